@@ -1,0 +1,18 @@
+//! One module per command.
+
+mod init;
+mod schema;
+mod validate;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+use crate::error::Result;
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Init(a) => init::run(a),
+        Command::Validate(a) => validate::run(a),
+        Command::Schema => schema::run(),
+    }
+}

@@ -1,0 +1,23 @@
+//! `meshbundle`: turns a site spec into a sealed, reproducible bundle for an
+//! air-gapped Istio-on-kubeadm install, and verifies and imports it at the site.
+
+mod cli;
+mod commands;
+mod error;
+mod fsutil;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            report::print_error(&e);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! The pinned catalog (`images/catalog.yaml`): which component versions are
+//! supported, which images and files each needs, and where they come from.
+//! Also the upstream manifests carried in the source tree, so rendering works
+//! with no network.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use crate::image::ImageRef;
+use crate::spec::{Architecture, Site};
+
+const CATALOG_YAML: &str = include_str!("../../images/catalog.yaml");
+
+/// Upstream files carried in the source tree, by their `copy` path in the catalog.
+const COPIES: &[(&str, &[u8])] = &[
+    (
+        "upstream/flannel/kube-flannel-v0.27.4.yml",
+        include_bytes!("../../images/upstream/flannel/kube-flannel-v0.27.4.yml"),
+    ),
+    (
+        "upstream/istio-addons/1.30.3/prometheus.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.30.3/prometheus.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.30.3/grafana.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.30.3/grafana.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.30.3/jaeger.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.30.3/jaeger.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.30.3/kiali.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.30.3/kiali.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.19.10/prometheus.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.19.10/prometheus.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.19.10/grafana.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.19.10/grafana.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.19.10/jaeger.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.19.10/jaeger.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.19.10/kiali.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.19.10/kiali.yaml"),
+    ),
+];
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Catalog {
+    pub kubernetes: Vec<KubernetesRelease>,
+    pub containerd: Vec<ContainerdRelease>,
+    pub cni_plugins: String,
+    pub flannel: Flannel,
+    pub istio: Vec<IstioRelease>,
+    pub binaries: BTreeMap<String, BinarySource>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubernetesRelease {
+    pub version: String,
+    pub etcd: String,
+    pub coredns: String,
+    pub pause: String,
+    pub crictl: String,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerdRelease {
+    pub version: String,
+    pub runc: String,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Flannel {
+    pub version: String,
+    pub manifest: UpstreamFile,
+    pub images: Vec<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IstioRelease {
+    pub version: String,
+    pub kubernetes: MinorRange,
+    pub images: Vec<String>,
+    pub addons: BTreeMap<String, UpstreamFile>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MinorRange {
+    pub min: String,
+    pub max: String,
+}
+
+/// An upstream file pinned by sha256, with a copy in the source tree.
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpstreamFile {
+    pub url: String,
+    pub sha256: String,
+    pub copy: String,
+    #[serde(default)]
+    pub images: Vec<String>,
+}
+
+impl UpstreamFile {
+    /// The copy carried in the source tree.
+    pub fn bytes(&self) -> &'static [u8] {
+        COPIES.iter().find(|(p, _)| *p == self.copy).map(|(_, b)| *b).unwrap_or_default()
+    }
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BinarySource {
+    pub url: String,
+    pub checksum: String,
+}
+
+/// The catalog built into this meshbundle.
+pub fn catalog() -> &'static Catalog {
+    static CATALOG: OnceLock<Catalog> = OnceLock::new();
+    CATALOG.get_or_init(|| {
+        serde_saphyr::from_str(CATALOG_YAML).expect("images/catalog.yaml is checked by the tests")
+    })
+}
+
+impl Catalog {
+    pub fn kubernetes(&self, version: &str) -> Option<&KubernetesRelease> {
+        self.kubernetes.iter().find(|k| k.version == version)
+    }
+
+    pub fn containerd(&self, version: &str) -> Option<&ContainerdRelease> {
+        self.containerd.iter().find(|c| c.version == version)
+    }
+
+    pub fn istio(&self, version: &str) -> Option<&IstioRelease> {
+        self.istio.iter().find(|i| i.version == version)
+    }
+
+    pub fn kubernetes_versions(&self) -> Vec<&str> {
+        self.kubernetes.iter().map(|k| k.version.as_str()).collect()
+    }
+
+    pub fn istio_versions(&self) -> Vec<&str> {
+        self.istio.iter().map(|k| k.version.as_str()).collect()
+    }
+
+    pub fn containerd_versions(&self) -> Vec<&str> {
+        self.containerd.iter().map(|k| k.version.as_str()).collect()
+    }
+}
+
+/// What a site needs from upstream, for its versions and choices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needs {
+    /// Images by their upstream reference (`registry/repository:tag`), sorted.
+    pub images: Vec<NeededImage>,
+    /// Files by name, sorted.
+    pub files: Vec<NeededFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NeededImage {
+    pub upstream: ImageRef,
+    /// Which part of the install uses it, e.g. `kubeadm`, `istio`, `addon/grafana`.
+    pub used_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NeededFile {
+    /// Name in the lock and the bundle, e.g. `kubeadm-amd64`, `manifest/flannel`.
+    pub name: String,
+    pub url: String,
+    /// Upstream sha256 file, when the project publishes one.
+    pub checksum_url: Option<String>,
+    /// sha256 known from the catalog (manifests carried in the tree).
+    pub sha256: Option<String>,
+    /// The copy carried in the source tree, when there is one.
+    pub copy: Option<&'static [u8]>,
+}
+
+fn fill(template: &str, vars: &[(&str, &str)]) -> String {
+    let mut s = template.to_string();
+    for (k, v) in vars {
+        s = s.replace(&format!("{{{k}}}"), v);
+    }
+    s
+}
+
+/// The images and files a valid site needs. Returns `None` when a version is
+/// not in the catalog (validation reports that).
+pub fn needs(site: &Site) -> Option<Needs> {
+    let cat = catalog();
+    let spec = &site.spec;
+    let k8s = cat.kubernetes(&spec.kubernetes.version)?;
+    let ctrd = cat.containerd(&spec.containerd.version)?;
+    let istio = cat.istio(&spec.istio.version)?;
+
+    let mut images = Vec::new();
+    let mut add = |r: &str, by: &str| {
+        if let Ok(upstream) = ImageRef::parse(r) {
+            images.push(NeededImage { upstream, used_by: by.to_string() });
+        }
+    };
+    let kv = format!("v{}", spec.kubernetes.version);
+    for c in ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"] {
+        add(&format!("registry.k8s.io/{c}:{kv}"), "kubeadm");
+    }
+    add(&format!("registry.k8s.io/etcd:{}", k8s.etcd), "kubeadm");
+    add(&format!("registry.k8s.io/coredns/coredns:{}", k8s.coredns), "kubeadm");
+    add(&format!("registry.k8s.io/pause:{}", k8s.pause), "kubeadm");
+    for i in &cat.flannel.images {
+        add(i, "cni/flannel");
+    }
+    for i in &istio.images {
+        add(i, "istio");
+    }
+    let addons = &spec.observability.addons;
+    for (name, on) in [
+        ("prometheus", addons.prometheus),
+        ("grafana", addons.grafana),
+        ("jaeger", addons.jaeger),
+        ("kiali", addons.kiali),
+    ] {
+        if let (true, Some(f)) = (on, istio.addons.get(name)) {
+            for i in &f.images {
+                add(i, &format!("addon/{name}"));
+            }
+        }
+    }
+    images.sort();
+    images.dedup_by(|a, b| a.upstream == b.upstream);
+
+    let mut files = Vec::new();
+    let vars_for = |arch: Architecture| {
+        vec![
+            ("kubernetes", spec.kubernetes.version.clone()),
+            ("containerd", spec.containerd.version.clone()),
+            ("runc", ctrd.runc.clone()),
+            ("cniPlugins", cat.cni_plugins.clone()),
+            ("crictl", k8s.crictl.clone()),
+            ("istio", spec.istio.version.clone()),
+            ("arch", arch.as_str().to_string()),
+        ]
+    };
+    for arch in &spec.architectures {
+        let vars = vars_for(*arch);
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        for (name, src) in &cat.binaries {
+            files.push(NeededFile {
+                name: format!("{name}-{}", arch.as_str()),
+                url: fill(&src.url, &vars),
+                checksum_url: Some(fill(&src.checksum, &vars)),
+                sha256: None,
+                copy: None,
+            });
+        }
+    }
+    let mut manifest = |name: String, f: &UpstreamFile| {
+        files.push(NeededFile {
+            name,
+            url: f.url.clone(),
+            checksum_url: None,
+            sha256: Some(f.sha256.clone()),
+            copy: Some(f.bytes()),
+        });
+    };
+    manifest("manifest/flannel".into(), &cat.flannel.manifest);
+    for (name, on) in [
+        ("prometheus", addons.prometheus),
+        ("grafana", addons.grafana),
+        ("jaeger", addons.jaeger),
+        ("kiali", addons.kiali),
+    ] {
+        if let (true, Some(f)) = (on, istio.addons.get(name)) {
+            manifest(format!("manifest/addon-{name}"), f);
+        }
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Some(Needs { images, files })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    #[test]
+    fn catalog_parses_and_copies_match_their_sha256() {
+        let cat = catalog();
+        assert!(!cat.kubernetes.is_empty());
+        let mut files: Vec<&UpstreamFile> = vec![&cat.flannel.manifest];
+        for i in &cat.istio {
+            files.extend(i.addons.values());
+        }
+        for f in files {
+            let bytes = f.bytes();
+            assert!(!bytes.is_empty(), "{} is not carried", f.copy);
+            assert_eq!(hex::encode(Sha256::digest(bytes)), f.sha256, "{}", f.copy);
+        }
+        assert_eq!(COPIES.len(), 9, "every carried copy is named in the catalog");
+    }
+
+    #[test]
+    fn catalog_images_are_exactly_the_manifests_images() {
+        let cat = catalog();
+        let mut files: Vec<&UpstreamFile> = vec![];
+        for i in &cat.istio {
+            files.extend(i.addons.values());
+        }
+        for f in files {
+            let text = std::str::from_utf8(f.bytes()).unwrap();
+            let mut found: Vec<String> = crate::image::images_in_manifest(text)
+                .into_iter()
+                .map(|r| ImageRef::parse(&r).unwrap().to_string())
+                .collect();
+            found.sort();
+            found.dedup();
+            let mut listed: Vec<String> = f.images.iter().map(|r| ImageRef::parse(r).unwrap().to_string()).collect();
+            listed.sort();
+            assert_eq!(found, listed, "{}", f.copy);
+        }
+        let text = std::str::from_utf8(cat.flannel.manifest.bytes()).unwrap();
+        let mut found = crate::image::images_in_manifest(text);
+        found.sort();
+        found.dedup();
+        let mut listed = cat.flannel.images.clone();
+        listed.sort();
+        assert_eq!(found, listed);
+    }
+}

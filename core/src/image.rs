@@ -1,0 +1,274 @@
+//! Image references: parsing with Docker's normalisation (`prom/prometheus` is
+//! `docker.io/prom/prometheus`), moving a reference to the site registry, and
+//! finding and rewriting the `image:` fields of upstream manifests.
+//!
+//! The grammar is the distribution reference grammar, without the regex engine
+//! it is usually written with (that would double the WebAssembly build). The
+//! bundler's tests compare this parser with oci-client's on many references.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ImageRef {
+    /// Registry host, with port when there is one, e.g. `registry.k8s.io`.
+    pub registry: String,
+    /// Repository path, e.g. `coredns/coredns`; `library/` for Docker Hub's official images.
+    pub repository: String,
+    pub tag: Option<String>,
+    /// `sha256:<64 hex>`.
+    pub digest: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{reference}` is not a valid image reference: {reason}")]
+pub struct ImageRefError {
+    pub reference: String,
+    pub reason: String,
+}
+
+fn is_component(s: &str) -> bool {
+    // [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*
+    if s.is_empty() {
+        return false;
+    }
+    let b = s.as_bytes();
+    let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if alnum(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && !alnum(b[i]) {
+            i += 1;
+        }
+        let sep = &s[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|c| c == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn is_tag(s: &str) -> bool {
+    // [\w][\w.-]{0,127}
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+fn is_digest(s: &str) -> bool {
+    match s.strip_prefix("sha256:") {
+        Some(h) => h.len() == 64 && h.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)),
+        None => false,
+    }
+}
+
+fn is_host(s: &str) -> bool {
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (s, None),
+    };
+    if let Some(p) = port
+        && (p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()) || p.parse::<u32>().map_or(true, |n| n > 65535))
+    {
+        return false;
+    }
+    !host.is_empty()
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+impl ImageRef {
+    pub fn parse(reference: &str) -> Result<ImageRef, ImageRefError> {
+        let err = |reason: &str| ImageRefError { reference: reference.to_string(), reason: reason.to_string() };
+        if reference.is_empty() || reference.len() > 512 || reference.trim() != reference {
+            return Err(err("empty, too long or surrounded by spaces"));
+        }
+        let (name_tag, digest) = match reference.split_once('@') {
+            Some((n, d)) => {
+                if !is_digest(d) {
+                    return Err(err("the digest must be `sha256:` and 64 lowercase hex digits"));
+                }
+                (n, Some(d.to_string()))
+            }
+            None => (reference, None),
+        };
+        let last_slash = name_tag.rfind('/').map_or(0, |i| i + 1);
+        let (name, tag) = match name_tag[last_slash..].rfind(':') {
+            Some(i) => {
+                let t = &name_tag[last_slash + i + 1..];
+                if !is_tag(t) {
+                    return Err(err("the tag may hold letters, digits, `_`, `.` and `-` (at most 128)"));
+                }
+                (&name_tag[..last_slash + i], Some(t.to_string()))
+            }
+            None => (name_tag, None),
+        };
+        let mut parts: Vec<&str> = name.split('/').collect();
+        let first = parts[0];
+        let registry = if parts.len() > 1 && (first.contains('.') || first.contains(':') || first == "localhost") {
+            if !is_host(first) {
+                return Err(err("the registry host is not a valid host[:port]"));
+            }
+            parts.remove(0);
+            first.to_string()
+        } else {
+            "docker.io".to_string()
+        };
+        if parts.iter().any(|p| !is_component(p)) {
+            return Err(err("repository path components are lowercase letters and digits joined by `.`, `_` or `-`"));
+        }
+        let mut repository = parts.join("/");
+        if registry == "docker.io" && parts.len() == 1 {
+            repository = format!("library/{repository}");
+        }
+        let registry = if registry == "index.docker.io" { "docker.io".to_string() } else { registry };
+        Ok(ImageRef { registry, repository, tag, digest })
+    }
+
+    /// The same image in another registry, under the same repository path.
+    pub fn in_registry(&self, registry: &str) -> ImageRef {
+        ImageRef { registry: registry.to_string(), ..self.clone() }
+    }
+
+    /// Pinned to a digest (keeping the tag for people to read).
+    pub fn with_digest(&self, digest: &str) -> ImageRef {
+        ImageRef { digest: Some(digest.to_string()), ..self.clone() }
+    }
+
+    /// `registry/repository:tag` without the digest.
+    pub fn tagged(&self) -> String {
+        ImageRef { digest: None, ..self.clone() }.to_string()
+    }
+
+    /// `registry/repository`.
+    pub fn name(&self) -> String {
+        format!("{}/{}", self.registry, self.repository)
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        if let Some(t) = &self.tag {
+            write!(f, ":{t}")?;
+        }
+        if let Some(d) = &self.digest {
+            write!(f, "@{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for ImageRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ImageRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        ImageRef::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Splits a manifest line that sets an image (`image: x`, `- image: "x"`) into
+/// the text before the value, the value, and the text after it.
+fn image_line(line: &str) -> Option<(&str, &str, &str)> {
+    let trimmed = line.trim_start();
+    let body = trimmed.strip_prefix("- ").unwrap_or(trimmed);
+    let value = body.strip_prefix("image:")?;
+    let lead = line.len() - value.len();
+    let v = value.trim();
+    let (v, quote) = if v.len() >= 2 && (v.starts_with('"') && v.ends_with('"') || v.starts_with('\'') && v.ends_with('\'')) {
+        (&v[1..v.len() - 1], true)
+    } else {
+        (v, false)
+    };
+    if v.is_empty() || v.contains(' ') || v.contains('#') || v.contains('{') {
+        return None;
+    }
+    let start = line[lead..].find(v).map(|i| lead + i)?;
+    let _ = quote;
+    Some((&line[..start], v, &line[start + v.len()..]))
+}
+
+/// Every image reference set by an `image:` field of a (multi-document) manifest, in order.
+pub fn images_in_manifest(text: &str) -> Vec<String> {
+    text.lines().filter_map(image_line).map(|(_, v, _)| v.to_string()).collect()
+}
+
+/// Rewrites every `image:` field of a manifest with `f`, leaving every other
+/// byte as upstream wrote it. `f` gets the reference as written.
+pub fn rewrite_manifest_images(text: &str, mut f: impl FnMut(&str) -> String) -> String {
+    let mut out = String::with_capacity(text.len() + 256);
+    for line in text.split_inclusive('\n') {
+        let (body, nl) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        match image_line(body) {
+            Some((pre, v, post)) => {
+                out.push_str(pre);
+                out.push_str(&f(v));
+                out.push_str(post);
+                out.push_str(nl);
+            }
+            None => out.push_str(line),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_docker_hub() {
+        let r = ImageRef::parse("prom/prometheus:v2.41.0").unwrap();
+        assert_eq!(r.to_string(), "docker.io/prom/prometheus:v2.41.0");
+        assert_eq!(ImageRef::parse("nginx").unwrap().to_string(), "docker.io/library/nginx");
+        let r = ImageRef::parse("registry.k8s.io/coredns/coredns:v1.11.3").unwrap();
+        assert_eq!(r.registry, "registry.k8s.io");
+        assert_eq!(r.repository, "coredns/coredns");
+        let r = ImageRef::parse("localhost:5000/a/b:1@sha256:".to_string().as_str());
+        assert!(r.is_err());
+        let d = format!("sha256:{}", "a".repeat(64));
+        let r = ImageRef::parse(&format!("10.0.0.5:5000/istio/pilot:1.30.3@{d}")).unwrap();
+        assert_eq!(r.registry, "10.0.0.5:5000");
+        assert_eq!(r.digest.as_deref(), Some(d.as_str()));
+    }
+
+    #[test]
+    fn rejects_bad_references() {
+        for bad in ["", "UPPER/case", "a//b", "a:b:c/d", "reg.io/a:", "reg.io/a@sha256:xyz", " a"] {
+            assert!(ImageRef::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rewrites_only_image_lines() {
+        let text = "a: 1\n        image: \"prom/prometheus:v2\"\n      - image: quay.io/kiali/kiali:v1\n  name: image\n";
+        let out = rewrite_manifest_images(text, |r| ImageRef::parse(r).unwrap().in_registry("reg:5000").to_string());
+        assert_eq!(
+            out,
+            "a: 1\n        image: \"reg:5000/prom/prometheus:v2\"\n      - image: reg:5000/kiali/kiali:v1\n  name: image\n"
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! meshbundle-core: the pure logic of meshbundle. A site spec goes in; a
+//! validated model, diagnostics, and the sorted tree of every file the install
+//! needs come out. No I/O, no clock, no threads: the same code runs in the CLI
+//! and, compiled to WebAssembly, in the browser configurator.
+
+pub mod catalog;
+pub mod diag;
+pub mod examples;
+pub mod image;
+pub mod schema;
+pub mod spec;
+pub mod validate;
+pub mod yaml;
+
+/// The version of meshbundle, written into every generated file.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

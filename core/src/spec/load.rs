@@ -1,0 +1,664 @@
+//! Reading a spec from YAML text: every problem at once, each with its field
+//! path and its line and column.
+//!
+//! The text is parsed once into a tree that remembers where every key and item
+//! was (serde-saphyr's `Spanned`), turned into a JSON value, and then read into
+//! the typed [`Site`]. Unknown fields and wrongly typed values are collected one
+//! by one: each is reported, removed, and the read tried again, so a spec with
+//! three misspelt fields gets three diagnostics, not one.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use serde_saphyr::Spanned;
+
+use super::{API_VERSION, KIND, Site};
+use crate::diag::{self, Diagnostic};
+
+/// Largest spec accepted. A real site spec is a few kilobytes.
+pub const MAX_SPEC_BYTES: usize = 1024 * 1024;
+
+/// Give up collecting structural problems after this many.
+const MAX_STRUCTURAL: usize = 100;
+
+/// Where each field path is in the source text (1-based line and column).
+#[derive(Debug, Default, Clone)]
+pub struct Positions {
+    at: HashMap<String, (u32, u32)>,
+    /// The source text of scalars that YAML read as numbers or booleans.
+    raw: HashMap<String, String>,
+}
+
+impl Positions {
+    /// The position of `path`, or of its nearest ancestor that has one.
+    pub fn find(&self, path: &str) -> Option<(u32, u32)> {
+        let mut p = path.to_string();
+        loop {
+            if let Some(pos) = self.at.get(&p) {
+                return Some(*pos);
+            }
+            if p.is_empty() {
+                return None;
+            }
+            p = parent(&p);
+        }
+    }
+
+    /// Fills in line and column of diagnostics that have none.
+    pub fn locate(&self, diags: &mut [Diagnostic]) {
+        for d in diags.iter_mut().filter(|d| d.line == 0) {
+            if let Some((l, c)) = self.find(&d.path) {
+                d.line = l;
+                d.column = c;
+            }
+        }
+    }
+}
+
+fn parent(path: &str) -> String {
+    // Strip the last `.key`, `[3]` or `["key"]` segment.
+    if path.ends_with(']') {
+        let mut depth_quote = false;
+        for (i, ch) in path.char_indices().rev().skip(1) {
+            if ch == '"' {
+                depth_quote = !depth_quote;
+            }
+            if ch == '[' && !depth_quote {
+                return path[..i].to_string();
+            }
+        }
+        return String::new();
+    }
+    match path.rfind(['.', '[']) {
+        Some(i) => path[..i].to_string(),
+        None => String::new(),
+    }
+}
+
+/// The outcome of reading a spec: the typed site when it could be read, and
+/// every diagnostic (parse, structure, and semantic validation).
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub site: Option<Site>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub positions: Positions,
+}
+
+impl Loaded {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+
+    /// The site, when it was read and has no errors.
+    pub fn valid_site(&self) -> Option<&Site> {
+        if self.has_errors() { None } else { self.site.as_ref() }
+    }
+}
+
+/// Reads and validates a spec from bytes (checks size and encoding first).
+pub fn load_bytes(bytes: &[u8]) -> Loaded {
+    match text_of(bytes) {
+        Ok(text) => load(text),
+        Err(d) => Loaded { site: None, diagnostics: vec![d], positions: Positions::default() },
+    }
+}
+
+fn text_of(bytes: &[u8]) -> Result<&str, Diagnostic> {
+    if bytes.len() > MAX_SPEC_BYTES {
+        return Err(Diagnostic::error(
+            "too-large",
+            "",
+            format!("the file is {} bytes; a site spec is at most {} bytes", bytes.len(), MAX_SPEC_BYTES),
+            "check that this is the right file: a site spec is a few kilobytes of YAML",
+        ));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        Diagnostic::error(
+            "not-text",
+            "",
+            format!("the file is not UTF-8 text (invalid byte at offset {})", e.valid_up_to()),
+            "a site spec is a YAML text file; save it as UTF-8",
+        )
+    })?;
+    if let Some(i) = text.find('\0') {
+        return Err(Diagnostic::error(
+            "not-text",
+            "",
+            format!("the file contains a NUL byte at offset {i}, so it is not a text file"),
+            "a site spec is a YAML text file",
+        ));
+    }
+    Ok(text)
+}
+
+/// Reads and validates a spec from YAML text.
+pub fn load(text: &str) -> Loaded {
+    let mut out = Loaded { site: None, diagnostics: Vec::new(), positions: Positions::default() };
+    if let Err(d) = text_of(text.as_bytes()) {
+        out.diagnostics.push(d);
+        return out;
+    }
+    if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+        out.diagnostics.push(Diagnostic::error(
+            "empty",
+            "",
+            "the file is empty",
+            "start from `meshbundle init`, which writes a complete, commented spec",
+        ));
+        return out;
+    }
+    let raw = match parse_yaml(text) {
+        Ok(raw) => raw,
+        Err(d) => {
+            out.diagnostics.push(d);
+            return out;
+        }
+    };
+    let mut value = to_json(&raw, "", text, &mut out.positions);
+
+    let Value::Object(top) = &value else {
+        let (l, c) = (raw.referenced.line() as u32, raw.referenced.column() as u32);
+        out.diagnostics.push(
+            Diagnostic::error(
+                "not-a-mapping",
+                "",
+                format!("the document is {}, not a mapping", kind_of(&value)),
+                "a site spec is a YAML mapping that starts with `apiVersion: meshbundle.dev/v1alpha1` and `kind: Site`",
+            )
+            .at(l, c),
+        );
+        return out;
+    };
+    check_header(top, &mut out.diagnostics);
+
+    let (site, structural) = read_typed(&mut value, &out.positions);
+    out.diagnostics.extend(structural);
+    if let Some(site) = &site {
+        out.diagnostics.extend(crate::validate::check(site));
+    }
+    out.site = site;
+    out.positions.locate(&mut out.diagnostics);
+    out
+}
+
+fn check_header(top: &Map<String, Value>, diags: &mut Vec<Diagnostic>) {
+    match top.get("apiVersion") {
+        Some(Value::String(v)) if v == API_VERSION => {}
+        Some(Value::String(v)) => diags.push(Diagnostic::error(
+            "api-version",
+            "apiVersion",
+            format!("`{v}` is not an apiVersion this meshbundle reads"),
+            format!("use `apiVersion: {API_VERSION}`"),
+        )),
+        _ => {}
+    }
+    match top.get("kind") {
+        Some(Value::String(k)) if k == KIND => {}
+        Some(Value::String(k)) => diags.push(Diagnostic::error(
+            "kind",
+            "kind",
+            format!("`{k}` is not a kind this meshbundle reads"),
+            format!("use `kind: {KIND}`"),
+        )),
+        _ => {}
+    }
+}
+
+/// Reads the typed site, collecting unknown fields and type errors one by one.
+/// Each problem is reported, then the offending value is removed (or, for a
+/// required field, replaced by a stand-in) so the next read finds the next one
+/// and semantic validation can still run.
+fn read_typed(value: &mut Value, pos: &Positions) -> (Option<Site>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let mut touched: Vec<String> = Vec::new();
+    for _ in 0..MAX_STRUCTURAL {
+        let err = match serde_path_to_error::deserialize::<_, Site>(&*value) {
+            Ok(site) => return (Some(site), diags),
+            Err(e) => e,
+        };
+        let path = path_string(err.path());
+        let msg = err.inner().to_string();
+        let fix = structural_diagnostic(&path, &msg, value, pos);
+        let Some(fix) = fix else { return (None, diags) };
+        if touched.contains(&fix.diagnostic.path) && fix.diagnostic.code == "missing-field" {
+            // A required value we already reported and removed: nothing new.
+            return (None, diags);
+        }
+        touched.push(fix.diagnostic.path.clone());
+        diags.push(fix.diagnostic);
+        let applied = match fix.action {
+            Action::Remove(p) => remove_at(value, &p),
+            Action::Replace(p, v) => replace_at(value, &p, v),
+            Action::Stop => false,
+        };
+        if !applied {
+            return (None, diags);
+        }
+    }
+    (None, diags)
+}
+
+enum Action {
+    Remove(String),
+    Replace(String, Value),
+    Stop,
+}
+
+struct Fix {
+    diagnostic: Diagnostic,
+    action: Action,
+}
+
+fn path_string(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        match seg {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } => out = diag::join(&out, key),
+            Segment::Enum { .. } | Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+/// Turns one serde error into a diagnostic, and says which path to remove
+/// before trying again (none when nothing can be removed).
+fn structural_diagnostic(path: &str, msg: &str, value: &Value, pos: &Positions) -> Option<Fix> {
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        let name = rest.split('`').next().unwrap_or_default().to_string();
+        let expected = backticked(rest.split_once("expected").map(|x| x.1).unwrap_or(""));
+        // serde_path_to_error's path ends at the unknown key itself.
+        let parent_path = if path.ends_with(&diag::key_segment(&name)) || path == name {
+            parent(path)
+        } else {
+            path.to_string()
+        };
+        let field_path = diag::join(&parent_path, &name);
+        let hint = match did_you_mean(&name, &expected) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None if expected.is_empty() => "remove it".to_string(),
+            None => format!("remove it; the fields here are {}", list(&expected)),
+        };
+        let diagnostic = Diagnostic::error("unknown-field", field_path.clone(), format!("unknown field `{name}`"), hint);
+        return Some(Fix { diagnostic, action: Action::Remove(field_path) });
+    }
+    if let Some(rest) = msg.strip_prefix("unknown variant `") {
+        let name = rest.split('`').next().unwrap_or_default().to_string();
+        let expected = backticked(rest.split_once("expected").map(|x| x.1).unwrap_or(""));
+        let hint = if name == "master" {
+            "the `master` role was renamed `control-plane` (Kubernetes 1.24 removed the old label)".to_string()
+        } else {
+            match did_you_mean(&name, &expected) {
+                Some(s) => format!("did you mean `{s}`? The choices are {}", list(&expected)),
+                None => format!("the choices are {}", list(&expected)),
+            }
+        };
+        let diagnostic = Diagnostic::error("invalid-value", path, format!("`{name}` is not a valid value"), hint);
+        // Stand in the first choice so the rest of the spec is still checked.
+        let action = match expected.first() {
+            Some(first) => Action::Replace(path.to_string(), Value::String(first.clone())),
+            None => Action::Remove(path.to_string()),
+        };
+        return Some(Fix { diagnostic, action });
+    }
+    if let Some(rest) = msg.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        let field_path = diag::join(path, name);
+        let hint = match name {
+            "nodes" => "list the machines of the site under `spec.nodes` (see `meshbundle init`)".to_string(),
+            "registry" => "set `spec.registry` to the site registry as `host:port`".to_string(),
+            _ => format!("add `{name}`"),
+        };
+        let diagnostic = Diagnostic::error("missing-field", field_path, format!("`{name}` is required"), hint);
+        return Some(Fix { diagnostic, action: Action::Stop });
+    }
+    if msg.starts_with("invalid type:") {
+        let found = lookup(value, path);
+        let raw = pos.raw.get(path).cloned();
+        let wants_string = msg.contains("expected a string");
+        if wants_string && let (Some(text), Some(Value::Number(_) | Value::Bool(_))) = (raw.clone(), found) {
+            let diagnostic = Diagnostic::error(
+                "invalid-type",
+                path,
+                format!("`{text}` is read as a {}, not as text", if matches!(found, Some(Value::Bool(_))) { "boolean" } else { "number" }),
+                format!("quote it: \"{text}\""),
+            );
+            return Some(Fix { diagnostic, action: Action::Replace(path.to_string(), Value::String(text)) });
+        }
+        let hint = match found {
+            Some(Value::String(_)) if msg.contains("expected a boolean") => "use true or false".to_string(),
+            _ => format!("expected {}", msg.split("expected ").nth(1).unwrap_or("another type")),
+        };
+        let diagnostic = Diagnostic::error("invalid-type", path, first_sentence(msg), hint);
+        return Some(Fix { diagnostic, action: Action::Remove(path.to_string()) });
+    }
+    let diagnostic = Diagnostic::error("invalid-value", path, first_sentence(msg), "see `meshbundle schema` for the allowed values");
+    let action = if path.is_empty() { Action::Stop } else { Action::Remove(path.to_string()) };
+    Some(Fix { diagnostic, action })
+}
+
+fn first_sentence(msg: &str) -> String {
+    msg.split(" at line ").next().unwrap_or(msg).to_string()
+}
+
+fn backticked(s: &str) -> Vec<String> {
+    s.split('`').skip(1).step_by(2).map(str::to_string).collect()
+}
+
+fn list(names: &[String]) -> String {
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+}
+
+/// The closest known name, when one is close enough to be a likely typo.
+pub fn did_you_mean(name: &str, candidates: &[String]) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c.clone())
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "empty",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+// ------------------------------------------------------------ path access
+
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+fn segments(path: &str) -> Vec<Seg> {
+    let mut out = Vec::new();
+    let b = path.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'.' => i += 1,
+            b'[' => {
+                if b.get(i + 1) == Some(&b'"') {
+                    // A JSON string up to the closing `"]`.
+                    let rest = &path[i + 1..];
+                    let mut de = serde_json::Deserializer::from_str(rest).into_iter::<String>();
+                    if let Some(Ok(k)) = de.next() {
+                        let used = de.byte_offset();
+                        out.push(Seg::Key(k));
+                        i += 1 + used + 1;
+                    } else {
+                        break;
+                    }
+                } else {
+                    let end = path[i..].find(']').map(|e| i + e).unwrap_or(b.len());
+                    out.push(Seg::Index(path[i + 1..end].parse().unwrap_or(usize::MAX)));
+                    i = end + 1;
+                }
+            }
+            _ => {
+                let end = path[i..].find(['.', '[']).map(|e| i + e).unwrap_or(b.len());
+                out.push(Seg::Key(path[i..end].to_string()));
+                i = end;
+            }
+        }
+    }
+    out
+}
+
+fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    let mut v = value;
+    for seg in segments(path) {
+        v = match (seg, v) {
+            (Seg::Key(k), Value::Object(m)) => m.get(&k)?,
+            (Seg::Index(i), Value::Array(a)) => a.get(i)?,
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
+fn remove_at(value: &mut Value, path: &str) -> bool {
+    let mut segs = segments(path);
+    let Some(last) = segs.pop() else { return false };
+    let mut v = value;
+    for seg in segs {
+        v = match (seg, v) {
+            (Seg::Key(k), Value::Object(m)) => match m.get_mut(&k) {
+                Some(x) => x,
+                None => return false,
+            },
+            (Seg::Index(i), Value::Array(a)) => match a.get_mut(i) {
+                Some(x) => x,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (last, v) {
+        (Seg::Key(k), Value::Object(m)) => m.shift_remove(&k).is_some(),
+        // An item can't be dropped without renumbering its siblings; blank it
+        // to null so the next read reports its own problem, or stop.
+        (Seg::Index(i), Value::Array(a)) if i < a.len() => {
+            if a[i].is_null() {
+                false
+            } else {
+                a[i] = Value::Null;
+                true
+            }
+        }
+        _ => false,
+    }
+}
+
+fn replace_at(value: &mut Value, path: &str, new: Value) -> bool {
+    let mut v = value;
+    for seg in segments(path) {
+        v = match (seg, v) {
+            (Seg::Key(k), Value::Object(m)) => match m.get_mut(&k) {
+                Some(x) => x,
+                None => return false,
+            },
+            (Seg::Index(i), Value::Array(a)) => match a.get_mut(i) {
+                Some(x) => x,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    if *v == new {
+        return false;
+    }
+    *v = new;
+    true
+}
+
+// ------------------------------------------------------------ YAML with positions
+
+/// A YAML node with the positions of its keys and items.
+#[derive(Debug)]
+enum Raw {
+    Null,
+    Bool(bool),
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Spanned<Raw>>),
+    Map(Vec<(Spanned<Raw>, Spanned<Raw>)>),
+}
+
+impl<'de> Deserialize<'de> for Raw {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(RawVisitor)
+    }
+}
+
+struct RawVisitor;
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = Raw;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_unit<E>(self) -> Result<Raw, E> {
+        Ok(Raw::Null)
+    }
+    fn visit_none<E>(self) -> Result<Raw, E> {
+        Ok(Raw::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Raw, D::Error> {
+        Raw::deserialize(d)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Raw, E> {
+        Ok(Raw::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Raw, E> {
+        Ok(Raw::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Raw, E> {
+        Ok(Raw::UInt(v))
+    }
+    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Raw, E> {
+        Ok(Raw::Float(v as f64))
+    }
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Raw, E> {
+        Ok(Raw::Float(v as f64))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Raw, E> {
+        Ok(Raw::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Raw, E> {
+        Ok(Raw::Str(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Raw, E> {
+        Ok(Raw::Str(v))
+    }
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Raw, E> {
+        Err(E::custom("binary values are not allowed in a site spec"))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Spanned<Raw>>()? {
+            items.push(item);
+        }
+        Ok(Raw::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(k) = map.next_key::<Spanned<Raw>>()? {
+            let v = map.next_value::<Spanned<Raw>>()?;
+            entries.push((k, v));
+        }
+        Ok(Raw::Map(entries))
+    }
+}
+
+fn parse_yaml(text: &str) -> Result<Spanned<Raw>, Diagnostic> {
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! { max_depth: 64, max_documents: 1, max_aliases: 1000 },
+        // YAML 1.2: `yes`, `on`, `y` are strings, and `0755` stays as written.
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+    };
+    serde_saphyr::from_str_with_options::<Spanned<Raw>>(text, options).map_err(|e| {
+        let (line, col) = e.location().map(|l| (l.line() as u32, l.column() as u32)).unwrap_or((0, 0));
+        let message = e.without_snippet().to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message).trim();
+        let message = message.split(", set DuplicateKeyPolicy").next().unwrap_or(message).to_string();
+        let hint = if message.contains("duplicate") {
+            "each key may appear once in a mapping; remove or merge the repeated one"
+        } else if message.contains("multiple documents") || message.contains("documents") {
+            "a site spec is one YAML document; remove the `---` separators"
+        } else {
+            "fix the YAML syntax at that place (indentation, a missing `:` or an unclosed quote)"
+        };
+        Diagnostic::error("yaml", "", format!("invalid YAML: {message}"), hint).at(line, col)
+    })
+}
+
+fn scalar_key(raw: &Raw) -> String {
+    match raw {
+        Raw::Str(s) => s.clone(),
+        Raw::Null => "null".into(),
+        Raw::Bool(b) => b.to_string(),
+        Raw::Int(i) => i.to_string(),
+        Raw::UInt(u) => u.to_string(),
+        Raw::Float(f) => f.to_string(),
+        Raw::Seq(_) | Raw::Map(_) => "<complex key>".into(),
+    }
+}
+
+fn source_text<'a>(node: &Spanned<Raw>, text: &'a str) -> Option<&'a str> {
+    let span = node.referenced.span();
+    let start = span.byte_offset()? as usize;
+    let len = span.byte_len()? as usize;
+    text.get(start..start + len)
+}
+
+fn to_json(node: &Spanned<Raw>, path: &str, text: &str, pos: &mut Positions) -> Value {
+    if matches!(node.value, Raw::Int(_) | Raw::UInt(_) | Raw::Float(_) | Raw::Bool(_))
+        && let Some(src) = source_text(node, text)
+    {
+        pos.raw.insert(path.to_string(), src.trim().to_string());
+    }
+    match &node.value {
+        Raw::Null => Value::Null,
+        Raw::Bool(b) => Value::Bool(*b),
+        Raw::Int(i) => Value::from(*i),
+        Raw::UInt(u) => Value::from(*u),
+        Raw::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+        Raw::Str(s) => Value::String(s.clone()),
+        Raw::Seq(items) => Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    let p = format!("{path}[{i}]");
+                    pos.at.insert(p.clone(), (item.referenced.line() as u32, item.referenced.column() as u32));
+                    to_json(item, &p, text, pos)
+                })
+                .collect(),
+        ),
+        Raw::Map(entries) => {
+            let mut m = Map::new();
+            for (k, v) in entries {
+                let key = scalar_key(&k.value);
+                let p = diag::join(path, &key);
+                pos.at.insert(p.clone(), (k.referenced.line() as u32, k.referenced.column() as u32));
+                m.insert(key, to_json(v, &p, text, pos));
+            }
+            Value::Object(m)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_paths() {
+        assert_eq!(parent("spec.nodes[2].address"), "spec.nodes[2]");
+        assert_eq!(parent("spec.nodes[2]"), "spec.nodes");
+        assert_eq!(parent("spec.tuning.sysctl[\"net.core.somaxconn\"]"), "spec.tuning.sysctl");
+        assert_eq!(parent("spec"), "");
+    }
+
+    #[test]
+    fn segments_roundtrip() {
+        let v: Value = serde_json::json!({"spec": {"tuning": {"sysctl": {"a.b": "1"}}, "nodes": [{"x": 1}]}});
+        assert_eq!(lookup(&v, "spec.tuning.sysctl[\"a.b\"]"), Some(&Value::from("1")));
+        assert_eq!(lookup(&v, "spec.nodes[0].x"), Some(&Value::from(1)));
+    }
+}

@@ -1,0 +1,382 @@
+//! Checks of the cluster itself: names, networks, nodes, the API endpoint and
+//! the site registry.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+use super::values::{host_port_problem, is_dns_subdomain, is_rfc1123_label};
+use crate::diag::Diagnostics;
+use crate::spec::Site;
+
+const TZ_AREAS: &[&str] = &[
+    "Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific", "Etc",
+];
+
+fn parse_cidr(d: &mut Diagnostics, path: &str, value: &str) -> Option<Ipv4Net> {
+    match value.parse::<Ipv4Net>() {
+        Ok(net) if net.network() != net.addr() => {
+            d.error(
+                "network",
+                path,
+                format!("`{value}` has host bits set"),
+                format!("write the network address: `{}`", net.trunc()),
+            );
+            Some(net.trunc())
+        }
+        Ok(net) => Some(net),
+        Err(_) => {
+            d.error(
+                "network",
+                path,
+                format!("`{value}` is not an IPv4 CIDR"),
+                "write it as address/prefix, e.g. `10.244.0.0/16`",
+            );
+            None
+        }
+    }
+}
+
+fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+pub(super) fn check(site: &Site, d: &mut Diagnostics) {
+    let spec = &site.spec;
+
+    if !is_rfc1123_label(&site.metadata.name) {
+        d.error(
+            "name",
+            "metadata.name",
+            format!("`{}` is not a valid site name", site.metadata.name),
+            "use lowercase letters, digits and `-` (an RFC 1123 label, at most 63 characters)",
+        );
+    }
+
+    let tz = &spec.timezone;
+    let tz_ok = tz == "UTC"
+        || tz.split_once('/').is_some_and(|(area, rest)| {
+            TZ_AREAS.contains(&area)
+                && !rest.is_empty()
+                && rest.split('/').all(|p| {
+                    !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+                })
+        });
+    if !tz_ok {
+        d.error(
+            "timezone",
+            "spec.timezone",
+            format!("`{tz}` is not an IANA time zone name"),
+            "use a name such as `Etc/UTC` or `Europe/Berlin` (see `timedatectl list-timezones`)",
+        );
+    }
+
+    if spec.architectures.is_empty() {
+        d.error("architectures", "spec.architectures", "no architecture is listed", "list `amd64`, `arm64` or both");
+    }
+    let mut archs = BTreeSet::new();
+    for (i, a) in spec.architectures.iter().enumerate() {
+        if !archs.insert(a) {
+            d.error(
+                "duplicate",
+                format!("spec.architectures[{i}]"),
+                format!("`{}` is listed twice", a.as_str()),
+                "list each architecture once",
+            );
+        }
+    }
+
+    // Networks.
+    let k = &spec.kubernetes;
+    let pod = parse_cidr(d, "spec.kubernetes.podSubnet", &k.pod_subnet);
+    let svc = parse_cidr(d, "spec.kubernetes.serviceSubnet", &k.service_subnet);
+    let node_net = k.node_subnet.as_deref().and_then(|n| parse_cidr(d, "spec.kubernetes.nodeSubnet", n));
+    if let (Some(p), Some(s)) = (pod, svc)
+        && overlaps(&p, &s)
+    {
+        d.error(
+            "network-overlap",
+            "spec.kubernetes.serviceSubnet",
+            format!("the service network {s} overlaps the pod network {p}"),
+            "choose disjoint networks, e.g. pods 10.244.0.0/16 and services 10.96.0.0/12",
+        );
+    }
+    if let Some(n) = node_net {
+        for (name, other, path) in
+            [("pod", pod, "spec.kubernetes.podSubnet"), ("service", svc, "spec.kubernetes.serviceSubnet")]
+        {
+            if let Some(o) = other
+                && overlaps(&n, &o)
+            {
+                d.error(
+                    "network-overlap",
+                    path,
+                    format!("the {name} network {o} overlaps the node network {n}"),
+                    "pod and service networks must not contain node addresses; pick a range the site does not use",
+                );
+            }
+        }
+    }
+    if let Some(s) = svc
+        && s.prefix_len() < 12
+    {
+        d.error(
+            "network",
+            "spec.kubernetes.serviceSubnet",
+            format!("the service network {s} is larger than the API server allows (/12)"),
+            "use a /12 or smaller, e.g. 10.96.0.0/12",
+        );
+    }
+    if let Some(p) = pod {
+        if p.prefix_len() > 24 {
+            d.error(
+                "network",
+                "spec.kubernetes.podSubnet",
+                format!("the pod network {p} is smaller than one node's /24"),
+                "use a /16 or so: each node takes a /24 of it",
+            );
+        } else {
+            let slots = 1u64 << (24 - p.prefix_len());
+            if (spec.nodes.len() as u64) > slots {
+                d.error(
+                    "network",
+                    "spec.kubernetes.podSubnet",
+                    format!("the pod network {p} has room for {slots} nodes (a /24 each), not {}", spec.nodes.len()),
+                    "use a larger pod network",
+                );
+            }
+        }
+    }
+    if !is_dns_subdomain(&k.cluster_domain) {
+        d.error(
+            "name",
+            "spec.kubernetes.clusterDomain",
+            format!("`{}` is not a DNS domain", k.cluster_domain),
+            "use lowercase DNS labels such as `cluster.local`",
+        );
+    }
+    for (i, san) in k.cert_sans.iter().enumerate() {
+        if san.parse::<Ipv4Addr>().is_err() && !is_dns_subdomain(san) {
+            d.error(
+                "name",
+                format!("spec.kubernetes.certSANs[{i}]"),
+                format!("`{san}` is neither an IPv4 address nor a DNS name"),
+                "list addresses and lowercase host names the API server is reached by",
+            );
+        }
+    }
+
+    // Nodes.
+    if spec.nodes.is_empty() {
+        d.error("nodes", "spec.nodes", "the site has no nodes", "list at least one control-plane node");
+    }
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut addrs: BTreeMap<Ipv4Addr, usize> = BTreeMap::new();
+    for (i, n) in spec.nodes.iter().enumerate() {
+        let p = format!("spec.nodes[{i}]");
+        if !is_rfc1123_label(&n.name) {
+            d.error(
+                "name",
+                format!("{p}.name"),
+                format!("`{}` is not a valid node name", n.name),
+                "use lowercase letters, digits and `-` (an RFC 1123 label); kubelet registers the node under it",
+            );
+        }
+        if let Some(first) = names.insert(&n.name, i) {
+            d.error(
+                "duplicate",
+                format!("{p}.name"),
+                format!("node name `{}` is already used by spec.nodes[{first}]", n.name),
+                "give every node its own name",
+            );
+        }
+        match n.address.parse::<Ipv4Addr>() {
+            Err(_) => d.error(
+                "address",
+                format!("{p}.address"),
+                format!("`{}` is not an IPv4 address", n.address),
+                "write the address the node is reached at, e.g. `10.0.0.11`",
+            ),
+            Ok(a) => {
+                if let Some(first) = addrs.insert(a, i) {
+                    d.error(
+                        "duplicate",
+                        format!("{p}.address"),
+                        format!("address {a} is already used by spec.nodes[{first}]"),
+                        "every node needs its own address",
+                    );
+                }
+                if a.is_loopback() || a.is_unspecified() || a.is_multicast() || a.is_broadcast() {
+                    d.error(
+                        "address",
+                        format!("{p}.address"),
+                        format!("{a} cannot be a node address"),
+                        "use the address other nodes reach this node at",
+                    );
+                }
+                for (name, net) in [("pod", pod), ("service", svc)] {
+                    if let Some(net) = net
+                        && net.contains(&a)
+                    {
+                        d.error(
+                            "network-overlap",
+                            format!("{p}.address"),
+                            format!("{a} is inside the {name} network {net}"),
+                            format!("move the {name} network away from the node network, or fix the address"),
+                        );
+                    }
+                }
+                if let Some(net) = node_net
+                    && !net.contains(&a)
+                {
+                    d.error(
+                        "address",
+                        format!("{p}.address"),
+                        format!("{a} is outside the node network {net}"),
+                        "fix the address or spec.kubernetes.nodeSubnet",
+                    );
+                }
+            }
+        }
+        if !is_zone(&n.zone) {
+            d.error(
+                "name",
+                format!("{p}.zone"),
+                format!("`{}` is not a valid zone name", n.zone),
+                "use letters, digits, `-`, `_` and `.` (a label value, at most 63 characters)",
+            );
+        }
+        for key in n.labels.keys() {
+            if key.starts_with("kubernetes.io/") || key.starts_with("k8s.io/") || key.contains("node-role.kubernetes.io")
+            {
+                d.error(
+                    "labels",
+                    format!("{p}.labels{}", crate::diag::key_segment(key)),
+                    format!("kubelet may not set the label `{key}` on itself"),
+                    "use a label under your own prefix, e.g. `example.com/rack`",
+                );
+            }
+        }
+    }
+
+    let cps: Vec<_> = site.control_plane_nodes().collect();
+    if cps.is_empty() && !spec.nodes.is_empty() {
+        d.error(
+            "control-plane",
+            "spec.nodes",
+            "there is no control-plane node",
+            "give at least one node `role: control-plane`",
+        );
+    }
+    if cps.len() > 1 && cps.len() % 2 == 0 {
+        d.warning(
+            "control-plane",
+            "spec.nodes",
+            format!("{} control-plane nodes: an even etcd cluster tolerates no more failures than one node fewer", cps.len()),
+            "use an odd number of control-plane nodes (3 or 5)",
+        );
+    }
+    if cps.len() > 1 {
+        let zones: BTreeSet<&str> = cps.iter().map(|n| n.zone.as_str()).collect();
+        if zones.len() < cps.len().min(3) {
+            d.warning(
+                "zones",
+                "spec.nodes",
+                format!("the {} control-plane nodes are in {} zone(s)", cps.len(), zones.len()),
+                "spread control-plane nodes across zones so losing one zone keeps etcd's quorum",
+            );
+        }
+    }
+    if site.worker_nodes().next().is_none() && spec.nodes.len() > 1 {
+        d.warning(
+            "workers",
+            "spec.nodes",
+            "there are no worker nodes, so workloads run on the control plane",
+            "the install removes the control-plane taint in this case; add workers for production",
+        );
+    }
+
+    // The API endpoint.
+    match &k.control_plane_endpoint {
+        None if cps.len() > 1 => d.error(
+            "endpoint",
+            "spec.kubernetes.controlPlaneEndpoint",
+            format!("{} control-plane nodes need a controlPlaneEndpoint", cps.len()),
+            "set it to the API server load balancer as host:port, e.g. `k8s-api.example.internal:6443`",
+        ),
+        None => {}
+        Some(ep) => {
+            if let Some(problem) = host_port_problem(ep) {
+                d.error("endpoint", "spec.kubernetes.controlPlaneEndpoint", format!("`{ep}`: {problem}"), "write host:port");
+            } else if cps.len() > 1 {
+                let host = ep.rsplit_once(':').map(|x| x.0).unwrap_or_default();
+                if cps.iter().any(|n| n.address == host) {
+                    d.warning(
+                        "endpoint",
+                        "spec.kubernetes.controlPlaneEndpoint",
+                        format!("the endpoint is the address of one control-plane node ({host})"),
+                        "point it at a load balancer or virtual IP in front of all control-plane nodes, or losing that node takes the API down",
+                    );
+                }
+            }
+        }
+    }
+    if let Some(ep) = &k.control_plane_endpoint
+        && let Some(host) = ep.rsplit_once(':').map(|x| x.0)
+        && let Ok(a) = host.parse::<Ipv4Addr>()
+    {
+        for (name, net) in [("pod", pod), ("service", svc)] {
+            if let Some(net) = net
+                && net.contains(&a)
+            {
+                d.error(
+                    "network-overlap",
+                    "spec.kubernetes.controlPlaneEndpoint",
+                    format!("{a} is inside the {name} network {net}"),
+                    "the load balancer must sit on the node network",
+                );
+            }
+        }
+    }
+
+    // The site registry.
+    if let Some(problem) = host_port_problem(&spec.registry) {
+        d.error(
+            "registry",
+            "spec.registry",
+            format!("`{}`: {problem}", spec.registry),
+            "write the site registry as host:port, e.g. `registry.example.internal:5000`",
+        );
+    } else {
+        let host = spec.registry.rsplit_once(':').map(|x| x.0).unwrap_or_default();
+        const PUBLIC: &[&str] = &["docker.io", "registry-1.docker.io", "quay.io", "ghcr.io", "registry.k8s.io", "gcr.io"];
+        if PUBLIC.contains(&host) {
+            d.error(
+                "registry",
+                "spec.registry",
+                format!("{host} is a public registry, which an air-gapped site cannot reach"),
+                "name the registry at the site that images are imported into",
+            );
+        }
+    }
+    if let Some(ca) = &spec.containerd.registry_ca
+        && !(ca.contains("-----BEGIN CERTIFICATE-----") && ca.contains("-----END CERTIFICATE-----"))
+    {
+        d.error(
+            "registry",
+            "spec.containerd.registryCA",
+            "this is not a PEM certificate",
+            "paste the CA certificate, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----",
+        );
+    }
+}
+
+fn is_zone(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}

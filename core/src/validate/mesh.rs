@@ -1,0 +1,588 @@
+//! Checks of the mesh: Istio, gateways, security, observability, traffic
+//! policy, kernel tuning and PKI settings.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ipnet::Ipv4Net;
+
+use super::values::{duration_secs, is_dns_subdomain, is_gateway_host, is_rfc1123_label, quantity};
+use crate::diag::{Diagnostics, key_segment};
+use crate::spec::{Gateway, Hpa, Resources, ServiceType, Site};
+
+fn check_hpa(d: &mut Diagnostics, path: &str, hpa: &Hpa, replicas: u32) {
+    if !hpa.enabled {
+        return;
+    }
+    if hpa.min_replicas == 0 {
+        d.error("hpa", format!("{path}.hpa.minReplicas"), "minReplicas is 0", "use at least 1 (2 or more for availability)");
+    }
+    if hpa.min_replicas > hpa.max_replicas {
+        d.error(
+            "hpa",
+            format!("{path}.hpa.minReplicas"),
+            format!("minReplicas ({}) is more than maxReplicas ({})", hpa.min_replicas, hpa.max_replicas),
+            "make minReplicas <= maxReplicas",
+        );
+    }
+    if !(1..=100).contains(&hpa.target_cpu_utilization_percent) {
+        d.error(
+            "percent",
+            format!("{path}.hpa.targetCPUUtilizationPercent"),
+            format!("{} is not a percentage from 1 to 100", hpa.target_cpu_utilization_percent),
+            "70 to 80 leaves headroom for bursts",
+        );
+    }
+    if replicas != hpa.min_replicas && hpa.min_replicas <= hpa.max_replicas {
+        d.warning(
+            "hpa",
+            format!("{path}.replicas"),
+            format!("replicas ({replicas}) differs from hpa.minReplicas ({}); the HPA decides", hpa.min_replicas),
+            "set replicas equal to hpa.minReplicas",
+        );
+    }
+}
+
+fn check_resources(d: &mut Diagnostics, path: &str, r: &Resources) {
+    for (kind, req, lim) in [
+        ("cpu", &r.requests.cpu, &r.limits.cpu),
+        ("memory", &r.requests.memory, &r.limits.memory),
+    ] {
+        let mut parsed = [None, None];
+        for (slot, (which, v)) in [("requests", req), ("limits", lim)].into_iter().enumerate() {
+            if let Some(v) = v {
+                match quantity(v) {
+                    Some(q) => parsed[slot] = Some(q),
+                    None => d.error(
+                        "quantity",
+                        format!("{path}.{which}.{kind}"),
+                        format!("`{v}` is not a Kubernetes quantity"),
+                        if kind == "cpu" { "write e.g. `500m` or `2`" } else { "write e.g. `512Mi` or `2Gi`" },
+                    ),
+                }
+            }
+        }
+        if let [Some(rq), Some(lm)] = parsed
+            && rq > lm
+        {
+            d.error(
+                "resources",
+                format!("{path}.requests.{kind}"),
+                format!("the {kind} request ({}) is more than the limit ({})", req.as_deref().unwrap_or(""), lim.as_deref().unwrap_or("")),
+                "make requests <= limits",
+            );
+        }
+    }
+}
+
+fn check_percent(d: &mut Diagnostics, path: &str, v: f64, allow_zero: bool) -> bool {
+    let ok = v.is_finite() && v <= 100.0 && (v > 0.0 || (allow_zero && v == 0.0));
+    if !ok {
+        let range = if allow_zero { "0 to 100" } else { "above 0 and at most 100" };
+        d.error("percent", path, format!("{v} is not a percentage ({range})"), format!("use a number {range}"));
+    }
+    ok
+}
+
+fn check_duration(d: &mut Diagnostics, path: &str, v: &str) {
+    match duration_secs(v) {
+        Some(s) if s >= 0.001 => {}
+        Some(_) => d.error("duration", path, format!("`{v}` is shorter than 1ms"), "Istio needs durations of at least 1ms"),
+        None => d.error("duration", path, format!("`{v}` is not a duration"), "write a number and a unit, e.g. `10s`, `500ms`, `1h`"),
+    }
+}
+
+fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool) {
+    if !g.enabled {
+        return;
+    }
+    if !is_rfc1123_label(&g.name) {
+        d.error("name", format!("{path}.name"), format!("`{}` is not a valid name", g.name), "use an RFC 1123 label");
+    }
+    if !is_rfc1123_label(&g.namespace) {
+        d.error("name", format!("{path}.namespace"), format!("`{}` is not a valid namespace", g.namespace), "use an RFC 1123 label");
+    }
+    if g.replicas == 0 {
+        d.error("replicas", format!("{path}.replicas"), "replicas is 0", "run at least 2 gateway replicas");
+    } else if g.replicas < 2 && !(g.hpa.enabled && g.hpa.min_replicas >= 2) {
+        d.warning(
+            "replicas",
+            format!("{path}.replicas"),
+            "one gateway replica: its PodDisruptionBudget will block node drains, and a restart drops traffic",
+            "run at least 2 replicas",
+        );
+    }
+    check_hpa(d, path, &g.hpa, g.replicas);
+    check_resources(d, &format!("{path}.resources"), &g.resources);
+
+    let svc = &g.service;
+    let sp = format!("{path}.service");
+    if svc.external_traffic_policy.is_some() && svc.kind == ServiceType::ClusterIP {
+        d.error(
+            "service",
+            format!("{sp}.externalTrafficPolicy"),
+            "externalTrafficPolicy applies only to LoadBalancer and NodePort services",
+            "remove it, or change the service type",
+        );
+    }
+    if ingress && svc.kind == ServiceType::LoadBalancer && svc.external_traffic_policy != Some(crate::spec::ExternalTrafficPolicy::Local) {
+        d.warning(
+            "service",
+            format!("{sp}.externalTrafficPolicy"),
+            "with `Cluster`, the gateway sees the node's address instead of the client's, and traffic takes an extra hop",
+            "use `externalTrafficPolicy: Local` for an ingress gateway",
+        );
+    }
+    if let Some(ip) = &svc.load_balancer_ip
+        && ip.parse::<std::net::Ipv4Addr>().is_err()
+    {
+        d.error("address", format!("{sp}.loadBalancerIP"), format!("`{ip}` is not an IPv4 address"), "write an IPv4 address");
+    }
+    if svc.ports.is_empty() {
+        d.error("ports", format!("{sp}.ports"), "the gateway service has no ports", "list at least one port");
+    }
+    let mut names = BTreeSet::new();
+    let mut numbers = BTreeSet::new();
+    for (i, p) in svc.ports.iter().enumerate() {
+        let pp = format!("{sp}.ports[{i}]");
+        if !is_rfc1123_label(&p.name) {
+            d.error("name", format!("{pp}.name"), format!("`{}` is not a valid port name", p.name), "use e.g. `http2` or `https`");
+        }
+        if !names.insert(&p.name) {
+            d.error("duplicate", format!("{pp}.name"), format!("port name `{}` is used twice", p.name), "name each port once");
+        }
+        for (field, v) in [("port", p.port), ("targetPort", p.target_port)] {
+            if !(1..=65535).contains(&v) {
+                d.error("port", format!("{pp}.{field}"), format!("{v} is not a port number"), "use 1 to 65535");
+            }
+        }
+        if !numbers.insert(p.port) {
+            d.error("duplicate", format!("{pp}.port"), format!("port {} is used twice", p.port), "use each port once");
+        }
+        if p.target_port < 1024 && (1..=65535).contains(&p.target_port) {
+            d.warning(
+                "port",
+                format!("{pp}.targetPort"),
+                format!("target port {} is privileged; the gateway runs without root and listens on 8080/8443", p.target_port),
+                "use an unprivileged target port such as 8080 or 8443",
+            );
+        }
+        if let Some(np) = p.node_port {
+            if svc.kind == ServiceType::ClusterIP {
+                d.error("port", format!("{pp}.nodePort"), "a ClusterIP service has no node ports", "remove nodePort");
+            } else if !(30000..=32767).contains(&np) {
+                d.error("port", format!("{pp}.nodePort"), format!("{np} is outside the node port range"), "use 30000 to 32767");
+            }
+        }
+    }
+
+    for (i, h) in g.hosts.iter().enumerate() {
+        if !is_gateway_host(h) {
+            d.error(
+                "host",
+                format!("{path}.hosts[{i}]"),
+                format!("`{h}` is not a host name"),
+                "use a lowercase DNS name, optionally starting with `*.`",
+            );
+        }
+    }
+    if !ingress {
+        for (field, set) in [("tls", g.tls.is_some()), ("httpsRedirect", g.https_redirect), ("routes", !g.routes.is_empty())] {
+            if set {
+                d.error("egress", format!("{path}.{field}"), format!("`{field}` applies to the ingress gateway only"), "remove it");
+            }
+        }
+        return;
+    }
+    if let Some(tls) = &g.tls {
+        if !is_dns_subdomain(&tls.credential_name) {
+            d.error(
+                "name",
+                format!("{path}.tls.credentialName"),
+                format!("`{}` is not a valid Secret name", tls.credential_name),
+                "use a lowercase DNS name",
+            );
+        }
+        if !svc.ports.iter().any(|p| p.name.starts_with("https")) {
+            d.error("ports", format!("{sp}.ports"), "TLS is set but no port is named `https`", "add a port named `https` (443 -> 8443)");
+        }
+    }
+    if g.https_redirect {
+        if g.tls.is_none() {
+            d.error("tls", format!("{path}.httpsRedirect"), "redirecting to HTTPS needs TLS", "set `tls`, or turn httpsRedirect off");
+        }
+        if !svc.ports.iter().any(|p| p.name.starts_with("http") && !p.name.starts_with("https")) {
+            d.error("ports", format!("{sp}.ports"), "httpsRedirect is on but no plain HTTP port (`http2` or `http`)", "add a port named `http2` (80 -> 8080)");
+        }
+    }
+    for (i, r) in g.routes.iter().enumerate() {
+        let rp = format!("{path}.routes[{i}]");
+        if !g.hosts.iter().any(|h| host_matches(h, &r.host)) {
+            d.error(
+                "host",
+                format!("{rp}.host"),
+                format!("`{}` is not one of the gateway's hosts", r.host),
+                "add it to the gateway's hosts, or fix the route",
+            );
+        }
+        if !r.path_prefix.starts_with('/') {
+            d.error("path", format!("{rp}.pathPrefix"), format!("`{}` does not start with `/`", r.path_prefix), "write e.g. `/` or `/api`");
+        }
+        for (field, v) in [("service", &r.service), ("namespace", &r.namespace)] {
+            if !is_rfc1123_label(v) {
+                d.error("name", format!("{rp}.{field}"), format!("`{v}` is not a valid {field} name"), "use an RFC 1123 label");
+            }
+        }
+        if !(1..=65535).contains(&r.port) {
+            d.error("port", format!("{rp}.port"), format!("{} is not a port number", r.port), "use 1 to 65535");
+        }
+        if r.namespace == "istio-system" || r.namespace == "kube-system" {
+            d.error("namespace", format!("{rp}.namespace"), format!("routes into `{}` are not allowed", r.namespace), "route to an application namespace");
+        }
+    }
+}
+
+fn host_matches(pattern: &str, host: &str) -> bool {
+    match pattern.strip_prefix("*.") {
+        Some(suffix) => host.strip_prefix("*.").map_or_else(|| host.ends_with(&format!(".{suffix}")), |h| h == suffix),
+        None => pattern == host,
+    }
+}
+
+pub(super) fn check(site: &Site, d: &mut Diagnostics) {
+    let spec = &site.spec;
+    let istio = &spec.istio;
+
+    let rev = site.istio_revision();
+    if !is_rfc1123_label(&rev) {
+        d.error(
+            "name",
+            "spec.istio.revision",
+            format!("`{rev}` is not a valid revision name"),
+            "use lowercase letters, digits and `-`, e.g. `1-30-3`",
+        );
+    } else if let Some(given) = &istio.revision
+        && !given.contains(&istio.version.replace('.', "-"))
+    {
+        d.warning(
+            "revision",
+            "spec.istio.revision",
+            format!("revision `{given}` does not name Istio {}", istio.version),
+            "name revisions after their version (e.g. `1-30-3`), so a canary upgrade installs beside the old one under a new name",
+        );
+    }
+    for (field, v) in [("meshID", &istio.mesh_id), ("network", &istio.network)] {
+        if !is_rfc1123_label(v) {
+            d.error("name", format!("spec.istio.{field}"), format!("`{v}` is not a valid {field}"), "use an RFC 1123 label");
+        }
+    }
+    if let Some(c) = &istio.cluster_name
+        && !is_rfc1123_label(c)
+    {
+        d.error("name", "spec.istio.clusterName", format!("`{c}` is not a valid cluster name"), "use an RFC 1123 label");
+    }
+    let mut seen = BTreeSet::new();
+    for (i, ns) in istio.namespaces.iter().enumerate() {
+        let p = format!("spec.istio.namespaces[{i}]");
+        if !is_rfc1123_label(ns) {
+            d.error("name", &p, format!("`{ns}` is not a valid namespace"), "use an RFC 1123 label");
+        }
+        if ["kube-system", "kube-public", "kube-node-lease", "istio-system", "kube-flannel"].contains(&ns.as_str()) {
+            d.error("namespace", &p, format!("`{ns}` is a system namespace and must not join the mesh"), "list application namespaces only");
+        }
+        if !seen.insert(ns) {
+            d.error("duplicate", &p, format!("`{ns}` is listed twice"), "list each namespace once");
+        }
+    }
+
+    // istiod
+    let istiod = &istio.istiod;
+    if istiod.replicas == 0 {
+        d.error("replicas", "spec.istio.istiod.replicas", "replicas is 0", "run at least 2 istiod replicas");
+    } else if istiod.replicas < 2 && !(istiod.hpa.enabled && istiod.hpa.min_replicas >= 2) && site.spec.nodes.len() > 1 {
+        d.warning(
+            "replicas",
+            "spec.istio.istiod.replicas",
+            "one istiod replica: proxies get no configuration while it restarts",
+            "run 2 or more istiod replicas",
+        );
+    }
+    check_hpa(d, "spec.istio.istiod", &istiod.hpa, istiod.replicas);
+    check_resources(d, "spec.istio.istiod.resources", &istiod.resources);
+    if check_percent(d, "spec.istio.istiod.traceSampling", istiod.trace_sampling, true) && istiod.trace_sampling >= 100.0 {
+        d.warning(
+            "trace-sampling",
+            "spec.istio.istiod.traceSampling",
+            "100% trace sampling records every request: heavy on proxies and on Jaeger",
+            "use 1% or less in production; raise it only while debugging",
+        );
+    }
+    for (k, _) in istiod.env.iter() {
+        let p = format!("spec.istio.istiod.env{}", key_segment(k));
+        let ok = !k.is_empty()
+            && k.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            && !k.starts_with(|c: char| c.is_ascii_digit());
+        if !ok {
+            d.error("env", p, format!("`{k}` is not an environment variable name"), "use upper case letters, digits and `_`");
+        }
+    }
+
+    // sidecar proxy
+    check_resources(d, "spec.istio.proxy.resources", &istio.proxy.resources);
+    if istio.proxy.concurrency > 64 {
+        d.warning(
+            "proxy",
+            "spec.istio.proxy.concurrency",
+            format!("{} worker threads per sidecar", istio.proxy.concurrency),
+            "2 suits most sidecars",
+        );
+    }
+
+    check_gateway(d, "spec.istio.ingressGateway", &istio.ingress_gateway, true);
+    check_gateway(d, "spec.istio.egressGateway", &istio.egress_gateway, false);
+    if istio.ingress_gateway.enabled
+        && istio.egress_gateway.enabled
+        && istio.ingress_gateway.name == istio.egress_gateway.name
+        && istio.ingress_gateway.namespace == istio.egress_gateway.namespace
+    {
+        d.error("duplicate", "spec.istio.egressGateway.name", "the egress gateway has the ingress gateway's name", "give them different names");
+    }
+
+    // security
+    let sec = &spec.security;
+    for (i, c) in sec.authorization.ingress_client_cidrs.iter().enumerate() {
+        if c.parse::<Ipv4Net>().is_err() {
+            d.error(
+                "network",
+                format!("spec.security.authorization.ingressClientCIDRs[{i}]"),
+                format!("`{c}` is not an IPv4 CIDR"),
+                "write e.g. `0.0.0.0/0` for every client or `10.20.0.0/16` for one network",
+            );
+        }
+    }
+    if sec.authorization.default_deny && sec.authorization.ingress_client_cidrs.is_empty() && istio.ingress_gateway.enabled {
+        d.warning(
+            "authorization",
+            "spec.security.authorization.ingressClientCIDRs",
+            "with deny-by-default and no client networks, the ingress gateway accepts no one",
+            "list the client networks, e.g. `0.0.0.0/0`",
+        );
+    }
+    let mut policy_names = BTreeSet::new();
+    for (i, r) in sec.authorization.allow.iter().enumerate() {
+        let p = format!("spec.security.authorization.allow[{i}]");
+        if !is_rfc1123_label(&r.name) {
+            d.error("name", format!("{p}.name"), format!("`{}` is not a valid policy name", r.name), "use an RFC 1123 label");
+        }
+        if !policy_names.insert((&r.namespace, &r.name)) {
+            d.error("duplicate", format!("{p}.name"), format!("policy `{}` is defined twice in `{}`", r.name, r.namespace), "merge them");
+        }
+        if !is_rfc1123_label(&r.namespace) {
+            d.error("name", format!("{p}.namespace"), format!("`{}` is not a valid namespace", r.namespace), "use an RFC 1123 label");
+        }
+        for (j, sa) in r.from_service_accounts.iter().enumerate() {
+            let ok = sa.split_once('/').is_some_and(|(ns, name)| is_rfc1123_label(ns) && is_dns_subdomain(name));
+            if !ok {
+                d.error(
+                    "principal",
+                    format!("{p}.fromServiceAccounts[{j}]"),
+                    format!("`{sa}` is not NAMESPACE/SERVICEACCOUNT"),
+                    "write e.g. `shop/frontend`",
+                );
+            }
+        }
+        for (j, port) in r.ports.iter().enumerate() {
+            if !(1..=65535).contains(port) {
+                d.error("port", format!("{p}.ports[{j}]"), format!("{port} is not a port number"), "use 1 to 65535");
+            }
+        }
+        if r.from_namespaces.is_empty() && r.from_service_accounts.is_empty() {
+            d.warning(
+                "authorization",
+                format!("{p}"),
+                "this allow names no source, so it admits every caller",
+                "list fromNamespaces or fromServiceAccounts",
+            );
+        }
+    }
+    let mut issuers = BTreeSet::new();
+    for (i, j) in sec.jwt.issuers.iter().enumerate() {
+        let p = format!("spec.security.jwt.issuers[{i}]");
+        if j.issuer.is_empty() {
+            d.error("jwt", format!("{p}.issuer"), "the issuer is empty", "write the `iss` claim the tokens carry");
+        }
+        if !issuers.insert(&j.issuer) {
+            d.error("duplicate", format!("{p}.issuer"), format!("issuer `{}` is listed twice", j.issuer), "list each issuer once");
+        }
+        if j.jwks_uri.is_some() {
+            d.error(
+                "jwks-uri",
+                format!("{p}.jwksUri"),
+                "a jwksUri cannot be fetched at an air-gapped site",
+                "download the issuer's JWKS document now and put it inline in `jwks`",
+            );
+        }
+        match &j.jwks {
+            None if j.jwks_uri.is_none() => d.error(
+                "jwt",
+                format!("{p}.jwks"),
+                "the issuer has no keys",
+                "put the issuer's JWKS document (JSON with a `keys` list) in `jwks`",
+            ),
+            None => {}
+            Some(jwks) => {
+                let keys = serde_json::from_str::<serde_json::Value>(jwks)
+                    .ok()
+                    .and_then(|v| v.get("keys").and_then(|k| k.as_array()).map(|a| a.len()));
+                match keys {
+                    Some(n) if n > 0 => {}
+                    Some(_) => d.error("jwt", format!("{p}.jwks"), "the JWKS has no keys", "add the issuer's public keys"),
+                    None => d.error(
+                        "jwt",
+                        format!("{p}.jwks"),
+                        "this is not a JWKS document",
+                        "paste the JSON document with a `keys` list, as the issuer publishes it",
+                    ),
+                }
+            }
+        }
+    }
+    if sec.jwt.required && sec.jwt.issuers.is_empty() {
+        d.error("jwt", "spec.security.jwt.required", "tokens are required but no issuer is listed", "list the issuers under spec.security.jwt.issuers");
+    }
+    if sec.mtls.mode == crate::spec::MtlsMode::Permissive {
+        d.warning(
+            "mtls",
+            "spec.security.mtls.mode",
+            "PERMISSIVE accepts plain-text traffic inside the mesh",
+            "use STRICT once every workload has a sidecar",
+        );
+    }
+
+    // observability
+    let obs = &spec.observability;
+    check_percent(d, "spec.observability.alerts.errorRatePercent", obs.alerts.error_rate_percent, false);
+    check_percent(d, "spec.observability.alerts.resourceUsagePercent", obs.alerts.resource_usage_percent, false);
+    if obs.alerts.p99_latency_ms == 0 {
+        d.error("alerts", "spec.observability.alerts.p99LatencyMs", "a p99 threshold of 0 ms fires always", "use the latency users notice, e.g. 500");
+    }
+    if obs.alerts.cert_expiry_days == 0 {
+        d.error("alerts", "spec.observability.alerts.certExpiryDays", "0 days warns only after expiry", "warn a few weeks ahead, e.g. 30");
+    } else if obs.alerts.cert_expiry_days >= spec.pki.leaf_validity_days {
+        d.warning(
+            "alerts",
+            "spec.observability.alerts.certExpiryDays",
+            format!(
+                "the alert fires {} days ahead, but leaf certificates are valid for {} days",
+                obs.alerts.cert_expiry_days, spec.pki.leaf_validity_days
+            ),
+            "alert well within the leaf validity",
+        );
+    }
+    if obs.addons.kiali && !obs.addons.prometheus {
+        d.warning("addons", "spec.observability.addons.kiali", "Kiali reads its graph from Prometheus, which is off", "turn prometheus on");
+    }
+    if obs.addons.grafana && !obs.addons.prometheus {
+        d.warning("addons", "spec.observability.addons.grafana", "Grafana's Istio dashboards read Prometheus, which is off", "turn prometheus on");
+    }
+
+    // traffic policy
+    let tp = &spec.traffic_policy;
+    check_duration(d, "spec.trafficPolicy.connectionPool.tcp.connectTimeout", &tp.connection_pool.tcp.connect_timeout);
+    check_duration(d, "spec.trafficPolicy.connectionPool.http.idleTimeout", &tp.connection_pool.http.idle_timeout);
+    check_duration(d, "spec.trafficPolicy.outlierDetection.interval", &tp.outlier_detection.interval);
+    check_duration(d, "spec.trafficPolicy.outlierDetection.baseEjectionTime", &tp.outlier_detection.base_ejection_time);
+    if tp.outlier_detection.max_ejection_percent > 100 {
+        d.error(
+            "percent",
+            "spec.trafficPolicy.outlierDetection.maxEjectionPercent",
+            format!("{} is not a percentage", tp.outlier_detection.max_ejection_percent),
+            "use 0 to 100; 50 keeps half the endpoints serving",
+        );
+    } else if tp.outlier_detection.max_ejection_percent == 100 {
+        d.warning(
+            "outlier",
+            "spec.trafficPolicy.outlierDetection.maxEjectionPercent",
+            "100% lets outlier detection eject every endpoint of a service",
+            "use 50 or less",
+        );
+    }
+    if tp.connection_pool.tcp.max_connections == 0 {
+        d.error("pool", "spec.trafficPolicy.connectionPool.tcp.maxConnections", "0 connections allows none", "use e.g. 1024");
+    }
+
+    // kernel tuning
+    let required: BTreeMap<&str, &str> = [
+        ("net.bridge.bridge-nf-call-iptables", "1"),
+        ("net.bridge.bridge-nf-call-ip6tables", "1"),
+        ("net.ipv4.ip_forward", "1"),
+    ]
+    .into_iter()
+    .collect();
+    for (k, v) in &spec.tuning.sysctl {
+        let p = format!("spec.tuning.sysctl{}", key_segment(k));
+        let name_ok = !k.is_empty()
+            && k.contains('.')
+            && k.split('.').all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+        if !name_ok {
+            d.error("sysctl", &p, format!("`{k}` is not a kernel parameter name"), "write dotted names such as `net.core.somaxconn`");
+            continue;
+        }
+        if v.trim().is_empty() || v.contains('\n') {
+            d.error("sysctl", &p, "the value is empty or spans lines", "write the value on one line");
+        }
+        if k == "net.ipv4.tcp_tw_recycle" {
+            d.error(
+                "sysctl",
+                &p,
+                "net.ipv4.tcp_tw_recycle was removed from Linux 4.12 and broke clients behind NAT before that",
+                "remove it; net.ipv4.tcp_tw_reuse=1 is the safe setting",
+            );
+        }
+        if let Some(need) = required.get(k.as_str())
+            && v.trim() != *need
+        {
+            d.error("sysctl", &p, format!("Kubernetes needs {k} = {need}"), "remove it; meshbundle sets it");
+        }
+        if k == "net.ipv4.ip_local_port_range" {
+            let lo = v.split_whitespace().next().and_then(|x| x.parse::<u32>().ok());
+            if lo.is_some_and(|lo| lo <= 32767) {
+                d.warning(
+                    "sysctl",
+                    &p,
+                    "the ephemeral port range overlaps the NodePort range 30000-32767",
+                    "start it at 32768 or above (the kernel default is 32768 60999)",
+                );
+            }
+        }
+    }
+
+    // PKI
+    let pki = &spec.pki;
+    if pki.leaf_validity_days == 0 || pki.intermediate_validity_days == 0 || pki.root_validity_days == 0 {
+        d.error("pki", "spec.pki", "a validity period is 0 days", "use positive numbers of days");
+    }
+    if pki.intermediate_validity_days > pki.root_validity_days {
+        d.error(
+            "pki",
+            "spec.pki.intermediateValidityDays",
+            "intermediates would outlive their root",
+            "make intermediateValidityDays <= rootValidityDays",
+        );
+    }
+    if pki.leaf_validity_days > pki.intermediate_validity_days {
+        d.error(
+            "pki",
+            "spec.pki.leafValidityDays",
+            "leaf certificates would outlive their issuing CA",
+            "make leafValidityDays <= intermediateValidityDays",
+        );
+    }
+    if pki.leaf_validity_days > 398 {
+        d.warning(
+            "pki",
+            "spec.pki.leafValidityDays",
+            format!("{} days is longer than clients accept for server certificates (398)", pki.leaf_validity_days),
+            "use 398 days or less and rotate with `meshbundle secrets rotate`",
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! Semantic validation of a site spec: every problem at once, each with its
+//! field path, a message and a hint. Errors make a spec unusable; warnings
+//! flag what is allowed but risky.
+
+mod cluster;
+mod mesh;
+pub mod values;
+mod versions;
+
+pub use versions::{KubeVersion, kubeadm_api};
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::spec::Site;
+
+/// Checks a typed site. Structural problems (unknown fields, wrong types) are
+/// found while reading it; see [`crate::spec::load::load`].
+pub fn check(site: &Site) -> Vec<Diagnostic> {
+    let mut d = Diagnostics::default();
+    versions::check(site, &mut d);
+    cluster::check(site, &mut d);
+    mesh::check(site, &mut d);
+    d.0
+}

@@ -1,0 +1,148 @@
+//! Checks of single values: names, addresses, quantities, durations.
+
+use std::net::Ipv4Addr;
+
+/// RFC 1123 label: lowercase alphanumerics and `-`, starting and ending
+/// alphanumeric, at most 63 characters.
+pub fn is_rfc1123_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// RFC 1123 subdomain: dot-separated labels, at most 253 characters.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_rfc1123_label)
+}
+
+/// A host name for a gateway: a DNS subdomain, or `*.` followed by one.
+pub fn is_gateway_host(s: &str) -> bool {
+    match s.strip_prefix("*.") {
+        Some(rest) => is_dns_subdomain(rest),
+        None => is_dns_subdomain(s),
+    }
+}
+
+/// Why a `host:port` string is wrong, if it is.
+pub fn host_port_problem(s: &str) -> Option<String> {
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Some("it has no port: write it as host:port, e.g. `10.0.0.10:6443`".into());
+    };
+    if host.contains("://") || s.contains('/') {
+        return Some("write only host:port, with no scheme or path".into());
+    }
+    match port.parse::<u32>() {
+        Ok(p) if (1..=65535).contains(&p) => {}
+        _ => return Some(format!("`{port}` is not a port number (1 to 65535)")),
+    }
+    if host.parse::<Ipv4Addr>().is_err() && !is_dns_subdomain(host) {
+        return Some(format!("`{host}` is neither an IPv4 address nor a lowercase DNS name"));
+    }
+    None
+}
+
+/// Parses a Kubernetes quantity (`500m`, `2`, `1.5Gi`, `1e3`) to a number of
+/// base units. Returns `None` when it is not a quantity.
+pub fn quantity(s: &str) -> Option<f64> {
+    const SUFFIXES: &[(&str, f64)] = &[
+        ("Ki", 1024.0),
+        ("Mi", 1024.0 * 1024.0),
+        ("Gi", 1024.0 * 1024.0 * 1024.0),
+        ("Ti", 1024.0 * 1024.0 * 1024.0 * 1024.0),
+        ("Pi", 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0),
+        ("Ei", 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0),
+        ("n", 1e-9),
+        ("u", 1e-6),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+    ];
+    let s = s.trim();
+    if s.is_empty() || s.starts_with('-') {
+        return None;
+    }
+    let (num, mult) = SUFFIXES
+        .iter()
+        .find_map(|(suf, m)| s.strip_suffix(suf).map(|n| (n, *m)))
+        .unwrap_or((s, 1.0));
+    let plain = num.strip_prefix('+').unwrap_or(num);
+    let (mantissa, exp) = match plain.find(['e', 'E']) {
+        Some(i) if mult == 1.0 => (&plain[..i], plain[i + 1..].parse::<i32>().ok()?),
+        _ => (plain, 0),
+    };
+    let digits_ok = !mantissa.is_empty()
+        && mantissa.bytes().all(|c| c.is_ascii_digit() || c == b'.')
+        && mantissa.bytes().filter(|c| *c == b'.').count() <= 1
+        && mantissa != ".";
+    if !digits_ok {
+        return None;
+    }
+    Some(mantissa.parse::<f64>().ok()? * 10f64.powi(exp) * mult)
+}
+
+/// Parses an Istio/Go duration such as `10s`, `500ms`, `1h30m`, to seconds.
+pub fn duration_secs(s: &str) -> Option<f64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut total = 0.0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        if n == 0 {
+            return None;
+        }
+        let value: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let (unit, mult) = [("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9), ("h", 3600.0), ("m", 60.0), ("s", 1.0)]
+            .into_iter()
+            .find(|(u, _)| rest.starts_with(u))?;
+        rest = &rest[unit.len()..];
+        total += value * mult;
+    }
+    Some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities() {
+        assert_eq!(quantity("500m"), Some(0.5));
+        assert_eq!(quantity("2"), Some(2.0));
+        assert_eq!(quantity("1Gi"), Some(1073741824.0));
+        assert_eq!(quantity("1e3"), Some(1000.0));
+        assert_eq!(quantity("128Mi"), Some(134217728.0));
+        assert_eq!(quantity("abc"), None);
+        assert_eq!(quantity("-1"), None);
+        assert_eq!(quantity("1.5.5"), None);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_secs("10s"), Some(10.0));
+        assert_eq!(duration_secs("500ms"), Some(0.5));
+        assert_eq!(duration_secs("1h30m"), Some(5400.0));
+        assert_eq!(duration_secs("10"), None);
+        assert_eq!(duration_secs("s"), None);
+    }
+
+    #[test]
+    fn names() {
+        assert!(is_rfc1123_label("cp-1"));
+        assert!(!is_rfc1123_label("CP1"));
+        assert!(!is_rfc1123_label("-a"));
+        assert!(is_gateway_host("*.example.com"));
+        assert!(host_port_problem("lb.example.internal:6443").is_none());
+        assert!(host_port_problem("10.0.0.10").is_some());
+        assert!(host_port_problem("https://x:6443").is_some());
+    }
+}

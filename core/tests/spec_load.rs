@@ -1,0 +1,203 @@
+//! Reading and validating site specs: the examples, the defaults, every kind
+//! of bad input, and property tests that no input makes it panic.
+
+use meshbundle_core::diag::Severity;
+use meshbundle_core::examples::{EXAMPLES, example};
+use meshbundle_core::spec::load::{MAX_SPEC_BYTES, load, load_bytes};
+use proptest::prelude::*;
+
+#[test]
+fn every_example_is_valid() {
+    for (name, _, text) in EXAMPLES {
+        let l = load(text);
+        let errors: Vec<_> = l.diagnostics.iter().filter(|d| d.is_error()).collect();
+        assert!(errors.is_empty(), "{name}: {errors:#?}");
+        assert!(l.site.is_some(), "{name}");
+    }
+    // The production example has no warnings either.
+    assert!(load(example("production").unwrap()).diagnostics.is_empty());
+}
+
+/// The production example writes out every default: a spec with only the
+/// required fields and the example's own choices reads to the same site.
+#[test]
+fn production_example_shows_the_defaults() {
+    let full = load(example("production").unwrap()).site.unwrap();
+    let mut minimal_spec = serde_json::json!({
+        "apiVersion": "meshbundle.dev/v1alpha1",
+        "kind": "Site",
+        "metadata": full.metadata,
+        "spec": {
+            "nodes": full.spec.nodes,
+            "registry": full.spec.registry,
+            "kubernetes": {
+                "controlPlaneEndpoint": full.spec.kubernetes.control_plane_endpoint,
+                "nodeSubnet": full.spec.kubernetes.node_subnet,
+            },
+        },
+    });
+    // Ingress hosts and routes are the example's own; everything else is a default.
+    let mut ingress = serde_json::to_value(&full.spec.istio.ingress_gateway).unwrap();
+    let defaults = load(&meshbundle_core::yaml::to_string(&minimal_spec).unwrap()).site.unwrap();
+    let default_ingress = serde_json::to_value(&defaults.spec.istio.ingress_gateway).unwrap();
+    ingress["hosts"] = default_ingress["hosts"].clone();
+    ingress["routes"] = default_ingress["routes"].clone();
+    let ingress_obj = ingress.as_object_mut().unwrap();
+    ingress_obj.retain(|_, v| !v.is_null());
+    assert_eq!(ingress, default_ingress);
+    minimal_spec["spec"]["istio"] = serde_json::json!({
+        "ingressGateway": serde_json::to_value(&full.spec.istio.ingress_gateway).unwrap()
+    });
+    let rebuilt = load(&meshbundle_core::yaml::to_string(&minimal_spec).unwrap()).site.unwrap();
+    assert_eq!(rebuilt, full);
+}
+
+const FOUR_PROBLEMS: &str = include_str!("../../tests/fixtures/four-problems.yaml");
+
+#[test]
+fn four_problems_give_four_diagnostics_with_paths_and_lines() {
+    let l = load(FOUR_PROBLEMS);
+    let got: Vec<(&str, &str, u32)> = l.diagnostics.iter().map(|d| (d.code, d.path.as_str(), d.line)).collect();
+    assert_eq!(l.diagnostics.len(), 4, "{:#?}", l.diagnostics);
+    assert!(got.contains(&("unknown-field", "spec.istio.ingresGateway", 29)), "{got:?}");
+    assert!(got.contains(&("network-overlap", "spec.kubernetes.serviceSubnet", 9)), "{got:?}");
+    assert!(got.contains(&("duplicate", "spec.nodes[2].address", 20)), "{got:?}");
+    assert!(got.contains(&("jwks-uri", "spec.security.jwt.issuers[0].jwksUri", 35)), "{got:?}");
+    let typo = l.diagnostics.iter().find(|d| d.code == "unknown-field").unwrap();
+    assert!(typo.hint.contains("ingressGateway"), "{}", typo.hint);
+    assert!(l.diagnostics.iter().all(|d| d.severity == Severity::Error && d.column > 0 && !d.hint.is_empty()));
+}
+
+#[test]
+fn several_unknown_fields_are_all_reported() {
+    let text = example("lab").unwrap().replace("  registry:", "  registri: x\n  registry:").replace(
+        "    version: 1.30.3",
+        "    version: 1.30.3\n    revison: a\n    meshId: m",
+    );
+    let l = load(&text);
+    let unknown: Vec<_> = l.diagnostics.iter().filter(|d| d.code == "unknown-field").map(|d| d.path.clone()).collect();
+    assert_eq!(unknown, ["spec.registri", "spec.istio.revison", "spec.istio.meshId"], "{:#?}", l.diagnostics);
+    let mesh = l.diagnostics.iter().find(|d| d.path == "spec.istio.meshId").unwrap();
+    assert!(mesh.hint.contains("meshID"), "{}", mesh.hint);
+}
+
+#[test]
+fn numbers_where_text_is_meant_say_to_quote() {
+    let text = example("lab").unwrap().replace("    version: 1.30.3", "    version: 1.30");
+    let l = load(&text);
+    let d = l.diagnostics.iter().find(|d| d.code == "invalid-type").expect("a type diagnostic");
+    assert_eq!(d.path, "spec.istio.version");
+    assert!(d.message.contains("`1.30`") && d.hint.contains("\"1.30\""), "{d:?}");
+}
+
+#[test]
+fn master_role_hints_at_control_plane() {
+    let text = example("lab").unwrap().replace("role: control-plane", "role: master");
+    let l = load(&text);
+    let d = l.diagnostics.iter().find(|d| d.path == "spec.nodes[0].role").unwrap();
+    assert!(d.hint.contains("control-plane"));
+    assert_eq!(l.diagnostics.iter().filter(|d| d.path == "spec.nodes[0].role").count(), 1);
+}
+
+#[test]
+fn yaml_1_1_booleans_are_strings_in_a_spec() {
+    // `y` is a boolean to a YAML 1.1 reader, a string here.
+    let text = example("lab").unwrap().replace("zone: lab", "zone: y");
+    let l = load(&text);
+    assert!(!l.has_errors(), "{:#?}", l.diagnostics);
+    assert_eq!(l.site.unwrap().spec.nodes[0].zone, "y");
+}
+
+#[test]
+fn bad_input_gives_one_clear_error() {
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", b"".to_vec(), "empty"),
+        ("only comments", b"# nothing\n\n".to_vec(), "empty"),
+        ("malformed", b"apiVersion: [unclosed\nkind: Site\n".to_vec(), "yaml"),
+        ("bad indentation", b"a:\n  b: 1\n c: 2\n".to_vec(), "yaml"),
+        ("duplicate key", b"a: 1\na: 2\n".to_vec(), "yaml"),
+        ("binary junk", (0..=255u8).cycle().take(4096).collect(), "not-text"),
+        ("not utf-8", vec![0xff, 0xfe, 0x41], "not-text"),
+        ("a list", b"- a\n- b\n".to_vec(), "not-a-mapping"),
+        ("a scalar", b"hello\n".to_vec(), "not-a-mapping"),
+        ("two documents", b"a: 1\n---\nb: 2\n".to_vec(), "yaml"),
+        ("too large", vec![b'#'; MAX_SPEC_BYTES + 1], "too-large"),
+    ];
+    for (name, bytes, code) in cases {
+        let l = load_bytes(&bytes);
+        assert_eq!(l.diagnostics.len(), 1, "{name}: {:#?}", l.diagnostics);
+        assert_eq!(l.diagnostics[0].code, code, "{name}: {:#?}", l.diagnostics);
+        assert!(l.site.is_none(), "{name}");
+    }
+}
+
+#[test]
+fn alias_bombs_are_stopped() {
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let p = i - 1;
+        text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+    }
+    let l = load(&text);
+    assert!(l.has_errors());
+}
+
+#[test]
+fn deep_nesting_is_stopped() {
+    let text = format!("a: {}{}\n", "[".repeat(10_000), "]".repeat(10_000));
+    assert!(load(&text).has_errors());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = load_bytes(&bytes);
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC{0,400}") {
+        let _ = load(&text);
+    }
+
+    /// Cutting the production example anywhere, or replacing one line, gives
+    /// diagnostics, never a panic; every diagnostic has a message and a hint.
+    #[test]
+    fn damaged_specs_never_panic(cut in 0usize..7000, line in 0usize..260, junk in "[ -~]{0,20}") {
+        let text = example("production").unwrap();
+        let cut = text.char_indices().map(|(i, _)| i).take_while(|i| *i <= cut).last().unwrap_or(0);
+        for d in load(&text[..cut]).diagnostics {
+            prop_assert!(!d.message.is_empty());
+        }
+        let mut lines: Vec<&str> = text.lines().collect();
+        if line < lines.len() {
+            lines[line] = &junk;
+        }
+        let damaged = lines.join("\n");
+        for d in load(&damaged).diagnostics {
+            prop_assert!(!d.message.is_empty() && !d.hint.is_empty(), "{:?}", d);
+        }
+    }
+
+    /// Valid-looking node lists with random addresses and roles: the checks
+    /// report problems with paths inside `spec.nodes`, never panic.
+    #[test]
+    fn random_node_lists(nodes in proptest::collection::vec((0u8..4, 0u8..3, any::<bool>()), 0..8)) {
+        let mut yaml = String::from("apiVersion: meshbundle.dev/v1alpha1\nkind: Site\nmetadata:\n  name: p\nspec:\n  registry: 10.9.0.1:5000\n  kubernetes:\n    controlPlaneEndpoint: 10.9.0.2:6443\n  nodes:\n");
+        if nodes.is_empty() {
+            yaml.push_str("    []\n");
+        }
+        for (i, (addr, zone, cp)) in nodes.iter().enumerate() {
+            yaml.push_str(&format!(
+                "    - name: n{i}\n      address: 10.0.0.{addr}\n      role: {}\n      zone: z{zone}\n",
+                if *cp { "control-plane" } else { "worker" }
+            ));
+        }
+        let l = load(&yaml);
+        prop_assert!(l.site.is_some());
+        for d in &l.diagnostics {
+            prop_assert!(d.path.starts_with("spec.nodes") || d.path.starts_with("spec.kubernetes") , "{:?}", d);
+        }
+    }
+}
