@@ -7,8 +7,11 @@ pub mod catalog;
 pub mod diag;
 pub mod examples;
 pub mod image;
+pub mod lock;
+pub mod pki;
 pub mod schema;
 pub mod spec;
+pub mod tree;
 pub mod validate;
 pub mod yaml;
 

@@ -1,0 +1,69 @@
+//! The lock (`meshbundle.lock`): every image the site needs pinned to a
+//! digest and every file to a sha256. Written by `meshbundle lock` on a
+//! connected host; read by render and build.
+
+use serde::{Deserialize, Serialize};
+
+pub const LOCK_API_VERSION: &str = "meshbundle.dev/v1alpha1";
+pub const LOCK_KIND: &str = "Lock";
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Lock {
+    pub api_version: String,
+    pub kind: String,
+    /// Images, sorted by name.
+    #[serde(default)]
+    pub images: Vec<LockedImage>,
+    /// Files, sorted by name.
+    #[serde(default)]
+    pub files: Vec<LockedFile>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LockedImage {
+    /// The upstream reference it was resolved from, e.g. `registry.k8s.io/pause:3.10`.
+    pub name: String,
+    /// Digest of the manifest or index, `sha256:...`.
+    pub digest: String,
+    /// Media type of what `digest` names (an index for multi-arch images).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub media_type: String,
+    /// Platforms kept, e.g. `linux/amd64`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
+    /// Where it came from when not a registry: `oci:DIR`, `oci-archive:FILE`, `docker-archive:FILE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LockedFile {
+    /// Name in the bundle, e.g. `kubeadm-amd64` or `manifest/flannel`.
+    pub name: String,
+    pub url: String,
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl Lock {
+    pub fn new() -> Self {
+        Lock { api_version: LOCK_API_VERSION.into(), kind: LOCK_KIND.into(), images: Vec::new(), files: Vec::new() }
+    }
+
+    pub fn image(&self, name: &str) -> Option<&LockedImage> {
+        self.images.iter().find(|i| i.name == name)
+    }
+
+    pub fn file(&self, name: &str) -> Option<&LockedFile> {
+        self.files.iter().find(|f| f.name == name)
+    }
+
+    /// Sorts entries so the file is stable and diff-friendly.
+    pub fn sort(&mut self) {
+        self.images.sort_by(|a, b| a.name.cmp(&b.name));
+        self.files.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+}

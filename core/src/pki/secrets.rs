@@ -1,0 +1,532 @@
+//! The site secrets (`site.secrets.yaml`): every certificate, key and token a
+//! site needs, made once and reused by every render and build so rebuilds are
+//! reproducible. Generation takes the time and a random source from the
+//! caller, so it runs the same in the CLI and in WebAssembly.
+
+use std::collections::BTreeMap;
+
+use rand_core::CryptoRng;
+use serde::{Deserialize, Serialize};
+use x509_cert::certificate::Certificate;
+
+use super::PkiError;
+use super::cert::{self, Usage, Window};
+use super::key::PrivateKey;
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::spec::Site;
+
+pub const SECRETS_KIND: &str = "SiteSecrets";
+
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SiteSecrets {
+    pub api_version: String,
+    pub kind: String,
+    /// The site (`metadata.name`) these belong to.
+    pub site: String,
+    /// When they were generated, Unix seconds.
+    pub created: u64,
+    pub kubeadm: KubeadmSecrets,
+    pub istio: IstioSecrets,
+    /// The ingress gateway's TLS certificate; absent when the gateway has no TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress: Option<IngressSecrets>,
+}
+
+impl std::fmt::Debug for SiteSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SiteSecrets({})", self.site)
+    }
+}
+
+/// A certificate and its private key, both PEM.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CertKey {
+    pub cert: String,
+    pub key: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubeadmSecrets {
+    /// Bootstrap token, `[a-z0-9]{6}.[a-z0-9]{16}`.
+    pub token: String,
+    /// Key that encrypts the control-plane certificates kubeadm uploads for
+    /// joining control-plane nodes: 32 random bytes, hex.
+    pub certificate_key: String,
+    /// Cluster CA (`/etc/kubernetes/pki/ca.crt`, `ca.key`).
+    pub ca: CertKey,
+    #[serde(rename = "frontProxyCA")]
+    pub front_proxy_ca: CertKey,
+    #[serde(rename = "etcdCA")]
+    pub etcd_ca: CertKey,
+    /// Service-account signing key pair (`sa.key`, `sa.pub`).
+    pub service_account: KeyPair,
+}
+
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyPair {
+    pub private_key: String,
+    pub public_key: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IstioSecrets {
+    /// The mesh root CA, shared by every cluster of the mesh.
+    pub root: CertKey,
+    /// One intermediate CA per cluster, by cluster name.
+    pub intermediates: BTreeMap<String, CertKey>,
+}
+
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IngressSecrets {
+    /// The CA that signed the certificate, when meshbundle made it. Absent
+    /// when the user supplied the certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<CertKey>,
+    /// The certificate chain, leaf first.
+    pub cert: String,
+    pub key: String,
+}
+
+/// A certificate and key supplied by the user for the ingress gateway.
+pub struct ProvidedTls<'a> {
+    pub cert_pem: &'a str,
+    pub key_pem: &'a str,
+}
+
+fn random_chars<R: CryptoRng + ?Sized>(rng: &mut R, n: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(n);
+    while out.len() < n {
+        let mut b = [0u8; 1];
+        rng.fill_bytes(&mut b);
+        // Rejection sampling keeps the distribution uniform.
+        if (b[0] as usize) < 252 {
+            out.push(ALPHABET[b[0] as usize % 36] as char);
+        }
+    }
+    out
+}
+
+fn pair(c: &Certificate, k: &PrivateKey) -> Result<CertKey, PkiError> {
+    Ok(CertKey { cert: cert::to_pem(c)?, key: k.to_pem()? })
+}
+
+fn new_ca<R: CryptoRng + ?Sized>(
+    site: &Site,
+    subject: &str,
+    issuer: Option<(&Certificate, &PrivateKey)>,
+    path_len: Option<u8>,
+    days: u32,
+    now: u64,
+    rng: &mut R,
+) -> Result<(Certificate, PrivateKey), PkiError> {
+    let key = PrivateKey::generate(site.spec.pki.key_type, rng)?;
+    let c = cert::issue(subject, &key, issuer, Usage::Ca { path_len }, Window::days(now, days), rng)?;
+    Ok((c, key))
+}
+
+fn istio_intermediate<R: CryptoRng + ?Sized>(
+    site: &Site,
+    root: &CertKey,
+    now: u64,
+    rng: &mut R,
+) -> Result<CertKey, PkiError> {
+    let root_cert = cert::from_pem(&root.cert)?;
+    let root_key = PrivateKey::from_pem(&root.key)?;
+    let cluster = site.istio_cluster_name();
+    let (c, k) = new_ca(
+        site,
+        &format!("CN=Intermediate CA,O=Istio,L={cluster}"),
+        Some((&root_cert, &root_key)),
+        Some(0),
+        site.spec.pki.intermediate_validity_days,
+        now,
+        rng,
+    )?;
+    pair(&c, &k)
+}
+
+/// The DNS names the ingress certificate must cover.
+pub fn ingress_hosts(site: &Site) -> Vec<String> {
+    let g = &site.spec.istio.ingress_gateway;
+    if g.enabled && g.tls.is_some() { g.hosts.clone() } else { Vec::new() }
+}
+
+fn ingress_leaf<R: CryptoRng + ?Sized>(
+    site: &Site,
+    ca: &CertKey,
+    now: u64,
+    rng: &mut R,
+) -> Result<IngressSecrets, PkiError> {
+    let ca_cert = cert::from_pem(&ca.cert)?;
+    let ca_key = PrivateKey::from_pem(&ca.key)?;
+    let hosts = ingress_hosts(site);
+    let key = PrivateKey::generate(site.spec.pki.key_type, rng)?;
+    let first = hosts.first().cloned().unwrap_or_else(|| site.metadata.name.clone());
+    let leaf = cert::issue(
+        &format!("CN={first},O={}", site.metadata.name),
+        &key,
+        Some((&ca_cert, &ca_key)),
+        Usage::Server { dns: hosts, ips: Vec::new() },
+        Window::days(now, site.spec.pki.leaf_validity_days),
+        rng,
+    )?;
+    Ok(IngressSecrets { ca: Some(ca.clone()), cert: format!("{}{}", cert::to_pem(&leaf)?, ca.cert), key: key.to_pem()? })
+}
+
+/// Checks a user-supplied ingress certificate: key matches, hosts covered, in date.
+pub fn check_provided_tls(site: &Site, tls: &ProvidedTls, now: u64) -> Result<IngressSecrets, PkiError> {
+    let chain = cert::from_pem_chain(tls.cert_pem)?;
+    let key = PrivateKey::from_pem(tls.key_pem)?;
+    let leaf = &chain[0];
+    if !cert::key_matches(leaf, &key)? {
+        return Err(PkiError::Mismatch("the ingress key does not belong to the ingress certificate".into()));
+    }
+    if cert::not_after(leaf) <= now {
+        return Err(PkiError::Expired(format!("the ingress certificate expired ({})", leaf.tbs_certificate().validity().not_after)));
+    }
+    if cert::not_before(leaf) > now {
+        return Err(PkiError::Expired("the ingress certificate is not valid yet".into()));
+    }
+    let names = cert::dns_names(leaf);
+    for host in ingress_hosts(site) {
+        if !names.iter().any(|n| cert::name_covers(n, &host)) {
+            return Err(PkiError::Mismatch(format!("the ingress certificate does not cover `{host}` (it names {})", names.join(", "))));
+        }
+    }
+    Ok(IngressSecrets { ca: None, cert: tls.cert_pem.to_string(), key: tls.key_pem.to_string() })
+}
+
+/// Everything needed to generate a site's secrets.
+pub struct GenerateOptions<'a> {
+    /// Unix seconds.
+    pub now: u64,
+    /// Reuse the Istio root CA of another cluster of the same mesh.
+    pub mesh_root: Option<&'a CertKey>,
+    /// Use this ingress certificate instead of generating one.
+    pub provided_tls: Option<ProvidedTls<'a>>,
+}
+
+/// Generates a site's secrets.
+pub fn generate<R: CryptoRng + ?Sized>(site: &Site, opts: &GenerateOptions, rng: &mut R) -> Result<SiteSecrets, PkiError> {
+    let now = opts.now;
+    let pki = &site.spec.pki;
+    let (ca, ca_key) = new_ca(site, "CN=kubernetes", None, None, pki.root_validity_days, now, rng)?;
+    let (fp, fp_key) = new_ca(site, "CN=front-proxy-ca", None, None, pki.root_validity_days, now, rng)?;
+    let (etcd, etcd_key) = new_ca(site, "CN=etcd-ca", None, None, pki.root_validity_days, now, rng)?;
+    let sa = PrivateKey::generate(pki.key_type, rng)?;
+    let mut ck = [0u8; 32];
+    rng.fill_bytes(&mut ck);
+    let kubeadm = KubeadmSecrets {
+        token: format!("{}.{}", random_chars(rng, 6), random_chars(rng, 16)),
+        certificate_key: hex::encode(ck),
+        ca: pair(&ca, &ca_key)?,
+        front_proxy_ca: pair(&fp, &fp_key)?,
+        etcd_ca: pair(&etcd, &etcd_key)?,
+        service_account: KeyPair { private_key: sa.to_pem()?, public_key: sa.public_pem()? },
+    };
+
+    let root = match opts.mesh_root {
+        Some(r) => {
+            let c = cert::from_pem(&r.cert)?;
+            let k = PrivateKey::from_pem(&r.key)?;
+            if !cert::key_matches(&c, &k)? {
+                return Err(PkiError::Mismatch("the mesh root key does not belong to its certificate".into()));
+            }
+            r.clone()
+        }
+        None => {
+            let (c, k) = new_ca(site, "CN=Root CA,O=Istio", None, None, pki.root_validity_days, now, rng)?;
+            pair(&c, &k)?
+        }
+    };
+    let mut intermediates = BTreeMap::new();
+    intermediates.insert(site.istio_cluster_name(), istio_intermediate(site, &root, now, rng)?);
+
+    let ingress = match (&opts.provided_tls, ingress_hosts(site).is_empty()) {
+        (Some(p), _) => Some(check_provided_tls(site, p, now)?),
+        (None, true) => None,
+        (None, false) => {
+            let (c, k) = new_ca(
+                site,
+                &format!("CN=Ingress CA,O={}", site.metadata.name),
+                None,
+                None,
+                pki.root_validity_days,
+                now,
+                rng,
+            )?;
+            Some(ingress_leaf(site, &pair(&c, &k)?, now, rng)?)
+        }
+    };
+
+    Ok(SiteSecrets {
+        api_version: crate::spec::API_VERSION.into(),
+        kind: SECRETS_KIND.into(),
+        site: site.metadata.name.clone(),
+        created: now,
+        kubeadm,
+        istio: IstioSecrets { root, intermediates },
+        ingress,
+    })
+}
+
+/// Renews the Istio intermediate and the ingress leaf, keeping every root
+/// (and so every trust relationship) as it is.
+pub fn rotate<R: CryptoRng + ?Sized>(site: &Site, s: &SiteSecrets, now: u64, rng: &mut R) -> Result<SiteSecrets, PkiError> {
+    let mut out = s.clone();
+    out.istio.intermediates.insert(site.istio_cluster_name(), istio_intermediate(site, &s.istio.root, now, rng)?);
+    if let Some(ingress) = &s.ingress {
+        match &ingress.ca {
+            Some(ca) => out.ingress = Some(ingress_leaf(site, ca, now, rng)?),
+            None => {
+                return Err(PkiError::Mismatch(
+                    "the ingress certificate was supplied by you; renew it with your CA and pass it with --ingress-cert".into(),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One certificate of the secrets, for `secrets show` and for alerts.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertSummary {
+    /// Where it is in the secrets, e.g. `kubeadm.ca`.
+    pub name: String,
+    pub subject: String,
+    pub issuer: String,
+    pub key_type: String,
+    pub not_before: u64,
+    pub not_after: u64,
+    /// SHA-256 fingerprint, colon-separated hex.
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretsSummary {
+    pub site: String,
+    pub created: u64,
+    /// kubeadm's `--discovery-token-ca-cert-hash`.
+    pub discovery_hash: String,
+    pub certificates: Vec<CertSummary>,
+}
+
+impl SiteSecrets {
+    /// The certificates and keys, by name, in a fixed order.
+    pub fn pairs(&self) -> Vec<(String, &CertKey)> {
+        let mut v = vec![
+            ("kubeadm.ca".to_string(), &self.kubeadm.ca),
+            ("kubeadm.frontProxyCA".to_string(), &self.kubeadm.front_proxy_ca),
+            ("kubeadm.etcdCA".to_string(), &self.kubeadm.etcd_ca),
+            ("istio.root".to_string(), &self.istio.root),
+        ];
+        for (c, p) in &self.istio.intermediates {
+            v.push((format!("istio.intermediates.{c}"), p));
+        }
+        if let Some(i) = &self.ingress
+            && let Some(ca) = &i.ca
+        {
+            v.push(("ingress.ca".to_string(), ca));
+        }
+        v
+    }
+
+    /// kubeadm's discovery hash: `sha256:` of the cluster CA's SubjectPublicKeyInfo.
+    pub fn discovery_hash(&self) -> Result<String, PkiError> {
+        cert::spki_sha256(&cert::from_pem(&self.kubeadm.ca.cert)?)
+    }
+
+    /// The Istio intermediate for a cluster.
+    pub fn intermediate(&self, cluster: &str) -> Option<&CertKey> {
+        self.istio.intermediates.get(cluster)
+    }
+
+    /// Subjects, fingerprints, expiry dates and the discovery hash; no key.
+    pub fn summary(&self) -> Result<SecretsSummary, PkiError> {
+        let mut certificates = Vec::new();
+        let mut push = |name: String, pem: &str, key: Option<&str>| -> Result<(), PkiError> {
+            let c = cert::from_pem(pem)?;
+            let key_type = match key {
+                Some(k) => PrivateKey::from_pem(k)?.kind().to_string(),
+                None => String::new(),
+            };
+            certificates.push(CertSummary {
+                name,
+                subject: cert::subject(&c),
+                issuer: cert::issuer(&c),
+                key_type,
+                not_before: cert::not_before(&c),
+                not_after: cert::not_after(&c),
+                fingerprint: cert::fingerprint(&c)?,
+            });
+            Ok(())
+        };
+        for (name, p) in self.pairs() {
+            push(name, &p.cert, Some(&p.key))?;
+        }
+        if let Some(i) = &self.ingress {
+            push("ingress.cert".into(), &i.cert, Some(&i.key))?;
+        }
+        Ok(SecretsSummary {
+            site: self.site.clone(),
+            created: self.created,
+            discovery_hash: self.discovery_hash()?,
+            certificates,
+        })
+    }
+
+    /// Every problem with these secrets for this site: unreadable PEM, a key
+    /// that does not match its certificate, an expired or not-a-CA CA, a
+    /// malformed token, an ingress certificate that misses a host.
+    pub fn check(&self, site: &Site, now: u64) -> Vec<Diagnostic> {
+        let mut d = Diagnostics::default();
+        if self.kind != SECRETS_KIND || self.api_version != crate::spec::API_VERSION {
+            d.error("secrets", "kind", "this is not a meshbundle secrets file", "generate one with `meshbundle secrets generate`");
+        }
+        if self.site != site.metadata.name {
+            d.error(
+                "secrets",
+                "site",
+                format!("these secrets belong to site `{}`, not `{}`", self.site, site.metadata.name),
+                "use the secrets file generated for this site",
+            );
+        }
+        let t = &self.kubeadm.token;
+        let token_ok = t.len() == 23
+            && t.as_bytes()[6] == b'.'
+            && t.bytes().enumerate().all(|(i, c)| i == 6 || c.is_ascii_lowercase() || c.is_ascii_digit());
+        if !token_ok {
+            d.error("secrets", "kubeadm.token", "the bootstrap token is not [a-z0-9]{6}.[a-z0-9]{16}", "regenerate the secrets");
+        }
+        let ck = &self.kubeadm.certificate_key;
+        if ck.len() != 64 || !ck.bytes().all(|c| c.is_ascii_hexdigit()) {
+            d.error("secrets", "kubeadm.certificateKey", "the certificate key is not 32 bytes of hex", "regenerate the secrets");
+        }
+        for (name, p) in self.pairs() {
+            check_pair(&mut d, &name, p, true, now);
+        }
+        match PrivateKey::from_pem(&self.kubeadm.service_account.private_key) {
+            Err(e) => d.error("secrets", "kubeadm.serviceAccount.privateKey", e.to_string(), "the PEM is damaged; restore the file from a backup"),
+            Ok(k) => {
+                if k.public_pem().ok().as_deref().map(str::trim) != Some(self.kubeadm.service_account.public_key.trim()) {
+                    d.error(
+                        "secrets",
+                        "kubeadm.serviceAccount.publicKey",
+                        "the service-account public key does not match its private key",
+                        "restore the file from a backup",
+                    );
+                }
+            }
+        }
+        let cluster = site.istio_cluster_name();
+        match self.istio.intermediates.get(&cluster) {
+            None => d.error(
+                "secrets",
+                format!("istio.intermediates.{cluster}"),
+                format!("there is no Istio intermediate CA for cluster `{cluster}`"),
+                "run `meshbundle secrets rotate` to issue one",
+            ),
+            Some(i) => {
+                if let (Ok(ic), Ok(rc)) = (cert::from_pem(&i.cert), cert::from_pem(&self.istio.root.cert))
+                    && cert::issuer(&ic) != cert::subject(&rc)
+                {
+                    d.error(
+                        "secrets",
+                        format!("istio.intermediates.{cluster}"),
+                        "the intermediate was not issued by this root",
+                        "run `meshbundle secrets rotate` to issue one from the root",
+                    );
+                }
+            }
+        }
+        match (&self.ingress, ingress_hosts(site).is_empty()) {
+            (None, false) => d.error(
+                "secrets",
+                "ingress",
+                "the ingress gateway has TLS hosts but the secrets have no certificate for them",
+                "run `meshbundle secrets rotate` to issue one",
+            ),
+            (Some(i), _) => {
+                let p = CertKey { cert: i.cert.clone(), key: i.key.clone() };
+                check_pair(&mut d, "ingress", &p, false, now);
+                if let Ok(c) = cert::from_pem(&i.cert) {
+                    let names = cert::dns_names(&c);
+                    for host in ingress_hosts(site) {
+                        if !names.iter().any(|n| cert::name_covers(n, &host)) {
+                            d.error(
+                                "secrets",
+                                "ingress.cert",
+                                format!("the ingress certificate does not cover `{host}`"),
+                                "run `meshbundle secrets rotate` after changing the hosts",
+                            );
+                        }
+                    }
+                }
+            }
+            (None, true) => {}
+        }
+        d.0
+    }
+}
+
+fn check_pair(d: &mut Diagnostics, name: &str, p: &CertKey, must_be_ca: bool, now: u64) {
+    let c = match cert::from_pem(&p.cert) {
+        Ok(c) => c,
+        Err(e) => {
+            d.error("secrets", format!("{name}.cert"), e.to_string(), "the PEM is damaged; restore the file from a backup");
+            return;
+        }
+    };
+    let k = match PrivateKey::from_pem(&p.key) {
+        Ok(k) => k,
+        Err(e) => {
+            d.error("secrets", format!("{name}.key"), e.to_string(), "the PEM is damaged; restore the file from a backup");
+            return;
+        }
+    };
+    match cert::key_matches(&c, &k) {
+        Ok(true) => {}
+        _ => d.error(
+            "secrets",
+            format!("{name}.key"),
+            "the private key does not belong to the certificate",
+            "put back the key generated with this certificate, or regenerate both",
+        ),
+    }
+    if must_be_ca && !cert::is_ca(&c) {
+        d.error("secrets", format!("{name}.cert"), "this certificate is not a CA", "regenerate it");
+    }
+    if cert::not_after(&c) <= now {
+        d.error(
+            "secrets",
+            format!("{name}.cert"),
+            format!("`{}` expired on {}", cert::subject(&c), c.tbs_certificate().validity().not_after),
+            if name.starts_with("istio.intermediates") || name == "ingress" {
+                "run `meshbundle secrets rotate`"
+            } else {
+                "a root CA cannot be renewed in place; generate new secrets and reinstall"
+            },
+        );
+    }
+}
+
+/// Debug output of secrets never shows key material.
+macro_rules! redacted_debug {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, concat!(stringify!($t), "(<redacted>)"))
+            }
+        }
+    )*};
+}
+redacted_debug!(CertKey, KeyPair, KubeadmSecrets, IstioSecrets, IngressSecrets);

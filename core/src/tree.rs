@@ -1,0 +1,82 @@
+//! A rendered file tree: sorted paths, each with its bytes and Unix mode.
+//! Its digest is the same wherever it is computed (CLI or browser).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// Regular file, readable by everyone.
+pub const MODE_FILE: u32 = 0o644;
+/// Executable script.
+pub const MODE_EXEC: u32 = 0o755;
+/// Private key or other secret.
+pub const MODE_SECRET: u32 = 0o600;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct File {
+    #[serde(skip)]
+    pub bytes: Vec<u8>,
+    pub mode: u32,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileTree {
+    files: BTreeMap<String, File>,
+}
+
+impl FileTree {
+    pub fn new() -> Self {
+        FileTree::default()
+    }
+
+    /// Adds a file. Paths are relative, `/`-separated, without `.` or `..`.
+    pub fn add(&mut self, path: impl Into<String>, bytes: impl Into<Vec<u8>>, mode: u32) {
+        let path = path.into();
+        debug_assert!(
+            !path.starts_with('/') && !path.split('/').any(|c| c.is_empty() || c == "." || c == ".."),
+            "bad tree path {path}"
+        );
+        self.files.insert(path, File { bytes: bytes.into(), mode });
+    }
+
+    pub fn get(&self, path: &str) -> Option<&File> {
+        self.files.get(path)
+    }
+
+    pub fn contains(&self, path: &str) -> bool {
+        self.files.contains_key(path)
+    }
+
+    /// Files in path order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &File)> {
+        self.files.iter().map(|(p, f)| (p.as_str(), f))
+    }
+
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.files.values().map(|f| f.bytes.len() as u64).sum()
+    }
+
+    /// `sha256:` digest over every path, mode, size and content digest, in
+    /// path order: two trees have the same digest exactly when they are equal.
+    pub fn digest(&self) -> String {
+        let mut h = Sha256::new();
+        for (path, f) in &self.files {
+            let content = Sha256::digest(&f.bytes);
+            h.update(format!("{} {:o} {} {}\n", hex::encode(content), f.mode, f.bytes.len(), path).as_bytes());
+        }
+        format!("sha256:{}", hex::encode(h.finalize()))
+    }
+}
