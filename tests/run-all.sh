@@ -21,7 +21,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 if [[ $install -eq 1 ]]; then
   step "Debian packages"
-  debs=(python3 shellcheck)
+  debs=(python3 python3-venv openssl shellcheck containerd prometheus)
   missing=()
   for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if ((${#missing[@]})); then

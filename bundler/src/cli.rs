@@ -33,6 +33,86 @@ pub enum Command {
     /// Print the JSON Schema of the site spec, for editors.
     #[command(after_help = "Examples:\n  meshbundle schema > meshbundle.schema.json\n  # then, at the top of meshbundle.yaml:\n  # yaml-language-server: $schema=meshbundle.schema.json")]
     Schema,
+
+    /// Render every file of the install into a directory.
+    #[command(after_help = "Examples:\n  meshbundle render meshbundle.yaml -o out\n  meshbundle render meshbundle.yaml --secrets site.secrets.yaml --lock meshbundle.lock -o out --force")]
+    Render(RenderArgs),
+
+    /// Generate, show or rotate the site's certificates, keys and tokens.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RenderArgs {
+    /// The site spec.
+    pub file: PathBuf,
+    /// Directory to write the files to.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// The site secrets (`meshbundle secrets generate`): join tokens, CAs, TLS certificates.
+    #[arg(long, value_name = "FILE")]
+    pub secrets: Option<PathBuf>,
+    /// The lock (`meshbundle lock`): pins every image to its digest.
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+    /// Replace the output directory if it is not empty.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretsCommand {
+    /// Generate every certificate, key and token of a site, once.
+    #[command(after_help = "Examples:\n  meshbundle secrets generate meshbundle.yaml -o site.secrets.yaml\n  meshbundle secrets generate second.yaml -o second.secrets.yaml --mesh-root site.secrets.yaml\n  meshbundle secrets generate meshbundle.yaml --ingress-cert tls.crt --ingress-key tls.key")]
+    Generate(SecretsGenerateArgs),
+    /// Print subjects, fingerprints, expiry dates and the discovery hash (never a key).
+    #[command(after_help = "Examples:\n  meshbundle secrets show site.secrets.yaml\n  meshbundle secrets show --format json site.secrets.yaml")]
+    Show(SecretsShowArgs),
+    /// Renew the Istio intermediate CA and the ingress certificate, keeping the roots.
+    #[command(after_help = "Examples:\n  meshbundle secrets rotate meshbundle.yaml --secrets site.secrets.yaml")]
+    Rotate(SecretsRotateArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SecretsGenerateArgs {
+    /// The site spec.
+    pub spec: PathBuf,
+    /// Where to write the secrets (mode 0600).
+    #[arg(short, long, default_value = "site.secrets.yaml", value_name = "FILE")]
+    pub output: PathBuf,
+    /// Overwrite an existing secrets file. Its CAs are lost: nodes installed with them stop trusting new ones.
+    #[arg(long)]
+    pub force: bool,
+    /// Share the Istio root CA of another cluster of the same mesh (its secrets file).
+    #[arg(long, value_name = "FILE")]
+    pub mesh_root: Option<PathBuf>,
+    /// Use this certificate (PEM chain, leaf first) for the ingress gateway instead of generating one.
+    #[arg(long, value_name = "FILE")]
+    pub ingress_cert: Option<PathBuf>,
+    /// The private key of --ingress-cert.
+    #[arg(long, value_name = "FILE")]
+    pub ingress_key: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SecretsShowArgs {
+    /// The secrets file.
+    pub file: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SecretsRotateArgs {
+    /// The site spec.
+    pub spec: PathBuf,
+    /// The secrets file to renew.
+    #[arg(long, value_name = "FILE")]
+    pub secrets: PathBuf,
+    /// Write the renewed secrets here instead of replacing --secrets.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]

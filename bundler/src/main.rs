@@ -6,6 +6,8 @@ mod commands;
 mod error;
 mod fsutil;
 mod report;
+mod sitefile;
+mod treeio;
 
 use std::process::ExitCode;
 

@@ -9,6 +9,7 @@ pub mod examples;
 pub mod image;
 pub mod lock;
 pub mod pki;
+pub mod render;
 pub mod schema;
 pub mod spec;
 pub mod tree;

@@ -67,3 +67,27 @@ impl Lock {
         self.files.sort_by(|a, b| a.name.cmp(&b.name));
     }
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LockError(String);
+
+/// Reads a lock file.
+pub fn parse(text: &str) -> Result<Lock, LockError> {
+    let lock: Lock = serde_saphyr::from_str(text).map_err(|e| LockError(e.without_snippet().to_string()))?;
+    if lock.kind != LOCK_KIND || lock.api_version != LOCK_API_VERSION {
+        return Err(LockError(format!("not a meshbundle lock (kind `{}`)", lock.kind)));
+    }
+    Ok(lock)
+}
+
+/// Writes a lock file: sorted, with a header, so it diffs well.
+pub fn write(lock: &Lock) -> Result<String, LockError> {
+    let mut l = lock.clone();
+    l.sort();
+    let body = crate::yaml::to_string(&l).map_err(|e| LockError(e.to_string()))?;
+    Ok(format!(
+        "# meshbundle.lock: every image pinned to a digest and every file to a sha256.\n\
+         # Written by `meshbundle lock`; commit it beside meshbundle.yaml.\n{body}"
+    ))
+}

@@ -1,7 +1,9 @@
 //! One module per command.
 
 mod init;
+mod render;
 mod schema;
+mod secrets;
 mod validate;
 
 use std::process::ExitCode;
@@ -14,5 +16,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Init(a) => init::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Schema => schema::run(),
+        Command::Render(a) => render::run(a),
+        Command::Secrets(c) => secrets::run(c),
     }
 }

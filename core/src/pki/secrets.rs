@@ -384,21 +384,13 @@ impl SiteSecrets {
         })
     }
 
-    /// Every problem with these secrets for this site: unreadable PEM, a key
-    /// that does not match its certificate, an expired or not-a-CA CA, a
-    /// malformed token, an ingress certificate that misses a host.
-    pub fn check(&self, site: &Site, now: u64) -> Vec<Diagnostic> {
+    /// Problems with the material itself, whatever the site: unreadable PEM,
+    /// a key that does not match its certificate, an expired or not-a-CA CA,
+    /// a malformed token or certificate key.
+    pub fn check_material(&self, now: u64) -> Vec<Diagnostic> {
         let mut d = Diagnostics::default();
         if self.kind != SECRETS_KIND || self.api_version != crate::spec::API_VERSION {
             d.error("secrets", "kind", "this is not a meshbundle secrets file", "generate one with `meshbundle secrets generate`");
-        }
-        if self.site != site.metadata.name {
-            d.error(
-                "secrets",
-                "site",
-                format!("these secrets belong to site `{}`, not `{}`", self.site, site.metadata.name),
-                "use the secrets file generated for this site",
-            );
         }
         let t = &self.kubeadm.token;
         let token_ok = t.len() == 23
@@ -427,26 +419,46 @@ impl SiteSecrets {
                 }
             }
         }
+        for (cluster, i) in &self.istio.intermediates {
+            if let (Ok(ic), Ok(rc)) = (cert::from_pem(&i.cert), cert::from_pem(&self.istio.root.cert))
+                && cert::issuer(&ic) != cert::subject(&rc)
+            {
+                d.error(
+                    "secrets",
+                    format!("istio.intermediates.{cluster}"),
+                    "the intermediate was not issued by this root",
+                    "run `meshbundle secrets rotate` to issue one from the root",
+                );
+            }
+        }
+        if let Some(i) = &self.ingress {
+            let p = CertKey { cert: i.cert.clone(), key: i.key.clone() };
+            check_pair(&mut d, "ingress", &p, false, now);
+        }
+        d.0
+    }
+
+    /// Every problem with these secrets for this site: the material's own,
+    /// plus secrets of another site, a missing intermediate for the cluster,
+    /// an ingress certificate that misses a host.
+    pub fn check(&self, site: &Site, now: u64) -> Vec<Diagnostic> {
+        let mut d = Diagnostics(self.check_material(now));
+        if self.site != site.metadata.name {
+            d.error(
+                "secrets",
+                "site",
+                format!("these secrets belong to site `{}`, not `{}`", self.site, site.metadata.name),
+                "use the secrets file generated for this site",
+            );
+        }
         let cluster = site.istio_cluster_name();
-        match self.istio.intermediates.get(&cluster) {
-            None => d.error(
+        if !self.istio.intermediates.contains_key(&cluster) {
+            d.error(
                 "secrets",
                 format!("istio.intermediates.{cluster}"),
                 format!("there is no Istio intermediate CA for cluster `{cluster}`"),
                 "run `meshbundle secrets rotate` to issue one",
-            ),
-            Some(i) => {
-                if let (Ok(ic), Ok(rc)) = (cert::from_pem(&i.cert), cert::from_pem(&self.istio.root.cert))
-                    && cert::issuer(&ic) != cert::subject(&rc)
-                {
-                    d.error(
-                        "secrets",
-                        format!("istio.intermediates.{cluster}"),
-                        "the intermediate was not issued by this root",
-                        "run `meshbundle secrets rotate` to issue one from the root",
-                    );
-                }
-            }
+            );
         }
         match (&self.ingress, ingress_hosts(site).is_empty()) {
             (None, false) => d.error(
@@ -456,8 +468,6 @@ impl SiteSecrets {
                 "run `meshbundle secrets rotate` to issue one",
             ),
             (Some(i), _) => {
-                let p = CertKey { cert: i.cert.clone(), key: i.key.clone() };
-                check_pair(&mut d, "ingress", &p, false, now);
                 if let Ok(c) = cert::from_pem(&i.cert) {
                     let names = cert::dns_names(&c);
                     for host in ingress_hosts(site) {

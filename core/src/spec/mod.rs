@@ -510,10 +510,6 @@ pub struct Route {
     pub namespace: String,
     /// Backend service port.
     pub port: u32,
-    /// Service account of the backend's pods, allowed to be reached from the
-    /// gateway. Defaults to the service name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service_account: Option<String>,
 }
 
 // ---------------------------------------------------------------- Security

@@ -186,6 +186,16 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool) {
         }
     }
     if !ingress {
+        for (i, h) in g.hosts.iter().enumerate() {
+            if h.starts_with("*.") {
+                d.error(
+                    "host",
+                    format!("{path}.hosts[{i}]"),
+                    format!("`{h}`: wildcard hosts cannot be routed through the egress gateway"),
+                    "list each external host by its full name",
+                );
+            }
+        }
         for (field, set) in [("tls", g.tls.is_some()), ("httpsRedirect", g.https_redirect), ("routes", !g.routes.is_empty())] {
             if set {
                 d.error("egress", format!("{path}.{field}"), format!("`{field}` applies to the ingress gateway only"), "remove it");

@@ -92,6 +92,18 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         }
     }
 
+    if spec.kubernetes.proxy_mode == crate::spec::ProxyMode::Nftables
+        && let Some(v) = kv
+        && !v.at_least(1, 31)
+    {
+        d.error(
+            "version-matrix",
+            "spec.kubernetes.proxyMode",
+            format!("kube-proxy's nftables mode needs Kubernetes 1.31 or later, not {}.{}", v.major, v.minor),
+            "use `iptables` or `ipvs`, or a newer Kubernetes",
+        );
+    }
+
     let ctrd = &spec.containerd.version;
     match Version::parse(ctrd) {
         Err(_) => d.error(

@@ -1,0 +1,88 @@
+//! Reading the files a user gives: the site spec, the secrets, the lock.
+//! Problems are printed as diagnostics and end the command.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use meshbundle_core::diag::Diagnostic;
+use meshbundle_core::lock::Lock;
+use meshbundle_core::pki::{self, SiteSecrets};
+use meshbundle_core::spec::Site;
+use meshbundle_core::spec::load::{MAX_SPEC_BYTES, load_bytes};
+
+use crate::error::{Error, Result};
+use crate::{fsutil, report};
+
+/// Unix seconds now.
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The operating system's random source.
+pub fn rng() -> rand_core::UnwrapErr<getrandom::SysRng> {
+    rand_core::UnwrapErr(getrandom::SysRng)
+}
+
+fn print_diagnostics(path: &Path, diags: &[Diagnostic]) {
+    for d in diags {
+        eprintln!("{}", report::diagnostic_line(path, d));
+    }
+}
+
+/// Reads and validates a spec; warnings are printed, errors end the command.
+pub fn read_site(path: &Path) -> Result<Site> {
+    let bytes = fsutil::read_limited(path, MAX_SPEC_BYTES)?;
+    let loaded = load_bytes(&bytes);
+    print_diagnostics(path, &loaded.diagnostics);
+    match loaded.valid_site() {
+        Some(site) => Ok(site.clone()),
+        None => Err(Error::failed(
+            format!("{}: {}", path.display(), report::count_summary(&loaded.diagnostics)),
+            format!("fix the spec first: meshbundle validate {}", path.display()),
+        )),
+    }
+}
+
+/// Reads a secrets file: refuses one others can read, and checks it against
+/// the site.
+pub fn read_secrets(path: &Path, site: Option<&Site>) -> Result<SiteSecrets> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(Error::failed(
+                format!("{} holds private keys but its mode is {mode:04o}: others can read it", path.display()),
+                format!("chmod 600 {}", path.display()),
+            ));
+        }
+    }
+    let bytes = fsutil::read_limited(path, 16 * 1024 * 1024)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| Error::failed(format!("{} is not a text file", path.display()), "give the site.secrets.yaml that `meshbundle secrets generate` wrote"))?;
+    let secrets = pki::parse_secrets(&text).map_err(|e| {
+        Error::failed(format!("{}: {e}", path.display()), "give the site.secrets.yaml that `meshbundle secrets generate` wrote")
+    })?;
+    let diags = match site {
+        Some(site) => secrets.check(site, now()),
+        None => secrets.check_material(now()),
+    };
+    let errors: Vec<Diagnostic> = diags.into_iter().filter(|d| d.is_error()).collect();
+    if !errors.is_empty() {
+        print_diagnostics(path, &errors);
+        return Err(Error::failed(
+            format!("{}: {} problem(s) with the secrets", path.display(), errors.len()),
+            "see above; `meshbundle secrets rotate` renews intermediates and leaves",
+        ));
+    }
+    Ok(secrets)
+}
+
+/// Reads a lock file.
+pub fn read_lock(path: &Path) -> Result<Lock> {
+    let bytes = fsutil::read_limited(path, 64 * 1024 * 1024)?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::failed(format!("{} is not a text file", path.display()), "give the meshbundle.lock that `meshbundle lock` wrote"))?;
+    meshbundle_core::lock::parse(&text)
+        .map_err(|e| Error::failed(format!("{}: {e}", path.display()), "give the meshbundle.lock that `meshbundle lock` wrote"))
+}

@@ -1,0 +1,345 @@
+//! Rendered files judged by the programs that consume them: strict
+//! Kubernetes, Istio, kubeadm, kubelet and PrometheusRule schemas, shellcheck,
+//! containerd and promtool; plus the rules every output follows (no
+//! placeholders, no downloads, every image from the site registry), and
+//! determinism.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use common::*;
+use meshbundle_core::image::ImageRef;
+use meshbundle_core::render::{Inputs, render};
+use meshbundle_core::tree::FileTree;
+
+fn render_with_secrets(site: &meshbundle_core::spec::Site) -> FileTree {
+    let s = secrets(site);
+    render(site, &Inputs { secrets: Some(&s), ..Default::default() }).unwrap()
+}
+
+fn kube_minor(v: &str) -> String {
+    v.split('.').take(2).collect::<Vec<_>>().join(".")
+}
+
+#[test]
+fn every_yaml_document_passes_the_strict_schemas_across_the_matrix() {
+    for (name, site) in matrix() {
+        let tree = render_with_secrets(&site);
+        let dir = tempfile::tempdir().unwrap();
+        write_tree(&tree, dir.path());
+        let o = Command::new("python3")
+            .arg(repo().join("tests/tools/validate_tree.py"))
+            .args(["--kubernetes", &kube_minor(&site.spec.kubernetes.version), "--istio", &site.spec.istio.version])
+            .arg(dir.path())
+            .output()
+            .expect("python3 tests/tools/validate_tree.py (pip install -r tests/requirements.txt)");
+        let out = text(&o.stdout);
+        assert!(o.status.success(), "{name}:\n{out}{}", text(&o.stderr));
+        let count: usize = out.lines().last().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+        assert!(count > 30, "{name}: only {count} documents validated");
+    }
+}
+
+#[test]
+fn kubeadm_api_follows_the_kubernetes_version() {
+    for (name, site) in matrix() {
+        let tree = render_with_secrets(&site);
+        let first = site.first_control_plane().unwrap();
+        let init = String::from_utf8(tree.get(&format!("nodes/{}/kubeadm.yaml", first.name)).unwrap().bytes.clone()).unwrap();
+        let minor: u32 = site.spec.kubernetes.version.split('.').nth(1).unwrap().parse().unwrap();
+        let want = if minor >= 31 { "kubeadm.k8s.io/v1beta4" } else { "kubeadm.k8s.io/v1beta3" };
+        assert!(init.contains(&format!("apiVersion: {want}")), "{name}");
+        if minor >= 31 {
+            assert!(init.contains("- name: node-ip"), "{name}: v1beta4 list-style extraArgs");
+        } else {
+            assert!(init.contains("node-ip: "), "{name}: v1beta3 map-style extraArgs");
+        }
+        assert!(init.contains("cgroupDriver: systemd"), "{name}");
+    }
+}
+
+#[test]
+fn every_script_passes_shellcheck() {
+    for (name, site) in matrix().into_iter().take(3) {
+        let tree = render_with_secrets(&site);
+        let dir = tempfile::tempdir().unwrap();
+        write_tree(&tree, dir.path());
+        let scripts: Vec<String> = tree.paths().filter(|p| p.ends_with(".sh")).map(str::to_string).collect();
+        assert!(scripts.len() >= 10, "{name}");
+        let o = Command::new("shellcheck")
+            .args(["-x", "-P", "SCRIPTDIR", "--severity=style"])
+            .args(&scripts)
+            .current_dir(dir.path())
+            .output()
+            .expect("shellcheck (apt-get install shellcheck)");
+        assert!(o.status.success(), "{name}:\n{}{}", text(&o.stdout), text(&o.stderr));
+    }
+}
+
+#[test]
+fn containerd_1x_config_is_accepted_by_containerd() {
+    let (_, site) = matrix().into_iter().find(|(n, _)| n.contains("containerd-1.7")).unwrap();
+    let tree = render(&site, &Inputs::default()).unwrap();
+    let config = &tree.get("common/etc/containerd/config.toml").unwrap().bytes;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, config).unwrap();
+    let o = Command::new("containerd").arg("--config").arg(&path).args(["config", "dump"]).output().expect("containerd (apt-get install containerd)");
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{}{}", out, text(&o.stderr));
+    assert!(out.contains("SystemdCgroup = true"), "{out}");
+    assert!(out.contains(&format!("sandbox_image = \"{}/pause:", site.spec.registry)), "{out}");
+    assert!(out.contains("config_path = \"/etc/containerd/certs.d\""), "{out}");
+    let text = String::from_utf8(config.clone()).unwrap();
+    assert!(text.contains("version = 2"));
+    let (_, site2) = matrix().into_iter().find(|(n, _)| *n == "production").unwrap();
+    let tree2 = render(&site2, &Inputs::default()).unwrap();
+    let v3 = String::from_utf8(tree2.get("common/etc/containerd/config.toml").unwrap().bytes.clone()).unwrap();
+    assert!(v3.contains("version = 3") && v3.contains("io.containerd.cri.v1.runtime") && v3.contains("SystemdCgroup = true"));
+}
+
+#[test]
+fn alert_rules_pass_promtool() {
+    let Ok(o) = Command::new("promtool").arg("--version").output() else {
+        panic!("promtool (apt-get install prometheus) is needed");
+    };
+    assert!(o.status.success());
+    let site = example("production");
+    let tree = render(&site, &Inputs::default()).unwrap();
+    let prom = String::from_utf8(tree.get("manifests/observability/prometheus.yaml").unwrap().bytes.clone()).unwrap();
+    // The rules file is the `alerting_rules.yml` key of the Prometheus ConfigMap.
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&prom).unwrap();
+    let cm = docs.iter().find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "prometheus").unwrap();
+    let rules = cm["data"]["alerting_rules.yml"].as_str().unwrap();
+    assert!(rules.contains("MeshServiceHighErrorRate") && rules.contains("response_code=~\\\"5..\\\"") || rules.contains("5.."));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
+    let o = Command::new("promtool").args(["check", "rules"]).arg(dir.path().join("rules.yml")).output().unwrap();
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(text(&o.stdout).contains("7 rules found"), "{}", text(&o.stdout));
+    // The prometheus-operator form carries the same groups.
+    let (_, large) = matrix().into_iter().find(|(n, _)| n.starts_with("large")).unwrap();
+    let tree = render(&large, &Inputs::default()).unwrap();
+    let pr = String::from_utf8(tree.get("manifests/observability/prometheus-rule.yaml").unwrap().bytes.clone()).unwrap();
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&pr).unwrap();
+    let spec = &docs.iter().find(|d| d["kind"] == "PrometheusRule").unwrap()["spec"];
+    std::fs::write(dir.path().join("op.yml"), serde_saphyr::to_string(spec).unwrap()).unwrap();
+    let o = Command::new("promtool").args(["check", "rules"]).arg(dir.path().join("op.yml")).output().unwrap();
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+}
+
+/// Every image field in every YAML document, and the images the node
+/// scripts pull.
+fn images_of(tree: &FileTree) -> Vec<String> {
+    let mut out = Vec::new();
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, x) in m {
+                    if k == "image"
+                        && let Some(s) = x.as_str()
+                    {
+                        out.push(s.to_string());
+                    }
+                    walk(x, out);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    for (path, f) in tree.iter() {
+        let text = String::from_utf8_lossy(&f.bytes);
+        if path.ends_with(".yaml") {
+            let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+            for d in &docs {
+                walk(d, &mut out);
+                if d["kind"] == "IstioOperator" {
+                    out.push(format!("{}/pilot:{}", d["spec"]["hub"].as_str().unwrap(), d["spec"]["tag"].as_str().unwrap()));
+                }
+            }
+        }
+        if path.ends_with("bootstrap.sh") {
+            let line = text.lines().find(|l| l.starts_with("IMAGES=(")).unwrap();
+            out.extend(line.trim_start_matches("IMAGES=(").trim_end_matches(')').split(' ').map(str::to_string));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_image_comes_from_the_site_registry_and_is_pinned_when_locked() {
+    for (name, site) in matrix() {
+        let tree = render_with_secrets(&site);
+        let images = images_of(&tree);
+        assert!(images.len() > 10, "{name}");
+        for i in &images {
+            assert!(i.starts_with(&format!("{}/", site.spec.registry)), "{name}: {i}");
+            ImageRef::parse(i).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+    // With a lock, every image reference the cluster pulls carries its digest.
+    let site = example("production");
+    let needs = meshbundle_core::catalog::needs(&site).unwrap();
+    let mut lock = meshbundle_core::lock::Lock::new();
+    for (n, img) in needs.images.iter().enumerate() {
+        lock.images.push(meshbundle_core::lock::LockedImage {
+            name: img.upstream.tagged(),
+            digest: format!("sha256:{:064x}", n + 1),
+            media_type: String::new(),
+            platforms: vec![],
+            source: None,
+        });
+    }
+    for f in &needs.files {
+        lock.files.push(meshbundle_core::lock::LockedFile {
+            name: f.name.clone(),
+            url: f.url.clone(),
+            sha256: f.sha256.clone().unwrap_or_else(|| "ab".repeat(32)),
+            size: 1,
+        });
+    }
+    let tree = render(&site, &Inputs { lock: Some(&lock), ..Default::default() }).unwrap();
+    for i in images_of(&tree) {
+        if i.ends_with("/pilot:1.30.3") {
+            continue; // hub and tag; the pinned values.pilot.image is checked below
+        }
+        assert!(i.contains("@sha256:"), "not pinned: {i}");
+    }
+    let iop = String::from_utf8(tree.get("manifests/istio/istio-operator.yaml").unwrap().bytes.clone()).unwrap();
+    assert!(iop.matches("@sha256:").count() >= 3, "{iop}");
+    let boot = String::from_utf8(tree.get("nodes/worker-1/bootstrap.sh").unwrap().bytes.clone()).unwrap();
+    assert!(boot.contains("declare -A FILE_SHA256=("), "locked renders check the carried files");
+}
+
+#[test]
+fn no_placeholders_and_no_downloads() {
+    let placeholder = |s: &str| {
+        let b = s.as_bytes();
+        let mut i = 0;
+        while let Some(start) = s[i..].find('<').map(|x| x + i) {
+            let end = s[start + 1..].find('>').map(|x| x + start + 1);
+            if let Some(end) = end {
+                let inner = &s[start + 1..end];
+                if !inner.is_empty() && inner.bytes().all(|c| c.is_ascii_uppercase() || c == b'_') {
+                    return Some(inner.to_string());
+                }
+            }
+            i = start + 1;
+            let _ = b;
+        }
+        None
+    };
+    for (name, site) in matrix() {
+        let tree = render_with_secrets(&site);
+        for (path, f) in tree.iter() {
+            let text = String::from_utf8_lossy(&f.bytes);
+            if let Some(p) = placeholder(&text) {
+                panic!("{name}: {path} has the placeholder <{p}>");
+            }
+            if path.ends_with(".sh") {
+                for bad in ["curl ", "wget ", "apt-get", "apt ", "yum ", "dnf ", "pip ", "git clone"] {
+                    assert!(!text.contains(bad), "{name}: {path} downloads ({bad})");
+                }
+                for (i, _) in text.match_indices("://") {
+                    let after = &text[i + 3..];
+                    let local = after.starts_with("127.0.0.1") || after.starts_with("localhost") || after.starts_with('/');
+                    assert!(local, "{name}: {path} reaches out: {}", &text[i.saturating_sub(8)..(i + 40).min(text.len())]);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    for (name, site) in matrix() {
+        let s = secrets(&site);
+        let inputs = Inputs { secrets: Some(&s), ..Default::default() };
+        let a = render(&site, &inputs).unwrap();
+        let b = render(&site, &inputs).unwrap();
+        assert_eq!(a, b, "{name}");
+        assert_eq!(a.digest(), b.digest());
+    }
+}
+
+#[test]
+fn secrets_and_join_configurations_agree() {
+    let site = example("production");
+    let s = secrets(&site);
+    let tree = render(&site, &Inputs { secrets: Some(&s), ..Default::default() }).unwrap();
+    let hash = s.discovery_hash().unwrap();
+    for n in &site.spec.nodes {
+        let y = String::from_utf8(tree.get(&format!("nodes/{}/kubeadm.yaml", n.name)).unwrap().bytes.clone()).unwrap();
+        assert!(y.contains(&s.kubeadm.token), "{}: token", n.name);
+        if n.name != "cp-1" {
+            assert!(y.contains(&hash), "{}: CA hash", n.name);
+        }
+        if n.role == meshbundle_core::spec::Role::ControlPlane {
+            assert!(y.contains(&s.kubeadm.certificate_key), "{}: certificate key", n.name);
+        }
+    }
+    let renew = String::from_utf8(tree.get("ops/renew-join-credentials.sh").unwrap().bytes.clone()).unwrap();
+    assert!(renew.contains(&s.kubeadm.token));
+    // Private keys are 0600.
+    for (path, f) in tree.iter() {
+        if path.ends_with(".key") || path.starts_with("secrets/") && path.ends_with(".yaml") {
+            assert_eq!(f.mode, 0o600, "{path}");
+        }
+    }
+    // Without secrets, the files that need them are left out, and the README says so.
+    let bare = render(&site, &Inputs::default()).unwrap();
+    assert!(!bare.contains("nodes/worker-1/kubeadm.yaml") && !bare.paths().any(|p| p.starts_with("secrets/")));
+    let readme = String::from_utf8(bare.get("README.md").unwrap().bytes.clone()).unwrap();
+    assert!(readme.contains("No site secrets"));
+}
+
+#[test]
+fn golden_files_for_the_default_spec() {
+    let site = example("production");
+    let secrets_text = std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap();
+    let s = meshbundle_core::pki::parse_secrets(&secrets_text).unwrap();
+    let tree = render(&site, &Inputs { secrets: Some(&s), ..Default::default() }).unwrap();
+    let golden = repo().join("tests/golden/production");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        let _ = std::fs::remove_dir_all(&golden);
+        write_tree(&tree, &golden);
+    }
+    let mut on_disk = BTreeMap::new();
+    for entry in walk(&golden) {
+        let rel = entry.strip_prefix(&golden).unwrap().to_string_lossy().into_owned();
+        on_disk.insert(rel, std::fs::read(&entry).unwrap());
+    }
+    let rendered: BTreeMap<String, Vec<u8>> = tree.iter().map(|(p, f)| (p.to_string(), f.bytes.clone())).collect();
+    let mut diffs = Vec::new();
+    for (p, b) in &rendered {
+        match on_disk.get(p) {
+            None => diffs.push(format!("new file {p}")),
+            Some(g) if g != b => diffs.push(format!("changed {p}")),
+            _ => {}
+        }
+    }
+    for p in on_disk.keys().filter(|p| !rendered.contains_key(*p)) {
+        diffs.push(format!("removed {p}"));
+    }
+    assert!(
+        diffs.is_empty(),
+        "rendered output differs from tests/golden/production (review, then UPDATE_GOLDEN=1 cargo test golden):\n{}",
+        diffs.join("\n")
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -1,0 +1,355 @@
+//! The generated scripts, run for real under bash against a scratch root,
+//! with the system commands they call (kubeadm, kubectl, istioctl,
+//! systemctl, sysctl, modprobe, swapoff, crictl, ...) replaced by stubs that
+//! record their arguments. tar, install, sha256sum, cmp, sed and find are the
+//! real ones.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+use meshbundle_core::lock::{Lock, LockedFile, LockedImage};
+use meshbundle_core::render::{Inputs, render};
+use sha2::{Digest, Sha256};
+
+const STUBS: &[&str] = &[
+    "kubeadm", "kubectl", "istioctl", "systemctl", "sysctl", "modprobe", "swapoff", "crictl", "timedatectl", "ip",
+    "conntrack", "socat", "ethtool", "iptables", "nsenter", "uname",
+];
+
+const STUB: &str = r#"#!/bin/sh
+name=$(basename "$0")
+echo "$name $*" >>"$MB_LOG"
+case "$name $1 $2" in
+  "ip -o -4") echo "2: eth0    inet $MB_ADDRESS/24 brd 10.0.0.255 scope global eth0" ;;
+  "uname -m "*) echo x86_64 ;;
+  "crictl inspecti "*) exit 1 ;;
+  "kubeadm init "*) mkdir -p "$MESHBUNDLE_SYSROOT/etc/kubernetes" && echo admin >"$MESHBUNDLE_SYSROOT/etc/kubernetes/admin.conf" ;;
+  "kubeadm join "*)
+    mkdir -p "$MESHBUNDLE_SYSROOT/etc/kubernetes" && echo kubelet >"$MESHBUNDLE_SYSROOT/etc/kubernetes/kubelet.conf"
+    # Joining the control plane also writes admin.conf, as kubeadm does.
+    if grep -q '^controlPlane:' "$3"; then echo admin >"$MESHBUNDLE_SYSROOT/etc/kubernetes/admin.conf"; fi ;;
+esac
+case "$*" in
+  *"get peerauthentication"*) printf STRICT ;;
+  *"get deployments -l app=istiod"*) printf '1-29-2\n1-30-3\n' ;;
+  *"get secret"*) printf '%s' "$MB_CERT_B64" ;;
+esac
+exit 0
+"#;
+
+struct Harness {
+    _dir: tempfile::TempDir,
+    bundle: PathBuf,
+    sysroot: PathBuf,
+    stubs: PathBuf,
+    log: PathBuf,
+}
+
+fn tarball(dir: &Path, name: &str, members: &[&str]) -> Vec<u8> {
+    let src = dir.join(format!("src-{name}"));
+    for m in members {
+        let p = src.join(m);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, format!("#!/bin/sh\necho {m}\n")).unwrap();
+    }
+    let out = dir.join(format!("{name}.tgz"));
+    let o = Command::new("tar").arg("-czf").arg(&out).arg("-C").arg(&src).args(members).output().unwrap();
+    assert!(o.status.success());
+    std::fs::read(out).unwrap()
+}
+
+impl Harness {
+    fn new() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let bundle = dir.path().join("bundle");
+        let sysroot = dir.path().join("root");
+        let stubs = dir.path().join("stubs");
+        std::fs::create_dir_all(sysroot.join("etc")).unwrap();
+        std::fs::write(
+            sysroot.join("etc/fstab"),
+            "UUID=1 / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n# /old-swap none swap sw 0 0\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(&stubs).unwrap();
+        for s in STUBS {
+            let p = stubs.join(s);
+            std::fs::write(&p, STUB).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+
+        // The files a bundle carries, as small but real archives and binaries.
+        let files: Vec<(&str, Vec<u8>)> = vec![
+            ("containerd-amd64", tarball(dir.path(), "containerd", &["bin/containerd", "bin/ctr", "bin/containerd-shim-runc-v2"])),
+            ("runc-amd64", b"#!/bin/sh\necho runc\n".to_vec()),
+            ("cni-plugins-amd64", tarball(dir.path(), "cni", &["bridge", "loopback", "portmap", "host-local"])),
+            ("crictl-amd64", tarball(dir.path(), "crictl", &["crictl"])),
+            ("istioctl-amd64", tarball(dir.path(), "istioctl", &["istioctl"])),
+            ("kubeadm-amd64", b"#!/bin/sh\necho kubeadm\n".to_vec()),
+            ("kubelet-amd64", b"#!/bin/sh\necho kubelet\n".to_vec()),
+            ("kubectl-amd64", b"#!/bin/sh\necho kubectl\n".to_vec()),
+        ];
+        let site = example("production");
+        let needs = meshbundle_core::catalog::needs(&site).unwrap();
+        let mut lock = Lock::new();
+        for (i, img) in needs.images.iter().enumerate() {
+            lock.images.push(LockedImage {
+                name: img.upstream.tagged(),
+                digest: format!("sha256:{:064x}", i + 1),
+                media_type: String::new(),
+                platforms: vec![],
+                source: None,
+            });
+        }
+        for f in &needs.files {
+            let sha = match files.iter().find(|(n, _)| *n == f.name) {
+                Some((_, b)) => hex::encode(Sha256::digest(b)),
+                None => f.sha256.clone().unwrap(),
+            };
+            lock.files.push(LockedFile { name: f.name.clone(), url: f.url.clone(), sha256: sha, size: 0 });
+        }
+        let secrets =
+            meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap())
+                .unwrap();
+        let tree = render(&site, &Inputs { lock: Some(&lock), secrets: Some(&secrets), upstream: None }).unwrap();
+        write_tree(&tree, &bundle);
+        std::fs::create_dir_all(bundle.join("files")).unwrap();
+        for (name, bytes) in &files {
+            std::fs::write(bundle.join("files").join(name), bytes).unwrap();
+        }
+        let log = dir.path().join("calls.log");
+        Harness { _dir: dir, bundle, sysroot, stubs, log }
+    }
+
+    fn run(&self, address: &str, args: &[&str]) -> Output {
+        let path = format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", self.stubs.display());
+        let cert = std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap();
+        let s = meshbundle_core::pki::parse_secrets(&cert).unwrap();
+        use base64::Engine;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(s.istio.root.cert.as_bytes());
+        Command::new("bash")
+            .args(args)
+            .current_dir(&self.bundle)
+            .env_clear()
+            .env("PATH", path)
+            .env("HOME", self.sysroot.join("root"))
+            .env("MESHBUNDLE_SYSROOT", &self.sysroot)
+            .env("MB_LOG", &self.log)
+            .env("MB_ADDRESS", address)
+            .env("MB_CERT_B64", b64)
+            .env("TIMEOUT", "1s")
+            .output()
+            .unwrap()
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(str::to_string).collect()
+    }
+
+    fn reset_log(&self) {
+        let _ = std::fs::remove_file(&self.log);
+    }
+
+    fn sys(&self, p: &str) -> PathBuf {
+        self.sysroot.join(p.trim_start_matches('/'))
+    }
+}
+
+fn ok(o: &Output) {
+    assert!(o.status.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), text(&o.stdout), text(&o.stderr));
+}
+
+fn has(calls: &[String], prefix: &str) -> bool {
+    calls.iter().any(|c| c.starts_with(prefix))
+}
+
+fn position(calls: &[String], prefix: &str) -> usize {
+    calls.iter().position(|c| c.starts_with(prefix)).unwrap_or_else(|| panic!("no call {prefix}: {calls:#?}"))
+}
+
+#[test]
+fn first_control_plane_node_bootstrap() {
+    let h = Harness::new();
+    let b = h.bundle.display().to_string();
+    let o = h.run("10.0.0.11", &["nodes/cp-1/bootstrap.sh"]);
+    ok(&o);
+    let calls = h.calls();
+    for expected in [
+        "swapoff -a",
+        "modprobe overlay",
+        "modprobe br_netfilter",
+        "sysctl --system",
+        "timedatectl set-timezone Etc/UTC",
+        "systemctl daemon-reload",
+        "systemctl enable --now containerd",
+        "systemctl restart containerd",
+        "systemctl enable kubelet",
+        "crictl pull 10.0.0.5:5000/kube-apiserver:v1.36.5@sha256:",
+        "crictl pull 10.0.0.5:5000/pause:3.10.2@sha256:",
+        "crictl pull 10.0.0.5:5000/istio/proxyv2:1.30.3@sha256:",
+    ] {
+        assert!(has(&calls, expected), "missing `{expected}` in {calls:#?}");
+    }
+    let init = format!("kubeadm init --config {b}/nodes/cp-1/kubeadm.yaml --upload-certs");
+    assert!(calls.contains(&init), "{calls:#?}");
+    let cni = format!("kubectl apply --server-side --force-conflicts -f {b}/manifests/cni/flannel.yaml");
+    assert!(position(&calls, &init) < position(&calls, &cni));
+    assert!(position(&calls, "swapoff -a") < position(&calls, "kubeadm init"));
+    assert!(position(&calls, "systemctl enable --now containerd") < position(&calls, "crictl pull"));
+
+    // What landed on the node.
+    let config = std::fs::read_to_string(h.sys("/etc/containerd/config.toml")).unwrap();
+    assert!(config.contains("SystemdCgroup = true"));
+    assert!(h.sys("/etc/containerd/certs.d/10.0.0.5:5000/hosts.toml").exists());
+    assert!(std::fs::read_to_string(h.sys("/etc/sysctl.d/90-meshbundle.conf")).unwrap().contains("net.ipv4.ip_forward = 1"));
+    assert!(std::fs::read_to_string(h.sys("/etc/modules-load.d/meshbundle.conf")).unwrap().contains("br_netfilter"));
+    for bin in ["usr/local/bin/kubeadm", "usr/local/bin/kubelet", "usr/local/bin/kubectl", "usr/local/bin/crictl", "usr/local/bin/istioctl", "usr/local/bin/containerd", "usr/local/sbin/runc", "opt/cni/bin/bridge"] {
+        assert!(h.sysroot.join(bin).exists(), "{bin}");
+    }
+    let key_mode = std::fs::metadata(h.sys("/etc/kubernetes/pki/ca.key")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(key_mode, 0o600);
+    assert!(h.sys("/etc/kubernetes/pki/etcd/ca.crt").exists());
+    assert!(h.sys("/root/.kube/config").exists());
+    let fstab = std::fs::read_to_string(h.sys("/etc/fstab")).unwrap();
+    assert!(fstab.contains("# disabled by meshbundle: /swap.img none swap"), "{fstab}");
+    assert!(fstab.contains("UUID=1 / ext4"));
+
+    // Run again: nothing is redone that must not be.
+    h.reset_log();
+    let o = h.run("10.0.0.11", &["nodes/cp-1/bootstrap.sh"]);
+    ok(&o);
+    let calls = h.calls();
+    assert!(!has(&calls, "kubeadm init"), "init ran twice: {calls:#?}");
+    assert!(!has(&calls, "systemctl restart containerd"), "containerd restarted with an unchanged config");
+    assert!(text(&o.stderr).contains("already initialised"));
+    let fstab2 = std::fs::read_to_string(h.sys("/etc/fstab")).unwrap();
+    assert_eq!(fstab, fstab2, "fstab edited twice");
+}
+
+#[test]
+fn other_nodes_join() {
+    let h = Harness::new();
+    let b = h.bundle.display().to_string();
+    ok(&h.run("10.0.0.12", &["nodes/cp-2/bootstrap.sh"]));
+    let calls = h.calls();
+    assert!(calls.contains(&format!("kubeadm join --config {b}/nodes/cp-2/kubeadm.yaml")), "{calls:#?}");
+    assert!(has(&calls, "crictl pull 10.0.0.5:5000/etcd:"), "control-plane images on a control-plane node");
+    // A worker is another machine: a fresh root.
+    let h = Harness::new();
+    let b = h.bundle.display().to_string();
+    ok(&h.run("10.0.0.21", &["install.sh", "node"]));
+    let calls = h.calls();
+    assert!(calls.contains(&format!("kubeadm join --config {b}/nodes/worker-1/kubeadm.yaml")), "{calls:#?}");
+    assert!(!has(&calls, "crictl pull 10.0.0.5:5000/etcd:"), "no control-plane images on a worker");
+    assert!(!h.sysroot.join("usr/local/bin/istioctl").exists(), "istioctl only on control-plane nodes");
+}
+
+#[test]
+fn scripts_refuse_the_wrong_machine_and_damaged_files() {
+    let h = Harness::new();
+    let o = h.run("10.0.0.99", &["nodes/cp-1/bootstrap.sh"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("does not have the address 10.0.0.11"), "{}", text(&o.stderr));
+    assert!(!has(&h.calls(), "swapoff"), "nothing changed on the wrong machine");
+
+    let o = h.run("10.0.0.99", &["install.sh", "node"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("name the node"), "{}", text(&o.stderr));
+
+    std::fs::write(h.bundle.join("files/kubeadm-amd64"), b"tampered").unwrap();
+    let o = h.run("10.0.0.21", &["nodes/worker-1/bootstrap.sh"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("kubeadm-amd64 has sha256"), "{}", text(&o.stderr));
+    assert!(!h.sysroot.join("usr/local/bin/kubeadm").exists());
+}
+
+#[test]
+fn cluster_step_installs_istio_and_applies_in_order() {
+    let h = Harness::new();
+    let b = h.bundle.display().to_string();
+    let o = h.run("10.0.0.11", &["install.sh", "cluster"]);
+    ok(&o);
+    let calls = h.calls();
+    let apply = |f: &str| format!("kubectl apply --server-side --force-conflicts -f {b}/{f}");
+    let order = [
+        apply("manifests/namespaces.yaml"),
+        "kubectl wait --for=condition=Ready nodes --all".into(),
+        apply("secrets/istio-cacerts.yaml"),
+        format!("istioctl install -y -f {b}/manifests/istio/istio-operator.yaml"),
+        apply("secrets/ingress-tls.yaml"),
+        apply("manifests/security/authorization-policies.yaml"),
+        apply("manifests/traffic/ingress.yaml"),
+        apply("manifests/observability/prometheus.yaml"),
+        "istioctl analyze --all-namespaces --revision 1-30-3".into(),
+        "istioctl proxy-status --revision 1-30-3".into(),
+    ];
+    let mut last = 0;
+    for step in order {
+        let at = position(&calls, &step);
+        assert!(at >= last, "`{step}` out of order in {calls:#?}");
+        last = at;
+    }
+}
+
+#[test]
+fn operations_scripts() {
+    let h = Harness::new();
+    let b = h.bundle.display().to_string();
+
+    ok(&h.run("10.0.0.11", &["ops/verify.sh"]));
+    let calls = h.calls();
+    assert!(has(&calls, "kubectl -n istio-system rollout status deployment/istiod-1-30-3"));
+    assert!(has(&calls, "kubectl -n istio-ingress rollout status deployment/istio-ingressgateway"));
+    assert!(has(&calls, "kubectl -n istio-system rollout status deployment/kiali"));
+    assert!(!calls.iter().any(|c| c.contains("verify-install")), "verify-install no longer exists");
+
+    h.reset_log();
+    ok(&h.run("10.0.0.11", &["ops/upgrade-canary.sh"]));
+    let calls = h.calls();
+    let canary = position(&calls, &format!("istioctl install -y -f {b}/manifests/istio/istio-operator.yaml --set components.ingressGateways[0].enabled=false"));
+    let label = position(&calls, "kubectl label namespace shop istio.io/rev=1-30-3 --overwrite");
+    let restart = position(&calls, "kubectl -n shop rollout restart deployment");
+    let gateways = calls.iter().rposition(|c| c == &format!("istioctl install -y -f {b}/manifests/istio/istio-operator.yaml")).unwrap();
+    assert!(canary < label && label < restart && restart < gateways, "{calls:#?}");
+    assert!(text(&h.run("10.0.0.11", &["ops/upgrade-canary.sh"]).stdout).contains("remove-revision.sh 1-29-2"));
+
+    h.reset_log();
+    ok(&h.run("10.0.0.11", &["ops/remove-revision.sh", "1-29-2"]));
+    assert!(h.calls().contains(&"istioctl uninstall -y --revision 1-29-2".to_string()));
+    let o = h.run("10.0.0.11", &["ops/remove-revision.sh", "1-30-3"]);
+    assert_eq!(o.status.code(), Some(1), "refuses to remove its own revision");
+
+    h.reset_log();
+    let o = h.run("10.0.0.11", &["ops/cert-expiry.sh", "30"]);
+    ok(&o);
+    assert!(text(&o.stdout).contains("ok: Istio root CA"), "{}", text(&o.stdout));
+    let o = h.run("10.0.0.11", &["ops/cert-expiry.sh", "4000"]);
+    assert_eq!(o.status.code(), Some(1), "a root that expires within 4000 days is reported");
+
+    h.reset_log();
+    ok(&h.run("10.0.0.11", &["ops/renew-join-credentials.sh"]));
+    let calls = h.calls();
+    let s = meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap()).unwrap();
+    assert!(has(&calls, &format!("kubeadm token create {} --ttl 24h", s.kubeadm.token)), "{calls:#?}");
+    assert!(has(&calls, "kubeadm init phase upload-certs --upload-certs --config"));
+
+    h.reset_log();
+    let out = h.sysroot.join("diag");
+    ok(&h.run("10.0.0.11", &["ops/diagnose.sh", out.to_str().unwrap(), "shop/web-1"]));
+    let calls = h.calls();
+    assert!(has(&calls, "istioctl proxy-status --revision 1-30-3"));
+    assert!(has(&calls, "istioctl proxy-config all web-1.shop -o json"));
+    assert!(h.sysroot.join("diag.tar.gz").exists());
+
+    h.reset_log();
+    let out = h.sysroot.join("backup");
+    ok(&h.run("10.0.0.11", &["ops/backup.sh", out.to_str().unwrap()]));
+    let calls = h.calls();
+    assert!(has(&calls, "kubectl -n kube-system exec etcd-cp-1 -- etcdctl"));
+    assert!(has(&calls, "kubectl get authorizationpolicies.security.istio.io -A -o yaml"));
+    let mode = std::fs::metadata(h.sysroot.join("backup.tar.gz")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+}

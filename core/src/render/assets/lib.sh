@@ -1,0 +1,202 @@
+# shellcheck shell=bash
+#
+# Functions shared by the node bootstrap scripts. Each step checks what is
+# already in place, so a script can be run again after a failure.
+#
+# MESHBUNDLE_SYSROOT (empty by default) is prepended to every path the
+# scripts write, so they can be tried against a scratch directory.
+
+SYSROOT="${MESHBUNDLE_SYSROOT:-}"
+
+mb_log() {
+  printf 'meshbundle: %s\n' "$*" >&2
+}
+
+mb_step() {
+  printf '\nmeshbundle: == %s\n' "$*" >&2
+}
+
+mb_die() {
+  printf 'meshbundle: error: %s\n' "$*" >&2
+  exit 1
+}
+
+mb_require_root() {
+  if [[ -z "$SYSROOT" && "$(id -u)" -ne 0 ]]; then
+    mb_die "run this script as root (sudo $0)"
+  fi
+}
+
+# The node's architecture as Kubernetes names it.
+mb_arch() {
+  case "$(uname -m)" in
+    x86_64) echo amd64 ;;
+    aarch64 | arm64) echo arm64 ;;
+    *) mb_die "unsupported CPU architecture $(uname -m)" ;;
+  esac
+}
+
+# Tools the bundle cannot carry because they come with the operating system.
+mb_check_os_tools() {
+  local missing=() tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  if ((${#missing[@]})); then
+    mb_die "missing operating system tools: ${missing[*]}; install them from the OS installation media (packages conntrack, iptables, iproute2, util-linux, socat, ethtool)"
+  fi
+}
+
+# Refuses to run on a machine that does not have this node's address.
+mb_check_address() {
+  local address=$1
+  if ! ip -o -4 addr show | grep -qw -- "inet $address"; then
+    mb_die "this machine does not have the address $address; run the bootstrap script of this machine's node"
+  fi
+}
+
+# Checks a carried file against the sha256 the lock pins.
+mb_verify() {
+  local file=$1 want=$2 got
+  [[ -f "$file" ]] || mb_die "$file is missing: extract the whole bundle (meshbundle import --extract)"
+  got=$(sha256sum "$file" | cut -d' ' -f1)
+  [[ "$got" == "$want" ]] || mb_die "$file has sha256 $got, but the lock pins $want: the bundle is damaged"
+}
+
+# Installs a file when its content differs. Returns 0 when it changed.
+mb_install() {
+  local src=$1 dest=$2 mode=$3
+  if [[ -f "$SYSROOT$dest" ]] && cmp -s "$src" "$SYSROOT$dest"; then
+    return 1
+  fi
+  install -D -m "$mode" "$src" "$SYSROOT$dest"
+}
+
+mb_disable_swap() {
+  swapoff -a
+  if [[ -f "$SYSROOT/etc/fstab" ]] && grep -Eq '^[^#][^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]]' "$SYSROOT/etc/fstab"; then
+    sed -Ei 's/^([^#][^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]])/# disabled by meshbundle: \1/' "$SYSROOT/etc/fstab"
+    mb_log "swap entries in /etc/fstab commented out"
+  fi
+}
+
+mb_kernel_modules() {
+  local conf=$1 module
+  shift
+  mb_install "$conf" /etc/modules-load.d/meshbundle.conf 0644 || true
+  for module in "$@"; do
+    modprobe "$module"
+  done
+}
+
+mb_sysctl() {
+  local conf=$1
+  mb_install "$conf" /etc/sysctl.d/90-meshbundle.conf 0644 || true
+  sysctl --system >/dev/null
+}
+
+mb_timezone() {
+  local zone=$1
+  if command -v timedatectl >/dev/null 2>&1; then
+    timedatectl set-timezone "$zone"
+  else
+    ln -sf "/usr/share/zoneinfo/$zone" "$SYSROOT/etc/localtime"
+  fi
+}
+
+# Unpacks the carried release files: containerd, runc, the CNI plugins,
+# crictl, kubeadm, kubelet, kubectl (and istioctl when asked).
+mb_install_binaries() {
+  local files=$1 arch=$2 with_istioctl=$3 name
+  mkdir -p "$SYSROOT/usr/local/bin" "$SYSROOT/usr/local/sbin" "$SYSROOT/opt/cni/bin"
+  tar -xzf "$files/containerd-$arch" -C "$SYSROOT/usr/local"
+  install -D -m 0755 "$files/runc-$arch" "$SYSROOT/usr/local/sbin/runc"
+  tar -xzf "$files/cni-plugins-$arch" -C "$SYSROOT/opt/cni/bin"
+  tar -xzf "$files/crictl-$arch" -C "$SYSROOT/usr/local/bin"
+  for name in kubeadm kubelet kubectl; do
+    install -D -m 0755 "$files/$name-$arch" "$SYSROOT/usr/local/bin/$name"
+  done
+  if [[ "$with_istioctl" == yes ]]; then
+    tar -xzf "$files/istioctl-$arch" -C "$SYSROOT/usr/local/bin"
+  fi
+}
+
+# Installs containerd's configuration and unit; restarts it when either changed.
+mb_containerd() {
+  local common=$1 changed=no src rel
+  mb_install "$common/etc/containerd/config.toml" /etc/containerd/config.toml 0644 && changed=yes
+  while IFS= read -r -d '' src; do
+    rel=${src#"$common"}
+    mb_install "$src" "$rel" 0644 && changed=yes
+  done < <(find "$common/etc/containerd/certs.d" -type f -print0)
+  mb_install "$common/etc/systemd/system/containerd.service" /etc/systemd/system/containerd.service 0644 && changed=yes
+  printf 'runtime-endpoint: unix:///run/containerd/containerd.sock\nimage-endpoint: unix:///run/containerd/containerd.sock\ntimeout: 10\n' >"$SYSROOT/etc/crictl.yaml"
+  systemctl daemon-reload
+  systemctl enable --now containerd
+  if [[ "$changed" == yes ]]; then
+    systemctl restart containerd
+  fi
+}
+
+mb_kubelet() {
+  local common=$1
+  mb_install "$common/etc/systemd/system/kubelet.service" /etc/systemd/system/kubelet.service 0644 || true
+  mb_install "$common/etc/systemd/system/kubelet.service.d/10-kubeadm.conf" /etc/systemd/system/kubelet.service.d/10-kubeadm.conf 0644 || true
+  systemctl daemon-reload
+  systemctl enable kubelet
+}
+
+# Pulls images from the site registry so the node keeps running if the
+# registry is down later.
+mb_pull() {
+  local image
+  for image in "$@"; do
+    if crictl inspecti "$image" >/dev/null 2>&1; then
+      continue
+    fi
+    crictl pull "$image" >/dev/null || mb_die "cannot pull $image from the site registry: import the bundle into it first (meshbundle import --registry)"
+  done
+}
+
+# Places the site's CAs and service-account key where kubeadm looks for them.
+mb_place_pki() {
+  local pki=$1 src rel mode
+  while IFS= read -r -d '' src; do
+    rel=${src#"$pki"/}
+    case "$rel" in
+      *.key) mode=0600 ;;
+      *) mode=0644 ;;
+    esac
+    mb_install "$src" "/etc/kubernetes/pki/$rel" "$mode" || true
+  done < <(find "$pki" -type f -print0)
+}
+
+mb_kubeadm_init() {
+  local config=$1
+  if [[ -f "$SYSROOT/etc/kubernetes/admin.conf" ]]; then
+    mb_log "the control plane is already initialised"
+    return 0
+  fi
+  kubeadm init --config "$config" --upload-certs
+}
+
+mb_kubeadm_join() {
+  local config=$1
+  if [[ -f "$SYSROOT/etc/kubernetes/kubelet.conf" ]]; then
+    mb_log "this node has already joined"
+    return 0
+  fi
+  kubeadm join --config "$config"
+}
+
+# Gives root a kubeconfig on control-plane nodes.
+mb_admin_kubeconfig() {
+  install -D -m 0600 "$SYSROOT/etc/kubernetes/admin.conf" "$SYSROOT/root/.kube/config"
+}
+
+mb_apply() {
+  local file
+  for file in "$@"; do
+    kubectl apply --server-side --force-conflicts -f "$file"
+  done
+}

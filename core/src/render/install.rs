@@ -1,0 +1,236 @@
+//! The top-level `install.sh`, which runs the steps in order on the right
+//! machines, and the README that tells the operator what to run where.
+
+use super::kubeadm::api_endpoint;
+use super::node::{Action, action};
+use super::shell::{array, quote};
+use super::{Ctx, RenderError};
+use crate::tree::{FileTree, MODE_EXEC, MODE_FILE};
+
+fn install_sh(ctx: &Ctx) -> String {
+    let spec = &ctx.site.spec;
+    let names: Vec<String> = spec.nodes.iter().map(|n| n.name.clone()).collect();
+    let addresses: Vec<String> = spec.nodes.iter().map(|n| n.address.clone()).collect();
+    let first = ctx.site.first_control_plane().map(|n| n.name.clone()).unwrap_or_default();
+    format!(
+        r#"#!/usr/bin/env bash
+{header}#
+# Installs site {site}, step by step, on the right machines:
+#
+#   1. On every node, the first control-plane node ({first}) first:
+#        sudo ./install.sh node          (finds the node by this machine's address)
+#        sudo ./install.sh node NAME     (or names it)
+#   2. On {first}, once every node has joined:
+#        sudo ./install.sh cluster
+#   3. Anywhere with kubectl and istioctl:
+#        ./install.sh verify
+#
+# Every step can be run again.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)"
+# shellcheck source=common/lib.sh
+source "$HERE/common/lib.sh"
+
+FIRST_CONTROL_PLANE={first_q}
+NODE_NAMES={names}
+NODE_ADDRESSES={addresses}
+
+this_node() {{
+  local i
+  for i in "${{!NODE_ADDRESSES[@]}}"; do
+    if ip -o -4 addr show | grep -qw -- "inet ${{NODE_ADDRESSES[$i]}}"; then
+      echo "${{NODE_NAMES[$i]}}"
+      return 0
+    fi
+  done
+  return 1
+}}
+
+cmd_node() {{
+  local name=${{1:-}}
+  if [[ -z "$name" ]]; then
+    name=$(this_node) || mb_die "this machine has none of the site's node addresses; name the node: ./install.sh node NAME"
+  fi
+  [[ -x "$HERE/nodes/$name/bootstrap.sh" ]] || mb_die "there is no node $name in this site (nodes: ${{NODE_NAMES[*]}})"
+  [[ -f "$HERE/nodes/$name/kubeadm.yaml" ]] || mb_die "nodes/$name/kubeadm.yaml is missing: this bundle was rendered without the site secrets (meshbundle render --secrets)"
+  exec "$HERE/nodes/$name/bootstrap.sh"
+}}
+
+apply_dir() {{
+  local dir=$1 file
+  [[ -d "$dir" ]] || return 0
+  for file in "$dir"/*.yaml; do
+    [[ -e "$file" ]] || continue
+    mb_apply "$file"
+  done
+}}
+
+cmd_cluster() {{
+  mb_require_root
+  [[ -f "$HERE/secrets/istio-cacerts.yaml" ]] || mb_die "secrets/istio-cacerts.yaml is missing: this bundle was rendered without the site secrets"
+  export KUBECONFIG="${{KUBECONFIG:-/etc/kubernetes/admin.conf}}"
+
+  mb_step "namespaces"
+  mb_apply "$HERE/manifests/namespaces.yaml"
+
+  mb_step "waiting for every node to be Ready"
+  kubectl wait --for=condition=Ready nodes --all --timeout=900s
+
+  mb_step "Istio plug-in CA"
+  mb_apply "$HERE/secrets/istio-cacerts.yaml"
+
+  mb_step "Istio (revision {revision})"
+  istioctl install -y -f "$HERE/manifests/istio/istio-operator.yaml"
+
+  mb_step "ingress TLS certificate"
+  if [[ -f "$HERE/secrets/ingress-tls.yaml" ]]; then
+    mb_apply "$HERE/secrets/ingress-tls.yaml"
+  fi
+
+  mb_step "mesh configuration"
+  if [[ -f "$HERE/manifests/istio/telemetry.yaml" ]]; then
+    mb_apply "$HERE/manifests/istio/telemetry.yaml"
+  fi
+  apply_dir "$HERE/manifests/security"
+  apply_dir "$HERE/manifests/traffic"
+
+  mb_step "observability"
+  apply_dir "$HERE/manifests/observability"
+
+  mb_step "verify"
+  "$HERE/ops/verify.sh"
+}}
+
+case "${{1:-}}" in
+  node) shift; cmd_node "$@" ;;
+  cluster) cmd_cluster ;;
+  verify) exec "$HERE/ops/verify.sh" ;;
+  *)
+    cat >&2 <<EOF
+usage: ./install.sh node [NAME]   prepare this node and init or join it
+       ./install.sh cluster       on $FIRST_CONTROL_PLANE, once every node has joined: Istio and the rest
+       ./install.sh verify        check the install
+EOF
+    exit 2
+    ;;
+esac
+"#,
+        header = ctx.header("#"),
+        site = ctx.name(),
+        first = first,
+        first_q = quote(&first),
+        names = array(&names),
+        addresses = array(&addresses),
+        revision = ctx.revision,
+    )
+}
+
+fn readme(ctx: &Ctx) -> String {
+    let site = ctx.site;
+    let spec = &site.spec;
+    let mut nodes = String::from("| node | address | role | zone | does |\n|---|---|---|---|---|\n");
+    for n in &spec.nodes {
+        let does = match action(ctx, n) {
+            Action::Init => "`kubeadm init`, pod network",
+            Action::JoinControlPlane => "joins the control plane",
+            Action::Join => "joins as a worker",
+        };
+        nodes.push_str(&format!("| {} | {} | {} | {} | {does} |\n", n.name, n.address, n.role.as_str(), n.zone));
+    }
+    let first = site.first_control_plane().map(|n| n.name.as_str()).unwrap_or_default();
+    let mut missing = Vec::new();
+    if ctx.secrets.is_none() {
+        missing.push(
+            "- **No site secrets**: the join configurations (`nodes/*/kubeadm.yaml` except the first control-plane node's), \
+             the kubeadm CAs (`secrets/kubernetes-pki/`), the Istio CA (`secrets/istio-cacerts.yaml`) and the ingress \
+             certificate are not here. Generate them once with `meshbundle secrets generate meshbundle.yaml -o site.secrets.yaml` \
+             and render with `--secrets site.secrets.yaml`.",
+        );
+    }
+    if ctx.lock.is_none() {
+        missing.push(
+            "- **Not locked**: image references carry tags but no digests, and the node scripts cannot check the carried \
+             files' sha256. Run `meshbundle lock meshbundle.yaml` on a connected host and render with `--lock meshbundle.lock`.",
+        );
+    }
+    let missing = if missing.is_empty() { String::new() } else { format!("## Not in this render\n\n{}\n\n", missing.join("\n")) };
+    let desc = site.metadata.description.as_deref().map(|d| format!("{d}\n\n")).unwrap_or_default();
+    format!(
+        r#"# Site {name}
+
+{desc}Generated by meshbundle {version}. Every file here comes from `meshbundle.yaml`;
+change that and render again instead of editing these files.
+
+Kubernetes {k8s} (kubeadm `{api}`), containerd {ctrd}, Istio {istio} (revision `{rev}`),
+flannel {flannel} on pod network {pods}, services on {svcs}. The API server is
+reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
+
+{missing}## Before you start
+
+- Import the bundle's images into the site registry from any machine that reaches it:
+  `meshbundle import site.mbundle --registry {registry}`, and extract the bundle on
+  each node: `meshbundle import site.mbundle --extract /opt/meshbundle`.
+- Each node needs these operating system tools, which come with the OS: conntrack,
+  iptables, iproute2 (`ip`), util-linux (`mount`, `nsenter`), socat, ethtool, tar.
+- The load balancer in front of the API (`{endpoint}`) forwards TCP 6443 to every
+  control-plane node.
+
+## What to run where
+
+{nodes}
+1. On **{first}**: `sudo ./install.sh node`. It prepares the node (swap off, kernel
+   modules, sysctls, time zone {tz}), installs containerd, runc, the CNI plugins,
+   crictl, kubeadm, kubelet and kubectl from `files/`, pulls the images from the site
+   registry, runs `kubeadm init` with the site's own CAs and installs the pod network.
+2. On **every other node**, control plane first: `sudo ./install.sh node`. Joins use
+   the token and CA hash baked into `nodes/NAME/kubeadm.yaml`. The token is valid for
+   24 hours after `kubeadm init`, and the control-plane certificates kubeadm uploads
+   for 2 hours; after that, run `sudo ops/renew-join-credentials.sh` on {first}.
+3. On **{first}**, once every node has joined: `sudo ./install.sh cluster`. It installs
+   the Istio CA, Istio with `istioctl install -f manifests/istio/istio-operator.yaml`,
+   the gateways' TLS certificate, mTLS, authorization, routes and the addons, then
+   checks everything with `ops/verify.sh`.
+
+## Operations
+
+| script | what it does |
+|---|---|
+| `ops/verify.sh` | nodes, istiod, gateways and addons ready; mTLS mode; `istioctl analyze`; `istioctl proxy-status` |
+| `ops/diagnose.sh [DIR [NS/POD]]` | cluster state, Istio configuration, proxy configuration dumps and logs, in one archive |
+| `ops/upgrade-canary.sh` | from a new bundle: installs its revision beside the running one, moves namespaces and gateways, verifies |
+| `ops/remove-revision.sh OLD` | `istioctl uninstall --revision OLD` once no namespace uses it |
+| `ops/cert-expiry.sh [DAYS]` | kubeadm certificates, Istio CA, ingress certificate |
+| `ops/renew-join-credentials.sh` | puts back the join token and uploaded certificates with the same values |
+| `ops/backup.sh [DIR]` | the applied Istio configuration and an etcd snapshot |
+
+## Layout
+
+- `install.sh`: the steps above.
+- `nodes/NAME/`: each node's bootstrap script and kubeadm configuration.
+- `common/`: what every node gets (`lib.sh`, and files for `/etc`).
+- `manifests/`: namespaces, the pod network, the IstioOperator, security, traffic, observability.
+- `secrets/`: certificates and keys (private: mode 0600).
+- `ops/`: operations scripts.
+"#,
+        name = site.metadata.name,
+        version = crate::VERSION,
+        k8s = spec.kubernetes.version,
+        api = ctx.api.api_version(),
+        ctrd = spec.containerd.version,
+        istio = spec.istio.version,
+        rev = ctx.revision,
+        flannel = ctx.cat.flannel.version,
+        pods = spec.kubernetes.pod_subnet,
+        svcs = spec.kubernetes.service_subnet,
+        endpoint = api_endpoint(ctx),
+        registry = spec.registry,
+        tz = spec.timezone,
+    )
+}
+
+pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
+    tree.add("install.sh", install_sh(ctx), MODE_EXEC);
+    tree.add("README.md", readme(ctx), MODE_FILE);
+    Ok(())
+}

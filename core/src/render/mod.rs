@@ -1,0 +1,210 @@
+//! Rendering: a valid site spec (plus, when they exist, the lock, the site
+//! secrets and the upstream manifests) in; the sorted tree of every file the
+//! install needs out. Pure and deterministic: the same inputs give the same
+//! bytes, here and in the browser.
+
+mod cni;
+mod install;
+mod istio;
+mod kubeadm;
+mod node;
+mod observability;
+mod ops;
+mod security;
+pub(crate) mod shell;
+mod traffic;
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::catalog::{self, Catalog, IstioRelease, KubernetesRelease};
+use crate::diag::Diagnostic;
+use crate::image::ImageRef;
+use crate::lock::Lock;
+use crate::pki::{PkiError, SiteSecrets};
+use crate::spec::{KubeadmApi, Site};
+use crate::tree::{FileTree, MODE_FILE};
+
+/// What rendering takes besides the spec.
+#[derive(Default, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// Pins images to digests and files to sha256s.
+    pub lock: Option<&'a Lock>,
+    /// Certificates, keys and tokens. Without them, the files that need them
+    /// are left out and the README says so.
+    pub secrets: Option<&'a SiteSecrets>,
+    /// Upstream manifests by name (`manifest/flannel`, `manifest/addon-grafana`)
+    /// when they come from the lock; the copies in the catalog otherwise.
+    pub upstream: Option<&'a BTreeMap<String, Vec<u8>>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("the spec has {} error(s); run `meshbundle validate` to see them", .0.len())]
+    Invalid(Vec<Diagnostic>),
+    #[error("upstream file {name}: {reason}")]
+    Upstream { name: String, reason: String },
+    #[error("the site secrets do not fit this spec: {0}")]
+    Secrets(String),
+    #[error("{0}")]
+    Pki(#[from] PkiError),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<crate::yaml::YamlError> for RenderError {
+    fn from(e: crate::yaml::YamlError) -> Self {
+        RenderError::Internal(e.to_string())
+    }
+}
+
+/// Everything the renderers share: the site, the catalog entries for its
+/// versions, and the optional inputs.
+pub(crate) struct Ctx<'a> {
+    pub site: &'a Site,
+    pub cat: &'static Catalog,
+    pub k8s: &'static KubernetesRelease,
+    pub istio: &'static IstioRelease,
+    pub api: KubeadmApi,
+    pub revision: String,
+    pub lock: Option<&'a Lock>,
+    pub secrets: Option<&'a SiteSecrets>,
+    pub upstream: Option<&'a BTreeMap<String, Vec<u8>>>,
+}
+
+impl<'a> Ctx<'a> {
+    /// The reference the cluster uses for an upstream image: the same
+    /// repository in the site registry, pinned to its digest when locked.
+    pub fn image(&self, upstream: &str) -> String {
+        let Ok(r) = ImageRef::parse(upstream) else { return upstream.to_string() };
+        let site = r.in_registry(&self.site.spec.registry);
+        match self.lock.and_then(|l| l.image(&r.tagged())) {
+            Some(locked) => site.with_digest(&locked.digest).to_string(),
+            None => site.to_string(),
+        }
+    }
+
+    /// The site registry prefix for kubeadm's `imageRepository`.
+    pub fn registry(&self) -> &str {
+        &self.site.spec.registry
+    }
+
+    pub fn name(&self) -> &str {
+        &self.site.metadata.name
+    }
+
+    /// Istio 1.22 and later serve the `v1` APIs.
+    pub fn istio_v1(&self) -> bool {
+        semver::Version::parse(&self.site.spec.istio.version).is_ok_and(|v| (v.major, v.minor) >= (1, 22))
+    }
+
+    /// An upstream manifest: from the lock's files when given (checked against
+    /// the lock's sha256), else the copy in the catalog (checked against the
+    /// catalog's sha256).
+    pub fn upstream(&self, name: &str, file: &catalog::UpstreamFile) -> Result<Vec<u8>, RenderError> {
+        let (bytes, want) = match self.upstream.and_then(|u| u.get(name)) {
+            Some(b) => {
+                let want = self.lock.and_then(|l| l.file(name)).map(|f| f.sha256.clone()).unwrap_or(file.sha256.clone());
+                (b.clone(), want)
+            }
+            None => (file.bytes().to_vec(), file.sha256.clone()),
+        };
+        let got = hex::encode(Sha256::digest(&bytes));
+        if got != want {
+            return Err(RenderError::Upstream {
+                name: name.to_string(),
+                reason: format!("sha256 is {got}, the lock pins {want}"),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// The sha256 the lock pins for a file, if locked.
+    pub fn file_sha256(&self, name: &str) -> Option<&str> {
+        self.lock.and_then(|l| l.file(name)).map(|f| f.sha256.as_str())
+    }
+
+    /// Namespaces whose workloads join the mesh: the listed ones and the
+    /// ingress routes' backends, sorted.
+    pub fn mesh_namespaces(&self) -> Vec<String> {
+        let istio = &self.site.spec.istio;
+        let mut ns: Vec<String> = istio.namespaces.clone();
+        if istio.ingress_gateway.enabled {
+            ns.extend(istio.ingress_gateway.routes.iter().map(|r| r.namespace.clone()));
+        }
+        ns.sort();
+        ns.dedup();
+        ns
+    }
+
+    /// The header every generated file starts with, with a comment prefix.
+    pub fn header(&self, prefix: &str) -> String {
+        format!(
+            "{prefix} Generated by meshbundle {} for site {}.\n{prefix} Do not edit: change meshbundle.yaml and render again.\n",
+            crate::VERSION,
+            self.name()
+        )
+    }
+
+    /// A YAML file of Kubernetes-style documents, with the header.
+    pub fn yaml(&self, docs: &[Value]) -> Result<String, RenderError> {
+        let mut out = self.header("#");
+        for d in docs {
+            out.push_str("---\n");
+            out.push_str(&crate::yaml::to_string(d)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Renders every file of the install. The site must be valid.
+pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
+    let errors: Vec<Diagnostic> = crate::validate::check(site).into_iter().filter(|d| d.is_error()).collect();
+    if !errors.is_empty() {
+        return Err(RenderError::Invalid(errors));
+    }
+    let cat = catalog::catalog();
+    let missing = |what: &str| RenderError::Internal(format!("{what} not in the catalog after validation"));
+    let ctx = Ctx {
+        site,
+        cat,
+        k8s: cat.kubernetes(&site.spec.kubernetes.version).ok_or_else(|| missing("kubernetes"))?,
+        istio: cat.istio(&site.spec.istio.version).ok_or_else(|| missing("istio"))?,
+        api: crate::validate::kubeadm_api(site),
+        revision: site.istio_revision(),
+        lock: inputs.lock,
+        secrets: inputs.secrets,
+        upstream: inputs.upstream,
+    };
+    if let Some(s) = inputs.secrets {
+        let problems: Vec<String> = s
+            .check(site, s.created)
+            .into_iter()
+            .filter(|d| d.is_error())
+            .map(|d| format!("{}: {}", d.path, d.message))
+            .collect();
+        if !problems.is_empty() {
+            return Err(RenderError::Secrets(problems.join("; ")));
+        }
+    }
+
+    let mut tree = FileTree::new();
+    node::render(&ctx, &mut tree)?;
+    kubeadm::render(&ctx, &mut tree)?;
+    cni::render(&ctx, &mut tree)?;
+    istio::render(&ctx, &mut tree)?;
+    security::render(&ctx, &mut tree)?;
+    traffic::render(&ctx, &mut tree)?;
+    observability::render(&ctx, &mut tree)?;
+    ops::render(&ctx, &mut tree)?;
+    install::render(&ctx, &mut tree)?;
+    Ok(tree)
+}
+
+/// Adds a YAML file of documents.
+pub(crate) fn add_yaml(ctx: &Ctx, tree: &mut FileTree, path: &str, docs: &[Value]) -> Result<(), RenderError> {
+    tree.add(path, ctx.yaml(docs)?, MODE_FILE);
+    Ok(())
+}

@@ -1,0 +1,348 @@
+//! Node preparation: kernel modules, sysctls, containerd (with systemd
+//! cgroups and the site registry), the kubelet units, and one bootstrap
+//! script per node with that node's values baked in.
+
+use toml::{Table, Value as Toml};
+
+use super::shell::{array, quote};
+use super::{Ctx, RenderError};
+use crate::spec::{Node, ProxyMode, Role};
+use crate::tree::{FileTree, MODE_EXEC, MODE_FILE};
+
+const LIB_SH: &str = include_str!("assets/lib.sh");
+
+/// Sysctls Kubernetes itself needs; the tuning section adds to these.
+pub(crate) const REQUIRED_SYSCTL: &[(&str, &str)] = &[
+    ("net.bridge.bridge-nf-call-ip6tables", "1"),
+    ("net.bridge.bridge-nf-call-iptables", "1"),
+    ("net.ipv4.ip_forward", "1"),
+];
+
+/// Tools from the operating system the install relies on.
+const OS_TOOLS: &[&str] = &[
+    "conntrack", "ip", "iptables", "mount", "nsenter", "modprobe", "sysctl", "systemctl", "sha256sum", "tar", "install",
+    "cmp", "find", "sed", "grep", "socat", "ethtool",
+];
+
+pub(crate) fn kernel_modules(ctx: &Ctx) -> Vec<&'static str> {
+    let mut m = vec!["overlay", "br_netfilter"];
+    match ctx.site.spec.kubernetes.proxy_mode {
+        ProxyMode::Ipvs => m.extend(["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack"]),
+        ProxyMode::Nftables => m.push("nf_tables"),
+        ProxyMode::Iptables => {}
+    }
+    // Flannel's vxlan backend.
+    m.push("vxlan");
+    m
+}
+
+fn containerd_major(ctx: &Ctx) -> u64 {
+    semver::Version::parse(&ctx.site.spec.containerd.version).map(|v| v.major).unwrap_or(2)
+}
+
+fn table(entries: Vec<(&str, Toml)>) -> Toml {
+    let mut t = Table::new();
+    for (k, v) in entries {
+        t.insert(k.to_string(), v);
+    }
+    Toml::Table(t)
+}
+
+/// containerd's configuration: `version = 2` for 1.x, `version = 3` for 2.x,
+/// runc with the systemd cgroup driver, the pause image from the site
+/// registry, and registry hosts from `certs.d`.
+pub(crate) fn containerd_config(ctx: &Ctx) -> Result<String, RenderError> {
+    let pause = ctx.image(&format!("registry.k8s.io/pause:{}", ctx.k8s.pause));
+    let runc = table(vec![
+        ("runtime_type", Toml::String("io.containerd.runc.v2".into())),
+        ("options", table(vec![("SystemdCgroup", Toml::Boolean(true))])),
+    ]);
+    let registry = table(vec![("config_path", Toml::String("/etc/containerd/certs.d".into()))]);
+    let plugins = if containerd_major(ctx) >= 2 {
+        table(vec![
+            (
+                "io.containerd.cri.v1.images",
+                table(vec![
+                    ("pinned_images", table(vec![("sandbox", Toml::String(pause))])),
+                    ("registry", registry),
+                ]),
+            ),
+            (
+                "io.containerd.cri.v1.runtime",
+                table(vec![("containerd", table(vec![("runtimes", table(vec![("runc", runc)]))]))]),
+            ),
+        ])
+    } else {
+        table(vec![(
+            "io.containerd.grpc.v1.cri",
+            table(vec![
+                ("sandbox_image", Toml::String(pause)),
+                ("containerd", table(vec![("runtimes", table(vec![("runc", runc)]))])),
+                ("registry", registry),
+            ]),
+        )])
+    };
+    let version = if containerd_major(ctx) >= 2 { 3 } else { 2 };
+    let mut root = Table::new();
+    root.insert("version".into(), Toml::Integer(version));
+    root.insert("plugins".into(), plugins);
+    let body = toml::to_string(&root).map_err(|e| RenderError::Internal(e.to_string()))?;
+    Ok(format!("{}{body}", ctx.header("#")))
+}
+
+fn hosts_toml(ctx: &Ctx) -> Result<String, RenderError> {
+    let c = &ctx.site.spec.containerd;
+    let reg = ctx.registry();
+    let scheme = if c.registry_plain_http { "http" } else { "https" };
+    let server = format!("{scheme}://{reg}");
+    let mut host = Table::new();
+    host.insert("capabilities".into(), Toml::Array(vec![Toml::String("pull".into()), Toml::String("resolve".into())]));
+    if c.registry_ca.is_some() {
+        host.insert("ca".into(), Toml::String(format!("/etc/containerd/certs.d/{reg}/ca.crt")));
+    }
+    let mut hosts = Table::new();
+    hosts.insert(server.clone(), Toml::Table(host));
+    let mut root = Table::new();
+    root.insert("server".into(), Toml::String(server));
+    root.insert("host".into(), Toml::Table(hosts));
+    let body = toml::to_string(&root).map_err(|e| RenderError::Internal(e.to_string()))?;
+    Ok(format!("{}{body}", ctx.header("#")))
+}
+
+const CONTAINERD_SERVICE: &str = "[Unit]
+Description=containerd container runtime
+Documentation=https://containerd.io
+After=network.target dbus.service
+
+[Service]
+ExecStartPre=-/sbin/modprobe overlay
+ExecStart=/usr/local/bin/containerd
+Type=notify
+Delegate=yes
+KillMode=process
+Restart=always
+RestartSec=5
+LimitNPROC=infinity
+LimitCORE=infinity
+TasksMax=infinity
+OOMScoreAdjust=-999
+
+[Install]
+WantedBy=multi-user.target
+";
+
+const KUBELET_SERVICE: &str = "[Unit]
+Description=kubelet: The Kubernetes Node Agent
+Documentation=https://kubernetes.io/docs/
+Wants=network-online.target containerd.service
+After=network-online.target containerd.service
+
+[Service]
+ExecStart=/usr/local/bin/kubelet
+Restart=always
+StartLimitInterval=0
+RestartSec=10
+
+[Install]
+WantedBy=multi-user.target
+";
+
+const KUBEADM_DROPIN: &str = "[Service]
+Environment=\"KUBELET_KUBECONFIG_ARGS=--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf --kubeconfig=/etc/kubernetes/kubelet.conf\"
+Environment=\"KUBELET_CONFIG_ARGS=--config=/var/lib/kubelet/config.yaml\"
+# kubeadm writes KUBELET_KUBEADM_ARGS here at init and join.
+EnvironmentFile=-/var/lib/kubelet/kubeadm-flags.env
+EnvironmentFile=-/etc/default/kubelet
+ExecStart=
+ExecStart=/usr/local/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
+";
+
+/// Images a node pulls ahead: what runs on every node, and the control
+/// plane's on control-plane nodes.
+fn node_images(ctx: &Ctx, node: &Node) -> Vec<String> {
+    let k = ctx.k8s;
+    let kv = &ctx.site.spec.kubernetes.version;
+    let mut v = vec![
+        format!("registry.k8s.io/pause:{}", k.pause),
+        format!("registry.k8s.io/kube-proxy:v{kv}"),
+    ];
+    v.extend(ctx.cat.flannel.images.iter().cloned());
+    v.extend(ctx.istio.images.iter().filter(|i| i.contains("/proxyv2:")).cloned());
+    if node.role == Role::ControlPlane {
+        for c in ["kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
+            v.push(format!("registry.k8s.io/{c}:v{kv}"));
+        }
+        v.push(format!("registry.k8s.io/etcd:{}", k.etcd));
+        v.push(format!("registry.k8s.io/coredns/coredns:{}", k.coredns));
+    }
+    v.iter().map(|i| ctx.image(i)).collect()
+}
+
+/// What the node's kubeadm step is.
+pub(crate) enum Action {
+    Init,
+    JoinControlPlane,
+    Join,
+}
+
+pub(crate) fn action(ctx: &Ctx, node: &Node) -> Action {
+    match node.role {
+        Role::ControlPlane if ctx.site.first_control_plane().map(|n| &n.name) == Some(&node.name) => Action::Init,
+        Role::ControlPlane => Action::JoinControlPlane,
+        Role::Worker => Action::Join,
+    }
+}
+
+fn bootstrap_script(ctx: &Ctx, node: &Node) -> String {
+    let spec = &ctx.site.spec;
+    let act = action(ctx, node);
+    let (what, kubeadm_step) = match act {
+        Action::Init => (
+            "the first control-plane node: it runs `kubeadm init` and installs the pod network",
+            "  mb_step \"kubeadm init\"\n  if [[ -d \"$ROOT/secrets/kubernetes-pki\" ]]; then\n    mb_place_pki \"$ROOT/secrets/kubernetes-pki\"\n  fi\n  mb_kubeadm_init \"$HERE/kubeadm.yaml\"\n  mb_admin_kubeconfig\n\n  mb_step \"pod network (flannel)\"\n  mb_apply \"$ROOT/manifests/cni/flannel.yaml\"\n",
+        ),
+        Action::JoinControlPlane => (
+            "a control-plane node that joins the first one",
+            "  mb_step \"kubeadm join (control plane)\"\n  mb_kubeadm_join \"$HERE/kubeadm.yaml\"\n  mb_admin_kubeconfig\n",
+        ),
+        Action::Join => ("a worker node", "  mb_step \"kubeadm join\"\n  mb_kubeadm_join \"$HERE/kubeadm.yaml\"\n"),
+    };
+    let locked: Vec<String> = ctx
+        .lock
+        .map(|_| {
+            let mut names: Vec<&str> = vec!["containerd", "runc", "cni-plugins", "crictl", "kubeadm", "kubelet", "kubectl"];
+            if node.role == Role::ControlPlane {
+                names.push("istioctl");
+            }
+            names
+                .into_iter()
+                .flat_map(|n| spec.architectures.iter().map(move |a| format!("{n}-{}", a.as_str())))
+                .filter_map(|f| ctx.file_sha256(&f).map(|sha| format!("  [{}]={}", quote(&f), sha)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let verify = if locked.is_empty() {
+        "  mb_log \"not pinned: render with a lock (meshbundle lock) to check every file's sha256 here\"\n".to_string()
+    } else {
+        "  local name\n  for name in \"${!FILE_SHA256[@]}\"; do\n    if [[ \"$name\" == *\"-$arch\" ]]; then\n      mb_verify \"$ROOT/files/$name\" \"${FILE_SHA256[$name]}\"\n    fi\n  done\n".to_string()
+    };
+    let sha_decl = if locked.is_empty() {
+        String::new()
+    } else {
+        format!("# sha256 of every carried file, from meshbundle.lock.\ndeclare -A FILE_SHA256=(\n{}\n)\n", locked.join("\n"))
+    };
+    let with_istioctl = if node.role == Role::ControlPlane { "yes" } else { "no" };
+    let images = node_images(ctx, node);
+    format!(
+        r#"#!/usr/bin/env bash
+{header}#
+# Bootstrap of node {name} ({role}) of site {site}: {what}.
+# Run it as root on {name} ({address}), from the extracted bundle:
+#   sudo ./nodes/{name}/bootstrap.sh
+# Safe to run again: every step checks what is already done.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)"
+ROOT="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=../../common/lib.sh
+source "$ROOT/common/lib.sh"
+
+NODE_ADDRESS={address_q}
+TIMEZONE={tz}
+KERNEL_MODULES={modules}
+OS_TOOLS={tools}
+IMAGES={images}
+{sha_decl}
+main() {{
+  mb_require_root
+  local arch
+  arch=$(mb_arch)
+  mb_check_address "$NODE_ADDRESS"
+  mb_check_os_tools "${{OS_TOOLS[@]}}"
+
+  mb_step "files carried in the bundle"
+{verify}
+  mb_step "swap off"
+  mb_disable_swap
+
+  mb_step "kernel modules"
+  mb_kernel_modules "$ROOT/common/etc/modules-load.d/meshbundle.conf" "${{KERNEL_MODULES[@]}}"
+
+  mb_step "kernel parameters"
+  mb_sysctl "$ROOT/common/etc/sysctl.d/90-meshbundle.conf"
+
+  mb_step "time zone $TIMEZONE"
+  mb_timezone "$TIMEZONE"
+
+  mb_step "binaries"
+  mb_install_binaries "$ROOT/files" "$arch" {with_istioctl}
+
+  mb_step "containerd"
+  mb_containerd "$ROOT/common"
+
+  mb_step "kubelet"
+  mb_kubelet "$ROOT/common"
+
+  mb_step "images from the site registry"
+  mb_pull "${{IMAGES[@]}}"
+
+{kubeadm_step}
+  mb_log "node {name} is done"
+}}
+
+main "$@"
+"#,
+        header = ctx.header("#"),
+        name = node.name,
+        role = node.role.as_str(),
+        site = ctx.name(),
+        address = node.address,
+        address_q = quote(&node.address),
+        tz = quote(&spec.timezone),
+        modules = array(&kernel_modules(ctx)),
+        tools = array(OS_TOOLS),
+        images = array(&images),
+    )
+}
+
+pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
+    let spec = &ctx.site.spec;
+    tree.add("common/lib.sh", format!("{}{}", ctx.header("#"), LIB_SH), MODE_FILE);
+    tree.add(
+        "common/etc/modules-load.d/meshbundle.conf",
+        format!("{}{}\n", ctx.header("#"), kernel_modules(ctx).join("\n")),
+        MODE_FILE,
+    );
+    let mut sysctl = ctx.header("#");
+    sysctl.push_str("# Needed by Kubernetes:\n");
+    for (k, v) in REQUIRED_SYSCTL {
+        sysctl.push_str(&format!("{k} = {v}\n"));
+    }
+    sysctl.push_str("# From spec.tuning.sysctl:\n");
+    for (k, v) in &spec.tuning.sysctl {
+        if !REQUIRED_SYSCTL.iter().any(|(r, _)| r == k) {
+            sysctl.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    tree.add("common/etc/sysctl.d/90-meshbundle.conf", sysctl, MODE_FILE);
+    tree.add("common/etc/containerd/config.toml", containerd_config(ctx)?, MODE_FILE);
+    let reg = ctx.registry();
+    tree.add(format!("common/etc/containerd/certs.d/{reg}/hosts.toml"), hosts_toml(ctx)?, MODE_FILE);
+    if let Some(ca) = &spec.containerd.registry_ca {
+        let mut pem = ca.trim().to_string();
+        pem.push('\n');
+        tree.add(format!("common/etc/containerd/certs.d/{reg}/ca.crt"), pem, MODE_FILE);
+    }
+    let unit_header = ctx.header("#");
+    tree.add("common/etc/systemd/system/containerd.service", format!("{unit_header}{CONTAINERD_SERVICE}"), MODE_FILE);
+    tree.add("common/etc/systemd/system/kubelet.service", format!("{unit_header}{KUBELET_SERVICE}"), MODE_FILE);
+    tree.add(
+        "common/etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+        format!("{unit_header}{KUBEADM_DROPIN}"),
+        MODE_FILE,
+    );
+    for node in &spec.nodes {
+        tree.add(format!("nodes/{}/bootstrap.sh", node.name), bootstrap_script(ctx, node), MODE_EXEC);
+    }
+    Ok(())
+}

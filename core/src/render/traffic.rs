@@ -1,0 +1,189 @@
+//! Traffic: the ingress Gateway (HTTP redirected to HTTPS, HTTPS SIMPLE with
+//! the TLS credential), its routes, the mesh-wide DestinationRule (connection
+//! pool and outlier detection) and egress through the egress gateway.
+
+use serde_json::{Value, json};
+
+use super::istio::gateway_label;
+use super::{Ctx, RenderError, add_yaml};
+use crate::spec::Gateway;
+use crate::tree::FileTree;
+
+fn api(ctx: &Ctx) -> &'static str {
+    if ctx.istio_v1() { "networking.istio.io/v1" } else { "networking.istio.io/v1beta1" }
+}
+
+fn meta(name: &str, namespace: &str) -> Value {
+    json!({"name": name, "namespace": namespace, "labels": {"app.kubernetes.io/managed-by": "meshbundle"}})
+}
+
+/// A name for a host usable as a Kubernetes object name.
+fn host_name(host: &str) -> String {
+    host.replace("*.", "wildcard.").replace('.', "-")
+}
+
+fn port_named<'a>(g: &'a Gateway, prefix: &str) -> Option<&'a crate::spec::ServicePort> {
+    g.service
+        .ports
+        .iter()
+        .find(|p| p.name.starts_with(prefix) && (prefix != "http" || !p.name.starts_with("https")))
+}
+
+fn ingress(ctx: &Ctx) -> Vec<Value> {
+    let g = &ctx.site.spec.istio.ingress_gateway;
+    if !g.enabled || g.hosts.is_empty() {
+        return Vec::new();
+    }
+    let mut servers = Vec::new();
+    if let Some(http) = port_named(g, "http") {
+        let mut s = json!({"port": {"number": http.port, "name": "http", "protocol": "HTTP"}, "hosts": g.hosts});
+        if g.https_redirect {
+            s["tls"] = json!({"httpsRedirect": true});
+        }
+        servers.push(s);
+    }
+    if let (Some(tls), Some(https)) = (&g.tls, port_named(g, "https")) {
+        servers.push(json!({
+            "port": {"number": https.port, "name": "https", "protocol": "HTTPS"},
+            "hosts": g.hosts,
+            "tls": {"mode": "SIMPLE", "credentialName": tls.credential_name, "minProtocolVersion": tls.min_protocol_version.as_str()},
+        }));
+    }
+    let mut docs = vec![json!({
+        "apiVersion": api(ctx),
+        "kind": "Gateway",
+        "metadata": meta("ingress", &g.namespace),
+        "spec": {"selector": {"istio": gateway_label(g)}, "servers": servers},
+    })];
+    let domain = &ctx.site.spec.kubernetes.cluster_domain;
+    let mut hosts: Vec<&str> = g.routes.iter().map(|r| r.host.as_str()).collect();
+    hosts.sort();
+    hosts.dedup();
+    for host in hosts {
+        let mut routes: Vec<&crate::spec::Route> = g.routes.iter().filter(|r| r.host == host).collect();
+        // Longest prefix first, so `/api` wins over `/`.
+        routes.sort_by(|a, b| b.path_prefix.len().cmp(&a.path_prefix.len()).then(a.path_prefix.cmp(&b.path_prefix)));
+        let http: Vec<Value> = routes
+            .iter()
+            .map(|r| {
+                json!({
+                    "match": [{"uri": {"prefix": r.path_prefix}}],
+                    "route": [{"destination": {
+                        "host": format!("{}.{}.svc.{domain}", r.service, r.namespace),
+                        "port": {"number": r.port},
+                    }}],
+                })
+            })
+            .collect();
+        docs.push(json!({
+            "apiVersion": api(ctx),
+            "kind": "VirtualService",
+            "metadata": meta(&host_name(host), &g.namespace),
+            "spec": {"hosts": [host], "gateways": [format!("{}/ingress", g.namespace)], "http": http},
+        }));
+    }
+    docs
+}
+
+fn destination_rule(ctx: &Ctx) -> Value {
+    let tp = &ctx.site.spec.traffic_policy;
+    let cp = &tp.connection_pool;
+    let od = &tp.outlier_detection;
+    let mut http = json!({
+        "http1MaxPendingRequests": cp.http.http1_max_pending_requests,
+        "http2MaxRequests": cp.http.http2_max_requests,
+        "maxRetries": cp.http.max_retries,
+        "idleTimeout": cp.http.idle_timeout,
+    });
+    if cp.http.max_requests_per_connection > 0 {
+        http["maxRequestsPerConnection"] = json!(cp.http.max_requests_per_connection);
+    }
+    json!({
+        "apiVersion": api(ctx),
+        "kind": "DestinationRule",
+        "metadata": meta("mesh-default", "istio-system"),
+        "spec": {
+            "host": format!("*.{}", ctx.site.spec.kubernetes.cluster_domain),
+            "trafficPolicy": {
+                "connectionPool": {
+                    "tcp": {"maxConnections": cp.tcp.max_connections, "connectTimeout": cp.tcp.connect_timeout},
+                    "http": http,
+                },
+                "outlierDetection": {
+                    "consecutive5xxErrors": od.consecutive_5xx_errors,
+                    "interval": od.interval,
+                    "baseEjectionTime": od.base_ejection_time,
+                    "maxEjectionPercent": od.max_ejection_percent,
+                },
+            },
+        },
+    })
+}
+
+/// TLS to each egress host leaves through the egress gateway (SNI passthrough).
+fn egress(ctx: &Ctx) -> Vec<Value> {
+    let g = &ctx.site.spec.istio.egress_gateway;
+    if !g.enabled || g.hosts.is_empty() {
+        return Vec::new();
+    }
+    let Some(https) = port_named(g, "https") else { return Vec::new() };
+    let domain = &ctx.site.spec.kubernetes.cluster_domain;
+    let gw_host = format!("{}.{}.svc.{domain}", g.name, g.namespace);
+    let gw_ref = format!("{}/egress", g.namespace);
+    let mut docs = vec![json!({
+        "apiVersion": api(ctx),
+        "kind": "Gateway",
+        "metadata": meta("egress", &g.namespace),
+        "spec": {
+            "selector": {"istio": gateway_label(g)},
+            "servers": [{"port": {"number": https.port, "name": "tls", "protocol": "TLS"}, "hosts": g.hosts, "tls": {"mode": "PASSTHROUGH"}}],
+        },
+    })];
+    for host in &g.hosts {
+        let name = host_name(host);
+        docs.push(json!({
+            "apiVersion": api(ctx),
+            "kind": "ServiceEntry",
+            "metadata": meta(&name, &g.namespace),
+            "spec": {
+                "hosts": [host],
+                "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
+                "resolution": "DNS",
+                "location": "MESH_EXTERNAL",
+            },
+        }));
+        docs.push(json!({
+            "apiVersion": api(ctx),
+            "kind": "VirtualService",
+            "metadata": meta(&format!("{name}-via-egress"), &g.namespace),
+            "spec": {
+                "hosts": [host],
+                "gateways": ["mesh", gw_ref],
+                "tls": [
+                    {
+                        "match": [{"gateways": ["mesh"], "port": 443, "sniHosts": [host]}],
+                        "route": [{"destination": {"host": gw_host, "port": {"number": https.port}}}],
+                    },
+                    {
+                        "match": [{"gateways": [gw_ref], "port": https.port, "sniHosts": [host]}],
+                        "route": [{"destination": {"host": host, "port": {"number": 443}}}],
+                    },
+                ],
+            },
+        }));
+    }
+    docs
+}
+
+pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
+    let ingress = ingress(ctx);
+    if !ingress.is_empty() {
+        add_yaml(ctx, tree, "manifests/traffic/ingress.yaml", &ingress)?;
+    }
+    add_yaml(ctx, tree, "manifests/traffic/destination-rule.yaml", &[destination_rule(ctx)])?;
+    let egress = egress(ctx);
+    if !egress.is_empty() {
+        add_yaml(ctx, tree, "manifests/traffic/egress.yaml", &egress)?;
+    }
+    Ok(())
+}
