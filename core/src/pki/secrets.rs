@@ -282,15 +282,22 @@ pub fn generate<R: CryptoRng + ?Sized>(site: &Site, opts: &GenerateOptions, rng:
 pub fn rotate<R: CryptoRng + ?Sized>(site: &Site, s: &SiteSecrets, now: u64, rng: &mut R) -> Result<SiteSecrets, PkiError> {
     let mut out = s.clone();
     out.istio.intermediates.insert(site.istio_cluster_name(), istio_intermediate(site, &s.istio.root, now, rng)?);
-    if let Some(ingress) = &s.ingress {
-        match &ingress.ca {
+    match (&s.ingress, ingress_hosts(site).is_empty()) {
+        (Some(ingress), _) => match &ingress.ca {
             Some(ca) => out.ingress = Some(ingress_leaf(site, ca, now, rng)?),
             None => {
                 return Err(PkiError::Mismatch(
                     "the ingress certificate was supplied by you; renew it with your CA and pass it with --ingress-cert".into(),
                 ));
             }
+        },
+        // TLS hosts were added since the secrets were made: a CA and a certificate for them.
+        (None, false) => {
+            let pki = &site.spec.pki;
+            let (c, k) = new_ca(site, &format!("CN=Ingress CA,O={}", site.metadata.name), None, None, pki.root_validity_days, now, rng)?;
+            out.ingress = Some(ingress_leaf(site, &pair(&c, &k)?, now, rng)?);
         }
+        (None, true) => {}
     }
     Ok(out)
 }
