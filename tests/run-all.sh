@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Runs every meshbundle test on a fresh machine, installing what the tests need
-# first (Debian packages, Python packages, Rust targets). Safe to re-run: what
-# is already installed is skipped.
+# Runs every meshbundle test on a fresh machine, installing what the tests
+# need first: Debian packages (validators, containerd, a registry, skopeo,
+# umoci, Chromium), Python packages, Rust targets, wasm-bindgen-cli and the
+# web tools. Safe to re-run: what is already installed is skipped.
 #
-#   tests/run-all.sh            install, build, run every test
-#   tests/run-all.sh --no-install   run the tests only
+#   tests/run-all.sh                 install, build, run every test
+#   tests/run-all.sh --no-install    run the tests only
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -21,7 +22,8 @@ step() { printf '\n== %s\n' "$*"; }
 
 if [[ $install -eq 1 ]]; then
   step "Debian packages"
-  debs=(python3 python3-venv openssl shellcheck containerd prometheus)
+  debs=(python3 openssl shellcheck containerd runc prometheus chromium skopeo umoci docker-registry apache2-utils
+        musl-tools iproute2 util-linux tar gzip)
   missing=()
   for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if ((${#missing[@]})); then
@@ -33,15 +35,32 @@ if [[ $install -eq 1 ]]; then
   python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 
   step "Rust targets"
-  rustup target add wasm32-unknown-unknown
+  rustup target add wasm32-unknown-unknown x86_64-unknown-linux-musl
+
+  step "wasm-bindgen-cli (the wasm-bindgen crate's exact version)"
+  want=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/"/, "", $3); print $3; exit}' Cargo.lock)
+  if [[ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]]; then
+    cargo install wasm-bindgen-cli --version "$want"
+  fi
+
+  step "web tools (npm ci in web/)"
+  (cd web && npm ci --no-audit --no-fund)
 fi
 
 step "Build"
 cargo build --workspace --all-targets --locked
 cargo build -p meshbundle-core --target wasm32-unknown-unknown --locked
+web/build.sh
 
-step "Tests"
+step "Rust tests"
 cargo test --workspace --locked
+
+step "WebAssembly tests (PKI generation inside wasm32)"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test -p meshbundle-wasm --target wasm32-unknown-unknown --locked
+
+step "Browser end-to-end test (Chromium, file://, network off)"
+node tests/e2e/configurator.mjs
 
 echo
 echo "all tests passed"

@@ -35,7 +35,7 @@ pub enum Command {
     Schema,
 
     /// Render every file of the install into a directory.
-    #[command(after_help = "Examples:\n  meshbundle render meshbundle.yaml -o out\n  meshbundle render meshbundle.yaml --secrets site.secrets.yaml --lock meshbundle.lock -o out --force")]
+    #[command(after_help = "Examples:\n  meshbundle render meshbundle.yaml -o out\n  meshbundle render meshbundle.yaml --secrets site.secrets.yaml --lock meshbundle.lock -o out --force\n  meshbundle render meshbundle.yaml --tar site-config.tar.gz")]
     Render(RenderArgs),
 
     /// Generate, show or rotate the site's certificates, keys and tokens.
@@ -48,8 +48,12 @@ pub struct RenderArgs {
     /// The site spec.
     pub file: PathBuf,
     /// Directory to write the files to.
-    #[arg(short, long, value_name = "DIR")]
-    pub output: PathBuf,
+    #[arg(short, long, value_name = "DIR", required_unless_present = "tar")]
+    pub output: Option<PathBuf>,
+    /// Also (or instead) write the files as a reproducible .tar.gz, the same
+    /// bytes the browser configurator downloads.
+    #[arg(long, value_name = "FILE")]
+    pub tar: Option<PathBuf>,
     /// The site secrets (`meshbundle secrets generate`): join tokens, CAs, TLS certificates.
     #[arg(long, value_name = "FILE")]
     pub secrets: Option<PathBuf>,

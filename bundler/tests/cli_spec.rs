@@ -78,7 +78,7 @@ fn four_problems_print_four_diagnostics_and_exit_1() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4, "{out}");
     for (needle, path) in [
-        ("broken.yaml:9:5: spec.kubernetes.serviceSubnet: ", "overlap"),
+        ("broken.yaml:8:5: spec.kubernetes.podSubnet: ", "overlap"),
         ("broken.yaml:20:7: spec.nodes[2].address: ", "duplicate"),
         ("broken.yaml:29:5: spec.istio.ingresGateway: ", "typo"),
         ("broken.yaml:35:11: spec.security.jwt.issuers[0].jwksUri: ", "jwksUri"),

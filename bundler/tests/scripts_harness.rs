@@ -114,7 +114,7 @@ impl Harness {
         let secrets =
             meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap())
                 .unwrap();
-        let tree = render(&site, &Inputs { lock: Some(&lock), secrets: Some(&secrets), upstream: None }).unwrap();
+        let tree = render(&site, &Inputs { lock: Some(&lock), secrets: Some(&secrets), ..Default::default() }).unwrap();
         write_tree(&tree, &bundle);
         std::fs::create_dir_all(bundle.join("files")).unwrap();
         for (name, bytes) in &files {

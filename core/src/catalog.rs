@@ -14,6 +14,9 @@ use crate::spec::{Architecture, Site};
 const CATALOG_YAML: &str = include_str!("../../images/catalog.yaml");
 
 /// Upstream files carried in the source tree, by their `copy` path in the catalog.
+#[cfg(not(feature = "embedded-upstream"))]
+const COPIES: &[(&str, &[u8])] = &[];
+#[cfg(feature = "embedded-upstream")]
 const COPIES: &[(&str, &[u8])] = &[
     (
         "upstream/flannel/kube-flannel-v0.27.4.yml",
@@ -117,7 +120,7 @@ pub struct UpstreamFile {
 }
 
 impl UpstreamFile {
-    /// The copy carried in the source tree.
+    /// The copy carried in the library; empty without the `embedded-upstream` feature.
     pub fn bytes(&self) -> &'static [u8] {
         COPIES.iter().find(|(p, _)| *p == self.copy).map(|(_, b)| *b).unwrap_or_default()
     }
@@ -134,7 +137,7 @@ pub struct BinarySource {
 pub fn catalog() -> &'static Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
     CATALOG.get_or_init(|| {
-        serde_saphyr::from_str(CATALOG_YAML).expect("images/catalog.yaml is checked by the tests")
+        crate::yaml::from_str(CATALOG_YAML).expect("images/catalog.yaml is checked by the tests")
     })
 }
 
@@ -162,6 +165,17 @@ impl Catalog {
     pub fn containerd_versions(&self) -> Vec<&str> {
         self.containerd.iter().map(|k| k.version.as_str()).collect()
     }
+}
+
+/// Every upstream file the catalog names, by `copy` path: what a build without
+/// the embedded copies must be given.
+pub fn all_copies() -> Vec<&'static UpstreamFile> {
+    let cat = catalog();
+    let mut v = vec![&cat.flannel.manifest];
+    for i in &cat.istio {
+        v.extend(i.addons.values());
+    }
+    v
 }
 
 /// What a site needs from upstream, for its versions and choices.
@@ -313,6 +327,7 @@ mod tests {
             assert_eq!(hex::encode(Sha256::digest(bytes)), f.sha256, "{}", f.copy);
         }
         assert_eq!(COPIES.len(), 9, "every carried copy is named in the catalog");
+        assert_eq!(all_copies().len(), 9);
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub struct LockError(String);
 
 /// Reads a lock file.
 pub fn parse(text: &str) -> Result<Lock, LockError> {
-    let lock: Lock = serde_saphyr::from_str(text).map_err(|e| LockError(e.without_snippet().to_string()))?;
+    let lock: Lock = crate::yaml::from_str(text).map_err(|e| LockError(e.to_string()))?;
     if lock.kind != LOCK_KIND || lock.api_version != LOCK_API_VERSION {
         return Err(LockError(format!("not a meshbundle lock (kind `{}`)", lock.kind)));
     }

@@ -60,7 +60,7 @@ fn four_problems_give_four_diagnostics_with_paths_and_lines() {
     let got: Vec<(&str, &str, u32)> = l.diagnostics.iter().map(|d| (d.code, d.path.as_str(), d.line)).collect();
     assert_eq!(l.diagnostics.len(), 4, "{:#?}", l.diagnostics);
     assert!(got.contains(&("unknown-field", "spec.istio.ingresGateway", 29)), "{got:?}");
-    assert!(got.contains(&("network-overlap", "spec.kubernetes.serviceSubnet", 9)), "{got:?}");
+    assert!(got.contains(&("network-overlap", "spec.kubernetes.podSubnet", 8)), "{got:?}");
     assert!(got.contains(&("duplicate", "spec.nodes[2].address", 20)), "{got:?}");
     assert!(got.contains(&("jwks-uri", "spec.security.jwt.issuers[0].jwksUri", 35)), "{got:?}");
     let typo = l.diagnostics.iter().find(|d| d.code == "unknown-field").unwrap();

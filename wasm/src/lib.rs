@@ -1,1 +1,184 @@
-//! WebAssembly bindings of meshbundle-core.
+//! WebAssembly bindings of meshbundle-core for the browser configurator.
+//! No logic of its own: each function calls the core and hands the result to
+//! JavaScript as a plain structured value. Errors are values too
+//! (`{ok: false, error}`), never exceptions from a panic.
+
+use std::collections::BTreeMap;
+
+use meshbundle_core::diag::Diagnostic;
+use meshbundle_core::render::{Inputs, render};
+use meshbundle_core::spec::load::load;
+use meshbundle_core::tree::FileTree;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+fn to_js<T: Serialize>(v: &T) -> JsValue {
+    let ser = serde_wasm_bindgen::Serializer::json_compatible();
+    v.serialize(&ser).unwrap_or(JsValue::NULL)
+}
+
+#[derive(Serialize)]
+struct Failure {
+    ok: bool,
+    error: String,
+    diagnostics: Vec<Diagnostic>,
+}
+
+fn fail(error: impl Into<String>, diagnostics: Vec<Diagnostic>) -> JsValue {
+    to_js(&Failure { ok: false, error: error.into(), diagnostics })
+}
+
+/// The meshbundle version (the same as `meshbundle --version`).
+#[wasm_bindgen]
+pub fn version() -> String {
+    meshbundle_core::VERSION.to_string()
+}
+
+/// The JSON Schema of the site spec, as an object.
+#[wasm_bindgen]
+pub fn schema() -> JsValue {
+    to_js(&meshbundle_core::schema::site_schema())
+}
+
+#[derive(Serialize)]
+struct Example {
+    name: &'static str,
+    description: &'static str,
+    text: &'static str,
+}
+
+/// The example specs `meshbundle init` writes: `[{name, description, text}]`.
+#[wasm_bindgen]
+pub fn examples() -> JsValue {
+    let list: Vec<Example> =
+        meshbundle_core::examples::EXAMPLES.iter().map(|(name, description, text)| Example { name, description, text }).collect();
+    to_js(&list)
+}
+
+#[derive(Serialize)]
+struct Validation {
+    ok: bool,
+    valid: bool,
+    diagnostics: Vec<Diagnostic>,
+    /// The spec as read (with defaults filled in), when it could be read.
+    spec: Option<serde_json::Value>,
+}
+
+/// Validates spec text: `{ok, valid, diagnostics, spec}`, each diagnostic
+/// with its field path, line and column.
+#[wasm_bindgen]
+pub fn validate(text: &str) -> JsValue {
+    let loaded = load(text);
+    let valid = !loaded.has_errors();
+    let spec = loaded.site.as_ref().and_then(|s| serde_json::to_value(s).ok());
+    to_js(&Validation { ok: true, valid, diagnostics: loaded.diagnostics, spec })
+}
+
+/// Writes a spec object (as the form holds it) as YAML, the way the CLI writes YAML.
+#[wasm_bindgen]
+pub fn spec_to_yaml(spec: JsValue) -> JsValue {
+    let value: serde_json::Value = match serde_wasm_bindgen::from_value(spec) {
+        Ok(v) => v,
+        Err(e) => return fail(format!("not a spec object: {e}"), vec![]),
+    };
+    match meshbundle_core::spec::to_yaml(&value) {
+        Ok(text) => to_js(&serde_json::json!({"ok": true, "yaml": text})),
+        Err(e) => fail(e.to_string(), vec![]),
+    }
+}
+
+#[derive(Serialize)]
+struct RenderedFile {
+    path: String,
+    mode: u32,
+    size: usize,
+    /// The content when it is text (every rendered file is).
+    text: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Rendered {
+    ok: bool,
+    /// The tree digest `meshbundle render` prints for the same inputs.
+    digest: String,
+    files: Vec<RenderedFile>,
+    total_bytes: u64,
+}
+
+fn inputs(
+    spec: &str,
+    secrets: Option<String>,
+    lock: Option<String>,
+) -> Result<(meshbundle_core::spec::Site, Option<meshbundle_core::pki::SiteSecrets>, Option<meshbundle_core::lock::Lock>), JsValue> {
+    let loaded = load(spec);
+    let Some(site) = loaded.valid_site().cloned() else {
+        let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+        return Err(fail(format!("the spec has {errors} error(s)"), loaded.diagnostics));
+    };
+    let secrets = match secrets.filter(|s| !s.trim().is_empty()) {
+        None => None,
+        Some(t) => Some(meshbundle_core::pki::parse_secrets(&t).map_err(|e| fail(format!("secrets: {e}"), vec![]))?),
+    };
+    let lock = match lock.filter(|s| !s.trim().is_empty()) {
+        None => None,
+        Some(t) => Some(meshbundle_core::lock::parse(&t).map_err(|e| fail(format!("lock: {e}"), vec![]))?),
+    };
+    Ok((site, secrets, lock))
+}
+
+/// Renders site specs. Made once with the upstream manifests (an object of
+/// `copy path -> text`, from `upstream.js`), which this build does not carry.
+#[wasm_bindgen]
+pub struct Renderer {
+    copies: BTreeMap<String, Vec<u8>>,
+}
+
+#[wasm_bindgen]
+impl Renderer {
+    #[wasm_bindgen(constructor)]
+    pub fn new(upstream: JsValue) -> Result<Renderer, JsValue> {
+        let texts: BTreeMap<String, String> =
+            serde_wasm_bindgen::from_value(upstream).map_err(|e| fail(format!("upstream manifests: {e}"), vec![]))?;
+        Ok(Renderer { copies: texts.into_iter().map(|(k, v)| (k, v.into_bytes())).collect() })
+    }
+
+    fn tree(&self, spec: &str, secrets: Option<String>, lock: Option<String>) -> Result<(String, FileTree), JsValue> {
+        let (site, secrets, lock) = inputs(spec, secrets, lock)?;
+        let tree = render(&site, &Inputs { secrets: secrets.as_ref(), lock: lock.as_ref(), upstream: None, copies: Some(&self.copies) })
+            .map_err(|e| fail(e.to_string(), vec![]))?;
+        Ok((site.metadata.name, tree))
+    }
+
+    /// Renders every file: `{ok, digest, files: [{path, mode, size, text}], total_bytes}`.
+    pub fn render(&self, spec: &str, secrets: Option<String>, lock: Option<String>) -> JsValue {
+        match self.tree(spec, secrets, lock) {
+            Ok((_, tree)) => to_js(&Rendered {
+                ok: true,
+                digest: tree.digest(),
+                total_bytes: tree.total_bytes(),
+                files: tree
+                    .iter()
+                    .map(|(p, f)| RenderedFile {
+                        path: p.to_string(),
+                        mode: f.mode,
+                        size: f.bytes.len(),
+                        text: String::from_utf8(f.bytes.clone()).ok(),
+                    })
+                    .collect(),
+            }),
+            Err(e) => e,
+        }
+    }
+
+    /// The rendered tree as the `.tar.gz` `meshbundle render --tar` writes
+    /// (a `Uint8Array`), or `{ok: false, error}`.
+    pub fn render_tar_gz(&self, spec: &str, secrets: Option<String>, lock: Option<String>) -> JsValue {
+        match self.tree(spec, secrets, lock) {
+            Ok((name, tree)) => match meshbundle_core::archive::tar_gz(&tree, &name) {
+                Ok(bytes) => js_sys::Uint8Array::from(bytes.as_slice()).into(),
+                Err(e) => fail(e.to_string(), vec![]),
+            },
+            Err(e) => e,
+        }
+    }
+}

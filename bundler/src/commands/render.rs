@@ -6,23 +6,34 @@ use meshbundle_core::render::{Inputs, render};
 
 use crate::cli::RenderArgs;
 use crate::error::{Error, Result};
-use crate::{sitefile, treeio};
+use crate::{fsutil, sitefile, treeio};
 
 pub fn run(a: RenderArgs) -> Result<ExitCode> {
     let site = sitefile::read_site(&a.file)?;
     let secrets = a.secrets.as_deref().map(|p| sitefile::read_secrets(p, Some(&site))).transpose()?;
     let lock = a.lock.as_deref().map(sitefile::read_lock).transpose()?;
-    let inputs = Inputs { lock: lock.as_ref(), secrets: secrets.as_ref(), upstream: None };
+    let inputs = Inputs { lock: lock.as_ref(), secrets: secrets.as_ref(), ..Default::default() };
     let tree = render(&site, &inputs).map_err(|e| Error::failed(e.to_string(), "check the spec, secrets and lock belong together"))?;
-    treeio::write_tree(&tree, &a.output, a.force)?;
-    eprintln!("rendered {} files ({} bytes) into {}", tree.len(), tree.total_bytes(), a.output.display());
+    if let Some(dir) = &a.output {
+        treeio::write_tree(&tree, dir, a.force)?;
+        eprintln!("rendered {} files ({} bytes) into {}", tree.len(), tree.total_bytes(), dir.display());
+    }
+    if let Some(path) = &a.tar {
+        fsutil::check_overwrite(path, a.force)?;
+        let bytes = meshbundle_core::archive::tar_gz(&tree, &site.metadata.name)
+            .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+        fsutil::write_atomic(path, &bytes, if secrets.is_some() { 0o600 } else { 0o644 })?;
+        eprintln!("wrote {} ({} files under {}/)", path.display(), tree.len(), site.metadata.name);
+    }
     eprintln!("tree digest {}", tree.digest());
     if secrets.is_none() {
-        eprintln!("note: no --secrets: join configurations, CAs and TLS certificates are left out (see {}/README.md)", a.output.display());
+        eprintln!("note: no --secrets: join configurations, CAs and TLS certificates are left out (see README.md in the output)");
     }
     if lock.is_none() {
         eprintln!("note: no --lock: images are referenced by tag, not digest");
     }
-    eprintln!("next: read {}/README.md", a.output.display());
+    if let Some(dir) = &a.output {
+        eprintln!("next: read {}/README.md", dir.display());
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -28,7 +28,7 @@ pub enum PkiError {
 
 /// Reads a secrets file (YAML).
 pub fn parse_secrets(text: &str) -> Result<SiteSecrets, PkiError> {
-    serde_saphyr::from_str(text).map_err(|e| PkiError::Format(e.without_snippet().to_string()))
+    crate::yaml::from_str(text).map_err(|e| PkiError::Format(e.to_string()))
 }
 
 /// Writes a secrets file (YAML) with a header.

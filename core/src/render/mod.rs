@@ -38,6 +38,9 @@ pub struct Inputs<'a> {
     /// Upstream manifests by name (`manifest/flannel`, `manifest/addon-grafana`)
     /// when they come from the lock; the copies in the catalog otherwise.
     pub upstream: Option<&'a BTreeMap<String, Vec<u8>>>,
+    /// The catalog's copies by `copy` path, for a build that does not embed
+    /// them (the browser's).
+    pub copies: Option<&'a BTreeMap<String, Vec<u8>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +75,7 @@ pub(crate) struct Ctx<'a> {
     pub lock: Option<&'a Lock>,
     pub secrets: Option<&'a SiteSecrets>,
     pub upstream: Option<&'a BTreeMap<String, Vec<u8>>>,
+    pub copies: Option<&'a BTreeMap<String, Vec<u8>>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -109,7 +113,19 @@ impl<'a> Ctx<'a> {
                 let want = self.lock.and_then(|l| l.file(name)).map(|f| f.sha256.clone()).unwrap_or(file.sha256.clone());
                 (b.clone(), want)
             }
-            None => (file.bytes().to_vec(), file.sha256.clone()),
+            None => {
+                let bytes = match (file.bytes(), self.copies.and_then(|c| c.get(&file.copy))) {
+                    (b, _) if !b.is_empty() => b.to_vec(),
+                    (_, Some(b)) => b.clone(),
+                    _ => {
+                        return Err(RenderError::Upstream {
+                            name: name.to_string(),
+                            reason: format!("not given: this build does not carry {}", file.copy),
+                        });
+                    }
+                };
+                (bytes, file.sha256.clone())
+            }
         };
         let got = hex::encode(Sha256::digest(&bytes));
         if got != want {
@@ -177,6 +193,7 @@ pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
         lock: inputs.lock,
         secrets: inputs.secrets,
         upstream: inputs.upstream,
+        copies: inputs.copies,
     };
     if let Some(s) = inputs.secrets {
         let problems: Vec<String> = s

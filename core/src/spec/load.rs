@@ -14,6 +14,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
+use super::structure::{self, Found, Issue};
 use super::{API_VERSION, KIND, Site};
 use crate::diag::{self, Diagnostic};
 
@@ -206,38 +207,42 @@ fn check_header(top: &Map<String, Value>, diags: &mut Vec<Diagnostic>) {
     }
 }
 
-/// Reads the typed site, collecting unknown fields and type errors one by one.
-/// Each problem is reported, then the offending value is removed (or, for a
-/// required field, replaced by a stand-in) so the next read finds the next one
-/// and semantic validation can still run.
+/// Reads the typed site. The structural check against the schema finds every
+/// unknown field, wrong type and invalid choice at once; each is reported,
+/// then removed (or, for text written as a number, replaced by its text) so
+/// the site can still be read and semantic validation can still run.
 fn read_typed(value: &mut Value, pos: &Positions) -> (Option<Site>, Vec<Diagnostic>) {
+    let root = structure::site_schema();
+    let mut found = Vec::new();
+    structure::check(root, root, value, "", &mut found);
+    found.truncate(MAX_STRUCTURAL);
     let mut diags = Vec::new();
-    let mut touched: Vec<String> = Vec::new();
-    for _ in 0..MAX_STRUCTURAL {
-        let err = match serde_path_to_error::deserialize::<_, Site>(&*value) {
-            Ok(site) => return (Some(site), diags),
-            Err(e) => e,
-        };
-        let path = path_string(err.path());
-        let msg = err.inner().to_string();
-        let fix = structural_diagnostic(&path, &msg, value, pos);
-        let Some(fix) = fix else { return (None, diags) };
-        if touched.contains(&fix.diagnostic.path) && fix.diagnostic.code == "missing-field" {
-            // A required value we already reported and removed: nothing new.
-            return (None, diags);
+    let mut readable = true;
+    for f in found {
+        // The header check says these better.
+        if (f.path == "apiVersion" || f.path == "kind") && matches!(f.issue, Issue::NotAChoice { .. }) {
+            continue;
         }
-        touched.push(fix.diagnostic.path.clone());
+        let fix = structural_diagnostic(f, value, pos);
         diags.push(fix.diagnostic);
-        let applied = match fix.action {
-            Action::Remove(p) => remove_at(value, &p),
-            Action::Replace(p, v) => replace_at(value, &p, v),
-            Action::Stop => false,
-        };
-        if !applied {
-            return (None, diags);
+        match fix.action {
+            Action::Remove(p) => readable &= remove_at(value, &p),
+            Action::Replace(p, v) => readable &= replace_at(value, &p, v),
+            Action::Stop => readable = false,
         }
     }
-    (None, diags)
+    if !readable {
+        return (None, diags);
+    }
+    match serde_json::from_value::<Site>(value.clone()) {
+        Ok(site) => (Some(site), diags),
+        Err(e) => {
+            if diags.is_empty() {
+                diags.push(Diagnostic::error("invalid-value", "", first_sentence(&e.to_string()), "see `meshbundle schema` for the allowed values"));
+            }
+            (None, diags)
+        }
+    }
 }
 
 enum Action {
@@ -251,102 +256,81 @@ struct Fix {
     action: Action,
 }
 
-fn path_string(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    for seg in path.iter() {
-        match seg {
-            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
-            Segment::Map { key } => out = diag::join(&out, key),
-            Segment::Enum { .. } | Segment::Unknown => {}
+fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
+    let path = f.path;
+    match f.issue {
+        Issue::UnknownField { name, known } => {
+            let hint = match did_you_mean(&name, &known) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None if known.is_empty() => "remove it".to_string(),
+                None => format!("remove it; the fields here are {}", list(&known)),
+            };
+            let diagnostic = Diagnostic::error("unknown-field", path.clone(), format!("unknown field `{name}`"), hint);
+            Fix { diagnostic, action: Action::Remove(path) }
         }
-    }
-    out
-}
-
-/// Turns one serde error into a diagnostic, and says which path to remove
-/// before trying again (none when nothing can be removed).
-fn structural_diagnostic(path: &str, msg: &str, value: &Value, pos: &Positions) -> Option<Fix> {
-    if let Some(rest) = msg.strip_prefix("unknown field `") {
-        let name = rest.split('`').next().unwrap_or_default().to_string();
-        let expected = backticked(rest.split_once("expected").map(|x| x.1).unwrap_or(""));
-        // serde_path_to_error's path ends at the unknown key itself.
-        let parent_path = if path.ends_with(&diag::key_segment(&name)) || path == name {
-            parent(path)
-        } else {
-            path.to_string()
-        };
-        let field_path = diag::join(&parent_path, &name);
-        let hint = match did_you_mean(&name, &expected) {
-            Some(s) => format!("did you mean `{s}`?"),
-            None if expected.is_empty() => "remove it".to_string(),
-            None => format!("remove it; the fields here are {}", list(&expected)),
-        };
-        let diagnostic = Diagnostic::error("unknown-field", field_path.clone(), format!("unknown field `{name}`"), hint);
-        return Some(Fix { diagnostic, action: Action::Remove(field_path) });
-    }
-    if let Some(rest) = msg.strip_prefix("unknown variant `") {
-        let name = rest.split('`').next().unwrap_or_default().to_string();
-        let expected = backticked(rest.split_once("expected").map(|x| x.1).unwrap_or(""));
-        let hint = if name == "master" {
-            "the `master` role was renamed `control-plane` (Kubernetes 1.24 removed the old label)".to_string()
-        } else {
-            match did_you_mean(&name, &expected) {
-                Some(s) => format!("did you mean `{s}`? The choices are {}", list(&expected)),
-                None => format!("the choices are {}", list(&expected)),
+        Issue::Missing { name } => {
+            let field_path = diag::join(&path, &name);
+            let hint = match name.as_str() {
+                "nodes" => "list the machines of the site under `spec.nodes` (see `meshbundle init`)".to_string(),
+                "registry" => "set `spec.registry` to the site registry as `host:port`".to_string(),
+                _ => format!("add `{name}`"),
+            };
+            let diagnostic = Diagnostic::error("missing-field", field_path, format!("`{name}` is required"), hint);
+            Fix { diagnostic, action: Action::Stop }
+        }
+        Issue::NotAChoice { found, choices } => {
+            let hint = if found == "master" {
+                "the `master` role was renamed `control-plane` (Kubernetes 1.24 removed the old label)".to_string()
+            } else {
+                match did_you_mean(&found, &choices) {
+                    Some(s) => format!("did you mean `{s}`? The choices are {}", list(&choices)),
+                    None => format!("the choices are {}", list(&choices)),
+                }
+            };
+            let diagnostic = Diagnostic::error("invalid-value", path.clone(), format!("`{found}` is not a valid value"), hint);
+            // Stand in the first choice so the rest of the spec is still checked.
+            let action = match choices.first() {
+                Some(first) => Action::Replace(path, Value::String(first.clone())),
+                None => Action::Remove(path),
+            };
+            Fix { diagnostic, action }
+        }
+        Issue::WrongType { expected, found } => {
+            let current = lookup(value, &path);
+            if expected.contains("text")
+                && let (Some(text), Some(Value::Number(_) | Value::Bool(_))) = (pos.raw.get(&path), current)
+            {
+                let diagnostic = Diagnostic::error(
+                    "invalid-type",
+                    path.clone(),
+                    format!("`{text}` is read as a {found}, not as text"),
+                    format!("quote it: \"{text}\""),
+                );
+                return Fix { diagnostic, action: Action::Replace(path, Value::String(text.clone())) };
             }
-        };
-        let diagnostic = Diagnostic::error("invalid-value", path, format!("`{name}` is not a valid value"), hint);
-        // Stand in the first choice so the rest of the spec is still checked.
-        let action = match expected.first() {
-            Some(first) => Action::Replace(path.to_string(), Value::String(first.clone())),
-            None => Action::Remove(path.to_string()),
-        };
-        return Some(Fix { diagnostic, action });
-    }
-    if let Some(rest) = msg.strip_prefix("missing field `") {
-        let name = rest.split('`').next().unwrap_or_default();
-        let field_path = diag::join(path, name);
-        let hint = match name {
-            "nodes" => "list the machines of the site under `spec.nodes` (see `meshbundle init`)".to_string(),
-            "registry" => "set `spec.registry` to the site registry as `host:port`".to_string(),
-            _ => format!("add `{name}`"),
-        };
-        let diagnostic = Diagnostic::error("missing-field", field_path, format!("`{name}` is required"), hint);
-        return Some(Fix { diagnostic, action: Action::Stop });
-    }
-    if msg.starts_with("invalid type:") {
-        let found = lookup(value, path);
-        let raw = pos.raw.get(path).cloned();
-        let wants_string = msg.contains("expected a string");
-        if wants_string && let (Some(text), Some(Value::Number(_) | Value::Bool(_))) = (raw.clone(), found) {
-            let diagnostic = Diagnostic::error(
-                "invalid-type",
-                path,
-                format!("`{text}` is read as a {}, not as text", if matches!(found, Some(Value::Bool(_))) { "boolean" } else { "number" }),
-                format!("quote it: \"{text}\""),
-            );
-            return Some(Fix { diagnostic, action: Action::Replace(path.to_string(), Value::String(text)) });
+            let hint = match (expected.as_str(), found) {
+                ("true or false", "string") => "write true or false, without quotes".to_string(),
+                _ => format!("write {expected}"),
+            };
+            let shown = match current {
+                Some(Value::String(s)) => format!("`{s}`"),
+                Some(v @ (Value::Number(_) | Value::Bool(_))) => format!("`{v}`"),
+                _ => format!("a {found}"),
+            };
+            let diagnostic = Diagnostic::error("invalid-type", path.clone(), format!("expected {expected}, found {shown}"), hint);
+            Fix { diagnostic, action: Action::Remove(path) }
         }
-        let hint = match found {
-            Some(Value::String(_)) if msg.contains("expected a boolean") => "use true or false".to_string(),
-            _ => format!("expected {}", msg.split("expected ").nth(1).unwrap_or("another type")),
-        };
-        let diagnostic = Diagnostic::error("invalid-type", path, first_sentence(msg), hint);
-        return Some(Fix { diagnostic, action: Action::Remove(path.to_string()) });
+        Issue::OutOfRange { found, range } => {
+            let diagnostic = Diagnostic::error("invalid-value", path.clone(), format!("{found} is out of range"), format!("use a value from {range}"));
+            Fix { diagnostic, action: Action::Remove(path) }
+        }
     }
-    let diagnostic = Diagnostic::error("invalid-value", path, first_sentence(msg), "see `meshbundle schema` for the allowed values");
-    let action = if path.is_empty() { Action::Stop } else { Action::Remove(path.to_string()) };
-    Some(Fix { diagnostic, action })
 }
 
 fn first_sentence(msg: &str) -> String {
     msg.split(" at line ").next().unwrap_or(msg).to_string()
 }
 
-fn backticked(s: &str) -> Vec<String> {
-    s.split('`').skip(1).step_by(2).map(str::to_string).collect()
-}
 
 fn list(names: &[String]) -> String {
     names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
@@ -564,16 +548,27 @@ impl<'de> Visitor<'de> for RawVisitor {
     }
 }
 
+/// Parses one YAML document into a JSON value, without positions. Used by
+/// every YAML reader of the crate, so the YAML parser is compiled once.
+pub(crate) fn yaml_to_json(text: &str) -> Result<Value, Diagnostic> {
+    let raw = parse_yaml(text)?;
+    let mut pos = Positions::default();
+    Ok(to_json(&raw, "", text, &mut pos))
+}
+
 fn parse_yaml(text: &str) -> Result<Spanned<Raw>, Diagnostic> {
     let options = serde_saphyr::options! {
-        budget: serde_saphyr::budget! { max_depth: 64, max_documents: 1, max_aliases: 1000 },
+        budget: serde_saphyr::budget! { max_depth: 128, max_documents: 1, max_aliases: 1000 },
         // YAML 1.2: `yes`, `on`, `y` are strings, and `0755` stays as written.
         strict_booleans: true,
         leading_zero_numbers_as_strings: true,
     };
     serde_saphyr::from_str_with_options::<Spanned<Raw>>(text, options).map_err(|e| {
         let (line, col) = e.location().map(|l| (l.line() as u32, l.column() as u32)).unwrap_or((0, 0));
-        let message = e.without_snippet().to_string();
+        // The message without a rendered snippet (we give line and column ourselves).
+        use serde_saphyr::MessageFormatter;
+        let message = serde_saphyr::DefaultMessageFormatter.format_message(&e);
+        let message: String = message.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
         let message = message.split(" at line ").next().unwrap_or(&message).trim();
         let message = message.split(", set DuplicateKeyPolicy").next().unwrap_or(message).to_string();
         let hint = if message.contains("duplicate") {

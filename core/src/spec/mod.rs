@@ -7,6 +7,7 @@
 
 mod defaults;
 pub mod load;
+pub mod structure;
 
 use std::collections::BTreeMap;
 
@@ -831,8 +832,11 @@ impl Default for Pki {
 pub enum KeyType {
     #[default]
     EcdsaP256,
+    #[serde(rename = "rsa-2048")]
     Rsa2048,
+    #[serde(rename = "rsa-3072")]
     Rsa3072,
+    #[serde(rename = "rsa-4096")]
     Rsa4096,
 }
 
@@ -876,4 +880,9 @@ impl Site {
     pub fn first_control_plane(&self) -> Option<&Node> {
         self.control_plane_nodes().next()
     }
+}
+
+/// Writes a spec (typed, or as the configurator's form holds it) as YAML.
+pub fn to_yaml<T: Serialize>(spec: &T) -> Result<String, crate::yaml::YamlError> {
+    Ok(format!("# yaml-language-server: $schema=meshbundle.schema.json\n{}", crate::yaml::to_string(spec)?))
 }

@@ -97,8 +97,8 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     {
         d.error(
             "network-overlap",
-            "spec.kubernetes.serviceSubnet",
-            format!("the service network {s} overlaps the pod network {p}"),
+            "spec.kubernetes.podSubnet",
+            format!("the pod network {p} overlaps the service network {s}"),
             "choose disjoint networks, e.g. pods 10.244.0.0/16 and services 10.96.0.0/12",
         );
     }

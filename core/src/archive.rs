@@ -1,0 +1,65 @@
+//! A file tree as a reproducible `.tar.gz`: entries in path order, each
+//! directory before its files, modes from the tree, mtime 0, uid and gid 0, no
+//! user or host names. The same tree gives the same bytes in the CLI and in
+//! the browser (one pure-Rust compressor, at a fixed level).
+
+use std::collections::BTreeSet;
+use std::io::Write;
+
+use crate::tree::FileTree;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the archive: {0}")]
+pub struct ArchiveError(String);
+
+fn header(path: &str, size: u64, mode: u32, dir: bool) -> tar::Header {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_entry_type(if dir { tar::EntryType::Directory } else { tar::EntryType::Regular });
+    let _ = path;
+    h
+}
+
+/// The tree as an uncompressed tar, under `prefix/` when given.
+pub fn tar(tree: &FileTree, prefix: &str) -> Result<Vec<u8>, ArchiveError> {
+    let err = |e: std::io::Error| ArchiveError(e.to_string());
+    let mut b = tar::Builder::new(Vec::new());
+    let join = |p: &str| if prefix.is_empty() { p.to_string() } else { format!("{prefix}/{p}") };
+    let mut dirs = BTreeSet::new();
+    if !prefix.is_empty() {
+        dirs.insert(prefix.to_string());
+    }
+    for path in tree.paths() {
+        let full = join(path);
+        let mut acc = String::new();
+        for comp in full.split('/').collect::<Vec<_>>().split_last().map(|x| x.1).unwrap_or_default() {
+            if !acc.is_empty() {
+                acc.push('/');
+            }
+            acc.push_str(comp);
+            dirs.insert(acc.clone());
+        }
+    }
+    // Directories first (sorted, so parents come before children), then files.
+    for d in &dirs {
+        let mut h = header(d, 0, 0o755, true);
+        b.append_data(&mut h, format!("{d}/"), std::io::empty()).map_err(err)?;
+    }
+    for (path, f) in tree.iter() {
+        let mut h = header(path, f.bytes.len() as u64, f.mode, false);
+        b.append_data(&mut h, join(path), f.bytes.as_slice()).map_err(err)?;
+    }
+    b.into_inner().map_err(err)
+}
+
+/// The tree as a `.tar.gz`.
+pub fn tar_gz(tree: &FileTree, prefix: &str) -> Result<Vec<u8>, ArchiveError> {
+    let raw = tar(tree, prefix)?;
+    let mut gz = flate2::GzBuilder::new().mtime(0).operating_system(255).write(Vec::new(), flate2::Compression::new(6));
+    gz.write_all(&raw).map_err(|e| ArchiveError(e.to_string()))?;
+    gz.finish().map_err(|e| ArchiveError(e.to_string()))
+}
