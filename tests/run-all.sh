@@ -23,7 +23,7 @@ step() { printf '\n== %s\n' "$*"; }
 if [[ $install -eq 1 ]]; then
   step "Debian packages"
   debs=(python3 openssl shellcheck containerd runc prometheus chromium skopeo umoci docker-registry apache2-utils
-        musl-tools iproute2 util-linux tar gzip)
+        musl-tools iproute2 util-linux tar gzip curl bc)
   missing=()
   for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if ((${#missing[@]})); then
@@ -51,6 +51,8 @@ step "Build"
 cargo build --workspace --all-targets --locked
 cargo build -p meshbundle-core --target wasm32-unknown-unknown --locked
 web/build.sh
+# The static binary the bundle and the meshbundle image carry.
+cargo build --release --target x86_64-unknown-linux-musl -p meshbundle --locked
 
 step "Rust tests"
 cargo test --workspace --locked

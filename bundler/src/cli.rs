@@ -41,6 +41,92 @@ pub enum Command {
     /// Generate, show or rotate the site's certificates, keys and tokens.
     #[command(subcommand)]
     Secrets(SecretsCommand),
+
+    /// Pin every image of the site to a digest and every file to a sha256 (on a connected host).
+    #[command(after_help = "Existing pins are kept; --update NAME (or `all`) refreshes entries.\n\nExamples:\n  meshbundle lock meshbundle.yaml\n  meshbundle lock meshbundle.yaml --update docker.io/istio/pilot:1.30.3\n  meshbundle lock meshbundle.yaml --mirror docker.io=mirror.corp:5000 --mirror https://github.com=https://artifacts.corp/github")]
+    Lock(LockArgs),
+
+    /// Pull and build container images as OCI image layouts.
+    #[command(subcommand)]
+    Image(ImageCommand),
+}
+
+/// Where images and files come from, and how to reach them.
+#[derive(clap::Args, Debug, Clone)]
+pub struct NetArgs {
+    /// Fetch from a mirror instead: `docker.io=mirror:5000` for a registry,
+    /// `https://dl.k8s.io=https://files.corp/k8s` for a URL prefix. Repeatable.
+    #[arg(long, value_name = "FROM=TO")]
+    pub mirror: Vec<String>,
+    /// Speak plain HTTP to this registry (host:port). Repeatable.
+    #[arg(long, value_name = "HOST")]
+    pub insecure: Vec<String>,
+    /// Docker or Podman auth file (default: the usual places, e.g. ~/.docker/config.json).
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// Extra CA certificate (PEM) for registries. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub registry_ca: Vec<PathBuf>,
+    /// Blob and file cache (default: ~/.cache/meshbundle, or $MESHBUNDLE_CACHE).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Transfers at once.
+    #[arg(short = 'j', long, default_value_t = 8)]
+    pub jobs: usize,
+    /// No progress bars.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LockArgs {
+    /// The site spec.
+    pub spec: PathBuf,
+    /// Where to write the lock (default: meshbundle.lock beside the spec).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Re-resolve this image or file even if pinned (`all` for everything). Repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub update: Vec<String>,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Pull images from registries (or archives) into an OCI image layout.
+    #[command(after_help = "Examples:\n  meshbundle image pull docker.io/istio/pilot:1.30.3 -o layout\n  meshbundle image pull 127.0.0.1:5000/app:1 --insecure 127.0.0.1:5000 -o layout\n  skopeo inspect oci:layout:docker.io/istio/pilot:1.30.3")]
+    Pull(ImagePullArgs),
+    /// Build an image from a recipe, reproducibly, into an OCI image layout.
+    #[command(after_help = "Examples:\n  meshbundle image build images/meshbundle/recipe.yaml -o out/meshbundle-image\n  SOURCE_DATE_EPOCH=1700000000 meshbundle image build images/meshbundle/recipe.yaml -o layout")]
+    Build(ImageBuildArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImagePullArgs {
+    /// Image references; `NAME=oci-archive:FILE` (or docker-archive:, oci:) reads one from an archive.
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// The OCI layout directory to write.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Platforms to keep from multi-platform images. Repeatable.
+    #[arg(long, value_name = "OS/ARCH", default_value = "linux/amd64")]
+    pub platform: Vec<String>,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImageBuildArgs {
+    /// The recipe (YAML).
+    pub recipe: PathBuf,
+    /// The OCI layout directory to write.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Timestamp of every file and of the image (default: $SOURCE_DATE_EPOCH, or 0).
+    #[arg(long, value_name = "SECONDS")]
+    pub source_date_epoch: Option<u64>,
 }
 
 #[derive(clap::Args, Debug)]

@@ -4,8 +4,13 @@
 mod cli;
 mod commands;
 mod error;
+mod files;
 mod fsutil;
+mod imagebuild;
+mod lockfile;
 mod report;
+mod oci;
+mod progress;
 mod sitefile;
 mod treeio;
 

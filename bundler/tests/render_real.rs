@@ -190,6 +190,7 @@ fn every_image_comes_from_the_site_registry_and_is_pinned_when_locked() {
             digest: format!("sha256:{:064x}", n + 1),
             media_type: String::new(),
             platforms: vec![],
+            carried_digest: None,
             source: None,
         });
     }

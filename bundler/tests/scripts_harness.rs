@@ -101,6 +101,7 @@ impl Harness {
                 digest: format!("sha256:{:064x}", i + 1),
                 media_type: String::new(),
                 platforms: vec![],
+                carried_digest: None,
                 source: None,
             });
         }

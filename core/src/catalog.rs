@@ -256,6 +256,9 @@ pub fn needs(site: &Site) -> Option<Needs> {
             }
         }
     }
+    for extra in &spec.images {
+        add(&extra.name, "spec.images");
+    }
     images.sort();
     images.dedup_by(|a, b| a.upstream == b.upstream);
 
@@ -303,6 +306,15 @@ pub fn needs(site: &Site) -> Option<Needs> {
         if let (true, Some(f)) = (on, istio.addons.get(name)) {
             manifest(format!("manifest/addon-{name}"), f);
         }
+    }
+    for f in &spec.files {
+        files.push(NeededFile {
+            name: f.name.clone(),
+            url: f.url.clone(),
+            checksum_url: None,
+            sha256: f.sha256.clone(),
+            copy: None,
+        });
     }
     files.sort_by(|a, b| a.name.cmp(&b.name));
     Some(Needs { images, files })

@@ -23,19 +23,39 @@ pub struct Lock {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedImage {
-    /// The upstream reference it was resolved from, e.g. `registry.k8s.io/pause:3.10`.
+    /// The reference it was resolved from, e.g. `registry.k8s.io/pause:3.10`.
     pub name: String,
-    /// Digest of the manifest or index, `sha256:...`.
+    /// Digest of what the tag named when locked (an index for multi-arch
+    /// images): what `skopeo inspect` reports.
     pub digest: String,
-    /// Media type of what `digest` names (an index for multi-arch images).
+    /// Media type of what `digest` names.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub media_type: String,
-    /// Platforms kept, e.g. `linux/amd64`.
+    /// For an index: the platforms carried, each with its manifest digest.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub platforms: Vec<String>,
+    pub platforms: Vec<LockedPlatform>,
+    /// When only some platforms of an index are carried: the digest of the
+    /// index that lists just those, which the site pulls by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carried_digest: Option<String>,
     /// Where it came from when not a registry: `oci:DIR`, `oci-archive:FILE`, `docker-archive:FILE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LockedPlatform {
+    /// `os/architecture[/variant]`, e.g. `linux/amd64`.
+    pub platform: String,
+    pub digest: String,
+}
+
+impl LockedImage {
+    /// The digest the site pulls the image by.
+    pub fn site_digest(&self) -> &str {
+        self.carried_digest.as_deref().unwrap_or(&self.digest)
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,9 @@
 //! One module per command.
 
+mod image;
 mod init;
+mod lock;
+pub mod net;
 mod render;
 mod schema;
 mod secrets;
@@ -18,5 +21,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Schema => schema::run(),
         Command::Render(a) => render::run(a),
         Command::Secrets(c) => secrets::run(c),
+        Command::Lock(a) => lock::run(a),
+        Command::Image(c) => image::run(c),
     }
 }

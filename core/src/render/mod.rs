@@ -85,7 +85,7 @@ impl<'a> Ctx<'a> {
         let Ok(r) = ImageRef::parse(upstream) else { return upstream.to_string() };
         let site = r.in_registry(&self.site.spec.registry);
         match self.lock.and_then(|l| l.image(&r.tagged())) {
-            Some(locked) => site.with_digest(&locked.digest).to_string(),
+            Some(locked) => site.with_digest(locked.site_digest()).to_string(),
             None => site.to_string(),
         }
     }

@@ -79,6 +79,39 @@ pub struct SiteSpec {
     pub tuning: Tuning,
     #[serde(default)]
     pub pki: Pki,
+    /// Images of your own the site needs besides meshbundle's (applications,
+    /// tools). They are locked, carried and imported like the rest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ExtraImage>,
+    /// Files of your own to carry in the bundle (under `files/`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<ExtraFile>,
+}
+
+/// An image the site needs besides meshbundle's.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExtraImage {
+    /// The image reference, e.g. `registry.example.com/shop/web:1.4.2`.
+    pub name: String,
+    /// Where to take it from instead of its registry: `oci:DIR`,
+    /// `oci-archive:FILE` or `docker-archive:FILE` (what `docker save`,
+    /// skopeo and Nix's dockerTools write).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// A file to carry in the bundle.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExtraFile {
+    /// Name under `files/` in the bundle (letters, digits, `.`, `_`, `-`).
+    pub name: String,
+    /// `https://`, `http://` or a local path.
+    pub url: String,
+    /// The sha256 it must have (hex). Optional: the lock records it either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -566,6 +566,50 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         }
     }
 
+    // Extra images and files
+    let mut names = BTreeSet::new();
+    for (i, img) in spec.images.iter().enumerate() {
+        let p = format!("spec.images[{i}]");
+        if let Err(e) = crate::image::ImageRef::parse(&img.name) {
+            d.error("image", format!("{p}.name"), e.to_string(), "write registry/repository:tag, e.g. `registry.example.com/shop/web:1.4.2`");
+        } else if crate::image::ImageRef::parse(&img.name).is_ok_and(|r| r.tag.is_none() && r.digest.is_none()) {
+            d.error("image", format!("{p}.name"), format!("`{}` has no tag", img.name), "name a tag (or a digest): `latest` is not something to pin");
+        }
+        if let Some(src) = &img.source {
+            let ok = ["oci:", "oci-archive:", "docker-archive:"].iter().any(|k| src.strip_prefix(k).is_some_and(|r| !r.is_empty()));
+            if !ok {
+                d.error("image", format!("{p}.source"), format!("`{src}` is not an image source"), "write oci:DIR, oci-archive:FILE or docker-archive:FILE");
+            }
+        }
+        if !names.insert(img.name.clone()) {
+            d.error("duplicate", format!("{p}.name"), format!("`{}` is listed twice", img.name), "list each image once");
+        }
+    }
+    let mut file_names = BTreeSet::new();
+    for (i, f) in spec.files.iter().enumerate() {
+        let p = format!("spec.files[{i}]");
+        let ok = !f.name.is_empty()
+            && f.name.len() <= 128
+            && f.name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+            && !f.name.starts_with('.');
+        if !ok {
+            d.error("file", format!("{p}.name"), format!("`{}` is not a file name", f.name), "use letters, digits, `.`, `_` and `-`");
+        }
+        if !file_names.insert(f.name.clone()) {
+            d.error("duplicate", format!("{p}.name"), format!("`{}` is listed twice", f.name), "give every file its own name");
+        }
+        if f.url.is_empty() {
+            d.error("file", format!("{p}.url"), "the URL is empty", "give an https:// URL or a local path");
+        } else if f.url.starts_with("http://") {
+            d.warning("file", format!("{p}.url"), "the file is fetched over plain HTTP", "the lock's sha256 still checks it; prefer https://");
+        }
+        if let Some(sha) = &f.sha256
+            && !(sha.len() == 64 && sha.bytes().all(|c| c.is_ascii_hexdigit()))
+        {
+            d.error("file", format!("{p}.sha256"), "this is not a sha256 (64 hex digits)", "copy it from the publisher's checksum file");
+        }
+    }
+
     // PKI
     let pki = &spec.pki;
     if pki.leaf_validity_days == 0 || pki.intermediate_validity_days == 0 || pki.root_validity_days == 0 {

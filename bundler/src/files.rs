@@ -1,0 +1,158 @@
+//! Files: fetched over HTTP(S) or read from a local path into the cache, by
+//! sha256, and checked against the sha256 the lock (or the publisher's
+//! checksum file) pins.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::oci::cache::{BlobCache, CacheError};
+use crate::progress::Progress;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{name}: {url}: {message}")]
+    Http { name: String, url: String, message: String },
+    #[error("{name}: {url} has sha256 {actual}, but {expected} is pinned")]
+    Mismatch { name: String, url: String, expected: String, actual: String },
+    #[error("{0}")]
+    Cache(#[from] CacheError),
+}
+
+pub struct Fetcher {
+    http: reqwest::Client,
+    /// URL prefix rewrites: `https://dl.k8s.io` -> `http://127.0.0.1:8000/dl.k8s.io`.
+    mirrors: Vec<(String, String)>,
+}
+
+/// Whether a location is a local path rather than a URL.
+pub fn is_local(url: &str) -> bool {
+    url.starts_with("file://") || !url.contains("://")
+}
+
+fn local_path(url: &str) -> PathBuf {
+    PathBuf::from(url.strip_prefix("file://").unwrap_or(url))
+}
+
+impl Fetcher {
+    pub fn new(mirrors: Vec<(String, String)>) -> Result<Fetcher, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(300))
+            .user_agent(concat!("meshbundle/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Fetcher { http, mirrors })
+    }
+
+    fn url(&self, url: &str) -> String {
+        for (from, to) in &self.mirrors {
+            if let Some(rest) = url.strip_prefix(from.as_str()) {
+                return format!("{to}{rest}");
+            }
+        }
+        url.to_string()
+    }
+
+    async fn get(&self, name: &str, url: &str) -> Result<reqwest::Response, FetchError> {
+        let target = self.url(url);
+        let mut delay = Duration::from_millis(200);
+        for attempt in 1..=6 {
+            let outcome = self.http.get(&target).send().await;
+            let retry = match &outcome {
+                Ok(r) => r.status().is_server_error() || r.status().as_u16() == 429,
+                Err(e) => e.is_connect() || e.is_timeout() || e.is_request(),
+            };
+            if retry && attempt < 6 {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+                continue;
+            }
+            let http_err = |message: String| FetchError::Http { name: name.into(), url: target.clone(), message };
+            let r = outcome.map_err(|e| http_err(e.to_string()))?;
+            if !r.status().is_success() {
+                return Err(http_err(format!("the server answered {}", r.status())));
+            }
+            return Ok(r);
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// Puts the file at `url` into the cache; returns its `sha256:` digest and size.
+    pub async fn fetch(&self, name: &str, url: &str, cache: &BlobCache, progress: &Progress) -> Result<(String, u64), FetchError> {
+        if is_local(url) {
+            return Ok(cache.put_file(&local_path(url))?);
+        }
+        let r = self.get(name, url).await?;
+        if let Some(len) = r.content_length() {
+            progress.add_total(len);
+        }
+        let tmp = cache.temp()?;
+        let path = tmp.path().to_path_buf();
+        let mut f = tokio::fs::File::create(&path).await.map_err(|source| CacheError::Io { path: path.clone(), source })?;
+        let mut h = Sha256::new();
+        let mut size = 0u64;
+        let mut stream = r.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| FetchError::Http { name: name.into(), url: self.url(url), message: e.to_string() })?;
+            h.update(&chunk);
+            size += chunk.len() as u64;
+            progress.inc(chunk.len() as u64);
+            f.write_all(&chunk).await.map_err(|source| CacheError::Io { path: path.clone(), source })?;
+        }
+        f.flush().await.map_err(|source| CacheError::Io { path: path.clone(), source })?;
+        drop(f);
+        let digest = format!("sha256:{}", hex::encode(h.finalize()));
+        let (_, kept) = tmp.keep().map_err(|e| CacheError::Io { path: path.clone(), source: e.error })?;
+        if cache.contains(&digest, Some(size)) {
+            let _ = std::fs::remove_file(&kept);
+        } else {
+            cache.commit(&kept, &digest, Some(size), name)?;
+        }
+        Ok((digest, size))
+    }
+
+    /// The sha256 a publisher's checksum file gives for `url` (a bare hash,
+    /// or `hash  filename` lines).
+    pub async fn published_sha256(&self, name: &str, checksum_url: &str, url: &str) -> Result<String, FetchError> {
+        let text = if is_local(checksum_url) {
+            std::fs::read_to_string(local_path(checksum_url)).map_err(|source| CacheError::Io { path: local_path(checksum_url), source })?
+        } else {
+            self.get(name, checksum_url)
+                .await?
+                .text()
+                .await
+                .map_err(|e| FetchError::Http { name: name.into(), url: checksum_url.into(), message: e.to_string() })?
+        };
+        let file = url.rsplit('/').next().unwrap_or(url);
+        let mut first = None;
+        for line in text.lines() {
+            let mut parts = line.split_whitespace();
+            let Some(hash) = parts.next().filter(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit())) else { continue };
+            let fname = parts.next().map(|f| f.trim_start_matches('*'));
+            if fname.is_none_or(|f| f == file || f.ends_with(&format!("/{file}"))) {
+                return Ok(hash.to_ascii_lowercase());
+            }
+            first.get_or_insert(hash.to_ascii_lowercase());
+        }
+        first.filter(|_| text.lines().count() == 1).ok_or_else(|| FetchError::Http {
+            name: name.into(),
+            url: checksum_url.into(),
+            message: format!("no sha256 for {file} in the checksum file"),
+        })
+    }
+}
+
+/// Checks a cached file's digest against a pinned hex sha256.
+pub fn check_pinned(name: &str, url: &str, digest: &str, pinned: &str) -> Result<(), FetchError> {
+    let actual = digest.trim_start_matches("sha256:");
+    if actual.eq_ignore_ascii_case(pinned.trim_start_matches("sha256:")) {
+        Ok(())
+    } else {
+        Err(FetchError::Mismatch { name: name.into(), url: url.into(), expected: pinned.into(), actual: actual.into() })
+    }
+}
+

@@ -1,0 +1,267 @@
+//! Building images from a declarative recipe, with no daemon and no
+//! Dockerfile, bit for bit reproducible: files pinned by sha256, entries in
+//! path order, every timestamp `SOURCE_DATE_EPOCH` (0 by default), uid and gid
+//! 0, no user, group or host names, one pure-Rust gzip at a fixed level.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::oci::cache::sha256_file;
+use crate::oci::layout::{Layout, REF_NAME};
+use crate::oci::media;
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Recipe {
+    pub api_version: String,
+    pub kind: String,
+    /// Repository name, e.g. `meshbundle/meshbundle`.
+    pub name: String,
+    pub tag: String,
+    #[serde(default = "default_platform")]
+    pub platform: String,
+    #[serde(default)]
+    pub config: RecipeConfig,
+    pub layers: Vec<RecipeLayer>,
+}
+
+fn default_platform() -> String {
+    "linux/amd64".into()
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecipeConfig {
+    #[serde(default)]
+    pub entrypoint: Vec<String>,
+    #[serde(default)]
+    pub cmd: Vec<String>,
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub working_dir: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecipeLayer {
+    /// What the layer holds, for the image history.
+    pub comment: String,
+    pub files: Vec<RecipeFile>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecipeFile {
+    /// Path in the image, e.g. `usr/local/bin/meshbundle`.
+    pub path: String,
+    /// A file or directory, relative to the recipe.
+    pub source: String,
+    /// The sha256 the file must have (hex); checked when given.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Octal mode, e.g. `"0755"`; default 0755 for executables, 0644 otherwise.
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+struct Entry {
+    path: String,
+    source: PathBuf,
+    mode: u32,
+}
+
+fn bad(recipe: &Path, msg: impl Into<String>) -> Error {
+    Error::failed(format!("{}: {}", recipe.display(), msg.into()), "fix the recipe")
+}
+
+fn collect(recipe: &Path, base: &Path, f: &RecipeFile, out: &mut Vec<Entry>) -> Result<()> {
+    let src = base.join(&f.source);
+    let meta = std::fs::metadata(&src).map_err(|e| bad(recipe, format!("{}: {e}", src.display())))?;
+    let dest = f.path.trim_matches('/').to_string();
+    if dest.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        return Err(bad(recipe, format!("`{}` is not a clean path", f.path)));
+    }
+    let explicit = match &f.mode {
+        Some(m) => Some(u32::from_str_radix(m.trim_start_matches("0o"), 8).map_err(|_| bad(recipe, format!("mode `{m}` is not octal")))?),
+        None => None,
+    };
+    if meta.is_dir() {
+        let mut stack = vec![(src.clone(), dest.clone())];
+        while let Some((dir, prefix)) = stack.pop() {
+            for e in std::fs::read_dir(&dir).map_err(|e| bad(recipe, format!("{}: {e}", dir.display())))? {
+                let e = e.map_err(|e| bad(recipe, e.to_string()))?;
+                let p = e.path();
+                let name = format!("{prefix}/{}", e.file_name().to_string_lossy());
+                let m = std::fs::metadata(&p).map_err(|e| bad(recipe, e.to_string()))?;
+                if m.is_dir() {
+                    stack.push((p, name));
+                } else {
+                    out.push(Entry { path: name, source: p, mode: explicit.unwrap_or(mode_of(&m)) });
+                }
+            }
+        }
+    } else {
+        if let Some(pin) = &f.sha256 {
+            let (d, _) = sha256_file(&src).map_err(|e| bad(recipe, e.to_string()))?;
+            if !d.trim_start_matches("sha256:").eq_ignore_ascii_case(pin) {
+                return Err(bad(recipe, format!("{} has {d}, but the recipe pins {pin}", src.display())));
+            }
+        }
+        out.push(Entry { path: dest, source: src, mode: explicit.unwrap_or(mode_of(&meta)) });
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn mode_of(m: &std::fs::Metadata) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    if m.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 }
+}
+
+#[cfg(not(unix))]
+fn mode_of(_: &std::fs::Metadata) -> u32 {
+    0o644
+}
+
+fn header(kind: tar::EntryType, size: u64, mode: u32, mtime: u64) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(kind);
+    h.set_size(size);
+    h.set_mode(mode);
+    h.set_mtime(mtime);
+    h.set_uid(0);
+    h.set_gid(0);
+    let _ = h.set_username("");
+    let _ = h.set_groupname("");
+    h
+}
+
+/// One layer: (uncompressed tar, its digest). Parent directories come first,
+/// then files, all in path order.
+fn layer_tar(recipe: &Path, entries: &mut [Entry], mtime: u64) -> Result<Vec<u8>> {
+    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut dirs = std::collections::BTreeSet::new();
+    for e in entries.iter() {
+        let parts: Vec<&str> = e.path.split('/').collect();
+        for i in 1..parts.len() {
+            dirs.insert(parts[..i].join("/"));
+        }
+    }
+    let mut b = tar::Builder::new(Vec::new());
+    let io = |e: std::io::Error| bad(recipe, e.to_string());
+    for d in &dirs {
+        let mut h = header(tar::EntryType::Directory, 0, 0o755, mtime);
+        b.append_data(&mut h, format!("{d}/"), std::io::empty()).map_err(io)?;
+    }
+    for e in entries.iter() {
+        let f = std::fs::File::open(&e.source).map_err(io)?;
+        let size = f.metadata().map_err(io)?.len();
+        let mut h = header(tar::EntryType::Regular, size, e.mode, mtime);
+        b.append_data(&mut h, &e.path, f).map_err(io)?;
+    }
+    b.into_inner().map_err(io)
+}
+
+fn gzip(data: &[u8]) -> Result<Vec<u8>> {
+    let mut gz = flate2::GzBuilder::new().mtime(0).operating_system(255).write(Vec::new(), flate2::Compression::new(6));
+    gz.write_all(data).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+    gz.finish().map_err(|e| Error::failed(e.to_string(), "report this as a bug"))
+}
+
+fn rfc3339(secs: u64) -> String {
+    der::DateTime::from_unix_duration(std::time::Duration::from_secs(secs))
+        .map(|d| {
+            format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", d.year(), d.month(), d.day(), d.hour(), d.minutes(), d.seconds())
+        })
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+/// Builds the image of `recipe_path` into an OCI layout at `out`; returns the
+/// manifest digest and the reference name.
+pub fn build(recipe_path: &Path, out: &Path, epoch: u64) -> Result<(String, String)> {
+    let text = std::fs::read_to_string(recipe_path).map_err(|e| Error::io(recipe_path, e))?;
+    let recipe: Recipe = meshbundle_core::yaml::from_str(&text).map_err(|e| bad(recipe_path, e.to_string()))?;
+    if recipe.kind != "ImageRecipe" || recipe.api_version != meshbundle_core::spec::API_VERSION {
+        return Err(bad(recipe_path, "not an ImageRecipe (apiVersion meshbundle.dev/v1alpha1)"));
+    }
+    let base = recipe_path.parent().unwrap_or(Path::new("."));
+    let (os, arch) = recipe.platform.split_once('/').ok_or_else(|| bad(recipe_path, "platform is os/arch"))?;
+    let layout = Layout::create(out).map_err(|e| Error::failed(e.to_string(), "check the output directory"))?;
+    let put = |bytes: &[u8]| layout.put_bytes(bytes).map_err(|e| Error::failed(e.to_string(), "check the output directory"));
+    let mut layers = Vec::new();
+    let mut diff_ids = Vec::new();
+    let mut history = Vec::new();
+    for l in &recipe.layers {
+        let mut entries = Vec::new();
+        for f in &l.files {
+            collect(recipe_path, base, f, &mut entries)?;
+        }
+        let tar = layer_tar(recipe_path, &mut entries, epoch)?;
+        diff_ids.push(format!("sha256:{}", hex::encode(Sha256::digest(&tar))));
+        let gz = gzip(&tar)?;
+        let digest = put(&gz)?;
+        layers.push(json!({"mediaType": media::OCI_LAYER_GZIP, "digest": digest, "size": gz.len()}));
+        history.push(json!({"created": rfc3339(epoch), "created_by": "meshbundle image build", "comment": l.comment}));
+    }
+    let c = &recipe.config;
+    let mut cfg = serde_json::Map::new();
+    if !c.entrypoint.is_empty() {
+        cfg.insert("Entrypoint".into(), json!(c.entrypoint));
+    }
+    if !c.cmd.is_empty() {
+        cfg.insert("Cmd".into(), json!(c.cmd));
+    }
+    if !c.env.is_empty() {
+        cfg.insert("Env".into(), json!(c.env));
+    }
+    if let Some(w) = &c.working_dir {
+        cfg.insert("WorkingDir".into(), json!(w));
+    }
+    if let Some(u) = &c.user {
+        cfg.insert("User".into(), json!(u));
+    }
+    if !c.labels.is_empty() {
+        cfg.insert("Labels".into(), json!(c.labels));
+    }
+    let config = json!({
+        "created": rfc3339(epoch),
+        "architecture": arch,
+        "os": os,
+        "config": cfg,
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+        "history": history,
+    });
+    let config_bytes = serde_json::to_vec(&config).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+    let config_digest = put(&config_bytes)?;
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": media::OCI_MANIFEST,
+        "config": {"mediaType": media::OCI_CONFIG, "digest": config_digest, "size": config_bytes.len()},
+        "layers": layers,
+        "annotations": {"org.opencontainers.image.created": rfc3339(epoch)},
+    });
+    let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+    let digest = put(&manifest_bytes)?;
+    let ref_name = format!("{}:{}", recipe.name, recipe.tag);
+    layout
+        .write_index(vec![json!({
+            "mediaType": media::OCI_MANIFEST,
+            "digest": digest,
+            "size": manifest_bytes.len(),
+            "platform": {"os": os, "architecture": arch},
+            "annotations": {REF_NAME: ref_name},
+        })])
+        .map_err(|e| Error::failed(e.to_string(), "check the output directory"))?;
+    Ok((digest, ref_name))
+}

@@ -1,0 +1,105 @@
+//! Making the lock: every image the site needs resolved to a digest (keeping
+//! the platforms the spec asks for), every file fetched and pinned to its
+//! sha256 (checked against the publisher's checksum where there is one).
+//! Entries already in the lock stay pinned unless named with `--update`.
+
+use meshbundle_core::catalog::{NeededFile, Needs};
+use meshbundle_core::image::ImageRef;
+use meshbundle_core::lock::{Lock, LockedFile, LockedImage};
+use meshbundle_core::spec::Site;
+
+use crate::error::{Error, Result};
+use crate::files::{Fetcher, check_pinned};
+use crate::oci::archive;
+use crate::oci::cache::BlobCache;
+use crate::oci::registry::Registries;
+use crate::progress::Progress;
+
+/// The platforms a site runs: `linux/<arch>` for each of its architectures.
+pub fn platforms(site: &Site) -> Vec<String> {
+    site.spec.architectures.iter().map(|a| format!("linux/{}", a.as_str())).collect()
+}
+
+fn source_of<'a>(site: &'a Site, name: &str) -> Option<&'a str> {
+    site.spec.images.iter().find(|i| ImageRef::parse(&i.name).is_ok_and(|r| r.tagged() == name)).and_then(|i| i.source.as_deref())
+}
+
+pub struct Resolver<'a> {
+    pub registries: &'a Registries,
+    pub fetcher: &'a Fetcher,
+    pub cache: &'a BlobCache,
+    pub progress: &'a Progress,
+}
+
+impl Resolver<'_> {
+    pub async fn image(&self, site: &Site, name: &str) -> Result<LockedImage> {
+        let r = ImageRef::parse(name).map_err(|e| Error::failed(e.to_string(), "fix the image name"))?;
+        let plats = platforms(site);
+        match source_of(site, name) {
+            Some(src) => {
+                let (locked, _) = archive::load(src, name, &plats, self.cache)
+                    .map_err(|e| Error::failed(e.to_string(), "check the image source in spec.images"))?;
+                Ok(locked)
+            }
+            None => self.registries.resolve(&r, &plats).await.map_err(|e| {
+                Error::failed(e.to_string(), "check the registry is reachable (--mirror, --insecure, --authfile)")
+            }),
+        }
+    }
+
+    pub async fn file(&self, f: &NeededFile) -> Result<LockedFile> {
+        let (digest, size) = self
+            .fetcher
+            .fetch(&f.name, &f.url, self.cache, self.progress)
+            .await
+            .map_err(|e| Error::failed(e.to_string(), "check the URL is reachable (--mirror maps URL prefixes)"))?;
+        if let Some(pinned) = &f.sha256 {
+            check_pinned(&f.name, &f.url, &digest, pinned).map_err(|e| Error::failed(e.to_string(), "the download is not the pinned file"))?;
+        }
+        if let Some(sum) = &f.checksum_url {
+            let published = self
+                .fetcher
+                .published_sha256(&f.name, sum, &f.url)
+                .await
+                .map_err(|e| Error::failed(e.to_string(), "the publisher's checksum file could not be read"))?;
+            check_pinned(&f.name, &f.url, &digest, &published).map_err(|e| {
+                Error::failed(e.to_string(), "the download does not match the publisher's checksum file: do not use it")
+            })?;
+        }
+        Ok(LockedFile { name: f.name.clone(), url: f.url.clone(), sha256: digest.trim_start_matches("sha256:").into(), size })
+    }
+}
+
+/// Makes the lock for `needs`, keeping entries of `old` not named in `update`.
+pub async fn lock(site: &Site, needs: &Needs, old: Option<&Lock>, update: &[String], r: &Resolver<'_>) -> Result<(Lock, usize)> {
+    let fresh = |name: &str| update.iter().any(|u| u == name || u == "all");
+    let mut lock = Lock::new();
+    let mut resolved = 0;
+    for img in &needs.images {
+        let name = img.upstream.tagged();
+        match old.and_then(|l| l.image(&name)).filter(|_| !fresh(&name)) {
+            Some(kept) => lock.images.push(kept.clone()),
+            None => {
+                lock.images.push(r.image(site, &name).await?);
+                resolved += 1;
+            }
+        }
+    }
+    for f in &needs.files {
+        match old.and_then(|l| l.file(&f.name)).filter(|e| !fresh(&f.name) && e.url == f.url) {
+            Some(kept) => lock.files.push(kept.clone()),
+            None => {
+                lock.files.push(r.file(f).await?);
+                resolved += 1;
+            }
+        }
+    }
+    for u in update {
+        let known = u == "all" || lock.image(u).is_some() || lock.file(u).is_some();
+        if !known {
+            return Err(Error::Usage(format!("--update {u}: no image or file of this site has that name")));
+        }
+    }
+    lock.sort();
+    Ok((lock, resolved))
+}

@@ -1,0 +1,194 @@
+//! Images that do not come from a registry: an OCI image layout directory
+//! (`oci:DIR`), an OCI layout in a tar (`oci-archive:FILE`), and the format of
+//! `docker save`, skopeo's `docker-archive:` and Nix's `dockerTools`
+//! (`docker-archive:FILE`). Blobs go into the cache by digest; the digests
+//! the format carries are kept (an OCI layout's manifests and blobs; a docker
+//! archive's config and layers, for which an OCI manifest is written).
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use meshbundle_core::lock::LockedImage;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::cache::{BlobCache, CacheError};
+use super::layout::{Layout, REF_NAME};
+use super::media;
+use super::registry::{RegistryError, image_from_lock, locked_from_manifest};
+use super::{Image, digest_of};
+
+fn err(image: &str, message: impl Into<String>) -> RegistryError {
+    RegistryError::Manifest { image: image.to_string(), message: message.into() }
+}
+
+/// Parses `oci:DIR`, `oci-archive:FILE` or `docker-archive:FILE`.
+pub fn parse_source(source: &str) -> Option<(&str, PathBuf)> {
+    for kind in ["oci-archive", "docker-archive", "oci"] {
+        if let Some(rest) = source.strip_prefix(kind).and_then(|r| r.strip_prefix(':'))
+            && !rest.is_empty()
+        {
+            return Some((kind, PathBuf::from(rest)));
+        }
+    }
+    None
+}
+
+/// Loads an image from a non-registry source into the cache: what the lock
+/// records, and the image as carried.
+pub fn load(source: &str, name: &str, platforms: &[String], cache: &BlobCache) -> Result<(LockedImage, Image), RegistryError> {
+    let (kind, path) = parse_source(source).ok_or_else(|| err(name, format!("`{source}` is not oci:DIR, oci-archive:FILE or docker-archive:FILE")))?;
+    let (index, top) = match kind {
+        "oci" => from_layout_dir(&path, name, cache)?,
+        "oci-archive" => from_oci_archive(&path, name, cache)?,
+        _ => from_docker_archive(&path, name, cache)?,
+    };
+    let _ = index;
+    let locked = locked_from_manifest(name, &top, &digest_of(&top), platforms, Some(source.to_string()))?;
+    let image = futures::executor::block_on(image_from_lock(&locked, top, |d| async move {
+        cache.read(&d).map_err(RegistryError::from)
+    }))?;
+    for b in &image.blobs {
+        if !cache.contains(&b.digest, Some(b.size)) {
+            return Err(err(name, format!("{source} lacks blob {}", b.digest)));
+        }
+    }
+    Ok((locked, image))
+}
+
+/// Picks the manifest for `name` from an index.json: the one whose
+/// `org.opencontainers.image.ref.name` is the name or its tag, or the only one.
+fn pick(entries: &[Value], name: &str) -> Option<String> {
+    let tag = meshbundle_core::image::ImageRef::parse(name).ok().and_then(|r| r.tag);
+    let by_name = entries.iter().find(|e| {
+        let r = e["annotations"][REF_NAME].as_str().unwrap_or_default();
+        r == name || Some(r) == tag.as_deref() || r.ends_with(&format!(":{}", tag.as_deref().unwrap_or("\u{0}")))
+    });
+    by_name.or(if entries.len() == 1 { entries.first() } else { None }).and_then(|e| e["digest"].as_str().map(str::to_string))
+}
+
+fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache) -> Result<(Vec<Value>, Vec<u8>), RegistryError> {
+    let layout = Layout::open(dir)?;
+    let entries = layout.read_index()?;
+    let digest = pick(&entries, name).ok_or_else(|| err(name, format!("{} has no manifest named {name}", dir.display())))?;
+    // Copy every blob the image can reach into the cache, checking each.
+    let blobs = dir.join("blobs/sha256");
+    for e in fs::read_dir(&blobs).map_err(|source| CacheError::Io { path: blobs.clone(), source })? {
+        let e = e.map_err(|source| CacheError::Io { path: blobs.clone(), source })?;
+        let claimed = format!("sha256:{}", e.file_name().to_string_lossy());
+        let (got, _) = cache.put_file(&e.path())?;
+        if got != claimed {
+            return Err(RegistryError::BadBlob { image: name.into(), blob: claimed, actual: got });
+        }
+    }
+    let top = cache.read(&digest)?;
+    Ok((entries, top))
+}
+
+/// Streams a tar's regular files into the cache: `path -> (digest, size)`,
+/// and keeps the small JSON files' bytes.
+fn import_tar(file: &Path, cache: &BlobCache) -> Result<(BTreeMap<String, (String, u64)>, BTreeMap<String, Vec<u8>>), CacheError> {
+    let io_err = |source| CacheError::Io { path: file.to_path_buf(), source };
+    let f = fs::File::open(file).map_err(io_err)?;
+    let mut archive = tar::Archive::new(io::BufReader::new(f));
+    let mut files = BTreeMap::new();
+    let mut small = BTreeMap::new();
+    for entry in archive.entries().map_err(io_err)? {
+        let mut entry = entry.map_err(io_err)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = entry.path().map_err(io_err)?.to_string_lossy().trim_start_matches("./").to_string();
+        let mut tmp = cache.temp()?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        let mut keep = Vec::new();
+        loop {
+            let n = entry.read(&mut buf).map_err(io_err)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            tmp.write_all(&buf[..n]).map_err(io_err)?;
+            if path.ends_with(".json") && keep.len() < (4 << 20) {
+                keep.extend_from_slice(&buf[..n]);
+            }
+            size += n as u64;
+        }
+        let digest = format!("sha256:{}", hex::encode(h.finalize()));
+        if cache.contains(&digest, Some(size)) {
+            drop(tmp);
+        } else {
+            let (_, p) = tmp.keep().map_err(|e| CacheError::Io { path: file.to_path_buf(), source: e.error })?;
+            cache.commit(&p, &digest, Some(size), &path)?;
+        }
+        if path.ends_with(".json") || path == "oci-layout" {
+            small.insert(path.clone(), keep);
+        }
+        files.insert(path, (digest, size));
+    }
+    Ok((files, small))
+}
+
+fn from_oci_archive(file: &Path, name: &str, cache: &BlobCache) -> Result<(Vec<Value>, Vec<u8>), RegistryError> {
+    let (files, small) = import_tar(file, cache)?;
+    for (path, (digest, _)) in &files {
+        if let Some(hex) = path.strip_prefix("blobs/sha256/")
+            && *digest != format!("sha256:{hex}")
+        {
+            return Err(RegistryError::BadBlob { image: name.into(), blob: format!("sha256:{hex}"), actual: digest.clone() });
+        }
+    }
+    let index: Value = small
+        .get("index.json")
+        .and_then(|b| serde_json::from_slice(b).ok())
+        .ok_or_else(|| err(name, format!("{} has no index.json: not an OCI archive", file.display())))?;
+    let entries = index["manifests"].as_array().cloned().unwrap_or_default();
+    let digest = pick(&entries, name).ok_or_else(|| err(name, format!("{} has no manifest named {name}", file.display())))?;
+    let top = cache.read(&digest)?;
+    Ok((entries, top))
+}
+
+fn from_docker_archive(file: &Path, name: &str, cache: &BlobCache) -> Result<(Vec<Value>, Vec<u8>), RegistryError> {
+    let (files, small) = import_tar(file, cache)?;
+    let manifest: Value = small
+        .get("manifest.json")
+        .and_then(|b| serde_json::from_slice(b).ok())
+        .ok_or_else(|| err(name, format!("{} has no manifest.json: not a docker archive", file.display())))?;
+    let items = manifest.as_array().cloned().unwrap_or_default();
+    let tag = meshbundle_core::image::ImageRef::parse(name).ok();
+    let item = items
+        .iter()
+        .find(|i| {
+            i["RepoTags"].as_array().into_iter().flatten().filter_map(Value::as_str).any(|t| {
+                meshbundle_core::image::ImageRef::parse(t).ok().map(|r| r.tagged()) == tag.as_ref().map(|r| r.tagged())
+            })
+        })
+        .or(if items.len() == 1 { items.first() } else { None })
+        .ok_or_else(|| err(name, format!("{} has no image tagged {name}", file.display())))?;
+    let config_path = item["Config"].as_str().ok_or_else(|| err(name, "manifest.json names no config"))?;
+    let (config_digest, config_size) =
+        files.get(config_path).cloned().ok_or_else(|| err(name, format!("the archive lacks {config_path}")))?;
+    let mut layers = Vec::new();
+    for l in item["Layers"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        let (digest, size) = files.get(l).cloned().ok_or_else(|| err(name, format!("the archive lacks {l}")))?;
+        let gz = {
+            let mut head = [0u8; 2];
+            let p = cache.path(&digest)?;
+            fs::File::open(&p).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == [0x1f, 0x8b]
+        };
+        layers.push(json!({"mediaType": if gz { media::OCI_LAYER_GZIP } else { media::OCI_LAYER }, "digest": digest, "size": size}));
+    }
+    let oci = json!({
+        "schemaVersion": 2,
+        "mediaType": media::OCI_MANIFEST,
+        "config": {"mediaType": media::OCI_CONFIG, "digest": config_digest, "size": config_size},
+        "layers": layers,
+    });
+    let raw = serde_json::to_vec(&oci).map_err(|e| err(name, e.to_string()))?;
+    cache.put_bytes(&raw)?;
+    Ok((Vec::new(), raw))
+}

@@ -1,0 +1,141 @@
+//! The local content-addressed cache (`~/.cache/meshbundle/blobs/sha256/`):
+//! blobs and files are stored by digest once, whichever image or lock entry
+//! needs them. A download goes to a temporary file first and is renamed into
+//! place only after its digest checks, so an interrupted pull leaves only
+//! finished blobs behind and the next run fetches just what is missing.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::digest_hex;
+
+#[derive(Debug, Clone)]
+pub struct BlobCache {
+    root: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("`{0}` is not a sha256 digest")]
+    BadDigest(String),
+    #[error("{what}: expected {expected}, got {actual} ({size} bytes)")]
+    Mismatch { what: String, expected: String, actual: String, size: u64 },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {
+    move |source| CacheError::Io { path: path.to_path_buf(), source }
+}
+
+impl BlobCache {
+    /// The cache at `dir`, or at `$MESHBUNDLE_CACHE`, `$XDG_CACHE_HOME/meshbundle`
+    /// or `~/.cache/meshbundle`.
+    pub fn open(dir: Option<&Path>) -> Result<BlobCache, CacheError> {
+        let root = match dir {
+            Some(d) => d.to_path_buf(),
+            None => default_dir(),
+        };
+        let blobs = root.join("blobs/sha256");
+        fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
+        Ok(BlobCache { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn path(&self, digest: &str) -> Result<PathBuf, CacheError> {
+        let hex = digest_hex(digest).ok_or_else(|| CacheError::BadDigest(digest.to_string()))?;
+        Ok(self.root.join("blobs/sha256").join(hex))
+    }
+
+    /// Whether the blob is in the cache (with the expected size, when given).
+    pub fn contains(&self, digest: &str, size: Option<u64>) -> bool {
+        match self.path(digest).ok().and_then(|p| fs::metadata(p).ok()) {
+            Some(m) => size.is_none_or(|s| m.len() == s),
+            None => false,
+        }
+    }
+
+    /// A temporary file to download into; `commit` moves it into place.
+    pub fn temp(&self) -> Result<tempfile::NamedTempFile, CacheError> {
+        let dir = self.root.join("tmp");
+        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        tempfile::Builder::new().prefix("partial-").tempfile_in(&dir).map_err(io_err(&dir))
+    }
+
+    /// Checks a downloaded file's digest (and size) and moves it into place.
+    pub fn commit(&self, tmp: &Path, digest: &str, size: Option<u64>, what: &str) -> Result<PathBuf, CacheError> {
+        let dest = self.path(digest)?;
+        let (actual, len) = sha256_file(tmp).map_err(io_err(tmp))?;
+        if actual != digest || size.is_some_and(|s| s != len) {
+            let _ = fs::remove_file(tmp);
+            return Err(CacheError::Mismatch { what: what.to_string(), expected: digest.to_string(), actual, size: len });
+        }
+        fs::rename(tmp, &dest).map_err(io_err(&dest))?;
+        Ok(dest)
+    }
+
+    /// Stores bytes, returning their digest.
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<String, CacheError> {
+        let digest = super::digest_of(bytes);
+        if !self.contains(&digest, Some(bytes.len() as u64)) {
+            let mut tmp = self.temp()?;
+            tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
+            let (_, path) = tmp.keep().map_err(|e| CacheError::Io { path: self.root.clone(), source: e.error })?;
+            self.commit(&path, &digest, Some(bytes.len() as u64), "blob")?;
+        }
+        Ok(digest)
+    }
+
+    /// Copies a file into the cache, returning its digest and size.
+    pub fn put_file(&self, src: &Path) -> Result<(String, u64), CacheError> {
+        let (digest, size) = sha256_file(src).map_err(io_err(src))?;
+        if !self.contains(&digest, Some(size)) {
+            let tmp = self.temp()?;
+            fs::copy(src, tmp.path()).map_err(io_err(src))?;
+            let (_, path) = tmp.keep().map_err(|e| CacheError::Io { path: self.root.clone(), source: e.error })?;
+            self.commit(&path, &digest, Some(size), &src.display().to_string())?;
+        }
+        Ok((digest, size))
+    }
+
+    pub fn read(&self, digest: &str) -> Result<Vec<u8>, CacheError> {
+        let p = self.path(digest)?;
+        fs::read(&p).map_err(io_err(&p))
+    }
+}
+
+fn default_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("MESHBUNDLE_CACHE") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(d).join("meshbundle");
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => PathBuf::from(h).join(".cache/meshbundle"),
+        None => std::env::temp_dir().join("meshbundle-cache"),
+    }
+}
+
+/// `sha256:<hex>` and length of a file, streamed.
+pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
+    let mut f = fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((format!("sha256:{}", hex::encode(h.finalize())), total))
+}

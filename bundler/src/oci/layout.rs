@@ -1,0 +1,143 @@
+//! OCI image layouts (`oci-layout`, `index.json`, `blobs/sha256/`), as
+//! `skopeo`, `umoci` and `ctr import` read them. Writes are atomic: every blob
+//! and the index go through a temporary file.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::{Image, digest_hex};
+use crate::oci::cache::{BlobCache, CacheError, sha256_file};
+
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+#[derive(Debug)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
+    move |source| CacheError::Io { path: path.to_path_buf(), source }
+}
+
+impl Layout {
+    /// Creates (or opens) a layout at `root`.
+    pub fn create(root: &Path) -> Result<Layout, CacheError> {
+        let blobs = root.join("blobs/sha256");
+        fs::create_dir_all(&blobs).map_err(io(&blobs))?;
+        let marker = root.join("oci-layout");
+        if !marker.exists() {
+            fs::write(&marker, b"{\"imageLayoutVersion\":\"1.0.0\"}").map_err(io(&marker))?;
+        }
+        Ok(Layout { root: root.to_path_buf() })
+    }
+
+    /// Opens an existing layout.
+    pub fn open(root: &Path) -> Result<Layout, CacheError> {
+        let marker = root.join("oci-layout");
+        fs::metadata(&marker).map_err(io(&marker))?;
+        Ok(Layout { root: root.to_path_buf() })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn blob_path(&self, digest: &str) -> Result<PathBuf, CacheError> {
+        let hex = digest_hex(digest).ok_or_else(|| CacheError::BadDigest(digest.to_string()))?;
+        Ok(self.root.join("blobs/sha256").join(hex))
+    }
+
+    pub fn has_blob(&self, digest: &str) -> bool {
+        self.blob_path(digest).is_ok_and(|p| p.exists())
+    }
+
+    /// Puts a blob from the cache into the layout (a hard link when they share a
+    /// file system, a copy otherwise).
+    pub fn put_from_cache(&self, cache: &BlobCache, digest: &str) -> Result<(), CacheError> {
+        let dest = self.blob_path(digest)?;
+        if dest.exists() {
+            return Ok(());
+        }
+        let src = cache.path(digest)?;
+        let tmp = dest.with_extension("tmp");
+        if fs::hard_link(&src, &tmp).is_err() {
+            fs::copy(&src, &tmp).map_err(io(&src))?;
+        }
+        fs::rename(&tmp, &dest).map_err(io(&dest))
+    }
+
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<String, CacheError> {
+        let digest = super::digest_of(bytes);
+        let dest = self.blob_path(&digest)?;
+        if !dest.exists() {
+            let tmp = dest.with_extension("tmp");
+            let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
+            f.write_all(bytes).map_err(io(&tmp))?;
+            fs::rename(&tmp, &dest).map_err(io(&dest))?;
+        }
+        Ok(digest)
+    }
+
+    pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>, CacheError> {
+        let p = self.blob_path(digest)?;
+        fs::read(&p).map_err(io(&p))
+    }
+
+    /// Writes an image (manifests and blobs, which must be in `cache`) and
+    /// returns its index entry.
+    pub fn add_image(&self, cache: &BlobCache, image: &Image, ref_name: &str) -> Result<Value, CacheError> {
+        for b in &image.blobs {
+            self.put_from_cache(cache, &b.digest)?;
+        }
+        for (_, _, raw) in &image.manifests {
+            self.put_bytes(raw)?;
+        }
+        Ok(json!({
+            "mediaType": image.media_type,
+            "digest": image.digest,
+            "size": image.size,
+            "annotations": {REF_NAME: ref_name},
+        }))
+    }
+
+    /// Writes `index.json` with these entries (sorted by reference name).
+    pub fn write_index(&self, mut manifests: Vec<Value>) -> Result<(), CacheError> {
+        manifests.sort_by(|a, b| {
+            let n = |v: &Value| v["annotations"][REF_NAME].as_str().unwrap_or_default().to_string();
+            n(a).cmp(&n(b)).then_with(|| a["digest"].as_str().cmp(&b["digest"].as_str()))
+        });
+        let index = json!({"schemaVersion": 2, "mediaType": super::media::OCI_INDEX, "manifests": manifests});
+        let path = self.root.join("index.json");
+        let tmp = self.root.join("index.json.tmp");
+        fs::write(&tmp, serde_json::to_vec(&index).unwrap_or_default()).map_err(io(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io(&path))
+    }
+
+    /// The entries of `index.json`.
+    pub fn read_index(&self) -> Result<Vec<Value>, CacheError> {
+        let p = self.root.join("index.json");
+        let bytes = fs::read(&p).map_err(io(&p))?;
+        let v: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| CacheError::Io { path: p.clone(), source: std::io::Error::other(e.to_string()) })?;
+        Ok(v["manifests"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Checks that every blob file hashes to its name; returns how many were checked.
+    pub fn verify_blobs(&self) -> Result<usize, CacheError> {
+        let dir = self.root.join("blobs/sha256");
+        let mut n = 0;
+        for e in fs::read_dir(&dir).map_err(io(&dir))? {
+            let e = e.map_err(io(&dir))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let (actual, size) = sha256_file(&e.path()).map_err(io(&e.path()))?;
+            if actual != format!("sha256:{name}") {
+                return Err(CacheError::Mismatch { what: e.path().display().to_string(), expected: format!("sha256:{name}"), actual, size });
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,47 @@
+//! Images: a content-addressed blob cache, OCI image layouts, a registry
+//! client (over oci-client), and the other sources an image can come from.
+
+pub mod archive;
+pub mod cache;
+pub mod credentials;
+pub mod layout;
+pub mod media;
+pub mod registry;
+
+use sha2::{Digest, Sha256};
+
+/// `sha256:<hex>` of some bytes.
+pub fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The hex part of a `sha256:` digest, checked.
+pub fn digest_hex(digest: &str) -> Option<&str> {
+    let h = digest.strip_prefix("sha256:")?;
+    (h.len() == 64 && h.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))).then_some(h)
+}
+
+/// One blob an image needs: its digest, size and media type.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Blob {
+    pub digest: String,
+    pub size: u64,
+    pub media_type: String,
+}
+
+/// An image as carried: its top manifest (or index) and everything below it.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The reference it is known by, e.g. `registry.k8s.io/pause:3.10`.
+    pub name: String,
+    /// Digest of the top manifest or index as carried.
+    pub digest: String,
+    pub media_type: String,
+    /// Size of the top manifest or index.
+    pub size: u64,
+    /// Every manifest (the top one first, then children of an index), as raw
+    /// bytes: they are stored exactly as fetched, so their digests hold.
+    pub manifests: Vec<(String, String, Vec<u8>)>,
+    /// Configs and layers, sorted and without duplicates.
+    pub blobs: Vec<Blob>,
+}

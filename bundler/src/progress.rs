@@ -1,0 +1,92 @@
+//! Progress bars for long steps (pull, build, verify, import). Quiet when
+//! standard error is not a terminal, so logs and CI output stay clean.
+
+use std::io::IsTerminal;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::io::AsyncWrite;
+
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    retries: AtomicU64,
+}
+
+impl Progress {
+    /// A byte-counting bar labelled `what`; hidden when stderr is not a terminal
+    /// or `quiet` is set.
+    pub fn bytes(what: &str, quiet: bool) -> Progress {
+        let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::new(0);
+            b.set_style(
+                ProgressStyle::with_template("{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+            b.set_prefix(what.to_string());
+            b
+        });
+        Progress { bar, retries: AtomicU64::new(0) }
+    }
+
+    /// A hidden bar.
+    pub fn none() -> Progress {
+        Progress { bar: None, retries: AtomicU64::new(0) }
+    }
+
+    pub fn add_total(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.inc_length(n);
+        }
+    }
+
+    pub fn inc(&self, n: u64) {
+        if let Some(b) = &self.bar {
+            b.inc(n);
+        }
+    }
+
+    pub fn retry(&self) {
+        self.retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+
+    /// Wraps a writer so the bytes written move the bar.
+    pub fn writer<W>(&self, inner: W) -> CountingWriter<'_, W> {
+        CountingWriter { inner, progress: self }
+    }
+}
+
+pub struct CountingWriter<'a, W> {
+    inner: W,
+    progress: &'a Progress,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for CountingWriter<'_, W> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &r {
+            self.progress.inc(*n as u64);
+        }
+        r
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
