@@ -23,19 +23,27 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Write a commented site spec to start from.
-    #[command(after_help = "Examples:\n  meshbundle init                       # production site -> meshbundle.yaml\n  meshbundle init --example lab -o lab.yaml\n  meshbundle init -o -                  # print it")]
+    #[command(
+        after_help = "Examples:\n  meshbundle init                       # production site -> meshbundle.yaml\n  meshbundle init --example lab -o lab.yaml\n  meshbundle init -o -                  # print it"
+    )]
     Init(InitArgs),
 
     /// Check a site spec and print every problem with its line and field path.
-    #[command(after_help = "Exit status: 0 when the spec is valid (warnings are printed), 1 when it has errors.\n\nExamples:\n  meshbundle validate meshbundle.yaml\n  meshbundle validate --format json meshbundle.yaml | jq '.diagnostics[]'")]
+    #[command(
+        after_help = "Exit status: 0 when the spec is valid (warnings are printed), 1 when it has errors.\n\nExamples:\n  meshbundle validate meshbundle.yaml\n  meshbundle validate --format json meshbundle.yaml | jq '.diagnostics[]'"
+    )]
     Validate(ValidateArgs),
 
     /// Print the JSON Schema of the site spec, for editors.
-    #[command(after_help = "Examples:\n  meshbundle schema > meshbundle.schema.json\n  # then, at the top of meshbundle.yaml:\n  # yaml-language-server: $schema=meshbundle.schema.json")]
+    #[command(
+        after_help = "Examples:\n  meshbundle schema > meshbundle.schema.json\n  # then, at the top of meshbundle.yaml:\n  # yaml-language-server: $schema=meshbundle.schema.json"
+    )]
     Schema,
 
     /// Render every file of the install into a directory.
-    #[command(after_help = "Examples:\n  meshbundle render meshbundle.yaml -o out\n  meshbundle render meshbundle.yaml --secrets site.secrets.yaml --lock meshbundle.lock -o out --force\n  meshbundle render meshbundle.yaml --tar site-config.tar.gz")]
+    #[command(
+        after_help = "Examples:\n  meshbundle render meshbundle.yaml -o out\n  meshbundle render meshbundle.yaml --secrets site.secrets.yaml --lock meshbundle.lock -o out --force\n  meshbundle render meshbundle.yaml --tar site-config.tar.gz"
+    )]
     Render(RenderArgs),
 
     /// Generate, show or rotate the site's certificates, keys and tokens.
@@ -43,7 +51,9 @@ pub enum Command {
     Secrets(SecretsCommand),
 
     /// Pin every image of the site to a digest and every file to a sha256 (on a connected host).
-    #[command(after_help = "Existing pins are kept; --update NAME (or `all`) refreshes entries.\n\nExamples:\n  meshbundle lock meshbundle.yaml\n  meshbundle lock meshbundle.yaml --update docker.io/istio/pilot:1.30.3\n  meshbundle lock meshbundle.yaml --mirror docker.io=mirror.corp:5000 --mirror https://github.com=https://artifacts.corp/github")]
+    #[command(
+        after_help = "Existing pins are kept; --update NAME (or `all`) refreshes entries.\n\nExamples:\n  meshbundle lock meshbundle.yaml\n  meshbundle lock meshbundle.yaml --update docker.io/istio/pilot:1.30.3\n  meshbundle lock meshbundle.yaml --mirror docker.io=mirror.corp:5000 --mirror https://github.com=https://artifacts.corp/github"
+    )]
     Lock(LockArgs),
 
     /// Pull and build container images as OCI image layouts.
@@ -95,10 +105,14 @@ pub struct LockArgs {
 #[derive(Subcommand, Debug)]
 pub enum ImageCommand {
     /// Pull images from registries (or archives) into an OCI image layout.
-    #[command(after_help = "Examples:\n  meshbundle image pull docker.io/istio/pilot:1.30.3 -o layout\n  meshbundle image pull 127.0.0.1:5000/app:1 --insecure 127.0.0.1:5000 -o layout\n  skopeo inspect oci:layout:docker.io/istio/pilot:1.30.3")]
+    #[command(
+        after_help = "Examples:\n  meshbundle image pull docker.io/istio/pilot:1.30.3 -o layout\n  meshbundle image pull 127.0.0.1:5000/app:1 --insecure 127.0.0.1:5000 -o layout\n  skopeo inspect oci:layout:docker.io/istio/pilot:1.30.3"
+    )]
     Pull(ImagePullArgs),
     /// Build an image from a recipe, reproducibly, into an OCI image layout.
-    #[command(after_help = "Examples:\n  meshbundle image build images/meshbundle/recipe.yaml -o out/meshbundle-image\n  SOURCE_DATE_EPOCH=1700000000 meshbundle image build images/meshbundle/recipe.yaml -o layout")]
+    #[command(
+        after_help = "Examples:\n  meshbundle image build images/meshbundle/recipe.yaml -o out/meshbundle-image\n  SOURCE_DATE_EPOCH=1700000000 meshbundle image build images/meshbundle/recipe.yaml -o layout"
+    )]
     Build(ImageBuildArgs),
 }
 
@@ -154,10 +168,14 @@ pub struct RenderArgs {
 #[derive(Subcommand, Debug)]
 pub enum SecretsCommand {
     /// Generate every certificate, key and token of a site, once.
-    #[command(after_help = "Examples:\n  meshbundle secrets generate meshbundle.yaml -o site.secrets.yaml\n  meshbundle secrets generate second.yaml -o second.secrets.yaml --mesh-root site.secrets.yaml\n  meshbundle secrets generate meshbundle.yaml --ingress-cert tls.crt --ingress-key tls.key")]
+    #[command(
+        after_help = "Examples:\n  meshbundle secrets generate meshbundle.yaml -o site.secrets.yaml\n  meshbundle secrets generate second.yaml -o second.secrets.yaml --mesh-root site.secrets.yaml\n  meshbundle secrets generate meshbundle.yaml --ingress-cert tls.crt --ingress-key tls.key"
+    )]
     Generate(SecretsGenerateArgs),
     /// Print subjects, fingerprints, expiry dates and the discovery hash (never a key).
-    #[command(after_help = "Examples:\n  meshbundle secrets show site.secrets.yaml\n  meshbundle secrets show --format json site.secrets.yaml")]
+    #[command(
+        after_help = "Examples:\n  meshbundle secrets show site.secrets.yaml\n  meshbundle secrets show --format json site.secrets.yaml"
+    )]
     Show(SecretsShowArgs),
     /// Renew the Istio intermediate CA and the ingress certificate, keeping the roots.
     #[command(after_help = "Examples:\n  meshbundle secrets rotate meshbundle.yaml --secrets site.secrets.yaml")]

@@ -121,11 +121,11 @@ impl Fetcher {
         let text = if is_local(checksum_url) {
             std::fs::read_to_string(local_path(checksum_url)).map_err(|source| CacheError::Io { path: local_path(checksum_url), source })?
         } else {
-            self.get(name, checksum_url)
-                .await?
-                .text()
-                .await
-                .map_err(|e| FetchError::Http { name: name.into(), url: checksum_url.into(), message: e.to_string() })?
+            self.get(name, checksum_url).await?.text().await.map_err(|e| FetchError::Http {
+                name: name.into(),
+                url: checksum_url.into(),
+                message: e.to_string(),
+            })?
         };
         let file = url.rsplit('/').next().unwrap_or(url);
         let mut first = None;
@@ -155,4 +155,3 @@ pub fn check_pinned(name: &str, url: &str, digest: &str, pinned: &str) -> Result
         Err(FetchError::Mismatch { name: name.into(), url: url.into(), expected: pinned.into(), actual: actual.into() })
     }
 }
-

@@ -181,9 +181,7 @@ fn gzip(data: &[u8]) -> Result<Vec<u8>> {
 
 fn rfc3339(secs: u64) -> String {
     der::DateTime::from_unix_duration(std::time::Duration::from_secs(secs))
-        .map(|d| {
-            format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", d.year(), d.month(), d.day(), d.hour(), d.minutes(), d.seconds())
-        })
+        .map(|d| format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", d.year(), d.month(), d.day(), d.hour(), d.minutes(), d.seconds()))
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }
 

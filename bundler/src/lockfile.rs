@@ -41,9 +41,11 @@ impl Resolver<'_> {
                     .map_err(|e| Error::failed(e.to_string(), "check the image source in spec.images"))?;
                 Ok(locked)
             }
-            None => self.registries.resolve(&r, &plats).await.map_err(|e| {
-                Error::failed(e.to_string(), "check the registry is reachable (--mirror, --insecure, --authfile)")
-            }),
+            None => self
+                .registries
+                .resolve(&r, &plats)
+                .await
+                .map_err(|e| Error::failed(e.to_string(), "check the registry is reachable (--mirror, --insecure, --authfile)")),
         }
     }
 
@@ -54,7 +56,8 @@ impl Resolver<'_> {
             .await
             .map_err(|e| Error::failed(e.to_string(), "check the URL is reachable (--mirror maps URL prefixes)"))?;
         if let Some(pinned) = &f.sha256 {
-            check_pinned(&f.name, &f.url, &digest, pinned).map_err(|e| Error::failed(e.to_string(), "the download is not the pinned file"))?;
+            check_pinned(&f.name, &f.url, &digest, pinned)
+                .map_err(|e| Error::failed(e.to_string(), "the download is not the pinned file"))?;
         }
         if let Some(sum) = &f.checksum_url {
             let published = self
@@ -62,9 +65,8 @@ impl Resolver<'_> {
                 .published_sha256(&f.name, sum, &f.url)
                 .await
                 .map_err(|e| Error::failed(e.to_string(), "the publisher's checksum file could not be read"))?;
-            check_pinned(&f.name, &f.url, &digest, &published).map_err(|e| {
-                Error::failed(e.to_string(), "the download does not match the publisher's checksum file: do not use it")
-            })?;
+            check_pinned(&f.name, &f.url, &digest, &published)
+                .map_err(|e| Error::failed(e.to_string(), "the download does not match the publisher's checksum file: do not use it"))?;
         }
         Ok(LockedFile { name: f.name.clone(), url: f.url.clone(), sha256: digest.trim_start_matches("sha256:").into(), size })
     }

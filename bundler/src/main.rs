@@ -8,9 +8,9 @@ mod files;
 mod fsutil;
 mod imagebuild;
 mod lockfile;
-mod report;
 mod oci;
 mod progress;
+mod report;
 mod sitefile;
 mod treeio;
 

@@ -59,8 +59,12 @@ pub fn read_secrets(path: &Path, site: Option<&Site>) -> Result<SiteSecrets> {
         }
     }
     let bytes = fsutil::read_limited(path, 16 * 1024 * 1024)?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| Error::failed(format!("{} is not a text file", path.display()), "give the site.secrets.yaml that `meshbundle secrets generate` wrote"))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Error::failed(
+            format!("{} is not a text file", path.display()),
+            "give the site.secrets.yaml that `meshbundle secrets generate` wrote",
+        )
+    })?;
     let secrets = pki::parse_secrets(&text).map_err(|e| {
         Error::failed(format!("{}: {e}", path.display()), "give the site.secrets.yaml that `meshbundle secrets generate` wrote")
     })?;
@@ -82,7 +86,9 @@ pub fn read_secrets(path: &Path, site: Option<&Site>) -> Result<SiteSecrets> {
 /// Reads a lock file.
 pub fn read_lock(path: &Path) -> Result<Lock> {
     let bytes = fsutil::read_limited(path, 64 * 1024 * 1024)?;
-    let text = String::from_utf8(bytes).map_err(|_| Error::failed(format!("{} is not a text file", path.display()), "give the meshbundle.lock that `meshbundle lock` wrote"))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        Error::failed(format!("{} is not a text file", path.display()), "give the meshbundle.lock that `meshbundle lock` wrote")
+    })?;
     meshbundle_core::lock::parse(&text)
         .map_err(|e| Error::failed(format!("{}: {e}", path.display()), "give the meshbundle.lock that `meshbundle lock` wrote"))
 }

@@ -102,7 +102,8 @@ fn bad_secrets_files_give_clear_errors() {
     // Secrets made eleven years ago: the ten-year CAs have expired.
     let site = example("production");
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-    let old = pki::generate(&site, &GenerateOptions { now: now() - 11 * 365 * 86_400, mesh_root: None, provided_tls: None }, &mut rng).unwrap();
+    let old =
+        pki::generate(&site, &GenerateOptions { now: now() - 11 * 365 * 86_400, mesh_root: None, provided_tls: None }, &mut rng).unwrap();
     write("expired.yaml", &pki::write_secrets(&old).unwrap(), 0o600);
     let o = meshbundle(d, &["render", "site.yaml", "--secrets", "expired.yaml", "-o", "out2"]);
     assert_eq!(o.status.code(), Some(1));
@@ -130,9 +131,15 @@ fn user_supplied_ingress_certificate() {
         let o = std::process::Command::new("sh").arg("-c").arg(script).current_dir(d).output().unwrap();
         assert!(o.status.success(), "{script}: {}", text(&o.stderr));
     };
-    sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 30 -subj /CN=corp-ca 2>/dev/null");
-    sh("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key -out tls.csr -subj /CN=shop.example.internal 2>/dev/null");
-    sh("printf 'subjectAltName=DNS:shop.example.internal\\n' > ext.cnf && openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out tls.crt -days 30 -extfile ext.cnf 2>/dev/null");
+    sh(
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 30 -subj /CN=corp-ca 2>/dev/null",
+    );
+    sh(
+        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout tls.key -out tls.csr -subj /CN=shop.example.internal 2>/dev/null",
+    );
+    sh(
+        "printf 'subjectAltName=DNS:shop.example.internal\\n' > ext.cnf && openssl x509 -req -in tls.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out tls.crt -days 30 -extfile ext.cnf 2>/dev/null",
+    );
     let o = meshbundle(d, &["secrets", "generate", "site.yaml", "--ingress-cert", "tls.crt", "--ingress-key", "tls.key"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let s = pki::parse_secrets(&std::fs::read_to_string(d.join("site.secrets.yaml")).unwrap()).unwrap();

@@ -148,8 +148,7 @@ fn schema_is_a_valid_json_schema_and_init_output_validates_against_it() {
         assert!(errors.is_empty(), "{example}: {errors:?}");
     }
     // And it rejects a misspelt field, as validate does.
-    let bad: serde_json::Value =
-        serde_json::json!({"apiVersion": "meshbundle.dev/v1alpha1", "kind": "Site", "metadata": {"name": "a"}, "spec": {"nodes": [], "registry": "a:1", "tunning": {}}});
+    let bad: serde_json::Value = serde_json::json!({"apiVersion": "meshbundle.dev/v1alpha1", "kind": "Site", "metadata": {"name": "a"}, "spec": {"nodes": [], "registry": "a:1", "tunning": {}}});
     assert!(!validator.is_valid(&bad));
 }
 

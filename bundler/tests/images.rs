@@ -28,7 +28,8 @@ fn pulled_image_is_a_valid_oci_layout() {
     let o = pull(d, &[&name, "--insecure", &reg.host, "-o", "layout", "--cache", "cache"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains(&want));
-    let inspect = run(Command::new("skopeo").args(["inspect", "--format", "{{.Digest}}"]).arg(format!("oci:{}:{name}", d.join("layout").display())));
+    let inspect =
+        run(Command::new("skopeo").args(["inspect", "--format", "{{.Digest}}"]).arg(format!("oci:{}:{name}", d.join("layout").display())));
     assert_eq!(inspect.trim(), want);
     run(Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:{name}", d.join("layout").display())).arg(d.join("unpacked")));
     assert_eq!(std::fs::read(d.join("unpacked/rootfs/app/hello")).unwrap(), b"hi");
@@ -119,7 +120,9 @@ fn an_interrupted_pull_resumes_without_fetching_finished_blobs() {
         .spawn()
         .unwrap();
     let cached = |c: &Path| -> Vec<String> {
-        std::fs::read_dir(c.join("blobs/sha256")).map(|r| r.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default()
+        std::fs::read_dir(c.join("blobs/sha256"))
+            .map(|r| r.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default()
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     while cached(&cache).len() < 3 {
@@ -173,8 +176,14 @@ fn archives_written_by_skopeo_are_accepted() {
     let name = format!("{}/fixtures/app:1", reg.host);
     push(&d.join("src"), "app", &name, None);
     let registry_digest = skopeo_digest(&name, None);
-    run(Command::new("skopeo").args(["copy", "--quiet", "--src-tls-verify=false"]).arg(format!("docker://{name}")).arg(format!("oci-archive:{}:app:1", d.join("oci.tar").display())));
-    run(Command::new("skopeo").args(["copy", "--quiet", "--src-tls-verify=false"]).arg(format!("docker://{name}")).arg(format!("docker-archive:{}:example.com/app:1", d.join("docker.tar").display())));
+    run(Command::new("skopeo")
+        .args(["copy", "--quiet", "--src-tls-verify=false"])
+        .arg(format!("docker://{name}"))
+        .arg(format!("oci-archive:{}:app:1", d.join("oci.tar").display())));
+    run(Command::new("skopeo")
+        .args(["copy", "--quiet", "--src-tls-verify=false"])
+        .arg(format!("docker://{name}"))
+        .arg(format!("docker-archive:{}:example.com/app:1", d.join("docker.tar").display())));
 
     let o = pull(d, &[&format!("example.com/app:1=oci-archive:{}", d.join("oci.tar").display()), "-o", "l1", "--cache", "cache"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -182,7 +191,9 @@ fn archives_written_by_skopeo_are_accepted() {
     let o = pull(d, &[&format!("example.com/app:1=docker-archive:{}", d.join("docker.tar").display()), "-o", "l2", "--cache", "cache"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     // The docker archive's config digest is kept.
-    let docker_cfg = run(Command::new("skopeo").args(["inspect", "--config", "--raw"]).arg(format!("docker-archive:{}", d.join("docker.tar").display())));
+    let docker_cfg = run(Command::new("skopeo")
+        .args(["inspect", "--config", "--raw"])
+        .arg(format!("docker-archive:{}", d.join("docker.tar").display())));
     let want = format!("sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(docker_cfg.as_bytes())));
     let ours = run(Command::new("skopeo").args(["inspect", "--raw"]).arg(format!("oci:{}:example.com/app:1", d.join("l2").display())));
     let m: serde_json::Value = serde_json::from_str(&ours).unwrap();
@@ -210,7 +221,11 @@ fn recipe_builds_reproducibly_and_runs_in_containerd() {
     let c = meshbundle(d, &["image", "build", recipe.to_str().unwrap(), "-o", "c", "--source-date-epoch", "1700000000"]);
     assert_ne!(text(&a.stdout), text(&c.stdout), "the timestamp is part of the image");
     let digest = text(&a.stdout).trim().to_string();
-    let inspect = run(Command::new("skopeo").args(["inspect", "--format", "{{.Digest}}"]).arg(format!("oci:{}:meshbundle/meshbundle:{}", d.join("a").display(), env!("CARGO_PKG_VERSION"))));
+    let inspect = run(Command::new("skopeo").args(["inspect", "--format", "{{.Digest}}"]).arg(format!(
+        "oci:{}:meshbundle/meshbundle:{}",
+        d.join("a").display(),
+        env!("CARGO_PKG_VERSION")
+    )));
     assert_eq!(inspect.trim(), digest);
 
     let ctd = Containerd::start(false);
@@ -233,9 +248,15 @@ fn lock_pins_what_skopeo_reports_and_keeps_pins() {
     let d = dir.path();
     // An application image from a docker archive, beside the catalog's.
     umoci_image(&d.join("app"), "app", &[vec![("srv/app", b"application".to_vec())]]);
-    run(Command::new("skopeo").args(["copy", "--quiet"]).arg(format!("oci:{}:app", d.join("app").display())).arg(format!("docker-archive:{}:shop/web:1.4.2", d.join("web.tar").display())));
+    run(Command::new("skopeo")
+        .args(["copy", "--quiet"])
+        .arg(format!("oci:{}:app", d.join("app").display()))
+        .arg(format!("docker-archive:{}:shop/web:1.4.2", d.join("web.tar").display())));
     let mut spec = std::fs::read_to_string(repo().join("core/examples/lab.yaml")).unwrap();
-    spec.push_str(&format!("  images:\n    - name: registry.example.internal/shop/web:1.4.2\n      source: docker-archive:{}\n", d.join("web.tar").display()));
+    spec.push_str(&format!(
+        "  images:\n    - name: registry.example.internal/shop/web:1.4.2\n      source: docker-archive:{}\n",
+        d.join("web.tar").display()
+    ));
     std::fs::write(d.join("site.yaml"), &spec).unwrap();
     let mut args = vec!["lock", "site.yaml", "--quiet", "--cache", "cache"];
     args.extend(up.flags.iter().map(String::as_str));

@@ -86,7 +86,12 @@ fn containerd_1x_config_is_accepted_by_containerd() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     std::fs::write(&path, config).unwrap();
-    let o = Command::new("containerd").arg("--config").arg(&path).args(["config", "dump"]).output().expect("containerd (apt-get install containerd)");
+    let o = Command::new("containerd")
+        .arg("--config")
+        .arg(&path)
+        .args(["config", "dump"])
+        .output()
+        .expect("containerd (apt-get install containerd)");
     let out = text(&o.stdout);
     assert!(o.status.success(), "{}{}", out, text(&o.stderr));
     assert!(out.contains("SystemdCgroup = true"), "{out}");

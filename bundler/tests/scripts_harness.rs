@@ -16,8 +16,22 @@ use meshbundle_core::render::{Inputs, render};
 use sha2::{Digest, Sha256};
 
 const STUBS: &[&str] = &[
-    "kubeadm", "kubectl", "istioctl", "systemctl", "sysctl", "modprobe", "swapoff", "crictl", "timedatectl", "ip",
-    "conntrack", "socat", "ethtool", "iptables", "nsenter", "uname",
+    "kubeadm",
+    "kubectl",
+    "istioctl",
+    "systemctl",
+    "sysctl",
+    "modprobe",
+    "swapoff",
+    "crictl",
+    "timedatectl",
+    "ip",
+    "conntrack",
+    "socat",
+    "ethtool",
+    "iptables",
+    "nsenter",
+    "uname",
 ];
 
 const STUB: &str = r#"#!/bin/sh
@@ -69,11 +83,8 @@ impl Harness {
         let sysroot = dir.path().join("root");
         let stubs = dir.path().join("stubs");
         std::fs::create_dir_all(sysroot.join("etc")).unwrap();
-        std::fs::write(
-            sysroot.join("etc/fstab"),
-            "UUID=1 / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n# /old-swap none swap sw 0 0\n",
-        )
-        .unwrap();
+        std::fs::write(sysroot.join("etc/fstab"), "UUID=1 / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n# /old-swap none swap sw 0 0\n")
+            .unwrap();
         std::fs::create_dir_all(&stubs).unwrap();
         for s in STUBS {
             let p = stubs.join(s);
@@ -207,7 +218,16 @@ fn first_control_plane_node_bootstrap() {
     assert!(h.sys("/etc/containerd/certs.d/10.0.0.5:5000/hosts.toml").exists());
     assert!(std::fs::read_to_string(h.sys("/etc/sysctl.d/90-meshbundle.conf")).unwrap().contains("net.ipv4.ip_forward = 1"));
     assert!(std::fs::read_to_string(h.sys("/etc/modules-load.d/meshbundle.conf")).unwrap().contains("br_netfilter"));
-    for bin in ["usr/local/bin/kubeadm", "usr/local/bin/kubelet", "usr/local/bin/kubectl", "usr/local/bin/crictl", "usr/local/bin/istioctl", "usr/local/bin/containerd", "usr/local/sbin/runc", "opt/cni/bin/bridge"] {
+    for bin in [
+        "usr/local/bin/kubeadm",
+        "usr/local/bin/kubelet",
+        "usr/local/bin/kubectl",
+        "usr/local/bin/crictl",
+        "usr/local/bin/istioctl",
+        "usr/local/bin/containerd",
+        "usr/local/sbin/runc",
+        "opt/cni/bin/bridge",
+    ] {
         assert!(h.sysroot.join(bin).exists(), "{bin}");
     }
     let key_mode = std::fs::metadata(h.sys("/etc/kubernetes/pki/ca.key")).unwrap().permissions().mode() & 0o777;
@@ -310,7 +330,10 @@ fn operations_scripts() {
     h.reset_log();
     ok(&h.run("10.0.0.11", &["ops/upgrade-canary.sh"]));
     let calls = h.calls();
-    let canary = position(&calls, &format!("istioctl install -y -f {b}/manifests/istio/istio-operator.yaml --set components.ingressGateways[0].enabled=false"));
+    let canary = position(
+        &calls,
+        &format!("istioctl install -y -f {b}/manifests/istio/istio-operator.yaml --set components.ingressGateways[0].enabled=false"),
+    );
     let label = position(&calls, "kubectl label namespace shop istio.io/rev=1-30-3 --overwrite");
     let restart = position(&calls, "kubectl -n shop rollout restart deployment");
     let gateways = calls.iter().rposition(|c| c == &format!("istioctl install -y -f {b}/manifests/istio/istio-operator.yaml")).unwrap();
@@ -333,7 +356,8 @@ fn operations_scripts() {
     h.reset_log();
     ok(&h.run("10.0.0.11", &["ops/renew-join-credentials.sh"]));
     let calls = h.calls();
-    let s = meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap()).unwrap();
+    let s = meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap())
+        .unwrap();
     assert!(has(&calls, &format!("kubeadm token create {} --ttl 24h", s.kubeadm.token)), "{calls:#?}");
     assert!(has(&calls, "kubeadm init phase upload-certs --upload-certs --config"));
 

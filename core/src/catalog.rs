@@ -18,42 +18,15 @@ const CATALOG_YAML: &str = include_str!("../../images/catalog.yaml");
 const COPIES: &[(&str, &[u8])] = &[];
 #[cfg(feature = "embedded-upstream")]
 const COPIES: &[(&str, &[u8])] = &[
-    (
-        "upstream/flannel/kube-flannel-v0.27.4.yml",
-        include_bytes!("../../images/upstream/flannel/kube-flannel-v0.27.4.yml"),
-    ),
-    (
-        "upstream/istio-addons/1.30.3/prometheus.yaml",
-        include_bytes!("../../images/upstream/istio-addons/1.30.3/prometheus.yaml"),
-    ),
-    (
-        "upstream/istio-addons/1.30.3/grafana.yaml",
-        include_bytes!("../../images/upstream/istio-addons/1.30.3/grafana.yaml"),
-    ),
-    (
-        "upstream/istio-addons/1.30.3/jaeger.yaml",
-        include_bytes!("../../images/upstream/istio-addons/1.30.3/jaeger.yaml"),
-    ),
-    (
-        "upstream/istio-addons/1.30.3/kiali.yaml",
-        include_bytes!("../../images/upstream/istio-addons/1.30.3/kiali.yaml"),
-    ),
-    (
-        "upstream/istio-addons/1.19.10/prometheus.yaml",
-        include_bytes!("../../images/upstream/istio-addons/1.19.10/prometheus.yaml"),
-    ),
-    (
-        "upstream/istio-addons/1.19.10/grafana.yaml",
-        include_bytes!("../../images/upstream/istio-addons/1.19.10/grafana.yaml"),
-    ),
-    (
-        "upstream/istio-addons/1.19.10/jaeger.yaml",
-        include_bytes!("../../images/upstream/istio-addons/1.19.10/jaeger.yaml"),
-    ),
-    (
-        "upstream/istio-addons/1.19.10/kiali.yaml",
-        include_bytes!("../../images/upstream/istio-addons/1.19.10/kiali.yaml"),
-    ),
+    ("upstream/flannel/kube-flannel-v0.27.4.yml", include_bytes!("../../images/upstream/flannel/kube-flannel-v0.27.4.yml")),
+    ("upstream/istio-addons/1.30.3/prometheus.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/prometheus.yaml")),
+    ("upstream/istio-addons/1.30.3/grafana.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/grafana.yaml")),
+    ("upstream/istio-addons/1.30.3/jaeger.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/jaeger.yaml")),
+    ("upstream/istio-addons/1.30.3/kiali.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/kiali.yaml")),
+    ("upstream/istio-addons/1.19.10/prometheus.yaml", include_bytes!("../../images/upstream/istio-addons/1.19.10/prometheus.yaml")),
+    ("upstream/istio-addons/1.19.10/grafana.yaml", include_bytes!("../../images/upstream/istio-addons/1.19.10/grafana.yaml")),
+    ("upstream/istio-addons/1.19.10/jaeger.yaml", include_bytes!("../../images/upstream/istio-addons/1.19.10/jaeger.yaml")),
+    ("upstream/istio-addons/1.19.10/kiali.yaml", include_bytes!("../../images/upstream/istio-addons/1.19.10/kiali.yaml")),
 ];
 
 #[derive(Deserialize, Debug)]
@@ -136,9 +109,7 @@ pub struct BinarySource {
 /// The catalog built into this meshbundle.
 pub fn catalog() -> &'static Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
-    CATALOG.get_or_init(|| {
-        crate::yaml::from_str(CATALOG_YAML).expect("images/catalog.yaml is checked by the tests")
-    })
+    CATALOG.get_or_init(|| crate::yaml::from_str(CATALOG_YAML).expect("images/catalog.yaml is checked by the tests"))
 }
 
 impl Catalog {
@@ -244,12 +215,7 @@ pub fn needs(site: &Site) -> Option<Needs> {
         add(i, "istio");
     }
     let addons = &spec.observability.addons;
-    for (name, on) in [
-        ("prometheus", addons.prometheus),
-        ("grafana", addons.grafana),
-        ("jaeger", addons.jaeger),
-        ("kiali", addons.kiali),
-    ] {
+    for (name, on) in [("prometheus", addons.prometheus), ("grafana", addons.grafana), ("jaeger", addons.jaeger), ("kiali", addons.kiali)] {
         if let (true, Some(f)) = (on, istio.addons.get(name)) {
             for i in &f.images {
                 add(i, &format!("addon/{name}"));
@@ -288,33 +254,16 @@ pub fn needs(site: &Site) -> Option<Needs> {
         }
     }
     let mut manifest = |name: String, f: &UpstreamFile| {
-        files.push(NeededFile {
-            name,
-            url: f.url.clone(),
-            checksum_url: None,
-            sha256: Some(f.sha256.clone()),
-            copy: Some(f.bytes()),
-        });
+        files.push(NeededFile { name, url: f.url.clone(), checksum_url: None, sha256: Some(f.sha256.clone()), copy: Some(f.bytes()) });
     };
     manifest("manifest/flannel".into(), &cat.flannel.manifest);
-    for (name, on) in [
-        ("prometheus", addons.prometheus),
-        ("grafana", addons.grafana),
-        ("jaeger", addons.jaeger),
-        ("kiali", addons.kiali),
-    ] {
+    for (name, on) in [("prometheus", addons.prometheus), ("grafana", addons.grafana), ("jaeger", addons.jaeger), ("kiali", addons.kiali)] {
         if let (true, Some(f)) = (on, istio.addons.get(name)) {
             manifest(format!("manifest/addon-{name}"), f);
         }
     }
     for f in &spec.files {
-        files.push(NeededFile {
-            name: f.name.clone(),
-            url: f.url.clone(),
-            checksum_url: None,
-            sha256: f.sha256.clone(),
-            copy: None,
-        });
+        files.push(NeededFile { name: f.name.clone(), url: f.url.clone(), checksum_url: None, sha256: f.sha256.clone(), copy: None });
     }
     files.sort_by(|a, b| a.name.cmp(&b.name));
     Some(Needs { images, files })
@@ -351,10 +300,8 @@ mod tests {
         }
         for f in files {
             let text = std::str::from_utf8(f.bytes()).unwrap();
-            let mut found: Vec<String> = crate::image::images_in_manifest(text)
-                .into_iter()
-                .map(|r| ImageRef::parse(&r).unwrap().to_string())
-                .collect();
+            let mut found: Vec<String> =
+                crate::image::images_in_manifest(text).into_iter().map(|r| ImageRef::parse(&r).unwrap().to_string()).collect();
             found.sort();
             found.dedup();
             let mut listed: Vec<String> = f.images.iter().map(|r| ImageRef::parse(r).unwrap().to_string()).collect();

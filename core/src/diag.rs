@@ -30,15 +30,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(code: &'static str, path: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Diagnostic {
-            severity: Severity::Error,
-            code,
-            path: path.into(),
-            message: message.into(),
-            hint: hint.into(),
-            line: 0,
-            column: 0,
-        }
+        Diagnostic { severity: Severity::Error, code, path: path.into(), message: message.into(), hint: hint.into(), line: 0, column: 0 }
     }
 
     pub fn warning(code: &'static str, path: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
@@ -80,11 +72,7 @@ pub fn key_segment(key: &str) -> String {
     let plain = !key.is_empty()
         && key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if plain {
-        format!(".{key}")
-    } else {
-        format!("[{}]", serde_json::to_string(key).unwrap_or_default())
-    }
+    if plain { format!(".{key}") } else { format!("[{}]", serde_json::to_string(key).unwrap_or_default()) }
 }
 
 /// Appends a key to a path.

@@ -84,12 +84,9 @@ fn is_host(s: &str) -> bool {
         return false;
     }
     !host.is_empty()
-        && host.split('.').all(|l| {
-            !l.is_empty()
-                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-        })
+        && host
+            .split('.')
+            .all(|l| !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') && !l.starts_with('-') && !l.ends_with('-'))
 }
 
 impl ImageRef {
@@ -266,9 +263,6 @@ mod tests {
     fn rewrites_only_image_lines() {
         let text = "a: 1\n        image: \"prom/prometheus:v2\"\n      - image: quay.io/kiali/kiali:v1\n  name: image\n";
         let out = rewrite_manifest_images(text, |r| ImageRef::parse(r).unwrap().in_registry("reg:5000").to_string());
-        assert_eq!(
-            out,
-            "a: 1\n        image: \"reg:5000/prom/prometheus:v2\"\n      - image: reg:5000/kiali/kiali:v1\n  name: image\n"
-        );
+        assert_eq!(out, "a: 1\n        image: \"reg:5000/prom/prometheus:v2\"\n      - image: reg:5000/kiali/kiali:v1\n  name: image\n");
     }
 }

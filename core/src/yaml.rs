@@ -19,8 +19,7 @@ pub fn to_string<T: Serialize>(value: &T) -> Result<String, YamlError> {
 
 /// Reads one YAML document (YAML 1.2: `yes` and `on` are strings) into `T`.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
-    let v = crate::spec::load::yaml_to_json(text).map_err(|d| {
-        if d.line > 0 { YamlError(format!("line {}:{}: {}", d.line, d.column, d.message)) } else { YamlError(d.message) }
-    })?;
+    let v = crate::spec::load::yaml_to_json(text)
+        .map_err(|d| if d.line > 0 { YamlError(format!("line {}:{}: {}", d.line, d.column, d.message)) } else { YamlError(d.message) })?;
     serde_json::from_value(v).map_err(|e| YamlError(e.to_string()))
 }

@@ -70,10 +70,10 @@ fn four_problems_give_four_diagnostics_with_paths_and_lines() {
 
 #[test]
 fn several_unknown_fields_are_all_reported() {
-    let text = example("lab").unwrap().replace("  registry:", "  registri: x\n  registry:").replace(
-        "    version: 1.30.3",
-        "    version: 1.30.3\n    revison: a\n    meshId: m",
-    );
+    let text = example("lab")
+        .unwrap()
+        .replace("  registry:", "  registri: x\n  registry:")
+        .replace("    version: 1.30.3", "    version: 1.30.3\n    revison: a\n    meshId: m");
     let l = load(&text);
     let unknown: Vec<_> = l.diagnostics.iter().filter(|d| d.code == "unknown-field").map(|d| d.path.clone()).collect();
     assert_eq!(unknown, ["spec.registri", "spec.istio.revison", "spec.istio.meshId"], "{:#?}", l.diagnostics);

@@ -38,9 +38,8 @@ fn pull(a: ImagePullArgs) -> Result<ExitCode> {
             }),
         }
         .map_err(|e| Error::failed(e.to_string(), "check the reference, the registry flags and the network"))?;
-        let entry = layout
-            .add_image(&n.cache, &image, &r.tagged())
-            .map_err(|e| Error::failed(e.to_string(), "check the output directory"))?;
+        let entry =
+            layout.add_image(&n.cache, &image, &r.tagged()).map_err(|e| Error::failed(e.to_string(), "check the output directory"))?;
         entries.retain(|e| e["annotations"][crate::oci::layout::REF_NAME] != entry["annotations"][crate::oci::layout::REF_NAME]);
         entries.push(entry);
         eprintln!("{} -> {}", r.tagged(), image.digest);

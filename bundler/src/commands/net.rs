@@ -23,9 +23,8 @@ pub fn setup(a: &NetArgs) -> Result<Net> {
     let mut registry_mirrors = Vec::new();
     let mut url_mirrors = Vec::new();
     for m in &a.mirror {
-        let (from, to) = m
-            .split_once('=')
-            .ok_or_else(|| Error::Usage(format!("--mirror {m}: write FROM=TO, e.g. docker.io=mirror.corp:5000")))?;
+        let (from, to) =
+            m.split_once('=').ok_or_else(|| Error::Usage(format!("--mirror {m}: write FROM=TO, e.g. docker.io=mirror.corp:5000")))?;
         if from.contains("://") {
             url_mirrors.push((from.trim_end_matches('/').to_string(), to.trim_end_matches('/').to_string()));
         } else {

@@ -48,9 +48,7 @@ fn generate(a: SecretsGenerateArgs) -> Result<ExitCode> {
 }
 
 fn date(secs: u64) -> String {
-    der::DateTime::from_unix_duration(std::time::Duration::from_secs(secs))
-        .map(|d| format!("{d}"))
-        .unwrap_or_else(|_| secs.to_string())
+    der::DateTime::from_unix_duration(std::time::Duration::from_secs(secs)).map(|d| format!("{d}")).unwrap_or_else(|_| secs.to_string())
 }
 
 fn show(a: SecretsShowArgs) -> Result<ExitCode> {

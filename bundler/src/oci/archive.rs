@@ -39,7 +39,8 @@ pub fn parse_source(source: &str) -> Option<(&str, PathBuf)> {
 /// Loads an image from a non-registry source into the cache: what the lock
 /// records, and the image as carried.
 pub fn load(source: &str, name: &str, platforms: &[String], cache: &BlobCache) -> Result<(LockedImage, Image), RegistryError> {
-    let (kind, path) = parse_source(source).ok_or_else(|| err(name, format!("`{source}` is not oci:DIR, oci-archive:FILE or docker-archive:FILE")))?;
+    let (kind, path) =
+        parse_source(source).ok_or_else(|| err(name, format!("`{source}` is not oci:DIR, oci-archive:FILE or docker-archive:FILE")))?;
     let (index, top) = match kind {
         "oci" => from_layout_dir(&path, name, cache)?,
         "oci-archive" => from_oci_archive(&path, name, cache)?,
@@ -47,9 +48,7 @@ pub fn load(source: &str, name: &str, platforms: &[String], cache: &BlobCache) -
     };
     let _ = index;
     let locked = locked_from_manifest(name, &top, &digest_of(&top), platforms, Some(source.to_string()))?;
-    let image = futures::executor::block_on(image_from_lock(&locked, top, |d| async move {
-        cache.read(&d).map_err(RegistryError::from)
-    }))?;
+    let image = futures::executor::block_on(image_from_lock(&locked, top, |d| async move { cache.read(&d).map_err(RegistryError::from) }))?;
     for b in &image.blobs {
         if !cache.contains(&b.digest, Some(b.size)) {
             return Err(err(name, format!("{source} lacks blob {}", b.digest)));
@@ -163,9 +162,12 @@ fn from_docker_archive(file: &Path, name: &str, cache: &BlobCache) -> Result<(Ve
     let item = items
         .iter()
         .find(|i| {
-            i["RepoTags"].as_array().into_iter().flatten().filter_map(Value::as_str).any(|t| {
-                meshbundle_core::image::ImageRef::parse(t).ok().map(|r| r.tagged()) == tag.as_ref().map(|r| r.tagged())
-            })
+            i["RepoTags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .any(|t| meshbundle_core::image::ImageRef::parse(t).ok().map(|r| r.tagged()) == tag.as_ref().map(|r| r.tagged()))
         })
         .or(if items.len() == 1 { items.first() } else { None })
         .ok_or_else(|| err(name, format!("{} has no image tagged {name}", file.display())))?;

@@ -120,8 +120,8 @@ impl Layout {
     pub fn read_index(&self) -> Result<Vec<Value>, CacheError> {
         let p = self.root.join("index.json");
         let bytes = fs::read(&p).map_err(io(&p))?;
-        let v: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| CacheError::Io { path: p.clone(), source: std::io::Error::other(e.to_string()) })?;
+        let v: Value =
+            serde_json::from_slice(&bytes).map_err(|e| CacheError::Io { path: p.clone(), source: std::io::Error::other(e.to_string()) })?;
         Ok(v["manifests"].as_array().cloned().unwrap_or_default())
     }
 
@@ -134,7 +134,12 @@ impl Layout {
             let name = e.file_name().to_string_lossy().into_owned();
             let (actual, size) = sha256_file(&e.path()).map_err(io(&e.path()))?;
             if actual != format!("sha256:{name}") {
-                return Err(CacheError::Mismatch { what: e.path().display().to_string(), expected: format!("sha256:{name}"), actual, size });
+                return Err(CacheError::Mismatch {
+                    what: e.path().display().to_string(),
+                    expected: format!("sha256:{name}"),
+                    actual,
+                    size,
+                });
             }
             n += 1;
         }

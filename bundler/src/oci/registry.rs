@@ -96,12 +96,9 @@ fn describe(e: &OciDistributionError) -> String {
             "the registry refused the credentials (log in with `docker login` or `podman login`, or pass --authfile)".into()
         }
         OciDistributionError::ServerError { code, message, .. } => format!("the registry answered {code}: {}", message.trim()),
-        OciDistributionError::RegistryError { envelope, .. } => envelope
-            .errors
-            .iter()
-            .map(|e| format!("{:?}: {}", e.code, e.message))
-            .collect::<Vec<_>>()
-            .join("; "),
+        OciDistributionError::RegistryError { envelope, .. } => {
+            envelope.errors.iter().map(|e| format!("{:?}: {}", e.code, e.message)).collect::<Vec<_>>().join("; ")
+        }
         other => other.to_string(),
     }
 }
@@ -115,11 +112,7 @@ impl Registries {
             certs.push(Certificate { encoding: CertificateEncoding::Pem, data });
         }
         let config = ClientConfig {
-            protocol: if opts.insecure.is_empty() {
-                ClientProtocol::Https
-            } else {
-                ClientProtocol::HttpsExcept(opts.insecure.clone())
-            },
+            protocol: if opts.insecure.is_empty() { ClientProtocol::Https } else { ClientProtocol::HttpsExcept(opts.insecure.clone()) },
             extra_root_certificates: certs,
             max_concurrent_download: opts.jobs.max(1),
             max_concurrent_upload: opts.jobs.max(1),
@@ -161,9 +154,8 @@ impl Registries {
     async fn manifest(&self, image: &str, reference: &Reference) -> Result<(Vec<u8>, String), RegistryError> {
         let host = reference.registry().to_string();
         let auth = self.auth(&host);
-        let (raw, _) = with_retries(|| self.client.pull_manifest_raw(reference, &auth, ACCEPTED))
-            .await
-            .map_err(|e| self.oci_err(image, &host, e))?;
+        let (raw, _) =
+            with_retries(|| self.client.pull_manifest_raw(reference, &auth, ACCEPTED)).await.map_err(|e| self.oci_err(image, &host, e))?;
         let raw = raw.to_vec();
         Ok((raw.clone(), digest_of(&raw)))
     }
@@ -184,7 +176,12 @@ impl Registries {
 
     /// Fetches a locked image: its manifests (checked against the lock) and
     /// every blob it needs into the cache, `jobs` at a time.
-    pub async fn fetch(&self, locked: &LockedImage, cache: &BlobCache, progress: &crate::progress::Progress) -> Result<Image, RegistryError> {
+    pub async fn fetch(
+        &self,
+        locked: &LockedImage,
+        cache: &BlobCache,
+        progress: &crate::progress::Progress,
+    ) -> Result<Image, RegistryError> {
         let r = ImageRef::parse(&locked.name).map_err(|e| RegistryError::Setup(e.to_string()))?;
         let get = |digest: String| {
             let reference = self.reference(&r, Some(&digest));
@@ -276,7 +273,13 @@ impl Registries {
     }
 
     /// Pushes a blob from a file, streamed.
-    pub async fn push_blob_file(&self, reference: &Reference, path: &std::path::Path, digest: &str, size: u64) -> Result<(), RegistryError> {
+    pub async fn push_blob_file(
+        &self,
+        reference: &Reference,
+        path: &std::path::Path,
+        digest: &str,
+        size: u64,
+    ) -> Result<(), RegistryError> {
         let host = reference.registry().to_string();
         let auth = self.auth(&host);
         self.client
@@ -285,8 +288,7 @@ impl Registries {
             .map_err(|e| self.oci_err(&reference.whole(), &host, e))?;
         with_retries(|| async {
             let f = tokio::fs::File::open(path).await?;
-            let stream = tokio_util::io::ReaderStream::with_capacity(f, 1 << 20)
-                .map(|r| r.map_err(OciDistributionError::IoError));
+            let stream = tokio_util::io::ReaderStream::with_capacity(f, 1 << 20).map(|r| r.map_err(OciDistributionError::IoError));
             self.client.push_blob_stream(reference, stream, digest, Some(size)).await
         })
         .await
@@ -356,8 +358,7 @@ pub fn locked_from_manifest(
         }
     }
     if locked.platforms.len() < entries.len() {
-        let filtered = filter_index(raw, &locked.platforms)
-            .map_err(|message| RegistryError::Manifest { image: name.into(), message })?;
+        let filtered = filter_index(raw, &locked.platforms).map_err(|message| RegistryError::Manifest { image: name.into(), message })?;
         locked.carried_digest = Some(digest_of(&filtered));
     }
     Ok(locked)

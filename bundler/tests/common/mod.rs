@@ -103,12 +103,7 @@ pub fn matrix() -> Vec<(&'static str, Site)> {
         paths: vec!["/v1/*".into()],
     });
     large.spec.observability.prometheus_operator = true;
-    large.spec.containerd.registry_ca = Some(
-        pki::cert::to_pem(
-            &pki::cert::from_pem(&secrets(&prod).kubeadm.ca.cert).unwrap(),
-        )
-        .unwrap(),
-    );
+    large.spec.containerd.registry_ca = Some(pki::cert::to_pem(&pki::cert::from_pem(&secrets(&prod).kubeadm.ca.cert).unwrap()).unwrap());
     out.push(("large-5cp-20w", large));
 
     let mut old = prod.clone();

@@ -17,7 +17,10 @@ fn wait_for(url: &str, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         let o = Command::new("python3")
-            .args(["-c", "import sys,urllib.request\ntry:\n urllib.request.urlopen(sys.argv[1], timeout=1)\nexcept urllib.error.HTTPError: pass\n"])
+            .args([
+                "-c",
+                "import sys,urllib.request\ntry:\n urllib.request.urlopen(sys.argv[1], timeout=1)\nexcept urllib.error.HTTPError: pass\n",
+            ])
             .arg(url)
             .output()
             .unwrap();
@@ -234,7 +237,8 @@ pub fn multiarch_layout(layout: &Path, tag: &str, seed: &str) {
     for arch in ["amd64", "arm64"] {
         let (gz, diff_id) = layer(&format!("etc/{arch}"), format!("{seed} {arch}").as_bytes());
         let (ld, ls) = put_blob(layout, &gz);
-        let config = serde_json::json!({"architecture": arch, "os": "linux", "config": {}, "rootfs": {"type": "layers", "diff_ids": [diff_id]}});
+        let config =
+            serde_json::json!({"architecture": arch, "os": "linux", "config": {}, "rootfs": {"type": "layers", "diff_ids": [diff_id]}});
         let (cd, cs) = put_blob(layout, &serde_json::to_vec(&config).unwrap());
         let manifest = serde_json::json!({
             "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -288,7 +292,11 @@ impl Containerd {
             .expect("containerd (apt-get install containerd)");
         let deadline = Instant::now() + Duration::from_secs(20);
         while !socket.exists() {
-            assert!(Instant::now() < deadline, "containerd did not start: {}", std::fs::read_to_string(d.join("containerd.log")).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "containerd did not start: {}",
+                std::fs::read_to_string(d.join("containerd.log")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         Containerd { socket, child, dir }
@@ -304,6 +312,9 @@ impl Drop for Containerd {
         let _ = self.child.kill();
         let _ = self.child.wait();
         // Unmount whatever the snapshotter left, so the temp dir can go.
-        let _ = Command::new("sh").arg("-c").arg(format!("grep -o ' {}[^ ]*' /proc/mounts | xargs -r -n1 umount -l", self.dir.path().display())).status();
+        let _ = Command::new("sh")
+            .arg("-c")
+            .arg(format!("grep -o ' {}[^ ]*' /proc/mounts | xargs -r -n1 umount -l", self.dir.path().display()))
+            .status();
     }
 }

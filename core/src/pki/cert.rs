@@ -16,8 +16,7 @@ use x509_cert::builder::{Builder, CertificateBuilder};
 use x509_cert::certificate::{Certificate, TbsCertificate};
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName,
-    SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
 };
 use x509_cert::ext::{Extension, ToExtension};
 use x509_cert::name::Name;
@@ -66,10 +65,7 @@ impl BuilderProfile for Profile {
         let ski = SubjectKeyIdentifier::try_from(spk)?;
         let aki = SubjectKeyIdentifier::try_from(issuer_spk)?;
         ext.push(ski.clone().to_extension(tbs.subject(), &ext)?);
-        ext.push(
-            AuthorityKeyIdentifier { key_identifier: Some(aki.0), ..Default::default() }
-                .to_extension(tbs.subject(), &ext)?,
-        );
+        ext.push(AuthorityKeyIdentifier { key_identifier: Some(aki.0), ..Default::default() }.to_extension(tbs.subject(), &ext)?);
         match &self.usage {
             Usage::Ca { path_len } => {
                 ext.push(BasicConstraints { ca: true, path_len_constraint: *path_len }.to_extension(tbs.subject(), &ext)?);
@@ -83,10 +79,7 @@ impl BuilderProfile for Profile {
                     ku |= KeyUsages::KeyEncipherment;
                 }
                 ext.push(KeyUsage(ku).to_extension(tbs.subject(), &ext)?);
-                ext.push(
-                    ExtendedKeyUsage(vec![const_oid::db::rfc5280::ID_KP_SERVER_AUTH])
-                        .to_extension(tbs.subject(), &ext)?,
-                );
+                ext.push(ExtendedKeyUsage(vec![const_oid::db::rfc5280::ID_KP_SERVER_AUTH]).to_extension(tbs.subject(), &ext)?);
                 let mut names = Vec::new();
                 for d in dns {
                     names.push(GeneralName::DnsName(Ia5String::new(d).map_err(x509_cert::builder::Error::Asn1)?));
@@ -171,9 +164,7 @@ pub fn from_pem_chain(pem: &str) -> Result<Vec<Certificate>, PkiError> {
     let mut rest = pem;
     while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
         let end_marker = "-----END CERTIFICATE-----";
-        let end = rest[start..]
-            .find(end_marker)
-            .ok_or_else(|| PkiError::Pem("a certificate block has no END line".into()))?;
+        let end = rest[start..].find(end_marker).ok_or_else(|| PkiError::Pem("a certificate block has no END line".into()))?;
         let block = &rest[start..start + end + end_marker.len()];
         use der::DecodePem;
         out.push(Certificate::from_pem(block.as_bytes()).map_err(|e| PkiError::Pem(format!("cannot read a certificate: {e}")))?);

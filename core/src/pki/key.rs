@@ -28,7 +28,9 @@ impl std::fmt::Debug for PrivateKey {
 impl PrivateKey {
     pub fn generate<R: CryptoRng + ?Sized>(kind: KeyType, rng: &mut R) -> Result<Self, PkiError> {
         let bits = match kind {
-            KeyType::EcdsaP256 => return Ok(PrivateKey::Ecdsa(<p256::SecretKey as p256::elliptic_curve::Generate>::generate_from_rng(rng))),
+            KeyType::EcdsaP256 => {
+                return Ok(PrivateKey::Ecdsa(<p256::SecretKey as p256::elliptic_curve::Generate>::generate_from_rng(rng)));
+            }
             KeyType::Rsa2048 => 2048,
             KeyType::Rsa3072 => 3072,
             KeyType::Rsa4096 => 4096,

@@ -131,12 +131,7 @@ fn new_ca<R: CryptoRng + ?Sized>(
     Ok((c, key))
 }
 
-fn istio_intermediate<R: CryptoRng + ?Sized>(
-    site: &Site,
-    root: &CertKey,
-    now: u64,
-    rng: &mut R,
-) -> Result<CertKey, PkiError> {
+fn istio_intermediate<R: CryptoRng + ?Sized>(site: &Site, root: &CertKey, now: u64, rng: &mut R) -> Result<CertKey, PkiError> {
     let root_cert = cert::from_pem(&root.cert)?;
     let root_key = PrivateKey::from_pem(&root.key)?;
     let cluster = site.istio_cluster_name();
@@ -158,12 +153,7 @@ pub fn ingress_hosts(site: &Site) -> Vec<String> {
     if g.enabled && g.tls.is_some() { g.hosts.clone() } else { Vec::new() }
 }
 
-fn ingress_leaf<R: CryptoRng + ?Sized>(
-    site: &Site,
-    ca: &CertKey,
-    now: u64,
-    rng: &mut R,
-) -> Result<IngressSecrets, PkiError> {
+fn ingress_leaf<R: CryptoRng + ?Sized>(site: &Site, ca: &CertKey, now: u64, rng: &mut R) -> Result<IngressSecrets, PkiError> {
     let ca_cert = cert::from_pem(&ca.cert)?;
     let ca_key = PrivateKey::from_pem(&ca.key)?;
     let hosts = ingress_hosts(site);
@@ -253,15 +243,7 @@ pub fn generate<R: CryptoRng + ?Sized>(site: &Site, opts: &GenerateOptions, rng:
         (Some(p), _) => Some(check_provided_tls(site, p, now)?),
         (None, true) => None,
         (None, false) => {
-            let (c, k) = new_ca(
-                site,
-                &format!("CN=Ingress CA,O={}", site.metadata.name),
-                None,
-                None,
-                pki.root_validity_days,
-                now,
-                rng,
-            )?;
+            let (c, k) = new_ca(site, &format!("CN=Ingress CA,O={}", site.metadata.name), None, None, pki.root_validity_days, now, rng)?;
             Some(ingress_leaf(site, &pair(&c, &k)?, now, rng)?)
         }
     };
@@ -383,12 +365,7 @@ impl SiteSecrets {
         if let Some(i) = &self.ingress {
             push("ingress.cert".into(), &i.cert, Some(&i.key))?;
         }
-        Ok(SecretsSummary {
-            site: self.site.clone(),
-            created: self.created,
-            discovery_hash: self.discovery_hash()?,
-            certificates,
-        })
+        Ok(SecretsSummary { site: self.site.clone(), created: self.created, discovery_hash: self.discovery_hash()?, certificates })
     }
 
     /// Problems with the material itself, whatever the site: unreadable PEM,
@@ -414,7 +391,9 @@ impl SiteSecrets {
             check_pair(&mut d, &name, p, true, now);
         }
         match PrivateKey::from_pem(&self.kubeadm.service_account.private_key) {
-            Err(e) => d.error("secrets", "kubeadm.serviceAccount.privateKey", e.to_string(), "the PEM is damaged; restore the file from a backup"),
+            Err(e) => {
+                d.error("secrets", "kubeadm.serviceAccount.privateKey", e.to_string(), "the PEM is damaged; restore the file from a backup")
+            }
             Ok(k) => {
                 if k.public_pem().ok().as_deref().map(str::trim) != Some(self.kubeadm.service_account.public_key.trim()) {
                     d.error(

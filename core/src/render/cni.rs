@@ -22,10 +22,7 @@ pub(crate) fn replace_once(text: &str, from: &str, to: &str, name: &str) -> Resu
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     let name = "manifest/flannel";
     let upstream = ctx.upstream(name, &ctx.cat.flannel.manifest)?;
-    let text = String::from_utf8(upstream).map_err(|_| RenderError::Upstream {
-        name: name.into(),
-        reason: "not UTF-8 text".into(),
-    })?;
+    let text = String::from_utf8(upstream).map_err(|_| RenderError::Upstream { name: name.into(), reason: "not UTF-8 text".into() })?;
     let k = &ctx.site.spec.kubernetes;
     let text = replace_once(&text, "\"Network\": \"10.244.0.0/16\"", &format!("\"Network\": \"{}\"", k.pod_subnet), name)?;
     let nft = k.proxy_mode == ProxyMode::Nftables;

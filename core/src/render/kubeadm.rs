@@ -196,12 +196,8 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
         let path = format!("nodes/{}/kubeadm.yaml", node.name);
         match action(ctx, node) {
             Action::Init => {
-                let docs = [
-                    init_configuration(ctx, node),
-                    cluster_configuration(ctx),
-                    kubelet_configuration(),
-                    kube_proxy_configuration(ctx),
-                ];
+                let docs =
+                    [init_configuration(ctx, node), cluster_configuration(ctx), kubelet_configuration(), kube_proxy_configuration(ctx)];
                 add_yaml(ctx, tree, &path, &docs)?;
             }
             Action::JoinControlPlane => {

@@ -129,10 +129,7 @@ impl<'a> Ctx<'a> {
         };
         let got = hex::encode(Sha256::digest(&bytes));
         if got != want {
-            return Err(RenderError::Upstream {
-                name: name.to_string(),
-                reason: format!("sha256 is {got}, the lock pins {want}"),
-            });
+            return Err(RenderError::Upstream { name: name.to_string(), reason: format!("sha256 is {got}, the lock pins {want}") });
         }
         Ok(bytes)
     }
@@ -196,12 +193,8 @@ pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
         copies: inputs.copies,
     };
     if let Some(s) = inputs.secrets {
-        let problems: Vec<String> = s
-            .check(site, s.created)
-            .into_iter()
-            .filter(|d| d.is_error())
-            .map(|d| format!("{}: {}", d.path, d.message))
-            .collect();
+        let problems: Vec<String> =
+            s.check(site, s.created).into_iter().filter(|d| d.is_error()).map(|d| format!("{}: {}", d.path, d.message)).collect();
         if !problems.is_empty() {
             return Err(RenderError::Secrets(problems.join("; ")));
         }

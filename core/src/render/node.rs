@@ -12,16 +12,28 @@ use crate::tree::{FileTree, MODE_EXEC, MODE_FILE};
 const LIB_SH: &str = include_str!("assets/lib.sh");
 
 /// Sysctls Kubernetes itself needs; the tuning section adds to these.
-pub(crate) const REQUIRED_SYSCTL: &[(&str, &str)] = &[
-    ("net.bridge.bridge-nf-call-ip6tables", "1"),
-    ("net.bridge.bridge-nf-call-iptables", "1"),
-    ("net.ipv4.ip_forward", "1"),
-];
+pub(crate) const REQUIRED_SYSCTL: &[(&str, &str)] =
+    &[("net.bridge.bridge-nf-call-ip6tables", "1"), ("net.bridge.bridge-nf-call-iptables", "1"), ("net.ipv4.ip_forward", "1")];
 
 /// Tools from the operating system the install relies on.
 const OS_TOOLS: &[&str] = &[
-    "conntrack", "ip", "iptables", "mount", "nsenter", "modprobe", "sysctl", "systemctl", "sha256sum", "tar", "install",
-    "cmp", "find", "sed", "grep", "socat", "ethtool",
+    "conntrack",
+    "ip",
+    "iptables",
+    "mount",
+    "nsenter",
+    "modprobe",
+    "sysctl",
+    "systemctl",
+    "sha256sum",
+    "tar",
+    "install",
+    "cmp",
+    "find",
+    "sed",
+    "grep",
+    "socat",
+    "ethtool",
 ];
 
 pub(crate) fn kernel_modules(ctx: &Ctx) -> Vec<&'static str> {
@@ -62,15 +74,9 @@ pub(crate) fn containerd_config(ctx: &Ctx) -> Result<String, RenderError> {
         table(vec![
             (
                 "io.containerd.cri.v1.images",
-                table(vec![
-                    ("pinned_images", table(vec![("sandbox", Toml::String(pause))])),
-                    ("registry", registry),
-                ]),
+                table(vec![("pinned_images", table(vec![("sandbox", Toml::String(pause))])), ("registry", registry)]),
             ),
-            (
-                "io.containerd.cri.v1.runtime",
-                table(vec![("containerd", table(vec![("runtimes", table(vec![("runc", runc)]))]))]),
-            ),
+            ("io.containerd.cri.v1.runtime", table(vec![("containerd", table(vec![("runtimes", table(vec![("runc", runc)]))]))])),
         ])
     } else {
         table(vec![(
@@ -162,10 +168,7 @@ ExecStart=/usr/local/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $
 fn node_images(ctx: &Ctx, node: &Node) -> Vec<String> {
     let k = ctx.k8s;
     let kv = &ctx.site.spec.kubernetes.version;
-    let mut v = vec![
-        format!("registry.k8s.io/pause:{}", k.pause),
-        format!("registry.k8s.io/kube-proxy:v{kv}"),
-    ];
+    let mut v = vec![format!("registry.k8s.io/pause:{}", k.pause), format!("registry.k8s.io/kube-proxy:v{kv}")];
     v.extend(ctx.cat.flannel.images.iter().cloned());
     v.extend(ctx.istio.images.iter().filter(|i| i.contains("/proxyv2:")).cloned());
     if node.role == Role::ControlPlane {
@@ -308,11 +311,7 @@ main "$@"
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     let spec = &ctx.site.spec;
     tree.add("common/lib.sh", format!("{}{}", ctx.header("#"), LIB_SH), MODE_FILE);
-    tree.add(
-        "common/etc/modules-load.d/meshbundle.conf",
-        format!("{}{}\n", ctx.header("#"), kernel_modules(ctx).join("\n")),
-        MODE_FILE,
-    );
+    tree.add("common/etc/modules-load.d/meshbundle.conf", format!("{}{}\n", ctx.header("#"), kernel_modules(ctx).join("\n")), MODE_FILE);
     let mut sysctl = ctx.header("#");
     sysctl.push_str("# Needed by Kubernetes:\n");
     for (k, v) in REQUIRED_SYSCTL {
@@ -336,11 +335,7 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
     let unit_header = ctx.header("#");
     tree.add("common/etc/systemd/system/containerd.service", format!("{unit_header}{CONTAINERD_SERVICE}"), MODE_FILE);
     tree.add("common/etc/systemd/system/kubelet.service", format!("{unit_header}{KUBELET_SERVICE}"), MODE_FILE);
-    tree.add(
-        "common/etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
-        format!("{unit_header}{KUBEADM_DROPIN}"),
-        MODE_FILE,
-    );
+    tree.add("common/etc/systemd/system/kubelet.service.d/10-kubeadm.conf", format!("{unit_header}{KUBEADM_DROPIN}"), MODE_FILE);
     for node in &spec.nodes {
         tree.add(format!("nodes/{}/bootstrap.sh", node.name), bootstrap_script(ctx, node), MODE_EXEC);
     }

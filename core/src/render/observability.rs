@@ -121,12 +121,9 @@ fn indent(text: &str, by: usize) -> String {
 
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     let obs = &ctx.site.spec.observability;
-    for (name, on) in [
-        ("prometheus", obs.addons.prometheus),
-        ("grafana", obs.addons.grafana),
-        ("jaeger", obs.addons.jaeger),
-        ("kiali", obs.addons.kiali),
-    ] {
+    for (name, on) in
+        [("prometheus", obs.addons.prometheus), ("grafana", obs.addons.grafana), ("jaeger", obs.addons.jaeger), ("kiali", obs.addons.kiali)]
+    {
         if !on {
             continue;
         }
@@ -137,7 +134,12 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
         let mut note = String::new();
         if name == "prometheus" && !obs.prometheus_operator {
             let rules = crate::yaml::to_string(&alert_groups(ctx))?;
-            text = replace_once(&text, "  alerting_rules.yml: |\n    {}\n", &format!("  alerting_rules.yml: |\n{}\n", indent(&rules, 4)), &key)?;
+            text = replace_once(
+                &text,
+                "  alerting_rules.yml: |\n    {}\n",
+                &format!("  alerting_rules.yml: |\n{}\n", indent(&rules, 4)),
+                &key,
+            )?;
             note = "# alerting_rules.yml holds meshbundle's alert rules.\n".into();
         }
         let text = rewrite_manifest_images(&text, |r| ctx.image(r));

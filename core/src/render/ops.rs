@@ -95,7 +95,12 @@ echo "the install is healthy"
         addons = array(&addons(ctx)),
         mtls = quote(ctx.site.spec.security.mtls.mode.as_str()),
     );
-    script(ctx, "Checks that the install is healthy: nodes, istiod, gateways, addons, mTLS, istioctl analyze and proxy status.", "ops/verify.sh   (TIMEOUT=300s by default)", &body)
+    script(
+        ctx,
+        "Checks that the install is healthy: nodes, istiod, gateways, addons, mTLS, istioctl analyze and proxy status.",
+        "ops/verify.sh   (TIMEOUT=300s by default)",
+        &body,
+    )
 }
 
 fn diagnose(ctx: &Ctx) -> String {

@@ -61,12 +61,7 @@ fn authorization(ctx: &Ctx) -> Vec<Value> {
         } else {
             vec![json!({"from": [{"source": clients}]})]
         };
-        docs.push(policy(
-            ctx,
-            "allow-ingress-clients",
-            &ig.namespace,
-            json!({"selector": selector, "action": "ALLOW", "rules": rules}),
-        ));
+        docs.push(policy(ctx, "allow-ingress-clients", &ig.namespace, json!({"selector": selector, "action": "ALLOW", "rules": rules})));
         let principal = format!("cluster.local/ns/{}/sa/{}", ig.namespace, gateway_service_account(ig));
         let mut backends: Vec<&str> = ig.routes.iter().map(|r| r.namespace.as_str()).collect();
         backends.sort();

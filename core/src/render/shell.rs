@@ -3,8 +3,8 @@
 /// Quotes a value for bash: bare when it only has safe characters, in single
 /// quotes otherwise.
 pub fn quote(s: &str) -> String {
-    let safe = !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | '@' | ',' | '+'));
+    let safe =
+        !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | '@' | ',' | '+'));
     if safe { s.to_string() } else { format!("'{}'", s.replace('\'', r"'\''")) }
 }
 

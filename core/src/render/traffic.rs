@@ -23,10 +23,7 @@ fn host_name(host: &str) -> String {
 }
 
 fn port_named<'a>(g: &'a Gateway, prefix: &str) -> Option<&'a crate::spec::ServicePort> {
-    g.service
-        .ports
-        .iter()
-        .find(|p| p.name.starts_with(prefix) && (prefix != "http" || !p.name.starts_with("https")))
+    g.service.ports.iter().find(|p| p.name.starts_with(prefix) && (prefix != "http" || !p.name.starts_with("https")))
 }
 
 fn ingress(ctx: &Ctx) -> Vec<Value> {

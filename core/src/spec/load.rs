@@ -238,7 +238,12 @@ fn read_typed(value: &mut Value, pos: &Positions) -> (Option<Site>, Vec<Diagnost
         Ok(site) => (Some(site), diags),
         Err(e) => {
             if diags.is_empty() {
-                diags.push(Diagnostic::error("invalid-value", "", first_sentence(&e.to_string()), "see `meshbundle schema` for the allowed values"));
+                diags.push(Diagnostic::error(
+                    "invalid-value",
+                    "",
+                    first_sentence(&e.to_string()),
+                    "see `meshbundle schema` for the allowed values",
+                ));
             }
             (None, diags)
         }
@@ -321,7 +326,8 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
             Fix { diagnostic, action: Action::Remove(path) }
         }
         Issue::OutOfRange { found, range } => {
-            let diagnostic = Diagnostic::error("invalid-value", path.clone(), format!("{found} is out of range"), format!("use a value from {range}"));
+            let diagnostic =
+                Diagnostic::error("invalid-value", path.clone(), format!("{found} is out of range"), format!("use a value from {range}"));
             Fix { diagnostic, action: Action::Remove(path) }
         }
     }
@@ -330,7 +336,6 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
 fn first_sentence(msg: &str) -> String {
     msg.split(" at line ").next().unwrap_or(msg).to_string()
 }
-
 
 fn list(names: &[String]) -> String {
     names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")

@@ -81,9 +81,7 @@ fn describe_types(schema: &Value) -> String {
     };
     match schema.get("type") {
         Some(Value::String(t)) => names(t),
-        Some(Value::Array(ts)) => {
-            ts.iter().filter_map(Value::as_str).filter(|t| *t != "null").map(names).collect::<Vec<_>>().join(" or ")
-        }
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).filter(|t| *t != "null").map(names).collect::<Vec<_>>().join(" or "),
         _ => "another type".into(),
     }
 }
@@ -117,10 +115,7 @@ pub(crate) fn check(root: &Value, schema: &Value, value: &Value, path: &str, out
             _ => true,
         };
         if !ok {
-            out.push(Found {
-                path: path.to_string(),
-                issue: Issue::WrongType { expected: describe_types(schema), found: kind(value) },
-            });
+            out.push(Found { path: path.to_string(), issue: Issue::WrongType { expected: describe_types(schema), found: kind(value) } });
             return;
         }
     }
@@ -158,7 +153,11 @@ pub(crate) fn check(root: &Value, schema: &Value, value: &Value, path: &str, out
                 path: path.to_string(),
                 issue: Issue::OutOfRange {
                     found: value.to_string(),
-                    range: format!("{} to {}", min.map(|m| m.to_string()).unwrap_or("-".into()), max.map(|m| m.to_string()).unwrap_or("-".into())),
+                    range: format!(
+                        "{} to {}",
+                        min.map(|m| m.to_string()).unwrap_or("-".into()),
+                        max.map(|m| m.to_string()).unwrap_or("-".into())
+                    ),
                 },
             });
             return;

@@ -10,29 +10,18 @@ use super::values::{host_port_problem, is_dns_subdomain, is_rfc1123_label};
 use crate::diag::Diagnostics;
 use crate::spec::Site;
 
-const TZ_AREAS: &[&str] = &[
-    "Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific", "Etc",
-];
+const TZ_AREAS: &[&str] =
+    &["Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific", "Etc"];
 
 fn parse_cidr(d: &mut Diagnostics, path: &str, value: &str) -> Option<Ipv4Net> {
     match value.parse::<Ipv4Net>() {
         Ok(net) if net.network() != net.addr() => {
-            d.error(
-                "network",
-                path,
-                format!("`{value}` has host bits set"),
-                format!("write the network address: `{}`", net.trunc()),
-            );
+            d.error("network", path, format!("`{value}` has host bits set"), format!("write the network address: `{}`", net.trunc()));
             Some(net.trunc())
         }
         Ok(net) => Some(net),
         Err(_) => {
-            d.error(
-                "network",
-                path,
-                format!("`{value}` is not an IPv4 CIDR"),
-                "write it as address/prefix, e.g. `10.244.0.0/16`",
-            );
+            d.error("network", path, format!("`{value}` is not an IPv4 CIDR"), "write it as address/prefix, e.g. `10.244.0.0/16`");
             None
         }
     }
@@ -59,9 +48,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         || tz.split_once('/').is_some_and(|(area, rest)| {
             TZ_AREAS.contains(&area)
                 && !rest.is_empty()
-                && rest.split('/').all(|p| {
-                    !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
-                })
+                && rest.split('/').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+')))
         });
     if !tz_ok {
         d.error(
@@ -103,9 +90,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         );
     }
     if let Some(n) = node_net {
-        for (name, other, path) in
-            [("pod", pod, "spec.kubernetes.podSubnet"), ("service", svc, "spec.kubernetes.serviceSubnet")]
-        {
+        for (name, other, path) in [("pod", pod, "spec.kubernetes.podSubnet"), ("service", svc, "spec.kubernetes.serviceSubnet")] {
             if let Some(o) = other
                 && overlaps(&n, &o)
             {
@@ -248,8 +233,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             );
         }
         for key in n.labels.keys() {
-            if key.starts_with("kubernetes.io/") || key.starts_with("k8s.io/") || key.contains("node-role.kubernetes.io")
-            {
+            if key.starts_with("kubernetes.io/") || key.starts_with("k8s.io/") || key.contains("node-role.kubernetes.io") {
                 d.error(
                     "labels",
                     format!("{p}.labels{}", crate::diag::key_segment(key)),
@@ -262,12 +246,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
 
     let cps: Vec<_> = site.control_plane_nodes().collect();
     if cps.is_empty() && !spec.nodes.is_empty() {
-        d.error(
-            "control-plane",
-            "spec.nodes",
-            "there is no control-plane node",
-            "give at least one node `role: control-plane`",
-        );
+        d.error("control-plane", "spec.nodes", "there is no control-plane node", "give at least one node `role: control-plane`");
     }
     if cps.len() > 1 && cps.len() % 2 == 0 {
         d.warning(

@@ -43,10 +43,7 @@ fn check_hpa(d: &mut Diagnostics, path: &str, hpa: &Hpa, replicas: u32) {
 }
 
 fn check_resources(d: &mut Diagnostics, path: &str, r: &Resources) {
-    for (kind, req, lim) in [
-        ("cpu", &r.requests.cpu, &r.limits.cpu),
-        ("memory", &r.requests.memory, &r.limits.memory),
-    ] {
+    for (kind, req, lim) in [("cpu", &r.requests.cpu, &r.limits.cpu), ("memory", &r.requests.memory, &r.limits.memory)] {
         let mut parsed = [None, None];
         for (slot, (which, v)) in [("requests", req), ("limits", lim)].into_iter().enumerate() {
             if let Some(v) = v {
@@ -221,7 +218,12 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool) {
             d.error("tls", format!("{path}.httpsRedirect"), "redirecting to HTTPS needs TLS", "set `tls`, or turn httpsRedirect off");
         }
         if !svc.ports.iter().any(|p| p.name.starts_with("http") && !p.name.starts_with("https")) {
-            d.error("ports", format!("{sp}.ports"), "httpsRedirect is on but no plain HTTP port (`http2` or `http`)", "add a port named `http2` (80 -> 8080)");
+            d.error(
+                "ports",
+                format!("{sp}.ports"),
+                "httpsRedirect is on but no plain HTTP port (`http2` or `http`)",
+                "add a port named `http2` (80 -> 8080)",
+            );
         }
     }
     for (i, r) in g.routes.iter().enumerate() {
@@ -246,7 +248,12 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool) {
             d.error("port", format!("{rp}.port"), format!("{} is not a port number", r.port), "use 1 to 65535");
         }
         if r.namespace == "istio-system" || r.namespace == "kube-system" {
-            d.error("namespace", format!("{rp}.namespace"), format!("routes into `{}` are not allowed", r.namespace), "route to an application namespace");
+            d.error(
+                "namespace",
+                format!("{rp}.namespace"),
+                format!("routes into `{}` are not allowed", r.namespace),
+                "route to an application namespace",
+            );
         }
     }
 }
@@ -297,7 +304,12 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             d.error("name", &p, format!("`{ns}` is not a valid namespace"), "use an RFC 1123 label");
         }
         if ["kube-system", "kube-public", "kube-node-lease", "istio-system", "kube-flannel"].contains(&ns.as_str()) {
-            d.error("namespace", &p, format!("`{ns}` is a system namespace and must not join the mesh"), "list application namespaces only");
+            d.error(
+                "namespace",
+                &p,
+                format!("`{ns}` is a system namespace and must not join the mesh"),
+                "list application namespaces only",
+            );
         }
         if !seen.insert(ns) {
             d.error("duplicate", &p, format!("`{ns}` is listed twice"), "list each namespace once");
@@ -354,7 +366,12 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         && istio.ingress_gateway.name == istio.egress_gateway.name
         && istio.ingress_gateway.namespace == istio.egress_gateway.namespace
     {
-        d.error("duplicate", "spec.istio.egressGateway.name", "the egress gateway has the ingress gateway's name", "give them different names");
+        d.error(
+            "duplicate",
+            "spec.istio.egressGateway.name",
+            "the egress gateway has the ingress gateway's name",
+            "give them different names",
+        );
     }
 
     // security
@@ -457,7 +474,12 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         }
     }
     if sec.jwt.required && sec.jwt.issuers.is_empty() {
-        d.error("jwt", "spec.security.jwt.required", "tokens are required but no issuer is listed", "list the issuers under spec.security.jwt.issuers");
+        d.error(
+            "jwt",
+            "spec.security.jwt.required",
+            "tokens are required but no issuer is listed",
+            "list the issuers under spec.security.jwt.issuers",
+        );
     }
     if sec.mtls.mode == crate::spec::MtlsMode::Permissive {
         d.warning(
@@ -473,7 +495,12 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     check_percent(d, "spec.observability.alerts.errorRatePercent", obs.alerts.error_rate_percent, false);
     check_percent(d, "spec.observability.alerts.resourceUsagePercent", obs.alerts.resource_usage_percent, false);
     if obs.alerts.p99_latency_ms == 0 {
-        d.error("alerts", "spec.observability.alerts.p99LatencyMs", "a p99 threshold of 0 ms fires always", "use the latency users notice, e.g. 500");
+        d.error(
+            "alerts",
+            "spec.observability.alerts.p99LatencyMs",
+            "a p99 threshold of 0 ms fires always",
+            "use the latency users notice, e.g. 500",
+        );
     }
     if obs.alerts.cert_expiry_days == 0 {
         d.error("alerts", "spec.observability.alerts.certExpiryDays", "0 days warns only after expiry", "warn a few weeks ahead, e.g. 30");
@@ -492,7 +519,12 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         d.warning("addons", "spec.observability.addons.kiali", "Kiali reads its graph from Prometheus, which is off", "turn prometheus on");
     }
     if obs.addons.grafana && !obs.addons.prometheus {
-        d.warning("addons", "spec.observability.addons.grafana", "Grafana's Istio dashboards read Prometheus, which is off", "turn prometheus on");
+        d.warning(
+            "addons",
+            "spec.observability.addons.grafana",
+            "Grafana's Istio dashboards read Prometheus, which is off",
+            "turn prometheus on",
+        );
     }
 
     // traffic policy
@@ -521,13 +553,10 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     }
 
     // kernel tuning
-    let required: BTreeMap<&str, &str> = [
-        ("net.bridge.bridge-nf-call-iptables", "1"),
-        ("net.bridge.bridge-nf-call-ip6tables", "1"),
-        ("net.ipv4.ip_forward", "1"),
-    ]
-    .into_iter()
-    .collect();
+    let required: BTreeMap<&str, &str> =
+        [("net.bridge.bridge-nf-call-iptables", "1"), ("net.bridge.bridge-nf-call-ip6tables", "1"), ("net.ipv4.ip_forward", "1")]
+            .into_iter()
+            .collect();
     for (k, v) in &spec.tuning.sysctl {
         let p = format!("spec.tuning.sysctl{}", key_segment(k));
         let name_ok = !k.is_empty()
@@ -571,14 +600,29 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     for (i, img) in spec.images.iter().enumerate() {
         let p = format!("spec.images[{i}]");
         if let Err(e) = crate::image::ImageRef::parse(&img.name) {
-            d.error("image", format!("{p}.name"), e.to_string(), "write registry/repository:tag, e.g. `registry.example.com/shop/web:1.4.2`");
+            d.error(
+                "image",
+                format!("{p}.name"),
+                e.to_string(),
+                "write registry/repository:tag, e.g. `registry.example.com/shop/web:1.4.2`",
+            );
         } else if crate::image::ImageRef::parse(&img.name).is_ok_and(|r| r.tag.is_none() && r.digest.is_none()) {
-            d.error("image", format!("{p}.name"), format!("`{}` has no tag", img.name), "name a tag (or a digest): `latest` is not something to pin");
+            d.error(
+                "image",
+                format!("{p}.name"),
+                format!("`{}` has no tag", img.name),
+                "name a tag (or a digest): `latest` is not something to pin",
+            );
         }
         if let Some(src) = &img.source {
             let ok = ["oci:", "oci-archive:", "docker-archive:"].iter().any(|k| src.strip_prefix(k).is_some_and(|r| !r.is_empty()));
             if !ok {
-                d.error("image", format!("{p}.source"), format!("`{src}` is not an image source"), "write oci:DIR, oci-archive:FILE or docker-archive:FILE");
+                d.error(
+                    "image",
+                    format!("{p}.source"),
+                    format!("`{src}` is not an image source"),
+                    "write oci:DIR, oci-archive:FILE or docker-archive:FILE",
+                );
             }
         }
         if !names.insert(img.name.clone()) {
@@ -601,7 +645,12 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         if f.url.is_empty() {
             d.error("file", format!("{p}.url"), "the URL is empty", "give an https:// URL or a local path");
         } else if f.url.starts_with("http://") {
-            d.warning("file", format!("{p}.url"), "the file is fetched over plain HTTP", "the lock's sha256 still checks it; prefer https://");
+            d.warning(
+                "file",
+                format!("{p}.url"),
+                "the file is fetched over plain HTTP",
+                "the lock's sha256 still checks it; prefer https://",
+            );
         }
         if let Some(sha) = &f.sha256
             && !(sha.len() == 64 && sha.bytes().all(|c| c.is_ascii_hexdigit()))

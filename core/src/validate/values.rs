@@ -68,10 +68,7 @@ pub fn quantity(s: &str) -> Option<f64> {
     if s.is_empty() || s.starts_with('-') {
         return None;
     }
-    let (num, mult) = SUFFIXES
-        .iter()
-        .find_map(|(suf, m)| s.strip_suffix(suf).map(|n| (n, *m)))
-        .unwrap_or((s, 1.0));
+    let (num, mult) = SUFFIXES.iter().find_map(|(suf, m)| s.strip_suffix(suf).map(|n| (n, *m))).unwrap_or((s, 1.0));
     let plain = num.strip_prefix('+').unwrap_or(num);
     let (mantissa, exp) = match plain.find(['e', 'E']) {
         Some(i) if mult == 1.0 => (&plain[..i], plain[i + 1..].parse::<i32>().ok()?),
