@@ -31,11 +31,6 @@ impl Progress {
         Progress { bar, retries: AtomicU64::new(0) }
     }
 
-    /// A hidden bar.
-    pub fn none() -> Progress {
-        Progress { bar: None, retries: AtomicU64::new(0) }
-    }
-
     pub fn add_total(&self, n: u64) {
         if let Some(b) = &self.bar {
             b.inc_length(n);

@@ -33,7 +33,6 @@ struct AuthEntry {
 pub struct Credentials {
     basic: BTreeMap<String, (String, String)>,
     helpers: Vec<String>,
-    pub source: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -77,10 +76,12 @@ impl Credentials {
             Some(f) => Some(f.to_path_buf()),
             None => default_paths().into_iter().find(|p| p.exists()),
         };
-        let Some(path) = path else { return Ok(Credentials::default()) };
+        let Some(path) = path else {
+            return Ok(Credentials::default());
+        };
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let parsed: AuthFile = serde_json::from_str(&text).map_err(|e| format!("{}: not an auth file: {e}", path.display()))?;
-        let mut c = Credentials { source: Some(path.clone()), ..Default::default() };
+        let mut c = Credentials::default();
         for (host, entry) in parsed.auths {
             let pair = match (entry.auth, entry.username, entry.password) {
                 (Some(a), _, _) if !a.is_empty() => {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use super::{Image, digest_hex};
-use crate::oci::cache::{BlobCache, CacheError, sha256_file};
+use crate::oci::cache::{BlobCache, CacheError};
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
@@ -41,17 +41,9 @@ impl Layout {
         Ok(Layout { root: root.to_path_buf() })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     pub fn blob_path(&self, digest: &str) -> Result<PathBuf, CacheError> {
         let hex = digest_hex(digest).ok_or_else(|| CacheError::BadDigest(digest.to_string()))?;
         Ok(self.root.join("blobs/sha256").join(hex))
-    }
-
-    pub fn has_blob(&self, digest: &str) -> bool {
-        self.blob_path(digest).is_ok_and(|p| p.exists())
     }
 
     /// Puts a blob from the cache into the layout (a hard link when they share a
@@ -79,11 +71,6 @@ impl Layout {
             fs::rename(&tmp, &dest).map_err(io(&dest))?;
         }
         Ok(digest)
-    }
-
-    pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>, CacheError> {
-        let p = self.blob_path(digest)?;
-        fs::read(&p).map_err(io(&p))
     }
 
     /// Writes an image (manifests and blobs, which must be in `cache`) and
@@ -123,26 +110,5 @@ impl Layout {
         let v: Value =
             serde_json::from_slice(&bytes).map_err(|e| CacheError::Io { path: p.clone(), source: std::io::Error::other(e.to_string()) })?;
         Ok(v["manifests"].as_array().cloned().unwrap_or_default())
-    }
-
-    /// Checks that every blob file hashes to its name; returns how many were checked.
-    pub fn verify_blobs(&self) -> Result<usize, CacheError> {
-        let dir = self.root.join("blobs/sha256");
-        let mut n = 0;
-        for e in fs::read_dir(&dir).map_err(io(&dir))? {
-            let e = e.map_err(io(&dir))?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            let (actual, size) = sha256_file(&e.path()).map_err(io(&e.path()))?;
-            if actual != format!("sha256:{name}") {
-                return Err(CacheError::Mismatch {
-                    what: e.path().display().to_string(),
-                    expected: format!("sha256:{name}"),
-                    actual,
-                    size,
-                });
-            }
-            n += 1;
-        }
-        Ok(n)
     }
 }

@@ -197,7 +197,7 @@ impl Registries {
             }
         };
         let top = get(locked.digest.clone()).await?;
-        let image = image_from_lock(locked, top, |d| get(d)).await?;
+        let image = image_from_lock(locked, top, get).await?;
         let reference = self.reference(&r, Some(&locked.digest));
         let missing: Vec<Blob> = image.blobs.iter().filter(|b| !cache.contains(&b.digest, Some(b.size))).cloned().collect();
         progress.add_total(missing.iter().map(|b| b.size).sum());

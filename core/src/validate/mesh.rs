@@ -425,7 +425,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         if r.from_namespaces.is_empty() && r.from_service_accounts.is_empty() {
             d.warning(
                 "authorization",
-                format!("{p}"),
+                p.to_string(),
                 "this allow names no source, so it admits every caller",
                 "list fromNamespaces or fromServiceAccounts",
             );
