@@ -72,11 +72,16 @@ fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache) -> Result<(Vec<Val
     let layout = Layout::open(dir)?;
     let entries = layout.read_index()?;
     let digest = pick(&entries, name).ok_or_else(|| err(name, format!("{} has no manifest named {name}", dir.display())))?;
-    // Copy every blob the image can reach into the cache, checking each.
+    // Copy every blob of the layout into the cache, checking each.
     let blobs = dir.join("blobs/sha256");
     for e in fs::read_dir(&blobs).map_err(|source| CacheError::Io { path: blobs.clone(), source })? {
         let e = e.map_err(|source| CacheError::Io { path: blobs.clone(), source })?;
         let claimed = format!("sha256:{}", e.file_name().to_string_lossy());
+        // Already cached (the cache is content-addressed, and a bundle checks
+        // every blob again as it writes it): no need to read it again.
+        if e.metadata().is_ok_and(|m| cache.contains(&claimed, Some(m.len()))) {
+            continue;
+        }
         let (got, _) = cache.put_file(&e.path())?;
         if got != claimed {
             return Err(RegistryError::BadBlob { image: name.into(), blob: claimed, actual: got });
@@ -88,7 +93,10 @@ fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache) -> Result<(Vec<Val
 
 /// Streams a tar's regular files into the cache: `path -> (digest, size)`,
 /// and keeps the small JSON files' bytes.
-fn import_tar(file: &Path, cache: &BlobCache) -> Result<(BTreeMap<String, (String, u64)>, BTreeMap<String, Vec<u8>>), CacheError> {
+/// A tar's regular files (`path -> (digest, size)`) and its small JSON files' bytes.
+type TarContents = (BTreeMap<String, (String, u64)>, BTreeMap<String, Vec<u8>>);
+
+fn import_tar(file: &Path, cache: &BlobCache) -> Result<TarContents, CacheError> {
     let io_err = |source| CacheError::Io { path: file.to_path_buf(), source };
     let f = fs::File::open(file).map_err(io_err)?;
     let mut archive = tar::Archive::new(io::BufReader::new(f));

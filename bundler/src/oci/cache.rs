@@ -44,7 +44,7 @@ impl BlobCache {
         Ok(BlobCache { root })
     }
 
-    pub fn root(&self) -> &Path {
+    pub fn root_dir(&self) -> &Path {
         &self.root
     }
 
