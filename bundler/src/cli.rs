@@ -4,15 +4,18 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// The version, with the id of the sources it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (source ", env!("MESHBUNDLE_SOURCE_ID"), ")");
+
 #[derive(Parser, Debug)]
 #[command(
     name = "meshbundle",
-    version,
+    version = VERSION,
     about = "Turn an air-gapped Istio-on-kubeadm site into one sealed, reproducible bundle",
     long_about = "meshbundle turns a site spec (meshbundle.yaml) into every file a production \
 Istio-on-kubeadm install needs, pins every image and file in a lock, and seals it all into one \
 bundle that is verified and imported at the site with no network.",
-    after_help = "Examples:\n  meshbundle init -o meshbundle.yaml\n  meshbundle validate meshbundle.yaml\n  meshbundle schema > meshbundle.schema.json",
+    after_help = "Examples:\n  meshbundle build --example production -o production.mbundle   # offline, to try it\n  meshbundle init -o meshbundle.yaml && meshbundle validate meshbundle.yaml\n  meshbundle lock meshbundle.yaml && meshbundle build meshbundle.yaml --locked -o site.mbundle --no-private-keys\n  meshbundle verify site.mbundle && meshbundle import site.mbundle --extract /opt/site",
     propagate_version = true
 )]
 pub struct Cli {
@@ -59,6 +62,154 @@ pub enum Command {
     /// Pull and build container images as OCI image layouts.
     #[command(subcommand)]
     Image(ImageCommand),
+
+    /// Build the sealed bundle: rendered install, pinned images and files, the meshbundle binary.
+    #[command(
+        after_help = "Examples:\n  meshbundle build --example production -o production.mbundle     # offline, from an embedded example\n  meshbundle build meshbundle.yaml --locked --secrets site.secrets.yaml --recipient age1... -o site.mbundle\n  meshbundle build meshbundle.yaml --locked --since previous.mbundle -o upgrade.mbundle"
+    )]
+    Build(BuildArgs),
+
+    /// Check every entry of a bundle against its seal (and its signature).
+    #[command(
+        after_help = "Exit status: 0 when every entry checks out, 1 naming the first bad entry.\n\nExamples:\n  meshbundle verify site.mbundle\n  meshbundle verify site.mbundle --key release.pub"
+    )]
+    Verify(VerifyArgs),
+
+    /// Show what a bundle holds: site, versions, nodes, images, files, certificates, id.
+    #[command(after_help = "Examples:\n  meshbundle inspect site.mbundle\n  meshbundle inspect --format json site.mbundle | jq .images")]
+    Inspect(InspectArgs),
+
+    /// Verify a bundle, then push its images to the site registry, load them into containerd, or lay out its files.
+    #[command(
+        after_help = "Examples:\n  meshbundle import site.mbundle --registry registry.site:5000\n  meshbundle import site.mbundle --containerd /run/containerd/containerd.sock\n  meshbundle import site.mbundle --extract /opt/meshbundle --identity operator.agekey"
+    )]
+    Import(ImportArgs),
+
+    /// Make an ed25519 key pair for signing bundles.
+    #[command(after_help = "Examples:\n  meshbundle keygen -o release      # writes release.key (0600) and release.pub")]
+    Keygen(KeygenArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BuildArgs {
+    /// The site spec (or --example).
+    #[arg(required_unless_present = "example", conflicts_with = "example")]
+    pub spec: Option<PathBuf>,
+    /// Build from an embedded example, offline: what cannot be carried without a network is listed in the seal.
+    #[arg(long, value_name = "NAME")]
+    pub example: Option<String>,
+    /// The bundle to write.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// The lock (default: meshbundle.lock beside the spec).
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+    /// Use only what the lock pins; resolve nothing new.
+    #[arg(long)]
+    pub locked: bool,
+    /// The site secrets.
+    #[arg(long, value_name = "FILE")]
+    pub secrets: Option<PathBuf>,
+    /// Encrypt private keys to this age recipient (age1...). Repeatable.
+    #[arg(long, value_name = "AGE1...")]
+    pub recipient: Vec<String>,
+    /// A file of age recipients, one per line. Repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub recipients_file: Vec<PathBuf>,
+    /// Encrypt private keys to the passphrase on this file's first line.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Carry certificates but no private key.
+    #[arg(long)]
+    pub no_private_keys: bool,
+    /// Sign the seal with this ed25519 key (meshbundle keygen).
+    #[arg(long, value_name = "KEY")]
+    pub sign: Option<PathBuf>,
+    /// Carry only what this earlier bundle (or lock) lacks.
+    #[arg(long, value_name = "OLD")]
+    pub since: Option<PathBuf>,
+    /// The statically linked meshbundle to carry (default: this one if static, else the musl build beside it).
+    #[arg(long, value_name = "FILE")]
+    pub binary: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyArgs {
+    /// The bundle.
+    pub file: PathBuf,
+    /// Require a signature by this ed25519 public key.
+    #[arg(long, value_name = "PUB")]
+    pub key: Option<PathBuf>,
+    /// Hashing threads (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct InspectArgs {
+    /// The bundle.
+    pub file: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// The bundle.
+    pub file: PathBuf,
+    /// Require a signature by this ed25519 public key.
+    #[arg(long, value_name = "PUB")]
+    pub key: Option<PathBuf>,
+    /// Push every image to this registry (host:port).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub registry: Option<String>,
+    /// Load every image into this containerd (its socket).
+    #[arg(long, value_name = "SOCKET")]
+    pub containerd: Option<PathBuf>,
+    /// containerd namespace.
+    #[arg(long, default_value = "k8s.io")]
+    pub namespace: String,
+    /// Lay out the scripts, manifests, certificates and files here.
+    #[arg(long, value_name = "DIR")]
+    pub extract: Option<PathBuf>,
+    /// age identity file that opens the private keys.
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// The passphrase the private keys were sealed with (first line of the file).
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Speak plain HTTP to the registry.
+    #[arg(long, value_name = "HOST")]
+    pub insecure: Vec<String>,
+    /// Docker or Podman auth file for the registry.
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// Extra CA certificate (PEM) for the registry.
+    #[arg(long, value_name = "FILE")]
+    pub registry_ca: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// No progress bars.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct KeygenArgs {
+    /// Path prefix: writes PREFIX.key (private, 0600) and PREFIX.pub.
+    #[arg(short, long, value_name = "PREFIX")]
+    pub output: PathBuf,
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Where images and files come from, and how to reach them.

@@ -1,6 +1,7 @@
 //! `meshbundle`: turns a site spec into a sealed, reproducible bundle for an
 //! air-gapped Istio-on-kubeadm install, and verifies and imports it at the site.
 
+mod bundle;
 mod cli;
 mod commands;
 mod error;

@@ -1,5 +1,6 @@
 //! One module per command.
 
+mod bundle;
 mod image;
 mod init;
 mod lock;
@@ -23,5 +24,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Secrets(c) => secrets::run(c),
         Command::Lock(a) => lock::run(a),
         Command::Image(c) => image::run(c),
+        Command::Build(a) => bundle::build(a),
+        Command::Verify(a) => bundle::verify(a),
+        Command::Inspect(a) => bundle::inspect(a),
+        Command::Import(a) => bundle::import(a),
+        Command::Keygen(a) => bundle::keygen(a),
     }
 }

@@ -1,0 +1,366 @@
+//! Writing a bundle: the seal first (it lists every entry's sha256, known
+//! before writing: blobs and files are stored in the cache by digest), then
+//! each entry streamed from the cache and checked again on the way, into a
+//! temporary file that is renamed into place only when complete.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use meshbundle_core::image::ImageRef;
+use meshbundle_core::lock::Lock;
+use meshbundle_core::pki::SiteSecrets;
+use meshbundle_core::render::{Inputs, render};
+use meshbundle_core::spec::Site;
+use meshbundle_core::tree::MODE_SECRET;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::crypt::Sealer;
+use super::seal::{Base, NotCarried, Seal, SealCert, SealEntry, SealFile, SealImage, SecretsInfo};
+use super::{FORMAT, SEAL, SEAL_SIG, SEAL_SUM, header};
+use crate::error::{Error, Result};
+use crate::oci::Image;
+use crate::oci::cache::BlobCache;
+use crate::oci::layout::REF_NAME;
+use crate::progress::Progress;
+
+/// Where an entry's bytes come from.
+enum Source {
+    Bytes(Vec<u8>),
+    /// A file of the cache (or the binary), with the sha256 it must have.
+    File(PathBuf),
+}
+
+struct Pending {
+    entry: SealEntry,
+    source: Source,
+}
+
+fn bytes_entry(path: String, bytes: Vec<u8>, mode: u32) -> Pending {
+    let entry = SealEntry { sha256: hex::encode(Sha256::digest(&bytes)), size: bytes.len() as u64, mode, path };
+    Pending { entry, source: Source::Bytes(bytes) }
+}
+
+fn file_entry(path: String, file: PathBuf, sha256_hex: String, mode: u32) -> Result<Pending> {
+    let size = std::fs::metadata(&file).map_err(|e| Error::io(&file, e))?.len();
+    Ok(Pending { entry: SealEntry { path, size, mode, sha256: sha256_hex }, source: Source::File(file) })
+}
+
+/// A file carried in the bundle.
+pub struct CarriedFile {
+    pub name: String,
+    pub url: String,
+    pub sha256: String,
+    pub path: PathBuf,
+}
+
+/// What a differential bundle may leave out: what its base carries.
+pub struct BaseSets {
+    pub id: String,
+    pub blobs: BTreeSet<String>,
+    pub files: BTreeSet<String>,
+}
+
+pub struct Input<'a> {
+    pub site: &'a Site,
+    pub spec_text: String,
+    pub lock: Option<&'a Lock>,
+    pub lock_text: Option<String>,
+    pub secrets: Option<&'a SiteSecrets>,
+    pub sealer: Option<Sealer>,
+    /// Leave private keys out instead of sealing them.
+    pub withhold_keys: bool,
+    pub images: Vec<Image>,
+    pub files: Vec<CarriedFile>,
+    /// Upstream manifests for render, by lock name.
+    pub upstream: BTreeMap<String, Vec<u8>>,
+    pub binary: Option<PathBuf>,
+    pub not_carried: NotCarried,
+    pub base: Option<BaseSets>,
+    pub signer: Option<ed25519_dalek::SigningKey>,
+}
+
+pub struct Built {
+    pub id: String,
+    pub seal: Seal,
+    pub bytes: u64,
+}
+
+/// The reference the site pulls an image by: the site registry, its
+/// repository and tag, and the digest.
+pub fn site_ref(registry: &str, name: &str, digest: &str) -> Result<(String, String)> {
+    let r = ImageRef::parse(name).map_err(|e| Error::failed(e.to_string(), "fix the lock"))?;
+    let tagged = r.in_registry(registry).tagged();
+    Ok((tagged.clone(), format!("{tagged}@{digest}")))
+}
+
+pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -> Result<Built> {
+    let site = input.site;
+    let upstream = if input.upstream.is_empty() { None } else { Some(&input.upstream) };
+    let tree = render(site, &Inputs { lock: input.lock, secrets: input.secrets, upstream, copies: None })
+        .map_err(|e| Error::failed(e.to_string(), "check that the spec, lock and secrets belong together"))?;
+
+    let mut pending: Vec<Pending> = Vec::new();
+    for (path, f) in tree.iter() {
+        if f.mode == MODE_SECRET && input.secrets.is_some() {
+            if input.withhold_keys {
+                continue;
+            }
+            let sealer = input.sealer.as_ref().ok_or_else(|| {
+                Error::failed("private keys would travel unencrypted", "give --recipient, --passphrase-file or --no-private-keys")
+            })?;
+            pending.push(bytes_entry(format!("tree/{path}.age"), sealer.seal(&f.bytes, cache)?, MODE_SECRET));
+        } else {
+            pending.push(bytes_entry(format!("tree/{path}"), f.bytes.clone(), f.mode));
+        }
+    }
+
+    let base = input.base.as_ref();
+    let mut files = Vec::new();
+    for f in &input.files {
+        files.push(SealFile {
+            name: f.name.clone(),
+            sha256: f.sha256.clone(),
+            size: std::fs::metadata(&f.path).map_err(|e| Error::io(&f.path, e))?.len(),
+            url: f.url.clone(),
+        });
+        if base.is_some_and(|b| b.files.contains(&f.sha256)) {
+            continue;
+        }
+        pending.push(file_entry(format!("files/{}", f.name), f.path.clone(), f.sha256.clone(), 0o644)?);
+    }
+
+    // One OCI layout for every image; each blob once.
+    let mut images = Vec::new();
+    let mut index = Vec::new();
+    let mut blobs: BTreeMap<String, Source> = BTreeMap::new();
+    let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
+    for img in &input.images {
+        let (tagged, site) = site_ref(&site.spec.registry, &img.name, &img.digest)?;
+        let mut size = 0;
+        for (d, _, raw) in &img.manifests {
+            size += raw.len() as u64;
+            sizes.insert(d.clone(), raw.len() as u64);
+            blobs.entry(d.clone()).or_insert_with(|| Source::Bytes(raw.clone()));
+        }
+        for b in &img.blobs {
+            size += b.size;
+            sizes.insert(b.digest.clone(), b.size);
+            if !blobs.contains_key(&b.digest) {
+                blobs.insert(
+                    b.digest.clone(),
+                    Source::File(cache.path(&b.digest).map_err(|e| Error::failed(e.to_string(), "report this"))?),
+                );
+            }
+        }
+        index.push(json!({"mediaType": img.media_type, "digest": img.digest, "size": img.size, "annotations": {REF_NAME: tagged}}));
+        images.push(SealImage {
+            name: img.name.clone(),
+            site,
+            digest: img.digest.clone(),
+            media_type: img.media_type.clone(),
+            manifests: img.manifests.iter().map(|m| m.0.clone()).collect(),
+            blobs: img.blobs.iter().map(|b| b.digest.clone()).collect(),
+            size,
+        });
+    }
+    let mut base_blobs = Vec::new();
+    let mut base_files = Vec::new();
+    if !input.images.is_empty() {
+        index.sort_by(|a, b| a["annotations"][REF_NAME].as_str().cmp(&b["annotations"][REF_NAME].as_str()));
+        let index_json = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": crate::oci::media::OCI_INDEX, "manifests": index}))
+            .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+        pending.push(bytes_entry("images/index.json".into(), index_json, 0o644));
+        pending.push(bytes_entry("images/oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(), 0o644));
+        for (digest, source) in blobs {
+            if base.is_some_and(|b| b.blobs.contains(&digest)) {
+                base_blobs.push(digest);
+                continue;
+            }
+            let hex = digest.trim_start_matches("sha256:").to_string();
+            let path = format!("images/blobs/sha256/{hex}");
+            match source {
+                Source::Bytes(b) => pending.push(bytes_entry(path, b, 0o644)),
+                Source::File(p) => pending.push(file_entry(path, p, hex, 0o644)?),
+            }
+        }
+    }
+    if let Some(b) = base {
+        base_files = input.files.iter().filter(|f| b.files.contains(&f.sha256)).map(|f| f.name.clone()).collect();
+    }
+    if let Some(bin) = &input.binary {
+        let (d, _) = crate::oci::cache::sha256_file(bin).map_err(|e| Error::io(bin, e))?;
+        pending.push(file_entry("bin/meshbundle".into(), bin.clone(), d.trim_start_matches("sha256:").to_string(), 0o755)?);
+    }
+    pending.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
+    for w in pending.windows(2) {
+        if w[0].entry.path == w[1].entry.path {
+            return Err(Error::failed(format!("two entries named {}", w[0].entry.path), "report this as a bug"));
+        }
+    }
+
+    let certificates = match input.secrets {
+        Some(s) => s
+            .summary()
+            .map_err(|e| Error::failed(e.to_string(), "check the secrets file"))?
+            .certificates
+            .into_iter()
+            .map(|c| SealCert { name: c.name, subject: c.subject, not_after: c.not_after })
+            .collect(),
+        None => Vec::new(),
+    };
+    let secrets_info = match (input.secrets, input.withhold_keys, &input.sealer) {
+        (None, _, _) => SecretsInfo { private_keys: "none".into(), recipients: vec![] },
+        (Some(_), true, _) => SecretsInfo { private_keys: "withheld".into(), recipients: vec![] },
+        (Some(_), false, Some(s)) => SecretsInfo { private_keys: "encrypted".into(), recipients: s.describe() },
+        (Some(_), false, None) => SecretsInfo { private_keys: "none".into(), recipients: vec![] },
+    };
+    let seal = Seal {
+        format: FORMAT.into(),
+        meshbundle: crate::cli::VERSION.into(),
+        site: site.metadata.name.clone(),
+        spec: input.spec_text.clone(),
+        lock: input.lock_text.clone(),
+        tree_digest: tree.digest(),
+        secrets: secrets_info,
+        images,
+        files,
+        certificates,
+        not_carried: input.not_carried.clone(),
+        base: base.map(|b| Base { id: b.id.clone(), blobs: base_blobs.clone(), files: base_files.clone() }),
+        entries: pending.iter().map(|p| p.entry.clone()).collect(),
+    };
+    let seal_bytes = seal.to_bytes();
+    let id = Seal::id_of(&seal_bytes);
+    progress.add_total(seal.total_size());
+
+    // Write into a temporary file beside the output, then rename.
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = tempfile::Builder::new().prefix(".meshbundle-build-").tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
+    let mut b = tar::Builder::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
+    let io = |e: std::io::Error| Error::failed(format!("writing {}: {e}", out.display()), "check the free space");
+    let put = |b: &mut tar::Builder<_>, path: &str, bytes: &[u8], mode: u32| -> Result<()> {
+        let mut h = header(bytes.len() as u64, mode);
+        b.append_data(&mut h, path, bytes).map_err(io)
+    };
+    put(&mut b, SEAL, &seal_bytes, 0o644)?;
+    put(&mut b, SEAL_SUM, format!("{id}\n").as_bytes(), 0o644)?;
+    if let Some(key) = &input.signer {
+        put(&mut b, SEAL_SIG, &super::sign::sign(key, &seal_bytes), 0o644)?;
+    }
+    // Cached files are hashed again on a thread of their own, running ahead
+    // of the copy, and checked before the bundle is put in place.
+    let to_hash: Vec<(PathBuf, String, u64)> = pending
+        .iter()
+        .filter_map(|p| match &p.source {
+            Source::File(f) => Some((f.clone(), p.entry.sha256.clone(), p.entry.size)),
+            Source::Bytes(_) => None,
+        })
+        .collect();
+    let hashed = std::thread::spawn(move || check_files(&to_hash));
+    let mut total = 0u64;
+    for p in pending {
+        let e = &p.entry;
+        match p.source {
+            Source::Bytes(bytes) => put(&mut b, &e.path, &bytes, e.mode)?,
+            Source::File(path) => {
+                let f = File::open(&path).map_err(|err| Error::io(&path, err))?;
+                let mut h = header(e.size, e.mode);
+                b.append_data(&mut h, &e.path, std::io::empty()).map_err(io)?;
+                copy_exact(&f, b.get_mut(), e.size, progress).map_err(|err| match err.kind() {
+                    std::io::ErrorKind::UnexpectedEof => changed(e, &path),
+                    _ => io(err),
+                })?;
+            }
+        }
+        total += e.size;
+    }
+    let checked = hashed.join().map_err(|_| Error::failed("hashing the cached files failed", "report this as a bug"))?;
+    if let Some(bad) = checked.map_err(io)? {
+        let e = seal.entries.iter().find(|e| e.sha256 == bad.1).expect("hashed entries come from the seal");
+        return Err(changed(e, &bad.0));
+    }
+    let w = b.into_inner().map_err(io)?;
+    let f = w.into_inner().map_err(|e| io(e.into_error()))?;
+    f.sync_all().map_err(io)?;
+    tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
+    crate::fsutil::set_mode(out, 0o644)?;
+    Ok(Built { id, seal, bytes: total })
+}
+
+fn changed(e: &SealEntry, cached: &Path) -> Error {
+    Error::failed(
+        format!("{} changed while the bundle was written (the cached copy {} is damaged)", e.path, cached.display()),
+        "delete it from the cache and build again",
+    )
+}
+
+/// Copies exactly `size` bytes of `src` into the archive and pads them to a
+/// whole tar block. `io::copy` between files lets the kernel move the bytes
+/// (`copy_file_range`) without a pass through this process.
+fn copy_exact(src: &File, w: &mut BufWriter<&File>, size: u64, progress: &Progress) -> std::io::Result<()> {
+    const STEP: u64 = 64 << 20;
+    let mut left = size;
+    while left > 0 {
+        let n = std::io::copy(&mut src.take(left.min(STEP)), w)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        left -= n;
+        progress.inc(n);
+    }
+    let pad = (512 - size % 512) % 512;
+    w.write_all(&[0u8; 512][..pad as usize])
+}
+
+/// Hashes each file in turn; the first whose sha256 or size is not the one
+/// expected, as (path, expected sha256).
+fn check_files(files: &[(PathBuf, String, u64)]) -> std::io::Result<Option<(PathBuf, String)>> {
+    let mut buf = vec![0u8; 1 << 20];
+    for (path, sha256, size) in files {
+        let mut f = File::open(path)?;
+        let mut h = Sha256::new();
+        let mut n = 0u64;
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(k) => {
+                    h.update(&buf[..k]);
+                    n += k as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if n != *size || hex::encode(h.finalize()) != *sha256 {
+            return Ok(Some((path.clone(), sha256.clone())));
+        }
+    }
+    Ok(None)
+}
+
+/// The blobs and files a base bundle carries (for `build --since`).
+pub fn base_from_bundle(path: &Path) -> Result<BaseSets> {
+    let head = super::read::head(path).map_err(|e| Error::failed(e.to_string(), "--since takes an earlier bundle or lock"))?;
+    let mut blobs: BTreeSet<String> =
+        head.seal.entries.iter().filter_map(|e| e.path.strip_prefix("images/blobs/sha256/").map(|h| format!("sha256:{h}"))).collect();
+    let mut files: BTreeSet<String> = head
+        .seal
+        .files
+        .iter()
+        .filter(|f| head.seal.entries.iter().any(|e| e.path == format!("files/{}", f.name)))
+        .map(|f| f.sha256.clone())
+        .collect();
+    // What the base itself took from its own base.
+    if let Some(b) = &head.seal.base {
+        blobs.extend(b.blobs.iter().cloned());
+        files.extend(head.seal.files.iter().filter(|f| b.files.contains(&f.name)).map(|f| f.sha256.clone()));
+    }
+    Ok(BaseSets { id: head.id, blobs, files })
+}

@@ -1,0 +1,571 @@
+//! `meshbundle build`, `verify`, `inspect`, `import` and `keygen`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use meshbundle_core::catalog::needs;
+use meshbundle_core::lock::Lock;
+use meshbundle_core::spec::Site;
+use serde_json::json;
+
+use super::net;
+use crate::bundle::build::{BaseSets, CarriedFile, Input, base_from_bundle, write};
+use crate::bundle::crypt::{self, Opener, Sealer};
+use crate::bundle::read::{self, Signed};
+use crate::bundle::seal::NotCarried;
+use crate::bundle::{import as imp, sign};
+use crate::cli::{BuildArgs, Format, ImportArgs, InspectArgs, KeygenArgs, VerifyArgs};
+use crate::error::{Error, Result};
+use crate::files::check_pinned;
+use crate::lockfile::{Resolver, lock};
+use crate::oci::archive;
+use crate::oci::cache::BlobCache;
+use crate::oci::registry::{Registries, RegistryOptions};
+use crate::progress::Progress;
+use crate::{fsutil, sitefile};
+
+fn human(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < units.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", units[i]) }
+}
+
+/// Whether an executable is statically linked (an ELF without a program interpreter).
+fn is_static(path: &Path) -> bool {
+    let Ok(b) = std::fs::read(path) else {
+        return false;
+    };
+    if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 || b[5] != 1 {
+        return false;
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(b[0x20..0x28].try_into().unwrap_or_default()) as usize;
+    let (size, count) = (u16_at(0x36), u16_at(0x38));
+    (0..count).all(|i| {
+        let o = phoff + i * size;
+        b.get(o..o + 4).is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap_or_default()) != 3)
+    })
+}
+
+/// Whether an executable was built from the same sources as this one (it
+/// holds the same version string, source id included).
+fn same_source(path: &Path) -> bool {
+    std::fs::read(path).is_ok_and(|b| memchr::memmem::find(&b, crate::cli::VERSION.as_bytes()).is_some())
+}
+
+const MUSL_BUILD: &str = "cargo build --release --target x86_64-unknown-linux-musl -p meshbundle";
+
+/// The statically linked meshbundle to carry, built from the same sources.
+fn find_binary(explicit: Option<&Path>) -> Result<Option<PathBuf>> {
+    if let Some(p) = explicit {
+        if !is_static(p) {
+            return Err(Error::failed(
+                format!("{} is not a statically linked executable", p.display()),
+                format!("build it with: {MUSL_BUILD}"),
+            ));
+        }
+        if !same_source(p) {
+            return Err(Error::failed(
+                format!("{} was built from other sources than this meshbundle ({})", p.display(), crate::cli::VERSION),
+                format!("rebuild it with: {MUSL_BUILD}"),
+            ));
+        }
+        return Ok(Some(p.to_path_buf()));
+    }
+    let exe = std::env::current_exe().map_err(|e| Error::failed(e.to_string(), "give --binary"))?;
+    if is_static(&exe) {
+        return Ok(Some(exe));
+    }
+    // target/<profile>/meshbundle -> target/x86_64-unknown-linux-musl/release/meshbundle
+    let Some(sibling) = exe.parent().and_then(Path::parent).map(|t| t.join("x86_64-unknown-linux-musl/release/meshbundle")) else {
+        return Ok(None);
+    };
+    if !is_static(&sibling) {
+        return Ok(None);
+    }
+    if !same_source(&sibling) {
+        eprintln!("warning: not carrying {}: it was built from other sources (rebuild it with: {MUSL_BUILD})", sibling.display());
+        return Ok(None);
+    }
+    Ok(Some(sibling))
+}
+
+fn sealer(a: &BuildArgs) -> Result<Option<Sealer>> {
+    let recipients = crypt::recipients(&a.recipient, &a.recipients_file)?;
+    match (recipients.is_empty(), &a.passphrase_file) {
+        (false, Some(_)) => Err(Error::Usage("give recipients or a passphrase, not both".into())),
+        (false, None) => Ok(Some(Sealer::Recipients(recipients))),
+        (true, Some(p)) => Ok(Some(Sealer::Passphrase(crypt::read_passphrase(p)?))),
+        (true, None) => Ok(None),
+    }
+}
+
+fn missing_from_lock(site: &Site, lock: &Lock) -> Vec<String> {
+    let Some(n) = needs(site) else {
+        return vec!["the catalog".into()];
+    };
+    let mut v: Vec<String> = n.images.iter().map(|i| i.upstream.tagged()).filter(|i| lock.image(i).is_none()).collect();
+    v.extend(n.files.iter().filter(|f| lock.file(&f.name).is_none_or(|l| l.url != f.url)).map(|f| f.name.clone()));
+    v
+}
+
+pub fn build(a: BuildArgs) -> Result<ExitCode> {
+    let progress = Progress::bytes("build", a.net.quiet);
+    let n = net::setup(&a.net)?;
+    let cache = &n.cache;
+    let secrets_needed = a.secrets.is_some();
+    let sealer = sealer(&a)?;
+    if secrets_needed && sealer.is_none() && !a.no_private_keys {
+        return Err(Error::failed(
+            "the secrets hold private keys, and nothing to encrypt them to was given",
+            "give --recipient age1..., --passphrase-file FILE, or --no-private-keys",
+        ));
+    }
+    let binary = find_binary(a.binary.as_deref())?;
+    let signer = a.sign.as_deref().map(sign::load_signing_key).transpose()?;
+
+    let (site, spec_text, lock, lock_text, images, files, mut not_carried) = if let Some(name) = &a.example {
+        let text = meshbundle_core::examples::example(name).ok_or_else(|| {
+            Error::Usage(format!("there is no example `{name}`; the examples are: {}", meshbundle_core::examples::names().join(", ")))
+        })?;
+        let site = meshbundle_core::spec::load::load(text)
+            .site
+            .ok_or_else(|| Error::failed("the example does not read", "report this as a bug"))?;
+        let needs = needs(&site).ok_or_else(|| Error::failed("the example names versions the catalog lacks", "report this as a bug"))?;
+        // Offline: the upstream manifests carried in meshbundle itself; nothing else.
+        let mut files = Vec::new();
+        let mut not = NotCarried {
+            reason: "built offline from an embedded example: lock a spec on a connected host to carry these".into(),
+            ..Default::default()
+        };
+        for f in &needs.files {
+            match f.copy.filter(|c| !c.is_empty()) {
+                Some(bytes) => {
+                    let digest = cache.put_bytes(bytes).map_err(|e| Error::failed(e.to_string(), "check the cache"))?;
+                    files.push(CarriedFile {
+                        name: f.name.clone(),
+                        url: f.url.clone(),
+                        sha256: digest.trim_start_matches("sha256:").into(),
+                        path: cache.path(&digest).map_err(|e| Error::failed(e.to_string(), "check the cache"))?,
+                    });
+                }
+                None => not.files.push(f.name.clone()),
+            }
+        }
+        not.images = needs.images.iter().map(|i| i.upstream.tagged()).collect();
+        (site, text.to_string(), None, None, Vec::new(), files, not)
+    } else {
+        let spec_path = a.spec.as_ref().ok_or_else(|| Error::Usage("give a spec or --example".into()))?;
+        let site = sitefile::read_site(spec_path)?;
+        let spec_text = std::fs::read_to_string(spec_path).map_err(|e| Error::io(spec_path, e))?;
+        let lock_path = a.lock.clone().unwrap_or_else(|| spec_path.with_file_name("meshbundle.lock"));
+        let rt = net::runtime()?;
+        let old = if lock_path.exists() { Some(sitefile::read_lock(&lock_path)?) } else { None };
+        let lock = if a.locked {
+            let lock = old.ok_or_else(|| {
+                Error::failed(format!("--locked, but {} does not exist", lock_path.display()), "run meshbundle lock first")
+            })?;
+            let missing = missing_from_lock(&site, &lock);
+            if !missing.is_empty() {
+                return Err(Error::failed(
+                    format!("--locked, but the lock lacks what the spec needs: {}", missing.join(", ")),
+                    format!("run meshbundle lock {}", spec_path.display()),
+                ));
+            }
+            lock
+        } else {
+            let needs =
+                needs(&site).ok_or_else(|| Error::failed("the spec names versions the catalog lacks", "run meshbundle validate"))?;
+            let resolver = Resolver { registries: &n.registries, fetcher: &n.fetcher, cache, progress: &progress };
+            let (lock, resolved) = rt.block_on(lock(&site, &needs, old.as_ref(), &[], &resolver))?;
+            if resolved > 0 || old.as_ref() != Some(&lock) {
+                let text = meshbundle_core::lock::write(&lock).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+                fsutil::write_atomic(&lock_path, text.as_bytes(), 0o644)?;
+                eprintln!("updated {} ({resolved} new pins)", lock_path.display());
+            }
+            lock
+        };
+        let lock_text = std::fs::read_to_string(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+        let plats = crate::lockfile::platforms(&site);
+        // Carry what the spec needs; a pin it no longer needs stays behind.
+        let needed = needs(&site).ok_or_else(|| Error::failed("the spec names versions the catalog lacks", "run meshbundle validate"))?;
+        let needed_images: std::collections::BTreeSet<String> = needed.images.iter().map(|i| i.upstream.tagged()).collect();
+        let needed_files: std::collections::BTreeSet<&str> = needed.files.iter().map(|f| f.name.as_str()).collect();
+        let unused = lock.images.iter().filter(|l| !needed_images.contains(&l.name)).count()
+            + lock.files.iter().filter(|f| !needed_files.contains(f.name.as_str())).count();
+        if unused > 0 {
+            eprintln!(
+                "note: {unused} pin(s) of {} are for images or files the spec no longer needs; they are left out (meshbundle lock drops them)",
+                lock_path.display()
+            );
+        }
+        let mut images = Vec::new();
+        for locked in lock.images.iter().filter(|l| needed_images.contains(&l.name)) {
+            let img = match &locked.source {
+                Some(src) => archive::load(src, &locked.name, &plats, cache).map(|(l, i)| {
+                    if l.digest != locked.digest {
+                        Err(Error::failed(
+                            format!("{}: {src} now holds {}, but the lock pins {}", locked.name, l.digest, locked.digest),
+                            "run meshbundle lock --update for it",
+                        ))
+                    } else {
+                        Ok(i)
+                    }
+                }),
+                None => rt.block_on(n.registries.fetch(locked, cache, &progress)).map(Ok),
+            }
+            .map_err(|e| Error::failed(e.to_string(), "check the registry flags, or build where the registry is reachable"))??;
+            images.push(img);
+        }
+        let mut files = Vec::new();
+        for f in lock.files.iter().filter(|f| needed_files.contains(f.name.as_str())) {
+            let digest = format!("sha256:{}", f.sha256);
+            if !cache.contains(&digest, Some(f.size)) {
+                let (got, _) = rt
+                    .block_on(n.fetcher.fetch(&f.name, &f.url, cache, &progress))
+                    .map_err(|e| Error::failed(e.to_string(), "check the mirror flags, or build where the file is reachable"))?;
+                check_pinned(&f.name, &f.url, &got, &f.sha256)
+                    .map_err(|e| Error::failed(e.to_string(), "the file changed upstream: do not use it"))?;
+            }
+            files.push(CarriedFile {
+                name: f.name.clone(),
+                url: f.url.clone(),
+                sha256: f.sha256.clone(),
+                path: cache.path(&digest).map_err(|e| Error::failed(e.to_string(), "check the cache"))?,
+            });
+        }
+        (site, spec_text, Some(lock), Some(lock_text), images, files, NotCarried::default())
+    };
+    if binary.is_none() {
+        not_carried.files.push("bin/meshbundle".into());
+        if not_carried.reason.is_empty() {
+            not_carried.reason = format!("no statically linked meshbundle of these sources was found (run {MUSL_BUILD}, or give --binary)");
+        }
+    }
+    let secrets = a.secrets.as_deref().map(|p| sitefile::read_secrets(p, Some(&site))).transpose()?;
+    let mut upstream = BTreeMap::new();
+    for f in &files {
+        if f.name.starts_with("manifest/") {
+            upstream.insert(f.name.clone(), std::fs::read(&f.path).map_err(|e| Error::io(&f.path, e))?);
+        }
+    }
+    let base = match &a.since {
+        None => None,
+        Some(old) => Some(base_from(old, &site, cache, &n.registries, &progress)?),
+    };
+    let input = Input {
+        site: &site,
+        spec_text,
+        lock: lock.as_ref(),
+        lock_text,
+        secrets: secrets.as_ref(),
+        sealer,
+        withhold_keys: a.no_private_keys,
+        images,
+        files,
+        upstream,
+        binary,
+        not_carried,
+        base,
+        signer,
+    };
+    let built = write(input, &a.output, cache, &progress)?;
+    progress.finish();
+    let s = &built.seal;
+    match a.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "id": built.id, "output": a.output, "bytes": built.bytes, "entries": s.entries.len(),
+                "images": s.images.len(), "files": s.files.len(), "notCarried": s.not_carried, "base": s.base.as_ref().map(|b| &b.id),
+            }))
+            .unwrap_or_default()
+        ),
+        Format::Text => {
+            println!("{}", built.id);
+            eprintln!(
+                "wrote {} ({}, {} entries: {} images, {} files)",
+                a.output.display(),
+                human(built.bytes),
+                s.entries.len(),
+                s.images.len(),
+                s.files.len()
+            );
+            if !s.not_carried.is_empty() {
+                eprintln!(
+                    "not carried: {} images, {} files ({})",
+                    s.not_carried.images.len(),
+                    s.not_carried.files.len(),
+                    s.not_carried.reason
+                );
+            }
+            if let Some(b) = &s.base {
+                eprintln!("differential: needs bundle {} ({} blobs, {} files from it)", b.id, b.blobs.len(), b.files.len());
+            }
+            eprintln!("next: carry it to the site, then meshbundle verify {} and meshbundle import", a.output.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `--since` names: an earlier bundle, or a lock (whose images' blobs
+/// are read from the cache or the registry).
+fn base_from(old: &Path, site: &Site, cache: &BlobCache, regs: &Registries, progress: &Progress) -> Result<BaseSets> {
+    if let Ok(b) = base_from_bundle(old) {
+        return Ok(b);
+    }
+    let lock = sitefile::read_lock(old).map_err(|_| {
+        Error::failed(format!("{} is neither a bundle nor a lock", old.display()), "--since takes an earlier bundle or lock")
+    })?;
+    let rt = net::runtime()?;
+    let plats = crate::lockfile::platforms(site);
+    let mut blobs = std::collections::BTreeSet::new();
+    for l in &lock.images {
+        let img = match &l.source {
+            Some(src) => archive::load(src, &l.name, &plats, cache).map(|x| x.1),
+            None => rt.block_on(regs.fetch(l, cache, progress)),
+        }
+        .map_err(|e| Error::failed(e.to_string(), "the base lock's images must be reachable or cached"))?;
+        blobs.extend(img.manifests.iter().map(|m| m.0.clone()));
+        blobs.extend(img.blobs.iter().map(|b| b.digest.clone()));
+    }
+    let text = std::fs::read(old).map_err(|e| Error::io(old, e))?;
+    Ok(BaseSets { id: crate::oci::digest_of(&text), blobs, files: lock.files.iter().map(|f| f.sha256.clone()).collect() })
+}
+
+pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
+    let key = a.key.as_deref().map(sign::load_verifying_key).transpose()?;
+    let progress = Progress::bytes("verify", a.quiet);
+    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let result = read::verify(&a.file, key.as_ref(), threads, &progress);
+    progress.finish();
+    match result {
+        Ok(r) => {
+            let sig = match r.signed {
+                Signed::Verified => "signature verified",
+                Signed::Unchecked => "signed (give --key to check the signature)",
+                Signed::Unsigned => "not signed",
+            };
+            let nc = &r.head.seal.not_carried;
+            match a.format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({
+                        "file": a.file, "ok": true, "id": r.head.id, "entries": r.entries, "bytes": r.bytes,
+                        "signature": format!("{:?}", r.signed).to_lowercase(), "notCarried": nc, "base": r.head.seal.base.as_ref().map(|b| &b.id),
+                    }))
+                    .unwrap_or_default()
+                ),
+                Format::Text => {
+                    println!("{}: ok ({}, {} entries, {}; {sig})", a.file.display(), r.head.id, r.entries, human(r.bytes));
+                    if !nc.is_empty() {
+                        println!("not carried: {} images, {} files ({})", nc.images.len(), nc.files.len(), nc.reason);
+                    }
+                    if let Some(b) = &r.head.seal.base {
+                        println!("differential: completes bundle {}", b.id);
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let (entry, message) = match &e {
+                read::BundleError::Bad { entry, message } => (entry.clone(), message.clone()),
+                other => (String::new(), other.to_string()),
+            };
+            match a.format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({"file": a.file, "ok": false, "error": {"entry": entry, "message": message}}))
+                        .unwrap_or_default()
+                ),
+                Format::Text => println!("{}: BAD: {e}", a.file.display()),
+            }
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
+    let head = read::head(&a.file).map_err(|e| Error::failed(format!("{}: {e}", a.file.display()), "meshbundle verify says more"))?;
+    let s = &head.seal;
+    let site = meshbundle_core::spec::load::load(&s.spec).site;
+    let total = std::fs::metadata(&a.file).map(|m| m.len()).unwrap_or(0);
+    match a.format {
+        Format::Json => {
+            let spec = site.as_ref().map(|x| &x.spec);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({
+                    "id": head.id, "site": s.site, "meshbundle": s.meshbundle, "treeDigest": s.tree_digest,
+                    "versions": spec.map(|sp| json!({"kubernetes": sp.kubernetes.version, "containerd": sp.containerd.version, "istio": sp.istio.version})),
+                    "revision": site.as_ref().map(|x| x.istio_revision()),
+                    "nodes": spec.map(|sp| &sp.nodes), "registry": spec.map(|sp| &sp.registry),
+                    "images": s.images.iter().map(|i| json!({"name": i.name, "site": i.site, "digest": i.digest, "size": i.size})).collect::<Vec<_>>(),
+                    "files": s.files, "certificates": s.certificates, "secrets": s.secrets,
+                    "entries": s.entries.len(), "bytes": total, "signed": head.signature.is_some(),
+                    "notCarried": s.not_carried, "base": s.base.as_ref().map(|b| &b.id),
+                }))
+                .unwrap_or_default()
+            );
+        }
+        Format::Text => {
+            println!("bundle     {}", head.id);
+            println!("site       {} (built by meshbundle {})", s.site, s.meshbundle);
+            if let Some(site) = &site {
+                let sp = &site.spec;
+                println!(
+                    "versions   Kubernetes {}, containerd {}, Istio {} (revision {})",
+                    sp.kubernetes.version,
+                    sp.containerd.version,
+                    sp.istio.version,
+                    site.istio_revision()
+                );
+                println!("registry   {}", sp.registry);
+                println!("nodes");
+                for n in &sp.nodes {
+                    println!("  {:<16} {:<16} {:<14} {}", n.name, n.address, n.role.as_str(), n.zone);
+                }
+            }
+            println!("images     {}", s.images.len());
+            for i in &s.images {
+                println!("  {}  {}", i.site, human(i.size));
+            }
+            println!("files      {}", s.files.len());
+            for f in &s.files {
+                println!("  {:<28} sha256:{}  {}", f.name, f.sha256, human(f.size));
+            }
+            if !s.certificates.is_empty() {
+                println!("certificates");
+                for c in &s.certificates {
+                    let exp = der::DateTime::from_unix_duration(std::time::Duration::from_secs(c.not_after))
+                        .map(|d| d.to_string())
+                        .unwrap_or_default();
+                    println!("  {:<28} expires {}  {}", c.name, exp, c.subject);
+                }
+            }
+            println!(
+                "private keys {}{}",
+                s.secrets.private_keys,
+                if s.secrets.recipients.is_empty() { String::new() } else { format!(" (to {})", s.secrets.recipients.join(", ")) }
+            );
+            println!("signed     {}", if head.signature.is_some() { "yes" } else { "no" });
+            println!("size       {} in {} entries", human(total), s.entries.len());
+            if !s.not_carried.is_empty() {
+                println!(
+                    "not carried: {} images, {} files ({})",
+                    s.not_carried.images.len(),
+                    s.not_carried.files.len(),
+                    s.not_carried.reason
+                );
+                for name in s.not_carried.images.iter().chain(&s.not_carried.files) {
+                    println!("  {name}");
+                }
+            }
+            if let Some(b) = &s.base {
+                println!("differential: completes bundle {} ({} blobs and {} files come from it)", b.id, b.blobs.len(), b.files.len());
+            }
+            println!("(inspect reads the seal only; meshbundle verify checks every byte)");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn import(a: ImportArgs) -> Result<ExitCode> {
+    if a.registry.is_none() && a.containerd.is_none() && a.extract.is_none() {
+        return Err(Error::Usage("say what to do: --registry HOST:PORT, --containerd SOCKET and/or --extract DIR".into()));
+    }
+    let key = a.key.as_deref().map(sign::load_verifying_key).transpose()?;
+    let opener = match (&a.identity, &a.passphrase_file) {
+        (Some(_), Some(_)) => {
+            return Err(Error::Usage("give --identity or --passphrase-file, not both".into()));
+        }
+        (Some(i), None) => Some(Opener::from_identity_file(i)?),
+        (None, Some(p)) => Some(Opener::Passphrase(crypt::read_passphrase(p)?)),
+        (None, None) => None,
+    };
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let progress = Progress::bytes("verify", a.quiet);
+    let report = read::verify(&a.file, key.as_ref(), threads, &progress);
+    progress.finish();
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            println!("{}: BAD: {e}", a.file.display());
+            eprintln!("nothing was imported");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let seal = &report.head.seal;
+    let mut summary = serde_json::Map::new();
+    summary.insert("id".into(), json!(report.head.id));
+    if let Some(dir) = &a.extract {
+        let p = Progress::bytes("extract", a.quiet);
+        let x = imp::extract(&a.file, seal, dir, opener.as_ref(), &p)?;
+        p.finish();
+        eprintln!("laid out {} files in {}", x.files, dir.display());
+        if x.still_sealed > 0 {
+            eprintln!("{} private file(s) stay sealed (*.age): pass --identity or --passphrase-file to open them", x.still_sealed);
+        }
+        summary.insert("extract".into(), json!(x));
+    }
+    if let Some(sock) = &a.containerd {
+        let p = Progress::bytes("containerd", a.quiet);
+        let n = imp::containerd(&a.file, seal, sock, &a.namespace, &p)?;
+        p.finish();
+        eprintln!("loaded {n} images into containerd ({}, namespace {})", sock.display(), a.namespace);
+        summary.insert("containerd".into(), json!({"images": n}));
+    }
+    if let Some(host) = &a.registry {
+        let regs = Registries::new(RegistryOptions {
+            mirrors: vec![],
+            insecure: a.insecure.clone(),
+            authfile: a.authfile.clone(),
+            ca_files: a.registry_ca.clone(),
+            jobs: 4,
+        })
+        .map_err(|e| Error::failed(e.to_string(), "check --authfile and --registry-ca"))?;
+        let rt = net::runtime()?;
+        let p = Progress::bytes("push", a.quiet);
+        let pushed = imp::registry(&a.file, &report.head, host, &regs, &rt, &p)?;
+        p.finish();
+        eprintln!(
+            "pushed {} images to {host}: {} blobs sent ({}), {} already there",
+            pushed.images,
+            pushed.blobs_pushed,
+            human(pushed.bytes_pushed),
+            pushed.blobs_skipped
+        );
+        summary.insert("registry".into(), json!(pushed));
+    }
+    match a.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default()),
+        Format::Text => match &a.extract {
+            Some(dir) => eprintln!(
+                "next: copy {dir} to every node and follow {dir}/README.md (sudo ./install.sh node on each, then sudo ./install.sh cluster)",
+                dir = dir.display()
+            ),
+            None => eprintln!("next: lay out the install with meshbundle import {} --extract DIR", a.file.display()),
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn keygen(a: KeygenArgs) -> Result<ExitCode> {
+    let key = PathBuf::from(format!("{}.key", a.output.display()));
+    let public = PathBuf::from(format!("{}.pub", a.output.display()));
+    fsutil::check_overwrite(&key, a.force)?;
+    fsutil::check_overwrite(&public, a.force)?;
+    let (private, pubkey) = sign::generate()?;
+    fsutil::write_atomic(&key, private.as_bytes(), 0o600)?;
+    fsutil::write_atomic(&public, pubkey.as_bytes(), 0o644)?;
+    eprintln!("wrote {} (private, 0600) and {}", key.display(), public.display());
+    eprintln!("sign with: meshbundle build ... --sign {}; check with: meshbundle verify FILE --key {}", key.display(), public.display());
+    Ok(ExitCode::SUCCESS)
+}
