@@ -590,19 +590,6 @@ fn locked_build_imports_offline_into_containerd_and_a_site_registry() {
     assert_eq!(raw["manifests"].as_array().unwrap().len(), 1);
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
-}
-
 #[test]
 fn differential_bundle_carries_only_what_is_new() {
     let f = Fixture::new("");

@@ -93,6 +93,14 @@ impl NotCarried {
     }
 }
 
+/// `not carried: 3 images, 1 file (why)`.
+impl std::fmt::Display for NotCarried {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = |n: usize, one: &str| if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") };
+        write!(f, "not carried: {}, {} ({})", count(self.images.len(), "image"), count(self.files.len(), "file"), self.reason)
+    }
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Base {

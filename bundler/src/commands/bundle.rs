@@ -298,12 +298,7 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
                 s.files.len()
             );
             if !s.not_carried.is_empty() {
-                eprintln!(
-                    "not carried: {} images, {} files ({})",
-                    s.not_carried.images.len(),
-                    s.not_carried.files.len(),
-                    s.not_carried.reason
-                );
+                eprintln!("{}", s.not_carried);
             }
             if let Some(b) = &s.base {
                 eprintln!("differential: needs bundle {} ({} blobs, {} files from it)", b.id, b.blobs.len(), b.files.len());
@@ -365,7 +360,7 @@ pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
                 Format::Text => {
                     println!("{}: ok ({}, {} entries, {}; {sig})", a.file.display(), r.head.id, r.entries, human(r.bytes));
                     if !nc.is_empty() {
-                        println!("not carried: {} images, {} files ({})", nc.images.len(), nc.files.len(), nc.reason);
+                        println!("{nc}");
                     }
                     if let Some(b) = &r.head.seal.base {
                         println!("differential: completes bundle {}", b.id);
@@ -458,12 +453,7 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
             println!("signed     {}", if head.signature.is_some() { "yes" } else { "no" });
             println!("size       {} in {} entries", human(total), s.entries.len());
             if !s.not_carried.is_empty() {
-                println!(
-                    "not carried: {} images, {} files ({})",
-                    s.not_carried.images.len(),
-                    s.not_carried.files.len(),
-                    s.not_carried.reason
-                );
+                println!("{}", s.not_carried);
                 for name in s.not_carried.images.iter().chain(&s.not_carried.files) {
                     println!("  {name}");
                 }

@@ -128,3 +128,17 @@ pub fn matrix() -> Vec<(&'static str, Site)> {
     out.push(("k8s-1.31-istio-1.19-containerd-2.x", mixed));
     out
 }
+
+/// Every file under `dir`, depth first.
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
