@@ -131,6 +131,7 @@ pub struct BuildArgs {
     /// The statically linked meshbundle to carry (default: this one if static, else the musl build beside it).
     #[arg(long, value_name = "FILE")]
     pub binary: Option<PathBuf>,
+    /// Output: text for people, json for programs.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     #[command(flatten)]
@@ -147,6 +148,7 @@ pub struct VerifyArgs {
     /// Hashing threads (default: every core).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Output: text for people, json for programs.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// No progress bar.
@@ -158,6 +160,7 @@ pub struct VerifyArgs {
 pub struct InspectArgs {
     /// The bundle.
     pub file: PathBuf,
+    /// Output: text for people, json for programs.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
@@ -196,6 +199,7 @@ pub struct ImportArgs {
     /// Extra CA certificate (PEM) for the registry.
     #[arg(long, value_name = "FILE")]
     pub registry_ca: Vec<PathBuf>,
+    /// Output: text for people, json for programs.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// No progress bars.
@@ -358,6 +362,7 @@ pub struct SecretsGenerateArgs {
 pub struct SecretsShowArgs {
     /// The secrets file.
     pub file: PathBuf,
+    /// Output: text for people, json for programs.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
