@@ -85,6 +85,7 @@ pub struct Input<'a> {
 pub struct Built {
     pub id: String,
     pub seal: Seal,
+    /// The size of the bundle file.
     pub bytes: u64,
 }
 
@@ -264,7 +265,6 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
         })
         .collect();
     let hashed = std::thread::spawn(move || check_files(&to_hash));
-    let mut total = 0u64;
     let mut behind = WriteBehind { started: 0 };
     for p in pending {
         let e = &p.entry;
@@ -280,7 +280,6 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
                 })?;
             }
         }
-        total += e.size;
     }
     let checked = hashed.join().map_err(|_| Error::failed("hashing the cached files failed", "report this as a bug"))?;
     if let Some(bad) = checked.map_err(io)? {
@@ -290,9 +289,10 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
     let w = b.into_inner().map_err(io)?;
     let f = w.into_inner().map_err(|e| io(e.into_error()))?;
     f.sync_all().map_err(io)?;
+    let bytes = f.metadata().map_err(io)?.len();
     tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
     crate::fsutil::set_mode(out, 0o644)?;
-    Ok(Built { id, seal, bytes: total })
+    Ok(Built { id, seal, bytes })
 }
 
 fn changed(e: &SealEntry, cached: &Path) -> Error {

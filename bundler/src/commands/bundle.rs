@@ -348,17 +348,19 @@ pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
                 Signed::Unsigned => "not signed",
             };
             let nc = &r.head.seal.not_carried;
+            // The file's size, as `ls` and `inspect` show it.
+            let bytes = std::fs::metadata(&a.file).map(|m| m.len()).unwrap_or(r.bytes);
             match a.format {
                 Format::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(&json!({
-                        "file": a.file, "ok": true, "id": r.head.id, "entries": r.entries, "bytes": r.bytes,
+                        "file": a.file, "ok": true, "id": r.head.id, "entries": r.entries, "bytes": bytes,
                         "signature": format!("{:?}", r.signed).to_lowercase(), "notCarried": nc, "base": r.head.seal.base.as_ref().map(|b| &b.id),
                     }))
                     .unwrap_or_default()
                 ),
                 Format::Text => {
-                    println!("{}: ok ({}, {} entries, {}; {sig})", a.file.display(), r.head.id, r.entries, human(r.bytes));
+                    println!("{}: ok ({}, {} entries, {}; {sig})", a.file.display(), r.head.id, r.entries, human(bytes));
                     if !nc.is_empty() {
                         println!("{nc}");
                     }
