@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod catalog;
 pub mod diag;
+pub mod digest;
 pub mod examples;
 pub mod image;
 pub mod lock;
