@@ -315,16 +315,29 @@ fn resealed_hostile_seals_are_refused_naming_the_field_and_import_writes_nothing
         let (code, v) = verify_json(d, &file, &[]);
         assert_eq!((code, v["ok"].as_bool(), v["error"]["entry"].as_str()), (Some(1), Some(false), Some("SEAL.json")), "{name}: {v}");
 
-        // Import into a target two levels down; beside it, a file the base would "keep".
+        // Import over a target the good bundle was laid out in (as a
+        // differential bundle is); beside it, a file the base would "keep":
+        // `target/files/../../x` is `x`.
         let case = d.join(format!("{name}.site"));
         std::fs::create_dir_all(&case).unwrap();
         std::fs::write(case.join("x"), &outside).unwrap();
         let target = case.join("target");
+        let o = mb(d, &["import", "good.mbundle", "--quiet", "--extract", target.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", all(&o));
+        let before: Vec<(String, Vec<u8>)> =
+            listing(&case).into_iter().map(|p| (p.clone(), std::fs::read(case.join(&p)).unwrap_or_default())).collect();
         let o = mb(d, &["import", &file, "--quiet", "--extract", target.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(1), "{name}: import must refuse: {}", all(&o));
         assert!(text(&o.stdout).contains("SEAL.json"), "{name}: {}", all(&o));
         assert_eq!(std::fs::read(case.join("x")).unwrap(), outside, "{name}: the file outside is untouched");
-        assert_eq!(listing(&case), vec!["x".to_string()], "{name}: nothing written at all");
+        let after: Vec<(String, Vec<u8>)> =
+            listing(&case).into_iter().map(|p| (p.clone(), std::fs::read(case.join(&p)).unwrap_or_default())).collect();
+        assert!(before == after, "{name}: nothing written at all");
+        // And into a new directory: nothing made.
+        let fresh = case.join("fresh");
+        let o = mb(d, &["import", &file, "--quiet", "--extract", fresh.to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", all(&o));
+        assert!(!fresh.exists(), "{name}: nothing laid out");
         assert!(!d.join("etc").exists() && !d.join("evil.sh").exists(), "{name}");
     }
 }
