@@ -7,6 +7,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// The version, with the id of the sources it was built from.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (source ", env!("MESHBUNDLE_SOURCE_ID"), ")");
 
+/// The signature states and the trust policy, for the help of verify and import.
+macro_rules! trust_help {
+    () => {
+        "Signature states (always printed, and in --format json as `signature`):\n  unsigned                             the bundle carries no signature\n  signed, not checked                  it matches the key it names (shown), and no policy was given\n  signed by key SHA256:..., verified   signed by a key of the trust policy\nA signature that does not read, is empty, is not ed25519 or does not match the seal is an error, with or without a key.\n\nTrust policy: the keys given with --key (repeatable; a .pub file or a directory of *.pub files), else those of $MESHBUNDLE_TRUSTED_KEYS (files or directories, separated by `:`), else the *.pub files in /etc/meshbundle/trusted-keys/ when it exists ($MESHBUNDLE_CONFIG_DIR replaces /etc/meshbundle). With a policy in force, an unsigned bundle or one signed by a key outside it is refused, naming the signer's fingerprint and where the policy came from. A trusted key file that does not read, is not an ed25519 public key, or is writable by its group or others is an error."
+    };
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "meshbundle",
@@ -71,7 +78,7 @@ pub enum Command {
 
     /// Check every entry of a bundle against its seal, and its signature against the trust policy.
     #[command(
-        after_help = "Exit status: 0 when every entry checks out, 1 naming the first bad entry (or saying the file is no bundle).\n\nSignature states (always printed, and in --format json as `signature`):\n  unsigned                             the bundle carries no signature\n  signed, not checked                  it matches the key it names (shown), and no policy was given\n  signed by key SHA256:..., verified   signed by a key of the trust policy\nA signature that does not read, is empty, is not ed25519 or does not match the seal is an error, with or without a key.\n\nTrust policy: the keys given with --key (repeatable; a .pub file or a directory of *.pub files), else those of $MESHBUNDLE_TRUSTED_KEYS (files or directories, separated by `:`), else the *.pub files in /etc/meshbundle/trusted-keys/ when it exists ($MESHBUNDLE_CONFIG_DIR replaces /etc/meshbundle). With a policy in force, an unsigned bundle or one signed by a key outside it is refused, naming the signer\'s fingerprint and where the policy came from. A trusted key file that does not read, is not an ed25519 public key, or is writable by its group or others is an error.\n\nExamples:\n  meshbundle verify site.mbundle                          # unsigned, or signed, not checked\n  meshbundle verify site.mbundle --key release.pub        # signed by key SHA256:..., verified\n  meshbundle verify site.mbundle --key /etc/meshbundle/trusted-keys --key backup.pub\n  MESHBUNDLE_TRUSTED_KEYS=/srv/keys:release.pub meshbundle verify site.mbundle"
+        after_help = concat!("Exit status: 0 when every entry checks out, 1 naming the first bad entry (or saying the file is no bundle).\n\n", trust_help!(), "\n\nExamples:\n  meshbundle verify site.mbundle                          # unsigned, or signed, not checked\n  meshbundle verify site.mbundle --key release.pub        # signed by key SHA256:..., verified\n  meshbundle verify site.mbundle --key /etc/meshbundle/trusted-keys --key backup.pub\n  MESHBUNDLE_TRUSTED_KEYS=/srv/keys:release.pub meshbundle verify site.mbundle")
     )]
     Verify(VerifyArgs),
 
@@ -81,7 +88,7 @@ pub enum Command {
 
     /// Verify a bundle, then push its images to the site registry, load them into containerd, or lay out its files.
     #[command(
-        after_help = "import verifies the bundle first, as meshbundle verify does, and states its signature; nothing is imported from a bundle that fails, or that the trust policy refuses.\n\nSignature states (always printed, and in --format json as `signature`):\n  unsigned                             the bundle carries no signature\n  signed, not checked                  it matches the key it names (shown), and no policy was given\n  signed by key SHA256:..., verified   signed by a key of the trust policy\nA signature that does not read, is empty, is not ed25519 or does not match the seal is an error, with or without a key.\n\nTrust policy: the keys given with --key (repeatable; a .pub file or a directory of *.pub files), else those of $MESHBUNDLE_TRUSTED_KEYS (files or directories, separated by `:`), else the *.pub files in /etc/meshbundle/trusted-keys/ when it exists ($MESHBUNDLE_CONFIG_DIR replaces /etc/meshbundle). With a policy in force, an unsigned bundle or one signed by a key outside it is refused, naming the signer\'s fingerprint and where the policy came from. A trusted key file that does not read, is not an ed25519 public key, or is writable by its group or others is an error.\n\nExamples:\n  meshbundle import site.mbundle --key release.pub --extract /opt/site\n  meshbundle import site.mbundle --registry registry.site:5000\n  meshbundle import site.mbundle --containerd /run/containerd/containerd.sock\n  meshbundle import site.mbundle --extract /opt/meshbundle --identity operator.agekey"
+        after_help = concat!("import verifies the bundle first, as meshbundle verify does, and states its signature; nothing is imported from a bundle that fails, or that the trust policy refuses.\n\n", trust_help!(), "\n\nExamples:\n  meshbundle import site.mbundle --key release.pub --extract /opt/site\n  meshbundle import site.mbundle --registry registry.site:5000\n  meshbundle import site.mbundle --containerd /run/containerd/containerd.sock\n  meshbundle import site.mbundle --extract /opt/meshbundle --identity operator.agekey")
     )]
     Import(ImportArgs),
 

@@ -71,6 +71,24 @@ fn fingerprint_of(pub_file: &Path) -> String {
 
 type Entries = Vec<(tar::Header, Vec<u8>)>;
 
+/// Environment variables for one run.
+type Env<'a> = Vec<(&'a str, &'a str)>;
+
+/// One way of giving a trust policy, and what it trusts.
+struct Policy<'a> {
+    what: &'a str,
+    args: Vec<&'a str>,
+    env: Env<'a>,
+    trusts_release: bool,
+    trusts_other: bool,
+    /// How messages name where the policy came from.
+    source: &'a str,
+}
+
+fn p<'a>(what: &'a str, args: Vec<&'a str>, env: Env<'a>, trusts_release: bool, trusts_other: bool, source: &'a str) -> Policy<'a> {
+    Policy { what, args, env, trusts_release, trusts_other, source }
+}
+
 fn entries(path: &Path) -> Entries {
     let mut a = tar::Archive::new(std::fs::File::open(path).unwrap());
     a.entries()
@@ -560,18 +578,17 @@ fn trust_policy_from_flags_directories_the_variable_and_the_config_directory() {
     std::fs::copy(d.join("release.pub"), cfg.join("trusted-keys/release.pub")).unwrap();
     let cfg_s = cfg.to_str().unwrap();
 
-    // (how the policy is given, extra args, env) -> which of release/other it trusts, and its name in messages.
-    type Env<'a> = Vec<(&'a str, &'a str)>;
-    let policies: Vec<(&str, Vec<&str>, Env, bool, bool, &str)> = vec![
-        ("one key", vec!["--key", "release.pub"], vec![], true, false, "--key release.pub"),
-        ("two keys", vec!["--key", "other.pub", "--key", "release.pub"], vec![], true, true, "--key other.pub --key release.pub"),
-        ("key directory", vec!["--key", "keys"], vec![], true, true, "--key keys"),
-        ("directory of another key", vec!["--key", "other-only"], vec![], false, true, "--key other-only"),
-        ("variable", vec![], vec![("MESHBUNDLE_TRUSTED_KEYS", "other.pub:keys")], true, true, "MESHBUNDLE_TRUSTED_KEYS"),
-        ("variable, one file", vec![], vec![("MESHBUNDLE_TRUSTED_KEYS", "other.pub")], false, true, "MESHBUNDLE_TRUSTED_KEYS=other.pub"),
-        ("config directory", vec![], vec![("MESHBUNDLE_CONFIG_DIR", cfg_s)], true, false, "trusted-keys"),
+    // How the policy is given (args, env), whether it trusts release and other, and its name in messages.
+    let policies: Vec<Policy> = vec![
+        p("one key", vec!["--key", "release.pub"], vec![], true, false, "--key release.pub"),
+        p("two keys", vec!["--key", "other.pub", "--key", "release.pub"], vec![], true, true, "--key other.pub --key release.pub"),
+        p("key directory", vec!["--key", "keys"], vec![], true, true, "--key keys"),
+        p("directory of another key", vec!["--key", "other-only"], vec![], false, true, "--key other-only"),
+        p("variable", vec![], vec![("MESHBUNDLE_TRUSTED_KEYS", "other.pub:keys")], true, true, "MESHBUNDLE_TRUSTED_KEYS"),
+        p("variable, one file", vec![], vec![("MESHBUNDLE_TRUSTED_KEYS", "other.pub")], false, true, "MESHBUNDLE_TRUSTED_KEYS=other.pub"),
+        p("config directory", vec![], vec![("MESHBUNDLE_CONFIG_DIR", cfg_s)], true, false, "trusted-keys"),
         // The flag wins over the variable, and the variable over the config directory.
-        (
+        p(
             "flag over variable",
             vec!["--key", "other.pub"],
             vec![("MESHBUNDLE_TRUSTED_KEYS", "release.pub")],
@@ -579,7 +596,7 @@ fn trust_policy_from_flags_directories_the_variable_and_the_config_directory() {
             true,
             "--key other.pub",
         ),
-        (
+        p(
             "variable over config",
             vec![],
             vec![("MESHBUNDLE_TRUSTED_KEYS", "other.pub"), ("MESHBUNDLE_CONFIG_DIR", cfg_s)],
@@ -588,7 +605,7 @@ fn trust_policy_from_flags_directories_the_variable_and_the_config_directory() {
             "MESHBUNDLE_TRUSTED_KEYS",
         ),
     ];
-    for (what, args, env, trusts_release, trusts_other, source) in &policies {
+    for Policy { what, args, env, trusts_release, trusts_other, source } in &policies {
         for (bundle, trusted, fp) in [("signed.mbundle", *trusts_release, &release), ("other.mbundle", *trusts_other, &other)] {
             let mut all_args = vec!["verify", bundle];
             all_args.extend(args);
@@ -630,7 +647,7 @@ fn import_with_a_policy_refuses_unsigned_and_foreign_bundles_and_states_the_sign
     std::fs::copy(d.join("release.pub"), cfg.join("trusted-keys/release.pub")).unwrap();
     let cfg_s = cfg.to_str().unwrap();
 
-    let policies: Vec<(Vec<&str>, Vec<(&str, &str)>)> = vec![
+    let policies: Vec<(Vec<&str>, Env)> = vec![
         (vec!["--key", "release.pub"], vec![]),
         (vec![], vec![("MESHBUNDLE_TRUSTED_KEYS", "release.pub")]),
         (vec![], vec![("MESHBUNDLE_CONFIG_DIR", cfg_s)]),

@@ -443,3 +443,106 @@ impl Seal {
         self.entries.iter().map(|e| e.size).sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_paths_stay_inside() {
+        for ok in ["tree/install.sh", "files/manifest/flannel", "a", "tree/common/etc/containerd/certs.d/192.168.56.10:5000/hosts.toml"] {
+            assert!(EntryPath::parse(ok).is_ok(), "{ok}");
+        }
+        let long_part = format!("tree/{}", "x".repeat(256));
+        let long = "a/".repeat(600);
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "tree/../../x",
+            "tree/..",
+            "tree//x",
+            "tree/./x",
+            "./tree",
+            "tree/",
+            "tree\\x",
+            "tree/\0x",
+            "tree/x\ny",
+            &long_part,
+            &long,
+        ] {
+            assert!(EntryPath::parse(bad).is_err(), "{bad:?}");
+            assert!(serde_json::from_str::<EntryPath>(&serde_json::to_string(bad).unwrap()).is_err(), "{bad:?}");
+        }
+        let a = EntryPath::parse("tree/a").unwrap();
+        assert!(a.contains(&EntryPath::parse("tree/a/b").unwrap()));
+        assert!(!a.contains(&EntryPath::parse("tree/ab").unwrap()));
+        assert_eq!(EntryPath::parse("a/b/c").unwrap().parents().collect::<Vec<_>>(), ["a", "a/b"]);
+    }
+
+    #[test]
+    fn only_the_modes_meshbundle_writes() {
+        for m in [0o644, 0o755, 0o600, 0o700] {
+            assert_eq!(Mode::new(m).unwrap().bits(), m);
+        }
+        for (m, why) in
+            [(0o4755, "setuid"), (0o2755, "setuid, setgid"), (0o666, "anyone"), (0o777, "anyone"), (0o664, "group"), (0o444, "")]
+        {
+            let e = Mode::new(m).unwrap_err();
+            assert!(e.contains(why) && e.contains(&format!("{m:04o}")), "{e}");
+        }
+        assert!(serde_json::from_str::<Mode>("2541").is_err(), "0o4755");
+        assert_eq!(serde_json::to_string(&Mode::EXEC).unwrap(), "493");
+    }
+
+    fn seal_json(entries: &str, extra: &str) -> String {
+        let d = format!("sha256:{}", "a".repeat(64));
+        format!(
+            r#"{{"format":"meshbundle.dev/bundle/v1","meshbundle":"x","site":"s","spec":"","treeDigest":"{d}","secrets":{{"privateKeys":"none"}},"images":[],"files":[],"certificates":[],{extra}"entries":[{entries}]}}"#
+        )
+    }
+
+    #[test]
+    fn a_bad_seal_names_the_field() {
+        let h = "b".repeat(64);
+        let ok = seal_json(&format!(r#"{{"path":"tree/a","size":1,"mode":420,"sha256":"{h}"}}"#), "");
+        let seal = Seal::parse(ok.as_bytes()).unwrap();
+        assert_eq!(seal.to_bytes(), ok.as_bytes(), "the bytes of a valid seal are kept");
+        let cases = [
+            (seal_json(&format!(r#"{{"path":"tree/a","size":1,"mode":2541,"sha256":"{h}"}}"#), ""), "entries[0]: tree/a: mode 4755"),
+            (
+                seal_json(&format!(r#"{{"path":"tree/a","size":1,"mode":420,"sha256":"{}"}}"#, h.to_uppercase()), ""),
+                "entries[0]: tree/a: sha256",
+            ),
+            (seal_json(&format!(r#"{{"path":"tree/../a","size":1,"mode":420,"sha256":"{h}"}}"#), ""), "entries[0].path"),
+            (
+                seal_json(
+                    &format!(
+                        r#"{{"path":"tree/a","size":1,"mode":420,"sha256":"{h}"}},{{"path":"tree/a/b","size":1,"mode":420,"sha256":"{h}"}}"#
+                    ),
+                    "",
+                ),
+                "tree/a/b: lies inside the entry `tree/a`",
+            ),
+            (
+                seal_json(
+                    &format!(
+                        r#"{{"path":"tree/b","size":1,"mode":420,"sha256":"{h}"}},{{"path":"tree/a","size":1,"mode":420,"sha256":"{h}"}}"#
+                    ),
+                    "",
+                ),
+                "not in strict path order",
+            ),
+            (seal_json(&format!(r#"{{"path":"etc/a","size":1,"mode":420,"sha256":"{h}"}}"#), ""), "not under bin/"),
+            (seal_json("", r#""base":{"id":"$(id)","blobs":[],"files":[]},"#), "base.id"),
+            (seal_json("", &format!(r#""base":{{"id":"sha256:{h}","blobs":[],"files":["../x"]}},"#)), "base.files[0]"),
+            (seal_json("", &format!(r#""base":{{"id":"sha256:{h}","blobs":[],"files":["k"]}},"#)), "base.files: k"),
+            (ok[..ok.len() / 2].to_string(), "not valid JSON"),
+        ];
+        for (json, want) in cases {
+            let e = Seal::parse(json.as_bytes()).unwrap_err();
+            assert!(e.contains(want), "expected `{want}` in: {e}");
+            assert!(!e.contains(" at line "), "{e}");
+        }
+    }
+}

@@ -235,3 +235,30 @@ impl TrustPolicy {
         self.keys.iter().find(|k| &k.key == key)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_is_sha256_of_the_raw_key_unpadded() {
+        let key = SigningKey::from_bytes(&[7u8; 32]).verifying_key();
+        let want = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(key.as_bytes()));
+        let fp = fingerprint(&key);
+        assert_eq!(fp, format!("SHA256:{}", want.trim_end_matches('=')));
+        assert_eq!(fp.len(), 7 + 43);
+    }
+
+    #[test]
+    fn examine_checks_the_signature_against_the_key_it_carries() {
+        let key = SigningKey::from_bytes(&[9u8; 32]);
+        let sig = sign(&key, b"seal");
+        assert_eq!(examine(&sig, b"seal").unwrap().fingerprint, fingerprint(&key.verifying_key()));
+        assert!(examine(&sig, b"seal!").unwrap_err().contains("does not match"));
+        assert!(examine(b"", b"seal").unwrap_err().contains("empty"));
+        assert!(examine(b"none", b"seal").unwrap_err().contains("not a signature"));
+        let mut v: serde_json::Value = serde_json::from_slice(&sig).unwrap();
+        v["algorithm"] = "rsa".into();
+        assert!(examine(&serde_json::to_vec(&v).unwrap(), b"seal").unwrap_err().contains("not ed25519"));
+    }
+}
