@@ -73,7 +73,7 @@ pub fn extract(bundle: &Path, seal: &Seal, dir: &Path, opener: Option<&Opener>, 
     let tmp = tempfile::Builder::new().prefix(".meshbundle-extract-").tempdir_in(parent).map_err(|e| Error::io(parent, e))?;
     let root = tmp.path().to_path_buf();
     let mut out = Extracted::default();
-    each_entry(bundle, |entry, r| {
+    each_entry(bundle, seal, |entry, r| {
         let Some(rel) = dest_of(&entry.path) else {
             return Ok(());
         };
@@ -173,7 +173,7 @@ pub fn containerd(bundle: &Path, seal: &Seal, socket: &Path, namespace: &str, pr
         .map_err(|e| Error::failed(format!("cannot run ctr: {e}"), "ctr comes with containerd; put it on PATH"))?;
     let stdin = child.stdin.take().ok_or_else(|| Error::failed("ctr has no stdin", "report this as a bug"))?;
     let mut tar = tar::Builder::new(std::io::BufWriter::with_capacity(1 << 20, stdin));
-    let streamed = each_entry(bundle, |entry, r| {
+    let streamed = each_entry(bundle, seal, |entry, r| {
         let Some(rel) = entry.path.strip_prefix("images/") else {
             return Ok(());
         };
@@ -265,7 +265,7 @@ pub fn registry(
     }
     let spool = tempfile::tempdir().map_err(|e| Error::failed(e.to_string(), "check the temporary directory"))?;
     let mut manifest_bytes: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    each_entry(bundle, |entry, r| {
+    each_entry(bundle, seal, |entry, r| {
         let Some(hex) = entry.path.strip_prefix("images/blobs/sha256/") else {
             return Ok(());
         };

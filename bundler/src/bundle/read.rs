@@ -513,9 +513,12 @@ impl<R: Read> Read for Hashing<R> {
 
 /// Streams the entries of a bundle (after the head) to `f`, checking each
 /// against the seal as it goes (`f` sees only bytes that are then checked; a
-/// mismatch ends the stream with an error naming the entry).
+/// mismatch ends the stream with an error naming the entry). `verified` is
+/// the seal `verify` checked: a file whose seal is another (replaced since)
+/// is refused before `f` sees anything.
 pub fn each_entry(
     path: &Path,
+    verified: &Seal,
     mut f: impl FnMut(&SealEntry, &mut dyn Read) -> Result<(), crate::error::Error>,
 ) -> Result<Head, crate::error::Error> {
     let to_err = |e: BundleError| crate::error::Error::failed(e.to_string(), "the bundle changed since it was verified");
@@ -523,6 +526,9 @@ pub fn each_entry(
     let mut archive = tar::Archive::new(BufReader::with_capacity(CHUNK, file));
     let mut entries = archive.entries().map_err(|_| to_err(BundleError::NotABundle("it is not a tar archive".into())))?;
     let (head, mut current, _) = read_head(&mut entries, names_seal).map_err(to_err)?;
+    if head.seal != *verified {
+        return Err(to_err(bad(SEAL, "not the seal that was verified: the file was replaced since")));
+    }
     let mut expected = head.seal.entries.iter().peekable();
     let mut last = String::new();
     while let Some(e) = current.take() {
@@ -543,4 +549,38 @@ pub fn each_entry(
         return Err(to_err(bad(&m.path, "missing")));
     }
     Ok(head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bundle with no entry after its head, for site `site`.
+    fn tiny(dir: &Path, site: &str) -> (PathBuf, Seal) {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let json = format!(
+            r#"{{"format":"{}","meshbundle":"x","site":"{site}","spec":"","treeDigest":"{d}","secrets":{{"privateKeys":"none"}},"images":[],"files":[],"certificates":[],"entries":[]}}"#,
+            super::super::FORMAT
+        );
+        let path = dir.join(format!("{site}.mbundle"));
+        let mut b = tar::Builder::new(File::create(&path).unwrap());
+        for (name, data) in [(SEAL, json.clone().into_bytes()), (SEAL_SUM, format!("{}\n", Seal::id_of(json.as_bytes())).into_bytes())] {
+            b.append_data(&mut super::super::header(data.len() as u64, 0o644), name, data.as_slice()).unwrap();
+        }
+        b.finish().unwrap();
+        (path, Seal::parse(json.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn a_bundle_replaced_after_verify_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, seal_a) = tiny(dir.path(), "a");
+        let (b, _) = tiny(dir.path(), "b");
+        let progress = Progress::bytes("verify", true);
+        assert!(verify(&a, None, 1, &progress).is_ok());
+        assert!(each_entry(&a, &seal_a, |_, _| Ok(())).is_ok());
+        // Swapped for another, itself consistent, between verify and import.
+        let e = each_entry(&b, &seal_a, |_, _| panic!("nothing is streamed from a replaced file")).unwrap_err();
+        assert!(e.to_string().contains("not the seal that was verified"), "{e}");
+    }
 }
