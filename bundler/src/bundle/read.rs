@@ -246,7 +246,7 @@ fn read_head<'a, R: Read>(
         return Err(bad(SEAL, format!("format `{shown}` is not one this meshbundle reads ({})", super::FORMAT)));
     }
     let seal = Seal::parse(&seal_bytes).map_err(|m| bad(SEAL, m))?;
-    let mut next = head_entry(entries, SEAL_SUM)?;
+    let mut next = next_entry(entries, SEAL_SUM)?;
     let mut signature = None;
     if let Some(e) = next.as_mut()
         && entry_path(e)? == SEAL_SIG
