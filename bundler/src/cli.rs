@@ -7,6 +7,13 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// The version, with the id of the sources it was built from.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (source ", env!("MESHBUNDLE_SOURCE_ID"), ")");
 
+/// The signature states and the trust policy, for the help of verify and import.
+macro_rules! trust_help {
+    () => {
+        "Signature states (always printed, and in --format json as `signature`):\n  unsigned                             the bundle carries no signature\n  signed, not checked                  it matches the key it names (shown), and no policy was given\n  signed by key SHA256:..., verified   signed by a key of the trust policy\nA signature that does not read, is empty, is not ed25519 or does not match the seal is an error, with or without a key.\n\nTrust policy: the keys given with --key (repeatable; a .pub file or a directory of *.pub files), else those of $MESHBUNDLE_TRUSTED_KEYS (files or directories, separated by `:`), else the *.pub files in /etc/meshbundle/trusted-keys/ when it exists ($MESHBUNDLE_CONFIG_DIR replaces /etc/meshbundle). With a policy in force, an unsigned bundle or one signed by a key outside it is refused, naming the signer's fingerprint and where the policy came from. A trusted key file that does not read, is not an ed25519 public key, or is writable by its group or others is an error."
+    };
+}
+
 #[derive(Parser, Debug)]
 #[command(
     name = "meshbundle",
@@ -69,9 +76,9 @@ pub enum Command {
     )]
     Build(BuildArgs),
 
-    /// Check every entry of a bundle against its seal (and its signature).
+    /// Check every entry of a bundle against its seal, and its signature against the trust policy.
     #[command(
-        after_help = "Exit status: 0 when every entry checks out, 1 naming the first bad entry.\n\nExamples:\n  meshbundle verify site.mbundle\n  meshbundle verify site.mbundle --key release.pub"
+        after_help = concat!("Exit status: 0 when every entry checks out, 1 naming the first bad entry (or saying the file is no bundle).\n\n", trust_help!(), "\n\nExamples:\n  meshbundle verify site.mbundle                          # unsigned, or signed, not checked\n  meshbundle verify site.mbundle --key release.pub        # signed by key SHA256:..., verified\n  meshbundle verify site.mbundle --key /etc/meshbundle/trusted-keys --key backup.pub\n  MESHBUNDLE_TRUSTED_KEYS=/srv/keys:release.pub meshbundle verify site.mbundle")
     )]
     Verify(VerifyArgs),
 
@@ -81,12 +88,14 @@ pub enum Command {
 
     /// Verify a bundle, then push its images to the site registry, load them into containerd, or lay out its files.
     #[command(
-        after_help = "Examples:\n  meshbundle import site.mbundle --registry registry.site:5000\n  meshbundle import site.mbundle --containerd /run/containerd/containerd.sock\n  meshbundle import site.mbundle --extract /opt/meshbundle --identity operator.agekey"
+        after_help = concat!("import verifies the bundle first, as meshbundle verify does, and states its signature; nothing is imported from a bundle that fails, or that the trust policy refuses.\n\n", trust_help!(), "\n\nExamples:\n  meshbundle import site.mbundle --key release.pub --extract /opt/site\n  meshbundle import site.mbundle --registry registry.site:5000\n  meshbundle import site.mbundle --containerd /run/containerd/containerd.sock\n  meshbundle import site.mbundle --extract /opt/meshbundle --identity operator.agekey")
     )]
     Import(ImportArgs),
 
-    /// Make an ed25519 key pair for signing bundles.
-    #[command(after_help = "Examples:\n  meshbundle keygen -o release      # writes release.key (0600) and release.pub")]
+    /// Make an ed25519 key pair for signing bundles, and print its fingerprint.
+    #[command(
+        after_help = "keygen prints the public key's fingerprint (SHA256: and the unpadded base64 of the sha256 of the raw key), the one verify and import show for a bundle signed with it. Give the .pub file to each site: with --key, in $MESHBUNDLE_TRUSTED_KEYS, or in /etc/meshbundle/trusted-keys/ (writable by its owner only).\n\nExamples:\n  meshbundle keygen -o release      # writes release.key (0600) and release.pub, prints SHA256:...\n  meshbundle build meshbundle.yaml --locked --sign release.key -o site.mbundle\n  install -D -m 0644 release.pub /etc/meshbundle/trusted-keys/release.pub  # at the site"
+    )]
     Keygen(KeygenArgs),
 }
 
@@ -142,9 +151,10 @@ pub struct BuildArgs {
 pub struct VerifyArgs {
     /// The bundle.
     pub file: PathBuf,
-    /// Require a signature by this ed25519 public key.
-    #[arg(long, value_name = "PUB")]
-    pub key: Option<PathBuf>,
+    /// Trust bundles signed by this ed25519 public key (a .pub file, or a directory of *.pub files), and refuse any other.
+    /// Repeatable. Default: $MESHBUNDLE_TRUSTED_KEYS, else /etc/meshbundle/trusted-keys/ if it exists.
+    #[arg(long, value_name = "PUB|DIR")]
+    pub key: Vec<PathBuf>,
     /// Hashing threads (default: every core).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -169,9 +179,10 @@ pub struct InspectArgs {
 pub struct ImportArgs {
     /// The bundle.
     pub file: PathBuf,
-    /// Require a signature by this ed25519 public key.
-    #[arg(long, value_name = "PUB")]
-    pub key: Option<PathBuf>,
+    /// Trust bundles signed by this ed25519 public key (a .pub file, or a directory of *.pub files), and refuse any other.
+    /// Repeatable. Default: $MESHBUNDLE_TRUSTED_KEYS, else /etc/meshbundle/trusted-keys/ if it exists.
+    #[arg(long, value_name = "PUB|DIR")]
+    pub key: Vec<PathBuf>,
     /// Push every image to this registry (host:port).
     #[arg(long, value_name = "HOST:PORT")]
     pub registry: Option<String>,

@@ -18,7 +18,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::crypt::Sealer;
-use super::seal::{Base, NotCarried, Seal, SealCert, SealEntry, SealFile, SealImage, SecretsInfo};
+use super::seal::{Base, EntryPath, NotCarried, Seal, SealCert, SealEntry, SealFile, SealImage, SecretsInfo};
 use super::{FORMAT, SEAL, SEAL_SIG, SEAL_SUM, header};
 use crate::error::{Error, Result};
 use crate::oci::Image;
@@ -38,14 +38,24 @@ struct Pending {
     source: Source,
 }
 
-fn bytes_entry(path: String, bytes: Vec<u8>, mode: u32) -> Pending {
-    let entry = SealEntry { sha256: hex::encode(Sha256::digest(&bytes)), size: bytes.len() as u64, mode, path };
-    Pending { entry, source: Source::Bytes(bytes) }
+/// An entry of the seal, checked as a reader of the bundle will check it.
+fn seal_entry(path: String, size: u64, mode: u32, sha256_hex: &str) -> Result<SealEntry> {
+    SealEntry::new(path, size, mode, sha256_hex).map_err(|e| Error::failed(format!("cannot carry {e}"), "check the spec and the lock"))
+}
+
+/// A digest from the lock or an image, checked before it goes into the seal.
+fn digest(d: &str) -> Result<meshbundle_core::digest::Digest> {
+    meshbundle_core::digest::Digest::parse(d).map_err(|e| Error::failed(e.to_string(), "check the lock"))
+}
+
+fn bytes_entry(path: String, bytes: Vec<u8>, mode: u32) -> Result<Pending> {
+    let entry = seal_entry(path, bytes.len() as u64, mode, &hex::encode(Sha256::digest(&bytes)))?;
+    Ok(Pending { entry, source: Source::Bytes(bytes) })
 }
 
 fn file_entry(path: String, file: PathBuf, sha256_hex: String, mode: u32) -> Result<Pending> {
     let size = std::fs::metadata(&file).map_err(|e| Error::io(&file, e))?.len();
-    Ok(Pending { entry: SealEntry { path, size, mode, sha256: sha256_hex }, source: Source::File(file) })
+    Ok(Pending { entry: seal_entry(path, size, mode, &sha256_hex)?, source: Source::File(file) })
 }
 
 /// A file carried in the bundle.
@@ -112,9 +122,9 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
             let sealer = input.sealer.as_ref().ok_or_else(|| {
                 Error::failed("private keys would travel unencrypted", "give --recipient, --passphrase-file or --no-private-keys")
             })?;
-            pending.push(bytes_entry(format!("tree/{path}.age"), sealer.seal(&f.bytes, cache)?, MODE_SECRET));
+            pending.push(bytes_entry(format!("tree/{path}.age"), sealer.seal(&f.bytes, cache)?, MODE_SECRET)?);
         } else {
-            pending.push(bytes_entry(format!("tree/{path}"), f.bytes.clone(), f.mode));
+            pending.push(bytes_entry(format!("tree/{path}"), f.bytes.clone(), f.mode)?);
         }
     }
 
@@ -122,8 +132,8 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
     let mut files = Vec::new();
     for f in &input.files {
         files.push(SealFile {
-            name: f.name.clone(),
-            sha256: f.sha256.clone(),
+            name: EntryPath::parse(&f.name).map_err(|e| Error::failed(format!("file {e}"), "check the lock"))?,
+            sha256: meshbundle_core::digest::Digest::from_hex(&f.sha256).map_err(|e| Error::failed(e.to_string(), "check the lock"))?,
             size: std::fs::metadata(&f.path).map_err(|e| Error::io(&f.path, e))?.len(),
             url: f.url.clone(),
         });
@@ -160,10 +170,10 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
         images.push(SealImage {
             name: img.name.clone(),
             site,
-            digest: img.digest.clone(),
+            digest: digest(&img.digest)?,
             media_type: img.media_type.clone(),
-            manifests: img.manifests.iter().map(|m| m.0.clone()).collect(),
-            blobs: img.blobs.iter().map(|b| b.digest.clone()).collect(),
+            manifests: img.manifests.iter().map(|m| digest(&m.0)).collect::<Result<_>>()?,
+            blobs: img.blobs.iter().map(|b| digest(&b.digest)).collect::<Result<_>>()?,
             size,
         });
     }
@@ -173,8 +183,8 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
         index.sort_by(|a, b| a["annotations"][REF_NAME].as_str().cmp(&b["annotations"][REF_NAME].as_str()));
         let index_json = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": crate::oci::media::OCI_INDEX, "manifests": index}))
             .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
-        pending.push(bytes_entry("images/index.json".into(), index_json, 0o644));
-        pending.push(bytes_entry("images/oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(), 0o644));
+        pending.push(bytes_entry("images/index.json".into(), index_json, 0o644)?);
+        pending.push(bytes_entry("images/oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(), 0o644)?);
         for (digest, source) in blobs {
             if base.is_some_and(|b| b.blobs.contains(&digest)) {
                 base_blobs.push(digest);
@@ -183,7 +193,7 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
             let hex = digest.trim_start_matches("sha256:").to_string();
             let path = format!("images/blobs/sha256/{hex}");
             match source {
-                Source::Bytes(b) => pending.push(bytes_entry(path, b, 0o644)),
+                Source::Bytes(b) => pending.push(bytes_entry(path, b, 0o644)?),
                 Source::File(p) => pending.push(file_entry(path, p, hex, 0o644)?),
             }
         }
@@ -224,13 +234,23 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
         site: site.metadata.name.clone(),
         spec: input.spec_text.clone(),
         lock: input.lock_text.clone(),
-        tree_digest: tree.digest(),
+        tree_digest: digest(&tree.digest())?,
         secrets: secrets_info,
         images,
         files,
         certificates,
         not_carried: input.not_carried.clone(),
-        base: base.map(|b| Base { id: b.id.clone(), blobs: base_blobs.clone(), files: base_files.clone() }),
+        base: match base {
+            Some(b) => Some(Base {
+                id: digest(&b.id)?,
+                blobs: base_blobs.iter().map(|d| digest(d)).collect::<Result<_>>()?,
+                files: base_files
+                    .iter()
+                    .map(|n| EntryPath::parse(n).map_err(|e| Error::failed(e, "check the lock")))
+                    .collect::<Result<_>>()?,
+            }),
+            None => None,
+        },
         entries: pending.iter().map(|p| p.entry.clone()).collect(),
     };
     let seal_bytes = seal.to_bytes();
@@ -260,7 +280,7 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
     let to_hash: Vec<(PathBuf, String, u64)> = pending
         .iter()
         .filter_map(|p| match &p.source {
-            Source::File(f) => Some((f.clone(), p.entry.sha256.clone(), p.entry.size)),
+            Source::File(f) => Some((f.clone(), p.entry.sha256.hex().to_string(), p.entry.size)),
             Source::Bytes(_) => None,
         })
         .collect();
@@ -269,10 +289,10 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
     for p in pending {
         let e = &p.entry;
         match p.source {
-            Source::Bytes(bytes) => put(&mut b, &e.path, &bytes, e.mode)?,
+            Source::Bytes(bytes) => put(&mut b, &e.path, &bytes, e.mode.bits())?,
             Source::File(path) => {
                 let f = File::open(&path).map_err(|err| Error::io(&path, err))?;
-                let mut h = header(e.size, e.mode);
+                let mut h = header(e.size, e.mode.bits());
                 b.append_data(&mut h, &e.path, std::io::empty()).map_err(io)?;
                 copy_exact(&f, b.get_mut(), e.size, progress, &mut behind).map_err(|err| match err.kind() {
                     std::io::ErrorKind::UnexpectedEof => changed(e, &path),
@@ -283,7 +303,7 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
     }
     let checked = hashed.join().map_err(|_| Error::failed("hashing the cached files failed", "report this as a bug"))?;
     if let Some(bad) = checked.map_err(io)? {
-        let e = seal.entries.iter().find(|e| e.sha256 == bad.1).expect("hashed entries come from the seal");
+        let e = seal.entries.iter().find(|e| e.sha256.hex() == bad.1).expect("hashed entries come from the seal");
         return Err(changed(e, &bad.0));
     }
     let w = b.into_inner().map_err(io)?;
@@ -383,12 +403,12 @@ pub fn base_from_bundle(path: &Path) -> Result<BaseSets> {
         .files
         .iter()
         .filter(|f| head.seal.entries.iter().any(|e| e.path == format!("files/{}", f.name)))
-        .map(|f| f.sha256.clone())
+        .map(|f| f.sha256.hex().to_string())
         .collect();
     // What the base itself took from its own base.
     if let Some(b) = &head.seal.base {
-        blobs.extend(b.blobs.iter().cloned());
-        files.extend(head.seal.files.iter().filter(|f| b.files.contains(&f.name)).map(|f| f.sha256.clone()));
+        blobs.extend(b.blobs.iter().map(|d| d.to_string()));
+        files.extend(head.seal.files.iter().filter(|f| b.files.contains(&f.name)).map(|f| f.sha256.hex().to_string()));
     }
     Ok(BaseSets { id: head.id, blobs, files })
 }

@@ -60,7 +60,7 @@ pub fn extract(bundle: &Path, seal: &Seal, dir: &Path, opener: Option<&Opener>, 
                 .find(|f| &f.name == name)
                 .ok_or_else(|| Error::failed(format!("the seal lists base file {name} without its sha256"), "the bundle is damaged"))?;
             let have = dir.join("files").join(name);
-            let ok = crate::oci::cache::sha256_file(&have).is_ok_and(|(d, _)| d.trim_start_matches("sha256:") == f.sha256);
+            let ok = crate::oci::cache::sha256_file(&have).is_ok_and(|(d, _)| d.trim_start_matches("sha256:") == f.sha256.hex());
             if !ok {
                 return Err(Error::failed(
                     format!("this differential bundle needs files/{name} from bundle {}, and {} lacks it", base.id, dir.display()),
@@ -73,7 +73,7 @@ pub fn extract(bundle: &Path, seal: &Seal, dir: &Path, opener: Option<&Opener>, 
     let tmp = tempfile::Builder::new().prefix(".meshbundle-extract-").tempdir_in(parent).map_err(|e| Error::io(parent, e))?;
     let root = tmp.path().to_path_buf();
     let mut out = Extracted::default();
-    each_entry(bundle, |entry, r| {
+    each_entry(bundle, seal, |entry, r| {
         let Some(rel) = dest_of(&entry.path) else {
             return Ok(());
         };
@@ -105,7 +105,7 @@ pub fn extract(bundle: &Path, seal: &Seal, dir: &Path, opener: Option<&Opener>, 
             progress.inc(entry.size);
         } else {
             // Streamed straight to disk, whatever the size.
-            let (dest, mut f) = create(&rel, entry.mode)?;
+            let (dest, mut f) = create(&rel, entry.mode.bits())?;
             let n = std::io::copy(r, &mut f).map_err(|e| Error::io(&dest, e))?;
             progress.inc(n);
         }
@@ -149,7 +149,7 @@ pub fn containerd(bundle: &Path, seal: &Seal, socket: &Path, namespace: &str, pr
             .output()
             .map_err(|e| Error::failed(format!("cannot run ctr: {e}"), "ctr comes with containerd; put it on PATH"))?;
         let have: BTreeSet<String> = String::from_utf8_lossy(&o.stdout).lines().map(|l| l.trim().to_string()).collect();
-        let missing: Vec<&String> = base.blobs.iter().filter(|b| !have.contains(*b)).collect();
+        let missing: Vec<&meshbundle_core::digest::Digest> = base.blobs.iter().filter(|b| !have.contains(b.as_str())).collect();
         if !missing.is_empty() {
             return Err(Error::failed(
                 format!(
@@ -173,7 +173,7 @@ pub fn containerd(bundle: &Path, seal: &Seal, socket: &Path, namespace: &str, pr
         .map_err(|e| Error::failed(format!("cannot run ctr: {e}"), "ctr comes with containerd; put it on PATH"))?;
     let stdin = child.stdin.take().ok_or_else(|| Error::failed("ctr has no stdin", "report this as a bug"))?;
     let mut tar = tar::Builder::new(std::io::BufWriter::with_capacity(1 << 20, stdin));
-    let streamed = each_entry(bundle, |entry, r| {
+    let streamed = each_entry(bundle, seal, |entry, r| {
         let Some(rel) = entry.path.strip_prefix("images/") else {
             return Ok(());
         };
@@ -237,10 +237,10 @@ pub fn registry(
     for img in &seal.images {
         let r = meshbundle_core::image::ImageRef::parse(&img.site).map_err(|e| Error::failed(e.to_string(), "the bundle is damaged"))?;
         for b in &img.blobs {
-            repos_of.entry(b.clone()).or_default().insert(r.repository.clone());
+            repos_of.entry(b.to_string()).or_default().insert(r.repository.clone());
         }
         for m in &img.manifests {
-            manifests.insert(m.clone());
+            manifests.insert(m.to_string());
         }
         targets.push((r, img));
     }
@@ -250,11 +250,11 @@ pub fn registry(
     };
     if let Some(base) = &seal.base {
         for b in &base.blobs {
-            if manifests.contains(b) {
+            if manifests.contains(b.as_str()) {
                 continue;
             }
-            for repo in repos_of.get(b).into_iter().flatten() {
-                if !exists(repo, b)? {
+            for repo in repos_of.get(b.as_str()).into_iter().flatten() {
+                if !exists(repo, b.as_str())? {
                     return Err(Error::failed(
                         format!("this differential bundle needs blob {b} ({repo}) of bundle {}, and {host} lacks it", base.id),
                         "import the base bundle into this registry first",
@@ -265,7 +265,7 @@ pub fn registry(
     }
     let spool = tempfile::tempdir().map_err(|e| Error::failed(e.to_string(), "check the temporary directory"))?;
     let mut manifest_bytes: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    each_entry(bundle, |entry, r| {
+    each_entry(bundle, seal, |entry, r| {
         let Some(hex) = entry.path.strip_prefix("images/blobs/sha256/") else {
             return Ok(());
         };
@@ -308,20 +308,20 @@ pub fn registry(
     // Manifests: an index's children first, then each image under its digest and tag.
     let in_base = |d: &str| seal.base.as_ref().is_some_and(|b| b.blobs.iter().any(|x| x == d));
     for (r, img) in &targets {
-        if !manifest_bytes.contains_key(&img.digest) && in_base(&img.digest) {
+        if !manifest_bytes.contains_key(img.digest.as_str()) && in_base(img.digest.as_str()) {
             // Carried by the base bundle, which was imported already.
             continue;
         }
         for m in img.manifests.iter().skip(1).chain(std::iter::once(&img.manifests[0])) {
-            let raw = manifest_bytes.get(m).ok_or_else(|| {
+            let raw = manifest_bytes.get(m.as_str()).ok_or_else(|| {
                 Error::failed(format!("manifest {m} of {} is not in this bundle", img.name), "import the base bundle first")
             })?;
             let mt = crate::oci::media::media_type_of(raw).unwrap_or_else(|| img.media_type.clone());
-            rt.block_on(regs.push_manifest(&Registries::target(host, &r.repository, None, Some(m)), raw, &mt))
+            rt.block_on(regs.push_manifest(&Registries::target(host, &r.repository, None, Some(m.as_str())), raw, &mt))
                 .map_err(|e| Error::failed(e.to_string(), "check --registry"))?;
         }
         let top = manifest_bytes
-            .get(&img.digest)
+            .get(img.digest.as_str())
             .ok_or_else(|| Error::failed(format!("manifest {} is missing", img.digest), "the bundle is damaged"))?;
         rt.block_on(regs.push_manifest(&Registries::target(host, &r.repository, r.tag.as_deref(), None), top, &img.media_type))
             .map_err(|e| Error::failed(e.to_string(), "check --registry"))?;

@@ -6,42 +6,101 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread;
 
-use ed25519_dalek::VerifyingKey;
 use sha2::{Digest, Sha256};
 
-use super::seal::{Seal, SealEntry, safe_path};
-use super::{SEAL, SEAL_SIG, SEAL_SUM, sign};
+use super::seal::{EntryPath, Seal, SealEntry};
+use super::sign::{self, TrustPolicy};
+use super::{SEAL, SEAL_SIG, SEAL_SUM};
 use crate::progress::Progress;
 
 const MAX_SEAL: u64 = 256 << 20;
 const CHUNK: usize = 1 << 20;
 
+/// What is named when the archive goes on after its end-of-archive marker.
+pub const END: &str = "(end of archive)";
+
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
-    #[error("not a meshbundle bundle: {0}")]
+    #[error("no such file")]
+    NoSuchFile,
+    /// Not a bundle at all; says why in a few plain words.
+    #[error("not a meshbundle bundle ({0})")]
     NotABundle(String),
     #[error("{entry}: {message}")]
     Bad { entry: String, message: String },
+}
+
+impl BundleError {
+    /// Whether the file is no bundle at all (missing, or something else):
+    /// said in one line, with no entry to name.
+    pub fn is_not_a_bundle(&self) -> bool {
+        matches!(self, BundleError::NoSuchFile | BundleError::NotABundle(_))
+    }
 }
 
 fn bad(entry: &str, message: impl Into<String>) -> BundleError {
     BundleError::Bad { entry: entry.to_string(), message: message.into() }
 }
 
-/// How the signature came out.
+/// How the signature came out. A signature that is damaged, forged or of
+/// another algorithm is never one of these: it is an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signed {
-    /// Signed, and the signature matches the key given.
-    Verified,
-    /// Signed, but no key was given to check it with.
-    Unchecked,
     Unsigned,
+    /// Signed, the signature matches the key it carries, but no trust policy
+    /// was in force to say whether that key is trusted.
+    Unchecked {
+        fingerprint: String,
+    },
+    /// Signed by a key of the trust policy.
+    Verified {
+        fingerprint: String,
+        file: PathBuf,
+        policy: String,
+    },
+}
+
+impl Signed {
+    /// `unsigned`, `unchecked` or `verified`.
+    pub fn state(&self) -> &'static str {
+        match self {
+            Signed::Unsigned => "unsigned",
+            Signed::Unchecked { .. } => "unchecked",
+            Signed::Verified { .. } => "verified",
+        }
+    }
+
+    /// The state in words: `unsigned`; `signed, not checked (…)`; `signed by key FINGERPRINT, verified`.
+    pub fn describe(&self) -> String {
+        match self {
+            Signed::Unsigned => "unsigned".into(),
+            Signed::Unchecked { fingerprint } => {
+                format!("signed, not checked: it claims key {fingerprint} (unchecked; give --key or set a trust policy)")
+            }
+            Signed::Verified { fingerprint, .. } => format!("signed by key {fingerprint}, verified"),
+        }
+    }
+
+    /// For `--format json`.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({"state": self.state(), "text": self.describe()});
+        match self {
+            Signed::Unsigned => {}
+            Signed::Unchecked { fingerprint } => v["claimedKey"] = fingerprint.as_str().into(),
+            Signed::Verified { fingerprint, file, policy } => {
+                v["key"] = fingerprint.as_str().into();
+                v["trustedBy"] = file.display().to_string().into();
+                v["policy"] = policy.as_str().into();
+            }
+        }
+        v
+    }
 }
 
 #[derive(Debug)]
@@ -60,13 +119,24 @@ pub struct Report {
     pub bytes: u64,
 }
 
-fn read_small(e: &mut impl Read, path: &str, limit: u64) -> Result<Vec<u8>, BundleError> {
-    let mut v = Vec::new();
-    e.take(limit + 1).read_to_end(&mut v).map_err(|_| bad(path, "truncated: the bundle ends inside this entry"))?;
-    if v.len() as u64 > limit {
-        return Err(bad(path, "too large"));
+/// Reads a small entry of the head whole; a short read is a cut bundle.
+fn read_small(e: &mut tar::Entry<impl Read>, path: &str, limit: u64) -> Result<Vec<u8>, BundleError> {
+    let size = e.header().entry_size().map_err(|_| bad(path, "a damaged header"))?;
+    if size > limit {
+        return Err(bad(path, format!("too large ({size} bytes; at most {limit})")));
+    }
+    let mut v = Vec::with_capacity(size as usize);
+    e.take(size).read_to_end(&mut v).map_err(|_| bad(path, "truncated: the bundle ends inside this entry"))?;
+    if v.len() as u64 != size {
+        return Err(bad(path, "truncated: the bundle ends inside this entry"));
     }
     Ok(v)
+}
+
+/// Where an entry's data ends, padded to a whole block.
+fn data_end(e: &tar::Entry<impl Read>) -> u64 {
+    let size = e.header().entry_size().unwrap_or(0);
+    e.raw_file_position() + size.div_ceil(512) * 512
 }
 
 fn entry_path(e: &tar::Entry<impl Read>) -> Result<String, BundleError> {
@@ -84,8 +154,8 @@ fn check_header(e: &tar::Entry<impl Read>, path: &str) -> Result<(), BundleError
     if !kind.is_file() {
         return Err(bad(path, format!("a {kind:?} entry: a bundle holds regular files only")));
     }
-    if !safe_path(path) {
-        return Err(bad(path, "the path escapes the bundle (absolute, `..` or empty parts)"));
+    if let Err(why) = EntryPath::parse(path) {
+        return Err(bad(path, format!("the path escapes the bundle or is not one it may hold: {why}")));
     }
     Ok(())
 }
@@ -98,55 +168,149 @@ fn next_entry<'a, R: Read>(entries: &mut tar::Entries<'a, R>, after: &str) -> Re
     }
 }
 
+/// The next entry of the head, which must be `name`; a header that does not
+/// read is that entry's.
+fn head_entry<'a, R: Read>(entries: &mut tar::Entries<'a, R>, name: &str) -> Result<Option<tar::Entry<'a, R>>, BundleError> {
+    match entries.next() {
+        None => Ok(None),
+        Some(Ok(e)) => Ok(Some(e)),
+        Some(Err(_)) => Err(bad(name, "a damaged or cut header")),
+    }
+}
+
+/// Opens a bundle, saying plainly when the path is no bundle at all.
+/// Returns the file, its length, and whether its first block names the seal
+/// (so a damaged first header is the seal's, not a stranger's).
+fn open(path: &Path) -> Result<(File, u64, bool), BundleError> {
+    use std::os::unix::fs::FileExt;
+    let io_err = |source: io::Error| match source.kind() {
+        io::ErrorKind::NotFound => BundleError::NoSuchFile,
+        _ => BundleError::Io { path: path.display().to_string(), source },
+    };
+    let meta = std::fs::metadata(path).map_err(io_err)?;
+    if meta.is_dir() {
+        return Err(BundleError::NotABundle("it is a directory".into()));
+    }
+    if !meta.is_file() {
+        return Err(BundleError::NotABundle("it is not a regular file".into()));
+    }
+    let f = File::open(path).map_err(io_err)?;
+    let len = meta.len();
+    if len == 0 {
+        return Err(BundleError::NotABundle("it is empty".into()));
+    }
+    let mut first = [0u8; 100];
+    let n = f.read_at(&mut first, 0).map_err(io_err)?;
+    let names_seal = first[..n].starts_with(SEAL.as_bytes()) && first.get(SEAL.len()).is_none_or(|&b| b == 0);
+    Ok((f, len, names_seal))
+}
+
 /// Reads the seal, its checksum and the signature, if there is one; returns
-/// the head and the first entry after them.
-fn read_head<'a, R: Read>(entries: &mut tar::Entries<'a, R>) -> Result<(Head, Option<tar::Entry<'a, R>>), BundleError> {
-    let mut first =
-        next_entry(entries, "(start)")?.ok_or_else(|| BundleError::NotABundle("the file is empty or not a tar archive".into()))?;
-    let p = entry_path(&first)?;
+/// the head, the first entry after them, and where the head's data ends.
+fn read_head<'a, R: Read>(
+    entries: &mut tar::Entries<'a, R>,
+    names_seal: bool,
+) -> Result<(Head, Option<tar::Entry<'a, R>>, u64), BundleError> {
+    let not_tar = || {
+        if names_seal { bad(SEAL, "a damaged or cut header") } else { BundleError::NotABundle("it is not a tar archive".into()) }
+    };
+    let mut first = match entries.next() {
+        Some(Ok(e)) => e,
+        _ => return Err(not_tar()),
+    };
+    let p = entry_path(&first).map_err(|_| not_tar())?;
     if p != SEAL {
-        return Err(BundleError::NotABundle(format!("the first entry is `{p}`, not {SEAL}")));
+        let shown: String = p.chars().take(60).flat_map(char::escape_debug).collect();
+        return Err(BundleError::NotABundle(format!("a tar archive whose first entry is `{shown}`, not {SEAL}")));
     }
     let seal_bytes = read_small(&mut first, SEAL, MAX_SEAL)?;
     let id = Seal::id_of(&seal_bytes);
-    let mut sum = next_entry(entries, SEAL)?.ok_or_else(|| bad(SEAL_SUM, "missing: the bundle ends after the seal"))?;
+    let mut sum = head_entry(entries, SEAL_SUM)?.ok_or_else(|| bad(SEAL_SUM, "missing: the bundle ends after the seal"))?;
     if entry_path(&sum)? != SEAL_SUM {
         return Err(bad(SEAL_SUM, format!("missing: `{}` follows the seal", entry_path(&sum)?)));
     }
     let sum_text = read_small(&mut sum, SEAL_SUM, 1024)?;
+    let mut end = data_end(&sum);
     if String::from_utf8_lossy(&sum_text).trim() != id {
         return Err(bad(SEAL, format!("damaged: its sha256 is {id}, but {SEAL_SUM} says {}", String::from_utf8_lossy(&sum_text).trim())));
     }
-    let seal: Seal = serde_json::from_slice(&seal_bytes).map_err(|e| bad(SEAL, format!("damaged: {e}")))?;
-    if seal.format != super::FORMAT {
-        return Err(bad(SEAL, format!("format `{}` is not one this meshbundle reads ({})", seal.format, super::FORMAT)));
+    // The format first, so a newer seal is named as such rather than by its first new field.
+    #[derive(serde::Deserialize)]
+    struct Format {
+        format: String,
     }
+    if let Ok(f) = serde_json::from_slice::<Format>(&seal_bytes)
+        && f.format != super::FORMAT
+    {
+        let shown: String = f.format.chars().take(60).flat_map(char::escape_debug).collect();
+        return Err(bad(SEAL, format!("format `{shown}` is not one this meshbundle reads ({})", super::FORMAT)));
+    }
+    let seal = Seal::parse(&seal_bytes).map_err(|m| bad(SEAL, m))?;
     let mut next = next_entry(entries, SEAL_SUM)?;
     let mut signature = None;
     if let Some(e) = next.as_mut()
         && entry_path(e)? == SEAL_SIG
     {
         signature = Some(read_small(e, SEAL_SIG, 4096)?);
+        end = data_end(e);
         next = next_entry(entries, SEAL_SIG)?;
     }
-    Ok((Head { seal, seal_bytes, id, signature }, next))
+    Ok((Head { seal, seal_bytes, id, signature }, next, end))
 }
 
-/// Reads just the head of a bundle (for `inspect`).
+/// Reads just the head of a bundle (for `inspect` and `build --since`); the
+/// signature is read, not checked ([`signature`] does that).
 pub fn head(path: &Path) -> Result<Head, BundleError> {
-    let f = File::open(path).map_err(|source| BundleError::Io { path: path.display().to_string(), source })?;
+    let (f, _, names_seal) = open(path)?;
     let mut archive = tar::Archive::new(BufReader::new(f));
-    let mut entries = archive.entries().map_err(|e| BundleError::NotABundle(e.to_string()))?;
-    Ok(read_head(&mut entries)?.0)
+    let mut entries = archive.entries().map_err(|_| BundleError::NotABundle("it is not a tar archive".into()))?;
+    Ok(read_head(&mut entries, names_seal)?.0)
 }
 
-fn check_signature(head: &Head, key: Option<&VerifyingKey>) -> Result<Signed, BundleError> {
-    match (&head.signature, key) {
-        (Some(sig), Some(k)) => sign::check(sig, &head.seal_bytes, k).map(|_| Signed::Verified).map_err(|m| bad(SEAL_SIG, m)),
-        (Some(_), None) => Ok(Signed::Unchecked),
-        (None, Some(_)) => Err(bad(SEAL_SIG, "missing: the bundle is not signed, but a key was given")),
+/// The signature state of a bundle under a trust policy (or none). A
+/// signature that does not parse, is not ed25519, or does not match the key
+/// it carries is an error whatever the policy; with a policy in force, so
+/// are an unsigned bundle and a signer the policy does not hold.
+pub fn signature(head: &Head, policy: Option<&TrustPolicy>) -> Result<Signed, BundleError> {
+    let signer = match &head.signature {
+        None => None,
+        Some(sig) => Some(sign::examine(sig, &head.seal_bytes).map_err(|m| bad(SEAL_SIG, m))?),
+    };
+    match (signer, policy) {
         (None, None) => Ok(Signed::Unsigned),
+        (Some(s), None) => Ok(Signed::Unchecked { fingerprint: s.fingerprint }),
+        (None, Some(p)) => Err(bad(
+            SEAL_SIG,
+            format!("missing: the bundle is unsigned, and the trust policy ({}) accepts only bundles signed by its keys", p.source),
+        )),
+        (Some(s), Some(p)) => match p.find(&s.key) {
+            Some(t) => Ok(Signed::Verified { fingerprint: s.fingerprint, file: t.file.clone(), policy: p.source.clone() }),
+            None => Err(bad(
+                SEAL_SIG,
+                format!("signed by another key than the trusted ones: key {} is not in the trust policy ({})", s.fingerprint, p.source),
+            )),
+        },
     }
+}
+
+/// After the last entry: the end-of-archive marker (two zero blocks, as
+/// `tar::Builder::finish` writes them) and nothing else.
+fn check_end(file: &File, end: u64, file_len: u64) -> Result<(), BundleError> {
+    use std::os::unix::fs::FileExt;
+    let want = end + 1024;
+    let mut tail = [0u8; 1024];
+    let n = (file_len.saturating_sub(end)).min(1024) as usize;
+    file.read_exact_at(&mut tail[..n], end).map_err(|_| bad(END, "the end-of-archive marker does not read"))?;
+    if tail[..n].iter().any(|&b| b != 0) {
+        return Err(bad(END, "data after the end-of-archive marker: a bundle ends with two zero blocks"));
+    }
+    if file_len < want {
+        return Err(bad(END, "truncated: the end-of-archive marker is missing or cut"));
+    }
+    if file_len > want {
+        return Err(bad(END, format!("{} bytes of data after the end-of-archive marker", file_len - want)));
+    }
+    Ok(())
 }
 
 /// Matches the next archive entry to the seal's next expected entry.
@@ -160,7 +324,7 @@ fn expect<'s>(
     }
     match expected.peek() {
         None => Err(bad(path, "an extra entry the seal does not list")),
-        Some(want) if want.path == path => Ok(expected.next().unwrap_or_else(|| unreachable!())),
+        Some(want) if want.path == *path => Ok(expected.next().unwrap_or_else(|| unreachable!())),
         Some(want) if path < want.path.as_str() => Err(bad(path, "an extra entry the seal does not list")),
         Some(want) => Err(bad(&want.path, format!("missing (the bundle has `{path}` where it should be)"))),
     }
@@ -172,8 +336,8 @@ fn check_meta(e: &tar::Entry<impl Read>, want: &SealEntry) -> Result<(), BundleE
         return Err(bad(&want.path, format!("{size} bytes, but the seal says {}", want.size)));
     }
     let mode = e.header().mode().map_err(|_| bad(&want.path, "a damaged header"))? & 0o7777;
-    if mode != want.mode {
-        return Err(bad(&want.path, format!("mode {mode:o}, but the seal says {:o}", want.mode)));
+    if want.mode != mode {
+        return Err(bad(&want.path, format!("mode {mode:o}, but the seal says {:o}", want.mode.bits())));
     }
     Ok(())
 }
@@ -194,6 +358,7 @@ fn layout<'a, R: Read + io::Seek>(
     mut current: Option<tar::Entry<'a, R>>,
     seal: &Seal,
     file_len: u64,
+    end: &mut u64,
 ) -> (Vec<Span>, Option<BundleError>) {
     let mut spans = Vec::new();
     let mut expected = seal.entries.iter().peekable();
@@ -214,6 +379,7 @@ fn layout<'a, R: Read + io::Seek>(
         match step {
             Ok((p, size)) => {
                 spans.push(Span { entry: spans.len(), offset: e.raw_file_position(), size });
+                *end = data_end(&e);
                 last = p;
             }
             Err(err) => return (spans, Some(err)),
@@ -274,17 +440,18 @@ fn hash_span(file: &File, span: &Span, progress: &Progress) -> io::Result<String
 /// Verifies a whole bundle: every entry, its content and the signature.
 /// Names the first bad entry. Each byte is read once: the headers are walked
 /// first, then the entries are hashed on `threads` threads at once.
-pub fn verify(path: &Path, key: Option<&VerifyingKey>, threads: usize, progress: &Progress) -> Result<Report, BundleError> {
+pub fn verify(path: &Path, policy: Option<&TrustPolicy>, threads: usize, progress: &Progress) -> Result<Report, BundleError> {
     use std::sync::atomic::{AtomicUsize, Ordering};
-    let io_err = |source| BundleError::Io { path: path.display().to_string(), source };
-    let f = File::open(path).map_err(io_err)?;
-    let file_len = f.metadata().map_err(io_err)?.len();
+    let (f, file_len, names_seal) = open(path)?;
     progress.add_total(file_len);
     let mut archive = tar::Archive::new(BufReader::new(&f));
-    let mut entries = archive.entries_with_seek().map_err(|e| BundleError::NotABundle(e.to_string()))?;
-    let (head, current) = read_head(&mut entries)?;
-    let signed = check_signature(&head, key)?;
-    let (spans, broken) = layout(&mut entries, current, &head.seal, file_len);
+    let mut entries = archive.entries_with_seek().map_err(|_| BundleError::NotABundle("it is not a tar archive".into()))?;
+    let (head, current, mut end) = read_head(&mut entries, names_seal)?;
+    let signed = signature(&head, policy)?;
+    let (spans, mut broken) = layout(&mut entries, current, &head.seal, file_len, &mut end);
+    if broken.is_none() {
+        broken = check_end(&f, end, file_len).err();
+    }
 
     let next = AtomicUsize::new(0);
     let first_bad = AtomicUsize::new(usize::MAX);
@@ -303,8 +470,8 @@ pub fn verify(path: &Path, key: Option<&VerifyingKey>, threads: usize, progress:
                     }
                     let want = &head.seal.entries[spans[i].entry];
                     let message = match hash_span(&f, &spans[i], progress) {
-                        Ok(d) if d == want.sha256 => continue,
-                        Ok(d) => format!("content changed: sha256 {d}, but the seal says {}", want.sha256),
+                        Ok(d) if d == want.sha256.hex() => continue,
+                        Ok(d) => format!("content changed: sha256 {d}, but the seal says {}", want.sha256.hex()),
                         Err(_) => "truncated: the bundle ends inside this entry".to_string(),
                     };
                     first_bad.fetch_min(i, Ordering::Relaxed);
@@ -346,16 +513,22 @@ impl<R: Read> Read for Hashing<R> {
 
 /// Streams the entries of a bundle (after the head) to `f`, checking each
 /// against the seal as it goes (`f` sees only bytes that are then checked; a
-/// mismatch ends the stream with an error naming the entry).
+/// mismatch ends the stream with an error naming the entry). `verified` is
+/// the seal `verify` checked: a file whose seal is another (replaced since)
+/// is refused before `f` sees anything.
 pub fn each_entry(
     path: &Path,
+    verified: &Seal,
     mut f: impl FnMut(&SealEntry, &mut dyn Read) -> Result<(), crate::error::Error>,
 ) -> Result<Head, crate::error::Error> {
     let to_err = |e: BundleError| crate::error::Error::failed(e.to_string(), "the bundle changed since it was verified");
-    let file = File::open(path).map_err(|e| crate::error::Error::io(path, e))?;
+    let (file, _, names_seal) = open(path).map_err(to_err)?;
     let mut archive = tar::Archive::new(BufReader::with_capacity(CHUNK, file));
-    let mut entries = archive.entries().map_err(|e| to_err(BundleError::NotABundle(e.to_string())))?;
-    let (head, mut current) = read_head(&mut entries).map_err(to_err)?;
+    let mut entries = archive.entries().map_err(|_| to_err(BundleError::NotABundle("it is not a tar archive".into())))?;
+    let (head, mut current, _) = read_head(&mut entries, names_seal).map_err(to_err)?;
+    if head.seal != *verified {
+        return Err(to_err(bad(SEAL, "not the seal that was verified: the file was replaced since")));
+    }
     let mut expected = head.seal.entries.iter().peekable();
     let mut last = String::new();
     while let Some(e) = current.take() {
@@ -366,7 +539,7 @@ pub fn each_entry(
         let mut r = Hashing { inner: e, hash: Sha256::new(), n: 0 };
         f(want, &mut r)?;
         io::copy(&mut r, &mut io::sink()).map_err(|_| to_err(bad(&p, "truncated")))?;
-        if r.n != want.size || hex::encode(r.hash.finalize()) != want.sha256 {
+        if r.n != want.size || hex::encode(r.hash.finalize()) != want.sha256.hex() {
             return Err(to_err(bad(&p, "content changed")));
         }
         last = p;
@@ -376,4 +549,38 @@ pub fn each_entry(
         return Err(to_err(bad(&m.path, "missing")));
     }
     Ok(head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bundle with no entry after its head, for site `site`.
+    fn tiny(dir: &Path, site: &str) -> (PathBuf, Seal) {
+        let d = format!("sha256:{}", "a".repeat(64));
+        let json = format!(
+            r#"{{"format":"{}","meshbundle":"x","site":"{site}","spec":"","treeDigest":"{d}","secrets":{{"privateKeys":"none"}},"images":[],"files":[],"certificates":[],"entries":[]}}"#,
+            super::super::FORMAT
+        );
+        let path = dir.join(format!("{site}.mbundle"));
+        let mut b = tar::Builder::new(File::create(&path).unwrap());
+        for (name, data) in [(SEAL, json.clone().into_bytes()), (SEAL_SUM, format!("{}\n", Seal::id_of(json.as_bytes())).into_bytes())] {
+            b.append_data(&mut super::super::header(data.len() as u64, 0o644), name, data.as_slice()).unwrap();
+        }
+        b.finish().unwrap();
+        (path, Seal::parse(json.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn a_bundle_replaced_after_verify_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, seal_a) = tiny(dir.path(), "a");
+        let (b, _) = tiny(dir.path(), "b");
+        let progress = Progress::bytes("verify", true);
+        assert!(verify(&a, None, 1, &progress).is_ok());
+        assert!(each_entry(&a, &seal_a, |_, _| Ok(())).is_ok());
+        // Swapped for another, itself consistent, between verify and import.
+        let e = each_entry(&b, &seal_a, |_, _| panic!("nothing is streamed from a replaced file")).unwrap_err();
+        assert!(e.to_string().contains("not the seal that was verified"), "{e}");
+    }
 }

@@ -1,7 +1,217 @@
 //! The seal: what a bundle holds, and the digests that prove it.
+//!
+//! Every value of the seal that becomes a path, a mode or a digest has a type
+//! that checks it when SEAL.json is read: [`EntryPath`] for entry paths and
+//! for every name import turns into a path (`files[].name`, `base.files`),
+//! [`Mode`] for entry modes, and `Digest` for every digest and sha256 (image
+//! manifests and blobs are digests, so they are safe path components too).
+//! What needs the whole seal (entries in order, no entry inside another,
+//! every base file listed) is checked by [`Seal::check`], which the reader
+//! runs before anything is written.
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+
+use meshbundle_core::digest::Digest;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::Sha256;
+
+/// Shortens what is quoted back in an error, so a hostile megabyte is not printed.
+fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(80).flat_map(char::escape_debug).collect();
+    if s.chars().count() > 80 {
+        out.push('…');
+    }
+    out
+}
+
+/// The longest path a bundle may hold, and the longest part of one.
+pub const MAX_PATH: usize = 1024;
+pub const MAX_PART: usize = 255;
+
+/// A path inside a bundle, or a name from the seal that becomes part of one:
+/// relative, `/`-separated, no empty, `.` or `..` part, no backslash, NUL or
+/// other control character, at most [`MAX_PATH`] bytes and [`MAX_PART`] per
+/// part. Joined under a directory it stays inside it.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EntryPath(String);
+
+impl EntryPath {
+    pub fn parse(s: &str) -> Result<EntryPath, String> {
+        let why = if s.is_empty() {
+            "it is empty"
+        } else if s.len() > MAX_PATH {
+            "it is longer than 1024 bytes"
+        } else if s.starts_with('/') {
+            "it is absolute"
+        } else if s.contains('\\') {
+            "it holds a backslash"
+        } else if s.chars().any(char::is_control) {
+            "it holds a NUL or another control character"
+        } else if s.split('/').any(|c| c == "..") {
+            "it has a `..` part"
+        } else if s.split('/').any(|c| c.is_empty() || c == ".") {
+            "it has an empty or `.` part"
+        } else if s.split('/').any(|c| c.len() > MAX_PART) {
+            "a part of it is longer than 255 bytes"
+        } else {
+            return Ok(EntryPath(s.to_string()));
+        };
+        Err(format!("`{}` is not a safe path in a bundle: {why}", shown(s)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `other` lies inside this path taken as a directory.
+    pub fn contains(&self, other: &EntryPath) -> bool {
+        other.0.len() > self.0.len() && other.0.starts_with(&self.0) && other.0.as_bytes()[self.0.len()] == b'/'
+    }
+
+    /// Every directory above this path (`a`, `a/b` for `a/b/c`).
+    pub fn parents(&self) -> impl Iterator<Item = &str> {
+        self.0.match_indices('/').map(|(i, _)| &self.0[..i])
+    }
+}
+
+impl std::ops::Deref for EntryPath {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for EntryPath {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for EntryPath {
+    fn as_ref(&self) -> &Path {
+        Path::new(&self.0)
+    }
+}
+
+impl std::borrow::Borrow<str> for EntryPath {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EntryPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for EntryPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl PartialEq<str> for EntryPath {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for EntryPath {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<String> for EntryPath {
+    fn eq(&self, other: &String) -> bool {
+        &self.0 == other
+    }
+}
+
+impl TryFrom<String> for EntryPath {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        EntryPath::parse(&s)
+    }
+}
+
+impl Serialize for EntryPath {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for EntryPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        EntryPath::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The mode of a bundle entry: only those meshbundle itself writes.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Mode(u32);
+
+impl Mode {
+    pub const FILE: Mode = Mode(0o644);
+    pub const EXEC: Mode = Mode(0o755);
+    pub const SECRET: Mode = Mode(0o600);
+    pub const PRIVATE_DIR: Mode = Mode(0o700);
+    pub const ALLOWED: [u32; 4] = [0o644, 0o755, 0o600, 0o700];
+
+    pub fn new(mode: u32) -> Result<Mode, String> {
+        if Self::ALLOWED.contains(&mode) {
+            return Ok(Mode(mode));
+        }
+        let what = if mode & 0o7000 != 0 {
+            " (setuid, setgid or sticky)"
+        } else if mode & 0o002 != 0 {
+            " (writable by anyone)"
+        } else if mode & 0o020 != 0 {
+            " (writable by its group)"
+        } else {
+            ""
+        };
+        Err(format!("mode {mode:04o}{what} is not one meshbundle writes (0644, 0755, 0600 or 0700)"))
+    }
+
+    pub fn bits(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04o}", self.0)
+    }
+}
+
+impl fmt::Debug for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Mode({:04o})", self.0)
+    }
+}
+
+impl PartialEq<u32> for Mode {
+    fn eq(&self, other: &u32) -> bool {
+        self.0 == *other
+    }
+}
+
+impl Serialize for Mode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Mode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Mode::new(u32::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -16,7 +226,7 @@ pub struct Seal {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<String>,
     /// Digest of the rendered tree, as `meshbundle render` prints it.
-    pub tree_digest: String,
+    pub tree_digest: Digest,
     pub secrets: SecretsInfo,
     pub images: Vec<SealImage>,
     pub files: Vec<SealFile>,
@@ -48,12 +258,12 @@ pub struct SealImage {
     pub name: String,
     /// The reference the site uses: site registry, repository, tag and digest.
     pub site: String,
-    pub digest: String,
+    pub digest: Digest,
     pub media_type: String,
     /// Every manifest of the image (top first).
-    pub manifests: Vec<String>,
+    pub manifests: Vec<Digest>,
     /// Configs and layers.
-    pub blobs: Vec<String>,
+    pub blobs: Vec<Digest>,
     /// Bytes of manifests and blobs.
     pub size: u64,
 }
@@ -61,8 +271,10 @@ pub struct SealImage {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SealFile {
-    pub name: String,
-    pub sha256: String,
+    /// Carried as `files/NAME`.
+    pub name: EntryPath,
+    #[serde(with = "meshbundle_core::digest::bare")]
+    pub sha256: Digest,
     pub size: u64,
     pub url: String,
 }
@@ -105,21 +317,50 @@ impl std::fmt::Display for NotCarried {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Base {
     /// The bundle id (or lock sha256) this one completes.
-    pub id: String,
+    pub id: Digest,
     /// Blobs the images need that the base carries, not this bundle.
-    pub blobs: Vec<String>,
+    pub blobs: Vec<Digest>,
     /// Files (by name) the base carries.
-    pub files: Vec<String>,
+    pub files: Vec<EntryPath>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", try_from = "RawEntry")]
 pub struct SealEntry {
-    pub path: String,
+    pub path: EntryPath,
     pub size: u64,
-    pub mode: u32,
+    pub mode: Mode,
     /// Hex sha256 of the content.
-    pub sha256: String,
+    #[serde(with = "meshbundle_core::digest::bare")]
+    pub sha256: Digest,
+}
+
+/// An entry as written, checked into a [`SealEntry`] so that a bad mode or
+/// sha256 is reported with the entry's path.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawEntry {
+    path: EntryPath,
+    size: u64,
+    mode: u32,
+    sha256: String,
+}
+
+impl SealEntry {
+    /// An entry, checked as a reader of the seal checks it.
+    pub fn new(path: String, size: u64, mode: u32, sha256_hex: &str) -> Result<SealEntry, String> {
+        let path = EntryPath::parse(&path)?;
+        SealEntry::try_from(RawEntry { path, size, mode, sha256: sha256_hex.to_string() })
+    }
+}
+
+impl TryFrom<RawEntry> for SealEntry {
+    type Error = String;
+    fn try_from(r: RawEntry) -> Result<SealEntry, String> {
+        let mode = Mode::new(r.mode).map_err(|e| format!("{}: {e}", r.path))?;
+        let sha256 = Digest::from_hex(&r.sha256).map_err(|e| format!("{}: sha256: {e}", r.path))?;
+        Ok(SealEntry { path: r.path, size: r.size, mode, sha256 })
+    }
 }
 
 impl Seal {
@@ -130,7 +371,72 @@ impl Seal {
 
     /// `sha256:` of the canonical seal: the bundle id.
     pub fn id_of(bytes: &[u8]) -> String {
+        use sha2::Digest as _;
         format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    }
+
+    /// Reads a seal, checking every path, mode and digest as it goes, then
+    /// what needs the whole seal ([`Seal::check`]). The error names the field
+    /// (`entries[3]: tree/x.sh: mode 04755 ...`).
+    pub fn parse(bytes: &[u8]) -> Result<Seal, String> {
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let seal: Seal = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            // serde_json's position is of no use to anyone reading the message.
+            let mut msg = inner.to_string();
+            if let Some(i) = msg.rfind(" at line ") {
+                msg.truncate(i);
+            }
+            match inner.classify() {
+                serde_json::error::Category::Data if path != "." => format!("{path}: {msg}"),
+                serde_json::error::Category::Data => msg,
+                _ => format!("not valid JSON ({msg})"),
+            }
+        })?;
+        de.end().map_err(|_| "data after the JSON document".to_string())?;
+        seal.check()?;
+        Ok(seal)
+    }
+
+    /// The checks that need the whole seal: entries in strict path order,
+    /// under `bin/`, `files/`, `images/` or `tree/`; no entry inside another
+    /// (`tree/a` and `tree/a/b`); file names unique; every base file among
+    /// the files; every image with its manifests.
+    pub fn check(&self) -> Result<(), String> {
+        for w in self.entries.windows(2) {
+            if w[0].path >= w[1].path {
+                return Err(format!("entries: `{}` and `{}` are not in strict path order (a duplicate?)", w[0].path, w[1].path));
+            }
+        }
+        let paths: BTreeSet<&str> = self.entries.iter().map(|e| e.path.as_str()).collect();
+        for e in &self.entries {
+            if !["bin/", "files/", "images/", "tree/"].iter().any(|p| e.path.starts_with(p)) {
+                return Err(format!("entries: {}: not under bin/, files/, images/ or tree/", e.path));
+            }
+            if let Some(dir) = e.path.parents().find(|p| paths.contains(p)) {
+                return Err(format!("entries: {}: lies inside the entry `{dir}`, which is a file", e.path));
+            }
+        }
+        let mut names = BTreeSet::new();
+        for f in &self.files {
+            if !names.insert(f.name.as_str()) {
+                return Err(format!("files: {}: listed twice", f.name));
+            }
+        }
+        if let Some(b) = &self.base {
+            for name in &b.files {
+                if !names.contains(name.as_str()) {
+                    return Err(format!("base.files: {name}: not among the seal's files, so its sha256 is unknown"));
+                }
+            }
+        }
+        for i in &self.images {
+            if i.manifests.is_empty() {
+                return Err(format!("images: {}: lists no manifest", i.name));
+            }
+        }
+        Ok(())
     }
 
     pub fn total_size(&self) -> u64 {
@@ -138,12 +444,105 @@ impl Seal {
     }
 }
 
-/// Whether an entry path is one a bundle may hold: relative, `/`-separated,
-/// no empty, `.` or `..` component, no NUL or backslash.
-pub fn safe_path(path: &str) -> bool {
-    !path.is_empty()
-        && !path.starts_with('/')
-        && !path.contains('\\')
-        && !path.contains('\0')
-        && path.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_paths_stay_inside() {
+        for ok in ["tree/install.sh", "files/manifest/flannel", "a", "tree/common/etc/containerd/certs.d/192.168.56.10:5000/hosts.toml"] {
+            assert!(EntryPath::parse(ok).is_ok(), "{ok}");
+        }
+        let long_part = format!("tree/{}", "x".repeat(256));
+        let long = "a/".repeat(600);
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "tree/../../x",
+            "tree/..",
+            "tree//x",
+            "tree/./x",
+            "./tree",
+            "tree/",
+            "tree\\x",
+            "tree/\0x",
+            "tree/x\ny",
+            &long_part,
+            &long,
+        ] {
+            assert!(EntryPath::parse(bad).is_err(), "{bad:?}");
+            assert!(serde_json::from_str::<EntryPath>(&serde_json::to_string(bad).unwrap()).is_err(), "{bad:?}");
+        }
+        let a = EntryPath::parse("tree/a").unwrap();
+        assert!(a.contains(&EntryPath::parse("tree/a/b").unwrap()));
+        assert!(!a.contains(&EntryPath::parse("tree/ab").unwrap()));
+        assert_eq!(EntryPath::parse("a/b/c").unwrap().parents().collect::<Vec<_>>(), ["a", "a/b"]);
+    }
+
+    #[test]
+    fn only_the_modes_meshbundle_writes() {
+        for m in [0o644, 0o755, 0o600, 0o700] {
+            assert_eq!(Mode::new(m).unwrap().bits(), m);
+        }
+        for (m, why) in
+            [(0o4755, "setuid"), (0o2755, "setuid, setgid"), (0o666, "anyone"), (0o777, "anyone"), (0o664, "group"), (0o444, "")]
+        {
+            let e = Mode::new(m).unwrap_err();
+            assert!(e.contains(why) && e.contains(&format!("{m:04o}")), "{e}");
+        }
+        assert!(serde_json::from_str::<Mode>("2541").is_err(), "0o4755");
+        assert_eq!(serde_json::to_string(&Mode::EXEC).unwrap(), "493");
+    }
+
+    fn seal_json(entries: &str, extra: &str) -> String {
+        let d = format!("sha256:{}", "a".repeat(64));
+        format!(
+            r#"{{"format":"meshbundle.dev/bundle/v1","meshbundle":"x","site":"s","spec":"","treeDigest":"{d}","secrets":{{"privateKeys":"none"}},"images":[],"files":[],"certificates":[],{extra}"entries":[{entries}]}}"#
+        )
+    }
+
+    #[test]
+    fn a_bad_seal_names_the_field() {
+        let h = "b".repeat(64);
+        let ok = seal_json(&format!(r#"{{"path":"tree/a","size":1,"mode":420,"sha256":"{h}"}}"#), "");
+        let seal = Seal::parse(ok.as_bytes()).unwrap();
+        assert_eq!(seal.to_bytes(), ok.as_bytes(), "the bytes of a valid seal are kept");
+        let cases = [
+            (seal_json(&format!(r#"{{"path":"tree/a","size":1,"mode":2541,"sha256":"{h}"}}"#), ""), "entries[0]: tree/a: mode 4755"),
+            (
+                seal_json(&format!(r#"{{"path":"tree/a","size":1,"mode":420,"sha256":"{}"}}"#, h.to_uppercase()), ""),
+                "entries[0]: tree/a: sha256",
+            ),
+            (seal_json(&format!(r#"{{"path":"tree/../a","size":1,"mode":420,"sha256":"{h}"}}"#), ""), "entries[0].path"),
+            (
+                seal_json(
+                    &format!(
+                        r#"{{"path":"tree/a","size":1,"mode":420,"sha256":"{h}"}},{{"path":"tree/a/b","size":1,"mode":420,"sha256":"{h}"}}"#
+                    ),
+                    "",
+                ),
+                "tree/a/b: lies inside the entry `tree/a`",
+            ),
+            (
+                seal_json(
+                    &format!(
+                        r#"{{"path":"tree/b","size":1,"mode":420,"sha256":"{h}"}},{{"path":"tree/a","size":1,"mode":420,"sha256":"{h}"}}"#
+                    ),
+                    "",
+                ),
+                "not in strict path order",
+            ),
+            (seal_json(&format!(r#"{{"path":"etc/a","size":1,"mode":420,"sha256":"{h}"}}"#), ""), "not under bin/"),
+            (seal_json("", r#""base":{"id":"$(id)","blobs":[],"files":[]},"#), "base.id"),
+            (seal_json("", &format!(r#""base":{{"id":"sha256:{h}","blobs":[],"files":["../x"]}},"#)), "base.files[0]"),
+            (seal_json("", &format!(r#""base":{{"id":"sha256:{h}","blobs":[],"files":["k"]}},"#)), "base.files: k"),
+            (ok[..ok.len() / 2].to_string(), "not valid JSON"),
+        ];
+        for (json, want) in cases {
+            let e = Seal::parse(json.as_bytes()).unwrap_err();
+            assert!(e.contains(want), "expected `{want}` in: {e}");
+            assert!(!e.contains(" at line "), "{e}");
+        }
+    }
 }

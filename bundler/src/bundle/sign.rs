@@ -1,27 +1,54 @@
-//! Signing seals with ed25519: `meshbundle keygen` makes the key pair (PKCS#8
-//! and SPKI PEM); `build --sign KEY` writes `SEAL.json.sig`; `verify --key PUB`
-//! checks it.
+//! Signing seals with ed25519, and the site's trust policy.
+//!
+//! `meshbundle keygen` makes the key pair (PKCS#8 and SPKI PEM) and prints
+//! the public key's fingerprint; `build --sign KEY` writes `SEAL.json.sig`.
+//! Reading a bundle, a signature is always examined: one that does not parse,
+//! names another algorithm, or does not match the public key it carries over
+//! the seal is an error whatever the policy. Whether the signer is trusted is
+//! the trust policy's to say: the keys given with `--key` (files or
+//! directories of `*.pub`), else those of `$MESHBUNDLE_TRUSTED_KEYS`, else
+//! those in `/etc/meshbundle/trusted-keys/` (`$MESHBUNDLE_CONFIG_DIR`
+//! overrides `/etc/meshbundle`). With a policy in force, an unsigned bundle
+//! or one signed by a key outside it is refused.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 
 use crate::error::{Error, Result};
+
+/// Where the trusted keys are read from when no flag or variable names them.
+pub const DEFAULT_CONFIG_DIR: &str = "/etc/meshbundle";
+/// Overrides [`DEFAULT_CONFIG_DIR`].
+pub const CONFIG_DIR_VAR: &str = "MESHBUNDLE_CONFIG_DIR";
+/// A `:`-separated list of trusted `.pub` files or directories of them.
+pub const TRUSTED_KEYS_VAR: &str = "MESHBUNDLE_TRUSTED_KEYS";
+
+/// The largest public key file read.
+const MAX_PUB: usize = 64 << 10;
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SealSignature {
     pub algorithm: String,
-    /// The signer's public key, raw 32 bytes, base64 (for identifying it; trust comes from --key).
+    /// The signer's public key, raw 32 bytes, base64 (for identifying it; trust comes from the policy).
     pub public_key: String,
     /// Signature over the bytes of SEAL.json, base64.
     pub signature: String,
 }
 
-pub fn generate() -> Result<(String, String)> {
+/// `SHA256:` and the unpadded base64 of the sha256 of the 32 raw bytes of an
+/// ed25519 public key, the way OpenSSH writes fingerprints.
+pub fn fingerprint(key: &VerifyingKey) -> String {
+    let sum = sha2::Sha256::digest(key.as_bytes());
+    format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(sum))
+}
+
+pub fn generate() -> Result<(String, String, String)> {
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     let key = SigningKey::generate(&mut rng);
     // PKCS#8 v1 (no public key inside), which OpenSSL 3.0 reads as well.
@@ -33,7 +60,7 @@ pub fn generate() -> Result<(String, String)> {
         .verifying_key()
         .to_public_key_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
         .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
-    Ok((private.to_string(), public))
+    Ok((private.to_string(), public, fingerprint(&key.verifying_key())))
 }
 
 pub fn load_signing_key(path: &Path) -> Result<SigningKey> {
@@ -42,11 +69,39 @@ pub fn load_signing_key(path: &Path) -> Result<SigningKey> {
         .map_err(|e| Error::failed(format!("{}: not an ed25519 private key: {e}", path.display()), "make one with `meshbundle keygen`"))
 }
 
+/// Reads one trusted public key, refusing a file others may change.
 pub fn load_verifying_key(path: &Path) -> Result<VerifyingKey> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    VerifyingKey::from_public_key_pem(&text).map_err(|e| {
+    check_not_writable(path)?;
+    let bytes = crate::fsutil::read_limited(path, MAX_PUB)?;
+    let text = std::str::from_utf8(&bytes).ok().filter(|_| bytes.len() <= MAX_PUB).ok_or_else(|| {
+        Error::failed(
+            format!("{}: not an ed25519 public key (not a PEM text file)", path.display()),
+            "give the .pub file `meshbundle keygen` wrote",
+        )
+    })?;
+    VerifyingKey::from_public_key_pem(text.trim()).map_err(|e| {
         Error::failed(format!("{}: not an ed25519 public key: {e}", path.display()), "give the .pub file `meshbundle keygen` wrote")
     })
+}
+
+/// A trusted key file or directory may be changed by its owner only.
+fn check_not_writable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let mode = meta.permissions().mode();
+    if mode & 0o022 != 0 {
+        let what = if meta.is_dir() { "directory" } else { "file" };
+        return Err(Error::failed(
+            format!(
+                "{}: the trusted key {what} is writable by {} (mode {:04o}), so anyone could add a key",
+                path.display(),
+                if mode & 0o002 != 0 { "anyone" } else { "its group" },
+                mode & 0o7777
+            ),
+            format!("chmod go-w {}", path.display()),
+        ));
+    }
+    Ok(())
 }
 
 pub fn sign(key: &SigningKey, seal: &[u8]) -> Vec<u8> {
@@ -59,17 +114,151 @@ pub fn sign(key: &SigningKey, seal: &[u8]) -> Vec<u8> {
     serde_json::to_vec(&s).unwrap_or_default()
 }
 
-/// Checks a signature entry against a trusted public key.
-pub fn check(sig_bytes: &[u8], seal: &[u8], key: &VerifyingKey) -> std::result::Result<(), String> {
-    let s: SealSignature = serde_json::from_slice(sig_bytes).map_err(|e| format!("not a signature: {e}"))?;
+/// Who signed a seal, by the key the signature carries.
+#[derive(Debug, Clone)]
+pub struct SignedBy {
+    pub key: VerifyingKey,
+    pub fingerprint: String,
+}
+
+/// Reads a signature entry and checks it against the public key it carries,
+/// over the seal. Needs no trusted key: a signature that fails here is
+/// damaged or forged, whoever is trusted.
+pub fn examine(sig_bytes: &[u8], seal: &[u8]) -> std::result::Result<SignedBy, String> {
+    if sig_bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err("empty: a signature entry with no signature in it".into());
+    }
+    let s: SealSignature = serde_json::from_slice(sig_bytes).map_err(|_| "not a signature: it does not read as one".to_string())?;
     if s.algorithm != "ed25519" {
-        return Err(format!("signed with {}, not ed25519", s.algorithm));
+        let alg: String = s.algorithm.chars().take(40).flat_map(char::escape_debug).collect();
+        return Err(format!("signed with `{alg}`, not ed25519: meshbundle accepts only ed25519 signatures"));
     }
-    let raw = base64::engine::general_purpose::STANDARD.decode(&s.signature).map_err(|_| "the signature is not base64".to_string())?;
-    let sig = Signature::from_slice(&raw).map_err(|_| "the signature is not 64 bytes".to_string())?;
-    let signer = base64::engine::general_purpose::STANDARD.decode(&s.public_key).unwrap_or_default();
-    if signer != key.as_bytes() {
-        return Err("it was signed by another key than the one given".into());
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let raw_key = b64.decode(&s.public_key).map_err(|_| "not a signature: its public key is not base64".to_string())?;
+    let raw_key: [u8; 32] = raw_key.try_into().map_err(|_| "not a signature: its public key is not 32 bytes".to_string())?;
+    let key = VerifyingKey::from_bytes(&raw_key).map_err(|_| "not a signature: its public key is not an ed25519 key".to_string())?;
+    let raw = b64.decode(&s.signature).map_err(|_| "not a signature: the signature is not base64".to_string())?;
+    let sig = Signature::from_slice(&raw).map_err(|_| "not a signature: the signature is not 64 bytes".to_string())?;
+    let fp = fingerprint(&key);
+    key.verify_strict(seal, &sig).map_err(|_| {
+        format!("the signature does not match the seal (it claims key {fp}): the seal was changed after signing, or the signature forged")
+    })?;
+    Ok(SignedBy { key, fingerprint: fp })
+}
+
+/// One key of the trust policy, and the file it came from.
+#[derive(Debug, Clone)]
+pub struct TrustedKey {
+    pub key: VerifyingKey,
+    pub fingerprint: String,
+    pub file: PathBuf,
+}
+
+/// The keys a site trusts to sign bundles, and where that came from.
+#[derive(Debug, Clone)]
+pub struct TrustPolicy {
+    /// `--key release.pub`, `$MESHBUNDLE_TRUSTED_KEYS (…)` or the config directory.
+    pub source: String,
+    pub keys: Vec<TrustedKey>,
+}
+
+impl TrustPolicy {
+    /// The policy in force: `--key` flags if any, else the variable if set,
+    /// else the config directory if it exists, else none.
+    pub fn resolve(flags: &[PathBuf]) -> Result<Option<TrustPolicy>> {
+        if !flags.is_empty() {
+            let shown: Vec<String> = flags.iter().map(|p| p.display().to_string()).collect();
+            return TrustPolicy::from_paths(flags, format!("--key {}", shown.join(" --key "))).map(Some);
+        }
+        if let Some(v) = std::env::var_os(TRUSTED_KEYS_VAR).filter(|v| !v.is_empty()) {
+            let paths: Vec<PathBuf> = std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect();
+            let source = format!("${TRUSTED_KEYS_VAR}={}", v.to_string_lossy());
+            if paths.is_empty() {
+                return Err(Error::failed(
+                    format!("{source} names no file or directory"),
+                    format!("unset {TRUSTED_KEYS_VAR}, or list .pub files"),
+                ));
+            }
+            return TrustPolicy::from_paths(&paths, source).map(Some);
+        }
+        let config =
+            std::env::var_os(CONFIG_DIR_VAR).filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| DEFAULT_CONFIG_DIR.into());
+        let dir = config.join("trusted-keys");
+        match std::fs::symlink_metadata(&dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            _ => TrustPolicy::from_paths(std::slice::from_ref(&dir), dir.display().to_string()).map(Some),
+        }
     }
-    key.verify(seal, &sig).map_err(|_| "the signature does not match the seal".into())
+
+    /// Reads every key named: a `.pub` file, or a directory whose `*.pub`
+    /// files are read. Anything unreadable, malformed or writable by others
+    /// is an error; a policy with no key at all is too.
+    pub fn from_paths(paths: &[PathBuf], source: String) -> Result<TrustPolicy> {
+        let mut keys: Vec<TrustedKey> = Vec::new();
+        let mut add = |file: PathBuf| -> Result<()> {
+            let key = load_verifying_key(&file)?;
+            if !keys.iter().any(|k| k.key == key) {
+                keys.push(TrustedKey { fingerprint: fingerprint(&key), key, file });
+            }
+            Ok(())
+        };
+        for p in paths {
+            let meta = std::fs::metadata(p).map_err(|e| Error::io(p, e))?;
+            if !meta.is_dir() {
+                add(p.clone())?;
+                continue;
+            }
+            check_not_writable(p)?;
+            let mut files = Vec::new();
+            for e in std::fs::read_dir(p).map_err(|e| Error::io(p, e))? {
+                let e = e.map_err(|e| Error::io(p, e))?;
+                let path = e.path();
+                if path.extension().is_some_and(|x| x == "pub") {
+                    files.push(path);
+                }
+            }
+            if files.is_empty() {
+                return Err(Error::failed(
+                    format!("{}: the trusted key directory holds no *.pub file ({source})", p.display()),
+                    "put the signers' .pub files there (meshbundle keygen writes them), or name another directory",
+                ));
+            }
+            files.sort();
+            for f in files {
+                add(f)?;
+            }
+        }
+        Ok(TrustPolicy { source, keys })
+    }
+
+    pub fn find(&self, key: &VerifyingKey) -> Option<&TrustedKey> {
+        self.keys.iter().find(|k| &k.key == key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_is_sha256_of_the_raw_key_unpadded() {
+        let key = SigningKey::from_bytes(&[7u8; 32]).verifying_key();
+        let want = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(key.as_bytes()));
+        let fp = fingerprint(&key);
+        assert_eq!(fp, format!("SHA256:{}", want.trim_end_matches('=')));
+        assert_eq!(fp.len(), 7 + 43);
+    }
+
+    #[test]
+    fn examine_checks_the_signature_against_the_key_it_carries() {
+        let key = SigningKey::from_bytes(&[9u8; 32]);
+        let sig = sign(&key, b"seal");
+        assert_eq!(examine(&sig, b"seal").unwrap().fingerprint, fingerprint(&key.verifying_key()));
+        assert!(examine(&sig, b"seal!").unwrap_err().contains("does not match"));
+        assert!(examine(b"", b"seal").unwrap_err().contains("empty"));
+        assert!(examine(b"none", b"seal").unwrap_err().contains("not a signature"));
+        let mut v: serde_json::Value = serde_json::from_slice(&sig).unwrap();
+        v["algorithm"] = "rsa".into();
+        assert!(examine(&serde_json::to_vec(&v).unwrap(), b"seal").unwrap_err().contains("not ed25519"));
+    }
 }

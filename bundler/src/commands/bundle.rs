@@ -12,8 +12,9 @@ use serde_json::json;
 use super::net;
 use crate::bundle::build::{BaseSets, CarriedFile, Input, base_from_bundle, write};
 use crate::bundle::crypt::{self, Opener, Sealer};
-use crate::bundle::read::{self, Signed};
+use crate::bundle::read;
 use crate::bundle::seal::NotCarried;
+use crate::bundle::sign::TrustPolicy;
 use crate::bundle::{import as imp, sign};
 use crate::cli::{BuildArgs, Format, ImportArgs, InspectArgs, KeygenArgs, VerifyArgs};
 use crate::error::{Error, Result};
@@ -334,19 +335,20 @@ fn base_from(old: &Path, site: &Site, cache: &BlobCache, regs: &Registries, prog
     Ok(BaseSets { id: crate::oci::digest_of(&text), blobs, files: lock.files.iter().map(|f| f.sha256.clone()).collect() })
 }
 
+/// A file that is no bundle at all (missing, empty, a directory, a YAML
+/// file): one plain line, for verify, inspect and import alike.
+fn not_a_bundle(file: &Path, e: &read::BundleError) -> Error {
+    Error::Failed { message: format!("{}: {e}", file.display()), hint: None }
+}
+
 pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
-    let key = a.key.as_deref().map(sign::load_verifying_key).transpose()?;
+    let policy = TrustPolicy::resolve(&a.key)?;
     let progress = Progress::bytes("verify", a.quiet);
     let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-    let result = read::verify(&a.file, key.as_ref(), threads, &progress);
+    let result = read::verify(&a.file, policy.as_ref(), threads, &progress);
     progress.finish();
     match result {
         Ok(r) => {
-            let sig = match r.signed {
-                Signed::Verified => "signature verified",
-                Signed::Unchecked => "signed (give --key to check the signature)",
-                Signed::Unsigned => "not signed",
-            };
             let nc = &r.head.seal.not_carried;
             // The file's size, as `ls` and `inspect` show it.
             let bytes = std::fs::metadata(&a.file).map(|m| m.len()).unwrap_or(r.bytes);
@@ -355,12 +357,13 @@ pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
                     "{}",
                     serde_json::to_string_pretty(&json!({
                         "file": a.file, "ok": true, "id": r.head.id, "entries": r.entries, "bytes": bytes,
-                        "signature": format!("{:?}", r.signed).to_lowercase(), "notCarried": nc, "base": r.head.seal.base.as_ref().map(|b| &b.id),
+                        "signature": r.signed.to_json(), "notCarried": nc, "base": r.head.seal.base.as_ref().map(|b| &b.id),
                     }))
                     .unwrap_or_default()
                 ),
                 Format::Text => {
-                    println!("{}: ok ({}, {} entries, {}; {sig})", a.file.display(), r.head.id, r.entries, human(bytes));
+                    println!("{}: ok ({}, {} entries, {})", a.file.display(), r.head.id, r.entries, human(bytes));
+                    println!("signature: {}", r.signed.describe());
                     if !nc.is_empty() {
                         println!("{nc}");
                     }
@@ -382,6 +385,7 @@ pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
                     serde_json::to_string_pretty(&json!({"file": a.file, "ok": false, "error": {"entry": entry, "message": message}}))
                         .unwrap_or_default()
                 ),
+                Format::Text if e.is_not_a_bundle() => println!("{}: {e}", a.file.display()),
                 Format::Text => println!("{}: BAD: {e}", a.file.display()),
             }
             Ok(ExitCode::FAILURE)
@@ -390,7 +394,16 @@ pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
 }
 
 pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
-    let head = read::head(&a.file).map_err(|e| Error::failed(format!("{}: {e}", a.file.display()), "meshbundle verify says more"))?;
+    let failed = |e: read::BundleError| {
+        if e.is_not_a_bundle() {
+            not_a_bundle(&a.file, &e)
+        } else {
+            Error::failed(format!("{}: {e}", a.file.display()), "meshbundle verify says more")
+        }
+    };
+    let head = read::head(&a.file).map_err(failed)?;
+    // The seal alone: whether the signature matches the key it names; trust is verify's and import's to check.
+    let signed = read::signature(&head, None).map_err(failed)?;
     let s = &head.seal;
     let site = meshbundle_core::spec::load::load(&s.spec).site;
     let total = std::fs::metadata(&a.file).map(|m| m.len()).unwrap_or(0);
@@ -406,7 +419,7 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
                     "nodes": spec.map(|sp| &sp.nodes), "registry": spec.map(|sp| &sp.registry),
                     "images": s.images.iter().map(|i| json!({"name": i.name, "site": i.site, "digest": i.digest, "size": i.size})).collect::<Vec<_>>(),
                     "files": s.files, "certificates": s.certificates, "secrets": s.secrets,
-                    "entries": s.entries.len(), "bytes": total, "signed": head.signature.is_some(),
+                    "entries": s.entries.len(), "bytes": total, "signed": head.signature.is_some(), "signature": signed.to_json(),
                     "notCarried": s.not_carried, "base": s.base.as_ref().map(|b| &b.id),
                 }))
                 .unwrap_or_default()
@@ -436,7 +449,7 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
             }
             println!("files      {}", s.files.len());
             for f in &s.files {
-                println!("  {:<28} sha256:{}  {}", f.name, f.sha256, human(f.size));
+                println!("  {:<28} {}  {}", f.name.as_str(), f.sha256, human(f.size));
             }
             if !s.certificates.is_empty() {
                 println!("certificates");
@@ -452,7 +465,7 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
                 s.secrets.private_keys,
                 if s.secrets.recipients.is_empty() { String::new() } else { format!(" (to {})", s.secrets.recipients.join(", ")) }
             );
-            println!("signed     {}", if head.signature.is_some() { "yes" } else { "no" });
+            println!("signature  {}", signed.describe());
             println!("size       {} in {} entries", human(total), s.entries.len());
             if !s.not_carried.is_empty() {
                 println!("{}", s.not_carried);
@@ -473,7 +486,7 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
     if a.registry.is_none() && a.containerd.is_none() && a.extract.is_none() {
         return Err(Error::Usage("say what to do: --registry HOST:PORT, --containerd SOCKET and/or --extract DIR".into()));
     }
-    let key = a.key.as_deref().map(sign::load_verifying_key).transpose()?;
+    let policy = TrustPolicy::resolve(&a.key)?;
     let opener = match (&a.identity, &a.passphrase_file) {
         (Some(_), Some(_)) => {
             return Err(Error::Usage("give --identity or --passphrase-file, not both".into()));
@@ -484,10 +497,11 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
     };
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let progress = Progress::bytes("verify", a.quiet);
-    let report = read::verify(&a.file, key.as_ref(), threads, &progress);
+    let report = read::verify(&a.file, policy.as_ref(), threads, &progress);
     progress.finish();
     let report = match report {
         Ok(r) => r,
+        Err(e) if e.is_not_a_bundle() => return Err(not_a_bundle(&a.file, &e)),
         Err(e) => {
             println!("{}: BAD: {e}", a.file.display());
             eprintln!("nothing was imported");
@@ -495,8 +509,10 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
         }
     };
     let seal = &report.head.seal;
+    eprintln!("{}: verified ({}); signature: {}", a.file.display(), report.head.id, report.signed.describe());
     let mut summary = serde_json::Map::new();
     summary.insert("id".into(), json!(report.head.id));
+    summary.insert("signature".into(), report.signed.to_json());
     if let Some(dir) = &a.extract {
         let p = Progress::bytes("extract", a.quiet);
         let x = imp::extract(&a.file, seal, dir, opener.as_ref(), &p)?;
@@ -554,10 +570,11 @@ pub fn keygen(a: KeygenArgs) -> Result<ExitCode> {
     let public = PathBuf::from(format!("{}.pub", a.output.display()));
     fsutil::check_overwrite(&key, a.force)?;
     fsutil::check_overwrite(&public, a.force)?;
-    let (private, pubkey) = sign::generate()?;
+    let (private, pubkey, fingerprint) = sign::generate()?;
     fsutil::write_atomic(&key, private.as_bytes(), 0o600)?;
     fsutil::write_atomic(&public, pubkey.as_bytes(), 0o644)?;
-    eprintln!("wrote {} (private, 0600) and {}", key.display(), public.display());
+    println!("{fingerprint}");
+    eprintln!("wrote {} (private, 0600) and {} (public key {fingerprint})", key.display(), public.display());
     eprintln!("sign with: meshbundle build ... --sign {}; check with: meshbundle verify FILE --key {}", key.display(), public.display());
     Ok(ExitCode::SUCCESS)
 }
