@@ -804,7 +804,8 @@ impl Registries {
             );
         }
         let resp = match self.get(reference, url, headers, "blob").await {
-            Err(Failure::Fatal { message, .. }) if message.contains(" 416 ") => {
+            // 416 Range Not Satisfiable (`status_failure` makes it fatal).
+            Err(Failure::Fatal { message, .. }) if message.contains("answered 416 ") => {
                 // The range is refused: what is held is no use.
                 part.reset().await.map_err(BlobFailure::Disk)?;
                 *pieced = false;
@@ -823,7 +824,6 @@ impl Registries {
             },
             _ if part.have > 0 => {
                 // The registry ignores ranges and sends the whole blob: start over.
-                progress.inc(0);
                 part.reset().await.map_err(BlobFailure::Disk)?;
                 *pieced = false;
             }
@@ -1007,7 +1007,7 @@ where
     };
     manifests.push((digest.clone(), media_type.clone(), top_raw.clone()));
     for (d, raw) in &child_manifests {
-        let m = media::parse_manifest(raw).map_err(bad)?;
+        let m = media::parse_manifest(raw).map_err(|e| bad(format!("manifest {d}: {e}")))?;
         blobs.push(Blob { digest: m.config.digest.clone(), size: m.config.size as u64, media_type: m.config.media_type.clone() });
         for l in &m.layers {
             blobs.push(Blob { digest: l.digest.clone(), size: l.size as u64, media_type: l.media_type.clone() });
