@@ -331,3 +331,21 @@ fn a_full_disk_is_reported_with_the_output_and_the_blob_and_leaves_nothing() {
     let tmp: Vec<String> = files_under(&cache).into_iter().filter(|p| p.ends_with(".tmp") || p.starts_with("tmp/")).collect();
     assert_eq!(tmp, Vec::<String>::new());
 }
+
+#[test]
+fn a_registry_that_hands_out_bearer_tokens_is_pulled_from_and_resumed() {
+    let reg = TestRegistry::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let f = fixture(&reg, d);
+    let proxy = FaultProxy::start(&reg.host, &["--bearer", "t0ken", "--cut", &f.layer, "--cut-at", "0.5"]);
+    let name = via(&proxy, &f);
+    let o = pull(d, &[&name, "--insecure", &proxy.host, "-o", "layout", "--cache", "cache"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let log = proxy.entries();
+    assert_eq!(log.iter().filter(|r| r.path.starts_with("/token")).count(), 1, "one token, kept: {log:#?}");
+    assert_eq!(log.iter().filter(|r| r.status == 401).count(), 2, "the first request and oci-client's /v2/ check: {log:#?}");
+    let gets = blob_gets(&proxy, &f.layer);
+    assert_eq!(gets.iter().map(|g| g.status).collect::<Vec<_>>(), [200, 206], "{gets:#?}");
+    assert_pulled(&d.join("layout"), &name, &f.digest);
+}

@@ -9,6 +9,10 @@ usage: fault_proxy.py --upstream http://127.0.0.1:5000 --port-file FILE [options
   --throttle-status S  the status --throttle answers (429 or 503)
   --retry-after V      the Retry-After header --throttle sends: a number of
                        seconds, or `date+S` for an HTTP date S seconds ahead
+  --bearer TOKEN       ask for a bearer token, as registries with a token
+                       service do: requests without `Authorization: Bearer
+                       TOKEN` get 401 with a Bearer challenge whose realm is
+                       this proxy's /token, which hands out TOKEN
   --corrupt DIGEST     flip a byte in the body of blob DIGEST
   --cut DIGEST         on the first --cut-times GETs of blob DIGEST, send the
                        headers (with the full Content-Length) and only the
@@ -33,6 +37,7 @@ import argparse
 import email.utils
 import http.client
 import http.server
+import json
 import os
 import socket
 import socketserver
@@ -47,6 +52,7 @@ ap.add_argument("--fail-first", type=int, default=0)
 ap.add_argument("--throttle", type=int, default=0)
 ap.add_argument("--throttle-status", type=int, default=429)
 ap.add_argument("--retry-after", default="")
+ap.add_argument("--bearer", default="")
 ap.add_argument("--corrupt", default="")
 ap.add_argument("--cut", default="")
 ap.add_argument("--cut-at", type=float, default=0.9)
@@ -112,6 +118,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             ra = retry_after_value()
             self.record(args.throttle_status, 0, ra)
             self.answer(args.throttle_status, b"slow down", [("Retry-After", ra)] if ra else [])
+            return
+        if args.bearer and self.path.startswith("/token"):
+            self.record(200)
+            self.answer(200, json.dumps({"token": args.bearer}).encode(), [("Content-Type", "application/json")])
+            return
+        if args.bearer and self.headers.get("Authorization") != f"Bearer {args.bearer}":
+            realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+            self.record(401)
+            msg = b'{"errors":[{"code":"UNAUTHORIZED","message":"a bearer token is needed"}]}'
+            self.answer(401, msg, [("WWW-Authenticate", f'Bearer realm="{realm}",service="fault-proxy"')])
             return
         is_blob = "/blobs/sha256:" in self.path and self.command == "GET"
         if is_blob and args.delay_blobs:
