@@ -349,3 +349,30 @@ fn a_registry_that_hands_out_bearer_tokens_is_pulled_from_and_resumed() {
     assert_eq!(gets.iter().map(|g| g.status).collect::<Vec<_>>(), [200, 206], "{gets:#?}");
     assert_pulled(&d.join("layout"), &name, &f.digest);
 }
+
+#[test]
+fn two_pulls_into_one_cache_share_a_blob_download() {
+    let reg = TestRegistry::start(None);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let f = fixture(&reg, d);
+    let proxy = FaultProxy::start(&reg.host, &["--delay-blobs", "500"]);
+    let name = via(&proxy, &f);
+    let start = |out: &str| {
+        Command::new(bin())
+            .args(["image", "pull", "--quiet", &name, "--insecure", &proxy.host, "-o", out, "--cache", "cache"])
+            .current_dir(d)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start("one"), start("two"));
+    for c in [a, b] {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    assert_eq!(blob_gets(&proxy, &f.layer).len(), 1, "fetched once: {:#?}", proxy.entries());
+    assert_pulled(&d.join("one"), &name, &f.digest);
+    assert_pulled(&d.join("two"), &name, &f.digest);
+    assert_eq!(files_under(&d.join("cache/partial")), Vec::<String>::new());
+}

@@ -731,56 +731,64 @@ impl Registries {
         let mut part = Partial::open(&path, &format!("{image}: {what}")).await.map_err(|e| disk(&path, e, 0))?;
         if cache.contains(&blob.digest, Some(blob.size)) {
             // Another meshbundle finished it while this one waited.
+            drop(part);
+            let _ = std::fs::remove_file(&path);
             return Ok(());
         }
-        part.resume(blob.size).await.map_err(|e| disk(&path, e, 0))?;
-        if part.have > 0 {
-            progress.inc(part.have);
-        }
-        let url = self.url(reference, "blobs", &blob.digest);
-        // Whether the bytes held came from more than one answer: if they hash
-        // wrong, the whole blob is fetched once more before calling it damaged.
-        let mut pieced = part.have > 0;
-        let mut refetched = false;
-        loop {
-            let outcome = self.blob_once(reference, &url, blob, &mut part, &mut pieced, progress).await;
-            let failure = match outcome {
-                Ok(()) if part.digest() == blob.digest => break,
-                Ok(()) if pieced && !refetched => {
-                    // The pieces do not make the blob: start again from nothing, at once.
-                    refetched = true;
-                    pieced = false;
-                    part.reset().await.map_err(|e| disk(&path, e, 0))?;
-                    continue;
-                }
-                Ok(()) => {
-                    let actual = part.digest();
-                    drop(part);
-                    let _ = std::fs::remove_file(&path);
-                    return Err(tries.fail(Failure::Damaged { actual }));
-                }
-                Err(BlobFailure::Disk(e)) => return Err(disk(&path, e, part.have)),
-                Err(BlobFailure::Net(f)) => f,
-            };
-            let kept = part.have;
-            if let Err(mut e) = tries.next(failure).await {
-                if let RegistryError::Transfer { hint, .. } = &mut e
-                    && kept > 0
-                {
-                    *hint = format!(
-                        "{hint}: the {} of {} fetched so far are kept in {}, and the download will resume there",
-                        bytes(kept),
-                        bytes(blob.size),
-                        path.display()
-                    );
-                }
-                return Err(e);
+        let result = async {
+            part.resume(blob.size).await.map_err(|e| disk(&path, e, 0))?;
+            if part.have > 0 {
+                progress.inc(part.have);
             }
+            let url = self.url(reference, "blobs", &blob.digest);
+            // Whether the bytes held came from more than one answer: if they hash
+            // wrong, the whole blob is fetched once more before calling it damaged.
+            let mut pieced = part.have > 0;
+            let mut refetched = false;
+            loop {
+                let outcome = self.blob_once(reference, &url, blob, &mut part, &mut pieced, progress).await;
+                let failure = match outcome {
+                    Ok(()) if part.digest() == blob.digest => break,
+                    Ok(()) if pieced && !refetched => {
+                        // The pieces do not make the blob: start again from nothing, at once.
+                        refetched = true;
+                        pieced = false;
+                        part.reset().await.map_err(|e| disk(&path, e, 0))?;
+                        continue;
+                    }
+                    Ok(()) => {
+                        let actual = part.digest();
+                        part.reset().await.map_err(|e| disk(&path, e, 0))?;
+                        return Err(tries.fail(Failure::Damaged { actual }));
+                    }
+                    Err(BlobFailure::Disk(e)) => return Err(disk(&path, e, part.have)),
+                    Err(BlobFailure::Net(f)) => f,
+                };
+                let kept = part.have;
+                if let Err(mut e) = tries.next(failure).await {
+                    if let RegistryError::Transfer { hint, .. } = &mut e
+                        && kept > 0
+                    {
+                        *hint = format!(
+                            "{hint}: the {} of {} fetched so far are kept in {}, and the download will resume there",
+                            bytes(kept),
+                            bytes(blob.size),
+                            path.display()
+                        );
+                    }
+                    return Err(e);
+                }
+            }
+            part.file.sync_all().await.map_err(|e| disk(&path, e, part.have))?;
+            let dest = cache.path(&blob.digest)?;
+            tokio::fs::rename(&path, &dest).await.map_err(|e| disk(&dest, e, 0))
         }
-        part.file.sync_all().await.map_err(|e| disk(&path, e, part.have))?;
-        let dest = cache.path(&blob.digest)?;
-        tokio::fs::rename(&path, &dest).await.map_err(|e| disk(&dest, e, 0))?;
-        Ok(())
+        .await;
+        if result.is_err() && part.have == 0 {
+            // Nothing worth resuming: leave no empty partial behind.
+            let _ = std::fs::remove_file(&path);
+        }
+        result
     }
 
     /// One GET of a blob, asking for the rest of what `part` holds.
