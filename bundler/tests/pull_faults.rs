@@ -54,7 +54,7 @@ fn via(proxy: &FaultProxy, f: &Fixture) -> String {
     f.name.replacen(f.name.split('/').next().unwrap(), &proxy.host, 1)
 }
 
-fn blob_gets<'a>(proxy: &'a FaultProxy, digest: &str) -> Vec<ProxyRequest> {
+fn blob_gets(proxy: &FaultProxy, digest: &str) -> Vec<ProxyRequest> {
     proxy.entries().into_iter().filter(|r| r.method == "GET" && r.path.ends_with(&format!("/blobs/{digest}"))).collect()
 }
 
