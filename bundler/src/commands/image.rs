@@ -50,10 +50,10 @@ fn pull(a: ImagePullArgs) -> Result<ExitCode> {
         images.push((r.tagged(), image));
     }
     progress.finish();
-    let existed = a.output.symlink_metadata().is_ok();
+    let created = first_missing(&a.output);
     if let Err(e) = write_layout(&a.output, &n.cache, &images) {
-        if !existed {
-            let _ = std::fs::remove_dir_all(&a.output);
+        if let Some(top) = created {
+            let _ = std::fs::remove_dir_all(top);
         }
         return Err(e);
     }
@@ -65,6 +65,21 @@ fn pull(a: ImagePullArgs) -> Result<ExitCode> {
     }
     eprintln!("wrote the OCI layout {out}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The outermost directory that writing `path` will create, if any.
+fn first_missing(path: &Path) -> Option<std::path::PathBuf> {
+    if path.symlink_metadata().is_ok() {
+        return None;
+    }
+    let mut top = path.to_path_buf();
+    while let Some(parent) = top.parent() {
+        if parent.as_os_str().is_empty() || parent.symlink_metadata().is_ok() {
+            break;
+        }
+        top = parent.to_path_buf();
+    }
+    Some(top)
 }
 
 /// Writes (or adds to) the OCI layout at `output`.
