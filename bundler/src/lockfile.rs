@@ -41,11 +41,10 @@ impl Resolver<'_> {
                     .map_err(|e| Error::failed(e.to_string(), "check the image source in spec.images"))?;
                 Ok(locked)
             }
-            None => self
-                .registries
-                .resolve(&r, &plats)
-                .await
-                .map_err(|e| Error::failed(e.to_string(), "check the registry is reachable (--mirror, --insecure, --authfile)")),
+            None => self.registries.resolve(&r, &plats).await.map_err(|e| {
+                let hint = e.hint().unwrap_or_else(|| "check the registry is reachable (--mirror, --insecure, --authfile)".into());
+                Error::failed(e.to_string(), hint)
+            }),
         }
     }
 

@@ -3,16 +3,43 @@
 
 usage: fault_proxy.py --upstream http://127.0.0.1:5000 --port-file FILE [options]
 
-  --fail-first N     answer 500 to the first N requests (any path)
-  --corrupt DIGEST   flip a byte in the body of blob DIGEST
-  --delay-blobs MS   wait MS milliseconds before answering each blob GET
-  --log FILE         append "METHOD PATH STATUS" for every request
+  --fail-first N       answer 500 to the first N requests (any path)
+  --throttle N         answer --throttle-status (default 429) to the first N
+                       requests, with the header of --retry-after if given
+  --throttle-status S  the status --throttle answers (429 or 503)
+  --retry-after V      the Retry-After header --throttle sends: a number of
+                       seconds, or `date+S` for an HTTP date S seconds ahead
+  --bearer TOKEN       ask for a bearer token, as registries with a token
+                       service do: requests without `Authorization: Bearer
+                       TOKEN` get 401 with a Bearer challenge whose realm is
+                       this proxy's /token, which hands out TOKEN
+  --corrupt DIGEST     flip a byte in the body of blob DIGEST
+  --cut DIGEST         on the first --cut-times GETs of blob DIGEST, send the
+                       headers (with the full Content-Length) and only the
+                       first --cut-at fraction of the body, then close the
+                       connection
+  --cut-at F           the fraction of each cut answer's body sent (0.9)
+  --cut-times K        how many answers are cut (1; -1 for every one)
+  --ignore-range       drop Range headers, as a registry that ignores them
+                       (it answers 200 and the whole blob)
+  --delay-blobs MS     wait MS milliseconds before answering each blob GET
+  --log FILE           append one line per request, tab-separated:
+                       TIME METHOD PATH STATUS RANGE SENT RETRY-AFTER
+                       (TIME: seconds since the epoch when the request came
+                       in; RANGE: its Range header or -; SENT: body bytes
+                       sent; RETRY-AFTER: the header sent or -)
 
+Otherwise Range headers are passed upstream as they come (Debian's docker-registry
+answers them with 206), so a cut download can be resumed through the proxy.
 It listens on 127.0.0.1 on a free port and writes the port to --port-file.
 """
 import argparse
+import email.utils
 import http.client
 import http.server
+import json
+import os
+import socket
 import socketserver
 import threading
 import time
@@ -22,15 +49,30 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--upstream", required=True)
 ap.add_argument("--port-file", required=True)
 ap.add_argument("--fail-first", type=int, default=0)
+ap.add_argument("--throttle", type=int, default=0)
+ap.add_argument("--throttle-status", type=int, default=429)
+ap.add_argument("--retry-after", default="")
+ap.add_argument("--bearer", default="")
 ap.add_argument("--corrupt", default="")
+ap.add_argument("--cut", default="")
+ap.add_argument("--cut-at", type=float, default=0.9)
+ap.add_argument("--cut-times", type=int, default=1)
+ap.add_argument("--ignore-range", action="store_true")
 ap.add_argument("--delay-blobs", type=int, default=0)
 ap.add_argument("--log", default="")
 args = ap.parse_args()
 up = urllib.parse.urlparse(args.upstream)
 lock = threading.Lock()
-state = {"failed": 0}
+state = {"failed": 0, "throttled": 0, "cut": 0}
 
 HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-authorization", "proxy-authenticate"}
+
+
+def retry_after_value():
+    v = args.retry_after
+    if v.startswith("date+"):
+        return email.utils.formatdate(time.time() + float(v[5:]), usegmt=True)
+    return v
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -39,38 +81,72 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
-    def record(self, status):
+    def record(self, status, sent=0, retry_after=""):
         if args.log:
+            rng = self.headers.get("Range") or "-"
+            line = "\t".join([f"{self.started:.6f}", self.command, self.path, str(status), rng, str(sent), retry_after or "-"])
             with lock, open(args.log, "a") as f:
-                f.write(f"{self.command} {self.path} {status}\n")
+                f.write(line + "\n")
+
+    def answer(self, status, msg, extra=()):
+        self.send_response(status)
+        for k, v in extra:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(msg)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(msg)
 
     def handle_any(self):
+        self.started = time.time()
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
         with lock:
             fail = state["failed"] < args.fail_first
             if fail:
                 state["failed"] += 1
+            throttle = not fail and state["throttled"] < args.throttle
+            if throttle:
+                state["throttled"] += 1
+        # Each request is logged before its answer goes out, so that the log
+        # is whole once the client has its answers.
         if fail:
-            msg = b"injected failure"
-            self.send_response(500)
-            self.send_header("Content-Length", str(len(msg)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(msg)
             self.record(500)
+            self.answer(500, b"injected failure")
+            return
+        if throttle:
+            ra = retry_after_value()
+            self.record(args.throttle_status, 0, ra)
+            self.answer(args.throttle_status, b"slow down", [("Retry-After", ra)] if ra else [])
+            return
+        if args.bearer and self.path.startswith("/token"):
+            self.record(200)
+            self.answer(200, json.dumps({"token": args.bearer}).encode(), [("Content-Type", "application/json")])
+            return
+        if args.bearer and self.headers.get("Authorization") != f"Bearer {args.bearer}":
+            realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+            self.record(401)
+            msg = b'{"errors":[{"code":"UNAUTHORIZED","message":"a bearer token is needed"}]}'
+            self.answer(401, msg, [("WWW-Authenticate", f'Bearer realm="{realm}",service="fault-proxy"')])
             return
         is_blob = "/blobs/sha256:" in self.path and self.command == "GET"
         if is_blob and args.delay_blobs:
             time.sleep(args.delay_blobs / 1000)
         conn = http.client.HTTPConnection(up.hostname, up.port, timeout=120)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP and k.lower() != "host"}
+        drop = HOP | {"host"} | ({"range"} if args.ignore_range else set())
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in drop}
         headers["Host"] = f"{up.hostname}:{up.port}"
         conn.request(self.command, self.path, body=body, headers=headers)
         r = conn.getresponse()
         data = r.read()
         if is_blob and args.corrupt and self.path.endswith(args.corrupt) and data:
             data = bytes([data[0] ^ 0xFF]) + data[1:]
+        cut = False
+        if is_blob and args.cut and self.path.endswith(args.cut) and r.status in (200, 206) and data:
+            with lock:
+                cut = args.cut_times < 0 or state["cut"] < args.cut_times
+                if cut:
+                    state["cut"] += 1
         self.send_response(r.status)
         for k, v in r.getheaders():
             if k.lower() in HOP or (k.lower() == "content-length" and self.command != "HEAD"):
@@ -81,10 +157,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-        self.record(r.status)
         conn.close()
+        sent = 0
+        if self.command != "HEAD":
+            sent = int(len(data) * args.cut_at) if cut else len(data)
+        self.record(r.status, sent)
+        if self.command != "HEAD":
+            if cut:
+                self.wfile.write(data[:sent])
+                self.wfile.flush()
+                # Close the connection mid-body: the client sees it cut.
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            self.wfile.write(data)
 
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = handle_any
 
@@ -100,7 +189,6 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 srv = Server(("127.0.0.1", 0), Handler)
 with open(args.port_file + ".tmp", "w") as f:
     f.write(str(srv.server_address[1]))
-import os  # noqa: E402
 
 os.replace(args.port_file + ".tmp", args.port_file)
 srv.serve_forever()

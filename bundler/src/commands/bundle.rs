@@ -221,7 +221,10 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
                 }),
                 None => rt.block_on(n.registries.fetch(locked, cache, &progress)).map(Ok),
             }
-            .map_err(|e| Error::failed(e.to_string(), "check the registry flags, or build where the registry is reachable"))??;
+            .map_err(|e| {
+                let hint = e.hint().unwrap_or_else(|| "check the registry flags, or build where the registry is reachable".into());
+                Error::failed(format!("cannot build {}: {e}", a.output.display()), hint)
+            })??;
             images.push(img);
         }
         let mut files = Vec::new();
@@ -327,7 +330,10 @@ fn base_from(old: &Path, site: &Site, cache: &BlobCache, regs: &Registries, prog
             Some(src) => archive::load(src, &l.name, &plats, cache).map(|x| x.1),
             None => rt.block_on(regs.fetch(l, cache, progress)),
         }
-        .map_err(|e| Error::failed(e.to_string(), "the base lock's images must be reachable or cached"))?;
+        .map_err(|e| {
+            let hint = e.hint().unwrap_or_else(|| "the base lock's images must be reachable or cached".into());
+            Error::failed(format!("--since {}: {e}", old.display()), hint)
+        })?;
         blobs.extend(img.manifests.iter().map(|m| m.0.clone()));
         blobs.extend(img.blobs.iter().map(|b| b.digest.clone()));
     }

@@ -55,8 +55,12 @@ impl Layout {
         }
         let src = cache.path(digest)?;
         let tmp = dest.with_extension("tmp");
-        if fs::hard_link(&src, &tmp).is_err() {
-            fs::copy(&src, &tmp).map_err(io(&src))?;
+        if fs::hard_link(&src, &tmp).is_err()
+            && let Err(e) = fs::copy(&src, &tmp)
+        {
+            // Name the layout's file (a full disk is the output's), and leave no part of it.
+            let _ = fs::remove_file(&tmp);
+            return Err(io(&tmp)(e));
         }
         fs::rename(&tmp, &dest).map_err(io(&dest))
     }
@@ -66,8 +70,11 @@ impl Layout {
         let dest = self.blob_path(&digest)?;
         if !dest.exists() {
             let tmp = dest.with_extension("tmp");
-            let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
-            f.write_all(bytes).map_err(io(&tmp))?;
+            let written = fs::File::create(&tmp).and_then(|mut f| f.write_all(bytes));
+            if let Err(e) = written {
+                let _ = fs::remove_file(&tmp);
+                return Err(io(&tmp)(e));
+            }
             fs::rename(&tmp, &dest).map_err(io(&dest))?;
         }
         Ok(digest)

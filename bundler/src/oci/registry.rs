@@ -1,9 +1,27 @@
-//! Talking to registries, over oci-client: resolving tags to digests,
-//! fetching manifests and blobs into the cache (verified, in parallel with a
-//! bound, retried with backoff on 429 and 5xx), and pushing.
+//! Talking to registries: resolving tags to digests, fetching manifests and
+//! blobs into the cache (verified, in parallel with a bound), and pushing.
+//!
+//! Pulls speak HTTP themselves (reqwest), borrowing oci-client's token
+//! handling when a registry asks for a bearer token, so that they can:
+//! - retry 429, 408, 5xx and broken connections a bounded number of times
+//!   ([`ATTEMPTS`]), waiting what `Retry-After` asks (seconds or an HTTP date)
+//!   up to [`MAX_WAIT`] a time and [`MAX_TOTAL_WAIT`] in all, or an
+//!   exponential backoff with jitter when it asks nothing, and saying on
+//!   stderr what is waited for;
+//! - resume a blob cut partway: what came is kept in
+//!   `<cache>/partial/<hex>.partial` (locked while in use, and only ever
+//!   holding bytes received in order), the next try, in this run or a later
+//!   one, asks for the rest with `Range: bytes=N-`, the whole blob's sha256
+//!   is checked at the end, and a registry that ignores the range, or
+//!   partial data that proves wrong, gets a whole download instead;
+//! - name the image and the manifest or blob in every error, with a hint.
+//!
+//! Pushes go through oci-client, retried with backoff.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use meshbundle_core::image::ImageRef;
@@ -11,13 +29,17 @@ use meshbundle_core::lock::{LockedImage, LockedPlatform};
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::{Client, Reference, RegistryOperation};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::cache::{BlobCache, CacheError};
 use super::credentials::Credentials;
 use super::media::{self, ACCEPTED};
-use super::{Blob, Image, digest_of};
+use super::{Blob, Image, digest_hex, digest_of};
 
 #[derive(Debug, Clone, Default)]
 pub struct RegistryOptions {
@@ -43,16 +65,39 @@ pub enum RegistryError {
     Manifest { image: String, message: String },
     #[error("{image} has no {platform} image (it has {available})")]
     NoPlatform { image: String, platform: String, available: String },
+    /// A manifest or blob transfer that failed: the image, what of it
+    /// (`manifest 1.2`, `blob sha256:…`), what happened, and what to do.
+    #[error("{image}: {what}: {message}")]
+    Transfer { image: String, what: String, message: String, hint: String },
     #[error("{0}")]
     Cache(#[from] CacheError),
     #[error("{0}")]
     Setup(String),
 }
 
+impl RegistryError {
+    /// What to do about it, when the error knows better than its caller.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RegistryError::Transfer { hint, .. } => Some(hint.clone()),
+            RegistryError::BadBlob { .. } => Some(
+                "the registry, or something between it and here, serves other bytes than the manifest names: do not use them; \
+                 try again later or from another mirror"
+                    .into(),
+            ),
+            RegistryError::NoPlatform { .. } => Some("pass --platform (or set the site's architectures) to one the image has".into()),
+            _ => None,
+        }
+    }
+}
+
 pub struct Registries {
     client: Client,
+    http: reqwest::Client,
     creds: Credentials,
     opts: RegistryOptions,
+    /// Bearer tokens got for `host/repository`.
+    tokens: Mutex<HashMap<String, String>>,
 }
 
 /// Whether an error is worth retrying: rate limits, server errors, broken connections.
@@ -67,7 +112,76 @@ fn retryable(e: &OciDistributionError) -> bool {
     }
 }
 
-const ATTEMPTS: u32 = 6;
+/// Tries of one transfer, the first included.
+pub const ATTEMPTS: u32 = 6;
+/// The longest single wait: a registry asking for more is given up on at once.
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+/// The longest wait in all for one transfer.
+pub const MAX_TOTAL_WAIT: Duration = Duration::from_secs(300);
+/// The largest manifest or index read.
+const MAX_MANIFEST: u64 = 4 << 20;
+
+/// The wait before try `attempt + 1` when the registry asks for none:
+/// 0.5 s doubling to at most 30 s, each drawn between half and all of that.
+pub fn backoff(attempt: u32) -> Duration {
+    let full = Duration::from_millis(500).saturating_mul(1 << attempt.saturating_sub(1).min(10)).min(Duration::from_secs(30));
+    let r = getrandom::u32().unwrap_or(u32::MAX / 2);
+    full / 2 + (full / 2).mul_f64(f64::from(r) / f64::from(u32::MAX))
+}
+
+/// What a `Retry-After` header asks: a number of seconds, or an HTTP date
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`), as a wait from `now`.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let v = value.trim();
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(v.parse().unwrap_or(u64::MAX)));
+    }
+    let at = parse_http_date(v)?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form HTTP senders use.
+fn parse_http_date(s: &str) -> Option<SystemTime> {
+    let f: Vec<&str> = s.split_ascii_whitespace().collect();
+    let [wkday, day, month, year, time, "GMT"] = f[..] else { return None };
+    if !wkday.ends_with(',') || day.len() != 2 || year.len() != 4 {
+        return None;
+    }
+    let day: u32 = day.parse().ok()?;
+    let month =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == month)? as u32 + 1;
+    let year: i64 = year.parse().ok()?;
+    let hms: Vec<u64> = time.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
+    let [h, m, sec] = hms[..] else { return None };
+    if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 || !(1970..=9999).contains(&year) {
+        return None;
+    }
+    // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+    let (y, mo) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * i64::from(mo) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + m * 60 + sec;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 { format!("{} s", d.as_secs()) } else { format!("{:.1} s", d.as_secs_f64()) }
+}
+
+fn bytes(n: u64) -> String {
+    if n < 10 << 10 {
+        format!("{n} bytes")
+    } else if n < 10 << 20 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else if n < 10 << 30 {
+        format!("{:.1} MiB", n as f64 / (1 << 20) as f64)
+    } else {
+        format!("{:.1} GiB", n as f64 / (1 << 30) as f64)
+    }
+}
 
 /// Runs `f` until it succeeds, retrying transient failures with exponential backoff.
 pub async fn with_retries<T, F, Fut>(mut f: F) -> Result<T, OciDistributionError>
@@ -75,14 +189,12 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
 {
-    let mut delay = Duration::from_millis(200);
     let mut attempt = 1;
     loop {
         match f().await {
             Ok(v) => return Ok(v),
             Err(e) if attempt < ATTEMPTS && retryable(&e) => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
+                tokio::time::sleep(backoff(attempt)).await;
                 attempt += 1;
             }
             Err(e) => return Err(e),
@@ -103,24 +215,298 @@ fn describe(e: &OciDistributionError) -> String {
     }
 }
 
+/// How one try of a transfer failed.
+enum Failure {
+    /// Worth another try; the wait the registry asked for, if it did.
+    Retry { message: String, asked: Option<Duration> },
+    /// Not worth another try.
+    Fatal { message: String, hint: String },
+    /// The blob's bytes are not its digest.
+    Damaged { actual: String },
+}
+
+impl Failure {
+    fn retry(message: impl Into<String>) -> Failure {
+        Failure::Retry { message: message.into(), asked: None }
+    }
+}
+
+/// A reqwest error in words, with its causes (reqwest's own text alone says
+/// "error decoding response body" and no more).
+fn http_error(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(c) = source {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        source = c.source();
+    }
+    s
+}
+
+const NET_HINT: &str = "check the network and the registry (--mirror, --insecure, --registry-ca), then run the same command again";
+
+const LIMIT_HINT: &str = "the registry is rate-limiting or overloaded: try again later, log in for a higher limit (--authfile), or pull through a mirror (--mirror)";
+
+/// Counts the tries of one transfer and waits between them.
+struct Tries<'a> {
+    image: &'a str,
+    what: String,
+    attempt: u32,
+    waited: Duration,
+    progress: Option<&'a crate::progress::Progress>,
+}
+
+impl<'a> Tries<'a> {
+    fn new(image: &'a str, what: String, progress: Option<&'a crate::progress::Progress>) -> Tries<'a> {
+        Tries { image, what, attempt: 1, waited: Duration::ZERO, progress }
+    }
+
+    fn error(&self, message: String, hint: impl Into<String>) -> RegistryError {
+        RegistryError::Transfer { image: self.image.to_string(), what: self.what.clone(), message, hint: hint.into() }
+    }
+
+    fn fail(&self, f: Failure) -> RegistryError {
+        match f {
+            Failure::Retry { message, .. } => self.error(message, NET_HINT),
+            Failure::Fatal { message, hint } => self.error(message, hint),
+            Failure::Damaged { actual } => {
+                RegistryError::BadBlob { image: self.image.to_string(), blob: self.what.trim_start_matches("blob ").into(), actual }
+            }
+        }
+    }
+
+    /// After a failed try: waits before the next one, or says why there is none.
+    async fn next(&mut self, f: Failure) -> Result<(), RegistryError> {
+        let (message, asked) = match f {
+            Failure::Retry { message, asked } => (message, asked),
+            other => return Err(self.fail(other)),
+        };
+        if let Some(a) = asked
+            && a > MAX_WAIT
+        {
+            return Err(self.error(
+                format!("{message}, and asks to wait {} (Retry-After), longer than meshbundle waits ({})", seconds(a), seconds(MAX_WAIT)),
+                LIMIT_HINT,
+            ));
+        }
+        let limited = message.contains("answered 429 ") || message.contains("answered 503 ");
+        let hint = if limited { LIMIT_HINT } else { NET_HINT };
+        if self.attempt >= ATTEMPTS {
+            return Err(self.error(format!("{message} ({} tries)", self.attempt), hint));
+        }
+        let wait = asked.unwrap_or_else(|| backoff(self.attempt));
+        if self.waited + wait > MAX_TOTAL_WAIT {
+            return Err(self.error(format!("{message} ({} tries, after waiting {} in all)", self.attempt, seconds(self.waited)), hint));
+        }
+        self.waited += wait;
+        let why = if asked.is_some() { " as its Retry-After asks" } else { "" };
+        eprintln!("{}: {}: {message}; waiting {}{why} before try {} of {ATTEMPTS}", self.image, self.what, seconds(wait), self.attempt + 1);
+        if let Some(p) = self.progress {
+            p.retry();
+        }
+        tokio::time::sleep(wait).await;
+        self.attempt += 1;
+        Ok(())
+    }
+}
+
+/// What a failed answer means: worth retrying (429, 408, 5xx), or not.
+async fn status_failure(
+    status: StatusCode,
+    headers: &HeaderMap,
+    resp: reqwest::Response,
+    what: &str,
+    creds_sent: bool,
+    auth_note: &str,
+) -> Failure {
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(Ok(chunk)) = stream.next().await {
+        body.extend_from_slice(&chunk);
+        if body.len() > 4096 {
+            break;
+        }
+    }
+    let detail = error_detail(&body);
+    let answered = format!(
+        "the registry answered {} {}{}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        if detail.is_empty() { String::new() } else { format!(" ({detail})") }
+    );
+    let asked =
+        headers.get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, SystemTime::now()));
+    match status.as_u16() {
+        408 | 429 | 500..=599 => Failure::Retry { message: answered, asked },
+        401 | 403 => Failure::Fatal {
+            message: if creds_sent {
+                format!("the registry refused the credentials: {answered}{auth_note}")
+            } else {
+                format!("the registry wants credentials: {answered}{auth_note}")
+            },
+            hint: "log in with `docker login` or `podman login`, or pass --authfile with credentials for this registry".into(),
+        },
+        404 => Failure::Fatal {
+            message: format!("{answered}: the repository has no such {what}"),
+            hint: "check the image name and the mirror (--mirror); if the lock pins it, the registry no longer has it (meshbundle lock --update)"
+                .into(),
+        },
+        _ => Failure::Fatal { message: answered, hint: "check the image name and the registry flags".into() },
+    }
+}
+
+/// The registry's error envelope (`{"errors":[{"code","message"}]}`) or the
+/// start of its body, as one printable line.
+fn error_detail(body: &[u8]) -> String {
+    if let Ok(v) = serde_json::from_slice::<Value>(body)
+        && let Some(errs) = v["errors"].as_array()
+    {
+        return errs
+            .iter()
+            .map(|e| format!("{}: {}", e["code"].as_str().unwrap_or("?"), e["message"].as_str().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join("; ");
+    }
+    let t: String = String::from_utf8_lossy(body).chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect();
+    t.trim().to_string()
+}
+
+/// `Content-Range: bytes START-END/TOTAL`: the start and the total, if given.
+fn content_range(headers: &HeaderMap) -> Option<(u64, Option<u64>)> {
+    let v = headers.get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
+    let rest = v.trim().strip_prefix("bytes ")?;
+    let (range, total) = rest.split_once('/')?;
+    let (start, _) = range.split_once('-')?;
+    Some((start.trim().parse().ok()?, total.trim().parse().ok()))
+}
+
+/// A blob's download in the cache: `<cache>/partial/<hex>.partial`, locked
+/// (flock) while this process writes it, holding only bytes received in order.
+struct Partial {
+    file: tokio::fs::File,
+    have: u64,
+    hasher: Sha256,
+}
+
+fn lock_file(file: &std::fs::File, wait: bool) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let op = libc::LOCK_EX | if wait { 0 } else { libc::LOCK_NB };
+    // SAFETY: flock on a descriptor this function borrows; no memory is passed.
+    if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) { Ok(false) } else { Err(e) }
+}
+
+impl Partial {
+    /// Opens (or starts) the partial download at `path` and locks it, waiting
+    /// for another meshbundle that holds it.
+    async fn open(path: &Path, what: &str) -> std::io::Result<Partial> {
+        let mut told = false;
+        loop {
+            let f = std::fs::OpenOptions::new().read(true).append(true).create(true).open(path)?;
+            let f = if lock_file(&f, false)? {
+                f
+            } else {
+                if !told {
+                    eprintln!("{what}: another meshbundle is downloading it into the same cache; waiting for it");
+                    told = true;
+                }
+                tokio::task::spawn_blocking(move || lock_file(&f, true).map(|_| f)).await.map_err(std::io::Error::other)??
+            };
+            // The file locked must still be the one at `path` (the other may
+            // have finished it and moved it into the cache, or removed it).
+            use std::os::unix::fs::MetadataExt;
+            let (held, now) = (f.metadata()?, std::fs::metadata(path));
+            if now.is_ok_and(|m| m.ino() == held.ino() && m.dev() == held.dev()) {
+                return Ok(Partial { file: tokio::fs::File::from_std(f), have: 0, hasher: Sha256::new() });
+            }
+        }
+    }
+
+    /// Counts and hashes what an earlier try left, up to `size` bytes.
+    async fn resume(&mut self, size: u64) -> std::io::Result<()> {
+        let len = self.file.metadata().await?.len();
+        if len > size {
+            return self.reset().await;
+        }
+        self.file.seek(std::io::SeekFrom::Start(0)).await?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut h = Sha256::new();
+        let mut n = 0u64;
+        while n < len {
+            let r = self.file.read(&mut buf).await?;
+            if r == 0 {
+                break;
+            }
+            h.update(&buf[..r]);
+            n += r as u64;
+        }
+        self.have = n;
+        self.hasher = h;
+        self.file.set_len(n).await
+    }
+
+    async fn reset(&mut self) -> std::io::Result<()> {
+        self.file.set_len(0).await?;
+        self.have = 0;
+        self.hasher = Sha256::new();
+        Ok(())
+    }
+
+    /// Appends bytes; on a failed write the file is cut back to what it held.
+    async fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if let Err(e) = self.file.write_all(bytes).await.and(self.file.flush().await) {
+            let _ = self.file.set_len(self.have).await;
+            return Err(e);
+        }
+        self.hasher.update(bytes);
+        self.have += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn digest(&self) -> String {
+        format!("sha256:{}", hex::encode(self.hasher.clone().finalize()))
+    }
+}
+
 impl Registries {
     pub fn new(opts: RegistryOptions) -> Result<Registries, RegistryError> {
         let creds = Credentials::load(opts.authfile.as_deref()).map_err(RegistryError::Setup)?;
         let mut certs = Vec::new();
+        let mut roots = Vec::new();
         for f in &opts.ca_files {
             let data = std::fs::read(f).map_err(|e| RegistryError::Setup(format!("{}: {e}", f.display())))?;
+            roots.extend(
+                reqwest::Certificate::from_pem_bundle(&data)
+                    .map_err(|e| RegistryError::Setup(format!("{}: not PEM certificates: {e}", f.display())))?,
+            );
             certs.push(Certificate { encoding: CertificateEncoding::Pem, data });
         }
+        let connect_timeout = Duration::from_secs(30);
+        let read_timeout = Duration::from_secs(300);
         let config = ClientConfig {
             protocol: if opts.insecure.is_empty() { ClientProtocol::Https } else { ClientProtocol::HttpsExcept(opts.insecure.clone()) },
             extra_root_certificates: certs,
             max_concurrent_download: opts.jobs.max(1),
             max_concurrent_upload: opts.jobs.max(1),
-            connect_timeout: Some(Duration::from_secs(30)),
-            read_timeout: Some(Duration::from_secs(300)),
+            connect_timeout: Some(connect_timeout),
+            read_timeout: Some(read_timeout),
             ..Default::default()
         };
-        Ok(Registries { client: Client::new(config), creds, opts })
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect_timeout)
+            .read_timeout(read_timeout)
+            .user_agent(concat!("meshbundle/", env!("CARGO_PKG_VERSION")))
+            .tls_certs_merge(roots)
+            .build()
+            .map_err(|e| RegistryError::Setup(format!("cannot set up HTTP: {}", http_error(&e))))?;
+        Ok(Registries { client: Client::new(config), http, creds, opts, tokens: Mutex::new(HashMap::new()) })
     }
 
     /// The host an image's registry is reached at (after mirrors).
@@ -151,13 +537,111 @@ impl Registries {
         RegistryError::Registry { image: image.to_string(), message }
     }
 
+    /// `http(s)://HOST/v2/REPOSITORY/KIND/NAME`.
+    fn url(&self, reference: &Reference, kind: &str, name: &str) -> String {
+        let host = reference.resolve_registry();
+        let scheme = if self.opts.insecure.iter().any(|h| h == host) { "http" } else { "https" };
+        format!("{scheme}://{host}/v2/{}/{kind}/{name}", reference.repository())
+    }
+
+    /// One GET with the registry's credentials: a bearer token when it asks
+    /// for one (got through oci-client), else basic auth from the auth file.
+    async fn get(&self, reference: &Reference, url: &str, headers: HeaderMap, what: &str) -> Result<reqwest::Response, Failure> {
+        let host = reference.resolve_registry().to_string();
+        let key = format!("{host}/{}", reference.repository());
+        let mut refreshed = false;
+        loop {
+            let mut req = self.http.get(url).headers(headers.clone());
+            let token = self.tokens.lock().ok().and_then(|t| t.get(&key).cloned());
+            let creds_sent = token.is_some() || self.creds.basic(&host).is_some();
+            match (&token, self.creds.basic(&host)) {
+                (Some(t), _) => req = req.bearer_auth(t),
+                (None, Some((u, p))) => req = req.basic_auth(u, Some(p)),
+                (None, None) => {}
+            }
+            let resp = req.send().await.map_err(|e| Failure::retry(format!("no answer from {host}: {}", http_error(&e))))?;
+            if resp.status() == StatusCode::UNAUTHORIZED && !refreshed {
+                let bearer = resp
+                    .headers()
+                    .get(reqwest::header::WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("bearer"));
+                if bearer {
+                    refreshed = true;
+                    let auth = self.auth(&host);
+                    let got = with_retries(|| self.client.auth(reference, &auth, RegistryOperation::Pull)).await;
+                    match got {
+                        Ok(Some(t)) => {
+                            if let Ok(mut m) = self.tokens.lock() {
+                                m.insert(key.clone(), t);
+                            }
+                            continue;
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            return Err(Failure::Fatal {
+                                message: format!("the registry's token service refused: {}{}", describe(&e), self.helper_note(&host)),
+                                hint: "log in with `docker login` or `podman login`, or pass --authfile".into(),
+                            });
+                        }
+                    }
+                }
+            }
+            if !resp.status().is_success() {
+                let (status, headers) = (resp.status(), resp.headers().clone());
+                return Err(status_failure(status, &headers, resp, what, creds_sent, &self.helper_note(&host)).await);
+            }
+            return Ok(resp);
+        }
+    }
+
+    fn helper_note(&self, host: &str) -> String {
+        if self.creds.needs_helper(host) {
+            "; the auth file sends this registry to a credential helper, which meshbundle does not run".into()
+        } else {
+            String::new()
+        }
+    }
+
+    /// One try at a manifest: its bytes, at most [`MAX_MANIFEST`].
+    async fn manifest_once(&self, reference: &Reference, url: &str) -> Result<Vec<u8>, Failure> {
+        let mut headers = HeaderMap::new();
+        headers.insert(reqwest::header::ACCEPT, HeaderValue::from_str(&ACCEPTED.join(", ")).expect("media types are header values"));
+        let resp = self.get(reference, url, headers, "manifest").await?;
+        let too_big = || Failure::Fatal {
+            message: format!("the manifest is larger than {}", bytes(MAX_MANIFEST)),
+            hint: "this is not an image manifest meshbundle can carry; check the reference".into(),
+        };
+        if resp.content_length().is_some_and(|n| n > MAX_MANIFEST) {
+            return Err(too_big());
+        }
+        let mut body = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                Failure::retry(format!("the connection broke after {} of the manifest ({})", bytes(body.len() as u64), http_error(&e)))
+            })?;
+            body.extend_from_slice(&chunk);
+            if body.len() as u64 > MAX_MANIFEST {
+                return Err(too_big());
+            }
+        }
+        Ok(body)
+    }
+
     async fn manifest(&self, image: &str, reference: &Reference) -> Result<(Vec<u8>, String), RegistryError> {
-        let host = reference.registry().to_string();
-        let auth = self.auth(&host);
-        let (raw, _) =
-            with_retries(|| self.client.pull_manifest_raw(reference, &auth, ACCEPTED)).await.map_err(|e| self.oci_err(image, &host, e))?;
-        let raw = raw.to_vec();
-        Ok((raw.clone(), digest_of(&raw)))
+        let name = reference.digest().or(reference.tag()).unwrap_or("latest").to_string();
+        let url = self.url(reference, "manifests", &name);
+        let mut tries = Tries::new(image, format!("manifest {name}"), None);
+        loop {
+            match self.manifest_once(reference, &url).await {
+                Ok(raw) => {
+                    let digest = digest_of(&raw);
+                    return Ok((raw, digest));
+                }
+                Err(f) => tries.next(f).await?,
+            }
+        }
     }
 
     /// Resolves a tag to what the lock records: the digest, and for an index
@@ -201,9 +685,6 @@ impl Registries {
         let reference = self.reference(&r, Some(&locked.digest));
         let missing: Vec<Blob> = image.blobs.iter().filter(|b| !cache.contains(&b.digest, Some(b.size))).cloned().collect();
         progress.add_total(missing.iter().map(|b| b.size).sum());
-        let host = reference.registry().to_string();
-        let auth = self.auth(&host);
-        self.client.store_auth_if_needed(&host, &auth).await;
         let results: Vec<Result<(), RegistryError>> = futures::stream::iter(missing.into_iter().map(|b| {
             let reference = reference.clone();
             let name = locked.name.clone();
@@ -218,6 +699,8 @@ impl Registries {
         Ok(image)
     }
 
+    /// Fetches one blob into the cache, resuming what an earlier try or run
+    /// kept, and checking the whole blob's digest and size at the end.
     async fn fetch_blob(
         &self,
         image: &str,
@@ -226,42 +709,157 @@ impl Registries {
         cache: &BlobCache,
         progress: &crate::progress::Progress,
     ) -> Result<(), RegistryError> {
-        let desc = oci_client::manifest::OciDescriptor {
-            media_type: blob.media_type.clone(),
-            digest: blob.digest.clone(),
-            size: blob.size as i64,
-            ..Default::default()
-        };
-        let host = reference.registry().to_string();
-        let mut delay = Duration::from_millis(200);
-        for attempt in 1..=ATTEMPTS {
-            let tmp = cache.temp()?;
-            let path = tmp.path().to_path_buf();
-            let file = tokio::fs::File::create(&path).await.map_err(|source| CacheError::Io { path: path.clone(), source })?;
-            let writer = progress.writer(file);
-            match self.client.pull_blob(reference, &desc, writer).await {
-                Ok(()) => {
-                    let (_, kept) = tmp.keep().map_err(|e| CacheError::Io { path: path.clone(), source: e.error })?;
-                    return match cache.commit(&kept, &blob.digest, Some(blob.size), image) {
-                        Ok(_) => Ok(()),
-                        Err(CacheError::Mismatch { actual, .. }) => {
-                            Err(RegistryError::BadBlob { image: image.into(), blob: blob.digest.clone(), actual })
-                        }
-                        Err(e) => Err(e.into()),
-                    };
-                }
-                Err(OciDistributionError::DigestError(oci_client::errors::DigestError::VerificationError { actual, .. })) => {
-                    return Err(RegistryError::BadBlob { image: image.into(), blob: blob.digest.clone(), actual });
-                }
-                Err(e) if attempt < ATTEMPTS && retryable(&e) => {
-                    progress.retry();
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                }
-                Err(e) => return Err(self.oci_err(image, &host, e)),
+        let what = format!("blob {}", blob.digest);
+        let mut tries = Tries::new(image, what.clone(), Some(progress));
+        let hex = digest_hex(&blob.digest).ok_or_else(|| tries.error("not a sha256 digest".into(), "fix the manifest"))?;
+        let dir = cache.root_dir().join("partial");
+        let path = dir.join(format!("{hex}.partial"));
+        let disk = |path: &Path, e: std::io::Error, kept: u64| {
+            let keep = if kept > 0 {
+                format!("; the {} fetched so far are kept, and the next pull resumes there", bytes(kept))
+            } else {
+                String::new()
+            };
+            RegistryError::Transfer {
+                image: image.to_string(),
+                what: what.clone(),
+                message: format!("cannot write {}: {e}", path.display()),
+                hint: format!("make room where the cache is (df {}), or point --cache at a larger disk{keep}", cache.root_dir().display()),
             }
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| disk(&dir, e, 0))?;
+        let mut part = Partial::open(&path, &format!("{image}: {what}")).await.map_err(|e| disk(&path, e, 0))?;
+        if cache.contains(&blob.digest, Some(blob.size)) {
+            // Another meshbundle finished it while this one waited.
+            drop(part);
+            let _ = std::fs::remove_file(&path);
+            return Ok(());
         }
-        unreachable!("the last attempt returns")
+        let result = async {
+            part.resume(blob.size).await.map_err(|e| disk(&path, e, 0))?;
+            if part.have > 0 {
+                progress.inc(part.have);
+            }
+            let url = self.url(reference, "blobs", &blob.digest);
+            // Whether the bytes held came from more than one answer: if they hash
+            // wrong, the whole blob is fetched once more before calling it damaged.
+            let mut pieced = part.have > 0;
+            let mut refetched = false;
+            loop {
+                let outcome = self.blob_once(reference, &url, blob, &mut part, &mut pieced, progress).await;
+                let failure = match outcome {
+                    Ok(()) if part.digest() == blob.digest => break,
+                    Ok(()) if pieced && !refetched => {
+                        // The pieces do not make the blob: start again from nothing, at once.
+                        refetched = true;
+                        pieced = false;
+                        part.reset().await.map_err(|e| disk(&path, e, 0))?;
+                        continue;
+                    }
+                    Ok(()) => {
+                        let actual = part.digest();
+                        part.reset().await.map_err(|e| disk(&path, e, 0))?;
+                        return Err(tries.fail(Failure::Damaged { actual }));
+                    }
+                    Err(BlobFailure::Disk(e)) => return Err(disk(&path, e, part.have)),
+                    Err(BlobFailure::Net(f)) => f,
+                };
+                let kept = part.have;
+                if let Err(mut e) = tries.next(failure).await {
+                    if let RegistryError::Transfer { hint, .. } = &mut e
+                        && kept > 0
+                    {
+                        *hint = format!(
+                            "{hint}: the {} of {} fetched so far are kept in {}, and the download will resume there",
+                            bytes(kept),
+                            bytes(blob.size),
+                            path.display()
+                        );
+                    }
+                    return Err(e);
+                }
+            }
+            part.file.sync_all().await.map_err(|e| disk(&path, e, part.have))?;
+            let dest = cache.path(&blob.digest)?;
+            tokio::fs::rename(&path, &dest).await.map_err(|e| disk(&dest, e, 0))
+        }
+        .await;
+        if result.is_err() && part.have == 0 {
+            // Nothing worth resuming: leave no empty partial behind.
+            let _ = std::fs::remove_file(&path);
+        }
+        result
+    }
+
+    /// One GET of a blob, asking for the rest of what `part` holds.
+    async fn blob_once(
+        &self,
+        reference: &Reference,
+        url: &str,
+        blob: &Blob,
+        part: &mut Partial,
+        pieced: &mut bool,
+        progress: &crate::progress::Progress,
+    ) -> Result<(), BlobFailure> {
+        if part.have == blob.size {
+            return Ok(());
+        }
+        let mut headers = HeaderMap::new();
+        if part.have > 0 {
+            headers.insert(
+                reqwest::header::RANGE,
+                HeaderValue::from_str(&format!("bytes={}-", part.have)).expect("a range is a header value"),
+            );
+        }
+        let resp = match self.get(reference, url, headers, "blob").await {
+            // 416 Range Not Satisfiable (`status_failure` makes it fatal).
+            Err(Failure::Fatal { message, .. }) if message.contains("answered 416 ") => {
+                // The range is refused: what is held is no use.
+                part.reset().await.map_err(BlobFailure::Disk)?;
+                *pieced = false;
+                return Err(BlobFailure::Net(Failure::retry(message)));
+            }
+            r => r.map_err(BlobFailure::Net)?,
+        };
+        match resp.status() {
+            StatusCode::PARTIAL_CONTENT => match content_range(resp.headers()) {
+                Some((start, total)) if start == part.have && total.is_none_or(|t| t == blob.size) => *pieced = true,
+                _ => {
+                    part.reset().await.map_err(BlobFailure::Disk)?;
+                    *pieced = false;
+                    return Err(BlobFailure::Net(Failure::retry("the registry answered another range than the one asked for")));
+                }
+            },
+            _ if part.have > 0 => {
+                // The registry ignores ranges and sends the whole blob: start over.
+                part.reset().await.map_err(BlobFailure::Disk)?;
+                *pieced = false;
+            }
+            _ => {}
+        }
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                BlobFailure::Net(Failure::retry(format!(
+                    "the connection broke after {} of {} ({})",
+                    bytes(part.have),
+                    bytes(blob.size),
+                    http_error(&e)
+                )))
+            })?;
+            if part.have + chunk.len() as u64 > blob.size {
+                // More than the manifest says: these bytes are not the blob.
+                let take = (blob.size - part.have) as usize;
+                part.append(&chunk[..take]).await.map_err(BlobFailure::Disk)?;
+                return Ok(());
+            }
+            part.append(&chunk).await.map_err(BlobFailure::Disk)?;
+            progress.inc(chunk.len() as u64);
+        }
+        if part.have < blob.size {
+            return Err(BlobFailure::Net(Failure::retry(format!("the answer ended after {} of {}", bytes(part.have), bytes(blob.size)))));
+        }
+        Ok(())
     }
 
     /// Whether a blob is already in a repository.
@@ -315,6 +913,13 @@ impl Registries {
             (None, None) => Reference::with_tag(host.to_string(), repository.to_string(), "latest".into()),
         }
     }
+}
+
+/// How one GET of a blob failed.
+enum BlobFailure {
+    /// Writing the cache failed: not worth another try.
+    Disk(std::io::Error),
+    Net(Failure),
 }
 
 /// What the lock records for a fetched top manifest or index.
@@ -410,7 +1015,7 @@ where
     };
     manifests.push((digest.clone(), media_type.clone(), top_raw.clone()));
     for (d, raw) in &child_manifests {
-        let m = media::parse_manifest(raw).map_err(bad)?;
+        let m = media::parse_manifest(raw).map_err(|e| bad(format!("manifest {d}: {e}")))?;
         blobs.push(Blob { digest: m.config.digest.clone(), size: m.config.size as u64, media_type: m.config.media_type.clone() });
         for l in &m.layers {
             blobs.push(Blob { digest: l.digest.clone(), size: l.size as u64, media_type: l.media_type.clone() });
@@ -423,4 +1028,45 @@ where
     blobs.sort();
     blobs.dedup_by(|a, b| a.digest == b.digest);
     Ok(Image { name: locked.name.clone(), digest, media_type, size: top_raw.len() as u64, manifests, blobs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_775); // Sun, 06 Nov 1994 08:49:35 GMT
+        assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), Some(Duration::from_secs(2)));
+        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:30 GMT", now), Some(Duration::ZERO), "a date gone by: no wait");
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(SystemTime::UNIX_EPOCH));
+        assert_eq!(parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"), Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_835_438_400)));
+        for bad in
+            ["", "-1", "1.5", "soon", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 06 Foo 1994 08:49:37 GMT"]
+        {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        for attempt in 1..=20 {
+            let full = Duration::from_millis(500).saturating_mul(1 << (attempt - 1).min(10)).min(Duration::from_secs(30));
+            let d = backoff(attempt);
+            assert!(d >= full / 2 && d <= full, "try {attempt}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn content_range_gives_start_and_total() {
+        let mut h = HeaderMap::new();
+        h.insert(reqwest::header::CONTENT_RANGE, HeaderValue::from_static("bytes 100-199/200"));
+        assert_eq!(content_range(&h), Some((100, Some(200))));
+        h.insert(reqwest::header::CONTENT_RANGE, HeaderValue::from_static("bytes 5-9/*"));
+        assert_eq!(content_range(&h), Some((5, None)));
+        h.insert(reqwest::header::CONTENT_RANGE, HeaderValue::from_static("items 1-2/3"));
+        assert_eq!(content_range(&h), None);
+    }
 }

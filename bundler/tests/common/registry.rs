@@ -112,8 +112,47 @@ impl FaultProxy {
         FaultProxy { host: format!("127.0.0.1:{}", port.trim()), log, child, _dir: dir }
     }
 
+    /// Every request as `METHOD PATH STATUS`, in order.
     pub fn requests(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(str::to_string).collect()
+        self.entries().iter().map(|r| format!("{} {} {}", r.method, r.path, r.status)).collect()
+    }
+
+    /// Every request with what the proxy noted of it, in order.
+    pub fn entries(&self) -> Vec<ProxyRequest> {
+        std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(ProxyRequest::parse).collect()
+    }
+}
+
+/// One line of the proxy's log.
+#[derive(Debug, Clone)]
+pub struct ProxyRequest {
+    /// When the request came in, in seconds since the epoch (the proxy's clock).
+    pub time: f64,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    /// The Range header the client sent.
+    pub range: Option<String>,
+    /// Body bytes the proxy sent.
+    pub sent: u64,
+    /// The Retry-After header the proxy sent.
+    pub retry_after: Option<String>,
+}
+
+impl ProxyRequest {
+    fn parse(line: &str) -> ProxyRequest {
+        let f: Vec<&str> = line.split('\t').collect();
+        assert_eq!(f.len(), 7, "a proxy log line: {line:?}");
+        let opt = |s: &str| (s != "-").then(|| s.to_string());
+        ProxyRequest {
+            time: f[0].parse().unwrap(),
+            method: f[1].into(),
+            path: f[2].into(),
+            status: f[3].parse().unwrap(),
+            range: opt(f[4]),
+            sent: f[5].parse().unwrap(),
+            retry_after: opt(f[6]),
+        }
     }
 }
 
