@@ -170,8 +170,9 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
 
 - Import the bundle's images into the site registry from any machine that reaches it:
   `meshbundle import site.mbundle --registry {registry}`, and extract the bundle on
-  each node: `meshbundle import site.mbundle --extract /opt/meshbundle --identity KEY`
-  (or `--passphrase-file FILE`: what opens the private files, see "Join credentials").
+  each node: `meshbundle import site.mbundle --extract /opt/meshbundle`, with
+  `--identity KEY` or `--passphrase-file FILE` to open the private files (see "Join
+  credentials").
 - Each node needs these operating system tools, which come with the OS: conntrack,
   iptables, iproute2 (`ip`), util-linux (`mount`, `nsenter`), socat, ethtool, tar.
 - The load balancer in front of the API (`{endpoint}`) forwards TCP 6443 to every
