@@ -125,14 +125,24 @@ fn bundles_never_carry_join_credentials_in_the_clear() {
         ("passphrase.mbundle", vec!["--passphrase-file", "pass"]),
         ("withheld.mbundle", vec!["--no-private-keys"]),
     ];
+    // Every kind of build is built and searched before any is judged, so a
+    // failure names each bundle that leaks.
+    let mut leaks = Vec::new();
     for (out, extra) in &builds {
         let mut args = vec!["build", "--example", "production", "-o", out, "--secrets", "s.yaml", "--cache", "cache", "--quiet"];
         args.extend(extra.iter().copied());
         let o = meshbundle(d, &args);
         assert!(o.status.success(), "{out}: {}", text(&o.stderr));
         assert_clean(&format!("build {out} output"), &[o.stdout.as_slice(), o.stderr.as_slice()].concat(), s);
-        assert_clean(out, &std::fs::read(d.join(out)).unwrap(), s);
-
+        let bytes = std::fs::read(d.join(out)).unwrap();
+        for (name, v) in needles(s) {
+            if contains(&bytes, &v) {
+                leaks.push(format!("{out} holds {name}"));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "{}", leaks.join("\n"));
+    for (out, _) in &builds {
         let names = entry_names(&d.join(out));
         let configs: Vec<&String> = names.iter().filter(|n| n.starts_with("tree/nodes/") && n.contains("/kubeadm.yaml")).collect();
         if *out == "withheld.mbundle" {
