@@ -164,7 +164,7 @@ fn no_command_prints_join_credentials() {
     let site = site();
     let d = site.dir.path();
     let s = &site.secrets;
-    for args in [
+    for mut args in [
         vec!["secrets", "show", "s.yaml"],
         vec!["secrets", "show", "--format", "json", "s.yaml"],
         vec!["render", "site.yaml", "--secrets", "s.yaml", "-o", "out"],
@@ -172,7 +172,6 @@ fn no_command_prints_join_credentials() {
         vec!["build", "--example", "production", "-o", "b.mbundle", "--secrets", "s.yaml", "--cache", "cache", "--format", "json"],
         vec!["build", "--example", "production", "-o", "c.mbundle", "--secrets", "s.yaml", "--cache", "cache", "--no-private-keys"],
     ] {
-        let mut args = args.clone();
         if args[0] == "build" && !args.contains(&"--no-private-keys") {
             args.extend(["--recipient", site.recipient.as_str()]);
         }
