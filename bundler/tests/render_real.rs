@@ -287,11 +287,15 @@ fn secrets_and_join_configurations_agree() {
             assert!(y.contains(&s.kubeadm.certificate_key), "{}: certificate key", n.name);
         }
     }
+    // The renew script reads the token and certificate key from the first
+    // node's configuration; it carries only the token's public ID.
     let renew = String::from_utf8(tree.get("ops/renew-join-credentials.sh").unwrap().bytes.clone()).unwrap();
-    assert!(renew.contains(&s.kubeadm.token));
-    // Private keys are 0600.
+    let (id, secret) = s.kubeadm.token.split_once('.').unwrap();
+    assert!(!renew.contains(secret) && !renew.contains(&s.kubeadm.certificate_key));
+    assert!(renew.contains(&format!("TOKEN_ID={id}")) && renew.contains("CONFIG=\"$ROOT/nodes/$FIRST_NODE/kubeadm.yaml\""), "{renew}");
+    // Private keys and the join configurations are 0600.
     for (path, f) in tree.iter() {
-        if path.ends_with(".key") || path.starts_with("secrets/") && path.ends_with(".yaml") {
+        if path.ends_with(".key") || path.starts_with("secrets/") && path.ends_with(".yaml") || path.ends_with("/kubeadm.yaml") {
             assert_eq!(f.mode, 0o600, "{path}");
         }
     }

@@ -37,6 +37,14 @@ const STUBS: &[&str] = &[
 const STUB: &str = r#"#!/bin/sh
 name=$(basename "$0")
 echo "$name $*" >>"$MB_LOG"
+# The mode of every kubeadm configuration at the moment kubeadm is handed it.
+if [ "$name" = kubeadm ]; then
+  prev=
+  for a in "$@"; do
+    if [ "$prev" = --config ]; then echo "$(stat -L -c %a "$a") $a" >>"$MB_LOG.modes"; fi
+    prev=$a
+  done
+fi
 case "$name $1 $2" in
   "ip -o -4") echo "2: eth0    inet $MB_ADDRESS/24 brd 10.0.0.255 scope global eth0" ;;
   "uname -m "*) echo x86_64 ;;
@@ -163,6 +171,16 @@ impl Harness {
 
     fn reset_log(&self) {
         let _ = std::fs::remove_file(&self.log);
+        let _ = std::fs::remove_file(self.modes_log());
+    }
+
+    fn modes_log(&self) -> PathBuf {
+        PathBuf::from(format!("{}.modes", self.log.display()))
+    }
+
+    /// `MODE PATH` of each configuration kubeadm was handed, as it was then.
+    fn config_modes(&self) -> Vec<String> {
+        std::fs::read_to_string(self.modes_log()).unwrap_or_default().lines().map(str::to_string).collect()
     }
 
     fn sys(&self, p: &str) -> PathBuf {
@@ -205,7 +223,7 @@ fn first_control_plane_node_bootstrap() {
     ] {
         assert!(has(&calls, expected), "missing `{expected}` in {calls:#?}");
     }
-    let init = format!("kubeadm init --config {b}/nodes/cp-1/kubeadm.yaml --upload-certs");
+    let init = format!("kubeadm init --config {b}/nodes/cp-1/kubeadm.yaml --upload-certs --skip-token-print --skip-certificate-key-print");
     assert!(calls.contains(&init), "{calls:#?}");
     let cni = format!("kubectl apply --server-side --force-conflicts -f {b}/manifests/cni/flannel.yaml");
     assert!(position(&calls, &init) < position(&calls, &cni));
@@ -358,8 +376,10 @@ fn operations_scripts() {
     let calls = h.calls();
     let s = meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap())
         .unwrap();
-    assert!(has(&calls, &format!("kubeadm token create {} --ttl 24h", s.kubeadm.token)), "{calls:#?}");
-    assert!(has(&calls, "kubeadm init phase upload-certs --upload-certs --config"));
+    let (id, _) = s.kubeadm.token.split_once('.').unwrap();
+    assert!(calls.contains(&format!("kubeadm token delete {id}")), "{calls:#?}");
+    assert!(calls.contains(&format!("kubeadm token create --config {b}/nodes/cp-1/kubeadm.yaml")), "{calls:#?}");
+    assert!(has(&calls, "kubeadm init phase upload-certs --upload-certs --skip-certificate-key-print --config"));
 
     h.reset_log();
     let out = h.sysroot.join("diag");
@@ -377,4 +397,166 @@ fn operations_scripts() {
     assert!(has(&calls, "kubectl get authorizationpolicies.security.istio.io -A -o yaml"));
     let mode = std::fs::metadata(h.sysroot.join("backup.tar.gz")).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
+}
+
+fn fixture_secrets() -> meshbundle_core::pki::SiteSecrets {
+    meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap()).unwrap()
+}
+
+/// The token, its secret half and the certificate key: none may be printed
+/// or put on a command line (where `ps` shows it).
+fn credentials(s: &meshbundle_core::pki::SiteSecrets) -> [String; 3] {
+    let (_, secret) = s.kubeadm.token.split_once('.').unwrap();
+    [s.kubeadm.token.clone(), secret.to_string(), s.kubeadm.certificate_key.clone()]
+}
+
+fn assert_nothing_shown(what: &str, h: &Harness, o: &Output, s: &meshbundle_core::pki::SiteSecrets) {
+    for v in credentials(s) {
+        assert!(!text(&o.stdout).contains(&v) && !text(&o.stderr).contains(&v), "{what} printed a join credential");
+        assert!(!h.calls().iter().any(|c| c.contains(&v)), "{what} put a join credential on a command line: {:#?}", h.calls());
+    }
+}
+
+/// The one document of `kind` in a YAML file.
+fn document(path: &Path, kind: &str) -> serde_json::Value {
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut of_kind = docs.into_iter().filter(|d| d["kind"] == kind);
+    let d = of_kind.next().unwrap_or_else(|| panic!("no {kind} in {}", path.display()));
+    assert!(of_kind.next().is_none(), "two {kind} in {}", path.display());
+    d
+}
+
+#[test]
+fn each_node_hands_kubeadm_the_credentials_it_needs_from_its_private_file() {
+    let site = example("production");
+    let s = fixture_secrets();
+    let hash = s.discovery_hash().unwrap();
+    let first = site.first_control_plane().unwrap().name.clone();
+    let endpoint = site.spec.kubernetes.control_plane_endpoint.clone().unwrap();
+    for node in &site.spec.nodes {
+        // Each node is its own machine: a fresh root.
+        let h = Harness::new();
+        let b = h.bundle.display().to_string();
+        let config = h.bundle.join(format!("nodes/{}/kubeadm.yaml", node.name));
+        let o = h.run(&node.address, &["install.sh", "node"]);
+        ok(&o);
+        let calls = h.calls();
+        let kubeadm: Vec<&String> = calls.iter().filter(|c| c.starts_with("kubeadm ")).collect();
+        assert_eq!(kubeadm.len(), 1, "{}: one kubeadm step: {kubeadm:#?}", node.name);
+        assert_eq!(h.config_modes(), vec![format!("600 {}", config.display())], "{}: kubeadm got a private file", node.name);
+        assert_nothing_shown(&node.name, &h, &o, &s);
+        let is_cp = node.role == meshbundle_core::spec::Role::ControlPlane;
+        if node.name == first {
+            // kubeadm init creates the token and uploads the CA keys encrypted with the certificate key.
+            assert_eq!(
+                kubeadm[0],
+                &format!(
+                    "kubeadm init --config {b}/nodes/{}/kubeadm.yaml --upload-certs --skip-token-print --skip-certificate-key-print",
+                    node.name
+                )
+            );
+            let init = document(&config, "InitConfiguration");
+            assert_eq!(init["bootstrapTokens"][0]["token"], s.kubeadm.token.as_str());
+            assert_eq!(init["certificateKey"], s.kubeadm.certificate_key.as_str());
+            assert_eq!(init["nodeRegistration"]["name"], node.name.as_str());
+            // The CA it runs with is the one every join pins.
+            let ca = std::fs::read_to_string(h.sys("/etc/kubernetes/pki/ca.crt")).unwrap();
+            let placed = meshbundle_core::pki::cert::spki_sha256(&meshbundle_core::pki::cert::from_pem(&ca).unwrap()).unwrap();
+            assert_eq!(placed, hash);
+        } else {
+            assert_eq!(kubeadm[0], &format!("kubeadm join --config {b}/nodes/{}/kubeadm.yaml", node.name));
+            let join = document(&config, "JoinConfiguration");
+            let bt = &join["discovery"]["bootstrapToken"];
+            assert_eq!(bt["token"], s.kubeadm.token.as_str(), "{}", node.name);
+            assert_eq!(bt["caCertHashes"], serde_json::json!([hash]), "{}", node.name);
+            assert_eq!(bt["apiServerEndpoint"], endpoint.as_str(), "{}", node.name);
+            assert_eq!(join["nodeRegistration"]["name"], node.name.as_str());
+            let raw = std::fs::read_to_string(&config).unwrap();
+            if is_cp {
+                assert_eq!(join["controlPlane"]["certificateKey"], s.kubeadm.certificate_key.as_str(), "{}", node.name);
+            } else {
+                assert!(join.get("controlPlane").is_none(), "{}: a worker joins as a worker", node.name);
+                assert!(!raw.contains(&s.kubeadm.certificate_key), "{}: a worker never gets the certificate key", node.name);
+            }
+        }
+        assert_eq!(h.sysroot.join("root/.kube/config").exists(), is_cp, "{}: admin kubeconfig on control-plane nodes only", node.name);
+    }
+}
+
+#[test]
+fn node_scripts_refuse_a_missing_or_unprotected_kubeadm_configuration() {
+    let h = Harness::new();
+    let config = h.bundle.join("nodes/worker-1/kubeadm.yaml");
+    for mode in [0o644, 0o640, 0o604] {
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(mode)).unwrap();
+        h.reset_log();
+        let o = h.run("10.0.0.21", &["nodes/worker-1/bootstrap.sh"]);
+        assert_eq!(o.status.code(), Some(1), "mode {mode:o}");
+        let err = text(&o.stderr);
+        assert!(err.contains("nodes/worker-1/kubeadm.yaml") && err.contains("others can read it") && err.contains("chmod 600"), "{err}");
+        assert!(h.calls().iter().all(|c| !c.starts_with("kubeadm") && !c.starts_with("swapoff")), "nothing ran: {:#?}", h.calls());
+    }
+    std::fs::remove_file(&config).unwrap();
+    h.reset_log();
+    let o = h.run("10.0.0.21", &["nodes/worker-1/bootstrap.sh"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(err.contains("is missing") && err.contains("--no-private-keys") && err.contains("README.md"), "{err}");
+    assert!(!has(&h.calls(), "swapoff"));
+    let o = h.run("10.0.0.21", &["install.sh", "node"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("--no-private-keys"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn renew_reads_the_join_credentials_from_the_protected_file_and_refuses_an_unprotected_one() {
+    let h = Harness::new();
+    let b = h.bundle.display().to_string();
+    let s = fixture_secrets();
+    let (id, _) = s.kubeadm.token.split_once('.').unwrap();
+    let config = h.bundle.join("nodes/cp-1/kubeadm.yaml");
+    let script = std::fs::read_to_string(h.bundle.join("ops/renew-join-credentials.sh")).unwrap();
+    for v in credentials(&s) {
+        assert!(!script.contains(&v), "the script itself holds no credential");
+    }
+
+    let o = h.run("10.0.0.11", &["ops/renew-join-credentials.sh"]);
+    ok(&o);
+    let calls = h.calls();
+    let delete = position(&calls, &format!("kubeadm token delete {id}"));
+    let create = position(&calls, &format!("kubeadm token create --config {b}/nodes/cp-1/kubeadm.yaml"));
+    let upload = position(
+        &calls,
+        &format!("kubeadm init phase upload-certs --upload-certs --skip-certificate-key-print --config {b}/nodes/cp-1/kubeadm.yaml"),
+    );
+    assert!(delete < create && create < upload, "{calls:#?}");
+    // The file kubeadm reads holds the token (with the 24-hour TTL) and the certificate key.
+    let init = document(&config, "InitConfiguration");
+    assert_eq!(init["bootstrapTokens"][0]["token"], s.kubeadm.token.as_str());
+    assert_eq!(init["bootstrapTokens"][0]["ttl"], "24h0m0s");
+    assert_eq!(init["certificateKey"], s.kubeadm.certificate_key.as_str());
+    assert!(h.config_modes().iter().all(|m| m == &format!("600 {}", config.display())), "{:#?}", h.config_modes());
+    assert_eq!(h.config_modes().len(), 2);
+    assert_nothing_shown("renew", &h, &o, &s);
+
+    for mode in [0o644, 0o640, 0o660, 0o604] {
+        std::fs::set_permissions(&config, std::fs::Permissions::from_mode(mode)).unwrap();
+        h.reset_log();
+        let o = h.run("10.0.0.11", &["ops/renew-join-credentials.sh"]);
+        assert_eq!(o.status.code(), Some(1), "mode {mode:o}");
+        let err = text(&o.stderr);
+        assert!(err.contains("nodes/cp-1/kubeadm.yaml") && err.contains("others can read it") && err.contains("chmod 600"), "{err}");
+        assert!(!has(&h.calls(), "kubeadm"), "mode {mode:o}: kubeadm ran: {:#?}", h.calls());
+    }
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o400)).unwrap();
+    h.reset_log();
+    ok(&h.run("10.0.0.11", &["ops/renew-join-credentials.sh"]));
+
+    std::fs::remove_file(&config).unwrap();
+    h.reset_log();
+    let o = h.run("10.0.0.11", &["ops/renew-join-credentials.sh"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(err.contains("nodes/cp-1/kubeadm.yaml is missing") && err.contains("--no-private-keys"), "{err}");
+    assert!(!has(&h.calls(), "kubeadm"));
 }

@@ -63,3 +63,47 @@ pub fn tar_gz(tree: &FileTree, prefix: &str) -> Result<Vec<u8>, ArchiveError> {
     gz.write_all(&raw).map_err(|e| ArchiveError(e.to_string()))?;
     gz.finish().map_err(|e| ArchiveError(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+    use crate::render::{Inputs, render};
+    use crate::tree::{MODE_FILE, MODE_SECRET};
+
+    /// What `meshbundle render --tar` writes and the browser offers for
+    /// download: every file keeps its tree mode, so the join configurations
+    /// and keys stay 0600.
+    #[test]
+    fn the_archive_keeps_private_files_private() {
+        let site = crate::spec::load::load(crate::examples::example("production").unwrap()).site.unwrap();
+        let secrets = crate::pki::parse_secrets(include_str!("../../tests/fixtures/production.secrets.yaml")).unwrap();
+        let tree = render(&site, &Inputs { secrets: Some(&secrets), ..Default::default() }).unwrap();
+        let gz = tar_gz(&tree, "prod-site").unwrap();
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(gz.as_slice()).read_to_end(&mut raw).unwrap();
+        let mut archive = tar::Archive::new(raw.as_slice());
+        let mut private = Vec::new();
+        for e in archive.entries().unwrap() {
+            let e = e.unwrap();
+            let h = e.header();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            let mode = h.mode().unwrap();
+            if h.entry_type().is_dir() {
+                assert_eq!(mode, 0o755, "{path}");
+                continue;
+            }
+            let rel = path.strip_prefix("prod-site/").unwrap();
+            assert_eq!(mode, tree.get(rel).unwrap().mode, "{rel}");
+            if mode == MODE_SECRET {
+                private.push(rel.to_string());
+            }
+        }
+        for n in &site.spec.nodes {
+            assert!(private.contains(&format!("nodes/{}/kubeadm.yaml", n.name)), "{private:?}");
+        }
+        assert!(private.contains(&"secrets/kubernetes-pki/ca.key".to_string()), "{private:?}");
+        assert!(tree.iter().any(|(_, f)| f.mode == MODE_FILE));
+    }
+}

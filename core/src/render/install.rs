@@ -53,7 +53,7 @@ cmd_node() {{
     name=$(this_node) || mb_die "this machine has none of the site's node addresses; name the node: ./install.sh node NAME"
   fi
   [[ -x "$HERE/nodes/$name/bootstrap.sh" ]] || mb_die "there is no node $name in this site (nodes: ${{NODE_NAMES[*]}})"
-  [[ -f "$HERE/nodes/$name/kubeadm.yaml" ]] || mb_die "nodes/$name/kubeadm.yaml is missing: this bundle was rendered without the site secrets (meshbundle render --secrets)"
+  [[ -f "$HERE/nodes/$name/kubeadm.yaml" ]] || mb_die "nodes/$name/kubeadm.yaml is missing: it holds the join credentials, which renders without the site secrets (meshbundle render --secrets) and bundles built with --no-private-keys leave out; see \"Join credentials\" in README.md"
   exec "$HERE/nodes/$name/bootstrap.sh"
 }}
 
@@ -68,7 +68,7 @@ apply_dir() {{
 
 cmd_cluster() {{
   mb_require_root
-  [[ -f "$HERE/secrets/istio-cacerts.yaml" ]] || mb_die "secrets/istio-cacerts.yaml is missing: this bundle was rendered without the site secrets"
+  [[ -f "$HERE/secrets/istio-cacerts.yaml" ]] || mb_die "secrets/istio-cacerts.yaml is missing: renders without the site secrets and bundles built with --no-private-keys leave it out; see \"Join credentials\" in README.md"
   export KUBECONFIG="${{KUBECONFIG:-/etc/kubernetes/admin.conf}}"
 
   mb_step "namespaces"
@@ -170,7 +170,9 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
 
 - Import the bundle's images into the site registry from any machine that reaches it:
   `meshbundle import site.mbundle --registry {registry}`, and extract the bundle on
-  each node: `meshbundle import site.mbundle --extract /opt/meshbundle`.
+  each node: `meshbundle import site.mbundle --extract /opt/meshbundle`, with
+  `--identity KEY` or `--passphrase-file FILE` to open the private files (see "Join
+  credentials").
 - Each node needs these operating system tools, which come with the OS: conntrack,
   iptables, iproute2 (`ip`), util-linux (`mount`, `nsenter`), socat, ethtool, tar.
 - The load balancer in front of the API (`{endpoint}`) forwards TCP 6443 to every
@@ -184,7 +186,8 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
    crictl, kubeadm, kubelet and kubectl from `files/`, pulls the images from the site
    registry, runs `kubeadm init` with the site's own CAs and installs the pod network.
 2. On **every other node**, control plane first: `sudo ./install.sh node`. Joins use
-   the token and CA hash baked into `nodes/NAME/kubeadm.yaml`. The token is valid for
+   the token and CA hash in `nodes/NAME/kubeadm.yaml` (private, see "Join credentials";
+   the script refuses a copy others can read). The token is valid for
    24 hours after `kubeadm init`, and the control-plane certificates kubeadm uploads
    for 2 hours; after that, run `sudo ops/renew-join-credentials.sh` on {first}.
 3. On **{first}**, once every node has joined: `sudo ./install.sh cluster`. It installs
@@ -201,13 +204,35 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
 | `ops/upgrade-canary.sh` | from a new bundle: installs its revision beside the running one, moves namespaces and gateways, verifies |
 | `ops/remove-revision.sh OLD` | `istioctl uninstall --revision OLD` once no namespace uses it |
 | `ops/cert-expiry.sh [DAYS]` | kubeadm certificates, Istio CA, ingress certificate |
-| `ops/renew-join-credentials.sh` | puts back the join token and uploaded certificates with the same values |
+| `ops/renew-join-credentials.sh` | puts back the join token and uploaded certificates with the same values, read from `nodes/{first}/kubeadm.yaml` |
 | `ops/backup.sh [DIR]` | the applied Istio configuration and an etcd snapshot |
+
+## Join credentials
+
+The bootstrap token (with the CA hash, it lets any machine join the cluster) and the
+certificate key (it decrypts the control-plane CA keys `kubeadm init --upload-certs`
+uploads) are secrets, like the private keys. They are only in the kubeadm configurations
+`nodes/NAME/kubeadm.yaml`, mode 0600, owner-readable only: the node scripts and
+`ops/renew-join-credentials.sh` hand these files to kubeadm and refuse them when they are
+missing or others can read them, and nothing prints the values. Keep the mode when you
+copy them (`cp -p`, `tar -p`).
+
+In a bundle, every file of mode 0600 (these, and the private files of `secrets/`) is
+sealed to the bundle's age recipients or passphrase; `meshbundle import --extract` with
+`--identity` or `--passphrase-file` writes them back, mode 0600. A bundle built with
+`--no-private-keys` carries none of them. Bring them from whoever holds
+`site.secrets.yaml`: on a trusted machine, render the same spec with it and copy those
+files into the extracted bundle, modes kept, then delete the render:
+
+    meshbundle render meshbundle.yaml --secrets site.secrets.yaml -o site-render
+    (cd site-render && tar -cf - nodes/*/kubeadm.yaml secrets) | (cd /opt/meshbundle && tar -xpf -)
+    rm -rf site-render
 
 ## Layout
 
 - `install.sh`: the steps above.
-- `nodes/NAME/`: each node's bootstrap script and kubeadm configuration.
+- `nodes/NAME/`: each node's bootstrap script and kubeadm configuration (mode 0600 when it
+  holds the join credentials).
 - `common/`: what every node gets (`lib.sh`, and files for `/etc`).
 - `manifests/`: namespaces, the pod network, the IstioOperator, security, traffic, observability.
 - `secrets/`: certificates and keys (private: mode 0600).

@@ -2,11 +2,14 @@
 //! KubeletConfiguration and KubeProxyConfiguration) for the first
 //! control-plane node, JoinConfiguration for every other node. `v1beta3`
 //! below Kubernetes 1.31, `v1beta4` (list-style `extraArgs`) from 1.31.
+//! With the site secrets, each holds the join token (and the control plane's
+//! the certificate key), so each is private (`MODE_SECRET`): sealed in a
+//! bundle, left out with `--no-private-keys`, written 0600.
 
 use serde_json::{Map, Value, json};
 
 use super::node::{Action, action};
-use super::{Ctx, RenderError, add_yaml};
+use super::{Ctx, RenderError};
 use crate::pki::files::kubeadm_pki;
 use crate::spec::{KeyType, KubeadmApi, Node};
 use crate::tree::{FileTree, MODE_FILE, MODE_SECRET};
@@ -192,24 +195,20 @@ fn join_configuration(ctx: &Ctx, node: &Node, control_plane: bool) -> Result<Opt
 }
 
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
+    // With the site secrets, every node's configuration holds the join token
+    // (and the control plane's the certificate key): private, like a key.
+    let mode = if ctx.secrets.is_some() { MODE_SECRET } else { MODE_FILE };
     for node in &ctx.site.spec.nodes {
         let path = format!("nodes/{}/kubeadm.yaml", node.name);
-        match action(ctx, node) {
+        let docs = match action(ctx, node) {
             Action::Init => {
-                let docs =
-                    [init_configuration(ctx, node), cluster_configuration(ctx), kubelet_configuration(), kube_proxy_configuration(ctx)];
-                add_yaml(ctx, tree, &path, &docs)?;
+                vec![init_configuration(ctx, node), cluster_configuration(ctx), kubelet_configuration(), kube_proxy_configuration(ctx)]
             }
-            Action::JoinControlPlane => {
-                if let Some(j) = join_configuration(ctx, node, true)? {
-                    add_yaml(ctx, tree, &path, &[j])?;
-                }
-            }
-            Action::Join => {
-                if let Some(j) = join_configuration(ctx, node, false)? {
-                    add_yaml(ctx, tree, &path, &[j])?;
-                }
-            }
+            Action::JoinControlPlane => join_configuration(ctx, node, true)?.into_iter().collect(),
+            Action::Join => join_configuration(ctx, node, false)?.into_iter().collect(),
+        };
+        if !docs.is_empty() {
+            tree.add(path, ctx.yaml(&docs)?, mode);
         }
     }
     if let Some(s) = ctx.secrets {

@@ -33,7 +33,8 @@ pub struct Inputs<'a> {
     /// Pins images to digests and files to sha256s.
     pub lock: Option<&'a Lock>,
     /// Certificates, keys and tokens. Without them, the files that need them
-    /// are left out and the README says so.
+    /// are left out and the README says so. With them, every file that holds
+    /// a private key, the join token or the certificate key is `MODE_SECRET`.
     pub secrets: Option<&'a SiteSecrets>,
     /// Upstream manifests by name (`manifest/flannel`, `manifest/addon-grafana`)
     /// when they come from the lock; the copies in the catalog otherwise.

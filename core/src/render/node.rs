@@ -199,11 +199,20 @@ pub(crate) fn action(ctx: &Ctx, node: &Node) -> Action {
 fn bootstrap_script(ctx: &Ctx, node: &Node) -> String {
     let spec = &ctx.site.spec;
     let act = action(ctx, node);
+    // With the site secrets, kubeadm.yaml holds the join credentials: the
+    // script checks that it is there and private before changing anything,
+    // and kubeadm init is told not to print them.
+    let (private_check, init_args) = match ctx.secrets {
+        Some(_) => {
+            ("  mb_require_private \"$HERE/kubeadm.yaml\" \"the join credentials\"\n", " --skip-token-print --skip-certificate-key-print")
+        }
+        None => ("", ""),
+    };
+    let init_step = format!(
+        "  mb_step \"kubeadm init\"\n  if [[ -d \"$ROOT/secrets/kubernetes-pki\" ]]; then\n    mb_place_pki \"$ROOT/secrets/kubernetes-pki\"\n  fi\n  mb_kubeadm_init \"$HERE/kubeadm.yaml\"{init_args}\n  mb_admin_kubeconfig\n\n  mb_step \"pod network (flannel)\"\n  mb_apply \"$ROOT/manifests/cni/flannel.yaml\"\n"
+    );
     let (what, kubeadm_step) = match act {
-        Action::Init => (
-            "the first control-plane node: it runs `kubeadm init` and installs the pod network",
-            "  mb_step \"kubeadm init\"\n  if [[ -d \"$ROOT/secrets/kubernetes-pki\" ]]; then\n    mb_place_pki \"$ROOT/secrets/kubernetes-pki\"\n  fi\n  mb_kubeadm_init \"$HERE/kubeadm.yaml\"\n  mb_admin_kubeconfig\n\n  mb_step \"pod network (flannel)\"\n  mb_apply \"$ROOT/manifests/cni/flannel.yaml\"\n",
-        ),
+        Action::Init => ("the first control-plane node: it runs `kubeadm init` and installs the pod network", init_step.as_str()),
         Action::JoinControlPlane => (
             "a control-plane node that joins the first one",
             "  mb_step \"kubeadm join (control plane)\"\n  mb_kubeadm_join \"$HERE/kubeadm.yaml\"\n  mb_admin_kubeconfig\n",
@@ -261,7 +270,7 @@ main() {{
   local arch
   arch=$(mb_arch)
   mb_check_address "$NODE_ADDRESS"
-  mb_check_os_tools "${{OS_TOOLS[@]}}"
+{private_check}  mb_check_os_tools "${{OS_TOOLS[@]}}"
 
   mb_step "files carried in the bundle"
 {verify}

@@ -268,20 +268,31 @@ fi
 }
 
 fn renew_join(ctx: &Ctx) -> String {
+    let first = ctx.site.first_control_plane().map(|n| n.name.as_str()).unwrap_or_default();
     let body = match ctx.secrets {
         Some(s) => format!(
-            r#"TOKEN={token}
-# Joins use the token and certificate key baked into nodes/*/kubeadm.yaml.
+            r#"# shellcheck source=../common/lib.sh
+source "$ROOT/common/lib.sh"
+
+# The join token and the certificate key are in the first control-plane
+# node's InitConfiguration, a private file (mode 0600); kubeadm reads them
+# from there, so they are neither in this script nor on a command line, and
+# nothing here prints them. The token ID is the public half of the token.
+FIRST_NODE={first}
+CONFIG="$ROOT/nodes/$FIRST_NODE/kubeadm.yaml"
+TOKEN_ID={token_id}
+
+mb_require_private "$CONFIG" "the join credentials"
 # kubeadm expires the token after 24 hours and the uploaded control-plane
 # certificates after 2 hours; this puts both back with the same values.
-kubeadm token delete "$TOKEN" >/dev/null 2>&1 || true
-kubeadm token create "$TOKEN" --ttl 24h --description "meshbundle join token (renewed)"
-# The certificate key comes from the InitConfiguration, as at init.
-kubeadm init phase upload-certs --upload-certs --config "$ROOT/nodes/{first}/kubeadm.yaml"
+kubeadm token delete "$TOKEN_ID" >/dev/null 2>&1 || true
+# token create prints the token: keep it off the terminal.
+kubeadm token create --config "$CONFIG" >/dev/null
+kubeadm init phase upload-certs --upload-certs --skip-certificate-key-print --config "$CONFIG"
 echo "joins through {endpoint} work again for 2 hours (control plane) and 24 hours (workers)"
 "#,
-            token = quote(&s.kubeadm.token),
-            first = ctx.site.first_control_plane().map(|n| n.name.as_str()).unwrap_or_default(),
+            first = quote(first),
+            token_id = quote(s.kubeadm.token.split_once('.').map(|(id, _)| id).unwrap_or_default()),
             endpoint = api_endpoint(ctx),
         ),
         None => "echo \"this render has no site secrets; render with --secrets to get this script\" >&2\nexit 1\n".into(),

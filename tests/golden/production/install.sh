@@ -40,7 +40,7 @@ cmd_node() {
     name=$(this_node) || mb_die "this machine has none of the site's node addresses; name the node: ./install.sh node NAME"
   fi
   [[ -x "$HERE/nodes/$name/bootstrap.sh" ]] || mb_die "there is no node $name in this site (nodes: ${NODE_NAMES[*]})"
-  [[ -f "$HERE/nodes/$name/kubeadm.yaml" ]] || mb_die "nodes/$name/kubeadm.yaml is missing: this bundle was rendered without the site secrets (meshbundle render --secrets)"
+  [[ -f "$HERE/nodes/$name/kubeadm.yaml" ]] || mb_die "nodes/$name/kubeadm.yaml is missing: it holds the join credentials, which renders without the site secrets (meshbundle render --secrets) and bundles built with --no-private-keys leave out; see \"Join credentials\" in README.md"
   exec "$HERE/nodes/$name/bootstrap.sh"
 }
 
@@ -55,7 +55,7 @@ apply_dir() {
 
 cmd_cluster() {
   mb_require_root
-  [[ -f "$HERE/secrets/istio-cacerts.yaml" ]] || mb_die "secrets/istio-cacerts.yaml is missing: this bundle was rendered without the site secrets"
+  [[ -f "$HERE/secrets/istio-cacerts.yaml" ]] || mb_die "secrets/istio-cacerts.yaml is missing: renders without the site secrets and bundles built with --no-private-keys leave it out; see \"Join credentials\" in README.md"
   export KUBECONFIG="${KUBECONFIG:-/etc/kubernetes/admin.conf}"
 
   mb_step "namespaces"

@@ -171,13 +171,30 @@ mb_place_pki() {
   done < <(find "$pki" -type f -print0)
 }
 
+# Refuses a file that holds secrets (the join token and certificate key in a
+# kubeadm configuration) when it is missing or others can read it: it must be
+# a regular file of mode 0600 or stricter. Prints the file's name, never its
+# content.
+mb_require_private() {
+  local file=$1 what=$2 mode
+  if [[ ! -f "$file" ]]; then
+    mb_die "$file is missing: it holds $what, which renders without the site secrets and bundles built with --no-private-keys leave out; see \"Join credentials\" in README.md for where it comes from"
+  fi
+  mode=$(stat -L -c '%a' -- "$file") || mb_die "cannot read the mode of $file"
+  if ((8#$mode & 8#077)); then
+    mb_die "$file holds $what but others can read it (mode $mode): run chmod 600 $file"
+  fi
+}
+
+# kubeadm init; extra arguments (--skip-token-print ...) go to kubeadm.
 mb_kubeadm_init() {
   local config=$1
+  shift
   if [[ -f "$SYSROOT/etc/kubernetes/admin.conf" ]]; then
     mb_log "the control plane is already initialised"
     return 0
   fi
-  kubeadm init --config "$config" --upload-certs
+  kubeadm init --config "$config" --upload-certs "$@"
 }
 
 mb_kubeadm_join() {

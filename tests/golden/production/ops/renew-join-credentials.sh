@@ -9,12 +9,22 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 
-TOKEN=qgssdt.q8qicjoo96l2195s
-# Joins use the token and certificate key baked into nodes/*/kubeadm.yaml.
+# shellcheck source=../common/lib.sh
+source "$ROOT/common/lib.sh"
+
+# The join token and the certificate key are in the first control-plane
+# node's InitConfiguration, a private file (mode 0600); kubeadm reads them
+# from there, so they are neither in this script nor on a command line, and
+# nothing here prints them. The token ID is the public half of the token.
+FIRST_NODE=cp-1
+CONFIG="$ROOT/nodes/$FIRST_NODE/kubeadm.yaml"
+TOKEN_ID=qgssdt
+
+mb_require_private "$CONFIG" "the join credentials"
 # kubeadm expires the token after 24 hours and the uploaded control-plane
 # certificates after 2 hours; this puts both back with the same values.
-kubeadm token delete "$TOKEN" >/dev/null 2>&1 || true
-kubeadm token create "$TOKEN" --ttl 24h --description "meshbundle join token (renewed)"
-# The certificate key comes from the InitConfiguration, as at init.
-kubeadm init phase upload-certs --upload-certs --config "$ROOT/nodes/cp-1/kubeadm.yaml"
+kubeadm token delete "$TOKEN_ID" >/dev/null 2>&1 || true
+# token create prints the token: keep it off the terminal.
+kubeadm token create --config "$CONFIG" >/dev/null
+kubeadm init phase upload-certs --upload-certs --skip-certificate-key-print --config "$CONFIG"
 echo "joins through 10.0.0.10:6443 work again for 2 hours (control plane) and 24 hours (workers)"

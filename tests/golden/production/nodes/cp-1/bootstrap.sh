@@ -24,6 +24,7 @@ main() {
   local arch
   arch=$(mb_arch)
   mb_check_address "$NODE_ADDRESS"
+  mb_require_private "$HERE/kubeadm.yaml" "the join credentials"
   mb_check_os_tools "${OS_TOOLS[@]}"
 
   mb_step "files carried in the bundle"
@@ -57,7 +58,7 @@ main() {
   if [[ -d "$ROOT/secrets/kubernetes-pki" ]]; then
     mb_place_pki "$ROOT/secrets/kubernetes-pki"
   fi
-  mb_kubeadm_init "$HERE/kubeadm.yaml"
+  mb_kubeadm_init "$HERE/kubeadm.yaml" --skip-token-print --skip-certificate-key-print
   mb_admin_kubeconfig
 
   mb_step "pod network (flannel)"

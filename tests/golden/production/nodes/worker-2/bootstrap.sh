@@ -24,6 +24,7 @@ main() {
   local arch
   arch=$(mb_arch)
   mb_check_address "$NODE_ADDRESS"
+  mb_require_private "$HERE/kubeadm.yaml" "the join credentials"
   mb_check_os_tools "${OS_TOOLS[@]}"
 
   mb_step "files carried in the bundle"
