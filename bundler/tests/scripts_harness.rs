@@ -109,7 +109,7 @@ impl Harness {
         for (i, img) in needs.images.iter().enumerate() {
             lock.images.push(LockedImage {
                 name: img.upstream.tagged(),
-                digest: format!("sha256:{:064x}", i + 1),
+                digest: meshbundle_core::digest::Digest::parse(&format!("sha256:{:064x}", i + 1)).unwrap(),
                 media_type: String::new(),
                 platforms: vec![],
                 carried_digest: None,
@@ -118,7 +118,7 @@ impl Harness {
         }
         for f in &needs.files {
             let sha = match files.iter().find(|(n, _)| *n == f.name) {
-                Some((_, b)) => hex::encode(Sha256::digest(b)),
+                Some((_, b)) => meshbundle_core::digest::Digest::from_hex(&hex::encode(Sha256::digest(b))).unwrap(),
                 None => f.sha256.clone().unwrap(),
             };
             lock.files.push(LockedFile { name: f.name.clone(), url: f.url.clone(), sha256: sha, size: 0 });

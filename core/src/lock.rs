@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Digest;
+
 pub const LOCK_API_VERSION: &str = "meshbundle.dev/v1alpha1";
 pub const LOCK_KIND: &str = "Lock";
 
@@ -27,7 +29,7 @@ pub struct LockedImage {
     pub name: String,
     /// Digest of what the tag named when locked (an index for multi-arch
     /// images): what `skopeo inspect` reports.
-    pub digest: String,
+    pub digest: Digest,
     /// Media type of what `digest` names.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub media_type: String,
@@ -37,7 +39,7 @@ pub struct LockedImage {
     /// When only some platforms of an index are carried: the digest of the
     /// index that lists just those, which the site pulls by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub carried_digest: Option<String>,
+    pub carried_digest: Option<Digest>,
     /// Where it came from when not a registry: `oci:DIR`, `oci-archive:FILE`, `docker-archive:FILE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -48,13 +50,13 @@ pub struct LockedImage {
 pub struct LockedPlatform {
     /// `os/architecture[/variant]`, e.g. `linux/amd64`.
     pub platform: String,
-    pub digest: String,
+    pub digest: Digest,
 }
 
 impl LockedImage {
     /// The digest the site pulls the image by.
-    pub fn site_digest(&self) -> &str {
-        self.carried_digest.as_deref().unwrap_or(&self.digest)
+    pub fn site_digest(&self) -> &Digest {
+        self.carried_digest.as_ref().unwrap_or(&self.digest)
     }
 }
 
@@ -64,7 +66,9 @@ pub struct LockedFile {
     /// Name in the bundle, e.g. `kubeadm-amd64` or `manifest/flannel`.
     pub name: String,
     pub url: String,
-    pub sha256: String,
+    /// The bare 64 hex digits.
+    #[serde(with = "crate::digest::bare")]
+    pub sha256: Digest,
     pub size: u64,
 }
 
@@ -88,11 +92,15 @@ impl Lock {
     }
 }
 
+/// Why a lock cannot be read: shown as `LINE:COL: FIELD: MESSAGE` when the
+/// place is known (see [`crate::yaml::YamlError`]).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct LockError(String);
 
-/// Reads a lock file.
+/// Reads a lock file. Every digest is checked as it is read (a lock whose
+/// `sha256` is not 64 lower-case hex digits is refused, naming the line and
+/// field), and so is every tag (none but `!!str`).
 pub fn parse(text: &str) -> Result<Lock, LockError> {
     let lock: Lock = crate::yaml::from_str(text).map_err(|e| LockError(e.to_string()))?;
     if lock.kind != LOCK_KIND || lock.api_version != LOCK_API_VERSION {

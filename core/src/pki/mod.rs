@@ -8,7 +8,7 @@ pub mod files;
 pub mod key;
 pub mod secrets;
 
-pub use secrets::{SiteSecrets, generate, rotate};
+pub use secrets::{BootstrapToken, CertificateKey, CredentialError, SiteSecrets, generate, rotate};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {

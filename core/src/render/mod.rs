@@ -17,7 +17,6 @@ mod traffic;
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::catalog::{self, Catalog, IstioRelease, KubernetesRelease};
 use crate::diag::Diagnostic;
@@ -110,7 +109,7 @@ impl<'a> Ctx<'a> {
     pub fn upstream(&self, name: &str, file: &catalog::UpstreamFile) -> Result<Vec<u8>, RenderError> {
         let (bytes, want) = match self.upstream.and_then(|u| u.get(name)) {
             Some(b) => {
-                let want = self.lock.and_then(|l| l.file(name)).map(|f| f.sha256.clone()).unwrap_or(file.sha256.clone());
+                let want = self.lock.and_then(|l| l.file(name)).map(|f| f.sha256.clone()).unwrap_or_else(|| file.sha256.clone());
                 (b.clone(), want)
             }
             None => {
@@ -127,16 +126,19 @@ impl<'a> Ctx<'a> {
                 (bytes, file.sha256.clone())
             }
         };
-        let got = hex::encode(Sha256::digest(&bytes));
+        let got = crate::digest::Digest::of(&bytes);
         if got != want {
-            return Err(RenderError::Upstream { name: name.to_string(), reason: format!("sha256 is {got}, the lock pins {want}") });
+            return Err(RenderError::Upstream {
+                name: name.to_string(),
+                reason: format!("sha256 is {}, the lock pins {}", got.hex(), want.hex()),
+            });
         }
         Ok(bytes)
     }
 
     /// The sha256 the lock pins for a file, if locked.
-    pub fn file_sha256(&self, name: &str) -> Option<&str> {
-        self.lock.and_then(|l| l.file(name)).map(|f| f.sha256.as_str())
+    pub fn file_sha256(&self, name: &str) -> Option<&crate::digest::Digest> {
+        self.lock.and_then(|l| l.file(name)).map(|f| &f.sha256)
     }
 
     /// Namespaces whose workloads join the mesh: the listed ones and the
