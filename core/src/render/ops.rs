@@ -223,7 +223,8 @@ fn cert_expiry(ctx: &Ctx) -> String {
     let ig = &ctx.site.spec.istio.ingress_gateway;
     let tls = if ig.enabled { ig.tls.as_ref().map(|t| format!("{}/{}", ig.namespace, t.credential_name)) } else { None };
     let body = format!(
-        r#"DAYS="${{1:-{days}}}"
+        r#"DEFAULT_DAYS={days}
+DAYS="${{1:-$DEFAULT_DAYS}}"
 INGRESS_SECRET={ingress}
 limit=$((DAYS * 86400))
 problems=0
@@ -261,7 +262,7 @@ if ((problems)); then
   exit 1
 fi
 "#,
-        days = ctx.site.spec.observability.alerts.cert_expiry_days,
+        days = quote(&ctx.site.spec.observability.alerts.cert_expiry_days.to_string()),
         ingress = quote(&tls.unwrap_or_default()),
     );
     script(ctx, "Checks certificate expiry: kubeadm's, the Istio CA and the ingress certificate.", "ops/cert-expiry.sh [DAYS]", &body)
@@ -271,18 +272,20 @@ fn renew_join(ctx: &Ctx) -> String {
     let body = match ctx.secrets {
         Some(s) => format!(
             r#"TOKEN={token}
+FIRST_NODE={first}
+ENDPOINT={endpoint}
 # Joins use the token and certificate key baked into nodes/*/kubeadm.yaml.
 # kubeadm expires the token after 24 hours and the uploaded control-plane
 # certificates after 2 hours; this puts both back with the same values.
 kubeadm token delete "$TOKEN" >/dev/null 2>&1 || true
 kubeadm token create "$TOKEN" --ttl 24h --description "meshbundle join token (renewed)"
 # The certificate key comes from the InitConfiguration, as at init.
-kubeadm init phase upload-certs --upload-certs --config "$ROOT/nodes/{first}/kubeadm.yaml"
-echo "joins through {endpoint} work again for 2 hours (control plane) and 24 hours (workers)"
+kubeadm init phase upload-certs --upload-certs --config "$ROOT/nodes/$FIRST_NODE/kubeadm.yaml"
+echo "joins through $ENDPOINT work again for 2 hours (control plane) and 24 hours (workers)"
 "#,
             token = quote(&s.kubeadm.token),
-            first = ctx.site.first_control_plane().map(|n| n.name.as_str()).unwrap_or_default(),
-            endpoint = api_endpoint(ctx),
+            first = quote(ctx.site.first_control_plane().map(|n| n.name.as_str()).unwrap_or_default()),
+            endpoint = quote(&api_endpoint(ctx)),
         ),
         None => "echo \"this render has no site secrets; render with --secrets to get this script\" >&2\nexit 1\n".into(),
     };

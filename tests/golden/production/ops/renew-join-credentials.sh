@@ -10,11 +10,13 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 
 TOKEN=qgssdt.q8qicjoo96l2195s
+FIRST_NODE=cp-1
+ENDPOINT=10.0.0.10:6443
 # Joins use the token and certificate key baked into nodes/*/kubeadm.yaml.
 # kubeadm expires the token after 24 hours and the uploaded control-plane
 # certificates after 2 hours; this puts both back with the same values.
 kubeadm token delete "$TOKEN" >/dev/null 2>&1 || true
 kubeadm token create "$TOKEN" --ttl 24h --description "meshbundle join token (renewed)"
 # The certificate key comes from the InitConfiguration, as at init.
-kubeadm init phase upload-certs --upload-certs --config "$ROOT/nodes/cp-1/kubeadm.yaml"
-echo "joins through 10.0.0.10:6443 work again for 2 hours (control plane) and 24 hours (workers)"
+kubeadm init phase upload-certs --upload-certs --config "$ROOT/nodes/$FIRST_NODE/kubeadm.yaml"
+echo "joins through $ENDPOINT work again for 2 hours (control plane) and 24 hours (workers)"
