@@ -86,7 +86,15 @@ fn is_host(s: &str) -> bool {
 
 impl ImageRef {
     pub fn parse(reference: &str) -> Result<ImageRef, ImageRefError> {
-        let err = |reason: &str| ImageRefError { reference: reference.to_string(), reason: reason.to_string() };
+        // The reference is quoted back escaped and shortened: it may be hostile.
+        let shown = || {
+            let mut s: String = reference.chars().take(120).flat_map(char::escape_debug).collect();
+            if reference.chars().count() > 120 {
+                s.push('…');
+            }
+            s
+        };
+        let err = |reason: &str| ImageRefError { reference: shown(), reason: reason.to_string() };
         if reference.is_empty() || reference.len() > 512 || reference.trim() != reference {
             return Err(err("empty, too long or surrounded by spaces"));
         }

@@ -25,7 +25,9 @@ pub struct Lock {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedImage {
-    /// The reference it was resolved from, e.g. `registry.k8s.io/pause:3.10`.
+    /// The reference it was resolved from, e.g. `registry.k8s.io/pause:3.10`
+    /// (checked as an image reference when read).
+    #[serde(deserialize_with = "image_name")]
     pub name: String,
     /// Digest of what the tag named when locked (an index for multi-arch
     /// images): what `skopeo inspect` reports.
@@ -53,6 +55,36 @@ pub struct LockedPlatform {
     pub digest: Digest,
 }
 
+fn image_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::image::ImageRef::parse(&s).map_err(serde::de::Error::custom)?;
+    Ok(s)
+}
+
+/// Whether a lock file name is a relative path of `[A-Za-z0-9._-]` segments
+/// that are not `.` or `..` (e.g. `kubeadm-amd64`, `manifest/flannel`).
+pub fn is_file_name(s: &str) -> bool {
+    s.len() <= 200
+        && s.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+        })
+}
+
+fn file_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if is_file_name(&s) {
+        Ok(s)
+    } else {
+        let shown: String = s.chars().take(80).flat_map(char::escape_debug).collect();
+        Err(serde::de::Error::custom(format!(
+            "`{shown}` is not a file name: use letters, digits, `.`, `_`, `-` and `/` between names (no `..`)"
+        )))
+    }
+}
+
 impl LockedImage {
     /// The digest the site pulls the image by.
     pub fn site_digest(&self) -> &Digest {
@@ -63,7 +95,9 @@ impl LockedImage {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedFile {
-    /// Name in the bundle, e.g. `kubeadm-amd64` or `manifest/flannel`.
+    /// Name in the bundle, e.g. `kubeadm-amd64` or `manifest/flannel`
+    /// (checked when read: it becomes a path).
+    #[serde(deserialize_with = "file_name")]
     pub name: String,
     pub url: String,
     /// The bare 64 hex digits.

@@ -22,7 +22,9 @@ pub enum PkiError {
     Mismatch(String),
     #[error("{0}")]
     Expired(String),
-    #[error("secrets file: {0}")]
+    /// The secrets file cannot be read or written: `LINE:COL: FIELD: MESSAGE`
+    /// when the place is known, so a caller can put `FILE:` in front.
+    #[error("{0}")]
     Format(String),
 }
 

@@ -500,6 +500,8 @@ type Node = Spanned<Tagged<Raw>>;
 /// than the writer did.
 const STR_TAG: &str = "tag:yaml.org,2002:str";
 
+const TAG_HINT: &str = "remove the tag: meshbundle files are plain YAML (quote a value, or write `!!str`, to make it text)";
+
 impl<'de> Deserialize<'de> for Raw {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(RawVisitor)
@@ -579,11 +581,35 @@ pub(crate) fn yaml_to_json(text: &str) -> Result<(Value, Positions), Diagnostic>
 /// Parses one document and refuses every tag but `!!str` (see [`STR_TAG`]),
 /// naming the first one found.
 fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
-    let node = parse_untagged(text)?;
+    let node = parse_untagged(text).map_err(|d| with_tag_path(d, text))?;
     match first_tag(&node, "") {
         Some(d) => Err(d),
         None => Ok(node),
     }
+}
+
+/// A tag the parser itself failed on (`!!binary` that is not text) is
+/// reported without a field: find it by reading the text again without that
+/// tag, and taking the field that starts last on its line before it.
+fn with_tag_path(mut d: Diagnostic, text: &str) -> Diagnostic {
+    if d.code != "yaml-tag" || !d.path.is_empty() || d.line == 0 {
+        return d;
+    }
+    let line = d.line as usize - 1;
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    let Some(l) = lines.get(line) else { return d };
+    let Some(start) = l.find('!') else { return d };
+    let end = l[start..].find(' ').map_or(l.len(), |e| start + e);
+    let stripped = format!("{}{}", &l[..start], &l[end..]);
+    lines[line] = &stripped;
+    let again = lines.join("\n");
+    let Ok(node) = parse_untagged(&again) else { return d };
+    let mut pos = Positions::default();
+    to_json(&node, "", &again, &mut pos);
+    if let Some((path, _)) = pos.at.iter().filter(|(_, (l, c))| *l == d.line && *c as usize <= start + 1).max_by_key(|(_, (_, c))| *c) {
+        d.path = path.clone();
+    }
+    d
 }
 
 /// The first node (key or value, in document order) with a tag other than `!!str` on text.
@@ -597,13 +623,8 @@ fn first_tag(node: &Node, path: &str) -> Option<Diagnostic> {
         };
         let shown: String = written.chars().take(80).flat_map(char::escape_debug).collect();
         return Some(
-            Diagnostic::error(
-                "yaml-tag",
-                path,
-                format!("the YAML tag `{shown}` is not allowed"),
-                "remove the tag: meshbundle files are plain YAML (quote a value, or write `!!str`, to make it text)",
-            )
-            .at(node.referenced.line() as u32, node.referenced.column() as u32),
+            Diagnostic::error("yaml-tag", path, format!("the YAML tag `{shown}` is not allowed"), TAG_HINT)
+                .at(node.referenced.line() as u32, node.referenced.column() as u32),
         );
     }
     match &node.value.0 {
@@ -631,6 +652,17 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
         let message: String = message.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
         let message = message.split(" at line ").next().unwrap_or(&message).trim();
         let message = message.split(", set DuplicateKeyPolicy").next().unwrap_or(message).to_string();
+        // serde-saphyr decodes a few core tags itself and fails on what they
+        // cannot hold: say it is the tag that is not allowed.
+        if let Some(tag) = ["!!binary", "!!timestamp", "!!set", "!!omap", "!!pairs"]
+            .into_iter()
+            .find(|t| message.contains(t))
+            .or_else(|| message.contains("tagged scalar").then_some("on this value"))
+        {
+            let what =
+                if tag.starts_with('!') { format!("the YAML tag `{tag}` is not allowed") } else { "a YAML tag is not allowed here".into() };
+            return Diagnostic::error("yaml-tag", "", what, TAG_HINT).at(line, col);
+        }
         let hint = if message.contains("duplicate") {
             "each key may appear once in a mapping; remove or merge the repeated one"
         } else if message.contains("multiple documents") || message.contains("documents") {
