@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::oci::cache::sha256_file;
@@ -206,7 +205,7 @@ pub fn build(recipe_path: &Path, out: &Path, epoch: u64) -> Result<(crate::oci::
             collect(recipe_path, base, f, &mut entries)?;
         }
         let tar = layer_tar(recipe_path, &mut entries, epoch)?;
-        diff_ids.push(format!("sha256:{}", hex::encode(Sha256::digest(&tar))));
+        diff_ids.push(crate::oci::digest_of(&tar).to_string());
         let gz = gzip(&tar)?;
         let digest = put(&gz)?;
         layers.push(json!({"mediaType": media::OCI_LAYER_GZIP, "digest": digest, "size": gz.len()}));

@@ -128,7 +128,7 @@ checked_str!(
 checked_str!(
     /// kubeadm's certificate key: 32 bytes as 64 lower-case hex digits.
     CertificateKey,
-    |k| k.len() == 64 && k.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)),
+    |k| crate::digest::Digest::from_hex(k).is_ok(),
     CredentialError::CertificateKey
 );
 
