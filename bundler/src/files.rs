@@ -156,3 +156,35 @@ pub fn check_pinned(name: &str, url: &str, digest: &Digest, pinned: &Digest) -> 
         Err(FetchError::Mismatch { name: name.into(), url: url.into(), expected: pinned.clone(), actual: digest.clone() })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn published(text: &str, url: &str) -> Result<Digest, FetchError> {
+        let dir = tempfile::tempdir().unwrap();
+        let sums = dir.path().join("SHA256SUMS");
+        std::fs::write(&sums, text).unwrap();
+        let f = Fetcher::new(Vec::new()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(f.published_sha256("tool", sums.to_str().unwrap(), url))
+    }
+
+    #[test]
+    fn checksum_files_are_lower_cased_then_checked() {
+        let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        // Upper-case hex, as some publishers write it, is read as the same digest.
+        let d = published(&format!("{}  tool-linux-amd64\n", hex.to_uppercase()), "https://example.com/v1/tool-linux-amd64").unwrap();
+        assert_eq!(d.hex(), hex);
+        // A bare hash.
+        assert_eq!(published(&format!("{hex}\n"), "https://example.com/tool").unwrap().hex(), hex);
+        // The line for the file asked for, not the first one.
+        let other = "a".repeat(64);
+        let text = format!("{other}  tool-linux-arm64\n{hex} *tool-linux-amd64\n");
+        assert_eq!(published(&text, "https://example.com/tool-linux-amd64").unwrap().hex(), hex);
+        // What is not 64 hex digits is no hash.
+        for bad in ["$(touch /tmp/x)  tool", &format!("{}  tool", &hex[..63]), &format!("{hex}0  tool")] {
+            assert!(published(&format!("{bad}\n"), "https://example.com/tool").is_err(), "{bad}");
+        }
+    }
+}
