@@ -108,11 +108,10 @@ case "${{1:-}}" in
   cluster) cmd_cluster ;;
   verify) exec "$HERE/ops/verify.sh" ;;
   *)
-    cat >&2 <<EOF
-usage: ./install.sh node [NAME]   prepare this node and init or join it
-       ./install.sh cluster       on $FIRST_CONTROL_PLANE, once every node has joined: Istio and the rest
-       ./install.sh verify        check the install
-EOF
+    printf '%s\n' >&2 \
+      "usage: ./install.sh node [NAME]   prepare this node and init or join it" \
+      "       ./install.sh cluster       on $FIRST_CONTROL_PLANE, once every node has joined: Istio and the rest" \
+      "       ./install.sh verify        check the install"
     exit 2
     ;;
 esac
