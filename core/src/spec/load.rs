@@ -500,7 +500,7 @@ type Node = Spanned<Tagged<Raw>>;
 /// than the writer did.
 const STR_TAG: &str = "tag:yaml.org,2002:str";
 
-const TAG_HINT: &str = "remove the tag: meshbundle files are plain YAML (quote a value, or write `!!str`, to make it text)";
+const TAG_HINT: &str = "remove the tag: meshbundle files are plain YAML; quote a value, or write `!!str` before it, to make it text";
 
 impl<'de> Deserialize<'de> for Raw {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
