@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::StreamExt;
-use sha2::{Digest, Sha256};
+use meshbundle_core::digest::Digest;
+use sha2::Sha256;
 use tokio::io::AsyncWriteExt;
 
 use crate::oci::cache::{BlobCache, CacheError};
@@ -16,8 +17,8 @@ use crate::progress::Progress;
 pub enum FetchError {
     #[error("{name}: {url}: {message}")]
     Http { name: String, url: String, message: String },
-    #[error("{name}: {url} has sha256 {actual}, but {expected} is pinned")]
-    Mismatch { name: String, url: String, expected: String, actual: String },
+    #[error("{name}: {url} has sha256 {}, but {} is pinned", actual.hex(), expected.hex())]
+    Mismatch { name: String, url: String, expected: Digest, actual: Digest },
     #[error("{0}")]
     Cache(#[from] CacheError),
 }
@@ -81,8 +82,8 @@ impl Fetcher {
         unreachable!("the last attempt returns")
     }
 
-    /// Puts the file at `url` into the cache; returns its `sha256:` digest and size.
-    pub async fn fetch(&self, name: &str, url: &str, cache: &BlobCache, progress: &Progress) -> Result<(String, u64), FetchError> {
+    /// Puts the file at `url` into the cache; returns its digest and size.
+    pub async fn fetch(&self, name: &str, url: &str, cache: &BlobCache, progress: &Progress) -> Result<(Digest, u64), FetchError> {
         if is_local(url) {
             return Ok(cache.put_file(&local_path(url))?);
         }
@@ -93,19 +94,19 @@ impl Fetcher {
         let tmp = cache.temp()?;
         let path = tmp.path().to_path_buf();
         let mut f = tokio::fs::File::create(&path).await.map_err(|source| CacheError::Io { path: path.clone(), source })?;
-        let mut h = Sha256::new();
+        let mut h = <Sha256 as sha2::Digest>::new();
         let mut size = 0u64;
         let mut stream = r.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| FetchError::Http { name: name.into(), url: self.url(url), message: e.to_string() })?;
-            h.update(&chunk);
+            sha2::Digest::update(&mut h, &chunk);
             size += chunk.len() as u64;
             progress.inc(chunk.len() as u64);
             f.write_all(&chunk).await.map_err(|source| CacheError::Io { path: path.clone(), source })?;
         }
         f.flush().await.map_err(|source| CacheError::Io { path: path.clone(), source })?;
         drop(f);
-        let digest = format!("sha256:{}", hex::encode(h.finalize()));
+        let digest = Digest::from_raw(&sha2::Digest::finalize(h).into());
         let (_, kept) = tmp.keep().map_err(|e| CacheError::Io { path: path.clone(), source: e.error })?;
         if cache.contains(&digest, Some(size)) {
             let _ = std::fs::remove_file(&kept);
@@ -116,8 +117,9 @@ impl Fetcher {
     }
 
     /// The sha256 a publisher's checksum file gives for `url` (a bare hash,
-    /// or `hash  filename` lines).
-    pub async fn published_sha256(&self, name: &str, checksum_url: &str, url: &str) -> Result<String, FetchError> {
+    /// or `hash  filename` lines). Publishers sometimes write the hex in
+    /// upper case: it is lower-cased here, before it is checked as a digest.
+    pub async fn published_sha256(&self, name: &str, checksum_url: &str, url: &str) -> Result<Digest, FetchError> {
         let text = if is_local(checksum_url) {
             std::fs::read_to_string(local_path(checksum_url)).map_err(|source| CacheError::Io { path: local_path(checksum_url), source })?
         } else {
@@ -131,12 +133,12 @@ impl Fetcher {
         let mut first = None;
         for line in text.lines() {
             let mut parts = line.split_whitespace();
-            let Some(hash) = parts.next().filter(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit())) else { continue };
+            let Some(hash) = parts.next().and_then(|h| Digest::from_hex(&h.to_ascii_lowercase()).ok()) else { continue };
             let fname = parts.next().map(|f| f.trim_start_matches('*'));
             if fname.is_none_or(|f| f == file || f.ends_with(&format!("/{file}"))) {
-                return Ok(hash.to_ascii_lowercase());
+                return Ok(hash);
             }
-            first.get_or_insert(hash.to_ascii_lowercase());
+            first.get_or_insert(hash);
         }
         first.filter(|_| text.lines().count() == 1).ok_or_else(|| FetchError::Http {
             name: name.into(),
@@ -146,12 +148,43 @@ impl Fetcher {
     }
 }
 
-/// Checks a cached file's digest against a pinned hex sha256.
-pub fn check_pinned(name: &str, url: &str, digest: &str, pinned: &str) -> Result<(), FetchError> {
-    let actual = digest.trim_start_matches("sha256:");
-    if actual.eq_ignore_ascii_case(pinned.trim_start_matches("sha256:")) {
+/// Checks a cached file's digest against a pinned one.
+pub fn check_pinned(name: &str, url: &str, digest: &Digest, pinned: &Digest) -> Result<(), FetchError> {
+    if digest == pinned {
         Ok(())
     } else {
-        Err(FetchError::Mismatch { name: name.into(), url: url.into(), expected: pinned.into(), actual: actual.into() })
+        Err(FetchError::Mismatch { name: name.into(), url: url.into(), expected: pinned.clone(), actual: digest.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn published(text: &str, url: &str) -> Result<Digest, FetchError> {
+        let dir = tempfile::tempdir().unwrap();
+        let sums = dir.path().join("SHA256SUMS");
+        std::fs::write(&sums, text).unwrap();
+        let f = Fetcher::new(Vec::new()).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(f.published_sha256("tool", sums.to_str().unwrap(), url))
+    }
+
+    #[test]
+    fn checksum_files_are_lower_cased_then_checked() {
+        let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        // Upper-case hex, as some publishers write it, is read as the same digest.
+        let d = published(&format!("{}  tool-linux-amd64\n", hex.to_uppercase()), "https://example.com/v1/tool-linux-amd64").unwrap();
+        assert_eq!(d.hex(), hex);
+        // A bare hash.
+        assert_eq!(published(&format!("{hex}\n"), "https://example.com/tool").unwrap().hex(), hex);
+        // The line for the file asked for, not the first one.
+        let other = "a".repeat(64);
+        let text = format!("{other}  tool-linux-arm64\n{hex} *tool-linux-amd64\n");
+        assert_eq!(published(&text, "https://example.com/tool-linux-amd64").unwrap().hex(), hex);
+        // What is not 64 hex digits is no hash.
+        for bad in ["$(touch /tmp/x)  tool", &format!("{}  tool", &hex[..63]), &format!("{hex}0  tool")] {
+            assert!(published(&format!("{bad}\n"), "https://example.com/tool").is_err(), "{bad}");
+        }
     }
 }

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::oci::cache::sha256_file;
@@ -68,8 +67,8 @@ pub struct RecipeFile {
     /// A file or directory, relative to the recipe.
     pub source: String,
     /// The sha256 the file must have (hex); checked when given.
-    #[serde(default)]
-    pub sha256: Option<String>,
+    #[serde(default, with = "meshbundle_core::digest::bare_opt")]
+    pub sha256: Option<meshbundle_core::digest::Digest>,
     /// Octal mode, e.g. `"0755"`; default 0755 for executables, 0644 otherwise.
     #[serde(default)]
     pub mode: Option<String>,
@@ -114,8 +113,8 @@ fn collect(recipe: &Path, base: &Path, f: &RecipeFile, out: &mut Vec<Entry>) -> 
     } else {
         if let Some(pin) = &f.sha256 {
             let (d, _) = sha256_file(&src).map_err(|e| bad(recipe, e.to_string()))?;
-            if !d.trim_start_matches("sha256:").eq_ignore_ascii_case(pin) {
-                return Err(bad(recipe, format!("{} has {d}, but the recipe pins {pin}", src.display())));
+            if d != *pin {
+                return Err(bad(recipe, format!("{} has sha256 {}, but the recipe pins {}", src.display(), d.hex(), pin.hex())));
             }
         }
         out.push(Entry { path: dest, source: src, mode: explicit.unwrap_or(mode_of(&meta)) });
@@ -187,7 +186,7 @@ fn rfc3339(secs: u64) -> String {
 
 /// Builds the image of `recipe_path` into an OCI layout at `out`; returns the
 /// manifest digest and the reference name.
-pub fn build(recipe_path: &Path, out: &Path, epoch: u64) -> Result<(String, String)> {
+pub fn build(recipe_path: &Path, out: &Path, epoch: u64) -> Result<(crate::oci::Digest, String)> {
     let text = std::fs::read_to_string(recipe_path).map_err(|e| Error::io(recipe_path, e))?;
     let recipe: Recipe = meshbundle_core::yaml::from_str(&text).map_err(|e| bad(recipe_path, e.to_string()))?;
     if recipe.kind != "ImageRecipe" || recipe.api_version != meshbundle_core::spec::API_VERSION {
@@ -206,7 +205,7 @@ pub fn build(recipe_path: &Path, out: &Path, epoch: u64) -> Result<(String, Stri
             collect(recipe_path, base, f, &mut entries)?;
         }
         let tar = layer_tar(recipe_path, &mut entries, epoch)?;
-        diff_ids.push(format!("sha256:{}", hex::encode(Sha256::digest(&tar))));
+        diff_ids.push(crate::oci::digest_of(&tar).to_string());
         let gz = gzip(&tar)?;
         let digest = put(&gz)?;
         layers.push(json!({"mediaType": media::OCI_LAYER_GZIP, "digest": digest, "size": gz.len()}));

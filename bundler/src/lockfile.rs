@@ -67,7 +67,7 @@ impl Resolver<'_> {
             check_pinned(&f.name, &f.url, &digest, &published)
                 .map_err(|e| Error::failed(e.to_string(), "the download does not match the publisher's checksum file: do not use it"))?;
         }
-        Ok(LockedFile { name: f.name.clone(), url: f.url.clone(), sha256: digest.trim_start_matches("sha256:").into(), size })
+        Ok(LockedFile { name: f.name.clone(), url: f.url.clone(), sha256: digest, size })
     }
 }
 

@@ -65,9 +65,8 @@ pub fn read_secrets(path: &Path, site: Option<&Site>) -> Result<SiteSecrets> {
             "give the site.secrets.yaml that `meshbundle secrets generate` wrote",
         )
     })?;
-    let secrets = pki::parse_secrets(&text).map_err(|e| {
-        Error::failed(format!("{}: {e}", path.display()), "give the site.secrets.yaml that `meshbundle secrets generate` wrote")
-    })?;
+    let secrets = pki::parse_secrets(&text)
+        .map_err(|e| Error::failed(located(path, &e.to_string()), "give the site.secrets.yaml that `meshbundle secrets generate` wrote"))?;
     let diags = match site {
         Some(site) => secrets.check(site, now()),
         None => secrets.check_material(now()),
@@ -90,5 +89,13 @@ pub fn read_lock(path: &Path) -> Result<Lock> {
         Error::failed(format!("{} is not a text file", path.display()), "give the meshbundle.lock that `meshbundle lock` wrote")
     })?;
     meshbundle_core::lock::parse(&text)
-        .map_err(|e| Error::failed(format!("{}: {e}", path.display()), "give the meshbundle.lock that `meshbundle lock` wrote"))
+        .map_err(|e| Error::failed(located(path, &e.to_string()), "give the meshbundle.lock that `meshbundle lock` wrote"))
+}
+
+/// `FILE:LINE:COL: …` for a message that starts with `LINE:COL: `, `FILE: …` otherwise.
+fn located(path: &Path, message: &str) -> String {
+    let positioned = message.split_once(": ").and_then(|(at, _)| at.split_once(':')).is_some_and(|(l, c)| {
+        !l.is_empty() && !c.is_empty() && l.bytes().all(|b| b.is_ascii_digit()) && c.bytes().all(|b| b.is_ascii_digit())
+    });
+    if positioned { format!("{}:{message}", path.display()) } else { format!("{}: {message}", path.display()) }
 }

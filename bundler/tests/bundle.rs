@@ -466,10 +466,10 @@ fn locked_build_imports_offline_into_containerd_and_a_site_registry() {
     let mut want: BTreeMap<String, String> = BTreeMap::new();
     for img in images {
         let locked = lock.image(img["name"].as_str().unwrap()).unwrap();
-        assert_eq!(img["digest"], locked.site_digest());
+        assert_eq!(img["digest"], locked.site_digest().as_str());
         let site = img["site"].as_str().unwrap();
         let (tagged, digest) = site.split_once('@').unwrap();
-        assert_eq!(digest, locked.site_digest());
+        assert_eq!(digest, locked.site_digest().as_str());
         assert!(tagged.starts_with("192.168.56.10:5000/"), "{tagged}");
         assert!(img["size"].as_u64().unwrap() > 0);
         want.insert(tagged.to_string(), digest.to_string());

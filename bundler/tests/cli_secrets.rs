@@ -35,7 +35,7 @@ fn generate_show_rotate_render() {
     assert!(out.contains("istio.intermediates.prod-site") && out.contains("fingerprint: SHA256"));
     assert!(!out.contains("PRIVATE KEY") && !text(&o.stderr).contains("PRIVATE KEY"), "show never prints a key");
     let s = pki::parse_secrets(&std::fs::read_to_string(d.join("site.secrets.yaml")).unwrap()).unwrap();
-    assert!(!out.contains(&s.kubeadm.certificate_key), "nor the certificate key");
+    assert!(!out.contains(s.kubeadm.certificate_key.as_str()), "nor the certificate key");
     let o = meshbundle(d, &["secrets", "show", "--format", "json", "site.secrets.yaml"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["discoveryHash"], s.discovery_hash().unwrap());
@@ -50,7 +50,7 @@ fn generate_show_rotate_render() {
     let o = meshbundle(d, &["render", "site.yaml", "--secrets", "site.secrets.yaml", "-o", "out"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let join = std::fs::read_to_string(d.join("out/nodes/worker-1/kubeadm.yaml")).unwrap();
-    assert!(join.contains(&r.kubeadm.token) && join.contains(&r.discovery_hash().unwrap()));
+    assert!(join.contains(r.kubeadm.token.as_str()) && join.contains(&r.discovery_hash().unwrap()));
     assert_eq!(mode(&d.join("out/secrets/kubernetes-pki/ca.key")), 0o600);
     assert_eq!(mode(&d.join("out/secrets/istio-cacerts.yaml")), 0o600);
     assert_eq!(mode(&d.join("out/install.sh")), 0o755);

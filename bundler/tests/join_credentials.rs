@@ -17,11 +17,11 @@ use meshbundle_core::tree::{FileTree, MODE_SECRET};
 
 /// The values no file but a 0600 one may hold, with a name for messages.
 fn needles(s: &SiteSecrets) -> Vec<(&'static str, String)> {
-    let (_, secret) = s.kubeadm.token.split_once('.').expect("token is ID.SECRET");
+    let (_, secret) = s.kubeadm.token.as_str().split_once('.').expect("token is ID.SECRET");
     vec![
-        ("the join token", s.kubeadm.token.clone()),
+        ("the join token", s.kubeadm.token.as_str().to_string()),
         ("the token secret", secret.to_string()),
-        ("the certificate key", s.kubeadm.certificate_key.clone()),
+        ("the certificate key", s.kubeadm.certificate_key.as_str().to_string()),
     ]
 }
 
@@ -55,7 +55,7 @@ fn join_credentials_live_only_in_private_files_across_the_matrix() {
         for n in &site.spec.nodes {
             let path = format!("nodes/{}/kubeadm.yaml", n.name);
             let f = tree.get(&path).unwrap_or_else(|| panic!("{name}: {path} missing"));
-            assert!(contains(&f.bytes, &s.kubeadm.token), "{name}: {path} has no token");
+            assert!(contains(&f.bytes, s.kubeadm.token.as_str()), "{name}: {path} has no token");
         }
         // The operations script that renews them holds neither.
         let renew = &tree.get("ops/renew-join-credentials.sh").unwrap().bytes;

@@ -192,7 +192,7 @@ fn every_image_comes_from_the_site_registry_and_is_pinned_when_locked() {
     for (n, img) in needs.images.iter().enumerate() {
         lock.images.push(meshbundle_core::lock::LockedImage {
             name: img.upstream.tagged(),
-            digest: format!("sha256:{:064x}", n + 1),
+            digest: meshbundle_core::digest::Digest::parse(&format!("sha256:{:064x}", n + 1)).unwrap(),
             media_type: String::new(),
             platforms: vec![],
             carried_digest: None,
@@ -203,7 +203,7 @@ fn every_image_comes_from_the_site_registry_and_is_pinned_when_locked() {
         lock.files.push(meshbundle_core::lock::LockedFile {
             name: f.name.clone(),
             url: f.url.clone(),
-            sha256: f.sha256.clone().unwrap_or_else(|| "ab".repeat(32)),
+            sha256: f.sha256.clone().unwrap_or_else(|| meshbundle_core::digest::Digest::from_hex(&"ab".repeat(32)).unwrap()),
             size: 1,
         });
     }
@@ -279,19 +279,19 @@ fn secrets_and_join_configurations_agree() {
     let hash = s.discovery_hash().unwrap();
     for n in &site.spec.nodes {
         let y = String::from_utf8(tree.get(&format!("nodes/{}/kubeadm.yaml", n.name)).unwrap().bytes.clone()).unwrap();
-        assert!(y.contains(&s.kubeadm.token), "{}: token", n.name);
+        assert!(y.contains(s.kubeadm.token.as_str()), "{}: token", n.name);
         if n.name != "cp-1" {
             assert!(y.contains(&hash), "{}: CA hash", n.name);
         }
         if n.role == meshbundle_core::spec::Role::ControlPlane {
-            assert!(y.contains(&s.kubeadm.certificate_key), "{}: certificate key", n.name);
+            assert!(y.contains(s.kubeadm.certificate_key.as_str()), "{}: certificate key", n.name);
         }
     }
     // The renew script reads the token and certificate key from the first
     // node's configuration; it carries only the token's public ID.
     let renew = String::from_utf8(tree.get("ops/renew-join-credentials.sh").unwrap().bytes.clone()).unwrap();
-    let (id, secret) = s.kubeadm.token.split_once('.').unwrap();
-    assert!(!renew.contains(secret) && !renew.contains(&s.kubeadm.certificate_key));
+    let (id, secret) = s.kubeadm.token.as_str().split_once('.').unwrap();
+    assert!(!renew.contains(secret) && !renew.contains(s.kubeadm.certificate_key.as_str()));
     assert!(renew.contains(&format!("TOKEN_ID={id}")) && renew.contains("CONFIG=\"$ROOT/nodes/$FIRST_NODE/kubeadm.yaml\""), "{renew}");
     // Private keys and the join configurations are 0600.
     for (path, f) in tree.iter() {

@@ -117,7 +117,7 @@ impl Harness {
         for (i, img) in needs.images.iter().enumerate() {
             lock.images.push(LockedImage {
                 name: img.upstream.tagged(),
-                digest: format!("sha256:{:064x}", i + 1),
+                digest: meshbundle_core::digest::Digest::parse(&format!("sha256:{:064x}", i + 1)).unwrap(),
                 media_type: String::new(),
                 platforms: vec![],
                 carried_digest: None,
@@ -126,7 +126,7 @@ impl Harness {
         }
         for f in &needs.files {
             let sha = match files.iter().find(|(n, _)| *n == f.name) {
-                Some((_, b)) => hex::encode(Sha256::digest(b)),
+                Some((_, b)) => meshbundle_core::digest::Digest::from_hex(&hex::encode(Sha256::digest(b))).unwrap(),
                 None => f.sha256.clone().unwrap(),
             };
             lock.files.push(LockedFile { name: f.name.clone(), url: f.url.clone(), sha256: sha, size: 0 });
@@ -376,7 +376,7 @@ fn operations_scripts() {
     let calls = h.calls();
     let s = meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap())
         .unwrap();
-    let (id, _) = s.kubeadm.token.split_once('.').unwrap();
+    let (id, _) = s.kubeadm.token.as_str().split_once('.').unwrap();
     assert!(calls.contains(&format!("kubeadm token delete {id}")), "{calls:#?}");
     assert!(calls.contains(&format!("kubeadm token create --config {b}/nodes/cp-1/kubeadm.yaml")), "{calls:#?}");
     assert!(has(&calls, "kubeadm init phase upload-certs --upload-certs --skip-certificate-key-print --config"));
@@ -406,8 +406,8 @@ fn fixture_secrets() -> meshbundle_core::pki::SiteSecrets {
 /// The token, its secret half and the certificate key: none may be printed
 /// or put on a command line (where `ps` shows it).
 fn credentials(s: &meshbundle_core::pki::SiteSecrets) -> [String; 3] {
-    let (_, secret) = s.kubeadm.token.split_once('.').unwrap();
-    [s.kubeadm.token.clone(), secret.to_string(), s.kubeadm.certificate_key.clone()]
+    let (_, secret) = s.kubeadm.token.as_str().split_once('.').unwrap();
+    [s.kubeadm.token.as_str().to_string(), secret.to_string(), s.kubeadm.certificate_key.as_str().to_string()]
 }
 
 fn assert_nothing_shown(what: &str, h: &Harness, o: &Output, s: &meshbundle_core::pki::SiteSecrets) {
@@ -476,7 +476,7 @@ fn each_node_hands_kubeadm_the_credentials_it_needs_from_its_private_file() {
                 assert_eq!(join["controlPlane"]["certificateKey"], s.kubeadm.certificate_key.as_str(), "{}", node.name);
             } else {
                 assert!(join.get("controlPlane").is_none(), "{}: a worker joins as a worker", node.name);
-                assert!(!raw.contains(&s.kubeadm.certificate_key), "{}: a worker never gets the certificate key", node.name);
+                assert!(!raw.contains(s.kubeadm.certificate_key.as_str()), "{}: a worker never gets the certificate key", node.name);
             }
         }
         assert_eq!(h.sysroot.join("root/.kube/config").exists(), is_cp, "{}: admin kubeconfig on control-plane nodes only", node.name);
@@ -513,7 +513,7 @@ fn renew_reads_the_join_credentials_from_the_protected_file_and_refuses_an_unpro
     let h = Harness::new();
     let b = h.bundle.display().to_string();
     let s = fixture_secrets();
-    let (id, _) = s.kubeadm.token.split_once('.').unwrap();
+    let (id, _) = s.kubeadm.token.as_str().split_once('.').unwrap();
     let config = h.bundle.join("nodes/cp-1/kubeadm.yaml");
     let script = std::fs::read_to_string(h.bundle.join("ops/renew-join-credentials.sh")).unwrap();
     for v in credentials(&s) {

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
+use crate::digest::Digest;
 use crate::image::ImageRef;
 use crate::spec::{Architecture, Site};
 
@@ -86,7 +87,8 @@ pub struct MinorRange {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpstreamFile {
     pub url: String,
-    pub sha256: String,
+    #[serde(with = "crate::digest::bare")]
+    pub sha256: Digest,
     pub copy: String,
     #[serde(default)]
     pub images: Vec<String>,
@@ -173,7 +175,7 @@ pub struct NeededFile {
     /// Upstream sha256 file, when the project publishes one.
     pub checksum_url: Option<String>,
     /// sha256 known from the catalog (manifests carried in the tree).
-    pub sha256: Option<String>,
+    pub sha256: Option<Digest>,
     /// The copy carried in the source tree, when there is one.
     pub copy: Option<&'static [u8]>,
 }
@@ -285,7 +287,7 @@ mod tests {
         for f in files {
             let bytes = f.bytes();
             assert!(!bytes.is_empty(), "{} is not carried", f.copy);
-            assert_eq!(hex::encode(Sha256::digest(bytes)), f.sha256, "{}", f.copy);
+            assert_eq!(hex::encode(Sha256::digest(bytes)), f.sha256.hex(), "{}", f.copy);
         }
         assert_eq!(COPIES.len(), 9, "every carried copy is named in the catalog");
         assert_eq!(all_copies().len(), 9);

@@ -10,6 +10,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Digest;
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ImageRef {
     /// Registry host, with port when there is one, e.g. `registry.k8s.io`.
@@ -18,7 +20,7 @@ pub struct ImageRef {
     pub repository: String,
     pub tag: Option<String>,
     /// `sha256:<64 hex>`.
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,13 +68,6 @@ fn is_tag(s: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
-fn is_digest(s: &str) -> bool {
-    match s.strip_prefix("sha256:") {
-        Some(h) => h.len() == 64 && h.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)),
-        None => false,
-    }
-}
-
 fn is_host(s: &str) -> bool {
     let (host, port) = match s.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
@@ -91,17 +86,23 @@ fn is_host(s: &str) -> bool {
 
 impl ImageRef {
     pub fn parse(reference: &str) -> Result<ImageRef, ImageRefError> {
-        let err = |reason: &str| ImageRefError { reference: reference.to_string(), reason: reason.to_string() };
+        // The reference is quoted back escaped and shortened: it may be hostile.
+        let shown = || {
+            let mut s: String = reference.chars().take(120).flat_map(char::escape_debug).collect();
+            if reference.chars().count() > 120 {
+                s.push('…');
+            }
+            s
+        };
+        let err = |reason: &str| ImageRefError { reference: shown(), reason: reason.to_string() };
         if reference.is_empty() || reference.len() > 512 || reference.trim() != reference {
             return Err(err("empty, too long or surrounded by spaces"));
         }
         let (name_tag, digest) = match reference.split_once('@') {
-            Some((n, d)) => {
-                if !is_digest(d) {
-                    return Err(err("the digest must be `sha256:` and 64 lowercase hex digits"));
-                }
-                (n, Some(d.to_string()))
-            }
+            Some((n, d)) => match Digest::parse(d) {
+                Ok(d) => (n, Some(d)),
+                Err(e) => return Err(err(&e.to_string())),
+            },
             None => (reference, None),
         };
         let last_slash = name_tag.rfind('/').map_or(0, |i| i + 1);
@@ -143,8 +144,8 @@ impl ImageRef {
     }
 
     /// Pinned to a digest (keeping the tag for people to read).
-    pub fn with_digest(&self, digest: &str) -> ImageRef {
-        ImageRef { digest: Some(digest.to_string()), ..self.clone() }
+    pub fn with_digest(&self, digest: &Digest) -> ImageRef {
+        ImageRef { digest: Some(digest.clone()), ..self.clone() }
     }
 
     /// `registry/repository:tag` without the digest.
@@ -249,7 +250,7 @@ mod tests {
         let d = format!("sha256:{}", "a".repeat(64));
         let r = ImageRef::parse(&format!("10.0.0.5:5000/istio/pilot:1.30.3@{d}")).unwrap();
         assert_eq!(r.registry, "10.0.0.5:5000");
-        assert_eq!(r.digest.as_deref(), Some(d.as_str()));
+        assert_eq!(r.digest.as_ref().map(Digest::as_str), Some(d.as_str()));
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::digest::Digest;
+
 pub const LOCK_API_VERSION: &str = "meshbundle.dev/v1alpha1";
 pub const LOCK_KIND: &str = "Lock";
 
@@ -23,11 +25,13 @@ pub struct Lock {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedImage {
-    /// The reference it was resolved from, e.g. `registry.k8s.io/pause:3.10`.
+    /// The reference it was resolved from, e.g. `registry.k8s.io/pause:3.10`
+    /// (checked as an image reference when read).
+    #[serde(deserialize_with = "image_name")]
     pub name: String,
     /// Digest of what the tag named when locked (an index for multi-arch
     /// images): what `skopeo inspect` reports.
-    pub digest: String,
+    pub digest: Digest,
     /// Media type of what `digest` names.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub media_type: String,
@@ -37,7 +41,7 @@ pub struct LockedImage {
     /// When only some platforms of an index are carried: the digest of the
     /// index that lists just those, which the site pulls by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub carried_digest: Option<String>,
+    pub carried_digest: Option<Digest>,
     /// Where it came from when not a registry: `oci:DIR`, `oci-archive:FILE`, `docker-archive:FILE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -48,23 +52,57 @@ pub struct LockedImage {
 pub struct LockedPlatform {
     /// `os/architecture[/variant]`, e.g. `linux/amd64`.
     pub platform: String,
-    pub digest: String,
+    pub digest: Digest,
+}
+
+fn image_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::image::ImageRef::parse(&s).map_err(serde::de::Error::custom)?;
+    Ok(s)
+}
+
+/// Whether a lock file name is a relative path of `[A-Za-z0-9._-]` segments
+/// that are not `.` or `..` (e.g. `kubeadm-amd64`, `manifest/flannel`).
+pub fn is_file_name(s: &str) -> bool {
+    s.len() <= 200
+        && s.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+        })
+}
+
+fn file_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if is_file_name(&s) {
+        Ok(s)
+    } else {
+        let shown: String = s.chars().take(80).flat_map(char::escape_debug).collect();
+        Err(serde::de::Error::custom(format!(
+            "`{shown}` is not a file name: use letters, digits, `.`, `_`, `-` and `/` between names (no `..`)"
+        )))
+    }
 }
 
 impl LockedImage {
     /// The digest the site pulls the image by.
-    pub fn site_digest(&self) -> &str {
-        self.carried_digest.as_deref().unwrap_or(&self.digest)
+    pub fn site_digest(&self) -> &Digest {
+        self.carried_digest.as_ref().unwrap_or(&self.digest)
     }
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedFile {
-    /// Name in the bundle, e.g. `kubeadm-amd64` or `manifest/flannel`.
+    /// Name in the bundle, e.g. `kubeadm-amd64` or `manifest/flannel`
+    /// (checked when read: it becomes a path).
+    #[serde(deserialize_with = "file_name")]
     pub name: String,
     pub url: String,
-    pub sha256: String,
+    /// The bare 64 hex digits.
+    #[serde(with = "crate::digest::bare")]
+    pub sha256: Digest,
     pub size: u64,
 }
 
@@ -88,11 +126,15 @@ impl Lock {
     }
 }
 
+/// Why a lock cannot be read: shown as `LINE:COL: FIELD: MESSAGE` when the
+/// place is known (see [`crate::yaml::YamlError`]).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct LockError(String);
 
-/// Reads a lock file.
+/// Reads a lock file. Every digest is checked as it is read (a lock whose
+/// `sha256` is not 64 lower-case hex digits is refused, naming the line and
+/// field), and so is every tag (none but `!!str`).
 pub fn parse(text: &str) -> Result<Lock, LockError> {
     let lock: Lock = crate::yaml::from_str(text).map_err(|e| LockError(e.to_string()))?;
     if lock.kind != LOCK_KIND || lock.api_version != LOCK_API_VERSION {

@@ -7,19 +7,56 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct YamlError(String);
+/// A problem reading or writing YAML: where it is (1-based line and column,
+/// 0 when unknown), which field, and what is wrong. Shown as
+/// `LINE:COL: FIELD: MESSAGE`, so a caller that puts the file name and a `:`
+/// in front gives `FILE:LINE:COL: FIELD: MESSAGE`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct YamlError {
+    pub line: u32,
+    pub column: u32,
+    /// The field path, e.g. `images[0].digest`; empty for the whole document.
+    pub path: String,
+    pub message: String,
+}
+
+impl YamlError {
+    fn plain(message: String) -> YamlError {
+        YamlError { line: 0, column: 0, path: String::new(), message }
+    }
+}
+
+impl std::fmt::Display for YamlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line > 0 {
+            write!(f, "{}:{}: ", self.line, self.column)?;
+        }
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)
+    }
+}
 
 /// One YAML document, without a leading `---`.
 pub fn to_string<T: Serialize>(value: &T) -> Result<String, YamlError> {
-    let v = serde_json::to_value(value).map_err(|e| YamlError(format!("cannot write YAML: {e}")))?;
-    serde_saphyr::to_string(&v).map_err(|e| YamlError(format!("cannot write YAML: {e}")))
+    let v = serde_json::to_value(value).map_err(|e| YamlError::plain(format!("cannot write YAML: {e}")))?;
+    serde_saphyr::to_string(&v).map_err(|e| YamlError::plain(format!("cannot write YAML: {e}")))
 }
 
-/// Reads one YAML document (YAML 1.2: `yes` and `on` are strings) into `T`.
+/// Reads one YAML document (YAML 1.2: `yes` and `on` are strings; no tags
+/// but `!!str`) into `T`. An error names the line, column and field.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
-    let v = crate::spec::load::yaml_to_json(text)
-        .map_err(|d| if d.line > 0 { YamlError(format!("line {}:{}: {}", d.line, d.column, d.message)) } else { YamlError(d.message) })?;
-    serde_json::from_value(v).map_err(|e| YamlError(e.to_string()))
+    let (v, positions) = crate::spec::load::yaml_to_json(text).map_err(|d| {
+        let message = if d.hint.is_empty() { d.message } else { format!("{} ({})", d.message, d.hint) };
+        YamlError { line: d.line, column: d.column, path: d.path, message }
+    })?;
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = match e.path().to_string() {
+            p if p == "." => String::new(),
+            p => p,
+        };
+        let (line, column) = positions.find(&path).unwrap_or((0, 0));
+        YamlError { line, column, path, message: e.into_inner().to_string() }
+    })
 }

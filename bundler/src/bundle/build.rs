@@ -101,7 +101,7 @@ pub struct Built {
 
 /// The reference the site pulls an image by: the site registry, its
 /// repository and tag, and the digest.
-pub fn site_ref(registry: &str, name: &str, digest: &str) -> Result<(String, String)> {
+pub fn site_ref(registry: &str, name: &str, digest: &crate::oci::Digest) -> Result<(String, String)> {
     let r = ImageRef::parse(name).map_err(|e| Error::failed(e.to_string(), "fix the lock"))?;
     let tagged = r.in_registry(registry).tagged();
     Ok((tagged.clone(), format!("{tagged}@{digest}")))
@@ -153,27 +153,22 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
         let mut size = 0;
         for (d, _, raw) in &img.manifests {
             size += raw.len() as u64;
-            sizes.insert(d.clone(), raw.len() as u64);
-            blobs.entry(d.clone()).or_insert_with(|| Source::Bytes(raw.clone()));
+            sizes.insert(d.to_string(), raw.len() as u64);
+            blobs.entry(d.to_string()).or_insert_with(|| Source::Bytes(raw.clone()));
         }
         for b in &img.blobs {
             size += b.size;
-            sizes.insert(b.digest.clone(), b.size);
-            if !blobs.contains_key(&b.digest) {
-                blobs.insert(
-                    b.digest.clone(),
-                    Source::File(cache.path(&b.digest).map_err(|e| Error::failed(e.to_string(), "report this"))?),
-                );
-            }
+            sizes.insert(b.digest.to_string(), b.size);
+            blobs.entry(b.digest.to_string()).or_insert_with(|| Source::File(cache.path(&b.digest)));
         }
         index.push(json!({"mediaType": img.media_type, "digest": img.digest, "size": img.size, "annotations": {REF_NAME: tagged}}));
         images.push(SealImage {
             name: img.name.clone(),
             site,
-            digest: digest(&img.digest)?,
+            digest: img.digest.clone(),
             media_type: img.media_type.clone(),
-            manifests: img.manifests.iter().map(|m| digest(&m.0)).collect::<Result<_>>()?,
-            blobs: img.blobs.iter().map(|b| digest(&b.digest)).collect::<Result<_>>()?,
+            manifests: img.manifests.iter().map(|m| m.0.clone()).collect(),
+            blobs: img.blobs.iter().map(|b| b.digest.clone()).collect(),
             size,
         });
     }
@@ -203,7 +198,7 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
     }
     if let Some(bin) = &input.binary {
         let (d, _) = crate::oci::cache::sha256_file(bin).map_err(|e| Error::io(bin, e))?;
-        pending.push(file_entry("bin/meshbundle".into(), bin.clone(), d.trim_start_matches("sha256:").to_string(), 0o755)?);
+        pending.push(file_entry("bin/meshbundle".into(), bin.clone(), d.hex().to_string(), 0o755)?);
     }
     pending.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
     for w in pending.windows(2) {

@@ -60,7 +60,7 @@ pub fn extract(bundle: &Path, seal: &Seal, dir: &Path, opener: Option<&Opener>, 
                 .find(|f| &f.name == name)
                 .ok_or_else(|| Error::failed(format!("the seal lists base file {name} without its sha256"), "the bundle is damaged"))?;
             let have = dir.join("files").join(name);
-            let ok = crate::oci::cache::sha256_file(&have).is_ok_and(|(d, _)| d.trim_start_matches("sha256:") == f.sha256.hex());
+            let ok = crate::oci::cache::sha256_file(&have).is_ok_and(|(d, _)| d == f.sha256);
             if !ok {
                 return Err(Error::failed(
                     format!("this differential bundle needs files/{name} from bundle {}, and {} lacks it", base.id, dir.display()),

@@ -152,8 +152,8 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
                     files.push(CarriedFile {
                         name: f.name.clone(),
                         url: f.url.clone(),
-                        sha256: digest.trim_start_matches("sha256:").into(),
-                        path: cache.path(&digest).map_err(|e| Error::failed(e.to_string(), "check the cache"))?,
+                        sha256: digest.hex().into(),
+                        path: cache.path(&digest),
                     });
                 }
                 None => not.files.push(f.name.clone()),
@@ -229,20 +229,15 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
         }
         let mut files = Vec::new();
         for f in lock.files.iter().filter(|f| needed_files.contains(f.name.as_str())) {
-            let digest = format!("sha256:{}", f.sha256);
-            if !cache.contains(&digest, Some(f.size)) {
+            let digest = &f.sha256;
+            if !cache.contains(digest, Some(f.size)) {
                 let (got, _) = rt
                     .block_on(n.fetcher.fetch(&f.name, &f.url, cache, &progress))
                     .map_err(|e| Error::failed(e.to_string(), "check the mirror flags, or build where the file is reachable"))?;
                 check_pinned(&f.name, &f.url, &got, &f.sha256)
                     .map_err(|e| Error::failed(e.to_string(), "the file changed upstream: do not use it"))?;
             }
-            files.push(CarriedFile {
-                name: f.name.clone(),
-                url: f.url.clone(),
-                sha256: f.sha256.clone(),
-                path: cache.path(&digest).map_err(|e| Error::failed(e.to_string(), "check the cache"))?,
-            });
+            files.push(CarriedFile { name: f.name.clone(), url: f.url.clone(), sha256: f.sha256.hex().into(), path: cache.path(digest) });
         }
         (site, spec_text, Some(lock), Some(lock_text), images, files, NotCarried::default())
     };
@@ -334,11 +329,15 @@ fn base_from(old: &Path, site: &Site, cache: &BlobCache, regs: &Registries, prog
             let hint = e.hint().unwrap_or_else(|| "the base lock's images must be reachable or cached".into());
             Error::failed(format!("--since {}: {e}", old.display()), hint)
         })?;
-        blobs.extend(img.manifests.iter().map(|m| m.0.clone()));
-        blobs.extend(img.blobs.iter().map(|b| b.digest.clone()));
+        blobs.extend(img.manifests.iter().map(|m| m.0.to_string()));
+        blobs.extend(img.blobs.iter().map(|b| b.digest.to_string()));
     }
     let text = std::fs::read(old).map_err(|e| Error::io(old, e))?;
-    Ok(BaseSets { id: crate::oci::digest_of(&text), blobs, files: lock.files.iter().map(|f| f.sha256.clone()).collect() })
+    Ok(BaseSets {
+        id: crate::oci::digest_of(&text).to_string(),
+        blobs,
+        files: lock.files.iter().map(|f| f.sha256.hex().to_string()).collect(),
+    })
 }
 
 /// A file that is no bundle at all (missing, empty, a directory, a YAML

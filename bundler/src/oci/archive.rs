@@ -12,13 +12,13 @@ use std::path::{Path, PathBuf};
 
 use meshbundle_core::lock::LockedImage;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use super::cache::{BlobCache, CacheError};
 use super::layout::{Layout, REF_NAME};
 use super::media;
 use super::registry::{RegistryError, image_from_lock, locked_from_manifest};
-use super::{Image, digest_of};
+use super::{Digest, Image, digest_of};
 
 fn err(image: &str, message: impl Into<String>) -> RegistryError {
     RegistryError::Manifest { image: image.to_string(), message: message.into() }
@@ -58,25 +58,33 @@ pub fn load(source: &str, name: &str, platforms: &[String], cache: &BlobCache) -
 }
 
 /// Picks the manifest for `name` from an index.json: the one whose
-/// `org.opencontainers.image.ref.name` is the name or its tag, or the only one.
-fn pick(entries: &[Value], name: &str) -> Option<String> {
+/// `org.opencontainers.image.ref.name` is the name or its tag, or the only
+/// one. Its digest is checked (it becomes a path in the cache).
+fn pick(entries: &[Value], name: &str) -> Result<Option<Digest>, RegistryError> {
     let tag = meshbundle_core::image::ImageRef::parse(name).ok().and_then(|r| r.tag);
     let by_name = entries.iter().find(|e| {
         let r = e["annotations"][REF_NAME].as_str().unwrap_or_default();
         r == name || Some(r) == tag.as_deref() || r.ends_with(&format!(":{}", tag.as_deref().unwrap_or("\u{0}")))
     });
-    by_name.or(if entries.len() == 1 { entries.first() } else { None }).and_then(|e| e["digest"].as_str().map(str::to_string))
+    match by_name.or(if entries.len() == 1 { entries.first() } else { None }) {
+        None => Ok(None),
+        Some(e) => {
+            let d = e["digest"].as_str().unwrap_or_default();
+            Digest::parse(d).map(Some).map_err(|e| err(name, format!("index.json: {e}")))
+        }
+    }
 }
 
 fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache) -> Result<(Vec<Value>, Vec<u8>), RegistryError> {
     let layout = Layout::open(dir)?;
     let entries = layout.read_index()?;
-    let digest = pick(&entries, name).ok_or_else(|| err(name, format!("{} has no manifest named {name}", dir.display())))?;
+    let digest = pick(&entries, name)?.ok_or_else(|| err(name, format!("{} has no manifest named {name}", dir.display())))?;
     // Copy every blob of the layout into the cache, checking each.
     let blobs = dir.join("blobs/sha256");
     for e in fs::read_dir(&blobs).map_err(|source| CacheError::Io { path: blobs.clone(), source })? {
         let e = e.map_err(|source| CacheError::Io { path: blobs.clone(), source })?;
-        let claimed = format!("sha256:{}", e.file_name().to_string_lossy());
+        let file_name = e.file_name().to_string_lossy().into_owned();
+        let claimed = Digest::from_hex(&file_name).map_err(|e| err(name, format!("{}: {e}", blobs.display())))?;
         // Already cached (the cache is content-addressed, and a bundle checks
         // every blob again as it writes it): no need to read it again.
         if e.metadata().is_ok_and(|m| cache.contains(&claimed, Some(m.len()))) {
@@ -84,7 +92,7 @@ fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache) -> Result<(Vec<Val
         }
         let (got, _) = cache.put_file(&e.path())?;
         if got != claimed {
-            return Err(RegistryError::BadBlob { image: name.into(), blob: claimed, actual: got });
+            return Err(RegistryError::BadBlob { image: name.into(), blob: claimed.to_string(), actual: got.to_string() });
         }
     }
     let top = cache.read(&digest)?;
@@ -94,7 +102,7 @@ fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache) -> Result<(Vec<Val
 /// Streams a tar's regular files into the cache: `path -> (digest, size)`,
 /// and keeps the small JSON files' bytes.
 /// A tar's regular files (`path -> (digest, size)`) and its small JSON files' bytes.
-type TarContents = (BTreeMap<String, (String, u64)>, BTreeMap<String, Vec<u8>>);
+type TarContents = (BTreeMap<String, (Digest, u64)>, BTreeMap<String, Vec<u8>>);
 
 fn import_tar(file: &Path, cache: &BlobCache) -> Result<TarContents, CacheError> {
     let io_err = |source| CacheError::Io { path: file.to_path_buf(), source };
@@ -109,7 +117,7 @@ fn import_tar(file: &Path, cache: &BlobCache) -> Result<TarContents, CacheError>
         }
         let path = entry.path().map_err(io_err)?.to_string_lossy().trim_start_matches("./").to_string();
         let mut tmp = cache.temp()?;
-        let mut h = Sha256::new();
+        let mut h = <Sha256 as sha2::Digest>::new();
         let mut buf = vec![0u8; 1 << 20];
         let mut size = 0u64;
         let mut keep = Vec::new();
@@ -118,14 +126,14 @@ fn import_tar(file: &Path, cache: &BlobCache) -> Result<TarContents, CacheError>
             if n == 0 {
                 break;
             }
-            h.update(&buf[..n]);
+            sha2::Digest::update(&mut h, &buf[..n]);
             tmp.write_all(&buf[..n]).map_err(io_err)?;
             if path.ends_with(".json") && keep.len() < (4 << 20) {
                 keep.extend_from_slice(&buf[..n]);
             }
             size += n as u64;
         }
-        let digest = format!("sha256:{}", hex::encode(h.finalize()));
+        let digest = Digest::from_raw(&sha2::Digest::finalize(h).into());
         if cache.contains(&digest, Some(size)) {
             drop(tmp);
         } else {
@@ -144,9 +152,9 @@ fn from_oci_archive(file: &Path, name: &str, cache: &BlobCache) -> Result<(Vec<V
     let (files, small) = import_tar(file, cache)?;
     for (path, (digest, _)) in &files {
         if let Some(hex) = path.strip_prefix("blobs/sha256/")
-            && *digest != format!("sha256:{hex}")
+            && digest.hex() != hex
         {
-            return Err(RegistryError::BadBlob { image: name.into(), blob: format!("sha256:{hex}"), actual: digest.clone() });
+            return Err(RegistryError::BadBlob { image: name.into(), blob: format!("sha256:{hex}"), actual: digest.to_string() });
         }
     }
     let index: Value = small
@@ -154,7 +162,7 @@ fn from_oci_archive(file: &Path, name: &str, cache: &BlobCache) -> Result<(Vec<V
         .and_then(|b| serde_json::from_slice(b).ok())
         .ok_or_else(|| err(name, format!("{} has no index.json: not an OCI archive", file.display())))?;
     let entries = index["manifests"].as_array().cloned().unwrap_or_default();
-    let digest = pick(&entries, name).ok_or_else(|| err(name, format!("{} has no manifest named {name}", file.display())))?;
+    let digest = pick(&entries, name)?.ok_or_else(|| err(name, format!("{} has no manifest named {name}", file.display())))?;
     let top = cache.read(&digest)?;
     Ok((entries, top))
 }
@@ -187,7 +195,7 @@ fn from_docker_archive(file: &Path, name: &str, cache: &BlobCache) -> Result<(Ve
         let (digest, size) = files.get(l).cloned().ok_or_else(|| err(name, format!("the archive lacks {l}")))?;
         let gz = {
             let mut head = [0u8; 2];
-            let p = cache.path(&digest)?;
+            let p = cache.path(&digest);
             fs::File::open(&p).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == [0x1f, 0x8b]
         };
         layers.push(json!({"mediaType": if gz { media::OCI_LAYER_GZIP } else { media::OCI_LAYER }, "digest": digest, "size": size}));

@@ -8,9 +8,9 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
-use super::digest_hex;
+use super::Digest;
 
 #[derive(Debug, Clone)]
 pub struct BlobCache {
@@ -21,8 +21,6 @@ pub struct BlobCache {
 pub enum CacheError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("`{0}` is not a sha256 digest")]
-    BadDigest(String),
     #[error("{what}: expected {expected}, got {actual} ({size} bytes)")]
     Mismatch { what: String, expected: String, actual: String, size: u64 },
 }
@@ -48,14 +46,15 @@ impl BlobCache {
         &self.root
     }
 
-    pub fn path(&self, digest: &str) -> Result<PathBuf, CacheError> {
-        let hex = digest_hex(digest).ok_or_else(|| CacheError::BadDigest(digest.to_string()))?;
-        Ok(self.root.join("blobs/sha256").join(hex))
+    /// Where the blob is (or would be). A `Digest` is 64 hex digits, so the
+    /// path stays inside the cache.
+    pub fn path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
     }
 
     /// Whether the blob is in the cache (with the expected size, when given).
-    pub fn contains(&self, digest: &str, size: Option<u64>) -> bool {
-        match self.path(digest).ok().and_then(|p| fs::metadata(p).ok()) {
+    pub fn contains(&self, digest: &Digest, size: Option<u64>) -> bool {
+        match fs::metadata(self.path(digest)).ok() {
             Some(m) => size.is_none_or(|s| m.len() == s),
             None => false,
         }
@@ -69,19 +68,24 @@ impl BlobCache {
     }
 
     /// Checks a downloaded file's digest (and size) and moves it into place.
-    pub fn commit(&self, tmp: &Path, digest: &str, size: Option<u64>, what: &str) -> Result<PathBuf, CacheError> {
-        let dest = self.path(digest)?;
+    pub fn commit(&self, tmp: &Path, digest: &Digest, size: Option<u64>, what: &str) -> Result<PathBuf, CacheError> {
+        let dest = self.path(digest);
         let (actual, len) = sha256_file(tmp).map_err(io_err(tmp))?;
-        if actual != digest || size.is_some_and(|s| s != len) {
+        if actual != *digest || size.is_some_and(|s| s != len) {
             let _ = fs::remove_file(tmp);
-            return Err(CacheError::Mismatch { what: what.to_string(), expected: digest.to_string(), actual, size: len });
+            return Err(CacheError::Mismatch {
+                what: what.to_string(),
+                expected: digest.to_string(),
+                actual: actual.to_string(),
+                size: len,
+            });
         }
         fs::rename(tmp, &dest).map_err(io_err(&dest))?;
         Ok(dest)
     }
 
     /// Stores bytes, returning their digest.
-    pub fn put_bytes(&self, bytes: &[u8]) -> Result<String, CacheError> {
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, CacheError> {
         let digest = super::digest_of(bytes);
         if !self.contains(&digest, Some(bytes.len() as u64)) {
             let mut tmp = self.temp()?;
@@ -93,7 +97,7 @@ impl BlobCache {
     }
 
     /// Copies a file into the cache, returning its digest and size.
-    pub fn put_file(&self, src: &Path) -> Result<(String, u64), CacheError> {
+    pub fn put_file(&self, src: &Path) -> Result<(Digest, u64), CacheError> {
         let (digest, size) = sha256_file(src).map_err(io_err(src))?;
         if !self.contains(&digest, Some(size)) {
             let tmp = self.temp()?;
@@ -104,8 +108,8 @@ impl BlobCache {
         Ok((digest, size))
     }
 
-    pub fn read(&self, digest: &str) -> Result<Vec<u8>, CacheError> {
-        let p = self.path(digest)?;
+    pub fn read(&self, digest: &Digest) -> Result<Vec<u8>, CacheError> {
+        let p = self.path(digest);
         fs::read(&p).map_err(io_err(&p))
     }
 }
@@ -123,8 +127,9 @@ fn default_dir() -> PathBuf {
     }
 }
 
-/// `sha256:<hex>` and length of a file, streamed.
-pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
+/// The digest and length of a file, streamed.
+pub fn sha256_file(path: &Path) -> io::Result<(Digest, u64)> {
+    use sha2::Digest as _;
     let mut f = fs::File::open(path)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -137,5 +142,5 @@ pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
         h.update(&buf[..n]);
         total += n as u64;
     }
-    Ok((format!("sha256:{}", hex::encode(h.finalize())), total))
+    Ok((Digest::from_raw(&h.finalize().into()), total))
 }

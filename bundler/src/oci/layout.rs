@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::{Image, digest_hex};
+use super::{Digest, Image};
 use crate::oci::cache::{BlobCache, CacheError};
 
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -41,19 +41,18 @@ impl Layout {
         Ok(Layout { root: root.to_path_buf() })
     }
 
-    pub fn blob_path(&self, digest: &str) -> Result<PathBuf, CacheError> {
-        let hex = digest_hex(digest).ok_or_else(|| CacheError::BadDigest(digest.to_string()))?;
-        Ok(self.root.join("blobs/sha256").join(hex))
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
     }
 
     /// Puts a blob from the cache into the layout (a hard link when they share a
     /// file system, a copy otherwise).
-    pub fn put_from_cache(&self, cache: &BlobCache, digest: &str) -> Result<(), CacheError> {
-        let dest = self.blob_path(digest)?;
+    pub fn put_from_cache(&self, cache: &BlobCache, digest: &Digest) -> Result<(), CacheError> {
+        let dest = self.blob_path(digest);
         if dest.exists() {
             return Ok(());
         }
-        let src = cache.path(digest)?;
+        let src = cache.path(digest);
         let tmp = dest.with_extension("tmp");
         if fs::hard_link(&src, &tmp).is_err()
             && let Err(e) = fs::copy(&src, &tmp)
@@ -65,9 +64,9 @@ impl Layout {
         fs::rename(&tmp, &dest).map_err(io(&dest))
     }
 
-    pub fn put_bytes(&self, bytes: &[u8]) -> Result<String, CacheError> {
+    pub fn put_bytes(&self, bytes: &[u8]) -> Result<Digest, CacheError> {
         let digest = super::digest_of(bytes);
-        let dest = self.blob_path(&digest)?;
+        let dest = self.blob_path(&digest);
         if !dest.exists() {
             let tmp = dest.with_extension("tmp");
             let written = fs::File::create(&tmp).and_then(|mut f| f.write_all(bytes));

@@ -8,23 +8,17 @@ pub mod layout;
 pub mod media;
 pub mod registry;
 
-use sha2::{Digest, Sha256};
+pub use meshbundle_core::digest::Digest;
 
-/// `sha256:<hex>` of some bytes.
-pub fn digest_of(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
-
-/// The hex part of a `sha256:` digest, checked.
-pub fn digest_hex(digest: &str) -> Option<&str> {
-    let h = digest.strip_prefix("sha256:")?;
-    (h.len() == 64 && h.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))).then_some(h)
+/// The digest of some bytes.
+pub fn digest_of(bytes: &[u8]) -> Digest {
+    Digest::of(bytes)
 }
 
 /// One blob an image needs: its digest, size and media type.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Blob {
-    pub digest: String,
+    pub digest: Digest,
     pub size: u64,
     pub media_type: String,
 }
@@ -35,13 +29,13 @@ pub struct Image {
     /// The reference it is known by, e.g. `registry.k8s.io/pause:3.10`.
     pub name: String,
     /// Digest of the top manifest or index as carried.
-    pub digest: String,
+    pub digest: Digest,
     pub media_type: String,
     /// Size of the top manifest or index.
     pub size: u64,
     /// Every manifest (the top one first, then children of an index), as raw
     /// bytes: they are stored exactly as fetched, so their digests hold.
-    pub manifests: Vec<(String, String, Vec<u8>)>,
+    pub manifests: Vec<(Digest, String, Vec<u8>)>,
     /// Configs and layers, sorted and without duplicates.
     pub blobs: Vec<Blob>,
 }

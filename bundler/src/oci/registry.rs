@@ -39,7 +39,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use super::cache::{BlobCache, CacheError};
 use super::credentials::Credentials;
 use super::media::{self, ACCEPTED};
-use super::{Blob, Image, digest_hex, digest_of};
+use super::{Blob, Digest, Image, digest_of};
 
 #[derive(Debug, Clone, Default)]
 pub struct RegistryOptions {
@@ -514,7 +514,7 @@ impl Registries {
         self.opts.mirrors.iter().find(|(from, _)| from == registry).map(|(_, to)| to.clone()).unwrap_or(registry.to_string())
     }
 
-    fn reference(&self, r: &ImageRef, digest: Option<&str>) -> Reference {
+    fn reference(&self, r: &ImageRef, digest: Option<&Digest>) -> Reference {
         let host = self.host(&r.registry);
         match digest {
             Some(d) => Reference::with_digest(host, r.repository.clone(), d.to_string()),
@@ -629,7 +629,7 @@ impl Registries {
         Ok(body)
     }
 
-    async fn manifest(&self, image: &str, reference: &Reference) -> Result<(Vec<u8>, String), RegistryError> {
+    async fn manifest(&self, image: &str, reference: &Reference) -> Result<(Vec<u8>, Digest), RegistryError> {
         let name = reference.digest().or(reference.tag()).unwrap_or("latest").to_string();
         let url = self.url(reference, "manifests", &name);
         let mut tries = Tries::new(image, format!("manifest {name}"), None);
@@ -648,7 +648,7 @@ impl Registries {
     /// the platforms kept.
     pub async fn resolve(&self, r: &ImageRef, platforms: &[String]) -> Result<LockedImage, RegistryError> {
         let name = r.tagged();
-        let reference = self.reference(r, r.digest.as_deref());
+        let reference = self.reference(r, r.digest.as_ref());
         let (raw, digest) = self.manifest(&name, &reference).await?;
         if let Some(want) = &r.digest
             && *want != digest
@@ -667,7 +667,7 @@ impl Registries {
         progress: &crate::progress::Progress,
     ) -> Result<Image, RegistryError> {
         let r = ImageRef::parse(&locked.name).map_err(|e| RegistryError::Setup(e.to_string()))?;
-        let get = |digest: String| {
+        let get = |digest: Digest| {
             let reference = self.reference(&r, Some(&digest));
             async move {
                 let (raw, got) = self.manifest(&locked.name, &reference).await?;
@@ -711,7 +711,7 @@ impl Registries {
     ) -> Result<(), RegistryError> {
         let what = format!("blob {}", blob.digest);
         let mut tries = Tries::new(image, what.clone(), Some(progress));
-        let hex = digest_hex(&blob.digest).ok_or_else(|| tries.error("not a sha256 digest".into(), "fix the manifest"))?;
+        let hex = blob.digest.hex();
         let dir = cache.root_dir().join("partial");
         let path = dir.join(format!("{hex}.partial"));
         let disk = |path: &Path, e: std::io::Error, kept: u64| {
@@ -740,7 +740,7 @@ impl Registries {
             if part.have > 0 {
                 progress.inc(part.have);
             }
-            let url = self.url(reference, "blobs", &blob.digest);
+            let url = self.url(reference, "blobs", blob.digest.as_str());
             // Whether the bytes held came from more than one answer: if they hash
             // wrong, the whole blob is fetched once more before calling it damaged.
             let mut pieced = part.have > 0;
@@ -748,7 +748,7 @@ impl Registries {
             loop {
                 let outcome = self.blob_once(reference, &url, blob, &mut part, &mut pieced, progress).await;
                 let failure = match outcome {
-                    Ok(()) if part.digest() == blob.digest => break,
+                    Ok(()) if part.digest() == blob.digest.as_str() => break,
                     Ok(()) if pieced && !refetched => {
                         // The pieces do not make the blob: start again from nothing, at once.
                         refetched = true;
@@ -780,7 +780,7 @@ impl Registries {
                 }
             }
             part.file.sync_all().await.map_err(|e| disk(&path, e, part.have))?;
-            let dest = cache.path(&blob.digest)?;
+            let dest = cache.path(&blob.digest);
             tokio::fs::rename(&path, &dest).await.map_err(|e| disk(&dest, e, 0))
         }
         .await;
@@ -926,7 +926,7 @@ enum BlobFailure {
 pub fn locked_from_manifest(
     name: &str,
     raw: &[u8],
-    digest: &str,
+    digest: &Digest,
     platforms: &[String],
     source: Option<String>,
 ) -> Result<LockedImage, RegistryError> {
@@ -934,7 +934,7 @@ pub fn locked_from_manifest(
         .ok_or_else(|| RegistryError::Manifest { image: name.into(), message: "not a manifest or an index".into() })?;
     let mut locked = LockedImage {
         name: name.to_string(),
-        digest: digest.to_string(),
+        digest: digest.clone(),
         media_type: media_type.clone(),
         platforms: Vec::new(),
         carried_digest: None,
@@ -944,12 +944,12 @@ pub fn locked_from_manifest(
         return Ok(locked);
     }
     let index = media::parse_index(raw).map_err(|message| RegistryError::Manifest { image: name.into(), message })?;
-    let entries: Vec<(String, String)> = index
-        .manifests
-        .iter()
-        .filter_map(|e| media::platform_of(e).map(|p| (p, e.digest.clone())))
-        .filter(|(p, _)| !p.starts_with("unknown/"))
-        .collect();
+    let mut entries: Vec<(String, Digest)> = Vec::new();
+    for e in &index.manifests {
+        let Some(p) = media::platform_of(e).filter(|p| !p.starts_with("unknown/")) else { continue };
+        let d = Digest::parse(&e.digest).map_err(|e| RegistryError::Manifest { image: name.into(), message: format!("index: {e}") })?;
+        entries.push((p, d));
+    }
     for want in platforms {
         match entries.iter().find(|(p, _)| media::platform_matches(p, want)) {
             Some((p, d)) => locked.platforms.push(LockedPlatform { platform: p.clone(), digest: d.clone() }),
@@ -982,7 +982,7 @@ pub fn filter_index(raw: &[u8], keep: &[LockedPlatform]) -> Result<Vec<u8>, Stri
 /// child manifests with `get`.
 pub async fn image_from_lock<F, Fut>(locked: &LockedImage, top: Vec<u8>, get: F) -> Result<Image, RegistryError>
 where
-    F: Fn(String) -> Fut,
+    F: Fn(Digest) -> Fut,
     Fut: std::future::Future<Output = Result<Vec<u8>, RegistryError>>,
 {
     let name = locked.name.clone();
@@ -1000,11 +1000,11 @@ where
             }
             None => top,
         };
-        (locked.site_digest().to_string(), locked.media_type.clone(), carried)
+        (locked.site_digest().clone(), locked.media_type.clone(), carried)
     } else {
         (locked.digest.clone(), locked.media_type.clone(), top)
     };
-    let child_manifests: Vec<(String, Vec<u8>)> = if media::is_index(&media_type) {
+    let child_manifests: Vec<(Digest, Vec<u8>)> = if media::is_index(&media_type) {
         let mut v = Vec::new();
         for p in &locked.platforms {
             v.push((p.digest.clone(), get(p.digest.clone()).await?));
@@ -1014,11 +1014,12 @@ where
         vec![(digest.clone(), top_raw.clone())]
     };
     manifests.push((digest.clone(), media_type.clone(), top_raw.clone()));
+    let checked = |d: &str| Digest::parse(d).map_err(|e| bad(format!("manifest {d}: {e}")));
     for (d, raw) in &child_manifests {
         let m = media::parse_manifest(raw).map_err(|e| bad(format!("manifest {d}: {e}")))?;
-        blobs.push(Blob { digest: m.config.digest.clone(), size: m.config.size as u64, media_type: m.config.media_type.clone() });
+        blobs.push(Blob { digest: checked(&m.config.digest)?, size: m.config.size as u64, media_type: m.config.media_type.clone() });
         for l in &m.layers {
-            blobs.push(Blob { digest: l.digest.clone(), size: l.size as u64, media_type: l.media_type.clone() });
+            blobs.push(Blob { digest: checked(&l.digest)?, size: l.size as u64, media_type: l.media_type.clone() });
         }
         if *d != digest {
             let mt = media::media_type_of(raw).unwrap_or_else(|| media::OCI_MANIFEST.into());

@@ -8,7 +8,7 @@ pub mod files;
 pub mod key;
 pub mod secrets;
 
-pub use secrets::{SiteSecrets, generate, rotate};
+pub use secrets::{BootstrapToken, CertificateKey, CredentialError, SiteSecrets, generate, rotate};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
@@ -22,7 +22,9 @@ pub enum PkiError {
     Mismatch(String),
     #[error("{0}")]
     Expired(String),
-    #[error("secrets file: {0}")]
+    /// The secrets file cannot be read or written: `LINE:COL: FIELD: MESSAGE`
+    /// when the place is known, so a caller can put `FILE:` in front.
+    #[error("{0}")]
     Format(String),
 }
 

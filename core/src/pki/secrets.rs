@@ -39,6 +39,99 @@ impl std::fmt::Debug for SiteSecrets {
     }
 }
 
+/// Why a token or certificate key is malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    #[error("the bootstrap token is not [a-z0-9]{{6}}.[a-z0-9]{{16}} (regenerate the secrets with `meshbundle secrets generate`)")]
+    Token,
+    #[error("the certificate key is not 64 lower-case hex digits (regenerate the secrets with `meshbundle secrets generate`)")]
+    CertificateKey,
+}
+
+/// Defines a string type that is checked when made or deserialized, and that
+/// reads as a `&str` (it is only ever one of the checked forms).
+macro_rules! checked_str {
+    ($(#[$doc:meta])* $name:ident, $check:expr, $err:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(s: &str) -> Result<$name, CredentialError> {
+                let check: fn(&str) -> bool = $check;
+                if check(s) { Ok($name(s.to_string())) } else { Err($err) }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        /// Never the value: these are secrets.
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "(…)"))
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                $name::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+checked_str!(
+    /// A kubeadm bootstrap token, `[a-z0-9]{6}.[a-z0-9]{16}`.
+    BootstrapToken,
+    |t| {
+        let b = t.as_bytes();
+        b.len() == 23 && b[6] == b'.' && b.iter().enumerate().all(|(i, c)| i == 6 || c.is_ascii_lowercase() || c.is_ascii_digit())
+    },
+    CredentialError::Token
+);
+
+checked_str!(
+    /// kubeadm's certificate key: 32 bytes as 64 lower-case hex digits.
+    CertificateKey,
+    |k| crate::digest::Digest::from_hex(k).is_ok(),
+    CredentialError::CertificateKey
+);
+
 /// A certificate and its private key, both PEM.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -51,10 +144,10 @@ pub struct CertKey {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KubeadmSecrets {
     /// Bootstrap token, `[a-z0-9]{6}.[a-z0-9]{16}`.
-    pub token: String,
+    pub token: BootstrapToken,
     /// Key that encrypts the control-plane certificates kubeadm uploads for
     /// joining control-plane nodes: 32 random bytes, hex.
-    pub certificate_key: String,
+    pub certificate_key: CertificateKey,
     /// Cluster CA (`/etc/kubernetes/pki/ca.crt`, `ca.key`).
     pub ca: CertKey,
     #[serde(rename = "frontProxyCA")]
@@ -214,8 +307,8 @@ pub fn generate<R: CryptoRng + ?Sized>(site: &Site, opts: &GenerateOptions, rng:
     let mut ck = [0u8; 32];
     rng.fill_bytes(&mut ck);
     let kubeadm = KubeadmSecrets {
-        token: format!("{}.{}", random_chars(rng, 6), random_chars(rng, 16)),
-        certificate_key: hex::encode(ck),
+        token: BootstrapToken(format!("{}.{}", random_chars(rng, 6), random_chars(rng, 16))),
+        certificate_key: CertificateKey(hex::encode(ck)),
         ca: pair(&ca, &ca_key)?,
         front_proxy_ca: pair(&fp, &fp_key)?,
         etcd_ca: pair(&etcd, &etcd_key)?,
@@ -376,17 +469,7 @@ impl SiteSecrets {
         if self.kind != SECRETS_KIND || self.api_version != crate::spec::API_VERSION {
             d.error("secrets", "kind", "this is not a meshbundle secrets file", "generate one with `meshbundle secrets generate`");
         }
-        let t = &self.kubeadm.token;
-        let token_ok = t.len() == 23
-            && t.as_bytes()[6] == b'.'
-            && t.bytes().enumerate().all(|(i, c)| i == 6 || c.is_ascii_lowercase() || c.is_ascii_digit());
-        if !token_ok {
-            d.error("secrets", "kubeadm.token", "the bootstrap token is not [a-z0-9]{6}.[a-z0-9]{16}", "regenerate the secrets");
-        }
-        let ck = &self.kubeadm.certificate_key;
-        if ck.len() != 64 || !ck.bytes().all(|c| c.is_ascii_hexdigit()) {
-            d.error("secrets", "kubeadm.certificateKey", "the certificate key is not 32 bytes of hex", "regenerate the secrets");
-        }
+        // The token and certificate key are checked when read (their types).
         for (name, p) in self.pairs() {
             check_pair(&mut d, &name, p, true, now);
         }

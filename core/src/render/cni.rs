@@ -34,7 +34,7 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
         ctx.header("#"),
         ctx.cat.flannel.version,
         f.url,
-        f.sha256,
+        f.sha256.hex(),
         k.pod_subnet,
         ctx.registry()
     );

@@ -3,7 +3,7 @@
 
 use super::kubeadm::api_endpoint;
 use super::node::{Action, action};
-use super::shell::{array, quote};
+use super::shell::{array, comment, quote};
 use super::{Ctx, RenderError};
 use crate::tree::{FileTree, MODE_EXEC, MODE_FILE};
 
@@ -33,6 +33,7 @@ HERE="$(cd "$(dirname "${{BASH_SOURCE[0]}}")" && pwd)"
 source "$HERE/common/lib.sh"
 
 FIRST_CONTROL_PLANE={first_q}
+REVISION={revision_q}
 NODE_NAMES={names}
 NODE_ADDRESSES={addresses}
 
@@ -80,7 +81,7 @@ cmd_cluster() {{
   mb_step "Istio plug-in CA"
   mb_apply "$HERE/secrets/istio-cacerts.yaml"
 
-  mb_step "Istio (revision {revision})"
+  mb_step "Istio (revision $REVISION)"
   istioctl install -y -f "$HERE/manifests/istio/istio-operator.yaml"
 
   mb_step "ingress TLS certificate"
@@ -107,22 +108,21 @@ case "${{1:-}}" in
   cluster) cmd_cluster ;;
   verify) exec "$HERE/ops/verify.sh" ;;
   *)
-    cat >&2 <<EOF
-usage: ./install.sh node [NAME]   prepare this node and init or join it
-       ./install.sh cluster       on $FIRST_CONTROL_PLANE, once every node has joined: Istio and the rest
-       ./install.sh verify        check the install
-EOF
+    printf '%s\n' >&2 \
+      "usage: ./install.sh node [NAME]   prepare this node and init or join it" \
+      "       ./install.sh cluster       on $FIRST_CONTROL_PLANE, once every node has joined: Istio and the rest" \
+      "       ./install.sh verify        check the install"
     exit 2
     ;;
 esac
 "#,
         header = ctx.header("#"),
-        site = ctx.name(),
-        first = first,
+        site = comment(ctx.name()),
+        first = comment(&first),
         first_q = quote(&first),
         names = array(&names),
         addresses = array(&addresses),
-        revision = ctx.revision,
+        revision_q = quote(&ctx.revision),
     )
 }
 

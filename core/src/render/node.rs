@@ -4,7 +4,7 @@
 
 use toml::{Table, Value as Toml};
 
-use super::shell::{array, quote};
+use super::shell::{array, comment, quote};
 use super::{Ctx, RenderError};
 use crate::spec::{Node, ProxyMode, Role};
 use crate::tree::{FileTree, MODE_EXEC, MODE_FILE};
@@ -229,7 +229,7 @@ fn bootstrap_script(ctx: &Ctx, node: &Node) -> String {
             names
                 .into_iter()
                 .flat_map(|n| spec.architectures.iter().map(move |a| format!("{n}-{}", a.as_str())))
-                .filter_map(|f| ctx.file_sha256(&f).map(|sha| format!("  [{}]={}", quote(&f), sha)))
+                .filter_map(|f| ctx.file_sha256(&f).map(|sha| format!("  [{}]={}", quote(&f), quote(sha.hex()))))
                 .collect()
         })
         .unwrap_or_default();
@@ -259,6 +259,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 # shellcheck source=../../common/lib.sh
 source "$ROOT/common/lib.sh"
 
+NODE_NAME={name_q}
 NODE_ADDRESS={address_q}
 TIMEZONE={tz}
 KERNEL_MODULES={modules}
@@ -299,21 +300,23 @@ main() {{
   mb_pull "${{IMAGES[@]}}"
 
 {kubeadm_step}
-  mb_log "node {name} is done"
+  mb_log "node $NODE_NAME is done"
 }}
 
 main "$@"
 "#,
         header = ctx.header("#"),
-        name = node.name,
+        name = comment(&node.name),
+        name_q = quote(&node.name),
         role = node.role.as_str(),
-        site = ctx.name(),
-        address = node.address,
+        site = comment(ctx.name()),
+        address = comment(&node.address),
         address_q = quote(&node.address),
         tz = quote(&spec.timezone),
         modules = array(&kernel_modules(ctx)),
         tools = array(OS_TOOLS),
         images = array(&images),
+        with_istioctl = quote(with_istioctl),
     )
 }
 

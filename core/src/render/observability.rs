@@ -148,7 +148,7 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
             ctx.header("#"),
             ctx.site.spec.istio.version,
             file.url,
-            file.sha256,
+            file.sha256.hex(),
             ctx.registry(),
             if text.starts_with("---") { "" } else { "---\n" },
         );

@@ -223,7 +223,8 @@ fn cert_expiry(ctx: &Ctx) -> String {
     let ig = &ctx.site.spec.istio.ingress_gateway;
     let tls = if ig.enabled { ig.tls.as_ref().map(|t| format!("{}/{}", ig.namespace, t.credential_name)) } else { None };
     let body = format!(
-        r#"DAYS="${{1:-{days}}}"
+        r#"DEFAULT_DAYS={days}
+DAYS="${{1:-$DEFAULT_DAYS}}"
 INGRESS_SECRET={ingress}
 limit=$((DAYS * 86400))
 problems=0
@@ -261,7 +262,7 @@ if ((problems)); then
   exit 1
 fi
 "#,
-        days = ctx.site.spec.observability.alerts.cert_expiry_days,
+        days = quote(&ctx.site.spec.observability.alerts.cert_expiry_days.to_string()),
         ingress = quote(&tls.unwrap_or_default()),
     );
     script(ctx, "Checks certificate expiry: kubeadm's, the Istio CA and the ingress certificate.", "ops/cert-expiry.sh [DAYS]", &body)
@@ -279,6 +280,7 @@ source "$ROOT/common/lib.sh"
 # from there, so they are neither in this script nor on a command line, and
 # nothing here prints them. The token ID is the public half of the token.
 FIRST_NODE={first}
+ENDPOINT={endpoint}
 CONFIG="$ROOT/nodes/$FIRST_NODE/kubeadm.yaml"
 TOKEN_ID={token_id}
 
@@ -289,11 +291,11 @@ kubeadm token delete "$TOKEN_ID" >/dev/null 2>&1 || true
 # token create prints the token: keep it off the terminal.
 kubeadm token create --config "$CONFIG" >/dev/null
 kubeadm init phase upload-certs --upload-certs --skip-certificate-key-print --config "$CONFIG"
-echo "joins through {endpoint} work again for 2 hours (control plane) and 24 hours (workers)"
+echo "joins through $ENDPOINT work again for 2 hours (control plane) and 24 hours (workers)"
 "#,
             first = quote(first),
-            token_id = quote(s.kubeadm.token.split_once('.').map(|(id, _)| id).unwrap_or_default()),
-            endpoint = api_endpoint(ctx),
+            token_id = quote(s.kubeadm.token.as_str().split_once('.').map(|(id, _)| id).unwrap_or_default()),
+            endpoint = quote(&api_endpoint(ctx)),
         ),
         None => "echo \"this render has no site secrets; render with --secrets to get this script\" >&2\nexit 1\n".into(),
     };

@@ -12,7 +12,7 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
-use serde_saphyr::Spanned;
+use serde_saphyr::{Spanned, Tagged};
 
 use super::structure::{self, Found, Issue};
 use super::{API_VERSION, KIND, Site};
@@ -234,16 +234,20 @@ fn read_typed(value: &mut Value, pos: &Positions) -> (Option<Site>, Vec<Diagnost
     if !readable {
         return (None, diags);
     }
-    match serde_json::from_value::<Site>(value.clone()) {
+    // Typed values (digests) check themselves as they are read; the first
+    // that fails is reported at its field.
+    match serde_path_to_error::deserialize::<_, Site>(value.clone()) {
         Ok(site) => (Some(site), diags),
         Err(e) => {
-            if diags.is_empty() {
-                diags.push(Diagnostic::error(
-                    "invalid-value",
-                    "",
-                    first_sentence(&e.to_string()),
-                    "see `meshbundle schema` for the allowed values",
-                ));
+            let path = e.path().to_string();
+            let path = if path == "." { String::new() } else { path };
+            if !diags.iter().any(|d| d.path == path) {
+                let hint = if path.ends_with("sha256") {
+                    "write the 64 lower-case hex digits the publisher's checksum file gives"
+                } else {
+                    "see `meshbundle schema` for the allowed values"
+                };
+                diags.push(Diagnostic::error("invalid-value", path, first_sentence(&e.into_inner().to_string()), hint));
             }
             (None, diags)
         }
@@ -483,9 +487,20 @@ enum Raw {
     UInt(u64),
     Float(f64),
     Str(String),
-    Seq(Vec<Spanned<Raw>>),
-    Map(Vec<(Spanned<Raw>, Spanned<Raw>)>),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
 }
+
+/// A YAML node: its value, the tag written on it (if any), and where it is.
+type Node = Spanned<Tagged<Raw>>;
+
+/// The one explicit tag meshbundle's files may carry: `!!str`, which makes a
+/// scalar text (`version: !!str 1.30`). Every other tag is refused rather
+/// than dropped, since a reader that ignores a tag may mean something else
+/// than the writer did.
+const STR_TAG: &str = "tag:yaml.org,2002:str";
+
+const TAG_HINT: &str = "remove the tag: meshbundle files are plain YAML; quote a value, or write `!!str` before it, to make it text";
 
 impl<'de> Deserialize<'de> for Raw {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -538,37 +553,98 @@ impl<'de> Visitor<'de> for RawVisitor {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw, A::Error> {
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<Spanned<Raw>>()? {
+        while let Some(item) = seq.next_element::<Node>()? {
             items.push(item);
         }
         Ok(Raw::Seq(items))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
         let mut entries = Vec::new();
-        while let Some(k) = map.next_key::<Spanned<Raw>>()? {
-            let v = map.next_value::<Spanned<Raw>>()?;
+        while let Some(k) = map.next_key::<Node>()? {
+            let v = map.next_value::<Node>()?;
             entries.push((k, v));
         }
         Ok(Raw::Map(entries))
     }
 }
 
-/// Parses one YAML document into a JSON value, without positions. Used by
-/// every YAML reader of the crate, so the YAML parser is compiled once.
-pub(crate) fn yaml_to_json(text: &str) -> Result<Value, Diagnostic> {
+/// Parses one YAML document into a JSON value and the positions of its
+/// fields. Used by every YAML reader of the crate, so the YAML parser is
+/// compiled once.
+pub(crate) fn yaml_to_json(text: &str) -> Result<(Value, Positions), Diagnostic> {
     let raw = parse_yaml(text)?;
     let mut pos = Positions::default();
-    Ok(to_json(&raw, "", text, &mut pos))
+    let value = to_json(&raw, "", text, &mut pos);
+    Ok((value, pos))
 }
 
-fn parse_yaml(text: &str) -> Result<Spanned<Raw>, Diagnostic> {
+/// Parses one document and refuses every tag but `!!str` (see [`STR_TAG`]),
+/// naming the first one found.
+fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
+    let node = parse_untagged(text).map_err(|d| with_tag_path(d, text))?;
+    match first_tag(&node, "") {
+        Some(d) => Err(d),
+        None => Ok(node),
+    }
+}
+
+/// A tag the parser itself failed on (`!!binary` that is not text) is
+/// reported without a field: find it by reading the text again without that
+/// tag, and taking the field that starts last on its line before it.
+fn with_tag_path(mut d: Diagnostic, text: &str) -> Diagnostic {
+    if d.code != "yaml-tag" || !d.path.is_empty() || d.line == 0 {
+        return d;
+    }
+    let line = d.line as usize - 1;
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    let Some(l) = lines.get(line) else { return d };
+    let Some(start) = l.find('!') else { return d };
+    let end = l[start..].find(' ').map_or(l.len(), |e| start + e);
+    let stripped = format!("{}{}", &l[..start], &l[end..]);
+    lines[line] = &stripped;
+    let again = lines.join("\n");
+    let Ok(node) = parse_untagged(&again) else { return d };
+    let mut pos = Positions::default();
+    to_json(&node, "", &again, &mut pos);
+    if let Some((path, _)) = pos.at.iter().filter(|(_, (l, c))| *l == d.line && *c as usize <= start + 1).max_by_key(|(_, (_, c))| *c) {
+        d.path = path.clone();
+    }
+    d
+}
+
+/// The first node (key or value, in document order) with a tag other than `!!str` on text.
+fn first_tag(node: &Node, path: &str) -> Option<Diagnostic> {
+    if let Some(tag) = &node.value.1
+        && !(tag == STR_TAG && matches!(node.value.0, Raw::Str(_)))
+    {
+        let written = match tag.strip_prefix("tag:yaml.org,2002:") {
+            Some(core) => format!("!!{core}"),
+            None => tag.clone(),
+        };
+        let shown: String = written.chars().take(80).flat_map(char::escape_debug).collect();
+        return Some(
+            Diagnostic::error("yaml-tag", path, format!("the YAML tag `{shown}` is not allowed"), TAG_HINT)
+                .at(node.referenced.line() as u32, node.referenced.column() as u32),
+        );
+    }
+    match &node.value.0 {
+        Raw::Seq(items) => items.iter().enumerate().find_map(|(i, item)| first_tag(item, &format!("{path}[{i}]"))),
+        Raw::Map(entries) => entries.iter().find_map(|(k, v)| {
+            let p = diag::join(path, &scalar_key(&k.value.0));
+            first_tag(k, &p).or_else(|| first_tag(v, &p))
+        }),
+        _ => None,
+    }
+}
+
+fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
     let options = serde_saphyr::options! {
         budget: serde_saphyr::budget! { max_depth: 128, max_documents: 1, max_aliases: 1000 },
         // YAML 1.2: `yes`, `on`, `y` are strings, and `0755` stays as written.
         strict_booleans: true,
         leading_zero_numbers_as_strings: true,
     };
-    serde_saphyr::from_str_with_options::<Spanned<Raw>>(text, options).map_err(|e| {
+    serde_saphyr::from_str_with_options::<Node>(text, options).map_err(|e| {
         let (line, col) = e.location().map(|l| (l.line() as u32, l.column() as u32)).unwrap_or((0, 0));
         // The message without a rendered snippet (we give line and column ourselves).
         use serde_saphyr::MessageFormatter;
@@ -576,6 +652,17 @@ fn parse_yaml(text: &str) -> Result<Spanned<Raw>, Diagnostic> {
         let message: String = message.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
         let message = message.split(" at line ").next().unwrap_or(&message).trim();
         let message = message.split(", set DuplicateKeyPolicy").next().unwrap_or(message).to_string();
+        // serde-saphyr decodes a few core tags itself and fails on what they
+        // cannot hold: say it is the tag that is not allowed.
+        if let Some(tag) = ["!!binary", "!!timestamp", "!!set", "!!omap", "!!pairs"]
+            .into_iter()
+            .find(|t| message.contains(t))
+            .or_else(|| message.contains("tagged scalar").then_some("on this value"))
+        {
+            let what =
+                if tag.starts_with('!') { format!("the YAML tag `{tag}` is not allowed") } else { "a YAML tag is not allowed here".into() };
+            return Diagnostic::error("yaml-tag", "", what, TAG_HINT).at(line, col);
+        }
         let hint = if message.contains("duplicate") {
             "each key may appear once in a mapping; remove or merge the repeated one"
         } else if message.contains("multiple documents") || message.contains("documents") {
@@ -599,20 +686,20 @@ fn scalar_key(raw: &Raw) -> String {
     }
 }
 
-fn source_text<'a>(node: &Spanned<Raw>, text: &'a str) -> Option<&'a str> {
+fn source_text<'a>(node: &Node, text: &'a str) -> Option<&'a str> {
     let span = node.referenced.span();
     let start = span.byte_offset()? as usize;
     let len = span.byte_len()? as usize;
     text.get(start..start + len)
 }
 
-fn to_json(node: &Spanned<Raw>, path: &str, text: &str, pos: &mut Positions) -> Value {
-    if matches!(node.value, Raw::Int(_) | Raw::UInt(_) | Raw::Float(_) | Raw::Bool(_))
+fn to_json(node: &Node, path: &str, text: &str, pos: &mut Positions) -> Value {
+    if matches!(node.value.0, Raw::Int(_) | Raw::UInt(_) | Raw::Float(_) | Raw::Bool(_))
         && let Some(src) = source_text(node, text)
     {
         pos.raw.insert(path.to_string(), src.trim().to_string());
     }
-    match &node.value {
+    match &node.value.0 {
         Raw::Null => Value::Null,
         Raw::Bool(b) => Value::Bool(*b),
         Raw::Int(i) => Value::from(*i),
@@ -633,7 +720,7 @@ fn to_json(node: &Spanned<Raw>, path: &str, text: &str, pos: &mut Positions) -> 
         Raw::Map(entries) => {
             let mut m = Map::new();
             for (k, v) in entries {
-                let key = scalar_key(&k.value);
+                let key = scalar_key(&k.value.0);
                 let p = diag::join(path, &key);
                 pos.at.insert(p.clone(), (k.referenced.line() as u32, k.referenced.column() as u32));
                 m.insert(key, to_json(v, &p, text, pos));

@@ -109,9 +109,11 @@ pub struct ExtraFile {
     pub name: String,
     /// `https://`, `http://` or a local path.
     pub url: String,
-    /// The sha256 it must have (hex). Optional: the lock records it either way.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
+    /// The sha256 it must have: 64 lower-case hex digits. Optional: the lock
+    /// records it either way.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::digest::bare_opt")]
+    #[schemars(with = "Option<String>", regex(pattern = "^[0-9a-f]{64}$"))]
+    pub sha256: Option<crate::digest::Digest>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -20,6 +20,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/common/lib.sh"
 
 FIRST_CONTROL_PLANE=cp-1
+REVISION=1-30-3
 NODE_NAMES=(cp-1 cp-2 cp-3 worker-1 worker-2 worker-3)
 NODE_ADDRESSES=(10.0.0.11 10.0.0.12 10.0.0.13 10.0.0.21 10.0.0.22 10.0.0.23)
 
@@ -67,7 +68,7 @@ cmd_cluster() {
   mb_step "Istio plug-in CA"
   mb_apply "$HERE/secrets/istio-cacerts.yaml"
 
-  mb_step "Istio (revision 1-30-3)"
+  mb_step "Istio (revision $REVISION)"
   istioctl install -y -f "$HERE/manifests/istio/istio-operator.yaml"
 
   mb_step "ingress TLS certificate"
@@ -94,11 +95,10 @@ case "${1:-}" in
   cluster) cmd_cluster ;;
   verify) exec "$HERE/ops/verify.sh" ;;
   *)
-    cat >&2 <<EOF
-usage: ./install.sh node [NAME]   prepare this node and init or join it
-       ./install.sh cluster       on $FIRST_CONTROL_PLANE, once every node has joined: Istio and the rest
-       ./install.sh verify        check the install
-EOF
+    printf '%s\n' >&2 \
+      "usage: ./install.sh node [NAME]   prepare this node and init or join it" \
+      "       ./install.sh cluster       on $FIRST_CONTROL_PLANE, once every node has joined: Istio and the rest" \
+      "       ./install.sh verify        check the install"
     exit 2
     ;;
 esac

@@ -6,7 +6,8 @@
 # Usage: ops/cert-expiry.sh [DAYS]
 set -euo pipefail
 
-DAYS="${1:-30}"
+DEFAULT_DAYS=30
+DAYS="${1:-$DEFAULT_DAYS}"
 INGRESS_SECRET=istio-ingress/ingress-tls
 limit=$((DAYS * 86400))
 problems=0

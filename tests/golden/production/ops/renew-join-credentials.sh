@@ -17,6 +17,7 @@ source "$ROOT/common/lib.sh"
 # from there, so they are neither in this script nor on a command line, and
 # nothing here prints them. The token ID is the public half of the token.
 FIRST_NODE=cp-1
+ENDPOINT=10.0.0.10:6443
 CONFIG="$ROOT/nodes/$FIRST_NODE/kubeadm.yaml"
 TOKEN_ID=qgssdt
 
@@ -27,4 +28,4 @@ kubeadm token delete "$TOKEN_ID" >/dev/null 2>&1 || true
 # token create prints the token: keep it off the terminal.
 kubeadm token create --config "$CONFIG" >/dev/null
 kubeadm init phase upload-certs --upload-certs --skip-certificate-key-print --config "$CONFIG"
-echo "joins through 10.0.0.10:6443 work again for 2 hours (control plane) and 24 hours (workers)"
+echo "joins through $ENDPOINT work again for 2 hours (control plane) and 24 hours (workers)"

@@ -13,6 +13,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 # shellcheck source=../../common/lib.sh
 source "$ROOT/common/lib.sh"
 
+NODE_NAME=cp-1
 NODE_ADDRESS=10.0.0.11
 TIMEZONE=Etc/UTC
 KERNEL_MODULES=(overlay br_netfilter vxlan)
@@ -64,7 +65,7 @@ main() {
   mb_step "pod network (flannel)"
   mb_apply "$ROOT/manifests/cni/flannel.yaml"
 
-  mb_log "node cp-1 is done"
+  mb_log "node $NODE_NAME is done"
 }
 
 main "$@"

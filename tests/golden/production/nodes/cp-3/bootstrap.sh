@@ -13,6 +13,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 # shellcheck source=../../common/lib.sh
 source "$ROOT/common/lib.sh"
 
+NODE_NAME=cp-3
 NODE_ADDRESS=10.0.0.13
 TIMEZONE=Etc/UTC
 KERNEL_MODULES=(overlay br_netfilter vxlan)
@@ -58,7 +59,7 @@ main() {
   mb_kubeadm_join "$HERE/kubeadm.yaml"
   mb_admin_kubeconfig
 
-  mb_log "node cp-3 is done"
+  mb_log "node $NODE_NAME is done"
 }
 
 main "$@"

@@ -13,6 +13,7 @@ ROOT="$(cd "$HERE/../.." && pwd)"
 # shellcheck source=../../common/lib.sh
 source "$ROOT/common/lib.sh"
 
+NODE_NAME=worker-2
 NODE_ADDRESS=10.0.0.22
 TIMEZONE=Etc/UTC
 KERNEL_MODULES=(overlay br_netfilter vxlan)
@@ -57,7 +58,7 @@ main() {
   mb_step "kubeadm join"
   mb_kubeadm_join "$HERE/kubeadm.yaml"
 
-  mb_log "node worker-2 is done"
+  mb_log "node $NODE_NAME is done"
 }
 
 main "$@"
