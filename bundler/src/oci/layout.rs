@@ -16,6 +16,8 @@ pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 #[derive(Debug)]
 pub struct Layout {
     root: PathBuf,
+    /// The layout's root, locked while a run writes into it.
+    _lock: Option<fs::File>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
@@ -24,21 +26,41 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
 
 impl Layout {
     /// Creates (or opens) a layout at `root`.
+    /// Its directories are 0755 whatever the umask. The layout is locked while
+    /// it is written, so the `*.tmp` files a killed run left are told from a
+    /// running one's, and removed.
     pub fn create(root: &Path) -> Result<Layout, CacheError> {
         let blobs = root.join("blobs/sha256");
-        fs::create_dir_all(&blobs).map_err(io(&blobs))?;
+        let fs_err = |e: crate::error::Error| CacheError::Io { path: blobs.clone(), source: std::io::Error::other(e.to_string()) };
+        crate::fsutil::create_dir_all(&blobs, 0o755).map_err(fs_err)?;
+        let lock = fs::File::open(root).map_err(io(root))?;
+        if !crate::fsutil::try_lock(&lock) {
+            return Err(CacheError::Io {
+                path: root.to_path_buf(),
+                source: std::io::Error::other("another meshbundle is writing into it"),
+            });
+        }
+        let mut removed = Vec::new();
+        for d in [root, blobs.as_path()] {
+            for e in fs::read_dir(d).map_err(io(d))?.flatten() {
+                if e.file_name().to_string_lossy().ends_with(".tmp") && fs::remove_file(e.path()).is_ok() {
+                    removed.push(e.path());
+                }
+            }
+        }
+        crate::fsutil::report_leftovers(&removed);
         let marker = root.join("oci-layout");
         if !marker.exists() {
             fs::write(&marker, b"{\"imageLayoutVersion\":\"1.0.0\"}").map_err(io(&marker))?;
         }
-        Ok(Layout { root: root.to_path_buf() })
+        Ok(Layout { root: root.to_path_buf(), _lock: Some(lock) })
     }
 
     /// Opens an existing layout.
     pub fn open(root: &Path) -> Result<Layout, CacheError> {
         let marker = root.join("oci-layout");
         fs::metadata(&marker).map_err(io(&marker))?;
-        Ok(Layout { root: root.to_path_buf() })
+        Ok(Layout { root: root.to_path_buf(), _lock: None })
     }
 
     pub fn blob_path(&self, digest: &str) -> Result<PathBuf, CacheError> {
@@ -58,6 +80,7 @@ impl Layout {
         if fs::hard_link(&src, &tmp).is_err() {
             fs::copy(&src, &tmp).map_err(io(&src))?;
         }
+        crate::fsutil::test_pause("layout-tmp");
         fs::rename(&tmp, &dest).map_err(io(&dest))
     }
 
