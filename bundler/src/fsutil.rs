@@ -75,12 +75,16 @@ fn parent_of(path: &Path) -> &Path {
     }
 }
 
+/// The prefix of `write_atomic`'s temporary files.
+pub const WRITE_PREFIX: &str = ".meshbundle-write-";
+
 /// Writes `bytes` to `path` atomically with the given Unix mode. Directories
 /// it has to make are 0755, or 0700 for a private (0600) file.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = parent_of(path);
     create_dir_all(dir, if mode & 0o077 == 0 { 0o700 } else { 0o755 })?;
-    let mut tmp = temp_file_in(dir, ".meshbundle-write-")?;
+    report_leftovers(&remove_leftovers(dir, WRITE_PREFIX));
+    let mut tmp = temp_file_in(dir, WRITE_PREFIX)?;
     tmp.as_file().set_permissions(permissions(mode)).map_err(|e| Error::io(tmp.path(), e))?;
     tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;

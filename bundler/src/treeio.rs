@@ -45,6 +45,7 @@ pub fn write_tree(tree: &FileTree, dir: &Path, force: bool) -> Result<()> {
         f.write_all(&file.bytes).map_err(|e| Error::io(&dest, e))?;
     }
     fsutil::set_mode(tmp.path(), 0o755)?;
+    fsutil::test_pause("render");
     if dir.exists() {
         let old = parent.join(format!("{}render", fsutil::run_prefix(OLD_PREFIX)));
         fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;

@@ -609,6 +609,16 @@ fn killed_runs_leave_leftovers_the_next_run_removes() {
     assert_eq!(named(&d.join("t3"), ".meshbundle-"), Vec::<String>::new());
     assert!(d.join("t3/install.sh").exists());
 
+    // Render: the staged tree, with the private keys.
+    let render = ["render", "site.yaml", "--secrets", "s.yaml", "-o", "r/out"];
+    Paused::start(d, "render", &render).kill();
+    let left = named(&d.join("r"), ".meshbundle-render-");
+    assert_eq!(left.len(), 1);
+    assert!(d.join("r").join(&left[0]).join("secrets/kubernetes-pki/ca.key").exists());
+    let err = ok(&meshbundle(d, &render));
+    assert!(err.contains(&left[0]), "{err}");
+    assert_eq!(named(&d.join("r"), ".meshbundle-"), Vec::<String>::new());
+
     // Build: the temporary bundle.
     let build = ["build", "--example", "lab", "-o", "out/y.mbundle", "--quiet", "--cache", "cache", "--no-private-keys"];
     Paused::start(d, "build", &build).kill();

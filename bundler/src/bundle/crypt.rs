@@ -114,7 +114,7 @@ impl SealedCache {
     fn make_key(dir: &Path, key_path: &Path) -> Result<Vec<u8>> {
         let mut key = vec![0u8; 32];
         getrandom::fill(&mut key).map_err(|e| Error::failed(format!("no randomness for the cache key: {e}"), "check /dev/urandom"))?;
-        let mut tmp = fsutil::temp_file_in(dir, ".meshbundle-write-")?;
+        let mut tmp = fsutil::temp_file_in(dir, fsutil::WRITE_PREFIX)?;
         tmp.as_file().set_permissions(fsutil::permissions(0o600)).map_err(|e| Error::io(tmp.path(), e))?;
         tmp.write_all(&key).map_err(|e| Error::io(tmp.path(), e))?;
         tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;

@@ -227,7 +227,8 @@ fn swap_into(stage: &Path, dir: &Path) -> Result<()> {
         let mut v = Vec::new();
         for e in std::fs::read_dir(d).map_err(|e| Error::io(d, e))? {
             let n = e.map_err(|e| Error::io(d, e))?.file_name();
-            if n != stage_name && n != MARKER && n != ".meshbundle-old" {
+            // Another run's stage is not part of the old contents.
+            if n != stage_name && n != MARKER && n != ".meshbundle-old" && !n.to_string_lossy().starts_with(EXTRACT_PREFIX) {
                 v.push(n);
             }
         }
