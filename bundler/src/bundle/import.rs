@@ -150,7 +150,12 @@ fn lay_out(
     use std::os::unix::fs::OpenOptionsExt;
     let final_rel = |path: &str, mode: u32| -> Option<String> {
         let rel = dest_of(path)?;
-        Some(if is_sealed(path, mode) && opener.is_some() { rel.trim_end_matches(".age").to_string() } else { rel })
+        match rel.strip_suffix(".age") {
+            Some(plain) if is_sealed(path, mode) && opener.is_some() && !plain.is_empty() && !plain.ends_with('/') => {
+                Some(plain.to_string())
+            }
+            _ => Some(rel),
+        }
     };
     let finals: Vec<(String, u32)> = seal.entries.iter().filter_map(|e| Some((final_rel(&e.path, e.mode)?, e.mode))).collect();
     let dirs = fsutil::DirModes::of(finals.iter().map(|(p, m)| (p.as_str(), *m)));
@@ -178,12 +183,12 @@ fn lay_out(
         let (dest, mut f) = create(&rel, entry.mode)?;
         if is_sealed(&entry.path, entry.mode) {
             match opener {
-                Some(o) => {
+                Some(o) if Some(&rel) != dest_of(&entry.path).as_ref() => {
                     // Decrypted as it streams: memory stays small whatever the size.
                     o.open_to(r, &mut f, &dest, &entry.path)?;
                     out.decrypted += 1;
                 }
-                None => {
+                _ => {
                     std::io::copy(r, &mut f).map_err(|e| Error::io(&dest, e))?;
                     out.still_sealed += 1;
                 }
