@@ -108,6 +108,15 @@ pub fn set_mode(_path: &Path, _mode: u32) -> Result<()> {
     Ok(())
 }
 
+/// Creates (or truncates) a file with exactly `mode`, whatever the umask:
+/// opened with it (the umask can only narrow it), then set on the open file.
+pub fn create_file(path: &Path, mode: u32) -> std::io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(path)?;
+    f.set_permissions(permissions(mode))?;
+    Ok(f)
+}
+
 /// Makes one directory, with exactly `mode` whatever the umask: created 0700
 /// (never wider than meant), then set to `mode`.
 pub fn create_dir(path: &Path, mode: u32) -> Result<()> {

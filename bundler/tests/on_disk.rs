@@ -193,6 +193,9 @@ fn every_directory_and_file_gets_its_mode_whatever_the_umask() {
         for sub in ["p", "p/layout", "p/layout/blobs", "p/layout/blobs/sha256"] {
             assert_eq!(mode(&d.join(sub)), 0o755, "umask {umask}: {sub}");
         }
+        for file in ["p/layout/oci-layout", "p/layout/index.json"] {
+            assert_eq!(mode(&d.join(file)), 0o644, "umask {umask}: {file}");
+        }
     }
 }
 

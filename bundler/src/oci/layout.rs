@@ -51,7 +51,9 @@ impl Layout {
         crate::fsutil::report_leftovers(&removed);
         let marker = root.join("oci-layout");
         if !marker.exists() {
-            fs::write(&marker, b"{\"imageLayoutVersion\":\"1.0.0\"}").map_err(io(&marker))?;
+            crate::fsutil::create_file(&marker, 0o644)
+                .and_then(|mut f| f.write_all(b"{\"imageLayoutVersion\":\"1.0.0\"}"))
+                .map_err(io(&marker))?;
         }
         Ok(Layout { root: root.to_path_buf(), _lock: Some(lock) })
     }
@@ -89,7 +91,7 @@ impl Layout {
         let dest = self.blob_path(&digest)?;
         if !dest.exists() {
             let tmp = dest.with_extension("tmp");
-            let mut f = fs::File::create(&tmp).map_err(io(&tmp))?;
+            let mut f = crate::fsutil::create_file(&tmp, 0o644).map_err(io(&tmp))?;
             f.write_all(bytes).map_err(io(&tmp))?;
             fs::rename(&tmp, &dest).map_err(io(&dest))?;
         }
@@ -122,7 +124,9 @@ impl Layout {
         let index = json!({"schemaVersion": 2, "mediaType": super::media::OCI_INDEX, "manifests": manifests});
         let path = self.root.join("index.json");
         let tmp = self.root.join("index.json.tmp");
-        fs::write(&tmp, serde_json::to_vec(&index).unwrap_or_default()).map_err(io(&tmp))?;
+        crate::fsutil::create_file(&tmp, 0o644)
+            .and_then(|mut f| f.write_all(&serde_json::to_vec(&index).unwrap_or_default()))
+            .map_err(io(&tmp))?;
         fs::rename(&tmp, &path).map_err(io(&path))
     }
 
