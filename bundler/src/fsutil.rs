@@ -56,7 +56,11 @@ fn check_private_mode(path: &Path, meta: &fs::Metadata, what: &str) -> Result<()
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(Error::failed(
-            format!("{} holds {what} but its mode is {mode:04o}: others can read it", path.display()),
+            format!(
+                "{} holds {what} but its mode is {mode:04o}: {}",
+                path.display(),
+                if mode & 0o044 != 0 { "others can read it" } else { "others can change it" }
+            ),
             format!("chmod 600 {}", path.display()),
         ));
     }
