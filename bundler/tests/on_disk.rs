@@ -395,7 +395,12 @@ fn the_cache_of_sealed_files_is_keyed_with_a_secret_of_its_own() {
             &["build", "--example", "lab", "-o", out, "--quiet", "--secrets", "s.yaml", "--passphrase-file", "pass", "--cache", cache],
         ))
     };
+    // A cache of an earlier version: ciphertexts named by the unsalted hash.
+    let stale = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    std::fs::create_dir_all(d.join("c1/sealed")).unwrap();
+    std::fs::write(d.join("c1/sealed").join(stale), "old ciphertext").unwrap();
     build("a1.mbundle", "c1");
+    assert!(!d.join("c1/sealed").join(stale).exists(), "names that tell too much are removed");
     build("a2.mbundle", "c1");
     build("b.mbundle", "c2");
     // Rebuilds with the same cache are the same bytes.
