@@ -6,7 +6,10 @@
 //!   bundle of many blobs (goal: faster than openssl, using every core) and
 //!   on one large blob (goal: at least 0.9 of openssl's rate);
 //! - peak memory (max RSS, from `/usr/bin/time`) of `build` and `verify` on
-//!   a 4 GiB bundle (goal: under 64 MiB).
+//!   a 4 GiB bundle (goal: under 64 MiB);
+//! - peak memory of `import --extract` of a bundle holding one large private
+//!   file (default 300 MiB) sealed to an age recipient, decrypted at import
+//!   (goal: under 64 MiB, as `verify`).
 //!
 //! The site's catalog images come from a local docker-registry (small), the
 //! large ones from OCI layouts of random, incompressible layers. Every
@@ -17,6 +20,7 @@
 //!   bench/bundle.sh  (the same)
 //!   cargo bench -p meshbundle --bench bundle
 //!   SET_GIB=1 BIG_GIB=2 RUNS=1 cargo bench -p meshbundle --bench bundle   (smaller, quicker)
+//!   BENCH_ONLY=import IMPORT_MIB=8 cargo bench -p meshbundle --bench bundle   (one part: set, one, big, import)
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -199,8 +203,11 @@ fn main() {
     let big_gib = env_u64("BIG_GIB", 4);
     let mut report = Vec::new();
 
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let part = |name: &str| only.is_empty() || only.split(',').any(|p| p == name);
+
     // 1. An image set of many 64 MiB layers: build against tar cf, verify against openssl.
-    {
+    if part("set") {
         let layers_total = set_gib * 16;
         let set = Set::new(8, layers_total / 8, 64);
         let d = set.d();
@@ -248,7 +255,7 @@ fn main() {
     }
 
     // 2. One large blob: verify against openssl on one core's worth of work.
-    {
+    if part("one") {
         let set = Set::new(1, 1, set_gib * 1024);
         let d = set.d();
         let o = common::meshbundle(d, &set.build_args("one.mbundle"));
@@ -268,7 +275,7 @@ fn main() {
     }
 
     // 3. Peak memory on a large bundle.
-    {
+    if part("big") {
         let set = Set::new(4, big_gib * 4, 64);
         let d = set.d();
         let build = measure(d, 1, bin, &set.build_args("big.mbundle"));
@@ -282,8 +289,112 @@ fn main() {
         ));
     }
 
+    // 4. Peak memory of import, decrypting one large sealed private file.
+    if part("import") {
+        let mib = env_u64("IMPORT_MIB", 300);
+        let (dir, size) = sealed_bundle(bin, mib);
+        let d = dir.path();
+        let import = measure(d, 1, bin, &["import", "sealed.mbundle", "--quiet", "--extract", "site", "--identity", "operator.age"]);
+        let out = d.join("site/secrets/large.bin");
+        assert_eq!(std::fs::metadata(&out).unwrap().len(), mib * MIB, "the large file is laid out whole");
+        report.push(format!(
+            "memory    import --extract of a {:.2} GiB bundle with one {mib} MiB sealed file: {:.1} MiB peak RSS (goal < 64 MiB)",
+            gib(size),
+            import.max_rss_kib as f64 / 1024.0
+        ));
+    }
+
     println!("\nmeshbundle bundle benchmark ({} cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
     for line in report {
         println!("  {line}");
     }
+}
+
+/// A bundle of the lab example (no images) holding one more private file of
+/// `mib` MiB of random bytes, sealed by the real `age` to a new identity
+/// (`operator.age` in the returned directory), re-sealed unsigned. Streamed:
+/// the large file is never held in memory.
+fn sealed_bundle(bin: &str, mib: u64) -> (tempfile::TempDir, u64) {
+    let dir = tempfile::tempdir_in(std::env::var_os("BENCH_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir)).unwrap();
+    let d = dir.path();
+    let ok = |c: &mut Command| {
+        let o = c.current_dir(d).output().unwrap();
+        assert!(o.status.success(), "{c:?}: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    ok(Command::new(bin).args(["build", "--example", "lab", "-o", "base.mbundle", "--quiet", "--cache", "cache", "--no-private-keys"]));
+    ok(Command::new("age-keygen").args(["-o", "operator.age"]));
+    let recipient = ok(Command::new("age-keygen").args(["-y", "operator.age"])).trim().to_string();
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(d.join("large.bin")).unwrap());
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let mut buf = vec![0u8; MIB as usize];
+        for _ in 0..mib {
+            fill(&mut state, &mut buf);
+            f.write_all(&buf).unwrap();
+        }
+        f.flush().unwrap();
+    }
+    ok(Command::new("age").args(["-r", &recipient, "-o", "large.bin.age", "large.bin"]));
+    std::fs::remove_file(d.join("large.bin")).unwrap();
+    let sealed = d.join("large.bin.age");
+    let (hex, size) = {
+        let mut f = std::fs::File::open(&sealed).unwrap();
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; MIB as usize];
+        let mut n = 0u64;
+        loop {
+            let k = std::io::Read::read(&mut f, &mut buf).unwrap();
+            if k == 0 {
+                break;
+            }
+            h.update(&buf[..k]);
+            n += k as u64;
+        }
+        (hex::encode(h.finalize()), n)
+    };
+    // The base bundle's entries (small), the seal with one more entry.
+    let mut list = Vec::new();
+    let mut a = tar::Archive::new(std::fs::File::open(d.join("base.mbundle")).unwrap());
+    for e in a.entries().unwrap() {
+        let mut e = e.unwrap();
+        let p = String::from_utf8(e.path_bytes().into_owned()).unwrap();
+        let m = e.header().mode().unwrap();
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut v).unwrap();
+        list.push((p, m, v));
+    }
+    let mut seal: serde_json::Value = serde_json::from_slice(&list[0].2).unwrap();
+    list.retain(|(p, _, _)| !p.starts_with("SEAL."));
+    let large = "tree/secrets/large.bin.age";
+    seal["entries"].as_array_mut().unwrap().push(serde_json::json!({"path": large, "size": size, "mode": 0o600, "sha256": hex}));
+    seal["entries"].as_array_mut().unwrap().sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    let seal_bytes = serde_json::to_vec(&seal).unwrap();
+    let id = format!("sha256:{}\n", hex::encode(Sha256::digest(&seal_bytes)));
+    let mut b = tar::Builder::new(std::io::BufWriter::new(std::fs::File::create(d.join("sealed.mbundle")).unwrap()));
+    let mut put = |p: &str, m: u32, size: u64, data: &mut dyn std::io::Read| {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(size);
+        h.set_mode(m);
+        h.set_mtime(0);
+        b.append_data(&mut h, p, data).unwrap();
+    };
+    put("SEAL.json", 0o644, seal_bytes.len() as u64, &mut seal_bytes.as_slice());
+    put("SEAL.sha256", 0o644, id.len() as u64, &mut id.as_bytes());
+    let mut added = false;
+    for (p, m, v) in &list {
+        if !added && p.as_str() > large {
+            put(large, 0o600, size, &mut std::fs::File::open(&sealed).unwrap());
+            added = true;
+        }
+        put(p, *m, v.len() as u64, &mut v.as_slice());
+    }
+    if !added {
+        put(large, 0o600, size, &mut std::fs::File::open(&sealed).unwrap());
+    }
+    b.into_inner().unwrap().flush().unwrap();
+    std::fs::remove_file(&sealed).unwrap();
+    let total = std::fs::metadata(d.join("sealed.mbundle")).unwrap().len();
+    (dir, total)
 }

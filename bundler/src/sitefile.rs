@@ -46,19 +46,7 @@ pub fn read_site(path: &Path) -> Result<Site> {
 /// Reads a secrets file: refuses one others can read, and checks it against
 /// the site.
 pub fn read_secrets(path: &Path, site: Option<&Site>) -> Result<SiteSecrets> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(Error::failed(
-                format!("{} holds private keys but its mode is {mode:04o}: others can read it", path.display()),
-                format!("chmod 600 {}", path.display()),
-            ));
-        }
-    }
-    let bytes = fsutil::read_limited(path, 16 * 1024 * 1024)?;
+    let bytes = fsutil::read_private(path, 16 * 1024 * 1024, "private keys")?;
     let text = String::from_utf8(bytes).map_err(|_| {
         Error::failed(
             format!("{} is not a text file", path.display()),

@@ -700,6 +700,9 @@ fn build_refuses_unsealed_private_keys_and_passphrases_round_trip() {
     // A passphrase: sealed, opened at import; a wrong one writes nothing.
     std::fs::write(d.join("pass"), "correct horse battery staple\n").unwrap();
     std::fs::write(d.join("wrong"), "incorrect\n").unwrap();
+    for f in ["pass", "wrong"] {
+        std::fs::set_permissions(d.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let o = meshbundle(
         d,
         &["build", "--example", "lab", "-o", "p.mbundle", "--secrets", "s.yaml", "--passphrase-file", "pass", "--cache", "c"],

@@ -107,7 +107,21 @@ pub fn site_ref(registry: &str, name: &str, digest: &crate::oci::Digest) -> Resu
     Ok((tagged.clone(), format!("{tagged}@{digest}")))
 }
 
+/// The prefix of the temporary file a bundle is written into (see
+/// `fsutil::remove_leftovers`).
+pub const BUILD_PREFIX: &str = ".meshbundle-build-";
+
+/// Removes what killed builds left beside `out`, and says so.
+pub fn remove_leftovers(out: &Path) {
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    crate::fsutil::report_leftovers(&crate::fsutil::remove_leftovers(dir, BUILD_PREFIX));
+}
+
 pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -> Result<Built> {
+    remove_leftovers(out);
     let site = input.site;
     let upstream = if input.upstream.is_empty() { None } else { Some(&input.upstream) };
     let tree = render(site, &Inputs { lock: input.lock, secrets: input.secrets, upstream, copies: None })
@@ -257,8 +271,8 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let tmp = tempfile::Builder::new().prefix(".meshbundle-build-").tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
+    crate::fsutil::create_dir_all(dir, 0o755)?;
+    let tmp = crate::fsutil::temp_file_in(dir, BUILD_PREFIX)?;
     let mut b = tar::Builder::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
     let io = |e: std::io::Error| Error::failed(format!("writing {}: {e}", out.display()), "check the free space");
     let put = |b: &mut tar::Builder<_>, path: &str, bytes: &[u8], mode: u32| -> Result<()> {
@@ -270,6 +284,7 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
     if let Some(key) = &input.signer {
         put(&mut b, SEAL_SIG, &super::sign::sign(key, &seal_bytes), 0o644)?;
     }
+    crate::fsutil::test_pause("build");
     // Cached files are hashed again on a thread of their own, running ahead
     // of the copy, and checked before the bundle is put in place.
     let to_hash: Vec<(PathBuf, String, u64)> = pending
@@ -303,10 +318,10 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
     }
     let w = b.into_inner().map_err(io)?;
     let f = w.into_inner().map_err(|e| io(e.into_error()))?;
+    f.set_permissions(crate::fsutil::permissions(0o644)).map_err(io)?;
     f.sync_all().map_err(io)?;
     let bytes = f.metadata().map_err(io)?.len();
     tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
-    crate::fsutil::set_mode(out, 0o644)?;
     Ok(Built { id, seal, bytes })
 }
 

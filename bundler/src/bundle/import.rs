@@ -12,6 +12,7 @@ use super::crypt::Opener;
 use super::read::{Head, each_entry};
 use super::seal::Seal;
 use crate::error::{Error, Result};
+use crate::fsutil;
 use crate::oci::registry::Registries;
 use crate::progress::Progress;
 
@@ -34,22 +35,62 @@ fn dest_of(path: &str) -> Option<String> {
     }
 }
 
+/// The prefix of the directory an extraction is staged in (see
+/// `fsutil::remove_leftovers`).
+pub const EXTRACT_PREFIX: &str = ".meshbundle-extract-";
+
+/// The marker of a directory meshbundle laid out: the bundle id.
+const MARKER: &str = ".meshbundle";
+
+/// Whether an entry is a sealed (age-encrypted) private file of the tree.
+fn is_sealed(path: &str, mode: u32) -> bool {
+    path.starts_with("tree/") && path.ends_with(".age") && mode == 0o600
+}
+
 /// Lays out the scripts, manifests, certificates, files and the binary under
-/// `dir`: written into a new directory beside it, which replaces `dir` only
-/// once everything checked out. Private keys are decrypted when an opener is
-/// given, and are always mode 0600.
+/// `dir`. A new `dir` is staged beside it and renamed into place; an existing
+/// one (empty, a mount point, or laid out by meshbundle before) is staged
+/// inside it and its contents replaced once everything checked out. Every
+/// sealed private file (`tree/**.age`, mode 0600) is decrypted, as a stream,
+/// when an opener is given; private files are 0600 and the directories
+/// holding them 0700, the rest 0644 or 0755 and 0755, whatever the umask. On
+/// any error, everything written is removed and `dir` is left as it was.
 pub fn extract(bundle: &Path, seal: &Seal, dir: &Path, opener: Option<&Opener>, progress: &Progress) -> Result<Extracted> {
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    if dir.exists() && !dir.join(".meshbundle").exists() && std::fs::read_dir(dir).map(|mut r| r.next().is_some()).unwrap_or(false) {
+    let existing = match std::fs::symlink_metadata(dir) {
+        Ok(m) if m.file_type().is_symlink() => {
+            let to = std::fs::read_link(dir).map(|t| t.display().to_string()).unwrap_or_default();
+            return Err(Error::failed(
+                format!("{} is a symbolic link (to `{to}`); nothing was written", dir.display()),
+                "give the directory itself, or a new path",
+            ));
+        }
+        Ok(m) if !m.is_dir() => {
+            return Err(Error::failed(
+                format!("{} is a file, not a directory; nothing was written", dir.display()),
+                "give an empty or new directory",
+            ));
+        }
+        Ok(_) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    // What a killed extraction left: beside a new target, or inside an existing one.
+    let mut removed = fsutil::remove_leftovers(parent, EXTRACT_PREFIX);
+    if existing {
+        removed.extend(fsutil::remove_leftovers(dir, EXTRACT_PREFIX));
+    }
+    fsutil::report_leftovers(&removed);
+    if existing && !dir.join(MARKER).exists() && std::fs::read_dir(dir).map(|mut r| r.next().is_some()).unwrap_or(false) {
         return Err(Error::failed(
             format!("{} exists and was not laid out by meshbundle", dir.display()),
             "give an empty or new directory",
         ));
     }
+    fsutil::create_dir_all(parent, 0o755)?;
     // A differential bundle needs its base's files in place already.
     let mut keep: Vec<(String, PathBuf)> = Vec::new();
     if let Some(base) = &seal.base {
@@ -70,42 +111,96 @@ pub fn extract(bundle: &Path, seal: &Seal, dir: &Path, opener: Option<&Opener>, 
             keep.push((format!("files/{name}"), have));
         }
     }
-    let tmp = tempfile::Builder::new().prefix(".meshbundle-extract-").tempdir_in(parent).map_err(|e| Error::io(parent, e))?;
-    let root = tmp.path().to_path_buf();
+    // Staged on the target's own file system, so it moves into place by renames.
+    let (tmp, _lock) = fsutil::temp_dir_in(if existing { dir } else { parent }, EXTRACT_PREFIX)?;
+    let laid = lay_out(bundle, seal, tmp.path(), opener, progress, &keep).and_then(|out| {
+        if existing { swap_into(tmp.path(), dir) } else { std::fs::rename(tmp.path(), dir).map_err(|e| Error::io(dir, e)) }?;
+        Ok(out)
+    });
+    match laid {
+        Ok(out) => {
+            if !existing {
+                // Renamed into place: nothing left to remove.
+                let _ = tmp.keep();
+            }
+            Ok(out)
+        }
+        Err(e) => {
+            let staged = tmp.path().to_path_buf();
+            let cleaned = tmp.close().is_ok() && !staged.exists();
+            let what = if cleaned {
+                "everything written was removed".to_string()
+            } else {
+                format!("remove {} by hand: it may hold decrypted keys", staged.display())
+            };
+            Err(Error::failed(format!("{e} (nothing was laid out in {}; {what})", dir.display()), e.hint().unwrap_or_default()))
+        }
+    }
+}
+
+/// Writes every entry of the bundle that lands in the tree under `root`.
+fn lay_out(
+    bundle: &Path,
+    seal: &Seal,
+    root: &Path,
+    opener: Option<&Opener>,
+    progress: &Progress,
+    keep: &[(String, PathBuf)],
+) -> Result<Extracted> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let final_rel = |path: &str, mode: u32| -> Option<String> {
+        let rel = dest_of(path)?;
+        match rel.strip_suffix(".age") {
+            Some(plain) if is_sealed(path, mode) && opener.is_some() && !plain.is_empty() && !plain.ends_with('/') => {
+                Some(plain.to_string())
+            }
+            _ => Some(rel),
+        }
+    };
+    let finals: Vec<(String, u32)> =
+        seal.entries.iter().filter_map(|e| Some((final_rel(&e.path, e.mode.bits())?, e.mode.bits()))).collect();
+    let dirs = fsutil::DirModes::of(finals.iter().map(|(p, m)| (p.as_str(), *m)));
+    let create = |rel: &str, mode: u32| -> Result<(PathBuf, std::fs::File)> {
+        dirs.create_parents(root, rel)?;
+        let dest = root.join(rel);
+        // Created with its final mode (the umask can only narrow it, and the
+        // mode is then set exactly), so a private file is never readable by others.
+        let f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&dest).map_err(|e| Error::io(&dest, e))?;
+        f.set_permissions(fsutil::permissions(mode)).map_err(|e| Error::io(&dest, e))?;
+        Ok((dest, f))
+    };
     let mut out = Extracted::default();
+    let mut paused = false;
     each_entry(bundle, seal, |entry, r| {
-        let Some(rel) = dest_of(&entry.path) else {
+        let Some(rel) = final_rel(&entry.path, entry.mode.bits()) else {
             return Ok(());
         };
-        let sealed = rel.ends_with(".age") && entry.path.starts_with("tree/secrets/");
-        let create = |rel: &str, mode: u32| -> Result<(PathBuf, std::fs::File)> {
-            use std::os::unix::fs::OpenOptionsExt;
-            let dest = root.join(rel);
-            std::fs::create_dir_all(dest.parent().unwrap_or(&root)).map_err(|e| Error::io(&dest, e))?;
-            // Created with its final mode, so a private key is never readable by others.
-            let f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&dest).map_err(|e| Error::io(&dest, e))?;
-            crate::fsutil::set_mode(&dest, mode)?;
-            Ok((dest, f))
-        };
-        if sealed {
-            let mut data = Vec::new();
-            r.read_to_end(&mut data).map_err(|e| Error::failed(format!("{}: {e}", entry.path), "the bundle is damaged"))?;
-            let (rel, bytes) = match opener {
-                Some(o) => {
+        if ![0o644, 0o755, 0o600].contains(&entry.mode.bits()) {
+            return Err(Error::failed(
+                format!("{}: mode {:o} is not one meshbundle writes (0644, 0755 or 0600)", entry.path, entry.mode.bits()),
+                "the bundle is damaged or was not made by meshbundle",
+            ));
+        }
+        let (dest, mut f) = create(&rel, entry.mode.bits())?;
+        if is_sealed(&entry.path, entry.mode.bits()) {
+            match opener {
+                Some(o) if Some(&rel) != dest_of(&entry.path).as_ref() => {
+                    // Decrypted as it streams: memory stays small whatever the size.
+                    o.open_to(r, &mut f, &dest, &entry.path)?;
                     out.decrypted += 1;
-                    (rel.trim_end_matches(".age").to_string(), o.open(&data, &entry.path)?)
                 }
-                None => {
+                _ => {
+                    std::io::copy(r, &mut f).map_err(|e| Error::io(&dest, e))?;
                     out.still_sealed += 1;
-                    (rel, data)
                 }
-            };
-            let (dest, mut f) = create(&rel, 0o600)?;
-            f.write_all(&bytes).map_err(|e| Error::io(&dest, e))?;
+            }
             progress.inc(entry.size);
+            if !paused {
+                paused = true;
+                fsutil::test_pause("extract");
+            }
         } else {
             // Streamed straight to disk, whatever the size.
-            let (dest, mut f) = create(&rel, entry.mode.bits())?;
             let n = std::io::copy(r, &mut f).map_err(|e| Error::io(&dest, e))?;
             progress.inc(n);
         }
@@ -113,24 +208,61 @@ pub fn extract(bundle: &Path, seal: &Seal, dir: &Path, opener: Option<&Opener>, 
         Ok(())
     })?;
     for (rel, from) in keep {
-        let dest = root.join(&rel);
-        std::fs::create_dir_all(dest.parent().unwrap_or(&root)).map_err(|e| Error::io(&dest, e))?;
-        if std::fs::hard_link(&from, &dest).is_err() {
-            std::fs::copy(&from, &dest).map_err(|e| Error::io(&from, e))?;
+        dirs.create_parents(root, rel)?;
+        let dest = root.join(rel);
+        if std::fs::hard_link(from, &dest).is_err() {
+            std::fs::copy(from, &dest).map_err(|e| Error::io(from, e))?;
         }
     }
-    std::fs::write(root.join(".meshbundle"), format!("{}\n", Seal::id_of(&seal.to_bytes()))).map_err(|e| Error::io(&root, e))?;
-    crate::fsutil::set_mode(&root, 0o755)?;
-    let kept = tmp.keep();
-    if dir.exists() {
-        let old = parent.join(format!(".meshbundle-old-{}", std::process::id()));
-        std::fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
-        std::fs::rename(&kept, dir).map_err(|e| Error::io(dir, e))?;
-        let _ = std::fs::remove_dir_all(&old);
-    } else {
-        std::fs::rename(&kept, dir).map_err(|e| Error::io(dir, e))?;
-    }
+    let (marker, mut f) = create(MARKER, 0o644)?;
+    f.write_all(format!("{}\n", Seal::id_of(&seal.to_bytes())).as_bytes()).map_err(|e| Error::io(&marker, e))?;
+    fsutil::set_mode(root, 0o755)?;
     Ok(out)
+}
+
+/// Replaces the contents of the existing directory `dir` with those of
+/// `stage` (a directory inside it): the old contents move into the stage, to
+/// be removed with it, and the marker is replaced last, so an interrupted
+/// swap still leaves a directory meshbundle recognises as its own. A failed
+/// swap puts back what it moved.
+fn swap_into(stage: &Path, dir: &Path) -> Result<()> {
+    let stage_name = stage.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let old = stage.join(".meshbundle-old");
+    fsutil::create_dir(&old, 0o700)?;
+    let names = |d: &Path| -> Result<Vec<std::ffi::OsString>> {
+        let mut v = Vec::new();
+        for e in std::fs::read_dir(d).map_err(|e| Error::io(d, e))? {
+            let n = e.map_err(|e| Error::io(d, e))?.file_name();
+            // Another run's stage is not part of the old contents.
+            if n != stage_name && n != MARKER && n != ".meshbundle-old" && !n.to_string_lossy().starts_with(EXTRACT_PREFIX) {
+                v.push(n);
+            }
+        }
+        Ok(v)
+    };
+    let mut moved_out = Vec::new();
+    let mut moved_in = Vec::new();
+    let result = (|| -> Result<()> {
+        for n in names(dir)? {
+            std::fs::rename(dir.join(&n), old.join(&n)).map_err(|e| Error::io(dir.join(&n), e))?;
+            moved_out.push(n);
+        }
+        for n in names(stage)? {
+            std::fs::rename(stage.join(&n), dir.join(&n)).map_err(|e| Error::io(dir.join(&n), e))?;
+            moved_in.push(n);
+        }
+        std::fs::rename(stage.join(MARKER), dir.join(MARKER)).map_err(|e| Error::io(dir.join(MARKER), e))?;
+        fsutil::set_mode(dir, 0o755)
+    })();
+    if result.is_err() {
+        for n in &moved_in {
+            let _ = std::fs::rename(dir.join(n), stage.join(n));
+        }
+        for n in &moved_out {
+            let _ = std::fs::rename(old.join(n), dir.join(n));
+        }
+    }
+    result
 }
 
 /// Loads the images into containerd with `ctr images import`, streaming the

@@ -64,7 +64,7 @@ pub fn generate() -> Result<(String, String, String)> {
 }
 
 pub fn load_signing_key(path: &Path) -> Result<SigningKey> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let text = crate::fsutil::read_private_text(path, 64 * 1024, "a signing key")?;
     SigningKey::from_pkcs8_pem(&text)
         .map_err(|e| Error::failed(format!("{}: not an ed25519 private key: {e}", path.display()), "make one with `meshbundle keygen`"))
 }

@@ -31,7 +31,7 @@ fn generate(a: SecretsGenerateArgs) -> Result<ExitCode> {
     let provided = match (&a.ingress_cert, &a.ingress_key) {
         (Some(c), Some(k)) => {
             cert_pem = String::from_utf8_lossy(&fsutil::read_limited(c, 1 << 20)?).into_owned();
-            key_pem = String::from_utf8_lossy(&fsutil::read_limited(k, 1 << 20)?).into_owned();
+            key_pem = fsutil::read_private_text(k, 1 << 20, "a private key")?;
             Some(ProvidedTls { cert_pem: &cert_pem, key_pem: &key_pem })
         }
         (None, None) => None,

@@ -12,6 +12,9 @@ use sha2::Sha256;
 
 use super::Digest;
 
+/// The prefix of the cache's temporary files (see `fsutil::remove_leftovers`).
+const TEMP_PREFIX: &str = "partial-";
+
 #[derive(Debug, Clone)]
 pub struct BlobCache {
     root: PathBuf,
@@ -29,6 +32,13 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {
     move |source| CacheError::Io { path: path.to_path_buf(), source }
 }
 
+fn fs_err(path: &Path) -> impl FnOnce(crate::error::Error) -> CacheError + '_ {
+    move |e| match e {
+        crate::error::Error::Io { path, source } => CacheError::Io { path, source },
+        other => CacheError::Io { path: path.to_path_buf(), source: io::Error::other(other.to_string()) },
+    }
+}
+
 impl BlobCache {
     /// The cache at `dir`, or at `$MESHBUNDLE_CACHE`, `$XDG_CACHE_HOME/meshbundle`
     /// or `~/.cache/meshbundle`.
@@ -38,7 +48,9 @@ impl BlobCache {
             None => default_dir(),
         };
         let blobs = root.join("blobs/sha256");
-        fs::create_dir_all(&blobs).map_err(io_err(&blobs))?;
+        crate::fsutil::create_dir_all(&blobs, 0o755).map_err(fs_err(&blobs))?;
+        // What killed downloads left.
+        crate::fsutil::report_leftovers(&crate::fsutil::remove_leftovers(&root.join("tmp"), TEMP_PREFIX));
         Ok(BlobCache { root })
     }
 
@@ -60,11 +72,15 @@ impl BlobCache {
         }
     }
 
-    /// A temporary file to download into; `commit` moves it into place.
+    /// A temporary file to download into (`tmp/partial-<pid>-…`, locked while
+    /// it lives, so a later run can tell a killed run's from a running one's);
+    /// `commit` moves it into place.
     pub fn temp(&self) -> Result<tempfile::NamedTempFile, CacheError> {
         let dir = self.root.join("tmp");
-        fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-        tempfile::Builder::new().prefix("partial-").tempfile_in(&dir).map_err(io_err(&dir))
+        crate::fsutil::create_dir_all(&dir, 0o755).map_err(fs_err(&dir))?;
+        let tmp = crate::fsutil::temp_file_in(&dir, TEMP_PREFIX).map_err(fs_err(&dir))?;
+        crate::fsutil::test_pause("cache-temp");
+        Ok(tmp)
     }
 
     /// Checks a downloaded file's digest (and size) and moves it into place.

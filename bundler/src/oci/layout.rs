@@ -16,6 +16,8 @@ pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 #[derive(Debug)]
 pub struct Layout {
     root: PathBuf,
+    /// The layout's root, locked while a run writes into it.
+    _lock: Option<fs::File>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
@@ -24,21 +26,43 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
 
 impl Layout {
     /// Creates (or opens) a layout at `root`.
+    /// Its directories are 0755 whatever the umask. The layout is locked while
+    /// it is written, so the `*.tmp` files a killed run left are told from a
+    /// running one's, and removed.
     pub fn create(root: &Path) -> Result<Layout, CacheError> {
         let blobs = root.join("blobs/sha256");
-        fs::create_dir_all(&blobs).map_err(io(&blobs))?;
+        let fs_err = |e: crate::error::Error| CacheError::Io { path: blobs.clone(), source: std::io::Error::other(e.to_string()) };
+        crate::fsutil::create_dir_all(&blobs, 0o755).map_err(fs_err)?;
+        let lock = fs::File::open(root).map_err(io(root))?;
+        if !crate::fsutil::try_lock(&lock) {
+            return Err(CacheError::Io {
+                path: root.to_path_buf(),
+                source: std::io::Error::other("another meshbundle is writing into it"),
+            });
+        }
+        let mut removed = Vec::new();
+        for d in [root, blobs.as_path()] {
+            for e in fs::read_dir(d).map_err(io(d))?.flatten() {
+                if e.file_name().to_string_lossy().ends_with(".tmp") && fs::remove_file(e.path()).is_ok() {
+                    removed.push(e.path());
+                }
+            }
+        }
+        crate::fsutil::report_leftovers(&removed);
         let marker = root.join("oci-layout");
         if !marker.exists() {
-            fs::write(&marker, b"{\"imageLayoutVersion\":\"1.0.0\"}").map_err(io(&marker))?;
+            crate::fsutil::create_file(&marker, 0o644)
+                .and_then(|mut f| f.write_all(b"{\"imageLayoutVersion\":\"1.0.0\"}"))
+                .map_err(io(&marker))?;
         }
-        Ok(Layout { root: root.to_path_buf() })
+        Ok(Layout { root: root.to_path_buf(), _lock: Some(lock) })
     }
 
     /// Opens an existing layout.
     pub fn open(root: &Path) -> Result<Layout, CacheError> {
         let marker = root.join("oci-layout");
         fs::metadata(&marker).map_err(io(&marker))?;
-        Ok(Layout { root: root.to_path_buf() })
+        Ok(Layout { root: root.to_path_buf(), _lock: None })
     }
 
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -61,6 +85,7 @@ impl Layout {
             let _ = fs::remove_file(&tmp);
             return Err(io(&tmp)(e));
         }
+        crate::fsutil::test_pause("layout-tmp");
         fs::rename(&tmp, &dest).map_err(io(&dest))
     }
 
@@ -69,7 +94,7 @@ impl Layout {
         let dest = self.blob_path(&digest);
         if !dest.exists() {
             let tmp = dest.with_extension("tmp");
-            let written = fs::File::create(&tmp).and_then(|mut f| f.write_all(bytes));
+            let written = crate::fsutil::create_file(&tmp, 0o644).and_then(|mut f| f.write_all(bytes));
             if let Err(e) = written {
                 let _ = fs::remove_file(&tmp);
                 return Err(io(&tmp)(e));
@@ -105,7 +130,9 @@ impl Layout {
         let index = json!({"schemaVersion": 2, "mediaType": super::media::OCI_INDEX, "manifests": manifests});
         let path = self.root.join("index.json");
         let tmp = self.root.join("index.json.tmp");
-        fs::write(&tmp, serde_json::to_vec(&index).unwrap_or_default()).map_err(io(&tmp))?;
+        crate::fsutil::create_file(&tmp, 0o644)
+            .and_then(|mut f| f.write_all(&serde_json::to_vec(&index).unwrap_or_default()))
+            .map_err(io(&tmp))?;
         fs::rename(&tmp, &path).map_err(io(&path))
     }
 
