@@ -163,6 +163,8 @@ fn every_directory_and_file_gets_its_mode_whatever_the_umask() {
         let laid = |rel: &str| match rel {
             ".meshbundle" => 0o644,
             r if r.starts_with("files/") => 0o644,
+            // The static binary, when one was built for the bundle to carry.
+            "bin/meshbundle" => 0o755,
             r if r.ends_with(".age") => 0o600,
             r => of_tree(r),
         };
@@ -481,10 +483,15 @@ impl Paused {
     }
 }
 
-/// Whether a staged extraction holds a decrypted private file (under
-/// `secrets/`, without `.age`).
+/// Whether a staged extraction holds a decrypted private file: a key under
+/// `secrets/`, or a node's kubeadm configuration (it holds the join
+/// credentials), without `.age`.
 fn holds_decrypted(stage: &Path) -> bool {
-    walk(&stage.join("secrets")).iter().any(|p| !p.to_string_lossy().ends_with(".age"))
+    walk(stage).iter().any(|p| {
+        let rel = p.strip_prefix(stage).unwrap().to_string_lossy().into_owned();
+        let private = rel.starts_with("secrets/") || (rel.starts_with("nodes/") && rel.ends_with("/kubeadm.yaml"));
+        private && !rel.ends_with(".age")
+    })
 }
 
 #[test]
