@@ -7,6 +7,8 @@
 #   bench/fuzz.sh 600                     (every target, 10 minutes each)
 #   bench/fuzz.sh 60 image_ref lock       (some targets)
 #   FUZZ_BUNDLE=site.mbundle bench/fuzz.sh 120   (also seed from a real bundle)
+#   FUZZ_KEEP_GOING=1 bench/fuzz.sh 600   (go on past crashes, counting them:
+#                                          for targets with a known, open finding)
 #
 # The fuzz crate builds with the nightly toolchain and cargo-fuzz (both
 # installed here when missing), into target/fuzz/. The corpus grows in
@@ -38,6 +40,8 @@ done
 sanitizer=${FUZZ_SANITIZER:-none}
 rss_mb=${FUZZ_RSS_MB:-256}
 timeout_s=${FUZZ_TIMEOUT:-10}
+keep_going=()
+if [[ ${FUZZ_KEEP_GOING:-} == 1 ]]; then keep_going=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1); fi
 
 if ! rustup run nightly rustc --version >/dev/null 2>&1; then
 	echo "fuzz: the nightly toolchain is missing; installing it (rustup toolchain install nightly --profile minimal)" >&2
@@ -82,9 +86,23 @@ for t in "${targets[@]}"; do
 	set +e
 	"${fuzz[@]}" run "${common[@]}" "$t" "$corpus" "$seeds/$t" -- \
 		-max_total_time="$seconds" -rss_limit_mb="$rss_mb" -malloc_limit_mb="$rss_mb" -timeout="$timeout_s" \
-		-artifact_prefix="$artifacts/" -print_final_stats=1 >"$log" 2>&1
+		-artifact_prefix="$artifacts/" -print_final_stats=1 "${keep_going[@]}" >"$log" 2>&1
 	status=$?
 	set -e
+	if [[ ${#keep_going[@]} -gt 0 ]]; then
+		# Fork mode: `#RUNS: cov: … oom/timeout/crash: O/T/C …` lines.
+		last=$(grep -E '^#[0-9]+: .*oom/timeout/crash: ' "$log" | tail -1)
+		n=$(sed -n 's/^#\([0-9]*\):.*/\1/p' <<<"$last")
+		counts=$(sed -n 's/.*oom\/timeout\/crash: \([0-9]*\/[0-9]*\/[0-9]*\).*/\1/p' <<<"$last")
+		runs[$t]=${n:-?}
+		if [[ -z $counts || $counts == 0/0/0 ]] && [[ $status -eq 0 ]]; then
+			found[$t]="no crash"
+		else
+			found[$t]="FOUND: oom/timeout/crash ${counts:-?}, inputs in $artifacts/"
+		fi
+		echo "fuzz: $t: ${runs[$t]} executions, ${found[$t]}" >&2
+		continue
+	fi
 	n=$(sed -n 's/^stat::number_of_executed_units: *\([0-9]*\).*/\1/p' "$log" | tail -1)
 	[[ -n $n ]] || n=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$log" | tail -1)
 	runs[$t]=${n:-?}
