@@ -131,11 +131,19 @@ impl ImageRef {
             return Err(err("repository path components are lowercase letters and digits joined by `.`, `_` or `-`"));
         }
         let mut repository = parts.join("/");
+        // The legacy Docker Hub host is Docker Hub: normalised first, so its
+        // official images get `library/` as they do without a host.
+        let registry = if registry == "index.docker.io" { "docker.io".to_string() } else { registry };
         if registry == "docker.io" && parts.len() == 1 {
             repository = format!("library/{repository}");
         }
-        let registry = if registry == "index.docker.io" { "docker.io".to_string() } else { registry };
-        Ok(ImageRef { registry, repository, tag, digest })
+        let r = ImageRef { registry, repository, tag, digest };
+        // The limit holds for the normalised form too, so what parses prints
+        // as something that parses again.
+        if r.to_string().len() > 512 {
+            return Err(err("empty, too long or surrounded by spaces"));
+        }
+        Ok(r)
     }
 
     /// The same image in another registry, under the same repository path.

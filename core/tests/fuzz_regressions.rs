@@ -34,7 +34,6 @@ fn seed_references_round_trip() {
 /// `index.docker.io/NAME` parses to `docker.io/NAME`, which prints and
 /// parses back as `docker.io/library/NAME`: the same text names two images.
 #[test]
-#[ignore = "core/src/image.rs (ImageRef::parse) does not give `index.docker.io/NAME` the `library/` prefix; not fixed yet"]
 fn docker_hub_legacy_host_official_image_round_trips() {
     let r = ImageRef::parse("index.docker.io/ldoib").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r, ImageRef::parse("docker.io/library/ldoib").unwrap_or_else(|e| panic!("{e}")));
@@ -43,11 +42,15 @@ fn docker_hub_legacy_host_official_image_round_trips() {
 }
 
 /// Found by `image_ref`: a reference is refused over 512 characters, but the
-/// length is checked before normalising, so a short form of up to 512 parses
-/// and its printed form (with `docker.io/` and `library/` added) is refused.
+/// length was checked before normalising, so a short form of up to 512 parsed
+/// and its printed form (with `docker.io/` and `library/` added) was refused.
+/// Now the limit holds for the normalised form: such a reference is refused
+/// when parsed, and one just under the limit round-trips.
 #[test]
-#[ignore = "core/src/image.rs (ImageRef::parse) checks the 512-character limit before normalising; not fixed yet"]
 fn a_long_reference_that_parses_prints_one_that_parses() {
-    round_trips(&"a".repeat(500));
-    round_trips(&format!("o/{}", "a".repeat(508)));
+    for refused in ["a".repeat(500), format!("o/{}", "a".repeat(508))] {
+        assert!(ImageRef::parse(&refused).is_err(), "{} characters, {} when normalised", refused.len(), refused.len() + 18);
+    }
+    round_trips(&"a".repeat(512 - "docker.io/library/".len()));
+    round_trips(&format!("o/{}", "a".repeat(512 - "docker.io/o/".len())));
 }

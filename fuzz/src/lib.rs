@@ -126,14 +126,24 @@ pub fn read_all(path: &Path) {
     if let Ok(report) = &verified
         && report.head.signature.is_some()
     {
-        let _ = read::verify(path, Some(&verifying_key()), 1, &progress);
+        let key = verifying_key();
+        let policy = meshbundle::bundle::sign::TrustPolicy {
+            source: "the fuzz harness".into(),
+            keys: vec![meshbundle::bundle::sign::TrustedKey {
+                fingerprint: meshbundle::bundle::sign::fingerprint(&key),
+                key,
+                file: "harness.pub".into(),
+            }],
+        };
+        let _ = read::verify(path, Some(&policy), 1, &progress);
     }
     let mut buf = vec![0u8; 64 * 1024];
-    let streamed = read::each_entry(path, |_, r| {
+    let Ok(report) = &verified else { return };
+    let streamed = read::each_entry(path, &report.head.seal, |_, r| {
         while r.read(&mut buf).map_err(|e| meshbundle::error::Error::io(path, e))? > 0 {}
         Ok(())
     });
-    if let (Ok(_), Err(e)) = (&verified, &streamed) {
+    if let Err(e) = &streamed {
         panic!("verify accepted the bundle but the streaming reader refused it: {e}");
     }
 }
