@@ -17,7 +17,10 @@ use super::sign::{self, TrustPolicy};
 use super::{SEAL, SEAL_SIG, SEAL_SUM};
 use crate::progress::Progress;
 
-const MAX_SEAL: u64 = 256 << 20;
+/// The largest seal read: far above any real site (a seal is mostly its
+/// spec and lock), and small enough that reading one stays within the
+/// memory `verify` is allowed.
+const MAX_SEAL: u64 = 16 << 20;
 const CHUNK: usize = 1 << 20;
 
 /// What is named when the archive goes on after its end-of-archive marker.
@@ -45,7 +48,26 @@ impl BundleError {
 }
 
 fn bad(entry: &str, message: impl Into<String>) -> BundleError {
-    BundleError::Bad { entry: entry.to_string(), message: message.into() }
+    BundleError::Bad { entry: shown(entry), message: message.into() }
+}
+
+/// An entry name as it may be printed: shortened, and every character a
+/// terminal would act on or that hides text escaped, since the name may come
+/// from a hostile archive.
+pub fn shown(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if i == 200 {
+            out.push('…');
+            break;
+        }
+        if super::seal::invisible(c) || c == '\\' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// How the signature came out. A signature that is damaged, forged or of
@@ -141,7 +163,8 @@ fn data_end(e: &tar::Entry<impl Read>) -> u64 {
 
 fn entry_path(e: &tar::Entry<impl Read>) -> Result<String, BundleError> {
     let raw = e.path_bytes();
-    String::from_utf8(raw.into_owned()).map_err(|_| bad("(entry)", "a path that is not UTF-8"))
+    String::from_utf8(raw.into_owned())
+        .map_err(|err| bad(&String::from_utf8_lossy(err.as_bytes()), "a path that is not UTF-8 (shown with its bad bytes replaced)"))
 }
 
 /// Checks what an entry's header says before its content is read.
@@ -151,8 +174,13 @@ fn check_header(e: &tar::Entry<impl Read>, path: &str) -> Result<(), BundleError
         let target = e.link_name().ok().flatten().map(|p| p.display().to_string()).unwrap_or_default();
         return Err(bad(path, format!("a link entry (to `{target}`): a bundle holds regular files only")));
     }
-    if !kind.is_file() {
+    if kind != tar::EntryType::Regular {
         return Err(bad(path, format!("a {kind:?} entry: a bundle holds regular files only")));
+    }
+    // A PAX header could give the entry another size than its own header,
+    // which readers honour differently: meshbundle writes none.
+    if e.header().size().ok() != Some(e.size()) {
+        return Err(bad(path, "a PAX extended header changes its size: meshbundle writes none, and readers would disagree on the entry"));
     }
     if let Err(why) = EntryPath::parse(path) {
         return Err(bad(path, format!("the path escapes the bundle or is not one it may hold: {why}")));
@@ -219,6 +247,9 @@ fn read_head<'a, R: Read>(
         _ => return Err(not_tar()),
     };
     let p = entry_path(&first).map_err(|_| not_tar())?;
+    if p == SEAL {
+        check_header(&first, SEAL)?;
+    }
     if p != SEAL {
         let shown: String = p.chars().take(60).flat_map(char::escape_debug).collect();
         return Err(BundleError::NotABundle(format!("a tar archive whose first entry is `{shown}`, not {SEAL}")));
@@ -227,12 +258,17 @@ fn read_head<'a, R: Read>(
     let id = Seal::id_of(&seal_bytes);
     let mut sum = head_entry(entries, SEAL_SUM)?.ok_or_else(|| bad(SEAL_SUM, "missing: the bundle ends after the seal"))?;
     if entry_path(&sum)? != SEAL_SUM {
-        return Err(bad(SEAL_SUM, format!("missing: `{}` follows the seal", entry_path(&sum)?)));
+        return Err(bad(SEAL_SUM, format!("missing: `{}` follows the seal", shown(&entry_path(&sum)?))));
     }
+    check_header(&sum, SEAL_SUM)?;
     let sum_text = read_small(&mut sum, SEAL_SUM, 1024)?;
     let mut end = data_end(&sum);
-    if String::from_utf8_lossy(&sum_text).trim() != id {
-        return Err(bad(SEAL, format!("damaged: its sha256 is {id}, but {SEAL_SUM} says {}", String::from_utf8_lossy(&sum_text).trim())));
+    if sum_text != format!("{id}\n").as_bytes() {
+        let said = shown(String::from_utf8_lossy(&sum_text).trim());
+        if String::from_utf8_lossy(&sum_text).trim() == id {
+            return Err(bad(SEAL_SUM, format!("not in the form meshbundle writes (`{id}` and one newline, nothing else)")));
+        }
+        return Err(bad(SEAL, format!("damaged: its sha256 is {id}, but {SEAL_SUM} says {said}")));
     }
     // The format first, so a newer seal is named as such rather than by its first new field.
     #[derive(serde::Deserialize)]
@@ -251,6 +287,7 @@ fn read_head<'a, R: Read>(
     if let Some(e) = next.as_mut()
         && entry_path(e)? == SEAL_SIG
     {
+        check_header(e, SEAL_SIG)?;
         signature = Some(read_small(e, SEAL_SIG, 4096)?);
         end = data_end(e);
         next = next_entry(entries, SEAL_SIG)?;

@@ -9,7 +9,7 @@
 //! every base file listed) is checked by [`Seal::check`], which the reader
 //! runs before anything is written.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
@@ -26,14 +26,38 @@ fn shown(s: &str) -> String {
     out
 }
 
+/// The longest one-line text a seal may hold (a site name, an image reference, a reason).
+pub const MAX_TEXT: usize = 4096;
+
+/// A character a terminal acts on or that hides or reorders text: control
+/// characters, and Unicode's format, bidirectional and line-separating ones.
+pub fn invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{00ad}' | '\u{061c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
+}
+
+/// Where an entry lands under `import --extract DIR` (before a sealed file
+/// loses `.age`): `tree/X` at `X`, `files/…` and `bin/…` as they are;
+/// `images/…` is not laid out.
+pub fn lands_at(path: &str) -> Option<&str> {
+    if let Some(p) = path.strip_prefix("tree/") {
+        Some(p)
+    } else if path.starts_with("files/") || path.starts_with("bin/") {
+        Some(path)
+    } else {
+        None
+    }
+}
+
 /// The longest path a bundle may hold, and the longest part of one.
 pub const MAX_PATH: usize = 1024;
 pub const MAX_PART: usize = 255;
 
 /// A path inside a bundle, or a name from the seal that becomes part of one:
-/// relative, `/`-separated, no empty, `.` or `..` part, no backslash, NUL or
-/// other control character, at most [`MAX_PATH`] bytes and [`MAX_PART`] per
-/// part. Joined under a directory it stays inside it.
+/// relative, `/`-separated, no empty, `.` or `..` part, no backslash, only
+/// printable ASCII (no space, control, bidirectional or other invisible
+/// character), at most [`MAX_PATH`] bytes and [`MAX_PART`] per part. Joined
+/// under a directory it stays inside it, and it prints as what it is.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EntryPath(String);
 
@@ -49,6 +73,8 @@ impl EntryPath {
             "it holds a backslash"
         } else if s.chars().any(char::is_control) {
             "it holds a NUL or another control character"
+        } else if !s.bytes().all(|b| b.is_ascii_graphic()) {
+            "it holds a space or a character outside printable ASCII (bundle paths are plain ASCII, so none can hide or reorder text)"
         } else if s.split('/').any(|c| c == "..") {
             "it has a `..` part"
         } else if s.split('/').any(|c| c.is_empty() || c == ".") {
@@ -159,12 +185,16 @@ impl Mode {
     pub const FILE: Mode = Mode(0o644);
     pub const EXEC: Mode = Mode(0o755);
     pub const SECRET: Mode = Mode(0o600);
-    pub const PRIVATE_DIR: Mode = Mode(0o700);
-    pub const ALLOWED: [u32; 4] = [0o644, 0o755, 0o600, 0o700];
+    /// The modes a bundle entry (always a file) may have; directories made
+    /// when it is laid out are 0755, or 0700 when they hold a 0600 file.
+    pub const ALLOWED: [u32; 3] = [0o644, 0o755, 0o600];
 
     pub fn new(mode: u32) -> Result<Mode, String> {
         if Self::ALLOWED.contains(&mode) {
             return Ok(Mode(mode));
+        }
+        if mode == 0o700 {
+            return Err("mode 0700 is a directory's: a bundle entry is a file, 0644, 0755 or 0600".into());
         }
         let what = if mode & 0o7000 != 0 {
             " (setuid, setgid or sticky)"
@@ -175,7 +205,7 @@ impl Mode {
         } else {
             ""
         };
-        Err(format!("mode {mode:04o}{what} is not one meshbundle writes (0644, 0755, 0600 or 0700)"))
+        Err(format!("mode {mode:04o}{what} is not one meshbundle writes (0644, 0755 or 0600)"))
     }
 
     pub fn bits(self) -> u32 {
@@ -396,6 +426,13 @@ impl Seal {
         })?;
         de.end().map_err(|_| "data after the JSON document".to_string())?;
         seal.check()?;
+        // One seal, one id: the bytes must be the canonical form meshbundle
+        // writes, so nobody can give the same content another bundle id.
+        if seal.to_bytes() != bytes {
+            return Err("not in canonical form (compact JSON, fields in meshbundle's order, no escapes it would not write): \
+                        the seal was rewritten after it was built"
+                .into());
+        }
         Ok(seal)
     }
 
@@ -433,7 +470,94 @@ impl Seal {
         }
         for i in &self.images {
             if i.manifests.is_empty() {
-                return Err(format!("images: {}: lists no manifest", i.name));
+                return Err(format!("images: {}: lists no manifest", shown(&i.name)));
+            }
+        }
+        self.check_text()?;
+        self.check_landing()
+    }
+
+    /// Every one-line text of the seal that `verify`, `inspect` or `import`
+    /// print holds no control, bidirectional or other invisible character,
+    /// so a seal cannot rewrite what the terminal shows (say, a fake
+    /// "verified" line).
+    fn check_text(&self) -> Result<(), String> {
+        let mut fields: Vec<(String, &str)> = vec![
+            ("format".into(), &self.format),
+            ("meshbundle".into(), &self.meshbundle),
+            ("site".into(), &self.site),
+            ("secrets.privateKeys".into(), &self.secrets.private_keys),
+            ("notCarried.reason".into(), &self.not_carried.reason),
+        ];
+        for (i, r) in self.secrets.recipients.iter().enumerate() {
+            fields.push((format!("secrets.recipients[{i}]"), r));
+        }
+        for (i, img) in self.images.iter().enumerate() {
+            fields.push((format!("images[{i}].name"), &img.name));
+            fields.push((format!("images[{i}].site"), &img.site));
+            fields.push((format!("images[{i}].mediaType"), &img.media_type));
+        }
+        for (i, f) in self.files.iter().enumerate() {
+            fields.push((format!("files[{i}].url"), &f.url));
+        }
+        for (i, c) in self.certificates.iter().enumerate() {
+            fields.push((format!("certificates[{i}].name"), &c.name));
+            fields.push((format!("certificates[{i}].subject"), &c.subject));
+        }
+        for (i, n) in self.not_carried.images.iter().enumerate() {
+            fields.push((format!("notCarried.images[{i}]"), n));
+        }
+        for (i, n) in self.not_carried.files.iter().enumerate() {
+            fields.push((format!("notCarried.files[{i}]"), n));
+        }
+        for (field, text) in fields {
+            if text.len() > MAX_TEXT {
+                return Err(format!("{field}: longer than {MAX_TEXT} bytes"));
+            }
+            if let Some(c) = text.chars().find(|c| invisible(*c)) {
+                return Err(format!("{field}: `{}` holds the character {:?}, which a terminal would act on or hide", shown(text), c));
+            }
+        }
+        Ok(())
+    }
+
+    /// What `import --extract` writes must be as unambiguous as the entries:
+    /// `tree/` is dropped and a sealed `.age` file may lose its suffix, so two
+    /// entries must not land on one path, or one inside the other, either
+    /// way; and nothing may take a name meshbundle keeps for itself
+    /// (`.meshbundle`, `.meshbundle-*`) at the top of the tree.
+    fn check_landing(&self) -> Result<(), String> {
+        let mut landing: BTreeMap<String, &str> = BTreeMap::new();
+        for e in &self.entries {
+            let Some(rel) = lands_at(e.path.as_str()) else { continue };
+            let mut forms = vec![rel.to_string()];
+            if e.mode == Mode::SECRET
+                && e.path.starts_with("tree/")
+                && let Some(plain) = rel.strip_suffix(".age")
+                && !plain.is_empty()
+                && !plain.ends_with('/')
+            {
+                forms.push(plain.to_string());
+            }
+            for form in forms {
+                let top = form.split('/').next().unwrap_or_default();
+                if top == ".meshbundle" || top.starts_with(".meshbundle-") {
+                    return Err(format!("entries: {}: lands on `{top}`, a name meshbundle keeps for itself", e.path));
+                }
+                if let Some(other) = landing.insert(form.clone(), e.path.as_str())
+                    && other != e.path.as_str()
+                {
+                    return Err(format!("entries: {} and {} both land on `{form}` when laid out", other, e.path));
+                }
+            }
+        }
+        for (form, path) in &landing {
+            let mut parent = form.as_str();
+            while let Some((p, _)) = parent.rsplit_once('/') {
+                if let Some(other) = landing.get(p) {
+                    return Err(format!("entries: {path} lands inside `{p}`, where {other} lands as a file"));
+                }
+                parent = p;
             }
         }
         Ok(())

@@ -434,18 +434,21 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
             println!("bundle     {}", head.id);
             println!("site       {} (built by meshbundle {})", s.site, s.meshbundle);
             if let Some(site) = &site {
+                // The spec in a seal is text from the bundle: every value is
+                // printed escaped, so none can move the cursor or hide text.
                 let sp = &site.spec;
+                let e = |v: &dyn std::fmt::Display| read::shown(&v.to_string());
                 println!(
                     "versions   Kubernetes {}, containerd {}, Istio {} (revision {})",
-                    sp.kubernetes.version,
-                    sp.containerd.version,
-                    sp.istio.version,
-                    site.istio_revision()
+                    e(&sp.kubernetes.version),
+                    e(&sp.containerd.version),
+                    e(&sp.istio.version),
+                    e(&site.istio_revision())
                 );
-                println!("registry   {}", sp.registry);
+                println!("registry   {}", e(&sp.registry));
                 println!("nodes");
                 for n in &sp.nodes {
-                    println!("  {:<16} {:<16} {:<14} {}", n.name, n.address, n.role.as_str(), n.zone);
+                    println!("  {:<16} {:<16} {:<14} {}", e(&n.name), e(&n.address), n.role.as_str(), e(&n.zone));
                 }
             }
             println!("images     {}", s.images.len());
