@@ -202,3 +202,29 @@ fn a_seal_larger_than_any_site_needs_is_refused_before_it_is_parsed() {
     reseal(&x, &d.join("big.mbundle"), body(&x), |s| s["spec"] = "#".repeat(17 << 20).into());
     refused(d, "big.mbundle", "too large");
 }
+
+#[test]
+fn inspect_judges_the_signature_by_the_sites_trust_policy() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    for k in ["release", "other"] {
+        let o = mb(d, &["keygen", "-o", k]);
+        assert!(o.status.success(), "{}", all(&o));
+    }
+    let o = mb(d, &["build", "--example", "lab", "-o", "s.mbundle", "--quiet", "--sign", "release.key"]);
+    assert!(o.status.success(), "{}", all(&o));
+    let inspect = |trusted: &str| {
+        Command::new(bin())
+            .args(["inspect", "s.mbundle"])
+            .current_dir(d)
+            .env("MESHBUNDLE_CONFIG_DIR", d.join("no-config"))
+            .env("MESHBUNDLE_TRUSTED_KEYS", d.join(trusted))
+            .output()
+            .unwrap()
+    };
+    let o = inspect("release.pub");
+    assert!(o.status.success() && all(&o).contains(", verified"), "{}", all(&o));
+    let o = inspect("other.pub");
+    assert!(!o.status.success(), "inspect reported a bundle the policy refuses as fine:\n{}", all(&o));
+    assert!(all(&o).contains("MESHBUNDLE_TRUSTED_KEYS"), "{}", all(&o));
+}

@@ -407,8 +407,10 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
         }
     };
     let head = read::head(&a.file).map_err(failed)?;
-    // The seal alone: whether the signature matches the key it names; trust is verify's and import's to check.
-    let signed = read::signature(&head, None).map_err(failed)?;
+    // The seal alone, judged by the site's trust policy when one is set (the
+    // variable or the config directory), as verify and import judge it.
+    let policy = TrustPolicy::resolve(&[])?;
+    let signed = read::signature(&head, policy.as_ref()).map_err(failed)?;
     let s = &head.seal;
     let site = meshbundle_core::spec::load::load(&s.spec).site;
     let total = std::fs::metadata(&a.file).map(|m| m.len()).unwrap_or(0);
