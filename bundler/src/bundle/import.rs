@@ -341,7 +341,12 @@ fn open_base_file(dir: &Path, rel: &str, base_id: &str) -> Result<Option<std::fs
             format!("import the base bundle ({base_id}) into {} again, then this one", dir.display()),
         )
     };
-    let mut at = open_at(libc::AT_FDCWD, dir.as_os_str().as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY).map_err(|e| Error::io(dir, e))?;
+    let mut at = match open_at(libc::AT_FDCWD, dir.as_os_str().as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY) {
+        Ok(f) => f,
+        // A new target holds no base file.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
     for (i, part) in parts.iter().enumerate() {
         use std::os::fd::AsRawFd;
         let last = i + 1 == parts.len();
