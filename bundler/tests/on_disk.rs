@@ -784,3 +784,24 @@ fn two_imports_into_one_new_target_the_loser_says_so_plainly() {
     assert!(d.join("cc/install.sh").exists());
     assert_eq!(named(d, ".meshbundle"), Vec::<String>::new());
 }
+
+#[test]
+fn an_import_that_meets_an_existing_file_gives_a_hint_that_fits_import() {
+    let s = Site::new();
+    let d = s.d();
+    s.build("plain.mbundle");
+    // A sealed file and a plain one that land on the same path once opened.
+    let add = vec![
+        ("tree/docs/clash".to_string(), 0o644, b"plain\n".to_vec()),
+        ("tree/docs/clash.age".to_string(), 0o600, age_encrypt(d, &s.recipient, b"sealed\n")),
+    ];
+    reseal(&d.join("plain.mbundle"), &d.join("x.mbundle"), add);
+    let o = meshbundle(d, &extract_args("site"));
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(!err.contains("--force"), "import has no --force: {err}");
+    assert!(err.lines().any(|l| l.trim().starts_with("hint: ") && l.trim().len() > "hint: ".len()), "{err}");
+    assert!(err.lines().all(|l| l.trim() != "hint:"), "an empty hint: {err}");
+    assert!(!d.join("site").exists());
+    assert_eq!(named(d, ".meshbundle"), Vec::<String>::new());
+}

@@ -213,7 +213,17 @@ fn lay_out(
         let dest = root.join(rel);
         // Created with its final mode (the umask can only narrow it, and the
         // mode is then set exactly), so a private file is never readable by others.
-        let f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&dest).map_err(|e| Error::io(&dest, e))?;
+        let f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&dest).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                // The stage is new: only the bundle itself can have put something there.
+                Error::failed(
+                    format!("{rel}: two entries of the bundle land on this path"),
+                    "the bundle is damaged or was not made by meshbundle",
+                )
+            } else {
+                Error::io(&dest, e)
+            }
+        })?;
         f.set_permissions(fsutil::permissions(mode)).map_err(|e| Error::io(&dest, e))?;
         Ok((dest, f))
     };
