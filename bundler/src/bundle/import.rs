@@ -79,7 +79,11 @@ pub fn extract(bundle: &Path, head: &Head, dir: &Path, opener: Option<&Opener>, 
             // Whoever could change the target could later change install.sh, which root runs.
             if let Some(why) = fsutil::others_could_change(&m) {
                 let hint = if why.starts_with("owned") {
-                    format!("chown {} {1} && chmod 755 {1}, or give a new directory", fsutil::euid(), dir.display())
+                    let me = match fsutil::euid() {
+                        0 => "root".to_string(),
+                        uid => uid.to_string(),
+                    };
+                    format!("chown {me} {0} && chmod 755 {0}, or give a new directory", dir.display())
                 } else {
                     format!("chmod 755 {}, or give a new directory", dir.display())
                 };
