@@ -31,11 +31,12 @@ impl Error {
             Error::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound => Some("check the path".into()),
                 std::io::ErrorKind::PermissionDenied => Some("check the file's permissions, or run as its owner".into()),
-                std::io::ErrorKind::AlreadyExists => Some("pass --force to overwrite it".into()),
+                std::io::ErrorKind::AlreadyExists => Some("something is in the way: remove it, or choose another path".into()),
                 _ => None,
             },
             Error::Usage(_) => Some("see --help".into()),
-            Error::Failed { hint, .. } => hint.clone(),
+            // An empty hint is no hint: never printed as one.
+            Error::Failed { hint, .. } => hint.clone().filter(|h| !h.trim().is_empty()),
         }
     }
 

@@ -72,6 +72,38 @@ fn check_private_mode(_path: &Path, _meta: &fs::Metadata, _what: &str) -> Result
     Ok(())
 }
 
+/// The effective user id of this process: "the caller" of the ownership rules.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail and touches no memory.
+    unsafe { libc::geteuid() }
+}
+
+/// Why a file or directory another user could change is not to be relied
+/// on: owned by a user other than root or the caller, or writable by its
+/// group or others. `None` when it is sound.
+pub fn others_could_change(meta: &fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let uid = meta.uid();
+    if uid != 0 && uid != euid() {
+        return Some(format!("owned by user {uid}, not root or you"));
+    }
+    let mode = meta.mode() & 0o7777;
+    if mode & 0o002 != 0 {
+        return Some(format!("writable by anyone (mode {mode:04o})"));
+    }
+    if mode & 0o020 != 0 {
+        return Some(format!("writable by its group (mode {mode:04o})"));
+    }
+    None
+}
+
+/// Whether a directory is sticky (`chmod +t`, like /tmp): others may add
+/// entries to it but not rename or remove the ones they do not own.
+pub fn is_sticky(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.mode() & 0o1000 != 0
+}
+
 fn parent_of(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,

@@ -793,3 +793,110 @@ fn help_describes_the_signature_states_and_the_trust_policy() {
     let h = text(&mb(dir.path(), &["keygen", "--help"]).stdout);
     assert!(h.contains("fingerprint") && h.contains("trusted-keys") && h.contains("Examples:"), "{h}");
 }
+
+#[test]
+fn trusted_keys_and_every_directory_above_them_belong_to_root_or_the_caller() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    keygen(d, "release");
+    build(d, "signed.mbundle", Some("release.key"));
+    let chmod = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    let nobody = |p: &Path| std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+    // `up/keys/release.pub`, every part of it sound.
+    let mk = |up: &str| -> PathBuf {
+        let keys = d.join(up).join("keys");
+        std::fs::create_dir_all(&keys).unwrap();
+        chmod(&d.join(up), 0o755);
+        chmod(&keys, 0o755);
+        std::fs::copy(d.join("release.pub"), keys.join("release.pub")).unwrap();
+        chmod(&keys.join("release.pub"), 0o644);
+        keys
+    };
+    let open_parent = mk("open-parent");
+    chmod(&d.join("open-parent"), 0o777);
+    let group_parent = mk("group-parent");
+    chmod(&d.join("group-parent"), 0o775);
+    let their_file = mk("their-file");
+    nobody(&their_file.join("release.pub"));
+    let their_dir = mk("their-dir");
+    nobody(&their_dir);
+    let their_parent = mk("their-parent");
+    nobody(&d.join("their-parent"));
+    // Under a sticky world-writable directory (like /tmp), only what root or the caller owns.
+    let sticky_theirs = mk("sticky/theirs");
+    chmod(&d.join("sticky"), 0o1777);
+    nobody(&d.join("sticky/theirs"));
+
+    let cases = [
+        (open_parent.clone(), "open-parent: a directory above the trusted key", "writable by anyone"),
+        (group_parent.clone(), "group-parent: a directory above the trusted key", "writable by its group"),
+        (their_file.join("release.pub"), "their-file/keys/release.pub", "owned by user 65534"),
+        (their_dir.clone(), "their-dir/keys", "owned by user 65534"),
+        (their_parent.clone(), "their-parent: a directory above the trusted key", "owned by user 65534"),
+        (sticky_theirs.clone(), "sticky/theirs: a directory above the trusted key", "owned by user 65534"),
+    ];
+    for (path, what, why) in &cases {
+        for p in [path.clone(), path.join("release.pub")] {
+            if p.ends_with("release.pub/release.pub") {
+                continue;
+            }
+            let full = p.to_str().unwrap();
+            for (args, env) in [
+                (vec!["verify", "signed.mbundle", "--key", full], vec![]),
+                (vec!["import", "signed.mbundle", "--quiet", "--extract", "out"], vec![("MESHBUNDLE_TRUSTED_KEYS", full)]),
+            ] {
+                let o = mb_env(d, &args, &env);
+                let err = text(&o.stderr);
+                assert_eq!(o.status.code(), Some(1), "{full} {args:?}: {}", all(&o));
+                assert!(err.contains("error: ") && err.contains(what) && err.contains(why), "{full}: expected `{what}`, `{why}` in: {err}");
+                assert!(!d.join("out").exists());
+            }
+        }
+    }
+    // Sound ones: under the test's own directory, and below a sticky one when root or the caller owns the next part.
+    let sound = mk("sound");
+    let sticky_ours = mk("sticky/ours");
+    for p in [sound, sticky_ours.clone(), sticky_ours.join("release.pub")] {
+        let o = mb(d, &["verify", "signed.mbundle", "--key", p.to_str().unwrap()]);
+        assert!(o.status.success() && text(&o.stdout).contains(", verified"), "{}: {}", p.display(), all(&o));
+    }
+}
+
+/// The bundle id `import` printed: `verified (ID)`.
+fn printed_id(stderr: &str) -> String {
+    let at = stderr.find("verified (").expect(stderr) + "verified (".len();
+    stderr[at..].split(')').next().unwrap().to_string()
+}
+
+#[test]
+fn the_marker_of_a_laid_out_tree_is_the_verified_bundle_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    build(d, "x.mbundle", None);
+    let o = mb(d, &["import", "x.mbundle", "--quiet", "--extract", "out"]);
+    assert!(o.status.success(), "{}", all(&o));
+    let id = printed_id(&text(&o.stderr));
+    assert_eq!(std::fs::read_to_string(d.join("out/.meshbundle")).unwrap(), format!("{id}\n"));
+    // The same seal written another way (pretty-printed, SEAL.sha256 to match):
+    // its id is that of the bytes verified, whatever a re-serialised seal says.
+    let list = entries(&d.join("x.mbundle"));
+    let seal: Value = serde_json::from_slice(&list[0].1).unwrap();
+    let mut head = list[0].clone();
+    set_data(&mut head, serde_json::to_vec_pretty(&seal).unwrap());
+    let mut sum = list[1].clone();
+    set_data(&mut sum, format!("sha256:{}\n", sha256_hex(&head.1)).into_bytes());
+    let mut b = tar::Builder::new(std::fs::File::create(d.join("pretty.mbundle")).unwrap());
+    for (h, data) in [head.clone(), sum].iter().chain(body(&d.join("x.mbundle")).iter()) {
+        b.append(h, data.as_slice()).unwrap();
+    }
+    b.finish().unwrap();
+    let o = mb(d, &["import", "pretty.mbundle", "--quiet", "--extract", "pretty"]);
+    if o.status.success() {
+        let id = printed_id(&text(&o.stderr));
+        assert_eq!(id, format!("sha256:{}", sha256_hex(&head.1)));
+        assert_eq!(std::fs::read_to_string(d.join("pretty/.meshbundle")).unwrap(), format!("{id}\n"));
+    } else {
+        // A seal not in canonical form may be refused outright; then nothing is laid out.
+        assert!(!d.join("pretty").exists(), "{}", all(&o));
+    }
+}

@@ -574,7 +574,7 @@ fn extraction_into_an_existing_empty_directory_or_a_mount_point() {
     let o = Command::new("unshare")
         .args(["-m", "sh", "-c"])
         .arg(
-            "mount -t tmpfs none mnt && \"$0\" import x.mbundle --quiet --extract mnt --identity operator.age && \
+            "mount -t tmpfs -o mode=755 none mnt && \"$0\" import x.mbundle --quiet --extract mnt --identity operator.age && \
              test -f mnt/secrets/kubernetes-pki/ca.key && mountpoint -q mnt && ls -A mnt && stat -c %a mnt",
         )
         .arg(bin())
@@ -662,4 +662,146 @@ fn killed_runs_leave_leftovers_the_next_run_removes() {
     assert_eq!(named(&d.join("pc/tmp"), "partial-"), Vec::<String>::new());
     let names: BTreeMap<String, ()> = named(&d.join("pulled/blobs/sha256"), "").into_iter().map(|n| (n, ())).collect();
     assert!(names.keys().all(|n| !n.ends_with(".tmp")), "{names:?}");
+}
+
+fn extract_args(target: &str) -> Vec<&str> {
+    vec!["import", "x.mbundle", "--quiet", "--extract", target, "--identity", "operator.age"]
+}
+
+fn chown_nobody(p: &Path) {
+    std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+}
+
+#[test]
+fn import_refuses_a_target_another_user_could_change() {
+    let s = Site::new();
+    let d = s.d();
+    s.build("x.mbundle");
+    // An existing target owned by another user, or writable by group or others.
+    for (name, m, nobody, why) in [
+        ("theirs", 0o755, true, "chown"),
+        ("theirs-open", 0o777, true, "chown"),
+        ("open", 0o777, false, "chmod 755"),
+        ("group", 0o775, false, "chmod 755"),
+    ] {
+        let t = d.join(name);
+        std::fs::create_dir(&t).unwrap();
+        chmod(&t, m);
+        if nobody {
+            chown_nobody(&t);
+        }
+        let o = meshbundle(d, &extract_args(name));
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains("error: ") && err.contains(name) && err.contains(why), "{name}: {err}");
+        assert_eq!(named(&t, ""), Vec::<String>::new(), "{name}: nothing written");
+    }
+    // A new target whose nearest existing parent another user could change.
+    for (name, m, nobody) in [("open-parent", 0o777, false), ("their-parent", 0o755, true)] {
+        let p = d.join(name);
+        std::fs::create_dir(&p).unwrap();
+        chmod(&p, m);
+        if nobody {
+            chown_nobody(&p);
+        }
+        let target = format!("{name}/a/new");
+        let o = meshbundle(d, &extract_args(&target));
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{name}: {err}");
+        assert!(err.contains("error: ") && err.contains(name), "{name}: {err}");
+        assert_eq!(named(&p, ""), Vec::<String>::new(), "{name}: nothing written");
+    }
+    // A sticky parent (like /tmp) is fine for a new target, and so is a target put right.
+    let sticky = d.join("sticky");
+    std::fs::create_dir(&sticky).unwrap();
+    chmod(&sticky, 0o1777);
+    ok(&meshbundle(d, &extract_args("sticky/new")));
+    assert!(d.join("sticky/new/install.sh").exists());
+    chmod(&d.join("open"), 0o755);
+    ok(&meshbundle(d, &extract_args("open")));
+    assert!(d.join("open/install.sh").exists());
+}
+
+#[test]
+fn a_symlink_planted_among_the_base_files_is_refused() {
+    let s = Site::new();
+    let d = s.d();
+    let b = |out: &str, extra: &[&str]| {
+        let mut a = vec!["build", "--example", "lab", "-o", out, "--quiet", "--cache", "cache", "--no-private-keys"];
+        a.extend(extra);
+        ok(&meshbundle(d, &a));
+    };
+    b("x.mbundle", &[]);
+    b("delta.mbundle", &["--since", "x.mbundle"]);
+    let imp = |bundle: &str| meshbundle(d, &["import", bundle, "--quiet", "--extract", "dd"]);
+    ok(&imp("x.mbundle"));
+    let flannel = d.join("dd/files/manifest/flannel");
+    assert!(flannel.is_file());
+    let elsewhere = tempfile::tempdir().unwrap();
+    let moved = elsewhere.path().join("elsewhere-flannel");
+    std::fs::rename(&flannel, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &flannel).unwrap();
+    let o = imp("delta.mbundle");
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("files/manifest/flannel") && err.contains("symbolic link"), "{err}");
+    assert!(std::fs::symlink_metadata(&flannel).unwrap().file_type().is_symlink(), "dd left as it was");
+
+    // A symlink higher up, inside the target, is refused the same way.
+    std::fs::remove_file(&flannel).unwrap();
+    let manifest = d.join("dd/files/manifest");
+    let moved_dir = elsewhere.path().join("manifest");
+    std::fs::rename(&manifest, &moved_dir).unwrap();
+    std::fs::rename(&moved, moved_dir.join("flannel")).unwrap();
+    std::os::unix::fs::symlink(&moved_dir, &manifest).unwrap();
+    let o = imp("delta.mbundle");
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("files/manifest") && err.contains("symbolic link"), "{err}");
+
+    // Put back as a real file, the base file is taken, as a regular file of the new tree.
+    std::fs::remove_file(&manifest).unwrap();
+    std::fs::rename(&moved_dir, &manifest).unwrap();
+    let want = std::fs::read(&flannel).unwrap();
+    ok(&imp("delta.mbundle"));
+    let meta = std::fs::symlink_metadata(&flannel).unwrap();
+    assert!(meta.file_type().is_file());
+    assert_eq!(std::fs::read(&flannel).unwrap(), want);
+}
+
+#[test]
+fn two_imports_into_one_new_target_the_loser_says_so_plainly() {
+    let s = Site::new();
+    let d = s.d();
+    s.build("x.mbundle");
+    let first = Paused::start(d, "extract", &extract_args("cc"));
+    ok(&meshbundle(d, &extract_args("cc")));
+    let (status, err) = first.resume();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("another import into cc finished first") && err.contains("hint: "), "{err}");
+    assert!(!err.contains("os error"), "{err}");
+    assert!(err.lines().all(|l| l.trim() != "hint:"), "an empty hint: {err}");
+    assert!(d.join("cc/install.sh").exists());
+    assert_eq!(named(d, ".meshbundle"), Vec::<String>::new());
+}
+
+#[test]
+fn an_import_that_meets_an_existing_file_gives_a_hint_that_fits_import() {
+    let s = Site::new();
+    let d = s.d();
+    s.build("plain.mbundle");
+    // A sealed file and a plain one that land on the same path once opened.
+    let add = vec![
+        ("tree/docs/clash".to_string(), 0o644, b"plain\n".to_vec()),
+        ("tree/docs/clash.age".to_string(), 0o600, age_encrypt(d, &s.recipient, b"sealed\n")),
+    ];
+    reseal(&d.join("plain.mbundle"), &d.join("x.mbundle"), add);
+    let o = meshbundle(d, &extract_args("site"));
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(!err.contains("--force"), "import has no --force: {err}");
+    assert!(err.lines().any(|l| l.trim().starts_with("hint: ") && l.trim().len() > "hint: ".len()), "{err}");
+    assert!(err.lines().all(|l| l.trim() != "hint:"), "an empty hint: {err}");
+    assert!(!d.join("site").exists());
+    assert_eq!(named(d, ".meshbundle"), Vec::<String>::new());
 }

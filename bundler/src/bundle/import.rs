@@ -55,7 +55,8 @@ fn is_sealed(path: &str, mode: u32) -> bool {
 /// when an opener is given; private files are 0600 and the directories
 /// holding them 0700, the rest 0644 or 0755 and 0755, whatever the umask. On
 /// any error, everything written is removed and `dir` is left as it was.
-pub fn extract(bundle: &Path, seal: &Seal, dir: &Path, opener: Option<&Opener>, progress: &Progress) -> Result<Extracted> {
+pub fn extract(bundle: &Path, head: &Head, dir: &Path, opener: Option<&Opener>, progress: &Progress) -> Result<Extracted> {
+    let seal = &head.seal;
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -74,8 +75,29 @@ pub fn extract(bundle: &Path, seal: &Seal, dir: &Path, opener: Option<&Opener>, 
                 "give an empty or new directory",
             ));
         }
-        Ok(_) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Ok(m) => {
+            // Whoever could change the target could later change install.sh, which root runs.
+            if let Some(why) = fsutil::others_could_change(&m) {
+                let hint = if why.starts_with("owned") {
+                    let me = match fsutil::euid() {
+                        0 => "root".to_string(),
+                        uid => uid.to_string(),
+                    };
+                    format!("chown {me} {0} && chmod 755 {0}, or give a new directory", dir.display())
+                } else {
+                    format!("chmod 755 {}, or give a new directory", dir.display())
+                };
+                return Err(Error::failed(
+                    format!("{} is {why}, so another user could change what is laid out there; nothing was written", dir.display()),
+                    hint,
+                ));
+            }
+            true
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            check_new_target_parent(dir, parent)?;
+            false
+        }
         Err(e) => return Err(Error::io(dir, e)),
     };
     // What a killed extraction left: beside a new target, or inside an existing one.
@@ -92,7 +114,9 @@ pub fn extract(bundle: &Path, seal: &Seal, dir: &Path, opener: Option<&Opener>, 
     }
     fsutil::create_dir_all(parent, 0o755)?;
     // A differential bundle needs its base's files in place already.
-    let mut keep: Vec<(String, PathBuf)> = Vec::new();
+    // Each is opened without following a symbolic link anywhere inside `dir`,
+    // hashed, and that same open file is later copied into the new tree.
+    let mut keep: Vec<Kept> = Vec::new();
     if let Some(base) = &seal.base {
         for name in &base.files {
             let f = seal
@@ -100,21 +124,40 @@ pub fn extract(bundle: &Path, seal: &Seal, dir: &Path, opener: Option<&Opener>, 
                 .iter()
                 .find(|f| &f.name == name)
                 .ok_or_else(|| Error::failed(format!("the seal lists base file {name} without its sha256"), "the bundle is damaged"))?;
-            let have = dir.join("files").join(name);
-            let ok = crate::oci::cache::sha256_file(&have).is_ok_and(|(d, _)| d == f.sha256);
-            if !ok {
-                return Err(Error::failed(
-                    format!("this differential bundle needs files/{name} from bundle {}, and {} lacks it", base.id, dir.display()),
+            let rel = format!("files/{name}");
+            let lacks = || {
+                Error::failed(
+                    format!("this differential bundle needs {rel} from bundle {}, and {} lacks it", base.id, dir.display()),
                     "import the base bundle into the same directory first",
-                ));
+                )
+            };
+            let Some(mut file) = open_base_file(dir, &rel, base.id.as_str())? else {
+                return Err(lacks());
+            };
+            let (digest, _) = hash_copy(&mut file, &mut std::io::sink()).map_err(|e| Error::io(dir.join(&rel), e))?;
+            if digest != f.sha256 {
+                return Err(lacks());
             }
-            keep.push((format!("files/{name}"), have));
+            use std::os::unix::fs::MetadataExt;
+            let mode = if file.metadata().map_err(|e| Error::io(dir.join(&rel), e))?.mode() & 0o111 != 0 { 0o755 } else { 0o644 };
+            keep.push(Kept { rel, file, mode, sha256: f.sha256.clone() });
         }
     }
     // Staged on the target's own file system, so it moves into place by renames.
     let (tmp, _lock) = fsutil::temp_dir_in(if existing { dir } else { parent }, EXTRACT_PREFIX)?;
-    let laid = lay_out(bundle, seal, tmp.path(), opener, progress, &keep).and_then(|out| {
-        if existing { swap_into(tmp.path(), dir) } else { std::fs::rename(tmp.path(), dir).map_err(|e| Error::io(dir, e)) }?;
+    let laid = lay_out(bundle, seal, tmp.path(), opener, progress, &head.id, &mut keep).and_then(|out| {
+        if existing {
+            swap_into(tmp.path(), dir)
+        } else {
+            std::fs::rename(tmp.path(), dir).map_err(|e| match e.kind() {
+                // Renaming over a directory that is not empty: another run laid it out meanwhile.
+                std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::AlreadyExists => Error::failed(
+                    format!("another import into {} finished first", dir.display()),
+                    format!("run the import again: it replaces what the other laid out in {}", dir.display()),
+                ),
+                _ => Error::io(dir, e),
+            })
+        }?;
         Ok(out)
     });
     match laid {
@@ -133,7 +176,15 @@ pub fn extract(bundle: &Path, seal: &Seal, dir: &Path, opener: Option<&Opener>, 
             } else {
                 format!("remove {} by hand: it may hold decrypted keys", staged.display())
             };
-            Err(Error::failed(format!("{e} (nothing was laid out in {}; {what})", dir.display()), e.hint().unwrap_or_default()))
+            let hint = match &e {
+                Error::Io { source, .. }
+                    if matches!(source.kind(), std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::DirectoryNotEmpty) =>
+                {
+                    Some("give a new or empty directory, or one meshbundle laid out before".to_string())
+                }
+                _ => e.hint(),
+            };
+            Err(Error::Failed { message: format!("{e} (nothing was laid out in {}; {what})", dir.display()), hint })
         }
     }
 }
@@ -145,7 +196,8 @@ fn lay_out(
     root: &Path,
     opener: Option<&Opener>,
     progress: &Progress,
-    keep: &[(String, PathBuf)],
+    id: &str,
+    keep: &mut [Kept],
 ) -> Result<Extracted> {
     use std::os::unix::fs::OpenOptionsExt;
     let final_rel = |path: &str, mode: u32| -> Option<String> {
@@ -165,7 +217,17 @@ fn lay_out(
         let dest = root.join(rel);
         // Created with its final mode (the umask can only narrow it, and the
         // mode is then set exactly), so a private file is never readable by others.
-        let f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&dest).map_err(|e| Error::io(&dest, e))?;
+        let f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&dest).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                // The stage is new: only the bundle itself can have put something there.
+                Error::failed(
+                    format!("{rel}: two entries of the bundle land on this path"),
+                    "the bundle is damaged or was not made by meshbundle",
+                )
+            } else {
+                Error::io(&dest, e)
+            }
+        })?;
         f.set_permissions(fsutil::permissions(mode)).map_err(|e| Error::io(&dest, e))?;
         Ok((dest, f))
     };
@@ -207,17 +269,145 @@ fn lay_out(
         out.files += 1;
         Ok(())
     })?;
-    for (rel, from) in keep {
-        dirs.create_parents(root, rel)?;
-        let dest = root.join(rel);
-        if std::fs::hard_link(from, &dest).is_err() {
-            std::fs::copy(from, &dest).map_err(|e| Error::io(from, e))?;
+    for k in keep.iter_mut() {
+        // The very file checked before, copied and hashed again as it is copied.
+        use std::io::Seek;
+        let (dest, mut f) = create(&k.rel, k.mode)?;
+        k.file.rewind().map_err(|e| Error::io(&dest, e))?;
+        let (digest, _) = hash_copy(&mut k.file, &mut f).map_err(|e| Error::io(&dest, e))?;
+        if digest != k.sha256 {
+            return Err(Error::failed(
+                format!("the base file {} changed while it was being imported", k.rel),
+                "run the import again, with nothing else writing to the directory",
+            ));
         }
     }
+    // The id `verify` printed: that of the seal bytes verified.
     let (marker, mut f) = create(MARKER, 0o644)?;
-    f.write_all(format!("{}\n", Seal::id_of(&seal.to_bytes())).as_bytes()).map_err(|e| Error::io(&marker, e))?;
+    f.write_all(format!("{id}\n").as_bytes()).map_err(|e| Error::io(&marker, e))?;
     fsutil::set_mode(root, 0o755)?;
     Ok(out)
+}
+
+/// A base file of a differential bundle, open, to be copied into the new tree.
+struct Kept {
+    rel: String,
+    file: std::fs::File,
+    mode: u32,
+    sha256: meshbundle_core::digest::Digest,
+}
+
+/// Copies `r` to `w`, returning its digest and size.
+fn hash_copy(r: &mut impl Read, w: &mut impl Write) -> std::io::Result<(meshbundle_core::digest::Digest, u64)> {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+        w.write_all(&buf[..n])?;
+        total += n as u64;
+    }
+    Ok((meshbundle_core::digest::Digest::from_raw(&h.finalize().into()), total))
+}
+
+/// Opens `dir/rel` (a base file) for reading without following a symbolic
+/// link at any component below `dir`, and requires a regular file. `None`
+/// when it is missing.
+fn open_base_file(dir: &Path, rel: &str, base_id: &str) -> Result<Option<std::fs::File>> {
+    use std::ffi::CString;
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let parts: Vec<&str> = rel.split('/').collect();
+    if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
+        return Err(Error::failed(
+            format!("the seal names base file `{}`, which is no plain path", rel.escape_debug()),
+            "the bundle is damaged",
+        ));
+    }
+    let open_at = |at: libc::c_int, name: &[u8], flags: libc::c_int| -> std::io::Result<std::fs::File> {
+        let c = CString::new(name).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        // SAFETY: a plain system call on a NUL-terminated name; the descriptor returned is owned by the File.
+        let fd = unsafe { libc::openat(at, c.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+        if fd < 0 { Err(std::io::Error::last_os_error()) } else { Ok(unsafe { std::fs::File::from_raw_fd(fd) }) }
+    };
+    let refused = |upto: usize| -> Error {
+        let shown = parts[..=upto].join("/");
+        let p = dir.join(&shown);
+        let what = match std::fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = std::fs::read_link(&p).map(|t| t.display().to_string()).unwrap_or_default();
+                format!("is a symbolic link (to `{to}`)")
+            }
+            Ok(m) if upto + 1 < parts.len() => format!("is no directory ({:?})", m.file_type()),
+            Ok(_) => "is not a regular file".to_string(),
+            Err(e) => e.to_string(),
+        };
+        Error::failed(
+            format!(
+                "{shown} in {} {what}: a base file must be a regular file, reached through no link; nothing was written",
+                dir.display()
+            ),
+            format!("import the base bundle ({base_id}) into {} again, then this one", dir.display()),
+        )
+    };
+    let mut at = match open_at(libc::AT_FDCWD, dir.as_os_str().as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY) {
+        Ok(f) => f,
+        // A new target holds no base file.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    for (i, part) in parts.iter().enumerate() {
+        use std::os::fd::AsRawFd;
+        let last = i + 1 == parts.len();
+        let flags = if last { libc::O_RDONLY | libc::O_NONBLOCK } else { libc::O_RDONLY | libc::O_DIRECTORY };
+        match open_at(at.as_raw_fd(), part.as_bytes(), flags) {
+            Ok(f) => at = f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP) | Some(libc::ENOTDIR)) => return Err(refused(i)),
+            Err(e) => return Err(Error::io(dir.join(parts[..=i].join("/")), e)),
+        }
+    }
+    let meta = at.metadata().map_err(|e| Error::io(dir.join(rel), e))?;
+    if !meta.is_file() {
+        return Err(refused(parts.len() - 1));
+    }
+    Ok(Some(at))
+}
+
+/// A new target is made in the nearest directory above it that exists: one
+/// another user could change (owned by them, or writable by others and not
+/// sticky) would let them swap the tree for their own.
+fn check_new_target_parent(dir: &Path, parent: &Path) -> Result<()> {
+    let mut at = parent.to_path_buf();
+    let meta = loop {
+        match std::fs::metadata(&at) {
+            Ok(m) => break m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && at != Path::new(".") => match at.parent() {
+                Some(up) if !up.as_os_str().is_empty() => at = up.to_path_buf(),
+                _ => at = PathBuf::from("."),
+            },
+            Err(e) => return Err(Error::io(&at, e)),
+        }
+    };
+    match fsutil::others_could_change(&meta) {
+        Some(why) if why.starts_with("owned") || !fsutil::is_sticky(&meta) => Err(Error::failed(
+            format!(
+                "{}, where {} would be made, is {why}, so another user could replace what is laid out; nothing was written",
+                at.display(),
+                dir.display()
+            ),
+            format!(
+                "give a new directory under one only root or you can change (e.g. chmod 755 {}), or a sticky one like /tmp",
+                at.display()
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Replaces the contents of the existing directory `dir` with those of

@@ -9,7 +9,9 @@
 //! directories of `*.pub`), else those of `$MESHBUNDLE_TRUSTED_KEYS`, else
 //! those in `/etc/meshbundle/trusted-keys/` (`$MESHBUNDLE_CONFIG_DIR`
 //! overrides `/etc/meshbundle`). With a policy in force, an unsigned bundle
-//! or one signed by a key outside it is refused.
+//! or one signed by a key outside it is refused. The keys, their directories
+//! and every directory above them must be owned by root or the caller and
+//! not writable by others (see `check_not_writable`).
 
 use std::path::{Path, PathBuf};
 
@@ -84,21 +86,62 @@ pub fn load_verifying_key(path: &Path) -> Result<VerifyingKey> {
     })
 }
 
-/// A trusted key file or directory may be changed by its owner only.
+/// The trust policy's own files are held to sshd's `StrictModes`: each
+/// trusted key file and key directory, and every directory above it up to
+/// `/` (of the path with every symbolic link resolved, and of the directory
+/// that holds the name given), must be owned by root or the caller and not
+/// writable by its group or others. The one exception is a sticky directory
+/// such as /tmp above the key: others may add entries to it but not rename or
+/// remove the ones below it, which are themselves held to the rule.
 fn check_not_writable(path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+    use crate::fsutil::{is_sticky, others_could_change};
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    let mode = meta.permissions().mode();
-    if mode & 0o022 != 0 {
-        let what = if meta.is_dir() { "directory" } else { "file" };
+    let what = if meta.is_dir() { "directory" } else { "file" };
+    if let Some(why) = others_could_change(&meta) {
+        let (who, hint) = if why.starts_with("owned") {
+            ("that user", format!("chown root {} (or keep the trusted keys where only root can change them)", path.display()))
+        } else if why.contains("anyone") {
+            ("anyone", format!("chmod go-w {}", path.display()))
+        } else {
+            ("its group", format!("chmod go-w {}", path.display()))
+        };
+        return Err(Error::failed(format!("{}: the trusted key {what} is {why}, so {who} could add a key", path.display()), hint));
+    }
+    let real = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+    let mut above: Vec<PathBuf> = real.ancestors().skip(1).map(Path::to_path_buf).collect();
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let real_parent = std::fs::canonicalize(parent).map_err(|e| Error::io(parent, e))?;
+        for a in real_parent.ancestors() {
+            if !above.iter().any(|x| x == a) {
+                above.push(a.to_path_buf());
+            }
+        }
+    }
+    for dir in above {
+        let m = std::fs::metadata(&dir).map_err(|e| Error::io(&dir, e))?;
+        let Some(why) = others_could_change(&m) else {
+            continue;
+        };
+        if !why.starts_with("owned") && is_sticky(&m) {
+            // Like /tmp: what is below it is checked on its own.
+            continue;
+        }
+        let who = if why.starts_with("owned") {
+            "that user"
+        } else if why.contains("anyone") {
+            "anyone"
+        } else {
+            "its group"
+        };
         return Err(Error::failed(
             format!(
-                "{}: the trusted key {what} is writable by {} (mode {:04o}), so anyone could add a key",
-                path.display(),
-                if mode & 0o002 != 0 { "anyone" } else { "its group" },
-                mode & 0o7777
+                "{}: a directory above the trusted key {what} {} is {why}, so {who} could replace the key \
+                 (every directory above a trusted key must be owned by root or you and not writable by others; \
+                 a sticky one like /tmp is allowed only above a directory owned by root or you)",
+                dir.display(),
+                path.display()
             ),
-            format!("chmod go-w {}", path.display()),
+            format!("chown root {0} and chmod go-w {0}, or keep the trusted keys where only root can change them", dir.display()),
         ));
     }
     Ok(())

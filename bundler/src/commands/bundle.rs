@@ -525,7 +525,7 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
     summary.insert("signature".into(), report.signed.to_json());
     if let Some(dir) = &a.extract {
         let p = Progress::bytes("extract", a.quiet);
-        let x = imp::extract(&a.file, seal, dir, opener.as_ref(), &p)?;
+        let x = imp::extract(&a.file, &report.head, dir, opener.as_ref(), &p)?;
         p.finish();
         eprintln!("laid out {} files in {}", x.files, dir.display());
         if x.still_sealed > 0 {
