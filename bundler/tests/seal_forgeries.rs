@@ -228,3 +228,36 @@ fn inspect_judges_the_signature_by_the_sites_trust_policy() {
     assert!(!o.status.success(), "inspect reported a bundle the policy refuses as fine:\n{}", all(&o));
     assert!(all(&o).contains("MESHBUNDLE_TRUSTED_KEYS"), "{}", all(&o));
 }
+
+#[test]
+fn a_long_name_header_larger_than_any_path_is_refused_before_it_is_read() {
+    let t = tempfile::tempdir().unwrap();
+    let d = t.path();
+    lab(d);
+    let x = d.join("x.mbundle");
+    // A GNU long name of 8 MiB before an entry: refused by its size, with a
+    // short message, not read whole and printed back.
+    let list = entries(&x);
+    let mut out = Vec::new();
+    {
+        let mut b = tar::Builder::new(&mut out);
+        for (h, data) in &list {
+            b.append(h, data.as_slice()).unwrap();
+        }
+        let name = vec![b'a'; 8 << 20];
+        let mut long = tar::Header::new_gnu();
+        long.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+        long.set_entry_type(tar::EntryType::GNULongName);
+        long.set_size(name.len() as u64);
+        long.set_mode(0o644);
+        long.set_cksum();
+        b.append(&long, name.as_slice()).unwrap();
+        b.append(&raw_header(b"tree/zz", 1, 0o644), &b"x"[..]).unwrap();
+        b.finish().unwrap();
+    }
+    std::fs::write(d.join("long.mbundle"), out).unwrap();
+    let o = mb(d, &["verify", "long.mbundle"]);
+    assert!(!o.status.success());
+    assert!(all(&o).contains("no path in a bundle is that long"), "{}", all(&o));
+    assert!(all(&o).len() < 2000, "{} bytes of output", all(&o).len());
+}

@@ -12,7 +12,7 @@ use std::thread;
 
 use sha2::{Digest, Sha256};
 
-use super::seal::{EntryPath, Seal, SealEntry};
+use super::seal::{EntryPath, MAX_PATH, Seal, SealEntry};
 use super::sign::{self, TrustPolicy};
 use super::{SEAL, SEAL_SIG, SEAL_SUM};
 use crate::progress::Progress;
@@ -230,7 +230,38 @@ fn open(path: &Path) -> Result<(File, u64, bool), BundleError> {
     let mut first = [0u8; 100];
     let n = f.read_at(&mut first, 0).map_err(io_err)?;
     let names_seal = first[..n].starts_with(SEAL.as_bytes()) && first.get(SEAL.len()).is_none_or(|&b| b == 0);
+    if names_seal {
+        extensions_are_small(path)?;
+    }
     Ok((f, len, names_seal))
+}
+
+/// Walks the raw headers once (content is skipped by seeking) and refuses a
+/// GNU long name or link, or a PAX header, larger than any path a bundle may
+/// hold, before a tar reader would read one whole into memory. A header that
+/// does not read ends the walk: the reading proper names it.
+fn extensions_are_small(path: &Path) -> Result<(), BundleError> {
+    let Ok(f) = File::open(path) else { return Ok(()) };
+    let mut archive = tar::Archive::new(BufReader::new(f));
+    let Ok(entries) = archive.entries_with_seek() else { return Ok(()) };
+    let limit = MAX_PATH as u64 + 512;
+    let mut last = String::from("(start)");
+    for e in entries.raw(true) {
+        let Ok(e) = e else { return Ok(()) };
+        let kind = e.header().entry_type();
+        let extension =
+            kind.is_gnu_longname() || kind.is_gnu_longlink() || kind.is_pax_local_extensions() || kind.is_pax_global_extensions();
+        if extension && e.header().size().is_ok_and(|n| n > limit) {
+            return Err(bad(
+                &last,
+                format!("the entry after it has a {kind:?} header of more than {limit} bytes: no path in a bundle is that long"),
+            ));
+        }
+        if !extension {
+            last = String::from_utf8_lossy(&e.header().path_bytes()).into_owned();
+        }
+    }
+    Ok(())
 }
 
 /// Reads the seal, its checksum and the signature, if there is one; returns
