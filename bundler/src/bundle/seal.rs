@@ -606,9 +606,11 @@ mod tests {
 
     #[test]
     fn only_the_modes_meshbundle_writes() {
-        for m in [0o644, 0o755, 0o600, 0o700] {
+        for m in [0o644, 0o755, 0o600] {
             assert_eq!(Mode::new(m).unwrap().bits(), m);
         }
+        // A directory's mode: no entry of a bundle is a directory.
+        assert!(Mode::new(0o700).unwrap_err().contains("directory"));
         for (m, why) in
             [(0o4755, "setuid"), (0o2755, "setuid, setgid"), (0o666, "anyone"), (0o777, "anyone"), (0o664, "group"), (0o444, "")]
         {
