@@ -83,12 +83,16 @@ for t in "${targets[@]}"; do
 	log=target/fuzz-logs/$t.log
 	mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
 	echo "fuzz: $t for ${seconds}s (log: $log)" >&2
+	# Each fuzzing process keeps a scratch file in TMPDIR: one directory per
+	# target, removed after the run (fork mode starts many processes).
+	scratch=$(mktemp -d)
 	set +e
-	"${fuzz[@]}" run "${common[@]}" "$t" "$corpus" "$seeds/$t" -- \
+	TMPDIR=$scratch "${fuzz[@]}" run "${common[@]}" "$t" "$corpus" "$seeds/$t" -- \
 		-max_total_time="$seconds" -rss_limit_mb="$rss_mb" -malloc_limit_mb="$rss_mb" -timeout="$timeout_s" \
 		-artifact_prefix="$artifacts/" -print_final_stats=1 "${keep_going[@]}" >"$log" 2>&1
 	status=$?
 	set -e
+	rm -rf "$scratch"
 	if [[ ${#keep_going[@]} -gt 0 ]]; then
 		# Fork mode: `#RUNS: cov: … oom/timeout/crash: O/T/C …` lines.
 		last=$(grep -E '^#[0-9]+: .*oom/timeout/crash: ' "$log" | tail -1)
