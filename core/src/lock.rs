@@ -119,6 +119,27 @@ impl Lock {
         self.files.iter().find(|f| f.name == name)
     }
 
+    /// What this lock lacks of what a site needs, in the order of `needs`:
+    /// each image not pinned (`image REF (used by WHAT)`) and each file not
+    /// pinned or pinned for another URL (`file NAME`). Empty when the lock
+    /// covers the site.
+    pub fn lacks(&self, needs: &crate::catalog::Needs) -> Vec<String> {
+        let mut v: Vec<String> = needs
+            .images
+            .iter()
+            .filter(|i| self.image(&i.upstream.tagged()).is_none())
+            .map(|i| format!("image {} (used by {})", i.upstream.tagged(), i.used_by))
+            .collect();
+        for f in &needs.files {
+            match self.file(&f.name) {
+                None => v.push(format!("file {}", f.name)),
+                Some(l) if l.url != f.url => v.push(format!("file {} (pinned for {}, the spec needs {})", f.name, l.url, f.url)),
+                Some(_) => {}
+            }
+        }
+        v
+    }
+
     /// Sorts entries so the file is stable and diff-friendly.
     pub fn sort(&mut self) {
         self.images.sort_by(|a, b| a.name.cmp(&b.name));

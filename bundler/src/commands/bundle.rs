@@ -108,12 +108,10 @@ fn sealer(a: &BuildArgs) -> Result<Option<Sealer>> {
 }
 
 fn missing_from_lock(site: &Site, lock: &Lock) -> Vec<String> {
-    let Some(n) = needs(site) else {
-        return vec!["the catalog".into()];
-    };
-    let mut v: Vec<String> = n.images.iter().map(|i| i.upstream.tagged()).filter(|i| lock.image(i).is_none()).collect();
-    v.extend(n.files.iter().filter(|f| lock.file(&f.name).is_none_or(|l| l.url != f.url)).map(|f| f.name.clone()));
-    v
+    match needs(site) {
+        Some(n) => lock.lacks(&n),
+        None => vec!["the catalog".into()],
+    }
 }
 
 pub fn build(a: BuildArgs) -> Result<ExitCode> {

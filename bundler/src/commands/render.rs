@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use meshbundle_core::render::{Inputs, render};
+use meshbundle_core::render::{Inputs, RenderError, render};
 
 use crate::cli::RenderArgs;
 use crate::error::{Error, Result};
@@ -13,7 +13,10 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
     let secrets = a.secrets.as_deref().map(|p| sitefile::read_secrets(p, Some(&site))).transpose()?;
     let lock = a.lock.as_deref().map(sitefile::read_lock).transpose()?;
     let inputs = Inputs { lock: lock.as_ref(), secrets: secrets.as_ref(), ..Default::default() };
-    let tree = render(&site, &inputs).map_err(|e| Error::failed(e.to_string(), "check the spec, secrets and lock belong together"))?;
+    let tree = render(&site, &inputs).map_err(|e| match (&e, &a.lock) {
+        (RenderError::LockIncomplete(_), Some(lock)) => Error::failed(format!("{}: {e}", lock.display()), "lock the spec again"),
+        _ => Error::failed(e.to_string(), "check the spec, secrets and lock belong together"),
+    })?;
     if let Some(dir) = &a.output {
         treeio::write_tree(&tree, dir, a.force)?;
         eprintln!("rendered {} files ({} bytes) into {}", tree.len(), tree.total_bytes(), dir.display());

@@ -49,6 +49,11 @@ pub enum RenderError {
     Invalid(Vec<Diagnostic>),
     #[error("upstream file {name}: {reason}")]
     Upstream { name: String, reason: String },
+    #[error(
+        "the lock does not cover what the spec needs: {}; run `meshbundle lock` on the spec again (it keeps every pin it can)",
+        .0.join(", ")
+    )]
+    LockIncomplete(Vec<String>),
     #[error("the site secrets do not fit this spec: {0}")]
     Secrets(String),
     #[error("{0}")]
@@ -180,6 +185,15 @@ pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
     let errors: Vec<Diagnostic> = crate::validate::check(site).into_iter().filter(|d| d.is_error()).collect();
     if !errors.is_empty() {
         return Err(RenderError::Invalid(errors));
+    }
+    if let Some(lock) = inputs.lock {
+        // A partial lock would leave some references by tag only: the pin
+        // would not be real, and nothing would say so.
+        let needs = catalog::needs(site).ok_or_else(|| RenderError::Internal("a version not in the catalog after validation".into()))?;
+        let lacks = lock.lacks(&needs);
+        if !lacks.is_empty() {
+            return Err(RenderError::LockIncomplete(lacks));
+        }
     }
     let cat = catalog::catalog();
     let missing = |what: &str| RenderError::Internal(format!("{what} not in the catalog after validation"));

@@ -5,6 +5,11 @@
 //! The ingress allow matches client networks (`ipBlocks`), not principals:
 //! external clients have no mesh identity, so a root `spec: {}` policy plus an
 //! allow-by-principal on the gateway would shut every one of them out.
+//!
+//! Without deny-by-default, nothing is refused that the spec did not ask to
+//! refuse: every ALLOW policy denies all it does not match, so the gateway's
+//! limits (client networks, the token) become DENY policies, and the allows
+//! that only deny-by-default needs are left out.
 
 use serde_json::{Value, json};
 
@@ -34,6 +39,64 @@ fn target_ports(g: &crate::spec::Gateway, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// The ingress gateway's policies. With deny-by-default they are ALLOWs
+/// (client networks, and the token on the HTTPS ports when JWT is
+/// required); without it, the same limits are DENYs, so that nothing the
+/// spec did not ask for is refused: an ALLOW policy refuses everything it
+/// does not match.
+fn ingress_policies(ctx: &Ctx, ig: &crate::spec::Gateway) -> Vec<Value> {
+    let spec = &ctx.site.spec;
+    let authz = &spec.security.authorization;
+    let selector = json!({"matchLabels": {"istio": gateway_label(ig)}});
+    let cidrs = &authz.ingress_client_cidrs;
+    let jwt = spec.security.jwt.required;
+    // Plain HTTP is let through without a token only when all it does is
+    // redirect to HTTPS; then JWT guards the HTTPS ports, otherwise every port.
+    let https = target_ports(ig, "https");
+    let redirect_only = if jwt && ig.https_redirect && !https.is_empty() { target_ports(ig, "http") } else { Vec::new() };
+    let guarded = |rule: &mut Value| {
+        if !redirect_only.is_empty() {
+            rule["to"] = json!([{"operation": {"ports": https}}]);
+        }
+    };
+    let mut docs = Vec::new();
+    if authz.default_deny {
+        // No client network: no allow at all, so deny-by-default refuses
+        // every client (an empty `ipBlocks` would mean any address).
+        if cidrs.is_empty() {
+            return docs;
+        }
+        let clients = json!({"ipBlocks": cidrs});
+        let rules = if jwt {
+            let mut with_token = clients.clone();
+            with_token["requestPrincipals"] = json!(["*"]);
+            let mut guarded_rule = json!({"from": [{"source": with_token}]});
+            guarded(&mut guarded_rule);
+            let mut rules = vec![guarded_rule];
+            if !redirect_only.is_empty() {
+                rules.push(json!({"from": [{"source": clients}], "to": [{"operation": {"ports": redirect_only}}]}));
+            }
+            rules
+        } else {
+            vec![json!({"from": [{"source": clients}]})]
+        };
+        docs.push(policy(ctx, "allow-ingress-clients", &ig.namespace, json!({"selector": selector, "action": "ALLOW", "rules": rules})));
+        return docs;
+    }
+    let everyone = cidrs.iter().any(|c| c.ends_with("/0"));
+    if !everyone {
+        // An empty list refuses every client, as with deny-by-default.
+        let rule = if cidrs.is_empty() { json!({}) } else { json!({"from": [{"source": {"notIpBlocks": cidrs}}]}) };
+        docs.push(policy(ctx, "deny-other-clients", &ig.namespace, json!({"selector": selector, "action": "DENY", "rules": [rule]})));
+    }
+    if jwt {
+        let mut rule = json!({"from": [{"source": {"notRequestPrincipals": ["*"]}}]});
+        guarded(&mut rule);
+        docs.push(policy(ctx, "deny-without-token", &ig.namespace, json!({"selector": selector, "action": "DENY", "rules": [rule]})));
+    }
+    docs
+}
+
 fn authorization(ctx: &Ctx) -> Vec<Value> {
     let spec = &ctx.site.spec;
     let authz = &spec.security.authorization;
@@ -46,22 +109,11 @@ fn authorization(ctx: &Ctx) -> Vec<Value> {
     }
     let ig = &istio.ingress_gateway;
     if ig.enabled {
-        let selector = json!({"matchLabels": {"istio": gateway_label(ig)}});
-        let clients = json!({"ipBlocks": authz.ingress_client_cidrs});
-        let rules = if spec.security.jwt.required {
-            let mut with_token = clients.clone();
-            with_token["requestPrincipals"] = json!(["*"]);
-            let mut rules = vec![json!({"from": [{"source": with_token}], "to": [{"operation": {"ports": target_ports(ig, "https")}}]})];
-            let http = target_ports(ig, "http");
-            if !http.is_empty() {
-                // Plain HTTP only answers with the redirect to HTTPS.
-                rules.push(json!({"from": [{"source": clients}], "to": [{"operation": {"ports": http}}]}));
-            }
-            rules
-        } else {
-            vec![json!({"from": [{"source": clients}]})]
-        };
-        docs.push(policy(ctx, "allow-ingress-clients", &ig.namespace, json!({"selector": selector, "action": "ALLOW", "rules": rules})));
+        docs.extend(ingress_policies(ctx, ig));
+    }
+    // The allows deny-by-default makes necessary. Without it they are left
+    // out: each would refuse every other caller of the namespace it names.
+    if authz.default_deny && ig.enabled {
         let principal = format!("cluster.local/ns/{}/sa/{}", ig.namespace, gateway_service_account(ig));
         let mut backends: Vec<&str> = ig.routes.iter().map(|r| r.namespace.as_str()).collect();
         backends.sort();
@@ -76,7 +128,7 @@ fn authorization(ctx: &Ctx) -> Vec<Value> {
         }
     }
     let eg = &istio.egress_gateway;
-    if eg.enabled {
+    if authz.default_deny && eg.enabled {
         let mut from: Vec<String> = ctx.mesh_namespaces();
         if from.is_empty() {
             from.push(eg.namespace.clone());

@@ -386,11 +386,11 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             );
         }
     }
-    if sec.authorization.default_deny && sec.authorization.ingress_client_cidrs.is_empty() && istio.ingress_gateway.enabled {
+    if sec.authorization.ingress_client_cidrs.is_empty() && istio.ingress_gateway.enabled {
         d.warning(
             "authorization",
             "spec.security.authorization.ingressClientCIDRs",
-            "with deny-by-default and no client networks, the ingress gateway accepts no one",
+            "with no client networks, the ingress gateway accepts no one",
             "list the client networks, e.g. `0.0.0.0/0`",
         );
     }
@@ -421,6 +421,18 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             if !(1..=65535).contains(port) {
                 d.error("port", format!("{p}.ports[{j}]"), format!("{port} is not a port number"), "use 1 to 65535");
             }
+        }
+        if !sec.authorization.default_deny {
+            d.warning(
+                "authorization",
+                p.to_string(),
+                format!(
+                    "without deny-by-default, this allow refuses every other request to {} in `{}`: an ALLOW policy denies what it does not match",
+                    if r.selector.is_empty() { "every workload" } else { "the workloads it selects" },
+                    r.namespace
+                ),
+                "list every caller those workloads serve, or set defaultDeny: true",
+            );
         }
         if r.from_namespaces.is_empty() && r.from_service_accounts.is_empty() {
             d.warning(

@@ -104,6 +104,21 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         );
     }
 
+    if spec.kubernetes.proxy_mode == crate::spec::ProxyMode::Ipvs
+        && let Some(v) = kv
+        && v.at_least(1, 35)
+    {
+        d.warning(
+            "deprecated",
+            "spec.kubernetes.proxyMode",
+            format!(
+                "kube-proxy's ipvs mode is deprecated since Kubernetes 1.35 (this spec runs {}.{}) and will be removed",
+                v.major, v.minor
+            ),
+            "use `nftables` (or `iptables`)",
+        );
+    }
+
     let ctrd = &spec.containerd.version;
     match Version::parse(ctrd) {
         Err(_) => d.error(
