@@ -125,10 +125,7 @@ fn alert_rules_go_where_a_running_prometheus_reads_them() {
                         assert_eq!(&rule["spec"], groups, "{what}: both Prometheus servers evaluate the same rules");
                     }
                     promtool_accepts(&rule["spec"], &what);
-                    assert!(
-                        readme.contains("install prometheus-operator and its CRDs")
-                            || readme.contains("installs prometheus-operator and its CRDs")
-                    );
+                    assert!(readme.contains("must install prometheus-operator and its CRDs"), "{what}");
                     assert!(readme.contains(CRD), "{what}: the README names the CRD");
                 } else {
                     assert!(rules.is_empty(), "{what}: a PrometheusRule without an operator: {rules:?}");

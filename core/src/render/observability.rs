@@ -23,7 +23,10 @@
 //!   kubernetes 04bbfcef9d8cfabeb84d587fcfaf7c231d2517f6); on the API server
 //!   it sees kubeadm's `admin.conf`, `controller-manager.conf` and
 //!   `scheduler.conf` certificates and the kubelets' client certificates, on a
-//!   kubelet the API server's `apiserver-kubelet-client` certificate.
+//!   kubelet the API server's `apiserver-kubelet-client` certificate (when the
+//!   API server calls the kubelet: logs, exec, and Istio 1.19's addon, which
+//!   scrapes kubelets through the API server). Only certificates in use show:
+//!   the rule looks at the last hour.
 //! - kubelet: `kubelet_certificate_manager_client_ttl_seconds`
 //!   (`cmd/kubelet/app/server.go`, kubernetes
 //!   293a53f2c082259b3ba9745cdeba14b0b6ac2bf7), registered when client
@@ -163,7 +166,7 @@ pub(crate) fn alerts_readme(ctx: &Ctx) -> String {
     if obs.prometheus_operator {
         where_.push(
             "- `manifests/observability/prometheus-rule.yaml` holds them as a PrometheusRule for prometheus-operator \
-             (`spec.observability.prometheusOperator`). The site installs prometheus-operator and its CRDs itself, \
+             (`spec.observability.prometheusOperator`). The site must install prometheus-operator and its CRDs itself, \
              before `./install.sh cluster`, which checks that the `prometheusrules.monitoring.coreos.com` CRD is \
              there before it applies anything and applies the rule last. The operator's Prometheus must select it: \
              label `role: alert-rules` in namespace `istio-system` (`ruleSelector`, `ruleNamespaceSelector`)."
@@ -183,9 +186,9 @@ pub(crate) fn alerts_readme(ctx: &Ctx) -> String {
          {}\n\n\
          The certificate alerts cover the Istio root and intermediate CA (istiod's \
          `citadel_server_root_cert_expiry_timestamp`, `citadel_server_cert_chain_expiry_timestamp`), the client \
-         certificates that authenticate to the API server and the kubelets (`apiserver_client_certificate_expiration_seconds`: \
-         kubeadm's `admin.conf`, `controller-manager.conf`, `scheduler.conf`, `apiserver-kubelet-client` and the kubelets' \
-         certificates) and the kubelets' own rotation (`kubelet_certificate_manager_client_ttl_seconds`). No metric measures \
+         certificates in use that authenticate to the API server and the kubelets (`apiserver_client_certificate_expiration_seconds`, \
+         over the last hour: kubeadm's `admin.conf`, `controller-manager.conf`, `scheduler.conf`, `apiserver-kubelet-client` \
+         and the kubelets' certificates) and the kubelets' own rotation (`kubelet_certificate_manager_client_ttl_seconds`). No metric measures \
          the ingress TLS certificate (Envoy's `days_until_first_cert_expiring` includes every proxy's 24-hour workload \
          certificate) nor kubeadm's serving and etcd certificates: `ops/cert-expiry.sh` checks those; run it from cron.\n\n",
         where_.join("\n")
