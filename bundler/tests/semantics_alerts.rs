@@ -193,9 +193,12 @@ fn run_cluster(s: &Site, crd_present: bool) -> Run {
         std::fs::write(stubs.join(name), STUB).unwrap();
         std::fs::set_permissions(stubs.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let secrets =
+    let secrets = if s.metadata.name == example("production").metadata.name {
         meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap())
-            .unwrap();
+            .unwrap()
+    } else {
+        secrets(s)
+    };
     let tree = render(s, &Inputs { secrets: Some(&secrets), ..Default::default() }).unwrap();
     write_tree(&tree, &bundle);
     let log = dir.path().join("calls.log");
@@ -230,10 +233,23 @@ impl Run {
 
 #[test]
 fn install_cluster_applies_an_explicit_order() {
+    // The production site, and a larger one that also has JWT authentication
+    // and an egress gateway (more files under security/ and traffic/).
+    let large = matrix().into_iter().find(|(n, _)| n.starts_with("large")).unwrap().1;
+    let mut sites = Vec::new();
     for prometheus in [true, false] {
         for operator in [true, false] {
-            let what = format!("prometheus={prometheus} operator={operator}");
-            let s = site(prometheus, operator);
+            sites.push(site(prometheus, operator));
+            let mut l = large.clone();
+            l.spec.observability.addons.prometheus = prometheus;
+            l.spec.observability.prometheus_operator = operator;
+            sites.push(l);
+        }
+    }
+    for s in sites {
+        {
+            let (prometheus, operator) = (s.spec.observability.addons.prometheus, s.spec.observability.prometheus_operator);
+            let what = format!("{} prometheus={prometheus} operator={operator}", s.metadata.name);
             let r = run_cluster(&s, true);
             assert!(r.out.status.success(), "{what}: {}\n{}", text(&r.out.stderr), r.calls.join("\n"));
             // The order is in the script for a reader to see: no directory globs.
@@ -258,6 +274,10 @@ fn install_cluster_applies_an_explicit_order() {
             let first_istio_resource = r.at(&format!("kubectl apply --server-side --force-conflicts -f {}/manifests/security/", r.bundle));
             assert!(istio < first_istio_resource, "{what}");
             assert!(pos("manifests/security/peer-authentication.yaml") < pos("manifests/security/authorization-policies.yaml"));
+            if tree.contains("manifests/security/request-authentication.yaml") {
+                // The JWT policy that authorization rules rely on comes first.
+                assert!(pos("manifests/security/request-authentication.yaml") < pos("manifests/security/authorization-policies.yaml"));
+            }
 
             // Addons before the rules that watch them; the PrometheusRule last,
             // after the CRD check that comes before anything is applied.
