@@ -466,3 +466,37 @@ tests:
     let o = rule_test(&rules, &healthy);
     assert!(o.status.success(), "healthy certificates, 24-hour workload certificates:\n{}{}", text(&o.stdout), text(&o.stderr));
 }
+
+#[test]
+fn the_kubelet_alert_means_a_failed_rotation_whatever_the_threshold() {
+    // With a 60-day threshold, a kubelet certificate 50 days from expiry is in
+    // its normal renewal window (the last 10 to 30% of a one-year life); one
+    // 20 days from expiry has missed it.
+    let mut s = example("production");
+    s.spec.observability.alerts.cert_expiry_days = 60;
+    let tree = render(&s, &Inputs::default()).unwrap();
+    let rules = addon_rules(&tree).unwrap();
+    let test = format!(
+        r#"rule_files: [rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'kubelet_certificate_manager_client_ttl_seconds{{job="kubernetes-nodes", instance="worker-1"}}'
+        values: '{renewing}x180'
+      - series: 'kubelet_certificate_manager_client_ttl_seconds{{job="kubernetes-nodes", instance="worker-2"}}'
+        values: '{stuck}x180'
+    alert_rule_test:
+      - eval_time: 2h
+        alertname: KubeletClientCertificateExpiring
+        exp_alerts:
+          - exp_labels: {{alertname: KubeletClientCertificateExpiring, severity: warning, site: {site}, job: kubernetes-nodes, instance: worker-2}}
+            exp_annotations: {{summary: "the kubelet client certificate of worker-2 expires within 36 days: its rotation is failing"}}
+"#,
+        renewing = 50 * 86400,
+        stuck = 20 * 86400,
+        site = s.metadata.name,
+    );
+    let o = rule_test(&rules, &test);
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+}

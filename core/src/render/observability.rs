@@ -60,6 +60,11 @@ pub(crate) fn alert_groups(ctx: &Ctx) -> Value {
     let err = num(a.error_rate_percent);
     let days = a.cert_expiry_days;
     let secs = u64::from(days) * 86400;
+    // A kubelet renews its client certificate once 70 to 90% of its life is
+    // gone; the controller manager signs them for a year (its default), so a
+    // kubelet that still holds one with less than 36 days left has failed to
+    // renew it, whatever the threshold.
+    let kubelet_secs = u64::from(days.min(36)) * 86400;
     let usage = num(a.resource_usage_percent);
     let site = ctx.name();
     let rule = |name: &str, expr: String, for_: &str, severity: &str, summary: String| {
@@ -122,10 +127,10 @@ pub(crate) fn alert_groups(ctx: &Ctx) -> Value {
                 ),
                 rule(
                     "KubeletClientCertificateExpiring",
-                    format!("kubelet_certificate_manager_client_ttl_seconds < {secs}"),
+                    format!("kubelet_certificate_manager_client_ttl_seconds < {kubelet_secs}"),
                     "1h",
                     "warning",
-                    format!("the kubelet client certificate of {{{{ $labels.instance }}}} expires within {days} days: its rotation is failing"),
+                    format!("the kubelet client certificate of {{{{ $labels.instance }}}} expires within {} days: its rotation is failing", days.min(36)),
                 ),
             ],
         },
