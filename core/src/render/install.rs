@@ -31,7 +31,7 @@ pub(crate) fn cluster_apply_steps(tree: &FileTree) -> Vec<ApplyStep> {
         let mut files: Vec<String> = known.iter().filter(|f| tree.contains(f)).map(|f| f.to_string()).collect();
         let mut rest: Vec<String> = tree
             .paths()
-            .filter(|p| dirs.iter().any(|d| p.starts_with(d)) && !known.contains(p) && !except.contains(p))
+            .filter(|p| p.ends_with(".yaml") && dirs.iter().any(|d| p.starts_with(d)) && !known.contains(p) && !except.contains(p))
             .map(str::to_string)
             .collect();
         rest.sort();
