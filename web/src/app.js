@@ -170,7 +170,7 @@
       bool("spec.observability.addons.grafana", "Grafana"),
       bool("spec.observability.addons.jaeger", "Jaeger"),
       bool("spec.observability.addons.kiali", "Kiali"),
-      bool("spec.observability.prometheusOperator", "Alerts as PrometheusRule"),
+      bool("spec.observability.prometheusOperator", "prometheus-operator runs here (alerts also as PrometheusRule)"),
       num("spec.observability.alerts.p99LatencyMs", "Alert: p99 latency (ms)"),
       num("spec.observability.alerts.errorRatePercent", "Alert: 5xx rate (%)"),
       num("spec.observability.alerts.certExpiryDays", "Alert: certificate expiry (days)"),

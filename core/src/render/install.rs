@@ -7,7 +7,101 @@ use super::shell::{array, comment, quote};
 use super::{Ctx, RenderError};
 use crate::tree::{FileTree, MODE_EXEC, MODE_FILE};
 
-fn install_sh(ctx: &Ctx) -> String {
+/// The PrometheusRule CRD that `manifests/observability/prometheus-rule.yaml` needs.
+pub(crate) const PROMETHEUS_RULE_CRD: &str = "prometheusrules.monitoring.coreos.com";
+
+/// One step of `install.sh cluster` that applies files: its title and the
+/// files, in the order they are applied.
+pub(crate) struct ApplyStep {
+    pub title: &'static str,
+    pub files: Vec<String>,
+}
+
+/// The files `install.sh cluster` applies after Istio, step by step, each in
+/// a fixed order rather than a directory's glob order: resources after the
+/// CRDs that define them (Istio's come with `istioctl install`), addons
+/// before the rules that watch them, and the PrometheusRule, which needs
+/// prometheus-operator's CRD, after everything else. A file of the tree
+/// under one of these directories that the lists do not name is applied at
+/// the end of its step, in path order, so none is left out. To add a step,
+/// add it here.
+pub(crate) fn cluster_apply_steps(tree: &FileTree) -> Vec<ApplyStep> {
+    const RULE: &str = "manifests/observability/prometheus-rule.yaml";
+    let ordered = |known: &[&str], dirs: &[&str], except: &[&str]| -> Vec<String> {
+        let mut files: Vec<String> = known.iter().filter(|f| tree.contains(f)).map(|f| f.to_string()).collect();
+        let mut rest: Vec<String> = tree
+            .paths()
+            .filter(|p| p.ends_with(".yaml") && dirs.iter().any(|d| p.starts_with(d)) && !known.contains(p) && !except.contains(p))
+            .map(str::to_string)
+            .collect();
+        rest.sort();
+        files.extend(rest);
+        files
+    };
+    let steps = vec![
+        ApplyStep {
+            title: "mesh configuration",
+            files: ordered(
+                &[
+                    "manifests/istio/telemetry.yaml",
+                    "manifests/security/peer-authentication.yaml",
+                    "manifests/security/request-authentication.yaml",
+                    "manifests/security/authorization-policies.yaml",
+                    "manifests/traffic/destination-rule.yaml",
+                    "manifests/traffic/ingress.yaml",
+                    "manifests/traffic/egress.yaml",
+                ],
+                &["manifests/security/", "manifests/traffic/"],
+                &[],
+            ),
+        },
+        ApplyStep {
+            title: "observability",
+            files: ordered(
+                &[
+                    "manifests/observability/prometheus.yaml",
+                    "manifests/observability/grafana.yaml",
+                    "manifests/observability/jaeger.yaml",
+                    "manifests/observability/kiali.yaml",
+                ],
+                &["manifests/observability/"],
+                &[RULE],
+            ),
+        },
+        ApplyStep { title: "alert rules for prometheus-operator", files: ordered(&[RULE], &[], &[]) },
+    ];
+    steps.into_iter().filter(|s| !s.files.is_empty()).collect()
+}
+
+fn apply_steps_sh(tree: &FileTree) -> String {
+    let mut out = String::new();
+    for step in cluster_apply_steps(tree) {
+        out.push_str(&format!("\n  mb_step \"{}\"\n  mb_apply", step.title));
+        for f in &step.files {
+            out.push_str(&format!(" \\\n    \"$HERE\"/{}", quote(f)));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn crd_check_sh(ctx: &Ctx) -> String {
+    if !ctx.site.spec.observability.prometheus_operator {
+        return String::new();
+    }
+    format!(
+        r#"
+  # spec.observability.prometheusOperator: prometheus-operator and its CRDs
+  # are the site's to install, before this step.
+  mb_step "prometheus-operator's PrometheusRule CRD"
+  kubectl get crd {crd} >/dev/null \
+    || mb_die "the CRD {crd} is not in the cluster, and manifests/observability/prometheus-rule.yaml needs it (spec.observability.prometheusOperator is true): install prometheus-operator and its CRDs, then run ./install.sh cluster again. Nothing was applied."
+"#,
+        crd = PROMETHEUS_RULE_CRD
+    )
+}
+
+fn install_sh(ctx: &Ctx, tree: &FileTree) -> String {
     let spec = &ctx.site.spec;
     let names: Vec<String> = spec.nodes.iter().map(|n| n.name.clone()).collect();
     let addresses: Vec<String> = spec.nodes.iter().map(|n| n.address.clone()).collect();
@@ -58,20 +152,11 @@ cmd_node() {{
   exec "$HERE/nodes/$name/bootstrap.sh"
 }}
 
-apply_dir() {{
-  local dir=$1 file
-  [[ -d "$dir" ]] || return 0
-  for file in "$dir"/*.yaml; do
-    [[ -e "$file" ]] || continue
-    mb_apply "$file"
-  done
-}}
-
 cmd_cluster() {{
   mb_require_root
   [[ -f "$HERE/secrets/istio-cacerts.yaml" ]] || mb_die "secrets/istio-cacerts.yaml is missing: renders without the site secrets and bundles built with --no-private-keys leave it out; see \"Join credentials\" in README.md"
   export KUBECONFIG="${{KUBECONFIG:-/etc/kubernetes/admin.conf}}"
-
+{crd_check}
   mb_step "namespaces"
   mb_apply "$HERE/manifests/namespaces.yaml"
 
@@ -88,17 +173,7 @@ cmd_cluster() {{
   if [[ -f "$HERE/secrets/ingress-tls.yaml" ]]; then
     mb_apply "$HERE/secrets/ingress-tls.yaml"
   fi
-
-  mb_step "mesh configuration"
-  if [[ -f "$HERE/manifests/istio/telemetry.yaml" ]]; then
-    mb_apply "$HERE/manifests/istio/telemetry.yaml"
-  fi
-  apply_dir "$HERE/manifests/security"
-  apply_dir "$HERE/manifests/traffic"
-
-  mb_step "observability"
-  apply_dir "$HERE/manifests/observability"
-
+{apply_steps}
   mb_step "verify"
   "$HERE/ops/verify.sh"
 }}
@@ -123,6 +198,8 @@ esac
         names = array(&names),
         addresses = array(&addresses),
         revision_q = quote(&ctx.revision),
+        crd_check = crd_check_sh(ctx),
+        apply_steps = apply_steps_sh(tree),
     )
 }
 
@@ -195,7 +272,7 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
    the gateways' TLS certificate, mTLS, authorization, routes and the addons, then
    checks everything with `ops/verify.sh`.
 
-## Operations
+{alerts}## Operations
 
 | script | what it does |
 |---|---|
@@ -251,11 +328,13 @@ files into the extracted bundle, modes kept, then delete the render:
         endpoint = api_endpoint(ctx),
         registry = spec.registry,
         tz = spec.timezone,
+        alerts = super::observability::alerts_readme(ctx),
     )
 }
 
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
-    tree.add("install.sh", install_sh(ctx), MODE_EXEC);
+    let script = install_sh(ctx, tree);
+    tree.add("install.sh", script, MODE_EXEC);
     tree.add("README.md", readme(ctx), MODE_FILE);
     Ok(())
 }

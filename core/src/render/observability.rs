@@ -1,7 +1,44 @@
 //! Observability: Istio's addon manifests for the target release (pinned
 //! upstream files, images moved to the site registry) and alert rules from
-//! one set of thresholds: a PrometheusRule for prometheus-operator, or the
-//! addon Prometheus's own `alerting_rules.yml` otherwise.
+//! one set of thresholds. The rules go where a Prometheus that runs reads
+//! them: the addon Prometheus's own `alerting_rules.yml` whenever that addon
+//! is on, and a PrometheusRule only when the spec says prometheus-operator
+//! (with its CRDs) runs in the cluster (`install.sh cluster` checks the CRD
+//! before it applies anything and applies the rule last).
+//!
+//! The certificate alerts use metrics that measure the certificate they name,
+//! from targets the addon Prometheus scrapes (its `kubernetes-pods`,
+//! `kubernetes-apiservers`/`kubernetes-api-servers` and `kubernetes-nodes`
+//! jobs). Checked in the sources of the catalogued releases:
+//! - istiod (`prometheus.io/scrape` on port 15014):
+//!   `citadel_server_root_cert_expiry_timestamp` (the first root of the CA
+//!   bundle) and `citadel_server_cert_chain_expiry_timestamp` (the first
+//!   certificate of `cert-chain.pem`, the plugged-in intermediate), in
+//!   `security/pkg/server/ca/monitoring.go` of Istio 1.19.10
+//!   (745cdaa0dfdbeb31393fed75028a8c629c0f3a36) and 1.30.3
+//!   (56df41f63e513f834c9a3af33d8aed82d1d961f2).
+//! - API server and kubelet: `apiserver_client_certificate_expiration_seconds`,
+//!   a histogram of the remaining lifetime of each client certificate that
+//!   authenticates a request (`k8s.io/apiserver/pkg/authentication/request/x509`,
+//!   kubernetes 04bbfcef9d8cfabeb84d587fcfaf7c231d2517f6); on the API server
+//!   it sees kubeadm's `admin.conf`, `controller-manager.conf` and
+//!   `scheduler.conf` certificates and the kubelets' client certificates, on a
+//!   kubelet the API server's `apiserver-kubelet-client` certificate (when the
+//!   API server calls the kubelet: logs, exec, and Istio 1.19's addon, which
+//!   scrapes kubelets through the API server). Only certificates in use show:
+//!   the rule looks at the last hour.
+//! - kubelet: `kubelet_certificate_manager_client_ttl_seconds`
+//!   (`cmd/kubelet/app/server.go`, kubernetes
+//!   293a53f2c082259b3ba9745cdeba14b0b6ac2bf7), registered when client
+//!   certificate rotation is on, as kubeadm sets it.
+//!
+//! Not measured by any metric, so not alerted on here (`ops/cert-expiry.sh`
+//! checks them): the ingress gateways' TLS certificate (Envoy's
+//! `server.days_until_first_cert_expiring` is the minimum over every
+//! certificate of a proxy, and every proxy holds a 24-hour workload
+//! certificate, so it is always below a day; istiod has no per-credential
+//! expiry metric), and kubeadm's serving and etcd certificates (API server,
+//! etcd server and peer, `apiserver-etcd-client`, `front-proxy-client`).
 
 use serde_json::{Value, json};
 
@@ -22,6 +59,12 @@ pub(crate) fn alert_groups(ctx: &Ctx) -> Value {
     let p99 = a.p99_latency_ms;
     let err = num(a.error_rate_percent);
     let days = a.cert_expiry_days;
+    let secs = u64::from(days) * 86400;
+    // A kubelet renews its client certificate once 70 to 90% of its life is
+    // gone; the controller manager signs them for a year (its default), so a
+    // kubelet that still holds one with less than 36 days left has failed to
+    // renew it, whatever the threshold.
+    let kubelet_secs = u64::from(days.min(36)) * 86400;
     let usage = num(a.resource_usage_percent);
     let site = ctx.name();
     let rule = |name: &str, expr: String, for_: &str, severity: &str, summary: String| {
@@ -58,24 +101,36 @@ pub(crate) fn alert_groups(ctx: &Ctx) -> Value {
             "rules": [
                 rule(
                     "MeshRootCertificateExpiring",
-                    format!("(citadel_server_root_cert_expiry_timestamp - time()) / 86400 < {days}"),
+                    format!("(min by (namespace, pod) (citadel_server_root_cert_expiry_timestamp > 0) - time()) < {secs}"),
                     "1h",
                     "critical",
-                    format!("the Istio root certificate expires within {days} days"),
+                    format!("the Istio root certificate expires within {days} days: plan a root rotation"),
                 ),
                 rule(
-                    "MeshCACertificateExpiring",
-                    format!("(citadel_server_cert_chain_expiry_timestamp - time()) / 86400 < {days}"),
+                    "MeshIntermediateCertificateExpiring",
+                    format!("(min by (namespace, pod) (citadel_server_cert_chain_expiry_timestamp > 0) - time()) < {secs}"),
                     "1h",
                     "critical",
                     format!("the Istio intermediate CA expires within {days} days: run meshbundle secrets rotate"),
                 ),
                 rule(
-                    "GatewayCertificateExpiring",
-                    format!("min by (namespace, pod) (envoy_server_days_until_first_cert_expiring) < {days}"),
+                    "KubernetesClientCertificateExpiring",
+                    // The shortest remaining lifetime among the client certificates
+                    // that authenticated a request in the last hour, to the
+                    // histogram's bucket (1, 2, 4, 7, 30, 90, 180 and 360 days): a
+                    // tiny quantile is the lower edge of the lowest bucket with
+                    // any request in it. No request, no value, no alert.
+                    format!("histogram_quantile(0.000001, sum by (job, instance, le) (rate(apiserver_client_certificate_expiration_seconds_bucket[1h]))) < {secs}"),
+                    "1h",
+                    "critical",
+                    format!("a client certificate that authenticates to {{{{ $labels.job }}}} {{{{ $labels.instance }}}} expires within {days} days: run ops/cert-expiry.sh and renew with kubeadm certs renew"),
+                ),
+                rule(
+                    "KubeletClientCertificateExpiring",
+                    format!("kubelet_certificate_manager_client_ttl_seconds < {kubelet_secs}"),
                     "1h",
                     "warning",
-                    format!("a certificate served by {{{{ $labels.pod }}}} expires within {days} days"),
+                    format!("the kubelet client certificate of {{{{ $labels.instance }}}} expires within {} days: its rotation is failing", days.min(36)),
                 ),
             ],
         },
@@ -99,6 +154,50 @@ pub(crate) fn alert_groups(ctx: &Ctx) -> Value {
             ],
         },
     ]})
+}
+
+/// The README's section on where the alert rules are and what evaluates them.
+pub(crate) fn alerts_readme(ctx: &Ctx) -> String {
+    let obs = &ctx.site.spec.observability;
+    let mut where_ = Vec::new();
+    if obs.addons.prometheus {
+        where_.push(
+            "- The addon Prometheus (`manifests/observability/prometheus.yaml`) evaluates them: they are the \
+             `alerting_rules.yml` key of its ConfigMap. It has no Alertmanager: its alerts show on its Alerts page \
+             and in its `ALERTS` series."
+                .to_string(),
+        );
+    }
+    if obs.prometheus_operator {
+        where_.push(
+            "- `manifests/observability/prometheus-rule.yaml` holds them as a PrometheusRule for prometheus-operator \
+             (`spec.observability.prometheusOperator`). The site must install prometheus-operator and its CRDs itself, \
+             before `./install.sh cluster`, which checks that the `prometheusrules.monitoring.coreos.com` CRD is \
+             there before it applies anything and applies the rule last. The operator's Prometheus must select it: \
+             label `role: alert-rules` in namespace `istio-system` (`ruleSelector`, `ruleNamespaceSelector`)."
+                .to_string(),
+        );
+    }
+    if where_.is_empty() {
+        where_.push(
+            "- **Nothing evaluates them**: the Prometheus addon is off and no prometheus-operator is declared \
+             (`spec.observability.prometheusOperator`)."
+                .to_string(),
+        );
+    }
+    format!(
+        "## Alerts\n\n\
+         meshbundle writes alert rules for latency, 5xx rate, certificate expiry and container limits.\n\n\
+         {}\n\n\
+         The certificate alerts cover the Istio root and intermediate CA (istiod's \
+         `citadel_server_root_cert_expiry_timestamp`, `citadel_server_cert_chain_expiry_timestamp`), the client \
+         certificates in use that authenticate to the API server and the kubelets (`apiserver_client_certificate_expiration_seconds`, \
+         over the last hour: kubeadm's `admin.conf`, `controller-manager.conf`, `scheduler.conf`, `apiserver-kubelet-client` \
+         and the kubelets' certificates) and the kubelets' own rotation (`kubelet_certificate_manager_client_ttl_seconds`). No metric measures \
+         the ingress TLS certificate (Envoy's `days_until_first_cert_expiring` includes every proxy's 24-hour workload \
+         certificate) nor kubeadm's serving and etcd certificates: `ops/cert-expiry.sh` checks those; run it from cron.\n\n",
+        where_.join("\n")
+    )
 }
 
 fn prometheus_rule(ctx: &Ctx) -> Value {
@@ -132,7 +231,7 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
         let bytes = ctx.upstream(&key, file)?;
         let mut text = String::from_utf8(bytes).map_err(|_| RenderError::Upstream { name: key.clone(), reason: "not UTF-8".into() })?;
         let mut note = String::new();
-        if name == "prometheus" && !obs.prometheus_operator {
+        if name == "prometheus" {
             let rules = crate::yaml::to_string(&alert_groups(ctx))?;
             text = replace_once(
                 &text,

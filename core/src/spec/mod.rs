@@ -669,8 +669,13 @@ pub struct JwtIssuer {
 pub struct Observability {
     #[serde(default)]
     pub addons: Addons,
-    /// Ship alert rules as a `PrometheusRule` for prometheus-operator instead of
-    /// a plain Prometheus rules file.
+    /// prometheus-operator runs in the cluster: ship the alert rules also as a
+    /// `PrometheusRule` (namespace `istio-system`, label `role: alert-rules`)
+    /// for it. The site must install prometheus-operator and its CRDs before
+    /// `install.sh cluster`, which checks that the
+    /// `prometheusrules.monitoring.coreos.com` CRD is there before it applies
+    /// anything and applies the rule last. The addon Prometheus, when on, reads
+    /// the same rules from its own `alerting_rules.yml` either way.
     #[serde(default, skip_serializing_if = "is_false")]
     pub prometheus_operator: bool,
     #[serde(default)]

@@ -527,6 +527,14 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             "alert well within the leaf validity",
         );
     }
+    if !obs.addons.prometheus && !obs.prometheus_operator {
+        d.warning(
+            "alerts",
+            "spec.observability.alerts",
+            "nothing evaluates the alert rules: the Prometheus addon is off and no prometheus-operator is declared",
+            "turn spec.observability.addons.prometheus on, or set spec.observability.prometheusOperator to true if the site runs prometheus-operator",
+        );
+    }
     if obs.addons.kiali && !obs.addons.prometheus {
         d.warning("addons", "spec.observability.addons.kiali", "Kiali reads its graph from Prometheus, which is off", "turn prometheus on");
     }

@@ -45,15 +45,6 @@ cmd_node() {
   exec "$HERE/nodes/$name/bootstrap.sh"
 }
 
-apply_dir() {
-  local dir=$1 file
-  [[ -d "$dir" ]] || return 0
-  for file in "$dir"/*.yaml; do
-    [[ -e "$file" ]] || continue
-    mb_apply "$file"
-  done
-}
-
 cmd_cluster() {
   mb_require_root
   [[ -f "$HERE/secrets/istio-cacerts.yaml" ]] || mb_die "secrets/istio-cacerts.yaml is missing: renders without the site secrets and bundles built with --no-private-keys leave it out; see \"Join credentials\" in README.md"
@@ -77,14 +68,19 @@ cmd_cluster() {
   fi
 
   mb_step "mesh configuration"
-  if [[ -f "$HERE/manifests/istio/telemetry.yaml" ]]; then
-    mb_apply "$HERE/manifests/istio/telemetry.yaml"
-  fi
-  apply_dir "$HERE/manifests/security"
-  apply_dir "$HERE/manifests/traffic"
+  mb_apply \
+    "$HERE"/manifests/istio/telemetry.yaml \
+    "$HERE"/manifests/security/peer-authentication.yaml \
+    "$HERE"/manifests/security/authorization-policies.yaml \
+    "$HERE"/manifests/traffic/destination-rule.yaml \
+    "$HERE"/manifests/traffic/ingress.yaml
 
   mb_step "observability"
-  apply_dir "$HERE/manifests/observability"
+  mb_apply \
+    "$HERE"/manifests/observability/prometheus.yaml \
+    "$HERE"/manifests/observability/grafana.yaml \
+    "$HERE"/manifests/observability/jaeger.yaml \
+    "$HERE"/manifests/observability/kiali.yaml
 
   mb_step "verify"
   "$HERE/ops/verify.sh"
