@@ -149,7 +149,7 @@ mb_kubelet() {
 # The digest an image name resolves to in containerd's Kubernetes namespace
 # (the one the kubelet uses), or nothing when there is no such image.
 mb_image_digest() {
-  ctr -n k8s.io images ls | awk -v ref="$1" '$1 == ref { print $3 }'
+  ctr -n k8s.io images ls | awk -v ref="$1" '$1 == ref && !seen { print $3; seen = 1 }'
 }
 
 # Pulls images from the site registry into containerd's Kubernetes namespace,
@@ -177,7 +177,7 @@ mb_pin_tags() {
     repo=${tag%:*}
     ctr -n k8s.io images tag --force "$repo@$digest" "$tag" >/dev/null ||
       mb_die "cannot tag $repo@$digest as $tag: was it pulled?"
-    got=$(mb_image_digest "$tag")
+    got=$(mb_image_digest "$tag") || mb_die "cannot list the images of containerd"
     if [[ "$got" != "$digest" ]]; then
       mb_die "$tag resolves to ${got:-nothing} here, but the lock pins $digest"
     fi
