@@ -307,6 +307,11 @@ fn bootstrap_script(ctx: &Ctx, node: &Node) -> String {
     let with_istioctl = if node.role == Role::ControlPlane { "yes" } else { "no" };
     let images = node_images(ctx, node);
     let pinned = pinned_tags(ctx, node);
+    let pinned_decl = if pinned.is_empty() {
+        String::new()
+    } else {
+        format!("# The tags kubeadm asks for, each with the digest it must resolve to here.\nPINNED_TAGS={}\n", array(&pinned))
+    };
     let pin_step = if pinned.is_empty() {
         "  mb_log \"not pinned: render with a lock (meshbundle lock) so the tags kubeadm asks for resolve to locked digests\"\n"
     } else {
@@ -333,9 +338,7 @@ KERNEL_MODULES={modules}
 OS_TOOLS={tools}
 # Pulled by digest when the lock pins one.
 IMAGES={images}
-# The tags kubeadm asks for, each with the digest it must resolve to here.
-PINNED_TAGS={pinned}
-{sha_decl}
+{pinned_decl}{sha_decl}
 main() {{
   mb_require_root
   local arch
@@ -388,7 +391,6 @@ main "$@"
         modules = array(&kernel_modules(ctx)),
         tools = array(OS_TOOLS),
         images = array(&images),
-        pinned = array(&pinned),
         with_istioctl = quote(with_istioctl),
     )
 }

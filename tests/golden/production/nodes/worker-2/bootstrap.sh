@@ -20,8 +20,6 @@ KERNEL_MODULES=(overlay br_netfilter nf_conntrack vxlan)
 OS_TOOLS=(conntrack ip iptables mount nsenter modprobe sysctl systemctl sha256sum tar install cmp find sed grep socat ethtool)
 # Pulled by digest when the lock pins one.
 IMAGES=(10.0.0.5:5000/pause:3.10.2 10.0.0.5:5000/kube-proxy:v1.36.5 10.0.0.5:5000/coredns/coredns:v1.14.2 10.0.0.5:5000/flannel-io/flannel:v0.27.4 10.0.0.5:5000/flannel-io/flannel-cni-plugin:v1.8.0-flannel1 10.0.0.5:5000/istio/proxyv2:1.30.3)
-# The tags kubeadm asks for, each with the digest it must resolve to here.
-PINNED_TAGS=()
 
 main() {
   mb_require_root
