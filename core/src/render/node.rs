@@ -1,6 +1,8 @@
 //! Node preparation: kernel modules, sysctls, containerd (with systemd
 //! cgroups and the site registry), the kubelet units, and one bootstrap
-//! script per node with that node's values baked in.
+//! script per node with that node's values baked in. The script pulls the
+//! images by the locked digests and points the tags kubeadm asks for at
+//! them, so what runs is what the lock pinned.
 
 use toml::{Table, Value as Toml};
 

@@ -1,5 +1,5 @@
-//! Checks of the cluster itself: names, networks, nodes, the API endpoint and
-//! the site registry.
+//! Checks of the cluster itself: names, networks, nodes, the API endpoint,
+//! the site registry, and the kernel parameters kube-proxy writes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
