@@ -512,6 +512,11 @@ fn validation_names_sysctls_kube_proxy_would_reset_or_cannot_take() {
     site.spec.kubernetes.proxy_mode = ProxyMode::Ipvs;
     site.spec.tuning.sysctl.insert("net.ipv4.vs.expire_nodest_conn".into(), "0".into());
     assert!(warned(&site, "net.ipv4.vs.expire_nodest_conn", Severity::Warning), "ipvs mode sets expire_nodest_conn = 1");
+    // ... and the sysctl file does not claim a value kube-proxy replaces.
+    let tree = render(&site, &Inputs::default()).unwrap();
+    let sysctl = sysctl_lines(&file(&tree, "common/etc/sysctl.d/90-meshbundle.conf"));
+    assert_eq!(sysctl.get("net.ipv4.vs.expire_nodest_conn"), None, "{sysctl:?}");
+    assert!(file(&tree, "common/etc/modules-load.d/meshbundle.conf").lines().any(|l| l == "ip_vs"));
 
     // A hash size below what kube-proxy raises it to.
     let mut site = example("production");

@@ -10,7 +10,7 @@ use super::shell::{array, comment, quote};
 use super::{Ctx, RenderError};
 use crate::spec::{Node, ProxyMode, Role};
 use crate::tree::{FileTree, MODE_EXEC, MODE_FILE};
-use crate::validate::values::{KUBE_PROXY_CONNTRACK, sysctl_module};
+use crate::validate::values::{KUBE_PROXY_CONNTRACK, kube_proxy_fixed_sysctls, sysctl_module};
 
 const LIB_SH: &str = include_str!("assets/lib.sh");
 
@@ -404,6 +404,12 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
     let mut sysctl = ctx.header("#");
     sysctl.push_str("# Needed by Kubernetes:\n");
     for (k, v) in REQUIRED_SYSCTL {
+        // A value kube-proxy replaces with its own in this mode (validation
+        // warns): the line would not hold, so it stays a comment.
+        if let Some((_, fixed)) = kube_proxy_fixed_sysctls(spec.kubernetes.proxy_mode).iter().find(|(key, f)| key == k && *f != v.trim()) {
+            sysctl.push_str(&format!("# {k} = {}: kube-proxy sets {fixed} in {} mode\n", v.trim(), spec.kubernetes.proxy_mode.as_str()));
+            continue;
+        }
         sysctl.push_str(&format!("{k} = {v}\n"));
     }
     sysctl.push_str("# From spec.tuning.sysctl:\n");
@@ -415,6 +421,12 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
         // the value, and a line here would only be overwritten.
         if let Some((_, field)) = KUBE_PROXY_CONNTRACK.iter().find(|(key, _)| key == k) {
             sysctl.push_str(&format!("# {k} = {}: set by kube-proxy (KubeProxyConfiguration conntrack.{field})\n", v.trim()));
+            continue;
+        }
+        // A value kube-proxy replaces with its own in this mode (validation
+        // warns): the line would not hold, so it stays a comment.
+        if let Some((_, fixed)) = kube_proxy_fixed_sysctls(spec.kubernetes.proxy_mode).iter().find(|(key, f)| key == k && *f != v.trim()) {
+            sysctl.push_str(&format!("# {k} = {}: kube-proxy sets {fixed} in {} mode\n", v.trim(), spec.kubernetes.proxy_mode.as_str()));
             continue;
         }
         sysctl.push_str(&format!("{k} = {v}\n"));
