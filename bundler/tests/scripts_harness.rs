@@ -24,6 +24,7 @@ const STUBS: &[&str] = &[
     "modprobe",
     "swapoff",
     "crictl",
+    "ctr",
     "timedatectl",
     "ip",
     "conntrack",
@@ -49,6 +50,15 @@ case "$name $1 $2" in
   "ip -o -4") echo "2: eth0    inet $MB_ADDRESS/24 brd 10.0.0.255 scope global eth0" ;;
   "uname -m "*) echo x86_64 ;;
   "crictl inspecti "*) exit 1 ;;
+  # containerd's images as `ctr images ls` lists them: what `ctr images tag` made.
+  "ctr -n k8s.io")
+    case "$3 $4" in
+      "images ls") echo "REF TYPE DIGEST SIZE PLATFORMS LABELS"; cat "$MB_LOG.images" 2>/dev/null ;;
+      "images tag")
+        # --force replaces the name.
+        { grep -v "^$7 " "$MB_LOG.images" 2>/dev/null; echo "$7 application/vnd.oci.image.index.v1+json ${6##*@} 1.0 KiB linux/amd64 -"; } >"$MB_LOG.images.new"
+        mv "$MB_LOG.images.new" "$MB_LOG.images" ;;
+    esac ;;
   "kubeadm init "*) mkdir -p "$MESHBUNDLE_SYSROOT/etc/kubernetes" && echo admin >"$MESHBUNDLE_SYSROOT/etc/kubernetes/admin.conf" ;;
   "kubeadm join "*)
     mkdir -p "$MESHBUNDLE_SYSROOT/etc/kubernetes" && echo kubelet >"$MESHBUNDLE_SYSROOT/etc/kubernetes/kubelet.conf"
@@ -217,18 +227,21 @@ fn first_control_plane_node_bootstrap() {
         "systemctl enable --now containerd",
         "systemctl restart containerd",
         "systemctl enable kubelet",
-        "crictl pull 10.0.0.5:5000/kube-apiserver:v1.36.5@sha256:",
-        "crictl pull 10.0.0.5:5000/pause:3.10.2@sha256:",
-        "crictl pull 10.0.0.5:5000/istio/proxyv2:1.30.3@sha256:",
     ] {
         assert!(has(&calls, expected), "missing `{expected}` in {calls:#?}");
     }
+    let pull = format!("ctr -n k8s.io images pull --hosts-dir {}/etc/containerd/certs.d ", h.sysroot.display());
+    for image in ["10.0.0.5:5000/kube-apiserver@sha256:", "10.0.0.5:5000/pause@sha256:", "10.0.0.5:5000/istio/proxyv2@sha256:"] {
+        assert!(has(&calls, &format!("{pull}{image}")), "missing pull of {image} in {calls:#?}");
+    }
+    let tag = "ctr -n k8s.io images tag --force 10.0.0.5:5000/kube-apiserver@sha256:";
+    assert!(position(&calls, &pull) < position(&calls, tag) && position(&calls, tag) < position(&calls, "kubeadm init"));
     let init = format!("kubeadm init --config {b}/nodes/cp-1/kubeadm.yaml --upload-certs --skip-token-print --skip-certificate-key-print");
     assert!(calls.contains(&init), "{calls:#?}");
     let cni = format!("kubectl apply --server-side --force-conflicts -f {b}/manifests/cni/flannel.yaml");
     assert!(position(&calls, &init) < position(&calls, &cni));
     assert!(position(&calls, "swapoff -a") < position(&calls, "kubeadm init"));
-    assert!(position(&calls, "systemctl enable --now containerd") < position(&calls, "crictl pull"));
+    assert!(position(&calls, "systemctl enable --now containerd") < position(&calls, &pull));
 
     // What landed on the node.
     let config = std::fs::read_to_string(h.sys("/etc/containerd/config.toml")).unwrap();
@@ -275,14 +288,14 @@ fn other_nodes_join() {
     ok(&h.run("10.0.0.12", &["nodes/cp-2/bootstrap.sh"]));
     let calls = h.calls();
     assert!(calls.contains(&format!("kubeadm join --config {b}/nodes/cp-2/kubeadm.yaml")), "{calls:#?}");
-    assert!(has(&calls, "crictl pull 10.0.0.5:5000/etcd:"), "control-plane images on a control-plane node");
+    assert!(has(&calls, "ctr -n k8s.io images tag --force 10.0.0.5:5000/etcd@"), "control-plane images on a control-plane node");
     // A worker is another machine: a fresh root.
     let h = Harness::new();
     let b = h.bundle.display().to_string();
     ok(&h.run("10.0.0.21", &["install.sh", "node"]));
     let calls = h.calls();
     assert!(calls.contains(&format!("kubeadm join --config {b}/nodes/worker-1/kubeadm.yaml")), "{calls:#?}");
-    assert!(!has(&calls, "crictl pull 10.0.0.5:5000/etcd:"), "no control-plane images on a worker");
+    assert!(!has(&calls, "ctr -n k8s.io images tag --force 10.0.0.5:5000/etcd@"), "no control-plane images on a worker");
     assert!(!h.sysroot.join("usr/local/bin/istioctl").exists(), "istioctl only on control-plane nodes");
 }
 

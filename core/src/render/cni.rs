@@ -1,7 +1,8 @@
 //! The pod network: flannel's upstream manifest, pinned by sha256, with the
-//! site's pod network and every image moved to the site registry. Every
-//! other byte stays as upstream wrote it, so the diff against upstream is
-//! short enough to review.
+//! site's pod network, flanneld told to use the interface of the node's
+//! address, and every image moved to the site registry. Every other byte
+//! stays as upstream wrote it, so the diff against upstream is short enough
+//! to review.
 
 use super::{Ctx, RenderError};
 use crate::image::rewrite_manifest_images;
@@ -27,10 +28,24 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
     let text = replace_once(&text, "\"Network\": \"10.244.0.0/16\"", &format!("\"Network\": \"{}\"", k.pod_subnet), name)?;
     let nft = k.proxy_mode == ProxyMode::Nftables;
     let text = replace_once(&text, "\"EnableNFTables\": false", &format!("\"EnableNFTables\": {nft}"), name)?;
+    // flanneld picks the interface of the default route unless told, and an
+    // air-gapped or multi-homed node may have no default route, or one on
+    // the wrong network. The node's spec address is the kubelet's node-ip,
+    // so it is the node's InternalIP and the Pod's `status.hostIP`: flanneld
+    // (v0.27.4, flannel-io/flannel 20bdda0b, main.go) reads every flag from
+    // `FLANNELD_<FLAG>` when not given on the command line, and `--iface`
+    // given an IP selects the interface holding that address
+    // (pkg/ipmatch LookupExtIface). The container's first env entry is this.
+    let text = replace_once(
+        &text,
+        "        env:\n        - name: POD_NAME\n",
+        "        env:\n        - name: FLANNELD_IFACE\n          valueFrom:\n            fieldRef:\n              fieldPath: status.hostIP\n        - name: POD_NAME\n",
+        name,
+    )?;
     let text = rewrite_manifest_images(&text, |r| ctx.image(r));
     let f = &ctx.cat.flannel.manifest;
     let out = format!(
-        "{}# flannel {} ({}, sha256 {}),\n# with the pod network set to {} and images moved to {}.\n---\n{text}",
+        "{}# flannel {} ({}, sha256 {}),\n# with the pod network set to {}, flanneld on the interface of the node's\n# address (FLANNELD_IFACE from status.hostIP) and images moved to {}.\n---\n{text}",
         ctx.header("#"),
         ctx.cat.flannel.version,
         f.url,

@@ -13,6 +13,7 @@ use super::{Ctx, RenderError};
 use crate::pki::files::kubeadm_pki;
 use crate::spec::{KeyType, KubeadmApi, Node};
 use crate::tree::{FileTree, MODE_FILE, MODE_SECRET};
+use crate::validate::values::KUBE_PROXY_CONNTRACK;
 
 const CRI_SOCKET: &str = "unix:///run/containerd/containerd.sock";
 
@@ -138,13 +139,48 @@ fn kubelet_configuration() -> Value {
     })
 }
 
+/// kube-proxy's conntrack settings, from the conntrack keys of
+/// `spec.tuning.sysctl` (validation made them whole numbers).
+///
+/// kube-proxy writes `nf_conntrack_max` (and the two TCP timeouts) each time
+/// it starts, whatever the node had: with `maxPerCore` unset it writes
+/// `max(32768 × CPUs, 131072)`. A sysctl file cannot win against that, and
+/// `maxPerCore: 0` (kube-proxy leaves the value alone) would leave the value
+/// to whatever else writes it last, and to a module loaded in time. So
+/// kube-proxy itself is given the value: it sets `max(maxPerCore × CPUs,
+/// min)`, and with `maxPerCore: 1` and `min` the asked size that is exactly
+/// the asked size on any node with fewer CPUs than entries. The sysctl file
+/// then leaves these keys out, so nothing else writes them.
+fn kube_proxy_conntrack(ctx: &Ctx) -> Option<Value> {
+    let sysctl = &ctx.site.spec.tuning.sysctl;
+    let number = |key: &str| sysctl.get(key).and_then(|v| v.trim().parse::<u64>().ok());
+    let mut c = Map::new();
+    for (key, field) in KUBE_PROXY_CONNTRACK {
+        let Some(n) = number(key) else { continue };
+        match *field {
+            "min" => {
+                c.insert("maxPerCore".into(), json!(1));
+                c.insert("min".into(), json!(n));
+            }
+            _ => {
+                c.insert((*field).to_string(), json!(format!("{n}s")));
+            }
+        }
+    }
+    (!c.is_empty()).then_some(Value::Object(c))
+}
+
 fn kube_proxy_configuration(ctx: &Ctx) -> Value {
-    json!({
+    let mut c = json!({
         "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
         "kind": "KubeProxyConfiguration",
         "mode": ctx.site.spec.kubernetes.proxy_mode.as_str(),
         "clusterCIDR": ctx.site.spec.kubernetes.pod_subnet,
-    })
+    });
+    if let Some(conntrack) = kube_proxy_conntrack(ctx) {
+        c["conntrack"] = conntrack;
+    }
+    c
 }
 
 fn init_configuration(ctx: &Ctx, node: &Node) -> Value {

@@ -1,6 +1,8 @@
 //! Node preparation: kernel modules, sysctls, containerd (with systemd
 //! cgroups and the site registry), the kubelet units, and one bootstrap
-//! script per node with that node's values baked in.
+//! script per node with that node's values baked in. The script pulls the
+//! images by the locked digests and points the tags kubeadm asks for at
+//! them, so what runs is what the lock pinned.
 
 use toml::{Table, Value as Toml};
 
@@ -8,6 +10,7 @@ use super::shell::{array, comment, quote};
 use super::{Ctx, RenderError};
 use crate::spec::{Node, ProxyMode, Role};
 use crate::tree::{FileTree, MODE_EXEC, MODE_FILE};
+use crate::validate::values::{KUBE_PROXY_CONNTRACK, kube_proxy_fixed_sysctls, sysctl_module};
 
 const LIB_SH: &str = include_str!("assets/lib.sh");
 
@@ -36,15 +39,28 @@ const OS_TOOLS: &[&str] = &[
     "ethtool",
 ];
 
+/// Kernel modules loaded at boot (modules-load.d, which systemd runs before
+/// sysctl.d) and by the bootstrap script before it applies the sysctls.
+/// `nf_conntrack` in every proxy mode: kube-proxy's iptables and nftables
+/// rules need it as much as ipvs does, and its `nf_conntrack_*` parameters
+/// exist only once it is loaded. Every module a `spec.tuning.sysctl` key
+/// needs is loaded too.
 pub(crate) fn kernel_modules(ctx: &Ctx) -> Vec<&'static str> {
-    let mut m = vec!["overlay", "br_netfilter"];
+    let mut m = vec!["overlay", "br_netfilter", "nf_conntrack"];
     match ctx.site.spec.kubernetes.proxy_mode {
-        ProxyMode::Ipvs => m.extend(["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh", "nf_conntrack"]),
+        ProxyMode::Ipvs => m.extend(["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh"]),
         ProxyMode::Nftables => m.push("nf_tables"),
         ProxyMode::Iptables => {}
     }
     // Flannel's vxlan backend.
     m.push("vxlan");
+    for key in ctx.site.spec.tuning.sysctl.keys() {
+        if let Some(module) = sysctl_module(key)
+            && !m.contains(&module)
+        {
+            m.push(module);
+        }
+    }
     m
 }
 
@@ -64,7 +80,11 @@ fn table(entries: Vec<(&str, Toml)>) -> Toml {
 /// runc with the systemd cgroup driver, the pause image from the site
 /// registry, and registry hosts from `certs.d`.
 pub(crate) fn containerd_config(ctx: &Ctx) -> Result<String, RenderError> {
-    let pause = ctx.image(&format!("registry.k8s.io/pause:{}", ctx.k8s.pause));
+    // The tag reference kubeadm asks for (`imageRepository/pause:VERSION`), not
+    // the digest: kubeadm's preflight compares the two and warns when they
+    // differ. The bootstrap script makes this tag resolve to the locked digest
+    // before containerd first needs it (see `PINNED_TAGS`), so the pin holds.
+    let pause = tag_reference(ctx, &format!("registry.k8s.io/pause:{}", ctx.k8s.pause));
     let runc = table(vec![
         ("runtime_type", Toml::String("io.containerd.runc.v2".into())),
         ("options", table(vec![("SystemdCgroup", Toml::Boolean(true))])),
@@ -163,22 +183,65 @@ ExecStart=
 ExecStart=/usr/local/bin/kubelet $KUBELET_KUBECONFIG_ARGS $KUBELET_CONFIG_ARGS $KUBELET_KUBEADM_ARGS $KUBELET_EXTRA_ARGS
 ";
 
-/// Images a node pulls ahead: what runs on every node, and the control
-/// plane's on control-plane nodes.
-fn node_images(ctx: &Ctx, node: &Node) -> Vec<String> {
+/// An upstream image in the site registry, by tag (no digest): what kubeadm,
+/// and the Pods it writes, ask for.
+fn tag_reference(ctx: &Ctx, upstream: &str) -> String {
+    match crate::image::ImageRef::parse(upstream) {
+        Ok(r) => r.in_registry(ctx.registry()).to_string(),
+        Err(_) => upstream.to_string(),
+    }
+}
+
+/// The images kubeadm names by tag (`imageRepository` + version) that run on
+/// this node: the sandbox, kube-proxy and CoreDNS (scheduled on any node) on
+/// every node, the control plane and etcd on control-plane nodes. These are
+/// what `kubeadm config images list` prints for the site's configuration.
+pub(crate) fn kubeadm_images(ctx: &Ctx, node: &Node) -> Vec<String> {
     let k = ctx.k8s;
     let kv = &ctx.site.spec.kubernetes.version;
-    let mut v = vec![format!("registry.k8s.io/pause:{}", k.pause), format!("registry.k8s.io/kube-proxy:v{kv}")];
-    v.extend(ctx.cat.flannel.images.iter().cloned());
-    v.extend(ctx.istio.images.iter().filter(|i| i.contains("/proxyv2:")).cloned());
+    let mut v = vec![
+        format!("registry.k8s.io/pause:{}", k.pause),
+        format!("registry.k8s.io/kube-proxy:v{kv}"),
+        format!("registry.k8s.io/coredns/coredns:{}", k.coredns),
+    ];
     if node.role == Role::ControlPlane {
         for c in ["kube-apiserver", "kube-controller-manager", "kube-scheduler"] {
             v.push(format!("registry.k8s.io/{c}:v{kv}"));
         }
         v.push(format!("registry.k8s.io/etcd:{}", k.etcd));
-        v.push(format!("registry.k8s.io/coredns/coredns:{}", k.coredns));
     }
-    v.iter().map(|i| ctx.image(i)).collect()
+    v
+}
+
+/// Images a node pulls ahead, as the references to pull: by digest when the
+/// lock pins one (`repo@sha256:...`), else by tag. The kubeadm images plus
+/// what the manifests run on every node (flannel, Istio's proxy).
+fn node_images(ctx: &Ctx, node: &Node) -> Vec<String> {
+    let mut v = kubeadm_images(ctx, node);
+    v.extend(ctx.cat.flannel.images.iter().cloned());
+    v.extend(ctx.istio.images.iter().filter(|i| i.contains("/proxyv2:")).cloned());
+    v.iter()
+        .map(|i| {
+            let site = ctx.image(i);
+            match crate::image::ImageRef::parse(&site) {
+                Ok(r) if r.digest.is_some() => crate::image::ImageRef { tag: None, ..r }.to_string(),
+                _ => site,
+            }
+        })
+        .collect()
+}
+
+/// The tags kubeadm asks for on this node, each with the digest the lock
+/// pins (`repo:tag@sha256:...`); empty without a lock. kubeadm, the static
+/// Pods, kube-proxy, CoreDNS and containerd's sandbox name these by tag, and
+/// a tag in the registry can move: the bootstrap script points each local tag
+/// at the pinned digest, and checks it, before kubeadm runs.
+fn pinned_tags(ctx: &Ctx, node: &Node) -> Vec<String> {
+    kubeadm_images(ctx, node)
+        .iter()
+        .map(|i| ctx.image(i))
+        .filter(|r| crate::image::ImageRef::parse(r).is_ok_and(|r| r.tag.is_some() && r.digest.is_some()))
+        .collect()
 }
 
 /// What the node's kubeadm step is.
@@ -245,6 +308,17 @@ fn bootstrap_script(ctx: &Ctx, node: &Node) -> String {
     };
     let with_istioctl = if node.role == Role::ControlPlane { "yes" } else { "no" };
     let images = node_images(ctx, node);
+    let pinned = pinned_tags(ctx, node);
+    let pinned_decl = if pinned.is_empty() {
+        String::new()
+    } else {
+        format!("# The tags kubeadm asks for, each with the digest it must resolve to here.\nPINNED_TAGS={}\n", array(&pinned))
+    };
+    let pin_step = if pinned.is_empty() {
+        "  mb_log \"not pinned: render with a lock (meshbundle lock) so the tags kubeadm asks for resolve to locked digests\"\n"
+    } else {
+        "  mb_pin_tags \"${PINNED_TAGS[@]}\"\n"
+    };
     format!(
         r#"#!/usr/bin/env bash
 {header}#
@@ -264,8 +338,9 @@ NODE_ADDRESS={address_q}
 TIMEZONE={tz}
 KERNEL_MODULES={modules}
 OS_TOOLS={tools}
+# Pulled by digest when the lock pins one.
 IMAGES={images}
-{sha_decl}
+{pinned_decl}{sha_decl}
 main() {{
   mb_require_root
   local arch
@@ -299,6 +374,8 @@ main() {{
   mb_step "images from the site registry"
   mb_pull "${{IMAGES[@]}}"
 
+  mb_step "image tags kubeadm asks for, pinned to the locked digests"
+{pin_step}
 {kubeadm_step}
   mb_log "node $NODE_NAME is done"
 }}
@@ -327,13 +404,32 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
     let mut sysctl = ctx.header("#");
     sysctl.push_str("# Needed by Kubernetes:\n");
     for (k, v) in REQUIRED_SYSCTL {
+        // A value kube-proxy replaces with its own in this mode (validation
+        // warns): the line would not hold, so it stays a comment.
+        if let Some((_, fixed)) = kube_proxy_fixed_sysctls(spec.kubernetes.proxy_mode).iter().find(|(key, f)| key == k && *f != v.trim()) {
+            sysctl.push_str(&format!("# {k} = {}: kube-proxy sets {fixed} in {} mode\n", v.trim(), spec.kubernetes.proxy_mode.as_str()));
+            continue;
+        }
         sysctl.push_str(&format!("{k} = {v}\n"));
     }
     sysctl.push_str("# From spec.tuning.sysctl:\n");
     for (k, v) in &spec.tuning.sysctl {
-        if !REQUIRED_SYSCTL.iter().any(|(r, _)| r == k) {
-            sysctl.push_str(&format!("{k} = {v}\n"));
+        if REQUIRED_SYSCTL.iter().any(|(r, _)| r == k) {
+            continue;
         }
+        // kube-proxy writes these when it starts: its configuration carries
+        // the value, and a line here would only be overwritten.
+        if let Some((_, field)) = KUBE_PROXY_CONNTRACK.iter().find(|(key, _)| key == k) {
+            sysctl.push_str(&format!("# {k} = {}: set by kube-proxy (KubeProxyConfiguration conntrack.{field})\n", v.trim()));
+            continue;
+        }
+        // A value kube-proxy replaces with its own in this mode (validation
+        // warns): the line would not hold, so it stays a comment.
+        if let Some((_, fixed)) = kube_proxy_fixed_sysctls(spec.kubernetes.proxy_mode).iter().find(|(key, f)| key == k && *f != v.trim()) {
+            sysctl.push_str(&format!("# {k} = {}: kube-proxy sets {fixed} in {} mode\n", v.trim(), spec.kubernetes.proxy_mode.as_str()));
+            continue;
+        }
+        sysctl.push_str(&format!("{k} = {v}\n"));
     }
     tree.add("common/etc/sysctl.d/90-meshbundle.conf", sysctl, MODE_FILE);
     tree.add("common/etc/containerd/config.toml", containerd_config(ctx)?, MODE_FILE);

@@ -1,13 +1,15 @@
-//! Checks of the cluster itself: names, networks, nodes, the API endpoint and
-//! the site registry.
+//! Checks of the cluster itself: names, networks, nodes, the API endpoint,
+//! the site registry, and the kernel parameters kube-proxy writes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use super::values::{host_port_problem, is_dns_subdomain, is_rfc1123_label};
-use crate::diag::Diagnostics;
+use super::values::{
+    KUBE_PROXY_CONNTRACK, KUBE_PROXY_CONNTRACK_LIMIT, host_port_problem, is_dns_subdomain, is_rfc1123_label, kube_proxy_fixed_sysctls,
+};
+use crate::diag::{Diagnostics, key_segment};
 use crate::spec::Site;
 
 const TZ_AREAS: &[&str] =
@@ -348,6 +350,67 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             "this is not a PEM certificate",
             "paste the CA certificate, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----",
         );
+    }
+
+    check_kube_proxy_sysctls(site, d);
+}
+
+/// The kernel parameters of `spec.tuning.sysctl` that kube-proxy writes when
+/// it starts. The conntrack ones go into its configuration (they must be
+/// numbers it takes); a fixed one of the proxy mode, or a conntrack hash size
+/// below what kube-proxy raises it to, would be reset: a warning says so.
+fn check_kube_proxy_sysctls(site: &Site, d: &mut Diagnostics) {
+    let tuning = &site.spec.tuning.sysctl;
+    let mode = site.spec.kubernetes.proxy_mode;
+    for (k, v) in tuning {
+        let p = format!("spec.tuning.sysctl{}", key_segment(k));
+        if KUBE_PROXY_CONNTRACK.iter().any(|(key, _)| key == k) {
+            match v.trim().parse::<u64>() {
+                Ok(n) if n > 0 && n <= KUBE_PROXY_CONNTRACK_LIMIT => {
+                    if k == "net.netfilter.nf_conntrack_max" && n < 131_072 {
+                        d.warning(
+                            "sysctl",
+                            &p,
+                            format!("{n} conntrack entries is below kube-proxy's own floor of 131072; a full table drops new connections"),
+                            "leave it out to keep kube-proxy's default, or raise it",
+                        );
+                    }
+                }
+                _ => d.error(
+                    "sysctl",
+                    &p,
+                    format!("`{}` is not a whole number from 1 to {KUBE_PROXY_CONNTRACK_LIMIT}", v.trim()),
+                    "kube-proxy sets this one from its configuration: write a positive integer (seconds for the timeouts)",
+                ),
+            }
+        }
+        if let Some((_, fixed)) = kube_proxy_fixed_sysctls(mode).iter().find(|(key, _)| key == k)
+            && v.trim() != *fixed
+        {
+            d.warning(
+                "sysctl",
+                &p,
+                format!("kube-proxy sets {k} = {fixed} when it starts in {} mode, so this value does not last", mode.as_str()),
+                format!("remove it; kube-proxy needs {fixed} there"),
+            );
+        }
+    }
+    if let Some(v) = tuning.get("net.netfilter.nf_conntrack_buckets")
+        && let Ok(buckets) = v.trim().parse::<u64>()
+    {
+        // kube-proxy raises the hash size to a quarter of the table size it sets.
+        let (max, what) = match tuning.get("net.netfilter.nf_conntrack_max").and_then(|m| m.trim().parse::<u64>().ok()) {
+            Some(m) => (m, format!("nf_conntrack_max {m}")),
+            None => (131_072, "its default of at least 131072 entries".to_string()),
+        };
+        if buckets < max / 4 {
+            d.warning(
+                "sysctl",
+                format!("spec.tuning.sysctl{}", key_segment("net.netfilter.nf_conntrack_buckets")),
+                format!("kube-proxy raises the conntrack hash size to {} (a quarter of {what}) when it starts", max / 4),
+                format!("remove it, or set it to at least {}", max / 4),
+            );
+        }
     }
 }
 

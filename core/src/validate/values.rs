@@ -143,3 +143,48 @@ mod tests {
         assert!(host_port_problem("https://x:6443").is_some());
     }
 }
+
+/// Conntrack sysctls kube-proxy writes each time it starts, from its
+/// `KubeProxyConfiguration.conntrack` (its defaults when the field is unset:
+/// `max(32768 × CPUs, 131072)` entries, 86400 s established, 3600 s
+/// close-wait). A value for one of these in `spec.tuning.sysctl` goes into
+/// that configuration, never into the sysctl file, where kube-proxy would
+/// reset it: the key and the `conntrack` field that carries it.
+pub const KUBE_PROXY_CONNTRACK: &[(&str, &str)] = &[
+    ("net.netfilter.nf_conntrack_max", "min"),
+    ("net.netfilter.nf_conntrack_tcp_timeout_established", "tcpEstablishedTimeout"),
+    ("net.netfilter.nf_conntrack_tcp_timeout_close_wait", "tcpCloseWaitTimeout"),
+];
+
+/// The largest value the `int32` fields of `KubeProxyConfiguration.conntrack` take.
+pub const KUBE_PROXY_CONNTRACK_LIMIT: u64 = i32::MAX as u64;
+
+/// Sysctls kube-proxy sets to a fixed value when it starts in a proxy mode
+/// (pkg/proxy/iptables and pkg/proxy/ipvs): a different value in the sysctl
+/// file lasts only until kube-proxy starts.
+pub fn kube_proxy_fixed_sysctls(mode: crate::spec::ProxyMode) -> &'static [(&'static str, &'static str)] {
+    use crate::spec::ProxyMode;
+    match mode {
+        ProxyMode::Iptables => &[("net.ipv4.conf.all.route_localnet", "1")],
+        ProxyMode::Ipvs => {
+            &[("net.ipv4.vs.conntrack", "1"), ("net.ipv4.vs.expire_nodest_conn", "1"), ("net.ipv4.vs.expire_quiescent_template", "1")]
+        }
+        ProxyMode::Nftables => &[],
+    }
+}
+
+/// The kernel module that must be loaded before a sysctl exists: the
+/// `net.netfilter.nf_conntrack_*` keys come with `nf_conntrack`, the
+/// `net.bridge.*` keys with `br_netfilter`, the `net.ipv4.vs.*` keys with
+/// `ip_vs`. Without the module, `sysctl --system` cannot set them.
+pub fn sysctl_module(key: &str) -> Option<&'static str> {
+    if key.starts_with("net.netfilter.nf_conntrack") {
+        Some("nf_conntrack")
+    } else if key.starts_with("net.bridge.") {
+        Some("br_netfilter")
+    } else if key.starts_with("net.ipv4.vs.") {
+        Some("ip_vs")
+    } else {
+        None
+    }
+}

@@ -146,15 +146,42 @@ mb_kubelet() {
   systemctl enable kubelet
 }
 
-# Pulls images from the site registry so the node keeps running if the
-# registry is down later.
+# The digest an image name resolves to in containerd's Kubernetes namespace
+# (the one the kubelet uses), or nothing when there is no such image.
+mb_image_digest() {
+  ctr -n k8s.io images ls | awk -v ref="$1" '$1 == ref && !seen { print $3; seen = 1 }'
+}
+
+# Pulls images from the site registry into containerd's Kubernetes namespace,
+# through the registry hosts containerd itself uses, so the node keeps
+# running if the registry is down later. Locked images are pulled by digest.
 mb_pull() {
-  local image
+  local image hosts="$SYSROOT/etc/containerd/certs.d"
   for image in "$@"; do
-    if crictl inspecti "$image" >/dev/null 2>&1; then
+    if [[ -n "$(mb_image_digest "$image")" ]]; then
       continue
     fi
-    crictl pull "$image" >/dev/null || mb_die "cannot pull $image from the site registry: import the bundle into it first (meshbundle import --registry)"
+    ctr -n k8s.io images pull --hosts-dir "$hosts" "$image" >/dev/null ||
+      mb_die "cannot pull $image from the site registry: import the bundle into it first (meshbundle import --registry)"
+  done
+}
+
+# Points each tag kubeadm asks for (repo:tag@sha256:...) at the pulled image
+# of that digest, then checks it: kubeadm, the kubelet and containerd find the
+# tag here and never ask the registry what it means now.
+mb_pin_tags() {
+  local pinned tag digest repo got
+  for pinned in "$@"; do
+    tag=${pinned%@*}
+    digest=${pinned##*@}
+    repo=${tag%:*}
+    ctr -n k8s.io images tag --force "$repo@$digest" "$tag" >/dev/null ||
+      mb_die "cannot tag $repo@$digest as $tag: was it pulled?"
+    got=$(mb_image_digest "$tag") || mb_die "cannot list the images of containerd"
+    if [[ "$got" != "$digest" ]]; then
+      mb_die "$tag resolves to ${got:-nothing} here, but the lock pins $digest"
+    fi
+    mb_log "$tag is $digest"
   done
 }
 

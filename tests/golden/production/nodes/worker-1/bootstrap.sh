@@ -16,9 +16,10 @@ source "$ROOT/common/lib.sh"
 NODE_NAME=worker-1
 NODE_ADDRESS=10.0.0.21
 TIMEZONE=Etc/UTC
-KERNEL_MODULES=(overlay br_netfilter vxlan)
+KERNEL_MODULES=(overlay br_netfilter nf_conntrack vxlan)
 OS_TOOLS=(conntrack ip iptables mount nsenter modprobe sysctl systemctl sha256sum tar install cmp find sed grep socat ethtool)
-IMAGES=(10.0.0.5:5000/pause:3.10.2 10.0.0.5:5000/kube-proxy:v1.36.5 10.0.0.5:5000/flannel-io/flannel:v0.27.4 10.0.0.5:5000/flannel-io/flannel-cni-plugin:v1.8.0-flannel1 10.0.0.5:5000/istio/proxyv2:1.30.3)
+# Pulled by digest when the lock pins one.
+IMAGES=(10.0.0.5:5000/pause:3.10.2 10.0.0.5:5000/kube-proxy:v1.36.5 10.0.0.5:5000/coredns/coredns:v1.14.2 10.0.0.5:5000/flannel-io/flannel:v0.27.4 10.0.0.5:5000/flannel-io/flannel-cni-plugin:v1.8.0-flannel1 10.0.0.5:5000/istio/proxyv2:1.30.3)
 
 main() {
   mb_require_root
@@ -54,6 +55,9 @@ main() {
 
   mb_step "images from the site registry"
   mb_pull "${IMAGES[@]}"
+
+  mb_step "image tags kubeadm asks for, pinned to the locked digests"
+  mb_log "not pinned: render with a lock (meshbundle lock) so the tags kubeadm asks for resolve to locked digests"
 
   mb_step "kubeadm join"
   mb_kubeadm_join "$HERE/kubeadm.yaml"
