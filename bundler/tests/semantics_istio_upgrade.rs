@@ -70,6 +70,9 @@ case "$name" in
         rev=${rev%% *}
         for f in "$st"/tag-*; do [[ -e "$f" && "$(cat "$f")" == "$rev" ]] && echo "${f##*/tag-}"; done
         ;;
+      *"get mutatingwebhookconfigurations -l istio.io/tag=default "*)
+        [[ -e "$st/tag-default" ]] && printf '%s' "$(cat "$st/tag-default")"
+        ;;
       *"get mutatingwebhookconfigurations -l istio.io/tag "*)
         for f in "$st"/tag-*; do [[ -e "$f" ]] && echo "${f##*/tag-}=$(cat "$f")"; done
         ;;
@@ -257,6 +260,13 @@ fn istio_remove_revision_refuses_while_a_tag_points_at_it() {
         assert!(err.contains(tag) && err.contains("istioctl tag set"), "{tag}: says which tag and what to do: {err}");
         assert!(!c.calls().iter().any(|l| l.starts_with("istioctl uninstall")), "{tag}: nothing uninstalled: {:#?}", c.calls());
         assert!(c.revisions().contains(&old.to_string()));
+
+        // verify.sh reports a default tag left on another revision.
+        if tag == "default" {
+            let o = c.run(&bundle, &["ops/verify.sh"]);
+            assert_eq!(o.status.code(), Some(1), "verify must fail\n{}{}", text(&o.stdout), text(&o.stderr));
+            assert!(text(&o.stderr).contains(&format!("the default revision tag points at {old}")), "{}", text(&o.stderr));
+        }
 
         // Once the tag is moved, the removal goes ahead.
         std::fs::write(c.state.join(format!("tag-{tag}")), new).unwrap();

@@ -203,7 +203,7 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
 
 | script | what it does |
 |---|---|
-| `ops/verify.sh` | nodes, istiod, gateways and addons ready; mTLS mode; `istioctl analyze`; `istioctl proxy-status` |
+| `ops/verify.sh` | nodes, istiod, gateways and addons ready; the `default` revision tag on this revision; mTLS mode; `istioctl analyze`; `istioctl proxy-status` |
 | `ops/diagnose.sh [DIR [NS/POD]]` | cluster state, Istio configuration, proxy configuration dumps and logs, in one archive |
 | `ops/upgrade-canary.sh` | from a new bundle: installs its revision beside the running one, moves namespaces, gateways and the `default` revision tag, verifies |
 | `ops/remove-revision.sh OLD` | `istioctl uninstall --revision OLD` once no namespace and no revision tag uses it |

@@ -63,6 +63,15 @@ done
 echo "== istiod ($REVISION)"
 kubectl -n istio-system rollout status "deployment/istiod-$REVISION" --timeout="$TIMEOUT" || problem "istiod-$REVISION is not ready"
 
+echo "== default revision tag"
+# The istiod the default tag points at validates Istio configuration.
+tagged=$(kubectl get mutatingwebhookconfigurations -l istio.io/tag=default -o jsonpath='{{.items[*].metadata.labels.istio\.io/rev}}' || true)
+if [[ -z "$tagged" ]]; then
+  echo "note: no default revision tag; set it with: istioctl tag set default --revision $REVISION --overwrite -y"
+elif [[ "$tagged" != "$REVISION" ]]; then
+  problem "the default revision tag points at $tagged, not $REVISION (istioctl tag set default --revision $REVISION --overwrite -y)"
+fi
+
 echo "== gateways"
 for gw in "${{GATEWAYS[@]}}"; do
   kubectl -n "${{gw%%/*}}" rollout status "deployment/${{gw##*/}}" --timeout="$TIMEOUT" || problem "gateway $gw is not ready"
@@ -97,7 +106,7 @@ echo "the install is healthy"
     );
     script(
         ctx,
-        "Checks that the install is healthy: nodes, istiod, gateways, addons, mTLS, istioctl analyze and proxy status.",
+        "Checks that the install is healthy: nodes, istiod and the default revision tag, gateways, addons, mTLS, istioctl analyze and proxy status.",
         "ops/verify.sh   (TIMEOUT=300s by default)",
         &body,
     )
