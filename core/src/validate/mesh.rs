@@ -89,8 +89,8 @@ fn check_duration(d: &mut Diagnostics, path: &str, v: &str) {
     }
 }
 
-const SINGLE_POD_HINT: &str = "run at least 2 (replicas, or hpa.minReplicas with an HPA): the chart then renders a PodDisruptionBudget \
-     (maxUnavailable 1) that keeps one pod up through a drain";
+const SINGLE_POD_HINT: &str = "set 2 or more replicas, or hpa.minReplicas 2 or more with an HPA; the chart then renders a \
+     PodDisruptionBudget of maxUnavailable 1, which keeps one pod up through a drain";
 
 /// What the Istio chart of `version` does with a deployment of one pod, said
 /// as it is: before 1.28 it renders a PodDisruptionBudget, which meshbundle
@@ -98,11 +98,11 @@ const SINGLE_POD_HINT: &str = "run at least 2 (replicas, or hpa.minReplicas with
 /// renders none.
 fn single_pod(version: &str, what: &str, stops: &str) -> String {
     let pdb = if chart_renders_pdb(version, 1) {
-        format!("the Istio {version} chart's PodDisruptionBudget for it allows 1 unavailable, so a node drain evicts it")
+        format!("the Istio {version} chart renders a PodDisruptionBudget, set to maxUnavailable 1, so a node drain evicts the pod")
     } else {
         format!("the Istio {version} chart renders no PodDisruptionBudget for a single pod, so nothing holds a node drain back")
     };
-    format!("one {what} pod at the minimum: {pdb}, and {stops} stops until it is back")
+    format!("one {what} pod at the minimum: {pdb}, and {stops} until it is back")
 }
 
 /// The field that sets the fewest pods: hpa.minReplicas with an HPA, else replicas.
@@ -123,7 +123,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
     if g.replicas == 0 {
         d.error("replicas", format!("{path}.replicas"), "replicas is 0", "run at least 2 gateway replicas");
     } else if min_pods(&g.hpa, g.replicas) < 2 {
-        d.warning("replicas", min_pods_path(path, &g.hpa), single_pod(version, "gateway", "the gateway's traffic"), SINGLE_POD_HINT);
+        d.warning("replicas", min_pods_path(path, &g.hpa), single_pod(version, "gateway", "the gateway's traffic stops"), SINGLE_POD_HINT);
     }
     check_hpa(d, path, &g.hpa, g.replicas);
     check_resources(d, &format!("{path}.resources"), &g.resources);
@@ -341,7 +341,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         d.warning(
             "replicas",
             min_pods_path("spec.istio.istiod", &istiod.hpa),
-            single_pod(&istio.version, "istiod", "new pods' sidecar injection and every proxy's configuration"),
+            single_pod(&istio.version, "istiod", "sidecar injection and configuration pushes stop"),
             SINGLE_POD_HINT,
         );
     }
