@@ -168,6 +168,9 @@ cmd_cluster() {{
 
   mb_step "Istio (revision $REVISION)"
   istioctl install -y -f "$HERE/manifests/istio/istio-operator.yaml"
+  # The default tag: the default validating webhook, istio-injection=enabled
+  # namespaces and istioctl without --revision go to this revision.
+  istioctl tag set default --revision "$REVISION" --overwrite -y
 
   mb_step "ingress TLS certificate"
   if [[ -f "$HERE/secrets/ingress-tls.yaml" ]]; then
@@ -268,21 +271,34 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
    24 hours after `kubeadm init`, and the control-plane certificates kubeadm uploads
    for 2 hours; after that, run `sudo ops/renew-join-credentials.sh` on {first}.
 3. On **{first}**, once every node has joined: `sudo ./install.sh cluster`. It installs
-   the Istio CA, Istio with `istioctl install -f manifests/istio/istio-operator.yaml`,
-   the gateways' TLS certificate, mTLS, authorization, routes and the addons, then
-   checks everything with `ops/verify.sh`.
+   the Istio CA, Istio with `istioctl install -f manifests/istio/istio-operator.yaml`
+   (revision `{rev}`, made the `default` revision tag, which validates Istio
+   configuration), the gateways' TLS certificate, mTLS, authorization, routes and the
+   addons, then checks everything with `ops/verify.sh`.
 
 {alerts}## Operations
 
 | script | what it does |
 |---|---|
-| `ops/verify.sh` | nodes, istiod, gateways and addons ready; mTLS mode; `istioctl analyze`; `istioctl proxy-status` |
+| `ops/verify.sh` | nodes, istiod, gateways and addons ready; the `default` revision tag on this revision; mTLS mode; `istioctl analyze`; `istioctl proxy-status` |
 | `ops/diagnose.sh [DIR [NS/POD]]` | cluster state, Istio configuration, proxy configuration dumps and logs, in one archive |
-| `ops/upgrade-canary.sh` | from a new bundle: installs its revision beside the running one, moves namespaces and gateways, verifies |
-| `ops/remove-revision.sh OLD` | `istioctl uninstall --revision OLD` once no namespace uses it |
+| `ops/upgrade-canary.sh` | from a new bundle: installs its revision beside the running one, moves namespaces, gateways and the `default` revision tag, verifies |
+| `ops/remove-revision.sh OLD` | `istioctl uninstall --revision OLD` once no namespace and no revision tag uses it |
 | `ops/cert-expiry.sh [DAYS]` | kubeadm certificates, Istio CA, ingress certificate |
 | `ops/renew-join-credentials.sh` | puts back the join token and uploaded certificates with the same values, read from `nodes/{first}/kubeadm.yaml` |
 | `ops/backup.sh [DIR]` | the applied Istio configuration and an etcd snapshot |
+
+## Istio upgrades
+
+Revisions run side by side. From the new bundle, on {first}, `ops/upgrade-canary.sh`
+installs its istiod beside the running one, labels each mesh namespace
+`istio.io/rev=<new revision>` and restarts its workloads, moves the gateways, and then
+moves the `default` revision tag (`istioctl tag set default --revision <new> --overwrite`),
+which decides the istiod that validates Istio configuration. Until the old revision is
+removed, the old bundle's `ops/upgrade-canary.sh` moves everything back (then check
+that `istioctl tag list` shows `default` on the old revision). When satisfied, `ops/remove-revision.sh OLD`; it refuses while a namespace or a revision tag
+still uses OLD, since a tag left on a removed istiod makes every write of Istio
+configuration fail.
 
 ## Join credentials
 

@@ -1,6 +1,8 @@
 //! The Istio install: the namespaces, an IstioOperator for `istioctl install
 //! -f` (revisioned; istiod and gateways with HPAs in the autoscaling/v2 form,
-//! PDBs and zone spread through `k8s`; sidecar resources through
+//! PDBs and zone spread through `k8s`, and the scaling values the charts read
+//! to decide whether to render the HPA and the PDB; the cluster's DNS domain
+//! in `values.global.proxy.clusterDomain`; sidecar resources through
 //! `values.global.proxy.resources`; every image from the site registry), the
 //! tracing Telemetry, and the plug-in CA Secret.
 
@@ -60,6 +62,51 @@ fn spread(label_key: &str, label_value: &str) -> Value {
 /// Gateway resources select.
 pub(crate) fn gateway_label(g: &Gateway) -> String {
     g.name.strip_prefix("istio-").unwrap_or(&g.name).to_string()
+}
+
+/// The key under `values.gateways` that istioctl reads for a gateway. It is
+/// the chart's, not the gateway's name: istioctl renders every ingress gateway
+/// with the `gateways/istio-ingress` chart from `values.gateways.istio-ingressgateway`
+/// (and every egress gateway from `istio-egressgateway`), setting only `name`
+/// and `labels` from the component (istio/istio, operator/pkg/component
+/// `ToHelmValuesTreeRoot`, 1.19 to 1.30).
+pub(crate) fn gateway_values_key(ingress: bool) -> &'static str {
+    if ingress { "istio-ingressgateway" } else { "istio-egressgateway" }
+}
+
+/// The scaling values the istiod and gateway charts read, and the replica
+/// count, which goes to `unvalidatedValues`. `k8s.hpaSpec` and
+/// `k8s.replicaCount` only patch what the chart rendered; the charts decide
+/// from these values whether to render the HPA and the PodDisruptionBudget
+/// (since Istio 1.28 only when `autoscaleMin > 1`, or, without HPA, when
+/// `replicaCount > 1`), so they carry the spec's numbers too. The charts read
+/// `replicaCount` for the egress gateway as well, but the values API has it
+/// only for istiod and the ingress gateway (deprecated there), hence
+/// `unvalidatedValues`, which istioctl merges into the values after
+/// validating them.
+fn scale_values(hpa: &Hpa, replicas: u32) -> (Value, Option<Value>) {
+    if hpa.enabled {
+        (json!({"autoscaleEnabled": true, "autoscaleMin": hpa.min_replicas, "autoscaleMax": hpa.max_replicas}), None)
+    } else {
+        (json!({"autoscaleEnabled": false, "autoscaleMin": replicas, "autoscaleMax": replicas}), Some(json!({"replicaCount": replicas})))
+    }
+}
+
+/// Whether the Istio charts of `version` render a PodDisruptionBudget for a
+/// deployment that runs at least `min_pods` pods (the HPA's minimum, or the
+/// replica count). Before 1.28 the istiod and gateway charts render one
+/// always; from 1.28 only above one pod (istio/istio
+/// manifests/charts/gateways/istio-ingress/templates/poddisruptionbudget.yaml,
+/// "a workaround for kubernetes/kubernetes#93476").
+pub(crate) fn chart_renders_pdb(version: &str, min_pods: u32) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) < (1, 28) || min_pods > 1
+}
+
+/// The fewest pods a deployment runs: the HPA's minimum, or the replica count.
+pub(crate) fn min_pods(hpa: &Hpa, replicas: u32) -> u32 {
+    if hpa.enabled { hpa.min_replicas } else { replicas }
 }
 
 /// The service account istioctl creates for a gateway.
@@ -143,12 +190,10 @@ fn istio_operator(ctx: &Ctx) -> Value {
         "resources": resources(&istio.proxy.resources),
         "logLevel": istio.proxy.log_level.as_str(),
     });
-    let mut pilot = json!({
-        "autoscaleEnabled": istio.istiod.hpa.enabled,
-    });
-    if istio.istiod.hpa.enabled {
-        pilot["autoscaleMin"] = json!(istio.istiod.hpa.min_replicas);
-        pilot["autoscaleMax"] = json!(istio.istiod.hpa.max_replicas);
+    let mut unvalidated = serde_json::Map::new();
+    let (mut pilot, pilot_count) = scale_values(&istio.istiod.hpa, istio.istiod.replicas);
+    if let Some(c) = pilot_count {
+        unvalidated.insert("pilot".into(), c);
     }
     let mut global = json!({
         "meshID": istio.mesh_id,
@@ -156,16 +201,32 @@ fn istio_operator(ctx: &Ctx) -> Value {
         "network": istio.network,
         "proxy": proxy.take(),
     });
+    // istiod's `--domain`, the sidecars' DNS search paths and every host
+    // istiod builds for a Kubernetes service come from this; without it istiod
+    // assumes `cluster.local` and knows none of the `*.svc.<domain>` hosts the
+    // routes name.
+    global["proxy"]["clusterDomain"] = json!(site.spec.kubernetes.cluster_domain);
     if ctx.lock.is_some() {
         // Full references (they contain `/`) replace hub and tag, and carry the digest.
         global["proxy"]["image"] = json!(proxy_image);
         global["proxy_init"] = json!({"image": proxy_image});
         pilot["image"] = json!(pilot_image);
     }
-    let gateways = json!({
-        "istio-ingressgateway": {"autoscaleEnabled": istio.ingress_gateway.hpa.enabled},
-        "istio-egressgateway": {"autoscaleEnabled": istio.egress_gateway.hpa.enabled},
-    });
+    let mut gateways = serde_json::Map::new();
+    let mut gateway_counts = serde_json::Map::new();
+    for (g, ingress) in [(&istio.ingress_gateway, true), (&istio.egress_gateway, false)] {
+        if g.enabled {
+            let (v, count) = scale_values(&g.hpa, g.replicas);
+            gateways.insert(gateway_values_key(ingress).into(), v);
+            if let Some(c) = count {
+                gateway_counts.insert(gateway_values_key(ingress).into(), c);
+            }
+        }
+    }
+    let gateways = Value::Object(gateways);
+    if !gateway_counts.is_empty() {
+        unvalidated.insert("gateways".into(), Value::Object(gateway_counts));
+    }
 
     let istiod = &istio.istiod;
     let mut pilot_k8s = json!({
@@ -197,7 +258,7 @@ fn istio_operator(ctx: &Ctx) -> Value {
         components["egressGateways"] = json!([gateway_component(ctx, &istio.egress_gateway, false)]);
     }
 
-    json!({
+    let mut operator = json!({
         "apiVersion": "install.istio.io/v1alpha1",
         "kind": "IstioOperator",
         "metadata": {"name": format!("istio-{}", ctx.revision), "namespace": "istio-system"},
@@ -210,7 +271,11 @@ fn istio_operator(ctx: &Ctx) -> Value {
             "components": components,
             "values": {"global": global, "pilot": pilot, "gateways": gateways},
         }
-    })
+    });
+    if !unvalidated.is_empty() {
+        operator["spec"]["unvalidatedValues"] = Value::Object(unvalidated);
+    }
+    operator
 }
 
 fn namespaces(ctx: &Ctx) -> Vec<Value> {

@@ -5,7 +5,7 @@
 
 mod cni;
 mod install;
-mod istio;
+pub(crate) mod istio;
 mod kubeadm;
 mod node;
 mod observability;

@@ -63,6 +63,15 @@ done
 echo "== istiod ($REVISION)"
 kubectl -n istio-system rollout status "deployment/istiod-$REVISION" --timeout="$TIMEOUT" || problem "istiod-$REVISION is not ready"
 
+echo "== default revision tag"
+# The istiod the default tag points at validates Istio configuration.
+tagged=$(kubectl get mutatingwebhookconfigurations -l istio.io/tag=default -o jsonpath='{{.items[*].metadata.labels.istio\.io/rev}}' || true)
+if [[ -z "$tagged" ]]; then
+  echo "note: no default revision tag; set it with: istioctl tag set default --revision $REVISION --overwrite -y"
+elif [[ "$tagged" != "$REVISION" ]]; then
+  problem "the default revision tag points at $tagged, not $REVISION (istioctl tag set default --revision $REVISION --overwrite -y)"
+fi
+
 echo "== gateways"
 for gw in "${{GATEWAYS[@]}}"; do
   kubectl -n "${{gw%%/*}}" rollout status "deployment/${{gw##*/}}" --timeout="$TIMEOUT" || problem "gateway $gw is not ready"
@@ -97,7 +106,7 @@ echo "the install is healthy"
     );
     script(
         ctx,
-        "Checks that the install is healthy: nodes, istiod, gateways, addons, mTLS, istioctl analyze and proxy status.",
+        "Checks that the install is healthy: nodes, istiod and the default revision tag, gateways, addons, mTLS, istioctl analyze and proxy status.",
         "ops/verify.sh   (TIMEOUT=300s by default)",
         &body,
     )
@@ -123,6 +132,7 @@ run events kubectl get events -A --sort-by=.lastTimestamp
 run istio-config kubectl get gateways.networking.istio.io,virtualservices.networking.istio.io,destinationrules.networking.istio.io,serviceentries.networking.istio.io,peerauthentications.security.istio.io,authorizationpolicies.security.istio.io,requestauthentications.security.istio.io -A -o yaml
 run proxy-status istioctl proxy-status --revision "$REVISION"
 run analyze istioctl analyze --all-namespaces --revision "$REVISION"
+run revision-tags istioctl tag list
 run istiod-logs kubectl -n istio-system logs "deployment/istiod-$REVISION" --all-containers --tail=2000
 for gw in "${{GATEWAYS[@]}}"; do
   ns=${{gw%%/*}}
@@ -180,12 +190,24 @@ done
 echo "== move the gateways to $REVISION"
 istioctl install -y -f "$OPERATOR"
 
+# The default tag decides which istiod validates Istio configuration, injects
+# istio-injection=enabled namespaces and answers istioctl without --revision.
+# Left on the old revision, it would point at a deleted istiod once that is
+# removed, and every write of Istio configuration would fail.
+echo "== make $REVISION the default revision"
+istioctl tag set default --revision "$REVISION" --overwrite -y
+
 "$HERE/verify.sh"
 echo
 echo "the mesh runs on $REVISION; when you are satisfied, remove the old revision:"
 for r in $old; do
   echo "  $HERE/remove-revision.sh $r"
 done
+others=$(kubectl get mutatingwebhookconfigurations -l istio.io/tag -o jsonpath='{{range .items[*]}}{{.metadata.labels.istio\.io/tag}}={{.metadata.labels.istio\.io/rev}}{{"\n"}}{{end}}' | grep -v "=$REVISION\$" || true)
+if [[ -n "$others" ]]; then
+  echo "these revision tags still point at an old revision; move each with istioctl tag set TAG --revision $REVISION --overwrite -y (TAG=REVISION):"
+  echo "$others"
+fi
 "#,
         rev = quote(&ctx.revision),
         namespaces = array(&ctx.mesh_namespaces()),
@@ -211,12 +233,25 @@ if kubectl get namespaces -l "istio.io/rev=$old" -o name | grep -q .; then
   kubectl get namespaces -l "istio.io/rev=$old" >&2
   exit 1
 fi
+# A revision tag (the default one above all: it validates Istio configuration)
+# left on $old would point at a deleted istiod.
+tags=$(kubectl get mutatingwebhookconfigurations -l "istio.io/tag,istio.io/rev=$old" -o jsonpath='{{range .items[*]}}{{.metadata.labels.istio\.io/tag}}{{"\n"}}{{end}}')
+if [[ -n "$tags" ]]; then
+  echo "revision tags still point at $old: $(tr '\n' ' ' <<<"$tags")" >&2
+  echo "move each first: istioctl tag set TAG --revision $REVISION --overwrite -y (ops/upgrade-canary.sh moves the default tag)" >&2
+  exit 1
+fi
 istioctl uninstall -y --revision "$old"
 echo "revision $old removed"
 "#,
         rev = quote(&ctx.revision),
     );
-    script(ctx, "Removes an old Istio revision once no namespace uses it.", "ops/remove-revision.sh OLD_REVISION", &body)
+    script(
+        ctx,
+        "Removes an old Istio revision once no namespace and no revision tag uses it.",
+        "ops/remove-revision.sh OLD_REVISION",
+        &body,
+    )
 }
 
 fn cert_expiry(ctx: &Ctx) -> String {

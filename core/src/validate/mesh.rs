@@ -7,6 +7,7 @@ use ipnet::Ipv4Net;
 
 use super::values::{duration_secs, is_dns_subdomain, is_gateway_host, is_rfc1123_label, quantity};
 use crate::diag::{Diagnostics, key_segment};
+use crate::render::istio::{chart_renders_pdb, min_pods};
 use crate::spec::{Gateway, Hpa, Resources, ServiceType, Site};
 
 fn check_hpa(d: &mut Diagnostics, path: &str, hpa: &Hpa, replicas: u32) {
@@ -88,7 +89,28 @@ fn check_duration(d: &mut Diagnostics, path: &str, v: &str) {
     }
 }
 
-fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool) {
+const SINGLE_POD_HINT: &str = "set 2 or more replicas, or hpa.minReplicas 2 or more with an HPA; the chart then renders a \
+     PodDisruptionBudget of maxUnavailable 1, which keeps one pod up through a drain";
+
+/// What the Istio chart of `version` does with a deployment of one pod, said
+/// as it is: before 1.28 it renders a PodDisruptionBudget, which meshbundle
+/// sets to maxUnavailable 1, so a drain may evict the pod; from 1.28 it
+/// renders none.
+fn single_pod(version: &str, what: &str, stops: &str) -> String {
+    let pdb = if chart_renders_pdb(version, 1) {
+        format!("the Istio {version} chart renders a PodDisruptionBudget, set to maxUnavailable 1, so a node drain evicts the pod")
+    } else {
+        format!("the Istio {version} chart renders no PodDisruptionBudget for a single pod, so nothing holds a node drain back")
+    };
+    format!("one {what} pod at the minimum: {pdb}, and {stops} until it is back")
+}
+
+/// The field that sets the fewest pods: hpa.minReplicas with an HPA, else replicas.
+fn min_pods_path(path: &str, hpa: &Hpa) -> String {
+    if hpa.enabled { format!("{path}.hpa.minReplicas") } else { format!("{path}.replicas") }
+}
+
+fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, version: &str) {
     if !g.enabled {
         return;
     }
@@ -100,13 +122,8 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool) {
     }
     if g.replicas == 0 {
         d.error("replicas", format!("{path}.replicas"), "replicas is 0", "run at least 2 gateway replicas");
-    } else if g.replicas < 2 && !(g.hpa.enabled && g.hpa.min_replicas >= 2) {
-        d.warning(
-            "replicas",
-            format!("{path}.replicas"),
-            "one gateway replica: its PodDisruptionBudget will block node drains, and a restart drops traffic",
-            "run at least 2 replicas",
-        );
+    } else if min_pods(&g.hpa, g.replicas) < 2 {
+        d.warning("replicas", min_pods_path(path, &g.hpa), single_pod(version, "gateway", "the gateway's traffic stops"), SINGLE_POD_HINT);
     }
     check_hpa(d, path, &g.hpa, g.replicas);
     check_resources(d, &format!("{path}.resources"), &g.resources);
@@ -320,12 +337,12 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     let istiod = &istio.istiod;
     if istiod.replicas == 0 {
         d.error("replicas", "spec.istio.istiod.replicas", "replicas is 0", "run at least 2 istiod replicas");
-    } else if istiod.replicas < 2 && !(istiod.hpa.enabled && istiod.hpa.min_replicas >= 2) && site.spec.nodes.len() > 1 {
+    } else if min_pods(&istiod.hpa, istiod.replicas) < 2 && site.spec.nodes.len() > 1 {
         d.warning(
             "replicas",
-            "spec.istio.istiod.replicas",
-            "one istiod replica: proxies get no configuration while it restarts",
-            "run 2 or more istiod replicas",
+            min_pods_path("spec.istio.istiod", &istiod.hpa),
+            single_pod(&istio.version, "istiod", "sidecar injection and configuration pushes stop"),
+            SINGLE_POD_HINT,
         );
     }
     check_hpa(d, "spec.istio.istiod", &istiod.hpa, istiod.replicas);
@@ -359,8 +376,8 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         );
     }
 
-    check_gateway(d, "spec.istio.ingressGateway", &istio.ingress_gateway, true);
-    check_gateway(d, "spec.istio.egressGateway", &istio.egress_gateway, false);
+    check_gateway(d, "spec.istio.ingressGateway", &istio.ingress_gateway, true, &istio.version);
+    check_gateway(d, "spec.istio.egressGateway", &istio.egress_gateway, false, &istio.version);
     if istio.ingress_gateway.enabled
         && istio.egress_gateway.enabled
         && istio.ingress_gateway.name == istio.egress_gateway.name

@@ -61,6 +61,9 @@ cmd_cluster() {
 
   mb_step "Istio (revision $REVISION)"
   istioctl install -y -f "$HERE/manifests/istio/istio-operator.yaml"
+  # The default tag: the default validating webhook, istio-injection=enabled
+  # namespaces and istioctl without --revision go to this revision.
+  istioctl tag set default --revision "$REVISION" --overwrite -y
 
   mb_step "ingress TLS certificate"
   if [[ -f "$HERE/secrets/ingress-tls.yaml" ]]; then

@@ -24,6 +24,7 @@ run events kubectl get events -A --sort-by=.lastTimestamp
 run istio-config kubectl get gateways.networking.istio.io,virtualservices.networking.istio.io,destinationrules.networking.istio.io,serviceentries.networking.istio.io,peerauthentications.security.istio.io,authorizationpolicies.security.istio.io,requestauthentications.security.istio.io -A -o yaml
 run proxy-status istioctl proxy-status --revision "$REVISION"
 run analyze istioctl analyze --all-namespaces --revision "$REVISION"
+run revision-tags istioctl tag list
 run istiod-logs kubectl -n istio-system logs "deployment/istiod-$REVISION" --all-containers --tail=2000
 for gw in "${GATEWAYS[@]}"; do
   ns=${gw%%/*}

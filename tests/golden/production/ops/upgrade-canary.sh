@@ -34,9 +34,21 @@ done
 echo "== move the gateways to $REVISION"
 istioctl install -y -f "$OPERATOR"
 
+# The default tag decides which istiod validates Istio configuration, injects
+# istio-injection=enabled namespaces and answers istioctl without --revision.
+# Left on the old revision, it would point at a deleted istiod once that is
+# removed, and every write of Istio configuration would fail.
+echo "== make $REVISION the default revision"
+istioctl tag set default --revision "$REVISION" --overwrite -y
+
 "$HERE/verify.sh"
 echo
 echo "the mesh runs on $REVISION; when you are satisfied, remove the old revision:"
 for r in $old; do
   echo "  $HERE/remove-revision.sh $r"
 done
+others=$(kubectl get mutatingwebhookconfigurations -l istio.io/tag -o jsonpath='{range .items[*]}{.metadata.labels.istio\.io/tag}={.metadata.labels.istio\.io/rev}{"\n"}{end}' | grep -v "=$REVISION\$" || true)
+if [[ -n "$others" ]]; then
+  echo "these revision tags still point at an old revision; move each with istioctl tag set TAG --revision $REVISION --overwrite -y (TAG=REVISION):"
+  echo "$others"
+fi
