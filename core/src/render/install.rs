@@ -96,7 +96,7 @@ cmd_cluster() {{
   apply_dir "$HERE/manifests/security"
   apply_dir "$HERE/manifests/traffic"
 
-  mb_step "observability"
+{addon_credentials}  mb_step "observability"
   apply_dir "$HERE/manifests/observability"
 
   mb_step "verify"
@@ -123,6 +123,19 @@ esac
         names = array(&names),
         addresses = array(&addresses),
         revision_q = quote(&ctx.revision),
+        addon_credentials = addon_credentials_step(ctx),
+    )
+}
+
+/// Grafana and Kiali read their credentials from a Secret that must exist
+/// before they start.
+fn addon_credentials_step(ctx: &Ctx) -> String {
+    if !crate::pki::secrets::needs_addon_secrets(ctx.site) {
+        return String::new();
+    }
+    let file = super::addons::CREDENTIALS_FILE;
+    format!(
+        "  mb_step \"addon credentials\"\n  [[ -f \"$HERE/{file}\" ]] || mb_die \"{file} is missing: Grafana and Kiali read their logins from it; renders without the site secrets and bundles built with --no-private-keys leave it out; see \\\"Join credentials\\\" in README.md\"\n  mb_apply \"$HERE/{file}\"\n\n"
     )
 }
 
@@ -143,8 +156,8 @@ fn readme(ctx: &Ctx) -> String {
     if ctx.secrets.is_none() {
         missing.push(
             "- **No site secrets**: the join configurations (`nodes/*/kubeadm.yaml` except the first control-plane node's), \
-             the kubeadm CAs (`secrets/kubernetes-pki/`), the Istio CA (`secrets/istio-cacerts.yaml`) and the ingress \
-             certificate are not here. Generate them once with `meshbundle secrets generate meshbundle.yaml -o site.secrets.yaml` \
+             the kubeadm CAs (`secrets/kubernetes-pki/`), the Istio CA (`secrets/istio-cacerts.yaml`), the ingress \
+             certificate and the Grafana and Kiali credentials (`secrets/addon-credentials.yaml`) are not here. Generate them once with `meshbundle secrets generate meshbundle.yaml -o site.secrets.yaml` \
              and render with `--secrets site.secrets.yaml`.",
         );
     }

@@ -83,6 +83,10 @@ cmd_cluster() {
   apply_dir "$HERE/manifests/security"
   apply_dir "$HERE/manifests/traffic"
 
+  mb_step "addon credentials"
+  [[ -f "$HERE/secrets/addon-credentials.yaml" ]] || mb_die "secrets/addon-credentials.yaml is missing: Grafana and Kiali read their logins from it; renders without the site secrets and bundles built with --no-private-keys leave it out; see \"Join credentials\" in README.md"
+  mb_apply "$HERE/secrets/addon-credentials.yaml"
+
   mb_step "observability"
   apply_dir "$HERE/manifests/observability"
 
