@@ -220,7 +220,7 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
 | `ops/renew-join-credentials.sh` | puts back the join token and uploaded certificates with the same values, read from `nodes/{first}/kubeadm.yaml` |
 | `ops/backup.sh [DIR]` | the applied Istio configuration and an etcd snapshot |
 
-## Join credentials
+{addons}## Join credentials
 
 The bootstrap token (with the CA hash, it lets any machine join the cluster) and the
 certificate key (it decrypts the control-plane CA keys `kubeadm init --upload-certs`
@@ -264,7 +264,47 @@ files into the extracted bundle, modes kept, then delete the render:
         endpoint = api_endpoint(ctx),
         registry = spec.registry,
         tz = spec.timezone,
+        addons = addons_readme(ctx),
     )
+}
+
+/// How to log in to the addons, and where Prometheus keeps its data.
+fn addons_readme(ctx: &Ctx) -> String {
+    let obs = &ctx.site.spec.observability;
+    let mut out = String::new();
+    if obs.addons.grafana {
+        out.push_str(&format!(
+            "- **Grafana** has no anonymous access. Its administrator is in the Secret `{secret}` (from\n  \
+             `secrets/addon-credentials.yaml`): `kubectl -n istio-system get secret {secret} -o jsonpath='{{.data.grafana-admin-password}}' | base64 -d`.\n",
+            secret = crate::pki::files::ADDON_SECRET
+        ));
+    }
+    if obs.addons.kiali {
+        out.push_str(&format!(
+            "- **Kiali** logs you in with a Kubernetes token (`kubectl -n NAMESPACE create token SERVICEACCOUNT`) and shows\n  \
+             what that account may see{}.\n",
+            if obs.kiali.view_only {
+                "; it is view-only (`spec.observability.kiali.viewOnly`)"
+            } else {
+                ", and lets it change what it may change"
+            }
+        ));
+    }
+    if obs.addons.prometheus {
+        let p = &obs.prometheus;
+        match &p.storage.storage_class_name {
+            Some(class) => out.push_str(&format!(
+                "- **Prometheus** keeps {} of metrics on the PersistentVolumeClaim `prometheus` ({}, class `{class}`).\n",
+                p.retention, p.storage.size
+            )),
+            None => out.push_str(&format!(
+                "- **Prometheus** keeps {} of metrics in an emptyDir: they are lost whenever its pod restarts or moves. Name a\n  \
+                 StorageClass in `spec.observability.prometheus.storage.storageClassName` to keep them.\n",
+                p.retention
+            )),
+        }
+    }
+    if out.is_empty() { out } else { format!("## Addons\n\n{out}\n") }
 }
 
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
