@@ -211,9 +211,18 @@ fn grafana_effective(ini: &str, env: &[Value]) -> (BTreeMap<(String, String), St
         let Some(rest) = name.strip_prefix("GF_") else { continue };
         if let Some(v) = e["value"].as_str() {
             // GF_AUTH_ANONYMOUS_ENABLED overrides [auth.anonymous] enabled, and so on.
-            let known =
-                out.keys().find(|(s, k)| format!("{}_{}", s.replace(['.', '-'], "_"), k.replace(['.', '-'], "_")).to_uppercase() == rest);
-            let key = known.cloned().unwrap_or_else(|| (String::from("?"), rest.to_string()));
+            // The longest section whose name, upper-cased with `.` and `-` as `_`, starts the variable.
+            let mut sections: Vec<String> = out.keys().map(|(s, _)| s.clone()).collect();
+            sections.extend(
+                ["auth.anonymous", "auth.basic", "auth.proxy", "auth", "security", "users", "server", "analytics"].map(String::from),
+            );
+            sections.sort_by_key(|s| std::cmp::Reverse(s.len()));
+            let key = sections
+                .iter()
+                .find_map(|s| {
+                    rest.strip_prefix(&format!("{}_", s.replace(['.', '-'], "_").to_uppercase())).map(|k| (s.clone(), k.to_lowercase()))
+                })
+                .unwrap_or_else(|| (String::from("?"), rest.to_lowercase()));
             out.insert(key, v.to_string());
         } else {
             from_elsewhere.insert(name.to_string(), e["valueFrom"].clone());
@@ -251,7 +260,7 @@ fn grafana_has_no_anonymous_access_and_its_admin_comes_from_the_secret() {
         assert_eq!(get("auth.anonymous", "org_role"), None, "{eff:?}");
         assert_ne!(get("auth", "disable_login_form"), Some("true"), "{eff:?}");
         assert_eq!(get("users", "allow_sign_up"), Some("false"), "{eff:?}");
-        assert!(!eff.keys().any(|(_, k)| k.contains("ADMIN") || k.starts_with("admin_")), "an administrator set in plain text: {eff:?}");
+        assert!(!eff.keys().any(|(s, k)| s == "security" && k.starts_with("admin_")), "an administrator set in plain text: {eff:?}");
         // The administrator comes from the rendered Secret, 0600, with the site's values.
         let file = "secrets/addon-credentials.yaml";
         assert_eq!(tree.get(file).unwrap().mode, 0o600);
