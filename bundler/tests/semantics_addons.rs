@@ -373,7 +373,22 @@ fn kiali_finds_the_revisioned_control_plane() {
         assert_eq!(istio["config_map_name"], format!("istio-{rev}").as_str(), "{istio}");
         assert_eq!(istio["istio_sidecar_injector_config_map_name"], format!("istio-sidecar-injector-{rev}").as_str(), "{istio}");
         assert_eq!(istio["root_namespace"], "istio-system");
+        assert_eq!(istio["url_service_version"], format!("http://istiod-{rev}.istio-system:15014/version").as_str(), "{istio}");
+        // The components whose status Kiali 1.x checks are where the IstioOperator puts them.
+        let iop = &docs(&text(&tree, "manifests/istio/istio-operator.yaml"))[0];
+        let components = istio["component_status"]["components"].as_array().unwrap();
+        for g in iop["spec"]["components"]["ingressGateways"].as_array().into_iter().flatten() {
+            let app = &g["label"]["app"];
+            let c = components.iter().find(|c| c["app_label"] == *app).unwrap_or_else(|| panic!("Kiali does not check gateway {app}"));
+            assert_eq!(c["namespace"], g["namespace"], "{c}");
+        }
+        assert!(components.iter().any(|c| c["app_label"] == "istiod" && c["namespace"] == "istio-system"));
     }
+    // Identities are in the cluster's own domain.
+    let mut site = istio_119(example("production"));
+    site.spec.kubernetes.cluster_domain = "corp.local".into();
+    let (tree, _) = with_secrets(&site);
+    assert_eq!(kiali_config(&tree)["external_services"]["istio"]["istio_identity_domain"], "svc.corp.local");
     // Kiali 2.x has no such settings (kiali/kiali v2.26.0 config/config.go): it
     // finds every istiod by its app=istiod and istio.io/rev labels, which the
     // revisioned install sets, and derives the config map names from the revision.

@@ -139,6 +139,12 @@ pub(crate) struct Hardened {
 pub(crate) fn harden(ctx: &Ctx, name: &str, docs: Vec<Value>) -> Result<Hardened, RenderError> {
     let mut h = Hardened { docs, notes: Vec::new() };
     for doc in &mut h.docs {
+        // Charts leave `annotations:` with nothing under it.
+        if let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut)
+            && meta.get("annotations").is_some_and(Value::is_null)
+        {
+            meta.remove("annotations");
+        }
         if let Some(pod) = pod_spec_mut(doc) {
             for c in containers_mut(pod) {
                 c.insert("imagePullPolicy".into(), PULL_POLICY.into());
@@ -396,10 +402,23 @@ fn kiali(ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
     istio["root_namespace"] = "istio-system".into();
     let rev = &ctx.revision;
     let suffix = |base: &str| if rev.is_empty() { base.to_string() } else { format!("{base}-{rev}") };
+    let spec = &ctx.site.spec;
+    // Kiali's default is svc.cluster.local, whatever the cluster's domain.
+    istio["istio_identity_domain"] = format!("svc.{}", spec.kubernetes.cluster_domain).into();
     if major.is_some_and(|m| m < 2) {
+        // Kiali 1.x looks for these by name, unrevisioned unless told.
         istio["istiod_deployment_name"] = suffix("istiod").into();
         istio["config_map_name"] = suffix("istio").into();
         istio["istio_sidecar_injector_config_map_name"] = suffix("istio-sidecar-injector").into();
+        istio["url_service_version"] = format!("http://{}.istio-system:15014/version", suffix("istiod")).into();
+        // ... and checks these components, by their `app` label, in istio-system unless told.
+        let mut components = vec![json!({"app_label": "istiod", "is_core": true, "is_proxy": false, "namespace": "istio-system"})];
+        for (g, core) in [(&spec.istio.ingress_gateway, true), (&spec.istio.egress_gateway, false)] {
+            if g.enabled {
+                components.push(json!({"app_label": g.name, "is_core": core, "is_proxy": true, "namespace": g.namespace}));
+            }
+        }
+        istio["component_status"] = json!({"enabled": true, "components": components});
     }
     let config_text = crate::yaml::to_string(&config)?;
     let checksum = hex::encode(Sha256::digest(config_text.as_bytes()));
