@@ -529,3 +529,23 @@ fn secrets_without_addon_credentials_are_refused_and_rotate_adds_them() {
     let e = meshbundle_core::pki::parse_secrets(&bad).unwrap_err().to_string();
     assert!(e.contains("addons.grafana.adminPassword"), "{e}");
 }
+
+#[test]
+fn addons_with_a_claim_and_a_writable_kiali_pass_the_strict_schemas() {
+    for site in [example("production"), istio_119(example("production"))] {
+        let mut site = site;
+        site.spec.observability.prometheus.storage.storage_class_name = Some("fast-ssd".into());
+        site.spec.observability.kiali.view_only = false;
+        let (tree, _) = with_secrets(&site);
+        let dir = tempfile::tempdir().unwrap();
+        common::write_tree(&tree, dir.path());
+        let minor = site.spec.kubernetes.version.split('.').take(2).collect::<Vec<_>>().join(".");
+        let o = std::process::Command::new("python3")
+            .arg(common::repo().join("tests/tools/validate_tree.py"))
+            .args(["--kubernetes", &minor, "--istio", &site.spec.istio.version])
+            .arg(dir.path())
+            .output()
+            .expect("python3 tests/tools/validate_tree.py");
+        assert!(o.status.success(), "{}\n{}", common::text(&o.stdout), common::text(&o.stderr));
+    }
+}
