@@ -549,3 +549,46 @@ fn addons_with_a_claim_and_a_writable_kiali_pass_the_strict_schemas() {
         assert!(o.status.success(), "{}\n{}", common::text(&o.stdout), common::text(&o.stderr));
     }
 }
+
+/// The upgrade path of a secrets file written before the addon credentials,
+/// as a user meets it on the command line.
+#[test]
+fn an_older_secrets_file_is_refused_by_render_and_upgraded_by_rotate() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(common::meshbundle(d, &["init", "-o", "site.yaml"]).status.success());
+    let o = common::meshbundle(d, &["secrets", "generate", "site.yaml", "-o", "site.secrets.yaml"]);
+    assert!(o.status.success(), "{}", common::text(&o.stderr));
+    // What an older meshbundle wrote: the same file without the addons block.
+    let mut old = meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(d.join("site.secrets.yaml")).unwrap()).unwrap();
+    old.addons = None;
+    std::fs::write(d.join("site.secrets.yaml"), meshbundle_core::pki::write_secrets(&old).unwrap()).unwrap();
+    std::fs::set_permissions(d.join("site.secrets.yaml"), std::fs::Permissions::from_mode(0o600)).unwrap();
+
+    let o = common::meshbundle(d, &["render", "site.yaml", "--secrets", "site.secrets.yaml", "-o", "out"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = common::text(&o.stderr);
+    assert!(err.contains("addons") && err.contains("meshbundle secrets rotate"), "{err}");
+
+    let o = common::meshbundle(d, &["secrets", "rotate", "site.yaml", "--secrets", "site.secrets.yaml"]);
+    assert!(o.status.success(), "{}", common::text(&o.stderr));
+    assert!(common::text(&o.stderr).contains("added the Grafana and Kiali credentials"));
+    let new = meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(d.join("site.secrets.yaml")).unwrap()).unwrap();
+    assert_eq!(new.kubeadm.ca, old.kubeadm.ca);
+    assert_eq!(new.istio.root, old.istio.root);
+    let a = new.addons.expect("rotate added them");
+    let o = common::meshbundle(d, &["render", "site.yaml", "--secrets", "site.secrets.yaml", "-o", "out"]);
+    assert!(o.status.success(), "{}", common::text(&o.stderr));
+    let secret = d.join("out/secrets/addon-credentials.yaml");
+    assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
+    let t = std::fs::read_to_string(&secret).unwrap();
+    let data: Vec<String> = docs(&t)[0]["data"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| String::from_utf8(base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap()).unwrap())
+        .collect();
+    assert!(data.iter().any(|v| v == a.grafana.admin_password.as_str()));
+    assert!(data.iter().any(|v| v == a.kiali.signing_key.as_str()));
+}
