@@ -63,6 +63,12 @@ fn show(a: SecretsShowArgs) -> Result<ExitCode> {
             println!("site:           {}", summary.site);
             println!("created:        {}", date(summary.created));
             println!("discovery hash: {}", summary.discovery_hash);
+            match &secrets.addons {
+                Some(a) => {
+                    println!("addons:         Grafana administrator `{}`, Kiali signing key (values not shown)", a.grafana.admin_user)
+                }
+                None => println!("addons:         no Grafana and Kiali credentials: `meshbundle secrets rotate` adds them"),
+            }
             println!();
             for c in &summary.certificates {
                 println!("{}", c.name);
