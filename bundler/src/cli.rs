@@ -343,7 +343,8 @@ pub enum SecretsCommand {
         after_help = "Examples:\n  meshbundle secrets show site.secrets.yaml\n  meshbundle secrets show --format json site.secrets.yaml"
     )]
     Show(SecretsShowArgs),
-    /// Renew the Istio intermediate CA and the ingress certificate, keeping the roots.
+    /// Renew the Istio intermediate CA and the ingress certificate, keeping the roots; add the
+    /// Grafana and Kiali credentials to a file written before meshbundle carried them.
     #[command(after_help = "Examples:\n  meshbundle secrets rotate meshbundle.yaml --secrets site.secrets.yaml")]
     Rotate(SecretsRotateArgs),
 }

@@ -41,7 +41,10 @@ fn generate(a: SecretsGenerateArgs) -> Result<ExitCode> {
     let secrets = pki::generate(&site, &opts, &mut sitefile::rng())
         .map_err(|e| Error::failed(e.to_string(), "check the files given with --ingress-cert, --ingress-key and --mesh-root"))?;
     write(&a.output, &secrets)?;
-    eprintln!("wrote {} (mode 0600): kubeadm CAs, service-account key, join token, Istio CA, ingress certificate", a.output.display());
+    eprintln!(
+        "wrote {} (mode 0600): kubeadm CAs, service-account key, join token, Istio CA, ingress certificate, Grafana and Kiali credentials",
+        a.output.display()
+    );
     eprintln!("keep it private and backed up; every render and build of this site reuses it");
     eprintln!("next: meshbundle render {} --secrets {} -o out", a.spec.display(), a.output.display());
     Ok(ExitCode::SUCCESS)
@@ -60,6 +63,12 @@ fn show(a: SecretsShowArgs) -> Result<ExitCode> {
             println!("site:           {}", summary.site);
             println!("created:        {}", date(summary.created));
             println!("discovery hash: {}", summary.discovery_hash);
+            match &secrets.addons {
+                Some(a) => {
+                    println!("addons:         Grafana administrator `{}`, Kiali signing key (values not shown)", a.grafana.admin_user)
+                }
+                None => println!("addons:         no Grafana and Kiali credentials: `meshbundle secrets rotate` adds them"),
+            }
             println!();
             for c in &summary.certificates {
                 println!("{}", c.name);
@@ -82,6 +91,9 @@ fn rotate(a: SecretsRotateArgs) -> Result<ExitCode> {
     let out = a.output.as_deref().unwrap_or(&a.secrets);
     write(out, &new)?;
     eprintln!("renewed the Istio intermediate CA and the ingress certificate; roots, keys of the CAs and the join token are unchanged");
+    if old.addons.is_none() {
+        eprintln!("added the Grafana and Kiali credentials this file did not have yet");
+    }
     eprintln!("wrote {} (mode 0600)", out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,5 @@
 //! Files made from the secrets: kubeadm's `/etc/kubernetes/pki` layout, the
-//! Istio `cacerts` Secret and the ingress TLS Secret.
+//! Istio `cacerts` Secret, the ingress TLS Secret and the addons' credentials.
 
 use serde_json::json;
 
@@ -57,5 +57,32 @@ pub fn ingress_secret(site: &Site, s: &SiteSecrets) -> Option<serde_json::Value>
         "metadata": {"name": tls.credential_name, "namespace": g.namespace, "labels": {"app.kubernetes.io/managed-by": "meshbundle"}},
         "type": "kubernetes.io/tls",
         "data": {"tls.crt": b64(&i.cert), "tls.key": b64(&i.key)}
+    }))
+}
+
+/// The Secret that holds the addons' credentials, and its keys.
+pub const ADDON_SECRET: &str = "meshbundle-addon-credentials";
+pub const GRAFANA_USER_KEY: &str = "grafana-admin-user";
+pub const GRAFANA_PASSWORD_KEY: &str = "grafana-admin-password";
+pub const KIALI_SIGNING_KEY: &str = "kiali-signing-key";
+
+/// The Secret in `istio-system` that Grafana (admin user and password, by
+/// `secretKeyRef`) and Kiali (session signing key, mounted) read. `None`
+/// when no addon needs it or the secrets have no addon credentials.
+pub fn addon_secret(site: &Site, s: &SiteSecrets) -> Option<serde_json::Value> {
+    if !super::secrets::needs_addon_secrets(site) {
+        return None;
+    }
+    let a = s.addons.as_ref()?;
+    Some(json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": ADDON_SECRET, "namespace": "istio-system", "labels": {"app.kubernetes.io/managed-by": "meshbundle"}},
+        "type": "Opaque",
+        "data": {
+            GRAFANA_USER_KEY: b64(&a.grafana.admin_user),
+            GRAFANA_PASSWORD_KEY: b64(&a.grafana.admin_password),
+            KIALI_SIGNING_KEY: b64(&a.kiali.signing_key),
+        }
     }))
 }

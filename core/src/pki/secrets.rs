@@ -31,6 +31,10 @@ pub struct SiteSecrets {
     /// The ingress gateway's TLS certificate; absent when the gateway has no TLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<IngressSecrets>,
+    /// The Grafana and Kiali credentials. Absent in files written before
+    /// meshbundle carried them: `meshbundle secrets rotate` adds them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addons: Option<AddonSecrets>,
 }
 
 impl std::fmt::Debug for SiteSecrets {
@@ -46,6 +50,12 @@ pub enum CredentialError {
     Token,
     #[error("the certificate key is not 64 lower-case hex digits (regenerate the secrets with `meshbundle secrets generate`)")]
     CertificateKey,
+    #[error("the user name is not 1 to 32 of [a-z0-9-], starting with a letter")]
+    UserName,
+    #[error(
+        "the password or signing key is not 32 letters and digits (remove the `addons` block and run `meshbundle secrets rotate` to make new ones)"
+    )]
+    Password,
 }
 
 /// Defines a string type that is checked when made or deserialized, and that
@@ -131,6 +141,77 @@ checked_str!(
     |k| crate::digest::Digest::from_hex(k).is_ok(),
     CredentialError::CertificateKey
 );
+
+checked_str!(
+    /// A login name for an addon: 1 to 32 of `[a-z0-9-]`, starting with a letter.
+    UserName,
+    |u| {
+        let b = u.as_bytes();
+        (1..=32).contains(&b.len()) && b[0].is_ascii_lowercase() && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+    },
+    CredentialError::UserName
+);
+
+checked_str!(
+    /// A generated password or session signing key: 32 ASCII letters and
+    /// digits (about 190 bits; Kiali takes signing keys of 16, 24 or 32 bytes).
+    Password,
+    |p| p.len() == 32 && p.bytes().all(|c| c.is_ascii_alphanumeric()),
+    CredentialError::Password
+);
+
+/// The credentials of the observability addons. They reach the cluster as
+/// the Secret `secrets/addon-credentials.yaml`, never inside a manifest.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddonSecrets {
+    pub grafana: GrafanaSecrets,
+    pub kiali: KialiSecrets,
+}
+
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrafanaSecrets {
+    /// Grafana's administrator (`GF_SECURITY_ADMIN_USER`).
+    pub admin_user: UserName,
+    /// Its password (`GF_SECURITY_ADMIN_PASSWORD`).
+    pub admin_password: Password,
+}
+
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KialiSecrets {
+    /// The key Kiali signs its login sessions with (`login_token.signing_key`).
+    pub signing_key: Password,
+}
+
+fn random_alnum<R: CryptoRng + ?Sized>(rng: &mut R, n: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(n);
+    while out.len() < n {
+        let mut b = [0u8; 1];
+        rng.fill_bytes(&mut b);
+        // Rejection sampling keeps the distribution uniform (248 = 4 * 62).
+        if (b[0] as usize) < 248 {
+            out.push(ALPHABET[b[0] as usize % 62] as char);
+        }
+    }
+    out
+}
+
+/// New Grafana and Kiali credentials.
+pub fn addon_secrets<R: CryptoRng + ?Sized>(rng: &mut R) -> AddonSecrets {
+    AddonSecrets {
+        grafana: GrafanaSecrets { admin_user: UserName("admin".into()), admin_password: Password(random_alnum(rng, 32)) },
+        kiali: KialiSecrets { signing_key: Password(random_alnum(rng, 32)) },
+    }
+}
+
+/// Whether the site runs an addon that needs the addon credentials.
+pub fn needs_addon_secrets(site: &Site) -> bool {
+    let a = &site.spec.observability.addons;
+    a.grafana || a.kiali
+}
 
 /// A certificate and its private key, both PEM.
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
@@ -349,13 +430,18 @@ pub fn generate<R: CryptoRng + ?Sized>(site: &Site, opts: &GenerateOptions, rng:
         kubeadm,
         istio: IstioSecrets { root, intermediates },
         ingress,
+        addons: Some(addon_secrets(rng)),
     })
 }
 
 /// Renews the Istio intermediate and the ingress leaf, keeping every root
-/// (and so every trust relationship) as it is.
+/// (and so every trust relationship) as it is. Adds the addon credentials to
+/// a file written before meshbundle carried them; existing ones are kept.
 pub fn rotate<R: CryptoRng + ?Sized>(site: &Site, s: &SiteSecrets, now: u64, rng: &mut R) -> Result<SiteSecrets, PkiError> {
     let mut out = s.clone();
+    if out.addons.is_none() {
+        out.addons = Some(addon_secrets(rng));
+    }
     out.istio.intermediates.insert(site.istio_cluster_name(), istio_intermediate(site, &s.istio.root, now, rng)?);
     match (&s.ingress, ingress_hosts(site).is_empty()) {
         (Some(ingress), _) => match &ingress.ca {
@@ -553,6 +639,14 @@ impl SiteSecrets {
             }
             (None, true) => {}
         }
+        if self.addons.is_none() && needs_addon_secrets(site) {
+            d.error(
+                "secrets",
+                "addons",
+                "the secrets have no Grafana and Kiali credentials (the file predates them)",
+                "run `meshbundle secrets rotate` to add them; it keeps the roots and the join token",
+            );
+        }
         d.0
     }
 }
@@ -608,4 +702,4 @@ macro_rules! redacted_debug {
         }
     )*};
 }
-redacted_debug!(CertKey, KeyPair, KubeadmSecrets, IstioSecrets, IngressSecrets);
+redacted_debug!(CertKey, KeyPair, KubeadmSecrets, IstioSecrets, IngressSecrets, AddonSecrets, GrafanaSecrets, KialiSecrets);

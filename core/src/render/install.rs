@@ -176,7 +176,7 @@ cmd_cluster() {{
   if [[ -f "$HERE/secrets/ingress-tls.yaml" ]]; then
     mb_apply "$HERE/secrets/ingress-tls.yaml"
   fi
-{apply_steps}
+{addon_credentials}{apply_steps}
   mb_step "verify"
   "$HERE/ops/verify.sh"
 }}
@@ -203,6 +203,19 @@ esac
         revision_q = quote(&ctx.revision),
         crd_check = crd_check_sh(ctx),
         apply_steps = apply_steps_sh(tree),
+        addon_credentials = addon_credentials_step(ctx),
+    )
+}
+
+/// Grafana and Kiali read their credentials from a Secret that must exist
+/// before they start.
+fn addon_credentials_step(ctx: &Ctx) -> String {
+    if !crate::pki::secrets::needs_addon_secrets(ctx.site) {
+        return String::new();
+    }
+    let file = super::addons::CREDENTIALS_FILE;
+    format!(
+        "  mb_step \"addon credentials\"\n  [[ -f \"$HERE/{file}\" ]] || mb_die \"{file} is missing: Grafana and Kiali read their logins from it; renders without the site secrets and bundles built with --no-private-keys leave it out; see \\\"Join credentials\\\" in README.md\"\n  mb_apply \"$HERE/{file}\"\n\n"
     )
 }
 
@@ -223,8 +236,8 @@ fn readme(ctx: &Ctx) -> String {
     if ctx.secrets.is_none() {
         missing.push(
             "- **No site secrets**: the join configurations (`nodes/*/kubeadm.yaml` except the first control-plane node's), \
-             the kubeadm CAs (`secrets/kubernetes-pki/`), the Istio CA (`secrets/istio-cacerts.yaml`) and the ingress \
-             certificate are not here. Generate them once with `meshbundle secrets generate meshbundle.yaml -o site.secrets.yaml` \
+             the kubeadm CAs (`secrets/kubernetes-pki/`), the Istio CA (`secrets/istio-cacerts.yaml`), the ingress \
+             certificate and the Grafana and Kiali credentials (`secrets/addon-credentials.yaml`) are not here. Generate them once with `meshbundle secrets generate meshbundle.yaml -o site.secrets.yaml` \
              and render with `--secrets site.secrets.yaml`.",
         );
     }
@@ -300,7 +313,7 @@ that `istioctl tag list` shows `default` on the old revision). When satisfied, `
 still uses OLD, since a tag left on a removed istiod makes every write of Istio
 configuration fail.
 
-## Join credentials
+{addons}## Join credentials
 
 The bootstrap token (with the CA hash, it lets any machine join the cluster) and the
 certificate key (it decrypts the control-plane CA keys `kubeadm init --upload-certs`
@@ -345,7 +358,47 @@ files into the extracted bundle, modes kept, then delete the render:
         registry = spec.registry,
         tz = spec.timezone,
         alerts = super::observability::alerts_readme(ctx),
+        addons = addons_readme(ctx),
     )
+}
+
+/// How to log in to the addons, and where Prometheus keeps its data.
+fn addons_readme(ctx: &Ctx) -> String {
+    let obs = &ctx.site.spec.observability;
+    let mut out = String::new();
+    if obs.addons.grafana {
+        out.push_str(&format!(
+            "- **Grafana** has no anonymous access. Its administrator is in the Secret `{secret}` (from\n  \
+             `secrets/addon-credentials.yaml`): `kubectl -n istio-system get secret {secret} -o jsonpath='{{.data.grafana-admin-password}}' | base64 -d`.\n",
+            secret = crate::pki::files::ADDON_SECRET
+        ));
+    }
+    if obs.addons.kiali {
+        out.push_str(&format!(
+            "- **Kiali** logs you in with a Kubernetes token (`kubectl -n NAMESPACE create token SERVICEACCOUNT`) and shows\n  \
+             what that account may see{}.\n",
+            if obs.kiali.view_only {
+                "; it is view-only (`spec.observability.kiali.viewOnly`)"
+            } else {
+                ", and lets it change what it may change"
+            }
+        ));
+    }
+    if obs.addons.prometheus {
+        let p = &obs.prometheus;
+        match &p.storage.storage_class_name {
+            Some(class) => out.push_str(&format!(
+                "- **Prometheus** keeps {} of metrics on the PersistentVolumeClaim `prometheus` ({}, class `{class}`).\n",
+                p.retention, p.storage.size
+            )),
+            None => out.push_str(&format!(
+                "- **Prometheus** keeps {} of metrics in an emptyDir: they are lost whenever its pod restarts or moves. Name a\n  \
+                 StorageClass in `spec.observability.prometheus.storage.storageClassName` to keep them.\n",
+                p.retention
+            )),
+        }
+    }
+    if out.is_empty() { out } else { format!("## Addons\n\n{out}\n") }
 }
 
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {

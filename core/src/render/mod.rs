@@ -3,6 +3,7 @@
 //! install needs out. Pure and deterministic: the same inputs give the same
 //! bytes, here and in the browser.
 
+mod addons;
 mod cni;
 mod install;
 pub(crate) mod istio;

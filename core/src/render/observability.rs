@@ -1,5 +1,6 @@
 //! Observability: Istio's addon manifests for the target release (pinned
-//! upstream files, images moved to the site registry) and alert rules from
+//! upstream files, images moved to the site registry, made fit for
+//! production by [`super::addons`]) and alert rules from
 //! one set of thresholds. The rules go where a Prometheus that runs reads
 //! them: the addon Prometheus's own `alerting_rules.yml` whenever that addon
 //! is on, and a PrometheusRule only when the spec says prometheus-operator
@@ -43,7 +44,7 @@
 use serde_json::{Value, json};
 
 use super::cni::replace_once;
-use super::{Ctx, RenderError, add_yaml};
+use super::{Ctx, RenderError, add_yaml, addons};
 use crate::image::rewrite_manifest_images;
 use crate::tree::{FileTree, MODE_FILE};
 
@@ -242,17 +243,25 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
             note = "# alerting_rules.yml holds meshbundle's alert rules.\n".into();
         }
         let text = rewrite_manifest_images(&text, |r| ctx.image(r));
-        let out = format!(
-            "{}# Istio {} addon `{name}` ({}, sha256 {}),\n# with images moved to {}.\n{note}{}{text}",
+        let hardened = addons::harden(ctx, name, addons::documents(name, &text)?)?;
+        let mut out = format!(
+            "{}# Istio {} addon `{name}` ({}, sha256 {}),\n# with images moved to {}.\n{note}",
             ctx.header("#"),
             ctx.site.spec.istio.version,
             file.url,
             file.sha256.hex(),
             ctx.registry(),
-            if text.starts_with("---") { "" } else { "---\n" },
         );
+        for n in &hardened.notes {
+            out.push_str(&format!("#\n{}\n", n.lines().map(|l| format!("# {l}")).collect::<Vec<_>>().join("\n")));
+        }
+        for d in &hardened.docs {
+            out.push_str("---\n");
+            out.push_str(&crate::yaml::to_string(d)?);
+        }
         tree.add(format!("manifests/observability/{name}.yaml"), out, MODE_FILE);
     }
+    addons::render_credentials(ctx, tree)?;
     if obs.prometheus_operator {
         add_yaml(ctx, tree, "manifests/observability/prometheus-rule.yaml", &[prometheus_rule(ctx)])?;
     }

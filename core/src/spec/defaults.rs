@@ -260,3 +260,11 @@ impl Default for Proxy {
         }
     }
 }
+
+pub(crate) fn d_prometheus_retention() -> String {
+    "15d".into()
+}
+
+pub(crate) fn d_prometheus_size() -> String {
+    "50Gi".into()
+}

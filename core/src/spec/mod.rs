@@ -680,6 +680,70 @@ pub struct Observability {
     pub prometheus_operator: bool,
     #[serde(default)]
     pub alerts: Alerts,
+    /// The addon Prometheus: how long it keeps data and where.
+    #[serde(default)]
+    pub prometheus: PrometheusSettings,
+    /// The Kiali addon.
+    #[serde(default)]
+    pub kiali: KialiSettings,
+}
+
+/// Retention and storage of the addon Prometheus.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrometheusSettings {
+    /// How long Prometheus keeps samples: a Prometheus duration such as `15d`,
+    /// `2w` or `1d12h` (units y, w, d, h, m, s, ms, largest first).
+    #[serde(default = "d_prometheus_retention")]
+    pub retention: String,
+    #[serde(default)]
+    pub storage: PrometheusStorage,
+}
+
+impl Default for PrometheusSettings {
+    fn default() -> Self {
+        PrometheusSettings { retention: d_prometheus_retention(), storage: PrometheusStorage::default() }
+    }
+}
+
+/// Where the addon Prometheus keeps its data. With a storage class, a
+/// PersistentVolumeClaim of `size`; without one, an emptyDir of at most
+/// `size` on the node, lost whenever the pod moves or restarts.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrometheusStorage {
+    /// The StorageClass of the PersistentVolumeClaim (a DNS subdomain). Leave
+    /// it out only where losing the metrics on a restart is acceptable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    /// Size of the volume, a Kubernetes quantity such as `50Gi`. Keep it above
+    /// what the retention needs, or Prometheus stops writing.
+    #[serde(default = "d_prometheus_size")]
+    pub size: String,
+}
+
+impl Default for PrometheusStorage {
+    fn default() -> Self {
+        PrometheusStorage { storage_class_name: None, size: d_prometheus_size() }
+    }
+}
+
+/// The Kiali addon. Users log in with a Kubernetes token (the `token`
+/// strategy) and see what their own RBAC lets them see.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KialiSettings {
+    /// Kiali only shows the mesh: no edits of Istio configuration or
+    /// workloads, and its service account gets read access only. Set `false`
+    /// to let users with the RBAC rights change configuration from Kiali.
+    #[serde(default = "d_true")]
+    pub view_only: bool,
+}
+
+impl Default for KialiSettings {
+    fn default() -> Self {
+        KialiSettings { view_only: true }
+    }
 }
 
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]

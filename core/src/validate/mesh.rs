@@ -89,6 +89,59 @@ fn check_duration(d: &mut Diagnostics, path: &str, v: &str) {
     }
 }
 
+/// Prometheus's own duration syntax (`model.ParseDuration`): whole numbers
+/// with the units y, w, d, h, m, s, ms, each at most once, largest first.
+pub(crate) fn is_prometheus_duration(s: &str) -> bool {
+    const UNITS: [&str; 7] = ["y", "w", "d", "h", "m", "s", "ms"];
+    let mut rest = s;
+    let mut next = 0;
+    let mut total = 0u128;
+    while !rest.is_empty() {
+        let n = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if n == 0 || n > 12 {
+            return false;
+        }
+        let value: u128 = rest[..n].parse().unwrap_or(0);
+        rest = &rest[n..];
+        // `ms` before `m`, so the longer unit wins.
+        let Some(i) = (next..UNITS.len()).filter(|&i| rest.starts_with(UNITS[i])).max_by_key(|&i| UNITS[i].len()) else { return false };
+        rest = &rest[UNITS[i].len()..];
+        next = i + 1;
+        total += value;
+    }
+    !s.is_empty() && total > 0
+}
+
+fn check_prometheus(d: &mut Diagnostics, p: &crate::spec::PrometheusSettings) {
+    if !is_prometheus_duration(&p.retention) {
+        d.error(
+            "prometheus",
+            "spec.observability.prometheus.retention",
+            format!("`{}` is not a Prometheus duration", p.retention),
+            "write whole numbers with units y, w, d, h, m, s, largest first, e.g. `15d` or `1d12h`",
+        );
+    }
+    if let Some(class) = &p.storage.storage_class_name
+        && !is_dns_subdomain(class)
+    {
+        d.error(
+            "prometheus",
+            "spec.observability.prometheus.storage.storageClassName",
+            format!("`{class}` is not a StorageClass name"),
+            "use the name of a StorageClass of the cluster (`kubectl get storageclass`): lowercase letters, digits, `-` and `.`",
+        );
+    }
+    match quantity(&p.storage.size) {
+        Some(b) if b >= 1024.0 * 1024.0 && p.storage.size.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.') => {}
+        _ => d.error(
+            "prometheus",
+            "spec.observability.prometheus.storage.size",
+            format!("`{}` is not a volume size", p.storage.size),
+            "write a Kubernetes quantity of at least 1Mi, e.g. `50Gi`",
+        ),
+    }
+}
+
 const SINGLE_POD_HINT: &str = "set 2 or more replicas, or hpa.minReplicas 2 or more with an HPA; the chart then renders a \
      PodDisruptionBudget of maxUnavailable 1, which keeps one pod up through a drain";
 
@@ -552,6 +605,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             "turn spec.observability.addons.prometheus on, or set spec.observability.prometheusOperator to true if the site runs prometheus-operator",
         );
     }
+    check_prometheus(d, &obs.prometheus);
     if obs.addons.kiali && !obs.addons.prometheus {
         d.warning("addons", "spec.observability.addons.kiali", "Kiali reads its graph from Prometheus, which is off", "turn prometheus on");
     }

@@ -78,6 +78,10 @@ cmd_cluster() {
     "$HERE"/manifests/traffic/destination-rule.yaml \
     "$HERE"/manifests/traffic/ingress.yaml
 
+  mb_step "addon credentials"
+  [[ -f "$HERE/secrets/addon-credentials.yaml" ]] || mb_die "secrets/addon-credentials.yaml is missing: Grafana and Kiali read their logins from it; renders without the site secrets and bundles built with --no-private-keys leave it out; see \"Join credentials\" in README.md"
+  mb_apply "$HERE/secrets/addon-credentials.yaml"
+
   mb_step "observability"
   mb_apply \
     "$HERE"/manifests/observability/prometheus.yaml \
