@@ -163,6 +163,23 @@ fn fixture() -> Fixture {
         "--recipient",
         &recipient,
     ]);
+    // The next release, differential: nothing new, every file from the base.
+    with_net(&[
+        "build",
+        "site.yaml",
+        "-o",
+        "delta.mbundle",
+        "--locked",
+        "--quiet",
+        "--cache",
+        "cache",
+        "--secrets",
+        "site.secrets.yaml",
+        "--recipient",
+        &recipient,
+        "--since",
+        "site.mbundle",
+    ]);
     drop(up);
     let secrets = meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(d.join("site.secrets.yaml")).unwrap()).unwrap();
     Fixture { dir, site, secrets }
@@ -433,4 +450,17 @@ fn node_extraction_keeps_every_guarantee_of_extract(f: &Fixture) {
     ok("full", &f.import(&["--extract", "reused", "--identity", "operator.age"]));
     assert!(!d.join("reused").join(NODE_MARKER).exists());
     assert!(d.join("reused/secrets/kubernetes-pki/ca.key").exists());
+
+    // A differential bundle (built with the fixture) completes a node's
+    // extraction with the base files that node has (a worker has no
+    // istioctl), and a new directory lacks them.
+    let before = listing(&d.join("sealed"));
+    let o = meshbundle(d, &["import", "delta.mbundle", "--quiet", "--extract", "sealed", "--node", "worker-1"]);
+    ok("delta into worker-1's extraction", &o);
+    let after = listing(&d.join("sealed"));
+    assert_eq!(after, before, "the same files for worker-1, base files kept");
+    assert!(!after.contains_key("files/istioctl-amd64"));
+    let o = meshbundle(d, &["import", "delta.mbundle", "--quiet", "--extract", "fresh", "--node", "worker-1"]);
+    assert!(!o.status.success() && text(&o.stderr).contains("from bundle"), "{}", text(&o.stderr));
+    assert!(!d.join("fresh").exists());
 }

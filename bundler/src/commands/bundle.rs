@@ -592,10 +592,13 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
                 eprintln!("next: on this node, follow {dir}/README.md (sudo {dir}/install.sh node)", dir = dir.display())
             }
             Some(dir) => eprintln!(
-                "next: copy {dir} to every node and follow {dir}/README.md (sudo ./install.sh node on each, then sudo ./install.sh cluster)",
-                dir = dir.display()
+                "next: follow {dir}/README.md; this full extraction holds every node's join configuration and the CA keys: keep it on the first control-plane node or an operator's machine, and on every other node extract with meshbundle import {file} --extract DIR --node NAME",
+                dir = dir.display(),
+                file = a.file.display()
             ),
-            None => eprintln!("next: lay out the install with meshbundle import {} --extract DIR", a.file.display()),
+            None => {
+                eprintln!("next: lay out the install on each node with meshbundle import {} --extract DIR --node NAME", a.file.display())
+            }
         },
     }
     Ok(ExitCode::SUCCESS)
