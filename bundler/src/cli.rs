@@ -88,7 +88,7 @@ pub enum Command {
 
     /// Verify a bundle, then push its images to the site registry, load them into containerd, or lay out its files.
     #[command(
-        after_help = concat!("import verifies the bundle first, as meshbundle verify does, and states its signature; nothing is imported from a bundle that fails, or that the trust policy refuses.\n\n", trust_help!(), "\n\nExamples:\n  meshbundle import site.mbundle --key release.pub --extract /opt/site\n  meshbundle import site.mbundle --registry registry.site:5000\n  meshbundle import site.mbundle --containerd /run/containerd/containerd.sock\n  meshbundle import site.mbundle --extract /opt/meshbundle --identity operator.agekey   # everything: first control-plane node or operator\n  meshbundle import site.mbundle --extract /opt/meshbundle --node worker-1 --identity operator.agekey   # on worker-1: its files only")
+        after_help = concat!("import verifies the bundle first, as meshbundle verify does, and states its signature; nothing is imported from a bundle that fails, or that the trust policy refuses.\n\n", trust_help!(), "\n\nExamples:\n  meshbundle import site.mbundle --key release.pub --extract /opt/site\n  meshbundle import site.mbundle --registry registry.site:5000\n  meshbundle import site.mbundle --containerd /run/containerd/containerd.sock\n  meshbundle import site.mbundle --extract /opt/site --node worker-1 --identity op.agekey\n  meshbundle import site.mbundle --extract /opt/site --identity op.agekey   # everything")
     )]
     Import(ImportArgs),
 

@@ -411,6 +411,8 @@ fn node_extraction_keeps_every_guarantee_of_extract(f: &Fixture) {
     let err = text(&o.stderr);
     assert!(err.contains("worker-9") && err.contains("cp-1, cp-2, cp-3, worker-1, worker-2, worker-3"), "{err}");
     assert!(!d.join("nine").exists());
+    let help = text(&meshbundle(d, &["import", "--help"]).stdout);
+    assert!(help.contains("--node <NAME>") && help.contains("--extract /opt/site --node worker-1"), "{help}");
     // --node says which node to lay out for: it needs --extract.
     let o = f.import(&["--node", "worker-1", "--registry", "127.0.0.1:1"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
