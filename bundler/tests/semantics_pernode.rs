@@ -434,6 +434,15 @@ fn node_extraction_keeps_every_guarantee_of_extract(f: &Fixture) {
     assert!(text(&o.stdout).contains("BAD"), "{}{}", text(&o.stdout), text(&o.stderr));
     assert!(!d.join("bad").exists(), "nothing written from a damaged bundle");
 
+    // An identity that opens nothing: the node's own configuration cannot be
+    // decrypted, and nothing is left behind.
+    run(Command::new("age-keygen").arg("-o").arg(d.join("stranger.age")));
+    let o = f.import(&["--extract", "strange", "--node", "worker-1", "--identity", "stranger.age"]);
+    assert!(!o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("everything written was removed"), "{}", text(&o.stderr));
+    assert!(!d.join("strange").exists());
+    assert!(!std::fs::read_dir(d).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with(".meshbundle-extract-")));
+
     // A directory meshbundle did not lay out is refused.
     std::fs::create_dir(d.join("theirs")).unwrap();
     std::fs::write(d.join("theirs/notes"), "x").unwrap();
