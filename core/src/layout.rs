@@ -15,7 +15,9 @@
 //! - control-plane nodes besides: istioctl (their bootstrap installs it),
 //!   `manifests/` and `ops/` (the operations scripts run on any control-plane
 //!   node, which has kubectl, istioctl and the admin kubeconfig, and read the
-//!   manifests: `backup.sh`, `upgrade-canary.sh`, `verify.sh`);
+//!   manifests: `backup.sh`, `upgrade-canary.sh`, `verify.sh`), but for
+//!   `renew-join-credentials.sh`, which reads the first control-plane node's
+//!   kubeadm configuration and so runs there only;
 //! - the first control-plane node alone: everything else, above all every
 //!   private file outside its own `nodes/NAME/` (the Kubernetes, etcd and
 //!   front-proxy CA keys and `sa.key` that `kubeadm init` is given, the
@@ -39,6 +41,9 @@ pub const NODE_BINARIES: &[&str] = &["containerd", "runc", "cni-plugins", "crict
 
 /// The carried release files only control-plane nodes' bootstraps unpack.
 pub const CONTROL_PLANE_BINARIES: &[&str] = &["istioctl"];
+
+/// Operations scripts that read what only the first control-plane node has.
+const FIRST_ONLY_OPS: &[&str] = &["ops/renew-join-credentials.sh"];
 
 /// The file, at the top of an extracted directory, that names the node it
 /// was laid out for (absent in a full extraction); `install.sh` reads it.
@@ -121,7 +126,7 @@ impl NodeLayout {
         if first || path == "install.sh" || path == "README.md" || path.starts_with("common/") || self.binaries.contains(path) {
             return true;
         }
-        if control_plane && (path.starts_with("manifests/") || path.starts_with("ops/")) {
+        if control_plane && (path.starts_with("manifests/") || path.starts_with("ops/")) && !FIRST_ONLY_OPS.contains(&path) {
             return true;
         }
         false

@@ -143,6 +143,8 @@ fn ca_keys_and_other_nodes_join_configurations_reach_only_the_nodes_that_need_th
                     Role::ControlPlane => {
                         assert_eq!(layout.part(), Part::JoiningControlPlane);
                         assert!(ops, "{name}/{}: a control-plane node runs the operations scripts", n.name);
+                        // Renewing reads the first node's configuration, which it has not.
+                        assert!(!files.contains(&"ops/renew-join-credentials.sh"), "{name}/{}", n.name);
                     }
                     Role::Worker => {
                         assert_eq!(layout.part(), Part::Worker);

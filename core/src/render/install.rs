@@ -195,7 +195,8 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
   `--identity KEY` or `--passphrase-file FILE` to open the private files (see "Join
   credentials"). Each node then gets only what it needs: its own `nodes/NAME/` (no
   other node's join configuration), `common/`, `install.sh` and the release files its
-  bootstrap installs; control-plane nodes also `manifests/`, `ops/` and istioctl. The
+  bootstrap installs; control-plane nodes also `manifests/`, `ops/` (renewing the join
+  credentials runs on {first} only) and istioctl. The
   Kubernetes, etcd and front-proxy CA keys, `sa.key`, the Istio CA and the ingress key
   go to **{first}** alone: the other control-plane nodes receive the control-plane
   certificates from the cluster when they join (`kubeadm join --certificate-key`), and
