@@ -88,7 +88,7 @@ pub enum Command {
 
     /// Verify a bundle, then push its images to the site registry, load them into containerd, or lay out its files.
     #[command(
-        after_help = concat!("import verifies the bundle first, as meshbundle verify does, and states its signature; nothing is imported from a bundle that fails, or that the trust policy refuses.\n\n", trust_help!(), "\n\nExamples:\n  meshbundle import site.mbundle --key release.pub --extract /opt/site\n  meshbundle import site.mbundle --registry registry.site:5000\n  meshbundle import site.mbundle --containerd /run/containerd/containerd.sock\n  meshbundle import site.mbundle --extract /opt/meshbundle --identity operator.agekey")
+        after_help = concat!("import verifies the bundle first, as meshbundle verify does, and states its signature; nothing is imported from a bundle that fails, or that the trust policy refuses.\n\n", trust_help!(), "\n\nExamples:\n  meshbundle import site.mbundle --key release.pub --extract /opt/site\n  meshbundle import site.mbundle --registry registry.site:5000\n  meshbundle import site.mbundle --containerd /run/containerd/containerd.sock\n  meshbundle import site.mbundle --extract /opt/site --node worker-1 --identity op.agekey\n  meshbundle import site.mbundle --extract /opt/site --identity op.agekey   # everything")
     )]
     Import(ImportArgs),
 
@@ -195,6 +195,10 @@ pub struct ImportArgs {
     /// Lay out the scripts, manifests, certificates and files here.
     #[arg(long, value_name = "DIR")]
     pub extract: Option<PathBuf>,
+    /// With --extract: lay out only what node NAME needs (its own kubeadm configuration, no other node's, and the CA
+    /// keys, the Istio CA and the ingress key only on the first control-plane node), and decrypt only those of its files.
+    #[arg(long, value_name = "NAME", requires = "extract")]
+    pub node: Option<String>,
     /// age identity file that opens the private keys.
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,

@@ -9,6 +9,7 @@ pub mod diag;
 pub mod digest;
 pub mod examples;
 pub mod image;
+pub mod layout;
 pub mod lock;
 pub mod pki;
 pub mod render;

@@ -8,6 +8,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use meshbundle_core::layout::{NODE_MARKER, NodeLayout};
+
 use super::crypt::Opener;
 use super::read::{Head, each_entry};
 use super::seal::Seal;
@@ -47,6 +49,20 @@ fn is_sealed(path: &str, mode: u32) -> bool {
     path.starts_with("tree/") && path.ends_with(".age") && mode == 0o600
 }
 
+/// Whether `node` (every entry when there is none) gets the bundle entry
+/// `path`: asked of the path the file has once opened, so a sealed file is
+/// judged the same whether or not it is decrypted.
+fn wanted(node: Option<&NodeLayout>, path: &str, mode: u32) -> bool {
+    let Some(node) = node else {
+        return true;
+    };
+    let Some(rel) = dest_of(path) else {
+        return false;
+    };
+    let plain = if is_sealed(path, mode) { rel.strip_suffix(".age").unwrap_or(&rel) } else { &rel };
+    node.gets(plain, mode == 0o600)
+}
+
 /// Lays out the scripts, manifests, certificates, files and the binary under
 /// `dir`. A new `dir` is staged beside it and renamed into place; an existing
 /// one (empty, a mount point, or laid out by meshbundle before) is staged
@@ -55,7 +71,19 @@ fn is_sealed(path: &str, mode: u32) -> bool {
 /// when an opener is given; private files are 0600 and the directories
 /// holding them 0700, the rest 0644 or 0755 and 0755, whatever the umask. On
 /// any error, everything written is removed and `dir` is left as it was.
-pub fn extract(bundle: &Path, head: &Head, dir: &Path, opener: Option<&Opener>, progress: &Progress) -> Result<Extracted> {
+///
+/// With a `node`, only what that node gets (see `meshbundle_core::layout`)
+/// is laid out, and only those of its files are decrypted; the whole bundle
+/// is still checked against the seal as it streams, and `NODE_MARKER` names
+/// the node, for `install.sh` to check.
+pub fn extract(
+    bundle: &Path,
+    head: &Head,
+    dir: &Path,
+    opener: Option<&Opener>,
+    node: Option<&NodeLayout>,
+    progress: &Progress,
+) -> Result<Extracted> {
     let seal = &head.seal;
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -119,6 +147,9 @@ pub fn extract(bundle: &Path, head: &Head, dir: &Path, opener: Option<&Opener>, 
     let mut keep: Vec<Kept> = Vec::new();
     if let Some(base) = &seal.base {
         for name in &base.files {
+            if !wanted(node, &format!("files/{name}"), 0o644) {
+                continue;
+            }
             let f = seal
                 .files
                 .iter()
@@ -145,7 +176,7 @@ pub fn extract(bundle: &Path, head: &Head, dir: &Path, opener: Option<&Opener>, 
     }
     // Staged on the target's own file system, so it moves into place by renames.
     let (tmp, _lock) = fsutil::temp_dir_in(if existing { dir } else { parent }, EXTRACT_PREFIX)?;
-    let laid = lay_out(bundle, seal, tmp.path(), opener, progress, &head.id, &mut keep).and_then(|out| {
+    let laid = lay_out(bundle, seal, tmp.path(), opener, node, progress, &head.id, &mut keep).and_then(|out| {
         if existing {
             swap_into(tmp.path(), dir)
         } else {
@@ -189,18 +220,24 @@ pub fn extract(bundle: &Path, head: &Head, dir: &Path, opener: Option<&Opener>, 
     }
 }
 
-/// Writes every entry of the bundle that lands in the tree under `root`.
+/// Writes every entry of the bundle that lands in the tree under `root`
+/// (for `node`, those it gets).
+#[allow(clippy::too_many_arguments)]
 fn lay_out(
     bundle: &Path,
     seal: &Seal,
     root: &Path,
     opener: Option<&Opener>,
+    node: Option<&NodeLayout>,
     progress: &Progress,
     id: &str,
     keep: &mut [Kept],
 ) -> Result<Extracted> {
     use std::os::unix::fs::OpenOptionsExt;
     let final_rel = |path: &str, mode: u32| -> Option<String> {
+        if !wanted(node, path, mode) {
+            return None;
+        }
         let rel = dest_of(path)?;
         match rel.strip_suffix(".age") {
             Some(plain) if is_sealed(path, mode) && opener.is_some() && !plain.is_empty() && !plain.ends_with('/') => {
@@ -209,8 +246,11 @@ fn lay_out(
             _ => Some(rel),
         }
     };
-    let finals: Vec<(String, u32)> =
+    let mut finals: Vec<(String, u32)> =
         seal.entries.iter().filter_map(|e| Some((final_rel(&e.path, e.mode.bits())?, e.mode.bits()))).collect();
+    if node.is_some() {
+        finals.push((NODE_MARKER.to_string(), 0o644));
+    }
     let dirs = fsutil::DirModes::of(finals.iter().map(|(p, m)| (p.as_str(), *m)));
     let create = |rel: &str, mode: u32| -> Result<(PathBuf, std::fs::File)> {
         dirs.create_parents(root, rel)?;
@@ -283,6 +323,10 @@ fn lay_out(
         }
     }
     // The id `verify` printed: that of the seal bytes verified.
+    if let Some(node) = node {
+        let (marker, mut f) = create(NODE_MARKER, 0o644)?;
+        f.write_all(format!("{}\n", node.name()).as_bytes()).map_err(|e| Error::io(&marker, e))?;
+    }
     let (marker, mut f) = create(MARKER, 0o644)?;
     f.write_all(format!("{id}\n").as_bytes()).map_err(|e| Error::io(&marker, e))?;
     fsutil::set_mode(root, 0o755)?;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use meshbundle_core::catalog::needs;
+use meshbundle_core::layout::NodeLayout;
 use meshbundle_core::lock::Lock;
 use meshbundle_core::spec::Site;
 use serde_json::json;
@@ -521,13 +522,35 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
     let mut summary = serde_json::Map::new();
     summary.insert("id".into(), json!(report.head.id));
     summary.insert("signature".into(), report.signed.to_json());
+    // The node is looked up in the spec the verified seal carries, before anything is written.
+    let node = match &a.node {
+        Some(name) => {
+            let loaded = meshbundle_core::spec::load::load(&seal.spec);
+            let site = loaded.valid_site().ok_or_else(|| {
+                Error::failed(
+                    "the spec in the bundle's seal does not load, so its nodes are unknown",
+                    "the bundle was not made by this meshbundle",
+                )
+            })?;
+            let layout = NodeLayout::new(site, name)
+                .map_err(|e| Error::failed(format!("{e}; nothing was written"), "give --node one of the site's node names"))?;
+            Some(layout)
+        }
+        None => None,
+    };
     if let Some(dir) = &a.extract {
         let p = Progress::bytes("extract", a.quiet);
-        let x = imp::extract(&a.file, &report.head, dir, opener.as_ref(), &p)?;
+        let x = imp::extract(&a.file, &report.head, dir, opener.as_ref(), node.as_ref(), &p)?;
         p.finish();
-        eprintln!("laid out {} files in {}", x.files, dir.display());
+        match &node {
+            Some(n) => eprintln!("laid out {} files for node {} in {}", x.files, n.name(), dir.display()),
+            None => eprintln!("laid out {} files in {}", x.files, dir.display()),
+        }
         if x.still_sealed > 0 {
             eprintln!("{} private file(s) stay sealed (*.age): pass --identity or --passphrase-file to open them", x.still_sealed);
+        }
+        if let Some(n) = &node {
+            summary.insert("node".into(), json!(n.name()));
         }
         summary.insert("extract".into(), json!(x));
     }
@@ -563,11 +586,17 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
     match a.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default()),
         Format::Text => match &a.extract {
+            Some(dir) if node.is_some() => {
+                eprintln!("next: on this node, follow {dir}/README.md (sudo {dir}/install.sh node)", dir = dir.display())
+            }
             Some(dir) => eprintln!(
-                "next: copy {dir} to every node and follow {dir}/README.md (sudo ./install.sh node on each, then sudo ./install.sh cluster)",
-                dir = dir.display()
+                "next: follow {dir}/README.md; this full extraction holds every node's join configuration and the CA keys: keep it on the first control-plane node or an operator's machine, and on every other node extract with meshbundle import {file} --extract DIR --node NAME",
+                dir = dir.display(),
+                file = a.file.display()
             ),
-            None => eprintln!("next: lay out the install with meshbundle import {} --extract DIR", a.file.display()),
+            None => {
+                eprintln!("next: lay out the install on each node with meshbundle import {} --extract DIR --node NAME", a.file.display())
+            }
         },
     }
     Ok(ExitCode::SUCCESS)

@@ -142,10 +142,24 @@ this_node() {{
   return 1
 }}
 
+# The node this directory was laid out for (meshbundle import --extract DIR
+# --node NAME), or nothing for a full extraction.
+laid_out_for() {{
+  local node=
+  if [[ -f "$HERE/{marker}" ]]; then
+    IFS= read -r node <"$HERE/{marker}" || true
+  fi
+  printf '%s' "$node"
+}}
+
 cmd_node() {{
-  local name=${{1:-}}
+  local name=${{1:-}} laid_out
   if [[ -z "$name" ]]; then
     name=$(this_node) || mb_die "this machine has none of the site's node addresses; name the node: ./install.sh node NAME"
+  fi
+  laid_out=$(laid_out_for)
+  if [[ -n "$laid_out" && "$laid_out" != "$name" ]]; then
+    mb_die "this directory was laid out for node $laid_out (meshbundle import --extract --node $laid_out), not for $name: on $name, extract the bundle with --node $name"
   fi
   [[ -x "$HERE/nodes/$name/bootstrap.sh" ]] || mb_die "there is no node $name in this site (nodes: ${{NODE_NAMES[*]}})"
   [[ -f "$HERE/nodes/$name/kubeadm.yaml" ]] || mb_die "nodes/$name/kubeadm.yaml is missing: it holds the join credentials, which renders without the site secrets (meshbundle render --secrets) and bundles built with --no-private-keys leave out; see \"Join credentials\" in README.md"
@@ -154,6 +168,11 @@ cmd_node() {{
 
 cmd_cluster() {{
   mb_require_root
+  local laid_out
+  laid_out=$(laid_out_for)
+  if [[ -n "$laid_out" && "$laid_out" != "$FIRST_CONTROL_PLANE" ]]; then
+    mb_die "this directory was laid out for node $laid_out, which lacks the CA keys and the Istio CA: run ./install.sh cluster on $FIRST_CONTROL_PLANE"
+  fi
   [[ -f "$HERE/secrets/istio-cacerts.yaml" ]] || mb_die "secrets/istio-cacerts.yaml is missing: renders without the site secrets and bundles built with --no-private-keys leave it out; see \"Join credentials\" in README.md"
   export KUBECONFIG="${{KUBECONFIG:-/etc/kubernetes/admin.conf}}"
 {crd_check}
@@ -204,6 +223,7 @@ esac
         crd_check = crd_check_sh(ctx),
         apply_steps = apply_steps_sh(tree),
         addon_credentials = addon_credentials_step(ctx),
+        marker = crate::layout::NODE_MARKER,
     )
 }
 
@@ -262,10 +282,20 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
 {missing}## Before you start
 
 - Import the bundle's images into the site registry from any machine that reaches it:
-  `meshbundle import site.mbundle --registry {registry}`, and extract the bundle on
-  each node: `meshbundle import site.mbundle --extract /opt/meshbundle`, with
+  `meshbundle import site.mbundle --registry {registry}`.
+- Extract the bundle on each node with `--node` and the node's name, e.g.
+  `meshbundle import site.mbundle --extract /opt/meshbundle --node {first}`, with
   `--identity KEY` or `--passphrase-file FILE` to open the private files (see "Join
-  credentials").
+  credentials"). Each node then gets only what it needs: its own `nodes/NAME/` (no
+  other node's join configuration), `common/`, `install.sh` and the release files its
+  bootstrap installs; control-plane nodes also `manifests/`, `ops/` (renewing the join
+  credentials runs on {first} only) and istioctl. The
+  Kubernetes, etcd and front-proxy CA keys, `sa.key`, the Istio CA and the ingress key
+  go to **{first}** alone: the other control-plane nodes receive the control-plane
+  certificates from the cluster when they join (`kubeadm join --certificate-key`), and
+  workers never need them. `install.sh` refuses to run on another node than the one
+  the directory was laid out for. Extract without `--node` (everything) only on {first}
+  or on an operator's machine.
 - Each node needs these operating system tools, which come with the OS: conntrack,
   iptables, iproute2 (`ip`), util-linux (`mount`, `nsenter`), socat, ethtool, tar.
 - The load balancer in front of the API (`{endpoint}`) forwards TCP 6443 to every
@@ -327,14 +357,19 @@ In a bundle, every file of mode 0600 (these, and the private files of `secrets/`
 sealed to the bundle's age recipients or passphrase; `meshbundle import --extract` with
 `--identity` or `--passphrase-file` writes them back, mode 0600. A bundle built with
 `--no-private-keys` carries none of them. Bring them from whoever holds
-`site.secrets.yaml`: on a trusted machine, render the same spec with it and copy those
-files into the extracted bundle, modes kept, then delete the render:
+`site.secrets.yaml`: on a trusted machine, render the same spec with it and copy into
+each node's extracted bundle that node's own files only (on {first}, `nodes/{first}/kubeadm.yaml`
+and `secrets`; on any other node, its `nodes/NAME/kubeadm.yaml` alone), modes kept, then
+delete the render:
 
     meshbundle render meshbundle.yaml --secrets site.secrets.yaml -o site-render
-    (cd site-render && tar -cf - nodes/*/kubeadm.yaml secrets) | (cd /opt/meshbundle && tar -xpf -)
+    (cd site-render && tar -cf - nodes/{first}/kubeadm.yaml secrets) | (cd /opt/meshbundle && tar -xpf -)   # on {first}
     rm -rf site-render
 
 ## Layout
+
+A directory laid out with `--node NAME` holds the part of this tree that node needs
+(see "Before you start") and names the node in `.meshbundle-node`.
 
 - `install.sh`: the steps above.
 - `nodes/NAME/`: each node's bootstrap script and kubeadm configuration (mode 0600 when it

@@ -35,10 +35,24 @@ this_node() {
   return 1
 }
 
+# The node this directory was laid out for (meshbundle import --extract DIR
+# --node NAME), or nothing for a full extraction.
+laid_out_for() {
+  local node=
+  if [[ -f "$HERE/.meshbundle-node" ]]; then
+    IFS= read -r node <"$HERE/.meshbundle-node" || true
+  fi
+  printf '%s' "$node"
+}
+
 cmd_node() {
-  local name=${1:-}
+  local name=${1:-} laid_out
   if [[ -z "$name" ]]; then
     name=$(this_node) || mb_die "this machine has none of the site's node addresses; name the node: ./install.sh node NAME"
+  fi
+  laid_out=$(laid_out_for)
+  if [[ -n "$laid_out" && "$laid_out" != "$name" ]]; then
+    mb_die "this directory was laid out for node $laid_out (meshbundle import --extract --node $laid_out), not for $name: on $name, extract the bundle with --node $name"
   fi
   [[ -x "$HERE/nodes/$name/bootstrap.sh" ]] || mb_die "there is no node $name in this site (nodes: ${NODE_NAMES[*]})"
   [[ -f "$HERE/nodes/$name/kubeadm.yaml" ]] || mb_die "nodes/$name/kubeadm.yaml is missing: it holds the join credentials, which renders without the site secrets (meshbundle render --secrets) and bundles built with --no-private-keys leave out; see \"Join credentials\" in README.md"
@@ -47,6 +61,11 @@ cmd_node() {
 
 cmd_cluster() {
   mb_require_root
+  local laid_out
+  laid_out=$(laid_out_for)
+  if [[ -n "$laid_out" && "$laid_out" != "$FIRST_CONTROL_PLANE" ]]; then
+    mb_die "this directory was laid out for node $laid_out, which lacks the CA keys and the Istio CA: run ./install.sh cluster on $FIRST_CONTROL_PLANE"
+  fi
   [[ -f "$HERE/secrets/istio-cacerts.yaml" ]] || mb_die "secrets/istio-cacerts.yaml is missing: renders without the site secrets and bundles built with --no-private-keys leave it out; see \"Join credentials\" in README.md"
   export KUBECONFIG="${KUBECONFIG:-/etc/kubernetes/admin.conf}"
 

@@ -58,7 +58,7 @@ mb_check_address() {
 # Checks a carried file against the sha256 the lock pins.
 mb_verify() {
   local file=$1 want=$2 got
-  [[ -f "$file" ]] || mb_die "$file is missing: extract the whole bundle (meshbundle import --extract)"
+  [[ -f "$file" ]] || mb_die "$file is missing: extract the bundle again (meshbundle import BUNDLE --extract DIR --node THIS-NODE)"
   got=$(sha256sum "$file" | cut -d' ' -f1)
   [[ "$got" == "$want" ]] || mb_die "$file has sha256 $got, but the lock pins $want: the bundle is damaged"
 }
