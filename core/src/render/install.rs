@@ -235,7 +235,7 @@ fn addon_credentials_step(ctx: &Ctx) -> String {
     }
     let file = super::addons::CREDENTIALS_FILE;
     format!(
-        "  mb_step \"addon credentials\"\n  [[ -f \"$HERE/{file}\" ]] || mb_die \"{file} is missing: Grafana and Kiali read their logins from it; renders without the site secrets and bundles built with --no-private-keys leave it out; see \\\"Join credentials\\\" in README.md\"\n  mb_apply \"$HERE/{file}\"\n\n"
+        "\n  mb_step \"addon credentials\"\n  [[ -f \"$HERE/{file}\" ]] || mb_die \"{file} is missing: Grafana and Kiali read their logins from it; renders without the site secrets and bundles built with --no-private-keys leave it out; see \\\"Join credentials\\\" in README.md\"\n  mb_apply \"$HERE/{file}\"\n"
     )
 }
 

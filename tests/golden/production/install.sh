@@ -89,6 +89,10 @@ cmd_cluster() {
     mb_apply "$HERE/secrets/ingress-tls.yaml"
   fi
 
+  mb_step "addon credentials"
+  [[ -f "$HERE/secrets/addon-credentials.yaml" ]] || mb_die "secrets/addon-credentials.yaml is missing: Grafana and Kiali read their logins from it; renders without the site secrets and bundles built with --no-private-keys leave it out; see \"Join credentials\" in README.md"
+  mb_apply "$HERE/secrets/addon-credentials.yaml"
+
   mb_step "mesh configuration"
   mb_apply \
     "$HERE"/manifests/istio/telemetry.yaml \
@@ -96,10 +100,6 @@ cmd_cluster() {
     "$HERE"/manifests/security/authorization-policies.yaml \
     "$HERE"/manifests/traffic/destination-rule.yaml \
     "$HERE"/manifests/traffic/ingress.yaml
-
-  mb_step "addon credentials"
-  [[ -f "$HERE/secrets/addon-credentials.yaml" ]] || mb_die "secrets/addon-credentials.yaml is missing: Grafana and Kiali read their logins from it; renders without the site secrets and bundles built with --no-private-keys leave it out; see \"Join credentials\" in README.md"
-  mb_apply "$HERE/secrets/addon-credentials.yaml"
 
   mb_step "observability"
   mb_apply \
