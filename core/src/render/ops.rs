@@ -6,6 +6,7 @@
 use super::kubeadm::api_endpoint;
 use super::shell::{array, quote};
 use super::{Ctx, RenderError};
+use crate::spec::Role;
 use crate::tree::{FileTree, MODE_EXEC};
 
 fn script(ctx: &Ctx, purpose: &str, usage: &str, body: &str) -> String {
@@ -219,53 +220,274 @@ echo "revision $old removed"
     script(ctx, "Removes an old Istio revision once no namespace uses it.", "ops/remove-revision.sh OLD_REVISION", &body)
 }
 
+/// Shell that finds this machine's node among the site's nodes by its
+/// address (or takes the name given as `$1`) and refuses anything but a
+/// control-plane node. `worker` is a double-quoted shell string that may
+/// name `$node`.
+fn this_control_plane_node(ctx: &Ctx, worker: &str) -> String {
+    let nodes = &ctx.site.spec.nodes;
+    format!(
+        r#"NODE_NAMES={names}
+NODE_ADDRESSES={addresses}
+NODE_ROLES={roles}
+
+node=""
+role=""
+for i in "${{!NODE_NAMES[@]}}"; do
+  if [[ -n "${{1:-}}" ]]; then
+    [[ "${{NODE_NAMES[$i]}}" == "$1" ]] || continue
+  elif ! ip -o -4 addr show | grep -qw -- "inet ${{NODE_ADDRESSES[$i]}}"; then
+    continue
+  fi
+  node=${{NODE_NAMES[$i]}}
+  role=${{NODE_ROLES[$i]}}
+  break
+done
+[[ -n "$node" ]] || mb_die "this machine is none of the site's nodes (${{NODE_NAMES[*]}}); name it: $0 NAME"
+[[ "$role" == control-plane ]] || mb_die {worker}
+"#,
+        names = array(&nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>()),
+        addresses = array(&nodes.iter().map(|n| n.address.clone()).collect::<Vec<_>>()),
+        roles = array(&nodes.iter().map(|n| n.role.as_str().to_string()).collect::<Vec<_>>()),
+    )
+}
+
+fn control_plane_names(ctx: &Ctx) -> Vec<String> {
+    ctx.site.spec.nodes.iter().filter(|n| n.role == Role::ControlPlane).map(|n| n.name.clone()).collect()
+}
+
+/// What renews each kind of certificate, as `cert-expiry.sh` names it.
+const RENEW_KUBEADM: &str = "run ops/renew-kubeadm-certs.sh on each control-plane node, one at a time";
+const RENEW_ROOT: &str = "it is a root CA: replace it with a new site CA, see \"Replacing a root CA\" in README.md";
+const RENEW_ROTATE: &str =
+    "meshbundle secrets rotate, then meshbundle build, import the new bundle and run ./install.sh cluster (then restart istiod for its CA)";
+const RENEW_SUPPLIED: &str = "it was issued by your own CA: have it issue a new one, replace it in site.secrets.yaml, then meshbundle build, import the new bundle and run ./install.sh cluster";
+const RENEW_KUBELET: &str = "the kubelet renews it itself (rotateCertificates); it runs out only when rotation fails: check journalctl -u kubelet and kubectl get csr on this node";
+
 fn cert_expiry(ctx: &Ctx) -> String {
     let ig = &ctx.site.spec.istio.ingress_gateway;
     let tls = if ig.enabled { ig.tls.as_ref().map(|t| format!("{}/{}", ig.namespace, t.credential_name)) } else { None };
+    // A certificate meshbundle did not issue (no ingress CA in the secrets) is renewed by whoever did.
+    let supplied = ctx.secrets.and_then(|s| s.ingress.as_ref()).is_some_and(|i| i.ca.is_none());
     let body = format!(
-        r#"DEFAULT_DAYS={days}
+        r#"# shellcheck source=../common/lib.sh
+source "$ROOT/common/lib.sh"
+
+DEFAULT_DAYS={days}
 DAYS="${{1:-$DEFAULT_DAYS}}"
+[[ "$DAYS" =~ ^[0-9]{{1,5}}$ ]] || mb_die "DAYS must be a number of days, not '$DAYS'"
 INGRESS_SECRET={ingress}
+RENEW_KUBEADM={renew_kubeadm}
+RENEW_ROOT={renew_root}
+RENEW_ROTATE={renew_rotate}
+RENEW_INGRESS={renew_ingress}
+RENEW_KUBELET={renew_kubelet}
+PKI="$SYSROOT/etc/kubernetes/pki"
+KUBECONFIGS="$SYSROOT/etc/kubernetes"
+KUBELET_CLIENT="$SYSROOT/var/lib/kubelet/pki/kubelet-client-current.pem"
 limit=$((DAYS * 86400))
 problems=0
+if [[ -z "${{KUBECONFIG:-}}" && -f "$KUBECONFIGS/admin.conf" ]]; then
+  export KUBECONFIG="$KUBECONFIGS/admin.conf"
+fi
 
-check_pem() {{
-  local what=$1 pem=$2
-  if openssl x509 -noout -checkend "$limit" <<<"$pem" >/dev/null; then
-    echo "ok: $what"
+problem() {{
+  printf '%s\n' "$1" "    renew: $2" >&2
+  problems=$((problems + 1))
+}}
+
+# check WHAT RENEWAL, the certificate (PEM) on standard input.
+check() {{
+  local what=$1 renewal=$2 out rc=0 end
+  out=$(openssl x509 -noout -enddate -checkend "$limit" 2>/dev/null) || rc=$?
+  end=$(sed -n 's/^notAfter=//p' <<<"$out")
+  if [[ -z "$end" ]]; then
+    problem "UNREADABLE: $what" "$renewal"
+  elif ((rc == 0)); then
+    echo "ok: $what (until $end)"
   else
-    echo "EXPIRING within $DAYS days: $what" >&2
-    problems=$((problems + 1))
+    problem "EXPIRING within $DAYS days: $what (on $end)" "$renewal"
   fi
+}}
+
+is_ca() {{
+  openssl x509 -noout -ext basicConstraints <"$1" 2>/dev/null | grep -q 'CA:TRUE'
 }}
 
 secret_key() {{
   kubectl -n "$1" get secret "$2" -o "jsonpath={{.data.$3}}" | base64 -d
 }}
 
-echo "== Kubernetes certificates (kubeadm)"
-if [[ -d /etc/kubernetes/pki ]]; then
-  kubeadm certs check-expiration
+if [[ -d "$PKI" ]]; then
+  echo "== Kubernetes certificates (kubeadm, on this control-plane node)"
+  while IFS= read -r -d '' crt; do
+    if is_ca "$crt"; then
+      check "${{crt#"$SYSROOT"}}" "$RENEW_ROOT" <"$crt"
+    else
+      check "${{crt#"$SYSROOT"}}" "$RENEW_KUBEADM" <"$crt"
+    fi
+  done < <(find "$PKI" -type f -name '*.crt' -print0 | sort -z)
+
+  echo "== client certificates in the kubeconfigs"
+  for conf in "$KUBECONFIGS"/*.conf; do
+    [[ -f "$conf" ]] || continue
+    data=$(sed -n 's/^[[:space:]]*client-certificate-data:[[:space:]]*//p' "$conf" | head -n1)
+    [[ -n "$data" ]] || continue
+    case "${{conf##*/}}" in
+      kubelet.conf) renewal=$RENEW_KUBELET ;;
+      *) renewal=$RENEW_KUBEADM ;;
+    esac
+    check "client certificate in ${{conf#"$SYSROOT"}}" "$renewal" < <(base64 -d <<<"$data" 2>/dev/null)
+  done
+fi
+
+if [[ -f "$KUBELET_CLIENT" ]]; then
+  echo "== kubelet client certificate (the kubelet rotates it itself)"
+  check "${{KUBELET_CLIENT#"$SYSROOT"}}" "$RENEW_KUBELET" <"$KUBELET_CLIENT"
 fi
 
 echo "== Istio CA"
-check_pem "Istio root CA" "$(secret_key istio-system cacerts 'root-cert\.pem')"
-check_pem "Istio intermediate CA" "$(secret_key istio-system cacerts 'ca-cert\.pem')"
+check "Istio root CA (istio-system/cacerts root-cert.pem)" "$RENEW_ROOT" < <(secret_key istio-system cacerts 'root-cert\.pem')
+check "Istio intermediate CA (istio-system/cacerts ca-cert.pem)" "$RENEW_ROTATE" < <(secret_key istio-system cacerts 'ca-cert\.pem')
 
 if [[ -n "$INGRESS_SECRET" ]]; then
   echo "== ingress gateway certificate"
-  check_pem "ingress certificate $INGRESS_SECRET" "$(secret_key "${{INGRESS_SECRET%%/*}}" "${{INGRESS_SECRET##*/}}" 'tls\.crt')"
+  check "ingress certificate ($INGRESS_SECRET tls.crt)" "$RENEW_INGRESS" < <(secret_key "${{INGRESS_SECRET%%/*}}" "${{INGRESS_SECRET##*/}}" 'tls\.crt')
 fi
 
 if ((problems)); then
-  echo "renew with: meshbundle secrets rotate, then meshbundle build and import the new bundle" >&2
+  echo "$problems certificate(s) expire within $DAYS days or cannot be read; see \"Certificates and renewals\" in README.md" >&2
   exit 1
 fi
+echo "no certificate expires within $DAYS days"
 "#,
         days = quote(&ctx.site.spec.observability.alerts.cert_expiry_days.to_string()),
         ingress = quote(&tls.unwrap_or_default()),
+        renew_kubeadm = quote(RENEW_KUBEADM),
+        renew_root = quote(RENEW_ROOT),
+        renew_rotate = quote(RENEW_ROTATE),
+        renew_ingress = quote(if supplied { RENEW_SUPPLIED } else { RENEW_ROTATE }),
+        renew_kubelet = quote(RENEW_KUBELET),
     );
-    script(ctx, "Checks certificate expiry: kubeadm's, the Istio CA and the ingress certificate.", "ops/cert-expiry.sh [DAYS]", &body)
+    script(
+        ctx,
+        "Checks certificate expiry: every kubeadm certificate and kubeconfig client certificate on this node, the kubelet's client\n# certificate, the Istio root and intermediate CAs and the ingress certificate. Each problem names its renewal.",
+        "ops/cert-expiry.sh [DAYS]   (as root on each control-plane node; on a worker it checks the kubelet and the cluster's)",
+        &body,
+    )
+}
+
+fn renew_kubeadm(ctx: &Ctx) -> String {
+    let body = format!(
+        r#"# shellcheck source=../common/lib.sh
+source "$ROOT/common/lib.sh"
+
+CONTROL_PLANE={control_plane}
+{this_node}# The static pods, in the order they are restarted: etcd first, so the API
+# server comes back on an etcd that serves its renewed certificates.
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler)
+TIMEOUT="${{TIMEOUT:-300}}"
+[[ "$TIMEOUT" =~ ^[0-9]+$ ]] || mb_die "TIMEOUT is a number of seconds, not '$TIMEOUT'"
+MANIFESTS="$SYSROOT/etc/kubernetes/manifests"
+# Outside the manifest directory, which the kubelet watches.
+HELD="$SYSROOT/etc/kubernetes/manifests-held-by-meshbundle"
+ADMIN="$SYSROOT/etc/kubernetes/admin.conf"
+
+mb_require_root
+
+# Every manifest moved out goes back, whatever happens.
+restore_manifests() {{
+  local f
+  [[ -d "$HELD" ]] || return 0
+  for f in "$HELD"/*.yaml; do
+    [[ -e "$f" ]] || continue
+    if [[ -e "$MANIFESTS/${{f##*/}}" ]]; then
+      mb_log "both $f and $MANIFESTS/${{f##*/}} exist: keeping the one in $MANIFESTS"
+    else
+      mv "$f" "$MANIFESTS/"
+      mb_log "put back $MANIFESTS/${{f##*/}}"
+    fi
+  done
+  rmdir "$HELD" 2>/dev/null || mb_log "$HELD is not empty: check it"
+}}
+
+running() {{
+  crictl ps --name "^$1\$" --state running -q 2>/dev/null | head -n1
+}}
+
+api_ready() {{
+  kubectl --kubeconfig "$ADMIN" get --raw=/readyz >/dev/null 2>&1
+}}
+
+# wait_for WHAT COMMAND...: polls once a second, TIMEOUT seconds at most.
+wait_for() {{
+  local what=$1 i
+  shift
+  for ((i = 0; i < TIMEOUT; i++)); do
+    if "$@"; then
+      return 0
+    fi
+    sleep 1
+  done
+  mb_die "$what after $TIMEOUT seconds; the manifests are back in $MANIFESTS, check crictl ps -a and journalctl -u kubelet"
+}}
+
+gone() {{ [[ -z "$(running "$1")" ]]; }}
+replaced() {{
+  local id
+  id=$(running "$1")
+  [[ -n "$id" && "$id" != "$2" ]]
+}}
+
+restore_manifests
+for c in "${{COMPONENTS[@]}}"; do
+  [[ -f "$MANIFESTS/$c.yaml" ]] || mb_die "$MANIFESTS/$c.yaml is missing: $node does not run the control plane yet"
+done
+trap restore_manifests EXIT
+
+mb_step "renew kubeadm's certificates and kubeconfigs on $node"
+kubeadm certs renew all
+
+mkdir -m 0700 "$HELD"
+for c in "${{COMPONENTS[@]}}"; do
+  mb_step "restart $c"
+  old=$(running "$c")
+  mv "$MANIFESTS/$c.yaml" "$HELD/"
+  wait_for "$c did not stop" gone "$c"
+  mv "$HELD/$c.yaml" "$MANIFESTS/"
+  wait_for "$c did not come back" replaced "$c" "$old"
+  wait_for "the API server is not ready" api_ready
+done
+rmdir "$HELD"
+trap - EXIT
+
+mb_step "root's kubeconfig"
+mb_admin_kubeconfig
+
+mb_step "new expiry dates"
+kubeadm certs check-expiration
+
+others=()
+for n in "${{CONTROL_PLANE[@]}}"; do
+  [[ "$n" == "$node" ]] || others+=("$n")
+done
+echo "renewed on $node; copies of admin.conf elsewhere are stale: copy it again"
+if ((${{#others[@]}})); then
+  echo "now run ops/renew-kubeadm-certs.sh on ${{others[*]}}, one node at a time"
+fi
+"#,
+        this_node = this_control_plane_node(
+            ctx,
+            "\"$node is a worker: kubeadm's certificates live on the control-plane nodes (${CONTROL_PLANE[*]}); the kubelet renews its own\""
+        ),
+        control_plane = array(&control_plane_names(ctx)),
+    );
+    script(
+        ctx,
+        "Renews kubeadm's certificates and kubeconfigs on this control-plane node (kubeadm certs renew all), restarts the static\n# pods one by one so they load them, and refreshes root's kubeconfig. Run it on each control-plane node, one at a time.",
+        "ops/renew-kubeadm-certs.sh [NODE]   (as root on a control-plane node; TIMEOUT=300 seconds per step by default)",
+        &body,
+    )
 }
 
 fn renew_join(ctx: &Ctx) -> String {
@@ -356,6 +578,7 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
     tree.add("ops/remove-revision.sh", remove_revision(ctx), MODE_EXEC);
     tree.add("ops/cert-expiry.sh", cert_expiry(ctx), MODE_EXEC);
     tree.add("ops/renew-join-credentials.sh", renew_join(ctx), MODE_EXEC);
+    tree.add("ops/renew-kubeadm-certs.sh", renew_kubeadm(ctx), MODE_EXEC);
     tree.add("ops/backup.sh", backup(ctx), MODE_EXEC);
     Ok(())
 }
