@@ -181,6 +181,8 @@ fn readme(ctx: &Ctx) -> String {
         ),
         _ => String::new(),
     };
+    let cps: Vec<&str> = spec.nodes.iter().filter(|n| n.role == crate::spec::Role::ControlPlane).map(|n| n.name.as_str()).collect();
+    let cp_list = format!(" ({})", cps.join(", "));
     let desc = site.metadata.description.as_deref().map(|d| format!("{d}\n\n")).unwrap_or_default();
     format!(
         r#"# Site {name}
@@ -232,7 +234,30 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
 | `ops/cert-expiry.sh [DAYS]` | every certificate that expires within DAYS ({cert_days} by default), each with its renewal (see "Certificates and renewals") |
 | `ops/renew-kubeadm-certs.sh` | on a control-plane node: `kubeadm certs renew all`, restarts the static pods one by one, refreshes root's kubeconfig |
 | `ops/renew-join-credentials.sh` | puts back the join token and uploaded certificates with the same values, read from `nodes/{first}/kubeadm.yaml` |
-| `ops/backup.sh [DIR]` | the applied Istio configuration and an etcd snapshot |
+| `ops/backup.sh [DIR]` | on a control-plane node: the applied Istio configuration and an etcd snapshot, checked, in a private directory and archive |
+| `ops/restore-etcd.sh SNAPSHOT`, then `ops/restore-etcd.sh start` | on each control-plane node: restores etcd from a snapshot (see "Backup and restore") |
+
+### Backup and restore
+
+`sudo ops/backup.sh DIR` on a control-plane node runs `etcdctl snapshot save` in that
+node's etcd pod (over TLS, with kubeadm's `healthcheck-client` certificate), checks the
+snapshot (`snapshot status`) and writes it with its sha256 and the applied Istio
+configuration into `DIR` (mode 0700, files 0600) and `DIR.tar.gz` (0600). It holds every
+Secret of the cluster: keep it off the cluster, private. Take one before every upgrade
+and every day.
+
+To restore etcd (the whole cluster goes back to the snapshot's moment):
+
+1. On **each** control-plane node{cp_list}, as root, with the same snapshot:
+   `ops/restore-etcd.sh DIR/etcd-snapshot.db`. It checks the snapshot against its
+   sha256, stops the API server, controller manager, scheduler and etcd (their manifests
+   move to `/etc/kubernetes/manifests-stopped-for-restore`), restores the snapshot as
+   this node's member of a new etcd cluster of every control-plane node into a new data
+   directory with the etcd tools of the cluster's etcd image (`etcdutl`, or `etcdctl` for
+   etcd 3.4), and swaps it in for `/var/lib/etcd` (the old one is kept beside it).
+2. Then on each control-plane node: `ops/restore-etcd.sh start` (the manifests go back,
+   the kubelet restarts). With a single control-plane node, step 1 does this itself.
+3. `ops/verify.sh`; once the cluster works, delete `/var/lib/etcd.before-restore-*`.
 
 ## Certificates and renewals
 
@@ -314,6 +339,7 @@ files into the extracted bundle, modes kept, then delete the render:
         kubeadm_leaf = kubeadm_leaf,
         renew_every = renew_every,
         ingress_row = ingress_row,
+        cp_list = cp_list,
     )
 }
 

@@ -221,10 +221,10 @@ echo "revision $old removed"
 }
 
 /// Shell that finds this machine's node among the site's nodes by its
-/// address (or takes the name given as `$1`) and refuses anything but a
+/// address (or takes the name `given`, a shell word) and refuses anything but a
 /// control-plane node. `worker` is a double-quoted shell string that may
 /// name `$node`.
-fn this_control_plane_node(ctx: &Ctx, worker: &str) -> String {
+fn this_control_plane_node(ctx: &Ctx, given: &str, worker: &str) -> String {
     let nodes = &ctx.site.spec.nodes;
     format!(
         r#"NODE_NAMES={names}
@@ -233,22 +233,25 @@ NODE_ROLES={roles}
 
 node=""
 role=""
+given={given}
 for i in "${{!NODE_NAMES[@]}}"; do
-  if [[ -n "${{1:-}}" ]]; then
-    [[ "${{NODE_NAMES[$i]}}" == "$1" ]] || continue
+  if [[ -n "$given" ]]; then
+    [[ "${{NODE_NAMES[$i]}}" == "$given" ]] || continue
   elif ! ip -o -4 addr show | grep -qw -- "inet ${{NODE_ADDRESSES[$i]}}"; then
     continue
   fi
   node=${{NODE_NAMES[$i]}}
+  address=${{NODE_ADDRESSES[$i]}}
   role=${{NODE_ROLES[$i]}}
   break
 done
-[[ -n "$node" ]] || mb_die "this machine is none of the site's nodes (${{NODE_NAMES[*]}}); name it: $0 NAME"
+[[ -n "$node" ]] || mb_die "this machine is none of the site's nodes (${{NODE_NAMES[*]}}); name it: {name_it}"
 [[ "$role" == control-plane ]] || mb_die {worker}
 "#,
         names = array(&nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>()),
         addresses = array(&nodes.iter().map(|n| n.address.clone()).collect::<Vec<_>>()),
         roles = array(&nodes.iter().map(|n| n.role.as_str().to_string()).collect::<Vec<_>>()),
+        name_it = if given == "\"${1:-}\"" { "$0 NAME" } else { "NODE=NAME $0" },
     )
 }
 
@@ -439,6 +442,7 @@ replaced() {{
   [[ -n "$id" && "$id" != "$2" ]]
 }}
 
+[[ ! -e "$SYSROOT/etc/kubernetes/manifests-stopped-for-restore" ]] || mb_die "an etcd restore is under way on $node: finish it first (ops/restore-etcd.sh start)"
 restore_manifests
 for c in "${{COMPONENTS[@]}}"; do
   [[ -f "$MANIFESTS/$c.yaml" ]] || mb_die "$MANIFESTS/$c.yaml is missing: $node does not run the control plane yet"
@@ -478,6 +482,7 @@ fi
 "#,
         this_node = this_control_plane_node(
             ctx,
+            "\"${1:-}\"",
             "\"$node is a worker: kubeadm's certificates live on the control-plane nodes (${CONTROL_PLANE[*]}); the kubelet renews its own\""
         ),
         control_plane = array(&control_plane_names(ctx)),
@@ -529,12 +534,50 @@ echo "joins through $ENDPOINT work again for 2 hours (control plane) and 24 hour
     )
 }
 
+/// The etcd image as the node scripts pull it, then the same image by digest
+/// alone and by tag alone: the names containerd may know it by.
+fn etcd_images(ctx: &Ctx) -> Vec<String> {
+    let full = ctx.image(&format!("registry.k8s.io/etcd:{}", ctx.k8s.etcd));
+    let mut out = vec![full.clone()];
+    if let Ok(r) = crate::image::ImageRef::parse(&full) {
+        if r.digest.is_some() {
+            out.push(crate::image::ImageRef { tag: None, ..r.clone() }.to_string());
+        }
+        out.push(r.tagged());
+    }
+    out.dedup();
+    out
+}
+
+/// `etcdctl` in the etcd pod of this node, as root on a control-plane node.
+const ETCDCTL_IN_POD: &str = r#"etcd_pod() {
+  kubectl -n kube-system exec "etcd-$node" -- "$@"
+}
+
+etcdctl_pod() {
+  etcd_pod etcdctl \
+    --endpoints=https://127.0.0.1:2379 \
+    --cacert=/etc/kubernetes/pki/etcd/ca.crt \
+    --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt \
+    --key=/etc/kubernetes/pki/etcd/healthcheck-client.key \
+    "$@"
+}
+"#;
+
 fn backup(ctx: &Ctx) -> String {
-    let first = ctx.site.first_control_plane().map(|n| n.name.clone()).unwrap_or_default();
     let body = format!(
-        r#"out="${{1:-meshbundle-backup-$(date -u +%Y%m%dT%H%M%SZ)}}"
-FIRST_NODE={first}
+        r#"# shellcheck source=../common/lib.sh
+source "$ROOT/common/lib.sh"
+
+CONTROL_PLANE={control_plane}
+{this_node}
+mb_require_root
+# The backup holds every Secret of the cluster: only root reads it.
+umask 077
+out="${{1:-meshbundle-backup-$(date -u +%Y%m%dT%H%M%SZ)}}"
+[[ ! -e "$out" && ! -e "$out.tar.gz" ]] || mb_die "$out already exists: name a new backup"
 mkdir -p "$out"
+chmod 0700 "$out"
 
 echo "== applied configuration"
 kubectl get namespaces -o yaml >"$out/namespaces.yaml"
@@ -546,27 +589,193 @@ done
 kubectl -n istio-system get configmaps -o yaml >"$out/istio-system-configmaps.yaml"
 istioctl manifest generate -f "$ROOT/manifests/istio/istio-operator.yaml" >"$out/istio-manifest.yaml" || true
 
-echo "== etcd snapshot"
-kubectl -n kube-system exec "etcd-$FIRST_NODE" -- etcdctl \
-  --endpoints=https://127.0.0.1:2379 \
-  --cacert=/etc/kubernetes/pki/etcd/ca.crt \
-  --cert=/etc/kubernetes/pki/etcd/server.crt \
-  --key=/etc/kubernetes/pki/etcd/server.key \
-  snapshot save /var/lib/etcd/meshbundle-snapshot.db
-if [[ -f /var/lib/etcd/meshbundle-snapshot.db ]]; then
-  install -m 0600 /var/lib/etcd/meshbundle-snapshot.db "$out/etcd-snapshot.db"
+{etcdctl}
+echo "== etcd snapshot (member $node)"
+# etcdctl runs in the etcd pod, which mounts /var/lib/etcd from this node:
+# the snapshot is written there, copied into the backup and removed.
+name=".meshbundle-snapshot-$$.db"
+snapshot="$SYSROOT/var/lib/etcd/$name"
+trap 'rm -f "$snapshot" "$snapshot.part"' EXIT
+etcdctl_pod snapshot save "/var/lib/etcd/$name"
+[[ -s "$snapshot" ]] || mb_die "etcdctl wrote no snapshot at /var/lib/etcd/$name: is this $node, where etcd-$node runs?"
+# etcd 3.5 and later check a snapshot with etcdutl; 3.4 has only etcdctl.
+if etcd_pod etcdutl version >/dev/null 2>&1; then
+  etcd_pod etcdutl --write-out=table snapshot status "/var/lib/etcd/$name" >"$out/etcd-snapshot.status"
+else
+  etcd_pod etcdctl --write-out=table snapshot status "/var/lib/etcd/$name" >"$out/etcd-snapshot.status"
 fi
+cp "$snapshot" "$out/etcd-snapshot.db"
+rm -f "$snapshot"
+trap - EXIT
+chmod 0600 "$out"/*
+(cd "$out" && sha256sum etcd-snapshot.db >etcd-snapshot.db.sha256)
+cat "$out/etcd-snapshot.status"
 
-tar -czf "$out.tar.gz" "$out"
+tar -czf "$out.tar.gz" -C "$(dirname "$out")" "$(basename "$out")"
 chmod 0600 "$out.tar.gz"
-echo "backup in $out.tar.gz (it holds secrets: keep it private)"
+echo "backup in $out/ and $out.tar.gz (they hold every Secret: keep them private)"
+echo "restore etcd with: ops/restore-etcd.sh $out/etcd-snapshot.db (see \"Backup and restore\" in README.md)"
 "#,
-        first = quote(&first),
+        control_plane = array(&control_plane_names(ctx)),
+        this_node = this_control_plane_node(
+            ctx,
+            "\"${NODE:-}\"",
+            "\"$node is a worker: run the backup on a control-plane node (${CONTROL_PLANE[*]}), where etcd runs\""
+        ),
+        etcdctl = ETCDCTL_IN_POD,
     );
     script(
         ctx,
         "Backs up the applied configuration (Istio resources, namespaces, the rendered IstioOperator) and an etcd snapshot.",
-        "ops/backup.sh [OUTPUT_DIR]   (as root on the first control-plane node)",
+        "ops/backup.sh [OUTPUT_DIR]   (as root on a control-plane node; NODE=NAME names the node)",
+        &body,
+    )
+}
+
+fn restore_etcd(ctx: &Ctx) -> String {
+    let cps: Vec<_> = ctx.site.spec.nodes.iter().filter(|n| n.role == Role::ControlPlane).collect();
+    let initial = cps.iter().map(|n| format!("{}=https://{}:2380", n.name, n.address)).collect::<Vec<_>>().join(",");
+    let body = format!(
+        r#"# shellcheck source=../common/lib.sh
+source "$ROOT/common/lib.sh"
+
+CONTROL_PLANE={control_plane}
+# Every member, as kubeadm names them: the node name and its address.
+INITIAL_CLUSTER={initial}
+ETCD_IMAGES={images}
+{this_node}
+mb_require_root
+umask 077
+TIMEOUT="${{TIMEOUT:-300}}"
+[[ "$TIMEOUT" =~ ^[0-9]+$ ]] || mb_die "TIMEOUT is a number of seconds, not '$TIMEOUT'"
+MANIFESTS="$SYSROOT/etc/kubernetes/manifests"
+STOPPED="$SYSROOT/etc/kubernetes/manifests-stopped-for-restore"
+DATA="$SYSROOT/var/lib/etcd"
+# Stopped in this order (the API server first, so nothing writes), started in reverse.
+COMPONENTS=(kube-apiserver kube-controller-manager kube-scheduler etcd)
+
+running() {{
+  crictl ps --name "^$1\$" --state running -q 2>/dev/null | head -n1
+}}
+
+wait_for() {{
+  local what=$1 i
+  shift
+  for ((i = 0; i < TIMEOUT; i++)); do
+    if "$@"; then
+      return 0
+    fi
+    sleep 1
+  done
+  mb_die "$what after $TIMEOUT seconds; check crictl ps -a and journalctl -u kubelet"
+}}
+
+gone() {{ [[ -z "$(running "$1")" ]]; }}
+up() {{ [[ -n "$(running "$1")" ]]; }}
+
+start() {{
+  local i c
+  [[ -d "$STOPPED" ]] || mb_die "nothing is stopped for a restore on $node"
+  for ((i = ${{#COMPONENTS[@]}} - 1; i >= 0; i--)); do
+    c=${{COMPONENTS[$i]}}
+    [[ -f "$STOPPED/$c.yaml" ]] || continue
+    mb_step "start $c"
+    mv "$STOPPED/$c.yaml" "$MANIFESTS/"
+    wait_for "$c did not start" up "$c"
+  done
+  rmdir "$STOPPED"
+  # The kubelet reconnects to the restored API server with nothing cached.
+  systemctl restart kubelet
+  echo "started on $node; once every control-plane node is started, check the cluster with ops/verify.sh"
+}}
+
+if [[ "${{1:-}}" == start ]]; then
+  start
+  exit 0
+fi
+
+snapshot=${{1:?usage: ops/restore-etcd.sh SNAPSHOT | ops/restore-etcd.sh start}}
+[[ -f "$snapshot" && -s "$snapshot" ]] || mb_die "$snapshot is not a snapshot file"
+snapshot=$(cd "$(dirname "$snapshot")" && pwd)/$(basename "$snapshot")
+if [[ -f "$snapshot.sha256" ]]; then
+  want=$(cut -d' ' -f1 "$snapshot.sha256")
+  got=$(sha256sum "$snapshot" | cut -d' ' -f1)
+  [[ "$got" == "$want" ]] || mb_die "$snapshot has sha256 $got, but $snapshot.sha256 says $want: the snapshot is damaged"
+fi
+# Every member restores the same snapshot into a new cluster: the token
+# comes from the snapshot, so all agree and none joins the old cluster.
+token="meshbundle-restore-$(sha256sum "$snapshot" | cut -c1-16)"
+[[ ! -e "$STOPPED" ]] || mb_die "$STOPPED exists: a restore is under way; finish it with ops/restore-etcd.sh start"
+
+mb_step "stop the control plane on $node"
+mkdir -m 0700 "$STOPPED"
+for c in "${{COMPONENTS[@]}}"; do
+  if [[ -f "$MANIFESTS/$c.yaml" ]]; then
+    mv "$MANIFESTS/$c.yaml" "$STOPPED/"
+    wait_for "$c did not stop" gone "$c"
+  fi
+done
+
+mb_step "the etcd tools of this cluster's etcd image"
+mnt=$(mktemp -d)
+cleanup() {{
+  ctr -n k8s.io images unmount "$mnt" >/dev/null 2>&1 || true
+  rmdir "$mnt" 2>/dev/null || true
+}}
+trap cleanup EXIT
+for image in "${{ETCD_IMAGES[@]}}"; do
+  if ctr -n k8s.io images mount "$image" "$mnt" >/dev/null 2>&1; then
+    break
+  fi
+done
+# etcd 3.5 and later restore with etcdutl; 3.4 has only etcdctl.
+tool=""
+for t in "$mnt/usr/local/bin/etcdutl" "$mnt/usr/local/bin/etcdctl" "$(command -v etcdutl || true)" "$(command -v etcdctl || true)"; do
+  if [[ -n "$t" && -x "$t" ]]; then
+    tool=$t
+    break
+  fi
+done
+[[ -n "$tool" ]] || mb_die "found neither etcdutl nor etcdctl: the etcd image (${{ETCD_IMAGES[0]}}) is not on this node; pull it with crictl pull, then run this again (the control plane stays stopped until ops/restore-etcd.sh start)"
+
+mb_step "restore $snapshot as member $node"
+restored="$DATA.restored-$$"
+rm -rf "$restored"
+"$tool" snapshot restore "$snapshot" \
+  --name "$node" \
+  --initial-cluster "$INITIAL_CLUSTER" \
+  --initial-cluster-token "$token" \
+  --initial-advertise-peer-urls "https://$address:2380" \
+  --data-dir "$restored"
+chmod 0700 "$restored"
+old=""
+if [[ -d "$DATA" ]]; then
+  old="$DATA.before-restore-$(date -u +%Y%m%dT%H%M%SZ)"
+  mv "$DATA" "$old"
+fi
+mv "$restored" "$DATA"
+[[ -z "$old" ]] || echo "the previous data is in $old: delete it once the cluster works"
+
+if ((${{#CONTROL_PLANE[@]}} == 1)); then
+  start
+else
+  echo "restored on $node; the control plane stays stopped. Run ops/restore-etcd.sh $snapshot on every other"
+  echo "control-plane node (${{CONTROL_PLANE[*]}}) with the same snapshot, then ops/restore-etcd.sh start on each."
+fi
+"#,
+        control_plane = array(&control_plane_names(ctx)),
+        initial = quote(&initial),
+        images = array(&etcd_images(ctx)),
+        this_node = this_control_plane_node(
+            ctx,
+            "\"${NODE:-}\"",
+            "\"$node is a worker: etcd runs on the control-plane nodes (${CONTROL_PLANE[*]})\""
+        ),
+    );
+    script(
+        ctx,
+        "Restores etcd from a snapshot of ops/backup.sh on this control-plane node: stops the control plane, restores the\n# snapshot into a new data directory with the etcd tools of the cluster's etcd image, swaps it in, and starts again once\n# every control-plane node is restored.",
+        "ops/restore-etcd.sh SNAPSHOT, then ops/restore-etcd.sh start   (as root on each control-plane node; NODE=NAME names it)",
         &body,
     )
 }
@@ -580,5 +789,6 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
     tree.add("ops/renew-join-credentials.sh", renew_join(ctx), MODE_EXEC);
     tree.add("ops/renew-kubeadm-certs.sh", renew_kubeadm(ctx), MODE_EXEC);
     tree.add("ops/backup.sh", backup(ctx), MODE_EXEC);
+    tree.add("ops/restore-etcd.sh", restore_etcd(ctx), MODE_EXEC);
     Ok(())
 }

@@ -20,13 +20,15 @@ NODE_ROLES=(control-plane control-plane control-plane worker worker worker)
 
 node=""
 role=""
+given="${1:-}"
 for i in "${!NODE_NAMES[@]}"; do
-  if [[ -n "${1:-}" ]]; then
-    [[ "${NODE_NAMES[$i]}" == "$1" ]] || continue
+  if [[ -n "$given" ]]; then
+    [[ "${NODE_NAMES[$i]}" == "$given" ]] || continue
   elif ! ip -o -4 addr show | grep -qw -- "inet ${NODE_ADDRESSES[$i]}"; then
     continue
   fi
   node=${NODE_NAMES[$i]}
+  address=${NODE_ADDRESSES[$i]}
   role=${NODE_ROLES[$i]}
   break
 done
@@ -88,6 +90,7 @@ replaced() {
   [[ -n "$id" && "$id" != "$2" ]]
 }
 
+[[ ! -e "$SYSROOT/etc/kubernetes/manifests-stopped-for-restore" ]] || mb_die "an etcd restore is under way on $node: finish it first (ops/restore-etcd.sh start)"
 restore_manifests
 for c in "${COMPONENTS[@]}"; do
   [[ -f "$MANIFESTS/$c.yaml" ]] || mb_die "$MANIFESTS/$c.yaml is missing: $node does not run the control plane yet"
