@@ -95,6 +95,7 @@ impl Node {
             .env_clear()
             .env("PATH", format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", self.p("stubs").display()))
             .env("MESHBUNDLE_SYSROOT", self.p("root"))
+            .env("HOME", self.p("root/root"))
             .env("MB_LOG", self.p("calls.log"))
             .env("MB_STATE", self.p("state"))
             .env("MB_SECRETS", self.p("secrets"))
@@ -401,4 +402,20 @@ fn readme_states_how_long_kubeadm_certificates_last_for_the_kubeadm_version() {
     let readme = String::from_utf8(tree.get("README.md").unwrap().bytes.clone()).unwrap();
     let row = readme.lines().find(|l| l.starts_with("| kubeadm's certificates")).unwrap();
     assert!(row.contains("365 days (kubeadm's default") && row.contains("every 335 days"), "{row}");
+}
+
+#[test]
+fn cert_expiry_on_a_worker_checks_the_kubelet_and_leaves_the_cluster_to_the_control_plane() {
+    let n = Node::new();
+    Place::KubeletClient.write(&n, 365);
+    let o = n.run("10.0.0.21", &["ops/cert-expiry.sh"]);
+    assert_eq!(o.status.code(), Some(0), "{}\n{}", text(&o.stdout), text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("ok: /var/lib/kubelet/pki/kubelet-client-current.pem"), "{out}");
+    assert!(out.contains("check them on a control-plane node"), "{out}");
+    assert!(!n.calls().iter().any(|c| c.starts_with("kubectl")), "no kubectl without a kubeconfig");
+    Place::KubeletClient.write(&n, 10);
+    let o = n.run("10.0.0.21", &["ops/cert-expiry.sh"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(problems(&o).len(), 1, "{}", text(&o.stderr));
 }
