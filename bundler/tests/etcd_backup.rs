@@ -68,7 +68,7 @@ case "$3 $4" in
     # etcd 3.4's tools: etcdctl, no etcdutl. It records how it is called.
     printf '#!/bin/sh\necho "etcdctl $*" >>"%s"\nexec /usr/bin/etcdctl "$@"\n' "$MB_LOG" >"$6/usr/local/bin/etcdctl"
     chmod 755 "$6/usr/local/bin/etcdctl" ;;
-  "images unmount") rm -rf "$5/usr" ;;
+  "images unmount") rm -rf "${@: -1}/usr" ;;
 esac
 exit 0
 "#;

@@ -27,7 +27,6 @@ for i in "${!NODE_NAMES[@]}"; do
     continue
   fi
   node=${NODE_NAMES[$i]}
-  address=${NODE_ADDRESSES[$i]}
   role=${NODE_ROLES[$i]}
   break
 done
@@ -35,6 +34,9 @@ done
 [[ "$role" == control-plane ]] || mb_die "$node is a worker: run the backup on a control-plane node (${CONTROL_PLANE[*]}), where etcd runs"
 
 mb_require_root
+if [[ -z "${KUBECONFIG:-}" && -f "$SYSROOT/etc/kubernetes/admin.conf" ]]; then
+  export KUBECONFIG="$SYSROOT/etc/kubernetes/admin.conf"
+fi
 # The backup holds every Secret of the cluster: only root reads it.
 umask 077
 out="${1:-meshbundle-backup-$(date -u +%Y%m%dT%H%M%SZ)}"

@@ -28,7 +28,6 @@ for i in "${!NODE_NAMES[@]}"; do
     continue
   fi
   node=${NODE_NAMES[$i]}
-  address=${NODE_ADDRESSES[$i]}
   role=${NODE_ROLES[$i]}
   break
 done

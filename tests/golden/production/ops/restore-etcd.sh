@@ -32,7 +32,6 @@ for i in "${!NODE_NAMES[@]}"; do
     continue
   fi
   node=${NODE_NAMES[$i]}
-  address=${NODE_ADDRESSES[$i]}
   role=${NODE_ROLES[$i]}
   break
 done
@@ -114,7 +113,7 @@ done
 mb_step "the etcd tools of this cluster's etcd image"
 mnt=$(mktemp -d)
 cleanup() {
-  ctr -n k8s.io images unmount "$mnt" >/dev/null 2>&1 || true
+  ctr -n k8s.io images unmount --rm "$mnt" >/dev/null 2>&1 || true
   rmdir "$mnt" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -134,13 +133,15 @@ done
 [[ -n "$tool" ]] || mb_die "found neither etcdutl nor etcdctl: the etcd image (${ETCD_IMAGES[0]}) is not on this node; pull it with crictl pull, then run this again (the control plane stays stopped until ops/restore-etcd.sh start)"
 
 mb_step "restore $snapshot as member $node"
+peer_url=$(tr ',' '\n' <<<"$INITIAL_CLUSTER" | sed -n "s/^$node=//p")
+[[ -n "$peer_url" ]] || mb_die "$node is not in the etcd cluster $INITIAL_CLUSTER"
 restored="$DATA.restored-$$"
 rm -rf "$restored"
 "$tool" snapshot restore "$snapshot" \
   --name "$node" \
   --initial-cluster "$INITIAL_CLUSTER" \
   --initial-cluster-token "$token" \
-  --initial-advertise-peer-urls "https://$address:2380" \
+  --initial-advertise-peer-urls "$peer_url" \
   --data-dir "$restored"
 chmod 0700 "$restored"
 old=""
