@@ -137,35 +137,7 @@ impl Node {
         let site_ca = self.bundle.join("secrets/kubernetes-pki/etcd");
         std::fs::copy(site_ca.join("ca.crt"), self.pki("ca.crt")).unwrap();
         std::fs::copy(site_ca.join("ca.key"), self.pki("ca.key")).unwrap();
-        let issue = |name: &str, cn: &str, ext: String| {
-            let key = self.pki(&format!("{name}.key"));
-            let csr = self.dir.join("tmp").join(format!("{name}.csr"));
-            let extfile = self.dir.join("tmp").join(format!("{name}.ext"));
-            std::fs::write(&extfile, ext).unwrap();
-            sh(Command::new("openssl").args(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]).args([
-                "-keyout".as_ref(),
-                key.as_os_str(),
-                "-out".as_ref(),
-                csr.as_os_str(),
-                "-subj".as_ref(),
-                format!("/CN={cn}").as_ref(),
-            ]));
-            sh(Command::new("openssl").args(["x509", "-req", "-days", "365"]).args([
-                "-in".as_ref(),
-                csr.as_os_str(),
-                "-CA".as_ref(),
-                self.pki("ca.crt").as_os_str(),
-                "-CAkey".as_ref(),
-                self.pki("ca.key").as_os_str(),
-                "-CAcreateserial".as_ref(),
-                "-extfile".as_ref(),
-                extfile.as_os_str(),
-                "-out".as_ref(),
-                self.pki(&format!("{name}.crt")).as_os_str(),
-            ]));
-            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-        };
-        issue(
+        self.issue(
             "server",
             &self.name,
             format!(
@@ -173,10 +145,55 @@ impl Node {
                 self.name, self.address
             ),
         );
-        issue(
+        self.issue(
             "healthcheck-client",
             "kube-etcd-healthcheck-client",
             "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n".into(),
+        );
+    }
+
+    fn issue(&self, name: &str, cn: &str, ext: String) {
+        let key = self.pki(&format!("{name}.key"));
+        let csr = self.dir.join("tmp").join(format!("{name}.csr"));
+        let extfile = self.dir.join("tmp").join(format!("{name}.ext"));
+        std::fs::write(&extfile, ext).unwrap();
+        sh(Command::new("openssl").args(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]).args([
+            "-keyout".as_ref(),
+            key.as_os_str(),
+            "-out".as_ref(),
+            csr.as_os_str(),
+            "-subj".as_ref(),
+            format!("/CN={cn}").as_ref(),
+        ]));
+        sh(Command::new("openssl").args(["x509", "-req", "-days", "365"]).args([
+            "-in".as_ref(),
+            csr.as_os_str(),
+            "-CA".as_ref(),
+            self.pki("ca.crt").as_os_str(),
+            "-CAkey".as_ref(),
+            self.pki("ca.key").as_os_str(),
+            "-CAcreateserial".as_ref(),
+            "-extfile".as_ref(),
+            extfile.as_os_str(),
+            "-out".as_ref(),
+            self.pki(&format!("{name}.crt")).as_os_str(),
+        ]));
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+
+    /// A peer certificate for every member's address: the members of the
+    /// test share one network namespace, where a connection to another
+    /// member leaves from that member's own address, which etcd checks.
+    fn issue_peer(&self, addresses: &[String]) {
+        let ips: Vec<String> = addresses.iter().map(|a| format!("IP:{a}")).collect();
+        self.issue(
+            "peer",
+            &self.name,
+            format!(
+                "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:localhost,DNS:{},IP:127.0.0.1,{}\n",
+                self.name,
+                ips.join(",")
+            ),
         );
     }
 
@@ -408,4 +425,136 @@ fn backup_and_restore_refuse_a_worker_and_a_damaged_snapshot() {
     for c in COMPONENTS {
         assert!(node.root.join(format!("etc/kubernetes/manifests/{c}.yaml")).exists());
     }
+}
+
+/// The real etcdctl in the network namespace of process `pid`.
+fn etcdctl_at(pid: u32, node: &Node, endpoint: &str, args: &[&str]) -> Output {
+    Command::new("nsenter")
+        .arg(format!("--net=/proc/{pid}/ns/net"))
+        .args(["--", "etcdctl"])
+        .arg(format!("--endpoints={endpoint}"))
+        .arg(format!("--cacert={}", node.pki("ca.crt").display()))
+        .arg(format!("--cert={}", node.pki("healthcheck-client.crt").display()))
+        .arg(format!("--key={}", node.pki("healthcheck-client.key").display()))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn three_control_plane_nodes_restore_one_snapshot_into_one_working_etcd_cluster() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A snapshot of a real etcd, by ops/backup.sh.
+    let first = Node::new(tmp.path(), &single_control_plane(), "cp-1");
+    let etcd = first.start_etcd();
+    assert!(first.etcdctl(&["put", "/registry/meshbundle/probe", "in-the-snapshot"]).status.success());
+    let out = tmp.path().join("b");
+    let o = first.run(&["ops/backup.sh", out.to_str().unwrap()], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    stop(etcd);
+    let snapshot = out.join("etcd-snapshot.db");
+
+    // Each of production's three control-plane nodes restores it, then starts.
+    let prod = example("production");
+    let parent = tmp.path().join("prod");
+    let nodes: Vec<Node> = ["cp-1", "cp-2", "cp-3"].iter().map(|n| Node::new(&parent, &prod, n)).collect();
+    let addresses: Vec<String> = nodes.iter().map(|n| n.address.clone()).collect();
+    for n in &nodes {
+        n.issue_peer(&addresses);
+        std::fs::write(n.pid_file(), "").unwrap();
+        let o = n.run(&["ops/restore-etcd.sh", snapshot.to_str().unwrap()], &[]);
+        assert!(o.status.success(), "{}: {}", n.name, text(&o.stderr));
+    }
+    for n in &nodes {
+        let o = n.run(&["ops/restore-etcd.sh", "start"], &[]);
+        assert!(o.status.success(), "{}: {}", n.name, text(&o.stderr));
+    }
+
+    // The three restored members, each on its node's address in one network
+    // namespace, peers over TLS with certificates from the site's etcd CA.
+    let mut setup = String::from("/usr/sbin/ip link set lo up");
+    for n in &nodes {
+        setup.push_str(&format!(" && /usr/sbin/ip addr add {}/32 dev lo", n.address));
+    }
+    let mut holder = Command::new("unshare").args(["--net", "--", "/bin/sh", "-c", &format!("{setup} && exec sleep 600")]).spawn().unwrap();
+    let ns = holder.id();
+    for _ in 0..100 {
+        let o = Command::new("nsenter")
+            .arg(format!("--net=/proc/{ns}/ns/net"))
+            .args(["--", "/usr/sbin/ip", "-o", "-4", "addr", "show", "lo"])
+            .output()
+            .unwrap();
+        if text(&o.stdout).contains(&nodes[2].address) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let mut members = Vec::new();
+    for n in &nodes {
+        let pki = |f: &str| n.pki(f).display().to_string();
+        let log = std::fs::File::create(n.dir.join("etcd.log")).unwrap();
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/proc/{ns}/ns/net"))
+            .args(["--", "etcd", "--name", &n.name, "--data-dir"])
+            .arg(n.root.join("var/lib/etcd"))
+            .arg(format!("--listen-client-urls=https://{}:2379", n.address))
+            .arg(format!("--advertise-client-urls=https://{}:2379", n.address))
+            .arg(format!("--listen-peer-urls=https://{}:2380", n.address))
+            .args([
+                "--cert-file",
+                &pki("server.crt"),
+                "--key-file",
+                &pki("server.key"),
+                "--client-cert-auth",
+                "--trusted-ca-file",
+                &pki("ca.crt"),
+            ])
+            .args(["--peer-cert-file", &pki("peer.crt"), "--peer-key-file", &pki("peer.key"), "--peer-client-cert-auth"])
+            .args(["--peer-trusted-ca-file", &pki("ca.crt")])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        members.push(child);
+    }
+    let endpoint = format!("https://{}:2379", nodes[1].address);
+    let mut healthy = false;
+    for _ in 0..600 {
+        if etcdctl_at(ns, &nodes[1], &endpoint, &["endpoint", "health"]).status.success() {
+            healthy = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let logs =
+        || nodes.iter().map(|n| std::fs::read_to_string(n.dir.join("etcd.log")).unwrap_or_default()).collect::<Vec<_>>().join("\n----\n");
+    if !healthy {
+        for m in members {
+            stop(m);
+        }
+        stop(holder);
+        panic!("the restored cluster has no quorum:\n{}", logs());
+    }
+    let get = etcdctl_at(ns, &nodes[1], &endpoint, &["get", "--print-value-only", "/registry/meshbundle/probe"]);
+    let list = etcdctl_at(ns, &nodes[1], &endpoint, &["member", "list"]);
+    // A write through one member is read from another: one cluster.
+    let put = etcdctl_at(ns, &nodes[0], &format!("https://{}:2379", nodes[0].address), &["put", "/registry/meshbundle/after", "y"]);
+    let read = etcdctl_at(
+        ns,
+        &nodes[2],
+        &format!("https://{}:2379", nodes[2].address),
+        &["get", "--print-value-only", "/registry/meshbundle/after"],
+    );
+    for m in members {
+        stop(m);
+    }
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(text(&get.stdout).trim(), "in-the-snapshot", "{}", text(&get.stderr));
+    let list = text(&list.stdout);
+    for n in &nodes {
+        assert!(list.contains(&format!("started, {}, https://{}:2380", n.name, n.address)), "{list}");
+    }
+    assert!(put.status.success(), "{}", text(&put.stderr));
+    assert_eq!(text(&read.stdout).trim(), "y", "{}", text(&read.stderr));
 }
