@@ -103,7 +103,7 @@ const SPEC_FIELDS: &[(&str, &str)] = &[
 /// A lock for the production example: every image and file it needs, with
 /// made-up digests, as the JSON a lock file holds.
 fn lock_json() -> Value {
-    let site = example("production");
+    let site: meshbundle_core::spec::Site = serde_json::from_value(production_json()).unwrap();
     let needs = meshbundle_core::catalog::needs(&site).unwrap();
     let images: Vec<Value> = needs
         .images
@@ -270,10 +270,21 @@ fn lock_values_are_refused_when_read_naming_line_and_field() {
             assert!(e.len() < 600, "the error does not echo the value at length: {e}");
         }
     }
-    // The lock's other text fields reach no script: accepted, and inert.
+    // The lock's other text fields reach no script: a file's URL must be the
+    // one the spec needs (else the pin is stale and render refuses it); the
+    // rest are accepted, and inert.
     let spec_text = yaml(&production_json());
-    for (pointer, field) in [("/files/0/url", "url"), ("/images/0/platforms/0/platform", "platform"), ("/images/0/mediaType", "mediaType")]
     {
+        let p = format!("$(touch {})", marker.display());
+        let text = yaml(&set(&base, "/files/0/url", &p));
+        let site = load(&spec_text).site.unwrap();
+        let lock = meshbundle_core::lock::parse(&text).unwrap();
+        let e = render(&site, &Inputs { lock: Some(&lock), ..Default::default() })
+            .err()
+            .expect("a lock pinning a file for another URL renders");
+        assert!(e.to_string().contains("pinned for"), "{e}");
+    }
+    for (pointer, field) in [("/images/0/platforms/0/platform", "platform"), ("/images/0/mediaType", "mediaType")] {
         let p = format!("$(touch {})", marker.display());
         let text = yaml(&set(&base, pointer, &p));
         assert!(scripts_are_inert(dir.path(), Some(&text), None, &spec_text, &marker, field), "{field}: rendered");

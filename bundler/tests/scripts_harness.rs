@@ -378,6 +378,9 @@ fn operations_scripts() {
     assert_eq!(o.status.code(), Some(1), "refuses to remove its own revision");
 
     h.reset_log();
+    // A control-plane node: it has admin.conf, through which the script reads the cluster's certificates.
+    std::fs::create_dir_all(h.sys("/etc/kubernetes")).unwrap();
+    std::fs::write(h.sys("/etc/kubernetes/admin.conf"), "admin\n").unwrap();
     let o = h.run("10.0.0.11", &["ops/cert-expiry.sh", "30"]);
     ok(&o);
     assert!(text(&o.stdout).contains("ok: Istio root CA"), "{}", text(&o.stdout));
@@ -404,12 +407,16 @@ fn operations_scripts() {
 
     h.reset_log();
     let out = h.sysroot.join("backup");
-    ok(&h.run("10.0.0.11", &["ops/backup.sh", out.to_str().unwrap()]));
+    // The etcdctl stub writes no snapshot: the backup says so and leaves no archive
+    // (bundler/tests/etcd_backup.rs runs it against a real etcd).
+    let o = h.run("10.0.0.11", &["ops/backup.sh", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("etcdctl wrote no snapshot"), "{}", text(&o.stderr));
     let calls = h.calls();
     assert!(has(&calls, "kubectl -n kube-system exec etcd-cp-1 -- etcdctl"));
     assert!(has(&calls, "kubectl get authorizationpolicies.security.istio.io -A -o yaml"));
-    let mode = std::fs::metadata(h.sysroot.join("backup.tar.gz")).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600);
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o700);
+    assert!(!h.sysroot.join("backup.tar.gz").exists());
 }
 
 fn fixture_secrets() -> meshbundle_core::pki::SiteSecrets {

@@ -268,6 +268,34 @@ fn readme(ctx: &Ctx) -> String {
         );
     }
     let missing = if missing.is_empty() { String::new() } else { format!("## Not in this render\n\n{}\n\n", missing.join("\n")) };
+    // kubeadm v1beta4 takes the validity of its certificates from the
+    // ClusterConfiguration; before it, kubeadm's own default of one year holds.
+    let (kubeadm_leaf, leaf) = match ctx.api {
+        crate::spec::KubeadmApi::V1beta4 => (
+            format!("{} days (`spec.pki.leafValidityDays`, kubeadm's `certificateValidityPeriod`)", spec.pki.leaf_validity_days),
+            spec.pki.leaf_validity_days,
+        ),
+        crate::spec::KubeadmApi::V1beta3 => {
+            ("365 days (kubeadm's default; this kubeadm version does not take it from the spec)".to_string(), 365)
+        }
+    };
+    let renew_every = leaf.saturating_sub(spec.observability.alerts.cert_expiry_days).max(1);
+    let ig = &spec.istio.ingress_gateway;
+    let supplied = ctx.secrets.and_then(|s| s.ingress.as_ref()).is_some_and(|i| i.ca.is_none());
+    let ingress_renewal = if supplied {
+        "your CA (it issued it): a new one in `site.secrets.yaml`, then `meshbundle build`, import and `sudo ./install.sh cluster`"
+    } else {
+        "`meshbundle secrets rotate`, then `meshbundle build`, import and `sudo ./install.sh cluster`"
+    };
+    let ingress_row = match (&ig.tls, ig.enabled) {
+        (Some(t), true) => format!(
+            "| ingress certificate (`{}/{}`, `tls.crt`) | {} days (`spec.pki.leafValidityDays`) | {ingress_renewal} | where `site.secrets.yaml` is kept, before it expires |\n",
+            ig.namespace, t.credential_name, spec.pki.leaf_validity_days
+        ),
+        _ => String::new(),
+    };
+    let cps: Vec<&str> = spec.nodes.iter().filter(|n| n.role == crate::spec::Role::ControlPlane).map(|n| n.name.as_str()).collect();
+    let cp_list = format!(" ({})", cps.join(", "));
     let desc = site.metadata.description.as_deref().map(|d| format!("{d}\n\n")).unwrap_or_default();
     format!(
         r#"# Site {name}
@@ -327,9 +355,63 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
 | `ops/diagnose.sh [DIR [NS/POD]]` | cluster state, Istio configuration, proxy configuration dumps and logs, in one archive |
 | `ops/upgrade-canary.sh` | from a new bundle: installs its revision beside the running one, moves namespaces, gateways and the `default` revision tag, verifies |
 | `ops/remove-revision.sh OLD` | `istioctl uninstall --revision OLD` once no namespace and no revision tag uses it |
-| `ops/cert-expiry.sh [DAYS]` | kubeadm certificates, Istio CA, ingress certificate |
+| `ops/cert-expiry.sh [DAYS]` | every certificate that expires within DAYS ({cert_days} by default), each with its renewal (see "Certificates and renewals") |
+| `ops/renew-kubeadm-certs.sh` | on a control-plane node: `kubeadm certs renew all`, restarts the static pods one by one, refreshes root's kubeconfig |
 | `ops/renew-join-credentials.sh` | puts back the join token and uploaded certificates with the same values, read from `nodes/{first}/kubeadm.yaml` |
-| `ops/backup.sh [DIR]` | the applied Istio configuration and an etcd snapshot |
+| `ops/backup.sh [DIR]` | on a control-plane node: the applied Istio configuration and an etcd snapshot, checked, in a private directory and archive |
+| `ops/restore-etcd.sh SNAPSHOT`, then `ops/restore-etcd.sh start` | on each control-plane node: restores etcd from a snapshot (see "Backup and restore") |
+
+### Backup and restore
+
+`sudo ops/backup.sh DIR` on a control-plane node runs `etcdctl snapshot save` in that
+node's etcd pod (over TLS, with kubeadm's `healthcheck-client` certificate), checks the
+snapshot (`snapshot status`) and writes it with its sha256 and the applied Istio
+configuration into `DIR` (mode 0700, files 0600) and `DIR.tar.gz` (0600). It holds every
+Secret of the cluster: keep it off the cluster, private. Take one before every upgrade
+and every day.
+
+To restore etcd (the whole cluster goes back to the snapshot's moment):
+
+1. On **each** control-plane node{cp_list}, as root, with the same snapshot:
+   `ops/restore-etcd.sh DIR/etcd-snapshot.db`. It checks the snapshot against its
+   sha256, stops the API server, controller manager, scheduler and etcd (their manifests
+   move to `/etc/kubernetes/manifests-stopped-for-restore`), restores the snapshot as
+   this node's member of a new etcd cluster of every control-plane node into a new data
+   directory with the etcd tools of the cluster's etcd image (`etcdutl`, or `etcdctl` for
+   etcd 3.4), and swaps it in for `/var/lib/etcd` (the old one is kept beside it).
+2. Then on each control-plane node: `ops/restore-etcd.sh start` (the manifests go back,
+   the kubelet restarts). With a single control-plane node, step 1 does this itself.
+3. `ops/verify.sh`; once the cluster works, delete `/var/lib/etcd.before-restore-*`.
+
+## Certificates and renewals
+
+| certificate | lasts | renewed by | where, how often |
+|---|---|---|---|
+| kubeadm's CAs: `/etc/kubernetes/pki/ca.crt`, `front-proxy-ca.crt`, `etcd/ca.crt` | {root_days} days (`spec.pki.rootValidityDays`; the site secrets issue them) | a new site CA (see "Replacing a root CA") | plan it years ahead |
+| kubeadm's certificates (API server, etcd server, peer and clients, front proxy client) and the client certificates in `admin.conf`, `super-admin.conf`, `controller-manager.conf`, `scheduler.conf` | {kubeadm_leaf} | `sudo ops/renew-kubeadm-certs.sh` | on each control-plane node, one at a time, at least once every {renew_every} days (`kubeadm upgrade` also renews them) |
+| kubelet client certificate (`/var/lib/kubelet/pki/kubelet-client-current.pem`) | 1 year (the controller manager's `--cluster-signing-duration` default) | the kubelet itself (`rotateCertificates: true`), at 70 to 90% of its life | every node, nothing to do; if `ops/cert-expiry.sh` reports it, rotation failed: `journalctl -u kubelet`, `kubectl get csr` |
+| Istio root CA (`istio-system/cacerts`, `root-cert.pem`) | {root_days} days (`spec.pki.rootValidityDays`) | a new site CA (see "Replacing a root CA") | plan it years ahead |
+| Istio intermediate CA (`istio-system/cacerts`, `ca-cert.pem`) | {intermediate_days} days (`spec.pki.intermediateValidityDays`) | `meshbundle secrets rotate`, then `meshbundle build`, import, `sudo ./install.sh cluster` and `kubectl -n istio-system rollout restart deployment/istiod-{rev}` | where `site.secrets.yaml` is kept, before it expires |
+{ingress_row}| workload certificates of the sidecars | 24 hours | istiod, automatically | nothing to do |
+
+Run `sudo ops/cert-expiry.sh` on each control-plane node every week (or when the
+certificate alert fires): it reads every certificate under `/etc/kubernetes/pki`, the
+client certificates embedded in the kubeconfigs, the kubelet's, the Istio CAs and the
+ingress certificate with openssl, reports each one that expires within {cert_days} days
+(`spec.observability.alerts.certExpiryDays`) with the renewal that applies, and exits
+non-zero when there is any. After `ops/renew-kubeadm-certs.sh`, copies of `admin.conf`
+made for other users are stale: copy the new one.
+
+### Replacing a root CA
+
+meshbundle does not rotate a root in place. A root is replaced by a new site CA: every
+node must trust the new root before any certificate it issues is used, then everything is
+reissued, then the old root is dropped. For the kubeadm CAs, follow Kubernetes' "Manual
+rotation of CA certificates" (kubernetes.io, Tasks, TLS) with the new CA from
+`meshbundle secrets generate`; for the Istio root, put both roots in `root-cert.pem` of
+`istio-system/cacerts`, restart istiod and every workload, switch to the new root's
+intermediate, restart again, then remove the old root. Both take a maintenance window;
+start well before the date `ops/cert-expiry.sh` shows.
 
 ## Istio upgrades
 
@@ -394,6 +476,13 @@ A directory laid out with `--node NAME` holds the part of this tree that node ne
         tz = spec.timezone,
         alerts = super::observability::alerts_readme(ctx),
         addons = addons_readme(ctx),
+        cert_days = spec.observability.alerts.cert_expiry_days,
+        root_days = spec.pki.root_validity_days,
+        intermediate_days = spec.pki.intermediate_validity_days,
+        kubeadm_leaf = kubeadm_leaf,
+        renew_every = renew_every,
+        ingress_row = ingress_row,
+        cp_list = cp_list,
     )
 }
 

@@ -3,15 +3,46 @@
 # Do not edit: change meshbundle.yaml and render again.
 #
 # Backs up the applied configuration (Istio resources, namespaces, the rendered IstioOperator) and an etcd snapshot.
-# Usage: ops/backup.sh [OUTPUT_DIR]   (as root on the first control-plane node)
+# Usage: ops/backup.sh [OUTPUT_DIR]   (as root on a control-plane node; NODE=NAME names the node)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 
+# shellcheck source=../common/lib.sh
+source "$ROOT/common/lib.sh"
+
+CONTROL_PLANE=(cp-1 cp-2 cp-3)
+NODE_NAMES=(cp-1 cp-2 cp-3 worker-1 worker-2 worker-3)
+NODE_ADDRESSES=(10.0.0.11 10.0.0.12 10.0.0.13 10.0.0.21 10.0.0.22 10.0.0.23)
+NODE_ROLES=(control-plane control-plane control-plane worker worker worker)
+
+node=""
+role=""
+given="${NODE:-}"
+for i in "${!NODE_NAMES[@]}"; do
+  if [[ -n "$given" ]]; then
+    [[ "${NODE_NAMES[$i]}" == "$given" ]] || continue
+  elif ! ip -o -4 addr show | grep -qw -- "inet ${NODE_ADDRESSES[$i]}"; then
+    continue
+  fi
+  node=${NODE_NAMES[$i]}
+  role=${NODE_ROLES[$i]}
+  break
+done
+[[ -n "$node" ]] || mb_die "this machine is none of the site's nodes (${NODE_NAMES[*]}); name it: NODE=NAME $0"
+[[ "$role" == control-plane ]] || mb_die "$node is a worker: run the backup on a control-plane node (${CONTROL_PLANE[*]}), where etcd runs"
+
+mb_require_root
+if [[ -z "${KUBECONFIG:-}" && -f "$SYSROOT/etc/kubernetes/admin.conf" ]]; then
+  export KUBECONFIG="$SYSROOT/etc/kubernetes/admin.conf"
+fi
+# The backup holds every Secret of the cluster: only root reads it.
+umask 077
 out="${1:-meshbundle-backup-$(date -u +%Y%m%dT%H%M%SZ)}"
-FIRST_NODE=cp-1
+[[ ! -e "$out" && ! -e "$out.tar.gz" ]] || mb_die "$out already exists: name a new backup"
 mkdir -p "$out"
+chmod 0700 "$out"
 
 echo "== applied configuration"
 kubectl get namespaces -o yaml >"$out/namespaces.yaml"
@@ -23,17 +54,41 @@ done
 kubectl -n istio-system get configmaps -o yaml >"$out/istio-system-configmaps.yaml"
 istioctl manifest generate -f "$ROOT/manifests/istio/istio-operator.yaml" >"$out/istio-manifest.yaml" || true
 
-echo "== etcd snapshot"
-kubectl -n kube-system exec "etcd-$FIRST_NODE" -- etcdctl \
-  --endpoints=https://127.0.0.1:2379 \
-  --cacert=/etc/kubernetes/pki/etcd/ca.crt \
-  --cert=/etc/kubernetes/pki/etcd/server.crt \
-  --key=/etc/kubernetes/pki/etcd/server.key \
-  snapshot save /var/lib/etcd/meshbundle-snapshot.db
-if [[ -f /var/lib/etcd/meshbundle-snapshot.db ]]; then
-  install -m 0600 /var/lib/etcd/meshbundle-snapshot.db "$out/etcd-snapshot.db"
-fi
+etcd_pod() {
+  kubectl -n kube-system exec "etcd-$node" -- "$@"
+}
 
-tar -czf "$out.tar.gz" "$out"
+etcdctl_pod() {
+  etcd_pod etcdctl \
+    --endpoints=https://127.0.0.1:2379 \
+    --cacert=/etc/kubernetes/pki/etcd/ca.crt \
+    --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt \
+    --key=/etc/kubernetes/pki/etcd/healthcheck-client.key \
+    "$@"
+}
+
+echo "== etcd snapshot (member $node)"
+# etcdctl runs in the etcd pod, which mounts /var/lib/etcd from this node:
+# the snapshot is written there, copied into the backup and removed.
+name=".meshbundle-snapshot-$$.db"
+snapshot="$SYSROOT/var/lib/etcd/$name"
+trap 'rm -f "$snapshot" "$snapshot.part"' EXIT
+etcdctl_pod snapshot save "/var/lib/etcd/$name"
+[[ -s "$snapshot" ]] || mb_die "etcdctl wrote no snapshot at /var/lib/etcd/$name: is this $node, where etcd-$node runs?"
+# etcd 3.5 and later check a snapshot with etcdutl; 3.4 has only etcdctl.
+if etcd_pod etcdutl version >/dev/null 2>&1; then
+  etcd_pod etcdutl --write-out=table snapshot status "/var/lib/etcd/$name" >"$out/etcd-snapshot.status"
+else
+  etcd_pod etcdctl --write-out=table snapshot status "/var/lib/etcd/$name" >"$out/etcd-snapshot.status"
+fi
+cp "$snapshot" "$out/etcd-snapshot.db"
+rm -f "$snapshot"
+trap - EXIT
+chmod 0600 "$out"/*
+(cd "$out" && sha256sum etcd-snapshot.db >etcd-snapshot.db.sha256)
+cat "$out/etcd-snapshot.status"
+
+tar -czf "$out.tar.gz" -C "$(dirname "$out")" "$(basename "$out")"
 chmod 0600 "$out.tar.gz"
-echo "backup in $out.tar.gz (it holds secrets: keep it private)"
+echo "backup in $out/ and $out.tar.gz (they hold every Secret: keep them private)"
+echo "restore etcd with: ops/restore-etcd.sh $out/etcd-snapshot.db (see \"Backup and restore\" in README.md)"
