@@ -33,6 +33,7 @@ const STUBS: &[&str] = &[
     "modprobe",
     "swapoff",
     "crictl",
+    "ctr",
     "timedatectl",
     "ip",
     "conntrack",
@@ -51,6 +52,14 @@ case "$name $1 $2" in
   "ip -o -4") echo "2: eth0    inet $MB_ADDRESS/24 brd 10.0.0.255 scope global eth0" ;;
   "uname -m "*) echo x86_64 ;;
   "crictl inspecti "*) exit 1 ;;
+  # containerd's images as `ctr images ls` lists them: what `ctr images tag` made.
+  "ctr -n k8s.io")
+    case "$3 $4" in
+      "images ls") echo "REF TYPE DIGEST SIZE PLATFORMS LABELS"; cat "$MB_LOG.images" 2>/dev/null ;;
+      "images tag")
+        { grep -v "^$7 " "$MB_LOG.images" 2>/dev/null; echo "$7 application/vnd.oci.image.index.v1+json ${6##*@} 1.0 KiB linux/amd64 -"; } >"$MB_LOG.images.new"
+        mv "$MB_LOG.images.new" "$MB_LOG.images" ;;
+    esac ;;
   "kubeadm init "*) mkdir -p "$MESHBUNDLE_SYSROOT/etc/kubernetes" && echo admin >"$MESHBUNDLE_SYSROOT/etc/kubernetes/admin.conf" ;;
   "kubeadm join "*)
     mkdir -p "$MESHBUNDLE_SYSROOT/etc/kubernetes" && echo kubelet >"$MESHBUNDLE_SYSROOT/etc/kubernetes/kubelet.conf"
