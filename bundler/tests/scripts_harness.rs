@@ -50,6 +50,7 @@ case "$name $1 $2" in
   "ip -o -4") echo "2: eth0    inet $MB_ADDRESS/24 brd 10.0.0.255 scope global eth0" ;;
   "uname -m "*) echo x86_64 ;;
   "crictl inspecti "*) exit 1 ;;
+  "istioctl version "*) echo "client version: 1.30.3" ;;
   # containerd's images as `ctr images ls` lists them: what `ctr images tag` made.
   "ctr -n k8s.io")
     case "$3 $4" in
@@ -66,6 +67,7 @@ case "$name $1 $2" in
     if grep -q '^controlPlane:' "$3"; then echo admin >"$MESHBUNDLE_SYSROOT/etc/kubernetes/admin.conf"; fi ;;
 esac
 case "$*" in
+  *"-n shop get deployments,statefulsets,daemonsets -o name"*) printf 'deployment.apps/web\nstatefulset.apps/cache\n' ;;
   *"get peerauthentication"*) printf STRICT ;;
   *"get deployments -l app=istiod"*) printf '1-29-2\n1-30-3\n' ;;
   *"get secret"*) printf '%s' "$MB_CERT_B64" ;;
@@ -366,9 +368,15 @@ fn operations_scripts() {
         &format!("istioctl install -y -f {b}/manifests/istio/istio-operator.yaml --set components.ingressGateways[0].enabled=false"),
     );
     let label = position(&calls, "kubectl label namespace shop istio.io/rev=1-30-3 --overwrite");
-    let restart = position(&calls, "kubectl -n shop rollout restart deployment");
+    let restart = position(&calls, "kubectl -n shop rollout restart deployment.apps/web");
+    let restart_sts = position(&calls, "kubectl -n shop rollout restart statefulset.apps/cache");
+    // Each workload is waited for by name: `rollout status` of a bare kind waits on nothing.
+    let status = position(&calls, "kubectl -n shop rollout status deployment.apps/web --timeout=300s");
+    let status_sts = position(&calls, "kubectl -n shop rollout status statefulset.apps/cache --timeout=300s");
     let gateways = calls.iter().rposition(|c| c == &format!("istioctl install -y -f {b}/manifests/istio/istio-operator.yaml")).unwrap();
-    assert!(canary < label && label < restart && restart < gateways, "{calls:#?}");
+    assert!(canary < label && label < restart && restart < restart_sts && restart_sts < status, "{calls:#?}");
+    assert!(status < status_sts && status_sts < gateways, "{calls:#?}");
+    assert!(!calls.iter().any(|c| c.ends_with("rollout status deployment --timeout=300s")), "{calls:#?}");
     assert!(text(&h.run("10.0.0.11", &["ops/upgrade-canary.sh"]).stdout).contains("remove-revision.sh 1-29-2"));
 
     h.reset_log();

@@ -35,6 +35,7 @@ arg_after() {
 case "$name" in
   istioctl)
     case "$1" in
+      version) echo "client version: 1.30.3" ;;
       install)
         file=$(arg_after -f "$@")
         rev=$(sed -n 's/^  revision: *//p' "$file" | tr -d "\"'")

@@ -49,6 +49,10 @@ pub fn cacerts_secret(site: &Site, s: &SiteSecrets) -> Result<serde_json::Value,
 /// The TLS Secret the ingress Gateway's `credentialName` names.
 pub fn ingress_secret(site: &Site, s: &SiteSecrets) -> Option<serde_json::Value> {
     let g = &site.spec.istio.ingress_gateway;
+    // No gateway, no namespace for it: the Secret would not apply.
+    if !g.enabled {
+        return None;
+    }
     let tls = g.tls.as_ref()?;
     let i = s.ingress.as_ref()?;
     Some(json!({

@@ -181,6 +181,12 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// The Kubernetes object name a host's VirtualService or ServiceEntry gets
+/// (`*.` becomes `wildcard.`, dots become dashes).
+pub fn object_name_for_host(host: &str) -> String {
+    traffic::host_name(host)
+}
+
 /// Renders every file of the install. The site must be valid.
 pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
     let errors: Vec<Diagnostic> = crate::validate::check(site).into_iter().filter(|d| d.is_error()).collect();

@@ -91,7 +91,15 @@ echo "== istioctl analyze"
 istioctl analyze --all-namespaces --revision "$REVISION" || problem "istioctl analyze found problems"
 
 echo "== proxy status"
-istioctl proxy-status --revision "$REVISION" || problem "some proxies are not in sync with istiod"
+if status=$(istioctl proxy-status --revision "$REVISION"); then
+  echo "$status"
+  # istioctl exits 0 even when a proxy is behind: read its columns.
+  if grep -qwE 'STALE|NOT SENT' <<<"$status"; then
+    problem "some proxies are not in sync with istiod (STALE or NOT SENT above)"
+  fi
+else
+  problem "istioctl proxy-status failed"
+fi
 
 if ((problems)); then
   echo "$problems check(s) failed; collect details with $ROOT/ops/diagnose.sh" >&2
@@ -166,9 +174,15 @@ echo "diagnostics in $out.tar.gz"
 
 fn upgrade(ctx: &Ctx) -> String {
     let body = format!(
-        r#"REVISION={rev}
+        r#"# shellcheck source=../common/lib.sh
+source "$ROOT/common/lib.sh"
+
+REVISION={rev}
+ISTIO_VERSION={version}
 NAMESPACES={namespaces}
 OPERATOR="$ROOT/manifests/istio/istio-operator.yaml"
+
+mb_require_istioctl "$ISTIO_VERSION" "$ROOT/files"
 
 old=$(kubectl -n istio-system get deployments -l app=istiod -o jsonpath='{{range .items[*]}}{{.metadata.labels.istio\.io/rev}}{{"\n"}}{{end}}' | grep -vx "$REVISION" | sort -u || true)
 if [[ -z "$old" ]]; then
@@ -182,10 +196,18 @@ istioctl install -y -f "$OPERATOR" \
 kubectl -n istio-system rollout status "deployment/istiod-$REVISION" --timeout=300s
 
 echo "== move the namespaces to $REVISION and restart their workloads"
+# Each workload by name: `rollout status` of a kind without a name waits on
+# nothing. Pods that no workload owns keep the old sidecar until deleted:
+# remove-revision.sh refuses while any proxy is still on the old revision.
 for ns in "${{NAMESPACES[@]}}"; do
   kubectl label namespace "$ns" "istio.io/rev=$REVISION" --overwrite
-  kubectl -n "$ns" rollout restart deployment
-  kubectl -n "$ns" rollout status deployment --timeout=300s
+  workloads=$(kubectl -n "$ns" get deployments,statefulsets,daemonsets -o name)
+  while IFS= read -r w; do
+    [[ -n "$w" ]] && kubectl -n "$ns" rollout restart "$w"
+  done <<<"$workloads"
+  while IFS= read -r w; do
+    [[ -n "$w" ]] && kubectl -n "$ns" rollout status "$w" --timeout=300s
+  done <<<"$workloads"
 done
 
 echo "== move the gateways to $REVISION"
@@ -211,6 +233,7 @@ if [[ -n "$others" ]]; then
 fi
 "#,
         rev = quote(&ctx.revision),
+        version = quote(&ctx.site.spec.istio.version),
         namespaces = array(&ctx.mesh_namespaces()),
     );
     script(
@@ -240,6 +263,14 @@ tags=$(kubectl get mutatingwebhookconfigurations -l "istio.io/tag,istio.io/rev=$
 if [[ -n "$tags" ]]; then
   echo "revision tags still point at $old: $(tr '\n' ' ' <<<"$tags")" >&2
   echo "move each first: istioctl tag set TAG --revision $REVISION --overwrite -y (ops/upgrade-canary.sh moves the default tag)" >&2
+  exit 1
+fi
+# Proxies still connected to $old (pods no workload owns, or workloads not
+# restarted) would lose their istiod and, within a day, their certificates.
+proxies=$(istioctl proxy-status --revision "$old" | tail -n +2)
+if [[ -n "$proxies" ]]; then
+  echo "proxies still run on $old; restart (or delete) their pods first:" >&2
+  echo "$proxies" >&2
   exit 1
 fi
 istioctl uninstall -y --revision "$old"

@@ -18,7 +18,7 @@ fn meta(name: &str, namespace: &str) -> Value {
 }
 
 /// A name for a host usable as a Kubernetes object name.
-fn host_name(host: &str) -> String {
+pub(crate) fn host_name(host: &str) -> String {
     host.replace("*.", "wildcard.").replace('.', "-")
 }
 

@@ -163,8 +163,36 @@ fn min_pods_path(path: &str, hpa: &Hpa) -> String {
     if hpa.enabled { format!("{path}.hpa.minReplicas") } else { format!("{path}.replicas") }
 }
 
+/// Hosts whose rendered object names (`a.b` -> `a-b`) would be the same:
+/// `kubectl apply` would keep only the last of them.
+fn name_clashes(d: &mut Diagnostics, path: &str, hosts: &[&str], what: &str) {
+    let mut seen: std::collections::BTreeMap<String, &str> = std::collections::BTreeMap::new();
+    for h in hosts {
+        let name = crate::render::object_name_for_host(h);
+        match seen.get(&name) {
+            Some(first) if first != h => d.error(
+                "duplicate",
+                path.to_string(),
+                format!("`{first}` and `{h}` would both become the {what} `{name}`, and one would replace the other"),
+                "rename one of the hosts",
+            ),
+            _ => {
+                seen.insert(name, h);
+            }
+        }
+    }
+}
+
 fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, version: &str) {
     if !g.enabled {
+        if !g.hosts.is_empty() && !ingress {
+            d.error(
+                "egress",
+                format!("{path}.hosts"),
+                "egress hosts are listed, but the egress gateway is off: nothing would route them, and with REGISTRY_ONLY calls to them are refused",
+                "turn the egress gateway on, or remove the hosts",
+            );
+        }
         return;
     }
     if !is_rfc1123_label(&g.name) {
@@ -251,6 +279,14 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
                 "use a lowercase DNS name, optionally starting with `*.`",
             );
         }
+    }
+    if ingress {
+        let mut route_hosts: Vec<&str> = g.routes.iter().map(|r| r.host.as_str()).collect();
+        route_hosts.sort();
+        route_hosts.dedup();
+        name_clashes(d, &format!("{path}.routes"), &route_hosts, "VirtualService");
+    } else {
+        name_clashes(d, &format!("{path}.hosts"), &g.hosts.iter().map(String::as_str).collect::<Vec<_>>(), "ServiceEntry");
     }
     if !ingress {
         for (i, h) in g.hosts.iter().enumerate() {
@@ -346,6 +382,13 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             "spec.istio.revision",
             format!("`{rev}` is not a valid revision name"),
             "use lowercase letters, digits and `-`, e.g. `1-30-3`",
+        );
+    } else if rev == "default" {
+        d.error(
+            "revision",
+            "spec.istio.revision",
+            "`default` is the name of Istio's default revision tag, not a revision: istioctl would treat it as no revision and patch a deployment that does not exist",
+            "name the revision after its version, e.g. `1-30-3` (or leave revision out)",
         );
     } else if let Some(given) = &istio.revision
         && !given.contains(&istio.version.replace('.', "-"))
@@ -455,6 +498,21 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                 "write e.g. `0.0.0.0/0` for every client or `10.20.0.0/16` for one network",
             );
         }
+    }
+    let ig = &istio.ingress_gateway;
+    let cidrs = &sec.authorization.ingress_client_cidrs;
+    if ig.enabled
+        && !cidrs.is_empty()
+        && !cidrs.iter().any(|c| c.ends_with("/0"))
+        && ig.service.kind != ServiceType::ClusterIP
+        && ig.service.external_traffic_policy != Some(crate::spec::ExternalTrafficPolicy::Local)
+    {
+        d.error(
+            "authorization",
+            "spec.security.authorization.ingressClientCIDRs",
+            "the gateway would not see client addresses: with externalTrafficPolicy Cluster, kube-proxy replaces them with a node's, so these networks would match no client and every one would be refused",
+            "set spec.istio.ingressGateway.service.externalTrafficPolicy: Local, or accept every client with `0.0.0.0/0`",
+        );
     }
     if sec.authorization.ingress_client_cidrs.is_empty() && istio.ingress_gateway.enabled {
         d.warning(

@@ -123,6 +123,29 @@ mb_install_binaries() {
   fi
 }
 
+# The version of the istioctl on PATH, or nothing.
+mb_istioctl_version() {
+  istioctl version --remote=false 2>/dev/null | grep -oE '[0-9]+[.][0-9]+[.][0-9]+[-.A-Za-z0-9]*' | head -n 1 || true
+}
+
+# Makes the istioctl on PATH this bundle's: istioctl carries the charts it
+# installs, so a revision installed by another version's istioctl would run
+# this version's images with that version's charts.
+mb_require_istioctl() {
+  local want=$1 files=$2 have arch
+  have=$(mb_istioctl_version)
+  [[ "$have" != "$want" ]] || return 0
+  arch=$(mb_arch)
+  [[ -f "$files/istioctl-$arch" ]] ||
+    mb_die "istioctl is ${have:-not installed}, but this bundle installs Istio $want and its istioctl (files/istioctl-$arch) is not here: extract the bundle on this control-plane node (meshbundle import --extract DIR --node NAME)"
+  mb_require_root
+  mb_log "istioctl is ${have:-not installed}: installing this bundle's istioctl $want"
+  tar -xzf "$files/istioctl-$arch" -C "$SYSROOT/usr/local/bin"
+  have=$(mb_istioctl_version)
+  [[ "$have" == "$want" ]] ||
+    mb_die "the istioctl on PATH is still ${have:-missing} after installing $want into /usr/local/bin: put /usr/local/bin first in PATH"
+}
+
 # Installs containerd's configuration and unit; restarts it when either changed.
 mb_containerd() {
   local common=$1 changed=no src rel

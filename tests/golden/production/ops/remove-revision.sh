@@ -25,5 +25,13 @@ if [[ -n "$tags" ]]; then
   echo "move each first: istioctl tag set TAG --revision $REVISION --overwrite -y (ops/upgrade-canary.sh moves the default tag)" >&2
   exit 1
 fi
+# Proxies still connected to $old (pods no workload owns, or workloads not
+# restarted) would lose their istiod and, within a day, their certificates.
+proxies=$(istioctl proxy-status --revision "$old" | tail -n +2)
+if [[ -n "$proxies" ]]; then
+  echo "proxies still run on $old; restart (or delete) their pods first:" >&2
+  echo "$proxies" >&2
+  exit 1
+fi
 istioctl uninstall -y --revision "$old"
 echo "revision $old removed"

@@ -9,9 +9,15 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 
+# shellcheck source=../common/lib.sh
+source "$ROOT/common/lib.sh"
+
 REVISION=1-30-3
+ISTIO_VERSION=1.30.3
 NAMESPACES=(shop)
 OPERATOR="$ROOT/manifests/istio/istio-operator.yaml"
+
+mb_require_istioctl "$ISTIO_VERSION" "$ROOT/files"
 
 old=$(kubectl -n istio-system get deployments -l app=istiod -o jsonpath='{range .items[*]}{.metadata.labels.istio\.io/rev}{"\n"}{end}' | grep -vx "$REVISION" | sort -u || true)
 if [[ -z "$old" ]]; then
@@ -25,10 +31,18 @@ istioctl install -y -f "$OPERATOR" \
 kubectl -n istio-system rollout status "deployment/istiod-$REVISION" --timeout=300s
 
 echo "== move the namespaces to $REVISION and restart their workloads"
+# Each workload by name: `rollout status` of a kind without a name waits on
+# nothing. Pods that no workload owns keep the old sidecar until deleted:
+# remove-revision.sh refuses while any proxy is still on the old revision.
 for ns in "${NAMESPACES[@]}"; do
   kubectl label namespace "$ns" "istio.io/rev=$REVISION" --overwrite
-  kubectl -n "$ns" rollout restart deployment
-  kubectl -n "$ns" rollout status deployment --timeout=300s
+  workloads=$(kubectl -n "$ns" get deployments,statefulsets,daemonsets -o name)
+  while IFS= read -r w; do
+    [[ -n "$w" ]] && kubectl -n "$ns" rollout restart "$w"
+  done <<<"$workloads"
+  while IFS= read -r w; do
+    [[ -n "$w" ]] && kubectl -n "$ns" rollout status "$w" --timeout=300s
+  done <<<"$workloads"
 done
 
 echo "== move the gateways to $REVISION"

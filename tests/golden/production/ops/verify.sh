@@ -57,7 +57,15 @@ echo "== istioctl analyze"
 istioctl analyze --all-namespaces --revision "$REVISION" || problem "istioctl analyze found problems"
 
 echo "== proxy status"
-istioctl proxy-status --revision "$REVISION" || problem "some proxies are not in sync with istiod"
+if status=$(istioctl proxy-status --revision "$REVISION"); then
+  echo "$status"
+  # istioctl exits 0 even when a proxy is behind: read its columns.
+  if grep -qwE 'STALE|NOT SENT' <<<"$status"; then
+    problem "some proxies are not in sync with istiod (STALE or NOT SENT above)"
+  fi
+else
+  problem "istioctl proxy-status failed"
+fi
 
 if ((problems)); then
   echo "$problems check(s) failed; collect details with $ROOT/ops/diagnose.sh" >&2
