@@ -50,7 +50,9 @@ case "$name $1 $2" in
   "ip -o -4") echo "2: eth0    inet $MB_ADDRESS/24 brd 10.0.0.255 scope global eth0" ;;
   "uname -m "*) echo x86_64 ;;
   "crictl inspecti "*) exit 1 ;;
-  "istioctl version "*) echo "client version: 1.30.3" ;;
+  "istioctl version "*) cat "$MB_LOG.istioctl-version" 2>/dev/null || echo "client version: 1.30.3" ;;
+  # Proxies connected to a revision, when the test says there are some.
+  "istioctl proxy-status "*) cat "$MB_LOG.proxies" 2>/dev/null ;;
   # containerd's images as `ctr images ls` lists them: what `ctr images tag` made.
   "ctr -n k8s.io")
     case "$3 $4" in
@@ -361,6 +363,18 @@ fn operations_scripts() {
     assert!(!calls.iter().any(|c| c.contains("verify-install")), "verify-install no longer exists");
 
     h.reset_log();
+    // Another version's istioctl would install this revision with its own
+    // charts: the bundle's is installed first, and nothing goes on while the
+    // one on PATH is not this bundle's version.
+    let version = PathBuf::from(format!("{}.istioctl-version", h.log.display()));
+    std::fs::write(&version, "client version: 1.29.2\n").unwrap();
+    let o = h.run("10.0.0.11", &["ops/upgrade-canary.sh"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("installing this bundle's istioctl 1.30.3"), "{}", text(&o.stderr));
+    assert!(h.sys("/usr/local/bin/istioctl").exists(), "the bundle's istioctl is unpacked");
+    assert!(!h.calls().iter().any(|c| c.starts_with("istioctl install")), "{:#?}", h.calls());
+    std::fs::remove_file(&version).unwrap();
+    h.reset_log();
     ok(&h.run("10.0.0.11", &["ops/upgrade-canary.sh"]));
     let calls = h.calls();
     let canary = position(
@@ -379,6 +393,15 @@ fn operations_scripts() {
     assert!(!calls.iter().any(|c| c.ends_with("rollout status deployment --timeout=300s")), "{calls:#?}");
     assert!(text(&h.run("10.0.0.11", &["ops/upgrade-canary.sh"]).stdout).contains("remove-revision.sh 1-29-2"));
 
+    h.reset_log();
+    // A proxy still on the old revision: nothing is removed.
+    let proxies = PathBuf::from(format!("{}.proxies", h.log.display()));
+    std::fs::write(&proxies, "NAME CLUSTER CDS LDS EDS RDS ECDS ISTIOD VERSION\ncache-0.shop Kubernetes SYNCED SYNCED SYNCED SYNCED IGNORED istiod-1-29-2-7d4 1.29.2\n").unwrap();
+    let o = h.run("10.0.0.11", &["ops/remove-revision.sh", "1-29-2"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("proxies still run on 1-29-2") && text(&o.stderr).contains("cache-0.shop"), "{}", text(&o.stderr));
+    assert!(!h.calls().iter().any(|c| c.starts_with("istioctl uninstall")), "{:#?}", h.calls());
+    std::fs::remove_file(&proxies).unwrap();
     h.reset_log();
     ok(&h.run("10.0.0.11", &["ops/remove-revision.sh", "1-29-2"]));
     assert!(h.calls().contains(&"istioctl uninstall -y --revision 1-29-2".to_string()));

@@ -175,7 +175,12 @@ pub(crate) fn alerts_readme(ctx: &Ctx) -> String {
              (`spec.observability.prometheusOperator`). The site must install prometheus-operator and its CRDs itself, \
              before `./install.sh cluster`, which checks that the `prometheusrules.monitoring.coreos.com` CRD is \
              there before it applies anything and applies the rule last. The operator's Prometheus must select it: \
-             label `role: alert-rules` in namespace `istio-system` (`ruleSelector`, `ruleNamespaceSelector`)."
+             label `role: alert-rules` in namespace `istio-system` (`ruleSelector`, `ruleNamespaceSelector`). \
+             It evaluates them only on the series it scrapes, and meshbundle ships no ServiceMonitor or PodMonitor: \
+             its ServiceMonitors and PodMonitors must cover istiod (port `http-monitoring`, 15014: the `citadel_*` \
+             series), every proxy's Envoy stats (`/stats/prometheus` on 15090: `istio_requests_total`, \
+             `istio_request_duration_milliseconds_bucket`), the API server and the kubelets (with cAdvisor: \
+             `apiserver_*`, `kubelet_*`, `container_*`), or the rules stay silent."
                 .to_string(),
         );
     }

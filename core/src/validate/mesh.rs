@@ -655,6 +655,14 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             "alert well within the leaf validity",
         );
     }
+    if obs.prometheus_operator && !obs.addons.prometheus {
+        d.warning(
+            "alerts",
+            "spec.observability.prometheusOperator",
+            "the operator's Prometheus evaluates the alert rules only on what it scrapes, and meshbundle ships no ServiceMonitor or PodMonitor",
+            "make its monitors cover istiod (15014), the proxies' Envoy stats (15090), the API server and the kubelets; the render README lists the series",
+        );
+    }
     if !obs.addons.prometheus && !obs.prometheus_operator {
         d.warning(
             "alerts",

@@ -138,6 +138,7 @@ mb_require_istioctl() {
     mb_die "istioctl is ${have:-not installed}, but this bundle installs Istio $want and its istioctl (files/istioctl-$arch) is not here: extract the bundle on this control-plane node (meshbundle import --extract DIR --node NAME)"
   mb_require_root
   mb_log "istioctl is ${have:-not installed}: installing this bundle's istioctl $want"
+  mkdir -p "$SYSROOT/usr/local/bin"
   tar -xzf "$files/istioctl-$arch" -C "$SYSROOT/usr/local/bin"
   have=$(mb_istioctl_version)
   [[ "$have" == "$want" ]] ||
