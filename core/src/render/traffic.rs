@@ -131,10 +131,17 @@ fn subset_name(host: &str) -> String {
 }
 
 /// TLS the application originates to each egress host leaves through the
-/// egress gateway, as in Istio's "Egress Gateways" task for HTTPS traffic
-/// with mutual TLS between the sidecars and the gateway
-/// (istio.io/latest/docs/tasks/traffic-management/egress/egress-gateway/,
-/// source istio/istio.io content/en/docs/tasks/traffic-management/egress/):
+/// egress gateway, with Istio mTLS between the sidecars and the gateway.
+/// Sources (istio/istio.io, content/en/docs/tasks/traffic-management/egress/):
+/// the "Egress Gateways" task, section "Egress gateway for HTTPS traffic"
+/// (egress-gateway/snips.sh at 1144ff0bfff4f591f2e706530df4b6e5e32f5811:
+/// ServiceEntry TLS 443, mesh `tls` route by `sniHosts` to a gateway subset),
+/// and "Egress Gateways with TLS Origination" (egress-gateway-tls-origination/
+/// snips.sh at 985554b84f26c6fa8393c5f9e3f5e82e0d3fd23f: Gateway server
+/// `tls.mode: ISTIO_MUTUAL`, DestinationRule subset for the gateway's service
+/// with `portLevelSettings` `tls: {mode: ISTIO_MUTUAL, sni: <host>}`). The
+/// current HTTPS section uses PASSTHROUGH, which shows the gateway no caller
+/// identity; the ISTIO_MUTUAL form is what lets deny-by-default allow it.
 ///
 /// - the sidecar matches the application's SNI on port 443 and sends the
 ///   stream to the gateway's https port wrapped in Istio mTLS
