@@ -127,7 +127,8 @@ fn subset_name(host: &str) -> String {
     }
     // FNV-1a, 32 bits: stable across builds and platforms.
     let hash = host.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    format!("{}-{hash:08x}", name[..54].trim_end_matches('-'))
+    let head: String = name.chars().take(54).collect();
+    format!("{}-{hash:08x}", head.trim_end_matches('-'))
 }
 
 /// TLS the application originates to each egress host leaves through the
