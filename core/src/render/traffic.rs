@@ -155,7 +155,9 @@ fn subset_name(host: &str) -> String {
 /// - the inner stream (still the application's TLS) leaves to host:443.
 ///
 /// A terminated TLS server is routed by the VirtualService's `tcp` routes
-/// (`tls` routes with `sniHosts` serve only PASSTHROUGH servers), and a tcp
+/// (`tls` routes with `sniHosts` serve only PASSTHROUGH servers: istio/istio
+/// pilot/pkg/networking/core gateway.go, createGatewayTCPFilterChainOpts,
+/// whose filter chain for the server matches its hosts as SNI), and a tcp
 /// route cannot tell hosts apart: so each host has its own server (same
 /// port, its own `hosts`, chosen by the SNI the subset sets) and its own
 /// VirtualService, whose tcp route serves only that server.
