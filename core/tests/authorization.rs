@@ -127,15 +127,22 @@ fn allowed(policies: &[Value], r: &Request) -> bool {
     allows.is_empty() || allows.iter().any(|p| rules(p).iter().any(|rule| rule_matches(rule, r)))
 }
 
-fn policies(spec_text: &str) -> Vec<Value> {
+fn rendered(spec_text: &str) -> meshbundle_core::tree::FileTree {
     let loaded = load(spec_text);
     let site = loaded.site.unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
-    let tree = render(&site, &Inputs::default()).unwrap();
+    render(&site, &Inputs::default()).unwrap()
+}
+
+fn yaml_docs(tree: &meshbundle_core::tree::FileTree, path: &str) -> Vec<Value> {
+    let text = String::from_utf8(tree.get(path).unwrap_or_else(|| panic!("no {path}")).bytes.clone()).unwrap();
+    text.split("\n---\n").skip(1).map(|d| meshbundle_core::yaml::from_str::<Value>(d).unwrap()).collect()
+}
+
+fn policies(spec_text: &str) -> Vec<Value> {
+    let tree = rendered(spec_text);
     let text = String::from_utf8(tree.get("manifests/security/authorization-policies.yaml").unwrap().bytes.clone()).unwrap();
-    let docs: Vec<Value> = text
-        .split("\n---\n")
-        .skip(1)
-        .map(|d| meshbundle_core::yaml::from_str::<Value>(d).unwrap())
+    let docs: Vec<Value> = yaml_docs(&tree, "manifests/security/authorization-policies.yaml")
+        .into_iter()
         .filter(|d| d["kind"] == "AuthorizationPolicy")
         .collect();
     assert!(!docs.is_empty() || !text.contains("AuthorizationPolicy"));
@@ -265,4 +272,49 @@ fn an_allow_without_deny_by_default_is_flagged_for_what_it_refuses() {
     let flagged = |w: &Vec<String>| w.iter().any(|m| m.starts_with("spec.security.authorization.allow[0]: without deny-by-default"));
     assert!(flagged(&warnings(&with_allow("defaultDeny: false"))));
     assert!(!flagged(&warnings(&with_allow("defaultDeny: true"))));
+}
+
+const EGRESS_HOST: (&str, &str) =
+    ("      namespace: istio-egress\n", "      namespace: istio-egress\n      hosts:\n        - api.partner.example\n");
+
+/// A call from `from_ns`'s workload to `host` as the egress gateway sees it:
+/// the gateway server that takes the host's SNI decides whether the caller's
+/// identity is known. Only a server terminating Istio mTLS (`ISTIO_MUTUAL`)
+/// has the peer certificate; a PASSTHROUGH one forwards the application's
+/// own TLS and sees no principal and no namespace.
+fn egress_call(tree: &meshbundle_core::tree::FileTree, from_ns: &str, host: &str) -> Request {
+    let gw = yaml_docs(tree, "manifests/traffic/egress.yaml").into_iter().find(|d| d["kind"] == "Gateway").expect("an egress Gateway");
+    let server = gw["spec"]["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["hosts"].as_array().unwrap().iter().any(|h| h == host))
+        .unwrap_or_else(|| panic!("no egress server for {host}"))
+        .clone();
+    let mut r = workload(from_ns, "default", "istio-egress", "unused", 8443);
+    r.to_labels = BTreeMap::from([("istio".to_string(), gw["spec"]["selector"]["istio"].as_str().unwrap().to_string())]);
+    if server["tls"]["mode"] != "ISTIO_MUTUAL" {
+        r.principal = None;
+        r.namespace = None;
+    }
+    r
+}
+
+#[test]
+fn deny_by_default_lets_the_mesh_and_only_the_mesh_out_through_the_egress_gateway() {
+    let tree = rendered(&production(&[EGRESS_HOST]));
+    let p = policies(&production(&[EGRESS_HOST]));
+    // `shop` is a route's namespace, so part of the mesh.
+    assert!(allowed(&p, &egress_call(&tree, "shop", "api.partner.example")), "a mesh workload reaches the egress host");
+    assert!(!allowed(&p, &egress_call(&tree, "outside", "api.partner.example")), "a namespace outside the mesh is refused");
+}
+
+#[test]
+fn without_default_deny_the_egress_gateway_has_no_allow_policy() {
+    let spec = production(&[EGRESS_HOST, NO_DEFAULT_DENY]);
+    let tree = rendered(&spec);
+    let p = policies(&spec);
+    assert!(allowed(&p, &egress_call(&tree, "shop", "api.partner.example")));
+    assert!(allowed(&p, &egress_call(&tree, "outside", "api.partner.example")));
+    assert!(p.iter().all(|d| d["spec"]["action"] == "DENY"), "only DENY policies without deny-by-default");
 }

@@ -117,7 +117,50 @@ fn destination_rule(ctx: &Ctx) -> Value {
     })
 }
 
-/// TLS to each egress host leaves through the egress gateway (SNI passthrough).
+/// A DestinationRule subset name for an egress host: a DNS label (at most
+/// 63 characters), the host's object name when it fits, else its start and a
+/// hash of the whole host.
+fn subset_name(host: &str) -> String {
+    let name = host_name(host);
+    if name.len() <= 63 {
+        return name;
+    }
+    // FNV-1a, 32 bits: stable across builds and platforms.
+    let hash = host.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let head: String = name.chars().take(54).collect();
+    format!("{}-{hash:08x}", head.trim_end_matches('-'))
+}
+
+/// TLS the application originates to each egress host leaves through the
+/// egress gateway, with Istio mTLS between the sidecars and the gateway.
+/// Sources (istio/istio.io, content/en/docs/tasks/traffic-management/egress/):
+/// the "Egress Gateways" task, section "Egress gateway for HTTPS traffic"
+/// (egress-gateway/snips.sh at 1144ff0bfff4f591f2e706530df4b6e5e32f5811:
+/// ServiceEntry TLS 443, mesh `tls` route by `sniHosts` to a gateway subset),
+/// and "Egress Gateways with TLS Origination" (egress-gateway-tls-origination/
+/// snips.sh at 985554b84f26c6fa8393c5f9e3f5e82e0d3fd23f: Gateway server
+/// `tls.mode: ISTIO_MUTUAL`, DestinationRule subset for the gateway's service
+/// with `portLevelSettings` `tls: {mode: ISTIO_MUTUAL, sni: <host>}`). The
+/// current HTTPS section uses PASSTHROUGH, which shows the gateway no caller
+/// identity; the ISTIO_MUTUAL form is what lets deny-by-default allow it.
+///
+/// - the sidecar matches the application's SNI on port 443 and sends the
+///   stream to the gateway's https port wrapped in Istio mTLS
+///   (DestinationRule subset: `ISTIO_MUTUAL`, `sni` = the host);
+/// - the gateway terminates that mTLS (server `protocol: TLS`,
+///   `mode: ISTIO_MUTUAL`), so it knows the caller's identity and the
+///   `allow-mesh-to-egress` AuthorizationPolicy (source namespaces) can
+///   match; a PASSTHROUGH server would see no identity and refuse everyone
+///   under deny-by-default;
+/// - the inner stream (still the application's TLS) leaves to host:443.
+///
+/// A terminated TLS server is routed by the VirtualService's `tcp` routes
+/// (`tls` routes with `sniHosts` serve only PASSTHROUGH servers: istio/istio
+/// pilot/pkg/networking/core gateway.go, createGatewayTCPFilterChainOpts,
+/// whose filter chain for the server matches its hosts as SNI), and a tcp
+/// route cannot tell hosts apart: so each host has its own server (same
+/// port, its own `hosts`, chosen by the SNI the subset sets) and its own
+/// VirtualService, whose tcp route serves only that server.
 fn egress(ctx: &Ctx) -> Vec<Value> {
     let g = &ctx.site.spec.istio.egress_gateway;
     if !g.enabled || g.hosts.is_empty() {
@@ -127,15 +170,44 @@ fn egress(ctx: &Ctx) -> Vec<Value> {
     let domain = &ctx.site.spec.kubernetes.cluster_domain;
     let gw_host = format!("{}.{}.svc.{domain}", g.name, g.namespace);
     let gw_ref = format!("{}/egress", g.namespace);
-    let mut docs = vec![json!({
-        "apiVersion": api(ctx),
-        "kind": "Gateway",
-        "metadata": meta("egress", &g.namespace),
-        "spec": {
-            "selector": {"istio": gateway_label(g)},
-            "servers": [{"port": {"number": https.port, "name": "tls", "protocol": "TLS"}, "hosts": g.hosts, "tls": {"mode": "PASSTHROUGH"}}],
-        },
-    })];
+    let servers: Vec<Value> = g
+        .hosts
+        .iter()
+        .map(|host| {
+            json!({
+                "port": {"number": https.port, "name": format!("tls-{}", host_name(host)), "protocol": "TLS"},
+                "hosts": [host],
+                "tls": {"mode": "ISTIO_MUTUAL"},
+            })
+        })
+        .collect();
+    let subsets: Vec<Value> = g
+        .hosts
+        .iter()
+        .map(|host| {
+            json!({
+                "name": subset_name(host),
+                "trafficPolicy": {"portLevelSettings": [{
+                    "port": {"number": https.port},
+                    "tls": {"mode": "ISTIO_MUTUAL", "sni": host},
+                }]},
+            })
+        })
+        .collect();
+    let mut docs = vec![
+        json!({
+            "apiVersion": api(ctx),
+            "kind": "Gateway",
+            "metadata": meta("egress", &g.namespace),
+            "spec": {"selector": {"istio": gateway_label(g)}, "servers": servers},
+        }),
+        json!({
+            "apiVersion": api(ctx),
+            "kind": "DestinationRule",
+            "metadata": meta("egress-gateway", &g.namespace),
+            "spec": {"host": gw_host, "subsets": subsets},
+        }),
+    ];
     for host in &g.hosts {
         let name = host_name(host);
         docs.push(json!({
@@ -156,16 +228,14 @@ fn egress(ctx: &Ctx) -> Vec<Value> {
             "spec": {
                 "hosts": [host],
                 "gateways": ["mesh", gw_ref],
-                "tls": [
-                    {
-                        "match": [{"gateways": ["mesh"], "port": 443, "sniHosts": [host]}],
-                        "route": [{"destination": {"host": gw_host, "port": {"number": https.port}}}],
-                    },
-                    {
-                        "match": [{"gateways": [gw_ref], "port": https.port, "sniHosts": [host]}],
-                        "route": [{"destination": {"host": host, "port": {"number": 443}}}],
-                    },
-                ],
+                "tls": [{
+                    "match": [{"gateways": ["mesh"], "port": 443, "sniHosts": [host]}],
+                    "route": [{"destination": {"host": gw_host, "subset": subset_name(host), "port": {"number": https.port}}}],
+                }],
+                "tcp": [{
+                    "match": [{"gateways": [gw_ref], "port": https.port}],
+                    "route": [{"destination": {"host": host, "port": {"number": 443}}}],
+                }],
             },
         }));
     }
