@@ -161,7 +161,7 @@ if [[ "$leap" == "Not synchronised" ]]; then
   exit 1
 fi
 if [[ "$refid" == 7F7F0101 ]]; then
-  if [[ -n "$LOCAL_SOURCE_ADDRESS" ]] && ip -o addr show | grep -qw -- "inet $LOCAL_SOURCE_ADDRESS"; then
+  if [[ -n "$LOCAL_SOURCE_ADDRESS" ]] && ip -o -4 addr show | grep -qw -- "inet $LOCAL_SOURCE_ADDRESS"; then
     echo "OK: this node ($LOCAL_SOURCE_NAME) is the site's time source and serves its own clock at stratum $stratum"
     exit 0
   fi
