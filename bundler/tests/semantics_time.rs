@@ -497,6 +497,26 @@ fn check_time_refuses_a_clock_that_is_off_unsynchronised_or_on_its_own() {
     assert!(!o.status.success() && text(&o.stderr).contains("instead of following cp-1 (10.0.0.11)"), "{}", text(&o.stderr));
     ok(&check("10.0.0.11", LOCAL_CLOCK, None));
     assert_eq!(check("10.0.0.21", SYNCED_TO_CP1, Some("1; reboot")).status.code(), Some(2));
+
+    // A source node that should follow the site's servers fails when it is on its own clock.
+    let n = Node1::new(&with_time(Some(source("cp-1", &["10.0.0.5"]))), "/etc/chrony/chrony.conf");
+    let run = |address: &str, tracking: &str| {
+        Command::new("bash")
+            .arg("common/check-time.sh")
+            .current_dir(&n.bundle)
+            .env_clear()
+            .env("PATH", format!("{}:/usr/bin:/bin", n.stubs.display()))
+            .env("MB_LOG", &n.log)
+            .env("MB_ADDRESS", address)
+            .env("MB_TRACKING", tracking)
+            .output()
+            .unwrap()
+    };
+    let o = run("10.0.0.11", LOCAL_CLOCK);
+    assert!(!o.status.success() && text(&o.stderr).contains("instead of following 10.0.0.5"), "{}", text(&o.stderr));
+    ok(&run("10.0.0.11", &SYNCED_TO_CP1.replace("0A00000B,10.0.0.11", "0A000005,10.0.0.5")));
+    let o = run("10.0.0.22", LOCAL_CLOCK);
+    assert!(!o.status.success() && text(&o.stderr).contains("instead of following cp-1 (10.0.0.11)"), "{}", text(&o.stderr));
 }
 
 #[test]

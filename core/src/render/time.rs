@@ -123,31 +123,37 @@ fn source_conf(ctx: &Ctx, t: &Time, s: &Node) -> String {
 }
 
 fn check_time(ctx: &Ctx) -> String {
-    let local = source(ctx).filter(|_| time(ctx).is_some_and(|t| t.servers.is_empty()));
-    let (source_name, source_address) = local.map(|n| (n.name.as_str(), n.address.as_str())).unwrap_or_default();
-    let follows = match (source(ctx), time(ctx)) {
-        (Some(s), _) => format!("{} ({})", s.name, s.address),
-        (None, Some(t)) => t.servers.join(", "),
-        _ => String::new(),
+    let servers = time(ctx).map(|t| t.servers.join(", ")).unwrap_or_default();
+    let (source_name, source_address) = source(ctx).map(|n| (n.name.as_str(), n.address.as_str())).unwrap_or_default();
+    let others = match source(ctx) {
+        Some(s) => format!("{} ({})", s.name, s.address),
+        None => servers.clone(),
     };
     format!(
         r#"#!/usr/bin/env bash
 {header}#
 # Checks this node's clock: chronyd is synchronised to the site's time source
-# ({follows_c}) and its offset is at most MAX_OFFSET seconds.
+# and its offset is at most MAX_OFFSET seconds.
 # Run it on every node (kubectl cannot read node clocks):
 #   common/check-time.sh   (MAX_OFFSET={max} by default)
 set -euo pipefail
 
-# The node that runs on its own clock (the site's time source, no NTP servers), if any.
-LOCAL_SOURCE_NAME={source_name}
-LOCAL_SOURCE_ADDRESS={source_address}
-FOLLOWS={follows}
+# The site's time source node, if any, and what it follows (nothing: its own clock).
+SOURCE_NAME={source_name}
+SOURCE_ADDRESS={source_address}
+SOURCE_FOLLOWS={source_follows}
+# What every other node follows.
+FOLLOWS={others}
 MAX_OFFSET="${{MAX_OFFSET:-{max}}}"
 [[ "$MAX_OFFSET" =~ ^[0-9]+(\.[0-9]+)?$ ]] || {{
   echo "FAIL: MAX_OFFSET must be a number of seconds, not '$MAX_OFFSET'" >&2
   exit 2
 }}
+is_source=no
+if [[ -n "$SOURCE_ADDRESS" ]] && ip -o -4 addr show | grep -qw -- "inet $SOURCE_ADDRESS"; then
+  is_source=yes
+  FOLLOWS=${{SOURCE_FOLLOWS:-its own clock}}
+fi
 
 if ! tracking=$(chronyc -n -c tracking); then
   echo "FAIL: chronyd does not answer on this node (systemctl status chrony chronyd)" >&2
@@ -161,8 +167,8 @@ if [[ "$leap" == "Not synchronised" ]]; then
   exit 1
 fi
 if [[ "$refid" == 7F7F0101 ]]; then
-  if [[ -n "$LOCAL_SOURCE_ADDRESS" ]] && ip -o -4 addr show | grep -qw -- "inet $LOCAL_SOURCE_ADDRESS"; then
-    echo "OK: this node ($LOCAL_SOURCE_NAME) is the site's time source and serves its own clock at stratum $stratum"
+  if [[ "$is_source" == yes && -z "$SOURCE_FOLLOWS" ]]; then
+    echo "OK: this node ($SOURCE_NAME) is the site's time source and serves its own clock at stratum $stratum"
     exit 0
   fi
   echo "FAIL: this node runs on its own clock instead of following $FOLLOWS (see chronyc -n sources)" >&2
@@ -175,10 +181,10 @@ fi
 echo "OK: this node's clock follows $refname (stratum $stratum), offset $offset s"
 "#,
         header = ctx.header("#"),
-        follows_c = comment(&follows),
-        follows = quote(&follows),
         source_name = quote(source_name),
         source_address = quote(source_address),
+        source_follows = quote(&servers),
+        others = quote(&others),
         max = MAX_OFFSET_SECONDS,
     )
 }

@@ -3,20 +3,27 @@
 # Do not edit: change meshbundle.yaml and render again.
 #
 # Checks this node's clock: chronyd is synchronised to the site's time source
-# (cp-1 (10.0.0.11)) and its offset is at most MAX_OFFSET seconds.
+# and its offset is at most MAX_OFFSET seconds.
 # Run it on every node (kubectl cannot read node clocks):
 #   common/check-time.sh   (MAX_OFFSET=0.1 by default)
 set -euo pipefail
 
-# The node that runs on its own clock (the site's time source, no NTP servers), if any.
-LOCAL_SOURCE_NAME=cp-1
-LOCAL_SOURCE_ADDRESS=10.0.0.11
+# The site's time source node, if any, and what it follows (nothing: its own clock).
+SOURCE_NAME=cp-1
+SOURCE_ADDRESS=10.0.0.11
+SOURCE_FOLLOWS=''
+# What every other node follows.
 FOLLOWS='cp-1 (10.0.0.11)'
 MAX_OFFSET="${MAX_OFFSET:-0.1}"
 [[ "$MAX_OFFSET" =~ ^[0-9]+(\.[0-9]+)?$ ]] || {
   echo "FAIL: MAX_OFFSET must be a number of seconds, not '$MAX_OFFSET'" >&2
   exit 2
 }
+is_source=no
+if [[ -n "$SOURCE_ADDRESS" ]] && ip -o -4 addr show | grep -qw -- "inet $SOURCE_ADDRESS"; then
+  is_source=yes
+  FOLLOWS=${SOURCE_FOLLOWS:-its own clock}
+fi
 
 if ! tracking=$(chronyc -n -c tracking); then
   echo "FAIL: chronyd does not answer on this node (systemctl status chrony chronyd)" >&2
@@ -30,8 +37,8 @@ if [[ "$leap" == "Not synchronised" ]]; then
   exit 1
 fi
 if [[ "$refid" == 7F7F0101 ]]; then
-  if [[ -n "$LOCAL_SOURCE_ADDRESS" ]] && ip -o -4 addr show | grep -qw -- "inet $LOCAL_SOURCE_ADDRESS"; then
-    echo "OK: this node ($LOCAL_SOURCE_NAME) is the site's time source and serves its own clock at stratum $stratum"
+  if [[ "$is_source" == yes && -z "$SOURCE_FOLLOWS" ]]; then
+    echo "OK: this node ($SOURCE_NAME) is the site's time source and serves its own clock at stratum $stratum"
     exit 0
   fi
   echo "FAIL: this node runs on its own clock instead of following $FOLLOWS (see chronyc -n sources)" >&2
