@@ -33,6 +33,8 @@ const STUBS: &[&str] = &[
     "iptables",
     "nsenter",
     "uname",
+    "chronyc",
+    "chronyd",
 ];
 
 const STUB: &str = r#"#!/bin/sh
@@ -53,6 +55,10 @@ case "$name $1 $2" in
   "istioctl version "*) cat "$MB_LOG.istioctl-version" 2>/dev/null || echo "client version: 1.30.3" ;;
   # Proxies connected to a revision, when the test says there are some.
   "istioctl proxy-status "*) cat "$MB_LOG.proxies" 2>/dev/null ;;
+  # chrony synchronised: cp-1 (the production example's time source) on its own clock, the others to cp-1.
+  "chronyc -n -c")
+    if [ "$MB_ADDRESS" = 10.0.0.11 ]; then echo "7F7F0101,127.127.1.1,10,1764547200.000000000,0.000000000,0.000000000,0.000000000,0.000,0.000,0.000,0.000000000,0.000000000,0.0,Normal"
+    else echo "0A00000B,10.0.0.11,11,1764547200.000000000,-0.000012000,0.000001000,0.000010000,-1.234,0.001,0.010,0.000200000,0.000100000,64.0,Normal"; fi ;;
   # containerd's images as `ctr images ls` lists them: what `ctr images tag` made.
   "ctr -n k8s.io")
     case "$3 $4" in

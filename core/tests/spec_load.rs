@@ -34,6 +34,7 @@ fn production_example_shows_the_defaults() {
                 "controlPlaneEndpoint": full.spec.kubernetes.control_plane_endpoint,
                 "nodeSubnet": full.spec.kubernetes.node_subnet,
             },
+            "time": full.spec.time,
         },
     });
     // Ingress hosts and routes are the example's own; everything else is a default.
@@ -184,7 +185,7 @@ proptest! {
     /// report problems with paths inside `spec.nodes`, never panic.
     #[test]
     fn random_node_lists(nodes in proptest::collection::vec((0u8..4, 0u8..3, any::<bool>()), 0..8)) {
-        let mut yaml = String::from("apiVersion: meshbundle.dev/v1alpha1\nkind: Site\nmetadata:\n  name: p\nspec:\n  registry: 10.9.0.1:5000\n  kubernetes:\n    controlPlaneEndpoint: 10.9.0.2:6443\n  nodes:\n");
+        let mut yaml = String::from("apiVersion: meshbundle.dev/v1alpha1\nkind: Site\nmetadata:\n  name: p\nspec:\n  registry: 10.9.0.1:5000\n  time:\n    servers: [10.9.0.3]\n  kubernetes:\n    controlPlaneEndpoint: 10.9.0.2:6443\n  nodes:\n");
         if nodes.is_empty() {
             yaml.push_str("    []\n");
         }

@@ -347,7 +347,7 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
    configuration), the gateways' TLS certificate, mTLS, authorization, routes and the
    addons, then checks everything with `ops/verify.sh`.
 
-{alerts}## Operations
+{time}{alerts}## Operations
 
 | script | what it does |
 |---|---|
@@ -461,6 +461,7 @@ A directory laid out with `--node NAME` holds the part of this tree that node ne
 - `secrets/`: certificates and keys (private: mode 0600).
 - `ops/`: operations scripts.
 "#,
+        time = super::time::readme(ctx),
         name = site.metadata.name,
         version = crate::VERSION,
         k8s = spec.kubernetes.version,

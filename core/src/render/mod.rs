@@ -13,6 +13,7 @@ mod observability;
 mod ops;
 mod security;
 pub(crate) mod shell;
+pub(crate) mod time;
 mod traffic;
 
 use std::collections::BTreeMap;
@@ -226,6 +227,7 @@ pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
 
     let mut tree = FileTree::new();
     node::render(&ctx, &mut tree)?;
+    time::render(&ctx, &mut tree)?;
     kubeadm::render(&ctx, &mut tree)?;
     cni::render(&ctx, &mut tree)?;
     istio::render(&ctx, &mut tree)?;

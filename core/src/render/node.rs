@@ -307,6 +307,29 @@ fn bootstrap_script(ctx: &Ctx, node: &Node) -> String {
         format!("# sha256 of every carried file, from meshbundle.lock.\ndeclare -A FILE_SHA256=(\n{}\n)\n", locked.join("\n"))
     };
     let with_istioctl = if node.role == Role::ControlPlane { "yes" } else { "no" };
+    let mut tools: Vec<&str> = OS_TOOLS.to_vec();
+    let time_step = match super::time::node_time(ctx, node) {
+        super::time::NodeTime::Waived => {
+            "  mb_step \"time sync\"\n  mb_log \"waived in spec.time: the site keeps this node's clock in step by its own means\"\n"
+                .to_string()
+        }
+        super::time::NodeTime::Follows { conf } => {
+            tools.extend(["chronyd", "chronyc"]);
+            format!(
+                "  mb_step \"time sync (chrony)\"\n  mb_time_sync \"$ROOT\"/{} sync {}\n  \"$ROOT/common/check-time.sh\"\n",
+                quote(&conf),
+                quote(&super::time::follows(ctx, node))
+            )
+        }
+        super::time::NodeTime::Local { conf } => {
+            tools.extend(["chronyd", "chronyc"]);
+            format!(
+                "  mb_step \"time sync (chrony): the site's time source\"\n  mb_time_sync \"$ROOT\"/{} local {}\n  \"$ROOT/common/check-time.sh\"\n",
+                quote(&conf),
+                quote("its own clock")
+            )
+        }
+    };
     let images = node_images(ctx, node);
     let pinned = pinned_tags(ctx, node);
     let pinned_decl = if pinned.is_empty() {
@@ -362,6 +385,7 @@ main() {{
   mb_step "time zone $TIMEZONE"
   mb_timezone "$TIMEZONE"
 
+{time_step}
   mb_step "binaries"
   mb_install_binaries "$ROOT/files" "$arch" {with_istioctl}
 
@@ -391,7 +415,7 @@ main "$@"
         address_q = quote(&node.address),
         tz = quote(&spec.timezone),
         modules = array(&kernel_modules(ctx)),
-        tools = array(OS_TOOLS),
+        tools = array(&tools),
         images = array(&images),
         with_istioctl = quote(with_istioctl),
     )

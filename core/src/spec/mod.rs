@@ -79,6 +79,12 @@ pub struct SiteSpec {
     pub tuning: Tuning,
     #[serde(default)]
     pub pki: Pki,
+    /// Where the nodes take their time from. Required (kubeadm certificates,
+    /// etcd and JWT validation fail when clocks drift, and an isolated site
+    /// cannot reach public NTP servers): the site's NTP servers, a
+    /// control-plane node that serves time to the others, or an explicit waiver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<Time>,
     /// Images of your own the site needs besides meshbundle's (applications,
     /// tools). They are locked, carried and imported like the rest.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -86,6 +92,26 @@ pub struct SiteSpec {
     /// Files of your own to carry in the bundle (under `files/`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<ExtraFile>,
+}
+
+/// The site's time source. chrony on every node (see the generated README,
+/// "Time"): with `servers` only, every node follows them; with `sourceNode`,
+/// that node serves the node network and follows `servers` when given (its
+/// own clock at stratum 10 otherwise), and every other node follows it.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Time {
+    /// The site's NTP servers, by IP address or host name, in order of
+    /// preference.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub servers: Vec<String>,
+    /// The first control-plane node's name, to make it the site's time source.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_node: Option<String>,
+    /// `true` when the site keeps the node clocks in step by its own means:
+    /// meshbundle then sets up nothing (validation warns).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub waived: bool,
 }
 
 /// An image the site needs besides meshbundle's.

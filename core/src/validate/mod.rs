@@ -4,6 +4,7 @@
 
 mod cluster;
 mod mesh;
+pub mod time;
 pub mod values;
 mod versions;
 
@@ -19,5 +20,6 @@ pub fn check(site: &Site) -> Vec<Diagnostic> {
     versions::check(site, &mut d);
     cluster::check(site, &mut d);
     mesh::check(site, &mut d);
+    time::check(site, &mut d);
     d.0
 }

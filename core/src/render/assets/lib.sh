@@ -43,7 +43,7 @@ mb_check_os_tools() {
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   if ((${#missing[@]})); then
-    mb_die "missing operating system tools: ${missing[*]}; install them from the OS installation media (packages conntrack, iptables, iproute2, util-linux, socat, ethtool)"
+    mb_die "missing operating system tools: ${missing[*]}; install them from the OS installation media (packages conntrack, iptables, iproute2, util-linux, socat, ethtool, chrony)"
   fi
 }
 
@@ -101,6 +101,48 @@ mb_timezone() {
     timedatectl set-timezone "$zone"
   else
     ln -sf "/usr/share/zoneinfo/$zone" "$SYSROOT/etc/localtime"
+  fi
+}
+
+# Time sync with chrony, before kubeadm (its certificates and etcd need the
+# clocks in step). Installs the site's configuration as chrony's own (the
+# OS's is kept once as *.meshbundle-orig), turns systemd-timesyncd off (two
+# clients would fight over the clock), restarts chrony and, unless this node
+# serves its own clock (mode "local"), waits until chrony is synchronised
+# with at most 0.1 s left to correct: MESHBUNDLE_TIME_SYNC_TIMEOUT seconds
+# (600 by default), then fails.
+mb_time_sync() {
+  local conf=$1 mode=$2 follows=$3 dest unit timeout
+  if [[ -f "$SYSROOT/etc/chrony.conf" ]]; then
+    dest=/etc/chrony.conf
+  else
+    dest=/etc/chrony/chrony.conf
+  fi
+  if [[ -f "$SYSROOT$dest" && ! -f "$SYSROOT$dest.meshbundle-orig" ]] && ! cmp -s "$conf" "$SYSROOT$dest"; then
+    cp -p "$SYSROOT$dest" "$SYSROOT$dest.meshbundle-orig"
+  fi
+  mb_install "$conf" "$dest" 0644 || true
+  if systemctl is-active --quiet systemd-timesyncd 2>/dev/null; then
+    systemctl disable --now systemd-timesyncd
+    mb_log "systemd-timesyncd turned off: chrony keeps the time"
+  fi
+  if systemctl cat chrony.service >/dev/null 2>&1; then
+    unit=chrony
+  else
+    unit=chronyd
+  fi
+  systemctl enable "$unit"
+  systemctl restart "$unit"
+  if [[ "$mode" == local ]]; then
+    chronyc -n tracking >/dev/null || mb_die "chronyd does not answer after its restart (systemctl status $unit)"
+    mb_log "this node is the site's time source: it serves its own clock"
+    return 0
+  fi
+  timeout=${MESHBUNDLE_TIME_SYNC_TIMEOUT:-600}
+  [[ "$timeout" =~ ^[1-9][0-9]*$ ]] || mb_die "MESHBUNDLE_TIME_SYNC_TIMEOUT must be a number of seconds, not '$timeout'"
+  mb_log "waiting up to ${timeout}s for the clock to synchronise with $follows"
+  if ! chronyc waitsync "$timeout" 0.1 0 1; then
+    mb_die "the clock did not synchronise with $follows within ${timeout}s; check that it answers NTP (UDP 123) from this node (chronyc -n sources), then run this script again"
   fi
 }
 
