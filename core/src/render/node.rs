@@ -10,7 +10,7 @@ use super::shell::{array, comment, quote};
 use super::{Ctx, RenderError};
 use crate::spec::{Node, ProxyMode, Role};
 use crate::tree::{FileTree, MODE_EXEC, MODE_FILE};
-use crate::validate::values::{KUBE_PROXY_CONNTRACK, kube_proxy_fixed_sysctls, sysctl_module};
+use crate::validate::values::{KUBE_PROXY_CONNTRACK, kube_proxy_fixed_sysctls, sysctl_canonical, sysctl_module};
 
 const LIB_SH: &str = include_str!("assets/lib.sh");
 
@@ -414,12 +414,14 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
     }
     sysctl.push_str("# From spec.tuning.sysctl:\n");
     for (k, v) in &spec.tuning.sysctl {
-        if REQUIRED_SYSCTL.iter().any(|(r, _)| r == k) {
+        // A required key, or another spelling of one (validation holds it
+        // to the required value), is written above.
+        if REQUIRED_SYSCTL.iter().any(|(r, _)| *r == sysctl_canonical(k)) {
             continue;
         }
         // kube-proxy writes these when it starts: its configuration carries
         // the value, and a line here would only be overwritten.
-        if let Some((_, field)) = KUBE_PROXY_CONNTRACK.iter().find(|(key, _)| key == k) {
+        if let Some((_, field)) = KUBE_PROXY_CONNTRACK.iter().find(|(key, _)| *key == sysctl_canonical(k)) {
             sysctl.push_str(&format!("# {k} = {}: set by kube-proxy (KubeProxyConfiguration conntrack.{field})\n", v.trim()));
             continue;
         }
