@@ -272,15 +272,15 @@ fn bootstrap_script(ctx: &Ctx, node: &Node) -> String {
         None => ("", ""),
     };
     let init_step = format!(
-        "  mb_step \"kubeadm init\"\n  if [[ -d \"$ROOT/secrets/kubernetes-pki\" ]]; then\n    mb_place_pki \"$ROOT/secrets/kubernetes-pki\"\n  fi\n  mb_kubeadm_init \"$HERE/kubeadm.yaml\"{init_args}\n  mb_admin_kubeconfig\n\n  mb_step \"pod network (flannel)\"\n  mb_apply \"$ROOT/manifests/cni/flannel.yaml\"\n"
+        "  mb_step \"kubeadm init\"\n  if [[ -d \"$ROOT/secrets/kubernetes-pki\" ]]; then\n    mb_place_pki \"$ROOT/secrets/kubernetes-pki\"\n  fi\n  mb_kubeadm_init \"$HERE/kubeadm.yaml\" \"$NODE_ADDRESS\"{init_args}\n  mb_admin_kubeconfig\n\n  mb_step \"pod network (flannel)\"\n  mb_apply \"$ROOT/manifests/cni/flannel.yaml\"\n"
     );
     let (what, kubeadm_step) = match act {
         Action::Init => ("the first control-plane node: it runs `kubeadm init` and installs the pod network", init_step.as_str()),
         Action::JoinControlPlane => (
             "a control-plane node that joins the first one",
-            "  mb_step \"kubeadm join (control plane)\"\n  mb_kubeadm_join \"$HERE/kubeadm.yaml\"\n  mb_admin_kubeconfig\n",
+            "  mb_step \"kubeadm join (control plane)\"\n  mb_kubeadm_join \"$HERE/kubeadm.yaml\" \"$NODE_NAME\" control-plane\n  mb_admin_kubeconfig\n",
         ),
-        Action::Join => ("a worker node", "  mb_step \"kubeadm join\"\n  mb_kubeadm_join \"$HERE/kubeadm.yaml\"\n"),
+        Action::Join => ("a worker node", "  mb_step \"kubeadm join\"\n  mb_kubeadm_join \"$HERE/kubeadm.yaml\" \"$NODE_NAME\"\n"),
     };
     let locked: Vec<String> = ctx
         .lock
