@@ -57,7 +57,9 @@ echo "$(basename "$0") $*" >>"$MB_LOG"
 case "$(basename "$0") $1 $2" in
   "ip -o -4") echo "2: eth0    inet $MB_ADDRESS/24 brd 10.0.0.255 scope global eth0" ;;
   "uname -m "*) echo x86_64 ;;
-  "kubeadm init "*) mkdir -p "$MESHBUNDLE_SYSROOT/etc/kubernetes" && echo admin >"$MESHBUNDLE_SYSROOT/etc/kubernetes/admin.conf" ;;
+  # kubeadm init writes admin.conf and the API server's static pod manifest.
+  "kubeadm init --config") mkdir -p "$MESHBUNDLE_SYSROOT/etc/kubernetes/manifests" && echo admin >"$MESHBUNDLE_SYSROOT/etc/kubernetes/admin.conf" &&
+    echo apiserver >"$MESHBUNDLE_SYSROOT/etc/kubernetes/manifests/kube-apiserver.yaml" ;;
   "kubeadm join "*) mkdir -p "$MESHBUNDLE_SYSROOT/etc/kubernetes" && echo kubelet >"$MESHBUNDLE_SYSROOT/etc/kubernetes/kubelet.conf" ;;
 esac
 exit 0
