@@ -662,6 +662,21 @@ fn init_rerun_without_kubeadm_config_refuses() {
 }
 
 #[test]
+fn init_rerun_where_admin_conf_has_no_rights_yet_refuses() {
+    // kubeadm stopped before it bound admin.conf's group to cluster-admin.
+    let h = Harness::new();
+    h.place("/etc/kubernetes/admin.conf");
+    h.place("/etc/kubernetes/manifests/kube-apiserver.yaml");
+    h.answer(
+        "kubectl *get configmap kubeadm-config*",
+        1,
+        r#"Error from server (Forbidden): configmaps "kubeadm-config" is forbidden: User "kubernetes-admin" cannot get resource "configmaps""#,
+    );
+    let o = h.run("10.0.0.11", &["nodes/cp-1/bootstrap.sh"]);
+    refused_halfway(&h, &o);
+}
+
+#[test]
 fn init_rerun_with_no_api_answer_waits_rather_than_skips_or_resets() {
     let h = Harness::new();
     h.place("/etc/kubernetes/admin.conf");

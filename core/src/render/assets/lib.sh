@@ -244,13 +244,15 @@ mb_kubeadm_halfway() {
 
 # Asks the API server with `kubectl "$@"`: prints nothing and succeeds when
 # it answers with the object; returns 1 when it answers that the object is
-# not there; stops with a message when it does not answer at all.
+# not there, or that these credentials may not read it (kubeadm init grants
+# admin.conf its rights only once the API server is up); stops with a
+# message when it does not answer at all.
 mb_api_has() {
   local out
   if out=$(kubectl "$@" 2>&1); then
     return 0
   fi
-  if [[ "$out" == *NotFound* || "$out" == *"not found"* ]]; then
+  if [[ "$out" == *NotFound* || "$out" == *"not found"* || "$out" == *Forbidden* ]]; then
     return 1
   fi
   mb_die "the API server does not answer (kubectl $*: ${out//$'\n'/ }); wait until it does and run this script again"
