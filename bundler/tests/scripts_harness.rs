@@ -48,6 +48,14 @@ if [ "$name" = kubeadm ]; then
     prev=$a
   done
 fi
+# Answers a test sets: lines `GLOB|EXIT|OUTPUT` in $MB_LOG.answers; the first
+# whose glob matches the call prints OUTPUT and exits with EXIT.
+if [ -f "$MB_LOG.answers" ]; then
+  while IFS='|' read -r pattern code out; do
+    # shellcheck disable=SC2254
+    case "$name $*" in $pattern) if [ "$code" = 0 ]; then echo "$out"; else echo "$out" >&2; fi; exit "$code" ;; esac
+  done <"$MB_LOG.answers"
+fi
 case "$name $1 $2" in
   "ip -o -4") echo "2: eth0    inet $MB_ADDRESS/24 brd 10.0.0.255 scope global eth0" ;;
   "uname -m "*) echo x86_64 ;;
@@ -68,17 +76,24 @@ case "$name $1 $2" in
         { grep -v "^$7 " "$MB_LOG.images" 2>/dev/null; echo "$7 application/vnd.oci.image.index.v1+json ${6##*@} 1.0 KiB linux/amd64 -"; } >"$MB_LOG.images.new"
         mv "$MB_LOG.images.new" "$MB_LOG.images" ;;
     esac ;;
-  "kubeadm init "*) mkdir -p "$MESHBUNDLE_SYSROOT/etc/kubernetes" && echo admin >"$MESHBUNDLE_SYSROOT/etc/kubernetes/admin.conf" ;;
+  "kubeadm init --config")
+    mkdir -p "$MESHBUNDLE_SYSROOT/etc/kubernetes/manifests" && echo admin >"$MESHBUNDLE_SYSROOT/etc/kubernetes/admin.conf"
+    echo apiserver >"$MESHBUNDLE_SYSROOT/etc/kubernetes/manifests/kube-apiserver.yaml" ;;
   "kubeadm join "*)
     mkdir -p "$MESHBUNDLE_SYSROOT/etc/kubernetes" && echo kubelet >"$MESHBUNDLE_SYSROOT/etc/kubernetes/kubelet.conf"
     # Joining the control plane also writes admin.conf, as kubeadm does.
-    if grep -q '^controlPlane:' "$3"; then echo admin >"$MESHBUNDLE_SYSROOT/etc/kubernetes/admin.conf"; fi ;;
+    if grep -q '^controlPlane:' "$3"; then
+      echo admin >"$MESHBUNDLE_SYSROOT/etc/kubernetes/admin.conf"
+      mkdir -p "$MESHBUNDLE_SYSROOT/etc/kubernetes/manifests" && echo etcd >"$MESHBUNDLE_SYSROOT/etc/kubernetes/manifests/etcd.yaml"
+    fi ;;
 esac
 case "$*" in
   *"-n shop get deployments,statefulsets,daemonsets -o name"*) printf 'deployment.apps/web\nstatefulset.apps/cache\n' ;;
   *"get peerauthentication"*) printf STRICT ;;
   *"get deployments -l app=istiod"*) printf '1-29-2\n1-30-3\n' ;;
   *"get secret"*) printf '%s' "$MB_CERT_B64" ;;
+  # A control-plane node's labels, as kubeadm leaves them.
+  *"get node "*"-o jsonpath={.metadata.labels}"*) printf '{"kubernetes.io/hostname":"x","node-role.kubernetes.io/control-plane":""}' ;;
 esac
 exit 0
 "#;
@@ -284,7 +299,7 @@ fn first_control_plane_node_bootstrap() {
     let o = h.run("10.0.0.11", &["nodes/cp-1/bootstrap.sh"]);
     ok(&o);
     let calls = h.calls();
-    assert!(!has(&calls, "kubeadm init"), "init ran twice: {calls:#?}");
+    assert!(!has(&calls, "kubeadm init --config"), "init ran twice: {calls:#?}");
     assert!(!has(&calls, "systemctl restart containerd"), "containerd restarted with an unchanged config");
     assert!(text(&o.stderr).contains("already initialised"));
     let fstab2 = std::fs::read_to_string(h.sys("/etc/fstab")).unwrap();
@@ -616,4 +631,171 @@ fn renew_reads_the_join_credentials_from_the_protected_file_and_refuses_an_unpro
     let err = text(&o.stderr);
     assert!(err.contains("nodes/cp-1/kubeadm.yaml is missing") && err.contains("--no-private-keys"), "{err}");
     assert!(!has(&h.calls(), "kubeadm"));
+}
+
+// ---- a re-run after kubeadm stopped halfway ----
+
+const HALFWAY: &str = "a previous kubeadm run stopped halfway: run `kubeadm reset -f`, then this script again";
+
+impl Harness {
+    /// Makes calls matching `glob` answer `output` with `code`.
+    fn answer(&self, glob: &str, code: i32, output: &str) {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(format!("{}.answers", self.log.display())).unwrap();
+        writeln!(f, "{glob}|{code}|{output}").unwrap();
+    }
+
+    fn place(&self, path: &str) {
+        let p = self.sys(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "left by kubeadm\n").unwrap();
+    }
+}
+
+/// The script stopped before any kubeadm init or join, with the message, and
+/// went no further.
+fn refused_halfway(h: &Harness, o: &Output) {
+    assert!(!o.status.success(), "a half-done kubeadm run was taken as done:\n{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains(HALFWAY), "{}", text(&o.stderr));
+    let calls = h.calls();
+    assert!(!has(&calls, "kubeadm init") && !has(&calls, "kubeadm join"), "{calls:#?}");
+    assert!(!calls.iter().any(|c| c.contains("manifests/cni/flannel.yaml")), "went on after the refusal: {calls:#?}");
+    assert!(!text(&o.stderr).contains("node cp-1 is done") && !text(&o.stderr).contains("is done"), "{}", text(&o.stderr));
+}
+
+const NOT_FOUND_CM: &str = r#"Error from server (NotFound): configmaps "kubeadm-config" not found"#;
+
+#[test]
+fn init_rerun_after_a_stop_before_the_control_plane_refuses() {
+    // kubeadm stopped after its kubeconfig phase: admin.conf, no API server.
+    let h = Harness::new();
+    h.place("/etc/kubernetes/admin.conf");
+    let o = h.run("10.0.0.11", &["nodes/cp-1/bootstrap.sh"]);
+    refused_halfway(&h, &o);
+}
+
+#[test]
+fn init_rerun_without_kubeadm_config_refuses() {
+    // The API server runs, but kubeadm never uploaded its configuration.
+    let h = Harness::new();
+    h.place("/etc/kubernetes/admin.conf");
+    h.place("/etc/kubernetes/manifests/kube-apiserver.yaml");
+    h.answer("kubectl *get configmap kubeadm-config*", 1, NOT_FOUND_CM);
+    let o = h.run("10.0.0.11", &["nodes/cp-1/bootstrap.sh"]);
+    refused_halfway(&h, &o);
+    // It asked this node's own API server.
+    let calls = h.calls();
+    let b = h.sys("/etc/kubernetes/admin.conf").display().to_string();
+    let asked = format!("kubectl --kubeconfig {b} --server https://10.0.0.11:6443 -n kube-system get configmap kubeadm-config");
+    assert!(has(&calls, &asked), "{calls:#?}");
+}
+
+#[test]
+fn init_rerun_where_admin_conf_has_no_rights_yet_refuses() {
+    // kubeadm stopped before it bound admin.conf's group to cluster-admin.
+    let h = Harness::new();
+    h.place("/etc/kubernetes/admin.conf");
+    h.place("/etc/kubernetes/manifests/kube-apiserver.yaml");
+    h.answer(
+        "kubectl *get configmap kubeadm-config*",
+        1,
+        r#"Error from server (Forbidden): configmaps "kubeadm-config" is forbidden: User "kubernetes-admin" cannot get resource "configmaps""#,
+    );
+    let o = h.run("10.0.0.11", &["nodes/cp-1/bootstrap.sh"]);
+    refused_halfway(&h, &o);
+}
+
+#[test]
+fn init_rerun_with_no_api_answer_waits_rather_than_skips_or_resets() {
+    let h = Harness::new();
+    h.place("/etc/kubernetes/admin.conf");
+    h.place("/etc/kubernetes/manifests/kube-apiserver.yaml");
+    h.answer("kubectl *get configmap kubeadm-config*", 1, "The connection to the server 10.0.0.11:6443 was refused");
+    let o = h.run("10.0.0.11", &["nodes/cp-1/bootstrap.sh"]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("does not answer"), "{}", text(&o.stderr));
+    assert!(!text(&o.stderr).contains("kubeadm reset"), "{}", text(&o.stderr));
+    assert!(!has(&h.calls(), "kubeadm init"), "{:#?}", h.calls());
+}
+
+#[test]
+fn init_rerun_after_a_finished_init_skips_it_and_redoes_the_last_phases() {
+    let h = Harness::new();
+    let b = h.bundle.display().to_string();
+    ok(&h.run("10.0.0.11", &["nodes/cp-1/bootstrap.sh"]));
+    h.reset_log();
+    let o = h.run("10.0.0.11", &["nodes/cp-1/bootstrap.sh"]);
+    ok(&o);
+    let calls = h.calls();
+    assert!(!has(&calls, "kubeadm init --config"), "{calls:#?}");
+    let config = format!("{b}/nodes/cp-1/kubeadm.yaml");
+    // kubeadm's phases after upload-config, in its order, each create-or-update.
+    let phases = [
+        format!("kubeadm init phase upload-certs --config {config} --upload-certs --skip-certificate-key-print"),
+        format!("kubeadm init phase mark-control-plane --config {config}"),
+        format!("kubeadm init phase bootstrap-token --config {config} --skip-token-print"),
+        format!("kubeadm init phase kubelet-finalize all --config {config}"),
+        format!("kubeadm init phase addon all --config {config}"),
+    ];
+    let at: Vec<usize> =
+        phases.iter().map(|p| calls.iter().position(|c| c == p).unwrap_or_else(|| panic!("no `{p}` in {calls:#?}"))).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{calls:#?}");
+    assert!(position(&calls, "kubectl --kubeconfig") < at[0]);
+    assert!(at[4] < position(&calls, &format!("kubectl apply --server-side --force-conflicts -f {b}/manifests/cni/flannel.yaml")));
+}
+
+#[test]
+fn control_plane_join_rerun_refuses_until_etcd_and_the_label_are_there() {
+    // kubelet.conf from the kubelet-start phase, no etcd member yet.
+    let h = Harness::new();
+    h.place("/etc/kubernetes/kubelet.conf");
+    let o = h.run("10.0.0.12", &["nodes/cp-2/bootstrap.sh"]);
+    refused_halfway(&h, &o);
+
+    // etcd joined, but the control-plane-join phase never marked the node.
+    let h = Harness::new();
+    h.place("/etc/kubernetes/kubelet.conf");
+    h.place("/etc/kubernetes/manifests/etcd.yaml");
+    h.answer("kubectl *get node cp-2 -o jsonpath=*", 0, r#"{"kubernetes.io/hostname":"cp-2"}"#);
+    let o = h.run("10.0.0.12", &["nodes/cp-2/bootstrap.sh"]);
+    refused_halfway(&h, &o);
+
+    // The node never registered.
+    let h = Harness::new();
+    h.place("/etc/kubernetes/kubelet.conf");
+    h.place("/etc/kubernetes/manifests/etcd.yaml");
+    h.answer("kubectl *get node cp-2*", 1, r#"Error from server (NotFound): nodes "cp-2" not found"#);
+    let o = h.run("10.0.0.12", &["nodes/cp-2/bootstrap.sh"]);
+    refused_halfway(&h, &o);
+}
+
+#[test]
+fn control_plane_join_rerun_after_a_finished_join_skips_it() {
+    let h = Harness::new();
+    ok(&h.run("10.0.0.12", &["nodes/cp-2/bootstrap.sh"]));
+    h.reset_log();
+    let o = h.run("10.0.0.12", &["nodes/cp-2/bootstrap.sh"]);
+    ok(&o);
+    let calls = h.calls();
+    assert!(!has(&calls, "kubeadm join"), "{calls:#?}");
+    assert!(text(&o.stderr).contains("already joined"), "{}", text(&o.stderr));
+    let kubelet = h.sys("/etc/kubernetes/kubelet.conf").display().to_string();
+    assert!(has(&calls, &format!("kubectl --kubeconfig {kubelet} get node cp-2 -o jsonpath={{.metadata.labels}}")), "{calls:#?}");
+}
+
+#[test]
+fn worker_join_rerun_needs_the_node_registered() {
+    let h = Harness::new();
+    h.place("/etc/kubernetes/kubelet.conf");
+    h.answer("kubectl *get node worker-1*", 1, r#"Error from server (NotFound): nodes "worker-1" not found"#);
+    let o = h.run("10.0.0.21", &["nodes/worker-1/bootstrap.sh"]);
+    refused_halfway(&h, &o);
+
+    let h = Harness::new();
+    ok(&h.run("10.0.0.21", &["nodes/worker-1/bootstrap.sh"]));
+    h.reset_log();
+    let o = h.run("10.0.0.21", &["nodes/worker-1/bootstrap.sh"]);
+    ok(&o);
+    assert!(!has(&h.calls(), "kubeadm join"), "{:#?}", h.calls());
+    assert!(text(&o.stderr).contains("already joined"));
 }

@@ -13,7 +13,7 @@ use super::{Ctx, RenderError};
 use crate::pki::files::kubeadm_pki;
 use crate::spec::{KeyType, KubeadmApi, Node};
 use crate::tree::{FileTree, MODE_FILE, MODE_SECRET};
-use crate::validate::values::KUBE_PROXY_CONNTRACK;
+use crate::validate::values::{KUBE_PROXY_CONNTRACK, sysctl_canonical};
 
 const CRI_SOCKET: &str = "unix:///run/containerd/containerd.sock";
 
@@ -153,7 +153,9 @@ fn kubelet_configuration() -> Value {
 /// then leaves these keys out, so nothing else writes them.
 fn kube_proxy_conntrack(ctx: &Ctx) -> Option<Value> {
     let sysctl = &ctx.site.spec.tuning.sysctl;
-    let number = |key: &str| sysctl.get(key).and_then(|v| v.trim().parse::<u64>().ok());
+    // Either spelling of a key (`net.nf_conntrack_max` is
+    // `net.netfilter.nf_conntrack_max`; validation refuses both at once).
+    let number = |key: &str| sysctl.iter().find(|(k, _)| sysctl_canonical(k) == key).and_then(|(_, v)| v.trim().parse::<u64>().ok());
     let mut c = Map::new();
     for (key, field) in KUBE_PROXY_CONNTRACK {
         let Some(n) = number(key) else { continue };

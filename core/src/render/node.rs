@@ -10,7 +10,7 @@ use super::shell::{array, comment, quote};
 use super::{Ctx, RenderError};
 use crate::spec::{Node, ProxyMode, Role};
 use crate::tree::{FileTree, MODE_EXEC, MODE_FILE};
-use crate::validate::values::{KUBE_PROXY_CONNTRACK, kube_proxy_fixed_sysctls, sysctl_module};
+use crate::validate::values::{KUBE_PROXY_CONNTRACK, kube_proxy_fixed_sysctls, sysctl_canonical, sysctl_module};
 
 const LIB_SH: &str = include_str!("assets/lib.sh");
 
@@ -272,15 +272,15 @@ fn bootstrap_script(ctx: &Ctx, node: &Node) -> String {
         None => ("", ""),
     };
     let init_step = format!(
-        "  mb_step \"kubeadm init\"\n  if [[ -d \"$ROOT/secrets/kubernetes-pki\" ]]; then\n    mb_place_pki \"$ROOT/secrets/kubernetes-pki\"\n  fi\n  mb_kubeadm_init \"$HERE/kubeadm.yaml\"{init_args}\n  mb_admin_kubeconfig\n\n  mb_step \"pod network (flannel)\"\n  mb_apply \"$ROOT/manifests/cni/flannel.yaml\"\n"
+        "  mb_step \"kubeadm init\"\n  if [[ -d \"$ROOT/secrets/kubernetes-pki\" ]]; then\n    mb_place_pki \"$ROOT/secrets/kubernetes-pki\"\n  fi\n  mb_kubeadm_init \"$HERE/kubeadm.yaml\" \"$NODE_ADDRESS\"{init_args}\n  mb_admin_kubeconfig\n\n  mb_step \"pod network (flannel)\"\n  mb_apply \"$ROOT/manifests/cni/flannel.yaml\"\n"
     );
     let (what, kubeadm_step) = match act {
         Action::Init => ("the first control-plane node: it runs `kubeadm init` and installs the pod network", init_step.as_str()),
         Action::JoinControlPlane => (
             "a control-plane node that joins the first one",
-            "  mb_step \"kubeadm join (control plane)\"\n  mb_kubeadm_join \"$HERE/kubeadm.yaml\"\n  mb_admin_kubeconfig\n",
+            "  mb_step \"kubeadm join (control plane)\"\n  mb_kubeadm_join \"$HERE/kubeadm.yaml\" \"$NODE_NAME\" control-plane\n  mb_admin_kubeconfig\n",
         ),
-        Action::Join => ("a worker node", "  mb_step \"kubeadm join\"\n  mb_kubeadm_join \"$HERE/kubeadm.yaml\"\n"),
+        Action::Join => ("a worker node", "  mb_step \"kubeadm join\"\n  mb_kubeadm_join \"$HERE/kubeadm.yaml\" \"$NODE_NAME\"\n"),
     };
     let locked: Vec<String> = ctx
         .lock
@@ -438,12 +438,14 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
     }
     sysctl.push_str("# From spec.tuning.sysctl:\n");
     for (k, v) in &spec.tuning.sysctl {
-        if REQUIRED_SYSCTL.iter().any(|(r, _)| r == k) {
+        // A required key, or another spelling of one (validation holds it
+        // to the required value), is written above.
+        if REQUIRED_SYSCTL.iter().any(|(r, _)| *r == sysctl_canonical(k)) {
             continue;
         }
         // kube-proxy writes these when it starts: its configuration carries
         // the value, and a line here would only be overwritten.
-        if let Some((_, field)) = KUBE_PROXY_CONNTRACK.iter().find(|(key, _)| key == k) {
+        if let Some((_, field)) = KUBE_PROXY_CONNTRACK.iter().find(|(key, _)| *key == sysctl_canonical(k)) {
             sysctl.push_str(&format!("# {k} = {}: set by kube-proxy (KubeProxyConfiguration conntrack.{field})\n", v.trim()));
             continue;
         }

@@ -7,7 +7,8 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::values::{
-    KUBE_PROXY_CONNTRACK, KUBE_PROXY_CONNTRACK_LIMIT, host_port_problem, is_dns_subdomain, is_rfc1123_label, kube_proxy_fixed_sysctls,
+    KUBE_PROXY_CONNTRACK, KUBE_PROXY_CONNTRACK_LIMIT, host_port_problem, is_dns_subdomain, is_label_value, is_rfc1123_label,
+    is_sysctl_value, kube_proxy_fixed_sysctls, label_key_problem, sysctl_canonical,
 };
 use crate::diag::{Diagnostics, key_segment};
 use crate::spec::Site;
@@ -234,15 +235,8 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                 "use letters, digits, `-`, `_` and `.` (a label value, at most 63 characters)",
             );
         }
-        for key in n.labels.keys() {
-            if key.starts_with("kubernetes.io/") || key.starts_with("k8s.io/") || key.contains("node-role.kubernetes.io") {
-                d.error(
-                    "labels",
-                    format!("{p}.labels{}", crate::diag::key_segment(key)),
-                    format!("kubelet may not set the label `{key}` on itself"),
-                    "use a label under your own prefix, e.g. `example.com/rack`",
-                );
-            }
+        for (key, value) in &n.labels {
+            check_node_label(&format!("{p}.labels{}", crate::diag::key_segment(key)), key, value, d);
         }
     }
 
@@ -364,10 +358,38 @@ fn check_kube_proxy_sysctls(site: &Site, d: &mut Diagnostics) {
     let mode = site.spec.kubernetes.proxy_mode;
     for (k, v) in tuning {
         let p = format!("spec.tuning.sysctl{}", key_segment(k));
-        if KUBE_PROXY_CONNTRACK.iter().any(|(key, _)| key == k) {
+        let canonical = sysctl_canonical(k);
+        if canonical != k.as_str() {
+            if tuning.get(canonical).is_some_and(|other| other.trim() != v.trim()) {
+                d.error(
+                    "sysctl",
+                    &p,
+                    format!("{k} and {canonical} set the same kernel variable to different values"),
+                    format!("keep only {canonical}"),
+                );
+            }
+            if canonical == "net.ipv4.ip_forward" && v.trim() != "1" {
+                d.error(
+                    "sysctl",
+                    &p,
+                    format!("{k} turns IP forwarding (net.ipv4.ip_forward) off for pods, and Kubernetes needs it = 1"),
+                    "remove it; meshbundle sets net.ipv4.ip_forward = 1",
+                );
+            }
+        }
+        let conntrack = KUBE_PROXY_CONNTRACK.iter().any(|(key, _)| *key == canonical);
+        if !conntrack && !v.trim().is_empty() && !v.contains('\n') && !is_sysctl_value(v) {
+            d.error(
+                "sysctl",
+                &p,
+                format!("`{v}` is not an integer or integers separated by spaces, and `sysctl --system` would stop the bootstrap on it"),
+                "write a number such as `1`, or numbers separated by spaces such as `32768 60999`",
+            );
+        }
+        if conntrack {
             match v.trim().parse::<u64>() {
                 Ok(n) if n > 0 && n <= KUBE_PROXY_CONNTRACK_LIMIT => {
-                    if k == "net.netfilter.nf_conntrack_max" && n < 131_072 {
+                    if canonical == "net.netfilter.nf_conntrack_max" && n < 131_072 {
                         d.warning(
                             "sysctl",
                             &p,
@@ -399,7 +421,11 @@ fn check_kube_proxy_sysctls(site: &Site, d: &mut Diagnostics) {
         && let Ok(buckets) = v.trim().parse::<u64>()
     {
         // kube-proxy raises the hash size to a quarter of the table size it sets.
-        let (max, what) = match tuning.get("net.netfilter.nf_conntrack_max").and_then(|m| m.trim().parse::<u64>().ok()) {
+        let (max, what) = match tuning
+            .iter()
+            .find(|(k, _)| sysctl_canonical(k) == "net.netfilter.nf_conntrack_max")
+            .and_then(|(_, m)| m.trim().parse::<u64>().ok())
+        {
             Some(m) => (m, format!("nf_conntrack_max {m}")),
             None => (131_072, "its default of at least 131072 entries".to_string()),
         };
@@ -411,6 +437,71 @@ fn check_kube_proxy_sysctls(site: &Site, d: &mut Diagnostics) {
                 format!("remove it, or set it to at least {}", max / 4),
             );
         }
+    }
+}
+
+/// Label keys in the Kubernetes domains the kubelet may set on its own Node (k8s.io/kubelet
+/// well_known_labels.go: `kubeletLabels`); any other key in the
+/// `kubernetes.io` or `k8s.io` domains, or a subdomain of them, is refused by
+/// the kubelet's flag validation unless its prefix is, or ends in,
+/// `kubelet.kubernetes.io` or `node.kubernetes.io`.
+const KUBELET_LABELS: &[&str] = &[
+    "kubernetes.io/hostname",
+    "topology.kubernetes.io/zone",
+    "topology.kubernetes.io/region",
+    "failure-domain.beta.kubernetes.io/zone",
+    "failure-domain.beta.kubernetes.io/region",
+    "beta.kubernetes.io/instance-type",
+    "node.kubernetes.io/instance-type",
+    "kubernetes.io/os",
+    "kubernetes.io/arch",
+    "beta.kubernetes.io/os",
+    "beta.kubernetes.io/arch",
+];
+
+/// One entry of `spec.nodes[i].labels`, which goes into the kubelet's
+/// `--node-labels`: the kubelet refuses to start on a key that is not a
+/// qualified name, a value that is not a label value, or a key in the
+/// Kubernetes domains it may not set on itself.
+fn check_node_label(path: &str, key: &str, value: &str, d: &mut Diagnostics) {
+    if let Some(problem) = label_key_problem(key) {
+        d.error("labels", path, format!("`{key}` is not a label key: {problem}"), "write `name` or `prefix/name`, e.g. `example.com/rack`");
+        return;
+    }
+    if !is_label_value(value) {
+        d.error(
+            "labels",
+            path,
+            format!("`{value}` is not a label value"),
+            "write at most 63 characters of letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit (or leave it empty)",
+        );
+    }
+    let domain = key.split_once('/').map(|(p, _)| p).unwrap_or("");
+    let in_domain = |d: &str, of: &str| d == of || d.ends_with(&format!(".{of}"));
+    if KUBELET_LABELS.contains(&key) {
+        // Allowed by the kubelet, but the zone is spec.nodes[].zone's (the
+        // kubelet flag would carry two values), and hostname, os and arch
+        // are the kubelet's own: only the instance type is the site's.
+        if key.ends_with("/zone") || key.ends_with("/region") {
+            d.error(
+                "labels",
+                path,
+                format!("`{key}` is set by meshbundle from the node's zone"),
+                "remove it and write the zone in spec.nodes[].zone",
+            );
+        } else if !key.ends_with("/instance-type") {
+            d.error("labels", path, format!("the kubelet sets `{key}` itself"), "remove it");
+        }
+    } else if (in_domain(domain, "kubernetes.io") || in_domain(domain, "k8s.io"))
+        && !in_domain(domain, "kubelet.kubernetes.io")
+        && !in_domain(domain, "node.kubernetes.io")
+    {
+        d.error(
+            "labels",
+            path,
+            format!("the kubelet may not set the label `{key}` on itself, and refuses to start with it"),
+            "use a label under your own prefix, e.g. `example.com/rack` (or one under `node.kubernetes.io/`)",
+        );
     }
 }
 

@@ -178,6 +178,7 @@ pub fn kube_proxy_fixed_sysctls(mode: crate::spec::ProxyMode) -> &'static [(&'st
 /// `net.bridge.*` keys with `br_netfilter`, the `net.ipv4.vs.*` keys with
 /// `ip_vs`. Without the module, `sysctl --system` cannot set them.
 pub fn sysctl_module(key: &str) -> Option<&'static str> {
+    let key = sysctl_canonical(key);
     if key.starts_with("net.netfilter.nf_conntrack") {
         Some("nf_conntrack")
     } else if key.starts_with("net.bridge.") {
@@ -187,4 +188,66 @@ pub fn sysctl_module(key: &str) -> Option<&'static str> {
     } else {
         None
     }
+}
+
+/// Other spellings of one kernel variable: `net.ipv4.conf.all.forwarding` is
+/// the variable `net.ipv4.ip_forward` writes, and `net.nf_conntrack_max` the
+/// one `net.netfilter.nf_conntrack_max` writes. `net.ipv4.conf.default.forwarding`
+/// is the forwarding of interfaces created later (every pod's veth), so it is
+/// held to `ip_forward`'s value as well. Checks and rendering look a key up
+/// under the name this returns.
+pub fn sysctl_canonical(key: &str) -> &str {
+    match key {
+        "net.ipv4.conf.all.forwarding" | "net.ipv4.conf.default.forwarding" => "net.ipv4.ip_forward",
+        "net.nf_conntrack_max" => "net.netfilter.nf_conntrack_max",
+        _ => key,
+    }
+}
+
+/// A sysctl value meshbundle writes: one integer, or integers separated by
+/// blanks (`net.ipv4.ip_local_port_range = 32768 60999`). Anything else
+/// could make `sysctl --system`, and the bootstrap under `set -e`, fail.
+pub fn is_sysctl_value(v: &str) -> bool {
+    !v.contains('\n')
+        && v.split([' ', '\t']).filter(|w| !w.is_empty()).count() > 0
+        && v.split([' ', '\t']).filter(|w| !w.is_empty()).all(|w| {
+            let digits = w.strip_prefix('-').unwrap_or(w);
+            !digits.is_empty() && digits.len() <= 20 && digits.bytes().all(|c| c.is_ascii_digit())
+        })
+}
+
+/// A label key the kubelet takes in `--node-labels`: an optional DNS
+/// subdomain prefix (at most 253 characters) and `/`, then a name of at most
+/// 63 characters (Kubernetes' IsQualifiedName). Why not, if it is not.
+pub fn label_key_problem(key: &str) -> Option<String> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if let Some(p) = prefix {
+        if p.is_empty() || p.len() > 253 || !is_dns_subdomain(p) {
+            return Some(format!("the prefix `{p}` is not a lowercase DNS subdomain of at most 253 characters"));
+        }
+    }
+    if name.is_empty() || name.len() > 63 || !is_label_word(name) {
+        return Some(format!(
+            "the name `{name}` must be at most 63 characters of letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit (one `/` at most)"
+        ));
+    }
+    None
+}
+
+/// A label value (Kubernetes' IsValidLabelValue): empty, or at most 63
+/// characters of letters, digits, `-`, `_` and `.`, starting and ending with a
+/// letter or digit.
+pub fn is_label_value(v: &str) -> bool {
+    v.is_empty() || (v.len() <= 63 && is_label_word(v))
+}
+
+fn is_label_word(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
 }

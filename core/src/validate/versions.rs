@@ -82,11 +82,18 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                 "remove kubeadmApi so it follows the version, or use v1beta3",
             );
         }
-        if api == KubeadmApi::V1beta3 && v.at_least(1, 31) {
+        if api == KubeadmApi::V1beta3 && v.at_least(1, 36) {
+            d.error(
+                "kubeadm-api",
+                "spec.kubernetes.kubeadmApi",
+                format!("kubeadm {}.{} no longer reads kubeadm.k8s.io/v1beta3 (removed in 1.36)", v.major, v.minor),
+                "remove kubeadmApi to use v1beta4, or write `kubeadmApi: v1beta4`",
+            );
+        } else if api == KubeadmApi::V1beta3 && v.at_least(1, 31) {
             d.warning(
                 "kubeadm-api",
                 "spec.kubernetes.kubeadmApi",
-                "kubeadm.k8s.io/v1beta3 is deprecated since Kubernetes 1.31 and removed later",
+                "kubeadm.k8s.io/v1beta3 is deprecated since Kubernetes 1.31 and removed in 1.36",
                 "remove kubeadmApi to use v1beta4",
             );
         }

@@ -280,23 +280,91 @@ mb_require_private() {
 }
 
 # kubeadm init; extra arguments (--skip-token-print ...) go to kubeadm.
-mb_kubeadm_init() {
-  local config=$1
-  shift
-  if [[ -f "$SYSROOT/etc/kubernetes/admin.conf" ]]; then
-    mb_log "the control plane is already initialised"
-    return 0
-  fi
-  kubeadm init --config "$config" --upload-certs "$@"
+# What is said when a kubeadm run on this node left part of its work.
+mb_kubeadm_halfway() {
+  mb_die "a previous kubeadm run stopped halfway: run \`kubeadm reset -f\`, then this script again ($1)"
 }
 
-mb_kubeadm_join() {
-  local config=$1
-  if [[ -f "$SYSROOT/etc/kubernetes/kubelet.conf" ]]; then
-    mb_log "this node has already joined"
+# Asks the API server with `kubectl "$@"`: prints nothing and succeeds when
+# it answers with the object; returns 1 when it answers that the object is
+# not there, or that these credentials may not read it (kubeadm init grants
+# admin.conf its rights only once the API server is up); stops with a
+# message when it does not answer at all.
+mb_api_has() {
+  local out
+  if out=$(kubectl "$@" 2>&1); then
     return 0
   fi
-  kubeadm join --config "$config"
+  if [[ "$out" == *NotFound* || "$out" == *"not found"* || "$out" == *Forbidden* ]]; then
+    return 1
+  fi
+  mb_die "the API server does not answer (kubectl $*: ${out//$'\n'/ }); wait until it does and run this script again"
+}
+
+# kubeadm init, unless it finished before. admin.conf alone does not say so:
+# kubeadm writes it in its kubeconfig phase, before etcd, the control plane,
+# and the upload of its own configuration (the kubeadm-config ConfigMap).
+# With that ConfigMap the cluster exists; the phases kubeadm runs after it
+# (certificate upload, control-plane mark, bootstrap token, kubelet
+# finalisation, CoreDNS and kube-proxy) all create or update, so they are
+# run again in case the first run stopped among them.
+# Usage: mb_kubeadm_init CONFIG NODE_ADDRESS [kubeadm init flags]
+mb_kubeadm_init() {
+  local config=$1 address=$2
+  shift 2
+  local admin="$SYSROOT/etc/kubernetes/admin.conf" arg
+  local upload_args=() token_args=()
+  for arg in "$@"; do
+    case "$arg" in
+      --skip-certificate-key-print) upload_args+=("$arg") ;;
+      --skip-token-print) token_args+=("$arg") ;;
+    esac
+  done
+  if [[ ! -e "$admin" ]]; then
+    kubeadm init --config "$config" --upload-certs "$@"
+    return
+  fi
+  if [[ ! -f "$SYSROOT/etc/kubernetes/manifests/kube-apiserver.yaml" ]]; then
+    mb_kubeadm_halfway "admin.conf is there, the API server's manifest is not"
+  fi
+  if ! mb_api_has --kubeconfig "$admin" --server "https://$address:6443" -n kube-system get configmap kubeadm-config -o name; then
+    mb_kubeadm_halfway "the cluster has no kubeadm-config ConfigMap"
+  fi
+  mb_log "the control plane is already initialised; making sure of kubeadm's last steps"
+  kubeadm init phase upload-certs --config "$config" --upload-certs "${upload_args[@]}"
+  kubeadm init phase mark-control-plane --config "$config"
+  kubeadm init phase bootstrap-token --config "$config" "${token_args[@]}"
+  kubeadm init phase kubelet-finalize all --config "$config"
+  kubeadm init phase addon all --config "$config"
+}
+
+# kubeadm join, unless it finished before. kubelet.conf alone does not say
+# so: kubeadm writes it when the kubelet starts, before a control-plane node
+# gets its etcd member and its control-plane label. A worker has joined when
+# the cluster knows its Node; a control-plane node when it also has its
+# etcd manifest and the node-role.kubernetes.io/control-plane label.
+# Usage: mb_kubeadm_join CONFIG NODE_NAME [control-plane]
+mb_kubeadm_join() {
+  local config=$1 node=$2 role=${3:-worker}
+  local kubelet_conf="$SYSROOT/etc/kubernetes/kubelet.conf" labels
+  if [[ ! -e "$kubelet_conf" ]]; then
+    kubeadm join --config "$config"
+    return
+  fi
+  if ! mb_api_has --kubeconfig "$kubelet_conf" get node "$node" -o name; then
+    mb_kubeadm_halfway "kubelet.conf is there, the node $node is not registered"
+  fi
+  if [[ "$role" == control-plane ]]; then
+    if [[ ! -f "$SYSROOT/etc/kubernetes/manifests/etcd.yaml" ]]; then
+      mb_kubeadm_halfway "this control-plane node has no etcd manifest"
+    fi
+    labels=$(kubectl --kubeconfig "$kubelet_conf" get node "$node" -o jsonpath='{.metadata.labels}') ||
+      mb_die "the API server does not answer; wait until it does and run this script again"
+    if [[ "$labels" != *'"node-role.kubernetes.io/control-plane"'* ]]; then
+      mb_kubeadm_halfway "the node $node is not labelled node-role.kubernetes.io/control-plane"
+    fi
+  fi
+  mb_log "this node has already joined"
 }
 
 # Gives root a kubeconfig on control-plane nodes.

@@ -67,7 +67,7 @@ main() {
   if [[ -d "$ROOT/secrets/kubernetes-pki" ]]; then
     mb_place_pki "$ROOT/secrets/kubernetes-pki"
   fi
-  mb_kubeadm_init "$HERE/kubeadm.yaml" --skip-token-print --skip-certificate-key-print
+  mb_kubeadm_init "$HERE/kubeadm.yaml" "$NODE_ADDRESS" --skip-token-print --skip-certificate-key-print
   mb_admin_kubeconfig
 
   mb_step "pod network (flannel)"

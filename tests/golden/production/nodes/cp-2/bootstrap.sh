@@ -64,7 +64,7 @@ main() {
   mb_log "not pinned: render with a lock (meshbundle lock) so the tags kubeadm asks for resolve to locked digests"
 
   mb_step "kubeadm join (control plane)"
-  mb_kubeadm_join "$HERE/kubeadm.yaml"
+  mb_kubeadm_join "$HERE/kubeadm.yaml" "$NODE_NAME" control-plane
   mb_admin_kubeconfig
 
   mb_log "node $NODE_NAME is done"

@@ -64,7 +64,7 @@ main() {
   mb_log "not pinned: render with a lock (meshbundle lock) so the tags kubeadm asks for resolve to locked digests"
 
   mb_step "kubeadm join"
-  mb_kubeadm_join "$HERE/kubeadm.yaml"
+  mb_kubeadm_join "$HERE/kubeadm.yaml" "$NODE_NAME"
 
   mb_log "node $NODE_NAME is done"
 }
