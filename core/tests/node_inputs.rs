@@ -233,4 +233,9 @@ fn sysctl_values_are_integers() {
         let site = with_sysctl(&[("net.core.somaxconn", good)]);
         assert!(errors(&site, &sysctl_path("net.core.somaxconn")).is_empty(), "{good:?}");
     }
+    // The parameters that take a name take one word, and only they do.
+    let site = with_sysctl(&[("net.ipv4.tcp_congestion_control", "bbr")]);
+    assert!(errors(&site, &sysctl_path("net.ipv4.tcp_congestion_control")).is_empty());
+    let site = with_sysctl(&[("net.ipv4.tcp_congestion_control", "bbr cubic")]);
+    assert_eq!(errors(&site, &sysctl_path("net.ipv4.tcp_congestion_control")).len(), 1);
 }

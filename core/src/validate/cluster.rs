@@ -378,7 +378,12 @@ fn check_kube_proxy_sysctls(site: &Site, d: &mut Diagnostics) {
             }
         }
         let conntrack = KUBE_PROXY_CONNTRACK.iter().any(|(key, _)| *key == canonical);
-        if !conntrack && !v.trim().is_empty() && !v.contains('\n') && !is_sysctl_value(v) {
+        // The few kernel parameters that take a name rather than numbers.
+        const NAMED: &[&str] = &["net.ipv4.tcp_congestion_control", "net.core.default_qdisc"];
+        let named = NAMED.contains(&canonical)
+            && v.trim().bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+            && v.trim().bytes().next().is_some_and(|c| c.is_ascii_lowercase());
+        if !conntrack && !named && !v.trim().is_empty() && !v.contains('\n') && !is_sysctl_value(v) {
             d.error(
                 "sysctl",
                 &p,
