@@ -457,6 +457,8 @@ fn renew_kubeadm(ctx: &Ctx) -> String {
 source "$ROOT/common/lib.sh"
 
 CONTROL_PLANE={control_plane}
+# The API server of each, on the node's address (localAPIEndpoint).
+CONTROL_PLANE_APIS={apis}
 {this_node}# The static pods, in the order they are restarted: etcd first, so the API
 # server comes back on an etcd that serves its renewed certificates.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler)
@@ -491,11 +493,11 @@ running() {{
 
 # This node's own API server, not the load balancer of controlPlaneEndpoint,
 # which other nodes answer for: its certificate carries the node's address.
-address=""
-for i in "${{!NODE_NAMES[@]}}"; do
-  [[ "${{NODE_NAMES[$i]}}" != "$node" ]] || address=${{NODE_ADDRESSES[$i]}}
+LOCAL_API=""
+for i in "${{!CONTROL_PLANE[@]}}"; do
+  [[ "${{CONTROL_PLANE[$i]}}" != "$node" ]] || LOCAL_API=${{CONTROL_PLANE_APIS[$i]}}
 done
-LOCAL_API="https://$address:6443"
+[[ -n "$LOCAL_API" ]] || mb_die "$node has no API server of its own in this site"
 
 api_ready() {{
   kubectl --kubeconfig "$ADMIN" --server "$LOCAL_API" get --raw=/readyz >/dev/null 2>&1
@@ -583,6 +585,19 @@ fi
             "\"$node is a worker: kubeadm's certificates live on the control-plane nodes (${CONTROL_PLANE[*]}); the kubelet renews its own\""
         ),
         control_plane = array(&control_plane_names(ctx)),
+        apis = array(
+            &ctx.site
+                .spec
+                .nodes
+                .iter()
+                .filter(|n| n.role == Role::ControlPlane)
+                .map(|n| if n.address.contains(':') {
+                    format!("https://[{}]:6443", n.address)
+                } else {
+                    format!("https://{}:6443", n.address)
+                })
+                .collect::<Vec<_>>()
+        ),
     );
     script(
         ctx,

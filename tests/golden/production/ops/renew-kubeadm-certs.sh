@@ -14,6 +14,8 @@ ROOT="$(cd "$HERE/.." && pwd)"
 source "$ROOT/common/lib.sh"
 
 CONTROL_PLANE=(cp-1 cp-2 cp-3)
+# The API server of each, on the node's address (localAPIEndpoint).
+CONTROL_PLANE_APIS=(https://10.0.0.11:6443 https://10.0.0.12:6443 https://10.0.0.13:6443)
 NODE_NAMES=(cp-1 cp-2 cp-3 worker-1 worker-2 worker-3)
 NODE_ADDRESSES=(10.0.0.11 10.0.0.12 10.0.0.13 10.0.0.21 10.0.0.22 10.0.0.23)
 NODE_ROLES=(control-plane control-plane control-plane worker worker worker)
@@ -67,11 +69,11 @@ running() {
 
 # This node's own API server, not the load balancer of controlPlaneEndpoint,
 # which other nodes answer for: its certificate carries the node's address.
-address=""
-for i in "${!NODE_NAMES[@]}"; do
-  [[ "${NODE_NAMES[$i]}" != "$node" ]] || address=${NODE_ADDRESSES[$i]}
+LOCAL_API=""
+for i in "${!CONTROL_PLANE[@]}"; do
+  [[ "${CONTROL_PLANE[$i]}" != "$node" ]] || LOCAL_API=${CONTROL_PLANE_APIS[$i]}
 done
-LOCAL_API="https://$address:6443"
+[[ -n "$LOCAL_API" ]] || mb_die "$node has no API server of its own in this site"
 
 api_ready() {
   kubectl --kubeconfig "$ADMIN" --server "$LOCAL_API" get --raw=/readyz >/dev/null 2>&1
