@@ -385,7 +385,8 @@ To restore etcd (the whole cluster goes back to the snapshot's moment):
    sha256, stops the API server, controller manager, scheduler and etcd (their manifests
    move to `/etc/kubernetes/manifests-stopped-for-restore`), restores the snapshot as
    this node's member of a new etcd cluster of every control-plane node into a new data
-   directory with `etcdutl` of the cluster's etcd image, and swaps it in for `/var/lib/etcd` (the old one is kept beside it).
+   directory with `etcdutl` of the cluster's etcd image, and swaps it in for
+   `/var/lib/etcd` (the old one is kept beside it).
 2. Then on each control-plane node: `ops/restore-etcd.sh start` (the manifests go back,
    the kubelet restarts). With a single control-plane node, step 1 does this itself.
 3. Restart the kubelet on **every** other node too (`sudo systemctl restart kubelet`),
