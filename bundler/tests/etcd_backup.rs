@@ -65,9 +65,34 @@ echo "ctr $*" >>"$MB_LOG"
 case "$3 $4" in
   "images mount")
     mkdir -p "$6/usr/local/bin"
-    # etcd 3.4's tools: etcdctl, no etcdutl. It records how it is called.
-    printf '#!/bin/sh\necho "etcdctl $*" >>"%s"\nexec /usr/bin/etcdctl "$@"\n' "$MB_LOG" >"$6/usr/local/bin/etcdctl"
-    chmod 755 "$6/usr/local/bin/etcdctl" ;;
+    # The cluster's etcd images (3.5, 3.6) restore with etcdutl, which knows
+    # --bump-revision and --mark-compacted from 3.5.10 on. The etcd here is
+    # Debian's 3.4.23, whose etcdctl restores the same snapshot but lacks
+    # those two flags (etcdctl has them from 3.4.26): this etcdutl records
+    # its whole call, then has the real etcdctl restore without them, so the
+    # real etcd proves the data and the cluster, the record proves the bump.
+    # MB_OLD_ETCDUTL plays an etcdutl older than 3.5.10.
+    cat >"$6/usr/local/bin/etcdutl" <<'TOOL'
+#!/bin/bash
+echo "etcdutl $*" >>"$MB_LOG"
+if [[ " $* " == *" --help "* ]]; then
+  /usr/bin/etcdctl "$@"
+  [[ -n "${MB_OLD_ETCDUTL:-}" ]] || printf '%s\n' \
+    "      --bump-revision uint   How much to increase the latest revision after restore" \
+    "      --mark-compacted       Mark the latest revision after restore as the point of scheduled compaction"
+  exit 0
+fi
+args=()
+while (($#)); do
+  case "$1" in
+    --bump-revision) shift 2 ;;
+    --mark-compacted) shift ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+exec /usr/bin/etcdctl "${args[@]}"
+TOOL
+    chmod 755 "$6/usr/local/bin/etcdutl" ;;
   "images unmount") rm -rf "${@: -1}/usr" ;;
 esac
 exit 0
@@ -338,11 +363,17 @@ fn backup_snapshots_a_real_etcd_and_the_documented_restore_brings_the_data_back(
     assert!(o.status.success(), "{}\n{}", text(&o.stdout), text(&o.stderr));
     let calls: Vec<String> = node.calls()[before..].to_vec();
     let at = |prefix: &str| calls.iter().position(|c| c.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix}: {calls:#?}"));
-    assert!(at("STOPPED etcd") < at("etcdctl snapshot restore"), "etcd stops before its data changes");
-    assert!(at("etcdctl snapshot restore") < at("systemctl restart kubelet"));
-    let restore = &calls[at("etcdctl snapshot restore")];
+    assert!(at("STOPPED etcd") < at("etcdutl snapshot restore /"), "etcd stops before its data changes");
+    assert!(at("etcdutl snapshot restore /") < at("systemctl restart kubelet"));
+    let restore = &calls[at("etcdutl snapshot restore /")];
     assert!(restore.contains("--name cp-1 --initial-cluster cp-1=https://10.0.0.11:2380"), "{restore}");
     assert!(restore.contains("--initial-advertise-peer-urls https://10.0.0.11:2380"), "{restore}");
+    // The revision moves forward and the older ones count as compacted, so no watch sees it go back.
+    assert!(restore.ends_with(" --bump-revision 1000000000 --mark-compacted"), "{restore}");
+    // The single control-plane node starts at once and says what else to restart.
+    let out = text(&o.stdout);
+    assert!(out.contains("systemctl restart kubelet on worker-1 worker-2 worker-3"), "{out}");
+    assert!(out.contains("kubectl -n istio-system rollout restart deployment/istiod-"), "{out}");
     for c in COMPONENTS {
         assert!(node.root.join(format!("etc/kubernetes/manifests/{c}.yaml")).exists(), "{c} started again");
     }
@@ -376,7 +407,7 @@ fn backup_snapshots_a_real_etcd_and_the_documented_restore_brings_the_data_back(
     let o = cp2.run(&["ops/restore-etcd.sh", snapshot.to_str().unwrap()], &[]);
     assert!(o.status.success(), "{}\n{}", text(&o.stdout), text(&o.stderr));
     let calls = cp2.calls();
-    let restore = calls.iter().find(|c| c.starts_with("etcdctl snapshot restore")).expect("restored");
+    let restore = calls.iter().find(|c| c.starts_with("etcdutl snapshot restore /")).expect("restored");
     assert!(
         restore
             .contains("--name cp-2 --initial-cluster cp-1=https://10.0.0.11:2380,cp-2=https://10.0.0.12:2380,cp-3=https://10.0.0.13:2380")
@@ -401,8 +432,21 @@ fn backup_snapshots_a_real_etcd_and_the_documented_restore_brings_the_data_back(
     let o = cp3.run(&["ops/restore-etcd.sh", snapshot.to_str().unwrap()], &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let calls = cp3.calls();
-    let restore = calls.iter().find(|c| c.starts_with("etcdctl snapshot restore")).unwrap();
+    let restore = calls.iter().find(|c| c.starts_with("etcdutl snapshot restore /")).unwrap();
     assert!(restore.contains(&format!("--initial-cluster-token {token} ")) && restore.contains("--name cp-3"), "{restore}");
+    // Every member bumps by the same amount.
+    let bump = |r: &str| r.split("--bump-revision ").nth(1).map(str::to_string);
+    assert_eq!(bump(restore), bump(cp2.calls().iter().find(|c| c.starts_with("etcdutl snapshot restore /")).unwrap()));
+    assert_eq!(bump(restore).as_deref(), Some("1000000000 --mark-compacted"));
+    // start names every worker whose kubelet must restart too, and istiod.
+    let o = cp3.run(&["ops/restore-etcd.sh", "start"], &[]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    let workers: Vec<&str> =
+        prod.spec.nodes.iter().filter(|n| n.role == meshbundle_core::spec::Role::Worker).map(|n| n.name.as_str()).collect();
+    assert!(!workers.is_empty());
+    assert!(out.contains(&format!("systemctl restart kubelet on {}", workers.join(" "))), "{out}");
+    assert!(out.contains(&format!("rollout restart deployment/istiod-{}", prod.istio_revision())), "{out}");
 }
 
 #[test]
@@ -425,6 +469,16 @@ fn backup_and_restore_refuse_a_worker_and_a_damaged_snapshot() {
     for c in COMPONENTS {
         assert!(node.root.join(format!("etc/kubernetes/manifests/{c}.yaml")).exists());
     }
+    // An etcdutl that cannot bump the revision (before 3.5.10) restores nothing.
+    std::fs::write(node.pid_file(), "").unwrap();
+    std::fs::write(node.root.join("var/lib/etcd/data-before"), "x").unwrap();
+    let snap = tmp.path().join("other-snapshot.db");
+    std::fs::write(&snap, "a snapshot").unwrap();
+    let o = node.run(&["ops/restore-etcd.sh", snap.to_str().unwrap()], &[("MB_OLD_ETCDUTL", "1")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("cannot bump the revision"), "{}", text(&o.stderr));
+    assert!(!node.calls().iter().any(|c| c.starts_with("etcdutl snapshot restore /") && !c.contains("--help")), "{:#?}", node.calls());
+    assert!(node.root.join("var/lib/etcd/data-before").exists(), "the data directory is untouched");
 }
 
 /// The real etcdctl in the network namespace of process `pid`.

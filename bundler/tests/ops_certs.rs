@@ -17,6 +17,11 @@ use meshbundle_core::render::{Inputs, render};
 const STUB: &str = r#"#!/bin/bash
 name=$(basename "$0")
 echo "$name $*" >>"$MB_LOG"
+# MB_FAIL, a pattern of calls that fail: what is unhealthy.
+# shellcheck disable=SC2053
+if [[ -n "${MB_FAIL:-}" && "$name $*" == $MB_FAIL ]]; then
+  exit 1
+fi
 case "$name $*" in
   "ip -o -4"*) echo "2: eth0    inet $MB_ADDRESS/24 brd 10.0.0.255 scope global eth0" ;;
   "kubeadm certs renew all")
@@ -89,6 +94,10 @@ impl Node {
     }
 
     fn run(&self, address: &str, args: &[&str]) -> Output {
+        self.run_env(address, args, &[])
+    }
+
+    fn run_env(&self, address: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new("bash")
             .args(args)
             .current_dir(self.p("bundle"))
@@ -100,6 +109,7 @@ impl Node {
             .env("MB_STATE", self.p("state"))
             .env("MB_SECRETS", self.p("secrets"))
             .env("MB_ADDRESS", address)
+            .envs(env.iter().copied())
             .output()
             .unwrap()
     }
@@ -151,7 +161,23 @@ fn renewal_renews_then_restarts_each_static_pod_and_refreshes_root_kubeconfig() 
     assert!(!n.sys("etc/kubernetes/manifests-held-by-meshbundle").exists());
     assert_eq!(std::fs::read_dir(n.sys("etc/kubernetes/manifests")).unwrap().count(), 4);
     // The API server answered before the script went on, and root's kubeconfig is the renewed admin.conf.
-    assert!(calls.iter().any(|c| c.starts_with("kubectl --kubeconfig") && c.ends_with("get --raw=/readyz")));
+    // The API server checked is cp-2's own (10.0.0.12), not the load balancer of controlPlaneEndpoint.
+    let ready = |c: &String| c.starts_with("kubectl --kubeconfig") && c.ends_with("get --raw=/readyz");
+    assert!(calls.iter().filter(|c| ready(c)).all(|c| c.contains(" --server https://10.0.0.12:6443 ")), "{calls:#?}");
+    // After each restart, before the next component stops: this node's etcd
+    // member (through its own container, with the healthcheck client) and its API server.
+    let health = |c: &String| {
+        c.starts_with("crictl exec etcd-")
+            && c.contains(" etcdctl --endpoints=https://127.0.0.1:2379 ")
+            && c.contains("--cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt")
+            && c.ends_with(" endpoint health")
+    };
+    for (i, c) in COMPONENTS.iter().enumerate() {
+        let start = pos(&calls, &format!("START {c} renewed=yes"));
+        let next = COMPONENTS.get(i + 1).map(|n| pos(&calls, &format!("STOP {n} renewed=yes"))).unwrap_or(calls.len());
+        assert!(calls[start..next].iter().any(health), "{c}: etcd checked before going on: {calls:#?}");
+        assert!(calls[start..next].iter().any(ready), "{c}: API server checked before going on: {calls:#?}");
+    }
     let kubeconfig = n.sys("root/.kube/config");
     assert_eq!(std::fs::read_to_string(&kubeconfig).unwrap(), "renewed admin\n");
     assert_eq!(std::fs::metadata(&kubeconfig).unwrap().permissions().mode() & 0o777, 0o600);
@@ -186,6 +212,55 @@ fn renewal_puts_every_manifest_back_when_a_pod_does_not_return() {
         assert!(n.sys(&format!("etc/kubernetes/manifests/{c}.yaml")).exists(), "{c} is back");
     }
     assert!(!n.sys("etc/kubernetes/manifests-held-by-meshbundle").exists());
+}
+
+/// The static pods of a control-plane node, running.
+fn running_control_plane(n: &Node) {
+    for c in COMPONENTS {
+        std::fs::write(n.sys(&format!("etc/kubernetes/manifests/{c}.yaml")), format!("kind: Pod # {c}\n")).unwrap();
+        Command::new(n.p("stubs/crictl"))
+            .args(["ps", "--name", &format!("^{c}$"), "--state", "running", "-q"])
+            .env("MESHBUNDLE_SYSROOT", n.p("root"))
+            .env("MB_STATE", n.p("state"))
+            .env("MB_LOG", n.p("boot.log"))
+            .output()
+            .unwrap();
+    }
+    std::fs::write(n.sys("etc/kubernetes/admin.conf"), "old admin\n").unwrap();
+}
+
+/// Renewal on cp-2 where the calls matching `fail` fail: it must stop with
+/// every manifest back and never say to go on to the next node.
+fn renewal_stops_when(fail: &str) -> (Vec<String>, String) {
+    let n = Node::new();
+    running_control_plane(&n);
+    let o = n.run_env("10.0.0.12", &["ops/renew-kubeadm-certs.sh"], &[("MB_FAIL", fail), ("TIMEOUT", "2")]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    assert!(!out.contains("now run ops/renew-kubeadm-certs.sh on"), "{out}");
+    assert!(err.contains("is not healthy") && err.contains("Do not go on to another node"), "{err}");
+    for c in COMPONENTS {
+        assert_eq!(std::fs::read_to_string(n.sys(&format!("etc/kubernetes/manifests/{c}.yaml"))).unwrap(), format!("kind: Pod # {c}\n"));
+    }
+    assert!(!n.sys("etc/kubernetes/manifests-held-by-meshbundle").exists());
+    (n.calls(), err)
+}
+
+#[test]
+fn renewal_stops_when_this_nodes_api_server_is_not_ready_though_the_load_balancer_answers() {
+    // The load balancer (any other server) answers; cp-2's own API server, crashlooping on its renewed certificate, does not.
+    let (calls, err) = renewal_stops_when("kubectl --kubeconfig * --server https://10.0.0.12:6443 get --raw=/readyz");
+    assert!(err.contains("https://10.0.0.12:6443"), "{err}");
+    // It stops at the first check, after etcd's restart: the API server is never restarted.
+    assert!(!calls.iter().any(|c| c == "STOP kube-apiserver renewed=yes"), "{calls:#?}");
+}
+
+#[test]
+fn renewal_stops_when_this_nodes_etcd_is_not_healthy() {
+    let (calls, err) = renewal_stops_when("crictl exec * endpoint health");
+    assert!(err.contains("etcd (https://127.0.0.1:2379)"), "{err}");
+    assert!(calls.iter().any(|c| c == "START etcd renewed=yes"), "{calls:#?}");
+    assert!(!calls.iter().any(|c| c == "STOP kube-apiserver renewed=yes"), "{calls:#?}");
 }
 
 #[test]

@@ -12,6 +12,9 @@
 //!   files the bootstrap unpacks, for each of the site's architectures
 //!   (`mb_install_binaries`: containerd, runc, the CNI plugins, crictl,
 //!   kubeadm, kubelet, kubectl);
+//! - workers besides: `ops/cert-expiry.sh`, which reads the node's own
+//!   certificates (the kubelet's) and leaves the cluster's to a
+//!   control-plane node;
 //! - control-plane nodes besides: istioctl (their bootstrap installs it),
 //!   `manifests/` and `ops/` (the operations scripts run on any control-plane
 //!   node, which has kubectl, istioctl and the admin kubeconfig, and read the
@@ -44,6 +47,9 @@ pub const CONTROL_PLANE_BINARIES: &[&str] = &["istioctl"];
 
 /// Operations scripts that read what only the first control-plane node has.
 const FIRST_ONLY_OPS: &[&str] = &["ops/renew-join-credentials.sh"];
+
+/// Operations scripts a worker runs too: they read only the node's own files.
+const WORKER_OPS: &[&str] = &["ops/cert-expiry.sh"];
 
 /// The file, at the top of an extracted directory, that names the node it
 /// was laid out for (absent in a full extraction); `install.sh` reads it.
@@ -124,6 +130,9 @@ impl NodeLayout {
             return first;
         }
         if first || path == "install.sh" || path == "README.md" || path.starts_with("common/") || self.binaries.contains(path) {
+            return true;
+        }
+        if WORKER_OPS.contains(&path) {
             return true;
         }
         if control_plane && (path.starts_with("manifests/") || path.starts_with("ops/")) && !FIRST_ONLY_OPS.contains(&path) {

@@ -116,7 +116,7 @@ fn install_sh(ctx: &Ctx, tree: &FileTree) -> String {
 #        sudo ./install.sh node NAME     (or names it)
 #   2. On {first}, once every node has joined:
 #        sudo ./install.sh cluster
-#   3. Anywhere with kubectl and istioctl:
+#   3. On a control-plane node (or anywhere with kubectl, istioctl and the whole bundle):
 #        ./install.sh verify
 #
 # Every step can be run again.
@@ -203,7 +203,11 @@ cmd_cluster() {{
 case "${{1:-}}" in
   node) shift; cmd_node "$@" ;;
   cluster) cmd_cluster ;;
-  verify) exec "$HERE/ops/verify.sh" ;;
+  verify)
+    # Workers get no ops/verify.sh: it needs the admin kubeconfig.
+    [[ -x "$HERE/ops/verify.sh" ]] || mb_die "this node has no ops/verify.sh: run ./install.sh verify on a control-plane node"
+    exec "$HERE/ops/verify.sh"
+    ;;
   *)
     printf '%s\n' >&2 \
       "usage: ./install.sh node [NAME]   prepare this node and init or join it" \
@@ -310,7 +314,11 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
 {missing}## Before you start
 
 - Import the bundle's images into the site registry from any machine that reaches it:
-  `meshbundle import site.mbundle --registry {registry}`.
+  `meshbundle import site.mbundle --registry {registry}`. Keep them there for the life
+  of the bundle: a node keeps a pinned image only until the kubelet's image garbage
+  collection removes it while unused, and a node that needs it again (a pod restarted or
+  moved, a node added or rebuilt) pulls it from the site registry. If the registry lost
+  them, import the bundle into it again with `--registry` before anything needs them.
 - Extract the bundle on each node with `--node` and the node's name, e.g.
   `meshbundle import site.mbundle --extract /opt/meshbundle --node {first}`, with
   `--identity KEY` or `--passphrase-file FILE` to open the private files (see "Join
@@ -377,11 +385,18 @@ To restore etcd (the whole cluster goes back to the snapshot's moment):
    sha256, stops the API server, controller manager, scheduler and etcd (their manifests
    move to `/etc/kubernetes/manifests-stopped-for-restore`), restores the snapshot as
    this node's member of a new etcd cluster of every control-plane node into a new data
-   directory with the etcd tools of the cluster's etcd image (`etcdutl`, or `etcdctl` for
-   etcd 3.4), and swaps it in for `/var/lib/etcd` (the old one is kept beside it).
+   directory with `etcdutl` of the cluster's etcd image, and swaps it in for
+   `/var/lib/etcd` (the old one is kept beside it).
 2. Then on each control-plane node: `ops/restore-etcd.sh start` (the manifests go back,
    the kubelet restarts). With a single control-plane node, step 1 does this itself.
-3. `ops/verify.sh`; once the cluster works, delete `/var/lib/etcd.before-restore-*`.
+3. Restart the kubelet on **every** other node too (`sudo systemctl restart kubelet`),
+   and restart istiod (`kubectl -n istio-system rollout restart deployment/istiod-{rev}`),
+   so nothing keeps state the snapshot undid. The restore moves etcd's revision forward
+   by 1000000000 and marks the older revisions compacted (`etcdutl snapshot restore
+   --bump-revision --mark-compacted`, the same on every member), so every watch of
+   kube-proxy, CoreDNS, flannel, istiod and the kubelets is told to list again rather
+   than seeing the revision go back.
+4. `ops/verify.sh`; once the cluster works, delete `/var/lib/etcd.before-restore-*`.
 
 ## Certificates and renewals
 

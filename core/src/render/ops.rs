@@ -388,7 +388,7 @@ secret_key() {{
 }}
 
 if [[ -d "$PKI" ]]; then
-  echo "== Kubernetes certificates (kubeadm, on this control-plane node)"
+  echo "== Kubernetes certificates (kubeadm, on this node)"
   while IFS= read -r -d '' crt; do
     if is_ca "$crt"; then
       check "${{crt#"$SYSROOT"}}" "$RENEW_ROOT" <"$crt"
@@ -458,6 +458,8 @@ fn renew_kubeadm(ctx: &Ctx) -> String {
 source "$ROOT/common/lib.sh"
 
 CONTROL_PLANE={control_plane}
+# The API server of each, on the node's address (localAPIEndpoint).
+CONTROL_PLANE_APIS={apis}
 {this_node}# The static pods, in the order they are restarted: etcd first, so the API
 # server comes back on an etcd that serves its renewed certificates.
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler)
@@ -490,9 +492,33 @@ running() {{
   crictl ps --name "^$1\$" --state running -q 2>/dev/null | head -n1
 }}
 
+# This node's own API server, not the load balancer of controlPlaneEndpoint,
+# which other nodes answer for: its certificate carries the node's address.
+LOCAL_API=""
+for i in "${{!CONTROL_PLANE[@]}}"; do
+  [[ "${{CONTROL_PLANE[$i]}}" != "$node" ]] || LOCAL_API=${{CONTROL_PLANE_APIS[$i]}}
+done
+[[ -n "$LOCAL_API" ]] || mb_die "$node has no API server of its own in this site"
+
 api_ready() {{
-  kubectl --kubeconfig "$ADMIN" get --raw=/readyz >/dev/null 2>&1
+  kubectl --kubeconfig "$ADMIN" --server "$LOCAL_API" get --raw=/readyz >/dev/null 2>&1
 }}
+
+# This node's etcd member, through its own container, with kubeadm's
+# healthcheck-client certificate.
+etcd_healthy() {{
+  local id
+  id=$(running etcd)
+  [[ -n "$id" ]] || return 1
+  crictl exec "$id" etcdctl \
+    --endpoints=https://127.0.0.1:2379 \
+    --cacert=/etc/kubernetes/pki/etcd/ca.crt \
+    --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt \
+    --key=/etc/kubernetes/pki/etcd/healthcheck-client.key \
+    endpoint health >/dev/null 2>&1
+}}
+
+healthy() {{ etcd_healthy && api_ready; }}
 
 # wait_for WHAT COMMAND...: polls once a second, TIMEOUT seconds at most.
 wait_for() {{
@@ -504,7 +530,7 @@ wait_for() {{
     fi
     sleep 1
   done
-  mb_die "$what after $TIMEOUT seconds; the manifests are back in $MANIFESTS, check crictl ps -a and journalctl -u kubelet"
+  mb_die "$what after $TIMEOUT seconds; the manifests are back in $MANIFESTS. Do not go on to another node: check crictl ps -a and journalctl -u kubelet here"
 }}
 
 gone() {{ [[ -z "$(running "$1")" ]]; }}
@@ -532,7 +558,9 @@ for c in "${{COMPONENTS[@]}}"; do
   wait_for "$c did not stop" gone "$c"
   mv "$HELD/$c.yaml" "$MANIFESTS/"
   wait_for "$c did not come back" replaced "$c" "$old"
-  wait_for "the API server is not ready" api_ready
+  # Neither the next component nor the next node until this node's etcd
+  # and API server serve with the renewed certificates.
+  wait_for "etcd (https://127.0.0.1:2379) or the API server ($LOCAL_API) on $node is not healthy" healthy
 done
 rmdir "$HELD"
 trap - EXIT
@@ -558,6 +586,19 @@ fi
             "\"$node is a worker: kubeadm's certificates live on the control-plane nodes (${CONTROL_PLANE[*]}); the kubelet renews its own\""
         ),
         control_plane = array(&control_plane_names(ctx)),
+        apis = array(
+            &ctx.site
+                .spec
+                .nodes
+                .iter()
+                .filter(|n| n.role == Role::ControlPlane)
+                .map(|n| if n.address.contains(':') {
+                    format!("https://[{}]:6443", n.address)
+                } else {
+                    format!("https://{}:6443", n.address)
+                })
+                .collect::<Vec<_>>()
+        ),
     );
     script(
         ctx,
@@ -718,6 +759,9 @@ CONTROL_PLANE={control_plane}
 # Every member, as kubeadm names them: the node name and its address.
 INITIAL_CLUSTER={initial}
 ETCD_IMAGES={images}
+# The nodes whose kubelets ops/restore-etcd.sh start does not restart, and istiod.
+OTHER_NODES={workers}
+ISTIOD={istiod}
 {this_node}
 mb_require_root
 umask 077
@@ -761,7 +805,12 @@ start() {{
   rmdir "$STOPPED"
   # The kubelet reconnects to the restored API server with nothing cached.
   systemctl restart kubelet
-  echo "started on $node; once every control-plane node is started, check the cluster with ops/verify.sh"
+  echo "started on $node. Once every control-plane node (${{CONTROL_PLANE[*]}}) is started:"
+  if ((${{#OTHER_NODES[@]}})); then
+    echo "  - restart the kubelet on every other node too: systemctl restart kubelet on ${{OTHER_NODES[*]}}"
+  fi
+  echo "  - restart istiod, so it lists everything again: kubectl -n istio-system rollout restart deployment/$ISTIOD"
+  echo "  - check the cluster with ops/verify.sh"
 }}
 
 if [[ "${{1:-}}" == start ]]; then
@@ -781,6 +830,12 @@ fi
 # comes from the snapshot, so all agree and none joins the old cluster.
 token="meshbundle-restore-$(sha256sum "$snapshot" | cut -c1-16)"
 [[ ! -e "$STOPPED" ]] || mb_die "$STOPPED exists: a restore is under way; finish it with ops/restore-etcd.sh start"
+# The revision goes forward past anything a client has seen since the
+# snapshot, and the revisions before it count as compacted: every watch
+# (kubelets, kube-proxy, CoreDNS, flannel, istiod) gets "compacted" and
+# lists again instead of keeping what the snapshot undid. Every member
+# restores with the same values.
+BUMP_REVISION=1000000000
 
 mb_step "stop the control plane on $node"
 mkdir -m 0700 "$STOPPED"
@@ -803,15 +858,19 @@ for image in "${{ETCD_IMAGES[@]}}"; do
     break
   fi
 done
-# etcd 3.5 and later restore with etcdutl; 3.4 has only etcdctl.
+# etcdutl restores (etcd 3.5 and later; the cluster's etcd image carries it).
+# It must know --bump-revision and --mark-compacted (etcdutl 3.5.10 and later).
 tool=""
-for t in "$mnt/usr/local/bin/etcdutl" "$mnt/usr/local/bin/etcdctl" "$(command -v etcdutl || true)" "$(command -v etcdctl || true)"; do
+for t in "$mnt/usr/local/bin/etcdutl" "$(command -v etcdutl || true)"; do
   if [[ -n "$t" && -x "$t" ]]; then
     tool=$t
     break
   fi
 done
-[[ -n "$tool" ]] || mb_die "found neither etcdutl nor etcdctl: the etcd image (${{ETCD_IMAGES[0]}}) is not on this node; pull it with crictl pull, then run this again (the control plane stays stopped until ops/restore-etcd.sh start)"
+[[ -n "$tool" ]] || mb_die "found no etcdutl: the etcd image (${{ETCD_IMAGES[0]}}) is not on this node; pull it with crictl pull, then run this again (the control plane stays stopped until ops/restore-etcd.sh start)"
+help=$("$tool" snapshot restore --help 2>&1 || true)
+[[ "$help" == *--bump-revision* && "$help" == *--mark-compacted* ]] ||
+  mb_die "$tool cannot bump the revision (--bump-revision needs etcdutl 3.5.10 or later): restoring without it would send every watch back in time; use the etcdutl of ${{ETCD_IMAGES[0]}} (the control plane stays stopped until ops/restore-etcd.sh start)"
 
 mb_step "restore $snapshot as member $node"
 peer_url=$(tr ',' '\n' <<<"$INITIAL_CLUSTER" | sed -n "s/^$node=//p")
@@ -823,7 +882,9 @@ rm -rf "$restored"
   --initial-cluster "$INITIAL_CLUSTER" \
   --initial-cluster-token "$token" \
   --initial-advertise-peer-urls "$peer_url" \
-  --data-dir "$restored"
+  --data-dir "$restored" \
+  --bump-revision "$BUMP_REVISION" \
+  --mark-compacted
 chmod 0700 "$restored"
 old=""
 if [[ -d "$DATA" ]]; then
@@ -843,6 +904,8 @@ fi
         control_plane = array(&control_plane_names(ctx)),
         initial = quote(&initial),
         images = array(&etcd_images(ctx)),
+        workers = array(&ctx.site.spec.nodes.iter().filter(|n| n.role != Role::ControlPlane).map(|n| n.name.clone()).collect::<Vec<_>>()),
+        istiod = quote(&format!("istiod-{}", ctx.revision)),
         this_node = this_control_plane_node(
             ctx,
             "\"${NODE:-}\"",
@@ -851,7 +914,7 @@ fi
     );
     script(
         ctx,
-        "Restores etcd from a snapshot of ops/backup.sh on this control-plane node: stops the control plane, restores the\n# snapshot into a new data directory with the etcd tools of the cluster's etcd image, swaps it in, and starts again once\n# every control-plane node is restored.",
+        "Restores etcd from a snapshot of ops/backup.sh on this control-plane node: stops the control plane, restores the\n# snapshot into a new data directory with etcdutl of the cluster's etcd image (revision bumped, older ones compacted),\n# swaps it in, and starts again once every control-plane node is restored.",
         "ops/restore-etcd.sh SNAPSHOT, then ops/restore-etcd.sh start   (as root on each control-plane node; NODE=NAME names it)",
         &body,
     )

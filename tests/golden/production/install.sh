@@ -9,7 +9,7 @@
 #        sudo ./install.sh node NAME     (or names it)
 #   2. On cp-1, once every node has joined:
 #        sudo ./install.sh cluster
-#   3. Anywhere with kubectl and istioctl:
+#   3. On a control-plane node (or anywhere with kubectl, istioctl and the whole bundle):
 #        ./install.sh verify
 #
 # Every step can be run again.
@@ -115,7 +115,11 @@ cmd_cluster() {
 case "${1:-}" in
   node) shift; cmd_node "$@" ;;
   cluster) cmd_cluster ;;
-  verify) exec "$HERE/ops/verify.sh" ;;
+  verify)
+    # Workers get no ops/verify.sh: it needs the admin kubeconfig.
+    [[ -x "$HERE/ops/verify.sh" ]] || mb_die "this node has no ops/verify.sh: run ./install.sh verify on a control-plane node"
+    exec "$HERE/ops/verify.sh"
+    ;;
   *)
     printf '%s\n' >&2 \
       "usage: ./install.sh node [NAME]   prepare this node and init or join it" \

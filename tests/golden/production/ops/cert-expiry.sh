@@ -59,7 +59,7 @@ secret_key() {
 }
 
 if [[ -d "$PKI" ]]; then
-  echo "== Kubernetes certificates (kubeadm, on this control-plane node)"
+  echo "== Kubernetes certificates (kubeadm, on this node)"
   while IFS= read -r -d '' crt; do
     if is_ca "$crt"; then
       check "${crt#"$SYSROOT"}" "$RENEW_ROOT" <"$crt"

@@ -14,6 +14,8 @@ ROOT="$(cd "$HERE/.." && pwd)"
 source "$ROOT/common/lib.sh"
 
 CONTROL_PLANE=(cp-1 cp-2 cp-3)
+# The API server of each, on the node's address (localAPIEndpoint).
+CONTROL_PLANE_APIS=(https://10.0.0.11:6443 https://10.0.0.12:6443 https://10.0.0.13:6443)
 NODE_NAMES=(cp-1 cp-2 cp-3 worker-1 worker-2 worker-3)
 NODE_ADDRESSES=(10.0.0.11 10.0.0.12 10.0.0.13 10.0.0.21 10.0.0.22 10.0.0.23)
 NODE_ROLES=(control-plane control-plane control-plane worker worker worker)
@@ -65,9 +67,33 @@ running() {
   crictl ps --name "^$1\$" --state running -q 2>/dev/null | head -n1
 }
 
+# This node's own API server, not the load balancer of controlPlaneEndpoint,
+# which other nodes answer for: its certificate carries the node's address.
+LOCAL_API=""
+for i in "${!CONTROL_PLANE[@]}"; do
+  [[ "${CONTROL_PLANE[$i]}" != "$node" ]] || LOCAL_API=${CONTROL_PLANE_APIS[$i]}
+done
+[[ -n "$LOCAL_API" ]] || mb_die "$node has no API server of its own in this site"
+
 api_ready() {
-  kubectl --kubeconfig "$ADMIN" get --raw=/readyz >/dev/null 2>&1
+  kubectl --kubeconfig "$ADMIN" --server "$LOCAL_API" get --raw=/readyz >/dev/null 2>&1
 }
+
+# This node's etcd member, through its own container, with kubeadm's
+# healthcheck-client certificate.
+etcd_healthy() {
+  local id
+  id=$(running etcd)
+  [[ -n "$id" ]] || return 1
+  crictl exec "$id" etcdctl \
+    --endpoints=https://127.0.0.1:2379 \
+    --cacert=/etc/kubernetes/pki/etcd/ca.crt \
+    --cert=/etc/kubernetes/pki/etcd/healthcheck-client.crt \
+    --key=/etc/kubernetes/pki/etcd/healthcheck-client.key \
+    endpoint health >/dev/null 2>&1
+}
+
+healthy() { etcd_healthy && api_ready; }
 
 # wait_for WHAT COMMAND...: polls once a second, TIMEOUT seconds at most.
 wait_for() {
@@ -79,7 +105,7 @@ wait_for() {
     fi
     sleep 1
   done
-  mb_die "$what after $TIMEOUT seconds; the manifests are back in $MANIFESTS, check crictl ps -a and journalctl -u kubelet"
+  mb_die "$what after $TIMEOUT seconds; the manifests are back in $MANIFESTS. Do not go on to another node: check crictl ps -a and journalctl -u kubelet here"
 }
 
 gone() { [[ -z "$(running "$1")" ]]; }
@@ -107,7 +133,9 @@ for c in "${COMPONENTS[@]}"; do
   wait_for "$c did not stop" gone "$c"
   mv "$HELD/$c.yaml" "$MANIFESTS/"
   wait_for "$c did not come back" replaced "$c" "$old"
-  wait_for "the API server is not ready" api_ready
+  # Neither the next component nor the next node until this node's etcd
+  # and API server serve with the renewed certificates.
+  wait_for "etcd (https://127.0.0.1:2379) or the API server ($LOCAL_API) on $node is not healthy" healthy
 done
 rmdir "$HELD"
 trap - EXIT

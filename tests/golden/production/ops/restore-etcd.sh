@@ -3,8 +3,8 @@
 # Do not edit: change meshbundle.yaml and render again.
 #
 # Restores etcd from a snapshot of ops/backup.sh on this control-plane node: stops the control plane, restores the
-# snapshot into a new data directory with the etcd tools of the cluster's etcd image, swaps it in, and starts again once
-# every control-plane node is restored.
+# snapshot into a new data directory with etcdutl of the cluster's etcd image (revision bumped, older ones compacted),
+# swaps it in, and starts again once every control-plane node is restored.
 # Usage: ops/restore-etcd.sh SNAPSHOT, then ops/restore-etcd.sh start   (as root on each control-plane node; NODE=NAME names it)
 set -euo pipefail
 
@@ -18,6 +18,9 @@ CONTROL_PLANE=(cp-1 cp-2 cp-3)
 # Every member, as kubeadm names them: the node name and its address.
 INITIAL_CLUSTER=cp-1=https://10.0.0.11:2380,cp-2=https://10.0.0.12:2380,cp-3=https://10.0.0.13:2380
 ETCD_IMAGES=(10.0.0.5:5000/etcd:3.6.8-0)
+# The nodes whose kubelets ops/restore-etcd.sh start does not restart, and istiod.
+OTHER_NODES=(worker-1 worker-2 worker-3)
+ISTIOD=istiod-1-30-3
 NODE_NAMES=(cp-1 cp-2 cp-3 worker-1 worker-2 worker-3)
 NODE_ADDRESSES=(10.0.0.11 10.0.0.12 10.0.0.13 10.0.0.21 10.0.0.22 10.0.0.23)
 NODE_ROLES=(control-plane control-plane control-plane worker worker worker)
@@ -80,7 +83,12 @@ start() {
   rmdir "$STOPPED"
   # The kubelet reconnects to the restored API server with nothing cached.
   systemctl restart kubelet
-  echo "started on $node; once every control-plane node is started, check the cluster with ops/verify.sh"
+  echo "started on $node. Once every control-plane node (${CONTROL_PLANE[*]}) is started:"
+  if ((${#OTHER_NODES[@]})); then
+    echo "  - restart the kubelet on every other node too: systemctl restart kubelet on ${OTHER_NODES[*]}"
+  fi
+  echo "  - restart istiod, so it lists everything again: kubectl -n istio-system rollout restart deployment/$ISTIOD"
+  echo "  - check the cluster with ops/verify.sh"
 }
 
 if [[ "${1:-}" == start ]]; then
@@ -100,6 +108,12 @@ fi
 # comes from the snapshot, so all agree and none joins the old cluster.
 token="meshbundle-restore-$(sha256sum "$snapshot" | cut -c1-16)"
 [[ ! -e "$STOPPED" ]] || mb_die "$STOPPED exists: a restore is under way; finish it with ops/restore-etcd.sh start"
+# The revision goes forward past anything a client has seen since the
+# snapshot, and the revisions before it count as compacted: every watch
+# (kubelets, kube-proxy, CoreDNS, flannel, istiod) gets "compacted" and
+# lists again instead of keeping what the snapshot undid. Every member
+# restores with the same values.
+BUMP_REVISION=1000000000
 
 mb_step "stop the control plane on $node"
 mkdir -m 0700 "$STOPPED"
@@ -122,15 +136,19 @@ for image in "${ETCD_IMAGES[@]}"; do
     break
   fi
 done
-# etcd 3.5 and later restore with etcdutl; 3.4 has only etcdctl.
+# etcdutl restores (etcd 3.5 and later; the cluster's etcd image carries it).
+# It must know --bump-revision and --mark-compacted (etcdutl 3.5.10 and later).
 tool=""
-for t in "$mnt/usr/local/bin/etcdutl" "$mnt/usr/local/bin/etcdctl" "$(command -v etcdutl || true)" "$(command -v etcdctl || true)"; do
+for t in "$mnt/usr/local/bin/etcdutl" "$(command -v etcdutl || true)"; do
   if [[ -n "$t" && -x "$t" ]]; then
     tool=$t
     break
   fi
 done
-[[ -n "$tool" ]] || mb_die "found neither etcdutl nor etcdctl: the etcd image (${ETCD_IMAGES[0]}) is not on this node; pull it with crictl pull, then run this again (the control plane stays stopped until ops/restore-etcd.sh start)"
+[[ -n "$tool" ]] || mb_die "found no etcdutl: the etcd image (${ETCD_IMAGES[0]}) is not on this node; pull it with crictl pull, then run this again (the control plane stays stopped until ops/restore-etcd.sh start)"
+help=$("$tool" snapshot restore --help 2>&1 || true)
+[[ "$help" == *--bump-revision* && "$help" == *--mark-compacted* ]] ||
+  mb_die "$tool cannot bump the revision (--bump-revision needs etcdutl 3.5.10 or later): restoring without it would send every watch back in time; use the etcdutl of ${ETCD_IMAGES[0]} (the control plane stays stopped until ops/restore-etcd.sh start)"
 
 mb_step "restore $snapshot as member $node"
 peer_url=$(tr ',' '\n' <<<"$INITIAL_CLUSTER" | sed -n "s/^$node=//p")
@@ -142,7 +160,9 @@ rm -rf "$restored"
   --initial-cluster "$INITIAL_CLUSTER" \
   --initial-cluster-token "$token" \
   --initial-advertise-peer-urls "$peer_url" \
-  --data-dir "$restored"
+  --data-dir "$restored" \
+  --bump-revision "$BUMP_REVISION" \
+  --mark-compacted
 chmod 0700 "$restored"
 old=""
 if [[ -d "$DATA" ]]; then
