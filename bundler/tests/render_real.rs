@@ -243,7 +243,10 @@ fn no_placeholders_and_no_downloads() {
         for (path, f) in tree.iter() {
             let text = String::from_utf8_lossy(&f.bytes);
             if let Some(p) = placeholder(&text) {
-                panic!("{name}: {path} has the placeholder <{p}>");
+                // MetalLB's BGPPeer CRD documentation quotes FRR's syntax
+                // (`neighbor <peer> local-as <ASN> ...`): upstream text, not a value to fill in.
+                let upstream_doc = path == "manifests/metallb/metallb-native.yaml" && p == "ASN" && text.matches("<ASN>").count() == 1;
+                assert!(upstream_doc, "{name}: {path} has the placeholder <{p}>");
             }
             if path.ends_with(".sh") {
                 for bad in ["curl ", "wget ", "apt-get", "apt ", "yum ", "dnf ", "pip ", "git clone"] {

@@ -90,6 +90,8 @@ esac
 case "$*" in
   *"-n shop get deployments,statefulsets,daemonsets -o name"*) printf 'deployment.apps/web\nstatefulset.apps/cache\n' ;;
   *"get peerauthentication"*) printf STRICT ;;
+  # The ingress gateway's address from MetalLB's pool (the production example's loadBalancerIP).
+  *"get service istio-ingressgateway -o jsonpath={range .status.loadBalancer"*) printf '10.0.0.100 ' ;;
   *"get deployments -l app=istiod"*) printf '1-29-2\n1-30-3\n' ;;
   *"get secret"*) printf '%s' "$MB_CERT_B64" ;;
   # A control-plane node's labels, as kubeadm leaves them.

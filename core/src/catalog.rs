@@ -20,6 +20,7 @@ const COPIES: &[(&str, &[u8])] = &[];
 #[cfg(feature = "embedded-upstream")]
 const COPIES: &[(&str, &[u8])] = &[
     ("upstream/flannel/kube-flannel-v0.27.4.yml", include_bytes!("../../images/upstream/flannel/kube-flannel-v0.27.4.yml")),
+    ("upstream/metallb/metallb-native-v0.16.1.yaml", include_bytes!("../../images/upstream/metallb/metallb-native-v0.16.1.yaml")),
     ("upstream/istio-addons/1.30.3/prometheus.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/prometheus.yaml")),
     ("upstream/istio-addons/1.30.3/grafana.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/grafana.yaml")),
     ("upstream/istio-addons/1.30.3/jaeger.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/jaeger.yaml")),
@@ -37,6 +38,8 @@ pub struct Catalog {
     pub containerd: Vec<ContainerdRelease>,
     pub cni_plugins: String,
     pub flannel: Flannel,
+    /// MetalLB, for `spec.loadBalancer.provider: metallb`.
+    pub metallb: Metallb,
     pub istio: Vec<IstioRelease>,
     pub binaries: BTreeMap<String, BinarySource>,
 }
@@ -61,6 +64,16 @@ pub struct ContainerdRelease {
 #[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Flannel {
+    pub version: String,
+    pub manifest: UpstreamFile,
+    pub images: Vec<String>,
+}
+
+/// MetalLB's native manifest (controller, speaker, CRDs, webhook) and the
+/// images it names.
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Metallb {
     pub version: String,
     pub manifest: UpstreamFile,
     pub images: Vec<String>,
@@ -144,12 +157,15 @@ impl Catalog {
 /// the embedded copies must be given.
 pub fn all_copies() -> Vec<&'static UpstreamFile> {
     let cat = catalog();
-    let mut v = vec![&cat.flannel.manifest];
+    let mut v = vec![&cat.flannel.manifest, &cat.metallb.manifest];
     for i in &cat.istio {
         v.extend(i.addons.values());
     }
     v
 }
+
+/// The name of MetalLB's manifest in the lock and the bundle.
+pub const METALLB_MANIFEST: &str = "manifest/metallb";
 
 /// What a site needs from upstream, for its versions and choices.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,6 +232,11 @@ pub fn needs(site: &Site) -> Option<Needs> {
     for i in &istio.images {
         add(i, "istio");
     }
+    if site.uses_metallb() {
+        for i in &cat.metallb.images {
+            add(i, "load-balancer/metallb");
+        }
+    }
     let addons = &spec.observability.addons;
     for (name, on) in [("prometheus", addons.prometheus), ("grafana", addons.grafana), ("jaeger", addons.jaeger), ("kiali", addons.kiali)] {
         if let (true, Some(f)) = (on, istio.addons.get(name)) {
@@ -259,6 +280,9 @@ pub fn needs(site: &Site) -> Option<Needs> {
         files.push(NeededFile { name, url: f.url.clone(), checksum_url: None, sha256: Some(f.sha256.clone()), copy: Some(f.bytes()) });
     };
     manifest("manifest/flannel".into(), &cat.flannel.manifest);
+    if site.uses_metallb() {
+        manifest(METALLB_MANIFEST.into(), &cat.metallb.manifest);
+    }
     for (name, on) in [("prometheus", addons.prometheus), ("grafana", addons.grafana), ("jaeger", addons.jaeger), ("kiali", addons.kiali)] {
         if let (true, Some(f)) = (on, istio.addons.get(name)) {
             manifest(format!("manifest/addon-{name}"), f);
@@ -280,7 +304,7 @@ mod tests {
     fn catalog_parses_and_copies_match_their_sha256() {
         let cat = catalog();
         assert!(!cat.kubernetes.is_empty());
-        let mut files: Vec<&UpstreamFile> = vec![&cat.flannel.manifest];
+        let mut files: Vec<&UpstreamFile> = vec![&cat.flannel.manifest, &cat.metallb.manifest];
         for i in &cat.istio {
             files.extend(i.addons.values());
         }
@@ -289,8 +313,8 @@ mod tests {
             assert!(!bytes.is_empty(), "{} is not carried", f.copy);
             assert_eq!(hex::encode(Sha256::digest(bytes)), f.sha256.hex(), "{}", f.copy);
         }
-        assert_eq!(COPIES.len(), 9, "every carried copy is named in the catalog");
-        assert_eq!(all_copies().len(), 9);
+        assert_eq!(COPIES.len(), 10, "every carried copy is named in the catalog");
+        assert_eq!(all_copies().len(), 10);
     }
 
     #[test]
@@ -317,5 +341,12 @@ mod tests {
         let mut listed = cat.flannel.images.clone();
         listed.sort();
         assert_eq!(found, listed);
+        let text = std::str::from_utf8(cat.metallb.manifest.bytes()).unwrap();
+        let mut found = crate::image::images_in_manifest(text);
+        found.sort();
+        found.dedup();
+        let mut listed = cat.metallb.images.clone();
+        listed.sort();
+        assert_eq!(found, listed, "MetalLB's images are exactly its manifest's");
     }
 }

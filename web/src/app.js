@@ -81,6 +81,7 @@
     svc: ["LoadBalancer", "NodePort", "ClusterIP"], etp: ["", "Local", "Cluster"],
     tls: ["TLSV1_2", "TLSV1_3"], logLevel: ["trace", "debug", "info", "warning", "error", "critical", "off"],
     keyType: ["ecdsa-p256", "rsa-2048", "rsa-3072", "rsa-4096"], kubeadmApi: ["", "v1beta3", "v1beta4"],
+    lbProvider: ["", "metallb", "existing"],
   };
   const text = (path, label, help) => ({ path, label, help, type: "text" });
   const num = (path, label, help) => ({ path, label, help, type: "number" });
@@ -102,6 +103,7 @@
     text(`spec.istio.${g}.resources.limits.memory`, "Memory limit"),
     pick(`spec.istio.${g}.service.type`, "Service type", enums.svc),
     pick(`spec.istio.${g}.service.externalTrafficPolicy`, "External traffic policy", enums.etp, "Local keeps client addresses (LoadBalancer/NodePort only)"),
+    text(`spec.istio.${g}.service.loadBalancerIP`, "Load balancer address", "LoadBalancer only; with MetalLB, inside its pool"),
     list(`spec.istio.${g}.hosts`, "Hosts", "comma-separated host names"),
   ];
   const sections = [
@@ -152,6 +154,8 @@
       pick("spec.istio.proxy.logLevel", "Sidecar log level", enums.logLevel),
     ]},
     { id: "gateways", title: "Gateways", fields: [
+      pick("spec.loadBalancer.provider", "Load balancer for LoadBalancer services", enums.lbProvider, "metallb: MetalLB in L2 mode with the pool below; existing: the site's own implementation"),
+      list("spec.loadBalancer.addresses", "MetalLB address pool", "comma-separated CIDRs or first-last ranges inside the node network"),
       ...gw("ingressGateway", "Ingress gateway"),
       text("spec.istio.ingressGateway.tls.credentialName", "TLS secret name"),
       pick("spec.istio.ingressGateway.tls.minProtocolVersion", "Minimum TLS version", enums.tls),

@@ -73,6 +73,9 @@ pub fn matrix() -> Vec<(&'static str, Site)> {
         large.spec.nodes.push(node(&format!("worker-{}", i + 1), &format!("10.0.0.{}", 101 + i), Role::Worker, zones[i % 3]));
     }
     large.spec.kubernetes.proxy_mode = meshbundle_core::spec::ProxyMode::Ipvs;
+    // Workers take 10.0.0.101-120: MetalLB's pool moves above them.
+    large.spec.load_balancer.as_mut().unwrap().addresses = vec!["10.0.0.200-10.0.0.209".into(), "10.0.0.224/28".into()];
+    large.spec.istio.ingress_gateway.service.load_balancer_ip = Some("10.0.0.230".into());
     large.spec.istio.egress_gateway.hosts = vec!["ldap.corp.example.internal".into(), "db.corp.example.internal".into()];
     large.spec.istio.namespaces = vec!["payments".into()];
     large.spec.istio.ingress_gateway.hosts.push("*.apps.example.internal".into());
@@ -119,6 +122,8 @@ pub fn matrix() -> Vec<(&'static str, Site)> {
     mid.spec.kubernetes.version = "1.31.4".into();
     mid.spec.containerd.version = "1.7.27".into();
     mid.spec.kubernetes.proxy_mode = meshbundle_core::spec::ProxyMode::Nftables;
+    mid.spec.load_balancer =
+        Some(meshbundle_core::spec::LoadBalancer { provider: meshbundle_core::spec::LoadBalancerProvider::Existing, addresses: vec![] });
     out.push(("k8s-1.31-istio-1.30-containerd-1.7", mid));
 
     let mut mixed = prod.clone();

@@ -181,7 +181,7 @@ cmd_cluster() {{
 
   mb_step "waiting for every node to be Ready"
   kubectl wait --for=condition=Ready nodes --all --timeout=900s
-
+{metallb}
   mb_step "Istio plug-in CA"
   mb_apply "$HERE/secrets/istio-cacerts.yaml"
 
@@ -225,6 +225,7 @@ esac
         addresses = array(&addresses),
         revision_q = quote(&ctx.revision),
         crd_check = crd_check_sh(ctx),
+        metallb = super::metallb::install_step(ctx),
         apply_steps = apply_steps_sh(tree),
         addon_credentials = addon_credentials_step(ctx),
         marker = crate::layout::NODE_MARKER,
@@ -355,7 +356,7 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
    configuration), the gateways' TLS certificate, mTLS, authorization, routes and the
    addons, then checks everything with `ops/verify.sh`.
 
-{time}{alerts}## Operations
+{time}{load_balancing}{alerts}## Operations
 
 | script | what it does |
 |---|---|
@@ -477,6 +478,7 @@ A directory laid out with `--node NAME` holds the part of this tree that node ne
 - `ops/`: operations scripts.
 "#,
         time = super::time::readme(ctx),
+        load_balancing = super::metallb::readme(ctx),
         name = site.metadata.name,
         version = crate::VERSION,
         k8s = spec.kubernetes.version,

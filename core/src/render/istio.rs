@@ -132,8 +132,15 @@ fn gateway_component(ctx: &Ctx, g: &Gateway, ingress: bool) -> Value {
     if let Some(etp) = g.service.external_traffic_policy {
         service["externalTrafficPolicy"] = json!(etp.as_str());
     }
+    // MetalLB reads the address asked for from its annotation
+    // (`spec.loadBalancerIP` is deprecated); another implementation from the field.
+    let mut annotations = g.service.annotations.clone();
     if let Some(ip) = &g.service.load_balancer_ip {
-        service["loadBalancerIP"] = json!(ip);
+        if ctx.site.uses_metallb() {
+            annotations.insert(super::metallb::ADDRESS_ANNOTATION.to_string(), ip.clone());
+        } else {
+            service["loadBalancerIP"] = json!(ip);
+        }
     }
     let mut k8s = json!({
         "resources": resources(&g.resources),
@@ -146,10 +153,9 @@ fn gateway_component(ctx: &Ctx, g: &Gateway, ingress: bool) -> Value {
     } else {
         k8s["replicaCount"] = json!(g.replicas);
     }
-    if !g.service.annotations.is_empty() {
-        k8s["serviceAnnotations"] = json!(g.service.annotations);
+    if !annotations.is_empty() {
+        k8s["serviceAnnotations"] = json!(annotations);
     }
-    let _ = ctx;
     json!({
         "name": g.name,
         "namespace": g.namespace,

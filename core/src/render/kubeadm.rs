@@ -182,6 +182,12 @@ fn kube_proxy_configuration(ctx: &Ctx) -> Value {
     if let Some(conntrack) = kube_proxy_conntrack(ctx) {
         c["conntrack"] = conntrack;
     }
+    // MetalLB in L2 mode answers ARP for Service addresses; in IPVS mode
+    // kube-proxy binds them to kube-ipvs0 and the node would answer too
+    // unless strictARP is on (MetalLB's installation guide).
+    if ctx.site.uses_metallb() && ctx.site.spec.kubernetes.proxy_mode == crate::spec::ProxyMode::Ipvs {
+        c["ipvs"] = json!({"strictARP": true});
+    }
     c
 }
 

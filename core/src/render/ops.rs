@@ -77,7 +77,7 @@ echo "== gateways"
 for gw in "${{GATEWAYS[@]}}"; do
   kubectl -n "${{gw%%/*}}" rollout status "deployment/${{gw##*/}}" --timeout="$TIMEOUT" || problem "gateway $gw is not ready"
 done
-
+{load_balancing}
 echo "== addons"
 for addon in "${{ADDONS[@]}}"; do
   kubectl -n istio-system rollout status "deployment/$addon" --timeout="$TIMEOUT" || problem "addon $addon is not ready"
@@ -113,6 +113,7 @@ echo "the install is healthy"
         addons = array(&addons(ctx)),
         mtls = quote(ctx.site.spec.security.mtls.mode.as_str()),
         time = super::time::verify_lines(ctx),
+        load_balancing = super::metallb::verify_lines(ctx),
     );
     script(
         ctx,

@@ -67,6 +67,11 @@ pub struct SiteSpec {
     /// The registry at the site (`host:port`) that images are imported into.
     /// Every image reference the bundle emits points here.
     pub registry: String,
+    /// What gives gateway Services of `type: LoadBalancer` their address.
+    /// Required when a gateway's service is `LoadBalancer`: nothing on bare
+    /// metal does it by itself, and the Service would stay `<pending>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer: Option<LoadBalancer>,
     #[serde(default)]
     pub istio: Istio,
     #[serde(default)]
@@ -112,6 +117,38 @@ pub struct Time {
     /// meshbundle then sets up nothing (validation warns).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub waived: bool,
+}
+
+/// The load balancer implementation for `LoadBalancer` Services.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LoadBalancer {
+    /// `metallb`: meshbundle installs MetalLB in L2 mode, which answers ARP
+    /// for the pool's addresses on the node network. `existing`: the site
+    /// runs its own implementation, and meshbundle installs none.
+    pub provider: LoadBalancerProvider,
+    /// MetalLB's address pool: IPv4 CIDRs (`10.0.0.96/28`) or ranges
+    /// (`10.0.0.100-10.0.0.109`), inside `spec.kubernetes.nodeSubnet` and
+    /// clear of every node, the API endpoint, the registry and the pod and
+    /// service networks. Only with `metallb`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadBalancerProvider {
+    Metallb,
+    Existing,
+}
+
+impl LoadBalancerProvider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadBalancerProvider::Metallb => "metallb",
+            LoadBalancerProvider::Existing => "existing",
+        }
+    }
 }
 
 /// An image the site needs besides meshbundle's.
@@ -475,7 +512,9 @@ pub struct GatewayService {
     /// for `LoadBalancer` and `NodePort` services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_traffic_policy: Option<ExternalTrafficPolicy>,
-    /// A fixed address for the load balancer, when the site's LB implementation honours it.
+    /// A fixed address for a `LoadBalancer` service: with MetalLB, one of its
+    /// pool (set through MetalLB's `metallb.io/loadBalancerIPs` annotation);
+    /// with an existing implementation, one it honours.
     #[serde(rename = "loadBalancerIP", default, skip_serializing_if = "Option::is_none")]
     pub load_balancer_ip: Option<String>,
     pub ports: Vec<ServicePort>,
@@ -524,6 +563,8 @@ pub struct ServicePort {
     /// Container port. Gateways listen on unprivileged ports (8080, 8443).
     pub target_port: u32,
     /// Fixed node port for `NodePort` and `LoadBalancer` services (30000-32767).
+    /// Required on every port of a `NodePort` gateway service, so that the
+    /// site's own load balancer can be pointed at it; unique across gateways.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_port: Option<u32>,
 }
@@ -1004,6 +1045,20 @@ impl Site {
 
     pub fn worker_nodes(&self) -> impl Iterator<Item = &Node> {
         self.spec.nodes.iter().filter(|n| n.role == Role::Worker)
+    }
+
+    /// Whether meshbundle installs MetalLB (`spec.loadBalancer.provider: metallb`).
+    pub fn uses_metallb(&self) -> bool {
+        self.spec.load_balancer.as_ref().is_some_and(|lb| lb.provider == LoadBalancerProvider::Metallb)
+    }
+
+    /// The enabled gateways, with their field paths (`spec.istio.ingressGateway`).
+    pub fn enabled_gateways(&self) -> Vec<(&'static str, &Gateway)> {
+        let i = &self.spec.istio;
+        [("spec.istio.ingressGateway", &i.ingress_gateway), ("spec.istio.egressGateway", &i.egress_gateway)]
+            .into_iter()
+            .filter(|(_, g)| g.enabled)
+            .collect()
     }
 
     /// The node that runs `kubeadm init`: the first control-plane node.

@@ -3,6 +3,7 @@
 //! flag what is allowed but risky.
 
 mod cluster;
+pub mod load_balancer;
 mod mesh;
 pub mod time;
 pub mod values;
@@ -21,5 +22,6 @@ pub fn check(site: &Site) -> Vec<Diagnostic> {
     cluster::check(site, &mut d);
     mesh::check(site, &mut d);
     time::check(site, &mut d);
+    load_balancer::check(site, &mut d);
     d.0
 }

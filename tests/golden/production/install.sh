@@ -75,6 +75,24 @@ cmd_cluster() {
   mb_step "waiting for every node to be Ready"
   kubectl wait --for=condition=Ready nodes --all --timeout=900s
 
+  mb_step "MetalLB 0.16.1 (L2): addresses for the gateways' LoadBalancer Services"
+  mb_apply "$HERE"/manifests/metallb/metallb-native.yaml
+  # The controller serves the webhook that checks the pool and makes the
+  # speakers' memberlist Secret; the speakers start once that exists.
+  kubectl -n metallb-system rollout status deployment/controller --timeout=600s
+  kubectl -n metallb-system rollout status daemonset/speaker --timeout=600s
+
+  mb_step "MetalLB address pool"
+  # Its webhook may take a moment to get its certificate after the controller is up.
+  local try
+  for try in 1 2 3 4 5 6 7 8 9 10 11 12; do
+    if mb_apply "$HERE"/manifests/metallb/address-pool.yaml; then
+      break
+    fi
+    ((try < 12)) || mb_die "MetalLB did not accept manifests/metallb/address-pool.yaml: see kubectl -n metallb-system logs deployment/controller"
+    sleep 10
+  done
+
   mb_step "Istio plug-in CA"
   mb_apply "$HERE/secrets/istio-cacerts.yaml"
 

@@ -48,6 +48,69 @@ for gw in "${GATEWAYS[@]}"; do
   kubectl -n "${gw%%/*}" rollout status "deployment/${gw##*/}" --timeout="$TIMEOUT" || problem "gateway $gw is not ready"
 done
 
+echo "== load balancing"
+# MetalLB's pool (10.0.0.100-10.0.0.109), as first and last address in 32-bit form.
+POOL_FIRST=(167772260)
+POOL_LAST=(167772269)
+
+ip_number() {
+  local IFS=. a b c d
+  read -r a b c d <<<"$1"
+  printf '%s' $((a * 16777216 + b * 65536 + c * 256 + d))
+}
+
+in_pool() {
+  local n i
+  [[ "$1" =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] || return 1
+  n=$(ip_number "$1")
+  for i in "${!POOL_FIRST[@]}"; do
+    if ((n >= POOL_FIRST[i] && n <= POOL_LAST[i])); then
+      return 0
+    fi
+  done
+  return 1
+}
+
+# check_address NAMESPACE/SERVICE WANTED pool|any: the Service has its external address.
+check_address() {
+  local svc=$1 want=$2 where=$3 got a
+  got=$(kubectl -n "${svc%%/*}" get service "${svc##*/}" -o jsonpath='{range .status.loadBalancer.ingress[*]}{.ip}{.hostname}{" "}{end}' || true)
+  got=${got%% }
+  if [[ -z "$got" || "$got" == *"<pending>"* ]]; then
+    problem "gateway service $svc has no external address (<pending>): $(describe_provider)"
+    return
+  fi
+  for a in $got; do
+    if [[ -n "$want" && "$a" != "$want" ]]; then
+      problem "gateway service $svc has the address $a, not $want (loadBalancerIP)"
+    elif [[ "$where" == pool ]] && ! in_pool "$a"; then
+      problem "gateway service $svc has the address $a, outside MetalLB's pool"
+    else
+      echo "$svc: $a"
+    fi
+  done
+}
+
+# check_node_ports NAMESPACE/SERVICE NAME=NODEPORT...: the Service's node ports are the stated ones.
+check_node_ports() {
+  local svc=$1 got p
+  shift
+  got=" $(kubectl -n "${svc%%/*}" get service "${svc##*/}" -o jsonpath='{range .spec.ports[*]}{.name}={.nodePort}{" "}{end}' || true) "
+  for p in "$@"; do
+    if [[ "$got" == *" $p "* ]]; then
+      echo "$svc: port ${p%%=*} on node port ${p##*=}"
+    else
+      problem "gateway service $svc: port ${p%%=*} is not on node port ${p##*=} (the service has:${got% })"
+    fi
+  done
+}
+
+describe_provider() {
+  echo 'see kubectl -n metallb-system logs deployment/controller and kubectl get ipaddresspools -A'
+}
+
+check_address istio-ingress/istio-ingressgateway 10.0.0.100 pool
+
 echo "== addons"
 for addon in "${ADDONS[@]}"; do
   kubectl -n istio-system rollout status "deployment/$addon" --timeout="$TIMEOUT" || problem "addon $addon is not ready"
