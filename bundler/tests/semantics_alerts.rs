@@ -173,6 +173,8 @@ echo "$name $*" >>"$MB_LOG"
 case "$*" in
   "get crd "*) [ -n "$MB_NO_CRD" ] && { echo "Error from server (NotFound): customresourcedefinitions \"$3\" not found" >&2; exit 1; } ;;
   *"get peerauthentication"*) printf STRICT ;;
+  # The ingress gateway's address from MetalLB's pool (the production example's loadBalancerIP).
+  *"get service istio-ingressgateway -o jsonpath={range .status.loadBalancer"*) printf '10.0.0.100 ' ;;
 esac
 exit 0
 "#;

@@ -93,6 +93,8 @@ case "$name" in
         ' "$file"
         ;;
       *"get peerauthentication"*) printf STRICT ;;
+      # The ingress gateway's address from MetalLB's pool (the production example's loadBalancerIP).
+      *"get service istio-ingressgateway -o jsonpath={range .status.loadBalancer"*) printf '10.0.0.100 ' ;;
     esac
     ;;
 esac

@@ -556,6 +556,9 @@ fn flanneld_uses_the_interface_of_the_node_address() {
         n.address = format!("192.168.50.{}", 11 + i);
     }
     multi.spec.kubernetes.control_plane_endpoint = Some("192.168.50.10:6443".into());
+    // MetalLB's pool lives on the node network too.
+    multi.spec.load_balancer.as_mut().unwrap().addresses = vec!["192.168.50.100-192.168.50.109".into()];
+    multi.spec.istio.ingress_gateway.service.load_balancer_ip = Some("192.168.50.100".into());
     sites.push(("multi-nic".into(), multi));
     let upstream_text =
         std::fs::read_to_string(repo().join("images/upstream/flannel/kube-flannel-v0.27.4.yml")).expect("flannel's upstream manifest");

@@ -73,6 +73,8 @@ case "$name $1 $2" in
 esac
 case "$*" in
   *"get peerauthentication"*) printf STRICT ;;
+  # The ingress gateway's address from MetalLB's pool (the production example's loadBalancerIP).
+  *"get service istio-ingressgateway -o jsonpath={range .status.loadBalancer"*) printf '10.0.0.100 ' ;;
   *"get deployments -l app=istiod"*) printf '1-30-3\n' ;;
   *"get secret"*) printf '%s' "$MB_CERT_B64" ;;
 esac

@@ -73,9 +73,8 @@ pub fn matrix() -> Vec<(&'static str, Site)> {
         large.spec.nodes.push(node(&format!("worker-{}", i + 1), &format!("10.0.0.{}", 101 + i), Role::Worker, zones[i % 3]));
     }
     large.spec.kubernetes.proxy_mode = meshbundle_core::spec::ProxyMode::Ipvs;
-    // Workers take 10.0.0.101-120: MetalLB's pool moves above them.
-    large.spec.load_balancer.as_mut().unwrap().addresses = vec!["10.0.0.200-10.0.0.209".into(), "10.0.0.224/28".into()];
-    large.spec.istio.ingress_gateway.service.load_balancer_ip = Some("10.0.0.230".into());
+    // Workers take 10.0.0.101-120: MetalLB's pool keeps the ingress address and moves the rest above them.
+    large.spec.load_balancer.as_mut().unwrap().addresses = vec!["10.0.0.100/32".into(), "10.0.0.224/28".into()];
     large.spec.istio.egress_gateway.hosts = vec!["ldap.corp.example.internal".into(), "db.corp.example.internal".into()];
     large.spec.istio.namespaces = vec!["payments".into()];
     large.spec.istio.ingress_gateway.hosts.push("*.apps.example.internal".into());

@@ -8,7 +8,9 @@
 //!   the node's own network segment, so every pool address must lie inside
 //!   `spec.kubernetes.nodeSubnet` (an address outside it is routed
 //!   elsewhere by the site's routers and never reaches the segment: an error,
-//!   not a warning, since such a Service gets an address nobody can reach),
+//!   not a warning, since such a Service gets an address nobody can reach;
+//!   without a `nodeSubnet`, which is optional, a warning says the pool could
+//!   not be checked against it),
 //!   must not be the node network's own network or broadcast address, and
 //!   must be clear of every address the site already uses (nodes, the API
 //!   endpoint, the registry, the NTP servers) and of the pod and service
@@ -276,10 +278,12 @@ fn check_pool_placement(site: &Site, pool: &[(usize, PoolRange)], d: &mut Diagno
     let net = |s: &str| s.parse::<Ipv4Net>().ok().map(|n| n.trunc());
     let node_net = k.node_subnet.as_deref().and_then(net);
     if k.node_subnet.is_none() && !pool.is_empty() {
-        d.error(
+        // nodeSubnet is optional in the spec; the pool is still checked
+        // against every address the site names.
+        d.warning(
             "load-balancer",
             "spec.kubernetes.nodeSubnet",
-            "MetalLB's pool cannot be checked: the node network is not given",
+            "MetalLB's pool cannot be checked against the node network: it is not given",
             "set `nodeSubnet` to the nodes' network (e.g. `10.0.0.0/24`): MetalLB in L2 mode answers for its addresses on that network only",
         );
     }
