@@ -499,3 +499,31 @@ fn a_build_of_the_production_example_carries_metallb() {
 fn find(root: &Path, rel: &str) -> PathBuf {
     walk(root).into_iter().find(|p| p.ends_with(rel)).unwrap_or_else(|| panic!("{rel} is not in the extracted bundle"))
 }
+
+#[test]
+fn a_stated_readiness_port_is_the_one_rendered_checked_and_probed() {
+    let mut lab = example("lab");
+    lab.spec.istio.ingress_gateway.service.ports.push(meshbundle_core::spec::ServicePort {
+        name: "status-port".into(),
+        port: 15021,
+        target_port: 15021,
+        node_port: Some(31021),
+    });
+    let t = tree(&lab);
+    let (svc, _) = ingress_service(&t);
+    let status: Vec<&Value> = svc["ports"].as_array().unwrap().iter().filter(|p| p["port"] == 15021).collect();
+    assert_eq!(status.len(), 1, "one readiness port: {svc}");
+    assert_eq!(
+        (&status[0]["name"], &status[0]["targetPort"], &status[0]["nodePort"]),
+        (&"status-port".into(), &15021.into(), &31021.into())
+    );
+    let readme = file(&t, "README.md");
+    assert!(readme.contains("HTTP `/healthz/ready` on node port 31021"), "{readme}");
+    let s = Scripts::new(&lab);
+    s.answer(INGRESS_PORTS, 0, "status-port=31577 http2=30080 https=30443 ");
+    let err = fails(&s.run(&["ops/verify.sh"]));
+    assert!(err.contains("port status-port is not on node port 31021"), "{err}");
+    let s = Scripts::new(&lab);
+    s.answer(INGRESS_PORTS, 0, "status-port=31021 http2=30080 https=30443 ");
+    passes(&s.run(&["ops/verify.sh"]));
+}

@@ -263,3 +263,26 @@ fn metallb_without_a_load_balancer_gateway_warns() {
     let d = diagnostics(&spec);
     assert!(d.iter().any(|d| d.severity == Severity::Warning && d.path == "spec.loadBalancer"), "{d:#?}");
 }
+
+#[test]
+fn a_nodeport_gateway_states_its_readiness_port_for_the_sites_load_balancer() {
+    let status = "          - name: status-port\n            port: 15021\n            targetPort: 15021\n            nodePort: 31021\n";
+    let https = "            nodePort: 30443\n";
+    // Without it: the readiness port's node port is random, which the site's LB cannot probe.
+    let d = diagnostics(example("lab").unwrap());
+    assert!(
+        d.iter()
+            .any(|d| d.severity == Severity::Warning && d.path == "spec.istio.ingressGateway.service.ports" && d.message.contains("15021")),
+        "{d:#?}"
+    );
+    // Stated: no warning, no error.
+    let spec = lab_with(&[(https, &format!("{https}{status}"))]);
+    assert!(errors(&spec).is_empty(), "{:#?}", errors(&spec));
+    assert!(!diagnostics(&spec).iter().any(|d| d.path == "spec.istio.ingressGateway.service.ports"));
+    // Under that name, only the gateway's readiness port.
+    let spec = lab_with(&[(https, &format!("{https}{}", status.replace("targetPort: 15021", "targetPort: 8080")))]);
+    one_error_at(&spec, "spec.istio.ingressGateway.service.ports[2]");
+    // Its node port is unique like the others.
+    let spec = lab_with(&[(https, &format!("{https}{}", status.replace("31021", "30443")))]);
+    one_error_at(&spec, "spec.istio.ingressGateway.service.ports[2].nodePort");
+}

@@ -351,7 +351,7 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
    24 hours after `kubeadm init`, and the control-plane certificates kubeadm uploads
    for 2 hours; after that, run `sudo ops/renew-join-credentials.sh` on {first}.
 3. On **{first}**, once every node has joined: `sudo ./install.sh cluster`. It installs
-   the Istio CA, Istio with `istioctl install -f manifests/istio/istio-operator.yaml`
+   {metallb_first}the Istio CA, Istio with `istioctl install -f manifests/istio/istio-operator.yaml`
    (revision `{rev}`, made the `default` revision tag, which validates Istio
    configuration), the gateways' TLS certificate, mTLS, authorization, routes and the
    addons, then checks everything with `ops/verify.sh`.
@@ -360,7 +360,7 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
 
 | script | what it does |
 |---|---|
-| `ops/verify.sh` | nodes, istiod, gateways and addons ready; the `default` revision tag on this revision; mTLS mode; `istioctl analyze`; `istioctl proxy-status` |
+| `ops/verify.sh` | nodes, istiod, gateways and addons ready; the gateways' external addresses and stated node ports; the `default` revision tag on this revision; mTLS mode; `istioctl analyze`; `istioctl proxy-status` |
 | `ops/diagnose.sh [DIR [NS/POD]]` | cluster state, Istio configuration, proxy configuration dumps and logs, in one archive |
 | `ops/upgrade-canary.sh` | from a new bundle: installs its revision beside the running one, moves namespaces, gateways and the `default` revision tag, verifies |
 | `ops/remove-revision.sh OLD` | `istioctl uninstall --revision OLD` once no namespace and no revision tag uses it |
@@ -479,6 +479,8 @@ A directory laid out with `--node NAME` holds the part of this tree that node ne
 "#,
         time = super::time::readme(ctx),
         load_balancing = super::metallb::readme(ctx),
+        metallb_first =
+            if site.uses_metallb() { "MetalLB and its address pool (first, so the gateways get their address),\n   " } else { "" },
         name = site.metadata.name,
         version = crate::VERSION,
         k8s = spec.kubernetes.version,

@@ -114,11 +114,16 @@ pub(crate) fn gateway_service_account(g: &Gateway) -> String {
     format!("{}-service-account", g.name)
 }
 
+/// The gateway's readiness port (`/healthz/ready`), as Istio's charts name it.
+pub(crate) const STATUS_PORT_NAME: &str = "status-port";
+pub(crate) const STATUS_PORT: u32 = 15021;
+
 fn gateway_component(ctx: &Ctx, g: &Gateway, ingress: bool) -> Value {
     let label = gateway_label(g);
     let mut ports: Vec<Value> = Vec::new();
-    if ingress {
-        // Load balancers probe the gateway's readiness on the status port.
+    // Load balancers probe the gateway's readiness on the status port; a
+    // NodePort gateway may state it, with its node port, among its ports.
+    if ingress && !g.service.ports.iter().any(|p| p.name == STATUS_PORT_NAME) {
         ports.push(json!({"name": "status-port", "port": 15021, "targetPort": 15021, "protocol": "TCP"}));
     }
     for p in &g.service.ports {

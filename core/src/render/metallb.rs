@@ -27,6 +27,7 @@
 use serde_json::json;
 
 use super::cni::replace_once;
+use super::istio::STATUS_PORT_NAME;
 use super::shell::{array, quote};
 use super::{Ctx, RenderError, add_yaml};
 use crate::catalog::METALLB_MANIFEST;
@@ -260,18 +261,23 @@ fn dns_target(g: &Gateway, pool: &[PoolRange], metallb: bool) -> String {
         }
         (ServiceType::LoadBalancer, None) => format!("the address the site's load balancer gives it: {lookup}"),
         (ServiceType::NodePort, _) => {
-            let ports: Vec<String> =
-                svc.ports.iter().filter_map(|p| p.node_port.map(|np| format!("TCP {} to node port {np}", p.port))).collect();
-            format!(
-                "the site's own load balancer, which forwards {} of the nodes ({}){}",
-                ports.join(", "),
-                "every node's address",
-                if svc.external_traffic_policy == Some(crate::spec::ExternalTrafficPolicy::Local) {
-                    "; with `externalTrafficPolicy: Local` only nodes running a gateway pod accept, so let it health-check each node on those ports"
-                } else {
-                    ""
-                }
-            )
+            let status = svc.ports.iter().find(|p| p.name == STATUS_PORT_NAME).and_then(|p| p.node_port);
+            let ports: Vec<String> = svc
+                .ports
+                .iter()
+                .filter(|p| p.name != STATUS_PORT_NAME)
+                .filter_map(|p| p.node_port.map(|np| format!("TCP {} to node port {np}", p.port)))
+                .collect();
+            let local = svc.external_traffic_policy == Some(crate::spec::ExternalTrafficPolicy::Local);
+            let check = match status {
+                Some(np) => format!(
+                    "; it health-checks each node with HTTP `/healthz/ready` on node port {np} (the gateway's readiness){}",
+                    if local { ", which with `externalTrafficPolicy: Local` also tells apart the nodes that run no gateway pod" } else { "" }
+                ),
+                None if local => "; with `externalTrafficPolicy: Local` only nodes running a gateway pod accept, so let it health-check each node on those ports".into(),
+                None => String::new(),
+            };
+            format!("the site's own load balancer, which forwards {} of every node's address{check}", ports.join(", "))
         }
         (ServiceType::ClusterIP, _) => "nothing outside the cluster: the service is ClusterIP".into(),
     }

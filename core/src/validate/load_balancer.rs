@@ -29,6 +29,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::Ipv4Net;
 
 use crate::diag::Diagnostics;
+use crate::render::istio::{STATUS_PORT, STATUS_PORT_NAME};
 use crate::spec::{LoadBalancerProvider, ServiceType, Site};
 
 /// One entry of the MetalLB pool, as parsed: an inclusive range of IPv4
@@ -235,6 +236,31 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                     "remove the annotation and set `loadBalancerIP` to an address of the pool",
                 );
             }
+        }
+    }
+
+    // The readiness port, which an external load balancer health-checks.
+    for (path, g) in &gateways {
+        let svc = &g.service;
+        let ingress = *path == "spec.istio.ingressGateway";
+        let status = svc.ports.iter().position(|p| p.name == STATUS_PORT_NAME);
+        match status {
+            Some(i) if !ingress || svc.ports[i].port != STATUS_PORT || svc.ports[i].target_port != STATUS_PORT => d.error(
+                "port",
+                format!("{path}.service.ports[{i}]"),
+                format!("`{STATUS_PORT_NAME}` is the ingress gateway's readiness port, {STATUS_PORT} to {STATUS_PORT}"),
+                format!("on the ingress gateway, write port {STATUS_PORT} and targetPort {STATUS_PORT}; elsewhere, name the port otherwise"),
+            ),
+            None if ingress && svc.kind == ServiceType::NodePort => d.warning(
+                "port",
+                format!("{path}.service.ports"),
+                format!("the readiness port {STATUS_PORT} gets a random node port, so the site's load balancer cannot health-check the gateway on it"),
+                format!(
+                    "add `{{name: {STATUS_PORT_NAME}, port: {STATUS_PORT}, targetPort: {STATUS_PORT}, nodePort: N}}` and have the load balancer \
+                     probe HTTP /healthz/ready on node port N"
+                ),
+            ),
+            _ => {}
         }
     }
 
