@@ -35,10 +35,12 @@ fn production_example_shows_the_defaults() {
                 "nodeSubnet": full.spec.kubernetes.node_subnet,
             },
             "time": full.spec.time,
+            "loadBalancer": full.spec.load_balancer,
         },
     });
-    // Ingress hosts and routes are the example's own; everything else is a default.
+    // Ingress hosts, routes and address are the example's own; everything else is a default.
     let mut ingress = serde_json::to_value(&full.spec.istio.ingress_gateway).unwrap();
+    ingress["service"].as_object_mut().unwrap().remove("loadBalancerIP");
     let defaults = load(&meshbundle_core::yaml::to_string(&minimal_spec).unwrap()).site.unwrap();
     let default_ingress = serde_json::to_value(&defaults.spec.istio.ingress_gateway).unwrap();
     ingress["hosts"] = default_ingress["hosts"].clone();
@@ -185,7 +187,7 @@ proptest! {
     /// report problems with paths inside `spec.nodes`, never panic.
     #[test]
     fn random_node_lists(nodes in proptest::collection::vec((0u8..4, 0u8..3, any::<bool>()), 0..8)) {
-        let mut yaml = String::from("apiVersion: meshbundle.dev/v1alpha1\nkind: Site\nmetadata:\n  name: p\nspec:\n  registry: 10.9.0.1:5000\n  time:\n    servers: [10.9.0.3]\n  kubernetes:\n    controlPlaneEndpoint: 10.9.0.2:6443\n  nodes:\n");
+        let mut yaml = String::from("apiVersion: meshbundle.dev/v1alpha1\nkind: Site\nmetadata:\n  name: p\nspec:\n  registry: 10.9.0.1:5000\n  loadBalancer:\n    provider: existing\n  time:\n    servers: [10.9.0.3]\n  kubernetes:\n    controlPlaneEndpoint: 10.9.0.2:6443\n  nodes:\n");
         if nodes.is_empty() {
             yaml.push_str("    []\n");
         }
