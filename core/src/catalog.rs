@@ -37,6 +37,7 @@ pub struct Catalog {
     pub containerd: Vec<ContainerdRelease>,
     pub cni_plugins: String,
     pub flannel: Flannel,
+    pub blackbox_exporter: BlackboxExporter,
     pub istio: Vec<IstioRelease>,
     pub binaries: BTreeMap<String, BinarySource>,
 }
@@ -63,6 +64,15 @@ pub struct ContainerdRelease {
 pub struct Flannel {
     pub version: String,
     pub manifest: UpstreamFile,
+    pub images: Vec<String>,
+}
+
+/// The Prometheus blackbox exporter, which probes the certificates the
+/// expiry alerts watch; meshbundle renders its manifests itself.
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BlackboxExporter {
+    pub version: String,
     pub images: Vec<String>,
 }
 
@@ -222,6 +232,11 @@ pub fn needs(site: &Site) -> Option<Needs> {
             for i in &f.images {
                 add(i, &format!("addon/{name}"));
             }
+        }
+    }
+    if crate::render::blackbox_on(site) {
+        for i in &cat.blackbox_exporter.images {
+            add(i, "blackbox-exporter");
         }
     }
     for extra in &spec.images {
