@@ -715,3 +715,39 @@ fn no_ingress_tls_no_ingress_probe() {
     assert_eq!(probe_failing["expr"], "probe_success{job=~\"apiserver-certificates\"} == 0 or up{job=~\"apiserver-certificates\"} == 0");
     assert!(exporter_config(&tree)["modules"].as_object().unwrap().keys().all(|k| !k.starts_with("ingress-")));
 }
+
+#[test]
+fn a_locked_build_of_the_production_spec_carries_the_exporter_it_runs() {
+    let s = example("production");
+    let up = common::site::serve(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::copy(repo().join("core/examples/production.yaml"), d.join("site.yaml")).unwrap();
+    let net: Vec<&str> = up.flags.iter().map(String::as_str).collect();
+    let with_net = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(&net);
+        let o = meshbundle(d, &all);
+        assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
+    };
+    with_net(&["lock", "site.yaml", "--quiet", "--cache", "cache"]);
+    with_net(&["build", "site.yaml", "-o", "site.mbundle", "--locked", "--quiet", "--cache", "cache"]);
+    let o = meshbundle(d, &["inspect", "site.mbundle", "--format", "json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let carried = v["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"].as_str().unwrap().contains("prometheus/blackbox-exporter:v0.28.0"))
+        .unwrap_or_else(|| panic!("the bundle does not carry the blackbox exporter: {}", v["images"]));
+    let site_ref = carried["site"].as_str().unwrap();
+    // The manifest in the bundle runs exactly that image, by digest.
+    let lock = meshbundle_core::lock::parse(&std::fs::read_to_string(d.join("meshbundle.lock")).unwrap()).unwrap();
+    let tree = render(&s, &Inputs { lock: Some(&lock), ..Default::default() }).unwrap();
+    let dd = docs(&tree, EXPORTER);
+    let image =
+        find(&dd, "Deployment", "blackbox-exporter")["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap().to_string();
+    assert_eq!(image.split_once('@').map(|x| x.1), site_ref.split_once('@').map(|x| x.1), "{image} vs {site_ref}");
+    assert!(image.contains("@sha256:"), "{image}");
+}
