@@ -751,3 +751,22 @@ fn a_locked_build_of_the_production_spec_carries_the_exporter_it_runs() {
     assert_eq!(image.split_once('@').map(|x| x.1), site_ref.split_once('@').map(|x| x.1), "{image} vs {site_ref}");
     assert!(image.contains("@sha256:"), "{image}");
 }
+
+#[test]
+fn each_host_is_probed_with_its_own_name() {
+    // Host names that one naming scheme or another folds together.
+    let mut s = example("production");
+    let hosts = ["a-b.example.internal", "a.b-example.internal", "*.example.internal", "wildcard.example.internal"];
+    s.spec.istio.ingress_gateway.hosts = hosts.iter().map(|h| h.to_string()).collect();
+    let tree = render(&s, &Inputs::default()).unwrap();
+    let modules = exporter_config(&tree)["modules"].clone();
+    let prom = prometheus_config(&tree);
+    let groups = job(&prom, "ingress-certificates")["static_configs"].as_array().unwrap().clone();
+    assert_eq!(groups.len(), hosts.len());
+    for g in &groups {
+        let host = g["labels"]["host"].as_str().unwrap();
+        let sni = modules[g["labels"]["__param_module"].as_str().unwrap()]["tcp"]["tls_config"]["server_name"].as_str().unwrap();
+        let want = host.strip_prefix("*.").map(|r| format!("meshbundle-probe.{r}")).unwrap_or_else(|| host.to_string());
+        assert_eq!(sni, want, "{host}");
+    }
+}

@@ -87,13 +87,14 @@ pub(crate) fn ingress_probes(ctx: &Ctx) -> Vec<IngressProbe> {
     hosts.dedup();
     hosts
         .into_iter()
-        .map(|h| IngressProbe {
-            host: h.clone(),
-            server_name: match h.strip_prefix("*.") {
+        .map(|h| {
+            let server_name = match h.strip_prefix("*.") {
                 Some(rest) => format!("meshbundle-probe.{rest}"),
                 None => h.clone(),
-            },
-            module: format!("ingress-{}", super::traffic::host_name(h)),
+            };
+            // Named by the SNI itself: two hosts share a module only when
+            // they are probed the same way.
+            IngressProbe { host: h.clone(), module: format!("ingress-{server_name}"), server_name }
         })
         .collect()
 }
