@@ -262,6 +262,15 @@ pub(crate) fn alerts_readme(ctx: &Ctx) -> String {
              `apiserver_*`, `kubelet_*`, `container_*`), or the rules stay silent."
                 .to_string(),
         );
+        if super::blackbox::on(ctx.site) {
+            where_.push(
+                "- The probe alerts (`IngressCertificateExpiring`, `KubernetesAPIServerCertificateExpiring`, \
+                 `CertificateProbeFailing`) need the blackbox exporter's jobs `ingress-certificates` and \
+                 `apiserver-certificates`, which only the addon Prometheus scrapes: the operator's Prometheus \
+                 evaluates them on nothing."
+                    .to_string(),
+            );
+        }
     }
     if where_.is_empty() {
         where_.push(
