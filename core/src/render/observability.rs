@@ -32,12 +32,14 @@
 //!   (`cmd/kubelet/app/server.go`, kubernetes
 //!   293a53f2c082259b3ba9745cdeba14b0b6ac2bf7), registered when client
 //!   certificate rotation is on, as kubeadm sets it.
-//!
 //! - the blackbox exporter ([`super::blackbox`], jobs `ingress-certificates`
 //!   and `apiserver-certificates`): `probe_ssl_earliest_cert_expiry` of the
 //!   ingress TLS certificate per host and of each control-plane node's API
 //!   server serving certificate, and `probe_success` (a failed probe leaves
-//!   the expiry unknown, which alerts too).
+//!   the expiry unknown, which alerts too). Each has a warning at
+//!   `certExpiryDays` and a critical at a third of it, at least 7 days
+//!   ([`cert_thresholds`]); both fire below the critical one, for
+//!   Alertmanager to inhibit the warning.
 //!
 //! Envoy's `server.days_until_first_cert_expiring` is not used: it is the
 //! minimum over every certificate of a proxy, and every proxy holds a 24-hour
