@@ -123,7 +123,7 @@ fn alert_rules_pass_promtool() {
     std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
     let o = Command::new("promtool").args(["check", "rules"]).arg(dir.path().join("rules.yml")).output().unwrap();
     assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
-    assert!(text(&o.stdout).contains("8 rules found"), "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("13 rules found"), "{}", text(&o.stdout));
     // The prometheus-operator form carries the same groups.
     let (_, large) = matrix().into_iter().find(|(n, _)| n.starts_with("large")).unwrap();
     let tree = render(&large, &Inputs::default()).unwrap();

@@ -40,6 +40,8 @@ pub struct Catalog {
     pub flannel: Flannel,
     /// MetalLB, for `spec.loadBalancer.provider: metallb`.
     pub metallb: Metallb,
+    /// The blackbox exporter, for the certificate expiry probes.
+    pub blackbox_exporter: BlackboxExporter,
     pub istio: Vec<IstioRelease>,
     pub binaries: BTreeMap<String, BinarySource>,
 }
@@ -76,6 +78,15 @@ pub struct Flannel {
 pub struct Metallb {
     pub version: String,
     pub manifest: UpstreamFile,
+    pub images: Vec<String>,
+}
+
+/// The Prometheus blackbox exporter, which probes the certificates the
+/// expiry alerts watch; meshbundle renders its manifests itself.
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BlackboxExporter {
+    pub version: String,
     pub images: Vec<String>,
 }
 
@@ -243,6 +254,11 @@ pub fn needs(site: &Site) -> Option<Needs> {
             for i in &f.images {
                 add(i, &format!("addon/{name}"));
             }
+        }
+    }
+    if crate::render::blackbox_on(site) {
+        for i in &cat.blackbox_exporter.images {
+            add(i, "blackbox-exporter");
         }
     }
     for extra in &spec.images {

@@ -242,6 +242,7 @@ fn prometheus(ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
             p.retention
         )),
     }
+    super::blackbox::add_scrape_configs(ctx, &mut h.docs)?;
     Ok(())
 }
 

@@ -410,7 +410,7 @@ To restore etcd (the whole cluster goes back to the snapshot's moment):
 | Istio intermediate CA (`istio-system/cacerts`, `ca-cert.pem`) | {intermediate_days} days (`spec.pki.intermediateValidityDays`) | `meshbundle secrets rotate`, then `meshbundle build`, import, `sudo ./install.sh cluster` and `kubectl -n istio-system rollout restart deployment/istiod-{rev}` | where `site.secrets.yaml` is kept, before it expires |
 {ingress_row}| workload certificates of the sidecars | 24 hours | istiod, automatically | nothing to do |
 
-Run `sudo ops/cert-expiry.sh` on each control-plane node every week (or when the
+{cert_alerts}Run `sudo ops/cert-expiry.sh` on each control-plane node every week (or when a
 certificate alert fires): it reads every certificate under `/etc/kubernetes/pki`, the
 client certificates embedded in the kubeconfigs, the kubelet's, the Istio CAs and the
 ingress certificate with openssl, reports each one that expires within {cert_days} days
@@ -497,6 +497,16 @@ A directory laid out with `--node NAME` holds the part of this tree that node ne
         alerts = super::observability::alerts_readme(ctx),
         addons = addons_readme(ctx),
         cert_days = spec.observability.alerts.cert_expiry_days,
+        cert_alerts = if super::blackbox::on(site) {
+            "The alert rules (see \"Alerts\") watch these dates: the Istio CAs through istiod's\n\
+             metrics, the ingress certificate (per host) and each control-plane node's API server\n\
+             certificate through the blackbox exporter, and kubeadm's client certificates in use\n\
+             through the API server. etcd's server, peer and client certificates and the front-proxy\n\
+             client cannot be probed; `ops/renew-kubeadm-certs.sh` renews them with the API server's,\n\
+             so `KubernetesAPIServerCertificateExpiring` on a node stands for them too.\n\n"
+        } else {
+            ""
+        },
         root_days = spec.pki.root_validity_days,
         intermediate_days = spec.pki.intermediate_validity_days,
         kubeadm_leaf = kubeadm_leaf,

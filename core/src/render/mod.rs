@@ -4,6 +4,7 @@
 //! bytes, here and in the browser.
 
 mod addons;
+pub(crate) mod blackbox;
 mod cni;
 mod install;
 pub(crate) mod istio;
@@ -189,6 +190,11 @@ pub fn object_name_for_host(host: &str) -> String {
     traffic::host_name(host)
 }
 
+/// Whether the site runs the blackbox exporter that probes its certificates.
+pub fn blackbox_on(site: &Site) -> bool {
+    blackbox::on(site)
+}
+
 /// Renders every file of the install. The site must be valid.
 pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
     let errors: Vec<Diagnostic> = crate::validate::check(site).into_iter().filter(|d| d.is_error()).collect();
@@ -236,6 +242,7 @@ pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
     security::render(&ctx, &mut tree)?;
     traffic::render(&ctx, &mut tree)?;
     observability::render(&ctx, &mut tree)?;
+    blackbox::render(&ctx, &mut tree)?;
     ops::render(&ctx, &mut tree)?;
     install::render(&ctx, &mut tree)?;
     Ok(tree)

@@ -32,14 +32,20 @@
 //!   (`cmd/kubelet/app/server.go`, kubernetes
 //!   293a53f2c082259b3ba9745cdeba14b0b6ac2bf7), registered when client
 //!   certificate rotation is on, as kubeadm sets it.
+//! - the blackbox exporter ([`super::blackbox`], jobs `ingress-certificates`
+//!   and `apiserver-certificates`): `probe_ssl_earliest_cert_expiry` of the
+//!   ingress TLS certificate per host and of each control-plane node's API
+//!   server serving certificate, and `probe_success` (a failed probe leaves
+//!   the expiry unknown, which alerts too). Each has a warning at
+//!   `certExpiryDays` and a critical at a third of it, at least 7 days
+//!   ([`cert_thresholds`]); both fire below the critical one, for
+//!   Alertmanager to inhibit the warning.
 //!
-//! Not measured by any metric, so not alerted on here (`ops/cert-expiry.sh`
-//! checks them): the ingress gateways' TLS certificate (Envoy's
-//! `server.days_until_first_cert_expiring` is the minimum over every
-//! certificate of a proxy, and every proxy holds a 24-hour workload
-//! certificate, so it is always below a day; istiod has no per-credential
-//! expiry metric), and kubeadm's serving and etcd certificates (API server,
-//! etcd server and peer, `apiserver-etcd-client`, `front-proxy-client`).
+//! Envoy's `server.days_until_first_cert_expiring` is not used: it is the
+//! minimum over every certificate of a proxy, and every proxy holds a 24-hour
+//! workload certificate, so it is always below a day. Not measured by any
+//! metric (`ops/cert-expiry.sh` reads them from disk): kubeadm's etcd and
+//! front-proxy certificates, which kubeadm renews with the API server's.
 
 use serde_json::{Value, json};
 
@@ -52,6 +58,73 @@ fn num(v: f64) -> String {
     // 5.0 -> "5", 2.5 -> "2.5"
     let s = format!("{v}");
     s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+}
+
+/// The day counts of the certificate alerts: a warning at
+/// `certExpiryDays`, and a critical at a third of it but not below 7 days
+/// (no separate warning when the threshold is 7 days or less).
+pub(crate) fn cert_thresholds(days: u32) -> (Option<u32>, u32) {
+    if days <= 7 { (None, days) } else { (Some(days), days.div_ceil(3).max(7)) }
+}
+
+/// The alerts on what the blackbox exporter measures: the ingress TLS
+/// certificate per host, each API server's serving certificate, and the
+/// probes themselves. None when the exporter is not rendered.
+fn probe_rules(ctx: &Ctx) -> Vec<Value> {
+    use super::blackbox::{APISERVER_JOB, INGRESS_JOB};
+    if !super::blackbox::on(ctx.site) {
+        return Vec::new();
+    }
+    let site = ctx.name();
+    let (warn, crit) = cert_thresholds(ctx.site.spec.observability.alerts.cert_expiry_days);
+    let levels: Vec<(&str, u32)> = warn.map(|w| ("warning", w)).into_iter().chain([("critical", crit)]).collect();
+    let supplied = ctx.secrets.and_then(|s| s.ingress.as_ref()).is_some_and(|i| i.ca.is_none());
+    let ingress_renewal = if supplied {
+        "put a new certificate from your CA in site.secrets.yaml, then meshbundle build, import and sudo ./install.sh cluster"
+    } else {
+        "run meshbundle secrets rotate, then meshbundle build, import and sudo ./install.sh cluster"
+    };
+    let mut jobs = Vec::new();
+    let mut rules = Vec::new();
+    if !super::blackbox::ingress_probes(ctx).is_empty() {
+        jobs.push(INGRESS_JOB);
+        for (severity, d) in &levels {
+            rules.push(json!({
+                "alert": "IngressCertificateExpiring",
+                "expr": format!("probe_ssl_earliest_cert_expiry{{job=\"{INGRESS_JOB}\"}} - time() < {}", u64::from(*d) * 86400),
+                "for": "15m",
+                "labels": {"severity": severity, "site": site},
+                "annotations": {"summary": format!(
+                    "the TLS certificate the ingress gateway serves for {{{{ $labels.host }}}} expires within {d} days: {ingress_renewal}"
+                )},
+            }));
+        }
+    }
+    if !super::blackbox::apiserver_probes(ctx).is_empty() {
+        jobs.push(APISERVER_JOB);
+        for (severity, d) in &levels {
+            rules.push(json!({
+                "alert": "KubernetesAPIServerCertificateExpiring",
+                "expr": format!("probe_ssl_earliest_cert_expiry{{job=\"{APISERVER_JOB}\"}} - time() < {}", u64::from(*d) * 86400),
+                "for": "15m",
+                "labels": {"severity": severity, "site": site},
+                "annotations": {"summary": format!(
+                    "the API server certificate of {{{{ $labels.node }}}} ({{{{ $labels.instance }}}}) expires within {d} days, and kubeadm's other certificates of that node with it: run sudo ops/renew-kubeadm-certs.sh on {{{{ $labels.node }}}}"
+                )},
+            }));
+        }
+    }
+    if !jobs.is_empty() {
+        let jobs = jobs.join("|");
+        rules.push(json!({
+            "alert": "CertificateProbeFailing",
+            "expr": format!("probe_success{{job=~\"{jobs}\"}} == 0 or up{{job=~\"{jobs}\"}} == 0"),
+            "for": "15m",
+            "labels": {"severity": "warning", "site": site},
+            "annotations": {"summary": "the certificate probe {{ $labels.job }} of {{ $labels.instance }} fails, so that certificate's expiry is unknown: check that the target answers TLS and the logs of deployment/blackbox-exporter in istio-system"},
+        }));
+    }
+    rules
 }
 
 /// The alert rules, as a Prometheus rule groups document.
@@ -77,7 +150,7 @@ pub(crate) fn alert_groups(ctx: &Ctx) -> Value {
             "annotations": {"summary": summary},
         })
     };
-    json!({"groups": [
+    let mut groups = json!({"groups": [
         {
             "name": "meshbundle-traffic",
             "rules": [
@@ -154,7 +227,15 @@ pub(crate) fn alert_groups(ctx: &Ctx) -> Value {
                 ),
             ],
         },
-    ]})
+    ]});
+    let certificates = groups["groups"]
+        .as_array_mut()
+        .and_then(|g| g.iter_mut().find(|g| g["name"] == "meshbundle-certificates"))
+        .and_then(|g| g["rules"].as_array_mut());
+    if let Some(rules) = certificates {
+        rules.extend(probe_rules(ctx));
+    }
+    groups
 }
 
 /// The README's section on where the alert rules are and what evaluates them.
@@ -183,6 +264,15 @@ pub(crate) fn alerts_readme(ctx: &Ctx) -> String {
              `apiserver_*`, `kubelet_*`, `container_*`), or the rules stay silent."
                 .to_string(),
         );
+        if super::blackbox::on(ctx.site) {
+            where_.push(
+                "- The probe alerts (`IngressCertificateExpiring`, `KubernetesAPIServerCertificateExpiring`, \
+                 `CertificateProbeFailing`) need the blackbox exporter's jobs `ingress-certificates` and \
+                 `apiserver-certificates`, which only the addon Prometheus scrapes: the operator's Prometheus \
+                 evaluates them on nothing."
+                    .to_string(),
+            );
+        }
     }
     if where_.is_empty() {
         where_.push(
@@ -199,10 +289,36 @@ pub(crate) fn alerts_readme(ctx: &Ctx) -> String {
          `citadel_server_root_cert_expiry_timestamp`, `citadel_server_cert_chain_expiry_timestamp`), the client \
          certificates in use that authenticate to the API server and the kubelets (`apiserver_client_certificate_expiration_seconds`, \
          over the last hour: kubeadm's `admin.conf`, `controller-manager.conf`, `scheduler.conf`, `apiserver-kubelet-client` \
-         and the kubelets' certificates) and the kubelets' own rotation (`kubelet_certificate_manager_client_ttl_seconds`). No metric measures \
-         the ingress TLS certificate (Envoy's `days_until_first_cert_expiring` includes every proxy's 24-hour workload \
-         certificate) nor kubeadm's serving and etcd certificates: `ops/cert-expiry.sh` checks those; run it from cron.\n\n",
-        where_.join("\n")
+         and the kubelets' certificates) and the kubelets' own rotation (`kubelet_certificate_manager_client_ttl_seconds`).{}\n\n",
+        where_.join("\n"),
+        probes_readme(ctx)
+    )
+}
+
+/// What the README says of the probed certificates.
+fn probes_readme(ctx: &Ctx) -> String {
+    let days = ctx.site.spec.observability.alerts.cert_expiry_days;
+    let (warn, crit) = cert_thresholds(days);
+    let when = match warn {
+        Some(w) => {
+            format!("a warning within {w} days (`spec.observability.alerts.certExpiryDays`) and a critical alert within {crit} days")
+        }
+        None => format!("a critical alert within {crit} days (`spec.observability.alerts.certExpiryDays`)"),
+    };
+    if !super::blackbox::on(ctx.site) {
+        return " Without the addon Prometheus nothing probes the ingress TLS certificate and the API servers' serving \
+                certificates: `ops/cert-expiry.sh` checks those; run it from cron."
+            .to_string();
+    }
+    format!(
+        " The blackbox exporter (`manifests/observability/blackbox-exporter.yaml`, scraped by the addon Prometheus) \
+         opens a TLS connection to the ingress gateway for each ingress host (`IngressCertificateExpiring`, per `host`) \
+         and to the API server of each control-plane node on 6443 (`KubernetesAPIServerCertificateExpiring`, per `node`) \
+         and reports the earliest expiry of the certificates they present (`probe_ssl_earliest_cert_expiry`): {when}. \
+         kubeadm renews a node's certificates together, so the API server's stands for that node's etcd and \
+         front-proxy certificates, which no probe can reach without a client certificate (`ops/cert-expiry.sh` reads \
+         them from disk). `CertificateProbeFailing` fires when a probe fails: that certificate's expiry is then unknown. \
+         Envoy's `days_until_first_cert_expiring` is not used: it includes every proxy's 24-hour workload certificate."
     )
 }
 

@@ -36,6 +36,7 @@ fn addons(ctx: &Ctx) -> Vec<&'static str> {
     let a = &ctx.site.spec.observability.addons;
     [("prometheus", a.prometheus), ("grafana", a.grafana), ("jaeger", a.jaeger), ("kiali", a.kiali)]
         .into_iter()
+        .chain([(super::blackbox::NAME, super::blackbox::on(ctx.site))])
         .filter(|(_, on)| *on)
         .map(|(n, _)| n)
         .collect()

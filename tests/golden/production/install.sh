@@ -124,7 +124,8 @@ cmd_cluster() {
     "$HERE"/manifests/observability/prometheus.yaml \
     "$HERE"/manifests/observability/grafana.yaml \
     "$HERE"/manifests/observability/jaeger.yaml \
-    "$HERE"/manifests/observability/kiali.yaml
+    "$HERE"/manifests/observability/kiali.yaml \
+    "$HERE"/manifests/observability/blackbox-exporter.yaml
 
   mb_step "verify"
   "$HERE/ops/verify.sh"
