@@ -140,6 +140,18 @@ pub(crate) fn install_step(ctx: &Ctx) -> String {
     )
 }
 
+/// The `ops/diagnose.sh` lines that collect MetalLB's state.
+pub(crate) fn diagnose_lines(ctx: &Ctx) -> String {
+    if !ctx.site.uses_metallb() {
+        return String::new();
+    }
+    format!(
+        "run metallb kubectl -n {NAMESPACE} get pods,ipaddresspools.metallb.io,l2advertisements.metallb.io,servicel2statuses.metallb.io -o wide\n\
+         run metallb-controller-logs kubectl -n {NAMESPACE} logs deployment/controller --tail=2000\n\
+         run metallb-speaker-logs kubectl -n {NAMESPACE} logs -l app=metallb,component=speaker --prefix --tail=500 --max-log-requests=100\n"
+    )
+}
+
 fn ip_number(a: std::net::Ipv4Addr) -> String {
     u32::from(a).to_string()
 }
