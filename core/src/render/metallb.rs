@@ -289,7 +289,11 @@ fn dns_target(g: &Gateway, pool: &[PoolRange], metallb: bool) -> String {
                 None if local => "; with `externalTrafficPolicy: Local` only nodes running a gateway pod accept, so let it health-check each node on those ports".into(),
                 None => String::new(),
             };
-            format!("the site's own load balancer, which forwards {} of every node's address{check}", ports.join(", "))
+            let direct = match svc.ports.iter().find(|p| p.name.starts_with("https")).and_then(|p| p.node_port) {
+                Some(np) => format!(" (with no load balancer, clients use a node's address and the node port: `https://HOST:{np}/`)"),
+                None => String::new(),
+            };
+            format!("the site's own load balancer, which forwards {} of every node's address{check}{direct}", ports.join(", "))
         }
         (ServiceType::ClusterIP, _) => "nothing outside the cluster: the service is ClusterIP".into(),
     }
