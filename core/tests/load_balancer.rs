@@ -177,6 +177,10 @@ fn a_fixed_address_lies_in_the_pool_and_belongs_to_one_gateway() {
     let spec = production_with(&[(LB_IP, "        loadBalancerIP: 10.0.0.110\n")]);
     let d = one_error_at(&spec, "spec.istio.ingressGateway.service.loadBalancerIP");
     assert!(d.message.contains("not in MetalLB's pool (10.0.0.100-10.0.0.109)"), "{d:?}");
+    // With any implementation, not an address the site already uses.
+    let spec = production_with(&[(POOL, "  loadBalancer:\n    provider: existing\n"), (LB_IP, "        loadBalancerIP: 10.0.0.21\n")]);
+    let d = one_error_at(&spec, "spec.istio.ingressGateway.service.loadBalancerIP");
+    assert!(d.message.contains("10.0.0.21 is the address of node worker-1"), "{d:?}");
     // On a NodePort service it would be ignored.
     let spec = production_with(&[(
         "        type: LoadBalancer\n        # Local keeps the client's address and saves a hop between nodes.\n        externalTrafficPolicy: Local\n",

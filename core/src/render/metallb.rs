@@ -140,6 +140,18 @@ pub(crate) fn install_step(ctx: &Ctx) -> String {
     )
 }
 
+/// The `ops/diagnose.sh` lines that collect MetalLB's state.
+pub(crate) fn diagnose_lines(ctx: &Ctx) -> String {
+    if !ctx.site.uses_metallb() {
+        return String::new();
+    }
+    format!(
+        "run metallb kubectl -n {NAMESPACE} get pods,ipaddresspools.metallb.io,l2advertisements.metallb.io,servicel2statuses.metallb.io -o wide\n\
+         run metallb-controller-logs kubectl -n {NAMESPACE} logs deployment/controller --tail=2000\n\
+         run metallb-speaker-logs kubectl -n {NAMESPACE} logs -l app=metallb,component=speaker --prefix --tail=500 --max-log-requests=100\n"
+    )
+}
+
 fn ip_number(a: std::net::Ipv4Addr) -> String {
     u32::from(a).to_string()
 }
@@ -277,7 +289,11 @@ fn dns_target(g: &Gateway, pool: &[PoolRange], metallb: bool) -> String {
                 None if local => "; with `externalTrafficPolicy: Local` only nodes running a gateway pod accept, so let it health-check each node on those ports".into(),
                 None => String::new(),
             };
-            format!("the site's own load balancer, which forwards {} of every node's address{check}", ports.join(", "))
+            let direct = match svc.ports.iter().find(|p| p.name.starts_with("https")).and_then(|p| p.node_port) {
+                Some(np) => format!(" (with no load balancer, clients use a node's address and the node port: `https://HOST:{np}/`)"),
+                None => String::new(),
+            };
+            format!("the site's own load balancer, which forwards {} of every node's address{check}{direct}", ports.join(", "))
         }
         (ServiceType::ClusterIP, _) => "nothing outside the cluster: the service is ClusterIP".into(),
     }

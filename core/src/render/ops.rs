@@ -146,9 +146,10 @@ run proxy-status istioctl proxy-status --revision "$REVISION"
 run analyze istioctl analyze --all-namespaces --revision "$REVISION"
 run revision-tags istioctl tag list
 run istiod-logs kubectl -n istio-system logs "deployment/istiod-$REVISION" --all-containers --tail=2000
-for gw in "${{GATEWAYS[@]}}"; do
+{metallb}for gw in "${{GATEWAYS[@]}}"; do
   ns=${{gw%%/*}}
   name=${{gw##*/}}
+  run "service-$name" kubectl -n "$ns" get service "$name" -o yaml
   pod=$(kubectl -n "$ns" get pods -l "app=$name" -o jsonpath='{{.items[0].metadata.name}}' || true)
   if [[ -n "$pod" ]]; then
     run "proxy-config-$name" istioctl proxy-config all "$pod.$ns" -o json
@@ -166,6 +167,7 @@ echo "diagnostics in $out.tar.gz"
 "#,
         rev = quote(&ctx.revision),
         gateways = array(&gateways(ctx)),
+        metallb = super::metallb::diagnose_lines(ctx),
     );
     script(
         ctx,

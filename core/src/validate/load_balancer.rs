@@ -184,6 +184,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     }
 
     // Fixed addresses.
+    let in_use = addresses_in_use(site);
     let mut fixed: BTreeMap<Ipv4Addr, &str> = BTreeMap::new();
     for (path, g) in &gateways {
         let svc = &g.service;
@@ -199,6 +200,15 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             continue;
         }
         let Ok(a) = ip.parse::<Ipv4Addr>() else { continue }; // reported with the gateway
+        // Whatever the implementation, a Service address is nobody else's.
+        if let Some((_, what)) = in_use.iter().find(|(u, _)| *u == a) {
+            d.error(
+                "load-balancer",
+                ip_path.clone(),
+                format!("{a} is {what}"),
+                "give the gateway a free address: its load balancer answers for it",
+            );
+        }
         if let Some(first) = fixed.insert(a, path) {
             d.error(
                 "duplicate",
@@ -298,6 +308,29 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     }
 }
 
+/// The addresses the site already uses, each with what uses it.
+fn addresses_in_use(site: &Site) -> Vec<(Ipv4Addr, String)> {
+    let host = |hp: &str| hp.rsplit_once(':').and_then(|(h, _)| h.parse::<Ipv4Addr>().ok());
+    let mut used: Vec<(Ipv4Addr, String)> = Vec::new();
+    for n in &site.spec.nodes {
+        if let Ok(a) = n.address.parse::<Ipv4Addr>() {
+            used.push((a, format!("the address of node {}", n.name)));
+        }
+    }
+    if let Some(a) = site.spec.kubernetes.control_plane_endpoint.as_deref().and_then(host) {
+        used.push((a, "the API endpoint (spec.kubernetes.controlPlaneEndpoint)".into()));
+    }
+    if let Some(a) = host(&site.spec.registry) {
+        used.push((a, "the site registry (spec.registry)".into()));
+    }
+    for s in site.spec.time.iter().flat_map(|t| &t.servers) {
+        if let Ok(a) = s.parse::<Ipv4Addr>() {
+            used.push((a, "an NTP server (spec.time.servers)".into()));
+        }
+    }
+    used
+}
+
 /// The pool lies on the node network and clear of every address in use.
 fn check_pool_placement(site: &Site, pool: &[(usize, PoolRange)], d: &mut Diagnostics) {
     let k = &site.spec.kubernetes;
@@ -313,24 +346,7 @@ fn check_pool_placement(site: &Site, pool: &[(usize, PoolRange)], d: &mut Diagno
             "set `nodeSubnet` to the nodes' network (e.g. `10.0.0.0/24`): MetalLB in L2 mode answers for its addresses on that network only",
         );
     }
-    let host = |hp: &str| hp.rsplit_once(':').and_then(|(h, _)| h.parse::<Ipv4Addr>().ok());
-    let mut used: Vec<(Ipv4Addr, String)> = Vec::new();
-    for n in &site.spec.nodes {
-        if let Ok(a) = n.address.parse::<Ipv4Addr>() {
-            used.push((a, format!("the address of node {}", n.name)));
-        }
-    }
-    if let Some(a) = k.control_plane_endpoint.as_deref().and_then(host) {
-        used.push((a, "the API endpoint (spec.kubernetes.controlPlaneEndpoint)".into()));
-    }
-    if let Some(a) = host(&site.spec.registry) {
-        used.push((a, "the site registry (spec.registry)".into()));
-    }
-    for s in site.spec.time.iter().flat_map(|t| &t.servers) {
-        if let Ok(a) = s.parse::<Ipv4Addr>() {
-            used.push((a, "an NTP server (spec.time.servers)".into()));
-        }
-    }
+    let used = addresses_in_use(site);
     for (i, r) in pool {
         let path = format!("spec.loadBalancer.addresses[{i}]");
         if let Some(n) = node_net {

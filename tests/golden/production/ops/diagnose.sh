@@ -26,9 +26,13 @@ run proxy-status istioctl proxy-status --revision "$REVISION"
 run analyze istioctl analyze --all-namespaces --revision "$REVISION"
 run revision-tags istioctl tag list
 run istiod-logs kubectl -n istio-system logs "deployment/istiod-$REVISION" --all-containers --tail=2000
+run metallb kubectl -n metallb-system get pods,ipaddresspools.metallb.io,l2advertisements.metallb.io,servicel2statuses.metallb.io -o wide
+run metallb-controller-logs kubectl -n metallb-system logs deployment/controller --tail=2000
+run metallb-speaker-logs kubectl -n metallb-system logs -l app=metallb,component=speaker --prefix --tail=500 --max-log-requests=100
 for gw in "${GATEWAYS[@]}"; do
   ns=${gw%%/*}
   name=${gw##*/}
+  run "service-$name" kubectl -n "$ns" get service "$name" -o yaml
   pod=$(kubectl -n "$ns" get pods -l "app=$name" -o jsonpath='{.items[0].metadata.name}' || true)
   if [[ -n "$pod" ]]; then
     run "proxy-config-$name" istioctl proxy-config all "$pod.$ns" -o json
