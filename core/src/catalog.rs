@@ -38,6 +38,7 @@ pub struct Catalog {
     pub cni_plugins: String,
     pub flannel: Flannel,
     pub istio: Vec<IstioRelease>,
+    pub alertmanager: AlertmanagerRelease,
     pub binaries: BTreeMap<String, BinarySource>,
 }
 
@@ -73,6 +74,15 @@ pub struct IstioRelease {
     pub kubernetes: MinorRange,
     pub images: Vec<String>,
     pub addons: BTreeMap<String, UpstreamFile>,
+}
+
+/// Alertmanager: its release and image (no upstream manifest; render writes
+/// the objects).
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlertmanagerRelease {
+    pub version: String,
+    pub images: Vec<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -222,6 +232,11 @@ pub fn needs(site: &Site) -> Option<Needs> {
             for i in &f.images {
                 add(i, &format!("addon/{name}"));
             }
+        }
+    }
+    if spec.observability.alertmanager.enabled {
+        for i in &cat.alertmanager.images {
+            add(i, "alertmanager");
         }
     }
     for extra in &spec.images {

@@ -35,6 +35,7 @@ fn production_example_shows_the_defaults() {
                 "nodeSubnet": full.spec.kubernetes.node_subnet,
             },
             "time": full.spec.time,
+            "observability": {"alertmanager": full.spec.observability.alertmanager},
         },
     });
     // Ingress hosts and routes are the example's own; everything else is a default.

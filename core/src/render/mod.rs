@@ -4,6 +4,7 @@
 //! bytes, here and in the browser.
 
 mod addons;
+mod alertmanager;
 mod cni;
 mod install;
 pub(crate) mod istio;
@@ -234,6 +235,7 @@ pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
     security::render(&ctx, &mut tree)?;
     traffic::render(&ctx, &mut tree)?;
     observability::render(&ctx, &mut tree)?;
+    alertmanager::render(&ctx, &mut tree)?;
     ops::render(&ctx, &mut tree)?;
     install::render(&ctx, &mut tree)?;
     Ok(tree)

@@ -2,12 +2,14 @@
 //! field path, a message and a hint. Errors make a spec unusable; warnings
 //! flag what is allowed but risky.
 
+mod alertmanager;
 mod cluster;
 mod mesh;
 pub mod time;
 pub mod values;
 mod versions;
 
+pub use alertmanager::{is_mail_address, webhook_url_problem};
 pub use versions::{KubeVersion, kubeadm_api};
 
 use crate::diag::{Diagnostic, Diagnostics};
@@ -21,5 +23,6 @@ pub fn check(site: &Site) -> Vec<Diagnostic> {
     cluster::check(site, &mut d);
     mesh::check(site, &mut d);
     time::check(site, &mut d);
+    alertmanager::check(site, &mut d);
     d.0
 }
