@@ -24,6 +24,8 @@ fn site(prometheus: bool, operator: bool) -> Site {
     let mut s = example("production");
     s.spec.observability.addons.prometheus = prometheus;
     s.spec.observability.prometheus_operator = operator;
+    // Alertmanager is fed by the addon Prometheus.
+    s.spec.observability.alertmanager.enabled = prometheus;
     s
 }
 
@@ -173,6 +175,9 @@ echo "$name $*" >>"$MB_LOG"
 case "$*" in
   "get crd "*) [ -n "$MB_NO_CRD" ] && { echo "Error from server (NotFound): customresourcedefinitions \"$3\" not found" >&2; exit 1; } ;;
   *"get peerauthentication"*) printf STRICT ;;
+  # A healthy Alertmanager of two pods, and a Prometheus that sends to both.
+  *"pods/alertmanager-0:9093/proxy/api/v2/status"*) printf '{"cluster":{"peers":[{"address":"10.244.1.7:9094"},{"address":"10.244.2.9:9094"}]}}' ;;
+  *"services/prometheus:9090/proxy/api/v1/alertmanagers"*) printf '{"data":{"activeAlertmanagers":[{"url":"a"},{"url":"b"}],"droppedAlertmanagers":[]}}' ;;
 esac
 exit 0
 "#;
@@ -243,6 +248,7 @@ fn install_cluster_applies_an_explicit_order() {
             let mut l = large.clone();
             l.spec.observability.addons.prometheus = prometheus;
             l.spec.observability.prometheus_operator = operator;
+            l.spec.observability.alertmanager.enabled = prometheus;
             sites.push(l);
         }
     }
