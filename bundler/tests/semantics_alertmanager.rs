@@ -559,3 +559,27 @@ fn a_real_alertmanager_mutes_exactly_the_duplicates() {
     let wrong: Vec<String> = last.iter().zip(&expected).filter(|(g, e)| g != e).map(|(g, _)| format!("{} muted: {}", g.0, g.1)).collect();
     assert!(settled.is_some(), "wrong: {wrong:#?} (all: {last:?})");
 }
+
+#[test]
+fn every_alertmanager_variant_passes_the_strict_schemas() {
+    let mut one = with(AlertReceivers { webhook: Some(webhook("https://hooks.corp.example/am", true)), ..Default::default() }, 1);
+    one.spec.observability.alertmanager.storage.storage_class_name = Some("local-storage".into());
+    let three = with(AlertReceivers { email: Some(email(Some("alertmanager"))), ..Default::default() }, 3);
+    for s in [one, three] {
+        let written = meshbundle_core::pki::write_secrets(&secrets(&s)).unwrap();
+        let with_credentials = format!("{written}alertmanager:\n  smtpPassword: relay-password\n  webhookBearerToken: hook-token\n");
+        let secrets = meshbundle_core::pki::parse_secrets(&with_credentials).unwrap();
+        let tree = render(&s, &Inputs { secrets: Some(&secrets), ..Default::default() }).unwrap();
+        assert!(tree.contains("secrets/alertmanager-credentials.yaml"));
+        let dir = tempfile::tempdir().unwrap();
+        write_tree(&tree, dir.path());
+        let minor: String = s.spec.kubernetes.version.split('.').take(2).collect::<Vec<_>>().join(".");
+        let o = Command::new("python3")
+            .arg(repo().join("tests/tools/validate_tree.py"))
+            .args(["--kubernetes", &minor, "--istio", &s.spec.istio.version])
+            .arg(dir.path())
+            .output()
+            .expect("python3 tests/tools/validate_tree.py (pip install -r tests/requirements.txt)");
+        assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    }
+}
