@@ -471,14 +471,14 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
          Inhibition mutes what says nothing new: a critical alert mutes the warning of the same name about the same object, \
          `MeshServiceHighErrorRate` mutes `MeshServiceHighP99Latency` for the same service, and `MeshRootCertificateExpiring` \
          mutes `MeshIntermediateCertificateExpiring` from the same istiod.\n\n\
-         **Silence** an alert during maintenance from the UI (`kubectl -n {NAMESPACE} port-forward svc/{NAME} {WEB_PORT}`, then \
-         http://localhost:{WEB_PORT}, *New Silence*) or with amtool through the same port-forward: \
-         `amtool --alertmanager.url=http://localhost:{WEB_PORT} silence add alertname=ContainerCPUNearLimit namespace=shop --duration=2h --comment=maintenance`; \
-         `amtool ... silence query` lists them and `silence expire ID` ends one.\n\n\
+         **Silence** an alert during maintenance with the amtool of the Alertmanager image: \
+         `kubectl -n {NAMESPACE} exec {NAME}-0 -- amtool --alertmanager.url=http://localhost:{WEB_PORT} silence add alertname=ContainerCPUNearLimit namespace=shop --duration=2h --comment=maintenance` \
+         (`silence query` lists them, `silence expire ID` ends one; the pods share them), or from the UI: \
+         `kubectl -n {NAMESPACE} port-forward svc/{NAME} {WEB_PORT}`, then http://localhost:{WEB_PORT}, *New Silence*.\n\n\
          **Test delivery** after the install and after any change of receiver: \
-         `amtool --alertmanager.url=http://localhost:{WEB_PORT} alert add alertname=DeliveryTest severity=warning namespace=test --annotation=summary='delivery test'` \
-         should reach every receiver above within a minute (Alertmanager's log says why when it does not: \
-         `kubectl -n {NAMESPACE} logs statefulset/{NAME}`); it resolves by itself after 5 minutes.\n",
+         `kubectl -n {NAMESPACE} exec {NAME}-0 -- amtool --alertmanager.url=http://localhost:{WEB_PORT} alert add alertname=DeliveryTest severity=warning namespace=test --annotation=summary='delivery test'` \
+         should reach every receiver above within a minute; when it does not, the pods' logs say why \
+         (`kubectl -n {NAMESPACE} logs {NAME}-0`). It resolves by itself after 5 minutes.\n\n",
         if n > 1 { ", which share silences and send each notification once" } else { "" },
         to.join("\n"),
     )
