@@ -583,3 +583,61 @@ fn every_alertmanager_variant_passes_the_strict_schemas() {
         assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
     }
 }
+
+#[test]
+fn a_locked_production_build_carries_alertmanager_and_points_the_statefulset_at_it_by_digest() {
+    let site = example("production");
+    let up = common::site::serve(&site);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("site.yaml"), meshbundle_core::examples::example("production").unwrap()).unwrap();
+    let o = meshbundle(d, &["secrets", "generate", "site.yaml", "-o", "site.secrets.yaml"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let with_flags = |args: &[&str]| {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(up.flags.iter().map(String::as_str));
+        meshbundle(d, &all)
+    };
+    let o = with_flags(&["lock", "site.yaml", "--quiet", "--cache", "cache"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = with_flags(&[
+        "build",
+        "site.yaml",
+        "-o",
+        "site.mbundle",
+        "--locked",
+        "--quiet",
+        "--cache",
+        "cache",
+        "--secrets",
+        "site.secrets.yaml",
+        "--no-private-keys",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    let lock = meshbundle_core::lock::parse(&std::fs::read_to_string(d.join("meshbundle.lock")).unwrap()).unwrap();
+    let upstream = meshbundle_core::catalog::catalog().alertmanager.images[0].clone();
+    let locked = lock.image(&upstream).unwrap_or_else(|| panic!("the lock pins {upstream}"));
+    let o = meshbundle(d, &["inspect", "site.mbundle", "--format", "json"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["notCarried"]["images"].as_array().is_none_or(|a| a.is_empty()), "{}", v["notCarried"]);
+    let carried = v["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"].as_str().unwrap().contains("prometheus/alertmanager"))
+        .expect("the bundle carries Alertmanager");
+    assert_eq!(carried["digest"], locked.site_digest().as_str());
+
+    // The StatefulSet in the bundle names exactly that image, by digest, in the site registry.
+    let o = meshbundle(d, &["import", "site.mbundle", "--extract", "out"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let text_manifest = std::fs::read_to_string(d.join("out/manifests/observability/alertmanager.yaml")).unwrap();
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&text_manifest).unwrap();
+    let image =
+        find(&docs, "StatefulSet", "alertmanager")["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap().to_string();
+    let (name, digest) = image.split_once('@').unwrap();
+    assert_eq!(digest, locked.site_digest().as_str());
+    assert!(name.starts_with("10.0.0.5:5000/prometheus/alertmanager"), "{image}");
+}
