@@ -641,3 +641,34 @@ fn a_locked_production_build_carries_alertmanager_and_points_the_statefulset_at_
     assert_eq!(digest, locked.site_digest().as_str());
     assert!(name.starts_with("10.0.0.5:5000/prometheus/alertmanager"), "{image}");
 }
+
+#[test]
+fn a_site_ca_reaches_the_file_the_receiver_trusts() {
+    let probe = example("production");
+    let ca = secrets(&probe).kubeadm.ca.cert.clone();
+    let mut hook = webhook("https://hooks.corp.example/am", false);
+    hook.ca_certificate = Some(ca.clone());
+    let mut mail = email(None);
+    mail.ca_certificate = Some(ca.clone());
+    let s = with(AlertReceivers { webhook: Some(hook), email: Some(mail), none: false }, 2);
+    let tree = render(&s, &Inputs::default()).unwrap();
+    let r = alertmanager(&tree);
+    let sts = find(&r.docs, "StatefulSet", "alertmanager");
+    let c = &sts["spec"]["template"]["spec"]["containers"][0];
+    // The file a path names in the container: a ConfigMap key under its mount.
+    let content = |path: &str| -> String {
+        let (dir, key) = path.rsplit_once('/').unwrap();
+        let m =
+            c["volumeMounts"].as_array().unwrap().iter().find(|m| m["mountPath"] == dir).unwrap_or_else(|| panic!("{dir} is not mounted"));
+        let v = sts["spec"]["template"]["spec"]["volumes"].as_array().unwrap().iter().find(|v| v["name"] == m["name"]).unwrap();
+        let cm = find(&r.docs, "ConfigMap", v["configMap"]["name"].as_str().unwrap());
+        cm["data"][key].as_str().unwrap_or_else(|| panic!("no {key}")).to_string()
+    };
+    let receiver = &r.config["receivers"][0];
+    assert_eq!(content(receiver["webhook_configs"][0]["http_config"]["tls_config"]["ca_file"].as_str().unwrap()), ca);
+    assert_eq!(content(receiver["email_configs"][0]["tls_config"]["ca_file"].as_str().unwrap()), ca);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("alertmanager.yml"), &r.config_text).unwrap();
+    let o = amtool(&["check-config", "alertmanager.yml"], dir.path());
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+}
