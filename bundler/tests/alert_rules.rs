@@ -198,6 +198,37 @@ fn case(alert: &str, t: &Alerts) -> Option<Case> {
                 quiet: cpu(below),
             }
         }
+        "PrometheusAlertmanagerErrors" => {
+            let name = "prometheus_notifications_errors_total";
+            let am = "http://10.244.1.7:9093/api/v2/alerts";
+            let l = format!(r#"job="prometheus", instance="localhost:9090", alertmanager="{am}""#);
+            Case {
+                fire: vec![series(name, &l, counter(2.0))],
+                labels: json!({"alertmanager": am}),
+                severity: "warning",
+                summary: format!("Prometheus fails to send alerts to the Alertmanager at {am}"),
+                quiet: vec![series(name, &l, counter(0.0))],
+            }
+        }
+        "AlertmanagerDeliveryFailing" => {
+            let name = "alertmanager_notifications_failed_total";
+            let l = r#"namespace="istio-system", pod="alertmanager-0", integration="email", job="kubernetes-pods""#;
+            Case {
+                fire: vec![series(name, l, counter(1.0))],
+                labels: json!({"namespace": "istio-system", "pod": "alertmanager-0", "integration": "email"}),
+                severity: "critical",
+                summary: "alertmanager-0 fails to deliver alerts by email: see its log".into(),
+                // No failure here; failures of another Alertmanager are not ours.
+                quiet: vec![
+                    series(name, l, counter(0.0)),
+                    series(
+                        name,
+                        r#"namespace="monitoring", pod="alertmanager-main-0", integration="webhook", job="kubernetes-pods""#,
+                        counter(3.0),
+                    ),
+                ],
+            }
+        }
         _ => return None,
     })
 }

@@ -102,6 +102,38 @@ pub(crate) fn inhibit_rules() -> Value {
     ])
 }
 
+/// Alerts on the delivery of alerts: Prometheus failing to hand them to an
+/// Alertmanager pod (`prometheus_notifications_errors_total`, from its own
+/// `prometheus` scrape job), and Alertmanager failing to deliver them to a
+/// receiver (`alertmanager_notifications_failed_total`, scraped through the
+/// pods' `prometheus.io/scrape` annotations). Either shows on the UIs and
+/// reaches the receivers that still work.
+pub(crate) fn alert_group(ctx: &Ctx) -> Option<Value> {
+    if !on(ctx) {
+        return None;
+    }
+    let site = ctx.name();
+    Some(json!({
+        "name": "meshbundle-alert-delivery",
+        "rules": [
+            {
+                "alert": "PrometheusAlertmanagerErrors",
+                "expr": "sum by (alertmanager) (rate(prometheus_notifications_errors_total{job=\"prometheus\"}[5m])) > 0",
+                "for": "10m",
+                "labels": {"severity": "warning", "site": site},
+                "annotations": {"summary": "Prometheus fails to send alerts to the Alertmanager at {{ $labels.alertmanager }}"},
+            },
+            {
+                "alert": "AlertmanagerDeliveryFailing",
+                "expr": format!("sum by (namespace, pod, integration) (rate(alertmanager_notifications_failed_total{{namespace=\"{NAMESPACE}\"}}[10m])) > 0"),
+                "for": "10m",
+                "labels": {"severity": "critical", "site": site},
+                "annotations": {"summary": "{{ $labels.pod }} fails to deliver alerts by {{ $labels.integration }}: see its log"},
+            },
+        ],
+    }))
+}
+
 /// `alertmanager.yml`.
 pub(crate) fn config(ctx: &Ctx) -> Value {
     let am = &ctx.site.spec.observability.alertmanager;
@@ -470,7 +502,9 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
          resolved) and go to:\n\n{}\n\n\
          Inhibition mutes what says nothing new: a critical alert mutes the warning of the same name about the same object, \
          `MeshServiceHighErrorRate` mutes `MeshServiceHighP99Latency` for the same service, and `MeshRootCertificateExpiring` \
-         mutes `MeshIntermediateCertificateExpiring` from the same istiod.\n\n\
+         mutes `MeshIntermediateCertificateExpiring` from the same istiod. Two alerts watch delivery itself: \
+         `PrometheusAlertmanagerErrors` (Prometheus cannot hand alerts to a pod) and `AlertmanagerDeliveryFailing` \
+         (a receiver refuses them); they reach the receivers that still work, and show in both UIs.\n\n\
          **Silence** an alert during maintenance with the amtool of the Alertmanager image: \
          `kubectl -n {NAMESPACE} exec {NAME}-0 -- amtool --alertmanager.url=http://localhost:{WEB_PORT} silence add alertname=ContainerCPUNearLimit namespace=shop --duration=2h --comment=maintenance` \
          (`silence query` lists them, `silence expire ID` ends one; the pods share them), or from the UI: \

@@ -77,7 +77,7 @@ pub(crate) fn alert_groups(ctx: &Ctx) -> Value {
             "annotations": {"summary": summary},
         })
     };
-    json!({"groups": [
+    let mut groups = json!({"groups": [
         {
             "name": "meshbundle-traffic",
             "rules": [
@@ -154,7 +154,11 @@ pub(crate) fn alert_groups(ctx: &Ctx) -> Value {
                 ),
             ],
         },
-    ]})
+    ]});
+    if let (Some(g), Some(list)) = (super::alertmanager::alert_group(ctx), groups["groups"].as_array_mut()) {
+        list.push(g);
+    }
+    groups
 }
 
 /// The README's section on where the alert rules are and what evaluates them.
