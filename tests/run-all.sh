@@ -22,8 +22,9 @@ step() { printf '\n== %s\n' "$*"; }
 
 if [[ $install -eq 1 ]]; then
   step "Debian packages"
-  debs=(python3 openssl shellcheck containerd runc prometheus chromium skopeo umoci docker-registry apache2-utils
-        musl-tools iproute2 util-linux tar gzip curl bc age etcd-server etcd-client chrony prometheus-blackbox-exporter)
+  debs=(python3 openssl shellcheck containerd runc prometheus prometheus-alertmanager prometheus-blackbox-exporter chromium
+        skopeo umoci docker-registry apache2-utils musl-tools iproute2 util-linux tar gzip curl bc age etcd-server etcd-client
+        chrony)
   missing=()
   for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if ((${#missing[@]})); then

@@ -96,6 +96,11 @@ case "$*" in
   *"get secret"*) printf '%s' "$MB_CERT_B64" ;;
   # A control-plane node's labels, as kubeadm leaves them.
   *"get node "*"-o jsonpath={.metadata.labels}"*) printf '{"kubernetes.io/hostname":"x","node-role.kubernetes.io/control-plane":""}' ;;
+  # A healthy Alertmanager of two pods, and a Prometheus that sends to both.
+  *"get --raw /api/v1/namespaces/istio-system/pods/alertmanager-0:9093/proxy/api/v2/status"*)
+    printf '{"cluster":{"name":"01J","peers":[{"address":"10.244.1.7:9094","name":"01A"},{"address":"10.244.2.9:9094","name":"01B"}],"status":"ready"}}' ;;
+  *"get --raw /api/v1/namespaces/istio-system/services/prometheus:9090/proxy/api/v1/alertmanagers"*)
+    printf '{"status":"success","data":{"activeAlertmanagers":[{"url":"http://10.244.1.7:9093/api/v2/alerts"},{"url":"http://10.244.2.9:9093/api/v2/alerts"}],"droppedAlertmanagers":[]}}' ;;
 esac
 exit 0
 "#;
@@ -800,4 +805,43 @@ fn worker_join_rerun_needs_the_node_registered() {
     ok(&o);
     assert!(!has(&h.calls(), "kubeadm join"), "{:#?}", h.calls());
     assert!(text(&o.stderr).contains("already joined"));
+}
+
+#[test]
+fn verify_checks_that_alertmanager_clusters_and_that_prometheus_sends_to_every_pod() {
+    let h = Harness::new();
+    ok(&h.run("10.0.0.11", &["ops/verify.sh"]));
+    let calls = h.calls();
+    assert!(has(&calls, "kubectl -n istio-system rollout status statefulset/alertmanager"), "{calls:#?}");
+    assert!(has(&calls, "kubectl get --raw /api/v1/namespaces/istio-system/pods/alertmanager-0:9093/proxy/api/v2/status"));
+    assert!(has(&calls, "kubectl get --raw /api/v1/namespaces/istio-system/services/prometheus:9090/proxy/api/v1/alertmanagers"));
+
+    // Prometheus knows one of the two pods (the other one dropped): a failure that says so.
+    h.reset_log();
+    h.answer(
+        "kubectl *services/prometheus:9090/proxy*",
+        0,
+        r#"{"status":"success","data":{"activeAlertmanagers":[{"url":"http://10.244.1.7:9093/api/v2/alerts"}],"droppedAlertmanagers":[{"url":"http://10.244.2.9:9093/api/v2/alerts"}]}}"#,
+    );
+    let o = h.run("10.0.0.11", &["ops/verify.sh"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("Prometheus sends alerts to 1 Alertmanager(s), expected 2"), "{}", text(&o.stderr));
+
+    // The pods do not see each other: each would notify on its own.
+    let _ = std::fs::remove_file(format!("{}.answers", h.log.display()));
+    h.answer(
+        "kubectl *pods/alertmanager-0:9093/proxy*",
+        0,
+        r#"{"cluster":{"name":"01J","peers":[{"address":"10.244.1.7:9094","name":"01A"}],"status":"ready"}}"#,
+    );
+    let o = h.run("10.0.0.11", &["ops/verify.sh"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("the Alertmanager cluster has 1 peer(s), expected 2"), "{}", text(&o.stderr));
+
+    // Not rolled out.
+    let _ = std::fs::remove_file(format!("{}.answers", h.log.display()));
+    h.answer("kubectl *rollout status statefulset/alertmanager*", 1, "error: timed out waiting for the condition");
+    let o = h.run("10.0.0.11", &["ops/verify.sh"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("alertmanager is not ready"), "{}", text(&o.stderr));
 }

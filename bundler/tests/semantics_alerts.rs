@@ -24,6 +24,8 @@ fn site(prometheus: bool, operator: bool) -> Site {
     let mut s = example("production");
     s.spec.observability.addons.prometheus = prometheus;
     s.spec.observability.prometheus_operator = operator;
+    // Alertmanager is fed by the addon Prometheus.
+    s.spec.observability.alertmanager.enabled = prometheus;
     s
 }
 
@@ -175,6 +177,9 @@ case "$*" in
   *"get peerauthentication"*) printf STRICT ;;
   # The ingress gateway's address from MetalLB's pool (the production example's loadBalancerIP).
   *"get service istio-ingressgateway -o jsonpath={range .status.loadBalancer"*) printf '10.0.0.100 ' ;;
+  # A healthy Alertmanager of two pods, and a Prometheus that sends to both.
+  *"pods/alertmanager-0:9093/proxy/api/v2/status"*) printf '{"cluster":{"peers":[{"address":"10.244.1.7:9094"},{"address":"10.244.2.9:9094"}]}}' ;;
+  *"services/prometheus:9090/proxy/api/v1/alertmanagers"*) printf '{"data":{"activeAlertmanagers":[{"url":"a"},{"url":"b"}],"droppedAlertmanagers":[]}}' ;;
 esac
 exit 0
 "#;
@@ -245,6 +250,7 @@ fn install_cluster_applies_an_explicit_order() {
             let mut l = large.clone();
             l.spec.observability.addons.prometheus = prometheus;
             l.spec.observability.prometheus_operator = operator;
+            l.spec.observability.alertmanager.enabled = prometheus;
             sites.push(l);
         }
     }

@@ -95,6 +95,9 @@ case "$name" in
       *"get peerauthentication"*) printf STRICT ;;
       # The ingress gateway's address from MetalLB's pool (the production example's loadBalancerIP).
       *"get service istio-ingressgateway -o jsonpath={range .status.loadBalancer"*) printf '10.0.0.100 ' ;;
+      # A healthy Alertmanager of two pods, and a Prometheus that sends to both.
+      *"pods/alertmanager-0:9093/proxy/api/v2/status"*) printf '{"cluster":{"peers":[{"address":"10.244.1.7:9094"},{"address":"10.244.2.9:9094"}]}}' ;;
+      *"services/prometheus:9090/proxy/api/v1/alertmanagers"*) printf '{"data":{"activeAlertmanagers":[{"url":"a"},{"url":"b"}],"droppedAlertmanagers":[]}}' ;;
     esac
     ;;
 esac

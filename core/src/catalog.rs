@@ -43,6 +43,7 @@ pub struct Catalog {
     /// The blackbox exporter, for the certificate expiry probes.
     pub blackbox_exporter: BlackboxExporter,
     pub istio: Vec<IstioRelease>,
+    pub alertmanager: AlertmanagerRelease,
     pub binaries: BTreeMap<String, BinarySource>,
 }
 
@@ -97,6 +98,15 @@ pub struct IstioRelease {
     pub kubernetes: MinorRange,
     pub images: Vec<String>,
     pub addons: BTreeMap<String, UpstreamFile>,
+}
+
+/// Alertmanager: its release and image (no upstream manifest; render writes
+/// the objects).
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlertmanagerRelease {
+    pub version: String,
+    pub images: Vec<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -259,6 +269,11 @@ pub fn needs(site: &Site) -> Option<Needs> {
     if crate::render::blackbox_on(site) {
         for i in &cat.blackbox_exporter.images {
             add(i, "blackbox-exporter");
+        }
+    }
+    if spec.observability.alertmanager.enabled {
+        for i in &cat.alertmanager.images {
+            add(i, "alertmanager");
         }
     }
     for extra in &spec.images {

@@ -108,6 +108,7 @@ fn rules_for_an_operator_prometheus_say_what_it_must_scrape() {
     let spec = example("production")
         .unwrap()
         .replace("      prometheus: true\n", "      prometheus: false\n")
+        .replace("    alertmanager:\n      enabled: true\n", "    alertmanager:\n      enabled: false\n")
         .replace("  observability:\n", "  observability:\n    prometheusOperator: true\n");
     let site = load(&spec).site.unwrap();
     let warnings: Vec<String> = meshbundle_core::validate::check(&site)

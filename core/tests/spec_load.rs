@@ -36,6 +36,7 @@ fn production_example_shows_the_defaults() {
             },
             "time": full.spec.time,
             "loadBalancer": full.spec.load_balancer,
+            "observability": {"alertmanager": full.spec.observability.alertmanager},
         },
     });
     // Ingress hosts, routes and address are the example's own; everything else is a default.

@@ -35,6 +35,10 @@ pub struct SiteSecrets {
     /// meshbundle carried them: `meshbundle secrets rotate` adds them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub addons: Option<AddonSecrets>,
+    /// What Alertmanager's receivers log in with, written here by the site
+    /// (meshbundle cannot make them): see [`AlertmanagerSecrets`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alertmanager: Option<AlertmanagerSecrets>,
 }
 
 impl std::fmt::Debug for SiteSecrets {
@@ -56,6 +60,8 @@ pub enum CredentialError {
         "the password or signing key is not 32 letters and digits (remove the `addons` block and run `meshbundle secrets rotate` to make new ones)"
     )]
     Password,
+    #[error("the credential is not 1 to 4096 printable ASCII characters without leading or trailing spaces")]
+    ReceiverCredential,
 }
 
 /// Defines a string type that is checked when made or deserialized, and that
@@ -159,6 +165,28 @@ checked_str!(
     |p| p.len() == 32 && p.bytes().all(|c| c.is_ascii_alphanumeric()),
     CredentialError::Password
 );
+
+checked_str!(
+    /// A credential a receiver of Alertmanager logs in with (an SMTP password,
+    /// a bearer token): 1 to 4096 printable ASCII characters, no leading or
+    /// trailing space (Alertmanager trims what it reads from a file).
+    ReceiverCredential,
+    |c| (1..=4096).contains(&c.len()) && c.bytes().all(|b| (0x20..0x7f).contains(&b)) && c.trim() == c,
+    CredentialError::ReceiverCredential
+);
+
+/// Credentials of Alertmanager's receivers, from the site: the relay's
+/// password for `spec.observability.alertmanager.receivers.email.authUsername`
+/// and the token for `receivers.webhook.bearerToken`. They reach the cluster
+/// as the Secret `secrets/alertmanager-credentials.yaml`, mounted as files.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlertmanagerSecrets {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_password: Option<ReceiverCredential>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_bearer_token: Option<ReceiverCredential>,
+}
 
 /// The credentials of the observability addons. They reach the cluster as
 /// the Secret `secrets/addon-credentials.yaml`, never inside a manifest.
@@ -431,6 +459,7 @@ pub fn generate<R: CryptoRng + ?Sized>(site: &Site, opts: &GenerateOptions, rng:
         istio: IstioSecrets { root, intermediates },
         ingress,
         addons: Some(addon_secrets(rng)),
+        alertmanager: None,
     })
 }
 
@@ -639,6 +668,26 @@ impl SiteSecrets {
             }
             (None, true) => {}
         }
+        let am = &site.spec.observability.alertmanager;
+        if am.enabled {
+            let have = self.alertmanager.clone().unwrap_or_default();
+            if am.receivers.email.as_ref().is_some_and(|e| e.auth_username.is_some()) && have.smtp_password.is_none() {
+                d.error(
+                    "secrets",
+                    "alertmanager.smtpPassword",
+                    "the SMTP relay needs a password (spec.observability.alertmanager.receivers.email.authUsername is set) and the secrets have none",
+                    "add `alertmanager: {smtpPassword: ...}` to the secrets file (keep it 0600), or remove authUsername if the relay takes mail without a login",
+                );
+            }
+            if am.receivers.webhook.as_ref().is_some_and(|w| w.bearer_token) && have.webhook_bearer_token.is_none() {
+                d.error(
+                    "secrets",
+                    "alertmanager.webhookBearerToken",
+                    "the webhook needs a bearer token (spec.observability.alertmanager.receivers.webhook.bearerToken is true) and the secrets have none",
+                    "add `alertmanager: {webhookBearerToken: ...}` to the secrets file (keep it 0600), or set bearerToken to false",
+                );
+            }
+        }
         if self.addons.is_none() && needs_addon_secrets(site) {
             d.error(
                 "secrets",
@@ -702,4 +751,14 @@ macro_rules! redacted_debug {
         }
     )*};
 }
-redacted_debug!(CertKey, KeyPair, KubeadmSecrets, IstioSecrets, IngressSecrets, AddonSecrets, GrafanaSecrets, KialiSecrets);
+redacted_debug!(
+    CertKey,
+    KeyPair,
+    KubeadmSecrets,
+    IstioSecrets,
+    IngressSecrets,
+    AddonSecrets,
+    GrafanaSecrets,
+    KialiSecrets,
+    AlertmanagerSecrets
+);

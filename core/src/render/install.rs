@@ -60,6 +60,7 @@ pub(crate) fn cluster_apply_steps(tree: &FileTree) -> Vec<ApplyStep> {
             files: ordered(
                 &[
                     "manifests/observability/prometheus.yaml",
+                    super::alertmanager::MANIFEST,
                     "manifests/observability/grafana.yaml",
                     "manifests/observability/jaeger.yaml",
                     "manifests/observability/kiali.yaml",
@@ -195,7 +196,7 @@ cmd_cluster() {{
   if [[ -f "$HERE/secrets/ingress-tls.yaml" ]]; then
     mb_apply "$HERE/secrets/ingress-tls.yaml"
   fi
-{addon_credentials}{apply_steps}
+{addon_credentials}{alertmanager_credentials}{apply_steps}
   mb_step "verify"
   "$HERE/ops/verify.sh"
 }}
@@ -228,6 +229,7 @@ esac
         metallb = super::metallb::install_step(ctx),
         apply_steps = apply_steps_sh(tree),
         addon_credentials = addon_credentials_step(ctx),
+        alertmanager_credentials = alertmanager_credentials_step(ctx),
         marker = crate::layout::NODE_MARKER,
     )
 }
@@ -241,6 +243,18 @@ fn addon_credentials_step(ctx: &Ctx) -> String {
     let file = super::addons::CREDENTIALS_FILE;
     format!(
         "\n  mb_step \"addon credentials\"\n  [[ -f \"$HERE/{file}\" ]] || mb_die \"{file} is missing: Grafana and Kiali read their logins from it; renders without the site secrets and bundles built with --no-private-keys leave it out; see \\\"Join credentials\\\" in README.md\"\n  mb_apply \"$HERE/{file}\"\n"
+    )
+}
+
+/// Alertmanager reads its receivers' credentials (SMTP password, webhook
+/// token) from a Secret that must exist before it starts.
+fn alertmanager_credentials_step(ctx: &Ctx) -> String {
+    if !super::alertmanager::needs_credentials(ctx) {
+        return String::new();
+    }
+    let file = super::alertmanager::CREDENTIALS_FILE;
+    format!(
+        "\n  mb_step \"alertmanager credentials\"\n  [[ -f \"$HERE/{file}\" ]] || mb_die \"{file} is missing: Alertmanager's receivers log in with it; renders without the site secrets and bundles built with --no-private-keys leave it out; see \\\"Join credentials\\\" in README.md\"\n  mb_apply \"$HERE/{file}\"\n"
     )
 }
 

@@ -5,6 +5,7 @@
 
 mod addons;
 pub(crate) mod blackbox;
+mod alertmanager;
 mod cni;
 mod install;
 pub(crate) mod istio;
@@ -243,6 +244,7 @@ pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
     traffic::render(&ctx, &mut tree)?;
     observability::render(&ctx, &mut tree)?;
     blackbox::render(&ctx, &mut tree)?;
+    alertmanager::render(&ctx, &mut tree)?;
     ops::render(&ctx, &mut tree)?;
     install::render(&ctx, &mut tree)?;
     Ok(tree)

@@ -235,6 +235,9 @@ pub(crate) fn alert_groups(ctx: &Ctx) -> Value {
     if let Some(rules) = certificates {
         rules.extend(probe_rules(ctx));
     }
+    if let (Some(g), Some(list)) = (super::alertmanager::alert_group(ctx), groups["groups"].as_array_mut()) {
+        list.push(g);
+    }
     groups
 }
 
@@ -243,12 +246,16 @@ pub(crate) fn alerts_readme(ctx: &Ctx) -> String {
     let obs = &ctx.site.spec.observability;
     let mut where_ = Vec::new();
     if obs.addons.prometheus {
-        where_.push(
+        where_.push(if obs.alertmanager.enabled {
             "- The addon Prometheus (`manifests/observability/prometheus.yaml`) evaluates them: they are the \
-             `alerting_rules.yml` key of its ConfigMap. It has no Alertmanager: its alerts show on its Alerts page \
-             and in its `ALERTS` series."
-                .to_string(),
-        );
+             `alerting_rules.yml` key of its ConfigMap. It sends them to Alertmanager (below)."
+                .to_string()
+        } else {
+            "- The addon Prometheus (`manifests/observability/prometheus.yaml`) evaluates them: they are the \
+             `alerting_rules.yml` key of its ConfigMap. It has no Alertmanager (`spec.observability.alertmanager`): \
+             its alerts show on its Alerts page and in its `ALERTS` series, and reach no one."
+                .to_string()
+        });
     }
     if obs.prometheus_operator {
         where_.push(
@@ -289,9 +296,10 @@ pub(crate) fn alerts_readme(ctx: &Ctx) -> String {
          `citadel_server_root_cert_expiry_timestamp`, `citadel_server_cert_chain_expiry_timestamp`), the client \
          certificates in use that authenticate to the API server and the kubelets (`apiserver_client_certificate_expiration_seconds`, \
          over the last hour: kubeadm's `admin.conf`, `controller-manager.conf`, `scheduler.conf`, `apiserver-kubelet-client` \
-         and the kubelets' certificates) and the kubelets' own rotation (`kubelet_certificate_manager_client_ttl_seconds`).{}\n\n",
+         and the kubelets' certificates) and the kubelets' own rotation (`kubelet_certificate_manager_client_ttl_seconds`).{}\n\n{}",
         where_.join("\n"),
-        probes_readme(ctx)
+        probes_readme(ctx),
+        super::alertmanager::readme(ctx),
     )
 }
 
@@ -335,6 +343,27 @@ fn prometheus_rule(ctx: &Ctx) -> Value {
     })
 }
 
+/// Adds `alerting:` to the addon Prometheus's `prometheus.yml`: every
+/// Alertmanager pod, by name.
+fn send_alerts_to_alertmanager(ctx: &Ctx, h: &mut addons::Hardened) -> Result<(), RenderError> {
+    let bad = |what: &str| RenderError::Upstream { name: "manifest/addon-prometheus".into(), reason: what.into() };
+    let cm = h
+        .docs
+        .iter_mut()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "prometheus")
+        .ok_or_else(|| bad("no ConfigMap `prometheus`"))?;
+    let text = cm.pointer("/data/prometheus.yml").and_then(Value::as_str).ok_or_else(|| bad("no prometheus.yml"))?;
+    let mut config: Value = crate::yaml::from_str(text).map_err(|e| bad(&e.to_string()))?;
+    let obj = config.as_object_mut().ok_or_else(|| bad("prometheus.yml is not a mapping"))?;
+    if obj.contains_key("alerting") {
+        return Err(bad("prometheus.yml already has an `alerting` section"));
+    }
+    obj.insert("alerting".into(), super::alertmanager::prometheus_alerting(ctx));
+    cm["data"]["prometheus.yml"] = crate::yaml::to_string(&config)?.into();
+    h.notes.push(format!("prometheus.yml sends alerts to every Alertmanager pod ({}).", super::alertmanager::pod_hosts(ctx).join(", ")));
+    Ok(())
+}
+
 fn indent(text: &str, by: usize) -> String {
     let pad = " ".repeat(by);
     text.lines().map(|l| if l.is_empty() { String::new() } else { format!("{pad}{l}") }).collect::<Vec<_>>().join("\n")
@@ -364,7 +393,10 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
             note = "# alerting_rules.yml holds meshbundle's alert rules.\n".into();
         }
         let text = rewrite_manifest_images(&text, |r| ctx.image(r));
-        let hardened = addons::harden(ctx, name, addons::documents(name, &text)?)?;
+        let mut hardened = addons::harden(ctx, name, addons::documents(name, &text)?)?;
+        if name == "prometheus" && obs.alertmanager.enabled {
+            send_alerts_to_alertmanager(ctx, &mut hardened)?;
+        }
         let mut out = format!(
             "{}# Istio {} addon `{name}` ({}, sha256 {}),\n# with images moved to {}.\n{note}",
             ctx.header("#"),

@@ -83,7 +83,7 @@ echo "== addons"
 for addon in "${{ADDONS[@]}}"; do
   kubectl -n istio-system rollout status "deployment/$addon" --timeout="$TIMEOUT" || problem "addon $addon is not ready"
 done
-
+{alertmanager}
 echo "== mTLS"
 mode=$(kubectl -n istio-system get peerauthentication default -o jsonpath='{{.spec.mtls.mode}}' || true)
 [[ "$mode" == "$MTLS_MODE" ]] || problem "mesh-wide mTLS is '$mode', expected $MTLS_MODE"
@@ -115,6 +115,7 @@ echo "the install is healthy"
         mtls = quote(ctx.site.spec.security.mtls.mode.as_str()),
         time = super::time::verify_lines(ctx),
         load_balancing = super::metallb::verify_lines(ctx),
+        alertmanager = super::alertmanager::verify_lines(ctx),
     );
     script(
         ctx,

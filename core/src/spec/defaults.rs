@@ -268,3 +268,11 @@ pub(crate) fn d_prometheus_retention() -> String {
 pub(crate) fn d_prometheus_size() -> String {
     "50Gi".into()
 }
+
+pub(crate) fn d_alertmanager_replicas() -> u32 {
+    2
+}
+
+pub(crate) fn d_alertmanager_size() -> String {
+    "1Gi".into()
+}

@@ -753,6 +753,118 @@ pub struct Observability {
     /// The Kiali addon.
     #[serde(default)]
     pub kiali: KialiSettings,
+    /// Alertmanager, which the addon Prometheus sends its alerts to.
+    #[serde(default)]
+    pub alertmanager: AlertmanagerSettings,
+}
+
+/// Alertmanager in `istio-system`, fed by the addon Prometheus, delivering
+/// to the receivers stated here. Credentials (the SMTP password, the webhook
+/// bearer token) come from the secrets file, never from the spec.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlertmanagerSettings {
+    /// Run Alertmanager (needs the Prometheus addon). Without it the addon
+    /// Prometheus's alerts go nowhere: they show only on its Alerts page.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub enabled: bool,
+    /// Pods of the StatefulSet; two or more form a cluster that shares
+    /// silences and sends each notification once.
+    #[serde(default = "d_alertmanager_replicas")]
+    pub replicas: u32,
+    /// Where alerts go: `webhook`, `email` (both may be given), or
+    /// `none: true` to state that they go only to Alertmanager's UI.
+    #[serde(default)]
+    pub receivers: AlertReceivers,
+    /// Where each pod keeps its silences and notification log.
+    #[serde(default)]
+    pub storage: AlertmanagerStorage,
+}
+
+impl Default for AlertmanagerSettings {
+    fn default() -> Self {
+        AlertmanagerSettings {
+            enabled: false,
+            replicas: d_alertmanager_replicas(),
+            receivers: AlertReceivers::default(),
+            storage: AlertmanagerStorage::default(),
+        }
+    }
+}
+
+/// The receivers of every alert. One must be stated when Alertmanager runs.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlertReceivers {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookReceiver>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<EmailReceiver>,
+    /// No receiver: alerts are seen only in Alertmanager's UI (validation warns).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub none: bool,
+}
+
+/// Alerts POSTed as Alertmanager's webhook JSON to a site service.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookReceiver {
+    /// `http://` or `https://` URL of the site's service: host (DNS name or
+    /// IPv4 address), optional port and path; no user name, password, query
+    /// or fragment.
+    pub url: String,
+    /// Send `Authorization: Bearer TOKEN`, the token taken from the secrets
+    /// file (`alertmanager.webhookBearerToken`). Needs an `https://` URL.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub bearer_token: bool,
+    /// PEM of the CA that signed the service's certificate, when it is not a
+    /// public one (Alertmanager's image trusts only public CAs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificate: Option<String>,
+}
+
+/// Alerts mailed through the site's SMTP relay.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EmailReceiver {
+    /// The relay, `host:port` (587 for STARTTLS, 465 for TLS, 25).
+    pub smarthost: String,
+    /// The sender address, e.g. `alertmanager@example.internal`.
+    pub from: String,
+    /// Who gets the alerts.
+    pub to: Vec<String>,
+    /// Refuse to send unless the relay offers TLS (STARTTLS). Leave it on
+    /// unless the relay is on a trusted network and has no TLS at all.
+    #[serde(default = "d_true", rename = "requireTLS")]
+    pub require_tls: bool,
+    /// Log in to the relay as this user (PLAIN/LOGIN/CRAM-MD5, as it offers);
+    /// the password comes from the secrets file (`alertmanager.smtpPassword`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_username: Option<String>,
+    /// PEM of the CA that signed the relay's certificate, when it is not a
+    /// public one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_certificate: Option<String>,
+}
+
+/// Alertmanager's storage, per pod: a PersistentVolumeClaim of `size` with a
+/// storage class, a size-limited emptyDir otherwise (silences then survive a
+/// restart only through the other replicas).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AlertmanagerStorage {
+    /// The StorageClass of each pod's PersistentVolumeClaim (a DNS subdomain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+    /// Size of each pod's volume, a Kubernetes quantity such as `1Gi`.
+    #[serde(default = "d_alertmanager_size")]
+    pub size: String,
+}
+
+impl Default for AlertmanagerStorage {
+    fn default() -> Self {
+        AlertmanagerStorage { storage_class_name: None, size: d_alertmanager_size() }
+    }
 }
 
 /// Retention and storage of the addon Prometheus.

@@ -2,6 +2,7 @@
 //! field path, a message and a hint. Errors make a spec unusable; warnings
 //! flag what is allowed but risky.
 
+mod alertmanager;
 mod cluster;
 pub mod load_balancer;
 mod mesh;
@@ -9,6 +10,7 @@ pub mod time;
 pub mod values;
 mod versions;
 
+pub use alertmanager::{is_mail_address, webhook_url_problem};
 pub use versions::{KubeVersion, kubeadm_api};
 
 use crate::diag::{Diagnostic, Diagnostics};
@@ -23,5 +25,6 @@ pub fn check(site: &Site) -> Vec<Diagnostic> {
     mesh::check(site, &mut d);
     time::check(site, &mut d);
     load_balancer::check(site, &mut d);
+    alertmanager::check(site, &mut d);
     d.0
 }

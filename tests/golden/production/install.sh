@@ -122,6 +122,7 @@ cmd_cluster() {
   mb_step "observability"
   mb_apply \
     "$HERE"/manifests/observability/prometheus.yaml \
+    "$HERE"/manifests/observability/alertmanager.yaml \
     "$HERE"/manifests/observability/grafana.yaml \
     "$HERE"/manifests/observability/jaeger.yaml \
     "$HERE"/manifests/observability/kiali.yaml \

@@ -116,6 +116,27 @@ for addon in "${ADDONS[@]}"; do
   kubectl -n istio-system rollout status "deployment/$addon" --timeout="$TIMEOUT" || problem "addon $addon is not ready"
 done
 
+echo "== alertmanager"
+# Through the API server's proxy: no port-forward, nothing needed in the images.
+if kubectl -n istio-system rollout status statefulset/alertmanager --timeout="$TIMEOUT"; then
+  am_status=$(kubectl get --raw "/api/v1/namespaces/istio-system/pods/alertmanager-0:9093/proxy/api/v2/status" || true)
+  if [[ -z "$am_status" ]]; then
+    problem "alertmanager-0 does not answer on /api/v2/status"
+  fi
+  # The pods gossip with each other: otherwise each notifies on its own.
+  am_peers=$(grep -o '"address":' <<<"${am_status#*\"peers\":}" | wc -l || true)
+  if [[ -n "$am_status" ]] && ((am_peers != 2)); then
+    problem "the Alertmanager cluster has $am_peers peer(s), expected 2"
+  fi
+else
+  problem "alertmanager is not ready"
+fi
+# Prometheus must know every Alertmanager pod (its /api/v1/alertmanagers).
+prom_am=$(kubectl get --raw "/api/v1/namespaces/istio-system/services/prometheus:9090/proxy/api/v1/alertmanagers" || true)
+prom_active=${prom_am%%\"droppedAlertmanagers\"*}
+prom_count=$(grep -o '"url":' <<<"$prom_active" | wc -l || true)
+((prom_count == 2)) || problem "Prometheus sends alerts to $prom_count Alertmanager(s), expected 2 (kubectl get --raw /api/v1/namespaces/istio-system/services/prometheus:9090/proxy/api/v1/alertmanagers)"
+
 echo "== mTLS"
 mode=$(kubectl -n istio-system get peerauthentication default -o jsonpath='{.spec.mtls.mode}' || true)
 [[ "$mode" == "$MTLS_MODE" ]] || problem "mesh-wide mTLS is '$mode', expected $MTLS_MODE"
