@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::digest::Digest;
 use crate::image::ImageRef;
-use crate::spec::{Architecture, Site};
+use crate::spec::{Architecture, Cni, Site};
 
 const CATALOG_YAML: &str = include_str!("../../images/catalog.yaml");
 
@@ -20,6 +20,7 @@ const COPIES: &[(&str, &[u8])] = &[];
 #[cfg(feature = "embedded-upstream")]
 const COPIES: &[(&str, &[u8])] = &[
     ("upstream/flannel/kube-flannel-v0.27.4.yml", include_bytes!("../../images/upstream/flannel/kube-flannel-v0.27.4.yml")),
+    ("upstream/calico/calico-vxlan-v3.31.7.yaml", include_bytes!("../../images/upstream/calico/calico-vxlan-v3.31.7.yaml")),
     ("upstream/istio-addons/1.30.3/prometheus.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/prometheus.yaml")),
     ("upstream/istio-addons/1.30.3/grafana.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/grafana.yaml")),
     ("upstream/istio-addons/1.30.3/jaeger.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/jaeger.yaml")),
@@ -37,6 +38,7 @@ pub struct Catalog {
     pub containerd: Vec<ContainerdRelease>,
     pub cni_plugins: String,
     pub flannel: Flannel,
+    pub calico: Calico,
     pub istio: Vec<IstioRelease>,
     pub binaries: BTreeMap<String, BinarySource>,
 }
@@ -61,6 +63,15 @@ pub struct ContainerdRelease {
 #[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Flannel {
+    pub version: String,
+    pub manifest: UpstreamFile,
+    pub images: Vec<String>,
+}
+
+/// Calico's manifest install: one upstream manifest and the images it names.
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Calico {
     pub version: String,
     pub manifest: UpstreamFile,
     pub images: Vec<String>,
@@ -144,7 +155,7 @@ impl Catalog {
 /// the embedded copies must be given.
 pub fn all_copies() -> Vec<&'static UpstreamFile> {
     let cat = catalog();
-    let mut v = vec![&cat.flannel.manifest];
+    let mut v = vec![&cat.flannel.manifest, &cat.calico.manifest];
     for i in &cat.istio {
         v.extend(i.addons.values());
     }
@@ -210,8 +221,13 @@ pub fn needs(site: &Site) -> Option<Needs> {
     add(&format!("registry.k8s.io/etcd:{}", k8s.etcd), "kubeadm");
     add(&format!("registry.k8s.io/coredns/coredns:{}", k8s.coredns), "kubeadm");
     add(&format!("registry.k8s.io/pause:{}", k8s.pause), "kubeadm");
-    for i in &cat.flannel.images {
-        add(i, "cni/flannel");
+    let (cni_images, cni_manifest) = match spec.kubernetes.cni {
+        Cni::Flannel => (&cat.flannel.images, &cat.flannel.manifest),
+        Cni::Calico => (&cat.calico.images, &cat.calico.manifest),
+    };
+    let cni_name = spec.kubernetes.cni.as_str();
+    for i in cni_images {
+        add(i, &format!("cni/{cni_name}"));
     }
     for i in &istio.images {
         add(i, "istio");
@@ -258,7 +274,7 @@ pub fn needs(site: &Site) -> Option<Needs> {
     let mut manifest = |name: String, f: &UpstreamFile| {
         files.push(NeededFile { name, url: f.url.clone(), checksum_url: None, sha256: Some(f.sha256.clone()), copy: Some(f.bytes()) });
     };
-    manifest("manifest/flannel".into(), &cat.flannel.manifest);
+    manifest(format!("manifest/{cni_name}"), cni_manifest);
     for (name, on) in [("prometheus", addons.prometheus), ("grafana", addons.grafana), ("jaeger", addons.jaeger), ("kiali", addons.kiali)] {
         if let (true, Some(f)) = (on, istio.addons.get(name)) {
             manifest(format!("manifest/addon-{name}"), f);
@@ -280,7 +296,7 @@ mod tests {
     fn catalog_parses_and_copies_match_their_sha256() {
         let cat = catalog();
         assert!(!cat.kubernetes.is_empty());
-        let mut files: Vec<&UpstreamFile> = vec![&cat.flannel.manifest];
+        let mut files: Vec<&UpstreamFile> = vec![&cat.flannel.manifest, &cat.calico.manifest];
         for i in &cat.istio {
             files.extend(i.addons.values());
         }
@@ -289,8 +305,8 @@ mod tests {
             assert!(!bytes.is_empty(), "{} is not carried", f.copy);
             assert_eq!(hex::encode(Sha256::digest(bytes)), f.sha256.hex(), "{}", f.copy);
         }
-        assert_eq!(COPIES.len(), 9, "every carried copy is named in the catalog");
-        assert_eq!(all_copies().len(), 9);
+        assert_eq!(COPIES.len(), 10, "every carried copy is named in the catalog");
+        assert_eq!(all_copies().len(), 10);
     }
 
     #[test]
@@ -315,6 +331,13 @@ mod tests {
         found.sort();
         found.dedup();
         let mut listed = cat.flannel.images.clone();
+        listed.sort();
+        assert_eq!(found, listed);
+        let text = std::str::from_utf8(cat.calico.manifest.bytes()).unwrap();
+        let mut found = crate::image::images_in_manifest(text);
+        found.sort();
+        found.dedup();
+        let mut listed = cat.calico.images.clone();
         listed.sort();
         assert_eq!(found, listed);
     }

@@ -47,6 +47,7 @@ pub(crate) fn cluster_apply_steps(tree: &FileTree) -> Vec<ApplyStep> {
                     "manifests/security/peer-authentication.yaml",
                     "manifests/security/request-authentication.yaml",
                     "manifests/security/authorization-policies.yaml",
+                    super::network_policy::FILE,
                     "manifests/traffic/destination-rule.yaml",
                     "manifests/traffic/ingress.yaml",
                     "manifests/traffic/egress.yaml",

@@ -8,6 +8,7 @@ mod cni;
 mod install;
 pub(crate) mod istio;
 mod kubeadm;
+mod network_policy;
 mod node;
 mod observability;
 mod ops;
@@ -234,6 +235,7 @@ pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
     security::render(&ctx, &mut tree)?;
     traffic::render(&ctx, &mut tree)?;
     observability::render(&ctx, &mut tree)?;
+    network_policy::render(&ctx, &mut tree)?;
     ops::render(&ctx, &mut tree)?;
     install::render(&ctx, &mut tree)?;
     Ok(tree)
