@@ -41,6 +41,34 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
     }
 }
 
+/// `ops/verify.sh`'s lines for the pod network: with Calico, calico-node
+/// ready on every node, its controllers running, and the mesh's
+/// NetworkPolicies in place. Nothing with flannel.
+pub(crate) fn verify_lines(ctx: &Ctx) -> String {
+    if ctx.site.spec.kubernetes.cni != Cni::Calico {
+        return String::new();
+    }
+    let namespaces = super::network_policy::policed_namespaces(ctx);
+    format!(
+        r#"
+echo "== pod network (calico)"
+kubectl -n kube-system rollout status daemonset/calico-node --timeout="$TIMEOUT" || problem "calico-node is not ready"
+for node in "${{NODES[@]}}"; do
+  ready=$(kubectl -n kube-system get pods -l k8s-app=calico-node --field-selector "spec.nodeName=$node" \
+    -o jsonpath='{{range .items[*]}}{{.status.conditions[?(@.type=="Ready")].status}}{{end}}' || true)
+  [[ "$ready" == True ]] || problem "calico-node is not ready on node $node"
+done
+kubectl -n kube-system rollout status deployment/calico-kube-controllers --timeout="$TIMEOUT" || problem "calico-kube-controllers is not ready"
+POLICED_NAMESPACES={namespaces}
+for ns in "${{POLICED_NAMESPACES[@]}}"; do
+  kubectl -n "$ns" get networkpolicy default-deny-ingress >/dev/null || problem "namespace $ns has no default-deny-ingress NetworkPolicy ({file})"
+done
+"#,
+        namespaces = super::shell::array(&namespaces),
+        file = super::network_policy::FILE,
+    )
+}
+
 /// The manifest the node bootstrap applies after `kubeadm init`.
 pub(crate) fn manifest_path(cni: Cni) -> &'static str {
     match cni {

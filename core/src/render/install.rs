@@ -309,7 +309,7 @@ fn readme(ctx: &Ctx) -> String {
 change that and render again instead of editing these files.
 
 Kubernetes {k8s} (kubeadm `{api}`), containerd {ctrd}, Istio {istio} (revision `{rev}`),
-flannel {flannel} on pod network {pods}, services on {svcs}. The API server is
+{cni} on pod network {pods}, services on {svcs}. The API server is
 reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
 
 {missing}## Before you start
@@ -356,7 +356,7 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
    configuration), the gateways' TLS certificate, mTLS, authorization, routes and the
    addons, then checks everything with `ops/verify.sh`.
 
-{time}{alerts}## Operations
+{time}{alerts}{network_policy}## Operations
 
 | script | what it does |
 |---|---|
@@ -485,7 +485,11 @@ A directory laid out with `--node NAME` holds the part of this tree that node ne
         ctrd = spec.containerd.version,
         istio = spec.istio.version,
         rev = ctx.revision,
-        flannel = ctx.cat.flannel.version,
+        cni = match spec.kubernetes.cni {
+            crate::spec::Cni::Flannel => format!("flannel {}", ctx.cat.flannel.version),
+            crate::spec::Cni::Calico => format!("Calico {}", ctx.cat.calico.version),
+        },
+        network_policy = super::network_policy::readme(ctx),
         pods = spec.kubernetes.pod_subnet,
         svcs = spec.kubernetes.service_subnet,
         endpoint = api_endpoint(ctx),

@@ -355,3 +355,59 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
     let docs = documents(ctx, tree)?;
     add_yaml(ctx, tree, FILE, &docs)
 }
+
+/// The operator README's "Network policy" section.
+pub(crate) fn readme(ctx: &Ctx) -> String {
+    let spec = &ctx.site.spec;
+    match spec.kubernetes.cni {
+        Cni::Flannel => format!(
+            "## Network policy\n\n\
+             The pod network is flannel {}, which does **not** enforce NetworkPolicy: a NetworkPolicy\n\
+             applied to this cluster is accepted and silently ignored, and every pod can reach every\n\
+             other at the network level. Only Istio's mTLS and authorization policies restrict traffic\n\
+             between workloads. To have NetworkPolicies enforced, build the cluster with\n\
+             `spec.kubernetes.cni: calico` (a cluster cannot change its CNI in place). Between nodes,\n\
+             flannel needs UDP 8472 (VXLAN) open.\n\n",
+            ctx.cat.flannel.version
+        ),
+        Cni::Calico => {
+            let namespaces = policed_namespaces(ctx).iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            let node_net = match &spec.kubernetes.node_subnet {
+                Some(n) => format!("its address in the node network {n}"),
+                None => "the node's InternalIP (its address in the spec)".to_string(),
+            };
+            let workloads = if spec.security.authorization.default_deny {
+                "workloads reach each other only where `spec.security.authorization.allow` lets them (namespace by namespace, on the rule's ports)"
+            } else {
+                "the mesh namespaces reach each other (authorization is not deny-by-default)"
+            };
+            format!(
+                "## Network policy\n\n\
+                 The pod network is Calico {version} (the manifest install, VXLAN with `CrossSubnet`, no BGP):\n\
+                 pods on nodes of one subnet talk directly, across routers through VXLAN. Between nodes\n\
+                 it needs UDP 4789 open; the MTU is detected by Calico. Traffic between nodes of one\n\
+                 subnet carries pod addresses (from {pods}) unencapsulated, which bare-metal switches\n\
+                 pass; a virtual network with anti-spoofing filters must allow them. calico-node uses\n\
+                 {node_net}.\n\n\
+                 Calico enforces NetworkPolicy. `{file}`\n\
+                 denies every incoming connection to the pods of these namespaces: {namespaces}.\n\
+                 It allows only what the mesh needs, the network-level twin of the authorization policies: clients\n\
+                 (`spec.security.authorization.ingressClientCIDRs`) to the ingress gateway, and anyone to\n\
+                 its status port 15021; the ingress gateway to the namespaces its routes name; the mesh to\n\
+                 the egress gateway; sidecars and gateways to istiod (15012) and, with Jaeger, to Zipkin\n\
+                 (9411); the API server to istiod's webhook (15017); the kubelet, from the node addresses,\n\
+                 to the probe ports (15020 and 15021 in the mesh, istiod's 8080, the addons' own); the addon\n\
+                 Prometheus to 15020 and 15090; and, inside `istio-system`, every pod to every other.\n\
+                 Otherwise {workloads}.\n\
+                 Outgoing traffic is not restricted (DNS, the API server and the egress gateway need no policy).\n\n\
+                 A pod in these namespaces without a sidecar has its probes on its own ports: give it a\n\
+                 NetworkPolicy of your own that admits the node addresses there. Namespaces outside the\n\
+                 mesh get no policy from meshbundle. `ops/verify.sh` checks that calico-node is ready on\n\
+                 every node and that each namespace above has its default-deny policy.\n\n",
+                version = ctx.cat.calico.version,
+                pods = spec.kubernetes.pod_subnet,
+                file = FILE,
+            )
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! flag what is allowed but risky.
 
 mod cluster;
+mod cni;
 mod mesh;
 pub mod time;
 pub mod values;
@@ -19,6 +20,7 @@ pub fn check(site: &Site) -> Vec<Diagnostic> {
     let mut d = Diagnostics::default();
     versions::check(site, &mut d);
     cluster::check(site, &mut d);
+    cni::check(site, &mut d);
     mesh::check(site, &mut d);
     time::check(site, &mut d);
     d.0
