@@ -151,7 +151,6 @@ struct Workload {
     name: String,
     selector: BTreeMap<String, String>,
     probe_ports: BTreeSet<u32>,
-    ports: BTreeSet<u32>,
 }
 
 fn workloads(tree: &FileTree) -> Result<Vec<Workload>, RenderError> {
@@ -179,7 +178,6 @@ fn workloads(tree: &FileTree) -> Result<Vec<Workload>, RenderError> {
                 return Err(RenderError::Internal(format!("{path}: {kind} {name} has no matchLabels selector")));
             }
             let mut probe_ports = BTreeSet::new();
-            let mut ports = BTreeSet::new();
             let containers = doc.pointer("/spec/template/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
             for c in &containers {
                 let named: BTreeMap<&str, u32> = c
@@ -189,7 +187,6 @@ fn workloads(tree: &FileTree) -> Result<Vec<Workload>, RenderError> {
                     .flatten()
                     .filter_map(|p| {
                         let n = p.get("containerPort").and_then(Value::as_u64)? as u32;
-                        ports.insert(n);
                         Some((p.get("name").and_then(Value::as_str).unwrap_or_default(), n))
                     })
                     .collect();
@@ -211,7 +208,7 @@ fn workloads(tree: &FileTree) -> Result<Vec<Workload>, RenderError> {
                     }
                 }
             }
-            out.push(Workload { name, selector, probe_ports, ports });
+            out.push(Workload { name, selector, probe_ports });
         }
     }
     Ok(out)
@@ -247,9 +244,9 @@ fn documents(ctx: &Ctx, tree: &FileTree) -> Result<Vec<Value>, RenderError> {
             ));
         }
     }
-    if let Some(j) = jaeger
-        && j.ports.contains(&9411)
-    {
+    // Istio's tracing provider is Zipkin at zipkin.istio-system:9411, the
+    // Jaeger Deployment's port 9411 (the Service's targetPort).
+    if let Some(j) = jaeger {
         allows.push(policy("istio-system", "allow-proxies-to-zipkin", labels(&j.selector), vec![rule(proxy_peers(ctx), &[9411])]));
     }
 
