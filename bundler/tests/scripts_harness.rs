@@ -90,6 +90,8 @@ esac
 case "$*" in
   *"-n shop get deployments,statefulsets,daemonsets -o name"*) printf 'deployment.apps/web\nstatefulset.apps/cache\n' ;;
   *"get peerauthentication"*) printf STRICT ;;
+  # calico-node Ready on the node asked about.
+  *"-l k8s-app=calico-node --field-selector"*) printf True ;;
   *"get deployments -l app=istiod"*) printf '1-29-2\n1-30-3\n' ;;
   *"get secret"*) printf '%s' "$MB_CERT_B64" ;;
   # A control-plane node's labels, as kubeadm leaves them.
@@ -263,7 +265,7 @@ fn first_control_plane_node_bootstrap() {
     assert!(position(&calls, &pull) < position(&calls, tag) && position(&calls, tag) < position(&calls, "kubeadm init"));
     let init = format!("kubeadm init --config {b}/nodes/cp-1/kubeadm.yaml --upload-certs --skip-token-print --skip-certificate-key-print");
     assert!(calls.contains(&init), "{calls:#?}");
-    let cni = format!("kubectl apply --server-side --force-conflicts -f {b}/manifests/cni/flannel.yaml");
+    let cni = format!("kubectl apply --server-side --force-conflicts -f {b}/manifests/cni/calico.yaml");
     assert!(position(&calls, &init) < position(&calls, &cni));
     assert!(position(&calls, "swapoff -a") < position(&calls, "kubeadm init"));
     assert!(position(&calls, "systemctl enable --now containerd") < position(&calls, &pull));
