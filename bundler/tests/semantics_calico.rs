@@ -319,3 +319,32 @@ fn verify_fails_when_calico_node_is_not_ready_or_a_namespace_lost_its_policy() {
     ok(&m.run("ops/verify.sh", "10.0.0.11", &[]));
     assert!(!has(&m.calls(), "calico") && !has(&m.calls(), "networkpolicy"));
 }
+
+#[test]
+fn the_lock_and_the_bundle_carry_the_chosen_cni_only() {
+    let names = |site: &Site| {
+        let n = meshbundle_core::catalog::needs(site).unwrap();
+        let images: Vec<String> = n.images.iter().map(|i| i.upstream.tagged()).collect();
+        let files: Vec<String> = n.files.iter().map(|f| f.name.clone()).collect();
+        (images, files)
+    };
+    let (images, files) = names(&with_cni(Cni::Calico));
+    for i in ["quay.io/calico/cni:v3.31.7", "quay.io/calico/node:v3.31.7", "quay.io/calico/kube-controllers:v3.31.7"] {
+        assert!(images.contains(&i.to_string()), "{i}: {images:#?}");
+    }
+    assert!(files.contains(&"manifest/calico".to_string()) && !files.contains(&"manifest/flannel".to_string()), "{files:#?}");
+    assert!(!images.iter().any(|i| i.contains("flannel")), "{images:#?}");
+    let calico = meshbundle_core::catalog::needs(&with_cni(Cni::Calico)).unwrap();
+    let manifest = calico.files.iter().find(|f| f.name == "manifest/calico").unwrap();
+    assert_eq!(manifest.url, "https://raw.githubusercontent.com/projectcalico/calico/v3.31.7/manifests/calico-vxlan.yaml");
+    assert_eq!(
+        manifest.sha256.as_ref().unwrap().hex(),
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            std::fs::read(repo().join("images/upstream/calico/calico-vxlan-v3.31.7.yaml")).unwrap()
+        ))
+    );
+
+    let (images, files) = names(&with_cni(Cni::Flannel));
+    assert!(files.contains(&"manifest/flannel".to_string()) && !files.contains(&"manifest/calico".to_string()));
+    assert!(!images.iter().any(|i| i.contains("calico")), "{images:#?}");
+}
