@@ -661,7 +661,7 @@ fn refused_halfway(h: &Harness, o: &Output) {
     assert!(text(&o.stderr).contains(HALFWAY), "{}", text(&o.stderr));
     let calls = h.calls();
     assert!(!has(&calls, "kubeadm init") && !has(&calls, "kubeadm join"), "{calls:#?}");
-    assert!(!calls.iter().any(|c| c.contains("manifests/cni/flannel.yaml")), "went on after the refusal: {calls:#?}");
+    assert!(!calls.iter().any(|c| c.contains("manifests/cni/calico.yaml")), "went on after the refusal: {calls:#?}");
     assert!(!text(&o.stderr).contains("node cp-1 is done") && !text(&o.stderr).contains("is done"), "{}", text(&o.stderr));
 }
 
@@ -743,7 +743,7 @@ fn init_rerun_after_a_finished_init_skips_it_and_redoes_the_last_phases() {
         phases.iter().map(|p| calls.iter().position(|c| c == p).unwrap_or_else(|| panic!("no `{p}` in {calls:#?}"))).collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "{calls:#?}");
     assert!(position(&calls, "kubectl --kubeconfig") < at[0]);
-    assert!(at[4] < position(&calls, &format!("kubectl apply --server-side --force-conflicts -f {b}/manifests/cni/flannel.yaml")));
+    assert!(at[4] < position(&calls, &format!("kubectl apply --server-side --force-conflicts -f {b}/manifests/cni/calico.yaml")));
 }
 
 #[test]

@@ -73,6 +73,8 @@ case "$name $1 $2" in
 esac
 case "$*" in
   *"get peerauthentication"*) printf STRICT ;;
+  # calico-node Ready on the node asked about.
+  *"-l k8s-app=calico-node --field-selector"*) printf True ;;
   *"get deployments -l app=istiod"*) printf '1-30-3\n' ;;
   *"get secret"*) printf '%s' "$MB_CERT_B64" ;;
 esac
