@@ -173,6 +173,8 @@ echo "$name $*" >>"$MB_LOG"
 case "$*" in
   "get crd "*) [ -n "$MB_NO_CRD" ] && { echo "Error from server (NotFound): customresourcedefinitions \"$3\" not found" >&2; exit 1; } ;;
   *"get peerauthentication"*) printf STRICT ;;
+  # calico-node Ready on the node asked about.
+  *"-l k8s-app=calico-node --field-selector"*) printf True ;;
 esac
 exit 0
 "#;

@@ -93,6 +93,8 @@ case "$name" in
         ' "$file"
         ;;
       *"get peerauthentication"*) printf STRICT ;;
+      # calico-node Ready on the node asked about.
+      *"-l k8s-app=calico-node --field-selector"*) printf True ;;
     esac
     ;;
 esac
