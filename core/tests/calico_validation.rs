@@ -74,3 +74,19 @@ fn an_unknown_cni_lists_both_choices() {
     assert_eq!(errs[0].path, "spec.kubernetes.cni");
     assert!(errs[0].hint.contains("`flannel`") && errs[0].hint.contains("`calico`"), "{:?}", errs[0]);
 }
+
+#[test]
+fn more_nodes_than_calico_without_typha_serves_is_a_warning() {
+    let mut nodes = String::new();
+    for i in 0..48 {
+        nodes.push_str(&format!("    - name: extra-{i}\n      address: 10.0.0.{}\n      role: worker\n      zone: zone-a\n", 100 + i));
+    }
+    let text = production(&[("  # The registry at the site.", &format!("{nodes}  # The registry at the site."))]);
+    let l = load(&text);
+    let warnings: Vec<&Diagnostic> = l.diagnostics.iter().filter(|d| d.code == "calico-scale").collect();
+    assert_eq!(warnings.len(), 1, "{:#?}", l.diagnostics);
+    assert!(!warnings[0].is_error() && warnings[0].path == "spec.nodes" && warnings[0].message.contains("54 nodes"));
+    let l = load(&production(&[FLANNEL, ("  # The registry at the site.", &format!("{nodes}  # The registry at the site."))]));
+    assert!(l.diagnostics.iter().all(|d| d.code != "calico-scale"));
+    assert!(load(example("production").unwrap()).diagnostics.iter().all(|d| d.code != "calico-scale"));
+}

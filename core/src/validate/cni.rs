@@ -12,6 +12,11 @@ use crate::spec::{Cni, Site};
 /// link-local, loopback and multicast addresses cannot be pod addresses).
 const RESERVED: &[(&str, &str)] = &[("169.254.0.0/16", "link-local"), ("127.0.0.0/8", "loopback"), ("224.0.0.0/4", "multicast")];
 
+/// Calico's manifest install without Typha (`calico.yaml`) is for clusters
+/// of at most 50 nodes (Calico's "Install Calico networking and network
+/// policy for on-premises deployments").
+const TYPHA_ABOVE: usize = 50;
+
 /// Names of the NetworkPolicies rendered in a mesh namespace with Calico, or
 /// their prefixes (ending in `-`).
 const RENDERED_NAMES: &[&str] = &[
@@ -47,6 +52,17 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                 );
             }
         }
+    }
+    if spec.nodes.len() > TYPHA_ABOVE {
+        d.warning(
+            "calico-scale",
+            "spec.nodes",
+            format!(
+                "{} nodes: Calico's manifest install without Typha is meant for at most {TYPHA_ABOVE}; beyond that every calico-node watches the API server itself",
+                spec.nodes.len()
+            ),
+            "watch the API server's load, or split the site into clusters of at most 50 nodes",
+        );
     }
     for (i, r) in spec.security.authorization.allow.iter().enumerate() {
         let taken = RENDERED_NAMES.iter().any(|n| if n.ends_with('-') { r.name.starts_with(n) } else { r.name == *n });
