@@ -385,7 +385,7 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
                  it needs UDP 4789 open; the MTU is detected by Calico. Traffic between nodes of one\n\
                  subnet carries pod addresses (from {pods}) unencapsulated, which bare-metal switches\n\
                  pass; a virtual network with anti-spoofing filters must allow them. calico-node uses\n\
-                 {node_net}.\n\n\
+                 {node_net}.{nft}\n\n\
                  Calico enforces NetworkPolicy. `{file}`\n\
                  denies every incoming connection to the pods of these namespaces: {namespaces}.\n\
                  It allows only what the mesh needs, the network-level twin of the authorization policies: clients\n\
@@ -402,6 +402,11 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
                  mesh get no policy from meshbundle. `ops/verify.sh` checks that calico-node is ready on\n\
                  every node and that each namespace above has its default-deny policy.\n\n",
                 version = ctx.cat.calico.version,
+                nft = if spec.kubernetes.proxy_mode == crate::spec::ProxyMode::Nftables {
+                    "\nkube-proxy runs in nftables mode, and so does Felix (Calico's nftables data plane, which\nneeds Linux 5.13 or later with nft 1.0.1 or later on every node)."
+                } else {
+                    ""
+                },
                 pods = spec.kubernetes.pod_subnet,
                 file = FILE,
             )
