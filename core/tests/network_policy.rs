@@ -299,7 +299,10 @@ fn the_mesh_flows_are_admitted_and_nothing_else() {
 
 #[test]
 fn client_networks_bound_the_ingress_gateway_as_the_authorization_does() {
-    let tree = rendered(&production(&[("        - 0.0.0.0/0\n", "        - 192.0.2.0/24\n")]));
+    // Host bits in the spec's CIDR: the policy names the network.
+    let tree = rendered(&production(&[("        - 0.0.0.0/0\n", "        - 192.0.2.77/24\n")]));
+    let text = String::from_utf8(tree.get(FILE).unwrap().bytes.clone()).unwrap();
+    assert!(text.contains("cidr: 192.0.2.0/24") && !text.contains("192.0.2.77"), "{text}");
     let c = cluster(&tree);
     assert!(c.admits(&host("192.0.2.7"), &ingress_gateway(), 8443));
     assert!(!c.admits(&host("198.51.100.1"), &ingress_gateway(), 8443), "a client outside ingressClientCIDRs");

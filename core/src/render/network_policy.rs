@@ -93,6 +93,13 @@ fn namespace_peer(ns: &str) -> Value {
     json!({"namespaceSelector": one_label(NAME_LABEL, ns)})
 }
 
+/// A CIDR as its network address (`10.0.0.7/24` is `10.0.0.0/24`).
+fn cidr(text: &str) -> Result<String, RenderError> {
+    text.parse::<ipnet::Ipv4Net>()
+        .map(|n| n.trunc().to_string())
+        .map_err(|_| RenderError::Internal(format!("`{text}` is not an IPv4 CIDR after validation")))
+}
+
 fn tcp(ports: &[u32]) -> Vec<Value> {
     ports.iter().map(|p| json!({"protocol": "TCP", "port": p})).collect()
 }
@@ -230,7 +237,7 @@ fn documents(ctx: &Ctx, tree: &FileTree) -> Result<Vec<Value>, RenderError> {
     allows.push(policy("istio-system", "allow-same-namespace", all_pods(), vec![rule(vec![json!({"podSelector": {}})], &[])]));
     allows.push(policy("istio-system", "allow-proxies-to-istiod", one_label("app", "istiod"), vec![rule(proxy_peers(ctx), &[15012])]));
     let mut webhook_from = nodes.clone();
-    webhook_from.push(json!({"ipBlock": {"cidr": spec.kubernetes.pod_subnet}}));
+    webhook_from.push(json!({"ipBlock": {"cidr": cidr(&spec.kubernetes.pod_subnet)?}}));
     allows.push(policy("istio-system", "allow-webhooks-to-istiod", one_label("app", "istiod"), vec![rule(webhook_from, &[15017])]));
     allows.push(policy("istio-system", "allow-kubelet-probes-istiod", one_label("app", "istiod"), vec![rule(nodes.clone(), &[8080])]));
     for w in &addons {
@@ -267,7 +274,9 @@ fn documents(ctx: &Ctx, tree: &FileTree) -> Result<Vec<Value>, RenderError> {
     if ig.enabled {
         let selector = one_label("istio", &gateway_label(ig));
         let ports: Vec<u32> = ig.service.ports.iter().map(|p| p.target_port).collect::<BTreeSet<_>>().into_iter().collect();
-        let clients: Vec<Value> = authz.ingress_client_cidrs.iter().map(|c| json!({"ipBlock": {"cidr": c}})).collect();
+        // Written as network addresses: a NetworkPolicy's CIDR has no host bits.
+        let clients: Vec<Value> =
+            authz.ingress_client_cidrs.iter().map(|c| Ok(json!({"ipBlock": {"cidr": cidr(c)?}}))).collect::<Result<_, RenderError>>()?;
         let mut rules = vec![json!({"ports": tcp(&[15021])})];
         if !clients.is_empty() {
             rules.push(rule(clients, &ports));
