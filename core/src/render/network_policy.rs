@@ -115,7 +115,8 @@ fn rule(from: Vec<Value>, ports: &[u32]) -> Value {
 /// The node addresses, one /32 each: where the kubelet and the API server
 /// connect from.
 fn node_peers(ctx: &Ctx) -> Vec<Value> {
-    let mut addrs: Vec<&str> = ctx.site.spec.nodes.iter().map(|n| n.address.as_str()).collect();
+    // Validated addresses; written in their canonical form.
+    let mut addrs: Vec<std::net::Ipv4Addr> = ctx.site.spec.nodes.iter().filter_map(|n| n.address.parse().ok()).collect();
     addrs.sort();
     addrs.dedup();
     addrs.into_iter().map(|a| json!({"ipBlock": {"cidr": format!("{a}/32")}})).collect()
