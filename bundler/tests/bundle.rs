@@ -199,7 +199,7 @@ fn example_bundle_builds_offline_reproducibly_and_verifies() {
     assert_eq!(v["site"], "prod-site");
     assert_eq!(v["versions"]["istio"], "1.30.3");
     assert_eq!(v["nodes"].as_array().unwrap().len(), 6);
-    assert!(v["files"].as_array().unwrap().iter().any(|f| f["name"] == "manifest/flannel"));
+    assert!(v["files"].as_array().unwrap().iter().any(|f| f["name"] == "manifest/calico"));
     assert!(v["notCarried"]["images"].as_array().unwrap().iter().any(|i| i.as_str().unwrap().contains("proxyv2")));
     let o = meshbundle(d, &["inspect", "one.mbundle"]);
     assert!(text(&o.stdout).contains("not carried"), "{}", text(&o.stdout));

@@ -92,6 +92,8 @@ case "$*" in
   *"get peerauthentication"*) printf STRICT ;;
   # The ingress gateway's address from MetalLB's pool (the production example's loadBalancerIP).
   *"get service istio-ingressgateway -o jsonpath={range .status.loadBalancer"*) printf '10.0.0.100 ' ;;
+  # calico-node Ready on the node asked about.
+  *"-l k8s-app=calico-node --field-selector"*) printf True ;;
   *"get deployments -l app=istiod"*) printf '1-29-2\n1-30-3\n' ;;
   *"get secret"*) printf '%s' "$MB_CERT_B64" ;;
   # A control-plane node's labels, as kubeadm leaves them.
@@ -270,7 +272,7 @@ fn first_control_plane_node_bootstrap() {
     assert!(position(&calls, &pull) < position(&calls, tag) && position(&calls, tag) < position(&calls, "kubeadm init"));
     let init = format!("kubeadm init --config {b}/nodes/cp-1/kubeadm.yaml --upload-certs --skip-token-print --skip-certificate-key-print");
     assert!(calls.contains(&init), "{calls:#?}");
-    let cni = format!("kubectl apply --server-side --force-conflicts -f {b}/manifests/cni/flannel.yaml");
+    let cni = format!("kubectl apply --server-side --force-conflicts -f {b}/manifests/cni/calico.yaml");
     assert!(position(&calls, &init) < position(&calls, &cni));
     assert!(position(&calls, "swapoff -a") < position(&calls, "kubeadm init"));
     assert!(position(&calls, "systemctl enable --now containerd") < position(&calls, &pull));
@@ -666,7 +668,7 @@ fn refused_halfway(h: &Harness, o: &Output) {
     assert!(text(&o.stderr).contains(HALFWAY), "{}", text(&o.stderr));
     let calls = h.calls();
     assert!(!has(&calls, "kubeadm init") && !has(&calls, "kubeadm join"), "{calls:#?}");
-    assert!(!calls.iter().any(|c| c.contains("manifests/cni/flannel.yaml")), "went on after the refusal: {calls:#?}");
+    assert!(!calls.iter().any(|c| c.contains("manifests/cni/calico.yaml")), "went on after the refusal: {calls:#?}");
     assert!(!text(&o.stderr).contains("node cp-1 is done") && !text(&o.stderr).contains("is done"), "{}", text(&o.stderr));
 }
 
@@ -748,7 +750,7 @@ fn init_rerun_after_a_finished_init_skips_it_and_redoes_the_last_phases() {
         phases.iter().map(|p| calls.iter().position(|c| c == p).unwrap_or_else(|| panic!("no `{p}` in {calls:#?}"))).collect();
     assert!(at.windows(2).all(|w| w[0] < w[1]), "{calls:#?}");
     assert!(position(&calls, "kubectl --kubeconfig") < at[0]);
-    assert!(at[4] < position(&calls, &format!("kubectl apply --server-side --force-conflicts -f {b}/manifests/cni/flannel.yaml")));
+    assert!(at[4] < position(&calls, &format!("kubectl apply --server-side --force-conflicts -f {b}/manifests/cni/calico.yaml")));
 }
 
 #[test]

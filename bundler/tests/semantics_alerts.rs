@@ -180,6 +180,8 @@ case "$*" in
   # A healthy Alertmanager of two pods, and a Prometheus that sends to both.
   *"pods/alertmanager-0:9093/proxy/api/v2/status"*) printf '{"cluster":{"peers":[{"address":"10.244.1.7:9094"},{"address":"10.244.2.9:9094"}]}}' ;;
   *"services/prometheus:9090/proxy/api/v1/alertmanagers"*) printf '{"data":{"activeAlertmanagers":[{"url":"a"},{"url":"b"}],"droppedAlertmanagers":[]}}' ;;
+  # calico-node Ready on the node asked about.
+  *"-l k8s-app=calico-node --field-selector"*) printf True ;;
 esac
 exit 0
 "#;

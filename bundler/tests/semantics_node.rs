@@ -562,7 +562,9 @@ fn flanneld_uses_the_interface_of_the_node_address() {
     sites.push(("multi-nic".into(), multi));
     let upstream_text =
         std::fs::read_to_string(repo().join("images/upstream/flannel/kube-flannel-v0.27.4.yml")).expect("flannel's upstream manifest");
-    for (name, site) in sites {
+    for (name, mut site) in sites {
+        // Every site of the matrix, with flannel as its pod network.
+        site.spec.kubernetes.cni = meshbundle_core::spec::Cni::Flannel;
         let secrets = secrets(&site);
         let tree = render(&site, &Inputs { secrets: Some(&secrets), ..Default::default() }).unwrap();
         let manifest = file(&tree, "manifests/cni/flannel.yaml");

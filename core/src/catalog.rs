@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::digest::Digest;
 use crate::image::ImageRef;
-use crate::spec::{Architecture, Site};
+use crate::spec::{Architecture, Cni, Site};
 
 const CATALOG_YAML: &str = include_str!("../../images/catalog.yaml");
 
@@ -21,6 +21,7 @@ const COPIES: &[(&str, &[u8])] = &[];
 const COPIES: &[(&str, &[u8])] = &[
     ("upstream/flannel/kube-flannel-v0.27.4.yml", include_bytes!("../../images/upstream/flannel/kube-flannel-v0.27.4.yml")),
     ("upstream/metallb/metallb-native-v0.16.1.yaml", include_bytes!("../../images/upstream/metallb/metallb-native-v0.16.1.yaml")),
+    ("upstream/calico/calico-vxlan-v3.31.7.yaml", include_bytes!("../../images/upstream/calico/calico-vxlan-v3.31.7.yaml")),
     ("upstream/istio-addons/1.30.3/prometheus.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/prometheus.yaml")),
     ("upstream/istio-addons/1.30.3/grafana.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/grafana.yaml")),
     ("upstream/istio-addons/1.30.3/jaeger.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/jaeger.yaml")),
@@ -42,6 +43,8 @@ pub struct Catalog {
     pub metallb: Metallb,
     /// The blackbox exporter, for the certificate expiry probes.
     pub blackbox_exporter: BlackboxExporter,
+    /// Calico, for `spec.kubernetes.cni: calico`.
+    pub calico: Calico,
     pub istio: Vec<IstioRelease>,
     pub alertmanager: AlertmanagerRelease,
     pub binaries: BTreeMap<String, BinarySource>,
@@ -77,6 +80,15 @@ pub struct Flannel {
 #[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Metallb {
+    pub version: String,
+    pub manifest: UpstreamFile,
+    pub images: Vec<String>,
+}
+
+/// Calico's manifest install: one upstream manifest and the images it names.
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Calico {
     pub version: String,
     pub manifest: UpstreamFile,
     pub images: Vec<String>,
@@ -178,7 +190,7 @@ impl Catalog {
 /// the embedded copies must be given.
 pub fn all_copies() -> Vec<&'static UpstreamFile> {
     let cat = catalog();
-    let mut v = vec![&cat.flannel.manifest, &cat.metallb.manifest];
+    let mut v = vec![&cat.flannel.manifest, &cat.calico.manifest, &cat.metallb.manifest];
     for i in &cat.istio {
         v.extend(i.addons.values());
     }
@@ -247,8 +259,13 @@ pub fn needs(site: &Site) -> Option<Needs> {
     add(&format!("registry.k8s.io/etcd:{}", k8s.etcd), "kubeadm");
     add(&format!("registry.k8s.io/coredns/coredns:{}", k8s.coredns), "kubeadm");
     add(&format!("registry.k8s.io/pause:{}", k8s.pause), "kubeadm");
-    for i in &cat.flannel.images {
-        add(i, "cni/flannel");
+    let (cni_images, cni_manifest) = match spec.kubernetes.cni {
+        Cni::Flannel => (&cat.flannel.images, &cat.flannel.manifest),
+        Cni::Calico => (&cat.calico.images, &cat.calico.manifest),
+    };
+    let cni_name = spec.kubernetes.cni.as_str();
+    for i in cni_images {
+        add(i, &format!("cni/{cni_name}"));
     }
     for i in &istio.images {
         add(i, "istio");
@@ -310,7 +327,7 @@ pub fn needs(site: &Site) -> Option<Needs> {
     let mut manifest = |name: String, f: &UpstreamFile| {
         files.push(NeededFile { name, url: f.url.clone(), checksum_url: None, sha256: Some(f.sha256.clone()), copy: Some(f.bytes()) });
     };
-    manifest("manifest/flannel".into(), &cat.flannel.manifest);
+    manifest(format!("manifest/{cni_name}"), cni_manifest);
     if site.uses_metallb() {
         manifest(METALLB_MANIFEST.into(), &cat.metallb.manifest);
     }
@@ -335,7 +352,7 @@ mod tests {
     fn catalog_parses_and_copies_match_their_sha256() {
         let cat = catalog();
         assert!(!cat.kubernetes.is_empty());
-        let mut files: Vec<&UpstreamFile> = vec![&cat.flannel.manifest, &cat.metallb.manifest];
+        let mut files: Vec<&UpstreamFile> = vec![&cat.flannel.manifest, &cat.calico.manifest, &cat.metallb.manifest];
         for i in &cat.istio {
             files.extend(i.addons.values());
         }
@@ -379,5 +396,12 @@ mod tests {
         let mut listed = cat.metallb.images.clone();
         listed.sort();
         assert_eq!(found, listed, "MetalLB's images are exactly its manifest's");
+        let text = std::str::from_utf8(cat.calico.manifest.bytes()).unwrap();
+        let mut found = crate::image::images_in_manifest(text);
+        found.sort();
+        found.dedup();
+        let mut listed = cat.calico.images.clone();
+        listed.sort();
+        assert_eq!(found, listed);
     }
 }

@@ -122,7 +122,7 @@ fn ca_keys_and_other_nodes_join_configurations_reach_only_the_nodes_that_need_th
                     "secrets/kubernetes-pki/front-proxy-ca.key",
                     "secrets/kubernetes-pki/sa.key",
                     "secrets/istio-cacerts.yaml",
-                    "manifests/cni/flannel.yaml",
+                    &format!("manifests/cni/{}.yaml", site.spec.kubernetes.cni.as_str()),
                     "manifests/istio/istio-operator.yaml",
                     "ops/verify.sh",
                     "ops/renew-join-credentials.sh",

@@ -33,6 +33,7 @@ fn production_example_shows_the_defaults() {
             "kubernetes": {
                 "controlPlaneEndpoint": full.spec.kubernetes.control_plane_endpoint,
                 "nodeSubnet": full.spec.kubernetes.node_subnet,
+                "cni": full.spec.kubernetes.cni,
             },
             "time": full.spec.time,
             "loadBalancer": full.spec.load_balancer,

@@ -76,7 +76,7 @@
   // Sections follow the install: cluster, nodes, Istio, gateways, security,
   // observability, HA and traffic, tuning.
   const enums = {
-    cni: ["flannel"], proxyMode: ["iptables", "ipvs", "nftables"], arch: ["amd64", "arm64"],
+    cni: ["flannel", "calico"], proxyMode: ["iptables", "ipvs", "nftables"], arch: ["amd64", "arm64"],
     mtls: ["STRICT", "PERMISSIVE"], outbound: ["REGISTRY_ONLY", "ALLOW_ANY"],
     svc: ["LoadBalancer", "NodePort", "ClusterIP"], etp: ["", "Local", "Cluster"],
     tls: ["TLSV1_2", "TLSV1_3"], logLevel: ["trace", "debug", "info", "warning", "error", "critical", "off"],

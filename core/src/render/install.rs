@@ -47,6 +47,7 @@ pub(crate) fn cluster_apply_steps(tree: &FileTree) -> Vec<ApplyStep> {
                     "manifests/security/peer-authentication.yaml",
                     "manifests/security/request-authentication.yaml",
                     "manifests/security/authorization-policies.yaml",
+                    super::network_policy::FILE,
                     "manifests/traffic/destination-rule.yaml",
                     "manifests/traffic/ingress.yaml",
                     "manifests/traffic/egress.yaml",
@@ -323,7 +324,7 @@ fn readme(ctx: &Ctx) -> String {
 change that and render again instead of editing these files.
 
 Kubernetes {k8s} (kubeadm `{api}`), containerd {ctrd}, Istio {istio} (revision `{rev}`),
-flannel {flannel} on pod network {pods}, services on {svcs}. The API server is
+{cni} on pod network {pods}, services on {svcs}. The API server is
 reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
 
 {missing}## Before you start
@@ -370,7 +371,7 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
    configuration), the gateways' TLS certificate, mTLS, authorization, routes and the
    addons, then checks everything with `ops/verify.sh`.
 
-{time}{load_balancing}{alerts}## Operations
+{time}{load_balancing}{alerts}{network_policy}## Operations
 
 | script | what it does |
 |---|---|
@@ -502,7 +503,11 @@ A directory laid out with `--node NAME` holds the part of this tree that node ne
         ctrd = spec.containerd.version,
         istio = spec.istio.version,
         rev = ctx.revision,
-        flannel = ctx.cat.flannel.version,
+        cni = match spec.kubernetes.cni {
+            crate::spec::Cni::Flannel => format!("flannel {}", ctx.cat.flannel.version),
+            crate::spec::Cni::Calico => format!("Calico {}", ctx.cat.calico.version),
+        },
+        network_policy = super::network_policy::readme(ctx),
         pods = spec.kubernetes.pod_subnet,
         svcs = spec.kubernetes.service_subnet,
         endpoint = api_endpoint(ctx),

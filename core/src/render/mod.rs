@@ -11,6 +11,7 @@ mod install;
 pub(crate) mod istio;
 mod kubeadm;
 mod metallb;
+mod network_policy;
 mod node;
 mod observability;
 mod ops;
@@ -245,6 +246,7 @@ pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
     observability::render(&ctx, &mut tree)?;
     blackbox::render(&ctx, &mut tree)?;
     alertmanager::render(&ctx, &mut tree)?;
+    network_policy::render(&ctx, &mut tree)?;
     ops::render(&ctx, &mut tree)?;
     install::render(&ctx, &mut tree)?;
     Ok(tree)

@@ -8,7 +8,7 @@ use toml::{Table, Value as Toml};
 
 use super::shell::{array, comment, quote};
 use super::{Ctx, RenderError};
-use crate::spec::{Node, ProxyMode, Role};
+use crate::spec::{Cni, Node, ProxyMode, Role};
 use crate::tree::{FileTree, MODE_EXEC, MODE_FILE};
 use crate::validate::values::{KUBE_PROXY_CONNTRACK, kube_proxy_fixed_sysctls, sysctl_canonical, sysctl_module};
 
@@ -215,10 +215,14 @@ pub(crate) fn kubeadm_images(ctx: &Ctx, node: &Node) -> Vec<String> {
 
 /// Images a node pulls ahead, as the references to pull: by digest when the
 /// lock pins one (`repo@sha256:...`), else by tag. The kubeadm images plus
-/// what the manifests run on every node (flannel, Istio's proxy).
+/// what the manifests run on every node (the CNI's images, Istio's proxy).
 fn node_images(ctx: &Ctx, node: &Node) -> Vec<String> {
     let mut v = kubeadm_images(ctx, node);
-    v.extend(ctx.cat.flannel.images.iter().cloned());
+    match ctx.site.spec.kubernetes.cni {
+        Cni::Flannel => v.extend(ctx.cat.flannel.images.iter().cloned()),
+        // calico-kube-controllers is one Deployment, not on every node.
+        Cni::Calico => v.extend(ctx.cat.calico.images.iter().filter(|i| !i.contains("/kube-controllers:")).cloned()),
+    }
     v.extend(ctx.istio.images.iter().filter(|i| i.contains("/proxyv2:")).cloned());
     v.iter()
         .map(|i| {
@@ -272,7 +276,9 @@ fn bootstrap_script(ctx: &Ctx, node: &Node) -> String {
         None => ("", ""),
     };
     let init_step = format!(
-        "  mb_step \"kubeadm init\"\n  if [[ -d \"$ROOT/secrets/kubernetes-pki\" ]]; then\n    mb_place_pki \"$ROOT/secrets/kubernetes-pki\"\n  fi\n  mb_kubeadm_init \"$HERE/kubeadm.yaml\" \"$NODE_ADDRESS\"{init_args}\n  mb_admin_kubeconfig\n\n  mb_step \"pod network (flannel)\"\n  mb_apply \"$ROOT/manifests/cni/flannel.yaml\"\n"
+        "  mb_step \"kubeadm init\"\n  if [[ -d \"$ROOT/secrets/kubernetes-pki\" ]]; then\n    mb_place_pki \"$ROOT/secrets/kubernetes-pki\"\n  fi\n  mb_kubeadm_init \"$HERE/kubeadm.yaml\" \"$NODE_ADDRESS\"{init_args}\n  mb_admin_kubeconfig\n\n  mb_step \"pod network ({cni})\"\n  mb_apply \"$ROOT/{manifest}\"\n",
+        cni = spec.kubernetes.cni.as_str(),
+        manifest = super::cni::manifest_path(spec.kubernetes.cni),
     );
     let (what, kubeadm_step) = match act {
         Action::Init => ("the first control-plane node: it runs `kubeadm init` and installs the pod network", init_step.as_str()),
@@ -385,7 +391,7 @@ main() {{
   mb_step "time zone $TIMEZONE"
   mb_timezone "$TIMEZONE"
 
-{time_step}
+{time_step}{cni_step}
   mb_step "binaries"
   mb_install_binaries "$ROOT/files" "$arch" {with_istioctl}
 
@@ -418,12 +424,38 @@ main "$@"
         tools = array(&tools),
         images = array(&images),
         with_istioctl = quote(with_istioctl),
+        cni_step = cni_step(ctx),
     )
+}
+
+/// Calico's interfaces, which NetworkManager must leave alone: it would
+/// otherwise take them over and break the pods' routes (Calico's
+/// "Configure NetworkManager" step).
+const CALICO_NM_CONF: &str = "common/etc/NetworkManager/conf.d/calico.conf";
+
+/// The bootstrap step the CNI needs before kubelet starts, if any.
+fn cni_step(ctx: &Ctx) -> String {
+    match ctx.site.spec.kubernetes.cni {
+        Cni::Flannel => String::new(),
+        Cni::Calico => format!(
+            "\n  mb_step \"NetworkManager leaves Calico's interfaces alone\"\n  mb_networkmanager_unmanaged \"$ROOT/{CALICO_NM_CONF}\"\n"
+        ),
+    }
 }
 
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     let spec = &ctx.site.spec;
     tree.add("common/lib.sh", format!("{}{}", ctx.header("#"), LIB_SH), MODE_FILE);
+    if ctx.site.spec.kubernetes.cni == Cni::Calico {
+        tree.add(
+            CALICO_NM_CONF,
+            format!(
+                "{}[keyfile]\nunmanaged-devices=interface-name:cali*;interface-name:tunl*;interface-name:vxlan.calico;interface-name:vxlan-v6.calico;interface-name:wireguard.cali;interface-name:wg-v6.cali\n",
+                ctx.header("#")
+            ),
+            MODE_FILE,
+        );
+    }
     tree.add("common/etc/modules-load.d/meshbundle.conf", format!("{}{}\n", ctx.header("#"), kernel_modules(ctx).join("\n")), MODE_FILE);
     let mut sysctl = ctx.header("#");
     sysctl.push_str("# Needed by Kubernetes:\n");

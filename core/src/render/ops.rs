@@ -61,7 +61,7 @@ echo "== nodes"
 for node in "${{NODES[@]}}"; do
   kubectl wait --for=condition=Ready "node/$node" --timeout="$TIMEOUT" || problem "node $node is not Ready"
 done
-{time}
+{time}{cni}
 echo "== istiod ($REVISION)"
 kubectl -n istio-system rollout status "deployment/istiod-$REVISION" --timeout="$TIMEOUT" || problem "istiod-$REVISION is not ready"
 
@@ -116,6 +116,7 @@ echo "the install is healthy"
         time = super::time::verify_lines(ctx),
         load_balancing = super::metallb::verify_lines(ctx),
         alertmanager = super::alertmanager::verify_lines(ctx),
+        cni = super::cni::verify_lines(ctx),
     );
     script(
         ctx,

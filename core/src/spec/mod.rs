@@ -219,7 +219,9 @@ pub struct Kubernetes {
     /// Cluster DNS domain.
     #[serde(default = "d_cluster_domain")]
     pub cluster_domain: String,
-    /// Pod network add-on.
+    /// Pod network add-on: `flannel` (does not enforce NetworkPolicy) or
+    /// `calico` (VXLAN, no BGP; enforces NetworkPolicy, and the install adds
+    /// default-deny policies for the mesh namespaces with the allows the mesh needs).
     #[serde(default)]
     pub cni: Cni,
     /// kube-proxy mode.
@@ -240,6 +242,16 @@ pub struct Kubernetes {
 pub enum Cni {
     #[default]
     Flannel,
+    Calico,
+}
+
+impl Cni {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cni::Flannel => "flannel",
+            Cni::Calico => "calico",
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]

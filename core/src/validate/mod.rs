@@ -5,6 +5,7 @@
 mod alertmanager;
 mod cluster;
 pub mod load_balancer;
+mod cni;
 mod mesh;
 pub mod time;
 pub mod values;
@@ -22,6 +23,7 @@ pub fn check(site: &Site) -> Vec<Diagnostic> {
     let mut d = Diagnostics::default();
     versions::check(site, &mut d);
     cluster::check(site, &mut d);
+    cni::check(site, &mut d);
     mesh::check(site, &mut d);
     time::check(site, &mut d);
     load_balancer::check(site, &mut d);

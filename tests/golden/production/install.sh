@@ -116,6 +116,7 @@ cmd_cluster() {
     "$HERE"/manifests/istio/telemetry.yaml \
     "$HERE"/manifests/security/peer-authentication.yaml \
     "$HERE"/manifests/security/authorization-policies.yaml \
+    "$HERE"/manifests/security/network-policies.yaml \
     "$HERE"/manifests/traffic/destination-rule.yaml \
     "$HERE"/manifests/traffic/ingress.yaml
 

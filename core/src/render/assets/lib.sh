@@ -72,6 +72,18 @@ mb_install() {
   install -D -m "$mode" "$src" "$SYSROOT$dest"
 }
 
+# Installs the NetworkManager drop-in that leaves the CNI's interfaces
+# unmanaged, and has a running NetworkManager read it. Without
+# NetworkManager the file is inert.
+mb_networkmanager_unmanaged() {
+  local conf=$1
+  if mb_install "$conf" /etc/NetworkManager/conf.d/calico.conf 0644; then
+    if systemctl is-active --quiet NetworkManager; then
+      systemctl reload NetworkManager
+    fi
+  fi
+}
+
 mb_disable_swap() {
   swapoff -a
   if [[ -f "$SYSROOT/etc/fstab" ]] && grep -Eq '^[^#][^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]]' "$SYSROOT/etc/fstab"; then

@@ -31,6 +31,19 @@ echo "== node clocks"
 # kubectl cannot read node clocks; each node's bootstrap checked its own before kubeadm.
 echo "not measured from here: run common/check-time.sh on every node (${NODES[*]}); it fails when chrony is not synchronised or the offset is over 0.1 s"
 
+echo "== pod network (calico)"
+kubectl -n kube-system rollout status daemonset/calico-node --timeout="$TIMEOUT" || problem "calico-node is not ready"
+for node in "${NODES[@]}"; do
+  ready=$(kubectl -n kube-system get pods -l k8s-app=calico-node --field-selector "spec.nodeName=$node" \
+    -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{end}' || true)
+  [[ "$ready" == True ]] || problem "calico-node is not ready on node $node"
+done
+kubectl -n kube-system rollout status deployment/calico-kube-controllers --timeout="$TIMEOUT" || problem "calico-kube-controllers is not ready"
+POLICED_NAMESPACES=(istio-egress istio-ingress istio-system shop)
+for ns in "${POLICED_NAMESPACES[@]}"; do
+  kubectl -n "$ns" get networkpolicy default-deny-ingress >/dev/null || problem "namespace $ns has no default-deny-ingress NetworkPolicy (manifests/security/network-policies.yaml)"
+done
+
 echo "== istiod ($REVISION)"
 kubectl -n istio-system rollout status "deployment/istiod-$REVISION" --timeout="$TIMEOUT" || problem "istiod-$REVISION is not ready"
 

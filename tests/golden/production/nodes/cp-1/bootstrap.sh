@@ -19,7 +19,7 @@ TIMEZONE=Etc/UTC
 KERNEL_MODULES=(overlay br_netfilter nf_conntrack vxlan)
 OS_TOOLS=(conntrack ip iptables mount nsenter modprobe sysctl systemctl sha256sum tar install cmp find sed grep socat ethtool chronyd chronyc)
 # Pulled by digest when the lock pins one.
-IMAGES=(10.0.0.5:5000/pause:3.10.2 10.0.0.5:5000/kube-proxy:v1.36.5 10.0.0.5:5000/coredns/coredns:v1.14.2 10.0.0.5:5000/kube-apiserver:v1.36.5 10.0.0.5:5000/kube-controller-manager:v1.36.5 10.0.0.5:5000/kube-scheduler:v1.36.5 10.0.0.5:5000/etcd:3.6.8-0 10.0.0.5:5000/flannel-io/flannel:v0.27.4 10.0.0.5:5000/flannel-io/flannel-cni-plugin:v1.8.0-flannel1 10.0.0.5:5000/istio/proxyv2:1.30.3)
+IMAGES=(10.0.0.5:5000/pause:3.10.2 10.0.0.5:5000/kube-proxy:v1.36.5 10.0.0.5:5000/coredns/coredns:v1.14.2 10.0.0.5:5000/kube-apiserver:v1.36.5 10.0.0.5:5000/kube-controller-manager:v1.36.5 10.0.0.5:5000/kube-scheduler:v1.36.5 10.0.0.5:5000/etcd:3.6.8-0 10.0.0.5:5000/calico/cni:v3.31.7 10.0.0.5:5000/calico/node:v3.31.7 10.0.0.5:5000/istio/proxyv2:1.30.3)
 
 main() {
   mb_require_root
@@ -48,6 +48,9 @@ main() {
   mb_time_sync "$ROOT"/nodes/cp-1/etc/chrony/meshbundle.conf local 'its own clock'
   "$ROOT/common/check-time.sh"
 
+  mb_step "NetworkManager leaves Calico's interfaces alone"
+  mb_networkmanager_unmanaged "$ROOT/common/etc/NetworkManager/conf.d/calico.conf"
+
   mb_step "binaries"
   mb_install_binaries "$ROOT/files" "$arch" yes
 
@@ -70,8 +73,8 @@ main() {
   mb_kubeadm_init "$HERE/kubeadm.yaml" "$NODE_ADDRESS" --skip-token-print --skip-certificate-key-print
   mb_admin_kubeconfig
 
-  mb_step "pod network (flannel)"
-  mb_apply "$ROOT/manifests/cni/flannel.yaml"
+  mb_step "pod network (calico)"
+  mb_apply "$ROOT/manifests/cni/calico.yaml"
 
   mb_log "node $NODE_NAME is done"
 }

@@ -19,7 +19,7 @@ TIMEZONE=Etc/UTC
 KERNEL_MODULES=(overlay br_netfilter nf_conntrack vxlan)
 OS_TOOLS=(conntrack ip iptables mount nsenter modprobe sysctl systemctl sha256sum tar install cmp find sed grep socat ethtool chronyd chronyc)
 # Pulled by digest when the lock pins one.
-IMAGES=(10.0.0.5:5000/pause:3.10.2 10.0.0.5:5000/kube-proxy:v1.36.5 10.0.0.5:5000/coredns/coredns:v1.14.2 10.0.0.5:5000/flannel-io/flannel:v0.27.4 10.0.0.5:5000/flannel-io/flannel-cni-plugin:v1.8.0-flannel1 10.0.0.5:5000/istio/proxyv2:1.30.3)
+IMAGES=(10.0.0.5:5000/pause:3.10.2 10.0.0.5:5000/kube-proxy:v1.36.5 10.0.0.5:5000/coredns/coredns:v1.14.2 10.0.0.5:5000/calico/cni:v3.31.7 10.0.0.5:5000/calico/node:v3.31.7 10.0.0.5:5000/istio/proxyv2:1.30.3)
 
 main() {
   mb_require_root
@@ -47,6 +47,9 @@ main() {
   mb_step "time sync (chrony)"
   mb_time_sync "$ROOT"/common/etc/chrony/meshbundle.conf sync 'cp-1 (10.0.0.11)'
   "$ROOT/common/check-time.sh"
+
+  mb_step "NetworkManager leaves Calico's interfaces alone"
+  mb_networkmanager_unmanaged "$ROOT/common/etc/NetworkManager/conf.d/calico.conf"
 
   mb_step "binaries"
   mb_install_binaries "$ROOT/files" "$arch" no
