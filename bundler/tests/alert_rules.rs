@@ -229,6 +229,57 @@ fn case(alert: &str, t: &Alerts) -> Option<Case> {
                 ],
             }
         }
+        "IngressCertificateExpiring" | "KubernetesAPIServerCertificateExpiring" => {
+            // Two rules under one name: a warning at certExpiryDays and a critical
+            // at a third of it (not below 7 days); at 7 days or less only the
+            // critical. The series sits between the two levels, so exactly the
+            // lower level fires.
+            let (warn, crit) = if days <= 7 { (None, days) } else { (Some(days), days.div_ceil(3).max(7)) };
+            let (severity, d, left) = match warn {
+                Some(w) => ("warning", w, f64::from(w + crit) / 2.0),
+                None => ("critical", crit, f64::from(crit) / 2.0),
+            };
+            let name = "probe_ssl_earliest_cert_expiry";
+            let (l, labels, summary) = if alert == "IngressCertificateExpiring" {
+                (
+                    r#"job="ingress-certificates", instance="istio-ingressgateway.istio-ingress.svc.cluster.local:443", host="shop.example.internal""#,
+                    json!({"job": "ingress-certificates", "instance": "istio-ingressgateway.istio-ingress.svc.cluster.local:443", "host": "shop.example.internal"}),
+                    format!(
+                        "the TLS certificate the ingress gateway serves for shop.example.internal expires within {d} days: run meshbundle secrets rotate, then meshbundle build, import and sudo ./install.sh cluster"
+                    ),
+                )
+            } else {
+                (
+                    r#"job="apiserver-certificates", instance="10.0.0.11:6443", node="cp-1""#,
+                    json!({"job": "apiserver-certificates", "instance": "10.0.0.11:6443", "node": "cp-1"}),
+                    format!(
+                        "the API server certificate of cp-1 (10.0.0.11:6443) expires within {d} days, and kubeadm's other certificates of that node with it: run sudo ops/renew-kubeadm-certs.sh on cp-1"
+                    ),
+                )
+            };
+            Case {
+                fire: vec![series(name, l, constant(NOW + left * 86400.0))],
+                labels,
+                severity,
+                summary,
+                quiet: vec![series(name, l, constant(NOW + f64::from(days) * 2.0 * 86400.0))],
+            }
+        }
+        "CertificateProbeFailing" => {
+            let l = r#"job="apiserver-certificates", instance="10.0.0.12:6443", node="cp-2""#;
+            Case {
+                fire: vec![series("probe_success", l, constant(0.0)), series("up", l, constant(1.0))],
+                labels: json!({"job": "apiserver-certificates", "instance": "10.0.0.12:6443", "node": "cp-2"}),
+                severity: "warning",
+                summary: "the certificate probe apiserver-certificates of 10.0.0.12:6443 fails, so that certificate's expiry is unknown: check that the target answers TLS and the logs of deployment/blackbox-exporter in istio-system".into(),
+                // A probe that succeeds; a failing probe of another job is not a certificate's.
+                quiet: vec![
+                    series("probe_success", l, constant(1.0)),
+                    series("up", l, constant(1.0)),
+                    series("probe_success", r#"job="blackbox-http", instance="10.0.0.5:5000""#, constant(0.0)),
+                ],
+            }
+        }
         _ => return None,
     })
 }

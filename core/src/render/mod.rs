@@ -4,8 +4,8 @@
 //! bytes, here and in the browser.
 
 mod addons;
-pub(crate) mod blackbox;
 mod alertmanager;
+pub(crate) mod blackbox;
 mod cni;
 mod install;
 pub(crate) mod istio;

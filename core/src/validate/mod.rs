@@ -4,8 +4,8 @@
 
 mod alertmanager;
 mod cluster;
-pub mod load_balancer;
 mod cni;
+pub mod load_balancer;
 mod mesh;
 pub mod time;
 pub mod values;
