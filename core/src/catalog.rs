@@ -37,6 +37,7 @@ pub struct Catalog {
     pub containerd: Vec<ContainerdRelease>,
     pub cni_plugins: String,
     pub flannel: Flannel,
+    pub metrics_server: Vec<MetricsServerRelease>,
     pub istio: Vec<IstioRelease>,
     pub binaries: BTreeMap<String, BinarySource>,
 }
@@ -63,6 +64,17 @@ pub struct ContainerdRelease {
 pub struct Flannel {
     pub version: String,
     pub manifest: UpstreamFile,
+    pub images: Vec<String>,
+}
+
+/// A metrics-server release: its image, the upstream commit its objects are
+/// rendered from, and the Kubernetes minors it supports.
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MetricsServerRelease {
+    pub version: String,
+    pub commit: String,
+    pub kubernetes: MinorRange,
     pub images: Vec<String>,
 }
 
@@ -125,6 +137,15 @@ impl Catalog {
 
     pub fn istio(&self, version: &str) -> Option<&IstioRelease> {
         self.istio.iter().find(|i| i.version == version)
+    }
+
+    /// The metrics-server release for a Kubernetes version (`MAJOR.MINOR.PATCH`).
+    pub fn metrics_server(&self, kubernetes: &str) -> Option<&MetricsServerRelease> {
+        let v = semver::Version::parse(kubernetes).ok()?;
+        let minor = |s: &str| s.split_once('.').and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)));
+        self.metrics_server.iter().find(|m| {
+            matches!((minor(&m.kubernetes.min), minor(&m.kubernetes.max)), (Some(lo), Some(hi)) if (v.major, v.minor) >= lo && (v.major, v.minor) <= hi)
+        })
     }
 
     pub fn kubernetes_versions(&self) -> Vec<&str> {
@@ -222,6 +243,13 @@ pub fn needs(site: &Site) -> Option<Needs> {
             for i in &f.images {
                 add(i, &format!("addon/{name}"));
             }
+        }
+    }
+    if spec.observability.metrics_server.enabled
+        && let Some(m) = cat.metrics_server(&spec.kubernetes.version)
+    {
+        for i in &m.images {
+            add(i, "metrics-server");
         }
     }
     for extra in &spec.images {

@@ -181,7 +181,7 @@ cmd_cluster() {{
 
   mb_step "waiting for every node to be Ready"
   kubectl wait --for=condition=Ready nodes --all --timeout=900s
-
+{metrics}
   mb_step "Istio plug-in CA"
   mb_apply "$HERE/secrets/istio-cacerts.yaml"
 
@@ -225,6 +225,7 @@ esac
         addresses = array(&addresses),
         revision_q = quote(&ctx.revision),
         crd_check = crd_check_sh(ctx),
+        metrics = super::metrics_server::install_step(ctx),
         apply_steps = apply_steps_sh(tree),
         addon_credentials = addon_credentials_step(ctx),
         marker = crate::layout::NODE_MARKER,
@@ -355,11 +356,12 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
    configuration), the gateways' TLS certificate, mTLS, authorization, routes and the
    addons, then checks everything with `ops/verify.sh`.
 
-{time}{alerts}## Operations
+{time}{metrics}{alerts}## Operations
 
 | script | what it does |
 |---|---|
 | `ops/verify.sh` | nodes, istiod, gateways and addons ready; the `default` revision tag on this revision; mTLS mode; `istioctl analyze`; `istioctl proxy-status` |
+| `ops/approve-kubelet-csrs.sh [--check]` | approves the kubelet serving certificate requests of the site's nodes, nothing else (a timer runs it on every control-plane node; see "Resource metrics") |
 | `ops/diagnose.sh [DIR [NS/POD]]` | cluster state, Istio configuration, proxy configuration dumps and logs, in one archive |
 | `ops/upgrade-canary.sh` | from a new bundle: installs its revision beside the running one, moves namespaces, gateways and the `default` revision tag, verifies |
 | `ops/remove-revision.sh OLD` | `istioctl uninstall --revision OLD` once no namespace and no revision tag uses it |
@@ -477,6 +479,7 @@ A directory laid out with `--node NAME` holds the part of this tree that node ne
 - `ops/`: operations scripts.
 "#,
         time = super::time::readme(ctx),
+        metrics = super::metrics_server::readme(ctx),
         name = site.metadata.name,
         version = crate::VERSION,
         k8s = spec.kubernetes.version,

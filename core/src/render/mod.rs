@@ -8,6 +8,7 @@ mod cni;
 mod install;
 pub(crate) mod istio;
 mod kubeadm;
+mod metrics_server;
 mod node;
 mod observability;
 mod ops;
@@ -230,6 +231,7 @@ pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
     time::render(&ctx, &mut tree)?;
     kubeadm::render(&ctx, &mut tree)?;
     cni::render(&ctx, &mut tree)?;
+    metrics_server::render(&ctx, &mut tree)?;
     istio::render(&ctx, &mut tree)?;
     security::render(&ctx, &mut tree)?;
     traffic::render(&ctx, &mut tree)?;

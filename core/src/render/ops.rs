@@ -60,7 +60,7 @@ echo "== nodes"
 for node in "${{NODES[@]}}"; do
   kubectl wait --for=condition=Ready "node/$node" --timeout="$TIMEOUT" || problem "node $node is not Ready"
 done
-{time}
+{time}{metrics}
 echo "== istiod ($REVISION)"
 kubectl -n istio-system rollout status "deployment/istiod-$REVISION" --timeout="$TIMEOUT" || problem "istiod-$REVISION is not ready"
 
@@ -113,6 +113,7 @@ echo "the install is healthy"
         addons = array(&addons(ctx)),
         mtls = quote(ctx.site.spec.security.mtls.mode.as_str()),
         time = super::time::verify_lines(ctx),
+        metrics = super::metrics_server::verify_lines(ctx),
     );
     script(
         ctx,

@@ -4,6 +4,7 @@
 
 mod cluster;
 mod mesh;
+mod metrics;
 pub mod time;
 pub mod values;
 mod versions;
@@ -21,5 +22,6 @@ pub fn check(site: &Site) -> Vec<Diagnostic> {
     cluster::check(site, &mut d);
     mesh::check(site, &mut d);
     time::check(site, &mut d);
+    metrics::check(site, &mut d);
     d.0
 }

@@ -369,6 +369,17 @@ mb_kubeadm_join() {
   mb_log "this node has already joined"
 }
 
+# Installs, on a control-plane node, the approver of the kubelet serving
+# certificates of the site's nodes and its timer, and starts the timer.
+mb_csr_approver() {
+  local ops=$1 unit=meshbundle-kubelet-csr-approver
+  mb_install "$ops/approve-kubelet-csrs.sh" "/usr/local/sbin/$unit" 0755 || true
+  mb_install "$ops/systemd/$unit.service" "/etc/systemd/system/$unit.service" 0644 || true
+  mb_install "$ops/systemd/$unit.timer" "/etc/systemd/system/$unit.timer" 0644 || true
+  systemctl daemon-reload
+  systemctl enable --now "$unit.timer"
+}
+
 # Gives root a kubeconfig on control-plane nodes.
 mb_admin_kubeconfig() {
   install -D -m 0600 "$SYSROOT/etc/kubernetes/admin.conf" "$SYSROOT/root/.kube/config"

@@ -31,6 +31,28 @@ echo "== node clocks"
 # kubectl cannot read node clocks; each node's bootstrap checked its own before kubeadm.
 echo "not measured from here: run common/check-time.sh on every node (${NODES[*]}); it fails when chrony is not synchronised or the offset is over 0.1 s"
 
+echo "== kubelet serving certificates"
+"$ROOT/ops/approve-kubelet-csrs.sh" --check || problem "kubelet serving certificate requests of the site's nodes are pending (is the meshbundle-kubelet-csr-approver.timer running on the control-plane nodes?)"
+
+echo "== resource metrics"
+kubectl -n kube-system rollout status deployment/metrics-server --timeout="$TIMEOUT" || problem "metrics-server is not ready"
+if top=$(kubectl top nodes --no-headers); then
+  for node in "${NODES[@]}"; do
+    awk -v n="$node" '$1 == n && $2 != "<unknown>" { found = 1 } END { exit !found }' <<<"$top" ||
+      problem "kubectl top nodes has no metrics for node $node"
+  done
+else
+  problem "kubectl top nodes fails: the metrics.k8s.io API does not answer"
+fi
+if hpas=$(kubectl get hpa --all-namespaces --no-headers); then
+  # The TARGETS column reads <unknown>/80% while an HPA gets no metrics.
+  if grep -F '<unknown>' <<<"$hpas"; then
+    problem "some HorizontalPodAutoscalers have no current metrics (<unknown> above)"
+  fi
+else
+  problem "kubectl get hpa fails"
+fi
+
 echo "== istiod ($REVISION)"
 kubectl -n istio-system rollout status "deployment/istiod-$REVISION" --timeout="$TIMEOUT" || problem "istiod-$REVISION is not ready"
 

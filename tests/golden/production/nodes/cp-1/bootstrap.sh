@@ -70,6 +70,9 @@ main() {
   mb_kubeadm_init "$HERE/kubeadm.yaml" "$NODE_ADDRESS" --skip-token-print --skip-certificate-key-print
   mb_admin_kubeconfig
 
+  mb_step "kubelet serving certificate approver"
+  mb_csr_approver "$ROOT/ops"
+
   mb_step "pod network (flannel)"
   mb_apply "$ROOT/manifests/cni/flannel.yaml"
 

@@ -67,6 +67,9 @@ main() {
   mb_kubeadm_join "$HERE/kubeadm.yaml" "$NODE_NAME" control-plane
   mb_admin_kubeconfig
 
+  mb_step "kubelet serving certificate approver"
+  mb_csr_approver "$ROOT/ops"
+
   mb_log "node $NODE_NAME is done"
 }
 
