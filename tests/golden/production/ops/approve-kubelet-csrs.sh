@@ -62,7 +62,7 @@ node_index() {
 # Prints why a request is not one to approve; prints nothing when it is.
 judge() {
   local signer=$1 user=$2 groups=$3 usages=$4 request=$5
-  local node i pem subject sans usage
+  local node i pem verified subject sans usage
   if [[ "$signer" != "$SIGNER" ]]; then
     printf 'its signer is %s\n' "$signer"
     return
@@ -99,7 +99,9 @@ judge() {
     printf 'its request is not base64\n'
     return
   fi
-  if ! openssl req -noout -verify <<<"$pem" >/dev/null 2>&1; then
+  # openssl req -verify exits 0 whatever it found: read what it says.
+  verified=$(openssl req -noout -verify <<<"$pem" 2>&1 || true)
+  if [[ "$verified" != *"verify OK"* || "$verified" == *fail* ]]; then
     printf 'its request is not a certificate request with a valid self-signature\n'
     return
   fi
