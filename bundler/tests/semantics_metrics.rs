@@ -723,18 +723,25 @@ fn the_readme_explains_resource_metrics_and_the_approvals() {
     let site = example("production");
     let readme = file(&tree_of(&site), "README.md");
     let section = readme.split("## Resource metrics").nth(1).expect("a Resource metrics section");
-    let section = section.split("\n## ").next().unwrap();
+    let section = section.split("\n## ").next().unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
     for want in [
         "metrics-server 0.8.1",
         "serverTLSBootstrap: true",
         "kubernetes.io/kubelet-serving",
         "meshbundle-kubelet-csr-approver.timer",
         "no `--kubelet-insecure-tls`",
-        "worker-3 (10.0.0.23)",
+        "cp-1 (10.0.0.11), cp-2 (10.0.0.12), cp-3 (10.0.0.13), worker-1 (10.0.0.21), worker-2 (10.0.0.22), worker-3 (10.0.0.23):",
         "2 replicas",
     ] {
         assert!(section.contains(want), "{want} not in {section}");
     }
+    let mut off = site.clone();
+    off.spec.observability.metrics_server.enabled = false;
+    let readme = file(&tree_of(&off), "README.md");
+    let section = readme.split("## Resource metrics").nth(1).unwrap().split("\n## ").next().unwrap();
+    assert!(section.contains("metrics-server is off"), "{section}");
+    assert!(section.contains("meshbundle-kubelet-csr-approver.timer"), "the approvals go on: {section}");
+    assert!(!readme.contains("installs metrics-server"));
 }
 
 // ------------------------------------------------------------------ a real build

@@ -350,17 +350,18 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
    the script refuses a copy others can read). The token is valid for
    24 hours after `kubeadm init`, and the control-plane certificates kubeadm uploads
    for 2 hours; after that, run `sudo ops/renew-join-credentials.sh` on {first}.
-3. On **{first}**, once every node has joined: `sudo ./install.sh cluster`. It installs
-   the Istio CA, Istio with `istioctl install -f manifests/istio/istio-operator.yaml`
-   (revision `{rev}`, made the `default` revision tag, which validates Istio
-   configuration), the gateways' TLS certificate, mTLS, authorization, routes and the
-   addons, then checks everything with `ops/verify.sh`.
+3. On **{first}**, once every node has joined: `sudo ./install.sh cluster`. It approves
+   the kubelet serving certificates, installs{metrics_step} the Istio CA, Istio with
+   `istioctl install -f manifests/istio/istio-operator.yaml` (revision `{rev}`, made the
+   `default` revision tag, which validates Istio configuration), the gateways' TLS
+   certificate, mTLS, authorization, routes and the addons, then checks everything with
+   `ops/verify.sh`.
 
 {time}{metrics}{alerts}## Operations
 
 | script | what it does |
 |---|---|
-| `ops/verify.sh` | nodes, istiod, gateways and addons ready; the `default` revision tag on this revision; mTLS mode; `istioctl analyze`; `istioctl proxy-status` |
+| `ops/verify.sh` | nodes, kubelet serving certificates, resource metrics (`kubectl top nodes`, HPA targets), istiod, gateways and addons ready; the `default` revision tag on this revision; mTLS mode; `istioctl analyze`; `istioctl proxy-status` |
 | `ops/approve-kubelet-csrs.sh [--check]` | approves the kubelet serving certificate requests of the site's nodes, nothing else (a timer runs it on every control-plane node; see "Resource metrics") |
 | `ops/diagnose.sh [DIR [NS/POD]]` | cluster state, Istio configuration, proxy configuration dumps and logs, in one archive |
 | `ops/upgrade-canary.sh` | from a new bundle: installs its revision beside the running one, moves namespaces, gateways and the `default` revision tag, verifies |
@@ -480,6 +481,7 @@ A directory laid out with `--node NAME` holds the part of this tree that node ne
 "#,
         time = super::time::readme(ctx),
         metrics = super::metrics_server::readme(ctx),
+        metrics_step = if ctx.site.spec.observability.metrics_server.enabled { " metrics-server (see \"Resource metrics\")," } else { "" },
         name = site.metadata.name,
         version = crate::VERSION,
         k8s = spec.kubernetes.version,

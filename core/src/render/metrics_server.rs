@@ -496,8 +496,36 @@ fi
     out
 }
 
+/// Paragraphs (separated by blank lines) wrapped at 90 columns, as the rest
+/// of the README is.
+fn wrap(text: &str) -> String {
+    let mut out = Vec::new();
+    for para in text.split("\n\n") {
+        let mut lines: Vec<String> = Vec::new();
+        let mut line = String::new();
+        for word in para.split_whitespace() {
+            if !line.is_empty() && line.len() + 1 + word.len() > 90 {
+                lines.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        if !line.is_empty() {
+            lines.push(line);
+        }
+        out.push(lines.join("\n"));
+    }
+    out.join("\n\n")
+}
+
 /// The README's "Resource metrics" section.
 pub(crate) fn readme(ctx: &Ctx) -> String {
+    format!("## Resource metrics\n\n{}\n\n", wrap(&readme_text(ctx)))
+}
+
+fn readme_text(ctx: &Ctx) -> String {
     let names: Vec<String> = ctx.site.spec.nodes.iter().map(|n| format!("{} ({})", n.name, n.address)).collect();
     let approval = format!(
         "Every kubelet gets its serving certificate from the cluster: the KubeletConfiguration sets \
@@ -522,9 +550,9 @@ spec and install it on the control-plane nodes.\n",
     );
     let Some(rel) = release(ctx) else {
         return format!(
-            "## Resource metrics\n\nmetrics-server is off (`spec.observability.metricsServer.enabled`): no \
+            "metrics-server is off (`spec.observability.metricsServer.enabled`): no \
 HorizontalPodAutoscaler gets resource metrics and `kubectl top` does not work, unless the site serves the \
-`metrics.k8s.io` API by its own means.\n\n{approval}\n"
+`metrics.k8s.io` API by its own means.\n\n{approval}"
         );
     };
     let replicas = ctx.site.metrics_server_replicas();
@@ -534,14 +562,14 @@ HorizontalPodAutoscaler gets resource metrics and `kubectl top` does not work, u
         "1 replica (one node runs workloads; no PodDisruptionBudget, which would block its drain)".to_string()
     };
     format!(
-        "## Resource metrics\n\nmetrics-server {version} (`kube-system/metrics-server`, {ha}) serves the `metrics.k8s.io` API \
+        "metrics-server {version} (`kube-system/metrics-server`, {ha}) serves the `metrics.k8s.io` API \
 that the HorizontalPodAutoscalers of istiod and the gateways scale on, and `kubectl top`. It reads each kubelet \
 at the node's InternalIP, the address of the spec, every 15 s, over TLS checked against the cluster CA: no \
 `--kubelet-insecure-tls`. `install.sh cluster` installs it after the nodes joined and before Istio, and waits \
 until `kubectl top nodes` shows every node. The API server reaches metrics-server itself as upstream sets it \
 (`insecureSkipTLSVerify` on the APIService, inside the cluster's service network).\n\n{approval}\n\
 `ops/verify.sh` checks that `kubectl top nodes` has metrics for every node and that no HPA shows an \
-`<unknown>` target.\n\n",
+`<unknown>` target.",
         version = rel.version,
     )
 }

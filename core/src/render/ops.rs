@@ -117,7 +117,7 @@ echo "the install is healthy"
     );
     script(
         ctx,
-        "Checks that the install is healthy: nodes, istiod and the default revision tag, gateways, addons, mTLS, istioctl analyze and proxy status.",
+        "Checks that the install is healthy: nodes, kubelet serving certificates, resource metrics, istiod and the default revision tag, gateways, addons, mTLS, istioctl analyze and proxy status.",
         "ops/verify.sh   (TIMEOUT=300s by default)",
         &body,
     )
