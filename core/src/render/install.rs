@@ -481,7 +481,8 @@ A directory laid out with `--node NAME` holds the part of this tree that node ne
 "#,
         time = super::time::readme(ctx),
         metrics = super::metrics_server::readme(ctx),
-        metrics_step = if ctx.site.spec.observability.metrics_server.enabled { " metrics-server (see \"Resource metrics\")," } else { "" },
+        metrics_step =
+            if ctx.site.spec.observability.metrics_server.enabled { " metrics-server\n   (see \"Resource metrics\")," } else { "" },
         name = site.metadata.name,
         version = crate::VERSION,
         k8s = spec.kubernetes.version,
