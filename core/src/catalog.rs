@@ -322,6 +322,27 @@ mod tests {
     }
 
     #[test]
+    fn every_catalogued_kubernetes_version_has_one_metrics_server() {
+        let cat = catalog();
+        for k in &cat.kubernetes {
+            let m = cat.metrics_server(&k.version).unwrap_or_else(|| panic!("no metrics-server for Kubernetes {}", k.version));
+            assert_eq!(m.images, [format!("registry.k8s.io/metrics-server/metrics-server:v{}", m.version)]);
+            assert_eq!(m.commit.len(), 40, "a full commit");
+            let covering = cat.metrics_server.iter().filter(|r| {
+                let v = semver::Version::parse(&k.version).unwrap();
+                let minor = |s: &str| s.split_once('.').map(|(a, b)| (a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap())).unwrap();
+                (v.major, v.minor) >= minor(&r.kubernetes.min) && (v.major, v.minor) <= minor(&r.kubernetes.max)
+            });
+            assert_eq!(covering.count(), 1, "one release per Kubernetes version: {}", k.version);
+        }
+        assert_eq!(cat.metrics_server("1.36.5").unwrap().version, "0.8.1");
+        assert_eq!(cat.metrics_server("1.31.4").unwrap().version, "0.8.1");
+        assert_eq!(cat.metrics_server("1.30.14").unwrap().version, "0.7.2");
+        assert!(cat.metrics_server("1.26.0").is_none());
+        assert!(cat.metrics_server("1.37.0").is_none());
+    }
+
+    #[test]
     fn catalog_images_are_exactly_the_manifests_images() {
         let cat = catalog();
         let mut files: Vec<&UpstreamFile> = vec![];
