@@ -277,6 +277,23 @@ fn kubelet_csr(name: &str, node: &str, request: &[u8]) -> Csr {
     }
 }
 
+/// Go's `%q` for the strings of these tests: quotes, and backslash escapes
+/// for quotes, backslashes and control characters.
+fn go_quote(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 const KUBECTL_STUB: &str = r#"#!/bin/sh
 printf 'kubectl %s\n' "$*" >>"$MB_DIR/calls"
 case "$*" in
@@ -358,7 +375,9 @@ impl Scripts {
     fn serve_csrs(&self, csrs: &[Csr]) {
         let mut list = String::new();
         for c in csrs {
-            list.push_str(&[c.name.as_str(), &c.signer, &c.user, &c.groups, &c.usages, &c.request].join("\x1f"));
+            // As kubectl prints them: the user name and each group Go-quoted (`printf "%q"`).
+            let groups: String = c.groups.split(',').filter(|g| !g.is_empty()).map(|g| format!("{},", go_quote(g))).collect();
+            list.push_str(&[c.name.as_str(), &c.signer, &go_quote(&c.user), &groups, &c.usages, &c.request].join("\x1f"));
             list.push('\n');
         }
         self.set("csrs", &list);
@@ -491,6 +510,16 @@ fn the_approval_script_approves_exactly_the_serving_requests_of_the_sites_own_no
     der[last] ^= 0x01;
     let forged = format!("-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n", b64(&der));
     bad.push((kubelet_csr("csr-bad-signature", "cp-3", forged.as_bytes()), "self-signature"));
+    // A user name that would end the field and start a forged listing, were it not quoted.
+    let r = node_request(w, "newline", "cp-1", "10.0.0.11");
+    let mut c = kubelet_csr("csr-user-newline", "cp-1", &r);
+    c.user = format!("system:node:cp-1\ncsr-good-cp-1\x1f{SIGNER}\x1fsystem:node:cp-1");
+    bad.push((c, "which no node's name is"));
+    // A group whose name holds the quoted group system:nodes.
+    let r = node_request(w, "groupname", "cp-3", "10.0.0.13");
+    let mut c = kubelet_csr("csr-group-name", "cp-3", &r);
+    c.groups = "x\",\"system:nodes".into();
+    bad.push((c, "system:nodes"));
     // Not base64 at all.
     let mut c = kubelet_csr("csr-not-base64", "cp-3", b"x");
     c.request = "%%%".into();
@@ -526,8 +555,8 @@ fn the_approval_script_approves_exactly_the_serving_requests_of_the_sites_own_no
         "{{if not .status.conditions}}",
         "{{.metadata.name}}",
         "{{.spec.signerName}}",
-        "{{.spec.username}}",
-        "{{range .spec.groups}}",
+        "{{printf \"%q\" .spec.username}}",
+        "{{range .spec.groups}}{{printf \"%q\" .}},{{end}}",
         "{{range .spec.usages}}",
         "{{.spec.request}}",
     ]

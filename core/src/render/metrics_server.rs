@@ -13,7 +13,9 @@
 //! only, and a subjectAltName extension whose DER is exactly that of the
 //! node's name and address (the node's `Hostname` and `InternalIP`, in the
 //! order a kubelet writes them). Comparing the DER rather than openssl's text
-//! leaves no room for a name that prints like two. Serving certificates
+//! leaves no room for a name that prints like two, and the listing it reads
+//! has the user name and groups Go-quoted (`printf "%q"`), so no value can
+//! end a field or forge a line of its own. Serving certificates
 //! rotate (the kubelet asks again at 70 to 90% of their life), so each
 //! control-plane node's bootstrap installs the script with a systemd timer
 //! that runs it every two minutes; `install.sh cluster` runs it before it
@@ -279,6 +281,8 @@ NODE_SANS=(
 export KUBECONFIG="${{KUBECONFIG:-/etc/kubernetes/admin.conf}}"
 # Field separator of the listing: a control character no field holds.
 SEP=$'\x1f'
+# A Go-quoted string with nothing escaped.
+QUOTED='^"([^"\\]*)"$'
 
 mode=approve
 case "${{1:-}}" in
@@ -319,7 +323,7 @@ judge() {{
     printf 'it was sent by %s, and %s is not a node of this site\n' "$user" "$node"
     return
   fi
-  if [[ ",$groups" != *,system:nodes,* ]]; then
+  if [[ ",$groups" != *',"system:nodes",'* ]]; then
     printf 'its sender is not in the group system:nodes\n'
     return
   fi
@@ -363,13 +367,19 @@ judge() {{
   fi
 }}
 
-list=$(kubectl get csr -o go-template='{{{{range .items}}}}{{{{if not .status.conditions}}}}{{{{.metadata.name}}}}{{{{"\x1f"}}}}{{{{.spec.signerName}}}}{{{{"\x1f"}}}}{{{{.spec.username}}}}{{{{"\x1f"}}}}{{{{range .spec.groups}}}}{{{{.}}}},{{{{end}}}}{{{{"\x1f"}}}}{{{{range .spec.usages}}}}{{{{.}}}},{{{{end}}}}{{{{"\x1f"}}}}{{{{.spec.request}}}}{{{{"\n"}}}}{{{{end}}}}{{{{end}}}}')
+list=$(kubectl get csr -o go-template='{{{{range .items}}}}{{{{if not .status.conditions}}}}{{{{.metadata.name}}}}{{{{"\x1f"}}}}{{{{.spec.signerName}}}}{{{{"\x1f"}}}}{{{{printf "%q" .spec.username}}}}{{{{"\x1f"}}}}{{{{range .spec.groups}}}}{{{{printf "%q" .}}}},{{{{end}}}}{{{{"\x1f"}}}}{{{{range .spec.usages}}}}{{{{.}}}},{{{{end}}}}{{{{"\x1f"}}}}{{{{.spec.request}}}}{{{{"\n"}}}}{{{{end}}}}{{{{end}}}}')
 
 failed=0
 pending=0
-while IFS="$SEP" read -r name signer user groups usages request; do
+while IFS="$SEP" read -r name signer quoted_user groups usages request extra; do
   [[ -n "$name" ]] || continue
   [[ "$signer" == "$SIGNER" ]] || continue
+  # The user name and groups come Go-quoted (printf "%q"), so no character
+  # of theirs can end a field or a line; a node's need no escapes.
+  user=
+  if [[ "$quoted_user" =~ $QUOTED ]]; then
+    user=${{BASH_REMATCH[1]}}
+  fi
   if [[ "$mode" == check ]]; then
     if [[ "$user" == system:node:* ]] && node_index "${{user#system:node:}}" >/dev/null; then
       printf 'pending: %s, the kubelet serving certificate of %s\n' "$name" "${{user#system:node:}}"
@@ -377,7 +387,13 @@ while IFS="$SEP" read -r name signer user groups usages request; do
     fi
     continue
   fi
-  reason=$(judge "$signer" "$user" "$groups" "$usages" "$request")
+  if [[ -n "$extra" ]]; then
+    reason="the listing of it has more fields than asked for"
+  elif [[ -z "$user" ]]; then
+    reason="it was sent by $quoted_user, which no node's name is"
+  else
+    reason=$(judge "$signer" "$user" "$groups" "$usages" "$request")
+  fi
   if [[ -n "$reason" ]]; then
     printf 'left pending: %s: %s\n' "$name" "$reason"
     continue
