@@ -618,6 +618,14 @@ fn every_control_plane_node_installs_and_starts_the_approver_timer() {
     for n in &site.spec.nodes {
         let script = file(&tree, &format!("nodes/{}/bootstrap.sh", n.name));
         let approver = script.find("mb_csr_approver \"$ROOT/ops\"");
+        let tools = script.lines().find(|l| l.starts_with("OS_TOOLS=(")).unwrap();
+        let needs_openssl = n.role == meshbundle_core::spec::Role::ControlPlane;
+        assert_eq!(
+            tools.contains(" openssl ") && tools.contains(" base64 ") && tools.contains(" awk"),
+            needs_openssl,
+            "{}: {tools}",
+            n.name
+        );
         match n.role {
             meshbundle_core::spec::Role::ControlPlane => {
                 let at = approver.unwrap_or_else(|| panic!("{}: no approver", n.name));

@@ -334,7 +334,9 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
   the directory was laid out for. Extract without `--node` (everything) only on {first}
   or on an operator's machine.
 - Each node needs these operating system tools, which come with the OS: conntrack,
-  iptables, iproute2 (`ip`), util-linux (`mount`, `nsenter`), socat, ethtool, tar.
+  iptables, iproute2 (`ip`), util-linux (`mount`, `nsenter`), socat, ethtool, tar; on
+  control-plane nodes also openssl, coreutils' `base64` and awk (the approval of the
+  kubelet serving certificates).
 - The load balancer in front of the API (`{endpoint}`) forwards TCP 6443 to every
   control-plane node.
 

@@ -312,6 +312,10 @@ fn bootstrap_script(ctx: &Ctx, node: &Node) -> String {
     };
     let with_istioctl = if node.role == Role::ControlPlane { "yes" } else { "no" };
     let mut tools: Vec<&str> = OS_TOOLS.to_vec();
+    if node.role == Role::ControlPlane {
+        // ops/approve-kubelet-csrs.sh, which the approver timer runs here.
+        tools.extend(["openssl", "base64", "awk"]);
+    }
     let time_step = match super::time::node_time(ctx, node) {
         super::time::NodeTime::Waived => {
             "  mb_step \"time sync\"\n  mb_log \"waived in spec.time: the site keeps this node's clock in step by its own means\"\n"

@@ -43,7 +43,7 @@ mb_check_os_tools() {
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   if ((${#missing[@]})); then
-    mb_die "missing operating system tools: ${missing[*]}; install them from the OS installation media (packages conntrack, iptables, iproute2, util-linux, socat, ethtool, chrony)"
+    mb_die "missing operating system tools: ${missing[*]}; install them from the OS installation media (packages conntrack, iptables, iproute2, util-linux, socat, ethtool, chrony; openssl on control-plane nodes)"
   fi
 }
 
