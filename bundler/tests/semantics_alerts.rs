@@ -173,6 +173,8 @@ echo "$name $*" >>"$MB_LOG"
 case "$*" in
   "get crd "*) [ -n "$MB_NO_CRD" ] && { echo "Error from server (NotFound): customresourcedefinitions \"$3\" not found" >&2; exit 1; } ;;
   *"get peerauthentication"*) printf STRICT ;;
+  # Resource metrics of every node ($MB_NODES).
+  *"top nodes"*) for n in $MB_NODES; do echo "$n 250m 6% 1800Mi 23%"; done ;;
 esac
 exit 0
 "#;
@@ -209,6 +211,7 @@ fn run_cluster(s: &Site, crd_present: bool) -> Run {
         .env("PATH", format!("{}:/usr/bin:/bin", stubs.display()))
         .env("MESHBUNDLE_SYSROOT", dir.path().join("root"))
         .env("MB_LOG", &log)
+        .env("MB_NODES", s.spec.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(" "))
         .env("TIMEOUT", "1s");
     if !crd_present {
         cmd.env("MB_NO_CRD", "1");
