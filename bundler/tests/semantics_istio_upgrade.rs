@@ -93,6 +93,8 @@ case "$name" in
         ' "$file"
         ;;
       *"get peerauthentication"*) printf STRICT ;;
+      # Resource metrics of every node of the production example.
+      *"top nodes"*) printf '%s   250m   6%%   1800Mi   23%%\n' cp-1 cp-2 cp-3 worker-1 worker-2 worker-3 ;;
     esac
     ;;
 esac

@@ -73,6 +73,8 @@ case "$name $1 $2" in
 esac
 case "$*" in
   *"get peerauthentication"*) printf STRICT ;;
+  # Resource metrics of every node of the production example.
+  *"top nodes"*) printf '%s   250m   6%%   1800Mi   23%%\n' cp-1 cp-2 cp-3 worker-1 worker-2 worker-3 ;;
   *"get deployments -l app=istiod"*) printf '1-30-3\n' ;;
   *"get secret"*) printf '%s' "$MB_CERT_B64" ;;
 esac
