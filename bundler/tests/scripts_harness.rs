@@ -96,6 +96,8 @@ case "$*" in
   *"-l k8s-app=calico-node --field-selector"*) printf True ;;
   *"get deployments -l app=istiod"*) printf '1-29-2\n1-30-3\n' ;;
   *"get secret"*) printf '%s' "$MB_CERT_B64" ;;
+  # Resource metrics of every node of the production example.
+  *"top nodes"*) printf '%s   250m   6%%   1800Mi   23%%\n' cp-1 cp-2 cp-3 worker-1 worker-2 worker-3 ;;
   # A control-plane node's labels, as kubeadm leaves them.
   *"get node "*"-o jsonpath={.metadata.labels}"*) printf '{"kubernetes.io/hostname":"x","node-role.kubernetes.io/control-plane":""}' ;;
   # A healthy Alertmanager of two pods, and a Prometheus that sends to both.

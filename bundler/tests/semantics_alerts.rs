@@ -182,6 +182,8 @@ case "$*" in
   *"services/prometheus:9090/proxy/api/v1/alertmanagers"*) printf '{"data":{"activeAlertmanagers":[{"url":"a"},{"url":"b"}],"droppedAlertmanagers":[]}}' ;;
   # calico-node Ready on the node asked about.
   *"-l k8s-app=calico-node --field-selector"*) printf True ;;
+  # Resource metrics of every node ($MB_NODES).
+  *"top nodes"*) for n in $MB_NODES; do echo "$n 250m 6% 1800Mi 23%"; done ;;
 esac
 exit 0
 "#;
@@ -218,6 +220,7 @@ fn run_cluster(s: &Site, crd_present: bool) -> Run {
         .env("PATH", format!("{}:/usr/bin:/bin", stubs.display()))
         .env("MESHBUNDLE_SYSROOT", dir.path().join("root"))
         .env("MB_LOG", &log)
+        .env("MB_NODES", s.spec.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(" "))
         .env("TIMEOUT", "1s");
     if !crd_present {
         cmd.env("MB_NO_CRD", "1");

@@ -100,6 +100,8 @@ case "$name" in
       *"services/prometheus:9090/proxy/api/v1/alertmanagers"*) printf '{"data":{"activeAlertmanagers":[{"url":"a"},{"url":"b"}],"droppedAlertmanagers":[]}}' ;;
       # calico-node Ready on the node asked about.
       *"-l k8s-app=calico-node --field-selector"*) printf True ;;
+      # Resource metrics of every node of the production example.
+      *"top nodes"*) printf '%s   250m   6%%   1800Mi   23%%\n' cp-1 cp-2 cp-3 worker-1 worker-2 worker-3 ;;
     esac
     ;;
 esac

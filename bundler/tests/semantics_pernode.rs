@@ -80,6 +80,8 @@ case "$*" in
   *"services/prometheus:9090/proxy/api/v1/alertmanagers"*) printf '{"data":{"activeAlertmanagers":[{"url":"a"},{"url":"b"}],"droppedAlertmanagers":[]}}' ;;
   # calico-node Ready on the node asked about.
   *"-l k8s-app=calico-node --field-selector"*) printf True ;;
+  # Resource metrics of every node of the production example.
+  *"top nodes"*) printf '%s   250m   6%%   1800Mi   23%%\n' cp-1 cp-2 cp-3 worker-1 worker-2 worker-3 ;;
   *"get deployments -l app=istiod"*) printf '1-30-3\n' ;;
   *"get secret"*) printf '%s' "$MB_CERT_B64" ;;
 esac

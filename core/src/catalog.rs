@@ -45,6 +45,7 @@ pub struct Catalog {
     pub blackbox_exporter: BlackboxExporter,
     /// Calico, for `spec.kubernetes.cni: calico`.
     pub calico: Calico,
+    pub metrics_server: Vec<MetricsServerRelease>,
     pub istio: Vec<IstioRelease>,
     pub alertmanager: AlertmanagerRelease,
     pub binaries: BTreeMap<String, BinarySource>,
@@ -100,6 +101,17 @@ pub struct Calico {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BlackboxExporter {
     pub version: String,
+    pub images: Vec<String>,
+}
+
+/// A metrics-server release: its image, the upstream commit its objects are
+/// rendered from, and the Kubernetes minors it supports.
+#[derive(Deserialize, Debug)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MetricsServerRelease {
+    pub version: String,
+    pub commit: String,
+    pub kubernetes: MinorRange,
     pub images: Vec<String>,
 }
 
@@ -171,6 +183,15 @@ impl Catalog {
 
     pub fn istio(&self, version: &str) -> Option<&IstioRelease> {
         self.istio.iter().find(|i| i.version == version)
+    }
+
+    /// The metrics-server release for a Kubernetes version (`MAJOR.MINOR.PATCH`).
+    pub fn metrics_server(&self, kubernetes: &str) -> Option<&MetricsServerRelease> {
+        let v = semver::Version::parse(kubernetes).ok()?;
+        let minor = |s: &str| s.split_once('.').and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)));
+        self.metrics_server.iter().find(|m| {
+            matches!((minor(&m.kubernetes.min), minor(&m.kubernetes.max)), (Some(lo), Some(hi)) if (v.major, v.minor) >= lo && (v.major, v.minor) <= hi)
+        })
     }
 
     pub fn kubernetes_versions(&self) -> Vec<&str> {
@@ -293,6 +314,13 @@ pub fn needs(site: &Site) -> Option<Needs> {
             add(i, "alertmanager");
         }
     }
+    if spec.observability.metrics_server.enabled
+        && let Some(m) = cat.metrics_server(&spec.kubernetes.version)
+    {
+        for i in &m.images {
+            add(i, "metrics-server");
+        }
+    }
     for extra in &spec.images {
         add(&extra.name, "spec.images");
     }
@@ -363,6 +391,27 @@ mod tests {
         }
         assert_eq!(COPIES.len(), 11, "every carried copy is named in the catalog");
         assert_eq!(all_copies().len(), 11);
+    }
+
+    #[test]
+    fn every_catalogued_kubernetes_version_has_one_metrics_server() {
+        let cat = catalog();
+        for k in &cat.kubernetes {
+            let m = cat.metrics_server(&k.version).unwrap_or_else(|| panic!("no metrics-server for Kubernetes {}", k.version));
+            assert_eq!(m.images, [format!("registry.k8s.io/metrics-server/metrics-server:v{}", m.version)]);
+            assert_eq!(m.commit.len(), 40, "a full commit");
+            let covering = cat.metrics_server.iter().filter(|r| {
+                let v = semver::Version::parse(&k.version).unwrap();
+                let minor = |s: &str| s.split_once('.').map(|(a, b)| (a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap())).unwrap();
+                (v.major, v.minor) >= minor(&r.kubernetes.min) && (v.major, v.minor) <= minor(&r.kubernetes.max)
+            });
+            assert_eq!(covering.count(), 1, "one release per Kubernetes version: {}", k.version);
+        }
+        assert_eq!(cat.metrics_server("1.36.5").unwrap().version, "0.8.1");
+        assert_eq!(cat.metrics_server("1.31.4").unwrap().version, "0.8.1");
+        assert_eq!(cat.metrics_server("1.30.14").unwrap().version, "0.7.2");
+        assert!(cat.metrics_server("1.26.0").is_none());
+        assert!(cat.metrics_server("1.37.0").is_none());
     }
 
     #[test]

@@ -177,6 +177,8 @@
       bool("spec.observability.addons.grafana", "Grafana"),
       bool("spec.observability.addons.jaeger", "Jaeger"),
       bool("spec.observability.addons.kiali", "Kiali"),
+      bool("spec.observability.metricsServer.enabled", "metrics-server (resource metrics for the HPAs and kubectl top)"),
+      num("spec.observability.metricsServer.replicas", "metrics-server replicas", "one per node; empty: 2 where two nodes run workloads"),
       bool("spec.observability.prometheusOperator", "prometheus-operator runs here (alerts also as PrometheusRule)"),
       num("spec.observability.alerts.p99LatencyMs", "Alert: p99 latency (ms)"),
       num("spec.observability.alerts.errorRatePercent", "Alert: 5xx rate (%)"),

@@ -183,6 +183,7 @@ cmd_cluster() {{
 
   mb_step "waiting for every node to be Ready"
   kubectl wait --for=condition=Ready nodes --all --timeout=900s
+{metrics}
 {metallb}
   mb_step "Istio plug-in CA"
   mb_apply "$HERE/secrets/istio-cacerts.yaml"
@@ -228,6 +229,7 @@ esac
         revision_q = quote(&ctx.revision),
         crd_check = crd_check_sh(ctx),
         metallb = super::metallb::install_step(ctx),
+        metrics = super::metrics_server::install_step(ctx),
         apply_steps = apply_steps_sh(tree),
         addon_credentials = addon_credentials_step(ctx),
         alertmanager_credentials = alertmanager_credentials_step(ctx),
@@ -349,7 +351,9 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
   the directory was laid out for. Extract without `--node` (everything) only on {first}
   or on an operator's machine.
 - Each node needs these operating system tools, which come with the OS: conntrack,
-  iptables, iproute2 (`ip`), util-linux (`mount`, `nsenter`), socat, ethtool, tar.
+  iptables, iproute2 (`ip`), util-linux (`mount`, `nsenter`), socat, ethtool, tar; on
+  control-plane nodes also openssl, coreutils' `base64` and awk (the approval of the
+  kubelet serving certificates).
 - The load balancer in front of the API (`{endpoint}`) forwards TCP 6443 to every
   control-plane node.
 
@@ -365,13 +369,13 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
    the script refuses a copy others can read). The token is valid for
    24 hours after `kubeadm init`, and the control-plane certificates kubeadm uploads
    for 2 hours; after that, run `sudo ops/renew-join-credentials.sh` on {first}.
-3. On **{first}**, once every node has joined: `sudo ./install.sh cluster`. It installs
-   {metallb_first}the Istio CA, Istio with `istioctl install -f manifests/istio/istio-operator.yaml`
+3. On **{first}**, once every node has joined: `sudo ./install.sh cluster`. It approves
+   the kubelet serving certificates, installs{metrics_step} {metallb_first}the Istio CA, Istio with `istioctl install -f manifests/istio/istio-operator.yaml`
    (revision `{rev}`, made the `default` revision tag, which validates Istio
    configuration), the gateways' TLS certificate, mTLS, authorization, routes and the
    addons, then checks everything with `ops/verify.sh`.
 
-{time}{load_balancing}{alerts}{network_policy}## Operations
+{time}{metrics}{load_balancing}{alerts}{network_policy}## Operations
 
 | script | what it does |
 |---|---|
@@ -496,6 +500,9 @@ A directory laid out with `--node NAME` holds the part of this tree that node ne
         load_balancing = super::metallb::readme(ctx),
         metallb_first =
             if site.uses_metallb() { "MetalLB and its address pool (first, so the gateways get their address),\n   " } else { "" },
+        metrics = super::metrics_server::readme(ctx),
+        metrics_step =
+            if ctx.site.spec.observability.metrics_server.enabled { " metrics-server\n   (see \"Resource metrics\")," } else { "" },
         name = site.metadata.name,
         version = crate::VERSION,
         k8s = spec.kubernetes.version,

@@ -132,6 +132,10 @@ fn kubelet_configuration() -> Value {
         "cgroupDriver": "systemd",
         "containerRuntimeEndpoint": CRI_SOCKET,
         "rotateCertificates": true,
+        // Serving certificates from the cluster CA, which metrics-server
+        // checks; ops/approve-kubelet-csrs.sh approves those of the site's
+        // nodes (see metrics_server.rs).
+        "serverTLSBootstrap": true,
         "failSwapOn": true,
         "serializeImagePulls": false,
         "shutdownGracePeriod": "60s",

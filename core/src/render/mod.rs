@@ -11,6 +11,7 @@ mod install;
 pub(crate) mod istio;
 mod kubeadm;
 mod metallb;
+mod metrics_server;
 mod network_policy;
 mod node;
 mod observability;
@@ -240,6 +241,7 @@ pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
     kubeadm::render(&ctx, &mut tree)?;
     cni::render(&ctx, &mut tree)?;
     metallb::render(&ctx, &mut tree)?;
+    metrics_server::render(&ctx, &mut tree)?;
     istio::render(&ctx, &mut tree)?;
     security::render(&ctx, &mut tree)?;
     traffic::render(&ctx, &mut tree)?;

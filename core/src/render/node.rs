@@ -14,6 +14,10 @@ use crate::validate::values::{KUBE_PROXY_CONNTRACK, kube_proxy_fixed_sysctls, sy
 
 const LIB_SH: &str = include_str!("assets/lib.sh");
 
+/// On control-plane nodes, after kubeadm: the timer that approves the kubelet
+/// serving certificates of the site's nodes (see metrics_server.rs).
+const APPROVER_STEP: &str = "\n  mb_step \"kubelet serving certificate approver\"\n  mb_csr_approver \"$ROOT/ops\"\n";
+
 /// Sysctls Kubernetes itself needs; the tuning section adds to these.
 pub(crate) const REQUIRED_SYSCTL: &[(&str, &str)] =
     &[("net.bridge.bridge-nf-call-ip6tables", "1"), ("net.bridge.bridge-nf-call-iptables", "1"), ("net.ipv4.ip_forward", "1")];
@@ -276,16 +280,16 @@ fn bootstrap_script(ctx: &Ctx, node: &Node) -> String {
         None => ("", ""),
     };
     let init_step = format!(
-        "  mb_step \"kubeadm init\"\n  if [[ -d \"$ROOT/secrets/kubernetes-pki\" ]]; then\n    mb_place_pki \"$ROOT/secrets/kubernetes-pki\"\n  fi\n  mb_kubeadm_init \"$HERE/kubeadm.yaml\" \"$NODE_ADDRESS\"{init_args}\n  mb_admin_kubeconfig\n\n  mb_step \"pod network ({cni})\"\n  mb_apply \"$ROOT/{manifest}\"\n",
+        "  mb_step \"kubeadm init\"\n  if [[ -d \"$ROOT/secrets/kubernetes-pki\" ]]; then\n    mb_place_pki \"$ROOT/secrets/kubernetes-pki\"\n  fi\n  mb_kubeadm_init \"$HERE/kubeadm.yaml\" \"$NODE_ADDRESS\"{init_args}\n  mb_admin_kubeconfig\n{APPROVER_STEP}\n  mb_step \"pod network ({cni})\"\n  mb_apply \"$ROOT/{manifest}\"\n",
         cni = spec.kubernetes.cni.as_str(),
         manifest = super::cni::manifest_path(spec.kubernetes.cni),
     );
+    let join_cp_step = format!(
+        "  mb_step \"kubeadm join (control plane)\"\n  mb_kubeadm_join \"$HERE/kubeadm.yaml\" \"$NODE_NAME\" control-plane\n  mb_admin_kubeconfig\n{APPROVER_STEP}"
+    );
     let (what, kubeadm_step) = match act {
         Action::Init => ("the first control-plane node: it runs `kubeadm init` and installs the pod network", init_step.as_str()),
-        Action::JoinControlPlane => (
-            "a control-plane node that joins the first one",
-            "  mb_step \"kubeadm join (control plane)\"\n  mb_kubeadm_join \"$HERE/kubeadm.yaml\" \"$NODE_NAME\" control-plane\n  mb_admin_kubeconfig\n",
-        ),
+        Action::JoinControlPlane => ("a control-plane node that joins the first one", join_cp_step.as_str()),
         Action::Join => ("a worker node", "  mb_step \"kubeadm join\"\n  mb_kubeadm_join \"$HERE/kubeadm.yaml\" \"$NODE_NAME\"\n"),
     };
     let locked: Vec<String> = ctx
@@ -314,6 +318,10 @@ fn bootstrap_script(ctx: &Ctx, node: &Node) -> String {
     };
     let with_istioctl = if node.role == Role::ControlPlane { "yes" } else { "no" };
     let mut tools: Vec<&str> = OS_TOOLS.to_vec();
+    if node.role == Role::ControlPlane {
+        // ops/approve-kubelet-csrs.sh, which the approver timer runs here.
+        tools.extend(["openssl", "base64", "awk"]);
+    }
     let time_step = match super::time::node_time(ctx, node) {
         super::time::NodeTime::Waived => {
             "  mb_step \"time sync\"\n  mb_log \"waived in spec.time: the site keeps this node's clock in step by its own means\"\n"

@@ -61,7 +61,7 @@ echo "== nodes"
 for node in "${{NODES[@]}}"; do
   kubectl wait --for=condition=Ready "node/$node" --timeout="$TIMEOUT" || problem "node $node is not Ready"
 done
-{time}{cni}
+{time}{cni}{metrics}
 echo "== istiod ($REVISION)"
 kubectl -n istio-system rollout status "deployment/istiod-$REVISION" --timeout="$TIMEOUT" || problem "istiod-$REVISION is not ready"
 
@@ -117,10 +117,11 @@ echo "the install is healthy"
         load_balancing = super::metallb::verify_lines(ctx),
         alertmanager = super::alertmanager::verify_lines(ctx),
         cni = super::cni::verify_lines(ctx),
+        metrics = super::metrics_server::verify_lines(ctx),
     );
     script(
         ctx,
-        "Checks that the install is healthy: nodes, istiod and the default revision tag, gateways, addons, mTLS, istioctl analyze and proxy status.",
+        "Checks that the install is healthy: nodes, kubelet serving certificates, resource metrics, istiod and the default revision tag, gateways, addons, mTLS, istioctl analyze and proxy status.",
         "ops/verify.sh   (TIMEOUT=300s by default)",
         &body,
     )
@@ -143,6 +144,10 @@ run() {{
 run nodes kubectl get nodes -o wide
 run pods kubectl get pods -A -o wide
 run events kubectl get events -A --sort-by=.lastTimestamp
+run csrs kubectl get csr
+run hpa kubectl get hpa -A
+run top-nodes kubectl top nodes
+run metrics-server-logs kubectl -n kube-system logs deployment/metrics-server --all-containers --tail=2000
 run istio-config kubectl get gateways.networking.istio.io,virtualservices.networking.istio.io,destinationrules.networking.istio.io,serviceentries.networking.istio.io,peerauthentications.security.istio.io,authorizationpolicies.security.istio.io,requestauthentications.security.istio.io -A -o yaml
 run proxy-status istioctl proxy-status --revision "$REVISION"
 run analyze istioctl analyze --all-namespaces --revision "$REVISION"

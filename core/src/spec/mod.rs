@@ -768,6 +768,10 @@ pub struct Observability {
     /// Alertmanager, which the addon Prometheus sends its alerts to.
     #[serde(default)]
     pub alertmanager: AlertmanagerSettings,
+    /// metrics-server, which serves the resource metrics the HPAs of istiod
+    /// and the gateways scale on, and `kubectl top`.
+    #[serde(default)]
+    pub metrics_server: MetricsServer,
 }
 
 /// Alertmanager in `istio-system`, fed by the addon Prometheus, delivering
@@ -876,6 +880,30 @@ pub struct AlertmanagerStorage {
 impl Default for AlertmanagerStorage {
     fn default() -> Self {
         AlertmanagerStorage { storage_class_name: None, size: d_alertmanager_size() }
+    }
+}
+
+/// metrics-server in `kube-system`. It reads each kubelet over TLS, checked
+/// against the cluster CA: the kubelets get serving certificates from the
+/// cluster (`serverTLSBootstrap`), and the install approves exactly those of
+/// the site's own nodes (see the generated README, "Resource metrics").
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MetricsServer {
+    /// Install metrics-server. Without it, no HorizontalPodAutoscaler gets
+    /// metrics and `kubectl top` does not work.
+    #[serde(default = "d_true")]
+    pub enabled: bool,
+    /// Replicas, each on another node (with a PodDisruptionBudget from 2).
+    /// Chosen when omitted: 2 where at least two nodes run workloads, 1 otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub replicas: Option<u32>,
+}
+
+impl Default for MetricsServer {
+    fn default() -> Self {
+        MetricsServer { enabled: true, replicas: None }
     }
 }
 
@@ -1183,6 +1211,19 @@ impl Site {
             .into_iter()
             .filter(|(_, g)| g.enabled)
             .collect()
+    }
+
+    /// The nodes that run workloads: the workers, or every node of a site
+    /// without workers (its control plane is left untainted).
+    pub fn workload_nodes(&self) -> Vec<&Node> {
+        let workers: Vec<&Node> = self.worker_nodes().collect();
+        if workers.is_empty() { self.spec.nodes.iter().collect() } else { workers }
+    }
+
+    /// metrics-server's replicas: as given, else 2 where two nodes run
+    /// workloads (one per node), else 1.
+    pub fn metrics_server_replicas(&self) -> u32 {
+        self.spec.observability.metrics_server.replicas.unwrap_or(if self.workload_nodes().len() >= 2 { 2 } else { 1 })
     }
 
     /// The node that runs `kubeadm init`: the first control-plane node.

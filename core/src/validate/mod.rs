@@ -7,6 +7,7 @@ mod cluster;
 mod cni;
 pub mod load_balancer;
 mod mesh;
+mod metrics;
 pub mod time;
 pub mod values;
 mod versions;
@@ -28,5 +29,6 @@ pub fn check(site: &Site) -> Vec<Diagnostic> {
     time::check(site, &mut d);
     load_balancer::check(site, &mut d);
     alertmanager::check(site, &mut d);
+    metrics::check(site, &mut d);
     d.0
 }

@@ -75,6 +75,31 @@ cmd_cluster() {
   mb_step "waiting for every node to be Ready"
   kubectl wait --for=condition=Ready nodes --all --timeout=900s
 
+  mb_step "kubelet serving certificates"
+  "$HERE"/ops/approve-kubelet-csrs.sh
+
+  mb_step "metrics-server"
+  mb_apply "$HERE"/manifests/metrics-server/metrics-server.yaml
+  kubectl -n kube-system rollout status deployment/metrics-server --timeout=600s
+
+  mb_step "resource metrics of every node (kubectl top nodes)"
+  local try top node missing
+  for ((try = 1; ; try++)); do
+    # A kubelet that asked for its serving certificate after the pass above.
+    "$HERE"/ops/approve-kubelet-csrs.sh >/dev/null || true
+    missing=()
+    top=$(kubectl top nodes --no-headers 2>/dev/null || true)
+    for node in "${NODE_NAMES[@]}"; do
+      if ! awk -v n="$node" '$1 == n && $2 != "<unknown>" { found = 1 } END { exit !found }' <<<"$top"; then
+        missing+=("$node")
+      fi
+    done
+    ((${#missing[@]} == 0)) && break
+    ((try < 60)) || mb_die "kubectl top nodes has no metrics for ${missing[*]} after 300 s: see ops/approve-kubelet-csrs.sh --check and kubectl -n kube-system logs deployment/metrics-server"
+    sleep 5
+  done
+
+
   mb_step "MetalLB 0.16.1 (L2): addresses for the gateways' LoadBalancer Services"
   mb_apply "$HERE"/manifests/metallb/metallb-native.yaml
   # The controller serves the webhook that checks the pool and makes the

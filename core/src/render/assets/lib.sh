@@ -43,7 +43,7 @@ mb_check_os_tools() {
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   if ((${#missing[@]})); then
-    mb_die "missing operating system tools: ${missing[*]}; install them from the OS installation media (packages conntrack, iptables, iproute2, util-linux, socat, ethtool, chrony)"
+    mb_die "missing operating system tools: ${missing[*]}; install them from the OS installation media (packages conntrack, iptables, iproute2, util-linux, socat, ethtool, chrony; openssl on control-plane nodes)"
   fi
 }
 
@@ -377,6 +377,17 @@ mb_kubeadm_join() {
     fi
   fi
   mb_log "this node has already joined"
+}
+
+# Installs, on a control-plane node, the approver of the kubelet serving
+# certificates of the site's nodes and its timer, and starts the timer.
+mb_csr_approver() {
+  local ops=$1 unit=meshbundle-kubelet-csr-approver
+  mb_install "$ops/approve-kubelet-csrs.sh" "/usr/local/sbin/$unit" 0755 || true
+  mb_install "$ops/systemd/$unit.service" "/etc/systemd/system/$unit.service" 0644 || true
+  mb_install "$ops/systemd/$unit.timer" "/etc/systemd/system/$unit.timer" 0644 || true
+  systemctl daemon-reload
+  systemctl enable --now "$unit.timer"
 }
 
 # Gives root a kubeconfig on control-plane nodes.

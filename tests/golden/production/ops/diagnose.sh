@@ -21,6 +21,10 @@ run() {
 run nodes kubectl get nodes -o wide
 run pods kubectl get pods -A -o wide
 run events kubectl get events -A --sort-by=.lastTimestamp
+run csrs kubectl get csr
+run hpa kubectl get hpa -A
+run top-nodes kubectl top nodes
+run metrics-server-logs kubectl -n kube-system logs deployment/metrics-server --all-containers --tail=2000
 run istio-config kubectl get gateways.networking.istio.io,virtualservices.networking.istio.io,destinationrules.networking.istio.io,serviceentries.networking.istio.io,peerauthentications.security.istio.io,authorizationpolicies.security.istio.io,requestauthentications.security.istio.io -A -o yaml
 run proxy-status istioctl proxy-status --revision "$REVISION"
 run analyze istioctl analyze --all-namespaces --revision "$REVISION"

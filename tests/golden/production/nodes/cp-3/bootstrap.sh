@@ -17,7 +17,7 @@ NODE_NAME=cp-3
 NODE_ADDRESS=10.0.0.13
 TIMEZONE=Etc/UTC
 KERNEL_MODULES=(overlay br_netfilter nf_conntrack vxlan)
-OS_TOOLS=(conntrack ip iptables mount nsenter modprobe sysctl systemctl sha256sum tar install cmp find sed grep socat ethtool chronyd chronyc)
+OS_TOOLS=(conntrack ip iptables mount nsenter modprobe sysctl systemctl sha256sum tar install cmp find sed grep socat ethtool openssl base64 awk chronyd chronyc)
 # Pulled by digest when the lock pins one.
 IMAGES=(10.0.0.5:5000/pause:3.10.2 10.0.0.5:5000/kube-proxy:v1.36.5 10.0.0.5:5000/coredns/coredns:v1.14.2 10.0.0.5:5000/kube-apiserver:v1.36.5 10.0.0.5:5000/kube-controller-manager:v1.36.5 10.0.0.5:5000/kube-scheduler:v1.36.5 10.0.0.5:5000/etcd:3.6.8-0 10.0.0.5:5000/calico/cni:v3.31.7 10.0.0.5:5000/calico/node:v3.31.7 10.0.0.5:5000/istio/proxyv2:1.30.3)
 
@@ -69,6 +69,9 @@ main() {
   mb_step "kubeadm join (control plane)"
   mb_kubeadm_join "$HERE/kubeadm.yaml" "$NODE_NAME" control-plane
   mb_admin_kubeconfig
+
+  mb_step "kubelet serving certificate approver"
+  mb_csr_approver "$ROOT/ops"
 
   mb_log "node $NODE_NAME is done"
 }
