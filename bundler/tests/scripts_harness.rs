@@ -90,21 +90,11 @@ esac
 case "$*" in
   *"-n shop get deployments,statefulsets,daemonsets -o name"*) printf 'deployment.apps/web\nstatefulset.apps/cache\n' ;;
   *"get peerauthentication"*) printf STRICT ;;
-  # The ingress gateway's address from MetalLB's pool (the production example's loadBalancerIP).
-  *"get service istio-ingressgateway -o jsonpath={range .status.loadBalancer"*) printf '10.0.0.100 ' ;;
-  # calico-node Ready on the node asked about.
-  *"-l k8s-app=calico-node --field-selector"*) printf True ;;
   *"get deployments -l app=istiod"*) printf '1-29-2\n1-30-3\n' ;;
   *"get secret"*) printf '%s' "$MB_CERT_B64" ;;
   # Resource metrics of every node of the production example.
-  *"top nodes"*) printf '%s   250m   6%%   1800Mi   23%%\n' cp-1 cp-2 cp-3 worker-1 worker-2 worker-3 ;;
   # A control-plane node's labels, as kubeadm leaves them.
   *"get node "*"-o jsonpath={.metadata.labels}"*) printf '{"kubernetes.io/hostname":"x","node-role.kubernetes.io/control-plane":""}' ;;
-  # A healthy Alertmanager of two pods, and a Prometheus that sends to both.
-  *"get --raw /api/v1/namespaces/istio-system/pods/alertmanager-0:9093/proxy/api/v2/status"*)
-    printf '{"cluster":{"name":"01J","peers":[{"address":"10.244.1.7:9094","name":"01A"},{"address":"10.244.2.9:9094","name":"01B"}],"status":"ready"}}' ;;
-  *"get --raw /api/v1/namespaces/istio-system/services/prometheus:9090/proxy/api/v1/alertmanagers"*)
-    printf '{"status":"success","data":{"activeAlertmanagers":[{"url":"http://10.244.1.7:9093/api/v2/alerts"},{"url":"http://10.244.2.9:9093/api/v2/alerts"}],"droppedAlertmanagers":[]}}' ;;
 esac
 exit 0
 "#;
@@ -142,7 +132,7 @@ impl Harness {
         std::fs::create_dir_all(&stubs).unwrap();
         for s in STUBS {
             let p = stubs.join(s);
-            std::fs::write(&p, STUB).unwrap();
+            std::fs::write(&p, common::cluster::with_healthy_cluster(STUB, &example("production"))).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
 

@@ -175,13 +175,6 @@ echo "$name $*" >>"$MB_LOG"
 case "$*" in
   "get crd "*) [ -n "$MB_NO_CRD" ] && { echo "Error from server (NotFound): customresourcedefinitions \"$3\" not found" >&2; exit 1; } ;;
   *"get peerauthentication"*) printf STRICT ;;
-  # The ingress gateway's address from MetalLB's pool (the production example's loadBalancerIP).
-  *"get service istio-ingressgateway -o jsonpath={range .status.loadBalancer"*) printf '10.0.0.100 ' ;;
-  # A healthy Alertmanager of two pods, and a Prometheus that sends to both.
-  *"pods/alertmanager-0:9093/proxy/api/v2/status"*) printf '{"cluster":{"peers":[{"address":"10.244.1.7:9094"},{"address":"10.244.2.9:9094"}]}}' ;;
-  *"services/prometheus:9090/proxy/api/v1/alertmanagers"*) printf '{"data":{"activeAlertmanagers":[{"url":"a"},{"url":"b"}],"droppedAlertmanagers":[]}}' ;;
-  # calico-node Ready on the node asked about.
-  *"-l k8s-app=calico-node --field-selector"*) printf True ;;
   # Resource metrics of every node ($MB_NODES).
   *"top nodes"*) for n in $MB_NODES; do echo "$n 250m 6% 1800Mi 23%"; done ;;
 esac
@@ -201,7 +194,7 @@ fn run_cluster(s: &Site, crd_present: bool) -> Run {
     let stubs = dir.path().join("stubs");
     std::fs::create_dir_all(&stubs).unwrap();
     for name in ["kubectl", "istioctl"] {
-        std::fs::write(stubs.join(name), STUB).unwrap();
+        std::fs::write(stubs.join(name), common::cluster::with_healthy_cluster(STUB, s)).unwrap();
         std::fs::set_permissions(stubs.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let secrets = if s.metadata.name == example("production").metadata.name {

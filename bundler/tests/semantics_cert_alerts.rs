@@ -672,6 +672,8 @@ fn the_exporter_runs_and_is_carried_exactly_when_prometheus_scrapes_it() {
     for prometheus in [true, false] {
         let mut s = example("production");
         s.spec.observability.addons.prometheus = prometheus;
+        // Alertmanager is fed by the addon Prometheus: it goes with it.
+        s.spec.observability.alertmanager.enabled = prometheus;
         let n = needs(&s).unwrap();
         let carried = n.images.iter().any(|i| i.upstream.to_string() == image);
         assert_eq!(carried, prometheus, "prometheus={prometheus}: the lock and the bundle carry the exporter");

@@ -242,7 +242,7 @@ impl Scripts {
         std::fs::create_dir_all(&stubs).unwrap();
         for s in ["kubectl", "istioctl"] {
             let p = stubs.join(s);
-            std::fs::write(&p, STUB).unwrap();
+            std::fs::write(&p, common::cluster::with_healthy_cluster(STUB, site)).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let t = render(site, &Inputs { secrets: Some(&secrets(site)), ..Default::default() }).unwrap();
@@ -362,7 +362,9 @@ fn passes(o: &Output) -> String {
 #[test]
 fn verify_checks_the_gateways_address_against_the_pool_and_the_address_asked_for() {
     // Production: MetalLB with 10.0.0.100-10.0.0.109, the ingress asks for 10.0.0.100.
+    // No address yet (kubectl prints nothing for an empty ingress list).
     let s = Scripts::new(&example("production"));
+    s.answer(INGRESS_ADDRESS, 0, " ");
     let err = fails(&s.run(&["ops/verify.sh"]));
     assert!(err.contains("FAIL: gateway service istio-ingress/istio-ingressgateway has no external address (<pending>)"), "{err}");
     assert_eq!(err.matches("FAIL:").count(), 1, "{err}");
@@ -398,6 +400,7 @@ fn verify_checks_the_gateways_address_against_the_pool_and_the_address_asked_for
     site.spec.load_balancer = Some(LoadBalancer { provider: LoadBalancerProvider::Existing, addresses: vec![] });
     site.spec.istio.ingress_gateway.service.load_balancer_ip = None;
     let s = Scripts::new(&site);
+    s.answer(INGRESS_ADDRESS, 0, " ");
     let err = fails(&s.run(&["ops/verify.sh"]));
     assert!(err.contains("spec.loadBalancer.provider: existing"), "{err}");
     let s = Scripts::new(&site);

@@ -333,7 +333,7 @@ impl Scripts {
             std::fs::write(&p, body).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         };
-        put("kubectl", KUBECTL_STUB);
+        put("kubectl", &common::cluster::with_healthy_cluster(KUBECTL_STUB, site));
         for name in ["istioctl", "systemctl", "sleep"] {
             put(name, RECORDING_STUB);
         }
@@ -583,7 +583,10 @@ fn the_approval_script_approves_exactly_the_serving_requests_of_the_sites_own_no
     s.serve_csrs(&[kubelet_csr("csr-again", "cp-1", &r)]);
     std::fs::write(
         s.path("stubs/kubectl"),
-        KUBECTL_STUB.replace(r#""certificate approve "*) echo "$3" >>"$MB_DIR/approved" ;;"#, r#""certificate approve "*) exit 1 ;;"#),
+        common::cluster::with_healthy_cluster(
+            &KUBECTL_STUB.replace(r#""certificate approve "*) echo "$3" >>"$MB_DIR/approved" ;;"#, r#""certificate approve "*) exit 1 ;;"#),
+            &site,
+        ),
     )
     .unwrap();
     let o = s.run(&["ops/approve-kubelet-csrs.sh"]);
