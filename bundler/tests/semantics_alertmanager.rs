@@ -516,6 +516,7 @@ fn a_real_alertmanager_mutes_exactly_the_duplicates() {
     let istiod = json!({"namespace": "istio-system", "pod": "istiod-1-30-3-abc"});
     let other_istiod = json!({"namespace": "istio-system", "pod": "istiod-1-30-3-xyz"});
     let c = |pod: &str| json!({"namespace": "shop", "pod": pod, "container": "web"});
+    let ingress = |host: &str| json!({"job": "ingress-certificates", "instance": "istio-ingressgateway.istio-ingress.svc.cluster.local:443", "host": host});
     let cases: Vec<(Value, bool)> = vec![
         // The same alert at both severities about the same container: the warning is muted.
         (alert("ContainerMemoryNearLimit", "critical", c("web-1")), false),
@@ -531,6 +532,12 @@ fn a_real_alertmanager_mutes_exactly_the_duplicates() {
         (alert("MeshRootCertificateExpiring", "critical", istiod.clone()), false),
         (alert("MeshIntermediateCertificateExpiring", "critical", istiod.clone()), true),
         (alert("MeshIntermediateCertificateExpiring", "critical", other_istiod), false),
+        // One ingress host's certificate critical mutes its own warning, not
+        // another host's (every host is probed through the same gateway
+        // address, so `instance` alone does not tell them apart).
+        (alert("IngressCertificateExpiring", "critical", ingress("shop.example.internal")), false),
+        (alert("IngressCertificateExpiring", "warning", ingress("shop.example.internal")), true),
+        (alert("IngressCertificateExpiring", "warning", ingress("api.example.internal")), false),
         // Certificates of Kubernetes: nothing mutes them.
         (
             alert("KubernetesClientCertificateExpiring", "critical", json!({"job": "kubernetes-apiservers", "instance": "10.0.0.11:6443"})),

@@ -87,7 +87,7 @@ pub(crate) fn inhibit_rules() -> Value {
         {
             "source_matchers": ["severity=\"critical\""],
             "target_matchers": ["severity=\"warning\""],
-            "equal": ["alertname", "namespace", "destination_service", "pod", "container", "instance"],
+            "equal": ["alertname", "namespace", "destination_service", "pod", "container", "instance", "host", "node"],
         },
         {
             "source_matchers": ["alertname=\"MeshServiceHighErrorRate\""],
