@@ -840,3 +840,39 @@ fn a_build_carries_the_metrics_server_image_the_manifest_names() {
     let deploy = kind(&d, "Deployment")[0];
     assert_eq!(deploy["spec"]["template"]["spec"]["containers"][0]["image"], site_ref, "the manifest runs the carried image");
 }
+
+#[test]
+fn verify_checks_requests_with_the_callers_kubeconfig_and_tells_a_listing_failure_from_a_pending_request() {
+    let site = example("production");
+    let s = Scripts::new(&site);
+    s.serve_csrs(&[]);
+    s.set("top", &top_of(&site));
+    // kubectl records the kubeconfig it was given, and cannot list requests while csr.fail exists.
+    let stub = KUBECTL_STUB.replace(
+        "  \"get csr -o go-template=\"*)\n",
+        "  \"get csr -o go-template=\"*)\n    echo \"KUBECONFIG=${KUBECONFIG:-}\" >>\"$MB_DIR/kubeconfig\"\n    if [ -f \"$MB_DIR/csr.fail\" ]; then echo 'Error from server (Forbidden)' >&2; exit 1; fi\n",
+    );
+    assert_ne!(stub, KUBECTL_STUB);
+    std::fs::write(s.path("stubs/kubectl"), common::cluster::with_healthy_cluster(&stub, &site)).unwrap();
+
+    // ops/verify.sh runs as the operator: the check uses the operator's kubeconfig, not admin.conf.
+    let o = s.run(&["ops/verify.sh"]);
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    let seen = std::fs::read_to_string(s.path("kubeconfig")).unwrap();
+    assert!(!seen.is_empty() && !seen.contains("admin.conf"), "{seen}");
+    // The approver itself (the timer, or root by hand) uses admin.conf.
+    let o = s.run(&["ops/approve-kubelet-csrs.sh"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let seen = std::fs::read_to_string(s.path("kubeconfig")).unwrap();
+    assert!(seen.lines().last().unwrap().contains("/etc/kubernetes/admin.conf"), "{seen}");
+
+    // A kubeconfig that cannot list requests is not "requests are pending".
+    s.set("csr.fail", "");
+    let o = s.run(&["ops/approve-kubelet-csrs.sh", "--check"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    let o = s.run(&["ops/verify.sh"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(err.contains("could not list the kubelet serving certificate requests"), "{err}");
+    assert!(!err.contains("are pending"), "{err}");
+}

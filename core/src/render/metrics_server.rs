@@ -269,7 +269,8 @@ fn approve_script(ctx: &Ctx) -> String {
 #
 # Usage: approve-kubelet-csrs.sh           approve (a timer runs this on every control-plane node)
 #        approve-kubelet-csrs.sh --check   list the pending kubelet serving requests of this site's
-#                                          nodes, approve nothing; exit 1 when there is one
+#                                          nodes, approve nothing; exit 1 when there is one,
+#                                          3 when the requests cannot be listed
 set -euo pipefail
 
 SIGNER={signer_q}
@@ -278,7 +279,6 @@ NODE_NAMES={names}
 # extension's value in hex (what `openssl asn1parse` prints).
 NODE_SANS=(
 {sans})
-export KUBECONFIG="${{KUBECONFIG:-/etc/kubernetes/admin.conf}}"
 # Field separator of the listing: a control character no field holds.
 SEP=$'\x1f'
 # A Go-quoted string with nothing escaped.
@@ -293,6 +293,11 @@ case "${{1:-}}" in
     exit 2
     ;;
 esac
+# Approving (the timer, or root by hand) uses admin.conf; --check, which
+# ops/verify.sh runs as the operator, keeps the caller's kubeconfig.
+if [[ $mode == approve ]]; then
+  export KUBECONFIG="${{KUBECONFIG:-/etc/kubernetes/admin.conf}}"
+fi
 
 # Index of a node of the site, by name.
 node_index() {{
@@ -367,7 +372,10 @@ judge() {{
   fi
 }}
 
-list=$(kubectl get csr -o go-template='{{{{range .items}}}}{{{{if not .status.conditions}}}}{{{{.metadata.name}}}}{{{{"\x1f"}}}}{{{{.spec.signerName}}}}{{{{"\x1f"}}}}{{{{printf "%q" .spec.username}}}}{{{{"\x1f"}}}}{{{{range .spec.groups}}}}{{{{printf "%q" .}}}},{{{{end}}}}{{{{"\x1f"}}}}{{{{range .spec.usages}}}}{{{{.}}}},{{{{end}}}}{{{{"\x1f"}}}}{{{{.spec.request}}}}{{{{"\n"}}}}{{{{end}}}}{{{{end}}}}')
+if ! list=$(kubectl get csr -o go-template='{{{{range .items}}}}{{{{if not .status.conditions}}}}{{{{.metadata.name}}}}{{{{"\x1f"}}}}{{{{.spec.signerName}}}}{{{{"\x1f"}}}}{{{{printf "%q" .spec.username}}}}{{{{"\x1f"}}}}{{{{range .spec.groups}}}}{{{{printf "%q" .}}}},{{{{end}}}}{{{{"\x1f"}}}}{{{{range .spec.usages}}}}{{{{.}}}},{{{{end}}}}{{{{"\x1f"}}}}{{{{.spec.request}}}}{{{{"\n"}}}}{{{{end}}}}{{{{end}}}}'); then
+  echo "cannot list the CertificateSigningRequests (kubectl get csr failed)" >&2
+  exit 3
+fi
 
 failed=0
 pending=0
@@ -480,7 +488,13 @@ pub(crate) fn verify_lines(ctx: &Ctx) -> String {
     let mut out = String::from(
         r#"
 echo "== kubelet serving certificates"
-"$ROOT/ops/approve-kubelet-csrs.sh" --check || problem "kubelet serving certificate requests of the site's nodes are pending (is the meshbundle-kubelet-csr-approver.timer running on the control-plane nodes?)"
+csr_check=0
+"$ROOT/ops/approve-kubelet-csrs.sh" --check || csr_check=$?
+case $csr_check in
+  0) ;;
+  1) problem "kubelet serving certificate requests of the site's nodes are pending (is the meshbundle-kubelet-csr-approver.timer running on the control-plane nodes?)" ;;
+  *) problem "could not list the kubelet serving certificate requests (ops/approve-kubelet-csrs.sh --check exited $csr_check): can this kubeconfig list certificatesigningrequests?" ;;
+esac
 "#,
     );
     if release(ctx).is_none() {

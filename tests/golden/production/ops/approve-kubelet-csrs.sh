@@ -18,7 +18,8 @@
 #
 # Usage: approve-kubelet-csrs.sh           approve (a timer runs this on every control-plane node)
 #        approve-kubelet-csrs.sh --check   list the pending kubelet serving requests of this site's
-#                                          nodes, approve nothing; exit 1 when there is one
+#                                          nodes, approve nothing; exit 1 when there is one,
+#                                          3 when the requests cannot be listed
 set -euo pipefail
 
 SIGNER=kubernetes.io/kubelet-serving
@@ -33,7 +34,6 @@ NODE_SANS=(
   30108208776F726B65722D3287040A000016  # worker-2: DNS:worker-2, IP Address:10.0.0.22
   30108208776F726B65722D3387040A000017  # worker-3: DNS:worker-3, IP Address:10.0.0.23
 )
-export KUBECONFIG="${KUBECONFIG:-/etc/kubernetes/admin.conf}"
 # Field separator of the listing: a control character no field holds.
 SEP=$'\x1f'
 # A Go-quoted string with nothing escaped.
@@ -48,6 +48,11 @@ case "${1:-}" in
     exit 2
     ;;
 esac
+# Approving (the timer, or root by hand) uses admin.conf; --check, which
+# ops/verify.sh runs as the operator, keeps the caller's kubeconfig.
+if [[ $mode == approve ]]; then
+  export KUBECONFIG="${KUBECONFIG:-/etc/kubernetes/admin.conf}"
+fi
 
 # Index of a node of the site, by name.
 node_index() {
@@ -122,7 +127,10 @@ judge() {
   fi
 }
 
-list=$(kubectl get csr -o go-template='{{range .items}}{{if not .status.conditions}}{{.metadata.name}}{{"\x1f"}}{{.spec.signerName}}{{"\x1f"}}{{printf "%q" .spec.username}}{{"\x1f"}}{{range .spec.groups}}{{printf "%q" .}},{{end}}{{"\x1f"}}{{range .spec.usages}}{{.}},{{end}}{{"\x1f"}}{{.spec.request}}{{"\n"}}{{end}}{{end}}')
+if ! list=$(kubectl get csr -o go-template='{{range .items}}{{if not .status.conditions}}{{.metadata.name}}{{"\x1f"}}{{.spec.signerName}}{{"\x1f"}}{{printf "%q" .spec.username}}{{"\x1f"}}{{range .spec.groups}}{{printf "%q" .}},{{end}}{{"\x1f"}}{{range .spec.usages}}{{.}},{{end}}{{"\x1f"}}{{.spec.request}}{{"\n"}}{{end}}{{end}}'); then
+  echo "cannot list the CertificateSigningRequests (kubectl get csr failed)" >&2
+  exit 3
+fi
 
 failed=0
 pending=0

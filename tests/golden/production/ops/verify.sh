@@ -45,7 +45,13 @@ for ns in "${POLICED_NAMESPACES[@]}"; do
 done
 
 echo "== kubelet serving certificates"
-"$ROOT/ops/approve-kubelet-csrs.sh" --check || problem "kubelet serving certificate requests of the site's nodes are pending (is the meshbundle-kubelet-csr-approver.timer running on the control-plane nodes?)"
+csr_check=0
+"$ROOT/ops/approve-kubelet-csrs.sh" --check || csr_check=$?
+case $csr_check in
+  0) ;;
+  1) problem "kubelet serving certificate requests of the site's nodes are pending (is the meshbundle-kubelet-csr-approver.timer running on the control-plane nodes?)" ;;
+  *) problem "could not list the kubelet serving certificate requests (ops/approve-kubelet-csrs.sh --check exited $csr_check): can this kubeconfig list certificatesigningrequests?" ;;
+esac
 
 echo "== resource metrics"
 kubectl -n kube-system rollout status deployment/metrics-server --timeout="$TIMEOUT" || problem "metrics-server is not ready"
