@@ -530,3 +530,28 @@ fn a_stated_readiness_port_is_the_one_rendered_checked_and_probed() {
     s.answer(INGRESS_PORTS, 0, "status-port=31021 http2=30080 https=30443 ");
     passes(&s.run(&["ops/verify.sh"]));
 }
+
+#[test]
+fn verify_checks_metallb_itself_not_only_the_address_it_gave() {
+    // An address already given stays on the Service when the speakers are down:
+    // verify must look at MetalLB's controller, speakers and pool as well.
+    for (call, said) in [
+        ("kubectl -n metallb-system rollout status deployment/controller*", "MetalLB's controller is not ready"),
+        ("kubectl -n metallb-system rollout status daemonset/speaker*", "MetalLB's speaker is not ready on every node"),
+        ("kubectl -n metallb-system get ipaddresspool gateways*", "MetalLB's address pool gateways is missing"),
+    ] {
+        let s = Scripts::new(&example("production"));
+        s.answer(call, 1, "error: timed out waiting for the condition");
+        let err = fails(&s.run(&["ops/verify.sh"]));
+        assert!(err.contains(said), "{call}: {err}");
+        assert_eq!(err.matches("FAIL:").count(), 1, "{call}: {err}");
+    }
+    // With an existing implementation there is no MetalLB to check.
+    let mut site = example("production");
+    site.spec.load_balancer = Some(LoadBalancer { provider: LoadBalancerProvider::Existing, addresses: vec![] });
+    site.spec.istio.ingress_gateway.service.load_balancer_ip = None;
+    let s = Scripts::new(&site);
+    s.answer(INGRESS_ADDRESS, 0, "172.16.5.5 ");
+    s.answer("kubectl -n metallb-system *", 1, "not found");
+    passes(&s.run(&["ops/verify.sh"]));
+}

@@ -180,6 +180,18 @@ pub(crate) fn verify_lines(ctx: &Ctx) -> String {
     if checks.is_empty() {
         return String::new();
     }
+    if metallb {
+        // MetalLB itself: an address already given stays on the Service while a
+        // crashed speaker no longer answers ARP for it, or takes it over when a
+        // node fails; and the pool the addresses come from must still be there.
+        let ns = quote(NAMESPACE);
+        checks = format!(
+            "kubectl -n {ns} rollout status deployment/controller --timeout=\"$TIMEOUT\" || problem \"MetalLB's controller is not ready: see kubectl -n {NAMESPACE} logs deployment/controller\"\n\
+             kubectl -n {ns} rollout status daemonset/speaker --timeout=\"$TIMEOUT\" || problem \"MetalLB's speaker is not ready on every node: no node answers ARP for a gateway address whose speaker is down (kubectl -n {NAMESPACE} get pods -o wide)\"\n\
+             kubectl -n {ns} get ipaddresspool {pool} >/dev/null || problem \"MetalLB's address pool {POOL_NAME} is missing: run ./install.sh cluster again\"\n{checks}",
+            pool = quote(POOL_NAME),
+        );
+    }
     let ranges: Vec<&str> = pool.iter().map(|r| r.text.as_str()).collect();
     format!(
         r#"

@@ -150,6 +150,9 @@ describe_provider() {
   echo 'see kubectl -n metallb-system logs deployment/controller and kubectl get ipaddresspools -A'
 }
 
+kubectl -n metallb-system rollout status deployment/controller --timeout="$TIMEOUT" || problem "MetalLB's controller is not ready: see kubectl -n metallb-system logs deployment/controller"
+kubectl -n metallb-system rollout status daemonset/speaker --timeout="$TIMEOUT" || problem "MetalLB's speaker is not ready on every node: no node answers ARP for a gateway address whose speaker is down (kubectl -n metallb-system get pods -o wide)"
+kubectl -n metallb-system get ipaddresspool gateways >/dev/null || problem "MetalLB's address pool gateways is missing: run ./install.sh cluster again"
 check_address istio-ingress/istio-ingressgateway 10.0.0.100 pool
 
 echo "== addons"
