@@ -137,9 +137,12 @@ pub struct BuildArgs {
     /// Carry only what this earlier bundle (or lock) lacks.
     #[arg(long, value_name = "OLD")]
     pub since: Option<PathBuf>,
-    /// The statically linked meshbundle to carry (default: this one if static, else the musl build beside it).
-    #[arg(long, value_name = "FILE")]
+    /// The statically linked meshbundle to carry as bin/meshbundle (default: this meshbundle when it is statically linked, else none).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_binary")]
     pub binary: Option<PathBuf>,
+    /// Carry no meshbundle binary, even when this one is statically linked.
+    #[arg(long)]
+    pub no_binary: bool,
     /// Output: text for people, json for programs.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

@@ -93,6 +93,14 @@ fn inspect(dir: &Path, bundle: &str) -> Value {
     serde_json::from_slice(&o.stdout).expect("inspect --format json parses")
 }
 
+/// The static (musl) build of these very sources, when one was made
+/// (`tests/run-all.sh` makes it before the tests).
+fn static_build() -> Option<PathBuf> {
+    let musl = repo().join("target/x86_64-unknown-linux-musl/release/meshbundle");
+    let version = |b: &Path| Command::new(b).arg("--version").output().ok().map(|o| o.stdout);
+    (musl.exists() && version(&musl) == version(Path::new(bin()))).then_some(musl)
+}
+
 /// The entries of a tar as (header, data), in order.
 fn entries(path: &Path) -> Vec<(tar::Header, Vec<u8>)> {
     let mut a = tar::Archive::new(std::fs::File::open(path).unwrap());
@@ -193,6 +201,38 @@ fn example_bundle_builds_offline_reproducibly_and_verifies() {
     assert_eq!(v["ok"], true);
     assert_eq!(v["id"], id.as_str());
     assert_eq!(v["notCarried"]["images"].as_array().unwrap().len(), images);
+    // This meshbundle is not statically linked, so it does not carry itself,
+    // whatever else lies in target/ (a musl build is carried only with --binary).
+    assert!(v["notCarried"]["files"].as_array().unwrap().iter().any(|f| f == "bin/meshbundle"), "{v}");
+    let has_bin = |f: &str| entries(&d.join(f)).iter().any(|(h, _)| h.path().unwrap().to_str() == Some("bin/meshbundle"));
+    assert!(!has_bin("one.mbundle"));
+    if let Some(musl) = static_build() {
+        let o = meshbundle(
+            d,
+            &["build", "--example", "production", "-o", "static.mbundle", "--cache", "c1", "--binary", musl.to_str().unwrap()],
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert!(has_bin("static.mbundle"));
+        // The static binary carries itself unless told not to.
+        let o = Command::new(&musl)
+            .args(["build", "--example", "production", "-o", "self.mbundle", "--cache", "c1"])
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert_eq!(sha256_file(&d.join("self.mbundle")), sha256_file(&d.join("static.mbundle")), "the static binary carries itself");
+        let o = Command::new(&musl)
+            .args(["build", "--example", "production", "-o", "none.mbundle", "--cache", "c1", "--no-binary"])
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert_eq!(
+            sha256_file(&d.join("none.mbundle")),
+            sha256_file(&d.join("one.mbundle")),
+            "--no-binary: the same bundle as without one"
+        );
+    }
 
     let v = inspect(d, "one.mbundle");
     assert_eq!(v["id"], id.as_str());
@@ -452,9 +492,14 @@ fn damaged_bundles_are_refused_and_import_writes_nothing() {
 fn locked_build_imports_offline_into_containerd_and_a_site_registry() {
     let f = Fixture::new("");
     let d = f.d();
-    let id = f.build("site.mbundle", &[]);
+    // The static build of these sources, when one was made, is carried only
+    // when asked for; this (dynamically linked) meshbundle never carries itself.
+    let musl = static_build();
+    let musl_str = musl.as_ref().map(|m| m.to_str().unwrap().to_string()).unwrap_or_default();
+    let carry: Vec<&str> = if musl.is_some() { vec!["--binary", &musl_str] } else { vec![] };
+    let id = f.build("site.mbundle", &carry);
     // Reproducible from the same lock, secrets and cache.
-    let again = f.build("again.mbundle", &[]);
+    let again = f.build("again.mbundle", &carry);
     assert_eq!(id, again);
     assert_eq!(sha256_file(&d.join("site.mbundle")), sha256_file(&d.join("again.mbundle")));
     // Nothing new is resolved with --locked; an offline rebuild needs only the cache.
@@ -539,6 +584,7 @@ fn locked_build_imports_offline_into_containerd_and_a_site_registry() {
     }
     // The carried binary runs at the site, and verifies the bundle it came in.
     let carried = site.join("bin/meshbundle");
+    assert_eq!(carried.exists(), musl.is_some(), "bin/meshbundle is carried exactly when --binary was given");
     if carried.exists() {
         let o = Command::new("unshare")
             .arg("-n")

@@ -64,7 +64,15 @@ fn same_source(path: &Path) -> bool {
 const MUSL_BUILD: &str = "cargo build --release --target x86_64-unknown-linux-musl -p meshbundle";
 
 /// The statically linked meshbundle to carry, built from the same sources.
-fn find_binary(explicit: Option<&Path>) -> Result<Option<PathBuf>> {
+///
+/// The rule is deterministic and does not depend on what else lies around:
+/// `--binary FILE` carries FILE, `--no-binary` carries nothing, and otherwise
+/// the running meshbundle carries itself when it is statically linked (a
+/// release binary) and nothing when it is not (a development build).
+fn find_binary(explicit: Option<&Path>, none: bool) -> Result<Option<PathBuf>> {
+    if none {
+        return Ok(None);
+    }
     if let Some(p) = explicit {
         if !is_static(p) {
             return Err(Error::failed(
@@ -80,22 +88,8 @@ fn find_binary(explicit: Option<&Path>) -> Result<Option<PathBuf>> {
         }
         return Ok(Some(p.to_path_buf()));
     }
-    let exe = std::env::current_exe().map_err(|e| Error::failed(e.to_string(), "give --binary"))?;
-    if is_static(&exe) {
-        return Ok(Some(exe));
-    }
-    // target/<profile>/meshbundle -> target/x86_64-unknown-linux-musl/release/meshbundle
-    let Some(sibling) = exe.parent().and_then(Path::parent).map(|t| t.join("x86_64-unknown-linux-musl/release/meshbundle")) else {
-        return Ok(None);
-    };
-    if !is_static(&sibling) {
-        return Ok(None);
-    }
-    if !same_source(&sibling) {
-        eprintln!("warning: not carrying {}: it was built from other sources (rebuild it with: {MUSL_BUILD})", sibling.display());
-        return Ok(None);
-    }
-    Ok(Some(sibling))
+    let exe = std::env::current_exe().map_err(|e| Error::failed(e.to_string(), "give --binary FILE or --no-binary"))?;
+    Ok(is_static(&exe).then_some(exe))
 }
 
 fn sealer(a: &BuildArgs) -> Result<Option<Sealer>> {
@@ -127,7 +121,7 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
             "give --recipient age1..., --passphrase-file FILE, or --no-private-keys",
         ));
     }
-    let binary = find_binary(a.binary.as_deref())?;
+    let binary = find_binary(a.binary.as_deref(), a.no_binary)?;
     let signer = a.sign.as_deref().map(sign::load_signing_key).transpose()?;
 
     let (site, spec_text, lock, lock_text, images, files, mut not_carried) = if let Some(name) = &a.example {
@@ -243,7 +237,13 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
     if binary.is_none() {
         not_carried.files.push("bin/meshbundle".into());
         if not_carried.reason.is_empty() {
-            not_carried.reason = format!("no statically linked meshbundle of these sources was found (run {MUSL_BUILD}, or give --binary)");
+            not_carried.reason = if a.no_binary {
+                "--no-binary: the site brings its own meshbundle".into()
+            } else {
+                format!(
+                    "this meshbundle is not statically linked, so it does not carry itself (build one with {MUSL_BUILD} and give --binary FILE)"
+                )
+            };
         }
     }
     let secrets = a.secrets.as_deref().map(|p| sitefile::read_secrets(p, Some(&site))).transpose()?;
