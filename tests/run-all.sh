@@ -2,7 +2,9 @@
 # Runs every meshbundle test on a fresh machine, installing what the tests
 # need first: Debian packages (validators, containerd, a registry, skopeo,
 # umoci, Chromium), Python packages, Rust targets, wasm-bindgen-cli and the
-# web tools. Safe to re-run: what is already installed is skipped.
+# web tools. Safe to re-run: what is already installed is skipped. Debian
+# packages come without their recommends; the Python tools go into a virtual
+# environment inside the checkout (.venv, ignored by git), not the system.
 #
 #   tests/run-all.sh                 install, build, run every test
 #   tests/run-all.sh --no-install    run the tests only
@@ -22,18 +24,19 @@ step() { printf '\n== %s\n' "$*"; }
 
 if [[ $install -eq 1 ]]; then
   step "Debian packages"
-  debs=(python3 openssl shellcheck containerd runc prometheus prometheus-alertmanager prometheus-blackbox-exporter chromium
+  debs=(python3 python3-venv openssl shellcheck containerd runc prometheus prometheus-alertmanager prometheus-blackbox-exporter chromium
         skopeo umoci docker-registry apache2-utils musl-tools iproute2 util-linux tar gzip curl bc age etcd-server etcd-client
         chrony)
   missing=()
   for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if ((${#missing[@]})); then
     as_root apt-get update -qq
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
   fi
 
-  step "Python packages"
-  python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt
+  step "Python packages (into .venv)"
+  [[ -x .venv/bin/python3 ]] || python3 -m venv .venv
+  .venv/bin/python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 
   step "Rust targets"
   rustup target add wasm32-unknown-unknown x86_64-unknown-linux-musl
@@ -47,6 +50,9 @@ if [[ $install -eq 1 ]]; then
   step "web tools (npm ci in web/)"
   (cd web && npm ci --no-audit --no-fund)
 fi
+
+# The tests run `python3` with the packages above.
+if [[ -x .venv/bin/python3 ]]; then export PATH="$PWD/.venv/bin:$PATH"; fi
 
 step "Build"
 cargo build --workspace --all-targets --locked
