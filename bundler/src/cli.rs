@@ -230,6 +230,7 @@ pub struct KeygenArgs {
     /// Path prefix: writes PREFIX.key (private, 0600) and PREFIX.pub.
     #[arg(short, long, value_name = "PREFIX")]
     pub output: PathBuf,
+    /// Overwrite an existing key pair. The old key is lost: bundles it signed no longer verify against the new PREFIX.pub.
     #[arg(long)]
     pub force: bool,
 }
@@ -393,7 +394,7 @@ pub struct SecretsRotateArgs {
     /// The secrets file to renew.
     #[arg(long, value_name = "FILE")]
     pub secrets: PathBuf,
-    /// Write the renewed secrets here instead of replacing --secrets.
+    /// Write the renewed secrets here instead of replacing --secrets (a file replaced is first kept as FILE.<UTC time>.bak, 0600).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }

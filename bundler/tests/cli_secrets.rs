@@ -27,6 +27,9 @@ fn generate_show_rotate_render() {
     // It refuses to overwrite secrets: that would orphan every installed node.
     let o = meshbundle(d, &["secrets", "generate", "site.yaml", "-o", "site.secrets.yaml"]);
     assert_eq!(o.status.code(), Some(1));
+    // ... and says what --force would lose.
+    let err = text(&o.stderr);
+    assert!(err.contains("CAs") && err.contains("secrets rotate") && err.contains("--force"), "{err}");
 
     let o = meshbundle(d, &["secrets", "show", "site.secrets.yaml"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -46,6 +49,22 @@ fn generate_show_rotate_render() {
     assert_eq!(r.istio.root, s.istio.root);
     assert_ne!(r.istio.intermediates, s.istio.intermediates);
     assert_eq!(mode(&d.join("site.secrets.yaml")), 0o600);
+    // The file it replaced is kept, byte for byte, 0600, and named.
+    let backups: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("site.secrets.yaml.") && p.extension().is_some_and(|e| e == "bak"))
+        .collect();
+    assert_eq!(backups.len(), 1, "{backups:?}");
+    assert_eq!(pki::parse_secrets(&std::fs::read_to_string(&backups[0]).unwrap()).unwrap().istio.intermediates, s.istio.intermediates);
+    assert_eq!(mode(&backups[0]), 0o600);
+    assert!(text(&o.stderr).contains(&backups[0].file_name().unwrap().to_string_lossy().to_string()), "{}", text(&o.stderr));
+    // A second rotation within the same second keeps both earlier files.
+    assert!(meshbundle(d, &["secrets", "rotate", "site.yaml", "--secrets", "site.secrets.yaml"]).status.success());
+    assert!(meshbundle(d, &["secrets", "rotate", "site.yaml", "--secrets", "site.secrets.yaml"]).status.success());
+    let n = std::fs::read_dir(d).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|e| e == "bak")).count();
+    assert_eq!(n, 3);
+    let r = pki::parse_secrets(&std::fs::read_to_string(d.join("site.secrets.yaml")).unwrap()).unwrap();
 
     let o = meshbundle(d, &["render", "site.yaml", "--secrets", "site.secrets.yaml", "-o", "out"]);
     assert!(o.status.success(), "{}", text(&o.stderr));

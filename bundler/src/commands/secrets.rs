@@ -24,7 +24,14 @@ fn write(path: &std::path::Path, s: &pki::SiteSecrets) -> Result<()> {
 
 fn generate(a: SecretsGenerateArgs) -> Result<ExitCode> {
     let site = sitefile::read_site(&a.spec)?;
-    fsutil::check_overwrite(&a.output, a.force)?;
+    if !a.force && a.output.exists() {
+        return Err(Error::failed(
+            format!("{} already exists", a.output.display()),
+            "it holds the site's CAs, service-account key and join token: overwriting it loses them, and every node, \
+             certificate and bundle made with it stops matching. Use `meshbundle secrets rotate` to renew certificates, \
+             or -o to write elsewhere; pass --force only to start a new site",
+        ));
+    }
     let mesh = a.mesh_root.as_deref().map(|p| sitefile::read_secrets(p, None)).transpose()?;
     let cert_pem;
     let key_pem;
@@ -83,13 +90,55 @@ fn show(a: SecretsShowArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Copies a secrets file that is about to be replaced to
+/// `FILE.YYYYMMDDTHHMMSSZ.bak` beside it, mode 0600, never over another file.
+fn backup(path: &std::path::Path) -> Result<std::path::PathBuf> {
+    use std::io::Write;
+    let bytes = fsutil::read_private(path, 1 << 24, "a secrets file")?;
+    let stamp = der::DateTime::from_unix_duration(std::time::Duration::from_secs(sitefile::now()))
+        .map(|d| format!("{:04}{:02}{:02}T{:02}{:02}{:02}Z", d.year(), d.month(), d.day(), d.hour(), d.minutes(), d.seconds()))
+        .unwrap_or_else(|_| sitefile::now().to_string());
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let fail = |p: &std::path::Path, e: std::io::Error| {
+        Error::failed(
+            format!("cannot keep a copy of {} as {}: {e}", path.display(), p.display()),
+            "make room or fix the directory's permissions; nothing was changed",
+        )
+    };
+    for n in 0.. {
+        let suffix = if n == 0 { String::new() } else { format!("-{n}") };
+        let b = path.with_file_name(format!("{name}.{stamp}{suffix}.bak"));
+        let f = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&b)
+        };
+        match f {
+            Ok(mut f) => {
+                f.set_permissions(fsutil::permissions(0o600)).map_err(|e| fail(&b, e))?;
+                f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(|e| {
+                    let _ = std::fs::remove_file(&b);
+                    fail(&b, e)
+                })?;
+                return Ok(b);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(fail(&b, e)),
+        }
+    }
+    unreachable!("some backup name is free")
+}
+
 fn rotate(a: SecretsRotateArgs) -> Result<ExitCode> {
     let site = sitefile::read_site(&a.spec)?;
     let old = sitefile::read_secrets(&a.secrets, None)?;
     let new = pki::rotate(&site, &old, sitefile::now(), &mut sitefile::rng())
         .map_err(|e| Error::failed(e.to_string(), "see the message above"))?;
     let out = a.output.as_deref().unwrap_or(&a.secrets);
+    let backup = if out.exists() { Some(backup(out)?) } else { None };
     write(out, &new)?;
+    if let Some(b) = backup {
+        eprintln!("kept the previous file as {} (mode 0600)", b.display());
+    }
     eprintln!("renewed the Istio intermediate CA and the ingress certificate; roots, keys of the CAs and the join token are unchanged");
     if old.addons.is_none() {
         eprintln!("added the Grafana and Kiali credentials this file did not have yet");
