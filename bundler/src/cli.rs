@@ -7,6 +7,14 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// The version, with the id of the sources it was built from.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (source ", env!("MESHBUNDLE_SOURCE_ID"), ")");
 
+/// A help template that ends with examples. Unlike `after_help`, template
+/// text is not wrapped, so each example stays on one line to copy.
+macro_rules! examples {
+    ($ex:expr) => {
+        concat!("{before-help}{about-with-newline}\n{usage-heading} {usage}\n\n{all-args}{after-help}\n\nExamples:\n", $ex)
+    };
+}
+
 /// The signature states and the trust policy, for the help of verify and import.
 macro_rules! trust_help {
     () => {
@@ -22,7 +30,9 @@ macro_rules! trust_help {
     long_about = "meshbundle turns a site spec (meshbundle.yaml) into every file a production \
 Istio-on-kubeadm install needs, pins every image and file in a lock, and seals it all into one \
 bundle that is verified and imported at the site with no network.",
-    after_help = "Examples:\n  meshbundle build --example production -o production.mbundle   # offline, to try it\n  meshbundle init -o meshbundle.yaml && meshbundle validate meshbundle.yaml\n  meshbundle lock meshbundle.yaml && meshbundle build meshbundle.yaml --locked -o site.mbundle --no-private-keys\n  meshbundle verify site.mbundle && meshbundle import site.mbundle --extract /opt/site",
+    help_template = examples!("  meshbundle build --example production -o production.mbundle   # offline, to try it\n  meshbundle init -o meshbundle.yaml && meshbundle validate meshbundle.yaml\n  meshbundle lock meshbundle.yaml && meshbundle build meshbundle.yaml --locked -o site.mbundle --no-private-keys\n  meshbundle verify site.mbundle && meshbundle import site.mbundle --extract /opt/site"),
+    after_help = "Exit status, for every command: 0 done (for validate and verify: valid); 1 the input or the work failed \
+(the error names the file or field and says what to do); 2 wrong flags or arguments.",
     propagate_version = true
 )]
 pub struct Cli {
@@ -34,67 +44,73 @@ pub struct Cli {
 pub enum Command {
     /// Write a commented site spec to start from.
     #[command(
-        after_help = "Examples:\n  meshbundle init                       # production site -> meshbundle.yaml\n  meshbundle init --example lab -o lab.yaml\n  meshbundle init -o -                  # print it"
+        help_template = examples!("  meshbundle init                       # production site -> meshbundle.yaml\n  meshbundle init --example lab -o lab.yaml\n  meshbundle init -o -                  # print it")
     )]
     Init(InitArgs),
 
     /// Check a site spec and print every problem with its line and field path.
     #[command(
-        after_help = "Exit status: 0 when the spec is valid (warnings are printed), 1 when it has errors.\n\nExamples:\n  meshbundle validate meshbundle.yaml\n  meshbundle validate --format json meshbundle.yaml | jq '.diagnostics[]'"
+        after_help = "Exit status: 0 when the spec is valid (warnings are printed), 1 when it has errors.", help_template = examples!("  meshbundle validate meshbundle.yaml\n  meshbundle validate --format json meshbundle.yaml | jq '.diagnostics[]'")
     )]
     Validate(ValidateArgs),
 
     /// Print the JSON Schema of the site spec, for editors.
     #[command(
-        after_help = "Examples:\n  meshbundle schema > meshbundle.schema.json\n  # then, at the top of meshbundle.yaml:\n  # yaml-language-server: $schema=meshbundle.schema.json"
+        help_template = examples!("  meshbundle schema > meshbundle.schema.json\n  # then, at the top of meshbundle.yaml:\n  # yaml-language-server: $schema=meshbundle.schema.json")
     )]
     Schema,
 
     /// Render every file of the install into a directory.
     #[command(
-        after_help = "Examples:\n  meshbundle render meshbundle.yaml -o out\n  meshbundle render meshbundle.yaml --secrets site.secrets.yaml --lock meshbundle.lock -o out --force\n  meshbundle render meshbundle.yaml --tar site-config.tar.gz"
+        help_template = examples!("  meshbundle render meshbundle.yaml -o out\n  meshbundle render meshbundle.yaml --secrets site.secrets.yaml --lock meshbundle.lock -o out --force\n  meshbundle render meshbundle.yaml --tar site-config.tar.gz")
     )]
     Render(RenderArgs),
 
     /// Generate, show or rotate the site's certificates, keys and tokens.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        help_template = examples!("  meshbundle secrets generate meshbundle.yaml -o site.secrets.yaml\n  meshbundle secrets show site.secrets.yaml\n  meshbundle secrets rotate meshbundle.yaml --secrets site.secrets.yaml")
+    )]
     Secrets(SecretsCommand),
 
     /// Pin every image of the site to a digest and every file to a sha256 (on a connected host).
     #[command(
-        after_help = "Existing pins are kept; --update NAME (or `all`) refreshes entries.\n\nExamples:\n  meshbundle lock meshbundle.yaml\n  meshbundle lock meshbundle.yaml --update docker.io/istio/pilot:1.30.3\n  meshbundle lock meshbundle.yaml --mirror docker.io=mirror.corp:5000 --mirror https://github.com=https://artifacts.corp/github"
+        after_help = "Existing pins are kept; --update NAME (or `all`) refreshes entries.", help_template = examples!("  meshbundle lock meshbundle.yaml\n  meshbundle lock meshbundle.yaml --update docker.io/istio/pilot:1.30.3\n  meshbundle lock meshbundle.yaml --mirror docker.io=mirror.corp:5000 --mirror https://github.com=https://artifacts.corp/github")
     )]
     Lock(LockArgs),
 
     /// Pull and build container images as OCI image layouts.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        help_template = examples!("  meshbundle image pull docker.io/istio/pilot:1.30.3 -o layout\n  meshbundle image build images/meshbundle/recipe.yaml -o out/meshbundle-image")
+    )]
     Image(ImageCommand),
 
     /// Build the sealed bundle: rendered install, pinned images and files, the meshbundle binary.
     #[command(
-        after_help = "Examples:\n  meshbundle build --example production -o production.mbundle     # offline, from an embedded example\n  meshbundle build meshbundle.yaml --locked --secrets site.secrets.yaml --recipient age1... -o site.mbundle\n  meshbundle build meshbundle.yaml --locked --since previous.mbundle -o upgrade.mbundle"
+        help_template = examples!("  meshbundle build --example production -o production.mbundle     # offline, from an embedded example\n  meshbundle build meshbundle.yaml --locked --secrets site.secrets.yaml --recipient age1... -o site.mbundle\n  meshbundle build meshbundle.yaml --locked --since previous.mbundle -o upgrade.mbundle")
     )]
     Build(BuildArgs),
 
     /// Check every entry of a bundle against its seal, and its signature against the trust policy.
     #[command(
-        after_help = concat!("Exit status: 0 when every entry checks out, 1 naming the first bad entry (or saying the file is no bundle).\n\n", trust_help!(), "\n\nExamples:\n  meshbundle verify site.mbundle                          # unsigned, or signed, not checked\n  meshbundle verify site.mbundle --key release.pub        # signed by key SHA256:..., verified\n  meshbundle verify site.mbundle --key /etc/meshbundle/trusted-keys --key backup.pub\n  MESHBUNDLE_TRUSTED_KEYS=/srv/keys:release.pub meshbundle verify site.mbundle")
+        after_help = concat!("Exit status: 0 when every entry checks out, 1 naming the first bad entry (or saying the file is no bundle).\n\n", trust_help!(), ""), help_template = examples!("  meshbundle verify site.mbundle                          # unsigned, or signed, not checked\n  meshbundle verify site.mbundle --key release.pub        # signed by key SHA256:..., verified\n  meshbundle verify site.mbundle --key /etc/meshbundle/trusted-keys --key backup.pub\n  MESHBUNDLE_TRUSTED_KEYS=/srv/keys:release.pub meshbundle verify site.mbundle")
     )]
     Verify(VerifyArgs),
 
     /// Show what a bundle holds: site, versions, nodes, images, files, certificates, id.
-    #[command(after_help = "Examples:\n  meshbundle inspect site.mbundle\n  meshbundle inspect --format json site.mbundle | jq .images")]
+    #[command(help_template = examples!("  meshbundle inspect site.mbundle\n  meshbundle inspect --format json site.mbundle | jq .images"))]
     Inspect(InspectArgs),
 
     /// Verify a bundle, then push its images to the site registry, load them into containerd, or lay out its files.
     #[command(
-        after_help = concat!("import verifies the bundle first, as meshbundle verify does, and states its signature; nothing is imported from a bundle that fails, or that the trust policy refuses.\n\n", trust_help!(), "\n\nExamples:\n  meshbundle import site.mbundle --key release.pub --extract /opt/site\n  meshbundle import site.mbundle --registry registry.site:5000\n  meshbundle import site.mbundle --containerd /run/containerd/containerd.sock\n  meshbundle import site.mbundle --extract /opt/site --node worker-1 --identity op.agekey\n  meshbundle import site.mbundle --extract /opt/site --identity op.agekey   # everything")
+        after_help = concat!("import verifies the bundle first, as meshbundle verify does, and states its signature; nothing is imported from a bundle that fails, or that the trust policy refuses.\n\n", trust_help!(), ""), help_template = examples!("  meshbundle import site.mbundle --key release.pub --extract /opt/site\n  meshbundle import site.mbundle --registry registry.site:5000\n  meshbundle import site.mbundle --containerd /run/containerd/containerd.sock\n  meshbundle import site.mbundle --extract /opt/site --node worker-1 --identity op.agekey\n  meshbundle import site.mbundle --extract /opt/site --identity op.agekey   # everything")
     )]
     Import(ImportArgs),
 
     /// Make an ed25519 key pair for signing bundles, and print its fingerprint.
     #[command(
-        after_help = "keygen prints the public key's fingerprint (SHA256: and the unpadded base64 of the sha256 of the raw key), the one verify and import show for a bundle signed with it. Give the .pub file to each site: with --key, in $MESHBUNDLE_TRUSTED_KEYS, or in /etc/meshbundle/trusted-keys/ (writable by its owner only).\n\nExamples:\n  meshbundle keygen -o release      # writes release.key (0600) and release.pub, prints SHA256:...\n  meshbundle build meshbundle.yaml --locked --sign release.key -o site.mbundle\n  install -D -m 0644 release.pub /etc/meshbundle/trusted-keys/release.pub  # at the site"
+        after_help = "keygen prints the public key's fingerprint (SHA256: and the unpadded base64 of the sha256 of the raw key), the one verify and import show for a bundle signed with it. Give the .pub file to each site: with --key, in $MESHBUNDLE_TRUSTED_KEYS, or in /etc/meshbundle/trusted-keys/ (writable by its owner only).", help_template = examples!("  meshbundle keygen -o release      # writes release.key (0600) and release.pub, prints SHA256:...\n  meshbundle build meshbundle.yaml --locked --sign release.key -o site.mbundle\n  install -D -m 0644 release.pub /etc/meshbundle/trusted-keys/release.pub  # at the site")
     )]
     Keygen(KeygenArgs),
 }
@@ -280,12 +296,12 @@ pub struct LockArgs {
 pub enum ImageCommand {
     /// Pull images from registries (or archives) into an OCI image layout.
     #[command(
-        after_help = "Examples:\n  meshbundle image pull docker.io/istio/pilot:1.30.3 -o layout\n  meshbundle image pull 127.0.0.1:5000/app:1 --insecure 127.0.0.1:5000 -o layout\n  skopeo inspect oci:layout:docker.io/istio/pilot:1.30.3"
+        help_template = examples!("  meshbundle image pull docker.io/istio/pilot:1.30.3 -o layout\n  meshbundle image pull 127.0.0.1:5000/app:1 --insecure 127.0.0.1:5000 -o layout\n  skopeo inspect oci:layout:docker.io/istio/pilot:1.30.3")
     )]
     Pull(ImagePullArgs),
     /// Build an image from a recipe, reproducibly, into an OCI image layout.
     #[command(
-        after_help = "Examples:\n  meshbundle image build images/meshbundle/recipe.yaml -o out/meshbundle-image\n  SOURCE_DATE_EPOCH=1700000000 meshbundle image build images/meshbundle/recipe.yaml -o layout"
+        help_template = examples!("  meshbundle image build images/meshbundle/recipe.yaml -o out/meshbundle-image\n  SOURCE_DATE_EPOCH=1700000000 meshbundle image build images/meshbundle/recipe.yaml -o layout")
     )]
     Build(ImageBuildArgs),
 }
@@ -343,17 +359,17 @@ pub struct RenderArgs {
 pub enum SecretsCommand {
     /// Generate every certificate, key and token of a site, once.
     #[command(
-        after_help = "Examples:\n  meshbundle secrets generate meshbundle.yaml -o site.secrets.yaml\n  meshbundle secrets generate second.yaml -o second.secrets.yaml --mesh-root site.secrets.yaml\n  meshbundle secrets generate meshbundle.yaml --ingress-cert tls.crt --ingress-key tls.key"
+        help_template = examples!("  meshbundle secrets generate meshbundle.yaml -o site.secrets.yaml\n  meshbundle secrets generate second.yaml -o second.secrets.yaml --mesh-root site.secrets.yaml\n  meshbundle secrets generate meshbundle.yaml --ingress-cert tls.crt --ingress-key tls.key")
     )]
     Generate(SecretsGenerateArgs),
     /// Print subjects, fingerprints, expiry dates and the discovery hash (never a key).
     #[command(
-        after_help = "Examples:\n  meshbundle secrets show site.secrets.yaml\n  meshbundle secrets show --format json site.secrets.yaml"
+        help_template = examples!("  meshbundle secrets show site.secrets.yaml\n  meshbundle secrets show --format json site.secrets.yaml")
     )]
     Show(SecretsShowArgs),
     /// Renew the Istio intermediate CA and the ingress certificate, keeping the roots; add the
     /// Grafana and Kiali credentials to a file written before meshbundle carried them.
-    #[command(after_help = "Examples:\n  meshbundle secrets rotate meshbundle.yaml --secrets site.secrets.yaml")]
+    #[command(help_template = examples!("  meshbundle secrets rotate meshbundle.yaml --secrets site.secrets.yaml"))]
     Rotate(SecretsRotateArgs),
 }
 
@@ -425,4 +441,38 @@ pub struct ValidateArgs {
 pub enum Format {
     Text,
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every command and subcommand, with its path (`secrets rotate`).
+    fn all(cmd: &clap::Command, path: String, out: &mut Vec<(String, clap::Command)>) {
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            all(sub, format!("{path} {}", sub.get_name()).trim().to_string(), out);
+        }
+        out.push((path, cmd.clone()));
+    }
+
+    #[test]
+    fn every_command_ends_with_examples_each_on_one_line_at_any_width() {
+        let mut cmds = Vec::new();
+        all(&super::Cli::command(), String::new(), &mut cmds);
+        for (path, cmd) in cmds {
+            let wide = cmd.clone().term_width(10_000).render_help().to_string();
+            let Some((_, examples)) = wide.split_once("\nExamples:\n") else {
+                panic!("`meshbundle {path} --help` has no examples");
+            };
+            assert!(!cmd.get_after_help().is_some_and(|h| h.to_string().contains("Examples:")), "{path}: examples belong in the template");
+            for width in [40, 80, 120] {
+                let help = cmd.clone().term_width(width).render_help().to_string();
+                let (_, shown) = help.split_once("\nExamples:\n").unwrap();
+                assert_eq!(shown, examples, "`meshbundle {path} --help` at {width} columns");
+            }
+            for line in examples.lines() {
+                assert!(line.starts_with("  ") && line.len() > 2, "{path}: {line:?}");
+            }
+        }
+    }
 }
