@@ -26,7 +26,7 @@ if [[ $install -eq 1 ]]; then
   step "Debian packages"
   debs=(python3 python3-venv openssl shellcheck containerd runc prometheus prometheus-alertmanager prometheus-blackbox-exporter chromium
         skopeo umoci docker-registry apache2-utils musl-tools iproute2 util-linux tar gzip curl bc age etcd-server etcd-client
-        chrony)
+        chrony groff-base)
   missing=()
   for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if ((${#missing[@]})); then

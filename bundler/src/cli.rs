@@ -113,6 +113,39 @@ pub enum Command {
         after_help = "keygen prints the public key's fingerprint (SHA256: and the unpadded base64 of the sha256 of the raw key), the one verify and import show for a bundle signed with it. Give the .pub file to each site: with --key, in $MESHBUNDLE_TRUSTED_KEYS, or in /etc/meshbundle/trusted-keys/ (writable by its owner only).", help_template = examples!("  meshbundle keygen -o release      # writes release.key (0600) and release.pub, prints SHA256:...\n  meshbundle build meshbundle.yaml --locked --sign release.key -o site.mbundle\n  install -D -m 0644 release.pub /etc/meshbundle/trusted-keys/release.pub  # at the site")
     )]
     Keygen(KeygenArgs),
+
+    /// Print a shell completion script for bash, zsh or fish.
+    #[command(
+        help_template = examples!("  meshbundle completions bash > /etc/bash_completion.d/meshbundle\n  meshbundle completions zsh > \"${fpath[1]}/_meshbundle\"\n  meshbundle completions fish > ~/.config/fish/completions/meshbundle.fish")
+    )]
+    Completions(CompletionsArgs),
+
+    /// Write man pages for meshbundle and each of its commands.
+    #[command(
+        help_template = examples!("  meshbundle man -o /usr/local/share/man/man1 && man meshbundle-build\n  meshbundle man -o - | man -l -          # the main page, to read now")
+    )]
+    Man(ManArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: CompletionShell,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ManArgs {
+    /// Directory to write meshbundle.1 and meshbundle-COMMAND.1 into (`-`: print meshbundle.1 only).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]

@@ -1,6 +1,7 @@
 //! One module per command.
 
 mod bundle;
+mod docs;
 mod image;
 mod init;
 mod lock;
@@ -29,5 +30,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inspect(a) => bundle::inspect(a),
         Command::Import(a) => bundle::import(a),
         Command::Keygen(a) => bundle::keygen(a),
+        Command::Completions(a) => docs::completions(a),
+        Command::Man(a) => docs::man(a),
     }
 }
