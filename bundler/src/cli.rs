@@ -367,11 +367,12 @@ pub struct ImageBuildArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("out").required(true).multiple(true).args(["output", "tar"])))]
 pub struct RenderArgs {
     /// The site spec.
     pub file: PathBuf,
-    /// Directory to write the files to.
-    #[arg(short, long, value_name = "DIR", required_unless_present = "tar")]
+    /// Directory to write the files to (one of -o DIR and --tar FILE is needed; both may be given).
+    #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
     /// Also (or instead) write the files as a reproducible .tar.gz, the same
     /// bytes the browser configurator downloads.
@@ -463,7 +464,7 @@ pub struct InitArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct ValidateArgs {
-    /// The site spec to check.
+    /// The site spec to check (`-`: standard input).
     pub file: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]

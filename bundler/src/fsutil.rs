@@ -14,8 +14,19 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// Reads a file, refusing more than `limit` bytes without reading them all.
+/// Whether a path names standard input or output (`-`).
+pub fn is_stdio(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Reads a file (`-`: standard input), refusing more than `limit` bytes
+/// without reading them all.
 pub fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>> {
+    if is_stdio(path) {
+        let mut buf = Vec::new();
+        std::io::stdin().lock().take(limit as u64 + 1).read_to_end(&mut buf).map_err(|e| Error::io("standard input", e))?;
+        return Ok(buf);
+    }
     let f = fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let meta = f.metadata().map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {

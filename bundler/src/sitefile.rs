@@ -31,11 +31,18 @@ fn print_diagnostics(path: &Path, diags: &[Diagnostic]) {
 
 /// Reads and validates a spec; warnings are printed, errors end the command.
 pub fn read_site(path: &Path) -> Result<Site> {
+    read_site_text(path).map(|(site, _)| site)
+}
+
+/// Reads a spec once (`-`: standard input) and validates it: the site and
+/// the very text it was parsed from.
+pub fn read_site_text(path: &Path) -> Result<(Site, String)> {
     let bytes = fsutil::read_limited(path, MAX_SPEC_BYTES)?;
     let loaded = load_bytes(&bytes);
     print_diagnostics(path, &loaded.diagnostics);
     match loaded.valid_site() {
-        Some(site) => Ok(site.clone()),
+        // A valid spec was read as UTF-8, so the text is exactly the bytes.
+        Some(site) => Ok((site.clone(), String::from_utf8_lossy(&bytes).into_owned())),
         None => Err(Error::failed(
             format!("{}: {}", path.display(), report::count_summary(&loaded.diagnostics)),
             format!("fix the spec first: meshbundle validate {}", path.display()),

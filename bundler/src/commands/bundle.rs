@@ -156,8 +156,7 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
         (site, text.to_string(), None, None, Vec::new(), files, not)
     } else {
         let spec_path = a.spec.as_ref().ok_or_else(|| Error::Usage("give a spec or --example".into()))?;
-        let site = sitefile::read_site(spec_path)?;
-        let spec_text = std::fs::read_to_string(spec_path).map_err(|e| Error::io(spec_path, e))?;
+        let (site, spec_text) = sitefile::read_site_text(spec_path)?;
         let lock_path = a.lock.clone().unwrap_or_else(|| spec_path.with_file_name("meshbundle.lock"));
         let rt = net::runtime()?;
         let old = if lock_path.exists() { Some(sitefile::read_lock(&lock_path)?) } else { None };

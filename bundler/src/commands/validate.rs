@@ -10,7 +10,22 @@ use crate::error::Result;
 use crate::{fsutil, report};
 
 pub fn run(a: ValidateArgs) -> Result<ExitCode> {
-    let bytes = fsutil::read_limited(&a.file, MAX_SPEC_BYTES)?;
+    let bytes = match fsutil::read_limited(&a.file, MAX_SPEC_BYTES) {
+        Ok(b) => b,
+        // A program that asked for JSON gets JSON, even when there is no spec to read.
+        Err(e) if matches!(a.format, Format::Json) => {
+            let out = json!({
+                "file": a.file.display().to_string(),
+                "valid": false,
+                "errors": 1,
+                "warnings": 0,
+                "diagnostics": [{ "severity": "error", "code": "read", "path": "", "message": e.to_string(), "hint": e.hint() }],
+            });
+            println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e),
+    };
     let loaded = load_bytes(&bytes);
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
     match a.format {
