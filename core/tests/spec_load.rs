@@ -88,11 +88,45 @@ fn several_unknown_fields_are_all_reported() {
 
 #[test]
 fn numbers_where_text_is_meant_say_to_quote() {
-    let text = example("lab").unwrap().replace("    version: 1.30.3", "    version: 1.30");
+    let text = example("lab").unwrap().replace("zone: lab", "zone: 1.5");
     let l = load(&text);
     let d = l.diagnostics.iter().find(|d| d.code == "invalid-type").expect("a type diagnostic");
-    assert_eq!(d.path, "spec.istio.version");
-    assert!(d.message.contains("`1.30`") && d.hint.contains("\"1.30\""), "{d:?}");
+    assert_eq!(d.path, "spec.nodes[0].zone");
+    assert!(d.message.contains("`1.5`") && d.hint.contains("\"1.5\""), "{d:?}");
+    // Where quoting would not fix it, only what is wrong with the text is said.
+    let text = example("lab").unwrap().replace("    version: 1.30.3", "    version: 1.30");
+    let l = load(&text);
+    let at: Vec<_> = l.diagnostics.iter().filter(|d| d.path == "spec.istio.version").collect();
+    assert_eq!(at.len(), 1, "{at:#?}");
+    assert!(!at[0].hint.contains("quote") && at[0].message.contains("1.30"), "{:?}", at[0]);
+}
+
+#[test]
+fn one_message_per_problem_in_the_order_of_the_file() {
+    // An invalid role is not counted as a control-plane node in a warning.
+    let text = example("production").unwrap().replacen("role: worker", "role: wrker", 1);
+    let l = load(&text);
+    assert_eq!(l.diagnostics.len(), 1, "{:#?}", l.diagnostics);
+    assert!(l.diagnostics[0].path.ends_with(".role"));
+    // A misspelt top-level key: the unknown field with its suggestion, not also "`spec` is required".
+    let text = example("lab").unwrap().replace("\nspec:\n", "\nspce:\n");
+    let l = load(&text);
+    assert_eq!(l.diagnostics.len(), 1, "{:#?}", l.diagnostics);
+    assert!(l.diagnostics[0].hint.contains("did you mean `spec`") && l.diagnostics[0].line > 0, "{:?}", l.diagnostics[0]);
+    // A negative count says so.
+    let text = example("lab").unwrap().replacen("replicas: 1", "replicas: -1", 1);
+    let d = load(&text).diagnostics.into_iter().find(|d| d.is_error()).unwrap();
+    assert_eq!((d.message.as_str(), d.hint.as_str()), ("-1 is negative", "use 0 or more"));
+    // An unclosed `[` is reported where it opens.
+    let text = example("lab").unwrap().replace("  registry: 192.168.56.10:5000", "  registry: [192.168.56.10:5000");
+    let line = text.lines().position(|l| l.contains("registry: [")).unwrap() as u32 + 1;
+    let d = &load(&text).diagnostics[0];
+    assert_eq!(d.line, line, "{d:?}");
+    assert!(d.message.contains("`[`") && d.hint.contains("`]`"), "{d:?}");
+    // Every diagnostic in the order of the file.
+    let text = example("production").unwrap().replacen("role: worker", "role: wrker", 1).replace("zone: ", "zone: -");
+    let lines: Vec<u32> = load(&text).diagnostics.iter().map(|d| d.line).collect();
+    assert!(lines.len() > 2 && lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
 }
 
 #[test]

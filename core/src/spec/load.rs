@@ -174,14 +174,57 @@ pub fn load(text: &str) -> Loaded {
     };
     check_header(top, &mut out.diagnostics);
 
-    let (site, structural) = read_typed(&mut value, &out.positions);
+    let (site, structural, fixed) = read_typed(&mut value, &out.positions);
     out.diagnostics.extend(structural);
     if let Some(site) = &site {
-        out.diagnostics.extend(crate::validate::check(site));
+        // A field the structural check removed reads as its default (or a
+        // stand-in), so what
+        // the semantic checks say about it, or about what holds it, would be
+        // about a spec the user did not write (an invalid `role` counted as a
+        // control-plane node): those wait until the field is fixed.
+        let semantic = crate::validate::check(site);
+        out.diagnostics.extend(semantic.into_iter().filter(|d| !fixed.iter().any(|f| related(&d.path, f))));
     }
     out.site = site;
     out.positions.locate(&mut out.diagnostics);
+    tidy(&mut out.diagnostics);
     out
+}
+
+/// Whether one field path lies inside the other (or is the same).
+fn related(a: &str, b: &str) -> bool {
+    let inside = |inner: &str, outer: &str| {
+        outer.is_empty() || inner == outer || (inner.starts_with(outer) && matches!(inner.as_bytes().get(outer.len()), Some(b'.' | b'[')))
+    };
+    inside(a, b) || inside(b, a)
+}
+
+/// One message per problem, in the order of the file: drops a "quote it"
+/// when the quoted text is wrong too (the other error says why), and "`X` is
+/// required" when an unknown field next to it is a misspelt `X`; then sorts
+/// by line (document-wide problems, with no line, first).
+fn tidy(diags: &mut Vec<Diagnostic>) {
+    let quote_fix = |d: &Diagnostic| d.code == "invalid-type" && d.hint.starts_with("quote it");
+    let parent = |p: &str| p.rfind(['.', '[']).map(|i| p[..i].to_string()).unwrap_or_default();
+    let last = |p: &str| p.rsplit('.').next().unwrap_or(p).to_string();
+    let keep: Vec<bool> = diags
+        .iter()
+        .map(|d| {
+            if quote_fix(d) && diags.iter().any(|o| o.is_error() && !quote_fix(o) && o.path == d.path) {
+                return false;
+            }
+            if d.code == "missing-field" {
+                let misspelt = format!("did you mean `{}`", last(&d.path));
+                return !diags
+                    .iter()
+                    .any(|o| o.code == "unknown-field" && parent(&o.path) == parent(&d.path) && o.hint.contains(&misspelt));
+            }
+            true
+        })
+        .collect();
+    let mut k = keep.into_iter();
+    diags.retain(|_| k.next().unwrap_or(true));
+    diags.sort_by_key(|d| (d.line, d.column));
 }
 
 fn check_header(top: &Map<String, Value>, diags: &mut Vec<Diagnostic>) {
@@ -211,12 +254,13 @@ fn check_header(top: &Map<String, Value>, diags: &mut Vec<Diagnostic>) {
 /// unknown field, wrong type and invalid choice at once; each is reported,
 /// then removed (or, for text written as a number, replaced by its text) so
 /// the site can still be read and semantic validation can still run.
-fn read_typed(value: &mut Value, pos: &Positions) -> (Option<Site>, Vec<Diagnostic>) {
+fn read_typed(value: &mut Value, pos: &Positions) -> (Option<Site>, Vec<Diagnostic>, Vec<String>) {
     let root = structure::site_schema();
     let mut found = Vec::new();
     structure::check(root, root, value, "", &mut found);
     found.truncate(MAX_STRUCTURAL);
     let mut diags = Vec::new();
+    let mut fixed = Vec::new();
     let mut readable = true;
     for f in found {
         // The header check says these better.
@@ -226,22 +270,33 @@ fn read_typed(value: &mut Value, pos: &Positions) -> (Option<Site>, Vec<Diagnost
         let fix = structural_diagnostic(f, value, pos);
         diags.push(fix.diagnostic);
         match fix.action {
-            Action::Remove(p) => readable &= remove_at(value, &p),
+            Action::Remove(p) => {
+                readable &= remove_at(value, &p);
+                fixed.push(p);
+            }
+            // Text written as a number is read as the text it means: the
+            // semantic checks of it stand.
             Action::Replace(p, v) => readable &= replace_at(value, &p, v),
+            Action::StandIn(p, v) => {
+                readable &= replace_at(value, &p, v);
+                fixed.push(p);
+            }
             Action::Stop => readable = false,
         }
     }
     if !readable {
-        return (None, diags);
+        return (None, diags, fixed);
     }
     // Typed values (digests) check themselves as they are read; the first
     // that fails is reported at its field.
     match serde_path_to_error::deserialize::<_, Site>(value.clone()) {
-        Ok(site) => (Some(site), diags),
+        Ok(site) => (Some(site), diags, fixed),
         Err(e) => {
             let path = e.path().to_string();
             let path = if path == "." { String::new() } else { path };
-            if !diags.iter().any(|d| d.path == path) {
+            // A field removed above may leave its parent without a required
+            // field: that is the same problem, said already.
+            if !diags.iter().any(|d| related(&d.path, &path)) {
                 let hint = if path.ends_with("sha256") {
                     "write the 64 lower-case hex digits the publisher's checksum file gives"
                 } else {
@@ -249,14 +304,17 @@ fn read_typed(value: &mut Value, pos: &Positions) -> (Option<Site>, Vec<Diagnost
                 };
                 diags.push(Diagnostic::error("invalid-value", path, first_sentence(&e.into_inner().to_string()), hint));
             }
-            (None, diags)
+            (None, diags, fixed)
         }
     }
 }
 
 enum Action {
     Remove(String),
+    /// Text written as a number, read as the text it means.
     Replace(String, Value),
+    /// A valid value standing in for an invalid one, so the rest is checked.
+    StandIn(String, Value),
     Stop,
 }
 
@@ -299,7 +357,7 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
             let diagnostic = Diagnostic::error("invalid-value", path.clone(), format!("`{found}` is not a valid value"), hint);
             // Stand in the first choice so the rest of the spec is still checked.
             let action = match choices.first() {
-                Some(first) => Action::Replace(path, Value::String(first.clone())),
+                Some(first) => Action::StandIn(path, Value::String(first.clone())),
                 None => Action::Remove(path),
             };
             Fix { diagnostic, action }
@@ -330,8 +388,12 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
             Fix { diagnostic, action: Action::Remove(path) }
         }
         Issue::OutOfRange { found, range } => {
-            let diagnostic =
-                Diagnostic::error("invalid-value", path.clone(), format!("{found} is out of range"), format!("use a value from {range}"));
+            let (message, hint) = match range.split_once(" to ") {
+                Some(("0", _)) if found.starts_with('-') => (format!("{found} is negative"), "use 0 or more".to_string()),
+                Some((_, max)) if max.len() >= 10 => (format!("{found} is too large"), format!("use at most {max}")),
+                _ => (format!("{found} is out of range"), format!("use a value from {range}")),
+            };
+            let diagnostic = Diagnostic::error("invalid-value", path.clone(), message, hint);
             Fix { diagnostic, action: Action::Remove(path) }
         }
     }
@@ -663,6 +725,18 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
                 if tag.starts_with('!') { format!("the YAML tag `{tag}` is not allowed") } else { "a YAML tag is not allowed here".into() };
             return Diagnostic::error("yaml-tag", "", what, TAG_HINT).at(line, col);
         }
+        if message.contains("flow sequence") || message.contains("flow mapping") {
+            if let Some((open, l, c)) = unclosed_flow(text, line, col) {
+                let close = if open == '[' { ']' } else { '}' };
+                return Diagnostic::error(
+                    "yaml",
+                    "",
+                    format!("invalid YAML: the `{open}` here is never closed ({message})"),
+                    format!("close it with `{close}` on the same line, or quote the value if it is text that starts with `{open}`"),
+                )
+                .at(l, c);
+            }
+        }
         let hint = if message.contains("duplicate") {
             "each key may appear once in a mapping; remove or merge the repeated one"
         } else if message.contains("multiple documents") || message.contains("documents") {
@@ -672,6 +746,40 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
         };
         Diagnostic::error("yaml", "", format!("invalid YAML: {message}"), hint).at(line, col)
     })
+}
+
+/// The outermost `[` or `{` still open at (line, col) of `text` (1-based),
+/// with its own line and column: where a flow collection that the parser
+/// gave up on began. Quoted text and comments are skipped.
+fn unclosed_flow(text: &str, line: u32, col: u32) -> Option<(char, u32, u32)> {
+    let mut open: Vec<(char, u32, u32)> = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        let ln = i as u32 + 1;
+        if ln > line {
+            break;
+        }
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        for (j, ch) in l.chars().enumerate() {
+            let cn = j as u32 + 1;
+            if ln == line && cn >= col {
+                break;
+            }
+            match (quote, ch) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(ch),
+                (None, '#') if prev.is_whitespace() => break,
+                (None, '[' | '{') => open.push((ch, ln, cn)),
+                (None, ']' | '}') => {
+                    open.pop();
+                }
+                _ => {}
+            }
+            prev = ch;
+        }
+    }
+    open.first().copied()
 }
 
 fn scalar_key(raw: &Raw) -> String {

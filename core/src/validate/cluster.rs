@@ -283,7 +283,12 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         None => {}
         Some(ep) => {
             if let Some(problem) = host_port_problem(ep) {
-                d.error("endpoint", "spec.kubernetes.controlPlaneEndpoint", format!("`{ep}`: {problem}"), "write host:port");
+                d.error(
+                    "endpoint",
+                    "spec.kubernetes.controlPlaneEndpoint",
+                    format!("`{ep}`: {problem}"),
+                    "write the API server load balancer as host:port, e.g. `k8s-api.example.internal:6443`",
+                );
             } else if cps.len() > 1 {
                 let host = ep.rsplit_once(':').map(|x| x.0).unwrap_or_default();
                 if cps.iter().any(|n| n.address == host) {

@@ -29,10 +29,10 @@ pub fn is_gateway_host(s: &str) -> bool {
 /// Why a `host:port` string is wrong, if it is.
 pub fn host_port_problem(s: &str) -> Option<String> {
     let Some((host, port)) = s.rsplit_once(':') else {
-        return Some("it has no port: write it as host:port, e.g. `10.0.0.10:6443`".into());
+        return Some("it has no port".into());
     };
     if host.contains("://") || s.contains('/') {
-        return Some("write only host:port, with no scheme or path".into());
+        return Some("it has a scheme or a path".into());
     }
     match port.parse::<u32>() {
         Ok(p) if (1..=65535).contains(&p) => {}
