@@ -368,8 +368,11 @@ fn the_webhook_port_admits_the_pod_network_only_when_nodes_may_cross_subnets() {
     let tunnel = host("10.244.7.0");
     let some_pod = pod("default", &[("app", "x")]);
 
+    let readme = |t: &FileTree| String::from_utf8(t.get("README.md").unwrap().bytes.clone()).unwrap();
     // One node subnet holds every node: CrossSubnet never tunnels.
-    let c = cluster(&rendered(&production(&[])));
+    let tree = rendered(&production(&[]));
+    assert!(!readme(&tree).contains("from the pod network"), "the README says what the policy admits");
+    let c = cluster(&tree);
     for n in nodes {
         assert!(c.admits(&host(n), &istiod(), 15017), "API server on {n} -> istiod webhook");
     }
@@ -378,7 +381,9 @@ fn the_webhook_port_admits_the_pod_network_only_when_nodes_may_cross_subnets() {
 
     // No node subnet stated: nodes may sit across routers, so the tunnel
     // addresses (from the pod network) are admitted, on 15017 only.
-    let c = cluster(&rendered(&production(&[("    nodeSubnet: 10.0.0.0/24\n", "")])));
+    let tree = rendered(&production(&[("    nodeSubnet: 10.0.0.0/24\n", "")]));
+    assert!(readme(&tree).contains("webhook (15017), from the node addresses and from the pod network"), "{}", readme(&tree));
+    let c = cluster(&tree);
     for n in nodes {
         assert!(c.admits(&host(n), &istiod(), 15017), "API server on {n} -> istiod webhook");
     }

@@ -444,9 +444,10 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
                  (`spec.security.authorization.ingressClientCIDRs`) to the ingress gateway, and anyone to\n\
                  its status port 15021; the ingress gateway to the namespaces its routes name; the mesh to\n\
                  the egress gateway; sidecars and gateways to istiod (15012) and, with Jaeger, to Zipkin\n\
-                 (9411); the API server to istiod's webhook (15017); the kubelet, from the node addresses,\n\
-                 to the probe ports (15020 and 15021 in the mesh, istiod's 8080, the addons' own); the addon\n\
-                 Prometheus to 15020 and 15090; and, inside `istio-system`, every pod to every other.\n\
+                 (9411); the API server to istiod's webhook (15017), from the node addresses{webhook}; the kubelet,\n\
+                 from the node addresses, to the probe ports (15020 and 15021 in the mesh, istiod's 8080, the\n\
+                 addons' own); the addon Prometheus to 15020 and 15090{probes}; and, inside `istio-system`, every\n\
+                 pod to every other.\n\
                  Otherwise {workloads}.\n\
                  Outgoing traffic is not restricted (DNS, the API server and the egress gateway need no policy).\n\n\
                  A pod in these namespaces without a sidecar has its probes on its own ports: give it a\n\
@@ -461,6 +462,16 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
                 },
                 pods = spec.kubernetes.pod_subnet,
                 file = FILE,
+                webhook = if api_server_may_tunnel(ctx) {
+                    " and from the pod network (no `nodeSubnet` holds every node, so a node may reach istiod's pod through VXLAN, from its tunnel address in the pod network)"
+                } else {
+                    ""
+                },
+                probes = if super::blackbox::ingress_probe_target_port(ctx).is_some() {
+                    "; the blackbox exporter to the ingress gateway's HTTPS port (its certificate probes)"
+                } else {
+                    ""
+                },
             )
         }
     }
