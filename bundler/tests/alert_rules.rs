@@ -57,6 +57,8 @@ fn buckets(name: &str, labels: &str, bounds: &[f64], value: f64, per_minute: f64
 }
 
 const SVC: &str = "web.shop.svc.cluster.local";
+/// A kubelet as the `kubernetes-nodes` job labels it.
+const KUBELET: &str = r#"job="kubernetes-nodes", instance="10.0.0.21:10250", node="worker-1""#;
 
 fn case(alert: &str, t: &Alerts) -> Option<Case> {
     let days = t.cert_expiry_days;
@@ -157,6 +159,39 @@ fn case(alert: &str, t: &Alerts) -> Option<Case> {
                 severity: "warning",
                 summary: format!("the kubelet client certificate of worker-1 expires within {kd} days: its rotation is failing"),
                 quiet: vec![series(name, l, constant(ks * 1.5))],
+            }
+        }
+        "KubeletServingCertificateExpiring" => {
+            // Two rules under one name, fixed levels: a warning under 30 days,
+            // a critical under 10 (see the test below for both). 20 days left
+            // fires the warning alone; 45 days, and a serving certificate
+            // not in use (+Inf; here a huge value), nothing.
+            let name = "kubelet_certificate_manager_server_ttl_seconds";
+            Case {
+                fire: vec![series(name, KUBELET, constant(20.0 * 86400.0))],
+                labels: json!({"job": "kubernetes-nodes", "instance": "10.0.0.21:10250", "node": "worker-1"}),
+                severity: "warning",
+                summary: "the kubelet serving certificate of worker-1 expires within 30 days: its renewal is not approved; run ops/approve-kubelet-csrs.sh --check on a control-plane node".into(),
+                quiet: vec![
+                    series(name, KUBELET, constant(45.0 * 86400.0)),
+                    series(name, r#"job="kubernetes-nodes", instance="10.0.0.22:10250", node="worker-2""#, constant(1e18)),
+                ],
+            }
+        }
+        "KubeletServingCertificateRenewalFailing" => {
+            let name = "kubelet_server_expiration_renew_errors";
+            // Two failures, at 2h30 and 2h40 (the evaluation is at 3h).
+            let failing = format!("0x150 1x10 2x{}", SAMPLES - 161);
+            Case {
+                fire: vec![series(name, KUBELET, failing)],
+                labels: json!({"job": "kubernetes-nodes", "instance": "10.0.0.21:10250", "node": "worker-1"}),
+                severity: "warning",
+                summary: "the kubelet of worker-1 failed to renew its serving certificate in the last hour: see kubectl get csr and journalctl -u kubelet on that node".into(),
+                // Errors long ago, none in the last hour; and none at all.
+                quiet: vec![
+                    series(name, KUBELET, format!("0x30 3x{}", SAMPLES - 31)),
+                    series(name, r#"job="kubernetes-nodes", instance="10.0.0.22:10250", node="worker-2""#, constant(0.0)),
+                ],
             }
         }
         "ContainerMemoryNearLimit" => {
@@ -386,4 +421,39 @@ fn a_new_alert_without_a_case_fails() {
         .push(json!({"alert": "SomethingNew", "expr": "vector(1)", "labels": {"severity": "warning"}}));
     let r = std::panic::catch_unwind(|| test_file(&s, &rules));
     assert!(r.is_err(), "an alert with no case must fail the test");
+}
+
+/// Both levels of the kubelet serving certificate alert: under 10 days the
+/// critical fires beside the warning (Alertmanager inhibits the warning of
+/// the same node), and an expired certificate (a negative TTL) alerts too.
+#[test]
+fn the_kubelet_serving_certificate_alerts_at_both_levels() {
+    let s = example("production");
+    let rules = rules(&s);
+    let name = "kubelet_certificate_manager_server_ttl_seconds";
+    let alert = "KubeletServingCertificateExpiring";
+    let labels = |severity: &str| json!({"job": "kubernetes-nodes", "instance": "10.0.0.21:10250", "node": "worker-1", "severity": severity, "site": s.metadata.name.as_str()});
+    let warning = "the kubelet serving certificate of worker-1 expires within 30 days: its renewal is not approved; run ops/approve-kubelet-csrs.sh --check on a control-plane node";
+    let critical = "the kubelet serving certificate of worker-1 expires within 10 days: metrics-server and Prometheus stop reading that kubelet when it does; run ops/approve-kubelet-csrs.sh --check on a control-plane node";
+    let both = json!([
+        {"exp_labels": labels("warning"), "exp_annotations": {"summary": warning}},
+        {"exp_labels": labels("critical"), "exp_annotations": {"summary": critical}},
+    ]);
+    let tests: Vec<Value> = [5.0 * 86400.0, -3600.0]
+        .iter()
+        .map(|ttl| {
+            json!({
+                "name": format!("{alert} at {ttl} s"),
+                "interval": "1m",
+                "input_series": input(&[series(name, KUBELET, constant(*ttl))]),
+                "alert_rule_test": [{"eval_time": EVAL, "alertname": alert, "exp_alerts": both}],
+            })
+        })
+        .collect();
+    let file = json!({"rule_files": ["rules.yml"], "evaluation_interval": "1m", "tests": tests});
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yml"), serde_saphyr::to_string(&rules).unwrap()).unwrap();
+    std::fs::write(dir.path().join("test.yml"), serde_saphyr::to_string(&file).unwrap()).unwrap();
+    let o = Command::new("promtool").args(["test", "rules", "test.yml"]).current_dir(dir.path()).output().expect("promtool is needed");
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
 }

@@ -679,3 +679,37 @@ fn a_site_ca_reaches_the_file_the_receiver_trusts() {
     let o = amtool(&["check-config", "alertmanager.yml"], dir.path());
     assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
 }
+
+/// The manifest's header names the credentials file exactly when the render
+/// wrote it: with receivers that log in and the secrets to do so, and never
+/// for receivers that need nothing.
+#[test]
+fn the_header_names_the_credentials_file_only_when_it_is_rendered() {
+    let cases: Vec<(&str, AlertReceivers, bool)> = vec![
+        ("none", AlertReceivers { none: true, ..Default::default() }, false),
+        ("plain webhook", AlertReceivers { webhook: Some(webhook("http://10.0.0.40:9000/alerts", false)), ..Default::default() }, false),
+        ("email without login", AlertReceivers { email: Some(email(None)), ..Default::default() }, false),
+        (
+            "webhook with token",
+            AlertReceivers { webhook: Some(webhook("https://hooks.corp.example/am", true)), ..Default::default() },
+            true,
+        ),
+        ("email with login", AlertReceivers { email: Some(email(Some("alertmanager"))), ..Default::default() }, true),
+    ];
+    let file = "secrets/alertmanager-credentials.yaml";
+    for (name, receivers, needs) in cases {
+        let s = with(receivers, 2);
+        let text = meshbundle_core::pki::write_secrets(&secrets(&s)).unwrap();
+        let with_credentials =
+            format!("{text}alertmanager:\n  smtpPassword: s3cret-Relay-Pa55\n  webhookBearerToken: tok.abcdef0123456789\n");
+        let secrets = meshbundle_core::pki::parse_secrets(&with_credentials).unwrap();
+        for inputs in [Inputs { secrets: Some(&secrets), ..Default::default() }, Inputs::default()] {
+            let tree = render(&s, &inputs).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let manifest = String::from_utf8(tree.get("manifests/observability/alertmanager.yaml").unwrap().bytes.clone()).unwrap();
+            let header: String = manifest.lines().take_while(|l| l.starts_with('#')).collect::<Vec<_>>().join("\n");
+            let rendered = tree.get(file).is_some();
+            assert_eq!(rendered, needs && inputs.secrets.is_some(), "{name}");
+            assert_eq!(header.contains(file), rendered, "{name}: the header says\n{header}");
+        }
+    }
+}

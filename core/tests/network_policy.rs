@@ -356,3 +356,62 @@ fn flannel_gets_no_policies_and_the_readme_says_they_are_not_enforced() {
     let readme = String::from_utf8(tree.get("README.md").unwrap().bytes.clone()).unwrap();
     assert!(readme.contains("Calico enforces NetworkPolicy"));
 }
+
+/// The API server runs in the host network: its calls to istiod's webhook
+/// come from node addresses, and from a pod-network address (a node's VXLAN
+/// tunnel address) only when a node may sit across a router. With every
+/// node in the stated node subnet, a pod-network address gets no further
+/// than to any other port of istiod.
+#[test]
+fn the_webhook_port_admits_the_pod_network_only_when_nodes_may_cross_subnets() {
+    let nodes = ["10.0.0.11", "10.0.0.12", "10.0.0.13", "10.0.0.21", "10.0.0.22"];
+    let tunnel = host("10.244.7.0");
+    let some_pod = pod("default", &[("app", "x")]);
+
+    let readme = |t: &FileTree| String::from_utf8(t.get("README.md").unwrap().bytes.clone()).unwrap();
+    // One node subnet holds every node: CrossSubnet never tunnels.
+    let tree = rendered(&production(&[]));
+    assert!(!readme(&tree).contains("from the pod network"), "the README says what the policy admits");
+    let c = cluster(&tree);
+    for n in nodes {
+        assert!(c.admits(&host(n), &istiod(), 15017), "API server on {n} -> istiod webhook");
+    }
+    assert!(!c.admits(&tunnel, &istiod(), 15017), "a pod-network address -> istiod webhook, with every node in nodeSubnet");
+    assert!(!c.admits(&some_pod, &istiod(), 15017), "a pod outside the mesh -> istiod webhook");
+
+    // No node subnet stated: nodes may sit across routers, so the tunnel
+    // addresses (from the pod network) are admitted, on 15017 only.
+    let tree = rendered(&production(&[("    nodeSubnet: 10.0.0.0/24\n", "")]));
+    assert!(readme(&tree).contains("webhook (15017), from the node addresses and from the pod network"), "{}", readme(&tree));
+    let c = cluster(&tree);
+    for n in nodes {
+        assert!(c.admits(&host(n), &istiod(), 15017), "API server on {n} -> istiod webhook");
+    }
+    assert!(c.admits(&tunnel, &istiod(), 15017), "a node's tunnel address -> istiod webhook, nodes across subnets");
+    assert!(!c.admits(&tunnel, &istiod(), 15014), "the tunnel address reaches the webhook port only");
+    assert!(!c.admits(&host("192.0.2.50"), &istiod(), 15017), "a host outside the node and pod networks");
+}
+
+/// The blackbox exporter probes the ingress certificate with a TLS handshake
+/// on the gateway's HTTPS target port; narrowed client networks must not
+/// shut it out, and the allow opens nothing else.
+#[test]
+fn the_certificate_probes_reach_the_gateway_whatever_the_client_networks() {
+    let exporter = pod("istio-system", &[("app.kubernetes.io/name", "blackbox-exporter")]);
+    for clients in ["        - 0.0.0.0/0\n", "        - 192.0.2.0/24\n"] {
+        let tree = rendered(&production(&[("        - 0.0.0.0/0\n", clients)]));
+        let c = cluster(&tree);
+        // The port the probe dials is the Service's HTTPS port; the pod sees its targetPort.
+        assert!(c.admits(&exporter, &ingress_gateway(), 8443), "blackbox exporter -> ingress gateway :8443 (clients {clients})");
+        let elsewhere = pod("shop", &[("app.kubernetes.io/name", "blackbox-exporter")]);
+        if clients.contains("192.0.2.0") {
+            assert!(!c.admits(&exporter, &ingress_gateway(), 8080), "only the probed port");
+            assert!(!c.admits(&elsewhere, &ingress_gateway(), 8443), "the same label in another namespace is not the exporter");
+            assert!(!c.admits(&pod("istio-system", &[("app", "x")]), &ingress_gateway(), 8443), "another istio-system pod");
+        }
+    }
+    // The exporter's pods carry the label the policy names.
+    let tree = rendered(&production(&[("        - 0.0.0.0/0\n", "        - 192.0.2.0/24\n")]));
+    let l = addon_labels(&tree, "manifests/observability/blackbox-exporter.yaml", "blackbox-exporter");
+    assert!(l.contains(&("app.kubernetes.io/name".to_string(), "blackbox-exporter".to_string())), "{l:?}");
+}

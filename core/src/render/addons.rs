@@ -243,6 +243,76 @@ fn prometheus(ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
         )),
     }
     super::blackbox::add_scrape_configs(ctx, &mut h.docs)?;
+    scrape_jobs(ctx, &mut h.docs)?;
+    h.notes.push(
+        "The kubelet jobs verify each kubelet's serving certificate (serverTLSBootstrap, signed by the cluster CA)\n\
+         at the node's InternalIP, which that certificate names; no job skips verification."
+            .into(),
+    );
+    Ok(())
+}
+
+/// The cluster CA, as every pod's service account sees it.
+pub(crate) const SERVICE_ACCOUNT_CA: &str = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+
+/// Whether a scrape job discovers nodes (the kubelet jobs).
+fn discovers_nodes(job: &Value) -> bool {
+    job.get("kubernetes_sd_configs")
+        .and_then(Value::as_array)
+        .is_some_and(|c| c.iter().any(|c| c.get("role").and_then(Value::as_str) == Some("node")))
+}
+
+/// The addon Prometheus's scrape jobs made fit for the site:
+///
+/// - the kubelet jobs (node discovery) verify the kubelet's serving
+///   certificate against the cluster CA instead of skipping verification:
+///   with `serverTLSBootstrap` the controller manager signs it with the
+///   cluster CA for the node's `Hostname` and `InternalIP`
+///   (`pkg/kubelet/certificate/kubelet.go`, from the node's status
+///   addresses), and `ops/approve-kubelet-csrs.sh` approves exactly those
+///   names. A job that scrapes the kubelet directly is pointed at the
+///   node's `InternalIP` and kubelet port, the name Go then checks against
+///   the certificate's IP addresses; a job that goes through the API
+///   server's node proxy (Istio 1.19's addon) checks the API server's
+///   certificate, which kubeadm issues for `kubernetes.default.svc`. Each
+///   series gets the node's name as `node`, which the alerts name;
+/// - MetalLB's metrics, when it runs ([`super::metallb::scrape_config`]).
+fn scrape_jobs(ctx: &Ctx, docs: &mut [Value]) -> Result<(), RenderError> {
+    let cm = docs
+        .iter_mut()
+        .find(|d| kind(d) == "ConfigMap" && d.pointer("/data/prometheus.yml").is_some())
+        .ok_or_else(|| internal("prometheus", "no ConfigMap with prometheus.yml"))?;
+    let text =
+        cm.pointer("/data/prometheus.yml").and_then(Value::as_str).ok_or_else(|| internal("prometheus", "prometheus.yml is not text"))?;
+    let mut config: Value = crate::yaml::from_str(text).map_err(|e| internal("prometheus", format!("prometheus.yml: {e}")))?;
+    let jobs = config
+        .get_mut("scrape_configs")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| internal("prometheus", "prometheus.yml has no scrape_configs list"))?;
+    for job in jobs.iter_mut().filter(|j| discovers_nodes(j)) {
+        let obj = job.as_object_mut().ok_or_else(|| internal("prometheus", "a scrape job is not a mapping"))?;
+        let tls = obj.entry("tls_config").or_insert_with(|| json!({}));
+        if let Some(t) = tls.as_object_mut() {
+            t.remove("insecure_skip_verify");
+            t.insert("ca_file".into(), SERVICE_ACCOUNT_CA.into());
+        }
+        let relabel = array_mut(obj, "relabel_configs");
+        let proxied = relabel.iter().any(|r| r.get("target_label").and_then(Value::as_str) == Some("__address__"));
+        if !proxied {
+            relabel.insert(
+                0,
+                json!({
+                    "source_labels": ["__meta_kubernetes_node_address_InternalIP", "__meta_kubernetes_node_kubelet_port"],
+                    "regex": "(.+);(.+)",
+                    "replacement": "$1:$2",
+                    "target_label": "__address__",
+                }),
+            );
+        }
+        relabel.push(json!({"source_labels": ["__meta_kubernetes_node_name"], "target_label": "node"}));
+    }
+    jobs.extend(super::metallb::scrape_config(ctx));
+    cm["data"]["prometheus.yml"] = crate::yaml::to_string(&config)?.into();
     Ok(())
 }
 

@@ -373,31 +373,9 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
         return Ok(());
     }
     let am = &ctx.site.spec.observability.alertmanager;
-    let mut out = ctx.header("#");
-    out.push_str(&format!(
-        "# Alertmanager {} ({}), fed by the addon Prometheus; alertmanager.yml is in the\n\
-         # ConfigMap `{CONFIG_MAP}`, the receivers' credentials in {CREDENTIALS_FILE}.\n",
-        ctx.cat.alertmanager.version,
-        ctx.cat.alertmanager.images.first().map(String::as_str).unwrap_or_default(),
-    ));
-    match &am.storage.storage_class_name {
-        Some(class) => out.push_str(&format!(
-            "# Each pod keeps its silences and notification log on a PersistentVolumeClaim of {} (class `{class}`).\n",
-            am.storage.size
-        )),
-        None => out.push_str(&format!(
-            "# WARNING: no storage class (spec.observability.alertmanager.storage.storageClassName): each pod keeps\n\
-             # its silences in an emptyDir of {}, kept across restarts only through the other replicas.\n",
-            am.storage.size
-        )),
-    }
-    for d in objects(ctx)? {
-        out.push_str("---\n");
-        out.push_str(&crate::yaml::to_string(&d)?);
-    }
-    tree.add(MANIFEST, out, crate::tree::MODE_FILE);
-
+    // The Secret first: the header names its file only when it is rendered.
     let keys = credential_keys(ctx);
+    let mut credentials = None;
     if !keys.is_empty()
         && let Some(s) = ctx.secrets
         && let Some(have) = &s.alertmanager
@@ -419,7 +397,38 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
             "type": "Opaque",
             "data": data,
         });
-        tree.add(CREDENTIALS_FILE, ctx.yaml(&[secret])?, MODE_SECRET);
+        credentials = Some(ctx.yaml(&[secret])?);
+    }
+    let mut out = ctx.header("#");
+    out.push_str(&format!(
+        "# Alertmanager {} ({}), fed by the addon Prometheus; alertmanager.yml is in the\n\
+         # ConfigMap `{CONFIG_MAP}`, {}.\n",
+        ctx.cat.alertmanager.version,
+        ctx.cat.alertmanager.images.first().map(String::as_str).unwrap_or_default(),
+        if credentials.is_some() {
+            format!("the receivers' credentials in {CREDENTIALS_FILE}")
+        } else {
+            "and its receivers read no credentials".to_string()
+        },
+    ));
+    match &am.storage.storage_class_name {
+        Some(class) => out.push_str(&format!(
+            "# Each pod keeps its silences and notification log on a PersistentVolumeClaim of {} (class `{class}`).\n",
+            am.storage.size
+        )),
+        None => out.push_str(&format!(
+            "# WARNING: no storage class (spec.observability.alertmanager.storage.storageClassName): each pod keeps\n\
+             # its silences in an emptyDir of {}, kept across restarts only through the other replicas.\n",
+            am.storage.size
+        )),
+    }
+    for d in objects(ctx)? {
+        out.push_str("---\n");
+        out.push_str(&crate::yaml::to_string(&d)?);
+    }
+    tree.add(MANIFEST, out, crate::tree::MODE_FILE);
+    if let Some(text) = credentials {
+        tree.add(CREDENTIALS_FILE, text, MODE_SECRET);
     }
     Ok(())
 }

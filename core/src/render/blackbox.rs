@@ -104,6 +104,15 @@ fn https_port(ctx: &Ctx) -> Option<u32> {
     ctx.site.spec.istio.ingress_gateway.service.ports.iter().find(|p| p.name.starts_with("https")).map(|p| p.port)
 }
 
+/// The gateway pods' port the ingress probes reach (the `targetPort` of the
+/// probed Service port), when there are probes.
+pub(crate) fn ingress_probe_target_port(ctx: &Ctx) -> Option<u32> {
+    if !on(ctx.site) || ingress_probes(ctx).is_empty() {
+        return None;
+    }
+    ctx.site.spec.istio.ingress_gateway.service.ports.iter().find(|p| p.name.starts_with("https")).map(|p| p.target_port)
+}
+
 /// The ingress gateway's Service, in the cluster, as a probe target.
 fn ingress_target(ctx: &Ctx) -> Option<String> {
     let g = &ctx.site.spec.istio.ingress_gateway;

@@ -11,6 +11,11 @@
 //!   byte stays as upstream wrote it. The controller makes the speakers'
 //!   memberlist Secret (`METALLB_ML_SECRET_NAME=memberlist`) and the
 //!   webhook's certificate; the speakers start once the Secret exists.
+//!   Its pods lose their `prometheus.io` annotations (MetalLB serves metrics
+//!   over HTTPS to callers with a token the generic pod job does not send)
+//!   and the manifest ends with the TokenReview and SubjectAccessReview
+//!   rights its metrics endpoint needs; the addon Prometheus scrapes it in
+//!   its own job ([`scrape_config`]).
 //! - `manifests/metallb/address-pool.yaml`: one IPAddressPool with exactly the
 //!   spec's addresses and one L2Advertisement naming it.
 //! - `install.sh cluster` applies both before Istio, so the gateway Services
@@ -70,9 +75,27 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
             name,
         )?;
     }
+    // Its metrics are HTTPS with token authentication (see [`scrape_config`]):
+    // the annotations would have the generic pod job scrape them over HTTP.
+    let annotations = "      annotations:\n        prometheus.io/port: \"9120\"\n        prometheus.io/scrape: \"true\"\n";
+    if text.matches(annotations).count() != 2 {
+        return Err(RenderError::Upstream {
+            name: name.into(),
+            reason: "expected the controller's and the speaker's prometheus.io annotations; the upstream file changed shape".into(),
+        });
+    }
+    let text = text.replace(annotations, "");
     let text = rewrite_manifest_images(&text, |r| ctx.image(r));
+    let mut text = text;
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    for d in metrics_auth_documents() {
+        text.push_str("---\n");
+        text.push_str(&crate::yaml::to_string(&d)?);
+    }
     let out = format!(
-        "{}# MetalLB {} ({}, sha256 {}),\n# with images moved to {} and pulled IfNotPresent{}.\n---\n{text}",
+        "{}# MetalLB {} ({}, sha256 {}),\n# with images moved to {} and pulled IfNotPresent, its pods' prometheus.io\n# annotations removed (its metrics are HTTPS with token authentication: the addon\n# Prometheus scrapes them in its own `{SCRAPE_JOB}` job), and, at the end, the rights its metrics\n# endpoint needs to check tokens (ClusterRole {METRICS_AUTH_ROLE}){}.\n---\n{text}",
         ctx.header("#"),
         m.version,
         m.manifest.url,
@@ -102,6 +125,80 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
         }),
     ];
     add_yaml(ctx, tree, POOL, &docs)
+}
+
+/// The addon Prometheus's scrape job of MetalLB's metrics.
+pub(crate) const SCRAPE_JOB: &str = "metallb";
+/// What lets MetalLB's metrics endpoint check the tokens it is sent.
+const METRICS_AUTH_ROLE: &str = "metallb-system:metrics-auth";
+/// MetalLB's metrics port, as upstream names it (`--port=9120`).
+const METRICS_PORT_NAME: &str = "metricshttps";
+
+/// MetalLB 0.16 serves its metrics through controller-runtime's secure
+/// metrics server (`internal/k8s/k8s.go`: `SecureServing: true`,
+/// `FilterProvider: filters.WithAuthenticationAndAuthorization`, metallb
+/// v0.16.1): every request needs a bearer token, which it checks with a
+/// TokenReview, and the right to `get` the non-resource URL `/metrics`,
+/// which it checks with a SubjectAccessReview. Upstream's Helm chart gives
+/// its service accounts these two; its native manifest does not, so without
+/// this every scrape is refused.
+fn metrics_auth_documents() -> Vec<serde_json::Value> {
+    let labels = json!({"app": "metallb", "app.kubernetes.io/managed-by": "meshbundle"});
+    vec![
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": METRICS_AUTH_ROLE, "labels": labels},
+            "rules": [
+                {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+                {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
+            ],
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": METRICS_AUTH_ROLE, "labels": labels},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": METRICS_AUTH_ROLE},
+            "subjects": [
+                {"kind": "ServiceAccount", "name": "controller", "namespace": NAMESPACE},
+                {"kind": "ServiceAccount", "name": "speaker", "namespace": NAMESPACE},
+            ],
+        }),
+    ]
+}
+
+/// The addon Prometheus's job for MetalLB's controller and speakers, when
+/// MetalLB runs: their pods' `metricshttps` port over HTTPS, with
+/// Prometheus's service account token (its ClusterRole already allows `get`
+/// on `/metrics`, what MetalLB's SubjectAccessReview asks).
+///
+/// The certificate cannot be verified: with no `--metrics-cert-dir`, as
+/// upstream runs it, controller-runtime makes a self-signed certificate in
+/// memory at each start (`pkg/metrics/server`), which no CA signs and which
+/// changes with every restart, so there is nothing to pin. The job therefore
+/// skips verification, the one job that does; what it sends is a token of
+/// the Prometheus service account, which only reads (nodes, pods, services,
+/// endpoints, configmaps and `/metrics`), to the addresses Kubernetes lists
+/// for MetalLB's own pods. Giving MetalLB a certificate from the site's PKI
+/// (`--metrics-cert-dir`) would remove this; meshbundle does not yet.
+pub(crate) fn scrape_config(ctx: &Ctx) -> Option<serde_json::Value> {
+    if !ctx.site.uses_metallb() {
+        return None;
+    }
+    Some(json!({
+        "job_name": SCRAPE_JOB,
+        "scheme": "https",
+        "authorization": {"type": "Bearer", "credentials_file": "/var/run/secrets/kubernetes.io/serviceaccount/token"},
+        "tls_config": {"insecure_skip_verify": true},
+        "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [NAMESPACE]}}],
+        "relabel_configs": [
+            {"action": "keep", "source_labels": ["__meta_kubernetes_pod_label_app", "__meta_kubernetes_pod_container_port_name"], "regex": format!("metallb;{METRICS_PORT_NAME}")},
+            {"action": "drop", "source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Pending|Succeeded|Failed|Completed"},
+            {"source_labels": ["__meta_kubernetes_pod_label_component"], "target_label": "component"},
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+            {"source_labels": ["__meta_kubernetes_pod_node_name"], "target_label": "node"},
+        ],
+    }))
 }
 
 /// The annotation MetalLB reads a Service's requested address from

@@ -228,6 +228,8 @@ fn objects(ctx: &Ctx, rel: &MetricsServerRelease) -> Vec<Value> {
             "service": {"name": "metrics-server", "namespace": "kube-system"},
             "group": "metrics.k8s.io",
             "version": "v1beta1",
+            // metrics-server's serving certificate is self-signed at each start
+            // (in --cert-dir): there is no CA to put in caBundle (see the README text).
             "insecureSkipTLSVerify": true,
             "groupPriorityMinimum": 100,
             "versionPriority": 100,
@@ -596,8 +598,14 @@ HorizontalPodAutoscaler gets resource metrics and `kubectl top` does not work, u
 that the HorizontalPodAutoscalers of istiod and the gateways scale on, and `kubectl top`. It reads each kubelet \
 at the node's InternalIP, the address of the spec, every 15 s, over TLS checked against the cluster CA: no \
 `--kubelet-insecure-tls`. `install.sh cluster` installs it after the nodes joined and before Istio, and waits \
-until `kubectl top nodes` shows every node. The API server reaches metrics-server itself as upstream sets it \
-(`insecureSkipTLSVerify` on the APIService, inside the cluster's service network).\n\n{approval}\n\
+until `kubectl top nodes` shows every node. The API server reaches metrics-server itself as upstream sets it: \
+`insecureSkipTLSVerify` on the APIService, because metrics-server makes a self-signed serving certificate at each \
+start (no `--tls-cert-file`: it writes one to `--cert-dir=/tmp`, an emptyDir), which no site CA signs and no `caBundle` \
+can name before the install. The API server authenticates \
+itself to metrics-server with its front-proxy client certificate and sends no token there, so what this leaves open \
+is a pod that takes over the `metrics-server` Service's endpoints serving false metrics to the HPAs. A serving \
+certificate issued by the site's CA (in the site secrets, with `caBundle` set) would close it; meshbundle does not \
+issue one yet.\n\n{approval}\n\
 `ops/verify.sh` checks that `kubectl top nodes` has metrics for every node and that no HPA shows an \
 `<unknown>` target.",
         version = rel.version,

@@ -27,11 +27,15 @@
 //!   `istio-injection=enabled`, and the gateways' namespaces) to istiod's
 //!   xDS and CA port 15012, and to Jaeger's Zipkin port 9411 when the addon
 //!   runs;
-//! - the API server to istiod's webhook port 15017: from the node addresses,
-//!   and from the pod network, because a host reaches a pod on another node
-//!   across subnets through the VXLAN tunnel, whose source address is the
-//!   node's tunnel address from the pod network (the API server calls the
-//!   webhook through the Service, and kube-proxy masquerades host traffic);
+//! - the API server to istiod's webhook port 15017: from the node addresses
+//!   (the API server runs in the host network; it calls the webhook through
+//!   the Service, and kube-proxy masquerades host traffic to the address of
+//!   the route to the pod), and from the pod network only when the nodes may
+//!   not share one subnet, because a host reaches a pod on a node across a
+//!   router through the VXLAN tunnel, whose source address is the node's
+//!   tunnel address from the pod network (see `api_server_may_tunnel`);
+//! - the blackbox exporter (istio-system) to the ingress gateway's HTTPS
+//!   port, for its certificate probes, whatever `ingressClientCIDRs` allows;
 //! - the kubelet's probes from the node addresses: 15020 (Istio rewrites the
 //!   applications' HTTP, gRPC and TCP probes to it) and 15021 (the proxy's
 //!   readiness) in the mesh and gateway namespaces, istiod's 8080 and each
@@ -136,6 +140,28 @@ fn proxy_peers(ctx: &Ctx) -> Vec<Value> {
     v
 }
 
+/// Whether the API server's calls to istiod's webhook may arrive from a
+/// pod-network address. The API server runs in the host network, and the
+/// host sources a connection to a pod by its route to that pod: to a local
+/// pod from the node address (Felix's device routes, cni.rs), to a pod on a
+/// node of the same subnet from the node address (`CrossSubnet` routes
+/// natively there), and to a pod on a node across a router through the
+/// VXLAN device, whose address Calico takes from the IP pool (the pod
+/// network), and which cannot be known before the install. So the pod
+/// network is admitted only when the nodes may not share one subnet: no
+/// `spec.kubernetes.nodeSubnet` states it (and there is more than one node),
+/// or some node lies outside it.
+fn api_server_may_tunnel(ctx: &Ctx) -> bool {
+    let nodes = &ctx.site.spec.nodes;
+    if nodes.len() < 2 {
+        return false;
+    }
+    let Some(net) = ctx.site.spec.kubernetes.node_subnet.as_deref().and_then(|n| n.parse::<ipnet::Ipv4Net>().ok()) else {
+        return true;
+    };
+    nodes.iter().any(|n| n.address.parse::<std::net::Ipv4Addr>().map_or(true, |a| !net.contains(&a)))
+}
+
 fn gateway_namespaces(ctx: &Ctx) -> Vec<String> {
     let istio = &ctx.site.spec.istio;
     let mut v: Vec<String> =
@@ -238,7 +264,9 @@ fn documents(ctx: &Ctx, tree: &FileTree) -> Result<Vec<Value>, RenderError> {
     allows.push(policy("istio-system", "allow-same-namespace", all_pods(), vec![rule(vec![json!({"podSelector": {}})], &[])]));
     allows.push(policy("istio-system", "allow-proxies-to-istiod", one_label("app", "istiod"), vec![rule(proxy_peers(ctx), &[15012])]));
     let mut webhook_from = nodes.clone();
-    webhook_from.push(json!({"ipBlock": {"cidr": cidr(&spec.kubernetes.pod_subnet)?}}));
+    if api_server_may_tunnel(ctx) {
+        webhook_from.push(json!({"ipBlock": {"cidr": cidr(&spec.kubernetes.pod_subnet)?}}));
+    }
     allows.push(policy("istio-system", "allow-webhooks-to-istiod", one_label("app", "istiod"), vec![rule(webhook_from, &[15017])]));
     allows.push(policy("istio-system", "allow-kubelet-probes-istiod", one_label("app", "istiod"), vec![rule(nodes.clone(), &[8080])]));
     for w in &addons {
@@ -282,7 +310,21 @@ fn documents(ctx: &Ctx, tree: &FileTree) -> Result<Vec<Value>, RenderError> {
         if !clients.is_empty() {
             rules.push(rule(clients, &ports));
         }
-        allows.push(policy(&ig.namespace, &format!("allow-clients-to-{}", ig.name), selector, rules));
+        allows.push(policy(&ig.namespace, &format!("allow-clients-to-{}", ig.name), selector.clone(), rules));
+        // The blackbox exporter's TLS handshakes with the gateway, whatever
+        // the client networks: its own allow, on the probed port only.
+        if let Some(port) = super::blackbox::ingress_probe_target_port(ctx) {
+            let from = json!({
+                "namespaceSelector": one_label(NAME_LABEL, super::blackbox::NAMESPACE),
+                "podSelector": one_label("app.kubernetes.io/name", super::blackbox::NAME),
+            });
+            allows.push(policy(
+                &ig.namespace,
+                &format!("allow-certificate-probes-to-{}", ig.name),
+                selector,
+                vec![rule(vec![from], &[port])],
+            ));
+        }
         let from =
             json!({"namespaceSelector": one_label(NAME_LABEL, &ig.namespace), "podSelector": one_label("istio", &gateway_label(ig))});
         let backends: BTreeSet<&str> = ig.routes.iter().map(|r| r.namespace.as_str()).collect();
@@ -402,9 +444,10 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
                  (`spec.security.authorization.ingressClientCIDRs`) to the ingress gateway, and anyone to\n\
                  its status port 15021; the ingress gateway to the namespaces its routes name; the mesh to\n\
                  the egress gateway; sidecars and gateways to istiod (15012) and, with Jaeger, to Zipkin\n\
-                 (9411); the API server to istiod's webhook (15017); the kubelet, from the node addresses,\n\
-                 to the probe ports (15020 and 15021 in the mesh, istiod's 8080, the addons' own); the addon\n\
-                 Prometheus to 15020 and 15090; and, inside `istio-system`, every pod to every other.\n\
+                 (9411); the API server to istiod's webhook (15017), from the node addresses{webhook}; the kubelet,\n\
+                 from the node addresses, to the probe ports (15020 and 15021 in the mesh, istiod's 8080, the\n\
+                 addons' own); the addon Prometheus to 15020 and 15090{probes}; and, inside `istio-system`, every\n\
+                 pod to every other.\n\
                  Otherwise {workloads}.\n\
                  Outgoing traffic is not restricted (DNS, the API server and the egress gateway need no policy).\n\n\
                  A pod in these namespaces without a sidecar has its probes on its own ports: give it a\n\
@@ -419,6 +462,16 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
                 },
                 pods = spec.kubernetes.pod_subnet,
                 file = FILE,
+                webhook = if api_server_may_tunnel(ctx) {
+                    " and from the pod network (no `nodeSubnet` holds every node, so a node may reach istiod's pod through VXLAN, from its tunnel address in the pod network)"
+                } else {
+                    ""
+                },
+                probes = if super::blackbox::ingress_probe_target_port(ctx).is_some() {
+                    "; the blackbox exporter to the ingress gateway's HTTPS port (its certificate probes)"
+                } else {
+                    ""
+                },
             )
         }
     }

@@ -31,7 +31,12 @@
 //! - kubelet: `kubelet_certificate_manager_client_ttl_seconds`
 //!   (`cmd/kubelet/app/server.go`, kubernetes
 //!   293a53f2c082259b3ba9745cdeba14b0b6ac2bf7), registered when client
-//!   certificate rotation is on, as kubeadm sets it.
+//!   certificate rotation is on, as kubeadm sets it; and of the serving
+//!   certificate (`serverTLSBootstrap`), `kubelet_certificate_manager_server_ttl_seconds`
+//!   and the counter `kubelet_server_expiration_renew_errors`
+//!   (`pkg/kubelet/certificate/kubelet.go`, registered with the serving
+//!   certificate manager). The addon Prometheus's `kubernetes-nodes` job
+//!   reads them from each kubelet's `/metrics`.
 //! - the blackbox exporter ([`super::blackbox`], jobs `ingress-certificates`
 //!   and `apiserver-certificates`): `probe_ssl_earliest_cert_expiry` of the
 //!   ingress TLS certificate per host and of each control-plane node's API
@@ -127,6 +132,10 @@ fn probe_rules(ctx: &Ctx) -> Vec<Value> {
     rules
 }
 
+/// Days of the kubelet serving certificate left when its alerts fire.
+const KUBELET_SERVING_WARNING_DAYS: u64 = 30;
+const KUBELET_SERVING_CRITICAL_DAYS: u64 = 10;
+
 /// The alert rules, as a Prometheus rule groups document.
 pub(crate) fn alert_groups(ctx: &Ctx) -> Value {
     let a = &ctx.site.spec.observability.alerts;
@@ -205,6 +214,31 @@ pub(crate) fn alert_groups(ctx: &Ctx) -> Value {
                     "1h",
                     "warning",
                     format!("the kubelet client certificate of {{{{ $labels.instance }}}} expires within {} days: its rotation is failing", days.min(36)),
+                ),
+                // The kubelet serving certificate (serverTLSBootstrap): signed
+                // for a year, asked for again at 70 to 90% of its life, so
+                // 36 days or more are left when the kubelet asks. Under 30
+                // days, its requests have gone unapproved for a week.
+                rule(
+                    "KubeletServingCertificateExpiring",
+                    format!("kubelet_certificate_manager_server_ttl_seconds < {}", KUBELET_SERVING_WARNING_DAYS * 86400),
+                    "1h",
+                    "warning",
+                    format!("the kubelet serving certificate of {{{{ $labels.node }}}} expires within {KUBELET_SERVING_WARNING_DAYS} days: its renewal is not approved; run ops/approve-kubelet-csrs.sh --check on a control-plane node"),
+                ),
+                rule(
+                    "KubeletServingCertificateExpiring",
+                    format!("kubelet_certificate_manager_server_ttl_seconds < {}", KUBELET_SERVING_CRITICAL_DAYS * 86400),
+                    "1h",
+                    "critical",
+                    format!("the kubelet serving certificate of {{{{ $labels.node }}}} expires within {KUBELET_SERVING_CRITICAL_DAYS} days: metrics-server and Prometheus stop reading that kubelet when it does; run ops/approve-kubelet-csrs.sh --check on a control-plane node"),
+                ),
+                rule(
+                    "KubeletServingCertificateRenewalFailing",
+                    "increase(kubelet_server_expiration_renew_errors[1h]) > 0".to_string(),
+                    "15m",
+                    "warning",
+                    "the kubelet of {{ $labels.node }} failed to renew its serving certificate in the last hour: see kubectl get csr and journalctl -u kubelet on that node".to_string(),
                 ),
             ],
         },
@@ -296,7 +330,9 @@ pub(crate) fn alerts_readme(ctx: &Ctx) -> String {
          `citadel_server_root_cert_expiry_timestamp`, `citadel_server_cert_chain_expiry_timestamp`), the client \
          certificates in use that authenticate to the API server and the kubelets (`apiserver_client_certificate_expiration_seconds`, \
          over the last hour: kubeadm's `admin.conf`, `controller-manager.conf`, `scheduler.conf`, `apiserver-kubelet-client` \
-         and the kubelets' certificates) and the kubelets' own rotation (`kubelet_certificate_manager_client_ttl_seconds`).{}\n\n{}",
+         and the kubelets' certificates), the kubelets' own rotation (`kubelet_certificate_manager_client_ttl_seconds`) \
+         and the kubelets' serving certificates (`kubelet_certificate_manager_server_ttl_seconds`: a warning under 30 days, \
+         critical under 10; `kubelet_server_expiration_renew_errors` growing).{}\n\n{}",
         where_.join("\n"),
         probes_readme(ctx),
         super::alertmanager::readme(ctx),
