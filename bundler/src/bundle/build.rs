@@ -124,7 +124,7 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
     remove_leftovers(out);
     let site = input.site;
     let upstream = if input.upstream.is_empty() { None } else { Some(&input.upstream) };
-    let tree = render(site, &Inputs { lock: input.lock, secrets: input.secrets, upstream, copies: None })
+    let tree = render(site, &Inputs { lock: input.lock, secrets: input.secrets, upstream, copies: None, upgrade_from: None })
         .map_err(|e| Error::failed(e.to_string(), "check that the spec, lock and secrets belong together"))?;
 
     let mut pending: Vec<Pending> = Vec::new();
