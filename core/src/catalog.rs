@@ -70,6 +70,8 @@ pub struct KubernetesRelease {
 pub struct ContainerdRelease {
     pub version: String,
     pub runc: String,
+    /// The Kubernetes minors containerd supports this release on.
+    pub kubernetes: MinorRange,
 }
 
 #[derive(Deserialize, Debug)]
