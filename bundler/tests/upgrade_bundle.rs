@@ -19,12 +19,6 @@ use meshbundle_core::render::{Inputs, render};
 use meshbundle_core::upgrade_from::UpgradeFrom;
 use serde_json::Value;
 
-/// The Istio release the site comes from: the previous minor when the
-/// catalog carries it, else the same Istio (a Kubernetes patch upgrade).
-fn from_istio() -> &'static str {
-    if meshbundle_core::catalog::catalog().istio("1.29.6").is_some() { "1.29.6" } else { "1.30.3" }
-}
-
 /// The lab example, at other versions.
 fn lab_at(kubernetes: &str, istio: &str) -> String {
     let lab = meshbundle_core::examples::example("lab").unwrap();
@@ -100,11 +94,11 @@ fn registry_has(reg: &TestRegistry, site_ref: &str) -> bool {
 
 #[test]
 fn an_upgrade_bundle_carries_only_what_the_site_lacks_and_goes_only_where_its_base_is() {
-    let istio = from_istio();
-    let from_text = lab_at("1.36.3", istio);
-    let to_text = meshbundle_core::examples::example("lab").unwrap().to_string();
+    // Istio 1.29 to 1.30, on Kubernetes 1.35 (the newest Istio 1.29 supports).
+    let from_text = lab_at("1.35.9", "1.29.6");
+    let to_text = lab_at("1.35.9", "1.30.3");
     let from_site = meshbundle_core::spec::load::load(&from_text).site.unwrap();
-    let to_site = example("lab");
+    let to_site = meshbundle_core::spec::load::load(&to_text).site.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     for (sub, spec) in [("from", &from_text), ("to", &to_text)] {
@@ -187,16 +181,17 @@ fn an_upgrade_bundle_carries_only_what_the_site_lacks_and_goes_only_where_its_ba
     for img in &unchanged {
         assert!(!delta_blobs.contains(img["digest"].as_str().unwrap()), "{} is carried again", img["site"]);
     }
-    // Files: the new release's binaries, none the base has.
+    // Files: the new release's istioctl and addon manifests, none the base has;
+    // Kubernetes' binaries are the same release, all from the base.
     let (base_files, full_files, delta_files) = (file_sums(&base), file_sums(&full), file_sums(&delta));
     assert!(delta_files.is_disjoint(&base_files));
     assert!(full_files.iter().all(|f| base_files.contains(f) || delta_files.contains(f)));
     let carried: BTreeSet<String> = entries(&delta, "files/").into_iter().map(|(p, _)| p).collect();
-    assert!(carried.contains("files/kubeadm-amd64") && carried.contains("files/kubelet-amd64"), "{carried:?}");
+    assert!(carried.contains("files/istioctl-amd64") && !carried.contains("files/kubeadm-amd64"), "{carried:?}");
     // The size, against the full bundle of the same spec.
     let size = |p: &Path| std::fs::metadata(p).unwrap().len();
     eprintln!(
-        "Kubernetes 1.36.3, Istio {istio} -> Kubernetes 1.36.5, Istio 1.30.3: full bundle {} bytes, upgrade bundle {} bytes ({} of {} blobs)",
+        "Istio 1.29.6 -> 1.30.3: full bundle {} bytes, upgrade bundle {} bytes ({} of {} blobs)",
         size(&full),
         size(&delta),
         delta_blobs.len(),
@@ -208,21 +203,26 @@ fn an_upgrade_bundle_carries_only_what_the_site_lacks_and_goes_only_where_its_ba
     let b = &delta_seal["base"];
     assert_eq!(b["id"], base_id.as_str());
     assert_eq!(b["from"]["bundle"], base_id.as_str());
-    assert_eq!(b["from"]["kubernetes"], "1.36.3");
-    assert_eq!(b["from"]["istio"], istio);
-    assert_eq!(b["from"]["revision"], istio.replace('.', "-"));
+    assert_eq!(b["from"]["kubernetes"], "1.35.9");
+    assert_eq!(b["from"]["istio"], "1.29.6");
+    assert_eq!(b["from"]["revision"], "1-29-6");
     assert!(seal(&full).get("base").is_none());
     // The tree holds the steps of exactly this upgrade; a plain bundle has none.
     assert!(tree_file(&full, "ops/UPGRADE.md").is_none());
     let notes = tree_file(&delta, "ops/UPGRADE.md").expect("ops/UPGRADE.md");
     assert!(notes.contains(&format!("from bundle `{base_id}`")), "{notes}");
-    assert!(notes.contains("| Kubernetes | 1.36.3 | 1.36.5 |"), "{notes}");
-    assert!(notes.contains("Kubernetes 1.36.3 → 1.36.5") && notes.contains("`kubeadm upgrade apply v1.36.5`"), "{notes}");
+    assert!(notes.contains("| Istio | 1.29.6 (revision `1-29-6`) | 1.30.3 (revision `1-30-3`) |"), "{notes}");
+    assert!(notes.contains("Istio 1.29.6 → 1.30.3 (revision 1-29-6 → 1-30-3)"), "{notes}");
+    assert!(notes.contains("`ops/remove-revision.sh 1-29-6`") && !notes.contains("upgrade-kubernetes"), "{notes}");
     // Verify says it is differential, and of what.
     let o = meshbundle(d, &["verify", "delta.mbundle", "--quiet"]);
     ok("verify", &o);
     let out = text(&o.stdout);
-    assert!(out.contains(&format!("differential: completes bundle {base_id}")) && out.contains("upgrade from Kubernetes 1.36.3"), "{out}");
+    assert!(
+        out.contains(&format!("differential: completes bundle {base_id}"))
+            && out.contains("upgrade from Kubernetes 1.35.9, containerd 2.2.3, Istio 1.29.6 (revision 1-29-6)"),
+        "{out}"
+    );
 
     // Import refuses it at every target that lacks its base, before writing anything.
     let reg = TestRegistry::start(None);
