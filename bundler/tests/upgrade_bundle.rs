@@ -342,6 +342,9 @@ fn the_upgrade_steps_name_each_node_in_order_from_the_previous_versions() {
         assert!(i > last || last == 0, "{name} out of order:\n{steps}");
         last = i;
     }
+    for name in cps.iter().chain(&workers).filter(|x| **x != first) {
+        assert!(steps.contains(&format!("`sudo ./nodes/{name}/upgrade.sh` on it, `kubeadm upgrade node`")), "{name}:\n{steps}");
+    }
     assert_eq!(steps.matches("kubeadm upgrade apply").count(), 1, "{steps}");
     let apply_line = steps.lines().find(|l| l.contains("kubeadm upgrade apply")).unwrap();
     assert!(apply_line.contains(&format!("`{first}`")), "{apply_line}");
@@ -358,6 +361,7 @@ fn the_upgrade_steps_name_each_node_in_order_from_the_previous_versions() {
     let n = notes(&from, &to);
     assert!(!n.contains("ops/upgrade-kubernetes.sh"), "{n}");
     let canary = at(&n, "`ops/upgrade-canary.sh`");
+    assert!(n.contains("`ops/rollback-canary.sh` of the previous bundle's"), "{n}");
     assert!(n.contains("revision 1-29-6 → 1-30-3"), "{n}");
     assert!(
         canary < at(&n, "ops/rollback-canary.sh") && at(&n, "ops/rollback-canary.sh") < at(&n, "`ops/remove-revision.sh 1-29-6`"),

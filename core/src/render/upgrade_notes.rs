@@ -67,16 +67,19 @@ fn kubernetes_section(ctx: &Ctx, n: &mut usize, from: &UpgradeFrom, changes: &Ch
     let mut out = String::new();
     *n += 1;
     out.push_str(&format!("## {n}. {}\n\n", what.join(", ")));
+    let first_name = first.first().map(|f| f.name.as_str()).unwrap_or_default();
     out.push_str(&format!(
-        "Node by node with `ops/upgrade-kubernetes.sh` of this bundle, which starts from Kubernetes {} and containerd {} \
-         (the versions of bundle `{}`): it checks every node is on the old version, etcd is healthy and a fresh etcd \
-         snapshot exists, stops at the first failure, and can be run again from where it stopped. Each node is drained, \
-         its binaries replaced from this bundle, kubelet restarted, uncordoned, and its version checked before the next.\n\n",
+        "On `{first_name}`, as root: `sudo ops/upgrade-kubernetes.sh` of this bundle. It expects every node on \
+         Kubernetes {} with containerd {} (the versions of bundle `{}`; it reads what the cluster runs and refuses \
+         anything else), checks that etcd is healthy and takes a fresh etcd snapshot, then takes the nodes one at a \
+         time: it drains each, has the node's own `nodes/NAME/upgrade.sh` replace its binaries from this bundle and \
+         restart the kubelet, checks the node's version, and uncordons it before the next. It stops at the first \
+         failure; run it again and it goes on from where it stopped.\n\n",
         from.kubernetes, from.containerd, from.bundle
     ));
     if changes.containerd.as_ref().is_some_and(Step::major) {
         out.push_str(&format!(
-            "containerd moves from {} to {}: on each node the script migrates `/etc/containerd/config.toml` to the \
+            "containerd moves from {} to {}: on each node `upgrade.sh` migrates `/etc/containerd/config.toml` to the \
              configuration version {} reads, then restarts containerd, then kubelet.\n\n",
             from.containerd, spec.containerd.version, spec.containerd.version
         ));
@@ -87,21 +90,29 @@ fn kubernetes_section(ctx: &Ctx, n: &mut usize, from: &UpgradeFrom, changes: &Ch
         i += 1;
         out.push_str(&format!("{i}. {text}\n"));
     };
+    let node_step = if changes.kubernetes.is_some() { ", `kubeadm upgrade node`" } else { "" };
     if let Some(f) = first.first() {
         let apply = if changes.kubernetes.is_some() {
-            format!("`kubeadm upgrade plan` and `kubeadm upgrade apply v{}`, once for the cluster", spec.kubernetes.version)
+            format!(", `kubeadm upgrade plan` and `kubeadm upgrade apply v{}`, once for the cluster", spec.kubernetes.version)
         } else {
-            "no `kubeadm upgrade` (the Kubernetes version stays)".to_string()
+            String::new()
         };
-        line(&mut out, format!("`{}` (first control-plane node, {}): `sudo ops/upgrade-kubernetes.sh` — {apply}", f.name, f.address));
+        line(&mut out, format!("`{}` (first control-plane node, {}): the script runs its `upgrade.sh` itself{apply}", f.name, f.address));
     }
     for c in &other_cp {
-        let what = if changes.kubernetes.is_some() { " — `kubeadm upgrade node`" } else { "" };
-        line(&mut out, format!("`{}` (control plane, {}): `sudo ops/upgrade-kubernetes.sh`{what}", c.name, c.address));
+        line(
+            &mut out,
+            format!(
+                "`{}` (control plane, {}): when the script asks, `sudo ./nodes/{}/upgrade.sh` on it{node_step}",
+                c.name, c.address, c.name
+            ),
+        );
     }
     for w in &workers {
-        let what = if changes.kubernetes.is_some() { " — `kubeadm upgrade node`" } else { "" };
-        line(&mut out, format!("`{}` (worker, {}): `sudo ops/upgrade-kubernetes.sh`{what}", w.name, w.address));
+        line(
+            &mut out,
+            format!("`{}` (worker, {}): when the script asks, `sudo ./nodes/{}/upgrade.sh` on it{node_step}", w.name, w.address, w.name),
+        );
     }
     out.push_str("\nNo worker before every control-plane node is done: a kubelet is never newer than the API server.\n\n");
     out
@@ -122,10 +133,12 @@ fn istio_section(ctx: &Ctx, n: &mut usize, from: &UpgradeFrom, changes: &Changes
          1. `ops/upgrade-canary.sh`: `istioctl x precheck`, installs istiod `{new}` beside `{old}`, moves the revision \
          tags and with them the mesh namespaces, restarts their workloads namespace by namespace (`rollout status`), \
          moves the gateways and the `default` tag, and runs `ops/verify.sh`.\n\
-         2. Watch the mesh. To go back while `{old}` still runs: `ops/rollback-canary.sh`.\n\
+         2. Watch the mesh. To go back while `{old}` still runs: `ops/rollback-canary.sh` of the previous bundle's \
+         tree (bundle `{base}`), which has `{old}`'s istioctl and configuration.\n\
          3. When satisfied: `ops/remove-revision.sh {old}`. It refuses while a namespace, a revision tag or a proxy \
          still uses `{old}`.\n\n",
         new = ctx.revision,
+        base = from.bundle,
     ));
     out
 }
