@@ -282,7 +282,8 @@ fn lock_pins_what_skopeo_reports_and_keeps_pins() {
     assert!(web.source.as_deref().unwrap().starts_with("docker-archive:"));
     // Files carry the sha256 their publisher's checksum file gives.
     let kubeadm = lock.file("kubeadm-amd64").unwrap();
-    assert_eq!(kubeadm.sha256.hex(), hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"fixture content of kubeadm-amd64\n")));
+    let served = format!("fixture content of kubeadm-amd64 from {}\n", kubeadm.url);
+    assert_eq!(kubeadm.sha256.hex(), hex::encode(<sha2::Sha256 as sha2::Digest>::digest(served.as_bytes())));
     let flannel = lock.file("manifest/flannel").unwrap();
     assert_eq!(flannel.sha256.hex(), "f17c57f82ffef1d53dbf558ac30755241980563044622778a15df339e4346c57");
     // Sorted and stable: a second lock changes nothing.

@@ -144,8 +144,11 @@ impl Renderer {
 
     fn tree(&self, spec: &str, secrets: Option<String>, lock: Option<String>) -> Result<(String, FileTree), JsValue> {
         let (site, secrets, lock) = inputs(spec, secrets, lock)?;
-        let tree = render(&site, &Inputs { secrets: secrets.as_ref(), lock: lock.as_ref(), upstream: None, copies: Some(&self.copies) })
-            .map_err(|e| fail(e.to_string(), vec![]))?;
+        let tree = render(
+            &site,
+            &Inputs { secrets: secrets.as_ref(), lock: lock.as_ref(), upstream: None, copies: Some(&self.copies), upgrade_from: None },
+        )
+        .map_err(|e| fail(e.to_string(), vec![]))?;
         Ok((site.metadata.name, tree))
     }
 

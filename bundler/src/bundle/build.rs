@@ -14,6 +14,7 @@ use meshbundle_core::pki::SiteSecrets;
 use meshbundle_core::render::{Inputs, render};
 use meshbundle_core::spec::Site;
 use meshbundle_core::tree::MODE_SECRET;
+use meshbundle_core::upgrade_from::UpgradeFrom;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -69,8 +70,15 @@ pub struct CarriedFile {
 /// What a differential bundle may leave out: what its base carries.
 pub struct BaseSets {
     pub id: String,
-    pub blobs: BTreeSet<String>,
+    /// Every blob (manifests included) of the base's images, with the
+    /// repositories it is in there: a registry holds a blob per repository,
+    /// so one is left out only where the base put it in each repository
+    /// that needs it.
+    pub blobs: BTreeMap<String, BTreeSet<String>>,
     pub files: BTreeSet<String>,
+    /// For a base bundle (not a lock): the versions the site runs, read from
+    /// its verified seal; the new tree's upgrade steps start from them.
+    pub from: Option<UpgradeFrom>,
 }
 
 pub struct Input<'a> {
@@ -107,6 +115,11 @@ pub fn site_ref(registry: &str, name: &str, digest: &crate::oci::Digest) -> Resu
     Ok((tagged.clone(), format!("{tagged}@{digest}")))
 }
 
+/// The repository of an image reference (the same in the site registry).
+pub fn repository(name: &str) -> Result<String> {
+    Ok(ImageRef::parse(name).map_err(|e| Error::failed(e.to_string(), "fix the lock"))?.repository)
+}
+
 /// The prefix of the temporary file a bundle is written into (see
 /// `fsutil::remove_leftovers`).
 pub const BUILD_PREFIX: &str = ".meshbundle-build-";
@@ -124,7 +137,8 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
     remove_leftovers(out);
     let site = input.site;
     let upstream = if input.upstream.is_empty() { None } else { Some(&input.upstream) };
-    let tree = render(site, &Inputs { lock: input.lock, secrets: input.secrets, upstream, copies: None })
+    let upgrade_from = input.base.as_ref().and_then(|b| b.from.as_ref());
+    let tree = render(site, &Inputs { lock: input.lock, secrets: input.secrets, upstream, copies: None, upgrade_from })
         .map_err(|e| Error::failed(e.to_string(), "check that the spec, lock and secrets belong together"))?;
 
     let mut pending: Vec<Pending> = Vec::new();
@@ -162,8 +176,13 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
     let mut index = Vec::new();
     let mut blobs: BTreeMap<String, Source> = BTreeMap::new();
     let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
+    let mut repos_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for img in &input.images {
         let (tagged, site) = site_ref(&site.spec.registry, &img.name, &img.digest)?;
+        let repo = repository(&img.name)?;
+        for d in img.manifests.iter().map(|m| &m.0).chain(img.blobs.iter().map(|b| &b.digest)) {
+            repos_of.entry(d.to_string()).or_default().insert(repo.clone());
+        }
         let mut size = 0;
         for (d, _, raw) in &img.manifests {
             size += raw.len() as u64;
@@ -195,7 +214,9 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
         pending.push(bytes_entry("images/index.json".into(), index_json, 0o644)?);
         pending.push(bytes_entry("images/oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(), 0o644)?);
         for (digest, source) in blobs {
-            if base.is_some_and(|b| b.blobs.contains(&digest)) {
+            let in_base =
+                |b: &BaseSets| b.blobs.get(&digest).is_some_and(|there| repos_of.get(&digest).is_none_or(|need| need.is_subset(there)));
+            if base.is_some_and(in_base) {
                 base_blobs.push(digest);
                 continue;
             }
@@ -257,6 +278,7 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
                     .iter()
                     .map(|n| EntryPath::parse(n).map_err(|e| Error::failed(e, "check the lock")))
                     .collect::<Result<_>>()?,
+                from: b.from.clone(),
             }),
             None => None,
         },
@@ -403,11 +425,50 @@ fn check_files(files: &[(PathBuf, String, u64)]) -> std::io::Result<Option<(Path
     Ok(None)
 }
 
-/// The blobs and files a base bundle carries (for `build --since`).
-pub fn base_from_bundle(path: &Path) -> Result<BaseSets> {
-    let head = super::read::head(path).map_err(|e| Error::failed(e.to_string(), "--since takes an earlier bundle or lock"))?;
-    let mut blobs: BTreeSet<String> =
-        head.seal.entries.iter().filter_map(|e| e.path.strip_prefix("images/blobs/sha256/").map(|h| format!("sha256:{h}"))).collect();
+/// The blobs and files a base bundle carries (for `build --since`), and the
+/// versions its site runs. The base is verified whole first (every entry
+/// against its seal, and its signature under the trust policy the variable or
+/// the config directory sets), so its id is that of a sealed bundle whose
+/// blobs and files really are what it claims; and it must be a bundle of the
+/// same site.
+pub fn base_from_bundle(path: &Path, site: &Site, progress: &Progress) -> Result<BaseSets> {
+    let policy = super::sign::TrustPolicy::resolve(&[])?;
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let report = super::read::verify(path, policy.as_ref(), threads, progress).map_err(|e| {
+        Error::failed(
+            format!("--since {}: {e}", path.display()),
+            "--since takes the bundle the site last imported, intact (meshbundle verify says what is wrong with it)",
+        )
+    })?;
+    let head = report.head;
+    if head.seal.site != site.metadata.name {
+        return Err(Error::failed(
+            format!(
+                "--since {}: it is a bundle of site {}, not of {}",
+                path.display(),
+                super::read::shown(&head.seal.site),
+                site.metadata.name
+            ),
+            "give the bundle this site last imported",
+        ));
+    }
+    let previous = meshbundle_core::spec::load::load(&head.seal.spec).site.ok_or_else(|| {
+        Error::failed(
+            format!("--since {}: the spec in its seal does not read, so the versions the site runs are unknown", path.display()),
+            "give a bundle made by meshbundle",
+        )
+    })?;
+    let from = UpgradeFrom::of_site(&previous, digest(&head.id)?)
+        .map_err(|e| Error::failed(format!("--since {}: the spec in its seal: {e}", path.display()), "give a bundle made by meshbundle"))?;
+    // The site holds every image of the base (what it carries, and what
+    // its own base carried before it), each in its repository.
+    let mut blobs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for img in &head.seal.images {
+        let repo = repository(&img.name)?;
+        for d in img.manifests.iter().chain(&img.blobs) {
+            blobs.entry(d.to_string()).or_default().insert(repo.clone());
+        }
+    }
     let mut files: BTreeSet<String> = head
         .seal
         .files
@@ -417,8 +478,7 @@ pub fn base_from_bundle(path: &Path) -> Result<BaseSets> {
         .collect();
     // What the base itself took from its own base.
     if let Some(b) = &head.seal.base {
-        blobs.extend(b.blobs.iter().map(|d| d.to_string()));
         files.extend(head.seal.files.iter().filter(|f| b.files.contains(&f.name)).map(|f| f.sha256.hex().to_string()));
     }
-    Ok(BaseSets { id: head.id, blobs, files })
+    Ok(BaseSets { id: head.id, blobs, files, from: Some(from) })
 }

@@ -12,7 +12,7 @@ use meshbundle_core::layout::{NODE_MARKER, NodeLayout};
 
 use super::crypt::Opener;
 use super::read::{Head, each_entry};
-use super::seal::Seal;
+use super::seal::{Base, Seal};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::oci::registry::Registries;
@@ -505,29 +505,7 @@ pub fn containerd(bundle: &Path, seal: &Seal, socket: &Path, namespace: &str, pr
     if seal.images.is_empty() {
         return Ok(0);
     }
-    if let Some(base) = &seal.base
-        && !base.blobs.is_empty()
-    {
-        let o = Command::new("ctr")
-            .arg("-a")
-            .arg(socket)
-            .args(["-n", namespace, "content", "ls", "-q"])
-            .output()
-            .map_err(|e| Error::failed(format!("cannot run ctr: {e}"), "ctr comes with containerd; put it on PATH"))?;
-        let have: BTreeSet<String> = String::from_utf8_lossy(&o.stdout).lines().map(|l| l.trim().to_string()).collect();
-        let missing: Vec<&meshbundle_core::digest::Digest> = base.blobs.iter().filter(|b| !have.contains(b.as_str())).collect();
-        if !missing.is_empty() {
-            return Err(Error::failed(
-                format!(
-                    "this differential bundle needs {} blob(s) of bundle {} that containerd lacks (e.g. {})",
-                    missing.len(),
-                    base.id,
-                    missing[0]
-                ),
-                "import the base bundle first",
-            ));
-        }
-    }
+    check_containerd_base(seal, socket, namespace)?;
     let mut child = Command::new("ctr")
         .arg("-a")
         .arg(socket)
@@ -614,21 +592,7 @@ pub fn registry(
         rt.block_on(regs.blob_exists(&Registries::target(host, repo, None, Some(digest)), digest))
             .map_err(|e| Error::failed(e.to_string(), "check --registry, --insecure and --authfile"))
     };
-    if let Some(base) = &seal.base {
-        for b in &base.blobs {
-            if manifests.contains(b.as_str()) {
-                continue;
-            }
-            for repo in repos_of.get(b.as_str()).into_iter().flatten() {
-                if !exists(repo, b.as_str())? {
-                    return Err(Error::failed(
-                        format!("this differential bundle needs blob {b} ({repo}) of bundle {}, and {host} lacks it", base.id),
-                        "import the base bundle into this registry first",
-                    ));
-                }
-            }
-        }
-    }
+    check_registry_base(seal, host, regs, rt)?;
     let spool = tempfile::tempdir().map_err(|e| Error::failed(e.to_string(), "check the temporary directory"))?;
     let mut manifest_bytes: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     each_entry(bundle, seal, |entry, r| {
@@ -694,4 +658,119 @@ pub fn registry(
         out.images += 1;
     }
     Ok(out)
+}
+
+/// What an upgrade bundle's refusal says: what the target lacks of which
+/// base, and what to import first. Nothing has been written when it is made.
+fn lacks_base(base: &Base, target: &str, what: &str) -> Error {
+    let versions = match &base.from {
+        Some(f) => format!(" (Kubernetes {}, containerd {}, Istio {} revision {})", f.kubernetes, f.containerd, f.istio, f.revision),
+        None => String::new(),
+    };
+    Error::failed(
+        format!(
+            "this is a differential (upgrade) bundle: it needs {what} from bundle {}{versions}, and {target} lacks it; nothing was imported",
+            base.id
+        ),
+        format!("import the base bundle {} into {target} first, then this one", base.id),
+    )
+}
+
+/// For an upgrade bundle, before anything is written: whether `dir` holds
+/// its base, that is, was laid out from the base bundle (or from this one,
+/// by an earlier run) and holds, unchanged, every base file that `node`
+/// gets. A plain bundle needs nothing.
+pub fn check_extract_base(seal: &Seal, own_id: &str, dir: &Path, node: Option<&NodeLayout>) -> Result<()> {
+    let Some(base) = &seal.base else { return Ok(()) };
+    let target = dir.display().to_string();
+    let marker = dir.join(MARKER);
+    let laid_from = match std::fs::symlink_metadata(&marker) {
+        Ok(m) if m.is_file() => std::fs::read_to_string(&marker).map(|t| t.trim().to_string()).unwrap_or_default(),
+        _ => String::new(),
+    };
+    if laid_from.is_empty() {
+        return Err(lacks_base(base, &target, "the layout of the previous bundle"));
+    }
+    if laid_from != base.id.as_str() && laid_from != own_id {
+        let shown = super::read::shown(&laid_from);
+        return Err(lacks_base(base, &target, &format!("the layout of the previous bundle (it holds bundle {shown})")));
+    }
+    for name in &base.files {
+        let rel = format!("files/{name}");
+        if !wanted(node, &rel, 0o644) {
+            continue;
+        }
+        let f = seal
+            .files
+            .iter()
+            .find(|f| &f.name == name)
+            .ok_or_else(|| Error::failed(format!("the seal lists base file {name} without its sha256"), "the bundle is damaged"))?;
+        let Some(mut file) = open_base_file(dir, &rel, base.id.as_str())? else {
+            return Err(lacks_base(base, &target, &rel));
+        };
+        let (digest, _) = hash_copy(&mut file, &mut std::io::sink()).map_err(|e| Error::io(dir.join(&rel), e))?;
+        if digest != f.sha256 {
+            return Err(lacks_base(base, &target, &format!("{rel} (the file there has another sha256)")));
+        }
+    }
+    Ok(())
+}
+
+/// For an upgrade bundle, before anything is loaded: containerd holds every
+/// blob it needs from the base.
+pub fn check_containerd_base(seal: &Seal, socket: &Path, namespace: &str) -> Result<()> {
+    let Some(base) = &seal.base else { return Ok(()) };
+    if base.blobs.is_empty() || seal.images.is_empty() {
+        return Ok(());
+    }
+    let o = Command::new("ctr")
+        .arg("-a")
+        .arg(socket)
+        .args(["-n", namespace, "content", "ls", "-q"])
+        .output()
+        .map_err(|e| Error::failed(format!("cannot run ctr: {e}"), "ctr comes with containerd; put it on PATH"))?;
+    if !o.status.success() {
+        return Err(Error::failed(
+            format!("ctr content ls failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
+            "check the containerd socket and namespace",
+        ));
+    }
+    let have: BTreeSet<String> = String::from_utf8_lossy(&o.stdout).lines().map(|l| l.trim().to_string()).collect();
+    let missing: Vec<&meshbundle_core::digest::Digest> = base.blobs.iter().filter(|b| !have.contains(b.as_str())).collect();
+    if let Some(first) = missing.first() {
+        return Err(lacks_base(
+            base,
+            &format!("containerd ({}, namespace {namespace})", socket.display()),
+            &format!("{} blob(s), e.g. {first},", missing.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// For an upgrade bundle, before anything is pushed: the registry holds
+/// every blob it needs from the base in each repository that needs it, and
+/// every image whose manifests the bundle does not carry.
+pub fn check_registry_base(seal: &Seal, host: &str, regs: &Registries, rt: &tokio::runtime::Runtime) -> Result<()> {
+    let Some(base) = &seal.base else { return Ok(()) };
+    let in_base: BTreeSet<&str> = base.blobs.iter().map(|d| d.as_str()).collect();
+    let net = |e: crate::oci::registry::RegistryError| Error::failed(e.to_string(), "check --registry, --insecure and --authfile");
+    for img in &seal.images {
+        let r = meshbundle_core::image::ImageRef::parse(&img.site).map_err(|e| Error::failed(e.to_string(), "the bundle is damaged"))?;
+        for b in img.blobs.iter().filter(|b| in_base.contains(b.as_str())) {
+            let there =
+                rt.block_on(regs.blob_exists(&Registries::target(host, &r.repository, None, Some(b.as_str())), b.as_str())).map_err(net)?;
+            if !there {
+                return Err(lacks_base(base, host, &format!("blob {b} of {}", r.repository)));
+            }
+        }
+        if in_base.contains(img.digest.as_str()) {
+            // Pushed by the base's import, not by this one: it must be there.
+            let at = meshbundle_core::image::ImageRef::parse(&format!("{host}/{}@{}", r.repository, img.digest))
+                .map_err(|e| Error::failed(e.to_string(), "the bundle is damaged"))?;
+            if let Err(e) = rt.block_on(regs.resolve(&at, &[])) {
+                return Err(lacks_base(base, host, &format!("the image {}@{} ({e})", r.repository, img.digest)));
+            }
+        }
+    }
+    Ok(())
 }

@@ -14,6 +14,7 @@ use std::fmt;
 use std::path::Path;
 
 use meshbundle_core::digest::Digest;
+use meshbundle_core::upgrade_from::UpgradeFrom;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::Sha256;
 
@@ -352,6 +353,11 @@ pub struct Base {
     pub blobs: Vec<Digest>,
     /// Files (by name) the base carries.
     pub files: Vec<EntryPath>,
+    /// For an upgrade from a bundle: the versions its site runs, read from
+    /// that bundle's verified seal (`from.bundle` is `id`). Absent when the
+    /// base is a lock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<UpgradeFrom>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -462,6 +468,11 @@ impl Seal {
             }
         }
         if let Some(b) = &self.base {
+            if let Some(from) = &b.from
+                && from.bundle != b.id
+            {
+                return Err(format!("base.from.bundle: {} is not the base's id {}", from.bundle, b.id));
+            }
             for name in &b.files {
                 if !names.contains(name.as_str()) {
                     return Err(format!("base.files: {name}: not among the seal's files, so its sha256 is unknown"));
@@ -663,6 +674,25 @@ mod tests {
             (seal_json("", r#""base":{"id":"$(id)","blobs":[],"files":[]},"#), "base.id"),
             (seal_json("", &format!(r#""base":{{"id":"sha256:{h}","blobs":[],"files":["../x"]}},"#)), "base.files[0]"),
             (seal_json("", &format!(r#""base":{{"id":"sha256:{h}","blobs":[],"files":["k"]}},"#)), "base.files: k"),
+            (
+                seal_json(
+                    "",
+                    &format!(
+                        r#""base":{{"id":"sha256:{h}","blobs":[],"files":[],"from":{{"bundle":"sha256:{h}","kubernetes":"1.36.3","containerd":"2.2.3","istio":"1.30.3;id","revision":"1-30-3"}}}},"#
+                    ),
+                ),
+                "base.from.istio",
+            ),
+            (
+                seal_json(
+                    "",
+                    &format!(
+                        r#""base":{{"id":"sha256:{h}","blobs":[],"files":[],"from":{{"bundle":"sha256:{}","kubernetes":"1.36.3","containerd":"2.2.3","istio":"1.30.3","revision":"1-30-3"}}}},"#,
+                        "c".repeat(64)
+                    ),
+                ),
+                "base.from.bundle",
+            ),
             (ok[..ok.len() / 2].to_string(), "not valid JSON"),
         ];
         for (json, want) in cases {

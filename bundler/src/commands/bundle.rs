@@ -14,7 +14,7 @@ use super::net;
 use crate::bundle::build::{BaseSets, CarriedFile, Input, base_from_bundle, write};
 use crate::bundle::crypt::{self, Opener, Sealer};
 use crate::bundle::read;
-use crate::bundle::seal::NotCarried;
+use crate::bundle::seal::{Base, NotCarried};
 use crate::bundle::sign::TrustPolicy;
 use crate::bundle::{import as imp, sign};
 use crate::cli::{BuildArgs, Format, ImportArgs, InspectArgs, KeygenArgs, VerifyArgs};
@@ -281,6 +281,7 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
             serde_json::to_string_pretty(&json!({
                 "id": built.id, "output": a.output, "bytes": built.bytes, "entries": s.entries.len(),
                 "images": s.images.len(), "files": s.files.len(), "notCarried": s.not_carried, "base": s.base.as_ref().map(|b| &b.id),
+                "upgradeFrom": s.base.as_ref().and_then(|b| b.from.as_ref()),
             }))
             .unwrap_or_default()
         ),
@@ -298,7 +299,7 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
                 eprintln!("{}", s.not_carried);
             }
             if let Some(b) = &s.base {
-                eprintln!("differential: needs bundle {} ({} blobs, {} files from it)", b.id, b.blobs.len(), b.files.len());
+                eprintln!("{} ({} blobs, {} files from it)", base_line(b), b.blobs.len(), b.files.len());
             }
             eprintln!("next: carry it to the site, then meshbundle verify {} and meshbundle import", a.output.display());
         }
@@ -309,15 +310,16 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
 /// What `--since` names: an earlier bundle, or a lock (whose images' blobs
 /// are read from the cache or the registry).
 fn base_from(old: &Path, site: &Site, cache: &BlobCache, regs: &Registries, progress: &Progress) -> Result<BaseSets> {
-    if let Ok(b) = base_from_bundle(old) {
-        return Ok(b);
+    // A bundle (its seal comes first) is verified whole; anything else must be a lock.
+    if read::head(old).is_ok() {
+        return base_from_bundle(old, site, progress);
     }
     let lock = sitefile::read_lock(old).map_err(|_| {
         Error::failed(format!("{} is neither a bundle nor a lock", old.display()), "--since takes an earlier bundle or lock")
     })?;
     let rt = net::runtime()?;
     let plats = crate::lockfile::platforms(site);
-    let mut blobs = std::collections::BTreeSet::new();
+    let mut blobs: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
     for l in &lock.images {
         let img = match &l.source {
             Some(src) => archive::load(src, &l.name, &plats, cache).map(|x| x.1),
@@ -327,15 +329,32 @@ fn base_from(old: &Path, site: &Site, cache: &BlobCache, regs: &Registries, prog
             let hint = e.hint().unwrap_or_else(|| "the base lock's images must be reachable or cached".into());
             Error::failed(format!("--since {}: {e}", old.display()), hint)
         })?;
-        blobs.extend(img.manifests.iter().map(|m| m.0.to_string()));
-        blobs.extend(img.blobs.iter().map(|b| b.digest.to_string()));
+        let repo = crate::bundle::build::repository(&l.name)?;
+        for d in img.manifests.iter().map(|m| &m.0).chain(img.blobs.iter().map(|b| &b.digest)) {
+            blobs.entry(d.to_string()).or_default().insert(repo.clone());
+        }
     }
     let text = std::fs::read(old).map_err(|e| Error::io(old, e))?;
     Ok(BaseSets {
         id: crate::oci::digest_of(&text).to_string(),
         blobs,
         files: lock.files.iter().map(|f| f.sha256.hex().to_string()).collect(),
+        // A lock says nothing of the versions the site runs.
+        from: None,
     })
+}
+
+/// What verify, inspect and build say of a differential bundle: that it is
+/// one, the bundle it completes, and the versions that bundle's site runs.
+fn base_line(b: &Base) -> String {
+    let from = match &b.from {
+        Some(f) => format!(
+            ", an upgrade from Kubernetes {}, containerd {}, Istio {} (revision {})",
+            f.kubernetes, f.containerd, f.istio, f.revision
+        ),
+        None => String::new(),
+    };
+    format!("differential: completes bundle {}{from}; import it only where that bundle is imported", b.id)
 }
 
 /// A file that is no bundle at all (missing, empty, a directory, a YAML
@@ -361,6 +380,7 @@ pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
                     serde_json::to_string_pretty(&json!({
                         "file": a.file, "ok": true, "id": r.head.id, "entries": r.entries, "bytes": bytes,
                         "signature": r.signed.to_json(), "notCarried": nc, "base": r.head.seal.base.as_ref().map(|b| &b.id),
+                        "upgradeFrom": r.head.seal.base.as_ref().and_then(|b| b.from.as_ref()),
                     }))
                     .unwrap_or_default()
                 ),
@@ -371,7 +391,7 @@ pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
                         println!("{nc}");
                     }
                     if let Some(b) = &r.head.seal.base {
-                        println!("differential: completes bundle {}", b.id);
+                        println!("{}", base_line(b));
                     }
                 }
             }
@@ -426,6 +446,7 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
                     "files": s.files, "certificates": s.certificates, "secrets": s.secrets,
                     "entries": s.entries.len(), "bytes": total, "signed": head.signature.is_some(), "signature": signed.to_json(),
                     "notCarried": s.not_carried, "base": s.base.as_ref().map(|b| &b.id),
+                    "upgradeFrom": s.base.as_ref().and_then(|b| b.from.as_ref()),
                 }))
                 .unwrap_or_default()
             );
@@ -482,7 +503,7 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
                 }
             }
             if let Some(b) = &s.base {
-                println!("differential: completes bundle {} ({} blobs and {} files come from it)", b.id, b.blobs.len(), b.files.len());
+                println!("{} ({} blobs and {} files come from it)", base_line(b), b.blobs.len(), b.files.len());
             }
             println!("(inspect reads the seal only; meshbundle verify checks every byte)");
         }
@@ -521,6 +542,9 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
     let mut summary = serde_json::Map::new();
     summary.insert("id".into(), json!(report.head.id));
     summary.insert("signature".into(), report.signed.to_json());
+    if let Some(b) = &seal.base {
+        summary.insert("base".into(), json!(b.id));
+    }
     // The node is looked up in the spec the verified seal carries, before anything is written.
     let node = match &a.node {
         Some(name) => {
@@ -537,6 +561,34 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    let registry = match &a.registry {
+        Some(host) => {
+            let regs = Registries::new(RegistryOptions {
+                mirrors: vec![],
+                insecure: a.insecure.clone(),
+                authfile: a.authfile.clone(),
+                ca_files: a.registry_ca.clone(),
+                jobs: 4,
+            })
+            .map_err(|e| Error::failed(e.to_string(), "check --authfile and --registry-ca"))?;
+            Some((host, regs, net::runtime()?))
+        }
+        None => None,
+    };
+    // An upgrade bundle goes only where its base is: every target is checked
+    // before anything is written to any of them.
+    if let Some(base) = &seal.base {
+        if let Some(dir) = &a.extract {
+            imp::check_extract_base(seal, &report.head.id, dir, node.as_ref())?;
+        }
+        if let Some(sock) = &a.containerd {
+            imp::check_containerd_base(seal, sock, &a.namespace)?;
+        }
+        if let Some((host, regs, rt)) = &registry {
+            imp::check_registry_base(seal, host, regs, rt)?;
+        }
+        eprintln!("differential: bundle {} is in place at every target", base.id);
+    }
     if let Some(dir) = &a.extract {
         let p = Progress::bytes("extract", a.quiet);
         let x = imp::extract(&a.file, &report.head, dir, opener.as_ref(), node.as_ref(), &p)?;
@@ -560,18 +612,9 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
         eprintln!("loaded {n} images into containerd ({}, namespace {})", sock.display(), a.namespace);
         summary.insert("containerd".into(), json!({"images": n}));
     }
-    if let Some(host) = &a.registry {
-        let regs = Registries::new(RegistryOptions {
-            mirrors: vec![],
-            insecure: a.insecure.clone(),
-            authfile: a.authfile.clone(),
-            ca_files: a.registry_ca.clone(),
-            jobs: 4,
-        })
-        .map_err(|e| Error::failed(e.to_string(), "check --authfile and --registry-ca"))?;
-        let rt = net::runtime()?;
+    if let Some((host, regs, rt)) = &registry {
         let p = Progress::bytes("push", a.quiet);
-        let pushed = imp::registry(&a.file, &report.head, host, &regs, &rt, &p)?;
+        let pushed = imp::registry(&a.file, &report.head, host, regs, rt, &p)?;
         p.finish();
         eprintln!(
             "pushed {} images to {host}: {} blobs sent ({}), {} already there",

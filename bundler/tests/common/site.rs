@@ -75,7 +75,8 @@ pub fn serve(site: &Site) -> SiteUpstream {
         url_hosts.insert(format!("https://{host}"));
         let content: Vec<u8> = match f.copy {
             Some(bytes) if !bytes.is_empty() => bytes.to_vec(),
-            _ => format!("fixture content of {}\n", f.name).into_bytes(),
+            // Of its URL too: another release of a file is another file.
+            _ => format!("fixture content of {} from {}\n", f.name, f.url).into_bytes(),
         };
         let p = local(&f.url);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();

@@ -20,6 +20,7 @@ mod security;
 pub(crate) mod shell;
 pub(crate) mod time;
 mod traffic;
+mod upgrade_notes;
 
 use std::collections::BTreeMap;
 
@@ -32,6 +33,7 @@ use crate::lock::Lock;
 use crate::pki::{PkiError, SiteSecrets};
 use crate::spec::{KubeadmApi, Site};
 use crate::tree::{FileTree, MODE_FILE};
+use crate::upgrade_from::UpgradeFrom;
 
 /// What rendering takes besides the spec.
 #[derive(Default, Clone, Copy)]
@@ -48,6 +50,9 @@ pub struct Inputs<'a> {
     /// The catalog's copies by `copy` path, for a build that does not embed
     /// them (the browser's).
     pub copies: Option<&'a BTreeMap<String, Vec<u8>>>,
+    /// For an upgrade bundle (`build --since`): the bundle and versions the
+    /// site runs now. `ops/UPGRADE.md` and the upgrade scripts start from it.
+    pub upgrade_from: Option<&'a UpgradeFrom>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +93,8 @@ pub(crate) struct Ctx<'a> {
     pub secrets: Option<&'a SiteSecrets>,
     pub upstream: Option<&'a BTreeMap<String, Vec<u8>>>,
     pub copies: Option<&'a BTreeMap<String, Vec<u8>>>,
+    /// Where an upgrade bundle starts; `None` for a plain build.
+    pub upgrade_from: Option<&'a UpgradeFrom>,
 }
 
 impl<'a> Ctx<'a> {
@@ -226,6 +233,7 @@ pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
         secrets: inputs.secrets,
         upstream: inputs.upstream,
         copies: inputs.copies,
+        upgrade_from: inputs.upgrade_from,
     };
     if let Some(s) = inputs.secrets {
         let problems: Vec<String> =
@@ -251,6 +259,7 @@ pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
     network_policy::render(&ctx, &mut tree)?;
     ops::render(&ctx, &mut tree)?;
     install::render(&ctx, &mut tree)?;
+    upgrade_notes::render(&ctx, &mut tree)?;
     Ok(tree)
 }
 
