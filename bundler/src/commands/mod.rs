@@ -8,6 +8,7 @@ pub mod net;
 mod render;
 mod schema;
 mod secrets;
+mod upgrade;
 mod validate;
 
 use std::process::ExitCode;
@@ -29,5 +30,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inspect(a) => bundle::inspect(a),
         Command::Import(a) => bundle::import(a),
         Command::Keygen(a) => bundle::keygen(a),
+        Command::Upgrade(c) => upgrade::run(c),
     }
 }
