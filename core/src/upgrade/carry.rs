@@ -256,7 +256,7 @@ pub(super) fn carry(input: &Input, changes: &mut Vec<Change>) -> Carry {
         });
     }
     // Without the site's images, every image would look new: no component changes to tell.
-    if input.carried.is_some() || input.from.lock.is_some() {
+    if !old_images.is_empty() {
         changes.extend(component_changes(version_moves));
     }
 
