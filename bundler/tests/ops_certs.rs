@@ -471,7 +471,7 @@ fn readme_states_how_long_kubeadm_certificates_last_for_the_kubeadm_version() {
 
     // v1beta3 (Kubernetes 1.29): kubeadm's own year, whatever the spec says.
     site.spec.kubernetes.version = "1.29.15".into();
-    site.spec.istio.version = "1.19.10".into();
+    site.spec.istio.version = "1.28.10".into();
     site.spec.containerd.version = "1.7.27".into();
     let tree = render(&site, &Inputs::default()).unwrap();
     let readme = String::from_utf8(tree.get("README.md").unwrap().bytes.clone()).unwrap();

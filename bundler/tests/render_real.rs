@@ -42,6 +42,75 @@ fn every_yaml_document_passes_the_strict_schemas_across_the_matrix() {
     }
 }
 
+/// The newest catalogued patch of each Kubernetes minor an Istio release
+/// supports (the catalog's range), with a containerd that supports it too.
+fn supported_kubernetes(istio: &str) -> Vec<(String, &'static str)> {
+    let cat = meshbundle_core::catalog::catalog();
+    let minor = |v: &str| -> (u64, u64) {
+        let mut p = v.split('.').map(|x| x.parse::<u64>().unwrap());
+        (p.next().unwrap(), p.next().unwrap())
+    };
+    let range = &cat.istio(istio).unwrap().kubernetes;
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    for k in cat.kubernetes_versions() {
+        let m = minor(k);
+        if m < minor(&range.min) || m > minor(&range.max) || out.iter().any(|(o, _)| minor(o) == m) {
+            continue;
+        }
+        let ctrd = cat.containerd.iter().find(|c| m >= minor(&c.kubernetes.min) && m <= minor(&c.kubernetes.max)).unwrap();
+        out.push((k.to_string(), ctrd.version.as_str()));
+    }
+    out
+}
+
+/// Every catalogued Istio release, on every Kubernetes minor it supports: the
+/// production spec (and, at the newest of those minors, every spec of the
+/// matrix) rendered for it is judged by that release's own schemas and that
+/// Kubernetes minor's built-in schemas. Each combination is valid as a spec.
+#[test]
+fn each_istio_release_passes_its_own_schemas_across_its_kubernetes_range() {
+    let cat = meshbundle_core::catalog::catalog();
+    let mut combinations = 0;
+    for istio in cat.istio_versions() {
+        let kubes = supported_kubernetes(istio);
+        assert!(kubes.len() >= 5, "Istio {istio}: {kubes:?}");
+        for (i, (kube, ctrd)) in kubes.iter().enumerate() {
+            let newest = i == 0;
+            let sites: Vec<(String, meshbundle_core::spec::Site)> =
+                if newest { matrix() } else { vec![("production", example("production"))] }
+                    .into_iter()
+                    .filter_map(|(name, mut site)| {
+                        site.spec.kubernetes.version = kube.clone();
+                        site.spec.containerd.version = ctrd.to_string();
+                        site.spec.istio.version = istio.to_string();
+                        let invalid = meshbundle_core::validate::check(&site).into_iter().filter(|d| d.is_error()).collect::<Vec<_>>();
+                        if name == "production" {
+                            assert!(invalid.is_empty(), "production at Kubernetes {kube}, Istio {istio}: {invalid:?}");
+                        }
+                        invalid.is_empty().then(|| (name.to_string(), site))
+                    })
+                    .collect();
+            let root = tempfile::tempdir().unwrap();
+            for (name, site) in &sites {
+                write_tree(&render_with_secrets(site), &root.path().join(name));
+            }
+            let o = Command::new("python3")
+                .arg(repo().join("tests/tools/validate_tree.py"))
+                .args(["--kubernetes", &kube_minor(kube), "--istio", istio])
+                .arg(root.path())
+                .output()
+                .expect("python3 tests/tools/validate_tree.py (pip install -r tests/requirements.txt)");
+            let out = text(&o.stdout);
+            let names: Vec<&str> = sites.iter().map(|(n, _)| n.as_str()).collect();
+            assert!(o.status.success(), "Kubernetes {kube}, Istio {istio}, {names:?}:\n{out}{}", text(&o.stderr));
+            let count: usize = out.lines().last().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+            assert!(count > 30 * sites.len(), "Kubernetes {kube}, Istio {istio}: only {count} documents validated");
+            combinations += 1;
+        }
+    }
+    assert!(combinations >= 15, "{combinations}");
+}
+
 #[test]
 fn kubeadm_api_follows_the_kubernetes_version() {
     for (name, site) in matrix() {

@@ -107,10 +107,10 @@ fn locked(site: &Site) -> meshbundle_core::lock::Lock {
     lock
 }
 
-fn istio_119(mut site: Site) -> Site {
+fn istio_128(mut site: Site) -> Site {
     site.metadata.name = "old-istio".into();
     site.spec.kubernetes.version = "1.29.15".into();
-    site.spec.istio.version = "1.19.10".into();
+    site.spec.istio.version = "1.28.10".into();
     site.spec.containerd.version = "1.7.27".into();
     site
 }
@@ -138,7 +138,7 @@ fn strings(v: &Value, out: &mut Vec<String>) {
 fn every_addon_container_pulls_if_not_present_from_the_site_registry_pinned() {
     let mut sites: Vec<(String, Site, bool)> = matrix().into_iter().map(|(n, s)| (n.to_string(), s, false)).collect();
     sites.push(("production, locked".into(), example("production"), true));
-    sites.push(("istio 1.19, locked".into(), istio_119(example("production")), true));
+    sites.push(("istio 1.28, locked".into(), istio_128(example("production")), true));
     for (name, site, lock) in sites {
         let lock = lock.then(|| locked(&site));
         let s = secrets(&site);
@@ -248,7 +248,7 @@ fn secret_data(tree: &FileTree, path: &str) -> (String, BTreeMap<String, String>
 
 #[test]
 fn grafana_has_no_anonymous_access_and_its_admin_comes_from_the_secret() {
-    for site in [example("production"), istio_119(example("production"))] {
+    for site in [example("production"), istio_128(example("production"))] {
         let (tree, s) = with_secrets(&site);
         let g = addon_docs(&tree, "grafana");
         let ini = find(&g, "ConfigMap", "grafana")["data"]["grafana.ini"].as_str().unwrap();
@@ -313,7 +313,7 @@ fn kiali_grants(tree: &FileTree) -> Vec<(String, String, String)> {
 
 #[test]
 fn kiali_logs_in_with_a_kubernetes_token_and_is_view_only_unless_told() {
-    for site in [example("production"), istio_119(example("production"))] {
+    for site in [example("production"), istio_128(example("production"))] {
         let (tree, s) = with_secrets(&site);
         let config = kiali_config(&tree);
         assert_eq!(config["auth"]["strategy"], "token", "{}", site.spec.istio.version);
@@ -360,10 +360,10 @@ fn operator_revision(tree: &FileTree) -> String {
 
 #[test]
 fn kiali_finds_the_revisioned_control_plane() {
-    // Kiali 1.72 (Istio 1.19) reads the names from its configuration; what the
+    // Kiali 2.17 (Istio 1.28) reads the names from its configuration; what the
     // revisioned IstioOperator creates is istiod-REV, istio-REV and istio-sidecar-injector-REV.
     for revision in [None, Some("canary-7")] {
-        let mut site = istio_119(example("production"));
+        let mut site = istio_128(example("production"));
         site.spec.istio.revision = revision.map(str::to_string);
         let (tree, _) = with_secrets(&site);
         let rev = operator_revision(&tree);
@@ -385,7 +385,7 @@ fn kiali_finds_the_revisioned_control_plane() {
         assert!(components.iter().any(|c| c["app_label"] == "istiod" && c["namespace"] == "istio-system"));
     }
     // Identities are in the cluster's own domain.
-    let mut site = istio_119(example("production"));
+    let mut site = istio_128(example("production"));
     site.spec.kubernetes.cluster_domain = "corp.local".into();
     let (tree, _) = with_secrets(&site);
     assert_eq!(kiali_config(&tree)["external_services"]["istio"]["istio_identity_domain"], "svc.corp.local");
@@ -437,7 +437,7 @@ fn mib(q: &str) -> f64 {
 
 #[test]
 fn prometheus_keeps_its_data_where_and_as_long_as_the_spec_says() {
-    for site in [example("production"), istio_119(example("production"))] {
+    for site in [example("production"), istio_128(example("production"))] {
         let mut site = site;
         site.spec.observability.prometheus.retention = "30d".into();
         site.spec.observability.prometheus.storage.storage_class_name = Some("fast-ssd".into());
@@ -532,7 +532,7 @@ fn secrets_without_addon_credentials_are_refused_and_rotate_adds_them() {
 
 #[test]
 fn addons_with_a_claim_and_a_writable_kiali_pass_the_strict_schemas() {
-    for site in [example("production"), istio_119(example("production"))] {
+    for site in [example("production"), istio_128(example("production"))] {
         let mut site = site;
         site.spec.observability.prometheus.storage.storage_class_name = Some("fast-ssd".into());
         site.spec.observability.kiali.view_only = false;

@@ -88,14 +88,14 @@ const CERT_ALERTS: [&str; 4] = [
 
 #[test]
 fn alert_rules_go_where_a_running_prometheus_reads_them() {
-    // The catalogued Istio releases: 1.30 (production) and 1.19.
+    // Istio 1.30 (production) and 1.28, on Kubernetes 1.29.
     for old in [false, true] {
         for prometheus in [true, false] {
             for operator in [true, false] {
                 let mut s = site(prometheus, operator);
                 if old {
                     s.spec.kubernetes.version = "1.29.15".into();
-                    s.spec.istio.version = "1.19.10".into();
+                    s.spec.istio.version = "1.28.10".into();
                     s.spec.containerd.version = "1.7.27".into();
                 }
                 let what = format!("istio {} prometheus={prometheus} operator={operator}", s.spec.istio.version);

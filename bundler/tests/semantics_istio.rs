@@ -218,12 +218,10 @@ fn check_domain(site: &Site, domain: &str, all_kinds: bool) {
 /// rendered with (`v`: the gateway's or pilot's own values, `global`). The
 /// conditions are the charts' own, from istio/istio at the release tags:
 ///
-/// - 1.19.10 (745cdaa0dfdbeb31393fed75028a8c629c0f3a36),
+/// - 1.30.3 (56df41f63e513f834c9a3af33d8aed82d1d961f2),
 ///   manifests/charts/gateways/istio-{ingress,egress}/templates/poddisruptionbudget.yaml
-///   and istio-control/istio-discovery/templates/poddisruptionbudget.yaml:
-///   `if .Values.global.defaultPodDisruptionBudget.enabled`.
-/// - 1.30.3 (56df41f63e513f834c9a3af33d8aed82d1d961f2), the same files (the
-///   condition came in 1.28.0): `if .Values.global.defaultPodDisruptionBudget.enabled`,
+///   and istio-control/istio-discovery/templates/poddisruptionbudget.yaml (the
+///   condition came in 1.28.0, so 1.28.10 and 1.29.6 have it too): `if .Values.global.defaultPodDisruptionBudget.enabled`,
 ///   then `if or (and $gateway.autoscaleEnabled (gt (int $gateway.autoscaleMin) 1))
 ///   (and (not $gateway.autoscaleEnabled) (gt (int $gateway.replicaCount) 1))`
 ///   (`.Values` for istiod).
@@ -231,8 +229,7 @@ fn chart_renders_pdb(istio: &str, v: &Value, global: &Value) -> bool {
     let enabled = global["defaultPodDisruptionBudget"]["enabled"].as_bool().unwrap();
     let int = |x: &Value| x.as_u64().unwrap_or(0);
     match istio {
-        "1.19.10" => enabled,
-        "1.30.3" => {
+        "1.28.10" | "1.29.6" | "1.30.3" => {
             let autoscale = v["autoscaleEnabled"].as_bool().unwrap();
             enabled && ((autoscale && int(&v["autoscaleMin"]) > 1) || (!autoscale && int(&v["replicaCount"]) > 1))
         }
@@ -387,11 +384,9 @@ fn istio_pdb_exists_where_the_charts_render_it() {
                         }
 
                         // A PDB that keeps one pod up through a drain exists
-                        // exactly when there are two pods or more to keep one of;
-                        // before 1.28 the charts render one always.
+                        // exactly when there are two pods or more to keep one of.
                         let renders = chart_renders_pdb(istio, &d.values, &values["global"]);
-                        let always = istio == "1.19.10";
-                        assert_eq!(renders, always || d.min_pods > 1, "{case}: PodDisruptionBudget rendered");
+                        assert_eq!(renders, d.min_pods > 1, "{case}: PodDisruptionBudget rendered");
                         // Where it is rendered, istioctl's patch reaches it (same
                         // name as the Deployment) and leaves maxUnavailable 1, so a
                         // single pod never blocks a drain.
@@ -406,7 +401,7 @@ fn istio_pdb_exists_where_the_charts_render_it() {
                         if w.code == "replicas" {
                             assert_eq!(replicas, 1, "{case}: {}", w.message);
                             let says_none = w.message.contains("renders no PodDisruptionBudget");
-                            assert_eq!(says_none, istio != "1.19.10", "{case}: {}", w.message);
+                            assert!(says_none, "{case}: {}", w.message);
                         }
                     }
                     let warned: Vec<String> =
@@ -435,7 +430,7 @@ fn istio_pdb_follows_the_hpa_minimum() {
         let values = chart_values(op);
         let ig = &values["gateways"]["istio-ingressgateway"];
         assert_eq!(ig["autoscaleMin"].as_u64(), Some(1));
-        assert_eq!(chart_renders_pdb(istio, ig, &values["global"]), istio == "1.19.10");
+        assert!(!chart_renders_pdb(istio, ig, &values["global"]), "Istio {istio}");
         let w: BTreeMap<String, String> =
             meshbundle_core::validate::check(&site).into_iter().filter(|w| w.code == "replicas").map(|w| (w.path, w.message)).collect();
         assert!(w.contains_key("spec.istio.ingressGateway.hpa.minReplicas"), "{w:?}");

@@ -125,6 +125,8 @@
       pick("spec.kubernetes.cni", "Pod network add-on", enums.cni),
       pick("spec.kubernetes.proxyMode", "kube-proxy mode", enums.proxyMode),
       text("spec.containerd.version", "containerd version"),
+      bool("spec.supportPolicy.allowUnsupportedVersions", "Allow unsupported versions", "turns version-matrix errors into warnings the README records; needs a reason"),
+      text("spec.supportPolicy.reason", "Why unsupported versions", "required with the box above: why, and who decided"),
       text("spec.registry", "Site registry", "host:port of the registry at the site"),
       bool("spec.containerd.registryPlainHttp", "Registry without TLS"),
     ]},

@@ -111,11 +111,11 @@ pub fn matrix() -> Vec<(&'static str, Site)> {
     out.push(("large-5cp-20w", large));
 
     let mut old = prod.clone();
-    old.metadata.name = "k129-istio119".into();
+    old.metadata.name = "k129-istio128".into();
     old.spec.kubernetes.version = "1.29.15".into();
-    old.spec.istio.version = "1.19.10".into();
+    old.spec.istio.version = "1.28.10".into();
     old.spec.containerd.version = "1.7.27".into();
-    out.push(("k8s-1.29-istio-1.19-containerd-1.7", old));
+    out.push(("k8s-1.29-istio-1.28-containerd-1.7", old));
 
     let mut mid = prod.clone();
     mid.metadata.name = "k131".into();
@@ -127,11 +127,11 @@ pub fn matrix() -> Vec<(&'static str, Site)> {
     out.push(("k8s-1.31-istio-1.30-containerd-1.7", mid));
 
     let mut mixed = prod.clone();
-    mixed.metadata.name = "k131-istio119".into();
+    mixed.metadata.name = "k131-istio129".into();
     mixed.spec.kubernetes.version = "1.31.14".into();
-    mixed.spec.istio.version = "1.19.10".into();
+    mixed.spec.istio.version = "1.29.6".into();
     mixed.spec.pki.key_type = meshbundle_core::spec::KeyType::Rsa2048;
-    out.push(("k8s-1.31-istio-1.19-containerd-2.x", mixed));
+    out.push(("k8s-1.31-istio-1.29-containerd-2.x", mixed));
     out
 }
 

@@ -261,6 +261,25 @@ fn alertmanager_credentials_step(ctx: &Ctx) -> String {
     )
 }
 
+/// The README section that records the version combinations upstream does
+/// not support, which `spec.supportPolicy` allowed, and why.
+fn unsupported_versions(site: &crate::spec::Site) -> String {
+    let found = crate::validate::unsupported_combinations(site);
+    let Some(policy) = site.spec.support_policy.as_ref().filter(|_| site.allows_unsupported_versions() && !found.is_empty()) else {
+        return String::new();
+    };
+    let mut out = String::from(
+        "## Unsupported versions\n\nThis site runs versions that upstream does not support together; `spec.supportPolicy` \
+         allows it, for this reason:\n\n",
+    );
+    out.push_str(&format!("> {}\n\n", policy.reason.trim()));
+    for u in &found {
+        out.push_str(&format!("- `{}`: {}. Supported: {}.\n", u.path, u.message, u.hint));
+    }
+    out.push_str("\nUpgrade to a supported combination before relying on this site; meshbundle's tests cover only supported ones.\n\n");
+    out
+}
+
 fn readme(ctx: &Ctx) -> String {
     let site = ctx.site;
     let spec = &site.spec;
@@ -290,6 +309,7 @@ fn readme(ctx: &Ctx) -> String {
         );
     }
     let missing = if missing.is_empty() { String::new() } else { format!("## Not in this render\n\n{}\n\n", missing.join("\n")) };
+    let missing = format!("{missing}{}", unsupported_versions(site));
     // kubeadm v1beta4 takes the validity of its certificates from the
     // ClusterConfiguration; before it, kubeadm's own default of one year holds.
     let (kubeadm_leaf, leaf) = match ctx.api {

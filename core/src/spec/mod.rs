@@ -97,6 +97,37 @@ pub struct SiteSpec {
     /// Files of your own to carry in the bundle (under `files/`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<ExtraFile>,
+    /// Leave the supported version matrix, knowingly. Without it, a version
+    /// combination upstream does not support (Istio or containerd on a
+    /// Kubernetes release outside their supported range) is an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support_policy: Option<SupportPolicy>,
+}
+
+/// An explicit, recorded decision to run versions together that upstream does
+/// not support together. With `allowUnsupportedVersions: true` and a reason,
+/// the version-matrix errors become warnings, and the generated README lists
+/// each one with the reason. What cannot work at all stays an error: a
+/// version the catalog does not carry, a kubeadm configuration API the chosen
+/// kubeadm cannot read, containerd 1.x under Kubernetes 1.36 or later.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SupportPolicy {
+    /// `true` to turn the version-matrix errors into warnings.
+    #[serde(default)]
+    pub allow_unsupported_versions: bool,
+    /// Why this site runs an unsupported combination, and who decided it;
+    /// required with `allowUnsupportedVersions`, and written into the
+    /// generated README.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+impl Site {
+    /// Whether the spec knowingly allows versions outside the supported matrix.
+    pub fn allows_unsupported_versions(&self) -> bool {
+        self.spec.support_policy.as_ref().is_some_and(|p| p.allow_unsupported_versions && !p.reason.trim().is_empty())
+    }
 }
 
 /// The site's time source. chrony on every node (see the generated README,

@@ -13,7 +13,7 @@ pub mod values;
 mod versions;
 
 pub use alertmanager::{is_mail_address, webhook_url_problem};
-pub use versions::{KubeVersion, kubeadm_api};
+pub use versions::{KubeVersion, Unsupported, kubeadm_api, unsupported_combinations};
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::spec::Site;

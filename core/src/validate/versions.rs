@@ -164,29 +164,171 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         }
     }
 
+    let unsupported = unsupported_combinations(site);
+    let allowed = site.allows_unsupported_versions();
+    for u in &unsupported {
+        if allowed {
+            d.warning(
+                "version-matrix",
+                u.path,
+                format!("{} (allowed by spec.supportPolicy)", u.message),
+                format!("{}; the generated README records this", u.hint),
+            );
+        } else {
+            d.error(
+                "version-matrix",
+                u.path,
+                u.message.clone(),
+                format!(
+                    "{}; or, to run it knowingly, set `spec.supportPolicy: {{allowUnsupportedVersions: true, reason: \"...\"}}`",
+                    u.hint
+                ),
+            );
+        }
+    }
+    support_policy(site, unsupported.is_empty(), d);
+
     let istio = &spec.istio.version;
-    match cat.istio(istio) {
-        None => d.error(
+    if cat.istio(istio).is_none() {
+        d.error(
             "unsupported-version",
             "spec.istio.version",
             format!("Istio {istio} is not in this meshbundle's catalog"),
             format!("choose one of {}", listed(&cat.istio_versions())),
-        ),
-        Some(rel) => {
-            if let (Some(k), Some(min), Some(max)) =
-                (kv, KubeVersion::parse_minor(&rel.kubernetes.min), KubeVersion::parse_minor(&rel.kubernetes.max))
-                && (k < min || k > max)
-            {
-                d.warning(
-                    "version-matrix",
-                    "spec.istio.version",
-                    format!(
-                        "Istio {istio} is supported on Kubernetes {} to {}, not {}.{}",
-                        rel.kubernetes.min, rel.kubernetes.max, k.major, k.minor
-                    ),
-                    "pick an Istio release that supports this Kubernetes version, or expect untested behaviour",
-                );
-            }
-        }
+        );
+    }
+}
+
+/// A version combination upstream does not support together (see
+/// [`unsupported_combinations`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsupported {
+    /// The field to change.
+    pub path: &'static str,
+    pub message: String,
+    /// What is supported instead.
+    pub hint: String,
+}
+
+fn in_range(k: KubeVersion, range: &crate::catalog::MinorRange) -> Option<bool> {
+    Some(k >= KubeVersion::parse_minor(&range.min)? && k <= KubeVersion::parse_minor(&range.max)?)
+}
+
+/// The version combinations of a site that upstream does not support, from
+/// the catalog's ranges: Istio on a Kubernetes minor outside its supported
+/// range, containerd on a Kubernetes minor outside containerd's. These are
+/// errors unless `spec.supportPolicy` allows them, and then warnings that the
+/// generated README records. What cannot work at all (a kubeadm API the
+/// kubeadm cannot read, containerd 1.x under Kubernetes 1.36) is not here: it
+/// stays an error.
+pub fn unsupported_combinations(site: &Site) -> Vec<Unsupported> {
+    let cat = catalog();
+    let spec = &site.spec;
+    let mut out = Vec::new();
+    let Some(k) = KubeVersion::parse(&spec.kubernetes.version) else { return out };
+    let kube = format!("{}.{}", k.major, k.minor);
+    if let Some(rel) = cat.istio(&spec.istio.version)
+        && in_range(k, &rel.kubernetes) == Some(false)
+    {
+        let fits: Vec<&str> = cat.istio.iter().filter(|i| in_range(k, &i.kubernetes) == Some(true)).map(|i| i.version.as_str()).collect();
+        let hint = if fits.is_empty() {
+            format!(
+                "no catalogued Istio supports Kubernetes {kube}; choose a Kubernetes from {} to {}",
+                rel.kubernetes.min, rel.kubernetes.max
+            )
+        } else {
+            format!(
+                "on Kubernetes {kube} use Istio {} instead, or keep Istio {} with Kubernetes {} to {}",
+                fits.join(" or "),
+                spec.istio.version,
+                rel.kubernetes.min,
+                rel.kubernetes.max
+            )
+        };
+        out.push(Unsupported {
+            path: "spec.istio.version",
+            message: format!(
+                "Istio {} supports Kubernetes {} to {}, not {kube}",
+                spec.istio.version, rel.kubernetes.min, rel.kubernetes.max
+            ),
+            hint,
+        });
+    }
+    // containerd 1.x under 1.36 and later is refused outright (see `check`).
+    let one_x_removed = spec.containerd.version.starts_with("1.") && k.at_least(1, 36);
+    if let Some(rel) = cat.containerd(&spec.containerd.version)
+        && !one_x_removed
+        && in_range(k, &rel.kubernetes) == Some(false)
+    {
+        let fits: Vec<&str> =
+            cat.containerd.iter().filter(|c| in_range(k, &c.kubernetes) == Some(true)).map(|c| c.version.as_str()).collect();
+        let hint = if fits.is_empty() {
+            format!("no catalogued containerd supports Kubernetes {kube}")
+        } else {
+            format!(
+                "on Kubernetes {kube} use containerd {} instead, or keep containerd {} with Kubernetes {} to {}",
+                fits.join(" or "),
+                spec.containerd.version,
+                rel.kubernetes.min,
+                rel.kubernetes.max
+            )
+        };
+        out.push(Unsupported {
+            path: "spec.containerd.version",
+            message: format!(
+                "containerd {} supports Kubernetes {} to {}, not {kube}",
+                spec.containerd.version, rel.kubernetes.min, rel.kubernetes.max
+            ),
+            hint,
+        });
+    }
+    out
+}
+
+/// The longest reason `spec.supportPolicy.reason` may give.
+const REASON_MAX: usize = 500;
+
+fn support_policy(site: &Site, all_supported: bool, d: &mut Diagnostics) {
+    let Some(p) = &site.spec.support_policy else { return };
+    let reason = p.reason.trim();
+    if p.allow_unsupported_versions && reason.is_empty() {
+        d.error(
+            "support-policy",
+            "spec.supportPolicy.reason",
+            "allowUnsupportedVersions needs a reason",
+            "say why this site runs versions upstream does not support together, and who decided it; the generated README records it",
+        );
+    }
+    if p.reason.chars().any(char::is_control) {
+        d.error(
+            "support-policy",
+            "spec.supportPolicy.reason",
+            "the reason has a line break or another control character",
+            "write it on one line",
+        );
+    }
+    if p.reason.chars().count() > REASON_MAX {
+        d.error(
+            "support-policy",
+            "spec.supportPolicy.reason",
+            format!("the reason is longer than {REASON_MAX} characters"),
+            "say it in a sentence or two and keep the details in your own records",
+        );
+    }
+    if p.allow_unsupported_versions && all_supported {
+        d.warning(
+            "support-policy",
+            "spec.supportPolicy.allowUnsupportedVersions",
+            "every version combination of this spec is supported; the override allows nothing",
+            "remove spec.supportPolicy, so that a later unsupported change is refused",
+        );
+    }
+    if !p.allow_unsupported_versions && !reason.is_empty() {
+        d.warning(
+            "support-policy",
+            "spec.supportPolicy.reason",
+            "a reason is given but allowUnsupportedVersions is not `true`, so it allows nothing",
+            "set `allowUnsupportedVersions: true` if that is meant, or remove spec.supportPolicy",
+        );
     }
 }
