@@ -318,3 +318,42 @@ fn carry_lists_by_digest_what_the_new_bundle_adds_and_its_bytes() {
     assert_eq!(p.carry.size.files, Some(changed * 1000));
     assert!(old_files.contains(&"kubeadm-amd64".to_string()));
 }
+
+#[test]
+fn istio_goes_first_when_the_running_one_does_not_support_the_new_kubernetes() {
+    // Istio 1.28 runs Kubernetes 1.29 to 1.34, 1.30 runs 1.32 to 1.36: on
+    // 1.34 → 1.35, only the canary first keeps a supported Istio throughout.
+    let from = site("1.34.12", "2.2.3", "1.28.10");
+    let to = site("1.35.9", "2.2.3", "1.30.3");
+    let p = plan_of(&from, &to);
+    assert!(p.allowed, "{:#?}", p.refusals);
+    let a = actions(&p);
+    let canary = a.iter().position(|x| x.1 == "istio-canary").unwrap();
+    let first_drain = a.iter().position(|x| x.1 == "drain").unwrap();
+    assert!(canary < first_drain, "the canary before any node moves: {a:#?}");
+    assert_eq!(a.last().unwrap().1, "remove-revision");
+    // The other way round (Istio 1.28 still runs 1.33, 1.30 does not run 1.31): Kubernetes first.
+    let p = plan_of(&site("1.32.13", "2.2.3", "1.28.10"), &site("1.33.13", "2.2.3", "1.30.3"));
+    assert!(p.allowed, "{:#?}", p.refusals);
+    let a = actions(&p);
+    assert!(a.iter().position(|x| x.1 == "drain").unwrap() < a.iter().position(|x| x.1 == "istio-canary").unwrap());
+}
+
+#[test]
+fn support_ranges_are_refusals_unless_the_support_policy_allows_them() {
+    // Istio 1.28 does not support Kubernetes 1.35.
+    let from = site("1.34.12", "2.2.3", "1.28.10");
+    let to = site("1.35.9", "2.2.3", "1.28.10");
+    let p = plan_of(&from, &to);
+    assert!(!p.allowed);
+    let r = p.refusals.iter().find(|r| r.subject == "istio").unwrap();
+    assert!(r.reason.contains("Istio 1.28.10 supports Kubernetes 1.29 to 1.34, not 1.35.9"), "{}", r.reason);
+    let mut to = to.clone();
+    to.spec.support_policy = Some(meshbundle_core::spec::SupportPolicy {
+        allow_unsupported_versions: true,
+        reason: "vendor support contract covers Istio 1.28 on 1.35".into(),
+    });
+    let p = plan_of(&from, &to);
+    assert!(p.allowed, "{:#?}", p.refusals);
+    assert!(p.warnings.iter().any(|w| w.contains("allowed by spec.supportPolicy")), "{:#?}", p.warnings);
+}

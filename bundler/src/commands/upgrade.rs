@@ -228,6 +228,9 @@ pub fn text(p: &Plan) -> String {
             out.push(format!("    path: {}", r.path));
         }
     }
+    for w in &p.warnings {
+        out.push(format!("warning: {w}"));
+    }
     if !p.steps.is_empty() {
         out.push(String::new());
         out.push("steps".into());

@@ -116,6 +116,8 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Why the path is refused, each with the path to take.
     pub refusals: Vec<Refusal>,
+    /// What `spec.supportPolicy` allows although upstream does not support it.
+    pub warnings: Vec<String>,
     /// The ordered steps (empty when refused).
     pub steps: Vec<Step>,
     /// What the new bundle carries beyond the old one.
@@ -248,11 +250,18 @@ fn range_text(r: ((u64, u64), (u64, u64))) -> String {
     format!("{}.{} to {}.{}", r.0.0, r.0.1, r.1.0, r.1.1)
 }
 
-/// Why containerd `ctrd` cannot run Kubernetes `k`, if it cannot.
-fn containerd_refuses(ctrd: &str, k: (u64, u64)) -> Option<String> {
+/// Why containerd `ctrd` cannot run Kubernetes `k`, if it cannot, and
+/// whether that is a support range (which `spec.supportPolicy` may waive)
+/// rather than something that cannot work at all.
+fn containerd_refuses(ctrd: &str, k: (u64, u64)) -> Option<(String, bool)> {
     let v = Version::parse(ctrd).ok()?;
     if v.major < 2 && k >= (1, 36) {
-        return Some(format!("Kubernetes {}.{} no longer supports containerd 1.x (1.35 was the last release to)", k.0, k.1));
+        return Some((format!("Kubernetes {}.{} no longer supports containerd 1.x (1.35 was the last release to)", k.0, k.1), false));
+    }
+    let rel = catalog().containerd(ctrd)?;
+    let range = (parse_minor(&rel.kubernetes.min)?, parse_minor(&rel.kubernetes.max)?);
+    if !in_range(k, range) {
+        return Some((format!("containerd {ctrd} supports Kubernetes {}", range_text(range)), true));
     }
     None
 }
@@ -275,9 +284,11 @@ pub fn plan(input: &Input) -> Plan {
     }
     in_place(from, to, &mut refusals);
     let k8s = kubernetes_rule(&fv.kubernetes, &tv.kubernetes, &mut refusals);
-    let ctrd = containerd_rule(&fv.containerd, &tv.containerd, &tv.kubernetes, &mut refusals);
+    let policy = to.allows_unsupported_versions();
+    let mut warnings = Vec::new();
+    let ctrd = containerd_rule(&fv.containerd, &tv.containerd, &tv.kubernetes, policy, &mut refusals, &mut warnings);
     let istio = istio_rule(from, to, &mut refusals);
-    let istio_first = order(&fv, &tv, k8s.is_some(), istio.is_some(), &mut refusals);
+    let istio_first = order(&fv, &tv, k8s.is_some(), istio.is_some(), policy, &mut refusals, &mut warnings);
     // The rest of what the new spec says is judged as validation judges it;
     // the versions are judged above, as a path rather than a place.
     let diagnostics = match input.to_diagnostics {
@@ -329,6 +340,7 @@ pub fn plan(input: &Input) -> Plan {
         to: tv,
         changes,
         refusals,
+        warnings,
         steps,
         carry,
     }
@@ -442,17 +454,32 @@ fn kubernetes_rule(from: &str, to: &str, refusals: &mut Vec<Refusal>) -> Option<
 }
 
 /// containerd: never back, and able to run the new Kubernetes.
-fn containerd_rule(from: &str, to: &str, k8s_to: &str, refusals: &mut Vec<Refusal>) -> Option<String> {
+fn containerd_rule(
+    from: &str,
+    to: &str,
+    k8s_to: &str,
+    policy: bool,
+    refusals: &mut Vec<Refusal>,
+    warnings: &mut Vec<String>,
+) -> Option<String> {
     let cat = catalog();
     let refuse = |reason: String, path: String| Refusal { subject: "containerd".into(), reason, path, via: None };
     if let Some(k) = minor_of(k8s_to)
-        && let Some(why) = containerd_refuses(to, k)
+        && let Some((why, waivable)) = containerd_refuses(to, k)
     {
-        let twos: Vec<&str> = cat.containerd_versions().into_iter().filter(|v| !v.starts_with("1.")).collect();
-        refusals.push(refuse(
-            format!("containerd {to} cannot run Kubernetes {k8s_to}: {why}"),
-            format!("move containerd to 2.x in the same upgrade ({}); the plan migrates its configuration", twos.join(", ")),
-        ));
+        let fits: Vec<&str> = cat.containerd_versions().into_iter().filter(|v| containerd_refuses(v, k).is_none()).collect();
+        let reason = format!("containerd {to} cannot run Kubernetes {k8s_to}: {why}");
+        if waivable && policy {
+            warnings.push(format!("{reason} (allowed by spec.supportPolicy)"));
+        } else {
+            refusals.push(refuse(
+                reason,
+                format!(
+                    "move containerd in the same upgrade to one that runs it ({}); the plan migrates its configuration",
+                    fits.join(", ")
+                ),
+            ));
+        }
     }
     if from == to {
         return None;
@@ -548,9 +575,26 @@ fn istio_rule(from: &Site, to: &Site, refusals: &mut Vec<Refusal>) -> Option<Str
 /// Whether the new Kubernetes sits in the new Istio's range, and which goes
 /// first so that the Istio running while Kubernetes moves supports both ends.
 /// Returns true when Istio goes first.
-fn order(fv: &Versions, tv: &Versions, k8s_moves: bool, istio_moves: bool, refusals: &mut Vec<Refusal>) -> bool {
+fn order(
+    fv: &Versions,
+    tv: &Versions,
+    k8s_moves: bool,
+    istio_moves: bool,
+    policy: bool,
+    refusals: &mut Vec<Refusal>,
+    warnings: &mut Vec<String>,
+) -> bool {
     let (Some(k_old), Some(k_new)) = (minor_of(&fv.kubernetes), minor_of(&tv.kubernetes)) else { return false };
     let Some(new_range) = istio_range(&tv.istio) else { return false };
+    if !in_range(k_new, new_range) && policy {
+        warnings.push(format!(
+            "Istio {} supports Kubernetes {}, not {} (allowed by spec.supportPolicy)",
+            tv.istio,
+            range_text(new_range),
+            tv.kubernetes
+        ));
+        return false;
+    }
     if !in_range(k_new, new_range) {
         refusals.push(Refusal {
             subject: "istio".into(),
@@ -569,6 +613,13 @@ fn order(fv: &Versions, tv: &Versions, k8s_moves: bool, istio_moves: bool, refus
     match (old_runs_new_k8s, new_runs_old_k8s) {
         (true, _) => false,
         (false, true) => true,
+        (false, false) if policy => {
+            warnings.push(format!(
+                "no order keeps a supported Istio while Kubernetes moves from {} to {} (allowed by spec.supportPolicy)",
+                fv.kubernetes, tv.kubernetes
+            ));
+            false
+        }
         (false, false) => {
             refusals.push(Refusal {
                 subject: "istio".into(),
