@@ -682,10 +682,6 @@ impl Registries {
         };
         let top = get(locked.digest.clone()).await?;
         let image = image_from_lock(locked, top, get).await?;
-        // The manifests too, checked by digest, so later commands (upgrade plan) know the image's blobs offline.
-        for (_, _, raw) in &image.manifests {
-            cache.put_bytes(raw)?;
-        }
         let reference = self.reference(&r, Some(&locked.digest));
         let missing: Vec<Blob> = image.blobs.iter().filter(|b| !cache.contains(&b.digest, Some(b.size))).cloned().collect();
         progress.add_total(missing.iter().map(|b| b.size).sum());
@@ -699,6 +695,10 @@ impl Registries {
         .await;
         for r in results {
             r?;
+        }
+        // Then the manifests, by digest, so later commands (upgrade plan) know the image's blobs offline.
+        for (_, _, raw) in &image.manifests {
+            cache.put_bytes(raw)?;
         }
         Ok(image)
     }
