@@ -559,7 +559,11 @@ fn istio_rule(from: &Site, to: &Site, refusals: &mut Vec<Refusal>) -> Option<Str
             None => format!("go through an Istio release at most two minors ahead of {a_s} (this catalog has none: {listed})"),
         };
         refusals.push(refuse(
-            format!("Istio {a_s} → {b_s} crosses {gap} minors: a canary upgrade spans at most two{not_here}"),
+            if b.major == a.major {
+                format!("Istio {a_s} → {b_s} crosses {gap} minors: a canary upgrade spans at most two{not_here}")
+            } else {
+                format!("Istio {a_s} → {b_s} changes the major version: a canary upgrade spans at most two minors{not_here}")
+            },
             path,
             via.map(|v| v.to_string()),
         ));
