@@ -357,3 +357,22 @@ fn support_ranges_are_refusals_unless_the_support_policy_allows_them() {
     assert!(p.allowed, "{:#?}", p.refusals);
     assert!(p.warnings.iter().any(|w| w.contains("allowed by spec.supportPolicy")), "{:#?}", p.warnings);
 }
+
+#[test]
+fn every_pair_of_catalog_istio_releases_follows_the_rules() {
+    // Kubernetes 1.33 is in every catalogued Istio's range.
+    let releases: Vec<String> = catalog().istio.iter().map(|i| i.version.clone()).collect();
+    for a in &releases {
+        for b in &releases {
+            let (va, vb) = (semver::Version::parse(a).unwrap(), semver::Version::parse(b).unwrap());
+            let p = plan_of(&site("1.33.13", "2.2.3", a), &site("1.33.13", "2.2.3", b));
+            let expect = vb >= va && vb.major == va.major && vb.minor <= va.minor + 2;
+            assert_eq!(p.allowed, expect, "{a} → {b}: {:#?}", p.refusals);
+            let canary = p.steps.iter().any(|s| s.action == "istio-canary");
+            assert_eq!(canary, expect && a != b, "{a} → {b}: a canary exactly when Istio moves");
+            if canary {
+                assert_eq!(p.steps.last().unwrap().action, "remove-revision");
+            }
+        }
+    }
+}
