@@ -108,6 +108,13 @@ pub enum Command {
     )]
     Import(ImportArgs),
 
+    /// Plan an upgrade: version changes, whether the path is allowed, the ordered steps, what the new bundle carries.
+    #[command(
+        subcommand,
+        help_template = examples!("  meshbundle upgrade plan --from site.mbundle meshbundle.yaml\n  meshbundle upgrade plan --from site.mbundle meshbundle.yaml --format json | jq .steps")
+    )]
+    Upgrade(UpgradeCommand),
+
     /// Make an ed25519 key pair for signing bundles, and print its fingerprint.
     #[command(
         after_help = "keygen prints the public key's fingerprint (SHA256: and the unpadded base64 of the sha256 of the raw key), the one verify and import show for a bundle signed with it. Give the .pub file to each site: with --key, in $MESHBUNDLE_TRUSTED_KEYS, or in /etc/meshbundle/trusted-keys/ (writable by its owner only).", help_template = examples!("  meshbundle keygen -o release      # writes release.key (0600) and release.pub, prints SHA256:...\n  meshbundle build meshbundle.yaml --locked --sign release.key -o site.mbundle\n  install -D -m 0644 release.pub /etc/meshbundle/trusted-keys/release.pub  # at the site")
@@ -270,6 +277,46 @@ pub struct ImportArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// No progress bars.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UpgradeCommand {
+    /// Plan the upgrade from where the site is (its previous bundle, or its spec and lock) to a new spec.
+    #[command(
+        after_help = "The plan lists each version change (Kubernetes, containerd, runc, Istio, the CNI and add-ons), whether the path is allowed and, when it is not, why and which version to go through; the ordered steps, node by node; and what the new bundle carries beyond the previous one, with its size as a differential bundle (meshbundle build --since).\n\nRules: Kubernetes one minor at a time, never back, control plane before workers (a kubelet is never newer than the API server); Istio by canary revision across at most two minors, never back; containerd never back, 1.x -> 2.x with its configuration migrated (version 2 -> 3) before the kubelet restarts; the new Kubernetes within the new Istio's and containerd's support; no change of CNI, networks, cluster domain, API endpoint or nodes.\n\nA previous bundle is verified first, as meshbundle verify does (its seal, every entry, its signature under the trust policy); its spec and lock are read from the verified seal, which is never encrypted, so no --identity is needed.\n\nExit status: 0 when the path is allowed, 1 when it is refused (each reason is printed with the path to take) or an input does not read, 2 on a usage error.\n\n--format json prints the plan as one object: apiVersion, kind (UpgradePlan), site, allowed, from and to (kubernetes, containerd, istio, revision, cni), changes[] (component, from, to, kind: major|minor|patch|downgrade|changed|added|removed), refusals[] (subject, reason, path, via), warnings[] (what spec.supportPolicy allows), steps[] (number, phase, node, action, text, run), carry (since, locked, images[] and files[] with name, state: added|changed|unchanged|removed, digests and bytes; size: files, images, total, knownAfterBuild, atMost; notes).", help_template = examples!("  meshbundle upgrade plan --from site.mbundle meshbundle.yaml\n  meshbundle upgrade plan --from site.mbundle meshbundle.yaml --lock meshbundle.lock --format json | jq .steps\n  meshbundle upgrade plan --from-spec old/meshbundle.yaml --from-lock old/meshbundle.lock meshbundle.yaml\n  meshbundle upgrade plan --from site.mbundle --key release.pub new.yaml && meshbundle build new.yaml --locked --since site.mbundle -o upgrade.mbundle")
+    )]
+    Plan(UpgradePlanArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct UpgradePlanArgs {
+    /// The new site spec: where the site should go.
+    pub spec: PathBuf,
+    /// The site's previous bundle: where the site is (verified first).
+    #[arg(long, value_name = "BUNDLE", required_unless_present = "from_spec", conflicts_with_all = ["from_spec", "from_lock"])]
+    pub from: Option<PathBuf>,
+    /// The site's current spec, instead of --from.
+    #[arg(long, value_name = "FILE", requires = "from_lock")]
+    pub from_spec: Option<PathBuf>,
+    /// The lock the site's current bundle was built with (with --from-spec).
+    #[arg(long, value_name = "FILE", requires = "from_spec")]
+    pub from_lock: Option<PathBuf>,
+    /// The new spec's lock (default: meshbundle.lock beside it, when it exists).
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+    /// Trust bundles signed by this ed25519 public key (a .pub file, or a directory of *.pub files), and refuse any other.
+    /// Repeatable. Default: $MESHBUNDLE_TRUSTED_KEYS, else /etc/meshbundle/trusted-keys/ if it exists.
+    #[arg(long, value_name = "PUB|DIR")]
+    pub key: Vec<PathBuf>,
+    /// The image cache whose manifests give image sizes (default: ~/.cache/meshbundle, or $MESHBUNDLE_CACHE).
+    #[arg(long, value_name = "DIR")]
+    pub cache: Option<PathBuf>,
+    /// Output: text for people, json for programs.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
 }

@@ -16,6 +16,7 @@ pub mod render;
 pub mod schema;
 pub mod spec;
 pub mod tree;
+pub mod upgrade;
 pub mod upgrade_from;
 pub mod validate;
 pub mod yaml;

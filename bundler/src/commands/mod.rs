@@ -9,6 +9,7 @@ pub mod net;
 mod render;
 mod schema;
 mod secrets;
+mod upgrade;
 mod validate;
 
 use std::process::ExitCode;
@@ -32,5 +33,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Keygen(a) => bundle::keygen(a),
         Command::Completions(a) => docs::completions(a),
         Command::Man(a) => docs::man(a),
+        Command::Upgrade(c) => upgrade::run(c),
     }
 }

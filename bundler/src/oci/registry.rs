@@ -696,6 +696,10 @@ impl Registries {
         for r in results {
             r?;
         }
+        // Then the manifests, by digest, so later commands (upgrade plan) know the image's blobs offline.
+        for (_, _, raw) in &image.manifests {
+            cache.put_bytes(raw)?;
+        }
         Ok(image)
     }
 
