@@ -20,6 +20,7 @@ mod security;
 pub(crate) mod shell;
 pub(crate) mod time;
 mod traffic;
+mod upgrade_kubernetes;
 
 use std::collections::BTreeMap;
 
@@ -250,6 +251,7 @@ pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
     alertmanager::render(&ctx, &mut tree)?;
     network_policy::render(&ctx, &mut tree)?;
     ops::render(&ctx, &mut tree)?;
+    upgrade_kubernetes::render(&ctx, &mut tree)?;
     install::render(&ctx, &mut tree)?;
     Ok(tree)
 }
