@@ -450,6 +450,9 @@ fn assert_upgraded_in_order(c: &Cluster, calls: &[String], target: &str, ctrd: &
         let u = at(calls, &uncordon(n));
         assert!(previous_uncordon < d, "{n} drained before the node before it was given back: {calls:#?}");
         assert!(d < mark && mark < kubeadm && kubeadm < restart && restart < check && wait < check && check < u, "{n}: {calls:#?}");
+        // systemd reads the kubelet's units again between kubeadm and the restart.
+        let reload = calls[..restart].iter().rposition(|l| l == &format!("{n}: systemctl daemon-reload")).unwrap();
+        assert!(kubeadm < reload, "{n}: {calls:#?}");
         // containerd: kubelet stopped, containerd replaced and checked, kubelet started; all before kubeadm.
         let stop_kubelet = at(calls, &format!("{n}: systemctl stop kubelet"));
         let stop = at(calls, &format!("{n}: systemctl stop containerd"));
