@@ -401,6 +401,7 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
 |---|---|
 | `ops/verify.sh` | nodes, istiod, gateways and addons ready; the gateways' external addresses and stated node ports; the `default` revision tag on this revision; mTLS mode; `istioctl analyze`; `istioctl proxy-status` |
 | `ops/diagnose.sh [DIR [NS/POD]]` | cluster state, Istio configuration, proxy configuration dumps and logs, in one archive |
+| `ops/upgrade-kubernetes.sh` | on the first control-plane node, from a new bundle: upgrades Kubernetes (and containerd) node by node, see "Upgrading Kubernetes" |
 | `ops/upgrade-canary.sh` | from a new bundle: installs its revision beside the running one, moves namespaces, gateways and the `default` revision tag, verifies |
 | `ops/remove-revision.sh OLD` | `istioctl uninstall --revision OLD` once no namespace and no revision tag uses it |
 | `ops/cert-expiry.sh [DAYS]` | every certificate that expires within DAYS ({cert_days} by default), each with its renewal (see "Certificates and renewals") |
@@ -468,7 +469,7 @@ rotation of CA certificates" (kubernetes.io, Tasks, TLS) with the new CA from
 intermediate, restart again, then remove the old root. Both take a maintenance window;
 start well before the date `ops/cert-expiry.sh` shows.
 
-## Istio upgrades
+{upgrade_kubernetes}## Istio upgrades
 
 Revisions run side by side. From the new bundle, on {first}, `ops/upgrade-canary.sh`
 installs its istiod beside the running one, labels each mesh namespace
@@ -517,6 +518,7 @@ A directory laid out with `--node NAME` holds the part of this tree that node ne
 - `ops/`: operations scripts.
 "#,
         time = super::time::readme(ctx),
+        upgrade_kubernetes = super::upgrade_kubernetes::readme(ctx),
         load_balancing = super::metallb::readme(ctx),
         metallb_first =
             if site.uses_metallb() { "MetalLB and its address pool (first, so the gateways get their address),\n   " } else { "" },

@@ -21,6 +21,7 @@ pub(crate) mod shell;
 pub(crate) mod time;
 mod traffic;
 mod upgrade_notes;
+mod upgrade_kubernetes;
 
 use std::collections::BTreeMap;
 
@@ -258,6 +259,7 @@ pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
     alertmanager::render(&ctx, &mut tree)?;
     network_policy::render(&ctx, &mut tree)?;
     ops::render(&ctx, &mut tree)?;
+    upgrade_kubernetes::render(&ctx, &mut tree)?;
     install::render(&ctx, &mut tree)?;
     upgrade_notes::render(&ctx, &mut tree)?;
     Ok(tree)

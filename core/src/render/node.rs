@@ -220,7 +220,7 @@ pub(crate) fn kubeadm_images(ctx: &Ctx, node: &Node) -> Vec<String> {
 /// Images a node pulls ahead, as the references to pull: by digest when the
 /// lock pins one (`repo@sha256:...`), else by tag. The kubeadm images plus
 /// what the manifests run on every node (the CNI's images, Istio's proxy).
-fn node_images(ctx: &Ctx, node: &Node) -> Vec<String> {
+pub(crate) fn node_images(ctx: &Ctx, node: &Node) -> Vec<String> {
     let mut v = kubeadm_images(ctx, node);
     match ctx.site.spec.kubernetes.cni {
         Cni::Flannel => v.extend(ctx.cat.flannel.images.iter().cloned()),
@@ -244,7 +244,7 @@ fn node_images(ctx: &Ctx, node: &Node) -> Vec<String> {
 /// Pods, kube-proxy, CoreDNS and containerd's sandbox name these by tag, and
 /// a tag in the registry can move: the bootstrap script points each local tag
 /// at the pinned digest, and checks it, before kubeadm runs.
-fn pinned_tags(ctx: &Ctx, node: &Node) -> Vec<String> {
+pub(crate) fn pinned_tags(ctx: &Ctx, node: &Node) -> Vec<String> {
     kubeadm_images(ctx, node)
         .iter()
         .map(|i| ctx.image(i))

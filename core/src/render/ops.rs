@@ -9,7 +9,7 @@ use super::{Ctx, RenderError};
 use crate::spec::Role;
 use crate::tree::{FileTree, MODE_EXEC};
 
-fn script(ctx: &Ctx, purpose: &str, usage: &str, body: &str) -> String {
+pub(crate) fn script(ctx: &Ctx, purpose: &str, usage: &str, body: &str) -> String {
     let mut prologue = String::new();
     if body.contains("$HERE") || body.contains("$ROOT") {
         prologue.push_str("HERE=\"$(cd \"$(dirname \"${BASH_SOURCE[0]}\")\" && pwd)\"\n");

@@ -401,3 +401,185 @@ mb_apply() {
     kubectl apply --server-side --force-conflicts -f "$file"
   done
 }
+
+# ---- Kubernetes upgrades (nodes/NAME/upgrade.sh, ops/upgrade-kubernetes.sh) ----
+
+# The annotation ops/upgrade-kubernetes.sh puts on a node once it has
+# drained it for an upgrade, with the target version as its value; the
+# node's upgrade script refuses to touch the kubelet without it.
+MB_UPGRADE_ANNOTATION=meshbundle.dev/kubernetes-upgrade
+
+# The version an installed binary reports: `mb_binary_version kubelet`
+# prints v1.34.12 (kubelet --version), `mb_binary_version kubeadm` the same
+# from kubeadm version -o short, `mb_binary_version containerd` 2.2.3.
+# Prints nothing when the binary is not installed.
+mb_binary_version() {
+  local bin out
+  case "$1" in
+    containerd) bin="$SYSROOT/usr/local/bin/containerd" ;;
+    *) bin="$SYSROOT/usr/local/bin/$1" ;;
+  esac
+  [[ -x "$bin" ]] || return 0
+  case "$1" in
+    kubeadm) out=$("$bin" version -o short 2>/dev/null) || return 0 ;;
+    *) out=$("$bin" --version 2>/dev/null) || return 0 ;;
+  esac
+  out=$(grep -oE 'v[0-9]+[.][0-9]+[.][0-9]+' <<<"$out" | head -n 1 || true)
+  if [[ "$1" == containerd ]]; then
+    out=${out#v}
+  fi
+  printf '%s' "$out"
+}
+
+# Installs a carried release file as an executable after checking it
+# against the sha256 the lock pins (when the render was locked), then
+# checks what landed. Usage: mb_install_pinned FILE DEST [SHA256]
+mb_install_pinned() {
+  local src=$1 dest=$2 sha=${3:-}
+  if [[ -n "$sha" ]]; then
+    mb_verify "$src" "$sha"
+  fi
+  install -D -m 0755 "$src" "$SYSROOT$dest"
+  if [[ -n "$sha" ]]; then
+    mb_verify "$SYSROOT$dest" "$sha"
+  fi
+}
+
+# The Kubernetes version of the cluster as kubeadm keeps it (the
+# kubernetesVersion of the kubeadm-config ConfigMap), through kubeconfig $1.
+# kubeadm lets every node's kubelet read that ConfigMap.
+mb_cluster_version() {
+  local config
+  config=$(kubectl --kubeconfig "$1" -n kube-system get configmap kubeadm-config -o 'jsonpath={.data.ClusterConfiguration}') ||
+    mb_die "cannot read the kubeadm-config ConfigMap through $1: is the API server up?"
+  sed -n 's/^kubernetesVersion:[[:space:]]*//p' <<<"$config" | tr -d "\"'" | head -n 1
+}
+
+# Whether `kubeadm upgrade apply TARGET` finished: kubeadm writes the new
+# version into kubeadm-config after the control plane, and upgrades
+# kube-proxy in its last phases.
+mb_upgrade_applied() {
+  local kubeconfig=$1 target=$2 image
+  [[ "$(mb_cluster_version "$kubeconfig")" == "$target" ]] || return 1
+  image=$(kubectl --kubeconfig "$kubeconfig" -n kube-system get daemonset kube-proxy -o 'jsonpath={.spec.template.spec.containers[0].image}') ||
+    mb_die "cannot read the kube-proxy DaemonSet: is the API server up?"
+  [[ "$image" == *":$target" || "$image" == *":$target@"* ]]
+}
+
+# Refuses to go on unless ops/upgrade-kubernetes.sh drained node $2 for
+# version $3: the node is cordoned and carries the upgrade annotation.
+mb_upgrade_require_drained() {
+  local kubeconfig=$1 node=$2 target=$3 got
+  got=$(kubectl --kubeconfig "$kubeconfig" get node "$node" -o "jsonpath={.spec.unschedulable}/{.metadata.annotations.${MB_UPGRADE_ANNOTATION//./\\.}}") ||
+    mb_die "cannot read node $node through $kubeconfig: is the API server up?"
+  [[ "$got" == "true/$target" ]] ||
+    mb_die "node $node is not drained for the upgrade to $target: run ops/upgrade-kubernetes.sh on the first control-plane node; it drains each node in turn and says when to run this script here"
+}
+
+# Refuses a containerd configuration that does not fit the containerd
+# binary it is for: `version = 3` needs containerd 2, containerd 1.7 reads
+# `version = 2`.
+mb_containerd_config_fits() {
+  local config=$1 version=$2 want
+  case "$version" in
+    1.*) want=2 ;;
+    *) want=3 ;;
+  esac
+  grep -qE "^version = $want\$" "$config"
+}
+
+# Whether the running containerd is version $1 with its CRI plugin up:
+# `ctr version` (the server's version) and `crictl info` (RuntimeReady).
+mb_containerd_check() {
+  local want=$1 server conditions
+  server=$(ctr version 2>/dev/null | awk '/^Server:/ { s = 1 } s && $1 == "Version:" { print $2; exit }' || true)
+  if [[ "${server#v}" != "$want" ]]; then
+    mb_log "containerd answers as version ${server:-nothing}, not $want"
+    return 1
+  fi
+  conditions=$(crictl info -o go-template --template '{{range .status.conditions}}{{.type}}={{.status}} {{end}}' 2>/dev/null || true)
+  if ! grep -qw 'RuntimeReady=true' <<<"$conditions"; then
+    mb_log "containerd's CRI plugin is not ready (crictl info: ${conditions:-no answer})"
+    return 1
+  fi
+}
+
+# Puts back the containerd saved in $1 (binaries, runc, configuration,
+# unit), starts it and the kubelet, and stops with $2 as the reason.
+mb_containerd_rollback() {
+  local backup=$1 why=$2
+  mb_log "putting the previous containerd back: $why"
+  systemctl stop containerd || true
+  tar -xzf "$backup/binaries.tar.gz" -C "$SYSROOT/usr/local"
+  install -D -m 0644 "$backup/config.toml" "$SYSROOT/etc/containerd/config.toml"
+  install -D -m 0644 "$backup/containerd.service" "$SYSROOT/etc/systemd/system/containerd.service"
+  systemctl daemon-reload
+  systemctl start containerd || true
+  systemctl start kubelet || true
+  mb_die "$why; the previous containerd runs again with its own configuration (saved in $backup). Fix the cause, then run this script again"
+}
+
+# Moves this node to the bundle's containerd when its binaries, runc, its
+# configuration or its unit differ from the bundle's: from 1.7 to 2.x this
+# migrates the configuration from `version = 2` to the `version = 3` file
+# the bundle carries. In this order, with the node drained: save the old
+# binaries, configuration and unit (once per version, under
+# /var/lib/meshbundle/containerd-VERSION, 0700), stop the kubelet, stop
+# containerd, install the new binaries, runc, configuration and unit
+# together, start containerd, check that it answers as the new version with
+# its CRI plugin up, then start the kubelet. When any of it fails, the
+# saved containerd and its own configuration go back together: a 2.x
+# configuration is never left with a 1.7 binary, nor the reverse.
+# Usage: mb_containerd_upgrade COMMON FILES ARCH VERSION
+mb_containerd_upgrade() {
+  local common=$1 files=$2 arch=$3 want=$4 have backup src rel saved
+  local config="$SYSROOT/etc/containerd/config.toml" unit="$SYSROOT/etc/systemd/system/containerd.service"
+  have=$(mb_binary_version containerd)
+  [[ -n "$have" ]] || mb_die "containerd is not installed in /usr/local/bin: this node was not set up by install.sh node"
+  if [[ "$have" == "$want" ]] && cmp -s "$common/etc/containerd/config.toml" "$config" &&
+    cmp -s "$common/etc/systemd/system/containerd.service" "$unit"; then
+    mb_log "containerd $have and its configuration are this bundle's already"
+    return 0
+  fi
+  mb_containerd_config_fits "$common/etc/containerd/config.toml" "$want" ||
+    mb_die "the bundle's containerd configuration does not fit containerd $want: render the bundle again"
+  backup="$SYSROOT/var/lib/meshbundle/containerd-$have"
+  if [[ ! -f "$backup/binaries.tar.gz" ]]; then
+    mkdir -p "$backup"
+    chmod 0700 "$backup"
+    [[ -f "$config" ]] || mb_die "containerd $have has no /etc/containerd/config.toml to save"
+    saved=(sbin/runc)
+    while IFS= read -r -d '' src; do
+      saved+=("${src#"$SYSROOT/usr/local/"}")
+    done < <(find "$SYSROOT/usr/local/bin" -maxdepth 1 \( -name 'containerd*' -o -name ctr \) -print0)
+    tar -czf "$backup/binaries.tar.gz.part" -C "$SYSROOT/usr/local" "${saved[@]}"
+    cp -p "$config" "$backup/config.toml"
+    cp -p "$unit" "$backup/containerd.service"
+    mv "$backup/binaries.tar.gz.part" "$backup/binaries.tar.gz"
+    mb_log "containerd $have, runc, its configuration and unit saved in $backup"
+  fi
+  mb_log "containerd $have -> $want: stopping the kubelet, then containerd"
+  systemctl stop kubelet
+  systemctl stop containerd
+  if ! {
+    tar -xzf "$files/containerd-$arch" -C "$SYSROOT/usr/local" &&
+      install -D -m 0755 "$files/runc-$arch" "$SYSROOT/usr/local/sbin/runc" &&
+      install -D -m 0644 "$common/etc/containerd/config.toml" "$config" &&
+      install -D -m 0644 "$common/etc/systemd/system/containerd.service" "$unit"
+  }; then
+    mb_containerd_rollback "$backup" "cannot install containerd $want"
+  fi
+  while IFS= read -r -d '' src; do
+    rel=${src#"$common"}
+    mb_install "$src" "$rel" 0644 || true
+  done < <(find "$common/etc/containerd/certs.d" -type f -print0)
+  systemctl daemon-reload
+  if ! systemctl start containerd; then
+    mb_containerd_rollback "$backup" "containerd $want did not start (journalctl -u containerd)"
+  fi
+  if ! mb_containerd_check "$want"; then
+    mb_containerd_rollback "$backup" "containerd $want started, but does not answer as it should"
+  fi
+  mb_log "containerd $want runs, its CRI plugin is up"
+  systemctl start kubelet
+}
