@@ -120,18 +120,19 @@ pub fn matrix() -> Vec<(&'static str, Site)> {
     let mut mid = prod.clone();
     mid.metadata.name = "k131".into();
     mid.spec.kubernetes.version = "1.31.4".into();
+    mid.spec.istio.version = "1.29.6".into();
     mid.spec.containerd.version = "1.7.27".into();
     mid.spec.kubernetes.proxy_mode = meshbundle_core::spec::ProxyMode::Nftables;
     mid.spec.load_balancer =
         Some(meshbundle_core::spec::LoadBalancer { provider: meshbundle_core::spec::LoadBalancerProvider::Existing, addresses: vec![] });
-    out.push(("k8s-1.31-istio-1.30-containerd-1.7", mid));
+    out.push(("k8s-1.31-istio-1.29-containerd-1.7", mid));
 
     let mut mixed = prod.clone();
-    mixed.metadata.name = "k131-istio129".into();
-    mixed.spec.kubernetes.version = "1.31.14".into();
-    mixed.spec.istio.version = "1.29.6".into();
+    mixed.metadata.name = "k133-istio128".into();
+    mixed.spec.kubernetes.version = "1.33.13".into();
+    mixed.spec.istio.version = "1.28.10".into();
     mixed.spec.pki.key_type = meshbundle_core::spec::KeyType::Rsa2048;
-    out.push(("k8s-1.31-istio-1.29-containerd-2.x", mixed));
+    out.push(("k8s-1.33-istio-1.28-containerd-2.x", mixed));
     out
 }
 
