@@ -4,7 +4,9 @@
 //! to decide whether to render the HPA and the PDB; the cluster's DNS domain
 //! in `values.global.proxy.clusterDomain`; sidecar resources through
 //! `values.global.proxy.resources`; every image from the site registry), the
-//! tracing Telemetry, and the plug-in CA Secret.
+//! tracing Telemetry, and the plug-in CA Secret. The mesh namespaces are
+//! labelled with the stable revision tag (`spec.istio.upgrade.stableTag`),
+//! which `install.sh cluster` points at this revision.
 
 use serde_json::{Value, json};
 
@@ -312,10 +314,13 @@ fn namespaces(ctx: &Ctx) -> Vec<Value> {
             continue;
         }
         // `istio.io/rev` alone: with it, `istio-injection` must not be set too.
+        // The stable revision tag, not the revision: a canary upgrade moves
+        // the tag to the new revision, and every namespace labelled with it
+        // follows (ops/upgrade-canary.sh).
         docs.push(json!({
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": {"name": ns, "labels": {"app.kubernetes.io/managed-by": "meshbundle", "istio.io/rev": ctx.revision}},
+            "metadata": {"name": ns, "labels": {"app.kubernetes.io/managed-by": "meshbundle", "istio.io/rev": istio.upgrade.stable_tag}},
         }));
     }
     docs
