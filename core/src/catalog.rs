@@ -26,10 +26,14 @@ const COPIES: &[(&str, &[u8])] = &[
     ("upstream/istio-addons/1.30.3/grafana.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/grafana.yaml")),
     ("upstream/istio-addons/1.30.3/jaeger.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/jaeger.yaml")),
     ("upstream/istio-addons/1.30.3/kiali.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/kiali.yaml")),
-    ("upstream/istio-addons/1.19.10/prometheus.yaml", include_bytes!("../../images/upstream/istio-addons/1.19.10/prometheus.yaml")),
-    ("upstream/istio-addons/1.19.10/grafana.yaml", include_bytes!("../../images/upstream/istio-addons/1.19.10/grafana.yaml")),
-    ("upstream/istio-addons/1.19.10/jaeger.yaml", include_bytes!("../../images/upstream/istio-addons/1.19.10/jaeger.yaml")),
-    ("upstream/istio-addons/1.19.10/kiali.yaml", include_bytes!("../../images/upstream/istio-addons/1.19.10/kiali.yaml")),
+    ("upstream/istio-addons/1.29.6/prometheus.yaml", include_bytes!("../../images/upstream/istio-addons/1.29.6/prometheus.yaml")),
+    ("upstream/istio-addons/1.29.6/grafana.yaml", include_bytes!("../../images/upstream/istio-addons/1.29.6/grafana.yaml")),
+    ("upstream/istio-addons/1.29.6/jaeger.yaml", include_bytes!("../../images/upstream/istio-addons/1.29.6/jaeger.yaml")),
+    ("upstream/istio-addons/1.29.6/kiali.yaml", include_bytes!("../../images/upstream/istio-addons/1.29.6/kiali.yaml")),
+    ("upstream/istio-addons/1.28.10/prometheus.yaml", include_bytes!("../../images/upstream/istio-addons/1.28.10/prometheus.yaml")),
+    ("upstream/istio-addons/1.28.10/grafana.yaml", include_bytes!("../../images/upstream/istio-addons/1.28.10/grafana.yaml")),
+    ("upstream/istio-addons/1.28.10/jaeger.yaml", include_bytes!("../../images/upstream/istio-addons/1.28.10/jaeger.yaml")),
+    ("upstream/istio-addons/1.28.10/kiali.yaml", include_bytes!("../../images/upstream/istio-addons/1.28.10/kiali.yaml")),
 ];
 
 #[derive(Deserialize, Debug)]
@@ -389,8 +393,8 @@ mod tests {
             assert!(!bytes.is_empty(), "{} is not carried", f.copy);
             assert_eq!(hex::encode(Sha256::digest(bytes)), f.sha256.hex(), "{}", f.copy);
         }
-        assert_eq!(COPIES.len(), 11, "every carried copy is named in the catalog");
-        assert_eq!(all_copies().len(), 11);
+        assert_eq!(COPIES.len(), 15, "every carried copy is named in the catalog");
+        assert_eq!(all_copies().len(), 15);
     }
 
     #[test]
