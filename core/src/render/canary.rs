@@ -349,8 +349,7 @@ echo "revision $old removed"
 /// revision where they do not exist yet, and the calls of it.
 pub(crate) fn install_tags_fn(ctx: &Ctx) -> String {
     format!(
-        r#"
-# Revision tags: the mesh namespaces are labelled istio.io/rev={stable}; the
+        r#"# Revision tags: the mesh namespaces are labelled istio.io/rev={stable}; the
 # default tag validates Istio configuration and injects istio-injection=enabled
 # namespaces. A first install points them at this revision; once
 # ops/upgrade-canary.sh or ops/rollback-canary.sh moved them, they stay.
@@ -408,10 +407,10 @@ done
 pub(crate) fn readme(ctx: &Ctx) -> String {
     let up = &ctx.site.spec.istio.upgrade;
     let canary_ns = if up.canary_namespaces.is_empty() {
-        "None is named in `spec.istio.upgrade.canaryNamespaces`, so all move together.".to_string()
+        "No namespace is named in `spec.istio.upgrade.canaryNamespaces`, so all move together.".to_string()
     } else {
         format!(
-            "First the canary namespaces ({}, `spec.istio.upgrade.canaryNamespaces`) move: labelled `istio.io/rev={}`, their workloads restarted.",
+            "First the canary namespaces ({}, `spec.istio.upgrade.canaryNamespaces`) move:\nlabelled `istio.io/rev={}`, their workloads restarted.",
             up.canary_namespaces.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
             up.canary_tag
         )
@@ -425,9 +424,11 @@ Revisions run side by side; moving the mesh is moving the tag and restarting the
 
 From the new bundle, on {first}, run `ops/upgrade-canary.sh`. It runs `istioctl x precheck`
 and stops on a problem, installs the new istiod beside the running one (the gateways stay
-where they are), points `{canary}` at the new revision. {canary_ns} Then `{stable}` and
-`default` move to the new revision, and the workloads of every namespace on `{stable}` are
-restarted, one namespace at a time, each workload followed by `kubectl rollout status`.
+where they are) and points `{canary}` at the new revision.
+{canary_ns}
+Then `{stable}` and `default` move to the new revision, and the workloads of every
+namespace on `{stable}` are restarted, one namespace at a time, each workload followed
+by `kubectl rollout status`.
 Then the gateways move (they are not per revision: the new revision's istioctl upgrades them
 in place), and `ops/verify.sh` checks the result. It stops at the first failure; fix it
 and run it again: tags are set with `--overwrite`, and namespaces already restarted onto

@@ -372,8 +372,9 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
    for 2 hours; after that, run `sudo ops/renew-join-credentials.sh` on {first}.
 3. On **{first}**, once every node has joined: `sudo ./install.sh cluster`. It approves
    the kubelet serving certificates, installs{metrics_step} {metallb_first}the Istio CA, Istio with `istioctl install -f manifests/istio/istio-operator.yaml`
-   (revision `{rev}`; the `{stable_tag}` revision tag the mesh namespaces are labelled with,
-   `{canary_tag}` and `default`, which validates Istio configuration, point at it), the gateways' TLS certificate, mTLS, authorization, routes and the
+   (revision `{rev}`; the revision tags `{stable_tag}`, which the mesh namespaces are
+   labelled with, `{canary_tag}` and `default`, which validates Istio configuration, point
+   at it), the gateways' TLS certificate, mTLS, authorization, routes and the
    addons, then checks everything with `ops/verify.sh`.
 
 {time}{metrics}{load_balancing}{alerts}{network_policy}## Operations
