@@ -113,7 +113,8 @@ if kubectl get namespaces -l "istio.io/rev=$old" -o name | grep . >&2; then
 fi
 # The default tag validates Istio configuration: on a deleted istiod, every
 # write of Istio configuration would fail. It moves before anything goes.
-if [[ "$(tag_revision default)" != "$REVISION" ]]; then
+default_at=$(tag_revision default)
+if [[ "$default_at" != "$REVISION" ]]; then
   echo "== revision tag default -> $REVISION"
   istioctl tag set default --revision "$REVISION" --overwrite -y
 fi
