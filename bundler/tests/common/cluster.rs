@@ -7,12 +7,17 @@ use meshbundle_core::spec::Site;
 
 /// `case "$*"` arms for a healthy cluster of `site`: every node with metrics,
 /// the ingress gateway at its `loadBalancerIP` (else 10.0.0.100), calico-node
-/// ready, Alertmanager of two pods that Prometheus sends to. A stub's own
+/// ready, Alertmanager of two pods that Prometheus sends to, the stable
+/// revision tag, the mesh namespaces and the gateways on the site's revision. A stub's own
 /// arms come first and win.
 pub fn healthy_cluster_arms(site: &Site) -> String {
     let ingress = site.spec.istio.ingress_gateway.service.load_balancer_ip.as_deref().unwrap_or("10.0.0.100");
     let nodes: Vec<&str> = site.spec.nodes.iter().map(|n| n.name.as_str()).collect();
-    HEALTHY_CLUSTER_ARMS.replace("@INGRESS@", ingress).replace("@NODES@", &nodes.join(" "))
+    HEALTHY_CLUSTER_ARMS
+        .replace("@INGRESS@", ingress)
+        .replace("@NODES@", &nodes.join(" "))
+        .replace("@STABLE@", &site.spec.istio.upgrade.stable_tag)
+        .replace("@REVISION@", &site.istio_revision())
 }
 
 const HEALTHY_CLUSTER_ARMS: &str = r#"  # ---- a healthy cluster (common/cluster.rs) ----
@@ -24,6 +29,10 @@ const HEALTHY_CLUSTER_ARMS: &str = r#"  # ---- a healthy cluster (common/cluster
     printf '{"status":"success","data":{"activeAlertmanagers":[{"url":"http://10.244.1.7:9093/api/v2/alerts"},{"url":"http://10.244.2.9:9093/api/v2/alerts"}],"droppedAlertmanagers":[]}}' ;;
   *"top nodes"*) printf '%s   250m   6%%   1800Mi   23%%\n' @NODES@ ;;
   *"get peerauthentication"*) printf STRICT ;;
+  # The stable revision tag on this revision, the mesh namespaces labelled with it, the gateways on this revision.
+  *"get mutatingwebhookconfigurations -l istio.io/tag=@STABLE@ "*) printf '@REVISION@' ;;
+  *"get namespace "*"-o jsonpath={.metadata.labels.istio"*) printf '@STABLE@' ;;
+  *" get deployment "*"-o jsonpath={.metadata.labels.istio"*) printf '@REVISION@' ;;
 "#;
 
 /// `stub` with the healthy-cluster answers added after its own: as the last

@@ -154,6 +154,7 @@ laid_out_for() {{
   printf '%s' "$node"
 }}
 
+{tags_fn}
 cmd_node() {{
   local name=${{1:-}} laid_out
   if [[ -z "$name" ]]; then
@@ -179,7 +180,7 @@ cmd_cluster() {{
   export KUBECONFIG="${{KUBECONFIG:-/etc/kubernetes/admin.conf}}"
 {crd_check}
   mb_step "namespaces"
-  mb_apply "$HERE/manifests/namespaces.yaml"
+{tags_first}  mb_apply "$HERE/manifests/namespaces.yaml"
 
   mb_step "waiting for every node to be Ready"
   kubectl wait --for=condition=Ready nodes --all --timeout=900s
@@ -190,9 +191,7 @@ cmd_cluster() {{
 
   mb_step "Istio (revision $REVISION)"
   istioctl install -y -f "$HERE/manifests/istio/istio-operator.yaml"
-  # The default tag: the default validating webhook, istio-injection=enabled
-  # namespaces and istioctl without --revision go to this revision.
-  istioctl tag set default --revision "$REVISION" --overwrite -y
+  revision_tags
 
   mb_step "ingress TLS certificate"
   if [[ -f "$HERE/secrets/ingress-tls.yaml" ]]; then
@@ -234,6 +233,8 @@ esac
         addon_credentials = addon_credentials_step(ctx),
         alertmanager_credentials = alertmanager_credentials_step(ctx),
         marker = crate::layout::NODE_MARKER,
+        tags_fn = super::canary::install_tags_fn(ctx),
+        tags_first = super::canary::install_tags_before_namespaces(),
     )
 }
 
@@ -391,19 +392,21 @@ reached at `{endpoint}`. Every image comes from the site registry `{registry}`.
    for 2 hours; after that, run `sudo ops/renew-join-credentials.sh` on {first}.
 3. On **{first}**, once every node has joined: `sudo ./install.sh cluster`. It approves
    the kubelet serving certificates, installs{metrics_step} {metallb_first}the Istio CA, Istio with `istioctl install -f manifests/istio/istio-operator.yaml`
-   (revision `{rev}`, made the `default` revision tag, which validates Istio
-   configuration), the gateways' TLS certificate, mTLS, authorization, routes and the
+   (revision `{rev}`; the revision tags `{stable_tag}`, which the mesh namespaces are
+   labelled with, `{canary_tag}` and `default`, which validates Istio configuration, point
+   at it), the gateways' TLS certificate, mTLS, authorization, routes and the
    addons, then checks everything with `ops/verify.sh`.
 
 {time}{metrics}{load_balancing}{alerts}{network_policy}## Operations
 
 | script | what it does |
 |---|---|
-| `ops/verify.sh` | nodes, istiod, gateways and addons ready; the gateways' external addresses and stated node ports; the `default` revision tag on this revision; mTLS mode; `istioctl analyze`; `istioctl proxy-status` |
+| `ops/verify.sh` | nodes, istiod, gateways and addons ready; the gateways' external addresses and stated node ports; the `default` and `{stable_tag}` revision tags, the mesh namespaces' labels and the gateways on this revision; mTLS mode; `istioctl analyze`; `istioctl proxy-status` |
 | `ops/diagnose.sh [DIR [NS/POD]]` | cluster state, Istio configuration, proxy configuration dumps and logs, in one archive |
 | `ops/upgrade-kubernetes.sh` | on the first control-plane node, from a new bundle: upgrades Kubernetes (and containerd) node by node, see "Upgrading Kubernetes" |
-| `ops/upgrade-canary.sh` | from a new bundle: installs its revision beside the running one, moves namespaces, gateways and the `default` revision tag, verifies |
-| `ops/remove-revision.sh OLD` | `istioctl uninstall --revision OLD` once no namespace and no revision tag uses it |
+| `ops/upgrade-canary.sh` | from a new bundle: precheck, its revision beside the running one, the canary namespaces, the `{stable_tag}` and `default` tags, the workloads namespace by namespace, the gateways, verify (see "Istio upgrades") |
+| `ops/rollback-canary.sh` | from the old bundle, before its revision is removed: the tags, workloads and gateways back to its revision, verify |
+| `ops/remove-revision.sh OLD` | the `default` tag moved here first, then `istioctl uninstall --revision OLD` once no namespace, tag or proxy uses OLD |
 | `ops/cert-expiry.sh [DAYS]` | every certificate that expires within DAYS ({cert_days} by default), each with its renewal (see "Certificates and renewals") |
 | `ops/renew-kubeadm-certs.sh` | on a control-plane node: `kubeadm certs renew all`, restarts the static pods one by one, refreshes root's kubeconfig |
 | `ops/renew-join-credentials.sh` | puts back the join token and uploaded certificates with the same values, read from `nodes/{first}/kubeadm.yaml` |
@@ -469,19 +472,7 @@ rotation of CA certificates" (kubernetes.io, Tasks, TLS) with the new CA from
 intermediate, restart again, then remove the old root. Both take a maintenance window;
 start well before the date `ops/cert-expiry.sh` shows.
 
-{upgrade_kubernetes}## Istio upgrades
-
-Revisions run side by side. From the new bundle, on {first}, `ops/upgrade-canary.sh`
-installs its istiod beside the running one, labels each mesh namespace
-`istio.io/rev=<new revision>` and restarts its workloads, moves the gateways, and then
-moves the `default` revision tag (`istioctl tag set default --revision <new> --overwrite`),
-which decides the istiod that validates Istio configuration. Until the old revision is
-removed, the old bundle's `ops/upgrade-canary.sh` moves everything back (then check
-that `istioctl tag list` shows `default` on the old revision). When satisfied, `ops/remove-revision.sh OLD`; it refuses while a namespace or a revision tag
-still uses OLD, since a tag left on a removed istiod makes every write of Istio
-configuration fail.
-
-{addons}## Join credentials
+{upgrade_kubernetes}{istio_upgrades}{addons}## Join credentials
 
 The bootstrap token (with the CA hash, it lets any machine join the cluster) and the
 certificate key (it decrypts the control-plane CA keys `kubeadm init --upload-certs`
@@ -519,6 +510,7 @@ A directory laid out with `--node NAME` holds the part of this tree that node ne
 "#,
         time = super::time::readme(ctx),
         upgrade_kubernetes = super::upgrade_kubernetes::readme(ctx),
+        istio_upgrades = super::canary::readme(ctx),
         load_balancing = super::metallb::readme(ctx),
         metallb_first =
             if site.uses_metallb() { "MetalLB and its address pool (first, so the gateways get their address),\n   " } else { "" },
@@ -532,6 +524,8 @@ A directory laid out with `--node NAME` holds the part of this tree that node ne
         ctrd = spec.containerd.version,
         istio = spec.istio.version,
         rev = ctx.revision,
+        stable_tag = spec.istio.upgrade.stable_tag,
+        canary_tag = spec.istio.upgrade.canary_tag,
         cni = match spec.kubernetes.cni {
             crate::spec::Cni::Flannel => format!("flannel {}", ctx.cat.flannel.version),
             crate::spec::Cni::Calico => format!("Calico {}", ctx.cat.calico.version),

@@ -15,6 +15,9 @@
 //! written. bundler/tests/semantics_versions.rs holds that list and checks
 //! the 1.28 form of any that gets written; render_real judges each release's
 //! tree with its own strict schemas.
+//!
+//! The mesh namespaces are labelled with the stable revision tag (`spec.istio.upgrade.stableTag`),
+//! which `install.sh cluster` points at this revision.
 
 use serde_json::{Value, json};
 
@@ -322,10 +325,13 @@ fn namespaces(ctx: &Ctx) -> Vec<Value> {
             continue;
         }
         // `istio.io/rev` alone: with it, `istio-injection` must not be set too.
+        // The stable revision tag, not the revision: a canary upgrade moves
+        // the tag to the new revision, and every namespace labelled with it
+        // follows (ops/upgrade-canary.sh).
         docs.push(json!({
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": {"name": ns, "labels": {"app.kubernetes.io/managed-by": "meshbundle", "istio.io/rev": ctx.revision}},
+            "metadata": {"name": ns, "labels": {"app.kubernetes.io/managed-by": "meshbundle", "istio.io/rev": istio.upgrade.stable_tag}},
         }));
     }
     docs

@@ -6,6 +6,7 @@
 mod addons;
 mod alertmanager;
 pub(crate) mod blackbox;
+mod canary;
 mod cni;
 mod install;
 pub(crate) mod istio;

@@ -1,5 +1,5 @@
-//! Operations scripts: verify the install, collect diagnostics, upgrade to a
-//! new Istio revision beside the old one and remove the old one, check
+//! Operations scripts: verify the install, collect diagnostics (the Istio
+//! upgrade, rollback and removal scripts are in `canary.rs`), check
 //! certificate expiry, renew join credentials, and back up the applied
 //! configuration.
 
@@ -23,7 +23,7 @@ pub(crate) fn script(ctx: &Ctx, purpose: &str, usage: &str, body: &str) -> Strin
     format!("#!/usr/bin/env bash\n{}#\n# {purpose}\n# Usage: {usage}\nset -euo pipefail\n\n{prologue}{body}", ctx.header("#"))
 }
 
-fn gateways(ctx: &Ctx) -> Vec<String> {
+pub(super) fn gateways(ctx: &Ctx) -> Vec<String> {
     let istio = &ctx.site.spec.istio;
     [&istio.ingress_gateway, &istio.egress_gateway]
         .into_iter()
@@ -73,7 +73,7 @@ if [[ -z "$tagged" ]]; then
 elif [[ "$tagged" != "$REVISION" ]]; then
   problem "the default revision tag points at $tagged, not $REVISION (istioctl tag set default --revision $REVISION --overwrite -y)"
 fi
-
+{tags}
 echo "== gateways"
 for gw in "${{GATEWAYS[@]}}"; do
   kubectl -n "${{gw%%/*}}" rollout status "deployment/${{gw##*/}}" --timeout="$TIMEOUT" || problem "gateway $gw is not ready"
@@ -118,10 +118,11 @@ echo "the install is healthy"
         alertmanager = super::alertmanager::verify_lines(ctx),
         cni = super::cni::verify_lines(ctx),
         metrics = super::metrics_server::verify_lines(ctx),
+        tags = super::canary::verify_lines(ctx),
     );
     script(
         ctx,
-        "Checks that the install is healthy: nodes, kubelet serving certificates, resource metrics, istiod and the default revision tag, gateways, addons, mTLS, istioctl analyze and proxy status.",
+        "Checks that the install is healthy: nodes, kubelet serving certificates, resource metrics, istiod, the default and stable revision tags, the mesh namespaces' labels, gateways and their revision, addons, mTLS, istioctl analyze and proxy status.",
         "ops/verify.sh   (TIMEOUT=300s by default)",
         &body,
     )
@@ -180,120 +181,6 @@ echo "diagnostics in $out.tar.gz"
         ctx,
         "Collects what support needs: cluster state, Istio configuration, proxy configuration dumps and logs.",
         "ops/diagnose.sh [OUTPUT_DIR [NAMESPACE/POD]]",
-        &body,
-    )
-}
-
-fn upgrade(ctx: &Ctx) -> String {
-    let body = format!(
-        r#"# shellcheck source=../common/lib.sh
-source "$ROOT/common/lib.sh"
-
-REVISION={rev}
-ISTIO_VERSION={version}
-NAMESPACES={namespaces}
-OPERATOR="$ROOT/manifests/istio/istio-operator.yaml"
-
-mb_require_istioctl "$ISTIO_VERSION" "$ROOT/files"
-
-old=$(kubectl -n istio-system get deployments -l app=istiod -o jsonpath='{{range .items[*]}}{{.metadata.labels.istio\.io/rev}}{{"\n"}}{{end}}' | grep -vx "$REVISION" | sort -u || true)
-if [[ -z "$old" ]]; then
-  echo "no other revision is running; use install.sh cluster for a first install" >&2
-fi
-
-echo "== install istiod $REVISION beside ${{old:-nothing}} (gateways stay on the old revision)"
-istioctl install -y -f "$OPERATOR" \
-  --set 'components.ingressGateways[0].enabled=false' \
-  --set 'components.egressGateways[0].enabled=false'
-kubectl -n istio-system rollout status "deployment/istiod-$REVISION" --timeout=300s
-
-echo "== move the namespaces to $REVISION and restart their workloads"
-# Each workload by name: `rollout status` of a kind without a name waits on
-# nothing. Pods that no workload owns keep the old sidecar until deleted:
-# remove-revision.sh refuses while any proxy is still on the old revision.
-for ns in "${{NAMESPACES[@]}}"; do
-  kubectl label namespace "$ns" "istio.io/rev=$REVISION" --overwrite
-  workloads=$(kubectl -n "$ns" get deployments,statefulsets,daemonsets -o name)
-  while IFS= read -r w; do
-    [[ -n "$w" ]] && kubectl -n "$ns" rollout restart "$w"
-  done <<<"$workloads"
-  while IFS= read -r w; do
-    [[ -n "$w" ]] && kubectl -n "$ns" rollout status "$w" --timeout=300s
-  done <<<"$workloads"
-done
-
-echo "== move the gateways to $REVISION"
-istioctl install -y -f "$OPERATOR"
-
-# The default tag decides which istiod validates Istio configuration, injects
-# istio-injection=enabled namespaces and answers istioctl without --revision.
-# Left on the old revision, it would point at a deleted istiod once that is
-# removed, and every write of Istio configuration would fail.
-echo "== make $REVISION the default revision"
-istioctl tag set default --revision "$REVISION" --overwrite -y
-
-"$HERE/verify.sh"
-echo
-echo "the mesh runs on $REVISION; when you are satisfied, remove the old revision:"
-for r in $old; do
-  echo "  $HERE/remove-revision.sh $r"
-done
-others=$(kubectl get mutatingwebhookconfigurations -l istio.io/tag -o jsonpath='{{range .items[*]}}{{.metadata.labels.istio\.io/tag}}={{.metadata.labels.istio\.io/rev}}{{"\n"}}{{end}}' | grep -v "=$REVISION\$" || true)
-if [[ -n "$others" ]]; then
-  echo "these revision tags still point at an old revision; move each with istioctl tag set TAG --revision $REVISION --overwrite -y (TAG=REVISION):"
-  echo "$others"
-fi
-"#,
-        rev = quote(&ctx.revision),
-        version = quote(&ctx.site.spec.istio.version),
-        namespaces = array(&ctx.mesh_namespaces()),
-    );
-    script(
-        ctx,
-        "Canary upgrade: installs this bundle's Istio revision beside the running one, moves the mesh namespaces and gateways to it, and verifies.",
-        "ops/upgrade-canary.sh   (from the new bundle, on a control-plane node)",
-        &body,
-    )
-}
-
-fn remove_revision(ctx: &Ctx) -> String {
-    let body = format!(
-        r#"REVISION={rev}
-old=${{1:?give the revision to remove, e.g. 1-29-2}}
-if [[ "$old" == "$REVISION" ]]; then
-  echo "refusing to remove $REVISION: it is this bundle's revision" >&2
-  exit 1
-fi
-if kubectl get namespaces -l "istio.io/rev=$old" -o name | grep -q .; then
-  echo "namespaces still use $old; run ops/upgrade-canary.sh first:" >&2
-  kubectl get namespaces -l "istio.io/rev=$old" >&2
-  exit 1
-fi
-# A revision tag (the default one above all: it validates Istio configuration)
-# left on $old would point at a deleted istiod.
-tags=$(kubectl get mutatingwebhookconfigurations -l "istio.io/tag,istio.io/rev=$old" -o jsonpath='{{range .items[*]}}{{.metadata.labels.istio\.io/tag}}{{"\n"}}{{end}}')
-if [[ -n "$tags" ]]; then
-  echo "revision tags still point at $old: $(tr '\n' ' ' <<<"$tags")" >&2
-  echo "move each first: istioctl tag set TAG --revision $REVISION --overwrite -y (ops/upgrade-canary.sh moves the default tag)" >&2
-  exit 1
-fi
-# Proxies still connected to $old (pods no workload owns, or workloads not
-# restarted) would lose their istiod and, within a day, their certificates.
-proxies=$(istioctl proxy-status --revision "$old" | tail -n +2)
-if [[ -n "$proxies" ]]; then
-  echo "proxies still run on $old; restart (or delete) their pods first:" >&2
-  echo "$proxies" >&2
-  exit 1
-fi
-istioctl uninstall -y --revision "$old"
-echo "revision $old removed"
-"#,
-        rev = quote(&ctx.revision),
-    );
-    script(
-        ctx,
-        "Removes an old Istio revision once no namespace and no revision tag uses it.",
-        "ops/remove-revision.sh OLD_REVISION",
         &body,
     )
 }
@@ -934,8 +821,7 @@ fi
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     tree.add("ops/verify.sh", verify(ctx), MODE_EXEC);
     tree.add("ops/diagnose.sh", diagnose(ctx), MODE_EXEC);
-    tree.add("ops/upgrade-canary.sh", upgrade(ctx), MODE_EXEC);
-    tree.add("ops/remove-revision.sh", remove_revision(ctx), MODE_EXEC);
+    super::canary::render(ctx, tree)?;
     tree.add("ops/cert-expiry.sh", cert_expiry(ctx), MODE_EXEC);
     tree.add("ops/renew-join-credentials.sh", renew_join(ctx), MODE_EXEC);
     tree.add("ops/renew-kubeadm-certs.sh", renew_kubeadm(ctx), MODE_EXEC);

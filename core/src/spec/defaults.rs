@@ -228,6 +228,7 @@ impl Default for Istio {
             cluster_name: None,
             network: d_network(),
             namespaces: Vec::new(),
+            upgrade: IstioUpgrade::default(),
             outbound_traffic_policy: OutboundTrafficPolicy::RegistryOnly,
             access_logging: true,
             istiod: Istiod::default(),
@@ -235,6 +236,20 @@ impl Default for Istio {
             ingress_gateway: d_ingress_gateway(),
             egress_gateway: d_egress_gateway(),
         }
+    }
+}
+
+pub(crate) fn d_stable_tag() -> String {
+    "prod-stable".into()
+}
+
+pub(crate) fn d_canary_tag() -> String {
+    "prod-canary".into()
+}
+
+impl Default for IstioUpgrade {
+    fn default() -> Self {
+        IstioUpgrade { stable_tag: d_stable_tag(), canary_tag: d_canary_tag(), canary_namespaces: Vec::new() }
     }
 }
 

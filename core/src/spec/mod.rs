@@ -391,6 +391,10 @@ pub struct Istio {
     /// The namespaces of the ingress routes' backends are always included.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub namespaces: Vec<String>,
+    /// Canary upgrades: the stable revision tags the namespaces are labelled
+    /// with, and the namespaces moved to a new revision first.
+    #[serde(default)]
+    pub upgrade: IstioUpgrade,
     /// `REGISTRY_ONLY` (the default here) blocks calls to hosts the mesh does not
     /// know; Istio's own default `ALLOW_ANY` lets any call out.
     #[serde(default)]
@@ -406,6 +410,26 @@ pub struct Istio {
     pub ingress_gateway: Gateway,
     #[serde(default = "d_egress_gateway")]
     pub egress_gateway: Gateway,
+}
+
+/// Stable revision tags (`istioctl tag set`): the mesh namespaces are
+/// labelled `istio.io/rev=<stableTag>`, never with a revision, so a canary
+/// upgrade moves them by pointing the tag at the new revision.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IstioUpgrade {
+    /// The tag every mesh namespace is labelled with; it points at the
+    /// revision the mesh runs on.
+    #[serde(default = "d_stable_tag")]
+    pub stable_tag: String,
+    /// The tag of the revision being tried: `canaryNamespaces` are
+    /// labelled with it during a canary upgrade.
+    #[serde(default = "d_canary_tag")]
+    pub canary_tag: String,
+    /// Mesh namespaces moved to the new revision first, through the canary
+    /// tag, before the stable tag moves the others. Empty: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub canary_namespaces: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -371,6 +371,72 @@ fn host_matches(pattern: &str, host: &str) -> bool {
     }
 }
 
+/// The stable and canary revision tags, and the namespaces moved first.
+fn check_upgrade(site: &Site, d: &mut Diagnostics) {
+    let istio = &site.spec.istio;
+    let up = &istio.upgrade;
+    let rev = site.istio_revision();
+    let tags = [("stableTag", &up.stable_tag), ("canaryTag", &up.canary_tag)];
+    for (field, tag) in tags {
+        let p = format!("spec.istio.upgrade.{field}");
+        if !is_rfc1123_label(tag) {
+            d.error(
+                "name",
+                &p,
+                format!("`{tag}` is not a valid revision tag name"),
+                "use lowercase letters, digits and `-`, e.g. `prod-stable` (it becomes a label value and the webhook istio-revision-tag-<tag>)",
+            );
+        } else if tag == "default" {
+            d.error(
+                "revision-tag",
+                &p,
+                "`default` is Istio's default revision tag, which the install already keeps on the revision the mesh runs on",
+                "name the tag after its role, e.g. `prod-stable` or `prod-canary`",
+            );
+        } else if *tag == rev {
+            d.error(
+                "revision-tag",
+                &p,
+                format!("`{tag}` is also the revision's name: istioctl refuses a tag named like a revision"),
+                "name the tag after its role, e.g. `prod-stable`, and the revision after its version",
+            );
+        }
+    }
+    if up.stable_tag == up.canary_tag {
+        d.error(
+            "revision-tag",
+            "spec.istio.upgrade.canaryTag",
+            format!("the canary tag is the stable tag `{}`: the canary namespaces could not move apart from the others", up.canary_tag),
+            "use two names, e.g. `prod-stable` and `prod-canary`",
+        );
+    }
+    let mut mesh: BTreeSet<&str> = istio.namespaces.iter().map(String::as_str).collect();
+    if istio.ingress_gateway.enabled {
+        mesh.extend(istio.ingress_gateway.routes.iter().map(|r| r.namespace.as_str()));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, ns) in up.canary_namespaces.iter().enumerate() {
+        let p = format!("spec.istio.upgrade.canaryNamespaces[{i}]");
+        if !is_rfc1123_label(ns) {
+            d.error("name", &p, format!("`{ns}` is not a valid namespace"), "use an RFC 1123 label");
+        } else if !mesh.contains(ns.as_str()) {
+            let known: Vec<&str> = mesh.iter().copied().collect();
+            d.error(
+                "namespace",
+                &p,
+                format!("`{ns}` is not a mesh namespace, so no upgrade moves it"),
+                format!(
+                    "name mesh namespaces only ({}), or add it to spec.istio.namespaces",
+                    if known.is_empty() { "none yet".to_string() } else { known.join(", ") }
+                ),
+            );
+        }
+        if !seen.insert(ns) {
+            d.error("duplicate", &p, format!("`{ns}` is listed twice"), "list each namespace once");
+        }
+    }
+}
+
 pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     let spec = &site.spec;
     let istio = &spec.istio;
@@ -428,6 +494,8 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             d.error("duplicate", &p, format!("`{ns}` is listed twice"), "list each namespace once");
         }
     }
+
+    check_upgrade(site, d);
 
     // istiod
     let istiod = &istio.istiod;

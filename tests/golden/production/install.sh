@@ -45,6 +45,22 @@ laid_out_for() {
   printf '%s' "$node"
 }
 
+# Revision tags: the mesh namespaces are labelled istio.io/rev=prod-stable; the
+# default tag validates Istio configuration and injects istio-injection=enabled
+# namespaces. A first install points them at this revision; once
+# ops/upgrade-canary.sh or ops/rollback-canary.sh moved them, they stay.
+revision_tags() {
+  local tag at
+  for tag in prod-stable prod-canary default; do
+    at=$(kubectl get mutatingwebhookconfigurations -l "istio.io/tag=$tag" -o jsonpath='{.items[*].metadata.labels.istio\.io/rev}')
+    if [[ -z "$at" ]]; then
+      istioctl tag set "$tag" --revision "$REVISION" -y
+    elif [[ "$at" != "$REVISION" ]]; then
+      mb_log "revision tag $tag points at $at, not $REVISION: left there (ops/rollback-canary.sh of this bundle moves it back)"
+    fi
+  done
+}
+
 cmd_node() {
   local name=${1:-} laid_out
   if [[ -z "$name" ]]; then
@@ -70,6 +86,9 @@ cmd_cluster() {
   export KUBECONFIG="${KUBECONFIG:-/etc/kubernetes/admin.conf}"
 
   mb_step "namespaces"
+  if kubectl -n istio-system get deployments -l app=istiod -o jsonpath='{range .items[*]}{.metadata.labels.istio\.io/rev}{"\n"}{end}' | grep -xF -- "$REVISION" >/dev/null; then
+    revision_tags
+  fi
   mb_apply "$HERE/manifests/namespaces.yaml"
 
   mb_step "waiting for every node to be Ready"
@@ -123,9 +142,7 @@ cmd_cluster() {
 
   mb_step "Istio (revision $REVISION)"
   istioctl install -y -f "$HERE/manifests/istio/istio-operator.yaml"
-  # The default tag: the default validating webhook, istio-injection=enabled
-  # namespaces and istioctl without --revision go to this revision.
-  istioctl tag set default --revision "$REVISION" --overwrite -y
+  revision_tags
 
   mb_step "ingress TLS certificate"
   if [[ -f "$HERE/secrets/ingress-tls.yaml" ]]; then
