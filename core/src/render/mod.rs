@@ -21,8 +21,8 @@ mod security;
 pub(crate) mod shell;
 pub(crate) mod time;
 mod traffic;
-mod upgrade_notes;
 mod upgrade_kubernetes;
+mod upgrade_notes;
 
 use std::collections::BTreeMap;
 

@@ -66,7 +66,10 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                 "unsupported-version",
                 "spec.kubernetes.version",
                 format!("Kubernetes {k8s} is not in this meshbundle's catalog"),
-                format!("choose one of {} (or add it to images/catalog.yaml)", listed(&cat.kubernetes_versions())),
+                format!(
+                    "choose one of {}: the versions this meshbundle carries (a newer meshbundle carries newer ones)",
+                    listed(&cat.kubernetes_versions())
+                ),
             );
             KubeVersion::parse(k8s)
         }
