@@ -85,7 +85,13 @@ fn kubernetes_1_33_to_1_34_is_allowed_with_the_control_plane_first_node_by_node(
         assert!(at(&s, n, "drain") < at(&s, n, "kubelet") && at(&s, n, "kubelet") < at(&s, n, "uncordon"), "{n}");
     }
     let apply = &p["steps"][at(&s, "cp-1", "kubeadm-upgrade-apply")];
-    assert!(apply["run"].as_str().unwrap().contains("kubeadm upgrade apply v1.34.12"), "{apply}");
+    assert!(apply["text"].as_str().unwrap().contains("kubeadm upgrade apply v1.34.12"), "{apply}");
+    let runs: Vec<&str> = p["steps"].as_array().unwrap().iter().filter_map(|st| st["run"].as_str()).collect();
+    assert!(
+        runs.contains(&"sudo ops/upgrade-kubernetes.sh")
+            && runs.contains(&"sudo ./nodes/worker-1/upgrade.sh   # on worker-1, when ops/upgrade-kubernetes.sh asks"),
+        "{runs:?}"
+    );
 }
 
 #[test]

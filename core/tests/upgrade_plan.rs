@@ -107,7 +107,11 @@ fn kubernetes_one_minor_is_allowed_with_ordered_steps_per_node() {
     assert!(p.changes.iter().any(|c| c.component == "kubernetes" && c.kind.as_str() == "minor"));
     check_node_order(&p, &to, true);
     let apply = p.steps.iter().find(|s| s.action == "kubeadm-upgrade-apply").unwrap();
-    assert!(apply.run.as_deref().unwrap().contains(&format!("kubeadm upgrade apply v{}", newest_patch("1.34"))), "{apply:?}");
+    assert!(apply.text.contains(&format!("kubeadm upgrade apply v{}", newest_patch("1.34"))), "{apply:?}");
+    // What the operator runs is the bundle's scripts: ops/upgrade-kubernetes.sh once, each other node's upgrade.sh when asked.
+    let runs: Vec<&str> = p.steps.iter().filter(|s| s.phase == "kubernetes").filter_map(|s| s.run.as_deref()).collect();
+    assert_eq!(runs[0], "sudo ops/upgrade-kubernetes.sh", "{runs:?}");
+    assert!(runs[1..].iter().all(|r| r.starts_with("sudo ./nodes/") && r.contains("/upgrade.sh")), "{runs:?}");
     // No Istio step when Istio stays.
     assert!(!p.steps.iter().any(|s| s.phase == "istio" || s.action == "remove-revision"));
 }

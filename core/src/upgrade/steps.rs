@@ -144,20 +144,24 @@ pub(super) fn steps(input: &Input, changes: &[Change], nodes_move: bool, istio_m
                 "kubernetes",
                 cp,
                 "etcd-snapshot",
-                format!("check every node is Ready at v{k_from} and etcd is healthy, and take a fresh etcd snapshot (ops/upgrade-kubernetes.sh runs the steps below, node by node, and resumes where it stopped)"),
-                Some("sudo ops/backup.sh".into()),
+                format!("check every node is Ready at v{k_from} and etcd is healthy, and take a fresh etcd snapshot; ops/upgrade-kubernetes.sh of the new bundle, on {first}, does this and runs the steps below node by node (it asks for each other node's nodes/NAME/upgrade.sh), and resumes where it stopped"),
+                Some("sudo ops/upgrade-kubernetes.sh".into()),
             );
         }
         let ordered: Vec<_> = to.control_plane_nodes().chain(to.worker_nodes()).collect();
         for n in ordered {
             let node = Some(n.name.as_str());
             let name = quote(&n.name);
+            // When Kubernetes moves, ops/upgrade-kubernetes.sh drains,
+            // checks and uncordons, and each node's own upgrade.sh replaces
+            // its binaries: the steps name what happens, the scripts run it.
+            let by_hand = |cmd: String| (!k8s_moves).then_some(cmd);
             s.add(
                 "kubernetes",
                 node,
                 "drain",
                 format!("drain {}", n.name),
-                Some(format!("kubectl drain {name} --ignore-daemonsets --delete-emptydir-data")),
+                by_hand(format!("kubectl drain {name} --ignore-daemonsets --delete-emptydir-data")),
             );
             if let Some(c) = ctrd {
                 let (a, b) = (c.from.as_deref().unwrap_or(""), c.to.as_deref().unwrap_or(""));
@@ -181,7 +185,7 @@ pub(super) fn steps(input: &Input, changes: &[Change], nodes_move: bool, istio_m
                         node,
                         "kubeadm-upgrade-apply",
                         format!("kubeadm upgrade apply v{k_to} on {} (once, on this node only): replace kubeadm, check the plan, upgrade the control plane, etcd and CoreDNS", n.name),
-                        Some(format!("kubeadm upgrade plan v{k_to} && kubeadm upgrade apply v{k_to} --yes")),
+                        None,
                     );
                 } else {
                     s.add(
@@ -197,7 +201,7 @@ pub(super) fn steps(input: &Input, changes: &[Change], nodes_move: bool, istio_m
                                 "kubelet configuration"
                             }
                         ),
-                        Some("kubeadm upgrade node".into()),
+                        Some(format!("sudo ./nodes/{}/upgrade.sh   # on {}, when ops/upgrade-kubernetes.sh asks", quote(&n.name), n.name)),
                     );
                 }
                 s.add(
@@ -209,7 +213,7 @@ pub(super) fn steps(input: &Input, changes: &[Change], nodes_move: bool, istio_m
                         n.name,
                         pause.as_ref().map(|p| format!(" (containerd's sandbox image becomes pause:{p})")).unwrap_or_default()
                     ),
-                    Some("systemctl daemon-reload && systemctl restart kubelet".into()),
+                    None,
                 );
             }
             s.add(
@@ -217,7 +221,7 @@ pub(super) fn steps(input: &Input, changes: &[Change], nodes_move: bool, istio_m
                 node,
                 "uncordon",
                 format!("uncordon {} and wait until it is Ready{}", n.name, if k8s_moves { format!(" at v{k_to}") } else { String::new() }),
-                Some(format!("kubectl uncordon {name}")),
+                by_hand(format!("kubectl uncordon {name}")),
             );
         }
     }
