@@ -191,11 +191,22 @@ fn example_bundle_builds_offline_reproducibly_and_verifies() {
     let images = meshbundle_core::catalog::needs(&example("production")).unwrap().images.len();
     let not_carried = format!("not carried: {images} images");
     assert!(text(&o1.stderr).contains(&not_carried), "{}", text(&o1.stderr));
+    // It says plainly that it cannot install, and never suggests an import without a target.
+    let err = text(&o1.stderr);
+    assert!(err.contains("this bundle cannot install a site") && err.contains("without --secrets"), "{err}");
+    assert!(err.contains("meshbundle import one.mbundle --extract DIR") && !err.contains("meshbundle import\n"), "{err}");
 
     let o = meshbundle(d, &["verify", "one.mbundle"]);
     assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
     let out = text(&o.stdout);
     assert!(out.contains(&id) && out.contains("ok") && out.contains(&not_carried), "{out}");
+    assert!(out.contains("cannot install a site: "), "{out}");
+    let o = meshbundle(d, &["import", "one.mbundle", "--extract", "laid"]);
+    assert!(
+        o.status.success() && text(&o.stderr).contains("this bundle cannot install a site") && !text(&o.stderr).contains("install.sh"),
+        "{}",
+        text(&o.stderr)
+    );
     let o = meshbundle(d, &["verify", "one.mbundle", "--format", "json"]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["ok"], true);
@@ -498,6 +509,9 @@ fn locked_build_imports_offline_into_containerd_and_a_site_registry() {
     let musl_str = musl.as_ref().map(|m| m.to_str().unwrap().to_string()).unwrap_or_default();
     let carry: Vec<&str> = if musl.is_some() { vec!["--binary", &musl_str] } else { vec![] };
     let id = f.build("site.mbundle", &carry);
+    // A locked build with encrypted secrets installs: nothing says otherwise.
+    let o = meshbundle(d, &["verify", "site.mbundle", "--key", "release.pub"]);
+    assert!(o.status.success() && !text(&o.stdout).contains("cannot install"), "{}", text(&o.stdout));
     // Reproducible from the same lock, secrets and cache.
     let again = f.build("again.mbundle", &carry);
     assert_eq!(id, again);

@@ -400,6 +400,31 @@ impl TryFrom<RawEntry> for SealEntry {
 }
 
 impl Seal {
+    /// Why this bundle cannot install its site, one reason each; empty when
+    /// it can. Images or files not carried (the static meshbundle aside: the
+    /// site runs one already to import) and a tree without the join
+    /// configurations and CA keys (built without `--secrets`, or with
+    /// `--no-private-keys`) each stop an install.
+    pub fn cannot_install(&self) -> Vec<String> {
+        let mut why = Vec::new();
+        let plural = |n: usize, one: &str| if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") };
+        if !self.not_carried.images.is_empty() {
+            why.push(format!("{} it needs are not carried", plural(self.not_carried.images.len(), "image")));
+        }
+        let files: Vec<&str> = self.not_carried.files.iter().map(String::as_str).filter(|f| *f != "bin/meshbundle").collect();
+        if !files.is_empty() {
+            let shown: Vec<&str> = files.iter().take(3).copied().collect();
+            let more = if files.len() > 3 { ", ..." } else { "" };
+            why.push(format!("{} it needs are not carried ({}{more})", plural(files.len(), "file"), shown.join(", ")));
+        }
+        match self.secrets.private_keys.as_str() {
+            "none" => why.push("it was built without --secrets: no join configuration for the other nodes, no CA".into()),
+            "withheld" => why.push("it was built with --no-private-keys: no join configuration, no CA key".into()),
+            _ => {}
+        }
+        why
+    }
+
     /// The canonical bytes: compact JSON in the field order above, entries sorted.
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()

@@ -301,7 +301,23 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
             if let Some(b) = &s.base {
                 eprintln!("{} ({} blobs, {} files from it)", base_line(b), b.blobs.len(), b.files.len());
             }
-            eprintln!("next: carry it to the site, then meshbundle verify {} and meshbundle import", a.output.display());
+            let why = s.cannot_install();
+            if why.is_empty() {
+                eprintln!(
+                    "next: carry it to the site, then meshbundle verify {out} and meshbundle import {out} --registry HOST:PORT --extract DIR",
+                    out = a.output.display()
+                );
+            } else {
+                eprintln!(
+                    "this bundle cannot install a site: {} (meshbundle inspect {} lists what it holds)",
+                    why.join("; "),
+                    a.output.display()
+                );
+                eprintln!(
+                    "next: read the rendered install with meshbundle import {} --extract DIR; for a bundle that installs: meshbundle lock SPEC on a connected host, meshbundle secrets generate SPEC -o site.secrets.yaml, then meshbundle build SPEC --locked --secrets site.secrets.yaml --recipient age1...",
+                    a.output.display()
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -392,6 +408,10 @@ pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
                     }
                     if let Some(b) = &r.head.seal.base {
                         println!("{}", base_line(b));
+                    }
+                    let why = r.head.seal.cannot_install();
+                    if !why.is_empty() {
+                        println!("cannot install a site: {}", why.join("; "));
                     }
                 }
             }
@@ -628,6 +648,11 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
     match a.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default()),
         Format::Text => match &a.extract {
+            Some(dir) if !seal.cannot_install().is_empty() => eprintln!(
+                "next: read {dir}/README.md; this bundle cannot install a site: {}",
+                seal.cannot_install().join("; "),
+                dir = dir.display()
+            ),
             Some(dir) if node.is_some() => {
                 eprintln!("next: on this node, follow {dir}/README.md (sudo {dir}/install.sh node)", dir = dir.display())
             }
