@@ -173,7 +173,7 @@ pub(super) fn steps(input: &Input, changes: &[Change], nodes_move: bool, istio_m
                     format!(
                         "containerd {a} → {b}{runc} on {}, before its kubelet: stop kubelet, replace containerd and runc from the bundle, {}restart containerd, then start kubelet",
                         n.name,
-                        if migrate { "migrate /etc/containerd/config.toml from version 2 to version 3 (containerd config migrate), " } else { "" }
+                        if migrate { "migrate /etc/containerd/config.toml from version 2 to version 3 (the bundle's version 3 configuration; the version 2 one is kept), " } else { "" }
                     ),
                     None,
                 );
