@@ -1,6 +1,16 @@
 // meshbundle configurator: a form and a YAML view of one site spec, kept in
 // sync, validated at every change and rendered to the install's files by
 // meshbundle-core in WebAssembly. Nothing here reaches the network.
+//
+// The module runs in a Web Worker (web/src/worker.js), started from a Blob URL
+// so that it works from file://. `api.NAME(...args)` calls the module's export
+// NAME (or the Renderer's method NAME) there and returns a promise of its
+// value: every call into the module goes through it, so a large site never
+// blocks the page.
+//
+// The spec autosaves to localStorage (never secrets or lock); "Copy link"
+// puts it, deflated, into the URL fragment (#spec=...), which wins over the
+// autosave when the page opens.
 "use strict";
 
 (async function main() {
@@ -8,27 +18,59 @@
   const $ = (id) => document.getElementById(id);
   const status = (msg) => { $("status").textContent = msg; };
 
+  // ------------------------------------------------------------ the worker
+
+  const workerUrl = URL.createObjectURL(new Blob([self.MESHBUNDLE_WORKER], { type: "text/javascript" }));
+  const worker = new Worker(workerUrl);
+  const pending = new Map();
+  let callSeq = 0;
+  worker.onmessage = (e) => {
+    const { id, ok, value, error } = e.data;
+    const p = pending.get(id);
+    pending.delete(id);
+    if (p) (ok ? p.resolve(value) : p.reject(new Error(error)));
+  };
+  worker.onerror = (e) => {
+    status("The configurator's worker failed: " + (e.message || e));
+    for (const p of pending.values()) p.reject(new Error(e.message || "worker failed"));
+    pending.clear();
+  };
+  function call(name, args, transfer) {
+    return new Promise((resolve, reject) => {
+      const id = ++callSeq;
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ id, name, args }, transfer || []);
+    });
+  }
+  // Any property is an export of the module; `then` is not, so `await api` works.
+  const api = new Proxy({}, {
+    get: (_, name) => (typeof name === "string" && name !== "then" ? (...args) => call(name, args) : undefined),
+  });
+  window.meshbundleApi = api;
+
   function b64ToBytes(b64) {
     const bin = atob(b64);
     const out = new Uint8Array(bin.length);
     for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
     return out;
   }
-
-  await wasm_bindgen({ module_or_path: b64ToBytes(self.MESHBUNDLE_WASM) });
-  const mb = wasm_bindgen;
-  const renderer = new mb.Renderer(self.MESHBUNDLE_UPSTREAM);
-  $("version").textContent = "v" + mb.version();
+  const gz = b64ToBytes(self.MESHBUNDLE_WASM_GZ);
+  const versionP = call("__init", [gz, self.MESHBUNDLE_UPSTREAM], [gz.buffer]);
+  const [version, examples, schema] = await Promise.all([versionP, api.examples(), api.schema()]);
+  $("version").textContent = "v" + version;
 
   // ------------------------------------------------------------ state
 
   let spec = null;          // the spec as an object (what the form edits)
   let yamlText = "";        // the spec as YAML (what is validated, rendered, downloaded)
-  let secretsText = null;   // optional site.secrets.yaml
-  let lockText = null;      // optional meshbundle.lock
+  let secrets = null;       // optional site.secrets.yaml: {text, name, site, fingerprint}
+  let lock = null;          // optional meshbundle.lock: {text, name, site, fingerprint}
   let lastRender = null;
+  let lastDownload = null;  // path -> text of the files in the last .tar.gz downloaded
   let selected = "README.md";
-  const timings = (window.meshbundleTimings = { firstRender: null, renders: [] });
+  const timings = (window.meshbundleTimings = { firstRender: null, renders: [], updates: 0 });
+  const secretsText = () => (secrets ? secrets.text : null);
+  const lockText = () => (lock ? lock.text : null);
 
   // ------------------------------------------------------------ paths
 
@@ -69,6 +111,49 @@
   function parentPath(path) {
     const m = path.match(/^(.*?)(\.[^.[\]]+|\[\d+\]|\["(?:[^"\\]|\\.)*"\])$/);
     return m ? m[1] : "";
+  }
+
+  // ------------------------------------------------------------ the schema
+
+  // What the JSON Schema says of the field at PATH: {description, values, default}.
+  function deref(node) {
+    let n = node;
+    for (let i = 0; n && n.$ref && i < 32; i++) {
+      const target = schema.$defs[n.$ref.replace(/^#\/\$defs\//, "")];
+      const { $ref, ...rest } = n;
+      n = { ...target, ...rest };
+    }
+    return n;
+  }
+  function unwrap(node) {
+    // Option<T>: anyOf [T, null].
+    let n = deref(node);
+    const alts = n && (n.anyOf || n.oneOf);
+    if (alts && !alts.every((a) => a.const !== undefined)) {
+      const real = alts.filter((a) => a.type !== "null");
+      if (real.length === 1) {
+        const { anyOf, oneOf, ...rest } = n;
+        n = { ...deref(real[0]), ...rest };
+      }
+    }
+    return n;
+  }
+  function schemaAt(path) {
+    let node = schema;
+    let outer = null;
+    for (const seg of parsePath(path)) {
+      node = unwrap(node);
+      if (!node) return null;
+      outer = typeof seg === "number" ? node.items : (node.properties && node.properties[seg]) ||
+        (typeof node.additionalProperties === "object" ? node.additionalProperties : null);
+      if (!outer) return null;
+      node = outer;
+    }
+    const inner = unwrap(node);
+    let values = inner.enum || null;
+    const alts = inner.oneOf || inner.anyOf;
+    if (!values && alts && alts.every((a) => a.const !== undefined || a.type === "null")) values = alts.filter((a) => a.const !== undefined).map((a) => a.const);
+    return { description: (outer && outer.description) || inner.description || "", values, default: inner.default !== undefined ? inner.default : outer && outer.default };
   }
 
   // ------------------------------------------------------------ the form
@@ -221,8 +306,11 @@
   const fieldIds = new Map(); // path -> input id
   let idSeq = 0;
 
+  // A field's help and allowed values come from the schema; the hand-written
+  // text is only for fields the schema does not describe.
   function fieldRow(f) {
     const id = "f" + idSeq++;
+    const info = schemaAt(f.path.replace(/\[\d+\]/g, "[0]"));
     const row = document.createElement("div");
     row.className = "field";
     const label = document.createElement("label");
@@ -231,7 +319,8 @@
     let input;
     if (f.type === "select") {
       input = document.createElement("select");
-      for (const o of f.options) {
+      const options = info && info.values ? ["", ...info.values.filter((v) => v !== "")] : f.options;
+      for (const o of options) {
         const opt = document.createElement("option");
         opt.value = o;
         opt.textContent = o === "" ? "(default)" : o;
@@ -248,14 +337,19 @@
     const err = document.createElement("div");
     err.className = "field-error";
     err.id = id + "-error";
-    input.setAttribute("aria-describedby", err.id + (f.help ? " " + id + "-help" : ""));
+    let help = (info && info.description) || f.help || "";
+    if (info && info.default !== undefined && info.default !== null && typeof info.default !== "object") {
+      help += (help ? "\n" : "") + `Default: ${info.default}`;
+      if (f.type === "text" || f.type === "number") input.placeholder = String(info.default);
+    }
+    input.setAttribute("aria-describedby", err.id + (help ? " " + id + "-help" : ""));
     row.append(label, input);
-    if (f.help) {
-      const help = document.createElement("div");
-      help.className = "help";
-      help.id = id + "-help";
-      help.textContent = f.help;
-      row.append(help);
+    if (help) {
+      const h = document.createElement("div");
+      h.className = "help";
+      h.id = id + "-help";
+      h.textContent = help.replace(/`/g, "");
+      row.append(h);
     }
     row.append(err);
     fieldIds.set(f.path, id);
@@ -294,22 +388,47 @@
     nav.append(li);
   }
 
+  const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+  // The node Add node proposes: a worker name no node has, and the next free
+  // address after the last node that has a well-formed one.
+  function newNode(nodes) {
+    const names = new Set(nodes.map((n) => n && n.name));
+    let k = 1;
+    while (names.has("worker-" + k)) k++;
+    const used = new Set(nodes.map((n) => n && n.address));
+    let base = [10, 0, 0, 20];
+    for (let i = nodes.length - 1; i >= 0; i--) {
+      const m = typeof (nodes[i] && nodes[i].address) === "string" && nodes[i].address.match(IPV4);
+      if (m && m.slice(1).every((x) => Number(x) <= 255)) { base = m.slice(1).map(Number); break; }
+    }
+    let host = base[3] + 1;
+    while (host < 255 && used.has(`${base[0]}.${base[1]}.${base[2]}.${host}`)) host++;
+    const zones = [...new Set(nodes.map((n) => n && n.zone).filter((z) => typeof z === "string" && z))];
+    const node = { name: "worker-" + k, role: "worker", zone: zones.length ? zones[nodes.length % zones.length] : "default" };
+    // No free address in that /24: leave it for the user rather than guess.
+    if (host < 255) node.address = `${base[0]}.${base[1]}.${base[2]}.${host}`;
+    return node;
+  }
+
   function nodesTable() {
     const wrap = document.createElement("div");
     const table = document.createElement("table");
     table.className = "nodes";
-    table.innerHTML = "<caption class='hint'>The first control-plane node runs kubeadm init.</caption><thead><tr><th scope='col'>Name</th><th scope='col'>Address</th><th scope='col'>Role</th><th scope='col'>Zone</th><th scope='col'><span class='hint'>Remove</span></th></tr></thead>";
+    table.innerHTML = "<caption class='hint'>The first control-plane node runs kubeadm init.</caption><thead><tr><th scope='col'>Name</th><th scope='col'>Address</th><th scope='col'>Role</th><th scope='col'>Zone</th><th scope='col'>Remove</th></tr></thead>";
     const body = document.createElement("tbody");
-    const nodes = (spec && spec.spec && spec.spec.nodes) || [];
+    const nodes = (spec && spec.spec && Array.isArray(spec.spec.nodes) && spec.spec.nodes) || [];
+    const roles = (schemaAt("spec.nodes[0].role") || {}).values || ["control-plane", "worker"];
+    const frag = document.createDocumentFragment();
     nodes.forEach((n, i) => {
       const tr = document.createElement("tr");
-      for (const [key, kind] of [["name", "text"], ["address", "text"], ["role", "select"], ["zone", "text"]]) {
+      for (const [key, kind, title] of [["name", "text", "Name"], ["address", "text", "Address"], ["role", "select", "Role"], ["zone", "text", "Zone"]]) {
         const td = document.createElement("td");
+        td.dataset.label = title;
         const path = `spec.nodes[${i}].${key}`;
         let input;
         if (kind === "select") {
           input = document.createElement("select");
-          for (const o of ["control-plane", "worker"]) {
+          for (const o of roles) {
             const opt = document.createElement("option");
             opt.value = o;
             opt.textContent = o;
@@ -333,36 +452,35 @@
         fieldIds.set(path, id);
       }
       const td = document.createElement("td");
+      td.dataset.label = "";
       const rm = document.createElement("button");
       rm.type = "button";
       rm.textContent = "Remove";
+      rm.className = "remove-node";
       rm.setAttribute("aria-label", `Remove node ${i + 1}`);
-      rm.addEventListener("click", () => {
+      rm.addEventListener("click", async () => {
+        await flushForm();
         spec.spec.nodes.splice(i, 1);
         rebuildAndSync();
+        // Focus the row that took its place, else the one before, else Add node.
+        const buttons = form.querySelectorAll("table.nodes .remove-node");
+        (buttons[Math.min(i, buttons.length - 1)] || $("add-node")).focus();
       });
       td.append(rm);
       tr.append(td);
-      body.append(tr);
+      frag.append(tr);
     });
+    body.append(frag);
     table.append(body);
     const add = document.createElement("button");
     add.type = "button";
     add.id = "add-node";
     add.textContent = "Add node";
-    add.addEventListener("click", () => {
-      const nodes = spec.spec.nodes || (spec.spec.nodes = []);
-      const used = new Set(nodes.map((n) => n.address));
-      const last = nodes.length ? nodes[nodes.length - 1].address.split(".") : ["10", "0", "0", "20"];
-      let host = Number(last[3]) + 1;
-      while (used.has([last[0], last[1], last[2], host].join("."))) host++;
-      const zones = [...new Set(nodes.map((n) => n.zone))];
-      nodes.push({
-        name: "worker-" + (nodes.filter((n) => n.role === "worker").length + 1),
-        address: [last[0], last[1], last[2], host].join("."),
-        role: "worker",
-        zone: zones.length ? zones[nodes.length % zones.length] : "default",
-      });
+    add.addEventListener("click", async () => {
+      await flushForm();
+      if (!spec.spec) spec.spec = {};
+      if (!Array.isArray(spec.spec.nodes)) spec.spec.nodes = [];
+      spec.spec.nodes.push(newNode(spec.spec.nodes));
       rebuildAndSync();
       const inputs = form.querySelectorAll("table.nodes tbody tr:last-child input");
       if (inputs.length) inputs[0].focus();
@@ -425,51 +543,107 @@
     buildForm();
     fillForm();
     if (focused && fieldIds.get(focused)) $(fieldIds.get(focused)).focus();
-    fromForm();
+    return fromForm();
   }
 
   // ------------------------------------------------------------ sync, validate, render
 
+  // Debounced work not yet started; flush() runs it at once and waits for the
+  // update it starts, so that a download never carries stale data.
   let timer = null;
+  let yamlTimer = null;
+  let inFlight = Promise.resolve();
   function scheduleFromForm() {
     clearTimeout(timer);
-    timer = setTimeout(fromForm, 120);
+    timer = setTimeout(() => { timer = null; track(fromForm()); }, 120);
   }
-  function fromForm() {
-    const r = mb.spec_to_yaml(spec);
+  async function flushForm() {
+    if (timer !== null) {
+      clearTimeout(timer);
+      timer = null;
+      await fromForm();
+    }
+  }
+  async function flush() {
+    await flushForm();
+    if (yamlTimer !== null) {
+      clearTimeout(yamlTimer);
+      yamlTimer = null;
+      yamlText = $("yaml").value;
+      await check(true);
+    }
+    await inFlight;
+  }
+  function track(p) {
+    inFlight = Promise.all([inFlight, p]).then(() => {}, () => {});
+    return p;
+  }
+
+  async function fromForm() {
+    const r = await api.spec_to_yaml(spec);
     if (!r.ok) return status(r.error);
     yamlText = r.yaml;
     $("yaml").value = yamlText;
-    check(false);
+    await check(false);
   }
 
-  let yamlTimer = null;
   $("yaml").addEventListener("input", () => {
     clearTimeout(yamlTimer);
     yamlTimer = setTimeout(() => {
+      yamlTimer = null;
       yamlText = $("yaml").value;
-      check(true);
+      track(check(true));
     }, 200);
   });
 
-  function check(fromYaml) {
-    const v = mb.validate(yamlText);
-    if (fromYaml && v.spec) {
-      const nodesBefore = JSON.stringify(spec && spec.spec && spec.spec.nodes);
-      const sysBefore = JSON.stringify(spec && spec.spec && spec.spec.tuning && Object.keys(spec.spec.tuning.sysctl || {}));
-      spec = v.spec;
-      const shapeChanged = nodesBefore !== JSON.stringify(spec.spec.nodes) ||
-        sysBefore !== JSON.stringify(Object.keys((spec.spec.tuning || {}).sysctl || {}));
-      if (shapeChanged) buildForm();
-      fillForm();
+  // Each check is numbered; one overtaken by a newer check drops its answer.
+  let generation = 0;
+  let errorCount = 0;
+  function setBusy(b) { document.documentElement.dataset.busy = b ? "true" : "false"; }
+
+  async function check(fromYaml) {
+    const mine = ++generation;
+    const text = yamlText;
+    setBusy(true);
+    try {
+      autosave(text);
+      const v = await api.validate(text);
+      if (mine !== generation) return;
+      if (fromYaml && v.spec) {
+        const nodesBefore = JSON.stringify(spec && spec.spec && spec.spec.nodes);
+        const sysBefore = JSON.stringify(spec && spec.spec && spec.spec.tuning && Object.keys(spec.spec.tuning.sysctl || {}));
+        spec = v.spec;
+        const shapeChanged = nodesBefore !== JSON.stringify(spec.spec.nodes) ||
+          sysBefore !== JSON.stringify(Object.keys((spec.spec.tuning || {}).sysctl || {}));
+        if (shapeChanged) buildForm();
+        fillForm();
+      }
+      const diags = v.diagnostics.slice();
+      let r = null;
+      if (v.valid) {
+        const start = performance.now();
+        r = await api.render(text, secretsText(), lockText());
+        if (mine !== generation) return;
+        timings.renders.push(performance.now() - start);
+        // A bad secrets file or lock is a problem of its own.
+        if (!r.ok) diags.push(...(r.diagnostics && r.diagnostics.length ? r.diagnostics : [{ severity: "error", path: "", message: r.error, hint: inputHint(r.error) }]));
+      }
+      showDiagnostics(diags);
+      errorCount = diags.filter((d) => d.severity === "error").length;
+      if (r && r.ok) showRender(r);
+      else markStale();
+    } finally {
+      if (mine === generation) {
+        setBusy(false);
+        timings.updates++;
+      }
     }
-    showDiagnostics(v.diagnostics);
-    if (v.valid) doRender();
-    else {
-      const errors = v.diagnostics.filter((d) => d.severity === "error").length;
-      status(`${errors} error(s): the files are not rendered until they are fixed`);
-      $("download-tar").disabled = true;
-    }
+  }
+
+  function inputHint(error) {
+    if (/^lock:/.test(error)) return "load the meshbundle.lock that meshbundle lock wrote for this spec, or clear the lock";
+    if (/^secrets:/.test(error)) return "load the site.secrets.yaml meshbundle secrets wrote for this site, or clear the secrets";
+    return "see the message";
   }
 
   function showDiagnostics(diags) {
@@ -478,9 +652,11 @@
     for (const a of document.querySelectorAll("nav a.has-error")) a.classList.remove("has-error");
     const list = $("yaml-problems");
     list.textContent = "";
+    const focused = document.activeElement;
+    let announce = "";
     for (const d of diags) {
       // The field itself, or the nearest field above it.
-      let p = d.path;
+      let p = d.path || "";
       let id = null;
       while (p && !(id = fieldIds.get(p))) {
         if (p === "spec.nodes") break;
@@ -488,9 +664,11 @@
       }
       const target = id ? $(id) : null;
       const errEl = target ? $(target.id + "-error") : p === "spec.nodes" ? $("nodes-error") : null;
+      const textOf = (d.severity === "warning" ? "Warning: " : "") + d.message + " (" + d.hint + ")";
       if (errEl) {
-        errEl.textContent += (errEl.textContent ? " " : "") + (d.severity === "warning" ? "Warning: " : "") + d.message + " (" + d.hint + ")";
+        errEl.textContent += (errEl.textContent ? " " : "") + textOf;
         if (target && d.severity === "error") target.setAttribute("aria-invalid", "true");
+        if (target && target === focused) announce += (announce ? " " : "") + textOf;
         const fs = errEl.closest("fieldset");
         if (fs && d.severity === "error") {
           const a = document.querySelector(`nav a[data-section="${fs.dataset.section}"]`);
@@ -512,6 +690,8 @@
       li.textContent = "No problems.";
       list.append(li);
     }
+    // The focused field's own errors are read out as they appear.
+    if ($("announce").textContent !== announce) $("announce").textContent = announce;
   }
 
   function goToLine(line, column) {
@@ -525,51 +705,136 @@
     ta.setSelectionRange(pos, pos);
   }
 
-  function doRender() {
-    const start = performance.now();
-    const r = renderer.render(yamlText, secretsText, lockText);
-    const ms = performance.now() - start;
-    timings.renders.push(ms);
+  // While the spec has errors the files shown are those of the last valid
+  // spec: say so, and say why nothing can be downloaded.
+  function markStale() {
+    const why = `${errorCount} error${errorCount === 1 ? "" : "s"}, see Problems`;
+    $("download-tar").disabled = true;
+    const reason = $("tar-reason");
+    reason.textContent = "";
+    const a = document.createElement("a");
+    a.href = "#yaml-problems";
+    a.textContent = why;
+    reason.append(a);
+    $("preview").classList.add("stale");
+    const note = $("stale");
+    note.hidden = false;
+    note.textContent = lastRender
+      ? `Out of date: these are the files of the last valid spec (${why}).`
+      : `Nothing rendered yet (${why}).`;
+    status(`${why}: the files are not rendered until they are fixed`);
+  }
+
+  function showRender(r) {
+    const ms = timings.renders[timings.renders.length - 1] || 0;
     if (timings.firstRender === null) timings.firstRender = performance.now() - t0;
-    if (!r.ok) {
-      status(r.error);
-      $("download-tar").disabled = true;
-      return;
-    }
+    const listChanged = !lastRender || lastRender.files.length !== r.files.length ||
+      lastRender.files.some((f, i) => f.path !== r.files[i].path);
     lastRender = r;
     $("download-tar").disabled = false;
+    $("tar-reason").textContent = "";
+    $("preview").classList.remove("stale");
+    $("stale").hidden = true;
     $("digest").textContent = `${r.files.length} files, ${r.total_bytes} bytes, tree digest ${r.digest} (rendered in ${ms.toFixed(1)} ms)`;
+    if (!r.files.some((f) => f.path === selected)) selected = "README.md";
+    if (listChanged) buildTree(r);
+    else updateTree(r);
+    showFile();
+    const notes = [];
+    if (!secrets) notes.push("no secrets file: join configurations and certificates are left out");
+    if (!lock) notes.push("no lock: images by tag");
+    status(`valid; ${r.files.length} files rendered` + (notes.length ? ` (${notes.join("; ")})` : ""));
+  }
+
+  function changedSinceDownload(f) {
+    return lastDownload !== null && lastDownload.get(f.path) !== f.text;
+  }
+  function treeLabel(f) {
+    return `${changedSinceDownload(f) ? "● " : ""}${f.path}  (${f.mode.toString(8)}, ${f.size} B)`;
+  }
+  function buildTree(r) {
     const tree = $("tree");
     tree.textContent = "";
-    if (!r.files.some((f) => f.path === selected)) selected = "README.md";
+    const frag = document.createDocumentFragment();
     for (const f of r.files) {
       const li = document.createElement("li");
       const b = document.createElement("button");
       b.type = "button";
-      b.textContent = `${f.path}  (${f.mode.toString(8)}, ${f.size} B)`;
       b.dataset.file = f.path;
-      if (f.path === selected) b.setAttribute("aria-current", "true");
-      b.addEventListener("click", () => {
-        selected = f.path;
-        for (const x of tree.querySelectorAll("[aria-current]")) x.removeAttribute("aria-current");
-        b.setAttribute("aria-current", "true");
-        showFile();
-      });
       li.append(b);
-      tree.append(li);
+      frag.append(li);
     }
+    tree.append(frag);
+    updateTree(r);
+  }
+  function updateTree(r) {
+    const buttons = $("tree").querySelectorAll("button");
+    r.files.forEach((f, i) => {
+      const b = buttons[i];
+      const label = treeLabel(f);
+      if (b.textContent !== label) b.textContent = label;
+      b.classList.toggle("changed", changedSinceDownload(f));
+      if (f.path === selected) b.setAttribute("aria-current", "true");
+      else b.removeAttribute("aria-current");
+    });
+  }
+  $("tree").addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-file]");
+    if (!b) return;
+    selected = b.dataset.file;
+    for (const x of $("tree").querySelectorAll("[aria-current]")) x.removeAttribute("aria-current");
+    b.setAttribute("aria-current", "true");
     showFile();
-    const notes = [];
-    if (!secretsText) notes.push("no secrets file: join configurations and certificates are left out");
-    if (!lockText) notes.push("no lock: images by tag");
-    status(`valid; ${r.files.length} files rendered` + (notes.length ? ` (${notes.join("; ")})` : ""));
+  });
+
+  // Line diff (longest common subsequence), for the viewer's "changes since
+  // the last download". Files too large for it are shown whole.
+  function diffLines(a, b) {
+    const x = a.split("\n");
+    const y = b.split("\n");
+    let s = 0;
+    while (s < x.length && s < y.length && x[s] === y[s]) s++;
+    let e = 0;
+    while (e < x.length - s && e < y.length - s && x[x.length - 1 - e] === y[y.length - 1 - e]) e++;
+    const xs = x.slice(s, x.length - e);
+    const ys = y.slice(s, y.length - e);
+    if (xs.length * ys.length > 4e6) return null;
+    const n = xs.length, m = ys.length;
+    const t = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
+    for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) t[i][j] = xs[i] === ys[j] ? t[i + 1][j + 1] + 1 : Math.max(t[i + 1][j], t[i][j + 1]);
+    const out = x.slice(0, s).map((l) => [" ", l]);
+    let i = 0, j = 0;
+    while (i < n || j < m) {
+      if (i < n && j < m && xs[i] === ys[j]) { out.push([" ", xs[i]]); i++; j++; }
+      else if (j < m && (i === n || t[i][j + 1] >= t[i + 1][j])) { out.push(["+", ys[j]]); j++; }
+      else { out.push(["-", xs[i]]); i++; }
+    }
+    return out.concat(x.slice(x.length - e).map((l) => [" ", l]));
   }
 
   function showFile() {
     const f = lastRender && lastRender.files.find((x) => x.path === selected);
     $("viewer-title").textContent = f ? f.path : "Select a file";
-    $("viewer").textContent = f ? (f.text !== null ? f.text : `(${f.size} bytes of binary data)`) : "";
+    const viewer = $("viewer");
+    viewer.textContent = "";
+    $("copy-file").disabled = $("download-file").disabled = !f;
+    if (!f) return;
+    if (f.text === null) return (viewer.textContent = `(${f.size} bytes of binary data)`);
+    if (!$("show-diff").checked) return (viewer.textContent = f.text);
+    if (lastDownload === null) return (viewer.textContent = "(nothing downloaded yet in this session)\n" + f.text);
+    const before = lastDownload.get(f.path);
+    if (before === f.text) return (viewer.textContent = "(unchanged since the last download)\n" + f.text);
+    const d = before === undefined ? f.text.split("\n").map((l) => ["+", l]) : diffLines(before, f.text);
+    if (!d) return (viewer.textContent = "(too large to compare; shown whole)\n" + f.text);
+    const frag = document.createDocumentFragment();
+    for (const [op, line] of d) {
+      const el = document.createElement(op === "+" ? "ins" : op === "-" ? "del" : "span");
+      el.textContent = `${op} ${line}` + (op === " " ? "\n" : "");
+      frag.append(el);
+    }
+    viewer.append(frag);
   }
+  $("show-diff").addEventListener("change", showFile);
 
   // ------------------------------------------------------------ load and download
 
@@ -584,40 +849,101 @@
     setTimeout(() => URL.revokeObjectURL(url), 10000);
   }
 
-  $("download-spec").addEventListener("click", () => download("meshbundle.yaml", yamlText, "application/yaml"));
-  $("download-tar").addEventListener("click", () => {
-    const r = renderer.render_tar_gz(yamlText, secretsText, lockText);
+  async function copyText(t, what) {
+    try {
+      await navigator.clipboard.writeText(t);
+      status(`${what} copied`);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  $("download-spec").addEventListener("click", async () => {
+    await flush();
+    download("meshbundle.yaml", yamlText, "application/yaml");
+  });
+  $("download-schema").addEventListener("click", () => {
+    download("meshbundle.schema.json", JSON.stringify(schema, null, 2) + "\n", "application/schema+json");
+  });
+  $("download-tar").addEventListener("click", async () => {
+    await flush();
+    if ($("download-tar").disabled) return;
+    const text = yamlText;
+    const r = await api.render_tar_gz(text, secretsText(), lockText());
     if (r instanceof Uint8Array) {
       const name = (spec && spec.metadata && spec.metadata.name) || "site";
       download(`${name}-config.tar.gz`, r, "application/gzip");
+      if (lastRender) {
+        lastDownload = new Map(lastRender.files.map((f) => [f.path, f.text]));
+        updateTree(lastRender);
+        showFile();
+      }
     } else {
       status(r.error);
     }
+  });
+  $("copy-file").addEventListener("click", async () => {
+    const f = lastRender && lastRender.files.find((x) => x.path === selected);
+    if (f && !(await copyText(f.text || "", f.path))) status("The browser did not allow copying: select the text in the viewer");
+  });
+  $("download-file").addEventListener("click", () => {
+    const f = lastRender && lastRender.files.find((x) => x.path === selected);
+    if (f) download(f.path.split("/").pop(), f.text || "", "text/plain");
   });
 
   function readFile(input, then) {
     input.addEventListener("change", () => {
       const f = input.files && input.files[0];
       if (!f) return;
-      f.text().then((t) => { then(t, f.name); input.value = ""; });
+      f.text().then((t) => { input.value = ""; return then(t, f.name); });
     });
   }
-  readFile($("load-spec"), (t, name) => {
-    loadText(t);
-    status(`loaded ${name}`);
+  async function fingerprint(t) {
+    const d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(t)));
+    return "sha256:" + Array.from(d.slice(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+  // What the page shows of a loaded secrets file or lock. The site is read
+  // from the file's own `site:` line (a secrets file has one).
+  async function describe(t, name) {
+    const m = t.match(/^site:[ \t]*["']?([A-Za-z0-9.-]{1,63})["']?[ \t]*$/m);
+    return { text: t, name, site: m ? m[1] : null, fingerprint: await fingerprint(t) };
+  }
+  function showLoaded() {
+    const line = (x, none) => x ? `${x.name}${x.site ? `, site ${x.site}` : ""}, ${x.fingerprint}` : none;
+    $("secrets-info").textContent = line(secrets, "No secrets file");
+    $("lock-info").textContent = line(lock, "No lock");
+    $("clear-secrets").hidden = !secrets;
+    $("clear-lock").hidden = !lock;
+  }
+  readFile($("load-spec"), async (t) => {
+    await loadText(t);
   });
-  readFile($("load-secrets"), (t, name) => {
-    secretsText = t;
-    status(`secrets from ${name}`);
-    check(false);
+  readFile($("load-secrets"), async (t, name) => {
+    await flush();
+    secrets = await describe(t, name);
+    showLoaded();
+    await track(check(false));
   });
-  readFile($("load-lock"), (t, name) => {
-    lockText = t;
-    status(`lock from ${name}`);
-    check(false);
+  readFile($("load-lock"), async (t, name) => {
+    await flush();
+    lock = await describe(t, name);
+    showLoaded();
+    await track(check(false));
+  });
+  $("clear-secrets").addEventListener("click", async () => {
+    secrets = null;
+    showLoaded();
+    $("load-secrets").focus();
+    await track(check(false));
+  });
+  $("clear-lock").addEventListener("click", async () => {
+    lock = null;
+    showLoaded();
+    $("load-lock").focus();
+    await track(check(false));
   });
 
-  const examples = mb.examples();
   for (const ex of examples) {
     const o = document.createElement("option");
     o.value = ex.name;
@@ -629,17 +955,76 @@
     if (ex) loadText(ex.text);
   });
 
-  function loadText(t) {
+  async function loadText(t) {
+    clearTimeout(timer);
+    clearTimeout(yamlTimer);
+    timer = yamlTimer = null;
     yamlText = t;
     $("yaml").value = t;
-    const v = mb.validate(t);
+    const v = await api.validate(t);
     spec = v.spec || spec || { apiVersion: "meshbundle.dev/v1alpha1", kind: "Site", metadata: { name: "" }, spec: { nodes: [], registry: "" } };
     buildForm();
     fillForm();
-    check(false);
+    await track(check(false));
   }
 
-  loadText(examples[0].text);
+  // ------------------------------------------------------------ remember and share
+
+  const SAVE_KEY = "meshbundle.spec";
+  function autosave(t) {
+    try { localStorage.setItem(SAVE_KEY, t); } catch { /* storage full or refused: nothing to keep */ }
+  }
+  function saved() {
+    try { return localStorage.getItem(SAVE_KEY); } catch { return null; }
+  }
+
+  const b64url = (bytes) => {
+    let s = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  };
+  const fromB64url = (s) => b64ToBytes(s.replace(/-/g, "+").replace(/_/g, "/"));
+  async function pipe(bytes, stream) {
+    return new Uint8Array(await new Response(new Blob([bytes]).stream().pipeThrough(stream)).arrayBuffer());
+  }
+  async function encodeSpec(t) {
+    return b64url(await pipe(new TextEncoder().encode(t), new CompressionStream("deflate-raw")));
+  }
+  async function decodeSpec(s) {
+    return new TextDecoder("utf-8", { fatal: true }).decode(await pipe(fromB64url(s), new DecompressionStream("deflate-raw")));
+  }
+
+  $("copy-link").addEventListener("click", async () => {
+    await flush();
+    const url = location.href.replace(/#.*$/, "") + "#spec=" + (await encodeSpec(yamlText));
+    $("share").hidden = false;
+    $("share-link").value = url;
+    if (!(await copyText(url, "Link"))) {
+      $("share-link").focus();
+      $("share-link").select();
+      status("Copy the link shown under the toolbar (the browser did not allow copying)");
+    }
+  });
+
+  // The spec to start from: a shared link, else the autosave, else the first example.
+  let start = examples[0].text;
+  const frag = location.hash.match(/^#spec=([A-Za-z0-9_-]+)$/);
+  let fromLink = false;
+  if (frag) {
+    try {
+      start = await decodeSpec(frag[1]);
+      fromLink = true;
+    } catch {
+      status("The link's spec could not be read (cut short?): opened the saved spec instead");
+      start = saved() || start;
+    }
+    // The fragment has done its work: a reload now shows the autosave.
+    history.replaceState(null, "", location.href.replace(/#.*$/, ""));
+  } else if (saved() !== null) {
+    start = saved();
+  }
+  await loadText(start);
+  if (fromLink) status(`opened the spec from the link; ${$("status").textContent}`);
   document.documentElement.dataset.ready = "true";
 })().catch((e) => {
   document.getElementById("status").textContent = "The configurator could not start: " + e;
