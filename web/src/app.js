@@ -556,6 +556,7 @@
   function scheduleFromForm() {
     clearTimeout(timer);
     timer = setTimeout(() => { timer = null; track(fromForm()); }, 120);
+    showBusy();
   }
   async function flushForm() {
     if (timer !== null) {
@@ -594,17 +595,27 @@
       yamlText = $("yaml").value;
       track(check(true));
     }, 200);
+    showBusy();
   });
 
   // Each check is numbered; one overtaken by a newer check drops its answer.
   let generation = 0;
   let errorCount = 0;
-  function setBusy(b) { document.documentElement.dataset.busy = b ? "true" : "false"; }
+  let running = 0;
+  let loads = 0; // files being read
+  // data-busy: an update is waiting (debounce) or running; the end-to-end test waits on it.
+  function showBusy() {
+    const busy = running > 0 || loads > 0 || timer !== null || yamlTimer !== null;
+    document.documentElement.dataset.busy = busy ? "true" : "false";
+    // data-working: the worker is validating or rendering.
+    document.documentElement.dataset.working = running > 0 ? "true" : "false";
+  }
 
   async function check(fromYaml) {
     const mine = ++generation;
     const text = yamlText;
-    setBusy(true);
+    running++;
+    showBusy();
     try {
       autosave(text);
       const v = await api.validate(text);
@@ -633,10 +644,9 @@
       if (r && r.ok) showRender(r);
       else markStale();
     } finally {
-      if (mine === generation) {
-        setBusy(false);
-        timings.updates++;
-      }
+      running--;
+      if (mine === generation) timings.updates++;
+      showBusy();
     }
   }
 
@@ -896,7 +906,11 @@
     input.addEventListener("change", () => {
       const f = input.files && input.files[0];
       if (!f) return;
-      f.text().then((t) => { input.value = ""; return then(t, f.name); });
+      loads++;
+      showBusy();
+      f.text().then((t) => { input.value = ""; return then(t, f.name); })
+        .catch((e) => status(`${f.name} could not be read: ${e.message || e}`))
+        .finally(() => { loads--; showBusy(); });
     });
   }
   async function fingerprint(t) {
@@ -1006,25 +1020,27 @@
     }
   });
 
-  // The spec to start from: a shared link, else the autosave, else the first example.
-  let start = examples[0].text;
-  const frag = location.hash.match(/^#spec=([A-Za-z0-9_-]+)$/);
-  let fromLink = false;
-  if (frag) {
-    try {
-      start = await decodeSpec(frag[1]);
-      fromLink = true;
-    } catch {
-      status("The link's spec could not be read (cut short?): opened the saved spec instead");
-      start = saved() || start;
-    }
-    // The fragment has done its work: a reload now shows the autosave.
+  // The spec of a shared link (#spec=...), or null. The fragment has done its
+  // work once read: it is dropped, so a reload shows the autosave.
+  async function fromLink() {
+    const m = location.hash.match(/^#spec=([A-Za-z0-9_-]+)$/);
+    if (!m) return null;
     history.replaceState(null, "", location.href.replace(/#.*$/, ""));
-  } else if (saved() !== null) {
-    start = saved();
+    try {
+      return await decodeSpec(m[1]);
+    } catch {
+      status("The link's spec could not be read (cut short?): nothing was changed");
+      return null;
+    }
   }
-  await loadText(start);
-  if (fromLink) status(`opened the spec from the link; ${$("status").textContent}`);
+  window.addEventListener("hashchange", async () => {
+    const t = await fromLink();
+    if (t !== null) await loadText(t);
+  });
+
+  // The spec to start from: a shared link, else the autosave, else the first example.
+  const linked = await fromLink();
+  await loadText(linked !== null ? linked : saved() !== null ? saved() : examples[0].text);
   document.documentElement.dataset.ready = "true";
 })().catch((e) => {
   document.getElementById("status").textContent = "The configurator could not start: " + e;

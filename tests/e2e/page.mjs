@@ -1,0 +1,365 @@
+// End-to-end test of the configurator page itself, in Debian's Chromium
+// driven by playwright-core, opened from file:// with the network off:
+//   - layout: no sideways scrolling of the page from 360 to 2560 px, the nodes
+//     table readable on a phone, and axe-core finds no violation at 390, 1280
+//     and 1920 px, in light and dark mode;
+//   - the module runs in a Web Worker: the page's own thread keeps running
+//     timers while a 2,000-node site is validated and rendered;
+//   - autosave survives a reload; "Copy link" round-trips the exact spec
+//     (never secrets) and wins over the autosave;
+//   - secrets and lock are shown (file, site, fingerprint), replaced and
+//     cleared; a bad lock is a problem in Problems;
+//   - downloads flush input typed within the debounce window;
+//   - stale output is marked and the disabled download says why;
+//   - Add node with an address-less last node, after a removal; focus after
+//     removing a node; field errors announced; YAML does not soft-wrap;
+//   - help and allowed values come from the schema `meshbundle schema` prints;
+//     the viewer copies, downloads one file, and diffs against the last
+//     download;
+//   - the .tar.gz stays byte-identical to `meshbundle render --tar` after form
+//     edits with secrets loaded.
+//
+//   node tests/e2e/page.mjs      (after web/build.sh and cargo build)
+//
+// Environment: MESHBUNDLE_BIN (default target/debug/meshbundle), CHROMIUM
+// (default /usr/bin/chromium), WEB_DIST (default web/dist), E2E_OUT
+// (default target/e2e).
+
+import { createRequire } from "node:module";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import assert from "node:assert/strict";
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const require = createRequire(path.join(repo, "web/package.json"));
+const { chromium } = require("playwright-core");
+const axeSource = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+
+const bin = process.env.MESHBUNDLE_BIN || path.join(repo, "target/debug/meshbundle");
+const dist = process.env.WEB_DIST || path.join(repo, "web/dist");
+const out = process.env.E2E_OUT || path.join(repo, "target/e2e");
+const pageUrl = pathToFileURL(path.join(dist, "index.html")).href;
+fs.mkdirSync(out, { recursive: true });
+assert.ok(fs.existsSync(path.join(dist, "index.html")), `${dist} is not built: run web/build.sh`);
+assert.ok(fs.existsSync(bin), `${bin} is not built: cargo build`);
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "meshbundle-page-"));
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), "meshbundle-chromium-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  offline: true,
+  acceptDownloads: true,
+  viewport: { width: 1280, height: 900 },
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+  ],
+});
+// Nothing may leave the machine: every request that is not a local file fails.
+await context.route(/^(?!file:|data:|blob:)/, (route) => route.abort());
+
+const step = (s) => console.log(`e2e page: ${s}`);
+const requests = [];
+const errors = [];
+const page = context.pages()[0] || (await context.newPage());
+page.on("request", (r) => requests.push(r.url()));
+page.on("pageerror", (e) => errors.push(String(e)));
+page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+
+const secretsFile = path.join(work, "site.secrets.yaml");
+fs.copyFileSync(path.join(repo, "tests/fixtures/production.secrets.yaml"), secretsFile);
+fs.chmodSync(secretsFile, 0o600);
+const production = fs.readFileSync(path.join(repo, "core/examples/production.yaml"), "utf8");
+
+async function open(url = pageUrl) {
+  await page.goto(url);
+  await page.waitForSelector("html[data-ready=true]", { timeout: 30000 });
+  await settle();
+}
+// Waits until the page has answered every change made so far.
+async function settle() {
+  await page.waitForFunction(() => document.documentElement.dataset.busy === "false", null, { timeout: 60000 });
+}
+async function loadSpec(text, name = "meshbundle.yaml") {
+  const file = path.join(work, name);
+  fs.writeFileSync(file, text);
+  const updates = await page.evaluate(() => window.meshbundleTimings.updates);
+  await page.setInputFiles("#load-spec", file);
+  await page.waitForFunction((t) => document.getElementById("yaml").value === t, text);
+  await page.waitForFunction((n) => window.meshbundleTimings.updates > n, updates, { timeout: 60000 });
+  await settle();
+}
+const field = (p) => page.locator(`[data-path="${p}"]`);
+async function download(selector) {
+  const [dl] = await Promise.all([page.waitForEvent("download"), page.click(selector)]);
+  const file = path.join(work, `${Date.now()}-${dl.suggestedFilename()}`);
+  await dl.saveAs(file);
+  return file;
+}
+function cliTar(specText, secrets) {
+  const spec = path.join(work, "cli.yaml");
+  fs.writeFileSync(spec, specText);
+  const tar = path.join(work, "cli.tar.gz");
+  fs.rmSync(tar, { force: true });
+  execFileSync(bin, ["render", spec, "--tar", tar, ...(secrets ? ["--secrets", secrets] : [])], { stdio: "pipe" });
+  return fs.readFileSync(tar);
+}
+async function axe(label) {
+  await page.evaluate(axeSource);
+  const result = await page.evaluate(() => window.axe.run(document, { resultTypes: ["violations"], preload: false }));
+  const found = result.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+  assert.deepEqual(found, [], `axe-core at ${label}`);
+}
+
+try {
+  step(`open ${pageUrl} with the network off`);
+  await open();
+
+  step("the module runs in a worker, not on the page's thread");
+  assert.equal(await page.evaluate(() => typeof window.wasm_bindgen), "undefined", "no wasm-bindgen glue on the page");
+  const workers = page.workers();
+  assert.ok(workers.length >= 1 && workers.some((w) => w.url().startsWith("blob:")), "a worker started from a Blob URL");
+  assert.ok(await workers[0].evaluate(() => typeof wasm_bindgen === "function"), "the worker holds the module");
+
+  step("layout and accessibility at 360 to 2560 px, light and dark");
+  await loadSpec(production, "production.yaml");
+  for (const width of [360, 390, 1280, 1920, 2560]) {
+    await page.setViewportSize({ width, height: 900 });
+    const { scrollWidth, innerWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
+    assert.ok(scrollWidth <= innerWidth, `at ${width} px the page is ${scrollWidth} px wide`);
+    if (width <= 390) {
+      // Every column of the nodes table is on screen.
+      const offscreen = await page.evaluate(() => [...document.querySelectorAll("table.nodes input, table.nodes select")]
+        .filter((e) => { const r = e.getBoundingClientRect(); return r.width < 40 || r.right > window.innerWidth || r.left < 0; }).length);
+      assert.equal(offscreen, 0, `at ${width} px every node field is on screen and usable`);
+    }
+    if ([390, 1280, 1920].includes(width)) {
+      await axe(`${width} px`);
+      await page.emulateMedia({ colorScheme: "dark" });
+      assert.notEqual(await page.evaluate(() => getComputedStyle(document.documentElement).backgroundColor), "rgb(255, 255, 255)", "dark mode follows the system");
+      await axe(`${width} px, dark`);
+      await page.emulateMedia({ colorScheme: "light" });
+    }
+    await page.screenshot({ path: path.join(out, `page-${width}.png`), fullPage: false });
+  }
+  // In one column the YAML and file panes do not overlap.
+  await page.setViewportSize({ width: 390, height: 900 });
+  const overlap = await page.evaluate(() => {
+    const a = document.getElementById("yaml-pane").getBoundingClientRect();
+    const b = document.getElementById("preview").getBoundingClientRect();
+    return a.bottom > b.top && b.bottom > a.top;
+  });
+  assert.ok(!overlap, "the YAML and file panes do not overlap at 390 px");
+  await page.setViewportSize({ width: 1280, height: 900 });
+
+  step("the YAML editor does not soft-wrap and has a label");
+  assert.equal(await page.evaluate(() => getComputedStyle(document.getElementById("yaml")).whiteSpace), "pre");
+  assert.equal(await page.locator("#yaml").getAttribute("wrap"), "off");
+  assert.equal(await page.getByLabel("meshbundle.yaml", { exact: true }).count(), 1);
+
+  step("help and allowed values come from the schema the CLI prints");
+  const cliSchema = JSON.parse(execFileSync(bin, ["schema"], { encoding: "utf8" }));
+  const podId = await field("spec.kubernetes.podSubnet").getAttribute("id");
+  assert.equal(await page.textContent(`#${podId}-help`),
+    cliSchema.$defs.Kubernetes.properties.podSubnet.description.replace(/`/g, "") + "\nDefault: " + cliSchema.$defs.Kubernetes.properties.podSubnet.default);
+  const cniOptions = await field("spec.kubernetes.cni").evaluate((s) => [...s.options].map((o) => o.value).filter((v) => v));
+  assert.deepEqual(cniOptions, cliSchema.$defs.Cni.enum);
+  const schemaFile = await download("#download-schema");
+  assert.deepEqual(JSON.parse(fs.readFileSync(schemaFile, "utf8")), cliSchema, "Download meshbundle.schema.json is `meshbundle schema`");
+
+  step("a 2,000-node site: a keystroke does not block the page");
+  const big = await page.evaluate(async () => {
+    const api = window.meshbundleApi;
+    const v = await api.validate(document.getElementById("yaml").value);
+    const s = v.spec;
+    const first = s.spec.nodes[0];
+    for (let i = s.spec.nodes.length; i < 2000; i++) {
+      s.spec.nodes.push({ name: `w-${i}`, address: `10.${10 + Math.floor(i / 250)}.${i % 250}.10`, role: "worker", zone: first.zone });
+    }
+    delete s.spec.kubernetes.nodeSubnet;
+    s.spec.kubernetes.podSubnet = "10.128.0.0/12";
+    return (await api.spec_to_yaml(s)).yaml;
+  });
+  await loadSpec(big, "big.yaml");
+  assert.equal(await page.locator("table.nodes tbody tr").count(), 2000);
+  const ticks = await page.evaluate(async () => {
+    let n = 0;
+    const t = setInterval(() => n++, 1);
+    const html = document.documentElement;
+    const during = new Promise((resolve) => {
+      let atStart = null;
+      new MutationObserver((_, obs) => {
+        if (html.dataset.working === "true" && atStart === null) atStart = n;
+        if (html.dataset.working === "false" && atStart !== null) { obs.disconnect(); resolve(n - atStart); }
+      }).observe(html, { attributes: true, attributeFilter: ["data-working"] });
+    });
+    const tz = document.querySelector("[data-path='spec.timezone']");
+    tz.value = "Europe/Paris";
+    tz.dispatchEvent(new Event("input", { bubbles: true }));
+    const r = await during;
+    clearInterval(t);
+    return r;
+  });
+  assert.ok(ticks > 0, "timers keep firing on the page while a 2,000-node site is validated and rendered");
+  assert.match(await page.inputValue("#yaml"), /timezone: Europe\/Paris/);
+
+  step("Add node: an address-less last node, and no taken name after a removal");
+  await loadSpec(production, "production.yaml");
+  const nodeNames = async () => page.evaluate(() => [...document.querySelectorAll("table.nodes tbody tr td:first-child input")].map((i) => i.value));
+  const rows0 = (await nodeNames()).length;
+  await page.click("#add-node");
+  await page.click("#add-node");
+  await settle();
+  let names = await nodeNames();
+  assert.equal(names.length, rows0 + 2);
+  assert.equal(new Set(names).size, names.length, `names are unique: ${names}`);
+  // Remove the first added worker: the next proposal must not reuse a name still taken.
+  const firstAdded = rows0;
+  await page.click(`table.nodes tbody tr:nth-child(${firstAdded + 1}) .remove-node`);
+  await settle();
+  const focusedTag = await page.evaluate(() => document.activeElement && document.activeElement.tagName);
+  assert.notEqual(focusedTag, "BODY", "focus stays in the nodes table after a removal");
+  assert.match(await page.evaluate(() => document.activeElement.getAttribute("aria-label") || document.activeElement.id), /Remove node|add-node/);
+  await page.click("#add-node");
+  await settle();
+  names = await nodeNames();
+  assert.equal(new Set(names).size, names.length, `names are unique after a removal: ${names}`);
+  // The last node without an address.
+  await page.fill("table.nodes tbody tr:last-child td:nth-child(2) input", "");
+  await settle();
+  await page.click("#add-node");
+  await settle();
+  names = await nodeNames();
+  assert.equal(names.length, rows0 + 3);
+  assert.equal(new Set(names).size, names.length, `names are unique: ${names}`);
+  const addresses = await page.evaluate(() => [...document.querySelectorAll("table.nodes tbody tr td:nth-child(2) input")].map((i) => i.value).filter((a) => a));
+  assert.equal(new Set(addresses).size, addresses.length, "no address is proposed twice");
+  assert.deepEqual(errors, [], "Add node threw");
+
+  step("a field error is announced and the stale output is marked");
+  await loadSpec(production, "production.yaml");
+  const pod = field("spec.kubernetes.podSubnet");
+  await pod.fill("10.96.0.0/16");
+  await settle();
+  assert.equal(await pod.getAttribute("aria-invalid"), "true");
+  assert.match(await page.textContent("#announce"), /overlaps the service network/);
+  assert.ok(await page.isDisabled("#download-tar"));
+  assert.equal(await page.textContent("#tar-reason"), "1 error, see Problems");
+  assert.ok(await page.isVisible("#stale"));
+  assert.match(await page.textContent("#stale"), /Out of date/);
+  assert.ok(await page.evaluate(() => Number(getComputedStyle(document.getElementById("download-tar")).opacity) < 1), "the disabled button looks disabled");
+  await pod.fill("10.244.0.0/16");
+  await settle();
+  assert.ok(!(await page.isDisabled("#download-tar")));
+  assert.ok(!(await page.isVisible("#stale")));
+  assert.equal(await page.textContent("#tar-reason"), "");
+
+  step("secrets and lock: shown, replaced, cleared; a bad lock is a problem");
+  await page.setInputFiles("#load-secrets", secretsFile);
+  await settle();
+  const secretsInfo = await page.textContent("#secrets-info");
+  assert.match(secretsInfo, /site\.secrets\.yaml, site prod-site, sha256:[0-9a-f]{16}/);
+  const badLock = path.join(work, "bad.lock");
+  fs.writeFileSync(badLock, "apiVersion: meshbundle.dev/v1alpha1\nkind: Lock\nimages: [ {\n");
+  await page.setInputFiles("#load-lock", badLock);
+  await settle();
+  assert.match(await page.textContent("#lock-info"), /bad\.lock, sha256:/);
+  assert.match(await page.textContent("#yaml-problems"), /lock:/);
+  assert.ok(await page.isDisabled("#download-tar"));
+  assert.match(await page.textContent("#tar-reason"), /^1 error, see Problems$/);
+  const otherLock = path.join(work, "lab.lock");
+  fs.copyFileSync(path.join(repo, "fuzz/seeds/lock/lab.lock"), otherLock);
+  await page.setInputFiles("#load-lock", otherLock);
+  await settle();
+  assert.match(await page.textContent("#lock-info"), /lab\.lock, sha256:/);
+  assert.match(await page.textContent("#yaml-problems"), /does not cover/);
+  await page.click("#clear-lock");
+  await settle();
+  assert.equal(await page.textContent("#lock-info"), "No lock");
+  assert.match(await page.textContent("#yaml-problems"), /No problems/);
+  assert.ok(!(await page.isDisabled("#download-tar")));
+
+  step("downloads flush input typed just before; byte identity with secrets and form edits");
+  await pod.fill("10.250.0.0/16");
+  const specFile = await download("#download-spec");
+  assert.match(fs.readFileSync(specFile, "utf8"), /podSubnet: 10\.250\.0\.0\/16/, "the spec download has the last edit");
+  await field("spec.timezone").fill("Asia/Tokyo");
+  const tarFile = await download("#download-tar");
+  const edited = await page.inputValue("#yaml");
+  assert.match(edited, /timezone: Asia\/Tokyo/);
+  assert.ok(fs.readFileSync(tarFile).equals(cliTar(edited, secretsFile)), "the .tar.gz is byte-identical to meshbundle render --tar --secrets of the edited spec");
+
+  step("viewer: copy, one-file download, changes since the last download");
+  await page.click("#tree button[data-file='README.md']");
+  const readme = path.join(work, "readme-dl");
+  const [one] = await Promise.all([page.waitForEvent("download"), page.click("#download-file")]);
+  assert.equal(one.suggestedFilename(), "README.md");
+  await one.saveAs(readme);
+  assert.equal(fs.readFileSync(readme, "utf8"), await page.textContent("#viewer"));
+  assert.ok(await page.isEnabled("#copy-file"));
+  await field("spec.timezone").fill("America/Lima");
+  await settle();
+  const changed = page.locator("#tree button.changed");
+  assert.ok((await changed.count()) > 0, "files changed since the download are marked");
+  await changed.first().click();
+  await page.check("#show-diff");
+  assert.ok((await page.locator("#viewer ins").count()) > 0, "added lines are shown");
+  assert.match(await page.locator("#viewer ins").allTextContents().then((l) => l.join("\n")), /America\/Lima/);
+  assert.match(await page.locator("#viewer del").allTextContents().then((l) => l.join("\n")), /Asia\/Tokyo/);
+  await page.uncheck("#show-diff");
+  await page.click("#clear-secrets");
+  await settle();
+  assert.equal(await page.textContent("#secrets-info"), "No secrets file");
+
+  step("autosave survives a reload (never secrets)");
+  const before = await page.inputValue("#yaml");
+  await page.reload();
+  await page.waitForSelector("html[data-ready=true]");
+  await settle();
+  assert.equal(await page.inputValue("#yaml"), before);
+  const stored = await page.evaluate(() => JSON.stringify(Object.assign({}, localStorage)));
+  assert.ok(!stored.includes("BEGIN") && !stored.includes("prod-site-token"), "no secret in localStorage");
+
+  step("Copy link round-trips the exact spec and wins over the autosave");
+  await page.setInputFiles("#load-secrets", secretsFile);
+  await settle();
+  const shared = (await page.inputValue("#yaml")) + "# a comment the link must keep\n";
+  await page.fill("#yaml", shared);
+  await page.click("#copy-link");
+  await page.waitForFunction(() => document.getElementById("share-link").value.includes("#spec="));
+  const link = await page.inputValue("#share-link");
+  assert.ok(link.startsWith("file://"));
+  assert.ok(link.length < shared.length, "the link is compressed");
+  assert.ok(!link.includes("BEGIN"), "no secret in the link");
+  await loadSpec(fs.readFileSync(path.join(repo, "core/examples/lab.yaml"), "utf8"), "lab.yaml");
+  // A colleague opens it in a new tab (the same browser: the autosave is the lab spec).
+  const tab = await context.newPage();
+  tab.on("pageerror", (e) => errors.push(String(e)));
+  tab.on("request", (r) => requests.push(r.url()));
+  await tab.goto(link);
+  await tab.waitForSelector("html[data-ready=true]", { timeout: 30000 });
+  await tab.waitForFunction(() => document.documentElement.dataset.busy === "false");
+  assert.equal(await tab.inputValue("#yaml"), shared, "the link opens exactly the shared spec");
+  assert.equal(await tab.textContent("#secrets-info"), "No secrets file");
+  assert.ok(!tab.url().includes("#spec="), "the fragment is dropped once read, so a reload shows the autosave");
+  // Pasted into the address bar of an open page: only the fragment changes.
+  await tab.goto(pageUrl);
+  await tab.waitForSelector("html[data-ready=true]");
+  await tab.evaluate((hash) => { location.hash = hash; }, new URL(link).hash);
+  await tab.waitForFunction((t) => document.getElementById("yaml").value === t, shared);
+  await tab.close();
+
+  step("nothing left the page");
+  const remote = requests.filter((u) => !/^(file|data|blob):/.test(u));
+  assert.deepEqual(remote, [], "no network request");
+  assert.deepEqual(errors, [], "no page error");
+  step("ok");
+} finally {
+  await context.close();
+  fs.rmSync(profile, { recursive: true, force: true });
+  fs.rmSync(work, { recursive: true, force: true });
+}
