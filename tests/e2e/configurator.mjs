@@ -60,6 +60,8 @@ try {
 
   step("view a rendered file");
   await page.getByRole("button", { name: /^install\.sh/ }).click();
+  // The viewer fetches the file from the worker.
+  await page.waitForFunction(() => document.getElementById("viewer-title").textContent === "install.sh");
   assert.match(await page.textContent("#viewer"), /#!\/usr\/bin\/env bash/);
 
   step("add a node");

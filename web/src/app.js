@@ -66,9 +66,8 @@
   let secrets = null;       // optional site.secrets.yaml: {text, name, site, fingerprint}
   let lock = null;          // optional meshbundle.lock: {text, name, site, fingerprint}
   let lastRender = null;
-  let lastDownload = null;  // path -> text of the files in the last .tar.gz downloaded
   let selected = "README.md";
-  const timings = (window.meshbundleTimings = { firstRender: null, renders: [], updates: 0 });
+  const timings = (window.meshbundleTimings = { firstRender: null, firstRenderAt: null, renders: [], updates: 0 });
   const secretsText = () => (secrets ? secrets.text : null);
   const lockText = () => (lock ? lock.text : null);
 
@@ -602,7 +601,7 @@
   let generation = 0;
   let errorCount = 0;
   let running = 0;
-  let loads = 0; // files being read
+  let loads = 0; // files being read, from disk or from the worker
   // data-busy: an update is waiting (debounce) or running; the end-to-end test waits on it.
   function showBusy() {
     const busy = running > 0 || loads > 0 || timer !== null || yamlTimer !== null;
@@ -633,7 +632,7 @@
       let r = null;
       if (v.valid) {
         const start = performance.now();
-        r = await api.render(text, secretsText(), lockText());
+        r = await api.render_summary(text, secretsText(), lockText());
         if (mine !== generation) return;
         timings.renders.push(performance.now() - start);
         // A bad secrets file or lock is a problem of its own.
@@ -656,8 +655,10 @@
     return "see the message";
   }
 
+  const shownErrors = new Set(); // the field errors on screen
   function showDiagnostics(diags) {
-    for (const el of form.querySelectorAll(".field-error")) el.textContent = "";
+    for (const el of shownErrors) el.textContent = "";
+    shownErrors.clear();
     for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
     for (const a of document.querySelectorAll("nav a.has-error")) a.classList.remove("has-error");
     const list = $("yaml-problems");
@@ -677,6 +678,7 @@
       const textOf = (d.severity === "warning" ? "Warning: " : "") + d.message + " (" + d.hint + ")";
       if (errEl) {
         errEl.textContent += (errEl.textContent ? " " : "") + textOf;
+        shownErrors.add(errEl);
         if (target && d.severity === "error") target.setAttribute("aria-invalid", "true");
         if (target && target === focused) announce += (announce ? " " : "") + textOf;
         const fs = errEl.closest("fieldset");
@@ -737,7 +739,11 @@
 
   function showRender(r) {
     const ms = timings.renders[timings.renders.length - 1] || 0;
-    if (timings.firstRender === null) timings.firstRender = performance.now() - t0;
+    // firstRender: from the start of app.js; firstRenderAt: from navigation start.
+    if (timings.firstRender === null) {
+      timings.firstRenderAt = performance.now();
+      timings.firstRender = timings.firstRenderAt - t0;
+    }
     const listChanged = !lastRender || lastRender.files.length !== r.files.length ||
       lastRender.files.some((f, i) => f.path !== r.files[i].path);
     lastRender = r;
@@ -756,11 +762,8 @@
     status(`valid; ${r.files.length} files rendered` + (notes.length ? ` (${notes.join("; ")})` : ""));
   }
 
-  function changedSinceDownload(f) {
-    return lastDownload !== null && lastDownload.get(f.path) !== f.text;
-  }
   function treeLabel(f) {
-    return `${changedSinceDownload(f) ? "● " : ""}${f.path}  (${f.mode.toString(8)}, ${f.size} B)`;
+    return `${f.changed ? "● " : ""}${f.path}  (${f.mode.toString(8)}, ${f.size} B)`;
   }
   function buildTree(r) {
     const tree = $("tree");
@@ -783,7 +786,7 @@
       const b = buttons[i];
       const label = treeLabel(f);
       if (b.textContent !== label) b.textContent = label;
-      b.classList.toggle("changed", changedSinceDownload(f));
+      b.classList.toggle("changed", f.changed);
       if (f.path === selected) b.setAttribute("aria-current", "true");
       else b.removeAttribute("aria-current");
     });
@@ -822,19 +825,31 @@
     return out.concat(x.slice(x.length - e).map((l) => [" ", l]));
   }
 
-  function showFile() {
-    const f = lastRender && lastRender.files.find((x) => x.path === selected);
-    $("viewer-title").textContent = f ? f.path : "Select a file";
+  // The viewer asks the worker for the selected file (the page holds only the list).
+  let shown = 0;
+  async function showFile() {
+    const mine = ++shown;
+    const meta = lastRender && lastRender.files.find((x) => x.path === selected);
+    loads++;
+    showBusy();
+    let f = null;
+    try {
+      f = meta ? await api.file_text(selected) : null;
+    } finally {
+      loads--;
+      showBusy();
+    }
+    if (mine !== shown) return;
+    $("viewer-title").textContent = f ? selected : "Select a file";
     const viewer = $("viewer");
     viewer.textContent = "";
     $("copy-file").disabled = $("download-file").disabled = !f;
     if (!f) return;
-    if (f.text === null) return (viewer.textContent = `(${f.size} bytes of binary data)`);
+    if (f.text === null) return (viewer.textContent = `(${meta.size} bytes of binary data)`);
     if (!$("show-diff").checked) return (viewer.textContent = f.text);
-    if (lastDownload === null) return (viewer.textContent = "(nothing downloaded yet in this session)\n" + f.text);
-    const before = lastDownload.get(f.path);
-    if (before === f.text) return (viewer.textContent = "(unchanged since the last download)\n" + f.text);
-    const d = before === undefined ? f.text.split("\n").map((l) => ["+", l]) : diffLines(before, f.text);
+    if (f.before === undefined) return (viewer.textContent = "(nothing downloaded yet in this session)\n" + f.text);
+    if (f.before === f.text) return (viewer.textContent = "(unchanged since the last download)\n" + f.text);
+    const d = f.before === null ? f.text.split("\n").map((l) => ["+", l]) : diffLines(f.before, f.text);
     if (!d) return (viewer.textContent = "(too large to compare; shown whole)\n" + f.text);
     const frag = document.createDocumentFragment();
     for (const [op, line] of d) {
@@ -884,22 +899,24 @@
     if (r instanceof Uint8Array) {
       const name = (spec && spec.metadata && spec.metadata.name) || "site";
       download(`${name}-config.tar.gz`, r, "application/gzip");
+      await api.mark_download();
       if (lastRender) {
-        lastDownload = new Map(lastRender.files.map((f) => [f.path, f.text]));
+        for (const f of lastRender.files) f.changed = false;
         updateTree(lastRender);
-        showFile();
+        await showFile();
       }
     } else {
       status(r.error);
     }
   });
   $("copy-file").addEventListener("click", async () => {
-    const f = lastRender && lastRender.files.find((x) => x.path === selected);
-    if (f && !(await copyText(f.text || "", f.path))) status("The browser did not allow copying: select the text in the viewer");
+    const f = await api.file_text(selected);
+    if (f && !(await copyText(f.text || "", selected))) status("The browser did not allow copying: select the text in the viewer");
   });
-  $("download-file").addEventListener("click", () => {
-    const f = lastRender && lastRender.files.find((x) => x.path === selected);
-    if (f) download(f.path.split("/").pop(), f.text || "", "text/plain");
+  $("download-file").addEventListener("click", async () => {
+    await flush();
+    const f = await api.file_text(selected);
+    if (f) download(selected.split("/").pop(), f.text || "", "text/plain");
   });
 
   function readFile(input, then) {

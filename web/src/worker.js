@@ -4,7 +4,8 @@
 // this file, then sends {id, name: "__init", args: [gzippedModule, upstream]}.
 // Every other message {id, name, args} calls the export NAME (a function of
 // the module, or a method of the Renderer made at init) and answers
-// {id, ok: true, value} or {id, ok: false, error}. Messages are handled in
+// {id, ok: true, value} or {id, ok: false, error}. A few calls of the worker's
+// own (render_summary, file_text, mark_download) come first. Messages are handled in
 // order, so answers come in the order of the calls.
 "use strict";
 
@@ -19,7 +20,42 @@ async function init(gz, upstream) {
   return wasm_bindgen.version();
 }
 
+// The worker's own calls, beside the module's exports: the last render stays
+// here, and the page gets only what it shows (a large site renders thousands
+// of files; copying their text to the page at every keystroke would block it).
+let last = null;          // path -> {mode, text} of the last render_summary
+let downloaded = null;    // path -> text of the render marked as downloaded
+const own = {
+  // renderer.render, keeping the files here: {ok, digest, total_bytes,
+  // files: [{path, mode, size, binary, changed}]} (changed: since the render
+  // marked as downloaded), or the render's {ok: false, ...}.
+  render_summary(spec, secrets, lock) {
+    const r = renderer.render(spec, secrets, lock);
+    if (!r.ok) return r;
+    last = new Map(r.files.map((f) => [f.path, f]));
+    const files = r.files.map((f) => ({
+      path: f.path, mode: f.mode, size: f.size, binary: f.text === null,
+      changed: downloaded !== null && downloaded.get(f.path) !== f.text,
+    }));
+    return { ok: true, digest: r.digest, total_bytes: r.total_bytes, files };
+  },
+  // One file of the last render: {text, before} (before: its text in the
+  // render marked as downloaded; null when it was not there; undefined when
+  // nothing was downloaded).
+  file_text(path) {
+    const f = last && last.get(path);
+    if (!f) return null;
+    return { text: f.text, before: downloaded === null ? undefined : downloaded.has(path) ? downloaded.get(path) : null };
+  },
+  // The last render is what was just downloaded.
+  mark_download() {
+    downloaded = new Map([...(last || new Map()).values()].map((f) => [f.path, f.text]));
+    return true;
+  },
+};
+
 function lookup(name) {
+  if (Object.prototype.hasOwnProperty.call(own, name)) return own[name];
   if (name !== "Renderer" && !name.startsWith("init") && typeof wasm_bindgen[name] === "function") return wasm_bindgen[name];
   if (renderer && name !== "free" && !name.startsWith("__") && typeof renderer[name] === "function") return renderer[name].bind(renderer);
   return null;
