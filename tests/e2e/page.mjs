@@ -136,6 +136,8 @@ try {
       const offscreen = await page.evaluate(() => [...document.querySelectorAll("table.nodes input, table.nodes select")]
         .filter((e) => { const r = e.getBoundingClientRect(); return r.width < 40 || r.right > window.innerWidth || r.left < 0; }).length);
       assert.equal(offscreen, 0, `at ${width} px every node field is on screen and usable`);
+      const cramped = await page.evaluate(() => [...document.querySelectorAll(".field label")].filter((l) => l.getBoundingClientRect().width < 120).length);
+      assert.equal(cramped, 0, `at ${width} px every field label has room (a line of its own)`);
     }
     if ([390, 1280, 1920].includes(width)) {
       await axe(`${width} px`);
@@ -165,7 +167,7 @@ try {
   const cliSchema = JSON.parse(execFileSync(bin, ["schema"], { encoding: "utf8" }));
   const podId = await field("spec.kubernetes.podSubnet").getAttribute("id");
   assert.equal(await page.textContent(`#${podId}-help`),
-    cliSchema.$defs.Kubernetes.properties.podSubnet.description.replace(/`/g, "") + "\nDefault: " + cliSchema.$defs.Kubernetes.properties.podSubnet.default);
+    cliSchema.$defs.Kubernetes.properties.podSubnet.description.replace(/`/g, "").replace(/([^\n])\n(?!\n)/g, "$1 ") + "\nDefault: " + cliSchema.$defs.Kubernetes.properties.podSubnet.default);
   const cniOptions = await field("spec.kubernetes.cni").evaluate((s) => [...s.options].map((o) => o.value).filter((v) => v));
   assert.deepEqual(cniOptions, cliSchema.$defs.Cni.enum);
   const schemaFile = await download("#download-schema");

@@ -336,7 +336,8 @@
     const err = document.createElement("div");
     err.className = "field-error";
     err.id = id + "-error";
-    let help = (info && info.description) || f.help || "";
+    // Doc comments wrap at 100 columns: one newline is a space, two a paragraph.
+    let help = ((info && info.description) || f.help || "").replace(/([^\n])\n(?!\n)/g, "$1 ");
     if (info && info.default !== undefined && info.default !== null && typeof info.default !== "object") {
       help += (help ? "\n" : "") + `Default: ${info.default}`;
       if (f.type === "text" || f.type === "number") input.placeholder = String(info.default);
