@@ -362,6 +362,20 @@ try {
   await tab.waitForSelector("html[data-ready=true]");
   await tab.evaluate((hash) => { location.hash = hash; }, new URL(link).hash);
   await tab.waitForFunction((t) => document.getElementById("yaml").value === t, shared);
+  // A hostile link: a deflate bomb (64 MB of spaces) and garbage leave the spec as it was.
+  const bomb = await tab.evaluate(async () => {
+    const big = new Uint8Array(64 << 20).fill(32);
+    const z = new Uint8Array(await new Response(new Blob([big]).stream().pipeThrough(new CompressionStream("deflate-raw"))).arrayBuffer());
+    let s = "";
+    for (let i = 0; i < z.length; i += 0x8000) s += String.fromCharCode(...z.subarray(i, i + 0x8000));
+    return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  });
+  for (const hash of [`#spec=${bomb}`, "#spec=AAAA"]) {
+    await tab.evaluate((h) => { location.hash = h; }, hash);
+    await tab.waitForFunction(() => /could not be read/.test(document.getElementById("status").textContent));
+    assert.equal(await tab.inputValue("#yaml"), shared, "a bad link changes nothing");
+    await tab.evaluate(() => { document.getElementById("status").textContent = ""; });
+  }
   await tab.close();
 
   step("nothing left the page");

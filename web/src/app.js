@@ -1022,8 +1022,23 @@
   async function encodeSpec(t) {
     return b64url(await pipe(new TextEncoder().encode(t), new CompressionStream("deflate-raw")));
   }
+  // A link is hostile input: its spec is inflated to at most LINK_MAX bytes.
+  const LINK_MAX = 4 << 20;
   async function decodeSpec(s) {
-    return new TextDecoder("utf-8", { fatal: true }).decode(await pipe(fromB64url(s), new DecompressionStream("deflate-raw")));
+    const reader = new Blob([fromB64url(s)]).stream().pipeThrough(new DecompressionStream("deflate-raw")).getReader();
+    const parts = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.length;
+      if (size > LINK_MAX) {
+        await reader.cancel();
+        throw new Error(`the link's spec is larger than ${LINK_MAX} bytes`);
+      }
+      parts.push(value);
+    }
+    return new TextDecoder("utf-8", { fatal: true }).decode(await new Blob(parts).arrayBuffer());
   }
 
   $("copy-link").addEventListener("click", async () => {
@@ -1046,19 +1061,22 @@
     history.replaceState(null, "", location.href.replace(/#.*$/, ""));
     try {
       return await decodeSpec(m[1]);
-    } catch {
-      status("The link's spec could not be read (cut short?): nothing was changed");
+    } catch (e) {
+      linkProblem = `The link's spec could not be read (${e.message || e}; cut short?): nothing was changed`;
       return null;
     }
   }
   window.addEventListener("hashchange", async () => {
     const t = await fromLink();
     if (t !== null) await loadText(t);
+    else if (linkProblem) status(linkProblem);
   });
 
   // The spec to start from: a shared link, else the autosave, else the first example.
+  let linkProblem = null;
   const linked = await fromLink();
   await loadText(linked !== null ? linked : saved() !== null ? saved() : examples[0].text);
+  if (linkProblem) status(linkProblem);
   document.documentElement.dataset.ready = "true";
 })().catch((e) => {
   document.getElementById("status").textContent = "The configurator could not start: " + e;
