@@ -207,6 +207,7 @@ try {
     return r;
   });
   assert.ok(ticks > 0, "timers keep firing on the page while a 2,000-node site is validated and rendered");
+  await settle();
   assert.match(await page.inputValue("#yaml"), /timezone: Europe\/Paris/);
 
   step("Add node: an address-less last node, and no taken name after a removal");

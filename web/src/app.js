@@ -580,11 +580,38 @@
     return p;
   }
 
+  // The YAML editor follows form edits. Chromium lays out a textarea in time
+  // proportional to its text (a 2,000-node spec, 160 KB: a few hundred ms on
+  // the page's thread), so a large spec reaches the editor once typing in the
+  // form pauses (YAML_IDLE ms), or at once when the editor gets focus.
+  const YAML_LARGE = 50000;
+  const YAML_IDLE = 700;
+  let yamlBehind = null;
+  let yamlViewTimer = null;
+  function catchUpYaml() {
+    clearTimeout(yamlViewTimer);
+    yamlViewTimer = null;
+    if (yamlBehind !== null) {
+      const t = yamlBehind;
+      yamlBehind = null;
+      if ($("yaml").value !== t) $("yaml").value = t;
+    }
+    showBusy();
+  }
+  function showYaml(t, now) {
+    yamlBehind = t;
+    if (now || t.length < YAML_LARGE || document.activeElement === $("yaml")) return catchUpYaml();
+    clearTimeout(yamlViewTimer);
+    yamlViewTimer = setTimeout(catchUpYaml, YAML_IDLE);
+    showBusy();
+  }
+  $("yaml").addEventListener("focus", catchUpYaml);
+
   async function fromForm() {
     const r = await api.spec_to_yaml(spec);
     if (!r.ok) return status(r.error);
     yamlText = r.yaml;
-    $("yaml").value = yamlText;
+    showYaml(yamlText);
     await check(false);
   }
 
@@ -605,7 +632,7 @@
   let loads = 0; // files being read, from disk or from the worker
   // data-busy: an update is waiting (debounce) or running; the end-to-end test waits on it.
   function showBusy() {
-    const busy = running > 0 || loads > 0 || timer !== null || yamlTimer !== null;
+    const busy = running > 0 || loads > 0 || timer !== null || yamlTimer !== null || yamlViewTimer !== null;
     document.documentElement.dataset.busy = busy ? "true" : "false";
     // data-working: the worker is validating or rendering.
     document.documentElement.dataset.working = running > 0 ? "true" : "false";
@@ -992,7 +1019,7 @@
     clearTimeout(yamlTimer);
     timer = yamlTimer = null;
     yamlText = t;
-    $("yaml").value = t;
+    showYaml(t, true);
     const v = await api.validate(t);
     spec = v.spec || spec || { apiVersion: "meshbundle.dev/v1alpha1", kind: "Site", metadata: { name: "" }, spec: { nodes: [], registry: "" } };
     buildForm();
