@@ -156,6 +156,18 @@ try {
     return a.bottom > b.top && b.bottom > a.top;
   });
   assert.ok(!overlap, "the YAML and file panes do not overlap at 390 px");
+  // On a phone: add a node, name it, remove it; the page still fits.
+  const phoneRows = await page.locator("table.nodes tbody tr").count();
+  await page.click("#add-node");
+  await settle();
+  await page.fill("table.nodes tbody tr:last-child td:first-child input", "phone-node");
+  await settle();
+  assert.match(await page.inputValue("#yaml"), /name: phone-node/);
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth), "fits after adding a node at 390 px");
+  await page.click("table.nodes tbody tr:last-child .remove-node");
+  await settle();
+  assert.equal(await page.locator("table.nodes tbody tr").count(), phoneRows);
+  assert.doesNotMatch(await page.inputValue("#yaml"), /phone-node/);
   await page.setViewportSize({ width: 1280, height: 900 });
 
   step("the YAML editor does not soft-wrap and has a label");
