@@ -222,6 +222,22 @@ try {
   await settle();
   assert.match(await page.inputValue("#yaml"), /timezone: Europe\/Paris/);
 
+  step("a trap in the module: the input is refused, a fresh worker takes over");
+  await loadSpec(production, "production.yaml");
+  await page.workers()[0].evaluate(() => {
+    const real = wasm_bindgen.validate;
+    wasm_bindgen.validate = (t) => { if (t.includes("Etc/Trap")) throw new WebAssembly.RuntimeError("unreachable"); return real(t); };
+  });
+  await field("spec.timezone").fill("Etc/Trap");
+  await settle();
+  assert.match(await page.textContent("#yaml-problems"), /module failed on this spec \(unreachable\) and was started again/);
+  assert.ok(await page.isDisabled("#download-tar"));
+  assert.equal(await page.evaluate(() => window.meshbundleTimings.workers), 2);
+  await field("spec.timezone").fill("Etc/UTC");
+  await settle();
+  assert.match(await page.textContent("#status"), /^valid; \d+ files rendered/);
+  assert.ok(!(await page.isDisabled("#download-tar")));
+
   step("Add node: an address-less last node, and no taken name after a removal");
   await loadSpec(production, "production.yaml");
   const nodeNames = async () => page.evaluate(() => [...document.querySelectorAll("table.nodes tbody tr td:first-child input")].map((i) => i.value));

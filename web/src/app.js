@@ -20,21 +20,43 @@
 
   // ------------------------------------------------------------ the worker
 
+  // A trap in the module (a Rust panic aborts) leaves its instance unusable:
+  // the call that hit it fails with the trap's message, and a fresh worker
+  // takes over for the calls after it.
   const workerUrl = URL.createObjectURL(new Blob([self.MESHBUNDLE_WORKER], { type: "text/javascript" }));
-  const worker = new Worker(workerUrl);
   const pending = new Map();
   let callSeq = 0;
-  worker.onmessage = (e) => {
-    const { id, ok, value, error } = e.data;
-    const p = pending.get(id);
-    pending.delete(id);
-    if (p) (ok ? p.resolve(value) : p.reject(new Error(error)));
-  };
-  worker.onerror = (e) => {
-    status("The configurator's worker failed: " + (e.message || e));
-    for (const p of pending.values()) p.reject(new Error(e.message || "worker failed"));
+  let worker = null;
+  function b64ToBytes(b64) {
+    const bin = atob(b64);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+  function startWorker() {
+    if (worker) worker.terminate();
+    for (const p of pending.values()) p.reject(new Error("the module stopped (a trap); started again"));
     pending.clear();
-  };
+    worker = new Worker(workerUrl);
+    worker.onmessage = (e) => {
+      const { id, ok, value, error, trap } = e.data;
+      const p = pending.get(id);
+      pending.delete(id);
+      if (p) (ok ? p.resolve(value) : p.reject(new Error(error)));
+      if (trap) {
+        status(`The module stopped on this input (${error}); it was started again`);
+        startWorker();
+      }
+    };
+    worker.onerror = (e) => {
+      status("The configurator's worker failed: " + (e.message || e));
+      for (const p of pending.values()) p.reject(new Error(e.message || "worker failed"));
+      pending.clear();
+    };
+    window.meshbundleTimings && window.meshbundleTimings.workers++;
+    const gz = b64ToBytes(self.MESHBUNDLE_WASM_GZ);
+    return call("__init", [gz, self.MESHBUNDLE_UPSTREAM], [gz.buffer]);
+  }
   function call(name, args, transfer) {
     return new Promise((resolve, reject) => {
       const id = ++callSeq;
@@ -47,15 +69,8 @@
     get: (_, name) => (typeof name === "string" && name !== "then" ? (...args) => call(name, args) : undefined),
   });
   window.meshbundleApi = api;
-
-  function b64ToBytes(b64) {
-    const bin = atob(b64);
-    const out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
-  }
-  const gz = b64ToBytes(self.MESHBUNDLE_WASM_GZ);
-  const versionP = call("__init", [gz, self.MESHBUNDLE_UPSTREAM], [gz.buffer]);
+  window.meshbundleTimings = { firstRender: null, firstRenderAt: null, renders: [], updates: 0, workers: 0 };
+  const versionP = startWorker();
   const [version, examples, schema] = await Promise.all([versionP, api.examples(), api.schema()]);
   $("version").textContent = "v" + version;
 
@@ -67,7 +82,7 @@
   let lock = null;          // optional meshbundle.lock: {text, name, site, fingerprint}
   let lastRender = null;
   let selected = "README.md";
-  const timings = (window.meshbundleTimings = { firstRender: null, firstRenderAt: null, renders: [], updates: 0 });
+  const timings = window.meshbundleTimings;
   const secretsText = () => (secrets ? secrets.text : null);
   const lockText = () => (lock ? lock.text : null);
 
@@ -670,6 +685,13 @@
       errorCount = diags.filter((d) => d.severity === "error").length;
       if (r && r.ok) showRender(r);
       else markStale();
+    } catch (e) {
+      // The module failed on this input (the worker has been started again).
+      if (mine === generation) {
+        showDiagnostics([{ severity: "error", path: "", message: `the configurator's module failed on this spec (${e.message}) and was started again`, hint: "change the spec; meshbundle validate shows what the CLI makes of it" }]);
+        errorCount = 1;
+        markStale();
+      }
     } finally {
       running--;
       if (mine === generation) timings.updates++;

@@ -82,6 +82,7 @@ self.onmessage = async (event) => {
     const transfer = value instanceof Uint8Array ? [value.buffer] : [];
     self.postMessage({ id, ok: true, value }, transfer);
   } catch (e) {
-    self.postMessage({ id, ok: false, error: message(e) });
+    // A trap (unreachable, out of bounds): the page starts a fresh worker.
+    self.postMessage({ id, ok: false, error: message(e), trap: e instanceof WebAssembly.RuntimeError });
   }
 };
