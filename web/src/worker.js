@@ -55,9 +55,11 @@ const own = {
 };
 
 function lookup(name) {
-  if (Object.prototype.hasOwnProperty.call(own, name)) return own[name];
-  if (name !== "Renderer" && !name.startsWith("init") && typeof wasm_bindgen[name] === "function") return wasm_bindgen[name];
-  if (renderer && name !== "free" && !name.startsWith("__") && typeof renderer[name] === "function") return renderer[name].bind(renderer);
+  const has = (o, k) => o != null && Object.prototype.hasOwnProperty.call(o, k);
+  if (has(own, name)) return own[name];
+  if (name !== "Renderer" && !name.startsWith("init") && has(wasm_bindgen, name) && typeof wasm_bindgen[name] === "function") return wasm_bindgen[name];
+  const proto = renderer && Object.getPrototypeOf(renderer);
+  if (name !== "constructor" && name !== "free" && !name.startsWith("__") && has(proto, name) && typeof proto[name] === "function") return proto[name].bind(renderer);
   return null;
 }
 
