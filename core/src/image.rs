@@ -193,6 +193,29 @@ impl<'de> Deserialize<'de> for ImageRef {
     }
 }
 
+/// The distribution reference grammar as a pattern, for the documents' JSON
+/// Schemas (the parser above is what checks; this tells editors and other
+/// readers the same rule).
+pub const REFERENCE_PATTERN: &str = concat!(
+    "^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?/)?",
+    "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*",
+    "(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+);
+
+impl schemars::JsonSchema for ImageRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ImageRef".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "maxLength": 512,
+            "pattern": REFERENCE_PATTERN,
+            "description": "An image reference: [registry/]repository[:tag][@sha256:digest]."
+        })
+    }
+}
+
 /// Splits a manifest line that sets an image (`image: x`, `- image: "x"`) into
 /// the text before the value, the value, and the text after it.
 fn image_line(line: &str) -> Option<(&str, &str, &str)> {
