@@ -224,3 +224,128 @@ fn schema_names_each_document_and_refuses_others() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("lock") && text(&o.stderr).contains("seal"), "{}", text(&o.stderr));
 }
+
+/// Writes a recipe that uses every config field, two layers (a file with a
+/// pinned sha256 and a directory), and its inputs.
+fn golden_recipe(d: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(d.join("web/css")).unwrap();
+    std::fs::write(d.join("tool"), b"#!/bin/sh\necho golden\n").unwrap();
+    std::fs::write(d.join("web/index.html"), b"<!doctype html><title>golden</title>\n").unwrap();
+    std::fs::write(d.join("web/css/site.css"), b"body{margin:0}\n").unwrap();
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"#!/bin/sh\necho golden\n"));
+    let recipe = format!(
+        r#"apiVersion: meshbundle.dev/v1alpha1
+kind: ImageRecipe
+name: example.com/golden
+tag: "1.0"
+platform: linux/arm64
+config:
+  entrypoint: ["/usr/local/bin/tool"]
+  cmd: ["--help"]
+  env: ["PATH=/usr/local/bin", "LANG=C.UTF-8"]
+  workingDir: /
+  user: "65534:65534"
+  labels:
+    org.opencontainers.image.title: golden
+    org.opencontainers.image.licenses: Apache-2.0
+    a.first: "1"
+layers:
+  - comment: the tool
+    files:
+      - path: usr/local/bin/tool
+        source: tool
+        sha256: {sha}
+        mode: "0755"
+  - comment: the pages
+    files:
+      - path: usr/share/golden/web
+        source: web
+"#
+    );
+    let p = d.join("recipe.yaml");
+    std::fs::write(&p, recipe).unwrap();
+    p
+}
+
+fn sha256_hex_of(p: &Path) -> String {
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(std::fs::read(p).unwrap()))
+}
+
+/// The bytes of what `image build` writes are a contract: the image digest
+/// a release publishes must come out of its recipe again, byte for byte.
+/// These digests were taken from the `json!`-built documents and must not
+/// change when the documents are built otherwise; a change here is a change
+/// of every image meshbundle has built, to be made on purpose and reviewed.
+#[test]
+fn image_build_and_layout_bytes_are_pinned() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let recipe = golden_recipe(d);
+    let mut got = Vec::new();
+    for epoch in [0u64, 1_700_000_000] {
+        let out = d.join(format!("layout-{epoch}"));
+        let (digest, ref_name) = meshbundle::imagebuild::build(&recipe, &out, epoch).unwrap();
+        assert_eq!(ref_name, "example.com/golden:1.0");
+        got.push(format!("epoch {epoch} manifest {digest}"));
+        got.push(format!("epoch {epoch} index.json {}", sha256_hex_of(&out.join("index.json"))));
+        got.push(format!("epoch {epoch} oci-layout {}", sha256_hex_of(&out.join("oci-layout"))));
+        let m: Value = serde_json::from_slice(&std::fs::read(out.join("blobs/sha256").join(digest.hex())).unwrap()).unwrap();
+        got.push(format!("epoch {epoch} config {}", m["config"]["digest"].as_str().unwrap()));
+        // A real reader agrees with what was written.
+        let inspect = run(Command::new("skopeo")
+            .args(["inspect", "--format", "{{.Digest}} {{.Architecture}} {{.Os}}"])
+            .arg(format!("oci:{}:example.com/golden:1.0", out.display())));
+        assert_eq!(inspect.trim(), format!("{digest} arm64 linux"));
+    }
+    // An image written into a layout from a cache, as `image pull` and the
+    // layout import do.
+    let cache = meshbundle::oci::cache::BlobCache::open(Some(&d.join("cache"))).unwrap();
+    let layout_dir = d.join("layout-0");
+    let (digest, _) = meshbundle::imagebuild::build(&recipe, &layout_dir, 0).unwrap();
+    let raw = std::fs::read(layout_dir.join("blobs/sha256").join(digest.hex())).unwrap();
+    let m: Value = serde_json::from_slice(&raw).unwrap();
+    let mut blobs = Vec::new();
+    for b in std::iter::once(&m["config"]).chain(m["layers"].as_array().unwrap()) {
+        let bd = meshbundle_core::digest::Digest::parse(b["digest"].as_str().unwrap()).unwrap();
+        cache.put_bytes(&std::fs::read(layout_dir.join("blobs/sha256").join(bd.hex())).unwrap()).unwrap();
+        blobs.push(meshbundle::oci::Blob {
+            digest: bd,
+            size: b["size"].as_u64().unwrap(),
+            media_type: b["mediaType"].as_str().unwrap().into(),
+        });
+    }
+    blobs.sort();
+    let image = meshbundle::oci::Image {
+        name: "example.com/golden:1.0".into(),
+        digest: digest.clone(),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        size: raw.len() as u64,
+        manifests: vec![(digest.clone(), "application/vnd.oci.image.manifest.v1+json".into(), raw.clone())],
+        blobs,
+    };
+    let second = d.join("second");
+    let layout = meshbundle::oci::layout::Layout::create(&second).unwrap();
+    let a = layout.add_image(&cache, &image, "example.com/golden:1.0").unwrap();
+    let b = layout.add_image(&cache, &image, "example.com/golden:latest").unwrap();
+    layout.write_index(vec![b, a]).unwrap();
+    got.push(format!("layout index.json {}", sha256_hex_of(&second.join("index.json"))));
+    let inspect = run(Command::new("skopeo")
+        .args(["inspect", "--format", "{{.Digest}}"])
+        .arg(format!("oci:{}:example.com/golden:latest", second.display())));
+    assert_eq!(inspect.trim(), digest.as_str());
+
+    let want = GOLDEN.trim().lines().map(str::trim).collect::<Vec<_>>();
+    assert_eq!(got, want, "the bytes of built images changed:\n{}", got.join("\n"));
+}
+
+const GOLDEN: &str = "
+epoch 0 manifest sha256:b11b6de9c744ccb4fc75a52ea280f7efeb0c9432938ad70b92cd20e82d601387
+epoch 0 index.json 582a09666bb5e830c0aa3f5478aa0da683ac70f5757e30d2538cf9afd2e94bd9
+epoch 0 oci-layout 18f0797eab35a4597c1e9624aa4f15fd91f6254e5538c1e0d193b2a95dd4acc6
+epoch 0 config sha256:dc1895db4970cf18067d6bccc4e092d324d450c0b9bae0e9cd6069167c041163
+epoch 1700000000 manifest sha256:8e8c462a4d2328ddb65bf114ee5770c5223d49c58ea5c5ab24440b586fd7442f
+epoch 1700000000 index.json b9e451285db98006aa0c1b25d7df761f9fdc11dc5a676600957240650fa5f712
+epoch 1700000000 oci-layout 18f0797eab35a4597c1e9624aa4f15fd91f6254e5538c1e0d193b2a95dd4acc6
+epoch 1700000000 config sha256:2d4a386ac3dc7e63d90e6021fc8fe330aedb670cb166c78aaeafb83d8659a9a5
+layout index.json e27145d085f0a4903bdeb9be4819363ba56d0b02298c20ae7767eb7d5c0d25eb
+";
