@@ -30,7 +30,7 @@ pub struct Lock {
 pub struct LockedImage {
     /// The reference it was resolved from, e.g. `registry.k8s.io/pause:3.10`
     /// (checked as an image reference when read).
-    #[serde(deserialize_with = "image_name")]
+    #[serde(deserialize_with = "crate::image::checked")]
     #[schemars(with = "crate::image::ImageRef")]
     pub name: String,
     /// Digest of what the tag named when locked (an index for multi-arch
@@ -57,12 +57,6 @@ pub struct LockedPlatform {
     /// `os/architecture[/variant]`, e.g. `linux/amd64`.
     pub platform: String,
     pub digest: Digest,
-}
-
-fn image_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let s = String::deserialize(d)?;
-    crate::image::ImageRef::parse(&s).map_err(serde::de::Error::custom)?;
-    Ok(s)
 }
 
 /// Whether a lock file name is a relative path of `[A-Za-z0-9._-]` segments

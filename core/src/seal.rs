@@ -17,7 +17,6 @@ use crate::digest::Digest;
 use crate::upgrade_from::UpgradeFrom;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sha2::Sha256;
 
 /// Shortens what is quoted back in an error, so a hostile megabyte is not printed.
 fn shown(s: &str) -> String {
@@ -324,9 +323,14 @@ pub struct SecretsInfo {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SealImage {
-    /// The upstream reference it was locked from.
+    /// The upstream reference it was locked from (checked as an image reference when read).
+    #[serde(deserialize_with = "crate::image::checked")]
+    #[schemars(with = "crate::image::ImageRef")]
     pub name: String,
-    /// The reference the site uses: site registry, repository, tag and digest.
+    /// The reference the site uses: site registry, repository, tag and
+    /// digest (checked when read: an image reference pinned to `digest`).
+    #[serde(deserialize_with = "crate::image::checked")]
+    #[schemars(with = "crate::image::ImageRef")]
     pub site: String,
     pub digest: Digest,
     pub media_type: String,
@@ -362,7 +366,9 @@ pub struct SealCert {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NotCarried {
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Image references (checked when read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "crate::image::checked_list")]
+    #[schemars(with = "Vec<crate::image::ImageRef>")]
     pub images: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
@@ -475,9 +481,8 @@ impl Seal {
     }
 
     /// `sha256:` of the canonical seal: the bundle id.
-    pub fn id_of(bytes: &[u8]) -> String {
-        use sha2::Digest as _;
-        format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+    pub fn id_of(bytes: &[u8]) -> Digest {
+        Digest::of(bytes)
     }
 
     /// Reads a seal, checking every path, mode and digest as it goes, then
@@ -551,6 +556,16 @@ impl Seal {
         for i in &self.images {
             if i.manifests.is_empty() {
                 return Err(format!("images: {}: lists no manifest", shown(&i.name)));
+            }
+            // The site pulls by this reference: it must name the digest the seal vouches for.
+            let pinned = crate::image::ImageRef::parse(&i.site).ok().and_then(|r| r.digest);
+            if pinned.as_ref() != Some(&i.digest) {
+                return Err(format!(
+                    "images: {}: the site reference `{}` is not pinned to the image's digest {}",
+                    shown(&i.name),
+                    shown(&i.site),
+                    i.digest
+                ));
             }
         }
         self.check_text()?;
