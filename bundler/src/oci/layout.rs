@@ -169,3 +169,25 @@ impl Layout {
         Ok(index.manifests().clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `index_bytes` writes the index a bundle carries exactly as the
+    /// `json!` form did: entries sorted by reference name, each with its
+    /// media type, digest, size and name.
+    #[test]
+    fn index_bytes_keep_the_bundle_index_form() {
+        let (a, b) = (Digest::of(b"a"), Digest::of(b"b"));
+        let entries = vec![
+            named(descriptor(MediaType::ImageIndex, &b, 20), "reg:5000/z/z:2"),
+            named(descriptor(MediaType::ImageManifest, &a, 10), "reg:5000/a/a:1"),
+        ];
+        let want = serde_json::json!({"schemaVersion": 2, "mediaType": crate::oci::media::OCI_INDEX, "manifests": [
+            {"mediaType": crate::oci::media::OCI_MANIFEST, "digest": a, "size": 10, "annotations": {REF_NAME: "reg:5000/a/a:1"}},
+            {"mediaType": crate::oci::media::OCI_INDEX, "digest": b, "size": 20, "annotations": {REF_NAME: "reg:5000/z/z:2"}},
+        ]});
+        assert_eq!(index_bytes(entries).unwrap(), serde_json::to_vec(&want).unwrap());
+    }
+}
