@@ -160,6 +160,8 @@ fn real_documents_validate_against_their_schemas_and_hostile_ones_do_not() {
         ("seal", with(&seal, "/images/0/digest", format!("sha512:{h}").into()), "images/0/digest"),
         ("seal", with(&seal, "/files/0/name", "files/./x".into()), "files/0/name"),
         ("seal", with(&seal, "/format", "meshbundle.dev/bundle/v0".into()), "format"),
+        ("seal", with(&seal, "/secrets/privateKeys", "sealed".into()), "secrets/privateKeys"),
+        ("seal", with(&seal, "/images/0/site", "not a reference".into()), "images/0/site"),
         ("seal", with(&seal, "/hooks", Value::Array(vec![])), ""),
         ("spec", with(&spec, "/spec/kubernetes/podSubnets", "10.0.0.0/8".into()), "spec/kubernetes"),
     ];

@@ -309,11 +309,26 @@ pub struct Seal {
     pub entries: Vec<SealEntry>,
 }
 
+/// What a bundle says of its private keys.
+pub const PRIVATE_KEYS: [&str; 3] = ["none", "encrypted", "withheld"];
+
+fn private_keys<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if PRIVATE_KEYS.contains(&s.as_str()) {
+        Ok(s)
+    } else {
+        Err(serde::de::Error::custom(format!("`{}` is not none, encrypted or withheld", shown(&s))))
+    }
+}
+
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecretsInfo {
     /// `none` (rendered without secrets), `encrypted` (private keys sealed
-    /// with age), or `withheld` (certificates only, no private key).
+    /// with age), or `withheld` (certificates only, no private key);
+    /// checked when read.
+    #[serde(deserialize_with = "private_keys")]
+    #[schemars(extend("enum" = PRIVATE_KEYS))]
     pub private_keys: String,
     /// The age recipients the private keys are encrypted to (`passphrase` for a passphrase).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

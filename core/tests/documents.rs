@@ -35,6 +35,8 @@ fn a_seal_image_is_a_reference_pinned_to_its_digest() {
             ),
             "notCarried.images",
         ),
+        // A seal that claims a state of its keys build never writes is not read as "encrypted".
+        (ok.replace(r#""privateKeys":"none""#, r#""privateKeys":"sealed""#), "secrets.privateKeys"),
     ];
     for (json, want) in cases {
         let e = Seal::parse(json.as_bytes()).expect_err(want);
