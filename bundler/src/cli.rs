@@ -54,11 +54,11 @@ pub enum Command {
     )]
     Validate(ValidateArgs),
 
-    /// Print the JSON Schema of the site spec, for editors.
+    /// Print the JSON Schema of the site spec (or of the lock, secrets or seal), for editors and checkers.
     #[command(
-        help_template = examples!("  meshbundle schema > meshbundle.schema.json\n  # then, at the top of meshbundle.yaml:\n  # yaml-language-server: $schema=meshbundle.schema.json")
+        help_template = examples!("  meshbundle schema > meshbundle.schema.json\n  # then, at the top of meshbundle.yaml:\n  # yaml-language-server: $schema=meshbundle.schema.json\n  meshbundle schema lock > meshbundle.lock.schema.json")
     )]
-    Schema,
+    Schema(crate::commands::schema::SchemaArgs),
 
     /// Render every file of the install into a directory.
     #[command(

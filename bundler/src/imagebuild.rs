@@ -7,13 +7,16 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use oci_spec::image::{
+    ANNOTATION_CREATED, Arch, Config, HistoryBuilder, ImageConfigurationBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder,
+    RootFsBuilder,
+};
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::oci::cache::sha256_file;
-use crate::oci::layout::{Layout, REF_NAME};
-use crate::oci::media;
+use crate::oci::layout::{Layout, named};
+use crate::oci::media::{canonical_bytes, descriptor};
 
 #[derive(Deserialize, Debug)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -196,6 +199,7 @@ pub fn build(recipe_path: &Path, out: &Path, epoch: u64) -> Result<(crate::oci::
     let (os, arch) = recipe.platform.split_once('/').ok_or_else(|| bad(recipe_path, "platform is os/arch"))?;
     let layout = Layout::create(out).map_err(|e| Error::failed(e.to_string(), "check the output directory"))?;
     let put = |bytes: &[u8]| layout.put_bytes(bytes).map_err(|e| Error::failed(e.to_string(), "check the output directory"));
+    let bug = |e: &dyn std::fmt::Display| Error::failed(e.to_string(), "report this as a bug");
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
     let mut history = Vec::new();
@@ -208,57 +212,49 @@ pub fn build(recipe_path: &Path, out: &Path, epoch: u64) -> Result<(crate::oci::
         diff_ids.push(crate::oci::digest_of(&tar).to_string());
         let gz = gzip(&tar)?;
         let digest = put(&gz)?;
-        layers.push(json!({"mediaType": media::OCI_LAYER_GZIP, "digest": digest, "size": gz.len()}));
-        history.push(json!({"created": rfc3339(epoch), "created_by": "meshbundle image build", "comment": l.comment}));
+        layers.push(descriptor(MediaType::ImageLayerGzip, &digest, gz.len() as u64));
+        history.push(
+            HistoryBuilder::default()
+                .created(rfc3339(epoch))
+                .created_by("meshbundle image build")
+                .comment(l.comment.clone())
+                .build()
+                .map_err(|e| bug(&e))?,
+        );
     }
     let c = &recipe.config;
-    let mut cfg = serde_json::Map::new();
-    if !c.entrypoint.is_empty() {
-        cfg.insert("Entrypoint".into(), json!(c.entrypoint));
-    }
-    if !c.cmd.is_empty() {
-        cfg.insert("Cmd".into(), json!(c.cmd));
-    }
-    if !c.env.is_empty() {
-        cfg.insert("Env".into(), json!(c.env));
-    }
-    if let Some(w) = &c.working_dir {
-        cfg.insert("WorkingDir".into(), json!(w));
-    }
-    if let Some(u) = &c.user {
-        cfg.insert("User".into(), json!(u));
-    }
-    if !c.labels.is_empty() {
-        cfg.insert("Labels".into(), json!(c.labels));
-    }
-    let config = json!({
-        "created": rfc3339(epoch),
-        "architecture": arch,
-        "os": os,
-        "config": cfg,
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-        "history": history,
-    });
-    let config_bytes = serde_json::to_vec(&config).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+    let some = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+    let mut run = Config::default();
+    run.set_entrypoint(some(&c.entrypoint));
+    run.set_cmd(some(&c.cmd));
+    run.set_env(some(&c.env));
+    run.set_working_dir(c.working_dir.clone());
+    run.set_user(c.user.clone());
+    run.set_labels((!c.labels.is_empty()).then(|| c.labels.clone().into_iter().collect()));
+    let config = ImageConfigurationBuilder::default()
+        .created(rfc3339(epoch))
+        .architecture(Arch::from(arch))
+        .os(Os::from(os))
+        .config(run)
+        .rootfs(RootFsBuilder::default().typ("layers").diff_ids(diff_ids).build().map_err(|e| bug(&e))?)
+        .history(history)
+        .build()
+        .map_err(|e| bug(&e))?;
+    let config_bytes = canonical_bytes(&config).map_err(|e| bug(&e))?;
     let config_digest = put(&config_bytes)?;
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": media::OCI_MANIFEST,
-        "config": {"mediaType": media::OCI_CONFIG, "digest": config_digest, "size": config_bytes.len()},
-        "layers": layers,
-        "annotations": {"org.opencontainers.image.created": rfc3339(epoch)},
-    });
-    let manifest_bytes = serde_json::to_vec(&manifest).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(descriptor(MediaType::ImageConfig, &config_digest, config_bytes.len() as u64))
+        .layers(layers)
+        .annotations([(ANNOTATION_CREATED.to_string(), rfc3339(epoch))].into_iter().collect::<std::collections::HashMap<_, _>>())
+        .build()
+        .map_err(|e| bug(&e))?;
+    let manifest_bytes = canonical_bytes(&manifest).map_err(|e| bug(&e))?;
     let digest = put(&manifest_bytes)?;
     let ref_name = format!("{}:{}", recipe.name, recipe.tag);
-    layout
-        .write_index(vec![json!({
-            "mediaType": media::OCI_MANIFEST,
-            "digest": digest,
-            "size": manifest_bytes.len(),
-            "platform": {"os": os, "architecture": arch},
-            "annotations": {REF_NAME: ref_name},
-        })])
-        .map_err(|e| Error::failed(e.to_string(), "check the output directory"))?;
+    let mut entry = descriptor(MediaType::ImageManifest, &digest, manifest_bytes.len() as u64);
+    entry.set_platform(Some(PlatformBuilder::default().os(Os::from(os)).architecture(Arch::from(arch)).build().map_err(|e| bug(&e))?));
+    layout.write_index(vec![named(entry, &ref_name)]).map_err(|e| Error::failed(e.to_string(), "check the output directory"))?;
     Ok((digest, ref_name))
 }

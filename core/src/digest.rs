@@ -167,6 +167,15 @@ pub mod bare {
         let s = String::deserialize(d)?;
         Digest::from_hex(&s).map_err(serde::de::Error::custom)
     }
+
+    /// The JSON Schema of the bare form (`#[schemars(schema_with = "digest::bare::schema")]`).
+    pub fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^[0-9a-f]{64}$",
+            "description": "A sha256: 64 lower-case hex digits."
+        })
+    }
 }
 
 /// Serde adaptor for an optional bare-hex sha256.
@@ -185,6 +194,15 @@ pub mod bare_opt {
             Some(s) => Digest::from_hex(&s).map(Some).map_err(serde::de::Error::custom),
             None => Ok(None),
         }
+    }
+
+    /// The JSON Schema of the optional bare form.
+    pub fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": ["string", "null"],
+            "pattern": "^[0-9a-f]{64}$",
+            "description": "A sha256: 64 lower-case hex digits."
+        })
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! The grammar is the distribution reference grammar, without the regex engine
 //! it is usually written with (that would double the WebAssembly build). The
-//! bundler's tests compare this parser with oci-client's on many references.
+//! tests below pin its normalisation and what it refuses;
+//! [`REFERENCE_PATTERN`] states the same grammar for the JSON Schemas.
 
 use std::fmt;
 
@@ -190,6 +191,47 @@ impl<'de> Deserialize<'de> for ImageRef {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         ImageRef::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// For a document field kept as the text it was written as (so the document
+/// keeps its bytes): checked as an image reference when read
+/// (`#[serde(deserialize_with = "crate::image::checked")]`).
+pub fn checked<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    ImageRef::parse(&s).map_err(serde::de::Error::custom)?;
+    Ok(s)
+}
+
+/// The same, for a list of references.
+pub fn checked_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    for s in &v {
+        ImageRef::parse(s).map_err(serde::de::Error::custom)?;
+    }
+    Ok(v)
+}
+
+/// The distribution reference grammar as a pattern, for the documents' JSON
+/// Schemas (the parser above is what checks; this tells editors and other
+/// readers the same rule).
+pub const REFERENCE_PATTERN: &str = concat!(
+    "^(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?/)?",
+    "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*",
+    "(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
+);
+
+impl schemars::JsonSchema for ImageRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ImageRef".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "maxLength": 512,
+            "pattern": REFERENCE_PATTERN,
+            "description": "An image reference: [registry/]repository[:tag][@sha256:digest]."
+        })
     }
 }
 

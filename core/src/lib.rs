@@ -14,6 +14,7 @@ pub mod lock;
 pub mod pki;
 pub mod render;
 pub mod schema;
+pub mod seal;
 pub mod spec;
 pub mod tree;
 pub mod upgrade;

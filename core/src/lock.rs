@@ -2,6 +2,7 @@
 //! digest and every file to a sha256. Written by `meshbundle lock` on a
 //! connected host; read by render and build.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
@@ -9,10 +10,12 @@ use crate::digest::Digest;
 pub const LOCK_API_VERSION: &str = "meshbundle.dev/v1alpha1";
 pub const LOCK_KIND: &str = "Lock";
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Lock {
+    #[schemars(extend("const" = LOCK_API_VERSION))]
     pub api_version: String,
+    #[schemars(extend("const" = LOCK_KIND))]
     pub kind: String,
     /// Images, sorted by name.
     #[serde(default)]
@@ -22,12 +25,13 @@ pub struct Lock {
     pub files: Vec<LockedFile>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedImage {
     /// The reference it was resolved from, e.g. `registry.k8s.io/pause:3.10`
     /// (checked as an image reference when read).
-    #[serde(deserialize_with = "image_name")]
+    #[serde(deserialize_with = "crate::image::checked")]
+    #[schemars(with = "crate::image::ImageRef")]
     pub name: String,
     /// Digest of what the tag named when locked (an index for multi-arch
     /// images): what `skopeo inspect` reports.
@@ -47,18 +51,12 @@ pub struct LockedImage {
     pub source: Option<String>,
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedPlatform {
     /// `os/architecture[/variant]`, e.g. `linux/amd64`.
     pub platform: String,
     pub digest: Digest,
-}
-
-fn image_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    let s = String::deserialize(d)?;
-    crate::image::ImageRef::parse(&s).map_err(serde::de::Error::custom)?;
-    Ok(s)
 }
 
 /// Whether a lock file name is a relative path of `[A-Za-z0-9._-]` segments
@@ -85,6 +83,15 @@ fn file_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error>
     }
 }
 
+fn file_name_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "maxLength": 200,
+        "pattern": "^(?:[A-Za-z0-9_-][A-Za-z0-9._-]*|\\.[A-Za-z0-9_-][A-Za-z0-9._-]*|\\.\\.[A-Za-z0-9._-]+)(?:/(?:[A-Za-z0-9_-][A-Za-z0-9._-]*|\\.[A-Za-z0-9_-][A-Za-z0-9._-]*|\\.\\.[A-Za-z0-9._-]+))*$",
+        "description": "A relative path of names of letters, digits, `.`, `_` and `-`, none `.` or `..`."
+    })
+}
+
 impl LockedImage {
     /// The digest the site pulls the image by.
     pub fn site_digest(&self) -> &Digest {
@@ -92,16 +99,18 @@ impl LockedImage {
     }
 }
 
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedFile {
     /// Name in the bundle, e.g. `kubeadm-amd64` or `manifest/flannel`
     /// (checked when read: it becomes a path).
     #[serde(deserialize_with = "file_name")]
+    #[schemars(schema_with = "file_name_schema")]
     pub name: String,
     pub url: String,
     /// The bare 64 hex digits.
     #[serde(with = "crate::digest::bare")]
+    #[schemars(schema_with = "crate::digest::bare::schema")]
     pub sha256: Digest,
     pub size: u64,
 }

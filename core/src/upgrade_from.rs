@@ -146,9 +146,38 @@ impl<'de> Deserialize<'de> for Revision {
     }
 }
 
+impl schemars::JsonSchema for Version {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Version".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "maxLength": 64,
+            "pattern": "^(?:0|[1-9][0-9]*)\\.(?:0|[1-9][0-9]*)\\.(?:0|[1-9][0-9]*)(?:-[A-Za-z0-9]+(?:\\.[A-Za-z0-9]+)*)?$",
+            "description": "A released version: MAJOR.MINOR.PATCH[-pre.release]."
+        })
+    }
+}
+
+impl schemars::JsonSchema for Revision {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Revision".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "maxLength": 63,
+            "pattern": "^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$",
+            "not": { "const": "default" },
+            "description": "An Istio revision: an RFC 1123 label other than `default`."
+        })
+    }
+}
+
 /// The state a site is in before this bundle: the bundle it runs and the
 /// versions that bundle installed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpgradeFrom {
     /// The id of the previous bundle (the sha256 of its seal), verified when it was read.

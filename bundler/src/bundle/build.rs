@@ -344,7 +344,7 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
     f.sync_all().map_err(io)?;
     let bytes = f.metadata().map_err(io)?.len();
     tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
-    Ok(Built { id, seal, bytes })
+    Ok(Built { id: id.to_string(), seal, bytes })
 }
 
 fn changed(e: &SealEntry, cached: &Path) -> Error {
@@ -458,7 +458,7 @@ pub fn base_from_bundle(path: &Path, site: &Site, progress: &Progress) -> Result
             "give a bundle made by meshbundle",
         )
     })?;
-    let from = UpgradeFrom::of_site(&previous, digest(&head.id)?)
+    let from = UpgradeFrom::of_site(&previous, head.id.clone())
         .map_err(|e| Error::failed(format!("--since {}: the spec in its seal: {e}", path.display()), "give a bundle made by meshbundle"))?;
     // The site holds every image of the base (what it carries, and what
     // its own base carried before it), each in its repository.
@@ -480,5 +480,5 @@ pub fn base_from_bundle(path: &Path, site: &Site, progress: &Progress) -> Result
     if let Some(b) = &head.seal.base {
         files.extend(head.seal.files.iter().filter(|f| b.files.contains(&f.name)).map(|f| f.sha256.hex().to_string()));
     }
-    Ok(BaseSets { id: head.id, blobs, files, from: Some(from) })
+    Ok(BaseSets { id: head.id.to_string(), blobs, files, from: Some(from) })
 }

@@ -129,7 +129,7 @@ impl SealedCache {
         if let Ok(list) = std::fs::read_dir(dir) {
             for e in list.flatten() {
                 let name = e.file_name();
-                if name.to_str().is_some_and(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit())) {
+                if name.to_str().is_some_and(|n| meshbundle_core::digest::Digest::from_hex(n).is_ok()) {
                     let _ = std::fs::remove_file(e.path());
                 }
             }

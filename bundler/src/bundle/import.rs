@@ -230,7 +230,7 @@ fn lay_out(
     opener: Option<&Opener>,
     node: Option<&NodeLayout>,
     progress: &Progress,
-    id: &str,
+    id: &meshbundle_core::digest::Digest,
     keep: &mut [Kept],
 ) -> Result<Extracted> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -680,7 +680,7 @@ fn lacks_base(base: &Base, target: &str, what: &str) -> Error {
 /// its base, that is, was laid out from the base bundle (or from this one,
 /// by an earlier run) and holds, unchanged, every base file that `node`
 /// gets. A plain bundle needs nothing.
-pub fn check_extract_base(seal: &Seal, own_id: &str, dir: &Path, node: Option<&NodeLayout>) -> Result<()> {
+pub fn check_extract_base(seal: &Seal, own_id: &meshbundle_core::digest::Digest, dir: &Path, node: Option<&NodeLayout>) -> Result<()> {
     let Some(base) = &seal.base else { return Ok(()) };
     let target = dir.display().to_string();
     let marker = dir.join(MARKER);
@@ -691,7 +691,7 @@ pub fn check_extract_base(seal: &Seal, own_id: &str, dir: &Path, node: Option<&N
     if laid_from.is_empty() {
         return Err(lacks_base(base, &target, "the layout of the previous bundle"));
     }
-    if laid_from != base.id.as_str() && laid_from != own_id {
+    if laid_from != base.id.as_str() && laid_from != own_id.as_str() {
         let shown = super::read::shown(&laid_from);
         return Err(lacks_base(base, &target, &format!("the layout of the previous bundle (it holds bundle {shown})")));
     }

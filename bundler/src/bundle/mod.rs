@@ -25,7 +25,7 @@ pub mod sign;
 pub const SEAL: &str = "SEAL.json";
 pub const SEAL_SUM: &str = "SEAL.sha256";
 pub const SEAL_SIG: &str = "SEAL.json.sig";
-pub const FORMAT: &str = "meshbundle.dev/bundle/v1";
+pub use meshbundle_core::seal::FORMAT;
 
 /// A tar header for a regular file of the bundle.
 pub fn header(size: u64, mode: u32) -> tar::Header {

@@ -129,7 +129,7 @@ impl Signed {
 pub struct Head {
     pub seal: Seal,
     pub seal_bytes: Vec<u8>,
-    pub id: String,
+    pub id: meshbundle_core::digest::Digest,
     pub signature: Option<Vec<u8>>,
 }
 
@@ -296,7 +296,7 @@ fn read_head<'a, R: Read>(
     let mut end = data_end(&sum);
     if sum_text != format!("{id}\n").as_bytes() {
         let said = shown(String::from_utf8_lossy(&sum_text).trim());
-        if String::from_utf8_lossy(&sum_text).trim() == id {
+        if id == String::from_utf8_lossy(&sum_text).trim() {
             return Err(bad(SEAL_SUM, format!("not in the form meshbundle writes (`{id}` and one newline, nothing else)")));
         }
         return Err(bad(SEAL, format!("damaged: its sha256 is {id}, but {SEAL_SUM} says {said}")));

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::oci::Image;
 use crate::oci::archive;
 use crate::oci::cache::BlobCache;
-use crate::oci::layout::{Layout, REF_NAME};
+use crate::oci::layout::{self, Layout};
 use crate::progress::Progress;
 
 pub fn run(c: ImageCommand) -> Result<ExitCode> {
@@ -96,7 +96,7 @@ fn write_layout(output: &Path, cache: &BlobCache, images: &[(String, Image)]) ->
         }
         let entry =
             layout.add_image(cache, image, name).map_err(|e| Error::failed(format!("cannot write {name} into {out}: {e}"), hint))?;
-        entries.retain(|e| e["annotations"][REF_NAME] != entry["annotations"][REF_NAME]);
+        entries.retain(|e| layout::ref_name(e) != layout::ref_name(&entry));
         entries.push(entry);
     }
     layout.write_index(entries).map_err(|e| Error::failed(format!("cannot write the OCI layout {out}: {e}"), hint))

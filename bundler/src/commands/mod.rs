@@ -7,7 +7,7 @@ mod init;
 mod lock;
 pub mod net;
 mod render;
-mod schema;
+pub mod schema;
 mod secrets;
 mod upgrade;
 mod validate;
@@ -21,7 +21,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Init(a) => init::run(a),
         Command::Validate(a) => validate::run(a),
-        Command::Schema => schema::run(),
+        Command::Schema(a) => schema::run(a),
         Command::Render(a) => render::run(a),
         Command::Secrets(c) => secrets::run(c),
         Command::Lock(a) => lock::run(a),

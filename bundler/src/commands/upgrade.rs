@@ -85,7 +85,7 @@ fn from_bundle(a: &UpgradePlanArgs, file: &Path) -> Result<(Site, Option<Lock>, 
         None => None,
     };
     let carried = Carried {
-        id: report.head.id.clone(),
+        id: report.head.id.to_string(),
         images: seal
             .images
             .iter()

@@ -11,12 +11,13 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use meshbundle_core::lock::LockedImage;
-use serde_json::{Value, json};
+use oci_spec::image::{ImageIndex, ImageManifestBuilder, MediaType};
+use serde_json::Value;
 use sha2::Sha256;
 
 use super::cache::{BlobCache, CacheError};
-use super::layout::{Layout, REF_NAME};
-use super::media;
+use super::layout::{Layout, ref_name};
+use super::media::{Descriptor, canonical_bytes, descriptor};
 use super::registry::{RegistryError, image_from_lock, locked_from_manifest};
 use super::{Digest, Image, digest_of};
 
@@ -41,12 +42,11 @@ pub fn parse_source(source: &str) -> Option<(&str, PathBuf)> {
 pub fn load(source: &str, name: &str, platforms: &[String], cache: &BlobCache) -> Result<(LockedImage, Image), RegistryError> {
     let (kind, path) =
         parse_source(source).ok_or_else(|| err(name, format!("`{source}` is not oci:DIR, oci-archive:FILE or docker-archive:FILE")))?;
-    let (index, top) = match kind {
+    let top = match kind {
         "oci" => from_layout_dir(&path, name, cache)?,
         "oci-archive" => from_oci_archive(&path, name, cache)?,
         _ => from_docker_archive(&path, name, cache)?,
     };
-    let _ = index;
     let locked = locked_from_manifest(name, &top, &digest_of(&top), platforms, Some(source.to_string()))?;
     let image = futures::executor::block_on(image_from_lock(&locked, top, |d| async move { cache.read(&d).map_err(RegistryError::from) }))?;
     for b in &image.blobs {
@@ -60,22 +60,19 @@ pub fn load(source: &str, name: &str, platforms: &[String], cache: &BlobCache) -
 /// Picks the manifest for `name` from an index.json: the one whose
 /// `org.opencontainers.image.ref.name` is the name or its tag, or the only
 /// one. Its digest is checked (it becomes a path in the cache).
-fn pick(entries: &[Value], name: &str) -> Result<Option<Digest>, RegistryError> {
+fn pick(entries: &[Descriptor], name: &str) -> Result<Option<Digest>, RegistryError> {
     let tag = meshbundle_core::image::ImageRef::parse(name).ok().and_then(|r| r.tag);
     let by_name = entries.iter().find(|e| {
-        let r = e["annotations"][REF_NAME].as_str().unwrap_or_default();
+        let r = ref_name(e).unwrap_or_default();
         r == name || Some(r) == tag.as_deref() || r.ends_with(&format!(":{}", tag.as_deref().unwrap_or("\u{0}")))
     });
     match by_name.or(if entries.len() == 1 { entries.first() } else { None }) {
         None => Ok(None),
-        Some(e) => {
-            let d = e["digest"].as_str().unwrap_or_default();
-            Digest::parse(d).map(Some).map_err(|e| err(name, format!("index.json: {e}")))
-        }
+        Some(e) => Digest::parse(e.digest().as_ref()).map(Some).map_err(|e| err(name, format!("index.json: {e}"))),
     }
 }
 
-fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache) -> Result<(Vec<Value>, Vec<u8>), RegistryError> {
+fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache) -> Result<Vec<u8>, RegistryError> {
     let layout = Layout::open(dir)?;
     let entries = layout.read_index()?;
     let digest = pick(&entries, name)?.ok_or_else(|| err(name, format!("{} has no manifest named {name}", dir.display())))?;
@@ -95,8 +92,7 @@ fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache) -> Result<(Vec<Val
             return Err(RegistryError::BadBlob { image: name.into(), blob: claimed.to_string(), actual: got.to_string() });
         }
     }
-    let top = cache.read(&digest)?;
-    Ok((entries, top))
+    Ok(cache.read(&digest)?)
 }
 
 /// Streams a tar's regular files into the cache: `path -> (digest, size)`,
@@ -148,7 +144,7 @@ fn import_tar(file: &Path, cache: &BlobCache) -> Result<TarContents, CacheError>
     Ok((files, small))
 }
 
-fn from_oci_archive(file: &Path, name: &str, cache: &BlobCache) -> Result<(Vec<Value>, Vec<u8>), RegistryError> {
+fn from_oci_archive(file: &Path, name: &str, cache: &BlobCache) -> Result<Vec<u8>, RegistryError> {
     let (files, small) = import_tar(file, cache)?;
     for (path, (digest, _)) in &files {
         if let Some(hex) = path.strip_prefix("blobs/sha256/")
@@ -157,17 +153,14 @@ fn from_oci_archive(file: &Path, name: &str, cache: &BlobCache) -> Result<(Vec<V
             return Err(RegistryError::BadBlob { image: name.into(), blob: format!("sha256:{hex}"), actual: digest.to_string() });
         }
     }
-    let index: Value = small
-        .get("index.json")
-        .and_then(|b| serde_json::from_slice(b).ok())
-        .ok_or_else(|| err(name, format!("{} has no index.json: not an OCI archive", file.display())))?;
-    let entries = index["manifests"].as_array().cloned().unwrap_or_default();
-    let digest = pick(&entries, name)?.ok_or_else(|| err(name, format!("{} has no manifest named {name}", file.display())))?;
-    let top = cache.read(&digest)?;
-    Ok((entries, top))
+    let raw = small.get("index.json").ok_or_else(|| err(name, format!("{} has no index.json: not an OCI archive", file.display())))?;
+    let index: ImageIndex =
+        serde_json::from_slice(raw).map_err(|e| err(name, format!("{}: index.json: not an OCI image index: {e}", file.display())))?;
+    let digest = pick(index.manifests(), name)?.ok_or_else(|| err(name, format!("{} has no manifest named {name}", file.display())))?;
+    Ok(cache.read(&digest)?)
 }
 
-fn from_docker_archive(file: &Path, name: &str, cache: &BlobCache) -> Result<(Vec<Value>, Vec<u8>), RegistryError> {
+fn from_docker_archive(file: &Path, name: &str, cache: &BlobCache) -> Result<Vec<u8>, RegistryError> {
     let (files, small) = import_tar(file, cache)?;
     let manifest: Value = small
         .get("manifest.json")
@@ -198,15 +191,16 @@ fn from_docker_archive(file: &Path, name: &str, cache: &BlobCache) -> Result<(Ve
             let p = cache.path(&digest);
             fs::File::open(&p).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == [0x1f, 0x8b]
         };
-        layers.push(json!({"mediaType": if gz { media::OCI_LAYER_GZIP } else { media::OCI_LAYER }, "digest": digest, "size": size}));
+        layers.push(descriptor(if gz { MediaType::ImageLayerGzip } else { MediaType::ImageLayer }, &digest, size));
     }
-    let oci = json!({
-        "schemaVersion": 2,
-        "mediaType": media::OCI_MANIFEST,
-        "config": {"mediaType": media::OCI_CONFIG, "digest": config_digest, "size": config_size},
-        "layers": layers,
-    });
-    let raw = serde_json::to_vec(&oci).map_err(|e| err(name, e.to_string()))?;
+    let oci = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(descriptor(MediaType::ImageConfig, &config_digest, config_size))
+        .layers(layers)
+        .build()
+        .map_err(|e| err(name, e.to_string()))?;
+    let raw = canonical_bytes(&oci).map_err(|e| err(name, e.to_string()))?;
     cache.put_bytes(&raw)?;
-    Ok((Vec::new(), raw))
+    Ok(raw)
 }

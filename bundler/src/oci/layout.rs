@@ -1,17 +1,49 @@
 //! OCI image layouts (`oci-layout`, `index.json`, `blobs/sha256/`), as
 //! `skopeo`, `umoci` and `ctr import` read them. Writes are atomic: every blob
-//! and the index go through a temporary file.
+//! and the index go through a temporary file. The documents are oci-spec's
+//! (`OciLayout`, `ImageIndex`, `Descriptor`), written in canonical form
+//! ([`super::media::canonical_bytes`]).
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde_json::{Value, json};
+use oci_spec::image::{ImageIndex, ImageIndexBuilder, MediaType, OciLayoutBuilder};
 
+use super::media::{Descriptor, canonical_bytes, descriptor};
 use super::{Digest, Image};
 use crate::oci::cache::{BlobCache, CacheError};
 
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub use oci_spec::image::ANNOTATION_REF_NAME as REF_NAME;
+
+/// The reference name (`org.opencontainers.image.ref.name`) of an index entry.
+pub fn ref_name(d: &Descriptor) -> Option<&str> {
+    d.annotations().as_ref()?.get(REF_NAME).map(String::as_str)
+}
+
+/// A descriptor with its reference name.
+pub fn named(mut d: Descriptor, ref_name: &str) -> Descriptor {
+    d.set_annotations(Some([(REF_NAME.to_string(), ref_name.to_string())].into_iter().collect()));
+    d
+}
+
+/// The canonical bytes of an image index listing `manifests`, sorted by
+/// reference name then digest: `index.json` of a layout, and the index a
+/// bundle carries.
+pub fn index_bytes(mut manifests: Vec<Descriptor>) -> Result<Vec<u8>, CacheError> {
+    manifests.sort_by(|a, b| {
+        ref_name(a).unwrap_or_default().cmp(ref_name(b).unwrap_or_default()).then_with(|| a.digest().as_ref().cmp(b.digest().as_ref()))
+    });
+    let bad =
+        |e: &dyn std::fmt::Display| CacheError::Io { path: PathBuf::from("index.json"), source: std::io::Error::other(e.to_string()) };
+    let index: ImageIndex = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(manifests)
+        .build()
+        .map_err(|e| bad(&e))?;
+    canonical_bytes(&index).map_err(|e| bad(&e))
+}
 
 #[derive(Debug)]
 pub struct Layout {
@@ -51,9 +83,12 @@ impl Layout {
         crate::fsutil::report_leftovers(&removed);
         let marker = root.join("oci-layout");
         if !marker.exists() {
-            crate::fsutil::create_file(&marker, 0o644)
-                .and_then(|mut f| f.write_all(b"{\"imageLayoutVersion\":\"1.0.0\"}"))
-                .map_err(io(&marker))?;
+            let header = OciLayoutBuilder::default()
+                .image_layout_version("1.0.0")
+                .build()
+                .map_err(|e| io(&marker)(std::io::Error::other(e.to_string())))?;
+            let bytes = canonical_bytes(&header).map_err(|e| io(&marker)(std::io::Error::other(e.to_string())))?;
+            crate::fsutil::create_file(&marker, 0o644).and_then(|mut f| f.write_all(&bytes)).map_err(io(&marker))?;
         }
         Ok(Layout { root: root.to_path_buf(), _lock: Some(lock) })
     }
@@ -106,42 +141,53 @@ impl Layout {
 
     /// Writes an image (manifests and blobs, which must be in `cache`) and
     /// returns its index entry.
-    pub fn add_image(&self, cache: &BlobCache, image: &Image, ref_name: &str) -> Result<Value, CacheError> {
+    pub fn add_image(&self, cache: &BlobCache, image: &Image, ref_name: &str) -> Result<Descriptor, CacheError> {
         for b in &image.blobs {
             self.put_from_cache(cache, &b.digest)?;
         }
         for (_, _, raw) in &image.manifests {
             self.put_bytes(raw)?;
         }
-        Ok(json!({
-            "mediaType": image.media_type,
-            "digest": image.digest,
-            "size": image.size,
-            "annotations": {REF_NAME: ref_name},
-        }))
+        Ok(named(descriptor(MediaType::from(image.media_type.as_str()), &image.digest, image.size), ref_name))
     }
 
     /// Writes `index.json` with these entries (sorted by reference name).
-    pub fn write_index(&self, mut manifests: Vec<Value>) -> Result<(), CacheError> {
-        manifests.sort_by(|a, b| {
-            let n = |v: &Value| v["annotations"][REF_NAME].as_str().unwrap_or_default().to_string();
-            n(a).cmp(&n(b)).then_with(|| a["digest"].as_str().cmp(&b["digest"].as_str()))
-        });
-        let index = json!({"schemaVersion": 2, "mediaType": super::media::OCI_INDEX, "manifests": manifests});
+    pub fn write_index(&self, manifests: Vec<Descriptor>) -> Result<(), CacheError> {
+        let bytes = index_bytes(manifests)?;
         let path = self.root.join("index.json");
         let tmp = self.root.join("index.json.tmp");
-        crate::fsutil::create_file(&tmp, 0o644)
-            .and_then(|mut f| f.write_all(&serde_json::to_vec(&index).unwrap_or_default()))
-            .map_err(io(&tmp))?;
+        crate::fsutil::create_file(&tmp, 0o644).and_then(|mut f| f.write_all(&bytes)).map_err(io(&tmp))?;
         fs::rename(&tmp, &path).map_err(io(&path))
     }
 
     /// The entries of `index.json`.
-    pub fn read_index(&self) -> Result<Vec<Value>, CacheError> {
+    pub fn read_index(&self) -> Result<Vec<Descriptor>, CacheError> {
         let p = self.root.join("index.json");
         let bytes = fs::read(&p).map_err(io(&p))?;
-        let v: Value =
+        let index: ImageIndex =
             serde_json::from_slice(&bytes).map_err(|e| CacheError::Io { path: p.clone(), source: std::io::Error::other(e.to_string()) })?;
-        Ok(v["manifests"].as_array().cloned().unwrap_or_default())
+        Ok(index.manifests().clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `index_bytes` writes the index a bundle carries exactly as the
+    /// `json!` form did: entries sorted by reference name, each with its
+    /// media type, digest, size and name.
+    #[test]
+    fn index_bytes_keep_the_bundle_index_form() {
+        let (a, b) = (Digest::of(b"a"), Digest::of(b"b"));
+        let entries = vec![
+            named(descriptor(MediaType::ImageIndex, &b, 20), "reg:5000/z/z:2"),
+            named(descriptor(MediaType::ImageManifest, &a, 10), "reg:5000/a/a:1"),
+        ];
+        let want = serde_json::json!({"schemaVersion": 2, "mediaType": crate::oci::media::OCI_INDEX, "manifests": [
+            {"mediaType": crate::oci::media::OCI_MANIFEST, "digest": a, "size": 10, "annotations": {REF_NAME: "reg:5000/a/a:1"}},
+            {"mediaType": crate::oci::media::OCI_INDEX, "digest": b, "size": 20, "annotations": {REF_NAME: "reg:5000/z/z:2"}},
+        ]});
+        assert_eq!(index_bytes(entries).unwrap(), serde_json::to_vec(&want).unwrap());
     }
 }

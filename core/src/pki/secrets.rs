@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use rand_core::CryptoRng;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use x509_cert::certificate::Certificate;
 
@@ -17,10 +18,12 @@ use crate::spec::Site;
 
 pub const SECRETS_KIND: &str = "SiteSecrets";
 
-#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SiteSecrets {
+    #[schemars(extend("const" = crate::spec::API_VERSION))]
     pub api_version: String,
+    #[schemars(extend("const" = SECRETS_KIND))]
     pub kind: String,
     /// The site (`metadata.name`) these belong to.
     pub site: String,
@@ -67,7 +70,7 @@ pub enum CredentialError {
 /// Defines a string type that is checked when made or deserialized, and that
 /// reads as a `&str` (it is only ever one of the checked forms).
 macro_rules! checked_str {
-    ($(#[$doc:meta])* $name:ident, $check:expr, $err:expr) => {
+    ($(#[$doc:meta])* $name:ident, $pattern:literal, $check:expr, $err:expr) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Serialize)]
         #[serde(transparent)]
@@ -128,12 +131,23 @@ macro_rules! checked_str {
                 $name::parse(&s).map_err(serde::de::Error::custom)
             }
         }
+
+        /// The same rule as `parse`, as a pattern (a test checks the two agree).
+        impl schemars::JsonSchema for $name {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({ "type": "string", "pattern": $pattern })
+            }
+        }
     };
 }
 
 checked_str!(
     /// A kubeadm bootstrap token, `[a-z0-9]{6}.[a-z0-9]{16}`.
     BootstrapToken,
+    "^[a-z0-9]{6}\\.[a-z0-9]{16}$",
     |t| {
         let b = t.as_bytes();
         b.len() == 23 && b[6] == b'.' && b.iter().enumerate().all(|(i, c)| i == 6 || c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -144,6 +158,7 @@ checked_str!(
 checked_str!(
     /// kubeadm's certificate key: 32 bytes as 64 lower-case hex digits.
     CertificateKey,
+    "^[0-9a-f]{64}$",
     |k| crate::digest::Digest::from_hex(k).is_ok(),
     CredentialError::CertificateKey
 );
@@ -151,6 +166,7 @@ checked_str!(
 checked_str!(
     /// A login name for an addon: 1 to 32 of `[a-z0-9-]`, starting with a letter.
     UserName,
+    "^[a-z][a-z0-9-]{0,31}$",
     |u| {
         let b = u.as_bytes();
         (1..=32).contains(&b.len()) && b[0].is_ascii_lowercase() && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
@@ -162,6 +178,7 @@ checked_str!(
     /// A generated password or session signing key: 32 ASCII letters and
     /// digits (about 190 bits; Kiali takes signing keys of 16, 24 or 32 bytes).
     Password,
+    "^[A-Za-z0-9]{32}$",
     |p| p.len() == 32 && p.bytes().all(|c| c.is_ascii_alphanumeric()),
     CredentialError::Password
 );
@@ -171,6 +188,7 @@ checked_str!(
     /// a bearer token): 1 to 4096 printable ASCII characters, no leading or
     /// trailing space (Alertmanager trims what it reads from a file).
     ReceiverCredential,
+    "^[!-~](?:[ -~]{0,4094}[!-~])?$",
     |c| (1..=4096).contains(&c.len()) && c.bytes().all(|b| (0x20..0x7f).contains(&b)) && c.trim() == c,
     CredentialError::ReceiverCredential
 );
@@ -179,7 +197,7 @@ checked_str!(
 /// password for `spec.observability.alertmanager.receivers.email.authUsername`
 /// and the token for `receivers.webhook.bearerToken`. They reach the cluster
 /// as the Secret `secrets/alertmanager-credentials.yaml`, mounted as files.
-#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AlertmanagerSecrets {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -190,14 +208,14 @@ pub struct AlertmanagerSecrets {
 
 /// The credentials of the observability addons. They reach the cluster as
 /// the Secret `secrets/addon-credentials.yaml`, never inside a manifest.
-#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddonSecrets {
     pub grafana: GrafanaSecrets,
     pub kiali: KialiSecrets,
 }
 
-#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GrafanaSecrets {
     /// Grafana's administrator (`GF_SECURITY_ADMIN_USER`).
@@ -206,7 +224,7 @@ pub struct GrafanaSecrets {
     pub admin_password: Password,
 }
 
-#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KialiSecrets {
     /// The key Kiali signs its login sessions with (`login_token.signing_key`).
@@ -242,14 +260,14 @@ pub fn needs_addon_secrets(site: &Site) -> bool {
 }
 
 /// A certificate and its private key, both PEM.
-#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CertKey {
     pub cert: String,
     pub key: String,
 }
 
-#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KubeadmSecrets {
     /// Bootstrap token, `[a-z0-9]{6}.[a-z0-9]{16}`.
@@ -267,14 +285,14 @@ pub struct KubeadmSecrets {
     pub service_account: KeyPair,
 }
 
-#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KeyPair {
     pub private_key: String,
     pub public_key: String,
 }
 
-#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IstioSecrets {
     /// The mesh root CA, shared by every cluster of the mesh.
@@ -283,7 +301,7 @@ pub struct IstioSecrets {
     pub intermediates: BTreeMap<String, CertKey>,
 }
 
-#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IngressSecrets {
     /// The CA that signed the certificate, when meshbundle made it. Absent

@@ -1,0 +1,65 @@
+//! The seal, the lock and the secrets file are read through their types:
+//! every identifier in them (image reference, digest, path) is checked as it
+//! is read, and the seal's images must be pinned, where the site pulls them,
+//! to the digest the seal vouches for.
+
+use meshbundle_core::seal::Seal;
+
+const D: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const M: &str = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+
+fn seal_with_image(name: &str, site: &str, not_carried: &str) -> String {
+    format!(
+        r#"{{"format":"meshbundle.dev/bundle/v1","meshbundle":"x","site":"s","spec":"","treeDigest":"{D}","secrets":{{"privateKeys":"none"}},"images":[{{"name":"{name}","site":"{site}","digest":"{M}","mediaType":"application/vnd.oci.image.manifest.v1+json","manifests":["{M}"],"blobs":[],"size":1}}],"files":[],"certificates":[],{not_carried}"entries":[]}}"#
+    )
+}
+
+#[test]
+fn a_seal_image_is_a_reference_pinned_to_its_digest() {
+    let ok = seal_with_image("registry.k8s.io/pause:3.10", &format!("10.0.0.5:5000/pause:3.10@{M}"), "");
+    let seal = Seal::parse(ok.as_bytes()).expect("a well-formed seal");
+    assert_eq!(Seal::id_of(ok.as_bytes()), meshbundle_core::digest::Digest::of(ok.as_bytes()));
+    assert_eq!(seal.images[0].name, "registry.k8s.io/pause:3.10");
+    let cases = [
+        // Not a reference at all: import would fail only when it got there.
+        (seal_with_image("registry.k8s.io/pause:3.10", "not a reference", ""), "images[0].site"),
+        (seal_with_image("Registry.k8s.io/PAUSE:3.10;id", &format!("10.0.0.5:5000/pause:3.10@{M}"), ""), "images[0].name"),
+        // A reference, but to other bytes than the seal lists: the site would pull what nobody checked.
+        (seal_with_image("registry.k8s.io/pause:3.10", &format!("10.0.0.5:5000/pause:3.10@{D}"), ""), "not pinned to the image's digest"),
+        (seal_with_image("registry.k8s.io/pause:3.10", "10.0.0.5:5000/pause:3.10", ""), "not pinned to the image's digest"),
+        (
+            seal_with_image(
+                "registry.k8s.io/pause:3.10",
+                &format!("10.0.0.5:5000/pause:3.10@{M}"),
+                r#""notCarried":{"images":["$(reboot)"],"reason":"r"},"#,
+            ),
+            "notCarried.images",
+        ),
+        // A seal that claims a state of its keys build never writes is not read as "encrypted".
+        (ok.replace(r#""privateKeys":"none""#, r#""privateKeys":"sealed""#), "secrets.privateKeys"),
+    ];
+    for (json, want) in cases {
+        let e = Seal::parse(json.as_bytes()).expect_err(want);
+        assert!(e.contains(want), "expected `{want}` in: {e}");
+    }
+}
+
+#[test]
+fn a_lock_identifier_is_checked_where_it_is_read() {
+    let lock = |name: &str, digest: &str, file: &str, sha: &str| {
+        format!(
+            "apiVersion: meshbundle.dev/v1alpha1\nkind: Lock\nimages:\n- name: {name}\n  digest: {digest}\nfiles:\n- name: {file}\n  url: https://example.com/x\n  sha256: {sha}\n  size: 1\n"
+        )
+    };
+    let hex = &M[7..];
+    assert!(meshbundle_core::lock::parse(&lock("registry.k8s.io/pause:3.10", M, "kubeadm-amd64", hex)).is_ok());
+    for (text, want) in [
+        (lock("registry.k8s.io/pause:3.10", hex, "kubeadm-amd64", hex), "images"),
+        (lock("'registry.k8s.io/pause:3.10 x'", M, "kubeadm-amd64", hex), "images"),
+        (lock("registry.k8s.io/pause:3.10", M, "../kubeadm", hex), "files"),
+        (lock("registry.k8s.io/pause:3.10", M, "kubeadm-amd64", M), "files"),
+    ] {
+        let e = meshbundle_core::lock::parse(&text).expect_err(want).to_string();
+        assert!(e.contains(want), "expected `{want}` in: {e}");
+    }
+}
