@@ -9,6 +9,7 @@ pub mod net;
 mod render;
 mod schema;
 mod secrets;
+mod stdio;
 mod upgrade;
 mod validate;
 
@@ -17,7 +18,8 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Command};
 use crate::error::Result;
 
-pub fn run(cli: Cli) -> Result<ExitCode> {
+pub fn run(mut cli: Cli) -> Result<ExitCode> {
+    stdio::prepare(&mut cli)?;
     match cli.command {
         Command::Init(a) => init::run(a),
         Command::Validate(a) => validate::run(a),
