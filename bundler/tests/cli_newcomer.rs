@@ -166,3 +166,131 @@ fn the_rendered_readme_names_the_spec_file_that_was_used() {
         assert!(o.status.success(), "{}: {}", f.display(), text(&o.stderr));
     }
 }
+
+/// One HTTP/1.0 request: the status line, the headers (lower-case names) and the body.
+fn http(addr: &str, method: &str, path: &str) -> (String, Vec<(String, String)>, Vec<u8>) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let split = all.windows(4).position(|w| w == b"\r\n\r\n").expect("a header block");
+    let head = String::from_utf8(all[..split].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().to_string();
+    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())).collect();
+    (status, headers, all[split + 4..].to_vec())
+}
+
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn ui_serves_the_embedded_configurator_byte_for_byte_on_loopback() {
+    use std::io::BufRead;
+    let dist = repo().join("web/dist");
+    let dir = tempfile::tempdir().unwrap();
+    if !dist.join("index.html").exists() {
+        // Built without the page: ui says how to get it, and serves nothing.
+        let o = meshbundle(dir.path(), &["ui", "--listen", "127.0.0.1:0"]);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(text(&o.stderr).contains("web/build.sh"), "{}", text(&o.stderr));
+        return;
+    }
+    let mut child = Command::new(bin())
+        .args(["ui", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let _guard = Killed(child);
+    let url = first.trim();
+    let addr = url.strip_prefix("http://").and_then(|u| u.strip_suffix('/')).unwrap_or_else(|| panic!("printed {url}"));
+    assert!(addr.starts_with("127.0.0.1:"), "{addr}");
+
+    // The page, and every file of web/dist, byte for byte with its type.
+    let (status, headers, body) = http(addr, "GET", "/");
+    assert!(status.contains(" 200 "), "{status}");
+    assert_eq!(body, std::fs::read(dist.join("index.html")).unwrap());
+    assert!(headers.contains(&("content-type".into(), "text/html; charset=utf-8".into())), "{headers:?}");
+    let files = walk(&dist);
+    assert!(files.len() > 2);
+    for f in files {
+        let rel = f.strip_prefix(&dist).unwrap().to_str().unwrap().to_string();
+        let (status, headers, body) = http(addr, "GET", &format!("/{rel}"));
+        assert!(status.contains(" 200 "), "{rel}: {status}");
+        assert_eq!(body, std::fs::read(&f).unwrap(), "{rel}");
+        let want = match rel.rsplit_once('.').unwrap().1 {
+            "html" => "text/html; charset=utf-8",
+            "js" => "text/javascript; charset=utf-8",
+            "css" => "text/css; charset=utf-8",
+            "wasm" => "application/wasm",
+            other => panic!("a file type the test does not know: {other}"),
+        };
+        assert!(headers.iter().any(|(k, v)| k == "content-type" && v == want), "{rel}: {headers:?}");
+    }
+    // Only GETs of the embedded files: nothing from the disk, nothing written.
+    assert!(http(addr, "GET", "/../Cargo.toml").0.contains(" 404 "));
+    assert!(http(addr, "GET", "/%2e%2e/Cargo.toml").0.contains(" 404 "));
+    assert!(http(addr, "GET", "/nothing.html").0.contains(" 404 "));
+    let (status, headers, _) = http(addr, "POST", "/");
+    assert!(status.contains(" 405 "), "{status}");
+    assert!(headers.contains(&("allow".into(), "GET, HEAD".into())));
+    assert!(http(addr, "PUT", "/index.html").0.contains(" 405 "));
+}
+
+/// Runs `cmd` (a shell command line) under a pseudo-terminal with `script`,
+/// returning what it wrote to the terminal.
+fn under_a_terminal(dir: &Path, cmd: &str) -> String {
+    let o = Command::new("script").args(["-qec", cmd, "/dev/null"]).current_dir(dir).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stdout));
+    text(&o.stdout)
+}
+
+#[test]
+fn progress_shows_bytes_and_rate_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let b = bin();
+    let o = meshbundle(d, &["build", "--example", "production", "-o", "p.mbundle"]);
+    assert!(o.status.success());
+    assert!(!text(&o.stderr).contains("B/s"), "no bar when standard error is a pipe: {}", text(&o.stderr));
+    let size = std::fs::metadata(d.join("p.mbundle")).unwrap().len();
+    let mib = format!("{:.2} MiB", size as f64 / 1048576.0);
+    // On a terminal: the bar names the step, counts bytes against the total, and gives a rate.
+    for (cmd, step) in [
+        (format!("{b} build --example production -o again.mbundle"), "write ["),
+        (format!("{b} verify p.mbundle"), "verify ["),
+        (format!("{b} import p.mbundle --extract site"), "extract ["),
+    ] {
+        let out = under_a_terminal(d, &cmd);
+        let bar: Vec<&str> = out.split(['\r', '\n']).filter(|l| l.contains(step)).collect();
+        assert!(!bar.is_empty(), "{cmd}: no progress line in {out:?}");
+        assert!(bar.iter().any(|l| l.contains("B/s")), "{cmd}: {bar:?}");
+        assert!(!bar.iter().any(|l| l.contains("0 B/0 B")), "a bar is drawn only against a known total: {bar:?}");
+        if step == "verify [" {
+            assert!(bar.iter().any(|l| l.contains(&format!("/{mib}"))), "{cmd}: counted against the file's {mib}: {bar:?}");
+        }
+    }
+    // --quiet: none, even on a terminal.
+    for cmd in [
+        format!("{b} build --example production -o quiet.mbundle --quiet"),
+        format!("{b} verify p.mbundle --quiet"),
+        format!("{b} import p.mbundle --extract quiet --quiet"),
+    ] {
+        let out = under_a_terminal(d, &cmd);
+        assert!(!out.contains("B/s") && !out.contains("=>"), "{cmd}: {out:?}");
+    }
+    // A pipe: none.
+    let o = meshbundle(d, &["verify", "p.mbundle"]);
+    assert!(!text(&o.stderr).contains("B/s") && !text(&o.stdout).contains("B/s"));
+}

@@ -110,7 +110,7 @@ fn missing_from_lock(site: &Site, lock: &Lock) -> Vec<String> {
 }
 
 pub fn build(a: BuildArgs) -> Result<ExitCode> {
-    let progress = Progress::bytes("build", a.net.quiet);
+    let progress = Progress::bytes("pull", a.net.quiet);
     let n = net::setup(&a.net)?;
     let cache = &n.cache;
     let secrets_needed = a.secrets.is_some();
@@ -273,6 +273,8 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
         signer,
         spec_file: a.spec.as_deref().and_then(super::render::spec_file_name),
     };
+    progress.finish();
+    let progress = Progress::bytes("write", a.net.quiet);
     let built = write(input, &a.output, cache, &progress)?;
     progress.finish();
     let s = &built.seal;
@@ -610,6 +612,7 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
     }
     if let Some(dir) = &a.extract {
         let p = Progress::bytes("extract", a.quiet);
+        p.add_entries(seal, |e| !e.starts_with("images/"));
         let x = imp::extract(&a.file, &report.head, dir, opener.as_ref(), node.as_ref(), &p)?;
         p.finish();
         match &node {
@@ -626,6 +629,7 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
     }
     if let Some(sock) = &a.containerd {
         let p = Progress::bytes("containerd", a.quiet);
+        p.add_entries(seal, |e| e.starts_with("images/"));
         let n = imp::containerd(&a.file, seal, sock, &a.namespace, &p)?;
         p.finish();
         eprintln!("loaded {n} images into containerd ({}, namespace {})", sock.display(), a.namespace);
@@ -633,6 +637,7 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
     }
     if let Some((host, regs, rt)) = &registry {
         let p = Progress::bytes("push", a.quiet);
+        p.add_entries(seal, |e| e.starts_with("images/blobs/"));
         let pushed = imp::registry(&a.file, &report.head, host, regs, rt, &p)?;
         p.finish();
         eprintln!(

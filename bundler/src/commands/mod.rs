@@ -10,6 +10,7 @@ mod render;
 mod schema;
 mod secrets;
 mod stdio;
+pub mod ui;
 mod upgrade;
 mod validate;
 
@@ -36,5 +37,6 @@ pub fn run(mut cli: Cli) -> Result<ExitCode> {
         Command::Completions(a) => docs::completions(a),
         Command::Man(a) => docs::man(a),
         Command::Upgrade(c) => upgrade::run(c),
+        Command::Ui(a) => ui::run(a),
     }
 }
