@@ -312,7 +312,7 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
                     out = a.output.display()
                 );
             } else {
-                eprintln!("{} (meshbundle inspect {} lists what it holds)", report::install_line(s), a.output.display());
+                eprintln!("this bundle {} (meshbundle inspect {} lists what it holds)", report::install_line(s), a.output.display());
                 eprintln!(
                     "next: read the rendered install with meshbundle import {} --extract DIR; for a bundle that installs: meshbundle lock SPEC on a connected host, meshbundle secrets generate SPEC -o site.secrets.yaml, then meshbundle build SPEC --locked --secrets site.secrets.yaml --recipient age1...",
                     a.output.display()
