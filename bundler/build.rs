@@ -47,4 +47,31 @@ fn main() {
     }
     let id = hex::encode(h.finalize());
     println!("cargo:rustc-env=MESHBUNDLE_SOURCE_ID={}", &id[..16]);
+    web_dist(&root);
+}
+
+/// `meshbundle ui` serves the configurator from the binary: every file of
+/// `web/dist/` (which `web/build.sh` makes) is embedded, in path order, when
+/// `web/dist/index.html` exists at build time; otherwise none is, and `ui`
+/// says how to build it. The rule depends on that directory alone.
+fn web_dist(root: &Path) {
+    let dist = root.join("web/dist");
+    // A path that does not exist would rerun this script on every build:
+    // without web/dist, watch web/ for it to appear.
+    let watched = if dist.is_dir() { dist.clone() } else { root.join("web") };
+    println!("cargo:rerun-if-changed={}", watched.display());
+    let mut files = Vec::new();
+    if dist.join("index.html").is_file() {
+        walk(&dist, &mut files);
+    }
+    files.sort();
+    let mut out = String::from("&[\n");
+    for f in &files {
+        println!("cargo:rerun-if-changed={}", f.display());
+        let rel = f.strip_prefix(&dist).unwrap_or(f).to_string_lossy().replace('\\', "/");
+        out.push_str(&format!("    ({rel:?}, include_bytes!({:?})),\n", f.display().to_string()));
+    }
+    out.push(']');
+    let dest = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("web_dist.rs");
+    std::fs::write(dest, out).unwrap_or_else(|e| panic!("writing web_dist.rs: {e}"));
 }

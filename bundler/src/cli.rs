@@ -132,6 +132,9 @@ pub enum Command {
         help_template = examples!("  meshbundle man -o /usr/local/share/man/man1 && man meshbundle-build\n  meshbundle man -o - | man -l -          # the main page, to read now")
     )]
     Man(ManArgs),
+    /// Serve the browser configurator from this binary on 127.0.0.1 (prints the address).
+    #[command(help_template = examples!("  meshbundle ui                         # http://127.0.0.1:7380/\n  meshbundle ui --listen 127.0.0.1:0    # any free port"))]
+    Ui(crate::commands::ui::UiArgs),
 }
 
 #[derive(clap::Args, Debug)]

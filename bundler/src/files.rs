@@ -40,6 +40,7 @@ fn local_path(url: &str) -> PathBuf {
 
 impl Fetcher {
     pub fn new(mirrors: Vec<(String, String)>) -> Result<Fetcher, String> {
+        crate::tls::install();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(30))
             .read_timeout(Duration::from_secs(300))

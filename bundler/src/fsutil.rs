@@ -128,6 +128,14 @@ pub const WRITE_PREFIX: &str = ".meshbundle-write-";
 /// Writes `bytes` to `path` atomically with the given Unix mode. Directories
 /// it has to make are 0755, or 0700 for a private (0600) file.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    // `-`: standard output, for what holds no secret (commands::stdio refuses the rest first).
+    if is_stdio(path) {
+        if mode & 0o077 == 0 {
+            return Err(Error::Usage("a private file is never written to standard output: give a file".into()));
+        }
+        let mut out = std::io::stdout().lock();
+        return out.write_all(bytes).and_then(|()| out.flush()).map_err(|e| Error::io("standard output", e));
+    }
     let dir = parent_of(path);
     create_dir_all(dir, if mode & 0o077 == 0 { 0o700 } else { 0o755 })?;
     report_leftovers(&remove_leftovers(dir, WRITE_PREFIX));
@@ -253,7 +261,7 @@ impl DirModes {
 
 /// Refuses to overwrite an existing file unless `force`.
 pub fn check_overwrite(path: &Path, force: bool) -> Result<()> {
-    if !force && path.exists() {
+    if !force && !is_stdio(path) && path.exists() {
         return Err(Error::failed(
             format!("{} already exists", path.display()),
             "pass --force to overwrite it, or choose another path with -o",

@@ -15,4 +15,5 @@ pub mod oci;
 pub mod progress;
 pub mod report;
 pub mod sitefile;
+pub mod tls;
 pub mod treeio;

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::io::AsyncWrite;
 
 pub struct Progress {
@@ -19,7 +19,10 @@ impl Progress {
     /// or `quiet` is set.
     pub fn bytes(what: &str, quiet: bool) -> Progress {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
-            let b = ProgressBar::new(0);
+            // Drawn from the first byte counted against a known total, so a
+            // step with nothing to count (everything cached) shows no bar and
+            // no bar ever shows a full `0 B/0 B`.
+            let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
             b.set_style(
                 ProgressStyle::with_template("{prefix:>10} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -34,7 +37,23 @@ impl Progress {
     pub fn add_total(&self, n: u64) {
         if let Some(b) = &self.bar {
             b.inc_length(n);
+            if n > 0 && b.is_hidden() {
+                b.set_draw_target(ProgressDrawTarget::stderr());
+            }
         }
+    }
+
+    /// Names the step the bar counts now (`pull`, `write`): one bar, relabelled
+    /// as a long command moves from step to step.
+    pub fn phase(&self, what: &str) {
+        if let Some(b) = &self.bar {
+            b.set_prefix(what.to_string());
+        }
+    }
+
+    /// Whether a bar is shown (standard error is a terminal, no `--quiet`).
+    pub fn shown(&self) -> bool {
+        self.bar.is_some()
     }
 
     pub fn inc(&self, n: u64) {
@@ -83,5 +102,14 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for CountingWriter<'_, W> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl Progress {
+    /// Adds to the total the size of every entry of a bundle whose path
+    /// `counts`: what an import step streams, known from the seal before
+    /// the first byte, so the bar has a rate and an ETA from the start.
+    pub fn add_entries(&self, seal: &crate::bundle::seal::Seal, counts: impl Fn(&str) -> bool) {
+        self.add_total(seal.entries.iter().filter(|e| counts(e.path.as_str())).map(|e| e.size).sum());
     }
 }

@@ -146,7 +146,14 @@ impl Renderer {
         let (site, secrets, lock) = inputs(spec, secrets, lock)?;
         let tree = render(
             &site,
-            &Inputs { secrets: secrets.as_ref(), lock: lock.as_ref(), upstream: None, copies: Some(&self.copies), upgrade_from: None },
+            &Inputs {
+                secrets: secrets.as_ref(),
+                lock: lock.as_ref(),
+                upstream: None,
+                copies: Some(&self.copies),
+                upgrade_from: None,
+                spec_file: Some("meshbundle.yaml"),
+            },
         )
         .map_err(|e| fail(e.to_string(), vec![]))?;
         Ok((site.metadata.name, tree))

@@ -98,6 +98,8 @@ pub struct Input<'a> {
     pub not_carried: NotCarried,
     pub base: Option<BaseSets>,
     pub signer: Option<ed25519_dalek::SigningKey>,
+    /// The spec's file name, which the rendered README names.
+    pub spec_file: Option<String>,
 }
 
 pub struct Built {
@@ -138,8 +140,11 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
     let site = input.site;
     let upstream = if input.upstream.is_empty() { None } else { Some(&input.upstream) };
     let upgrade_from = input.base.as_ref().and_then(|b| b.from.as_ref());
-    let tree = render(site, &Inputs { lock: input.lock, secrets: input.secrets, upstream, copies: None, upgrade_from })
-        .map_err(|e| Error::failed(e.to_string(), "check that the spec, lock and secrets belong together"))?;
+    let tree = render(
+        site,
+        &Inputs { lock: input.lock, secrets: input.secrets, upstream, copies: None, upgrade_from, spec_file: input.spec_file.as_deref() },
+    )
+    .map_err(|e| Error::failed(e.to_string(), "check that the spec, lock and secrets belong together"))?;
 
     let mut pending: Vec<Pending> = Vec::new();
     for (path, f) in tree.iter() {

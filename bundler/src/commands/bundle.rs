@@ -25,7 +25,7 @@ use crate::oci::archive;
 use crate::oci::cache::BlobCache;
 use crate::oci::registry::{Registries, RegistryOptions};
 use crate::progress::Progress;
-use crate::{fsutil, sitefile};
+use crate::{fsutil, report, sitefile};
 
 fn human(bytes: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -110,7 +110,7 @@ fn missing_from_lock(site: &Site, lock: &Lock) -> Vec<String> {
 }
 
 pub fn build(a: BuildArgs) -> Result<ExitCode> {
-    let progress = Progress::bytes("build", a.net.quiet);
+    let progress = Progress::bytes("pull", a.net.quiet);
     let n = net::setup(&a.net)?;
     let cache = &n.cache;
     let secrets_needed = a.secrets.is_some();
@@ -271,7 +271,10 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
         not_carried,
         base,
         signer,
+        spec_file: a.spec.as_deref().and_then(super::render::spec_file_name),
     };
+    progress.finish();
+    let progress = Progress::bytes("write", a.net.quiet);
     let built = write(input, &a.output, cache, &progress)?;
     progress.finish();
     let s = &built.seal;
@@ -301,18 +304,15 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
             if let Some(b) = &s.base {
                 eprintln!("{} ({} blobs, {} files from it)", base_line(b), b.blobs.len(), b.files.len());
             }
-            let why = s.cannot_install();
-            if why.is_empty() {
+            eprintln!("{}", report::carried_line(s));
+            if s.cannot_install().is_empty() {
+                eprintln!("{}", report::install_line(s));
                 eprintln!(
                     "next: carry it to the site, then meshbundle verify {out} and meshbundle import {out} --registry HOST:PORT --extract DIR",
                     out = a.output.display()
                 );
             } else {
-                eprintln!(
-                    "this bundle cannot install a site: {} (meshbundle inspect {} lists what it holds)",
-                    why.join("; "),
-                    a.output.display()
-                );
+                eprintln!("this bundle {} (meshbundle inspect {} lists what it holds)", report::install_line(s), a.output.display());
                 eprintln!(
                     "next: read the rendered install with meshbundle import {} --extract DIR; for a bundle that installs: meshbundle lock SPEC on a connected host, meshbundle secrets generate SPEC -o site.secrets.yaml, then meshbundle build SPEC --locked --secrets site.secrets.yaml --recipient age1...",
                     a.output.display()
@@ -409,10 +409,8 @@ pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
                     if let Some(b) = &r.head.seal.base {
                         println!("{}", base_line(b));
                     }
-                    let why = r.head.seal.cannot_install();
-                    if !why.is_empty() {
-                        println!("cannot install a site: {}", why.join("; "));
-                    }
+                    println!("{}", report::carried_line(&r.head.seal));
+                    println!("{}", report::install_line(&r.head.seal));
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -467,6 +465,7 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
                     "entries": s.entries.len(), "bytes": total, "signed": head.signature.is_some(), "signature": signed.to_json(),
                     "notCarried": s.not_carried, "base": s.base.as_ref().map(|b| &b.id),
                     "upgradeFrom": s.base.as_ref().and_then(|b| b.from.as_ref()),
+                    "canInstall": s.cannot_install().is_empty(), "cannotInstall": s.cannot_install(),
                 }))
                 .unwrap_or_default()
             );
@@ -525,6 +524,8 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
             if let Some(b) = &s.base {
                 println!("{} ({} blobs and {} files come from it)", base_line(b), b.blobs.len(), b.files.len());
             }
+            println!("{}", report::carried_line(s));
+            println!("{}", report::install_line(s));
             println!("(inspect reads the seal only; meshbundle verify checks every byte)");
         }
     }
@@ -611,6 +612,7 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
     }
     if let Some(dir) = &a.extract {
         let p = Progress::bytes("extract", a.quiet);
+        p.add_entries(seal, |e| !e.starts_with("images/"));
         let x = imp::extract(&a.file, &report.head, dir, opener.as_ref(), node.as_ref(), &p)?;
         p.finish();
         match &node {
@@ -627,6 +629,7 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
     }
     if let Some(sock) = &a.containerd {
         let p = Progress::bytes("containerd", a.quiet);
+        p.add_entries(seal, |e| e.starts_with("images/"));
         let n = imp::containerd(&a.file, seal, sock, &a.namespace, &p)?;
         p.finish();
         eprintln!("loaded {n} images into containerd ({}, namespace {})", sock.display(), a.namespace);
@@ -634,6 +637,7 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
     }
     if let Some((host, regs, rt)) = &registry {
         let p = Progress::bytes("push", a.quiet);
+        p.add_entries(seal, |e| e.starts_with("images/blobs/"));
         let pushed = imp::registry(&a.file, &report.head, host, regs, rt, &p)?;
         p.finish();
         eprintln!(
@@ -648,11 +652,9 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
     match a.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default()),
         Format::Text => match &a.extract {
-            Some(dir) if !seal.cannot_install().is_empty() => eprintln!(
-                "next: read {dir}/README.md; this bundle cannot install a site: {}",
-                seal.cannot_install().join("; "),
-                dir = dir.display()
-            ),
+            Some(dir) if !seal.cannot_install().is_empty() => {
+                eprintln!("next: read {dir}/README.md; this bundle {}", report::install_line(seal), dir = dir.display())
+            }
             Some(dir) if node.is_some() => {
                 eprintln!("next: on this node, follow {dir}/README.md (sudo {dir}/install.sh node)", dir = dir.display())
             }

@@ -9,6 +9,8 @@ pub mod net;
 mod render;
 pub mod schema;
 mod secrets;
+mod stdio;
+pub mod ui;
 mod upgrade;
 mod validate;
 
@@ -17,7 +19,8 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Command};
 use crate::error::Result;
 
-pub fn run(cli: Cli) -> Result<ExitCode> {
+pub fn run(mut cli: Cli) -> Result<ExitCode> {
+    stdio::prepare(&mut cli)?;
     match cli.command {
         Command::Init(a) => init::run(a),
         Command::Validate(a) => validate::run(a),
@@ -34,5 +37,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions(a) => docs::completions(a),
         Command::Man(a) => docs::man(a),
         Command::Upgrade(c) => upgrade::run(c),
+        Command::Ui(a) => ui::run(a),
     }
 }

@@ -1,5 +1,6 @@
 //! `meshbundle render`: every file of the install, into a directory.
 
+use std::path::Path;
 use std::process::ExitCode;
 
 use meshbundle_core::render::{Inputs, RenderError, render};
@@ -12,7 +13,8 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
     let site = sitefile::read_site(&a.file)?;
     let secrets = a.secrets.as_deref().map(|p| sitefile::read_secrets(p, Some(&site))).transpose()?;
     let lock = a.lock.as_deref().map(sitefile::read_lock).transpose()?;
-    let inputs = Inputs { lock: lock.as_ref(), secrets: secrets.as_ref(), ..Default::default() };
+    let spec_file = spec_file_name(&a.file);
+    let inputs = Inputs { lock: lock.as_ref(), secrets: secrets.as_ref(), spec_file: spec_file.as_deref(), ..Default::default() };
     let tree = render(&site, &inputs).map_err(|e| match (&e, &a.lock) {
         (RenderError::LockIncomplete(_), Some(lock)) => Error::failed(format!("{}: {e}", lock.display()), "lock the spec again"),
         _ => Error::failed(e.to_string(), "check the spec, secrets and lock belong together"),
@@ -39,4 +41,15 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
         eprintln!("next: read {}/README.md", dir.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The name the rendered README and headers give the spec: the file name the
+/// user gave (`site.yaml`), without its directory, so the same spec renders
+/// the same bytes wherever it lies; `None` (render's `meshbundle.yaml`) for
+/// standard input. Core quotes it for the shell and keeps it on one line.
+pub fn spec_file_name(path: &Path) -> Option<String> {
+    if path == Path::new("-") {
+        return None;
+    }
+    path.file_name().map(|n| n.to_string_lossy().into_owned())
 }

@@ -477,6 +477,7 @@ impl Partial {
 
 impl Registries {
     pub fn new(opts: RegistryOptions) -> Result<Registries, RegistryError> {
+        crate::tls::install();
         let creds = Credentials::load(opts.authfile.as_deref()).map_err(RegistryError::Setup)?;
         let mut certs = Vec::new();
         let mut roots = Vec::new();
