@@ -154,7 +154,7 @@ pub fn prepare(cli: &mut Cli) -> Result<()> {
             }
         }
         // `init -o -` and `man -o -` print; `schema` and `completions` always do.
-        Command::Init(_) | Command::Schema | Command::Completions(_) | Command::Man(_) | Command::Ui(_) => {}
+        Command::Init(_) | Command::Schema(_) | Command::Completions(_) | Command::Man(_) | Command::Ui(_) => {}
     }
     inputs.finish()
 }
