@@ -9,11 +9,9 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use meshbundle_core::image::ImageRef;
-use meshbundle_core::lock::Lock;
 use meshbundle_core::pki::SiteSecrets;
-use meshbundle_core::render::{Inputs, render};
-use meshbundle_core::spec::Site;
-use meshbundle_core::tree::MODE_SECRET;
+use meshbundle_core::spec::{Site, Validated};
+use meshbundle_core::tree::{FileTree, MODE_SECRET};
 use meshbundle_core::upgrade_from::UpgradeFrom;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -81,19 +79,22 @@ pub struct BaseSets {
     pub from: Option<UpgradeFrom>,
 }
 
+/// What a bundle is written from: the validated site, the tree rendered
+/// from it, and what the seal records of the inputs.
 pub struct Input<'a> {
-    pub site: &'a Site,
+    pub site: &'a Validated,
+    /// The spec's text, exactly as parsed.
     pub spec_text: String,
-    pub lock: Option<&'a Lock>,
+    /// The lock's text, exactly as parsed (or written by this build).
     pub lock_text: Option<String>,
+    /// The install's files, rendered from the site, lock and secrets.
+    pub tree: FileTree,
     pub secrets: Option<&'a SiteSecrets>,
     pub sealer: Option<Sealer>,
     /// Leave private keys out instead of sealing them.
     pub withhold_keys: bool,
     pub images: Vec<Image>,
     pub files: Vec<CarriedFile>,
-    /// Upstream manifests for render, by lock name.
-    pub upstream: BTreeMap<String, Vec<u8>>,
     pub binary: Option<PathBuf>,
     pub not_carried: NotCarried,
     pub base: Option<BaseSets>,
@@ -136,10 +137,7 @@ pub fn remove_leftovers(out: &Path) {
 pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -> Result<Built> {
     remove_leftovers(out);
     let site = input.site;
-    let upstream = if input.upstream.is_empty() { None } else { Some(&input.upstream) };
-    let upgrade_from = input.base.as_ref().and_then(|b| b.from.as_ref());
-    let tree = render(site, &Inputs { lock: input.lock, secrets: input.secrets, upstream, copies: None, upgrade_from })
-        .map_err(|e| Error::failed(e.to_string(), "check that the spec, lock and secrets belong together"))?;
+    let tree = &input.tree;
 
     let mut pending: Vec<Pending> = Vec::new();
     for (path, f) in tree.iter() {
