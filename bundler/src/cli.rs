@@ -164,7 +164,7 @@ pub struct BuildArgs {
     #[arg(required_unless_present = "example", conflicts_with = "example")]
     pub spec: Option<PathBuf>,
     /// Build from an embedded example, offline: what cannot be carried without a network is listed in the seal.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = example_name())]
     pub example: Option<String>,
     /// The bundle to write.
     #[arg(short, long, value_name = "FILE")]
@@ -202,9 +202,8 @@ pub struct BuildArgs {
     /// Carry no meshbundle binary, even when this one is statically linked.
     #[arg(long)]
     pub no_binary: bool,
-    /// Output: text for people, json for programs.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[command(flatten)]
+    pub print: FormatArgs,
     #[command(flatten)]
     pub net: NetArgs,
 }
@@ -220,9 +219,8 @@ pub struct VerifyArgs {
     /// Hashing threads (default: every core).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Output: text for people, json for programs.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[command(flatten)]
+    pub print: FormatArgs,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -232,9 +230,8 @@ pub struct VerifyArgs {
 pub struct InspectArgs {
     /// The bundle.
     pub file: PathBuf,
-    /// Output: text for people, json for programs.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[command(flatten)]
+    pub print: FormatArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -267,18 +264,10 @@ pub struct ImportArgs {
     /// The passphrase the private keys were sealed with (first line of the file).
     #[arg(long, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
-    /// Speak plain HTTP to the registry.
-    #[arg(long, value_name = "HOST")]
-    pub insecure: Vec<String>,
-    /// Docker or Podman auth file for the registry.
-    #[arg(long, value_name = "FILE")]
-    pub authfile: Option<PathBuf>,
-    /// Extra CA certificate (PEM) for the registry.
-    #[arg(long, value_name = "FILE")]
-    pub registry_ca: Vec<PathBuf>,
-    /// Output: text for people, json for programs.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[command(flatten)]
+    pub registry_access: RegistryAccess,
+    #[command(flatten)]
+    pub print: FormatArgs,
     /// No progress bars.
     #[arg(short, long)]
     pub quiet: bool,
@@ -316,9 +305,8 @@ pub struct UpgradePlanArgs {
     /// The image cache whose manifests give image sizes (default: ~/.cache/meshbundle, or $MESHBUNDLE_CACHE).
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
-    /// Output: text for people, json for programs.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[command(flatten)]
+    pub print: FormatArgs,
     /// No progress bar.
     #[arg(short, long)]
     pub quiet: bool,
@@ -334,13 +322,18 @@ pub struct KeygenArgs {
     pub force: bool,
 }
 
-/// Where images and files come from, and how to reach them.
-#[derive(clap::Args, Debug, Clone)]
-pub struct NetArgs {
-    /// Fetch from a mirror instead: `docker.io=mirror:5000` for a registry,
-    /// `https://dl.k8s.io=https://files.corp/k8s` for a URL prefix. Repeatable.
-    #[arg(long, value_name = "FROM=TO")]
-    pub mirror: Vec<String>,
+/// `--format`, shared by every command that prints a result.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct FormatArgs {
+    /// Output: text for people, json for programs.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// How to reach registries: shared by the commands that pull (`NetArgs`)
+/// and `import`, which pushes.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct RegistryAccess {
     /// Speak plain HTTP to this registry (host:port). Repeatable.
     #[arg(long, value_name = "HOST")]
     pub insecure: Vec<String>,
@@ -350,6 +343,50 @@ pub struct NetArgs {
     /// Extra CA certificate (PEM) for registries. Repeatable.
     #[arg(long, value_name = "FILE")]
     pub registry_ca: Vec<PathBuf>,
+}
+
+/// A `--mirror FROM=TO`: a registry (`docker.io=mirror:5000`) or a URL
+/// prefix (`https://dl.k8s.io=https://files.corp/k8s`), parsed as the
+/// command line is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mirror {
+    Registry { from: String, to: String },
+    Url { from: String, to: String },
+}
+
+impl Mirror {
+    pub fn parse(s: &str) -> Result<Mirror, String> {
+        let (from, to) = s.split_once('=').ok_or_else(|| "write FROM=TO, e.g. docker.io=mirror.corp:5000".to_string())?;
+        if from.is_empty() || to.is_empty() {
+            return Err("write FROM=TO, both non-empty, e.g. docker.io=mirror.corp:5000".into());
+        }
+        Ok(if from.contains("://") {
+            Mirror::Url { from: from.trim_end_matches('/').to_string(), to: to.trim_end_matches('/').to_string() }
+        } else {
+            Mirror::Registry { from: from.to_string(), to: to.to_string() }
+        })
+    }
+}
+
+/// An embedded example's name, checked as the command line is read.
+fn example_name() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(meshbundle_core::examples::names())
+}
+
+/// A number of seconds since 1970 (`SOURCE_DATE_EPOCH`).
+fn epoch_seconds(s: &str) -> Result<u64, String> {
+    s.trim().parse().map_err(|_| format!("{s} is not a number of seconds"))
+}
+
+/// Where images and files come from, and how to reach them.
+#[derive(clap::Args, Debug, Clone)]
+pub struct NetArgs {
+    /// Fetch from a mirror instead: `docker.io=mirror:5000` for a registry,
+    /// `https://dl.k8s.io=https://files.corp/k8s` for a URL prefix. Repeatable.
+    #[arg(long, value_name = "FROM=TO", value_parser = Mirror::parse)]
+    pub mirror: Vec<Mirror>,
+    #[command(flatten)]
+    pub registry_access: RegistryAccess,
     /// Blob and file cache (default: ~/.cache/meshbundle, or $MESHBUNDLE_CACHE).
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
@@ -412,7 +449,7 @@ pub struct ImageBuildArgs {
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
     /// Timestamp of every file and of the image (default: $SOURCE_DATE_EPOCH, or 0).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", env = "SOURCE_DATE_EPOCH", value_parser = epoch_seconds)]
     pub source_date_epoch: Option<u64>,
 }
 
@@ -482,9 +519,8 @@ pub struct SecretsGenerateArgs {
 pub struct SecretsShowArgs {
     /// The secrets file.
     pub file: PathBuf,
-    /// Output: text for people, json for programs.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[command(flatten)]
+    pub print: FormatArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -505,7 +541,7 @@ pub struct InitArgs {
     #[arg(short, long, default_value = "meshbundle.yaml")]
     pub output: PathBuf,
     /// Which example to start from: `production` (3 + 3 nodes across zones) or `lab` (one node).
-    #[arg(long, default_value = "production", value_name = "NAME")]
+    #[arg(long, default_value = "production", value_name = "NAME", value_parser = example_name())]
     pub example: String,
     /// Overwrite the output file if it exists.
     #[arg(long)]
@@ -516,9 +552,8 @@ pub struct InitArgs {
 pub struct ValidateArgs {
     /// The site spec to check (`-`: standard input).
     pub file: PathBuf,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[command(flatten)]
+    pub print: FormatArgs,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

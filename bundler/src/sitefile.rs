@@ -7,8 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use meshbundle_core::diag::Diagnostic;
 use meshbundle_core::lock::Lock;
 use meshbundle_core::pki::{self, SiteSecrets};
-use meshbundle_core::spec::Site;
 use meshbundle_core::spec::load::{MAX_SPEC_BYTES, load_bytes};
+use meshbundle_core::spec::{Site, Validated};
 
 use crate::error::{Error, Result};
 use crate::{fsutil, report};
@@ -30,20 +30,20 @@ fn print_diagnostics(path: &Path, diags: &[Diagnostic]) {
 }
 
 /// Reads and validates a spec; warnings are printed, errors end the command.
-pub fn read_site(path: &Path) -> Result<Site> {
+pub fn read_site(path: &Path) -> Result<Validated> {
     read_site_text(path).map(|(site, _)| site)
 }
 
 /// Reads a spec once (`-`: standard input) and validates it: the site and
 /// the very text it was parsed from.
-pub fn read_site_text(path: &Path) -> Result<(Site, String)> {
+pub fn read_site_text(path: &Path) -> Result<(Validated, String)> {
     let bytes = fsutil::read_limited(path, MAX_SPEC_BYTES)?;
     let loaded = load_bytes(&bytes);
     print_diagnostics(path, &loaded.diagnostics);
-    match loaded.valid_site() {
+    match loaded.into_validated() {
         // A valid spec was read as UTF-8, so the text is exactly the bytes.
-        Some(site) => Ok((site.clone(), String::from_utf8_lossy(&bytes).into_owned())),
-        None => Err(Error::failed(
+        Ok(site) => Ok((site, String::from_utf8_lossy(&bytes).into_owned())),
+        Err(loaded) => Err(Error::failed(
             format!("{}: {}", path.display(), report::count_summary(&loaded.diagnostics)),
             format!("fix the spec first: meshbundle validate {}", path.display()),
         )),
@@ -79,12 +79,18 @@ pub fn read_secrets(path: &Path, site: Option<&Site>) -> Result<SiteSecrets> {
 
 /// Reads a lock file.
 pub fn read_lock(path: &Path) -> Result<Lock> {
+    read_lock_text(path).map(|(lock, _)| lock)
+}
+
+/// Reads a lock file once: the lock and the very text it was parsed from.
+pub fn read_lock_text(path: &Path) -> Result<(Lock, String)> {
     let bytes = fsutil::read_limited(path, 64 * 1024 * 1024)?;
     let text = String::from_utf8(bytes).map_err(|_| {
         Error::failed(format!("{} is not a text file", path.display()), "give the meshbundle.lock that `meshbundle lock` wrote")
     })?;
-    meshbundle_core::lock::parse(&text)
-        .map_err(|e| Error::failed(located(path, &e.to_string()), "give the meshbundle.lock that `meshbundle lock` wrote"))
+    let lock = meshbundle_core::lock::parse(&text)
+        .map_err(|e| Error::failed(located(path, &e.to_string()), "give the meshbundle.lock that `meshbundle lock` wrote"))?;
+    Ok((lock, text))
 }
 
 /// `FILE:LINE:COL: …` for a message that starts with `LINE:COL: `, `FILE: …` otherwise.

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use meshbundle_core::diag::Diagnostic;
-use meshbundle_core::render::{Inputs, render};
+use meshbundle_core::render::{Inputs, render_valid};
 use meshbundle_core::spec::load::load;
 use meshbundle_core::tree::FileTree;
 use serde::Serialize;
@@ -109,12 +109,12 @@ fn inputs(
     spec: &str,
     secrets: Option<String>,
     lock: Option<String>,
-) -> Result<(meshbundle_core::spec::Site, Option<meshbundle_core::pki::SiteSecrets>, Option<meshbundle_core::lock::Lock>), JsValue> {
-    let loaded = load(spec);
-    let Some(site) = loaded.valid_site().cloned() else {
+) -> Result<(meshbundle_core::spec::Validated, Option<meshbundle_core::pki::SiteSecrets>, Option<meshbundle_core::lock::Lock>), JsValue> {
+    // The same stages as the CLI: read and validate once, render the validated site.
+    let site = load(spec).into_validated().map_err(|loaded| {
         let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
-        return Err(fail(format!("the spec has {errors} error(s)"), loaded.diagnostics));
-    };
+        fail(format!("the spec has {errors} error(s)"), loaded.diagnostics)
+    })?;
     let secrets = match secrets.filter(|s| !s.trim().is_empty()) {
         None => None,
         Some(t) => Some(meshbundle_core::pki::parse_secrets(&t).map_err(|e| fail(format!("secrets: {e}"), vec![]))?),
@@ -144,7 +144,7 @@ impl Renderer {
 
     fn tree(&self, spec: &str, secrets: Option<String>, lock: Option<String>) -> Result<(String, FileTree), JsValue> {
         let (site, secrets, lock) = inputs(spec, secrets, lock)?;
-        let tree = render(
+        let tree = render_valid(
             &site,
             &Inputs {
                 secrets: secrets.as_ref(),
@@ -156,7 +156,7 @@ impl Renderer {
             },
         )
         .map_err(|e| fail(e.to_string(), vec![]))?;
-        Ok((site.metadata.name, tree))
+        Ok((site.into_site().metadata.name, tree))
     }
 
     /// Renders every file: `{ok, digest, files: [{path, mode, size, text}], total_bytes}`.

@@ -9,11 +9,9 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use meshbundle_core::image::ImageRef;
-use meshbundle_core::lock::Lock;
 use meshbundle_core::pki::SiteSecrets;
-use meshbundle_core::render::{Inputs, render};
-use meshbundle_core::spec::Site;
-use meshbundle_core::tree::MODE_SECRET;
+use meshbundle_core::spec::{Site, Validated};
+use meshbundle_core::tree::{FileTree, MODE_SECRET};
 use meshbundle_core::upgrade_from::UpgradeFrom;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -81,29 +79,30 @@ pub struct BaseSets {
     pub from: Option<UpgradeFrom>,
 }
 
+/// What a bundle is written from: the validated site, the tree rendered
+/// from it, and what the seal records of the inputs.
 pub struct Input<'a> {
-    pub site: &'a Site,
+    pub site: &'a Validated,
+    /// The spec's text, exactly as parsed.
     pub spec_text: String,
-    pub lock: Option<&'a Lock>,
+    /// The lock's text, exactly as parsed (or written by this build).
     pub lock_text: Option<String>,
+    /// The install's files, rendered from the site, lock and secrets.
+    pub tree: FileTree,
     pub secrets: Option<&'a SiteSecrets>,
     pub sealer: Option<Sealer>,
     /// Leave private keys out instead of sealing them.
     pub withhold_keys: bool,
     pub images: Vec<Image>,
     pub files: Vec<CarriedFile>,
-    /// Upstream manifests for render, by lock name.
-    pub upstream: BTreeMap<String, Vec<u8>>,
     pub binary: Option<PathBuf>,
     pub not_carried: NotCarried,
     pub base: Option<BaseSets>,
     pub signer: Option<ed25519_dalek::SigningKey>,
-    /// The spec's file name, which the rendered README names.
-    pub spec_file: Option<String>,
 }
 
 pub struct Built {
-    pub id: String,
+    pub id: meshbundle_core::digest::Digest,
     pub seal: Seal,
     /// The size of the bundle file.
     pub bytes: u64,
@@ -137,17 +136,39 @@ pub fn remove_leftovers(out: &Path) {
 
 pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -> Result<Built> {
     remove_leftovers(out);
-    let site = input.site;
-    let upstream = if input.upstream.is_empty() { None } else { Some(&input.upstream) };
-    let upgrade_from = input.base.as_ref().and_then(|b| b.from.as_ref());
-    let tree = render(
-        site,
-        &Inputs { lock: input.lock, secrets: input.secrets, upstream, copies: None, upgrade_from, spec_file: input.spec_file.as_deref() },
-    )
-    .map_err(|e| Error::failed(e.to_string(), "check that the spec, lock and secrets belong together"))?;
+    let base = input.base.as_ref();
+    let mut pending = tree_entries(&input, cache)?;
+    let (files, file_pending) = file_entries(&input)?;
+    pending.extend(file_pending);
+    let layout = image_entries(&input, cache)?;
+    pending.extend(layout.pending);
+    let base_files: Vec<String> = match base {
+        Some(b) => input.files.iter().filter(|f| b.files.contains(&f.sha256)).map(|f| f.name.clone()).collect(),
+        None => Vec::new(),
+    };
+    if let Some(bin) = &input.binary {
+        let (d, _) = crate::oci::cache::sha256_file(bin).map_err(|e| Error::io(bin, e))?;
+        pending.push(file_entry("bin/meshbundle".into(), bin.clone(), d.hex().to_string(), 0o755)?);
+    }
+    pending.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
+    for w in pending.windows(2) {
+        if w[0].entry.path == w[1].entry.path {
+            return Err(Error::failed(format!("two entries named {}", w[0].entry.path), "report this as a bug"));
+        }
+    }
 
+    let seal = seal_of(&input, layout.images, files, &layout.base_blobs, &base_files, &pending)?;
+    let seal_bytes = seal.to_bytes();
+    let id = Seal::id_of(&seal_bytes);
+    progress.add_total(seal.total_size());
+    let bytes = write_archive(out, &seal, &seal_bytes, id.as_str(), input.signer.as_ref(), pending, progress)?;
+    Ok(Built { id, seal, bytes })
+}
+
+/// The rendered tree's entries: private keys sealed (or withheld), the rest as rendered.
+fn tree_entries(input: &Input, cache: &BlobCache) -> Result<Vec<Pending>> {
     let mut pending: Vec<Pending> = Vec::new();
-    for (path, f) in tree.iter() {
+    for (path, f) in input.tree.iter() {
         if f.mode == MODE_SECRET && input.secrets.is_some() {
             if input.withhold_keys {
                 continue;
@@ -161,7 +182,13 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
         }
     }
 
+    Ok(pending)
+}
+
+/// The carried files: what the seal lists, and the entries of those the base lacks.
+fn file_entries(input: &Input) -> Result<(Vec<SealFile>, Vec<Pending>)> {
     let base = input.base.as_ref();
+    let mut pending = Vec::new();
     let mut files = Vec::new();
     for f in &input.files {
         files.push(SealFile {
@@ -176,6 +203,21 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
         pending.push(file_entry(format!("files/{}", f.name), f.path.clone(), f.sha256.clone(), 0o644)?);
     }
 
+    Ok((files, pending))
+}
+
+/// The images as one OCI layout: what the seal lists, the layout's entries
+/// (each blob once), and the blobs left to the base.
+struct Layout {
+    images: Vec<SealImage>,
+    pending: Vec<Pending>,
+    base_blobs: Vec<String>,
+}
+
+fn image_entries(input: &Input, cache: &BlobCache) -> Result<Layout> {
+    let site = input.site;
+    let base = input.base.as_ref();
+    let mut pending = Vec::new();
     // One OCI layout for every image; each blob once.
     let mut images = Vec::new();
     let mut index = Vec::new();
@@ -211,7 +253,6 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
         });
     }
     let mut base_blobs = Vec::new();
-    let mut base_files = Vec::new();
     if !input.images.is_empty() {
         index.sort_by(|a, b| a["annotations"][REF_NAME].as_str().cmp(&b["annotations"][REF_NAME].as_str()));
         let index_json = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": crate::oci::media::OCI_INDEX, "manifests": index}))
@@ -233,20 +274,20 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
             }
         }
     }
-    if let Some(b) = base {
-        base_files = input.files.iter().filter(|f| b.files.contains(&f.sha256)).map(|f| f.name.clone()).collect();
-    }
-    if let Some(bin) = &input.binary {
-        let (d, _) = crate::oci::cache::sha256_file(bin).map_err(|e| Error::io(bin, e))?;
-        pending.push(file_entry("bin/meshbundle".into(), bin.clone(), d.hex().to_string(), 0o755)?);
-    }
-    pending.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
-    for w in pending.windows(2) {
-        if w[0].entry.path == w[1].entry.path {
-            return Err(Error::failed(format!("two entries named {}", w[0].entry.path), "report this as a bug"));
-        }
-    }
+    Ok(Layout { images, pending, base_blobs })
+}
 
+/// The seal: what the bundle holds and what it was built from.
+fn seal_of(
+    input: &Input,
+    images: Vec<SealImage>,
+    files: Vec<SealFile>,
+    base_blobs: &[String],
+    base_files: &[String],
+    pending: &[Pending],
+) -> Result<Seal> {
+    let site = input.site;
+    let base = input.base.as_ref();
     let certificates = match input.secrets {
         Some(s) => s
             .summary()
@@ -263,13 +304,13 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
         (Some(_), false, Some(s)) => SecretsInfo { private_keys: "encrypted".into(), recipients: s.describe() },
         (Some(_), false, None) => SecretsInfo { private_keys: "none".into(), recipients: vec![] },
     };
-    let seal = Seal {
+    Ok(Seal {
         format: FORMAT.into(),
         meshbundle: crate::cli::VERSION.into(),
         site: site.metadata.name.clone(),
         spec: input.spec_text.clone(),
         lock: input.lock_text.clone(),
-        tree_digest: digest(&tree.digest())?,
+        tree_digest: digest(&input.tree.digest())?,
         secrets: secrets_info,
         images,
         files,
@@ -288,11 +329,20 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
             None => None,
         },
         entries: pending.iter().map(|p| p.entry.clone()).collect(),
-    };
-    let seal_bytes = seal.to_bytes();
-    let id = Seal::id_of(&seal_bytes);
-    progress.add_total(seal.total_size());
+    })
+}
 
+/// Writes the bundle into a temporary file beside `out`, checks every cached
+/// file again on the way, and renames it into place: its size.
+fn write_archive(
+    out: &Path,
+    seal: &Seal,
+    seal_bytes: &[u8],
+    id: &str,
+    signer: Option<&ed25519_dalek::SigningKey>,
+    pending: Vec<Pending>,
+    progress: &Progress,
+) -> Result<u64> {
     // Write into a temporary file beside the output, then rename.
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -306,10 +356,10 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
         let mut h = header(bytes.len() as u64, mode);
         b.append_data(&mut h, path, bytes).map_err(io)
     };
-    put(&mut b, SEAL, &seal_bytes, 0o644)?;
+    put(&mut b, SEAL, seal_bytes, 0o644)?;
     put(&mut b, SEAL_SUM, format!("{id}\n").as_bytes(), 0o644)?;
-    if let Some(key) = &input.signer {
-        put(&mut b, SEAL_SIG, &super::sign::sign(key, &seal_bytes), 0o644)?;
+    if let Some(key) = signer {
+        put(&mut b, SEAL_SIG, &super::sign::sign(key, seal_bytes), 0o644)?;
     }
     crate::fsutil::test_pause("build");
     // Cached files are hashed again on a thread of their own, running ahead
@@ -349,7 +399,7 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
     f.sync_all().map_err(io)?;
     let bytes = f.metadata().map_err(io)?.len();
     tmp.persist(out).map_err(|e| Error::io(out, e.error))?;
-    Ok(Built { id: id.to_string(), seal, bytes })
+    Ok(bytes)
 }
 
 fn changed(e: &SealEntry, cached: &Path) -> Error {

@@ -1,13 +1,13 @@
 //! `meshbundle build`, `verify`, `inspect`, `import` and `keygen`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use meshbundle_core::catalog::needs;
 use meshbundle_core::layout::NodeLayout;
 use meshbundle_core::lock::Lock;
-use meshbundle_core::spec::Site;
+use meshbundle_core::render::{Inputs, render_valid};
+use meshbundle_core::spec::{Site, Validated};
 use serde_json::json;
 
 use super::net;
@@ -21,6 +21,7 @@ use crate::cli::{BuildArgs, Format, ImportArgs, InspectArgs, KeygenArgs, VerifyA
 use crate::error::{Error, Result};
 use crate::files::check_pinned;
 use crate::lockfile::{Resolver, lock};
+use crate::oci::Image;
 use crate::oci::archive;
 use crate::oci::cache::BlobCache;
 use crate::oci::registry::{Registries, RegistryOptions};
@@ -102,11 +103,20 @@ fn sealer(a: &BuildArgs) -> Result<Option<Sealer>> {
     }
 }
 
-fn missing_from_lock(site: &Site, lock: &Lock) -> Vec<String> {
-    match needs(site) {
-        Some(n) => lock.lacks(&n),
-        None => vec!["the catalog".into()],
-    }
+/// What a build carries, gathered once from the spec (or an embedded
+/// example) and its lock: the stage between reading the inputs and
+/// rendering and writing the bundle.
+struct Gathered {
+    /// The site, validated once, as it was read.
+    site: Validated,
+    /// The spec's text: exactly the bytes that were parsed.
+    spec_text: String,
+    /// The lock and its text: exactly the bytes parsed, or written when
+    /// this build updated it. None for an embedded example.
+    lock: Option<(Lock, String)>,
+    images: Vec<Image>,
+    files: Vec<CarriedFile>,
+    not_carried: NotCarried,
 }
 
 pub fn build(a: BuildArgs) -> Result<ExitCode> {
@@ -124,161 +134,234 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
     let binary = find_binary(a.binary.as_deref(), a.no_binary)?;
     let signer = a.sign.as_deref().map(sign::load_signing_key).transpose()?;
 
-    let (site, spec_text, lock, lock_text, images, files, mut not_carried) = if let Some(name) = &a.example {
-        let text = meshbundle_core::examples::example(name).ok_or_else(|| {
-            Error::Usage(format!("there is no example `{name}`; the examples are: {}", meshbundle_core::examples::names().join(", ")))
-        })?;
-        let site = meshbundle_core::spec::load::load(text)
-            .site
-            .ok_or_else(|| Error::failed("the example does not read", "report this as a bug"))?;
-        let needs = needs(&site).ok_or_else(|| Error::failed("the example names versions the catalog lacks", "report this as a bug"))?;
-        // Offline: the upstream manifests carried in meshbundle itself; nothing else.
-        let mut files = Vec::new();
-        let mut not = NotCarried {
-            reason: "built offline from an embedded example: lock a spec on a connected host to carry these".into(),
-            ..Default::default()
-        };
-        for f in &needs.files {
-            match f.copy.filter(|c| !c.is_empty()) {
-                Some(bytes) => {
-                    let digest = cache.put_bytes(bytes).map_err(|e| Error::failed(e.to_string(), "check the cache"))?;
-                    files.push(CarriedFile {
-                        name: f.name.clone(),
-                        url: f.url.clone(),
-                        sha256: digest.hex().into(),
-                        path: cache.path(&digest),
-                    });
-                }
-                None => not.files.push(f.name.clone()),
-            }
-        }
-        not.images = needs.images.iter().map(|i| i.upstream.tagged()).collect();
-        (site, text.to_string(), None, None, Vec::new(), files, not)
-    } else {
-        let spec_path = a.spec.as_ref().ok_or_else(|| Error::Usage("give a spec or --example".into()))?;
-        let (site, spec_text) = sitefile::read_site_text(spec_path)?;
-        let lock_path = a.lock.clone().unwrap_or_else(|| spec_path.with_file_name("meshbundle.lock"));
-        let rt = net::runtime()?;
-        let old = if lock_path.exists() { Some(sitefile::read_lock(&lock_path)?) } else { None };
-        let lock = if a.locked {
-            let lock = old.ok_or_else(|| {
-                Error::failed(format!("--locked, but {} does not exist", lock_path.display()), "run meshbundle lock first")
-            })?;
-            let missing = missing_from_lock(&site, &lock);
-            if !missing.is_empty() {
-                return Err(Error::failed(
-                    format!("--locked, but the lock lacks what the spec needs: {}", missing.join(", ")),
-                    format!("run meshbundle lock {}", spec_path.display()),
-                ));
-            }
-            lock
-        } else {
-            let needs =
-                needs(&site).ok_or_else(|| Error::failed("the spec names versions the catalog lacks", "run meshbundle validate"))?;
-            let resolver = Resolver { registries: &n.registries, fetcher: &n.fetcher, cache, progress: &progress };
-            let (lock, resolved) = rt.block_on(lock(&site, &needs, old.as_ref(), &[], &resolver))?;
-            if resolved > 0 || old.as_ref() != Some(&lock) {
-                let text = meshbundle_core::lock::write(&lock).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
-                fsutil::write_atomic(&lock_path, text.as_bytes(), 0o644)?;
-                eprintln!("updated {} ({resolved} new pins)", lock_path.display());
-            }
-            lock
-        };
-        let lock_text = std::fs::read_to_string(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
-        let plats = crate::lockfile::platforms(&site);
-        // Carry what the spec needs; a pin it no longer needs stays behind.
-        let needed = needs(&site).ok_or_else(|| Error::failed("the spec names versions the catalog lacks", "run meshbundle validate"))?;
-        let needed_images: std::collections::BTreeSet<String> = needed.images.iter().map(|i| i.upstream.tagged()).collect();
-        let needed_files: std::collections::BTreeSet<&str> = needed.files.iter().map(|f| f.name.as_str()).collect();
-        let unused = lock.images.iter().filter(|l| !needed_images.contains(&l.name)).count()
-            + lock.files.iter().filter(|f| !needed_files.contains(f.name.as_str())).count();
-        if unused > 0 {
-            eprintln!(
-                "note: {unused} pin(s) of {} are for images or files the spec no longer needs; they are left out (meshbundle lock drops them)",
-                lock_path.display()
-            );
-        }
-        let mut images = Vec::new();
-        for locked in lock.images.iter().filter(|l| needed_images.contains(&l.name)) {
-            let img = match &locked.source {
-                Some(src) => archive::load(src, &locked.name, &plats, cache).map(|(l, i)| {
-                    if l.digest != locked.digest {
-                        Err(Error::failed(
-                            format!("{}: {src} now holds {}, but the lock pins {}", locked.name, l.digest, locked.digest),
-                            "run meshbundle lock --update for it",
-                        ))
-                    } else {
-                        Ok(i)
-                    }
-                }),
-                None => rt.block_on(n.registries.fetch(locked, cache, &progress)).map(Ok),
-            }
-            .map_err(|e| {
-                let hint = e.hint().unwrap_or_else(|| "check the registry flags, or build where the registry is reachable".into());
-                Error::failed(format!("cannot build {}: {e}", a.output.display()), hint)
-            })??;
-            images.push(img);
-        }
-        let mut files = Vec::new();
-        for f in lock.files.iter().filter(|f| needed_files.contains(f.name.as_str())) {
-            let digest = &f.sha256;
-            if !cache.contains(digest, Some(f.size)) {
-                let (got, _) = rt
-                    .block_on(n.fetcher.fetch(&f.name, &f.url, cache, &progress))
-                    .map_err(|e| Error::failed(e.to_string(), "check the mirror flags, or build where the file is reachable"))?;
-                check_pinned(&f.name, &f.url, &got, &f.sha256)
-                    .map_err(|e| Error::failed(e.to_string(), "the file changed upstream: do not use it"))?;
-            }
-            files.push(CarriedFile { name: f.name.clone(), url: f.url.clone(), sha256: f.sha256.hex().into(), path: cache.path(digest) });
-        }
-        (site, spec_text, Some(lock), Some(lock_text), images, files, NotCarried::default())
+    let mut g = match &a.example {
+        Some(name) => gather_example(name, cache)?,
+        None => gather_spec(&a, &n, &progress)?,
     };
     if binary.is_none() {
-        not_carried.files.push("bin/meshbundle".into());
-        if not_carried.reason.is_empty() {
-            not_carried.reason = if a.no_binary {
-                "--no-binary: the site brings its own meshbundle".into()
-            } else {
-                format!(
-                    "this meshbundle is not statically linked, so it does not carry itself (build one with {MUSL_BUILD} and give --binary FILE)"
-                )
-            };
-        }
+        not_carried_binary(&mut g.not_carried, a.no_binary);
     }
-    let secrets = a.secrets.as_deref().map(|p| sitefile::read_secrets(p, Some(&site))).transpose()?;
-    let mut upstream = BTreeMap::new();
-    for f in &files {
-        if f.name.starts_with("manifest/") {
-            upstream.insert(f.name.clone(), std::fs::read(&f.path).map_err(|e| Error::io(&f.path, e))?);
-        }
-    }
+    let secrets = a.secrets.as_deref().map(|p| sitefile::read_secrets(p, Some(&g.site))).transpose()?;
+    let upstream = upstream_manifests(&g.files)?;
     let base = match &a.since {
         None => None,
-        Some(old) => Some(base_from(old, &site, cache, &n.registries, &progress)?),
+        Some(old) => Some(base_from(old, &g.site, cache, &n.registries, &progress)?),
     };
+    let spec_file = a.spec.as_deref().and_then(super::render::spec_file_name);
+    let inputs = Inputs {
+        lock: g.lock.as_ref().map(|(lock, _)| lock),
+        secrets: secrets.as_ref(),
+        upstream: if upstream.is_empty() { None } else { Some(&upstream) },
+        copies: None,
+        upgrade_from: base.as_ref().and_then(|b| b.from.as_ref()),
+        spec_file: spec_file.as_deref(),
+    };
+    let tree = render_valid(&g.site, &inputs)
+        .map_err(|e| Error::failed(e.to_string(), "check that the spec, lock and secrets belong together"))?;
     let input = Input {
-        site: &site,
-        spec_text,
-        lock: lock.as_ref(),
-        lock_text,
+        site: &g.site,
+        spec_text: g.spec_text,
+        lock_text: g.lock.map(|(_, text)| text),
+        tree,
         secrets: secrets.as_ref(),
         sealer,
         withhold_keys: a.no_private_keys,
-        images,
-        files,
-        upstream,
+        images: g.images,
+        files: g.files,
         binary,
-        not_carried,
+        not_carried: g.not_carried,
         base,
         signer,
-        spec_file: a.spec.as_deref().and_then(super::render::spec_file_name),
     };
     progress.finish();
     let progress = Progress::bytes("write", a.net.quiet);
     let built = write(input, &a.output, cache, &progress)?;
     progress.finish();
+    report_built(&a, &built);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `build --example NAME`: offline, the upstream manifests carried in
+/// meshbundle itself and nothing else.
+fn gather_example(name: &str, cache: &BlobCache) -> Result<Gathered> {
+    let text = meshbundle_core::examples::example(name).ok_or_else(|| {
+        Error::Usage(format!("there is no example `{name}`; the examples are: {}", meshbundle_core::examples::names().join(", ")))
+    })?;
+    let site = meshbundle_core::spec::load::load(text)
+        .into_validated()
+        .map_err(|_| Error::failed("the example does not read", "report this as a bug"))?;
+    let mut files = Vec::new();
+    let mut not = NotCarried {
+        reason: "built offline from an embedded example: lock a spec on a connected host to carry these".into(),
+        ..Default::default()
+    };
+    for f in &site.needs().files {
+        match f.copy.filter(|c| !c.is_empty()) {
+            Some(bytes) => {
+                let digest = cache.put_bytes(bytes).map_err(|e| Error::failed(e.to_string(), "check the cache"))?;
+                files.push(CarriedFile {
+                    name: f.name.clone(),
+                    url: f.url.clone(),
+                    sha256: digest.hex().into(),
+                    path: cache.path(&digest),
+                });
+            }
+            None => not.files.push(f.name.clone()),
+        }
+    }
+    not.images = site.needs().images.iter().map(|i| i.upstream.tagged()).collect();
+    Ok(Gathered { site, spec_text: text.to_string(), lock: None, images: Vec::new(), files, not_carried: not })
+}
+
+/// `build SPEC`: the spec read once, the lock read (or resolved) once, and
+/// what the spec needs fetched into the cache.
+fn gather_spec(a: &BuildArgs, n: &net::Net, progress: &Progress) -> Result<Gathered> {
+    let spec_path = a.spec.as_ref().ok_or_else(|| Error::Usage("give a spec or --example".into()))?;
+    let (site, spec_text) = sitefile::read_site_text(spec_path)?;
+    let lock_path = a.lock.clone().unwrap_or_else(|| spec_path.with_file_name("meshbundle.lock"));
+    let rt = net::runtime()?;
+    let (lock, lock_text) = resolve_lock(a, &site, spec_path, &lock_path, n, &rt, progress)?;
+    crate::fsutil::test_pause("inputs-read");
+    // Carry what the spec needs; a pin it no longer needs stays behind.
+    let needed_images: BTreeSet<String> = site.needs().images.iter().map(|i| i.upstream.tagged()).collect();
+    let needed_files: BTreeSet<&str> = site.needs().files.iter().map(|f| f.name.as_str()).collect();
+    let unused = lock.images.iter().filter(|l| !needed_images.contains(&l.name)).count()
+        + lock.files.iter().filter(|f| !needed_files.contains(f.name.as_str())).count();
+    if unused > 0 {
+        eprintln!(
+            "note: {unused} pin(s) of {} are for images or files the spec no longer needs; they are left out (meshbundle lock drops them)",
+            lock_path.display()
+        );
+    }
+    let images = fetch_images(a, &site, &lock, &needed_images, n, &rt, progress)?;
+    let files = fetch_files(&lock, &needed_files, n, &rt, progress)?;
+    Ok(Gathered { site, spec_text, lock: Some((lock, lock_text)), images, files, not_carried: NotCarried::default() })
+}
+
+/// The lock `build` carries and the text the seal records: with `--locked`
+/// the existing lock, which must cover the spec; otherwise the existing lock
+/// with what is missing resolved, written back when it changed.
+fn resolve_lock(
+    a: &BuildArgs,
+    site: &Validated,
+    spec_path: &Path,
+    lock_path: &Path,
+    n: &net::Net,
+    rt: &tokio::runtime::Runtime,
+    progress: &Progress,
+) -> Result<(Lock, String)> {
+    let old = if lock_path.exists() { Some(sitefile::read_lock_text(lock_path)?) } else { None };
+    if a.locked {
+        let (lock, text) =
+            old.ok_or_else(|| Error::failed(format!("--locked, but {} does not exist", lock_path.display()), "run meshbundle lock first"))?;
+        let missing = lock.lacks(site.needs());
+        if !missing.is_empty() {
+            return Err(Error::failed(
+                format!("--locked, but the lock lacks what the spec needs: {}", missing.join(", ")),
+                format!("run meshbundle lock {}", spec_path.display()),
+            ));
+        }
+        return Ok((lock, text));
+    }
+    let resolver = Resolver { registries: &n.registries, fetcher: &n.fetcher, cache: &n.cache, progress };
+    let (lock, resolved) = rt.block_on(lock(site, site.needs(), old.as_ref().map(|(l, _)| l), &[], &resolver))?;
+    match old {
+        Some((old, text)) if resolved == 0 && old == lock => Ok((lock, text)),
+        _ => {
+            let text = meshbundle_core::lock::write(&lock).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+            fsutil::write_atomic(lock_path, text.as_bytes(), 0o644)?;
+            eprintln!("updated {} ({resolved} new pins)", lock_path.display());
+            Ok((lock, text))
+        }
+    }
+}
+
+/// Every locked image the spec needs, from its archive or its registry
+/// (through the cache).
+fn fetch_images(
+    a: &BuildArgs,
+    site: &Validated,
+    lock: &Lock,
+    needed: &BTreeSet<String>,
+    n: &net::Net,
+    rt: &tokio::runtime::Runtime,
+    progress: &Progress,
+) -> Result<Vec<Image>> {
+    let plats = crate::lockfile::platforms(site);
+    let mut images = Vec::new();
+    for locked in lock.images.iter().filter(|l| needed.contains(&l.name)) {
+        let img = match &locked.source {
+            Some(src) => archive::load(src, &locked.name, &plats, &n.cache).map(|(l, i)| {
+                if l.digest != locked.digest {
+                    Err(Error::failed(
+                        format!("{}: {src} now holds {}, but the lock pins {}", locked.name, l.digest, locked.digest),
+                        "run meshbundle lock --update for it",
+                    ))
+                } else {
+                    Ok(i)
+                }
+            }),
+            None => rt.block_on(n.registries.fetch(locked, &n.cache, progress)).map(Ok),
+        }
+        .map_err(|e| {
+            let hint = e.hint().unwrap_or_else(|| "check the registry flags, or build where the registry is reachable".into());
+            Error::failed(format!("cannot build {}: {e}", a.output.display()), hint)
+        })??;
+        images.push(img);
+    }
+    Ok(images)
+}
+
+/// Every locked file the spec needs, in the cache and checked against its pin.
+fn fetch_files(
+    lock: &Lock,
+    needed: &BTreeSet<&str>,
+    n: &net::Net,
+    rt: &tokio::runtime::Runtime,
+    progress: &Progress,
+) -> Result<Vec<CarriedFile>> {
+    let mut files = Vec::new();
+    for f in lock.files.iter().filter(|f| needed.contains(f.name.as_str())) {
+        let digest = &f.sha256;
+        if !n.cache.contains(digest, Some(f.size)) {
+            let (got, _) = rt
+                .block_on(n.fetcher.fetch(&f.name, &f.url, &n.cache, progress))
+                .map_err(|e| Error::failed(e.to_string(), "check the mirror flags, or build where the file is reachable"))?;
+            check_pinned(&f.name, &f.url, &got, &f.sha256)
+                .map_err(|e| Error::failed(e.to_string(), "the file changed upstream: do not use it"))?;
+        }
+        files.push(CarriedFile { name: f.name.clone(), url: f.url.clone(), sha256: f.sha256.hex().into(), path: n.cache.path(digest) });
+    }
+    Ok(files)
+}
+
+/// Says why `bin/meshbundle` is not carried.
+fn not_carried_binary(not_carried: &mut NotCarried, no_binary: bool) {
+    not_carried.files.push("bin/meshbundle".into());
+    if not_carried.reason.is_empty() {
+        not_carried.reason = if no_binary {
+            "--no-binary: the site brings its own meshbundle".into()
+        } else {
+            format!(
+                "this meshbundle is not statically linked, so it does not carry itself (build one with {MUSL_BUILD} and give --binary FILE)"
+            )
+        };
+    }
+}
+
+/// The upstream manifests among the carried files, for rendering.
+fn upstream_manifests(files: &[CarriedFile]) -> Result<BTreeMap<String, Vec<u8>>> {
+    let mut upstream = BTreeMap::new();
+    for f in files.iter().filter(|f| f.name.starts_with("manifest/")) {
+        upstream.insert(f.name.clone(), std::fs::read(&f.path).map_err(|e| Error::io(&f.path, e))?);
+    }
+    Ok(upstream)
+}
+
+/// What `build` says of the bundle it wrote.
+fn report_built(a: &BuildArgs, built: &crate::bundle::build::Built) {
     let s = &built.seal;
-    match a.format {
+    match a.print.format {
         Format::Json => println!(
             "{}",
             serde_json::to_string_pretty(&json!({
@@ -320,7 +403,6 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// What `--since` names: an earlier bundle, or a lock (whose images' blobs
@@ -390,7 +472,7 @@ pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
             let nc = &r.head.seal.not_carried;
             // The file's size, as `ls` and `inspect` show it.
             let bytes = std::fs::metadata(&a.file).map(|m| m.len()).unwrap_or(r.bytes);
-            match a.format {
+            match a.print.format {
                 Format::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(&json!({
@@ -420,7 +502,7 @@ pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
                 read::BundleError::Bad { entry, message } => (entry.clone(), message.clone()),
                 other => (String::new(), other.to_string()),
             };
-            match a.format {
+            match a.print.format {
                 Format::Json => println!(
                     "{}",
                     serde_json::to_string_pretty(&json!({"file": a.file, "ok": false, "error": {"entry": entry, "message": message}}))
@@ -450,7 +532,7 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
     let s = &head.seal;
     let site = meshbundle_core::spec::load::load(&s.spec).site;
     let total = std::fs::metadata(&a.file).map(|m| m.len()).unwrap_or(0);
-    match a.format {
+    match a.print.format {
         Format::Json => {
             let spec = site.as_ref().map(|x| &x.spec);
             println!(
@@ -586,9 +668,9 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
         Some(host) => {
             let regs = Registries::new(RegistryOptions {
                 mirrors: vec![],
-                insecure: a.insecure.clone(),
-                authfile: a.authfile.clone(),
-                ca_files: a.registry_ca.clone(),
+                insecure: a.registry_access.insecure.clone(),
+                authfile: a.registry_access.authfile.clone(),
+                ca_files: a.registry_access.registry_ca.clone(),
                 jobs: 4,
             })
             .map_err(|e| Error::failed(e.to_string(), "check --authfile and --registry-ca"))?;
@@ -649,7 +731,7 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
         );
         summary.insert("registry".into(), json!(pushed));
     }
-    match a.format {
+    match a.print.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default()),
         Format::Text => match &a.extract {
             Some(dir) if !seal.cannot_install().is_empty() => {

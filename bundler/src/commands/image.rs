@@ -103,13 +103,8 @@ fn write_layout(output: &Path, cache: &BlobCache, images: &[(String, Image)]) ->
 }
 
 fn build(a: ImageBuildArgs) -> Result<ExitCode> {
-    let epoch = match a.source_date_epoch {
-        Some(e) => e,
-        None => match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(v) => v.trim().parse().map_err(|_| Error::Usage(format!("SOURCE_DATE_EPOCH={v} is not a number of seconds")))?,
-            Err(_) => 0,
-        },
-    };
+    // --source-date-epoch, else $SOURCE_DATE_EPOCH (both checked by clap), else 0.
+    let epoch = a.source_date_epoch.unwrap_or(0);
     let (digest, name) = crate::imagebuild::build(&a.recipe, &a.output, epoch)?;
     println!("{digest}");
     eprintln!("built {name} ({digest}) into the OCI layout {}", a.output.display());

@@ -2,8 +2,6 @@
 
 use std::process::ExitCode;
 
-use meshbundle_core::catalog::needs;
-
 use super::net;
 use crate::cli::LockArgs;
 use crate::error::{Error, Result};
@@ -15,11 +13,10 @@ pub fn run(a: LockArgs) -> Result<ExitCode> {
     let site = sitefile::read_site(&a.spec)?;
     let output = a.output.clone().unwrap_or_else(|| a.spec.with_file_name("meshbundle.lock"));
     let old = if output.exists() { Some(sitefile::read_lock(&output)?) } else { None };
-    let needs = needs(&site).ok_or_else(|| Error::failed("the spec names versions the catalog lacks", "run meshbundle validate"))?;
     let n = net::setup(&a.net)?;
     let progress = Progress::bytes("lock", a.net.quiet);
     let resolver = Resolver { registries: &n.registries, fetcher: &n.fetcher, cache: &n.cache, progress: &progress };
-    let (new, resolved) = net::runtime()?.block_on(lock(&site, &needs, old.as_ref(), &a.update, &resolver))?;
+    let (new, resolved) = net::runtime()?.block_on(lock(&site, site.needs(), old.as_ref(), &a.update, &resolver))?;
     progress.finish();
     let text = meshbundle_core::lock::write(&new).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
     fsutil::write_atomic(&output, text.as_bytes(), 0o644)?;

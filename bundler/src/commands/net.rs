@@ -1,6 +1,6 @@
 //! Setting up registry and file access from the command-line flags.
 
-use crate::cli::NetArgs;
+use crate::cli::{Mirror, NetArgs};
 use crate::error::{Error, Result};
 use crate::files::Fetcher;
 use crate::oci::cache::BlobCache;
@@ -23,19 +23,16 @@ pub fn setup(a: &NetArgs) -> Result<Net> {
     let mut registry_mirrors = Vec::new();
     let mut url_mirrors = Vec::new();
     for m in &a.mirror {
-        let (from, to) =
-            m.split_once('=').ok_or_else(|| Error::Usage(format!("--mirror {m}: write FROM=TO, e.g. docker.io=mirror.corp:5000")))?;
-        if from.contains("://") {
-            url_mirrors.push((from.trim_end_matches('/').to_string(), to.trim_end_matches('/').to_string()));
-        } else {
-            registry_mirrors.push((from.to_string(), to.to_string()));
+        match m {
+            Mirror::Url { from, to } => url_mirrors.push((from.clone(), to.clone())),
+            Mirror::Registry { from, to } => registry_mirrors.push((from.clone(), to.clone())),
         }
     }
     let registries = Registries::new(RegistryOptions {
         mirrors: registry_mirrors,
-        insecure: a.insecure.clone(),
-        authfile: a.authfile.clone(),
-        ca_files: a.registry_ca.clone(),
+        insecure: a.registry_access.insecure.clone(),
+        authfile: a.registry_access.authfile.clone(),
+        ca_files: a.registry_access.registry_ca.clone(),
         jobs: a.jobs,
     })
     .map_err(|e| Error::failed(e.to_string(), "check --authfile and --registry-ca"))?;

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use meshbundle_core::render::{Inputs, RenderError, render};
+use meshbundle_core::render::{Inputs, RenderError, render_valid};
 
 use crate::cli::RenderArgs;
 use crate::error::{Error, Result};
@@ -15,7 +15,7 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
     let lock = a.lock.as_deref().map(sitefile::read_lock).transpose()?;
     let spec_file = spec_file_name(&a.file);
     let inputs = Inputs { lock: lock.as_ref(), secrets: secrets.as_ref(), spec_file: spec_file.as_deref(), ..Default::default() };
-    let tree = render(&site, &inputs).map_err(|e| match (&e, &a.lock) {
+    let tree = render_valid(&site, &inputs).map_err(|e| match (&e, &a.lock) {
         (RenderError::LockIncomplete(_), Some(lock)) => Error::failed(format!("{}: {e}", lock.display()), "lock the spec again"),
         _ => Error::failed(e.to_string(), "check the spec, secrets and lock belong together"),
     })?;

@@ -64,7 +64,7 @@ fn date(secs: u64) -> String {
 fn show(a: SecretsShowArgs) -> Result<ExitCode> {
     let secrets = sitefile::read_secrets(&a.file, None)?;
     let summary = secrets.summary().map_err(|e| Error::failed(e.to_string(), "the file is damaged"))?;
-    match a.format {
+    match a.print.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default()),
         Format::Text => {
             println!("site:           {}", summary.site);

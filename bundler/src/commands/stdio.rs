@@ -73,11 +73,11 @@ pub fn prepare(cli: &mut Cli) -> Result<()> {
         }
         Command::Lock(a) => {
             inputs.plain("the spec", &a.spec);
-            net(&mut inputs, &mut a.net.authfile, &mut a.net.registry_ca, &a.net.cache)?;
+            net(&mut inputs, &mut a.net.registry_access.authfile, &mut a.net.registry_access.registry_ca, &a.net.cache)?;
         }
         Command::Image(ImageCommand::Pull(a)) => {
             no_dir("-o", &a.output)?;
-            net(&mut inputs, &mut a.net.authfile, &mut a.net.registry_ca, &a.net.cache)?;
+            net(&mut inputs, &mut a.net.registry_access.authfile, &mut a.net.registry_access.registry_ca, &a.net.cache)?;
         }
         Command::Image(ImageCommand::Build(a)) => {
             inputs.through_one("the recipe", &mut a.recipe);
@@ -99,7 +99,7 @@ pub fn prepare(cli: &mut Cli) -> Result<()> {
             if let Some(s) = &mut a.since {
                 inputs.bundle("--since", s);
             }
-            net(&mut inputs, &mut a.net.authfile, &mut a.net.registry_ca, &a.net.cache)?;
+            net(&mut inputs, &mut a.net.registry_access.authfile, &mut a.net.registry_access.registry_ca, &a.net.cache)?;
             if dash(&a.output) {
                 return Err(usage(
                     "a bundle is written to a file, sealed and renamed into place only when whole: give -o FILE, and send that file on",
@@ -116,8 +116,8 @@ pub fn prepare(cli: &mut Cli) -> Result<()> {
             keys(&mut inputs, &mut a.key);
             inputs.through("--identity", &mut a.identity);
             inputs.through("--passphrase-file", &mut a.passphrase_file);
-            inputs.through("--authfile", &mut a.authfile);
-            for c in &mut a.registry_ca {
+            inputs.through("--authfile", &mut a.registry_access.authfile);
+            for c in &mut a.registry_access.registry_ca {
                 inputs.through_one("--registry-ca", c);
             }
             if let Some(d) = &a.extract {

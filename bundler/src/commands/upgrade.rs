@@ -65,7 +65,7 @@ fn site_as_built(text: &str, what: &str) -> Result<Site> {
 fn from_bundle(a: &UpgradePlanArgs, file: &Path) -> Result<(Site, Option<Lock>, Carried)> {
     let policy = TrustPolicy::resolve(&a.key)?;
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let progress = Progress::bytes("verify", a.quiet || a.format == Format::Json);
+    let progress = Progress::bytes("verify", a.quiet || a.print.format == Format::Json);
     let result = read::verify(file, policy.as_ref(), threads, &progress);
     progress.finish();
     let report = result.map_err(|e| {
@@ -170,7 +170,7 @@ fn plan(a: UpgradePlanArgs) -> Result<ExitCode> {
     for d in diagnostics.iter().filter(|d| !d.is_error() && !VERSION_PATHS.contains(&d.path.as_str())) {
         eprintln!("{}", report::diagnostic_line(&a.spec, d));
     }
-    match a.format {
+    match a.print.format {
         Format::Json => {
             println!("{}", serde_json::to_string_pretty(&plan).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?)
         }

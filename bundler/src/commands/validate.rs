@@ -13,7 +13,7 @@ pub fn run(a: ValidateArgs) -> Result<ExitCode> {
     let bytes = match fsutil::read_limited(&a.file, MAX_SPEC_BYTES) {
         Ok(b) => b,
         // A program that asked for JSON gets JSON, even when there is no spec to read.
-        Err(e) if matches!(a.format, Format::Json) => {
+        Err(e) if matches!(a.print.format, Format::Json) => {
             let out = json!({
                 "file": a.file.display().to_string(),
                 "valid": false,
@@ -28,7 +28,7 @@ pub fn run(a: ValidateArgs) -> Result<ExitCode> {
     };
     let loaded = load_bytes(&bytes);
     let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
-    match a.format {
+    match a.print.format {
         Format::Json => {
             let out = json!({
                 "file": a.file.display().to_string(),

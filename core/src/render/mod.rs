@@ -33,7 +33,7 @@ use crate::diag::Diagnostic;
 use crate::image::ImageRef;
 use crate::lock::Lock;
 use crate::pki::{PkiError, SiteSecrets};
-use crate::spec::{KubeadmApi, Site};
+use crate::spec::{KubeadmApi, Site, Validated};
 use crate::tree::{FileTree, MODE_FILE};
 use crate::upgrade_from::UpgradeFrom;
 
@@ -220,17 +220,21 @@ pub fn blackbox_on(site: &Site) -> bool {
     blackbox::on(site)
 }
 
-/// Renders every file of the install. The site must be valid.
+/// Validates a site, then renders it ([`render_valid`]): for callers that
+/// hold a bare [`Site`] built in code. A spec read from text is validated
+/// once by `load`; pass its [`Validated`] to [`render_valid`] instead.
 pub fn render(site: &Site, inputs: &Inputs) -> Result<FileTree, RenderError> {
-    let errors: Vec<Diagnostic> = crate::validate::check(site).into_iter().filter(|d| d.is_error()).collect();
-    if !errors.is_empty() {
-        return Err(RenderError::Invalid(errors));
-    }
+    let valid = Validated::check(site.clone()).map_err(RenderError::Invalid)?;
+    render_valid(&valid, inputs)
+}
+
+/// Renders every file of the install for a validated site.
+pub fn render_valid(valid: &Validated, inputs: &Inputs) -> Result<FileTree, RenderError> {
+    let site = valid.site();
     if let Some(lock) = inputs.lock {
         // A partial lock would leave some references by tag only: the pin
         // would not be real, and nothing would say so.
-        let needs = catalog::needs(site).ok_or_else(|| RenderError::Internal("a version not in the catalog after validation".into()))?;
-        let lacks = lock.lacks(&needs);
+        let lacks = lock.lacks(valid.needs());
         if !lacks.is_empty() {
             return Err(RenderError::LockIncomplete(lacks));
         }

@@ -8,6 +8,7 @@
 mod defaults;
 pub mod load;
 pub mod structure;
+mod validated;
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use defaults::*;
+pub use validated::Validated;
 
 /// The only `apiVersion` this release reads.
 pub const API_VERSION: &str = "meshbundle.dev/v1alpha1";

@@ -34,9 +34,27 @@ fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
+/// Checks the cluster: the site's name, time zone and architectures, its
+/// networks, nodes, API endpoint and registry, each in its own function.
 pub(super) fn check(site: &Site, d: &mut Diagnostics) {
-    let spec = &site.spec;
+    check_site(site, d);
+    let nets = check_networks(site, d);
+    check_nodes(site, d, &nets);
+    check_api_endpoint(site, d, &nets);
+    check_registry(site, d);
+    check_kube_proxy_sysctls(site, d);
+}
 
+/// The networks as parsed: each `None` when it does not read (already reported).
+struct Networks {
+    pod: Option<Ipv4Net>,
+    svc: Option<Ipv4Net>,
+    node_net: Option<Ipv4Net>,
+}
+
+/// The site's name, time zone and architectures.
+fn check_site(site: &Site, d: &mut Diagnostics) {
+    let spec = &site.spec;
     if !is_rfc1123_label(&site.metadata.name) {
         d.error(
             "name",
@@ -76,8 +94,11 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             );
         }
     }
+}
 
-    // Networks.
+/// The pod, service and node networks, and how they overlap.
+fn check_networks(site: &Site, d: &mut Diagnostics) -> Networks {
+    let spec = &site.spec;
     let k = &spec.kubernetes;
     let pod = parse_cidr(d, "spec.kubernetes.podSubnet", &k.pod_subnet);
     let svc = parse_cidr(d, "spec.kubernetes.serviceSubnet", &k.service_subnet);
@@ -154,8 +175,13 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             );
         }
     }
+    Networks { pod, svc, node_net }
+}
 
-    // Nodes.
+/// Each node: its name, address, role and zone; the control plane's size.
+fn check_nodes(site: &Site, d: &mut Diagnostics, nets: &Networks) {
+    let spec = &site.spec;
+    let Networks { pod, svc, node_net } = *nets;
     if spec.nodes.is_empty() {
         d.error("nodes", "spec.nodes", "the site has no nodes", "list at least one control-plane node");
     }
@@ -271,8 +297,13 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             "the install removes the control-plane taint in this case; add workers for production",
         );
     }
+}
 
-    // The API endpoint.
+/// The API endpoint: required for more than one control-plane node.
+fn check_api_endpoint(site: &Site, d: &mut Diagnostics, nets: &Networks) {
+    let k = &site.spec.kubernetes;
+    let cps: Vec<_> = site.control_plane_nodes().collect();
+    let Networks { pod, svc, .. } = *nets;
     match &k.control_plane_endpoint {
         None if cps.len() > 1 => d.error(
             "endpoint",
@@ -319,8 +350,11 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             }
         }
     }
+}
 
-    // The site registry.
+/// The site registry's host:port.
+fn check_registry(site: &Site, d: &mut Diagnostics) {
+    let spec = &site.spec;
     if let Some(problem) = host_port_problem(&spec.registry) {
         d.error(
             "registry",
@@ -350,8 +384,6 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             "paste the CA certificate, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----",
         );
     }
-
-    check_kube_proxy_sysctls(site, d);
 }
 
 /// The kernel parameters of `spec.tuning.sysctl` that kube-proxy writes when

@@ -437,10 +437,23 @@ fn check_upgrade(site: &Site, d: &mut Diagnostics) {
     }
 }
 
+/// Checks the mesh and what runs on it: each part in its own function below.
 pub(super) fn check(site: &Site, d: &mut Diagnostics) {
+    check_istio(site, d);
+    check_istiod(site, d);
+    check_proxy_and_gateways(site, d);
+    check_security(site, d);
+    check_observability(site, d);
+    check_traffic_policy(site, d);
+    check_kernel_tuning(site, d);
+    check_extra_images_and_files(site, d);
+    check_pki(site, d);
+}
+
+/// Istio's revision, mesh names and namespaces, and the upgrade it implies.
+fn check_istio(site: &Site, d: &mut Diagnostics) {
     let spec = &site.spec;
     let istio = &spec.istio;
-
     let rev = site.istio_revision();
     if !is_rfc1123_label(&rev) {
         d.error(
@@ -496,8 +509,12 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     }
 
     check_upgrade(site, d);
+}
 
-    // istiod
+/// istiod: replicas, autoscaling, resources, trace sampling, environment.
+fn check_istiod(site: &Site, d: &mut Diagnostics) {
+    let spec = &site.spec;
+    let istio = &spec.istio;
     let istiod = &istio.istiod;
     if istiod.replicas == 0 {
         d.error("replicas", "spec.istio.istiod.replicas", "replicas is 0", "run at least 2 istiod replicas");
@@ -528,8 +545,12 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             d.error("env", p, format!("`{k}` is not an environment variable name"), "use upper case letters, digits and `_`");
         }
     }
+}
 
-    // sidecar proxy
+/// The sidecar proxy and the ingress and egress gateways.
+fn check_proxy_and_gateways(site: &Site, d: &mut Diagnostics) {
+    let spec = &site.spec;
+    let istio = &spec.istio;
     check_resources(d, "spec.istio.proxy.resources", &istio.proxy.resources);
     if istio.proxy.concurrency > 64 {
         d.warning(
@@ -554,8 +575,12 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             "give them different names",
         );
     }
+}
 
-    // security
+/// Security: ingress client CIDRs, authorization, JWT and mTLS.
+fn check_security(site: &Site, d: &mut Diagnostics) {
+    let spec = &site.spec;
+    let istio = &spec.istio;
     let sec = &spec.security;
     for (i, c) in sec.authorization.ingress_client_cidrs.iter().enumerate() {
         if c.parse::<Ipv4Net>().is_err() {
@@ -697,8 +722,11 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             "use STRICT once every workload has a sidecar",
         );
     }
+}
 
-    // observability
+/// Observability: alert thresholds, Prometheus and the add-ons.
+fn check_observability(site: &Site, d: &mut Diagnostics) {
+    let spec = &site.spec;
     let obs = &spec.observability;
     check_percent(d, "spec.observability.alerts.errorRatePercent", obs.alerts.error_rate_percent, false);
     check_percent(d, "spec.observability.alerts.resourceUsagePercent", obs.alerts.resource_usage_percent, false);
@@ -751,8 +779,11 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             "turn prometheus on",
         );
     }
+}
 
-    // traffic policy
+/// Traffic policy: connection pools and outlier detection.
+fn check_traffic_policy(site: &Site, d: &mut Diagnostics) {
+    let spec = &site.spec;
     let tp = &spec.traffic_policy;
     check_duration(d, "spec.trafficPolicy.connectionPool.tcp.connectTimeout", &tp.connection_pool.tcp.connect_timeout);
     check_duration(d, "spec.trafficPolicy.connectionPool.http.idleTimeout", &tp.connection_pool.http.idle_timeout);
@@ -776,8 +807,11 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     if tp.connection_pool.tcp.max_connections == 0 {
         d.error("pool", "spec.trafficPolicy.connectionPool.tcp.maxConnections", "0 connections allows none", "use e.g. 1024");
     }
+}
 
-    // kernel tuning
+/// Kernel tuning: the sysctls each node gets.
+fn check_kernel_tuning(site: &Site, d: &mut Diagnostics) {
+    let spec = &site.spec;
     let required: BTreeMap<&str, &str> =
         [("net.bridge.bridge-nf-call-iptables", "1"), ("net.bridge.bridge-nf-call-ip6tables", "1"), ("net.ipv4.ip_forward", "1")]
             .into_iter()
@@ -819,8 +853,11 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             }
         }
     }
+}
 
-    // Extra images and files
+/// Extra images and files the site carries.
+fn check_extra_images_and_files(site: &Site, d: &mut Diagnostics) {
+    let spec = &site.spec;
     let mut names = BTreeSet::new();
     for (i, img) in spec.images.iter().enumerate() {
         let p = format!("spec.images[{i}]");
@@ -879,8 +916,11 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         }
         // `sha256` is a checked digest: a malformed one is refused when read.
     }
+}
 
-    // PKI
+/// The PKI: certificate lifetimes.
+fn check_pki(site: &Site, d: &mut Diagnostics) {
+    let spec = &site.spec;
     let pki = &spec.pki;
     if pki.leaf_validity_days == 0 || pki.intermediate_validity_days == 0 || pki.root_validity_days == 0 {
         d.error("pki", "spec.pki", "a validity period is 0 days", "use positive numbers of days");
