@@ -239,7 +239,9 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let bin = env!("CARGO_BIN_EXE_meshbundle");
+    // MESHBUNDLE names another build to time (e.g. a copy of this one, kept while the sources change).
+    let own = std::env::var("MESHBUNDLE").ok().filter(|b| !b.is_empty());
+    let bin = own.as_deref().unwrap_or(env!("CARGO_BIN_EXE_meshbundle"));
     // Another meshbundle (an earlier build) timed beside this one: the before of a change.
     let before = std::env::var("BEFORE").ok().filter(|b| !b.is_empty());
     let runs = env_u64("RUNS", 3);
