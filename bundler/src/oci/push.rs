@@ -182,7 +182,8 @@ pub async fn push(
     let mut first_err = None;
     while let Some(r) = results.next().await {
         if let Err(e) = r {
-            // The others in flight finish; nothing more starts, and no manifest is pushed.
+            // The transfers in flight are dropped (the registry keeps no cut upload); nothing
+            // more starts, and no manifest or tag is pushed.
             first_err.get_or_insert(e);
             break;
         }
