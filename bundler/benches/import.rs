@@ -276,7 +276,7 @@ fn main() {
         std::fs::remove_dir_all(d.join("cache")).unwrap();
         let bundle_size = std::fs::metadata(d.join("site.mbundle")).unwrap().len();
         // The bundle's own OCI layout, for skopeo and ctr.
-        run(Command::new("tar").arg("-C").arg(d).args(["-xf", "site.mbundle", "images"]));
+        run(Command::new("tar").arg("-C").arg(d).arg("-xf").arg(d.join("site.mbundle")).arg("images"));
         let refs = layout_refs(&d.join("images"));
         let n_images = refs.len();
         report.push(format!(
