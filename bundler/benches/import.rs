@@ -292,6 +292,8 @@ fn main() {
         if part("registry") {
             // skopeo sync reads `dir:` copies of the images (made untimed).
             for (name, path) in &refs {
+                let to = d.join("sync").join(path.replace(':', "_"));
+                std::fs::create_dir_all(to.parent().unwrap()).unwrap();
                 run(Command::new("skopeo")
                     .args(["copy", "--quiet", "--all"])
                     .arg(format!("oci:{}:{name}", d.join("images").display()))
