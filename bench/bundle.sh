@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Bundle throughput and memory: `meshbundle build` against `tar cf`, `verify`
-# against `openssl dgst -sha256`, and the peak memory of both on a large
+# Bundle throughput and memory: `meshbundle build` against `tar cf` and
+# against `tar cf && sync` of its output (the honest baseline: build syncs),
+# `verify` against `openssl dgst -sha256` (on every core, and against
+# openssl's one-core rate, `taskset -c 0`), and the peak memory of both on a large
 # bundle. The work is done by `bundler/benches/bundle.rs`; this script runs it
 # with the sizes the goals are stated for.
 #

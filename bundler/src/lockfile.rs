@@ -72,27 +72,46 @@ impl Resolver<'_> {
 }
 
 /// Makes the lock for `needs`, keeping entries of `old` not named in `update`.
+/// Images and files to resolve are resolved at once, as many at a time as
+/// the registries' `jobs` (`-j`; `-j 1` resolves one after another); each
+/// lands in its own place and the lock is sorted, so the bytes written are
+/// the same whatever order the answers come in. The first error in the
+/// spec's order is the one reported.
 pub async fn lock(site: &Site, needs: &Needs, old: Option<&Lock>, update: &[String], r: &Resolver<'_>) -> Result<(Lock, usize)> {
+    use futures::StreamExt;
     let fresh = |name: &str| update.iter().any(|u| u == name || u == "all");
+    let jobs = r.registries.jobs().max(1);
     let mut lock = Lock::new();
-    let mut resolved = 0;
+    let mut images = Vec::new();
     for img in &needs.images {
         let name = img.upstream.tagged();
         match old.and_then(|l| l.image(&name)).filter(|_| !fresh(&name)) {
             Some(kept) => lock.images.push(kept.clone()),
-            None => {
-                lock.images.push(r.image(site, &name).await?);
-                resolved += 1;
-            }
+            None => images.push(name),
         }
     }
+    let mut files = Vec::new();
     for f in &needs.files {
         match old.and_then(|l| l.file(&f.name)).filter(|e| !fresh(&f.name) && e.url == f.url) {
             Some(kept) => lock.files.push(kept.clone()),
-            None => {
-                lock.files.push(r.file(f).await?);
-                resolved += 1;
-            }
+            None => files.push(f),
+        }
+    }
+    let resolved = images.len() + files.len();
+    // Images and files share the bound; `buffered` keeps the spec's order.
+    enum Got {
+        Image(LockedImage),
+        File(LockedFile),
+    }
+    let work = images
+        .iter()
+        .map(|name| futures::future::Either::Left(async move { r.image(site, name).await.map(Got::Image) }))
+        .chain(files.iter().map(|f| futures::future::Either::Right(async move { r.file(f).await.map(Got::File) })));
+    let got: Vec<Result<Got>> = futures::stream::iter(work).buffered(jobs).collect().await;
+    for g in got {
+        match g? {
+            Got::Image(i) => lock.images.push(i),
+            Got::File(f) => lock.files.push(f),
         }
     }
     for u in update {

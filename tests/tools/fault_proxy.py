@@ -23,6 +23,11 @@ usage: fault_proxy.py --upstream http://127.0.0.1:5000 --port-file FILE [options
   --ignore-range       drop Range headers, as a registry that ignores them
                        (it answers 200 and the whole blob)
   --delay-blobs MS     wait MS milliseconds before answering each blob GET
+  --fail-path S        answer 500 to every request whose method and path
+                       (`PUT /v2/...`) contain S, however often it is retried
+  --refuse-mount       drop `mount` and `from` from upload POSTs, as a
+                       registry that refuses cross-repository mounts does
+                       (it answers 202 and starts a plain upload)
   --log FILE           append one line per request, tab-separated:
                        TIME METHOD PATH STATUS RANGE SENT RETRY-AFTER
                        (TIME: seconds since the epoch when the request came
@@ -59,6 +64,8 @@ ap.add_argument("--cut-at", type=float, default=0.9)
 ap.add_argument("--cut-times", type=int, default=1)
 ap.add_argument("--ignore-range", action="store_true")
 ap.add_argument("--delay-blobs", type=int, default=0)
+ap.add_argument("--fail-path", default="")
+ap.add_argument("--refuse-mount", action="store_true")
 ap.add_argument("--log", default="")
 args = ap.parse_args()
 up = urllib.parse.urlparse(args.upstream)
@@ -110,6 +117,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 state["throttled"] += 1
         # Each request is logged before its answer goes out, so that the log
         # is whole once the client has its answers.
+        fail = fail or bool(args.fail_path and args.fail_path in f"{self.command} {self.path}")
         if fail:
             self.record(500)
             self.answer(500, b"injected failure")
@@ -136,7 +144,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         drop = HOP | {"host"} | ({"range"} if args.ignore_range else set())
         headers = {k: v for k, v in self.headers.items() if k.lower() not in drop}
         headers["Host"] = f"{up.hostname}:{up.port}"
-        conn.request(self.command, self.path, body=body, headers=headers)
+        path = self.path
+        if args.refuse_mount and self.command == "POST" and "mount=" in path:
+            base, _, query = path.partition("?")
+            kept = [q for q in query.split("&") if q and not q.startswith(("mount=", "from="))]
+            path = base + ("?" + "&".join(kept) if kept else "")
+        conn.request(self.command, path, body=body, headers=headers)
         r = conn.getresponse()
         data = r.read()
         if is_blob and args.corrupt and self.path.endswith(args.corrupt) and data:

@@ -3,7 +3,7 @@
 //! pushing them to the site registry. Every pass re-checks each entry against
 //! the seal as it streams; nothing is written where a check fails.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -499,13 +499,35 @@ fn swap_into(stage: &Path, dir: &Path) -> Result<()> {
     result
 }
 
-/// Loads the images into containerd with `ctr images import`, streaming the
-/// bundle's OCI layout to it. Needs no network.
+/// Loads the images into containerd with `ctr images import` (which
+/// unpacks them), streaming the bundle's OCI layout to it: each blob read
+/// from where it lies in the bundle, 1 MiB at a time, straight into ctr's
+/// stdin. containerd checks every blob against its digest as it commits it
+/// (and every layer against its diff id as it unpacks), so blobs are not
+/// hashed a second time here; the layout's own files (`index.json`,
+/// `oci-layout`) are checked against the seal before they go. Needs no
+/// network.
 pub fn containerd(bundle: &Path, seal: &Seal, socket: &Path, namespace: &str, progress: &Progress) -> Result<usize> {
+    use std::os::unix::fs::FileExt;
     if seal.images.is_empty() {
         return Ok(0);
     }
     check_containerd_base(seal, socket, namespace)?;
+    let source = crate::oci::push::index(bundle, &seal.entries).map_err(|e| Error::io(bundle, e))?;
+    // Everything of the layout the seal lists must be where the index found it.
+    let mut layout = Vec::new();
+    for e in seal.entries.iter().filter(|e| e.path.as_str().starts_with("images/")) {
+        let p = e.path.as_str();
+        let span = match p.strip_prefix("images/blobs/sha256/") {
+            Some(hex) => source.spans.get(&format!("sha256:{hex}")),
+            None => source.others.get(p),
+        };
+        let span = span.copied().ok_or_else(|| {
+            Error::failed(format!("{p}: missing from the bundle, or not as the seal lists it"), "the bundle changed since it was verified")
+        })?;
+        layout.push((p.strip_prefix("images/").unwrap_or(p).to_string(), span, e));
+    }
+    progress.add_total(layout.iter().map(|l| l.1.size).sum());
     let mut child = Command::new("ctr")
         .arg("-a")
         .arg(socket)
@@ -516,20 +538,51 @@ pub fn containerd(bundle: &Path, seal: &Seal, socket: &Path, namespace: &str, pr
         .spawn()
         .map_err(|e| Error::failed(format!("cannot run ctr: {e}"), "ctr comes with containerd; put it on PATH"))?;
     let stdin = child.stdin.take().ok_or_else(|| Error::failed("ctr has no stdin", "report this as a bug"))?;
-    let mut tar = tar::Builder::new(std::io::BufWriter::with_capacity(1 << 20, stdin));
-    let streamed = each_entry(bundle, seal, |entry, r| {
-        let Some(rel) = entry.path.strip_prefix("images/") else {
-            return Ok(());
-        };
-        let mut h = super::header(entry.size, 0o644);
-        let mut counted = ProgressReader { inner: r, progress };
-        tar.append_data(&mut h, rel, &mut counted)
-            .map_err(|e| Error::failed(format!("streaming {} to ctr: {e}", entry.path), "see ctr's error below"))
-    });
-    let finished = tar.into_inner().map_err(|e| Error::failed(e.to_string(), "ctr stopped reading")).map(drop);
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, stdin);
+    let file = &source.file;
+    let streamed = (|| -> Result<()> {
+        let mut buf = vec![0u8; 1 << 20];
+        for (rel, span, entry) in &layout {
+            let mut h = super::header(span.size, 0o644);
+            h.set_path(rel).map_err(|e| Error::failed(format!("{}: {e}", entry.path), "the bundle is damaged"))?;
+            h.set_cksum();
+            w.write_all(h.as_bytes())
+                .map_err(|e| Error::failed(format!("streaming {} to ctr: {e}", entry.path), "see ctr's error below"))?;
+            let small = !rel.starts_with("blobs/");
+            let mut hash = small.then(<sha2::Sha256 as sha2::Digest>::new);
+            let mut pos = 0u64;
+            while pos < span.size {
+                let n = (span.size - pos).min(buf.len() as u64) as usize;
+                file.read_exact_at(&mut buf[..n], span.offset + pos).map_err(|e| Error::io(bundle, e))?;
+                if let Some(h) = hash.as_mut() {
+                    sha2::Digest::update(h, &buf[..n]);
+                }
+                w.write_all(&buf[..n])
+                    .map_err(|e| Error::failed(format!("streaming {} to ctr: {e}", entry.path), "see ctr's error below"))?;
+                progress.inc(n as u64);
+                pos += n as u64;
+            }
+            if let Some(h) = hash
+                && hex::encode(sha2::Digest::finalize(h)) != entry.sha256.hex()
+            {
+                return Err(Error::failed(format!("{}: content changed", entry.path), "the bundle changed since it was verified"));
+            }
+            let pad = (512 - span.size % 512) % 512;
+            w.write_all(&vec![0u8; pad as usize])
+                .map_err(|e| Error::failed(format!("streaming {} to ctr: {e}", entry.path), "see ctr's error below"))?;
+        }
+        // The end of the archive.
+        w.write_all(&[0u8; 1024])
+            .and_then(|()| w.flush())
+            .map_err(|e| Error::failed(format!("streaming to ctr: {e}"), "see ctr's error below"))
+    })();
+    // A changed layout file ends the stream without its end-of-archive, and ctr is stopped: it imports nothing.
+    if streamed.is_err() {
+        let _ = child.kill();
+    }
+    drop(w);
     let o = child.wait_with_output().map_err(|e| Error::failed(e.to_string(), "ctr failed"))?;
     streamed?;
-    finished?;
     if !o.status.success() {
         return Err(Error::failed(
             format!("ctr images import failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
@@ -539,31 +592,24 @@ pub fn containerd(bundle: &Path, seal: &Seal, socket: &Path, namespace: &str, pr
     Ok(seal.images.len())
 }
 
-struct ProgressReader<'a, R> {
-    inner: R,
-    progress: &'a Progress,
-}
-
-impl<R: Read> Read for ProgressReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.progress.inc(n as u64);
-        Ok(n)
-    }
-}
-
 #[derive(Debug, Default, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pushed {
     pub images: usize,
+    /// Images whose tag already named their digest: nothing was sent for them.
+    pub images_already_there: usize,
     pub blobs_pushed: usize,
+    /// Blobs the registry had under another repository, mounted rather than sent.
+    pub blobs_mounted: usize,
     pub blobs_skipped: usize,
     pub bytes_pushed: u64,
 }
 
 /// Pushes every image to the site registry under the names the manifests
-/// use, skipping blobs it already has (so a second run is quick and an
-/// interrupted run resumes).
+/// use (see `crate::oci::push`): blobs read from where they lie in the
+/// bundle and hashed again as they go, several at a time; what the registry
+/// has is skipped or mounted; manifests after every blob, tags last. A
+/// second run of the same bundle asks one question per image.
 pub fn registry(
     bundle: &Path,
     head: &Head,
@@ -572,92 +618,48 @@ pub fn registry(
     rt: &tokio::runtime::Runtime,
     progress: &Progress,
 ) -> Result<Pushed> {
+    use crate::oci::push;
     let seal = &head.seal;
-    let mut out = Pushed::default();
-    // Which repositories need each blob, and the manifests to push last.
-    let mut repos_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut manifests: BTreeSet<String> = BTreeSet::new();
-    let mut targets = Vec::new();
+    check_registry_base(seal, host, regs, rt)?;
+    let source = push::index(bundle, &seal.entries).map_err(|e| Error::io(bundle, e))?;
+    let in_base = |d: &str| seal.base.as_ref().is_some_and(|b| b.blobs.iter().any(|x| x == d));
+    let mut images = Vec::new();
     for img in &seal.images {
         let r = meshbundle_core::image::ImageRef::parse(&img.site).map_err(|e| Error::failed(e.to_string(), "the bundle is damaged"))?;
-        for b in &img.blobs {
-            repos_of.entry(b.to_string()).or_default().insert(r.repository.clone());
-        }
-        for m in &img.manifests {
-            manifests.insert(m.to_string());
-        }
-        targets.push((r, img));
-    }
-    let exists = |repo: &str, digest: &str| {
-        rt.block_on(regs.blob_exists(&Registries::target(host, repo, None, Some(digest)), digest))
-            .map_err(|e| Error::failed(e.to_string(), "check --registry, --insecure and --authfile"))
-    };
-    check_registry_base(seal, host, regs, rt)?;
-    let spool = tempfile::tempdir().map_err(|e| Error::failed(e.to_string(), "check the temporary directory"))?;
-    let mut manifest_bytes: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    each_entry(bundle, seal, |entry, r| {
-        let Some(hex) = entry.path.strip_prefix("images/blobs/sha256/") else {
-            return Ok(());
-        };
-        let digest = format!("sha256:{hex}");
-        if manifests.contains(&digest) {
-            let mut b = Vec::new();
-            r.read_to_end(&mut b).map_err(|e| Error::failed(e.to_string(), "the bundle is damaged"))?;
-            manifest_bytes.insert(digest, b);
-            return Ok(());
-        }
-        let Some(repos) = repos_of.get(&digest) else {
-            return Ok(());
-        };
-        let mut need = Vec::new();
-        for repo in repos {
-            if exists(repo, &digest)? {
-                out.blobs_skipped += 1;
-            } else {
-                need.push(repo.clone());
-            }
-        }
-        if need.is_empty() {
-            progress.inc(entry.size);
-            return Ok(());
-        }
-        let path = spool.path().join(hex);
-        let mut f = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-        std::io::copy(r, &mut f).map_err(|e| Error::io(&path, e))?;
-        drop(f);
-        for repo in need {
-            rt.block_on(regs.push_blob_file(&Registries::target(host, &repo, None, Some(&digest)), &path, &digest, entry.size))
-                .map_err(|e| Error::failed(e.to_string(), "check --registry, --insecure and --authfile"))?;
-            out.blobs_pushed += 1;
-            out.bytes_pushed += entry.size;
-        }
-        progress.inc(entry.size);
-        let _ = std::fs::remove_file(&path);
-        Ok(())
-    })?;
-    // Manifests: an index's children first, then each image under its digest and tag.
-    let in_base = |d: &str| seal.base.as_ref().is_some_and(|b| b.blobs.iter().any(|x| x == d));
-    for (r, img) in &targets {
-        if !manifest_bytes.contains_key(img.digest.as_str()) && in_base(img.digest.as_str()) {
-            // Carried by the base bundle, which was imported already.
+        if !source.spans.contains_key(img.digest.as_str()) && in_base(img.digest.as_str()) {
+            // Carried, and pushed, by the base bundle, which was imported already.
             continue;
         }
-        for m in img.manifests.iter().skip(1).chain(std::iter::once(&img.manifests[0])) {
-            let raw = manifest_bytes.get(m.as_str()).ok_or_else(|| {
-                Error::failed(format!("manifest {m} of {} is not in this bundle", img.name), "import the base bundle first")
-            })?;
-            let mt = crate::oci::media::media_type_of(raw).unwrap_or_else(|| img.media_type.clone());
-            rt.block_on(regs.push_manifest(&Registries::target(host, &r.repository, None, Some(m.as_str())), raw, &mt))
-                .map_err(|e| Error::failed(e.to_string(), "check --registry"))?;
+        for d in img.manifests.iter().chain(&img.blobs) {
+            if !source.spans.contains_key(d.as_str()) && !in_base(d.as_str()) {
+                return Err(Error::failed(
+                    format!("{}: {d} is neither in this bundle nor in its base; nothing was pushed", img.name),
+                    "the bundle is damaged or was not made by meshbundle",
+                ));
+            }
         }
-        let top = manifest_bytes
-            .get(img.digest.as_str())
-            .ok_or_else(|| Error::failed(format!("manifest {} is missing", img.digest), "the bundle is damaged"))?;
-        rt.block_on(regs.push_manifest(&Registries::target(host, &r.repository, r.tag.as_deref(), None), top, &img.media_type))
-            .map_err(|e| Error::failed(e.to_string(), "check --registry"))?;
-        out.images += 1;
+        images.push(push::PushImage {
+            name: img.name.clone(),
+            repository: r.repository.clone(),
+            tag: r.tag.clone(),
+            digest: img.digest.to_string(),
+            media_type: img.media_type.clone(),
+            manifests: img.manifests.iter().map(|d| d.to_string()).collect(),
+            blobs: img.blobs.iter().map(|d| d.to_string()).collect(),
+        });
     }
-    Ok(out)
+    let stats = rt.block_on(push::push(regs, host, &source, &images, progress)).map_err(|e| {
+        let hint = e.hint().unwrap_or_else(|| "check --registry, --insecure and --authfile".into());
+        Error::failed(format!("{e}; no tag was pushed for an image that is not whole"), hint)
+    })?;
+    Ok(Pushed {
+        images: stats.images,
+        images_already_there: stats.images_already_there,
+        blobs_pushed: stats.blobs_pushed,
+        blobs_mounted: stats.blobs_mounted,
+        blobs_skipped: stats.blobs_skipped,
+        bytes_pushed: stats.bytes_pushed,
+    })
 }
 
 /// What an upgrade bundle's refusal says: what the target lacks of which

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod credentials;
 pub mod layout;
 pub mod media;
+pub mod push;
 pub mod registry;
 
 pub use meshbundle_core::digest::Digest;

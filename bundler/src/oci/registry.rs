@@ -216,7 +216,7 @@ fn describe(e: &OciDistributionError) -> String {
 }
 
 /// How one try of a transfer failed.
-enum Failure {
+pub(super) enum Failure {
     /// Worth another try; the wait the registry asked for, if it did.
     Retry { message: String, asked: Option<Duration> },
     /// Not worth another try.
@@ -226,14 +226,14 @@ enum Failure {
 }
 
 impl Failure {
-    fn retry(message: impl Into<String>) -> Failure {
+    pub(super) fn retry(message: impl Into<String>) -> Failure {
         Failure::Retry { message: message.into(), asked: None }
     }
 }
 
 /// A reqwest error in words, with its causes (reqwest's own text alone says
 /// "error decoding response body" and no more).
-fn http_error(e: &reqwest::Error) -> String {
+pub(super) fn http_error(e: &reqwest::Error) -> String {
     let mut s = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(c) = source {
@@ -252,7 +252,7 @@ const NET_HINT: &str = "check the network and the registry (--mirror, --insecure
 const LIMIT_HINT: &str = "the registry is rate-limiting or overloaded: try again later, log in for a higher limit (--authfile), or pull through a mirror (--mirror)";
 
 /// Counts the tries of one transfer and waits between them.
-struct Tries<'a> {
+pub(super) struct Tries<'a> {
     image: &'a str,
     what: String,
     attempt: u32,
@@ -261,7 +261,7 @@ struct Tries<'a> {
 }
 
 impl<'a> Tries<'a> {
-    fn new(image: &'a str, what: String, progress: Option<&'a crate::progress::Progress>) -> Tries<'a> {
+    pub(super) fn new(image: &'a str, what: String, progress: Option<&'a crate::progress::Progress>) -> Tries<'a> {
         Tries { image, what, attempt: 1, waited: Duration::ZERO, progress }
     }
 
@@ -269,7 +269,7 @@ impl<'a> Tries<'a> {
         RegistryError::Transfer { image: self.image.to_string(), what: self.what.clone(), message, hint: hint.into() }
     }
 
-    fn fail(&self, f: Failure) -> RegistryError {
+    pub(super) fn fail(&self, f: Failure) -> RegistryError {
         match f {
             Failure::Retry { message, .. } => self.error(message, NET_HINT),
             Failure::Fatal { message, hint } => self.error(message, hint),
@@ -280,7 +280,7 @@ impl<'a> Tries<'a> {
     }
 
     /// After a failed try: waits before the next one, or says why there is none.
-    async fn next(&mut self, f: Failure) -> Result<(), RegistryError> {
+    pub(super) async fn next(&mut self, f: Failure) -> Result<(), RegistryError> {
         let (message, asked) = match f {
             Failure::Retry { message, asked } => (message, asked),
             other => return Err(self.fail(other)),
@@ -315,7 +315,7 @@ impl<'a> Tries<'a> {
 }
 
 /// What a failed answer means: worth retrying (429, 408, 5xx), or not.
-async fn status_failure(
+pub(super) async fn status_failure(
     status: StatusCode,
     headers: &HeaderMap,
     resp: reqwest::Response,
@@ -510,6 +510,11 @@ impl Registries {
         Ok(Registries { client: Client::new(config), http, creds, opts, tokens: Mutex::new(HashMap::new()) })
     }
 
+    /// Transfers at once (`-j`).
+    pub fn jobs(&self) -> usize {
+        self.opts.jobs.max(1)
+    }
+
     /// The host an image's registry is reached at (after mirrors).
     fn host(&self, registry: &str) -> String {
         self.opts.mirrors.iter().find(|(from, _)| from == registry).map(|(_, to)| to.clone()).unwrap_or(registry.to_string())
@@ -594,6 +599,73 @@ impl Registries {
             }
             return Ok(resp);
         }
+    }
+
+    /// `http(s)://HOST`, as the flags say the registry is spoken to.
+    pub(super) fn base_url(&self, host: &str) -> String {
+        let scheme = if self.opts.insecure.iter().any(|h| h == host) { "http" } else { "https" };
+        format!("{scheme}://{host}")
+    }
+
+    /// One request to `repository` on `host` with the registry's credentials
+    /// for `op`: a bearer token when it asks for one (got through
+    /// oci-client, kept for the next requests), else basic auth from the auth
+    /// file. `build` makes the request afresh for each try. Answers of any
+    /// status come back; only a request that got no answer fails.
+    pub(super) async fn send(
+        &self,
+        host: &str,
+        repository: &str,
+        op: RegistryOperation,
+        build: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<(reqwest::Response, bool), Failure> {
+        let key = format!("{host}/{repository}/{op:?}");
+        let reference = Reference::with_tag(host.to_string(), repository.to_string(), "latest".into());
+        let mut refreshed = false;
+        loop {
+            let mut req = build(&self.http);
+            let token = self.tokens.lock().ok().and_then(|t| t.get(&key).cloned());
+            let creds_sent = token.is_some() || self.creds.basic(host).is_some();
+            match (&token, self.creds.basic(host)) {
+                (Some(t), _) => req = req.bearer_auth(t),
+                (None, Some((u, p))) => req = req.basic_auth(u, Some(p)),
+                (None, None) => {}
+            }
+            let resp = req.send().await.map_err(|e| Failure::retry(format!("no answer from {host}: {}", http_error(&e))))?;
+            if resp.status() == StatusCode::UNAUTHORIZED && !refreshed {
+                let bearer = resp
+                    .headers()
+                    .get(reqwest::header::WWW_AUTHENTICATE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("bearer"));
+                if bearer {
+                    refreshed = true;
+                    let auth = self.auth(host);
+                    match with_retries(|| self.client.auth(&reference, &auth, op)).await {
+                        Ok(Some(t)) => {
+                            if let Ok(mut m) = self.tokens.lock() {
+                                m.insert(key.clone(), t);
+                            }
+                            continue;
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            return Err(Failure::Fatal {
+                                message: format!("the registry's token service refused: {}{}", describe(&e), self.helper_note(host)),
+                                hint: "log in with `docker login` or `podman login`, or pass --authfile".into(),
+                            });
+                        }
+                    }
+                }
+            }
+            return Ok((resp, creds_sent));
+        }
+    }
+
+    /// What a failed answer to [`Registries::send`] means.
+    pub(super) async fn failure(&self, host: &str, resp: reqwest::Response, creds_sent: bool, what: &str) -> Failure {
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        status_failure(status, &headers, resp, what, creds_sent, &self.helper_note(host)).await
     }
 
     fn helper_note(&self, host: &str) -> String {

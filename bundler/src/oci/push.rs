@@ -1,0 +1,497 @@
+//! Pushing images to a registry straight from a bundle file, fast, the way
+//! the distribution API allows:
+//!
+//! - every blob is read from where it lies in the bundle (positional reads,
+//!   1 MiB at a time, no copy to a spool), hashed as it goes out, and sent in
+//!   one monolithic `PUT` with its length; a blob whose bytes are not its
+//!   digest is cut off before its last byte, so the registry never commits
+//!   it, and the error says the bundle changed;
+//! - blobs go [`JOBS`] at a time, the largest first;
+//! - a blob the repository has already (`HEAD`) is skipped; one the
+//!   registry has under another repository (found by this push, or there
+//!   before) is mounted (`POST …/blobs/uploads/?mount=<digest>&from=<repo>`)
+//!   instead of sent again, and uploaded when the registry refuses the mount;
+//! - an image whose tag already names its digest is complete (a registry
+//!   accepts a manifest only once what it references is there), so its
+//!   blobs are not even asked about: a second push of the same images is
+//!   one `HEAD` per image;
+//! - manifests go after every blob, each image's children before its top
+//!   manifest, and tags last of all, so a failed push leaves no tag naming
+//!   an image that is not whole.
+//!
+//! Every transfer is retried as pulls are ([`super::registry::ATTEMPTS`]),
+//! and its error names the image and the blob or manifest.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures::StreamExt;
+use oci_client::RegistryOperation;
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use sha2::{Digest as _, Sha256};
+
+use super::media::ACCEPTED;
+use super::registry::{Failure, Registries, RegistryError, Tries};
+
+/// Blob transfers at once: enough to keep a local registry and two cores
+/// busy, few enough that memory stays small (each holds a chunk or two).
+pub const JOBS: usize = 8;
+/// Bytes read and sent at a time.
+const CHUNK: u64 = 1 << 20;
+
+/// Where a blob or manifest lies in the bundle file.
+#[derive(Debug, Clone, Copy)]
+pub struct Span {
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// One image to push.
+#[derive(Debug, Clone)]
+pub struct PushImage {
+    /// The name printed in errors (`registry.example.internal/pause:3.10`).
+    pub name: String,
+    pub repository: String,
+    pub tag: Option<String>,
+    /// The top manifest or index.
+    pub digest: String,
+    pub media_type: String,
+    /// Every manifest, the top one first.
+    pub manifests: Vec<String>,
+    /// Configs and layers.
+    pub blobs: Vec<String>,
+}
+
+/// What a push did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushStats {
+    /// Images whose tag now names their digest.
+    pub images: usize,
+    /// Of those, the ones that were complete before (nothing sent for them).
+    pub images_already_there: usize,
+    pub blobs_pushed: usize,
+    pub blobs_mounted: usize,
+    pub blobs_skipped: usize,
+    pub bytes_pushed: u64,
+}
+
+/// The blobs and manifests of a bundle, by digest, and the open file they are read from.
+pub struct Source {
+    pub file: Arc<File>,
+    /// `sha256:<hex>` of each `images/blobs/sha256/<hex>` entry.
+    pub spans: BTreeMap<String, Span>,
+    /// The layout's other entries (`images/index.json`, `images/oci-layout`), by path.
+    pub others: BTreeMap<String, Span>,
+}
+
+impl Source {
+    /// A manifest's bytes, checked against its digest.
+    fn manifest(&self, image: &str, digest: &str) -> Result<Option<Vec<u8>>, RegistryError> {
+        let Some(span) = self.spans.get(digest) else { return Ok(None) };
+        if span.size > 4 << 20 {
+            return Err(RegistryError::Manifest { image: image.into(), message: format!("manifest {digest} is larger than 4 MiB") });
+        }
+        let mut buf = vec![0u8; span.size as usize];
+        self.file.read_exact_at(&mut buf, span.offset).map_err(|e| RegistryError::Transfer {
+            image: image.into(),
+            what: format!("manifest {digest}"),
+            message: format!("cannot read it from the bundle: {e}"),
+            hint: "the bundle changed since it was verified: verify it again".into(),
+        })?;
+        let actual = format!("sha256:{}", hex::encode(Sha256::digest(&buf)));
+        if actual != digest {
+            return Err(RegistryError::BadBlob { image: image.into(), blob: digest.into(), actual });
+        }
+        Ok(Some(buf))
+    }
+}
+
+/// Counts kept while pushing.
+#[derive(Default)]
+struct Counts {
+    pushed: AtomicUsize,
+    mounted: AtomicUsize,
+    skipped: AtomicUsize,
+    bytes: AtomicU64,
+}
+
+/// Pushes `images` to `host` from `source`. Blobs not in `source` (a
+/// differential bundle's base) are left to be there already; every manifest
+/// must be in `source`.
+pub async fn push(
+    regs: &Registries,
+    host: &str,
+    source: &Source,
+    images: &[PushImage],
+    progress: &crate::progress::Progress,
+) -> Result<PushStats, RegistryError> {
+    let mut stats = PushStats::default();
+    // Manifests first: an image whose tag names its digest is whole.
+    let present: Vec<bool> = futures::stream::iter(images.iter().map(|img| async move {
+        match &img.tag {
+            Some(tag) => manifest_is(regs, host, img, tag).await,
+            None => Ok(false),
+        }
+    }))
+    .buffered(JOBS)
+    .collect::<Vec<_>>()
+    .await
+    .into_iter()
+    .collect::<Result<_, _>>()?;
+    // Each blob still needed, the repositories needing it (with an image of each, for errors).
+    let mut needed: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
+    for (img, there) in images.iter().zip(&present) {
+        if *there {
+            stats.images_already_there += 1;
+            continue;
+        }
+        for b in &img.blobs {
+            if source.spans.contains_key(b.as_str()) {
+                needed.entry(b.as_str()).or_default().entry(img.repository.as_str()).or_insert(img.name.as_str());
+            }
+        }
+    }
+    // What complete images hold counts as skipped, once per repository.
+    let mut held: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for (img, there) in images.iter().zip(&present) {
+        if *there {
+            for b in img.blobs.iter().filter(|b| source.spans.contains_key(b.as_str())) {
+                if !needed.get(b.as_str()).is_some_and(|r| r.contains_key(img.repository.as_str())) {
+                    held.insert((b.as_str(), img.repository.as_str()));
+                }
+            }
+        }
+    }
+    let mut jobs: Vec<(&str, Span, Vec<(&str, &str)>)> =
+        needed.into_iter().map(|(d, repos)| (d, source.spans[d], repos.into_iter().collect())).collect();
+    // The largest first, so that the last to finish is a small one.
+    jobs.sort_by(|a, b| b.1.size.cmp(&a.1.size).then(a.0.cmp(b.0)));
+    progress.add_total(jobs.iter().map(|j| j.1.size).sum());
+    let counts = Counts { skipped: AtomicUsize::new(held.len()), ..Counts::default() };
+    let mut results = futures::stream::iter(jobs.iter().map(|(digest, span, repos)| {
+        let counts = &counts;
+        async move { push_blob(regs, host, source, digest, *span, repos, counts, progress).await }
+    }))
+    .buffer_unordered(JOBS);
+    let mut first_err = None;
+    while let Some(r) = results.next().await {
+        if let Err(e) = r {
+            // The transfers in flight are dropped (the registry keeps no cut upload); nothing
+            // more starts, and no manifest or tag is pushed.
+            first_err.get_or_insert(e);
+            break;
+        }
+    }
+    drop(results);
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    stats.blobs_pushed = counts.pushed.load(Ordering::Relaxed);
+    stats.blobs_mounted = counts.mounted.load(Ordering::Relaxed);
+    stats.blobs_skipped = counts.skipped.load(Ordering::Relaxed);
+    stats.bytes_pushed = counts.bytes.load(Ordering::Relaxed);
+    // Then the manifests by digest, each image's children before its top one.
+    let todo: Vec<&PushImage> = images.iter().zip(&present).filter(|(_, p)| !**p).map(|(i, _)| i).collect();
+    futures::stream::iter(todo.iter().map(|img| async move {
+        for m in img.manifests.iter().skip(1).chain(img.manifests.first()) {
+            let raw = carried(source, img, m)?;
+            let mt = super::media::media_type_of(&raw).unwrap_or_else(|| img.media_type.clone());
+            put_manifest(regs, host, img, m, &raw, &mt).await?;
+        }
+        Ok::<_, RegistryError>(())
+    }))
+    .buffer_unordered(JOBS)
+    .collect::<Vec<_>>()
+    .await
+    .into_iter()
+    .collect::<Result<Vec<()>, _>>()?;
+    // Tags last: each names an image now whole.
+    futures::stream::iter(todo.iter().map(|img| async move {
+        let Some(tag) = &img.tag else { return Ok(()) };
+        let raw = carried(source, img, &img.digest)?;
+        put_manifest(regs, host, img, tag, &raw, &img.media_type).await
+    }))
+    .buffer_unordered(JOBS)
+    .collect::<Vec<_>>()
+    .await
+    .into_iter()
+    .collect::<Result<Vec<()>, RegistryError>>()?;
+    stats.images = images.len();
+    Ok(stats)
+}
+
+/// A manifest of the image, which the bundle must carry.
+fn carried(source: &Source, img: &PushImage, digest: &str) -> Result<Vec<u8>, RegistryError> {
+    source.manifest(&img.name, digest)?.ok_or_else(|| RegistryError::Manifest {
+        image: img.name.clone(),
+        message: format!("manifest {digest} is not in this bundle (import its base bundle first)"),
+    })
+}
+
+fn transfer(image: &str, what: String, message: String, hint: &str) -> RegistryError {
+    RegistryError::Transfer { image: image.into(), what, message, hint: hint.into() }
+}
+
+const PUSH_HINT: &str = "check --registry, --insecure and --authfile, then run the same import again: what is there already is skipped";
+
+/// Whether `repository:tag` on the registry names the image's digest.
+async fn manifest_is(regs: &Registries, host: &str, img: &PushImage, tag: &str) -> Result<bool, RegistryError> {
+    let url = format!("{}/v2/{}/manifests/{tag}", regs.base_url(host), img.repository);
+    let accept = ACCEPTED.join(", ");
+    let mut tries = Tries::new(&img.name, format!("manifest {tag}"), None);
+    loop {
+        let failure = match regs.send(host, &img.repository, RegistryOperation::Push, |c| c.head(&url).header(ACCEPT, &accept)).await {
+            Ok((resp, _)) if resp.status() == StatusCode::NOT_FOUND => return Ok(false),
+            Ok((resp, _)) if resp.status().is_success() => {
+                let got = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).unwrap_or_default();
+                return Ok(got == img.digest);
+            }
+            Ok((resp, sent)) => regs.failure(host, resp, sent, "manifest").await,
+            Err(f) => f,
+        };
+        tries.next(failure).await?;
+    }
+}
+
+/// Whether `repository` has the blob.
+async fn blob_in(regs: &Registries, host: &str, image: &str, repository: &str, digest: &str) -> Result<bool, RegistryError> {
+    let url = format!("{}/v2/{repository}/blobs/{digest}", regs.base_url(host));
+    let mut tries = Tries::new(image, format!("blob {digest}"), None);
+    loop {
+        let failure = match regs.send(host, repository, RegistryOperation::Push, |c| c.head(&url)).await {
+            Ok((resp, _)) if resp.status() == StatusCode::NOT_FOUND => return Ok(false),
+            Ok((resp, _)) if resp.status().is_success() => return Ok(true),
+            Ok((resp, sent)) => regs.failure(host, resp, sent, "blob").await,
+            Err(f) => f,
+        };
+        tries.next(failure).await?;
+    }
+}
+
+/// Pushes one blob to every repository that needs it: skipped where it is,
+/// mounted from a repository that has it, uploaded once otherwise.
+#[allow(clippy::too_many_arguments)]
+async fn push_blob(
+    regs: &Registries,
+    host: &str,
+    source: &Source,
+    digest: &str,
+    span: Span,
+    repos: &[(&str, &str)],
+    counts: &Counts,
+    progress: &crate::progress::Progress,
+) -> Result<(), RegistryError> {
+    let mut have: Option<&str> = None;
+    let mut need = Vec::new();
+    for (repo, image) in repos {
+        if blob_in(regs, host, image, repo, digest).await? {
+            counts.skipped.fetch_add(1, Ordering::Relaxed);
+            have.get_or_insert(repo);
+        } else {
+            need.push((*repo, *image));
+        }
+    }
+    for (repo, image) in need {
+        let mounted = match have {
+            Some(from) => upload(regs, host, source, image, repo, digest, span, Some(from), progress).await?,
+            None => upload(regs, host, source, image, repo, digest, span, None, progress).await?,
+        };
+        if mounted {
+            counts.mounted.fetch_add(1, Ordering::Relaxed);
+        } else {
+            counts.pushed.fetch_add(1, Ordering::Relaxed);
+            counts.bytes.fetch_add(span.size, Ordering::Relaxed);
+        }
+        have.get_or_insert(repo);
+    }
+    progress.inc(span.size);
+    Ok(())
+}
+
+/// Where an upload goes on: the `Location` of an answer, made absolute.
+fn location(regs: &Registries, host: &str, resp: &reqwest::Response) -> Option<String> {
+    let loc = resp.headers().get(LOCATION)?.to_str().ok()?;
+    Some(if loc.starts_with("http://") || loc.starts_with("https://") { loc.to_string() } else { format!("{}{loc}", regs.base_url(host)) })
+}
+
+/// Mounts the blob from `from` when given and the registry agrees, else
+/// uploads it whole. Returns whether it was mounted.
+#[allow(clippy::too_many_arguments)]
+async fn upload(
+    regs: &Registries,
+    host: &str,
+    source: &Source,
+    image: &str,
+    repository: &str,
+    digest: &str,
+    span: Span,
+    from: Option<&str>,
+    progress: &crate::progress::Progress,
+) -> Result<bool, RegistryError> {
+    let what = format!("blob {digest}");
+    let mut tries = Tries::new(image, what.clone(), Some(progress));
+    let base = regs.base_url(host);
+    loop {
+        let start = match from {
+            Some(from) => format!("{base}/v2/{repository}/blobs/uploads/?mount={digest}&from={from}"),
+            None => format!("{base}/v2/{repository}/blobs/uploads/"),
+        };
+        let failure = match regs.send(host, repository, RegistryOperation::Push, |c| c.post(&start).header(CONTENT_LENGTH, "0")).await {
+            Ok((resp, _)) if resp.status() == StatusCode::CREATED && from.is_some() => return Ok(true),
+            Ok((resp, _)) if resp.status() == StatusCode::ACCEPTED => {
+                let Some(at) = location(regs, host, &resp) else {
+                    return Err(transfer(image, what, "the registry started an upload without a Location".into(), PUSH_HINT));
+                };
+                match put_blob(regs, host, source, repository, digest, span, &at).await {
+                    Ok(()) => return Ok(false),
+                    Err(f) => f,
+                }
+            }
+            Ok((resp, sent)) => regs.failure(host, resp, sent, "upload").await,
+            Err(f) => f,
+        };
+        if let Failure::Damaged { actual } = failure {
+            return Err(transfer(
+                image,
+                what,
+                format!("its bytes in the bundle hash to {actual}; the upload was cut off, so the registry did not keep it"),
+                "the bundle changed since it was verified: verify it again, and import only a bundle that verifies",
+            ));
+        }
+        tries.next(failure).await?;
+    }
+}
+
+/// The blob's bytes from the bundle, hashed as they go: a blob whose bytes
+/// are not its digest ends in an error before its last byte, and `damaged`
+/// says what they hash to.
+fn body(file: Arc<File>, span: Span, digest: &str, damaged: Arc<Mutex<Option<String>>>) -> reqwest::Body {
+    let want = digest.to_string();
+    let stream = futures::stream::try_unfold((file, span.offset, span.size, Sha256::new()), move |(file, pos, left, mut h)| {
+        let want = want.clone();
+        let damaged = damaged.clone();
+        async move {
+            if left == 0 {
+                return Ok(None);
+            }
+            let n = left.min(CHUNK);
+            let f = file.clone();
+            let buf = tokio::task::spawn_blocking(move || {
+                let mut b = vec![0u8; n as usize];
+                f.read_exact_at(&mut b, pos).map(|_| b)
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            h.update(&buf);
+            if left == n {
+                let actual = format!("sha256:{}", hex::encode(h.clone().finalize()));
+                if actual != want {
+                    if let Ok(mut d) = damaged.lock() {
+                        *d = Some(actual.clone());
+                    }
+                    return Err(std::io::Error::other(format!("its bytes in the bundle hash to {actual}")));
+                }
+            }
+            Ok::<_, std::io::Error>(Some((Bytes::from(buf), (file, pos + n, left - n, h))))
+        }
+    });
+    reqwest::Body::wrap_stream(stream)
+}
+
+/// One monolithic `PUT` of the blob to the upload at `at`.
+async fn put_blob(
+    regs: &Registries,
+    host: &str,
+    source: &Source,
+    repository: &str,
+    digest: &str,
+    span: Span,
+    at: &str,
+) -> Result<(), Failure> {
+    let sep = if at.contains('?') { '&' } else { '?' };
+    let url = format!("{at}{sep}digest={digest}");
+    let damaged = Arc::new(Mutex::new(None));
+    let file = source.file.clone();
+    let sent = regs
+        .send(host, repository, RegistryOperation::Push, |c| {
+            c.put(&url).header(CONTENT_TYPE, "application/octet-stream").header(CONTENT_LENGTH, span.size).body(body(
+                file.clone(),
+                span,
+                digest,
+                damaged.clone(),
+            ))
+        })
+        .await;
+    if let Some(actual) = damaged.lock().ok().and_then(|d| d.clone()) {
+        return Err(Failure::Damaged { actual });
+    }
+    match sent {
+        Ok((resp, _)) if resp.status().is_success() => Ok(()),
+        Ok((resp, creds)) => Err(regs.failure(host, resp, creds, "upload").await),
+        Err(f) => Err(f),
+    }
+}
+
+/// `PUT /v2/<repository>/manifests/<name>` of exactly these bytes.
+async fn put_manifest(
+    regs: &Registries,
+    host: &str,
+    img: &PushImage,
+    name: &str,
+    raw: &[u8],
+    media_type: &str,
+) -> Result<(), RegistryError> {
+    let url = format!("{}/v2/{}/manifests/{name}", regs.base_url(host), img.repository);
+    let body = Bytes::copy_from_slice(raw);
+    let what = if name.starts_with("sha256:") { format!("manifest {name}") } else { format!("tag {name}") };
+    let mut tries = Tries::new(&img.name, what, None);
+    loop {
+        let failure = match regs
+            .send(host, &img.repository, RegistryOperation::Push, |c| c.put(&url).header(CONTENT_TYPE, media_type).body(body.clone()))
+            .await
+        {
+            Ok((resp, _)) if resp.status().is_success() => return Ok(()),
+            Ok((resp, sent)) => regs.failure(host, resp, sent, "manifest").await,
+            Err(f) => f,
+        };
+        tries.next(failure).await?;
+    }
+}
+
+/// The spans of a bundle's OCI layout (`images/…`): its tar headers walked (content
+/// skipped by seeking), each `images/blobs/sha256/<hex>` entry kept when the
+/// verified seal lists it with that size. Whatever else the file holds is
+/// not read; what is read is hashed again as it is pushed.
+pub fn index(path: &std::path::Path, entries: &[crate::bundle::seal::SealEntry]) -> std::io::Result<Source> {
+    let listed: BTreeMap<&str, (u64, &str)> = entries.iter().map(|e| (e.path.as_str(), (e.size, e.sha256.hex()))).collect();
+    let file = File::open(path)?;
+    let mut archive = tar::Archive::new(std::io::BufReader::new(file.try_clone()?));
+    let mut spans = BTreeMap::new();
+    let mut others = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    for e in archive.entries_with_seek()? {
+        let e = e?;
+        if e.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let Ok(p) = std::str::from_utf8(&e.path_bytes()).map(str::to_string) else { continue };
+        let size = e.header().size()?;
+        let Some(hex) = p.strip_prefix("images/blobs/sha256/") else {
+            if p.starts_with("images/") && listed.get(p.as_str()).is_some_and(|l| l.0 == size) && e.size() == size {
+                others.insert(p.clone(), Span { offset: e.raw_file_position(), size });
+            }
+            continue;
+        };
+        // Listed with this size, and named by its own sha256.
+        if listed.get(p.as_str()) == Some(&(size, hex)) && e.size() == size && seen.insert(p.clone()) {
+            spans.insert(format!("sha256:{hex}"), Span { offset: e.raw_file_position(), size });
+        }
+    }
+    Ok(Source { file: Arc::new(file), spans, others })
+}
