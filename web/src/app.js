@@ -17,8 +17,11 @@
 
   await wasm_bindgen({ module_or_path: b64ToBytes(self.MESHBUNDLE_WASM) });
   const mb = wasm_bindgen;
+  // Every call into the module is awaited through `api`, so the module can
+  // move to a Web Worker without touching the callers.
+  const api = self.meshbundleApi || new Proxy({}, { get: (_, name) => async (...args) => mb[name](...args) });
   const renderer = new mb.Renderer(self.MESHBUNDLE_UPSTREAM);
-  $("version").textContent = "v" + mb.version();
+  $("version").textContent = "v" + (await api.version());
 
   // ------------------------------------------------------------ state
 
@@ -50,21 +53,6 @@
       v = v[s];
     }
     return v;
-  }
-  function setPath(obj, path, value) {
-    const segs = parsePath(path);
-    let v = obj;
-    for (let i = 0; i < segs.length - 1; i++) {
-      if (v[segs[i]] == null) v[segs[i]] = typeof segs[i + 1] === "number" ? [] : {};
-      v = v[segs[i]];
-    }
-    const last = segs[segs.length - 1];
-    if (value === undefined) {
-      if (Array.isArray(v)) v.splice(last, 1);
-      else delete v[last];
-    } else {
-      v[last] = value;
-    }
   }
   function parentPath(path) {
     const m = path.match(/^(.*?)(\.[^.[\]]+|\[\d+\]|\["(?:[^"\\]|\\.)*"\])$/);
@@ -105,6 +93,9 @@
     pick(`spec.istio.${g}.service.externalTrafficPolicy`, "External traffic policy", enums.etp, "Local keeps client addresses (LoadBalancer/NodePort only)"),
     text(`spec.istio.${g}.service.loadBalancerIP`, "Load balancer address", "LoadBalancer only; with MetalLB, inside its pool"),
     list(`spec.istio.${g}.hosts`, "Hosts", "comma-separated host names"),
+    { type: "table", path: `spec.istio.${g}.service.ports`, label: `${label}: ports`, item: "port",
+      columns: [["name", "Name", "text"], ["port", "Port", "number"], ["targetPort", "Target port", "number"], ["nodePort", "Node port", "number"]],
+      fresh: (items) => ({ name: freshName("port", items, "name"), port: 8000 + items.length, targetPort: 8000 + items.length }) },
   ];
   const sections = [
     { id: "cluster", title: "Cluster", fields: [
@@ -165,6 +156,9 @@
       text("spec.istio.ingressGateway.tls.credentialName", "TLS secret name"),
       pick("spec.istio.ingressGateway.tls.minProtocolVersion", "Minimum TLS version", enums.tls),
       bool("spec.istio.ingressGateway.httpsRedirect", "Redirect HTTP to HTTPS"),
+      { type: "table", path: "spec.istio.ingressGateway.routes", label: "Ingress routes", item: "route",
+        columns: [["host", "Host", "text"], ["pathPrefix", "Path prefix", "text"], ["service", "Service", "text"], ["namespace", "Namespace", "text"], ["port", "Port", "number"]],
+        fresh: () => ({ host: ((spec && spec.spec.istio.ingressGateway.hosts) || [])[0] || "app.example.internal", pathPrefix: "/", service: "app", namespace: "default", port: 8080 }) },
       ...gw("egressGateway", "Egress gateway"),
     ]},
     { id: "security", title: "Security", fields: [
@@ -172,6 +166,9 @@
       bool("spec.security.authorization.defaultDeny", "Deny by default"),
       list("spec.security.authorization.ingressClientCIDRs", "Ingress client networks", "comma-separated CIDRs"),
       bool("spec.security.jwt.required", "Require a JWT at the ingress"),
+      { type: "table", path: "spec.security.jwt.issuers", label: "JWT issuers", item: "issuer",
+        columns: [["issuer", "Issuer", "text"], ["audiences", "Audiences", "list"], ["jwks", "Inline JWKS", "text"], ["forwardOriginalToken", "Forward token", "checkbox"]],
+        fresh: () => ({ issuer: "https://idp.example.internal", jwks: '{"keys": []}' }) },
       pick("spec.pki.keyType", "Key type", enums.keyType),
       num("spec.pki.rootValidityDays", "Root CA validity (days)"),
       num("spec.pki.intermediateValidityDays", "Intermediate validity (days)"),
@@ -222,6 +219,7 @@
   let idSeq = 0;
 
   function fieldRow(f) {
+    if (f.type === "table") return objectTable(f);
     const id = "f" + idSeq++;
     const row = document.createElement("div");
     row.className = "field";
@@ -239,8 +237,10 @@
       }
     } else {
       input = document.createElement("input");
-      input.type = f.type === "checkbox" ? "checkbox" : f.type === "number" ? "number" : "text";
-      if (f.type === "number") input.step = "any";
+      input.type = f.type === "checkbox" ? "checkbox" : "text";
+      // A text box, not type=number: the browser would hide what was typed
+      // (`4e` reads as empty) and the form could not say what is wrong.
+      if (f.type === "number") input.inputMode = "decimal";
     }
     input.id = id;
     input.dataset.path = f.path;
@@ -286,6 +286,14 @@
       li.append(a);
       nav.append(li);
     }
+    form.append(otherProblems());
+    const oli = document.createElement("li");
+    const oa = document.createElement("a");
+    oa.href = "#other-problems";
+    oa.id = "nav-other-problems";
+    oa.textContent = "Other problems";
+    oli.append(oa);
+    nav.append(oli);
     const li = document.createElement("li");
     const a = document.createElement("a");
     a.href = "#yaml-pane";
@@ -298,12 +306,12 @@
     const wrap = document.createElement("div");
     const table = document.createElement("table");
     table.className = "nodes";
-    table.innerHTML = "<caption class='hint'>The first control-plane node runs kubeadm init.</caption><thead><tr><th scope='col'>Name</th><th scope='col'>Address</th><th scope='col'>Role</th><th scope='col'>Zone</th><th scope='col'><span class='hint'>Remove</span></th></tr></thead>";
+    table.innerHTML = "<caption class='hint'>The first control-plane node runs kubeadm init.</caption><thead><tr><th scope='col'>Name</th><th scope='col'>Address</th><th scope='col'>Role</th><th scope='col'>Zone</th><th scope='col'>Labels <span class='hint'>(k=v, ...)</span></th><th scope='col'><span class='hint'>Remove</span></th></tr></thead>";
     const body = document.createElement("tbody");
     const nodes = (spec && spec.spec && spec.spec.nodes) || [];
     nodes.forEach((n, i) => {
       const tr = document.createElement("tr");
-      for (const [key, kind] of [["name", "text"], ["address", "text"], ["role", "select"], ["zone", "text"]]) {
+      for (const [key, kind] of [["name", "text"], ["address", "text"], ["role", "select"], ["zone", "text"], ["labels", "map"]]) {
         const td = document.createElement("td");
         const path = `spec.nodes[${i}].${key}`;
         let input;
@@ -337,10 +345,7 @@
       rm.type = "button";
       rm.textContent = "Remove";
       rm.setAttribute("aria-label", `Remove node ${i + 1}`);
-      rm.addEventListener("click", () => {
-        spec.spec.nodes.splice(i, 1);
-        rebuildAndSync();
-      });
+      rm.addEventListener("click", () => formEdits([[`spec.nodes[${i}]`, "remove"]]));
       td.append(rm);
       tr.append(td);
       body.append(tr);
@@ -350,20 +355,17 @@
     add.type = "button";
     add.id = "add-node";
     add.textContent = "Add node";
-    add.addEventListener("click", () => {
-      const nodes = spec.spec.nodes || (spec.spec.nodes = []);
+    add.addEventListener("click", async () => {
+      const nodes = (spec && spec.spec && spec.spec.nodes) || [];
       const used = new Set(nodes.map((n) => n.address));
-      const last = nodes.length ? nodes[nodes.length - 1].address.split(".") : ["10", "0", "0", "20"];
+      const withAddress = nodes.filter((n) => /^\d+\.\d+\.\d+\.\d+$/.test(n.address || ""));
+      const last = withAddress.length ? withAddress[withAddress.length - 1].address.split(".") : ["10", "0", "0", "20"];
       let host = Number(last[3]) + 1;
       while (used.has([last[0], last[1], last[2], host].join("."))) host++;
-      const zones = [...new Set(nodes.map((n) => n.zone))];
-      nodes.push({
-        name: "worker-" + (nodes.filter((n) => n.role === "worker").length + 1),
-        address: [last[0], last[1], last[2], host].join("."),
-        role: "worker",
-        zone: zones.length ? zones[nodes.length % zones.length] : "default",
-      });
-      rebuildAndSync();
+      const zones = [...new Set(nodes.map((n) => n.zone).filter(Boolean))];
+      const node = { name: freshName("worker", nodes, "name"), address: [last[0], last[1], last[2], host].join("."), role: "worker" };
+      if (zones.length) node.zone = zones[nodes.length % zones.length];
+      await formEdits([[`spec.nodes[${nodes.length}]`, { insert: node }]]);
       const inputs = form.querySelectorAll("table.nodes tbody tr:last-child input");
       if (inputs.length) inputs[0].focus();
     });
@@ -387,60 +389,324 @@
 
   function fillForm() {
     for (const input of form.querySelectorAll("[data-path]")) {
+      // Never overwrite what is being typed, or text the form refused.
+      if (input === document.activeElement || localErrors.has(input.dataset.path)) continue;
       const v = getPath(spec, input.dataset.path);
       if (input.dataset.kind === "checkbox") input.checked = !!v;
       else if (input.dataset.kind === "list") input.value = Array.isArray(v) ? v.join(", ") : "";
+      else if (input.dataset.kind === "map") input.value = v && typeof v === "object" ? Object.entries(v).map(([k, x]) => `${k}=${x}`).join(", ") : "";
       else input.value = v == null ? "" : String(v);
     }
   }
 
-  function readInput(input) {
-    const k = input.dataset.kind;
-    if (k === "checkbox") return input.checked;
-    const raw = input.value;
-    if (k === "list") return raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
-    if (raw.trim() === "") return undefined;
-    if (k === "number") {
-      const n = Number(raw);
-      return Number.isFinite(n) ? n : raw;
+  // ------------------------------------------------------------ sync, validate, render
+
+  // ------------------------------------------------------------ form edits
+  //
+  // The YAML text is the document; the form edits it in place. Each change
+  // goes through the core's edit_yaml on the current text, which changes
+  // only that field's node and keeps every comment, the key order, the
+  // quoting and the defaults left out. While the YAML does not parse the
+  // form is read-only and the text is never replaced.
+
+  const pendingEdits = new Map(); // path -> op, waiting for the debounce
+  const localErrors = new Map(); // path -> what is wrong with the text typed there
+  let editTimer = null;
+  let editChain = Promise.resolve();
+  let lastErrors = 0;
+  let broken = null; // the parse error while the YAML does not parse
+
+  function freshName(prefix, items, key) {
+    let n = 1;
+    while (items.some((x) => x && x[key] === `${prefix}-${n}`)) n++;
+    return `${prefix}-${n}`;
+  }
+
+  // The lengths of the form's lists: the form is rebuilt when they change.
+  function shapeOf(s) {
+    if (!s || !s.spec) return "";
+    const sp = s.spec;
+    const len = (path) => { const v = getPath(s, path); return Array.isArray(v) ? v.length : 0; };
+    return JSON.stringify([
+      len("spec.nodes"), len("spec.istio.ingressGateway.routes"), len("spec.security.jwt.issuers"),
+      len("spec.istio.ingressGateway.service.ports"), len("spec.istio.egressGateway.service.ports"),
+      Object.keys((sp.tuning && sp.tuning.sysctl) || {}),
+    ]);
+  }
+
+  function setBroken(d) {
+    broken = d || null;
+    let banner = $("yaml-broken");
+    if (!banner) {
+      banner = document.createElement("div");
+      banner.id = "yaml-broken";
+      banner.className = "banner";
+      banner.setAttribute("role", "alert");
+      form.before(banner);
     }
-    return raw;
+    if (broken) {
+      const where = broken.line ? `line ${broken.line}, column ${broken.column}: ` : "";
+      banner.textContent = `The YAML does not parse (${where}${broken.message}). The form is read-only until it is fixed in the YAML editor; your text is kept as it is.`;
+      banner.hidden = false;
+    } else {
+      banner.textContent = "";
+      banner.hidden = true;
+    }
+    for (const fs of form.querySelectorAll("fieldset")) fs.disabled = !!broken;
+    form.setAttribute("aria-readonly", broken ? "true" : "false");
+  }
+
+  // The edit a field's text asks for, or what is wrong with the text.
+  function opFor(input) {
+    const k = input.dataset.kind;
+    const raw = input.value;
+    if (k === "checkbox") return { op: { set: input.checked } };
+    if (k === "select") return { op: raw === "" ? "remove" : { set: raw } };
+    if (k === "list") {
+      const items = raw.split(",").map((x) => x.trim()).filter((x) => x !== "");
+      return { op: items.length ? { set: items } : "remove" };
+    }
+    if (k === "map") {
+      const m = {};
+      for (const part of raw.split(",").map((x) => x.trim()).filter((x) => x !== "")) {
+        const i = part.indexOf("=");
+        if (i <= 0) return { error: `\`${part}\` is not key=value: write labels as key=value, separated by commas` };
+        m[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+      }
+      return { op: Object.keys(m).length ? { set: m } : "remove" };
+    }
+    if (k === "number") {
+      const t = raw.trim();
+      if (t === "") return { op: "remove" };
+      if (!/^\d+(\.\d+)?$/.test(t)) return { error: `\`${t}\` is not a number of 0 or more: enter one such as 3; the spec keeps its value until then` };
+      return { op: { set: Number(t) } };
+    }
+    return { op: raw === "" ? "remove" : { set: raw } };
+  }
+
+  function markLocal(path, msg) {
+    const id = fieldIds.get(path);
+    const input = id ? $(id) : null;
+    const el = id ? $(id + "-error") : null;
+    if (!el) return;
+    if (msg) {
+      el.textContent = msg;
+      if (input && input.dataset.path) input.setAttribute("aria-invalid", "true");
+    } else {
+      el.textContent = "";
+      if (input) input.removeAttribute("aria-invalid");
+    }
+  }
+
+  function queueEdit(input) {
+    if (broken) return;
+    const path = input.dataset.path;
+    const r = opFor(input);
+    if (r.error) {
+      pendingEdits.delete(path);
+      localErrors.set(path, r.error);
+      markLocal(path, r.error);
+      return;
+    }
+    if (localErrors.delete(path)) markLocal(path, "");
+    pendingEdits.set(path, r.op);
+    clearTimeout(editTimer);
+    editTimer = setTimeout(flushFormEdits, 120);
   }
 
   form.addEventListener("input", (e) => {
-    const input = e.target;
-    if (!input.dataset || !input.dataset.path) return;
-    setPath(spec, input.dataset.path, readInput(input));
-    scheduleFromForm();
+    const t = e.target;
+    if (t.dataset && t.dataset.path && t.dataset.kind !== "select" && t.dataset.kind !== "checkbox") queueEdit(t);
   });
   form.addEventListener("change", (e) => {
-    if (e.target.dataset && e.target.dataset.kind === "select") {
-      setPath(spec, e.target.dataset.path, readInput(e.target));
-      scheduleFromForm();
-    }
+    const t = e.target;
+    if (t.dataset && t.dataset.path && (t.dataset.kind === "select" || t.dataset.kind === "checkbox")) queueEdit(t);
   });
 
-  function rebuildAndSync() {
-    const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.path : null;
-    buildForm();
-    fillForm();
-    if (focused && fieldIds.get(focused)) $(fieldIds.get(focused)).focus();
-    fromForm();
+  // Applies the edits waiting for the debounce (before a download, too).
+  async function flushFormEdits() {
+    clearTimeout(editTimer);
+    if (!pendingEdits.size) return editChain;
+    const edits = [...pendingEdits];
+    pendingEdits.clear();
+    return formEdits(edits);
   }
 
-  // ------------------------------------------------------------ sync, validate, render
-
-  let timer = null;
-  function scheduleFromForm() {
-    clearTimeout(timer);
-    timer = setTimeout(fromForm, 120);
+  // Edits the YAML text, one [path, op] after the other, in order.
+  function formEdits(edits) {
+    editChain = editChain.then(() => applyEdits(edits)).catch((e) => status("The form edit failed: " + e));
+    return editChain;
   }
-  function fromForm() {
-    const r = mb.spec_to_yaml(spec);
-    if (!r.ok) return status(r.error);
-    yamlText = r.yaml;
-    $("yaml").value = yamlText;
-    check(false);
+
+  async function applyEdits(edits) {
+    // The editor's latest text, typed or not yet checked.
+    yamlText = $("yaml").value;
+    let text = yamlText;
+    for (const [path, op] of edits) {
+      const r = await api.edit_yaml(text, path, JSON.stringify(op));
+      if (!r.ok) {
+        // A text that does not parse is never edited: the banner says why.
+        if (!/does not parse/.test(r.error)) {
+          localErrors.set(path, r.error);
+          markLocal(path, r.error);
+        }
+        continue;
+      }
+      text = r.yaml;
+    }
+    if (text !== yamlText) {
+      yamlText = text;
+      $("yaml").value = text;
+    }
+    await check();
+  }
+
+  function distance(a, b) {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+    for (let j = 1; j <= b.length; j++) d[0][j] = j;
+    for (let i = 1; i <= a.length; i++) {
+      for (let j = 1; j <= b.length; j++) {
+        d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      }
+    }
+    return d[a.length][b.length];
+  }
+
+  // The form field a diagnostic belongs to: its own, the one of a key it
+  // is a misspelling of (`podSubnett` -> podSubnet), or the nearest above.
+  function fieldFor(path) {
+    let p = path || "";
+    while (p) {
+      const id = fieldIds.get(p);
+      if (id) return { id, p };
+      if (p === "spec.nodes") return { id: null, p };
+      const parent = parentPath(p);
+      const last = p.slice(parent.length).replace(/^\./, "");
+      let best = null;
+      let bestD = Math.min(3, Math.floor(last.length / 3) + 1);
+      for (const [q, qid] of fieldIds) {
+        if (!qid || q === p || parentPath(q) !== parent) continue;
+        const dd = distance(last, q.slice(parent.length).replace(/^\./, ""));
+        if (dd <= bestD) { best = { id: qid, p: q }; bestD = dd; }
+      }
+      if (best) return best;
+      p = parent;
+    }
+    return { id: null, p: "" };
+  }
+
+  // Diagnostics no form field can show: listed in the form, linked from the
+  // section navigation.
+  function showOrphans(orphans) {
+    const box = $("other-problems");
+    const nav = $("nav-other-problems");
+    if (!box) return;
+    const ul = box.querySelector("ul");
+    ul.textContent = "";
+    for (const d of orphans) {
+      const li = document.createElement("li");
+      li.className = d.severity;
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = `${d.line ? d.line + ":" + d.column + " " : ""}${d.path || "(document)"}`;
+      b.addEventListener("click", () => goToLine(d.line, d.column));
+      li.append(b, document.createTextNode(`: ${d.severity === "warning" ? "warning: " : ""}${d.message} (${d.hint})`));
+      ul.append(li);
+    }
+    if (!orphans.length) {
+      const li = document.createElement("li");
+      li.textContent = "None.";
+      ul.append(li);
+    }
+    if (nav) {
+      nav.textContent = `Other problems (${orphans.length})`;
+      nav.classList.toggle("has-error", orphans.some((d) => d.severity === "error"));
+    }
+  }
+
+  function otherProblems() {
+    const box = document.createElement("section");
+    box.id = "other-problems";
+    box.setAttribute("aria-labelledby", "other-problems-title");
+    const h = document.createElement("h2");
+    h.id = "other-problems-title";
+    h.textContent = "Problems without a form field";
+    const ul = document.createElement("ul");
+    ul.className = "problems";
+    box.append(h, ul);
+    return box;
+  }
+
+  // A list of objects (routes, ports, JWT issuers): one row per item, one
+  // cell per key, with add and remove.
+  function objectTable(f) {
+    const wrap = document.createElement("div");
+    wrap.className = "object-table";
+    const table = document.createElement("table");
+    const cap = document.createElement("caption");
+    cap.textContent = f.label;
+    table.append(cap);
+    const head = document.createElement("tr");
+    for (const [, label] of f.columns) {
+      const th = document.createElement("th");
+      th.scope = "col";
+      th.textContent = label;
+      head.append(th);
+    }
+    const thr = document.createElement("th");
+    thr.scope = "col";
+    thr.innerHTML = "<span class='hint'>Remove</span>";
+    head.append(thr);
+    const thead = document.createElement("thead");
+    thead.append(head);
+    table.append(thead);
+    const body = document.createElement("tbody");
+    const items = getPath(spec, f.path) || [];
+    items.forEach((item, i) => {
+      const tr = document.createElement("tr");
+      for (const [key, label, kind] of f.columns) {
+        const td = document.createElement("td");
+        const path = `${f.path}[${i}].${key}`;
+        const input = document.createElement("input");
+        input.type = kind === "checkbox" ? "checkbox" : "text";
+        if (kind === "number") input.inputMode = "numeric";
+        const id = "f" + idSeq++;
+        input.id = id;
+        input.dataset.path = path;
+        input.dataset.kind = kind;
+        input.setAttribute("aria-label", `${f.label} ${i + 1}: ${label}`);
+        const err = document.createElement("span");
+        err.className = "field-error";
+        err.id = id + "-error";
+        input.setAttribute("aria-describedby", err.id);
+        td.append(input, err);
+        tr.append(td);
+        fieldIds.set(path, id);
+      }
+      const td = document.createElement("td");
+      const rm = document.createElement("button");
+      rm.type = "button";
+      rm.textContent = "Remove";
+      rm.setAttribute("aria-label", `Remove ${f.item} ${i + 1}`);
+      rm.addEventListener("click", () => formEdits([[`${f.path}[${i}]`, "remove"]]));
+      td.append(rm);
+      tr.append(td);
+      body.append(tr);
+    });
+    table.append(body);
+    const add = document.createElement("button");
+    add.type = "button";
+    add.textContent = `Add ${f.item}`;
+    const addId = "f" + idSeq++;
+    add.id = addId;
+    add.dataset.table = f.path;
+    add.addEventListener("click", () => formEdits([[`${f.path}[${items.length}]`, { insert: f.fresh(items) }]]));
+    const err = document.createElement("div");
+    err.className = "field-error";
+    err.id = addId + "-error";
+    fieldIds.set(f.path, addId);
+    wrap.append(table, add, err);
+    return wrap;
   }
 
   let yamlTimer = null;
@@ -448,28 +714,32 @@
     clearTimeout(yamlTimer);
     yamlTimer = setTimeout(() => {
       yamlText = $("yaml").value;
-      check(true);
+      check();
     }, 200);
   });
 
-  function check(fromYaml) {
-    const v = mb.validate(yamlText);
-    if (fromYaml && v.spec) {
-      const nodesBefore = JSON.stringify(spec && spec.spec && spec.spec.nodes);
-      const sysBefore = JSON.stringify(spec && spec.spec && spec.spec.tuning && Object.keys(spec.spec.tuning.sysctl || {}));
+  async function check() {
+    const v = await api.validate(yamlText);
+    const broken = v.spec ? null : v.diagnostics.find((d) => /^yaml/.test(d.code) || d.code === "too-large" || d.code === "not-text");
+    setBroken(broken);
+    if (v.spec) {
+      const before = shapeOf(spec);
       spec = v.spec;
-      const shapeChanged = nodesBefore !== JSON.stringify(spec.spec.nodes) ||
-        sysBefore !== JSON.stringify(Object.keys((spec.spec.tuning || {}).sysctl || {}));
-      if (shapeChanged) buildForm();
+      if (shapeOf(spec) !== before) {
+        const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.path : null;
+        buildForm();
+        if (focused && fieldIds.get(focused)) $(fieldIds.get(focused)).focus();
+      }
       fillForm();
     }
     showDiagnostics(v.diagnostics);
+    lastErrors = v.diagnostics.filter((d) => d.severity === "error").length;
     if (v.valid) doRender();
     else {
-      const errors = v.diagnostics.filter((d) => d.severity === "error").length;
-      status(`${errors} error(s): the files are not rendered until they are fixed`);
+      status(`${lastErrors} error(s): the files are not rendered until they are fixed`);
       $("download-tar").disabled = true;
     }
+    return v;
   }
 
   function showDiagnostics(diags) {
@@ -478,16 +748,12 @@
     for (const a of document.querySelectorAll("nav a.has-error")) a.classList.remove("has-error");
     const list = $("yaml-problems");
     list.textContent = "";
+    const orphans = [];
     for (const d of diags) {
-      // The field itself, or the nearest field above it.
-      let p = d.path;
-      let id = null;
-      while (p && !(id = fieldIds.get(p))) {
-        if (p === "spec.nodes") break;
-        p = parentPath(p);
-      }
+      const { id, p } = fieldFor(d.path);
       const target = id ? $(id) : null;
       const errEl = target ? $(target.id + "-error") : p === "spec.nodes" ? $("nodes-error") : null;
+      if (!errEl) orphans.push(d);
       if (errEl) {
         errEl.textContent += (errEl.textContent ? " " : "") + (d.severity === "warning" ? "Warning: " : "") + d.message + " (" + d.hint + ")";
         if (target && d.severity === "error") target.setAttribute("aria-invalid", "true");
@@ -512,6 +778,8 @@
       li.textContent = "No problems.";
       list.append(li);
     }
+    showOrphans(orphans);
+    for (const [path, msg] of localErrors) markLocal(path, msg);
   }
 
   function goToLine(line, column) {
@@ -584,7 +852,10 @@
     setTimeout(() => URL.revokeObjectURL(url), 10000);
   }
 
-  $("download-spec").addEventListener("click", () => download("meshbundle.yaml", yamlText, "application/yaml"));
+  $("download-spec").addEventListener("click", async () => {
+    await flushFormEdits();
+    download("meshbundle.yaml", yamlText, "application/yaml");
+  });
   $("download-tar").addEventListener("click", () => {
     const r = renderer.render_tar_gz(yamlText, secretsText, lockText);
     if (r instanceof Uint8Array) {
@@ -602,22 +873,22 @@
       f.text().then((t) => { then(t, f.name); input.value = ""; });
     });
   }
-  readFile($("load-spec"), (t, name) => {
-    loadText(t);
-    status(`loaded ${name}`);
+  readFile($("load-spec"), async (t, name) => {
+    await loadText(t);
+    status(`loaded ${name}: ` + (lastErrors ? `${lastErrors} error${lastErrors === 1 ? "" : "s"}, see Problems` : "no errors"));
   });
   readFile($("load-secrets"), (t, name) => {
     secretsText = t;
     status(`secrets from ${name}`);
-    check(false);
+    check();
   });
   readFile($("load-lock"), (t, name) => {
     lockText = t;
     status(`lock from ${name}`);
-    check(false);
+    check();
   });
 
-  const examples = mb.examples();
+  const examples = await api.examples();
   for (const ex of examples) {
     const o = document.createElement("option");
     o.value = ex.name;
@@ -629,17 +900,19 @@
     if (ex) loadText(ex.text);
   });
 
-  function loadText(t) {
+  async function loadText(t) {
+    pendingEdits.clear();
+    localErrors.clear();
     yamlText = t;
     $("yaml").value = t;
-    const v = mb.validate(t);
+    const v = await api.validate(t);
     spec = v.spec || spec || { apiVersion: "meshbundle.dev/v1alpha1", kind: "Site", metadata: { name: "" }, spec: { nodes: [], registry: "" } };
     buildForm();
     fillForm();
-    check(false);
+    await check();
   }
 
-  loadText(examples[0].text);
+  await loadText(examples[0].text);
   document.documentElement.dataset.ready = "true";
 })().catch((e) => {
   document.getElementById("status").textContent = "The configurator could not start: " + e;

@@ -284,6 +284,21 @@ impl<'a> Doc<'a> {
         let mut events = Vec::new();
         for ev in Parser::new_from_str(text) {
             let (e, span) = ev.map_err(|e| format!("the YAML does not parse: {e}"))?;
+            // Comments (and any other presentation event) are not nodes:
+            // they stay in the text, untouched.
+            if !matches!(
+                e,
+                Event::DocumentStart(..)
+                    | Event::DocumentEnd
+                    | Event::Alias(_)
+                    | Event::Scalar(..)
+                    | Event::SequenceStart(..)
+                    | Event::SequenceEnd
+                    | Event::MappingStart(..)
+                    | Event::MappingEnd
+            ) {
+                continue;
+            }
             let s = span.start.byte_offset().ok_or("the YAML parser gave no byte offsets")?;
             let t = span.end.byte_offset().ok_or("the YAML parser gave no byte offsets")?;
             events.push((e, s, t));

@@ -714,6 +714,10 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
         let message: String = message.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
         let message = message.split(" at line ").next().unwrap_or(&message).trim();
         let message = message.split(", set DuplicateKeyPolicy").next().unwrap_or(message).to_string();
+        if let Some(breach) = message.strip_prefix("budget breached: ") {
+            let (what, hint) = budget_sentence(breach);
+            return Diagnostic::error("yaml-budget", "", what, hint).at(line, col);
+        }
         // serde-saphyr decodes a few core tags itself and fails on what they
         // cannot hold: say it is the tag that is not allowed.
         if let Some(tag) = ["!!binary", "!!timestamp", "!!set", "!!omap", "!!pairs"]
@@ -746,6 +750,32 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
         };
         Diagnostic::error("yaml", "", format!("invalid YAML: {message}"), hint).at(line, col)
     })
+}
+
+/// A reader limit the text broke, in a sentence: serde-saphyr names it as
+/// Rust debug text (`Nodes { nodes: 250001 }`), which says nothing to a user.
+fn budget_sentence(breach: &str) -> (String, &'static str) {
+    let kind = breach.split([' ', '{']).next().unwrap_or("");
+    let n: String = breach.chars().filter(char::is_ascii_digit).collect();
+    let alias_hint = "write the values out instead of repeating anchors (`&name`) through aliases (`*name`): a site spec is a few kilobytes of plain YAML";
+    match kind {
+        "Nodes" | "Events" | "RecordedAnchorEvents" | "RecordedAnchorBytes" | "ScalarBytes" => (
+            format!(
+                "the YAML expands to more than a site spec can hold (over {n} values or bytes once its aliases are expanded), so it is not read"
+            ),
+            alias_hint,
+        ),
+        "Aliases" => (format!("the YAML uses {n} aliases (`*name`); a site spec may use at most 1000"), alias_hint),
+        "Anchors" => (format!("the YAML defines {n} anchors (`&name`), more than a site spec may"), alias_hint),
+        "Depth" => (
+            format!("the YAML nests {n} levels deep; a site spec may nest at most 128"),
+            "flatten the nesting: a site spec is a few levels deep",
+        ),
+        "Documents" => {
+            ("the file holds more than one YAML document".into(), "a site spec is one YAML document; remove the `---` separators")
+        }
+        _ => ("the YAML is larger or more deeply repeated than a site spec can be, so it is not read".into(), alias_hint),
+    }
 }
 
 /// The outermost `[` or `{` still open at (line, col) of `text` (1-based),
@@ -841,6 +871,22 @@ fn to_json(node: &Node, path: &str, text: &str, pos: &mut Positions) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn budget_errors_are_sentences() {
+        // An alias bomb: each level doubles the values.
+        let mut text = String::from("a: &a [x, x]\n");
+        for i in 1..22 {
+            text.push_str(&format!("a{i}: &a{i} [*{p}, *{p}]\n", p = if i == 1 { "a".to_string() } else { format!("a{}", i - 1) }));
+        }
+        let d = parse_yaml(&text).unwrap_err();
+        assert_eq!(d.code, "yaml-budget");
+        assert!(!d.message.contains('{') && !d.message.contains("budget") && !d.message.contains("Nodes"), "{}", d.message);
+        assert!(d.message.starts_with("the YAML "), "{}", d.message);
+        assert!(d.hint.contains("aliases"), "{}", d.hint);
+        let (m, _) = budget_sentence("Nodes { nodes: 250001 }");
+        assert!(m.contains("250001") && !m.contains('{'), "{m}");
+    }
 
     #[test]
     fn parent_paths() {
