@@ -70,6 +70,7 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 
 step "Browser end-to-end test (Chromium, file://, network off)"
 node tests/e2e/configurator.mjs
+node tests/e2e/form_edit.mjs
 
 echo
 echo "all tests passed"
