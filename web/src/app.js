@@ -526,7 +526,15 @@
   // Applies the edits waiting for the debounce (before a download, too).
   async function flushFormEdits() {
     clearTimeout(editTimer);
-    if (!pendingEdits.size) return editChain;
+    if (!pendingEdits.size) {
+      // Text typed in the YAML editor and not yet checked.
+      if ($("yaml").value !== yamlText) {
+        clearTimeout(yamlTimer);
+        yamlText = $("yaml").value;
+        await check();
+      }
+      return editChain;
+    }
     const edits = [...pendingEdits];
     pendingEdits.clear();
     return formEdits(edits);
