@@ -11,8 +11,9 @@
 //    form and read back;
 //  - after form edits the config .tar.gz is byte-identical to what
 //    `meshbundle render --tar` writes for the downloaded spec;
-//  - messages: the status after loading a file gives its error count, and
-//    an alias bomb is reported in a sentence.
+//  - messages: the status after loading a file gives its error count, an
+//    alias bomb is reported in a sentence, and an `ingressGateway:` with only
+//    `hosts` validates (the rest defaults, as the README says).
 //
 //   node tests/e2e/form_edit.mjs      (after web/build.sh and cargo build)
 //
@@ -204,6 +205,24 @@ try {
   const problems = await page.textContent("#yaml-problems");
   assert.match(problems, /the YAML expands to more than a site spec can hold/);
   assert.doesNotMatch(problems + (await page.textContent("#yaml-broken")), /budget|Nodes \{/);
+
+  step("a hand-written ingressGateway with only hosts validates; its default ports are edited in the form");
+  const start = production.indexOf("    ingressGateway:\n");
+  const end = production.indexOf("    egressGateway:\n");
+  const partial = production.slice(0, start) + "    ingressGateway:\n      hosts:\n        - shop.example.internal\n" + production.slice(end);
+  await page.fill("#yaml", partial);
+  await page.waitForFunction(() => /valid; \d+ files/.test(document.getElementById("status").textContent));
+  assert.doesNotMatch(await page.textContent("#yaml-problems"), /required|missing/);
+  assert.equal(await field("spec.istio.ingressGateway.service.ports[1].targetPort").inputValue(), "8443", "the default ports are shown");
+  await field("spec.istio.ingressGateway.service.ports[1].targetPort").fill("8444");
+  await waitYaml("targetPort: 8444");
+  await page.waitForFunction(() => /valid; \d+ files/.test(document.getElementById("status").textContent));
+  const partialEdited = await downloadSpec("partial.yaml");
+  assert.ok(partialEdited.startsWith(production.slice(0, start)) && partialEdited.endsWith(production.slice(end)), "only the ingress gateway's lines change");
+  const [tar2] = await Promise.all([page.waitForEvent("download"), page.click("#download-tar")]);
+  await tar2.saveAs(path.join(work, "partial.tar.gz"));
+  execFileSync(bin, ["render", path.join(work, "partial.yaml"), "-o", path.join(work, "render2"), "--tar", path.join(work, "cli2.tar.gz")], { stdio: "pipe" });
+  assert.ok(fs.readFileSync(path.join(work, "partial.tar.gz")).equals(fs.readFileSync(path.join(work, "cli2.tar.gz"))), "byte-identical to meshbundle render --tar");
 
   step("nothing left the page");
   const remote = requests.filter((u) => !/^(file|data|blob):/.test(u));

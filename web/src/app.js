@@ -551,7 +551,12 @@
     yamlText = $("yaml").value;
     let text = yamlText;
     for (const [path, op] of edits) {
-      const r = await api.edit_yaml(text, path, JSON.stringify(op));
+      let r = await api.edit_yaml(text, path, JSON.stringify(op));
+      const whole = !r.ok && /not a list|does not exist|no item/.test(r.error) ? wholeList(path, op) : null;
+      if (whole) {
+        const again = await api.edit_yaml(text, whole[0], JSON.stringify(whole[1]));
+        if (again.ok) r = again;
+      }
       if (!r.ok) {
         // A text that does not parse is never edited: the banner says why.
         if (!/does not parse/.test(r.error)) {
@@ -567,6 +572,34 @@
       $("yaml").value = text;
     }
     await check();
+  }
+
+  // An item of a list the YAML leaves to its default (the form shows the
+  // default's items): the edit writes the whole list, with the change.
+  function wholeList(path, op) {
+    const m = path.match(/^(.*)\[(\d+)\](.*)$/);
+    if (!m || !spec) return null;
+    const list = getPath(spec, m[1]);
+    if (!Array.isArray(list)) return null;
+    const copy = JSON.parse(JSON.stringify(list));
+    const i = Number(m[2]);
+    if (m[3] === "") {
+      if (op === "remove") copy.splice(i, 1);
+      else if (op.insert !== undefined) copy.splice(i, 0, op.insert);
+      else copy[i] = op.set;
+    } else {
+      const keys = parsePath(m[3].replace(/^\./, ""));
+      let v = copy[i];
+      if (v == null || typeof v !== "object") return null;
+      for (const k of keys.slice(0, -1)) {
+        if (v[k] == null || typeof v[k] !== "object") v[k] = {};
+        v = v[k];
+      }
+      const last = keys[keys.length - 1];
+      if (op === "remove") delete v[last];
+      else v[last] = op.set;
+    }
+    return [m[1], { set: copy }];
   }
 
   function distance(a, b) {
