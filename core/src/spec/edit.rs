@@ -157,10 +157,8 @@ fn apply(root: &mut Value, segs: &[Seg], op: &EditOp, path: &str) -> Result<bool
             }
             continue;
         }
-        if v.is_null() {
-            if let Seg::Key(_) = seg {
-                *v = Value::Object(Default::default());
-            }
+        if v.is_null() && matches!(seg, Seg::Key(_)) {
+            *v = Value::Object(Default::default());
         }
         v = match (seg, v) {
             (Seg::Key(k), Value::Object(m)) => m.entry(k.clone()).or_insert(Value::Null),
