@@ -9,6 +9,7 @@ pub mod net;
 mod render;
 pub mod schema;
 mod secrets;
+pub mod spec_edit;
 mod upgrade;
 mod validate;
 
@@ -34,5 +35,6 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions(a) => docs::completions(a),
         Command::Man(a) => docs::man(a),
         Command::Upgrade(c) => upgrade::run(c),
+        Command::Spec(c) => spec_edit::run(c),
     }
 }
