@@ -371,6 +371,8 @@
   let builtShape = null; // shapeOf the spec the form was built for
   function buildForm() {
     builtShape = shapeOf(spec);
+    filledNodes = null;
+    brokenKey = undefined;
     form.textContent = "";
     fieldIds.clear();
     const nav = $("section-nav");
@@ -526,15 +528,29 @@
     return wrap;
   }
 
+  // The nodes the nodes table was last filled from: a large site has
+  // thousands of node fields, and a form edit elsewhere leaves them alone.
+  let filledNodes = null;
   function fillForm() {
-    for (const input of form.querySelectorAll("[data-path]")) {
+    const nodesNow = JSON.stringify(spec && spec.spec && spec.spec.nodes);
+    const fields = nodesNow === filledNodes && !localErrors.size
+      ? form.querySelectorAll("[data-path]:not(table.nodes [data-path])")
+      : form.querySelectorAll("[data-path]");
+    filledNodes = nodesNow;
+    for (const input of fields) {
       // Never overwrite what is being typed, or text the form refused.
       if (input === document.activeElement || localErrors.has(input.dataset.path)) continue;
       const v = getPath(spec, input.dataset.path);
-      if (input.dataset.kind === "checkbox") input.checked = !!v;
-      else if (input.dataset.kind === "list") input.value = Array.isArray(v) ? v.join(", ") : "";
-      else if (input.dataset.kind === "map") input.value = v && typeof v === "object" ? Object.entries(v).map(([k, x]) => `${k}=${x}`).join(", ") : "";
-      else input.value = v == null ? "" : String(v);
+      if (input.dataset.kind === "checkbox") {
+        if (input.checked !== !!v) input.checked = !!v;
+        continue;
+      }
+      const t = input.dataset.kind === "list" ? (Array.isArray(v) ? v.join(", ") : "")
+        : input.dataset.kind === "map" ? (v && typeof v === "object" ? Object.entries(v).map(([k, x]) => `${k}=${x}`).join(", ") : "")
+        : v == null ? "" : String(v);
+      // Only what changed: a large site has thousands of fields, and every
+      // form edit is checked (and the form filled) again.
+      if (input.value !== t) input.value = t;
     }
   }
 
@@ -572,8 +588,12 @@
     ]);
   }
 
+  let brokenKey; // what setBroken last showed
   function setBroken(d) {
     broken = d || null;
+    const key = broken ? `${broken.line}:${broken.column}:${broken.message}` : "";
+    if (key === brokenKey && $("yaml-broken")) return;
+    brokenKey = key;
     let banner = $("yaml-broken");
     if (!banner) {
       banner = document.createElement("div");
