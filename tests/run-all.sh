@@ -70,7 +70,11 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 
 step "Browser end-to-end test (Chromium, file://, network off)"
 node tests/e2e/configurator.mjs
+<<<<<<< HEAD
 node tests/e2e/page.mjs
+=======
+node tests/e2e/form_edit.mjs
+>>>>>>> yamledit
 
 echo
 echo "all tests passed"

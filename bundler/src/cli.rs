@@ -14,6 +14,7 @@ macro_rules! examples {
         concat!("{before-help}{about-with-newline}\n{usage-heading} {usage}\n\n{all-args}{after-help}\n\nExamples:\n", $ex)
     };
 }
+pub(crate) use examples;
 
 /// The signature states and the trust policy, for the help of verify and import.
 macro_rules! trust_help {
@@ -114,6 +115,8 @@ pub enum Command {
         help_template = examples!("  meshbundle upgrade plan --from site.mbundle meshbundle.yaml\n  meshbundle upgrade plan --from site.mbundle meshbundle.yaml --format json | jq .steps")
     )]
     Upgrade(UpgradeCommand),
+    #[command(subcommand, about = "Edit one field of a spec file in place, keeping its comments, order and quoting.", help_template = examples!("  meshbundle spec set spec.nodes[2].address 10.0.0.14\n  meshbundle spec insert spec.istio.ingressGateway.hosts[1] api.example.internal -f site.yaml\n  meshbundle spec remove spec.nodes[5]"))]
+    Spec(crate::commands::spec_edit::SpecCommand),
 
     /// Make an ed25519 key pair for signing bundles, and print its fingerprint.
     #[command(

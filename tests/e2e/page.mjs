@@ -283,11 +283,32 @@ try {
   assert.ok(await page.isVisible("#stale"));
   assert.match(await page.textContent("#stale"), /Out of date/);
   assert.ok(await page.evaluate(() => Number(getComputedStyle(document.getElementById("download-tar")).opacity) < 1), "the disabled button looks disabled");
+  await axe("1280 px, stale output");
   await pod.fill("10.244.0.0/16");
   await settle();
   assert.ok(!(await page.isDisabled("#download-tar")));
   assert.ok(!(await page.isVisible("#stale")));
   assert.equal(await page.textContent("#tar-reason"), "");
+
+  step("the form's routes, ports, JWT issuers and node labels fit 360 px and pass axe-core");
+  await page.setViewportSize({ width: 360, height: 800 });
+  for (const name of ["Add route", "Add issuer", "Add port"]) {
+    await page.getByRole("button", { name }).first().click();
+    await settle();
+  }
+  await field("spec.nodes[0].labels").fill("disk=ssd, rack");
+  await field("spec.istio.ingressGateway.routes[0].port").fill("8x");
+  await settle();
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth), "fits at 360 px with routes, ports, issuers and labels");
+  for (const t of await page.locator("table.items, table.nodes").all()) {
+    assert.ok(await t.evaluate((e) => e.getBoundingClientRect().right <= innerWidth), "each table fits at 360 px");
+  }
+  await axe("360 px, routes, ports, issuers, labels, field errors");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await axe("360 px, routes, ports, issuers, labels, field errors, dark");
+  await page.emulateMedia({ colorScheme: "light" });
+  await page.setViewportSize({ width: 1280, height: 900 });
+  await loadSpec(production, "production.yaml");
 
   step("secrets and lock: shown, replaced, cleared; a bad lock is a problem");
   await page.setInputFiles("#load-secrets", secretsFile);
@@ -362,7 +383,14 @@ try {
   await settle();
   assert.equal(await page.inputValue("#yaml"), before);
   const stored = await page.evaluate(() => JSON.stringify(Object.assign({}, localStorage)));
-  assert.ok(!stored.includes("BEGIN") && !stored.includes("prod-site-token"), "no secret in localStorage");
+  // The spec keeps its comments now, one of which shows where a PEM block
+  // goes (`-----BEGIN CERTIFICATE-----`): look for the secrets themselves,
+  // every value of the secrets file the spec does not hold too.
+  const secretValues = fs.readFileSync(secretsFile, "utf8").split("\n")
+    .map((l) => l.trim().replace(/^[A-Za-z]+:\s*/, ""))
+    .filter((v) => /^[A-Za-z0-9+/=._-]{16,}$/.test(v) && !production.includes(v));
+  assert.ok(secretValues.length > 20, "the secrets file has values to look for");
+  assert.ok(!stored.includes("PRIVATE KEY") && !stored.includes("prod-site-token") && secretValues.every((v) => !stored.includes(v)), "no secret in localStorage");
 
   step("Copy link round-trips the exact spec and wins over the autosave");
   await page.setInputFiles("#load-secrets", secretsFile);

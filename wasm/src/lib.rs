@@ -87,6 +87,28 @@ pub fn spec_to_yaml(spec: JsValue) -> JsValue {
     }
 }
 
+/// Edits one field of spec text, keeping every other byte (comments, order,
+/// quoting, defaults left out): `op_json` is `{"set": VALUE}`,
+/// `{"insert": VALUE}` or `"remove"`; `path` a field path as diagnostics
+/// give it. `{ok: true, yaml}` with the new text, or `{ok: false, error,
+/// path, hint}` with the text left as it was.
+#[wasm_bindgen]
+pub fn edit_yaml(text: &str, path: &str, op_json: &str) -> JsValue {
+    use meshbundle_core::spec::edit::{EditOp, edit};
+    let op: EditOp = match serde_json::from_str(op_json) {
+        Ok(op) => op,
+        Err(e) => {
+            return to_js(
+                &serde_json::json!({"ok": false, "error": format!("{path}: not an edit ({e}): give {{\"set\": value}}, {{\"insert\": value}} or \"remove\""), "path": path, "hint": ""}),
+            );
+        }
+    };
+    match edit(text, path, &op) {
+        Ok(yaml) => to_js(&serde_json::json!({"ok": true, "yaml": yaml})),
+        Err(e) => to_js(&serde_json::json!({"ok": false, "error": e.to_string(), "path": e.path, "message": e.message, "hint": e.hint})),
+    }
+}
+
 #[derive(Serialize)]
 struct RenderedFile {
     path: String,

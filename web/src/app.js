@@ -107,21 +107,6 @@
     }
     return v;
   }
-  function setPath(obj, path, value) {
-    const segs = parsePath(path);
-    let v = obj;
-    for (let i = 0; i < segs.length - 1; i++) {
-      if (v[segs[i]] == null) v[segs[i]] = typeof segs[i + 1] === "number" ? [] : {};
-      v = v[segs[i]];
-    }
-    const last = segs[segs.length - 1];
-    if (value === undefined) {
-      if (Array.isArray(v)) v.splice(last, 1);
-      else delete v[last];
-    } else {
-      v[last] = value;
-    }
-  }
   function parentPath(path) {
     const m = path.match(/^(.*?)(\.[^.[\]]+|\[\d+\]|\["(?:[^"\\]|\\.)*"\])$/);
     return m ? m[1] : "";
@@ -204,6 +189,9 @@
     pick(`spec.istio.${g}.service.externalTrafficPolicy`, "External traffic policy", enums.etp, "Local keeps client addresses (LoadBalancer/NodePort only)"),
     text(`spec.istio.${g}.service.loadBalancerIP`, "Load balancer address", "LoadBalancer only; with MetalLB, inside its pool"),
     list(`spec.istio.${g}.hosts`, "Hosts", "comma-separated host names"),
+    { type: "table", path: `spec.istio.${g}.service.ports`, label: `${label}: ports`, item: "port",
+      columns: [["name", "Name", "text"], ["port", "Port", "number"], ["targetPort", "Target port", "number"], ["nodePort", "Node port", "number"]],
+      fresh: (items) => ({ name: freshName("port", items, "name"), port: 8000 + items.length, targetPort: 8000 + items.length }) },
   ];
   const sections = [
     { id: "cluster", title: "Cluster", fields: [
@@ -264,6 +252,9 @@
       text("spec.istio.ingressGateway.tls.credentialName", "TLS secret name"),
       pick("spec.istio.ingressGateway.tls.minProtocolVersion", "Minimum TLS version", enums.tls),
       bool("spec.istio.ingressGateway.httpsRedirect", "Redirect HTTP to HTTPS"),
+      { type: "table", path: "spec.istio.ingressGateway.routes", label: "Ingress routes", item: "route",
+        columns: [["host", "Host", "text"], ["pathPrefix", "Path prefix", "text"], ["service", "Service", "text"], ["namespace", "Namespace", "text"], ["port", "Port", "number"]],
+        fresh: () => ({ host: ((spec && spec.spec.istio.ingressGateway.hosts) || [])[0] || "app.example.internal", pathPrefix: "/", service: "app", namespace: "default", port: 8080 }) },
       ...gw("egressGateway", "Egress gateway"),
     ]},
     { id: "security", title: "Security", fields: [
@@ -271,6 +262,9 @@
       bool("spec.security.authorization.defaultDeny", "Deny by default"),
       list("spec.security.authorization.ingressClientCIDRs", "Ingress client networks", "comma-separated CIDRs"),
       bool("spec.security.jwt.required", "Require a JWT at the ingress"),
+      { type: "table", path: "spec.security.jwt.issuers", label: "JWT issuers", item: "issuer",
+        columns: [["issuer", "Issuer", "text"], ["audiences", "Audiences", "list"], ["jwks", "Inline JWKS", "text"], ["forwardOriginalToken", "Forward token", "checkbox"]],
+        fresh: () => ({ issuer: "https://idp.example.internal", jwks: '{"keys": []}' }) },
       pick("spec.pki.keyType", "Key type", enums.keyType),
       num("spec.pki.rootValidityDays", "Root CA validity (days)"),
       num("spec.pki.intermediateValidityDays", "Intermediate validity (days)"),
@@ -323,6 +317,7 @@
   // A field's help and allowed values come from the schema; the hand-written
   // text is only for fields the schema does not describe.
   function fieldRow(f) {
+    if (f.type === "table") return objectTable(f);
     const id = "f" + idSeq++;
     const info = schemaAt(f.path.replace(/\[\d+\]/g, "[0]"));
     const row = document.createElement("div");
@@ -342,8 +337,10 @@
       }
     } else {
       input = document.createElement("input");
-      input.type = f.type === "checkbox" ? "checkbox" : f.type === "number" ? "number" : "text";
-      if (f.type === "number") input.step = "any";
+      input.type = f.type === "checkbox" ? "checkbox" : "text";
+      // A text box, not type=number: the browser would hide what was typed
+      // (`4e` reads as empty) and the form could not say what is wrong.
+      if (f.type === "number") input.inputMode = "decimal";
     }
     input.id = id;
     input.dataset.path = f.path;
@@ -371,7 +368,11 @@
     return row;
   }
 
+  let builtShape = null; // shapeOf the spec the form was built for
   function buildForm() {
+    builtShape = shapeOf(spec);
+    filledNodes = null;
+    brokenKey = undefined;
     form.textContent = "";
     fieldIds.clear();
     const nav = $("section-nav");
@@ -395,6 +396,14 @@
       li.append(a);
       nav.append(li);
     }
+    form.append(otherProblems());
+    const oli = document.createElement("li");
+    const oa = document.createElement("a");
+    oa.href = "#other-problems";
+    oa.id = "nav-other-problems";
+    oa.textContent = "Other problems";
+    oli.append(oa);
+    nav.append(oli);
     const li = document.createElement("li");
     const a = document.createElement("a");
     a.href = "#yaml-pane";
@@ -429,14 +438,14 @@
     const wrap = document.createElement("div");
     const table = document.createElement("table");
     table.className = "nodes";
-    table.innerHTML = "<caption class='hint'>The first control-plane node runs kubeadm init.</caption><thead><tr><th scope='col'>Name</th><th scope='col'>Address</th><th scope='col'>Role</th><th scope='col'>Zone</th><th scope='col'>Remove</th></tr></thead>";
+    table.innerHTML = "<caption class='hint'>The first control-plane node runs kubeadm init.</caption><thead><tr><th scope='col'>Name</th><th scope='col'>Address</th><th scope='col'>Role</th><th scope='col'>Zone</th><th scope='col'>Labels <span class='hint'>(k=v, ...)</span></th><th scope='col'>Remove</th></tr></thead>";
     const body = document.createElement("tbody");
     const nodes = (spec && spec.spec && Array.isArray(spec.spec.nodes) && spec.spec.nodes) || [];
     const roles = (schemaAt("spec.nodes[0].role") || {}).values || ["control-plane", "worker"];
     const frag = document.createDocumentFragment();
     nodes.forEach((n, i) => {
       const tr = document.createElement("tr");
-      for (const [key, kind, title] of [["name", "text", "Name"], ["address", "text", "Address"], ["role", "select", "Role"], ["zone", "text", "Zone"]]) {
+      for (const [key, kind, title] of [["name", "text", "Name"], ["address", "text", "Address"], ["role", "select", "Role"], ["zone", "text", "Zone"], ["labels", "map", "Labels"]]) {
         const td = document.createElement("td");
         td.dataset.label = title;
         const path = `spec.nodes[${i}].${key}`;
@@ -474,9 +483,8 @@
       rm.className = "remove-node";
       rm.setAttribute("aria-label", `Remove node ${i + 1}`);
       rm.addEventListener("click", async () => {
-        await flushForm();
-        spec.spec.nodes.splice(i, 1);
-        rebuildAndSync();
+        await flushFormEdits();
+        await formEdits([[`spec.nodes[${i}]`, "remove"]]);
         // Focus the row that took its place, else the one before, else Add node.
         const buttons = form.querySelectorAll("table.nodes .remove-node");
         (buttons[Math.min(i, buttons.length - 1)] || $("add-node")).focus();
@@ -492,11 +500,13 @@
     add.id = "add-node";
     add.textContent = "Add node";
     add.addEventListener("click", async () => {
-      await flushForm();
-      if (!spec.spec) spec.spec = {};
-      if (!Array.isArray(spec.spec.nodes)) spec.spec.nodes = [];
-      spec.spec.nodes.push(newNode(spec.spec.nodes));
-      rebuildAndSync();
+      await flushFormEdits();
+      // The node is made when the edits before it are done (a second click
+      // must see the node of the first).
+      await formEdits(() => {
+        const nodes = (spec && spec.spec && Array.isArray(spec.spec.nodes) && spec.spec.nodes) || [];
+        return [[`spec.nodes[${nodes.length}]`, { insert: newNode(nodes) }]];
+      });
       const inputs = form.querySelectorAll("table.nodes tbody tr:last-child input");
       if (inputs.length) inputs[0].focus();
     });
@@ -518,76 +528,168 @@
     return wrap;
   }
 
+  // The nodes the nodes table was last filled from: a large site has
+  // thousands of node fields, and a form edit elsewhere leaves them alone.
+  let filledNodes = null;
   function fillForm() {
-    for (const input of form.querySelectorAll("[data-path]")) {
+    const nodesNow = JSON.stringify(spec && spec.spec && spec.spec.nodes);
+    const fields = nodesNow === filledNodes && !localErrors.size
+      ? form.querySelectorAll("[data-path]:not(table.nodes [data-path])")
+      : form.querySelectorAll("[data-path]");
+    filledNodes = nodesNow;
+    for (const input of fields) {
+      // Never overwrite what is being typed, or text the form refused.
+      if (input === document.activeElement || localErrors.has(input.dataset.path)) continue;
       const v = getPath(spec, input.dataset.path);
-      if (input.dataset.kind === "checkbox") input.checked = !!v;
-      else if (input.dataset.kind === "list") input.value = Array.isArray(v) ? v.join(", ") : "";
-      else input.value = v == null ? "" : String(v);
+      if (input.dataset.kind === "checkbox") {
+        if (input.checked !== !!v) input.checked = !!v;
+        continue;
+      }
+      const t = input.dataset.kind === "list" ? (Array.isArray(v) ? v.join(", ") : "")
+        : input.dataset.kind === "map" ? (v && typeof v === "object" ? Object.entries(v).map(([k, x]) => `${k}=${x}`).join(", ") : "")
+        : v == null ? "" : String(v);
+      // Only what changed: a large site has thousands of fields, and every
+      // form edit is checked (and the form filled) again.
+      if (input.value !== t) input.value = t;
     }
-  }
-
-  function readInput(input) {
-    const k = input.dataset.kind;
-    if (k === "checkbox") return input.checked;
-    const raw = input.value;
-    if (k === "list") return raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
-    if (raw.trim() === "") return undefined;
-    if (k === "number") {
-      const n = Number(raw);
-      return Number.isFinite(n) ? n : raw;
-    }
-    return raw;
-  }
-
-  form.addEventListener("input", (e) => {
-    const input = e.target;
-    if (!input.dataset || !input.dataset.path) return;
-    setPath(spec, input.dataset.path, readInput(input));
-    scheduleFromForm();
-  });
-  form.addEventListener("change", (e) => {
-    if (e.target.dataset && e.target.dataset.kind === "select") {
-      setPath(spec, e.target.dataset.path, readInput(e.target));
-      scheduleFromForm();
-    }
-  });
-
-  function rebuildAndSync() {
-    const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.path : null;
-    buildForm();
-    fillForm();
-    if (focused && fieldIds.get(focused)) $(fieldIds.get(focused)).focus();
-    return fromForm();
   }
 
   // ------------------------------------------------------------ sync, validate, render
 
-  // Debounced work not yet started; flush() runs it at once and waits for the
-  // update it starts, so that a download never carries stale data.
-  let timer = null;
-  let yamlTimer = null;
-  let inFlight = Promise.resolve();
-  function scheduleFromForm() {
-    clearTimeout(timer);
-    timer = setTimeout(() => { timer = null; track(fromForm()); }, 120);
+  // ------------------------------------------------------------ form edits
+  //
+  // The YAML text is the document; the form edits it in place. Each change
+  // goes through the core's edit_yaml on the current text, which changes
+  // only that field's node and keeps every comment, the key order, the
+  // quoting and the defaults left out. While the YAML does not parse the
+  // form is read-only and the text is never replaced.
+
+  const pendingEdits = new Map(); // path -> op, waiting for the debounce
+  const localErrors = new Map(); // path -> what is wrong with the text typed there
+  let editTimer = null;
+  let editChain = Promise.resolve();
+  let broken = null; // the parse error while the YAML does not parse
+
+  function freshName(prefix, items, key) {
+    let n = 1;
+    while (items.some((x) => x && x[key] === `${prefix}-${n}`)) n++;
+    return `${prefix}-${n}`;
+  }
+
+  // The lengths of the form's lists: the form is rebuilt when they change.
+  function shapeOf(s) {
+    if (!s || !s.spec) return "";
+    const sp = s.spec;
+    const len = (path) => { const v = getPath(s, path); return Array.isArray(v) ? v.length : 0; };
+    return JSON.stringify([
+      len("spec.nodes"), len("spec.istio.ingressGateway.routes"), len("spec.security.jwt.issuers"),
+      len("spec.istio.ingressGateway.service.ports"), len("spec.istio.egressGateway.service.ports"),
+      Object.keys((sp.tuning && sp.tuning.sysctl) || {}),
+    ]);
+  }
+
+  let brokenKey; // what setBroken last showed
+  function setBroken(d) {
+    broken = d || null;
+    const key = broken ? `${broken.line}:${broken.column}:${broken.message}` : "";
+    if (key === brokenKey && $("yaml-broken")) return;
+    brokenKey = key;
+    let banner = $("yaml-broken");
+    if (!banner) {
+      banner = document.createElement("div");
+      banner.id = "yaml-broken";
+      banner.className = "banner";
+      banner.setAttribute("role", "alert");
+      form.before(banner);
+    }
+    if (broken) {
+      const where = broken.line ? `line ${broken.line}, column ${broken.column}: ` : "";
+      banner.textContent = `The YAML does not parse (${where}${broken.message}). The form is read-only until it is fixed in the YAML editor; your text is kept as it is.`;
+      banner.hidden = false;
+    } else {
+      banner.textContent = "";
+      banner.hidden = true;
+    }
+    for (const fs of form.querySelectorAll("fieldset")) fs.disabled = !!broken;
+    // (The disabled fieldsets say it to assistive technology; aria-readonly
+    // is not allowed on a form.)
+    form.dataset.readonly = broken ? "true" : "false";
+  }
+
+  // The edit a field's text asks for, or what is wrong with the text.
+  function opFor(input) {
+    const k = input.dataset.kind;
+    const raw = input.value;
+    if (k === "checkbox") return { op: { set: input.checked } };
+    if (k === "select") return { op: raw === "" ? "remove" : { set: raw } };
+    if (k === "list") {
+      const items = raw.split(",").map((x) => x.trim()).filter((x) => x !== "");
+      return { op: items.length ? { set: items } : "remove" };
+    }
+    if (k === "map") {
+      const m = {};
+      for (const part of raw.split(",").map((x) => x.trim()).filter((x) => x !== "")) {
+        const i = part.indexOf("=");
+        if (i <= 0) return { error: `\`${part}\` is not key=value: write labels as key=value, separated by commas` };
+        m[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+      }
+      return { op: Object.keys(m).length ? { set: m } : "remove" };
+    }
+    if (k === "number") {
+      const t = raw.trim();
+      if (t === "") return { op: "remove" };
+      if (!/^\d+(\.\d+)?$/.test(t)) return { error: `\`${t}\` is not a number of 0 or more: enter one such as 3; the spec keeps its value until then` };
+      return { op: { set: Number(t) } };
+    }
+    return { op: raw === "" ? "remove" : { set: raw } };
+  }
+
+  function markLocal(path, msg) {
+    const id = fieldIds.get(path);
+    const input = id ? $(id) : null;
+    const el = id ? $(id + "-error") : null;
+    if (!el) return;
+    if (msg) {
+      el.textContent = msg;
+      if (input && input.dataset.path) input.setAttribute("aria-invalid", "true");
+    } else {
+      el.textContent = "";
+      if (input) input.removeAttribute("aria-invalid");
+    }
+  }
+
+  function queueEdit(input) {
+    if (broken) return;
+    const path = input.dataset.path;
+    const r = opFor(input);
+    if (r.error) {
+      pendingEdits.delete(path);
+      localErrors.set(path, r.error);
+      markLocal(path, r.error);
+      return;
+    }
+    if (localErrors.delete(path)) markLocal(path, "");
+    pendingEdits.set(path, r.op);
+    clearTimeout(editTimer);
+    editTimer = setTimeout(() => { editTimer = null; track(flushFormEdits()); }, 120);
     showBusy();
   }
-  async function flushForm() {
-    if (timer !== null) {
-      clearTimeout(timer);
-      timer = null;
-      await fromForm();
-    }
-  }
+
+  form.addEventListener("input", (e) => {
+    const t = e.target;
+    if (t.dataset && t.dataset.path && t.dataset.kind !== "select" && t.dataset.kind !== "checkbox") queueEdit(t);
+  });
+  form.addEventListener("change", (e) => {
+    const t = e.target;
+    if (t.dataset && t.dataset.path && (t.dataset.kind === "select" || t.dataset.kind === "checkbox")) queueEdit(t);
+  });
+
+  // Debounced work not yet started; flush() runs it at once and waits for the
+  // update it starts, so that a download never carries stale data.
+  let yamlTimer = null;
+  let inFlight = Promise.resolve();
   async function flush() {
-    await flushForm();
-    if (yamlTimer !== null) {
-      clearTimeout(yamlTimer);
-      yamlTimer = null;
-      yamlText = $("yaml").value;
-      await check(true);
-    }
+    await flushFormEdits();
     await inFlight;
   }
   function track(p) {
@@ -621,13 +723,291 @@
     showBusy();
   }
   $("yaml").addEventListener("focus", catchUpYaml);
+  // The editor's latest text, shown or still to be shown.
+  const editorText = () => (yamlBehind !== null ? yamlBehind : $("yaml").value);
 
-  async function fromForm() {
-    const r = await api.spec_to_yaml(spec);
-    if (!r.ok) return status(r.error);
-    yamlText = r.yaml;
-    showYaml(yamlText);
-    await check(false);
+
+  // Applies the edits waiting for the debounce (before a download, too).
+  async function flushFormEdits() {
+    clearTimeout(editTimer);
+    editTimer = null;
+    if (!pendingEdits.size) {
+      // Text typed in the YAML editor and not yet checked.
+      if (editorText() !== yamlText || yamlTimer !== null) {
+        clearTimeout(yamlTimer);
+        yamlTimer = null;
+        yamlText = editorText();
+        await track(check());
+      }
+      showBusy();
+      return editChain;
+    }
+    const edits = [...pendingEdits];
+    pendingEdits.clear();
+    return formEdits(edits);
+  }
+
+  // Edits the YAML text, one [path, op] after the other, in order. EDITS may
+  // be a function that makes them once the edits queued before are done.
+  function formEdits(edits) {
+    editing++;
+    showBusy();
+    editChain = editChain.then(() => applyEdits(edits)).catch((e) => status("The form edit failed: " + e))
+      .finally(() => { editing--; showBusy(); });
+    return track(editChain);
+  }
+
+  async function applyEdits(edits) {
+    if (typeof edits === "function") edits = edits();
+    // The editor's latest text, typed or not yet checked.
+    clearTimeout(yamlTimer);
+    yamlTimer = null;
+    yamlText = editorText();
+    let text = yamlText;
+    for (const [path, op] of edits) {
+      let r = await api.edit_yaml(text, path, JSON.stringify(op));
+      const whole = !r.ok && /not a list|does not exist|no item/.test(r.error) ? wholeList(path, op) : null;
+      if (whole) {
+        const again = await api.edit_yaml(text, whole[0], JSON.stringify(whole[1]));
+        if (again.ok) r = again;
+      }
+      if (!r.ok) {
+        // A text that does not parse is never edited: the banner says why.
+        if (!/does not parse/.test(r.error)) {
+          localErrors.set(path, r.error);
+          markLocal(path, r.error);
+        }
+        continue;
+      }
+      text = r.yaml;
+      applyLocal(spec, path, op);
+    }
+    if (text !== yamlText) {
+      yamlText = text;
+      showYaml(text);
+    }
+    await check();
+  }
+
+  // The same edit on the spec object the form shows. While the text parses
+  // but is not yet a spec (a required field left out), validate gives no
+  // spec: the form then follows its own edits (a node added still shows).
+  function applyLocal(obj, path, op) {
+    if (!obj) return;
+    const segs = parsePath(path);
+    let v = obj;
+    for (let i = 0; i < segs.length - 1; i++) {
+      if (v[segs[i]] == null || typeof v[segs[i]] !== "object") v[segs[i]] = typeof segs[i + 1] === "number" ? [] : {};
+      v = v[segs[i]];
+    }
+    const last = segs[segs.length - 1];
+    if (op === "remove") {
+      if (Array.isArray(v)) v.splice(last, 1);
+      else delete v[last];
+    } else if (op && op.insert !== undefined) {
+      if (Array.isArray(v)) v.splice(last, 0, JSON.parse(JSON.stringify(op.insert)));
+      else v[last] = JSON.parse(JSON.stringify(op.insert));
+    } else if (op && op.set !== undefined) {
+      v[last] = JSON.parse(JSON.stringify(op.set));
+    }
+  }
+
+  // An item of a list the YAML leaves to its default (the form shows the
+  // default's items): the edit writes the whole list, with the change.
+  function wholeList(path, op) {
+    const m = path.match(/^(.*)\[(\d+)\](.*)$/);
+    if (!m || !spec) return null;
+    const list = getPath(spec, m[1]);
+    if (!Array.isArray(list)) return null;
+    const copy = JSON.parse(JSON.stringify(list));
+    const i = Number(m[2]);
+    if (m[3] === "") {
+      if (op === "remove") copy.splice(i, 1);
+      else if (op.insert !== undefined) copy.splice(i, 0, op.insert);
+      else copy[i] = op.set;
+    } else {
+      const keys = parsePath(m[3].replace(/^\./, ""));
+      let v = copy[i];
+      if (v == null || typeof v !== "object") return null;
+      for (const k of keys.slice(0, -1)) {
+        if (v[k] == null || typeof v[k] !== "object") v[k] = {};
+        v = v[k];
+      }
+      const last = keys[keys.length - 1];
+      if (op === "remove") delete v[last];
+      else v[last] = op.set;
+    }
+    return [m[1], { set: copy }];
+  }
+
+  function distance(a, b) {
+    const d = Array.from({ length: a.length + 1 }, (_, i) => [i]);
+    for (let j = 1; j <= b.length; j++) d[0][j] = j;
+    for (let i = 1; i <= a.length; i++) {
+      for (let j = 1; j <= b.length; j++) {
+        d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      }
+    }
+    return d[a.length][b.length];
+  }
+
+  // The form field a diagnostic belongs to: its own, the one of a key it
+  // is a misspelling of (`podSubnett` -> podSubnet), or the nearest above.
+  function fieldFor(path) {
+    let p = path || "";
+    while (p) {
+      const id = fieldIds.get(p);
+      if (id) return { id, p };
+      if (p === "spec.nodes") return { id: null, p };
+      const parent = parentPath(p);
+      const last = p.slice(parent.length).replace(/^\./, "");
+      let best = null;
+      let bestD = Math.min(3, Math.floor(last.length / 3) + 1);
+      for (const [q, qid] of fieldIds) {
+        if (!qid || q === p || parentPath(q) !== parent) continue;
+        const dd = distance(last, q.slice(parent.length).replace(/^\./, ""));
+        if (dd <= bestD) { best = { id: qid, p: q }; bestD = dd; }
+      }
+      if (best) return best;
+      p = parent;
+    }
+    return { id: null, p: "" };
+  }
+
+  // Diagnostics no form field can show: listed in the form, linked from the
+  // section navigation.
+  function showOrphans(orphans) {
+    const box = $("other-problems");
+    const nav = $("nav-other-problems");
+    if (!box) return;
+    const ul = box.querySelector("ul");
+    ul.textContent = "";
+    for (const d of orphans) {
+      const li = document.createElement("li");
+      li.className = d.severity;
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = `${d.line ? d.line + ":" + d.column + " " : ""}${d.path || "(document)"}`;
+      b.addEventListener("click", () => goToLine(d.line, d.column));
+      li.append(b, document.createTextNode(`: ${d.severity === "warning" ? "warning: " : ""}${d.message} (${d.hint})`));
+      ul.append(li);
+    }
+    if (!orphans.length) {
+      const li = document.createElement("li");
+      li.textContent = "None.";
+      ul.append(li);
+    }
+    if (nav) {
+      nav.textContent = `Other problems (${orphans.length})`;
+      nav.classList.toggle("has-error", orphans.some((d) => d.severity === "error"));
+    }
+  }
+
+  function otherProblems() {
+    const box = document.createElement("section");
+    box.id = "other-problems";
+    box.setAttribute("aria-labelledby", "other-problems-title");
+    const h = document.createElement("h2");
+    h.id = "other-problems-title";
+    h.textContent = "Problems without a form field";
+    const ul = document.createElement("ul");
+    ul.className = "problems";
+    box.append(h, ul);
+    return box;
+  }
+
+  // A list of objects (routes, ports, JWT issuers): one row per item, one
+  // cell per key, with add and remove.
+  function objectTable(f) {
+    const wrap = document.createElement("div");
+    wrap.className = "object-table";
+    const table = document.createElement("table");
+    table.className = "items";
+    const cap = document.createElement("caption");
+    cap.textContent = f.label;
+    table.append(cap);
+    const head = document.createElement("tr");
+    for (const [, label] of f.columns) {
+      const th = document.createElement("th");
+      th.scope = "col";
+      th.textContent = label;
+      head.append(th);
+    }
+    const thr = document.createElement("th");
+    thr.scope = "col";
+    thr.innerHTML = "<span class='hint'>Remove</span>";
+    head.append(thr);
+    const thead = document.createElement("thead");
+    thead.append(head);
+    table.append(thead);
+    const body = document.createElement("tbody");
+    const items = getPath(spec, f.path) || [];
+    items.forEach((item, i) => {
+      const tr = document.createElement("tr");
+      for (const [key, label, kind] of f.columns) {
+        const td = document.createElement("td");
+        td.dataset.label = label;
+        const path = `${f.path}[${i}].${key}`;
+        const input = document.createElement("input");
+        input.type = kind === "checkbox" ? "checkbox" : "text";
+        if (kind === "number") input.inputMode = "numeric";
+        const id = "f" + idSeq++;
+        input.id = id;
+        input.dataset.path = path;
+        input.dataset.kind = kind;
+        input.setAttribute("aria-label", `${f.label} ${i + 1}: ${label}`);
+        const err = document.createElement("span");
+        err.className = "field-error";
+        err.id = id + "-error";
+        input.setAttribute("aria-describedby", err.id);
+        td.append(input, err);
+        tr.append(td);
+        fieldIds.set(path, id);
+      }
+      const td = document.createElement("td");
+      td.dataset.label = "";
+      const rm = document.createElement("button");
+      rm.type = "button";
+      rm.textContent = "Remove";
+      rm.className = "remove-item";
+      rm.setAttribute("aria-label", `Remove ${f.item} ${i + 1}`);
+      rm.addEventListener("click", async () => {
+        await flushFormEdits();
+        await formEdits([[`${f.path}[${i}]`, "remove"]]);
+        // Focus the row that took its place, else the one before, else Add.
+        const addNow = form.querySelector(`button[data-table="${f.path}"]`);
+        const buttons = addNow ? addNow.parentElement.querySelectorAll(".remove-item") : [];
+        const next = buttons[Math.min(i, buttons.length - 1)] || addNow;
+        if (next) next.focus();
+      });
+      td.append(rm);
+      tr.append(td);
+      body.append(tr);
+    });
+    table.append(body);
+    const add = document.createElement("button");
+    add.type = "button";
+    add.textContent = `Add ${f.item}`;
+    const addId = "f" + idSeq++;
+    add.id = addId;
+    add.dataset.table = f.path;
+    add.addEventListener("click", async () => {
+      await flushFormEdits();
+      await formEdits(() => {
+        const now = getPath(spec, f.path);
+        const list = Array.isArray(now) ? now : [];
+        return [[`${f.path}[${list.length}]`, { insert: f.fresh(list) }]];
+      });
+      const addNow = form.querySelector(`button[data-table="${f.path}"]`);
+      const first = addNow && addNow.parentElement.querySelector("tbody tr:last-child input");
+      if (first) first.focus();
+    });
+    const err = document.createElement("div");
+    err.className = "field-error";
+    err.id = addId + "-error";
+    fieldIds.set(f.path, addId);
+    wrap.append(table, add, err);
+    return wrap;
   }
 
   $("yaml").addEventListener("input", () => {
@@ -635,7 +1015,7 @@
     yamlTimer = setTimeout(() => {
       yamlTimer = null;
       yamlText = $("yaml").value;
-      track(check(true));
+      track(check());
     }, 200);
     showBusy();
   });
@@ -643,17 +1023,20 @@
   // Each check is numbered; one overtaken by a newer check drops its answer.
   let generation = 0;
   let errorCount = 0;
+  let editing = 0; // form edits under way
   let running = 0;
   let loads = 0; // files being read, from disk or from the worker
   // data-busy: an update is waiting (debounce) or running; the end-to-end test waits on it.
   function showBusy() {
-    const busy = running > 0 || loads > 0 || timer !== null || yamlTimer !== null || yamlViewTimer !== null;
+    const busy = running > 0 || loads > 0 || editTimer !== null || editing > 0 || yamlTimer !== null || yamlViewTimer !== null;
     document.documentElement.dataset.busy = busy ? "true" : "false";
     // data-working: the worker is validating or rendering.
     document.documentElement.dataset.working = running > 0 ? "true" : "false";
   }
 
-  async function check(fromYaml) {
+  // The spec, the form and the problems follow the YAML text: a form edit
+  // changes the text (edit_yaml) and is checked like typing in the editor.
+  async function check() {
     const mine = ++generation;
     const text = yamlText;
     running++;
@@ -662,14 +1045,18 @@
       autosave(text);
       const v = await api.validate(text);
       if (mine !== generation) return;
-      if (fromYaml && v.spec) {
-        const nodesBefore = JSON.stringify(spec && spec.spec && spec.spec.nodes);
-        const sysBefore = JSON.stringify(spec && spec.spec && spec.spec.tuning && Object.keys(spec.spec.tuning.sysctl || {}));
-        spec = v.spec;
-        const shapeChanged = nodesBefore !== JSON.stringify(spec.spec.nodes) ||
-          sysBefore !== JSON.stringify(Object.keys((spec.spec.tuning || {}).sysctl || {}));
-        if (shapeChanged) buildForm();
-        fillForm();
+      const broken = v.spec ? null : v.diagnostics.find((d) => /^yaml/.test(d.code) || d.code === "too-large" || d.code === "not-text");
+      setBroken(broken);
+      if (v.spec) spec = v.spec;
+      if (spec && !broken) {
+        if (shapeOf(spec) !== builtShape) {
+          const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.path : null;
+          buildForm();
+          // Fill the new fields before the focus returns (fillForm leaves
+          // the focused field alone).
+          fillForm();
+          if (focused && fieldIds.get(focused)) $(fieldIds.get(focused)).focus();
+        } else fillForm();
       }
       const diags = v.diagnostics.slice();
       let r = null;
@@ -715,16 +1102,13 @@
     list.textContent = "";
     const focused = document.activeElement;
     let announce = "";
+    const orphans = [];
     for (const d of diags) {
-      // The field itself, or the nearest field above it.
-      let p = d.path || "";
-      let id = null;
-      while (p && !(id = fieldIds.get(p))) {
-        if (p === "spec.nodes") break;
-        p = parentPath(p);
-      }
+      // The field itself, the one of a key it misspells, or the nearest above.
+      const { id, p } = fieldFor(d.path);
       const target = id ? $(id) : null;
       const errEl = target ? $(target.id + "-error") : p === "spec.nodes" ? $("nodes-error") : null;
+      if (!errEl) orphans.push(d);
       const textOf = (d.severity === "warning" ? "Warning: " : "") + d.message + " (" + d.hint + ")";
       if (errEl) {
         errEl.textContent += (errEl.textContent ? " " : "") + textOf;
@@ -752,6 +1136,8 @@
       li.textContent = "No problems.";
       list.append(li);
     }
+    showOrphans(orphans);
+    for (const [path, msg] of localErrors) markLocal(path, msg);
     // The focused field's own errors are read out as they appear.
     if ($("announce").textContent !== announce) $("announce").textContent = announce;
   }
@@ -997,32 +1383,33 @@
     $("clear-secrets").hidden = !secrets;
     $("clear-lock").hidden = !lock;
   }
-  readFile($("load-spec"), async (t) => {
+  readFile($("load-spec"), async (t, name) => {
     await loadText(t);
+    status(`loaded ${name}: ` + (errorCount ? `${errorCount} error${errorCount === 1 ? "" : "s"}, see Problems` : "no errors"));
   });
   readFile($("load-secrets"), async (t, name) => {
     await flush();
     secrets = await describe(t, name);
     showLoaded();
-    await track(check(false));
+    await track(check());
   });
   readFile($("load-lock"), async (t, name) => {
     await flush();
     lock = await describe(t, name);
     showLoaded();
-    await track(check(false));
+    await track(check());
   });
   $("clear-secrets").addEventListener("click", async () => {
     secrets = null;
     showLoaded();
     $("load-secrets").focus();
-    await track(check(false));
+    await track(check());
   });
   $("clear-lock").addEventListener("click", async () => {
     lock = null;
     showLoaded();
     $("load-lock").focus();
-    await track(check(false));
+    await track(check());
   });
 
   for (const ex of examples) {
@@ -1037,16 +1424,20 @@
   });
 
   async function loadText(t) {
-    clearTimeout(timer);
+    // A form edit under way finishes on the text it started from first.
+    await editChain;
+    clearTimeout(editTimer);
     clearTimeout(yamlTimer);
-    timer = yamlTimer = null;
+    editTimer = yamlTimer = null;
+    pendingEdits.clear();
+    localErrors.clear();
     yamlText = t;
     showYaml(t, true);
     const v = await api.validate(t);
     spec = v.spec || spec || { apiVersion: "meshbundle.dev/v1alpha1", kind: "Site", metadata: { name: "" }, spec: { nodes: [], registry: "" } };
     buildForm();
     fillForm();
-    await track(check(false));
+    await track(check());
   }
 
   // ------------------------------------------------------------ remember and share

@@ -9,6 +9,7 @@ pub mod net;
 mod render;
 pub mod schema;
 mod secrets;
+pub mod spec_edit;
 mod stdio;
 pub mod ui;
 mod upgrade;
@@ -38,5 +39,6 @@ pub fn run(mut cli: Cli) -> Result<ExitCode> {
         Command::Man(a) => docs::man(a),
         Command::Upgrade(c) => upgrade::run(c),
         Command::Ui(a) => ui::run(a),
+        Command::Spec(c) => spec_edit::run(c),
     }
 }

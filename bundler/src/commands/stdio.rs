@@ -154,7 +154,8 @@ pub fn prepare(cli: &mut Cli) -> Result<()> {
             }
         }
         // `init -o -` and `man -o -` print; `schema` and `completions` always do.
-        Command::Init(_) | Command::Schema(_) | Command::Completions(_) | Command::Man(_) | Command::Ui(_) => {}
+        // `spec set|insert|remove -f -` edits standard input to standard output itself.
+        Command::Init(_) | Command::Schema(_) | Command::Completions(_) | Command::Man(_) | Command::Ui(_) | Command::Spec(_) => {}
     }
     inputs.finish()
 }

@@ -174,6 +174,7 @@ pub fn load(text: &str) -> Loaded {
     };
     check_header(top, &mut out.diagnostics);
 
+    fill_gateway_defaults(&mut value);
     let (site, structural, fixed) = read_typed(&mut value, &out.positions);
     out.diagnostics.extend(structural);
     if let Some(site) = &site {
@@ -714,6 +715,10 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
         let message: String = message.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
         let message = message.split(" at line ").next().unwrap_or(&message).trim();
         let message = message.split(", set DuplicateKeyPolicy").next().unwrap_or(message).to_string();
+        if let Some(breach) = message.strip_prefix("budget breached: ") {
+            let (what, hint) = budget_sentence(breach);
+            return Diagnostic::error("yaml-budget", "", what, hint).at(line, col);
+        }
         // serde-saphyr decodes a few core tags itself and fails on what they
         // cannot hold: say it is the tag that is not allowed.
         if let Some(tag) = ["!!binary", "!!timestamp", "!!set", "!!omap", "!!pairs"]
@@ -746,6 +751,68 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
         };
         Diagnostic::error("yaml", "", format!("invalid YAML: {message}"), hint).at(line, col)
     })
+}
+
+/// A gateway written in part (`ingressGateway: {hosts: [...]}`) takes the
+/// defaults of that gateway for the required fields left out, as a gateway
+/// left out takes them all: its name, namespace, replicas, HPA, resources and
+/// Service, and inside a written `hpa` or `service` their required fields.
+/// Optional fields left out (`tls`, `loadBalancerIP`, ...) stay left out.
+fn fill_gateway_defaults(value: &mut Value) {
+    const GATEWAY: &[&str] = &["name", "namespace", "replicas", "hpa", "resources", "service"];
+    const INNER: &[(&str, &[&str])] =
+        &[("hpa", &["minReplicas", "maxReplicas", "targetCPUUtilizationPercent"]), ("service", &["type", "ports"])];
+    let Some(istio) = value.pointer_mut("/spec/istio").and_then(Value::as_object_mut) else { return };
+    for (key, default) in [("ingressGateway", super::d_ingress_gateway()), ("egressGateway", super::d_egress_gateway())] {
+        let Some(Value::Object(gw)) = istio.get_mut(key) else { continue };
+        let Ok(Value::Object(default)) = serde_json::to_value(default) else { continue };
+        for k in GATEWAY {
+            match gw.get_mut(*k) {
+                None => {
+                    if let Some(d) = default.get(*k) {
+                        gw.insert(k.to_string(), d.clone());
+                    }
+                }
+                Some(Value::Object(inner)) => {
+                    let required = INNER.iter().find(|(n, _)| n == k).map_or(&[][..], |(_, r)| *r);
+                    for r in required {
+                        if !inner.contains_key(*r)
+                            && let Some(d) = default.get(*k).and_then(|d| d.get(*r))
+                        {
+                            inner.insert(r.to_string(), d.clone());
+                        }
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+    }
+}
+
+/// A reader limit the text broke, in a sentence: serde-saphyr names it as
+/// Rust debug text (`Nodes { nodes: 250001 }`), which says nothing to a user.
+fn budget_sentence(breach: &str) -> (String, &'static str) {
+    let kind = breach.split([' ', '{']).next().unwrap_or("");
+    let n: String = breach.chars().filter(char::is_ascii_digit).collect();
+    let alias_hint = "write the values out instead of repeating anchors (`&name`) through aliases (`*name`): a site spec is a few kilobytes of plain YAML";
+    match kind {
+        "Nodes" | "Events" | "RecordedAnchorEvents" | "RecordedAnchorBytes" | "ScalarBytes" => (
+            format!(
+                "the YAML expands to more than a site spec can hold (over {n} values or bytes once its aliases are expanded), so it is not read"
+            ),
+            alias_hint,
+        ),
+        "Aliases" => (format!("the YAML uses {n} aliases (`*name`); a site spec may use at most 1000"), alias_hint),
+        "Anchors" => (format!("the YAML defines {n} anchors (`&name`), more than a site spec may"), alias_hint),
+        "Depth" => (
+            format!("the YAML nests {n} levels deep; a site spec may nest at most 128"),
+            "flatten the nesting: a site spec is a few levels deep",
+        ),
+        "Documents" => {
+            ("the file holds more than one YAML document".into(), "a site spec is one YAML document; remove the `---` separators")
+        }
+        _ => ("the YAML is larger or more deeply repeated than a site spec can be, so it is not read".into(), alias_hint),
+    }
 }
 
 /// The outermost `[` or `{` still open at (line, col) of `text` (1-based),
@@ -841,6 +908,52 @@ fn to_json(node: &Node, path: &str, text: &str, pos: &mut Positions) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gateway_written_in_part_takes_its_defaults() {
+        let lab = crate::examples::example("production").unwrap();
+        let base = load(lab);
+        assert!(!base.has_errors(), "{:?}", base.diagnostics);
+        let site = base.site.unwrap();
+        // Every gateway section replaced by one with only hosts (ingress) or only a replica count (egress).
+        let mut v: Value = crate::yaml::from_str(lab).unwrap();
+        let host = site.spec.istio.ingress_gateway.hosts.first().cloned().unwrap_or_else(|| "shop.example.internal".into());
+        v["spec"]["istio"]["ingressGateway"] = serde_json::json!({"hosts": [host]});
+        v["spec"]["istio"]["egressGateway"] =
+            serde_json::json!({"replicas": 1, "hpa": {"enabled": false}, "service": {"type": "ClusterIP"}});
+        let text = crate::yaml::to_string(&v).unwrap();
+        let loaded = load(&text);
+        let errors: Vec<_> = loaded.diagnostics.iter().filter(|d| d.is_error()).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        let got = loaded.site.unwrap();
+        let ingress = &got.spec.istio.ingress_gateway;
+        let d = super::super::d_ingress_gateway();
+        assert_eq!((&ingress.name, &ingress.namespace, ingress.replicas), (&d.name, &d.namespace, d.replicas));
+        assert_eq!((&ingress.hpa, &ingress.resources, &ingress.service), (&d.hpa, &d.resources, &d.service));
+        assert_eq!(ingress.hosts, vec![host]);
+        // Optional fields left out stay out: no TLS, no redirect, as written.
+        assert_eq!((&ingress.tls, ingress.https_redirect), (&None, false));
+        let egress = &got.spec.istio.egress_gateway;
+        let e = super::super::d_egress_gateway();
+        assert_eq!((egress.replicas, egress.hpa.enabled, egress.hpa.min_replicas), (1, false, e.hpa.min_replicas));
+        assert_eq!(egress.service.ports, e.service.ports);
+    }
+
+    #[test]
+    fn budget_errors_are_sentences() {
+        // An alias bomb: each level doubles the values.
+        let mut text = String::from("a: &a [x, x]\n");
+        for i in 1..22 {
+            text.push_str(&format!("a{i}: &a{i} [*{p}, *{p}]\n", p = if i == 1 { "a".to_string() } else { format!("a{}", i - 1) }));
+        }
+        let d = parse_yaml(&text).unwrap_err();
+        assert_eq!(d.code, "yaml-budget");
+        assert!(!d.message.contains('{') && !d.message.contains("budget") && !d.message.contains("Nodes"), "{}", d.message);
+        assert!(d.message.starts_with("the YAML "), "{}", d.message);
+        assert!(d.hint.contains("aliases"), "{}", d.hint);
+        let (m, _) = budget_sentence("Nodes { nodes: 250001 }");
+        assert!(m.contains("250001") && !m.contains('{'), "{m}");
+    }
 
     #[test]
     fn parent_paths() {

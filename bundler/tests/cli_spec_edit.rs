@@ -1,0 +1,140 @@
+//! `meshbundle spec set|insert|remove` as a user runs them: the file keeps
+//! every line but the one edited, its comments and its mode; a bad edit
+//! leaves the file as it was and names the field.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const PRODUCTION: &str = include_str!("../../core/examples/production.yaml");
+
+fn meshbundle(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meshbundle")).args(args).current_dir(dir).output().expect("run meshbundle")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn comments(t: &str) -> usize {
+    t.lines().filter(|l| l.trim_start().starts_with('#')).count()
+}
+
+/// The lines of `a` that differ from `b`, and those of `b`, after the common ones at both ends.
+fn changed(a: &str, b: &str) -> (Vec<String>, Vec<String>) {
+    let a: Vec<&str> = a.lines().collect();
+    let b: Vec<&str> = b.lines().collect();
+    let pre = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let max = a.len().min(b.len()) - pre;
+    let suf = a.iter().rev().zip(b.iter().rev()).take(max).take_while(|(x, y)| x == y).count();
+    (a[pre..a.len() - suf].iter().map(|s| s.to_string()).collect(), b[pre..b.len() - suf].iter().map(|s| s.to_string()).collect())
+}
+
+fn site() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("meshbundle.yaml");
+    std::fs::write(&file, PRODUCTION).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    (dir, file)
+}
+
+#[test]
+fn set_changes_one_line_in_place_and_keeps_comments_and_mode() {
+    let (dir, file) = site();
+    let o = meshbundle(dir.path(), &["spec", "set", "spec.nodes[2].address", "10.0.0.14"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(changed(PRODUCTION, &out), (vec!["      address: 10.0.0.13".into()], vec!["      address: 10.0.0.14".into()]));
+    assert_eq!(comments(&out), comments(PRODUCTION));
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o640);
+    // No temporary file is left behind.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    // The edited file is a valid spec with the new address.
+    let v = meshbundle(dir.path(), &["validate", "meshbundle.yaml"]);
+    assert!(v.status.success(), "{}", text(&v.stderr));
+    let site: meshbundle_core::spec::Site = meshbundle_core::yaml::from_str(&out).unwrap();
+    assert_eq!(site.spec.nodes[2].address.to_string(), "10.0.0.14");
+}
+
+#[test]
+fn values_read_as_yaml_and_are_written_to_read_the_same() {
+    let (dir, file) = site();
+    let o = meshbundle(dir.path(), &["spec", "set", "spec.istio.ingressGateway.replicas", "4"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = meshbundle(dir.path(), &["spec", "set", "metadata.description", "--string", "yes"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = std::fs::read_to_string(&file).unwrap();
+    // Same lines but two: each edit changed its own line only.
+    assert_eq!(out.lines().count(), PRODUCTION.lines().count());
+    let diff: Vec<(&str, &str)> = PRODUCTION.lines().zip(out.lines()).filter(|(a, b)| a != b).collect();
+    assert_eq!(
+        diff,
+        vec![("  description: Production cluster, three zones", "  description: \"yes\""), ("      replicas: 3", "      replicas: 4")]
+    );
+    assert!(out.contains("\n      replicas: 4\n      hpa:"), "{out}");
+    let site: meshbundle_core::spec::Site = meshbundle_core::yaml::from_str(&out).unwrap();
+    assert_eq!(site.metadata.description.as_deref(), Some("yes"));
+}
+
+#[test]
+fn insert_then_remove_gives_the_file_back() {
+    let (dir, file) = site();
+    let o = meshbundle(dir.path(), &["spec", "insert", "spec.istio.ingressGateway.hosts[1]", "api.example.internal"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(changed(PRODUCTION, &out), (vec![], vec!["        - api.example.internal".to_string()]));
+    let o = meshbundle(dir.path(), &["spec", "remove", "spec.istio.ingressGateway.hosts[1]"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), PRODUCTION);
+}
+
+#[test]
+fn stdin_to_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshbundle"))
+        .args(["spec", "set", "spec.kubernetes.podSubnet", "10.245.0.0/16", "-f", "-"])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(PRODUCTION.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert_eq!(changed(PRODUCTION, &out), (vec!["    podSubnet: 10.244.0.0/16".into()], vec!["    podSubnet: 10.245.0.0/16".into()]));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn a_bad_edit_leaves_the_file_and_names_the_field() {
+    let (dir, file) = site();
+    for (args, says) in [
+        (vec!["spec", "set", "spec.nodes[9].address", "10.0.0.1"], "spec.nodes[9].address: spec.nodes has 6 items"),
+        (vec!["spec", "set", "spec.timezone.zone", "x"], "spec.timezone.zone"),
+        (vec!["spec", "remove", "spec.nodes[6]"], "spec.nodes[6]"),
+        (vec!["spec", "set", "spec.nodes[", "x"], "spec.nodes["),
+    ] {
+        let o = meshbundle(dir.path(), &args);
+        let err = text(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains("meshbundle.yaml: ") && err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), PRODUCTION);
+    }
+    // Broken YAML is never rewritten: the error gives its line.
+    let broken = PRODUCTION.replace("  timezone: Etc/UTC", "  timezone Etc/UTC\n  x: [");
+    std::fs::write(&file, &broken).unwrap();
+    let o = meshbundle(dir.path(), &["spec", "set", "spec.registry", "10.0.0.6:5000"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("does not parse") && err.contains("line "), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), broken);
+    // A value that is not YAML is a usage error.
+    std::fs::write(&file, PRODUCTION).unwrap();
+    let o = meshbundle(dir.path(), &["spec", "set", "spec.registry", "[unclosed"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("--string"));
+}

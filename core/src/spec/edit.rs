@@ -1,0 +1,836 @@
+//! Editing a spec's YAML text in place: one field set, one list item inserted,
+//! or one key or item removed, with every other byte of the document kept
+//! (comments, key order, quoting, blank lines, and the defaults the user left
+//! out stay left out).
+//!
+//! The text is read with granit-parser, the YAML parser under serde-saphyr,
+//! whose events carry the byte span of every scalar and flow collection. From
+//! those spans the edit works out the bytes of the one node it changes and
+//! splices new text there; everything outside that range is copied as it was.
+//! New values are written so that they read back as the same value (a string
+//! that YAML would take for a boolean, number, null or time is quoted), new
+//! keys go at the end of their mapping with the mapping's indentation, and a
+//! flow collection (`[a, b]`) stays in flow style.
+//!
+//! Each edit checks itself before returning: the new text, read as the spec
+//! reader reads it, must equal the old document with exactly that change
+//! applied. An edit that cannot be made that way (an alias, an anchored value
+//! other fields share, a complex key) is refused with the field path rather
+//! than made approximately.
+//!
+//! The configurator's form and `meshbundle spec set` both use [`edit`].
+
+use granit_parser::{Event, Parser, ScalarStyle, StructureStyle};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What to do at a field path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EditOp {
+    /// Set the field to this value, creating missing mappings on the way.
+    Set(Value),
+    /// Insert this item into a list: the path ends with the index the new
+    /// item gets (the list's length appends).
+    Insert(Value),
+    /// Remove a key from its mapping, or an item from its list. Removing a
+    /// key that is not there changes nothing.
+    Remove,
+}
+
+/// An edit that cannot be made: which field, what is wrong, what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}{}", if path.is_empty() { String::new() } else { format!("{path}: ") }, if hint.is_empty() { String::new() } else { format!(" ({hint})") })]
+pub struct EditError {
+    pub path: String,
+    pub message: String,
+    pub hint: String,
+}
+
+fn err(path: &str, message: impl Into<String>, hint: impl Into<String>) -> EditError {
+    EditError { path: path.to_string(), message: message.into(), hint: hint.into() }
+}
+
+/// Returns `text` with `op` applied at `path` (a field path as diagnostics
+/// write it: `spec.nodes[2].address`, `spec.tuning.sysctl["net.core.somaxconn"]`).
+/// Only the bytes of the node edited change.
+pub fn edit(text: &str, path: &str, op: &EditOp) -> Result<String, EditError> {
+    let segs = segments(path).map_err(|m| err(path, m, "write a field path such as spec.nodes[0].address"))?;
+    if segs.is_empty() {
+        return Err(err(path, "the whole document cannot be replaced by an edit", "name a field inside it"));
+    }
+    let (before, _) = super::load::yaml_to_json(text).map_err(|d| {
+        let at = if d.line > 0 { format!("line {}:{}: ", d.line, d.column) } else { String::new() };
+        err(path, format!("the YAML does not parse ({at}{})", d.message), "fix the YAML first; the edit is made on the text as it is")
+    })?;
+    let mut expected = before.clone();
+    if !apply(&mut expected, &segs, op, path)? {
+        return Ok(text.to_string());
+    }
+    let doc = Doc::parse(text).map_err(|m| err(path, m, ""))?;
+    let out = doc.edit(&segs, op, path)?;
+    match super::load::yaml_to_json(&out) {
+        Ok((after, _)) if after == expected => Ok(out),
+        _ => Err(err(
+            path,
+            "this field cannot be edited without changing other parts of the document (it is an alias, shares an anchored value, or is written in a form the editor does not rewrite)",
+            "edit the YAML text by hand",
+        )),
+    }
+}
+
+// ------------------------------------------------------------ paths
+
+#[derive(Debug, Clone, PartialEq)]
+enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+fn segments(path: &str) -> Result<Vec<Seg>, String> {
+    let mut out = Vec::new();
+    let b = path.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'.' if i > 0 => i += 1,
+            b'[' if b.get(i + 1) == Some(&b'"') => {
+                let rest = &path[i + 1..];
+                let mut de = serde_json::Deserializer::from_str(rest).into_iter::<String>();
+                match de.next() {
+                    Some(Ok(k)) if rest.as_bytes().get(de.byte_offset()) == Some(&b']') => {
+                        i += 1 + de.byte_offset() + 1;
+                        out.push(Seg::Key(k));
+                    }
+                    _ => return Err(format!("a quoted key at byte {} is not closed by `\"]`", i + 1)),
+                }
+            }
+            b'[' => {
+                let end = path[i..].find(']').map(|e| i + e).ok_or("a `[` is not closed by `]`")?;
+                let n = path[i + 1..end].parse().map_err(|_| format!("`{}` is not a list index", &path[i + 1..end]))?;
+                out.push(Seg::Index(n));
+                i = end + 1;
+            }
+            b'.' => return Err("a field path does not start with `.`".into()),
+            _ => {
+                let end = path[i..].find(['.', '[']).map(|e| i + e).unwrap_or(b.len());
+                if end == i {
+                    return Err("empty key in the field path".into());
+                }
+                out.push(Seg::Key(path[i..end].to_string()));
+                i = end;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn show(segs: &[Seg]) -> String {
+    let mut p = String::new();
+    for s in segs {
+        match s {
+            Seg::Key(k) => p = crate::diag::join(&p, k),
+            Seg::Index(i) => p.push_str(&format!("[{i}]")),
+        }
+    }
+    p
+}
+
+// ------------------------------------------------------------ the change on the value
+
+/// Applies `op` to the JSON value of the document; false when it changes
+/// nothing (removing what is not there).
+fn apply(root: &mut Value, segs: &[Seg], op: &EditOp, path: &str) -> Result<bool, EditError> {
+    let (last, parents) = segs.split_last().expect("non-empty path");
+    let mut v = root;
+    for (n, seg) in parents.iter().enumerate() {
+        if matches!(op, EditOp::Remove) {
+            let next = match (seg, &mut *v) {
+                (Seg::Key(k), Value::Object(m)) => m.get_mut(k),
+                (Seg::Index(i), Value::Array(a)) => a.get_mut(*i),
+                _ => None,
+            };
+            match next {
+                Some(x) => v = x,
+                None if matches!(last, Seg::Key(_)) => return Ok(false),
+                None => return Err(err(path, format!("{} does not exist", show(&segs[..=n])), "")),
+            }
+            continue;
+        }
+        if v.is_null() && matches!(seg, Seg::Key(_)) {
+            *v = Value::Object(Default::default());
+        }
+        v = match (seg, v) {
+            (Seg::Key(k), Value::Object(m)) => m.entry(k.clone()).or_insert(Value::Null),
+            (Seg::Index(i), Value::Array(a)) => {
+                let len = a.len();
+                a.get_mut(*i).ok_or_else(|| no_item(path, &segs[..n], *i, len))?
+            }
+            (Seg::Index(_), _) => return Err(err(path, format!("{} is not a list", show(&segs[..n])), "")),
+            (Seg::Key(_), _) => return Err(err(path, format!("{} is not a mapping", show(&segs[..n])), "")),
+        };
+    }
+    match op {
+        EditOp::Set(new) => {
+            if v.is_null() && matches!(last, Seg::Key(_)) {
+                *v = Value::Object(Default::default());
+            }
+            match (last, v) {
+                (Seg::Key(k), Value::Object(m)) => {
+                    m.insert(k.clone(), new.clone());
+                }
+                (Seg::Index(i), Value::Array(a)) => {
+                    let len = a.len();
+                    *a.get_mut(*i).ok_or_else(|| no_item(path, parents, *i, len))? = new.clone();
+                }
+                (Seg::Index(_), _) => return Err(err(path, format!("{} is not a list", show(parents)), "")),
+                (Seg::Key(_), _) => return Err(err(path, format!("{} is not a mapping", show(parents)), "")),
+            }
+        }
+        EditOp::Insert(new) => {
+            let Seg::Index(i) = last else {
+                return Err(err(path, "an insert names the index of the new list item", "end the path with [N]"));
+            };
+            if v.is_null() {
+                *v = Value::Array(Vec::new());
+            }
+            let Value::Array(a) = v else { return Err(err(path, format!("{} is not a list", show(parents)), "")) };
+            if *i > a.len() {
+                return Err(err(
+                    path,
+                    format!("{} has {} items; a new item goes at an index from 0 to {}", show(parents), a.len(), a.len()),
+                    "",
+                ));
+            }
+            a.insert(*i, new.clone());
+        }
+        EditOp::Remove => match (last, v) {
+            (Seg::Key(k), Value::Object(m)) => return Ok(m.shift_remove(k).is_some()),
+            (Seg::Key(_), Value::Null) => return Ok(false),
+            (Seg::Index(i), Value::Array(a)) if *i < a.len() => {
+                a.remove(*i);
+            }
+            (Seg::Index(i), Value::Array(a)) => return Err(no_item(path, parents, *i, a.len())),
+            _ => return Err(err(path, format!("{} is not a list or mapping", show(parents)), "")),
+        },
+    }
+    Ok(true)
+}
+
+fn no_item(path: &str, list: &[Seg], i: usize, len: usize) -> EditError {
+    err(path, format!("{} has {len} items, so there is no item {i}", show(list)), "insert an item to add one")
+}
+
+// ------------------------------------------------------------ the document's nodes
+
+#[derive(Debug)]
+struct Node {
+    /// Byte range of the node's text (for a block collection: from its first
+    /// key or item to the end of its last; a block scalar: to its last
+    /// character, without the line breaks after it).
+    start: usize,
+    end: usize,
+    kind: Kind,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Scalar { value: String, style: ScalarStyle },
+    Alias,
+    Map { flow: bool, entries: Vec<(Node, Node)> },
+    Seq { flow: bool, items: Vec<Node> },
+}
+
+impl Node {
+    fn is_empty_scalar(&self) -> bool {
+        matches!(self.kind, Kind::Scalar { style: ScalarStyle::Plain, .. }) && self.start == self.end
+    }
+    fn is_null(&self) -> bool {
+        matches!(&self.kind, Kind::Scalar { value, style: ScalarStyle::Plain } if matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+    }
+    fn is_block_scalar(&self) -> bool {
+        matches!(self.kind, Kind::Scalar { style: ScalarStyle::Literal | ScalarStyle::Folded, .. })
+    }
+    fn flow(&self) -> bool {
+        match &self.kind {
+            Kind::Map { flow, .. } | Kind::Seq { flow, .. } => *flow,
+            _ => false,
+        }
+    }
+}
+
+/// Where a node sits: under a key (whose `:` is at `colon`), as a list item
+/// (whose `-` is at `dash`, for a block list), or at the top.
+#[derive(Clone, Copy, Debug)]
+enum Place {
+    Root,
+    Value { colon: usize, key_start: usize },
+    Item { dash: Option<usize> },
+}
+
+struct Doc<'a> {
+    text: &'a str,
+    root: Node,
+    /// Indentation of a nested mapping, and of a list under a key.
+    step: usize,
+    seq_step: usize,
+    nl: &'static str,
+}
+
+impl<'a> Doc<'a> {
+    fn parse(text: &'a str) -> Result<Doc<'a>, String> {
+        let mut events = Vec::new();
+        for ev in Parser::new_from_str(text) {
+            let (e, span) = ev.map_err(|e| format!("the YAML does not parse: {e}"))?;
+            // Comments (and any other presentation event) are not nodes:
+            // they stay in the text, untouched.
+            if !matches!(
+                e,
+                Event::DocumentStart(..)
+                    | Event::DocumentEnd
+                    | Event::Alias(_)
+                    | Event::Scalar(..)
+                    | Event::SequenceStart(..)
+                    | Event::SequenceEnd
+                    | Event::MappingStart(..)
+                    | Event::MappingEnd
+            ) {
+                continue;
+            }
+            let s = span.start.byte_offset().ok_or("the YAML parser gave no byte offsets")?;
+            let t = span.end.byte_offset().ok_or("the YAML parser gave no byte offsets")?;
+            events.push((e, s, t));
+        }
+        let mut it = events.into_iter().skip_while(|(e, _, _)| !matches!(e, Event::DocumentStart(..))).skip(1).peekable();
+        let root = build(text, &mut it)?;
+        let mut doc = Doc { text, root, step: 2, seq_step: 2, nl: if text.contains("\r\n") { "\r\n" } else { "\n" } };
+        let (step, seq_step) = doc.indents();
+        doc.step = step.unwrap_or(2);
+        doc.seq_step = seq_step.unwrap_or(doc.step);
+        Ok(doc)
+    }
+
+    fn col(&self, pos: usize) -> usize {
+        pos - self.line_start(pos)
+    }
+    fn line_start(&self, pos: usize) -> usize {
+        self.text[..pos].rfind('\n').map_or(0, |i| i + 1)
+    }
+    /// The position after the line break that ends the line holding `pos`.
+    fn line_end(&self, pos: usize) -> usize {
+        self.text[pos..].find('\n').map_or(self.text.len(), |i| pos + i + 1)
+    }
+    fn starts_line(&self, pos: usize) -> bool {
+        self.text[self.line_start(pos)..pos].bytes().all(|b| b == b' ')
+    }
+    /// The first non-blank byte before `pos` and its position.
+    fn prev_char(&self, pos: usize) -> Option<(usize, u8)> {
+        self.text[..pos].bytes().enumerate().rev().find(|(_, b)| !b" \t\r\n".contains(b))
+    }
+    fn colon_after(&self, key: &Node) -> Option<usize> {
+        let rest = &self.text[key.end..];
+        let off = rest.bytes().position(|b| b != b' ' && b != b'\t')?;
+        (rest.as_bytes()[off] == b':').then_some(key.end + off)
+    }
+
+    /// The indentation the document uses for a mapping nested in a mapping,
+    /// and for a block list under a key.
+    fn indents(&self) -> (Option<usize>, Option<usize>) {
+        fn walk(d: &Doc, n: &Node, step: &mut Option<usize>, seq: &mut Option<usize>) {
+            match &n.kind {
+                Kind::Map { flow: false, entries } => {
+                    for (k, v) in entries {
+                        match &v.kind {
+                            Kind::Map { flow: false, entries: e } if step.is_none() && !e.is_empty() => {
+                                let c = d.col(e[0].0.start);
+                                if c > d.col(k.start) {
+                                    *step = Some(c - d.col(k.start));
+                                }
+                            }
+                            Kind::Seq { flow: false, items } if seq.is_none() && !items.is_empty() => {
+                                if let Some((dash, b'-')) = d.prev_char(items[0].start) {
+                                    *seq = Some(d.col(dash).saturating_sub(d.col(k.start)));
+                                }
+                            }
+                            _ => {}
+                        }
+                        walk(d, v, step, seq);
+                    }
+                }
+                Kind::Map { entries, .. } => entries.iter().for_each(|(_, v)| walk(d, v, step, seq)),
+                Kind::Seq { items, .. } => items.iter().for_each(|i| walk(d, i, step, seq)),
+                _ => {}
+            }
+        }
+        let (mut step, mut seq) = (None, None);
+        walk(self, &self.root, &mut step, &mut seq);
+        (step, seq)
+    }
+
+    fn edit(&self, segs: &[Seg], op: &EditOp, path: &str) -> Result<String, EditError> {
+        // Walk as far as the document goes: chain[d] is the node at depth d,
+        // where it sits, and whether it is inside a flow collection.
+        let mut chain: Vec<(&Node, Place, bool)> = vec![(&self.root, Place::Root, false)];
+        while chain.len() <= segs.len() {
+            let depth = chain.len() - 1;
+            let (node, _, in_flow) = chain[depth];
+            let next = match (&segs[depth], &node.kind) {
+                (Seg::Key(k), Kind::Map { flow, entries }) => entries.iter().find_map(|(key, v)| match &key.kind {
+                    Kind::Scalar { value, .. } if value == k => {
+                        Some((v, Place::Value { colon: self.colon_after(key).unwrap_or(key.end), key_start: key.start }, in_flow || *flow))
+                    }
+                    _ => None,
+                }),
+                (Seg::Index(i), Kind::Seq { flow, items }) => items.get(*i).map(|it| {
+                    let dash = if *flow { None } else { self.prev_char(it.start).filter(|(_, b)| *b == b'-').map(|(p, _)| p) };
+                    (it, Place::Item { dash }, in_flow || *flow)
+                }),
+                (_, Kind::Alias) => {
+                    return Err(err(
+                        path,
+                        format!("{} is an alias (`*name`) of another value", show(&segs[..depth])),
+                        "edit the anchored value, or the YAML text by hand",
+                    ));
+                }
+                _ => None,
+            };
+            match next {
+                Some(n) => chain.push(n),
+                None => break,
+            }
+        }
+        let depth = chain.len() - 1;
+        let n = segs.len();
+        let (node, place, in_flow) = chain[depth];
+        match op {
+            EditOp::Set(v) if depth == n => self.replace(node, place, in_flow, v, path),
+            EditOp::Set(v) => self.add_under(node, place, in_flow, &segs[depth..], v.clone(), path),
+            EditOp::Insert(v) => {
+                let Some(Seg::Index(i)) = segs.last() else { return Err(err(path, "an insert ends with a list index", "")) };
+                if depth >= n - 1 {
+                    let (list, place, in_flow) = chain[n - 1];
+                    match &list.kind {
+                        Kind::Seq { flow, items } => self.insert_item(list, *flow, items, *i, v, path),
+                        _ if list.is_null() => self.replace(list, place, in_flow, &Value::Array(vec![v.clone()]), path),
+                        _ => Err(err(path, format!("{} is not a list", show(&segs[..n - 1])), "")),
+                    }
+                } else {
+                    self.add_under(node, place, in_flow, &segs[depth..n - 1], Value::Array(vec![v.clone()]), path)
+                }
+            }
+            EditOp::Remove => {
+                if depth < n - 1 {
+                    return Err(err(path, format!("{} does not exist", show(&segs[..=depth])), ""));
+                }
+                self.remove(chain[n - 1].0, &segs[n - 1], path)
+            }
+        }
+    }
+
+    fn splice(&self, start: usize, end: usize, with: &str) -> String {
+        let mut out = String::with_capacity(self.text.len() + with.len());
+        out.push_str(&self.text[..start]);
+        out.push_str(with);
+        out.push_str(&self.text[end..]);
+        out
+    }
+
+    /// The value of a key written after its `:` at indentation `indent`:
+    /// ` scalar`, ` {flow}`, or a block on the following lines.
+    fn after_colon(&self, v: &Value, indent: usize, style: Option<ScalarStyle>) -> String {
+        if is_block(v) {
+            let ind = if v.is_array() { indent + self.seq_step } else { indent + self.step };
+            format!("{}{}", self.nl, self.block(v, ind).join(self.nl))
+        } else {
+            format!(" {}", flow(v, style, false))
+        }
+    }
+
+    /// Lines of a non-empty mapping or list written as a block at `ind`.
+    fn block(&self, v: &Value, ind: usize) -> Vec<String> {
+        let pad = " ".repeat(ind);
+        let mut out = Vec::new();
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m {
+                    let key = scalar_text(k, None, false);
+                    if is_block(x) {
+                        out.push(format!("{pad}{key}:"));
+                        let sub = if x.is_array() { ind + self.seq_step } else { ind + self.step };
+                        out.extend(self.block(x, sub));
+                    } else {
+                        out.push(format!("{pad}{key}: {}", flow(x, None, false)));
+                    }
+                }
+            }
+            Value::Array(a) => {
+                for x in a {
+                    if is_block(x) {
+                        let lines = self.block(x, ind + 2);
+                        for (n, l) in lines.into_iter().enumerate() {
+                            out.push(if n == 0 { format!("{pad}- {}", &l[ind + 2..]) } else { l });
+                        }
+                    } else {
+                        out.push(format!("{pad}- {}", flow(x, None, false)));
+                    }
+                }
+            }
+            _ => out.push(format!("{pad}{}", flow(v, None, false))),
+        }
+        out
+    }
+
+    /// Replaces an existing node with `v`.
+    fn replace(&self, node: &Node, place: Place, in_flow: bool, v: &Value, path: &str) -> Result<String, EditError> {
+        let style = match &node.kind {
+            Kind::Scalar { style, .. } => Some(*style),
+            _ => None,
+        };
+        if in_flow
+            || node.flow()
+            || (matches!(node.kind, Kind::Scalar { .. }) && !node.is_block_scalar() && !node.is_empty_scalar() && !is_block(v))
+        {
+            // In place, in flow form.
+            if matches!(node.kind, Kind::Alias) {
+                return Err(err(
+                    path,
+                    "this value is an alias (`*name`) of another value",
+                    "edit the anchored value, or the YAML text by hand",
+                ));
+            }
+            return Ok(self.splice(node.start, node.end, &flow(v, style, in_flow || node.flow())));
+        }
+        match place {
+            Place::Value { colon, key_start } => {
+                let end = if node.is_empty_scalar() { colon + 1 } else { node.end };
+                Ok(self.splice(colon + 1, end, &self.after_colon(v, self.col(key_start), style)))
+            }
+            Place::Item { dash: Some(dash) } => {
+                let end = if node.is_empty_scalar() { dash + 1 } else { node.end };
+                let ind = self.col(dash) + 2;
+                let with = if is_block(v) {
+                    let lines = self.block(v, ind);
+                    format!(" {}", lines.join(self.nl).trim_start_matches(' '))
+                } else {
+                    format!(" {}", flow(v, style, false))
+                };
+                Ok(self.splice(dash + 1, end, &with))
+            }
+            Place::Item { dash: None } | Place::Root => {
+                Err(err(path, "this value is written in a form the editor does not rewrite", "edit the YAML text by hand"))
+            }
+        }
+    }
+
+    /// Adds the missing keys `rest` (then `v`) under `node`.
+    fn add_under(&self, node: &Node, place: Place, in_flow: bool, rest: &[Seg], v: Value, path: &str) -> Result<String, EditError> {
+        let Some((Seg::Key(first), deeper)) = rest.split_first() else {
+            return Err(err(path, "a list item that does not exist cannot be set", "insert it instead"));
+        };
+        let mut value = v;
+        for s in deeper.iter().rev() {
+            let Seg::Key(k) = s else { return Err(err(path, "a list item that does not exist cannot be set", "insert it instead")) };
+            value = Value::Object([(k.clone(), value)].into_iter().collect());
+        }
+        match &node.kind {
+            Kind::Map { flow: true, entries } => {
+                let key = scalar_text(first, None, true);
+                let item = format!("{key}: {}", flow(&value, None, true));
+                match entries.last() {
+                    Some((_, last)) => Ok(self.splice(last.end, last.end, &format!(", {item}"))),
+                    None => Ok(self.splice(node.start, node.end, &format!("{{{item}}}"))),
+                }
+            }
+            Kind::Map { flow: false, entries } => {
+                let ind = self.col(entries[0].0.start);
+                let key = scalar_text(first, None, false);
+                let (last_k, last_v) = entries.last().expect("a block mapping has an entry");
+                let end = if last_v.is_empty_scalar() { self.colon_after(last_k).unwrap_or(last_k.end) } else { last_v.end };
+                let at = self.line_end(end);
+                let lead = if at == self.text.len() && !self.text.ends_with('\n') { self.nl } else { "" };
+                let line = format!("{lead}{}{key}:{}{}", " ".repeat(ind), self.after_colon(&value, ind, None), self.nl);
+                Ok(self.splice(at, at, &line))
+            }
+            _ if node.is_null() => {
+                let whole = Value::Object([(first.clone(), value)].into_iter().collect());
+                self.replace(node, place, in_flow, &whole, path)
+            }
+            _ => Err(err(path, format!("`{first}` cannot be added: its parent is not a mapping"), "")),
+        }
+    }
+
+    fn insert_item(&self, node: &Node, is_flow: bool, items: &[Node], i: usize, v: &Value, path: &str) -> Result<String, EditError> {
+        if is_flow {
+            let item = flow(v, None, true);
+            return Ok(match (items.get(i), items.last()) {
+                (Some(at), _) => self.splice(at.start, at.start, &format!("{item}, ")),
+                (None, Some(last)) => self.splice(last.end, last.end, &format!(", {item}")),
+                (None, None) => self.splice(node.start, node.end, &format!("[{item}]")),
+            });
+        }
+        let dash_of = |n: &Node| self.prev_char(n.start).filter(|(p, b)| *b == b'-' && self.starts_line(*p)).map(|(p, _)| p);
+        let first = dash_of(&items[0])
+            .ok_or_else(|| err(path, "this list is written in a form the editor does not extend", "edit the YAML text by hand"))?;
+        let lines = self.block(&Value::Array(vec![v.clone()]), self.col(first));
+        let text = format!("{}{}", lines.join(self.nl), self.nl);
+        match items.get(i) {
+            Some(at) => {
+                let dash = dash_of(at)
+                    .ok_or_else(|| err(path, "this list is written in a form the editor does not extend", "edit the YAML text by hand"))?;
+                let ls = self.line_start(dash);
+                Ok(self.splice(ls, ls, &text))
+            }
+            None => {
+                let end = items.last().expect("non-empty").end;
+                let end = end.max(dash_of(items.last().expect("non-empty")).unwrap_or(0) + 1);
+                let at = self.line_end(end);
+                let lead = if at == self.text.len() && !self.text.ends_with('\n') { self.nl } else { "" };
+                Ok(self.splice(at, at, &format!("{lead}{text}")))
+            }
+        }
+    }
+
+    /// Removes key or item `last` of `node` (the mapping or list holding it).
+    fn remove(&self, node: &Node, last: &Seg, path: &str) -> Result<String, EditError> {
+        let cannot = || err(path, "this value is written in a form the editor does not rewrite", "edit the YAML text by hand");
+        match (&node.kind, last) {
+            (Kind::Map { flow, entries }, Seg::Key(k)) => {
+                let idx =
+                    entries.iter().position(|(key, _)| matches!(&key.kind, Kind::Scalar { value, .. } if value == k)).ok_or_else(cannot)?;
+                let (key, val) = &entries[idx];
+                let val_end = if val.is_empty_scalar() { self.colon_after(key).ok_or_else(cannot)? + 1 } else { val.end };
+                if entries.len() == 1 {
+                    return Ok(self.empty_collection(node, "{}"));
+                }
+                if *flow {
+                    return Ok(match entries.get(idx + 1) {
+                        Some((next, _)) => self.splice(key.start, next.start, ""),
+                        None => self.splice(entries[idx - 1].1.end.max(entries[idx - 1].0.end), val_end, ""),
+                    });
+                }
+                if self.starts_line(key.start) {
+                    Ok(self.splice(self.line_start(key.start), self.line_end(val_end), ""))
+                } else {
+                    // The first key of a list item (`- name: x`): the next key moves up.
+                    let (next, _) = &entries[idx + 1];
+                    Ok(self.splice(key.start, next.start, ""))
+                }
+            }
+            (Kind::Seq { flow, items }, Seg::Index(i)) => {
+                let item = items.get(*i).ok_or_else(cannot)?;
+                if items.len() == 1 {
+                    return Ok(self.empty_collection(node, "[]"));
+                }
+                if *flow {
+                    return Ok(match items.get(i + 1) {
+                        Some(next) => self.splice(item.start, next.start, ""),
+                        None => self.splice(items[i - 1].end, item.end, ""),
+                    });
+                }
+                let (dash, _) = self.prev_char(item.start).filter(|(p, b)| *b == b'-' && self.starts_line(*p)).ok_or_else(cannot)?;
+                Ok(self.splice(self.line_start(dash), self.line_end(item.end.max(dash + 1)), ""))
+            }
+            _ => Err(cannot()),
+        }
+    }
+
+    /// `node`, a collection whose last entry goes, written as `{}` or `[]`.
+    fn empty_collection(&self, node: &Node, empty: &str) -> String {
+        if node.flow() {
+            return self.splice(node.start, node.end, empty);
+        }
+        let start = match &node.kind {
+            Kind::Seq { items, .. } => self.prev_char(items[0].start).map_or(node.start, |(p, _)| p),
+            _ => node.start,
+        };
+        // Back to the `:` or `-` that introduces the block.
+        match self.prev_char(start) {
+            Some((p, b':' | b'-')) => self.splice(p + 1, node.end, &format!(" {empty}")),
+            _ => self.splice(start, node.end, empty),
+        }
+    }
+}
+
+fn build<'i, I: Iterator<Item = (Event<'i>, usize, usize)>>(text: &str, it: &mut std::iter::Peekable<I>) -> Result<Node, String> {
+    let (e, s, t) = it.next().ok_or("the YAML document ends early")?;
+    match e {
+        Event::Scalar(value, style, _, _) => {
+            let mut end = t;
+            if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
+                end = s + text[s..t].trim_end_matches(['\n', '\r', ' ']).len();
+            }
+            Ok(Node { start: s, end, kind: Kind::Scalar { value: value.into_owned(), style } })
+        }
+        Event::Alias(_) => Ok(Node { start: s, end: t, kind: Kind::Alias }),
+        Event::MappingStart(style, _, _) => {
+            let flow = style == StructureStyle::Flow;
+            let mut entries = Vec::new();
+            loop {
+                if matches!(it.peek(), Some((Event::MappingEnd, _, _))) {
+                    let (_, _, end) = it.next().expect("peeked");
+                    let (start, end) = if flow {
+                        (s, end)
+                    } else {
+                        match (entries.first(), entries.last()) {
+                            (Some((k, _)), Some((_, v))) => (k_start(k), node_end(v, k_end(&entries))),
+                            _ => (s, s),
+                        }
+                    };
+                    return Ok(Node { start, end, kind: Kind::Map { flow, entries } });
+                }
+                let k = build(text, it)?;
+                if !matches!(k.kind, Kind::Scalar { .. }) {
+                    return Err("a mapping key that is not text cannot be edited".into());
+                }
+                let v = build(text, it)?;
+                entries.push((k, v));
+            }
+        }
+        Event::SequenceStart(style, _, _) => {
+            let flow = style == StructureStyle::Flow;
+            let mut items: Vec<Node> = Vec::new();
+            loop {
+                if matches!(it.peek(), Some((Event::SequenceEnd, _, _))) {
+                    let (_, _, end) = it.next().expect("peeked");
+                    let (start, end) = if flow {
+                        (s, end)
+                    } else {
+                        match (items.first(), items.last()) {
+                            (Some(f), Some(l)) => (f.start, l.end.max(f.start)),
+                            _ => (s, s),
+                        }
+                    };
+                    return Ok(Node { start, end, kind: Kind::Seq { flow, items } });
+                }
+                items.push(build(text, it)?);
+            }
+        }
+        other => Err(format!("unexpected YAML event {other:?}")),
+    }
+}
+
+fn k_start(k: &Node) -> usize {
+    k.start
+}
+fn k_end(entries: &[(Node, Node)]) -> usize {
+    entries.last().map_or(0, |(k, _)| k.end)
+}
+/// The end of a block mapping's last value; an empty value ends at its key.
+fn node_end(v: &Node, key_end: usize) -> usize {
+    v.end.max(key_end)
+}
+
+// ------------------------------------------------------------ writing values
+
+fn is_block(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => !m.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        _ => false,
+    }
+}
+
+/// A value on one line: a scalar, or `{k: v}` / `[a, b]`.
+fn flow(v: &Value, style: Option<ScalarStyle>, in_flow: bool) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => scalar_text(s, style, in_flow),
+        Value::Array(a) => format!("[{}]", a.iter().map(|x| flow(x, None, true)).collect::<Vec<_>>().join(", ")),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter().map(|(k, x)| format!("{}: {}", scalar_text(k, None, true), flow(x, None, true))).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+/// A string written so that any YAML reader (1.1 or 1.2) reads it back as
+/// this same string: plain when that is safe, else in the quotes it had
+/// (`style`), else double-quoted.
+pub fn scalar_text(s: &str, style: Option<ScalarStyle>, in_flow: bool) -> String {
+    match style {
+        Some(ScalarStyle::SingleQuoted) if s.chars().all(|c| c == ' ' || (!c.is_control() && c != '\u{feff}')) => {
+            format!("'{}'", s.replace('\'', "''"))
+        }
+        Some(ScalarStyle::DoubleQuoted) => double_quoted(s),
+        _ if plain_ok(s, in_flow) => s.to_string(),
+        _ => double_quoted(s),
+    }
+}
+
+fn double_quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x20
+                || c == '\u{7f}'
+                || ('\u{80}'..='\u{9f}').contains(&c)
+                || c == '\u{feff}'
+                || c == '\u{2028}'
+                || c == '\u{2029}' =>
+            {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Whether `s` can be written without quotes and still read as this string
+/// by YAML 1.2 and 1.1 readers alike.
+fn plain_ok(s: &str, in_flow: bool) -> bool {
+    let Some(first) = s.chars().next() else { return false };
+    if !(first.is_ascii_alphanumeric() || first == '/' || first == '_') {
+        return false;
+    }
+    if s.ends_with([' ', ':']) || s.contains(": ") || s.contains(" #") || s.contains("  ") {
+        return false;
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._/-:@+=%".contains(c) || c == ' ' || (c == ',' && !in_flow);
+    if !s.chars().all(allowed) {
+        return false;
+    }
+    !reads_as_other_type(s)
+}
+
+/// Whether a plain scalar `s` would be read by some YAML reader as a
+/// boolean, null, number or time rather than as text.
+fn reads_as_other_type(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    if matches!(lower.as_str(), "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null" | "~") {
+        return true;
+    }
+    let digits = lower.replace('_', "");
+    let body = digits.trim_start_matches(['+', '-']);
+    if body.parse::<f64>().is_ok() || matches!(body, "inf" | "nan" | "infinity" | ".inf" | ".nan") {
+        return true;
+    }
+    // 0x1f, 0o17, 0b101
+    if body.len() > 2 && ["0x", "0o", "0b"].iter().any(|p| body.starts_with(p)) && body[2..].bytes().all(|b| b.is_ascii_hexdigit()) {
+        return true;
+    }
+    // YAML 1.1 sexagesimal: 12:30, 190:20:30.15
+    let parts: Vec<&str> = body.split(':').collect();
+    if parts.len() > 1
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && parts[parts.len() - 1].split_once('.').map_or(parts[parts.len() - 1], |(a, _)| a).bytes().all(|b| b.is_ascii_digit())
+    {
+        return true;
+    }
+    // YAML 1.1 timestamps: 2001-12-14, 2001-12-14t21:59:43.10-05:00
+    let b = s.as_bytes();
+    b.len() >= 8 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-'
+}
+
+#[cfg(test)]
+#[path = "edit_tests.rs"]
+mod tests;

@@ -1,0 +1,396 @@
+use super::*;
+use proptest::prelude::*;
+use serde_json::json;
+
+const PRODUCTION: &str = include_str!("../../examples/production.yaml");
+const LAB: &str = include_str!("../../examples/lab.yaml");
+
+fn set(text: &str, path: &str, v: Value) -> String {
+    edit(text, path, &EditOp::Set(v)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn json_of(text: &str) -> Value {
+    crate::spec::load::yaml_to_json(text).expect("parses").0
+}
+
+/// Lines of `a` and `b` that differ, after their common first and last lines.
+fn changed(a: &str, b: &str) -> (Vec<String>, Vec<String>) {
+    let a: Vec<&str> = a.split('\n').collect();
+    let b: Vec<&str> = b.split('\n').collect();
+    let pre = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let max_suf = a.len().min(b.len()) - pre;
+    let suf = a.iter().rev().zip(b.iter().rev()).take(max_suf).take_while(|(x, y)| x == y).count();
+    (a[pre..a.len() - suf].iter().map(|s| s.to_string()).collect(), b[pre..b.len() - suf].iter().map(|s| s.to_string()).collect())
+}
+
+fn comments(text: &str) -> usize {
+    text.lines().filter(|l| l.trim_start().starts_with('#')).count()
+}
+
+#[test]
+fn set_scalar_changes_one_line_and_keeps_comments() {
+    let out = set(PRODUCTION, "spec.nodes[2].address", json!("10.0.0.14"));
+    let (old, new) = changed(PRODUCTION, &out);
+    assert_eq!(old, vec!["      address: 10.0.0.13"]);
+    assert_eq!(new, vec!["      address: 10.0.0.14"]);
+    assert_eq!(comments(&out), comments(PRODUCTION));
+    assert!(comments(PRODUCTION) > 40);
+    // The result is the spec with exactly that change.
+    let mut want = json_of(PRODUCTION);
+    want["spec"]["nodes"][2]["address"] = json!("10.0.0.14");
+    assert_eq!(json_of(&out), want);
+    let loaded = crate::spec::load::load(&out);
+    assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
+}
+
+#[test]
+fn strings_that_read_as_other_types_are_quoted() {
+    for s in [
+        "yes",
+        "no",
+        "on",
+        "1.30",
+        "010",
+        "null",
+        "~",
+        "*x",
+        ": ",
+        "a: b",
+        "#x",
+        "- a",
+        "1e3",
+        "0x1f",
+        "12:30",
+        "2001-12-14",
+        "",
+        " x",
+        "x ",
+        "true",
+        "NULL",
+        ".inf",
+        "-.5",
+        "+1",
+        "1_000",
+        "[a]",
+        "{a}",
+        "&a",
+        "!t",
+        "|",
+        ">",
+        "'q'",
+        "\"d\"",
+        "a\nb",
+        "\t",
+        "\u{7f}",
+        "\u{feff}x",
+        "%x",
+        "@x",
+        "`x",
+        "?",
+        "-",
+        "---",
+        "y",
+        "N",
+    ] {
+        let out = set(LAB, "metadata.description", json!(s));
+        assert_eq!(json_of(&out)["metadata"]["description"], json!(s), "{s:?} was written as {out}");
+        let line = out.lines().find(|l| l.trim_start().starts_with("description:")).expect("line");
+        let written = line.trim_start().trim_start_matches("description:").trim();
+        assert!(written.starts_with('"') || written.starts_with('\''), "{s:?} is written unquoted: {written}");
+    }
+    // Plain text stays plain.
+    for s in ["10.0.0.14", "1.36.5", "500m", "shop.example.internal", "Production cluster, three zones", "10.0.0.10:6443"] {
+        let out = set(LAB, "metadata.description", json!(s));
+        assert!(out.contains(&format!("description: {s}\n")), "{s} in {out}");
+    }
+}
+
+#[test]
+fn quoting_style_of_the_old_value_is_kept() {
+    let out = set(PRODUCTION, "spec.tuning.sysctl[\"vm.max_map_count\"]", json!("300000"));
+    assert!(out.contains("      vm.max_map_count: \"300000\"\n"));
+    let text = "a: 'x'\nb: \"y\"\nc: z\n";
+    let out = set(text, "a", json!("it's"));
+    assert_eq!(out, "a: 'it''s'\nb: \"y\"\nc: z\n");
+    let out = set(text, "b", json!("w"));
+    assert_eq!(out, "a: 'x'\nb: \"w\"\nc: z\n");
+}
+
+#[test]
+fn numbers_and_booleans_are_written_as_such() {
+    let out = set(PRODUCTION, "spec.istio.ingressGateway.replicas", json!(4));
+    let (old, new) = changed(PRODUCTION, &out);
+    assert_eq!((old.len(), new, comments(&out)), (1, vec!["      replicas: 4".to_string()], comments(PRODUCTION)));
+    let out = set(PRODUCTION, "spec.istio.accessLogging", json!(false));
+    assert!(out.contains("    accessLogging: false\n"));
+}
+
+#[test]
+fn missing_keys_are_added_with_the_mappings_indentation() {
+    // metricsServer ends with comments; the new key goes after its last entry.
+    let out = set(PRODUCTION, "spec.observability.metricsServer.replicas", json!(2));
+    let (old, new) = changed(PRODUCTION, &out);
+    assert!(old.is_empty(), "{old:?}");
+    assert_eq!(new, vec!["      replicas: 2"]);
+    assert_eq!(comments(&out), comments(PRODUCTION));
+    // Several missing levels at once, in the document's indentation.
+    let out = set(PRODUCTION, "spec.security.jwt.required", json!(true));
+    let (old, new) = changed(PRODUCTION, &out);
+    assert!(old.is_empty());
+    assert_eq!(new, vec!["    jwt:", "      required: true"]);
+    let mut want = json_of(PRODUCTION);
+    want["spec"]["security"]["jwt"] = json!({"required": true});
+    assert_eq!(json_of(&out), want);
+}
+
+#[test]
+fn flow_collections_stay_in_flow_style() {
+    let text = "a:\n  list: [x, y]  # kept\n  map: {p: 1}\n";
+    assert_eq!(edit(text, "a.list[2]", &EditOp::Insert(json!("yes"))).unwrap(), "a:\n  list: [x, y, \"yes\"]  # kept\n  map: {p: 1}\n");
+    assert_eq!(edit(text, "a.list[0]", &EditOp::Insert(json!("w"))).unwrap(), "a:\n  list: [w, x, y]  # kept\n  map: {p: 1}\n");
+    assert_eq!(edit(text, "a.list[0]", &EditOp::Remove).unwrap(), "a:\n  list: [y]  # kept\n  map: {p: 1}\n");
+    assert_eq!(edit(text, "a.list[1]", &EditOp::Remove).unwrap(), "a:\n  list: [x]  # kept\n  map: {p: 1}\n");
+    assert_eq!(set(text, "a.map.q", json!("a, b")), "a:\n  list: [x, y]  # kept\n  map: {p: 1, q: \"a, b\"}\n");
+    assert_eq!(set(text, "a.map.p", json!({"k": [1]})), "a:\n  list: [x, y]  # kept\n  map: {p: {k: [1]}}\n");
+    let text = "a: []\nb: {}\n";
+    assert_eq!(edit(text, "a[0]", &EditOp::Insert(json!("x"))).unwrap(), "a: [x]\nb: {}\n");
+    assert_eq!(set(text, "b.c", json!(1)), "a: []\nb: {c: 1}\n");
+}
+
+#[test]
+fn block_list_items_are_inserted_and_removed_as_lines() {
+    let route = json!({"host": "api.example.internal", "pathPrefix": "/api", "service": "api", "namespace": "shop", "port": 8081});
+    let out = edit(PRODUCTION, "spec.istio.ingressGateway.routes[1]", &EditOp::Insert(route.clone())).unwrap();
+    let (old, new) = changed(PRODUCTION, &out);
+    assert!(old.is_empty());
+    assert_eq!(
+        new,
+        vec![
+            "        - host: api.example.internal",
+            "          pathPrefix: /api",
+            "          service: api",
+            "          namespace: shop",
+            "          port: 8081"
+        ]
+    );
+    let mut want = json_of(PRODUCTION);
+    want["spec"]["istio"]["ingressGateway"]["routes"].as_array_mut().unwrap().push(route);
+    assert_eq!(json_of(&out), want);
+    // Removing it gives the original back.
+    assert_eq!(edit(&out, "spec.istio.ingressGateway.routes[1]", &EditOp::Remove).unwrap(), PRODUCTION);
+    // Insert before the first node.
+    let out = edit(PRODUCTION, "spec.nodes[0]", &EditOp::Insert(json!({"name": "cp-0", "address": "10.0.0.9"}))).unwrap();
+    let (old, new) = changed(PRODUCTION, &out);
+    assert!(old.is_empty());
+    assert_eq!(new, vec!["    - name: cp-0", "      address: 10.0.0.9"]);
+}
+
+#[test]
+fn removing_a_key_removes_its_lines_only() {
+    let out = edit(PRODUCTION, "spec.istio.ingressGateway.hpa", &EditOp::Remove).unwrap();
+    let (old, new) = changed(PRODUCTION, &out);
+    assert!(new.is_empty());
+    assert_eq!(old.len(), 5);
+    // The first key of a list item: the next key moves up after the dash.
+    let out = edit(PRODUCTION, "spec.nodes[0].name", &EditOp::Remove).unwrap();
+    assert!(out.contains("  nodes:\n    - address: 10.0.0.11\n      role: control-plane\n"));
+    // Removing what is not there changes nothing.
+    assert_eq!(edit(PRODUCTION, "spec.security.jwt", &EditOp::Remove).unwrap(), PRODUCTION);
+    // The last key of a mapping leaves an empty mapping, not a null.
+    let out = edit("a:\n  b: 1\nc: 2\n", "a.b", &EditOp::Remove).unwrap();
+    assert_eq!(out, "a: {}\nc: 2\n");
+    let out = edit("a:\n  - 1\nc: 2\n", "a[0]", &EditOp::Remove).unwrap();
+    assert_eq!(out, "a: []\nc: 2\n");
+}
+
+#[test]
+fn null_and_empty_values_take_a_value() {
+    let text = "a:\nb: ~\nc: 1\n";
+    assert_eq!(set(text, "a", json!("x")), "a: x\nb: ~\nc: 1\n");
+    assert_eq!(set(text, "b", json!("x")), "a:\nb: x\nc: 1\n");
+    assert_eq!(set(text, "a.k", json!(1)), "a:\n  k: 1\nb: ~\nc: 1\n");
+    assert_eq!(edit(text, "b[0]", &EditOp::Insert(json!("x"))).unwrap(), "a:\nb:\n  - x\nc: 1\n");
+    assert_eq!(set(text, "c", json!(["p", "q"])), "a:\nb: ~\nc:\n  - p\n  - q\n");
+}
+
+#[test]
+fn block_scalars_and_crlf() {
+    let text = "a: |\n  one\n  two\nb: 1\n";
+    assert_eq!(set(text, "a", json!("x")), "a: x\nb: 1\n");
+    let text = "a: 1\r\nb:\r\n  c: 2\r\n";
+    assert_eq!(set(text, "b.d", json!(3)), "a: 1\r\nb:\r\n  c: 2\r\n  d: 3\r\n");
+}
+
+#[test]
+fn edits_that_would_change_other_fields_are_refused() {
+    let text = "a: &x 1\nb: *x\n";
+    let e = edit(text, "a", &EditOp::Set(json!(2))).unwrap_err();
+    assert_eq!(e.path, "a");
+    let e = edit("a: &x {k: 1}\nb: *x\n", "b.k", &EditOp::Set(json!(2))).unwrap_err();
+    assert!(e.message.contains("alias"), "{e}");
+}
+
+#[test]
+fn bad_input_gets_an_error_with_the_path() {
+    let e = edit("a: [1\n", "a[0]", &EditOp::Set(json!(2))).unwrap_err();
+    assert!(e.message.contains("does not parse") && e.message.contains("line"), "{e}");
+    let e = edit(PRODUCTION, "spec.nodes[9].address", &EditOp::Set(json!("x"))).unwrap_err();
+    assert_eq!(e.path, "spec.nodes[9].address");
+    assert!(e.message.contains("6 items"), "{e}");
+    let e = edit(PRODUCTION, "spec.nodes[7]", &EditOp::Insert(json!({}))).unwrap_err();
+    assert!(e.message.contains("from 0 to 6"), "{e}");
+    assert!(edit(PRODUCTION, "spec.nodes[", &EditOp::Remove).is_err());
+    assert!(edit(PRODUCTION, "", &EditOp::Remove).is_err());
+    assert!(edit(PRODUCTION, "spec.timezone.x", &EditOp::Set(json!(1))).is_err());
+}
+
+#[test]
+fn op_json_form() {
+    assert_eq!(serde_json::from_str::<EditOp>(r#"{"set": 3}"#).unwrap(), EditOp::Set(json!(3)));
+    assert_eq!(serde_json::from_str::<EditOp>(r#"{"insert": {"a": 1}}"#).unwrap(), EditOp::Insert(json!({"a": 1})));
+    assert_eq!(serde_json::from_str::<EditOp>(r#""remove""#).unwrap(), EditOp::Remove);
+}
+
+// ------------------------------------------------------------ properties
+
+/// Every path of the document to a scalar, a mapping and a list.
+fn paths(v: &Value, path: String, scalars: &mut Vec<String>, maps: &mut Vec<String>, lists: &mut Vec<(String, usize)>) {
+    match v {
+        Value::Object(m) => {
+            maps.push(path.clone());
+            for (k, x) in m {
+                paths(x, crate::diag::join(&path, k), scalars, maps, lists);
+            }
+        }
+        Value::Array(a) => {
+            lists.push((path.clone(), a.len()));
+            for (i, x) in a.iter().enumerate() {
+                paths(x, format!("{path}[{i}]"), scalars, maps, lists);
+            }
+        }
+        _ => scalars.push(path),
+    }
+}
+
+fn value() -> impl Strategy<Value = Value> {
+    let tricky = prop::sample::select(vec![
+        "yes",
+        "1.30",
+        "010",
+        "null",
+        "~",
+        "*x",
+        ": ",
+        "a: b",
+        "# c",
+        "x #y",
+        "on",
+        "12:30",
+        "",
+        "1e3",
+        "0x10",
+        "2001-12-14",
+        "it's",
+        "\"",
+        "\\",
+        "a\nb",
+        "[1]",
+        "{}",
+        "- x",
+        "?",
+        "-",
+        "ü",
+        "10.0.0.99",
+        "plain text",
+    ])
+    .prop_map(|s| json!(s));
+    prop_oneof![
+        tricky,
+        any::<String>().prop_map(Value::String),
+        any::<i64>().prop_map(|n| json!(n)),
+        any::<bool>().prop_map(|b| json!(b)),
+        (-1e9f64..1e9).prop_map(|f| json!(f)),
+        Just(Value::Null),
+        prop::collection::vec("[a-z]{1,8}", 0..3).prop_map(|v| json!(v)),
+        ("[a-z]{1,6}", "[ -~]{0,10}").prop_map(|(k, v)| json!({ k: v })),
+    ]
+}
+
+fn check(text: &str, path: &str, op: &EditOp, want_shape: fn(&[String], &[String]) -> bool) -> Result<(), TestCaseError> {
+    let out = match edit(text, path, op) {
+        Ok(o) => o,
+        Err(e) => return Err(TestCaseError::fail(format!("{path} {op:?}: {e}"))),
+    };
+    let mut want = json_of(text);
+    let segs = segments(path).unwrap();
+    apply(&mut want, &segs, op, path).unwrap();
+    prop_assert_eq!(json_of(&out), want, "{} {:?}\n{}", path, op, out);
+    let (old, new) = changed(text, &out);
+    prop_assert!(want_shape(&old, &new) || old == new, "{} {:?}: lines {:?} became {:?}", path, op, old, new);
+    Ok(())
+}
+
+fn examples() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![PRODUCTION, LAB])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Setting any scalar field to any scalar changes that one line.
+    #[test]
+    fn set_scalar_changes_only_its_line(text in examples(), pick in any::<prop::sample::Index>(), v in value()) {
+        let (mut s, mut m, mut l) = (vec![], vec![], vec![]);
+        paths(&json_of(text), String::new(), &mut s, &mut m, &mut l);
+        let path = pick.get(&s);
+        let one_line = !is_block(&v);
+        let op = EditOp::Set(v);
+        if one_line {
+            check(text, path, &op, |o, n| o.len() == 1 && n.len() == 1)?;
+        } else {
+            check(text, path, &op, |o, _| o.len() == 1)?;
+        }
+    }
+
+    /// A new key in any mapping is added as new lines (or inside a flow
+    /// mapping's line); nothing else changes.
+    #[test]
+    fn new_key_only_adds(text in examples(), pick in any::<prop::sample::Index>(), key in "[a-z][a-zA-Z0-9.]{0,10}", v in value()) {
+        let (mut s, mut m, mut l) = (vec![], vec![], vec![]);
+        paths(&json_of(text), String::new(), &mut s, &mut m, &mut l);
+        let map = pick.get(&m);
+        let path = crate::diag::join(map, &format!("new{key}"));
+        check(text, &path, &EditOp::Set(v), |o, n| o.is_empty() || (o.len() == 1 && n.len() == 1))?;
+    }
+
+    /// Inserting into and removing from any list touches only the item's lines.
+    #[test]
+    fn list_insert_and_remove(text in examples(), pick in any::<prop::sample::Index>(), at in any::<prop::sample::Index>(), v in value()) {
+        let (mut s, mut m, mut l) = (vec![], vec![], vec![]);
+        paths(&json_of(text), String::new(), &mut s, &mut m, &mut l);
+        let (list, len) = pick.get(&l).clone();
+        let i = at.index(len + 1);
+        check(text, &format!("{list}[{i}]"), &EditOp::Insert(v), |o, n| o.is_empty() || (o.len() == 1 && n.len() == 1))?;
+        if len > 1 {
+            check(text, &format!("{list}[{}]", i.min(len - 1)), &EditOp::Remove, |_, n| n.is_empty())?;
+        }
+    }
+
+    /// Removing any key of a mapping with several keys removes lines only.
+    #[test]
+    fn key_remove(text in examples(), pick in any::<prop::sample::Index>()) {
+        let (mut s, mut m, mut l) = (vec![], vec![], vec![]);
+        paths(&json_of(text), String::new(), &mut s, &mut m, &mut l);
+        let all: Vec<String> = s.iter().chain(&m).chain(l.iter().map(|(p, _)| p)).filter(|p| !p.ends_with(']') && !p.is_empty()).cloned().collect();
+        let path = pick.get(&all);
+        check(text, path, &EditOp::Remove, |o, n| n.is_empty() || (n.len() == 1 && !o.is_empty()))?;
+    }
+
+    /// Any edit of any text never panics: it succeeds or says why.
+    #[test]
+    fn never_panics(text in "[a-z:\\-\\[\\]{} \n#&*,'\"|>]{0,60}", path in "[a-z]{1,2}(\\[[0-2]\\])?(\\.[a-z]{1,2})?", v in value()) {
+        let _ = edit(&text, &path, &EditOp::Set(v.clone()));
+        let _ = edit(&text, &path, &EditOp::Insert(v));
+        let _ = edit(&text, &path, &EditOp::Remove);
+    }
+}

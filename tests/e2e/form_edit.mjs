@@ -1,0 +1,237 @@
+// End-to-end test of the configurator's form as an editor of the user's
+// YAML, in Debian's Chromium from file:// with the network off:
+//  - a form edit changes only its line: the downloaded spec is the
+//    production example but for that line, every comment kept;
+//  - while the YAML does not parse, the form is read-only with a banner
+//    giving the line, and the text is never replaced;
+//  - `4e` in a number field shows an error at the field, keeps the text and
+//    leaves the YAML alone;
+//  - a misspelt key shows at the field it is a misspelling of;
+//  - routes, JWT issuers, gateway ports and node labels are edited in the
+//    form and read back;
+//  - after form edits the config .tar.gz is byte-identical to what
+//    `meshbundle render --tar` writes for the downloaded spec;
+//  - messages: the status after loading a file gives its error count, an
+//    alias bomb is reported in a sentence, and an `ingressGateway:` with only
+//    `hosts` validates (the rest defaults, as the README says).
+//
+//   node tests/e2e/form_edit.mjs      (after web/build.sh and cargo build)
+//
+// Environment: MESHBUNDLE_BIN (default target/debug/meshbundle),
+// CHROMIUM (default /usr/bin/chromium), E2E_OUT (default target/e2e).
+
+import { createRequire } from "node:module";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import assert from "node:assert/strict";
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const require = createRequire(path.join(repo, "web/package.json"));
+const { chromium } = require("playwright-core");
+
+const bin = process.env.MESHBUNDLE_BIN || path.join(repo, "target/debug/meshbundle");
+const out = process.env.E2E_OUT || path.join(repo, "target/e2e");
+const page_url = pathToFileURL(path.join(repo, "web/dist/index.html")).href;
+const production = fs.readFileSync(path.join(repo, "core/examples/production.yaml"), "utf8");
+fs.mkdirSync(out, { recursive: true });
+assert.ok(fs.existsSync(path.join(repo, "web/dist/index.html")), "web/dist is not built: run web/build.sh");
+assert.ok(fs.existsSync(bin), `${bin} is not built: cargo build`);
+
+const comments = (t) => t.split("\n").filter((l) => l.trimStart().startsWith("#")).length;
+// The lines that differ, as [old, new] pairs, for texts of the same length.
+function changedLines(a, b) {
+  const x = a.split("\n");
+  const y = b.split("\n");
+  assert.equal(y.length, x.length, "same number of lines");
+  return x.map((l, i) => [l, y[i]]).filter(([l, m]) => l !== m);
+}
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "meshbundle-e2e-form-"));
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), "meshbundle-chromium-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  offline: true,
+  acceptDownloads: true,
+  viewport: { width: 1600, height: 1000 },
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+  ],
+});
+
+const step = (s) => console.log(`e2e form: ${s}`);
+try {
+  const page = context.pages()[0] || (await context.newPage());
+  const requests = [];
+  page.on("request", (r) => requests.push(r.url()));
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  const yaml = () => page.inputValue("#yaml");
+  const field = (p) => page.locator(`[data-path='${p}']`);
+  const errorOf = async (p) => page.locator(`#${await field(p).getAttribute("id")}-error`).textContent();
+  // Waits until the YAML text holds `s` (a string, or a RegExp).
+  const waitYaml = (s) => page.waitForFunction(([src, flags, str]) => {
+    const y = document.getElementById("yaml").value;
+    return str !== null ? y.includes(str) : new RegExp(src, flags).test(y);
+  }, s instanceof RegExp ? [s.source, s.flags, null] : [null, null, s]);
+  const waitYamlIs = (t) => page.waitForFunction((t) => document.getElementById("yaml").value === t, t);
+  async function downloadSpec(name) {
+    const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#download-spec")]);
+    const p = path.join(work, name);
+    await dl.saveAs(p);
+    return fs.readFileSync(p, "utf8");
+  }
+
+  step(`open ${page_url} with the network off`);
+  await page.goto(page_url);
+  await page.waitForSelector("html[data-ready=true]", { timeout: 20000 });
+  await page.waitForFunction(() => /valid; \d+ files/.test(document.getElementById("status").textContent));
+  assert.equal(await yaml(), production, "the production example, as written");
+
+  step("a form edit changes one line of the user's file");
+  await field("spec.registry").fill("10.0.0.6:5000");
+  await waitYaml("registry: 10.0.0.6:5000");
+  const edited = await downloadSpec("edited.yaml");
+  assert.deepEqual(changedLines(production, edited), [["  registry: 10.0.0.5:5000", "  registry: 10.0.0.6:5000"]]);
+  assert.equal(comments(edited), comments(production), "every comment line kept");
+  assert.ok(comments(production) >= 45);
+
+  step("a number field with `4e` shows the error there and leaves the YAML");
+  const replicas = "spec.istio.ingressGateway.replicas";
+  await field(replicas).fill("4e");
+  await page.waitForFunction((p) => document.querySelector(`[data-path='${p}']`).getAttribute("aria-invalid") === "true", replicas);
+  assert.match(await errorOf(replicas), /`4e` is not a number/);
+  // Another edit lands after it: the replicas line is untouched meanwhile.
+  await field("spec.istio.network").fill("network2");
+  await waitYaml("network: network2");
+  assert.equal(await field(replicas).inputValue(), "4e", "the text typed is kept");
+  assert.deepEqual(changedLines(edited, await yaml()), [["    network: network1", "    network: network2"]]);
+  await field(replicas).fill("-1");
+  await page.waitForFunction((p) => /not a number/.test(document.getElementById(document.querySelector(`[data-path='${p}']`).id + "-error").textContent), replicas);
+  await field(replicas).fill("3");
+  await page.waitForFunction((p) => document.querySelector(`[data-path='${p}']`).getAttribute("aria-invalid") === null, replicas);
+  assert.equal(await errorOf(replicas), "");
+  assert.deepEqual(changedLines(edited, await yaml()), [["    network: network1", "    network: network2"]]);
+
+  step("broken YAML: the form is read-only with a banner, the text is kept");
+  const good = await yaml();
+  const broken = good.replace("    podSubnet: 10.244.0.0/16", "    podSubnet 10.244.0.0/16");
+  await page.fill("#yaml", broken);
+  await page.waitForSelector("#yaml-broken:not([hidden])");
+  const banner = await page.textContent("#yaml-broken");
+  assert.match(banner, /does not parse \(line \d+, column \d+: /);
+  assert.match(banner, /read-only/);
+  assert.ok(await field("spec.timezone").isDisabled(), "form fields are disabled");
+  assert.ok(await page.isDisabled("#add-node"));
+  // Even an input event forced on a field does not touch the text.
+  await field("spec.timezone").evaluate((el) => { el.value = "Etc/GMT"; el.dispatchEvent(new Event("input", { bubbles: true })); });
+  await page.evaluate(() => new Promise((r) => setTimeout(r, 600)));
+  assert.equal(await yaml(), broken, "the broken text is never replaced");
+  await page.fill("#yaml", good);
+  await page.waitForSelector("#yaml-broken[hidden]", { state: "attached" });
+  assert.ok(!(await field("spec.timezone").isDisabled()));
+  await page.waitForFunction(() => /valid; \d+ files/.test(document.getElementById("status").textContent));
+
+  step("a misspelt key shows at the field it is meant for");
+  await page.fill("#yaml", good.replace("    podSubnet: 10.244.0.0/16", "    podSubnett: 10.244.0.0/16"));
+  await page.waitForFunction(() => document.querySelector("[data-path='spec.kubernetes.podSubnet']").getAttribute("aria-invalid") === "true");
+  assert.match(await errorOf("spec.kubernetes.podSubnet"), /podSubnett/);
+  await page.fill("#yaml", good);
+  await page.waitForFunction(() => document.querySelector("[data-path='spec.kubernetes.podSubnet']").getAttribute("aria-invalid") === null);
+  assert.ok(await page.isVisible("#nav-other-problems"), "a list for problems without a field is linked from the navigation");
+
+  step("routes: add, edit and remove in the form");
+  const beforeRoute = await yaml();
+  await page.getByRole("button", { name: "Add route" }).click();
+  await page.waitForSelector("[data-path='spec.istio.ingressGateway.routes[1].service']");
+  await field("spec.istio.ingressGateway.routes[1].service").fill("api");
+  await waitYaml("          service: api\n");
+  await field("spec.istio.ingressGateway.routes[1].port").fill("8081");
+  await waitYaml("          port: 8081\n");
+  await page.getByRole("button", { name: "Remove route 2" }).click();
+  await waitYamlIs(beforeRoute);
+
+  step("gateway ports and node labels");
+  await field("spec.istio.ingressGateway.service.ports[1].targetPort").fill("8444");
+  await waitYaml("targetPort: 8444");
+  assert.deepEqual(changedLines(beforeRoute, await yaml()), [["            targetPort: 8443", "            targetPort: 8444"]]);
+  await field("spec.nodes[3].labels").fill("disk=ssd, rack=r1");
+  await waitYaml("      labels:\n        disk: ssd\n        rack: r1\n");
+  await page.waitForFunction(() => /valid; \d+ files/.test(document.getElementById("status").textContent));
+
+  step("JWT issuers");
+  const beforeJwt = await yaml();
+  await page.getByRole("button", { name: "Add issuer" }).click();
+  await page.waitForSelector("[data-path='spec.security.jwt.issuers[0].issuer']");
+  assert.equal(await field("spec.security.jwt.issuers[0].issuer").inputValue(), "https://idp.example.internal");
+  await field("spec.security.jwt.issuers[0].issuer").fill("https://login.example.internal");
+  await waitYaml("issuer: https://login.example.internal");
+  await page.getByRole("button", { name: "Remove issuer 1" }).click();
+  await page.waitForSelector("[data-path='spec.security.jwt.issuers[0].issuer']", { state: "detached" });
+  await page.fill("#yaml", beforeJwt);
+  await page.waitForFunction(() => /valid; \d+ files/.test(document.getElementById("status").textContent));
+
+  step("after form edits, the .tar.gz is byte-identical to meshbundle render");
+  const specText = await downloadSpec("meshbundle.yaml");
+  assert.equal(comments(specText), comments(production));
+  const [tarDl] = await Promise.all([page.waitForEvent("download"), page.click("#download-tar")]);
+  const tarPath = path.join(work, "browser.tar.gz");
+  await tarDl.saveAs(tarPath);
+  execFileSync(bin, ["render", path.join(work, "meshbundle.yaml"), "-o", path.join(work, "render"), "--tar", path.join(work, "cli.tar.gz")], { stdio: "pipe" });
+  assert.ok(fs.readFileSync(tarPath).equals(fs.readFileSync(path.join(work, "cli.tar.gz"))), "byte-identical to meshbundle render --tar");
+  // The CLI's own edit of the original gives the same file as the form's.
+  const cliSpec = path.join(work, "cli.yaml");
+  fs.writeFileSync(cliSpec, production);
+  for (const [p, v] of [["spec.registry", "10.0.0.6:5000"], ["spec.istio.network", "network2"],
+    ["spec.istio.ingressGateway.service.ports[1].targetPort", "8444"], ["spec.nodes[3].labels", "{disk: ssd, rack: r1}"]]) {
+    execFileSync(bin, ["spec", "set", p, v, "-f", cliSpec], { stdio: "pipe" });
+  }
+  assert.equal(fs.readFileSync(cliSpec, "utf8"), specText, "meshbundle spec set makes the same file");
+
+  step("messages: the error count after loading a file, an alias bomb in a sentence");
+  const bad = path.join(work, "c.yaml");
+  fs.writeFileSync(bad, production.replace("    podSubnet:", "    podSubnett:").replace("  registry: 10.0.0.5:5000", "  registry: ''"));
+  await page.setInputFiles("#load-spec", bad);
+  await page.waitForFunction(() => /^loaded c\.yaml: \d+ errors?, see Problems/.test(document.getElementById("status").textContent));
+  let bomb = "a0: &a0 [x, x]\n";
+  for (let i = 1; i < 22; i++) bomb += `a${i}: &a${i} [*a${i - 1}, *a${i - 1}]\n`;
+  await page.fill("#yaml", bomb);
+  await page.waitForSelector("#yaml-broken:not([hidden])");
+  const problems = await page.textContent("#yaml-problems");
+  assert.match(problems, /the YAML expands to more than a site spec can hold/);
+  assert.doesNotMatch(problems + (await page.textContent("#yaml-broken")), /budget|Nodes \{/);
+
+  step("a hand-written ingressGateway with only hosts validates; its default ports are edited in the form");
+  const start = production.indexOf("    ingressGateway:\n");
+  const end = production.indexOf("    egressGateway:\n");
+  const partial = production.slice(0, start) + "    ingressGateway:\n      hosts:\n        - shop.example.internal\n" + production.slice(end);
+  await page.fill("#yaml", partial);
+  await page.waitForFunction(() => /valid; \d+ files/.test(document.getElementById("status").textContent));
+  assert.doesNotMatch(await page.textContent("#yaml-problems"), /required|missing/);
+  assert.equal(await field("spec.istio.ingressGateway.service.ports[1].targetPort").inputValue(), "8443", "the default ports are shown");
+  await field("spec.istio.ingressGateway.service.ports[1].targetPort").fill("8444");
+  await waitYaml("targetPort: 8444");
+  await page.waitForFunction(() => /valid; \d+ files/.test(document.getElementById("status").textContent));
+  const partialEdited = await downloadSpec("partial.yaml");
+  assert.ok(partialEdited.startsWith(production.slice(0, start)) && partialEdited.endsWith(production.slice(end)), "only the ingress gateway's lines change");
+  const [tar2] = await Promise.all([page.waitForEvent("download"), page.click("#download-tar")]);
+  await tar2.saveAs(path.join(work, "partial.tar.gz"));
+  execFileSync(bin, ["render", path.join(work, "partial.yaml"), "-o", path.join(work, "render2"), "--tar", path.join(work, "cli2.tar.gz")], { stdio: "pipe" });
+  assert.ok(fs.readFileSync(path.join(work, "partial.tar.gz")).equals(fs.readFileSync(path.join(work, "cli2.tar.gz"))), "byte-identical to meshbundle render --tar");
+
+  step("nothing left the page");
+  const remote = requests.filter((u) => !/^(file|data|blob):/.test(u));
+  assert.deepEqual(remote, [], "no network request");
+  assert.deepEqual(errors, [], "no page error");
+  await page.screenshot({ path: path.join(out, "form_edit.png"), fullPage: true });
+  step("ok");
+} finally {
+  await context.close();
+  fs.rmSync(profile, { recursive: true, force: true });
+  fs.rmSync(work, { recursive: true, force: true });
+}
