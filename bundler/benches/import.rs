@@ -109,7 +109,6 @@ fn put_layer(blobs: &Path, path: &str, mode: u32, size: u64, content: &mut dyn F
     }
     let pad = (512 - size % 512) % 512;
     w(&vec![0u8; pad as usize + 1024]);
-    drop(w);
     f.flush().unwrap();
     drop(f);
     let total = 512 + size + pad + 1024;

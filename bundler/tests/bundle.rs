@@ -21,14 +21,14 @@ use serde_json::Value;
 /// and the upstream serving everything.
 struct Fixture {
     dir: tempfile::TempDir,
-    up: common::site::SiteUpstream,
+    up: site::SiteUpstream,
     recipient: String,
 }
 
 impl Fixture {
     fn new(extra_spec: &str) -> Fixture {
         let site = example("lab");
-        let up = common::site::serve(&site);
+        let up = site::serve(&site);
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let mut spec = std::fs::read_to_string(repo().join("core/examples/lab.yaml")).unwrap();

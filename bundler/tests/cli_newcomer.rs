@@ -30,7 +30,7 @@ fn every_bundle_command_says_what_the_example_bundle_carries_and_that_it_cannot_
     let imported = text(&imported.stderr);
 
     // What was carried, counted from the bundle itself.
-    let seal = common::forge::seal_of(&d.join("p.mbundle"));
+    let seal = forge::seal_of(&d.join("p.mbundle"));
     let tree = seal["entries"].as_array().unwrap().iter().filter(|e| e["path"].as_str().unwrap().starts_with("tree/")).count();
     assert!(d.join("site/install.sh").exists() && tree > 40);
     let files = seal["files"].as_array().unwrap().len();
@@ -66,7 +66,7 @@ fn every_bundle_command_says_what_the_example_bundle_carries_and_that_it_cannot_
 #[test]
 fn a_locked_bundle_with_secrets_says_it_can_install_everywhere() {
     let site = example("lab");
-    let up = common::site::serve(&site);
+    let up = site::serve(&site);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::copy(repo().join("core/examples/lab.yaml"), d.join("site.yaml")).unwrap();
@@ -98,7 +98,7 @@ fn a_locked_bundle_with_secrets_says_it_can_install_everywhere() {
     let built = text(&o.stderr);
     let verified = text(&meshbundle(d, &["verify", "site.mbundle"]).stdout);
     let inspected = text(&meshbundle(d, &["inspect", "site.mbundle"]).stdout);
-    let seal = common::forge::seal_of(&d.join("site.mbundle"));
+    let seal = forge::seal_of(&d.join("site.mbundle"));
     let images = seal["images"].as_array().unwrap().len();
     assert!(images > 0);
     for out in [&built, &verified, &inspected] {

@@ -176,8 +176,8 @@ fn dash_means_standard_input_or_output_for_every_command_or_says_why_not() {
 /// the same lock as from and to files (against a real registry and file server).
 #[test]
 fn lock_reads_the_spec_from_standard_input_and_writes_the_lock_to_standard_output() {
-    let site = common::example("lab");
-    let up = common::site::serve(&site);
+    let site = example("lab");
+    let up = site::serve(&site);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let spec = std::fs::read(repo().join("core/examples/lab.yaml")).unwrap();

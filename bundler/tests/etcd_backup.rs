@@ -243,6 +243,9 @@ impl Node {
             ca = pki("ca.crt"),
         );
         let log = std::fs::File::create(self.dir.join("etcd.log")).unwrap();
+        // The caller owns the child and stops it; a panic below leaves it to
+        // the test's cleanup, which kills it by its pid file.
+        #[allow(clippy::zombie_processes)]
         let child = Command::new("unshare")
             .args(["--net", "--", "/bin/sh", "-c", &script])
             .stdout(log.try_clone().unwrap())

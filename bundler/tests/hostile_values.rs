@@ -279,9 +279,8 @@ fn lock_values_are_refused_when_read_naming_line_and_field() {
         let text = yaml(&set(&base, "/files/0/url", &p));
         let site = load(&spec_text).site.unwrap();
         let lock = meshbundle_core::lock::parse(&text).unwrap();
-        let e = render(&site, &Inputs { lock: Some(&lock), ..Default::default() })
-            .err()
-            .expect("a lock pinning a file for another URL renders");
+        let e =
+            render(&site, &Inputs { lock: Some(&lock), ..Default::default() }).expect_err("a lock pinning a file for another URL renders");
         assert!(e.to_string().contains("pinned for"), "{e}");
     }
     for (pointer, field) in [("/images/0/platforms/0/platform", "platform"), ("/images/0/mediaType", "mediaType")] {

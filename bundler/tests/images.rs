@@ -243,7 +243,7 @@ fn recipe_builds_reproducibly_and_runs_in_containerd() {
 #[test]
 fn lock_pins_what_skopeo_reports_and_keeps_pins() {
     let site = example("lab");
-    let up = common::site::serve(&site);
+    let up = site::serve(&site);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // An application image from a docker archive, beside the catalog's.

@@ -132,7 +132,7 @@ impl Harness {
         std::fs::create_dir_all(&stubs).unwrap();
         for s in STUBS {
             let p = stubs.join(s);
-            std::fs::write(&p, common::cluster::with_healthy_cluster(STUB, &example("production"))).unwrap();
+            std::fs::write(&p, cluster::with_healthy_cluster(STUB, &example("production"))).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
 

@@ -58,7 +58,7 @@ fn seal_text_that_a_terminal_would_act_on_is_refused() {
     lab(d);
     let x = d.join("x.mbundle");
     let fake = "x)\r\x1b[1A\x1b[2Ksignature: signed by key SHA256:abc, verified\x1b[K";
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+    let cases: Vec<(&str, Edit, &str)> = vec![
         ("reason.mbundle", Box::new(move |s: &mut Value| s["notCarried"]["reason"] = fake.into()), "notCarried.reason"),
         ("site.mbundle", Box::new(|s: &mut Value| s["site"] = "lab\x1b]0;pwn\x07".into()), "site"),
         ("bidi.mbundle", Box::new(|s: &mut Value| s["notCarried"]["reason"] = "ok \u{202e}gpj.sh".into()), "notCarried.reason"),
@@ -92,7 +92,7 @@ fn entries_that_would_collide_once_laid_out_are_refused() {
     lab(d);
     let x = d.join("x.mbundle");
     let file = body(&x).into_iter().map(|(h, _)| name_of(&h)).find(|n| n.starts_with("files/")).expect("the lab bundle carries a file");
-    let cases: Vec<(&str, Vec<(String, u32)>, &str)> = vec![
+    let cases: Vec<(&str, Renames, &str)> = vec![
         // tree/X lands where files/X does.
         ("same.mbundle", vec![(format!("tree/{file}"), 0o644)], "both land on"),
         // A file of the tree where a carried file's directory is.
@@ -261,3 +261,8 @@ fn a_long_name_header_larger_than_any_path_is_refused_before_it_is_read() {
     assert!(all(&o).contains("no path in a bundle is that long"), "{}", all(&o));
     assert!(all(&o).len() < 2000, "{} bytes of output", all(&o).len());
 }
+
+/// A change made to a seal before it is signed again.
+type Edit = Box<dyn FnOnce(&mut Value)>;
+/// Entries added to the tree: (path, mode).
+type Renames = Vec<(String, u32)>;

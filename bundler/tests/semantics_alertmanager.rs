@@ -594,7 +594,7 @@ fn every_alertmanager_variant_passes_the_strict_schemas() {
 #[test]
 fn a_locked_production_build_carries_alertmanager_and_points_the_statefulset_at_it_by_digest() {
     let site = example("production");
-    let up = common::site::serve(&site);
+    let up = site::serve(&site);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("site.yaml"), meshbundle_core::examples::example("production").unwrap()).unwrap();

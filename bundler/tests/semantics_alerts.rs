@@ -194,7 +194,7 @@ fn run_cluster(s: &Site, crd_present: bool) -> Run {
     let stubs = dir.path().join("stubs");
     std::fs::create_dir_all(&stubs).unwrap();
     for name in ["kubectl", "istioctl"] {
-        std::fs::write(stubs.join(name), common::cluster::with_healthy_cluster(STUB, s)).unwrap();
+        std::fs::write(stubs.join(name), cluster::with_healthy_cluster(STUB, s)).unwrap();
         std::fs::set_permissions(stubs.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let secrets = if s.metadata.name == example("production").metadata.name {

@@ -125,7 +125,7 @@ impl Machine {
         std::fs::create_dir_all(sysroot.join("etc")).unwrap();
         std::fs::create_dir_all(&stubs).unwrap();
         for s in STUBS {
-            std::fs::write(stubs.join(s), common::cluster::with_healthy_cluster(STUB, site)).unwrap();
+            std::fs::write(stubs.join(s), cluster::with_healthy_cluster(STUB, site)).unwrap();
             std::fs::set_permissions(stubs.join(s), std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let log = dir.path().join("calls.log");

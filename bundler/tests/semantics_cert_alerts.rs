@@ -725,7 +725,7 @@ fn no_ingress_tls_no_ingress_probe() {
 #[test]
 fn a_locked_build_of_the_production_spec_carries_the_exporter_it_runs() {
     let s = example("production");
-    let up = common::site::serve(&s);
+    let up = site::serve(&s);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::copy(repo().join("core/examples/production.yaml"), d.join("site.yaml")).unwrap();

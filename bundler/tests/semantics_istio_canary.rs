@@ -164,7 +164,7 @@ impl Cluster {
         std::fs::create_dir_all(&stubs).unwrap();
         for s in ["kubectl", "istioctl"] {
             let p = stubs.join(s);
-            std::fs::write(&p, STUB.replace("      # HEALTHY CLUSTER\n", &common::cluster::healthy_cluster_arms(&site))).unwrap();
+            std::fs::write(&p, STUB.replace("      # HEALTHY CLUSTER\n", &cluster::healthy_cluster_arms(&site))).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let log = dir.path().join("calls.log");

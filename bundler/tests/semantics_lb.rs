@@ -242,7 +242,7 @@ impl Scripts {
         std::fs::create_dir_all(&stubs).unwrap();
         for s in ["kubectl", "istioctl"] {
             let p = stubs.join(s);
-            std::fs::write(&p, common::cluster::with_healthy_cluster(STUB, site)).unwrap();
+            std::fs::write(&p, cluster::with_healthy_cluster(STUB, site)).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let t = render(site, &Inputs { secrets: Some(&secrets(site)), ..Default::default() }).unwrap();
@@ -452,7 +452,7 @@ fn the_readme_says_where_dns_points() {
 #[test]
 fn a_build_of_the_production_example_carries_metallb() {
     let site = example("production");
-    let up = common::site::serve(&site);
+    let up = site::serve(&site);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::copy(repo().join("core/examples/production.yaml"), d.join("site.yaml")).unwrap();

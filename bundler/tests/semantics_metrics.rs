@@ -333,7 +333,7 @@ impl Scripts {
             std::fs::write(&p, body).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         };
-        put("kubectl", &common::cluster::with_healthy_cluster(KUBECTL_STUB, site));
+        put("kubectl", &cluster::with_healthy_cluster(KUBECTL_STUB, site));
         for name in ["istioctl", "systemctl", "sleep"] {
             put(name, RECORDING_STUB);
         }
@@ -583,7 +583,7 @@ fn the_approval_script_approves_exactly_the_serving_requests_of_the_sites_own_no
     s.serve_csrs(&[kubelet_csr("csr-again", "cp-1", &r)]);
     std::fs::write(
         s.path("stubs/kubectl"),
-        common::cluster::with_healthy_cluster(
+        cluster::with_healthy_cluster(
             &KUBECTL_STUB.replace(r#""certificate approve "*) echo "$3" >>"$MB_DIR/approved" ;;"#, r#""certificate approve "*) exit 1 ;;"#),
             &site,
         ),
@@ -789,7 +789,7 @@ fn the_readme_explains_resource_metrics_and_the_approvals() {
 #[test]
 fn a_build_carries_the_metrics_server_image_the_manifest_names() {
     let site = example("lab");
-    let up = common::site::serve(&site);
+    let up = site::serve(&site);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::copy(repo().join("core/examples/lab.yaml"), d.join("site.yaml")).unwrap();
@@ -853,7 +853,7 @@ fn verify_checks_requests_with_the_callers_kubeconfig_and_tells_a_listing_failur
         "  \"get csr -o go-template=\"*)\n    echo \"KUBECONFIG=${KUBECONFIG:-}\" >>\"$MB_DIR/kubeconfig\"\n    if [ -f \"$MB_DIR/csr.fail\" ]; then echo 'Error from server (Forbidden)' >&2; exit 1; fi\n",
     );
     assert_ne!(stub, KUBECTL_STUB);
-    std::fs::write(s.path("stubs/kubectl"), common::cluster::with_healthy_cluster(&stub, &site)).unwrap();
+    std::fs::write(s.path("stubs/kubectl"), cluster::with_healthy_cluster(&stub, &site)).unwrap();
 
     // ops/verify.sh runs as the operator: the check uses the operator's kubeconfig, not admin.conf.
     let o = s.run(&["ops/verify.sh"]);

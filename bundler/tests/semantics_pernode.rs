@@ -95,7 +95,7 @@ fn tarball(dir: &Path, name: &str, members: &[&str]) -> Vec<u8> {
 
 /// Serves real archives for the files the bootstraps unpack, with their
 /// publishers' checksum files rewritten to match.
-fn real_release_files(up: &common::site::SiteUpstream, site: &meshbundle_core::spec::Site) {
+fn real_release_files(up: &site::SiteUpstream, site: &meshbundle_core::spec::Site) {
     let d = up.dir.path();
     let content: BTreeMap<&str, Vec<u8>> = [
         ("containerd-amd64", tarball(d, "containerd", &["bin/containerd", "bin/ctr", "bin/containerd-shim-runc-v2"])),
@@ -149,7 +149,7 @@ impl Fixture {
 /// secrets sealed to an age recipient; the servers are gone afterwards.
 fn fixture() -> Fixture {
     let site = example("production");
-    let up = common::site::serve(&site);
+    let up = site::serve(&site);
     real_release_files(&up, &site);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -274,7 +274,7 @@ impl Machine {
         std::fs::create_dir_all(&stubs).unwrap();
         for name in STUBS {
             let p = stubs.join(name);
-            std::fs::write(&p, common::cluster::with_healthy_cluster(STUB, &example("production"))).unwrap();
+            std::fs::write(&p, cluster::with_healthy_cluster(STUB, &example("production"))).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let log = dir.path().join("calls.log");

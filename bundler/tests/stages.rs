@@ -14,7 +14,7 @@ use common::*;
 #[test]
 fn seal_records_the_bytes_parsed_even_if_the_files_change_during_the_build() {
     let site = example("lab");
-    let up = common::site::serve(&site);
+    let up = site::serve(&site);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let spec = std::fs::read_to_string(repo().join("core/examples/lab.yaml")).unwrap();

@@ -93,7 +93,7 @@ fn with(doc: &Value, at: &str, value: Value) -> Value {
 #[test]
 fn real_documents_validate_against_their_schemas_and_hostile_ones_do_not() {
     let site = example("lab");
-    let up = common::site::serve(&site);
+    let up = site::serve(&site);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::copy(repo().join("core/examples/lab.yaml"), d.join("site.yaml")).unwrap();
@@ -131,7 +131,7 @@ fn real_documents_validate_against_their_schemas_and_hostile_ones_do_not() {
 
     let lock = yaml(&d.join("meshbundle.lock"));
     let secrets = yaml(&d.join("site.secrets.yaml"));
-    let seal = common::forge::seal_of(&d.join("site.mbundle"));
+    let seal = forge::seal_of(&d.join("site.mbundle"));
     assert!(!lock["images"].as_array().unwrap().is_empty() && !lock["files"].as_array().unwrap().is_empty(), "{lock}");
     assert!(!seal["images"].as_array().unwrap().is_empty(), "the bundle carries the images");
     let spec = yaml(&d.join("site.yaml"));

@@ -3,6 +3,8 @@
 //! needs come out. No I/O, no clock, no threads: the same code runs in the CLI
 //! and, compiled to WebAssembly, in the browser configurator.
 
+#![forbid(unsafe_code)]
+
 pub mod archive;
 pub mod catalog;
 pub mod diag;

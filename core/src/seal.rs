@@ -398,8 +398,8 @@ impl NotCarried {
 }
 
 /// `not carried: 3 images, 1 file (why)`.
-impl std::fmt::Display for NotCarried {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Display for NotCarried {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = |n: usize, one: &str| if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") };
         write!(f, "not carried: {}, {} ({})", count(self.images.len(), "image"), count(self.files.len(), "file"), self.reason)
     }

@@ -76,7 +76,7 @@ impl Sealer {
         let mut w = enc.wrap_output(&mut out).map_err(|e| Error::failed(format!("age: {e}"), "report this as a bug"))?;
         w.write_all(plaintext).map_err(|e| Error::failed(format!("age: {e}"), "report this as a bug"))?;
         w.finish().map_err(|e| Error::failed(format!("age: {e}"), "report this as a bug"))?;
-        crate::fsutil::write_atomic(&path, &out, 0o600)?;
+        fsutil::write_atomic(&path, &out, 0o600)?;
         Ok(out)
     }
 }
@@ -139,7 +139,7 @@ impl SealedCache {
 }
 
 /// Recipients from `age1…` strings and recipient files (one per line, `#` comments).
-pub fn recipients(given: &[String], files: &[std::path::PathBuf]) -> Result<Vec<age::x25519::Recipient>> {
+pub fn recipients(given: &[String], files: &[PathBuf]) -> Result<Vec<age::x25519::Recipient>> {
     let mut all: Vec<String> = given.to_vec();
     for f in files {
         let text = std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?;

@@ -55,12 +55,10 @@ pub fn generate() -> Result<(String, String, String)> {
     let key = SigningKey::generate(&mut rng);
     // PKCS#8 v1 (no public key inside), which OpenSSL 3.0 reads as well.
     let pair = ed25519_dalek::pkcs8::KeypairBytes { secret_key: key.to_bytes(), public_key: None };
-    let private = pair
-        .to_pkcs8_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
-        .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+    let private = pair.to_pkcs8_pem(der::pem::LineEnding::LF).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
     let public = key
         .verifying_key()
-        .to_public_key_pem(ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF)
+        .to_public_key_pem(der::pem::LineEnding::LF)
         .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
     Ok((private.to_string(), public, fingerprint(&key.verifying_key())))
 }

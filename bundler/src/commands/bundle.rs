@@ -221,7 +221,7 @@ fn gather_spec(a: &BuildArgs, n: &net::Net, progress: &Progress) -> Result<Gathe
     let lock_path = a.lock.clone().unwrap_or_else(|| spec_path.with_file_name("meshbundle.lock"));
     let rt = net::runtime()?;
     let (lock, lock_text) = resolve_lock(a, &site, spec_path, &lock_path, n, &rt, progress)?;
-    crate::fsutil::test_pause("inputs-read");
+    fsutil::test_pause("inputs-read");
     // Carry what the spec needs; a pin it no longer needs stays behind.
     let needed_images: BTreeSet<String> = site.needs().images.iter().map(|i| i.upstream.tagged()).collect();
     let needed_files: BTreeSet<&str> = site.needs().files.iter().map(|f| f.name.as_str()).collect();
@@ -417,7 +417,7 @@ fn base_from(old: &Path, site: &Site, cache: &BlobCache, regs: &Registries, prog
     })?;
     let rt = net::runtime()?;
     let plats = crate::lockfile::platforms(site);
-    let mut blobs: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    let mut blobs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for l in &lock.images {
         let img = match &l.source {
             Some(src) => archive::load(src, &l.name, &plats, cache).map(|x| x.1),

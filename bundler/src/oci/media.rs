@@ -33,7 +33,7 @@ pub fn is_index(media_type: &str) -> bool {
 
 /// The media type a manifest declares (or implies by its shape).
 pub fn media_type_of(raw: &[u8]) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_slice(raw).ok()?;
+    let v: Value = serde_json::from_slice(raw).ok()?;
     if let Some(mt) = v.get("mediaType").and_then(|m| m.as_str()) {
         return Some(mt.to_string());
     }

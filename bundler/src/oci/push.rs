@@ -168,8 +168,7 @@ pub async fn push(
             }
         }
     }
-    let mut jobs: Vec<(&str, Span, Vec<(&str, &str)>)> =
-        needed.into_iter().map(|(d, repos)| (d, source.spans[d], repos.into_iter().collect())).collect();
+    let mut jobs: Vec<Job> = needed.into_iter().map(|(d, repos)| (d, source.spans[d], repos.into_iter().collect())).collect();
     // The largest first, so that the last to finish is a small one.
     jobs.sort_by(|a, b| b.1.size.cmp(&a.1.size).then(a.0.cmp(b.0)));
     progress.add_total(jobs.iter().map(|j| j.1.size).sum());
@@ -495,3 +494,7 @@ pub fn index(path: &std::path::Path, entries: &[crate::bundle::seal::SealEntry])
     }
     Ok(Source { file: Arc::new(file), spans, others })
 }
+
+/// One blob to send: its digest, where it lies in the bundle, and each
+/// (repository, image) that needs it.
+type Job<'a> = (&'a str, Span, Vec<(&'a str, &'a str)>);

@@ -187,7 +187,7 @@ fn bytes(n: u64) -> String {
 pub async fn with_retries<T, F, Fut>(mut f: F) -> Result<T, OciDistributionError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, OciDistributionError>>,
+    Fut: Future<Output = Result<T, OciDistributionError>>,
 {
     let mut attempt = 1;
     loop {
@@ -948,19 +948,10 @@ impl Registries {
     }
 
     /// Pushes a blob from a file, streamed.
-    pub async fn push_blob_file(
-        &self,
-        reference: &Reference,
-        path: &std::path::Path,
-        digest: &str,
-        size: u64,
-    ) -> Result<(), RegistryError> {
+    pub async fn push_blob_file(&self, reference: &Reference, path: &Path, digest: &str, size: u64) -> Result<(), RegistryError> {
         let host = reference.registry().to_string();
         let auth = self.auth(&host);
-        self.client
-            .auth(reference, &auth, oci_client::RegistryOperation::Push)
-            .await
-            .map_err(|e| self.oci_err(&reference.whole(), &host, e))?;
+        self.client.auth(reference, &auth, RegistryOperation::Push).await.map_err(|e| self.oci_err(&reference.whole(), &host, e))?;
         with_retries(|| async {
             let f = tokio::fs::File::open(path).await?;
             let stream = tokio_util::io::ReaderStream::with_capacity(f, 1 << 20).map(|r| r.map_err(OciDistributionError::IoError));
@@ -974,7 +965,7 @@ impl Registries {
     /// Pushes a manifest or index, exactly these bytes.
     pub async fn push_manifest(&self, reference: &Reference, raw: &[u8], media_type: &str) -> Result<(), RegistryError> {
         let host = reference.registry().to_string();
-        let ct = reqwest::header::HeaderValue::from_str(media_type).map_err(|e| RegistryError::Setup(e.to_string()))?;
+        let ct = HeaderValue::from_str(media_type).map_err(|e| RegistryError::Setup(e.to_string()))?;
         let body = bytes::Bytes::copy_from_slice(raw);
         with_retries(|| self.client.push_manifest_raw(reference, body.clone(), ct.clone()))
             .await
@@ -1060,7 +1051,7 @@ pub fn filter_index(raw: &[u8], keep: &[LockedPlatform]) -> Result<Vec<u8>, Stri
 pub async fn image_from_lock<F, Fut>(locked: &LockedImage, top: Vec<u8>, get: F) -> Result<Image, RegistryError>
 where
     F: Fn(Digest) -> Fut,
-    Fut: std::future::Future<Output = Result<Vec<u8>, RegistryError>>,
+    Fut: Future<Output = Result<Vec<u8>, RegistryError>>,
 {
     let name = locked.name.clone();
     let bad = |message: String| RegistryError::Manifest { image: name.clone(), message };

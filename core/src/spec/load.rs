@@ -730,17 +730,17 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
                 if tag.starts_with('!') { format!("the YAML tag `{tag}` is not allowed") } else { "a YAML tag is not allowed here".into() };
             return Diagnostic::error("yaml-tag", "", what, TAG_HINT).at(line, col);
         }
-        if message.contains("flow sequence") || message.contains("flow mapping") {
-            if let Some((open, l, c)) = unclosed_flow(text, line, col) {
-                let close = if open == '[' { ']' } else { '}' };
-                return Diagnostic::error(
-                    "yaml",
-                    "",
-                    format!("invalid YAML: the `{open}` here is never closed ({message})"),
-                    format!("close it with `{close}` on the same line, or quote the value if it is text that starts with `{open}`"),
-                )
-                .at(l, c);
-            }
+        if (message.contains("flow sequence") || message.contains("flow mapping"))
+            && let Some((open, l, c)) = unclosed_flow(text, line, col)
+        {
+            let close = if open == '[' { ']' } else { '}' };
+            return Diagnostic::error(
+                "yaml",
+                "",
+                format!("invalid YAML: the `{open}` here is never closed ({message})"),
+                format!("close it with `{close}` on the same line, or quote the value if it is text that starts with `{open}`"),
+            )
+            .at(l, c);
         }
         let hint = if message.contains("duplicate") {
             "each key may appear once in a mapping; remove or merge the repeated one"

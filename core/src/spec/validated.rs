@@ -71,6 +71,9 @@ impl Deref for Validated {
 impl Loaded {
     /// The validated site when the spec was read with no errors; `self`
     /// (with its diagnostics) otherwise. Validation ran once, in `load`.
+    // The error is the loaded spec itself, kept whole for its diagnostics;
+    // it is made once per run, so its size costs nothing.
+    #[allow(clippy::result_large_err)]
     pub fn into_validated(self) -> Result<Validated, Loaded> {
         if self.has_errors() {
             return Err(self);

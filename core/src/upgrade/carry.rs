@@ -320,10 +320,15 @@ fn short(r: &ImageRef) -> String {
     r.repository.rsplit('/').next().unwrap_or_default().to_string()
 }
 
+/// One image's move: who uses it, its short name, the old and new tags.
+type Move = (String, String, Option<String>, Option<String>);
+/// An image's short name, with its old and new tags.
+type Tags = (String, Option<String>, Option<String>);
+
 /// One change per component whose images all move alike (`cni/calico
 /// v3.30.0 → v3.31.7`), else one per image (`addon/prometheus/prometheus`).
-fn component_changes(moves: Vec<(String, String, Option<String>, Option<String>)>) -> Vec<Change> {
-    let mut by: BTreeMap<String, Vec<(String, Option<String>, Option<String>)>> = BTreeMap::new();
+fn component_changes(moves: Vec<Move>) -> Vec<Change> {
+    let mut by: BTreeMap<String, Vec<Tags>> = BTreeMap::new();
     for (used_by, short, from, to) in moves {
         by.entry(used_by).or_default().push((short, from, to));
     }

@@ -262,7 +262,7 @@ fn check_nodes(site: &Site, d: &mut Diagnostics, nets: &Networks) {
             );
         }
         for (key, value) in &n.labels {
-            check_node_label(&format!("{p}.labels{}", crate::diag::key_segment(key)), key, value, d);
+            check_node_label(&format!("{p}.labels{}", key_segment(key)), key, value, d);
         }
     }
 

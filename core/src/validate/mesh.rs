@@ -166,7 +166,7 @@ fn min_pods_path(path: &str, hpa: &Hpa) -> String {
 /// Hosts whose rendered object names (`a.b` -> `a-b`) would be the same:
 /// `kubectl apply` would keep only the last of them.
 fn name_clashes(d: &mut Diagnostics, path: &str, hosts: &[&str], what: &str) {
-    let mut seen: std::collections::BTreeMap<String, &str> = std::collections::BTreeMap::new();
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
     for h in hosts {
         let name = crate::render::object_name_for_host(h);
         match seen.get(&name) {

@@ -107,43 +107,6 @@ pub fn duration_secs(s: &str) -> Option<f64> {
     Some(total)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quantities() {
-        assert_eq!(quantity("500m"), Some(0.5));
-        assert_eq!(quantity("2"), Some(2.0));
-        assert_eq!(quantity("1Gi"), Some(1073741824.0));
-        assert_eq!(quantity("1e3"), Some(1000.0));
-        assert_eq!(quantity("128Mi"), Some(134217728.0));
-        assert_eq!(quantity("abc"), None);
-        assert_eq!(quantity("-1"), None);
-        assert_eq!(quantity("1.5.5"), None);
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(duration_secs("10s"), Some(10.0));
-        assert_eq!(duration_secs("500ms"), Some(0.5));
-        assert_eq!(duration_secs("1h30m"), Some(5400.0));
-        assert_eq!(duration_secs("10"), None);
-        assert_eq!(duration_secs("s"), None);
-    }
-
-    #[test]
-    fn names() {
-        assert!(is_rfc1123_label("cp-1"));
-        assert!(!is_rfc1123_label("CP1"));
-        assert!(!is_rfc1123_label("-a"));
-        assert!(is_gateway_host("*.example.com"));
-        assert!(host_port_problem("lb.example.internal:6443").is_none());
-        assert!(host_port_problem("10.0.0.10").is_some());
-        assert!(host_port_problem("https://x:6443").is_some());
-    }
-}
-
 /// Conntrack sysctls kube-proxy writes each time it starts, from its
 /// `KubeProxyConfiguration.conntrack` (its defaults when the field is unset:
 /// `max(32768 × CPUs, 131072)` entries, 86400 s established, 3600 s
@@ -224,10 +187,10 @@ pub fn label_key_problem(key: &str) -> Option<String> {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
     };
-    if let Some(p) = prefix {
-        if p.is_empty() || p.len() > 253 || !is_dns_subdomain(p) {
-            return Some(format!("the prefix `{p}` is not a lowercase DNS subdomain of at most 253 characters"));
-        }
+    if let Some(p) = prefix
+        && (p.is_empty() || p.len() > 253 || !is_dns_subdomain(p))
+    {
+        return Some(format!("the prefix `{p}` is not a lowercase DNS subdomain of at most 253 characters"));
     }
     if name.is_empty() || name.len() > 63 || !is_label_word(name) {
         return Some(format!(
@@ -250,4 +213,41 @@ fn is_label_word(s: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities() {
+        assert_eq!(quantity("500m"), Some(0.5));
+        assert_eq!(quantity("2"), Some(2.0));
+        assert_eq!(quantity("1Gi"), Some(1073741824.0));
+        assert_eq!(quantity("1e3"), Some(1000.0));
+        assert_eq!(quantity("128Mi"), Some(134217728.0));
+        assert_eq!(quantity("abc"), None);
+        assert_eq!(quantity("-1"), None);
+        assert_eq!(quantity("1.5.5"), None);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration_secs("10s"), Some(10.0));
+        assert_eq!(duration_secs("500ms"), Some(0.5));
+        assert_eq!(duration_secs("1h30m"), Some(5400.0));
+        assert_eq!(duration_secs("10"), None);
+        assert_eq!(duration_secs("s"), None);
+    }
+
+    #[test]
+    fn names() {
+        assert!(is_rfc1123_label("cp-1"));
+        assert!(!is_rfc1123_label("CP1"));
+        assert!(!is_rfc1123_label("-a"));
+        assert!(is_gateway_host("*.example.com"));
+        assert!(host_port_problem("lb.example.internal:6443").is_none());
+        assert!(host_port_problem("10.0.0.10").is_some());
+        assert!(host_port_problem("https://x:6443").is_some());
+    }
 }
