@@ -24,7 +24,15 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 fn main() {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let root = manifest.parent().map(Path::to_path_buf).unwrap_or_default();
-    let inputs = ["Cargo.toml", "Cargo.lock", "core", "images", "bundler/src", "bundler/Cargo.toml", "bundler/build.rs"];
+    let inputs = [
+        "Cargo.toml",
+        "Cargo.lock",
+        "core",
+        "images",
+        "bundler/src",
+        "bundler/Cargo.toml",
+        "bundler/build.rs",
+    ];
     let mut files = Vec::new();
     for i in inputs {
         let p = root.join(i);
@@ -69,7 +77,10 @@ fn web_dist(root: &Path) {
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let rel = f.strip_prefix(&dist).unwrap_or(f).to_string_lossy().replace('\\', "/");
-        out.push_str(&format!("    ({rel:?}, include_bytes!({:?})),\n", f.display().to_string()));
+        out.push_str(&format!(
+            "    ({rel:?}, include_bytes!({:?})),\n",
+            f.display().to_string()
+        ));
     }
     out.push(']');
     let dest = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("web_dist.rs");

@@ -99,7 +99,10 @@ struct Run {
 
 /// Runs a command under `/usr/bin/time`, best of `runs`; fails loudly.
 fn measure(dir: &Path, runs: u64, program: &str, args: &[&str]) -> Run {
-    let mut best = Run { seconds: f64::MAX, max_rss_kib: 0 };
+    let mut best = Run {
+        seconds: f64::MAX,
+        max_rss_kib: 0,
+    };
     for _ in 0..runs.max(1) {
         let stats = dir.join("time.out");
         // What an earlier command left dirty is written out first, untimed, so
@@ -115,8 +118,21 @@ fn measure(dir: &Path, runs: u64, program: &str, args: &[&str]) -> Run {
             .output()
             .expect("/usr/bin/time (apt-get install time)");
         let seconds = start.elapsed().as_secs_f64();
-        assert!(o.status.success(), "{program} {args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-        let rss: u64 = std::fs::read_to_string(&stats).unwrap().trim().lines().last().unwrap().trim().parse().unwrap();
+        assert!(
+            o.status.success(),
+            "{program} {args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let rss: u64 = std::fs::read_to_string(&stats)
+            .unwrap()
+            .trim()
+            .lines()
+            .last()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         best.seconds = best.seconds.min(seconds);
         best.max_rss_kib = best.max_rss_kib.max(rss);
     }
@@ -134,14 +150,22 @@ struct Set {
 impl Set {
     fn new(images: u64, layers: u64, layer_mib: u64) -> Set {
         let up = common::site::serve(&common::example("lab"));
-        let dir = tempfile::tempdir_in(std::env::var_os("BENCH_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir)).unwrap();
+        let dir = tempfile::tempdir_in(
+            std::env::var_os("BENCH_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir),
+        )
+        .unwrap();
         let d = dir.path();
         let mut spec = std::fs::read_to_string(common::repo().join("core/examples/lab.yaml")).unwrap();
         spec.push_str("  images:\n");
         for i in 0..images {
             let layout = d.join(format!("src/set-{i}"));
             make_layout(&layout, &format!("set-{i}"), layers, layer_mib, i + 1);
-            spec.push_str(&format!("    - name: registry.example.internal/bench/set-{i}:1\n      source: oci:{}\n", layout.display()));
+            spec.push_str(&format!(
+                "    - name: registry.example.internal/bench/set-{i}:1\n      source: oci:{}\n",
+                layout.display()
+            ));
         }
         std::fs::write(d.join("site.yaml"), spec).unwrap();
         let flags = up.flags.clone();
@@ -169,7 +193,16 @@ impl Set {
     }
 
     fn build_args<'a>(&'a self, out: &'a str) -> Vec<&'a str> {
-        let mut args = vec!["build", "site.yaml", "-o", out, "--locked", "--quiet", "--cache", "cache"];
+        let mut args = vec![
+            "build",
+            "site.yaml",
+            "-o",
+            out,
+            "--locked",
+            "--quiet",
+            "--cache",
+            "cache",
+        ];
         args.extend(self.flags.iter().map(String::as_str));
         args
     }
@@ -191,7 +224,10 @@ impl Set {
 
 fn tar_entries(path: &Path) -> Vec<String> {
     let mut a = tar::Archive::new(std::fs::File::open(path).unwrap());
-    a.entries().unwrap().map(|e| String::from_utf8(e.unwrap().path_bytes().into_owned()).unwrap()).collect()
+    a.entries()
+        .unwrap()
+        .map(|e| String::from_utf8(e.unwrap().path_bytes().into_owned()).unwrap())
+        .collect()
 }
 
 fn gib(bytes: u64) -> f64 {
@@ -229,7 +265,10 @@ fn main() {
             let b = measure(d, 1, bin, &set.build_args("set.mbundle"));
             std::fs::remove_file(d.join("blobs.tar")).unwrap();
             let t = measure(d, 1, "tar", &tar_args);
-            build = Run { seconds: build.seconds.min(b.seconds), max_rss_kib: build.max_rss_kib.max(b.max_rss_kib) };
+            build = Run {
+                seconds: build.seconds.min(b.seconds),
+                max_rss_kib: build.max_rss_kib.max(b.max_rss_kib),
+            };
             tar.seconds = tar.seconds.min(t.seconds);
         }
         std::fs::remove_file(d.join("blobs.tar")).unwrap();
@@ -241,7 +280,10 @@ fn main() {
             synced_script.push_str(b);
         }
         synced_script.push_str(" && sync blobs-synced.tar");
-        let mut synced = Run { seconds: f64::MAX, max_rss_kib: 0 };
+        let mut synced = Run {
+            seconds: f64::MAX,
+            max_rss_kib: 0,
+        };
         for _ in 0..runs.max(1) {
             let _ = std::fs::remove_file(d.join("blobs-synced.tar"));
             synced.seconds = synced.seconds.min(measure(d, 1, "sh", &["-c", &synced_script]).seconds);
@@ -250,8 +292,18 @@ fn main() {
         let verify = measure(d, runs, bin, &["verify", "set.mbundle", "--quiet"]);
         let openssl = measure(d, runs, "openssl", &["dgst", "-sha256", "set.mbundle"]);
         // One core: openssl's rate there is the bar parallel verify is held to.
-        let verify_one = measure(d, runs, "taskset", &["-c", "0", bin, "verify", "set.mbundle", "--quiet"]);
-        let openssl_one = measure(d, runs, "taskset", &["-c", "0", "openssl", "dgst", "-sha256", "set.mbundle"]);
+        let verify_one = measure(
+            d,
+            runs,
+            "taskset",
+            &["-c", "0", bin, "verify", "set.mbundle", "--quiet"],
+        );
+        let openssl_one = measure(
+            d,
+            runs,
+            "taskset",
+            &["-c", "0", "openssl", "dgst", "-sha256", "set.mbundle"],
+        );
         report.push(format!(
             "build     {:.2} GiB bundle ({} blobs): {:.2} s; tar cf of the same blobs ({:.2} GiB): {:.2} s; ratio {:.2} (goal <= 1.2)",
             gib(size),
@@ -295,7 +347,11 @@ fn main() {
         let d = set.d();
         let o = common::meshbundle(d, &set.build_args("one.mbundle"));
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let blob = set.blob_files("one.mbundle").into_iter().max_by_key(|p| std::fs::metadata(d.join(p)).unwrap().len()).unwrap();
+        let blob = set
+            .blob_files("one.mbundle")
+            .into_iter()
+            .max_by_key(|p| std::fs::metadata(d.join(p)).unwrap().len())
+            .unwrap();
         let blob_size = std::fs::metadata(d.join(&blob)).unwrap().len();
         let size = std::fs::metadata(d.join("one.mbundle")).unwrap().len();
         let verify = measure(d, runs, bin, &["verify", "one.mbundle", "--quiet"]);
@@ -329,9 +385,26 @@ fn main() {
         let mib = env_u64("IMPORT_MIB", 300);
         let (dir, size) = sealed_bundle(bin, mib);
         let d = dir.path();
-        let import = measure(d, 1, bin, &["import", "sealed.mbundle", "--quiet", "--extract", "site", "--identity", "operator.age"]);
+        let import = measure(
+            d,
+            1,
+            bin,
+            &[
+                "import",
+                "sealed.mbundle",
+                "--quiet",
+                "--extract",
+                "site",
+                "--identity",
+                "operator.age",
+            ],
+        );
         let out = d.join("site/secrets/large.bin");
-        assert_eq!(std::fs::metadata(&out).unwrap().len(), mib * MIB, "the large file is laid out whole");
+        assert_eq!(
+            std::fs::metadata(&out).unwrap().len(),
+            mib * MIB,
+            "the large file is laid out whole"
+        );
         report.push(format!(
             "memory    import --extract of a {:.2} GiB bundle with one {mib} MiB sealed file: {:.1} MiB peak RSS (goal < 64 MiB)",
             gib(size),
@@ -339,7 +412,10 @@ fn main() {
         ));
     }
 
-    println!("\nmeshbundle bundle benchmark ({} cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "\nmeshbundle bundle benchmark ({} cores)",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
     for line in report {
         println!("  {line}");
     }
@@ -350,16 +426,33 @@ fn main() {
 /// (`operator.age` in the returned directory), re-sealed unsigned. Streamed:
 /// the large file is never held in memory.
 fn sealed_bundle(bin: &str, mib: u64) -> (tempfile::TempDir, u64) {
-    let dir = tempfile::tempdir_in(std::env::var_os("BENCH_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir)).unwrap();
+    let dir = tempfile::tempdir_in(
+        std::env::var_os("BENCH_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir),
+    )
+    .unwrap();
     let d = dir.path();
     let ok = |c: &mut Command| {
         let o = c.current_dir(d).output().unwrap();
         assert!(o.status.success(), "{c:?}: {}", String::from_utf8_lossy(&o.stderr));
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
-    ok(Command::new(bin).args(["build", "--example", "lab", "-o", "base.mbundle", "--quiet", "--cache", "cache", "--no-private-keys"]));
+    ok(Command::new(bin).args([
+        "build",
+        "--example",
+        "lab",
+        "-o",
+        "base.mbundle",
+        "--quiet",
+        "--cache",
+        "cache",
+        "--no-private-keys",
+    ]));
     ok(Command::new("age-keygen").args(["-o", "operator.age"]));
-    let recipient = ok(Command::new("age-keygen").args(["-y", "operator.age"])).trim().to_string();
+    let recipient = ok(Command::new("age-keygen").args(["-y", "operator.age"]))
+        .trim()
+        .to_string();
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(d.join("large.bin")).unwrap());
         let mut state = 0x2545_F491_4F6C_DD1D_u64;
@@ -402,11 +495,19 @@ fn sealed_bundle(bin: &str, mib: u64) -> (tempfile::TempDir, u64) {
     let mut seal: serde_json::Value = serde_json::from_slice(&list[0].2).unwrap();
     list.retain(|(p, _, _)| !p.starts_with("SEAL."));
     let large = "tree/secrets/large.bin.age";
-    seal["entries"].as_array_mut().unwrap().push(serde_json::json!({"path": large, "size": size, "mode": 0o600, "sha256": hex}));
-    seal["entries"].as_array_mut().unwrap().sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    seal["entries"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"path": large, "size": size, "mode": 0o600, "sha256": hex}));
+    seal["entries"]
+        .as_array_mut()
+        .unwrap()
+        .sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
     let seal_bytes = serde_json::to_vec(&seal).unwrap();
     let id = format!("sha256:{}\n", hex::encode(Sha256::digest(&seal_bytes)));
-    let mut b = tar::Builder::new(std::io::BufWriter::new(std::fs::File::create(d.join("sealed.mbundle")).unwrap()));
+    let mut b = tar::Builder::new(std::io::BufWriter::new(
+        std::fs::File::create(d.join("sealed.mbundle")).unwrap(),
+    ));
     let mut put = |p: &str, m: u32, size: u64, data: &mut dyn std::io::Read| {
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Regular);

@@ -132,22 +132,41 @@ fn make_images(dir: &Path, gib: u64, images: u64) -> Vec<String> {
     std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let elf = tiny_true();
-    let tiny = put_layer(&blobs, "true", 0o755, elf.len() as u64, &mut |b| b.copy_from_slice(&elf[..b.len()]));
+    let tiny = put_layer(&blobs, "true", 0o755, elf.len() as u64, &mut |b| {
+        b.copy_from_slice(&elf[..b.len()])
+    });
     // A quarter of the bytes in 4 shared bases, a quarter in large layers
     // (one image in 8), the rest one layer per image.
     let total = gib * 1024;
     let base_mib = total / 16;
     let large_mib = total / 4 / images.div_ceil(8);
     let own_mib = total / 2 / images;
-    let bases: Vec<(String, u64)> =
-        (0..4).map(|i| put_layer(&blobs, &format!("base/{i}.bin"), 0o644, base_mib * MIB, &mut |b| fill(&mut state, b))).collect();
+    let bases: Vec<(String, u64)> = (0..4)
+        .map(|i| {
+            put_layer(&blobs, &format!("base/{i}.bin"), 0o644, base_mib * MIB, &mut |b| {
+                fill(&mut state, b)
+            })
+        })
+        .collect();
     let mut names = Vec::new();
     let mut index = Vec::new();
     for i in 0..images {
         let mut layers = vec![tiny.clone(), bases[(i % 4) as usize].clone()];
-        layers.push(put_layer(&blobs, &format!("own/{i}.bin"), 0o644, own_mib * MIB, &mut |b| fill(&mut state, b)));
+        layers.push(put_layer(
+            &blobs,
+            &format!("own/{i}.bin"),
+            0o644,
+            own_mib * MIB,
+            &mut |b| fill(&mut state, b),
+        ));
         if i % 8 == 0 {
-            layers.push(put_layer(&blobs, &format!("large/{i}.bin"), 0o644, large_mib * MIB, &mut |b| fill(&mut state, b)));
+            layers.push(put_layer(
+                &blobs,
+                &format!("large/{i}.bin"),
+                0o644,
+                large_mib * MIB,
+                &mut |b| fill(&mut state, b),
+            ));
         }
         // Uncompressed layers: the diff ids are the layer digests.
         let config = serde_json::json!({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/true"]},
@@ -158,12 +177,17 @@ fn make_images(dir: &Path, gib: u64, images: u64) -> Vec<String> {
             "layers": layers.iter().map(|(d, s)| serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d, "size": s})).collect::<Vec<_>>()});
         let (md, ms) = put_json(&blobs, &manifest);
         let name = format!("registry.example.internal/bench/img-{i}:1");
-        index.push(serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
-            "annotations": {"org.opencontainers.image.ref.name": name}}));
+        index.push(
+            serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
+            "annotations": {"org.opencontainers.image.ref.name": name}}),
+        );
         names.push(name);
     }
-    std::fs::write(dir.join("index.json"), serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": index})).unwrap())
-        .unwrap();
+    std::fs::write(
+        dir.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": index})).unwrap(),
+    )
+    .unwrap();
     names
 }
 
@@ -185,9 +209,25 @@ fn timed(dir: &Path, script: &str) -> Run {
         .output()
         .expect("/usr/bin/time (apt-get install time)");
     let seconds = start.elapsed().as_secs_f64();
-    assert!(o.status.success(), "{script}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    let rss: u64 = std::fs::read_to_string(&stats).unwrap().trim().lines().last().unwrap().trim().parse().unwrap();
-    Run { seconds, max_rss_kib: rss }
+    assert!(
+        o.status.success(),
+        "{script}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rss: u64 = std::fs::read_to_string(&stats)
+        .unwrap()
+        .trim()
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    Run {
+        seconds,
+        max_rss_kib: rss,
+    }
 }
 
 fn best(runs: &[Run]) -> Run {
@@ -205,14 +245,22 @@ fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let nproc = run(&mut Command::new("nproc")).trim().to_string();
     format!("{cpu}, {nproc} cores (nproc)")
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The refs of the bundle's layout: (ref name, repository:tag without the registry).
@@ -223,7 +271,10 @@ fn layout_refs(layout: &Path) -> Vec<(String, String)> {
         .unwrap()
         .iter()
         .map(|m| {
-            let name = m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().to_string();
+            let name = m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+                .to_string();
             let path = name.split_once('/').unwrap().1.to_string();
             (name, path)
         })
@@ -231,7 +282,12 @@ fn layout_refs(layout: &Path) -> Vec<(String, String)> {
 }
 
 fn dir_size(p: &Path) -> u64 {
-    run(Command::new("du").args(["-sb"]).arg(p)).split_whitespace().next().unwrap().parse().unwrap()
+    run(Command::new("du").args(["-sb"]).arg(p))
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn main() {
@@ -253,20 +309,37 @@ fn main() {
 
     if part("registry") || part("containerd") {
         let up = common::site::serve(&common::example("lab"));
-        let dir = tempfile::tempdir_in(std::env::var_os("BENCH_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir)).unwrap();
+        let dir = tempfile::tempdir_in(
+            std::env::var_os("BENCH_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir),
+        )
+        .unwrap();
         let d = dir.path();
         let names = make_images(&d.join("src"), import_gib, images);
         let mut spec = std::fs::read_to_string(common::repo().join("core/examples/lab.yaml")).unwrap();
         spec.push_str("  images:\n");
         for n in &names {
-            spec.push_str(&format!("    - name: {n}\n      source: oci:{}\n", d.join("src").display()));
+            spec.push_str(&format!(
+                "    - name: {n}\n      source: oci:{}\n",
+                d.join("src").display()
+            ));
         }
         std::fs::write(d.join("site.yaml"), spec).unwrap();
         let mut args = vec!["lock", "site.yaml", "--quiet", "--cache", "cache"];
         args.extend(up.flags.iter().map(String::as_str));
         let o = common::meshbundle(d, &args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let mut args = vec!["build", "site.yaml", "--locked", "--quiet", "--cache", "cache", "-o", "site.mbundle"];
+        let mut args = vec![
+            "build",
+            "site.yaml",
+            "--locked",
+            "--quiet",
+            "--cache",
+            "cache",
+            "-o",
+            "site.mbundle",
+        ];
         args.extend(up.flags.iter().map(String::as_str));
         let o = common::meshbundle(d, &args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -275,7 +348,12 @@ fn main() {
         std::fs::remove_dir_all(d.join("cache")).unwrap();
         let bundle_size = std::fs::metadata(d.join("site.mbundle")).unwrap().len();
         // The bundle's own OCI layout, for skopeo and ctr.
-        run(Command::new("tar").arg("-C").arg(d).arg("-xf").arg(d.join("site.mbundle")).arg("images"));
+        run(Command::new("tar")
+            .arg("-C")
+            .arg(d)
+            .arg("-xf")
+            .arg(d.join("site.mbundle"))
+            .arg("images"));
         let refs = layout_refs(&d.join("images"));
         let n_images = refs.len();
         report.push(format!(
@@ -286,7 +364,10 @@ fn main() {
         ));
         // Read once, so every tool starts from the same warm page cache.
         run(Command::new("cat").arg(d.join("site.mbundle")).stdout(Stdio::null()));
-        run(Command::new("sh").arg("-c").arg("find images -type f -exec cat {} + >/dev/null").current_dir(d));
+        run(Command::new("sh")
+            .arg("-c")
+            .arg("find images -type f -exec cat {} + >/dev/null")
+            .current_dir(d));
 
         if part("registry") {
             // skopeo sync reads `dir:` copies of the images (made untimed).
@@ -304,14 +385,26 @@ fn main() {
                 if let Some(b) = &before {
                     let reg = TestRegistry::start(None);
                     let h = &reg.host;
-                    old.push(timed(d, &format!("{b} import site.mbundle --quiet --registry {h} --insecure {h}")));
-                    old_again.push(timed(d, &format!("{b} import site.mbundle --quiet --registry {h} --insecure {h}")));
+                    old.push(timed(
+                        d,
+                        &format!("{b} import site.mbundle --quiet --registry {h} --insecure {h}"),
+                    ));
+                    old_again.push(timed(
+                        d,
+                        &format!("{b} import site.mbundle --quiet --registry {h} --insecure {h}"),
+                    ));
                 }
                 {
                     let reg = TestRegistry::start(None);
                     let h = &reg.host;
-                    mb.push(timed(d, &format!("{bin} import site.mbundle --quiet --registry {h} --insecure {h}")));
-                    again.push(timed(d, &format!("{bin} import site.mbundle --quiet --registry {h} --insecure {h}")));
+                    mb.push(timed(
+                        d,
+                        &format!("{bin} import site.mbundle --quiet --registry {h} --insecure {h}"),
+                    ));
+                    again.push(timed(
+                        d,
+                        &format!("{bin} import site.mbundle --quiet --registry {h} --insecure {h}"),
+                    ));
                 }
                 {
                     let reg = TestRegistry::start(None);
@@ -330,7 +423,9 @@ fn main() {
                     let h = &reg.host;
                     sync.push(timed(
                         d,
-                        &format!("skopeo sync --quiet --all --src dir --dest docker --dest-tls-verify=false sync {h}/sync"),
+                        &format!(
+                            "skopeo sync --quiet --all --src dir --dest docker --dest-tls-verify=false sync {h}/sync"
+                        ),
                     ));
                 }
             }
@@ -372,7 +467,12 @@ fn main() {
         }
 
         if part("containerd") {
-            run(Command::new("tar").arg("-C").arg(d.join("images")).args(["-cf"]).arg(d.join("oci.tar")).arg("."));
+            run(Command::new("tar")
+                .arg("-C")
+                .arg(d.join("images"))
+                .args(["-cf"])
+                .arg(d.join("oci.tar"))
+                .arg("."));
             std::fs::remove_dir_all(d.join("images")).unwrap();
             run(Command::new("cat").arg(d.join("oci.tar")).stdout(Stdio::null()));
             let (mut mb, mut ctr) = (Vec::new(), Vec::new());
@@ -404,7 +504,10 @@ fn main() {
                 ctr.seconds,
                 ctr.seconds / mb.seconds
             ));
-            report.push(format!("memory    import --containerd {:.1} MiB peak RSS", mb.max_rss_kib as f64 / 1024.0));
+            report.push(format!(
+                "memory    import --containerd {:.1} MiB peak RSS",
+                mb.max_rss_kib as f64 / 1024.0
+            ));
         }
     }
 
@@ -413,21 +516,42 @@ fn main() {
         let up = common::site::serve(&site);
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        std::fs::copy(common::repo().join("core/examples/production.yaml"), d.join("site.yaml")).unwrap();
+        std::fs::copy(
+            common::repo().join("core/examples/production.yaml"),
+            d.join("site.yaml"),
+        )
+        .unwrap();
         let flags = up.flags.join(" ");
         let (mut par, mut seq, mut old) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..runs.max(1) {
             if let Some(b) = &before {
-                old.push(timed(d, &format!("rm -rf cache-b && {b} lock site.yaml --quiet --cache cache-b -o old-{i}.lock {flags}")));
+                old.push(timed(
+                    d,
+                    &format!("rm -rf cache-b && {b} lock site.yaml --quiet --cache cache-b -o old-{i}.lock {flags}"),
+                ));
             }
             // An empty cache each time: every file is fetched.
-            par.push(timed(d, &format!("rm -rf cache-p && {bin} lock site.yaml --quiet --cache cache-p -o par-{i}.lock {flags}")));
-            seq.push(timed(d, &format!("rm -rf cache-s && {bin} lock site.yaml --quiet --cache cache-s -j 1 -o seq-{i}.lock {flags}")));
+            par.push(timed(
+                d,
+                &format!("rm -rf cache-p && {bin} lock site.yaml --quiet --cache cache-p -o par-{i}.lock {flags}"),
+            ));
+            seq.push(timed(
+                d,
+                &format!("rm -rf cache-s && {bin} lock site.yaml --quiet --cache cache-s -j 1 -o seq-{i}.lock {flags}"),
+            ));
         }
         let first = std::fs::read(d.join("par-0.lock")).unwrap();
         for i in 0..runs.max(1) {
-            assert_eq!(std::fs::read(d.join(format!("par-{i}.lock"))).unwrap(), first, "the same lock bytes every time");
-            assert_eq!(std::fs::read(d.join(format!("seq-{i}.lock"))).unwrap(), first, "the same lock bytes one at a time");
+            assert_eq!(
+                std::fs::read(d.join(format!("par-{i}.lock"))).unwrap(),
+                first,
+                "the same lock bytes every time"
+            );
+            assert_eq!(
+                std::fs::read(d.join(format!("seq-{i}.lock"))).unwrap(),
+                first,
+                "the same lock bytes one at a time"
+            );
         }
         if before.is_some() {
             report.push(format!("before    lock: {:.2} s", best(&old).seconds));

@@ -5,13 +5,21 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// The version, with the id of the sources it was built from.
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (source ", env!("MESHBUNDLE_SOURCE_ID"), ")");
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (source ",
+    env!("MESHBUNDLE_SOURCE_ID"),
+    ")"
+);
 
 /// A help template that ends with examples. Unlike `after_help`, template
 /// text is not wrapped, so each example stays on one line to copy.
 macro_rules! examples {
     ($ex:expr) => {
-        concat!("{before-help}{about-with-newline}\n{usage-heading} {usage}\n\n{all-args}{after-help}\n\nExamples:\n", $ex)
+        concat!(
+            "{before-help}{about-with-newline}\n{usage-heading} {usage}\n\n{all-args}{after-help}\n\nExamples:\n",
+            $ex
+        )
     };
 }
 pub(crate) use examples;
@@ -359,14 +367,22 @@ pub enum Mirror {
 
 impl Mirror {
     pub fn parse(s: &str) -> Result<Mirror, String> {
-        let (from, to) = s.split_once('=').ok_or_else(|| "write FROM=TO, e.g. docker.io=mirror.corp:5000".to_string())?;
+        let (from, to) = s
+            .split_once('=')
+            .ok_or_else(|| "write FROM=TO, e.g. docker.io=mirror.corp:5000".to_string())?;
         if from.is_empty() || to.is_empty() {
             return Err("write FROM=TO, both non-empty, e.g. docker.io=mirror.corp:5000".into());
         }
         Ok(if from.contains("://") {
-            Mirror::Url { from: from.trim_end_matches('/').to_string(), to: to.trim_end_matches('/').to_string() }
+            Mirror::Url {
+                from: from.trim_end_matches('/').to_string(),
+                to: to.trim_end_matches('/').to_string(),
+            }
         } else {
-            Mirror::Registry { from: from.to_string(), to: to.to_string() }
+            Mirror::Registry {
+                from: from.to_string(),
+                to: to.to_string(),
+            }
         })
     }
 }
@@ -586,7 +602,11 @@ mod tests {
             let Some((_, examples)) = wide.split_once("\nExamples:\n") else {
                 panic!("`meshbundle {path} --help` has no examples");
             };
-            assert!(!cmd.get_after_help().is_some_and(|h| h.to_string().contains("Examples:")), "{path}: examples belong in the template");
+            assert!(
+                !cmd.get_after_help()
+                    .is_some_and(|h| h.to_string().contains("Examples:")),
+                "{path}: examples belong in the template"
+            );
             for width in [40, 80, 120] {
                 let help = cmd.clone().term_width(width).render_help().to_string();
                 let (_, shown) = help.split_once("\nExamples:\n").unwrap();

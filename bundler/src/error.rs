@@ -19,19 +19,29 @@ pub enum Error {
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 
     pub fn failed(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::Failed { message: message.into(), hint: Some(hint.into()) }
+        Error::Failed {
+            message: message.into(),
+            hint: Some(hint.into()),
+        }
     }
 
     pub fn hint(&self) -> Option<String> {
         match self {
             Error::Io { source, .. } => match source.kind() {
                 std::io::ErrorKind::NotFound => Some("check the path".into()),
-                std::io::ErrorKind::PermissionDenied => Some("check the file's permissions, or run as its owner".into()),
-                std::io::ErrorKind::AlreadyExists => Some("something is in the way: remove it, or choose another path".into()),
+                std::io::ErrorKind::PermissionDenied => {
+                    Some("check the file's permissions, or run as its owner".into())
+                }
+                std::io::ErrorKind::AlreadyExists => {
+                    Some("something is in the way: remove it, or choose another path".into())
+                }
                 _ => None,
             },
             Error::Usage(_) => Some("see --help".into()),

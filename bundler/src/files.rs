@@ -18,7 +18,12 @@ pub enum FetchError {
     #[error("{name}: {url}: {message}")]
     Http { name: String, url: String, message: String },
     #[error("{name}: {url} has sha256 {}, but {} is pinned", actual.hex(), expected.hex())]
-    Mismatch { name: String, url: String, expected: Digest, actual: Digest },
+    Mismatch {
+        name: String,
+        url: String,
+        expected: Digest,
+        actual: Digest,
+    },
     #[error("{0}")]
     Cache(#[from] CacheError),
 }
@@ -73,7 +78,11 @@ impl Fetcher {
                 delay = (delay * 2).min(Duration::from_secs(10));
                 continue;
             }
-            let http_err = |message: String| FetchError::Http { name: name.into(), url: target.clone(), message };
+            let http_err = |message: String| FetchError::Http {
+                name: name.into(),
+                url: target.clone(),
+                message,
+            };
             let r = outcome.map_err(|e| http_err(e.to_string()))?;
             if !r.status().is_success() {
                 return Err(http_err(format!("the server answered {}", r.status())));
@@ -84,7 +93,13 @@ impl Fetcher {
     }
 
     /// Puts the file at `url` into the cache; returns its digest and size.
-    pub async fn fetch(&self, name: &str, url: &str, cache: &BlobCache, progress: &Progress) -> Result<(Digest, u64), FetchError> {
+    pub async fn fetch(
+        &self,
+        name: &str,
+        url: &str,
+        cache: &BlobCache,
+        progress: &Progress,
+    ) -> Result<(Digest, u64), FetchError> {
         if is_local(url) {
             return Ok(cache.put_file(&local_path(url))?);
         }
@@ -94,21 +109,37 @@ impl Fetcher {
         }
         let tmp = cache.temp()?;
         let path = tmp.path().to_path_buf();
-        let mut f = tokio::fs::File::create(&path).await.map_err(|source| CacheError::Io { path: path.clone(), source })?;
+        let mut f = tokio::fs::File::create(&path).await.map_err(|source| CacheError::Io {
+            path: path.clone(),
+            source,
+        })?;
         let mut h = <Sha256 as sha2::Digest>::new();
         let mut size = 0u64;
         let mut stream = r.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| FetchError::Http { name: name.into(), url: self.url(url), message: e.to_string() })?;
+            let chunk = chunk.map_err(|e| FetchError::Http {
+                name: name.into(),
+                url: self.url(url),
+                message: e.to_string(),
+            })?;
             sha2::Digest::update(&mut h, &chunk);
             size += chunk.len() as u64;
             progress.inc(chunk.len() as u64);
-            f.write_all(&chunk).await.map_err(|source| CacheError::Io { path: path.clone(), source })?;
+            f.write_all(&chunk).await.map_err(|source| CacheError::Io {
+                path: path.clone(),
+                source,
+            })?;
         }
-        f.flush().await.map_err(|source| CacheError::Io { path: path.clone(), source })?;
+        f.flush().await.map_err(|source| CacheError::Io {
+            path: path.clone(),
+            source,
+        })?;
         drop(f);
         let digest = Digest::from_raw(&sha2::Digest::finalize(h).into());
-        let (_, kept) = tmp.keep().map_err(|e| CacheError::Io { path: path.clone(), source: e.error })?;
+        let (_, kept) = tmp.keep().map_err(|e| CacheError::Io {
+            path: path.clone(),
+            source: e.error,
+        })?;
         if cache.contains(&digest, Some(size)) {
             let _ = std::fs::remove_file(&kept);
         } else {
@@ -122,30 +153,44 @@ impl Fetcher {
     /// upper case: it is lower-cased here, before it is checked as a digest.
     pub async fn published_sha256(&self, name: &str, checksum_url: &str, url: &str) -> Result<Digest, FetchError> {
         let text = if is_local(checksum_url) {
-            std::fs::read_to_string(local_path(checksum_url)).map_err(|source| CacheError::Io { path: local_path(checksum_url), source })?
-        } else {
-            self.get(name, checksum_url).await?.text().await.map_err(|e| FetchError::Http {
-                name: name.into(),
-                url: checksum_url.into(),
-                message: e.to_string(),
+            std::fs::read_to_string(local_path(checksum_url)).map_err(|source| CacheError::Io {
+                path: local_path(checksum_url),
+                source,
             })?
+        } else {
+            self.get(name, checksum_url)
+                .await?
+                .text()
+                .await
+                .map_err(|e| FetchError::Http {
+                    name: name.into(),
+                    url: checksum_url.into(),
+                    message: e.to_string(),
+                })?
         };
         let file = url.rsplit('/').next().unwrap_or(url);
         let mut first = None;
         for line in text.lines() {
             let mut parts = line.split_whitespace();
-            let Some(hash) = parts.next().and_then(|h| Digest::from_hex(&h.to_ascii_lowercase()).ok()) else { continue };
+            let Some(hash) = parts
+                .next()
+                .and_then(|h| Digest::from_hex(&h.to_ascii_lowercase()).ok())
+            else {
+                continue;
+            };
             let fname = parts.next().map(|f| f.trim_start_matches('*'));
             if fname.is_none_or(|f| f == file || f.ends_with(&format!("/{file}"))) {
                 return Ok(hash);
             }
             first.get_or_insert(hash);
         }
-        first.filter(|_| text.lines().count() == 1).ok_or_else(|| FetchError::Http {
-            name: name.into(),
-            url: checksum_url.into(),
-            message: format!("no sha256 for {file} in the checksum file"),
-        })
+        first
+            .filter(|_| text.lines().count() == 1)
+            .ok_or_else(|| FetchError::Http {
+                name: name.into(),
+                url: checksum_url.into(),
+                message: format!("no sha256 for {file} in the checksum file"),
+            })
     }
 }
 
@@ -154,7 +199,12 @@ pub fn check_pinned(name: &str, url: &str, digest: &Digest, pinned: &Digest) -> 
     if digest == pinned {
         Ok(())
     } else {
-        Err(FetchError::Mismatch { name: name.into(), url: url.into(), expected: pinned.clone(), actual: digest.clone() })
+        Err(FetchError::Mismatch {
+            name: name.into(),
+            url: url.into(),
+            expected: pinned.clone(),
+            actual: digest.clone(),
+        })
     }
 }
 
@@ -175,17 +225,36 @@ mod tests {
     fn checksum_files_are_lower_cased_then_checked() {
         let hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         // Upper-case hex, as some publishers write it, is read as the same digest.
-        let d = published(&format!("{}  tool-linux-amd64\n", hex.to_uppercase()), "https://example.com/v1/tool-linux-amd64").unwrap();
+        let d = published(
+            &format!("{}  tool-linux-amd64\n", hex.to_uppercase()),
+            "https://example.com/v1/tool-linux-amd64",
+        )
+        .unwrap();
         assert_eq!(d.hex(), hex);
         // A bare hash.
-        assert_eq!(published(&format!("{hex}\n"), "https://example.com/tool").unwrap().hex(), hex);
+        assert_eq!(
+            published(&format!("{hex}\n"), "https://example.com/tool")
+                .unwrap()
+                .hex(),
+            hex
+        );
         // The line for the file asked for, not the first one.
         let other = "a".repeat(64);
         let text = format!("{other}  tool-linux-arm64\n{hex} *tool-linux-amd64\n");
-        assert_eq!(published(&text, "https://example.com/tool-linux-amd64").unwrap().hex(), hex);
+        assert_eq!(
+            published(&text, "https://example.com/tool-linux-amd64").unwrap().hex(),
+            hex
+        );
         // What is not 64 hex digits is no hash.
-        for bad in ["$(touch /tmp/x)  tool", &format!("{}  tool", &hex[..63]), &format!("{hex}0  tool")] {
-            assert!(published(&format!("{bad}\n"), "https://example.com/tool").is_err(), "{bad}");
+        for bad in [
+            "$(touch /tmp/x)  tool",
+            &format!("{}  tool", &hex[..63]),
+            &format!("{hex}0  tool"),
+        ] {
+            assert!(
+                published(&format!("{bad}\n"), "https://example.com/tool").is_err(),
+                "{bad}"
+            );
         }
     }
 }

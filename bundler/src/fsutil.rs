@@ -24,16 +24,25 @@ pub fn is_stdio(path: &Path) -> bool {
 pub fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>> {
     if is_stdio(path) {
         let mut buf = Vec::new();
-        std::io::stdin().lock().take(limit as u64 + 1).read_to_end(&mut buf).map_err(|e| Error::io("standard input", e))?;
+        std::io::stdin()
+            .lock()
+            .take(limit as u64 + 1)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io("standard input", e))?;
         return Ok(buf);
     }
     let f = fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let meta = f.metadata().map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
-        return Err(Error::failed(format!("{} is a directory", path.display()), "give the path of a file"));
+        return Err(Error::failed(
+            format!("{} is a directory", path.display()),
+            "give the path of a file",
+        ));
     }
     let mut buf = Vec::new();
-    f.take(limit as u64 + 1).read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
+    f.take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(path, e))?;
     Ok(buf)
 }
 
@@ -44,21 +53,33 @@ pub fn read_private(path: &Path, limit: usize, what: &str) -> Result<Vec<u8>> {
     let f = fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let meta = f.metadata().map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
-        return Err(Error::failed(format!("{} is a directory", path.display()), "give the path of a file"));
+        return Err(Error::failed(
+            format!("{} is a directory", path.display()),
+            "give the path of a file",
+        ));
     }
     check_private_mode(path, &meta, what)?;
     let mut buf = Vec::new();
-    f.take(limit as u64 + 1).read_to_end(&mut buf).map_err(|e| Error::io(path, e))?;
+    f.take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| Error::io(path, e))?;
     if buf.len() > limit {
-        return Err(Error::failed(format!("{} is larger than {limit} bytes", path.display()), format!("give the file that holds {what}")));
+        return Err(Error::failed(
+            format!("{} is larger than {limit} bytes", path.display()),
+            format!("give the file that holds {what}"),
+        ));
     }
     Ok(buf)
 }
 
 /// Reads a private file as text (see `read_private`).
 pub fn read_private_text(path: &Path, limit: usize, what: &str) -> Result<String> {
-    String::from_utf8(read_private(path, limit, what)?)
-        .map_err(|_| Error::failed(format!("{} is not a text file", path.display()), format!("give the file that holds {what}")))
+    String::from_utf8(read_private(path, limit, what)?).map_err(|_| {
+        Error::failed(
+            format!("{} is not a text file", path.display()),
+            format!("give the file that holds {what}"),
+        )
+    })
 }
 
 #[cfg(unix)]
@@ -70,7 +91,11 @@ fn check_private_mode(path: &Path, meta: &fs::Metadata, what: &str) -> Result<()
             format!(
                 "{} holds {what} but its mode is {mode:04o}: {}",
                 path.display(),
-                if mode & 0o044 != 0 { "others can read it" } else { "others can change it" }
+                if mode & 0o044 != 0 {
+                    "others can read it"
+                } else {
+                    "others can change it"
+                }
             ),
             format!("chmod 600 {}", path.display()),
         ));
@@ -131,16 +156,23 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     // `-`: standard output, for what holds no secret (commands::stdio refuses the rest first).
     if is_stdio(path) {
         if mode & 0o077 == 0 {
-            return Err(Error::Usage("a private file is never written to standard output: give a file".into()));
+            return Err(Error::Usage(
+                "a private file is never written to standard output: give a file".into(),
+            ));
         }
         let mut out = std::io::stdout().lock();
-        return out.write_all(bytes).and_then(|()| out.flush()).map_err(|e| Error::io("standard output", e));
+        return out
+            .write_all(bytes)
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::io("standard output", e));
     }
     let dir = parent_of(path);
     create_dir_all(dir, if mode & 0o077 == 0 { 0o700 } else { 0o755 })?;
     report_leftovers(&remove_leftovers(dir, WRITE_PREFIX));
     let mut tmp = temp_file_in(dir, WRITE_PREFIX)?;
-    tmp.as_file().set_permissions(permissions(mode)).map_err(|e| Error::io(tmp.path(), e))?;
+    tmp.as_file()
+        .set_permissions(permissions(mode))
+        .map_err(|e| Error::io(tmp.path(), e))?;
     tmp.write_all(bytes).map_err(|e| Error::io(tmp.path(), e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
@@ -167,7 +199,12 @@ pub fn set_mode(_path: &Path, _mode: u32) -> Result<()> {
 /// opened with it (the umask can only narrow it), then set on the open file.
 pub fn create_file(path: &Path, mode: u32) -> std::io::Result<fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(path)?;
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)?;
     f.set_permissions(permissions(mode))?;
     Ok(f)
 }
@@ -176,7 +213,10 @@ pub fn create_file(path: &Path, mode: u32) -> std::io::Result<fs::File> {
 /// (never wider than meant), then set to `mode`.
 pub fn create_dir(path: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new().mode(0o700).create(path).map_err(|e| Error::io(path, e))?;
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(path)
+        .map_err(|e| Error::io(path, e))?;
     set_mode(path, mode)
 }
 
@@ -190,7 +230,12 @@ pub fn create_dir_all(path: &Path, mode: u32) -> Result<()> {
             Ok(m) if m.is_dir() => break,
             Ok(_) => match fs::metadata(p) {
                 Ok(m) if m.is_dir() => break,
-                _ => return Err(Error::failed(format!("{} is not a directory", p.display()), "give a path under a directory")),
+                _ => {
+                    return Err(Error::failed(
+                        format!("{} is not a directory", p.display()),
+                        "give a path under a directory",
+                    ));
+                }
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => missing.push(p.to_path_buf()),
             Err(e) => return Err(Error::io(p, e)),
@@ -233,7 +278,11 @@ impl DirModes {
 
     /// The mode of the directory at `rel` (relative, `/`-separated).
     pub fn mode(&self, rel: &str) -> u32 {
-        if rel == "secrets" || rel.starts_with("secrets/") || self.private.contains(rel) { 0o700 } else { 0o755 }
+        if rel == "secrets" || rel.starts_with("secrets/") || self.private.contains(rel) {
+            0o700
+        } else {
+            0o755
+        }
     }
 
     /// Makes the directories of `rel_file` (a file's relative path) under
@@ -251,7 +300,12 @@ impl DirModes {
             let p = root.join(&at);
             match fs::symlink_metadata(&p) {
                 Ok(m) if m.is_dir() => continue,
-                Ok(_) => return Err(Error::failed(format!("{} is in the way of a directory", p.display()), "the bundle is damaged")),
+                Ok(_) => {
+                    return Err(Error::failed(
+                        format!("{} is in the way of a directory", p.display()),
+                        "the bundle is damaged",
+                    ));
+                }
                 Err(_) => create_dir(&p, self.mode(&at))?,
             }
         }
@@ -285,7 +339,10 @@ pub fn run_prefix(prefix: &str) -> String {
 
 /// A temporary file in `dir` named `PREFIX<pid>-…`, locked while it lives.
 pub fn temp_file_in(dir: &Path, prefix: &str) -> Result<tempfile::NamedTempFile> {
-    let tmp = tempfile::Builder::new().prefix(&run_prefix(prefix)).tempfile_in(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(&run_prefix(prefix))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
     try_lock(tmp.as_file());
     Ok(tmp)
 }
@@ -293,7 +350,10 @@ pub fn temp_file_in(dir: &Path, prefix: &str) -> Result<tempfile::NamedTempFile>
 /// A temporary directory in `dir` named `PREFIX<pid>-…`, and the open
 /// directory holding its lock (keep it as long as the directory is in use).
 pub fn temp_dir_in(dir: &Path, prefix: &str) -> Result<(tempfile::TempDir, fs::File)> {
-    let tmp = tempfile::Builder::new().prefix(&run_prefix(prefix)).tempdir_in(dir).map_err(|e| Error::io(dir, e))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(&run_prefix(prefix))
+        .tempdir_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
     let lock = fs::File::open(tmp.path()).map_err(|e| Error::io(tmp.path(), e))?;
     try_lock(&lock);
     Ok((tmp, lock))
@@ -340,7 +400,11 @@ pub fn remove_leftovers(dir: &Path, prefix: &str) -> Vec<PathBuf> {
         if !try_lock(&f) {
             continue;
         }
-        let gone = if meta.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+        let gone = if meta.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        };
         if gone.is_ok() {
             removed.push(path);
         }
@@ -351,7 +415,10 @@ pub fn remove_leftovers(dir: &Path, prefix: &str) -> Vec<PathBuf> {
 /// Says what `remove_leftovers` removed.
 pub fn report_leftovers(removed: &[PathBuf]) {
     for p in removed {
-        eprintln!("note: removed {}, left behind by an interrupted meshbundle run", p.display());
+        eprintln!(
+            "note: removed {}, left behind by an interrupted meshbundle run",
+            p.display()
+        );
     }
 }
 

@@ -8,8 +8,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{
-    ANNOTATION_CREATED, Arch, Config, HistoryBuilder, ImageConfigurationBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder,
-    RootFsBuilder,
+    ANNOTATION_CREATED, Arch, Config, HistoryBuilder, ImageConfigurationBuilder, ImageManifestBuilder, MediaType, Os,
+    PlatformBuilder, RootFsBuilder,
 };
 use serde::Deserialize;
 
@@ -95,7 +95,10 @@ fn collect(recipe: &Path, base: &Path, f: &RecipeFile, out: &mut Vec<Entry>) -> 
         return Err(bad(recipe, format!("`{}` is not a clean path", f.path)));
     }
     let explicit = match &f.mode {
-        Some(m) => Some(u32::from_str_radix(m.trim_start_matches("0o"), 8).map_err(|_| bad(recipe, format!("mode `{m}` is not octal")))?),
+        Some(m) => Some(
+            u32::from_str_radix(m.trim_start_matches("0o"), 8)
+                .map_err(|_| bad(recipe, format!("mode `{m}` is not octal")))?,
+        ),
         None => None,
     };
     if meta.is_dir() {
@@ -109,7 +112,11 @@ fn collect(recipe: &Path, base: &Path, f: &RecipeFile, out: &mut Vec<Entry>) -> 
                 if m.is_dir() {
                     stack.push((p, name));
                 } else {
-                    out.push(Entry { path: name, source: p, mode: explicit.unwrap_or(mode_of(&m)) });
+                    out.push(Entry {
+                        path: name,
+                        source: p,
+                        mode: explicit.unwrap_or(mode_of(&m)),
+                    });
                 }
             }
         }
@@ -117,10 +124,22 @@ fn collect(recipe: &Path, base: &Path, f: &RecipeFile, out: &mut Vec<Entry>) -> 
         if let Some(pin) = &f.sha256 {
             let (d, _) = sha256_file(&src).map_err(|e| bad(recipe, e.to_string()))?;
             if d != *pin {
-                return Err(bad(recipe, format!("{} has sha256 {}, but the recipe pins {}", src.display(), d.hex(), pin.hex())));
+                return Err(bad(
+                    recipe,
+                    format!(
+                        "{} has sha256 {}, but the recipe pins {}",
+                        src.display(),
+                        d.hex(),
+                        pin.hex()
+                    ),
+                ));
             }
         }
-        out.push(Entry { path: dest, source: src, mode: explicit.unwrap_or(mode_of(&meta)) });
+        out.push(Entry {
+            path: dest,
+            source: src,
+            mode: explicit.unwrap_or(mode_of(&meta)),
+        });
     }
     Ok(())
 }
@@ -128,7 +147,11 @@ fn collect(recipe: &Path, base: &Path, f: &RecipeFile, out: &mut Vec<Entry>) -> 
 #[cfg(unix)]
 fn mode_of(m: &std::fs::Metadata) -> u32 {
     use std::os::unix::fs::PermissionsExt;
-    if m.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 }
+    if m.permissions().mode() & 0o111 != 0 {
+        0o755
+    } else {
+        0o644
+    }
 }
 
 #[cfg(not(unix))]
@@ -176,14 +199,29 @@ fn layer_tar(recipe: &Path, entries: &mut [Entry], mtime: u64) -> Result<Vec<u8>
 }
 
 fn gzip(data: &[u8]) -> Result<Vec<u8>> {
-    let mut gz = flate2::GzBuilder::new().mtime(0).operating_system(255).write(Vec::new(), flate2::Compression::new(6));
-    gz.write_all(data).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
-    gz.finish().map_err(|e| Error::failed(e.to_string(), "report this as a bug"))
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(Vec::new(), flate2::Compression::new(6));
+    gz.write_all(data)
+        .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+    gz.finish()
+        .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))
 }
 
 fn rfc3339(secs: u64) -> String {
     der::DateTime::from_unix_duration(std::time::Duration::from_secs(secs))
-        .map(|d| format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", d.year(), d.month(), d.day(), d.hour(), d.minutes(), d.seconds()))
+        .map(|d| {
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                d.year(),
+                d.month(),
+                d.day(),
+                d.hour(),
+                d.minutes(),
+                d.seconds()
+            )
+        })
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
 }
 
@@ -193,12 +231,22 @@ pub fn build(recipe_path: &Path, out: &Path, epoch: u64) -> Result<(crate::oci::
     let text = std::fs::read_to_string(recipe_path).map_err(|e| Error::io(recipe_path, e))?;
     let recipe: Recipe = meshbundle_core::yaml::from_str(&text).map_err(|e| bad(recipe_path, e.to_string()))?;
     if recipe.kind != "ImageRecipe" || recipe.api_version != meshbundle_core::spec::API_VERSION {
-        return Err(bad(recipe_path, "not an ImageRecipe (apiVersion meshbundle.dev/v1alpha1)"));
+        return Err(bad(
+            recipe_path,
+            "not an ImageRecipe (apiVersion meshbundle.dev/v1alpha1)",
+        ));
     }
     let base = recipe_path.parent().unwrap_or(Path::new("."));
-    let (os, arch) = recipe.platform.split_once('/').ok_or_else(|| bad(recipe_path, "platform is os/arch"))?;
+    let (os, arch) = recipe
+        .platform
+        .split_once('/')
+        .ok_or_else(|| bad(recipe_path, "platform is os/arch"))?;
     let layout = Layout::create(out).map_err(|e| Error::failed(e.to_string(), "check the output directory"))?;
-    let put = |bytes: &[u8]| layout.put_bytes(bytes).map_err(|e| Error::failed(e.to_string(), "check the output directory"));
+    let put = |bytes: &[u8]| {
+        layout
+            .put_bytes(bytes)
+            .map_err(|e| Error::failed(e.to_string(), "check the output directory"))
+    };
     let bug = |e: &dyn std::fmt::Display| Error::failed(e.to_string(), "report this as a bug");
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
@@ -236,7 +284,13 @@ pub fn build(recipe_path: &Path, out: &Path, epoch: u64) -> Result<(crate::oci::
         .architecture(Arch::from(arch))
         .os(Os::from(os))
         .config(run)
-        .rootfs(RootFsBuilder::default().typ("layers").diff_ids(diff_ids).build().map_err(|e| bug(&e))?)
+        .rootfs(
+            RootFsBuilder::default()
+                .typ("layers")
+                .diff_ids(diff_ids)
+                .build()
+                .map_err(|e| bug(&e))?,
+        )
         .history(history)
         .build()
         .map_err(|e| bug(&e))?;
@@ -245,16 +299,32 @@ pub fn build(recipe_path: &Path, out: &Path, epoch: u64) -> Result<(crate::oci::
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
-        .config(descriptor(MediaType::ImageConfig, &config_digest, config_bytes.len() as u64))
+        .config(descriptor(
+            MediaType::ImageConfig,
+            &config_digest,
+            config_bytes.len() as u64,
+        ))
         .layers(layers)
-        .annotations([(ANNOTATION_CREATED.to_string(), rfc3339(epoch))].into_iter().collect::<std::collections::HashMap<_, _>>())
+        .annotations(
+            [(ANNOTATION_CREATED.to_string(), rfc3339(epoch))]
+                .into_iter()
+                .collect::<std::collections::HashMap<_, _>>(),
+        )
         .build()
         .map_err(|e| bug(&e))?;
     let manifest_bytes = canonical_bytes(&manifest).map_err(|e| bug(&e))?;
     let digest = put(&manifest_bytes)?;
     let ref_name = format!("{}:{}", recipe.name, recipe.tag);
     let mut entry = descriptor(MediaType::ImageManifest, &digest, manifest_bytes.len() as u64);
-    entry.set_platform(Some(PlatformBuilder::default().os(Os::from(os)).architecture(Arch::from(arch)).build().map_err(|e| bug(&e))?));
-    layout.write_index(vec![named(entry, &ref_name)]).map_err(|e| Error::failed(e.to_string(), "check the output directory"))?;
+    entry.set_platform(Some(
+        PlatformBuilder::default()
+            .os(Os::from(os))
+            .architecture(Arch::from(arch))
+            .build()
+            .map_err(|e| bug(&e))?,
+    ));
+    layout
+        .write_index(vec![named(entry, &ref_name)])
+        .map_err(|e| Error::failed(e.to_string(), "check the output directory"))?;
     Ok((digest, ref_name))
 }

@@ -17,11 +17,19 @@ use crate::progress::Progress;
 
 /// The platforms a site runs: `linux/<arch>` for each of its architectures.
 pub fn platforms(site: &Site) -> Vec<String> {
-    site.spec.architectures.iter().map(|a| format!("linux/{}", a.as_str())).collect()
+    site.spec
+        .architectures
+        .iter()
+        .map(|a| format!("linux/{}", a.as_str()))
+        .collect()
 }
 
 fn source_of<'a>(site: &'a Site, name: &str) -> Option<&'a str> {
-    site.spec.images.iter().find(|i| ImageRef::parse(&i.name).is_ok_and(|r| r.tagged() == name)).and_then(|i| i.source.as_deref())
+    site.spec
+        .images
+        .iter()
+        .find(|i| ImageRef::parse(&i.name).is_ok_and(|r| r.tagged() == name))
+        .and_then(|i| i.source.as_deref())
 }
 
 pub struct Resolver<'a> {
@@ -42,7 +50,9 @@ impl Resolver<'_> {
                 Ok(locked)
             }
             None => self.registries.resolve(&r, &plats).await.map_err(|e| {
-                let hint = e.hint().unwrap_or_else(|| "check the registry is reachable (--mirror, --insecure, --authfile)".into());
+                let hint = e
+                    .hint()
+                    .unwrap_or_else(|| "check the registry is reachable (--mirror, --insecure, --authfile)".into());
                 Error::failed(e.to_string(), hint)
             }),
         }
@@ -64,10 +74,19 @@ impl Resolver<'_> {
                 .published_sha256(&f.name, sum, &f.url)
                 .await
                 .map_err(|e| Error::failed(e.to_string(), "the publisher's checksum file could not be read"))?;
-            check_pinned(&f.name, &f.url, &digest, &published)
-                .map_err(|e| Error::failed(e.to_string(), "the download does not match the publisher's checksum file: do not use it"))?;
+            check_pinned(&f.name, &f.url, &digest, &published).map_err(|e| {
+                Error::failed(
+                    e.to_string(),
+                    "the download does not match the publisher's checksum file: do not use it",
+                )
+            })?;
         }
-        Ok(LockedFile { name: f.name.clone(), url: f.url.clone(), sha256: digest, size })
+        Ok(LockedFile {
+            name: f.name.clone(),
+            url: f.url.clone(),
+            sha256: digest,
+            size,
+        })
     }
 }
 
@@ -77,7 +96,13 @@ impl Resolver<'_> {
 /// lands in its own place and the lock is sorted, so the bytes written are
 /// the same whatever order the answers come in. The first error in the
 /// spec's order is the one reported.
-pub async fn lock(site: &Site, needs: &Needs, old: Option<&Lock>, update: &[String], r: &Resolver<'_>) -> Result<(Lock, usize)> {
+pub async fn lock(
+    site: &Site,
+    needs: &Needs,
+    old: Option<&Lock>,
+    update: &[String],
+    r: &Resolver<'_>,
+) -> Result<(Lock, usize)> {
     use futures::StreamExt;
     let fresh = |name: &str| update.iter().any(|u| u == name || u == "all");
     let jobs = r.registries.jobs().max(1);
@@ -92,7 +117,10 @@ pub async fn lock(site: &Site, needs: &Needs, old: Option<&Lock>, update: &[Stri
     }
     let mut files = Vec::new();
     for f in &needs.files {
-        match old.and_then(|l| l.file(&f.name)).filter(|e| !fresh(&f.name) && e.url == f.url) {
+        match old
+            .and_then(|l| l.file(&f.name))
+            .filter(|e| !fresh(&f.name) && e.url == f.url)
+        {
             Some(kept) => lock.files.push(kept.clone()),
             None => files.push(f),
         }
@@ -106,7 +134,11 @@ pub async fn lock(site: &Site, needs: &Needs, old: Option<&Lock>, update: &[Stri
     let work = images
         .iter()
         .map(|name| futures::future::Either::Left(async move { r.image(site, name).await.map(Got::Image) }))
-        .chain(files.iter().map(|f| futures::future::Either::Right(async move { r.file(f).await.map(Got::File) })));
+        .chain(
+            files
+                .iter()
+                .map(|f| futures::future::Either::Right(async move { r.file(f).await.map(Got::File) })),
+        );
     let got: Vec<Result<Got>> = futures::stream::iter(work).buffered(jobs).collect().await;
     for g in got {
         match g? {
@@ -117,7 +149,9 @@ pub async fn lock(site: &Site, needs: &Needs, old: Option<&Lock>, update: &[Stri
     for u in update {
         let known = u == "all" || lock.image(u).is_some() || lock.file(u).is_some();
         if !known {
-            return Err(Error::Usage(format!("--update {u}: no image or file of this site has that name")));
+            return Err(Error::Usage(format!(
+                "--update {u}: no image or file of this site has that name"
+            )));
         }
     }
     lock.sort();

@@ -31,7 +31,10 @@ impl Progress {
             b.set_prefix(what.to_string());
             b
         });
-        Progress { bar, retries: AtomicU64::new(0) }
+        Progress {
+            bar,
+            retries: AtomicU64::new(0),
+        }
     }
 
     pub fn add_total(&self, n: u64) {
@@ -110,6 +113,12 @@ impl Progress {
     /// `counts`: what an import step streams, known from the seal before
     /// the first byte, so the bar has a rate and an ETA from the start.
     pub fn add_entries(&self, seal: &crate::bundle::seal::Seal, counts: impl Fn(&str) -> bool) {
-        self.add_total(seal.entries.iter().filter(|e| counts(e.path.as_str())).map(|e| e.size).sum());
+        self.add_total(
+            seal.entries
+                .iter()
+                .filter(|e| counts(e.path.as_str()))
+                .map(|e| e.size)
+                .sum(),
+        );
     }
 }

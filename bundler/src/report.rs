@@ -52,20 +52,37 @@ pub fn count_summary(diags: &[Diagnostic]) -> String {
 /// the pinned files, the images and whether the static meshbundle is there.
 /// `build`, `verify`, `inspect` and `import` all say it this way.
 pub fn carried_line(seal: &crate::bundle::seal::Seal) -> String {
-    let count = |n: usize, one: &str| if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") };
-    let tree = seal.entries.iter().filter(|e| e.path.as_str().starts_with("tree/")).count();
+    let count = |n: usize, one: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {one}s")
+        }
+    };
+    let tree = seal
+        .entries
+        .iter()
+        .filter(|e| e.path.as_str().starts_with("tree/"))
+        .count();
     let binary = seal.entries.iter().any(|e| e.path.as_str() == "bin/meshbundle");
     let mut names: Vec<&str> = seal.files.iter().map(|f| f.name.as_str()).take(4).collect();
     if seal.files.len() > 4 {
         names.push("...");
     }
-    let files =
-        if seal.files.is_empty() { "no files".to_string() } else { format!("{} ({})", count(seal.files.len(), "file"), names.join(", ")) };
+    let files = if seal.files.is_empty() {
+        "no files".to_string()
+    } else {
+        format!("{} ({})", count(seal.files.len(), "file"), names.join(", "))
+    };
     format!(
         "carried: the rendered install ({}), {files}, {}, {}",
         count(tree, "file"),
         count(seal.images.len(), "image"),
-        if binary { "the static meshbundle (bin/meshbundle)" } else { "no static meshbundle" }
+        if binary {
+            "the static meshbundle (bin/meshbundle)"
+        } else {
+            "no static meshbundle"
+        }
     )
 }
 
@@ -76,7 +93,11 @@ pub fn carried_line(seal: &crate::bundle::seal::Seal) -> String {
 pub fn install_line(seal: &crate::bundle::seal::Seal) -> String {
     let why = seal.cannot_install();
     if why.is_empty() {
-        let base = if seal.base.is_some() { " (as an upgrade, where the bundle it completes is imported)" } else { "" };
+        let base = if seal.base.is_some() {
+            " (as an upgrade, where the bundle it completes is imported)"
+        } else {
+            ""
+        };
         format!(
             "can install site {}{base}: every image and file it needs is carried, with the join configurations",
             crate::bundle::read::shown(&seal.site)

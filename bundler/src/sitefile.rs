@@ -15,7 +15,10 @@ use crate::{fsutil, report};
 
 /// Unix seconds now.
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// The operating system's random source.
@@ -60,8 +63,12 @@ pub fn read_secrets(path: &Path, site: Option<&Site>) -> Result<SiteSecrets> {
             "give the site.secrets.yaml that `meshbundle secrets generate` wrote",
         )
     })?;
-    let secrets = pki::parse_secrets(&text)
-        .map_err(|e| Error::failed(located(path, &e.to_string()), "give the site.secrets.yaml that `meshbundle secrets generate` wrote"))?;
+    let secrets = pki::parse_secrets(&text).map_err(|e| {
+        Error::failed(
+            located(path, &e.to_string()),
+            "give the site.secrets.yaml that `meshbundle secrets generate` wrote",
+        )
+    })?;
     let diags = match site {
         Some(site) => secrets.check(site, now()),
         None => secrets.check_material(now()),
@@ -86,17 +93,34 @@ pub fn read_lock(path: &Path) -> Result<Lock> {
 pub fn read_lock_text(path: &Path) -> Result<(Lock, String)> {
     let bytes = fsutil::read_limited(path, 64 * 1024 * 1024)?;
     let text = String::from_utf8(bytes).map_err(|_| {
-        Error::failed(format!("{} is not a text file", path.display()), "give the meshbundle.lock that `meshbundle lock` wrote")
+        Error::failed(
+            format!("{} is not a text file", path.display()),
+            "give the meshbundle.lock that `meshbundle lock` wrote",
+        )
     })?;
-    let lock = meshbundle_core::lock::parse(&text)
-        .map_err(|e| Error::failed(located(path, &e.to_string()), "give the meshbundle.lock that `meshbundle lock` wrote"))?;
+    let lock = meshbundle_core::lock::parse(&text).map_err(|e| {
+        Error::failed(
+            located(path, &e.to_string()),
+            "give the meshbundle.lock that `meshbundle lock` wrote",
+        )
+    })?;
     Ok((lock, text))
 }
 
 /// `FILE:LINE:COL: …` for a message that starts with `LINE:COL: `, `FILE: …` otherwise.
 fn located(path: &Path, message: &str) -> String {
-    let positioned = message.split_once(": ").and_then(|(at, _)| at.split_once(':')).is_some_and(|(l, c)| {
-        !l.is_empty() && !c.is_empty() && l.bytes().all(|b| b.is_ascii_digit()) && c.bytes().all(|b| b.is_ascii_digit())
-    });
-    if positioned { format!("{}:{message}", path.display()) } else { format!("{}: {message}", path.display()) }
+    let positioned = message
+        .split_once(": ")
+        .and_then(|(at, _)| at.split_once(':'))
+        .is_some_and(|(l, c)| {
+            !l.is_empty()
+                && !c.is_empty()
+                && l.bytes().all(|b| b.is_ascii_digit())
+                && c.bytes().all(|b| b.is_ascii_digit())
+        });
+    if positioned {
+        format!("{}:{message}", path.display())
+    } else {
+        format!("{}: {message}", path.display())
+    }
 }

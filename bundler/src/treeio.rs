@@ -40,8 +40,14 @@ pub fn write_tree(tree: &FileTree, dir: &Path, force: bool) -> Result<()> {
     for (path, file) in tree.iter() {
         dirs.create_parents(tmp.path(), path)?;
         let dest = tmp.path().join(path);
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).mode(file.mode).open(&dest).map_err(|e| Error::io(&dest, e))?;
-        f.set_permissions(fsutil::permissions(file.mode)).map_err(|e| Error::io(&dest, e))?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(file.mode)
+            .open(&dest)
+            .map_err(|e| Error::io(&dest, e))?;
+        f.set_permissions(fsutil::permissions(file.mode))
+            .map_err(|e| Error::io(&dest, e))?;
         f.write_all(&file.bytes).map_err(|e| Error::io(&dest, e))?;
     }
     fsutil::set_mode(tmp.path(), 0o755)?;

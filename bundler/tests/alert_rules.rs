@@ -50,7 +50,13 @@ fn constant(v: f64) -> String {
 fn buckets(name: &str, labels: &str, bounds: &[f64], value: f64, per_minute: f64) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = bounds
         .iter()
-        .map(|b| series(name, &format!("{labels}, le=\"{b}\""), counter(if value <= *b { per_minute } else { 0.0 })))
+        .map(|b| {
+            series(
+                name,
+                &format!("{labels}, le=\"{b}\""),
+                counter(if value <= *b { per_minute } else { 0.0 }),
+            )
+        })
         .collect();
     out.push(series(name, &format!("{labels}, le=\"+Inf\""), counter(per_minute)));
     out
@@ -90,12 +96,16 @@ fn case(alert: &str, t: &Alerts) -> Option<Case> {
         }
         "MeshServiceHighErrorRate" => {
             let e = t.error_rate_percent;
-            let l = |code: &str| format!(r#"reporter="destination", destination_service="{SVC}", response_code="{code}""#);
+            let l =
+                |code: &str| format!(r#"reporter="destination", destination_service="{SVC}", response_code="{code}""#);
             let name = "istio_requests_total";
             // 1000 requests a minute, a share of them 503.
             let traffic = |failing_percent: f64, extra: Vec<(String, String)>| {
                 let failing = 10.0 * failing_percent;
-                let mut v = vec![series(name, &l("200"), counter(1000.0 - failing)), series(name, &l("503"), counter(failing))];
+                let mut v = vec![
+                    series(name, &l("200"), counter(1000.0 - failing)),
+                    series(name, &l("503"), counter(failing)),
+                ];
                 v.extend(extra);
                 v
             };
@@ -126,14 +136,18 @@ fn case(alert: &str, t: &Alerts) -> Option<Case> {
                 // Far from expiry; and 0, which istiod reports before it has a CA.
                 quiet: vec![
                     series(name, istiod, constant(NOW + secs * 2.0)),
-                    series(name, r#"namespace="istio-system", pod="istiod-1-30-3-7d9f8c-zzzzz", job="kubernetes-pods""#, constant(0.0)),
+                    series(
+                        name,
+                        r#"namespace="istio-system", pod="istiod-1-30-3-7d9f8c-zzzzz", job="kubernetes-pods""#,
+                        constant(0.0),
+                    ),
                 ],
             }
         }
         "KubernetesClientCertificateExpiring" => {
             let bounds = [
-                0.0, 1800.0, 3600.0, 7200.0, 21600.0, 43200.0, 86400.0, 172800.0, 345600.0, 604800.0, 2592000.0, 7776000.0, 15552000.0,
-                31104000.0,
+                0.0, 1800.0, 3600.0, 7200.0, 21600.0, 43200.0, 86400.0, 172800.0, 345600.0, 604800.0, 2592000.0,
+                7776000.0, 15552000.0, 31104000.0,
             ];
             let l = r#"job="kubernetes-apiservers", instance="10.0.0.11:6443""#;
             let name = "apiserver_client_certificate_expiration_seconds_bucket";
@@ -157,7 +171,9 @@ fn case(alert: &str, t: &Alerts) -> Option<Case> {
                 fire: vec![series(name, l, constant(ks / 2.0))],
                 labels: json!({"job": "kubernetes-nodes", "instance": "worker-1"}),
                 severity: "warning",
-                summary: format!("the kubelet client certificate of worker-1 expires within {kd} days: its rotation is failing"),
+                summary: format!(
+                    "the kubelet client certificate of worker-1 expires within {kd} days: its rotation is failing"
+                ),
                 quiet: vec![series(name, l, constant(ks * 1.5))],
             }
         }
@@ -201,7 +217,10 @@ fn case(alert: &str, t: &Alerts) -> Option<Case> {
             let unlimited = r#"namespace="shop", pod="batch-1", container="batch", job="kubernetes-nodes-cadvisor""#;
             let pod_total = r#"namespace="shop", pod="web-6f7b-abc", container="", job="kubernetes-nodes-cadvisor""#;
             Case {
-                fire: vec![series(ws, container, constant((limit * above / 100.0).round())), series(lim, container, constant(limit))],
+                fire: vec![
+                    series(ws, container, constant((limit * above / 100.0).round())),
+                    series(lim, container, constant(limit)),
+                ],
                 labels: container_labels.clone(),
                 severity: "warning",
                 summary: format!("web in web-6f7b-abc uses more than {usage}% of its memory limit"),
@@ -220,7 +239,11 @@ fn case(alert: &str, t: &Alerts) -> Option<Case> {
             // A limit of one CPU: quota 100000 per period 100000.
             let cpu = |percent: f64| {
                 vec![
-                    series("container_cpu_usage_seconds_total", container, counter(60.0 * percent / 100.0)),
+                    series(
+                        "container_cpu_usage_seconds_total",
+                        container,
+                        counter(60.0 * percent / 100.0),
+                    ),
                     series("container_spec_cpu_quota", container, constant(100000.0)),
                     series("container_spec_cpu_period", container, constant(100000.0)),
                 ]
@@ -269,7 +292,11 @@ fn case(alert: &str, t: &Alerts) -> Option<Case> {
             // at a third of it (not below 7 days); at 7 days or less only the
             // critical. The series sits between the two levels, so exactly the
             // lower level fires.
-            let (warn, crit) = if days <= 7 { (None, days) } else { (Some(days), days.div_ceil(3).max(7)) };
+            let (warn, crit) = if days <= 7 {
+                (None, days)
+            } else {
+                (Some(days), days.div_ceil(3).max(7))
+            };
             let (severity, d, left) = match warn {
                 Some(w) => ("warning", w, f64::from(w + crit) / 2.0),
                 None => ("critical", crit, f64::from(crit) / 2.0),
@@ -324,9 +351,17 @@ fn rules(site: &Site) -> Value {
     let tree = render(site, &Inputs::default()).unwrap();
     let f = tree.get("manifests/observability/prometheus.yaml").unwrap();
     let docs: Vec<Value> = serde_saphyr::from_multiple(&String::from_utf8(f.bytes.clone()).unwrap()).unwrap();
-    let cm = docs.iter().find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "prometheus").unwrap();
+    let cm = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "prometheus")
+        .unwrap();
     let config: Value = serde_saphyr::from_str(cm["data"]["prometheus.yml"].as_str().unwrap()).unwrap();
-    let files: Vec<&str> = config["rule_files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    let files: Vec<&str> = config["rule_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
     assert!(files.contains(&"/etc/config/alerting_rules.yml"), "{files:?}");
     serde_saphyr::from_str(cm["data"]["alerting_rules.yml"].as_str().unwrap()).unwrap()
 }
@@ -342,7 +377,12 @@ fn alert_names(rules: &Value) -> Vec<String> {
 }
 
 fn input(series: &[(String, String)]) -> Value {
-    json!(series.iter().map(|(s, v)| json!({"series": s, "values": v})).collect::<Vec<_>>())
+    json!(
+        series
+            .iter()
+            .map(|(s, v)| json!({"series": s, "values": v}))
+            .collect::<Vec<_>>()
+    )
 }
 
 /// The promtool test file for every alert of `rules`, with the thresholds of `site`.
@@ -383,13 +423,23 @@ fn promtool_test(site: &Site) {
     let rules = rules(site);
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.yml"), serde_saphyr::to_string(&rules).unwrap()).unwrap();
-    std::fs::write(dir.path().join("test.yml"), serde_saphyr::to_string(&test_file(site, &rules)).unwrap()).unwrap();
+    std::fs::write(
+        dir.path().join("test.yml"),
+        serde_saphyr::to_string(&test_file(site, &rules)).unwrap(),
+    )
+    .unwrap();
     let o = Command::new("promtool")
         .args(["test", "rules", "test.yml"])
         .current_dir(dir.path())
         .output()
         .expect("promtool (apt-get install prometheus) is needed");
-    assert!(o.status.success(), "{}: {}{}", site.metadata.name, text(&o.stdout), text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{}: {}{}",
+        site.metadata.name,
+        text(&o.stdout),
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -401,8 +451,12 @@ fn every_shipped_alert_fires_on_its_series_and_stays_quiet_otherwise_with_the_pr
 fn every_shipped_alert_follows_other_thresholds() {
     let mut s = example("production");
     s.metadata.name = "other-thresholds".into();
-    s.spec.observability.alerts =
-        Alerts { p99_latency_ms: 200, error_rate_percent: 1.5, cert_expiry_days: 10, resource_usage_percent: 75.0 };
+    s.spec.observability.alerts = Alerts {
+        p99_latency_ms: 200,
+        error_rate_percent: 1.5,
+        cert_expiry_days: 10,
+        resource_usage_percent: 75.0,
+    };
     // Series made from these thresholds fire and stay quiet only if the
     // rules carry them: a rule with the production threshold would stay quiet
     // on twice 200 ms (400 < 500) or fire on 80% of 500 ms (400 > 200).
@@ -454,6 +508,10 @@ fn the_kubelet_serving_certificate_alerts_at_both_levels() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.yml"), serde_saphyr::to_string(&rules).unwrap()).unwrap();
     std::fs::write(dir.path().join("test.yml"), serde_saphyr::to_string(&file).unwrap()).unwrap();
-    let o = Command::new("promtool").args(["test", "rules", "test.yml"]).current_dir(dir.path()).output().expect("promtool is needed");
+    let o = Command::new("promtool")
+        .args(["test", "rules", "test.yml"])
+        .current_dir(dir.path())
+        .output()
+        .expect("promtool is needed");
     assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
 }

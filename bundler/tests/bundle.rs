@@ -37,7 +37,9 @@ impl Fixture {
         let o = meshbundle(d, &["secrets", "generate", "site.yaml", "-o", "site.secrets.yaml"]);
         assert!(o.status.success(), "{}", text(&o.stderr));
         run(Command::new("age-keygen").arg("-o").arg(d.join("operator.age")));
-        let recipient = run(Command::new("age-keygen").arg("-y").arg(d.join("operator.age"))).trim().to_string();
+        let recipient = run(Command::new("age-keygen").arg("-y").arg(d.join("operator.age")))
+            .trim()
+            .to_string();
         let o = meshbundle(d, &["keygen", "-o", "release"]);
         assert!(o.status.success(), "{}", text(&o.stderr));
         let f = Fixture { dir, up, recipient };
@@ -184,26 +186,47 @@ fn example_bundle_builds_offline_reproducibly_and_verifies() {
         .output()
         .unwrap();
     assert!(o2.status.success(), "{}", text(&o2.stderr));
-    assert_eq!(sha256_file(&d.join("one.mbundle")), sha256_file(&d.join("two.mbundle")), "two builds, the same bytes");
+    assert_eq!(
+        sha256_file(&d.join("one.mbundle")),
+        sha256_file(&d.join("two.mbundle")),
+        "two builds, the same bytes"
+    );
     let id = text(&o1.stdout).trim().to_string();
-    assert!(id.starts_with("sha256:") && id.len() == 71, "build prints the bundle id: {id}");
+    assert!(
+        id.starts_with("sha256:") && id.len() == 71,
+        "build prints the bundle id: {id}"
+    );
     // Every image the example needs (none can be pulled offline).
-    let images = meshbundle_core::catalog::needs(&example("production")).unwrap().images.len();
+    let images = meshbundle_core::catalog::needs(&example("production"))
+        .unwrap()
+        .images
+        .len();
     let not_carried = format!("not carried: {images} images");
     assert!(text(&o1.stderr).contains(&not_carried), "{}", text(&o1.stderr));
     // It says plainly that it cannot install, and never suggests an import without a target.
     let err = text(&o1.stderr);
-    assert!(err.contains("this bundle cannot install a site") && err.contains("without --secrets"), "{err}");
-    assert!(err.contains("meshbundle import one.mbundle --extract DIR") && !err.contains("meshbundle import\n"), "{err}");
+    assert!(
+        err.contains("this bundle cannot install a site") && err.contains("without --secrets"),
+        "{err}"
+    );
+    assert!(
+        err.contains("meshbundle import one.mbundle --extract DIR") && !err.contains("meshbundle import\n"),
+        "{err}"
+    );
 
     let o = meshbundle(d, &["verify", "one.mbundle"]);
     assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
     let out = text(&o.stdout);
-    assert!(out.contains(&id) && out.contains("ok") && out.contains(&not_carried), "{out}");
+    assert!(
+        out.contains(&id) && out.contains("ok") && out.contains(&not_carried),
+        "{out}"
+    );
     assert!(out.contains("cannot install a site: "), "{out}");
     let o = meshbundle(d, &["import", "one.mbundle", "--extract", "laid"]);
     assert!(
-        o.status.success() && text(&o.stderr).contains("this bundle cannot install a site") && !text(&o.stderr).contains("install.sh"),
+        o.status.success()
+            && text(&o.stderr).contains("this bundle cannot install a site")
+            && !text(&o.stderr).contains("install.sh"),
         "{}",
         text(&o.stderr)
     );
@@ -214,26 +237,68 @@ fn example_bundle_builds_offline_reproducibly_and_verifies() {
     assert_eq!(v["notCarried"]["images"].as_array().unwrap().len(), images);
     // This meshbundle is not statically linked, so it does not carry itself,
     // whatever else lies in target/ (a musl build is carried only with --binary).
-    assert!(v["notCarried"]["files"].as_array().unwrap().iter().any(|f| f == "bin/meshbundle"), "{v}");
-    let has_bin = |f: &str| entries(&d.join(f)).iter().any(|(h, _)| h.path().unwrap().to_str() == Some("bin/meshbundle"));
+    assert!(
+        v["notCarried"]["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f == "bin/meshbundle"),
+        "{v}"
+    );
+    let has_bin = |f: &str| {
+        entries(&d.join(f))
+            .iter()
+            .any(|(h, _)| h.path().unwrap().to_str() == Some("bin/meshbundle"))
+    };
     assert!(!has_bin("one.mbundle"));
     if let Some(musl) = static_build() {
         let o = meshbundle(
             d,
-            &["build", "--example", "production", "-o", "static.mbundle", "--cache", "c1", "--binary", musl.to_str().unwrap()],
+            &[
+                "build",
+                "--example",
+                "production",
+                "-o",
+                "static.mbundle",
+                "--cache",
+                "c1",
+                "--binary",
+                musl.to_str().unwrap(),
+            ],
         );
         assert!(o.status.success(), "{}", text(&o.stderr));
         assert!(has_bin("static.mbundle"));
         // The static binary carries itself unless told not to.
         let o = Command::new(&musl)
-            .args(["build", "--example", "production", "-o", "self.mbundle", "--cache", "c1"])
+            .args([
+                "build",
+                "--example",
+                "production",
+                "-o",
+                "self.mbundle",
+                "--cache",
+                "c1",
+            ])
             .current_dir(d)
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", text(&o.stderr));
-        assert_eq!(sha256_file(&d.join("self.mbundle")), sha256_file(&d.join("static.mbundle")), "the static binary carries itself");
+        assert_eq!(
+            sha256_file(&d.join("self.mbundle")),
+            sha256_file(&d.join("static.mbundle")),
+            "the static binary carries itself"
+        );
         let o = Command::new(&musl)
-            .args(["build", "--example", "production", "-o", "none.mbundle", "--cache", "c1", "--no-binary"])
+            .args([
+                "build",
+                "--example",
+                "production",
+                "-o",
+                "none.mbundle",
+                "--cache",
+                "c1",
+                "--no-binary",
+            ])
             .current_dir(d)
             .output()
             .unwrap();
@@ -250,8 +315,20 @@ fn example_bundle_builds_offline_reproducibly_and_verifies() {
     assert_eq!(v["site"], "prod-site");
     assert_eq!(v["versions"]["istio"], "1.30.3");
     assert_eq!(v["nodes"].as_array().unwrap().len(), 6);
-    assert!(v["files"].as_array().unwrap().iter().any(|f| f["name"] == "manifest/calico"));
-    assert!(v["notCarried"]["images"].as_array().unwrap().iter().any(|i| i.as_str().unwrap().contains("proxyv2")));
+    assert!(
+        v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["name"] == "manifest/calico")
+    );
+    assert!(
+        v["notCarried"]["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i.as_str().unwrap().contains("proxyv2"))
+    );
     let o = meshbundle(d, &["inspect", "one.mbundle"]);
     assert!(text(&o.stdout).contains("not carried"), "{}", text(&o.stdout));
 
@@ -269,7 +346,13 @@ fn example_bundle_builds_offline_reproducibly_and_verifies() {
     }
     // The seal lists every entry after it, with the sha256 of its content.
     let seal: Value = serde_json::from_slice(&list[0].1).unwrap();
-    assert_eq!(format!("sha256:{}\n", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&list[0].1))), text(&list[1].1));
+    assert_eq!(
+        format!(
+            "sha256:{}\n",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&list[0].1))
+        ),
+        text(&list[1].1)
+    );
     let listed: BTreeMap<String, String> = seal["entries"]
         .as_array()
         .unwrap()
@@ -278,7 +361,12 @@ fn example_bundle_builds_offline_reproducibly_and_verifies() {
         .collect();
     assert_eq!(listed.len(), list.len() - 2);
     for (h, data) in &list[2..] {
-        assert_eq!(listed[&name_of(h)], hex::encode(<sha2::Sha256 as sha2::Digest>::digest(data)), "{}", name_of(h));
+        assert_eq!(
+            listed[&name_of(h)],
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(data)),
+            "{}",
+            name_of(h)
+        );
     }
 }
 
@@ -289,9 +377,17 @@ fn damaged_bundles_are_refused_and_import_writes_nothing() {
     f.build("good.mbundle", &[]);
     let o = meshbundle(d, &["verify", "good.mbundle", "--key", "release.pub"]);
     assert!(o.status.success(), "{}", text(&o.stdout));
-    assert!(text(&o.stdout).contains("signature: signed by key SHA256:") && text(&o.stdout).contains(", verified"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("signature: signed by key SHA256:") && text(&o.stdout).contains(", verified"),
+        "{}",
+        text(&o.stdout)
+    );
     let o = meshbundle(d, &["verify", "good.mbundle"]);
-    assert!(text(&o.stdout).contains("signature: signed, not checked"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("signature: signed, not checked"),
+        "{}",
+        text(&o.stdout)
+    );
     let good = d.join("good.mbundle");
 
     let damaged = |name: &str| -> PathBuf {
@@ -308,7 +404,11 @@ fn damaged_bundles_are_refused_and_import_writes_nothing() {
         .filter_map(|(_, v)| serde_json::from_slice::<Value>(v).ok())
         .filter_map(|m| m["layers"].as_array().cloned())
         .flatten()
-        .filter_map(|l| l["digest"].as_str().map(|d| format!("images/blobs/sha256/{}", d.trim_start_matches("sha256:"))))
+        .filter_map(|l| {
+            l["digest"]
+                .as_str()
+                .map(|d| format!("images/blobs/sha256/{}", d.trim_start_matches("sha256:")))
+        })
         .collect();
     let big = list
         .iter()
@@ -322,7 +422,11 @@ fn damaged_bundles_are_refused_and_import_writes_nothing() {
     cases.push((p, big.clone(), "content changed"));
 
     // A flipped byte in a node script.
-    let script = list.iter().map(|(h, _)| name_of(h)).find(|n| n.starts_with("tree/") && n.ends_with(".sh")).unwrap();
+    let script = list
+        .iter()
+        .map(|(h, _)| name_of(h))
+        .find(|n| n.starts_with("tree/") && n.ends_with(".sh"))
+        .unwrap();
     let p = damaged("script");
     let (at, _) = data_position(&p, &script);
     flip_byte(&p, at + 12);
@@ -343,13 +447,19 @@ fn damaged_bundles_are_refused_and_import_writes_nothing() {
 
     // An extra entry, a `../` entry, a symlink pointing out, a duplicate, a missing entry.
     let mut extra = list.clone();
-    extra.push((raw_header("tree/zz-extra.sh", 3, tar::EntryType::Regular), b"id\n".to_vec()));
+    extra.push((
+        raw_header("tree/zz-extra.sh", 3, tar::EntryType::Regular),
+        b"id\n".to_vec(),
+    ));
     let p = d.join("extra.mbundle");
     write_entries(&p, &extra);
     cases.push((p, "tree/zz-extra.sh".into(), "an extra entry"));
 
     let mut dotdot = list.clone();
-    dotdot.push((raw_header("tree/../../evil.sh", 3, tar::EntryType::Regular), b"id\n".to_vec()));
+    dotdot.push((
+        raw_header("tree/../../evil.sh", 3, tar::EntryType::Regular),
+        b"id\n".to_vec(),
+    ));
     let p = d.join("dotdot.mbundle");
     write_entries(&p, &dotdot);
     cases.push((p, "tree/../../evil.sh".into(), "escapes"));
@@ -400,14 +510,22 @@ fn damaged_bundles_are_refused_and_import_writes_nothing() {
         }
     }
     set_data(&mut forged[0], serde_json::to_vec(&s).unwrap());
-    let sum = format!("sha256:{}\n", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&forged[0].1))).into_bytes();
+    let sum = format!(
+        "sha256:{}\n",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&forged[0].1))
+    )
+    .into_bytes();
     set_data(&mut forged[1], sum);
     let p = d.join("forged.mbundle");
     write_entries(&p, &forged);
     // The signature it kept no longer matches the seal: that needs no key to see.
     let o = meshbundle(d, &["verify", "forged.mbundle"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
-    assert!(text(&o.stdout).contains("SEAL.json.sig: the signature does not match the seal"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("SEAL.json.sig: the signature does not match the seal"),
+        "{}",
+        text(&o.stdout)
+    );
     cases.push((p, "SEAL.json.sig".into(), "the signature does not match the seal"));
 
     // Signed by another key than the one trusted.
@@ -443,10 +561,17 @@ fn damaged_bundles_are_refused_and_import_writes_nothing() {
         let o = meshbundle(d, &["verify", file, "--key", "release.pub"]);
         let out = text(&o.stdout);
         assert_eq!(o.status.code(), Some(1), "{file}: {out}{}", text(&o.stderr));
-        assert!(out.contains(&format!("BAD: {entry}: ")) && out.contains(why), "{file}: expected `{entry}` and `{why}` in: {out}");
+        assert!(
+            out.contains(&format!("BAD: {entry}: ")) && out.contains(why),
+            "{file}: expected `{entry}` and `{why}` in: {out}"
+        );
         let o = meshbundle(d, &["verify", file, "--key", "release.pub", "--format", "json"]);
         let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert_eq!((v["ok"].as_bool(), v["error"]["entry"].as_str()), (Some(false), Some(entry.as_str())), "{file}");
+        assert_eq!(
+            (v["ok"].as_bool(), v["error"]["entry"].as_str()),
+            (Some(false), Some(entry.as_str())),
+            "{file}"
+        );
 
         let out_dir = d.join(format!("{file}.out"));
         let o = meshbundle(
@@ -473,8 +598,13 @@ fn damaged_bundles_are_refused_and_import_writes_nothing() {
         assert!(text(&o.stdout).contains(entry.as_str()), "{file}: {}", text(&o.stdout));
         assert!(!out_dir.exists(), "{file}: nothing laid out");
     }
-    let catalog: Value = serde_json::from_str(&http_get(&format!("http://{}/v2/_catalog", site_registry.host))).unwrap();
-    assert_eq!(catalog["repositories"].as_array().map(Vec::len).unwrap_or(0), 0, "nothing pushed: {catalog}");
+    let catalog: Value =
+        serde_json::from_str(&http_get(&format!("http://{}/v2/_catalog", site_registry.host))).unwrap();
+    assert_eq!(
+        catalog["repositories"].as_array().map(Vec::len).unwrap_or(0),
+        0,
+        "nothing pushed: {catalog}"
+    );
     let o = ctrd.ctr(&["-n", "k8s.io", "images", "ls", "-q"]);
     assert_eq!(text(&o.stdout).trim(), "", "nothing loaded");
     let leftovers: Vec<String> = std::fs::read_dir(d)
@@ -485,17 +615,44 @@ fn damaged_bundles_are_refused_and_import_writes_nothing() {
     assert!(leftovers.is_empty(), "no temporary directory left: {leftovers:?}");
 
     // A damaged blob in the build cache: the build checks what it copies and refuses.
-    let cached = d.join("cache/blobs/sha256").join(big.trim_start_matches("images/blobs/sha256/"));
+    let cached = d
+        .join("cache/blobs/sha256")
+        .join(big.trim_start_matches("images/blobs/sha256/"));
     let mut perms = std::fs::metadata(&cached).unwrap().permissions();
     perms.set_mode(0o644);
     std::fs::set_permissions(&cached, perms).unwrap();
     flip_byte(&cached, 100);
-    let o = f.mb(&["build", "site.yaml", "-o", "again.mbundle", "--locked", "--quiet", "--cache", "cache", "--no-private-keys"], true);
+    let o = f.mb(
+        &[
+            "build",
+            "site.yaml",
+            "-o",
+            "again.mbundle",
+            "--locked",
+            "--quiet",
+            "--cache",
+            "cache",
+            "--no-private-keys",
+        ],
+        true,
+    );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains(&format!("{big} changed while the bundle was written")), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains(&format!("{big} changed while the bundle was written")),
+        "{}",
+        text(&o.stderr)
+    );
     assert!(!d.join("again.mbundle").exists());
-    let leftovers =
-        std::fs::read_dir(d).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".meshbundle")).count();
+    let leftovers = std::fs::read_dir(d)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".meshbundle")
+        })
+        .count();
     assert_eq!(leftovers, 0, "no temporary file left");
 }
 
@@ -506,16 +663,30 @@ fn locked_build_imports_offline_into_containerd_and_a_site_registry() {
     // The static build of these sources, when one was made, is carried only
     // when asked for; this (dynamically linked) meshbundle never carries itself.
     let musl = static_build();
-    let musl_str = musl.as_ref().map(|m| m.to_str().unwrap().to_string()).unwrap_or_default();
-    let carry: Vec<&str> = if musl.is_some() { vec!["--binary", &musl_str] } else { vec![] };
+    let musl_str = musl
+        .as_ref()
+        .map(|m| m.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let carry: Vec<&str> = if musl.is_some() {
+        vec!["--binary", &musl_str]
+    } else {
+        vec![]
+    };
     let id = f.build("site.mbundle", &carry);
     // A locked build with encrypted secrets installs: nothing says otherwise.
     let o = meshbundle(d, &["verify", "site.mbundle", "--key", "release.pub"]);
-    assert!(o.status.success() && !text(&o.stdout).contains("cannot install"), "{}", text(&o.stdout));
+    assert!(
+        o.status.success() && !text(&o.stdout).contains("cannot install"),
+        "{}",
+        text(&o.stdout)
+    );
     // Reproducible from the same lock, secrets and cache.
     let again = f.build("again.mbundle", &carry);
     assert_eq!(id, again);
-    assert_eq!(sha256_file(&d.join("site.mbundle")), sha256_file(&d.join("again.mbundle")));
+    assert_eq!(
+        sha256_file(&d.join("site.mbundle")),
+        sha256_file(&d.join("again.mbundle"))
+    );
     // Nothing new is resolved with --locked; an offline rebuild needs only the cache.
     let lock_before = std::fs::read(d.join("meshbundle.lock")).unwrap();
 
@@ -536,7 +707,13 @@ fn locked_build_imports_offline_into_containerd_and_a_site_registry() {
         assert!(img["size"].as_u64().unwrap() > 0);
         want.insert(tagged.to_string(), digest.to_string());
     }
-    assert!(v["certificates"].as_array().unwrap().iter().all(|c| c["notAfter"].as_u64().unwrap() > now()));
+    assert!(
+        v["certificates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["notAfter"].as_u64().unwrap() > now())
+    );
     assert_eq!(v["secrets"]["privateKeys"], "encrypted");
     assert_eq!(v["secrets"]["recipients"][0], f.recipient.as_str());
     assert_eq!(v["signed"], true);
@@ -545,19 +722,38 @@ fn locked_build_imports_offline_into_containerd_and_a_site_registry() {
     let sealed: Vec<&(tar::Header, Vec<u8>)> = list.iter().filter(|(h, _)| name_of(h).ends_with(".age")).collect();
     assert!(!sealed.is_empty());
     for (h, data) in &list {
-        assert!(!text(data).contains("PRIVATE KEY-----"), "{} holds a private key in the clear", name_of(h));
+        assert!(
+            !text(data).contains("PRIVATE KEY-----"),
+            "{} holds a private key in the clear",
+            name_of(h)
+        );
     }
-    let (h, data) = list.iter().find(|(h, _)| name_of(h) == "tree/secrets/kubernetes-pki/ca.key.age").unwrap();
+    let (h, data) = list
+        .iter()
+        .find(|(h, _)| name_of(h) == "tree/secrets/kubernetes-pki/ca.key.age")
+        .unwrap();
     assert_eq!(h.mode().unwrap(), 0o600);
     std::fs::write(d.join("ca.key.age"), data).unwrap();
-    let opened_by_age = run(Command::new("age").args(["-d", "-i"]).arg(d.join("operator.age")).arg(d.join("ca.key.age")));
+    let opened_by_age = run(Command::new("age")
+        .args(["-d", "-i"])
+        .arg(d.join("operator.age"))
+        .arg(d.join("ca.key.age")));
     assert!(opened_by_age.starts_with("-----BEGIN PRIVATE KEY-----"));
 
     // At the site: no network at all. containerd runs in a namespace of its
     // own with no network, and the import runs in another.
     let ctrd = Containerd::start(true);
     let o = Command::new("unshare")
-        .args(["-n", bin(), "import", "site.mbundle", "--key", "release.pub", "--quiet", "--containerd"])
+        .args([
+            "-n",
+            bin(),
+            "import",
+            "site.mbundle",
+            "--key",
+            "release.pub",
+            "--quiet",
+            "--containerd",
+        ])
         .arg(&ctrd.socket)
         .args(["--extract", "site", "--identity", "operator.age", "--format", "json"])
         .current_dir(d)
@@ -579,26 +775,54 @@ fn locked_build_imports_offline_into_containerd_and_a_site_registry() {
     // The extracted tree: scripts runnable, private keys opened and 0600, the seal id recorded.
     let site = d.join("site");
     assert!(site.join("install.sh").exists());
-    assert_eq!(std::fs::metadata(site.join("install.sh")).unwrap().permissions().mode() & 0o777, 0o755);
+    assert_eq!(
+        std::fs::metadata(site.join("install.sh")).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
     assert_eq!(std::fs::read_to_string(site.join(".meshbundle")).unwrap().trim(), id);
     let key = site.join("secrets/kubernetes-pki/ca.key");
     assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
     assert_eq!(std::fs::read_to_string(&key).unwrap(), opened_by_age);
     let public_of_key = run(Command::new("openssl").args(["pkey", "-pubout", "-in"]).arg(&key));
-    let public_of_cert =
-        run(Command::new("openssl").args(["x509", "-pubkey", "-noout", "-in"]).arg(site.join("secrets/kubernetes-pki/ca.crt")));
-    assert_eq!(public_of_key, public_of_cert, "the opened key belongs to the carried CA certificate");
+    let public_of_cert = run(Command::new("openssl")
+        .args(["x509", "-pubkey", "-noout", "-in"])
+        .arg(site.join("secrets/kubernetes-pki/ca.crt")));
+    assert_eq!(
+        public_of_key, public_of_cert,
+        "the opened key belongs to the carried CA certificate"
+    );
     assert!(site.join("files").read_dir().unwrap().count() > 0);
     // The extracted tree is the rendered tree: render the same spec, lock and secrets and compare.
-    let o = meshbundle(d, &["render", "site.yaml", "--lock", "meshbundle.lock", "--secrets", "site.secrets.yaml", "-o", "rendered"]);
+    let o = meshbundle(
+        d,
+        &[
+            "render",
+            "site.yaml",
+            "--lock",
+            "meshbundle.lock",
+            "--secrets",
+            "site.secrets.yaml",
+            "-o",
+            "rendered",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     for e in walk(&d.join("rendered")) {
         let rel = e.strip_prefix(d.join("rendered")).unwrap();
-        assert_eq!(std::fs::read(&e).unwrap(), std::fs::read(site.join(rel)).unwrap(), "{}", rel.display());
+        assert_eq!(
+            std::fs::read(&e).unwrap(),
+            std::fs::read(site.join(rel)).unwrap(),
+            "{}",
+            rel.display()
+        );
     }
     // The carried binary runs at the site, and verifies the bundle it came in.
     let carried = site.join("bin/meshbundle");
-    assert_eq!(carried.exists(), musl.is_some(), "bin/meshbundle is carried exactly when --binary was given");
+    assert_eq!(
+        carried.exists(),
+        musl.is_some(),
+        "bin/meshbundle is carried exactly when --binary was given"
+    );
     if carried.exists() {
         let o = Command::new("unshare")
             .arg("-n")
@@ -609,8 +833,16 @@ fn locked_build_imports_offline_into_containerd_and_a_site_registry() {
             .unwrap();
         assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
     } else {
-        assert!(v["notCarried"]["files"].as_array().unwrap().iter().any(|f| f == "bin/meshbundle"));
-        eprintln!("no static meshbundle was built (cargo build --release --target x86_64-unknown-linux-musl), so none was carried");
+        assert!(
+            v["notCarried"]["files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f == "bin/meshbundle")
+        );
+        eprintln!(
+            "no static meshbundle was built (cargo build --release --target x86_64-unknown-linux-musl), so none was carried"
+        );
     }
     // Laying out again replaces what meshbundle laid out; any other directory is left alone.
     let o = meshbundle(d, &["import", "site.mbundle", "--quiet", "--extract", "site"]);
@@ -621,13 +853,26 @@ fn locked_build_imports_offline_into_containerd_and_a_site_registry() {
     std::fs::write(d.join("mine/notes"), "x").unwrap();
     let o = meshbundle(d, &["import", "site.mbundle", "--quiet", "--extract", "mine"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("was not laid out by meshbundle"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("was not laid out by meshbundle"),
+        "{}",
+        text(&o.stderr)
+    );
 
     // The site registry: a second, empty docker-registry.
     let site_reg = TestRegistry::start(None);
     let push = |args: &[&str]| {
-        let mut all =
-            vec!["import", "site.mbundle", "--quiet", "--registry", &site_reg.host, "--insecure", &site_reg.host, "--format", "json"];
+        let mut all = vec![
+            "import",
+            "site.mbundle",
+            "--quiet",
+            "--registry",
+            &site_reg.host,
+            "--insecure",
+            &site_reg.host,
+            "--format",
+            "json",
+        ];
         all.extend(args);
         let o = meshbundle(d, &all);
         assert!(o.status.success(), "{}", text(&o.stderr));
@@ -649,7 +894,11 @@ fn locked_build_imports_offline_into_containerd_and_a_site_registry() {
             + first["registry"]["blobsSkipped"].as_u64().unwrap()
     );
     // Multi-platform images keep their index: skopeo reads the amd64 image through it.
-    let proxy = want.keys().find(|n| n.contains("proxyv2")).unwrap().replacen("192.168.56.10:5000", &site_reg.host, 1);
+    let proxy = want
+        .keys()
+        .find(|n| n.contains("proxyv2"))
+        .unwrap()
+        .replacen("192.168.56.10:5000", &site_reg.host, 1);
     let raw: Value = serde_json::from_str(&run(Command::new("skopeo")
         .args(["inspect", "--tls-verify=false", "--raw"])
         .arg(format!("docker://{proxy}"))))
@@ -690,7 +939,11 @@ fn differential_bundle_carries_only_what_is_new() {
     assert!(size("delta.mbundle") < size("full.mbundle"));
     // The delta carries exactly the blobs the base lacks: the new image's.
     let blobs = |p: &str| -> Vec<String> {
-        entries(&d.join(p)).iter().map(|(h, _)| name_of(h)).filter(|n| n.starts_with("images/blobs/")).collect()
+        entries(&d.join(p))
+            .iter()
+            .map(|(h, _)| name_of(h))
+            .filter(|n| n.starts_with("images/blobs/"))
+            .collect()
     };
     let base_blobs = blobs("base.mbundle");
     let delta_blobs = blobs("delta.mbundle");
@@ -699,45 +952,91 @@ fn differential_bundle_carries_only_what_is_new() {
     let mut union: Vec<String> = base_blobs.iter().chain(&delta_blobs).cloned().collect();
     union.sort();
     assert_eq!(union, blobs("full.mbundle"));
-    assert!(entries(&d.join("delta.mbundle")).iter().all(|(h, _)| !name_of(h).starts_with("files/")), "the files are all in the base");
-    assert_eq!(blobs("delta-lock.mbundle"), delta_blobs, "--since a lock leaves out the same");
-    assert_eq!(full["images"].as_array().unwrap().len(), base["images"].as_array().unwrap().len() + 1);
+    assert!(
+        entries(&d.join("delta.mbundle"))
+            .iter()
+            .all(|(h, _)| !name_of(h).starts_with("files/")),
+        "the files are all in the base"
+    );
+    assert_eq!(
+        blobs("delta-lock.mbundle"),
+        delta_blobs,
+        "--since a lock leaves out the same"
+    );
+    assert_eq!(
+        full["images"].as_array().unwrap().len(),
+        base["images"].as_array().unwrap().len() + 1
+    );
     let o = meshbundle(d, &["verify", "delta.mbundle", "--key", "release.pub"]);
-    assert!(o.status.success() && text(&o.stdout).contains(&format!("completes bundle {base_id}")), "{}", text(&o.stdout));
+    assert!(
+        o.status.success() && text(&o.stdout).contains(&format!("completes bundle {base_id}")),
+        "{}",
+        text(&o.stdout)
+    );
 
     // Importing the delta alone is refused, saying what is missing; after the base, it completes it.
     let reg = TestRegistry::start(None);
     let import = |bundle: &str, extra: &[&str]| {
-        let mut all = vec!["import", bundle, "--quiet", "--registry", &reg.host, "--insecure", &reg.host];
+        let mut all = vec![
+            "import",
+            bundle,
+            "--quiet",
+            "--registry",
+            &reg.host,
+            "--insecure",
+            &reg.host,
+        ];
         all.extend(extra);
         meshbundle(d, &all)
     };
     let o = import("delta.mbundle", &[]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("import the base bundle"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("import the base bundle"),
+        "{}",
+        text(&o.stderr)
+    );
     let o = meshbundle(d, &["import", "delta.mbundle", "--quiet", "--extract", "tree"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("import the base bundle"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("import the base bundle"),
+        "{}",
+        text(&o.stderr)
+    );
     assert!(!d.join("tree").exists());
     let ctrd = Containerd::start(false);
     let sock = ctrd.socket.to_str().unwrap();
     let o = meshbundle(d, &["import", "delta.mbundle", "--quiet", "--containerd", sock]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("import the base bundle"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("import the base bundle"),
+        "{}",
+        text(&o.stderr)
+    );
 
     for b in ["base.mbundle", "delta.mbundle"] {
-        let o = import(b, &["--extract", "tree", "--containerd", sock, "--identity", "operator.age"]);
+        let o = import(
+            b,
+            &["--extract", "tree", "--containerd", sock, "--identity", "operator.age"],
+        );
         assert!(o.status.success(), "{b}: {}", text(&o.stderr));
     }
     let ls = text(&ctrd.ctr(&["-n", "k8s.io", "images", "ls"]).stdout);
     for img in full["images"].as_array().unwrap() {
         let site = img["site"].as_str().unwrap();
         let (tagged, digest) = site.split_once('@').unwrap();
-        assert!(ls.lines().any(|l| l.starts_with(&format!("{tagged} ")) && l.contains(digest)), "{tagged} in:\n{ls}");
+        assert!(
+            ls.lines()
+                .any(|l| l.starts_with(&format!("{tagged} ")) && l.contains(digest)),
+            "{tagged} in:\n{ls}"
+        );
         let at = tagged.replacen("192.168.56.10:5000", &reg.host, 1);
         assert_eq!(skopeo_digest(&at, None), digest, "{at}");
     }
-    assert_eq!(std::fs::read_to_string(d.join("tree/.meshbundle")).unwrap().trim(), delta["id"].as_str().unwrap());
+    assert_eq!(
+        std::fs::read_to_string(d.join("tree/.meshbundle")).unwrap().trim(),
+        delta["id"].as_str().unwrap()
+    );
     let files = full["files"].as_array().unwrap();
     for file in files {
         let p = d.join("tree/files").join(file["name"].as_str().unwrap());
@@ -753,11 +1052,26 @@ fn build_refuses_unsealed_private_keys_and_passphrases_round_trip() {
     let o = meshbundle(d, &["secrets", "generate", "site.yaml", "-o", "s.yaml"]);
     assert!(o.status.success());
     // Offline from the spec: the catalog's files are in no lock, so build says what to do.
-    let o = meshbundle(d, &["build", "site.yaml", "-o", "x.mbundle", "--locked", "--secrets", "s.yaml", "--no-private-keys"]);
+    let o = meshbundle(
+        d,
+        &[
+            "build",
+            "site.yaml",
+            "-o",
+            "x.mbundle",
+            "--locked",
+            "--secrets",
+            "s.yaml",
+            "--no-private-keys",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("meshbundle lock"), "{}", text(&o.stderr));
     assert!(!d.join("x.mbundle").exists());
-    let o = meshbundle(d, &["build", "--example", "lab", "-o", "x.mbundle", "--secrets", "s.yaml"]);
+    let o = meshbundle(
+        d,
+        &["build", "--example", "lab", "-o", "x.mbundle", "--secrets", "s.yaml"],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("--recipient"), "{}", text(&o.stderr));
     assert!(!d.join("x.mbundle").exists());
@@ -770,42 +1084,122 @@ fn build_refuses_unsealed_private_keys_and_passphrases_round_trip() {
     }
     let o = meshbundle(
         d,
-        &["build", "--example", "lab", "-o", "p.mbundle", "--secrets", "s.yaml", "--passphrase-file", "pass", "--cache", "c"],
+        &[
+            "build",
+            "--example",
+            "lab",
+            "-o",
+            "p.mbundle",
+            "--secrets",
+            "s.yaml",
+            "--passphrase-file",
+            "pass",
+            "--cache",
+            "c",
+        ],
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let o = meshbundle(
         d,
-        &["build", "--example", "lab", "-o", "p2.mbundle", "--secrets", "s.yaml", "--passphrase-file", "pass", "--cache", "c"],
+        &[
+            "build",
+            "--example",
+            "lab",
+            "-o",
+            "p2.mbundle",
+            "--secrets",
+            "s.yaml",
+            "--passphrase-file",
+            "pass",
+            "--cache",
+            "c",
+        ],
     );
     assert!(o.status.success());
-    assert_eq!(sha256_file(&d.join("p.mbundle")), sha256_file(&d.join("p2.mbundle")), "the cache keeps the ciphertext, so rebuilds match");
-    let o = meshbundle(d, &["import", "p.mbundle", "--quiet", "--extract", "out", "--passphrase-file", "wrong"]);
+    assert_eq!(
+        sha256_file(&d.join("p.mbundle")),
+        sha256_file(&d.join("p2.mbundle")),
+        "the cache keeps the ciphertext, so rebuilds match"
+    );
+    let o = meshbundle(
+        d,
+        &[
+            "import",
+            "p.mbundle",
+            "--quiet",
+            "--extract",
+            "out",
+            "--passphrase-file",
+            "wrong",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("cannot decrypt"), "{}", text(&o.stderr));
     assert!(!d.join("out").exists());
-    let o = meshbundle(d, &["import", "p.mbundle", "--quiet", "--extract", "out", "--passphrase-file", "pass"]);
+    let o = meshbundle(
+        d,
+        &[
+            "import",
+            "p.mbundle",
+            "--quiet",
+            "--extract",
+            "out",
+            "--passphrase-file",
+            "pass",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let secrets = meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(d.join("s.yaml")).unwrap()).unwrap();
     let key = std::fs::read_to_string(d.join("out/secrets/kubernetes-pki/ca.key")).unwrap();
     assert_eq!(key, secrets.kubeadm.ca.key);
-    assert_eq!(std::fs::metadata(d.join("out/secrets/kubernetes-pki/ca.key")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(d.join("out/secrets/kubernetes-pki/ca.key"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
     // Nothing secret on the terminal.
     assert!(!text(&o.stdout).contains("PRIVATE") && !text(&o.stderr).contains("PRIVATE"));
 
     // Certificates only.
-    let o = meshbundle(d, &["build", "--example", "lab", "-o", "w.mbundle", "--secrets", "s.yaml", "--no-private-keys"]);
+    let o = meshbundle(
+        d,
+        &[
+            "build",
+            "--example",
+            "lab",
+            "-o",
+            "w.mbundle",
+            "--secrets",
+            "s.yaml",
+            "--no-private-keys",
+        ],
+    );
     assert!(o.status.success());
     let v = inspect(d, "w.mbundle");
     assert_eq!(v["secrets"]["privateKeys"], "withheld");
-    assert!(entries(&d.join("w.mbundle")).iter().all(|(h, _)| !name_of(h).ends_with(".key") && !name_of(h).ends_with(".age")));
+    assert!(
+        entries(&d.join("w.mbundle"))
+            .iter()
+            .all(|(h, _)| !name_of(h).ends_with(".key") && !name_of(h).ends_with(".age"))
+    );
     assert!(!v["certificates"].as_array().unwrap().is_empty());
 
     // keygen: the private half is 0600, and is not overwritten without --force.
     let o = meshbundle(d, &["keygen", "-o", "k"]);
     assert!(o.status.success());
-    assert_eq!(std::fs::metadata(d.join("k.key")).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(d.join("k.key")).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let o = meshbundle(d, &["keygen", "-o", "k"]);
     assert_eq!(o.status.code(), Some(1));
-    run(Command::new("openssl").args(["pkey", "-noout", "-in"]).arg(d.join("k.key")));
-    run(Command::new("openssl").args(["pkey", "-pubin", "-noout", "-in"]).arg(d.join("k.pub")));
+    run(Command::new("openssl")
+        .args(["pkey", "-noout", "-in"])
+        .arg(d.join("k.key")));
+    run(Command::new("openssl")
+        .args(["pkey", "-pubin", "-noout", "-in"])
+        .arg(d.join("k.pub")));
 }

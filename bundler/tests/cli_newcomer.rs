@@ -31,36 +31,69 @@ fn every_bundle_command_says_what_the_example_bundle_carries_and_that_it_cannot_
 
     // What was carried, counted from the bundle itself.
     let seal = forge::seal_of(&d.join("p.mbundle"));
-    let tree = seal["entries"].as_array().unwrap().iter().filter(|e| e["path"].as_str().unwrap().starts_with("tree/")).count();
+    let tree = seal["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["path"].as_str().unwrap().starts_with("tree/"))
+        .count();
     assert!(d.join("site/install.sh").exists() && tree > 40);
     let files = seal["files"].as_array().unwrap().len();
     let carried = lines_with(&inspected, "carried: ");
     assert_eq!(carried.len(), 1, "{inspected}");
     let carried = carried[0];
-    assert!(carried.contains(&format!("the rendered install ({tree} files)")), "{carried} ({tree} tree entries)");
+    assert!(
+        carried.contains(&format!("the rendered install ({tree} files)")),
+        "{carried} ({tree} tree entries)"
+    );
     assert!(carried.contains(&format!("{files} files (manifest/")), "{carried}");
-    assert!(carried.contains("0 images") && carried.contains("no static meshbundle"), "{carried}");
-    assert_eq!(lines_with(&verified, "carried: "), vec![carried], "verify says it as inspect does");
-    assert_eq!(lines_with(&built, "carried: "), vec![carried], "build says it as inspect does");
+    assert!(
+        carried.contains("0 images") && carried.contains("no static meshbundle"),
+        "{carried}"
+    );
+    assert_eq!(
+        lines_with(&verified, "carried: "),
+        vec![carried],
+        "verify says it as inspect does"
+    );
+    assert_eq!(
+        lines_with(&built, "carried: "),
+        vec![carried],
+        "build says it as inspect does"
+    );
 
     // What it cannot do, and why: the same words from every command.
     let why = lines_with(&inspected, "cannot install a site: ");
     assert_eq!(why.len(), 1, "{inspected}");
     let why = why[0];
     let images = seal["notCarried"]["images"].as_array().unwrap().len();
-    assert!(why.contains(&format!("{images} images it needs are not carried")), "{why}");
+    assert!(
+        why.contains(&format!("{images} images it needs are not carried")),
+        "{why}"
+    );
     assert!(why.contains("without --secrets"), "{why}");
     assert_eq!(lines_with(&verified, "cannot install a site: "), vec![why]);
     assert!(built.contains(why), "{built}");
     assert!(imported.contains(why), "{imported}");
     // No command suggests installing from it.
     for out in [&built, &verified, &inspected, &imported] {
-        assert!(!out.contains("install.sh") && !out.contains("can install site"), "{out}");
+        assert!(
+            !out.contains("install.sh") && !out.contains("can install site"),
+            "{out}"
+        );
     }
     // JSON says it too.
-    let v: serde_json::Value = serde_json::from_slice(&meshbundle(d, &["inspect", "p.mbundle", "--format", "json"]).stdout).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&meshbundle(d, &["inspect", "p.mbundle", "--format", "json"]).stdout).unwrap();
     assert_eq!(v["canInstall"], false);
-    assert!(v["cannotInstall"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().contains("without --secrets")), "{v}");
+    assert!(
+        v["cannotInstall"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("without --secrets")),
+        "{v}"
+    );
 }
 
 #[test]
@@ -70,9 +103,15 @@ fn a_locked_bundle_with_secrets_says_it_can_install_everywhere() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::copy(repo().join("core/examples/lab.yaml"), d.join("site.yaml")).unwrap();
-    assert!(meshbundle(d, &["secrets", "generate", "site.yaml", "-o", "site.secrets.yaml"]).status.success());
+    assert!(
+        meshbundle(d, &["secrets", "generate", "site.yaml", "-o", "site.secrets.yaml"])
+            .status
+            .success()
+    );
     run(Command::new("age-keygen").arg("-o").arg(d.join("operator.age")));
-    let recipient = run(Command::new("age-keygen").arg("-y").arg(d.join("operator.age"))).trim().to_string();
+    let recipient = run(Command::new("age-keygen").arg("-y").arg(d.join("operator.age")))
+        .trim()
+        .to_string();
     let with_net = |args: &[&str]| {
         let mut all = args.to_vec();
         all.extend(up.flags.iter().map(String::as_str));
@@ -105,15 +144,33 @@ fn a_locked_bundle_with_secrets_says_it_can_install_everywhere() {
         assert!(lines_with(out, "can install site lab").len() == 1, "{out}");
         assert!(!out.contains("cannot install"), "{out}");
         let carried = lines_with(out, "carried: ");
-        assert!(carried.len() == 1 && carried[0].contains(&format!("{images} images")), "{out}");
+        assert!(
+            carried.len() == 1 && carried[0].contains(&format!("{images} images")),
+            "{out}"
+        );
     }
-    let v: serde_json::Value = serde_json::from_slice(&meshbundle(d, &["inspect", "site.mbundle", "--format", "json"]).stdout).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&meshbundle(d, &["inspect", "site.mbundle", "--format", "json"]).stdout).unwrap();
     assert_eq!(v["canInstall"], true);
     // The rendered README inside names the spec that was built.
-    let o = meshbundle(d, &["import", "site.mbundle", "--extract", "x", "--identity", "operator.age", "--quiet"]);
+    let o = meshbundle(
+        d,
+        &[
+            "import",
+            "site.mbundle",
+            "--extract",
+            "x",
+            "--identity",
+            "operator.age",
+            "--quiet",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let readme = std::fs::read_to_string(d.join("x/README.md")).unwrap();
-    assert!(readme.contains("comes from `site.yaml`") && !readme.contains("meshbundle.yaml"), "{readme}");
+    assert!(
+        readme.contains("comes from `site.yaml`") && !readme.contains("meshbundle.yaml"),
+        "{readme}"
+    );
 }
 
 /// Renders `spec_text` saved as `name` in `dir` into `out`.
@@ -130,25 +187,49 @@ fn the_rendered_readme_names_the_spec_file_that_was_used() {
     let o = render_as(d, "other-name.yaml", &lab, "out");
     assert!(o.status.success(), "{}", text(&o.stderr));
     let readme = std::fs::read_to_string(d.join("out/README.md")).unwrap();
-    assert!(readme.contains("Every file here comes from `other-name.yaml`"), "{readme}");
-    assert!(readme.contains("meshbundle secrets generate other-name.yaml -o site.secrets.yaml"), "{readme}");
+    assert!(
+        readme.contains("Every file here comes from `other-name.yaml`"),
+        "{readme}"
+    );
+    assert!(
+        readme.contains("meshbundle secrets generate other-name.yaml -o site.secrets.yaml"),
+        "{readme}"
+    );
     assert!(readme.contains("meshbundle lock other-name.yaml"), "{readme}");
-    assert!(!readme.contains("meshbundle.yaml"), "the README never names a spec the user does not have");
+    assert!(
+        !readme.contains("meshbundle.yaml"),
+        "the README never names a spec the user does not have"
+    );
     // Every generated file's header says which file to change.
     for f in walk(&d.join("out")) {
         let t = std::fs::read_to_string(&f).unwrap_or_default();
         assert!(!t.contains("change meshbundle.yaml"), "{}", f.display());
     }
     let script = std::fs::read_to_string(d.join("out/install.sh")).unwrap();
-    assert!(script.lines().take(4).any(|l| l == "# Do not edit: change other-name.yaml and render again."), "{script}");
+    assert!(
+        script
+            .lines()
+            .take(4)
+            .any(|l| l == "# Do not edit: change other-name.yaml and render again."),
+        "{script}"
+    );
 
     // The name only, not where it lies: the same spec renders the same bytes from any directory.
     std::fs::create_dir(d.join("sub")).unwrap();
     std::fs::write(d.join("sub/other-name.yaml"), &lab).unwrap();
-    assert!(meshbundle(d, &["render", "sub/other-name.yaml", "-o", "out2"]).status.success());
+    assert!(
+        meshbundle(d, &["render", "sub/other-name.yaml", "-o", "out2"])
+            .status
+            .success()
+    );
     for f in walk(&d.join("out")) {
         let rel = f.strip_prefix(d.join("out")).unwrap();
-        assert_eq!(std::fs::read(&f).unwrap(), std::fs::read(d.join("out2").join(rel)).unwrap(), "{}", rel.display());
+        assert_eq!(
+            std::fs::read(&f).unwrap(),
+            std::fs::read(d.join("out2").join(rel)).unwrap(),
+            "{}",
+            rel.display()
+        );
     }
 
     // A name that is not a plain shell word is quoted where a command shows
@@ -159,7 +240,10 @@ fn the_rendered_readme_names_the_spec_file_that_was_used() {
     assert!(readme.contains("meshbundle lock 'my site.yaml'"), "{readme}");
     let o = render_as(d, "x\ntouch pwned\n.yaml", &lab, "newline");
     assert!(o.status.success(), "{}", text(&o.stderr));
-    for f in walk(&d.join("newline")).into_iter().filter(|f| f.extension().is_some_and(|e| e == "sh")) {
+    for f in walk(&d.join("newline"))
+        .into_iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "sh"))
+    {
         let t = std::fs::read_to_string(&f).unwrap();
         assert!(!t.lines().any(|l| l == "touch pwned"), "{}", f.display());
         let o = Command::new("bash").arg("-n").arg(&f).output().unwrap();
@@ -178,7 +262,10 @@ fn http(addr: &str, method: &str, path: &str) -> (String, Vec<(String, String)>,
     let head = String::from_utf8(all[..split].to_vec()).unwrap();
     let mut lines = head.split("\r\n");
     let status = lines.next().unwrap().to_string();
-    let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string())).collect();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
     (status, headers, all[split + 4..].to_vec())
 }
 
@@ -211,17 +298,25 @@ fn ui_serves_the_embedded_configurator_byte_for_byte_on_loopback() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
     let _guard = Killed(child);
     let url = first.trim();
-    let addr = url.strip_prefix("http://").and_then(|u| u.strip_suffix('/')).unwrap_or_else(|| panic!("printed {url}"));
+    let addr = url
+        .strip_prefix("http://")
+        .and_then(|u| u.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("printed {url}"));
     assert!(addr.starts_with("127.0.0.1:"), "{addr}");
 
     // The page, and every file of web/dist, byte for byte with its type.
     let (status, headers, body) = http(addr, "GET", "/");
     assert!(status.contains(" 200 "), "{status}");
     assert_eq!(body, std::fs::read(dist.join("index.html")).unwrap());
-    assert!(headers.contains(&("content-type".into(), "text/html; charset=utf-8".into())), "{headers:?}");
+    assert!(
+        headers.contains(&("content-type".into(), "text/html; charset=utf-8".into())),
+        "{headers:?}"
+    );
     let files = walk(&dist);
     assert!(files.len() > 2);
     for f in files {
@@ -236,7 +331,10 @@ fn ui_serves_the_embedded_configurator_byte_for_byte_on_loopback() {
             "wasm" => "application/wasm",
             other => panic!("a file type the test does not know: {other}"),
         };
-        assert!(headers.iter().any(|(k, v)| k == "content-type" && v == want), "{rel}: {headers:?}");
+        assert!(
+            headers.iter().any(|(k, v)| k == "content-type" && v == want),
+            "{rel}: {headers:?}"
+        );
     }
     // Only GETs of the embedded files: nothing from the disk, nothing written.
     assert!(http(addr, "GET", "/../Cargo.toml").0.contains(" 404 "));
@@ -251,7 +349,11 @@ fn ui_serves_the_embedded_configurator_byte_for_byte_on_loopback() {
 /// Runs `cmd` (a shell command line) under a pseudo-terminal with `script`,
 /// returning what it wrote to the terminal.
 fn under_a_terminal(dir: &Path, cmd: &str) -> String {
-    let o = Command::new("script").args(["-qec", cmd, "/dev/null"]).current_dir(dir).output().unwrap();
+    let o = Command::new("script")
+        .args(["-qec", cmd, "/dev/null"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", text(&o.stdout));
     text(&o.stdout)
 }
@@ -263,7 +365,11 @@ fn progress_shows_bytes_and_rate_on_a_terminal_only() {
     let b = bin();
     let o = meshbundle(d, &["build", "--example", "production", "-o", "p.mbundle"]);
     assert!(o.status.success());
-    assert!(!text(&o.stderr).contains("B/s"), "no bar when standard error is a pipe: {}", text(&o.stderr));
+    assert!(
+        !text(&o.stderr).contains("B/s"),
+        "no bar when standard error is a pipe: {}",
+        text(&o.stderr)
+    );
     let size = std::fs::metadata(d.join("p.mbundle")).unwrap().len();
     let mib = format!("{:.2} MiB", size as f64 / 1048576.0);
     // On a terminal: the bar names the step, counts bytes against the total, and gives a rate.
@@ -276,9 +382,15 @@ fn progress_shows_bytes_and_rate_on_a_terminal_only() {
         let bar: Vec<&str> = out.split(['\r', '\n']).filter(|l| l.contains(step)).collect();
         assert!(!bar.is_empty(), "{cmd}: no progress line in {out:?}");
         assert!(bar.iter().any(|l| l.contains("B/s")), "{cmd}: {bar:?}");
-        assert!(!bar.iter().any(|l| l.contains("0 B/0 B")), "a bar is drawn only against a known total: {bar:?}");
+        assert!(
+            !bar.iter().any(|l| l.contains("0 B/0 B")),
+            "a bar is drawn only against a known total: {bar:?}"
+        );
         if step == "verify [" {
-            assert!(bar.iter().any(|l| l.contains(&format!("/{mib}"))), "{cmd}: counted against the file's {mib}: {bar:?}");
+            assert!(
+                bar.iter().any(|l| l.contains(&format!("/{mib}"))),
+                "{cmd}: counted against the file's {mib}: {bar:?}"
+            );
         }
     }
     // --quiet: none, even on a terminal.

@@ -4,7 +4,11 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn meshbundle(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_meshbundle")).args(args).current_dir(dir).output().expect("run meshbundle")
+    Command::new(env!("CARGO_BIN_EXE_meshbundle"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run meshbundle")
 }
 
 fn text(b: &[u8]) -> String {
@@ -60,7 +64,12 @@ fn init_to_stdout_and_unknown_example() {
 #[test]
 fn usage_errors_exit_2() {
     let dir = tmp();
-    for args in [&["validate"][..], &["--bogus"], &["validate", "a", "--format", "xml"], &["nosuchcommand"]] {
+    for args in [
+        &["validate"][..],
+        &["--bogus"],
+        &["validate", "a", "--format", "xml"],
+        &["nosuchcommand"],
+    ] {
         let o = meshbundle(dir.path(), args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
     }
@@ -83,7 +92,10 @@ fn four_problems_print_four_diagnostics_and_exit_1() {
         ("broken.yaml:29:5: spec.istio.ingresGateway: ", "typo"),
         ("broken.yaml:35:11: spec.security.jwt.issuers[0].jwksUri: ", "jwksUri"),
     ] {
-        let line = lines.iter().find(|l| l.starts_with(needle)).unwrap_or_else(|| panic!("{path}: {out}"));
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(needle))
+            .unwrap_or_else(|| panic!("{path}: {out}"));
         assert!(line.ends_with(')'), "every diagnostic ends with its hint: {line}");
     }
     assert!(out.contains("did you mean `ingressGateway`?"), "{out}");
@@ -109,10 +121,15 @@ fn json_format_is_machine_readable() {
 fn junk_inputs_give_one_error_and_no_panic() {
     let dir = tmp();
     let big: Vec<u8> = b"# padding\n".iter().copied().cycle().take(50 * 1024 * 1024).collect();
-    let binary: Vec<u8> = (0..65536u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let binary: Vec<u8> = (0..65536u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("empty.yaml", vec![]),
-        ("malformed.yaml", b"apiVersion: meshbundle.dev/v1alpha1\nkind: [Site\nspec:\n  nodes: {\n".to_vec()),
+        (
+            "malformed.yaml",
+            b"apiVersion: meshbundle.dev/v1alpha1\nkind: [Site\nspec:\n  nodes: {\n".to_vec(),
+        ),
         ("tabs.yaml", b"spec:\n\tnodes: []\n".to_vec()),
         ("big.yaml", big),
         ("junk.bin", binary),
@@ -141,7 +158,11 @@ fn schema_is_a_valid_json_schema_and_init_output_validates_against_it() {
     let validator = jsonschema::validator_for(&schema).unwrap();
     for example in ["production", "lab"] {
         let file = format!("{example}.yaml");
-        assert!(meshbundle(dir.path(), &["init", "--example", example, "-o", &file]).status.success());
+        assert!(
+            meshbundle(dir.path(), &["init", "--example", example, "-o", &file])
+                .status
+                .success()
+        );
         let yaml = std::fs::read_to_string(dir.path().join(&file)).unwrap();
         let instance: serde_json::Value = serde_saphyr::from_str(&yaml).unwrap();
         let errors: Vec<String> = validator.iter_errors(&instance).map(|e| e.to_string()).collect();
@@ -158,11 +179,15 @@ fn schema_is_a_valid_json_schema_and_init_output_validates_against_it() {
 fn yaml_1_1_ambiguous_strings_survive_pyyaml() {
     const TRICKY: [&str; 10] = ["yes", "on", "off", "no", "y", "0755", "1e3", "null", "~", "12:30"];
     let dir = tmp();
-    let mut site = meshbundle_core::spec::load::load(meshbundle_core::examples::example("lab").unwrap()).site.unwrap();
+    let mut site = meshbundle_core::spec::load::load(meshbundle_core::examples::example("lab").unwrap())
+        .site
+        .unwrap();
     site.metadata.description = Some("yes".into());
     for (i, s) in TRICKY.iter().enumerate() {
         site.spec.istio.istiod.env.insert(format!("VAR_{i}"), s.to_string());
-        site.spec.nodes[0].labels.insert(format!("example.com/k{i}"), s.to_string());
+        site.spec.nodes[0]
+            .labels
+            .insert(format!("example.com/k{i}"), s.to_string());
     }
     let yaml = meshbundle_core::yaml::to_string(&site).unwrap();
     let path = dir.path().join("written.yaml");
@@ -172,7 +197,12 @@ import json, sys, yaml
 d = yaml.safe_load(open(sys.argv[1]))
 print(json.dumps({"env": d["spec"]["istio"]["istiod"]["env"], "labels": d["spec"]["nodes"][0]["labels"], "description": d["metadata"]["description"]}))
 "#;
-    let o = Command::new("python3").arg("-c").arg(script).arg(&path).output().expect("python3 with PyYAML");
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&path)
+        .output()
+        .expect("python3 with PyYAML");
     assert!(o.status.success(), "{}", text(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     for (i, s) in TRICKY.iter().enumerate() {

@@ -10,7 +10,11 @@ use std::process::{Command, Output, Stdio};
 const PRODUCTION: &str = include_str!("../../core/examples/production.yaml");
 
 fn meshbundle(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_meshbundle")).args(args).current_dir(dir).output().expect("run meshbundle")
+    Command::new(env!("CARGO_BIN_EXE_meshbundle"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run meshbundle")
 }
 
 fn text(b: &[u8]) -> String {
@@ -27,8 +31,17 @@ fn changed(a: &str, b: &str) -> (Vec<String>, Vec<String>) {
     let b: Vec<&str> = b.lines().collect();
     let pre = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
     let max = a.len().min(b.len()) - pre;
-    let suf = a.iter().rev().zip(b.iter().rev()).take(max).take_while(|(x, y)| x == y).count();
-    (a[pre..a.len() - suf].iter().map(|s| s.to_string()).collect(), b[pre..b.len() - suf].iter().map(|s| s.to_string()).collect())
+    let suf = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(max)
+        .take_while(|(x, y)| x == y)
+        .count();
+    (
+        a[pre..a.len() - suf].iter().map(|s| s.to_string()).collect(),
+        b[pre..b.len() - suf].iter().map(|s| s.to_string()).collect(),
+    )
 }
 
 fn site() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -45,7 +58,13 @@ fn set_changes_one_line_in_place_and_keeps_comments_and_mode() {
     let o = meshbundle(dir.path(), &["spec", "set", "spec.nodes[2].address", "10.0.0.14"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let out = std::fs::read_to_string(&file).unwrap();
-    assert_eq!(changed(PRODUCTION, &out), (vec!["      address: 10.0.0.13".into()], vec!["      address: 10.0.0.14".into()]));
+    assert_eq!(
+        changed(PRODUCTION, &out),
+        (
+            vec!["      address: 10.0.0.13".into()],
+            vec!["      address: 10.0.0.14".into()]
+        )
+    );
     assert_eq!(comments(&out), comments(PRODUCTION));
     assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o640);
     // No temporary file is left behind.
@@ -70,7 +89,13 @@ fn values_read_as_yaml_and_are_written_to_read_the_same() {
     let diff: Vec<(&str, &str)> = PRODUCTION.lines().zip(out.lines()).filter(|(a, b)| a != b).collect();
     assert_eq!(
         diff,
-        vec![("  description: Production cluster, three zones", "  description: \"yes\""), ("      replicas: 3", "      replicas: 4")]
+        vec![
+            (
+                "  description: Production cluster, three zones",
+                "  description: \"yes\""
+            ),
+            ("      replicas: 3", "      replicas: 4")
+        ]
     );
     assert!(out.contains("\n      replicas: 4\n      hpa:"), "{out}");
     let site: meshbundle_core::spec::Site = meshbundle_core::yaml::from_str(&out).unwrap();
@@ -80,10 +105,21 @@ fn values_read_as_yaml_and_are_written_to_read_the_same() {
 #[test]
 fn insert_then_remove_gives_the_file_back() {
     let (dir, file) = site();
-    let o = meshbundle(dir.path(), &["spec", "insert", "spec.istio.ingressGateway.hosts[1]", "api.example.internal"]);
+    let o = meshbundle(
+        dir.path(),
+        &[
+            "spec",
+            "insert",
+            "spec.istio.ingressGateway.hosts[1]",
+            "api.example.internal",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let out = std::fs::read_to_string(&file).unwrap();
-    assert_eq!(changed(PRODUCTION, &out), (vec![], vec!["        - api.example.internal".to_string()]));
+    assert_eq!(
+        changed(PRODUCTION, &out),
+        (vec![], vec!["        - api.example.internal".to_string()])
+    );
     let o = meshbundle(dir.path(), &["spec", "remove", "spec.istio.ingressGateway.hosts[1]"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(std::fs::read_to_string(&file).unwrap(), PRODUCTION);
@@ -104,7 +140,13 @@ fn stdin_to_stdout() {
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
     let out = text(&o.stdout);
-    assert_eq!(changed(PRODUCTION, &out), (vec!["    podSubnet: 10.244.0.0/16".into()], vec!["    podSubnet: 10.245.0.0/16".into()]));
+    assert_eq!(
+        changed(PRODUCTION, &out),
+        (
+            vec!["    podSubnet: 10.244.0.0/16".into()],
+            vec!["    podSubnet: 10.245.0.0/16".into()]
+        )
+    );
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
@@ -112,7 +154,10 @@ fn stdin_to_stdout() {
 fn a_bad_edit_leaves_the_file_and_names_the_field() {
     let (dir, file) = site();
     for (args, says) in [
-        (vec!["spec", "set", "spec.nodes[9].address", "10.0.0.1"], "spec.nodes[9].address: spec.nodes has 6 items"),
+        (
+            vec!["spec", "set", "spec.nodes[9].address", "10.0.0.1"],
+            "spec.nodes[9].address: spec.nodes has 6 items",
+        ),
         (vec!["spec", "set", "spec.timezone.zone", "x"], "spec.timezone.zone"),
         (vec!["spec", "remove", "spec.nodes[6]"], "spec.nodes[6]"),
         (vec!["spec", "set", "spec.nodes[", "x"], "spec.nodes["),
@@ -120,7 +165,10 @@ fn a_bad_edit_leaves_the_file_and_names_the_field() {
         let o = meshbundle(dir.path(), &args);
         let err = text(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
-        assert!(err.contains("meshbundle.yaml: ") && err.contains(says), "{args:?}: {err}");
+        assert!(
+            err.contains("meshbundle.yaml: ") && err.contains(says),
+            "{args:?}: {err}"
+        );
         assert!(!err.contains("panicked"), "{err}");
         assert_eq!(std::fs::read_to_string(&file).unwrap(), PRODUCTION);
     }

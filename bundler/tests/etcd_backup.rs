@@ -123,31 +123,64 @@ fn mode(p: &Path) -> u32 {
 impl Node {
     /// A control-plane node of `site` with its etcd PKI issued from the site's etcd CA.
     fn new(parent: &Path, site: &meshbundle_core::spec::Site, name: &str) -> Node {
-        let secrets =
-            meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap())
-                .unwrap();
-        let tree = render(site, &Inputs { secrets: Some(&secrets), ..Default::default() }).unwrap();
+        let secrets = meshbundle_core::pki::parse_secrets(
+            &std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap(),
+        )
+        .unwrap();
+        let tree = render(
+            site,
+            &Inputs {
+                secrets: Some(&secrets),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let dir = parent.join(name);
         let bundle = dir.join("bundle");
         write_tree(&tree, &bundle);
         let root = dir.join("root");
         let address = site.spec.nodes.iter().find(|n| n.name == name).unwrap().address.clone();
-        for d in ["etc/kubernetes/manifests", "etc/kubernetes/pki/etcd", "var/lib/etcd", "stubs", "tmp"] {
-            let p = if d == "stubs" || d == "tmp" { dir.join(d) } else { root.join(d) };
+        for d in [
+            "etc/kubernetes/manifests",
+            "etc/kubernetes/pki/etcd",
+            "var/lib/etcd",
+            "stubs",
+            "tmp",
+        ] {
+            let p = if d == "stubs" || d == "tmp" {
+                dir.join(d)
+            } else {
+                root.join(d)
+            };
             std::fs::create_dir_all(p).unwrap();
         }
         std::fs::set_permissions(root.join("var/lib/etcd"), std::fs::Permissions::from_mode(0o700)).unwrap();
         for c in COMPONENTS {
-            std::fs::write(root.join(format!("etc/kubernetes/manifests/{c}.yaml")), format!("kind: Pod # {c}\n")).unwrap();
+            std::fs::write(
+                root.join(format!("etc/kubernetes/manifests/{c}.yaml")),
+                format!("kind: Pod # {c}\n"),
+            )
+            .unwrap();
         }
-        for (stub, body) in
-            [("kubectl", KUBECTL), ("crictl", CRICTL), ("ctr", CTR), ("ip", OTHER), ("istioctl", OTHER), ("systemctl", OTHER)]
-        {
+        for (stub, body) in [
+            ("kubectl", KUBECTL),
+            ("crictl", CRICTL),
+            ("ctr", CTR),
+            ("ip", OTHER),
+            ("istioctl", OTHER),
+            ("systemctl", OTHER),
+        ] {
             let p = dir.join("stubs").join(stub);
             std::fs::write(&p, body).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
-        let n = Node { dir, root, bundle, name: name.into(), address };
+        let n = Node {
+            dir,
+            root,
+            bundle,
+            name: name.into(),
+            address,
+        };
         n.issue_etcd_certificates();
         n
     }
@@ -182,14 +215,24 @@ impl Node {
         let csr = self.dir.join("tmp").join(format!("{name}.csr"));
         let extfile = self.dir.join("tmp").join(format!("{name}.ext"));
         std::fs::write(&extfile, ext).unwrap();
-        sh(Command::new("openssl").args(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]).args([
-            "-keyout".as_ref(),
-            key.as_os_str(),
-            "-out".as_ref(),
-            csr.as_os_str(),
-            "-subj".as_ref(),
-            format!("/CN={cn}").as_ref(),
-        ]));
+        sh(Command::new("openssl")
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+            ])
+            .args([
+                "-keyout".as_ref(),
+                key.as_os_str(),
+                "-out".as_ref(),
+                csr.as_os_str(),
+                "-subj".as_ref(),
+                format!("/CN={cn}").as_ref(),
+            ]));
         sh(Command::new("openssl").args(["x509", "-req", "-days", "365"]).args([
             "-in".as_ref(),
             csr.as_os_str(),
@@ -260,7 +303,10 @@ impl Node {
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
-        panic!("etcd did not come up: {}", std::fs::read_to_string(self.dir.join("etcd.log")).unwrap_or_default());
+        panic!(
+            "etcd did not come up: {}",
+            std::fs::read_to_string(self.dir.join("etcd.log")).unwrap_or_default()
+        );
     }
 
     /// The real etcdctl, in etcd's network namespace, with the healthcheck client's certificate.
@@ -282,7 +328,13 @@ impl Node {
         c.args(args)
             .current_dir(&self.bundle)
             .env_clear()
-            .env("PATH", format!("{}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", self.dir.join("stubs").display()))
+            .env(
+                "PATH",
+                format!(
+                    "{}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+                    self.dir.join("stubs").display()
+                ),
+            )
             .env("MESHBUNDLE_SYSROOT", &self.root)
             .env("MB_LOG", self.dir.join("calls.log"))
             .env("MB_TMP", self.dir.join("tmp"))
@@ -297,7 +349,11 @@ impl Node {
     }
 
     fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.join("calls.log")).unwrap_or_default().lines().map(str::to_string).collect()
+        std::fs::read_to_string(self.dir.join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 }
 
@@ -327,7 +383,9 @@ fn backup_snapshots_a_real_etcd_and_the_documented_restore_brings_the_data_back(
     assert!(o.status.success(), "{}\n{}", text(&o.stdout), text(&o.stderr));
     let calls = node.calls();
     assert!(
-        calls.iter().any(|c| c.starts_with("kubectl -n kube-system exec etcd-cp-1 -- etcdctl") && c.contains("snapshot save")),
+        calls
+            .iter()
+            .any(|c| c.starts_with("kubectl -n kube-system exec etcd-cp-1 -- etcdctl") && c.contains("snapshot save")),
         "{calls:#?}"
     );
 
@@ -347,16 +405,33 @@ fn backup_snapshots_a_real_etcd_and_the_documented_restore_brings_the_data_back(
 
     // The snapshot is whole, by etcdctl's own reading, and its checksum is recorded.
     let snapshot = out.join("etcd-snapshot.db");
-    let status = sh(Command::new("etcdctl").args(["--write-out=json", "snapshot", "status"]).arg(&snapshot));
+    let status = sh(Command::new("etcdctl")
+        .args(["--write-out=json", "snapshot", "status"])
+        .arg(&snapshot));
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert!(status["totalKey"].as_u64().unwrap() >= 1, "{status}");
-    assert!(std::fs::read_to_string(out.join("etcd-snapshot.status")).unwrap().contains("TOTAL KEYS"));
+    assert!(
+        std::fs::read_to_string(out.join("etcd-snapshot.status"))
+            .unwrap()
+            .contains("TOTAL KEYS")
+    );
     let sum = sh(Command::new("sha256sum").arg("etcd-snapshot.db").current_dir(&out));
-    assert_eq!(std::fs::read_to_string(out.join("etcd-snapshot.db.sha256")).unwrap(), text(&sum.stdout));
+    assert_eq!(
+        std::fs::read_to_string(out.join("etcd-snapshot.db.sha256")).unwrap(),
+        text(&sum.stdout)
+    );
 
     // A write after the backup, which the restore must undo.
-    assert!(node.etcdctl(&["put", "/registry/meshbundle/probe", "after-backup"]).status.success());
-    assert!(node.etcdctl(&["put", "/registry/meshbundle/later", "x"]).status.success());
+    assert!(
+        node.etcdctl(&["put", "/registry/meshbundle/probe", "after-backup"])
+            .status
+            .success()
+    );
+    assert!(
+        node.etcdctl(&["put", "/registry/meshbundle/later", "x"])
+            .status
+            .success()
+    );
 
     // The documented restore, on the only control-plane node: it stops the
     // control plane (the stub kubelet stops the real etcd), restores, swaps
@@ -365,20 +440,46 @@ fn backup_snapshots_a_real_etcd_and_the_documented_restore_brings_the_data_back(
     let o = node.run(&["ops/restore-etcd.sh", snapshot.to_str().unwrap()], &[]);
     assert!(o.status.success(), "{}\n{}", text(&o.stdout), text(&o.stderr));
     let calls: Vec<String> = node.calls()[before..].to_vec();
-    let at = |prefix: &str| calls.iter().position(|c| c.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix}: {calls:#?}"));
-    assert!(at("STOPPED etcd") < at("etcdutl snapshot restore /"), "etcd stops before its data changes");
+    let at = |prefix: &str| {
+        calls
+            .iter()
+            .position(|c| c.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix}: {calls:#?}"))
+    };
+    assert!(
+        at("STOPPED etcd") < at("etcdutl snapshot restore /"),
+        "etcd stops before its data changes"
+    );
     assert!(at("etcdutl snapshot restore /") < at("systemctl restart kubelet"));
     let restore = &calls[at("etcdutl snapshot restore /")];
-    assert!(restore.contains("--name cp-1 --initial-cluster cp-1=https://10.0.0.11:2380"), "{restore}");
-    assert!(restore.contains("--initial-advertise-peer-urls https://10.0.0.11:2380"), "{restore}");
+    assert!(
+        restore.contains("--name cp-1 --initial-cluster cp-1=https://10.0.0.11:2380"),
+        "{restore}"
+    );
+    assert!(
+        restore.contains("--initial-advertise-peer-urls https://10.0.0.11:2380"),
+        "{restore}"
+    );
     // The revision moves forward and the older ones count as compacted, so no watch sees it go back.
-    assert!(restore.ends_with(" --bump-revision 1000000000 --mark-compacted"), "{restore}");
+    assert!(
+        restore.ends_with(" --bump-revision 1000000000 --mark-compacted"),
+        "{restore}"
+    );
     // The single control-plane node starts at once and says what else to restart.
     let out = text(&o.stdout);
-    assert!(out.contains("systemctl restart kubelet on worker-1 worker-2 worker-3"), "{out}");
-    assert!(out.contains("kubectl -n istio-system rollout restart deployment/istiod-"), "{out}");
+    assert!(
+        out.contains("systemctl restart kubelet on worker-1 worker-2 worker-3"),
+        "{out}"
+    );
+    assert!(
+        out.contains("kubectl -n istio-system rollout restart deployment/istiod-"),
+        "{out}"
+    );
     for c in COMPONENTS {
-        assert!(node.root.join(format!("etc/kubernetes/manifests/{c}.yaml")).exists(), "{c} started again");
+        assert!(
+            node.root.join(format!("etc/kubernetes/manifests/{c}.yaml")).exists(),
+            "{c} started again"
+        );
     }
     assert!(!node.root.join("etc/kubernetes/manifests-stopped-for-restore").exists());
     let kept: Vec<_> = std::fs::read_dir(node.root.join("var/lib"))
@@ -388,7 +489,14 @@ fn backup_snapshots_a_real_etcd_and_the_documented_restore_brings_the_data_back(
         .collect();
     assert_eq!(kept.len(), 1, "the previous data is kept aside");
     assert_eq!(mode(&node.root.join("var/lib/etcd")), 0o700);
-    assert!(!tmp.path().join("cp-1/tmp").read_dir().unwrap().any(|e| e.unwrap().path().join("usr").exists()), "image unmounted");
+    assert!(
+        !tmp.path()
+            .join("cp-1/tmp")
+            .read_dir()
+            .unwrap()
+            .any(|e| e.unwrap().path().join("usr").exists()),
+        "image unmounted"
+    );
     stop(etcd);
 
     // The real etcd on the restored data, with TLS: the key as it was at the backup.
@@ -410,24 +518,43 @@ fn backup_snapshots_a_real_etcd_and_the_documented_restore_brings_the_data_back(
     let o = cp2.run(&["ops/restore-etcd.sh", snapshot.to_str().unwrap()], &[]);
     assert!(o.status.success(), "{}\n{}", text(&o.stdout), text(&o.stderr));
     let calls = cp2.calls();
-    let restore = calls.iter().find(|c| c.starts_with("etcdutl snapshot restore /")).expect("restored");
+    let restore = calls
+        .iter()
+        .find(|c| c.starts_with("etcdutl snapshot restore /"))
+        .expect("restored");
     assert!(
         restore
             .contains("--name cp-2 --initial-cluster cp-1=https://10.0.0.11:2380,cp-2=https://10.0.0.12:2380,cp-3=https://10.0.0.13:2380")
             && restore.contains("--initial-advertise-peer-urls https://10.0.0.12:2380"),
         "{restore}"
     );
-    let token = restore.split("--initial-cluster-token ").nth(1).unwrap().split(' ').next().unwrap();
+    let token = restore
+        .split("--initial-cluster-token ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
     assert!(token.starts_with("meshbundle-restore-"), "{restore}");
     for c in COMPONENTS {
-        assert!(!cp2.root.join(format!("etc/kubernetes/manifests/{c}.yaml")).exists(), "{c} stays stopped");
+        assert!(
+            !cp2.root.join(format!("etc/kubernetes/manifests/{c}.yaml")).exists(),
+            "{c} stays stopped"
+        );
     }
     assert!(!calls.iter().any(|c| c.starts_with("systemctl restart kubelet")));
-    assert!(text(&o.stdout).contains("then ops/restore-etcd.sh start on each"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("then ops/restore-etcd.sh start on each"),
+        "{}",
+        text(&o.stdout)
+    );
     let o = cp2.run(&["ops/restore-etcd.sh", "start"], &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     for c in COMPONENTS {
-        assert!(cp2.root.join(format!("etc/kubernetes/manifests/{c}.yaml")).exists(), "{c} started");
+        assert!(
+            cp2.root.join(format!("etc/kubernetes/manifests/{c}.yaml")).exists(),
+            "{c} started"
+        );
     }
     // The same snapshot gives every member the same cluster token.
     let cp3 = Node::new(tmp.path(), &prod, "cp-3");
@@ -435,21 +562,46 @@ fn backup_snapshots_a_real_etcd_and_the_documented_restore_brings_the_data_back(
     let o = cp3.run(&["ops/restore-etcd.sh", snapshot.to_str().unwrap()], &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let calls = cp3.calls();
-    let restore = calls.iter().find(|c| c.starts_with("etcdutl snapshot restore /")).unwrap();
-    assert!(restore.contains(&format!("--initial-cluster-token {token} ")) && restore.contains("--name cp-3"), "{restore}");
+    let restore = calls
+        .iter()
+        .find(|c| c.starts_with("etcdutl snapshot restore /"))
+        .unwrap();
+    assert!(
+        restore.contains(&format!("--initial-cluster-token {token} ")) && restore.contains("--name cp-3"),
+        "{restore}"
+    );
     // Every member bumps by the same amount.
     let bump = |r: &str| r.split("--bump-revision ").nth(1).map(str::to_string);
-    assert_eq!(bump(restore), bump(cp2.calls().iter().find(|c| c.starts_with("etcdutl snapshot restore /")).unwrap()));
+    assert_eq!(
+        bump(restore),
+        bump(
+            cp2.calls()
+                .iter()
+                .find(|c| c.starts_with("etcdutl snapshot restore /"))
+                .unwrap()
+        )
+    );
     assert_eq!(bump(restore).as_deref(), Some("1000000000 --mark-compacted"));
     // start names every worker whose kubelet must restart too, and istiod.
     let o = cp3.run(&["ops/restore-etcd.sh", "start"], &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let out = text(&o.stdout);
-    let workers: Vec<&str> =
-        prod.spec.nodes.iter().filter(|n| n.role == meshbundle_core::spec::Role::Worker).map(|n| n.name.as_str()).collect();
+    let workers: Vec<&str> = prod
+        .spec
+        .nodes
+        .iter()
+        .filter(|n| n.role == meshbundle_core::spec::Role::Worker)
+        .map(|n| n.name.as_str())
+        .collect();
     assert!(!workers.is_empty());
-    assert!(out.contains(&format!("systemctl restart kubelet on {}", workers.join(" "))), "{out}");
-    assert!(out.contains(&format!("rollout restart deployment/istiod-{}", prod.istio_revision())), "{out}");
+    assert!(
+        out.contains(&format!("systemctl restart kubelet on {}", workers.join(" "))),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("rollout restart deployment/istiod-{}", prod.istio_revision())),
+        "{out}"
+    );
 }
 
 #[test]
@@ -465,10 +617,18 @@ fn backup_and_restore_refuse_a_worker_and_a_damaged_snapshot() {
     // A snapshot whose recorded checksum does not match is refused before anything stops.
     let snap = tmp.path().join("etcd-snapshot.db");
     std::fs::write(&snap, "not a snapshot").unwrap();
-    std::fs::write(tmp.path().join("etcd-snapshot.db.sha256"), format!("{}  etcd-snapshot.db\n", "0".repeat(64))).unwrap();
+    std::fs::write(
+        tmp.path().join("etcd-snapshot.db.sha256"),
+        format!("{}  etcd-snapshot.db\n", "0".repeat(64)),
+    )
+    .unwrap();
     let o = node.run(&["ops/restore-etcd.sh", snap.to_str().unwrap()], &[]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("the snapshot is damaged"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("the snapshot is damaged"),
+        "{}",
+        text(&o.stderr)
+    );
     for c in COMPONENTS {
         assert!(node.root.join(format!("etc/kubernetes/manifests/{c}.yaml")).exists());
     }
@@ -477,11 +637,28 @@ fn backup_and_restore_refuse_a_worker_and_a_damaged_snapshot() {
     std::fs::write(node.root.join("var/lib/etcd/data-before"), "x").unwrap();
     let snap = tmp.path().join("other-snapshot.db");
     std::fs::write(&snap, "a snapshot").unwrap();
-    let o = node.run(&["ops/restore-etcd.sh", snap.to_str().unwrap()], &[("MB_OLD_ETCDUTL", "1")]);
+    let o = node.run(
+        &["ops/restore-etcd.sh", snap.to_str().unwrap()],
+        &[("MB_OLD_ETCDUTL", "1")],
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("cannot bump the revision"), "{}", text(&o.stderr));
-    assert!(!node.calls().iter().any(|c| c.starts_with("etcdutl snapshot restore /") && !c.contains("--help")), "{:#?}", node.calls());
-    assert!(node.root.join("var/lib/etcd/data-before").exists(), "the data directory is untouched");
+    assert!(
+        text(&o.stderr).contains("cannot bump the revision"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(
+        !node
+            .calls()
+            .iter()
+            .any(|c| c.starts_with("etcdutl snapshot restore /") && !c.contains("--help")),
+        "{:#?}",
+        node.calls()
+    );
+    assert!(
+        node.root.join("var/lib/etcd/data-before").exists(),
+        "the data directory is untouched"
+    );
 }
 
 /// The real etcdctl in the network namespace of process `pid`.
@@ -504,7 +681,12 @@ fn three_control_plane_nodes_restore_one_snapshot_into_one_working_etcd_cluster(
     // A snapshot of a real etcd, by ops/backup.sh.
     let first = Node::new(tmp.path(), &single_control_plane(), "cp-1");
     let etcd = first.start_etcd();
-    assert!(first.etcdctl(&["put", "/registry/meshbundle/probe", "in-the-snapshot"]).status.success());
+    assert!(
+        first
+            .etcdctl(&["put", "/registry/meshbundle/probe", "in-the-snapshot"])
+            .status
+            .success()
+    );
     let out = tmp.path().join("b");
     let o = first.run(&["ops/backup.sh", out.to_str().unwrap()], &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -514,7 +696,10 @@ fn three_control_plane_nodes_restore_one_snapshot_into_one_working_etcd_cluster(
     // Each of production's three control-plane nodes restores it, then starts.
     let prod = example("production");
     let parent = tmp.path().join("prod");
-    let nodes: Vec<Node> = ["cp-1", "cp-2", "cp-3"].iter().map(|n| Node::new(&parent, &prod, n)).collect();
+    let nodes: Vec<Node> = ["cp-1", "cp-2", "cp-3"]
+        .iter()
+        .map(|n| Node::new(&parent, &prod, n))
+        .collect();
     let addresses: Vec<String> = nodes.iter().map(|n| n.address.clone()).collect();
     for n in &nodes {
         n.issue_peer(&addresses);
@@ -533,7 +718,10 @@ fn three_control_plane_nodes_restore_one_snapshot_into_one_working_etcd_cluster(
     for n in &nodes {
         setup.push_str(&format!(" && /usr/sbin/ip addr add {}/32 dev lo", n.address));
     }
-    let mut holder = Command::new("unshare").args(["--net", "--", "/bin/sh", "-c", &format!("{setup} && exec sleep 600")]).spawn().unwrap();
+    let mut holder = Command::new("unshare")
+        .args(["--net", "--", "/bin/sh", "-c", &format!("{setup} && exec sleep 600")])
+        .spawn()
+        .unwrap();
     let ns = holder.id();
     for _ in 0..100 {
         let o = Command::new("nsenter")
@@ -566,7 +754,13 @@ fn three_control_plane_nodes_restore_one_snapshot_into_one_working_etcd_cluster(
                 "--trusted-ca-file",
                 &pki("ca.crt"),
             ])
-            .args(["--peer-cert-file", &pki("peer.crt"), "--peer-key-file", &pki("peer.key"), "--peer-client-cert-auth"])
+            .args([
+                "--peer-cert-file",
+                &pki("peer.crt"),
+                "--peer-key-file",
+                &pki("peer.key"),
+                "--peer-client-cert-auth",
+            ])
             .args(["--peer-trusted-ca-file", &pki("ca.crt")])
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -577,14 +771,22 @@ fn three_control_plane_nodes_restore_one_snapshot_into_one_working_etcd_cluster(
     let endpoint = format!("https://{}:2379", nodes[1].address);
     let mut healthy = false;
     for _ in 0..600 {
-        if etcdctl_at(ns, &nodes[1], &endpoint, &["endpoint", "health"]).status.success() {
+        if etcdctl_at(ns, &nodes[1], &endpoint, &["endpoint", "health"])
+            .status
+            .success()
+        {
             healthy = true;
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let logs =
-        || nodes.iter().map(|n| std::fs::read_to_string(n.dir.join("etcd.log")).unwrap_or_default()).collect::<Vec<_>>().join("\n----\n");
+    let logs = || {
+        nodes
+            .iter()
+            .map(|n| std::fs::read_to_string(n.dir.join("etcd.log")).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n----\n")
+    };
     if !healthy {
         for m in members {
             stop(m);
@@ -592,10 +794,20 @@ fn three_control_plane_nodes_restore_one_snapshot_into_one_working_etcd_cluster(
         stop(holder);
         panic!("the restored cluster has no quorum:\n{}", logs());
     }
-    let get = etcdctl_at(ns, &nodes[1], &endpoint, &["get", "--print-value-only", "/registry/meshbundle/probe"]);
+    let get = etcdctl_at(
+        ns,
+        &nodes[1],
+        &endpoint,
+        &["get", "--print-value-only", "/registry/meshbundle/probe"],
+    );
     let list = etcdctl_at(ns, &nodes[1], &endpoint, &["member", "list"]);
     // A write through one member is read from another: one cluster.
-    let put = etcdctl_at(ns, &nodes[0], &format!("https://{}:2379", nodes[0].address), &["put", "/registry/meshbundle/after", "y"]);
+    let put = etcdctl_at(
+        ns,
+        &nodes[0],
+        &format!("https://{}:2379", nodes[0].address),
+        &["put", "/registry/meshbundle/after", "y"],
+    );
     let read = etcdctl_at(
         ns,
         &nodes[2],
@@ -610,7 +822,10 @@ fn three_control_plane_nodes_restore_one_snapshot_into_one_working_etcd_cluster(
     assert_eq!(text(&get.stdout).trim(), "in-the-snapshot", "{}", text(&get.stderr));
     let list = text(&list.stdout);
     for n in &nodes {
-        assert!(list.contains(&format!("started, {}, https://{}:2380", n.name, n.address)), "{list}");
+        assert!(
+            list.contains(&format!("started, {}, https://{}:2380", n.name, n.address)),
+            "{list}"
+        );
     }
     assert!(put.status.success(), "{}", text(&put.stderr));
     assert_eq!(text(&read.stdout).trim(), "y", "{}", text(&read.stderr));

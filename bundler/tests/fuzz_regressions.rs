@@ -13,8 +13,10 @@ fn sha256_hex(b: &[u8]) -> String {
 
 /// A small valid bundle holding `entries` (path, mode, content), in path order.
 fn small_bundle(entries: &[(&str, u32, &[u8])]) -> Vec<u8> {
-    let listed: Vec<serde_json::Value> =
-        entries.iter().map(|(p, m, c)| serde_json::json!({"path": p, "size": c.len(), "mode": m, "sha256": sha256_hex(c)})).collect();
+    let listed: Vec<serde_json::Value> = entries
+        .iter()
+        .map(|(p, m, c)| serde_json::json!({"path": p, "size": c.len(), "mode": m, "sha256": sha256_hex(c)}))
+        .collect();
     let seal = serde_json::json!({
         "format": meshbundle::bundle::FORMAT,
         "meshbundle": "0.1.0",
@@ -34,7 +36,11 @@ fn small_bundle(entries: &[(&str, u32, &[u8])]) -> Vec<u8> {
         b.append_data(&mut h, path, content).unwrap_or_else(|e| panic!("{e}"));
     };
     add(meshbundle::bundle::SEAL, 0o644, &seal);
-    add(meshbundle::bundle::SEAL_SUM, 0o644, format!("sha256:{}\n", sha256_hex(&seal)).as_bytes());
+    add(
+        meshbundle::bundle::SEAL_SUM,
+        0o644,
+        format!("sha256:{}\n", sha256_hex(&seal)).as_bytes(),
+    );
     for (p, m, c) in entries {
         add(p, *m, c);
     }

@@ -80,19 +80,40 @@ const SPEC_FIELDS: &[(&str, &str)] = &[
     ("/spec/nodes/0/zone", "spec.nodes[0].zone"),
     ("/spec/timezone", "spec.timezone"),
     ("/spec/registry", "spec.registry"),
-    ("/spec/kubernetes/controlPlaneEndpoint", "spec.kubernetes.controlPlaneEndpoint"),
+    (
+        "/spec/kubernetes/controlPlaneEndpoint",
+        "spec.kubernetes.controlPlaneEndpoint",
+    ),
     ("/spec/kubernetes/version", "spec.kubernetes.version"),
     ("/spec/istio/version", "spec.istio.version"),
     ("/spec/containerd/version", "spec.containerd.version"),
     ("/spec/istio/namespaces/0", "spec.istio.namespaces[0]"),
     ("/spec/istio/ingressGateway/name", "spec.istio.ingressGateway.name"),
-    ("/spec/istio/ingressGateway/namespace", "spec.istio.ingressGateway.namespace"),
-    ("/spec/istio/ingressGateway/tls/credentialName", "spec.istio.ingressGateway.tls.credentialName"),
-    ("/spec/istio/ingressGateway/hosts/0", "spec.istio.ingressGateway.hosts[0]"),
-    ("/spec/istio/ingressGateway/routes/0/namespace", "spec.istio.ingressGateway.routes[0].namespace"),
-    ("/spec/istio/ingressGateway/routes/0/service", "spec.istio.ingressGateway.routes[0].service"),
+    (
+        "/spec/istio/ingressGateway/namespace",
+        "spec.istio.ingressGateway.namespace",
+    ),
+    (
+        "/spec/istio/ingressGateway/tls/credentialName",
+        "spec.istio.ingressGateway.tls.credentialName",
+    ),
+    (
+        "/spec/istio/ingressGateway/hosts/0",
+        "spec.istio.ingressGateway.hosts[0]",
+    ),
+    (
+        "/spec/istio/ingressGateway/routes/0/namespace",
+        "spec.istio.ingressGateway.routes[0].namespace",
+    ),
+    (
+        "/spec/istio/ingressGateway/routes/0/service",
+        "spec.istio.ingressGateway.routes[0].service",
+    ),
     ("/spec/istio/egressGateway/name", "spec.istio.egressGateway.name"),
-    ("/spec/istio/egressGateway/namespace", "spec.istio.egressGateway.namespace"),
+    (
+        "/spec/istio/egressGateway/namespace",
+        "spec.istio.egressGateway.namespace",
+    ),
     ("/spec/images/0/name", "spec.images[0].name"),
     ("/spec/images/0/source", "spec.images[0].source"),
     ("/spec/files/0/name", "spec.files[0].name"),
@@ -143,11 +164,27 @@ fn secrets_json() -> Value {
 /// Renders, checks every script with `bash -n`, runs every one of them with
 /// stubs, and checks the marker never appeared. False when the render itself
 /// refused the inputs.
-fn scripts_are_inert(dir: &Path, lock_text: Option<&str>, secrets_text: Option<&str>, spec_text: &str, marker: &Path, what: &str) -> bool {
-    let site = load(spec_text).site.unwrap_or_else(|| panic!("{what}: the spec does not load"));
+fn scripts_are_inert(
+    dir: &Path,
+    lock_text: Option<&str>,
+    secrets_text: Option<&str>,
+    spec_text: &str,
+    marker: &Path,
+    what: &str,
+) -> bool {
+    let site = load(spec_text)
+        .site
+        .unwrap_or_else(|| panic!("{what}: the spec does not load"));
     let lock = lock_text.map(|t| meshbundle_core::lock::parse(t).unwrap());
     let secrets = secrets_text.map(|t| meshbundle_core::pki::parse_secrets(t).unwrap());
-    let tree = match render(&site, &Inputs { lock: lock.as_ref(), secrets: secrets.as_ref(), ..Default::default() }) {
+    let tree = match render(
+        &site,
+        &Inputs {
+            lock: lock.as_ref(),
+            secrets: secrets.as_ref(),
+            ..Default::default()
+        },
+    ) {
         Ok(t) => t,
         Err(e) => {
             // Refused when rendering (the secrets do not fit): nothing to run.
@@ -167,13 +204,21 @@ fn scripts_are_inert(dir: &Path, lock_text: Option<&str>, secrets_text: Option<&
     }
     let sysroot = dir.join("root");
     std::fs::create_dir_all(sysroot.join("etc")).unwrap();
-    let scripts: Vec<String> = tree.paths().filter(|p| p.ends_with(".sh")).map(str::to_string).collect();
+    let scripts: Vec<String> = tree
+        .paths()
+        .filter(|p| p.ends_with(".sh"))
+        .map(str::to_string)
+        .collect();
     assert!(scripts.len() > 5, "{what}: {scripts:?}");
     for s in &scripts {
         let o = Command::new("bash").arg("-n").arg(out.join(s)).output().unwrap();
         assert!(o.status.success(), "{what}: {s} is not valid bash: {}", text(&o.stderr));
     }
-    let mut runs: Vec<Vec<String>> = scripts.iter().filter(|s| *s != "common/lib.sh").map(|s| vec![s.clone()]).collect();
+    let mut runs: Vec<Vec<String>> = scripts
+        .iter()
+        .filter(|s| *s != "common/lib.sh")
+        .map(|s| vec![s.clone()])
+        .collect();
     runs.push(vec!["install.sh".into(), "cluster".into()]);
     runs.push(vec!["install.sh".into(), "verify".into()]);
     runs.push(vec!["install.sh".into(), "node".into()]);
@@ -189,7 +234,11 @@ fn scripts_are_inert(dir: &Path, lock_text: Option<&str>, secrets_text: Option<&
             .env("TIMEOUT", "1s")
             .output()
             .unwrap();
-        assert!(!marker.exists(), "{what}: running {args:?} ran the payload\nstderr:\n{}", text(&o.stderr));
+        assert!(
+            !marker.exists(),
+            "{what}: running {args:?} ran the payload\nstderr:\n{}",
+            text(&o.stderr)
+        );
     }
     true
 }
@@ -199,7 +248,11 @@ fn spec_values_are_refused_or_inert() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("MARKER");
     let base = production_json();
-    assert!(!load(&yaml(&base)).has_errors(), "{:#?}", load(&yaml(&base)).diagnostics);
+    assert!(
+        !load(&yaml(&base)).has_errors(),
+        "{:#?}",
+        load(&yaml(&base)).diagnostics
+    );
     let mut inert = Vec::new();
     for (pointer, path) in SPEC_FIELDS {
         for p in payloads(&marker) {
@@ -208,13 +261,21 @@ fn spec_values_are_refused_or_inert() {
             if l.has_errors() {
                 let errors: Vec<_> = l.diagnostics.iter().filter(|d| d.is_error()).collect();
                 assert!(
-                    errors.iter().any(|d| d.path == *path || d.path.starts_with(&format!("{path}."))),
+                    errors
+                        .iter()
+                        .any(|d| d.path == *path || d.path.starts_with(&format!("{path}."))),
                     "{path} = {p:?}: refused, but not at its field: {errors:#?}"
                 );
-                assert!(errors.iter().all(|d| d.line > 0), "{path}: every error has a line: {errors:#?}");
+                assert!(
+                    errors.iter().all(|d| d.line > 0),
+                    "{path}: every error has a line: {errors:#?}"
+                );
             } else {
                 inert.push((path, p.clone()));
-                assert!(scripts_are_inert(dir.path(), None, None, &text, &marker, &format!("{path} = {p:?}")), "{path}: rendered");
+                assert!(
+                    scripts_are_inert(dir.path(), None, None, &text, &marker, &format!("{path} = {p:?}")),
+                    "{path}: rendered"
+                );
             }
         }
     }
@@ -223,7 +284,10 @@ fn spec_values_are_refused_or_inert() {
     // sees is accepted.
     assert!(!inert.is_empty());
     for (path, _) in &inert {
-        assert!(["spec.files[0].url", "spec.images[0].source"].contains(path), "{path} accepted a shell payload");
+        assert!(
+            ["spec.files[0].url", "spec.images[0].source"].contains(path),
+            "{path} accepted a shell payload"
+        );
     }
 }
 
@@ -262,11 +326,16 @@ fn lock_values_are_refused_when_read_naming_line_and_field() {
             };
             assert!(e.contains(&format!(": {field}: ")), "{field} = {p:?}: {e}");
             let (at, _) = e.split_once(": ").unwrap();
-            let (l, c) = at.split_once(':').unwrap_or_else(|| panic!("{field}: no line:column in {e}"));
+            let (l, c) = at
+                .split_once(':')
+                .unwrap_or_else(|| panic!("{field}: no line:column in {e}"));
             let line: usize = l.parse().unwrap();
             assert!(c.parse::<u32>().unwrap() > 0);
             let key = field.rsplit('.').next().unwrap();
-            assert!(text.lines().nth(line - 1).unwrap().contains(key), "{field}: line {line} is not the field's: {e}");
+            assert!(
+                text.lines().nth(line - 1).unwrap().contains(key),
+                "{field}: line {line} is not the field's: {e}"
+            );
             assert!(e.len() < 600, "the error does not echo the value at length: {e}");
         }
     }
@@ -279,14 +348,26 @@ fn lock_values_are_refused_when_read_naming_line_and_field() {
         let text = yaml(&set(&base, "/files/0/url", &p));
         let site = load(&spec_text).site.unwrap();
         let lock = meshbundle_core::lock::parse(&text).unwrap();
-        let e =
-            render(&site, &Inputs { lock: Some(&lock), ..Default::default() }).expect_err("a lock pinning a file for another URL renders");
+        let e = render(
+            &site,
+            &Inputs {
+                lock: Some(&lock),
+                ..Default::default()
+            },
+        )
+        .expect_err("a lock pinning a file for another URL renders");
         assert!(e.to_string().contains("pinned for"), "{e}");
     }
-    for (pointer, field) in [("/images/0/platforms/0/platform", "platform"), ("/images/0/mediaType", "mediaType")] {
+    for (pointer, field) in [
+        ("/images/0/platforms/0/platform", "platform"),
+        ("/images/0/mediaType", "mediaType"),
+    ] {
         let p = format!("$(touch {})", marker.display());
         let text = yaml(&set(&base, pointer, &p));
-        assert!(scripts_are_inert(dir.path(), Some(&text), None, &spec_text, &marker, field), "{field}: rendered");
+        assert!(
+            scripts_are_inert(dir.path(), Some(&text), None, &spec_text, &marker, field),
+            "{field}: rendered"
+        );
     }
     assert!(!marker.exists());
 }
@@ -299,11 +380,18 @@ fn lock_sha256_command_is_refused_by_the_cli_with_file_line_and_field() {
     let good = yaml(&lock_json());
     // The file's sha256, written as a shell command, as a careless or hostile
     // editor would.
-    let bad = good.replacen(&format!("sha256: {:064x}", 1004), &format!("sha256: $(touch {})", marker.display()), 1);
+    let bad = good.replacen(
+        &format!("sha256: {:064x}", 1004),
+        &format!("sha256: $(touch {})", marker.display()),
+        1,
+    );
     assert_ne!(bad, good);
     let line = bad.lines().position(|l| l.contains("$(touch")).unwrap() + 1;
     std::fs::write(dir.path().join("bad.lock"), &bad).unwrap();
-    let o = meshbundle(dir.path(), &["render", "meshbundle.yaml", "--lock", "bad.lock", "-o", "out"]);
+    let o = meshbundle(
+        dir.path(),
+        &["render", "meshbundle.yaml", "--lock", "bad.lock", "-o", "out"],
+    );
     assert!(!o.status.success());
     let err = text(&o.stderr);
     assert!(err.contains(&format!("bad.lock:{line}:")), "{err}");
@@ -318,7 +406,10 @@ fn secrets_values_are_refused_or_inert() {
     let marker = dir.path().join("MARKER");
     let base = secrets_json();
     let spec_text = yaml(&serde_json::to_value(example("production")).unwrap());
-    for (pointer, field) in [("/kubeadm/token", "kubeadm.token"), ("/kubeadm/certificateKey", "kubeadm.certificateKey")] {
+    for (pointer, field) in [
+        ("/kubeadm/token", "kubeadm.token"),
+        ("/kubeadm/certificateKey", "kubeadm.certificateKey"),
+    ] {
         let mut values = payloads(&marker);
         values.push("ABCDEF.0123456789ABCDEF".into());
         values.push("AB".repeat(32));
@@ -330,8 +421,14 @@ fn secrets_values_are_refused_or_inert() {
                 Err(e) => e.to_string(),
             };
             assert!(e.contains(&format!(": {field}: ")), "{field} = {p:?}: {e}");
-            assert!(e.split_once(": ").unwrap().0.split_once(':').is_some(), "{field}: no line:column in {e}");
-            assert!(!e.contains(&p) || p.len() < 8, "the error does not print the secret: {e}");
+            assert!(
+                e.split_once(": ").unwrap().0.split_once(':').is_some(),
+                "{field}: no line:column in {e}"
+            );
+            assert!(
+                !e.contains(&p) || p.len() < 8,
+                "the error does not print the secret: {e}"
+            );
         }
     }
     // The other fields reach no script: refused by the check against the
@@ -340,7 +437,10 @@ fn secrets_values_are_refused_or_inert() {
         let text = yaml(&set(&base, pointer, &format!("$(touch {})", marker.display())));
         if let Ok(s) = meshbundle_core::pki::parse_secrets(&text) {
             let site = example("production");
-            assert!(s.check(&site, now()).iter().any(|d| d.is_error()), "{pointer}: accepted by the check");
+            assert!(
+                s.check(&site, now()).iter().any(|d| d.is_error()),
+                "{pointer}: accepted by the check"
+            );
             scripts_are_inert(dir.path(), None, Some(&text), &spec_text, &marker, pointer);
         }
     }

@@ -20,7 +20,14 @@ fn pulled_image_is_a_valid_oci_layout() {
     let reg = TestRegistry::start(None);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    umoci_image(&d.join("src"), "app", &[vec![("app/data.bin", vec![7u8; 300_000])], vec![("app/hello", b"hi".to_vec())]]);
+    umoci_image(
+        &d.join("src"),
+        "app",
+        &[
+            vec![("app/data.bin", vec![7u8; 300_000])],
+            vec![("app/hello", b"hi".to_vec())],
+        ],
+    );
     let name = format!("{}/fixtures/app:1", reg.host);
     push(&d.join("src"), "app", &name, None);
     let want = skopeo_digest(&name, None);
@@ -28,17 +35,24 @@ fn pulled_image_is_a_valid_oci_layout() {
     let o = pull(d, &[&name, "--insecure", &reg.host, "-o", "layout", "--cache", "cache"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains(&want));
-    let inspect =
-        run(Command::new("skopeo").args(["inspect", "--format", "{{.Digest}}"]).arg(format!("oci:{}:{name}", d.join("layout").display())));
+    let inspect = run(Command::new("skopeo")
+        .args(["inspect", "--format", "{{.Digest}}"])
+        .arg(format!("oci:{}:{name}", d.join("layout").display())));
     assert_eq!(inspect.trim(), want);
-    run(Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:{name}", d.join("layout").display())).arg(d.join("unpacked")));
+    run(Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:{name}", d.join("layout").display()))
+        .arg(d.join("unpacked")));
     assert_eq!(std::fs::read(d.join("unpacked/rootfs/app/hello")).unwrap(), b"hi");
     // Every blob hashes to its name.
     let mut n = 0;
     for e in std::fs::read_dir(d.join("layout/blobs/sha256")).unwrap() {
         let e = e.unwrap();
         let bytes = std::fs::read(e.path()).unwrap();
-        assert_eq!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)), e.file_name().to_string_lossy());
+        assert_eq!(
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+            e.file_name().to_string_lossy()
+        );
         n += 1;
     }
     assert!(n >= 4, "manifest, config and two layers");
@@ -53,17 +67,58 @@ fn multi_platform_images_keep_the_asked_platforms() {
     let name = format!("{}/fixtures/multi:1", reg.host);
     push(&d.join("src"), "multi", &name, None);
     let index_digest = skopeo_digest(&name, None);
-    let o = pull(d, &[&name, "--insecure", &reg.host, "-o", "layout", "--cache", "cache", "--platform", "linux/arm64"]);
+    let o = pull(
+        d,
+        &[
+            &name,
+            "--insecure",
+            &reg.host,
+            "-o",
+            "layout",
+            "--cache",
+            "cache",
+            "--platform",
+            "linux/arm64",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     // The layout holds an index of just arm64, and skopeo reads it.
-    let out = run(Command::new("skopeo").args(["inspect", "--raw"]).arg(format!("oci:{}:{name}", d.join("layout").display())));
+    let out = run(Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci:{}:{name}", d.join("layout").display())));
     let idx: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let plats: Vec<&str> = idx["manifests"].as_array().unwrap().iter().map(|m| m["platform"]["architecture"].as_str().unwrap()).collect();
+    let plats: Vec<&str> = idx["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
     assert_eq!(plats, ["arm64"]);
-    assert_ne!(text(&o.stderr).trim(), index_digest, "a filtered index has a digest of its own");
-    let o = pull(d, &[&name, "--insecure", &reg.host, "-o", "layout2", "--cache", "cache", "--platform", "linux/s390x"]);
+    assert_ne!(
+        text(&o.stderr).trim(),
+        index_digest,
+        "a filtered index has a digest of its own"
+    );
+    let o = pull(
+        d,
+        &[
+            &name,
+            "--insecure",
+            &reg.host,
+            "-o",
+            "layout2",
+            "--cache",
+            "cache",
+            "--platform",
+            "linux/s390x",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("has no linux/s390x image (it has linux/amd64, linux/arm64)"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("has no linux/s390x image (it has linux/amd64, linux/arm64)"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -75,7 +130,10 @@ fn survives_a_registry_that_fails_twice() {
     push(&d.join("src"), "app", &format!("{}/fixtures/app:1", reg.host), None);
     let proxy = FaultProxy::start(&reg.host, &["--fail-first", "2"]);
     let name = format!("{}/fixtures/app:1", proxy.host);
-    let o = pull(d, &[&name, "--insecure", &proxy.host, "-o", "layout", "--cache", "cache"]);
+    let o = pull(
+        d,
+        &[&name, "--insecure", &proxy.host, "-o", "layout", "--cache", "cache"],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let failures = proxy.requests().iter().filter(|r| r.ends_with(" 500")).count();
     assert_eq!(failures, 2, "{:#?}", proxy.requests());
@@ -89,16 +147,29 @@ fn refuses_a_blob_that_does_not_match_its_digest() {
     umoci_image(&d.join("src"), "app", &[vec![("a", vec![2u8; 5000])]]);
     push(&d.join("src"), "app", &format!("{}/fixtures/app:1", reg.host), None);
     // The one layer of the image.
-    let m = run(Command::new("skopeo").args(["inspect", "--raw"]).arg(format!("oci:{}:app", d.join("src").display())));
+    let m = run(Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci:{}:app", d.join("src").display())));
     let m: serde_json::Value = serde_json::from_str(&m).unwrap();
     let layer = m["layers"][0]["digest"].as_str().unwrap().to_string();
     let proxy = FaultProxy::start(&reg.host, &["--corrupt", &layer]);
     let name = format!("{}/fixtures/app:1", proxy.host);
-    let o = pull(d, &[&name, "--insecure", &proxy.host, "-o", "layout", "--cache", "cache"]);
+    let o = pull(
+        d,
+        &[&name, "--insecure", &proxy.host, "-o", "layout", "--cache", "cache"],
+    );
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
-    assert!(err.contains(&name) && err.contains(&layer) && err.contains("damaged"), "{err}");
-    assert!(!d.join("cache/blobs/sha256").join(layer.trim_start_matches("sha256:")).exists(), "nothing damaged is cached");
+    assert!(
+        err.contains(&name) && err.contains(&layer) && err.contains("damaged"),
+        "{err}"
+    );
+    assert!(
+        !d.join("cache/blobs/sha256")
+            .join(layer.trim_start_matches("sha256:"))
+            .exists(),
+        "nothing damaged is cached"
+    );
 }
 
 #[test]
@@ -113,7 +184,17 @@ fn an_interrupted_pull_resumes_without_fetching_finished_blobs() {
     let name = format!("{}/fixtures/app:1", proxy.host);
     let cache = d.join("cache");
     let mut child = Command::new(bin())
-        .args(["image", "pull", "--quiet", "-j", "1", &name, "--insecure", &proxy.host, "-o"])
+        .args([
+            "image",
+            "pull",
+            "--quiet",
+            "-j",
+            "1",
+            &name,
+            "--insecure",
+            &proxy.host,
+            "-o",
+        ])
         .arg(d.join("layout"))
         .arg("--cache")
         .arg(&cache)
@@ -121,7 +202,11 @@ fn an_interrupted_pull_resumes_without_fetching_finished_blobs() {
         .unwrap();
     let cached = |c: &Path| -> Vec<String> {
         std::fs::read_dir(c.join("blobs/sha256"))
-            .map(|r| r.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|r| {
+                r.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -134,13 +219,30 @@ fn an_interrupted_pull_resumes_without_fetching_finished_blobs() {
     let done = cached(&cache);
     assert!(done.len() < 7, "killed before it finished: {done:?}");
     let before = proxy.requests().len();
-    let o = pull(d, &[&name, "--insecure", &proxy.host, "-o", "layout", "--cache", cache.to_str().unwrap()]);
+    let o = pull(
+        d,
+        &[
+            &name,
+            "--insecure",
+            &proxy.host,
+            "-o",
+            "layout",
+            "--cache",
+            cache.to_str().unwrap(),
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let second: Vec<String> = proxy.requests()[before..].to_vec();
     for hex in &done {
-        assert!(!second.iter().any(|r| r.starts_with("GET ") && r.contains(hex.as_str())), "{hex} fetched again: {second:#?}");
+        assert!(
+            !second.iter().any(|r| r.starts_with("GET ") && r.contains(hex.as_str())),
+            "{hex} fetched again: {second:#?}"
+        );
     }
-    assert!(second.iter().any(|r| r.starts_with("GET ") && r.contains("/blobs/")), "the rest was fetched");
+    assert!(
+        second.iter().any(|r| r.starts_with("GET ") && r.contains("/blobs/")),
+        "the rest was fetched"
+    );
 }
 
 #[test]
@@ -152,19 +254,73 @@ fn basic_auth_with_credentials_from_an_auth_file() {
     let name = format!("{}/private/app:1", reg.host);
     push(&d.join("src"), "app", &name, Some(("alice", "s3cret")));
     // Without credentials: refused, with a hint.
-    let o = pull(d, &[&name, "--insecure", &reg.host, "-o", "l1", "--cache", "cache", "--authfile", "/dev/null/none"]);
+    let o = pull(
+        d,
+        &[
+            &name,
+            "--insecure",
+            &reg.host,
+            "-o",
+            "l1",
+            "--cache",
+            "cache",
+            "--authfile",
+            "/dev/null/none",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1));
     use base64::Engine;
     let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
-    std::fs::write(d.join("config.json"), format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, reg.host)).unwrap();
-    let o = pull(d, &[&name, "--insecure", &reg.host, "-o", "l2", "--cache", "cache", "--authfile", "config.json"]);
+    std::fs::write(
+        d.join("config.json"),
+        format!(r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#, reg.host),
+    )
+    .unwrap();
+    let o = pull(
+        d,
+        &[
+            &name,
+            "--insecure",
+            &reg.host,
+            "-o",
+            "l2",
+            "--cache",
+            "cache",
+            "--authfile",
+            "config.json",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains(&skopeo_digest(&name, Some(("alice", "s3cret")))));
     // Wrong password: a clear error.
-    std::fs::write(d.join("bad.json"), format!(r#"{{"auths": {{"{}": {{"username": "alice", "password": "nope"}}}}}}"#, reg.host)).unwrap();
-    let o = pull(d, &[&name, "--insecure", &reg.host, "-o", "l3", "--cache", "cache", "--authfile", "bad.json"]);
+    std::fs::write(
+        d.join("bad.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"username": "alice", "password": "nope"}}}}}}"#,
+            reg.host
+        ),
+    )
+    .unwrap();
+    let o = pull(
+        d,
+        &[
+            &name,
+            "--insecure",
+            &reg.host,
+            "-o",
+            "l3",
+            "--cache",
+            "cache",
+            "--authfile",
+            "bad.json",
+        ],
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("refused the credentials"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("refused the credentials"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -172,7 +328,11 @@ fn archives_written_by_skopeo_are_accepted() {
     let reg = TestRegistry::start(None);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    umoci_image(&d.join("src"), "app", &[vec![("a", vec![3u8; 2000])], vec![("b", b"two".to_vec())]]);
+    umoci_image(
+        &d.join("src"),
+        "app",
+        &[vec![("a", vec![3u8; 2000])], vec![("b", b"two".to_vec())]],
+    );
     let name = format!("{}/fixtures/app:1", reg.host);
     push(&d.join("src"), "app", &name, None);
     let registry_digest = skopeo_digest(&name, None);
@@ -183,61 +343,149 @@ fn archives_written_by_skopeo_are_accepted() {
     run(Command::new("skopeo")
         .args(["copy", "--quiet", "--src-tls-verify=false"])
         .arg(format!("docker://{name}"))
-        .arg(format!("docker-archive:{}:example.com/app:1", d.join("docker.tar").display())));
+        .arg(format!(
+            "docker-archive:{}:example.com/app:1",
+            d.join("docker.tar").display()
+        )));
 
-    let o = pull(d, &[&format!("example.com/app:1=oci-archive:{}", d.join("oci.tar").display()), "-o", "l1", "--cache", "cache"]);
+    let o = pull(
+        d,
+        &[
+            &format!("example.com/app:1=oci-archive:{}", d.join("oci.tar").display()),
+            "-o",
+            "l1",
+            "--cache",
+            "cache",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains(&registry_digest), "an OCI archive keeps the manifest digest");
-    let o = pull(d, &[&format!("example.com/app:1=docker-archive:{}", d.join("docker.tar").display()), "-o", "l2", "--cache", "cache"]);
+    assert!(
+        text(&o.stderr).contains(&registry_digest),
+        "an OCI archive keeps the manifest digest"
+    );
+    let o = pull(
+        d,
+        &[
+            &format!("example.com/app:1=docker-archive:{}", d.join("docker.tar").display()),
+            "-o",
+            "l2",
+            "--cache",
+            "cache",
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     // The docker archive's config digest is kept.
     let docker_cfg = run(Command::new("skopeo")
         .args(["inspect", "--config", "--raw"])
         .arg(format!("docker-archive:{}", d.join("docker.tar").display())));
-    let want = format!("sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(docker_cfg.as_bytes())));
-    let ours = run(Command::new("skopeo").args(["inspect", "--raw"]).arg(format!("oci:{}:example.com/app:1", d.join("l2").display())));
+    let want = format!(
+        "sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(docker_cfg.as_bytes()))
+    );
+    let ours = run(Command::new("skopeo")
+        .args(["inspect", "--raw"])
+        .arg(format!("oci:{}:example.com/app:1", d.join("l2").display())));
     let m: serde_json::Value = serde_json::from_str(&ours).unwrap();
     assert_eq!(m["config"]["digest"], want);
-    run(Command::new("umoci").args(["unpack", "--image"]).arg(format!("{}:example.com/app:1", d.join("l2").display())).arg(d.join("u")));
+    run(Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:example.com/app:1", d.join("l2").display()))
+        .arg(d.join("u")));
     assert_eq!(std::fs::read(d.join("u/rootfs/b")).unwrap(), b"two");
 }
 
 #[test]
 fn recipe_builds_reproducibly_and_runs_in_containerd() {
     let musl = repo().join("target/x86_64-unknown-linux-musl/release/meshbundle");
-    assert!(musl.exists(), "build it first: cargo build --release --target x86_64-unknown-linux-musl -p meshbundle");
-    assert!(repo().join("web/dist/index.html").exists(), "build it first: web/build.sh");
+    assert!(
+        musl.exists(),
+        "build it first: cargo build --release --target x86_64-unknown-linux-musl -p meshbundle"
+    );
+    assert!(
+        repo().join("web/dist/index.html").exists(),
+        "build it first: web/build.sh"
+    );
     let recipe = repo().join("images/meshbundle/recipe.yaml");
     let text_recipe = std::fs::read_to_string(&recipe).unwrap();
-    assert!(text_recipe.contains(&format!("tag: \"{}\"", env!("CARGO_PKG_VERSION"))), "the recipe's tag is the version");
+    assert!(
+        text_recipe.contains(&format!("tag: \"{}\"", env!("CARGO_PKG_VERSION"))),
+        "the recipe's tag is the version"
+    );
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let a = meshbundle(&repo(), &["image", "build", recipe.to_str().unwrap(), "-o", d.join("a").to_str().unwrap()]);
+    let a = meshbundle(
+        &repo(),
+        &[
+            "image",
+            "build",
+            recipe.to_str().unwrap(),
+            "-o",
+            d.join("a").to_str().unwrap(),
+        ],
+    );
     assert!(a.status.success(), "{}", text(&a.stderr));
     std::fs::create_dir_all(d.join("elsewhere")).unwrap();
-    let b = meshbundle(&d.join("elsewhere"), &["image", "build", recipe.to_str().unwrap(), "-o", "../b"]);
+    let b = meshbundle(
+        &d.join("elsewhere"),
+        &["image", "build", recipe.to_str().unwrap(), "-o", "../b"],
+    );
     assert!(b.status.success(), "{}", text(&b.stderr));
-    assert_eq!(text(&a.stdout), text(&b.stdout), "the same digest from another directory");
-    let c = meshbundle(d, &["image", "build", recipe.to_str().unwrap(), "-o", "c", "--source-date-epoch", "1700000000"]);
+    assert_eq!(
+        text(&a.stdout),
+        text(&b.stdout),
+        "the same digest from another directory"
+    );
+    let c = meshbundle(
+        d,
+        &[
+            "image",
+            "build",
+            recipe.to_str().unwrap(),
+            "-o",
+            "c",
+            "--source-date-epoch",
+            "1700000000",
+        ],
+    );
     assert_ne!(text(&a.stdout), text(&c.stdout), "the timestamp is part of the image");
     let digest = text(&a.stdout).trim().to_string();
-    let inspect = run(Command::new("skopeo").args(["inspect", "--format", "{{.Digest}}"]).arg(format!(
-        "oci:{}:meshbundle/meshbundle:{}",
-        d.join("a").display(),
-        env!("CARGO_PKG_VERSION")
-    )));
+    let inspect = run(Command::new("skopeo")
+        .args(["inspect", "--format", "{{.Digest}}"])
+        .arg(format!(
+            "oci:{}:meshbundle/meshbundle:{}",
+            d.join("a").display(),
+            env!("CARGO_PKG_VERSION")
+        )));
     assert_eq!(inspect.trim(), digest);
 
     let ctd = Containerd::start(false);
-    run(Command::new("tar").arg("-C").arg(d.join("a")).arg("-cf").arg(d.join("a.tar")).arg("."));
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(d.join("a"))
+        .arg("-cf")
+        .arg(d.join("a.tar"))
+        .arg("."));
     let o = ctd.ctr(&["-n", "k8s.io", "images", "import", d.join("a.tar").to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let o = ctd.ctr(&["-n", "k8s.io", "images", "ls"]);
     assert!(text(&o.stdout).contains(&digest), "{}", text(&o.stdout));
     let image = format!("meshbundle/meshbundle:{}", env!("CARGO_PKG_VERSION"));
-    let o = ctd.ctr(&["-n", "k8s.io", "run", "--rm", &image, "meshbundle-test", "/usr/local/bin/meshbundle", "--version"]);
+    let o = ctd.ctr(&[
+        "-n",
+        "k8s.io",
+        "run",
+        "--rm",
+        &image,
+        "meshbundle-test",
+        "/usr/local/bin/meshbundle",
+        "--version",
+    ]);
     assert!(o.status.success(), "{}", text(&o.stderr));
-    assert!(text(&o.stdout).starts_with(&format!("meshbundle {} (source ", env!("CARGO_PKG_VERSION"))), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).starts_with(&format!("meshbundle {} (source ", env!("CARGO_PKG_VERSION"))),
+        "{}",
+        text(&o.stdout)
+    );
 }
 
 #[test]
@@ -283,9 +531,15 @@ fn lock_pins_what_skopeo_reports_and_keeps_pins() {
     // Files carry the sha256 their publisher's checksum file gives.
     let kubeadm = lock.file("kubeadm-amd64").unwrap();
     let served = format!("fixture content of kubeadm-amd64 from {}\n", kubeadm.url);
-    assert_eq!(kubeadm.sha256.hex(), hex::encode(<sha2::Sha256 as sha2::Digest>::digest(served.as_bytes())));
+    assert_eq!(
+        kubeadm.sha256.hex(),
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(served.as_bytes()))
+    );
     let flannel = lock.file("manifest/flannel").unwrap();
-    assert_eq!(flannel.sha256.hex(), "f17c57f82ffef1d53dbf558ac30755241980563044622778a15df339e4346c57");
+    assert_eq!(
+        flannel.sha256.hex(),
+        "f17c57f82ffef1d53dbf558ac30755241980563044622778a15df339e4346c57"
+    );
     // Sorted and stable: a second lock changes nothing.
     let first = std::fs::read_to_string(d.join("meshbundle.lock")).unwrap();
     let o = meshbundle(d, &args);
@@ -296,11 +550,20 @@ fn lock_pins_what_skopeo_reports_and_keeps_pins() {
     let pause = lock.images.iter().find(|i| i.name.contains("/pause:")).unwrap().clone();
     let r = meshbundle_core::image::ImageRef::parse(&pause.name).unwrap();
     umoci_image(&d.join("newpause"), "p", &[vec![("pause", b"new".to_vec())]]);
-    push(&d.join("newpause"), "p", &format!("{}/{}:{}", up.registry.host, r.repository, r.tag.clone().unwrap()), None);
+    push(
+        &d.join("newpause"),
+        "p",
+        &format!("{}/{}:{}", up.registry.host, r.repository, r.tag.clone().unwrap()),
+        None,
+    );
     let o = meshbundle(d, &args);
     assert!(o.status.success());
     let same = meshbundle_core::lock::parse(&std::fs::read_to_string(d.join("meshbundle.lock")).unwrap()).unwrap();
-    assert_eq!(same.image(&pause.name).unwrap().digest, pause.digest, "pins are kept without --update");
+    assert_eq!(
+        same.image(&pause.name).unwrap().digest,
+        pause.digest,
+        "pins are kept without --update"
+    );
     let mut upd = args.clone();
     upd.extend(["--update", pause.name.as_str()]);
     let o = meshbundle(d, &upd);

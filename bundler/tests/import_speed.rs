@@ -32,7 +32,16 @@ fn built() -> Built {
     std::fs::copy(common::repo().join("core/examples/lab.yaml"), d.join("site.yaml")).unwrap();
     for cmd in [
         vec!["lock", "site.yaml", "--quiet", "--cache", "cache"],
-        vec!["build", "site.yaml", "--locked", "--quiet", "--cache", "cache", "-o", "site.mbundle"],
+        vec![
+            "build",
+            "site.yaml",
+            "--locked",
+            "--quiet",
+            "--cache",
+            "cache",
+            "-o",
+            "site.mbundle",
+        ],
     ] {
         let mut args = cmd.clone();
         args.extend(up.flags.iter().map(String::as_str));
@@ -52,7 +61,12 @@ fn built() -> Built {
             let site = i["site"].as_str().unwrap();
             let tagged = site.split_once('@').unwrap().0;
             let path = tagged.split_once('/').unwrap().1.to_string();
-            let blobs = i["blobs"].as_array().unwrap().iter().map(|b| b.as_str().unwrap().to_string()).collect();
+            let blobs = i["blobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b.as_str().unwrap().to_string())
+                .collect();
             (path, i["digest"].as_str().unwrap().to_string(), blobs)
         })
         .collect();
@@ -60,7 +74,20 @@ fn built() -> Built {
 }
 
 fn import(d: &Path, host: &str) -> std::process::Output {
-    meshbundle(d, &["import", "site.mbundle", "--quiet", "--registry", host, "--insecure", host, "--format", "json"])
+    meshbundle(
+        d,
+        &[
+            "import",
+            "site.mbundle",
+            "--quiet",
+            "--registry",
+            host,
+            "--insecure",
+            host,
+            "--format",
+            "json",
+        ],
+    )
 }
 
 /// The blob digest a successful monolithic upload (`PUT …?digest=`) carried.
@@ -69,11 +96,17 @@ fn uploaded(r: &common::registry::ProxyRequest) -> Option<String> {
         return None;
     }
     let q = r.path.split_once('?')?.1;
-    q.split('&').find_map(|kv| kv.strip_prefix("digest=")).map(|d| d.replace("%3A", ":"))
+    q.split('&')
+        .find_map(|kv| kv.strip_prefix("digest="))
+        .map(|d| d.replace("%3A", ":"))
 }
 
 fn repo_of(path: &str) -> String {
-    path.trim_start_matches("/v2/").split("/blobs/").next().unwrap().to_string()
+    path.trim_start_matches("/v2/")
+        .split("/blobs/")
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -87,7 +120,11 @@ fn shared_blobs_are_sent_once_and_mounted_and_a_second_import_sends_nothing() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let first: Value = serde_json::from_slice(&o.stdout).unwrap();
     let log = proxy.entries();
-    assert_eq!(log.iter().filter(|r| r.status == 500).count(), 3, "the injected failures were met and retried");
+    assert_eq!(
+        log.iter().filter(|r| r.status == 500).count(),
+        3,
+        "the injected failures were met and retried"
+    );
     // Which repositories need each blob.
     let mut repos_of: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for (path, _, blobs) in &b.images {
@@ -100,7 +137,11 @@ fn shared_blobs_are_sent_once_and_mounted_and_a_second_import_sends_nothing() {
     assert!(!shared.is_empty(), "the lab's images share a base layer");
     let puts: Vec<String> = log.iter().filter_map(uploaded).collect();
     for blob in repos_of.keys() {
-        assert_eq!(puts.iter().filter(|p| p == blob).count(), 1, "{blob} is uploaded exactly once: {puts:?}");
+        assert_eq!(
+            puts.iter().filter(|p| p == blob).count(),
+            1,
+            "{blob} is uploaded exactly once: {puts:?}"
+        );
     }
     // Shared blobs reach the other repositories by mount, not by upload.
     for blob in &shared {
@@ -109,10 +150,20 @@ fn shared_blobs_are_sent_once_and_mounted_and_a_second_import_sends_nothing() {
             .filter(|r| r.method == "POST" && r.status == 201 && r.path.contains(&format!("mount={blob}")))
             .map(|r| repo_of(&r.path))
             .collect();
-        assert_eq!(mounted.len(), repos_of[blob].len() - 1, "{blob}: mounted into every other repository");
+        assert_eq!(
+            mounted.len(),
+            repos_of[blob].len() - 1,
+            "{blob}: mounted into every other repository"
+        );
     }
-    assert_eq!(first["registry"]["blobsMounted"].as_u64().unwrap() as usize, shared.iter().map(|d| repos_of[d].len() - 1).sum::<usize>());
-    assert_eq!(first["registry"]["blobsPushed"].as_u64().unwrap() as usize, repos_of.len());
+    assert_eq!(
+        first["registry"]["blobsMounted"].as_u64().unwrap() as usize,
+        shared.iter().map(|d| repos_of[d].len() - 1).sum::<usize>()
+    );
+    assert_eq!(
+        first["registry"]["blobsPushed"].as_u64().unwrap() as usize,
+        repos_of.len()
+    );
     // Every image is there, under its tag, with its digest (asked of the registry itself).
     for (path, digest, _) in &b.images {
         assert_eq!(&skopeo_digest(&format!("{}/{path}", reg.host), None), digest, "{path}");
@@ -123,9 +174,17 @@ fn shared_blobs_are_sent_once_and_mounted_and_a_second_import_sends_nothing() {
     let o = import(d, &proxy.host);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let second: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let again: Vec<String> = proxy.entries()[before..].iter().map(|r| format!("{} {} {}", r.method, r.path, r.status)).collect();
+    let again: Vec<String> = proxy.entries()[before..]
+        .iter()
+        .map(|r| format!("{} {} {}", r.method, r.path, r.status))
+        .collect();
     assert_eq!(again.len(), b.images.len(), "one request per image: {again:#?}");
-    assert!(again.iter().all(|r| r.starts_with("HEAD ") && r.contains("/manifests/") && r.ends_with(" 200")), "{again:#?}");
+    assert!(
+        again
+            .iter()
+            .all(|r| r.starts_with("HEAD ") && r.contains("/manifests/") && r.ends_with(" 200")),
+        "{again:#?}"
+    );
     assert_eq!(second["registry"]["imagesAlreadyThere"], b.images.len());
     assert_eq!(second["registry"]["blobsPushed"], 0);
     assert_eq!(second["registry"]["bytesPushed"], 0);
@@ -140,14 +199,35 @@ fn a_refused_mount_falls_back_to_an_upload() {
     let o = import(d, &proxy.host);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let log = proxy.entries();
-    let asked: Vec<_> = log.iter().filter(|r| r.method == "POST" && r.path.contains("mount=")).collect();
+    let asked: Vec<_> = log
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.contains("mount="))
+        .collect();
     assert!(!asked.is_empty(), "a mount was asked for");
-    assert!(asked.iter().all(|r| r.status == 202), "and refused: an upload started instead");
+    assert!(
+        asked.iter().all(|r| r.status == 202),
+        "and refused: an upload started instead"
+    );
     // Each refused mount is followed by an upload of that blob into that repository.
-    let puts: BTreeSet<(String, String)> = log.iter().filter_map(|r| Some((repo_of(&r.path), uploaded(r)?))).collect();
+    let puts: BTreeSet<(String, String)> = log
+        .iter()
+        .filter_map(|r| Some((repo_of(&r.path), uploaded(r)?)))
+        .collect();
     for r in &asked {
-        let blob = r.path.split("mount=").nth(1).unwrap().split('&').next().unwrap().replace("%3A", ":");
-        assert!(puts.contains(&(repo_of(&r.path), blob.clone())), "{blob} uploaded into {}", repo_of(&r.path));
+        let blob = r
+            .path
+            .split("mount=")
+            .nth(1)
+            .unwrap()
+            .split('&')
+            .next()
+            .unwrap()
+            .replace("%3A", ":");
+        assert!(
+            puts.contains(&(repo_of(&r.path), blob.clone())),
+            "{blob} uploaded into {}",
+            repo_of(&r.path)
+        );
     }
     for (path, digest, _) in &b.images {
         assert_eq!(&skopeo_digest(&format!("{}/{path}", reg.host), None), digest, "{path}");
@@ -161,7 +241,10 @@ fn a_blob_the_registry_keeps_failing_is_named_and_no_tag_is_pushed() {
     // A blob of the last image only: pushed image by image, the others would be tagged by then.
     let (last_path, _, last_blobs) = b.images.last().unwrap();
     let others: BTreeSet<&String> = b.images[..b.images.len() - 1].iter().flat_map(|i| &i.2).collect();
-    let own = last_blobs.iter().find(|x| !others.contains(x)).expect("the last image has a blob of its own");
+    let own = last_blobs
+        .iter()
+        .find(|x| !others.contains(x))
+        .expect("the last image has a blob of its own");
     let reg = TestRegistry::start(None);
     let proxy = FaultProxy::start(&reg.host, &["--fail-path", &format!("digest={own}")]);
     let o = import(d, &proxy.host);
@@ -195,18 +278,35 @@ fn lock_is_the_same_bytes_whatever_the_concurrency() {
     let up = common::site::serve(&site);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::copy(common::repo().join("core/examples/production.yaml"), d.join("site.yaml")).unwrap();
+    std::fs::copy(
+        common::repo().join("core/examples/production.yaml"),
+        d.join("site.yaml"),
+    )
+    .unwrap();
     let mut locks = Vec::new();
     for (i, jobs) in ["1", "8", "16", "8"].iter().enumerate() {
         let out = format!("{i}.lock");
         let cache = format!("cache-{i}");
-        let mut args = vec!["lock", "site.yaml", "--quiet", "--cache", &cache, "-j", jobs, "-o", &out];
+        let mut args = vec![
+            "lock",
+            "site.yaml",
+            "--quiet",
+            "--cache",
+            &cache,
+            "-j",
+            jobs,
+            "-o",
+            &out,
+        ];
         args.extend(up.flags.iter().map(String::as_str));
         let o = meshbundle(d, &args);
         assert!(o.status.success(), "-j {jobs}: {}", text(&o.stderr));
         locks.push(std::fs::read(d.join(&out)).unwrap());
     }
-    assert!(locks.iter().all(|l| *l == locks[0]), "the same lock bytes at -j 1, 8 and 16");
+    assert!(
+        locks.iter().all(|l| *l == locks[0]),
+        "the same lock bytes at -j 1, 8 and 16"
+    );
     let lock = meshbundle_core::lock::parse(&String::from_utf8(locks[0].clone()).unwrap()).unwrap();
     let needs = meshbundle_core::catalog::needs(&site).unwrap();
     assert_eq!(lock.images.len(), needs.images.len());
@@ -238,10 +338,21 @@ fn import_into_containerd_streams_the_layout_and_unpacks_every_image() {
     for (path, digest, _) in &b.images {
         let line = ls
             .lines()
-            .find(|l| l.split_whitespace().next().is_some_and(|n| n.ends_with(&format!("/{path}"))))
+            .find(|l| {
+                l.split_whitespace()
+                    .next()
+                    .is_some_and(|n| n.ends_with(&format!("/{path}")))
+            })
             .unwrap_or_else(|| panic!("{path} in:\n{ls}"));
         assert_eq!(line.split_whitespace().nth(2), Some(digest.as_str()), "{line}");
-        let c = check.lines().find(|l| l.split_whitespace().next().is_some_and(|n| n.ends_with(&format!("/{path}")))).unwrap();
+        let c = check
+            .lines()
+            .find(|l| {
+                l.split_whitespace()
+                    .next()
+                    .is_some_and(|n| n.ends_with(&format!("/{path}")))
+            })
+            .unwrap();
         assert!(c.contains("complete"), "every blob is there: {c}");
     }
     // Unpacked: one snapshot per distinct layer chain at least.

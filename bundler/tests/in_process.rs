@@ -23,7 +23,12 @@ const SPEC: &str = "lab";
 
 fn validated() -> (Validated, &'static str) {
     let text = meshbundle_core::examples::example(SPEC).unwrap();
-    (meshbundle_core::spec::load::load(text).into_validated().expect("the lab example is valid"), text)
+    (
+        meshbundle_core::spec::load::load(text)
+            .into_validated()
+            .expect("the lab example is valid"),
+        text,
+    )
 }
 
 /// The carried upstream files of the example, put in the cache.
@@ -35,7 +40,12 @@ fn carried(site: &Validated, cache: &BlobCache) -> Vec<CarriedFile> {
         .map(|(f, bytes)| {
             let d = cache.put_bytes(bytes).unwrap();
             assert!(cache.contains(&d, Some(bytes.len() as u64)));
-            CarriedFile { name: f.name.clone(), url: f.url.clone(), sha256: d.hex().into(), path: cache.path(&d) }
+            CarriedFile {
+                name: f.name.clone(),
+                url: f.url.clone(),
+                sha256: d.hex().into(),
+                path: cache.path(&d),
+            }
         })
         .collect()
 }
@@ -53,18 +63,35 @@ fn keys(dir: &Path) -> Keys {
     std::fs::set_permissions(&signing, std::fs::Permissions::from_mode(0o600)).unwrap();
     std::fs::write(&pubfile, public).unwrap();
     std::fs::set_permissions(&pubfile, std::fs::Permissions::from_mode(0o644)).unwrap();
-    Keys { signing, public: pubfile, fingerprint }
+    Keys {
+        signing,
+        public: pubfile,
+        fingerprint,
+    }
 }
 
 /// Builds the example's bundle into `out` through the library: the same
 /// stages as `meshbundle build --example lab`.
-fn build(site: &Validated, text: &str, cache: &BlobCache, keys: &Keys, out: &Path) -> (FileTree, meshbundle::bundle::build::Built) {
+fn build(
+    site: &Validated,
+    text: &str,
+    cache: &BlobCache,
+    keys: &Keys,
+    out: &Path,
+) -> (FileTree, meshbundle::bundle::build::Built) {
     let files = carried(site, cache);
     let mut upstream = BTreeMap::new();
     for f in files.iter().filter(|f| f.name.starts_with("manifest/")) {
         upstream.insert(f.name.clone(), std::fs::read(&f.path).unwrap());
     }
-    let tree = render_valid(site, &Inputs { upstream: Some(&upstream), ..Default::default() }).unwrap();
+    let tree = render_valid(
+        site,
+        &Inputs {
+            upstream: Some(&upstream),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let input = Input {
         site,
         spec_text: text.to_string(),
@@ -76,7 +103,10 @@ fn build(site: &Validated, text: &str, cache: &BlobCache, keys: &Keys, out: &Pat
         images: Vec::new(),
         files,
         binary: None,
-        not_carried: NotCarried { reason: "built in process from an embedded example".into(), ..Default::default() },
+        not_carried: NotCarried {
+            reason: "built in process from an embedded example".into(),
+            ..Default::default()
+        },
         base: None,
         signer: Some(sign::load_signing_key(&keys.signing).unwrap()),
     };
@@ -104,7 +134,11 @@ fn a_bundle_built_in_process_verifies_and_reads_back_what_was_rendered() {
     );
     let seal = &report.head.seal;
     assert_eq!(seal.spec, text, "the seal records the spec text the site was read from");
-    assert_eq!(seal.tree_digest.to_string(), tree.digest(), "the seal names the tree that was rendered");
+    assert_eq!(
+        seal.tree_digest.to_string(),
+        tree.digest(),
+        "the seal names the tree that was rendered"
+    );
     assert_eq!(seal.site, site.metadata.name);
 
     // Every entry reads back, and the tree's entries are the rendered files, byte for byte, with their modes.
@@ -118,7 +152,9 @@ fn a_bundle_built_in_process_verifies_and_reads_back_what_was_rendered() {
     .unwrap();
     assert_eq!(read_back.len(), seal.entries.len());
     for (path, f) in tree.iter() {
-        let (mode, bytes) = read_back.get(&format!("tree/{path}")).unwrap_or_else(|| panic!("tree/{path} is not in the bundle"));
+        let (mode, bytes) = read_back
+            .get(&format!("tree/{path}"))
+            .unwrap_or_else(|| panic!("tree/{path} is not in the bundle"));
         assert_eq!((*mode, bytes), (f.mode, &f.bytes), "tree/{path}");
     }
     for f in &seal.files {
@@ -133,10 +169,27 @@ fn the_same_inputs_give_the_same_bundle_bytes() {
     let d = dir.path();
     let keys = keys(d);
     let (site, text) = validated();
-    let a = build(&site, text, &BlobCache::open(Some(&d.join("cache-a"))).unwrap(), &keys, &d.join("a.mbundle")).1;
-    let b = build(&site, text, &BlobCache::open(Some(&d.join("cache-b"))).unwrap(), &keys, &d.join("b.mbundle")).1;
+    let a = build(
+        &site,
+        text,
+        &BlobCache::open(Some(&d.join("cache-a"))).unwrap(),
+        &keys,
+        &d.join("a.mbundle"),
+    )
+    .1;
+    let b = build(
+        &site,
+        text,
+        &BlobCache::open(Some(&d.join("cache-b"))).unwrap(),
+        &keys,
+        &d.join("b.mbundle"),
+    )
+    .1;
     assert_eq!(a.id, b.id);
-    assert_eq!(std::fs::read(d.join("a.mbundle")).unwrap(), std::fs::read(d.join("b.mbundle")).unwrap());
+    assert_eq!(
+        std::fs::read(d.join("a.mbundle")).unwrap(),
+        std::fs::read(d.join("b.mbundle")).unwrap()
+    );
 }
 
 #[test]
@@ -150,14 +203,26 @@ fn a_damaged_entry_is_named_and_the_bundle_refused() {
     let (tree, _) = build(&site, text, &cache, &keys, &out);
 
     // Flip one byte inside a rendered file's data (not the seal's copy of the spec).
-    let (path, f) = tree.iter().find(|(p, f)| p.ends_with(".sh") && f.bytes.len() > 200).expect("a script");
+    let (path, f) = tree
+        .iter()
+        .find(|(p, f)| p.ends_with(".sh") && f.bytes.len() > 200)
+        .expect("a script");
     let mut bytes = std::fs::read(&out).unwrap();
     let needle = &f.bytes[..200];
-    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("the script's bytes are in the bundle") + 100;
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("the script's bytes are in the bundle")
+        + 100;
     bytes[at] ^= 0x20;
     std::fs::write(&out, &bytes).unwrap();
-    let err = read::verify(&out, None, 2, &Progress::bytes("verify", true)).unwrap_err().to_string();
-    assert!(err.contains(&format!("tree/{path}")), "the damaged entry is named: {err}");
+    let err = read::verify(&out, None, 2, &Progress::bytes("verify", true))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("tree/{path}")),
+        "the damaged entry is named: {err}"
+    );
 }
 
 #[test]
@@ -195,8 +260,13 @@ fn a_cached_file_changed_after_it_was_pinned_stops_the_build_and_leaves_nothing(
         Ok(_) => panic!("a bundle was built from a changed cache file"),
         Err(e) => e.to_string(),
     };
-    assert!(err.contains(&format!("files/{victim_name}")), "the changed file is named: {err}");
+    assert!(
+        err.contains(&format!("files/{victim_name}")),
+        "the changed file is named: {err}"
+    );
     assert!(!out.exists(), "no bundle is left behind");
-    let left: Vec<_> = std::fs::read_dir(d.join("out")).map(|r| r.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    let left: Vec<_> = std::fs::read_dir(d.join("out"))
+        .map(|r| r.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
     assert!(left.is_empty(), "nothing half-written is left: {left:?}");
 }

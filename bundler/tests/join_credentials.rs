@@ -34,12 +34,22 @@ fn assert_only_private_files_hold_them(name: &str, tree: &FileTree, s: &SiteSecr
     let needles = needles(s);
     let mut holders = 0;
     for (path, f) in tree.iter() {
-        let held: Vec<&str> = needles.iter().filter(|(_, v)| contains(&f.bytes, v)).map(|(what, _)| *what).collect();
+        let held: Vec<&str> = needles
+            .iter()
+            .filter(|(_, v)| contains(&f.bytes, v))
+            .map(|(what, _)| *what)
+            .collect();
         if held.is_empty() {
             continue;
         }
         holders += 1;
-        assert_eq!(f.mode, MODE_SECRET, "{name}: {path} holds {} but has mode {:o}", held.join(", "), f.mode);
+        assert_eq!(
+            f.mode,
+            MODE_SECRET,
+            "{name}: {path} holds {} but has mode {:o}",
+            held.join(", "),
+            f.mode
+        );
     }
     // Every node's kubeadm configuration needs them: the check above saw them.
     assert!(holders >= 1, "{name}: no file holds the join credentials at all");
@@ -49,18 +59,31 @@ fn assert_only_private_files_hold_them(name: &str, tree: &FileTree, s: &SiteSecr
 fn join_credentials_live_only_in_private_files_across_the_matrix() {
     for (name, site) in matrix() {
         let s = secrets(&site);
-        let tree = render(&site, &Inputs { secrets: Some(&s), ..Default::default() }).unwrap();
+        let tree = render(
+            &site,
+            &Inputs {
+                secrets: Some(&s),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_only_private_files_hold_them(name, &tree, &s);
         // Each node still gets its configuration, with what it needs.
         for n in &site.spec.nodes {
             let path = format!("nodes/{}/kubeadm.yaml", n.name);
             let f = tree.get(&path).unwrap_or_else(|| panic!("{name}: {path} missing"));
-            assert!(contains(&f.bytes, s.kubeadm.token.as_str()), "{name}: {path} has no token");
+            assert!(
+                contains(&f.bytes, s.kubeadm.token.as_str()),
+                "{name}: {path} has no token"
+            );
         }
         // The operations script that renews them holds neither.
         let renew = &tree.get("ops/renew-join-credentials.sh").unwrap().bytes;
         for (what, v) in needles(&s) {
-            assert!(!contains(renew, &v), "{name}: ops/renew-join-credentials.sh holds {what}");
+            assert!(
+                !contains(renew, &v),
+                "{name}: ops/renew-join-credentials.sh holds {what}"
+            );
         }
     }
 }
@@ -69,11 +92,19 @@ fn join_credentials_live_only_in_private_files_across_the_matrix() {
 fn without_secrets_nothing_is_private_and_the_first_node_keeps_its_configuration() {
     let site = example("production");
     let tree = render(&site, &Inputs::default()).unwrap();
-    assert!(tree.iter().all(|(_, f)| f.mode != MODE_SECRET), "a render without secrets has nothing secret");
-    let init = tree.get("nodes/cp-1/kubeadm.yaml").expect("the InitConfiguration needs no secret");
+    assert!(
+        tree.iter().all(|(_, f)| f.mode != MODE_SECRET),
+        "a render without secrets has nothing secret"
+    );
+    let init = tree
+        .get("nodes/cp-1/kubeadm.yaml")
+        .expect("the InitConfiguration needs no secret");
     assert_eq!(init.mode, 0o644);
     let text = String::from_utf8(init.bytes.clone()).unwrap();
-    assert!(!text.contains("bootstrapTokens") && !text.contains("certificateKey"), "{text}");
+    assert!(
+        !text.contains("bootstrapTokens") && !text.contains("certificateKey"),
+        "{text}"
+    );
     assert!(!tree.contains("nodes/cp-2/kubeadm.yaml") && !tree.contains("nodes/worker-1/kubeadm.yaml"));
     let renew = String::from_utf8(tree.get("ops/renew-join-credentials.sh").unwrap().bytes.clone()).unwrap();
     assert!(renew.contains("render with --secrets"), "{renew}");
@@ -89,18 +120,34 @@ struct Site {
 fn site() -> Site {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("site.yaml"), meshbundle_core::examples::example("production").unwrap()).unwrap();
+    std::fs::write(
+        d.join("site.yaml"),
+        meshbundle_core::examples::example("production").unwrap(),
+    )
+    .unwrap();
     let o = meshbundle(d, &["secrets", "generate", "site.yaml", "-o", "s.yaml"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let secrets = meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(d.join("s.yaml")).unwrap()).unwrap();
-    let o = Command::new("age-keygen").arg("-o").arg(d.join("operator.age")).output().expect("age-keygen (apt-get install age)");
+    let o = Command::new("age-keygen")
+        .arg("-o")
+        .arg(d.join("operator.age"))
+        .output()
+        .expect("age-keygen (apt-get install age)");
     assert!(o.status.success(), "{}", text(&o.stderr));
-    let o = Command::new("age-keygen").arg("-y").arg(d.join("operator.age")).output().unwrap();
+    let o = Command::new("age-keygen")
+        .arg("-y")
+        .arg(d.join("operator.age"))
+        .output()
+        .unwrap();
     assert!(o.status.success());
     let recipient = text(&o.stdout).trim().to_string();
     std::fs::write(d.join("pass"), "correct horse battery staple\n").unwrap();
     std::fs::set_permissions(d.join("pass"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    Site { dir, secrets, recipient }
+    Site {
+        dir,
+        secrets,
+        recipient,
+    }
 }
 
 fn assert_clean(what: &str, bytes: &[u8], s: &SiteSecrets) {
@@ -112,7 +159,10 @@ fn assert_clean(what: &str, bytes: &[u8], s: &SiteSecrets) {
 /// The names of a bundle's entries.
 fn entry_names(path: &Path) -> Vec<String> {
     let mut a = tar::Archive::new(std::fs::File::open(path).unwrap());
-    a.entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect()
+    a.entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect()
 }
 
 #[test]
@@ -129,11 +179,26 @@ fn bundles_never_carry_join_credentials_in_the_clear() {
     // failure names each bundle that leaks.
     let mut leaks = Vec::new();
     for (out, extra) in &builds {
-        let mut args = vec!["build", "--example", "production", "-o", out, "--secrets", "s.yaml", "--cache", "cache", "--quiet"];
+        let mut args = vec![
+            "build",
+            "--example",
+            "production",
+            "-o",
+            out,
+            "--secrets",
+            "s.yaml",
+            "--cache",
+            "cache",
+            "--quiet",
+        ];
         args.extend(extra.iter().copied());
         let o = meshbundle(d, &args);
         assert!(o.status.success(), "{out}: {}", text(&o.stderr));
-        assert_clean(&format!("build {out} output"), &[o.stdout.as_slice(), o.stderr.as_slice()].concat(), s);
+        assert_clean(
+            &format!("build {out} output"),
+            &[o.stdout.as_slice(), o.stderr.as_slice()].concat(),
+            s,
+        );
         let bytes = std::fs::read(d.join(out)).unwrap();
         for (name, v) in needles(s) {
             if contains(&bytes, &v) {
@@ -144,17 +209,32 @@ fn bundles_never_carry_join_credentials_in_the_clear() {
     assert!(leaks.is_empty(), "{}", leaks.join("\n"));
     for (out, _) in &builds {
         let names = entry_names(&d.join(out));
-        let configs: Vec<&String> = names.iter().filter(|n| n.starts_with("tree/nodes/") && n.contains("/kubeadm.yaml")).collect();
+        let configs: Vec<&String> = names
+            .iter()
+            .filter(|n| n.starts_with("tree/nodes/") && n.contains("/kubeadm.yaml"))
+            .collect();
         if *out == "withheld.mbundle" {
             assert!(configs.is_empty(), "{out}: --no-private-keys carries {configs:?}");
         } else {
-            assert_eq!(configs.len(), example("production").spec.nodes.len(), "{out}: {names:#?}");
+            assert_eq!(
+                configs.len(),
+                example("production").spec.nodes.len(),
+                "{out}: {names:#?}"
+            );
             assert!(configs.iter().all(|n| n.ends_with(".age")), "{out}: {configs:?}");
         }
-        for args in [vec!["inspect", out, "--format", "json"], vec!["inspect", out], vec!["verify", out, "--format", "json", "--quiet"]] {
+        for args in [
+            vec!["inspect", out, "--format", "json"],
+            vec!["inspect", out],
+            vec!["verify", out, "--format", "json", "--quiet"],
+        ] {
             let o = meshbundle(d, &args);
             assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
-            assert_clean(&format!("{args:?}"), &[o.stdout.as_slice(), o.stderr.as_slice()].concat(), s);
+            assert_clean(
+                &format!("{args:?}"),
+                &[o.stdout.as_slice(), o.stderr.as_slice()].concat(),
+                s,
+            );
         }
     }
 }
@@ -169,15 +249,42 @@ fn no_command_prints_join_credentials() {
         vec!["secrets", "show", "--format", "json", "s.yaml"],
         vec!["render", "site.yaml", "--secrets", "s.yaml", "-o", "out"],
         vec!["render", "site.yaml", "--secrets", "s.yaml", "--tar", "out.tar.gz"],
-        vec!["build", "--example", "production", "-o", "b.mbundle", "--secrets", "s.yaml", "--cache", "cache", "--format", "json"],
-        vec!["build", "--example", "production", "-o", "c.mbundle", "--secrets", "s.yaml", "--cache", "cache", "--no-private-keys"],
+        vec![
+            "build",
+            "--example",
+            "production",
+            "-o",
+            "b.mbundle",
+            "--secrets",
+            "s.yaml",
+            "--cache",
+            "cache",
+            "--format",
+            "json",
+        ],
+        vec![
+            "build",
+            "--example",
+            "production",
+            "-o",
+            "c.mbundle",
+            "--secrets",
+            "s.yaml",
+            "--cache",
+            "cache",
+            "--no-private-keys",
+        ],
     ] {
         if args[0] == "build" && !args.contains(&"--no-private-keys") {
             args.extend(["--recipient", site.recipient.as_str()]);
         }
         let o = meshbundle(d, &args);
         assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
-        assert_clean(&format!("{args:?}"), &[o.stdout.as_slice(), o.stderr.as_slice()].concat(), s);
+        assert_clean(
+            &format!("{args:?}"),
+            &[o.stdout.as_slice(), o.stderr.as_slice()].concat(),
+            s,
+        );
     }
     // What render wrote: credentials only in files nobody else can read.
     for f in walk(&d.join("out")) {
@@ -188,10 +295,18 @@ fn no_command_prints_join_credentials() {
         }
     }
     // The archive keeps the modes.
-    let o = Command::new("tar").args(["-tvzf"]).arg(d.join("out.tar.gz")).output().unwrap();
+    let o = Command::new("tar")
+        .args(["-tvzf"])
+        .arg(d.join("out.tar.gz"))
+        .output()
+        .unwrap();
     let listing = text(&o.stdout);
     for line in listing.lines().filter(|l| l.ends_with("/kubeadm.yaml")) {
         assert!(line.starts_with("-rw-------"), "{line}");
     }
-    assert_eq!(listing.lines().filter(|l| l.ends_with("/kubeadm.yaml")).count(), example("production").spec.nodes.len(), "{listing}");
+    assert_eq!(
+        listing.lines().filter(|l| l.ends_with("/kubeadm.yaml")).count(),
+        example("production").spec.nodes.len(),
+        "{listing}"
+    );
 }

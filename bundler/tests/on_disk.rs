@@ -35,7 +35,14 @@ fn run(c: &mut Command) -> String {
 
 /// Runs meshbundle in `dir` under the given umask (`sh -c 'umask U; exec ...'`).
 fn under_umask(dir: &Path, umask: &str, args: &[&str]) -> std::process::Output {
-    Command::new("sh").arg("-c").arg(format!("umask {umask}; exec \"$0\" \"$@\"")).arg(bin()).args(args).current_dir(dir).output().unwrap()
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
+        .arg(bin())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
 }
 
 fn ok(o: &std::process::Output) -> String {
@@ -46,7 +53,11 @@ fn ok(o: &std::process::Output) -> String {
 /// The names in `dir` that start with `prefix`.
 fn named(dir: &Path, prefix: &str) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
-        .map(|r| r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with(prefix)).collect())
+        .map(|r| {
+            r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
@@ -67,7 +78,9 @@ impl Site {
         ok(&meshbundle(d, &["secrets", "generate", "site.yaml", "-o", "s.yaml"]));
         run(Command::new("age-keygen").arg("-o").arg(d.join("operator.age")));
         chmod(&d.join("operator.age"), 0o600);
-        let recipient = run(Command::new("age-keygen").arg("-y").arg(d.join("operator.age"))).trim().to_string();
+        let recipient = run(Command::new("age-keygen").arg("-y").arg(d.join("operator.age")))
+            .trim()
+            .to_string();
         Site { dir, recipient }
     }
 
@@ -79,15 +92,36 @@ impl Site {
     fn build(&self, out: &str) {
         ok(&meshbundle(
             self.d(),
-            &["build", "--example", "lab", "-o", out, "--quiet", "--cache", "cache", "--secrets", "s.yaml", "--recipient", &self.recipient],
+            &[
+                "build",
+                "--example",
+                "lab",
+                "-o",
+                out,
+                "--quiet",
+                "--cache",
+                "cache",
+                "--secrets",
+                "s.yaml",
+                "--recipient",
+                &self.recipient,
+            ],
         ));
     }
 
     /// The tree render makes of this site with its secrets (for the modes).
     fn tree(&self) -> FileTree {
         let site = example("lab");
-        let secrets = meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(self.d().join("s.yaml")).unwrap()).unwrap();
-        meshbundle_core::render::render(&site, &meshbundle_core::render::Inputs { secrets: Some(&secrets), ..Default::default() }).unwrap()
+        let secrets =
+            meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(self.d().join("s.yaml")).unwrap()).unwrap();
+        meshbundle_core::render::render(
+            &site,
+            &meshbundle_core::render::Inputs {
+                secrets: Some(&secrets),
+                ..Default::default()
+            },
+        )
+        .unwrap()
     }
 }
 
@@ -109,12 +143,19 @@ fn check_modes(root: &Path, file_mode: &dyn Fn(&str) -> u32) {
     let mut all = Vec::new();
     walk(root, root, &mut all);
     assert!(!all.is_empty());
-    let private_dirs: Vec<String> =
-        all.iter().filter(|(_, d, m)| !d && *m == 0o600).filter_map(|(p, _, _)| p.rsplit_once('/').map(|x| x.0.to_string())).collect();
+    let private_dirs: Vec<String> = all
+        .iter()
+        .filter(|(_, d, m)| !d && *m == 0o600)
+        .filter_map(|(p, _, _)| p.rsplit_once('/').map(|x| x.0.to_string()))
+        .collect();
     assert_eq!(mode(root), 0o755, "{}", root.display());
     for (rel, is_dir, m) in &all {
         let want = if *is_dir {
-            if rel == "secrets" || rel.starts_with("secrets/") || private_dirs.contains(rel) { 0o700 } else { 0o755 }
+            if rel == "secrets" || rel.starts_with("secrets/") || private_dirs.contains(rel) {
+                0o700
+            } else {
+                0o755
+            }
         } else {
             file_mode(rel)
         };
@@ -128,13 +169,21 @@ fn every_directory_and_file_gets_its_mode_whatever_the_umask() {
         let s = Site::new();
         let d = s.d();
         // secrets: the file 0600, a directory it makes 0700.
-        ok(&under_umask(d, umask, &["secrets", "generate", "site.yaml", "-o", "keys/site.secrets.yaml"]));
+        ok(&under_umask(
+            d,
+            umask,
+            &["secrets", "generate", "site.yaml", "-o", "keys/site.secrets.yaml"],
+        ));
         assert_eq!(mode(&d.join("keys")), 0o700, "umask {umask}");
         assert_eq!(mode(&d.join("keys/site.secrets.yaml")), 0o600, "umask {umask}");
         let tree = s.tree();
         let of_tree = |rel: &str| tree.get(rel).unwrap_or_else(|| panic!("{rel} is not in the tree")).mode;
         // render: every directory and file, and the directories above the output.
-        ok(&under_umask(d, umask, &["render", "site.yaml", "--secrets", "s.yaml", "-o", "r/out"]));
+        ok(&under_umask(
+            d,
+            umask,
+            &["render", "site.yaml", "--secrets", "s.yaml", "-o", "r/out"],
+        ));
         assert_eq!(mode(&d.join("r")), 0o755, "umask {umask}");
         check_modes(&d.join("r/out"), &of_tree);
         // build: the output directory and the bundle.
@@ -168,11 +217,27 @@ fn every_directory_and_file_gets_its_mode_whatever_the_umask() {
             r if r.ends_with(".age") => 0o600,
             r => of_tree(r),
         };
-        ok(&under_umask(d, umask, &["import", "b/x.mbundle", "--quiet", "--extract", "x/site", "--identity", "operator.age"]));
+        ok(&under_umask(
+            d,
+            umask,
+            &[
+                "import",
+                "b/x.mbundle",
+                "--quiet",
+                "--extract",
+                "x/site",
+                "--identity",
+                "operator.age",
+            ],
+        ));
         assert_eq!(mode(&d.join("x")), 0o755, "umask {umask}");
         assert!(d.join("x/site/secrets/kubernetes-pki/ca.key").exists());
         check_modes(&d.join("x/site"), &laid);
-        ok(&under_umask(d, umask, &["import", "b/x.mbundle", "--quiet", "--extract", "sealed"]));
+        ok(&under_umask(
+            d,
+            umask,
+            &["import", "b/x.mbundle", "--quiet", "--extract", "sealed"],
+        ));
         assert!(d.join("sealed/secrets/kubernetes-pki/ca.key.age").exists());
         check_modes(&d.join("sealed"), &laid);
         // image pull: the layout's directories.
@@ -212,7 +277,8 @@ fn layout_with(dir: &Path, tag: &str, layer: &[u8]) {
         (format!("sha256:{hex}"), bytes.len())
     };
     let (ld, ls) = put(layer);
-    let config = serde_json::json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [ld]}});
+    let config =
+        serde_json::json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [ld]}});
     let (cd, cs) = put(&serde_json::to_vec(&config).unwrap());
     let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
@@ -268,7 +334,10 @@ fn reseal(from: &Path, to: &Path, add: Vec<(String, u32, Vec<u8>)>) {
             "path": p, "size": data.len(), "mode": m, "sha256": hex::encode(Sha256::digest(&data))}));
         list.push((p, m, data));
     }
-    seal["entries"].as_array_mut().unwrap().sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+    seal["entries"]
+        .as_array_mut()
+        .unwrap()
+        .sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
     list.sort_by(|a, b| a.0.cmp(&b.0));
     let seal_bytes = serde_json::to_vec(&seal).unwrap();
     let id = format!("sha256:{}\n", hex::encode(Sha256::digest(&seal_bytes)));
@@ -308,19 +377,45 @@ fn import_opens_every_sealed_file_of_the_tree_as_a_stream() {
     s.build("plain.mbundle");
     // A join configuration sealed outside secrets/, and a large sealed file
     // (many age chunks, not a whole number of them).
-    let join = b"apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\n# token abcdef.0123456789abcdef\n".to_vec();
+    let join =
+        b"apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\n# token abcdef.0123456789abcdef\n".to_vec();
     let large = noise(9 * (1 << 20) + 12345, 7);
     let add = vec![
-        ("tree/nodes/cp-9/kubeadm.yaml.age".to_string(), 0o600, age_encrypt(d, &s.recipient, &join)),
-        ("tree/data/large.bin.age".to_string(), 0o600, age_encrypt(d, &s.recipient, &large)),
+        (
+            "tree/nodes/cp-9/kubeadm.yaml.age".to_string(),
+            0o600,
+            age_encrypt(d, &s.recipient, &join),
+        ),
+        (
+            "tree/data/large.bin.age".to_string(),
+            0o600,
+            age_encrypt(d, &s.recipient, &large),
+        ),
         // Not sealed by meshbundle (mode 0644): laid out as it is.
-        ("tree/docs/example.age".to_string(), 0o644, b"not a private file\n".to_vec()),
+        (
+            "tree/docs/example.age".to_string(),
+            0o644,
+            b"not a private file\n".to_vec(),
+        ),
     ];
     reseal(&d.join("plain.mbundle"), &d.join("x.mbundle"), add);
     let o = meshbundle(d, &["verify", "x.mbundle"]);
     assert!(o.status.success(), "{}", text(&o.stdout));
 
-    let o = meshbundle(d, &["import", "x.mbundle", "--quiet", "--extract", "site", "--identity", "operator.age", "--format", "json"]);
+    let o = meshbundle(
+        d,
+        &[
+            "import",
+            "x.mbundle",
+            "--quiet",
+            "--extract",
+            "site",
+            "--identity",
+            "operator.age",
+            "--format",
+            "json",
+        ],
+    );
     ok(&o);
     let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let site = d.join("site");
@@ -329,18 +424,32 @@ fn import_opens_every_sealed_file_of_the_tree_as_a_stream() {
     assert_eq!(mode(&site.join("nodes/cp-9")), 0o700);
     assert!(!site.join("nodes/cp-9/kubeadm.yaml.age").exists());
     let got = std::fs::read(site.join("data/large.bin")).unwrap();
-    assert!(got == large, "the large sealed file comes back byte for byte ({} bytes, {} expected)", got.len(), large.len());
+    assert!(
+        got == large,
+        "the large sealed file comes back byte for byte ({} bytes, {} expected)",
+        got.len(),
+        large.len()
+    );
     assert_eq!(mode(&site.join("data/large.bin")), 0o600);
-    assert_eq!(std::fs::read(site.join("docs/example.age")).unwrap(), b"not a private file\n");
+    assert_eq!(
+        std::fs::read(site.join("docs/example.age")).unwrap(),
+        b"not a private file\n"
+    );
     assert_eq!(mode(&site.join("docs/example.age")), 0o644);
     assert_eq!(summary["extract"]["stillSealed"], 0);
-    let sealed_in_bundle = entries(&d.join("x.mbundle")).iter().filter(|(p, m, _)| p.ends_with(".age") && *m == 0o600).count();
+    let sealed_in_bundle = entries(&d.join("x.mbundle"))
+        .iter()
+        .filter(|(p, m, _)| p.ends_with(".age") && *m == 0o600)
+        .count();
     assert_eq!(summary["extract"]["decrypted"], sealed_in_bundle);
 
     // Without an identity they stay sealed, 0600, and the summary says so.
     let o = meshbundle(d, &["import", "x.mbundle", "--quiet", "--extract", "closed"]);
     let err = ok(&o);
-    assert!(err.contains(&format!("{sealed_in_bundle} private file(s) stay sealed")), "{err}");
+    assert!(
+        err.contains(&format!("{sealed_in_bundle} private file(s) stay sealed")),
+        "{err}"
+    );
     assert_eq!(mode(&d.join("closed/nodes/cp-9/kubeadm.yaml.age")), 0o600);
     assert_eq!(mode(&d.join("closed/nodes/cp-9")), 0o700);
     assert!(!d.join("closed/nodes/cp-9/kubeadm.yaml").exists());
@@ -359,30 +468,132 @@ fn key_files_others_can_read_are_refused() {
         let o = meshbundle(d, args);
         let err = text(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{file} {m:o}: {err}");
-        assert!(err.contains(&format!("its mode is {m:04o}")) && err.contains(&format!("chmod 600 {file}")), "{file} {m:o}: {err}");
+        assert!(
+            err.contains(&format!("its mode is {m:04o}")) && err.contains(&format!("chmod 600 {file}")),
+            "{file} {m:o}: {err}"
+        );
         chmod(&d.join(file), 0o600);
     };
     for m in [0o644, 0o640, 0o604, 0o620, 0o660] {
-        refused("pass", m, &["build", "--example", "lab", "-o", "p.mbundle", "--secrets", "s.yaml", "--passphrase-file", "pass"]);
+        refused(
+            "pass",
+            m,
+            &[
+                "build",
+                "--example",
+                "lab",
+                "-o",
+                "p.mbundle",
+                "--secrets",
+                "s.yaml",
+                "--passphrase-file",
+                "pass",
+            ],
+        );
         assert!(!d.join("p.mbundle").exists());
-        refused("release.key", m, &["build", "--example", "lab", "-o", "k.mbundle", "--no-private-keys", "--sign", "release.key"]);
+        refused(
+            "release.key",
+            m,
+            &[
+                "build",
+                "--example",
+                "lab",
+                "-o",
+                "k.mbundle",
+                "--no-private-keys",
+                "--sign",
+                "release.key",
+            ],
+        );
         assert!(!d.join("k.mbundle").exists());
-        refused("operator.age", m, &["import", "x.mbundle", "--quiet", "--extract", "out", "--identity", "operator.age"]);
-        refused("pass", m, &["import", "x.mbundle", "--quiet", "--extract", "out", "--passphrase-file", "pass"]);
+        refused(
+            "operator.age",
+            m,
+            &[
+                "import",
+                "x.mbundle",
+                "--quiet",
+                "--extract",
+                "out",
+                "--identity",
+                "operator.age",
+            ],
+        );
+        refused(
+            "pass",
+            m,
+            &[
+                "import",
+                "x.mbundle",
+                "--quiet",
+                "--extract",
+                "out",
+                "--passphrase-file",
+                "pass",
+            ],
+        );
         assert!(!d.join("out").exists());
         refused(
             "tls.key",
             m,
-            &["secrets", "generate", "site.yaml", "-o", "t.yaml", "--ingress-cert", "tls.crt", "--ingress-key", "tls.key"],
+            &[
+                "secrets",
+                "generate",
+                "site.yaml",
+                "-o",
+                "t.yaml",
+                "--ingress-cert",
+                "tls.crt",
+                "--ingress-key",
+                "tls.key",
+            ],
         );
         assert!(!d.join("t.yaml").exists());
         refused("s.yaml", m, &["secrets", "show", "s.yaml"]);
     }
     // 0600 (and 0400) are fine.
     chmod(&d.join("pass"), 0o400);
-    ok(&meshbundle(d, &["build", "--example", "lab", "-o", "p.mbundle", "--secrets", "s.yaml", "--passphrase-file", "pass"]));
-    ok(&meshbundle(d, &["build", "--example", "lab", "-o", "k.mbundle", "--no-private-keys", "--sign", "release.key"]));
-    ok(&meshbundle(d, &["secrets", "generate", "site.yaml", "-o", "t.yaml", "--ingress-cert", "tls.crt", "--ingress-key", "tls.key"]));
+    ok(&meshbundle(
+        d,
+        &[
+            "build",
+            "--example",
+            "lab",
+            "-o",
+            "p.mbundle",
+            "--secrets",
+            "s.yaml",
+            "--passphrase-file",
+            "pass",
+        ],
+    ));
+    ok(&meshbundle(
+        d,
+        &[
+            "build",
+            "--example",
+            "lab",
+            "-o",
+            "k.mbundle",
+            "--no-private-keys",
+            "--sign",
+            "release.key",
+        ],
+    ));
+    ok(&meshbundle(
+        d,
+        &[
+            "secrets",
+            "generate",
+            "site.yaml",
+            "-o",
+            "t.yaml",
+            "--ingress-cert",
+            "tls.crt",
+            "--ingress-key",
+            "tls.key",
+        ],
+    ));
 }
 
 #[test]
@@ -394,7 +605,20 @@ fn the_cache_of_sealed_files_is_keyed_with_a_secret_of_its_own() {
     let build = |out: &str, cache: &str| {
         ok(&meshbundle(
             d,
-            &["build", "--example", "lab", "-o", out, "--quiet", "--secrets", "s.yaml", "--passphrase-file", "pass", "--cache", cache],
+            &[
+                "build",
+                "--example",
+                "lab",
+                "-o",
+                out,
+                "--quiet",
+                "--secrets",
+                "s.yaml",
+                "--passphrase-file",
+                "pass",
+                "--cache",
+                cache,
+            ],
         ))
     };
     // A cache of an earlier version: ciphertexts named by the unsalted hash.
@@ -402,12 +626,23 @@ fn the_cache_of_sealed_files_is_keyed_with_a_secret_of_its_own() {
     std::fs::create_dir_all(d.join("c1/sealed")).unwrap();
     std::fs::write(d.join("c1/sealed").join(stale), "old ciphertext").unwrap();
     build("a1.mbundle", "c1");
-    assert!(!d.join("c1/sealed").join(stale).exists(), "names that tell too much are removed");
+    assert!(
+        !d.join("c1/sealed").join(stale).exists(),
+        "names that tell too much are removed"
+    );
     build("a2.mbundle", "c1");
     build("b.mbundle", "c2");
     // Rebuilds with the same cache are the same bytes.
-    assert_eq!(std::fs::read(d.join("a1.mbundle")).unwrap(), std::fs::read(d.join("a2.mbundle")).unwrap());
-    let names = |cache: &str| -> Vec<String> { named(&d.join(cache).join("sealed"), "").into_iter().filter(|n| n != "key").collect() };
+    assert_eq!(
+        std::fs::read(d.join("a1.mbundle")).unwrap(),
+        std::fs::read(d.join("a2.mbundle")).unwrap()
+    );
+    let names = |cache: &str| -> Vec<String> {
+        named(&d.join(cache).join("sealed"), "")
+            .into_iter()
+            .filter(|n| n != "key")
+            .collect()
+    };
     let (n1, n2) = (names("c1"), names("c2"));
     assert!(!n1.is_empty());
     // The same inputs get other names in another cache: the names depend
@@ -420,7 +655,10 @@ fn the_cache_of_sealed_files_is_keyed_with_a_secret_of_its_own() {
         assert_eq!(std::fs::read(sealed.join("key")).unwrap().len(), 32);
         assert_ne!(std::fs::read(sealed.join("key")).unwrap(), vec![0u8; 32]);
     }
-    assert_ne!(std::fs::read(d.join("c1/sealed/key")).unwrap(), std::fs::read(d.join("c2/sealed/key")).unwrap());
+    assert_ne!(
+        std::fs::read(d.join("c1/sealed/key")).unwrap(),
+        std::fs::read(d.join("c2/sealed/key")).unwrap()
+    );
     // No name is the old unsalted hash that covered the passphrase.
     let secrets = meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(d.join("s.yaml")).unwrap()).unwrap();
     let mut old = Sha256::new();
@@ -499,17 +737,41 @@ fn a_failed_extraction_removes_what_it_wrote() {
     let s = Site::new();
     let d = s.d();
     s.build("x.mbundle");
-    let import = |target: &str| meshbundle(d, &["import", "x.mbundle", "--quiet", "--extract", target, "--identity", "operator.age"]);
+    let import = |target: &str| {
+        meshbundle(
+            d,
+            &[
+                "import",
+                "x.mbundle",
+                "--quiet",
+                "--extract",
+                target,
+                "--identity",
+                "operator.age",
+            ],
+        )
+    };
     let clean = |why: &str| {
-        assert_eq!(named(d, ".meshbundle"), Vec::<String>::new(), "{why}: nothing left beside the target");
+        assert_eq!(
+            named(d, ".meshbundle"),
+            Vec::<String>::new(),
+            "{why}: nothing left beside the target"
+        );
     };
 
     // The target is a dangling symbolic link, or a file.
     std::os::unix::fs::symlink("nowhere", d.join("dangling")).unwrap();
     let o = import("dangling");
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("dangling is a symbolic link"), "{}", text(&o.stderr));
-    assert_eq!(std::fs::read_link(d.join("dangling")).unwrap(), PathBuf::from("nowhere"));
+    assert!(
+        text(&o.stderr).contains("dangling is a symbolic link"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read_link(d.join("dangling")).unwrap(),
+        PathBuf::from("nowhere")
+    );
     clean("dangling link");
     std::fs::write(d.join("afile"), "x").unwrap();
     let o = import("afile");
@@ -523,33 +785,73 @@ fn a_failed_extraction_removes_what_it_wrote() {
         .arg("-c")
         .arg("trap '' XFSZ; ulimit -f 16; exec \"$0\" \"$@\"")
         .arg(bin())
-        .args(["import", "x.mbundle", "--quiet", "--extract", "full", "--identity", "operator.age"])
+        .args([
+            "import",
+            "x.mbundle",
+            "--quiet",
+            "--extract",
+            "full",
+            "--identity",
+            "operator.age",
+        ])
         .current_dir(d)
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains("nothing was laid out in full"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("nothing was laid out in full"),
+        "{}",
+        text(&o.stderr)
+    );
     assert!(!d.join("full").exists());
     clean("full disk");
 
     // An entry damaged after verify, found once decrypted keys are written
     // (the last entry, large enough to be read after the pause).
-    reseal(&d.join("x.mbundle"), &d.join("late.mbundle"), vec![("tree/zz/large.bin".into(), 0o644, noise(4 << 20, 5))]);
-    let p = Paused::start(d, "extract", &["import", "late.mbundle", "--quiet", "--extract", "late", "--identity", "operator.age"]);
+    reseal(
+        &d.join("x.mbundle"),
+        &d.join("late.mbundle"),
+        vec![("tree/zz/large.bin".into(), 0o644, noise(4 << 20, 5))],
+    );
+    let p = Paused::start(
+        d,
+        "extract",
+        &[
+            "import",
+            "late.mbundle",
+            "--quiet",
+            "--extract",
+            "late",
+            "--identity",
+            "operator.age",
+        ],
+    );
     let staged = named(d, ".meshbundle-extract-");
     assert_eq!(staged.len(), 1);
-    assert!(holds_decrypted(&d.join(&staged[0])), "a decrypted key is written before the damage is found");
+    assert!(
+        holds_decrypted(&d.join(&staged[0])),
+        "a decrypted key is written before the damage is found"
+    );
     let list = entries(&d.join("late.mbundle"));
     let (last, _, data) = list.last().unwrap();
     assert_eq!(last, "tree/zz/large.bin");
     let mut a = tar::Archive::new(std::fs::File::open(d.join("late.mbundle")).unwrap());
-    let at = a.entries().unwrap().map(|e| e.unwrap()).find(|e| e.path_bytes().as_ref() == last.as_bytes()).unwrap().raw_file_position();
+    let at = a
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.path_bytes().as_ref() == last.as_bytes())
+        .unwrap()
+        .raw_file_position();
     let mut bytes = std::fs::read(d.join("late.mbundle")).unwrap();
     bytes[at as usize + data.len() / 2] ^= 0x20;
     std::fs::write(d.join("late.mbundle"), &bytes).unwrap();
     let (status, err) = p.resume();
     assert_eq!(status.code(), Some(1), "{err}");
-    assert!(err.contains(last.as_str()) && err.contains("everything written was removed"), "{err}");
+    assert!(
+        err.contains(last.as_str()) && err.contains("everything written was removed"),
+        "{err}"
+    );
     assert!(!d.join("late").exists());
     clean("damaged late");
 }
@@ -560,11 +862,33 @@ fn extraction_into_an_existing_empty_directory_or_a_mount_point() {
     let d = s.d();
     s.build("x.mbundle");
     std::fs::create_dir(d.join("empty")).unwrap();
-    ok(&meshbundle(d, &["import", "x.mbundle", "--quiet", "--extract", "empty", "--identity", "operator.age"]));
+    ok(&meshbundle(
+        d,
+        &[
+            "import",
+            "x.mbundle",
+            "--quiet",
+            "--extract",
+            "empty",
+            "--identity",
+            "operator.age",
+        ],
+    ));
     assert!(d.join("empty/secrets/kubernetes-pki/ca.key").exists());
     assert_eq!(named(&d.join("empty"), ".meshbundle-"), Vec::<String>::new());
     // Again, over what it laid out.
-    ok(&meshbundle(d, &["import", "x.mbundle", "--quiet", "--extract", "empty", "--identity", "operator.age"]));
+    ok(&meshbundle(
+        d,
+        &[
+            "import",
+            "x.mbundle",
+            "--quiet",
+            "--extract",
+            "empty",
+            "--identity",
+            "operator.age",
+        ],
+    ));
     assert!(d.join("empty/secrets/kubernetes-pki/ca.key").exists());
     assert_eq!(named(&d.join("empty"), ".meshbundle-"), Vec::<String>::new());
     assert_eq!(named(d, ".meshbundle"), Vec::<String>::new());
@@ -583,9 +907,16 @@ fn extraction_into_an_existing_empty_directory_or_a_mount_point() {
         .unwrap();
     assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
     let listing = text(&o.stdout);
-    assert!(listing.contains("install.sh") && !listing.contains(".meshbundle-"), "{listing}");
+    assert!(
+        listing.contains("install.sh") && !listing.contains(".meshbundle-"),
+        "{listing}"
+    );
     assert!(listing.trim_end().ends_with("755"), "{listing}");
-    assert_eq!(named(d, ".meshbundle"), Vec::<String>::new(), "nothing left beside the mount point");
+    assert_eq!(
+        named(d, ".meshbundle"),
+        Vec::<String>::new(),
+        "nothing left beside the mount point"
+    );
 }
 
 #[test]
@@ -594,7 +925,15 @@ fn killed_runs_leave_leftovers_the_next_run_removes() {
     let d = s.d();
     s.build("x.mbundle");
     fn extract(target: &str) -> Vec<&str> {
-        vec!["import", "x.mbundle", "--quiet", "--extract", target, "--identity", "operator.age"]
+        vec![
+            "import",
+            "x.mbundle",
+            "--quiet",
+            "--extract",
+            target,
+            "--identity",
+            "operator.age",
+        ]
     }
 
     // Extract: one run killed with a decrypted key staged, one still running.
@@ -604,13 +943,21 @@ fn killed_runs_leave_leftovers_the_next_run_removes() {
     let both = named(d, ".meshbundle-extract-");
     assert_eq!(both.len(), 2);
     let killed: Vec<&String> = both.iter().filter(|n| !first.contains(n)).collect();
-    assert!(holds_decrypted(&d.join(killed[0])), "the killed run left a decrypted key");
+    assert!(
+        holds_decrypted(&d.join(killed[0])),
+        "the killed run left a decrypted key"
+    );
     let err = ok(&meshbundle(d, &extract("t2")));
     assert!(
-        err.contains(&format!("removed {}", d.join(killed[0]).display())) || err.contains(&format!("removed ./{}", killed[0])),
+        err.contains(&format!("removed {}", d.join(killed[0]).display()))
+            || err.contains(&format!("removed ./{}", killed[0])),
         "{err}"
     );
-    assert_eq!(named(d, ".meshbundle-extract-"), first, "the running run's directory stays");
+    assert_eq!(
+        named(d, ".meshbundle-extract-"),
+        first,
+        "the running run's directory stays"
+    );
     running.kill();
     let err = ok(&meshbundle(d, &extract("t2")));
     assert!(err.contains(&first[0]), "{err}");
@@ -629,13 +976,28 @@ fn killed_runs_leave_leftovers_the_next_run_removes() {
     Paused::start(d, "render", &render).kill();
     let left = named(&d.join("r"), ".meshbundle-render-");
     assert_eq!(left.len(), 1);
-    assert!(d.join("r").join(&left[0]).join("secrets/kubernetes-pki/ca.key").exists());
+    assert!(
+        d.join("r")
+            .join(&left[0])
+            .join("secrets/kubernetes-pki/ca.key")
+            .exists()
+    );
     let err = ok(&meshbundle(d, &render));
     assert!(err.contains(&left[0]), "{err}");
     assert_eq!(named(&d.join("r"), ".meshbundle-"), Vec::<String>::new());
 
     // Build: the temporary bundle.
-    let build = ["build", "--example", "lab", "-o", "out/y.mbundle", "--quiet", "--cache", "cache", "--no-private-keys"];
+    let build = [
+        "build",
+        "--example",
+        "lab",
+        "-o",
+        "out/y.mbundle",
+        "--quiet",
+        "--cache",
+        "cache",
+        "--no-private-keys",
+    ];
     Paused::start(d, "build", &build).kill();
     let left = named(&d.join("out"), ".meshbundle-build-");
     assert_eq!(left.len(), 1);
@@ -648,24 +1010,47 @@ fn killed_runs_leave_leftovers_the_next_run_removes() {
     let src = d.join("src");
     layout_with(&src, "1.0", &noise(1 << 20, 3));
     let source = format!("registry.example.internal/app:1.0=oci:{}", src.display());
-    let pull = ["image", "pull", source.as_str(), "-o", "pulled", "--quiet", "--cache", "pc"];
+    let pull = [
+        "image",
+        "pull",
+        source.as_str(),
+        "-o",
+        "pulled",
+        "--quiet",
+        "--cache",
+        "pc",
+    ];
     Paused::start(d, "cache-temp", &pull).kill();
     let partial = named(&d.join("pc/tmp"), "partial-");
     assert_eq!(partial.len(), 1);
     let err = Paused::start(d, "layout-tmp", &pull).kill();
     assert!(err.contains(&format!("removed pc/tmp/{}", partial[0])), "{err}");
     assert_eq!(named(&d.join("pc/tmp"), "partial-"), Vec::<String>::new());
-    let tmp: Vec<String> = named(&d.join("pulled/blobs/sha256"), "").into_iter().filter(|n| n.ends_with(".tmp")).collect();
+    let tmp: Vec<String> = named(&d.join("pulled/blobs/sha256"), "")
+        .into_iter()
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
     assert_eq!(tmp.len(), 1);
     let err = ok(&meshbundle(d, &pull));
     assert!(err.contains(&tmp[0]), "{err}");
     assert_eq!(named(&d.join("pc/tmp"), "partial-"), Vec::<String>::new());
-    let names: BTreeMap<String, ()> = named(&d.join("pulled/blobs/sha256"), "").into_iter().map(|n| (n, ())).collect();
+    let names: BTreeMap<String, ()> = named(&d.join("pulled/blobs/sha256"), "")
+        .into_iter()
+        .map(|n| (n, ()))
+        .collect();
     assert!(names.keys().all(|n| !n.ends_with(".tmp")), "{names:?}");
 }
 
 fn extract_args(target: &str) -> Vec<&str> {
-    vec!["import", "x.mbundle", "--quiet", "--extract", target, "--identity", "operator.age"]
+    vec![
+        "import",
+        "x.mbundle",
+        "--quiet",
+        "--extract",
+        target,
+        "--identity",
+        "operator.age",
+    ]
 }
 
 fn chown_nobody(p: &Path) {
@@ -693,7 +1078,10 @@ fn import_refuses_a_target_another_user_could_change() {
         let o = meshbundle(d, &extract_args(name));
         let err = text(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{name}: {err}");
-        assert!(err.contains("error: ") && err.contains(name) && err.contains(why), "{name}: {err}");
+        assert!(
+            err.contains("error: ") && err.contains(name) && err.contains(why),
+            "{name}: {err}"
+        );
         assert_eq!(named(&t, ""), Vec::<String>::new(), "{name}: nothing written");
     }
     // A new target whose nearest existing parent another user could change.
@@ -727,7 +1115,17 @@ fn a_symlink_planted_among_the_base_files_is_refused() {
     let s = Site::new();
     let d = s.d();
     let b = |out: &str, extra: &[&str]| {
-        let mut a = vec!["build", "--example", "lab", "-o", out, "--quiet", "--cache", "cache", "--no-private-keys"];
+        let mut a = vec![
+            "build",
+            "--example",
+            "lab",
+            "-o",
+            out,
+            "--quiet",
+            "--cache",
+            "cache",
+            "--no-private-keys",
+        ];
         a.extend(extra);
         ok(&meshbundle(d, &a));
     };
@@ -744,8 +1142,14 @@ fn a_symlink_planted_among_the_base_files_is_refused() {
     let o = imp("delta.mbundle");
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("files/manifest/flannel") && err.contains("symbolic link"), "{err}");
-    assert!(std::fs::symlink_metadata(&flannel).unwrap().file_type().is_symlink(), "dd left as it was");
+    assert!(
+        err.contains("files/manifest/flannel") && err.contains("symbolic link"),
+        "{err}"
+    );
+    assert!(
+        std::fs::symlink_metadata(&flannel).unwrap().file_type().is_symlink(),
+        "dd left as it was"
+    );
 
     // A symlink higher up, inside the target, is refused the same way.
     std::fs::remove_file(&flannel).unwrap();
@@ -778,7 +1182,10 @@ fn two_imports_into_one_new_target_the_loser_says_so_plainly() {
     ok(&meshbundle(d, &extract_args("cc")));
     let (status, err) = first.resume();
     assert_eq!(status.code(), Some(1), "{err}");
-    assert!(err.contains("another import into cc finished first") && err.contains("hint: "), "{err}");
+    assert!(
+        err.contains("another import into cc finished first") && err.contains("hint: "),
+        "{err}"
+    );
     assert!(!err.contains("os error"), "{err}");
     assert!(err.lines().all(|l| l.trim() != "hint:"), "an empty hint: {err}");
     assert!(d.join("cc/install.sh").exists());
@@ -793,7 +1200,11 @@ fn an_import_that_meets_an_existing_file_gives_a_hint_that_fits_import() {
     // A sealed file and a plain one that land on the same path once opened.
     let add = vec![
         ("tree/docs/clash".to_string(), 0o644, b"plain\n".to_vec()),
-        ("tree/docs/clash.age".to_string(), 0o600, age_encrypt(d, &s.recipient, b"sealed\n")),
+        (
+            "tree/docs/clash.age".to_string(),
+            0o600,
+            age_encrypt(d, &s.recipient, b"sealed\n"),
+        ),
     ];
     reseal(&d.join("plain.mbundle"), &d.join("x.mbundle"), add);
     let o = meshbundle(d, &extract_args("site"));

@@ -66,10 +66,18 @@ struct Node {
 impl Node {
     fn new() -> Node {
         let site = example("production");
-        let secrets =
-            meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap())
-                .unwrap();
-        let tree = render(&site, &Inputs { secrets: Some(&secrets), ..Default::default() }).unwrap();
+        let secrets = meshbundle_core::pki::parse_secrets(
+            &std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap(),
+        )
+        .unwrap();
+        let tree = render(
+            &site,
+            &Inputs {
+                secrets: Some(&secrets),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let dir = tempfile::tempdir().unwrap();
         write_tree(&tree, &dir.path().join("bundle"));
         let stubs = dir.path().join("stubs");
@@ -102,7 +110,10 @@ impl Node {
             .args(args)
             .current_dir(self.p("bundle"))
             .env_clear()
-            .env("PATH", format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", self.p("stubs").display()))
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", self.p("stubs").display()),
+            )
             .env("MESHBUNDLE_SYSROOT", self.p("root"))
             .env("HOME", self.p("root/root"))
             .env("MB_LOG", self.p("calls.log"))
@@ -115,19 +126,30 @@ impl Node {
     }
 
     fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.p("calls.log")).unwrap_or_default().lines().map(str::to_string).collect()
+        std::fs::read_to_string(self.p("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 }
 
 fn pos(calls: &[String], line: &str) -> usize {
-    calls.iter().position(|c| c == line).unwrap_or_else(|| panic!("no `{line}` in {calls:#?}"))
+    calls
+        .iter()
+        .position(|c| c == line)
+        .unwrap_or_else(|| panic!("no `{line}` in {calls:#?}"))
 }
 
 #[test]
 fn renewal_renews_then_restarts_each_static_pod_and_refreshes_root_kubeconfig() {
     let n = Node::new();
     for c in COMPONENTS {
-        std::fs::write(n.sys(&format!("etc/kubernetes/manifests/{c}.yaml")), format!("kind: Pod # {c}\n")).unwrap();
+        std::fs::write(
+            n.sys(&format!("etc/kubernetes/manifests/{c}.yaml")),
+            format!("kind: Pod # {c}\n"),
+        )
+        .unwrap();
     }
     std::fs::write(n.sys("etc/kubernetes/admin.conf"), "old admin\n").unwrap();
     // The kubelet has the static pods running.
@@ -156,14 +178,23 @@ fn renewal_renews_then_restarts_each_static_pod_and_refreshes_root_kubeconfig() 
         assert_eq!(m, format!("kind: Pod # {c}\n"));
     }
     for w in COMPONENTS.windows(2) {
-        assert!(pos(&calls, &format!("START {} renewed=yes", w[0])) < pos(&calls, &format!("STOP {} renewed=yes", w[1])), "one at a time");
+        assert!(
+            pos(&calls, &format!("START {} renewed=yes", w[0])) < pos(&calls, &format!("STOP {} renewed=yes", w[1])),
+            "one at a time"
+        );
     }
     assert!(!n.sys("etc/kubernetes/manifests-held-by-meshbundle").exists());
     assert_eq!(std::fs::read_dir(n.sys("etc/kubernetes/manifests")).unwrap().count(), 4);
     // The API server answered before the script went on, and root's kubeconfig is the renewed admin.conf.
     // The API server checked is cp-2's own (10.0.0.12), not the load balancer of controlPlaneEndpoint.
     let ready = |c: &String| c.starts_with("kubectl --kubeconfig") && c.ends_with("get --raw=/readyz");
-    assert!(calls.iter().filter(|c| ready(c)).all(|c| c.contains(" --server https://10.0.0.12:6443 ")), "{calls:#?}");
+    assert!(
+        calls
+            .iter()
+            .filter(|c| ready(c))
+            .all(|c| c.contains(" --server https://10.0.0.12:6443 ")),
+        "{calls:#?}"
+    );
     // After each restart, before the next component stops: this node's etcd
     // member (through its own container, with the healthcheck client) and its API server.
     let health = |c: &String| {
@@ -174,26 +205,49 @@ fn renewal_renews_then_restarts_each_static_pod_and_refreshes_root_kubeconfig() 
     };
     for (i, c) in COMPONENTS.iter().enumerate() {
         let start = pos(&calls, &format!("START {c} renewed=yes"));
-        let next = COMPONENTS.get(i + 1).map(|n| pos(&calls, &format!("STOP {n} renewed=yes"))).unwrap_or(calls.len());
-        assert!(calls[start..next].iter().any(health), "{c}: etcd checked before going on: {calls:#?}");
-        assert!(calls[start..next].iter().any(ready), "{c}: API server checked before going on: {calls:#?}");
+        let next = COMPONENTS
+            .get(i + 1)
+            .map(|n| pos(&calls, &format!("STOP {n} renewed=yes")))
+            .unwrap_or(calls.len());
+        assert!(
+            calls[start..next].iter().any(health),
+            "{c}: etcd checked before going on: {calls:#?}"
+        );
+        assert!(
+            calls[start..next].iter().any(ready),
+            "{c}: API server checked before going on: {calls:#?}"
+        );
     }
     let kubeconfig = n.sys("root/.kube/config");
     assert_eq!(std::fs::read_to_string(&kubeconfig).unwrap(), "renewed admin\n");
-    assert_eq!(std::fs::metadata(&kubeconfig).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&kubeconfig).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let out = text(&o.stdout);
-    assert!(out.contains("run ops/renew-kubeadm-certs.sh on cp-1 cp-3, one node at a time"), "{out}");
+    assert!(
+        out.contains("run ops/renew-kubeadm-certs.sh on cp-1 cp-3, one node at a time"),
+        "{out}"
+    );
 }
 
 #[test]
 fn renewal_puts_every_manifest_back_when_a_pod_does_not_return() {
     let n = Node::new();
     for c in COMPONENTS {
-        std::fs::write(n.sys(&format!("etc/kubernetes/manifests/{c}.yaml")), format!("kind: Pod # {c}\n")).unwrap();
+        std::fs::write(
+            n.sys(&format!("etc/kubernetes/manifests/{c}.yaml")),
+            format!("kind: Pod # {c}\n"),
+        )
+        .unwrap();
     }
     std::fs::write(n.sys("etc/kubernetes/admin.conf"), "old admin\n").unwrap();
     // etcd never stops: the kubelet is not watching.
-    std::fs::write(n.p("stubs/crictl"), "#!/bin/sh\necho \"crictl $*\" >>\"$MB_LOG\"\necho stuck\n").unwrap();
+    std::fs::write(
+        n.p("stubs/crictl"),
+        "#!/bin/sh\necho \"crictl $*\" >>\"$MB_LOG\"\necho stuck\n",
+    )
+    .unwrap();
     let o = Command::new("bash")
         .args(["ops/renew-kubeadm-certs.sh", "cp-1"])
         .current_dir(n.p("bundle"))
@@ -209,7 +263,10 @@ fn renewal_puts_every_manifest_back_when_a_pod_does_not_return() {
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("etcd did not stop"), "{}", text(&o.stderr));
     for c in COMPONENTS {
-        assert!(n.sys(&format!("etc/kubernetes/manifests/{c}.yaml")).exists(), "{c} is back");
+        assert!(
+            n.sys(&format!("etc/kubernetes/manifests/{c}.yaml")).exists(),
+            "{c} is back"
+        );
     }
     assert!(!n.sys("etc/kubernetes/manifests-held-by-meshbundle").exists());
 }
@@ -217,7 +274,11 @@ fn renewal_puts_every_manifest_back_when_a_pod_does_not_return() {
 /// The static pods of a control-plane node, running.
 fn running_control_plane(n: &Node) {
     for c in COMPONENTS {
-        std::fs::write(n.sys(&format!("etc/kubernetes/manifests/{c}.yaml")), format!("kind: Pod # {c}\n")).unwrap();
+        std::fs::write(
+            n.sys(&format!("etc/kubernetes/manifests/{c}.yaml")),
+            format!("kind: Pod # {c}\n"),
+        )
+        .unwrap();
         Command::new(n.p("stubs/crictl"))
             .args(["ps", "--name", &format!("^{c}$"), "--state", "running", "-q"])
             .env("MESHBUNDLE_SYSROOT", n.p("root"))
@@ -234,13 +295,23 @@ fn running_control_plane(n: &Node) {
 fn renewal_stops_when(fail: &str) -> (Vec<String>, String) {
     let n = Node::new();
     running_control_plane(&n);
-    let o = n.run_env("10.0.0.12", &["ops/renew-kubeadm-certs.sh"], &[("MB_FAIL", fail), ("TIMEOUT", "2")]);
+    let o = n.run_env(
+        "10.0.0.12",
+        &["ops/renew-kubeadm-certs.sh"],
+        &[("MB_FAIL", fail), ("TIMEOUT", "2")],
+    );
     let (out, err) = (text(&o.stdout), text(&o.stderr));
     assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
     assert!(!out.contains("now run ops/renew-kubeadm-certs.sh on"), "{out}");
-    assert!(err.contains("is not healthy") && err.contains("Do not go on to another node"), "{err}");
+    assert!(
+        err.contains("is not healthy") && err.contains("Do not go on to another node"),
+        "{err}"
+    );
     for c in COMPONENTS {
-        assert_eq!(std::fs::read_to_string(n.sys(&format!("etc/kubernetes/manifests/{c}.yaml"))).unwrap(), format!("kind: Pod # {c}\n"));
+        assert_eq!(
+            std::fs::read_to_string(n.sys(&format!("etc/kubernetes/manifests/{c}.yaml"))).unwrap(),
+            format!("kind: Pod # {c}\n")
+        );
     }
     assert!(!n.sys("etc/kubernetes/manifests-held-by-meshbundle").exists());
     (n.calls(), err)
@@ -252,7 +323,10 @@ fn renewal_stops_when_this_nodes_api_server_is_not_ready_though_the_load_balance
     let (calls, err) = renewal_stops_when("kubectl --kubeconfig * --server https://10.0.0.12:6443 get --raw=/readyz");
     assert!(err.contains("https://10.0.0.12:6443"), "{err}");
     // It stops at the first check, after etcd's restart: the API server is never restarted.
-    assert!(!calls.iter().any(|c| c == "STOP kube-apiserver renewed=yes"), "{calls:#?}");
+    assert!(
+        !calls.iter().any(|c| c == "STOP kube-apiserver renewed=yes"),
+        "{calls:#?}"
+    );
 }
 
 #[test]
@@ -260,15 +334,19 @@ fn renewal_stops_when_this_nodes_etcd_is_not_healthy() {
     let (calls, err) = renewal_stops_when("crictl exec * endpoint health");
     assert!(err.contains("etcd (https://127.0.0.1:2379)"), "{err}");
     assert!(calls.iter().any(|c| c == "START etcd renewed=yes"), "{calls:#?}");
-    assert!(!calls.iter().any(|c| c == "STOP kube-apiserver renewed=yes"), "{calls:#?}");
+    assert!(
+        !calls.iter().any(|c| c == "STOP kube-apiserver renewed=yes"),
+        "{calls:#?}"
+    );
 }
 
 #[test]
 fn renewal_refuses_a_worker() {
     let n = Node::new();
-    for (address, args) in
-        [("10.0.0.21", vec!["ops/renew-kubeadm-certs.sh"]), ("10.0.0.11", vec!["ops/renew-kubeadm-certs.sh", "worker-1"])]
-    {
+    for (address, args) in [
+        ("10.0.0.21", vec!["ops/renew-kubeadm-certs.sh"]),
+        ("10.0.0.11", vec!["ops/renew-kubeadm-certs.sh", "worker-1"]),
+    ] {
         let o = n.run(address, &args);
         assert_eq!(o.status.code(), Some(1), "{args:?}");
         assert!(text(&o.stderr).contains("is a worker"), "{}", text(&o.stderr));
@@ -292,7 +370,11 @@ fn cert(dir: &Path, cn: &str, days: u32, ca: bool) -> String {
     let key = dir.join("key.pem");
     let out = dir.join("cert.pem");
     let days = days.to_string();
-    let bc = if ca { "basicConstraints=critical,CA:TRUE" } else { "basicConstraints=critical,CA:FALSE" };
+    let bc = if ca {
+        "basicConstraints=critical,CA:TRUE"
+    } else {
+        "basicConstraints=critical,CA:FALSE"
+    };
     openssl(&[
         "req",
         "-x509",
@@ -353,11 +435,18 @@ impl Place {
     fn expect(self) -> (String, &'static str) {
         match self {
             Place::Pki(p, true) => (format!("/etc/kubernetes/pki/{p}"), "Replacing a root CA"),
-            Place::Pki(p, false) => (format!("/etc/kubernetes/pki/{p}"), "ops/renew-kubeadm-certs.sh on each control-plane node"),
-            Place::Kubeconfig(c) => {
-                (format!("client certificate in /etc/kubernetes/{c}"), "ops/renew-kubeadm-certs.sh on each control-plane node")
-            }
-            Place::KubeletClient => ("/var/lib/kubelet/pki/kubelet-client-current.pem".into(), "the kubelet renews it itself"),
+            Place::Pki(p, false) => (
+                format!("/etc/kubernetes/pki/{p}"),
+                "ops/renew-kubeadm-certs.sh on each control-plane node",
+            ),
+            Place::Kubeconfig(c) => (
+                format!("client certificate in /etc/kubernetes/{c}"),
+                "ops/renew-kubeadm-certs.sh on each control-plane node",
+            ),
+            Place::KubeletClient => (
+                "/var/lib/kubelet/pki/kubelet-client-current.pem".into(),
+                "the kubelet renews it itself",
+            ),
             Place::Secret(_, "root-cert.pem", what) => (what.into(), "Replacing a root CA"),
             Place::Secret(_, _, what) => (what.into(), "meshbundle secrets rotate, then meshbundle build, import"),
         }
@@ -404,7 +493,11 @@ impl Place {
 }
 
 fn problems(o: &Output) -> Vec<String> {
-    text(&o.stderr).lines().filter(|l| l.starts_with("EXPIRING") || l.starts_with("UNREADABLE")).map(str::to_string).collect()
+    text(&o.stderr)
+        .lines()
+        .filter(|l| l.starts_with("EXPIRING") || l.starts_with("UNREADABLE"))
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -418,13 +511,26 @@ fn cert_expiry_reports_exactly_the_expiring_certificate_and_its_renewal() {
         p.write(&n, long(p));
     }
     let script = std::fs::read_to_string(n.p("bundle/ops/cert-expiry.sh")).unwrap();
-    assert!(script.contains("INGRESS_SECRET=istio-ingress/ingress-tls"), "the ingress certificate is read from the gateway's namespace");
+    assert!(
+        script.contains("INGRESS_SECRET=istio-ingress/ingress-tls"),
+        "the ingress certificate is read from the gateway's namespace"
+    );
     let o = n.run("10.0.0.11", &["ops/cert-expiry.sh"]);
-    assert_eq!(o.status.code(), Some(0), "all fine:\n{}\n{}", text(&o.stdout), text(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "all fine:\n{}\n{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
     assert!(problems(&o).is_empty());
     let out = text(&o.stdout);
     for p in PLACES {
-        assert!(out.contains(&format!("ok: {}", p.expect().0)), "{} checked:\n{out}", p.expect().0);
+        assert!(
+            out.contains(&format!("ok: {}", p.expect().0)),
+            "{} checked:\n{out}",
+            p.expect().0
+        );
     }
 
     for p in PLACES {
@@ -432,11 +538,26 @@ fn cert_expiry_reports_exactly_the_expiring_certificate_and_its_renewal() {
         let o = n.run("10.0.0.11", &["ops/cert-expiry.sh"]);
         let (what, renewal) = p.expect();
         let found = problems(&o);
-        assert_eq!(found.len(), 1, "{what}: exactly one problem, got {found:#?}\n{}", text(&o.stderr));
-        assert!(found[0].starts_with("EXPIRING within 30 days: ") && found[0].contains(&what), "{what}: {found:#?}");
+        assert_eq!(
+            found.len(),
+            1,
+            "{what}: exactly one problem, got {found:#?}\n{}",
+            text(&o.stderr)
+        );
+        assert!(
+            found[0].starts_with("EXPIRING within 30 days: ") && found[0].contains(&what),
+            "{what}: {found:#?}"
+        );
         let err = text(&o.stderr);
-        let line = err.lines().skip_while(|l| !l.starts_with("EXPIRING")).nth(1).unwrap_or_default();
-        assert!(line.contains("renew: ") && line.contains(renewal), "{what} names `{renewal}`: {line}");
+        let line = err
+            .lines()
+            .skip_while(|l| !l.starts_with("EXPIRING"))
+            .nth(1)
+            .unwrap_or_default();
+        assert!(
+            line.contains("renew: ") && line.contains(renewal),
+            "{what} names `{renewal}`: {line}"
+        );
         assert_eq!(o.status.code(), Some(1), "{what}");
         p.write(&n, long(p));
     }
@@ -463,11 +584,23 @@ fn readme_states_how_long_kubeadm_certificates_last_for_the_kubeadm_version() {
     site.spec.pki.leaf_validity_days = 200;
     let tree = render(&site, &Inputs::default()).unwrap();
     let readme = String::from_utf8(tree.get("README.md").unwrap().bytes.clone()).unwrap();
-    let row = readme.lines().find(|l| l.starts_with("| kubeadm's certificates")).expect("a row for kubeadm's certificates");
-    assert!(row.contains("200 days") && row.contains("ops/renew-kubeadm-certs.sh") && row.contains("every 170 days"), "{row}");
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| kubeadm's certificates"))
+        .expect("a row for kubeadm's certificates");
+    assert!(
+        row.contains("200 days") && row.contains("ops/renew-kubeadm-certs.sh") && row.contains("every 170 days"),
+        "{row}"
+    );
     let kubeadm = String::from_utf8(tree.get("nodes/cp-1/kubeadm.yaml").unwrap().bytes.clone()).unwrap();
-    assert!(kubeadm.contains("certificateValidityPeriod: 4800h0m0s"), "kubeadm is given the same validity");
-    assert!(readme.contains("| `ops/renew-kubeadm-certs.sh` |"), "in the operations table");
+    assert!(
+        kubeadm.contains("certificateValidityPeriod: 4800h0m0s"),
+        "kubeadm is given the same validity"
+    );
+    assert!(
+        readme.contains("| `ops/renew-kubeadm-certs.sh` |"),
+        "in the operations table"
+    );
 
     // v1beta3 (Kubernetes 1.29): kubeadm's own year, whatever the spec says.
     site.spec.kubernetes.version = "1.29.15".into();
@@ -475,8 +608,14 @@ fn readme_states_how_long_kubeadm_certificates_last_for_the_kubeadm_version() {
     site.spec.containerd.version = "1.7.27".into();
     let tree = render(&site, &Inputs::default()).unwrap();
     let readme = String::from_utf8(tree.get("README.md").unwrap().bytes.clone()).unwrap();
-    let row = readme.lines().find(|l| l.starts_with("| kubeadm's certificates")).unwrap();
-    assert!(row.contains("365 days (kubeadm's default") && row.contains("every 335 days"), "{row}");
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| kubeadm's certificates"))
+        .unwrap();
+    assert!(
+        row.contains("365 days (kubeadm's default") && row.contains("every 335 days"),
+        "{row}"
+    );
 }
 
 #[test]
@@ -486,9 +625,15 @@ fn cert_expiry_on_a_worker_checks_the_kubelet_and_leaves_the_cluster_to_the_cont
     let o = n.run("10.0.0.21", &["ops/cert-expiry.sh"]);
     assert_eq!(o.status.code(), Some(0), "{}\n{}", text(&o.stdout), text(&o.stderr));
     let out = text(&o.stdout);
-    assert!(out.contains("ok: /var/lib/kubelet/pki/kubelet-client-current.pem"), "{out}");
+    assert!(
+        out.contains("ok: /var/lib/kubelet/pki/kubelet-client-current.pem"),
+        "{out}"
+    );
     assert!(out.contains("check them on a control-plane node"), "{out}");
-    assert!(!n.calls().iter().any(|c| c.starts_with("kubectl")), "no kubectl without a kubeconfig");
+    assert!(
+        !n.calls().iter().any(|c| c.starts_with("kubectl")),
+        "no kubectl without a kubeconfig"
+    );
     Place::KubeletClient.write(&n, 10);
     let o = n.run("10.0.0.21", &["ops/cert-expiry.sh"]);
     assert_eq!(o.status.code(), Some(1));

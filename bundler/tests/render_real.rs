@@ -16,7 +16,14 @@ use meshbundle_core::tree::FileTree;
 
 fn render_with_secrets(site: &meshbundle_core::spec::Site) -> FileTree {
     let s = secrets(site);
-    render(site, &Inputs { secrets: Some(&s), ..Default::default() }).unwrap()
+    render(
+        site,
+        &Inputs {
+            secrets: Some(&s),
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 fn kube_minor(v: &str) -> String {
@@ -31,13 +38,26 @@ fn every_yaml_document_passes_the_strict_schemas_across_the_matrix() {
         write_tree(&tree, dir.path());
         let o = Command::new("python3")
             .arg(repo().join("tests/tools/validate_tree.py"))
-            .args(["--kubernetes", &kube_minor(&site.spec.kubernetes.version), "--istio", &site.spec.istio.version])
+            .args([
+                "--kubernetes",
+                &kube_minor(&site.spec.kubernetes.version),
+                "--istio",
+                &site.spec.istio.version,
+            ])
             .arg(dir.path())
             .output()
             .expect("python3 tests/tools/validate_tree.py (pip install -r tests/requirements.txt)");
         let out = text(&o.stdout);
         assert!(o.status.success(), "{name}:\n{out}{}", text(&o.stderr));
-        let count: usize = out.lines().last().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+        let count: usize = out
+            .lines()
+            .last()
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(count > 30, "{name}: only {count} documents validated");
     }
 }
@@ -57,7 +77,11 @@ fn supported_kubernetes(istio: &str) -> Vec<(String, &'static str)> {
         if m < minor(&range.min) || m > minor(&range.max) || out.iter().any(|(o, _)| minor(o) == m) {
             continue;
         }
-        let ctrd = cat.containerd.iter().find(|c| m >= minor(&c.kubernetes.min) && m <= minor(&c.kubernetes.max)).unwrap();
+        let ctrd = cat
+            .containerd
+            .iter()
+            .find(|c| m >= minor(&c.kubernetes.min) && m <= minor(&c.kubernetes.max))
+            .unwrap();
         out.push((k.to_string(), ctrd.version.as_str()));
     }
     out
@@ -76,20 +100,29 @@ fn each_istio_release_passes_its_own_schemas_across_its_kubernetes_range() {
         assert!(kubes.len() >= 5, "Istio {istio}: {kubes:?}");
         for (i, (kube, ctrd)) in kubes.iter().enumerate() {
             let newest = i == 0;
-            let sites: Vec<(String, meshbundle_core::spec::Site)> =
-                if newest { matrix() } else { vec![("production", example("production"))] }
+            let sites: Vec<(String, meshbundle_core::spec::Site)> = if newest {
+                matrix()
+            } else {
+                vec![("production", example("production"))]
+            }
+            .into_iter()
+            .filter_map(|(name, mut site)| {
+                site.spec.kubernetes.version = kube.clone();
+                site.spec.containerd.version = ctrd.to_string();
+                site.spec.istio.version = istio.to_string();
+                let invalid = meshbundle_core::validate::check(&site)
                     .into_iter()
-                    .filter_map(|(name, mut site)| {
-                        site.spec.kubernetes.version = kube.clone();
-                        site.spec.containerd.version = ctrd.to_string();
-                        site.spec.istio.version = istio.to_string();
-                        let invalid = meshbundle_core::validate::check(&site).into_iter().filter(|d| d.is_error()).collect::<Vec<_>>();
-                        if name == "production" {
-                            assert!(invalid.is_empty(), "production at Kubernetes {kube}, Istio {istio}: {invalid:?}");
-                        }
-                        invalid.is_empty().then(|| (name.to_string(), site))
-                    })
-                    .collect();
+                    .filter(|d| d.is_error())
+                    .collect::<Vec<_>>();
+                if name == "production" {
+                    assert!(
+                        invalid.is_empty(),
+                        "production at Kubernetes {kube}, Istio {istio}: {invalid:?}"
+                    );
+                }
+                invalid.is_empty().then(|| (name.to_string(), site))
+            })
+            .collect();
             let root = tempfile::tempdir().unwrap();
             for (name, site) in &sites {
                 write_tree(&render_with_secrets(site), &root.path().join(name));
@@ -102,9 +135,24 @@ fn each_istio_release_passes_its_own_schemas_across_its_kubernetes_range() {
                 .expect("python3 tests/tools/validate_tree.py (pip install -r tests/requirements.txt)");
             let out = text(&o.stdout);
             let names: Vec<&str> = sites.iter().map(|(n, _)| n.as_str()).collect();
-            assert!(o.status.success(), "Kubernetes {kube}, Istio {istio}, {names:?}:\n{out}{}", text(&o.stderr));
-            let count: usize = out.lines().last().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
-            assert!(count > 30 * sites.len(), "Kubernetes {kube}, Istio {istio}: only {count} documents validated");
+            assert!(
+                o.status.success(),
+                "Kubernetes {kube}, Istio {istio}, {names:?}:\n{out}{}",
+                text(&o.stderr)
+            );
+            let count: usize = out
+                .lines()
+                .last()
+                .unwrap()
+                .split_whitespace()
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(
+                count > 30 * sites.len(),
+                "Kubernetes {kube}, Istio {istio}: only {count} documents validated"
+            );
             combinations += 1;
         }
     }
@@ -116,9 +164,19 @@ fn kubeadm_api_follows_the_kubernetes_version() {
     for (name, site) in matrix() {
         let tree = render_with_secrets(&site);
         let first = site.first_control_plane().unwrap();
-        let init = String::from_utf8(tree.get(&format!("nodes/{}/kubeadm.yaml", first.name)).unwrap().bytes.clone()).unwrap();
+        let init = String::from_utf8(
+            tree.get(&format!("nodes/{}/kubeadm.yaml", first.name))
+                .unwrap()
+                .bytes
+                .clone(),
+        )
+        .unwrap();
         let minor: u32 = site.spec.kubernetes.version.split('.').nth(1).unwrap().parse().unwrap();
-        let want = if minor >= 31 { "kubeadm.k8s.io/v1beta4" } else { "kubeadm.k8s.io/v1beta3" };
+        let want = if minor >= 31 {
+            "kubeadm.k8s.io/v1beta4"
+        } else {
+            "kubeadm.k8s.io/v1beta3"
+        };
         assert!(init.contains(&format!("apiVersion: {want}")), "{name}");
         if minor >= 31 {
             assert!(init.contains("- name: node-ip"), "{name}: v1beta4 list-style extraArgs");
@@ -135,7 +193,11 @@ fn every_script_passes_shellcheck() {
         let tree = render_with_secrets(&site);
         let dir = tempfile::tempdir().unwrap();
         write_tree(&tree, dir.path());
-        let scripts: Vec<String> = tree.paths().filter(|p| p.ends_with(".sh")).map(str::to_string).collect();
+        let scripts: Vec<String> = tree
+            .paths()
+            .filter(|p| p.ends_with(".sh"))
+            .map(str::to_string)
+            .collect();
         assert!(scripts.len() >= 10, "{name}");
         let o = Command::new("shellcheck")
             .args(["-x", "-P", "SCRIPTDIR", "--severity=style"])
@@ -149,7 +211,10 @@ fn every_script_passes_shellcheck() {
 
 #[test]
 fn containerd_1x_config_is_accepted_by_containerd() {
-    let (_, site) = matrix().into_iter().find(|(n, _)| n.contains("containerd-1.7")).unwrap();
+    let (_, site) = matrix()
+        .into_iter()
+        .find(|(n, _)| n.contains("containerd-1.7"))
+        .unwrap();
     let tree = render(&site, &Inputs::default()).unwrap();
     let config = &tree.get("common/etc/containerd/config.toml").unwrap().bytes;
     let dir = tempfile::tempdir().unwrap();
@@ -164,14 +229,21 @@ fn containerd_1x_config_is_accepted_by_containerd() {
     let out = text(&o.stdout);
     assert!(o.status.success(), "{}{}", out, text(&o.stderr));
     assert!(out.contains("SystemdCgroup = true"), "{out}");
-    assert!(out.contains(&format!("sandbox_image = \"{}/pause:", site.spec.registry)), "{out}");
+    assert!(
+        out.contains(&format!("sandbox_image = \"{}/pause:", site.spec.registry)),
+        "{out}"
+    );
     assert!(out.contains("config_path = \"/etc/containerd/certs.d\""), "{out}");
     let text = String::from_utf8(config.clone()).unwrap();
     assert!(text.contains("version = 2"));
     let (_, site2) = matrix().into_iter().find(|(n, _)| *n == "production").unwrap();
     let tree2 = render(&site2, &Inputs::default()).unwrap();
     let v3 = String::from_utf8(tree2.get("common/etc/containerd/config.toml").unwrap().bytes.clone()).unwrap();
-    assert!(v3.contains("version = 3") && v3.contains("io.containerd.cri.v1.runtime") && v3.contains("SystemdCgroup = true"));
+    assert!(
+        v3.contains("version = 3")
+            && v3.contains("io.containerd.cri.v1.runtime")
+            && v3.contains("SystemdCgroup = true")
+    );
 }
 
 #[test]
@@ -182,28 +254,63 @@ fn alert_rules_pass_promtool() {
     assert!(o.status.success());
     let site = example("production");
     let tree = render(&site, &Inputs::default()).unwrap();
-    let prom = String::from_utf8(tree.get("manifests/observability/prometheus.yaml").unwrap().bytes.clone()).unwrap();
+    let prom = String::from_utf8(
+        tree.get("manifests/observability/prometheus.yaml")
+            .unwrap()
+            .bytes
+            .clone(),
+    )
+    .unwrap();
     // The rules file is the `alerting_rules.yml` key of the Prometheus ConfigMap.
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&prom).unwrap();
-    let cm = docs.iter().find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "prometheus").unwrap();
+    let cm = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "prometheus")
+        .unwrap();
     let rules = cm["data"]["alerting_rules.yml"].as_str().unwrap();
-    assert!(rules.contains("MeshServiceHighErrorRate") && rules.contains("response_code=~\\\"5..\\\"") || rules.contains("5.."));
+    assert!(
+        rules.contains("MeshServiceHighErrorRate") && rules.contains("response_code=~\\\"5..\\\"")
+            || rules.contains("5..")
+    );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
-    let o = Command::new("promtool").args(["check", "rules"]).arg(dir.path().join("rules.yml")).output().unwrap();
+    let o = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(dir.path().join("rules.yml"))
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
     // promtool finds every rule of the file.
     let groups: serde_json::Value = serde_saphyr::from_str(rules).unwrap();
-    let n: usize = groups["groups"].as_array().unwrap().iter().map(|g| g["rules"].as_array().unwrap().len()).sum();
-    assert!(n >= 8 && text(&o.stdout).contains(&format!("{n} rules found")), "{}", text(&o.stdout));
+    let n: usize = groups["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["rules"].as_array().unwrap().len())
+        .sum();
+    assert!(
+        n >= 8 && text(&o.stdout).contains(&format!("{n} rules found")),
+        "{}",
+        text(&o.stdout)
+    );
     // The prometheus-operator form carries the same groups.
     let (_, large) = matrix().into_iter().find(|(n, _)| n.starts_with("large")).unwrap();
     let tree = render(&large, &Inputs::default()).unwrap();
-    let pr = String::from_utf8(tree.get("manifests/observability/prometheus-rule.yaml").unwrap().bytes.clone()).unwrap();
+    let pr = String::from_utf8(
+        tree.get("manifests/observability/prometheus-rule.yaml")
+            .unwrap()
+            .bytes
+            .clone(),
+    )
+    .unwrap();
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&pr).unwrap();
     let spec = &docs.iter().find(|d| d["kind"] == "PrometheusRule").unwrap()["spec"];
     std::fs::write(dir.path().join("op.yml"), serde_saphyr::to_string(spec).unwrap()).unwrap();
-    let o = Command::new("promtool").args(["check", "rules"]).arg(dir.path().join("op.yml")).output().unwrap();
+    let o = Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(dir.path().join("op.yml"))
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
 }
 
@@ -230,17 +337,27 @@ fn images_of(tree: &FileTree) -> Vec<String> {
     for (path, f) in tree.iter() {
         let text = String::from_utf8_lossy(&f.bytes);
         if path.ends_with(".yaml") {
-            let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+            let docs: Vec<serde_json::Value> =
+                serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
             for d in &docs {
                 walk(d, &mut out);
                 if d["kind"] == "IstioOperator" {
-                    out.push(format!("{}/pilot:{}", d["spec"]["hub"].as_str().unwrap(), d["spec"]["tag"].as_str().unwrap()));
+                    out.push(format!(
+                        "{}/pilot:{}",
+                        d["spec"]["hub"].as_str().unwrap(),
+                        d["spec"]["tag"].as_str().unwrap()
+                    ));
                 }
             }
         }
         if path.ends_with("bootstrap.sh") {
             let line = text.lines().find(|l| l.starts_with("IMAGES=(")).unwrap();
-            out.extend(line.trim_start_matches("IMAGES=(").trim_end_matches(')').split(' ').map(str::to_string));
+            out.extend(
+                line.trim_start_matches("IMAGES=(")
+                    .trim_end_matches(')')
+                    .split(' ')
+                    .map(str::to_string),
+            );
         }
     }
     out
@@ -275,11 +392,21 @@ fn every_image_comes_from_the_site_registry_and_is_pinned_when_locked() {
         lock.files.push(meshbundle_core::lock::LockedFile {
             name: f.name.clone(),
             url: f.url.clone(),
-            sha256: f.sha256.clone().unwrap_or_else(|| meshbundle_core::digest::Digest::from_hex(&"ab".repeat(32)).unwrap()),
+            sha256: f
+                .sha256
+                .clone()
+                .unwrap_or_else(|| meshbundle_core::digest::Digest::from_hex(&"ab".repeat(32)).unwrap()),
             size: 1,
         });
     }
-    let tree = render(&site, &Inputs { lock: Some(&lock), ..Default::default() }).unwrap();
+    let tree = render(
+        &site,
+        &Inputs {
+            lock: Some(&lock),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     for i in images_of(&tree) {
         if i.ends_with("/pilot:1.30.3") {
             continue; // hub and tag; the pinned values.pilot.image is checked below
@@ -289,7 +416,10 @@ fn every_image_comes_from_the_site_registry_and_is_pinned_when_locked() {
     let iop = String::from_utf8(tree.get("manifests/istio/istio-operator.yaml").unwrap().bytes.clone()).unwrap();
     assert!(iop.matches("@sha256:").count() >= 3, "{iop}");
     let boot = String::from_utf8(tree.get("nodes/worker-1/bootstrap.sh").unwrap().bytes.clone()).unwrap();
-    assert!(boot.contains("declare -A FILE_SHA256=("), "locked renders check the carried files");
+    assert!(
+        boot.contains("declare -A FILE_SHA256=("),
+        "locked renders check the carried files"
+    );
 }
 
 #[test]
@@ -317,7 +447,8 @@ fn no_placeholders_and_no_downloads() {
             if let Some(p) = placeholder(&text) {
                 // MetalLB's BGPPeer CRD documentation quotes FRR's syntax
                 // (`neighbor <peer> local-as <ASN> ...`): upstream text, not a value to fill in.
-                let upstream_doc = path == "manifests/metallb/metallb-native.yaml" && p == "ASN" && text.matches("<ASN>").count() == 1;
+                let upstream_doc =
+                    path == "manifests/metallb/metallb-native.yaml" && p == "ASN" && text.matches("<ASN>").count() == 1;
                 assert!(upstream_doc, "{name}: {path} has the placeholder <{p}>");
             }
             if path.ends_with(".sh") {
@@ -329,10 +460,21 @@ fn no_placeholders_and_no_downloads() {
                     // The site's own nodes (etcd peer URLs) are not outside.
                     // `$address` in lib.sh is the node's own address, which
                     // the node scripts pass in (mb_kubeadm_init).
-                    let node = site.spec.nodes.iter().any(|n| after.starts_with(&format!("{}:", n.address)))
+                    let node = site
+                        .spec
+                        .nodes
+                        .iter()
+                        .any(|n| after.starts_with(&format!("{}:", n.address)))
                         || (path == "common/lib.sh" && after.starts_with("$address:6443"));
-                    let local = after.starts_with("127.0.0.1") || after.starts_with("localhost") || after.starts_with('/') || node;
-                    assert!(local, "{name}: {path} reaches out: {}", &text[i.saturating_sub(8)..(i + 40).min(text.len())]);
+                    let local = after.starts_with("127.0.0.1")
+                        || after.starts_with("localhost")
+                        || after.starts_with('/')
+                        || node;
+                    assert!(
+                        local,
+                        "{name}: {path} reaches out: {}",
+                        &text[i.saturating_sub(8)..(i + 40).min(text.len())]
+                    );
                 }
             }
         }
@@ -343,7 +485,10 @@ fn no_placeholders_and_no_downloads() {
 fn rendering_is_deterministic() {
     for (name, site) in matrix() {
         let s = secrets(&site);
-        let inputs = Inputs { secrets: Some(&s), ..Default::default() };
+        let inputs = Inputs {
+            secrets: Some(&s),
+            ..Default::default()
+        };
         let a = render(&site, &inputs).unwrap();
         let b = render(&site, &inputs).unwrap();
         assert_eq!(a, b, "{name}");
@@ -355,16 +500,33 @@ fn rendering_is_deterministic() {
 fn secrets_and_join_configurations_agree() {
     let site = example("production");
     let s = secrets(&site);
-    let tree = render(&site, &Inputs { secrets: Some(&s), ..Default::default() }).unwrap();
+    let tree = render(
+        &site,
+        &Inputs {
+            secrets: Some(&s),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let hash = s.discovery_hash().unwrap();
     for n in &site.spec.nodes {
-        let y = String::from_utf8(tree.get(&format!("nodes/{}/kubeadm.yaml", n.name)).unwrap().bytes.clone()).unwrap();
+        let y = String::from_utf8(
+            tree.get(&format!("nodes/{}/kubeadm.yaml", n.name))
+                .unwrap()
+                .bytes
+                .clone(),
+        )
+        .unwrap();
         assert!(y.contains(s.kubeadm.token.as_str()), "{}: token", n.name);
         if n.name != "cp-1" {
             assert!(y.contains(&hash), "{}: CA hash", n.name);
         }
         if n.role == meshbundle_core::spec::Role::ControlPlane {
-            assert!(y.contains(s.kubeadm.certificate_key.as_str()), "{}: certificate key", n.name);
+            assert!(
+                y.contains(s.kubeadm.certificate_key.as_str()),
+                "{}: certificate key",
+                n.name
+            );
         }
     }
     // The renew script reads the token and certificate key from the first
@@ -372,10 +534,16 @@ fn secrets_and_join_configurations_agree() {
     let renew = String::from_utf8(tree.get("ops/renew-join-credentials.sh").unwrap().bytes.clone()).unwrap();
     let (id, secret) = s.kubeadm.token.as_str().split_once('.').unwrap();
     assert!(!renew.contains(secret) && !renew.contains(s.kubeadm.certificate_key.as_str()));
-    assert!(renew.contains(&format!("TOKEN_ID={id}")) && renew.contains("CONFIG=\"$ROOT/nodes/$FIRST_NODE/kubeadm.yaml\""), "{renew}");
+    assert!(
+        renew.contains(&format!("TOKEN_ID={id}")) && renew.contains("CONFIG=\"$ROOT/nodes/$FIRST_NODE/kubeadm.yaml\""),
+        "{renew}"
+    );
     // Private keys and the join configurations are 0600.
     for (path, f) in tree.iter() {
-        if path.ends_with(".key") || path.starts_with("secrets/") && path.ends_with(".yaml") || path.ends_with("/kubeadm.yaml") {
+        if path.ends_with(".key")
+            || path.starts_with("secrets/") && path.ends_with(".yaml")
+            || path.ends_with("/kubeadm.yaml")
+        {
             assert_eq!(f.mode, 0o600, "{path}");
         }
     }
@@ -391,7 +559,14 @@ fn golden_files_for_the_default_spec() {
     let site = example("production");
     let secrets_text = std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap();
     let s = meshbundle_core::pki::parse_secrets(&secrets_text).unwrap();
-    let tree = render(&site, &Inputs { secrets: Some(&s), ..Default::default() }).unwrap();
+    let tree = render(
+        &site,
+        &Inputs {
+            secrets: Some(&s),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let golden = repo().join("tests/golden/production");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         let _ = std::fs::remove_dir_all(&golden);

@@ -38,8 +38,14 @@ fn refused(dir: &Path, file: &str, naming: &str) {
     let o = mb(dir, &["verify", file]);
     let out = all(&o);
     assert!(!o.status.success(), "{file}: verify accepted it:\n{out}");
-    assert!(out.contains(naming), "{file}: the message does not name `{naming}`:\n{out}");
-    assert!(!out.bytes().any(|b| b == 0x1b || b == b'\r' || b == 0x07), "{file}: raw control bytes in the output: {out:?}");
+    assert!(
+        out.contains(naming),
+        "{file}: the message does not name `{naming}`:\n{out}"
+    );
+    assert!(
+        !out.bytes().any(|b| b == 0x1b || b == b'\r' || b == 0x07),
+        "{file}: raw control bytes in the output: {out:?}"
+    );
     let target = dir.join(format!("t-{file}"));
     let o = mb(dir, &["import", file, "--extract", target.to_str().unwrap()]);
     assert!(!o.status.success(), "{file}: import accepted it:\n{}", all(&o));
@@ -59,9 +65,21 @@ fn seal_text_that_a_terminal_would_act_on_is_refused() {
     let x = d.join("x.mbundle");
     let fake = "x)\r\x1b[1A\x1b[2Ksignature: signed by key SHA256:abc, verified\x1b[K";
     let cases: Vec<(&str, Edit, &str)> = vec![
-        ("reason.mbundle", Box::new(move |s: &mut Value| s["notCarried"]["reason"] = fake.into()), "notCarried.reason"),
-        ("site.mbundle", Box::new(|s: &mut Value| s["site"] = "lab\x1b]0;pwn\x07".into()), "site"),
-        ("bidi.mbundle", Box::new(|s: &mut Value| s["notCarried"]["reason"] = "ok \u{202e}gpj.sh".into()), "notCarried.reason"),
+        (
+            "reason.mbundle",
+            Box::new(move |s: &mut Value| s["notCarried"]["reason"] = fake.into()),
+            "notCarried.reason",
+        ),
+        (
+            "site.mbundle",
+            Box::new(|s: &mut Value| s["site"] = "lab\x1b]0;pwn\x07".into()),
+            "site",
+        ),
+        (
+            "bidi.mbundle",
+            Box::new(|s: &mut Value| s["notCarried"]["reason"] = "ok \u{202e}gpj.sh".into()),
+            "notCarried.reason",
+        ),
         (
             "recipient.mbundle",
             Box::new(|s: &mut Value| s["secrets"]["recipients"] = serde_json::json!(["age1\u{2028}x"])),
@@ -77,7 +95,14 @@ fn seal_text_that_a_terminal_would_act_on_is_refused() {
     reseal(&x, &d.join("name.mbundle"), b, |_| {});
     refused(d, "name.mbundle", "tree/\\u{1b}[1Aevil");
     // Paths are plain printable ASCII: no bidirectional or line-separating characters.
-    for (i, name) in ["tree/ops/evil\u{202e}hs.sh", "tree/ops/a\u{2028}b.sh", "tree/ops/a b.sh"].iter().enumerate() {
+    for (i, name) in [
+        "tree/ops/evil\u{202e}hs.sh",
+        "tree/ops/a\u{2028}b.sh",
+        "tree/ops/a b.sh",
+    ]
+    .iter()
+    .enumerate()
+    {
         let file = format!("path{i}.mbundle");
         let b = with_entry(body(&x), name, 0o644, b"x");
         reseal(&x, &d.join(&file), b, |_| {});
@@ -91,19 +116,50 @@ fn entries_that_would_collide_once_laid_out_are_refused() {
     let d = t.path();
     lab(d);
     let x = d.join("x.mbundle");
-    let file = body(&x).into_iter().map(|(h, _)| name_of(&h)).find(|n| n.starts_with("files/")).expect("the lab bundle carries a file");
+    let file = body(&x)
+        .into_iter()
+        .map(|(h, _)| name_of(&h))
+        .find(|n| n.starts_with("files/"))
+        .expect("the lab bundle carries a file");
     let cases: Vec<(&str, Renames, &str)> = vec![
         // tree/X lands where files/X does.
         ("same.mbundle", vec![(format!("tree/{file}"), 0o644)], "both land on"),
         // A file of the tree where a carried file's directory is.
-        ("inside.mbundle", vec![(format!("tree/{file}/x"), 0o644)], "lands inside"),
+        (
+            "inside.mbundle",
+            vec![(format!("tree/{file}/x"), 0o644)],
+            "lands inside",
+        ),
         // A sealed key loses `.age`, and lands where another entry's directory is.
-        ("sealed.mbundle", vec![("tree/secrets/ca.key.age".into(), 0o600), ("tree/secrets/ca.key/x".into(), 0o644)], "lands inside"),
-        ("sealed-same.mbundle", vec![("tree/secrets/k.age".into(), 0o600), ("tree/secrets/k".into(), 0o644)], "both land on"),
+        (
+            "sealed.mbundle",
+            vec![
+                ("tree/secrets/ca.key.age".into(), 0o600),
+                ("tree/secrets/ca.key/x".into(), 0o644),
+            ],
+            "lands inside",
+        ),
+        (
+            "sealed-same.mbundle",
+            vec![("tree/secrets/k.age".into(), 0o600), ("tree/secrets/k".into(), 0o644)],
+            "both land on",
+        ),
         // Names meshbundle keeps for itself at the top of the target.
-        ("marker.mbundle", vec![("tree/.meshbundle".into(), 0o644)], "keeps for itself"),
-        ("old.mbundle", vec![("tree/.meshbundle-old/keep".into(), 0o644)], "keeps for itself"),
-        ("stage.mbundle", vec![("tree/.meshbundle-extract-999999-zz/keep.sh".into(), 0o755)], "keeps for itself"),
+        (
+            "marker.mbundle",
+            vec![("tree/.meshbundle".into(), 0o644)],
+            "keeps for itself",
+        ),
+        (
+            "old.mbundle",
+            vec![("tree/.meshbundle-old/keep".into(), 0o644)],
+            "keeps for itself",
+        ),
+        (
+            "stage.mbundle",
+            vec![("tree/.meshbundle-extract-999999-zz/keep.sh".into(), 0o755)],
+            "keeps for itself",
+        ),
         // 0700 is a directory's mode; no entry has it.
         ("dirmode.mbundle", vec![("tree/ops/x.sh".into(), 0o700)], "0700"),
     ];
@@ -126,7 +182,11 @@ fn framing_that_readers_could_read_two_ways_is_refused() {
     let seal = seal_of(&x);
 
     // The same seal, pretty-printed: the same content under another id.
-    write(&d.join("pretty.mbundle"), serde_json::to_vec_pretty(&seal).unwrap(), &body(&x));
+    write(
+        &d.join("pretty.mbundle"),
+        serde_json::to_vec_pretty(&seal).unwrap(),
+        &body(&x),
+    );
     refused(d, "pretty.mbundle", "canonical");
     // A `.` written as `\u002e` in a path: the same again.
     let compact = String::from_utf8(serde_json::to_vec(&seal).unwrap()).unwrap();
@@ -199,7 +259,9 @@ fn a_seal_larger_than_any_site_needs_is_refused_before_it_is_parsed() {
     let d = t.path();
     lab(d);
     let x = d.join("x.mbundle");
-    reseal(&x, &d.join("big.mbundle"), body(&x), |s| s["spec"] = "#".repeat(17 << 20).into());
+    reseal(&x, &d.join("big.mbundle"), body(&x), |s| {
+        s["spec"] = "#".repeat(17 << 20).into()
+    });
     refused(d, "big.mbundle", "too large");
 }
 
@@ -211,7 +273,19 @@ fn inspect_judges_the_signature_by_the_sites_trust_policy() {
         let o = mb(d, &["keygen", "-o", k]);
         assert!(o.status.success(), "{}", all(&o));
     }
-    let o = mb(d, &["build", "--example", "lab", "-o", "s.mbundle", "--quiet", "--sign", "release.key"]);
+    let o = mb(
+        d,
+        &[
+            "build",
+            "--example",
+            "lab",
+            "-o",
+            "s.mbundle",
+            "--quiet",
+            "--sign",
+            "release.key",
+        ],
+    );
     assert!(o.status.success(), "{}", all(&o));
     let inspect = |trusted: &str| {
         Command::new(bin())
@@ -225,7 +299,11 @@ fn inspect_judges_the_signature_by_the_sites_trust_policy() {
     let o = inspect("release.pub");
     assert!(o.status.success() && all(&o).contains(", verified"), "{}", all(&o));
     let o = inspect("other.pub");
-    assert!(!o.status.success(), "inspect reported a bundle the policy refuses as fine:\n{}", all(&o));
+    assert!(
+        !o.status.success(),
+        "inspect reported a bundle the policy refuses as fine:\n{}",
+        all(&o)
+    );
     assert!(all(&o).contains("MESHBUNDLE_TRUSTED_KEYS"), "{}", all(&o));
 }
 

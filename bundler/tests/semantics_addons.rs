@@ -28,7 +28,13 @@ const WORKLOADS: &[(&str, &str)] = &[
 ];
 
 fn text(tree: &FileTree, path: &str) -> String {
-    String::from_utf8(tree.get(path).unwrap_or_else(|| panic!("{path} is not rendered")).bytes.clone()).unwrap()
+    String::from_utf8(
+        tree.get(path)
+            .unwrap_or_else(|| panic!("{path} is not rendered"))
+            .bytes
+            .clone(),
+    )
+    .unwrap()
 }
 
 /// Every YAML document of a file.
@@ -36,7 +42,10 @@ fn docs(text: &str) -> Vec<Value> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut push = |cur: &mut String| {
-        if cur.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')) {
+        if cur
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        {
             let v: Value = serde_saphyr::from_str(cur).unwrap_or_else(|e| panic!("{e}\n{cur}"));
             if !v.is_null() {
                 out.push(v);
@@ -61,25 +70,43 @@ fn addon_docs(tree: &FileTree, name: &str) -> Vec<Value> {
 }
 
 fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    docs.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name).unwrap_or_else(|| panic!("no {kind} {name}"))
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
 }
 
 fn pod_spec(doc: &Value) -> Option<&Value> {
     let kind = doc["kind"].as_str()?;
-    WORKLOADS.iter().find(|(k, _)| *k == kind).and_then(|(_, p)| doc.pointer(p))
+    WORKLOADS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .and_then(|(_, p)| doc.pointer(p))
 }
 
 fn containers(pod: &Value) -> Vec<&Value> {
-    ["initContainers", "containers", "ephemeralContainers"].iter().flat_map(|k| pod[*k].as_array().into_iter().flatten()).collect()
+    ["initContainers", "containers", "ephemeralContainers"]
+        .iter()
+        .flat_map(|k| pod[*k].as_array().into_iter().flatten())
+        .collect()
 }
 
 fn container<'a>(pod: &'a Value, name: &str) -> &'a Value {
-    containers(pod).into_iter().find(|c| c["name"] == name).unwrap_or_else(|| panic!("no container {name}"))
+    containers(pod)
+        .into_iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no container {name}"))
 }
 
 fn with_secrets(site: &Site) -> (FileTree, meshbundle_core::pki::SiteSecrets) {
     let s = secrets(site);
-    let tree = render(site, &Inputs { secrets: Some(&s), ..Default::default() }).unwrap();
+    let tree = render(
+        site,
+        &Inputs {
+            secrets: Some(&s),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     (tree, s)
 }
 
@@ -100,7 +127,10 @@ fn locked(site: &Site) -> meshbundle_core::lock::Lock {
         lock.files.push(meshbundle_core::lock::LockedFile {
             name: f.name.clone(),
             url: f.url.clone(),
-            sha256: f.sha256.clone().unwrap_or_else(|| meshbundle_core::digest::Digest::from_hex(&"ab".repeat(32)).unwrap()),
+            sha256: f
+                .sha256
+                .clone()
+                .unwrap_or_else(|| meshbundle_core::digest::Digest::from_hex(&"ab".repeat(32)).unwrap()),
             size: 1,
         });
     }
@@ -142,7 +172,15 @@ fn every_addon_container_pulls_if_not_present_from_the_site_registry_pinned() {
     for (name, site, lock) in sites {
         let lock = lock.then(|| locked(&site));
         let s = secrets(&site);
-        let tree = render(&site, &Inputs { secrets: Some(&s), lock: lock.as_ref(), ..Default::default() }).unwrap();
+        let tree = render(
+            &site,
+            &Inputs {
+                secrets: Some(&s),
+                lock: lock.as_ref(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let registry = format!("{}/", site.spec.registry);
         let mut workloads = 0;
         for (path, _) in tree.iter().filter(|(p, _)| p.starts_with("manifests/observability/")) {
@@ -151,7 +189,10 @@ fn every_addon_container_pulls_if_not_present_from_the_site_registry_pinned() {
                 if let Some(pod) = pod_spec(&doc) {
                     workloads += 1;
                     for c in containers(pod) {
-                        let what = format!("{name}: {path}: {} {} container {}", doc["kind"], doc["metadata"]["name"], c["name"]);
+                        let what = format!(
+                            "{name}: {path}: {} {} container {}",
+                            doc["kind"], doc["metadata"]["name"], c["name"]
+                        );
                         assert_eq!(c["imagePullPolicy"], "IfNotPresent", "{what}");
                         let image = c["image"].as_str().unwrap();
                         assert!(image.starts_with(&registry), "{what}: {image}");
@@ -165,7 +206,11 @@ fn every_addon_container_pulls_if_not_present_from_the_site_registry_pinned() {
                 strings(&doc, &mut all);
                 for s in all {
                     for upstream in ["quay.io/", "docker.io/", "ghcr.io/", "gcr.io/", "registry.k8s.io/"] {
-                        assert!(!s.contains(upstream), "{name}: {path}: {} names {upstream}: {s:.200}", doc["metadata"]["name"]);
+                        assert!(
+                            !s.contains(upstream),
+                            "{name}: {path}: {} names {upstream}: {s:.200}",
+                            doc["metadata"]["name"]
+                        );
                     }
                 }
             }
@@ -176,16 +221,27 @@ fn every_addon_container_pulls_if_not_present_from_the_site_registry_pinned() {
         // Kiali's own idea of its image is the image the Deployment runs.
         if site.spec.observability.addons.kiali {
             let k = addon_docs(&tree, "kiali");
-            let config: Value = serde_saphyr::from_str(find(&k, "ConfigMap", "kiali")["data"]["config.yaml"].as_str().unwrap()).unwrap();
+            let config: Value =
+                serde_saphyr::from_str(find(&k, "ConfigMap", "kiali")["data"]["config.yaml"].as_str().unwrap())
+                    .unwrap();
             let d = &config["deployment"];
-            let runs = container(pod_spec(find(&k, "Deployment", "kiali")).unwrap(), "kiali")["image"].as_str().unwrap().to_string();
+            let runs = container(pod_spec(find(&k, "Deployment", "kiali")).unwrap(), "kiali")["image"]
+                .as_str()
+                .unwrap()
+                .to_string();
             let named = d["image_name"].as_str().unwrap();
             assert!(named.starts_with(&registry), "{name}: {named}");
             assert_eq!(d["image_pull_policy"], "IfNotPresent", "{name}");
-            assert!(runs.starts_with(&format!("{named}:{}", d["image_version"].as_str().unwrap())), "{name}: {runs} vs {d}");
+            assert!(
+                runs.starts_with(&format!("{named}:{}", d["image_version"].as_str().unwrap())),
+                "{name}: {runs} vs {d}"
+            );
             let digest = d["image_digest"].as_str().unwrap();
             if lock.is_some() {
-                assert!(digest.starts_with("sha256:") && runs.ends_with(&format!("@{digest}")), "{name}: {runs} vs {digest}");
+                assert!(
+                    digest.starts_with("sha256:") && runs.ends_with(&format!("@{digest}")),
+                    "{name}: {runs} vs {digest}"
+                );
             }
         }
     }
@@ -214,13 +270,24 @@ fn grafana_effective(ini: &str, env: &[Value]) -> (BTreeMap<(String, String), St
             // The longest section whose name, upper-cased with `.` and `-` as `_`, starts the variable.
             let mut sections: Vec<String> = out.keys().map(|(s, _)| s.clone()).collect();
             sections.extend(
-                ["auth.anonymous", "auth.basic", "auth.proxy", "auth", "security", "users", "server", "analytics"].map(String::from),
+                [
+                    "auth.anonymous",
+                    "auth.basic",
+                    "auth.proxy",
+                    "auth",
+                    "security",
+                    "users",
+                    "server",
+                    "analytics",
+                ]
+                .map(String::from),
             );
             sections.sort_by_key(|s| std::cmp::Reverse(s.len()));
             let key = sections
                 .iter()
                 .find_map(|s| {
-                    rest.strip_prefix(&format!("{}_", s.replace(['.', '-'], "_").to_uppercase())).map(|k| (s.clone(), k.to_lowercase()))
+                    rest.strip_prefix(&format!("{}_", s.replace(['.', '-'], "_").to_uppercase()))
+                        .map(|k| (s.clone(), k.to_lowercase()))
                 })
                 .unwrap_or_else(|| (String::from("?"), rest.to_lowercase()));
             out.insert(key, v.to_string());
@@ -239,7 +306,9 @@ fn secret_data(tree: &FileTree, path: &str) -> (String, BTreeMap<String, String>
         .unwrap()
         .iter()
         .map(|(k, v)| {
-            let b = base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap();
+            let b = base64::engine::general_purpose::STANDARD
+                .decode(v.as_str().unwrap())
+                .unwrap();
             (k.clone(), String::from_utf8(b).unwrap())
         })
         .collect();
@@ -251,7 +320,9 @@ fn grafana_has_no_anonymous_access_and_its_admin_comes_from_the_secret() {
     for site in [example("production"), istio_128(example("production"))] {
         let (tree, s) = with_secrets(&site);
         let g = addon_docs(&tree, "grafana");
-        let ini = find(&g, "ConfigMap", "grafana")["data"]["grafana.ini"].as_str().unwrap();
+        let ini = find(&g, "ConfigMap", "grafana")["data"]["grafana.ini"]
+            .as_str()
+            .unwrap();
         let pod = pod_spec(find(&g, "Deployment", "grafana")).unwrap();
         let env = container(pod, "grafana")["env"].as_array().unwrap().clone();
         let (eff, refs) = grafana_effective(ini, &env);
@@ -260,18 +331,28 @@ fn grafana_has_no_anonymous_access_and_its_admin_comes_from_the_secret() {
         assert_eq!(get("auth.anonymous", "org_role"), None, "{eff:?}");
         assert_ne!(get("auth", "disable_login_form"), Some("true"), "{eff:?}");
         assert_eq!(get("users", "allow_sign_up"), Some("false"), "{eff:?}");
-        assert!(!eff.keys().any(|(s, k)| s == "security" && k.starts_with("admin_")), "an administrator set in plain text: {eff:?}");
+        assert!(
+            !eff.keys().any(|(s, k)| s == "security" && k.starts_with("admin_")),
+            "an administrator set in plain text: {eff:?}"
+        );
         // The administrator comes from the rendered Secret, 0600, with the site's values.
         let file = "secrets/addon-credentials.yaml";
         assert_eq!(tree.get(file).unwrap().mode, 0o600);
         let (secret, data) = secret_data(&tree, file);
         let a = s.addons.as_ref().unwrap();
-        for (var, want) in
-            [("GF_SECURITY_ADMIN_USER", a.grafana.admin_user.as_str()), ("GF_SECURITY_ADMIN_PASSWORD", a.grafana.admin_password.as_str())]
-        {
-            let r = &refs.get(var).unwrap_or_else(|| panic!("{var} is not set from a Secret: {env:?}"))["secretKeyRef"];
+        for (var, want) in [
+            ("GF_SECURITY_ADMIN_USER", a.grafana.admin_user.as_str()),
+            ("GF_SECURITY_ADMIN_PASSWORD", a.grafana.admin_password.as_str()),
+        ] {
+            let r = &refs
+                .get(var)
+                .unwrap_or_else(|| panic!("{var} is not set from a Secret: {env:?}"))["secretKeyRef"];
             assert_eq!(r["name"], secret.as_str());
-            assert_eq!(data.get(r["key"].as_str().unwrap()).map(String::as_str), Some(want), "{var}");
+            assert_eq!(
+                data.get(r["key"].as_str().unwrap()).map(String::as_str),
+                Some(want),
+                "{var}"
+            );
         }
         // Never inline: no manifest outside secrets/ holds the password or the signing key.
         for (path, f) in tree.iter().filter(|(p, _)| !p.starts_with("secrets/")) {
@@ -283,8 +364,12 @@ fn grafana_has_no_anonymous_access_and_its_admin_comes_from_the_secret() {
         }
         // install.sh applies the Secret before the addons.
         let install = text(&tree, "install.sh");
-        let secret_at = install.find(&format!("mb_apply \"$HERE/{file}\"")).expect("install.sh applies the addon credentials");
-        let addons_at = install.find("\"$HERE\"/manifests/observability/").expect("install.sh applies the addons");
+        let secret_at = install
+            .find(&format!("mb_apply \"$HERE/{file}\""))
+            .expect("install.sh applies the addon credentials");
+        let addons_at = install
+            .find("\"$HERE\"/manifests/observability/")
+            .expect("install.sh applies the addons");
         assert!(secret_at < addons_at);
     }
 }
@@ -297,12 +382,19 @@ fn kiali_config(tree: &FileTree) -> Value {
 /// `(api group, resource, verb)` the Kiali service account may use, cluster-wide or in a namespace.
 fn kiali_grants(tree: &FileTree) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
-    for d in addon_docs(tree, "kiali").iter().filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role") {
+    for d in addon_docs(tree, "kiali")
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role")
+    {
         for r in d["rules"].as_array().into_iter().flatten() {
             for g in r["apiGroups"].as_array().into_iter().flatten() {
                 for res in r["resources"].as_array().into_iter().flatten() {
                     for v in r["verbs"].as_array().into_iter().flatten() {
-                        out.push((g.as_str().unwrap().into(), res.as_str().unwrap().into(), v.as_str().unwrap().into()));
+                        out.push((
+                            g.as_str().unwrap().into(),
+                            res.as_str().unwrap().into(),
+                            v.as_str().unwrap().into(),
+                        ));
                     }
                 }
             }
@@ -327,9 +419,16 @@ fn kiali_logs_in_with_a_kubernetes_token_and_is_view_only_unless_told() {
                     || r.ends_with("subjectaccessreviews"))
             })
             .collect();
-        assert!(writes.is_empty(), "a view-only Kiali's service account can write: {writes:?}");
+        assert!(
+            writes.is_empty(),
+            "a view-only Kiali's service account can write: {writes:?}"
+        );
         // Sessions are signed with the site's key, read from the Secret, not the sample's CHANGEME.
-        assert!(config["login_token"].get("signing_key").is_none_or(Value::is_null), "{}", config["login_token"]);
+        assert!(
+            config["login_token"].get("signing_key").is_none_or(Value::is_null),
+            "{}",
+            config["login_token"]
+        );
         let k = addon_docs(&tree, "kiali");
         let pod = pod_spec(find(&k, "Deployment", "kiali")).unwrap();
         let mount = container(pod, "kiali")["volumeMounts"]
@@ -338,26 +437,46 @@ fn kiali_logs_in_with_a_kubernetes_token_and_is_view_only_unless_told() {
             .iter()
             .find(|m| m["mountPath"] == "/kiali-override-secrets/login-token-signing-key")
             .expect("the signing key is mounted where Kiali reads it");
-        let volume = pod["volumes"].as_array().unwrap().iter().find(|v| v["name"] == mount["name"]).unwrap();
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap();
         let (secret, data) = secret_data(&tree, "secrets/addon-credentials.yaml");
         assert_eq!(volume["secret"]["secretName"], secret.as_str());
         assert_ne!(volume["secret"]["optional"], true);
-        let item = volume["secret"]["items"].as_array().unwrap().iter().find(|i| i["path"] == "value.txt").unwrap();
+        let item = volume["secret"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["path"] == "value.txt")
+            .unwrap();
         let key = data.get(item["key"].as_str().unwrap()).unwrap();
         assert_eq!(key, s.addons.as_ref().unwrap().kiali.signing_key.as_str());
-        assert!([16, 24, 32].contains(&key.len()), "Kiali takes signing keys of 16, 24 or 32 bytes");
+        assert!(
+            [16, 24, 32].contains(&key.len()),
+            "Kiali takes signing keys of 16, 24 or 32 bytes"
+        );
     }
     // viewOnly: false gives Kiali back its writes.
     let mut site = example("production");
     site.spec.observability.kiali.view_only = false;
     let (tree, _) = with_secrets(&site);
     assert_eq!(kiali_config(&tree)["deployment"]["view_only_mode"], false);
-    assert!(kiali_grants(&tree).iter().any(|(g, _, v)| g == "networking.istio.io" && v == "patch"));
+    assert!(
+        kiali_grants(&tree)
+            .iter()
+            .any(|(g, _, v)| g == "networking.istio.io" && v == "patch")
+    );
 }
 
 fn operator_revision(tree: &FileTree) -> String {
     let iop = &docs(&text(tree, "manifests/istio/istio-operator.yaml"))[0];
-    iop["spec"]["revision"].as_str().expect("the IstioOperator names its revision").to_string()
+    iop["spec"]["revision"]
+        .as_str()
+        .expect("the IstioOperator names its revision")
+        .to_string()
 }
 
 #[test]
@@ -381,8 +500,16 @@ fn kiali_finds_the_revisioned_control_plane() {
             let image = config["deployment"]["image_version"].as_str().unwrap();
             assert!(image.starts_with("v2."), "Istio {istio_version}: Kiali {image}");
             let istio = &config["external_services"]["istio"];
-            for stale in ["istiod_deployment_name", "config_map_name", "istio_sidecar_injector_config_map_name", "component_status"] {
-                assert!(istio.get(stale).is_none(), "Istio {istio_version}: Kiali 2 ignores {stale}: {istio}");
+            for stale in [
+                "istiod_deployment_name",
+                "config_map_name",
+                "istio_sidecar_injector_config_map_name",
+                "component_status",
+            ] {
+                assert!(
+                    istio.get(stale).is_none(),
+                    "Istio {istio_version}: Kiali 2 ignores {stale}: {istio}"
+                );
             }
             assert_eq!(istio["root_namespace"], "istio-system");
         }
@@ -391,13 +518,20 @@ fn kiali_finds_the_revisioned_control_plane() {
     let mut site = istio_128(example("production"));
     site.spec.kubernetes.cluster_domain = "corp.local".into();
     let (tree, _) = with_secrets(&site);
-    assert_eq!(kiali_config(&tree)["external_services"]["istio"]["istio_identity_domain"], "svc.corp.local");
+    assert_eq!(
+        kiali_config(&tree)["external_services"]["istio"]["istio_identity_domain"],
+        "svc.corp.local"
+    );
     // Kiali 2.x has no such settings (kiali/kiali v2.26.0 config/config.go): it
     // finds every istiod by its app=istiod and istio.io/rev labels, which the
     // revisioned install sets, and derives the config map names from the revision.
     let (tree, _) = with_secrets(&example("production"));
     let istio = &kiali_config(&tree)["external_services"]["istio"];
-    for stale in ["istiod_deployment_name", "config_map_name", "istio_sidecar_injector_config_map_name"] {
+    for stale in [
+        "istiod_deployment_name",
+        "config_map_name",
+        "istio_sidecar_injector_config_map_name",
+    ] {
         assert!(istio.get(stale).is_none(), "Kiali 2 ignores {stale}: {istio}");
     }
 }
@@ -409,12 +543,33 @@ fn prometheus_deployment(docs: &[Value]) -> &Value {
 fn data_volume(pod: &Value) -> Value {
     let server = containers(pod)
         .into_iter()
-        .find(|c| c["args"].as_array().is_some_and(|a| a.iter().any(|x| x.as_str().unwrap_or("").starts_with("--storage.tsdb.path"))))
+        .find(|c| {
+            c["args"].as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x.as_str().unwrap_or("").starts_with("--storage.tsdb.path"))
+            })
+        })
         .unwrap();
-    let path =
-        server["args"].as_array().unwrap().iter().filter_map(Value::as_str).find_map(|a| a.strip_prefix("--storage.tsdb.path=")).unwrap();
-    let mount = server["volumeMounts"].as_array().unwrap().iter().find(|m| m["mountPath"] == path).unwrap();
-    pod["volumes"].as_array().unwrap().iter().find(|v| v["name"] == mount["name"]).unwrap().clone()
+    let path = server["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .find_map(|a| a.strip_prefix("--storage.tsdb.path="))
+        .unwrap();
+    let mount = server["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == path)
+        .unwrap();
+    pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap()
+        .clone()
 }
 
 fn arg(pod: &Value, prefix: &str) -> Vec<String> {
@@ -452,9 +607,14 @@ fn prometheus_keeps_its_data_where_and_as_long_as_the_spec_says() {
         assert_eq!(arg(pod, "--storage.tsdb.retention.time="), ["30d"]);
         let cap = arg(pod, "--storage.tsdb.retention.size=");
         assert_eq!(cap.len(), 1);
-        assert!(mib(&cap[0]) < mib("200Gi"), "Prometheus must stop before the volume is full: {cap:?}");
+        assert!(
+            mib(&cap[0]) < mib("200Gi"),
+            "Prometheus must stop before the volume is full: {cap:?}"
+        );
         let volume = data_volume(pod);
-        let claim_name = volume["persistentVolumeClaim"]["claimName"].as_str().expect("the data is on a claim");
+        let claim_name = volume["persistentVolumeClaim"]["claimName"]
+            .as_str()
+            .expect("the data is on a claim");
         let claim = find(&p, "PersistentVolumeClaim", claim_name);
         assert_eq!(claim["metadata"]["namespace"], d["metadata"]["namespace"]);
         assert_eq!(claim["spec"]["storageClassName"], "fast-ssd");
@@ -481,15 +641,27 @@ fn prometheus_keeps_its_data_where_and_as_long_as_the_spec_says() {
 #[test]
 fn bad_prometheus_settings_are_refused_with_their_field_paths() {
     let base = std::fs::read_to_string(common::repo().join("core/examples/production.yaml")).unwrap();
-    let spec = base.replace("      retention: 15d\n", "      retention: 15 days\n").replace(
-        "        # storageClassName: local-storage\n        size: 50Gi\n",
-        "        storageClassName: Fast_SSD\n        size: lots\n",
-    );
+    let spec = base
+        .replace("      retention: 15d\n", "      retention: 15 days\n")
+        .replace(
+            "        # storageClassName: local-storage\n        size: 50Gi\n",
+            "        storageClassName: Fast_SSD\n        size: lots\n",
+        );
     assert_ne!(spec, base);
     let loaded = meshbundle_core::spec::load::load(&spec);
-    let mut errors: Vec<String> = loaded.diagnostics.iter().filter(|d| d.is_error()).map(|d| d.path.clone()).collect();
+    let mut errors: Vec<String> = loaded
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.path.clone())
+        .collect();
     if let Some(site) = &loaded.site {
-        errors.extend(meshbundle_core::validate::check(site).into_iter().filter(|d| d.is_error()).map(|d| d.path));
+        errors.extend(
+            meshbundle_core::validate::check(site)
+                .into_iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.path),
+        );
     }
     for path in [
         "spec.observability.prometheus.retention",
@@ -506,9 +678,20 @@ fn secrets_without_addon_credentials_are_refused_and_rotate_adds_them() {
     let mut old = secrets(&site);
     old.addons = None;
     let problems = old.check(&site, old.created);
-    let p = problems.iter().find(|d| d.path == "addons").expect("missing credentials are reported");
+    let p = problems
+        .iter()
+        .find(|d| d.path == "addons")
+        .expect("missing credentials are reported");
     assert!(p.hint.contains("meshbundle secrets rotate"), "{}", p.hint);
-    let err = render(&site, &Inputs { secrets: Some(&old), ..Default::default() }).unwrap_err().to_string();
+    let err = render(
+        &site,
+        &Inputs {
+            secrets: Some(&old),
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("addons"), "{err}");
     // An old file reads (the block is optional) ...
     let written = meshbundle_core::pki::write_secrets(&old).unwrap();
@@ -542,14 +725,26 @@ fn addons_with_a_claim_and_a_writable_kiali_pass_the_strict_schemas() {
         let (tree, _) = with_secrets(&site);
         let dir = tempfile::tempdir().unwrap();
         common::write_tree(&tree, dir.path());
-        let minor = site.spec.kubernetes.version.split('.').take(2).collect::<Vec<_>>().join(".");
+        let minor = site
+            .spec
+            .kubernetes
+            .version
+            .split('.')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(".");
         let o = std::process::Command::new("python3")
             .arg(common::repo().join("tests/tools/validate_tree.py"))
             .args(["--kubernetes", &minor, "--istio", &site.spec.istio.version])
             .arg(dir.path())
             .output()
             .expect("python3 tests/tools/validate_tree.py");
-        assert!(o.status.success(), "{}\n{}", common::text(&o.stdout), common::text(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{}\n{}",
+            common::text(&o.stdout),
+            common::text(&o.stderr)
+        );
     }
 }
 
@@ -564,24 +759,39 @@ fn an_older_secrets_file_is_refused_by_render_and_upgraded_by_rotate() {
     let o = common::meshbundle(d, &["secrets", "generate", "site.yaml", "-o", "site.secrets.yaml"]);
     assert!(o.status.success(), "{}", common::text(&o.stderr));
     // What an older meshbundle wrote: the same file without the addons block.
-    let mut old = meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(d.join("site.secrets.yaml")).unwrap()).unwrap();
+    let mut old =
+        meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(d.join("site.secrets.yaml")).unwrap()).unwrap();
     old.addons = None;
-    std::fs::write(d.join("site.secrets.yaml"), meshbundle_core::pki::write_secrets(&old).unwrap()).unwrap();
+    std::fs::write(
+        d.join("site.secrets.yaml"),
+        meshbundle_core::pki::write_secrets(&old).unwrap(),
+    )
+    .unwrap();
     std::fs::set_permissions(d.join("site.secrets.yaml"), std::fs::Permissions::from_mode(0o600)).unwrap();
 
-    let o = common::meshbundle(d, &["render", "site.yaml", "--secrets", "site.secrets.yaml", "-o", "out"]);
+    let o = common::meshbundle(
+        d,
+        &["render", "site.yaml", "--secrets", "site.secrets.yaml", "-o", "out"],
+    );
     assert_eq!(o.status.code(), Some(1));
     let err = common::text(&o.stderr);
-    assert!(err.contains("addons") && err.contains("meshbundle secrets rotate"), "{err}");
+    assert!(
+        err.contains("addons") && err.contains("meshbundle secrets rotate"),
+        "{err}"
+    );
 
     let o = common::meshbundle(d, &["secrets", "rotate", "site.yaml", "--secrets", "site.secrets.yaml"]);
     assert!(o.status.success(), "{}", common::text(&o.stderr));
     assert!(common::text(&o.stderr).contains("added the Grafana and Kiali credentials"));
-    let new = meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(d.join("site.secrets.yaml")).unwrap()).unwrap();
+    let new =
+        meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(d.join("site.secrets.yaml")).unwrap()).unwrap();
     assert_eq!(new.kubeadm.ca, old.kubeadm.ca);
     assert_eq!(new.istio.root, old.istio.root);
     let a = new.addons.expect("rotate added them");
-    let o = common::meshbundle(d, &["render", "site.yaml", "--secrets", "site.secrets.yaml", "-o", "out"]);
+    let o = common::meshbundle(
+        d,
+        &["render", "site.yaml", "--secrets", "site.secrets.yaml", "-o", "out"],
+    );
     assert!(o.status.success(), "{}", common::text(&o.stderr));
     let secret = d.join("out/secrets/addon-credentials.yaml");
     assert_eq!(std::fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
@@ -590,7 +800,14 @@ fn an_older_secrets_file_is_refused_by_render_and_upgraded_by_rotate() {
         .as_object()
         .unwrap()
         .values()
-        .map(|v| String::from_utf8(base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap()).unwrap())
+        .map(|v| {
+            String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(v.as_str().unwrap())
+                    .unwrap(),
+            )
+            .unwrap()
+        })
         .collect();
     assert!(data.iter().any(|v| v == a.grafana.admin_password.as_str()));
     assert!(data.iter().any(|v| v == a.kiali.signing_key.as_str()));

@@ -38,10 +38,18 @@ fn docs(tree: &FileTree, path: &str) -> Vec<Value> {
 fn addon_rules(tree: &FileTree) -> Option<Value> {
     tree.get("manifests/observability/prometheus.yaml")?;
     let d = docs(tree, "manifests/observability/prometheus.yaml");
-    let cm = d.iter().find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "prometheus").expect("the Prometheus ConfigMap");
+    let cm = d
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "prometheus")
+        .expect("the Prometheus ConfigMap");
     // The file Prometheus loads is named in its own configuration.
     let config: Value = serde_saphyr::from_str(cm["data"]["prometheus.yml"].as_str().unwrap()).unwrap();
-    let files: Vec<&str> = config["rule_files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    let files: Vec<&str> = config["rule_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
     assert!(files.contains(&"/etc/config/alerting_rules.yml"), "{files:?}");
     Some(serde_saphyr::from_str(cm["data"]["alerting_rules.yml"].as_str().unwrap()).unwrap())
 }
@@ -53,8 +61,14 @@ fn prometheus_rules(tree: &FileTree) -> Vec<(String, Value)> {
         if !path.ends_with(".yaml") || path.starts_with("nodes/") {
             continue;
         }
-        let Ok(ds) = serde_saphyr::from_multiple::<Value>(&String::from_utf8_lossy(&f.bytes)) else { continue };
-        out.extend(ds.into_iter().filter(|d| d["kind"] == "PrometheusRule").map(|d| (path.to_string(), d)));
+        let Ok(ds) = serde_saphyr::from_multiple::<Value>(&String::from_utf8_lossy(&f.bytes)) else {
+            continue;
+        };
+        out.extend(
+            ds.into_iter()
+                .filter(|d| d["kind"] == "PrometheusRule")
+                .map(|d| (path.to_string(), d)),
+        );
     }
     out
 }
@@ -64,12 +78,22 @@ fn alert_names(groups: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|g| g["rules"].as_array().unwrap().iter().map(|r| r["alert"].as_str().unwrap().to_string()))
+        .flat_map(|g| {
+            g["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["alert"].as_str().unwrap().to_string())
+        })
         .collect()
 }
 
 fn promtool(args: &[&str], dir: &Path) -> Output {
-    Command::new("promtool").args(args).current_dir(dir).output().expect("promtool (apt-get install prometheus) is needed")
+    Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("promtool (apt-get install prometheus) is needed")
 }
 
 fn promtool_accepts(groups: &Value, what: &str) {
@@ -98,7 +122,10 @@ fn alert_rules_go_where_a_running_prometheus_reads_them() {
                     s.spec.istio.version = "1.28.10".into();
                     s.spec.containerd.version = "1.7.27".into();
                 }
-                let what = format!("istio {} prometheus={prometheus} operator={operator}", s.spec.istio.version);
+                let what = format!(
+                    "istio {} prometheus={prometheus} operator={operator}",
+                    s.spec.istio.version
+                );
                 let tree = render(&s, &Inputs::default()).unwrap();
                 let addon = addon_rules(&tree);
                 let rules = prometheus_rules(&tree);
@@ -108,10 +135,15 @@ fn alert_rules_go_where_a_running_prometheus_reads_them() {
                 assert_eq!(addon.is_some(), prometheus, "{what}");
                 if let Some(groups) = &addon {
                     let names = alert_names(groups);
-                    for a in
-                        CERT_ALERTS.iter().chain(&["MeshServiceHighErrorRate", "MeshServiceHighP99Latency", "ContainerMemoryNearLimit"])
-                    {
-                        assert!(names.iter().any(|n| n == a), "{what}: {a} not in the addon's alerting_rules.yml: {names:?}");
+                    for a in CERT_ALERTS.iter().chain(&[
+                        "MeshServiceHighErrorRate",
+                        "MeshServiceHighP99Latency",
+                        "ContainerMemoryNearLimit",
+                    ]) {
+                        assert!(
+                            names.iter().any(|n| n == a),
+                            "{what}: {a} not in the addon's alerting_rules.yml: {names:?}"
+                        );
                     }
                     promtool_accepts(groups, &what);
                 }
@@ -124,21 +156,36 @@ fn alert_rules_go_where_a_running_prometheus_reads_them() {
                     assert_eq!(rule["apiVersion"], "monitoring.coreos.com/v1");
                     assert_eq!(rule["metadata"]["labels"]["role"], "alert-rules");
                     if let Some(groups) = &addon {
-                        assert_eq!(&rule["spec"], groups, "{what}: both Prometheus servers evaluate the same rules");
+                        assert_eq!(
+                            &rule["spec"], groups,
+                            "{what}: both Prometheus servers evaluate the same rules"
+                        );
                     }
                     promtool_accepts(&rule["spec"], &what);
-                    assert!(readme.contains("must install prometheus-operator and its CRDs"), "{what}");
+                    assert!(
+                        readme.contains("must install prometheus-operator and its CRDs"),
+                        "{what}"
+                    );
                     assert!(readme.contains(CRD), "{what}: the README names the CRD");
                 } else {
-                    assert!(rules.is_empty(), "{what}: a PrometheusRule without an operator: {rules:?}");
+                    assert!(
+                        rules.is_empty(),
+                        "{what}: a PrometheusRule without an operator: {rules:?}"
+                    );
                 }
 
                 // Nothing evaluates the rules: validation and the README say so.
                 let warned = meshbundle_core::validate::check(&s).iter().any(|d| {
-                    d.severity == Severity::Warning && d.path == "spec.observability.alerts" && d.message.contains("nothing evaluates")
+                    d.severity == Severity::Warning
+                        && d.path == "spec.observability.alerts"
+                        && d.message.contains("nothing evaluates")
                 });
                 assert_eq!(warned, !prometheus && !operator, "{what}");
-                assert_eq!(readme.contains("Nothing evaluates them"), !prometheus && !operator, "{what}");
+                assert_eq!(
+                    readme.contains("Nothing evaluates them"),
+                    !prometheus && !operator,
+                    "{what}"
+                );
             }
         }
     }
@@ -198,12 +245,21 @@ fn run_cluster(s: &Site, crd_present: bool) -> Run {
         std::fs::set_permissions(stubs.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let secrets = if s.metadata.name == example("production").metadata.name {
-        meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap())
-            .unwrap()
+        meshbundle_core::pki::parse_secrets(
+            &std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap(),
+        )
+        .unwrap()
     } else {
         secrets(s)
     };
-    let tree = render(s, &Inputs { secrets: Some(&secrets), ..Default::default() }).unwrap();
+    let tree = render(
+        s,
+        &Inputs {
+            secrets: Some(&secrets),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     write_tree(&tree, &bundle);
     let log = dir.path().join("calls.log");
     let mut cmd = Command::new("bash");
@@ -213,26 +269,50 @@ fn run_cluster(s: &Site, crd_present: bool) -> Run {
         .env("PATH", format!("{}:/usr/bin:/bin", stubs.display()))
         .env("MESHBUNDLE_SYSROOT", dir.path().join("root"))
         .env("MB_LOG", &log)
-        .env("MB_NODES", s.spec.nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(" "))
+        .env(
+            "MB_NODES",
+            s.spec
+                .nodes
+                .iter()
+                .map(|n| n.name.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
         .env("TIMEOUT", "1s");
     if !crd_present {
         cmd.env("MB_NO_CRD", "1");
     }
     let out = cmd.output().unwrap();
-    let calls = std::fs::read_to_string(&log).unwrap_or_default().lines().map(str::to_string).collect();
+    let calls = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect();
     let script = String::from_utf8(tree.get("install.sh").unwrap().bytes.clone()).unwrap();
-    Run { calls, out, bundle: bundle.display().to_string(), script }
+    Run {
+        calls,
+        out,
+        bundle: bundle.display().to_string(),
+        script,
+    }
 }
 
 impl Run {
     /// The files applied, relative to the bundle, in order.
     fn applied(&self) -> Vec<String> {
         let prefix = format!("kubectl apply --server-side --force-conflicts -f {}/", self.bundle);
-        self.calls.iter().filter_map(|c| c.strip_prefix(&prefix)).map(str::to_string).collect()
+        self.calls
+            .iter()
+            .filter_map(|c| c.strip_prefix(&prefix))
+            .map(str::to_string)
+            .collect()
     }
 
     fn at(&self, call: &str) -> usize {
-        self.calls.iter().position(|c| c.starts_with(call)).unwrap_or_else(|| panic!("no call `{call}` in {:#?}", self.calls))
+        self.calls
+            .iter()
+            .position(|c| c.starts_with(call))
+            .unwrap_or_else(|| panic!("no call `{call}` in {:#?}", self.calls))
     }
 }
 
@@ -254,15 +334,32 @@ fn install_cluster_applies_an_explicit_order() {
     }
     for s in sites {
         {
-            let (prometheus, operator) = (s.spec.observability.addons.prometheus, s.spec.observability.prometheus_operator);
+            let (prometheus, operator) = (
+                s.spec.observability.addons.prometheus,
+                s.spec.observability.prometheus_operator,
+            );
             let what = format!("{} prometheus={prometheus} operator={operator}", s.metadata.name);
             let r = run_cluster(&s, true);
-            assert!(r.out.status.success(), "{what}: {}\n{}", text(&r.out.stderr), r.calls.join("\n"));
+            assert!(
+                r.out.status.success(),
+                "{what}: {}\n{}",
+                text(&r.out.stderr),
+                r.calls.join("\n")
+            );
             // The order is in the script for a reader to see: no directory globs.
-            assert!(!r.script.contains("/*.yaml") && !r.script.contains("apply_dir"), "{what}:\n{}", r.script);
+            assert!(
+                !r.script.contains("/*.yaml") && !r.script.contains("apply_dir"),
+                "{what}:\n{}",
+                r.script
+            );
 
             let applied = r.applied();
-            let pos = |f: &str| applied.iter().position(|a| a == f).unwrap_or_else(|| panic!("{what}: {f} not applied: {applied:#?}"));
+            let pos = |f: &str| {
+                applied
+                    .iter()
+                    .position(|a| a == f)
+                    .unwrap_or_else(|| panic!("{what}: {f} not applied: {applied:#?}"))
+            };
             // Every manifest the cluster step owns is applied exactly once.
             let tree = render(&s, &Inputs::default()).unwrap();
             for p in tree.paths().filter(|p| {
@@ -271,38 +368,65 @@ fn install_cluster_applies_an_explicit_order() {
                     && !p.starts_with("manifests/cni/")
                     && *p != "manifests/istio/istio-operator.yaml"
             }) {
-                assert_eq!(applied.iter().filter(|a| *a == p).count(), 1, "{what}: {p} in {applied:#?}");
+                assert_eq!(
+                    applied.iter().filter(|a| *a == p).count(),
+                    1,
+                    "{what}: {p} in {applied:#?}"
+                );
             }
             assert_eq!(applied[0], "manifests/namespaces.yaml", "{what}");
 
             // Istio's CRDs come with istioctl install: every Istio resource after it.
             let istio = r.at("istioctl install");
-            let first_istio_resource = r.at(&format!("kubectl apply --server-side --force-conflicts -f {}/manifests/security/", r.bundle));
+            let first_istio_resource = r.at(&format!(
+                "kubectl apply --server-side --force-conflicts -f {}/manifests/security/",
+                r.bundle
+            ));
             assert!(istio < first_istio_resource, "{what}");
-            assert!(pos("manifests/security/peer-authentication.yaml") < pos("manifests/security/authorization-policies.yaml"));
+            assert!(
+                pos("manifests/security/peer-authentication.yaml")
+                    < pos("manifests/security/authorization-policies.yaml")
+            );
             if tree.contains("manifests/security/request-authentication.yaml") {
                 // The JWT policy that authorization rules rely on comes first.
-                assert!(pos("manifests/security/request-authentication.yaml") < pos("manifests/security/authorization-policies.yaml"));
+                assert!(
+                    pos("manifests/security/request-authentication.yaml")
+                        < pos("manifests/security/authorization-policies.yaml")
+                );
             }
 
             // Addons before the rules that watch them; the PrometheusRule last,
             // after the CRD check that comes before anything is applied.
             if prometheus {
-                assert!(pos("manifests/observability/prometheus.yaml") < pos("manifests/observability/grafana.yaml"), "{what}");
+                assert!(
+                    pos("manifests/observability/prometheus.yaml") < pos("manifests/observability/grafana.yaml"),
+                    "{what}"
+                );
             }
             let crd_check = r.calls.iter().position(|c| c == &format!("kubectl get crd {CRD}"));
             if operator {
                 let rule = pos("manifests/observability/prometheus-rule.yaml");
-                assert_eq!(rule, applied.len() - 1, "{what}: the PrometheusRule is applied after everything else: {applied:#?}");
+                assert_eq!(
+                    rule,
+                    applied.len() - 1,
+                    "{what}: the PrometheusRule is applied after everything else: {applied:#?}"
+                );
                 let check = crd_check.unwrap_or_else(|| panic!("{what}: no CRD check in {:#?}", r.calls));
-                assert!(check < r.at("kubectl apply"), "{what}: the CRD is checked before anything is applied");
+                assert!(
+                    check < r.at("kubectl apply"),
+                    "{what}: the CRD is checked before anything is applied"
+                );
             } else {
                 assert!(crd_check.is_none(), "{what}: no operator, no CRD check");
                 assert!(!applied.iter().any(|a| a.ends_with("prometheus-rule.yaml")), "{what}");
             }
             assert!(
                 r.at("istioctl analyze")
-                    > r.at(&format!("kubectl apply --server-side --force-conflicts -f {}/{}", r.bundle, applied.last().unwrap()))
+                    > r.at(&format!(
+                        "kubectl apply --server-side --force-conflicts -f {}/{}",
+                        r.bundle,
+                        applied.last().unwrap()
+                    ))
             );
         }
     }
@@ -315,9 +439,18 @@ fn install_cluster_stops_before_anything_when_the_operator_crd_is_missing() {
         let err = text(&r.out.stderr);
         assert_eq!(r.out.status.code(), Some(1), "{err}\n{:#?}", r.calls);
         assert!(err.contains(&format!("the CRD {CRD} is not in the cluster")), "{err}");
-        assert!(err.contains("install prometheus-operator and its CRDs") && err.contains("Nothing was applied"), "{err}");
+        assert!(
+            err.contains("install prometheus-operator and its CRDs") && err.contains("Nothing was applied"),
+            "{err}"
+        );
         assert!(r.applied().is_empty(), "applied before the check: {:#?}", r.calls);
-        assert!(!r.calls.iter().any(|c| c.starts_with("istioctl") || c.starts_with("kubectl wait")), "{:#?}", r.calls);
+        assert!(
+            !r.calls
+                .iter()
+                .any(|c| c.starts_with("istioctl") || c.starts_with("kubectl wait")),
+            "{:#?}",
+            r.calls
+        );
     }
     // Without the operator, the CRD is none of install.sh's business.
     let r = run_cluster(&site(true, false), false);
@@ -356,8 +489,16 @@ fn histogram(labels: &str, requests: &[(u64, u64)]) -> String {
     ];
     let mut out = String::new();
     for b in bounds {
-        let per_minute: u64 = requests.iter().filter(|(left, _)| (*left as f64) <= b).map(|(_, n)| n).sum();
-        let le = if b.is_infinite() { "+Inf".to_string() } else { format!("{b}") };
+        let per_minute: u64 = requests
+            .iter()
+            .filter(|(left, _)| (*left as f64) <= b)
+            .map(|(_, n)| n)
+            .sum();
+        let le = if b.is_infinite() {
+            "+Inf".to_string()
+        } else {
+            format!("{b}")
+        };
         out.push_str(&format!(
             "      - series: 'apiserver_client_certificate_expiration_seconds_bucket{{{labels}, le=\"{le}\"}}'\n        values: '0+{per_minute}x300'\n"
         ));
@@ -391,8 +532,9 @@ fn certificate_alerts_fire_for_the_certificates_they_name_and_not_for_workload_c
         values: '43200x300'
 "#;
 
-    let labels =
-        |alert: &str, extra: &str, severity: &str| format!("{{alertname: {alert}, severity: {severity}, site: {site_name}{extra}}}");
+    let labels = |alert: &str, extra: &str, severity: &str| {
+        format!("{{alertname: {alert}, severity: {severity}, site: {site_name}{extra}}}")
+    };
     let expiring = format!(
         r#"rule_files: [rules.yml]
 evaluation_interval: 1m
@@ -436,14 +578,39 @@ tests:
         hist = histogram(apiserver, &[(later, 1000), (soon, 1)]),
         // On a kubelet, the API server's apiserver-kubelet-client certificate.
         hist_kubelet = histogram(kubelet, &[(soon, 4)]),
-        root_l = labels("MeshRootCertificateExpiring", r#", namespace: istio-system, pod: istiod-1-30-3-7d9f8c-abcde"#, "critical"),
-        int_l = labels("MeshIntermediateCertificateExpiring", r#", namespace: istio-system, pod: istiod-1-30-3-7d9f8c-abcde"#, "critical"),
-        client_l = labels("KubernetesClientCertificateExpiring", r#", job: kubernetes-apiservers, instance: "10.0.0.11:6443""#, "critical"),
-        client_k = labels("KubernetesClientCertificateExpiring", r#", job: kubernetes-nodes, instance: worker-1"#, "critical"),
-        kubelet_l = labels("KubeletClientCertificateExpiring", r#", job: kubernetes-nodes, instance: worker-1"#, "warning"),
+        root_l = labels(
+            "MeshRootCertificateExpiring",
+            r#", namespace: istio-system, pod: istiod-1-30-3-7d9f8c-abcde"#,
+            "critical"
+        ),
+        int_l = labels(
+            "MeshIntermediateCertificateExpiring",
+            r#", namespace: istio-system, pod: istiod-1-30-3-7d9f8c-abcde"#,
+            "critical"
+        ),
+        client_l = labels(
+            "KubernetesClientCertificateExpiring",
+            r#", job: kubernetes-apiservers, instance: "10.0.0.11:6443""#,
+            "critical"
+        ),
+        client_k = labels(
+            "KubernetesClientCertificateExpiring",
+            r#", job: kubernetes-nodes, instance: worker-1"#,
+            "critical"
+        ),
+        kubelet_l = labels(
+            "KubeletClientCertificateExpiring",
+            r#", job: kubernetes-nodes, instance: worker-1"#,
+            "warning"
+        ),
     );
     let o = rule_test(&rules, &expiring);
-    assert!(o.status.success(), "expiring certificates:\n{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "expiring certificates:\n{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
 
     // Healthy certificates; only the proxies' 24-hour workload certificates
     // are short: no alert at all fires.
@@ -467,10 +634,17 @@ tests:
         hist = histogram(apiserver, &[(later, 1000)]),
     );
     for a in &all {
-        healthy.push_str(&format!("      - eval_time: 3h\n        alertname: {a}\n        exp_alerts: []\n"));
+        healthy.push_str(&format!(
+            "      - eval_time: 3h\n        alertname: {a}\n        exp_alerts: []\n"
+        ));
     }
     let o = rule_test(&rules, &healthy);
-    assert!(o.status.success(), "healthy certificates, 24-hour workload certificates:\n{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "healthy certificates, 24-hour workload certificates:\n{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
 }
 
 #[test]

@@ -80,12 +80,29 @@ fn tarball(dir: &Path, name: &str, members: &[&str]) -> Vec<u8> {
         std::fs::write(&p, "#!/bin/sh\n").unwrap();
     }
     let out = dir.join(format!("{name}.tgz"));
-    assert!(Command::new("tar").arg("-czf").arg(&out).arg("-C").arg(&src).args(members).status().unwrap().success());
+    assert!(
+        Command::new("tar")
+            .arg("-czf")
+            .arg(&out)
+            .arg("-C")
+            .arg(&src)
+            .args(members)
+            .status()
+            .unwrap()
+            .success()
+    );
     std::fs::read(out).unwrap()
 }
 
 fn tree(site: &Site) -> FileTree {
-    render(site, &Inputs { secrets: Some(&secrets(site)), ..Default::default() }).unwrap()
+    render(
+        site,
+        &Inputs {
+            secrets: Some(&secrets(site)),
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 fn with_cni(cni: Cni) -> Site {
@@ -112,8 +129,14 @@ impl Machine {
         let files = bundle.join("files");
         std::fs::create_dir_all(&files).unwrap();
         for (name, bytes) in [
-            ("containerd-amd64", tarball(dir.path(), "containerd", &["bin/containerd"])),
-            ("cni-plugins-amd64", tarball(dir.path(), "cni", &["bridge", "loopback", "portmap"])),
+            (
+                "containerd-amd64",
+                tarball(dir.path(), "containerd", &["bin/containerd"]),
+            ),
+            (
+                "cni-plugins-amd64",
+                tarball(dir.path(), "cni", &["bridge", "loopback", "portmap"]),
+            ),
             ("crictl-amd64", tarball(dir.path(), "crictl", &["crictl"])),
             ("istioctl-amd64", tarball(dir.path(), "istioctl", &["istioctl"])),
         ] {
@@ -129,7 +152,13 @@ impl Machine {
             std::fs::set_permissions(stubs.join(s), std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let log = dir.path().join("calls.log");
-        Machine { _dir: dir, bundle, sysroot, stubs, log }
+        Machine {
+            _dir: dir,
+            bundle,
+            sysroot,
+            stubs,
+            log,
+        }
     }
 
     fn run(&self, script: &str, address: &str, env: &[(&str, &str)]) -> Output {
@@ -150,12 +179,19 @@ impl Machine {
     }
 
     fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(str::to_string).collect()
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 }
 
 fn position(calls: &[String], prefix: &str) -> usize {
-    calls.iter().position(|c| c.starts_with(prefix)).unwrap_or_else(|| panic!("no call {prefix}: {calls:#?}"))
+    calls
+        .iter()
+        .position(|c| c.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no call {prefix}: {calls:#?}"))
 }
 
 fn has(calls: &[String], part: &str) -> bool {
@@ -163,7 +199,13 @@ fn has(calls: &[String], part: &str) -> bool {
 }
 
 fn ok(o: &Output) {
-    assert!(o.status.success(), "exit {:?}\n{}\n{}", o.status.code(), text(&o.stdout), text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "exit {:?}\n{}\n{}",
+        o.status.code(),
+        text(&o.stdout),
+        text(&o.stderr)
+    );
 }
 
 const NM_CONF: &str = "etc/NetworkManager/conf.d/calico.conf";
@@ -177,23 +219,45 @@ fn with_calico_the_bootstrap_hands_calico_its_interfaces_and_installs_calico() {
     let calls = m.calls();
     // NetworkManager leaves Calico's interfaces alone, and is told so before the kubelet starts.
     let conf = std::fs::read_to_string(m.sysroot.join(NM_CONF)).unwrap();
-    let unmanaged: Vec<&str> =
-        conf.lines().find_map(|l| l.strip_prefix("unmanaged-devices=")).expect("unmanaged-devices").split(';').collect();
-    for dev in ["interface-name:cali*", "interface-name:vxlan.calico", "interface-name:tunl*"] {
+    let unmanaged: Vec<&str> = conf
+        .lines()
+        .find_map(|l| l.strip_prefix("unmanaged-devices="))
+        .expect("unmanaged-devices")
+        .split(';')
+        .collect();
+    for dev in [
+        "interface-name:cali*",
+        "interface-name:vxlan.calico",
+        "interface-name:tunl*",
+    ] {
         assert!(unmanaged.contains(&dev), "{dev} in {conf}");
     }
     assert!(conf.lines().any(|l| l == "[keyfile]"), "{conf}");
     let reload = position(&calls, "systemctl reload NetworkManager");
     assert!(position(&calls, "systemctl is-active --quiet NetworkManager") < reload);
-    assert!(reload < position(&calls, "systemctl enable kubelet") && reload < position(&calls, "kubeadm init"), "{calls:#?}");
+    assert!(
+        reload < position(&calls, "systemctl enable kubelet") && reload < position(&calls, "kubeadm init"),
+        "{calls:#?}"
+    );
     // Calico's node images are pulled ahead; flannel's are not; the controllers are one Deployment.
-    let pulls: Vec<&String> = calls.iter().filter(|c| c.starts_with("ctr -n k8s.io images pull")).collect();
+    let pulls: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.starts_with("ctr -n k8s.io images pull"))
+        .collect();
     for image in ["10.0.0.5:5000/calico/node:v3.31.7", "10.0.0.5:5000/calico/cni:v3.31.7"] {
         assert!(pulls.iter().any(|c| c.ends_with(image)), "pull of {image}: {pulls:#?}");
     }
-    assert!(!pulls.iter().any(|c| c.contains("flannel") || c.contains("kube-controllers")), "{pulls:#?}");
+    assert!(
+        !pulls
+            .iter()
+            .any(|c| c.contains("flannel") || c.contains("kube-controllers")),
+        "{pulls:#?}"
+    );
     // Calico's manifest after kubeadm init; never flannel's.
-    let apply = position(&calls, &format!("kubectl apply --server-side --force-conflicts -f {b}/manifests/cni/calico.yaml"));
+    let apply = position(
+        &calls,
+        &format!("kubectl apply --server-side --force-conflicts -f {b}/manifests/cni/calico.yaml"),
+    );
     assert!(position(&calls, "kubeadm init") < apply);
     assert!(!has(&calls, "flannel"), "{calls:#?}");
 
@@ -206,8 +270,14 @@ fn with_calico_the_bootstrap_hands_calico_its_interfaces_and_installs_calico() {
     ok(&m.run("nodes/worker-1/bootstrap.sh", "10.0.0.21", &[("MB_NM_INACTIVE", "1")]));
     assert!(m.sysroot.join(NM_CONF).exists());
     let calls = m.calls();
-    assert!(has(&calls, "systemctl is-active --quiet NetworkManager") && !has(&calls, "reload NetworkManager"), "{calls:#?}");
-    assert!(!has(&calls, "kubectl apply"), "a worker applies no manifest: {calls:#?}");
+    assert!(
+        has(&calls, "systemctl is-active --quiet NetworkManager") && !has(&calls, "reload NetworkManager"),
+        "{calls:#?}"
+    );
+    assert!(
+        !has(&calls, "kubectl apply"),
+        "a worker applies no manifest: {calls:#?}"
+    );
 }
 
 #[test]
@@ -224,30 +294,51 @@ fn with_flannel_the_bootstrap_leaves_networkmanager_alone_and_installs_flannel()
 
 fn documents(tree: &FileTree, path: &str) -> Vec<Value> {
     let text = String::from_utf8(tree.get(path).unwrap().bytes.clone()).unwrap();
-    text.split("\n---\n").skip(1).filter_map(|d| meshbundle_core::yaml::from_str::<Value>(d).ok()).filter(|v| !v.is_null()).collect()
+    text.split("\n---\n")
+        .skip(1)
+        .filter_map(|d| meshbundle_core::yaml::from_str::<Value>(d).ok())
+        .filter(|v| !v.is_null())
+        .collect()
 }
 
 /// calico-node's container environment, by name (value, or the fieldRef path).
 fn calico_node_env(tree: &FileTree) -> (Vec<(String, String)>, Value) {
     let docs = documents(tree, "manifests/cni/calico.yaml");
-    let ds = docs.iter().find(|d| d["kind"] == "DaemonSet" && d["metadata"]["name"] == "calico-node").expect("calico-node").clone();
-    let c = ds["spec"]["template"]["spec"]["containers"].as_array().unwrap().iter().find(|c| c["name"] == "calico-node").unwrap();
+    let ds = docs
+        .iter()
+        .find(|d| d["kind"] == "DaemonSet" && d["metadata"]["name"] == "calico-node")
+        .expect("calico-node")
+        .clone();
+    let c = ds["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "calico-node")
+        .unwrap();
     let env = c["env"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| {
-            let v = e.get("value").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| {
-                e.pointer("/valueFrom/fieldRef/fieldPath")
-                    .or_else(|| e.pointer("/valueFrom/configMapKeyRef/key"))
-                    .and_then(Value::as_str)
-                    .map(|p| format!("<{p}>"))
-                    .unwrap_or_default()
-            });
+            let v = e
+                .get("value")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| {
+                    e.pointer("/valueFrom/fieldRef/fieldPath")
+                        .or_else(|| e.pointer("/valueFrom/configMapKeyRef/key"))
+                        .and_then(Value::as_str)
+                        .map(|p| format!("<{p}>"))
+                        .unwrap_or_default()
+                });
             (e["name"].as_str().unwrap().to_string(), v)
         })
         .collect();
-    let config = docs.iter().find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "calico-config").unwrap().clone();
+    let config = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "calico-config")
+        .unwrap()
+        .clone();
     (env, config)
 }
 
@@ -278,7 +369,10 @@ fn the_calico_manifest_says_what_the_spec_says() {
     let mut images = meshbundle_core::image::images_in_manifest(&text);
     images.dedup();
     assert_eq!(images.len(), 3, "{images:?}");
-    assert!(images.iter().all(|i| i.starts_with("10.0.0.5:5000/calico/")), "{images:?}");
+    assert!(
+        images.iter().all(|i| i.starts_with("10.0.0.5:5000/calico/")),
+        "{images:?}"
+    );
 
     // Without a node network, the node's InternalIP; with nftables kube-proxy, Felix's nftables.
     site.spec.kubernetes.node_subnet = None;
@@ -296,12 +390,21 @@ fn verify_fails_when_calico_node_is_not_ready_or_a_namespace_lost_its_policy() {
     ok(&o);
     let calls = m.calls();
     for node in ["cp-1", "cp-2", "cp-3", "worker-1", "worker-2", "worker-3"] {
-        assert!(has(&calls, &format!("--field-selector spec.nodeName={node} ")), "calico-node on {node}: {calls:#?}");
+        assert!(
+            has(&calls, &format!("--field-selector spec.nodeName={node} ")),
+            "calico-node on {node}: {calls:#?}"
+        );
     }
     assert!(has(&calls, "rollout status daemonset/calico-node"));
     assert!(has(&calls, "rollout status deployment/calico-kube-controllers"));
     for ns in ["istio-system", "istio-ingress", "istio-egress", "shop"] {
-        assert!(has(&calls, &format!("kubectl -n {ns} get networkpolicy default-deny-ingress")), "{ns}: {calls:#?}");
+        assert!(
+            has(
+                &calls,
+                &format!("kubectl -n {ns} get networkpolicy default-deny-ingress")
+            ),
+            "{ns}: {calls:#?}"
+        );
     }
 
     let o = m.run("ops/verify.sh", "10.0.0.11", &[("MB_CALICO_NOT_READY", "worker-2")]);
@@ -312,7 +415,11 @@ fn verify_fails_when_calico_node_is_not_ready_or_a_namespace_lost_its_policy() {
 
     let o = m.run("ops/verify.sh", "10.0.0.11", &[("MB_NO_POLICY", "shop")]);
     assert!(!o.status.success());
-    assert!(text(&o.stderr).contains("FAIL: namespace shop has no default-deny-ingress NetworkPolicy"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("FAIL: namespace shop has no default-deny-ingress NetworkPolicy"),
+        "{}",
+        text(&o.stderr)
+    );
 
     // flannel: nothing of the kind is checked.
     let m = Machine::new(&with_cni(Cni::Flannel));
@@ -329,14 +436,24 @@ fn the_lock_and_the_bundle_carry_the_chosen_cni_only() {
         (images, files)
     };
     let (images, files) = names(&with_cni(Cni::Calico));
-    for i in ["quay.io/calico/cni:v3.31.7", "quay.io/calico/node:v3.31.7", "quay.io/calico/kube-controllers:v3.31.7"] {
+    for i in [
+        "quay.io/calico/cni:v3.31.7",
+        "quay.io/calico/node:v3.31.7",
+        "quay.io/calico/kube-controllers:v3.31.7",
+    ] {
         assert!(images.contains(&i.to_string()), "{i}: {images:#?}");
     }
-    assert!(files.contains(&"manifest/calico".to_string()) && !files.contains(&"manifest/flannel".to_string()), "{files:#?}");
+    assert!(
+        files.contains(&"manifest/calico".to_string()) && !files.contains(&"manifest/flannel".to_string()),
+        "{files:#?}"
+    );
     assert!(!images.iter().any(|i| i.contains("flannel")), "{images:#?}");
     let calico = meshbundle_core::catalog::needs(&with_cni(Cni::Calico)).unwrap();
     let manifest = calico.files.iter().find(|f| f.name == "manifest/calico").unwrap();
-    assert_eq!(manifest.url, "https://raw.githubusercontent.com/projectcalico/calico/v3.31.7/manifests/calico-vxlan.yaml");
+    assert_eq!(
+        manifest.url,
+        "https://raw.githubusercontent.com/projectcalico/calico/v3.31.7/manifests/calico-vxlan.yaml"
+    );
     assert_eq!(
         manifest.sha256.as_ref().unwrap().hex(),
         hex::encode(<sha2::Sha256 as sha2::Digest>::digest(

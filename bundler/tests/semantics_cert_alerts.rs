@@ -48,28 +48,50 @@ fn docs(tree: &FileTree, path: &str) -> Vec<Value> {
 }
 
 fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
-    docs.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name).unwrap_or_else(|| panic!("no {kind} {name}"))
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name}"))
 }
 
 /// The exporter's configuration, as rendered.
 fn exporter_config(tree: &FileTree) -> Value {
     let d = docs(tree, EXPORTER);
-    serde_saphyr::from_str(find(&d, "ConfigMap", "blackbox-exporter")["data"]["blackbox.yml"].as_str().unwrap()).unwrap()
+    serde_saphyr::from_str(
+        find(&d, "ConfigMap", "blackbox-exporter")["data"]["blackbox.yml"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 /// The addon Prometheus's configuration, as rendered.
 fn prometheus_config(tree: &FileTree) -> Value {
     let d = docs(tree, PROMETHEUS);
-    serde_saphyr::from_str(find(&d, "ConfigMap", "prometheus")["data"]["prometheus.yml"].as_str().unwrap()).unwrap()
+    serde_saphyr::from_str(
+        find(&d, "ConfigMap", "prometheus")["data"]["prometheus.yml"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 fn alert_rules(tree: &FileTree) -> Value {
     let d = docs(tree, PROMETHEUS);
-    serde_saphyr::from_str(find(&d, "ConfigMap", "prometheus")["data"]["alerting_rules.yml"].as_str().unwrap()).unwrap()
+    serde_saphyr::from_str(
+        find(&d, "ConfigMap", "prometheus")["data"]["alerting_rules.yml"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap()
 }
 
 fn job<'a>(config: &'a Value, name: &str) -> &'a Value {
-    config["scrape_configs"].as_array().unwrap().iter().find(|j| j["job_name"] == name).unwrap_or_else(|| panic!("no job {name}"))
+    config["scrape_configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["job_name"] == name)
+        .unwrap_or_else(|| panic!("no job {name}"))
 }
 
 struct Proc(Child);
@@ -82,7 +104,13 @@ impl Drop for Proc {
 }
 
 fn spawn(cmd: &mut Command, what: &str) -> Proc {
-    Proc(cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap_or_else(|e| panic!("{what}: {e}")))
+    Proc(
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what}: {e}")),
+    )
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -99,12 +127,18 @@ fn openssl(dir: &Path, args: &[&str]) -> Output {
 fn not_after(dir: &Path, cert: &str) -> i64 {
     let end = text(&openssl(dir, &["x509", "-in", cert, "-noout", "-enddate"]).stdout);
     let date = end.trim().strip_prefix("notAfter=").unwrap().to_string();
-    text(&run(Command::new("date").args(["-u", "-d", &date, "+%s"])).stdout).trim().parse().unwrap()
+    text(&run(Command::new("date").args(["-u", "-d", &date, "+%s"])).stdout)
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// GET a URL; None until the server answers 2xx.
 fn get(url: &str) -> Option<String> {
-    let o = Command::new("curl").args(["-sf", "--max-time", "10", url]).output().unwrap();
+    let o = Command::new("curl")
+        .args(["-sf", "--max-time", "10", url])
+        .output()
+        .unwrap();
     o.status.success().then(|| text(&o.stdout))
 }
 
@@ -121,7 +155,11 @@ fn wait_up(url: &str, what: &str) {
 
 /// A sample of an unlabelled metric in the exposition format.
 fn sample(body: &str, name: &str) -> Option<f64> {
-    body.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(' ')).map(|v| v.trim().parse().unwrap()))
+    body.lines().find_map(|l| {
+        l.strip_prefix(name)
+            .and_then(|r| r.strip_prefix(' '))
+            .map(|v| v.trim().parse().unwrap())
+    })
 }
 
 /// The site's PKI written out, and certificates issued from it.
@@ -192,7 +230,11 @@ impl Pki {
                 "/CN=kube-apiserver",
             ],
         );
-        std::fs::write(d.join(format!("{name}.ext")), "subjectAltName=IP:127.0.0.1,DNS:kubernetes\n").unwrap();
+        std::fs::write(
+            d.join(format!("{name}.ext")),
+            "subjectAltName=IP:127.0.0.1,DNS:kubernetes\n",
+        )
+        .unwrap();
         openssl(
             d,
             &[
@@ -261,18 +303,42 @@ fn start_exporter(tree: &FileTree, dir: &Path) -> (Proc, u16) {
     let deploy = find(&d, "Deployment", "blackbox-exporter");
     let pod = &deploy["spec"]["template"]["spec"];
     let mounts = pod["containers"][0]["volumeMounts"].as_array().unwrap();
-    let ca_volume = pod["volumes"].as_array().unwrap().iter().find(|v| v["configMap"]["name"] == "kube-root-ca.crt").unwrap();
-    let ca_mount = mounts.iter().find(|m| m["name"] == ca_volume["name"]).unwrap()["mountPath"].as_str().unwrap();
-    let ca_file = format!("{ca_mount}/{}", ca_volume["configMap"]["items"][0]["path"].as_str().unwrap());
+    let ca_volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["configMap"]["name"] == "kube-root-ca.crt")
+        .unwrap();
+    let ca_mount = mounts.iter().find(|m| m["name"] == ca_volume["name"]).unwrap()["mountPath"]
+        .as_str()
+        .unwrap();
+    let ca_file = format!(
+        "{ca_mount}/{}",
+        ca_volume["configMap"]["items"][0]["path"].as_str().unwrap()
+    );
     assert_eq!(ca_volume["configMap"]["items"][0]["key"], "ca.crt");
-    let config_mount = mounts.iter().find(|m| m["name"] == "config").unwrap()["mountPath"].as_str().unwrap();
+    let config_mount = mounts.iter().find(|m| m["name"] == "config").unwrap()["mountPath"]
+        .as_str()
+        .unwrap();
     let args = pod["containers"][0]["args"].as_array().unwrap();
-    assert_eq!(args[0], format!("--config.file={config_mount}/blackbox.yml"), "the exporter reads the rendered file");
+    assert_eq!(
+        args[0],
+        format!("--config.file={config_mount}/blackbox.yml"),
+        "the exporter reads the rendered file"
+    );
     assert_eq!(pod["automountServiceAccountToken"], false);
-    assert_eq!(deploy["spec"]["template"]["metadata"]["labels"]["sidecar.istio.io/inject"], "false");
+    assert_eq!(
+        deploy["spec"]["template"]["metadata"]["labels"]["sidecar.istio.io/inject"],
+        "false"
+    );
 
-    let config = find(&d, "ConfigMap", "blackbox-exporter")["data"]["blackbox.yml"].as_str().unwrap();
-    assert!(config.contains(&ca_file), "the API server module trusts the mounted cluster CA:\n{config}");
+    let config = find(&d, "ConfigMap", "blackbox-exporter")["data"]["blackbox.yml"]
+        .as_str()
+        .unwrap();
+    assert!(
+        config.contains(&ca_file),
+        "the API server module trusts the mounted cluster CA:\n{config}"
+    );
     let config = config.replace(&ca_file, dir.join("k8s-ca.crt").to_str().unwrap());
     std::fs::write(dir.join("blackbox.yml"), config).unwrap();
     let port = free_port();
@@ -290,14 +356,24 @@ fn start_exporter(tree: &FileTree, dir: &Path) -> (Proc, u16) {
 }
 
 fn probe(port: u16, module: &str, target: &str) -> String {
-    get(&format!("http://127.0.0.1:{port}/probe?module={module}&target={target}")).expect("the exporter answers a probe")
+    get(&format!(
+        "http://127.0.0.1:{port}/probe?module={module}&target={target}"
+    ))
+    .expect("the exporter answers a probe")
 }
 
 #[test]
 fn the_exporter_reports_the_expiry_of_the_certificates_the_site_serves() {
     let s = site();
     let sec = secrets(&s);
-    let tree = render(&s, &Inputs { secrets: Some(&sec), ..Default::default() }).unwrap();
+    let tree = render(
+        &s,
+        &Inputs {
+            secrets: Some(&sec),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let pki = Pki::new(d, &sec);
@@ -316,15 +392,26 @@ fn the_exporter_reports_the_expiry_of_the_certificates_the_site_serves() {
     let groups = ingress_job["static_configs"].as_array().unwrap();
     let mut hosts: Vec<&str> = groups.iter().map(|g| g["labels"]["host"].as_str().unwrap()).collect();
     hosts.sort();
-    assert_eq!(hosts, ["*.apps.example.internal", "shop.example.internal"], "one probe per ingress host");
+    assert_eq!(
+        hosts,
+        ["*.apps.example.internal", "shop.example.internal"],
+        "one probe per ingress host"
+    );
     for g in groups {
         let host = g["labels"]["host"].as_str().unwrap();
         let module = g["labels"]["__param_module"].as_str().unwrap();
         let sni = modules[module]["tcp"]["tls_config"]["server_name"].as_str().unwrap();
         // The name the probe asks for is one the certificate covers (for a
         // wildcard host, a name under it, which the wildcard server matches).
-        let o = Command::new("openssl").current_dir(d).args(["x509", "-in", "ingress.crt", "-noout", "-checkhost", sni]).output().unwrap();
-        assert!(text(&o.stdout).contains("does match"), "{host}: {sni} is not covered by the ingress certificate");
+        let o = Command::new("openssl")
+            .current_dir(d)
+            .args(["x509", "-in", "ingress.crt", "-noout", "-checkhost", sni])
+            .output()
+            .unwrap();
+        assert!(
+            text(&o.stdout).contains("does match"),
+            "{host}: {sni} is not covered by the ingress certificate"
+        );
         let (_server, p) = pki.serve(&decoy, Some((sni, "ingress.crt", "ingress.key")));
         let body = probe(port, module, &format!("127.0.0.1:{p}"));
         assert_eq!(sample(&body, "probe_success"), Some(1.0), "{host}:\n{body}");
@@ -345,7 +432,11 @@ fn the_exporter_reports_the_expiry_of_the_certificates_the_site_serves() {
     let (_api, p) = pki.serve(&short, None);
     let body = probe(port, module, &format!("127.0.0.1:{p}"));
     assert_eq!(sample(&body, "probe_success"), Some(1.0), "{body}");
-    assert_eq!(sample(&body, "probe_ssl_earliest_cert_expiry"), Some(short_end as f64), "{body}");
+    assert_eq!(
+        sample(&body, "probe_ssl_earliest_cert_expiry"),
+        Some(short_end as f64),
+        "{body}"
+    );
 
     // A certificate the cluster CA did not issue is not reported as the API
     // server's: the probe fails, and that alerts on its own.
@@ -360,7 +451,14 @@ fn the_exporter_reports_the_expiry_of_the_certificates_the_site_serves() {
 fn prometheus_labels_each_measurement_with_its_host_or_node() {
     let s = site();
     let sec = secrets(&s);
-    let tree = render(&s, &Inputs { secrets: Some(&sec), ..Default::default() }).unwrap();
+    let tree = render(
+        &s,
+        &Inputs {
+            secrets: Some(&sec),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let pki = Pki::new(d, &sec);
@@ -372,18 +470,32 @@ fn prometheus_labels_each_measurement_with_its_host_or_node() {
     // What the jobs say, in the cluster's terms.
     let exporter = format!("blackbox-exporter.istio-system.svc.{domain}:9115");
     let gateway = format!("{}.{}.svc.{domain}:443", ig.name, ig.namespace);
-    let cps: Vec<(&str, &str)> =
-        s.spec.nodes.iter().filter(|n| n.role == Role::ControlPlane).map(|n| (n.name.as_str(), n.address.as_str())).collect();
+    let cps: Vec<(&str, &str)> = s
+        .spec
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::ControlPlane)
+        .map(|n| (n.name.as_str(), n.address.as_str()))
+        .collect();
     let mut ingress = job(&prom, "ingress-certificates").clone();
     let mut api = job(&prom, "apiserver-certificates").clone();
     for g in ingress["static_configs"].as_array().unwrap() {
-        assert_eq!(g["targets"], serde_json::json!([gateway]), "the gateway's Service, on its HTTPS port");
+        assert_eq!(
+            g["targets"],
+            serde_json::json!([gateway]),
+            "the gateway's Service, on its HTTPS port"
+        );
     }
     let api_targets: Vec<(String, String)> = api["static_configs"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|g| (g["labels"]["node"].as_str().unwrap().to_string(), g["targets"][0].as_str().unwrap().to_string()))
+        .map(|g| {
+            (
+                g["labels"]["node"].as_str().unwrap().to_string(),
+                g["targets"][0].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     let want: Vec<(String, String)> = cps.iter().map(|(n, a)| (n.to_string(), format!("{a}:6443"))).collect();
     assert_eq!(api_targets, want, "each control-plane node's API server");
@@ -398,8 +510,10 @@ fn prometheus_labels_each_measurement_with_its_host_or_node() {
     let modules = exporter_config(&tree)["modules"].clone();
     let mut ingress_ports = Vec::new();
     for g in ingress["static_configs"].as_array_mut().unwrap() {
-        let sni =
-            modules[g["labels"]["__param_module"].as_str().unwrap()]["tcp"]["tls_config"]["server_name"].as_str().unwrap().to_string();
+        let sni = modules[g["labels"]["__param_module"].as_str().unwrap()]["tcp"]["tls_config"]["server_name"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let (p, port) = pki.serve(&decoy, Some((&sni, "ingress.crt", "ingress.key")));
         servers.push(p);
         ingress_ports.push((g["labels"]["host"].as_str().unwrap().to_string(), port));
@@ -409,7 +523,12 @@ fn prometheus_labels_each_measurement_with_its_host_or_node() {
     let (p2, api_bad) = pki.serve(&stranger, None);
     servers.extend([p1, p2]);
     let closed = free_port();
-    for (g, port) in api["static_configs"].as_array_mut().unwrap().iter_mut().zip([api_ok, api_bad, closed]) {
+    for (g, port) in api["static_configs"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .zip([api_ok, api_bad, closed])
+    {
         g["targets"] = serde_json::json!([format!("127.0.0.1:{port}")]);
     }
     for j in [&mut ingress, &mut api] {
@@ -452,24 +571,44 @@ fn prometheus_labels_each_measurement_with_its_host_or_node() {
     let ingress_end = not_after(d, "ingress.crt") as f64;
     let expiry = query("probe_ssl_earliest_cert_expiry", 3);
     for (host, p) in &ingress_ports {
-        let r = expiry.iter().find(|r| r["metric"]["host"] == host.as_str()).unwrap_or_else(|| panic!("{host}: {expiry:?}"));
+        let r = expiry
+            .iter()
+            .find(|r| r["metric"]["host"] == host.as_str())
+            .unwrap_or_else(|| panic!("{host}: {expiry:?}"));
         assert_eq!(r["metric"]["job"], "ingress-certificates");
-        assert_eq!(r["metric"]["instance"], format!("127.0.0.1:{p}"), "the probed address is the instance");
+        assert_eq!(
+            r["metric"]["instance"],
+            format!("127.0.0.1:{p}"),
+            "the probed address is the instance"
+        );
         assert_eq!(value(r), ingress_end, "{host}: the site's ingress certificate");
     }
-    let cp1: Vec<&Value> = expiry.iter().filter(|r| r["metric"]["job"] == "apiserver-certificates").collect();
-    assert_eq!(cp1.len(), 1, "only the API server with a certificate from the cluster CA: {expiry:?}");
+    let cp1: Vec<&Value> = expiry
+        .iter()
+        .filter(|r| r["metric"]["job"] == "apiserver-certificates")
+        .collect();
+    assert_eq!(
+        cp1.len(),
+        1,
+        "only the API server with a certificate from the cluster CA: {expiry:?}"
+    );
     assert_eq!(cp1[0]["metric"]["node"], cps[0].0);
     assert_eq!(value(cp1[0]), not_after(d, &short) as f64);
 
     let success = query("probe_success", 5);
     // Prometheus returns the series in no set order.
-    let mut failed: Vec<&str> =
-        success.iter().filter(|r| value(r) == 0.0).map(|r| r["metric"]["node"].as_str().unwrap_or("(no node)")).collect();
+    let mut failed: Vec<&str> = success
+        .iter()
+        .filter(|r| value(r) == 0.0)
+        .map(|r| r["metric"]["node"].as_str().unwrap_or("(no node)"))
+        .collect();
     failed.sort();
     let mut expected = [cps[1].0, cps[2].0];
     expected.sort();
-    assert_eq!(failed, expected, "the untrusted and the silent API server fail their probes: {success:?}");
+    assert_eq!(
+        failed, expected,
+        "the untrusted and the silent API server fail their probes: {success:?}"
+    );
 }
 
 // ------------------------------------------------------------------ alert rules
@@ -490,7 +629,13 @@ fn names(rules: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|g| g["rules"].as_array().unwrap().iter().map(|r| r["alert"].as_str().unwrap().to_string()))
+        .flat_map(|g| {
+            g["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["alert"].as_str().unwrap().to_string())
+        })
         .collect();
     v.sort();
     v.dedup();
@@ -505,7 +650,9 @@ fn probe_series(job: &str, labels: &str, expiry: Option<i64>, success: u8) -> St
         "      - series: 'probe_success{{{l}}}'\n        values: '{success}x300'\n      - series: 'up{{{l}}}'\n        values: '1x300'\n"
     );
     if let Some(e) = expiry {
-        out.push_str(&format!("      - series: 'probe_ssl_earliest_cert_expiry{{{l}}}'\n        values: '{e}x300'\n"));
+        out.push_str(&format!(
+            "      - series: 'probe_ssl_earliest_cert_expiry{{{l}}}'\n        values: '{e}x300'\n"
+        ));
     }
     out
 }
@@ -525,11 +672,36 @@ fn certificate_alerts_fire_below_their_thresholds_at_their_severity() {
     let api = |node: &str, addr: &str| format!("instance=\"{addr}:6443\", node=\"{node}\"");
     let mut series = String::new();
     // Between the warning (30 days) and the critical (10 days) threshold, below both, far above.
-    series += &probe_series("ingress-certificates", &ing("a.example.internal"), Some(now + 20 * day), 1);
-    series += &probe_series("ingress-certificates", &ing("b.example.internal"), Some(now + 5 * day), 1);
-    series += &probe_series("ingress-certificates", &ing("c.example.internal"), Some(now + 300 * day), 1);
-    series += &probe_series("apiserver-certificates", &api("cp-1", "10.0.0.11"), Some(now + 20 * day), 1);
-    series += &probe_series("apiserver-certificates", &api("cp-2", "10.0.0.12"), Some(now + 5 * day), 1);
+    series += &probe_series(
+        "ingress-certificates",
+        &ing("a.example.internal"),
+        Some(now + 20 * day),
+        1,
+    );
+    series += &probe_series(
+        "ingress-certificates",
+        &ing("b.example.internal"),
+        Some(now + 5 * day),
+        1,
+    );
+    series += &probe_series(
+        "ingress-certificates",
+        &ing("c.example.internal"),
+        Some(now + 300 * day),
+        1,
+    );
+    series += &probe_series(
+        "apiserver-certificates",
+        &api("cp-1", "10.0.0.11"),
+        Some(now + 20 * day),
+        1,
+    );
+    series += &probe_series(
+        "apiserver-certificates",
+        &api("cp-2", "10.0.0.12"),
+        Some(now + 5 * day),
+        1,
+    );
     // cp-3's probe fails: no expiry, but an alert that it is unknown.
     series += &probe_series("apiserver-certificates", &api("cp-3", "10.0.0.13"), None, 0);
     // Every proxy's 24-hour workload certificate: nothing fires on it.
@@ -551,19 +723,49 @@ fn certificate_alerts_fire_below_their_thresholds_at_their_severity() {
         )
     };
     let ing_l = |host: &str| format!("job: ingress-certificates, instance: \"{GATEWAY}\", host: {host}");
-    let api_l = |node: &str, addr: &str| format!("job: apiserver-certificates, instance: \"{addr}:6443\", node: {node}");
+    let api_l =
+        |node: &str, addr: &str| format!("job: apiserver-certificates, instance: \"{addr}:6443\", node: {node}");
     let mut test = format!(
         "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{series}    alert_rule_test:\n"
     );
     test += "      - eval_time: 3h\n        alertname: IngressCertificateExpiring\n        exp_alerts:\n";
-    test += &alert("IngressCertificateExpiring", "warning", &ing_l("a.example.internal"), &ingress_summary("a.example.internal", 30));
-    test += &alert("IngressCertificateExpiring", "warning", &ing_l("b.example.internal"), &ingress_summary("b.example.internal", 30));
-    test += &alert("IngressCertificateExpiring", "critical", &ing_l("b.example.internal"), &ingress_summary("b.example.internal", 10));
+    test += &alert(
+        "IngressCertificateExpiring",
+        "warning",
+        &ing_l("a.example.internal"),
+        &ingress_summary("a.example.internal", 30),
+    );
+    test += &alert(
+        "IngressCertificateExpiring",
+        "warning",
+        &ing_l("b.example.internal"),
+        &ingress_summary("b.example.internal", 30),
+    );
+    test += &alert(
+        "IngressCertificateExpiring",
+        "critical",
+        &ing_l("b.example.internal"),
+        &ingress_summary("b.example.internal", 10),
+    );
     test += "      - eval_time: 3h\n        alertname: KubernetesAPIServerCertificateExpiring\n        exp_alerts:\n";
-    test += &alert("KubernetesAPIServerCertificateExpiring", "warning", &api_l("cp-1", "10.0.0.11"), &api_summary("cp-1", "10.0.0.11", 30));
-    test += &alert("KubernetesAPIServerCertificateExpiring", "warning", &api_l("cp-2", "10.0.0.12"), &api_summary("cp-2", "10.0.0.12", 30));
-    test +=
-        &alert("KubernetesAPIServerCertificateExpiring", "critical", &api_l("cp-2", "10.0.0.12"), &api_summary("cp-2", "10.0.0.12", 10));
+    test += &alert(
+        "KubernetesAPIServerCertificateExpiring",
+        "warning",
+        &api_l("cp-1", "10.0.0.11"),
+        &api_summary("cp-1", "10.0.0.11", 30),
+    );
+    test += &alert(
+        "KubernetesAPIServerCertificateExpiring",
+        "warning",
+        &api_l("cp-2", "10.0.0.12"),
+        &api_summary("cp-2", "10.0.0.12", 30),
+    );
+    test += &alert(
+        "KubernetesAPIServerCertificateExpiring",
+        "critical",
+        &api_l("cp-2", "10.0.0.12"),
+        &api_summary("cp-2", "10.0.0.12", 10),
+    );
     test += "      - eval_time: 3h\n        alertname: CertificateProbeFailing\n        exp_alerts:\n";
     test += &alert(
         "CertificateProbeFailing",
@@ -572,12 +774,22 @@ fn certificate_alerts_fire_below_their_thresholds_at_their_severity() {
         "the certificate probe apiserver-certificates of 10.0.0.13:6443 fails, so that certificate's expiry is unknown: check that the target answers TLS and the logs of deployment/blackbox-exporter in istio-system",
     );
     // Not yet: every alert waits 15 minutes.
-    for a in ["IngressCertificateExpiring", "KubernetesAPIServerCertificateExpiring", "CertificateProbeFailing"] {
+    for a in [
+        "IngressCertificateExpiring",
+        "KubernetesAPIServerCertificateExpiring",
+        "CertificateProbeFailing",
+    ] {
         test += &format!("      - eval_time: 10m\n        alertname: {a}\n        exp_alerts: []\n");
     }
     // Nothing else fires, on the workload certificates least of all.
     for a in names(&rules) {
-        if !["IngressCertificateExpiring", "KubernetesAPIServerCertificateExpiring", "CertificateProbeFailing"].contains(&a.as_str()) {
+        if ![
+            "IngressCertificateExpiring",
+            "KubernetesAPIServerCertificateExpiring",
+            "CertificateProbeFailing",
+        ]
+        .contains(&a.as_str())
+        {
             test += &format!("      - eval_time: 3h\n        alertname: {a}\n        exp_alerts: []\n");
         }
     }
@@ -594,9 +806,19 @@ fn an_unreachable_exporter_alerts_and_healthy_certificates_do_not() {
     let now = 3 * 3600;
     let far = now + 300 * 86400;
     let mut series = String::new();
-    series += &probe_series("ingress-certificates", &format!("instance=\"{GATEWAY}\", host=\"shop.example.internal\""), Some(far), 1);
+    series += &probe_series(
+        "ingress-certificates",
+        &format!("instance=\"{GATEWAY}\", host=\"shop.example.internal\""),
+        Some(far),
+        1,
+    );
     for (n, a) in [("cp-1", "10.0.0.11"), ("cp-2", "10.0.0.12")] {
-        series += &probe_series("apiserver-certificates", &format!("instance=\"{a}:6443\", node=\"{n}\""), Some(far), 1);
+        series += &probe_series(
+            "apiserver-certificates",
+            &format!("instance=\"{a}:6443\", node=\"{n}\""),
+            Some(far),
+            1,
+        );
     }
     // The exporter itself cannot be scraped for cp-3: up is 0 and no probe series exist.
     series += "      - series: 'up{job=\"apiserver-certificates\", instance=\"10.0.0.13:6443\", node=\"cp-3\"}'\n        values: '0x300'\n";
@@ -617,9 +839,11 @@ fn an_unreachable_exporter_alerts_and_healthy_certificates_do_not() {
 fn thresholds_follow_the_spec() {
     // A 60-day threshold: warning at 60, critical at 20. A 5-day one: only a
     // critical, at 5. Each probed certificate alerts exactly where it should.
-    for (threshold, levels) in
-        [(60u32, vec![("warning", 60i64), ("critical", 20)]), (5, vec![("critical", 5)]), (14, vec![("warning", 14), ("critical", 7)])]
-    {
+    for (threshold, levels) in [
+        (60u32, vec![("warning", 60i64), ("critical", 20)]),
+        (5, vec![("critical", 5)]),
+        (14, vec![("warning", 14), ("critical", 7)]),
+    ] {
         let mut s = example("production");
         s.spec.observability.alerts.cert_expiry_days = threshold;
         let tree = render(&s, &Inputs::default()).unwrap();
@@ -635,7 +859,10 @@ fn thresholds_follow_the_spec() {
             .iter()
             .map(|r| {
                 let expr = r["expr"].as_str().unwrap();
-                (r["labels"]["severity"].as_str().unwrap().to_string(), expr.rsplit("< ").next().unwrap().parse::<i64>().unwrap() / 86400)
+                (
+                    r["labels"]["severity"].as_str().unwrap().to_string(),
+                    expr.rsplit("< ").next().unwrap().parse::<i64>().unwrap() / 86400,
+                )
             })
             .collect();
         let want: Vec<(String, i64)> = levels.iter().map(|(s, d)| (s.to_string(), *d)).collect();
@@ -646,8 +873,12 @@ fn thresholds_follow_the_spec() {
         let site_name = &s.metadata.name;
         for (_, d) in &levels {
             let inside = now + (d - 1) * 86400;
-            let series =
-                probe_series("ingress-certificates", &format!("instance=\"{GATEWAY}\", host=\"x.example.internal\""), Some(inside), 1);
+            let series = probe_series(
+                "ingress-certificates",
+                &format!("instance=\"{GATEWAY}\", host=\"x.example.internal\""),
+                Some(inside),
+                1,
+            );
             let mut test = format!(
                 "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{series}    alert_rule_test:\n      - eval_time: 3h\n        alertname: IngressCertificateExpiring\n        exp_alerts:\n"
             );
@@ -657,16 +888,30 @@ fn thresholds_follow_the_spec() {
                 );
             }
             let o = promtool_test(&rules, &test);
-            assert!(o.status.success(), "certExpiryDays {threshold}, {d} days: {}{}", text(&o.stdout), text(&o.stderr));
+            assert!(
+                o.status.success(),
+                "certExpiryDays {threshold}, {d} days: {}{}",
+                text(&o.stdout),
+                text(&o.stderr)
+            );
         }
         let outside = now + (levels[0].1 + 1) * 86400;
-        let series =
-            probe_series("ingress-certificates", &format!("instance=\"{GATEWAY}\", host=\"x.example.internal\""), Some(outside), 1);
+        let series = probe_series(
+            "ingress-certificates",
+            &format!("instance=\"{GATEWAY}\", host=\"x.example.internal\""),
+            Some(outside),
+            1,
+        );
         let test = format!(
             "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{series}    alert_rule_test:\n      - eval_time: 3h\n        alertname: IngressCertificateExpiring\n        exp_alerts: []\n"
         );
         let o = promtool_test(&rules, &test);
-        assert!(o.status.success(), "certExpiryDays {threshold}: {}{}", text(&o.stdout), text(&o.stderr));
+        assert!(
+            o.status.success(),
+            "certExpiryDays {threshold}: {}{}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
     }
 }
 
@@ -680,21 +925,35 @@ fn the_exporter_runs_and_is_carried_exactly_when_prometheus_scrapes_it() {
         s.spec.observability.alertmanager.enabled = prometheus;
         let n = needs(&s).unwrap();
         let carried = n.images.iter().any(|i| i.upstream.to_string() == image);
-        assert_eq!(carried, prometheus, "prometheus={prometheus}: the lock and the bundle carry the exporter");
+        assert_eq!(
+            carried, prometheus,
+            "prometheus={prometheus}: the lock and the bundle carry the exporter"
+        );
         let tree = render(&s, &Inputs::default()).unwrap();
         assert_eq!(tree.contains(EXPORTER), prometheus);
         let install = String::from_utf8(tree.get("install.sh").unwrap().bytes.clone()).unwrap();
         assert_eq!(install.contains(EXPORTER), prometheus, "install.sh cluster applies it");
         let verify = String::from_utf8(tree.get("ops/verify.sh").unwrap().bytes.clone()).unwrap();
-        assert_eq!(verify.contains("blackbox-exporter"), prometheus, "ops/verify.sh waits for it");
+        assert_eq!(
+            verify.contains("blackbox-exporter"),
+            prometheus,
+            "ops/verify.sh waits for it"
+        );
         if prometheus {
             let d = docs(&tree, EXPORTER);
             let c = &find(&d, "Deployment", "blackbox-exporter")["spec"]["template"]["spec"]["containers"][0];
-            assert_eq!(c["image"], format!("{}/prometheus/blackbox-exporter:v0.28.0", s.spec.registry), "from the site registry");
+            assert_eq!(
+                c["image"],
+                format!("{}/prometheus/blackbox-exporter:v0.28.0", s.spec.registry),
+                "from the site registry"
+            );
             assert_eq!(c["imagePullPolicy"], "IfNotPresent");
         } else {
             let rules = String::from_utf8(tree.get("README.md").unwrap().bytes.clone()).unwrap();
-            assert!(rules.contains("ops/cert-expiry.sh` checks those"), "the README says what covers them then");
+            assert!(
+                rules.contains("ops/cert-expiry.sh` checks those"),
+                "the README says what covers them then"
+            );
         }
     }
 }
@@ -706,11 +965,22 @@ fn no_ingress_tls_no_ingress_probe() {
     s.spec.istio.ingress_gateway.https_redirect = false;
     let tree = render(&s, &Inputs::default()).unwrap();
     let prom = prometheus_config(&tree);
-    let jobs: Vec<&str> = prom["scrape_configs"].as_array().unwrap().iter().map(|j| j["job_name"].as_str().unwrap()).collect();
-    assert!(!jobs.contains(&"ingress-certificates") && jobs.contains(&"apiserver-certificates"), "{jobs:?}");
+    let jobs: Vec<&str> = prom["scrape_configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_name"].as_str().unwrap())
+        .collect();
+    assert!(
+        !jobs.contains(&"ingress-certificates") && jobs.contains(&"apiserver-certificates"),
+        "{jobs:?}"
+    );
     let rules = alert_rules(&tree);
     let n = names(&rules);
-    assert!(!n.contains(&"IngressCertificateExpiring".to_string()) && n.contains(&"KubernetesAPIServerCertificateExpiring".to_string()));
+    assert!(
+        !n.contains(&"IngressCertificateExpiring".to_string())
+            && n.contains(&"KubernetesAPIServerCertificateExpiring".to_string())
+    );
     let probe_failing = rules["groups"]
         .as_array()
         .unwrap()
@@ -718,8 +988,17 @@ fn no_ingress_tls_no_ingress_probe() {
         .flat_map(|g| g["rules"].as_array().unwrap())
         .find(|r| r["alert"] == "CertificateProbeFailing")
         .unwrap();
-    assert_eq!(probe_failing["expr"], "probe_success{job=~\"apiserver-certificates\"} == 0 or up{job=~\"apiserver-certificates\"} == 0");
-    assert!(exporter_config(&tree)["modules"].as_object().unwrap().keys().all(|k| !k.starts_with("ingress-")));
+    assert_eq!(
+        probe_failing["expr"],
+        "probe_success{job=~\"apiserver-certificates\"} == 0 or up{job=~\"apiserver-certificates\"} == 0"
+    );
+    assert!(
+        exporter_config(&tree)["modules"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| !k.starts_with("ingress-"))
+    );
 }
 
 #[test]
@@ -737,7 +1016,16 @@ fn a_locked_build_of_the_production_spec_carries_the_exporter_it_runs() {
         assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
     };
     with_net(&["lock", "site.yaml", "--quiet", "--cache", "cache"]);
-    with_net(&["build", "site.yaml", "-o", "site.mbundle", "--locked", "--quiet", "--cache", "cache"]);
+    with_net(&[
+        "build",
+        "site.yaml",
+        "-o",
+        "site.mbundle",
+        "--locked",
+        "--quiet",
+        "--cache",
+        "cache",
+    ]);
     let o = meshbundle(d, &["inspect", "site.mbundle", "--format", "json"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -745,16 +1033,34 @@ fn a_locked_build_of_the_production_spec_carries_the_exporter_it_runs() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|i| i["name"].as_str().unwrap().contains("prometheus/blackbox-exporter:v0.28.0"))
+        .find(|i| {
+            i["name"]
+                .as_str()
+                .unwrap()
+                .contains("prometheus/blackbox-exporter:v0.28.0")
+        })
         .unwrap_or_else(|| panic!("the bundle does not carry the blackbox exporter: {}", v["images"]));
     let site_ref = carried["site"].as_str().unwrap();
     // The manifest in the bundle runs exactly that image, by digest.
     let lock = meshbundle_core::lock::parse(&std::fs::read_to_string(d.join("meshbundle.lock")).unwrap()).unwrap();
-    let tree = render(&s, &Inputs { lock: Some(&lock), ..Default::default() }).unwrap();
+    let tree = render(
+        &s,
+        &Inputs {
+            lock: Some(&lock),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let dd = docs(&tree, EXPORTER);
-    let image =
-        find(&dd, "Deployment", "blackbox-exporter")["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap().to_string();
-    assert_eq!(image.split_once('@').map(|x| x.1), site_ref.split_once('@').map(|x| x.1), "{image} vs {site_ref}");
+    let image = find(&dd, "Deployment", "blackbox-exporter")["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        image.split_once('@').map(|x| x.1),
+        site_ref.split_once('@').map(|x| x.1),
+        "{image} vs {site_ref}"
+    );
     assert!(image.contains("@sha256:"), "{image}");
 }
 
@@ -762,17 +1068,30 @@ fn a_locked_build_of_the_production_spec_carries_the_exporter_it_runs() {
 fn each_host_is_probed_with_its_own_name() {
     // Host names that one naming scheme or another folds together.
     let mut s = example("production");
-    let hosts = ["a-b.example.internal", "a.b-example.internal", "*.example.internal", "wildcard.example.internal"];
+    let hosts = [
+        "a-b.example.internal",
+        "a.b-example.internal",
+        "*.example.internal",
+        "wildcard.example.internal",
+    ];
     s.spec.istio.ingress_gateway.hosts = hosts.iter().map(|h| h.to_string()).collect();
     let tree = render(&s, &Inputs::default()).unwrap();
     let modules = exporter_config(&tree)["modules"].clone();
     let prom = prometheus_config(&tree);
-    let groups = job(&prom, "ingress-certificates")["static_configs"].as_array().unwrap().clone();
+    let groups = job(&prom, "ingress-certificates")["static_configs"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(groups.len(), hosts.len());
     for g in &groups {
         let host = g["labels"]["host"].as_str().unwrap();
-        let sni = modules[g["labels"]["__param_module"].as_str().unwrap()]["tcp"]["tls_config"]["server_name"].as_str().unwrap();
-        let want = host.strip_prefix("*.").map(|r| format!("meshbundle-probe.{r}")).unwrap_or_else(|| host.to_string());
+        let sni = modules[g["labels"]["__param_module"].as_str().unwrap()]["tcp"]["tls_config"]["server_name"]
+            .as_str()
+            .unwrap();
+        let want = host
+            .strip_prefix("*.")
+            .map(|r| format!("meshbundle-probe.{r}"))
+            .unwrap_or_else(|| host.to_string());
         assert_eq!(sni, want, "{host}");
     }
 }

@@ -47,7 +47,12 @@ fn kubernetes_for(istio: &str) -> String {
     let range = &cat.istio(istio).unwrap().kubernetes;
     let minor = |v: &str| v.split('.').nth(1).and_then(|m| m.parse::<u32>().ok()).unwrap_or(0);
     let versions = cat.kubernetes_versions();
-    versions.iter().find(|v| minor(v) >= minor(&range.min) && minor(v) <= minor(&range.max)).or(versions.last()).unwrap().to_string()
+    versions
+        .iter()
+        .find(|v| minor(v) >= minor(&range.min) && minor(v) <= minor(&range.max))
+        .or(versions.last())
+        .unwrap()
+        .to_string()
 }
 
 fn with_istio(mut site: Site, version: &str) -> Site {
@@ -73,7 +78,13 @@ fn render_docs(site: &Site) -> (FileTree, Vec<(String, Value)>) {
 fn service_hosts(docs: &[(String, Value)]) -> Vec<String> {
     let external: Vec<String> = of_kind(docs, "ServiceEntry")
         .iter()
-        .flat_map(|se| se["spec"]["hosts"].as_array().unwrap().iter().map(|h| h.as_str().unwrap().to_string()))
+        .flat_map(|se| {
+            se["spec"]["hosts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h.as_str().unwrap().to_string())
+        })
         .collect();
     let mut hosts = Vec::new();
     for vs in of_kind(docs, "VirtualService") {
@@ -88,7 +99,11 @@ fn service_hosts(docs: &[(String, Value)]) -> Vec<String> {
     for dr in of_kind(docs, "DestinationRule") {
         hosts.push(dr["spec"]["host"].as_str().unwrap().to_string());
     }
-    for p in operator(docs)["spec"]["meshConfig"]["extensionProviders"].as_array().into_iter().flatten() {
+    for p in operator(docs)["spec"]["meshConfig"]["extensionProviders"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         for (_, provider) in p.as_object().unwrap().iter().filter(|(k, _)| *k != "name") {
             if let Some(s) = provider["service"].as_str() {
                 hosts.push(s.to_string());
@@ -159,28 +174,59 @@ fn check_domain(site: &Site, domain: &str, all_kinds: bool) {
 
     // The domain istiod serves (its --domain, the sidecars' search
     // paths): values.global.proxy.clusterDomain, `cluster.local` when unset.
-    let served = op["spec"]["values"]["global"]["proxy"]["clusterDomain"].as_str().unwrap_or("cluster.local");
-    assert_eq!(served, domain, "{}, Istio {istio}: istiod must serve the cluster's DNS domain", site.metadata.name);
+    let served = op["spec"]["values"]["global"]["proxy"]["clusterDomain"]
+        .as_str()
+        .unwrap_or("cluster.local");
+    assert_eq!(
+        served, domain,
+        "{}, Istio {istio}: istiod must serve the cluster's DNS domain",
+        site.metadata.name
+    );
     let kubeadm: Vec<&str> = tree
         .iter()
         .filter(|(p, _)| p.starts_with("nodes/") && p.ends_with("/kubeadm.yaml"))
-        .flat_map(|(_, f)| std::str::from_utf8(&f.bytes).unwrap().lines().filter(|l| l.trim_start().starts_with("dnsDomain:")))
+        .flat_map(|(_, f)| {
+            std::str::from_utf8(&f.bytes)
+                .unwrap()
+                .lines()
+                .filter(|l| l.trim_start().starts_with("dnsDomain:"))
+        })
         .map(|l| l.trim().trim_start_matches("dnsDomain:").trim())
         .collect();
-    assert!(!kubeadm.is_empty() && kubeadm.iter().all(|d| *d == domain), "kubeadm dnsDomain {kubeadm:?} vs {domain}");
+    assert!(
+        !kubeadm.is_empty() && kubeadm.iter().all(|d| *d == domain),
+        "kubeadm dnsDomain {kubeadm:?} vs {domain}"
+    );
 
     // Every in-mesh host Istio routes to is a service of that domain.
     let hosts = service_hosts(&docs);
     assert!(!hosts.is_empty(), "{}: no service hosts", site.metadata.name);
     if all_kinds {
-        assert!(hosts.iter().any(|h| h == &format!("web.shop.svc.{domain}")), "{hosts:?}");
-        assert!(hosts.iter().any(|h| h == &format!("api.shop.svc.{domain}")), "{hosts:?}");
-        assert!(hosts.iter().any(|h| h.starts_with("istio-egressgateway.istio-egress.svc.")), "{hosts:?}");
-        assert!(hosts.iter().any(|h| h.starts_with("zipkin.istio-system.svc.")), "{hosts:?}");
+        assert!(
+            hosts.iter().any(|h| h == &format!("web.shop.svc.{domain}")),
+            "{hosts:?}"
+        );
+        assert!(
+            hosts.iter().any(|h| h == &format!("api.shop.svc.{domain}")),
+            "{hosts:?}"
+        );
+        assert!(
+            hosts
+                .iter()
+                .any(|h| h.starts_with("istio-egressgateway.istio-egress.svc.")),
+            "{hosts:?}"
+        );
+        assert!(
+            hosts.iter().any(|h| h.starts_with("zipkin.istio-system.svc.")),
+            "{hosts:?}"
+        );
     }
     for h in &hosts {
         let in_domain = h == &format!("*.{domain}") || h.ends_with(&format!(".svc.{served}"));
-        assert!(in_domain, "Istio {istio}, domain {domain}: {h} is not a service of {served}");
+        assert!(
+            in_domain,
+            "Istio {istio}, domain {domain}: {h} is not a service of {served}"
+        );
     }
 
     // No hostname anywhere in the tree names another cluster domain.
@@ -199,13 +245,18 @@ fn check_domain(site: &Site, domain: &str, all_kinds: bool) {
 
     // `cluster.local` in SPIFFE principals is the trust domain, which
     // is meshConfig.trustDomain, not the DNS domain.
-    let trust = op["spec"]["meshConfig"]["trustDomain"].as_str().unwrap_or("cluster.local");
+    let trust = op["spec"]["meshConfig"]["trustDomain"]
+        .as_str()
+        .unwrap_or("cluster.local");
     for ap in of_kind(&docs, "AuthorizationPolicy") {
         for rule in ap["spec"]["rules"].as_array().into_iter().flatten() {
             for from in rule["from"].as_array().into_iter().flatten() {
                 for p in from["source"]["principals"].as_array().into_iter().flatten() {
                     let p = p.as_str().unwrap();
-                    assert!(p.starts_with(&format!("{trust}/ns/")), "principal {p} is not in trust domain {trust}");
+                    assert!(
+                        p.starts_with(&format!("{trust}/ns/")),
+                        "principal {p} is not in trust domain {trust}"
+                    );
                 }
             }
         }
@@ -233,7 +284,9 @@ fn chart_renders_pdb(istio: &str, v: &Value, global: &Value) -> bool {
             let autoscale = v["autoscaleEnabled"].as_bool().unwrap();
             enabled && ((autoscale && int(&v["autoscaleMin"]) > 1) || (!autoscale && int(&v["replicaCount"]) > 1))
         }
-        other => panic!("Istio {other} is catalogued: read its charts' PodDisruptionBudget conditions and add them here"),
+        other => {
+            panic!("Istio {other} is catalogued: read its charts' PodDisruptionBudget conditions and add them here")
+        }
     }
 }
 
@@ -299,8 +352,15 @@ fn deployments(site: &Site, op: &Value) -> Vec<Deployment> {
         name: format!("istiod-{}", site.istio_revision()),
         values: values["pilot"].clone(),
         k8s: op["spec"]["components"]["pilot"]["k8s"].clone(),
-        min_pods: if istiod.hpa.enabled { istiod.hpa.min_replicas } else { istiod.replicas },
-        hpa: istiod.hpa.enabled.then_some((istiod.hpa.min_replicas, istiod.hpa.max_replicas)),
+        min_pods: if istiod.hpa.enabled {
+            istiod.hpa.min_replicas
+        } else {
+            istiod.replicas
+        },
+        hpa: istiod
+            .hpa
+            .enabled
+            .then_some((istiod.hpa.min_replicas, istiod.hpa.max_replicas)),
         replicas: istiod.replicas,
     });
     for (g, list, root) in [
@@ -311,7 +371,10 @@ fn deployments(site: &Site, op: &Value) -> Vec<Deployment> {
             continue;
         }
         let comps = op["spec"]["components"][list].as_array().unwrap();
-        let comp = comps.iter().find(|c| c["name"] == g.name.as_str()).unwrap_or_else(|| panic!("no component {}", g.name));
+        let comp = comps
+            .iter()
+            .find(|c| c["name"] == g.name.as_str())
+            .unwrap_or_else(|| panic!("no component {}", g.name));
         let mut v = values["gateways"][root].clone();
         v["name"] = comp["name"].clone();
         out.push(Deployment {
@@ -328,7 +391,11 @@ fn deployments(site: &Site, op: &Value) -> Vec<Deployment> {
 
 fn scaled_site(istio: &str, hpa: bool, replicas: u32, custom_names: bool) -> Site {
     let mut site = with_istio(example("production"), istio);
-    site.metadata.name = format!("pdb-{}-{}-{replicas}", istio.replace('.', "-"), if hpa { "hpa" } else { "fixed" });
+    site.metadata.name = format!(
+        "pdb-{}-{}-{replicas}",
+        istio.replace('.', "-"),
+        if hpa { "hpa" } else { "fixed" }
+    );
     let i = &mut site.spec.istio;
     i.istiod.replicas = replicas;
     i.istiod.hpa.enabled = hpa;
@@ -370,16 +437,40 @@ fn istio_pdb_exists_where_the_charts_render_it() {
                     for d in deployments(&site, op) {
                         let case = format!("{case}, {}", d.name);
                         // The chart scales as the spec says.
-                        assert_eq!(d.values["autoscaleEnabled"].as_bool(), Some(d.hpa.is_some()), "{case}: autoscaleEnabled");
+                        assert_eq!(
+                            d.values["autoscaleEnabled"].as_bool(),
+                            Some(d.hpa.is_some()),
+                            "{case}: autoscaleEnabled"
+                        );
                         match d.hpa {
                             Some((min, max)) => {
-                                assert_eq!(d.values["autoscaleMin"].as_u64(), Some(min as u64), "{case}: autoscaleMin");
-                                assert_eq!(d.values["autoscaleMax"].as_u64(), Some(max as u64), "{case}: autoscaleMax");
-                                assert_eq!(d.k8s["hpaSpec"]["minReplicas"].as_u64(), Some(min as u64), "{case}: hpaSpec");
+                                assert_eq!(
+                                    d.values["autoscaleMin"].as_u64(),
+                                    Some(min as u64),
+                                    "{case}: autoscaleMin"
+                                );
+                                assert_eq!(
+                                    d.values["autoscaleMax"].as_u64(),
+                                    Some(max as u64),
+                                    "{case}: autoscaleMax"
+                                );
+                                assert_eq!(
+                                    d.k8s["hpaSpec"]["minReplicas"].as_u64(),
+                                    Some(min as u64),
+                                    "{case}: hpaSpec"
+                                );
                             }
                             None => {
-                                assert_eq!(d.values["replicaCount"].as_u64(), Some(d.replicas as u64), "{case}: replicaCount");
-                                assert_eq!(d.k8s["replicaCount"].as_u64(), Some(d.replicas as u64), "{case}: k8s.replicaCount");
+                                assert_eq!(
+                                    d.values["replicaCount"].as_u64(),
+                                    Some(d.replicas as u64),
+                                    "{case}: replicaCount"
+                                );
+                                assert_eq!(
+                                    d.k8s["replicaCount"].as_u64(),
+                                    Some(d.replicas as u64),
+                                    "{case}: k8s.replicaCount"
+                                );
                             }
                         }
 
@@ -391,25 +482,40 @@ fn istio_pdb_exists_where_the_charts_render_it() {
                         // name as the Deployment) and leaves maxUnavailable 1, so a
                         // single pod never blocks a drain.
                         if renders {
-                            assert_eq!(d.k8s["podDisruptionBudget"], json!({"maxUnavailable": 1}), "{case}: PDB patch");
+                            assert_eq!(
+                                d.k8s["podDisruptionBudget"],
+                                json!({"maxUnavailable": 1}),
+                                "{case}: PDB patch"
+                            );
                         }
                     }
 
                     // Warnings say what the chart does.
                     for w in meshbundle_core::validate::check(&site) {
-                        assert!(!w.message.contains("block node drains"), "{case}: {}: {}", w.path, w.message);
+                        assert!(
+                            !w.message.contains("block node drains"),
+                            "{case}: {}: {}",
+                            w.path,
+                            w.message
+                        );
                         if w.code == "replicas" {
                             assert_eq!(replicas, 1, "{case}: {}", w.message);
                             let says_none = w.message.contains("renders no PodDisruptionBudget");
                             assert!(says_none, "{case}: {}", w.message);
                         }
                     }
-                    let warned: Vec<String> =
-                        meshbundle_core::validate::check(&site).into_iter().filter(|w| w.code == "replicas").map(|w| w.path).collect();
+                    let warned: Vec<String> = meshbundle_core::validate::check(&site)
+                        .into_iter()
+                        .filter(|w| w.code == "replicas")
+                        .map(|w| w.path)
+                        .collect();
                     if replicas == 1 {
                         let field = if hpa { "hpa.minReplicas" } else { "replicas" };
                         for g in ["ingressGateway", "egressGateway", "istiod"] {
-                            assert!(warned.contains(&format!("spec.istio.{g}.{field}")), "{case}: no warning for {g}: {warned:?}");
+                            assert!(
+                                warned.contains(&format!("spec.istio.{g}.{field}")),
+                                "{case}: no warning for {g}: {warned:?}"
+                            );
                         }
                     }
                 }
@@ -431,8 +537,11 @@ fn istio_pdb_follows_the_hpa_minimum() {
         let ig = &values["gateways"]["istio-ingressgateway"];
         assert_eq!(ig["autoscaleMin"].as_u64(), Some(1));
         assert!(!chart_renders_pdb(istio, ig, &values["global"]), "Istio {istio}");
-        let w: BTreeMap<String, String> =
-            meshbundle_core::validate::check(&site).into_iter().filter(|w| w.code == "replicas").map(|w| (w.path, w.message)).collect();
+        let w: BTreeMap<String, String> = meshbundle_core::validate::check(&site)
+            .into_iter()
+            .filter(|w| w.code == "replicas")
+            .map(|w| (w.path, w.message))
+            .collect();
         assert!(w.contains_key("spec.istio.ingressGateway.hpa.minReplicas"), "{w:?}");
     }
 }
@@ -449,20 +558,36 @@ fn istio_operator_of_every_scaling_shape_passes_the_strict_schema() {
             let (tree, _) = render_docs(&site);
             let dir = tempfile::tempdir().unwrap();
             let mut only = FileTree::new();
-            for p in ["manifests/istio/istio-operator.yaml", "manifests/traffic/ingress.yaml", "manifests/traffic/egress.yaml"] {
+            for p in [
+                "manifests/istio/istio-operator.yaml",
+                "manifests/traffic/ingress.yaml",
+                "manifests/traffic/egress.yaml",
+            ] {
                 if let Some(f) = tree.get(p) {
                     only.add(p, f.bytes.clone(), f.mode);
                 }
             }
             write_tree(&only, dir.path());
-            let minor: String = site.spec.kubernetes.version.split('.').take(2).collect::<Vec<_>>().join(".");
+            let minor: String = site
+                .spec
+                .kubernetes
+                .version
+                .split('.')
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(".");
             let o = std::process::Command::new("python3")
                 .arg(repo().join("tests/tools/validate_tree.py"))
                 .args(["--kubernetes", &minor, "--istio", istio])
                 .arg(dir.path())
                 .output()
                 .expect("python3 tests/tools/validate_tree.py");
-            assert!(o.status.success(), "Istio {istio}, hpa {hpa}, {replicas}:\n{}{}", text(&o.stdout), text(&o.stderr));
+            assert!(
+                o.status.success(),
+                "Istio {istio}, hpa {hpa}, {replicas}:\n{}{}",
+                text(&o.stdout),
+                text(&o.stderr)
+            );
         }
     }
 }

@@ -164,11 +164,21 @@ impl Cluster {
         std::fs::create_dir_all(&stubs).unwrap();
         for s in ["kubectl", "istioctl"] {
             let p = stubs.join(s);
-            std::fs::write(&p, STUB.replace("      # HEALTHY CLUSTER\n", &cluster::healthy_cluster_arms(&site))).unwrap();
+            std::fs::write(
+                &p,
+                STUB.replace("      # HEALTHY CLUSTER\n", &cluster::healthy_cluster_arms(&site)),
+            )
+            .unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let log = dir.path().join("calls.log");
-        Cluster { dir, state, log, stubs, site }
+        Cluster {
+            dir,
+            state,
+            log,
+            stubs,
+            site,
+        }
     }
 
     /// The site's bundle at Istio `version`.
@@ -181,10 +191,18 @@ impl Cluster {
         let mut site = self.site.clone();
         site.spec.istio.version = version.into();
         site.spec.istio.revision = revision.map(str::to_string);
-        let secrets =
-            meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap())
-                .unwrap();
-        let tree = render(&site, &Inputs { secrets: Some(&secrets), ..Default::default() }).unwrap();
+        let secrets = meshbundle_core::pki::parse_secrets(
+            &std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap(),
+        )
+        .unwrap();
+        let tree = render(
+            &site,
+            &Inputs {
+                secrets: Some(&secrets),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let out = self.dir.path().join(match revision {
             Some(r) => format!("bundle-{version}@{r}"),
             None => format!("bundle-{version}"),
@@ -198,13 +216,22 @@ impl Cluster {
     fn run(&self, bundle: &Path, args: &[&str]) -> Output {
         let sysroot = self.dir.path().join("root");
         std::fs::create_dir_all(&sysroot).unwrap();
-        let name = bundle.file_name().unwrap().to_str().unwrap().strip_prefix("bundle-").unwrap();
+        let name = bundle
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .strip_prefix("bundle-")
+            .unwrap();
         let version = name.split('@').next().unwrap().to_string();
         Command::new("bash")
             .args(args)
             .current_dir(bundle)
             .env_clear()
-            .env("PATH", format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", self.stubs.display()))
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", self.stubs.display()),
+            )
             .env("HOME", &sysroot)
             .env("MESHBUNDLE_SYSROOT", &sysroot)
             .env("MB_LOG", &self.log)
@@ -217,7 +244,11 @@ impl Cluster {
     }
 
     fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(str::to_string).collect()
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     fn reset_log(&self) {
@@ -230,7 +261,10 @@ impl Cluster {
             let e = e.unwrap();
             let name = e.file_name().to_string_lossy().into_owned();
             if let Some(key) = name.strip_prefix(prefix) {
-                out.insert(key.to_string(), std::fs::read_to_string(e.path()).unwrap().trim().to_string());
+                out.insert(
+                    key.to_string(),
+                    std::fs::read_to_string(e.path()).unwrap().trim().to_string(),
+                );
             }
         }
         out
@@ -279,24 +313,45 @@ impl Cluster {
         for (gw, on) in self.state("gw-") {
             assert_eq!(on, rev, "{when}: gateway {gw} runs {on}");
         }
-        assert_eq!(self.state("gw-").len(), 2, "{when}: both gateways are there: {:?}", self.state("gw-"));
+        assert_eq!(
+            self.state("gw-").len(),
+            2,
+            "{when}: both gateways are there: {:?}",
+            self.state("gw-")
+        );
     }
 }
 
 fn ok(o: &Output, what: &str) {
-    assert!(o.status.success(), "{what}: exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), text(&o.stdout), text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{what}: exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        text(&o.stdout),
+        text(&o.stderr)
+    );
 }
 
 fn position(calls: &[String], call: &str) -> usize {
-    calls.iter().position(|c| c == call).unwrap_or_else(|| panic!("no call `{call}` in {calls:#?}"))
+    calls
+        .iter()
+        .position(|c| c == call)
+        .unwrap_or_else(|| panic!("no call `{call}` in {calls:#?}"))
 }
 
 fn positions(calls: &[String], pred: impl Fn(&str) -> bool) -> Vec<usize> {
-    calls.iter().enumerate().filter(|(_, c)| pred(c)).map(|(i, _)| i).collect()
+    calls
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| pred(c))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 fn restarts(calls: &[String]) -> Vec<usize> {
-    positions(calls, |c| c.starts_with("kubectl -n ") && c.contains(" rollout restart "))
+    positions(calls, |c| {
+        c.starts_with("kubectl -n ") && c.contains(" rollout restart ")
+    })
 }
 
 #[test]
@@ -306,14 +361,24 @@ fn first_install_labels_the_mesh_namespaces_with_the_stable_tag_on_this_revision
     c.install(&b);
     let ns = c.state("ns-");
     for n in ["billing", "orders", "shop"] {
-        assert_eq!(ns.get(n).map(String::as_str), Some("prod-stable"), "{n} is labelled with the tag, not the revision: {ns:?}");
+        assert_eq!(
+            ns.get(n).map(String::as_str),
+            Some("prod-stable"),
+            "{n} is labelled with the tag, not the revision: {ns:?}"
+        );
     }
     let tags = c.tags();
     for t in ["prod-stable", "prod-canary", "default"] {
         assert_eq!(tags.get(t).map(String::as_str), Some("1-30-3"), "{t}: {tags:?}");
     }
     let calls = c.calls();
-    let install = position(&calls, &format!("istioctl install -y -f {}/manifests/istio/istio-operator.yaml", b.display()));
+    let install = position(
+        &calls,
+        &format!(
+            "istioctl install -y -f {}/manifests/istio/istio-operator.yaml",
+            b.display()
+        ),
+    );
     let tag = position(&calls, "istioctl tag set prod-stable --revision 1-30-3 -y");
     assert!(install < tag, "the tag needs its revision's istiod: {calls:#?}");
     c.assert_all_on("1-30-3", "after the first install");
@@ -321,7 +386,11 @@ fn first_install_labels_the_mesh_namespaces_with_the_stable_tag_on_this_revision
     // A second run of install.sh leaves the tags where they are and sets none again.
     c.reset_log();
     ok(&c.run(&b, &["install.sh", "cluster"]), "install.sh cluster again");
-    assert!(!c.calls().iter().any(|l| l.starts_with("istioctl tag set")), "{:#?}", c.calls());
+    assert!(
+        !c.calls().iter().any(|l| l.starts_with("istioctl tag set")),
+        "{:#?}",
+        c.calls()
+    );
 
     // A tag named like the spec wants it, whatever it is.
     let mut custom = site(&[]);
@@ -356,24 +425,56 @@ fn upgrade_between(from: &str, to: &str) {
         ),
     );
     let tag_moves = positions(&calls, |l| l.starts_with("istioctl tag set"));
-    let canary_tag = position(&calls, &format!("istioctl tag set prod-canary --revision {new} --overwrite -y"));
-    let stable_tag = position(&calls, &format!("istioctl tag set prod-stable --revision {new} --overwrite -y"));
-    let default_tag = position(&calls, &format!("istioctl tag set default --revision {new} --overwrite -y"));
-    let canary_label = position(&calls, "kubectl label namespace orders istio.io/rev=prod-canary --overwrite");
-    let gateways = calls.iter().rposition(|l| l == &format!("istioctl install -y -f {bd}/manifests/istio/istio-operator.yaml")).unwrap();
+    let canary_tag = position(
+        &calls,
+        &format!("istioctl tag set prod-canary --revision {new} --overwrite -y"),
+    );
+    let stable_tag = position(
+        &calls,
+        &format!("istioctl tag set prod-stable --revision {new} --overwrite -y"),
+    );
+    let default_tag = position(
+        &calls,
+        &format!("istioctl tag set default --revision {new} --overwrite -y"),
+    );
+    let canary_label = position(
+        &calls,
+        "kubectl label namespace orders istio.io/rev=prod-canary --overwrite",
+    );
+    let gateways = calls
+        .iter()
+        .rposition(|l| l == &format!("istioctl install -y -f {bd}/manifests/istio/istio-operator.yaml"))
+        .unwrap();
     let verify = position(&calls, &format!("istioctl proxy-status --revision {new}"));
-    assert!(precheck < canary_install, "precheck before anything is installed: {calls:#?}");
-    assert!(tag_moves.iter().all(|&t| canary_install < t), "the new revision is installed before any tag moves: {calls:#?}");
+    assert!(
+        precheck < canary_install,
+        "precheck before anything is installed: {calls:#?}"
+    );
+    assert!(
+        tag_moves.iter().all(|&t| canary_install < t),
+        "the new revision is installed before any tag moves: {calls:#?}"
+    );
     assert!(canary_tag < canary_label, "{calls:#?}");
 
     // The canary namespace moves first, alone, through the canary tag; every
     // other restart comes after the stable tag moved.
     let rs = restarts(&calls);
-    let (canary_rs, rest): (Vec<usize>, Vec<usize>) = rs.iter().partition(|&&i| calls[i].starts_with("kubectl -n orders "));
+    let (canary_rs, rest): (Vec<usize>, Vec<usize>) =
+        rs.iter().partition(|&&i| calls[i].starts_with("kubectl -n orders "));
     assert_eq!(canary_rs.len(), 2, "orders' two workloads: {calls:#?}");
-    assert!(canary_rs.iter().all(|&i| canary_label < i && i < stable_tag), "{calls:#?}");
-    assert!(rest.iter().all(|&i| stable_tag < i && default_tag < i), "tags moved before the other restarts: {calls:#?}");
-    assert_eq!(rest.len(), 5, "billing's three and shop's two workloads, once each (orders is done): {calls:#?}");
+    assert!(
+        canary_rs.iter().all(|&i| canary_label < i && i < stable_tag),
+        "{calls:#?}"
+    );
+    assert!(
+        rest.iter().all(|&i| stable_tag < i && default_tag < i),
+        "tags moved before the other restarts: {calls:#?}"
+    );
+    assert_eq!(
+        rest.len(),
+        5,
+        "billing's three and shop's two workloads, once each (orders is done): {calls:#?}"
+    );
 
     // Namespace by namespace, each restart followed by its own rollout status
     // before the next workload restarts.
@@ -382,11 +483,25 @@ fn upgrade_between(from: &str, to: &str) {
             let p: Vec<&str> = calls[i].split(' ').collect();
             (p[2].to_string(), p[5].to_string())
         };
-        assert_eq!(calls[i + 1], format!("kubectl -n {ns} rollout status {w} --timeout=1s"), "{calls:#?}");
+        assert_eq!(
+            calls[i + 1],
+            format!("kubectl -n {ns} rollout status {w} --timeout=1s"),
+            "{calls:#?}"
+        );
     }
-    let order: Vec<String> = rs.iter().map(|&i| calls[i].split(' ').nth(2).unwrap().to_string()).collect();
-    assert_eq!(order, ["orders", "orders", "billing", "billing", "billing", "shop", "shop"], "{calls:#?}");
-    assert!(rs.iter().all(|&i| i < gateways) && gateways < verify, "gateways after the workloads, verify last: {calls:#?}");
+    let order: Vec<String> = rs
+        .iter()
+        .map(|&i| calls[i].split(' ').nth(2).unwrap().to_string())
+        .collect();
+    assert_eq!(
+        order,
+        ["orders", "orders", "billing", "billing", "billing", "shop", "shop"],
+        "{calls:#?}"
+    );
+    assert!(
+        rs.iter().all(|&i| i < gateways) && gateways < verify,
+        "gateways after the workloads, verify last: {calls:#?}"
+    );
 
     // What it means: everything on the new revision, the canary namespace
     // back on the stable tag, the old revision still there for a rollback.
@@ -401,7 +516,10 @@ fn upgrade_between(from: &str, to: &str) {
         v
     });
     let out = text(&o.stdout);
-    assert!(out.contains(&format!("remove-revision.sh {old}")) && out.contains("rollback-canary.sh"), "{out}");
+    assert!(
+        out.contains(&format!("remove-revision.sh {old}")) && out.contains("rollback-canary.sh"),
+        "{out}"
+    );
 
     // Rollback from the old bundle: the tags, the workloads and the gateways go back.
     c.reset_log();
@@ -426,7 +544,11 @@ fn upgrade_between(from: &str, to: &str) {
     // The old bundle cannot roll back to a removed revision.
     let o = c.run(&first, &["ops/rollback-canary.sh"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
-    assert!(text(&o.stderr).contains(&format!("revision {old} is no longer installed")), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains(&format!("revision {old} is no longer installed")),
+        "{}",
+        text(&o.stderr)
+    );
     assert!(c.tags().values().all(|r| r == &new), "nothing moved: {:?}", c.tags());
 }
 
@@ -454,10 +576,16 @@ fn a_failed_precheck_changes_nothing() {
     c.reset_log();
     let o = c.run(&b, &["ops/upgrade-canary.sh"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("istioctl x precheck found problems"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("istioctl x precheck found problems"),
+        "{}",
+        text(&o.stderr)
+    );
     let calls = c.calls();
     assert!(
-        !calls.iter().any(|l| l.starts_with("istioctl install") || l.starts_with("istioctl tag") || l.contains(" label ")),
+        !calls
+            .iter()
+            .any(|l| l.starts_with("istioctl install") || l.starts_with("istioctl tag") || l.contains(" label ")),
         "{calls:#?}"
     );
     assert_eq!(c.revisions(), vec!["1-29-6".to_string()]);
@@ -474,7 +602,11 @@ fn a_failed_rollout_stops_the_upgrade_and_a_second_run_resumes_where_it_stopped(
     c.reset_log();
     let o = c.run(&b, &["ops/upgrade-canary.sh"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
-    assert!(text(&o.stderr).contains("orders: deployment.apps/web did not roll out"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("orders: deployment.apps/web did not roll out"),
+        "{}",
+        text(&o.stderr)
+    );
     let calls = c.calls();
     let rs: Vec<&str> = restarts(&calls).iter().map(|&i| calls[i].as_str()).collect();
     assert_eq!(
@@ -487,13 +619,27 @@ fn a_failed_rollout_stops_the_upgrade_and_a_second_run_resumes_where_it_stopped(
         ],
         "stops at the first failure"
     );
-    assert!(!calls.iter().any(|l| l.contains("-n shop ")), "shop untouched: {calls:#?}");
     assert!(
-        !calls.iter().any(|l| l == &format!("istioctl install -y -f {}/manifests/istio/istio-operator.yaml", b.display())),
+        !calls.iter().any(|l| l.contains("-n shop ")),
+        "shop untouched: {calls:#?}"
+    );
+    assert!(
+        !calls.iter().any(|l| l
+            == &format!(
+                "istioctl install -y -f {}/manifests/istio/istio-operator.yaml",
+                b.display()
+            )),
         "{calls:#?}"
     );
-    assert!(!calls.iter().any(|l| l.starts_with("istioctl proxy-status")), "no verify: {calls:#?}");
-    assert_eq!(c.state("gw-").values().collect::<Vec<_>>(), ["1-29-6", "1-29-6"], "the gateways stay on the old revision");
+    assert!(
+        !calls.iter().any(|l| l.starts_with("istioctl proxy-status")),
+        "no verify: {calls:#?}"
+    );
+    assert_eq!(
+        c.state("gw-").values().collect::<Vec<_>>(),
+        ["1-29-6", "1-29-6"],
+        "the gateways stay on the old revision"
+    );
     assert_eq!(c.state("pod-").get("cache.shop").map(String::as_str), Some("1-29-6"));
 
     // Fixed, run again: billing is not restarted again, orders and shop are,
@@ -537,9 +683,19 @@ fn remove_revision_moves_the_default_tag_first_and_refuses_while_anything_uses_t
     let refused = |what: &str, expect: &str| {
         c.reset_log();
         let o = c.run(&b, &["ops/remove-revision.sh", old]);
-        assert_eq!(o.status.code(), Some(1), "{what}: must refuse\n{}{}", text(&o.stdout), text(&o.stderr));
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{what}: must refuse\n{}{}",
+            text(&o.stdout),
+            text(&o.stderr)
+        );
         assert!(text(&o.stderr).contains(expect), "{what}: {}", text(&o.stderr));
-        assert!(!c.calls().iter().any(|l| l.starts_with("istioctl uninstall")), "{what}: {:#?}", c.calls());
+        assert!(
+            !c.calls().iter().any(|l| l.starts_with("istioctl uninstall")),
+            "{what}: {:#?}",
+            c.calls()
+        );
         assert!(c.revisions().contains(&old.to_string()), "{what}");
     };
 
@@ -600,7 +756,11 @@ fn an_upgrade_adopts_a_site_installed_before_revision_tags() {
     );
     assert!(adopt < install, "{calls:#?}");
     c.assert_all_on("1-30-3", "after adopting and upgrading");
-    assert!(c.state("ns-").values().all(|l| l == "prod-stable"), "{:?}", c.state("ns-"));
+    assert!(
+        c.state("ns-").values().all(|l| l == "prod-stable"),
+        "{:?}",
+        c.state("ns-")
+    );
 }
 
 #[test]
@@ -615,7 +775,12 @@ fn both_trees_of_each_upgrade_pass_their_own_versions_strict_schemas() {
                 .arg(&b)
                 .output()
                 .expect("python3 tests/tools/validate_tree.py (pip install -r tests/requirements.txt)");
-            assert!(o.status.success(), "{from} -> {to}: the {version} tree:\n{}{}", text(&o.stdout), text(&o.stderr));
+            assert!(
+                o.status.success(),
+                "{from} -> {to}: the {version} tree:\n{}{}",
+                text(&o.stdout),
+                text(&o.stderr)
+            );
             let iop = std::fs::read_to_string(b.join("manifests/istio/istio-operator.yaml")).unwrap();
             assert!(iop.contains(&format!("revision: {}", rev(version))), "{iop}");
         }

@@ -23,7 +23,16 @@ use meshbundle_core::render::{Inputs, render};
 use meshbundle_core::spec::{Role, Site};
 use sha2::{Digest, Sha256};
 
-const STUBS: &[&str] = &["kubeadm", "kubectl", "systemctl", "ctr", "crictl", "ip", "uname", "istioctl"];
+const STUBS: &[&str] = &[
+    "kubeadm",
+    "kubectl",
+    "systemctl",
+    "ctr",
+    "crictl",
+    "ip",
+    "uname",
+    "istioctl",
+];
 
 const STUB: &str = r#"#!/bin/bash
 name=$(basename "$0")
@@ -166,13 +175,24 @@ fn tarball(dir: &Path, name: &str, members: &[(&str, Vec<u8>)]) -> Vec<u8> {
     }
     let out = dir.join(format!("{name}.tgz"));
     let names: Vec<&str> = members.iter().map(|(m, _)| *m).collect();
-    let o = Command::new("tar").arg("-czf").arg(&out).arg("-C").arg(&src).args(&names).output().unwrap();
+    let o = Command::new("tar")
+        .arg("-czf")
+        .arg(&out)
+        .arg("-C")
+        .arg(&src)
+        .args(&names)
+        .output()
+        .unwrap();
     assert!(o.status.success());
     std::fs::read(out).unwrap()
 }
 
 fn containerd_binary(version: &str) -> Vec<u8> {
-    let module = if version.starts_with('1') { "github.com/containerd/containerd" } else { "github.com/containerd/containerd/v2" };
+    let module = if version.starts_with('1') {
+        "github.com/containerd/containerd"
+    } else {
+        "github.com/containerd/containerd/v2"
+    };
     reporting(&format!("containerd {module} v{version} 0123abcd"))
 }
 
@@ -194,8 +214,18 @@ fn release(dir: &Path, k8s: &str, containerd: &str) -> Vec<(&'static str, Vec<u8
         ),
         ("runc", reporting(&format!("runc for containerd {containerd}"))),
         ("cni-plugins", tarball(dir, "cni", &[("bridge", reporting("bridge"))])),
-        ("crictl", tarball(dir, &format!("crictl-{k8s}"), &[("crictl", reporting(&format!("crictl v{k8s}")))])),
-        ("istioctl", tarball(dir, "istioctl", &[("istioctl", reporting("istioctl"))])),
+        (
+            "crictl",
+            tarball(
+                dir,
+                &format!("crictl-{k8s}"),
+                &[("crictl", reporting(&format!("crictl v{k8s}")))],
+            ),
+        ),
+        (
+            "istioctl",
+            tarball(dir, "istioctl", &[("istioctl", reporting("istioctl"))]),
+        ),
         ("kubeadm", kubeadm_binary(k8s)),
         ("kubelet", reporting(&format!("Kubernetes v{k8s}"))),
         ("kubectl", reporting(&format!("kubectl v{k8s}"))),
@@ -220,7 +250,12 @@ fn lock_for(site: &Site, files: &[(&str, Vec<u8>)]) -> Lock {
             Some((_, b)) => meshbundle_core::digest::Digest::from_hex(&hex::encode(Sha256::digest(b))).unwrap(),
             None => f.sha256.clone().unwrap(),
         };
-        lock.files.push(LockedFile { name: f.name.clone(), url: f.url.clone(), sha256: sha, size: 0 });
+        lock.files.push(LockedFile {
+            name: f.name.clone(),
+            url: f.url.clone(),
+            sha256: sha,
+            size: 0,
+        });
     }
     lock
 }
@@ -258,13 +293,22 @@ impl Cluster {
             std::fs::write(&p, STUB).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
-        let secrets =
-            meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap())
-                .unwrap();
+        let secrets = meshbundle_core::pki::parse_secrets(
+            &std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap(),
+        )
+        .unwrap();
 
         let new_files = release(dir.path(), &new.spec.kubernetes.version, &new.spec.containerd.version);
         let lock = lock_for(new, &new_files);
-        let tree = render(new, &Inputs { lock: Some(&lock), secrets: Some(&secrets), ..Default::default() }).unwrap();
+        let tree = render(
+            new,
+            &Inputs {
+                lock: Some(&lock),
+                secrets: Some(&secrets),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         write_tree(&tree, &bundle);
         std::fs::create_dir_all(bundle.join("files")).unwrap();
         for (name, bytes) in &new_files {
@@ -272,14 +316,27 @@ impl Cluster {
         }
 
         // What the old bundle left on every node.
-        let old_tree = render(old, &Inputs { secrets: Some(&secrets), ..Default::default() }).unwrap();
+        let old_tree = render(
+            old,
+            &Inputs {
+                secrets: Some(&secrets),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let old_config = old_tree.get("common/etc/containerd/config.toml").unwrap().bytes.clone();
         let old_files = release(dir.path(), &old.spec.kubernetes.version, &old.spec.containerd.version);
         let old_v = format!("v{}", old.spec.kubernetes.version);
         std::fs::create_dir_all(state.join("nodes")).unwrap();
         std::fs::write(state.join("version"), format!("{old_v}\n")).unwrap();
         std::fs::write(state.join("kube-proxy"), format!("{old_v}\n")).unwrap();
-        let members: Vec<&str> = new.spec.nodes.iter().filter(|n| n.role == Role::ControlPlane).map(|n| n.address.as_str()).collect();
+        let members: Vec<&str> = new
+            .spec
+            .nodes
+            .iter()
+            .filter(|n| n.role == Role::ControlPlane)
+            .map(|n| n.address.as_str())
+            .collect();
         std::fs::write(state.join("etcd-members"), members.join(" ")).unwrap();
         for node in &new.spec.nodes {
             let root = roots.join(&node.name);
@@ -293,7 +350,11 @@ impl Cluster {
             put("usr/local/bin/kubeadm", &file("kubeadm"), 0o755);
             put("usr/local/bin/kubelet", &file("kubelet"), 0o755);
             put("usr/local/bin/kubectl", &file("kubectl"), 0o755);
-            put("usr/local/bin/containerd", &containerd_binary(&old.spec.containerd.version), 0o755);
+            put(
+                "usr/local/bin/containerd",
+                &containerd_binary(&old.spec.containerd.version),
+                0o755,
+            );
             put("usr/local/bin/ctr", &reporting("ctr"), 0o755);
             put("usr/local/bin/containerd-shim-runc-v2", &reporting("shim"), 0o755);
             put("usr/local/sbin/runc", &file("runc"), 0o755);
@@ -323,11 +384,27 @@ impl Cluster {
             }
         }
         let log = dir.path().join("calls.log");
-        Cluster { _dir: dir, site: new.clone(), bundle, roots, state, stubs, log, old_config }
+        Cluster {
+            _dir: dir,
+            site: new.clone(),
+            bundle,
+            roots,
+            state,
+            stubs,
+            log,
+            old_config,
+        }
     }
 
     fn address(&self, node: &str) -> String {
-        self.site.spec.nodes.iter().find(|n| n.name == node).unwrap().address.clone()
+        self.site
+            .spec
+            .nodes
+            .iter()
+            .find(|n| n.name == node)
+            .unwrap()
+            .address
+            .clone()
     }
 
     /// Runs a script of the bundle as root on `node`.
@@ -355,7 +432,11 @@ impl Cluster {
     }
 
     fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(str::to_string).collect()
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     fn remote_output(&self) -> String {
@@ -375,11 +456,19 @@ impl Cluster {
     }
 
     fn node_state(&self, node: &str, what: &str) -> Option<String> {
-        std::fs::read_to_string(self.state.join("nodes").join(node).join(what)).ok().map(|s| s.trim().to_string())
+        std::fs::read_to_string(self.state.join("nodes").join(node).join(what))
+            .ok()
+            .map(|s| s.trim().to_string())
     }
 
     fn names(&self, role: Role) -> Vec<String> {
-        self.site.spec.nodes.iter().filter(|n| n.role == role).map(|n| n.name.clone()).collect()
+        self.site
+            .spec
+            .nodes
+            .iter()
+            .filter(|n| n.role == role)
+            .map(|n| n.name.clone())
+            .collect()
     }
 
     fn order(&self) -> Vec<String> {
@@ -401,11 +490,17 @@ fn ok(o: &Output, c: &Cluster) {
 }
 
 fn at(calls: &[String], line: &str) -> usize {
-    calls.iter().position(|c| c.starts_with(line)).unwrap_or_else(|| panic!("no `{line}` in {calls:#?}"))
+    calls
+        .iter()
+        .position(|c| c.starts_with(line))
+        .unwrap_or_else(|| panic!("no `{line}` in {calls:#?}"))
 }
 
 fn last_at(calls: &[String], line: &str) -> usize {
-    calls.iter().rposition(|c| c.starts_with(line)).unwrap_or_else(|| panic!("no `{line}` in {calls:#?}"))
+    calls
+        .iter()
+        .rposition(|c| c.starts_with(line))
+        .unwrap_or_else(|| panic!("no `{line}` in {calls:#?}"))
 }
 
 fn count(calls: &[String], needle: &str) -> usize {
@@ -427,40 +522,82 @@ fn assert_upgraded_in_order(c: &Cluster, calls: &[String], target: &str, ctrd: &
     let first = "cp-1";
     // Preflight before anything changes: etcd healthy, then a snapshot, then the first drain.
     let health = at(calls, "cp-1: kubectl -n kube-system exec etcd-cp-1 -- etcdctl");
-    assert!(calls[health].ends_with("endpoint health --cluster"), "{}", calls[health]);
+    assert!(
+        calls[health].ends_with("endpoint health --cluster"),
+        "{}",
+        calls[health]
+    );
     let snapshot = at(calls, "cp-1: snapshot of v");
     assert!(health < snapshot && snapshot < at(calls, &drain(first)), "{calls:#?}");
     // kubeadm upgrade apply once, on the first control-plane node, with the new kubeadm, after plan and the snapshot.
     let apply = format!("{first}: kubeadm upgrade apply {target} --yes [kubeadm {target}]");
     assert_eq!(count(calls, "kubeadm upgrade apply"), 1, "{calls:#?}");
     let apply_at = at(calls, &apply);
-    assert!(snapshot < at(calls, &format!("{first}: kubeadm upgrade plan {target} [kubeadm {target}]")));
+    assert!(
+        snapshot
+            < at(
+                calls,
+                &format!("{first}: kubeadm upgrade plan {target} [kubeadm {target}]")
+            )
+    );
     assert!(at(calls, &format!("{first}: kubeadm upgrade plan")) < apply_at);
-    assert_eq!(count(calls, ": kubeadm upgrade node"), c.site.spec.nodes.len() - 1, "{calls:#?}");
+    assert_eq!(
+        count(calls, ": kubeadm upgrade node"),
+        c.site.spec.nodes.len() - 1,
+        "{calls:#?}"
+    );
 
     let order = c.order();
     let mut previous_uncordon = 0;
     for n in &order {
         let d = at(calls, &drain(n));
-        let mark = at(calls, &format!("cp-1: kubectl annotate node {n} meshbundle.dev/kubernetes-upgrade={target} --overwrite"));
-        let kubeadm = if n == first { apply_at } else { at(calls, &format!("{n}: kubeadm upgrade node [kubeadm {target}]")) };
+        let mark = at(
+            calls,
+            &format!("cp-1: kubectl annotate node {n} meshbundle.dev/kubernetes-upgrade={target} --overwrite"),
+        );
+        let kubeadm = if n == first {
+            apply_at
+        } else {
+            at(calls, &format!("{n}: kubeadm upgrade node [kubeadm {target}]"))
+        };
         let restart = at(calls, &format!("{n}: systemctl restart kubelet"));
-        let wait = at(calls, &format!("cp-1: kubectl wait --for=jsonpath={{.status.nodeInfo.kubeletVersion}}={target} node/{n}"));
-        let check = last_at(calls, &format!("cp-1: kubectl get node {n} -o jsonpath={{.status.nodeInfo.kubeletVersion}}"));
+        let wait = at(
+            calls,
+            &format!("cp-1: kubectl wait --for=jsonpath={{.status.nodeInfo.kubeletVersion}}={target} node/{n}"),
+        );
+        let check = last_at(
+            calls,
+            &format!("cp-1: kubectl get node {n} -o jsonpath={{.status.nodeInfo.kubeletVersion}}"),
+        );
         let u = at(calls, &uncordon(n));
-        assert!(previous_uncordon < d, "{n} drained before the node before it was given back: {calls:#?}");
-        assert!(d < mark && mark < kubeadm && kubeadm < restart && restart < check && wait < check && check < u, "{n}: {calls:#?}");
+        assert!(
+            previous_uncordon < d,
+            "{n} drained before the node before it was given back: {calls:#?}"
+        );
+        assert!(
+            d < mark && mark < kubeadm && kubeadm < restart && restart < check && wait < check && check < u,
+            "{n}: {calls:#?}"
+        );
         // systemd reads the kubelet's units again between kubeadm and the restart.
-        let reload = calls[..restart].iter().rposition(|l| l == &format!("{n}: systemctl daemon-reload")).unwrap();
+        let reload = calls[..restart]
+            .iter()
+            .rposition(|l| l == &format!("{n}: systemctl daemon-reload"))
+            .unwrap();
         assert!(kubeadm < reload, "{n}: {calls:#?}");
         // containerd: kubelet stopped, containerd replaced and checked, kubelet started; all before kubeadm.
         let stop_kubelet = at(calls, &format!("{n}: systemctl stop kubelet"));
         let stop = at(calls, &format!("{n}: systemctl stop containerd"));
-        let start = at(calls, &format!("{n}: containerd started: binary v{ctrd}, config version 3"));
+        let start = at(
+            calls,
+            &format!("{n}: containerd started: binary v{ctrd}, config version 3"),
+        );
         let version = at(calls, &format!("{n}: ctr version"));
         let info = at(calls, &format!("{n}: crictl info"));
         let start_kubelet = at(calls, &format!("{n}: systemctl start kubelet"));
-        assert!(mark < stop_kubelet && stop_kubelet < stop && stop < start && start < version && version < info, "{n}: {calls:#?}");
+        assert!(
+            mark < stop_kubelet && stop_kubelet < stop && stop < start && start < version && version < info,
+            "{n}: {calls:#?}"
+        );
         assert!(info < start_kubelet && start_kubelet < kubeadm, "{n}: {calls:#?}");
         assert_eq!(count(calls, &format!("{n}: systemctl stop containerd")), 1, "{n}");
         previous_uncordon = u;
@@ -469,7 +606,11 @@ fn assert_upgraded_in_order(c: &Cluster, calls: &[String], target: &str, ctrd: &
         assert_eq!(c.node_state(n, "cordoned"), None, "{n} left cordoned");
         assert_eq!(c.node_state(n, "mark"), None, "{n} left marked");
         if c.names(Role::ControlPlane).contains(n) {
-            assert_eq!(c.node_state(n, "static").as_deref(), Some(target), "{n}'s control plane");
+            assert_eq!(
+                c.node_state(n, "static").as_deref(),
+                Some(target),
+                "{n}'s control plane"
+            );
         }
         // What runs on the node is the bundle's, checked against the lock.
         let root = c.roots.join(n);
@@ -487,15 +628,28 @@ fn assert_upgraded_in_order(c: &Cluster, calls: &[String], target: &str, ctrd: &
         );
     }
     // No worker before every control-plane node is done.
-    let last_cp = c.names(Role::ControlPlane).iter().map(|n| at(calls, &uncordon(n))).max().unwrap();
-    let first_worker = c.names(Role::Worker).iter().map(|n| at(calls, &drain(n))).min().unwrap();
+    let last_cp = c
+        .names(Role::ControlPlane)
+        .iter()
+        .map(|n| at(calls, &uncordon(n)))
+        .max()
+        .unwrap();
+    let first_worker = c
+        .names(Role::Worker)
+        .iter()
+        .map(|n| at(calls, &drain(n)))
+        .min()
+        .unwrap();
     assert!(last_cp < first_worker, "{calls:#?}");
     // A containerd is never started on a configuration of the other major.
     for l in calls.iter().filter(|l| l.contains("containerd started:")) {
         assert!(l.contains("binary v1.") == l.ends_with("config version 2"), "{l}");
     }
     assert_eq!(std::fs::read_to_string(c.state.join("version")).unwrap().trim(), target);
-    assert_eq!(std::fs::read_to_string(c.state.join("kube-proxy")).unwrap().trim(), target);
+    assert_eq!(
+        std::fs::read_to_string(c.state.join("kube-proxy")).unwrap().trim(),
+        target
+    );
 }
 
 #[test]
@@ -508,22 +662,41 @@ fn kubernetes_1_33_to_1_34_goes_node_by_node_control_plane_first() {
     let calls = c.calls();
     assert_upgraded_in_order(&c, &calls, "v1.34.12", "2.2.3");
     assert!(
-        text(&o.stderr).contains("upgrading from v1.33.13 to v1.34.12") || text(&o.stdout).contains("upgrading from v1.33.13 to v1.34.12")
+        text(&o.stderr).contains("upgrading from v1.33.13 to v1.34.12")
+            || text(&o.stdout).contains("upgrading from v1.33.13 to v1.34.12")
     );
     // The snapshot is in a private backup with its checked sha256.
     let backups = c.roots.join("cp-1/var/lib/meshbundle/backups");
     assert_eq!(std::fs::metadata(&backups).unwrap().permissions().mode() & 0o777, 0o700);
-    let taken: Vec<_> = std::fs::read_dir(&backups).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_dir()).collect();
+    let taken: Vec<_> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
     assert_eq!(taken.len(), 1, "{taken:?}");
-    assert!(taken[0].file_name().unwrap().to_str().unwrap().starts_with("before-kubernetes-v1.34.12-"));
-    assert_eq!(std::fs::read_to_string(taken[0].join("etcd-snapshot.db")).unwrap().trim(), "etcd at v1.33.13");
+    assert!(
+        taken[0]
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("before-kubernetes-v1.34.12-")
+    );
+    assert_eq!(
+        std::fs::read_to_string(taken[0].join("etcd-snapshot.db"))
+            .unwrap()
+            .trim(),
+        "etcd at v1.33.13"
+    );
 
     // Run again: everything is done, nothing is drained or applied.
     c.reset_log();
     ok(&c.upgrade(), &c);
     let calls = c.calls();
     assert!(
-        !calls.iter().any(|l| l.contains("kubectl drain") || l.contains("kubeadm upgrade") || l.contains("snapshot save")),
+        !calls
+            .iter()
+            .any(|l| l.contains("kubectl drain") || l.contains("kubeadm upgrade") || l.contains("snapshot save")),
         "{calls:#?}"
     );
 }
@@ -539,22 +712,40 @@ fn kubernetes_1_35_to_1_36_migrates_containerd_1_7_to_2() {
     assert_upgraded_in_order(&c, &calls, "v1.36.5", "2.2.3");
     for n in c.order() {
         let root = c.roots.join(&n);
-        assert_eq!(std::fs::read_to_string(root.join(".containerd-version")).unwrap().trim(), "2.2.3", "{n}");
+        assert_eq!(
+            std::fs::read_to_string(root.join(".containerd-version"))
+                .unwrap()
+                .trim(),
+            "2.2.3",
+            "{n}"
+        );
         // The old containerd is kept: its configuration, unit and binaries, privately.
         let saved = root.join("var/lib/meshbundle/containerd-1.7.27");
         assert_eq!(std::fs::metadata(&saved).unwrap().permissions().mode() & 0o777, 0o700);
         assert_eq!(std::fs::read(saved.join("config.toml")).unwrap(), c.old_config, "{n}");
-        let listing = Command::new("tar").arg("-tzf").arg(saved.join("binaries.tar.gz")).output().unwrap();
+        let listing = Command::new("tar")
+            .arg("-tzf")
+            .arg(saved.join("binaries.tar.gz"))
+            .output()
+            .unwrap();
         let listing = text(&listing.stdout);
         for member in ["bin/containerd", "bin/ctr", "bin/containerd-shim-runc-v2", "sbin/runc"] {
-            assert!(listing.lines().any(|l| l == member), "{n}: {member} not saved: {listing}");
+            assert!(
+                listing.lines().any(|l| l == member),
+                "{n}: {member} not saved: {listing}"
+            );
         }
     }
     // The saved configuration is one containerd 1.x reads (the real containerd here).
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("config.toml");
     std::fs::write(&saved, &c.old_config).unwrap();
-    let o = Command::new("containerd").arg("--config").arg(&saved).args(["config", "dump"]).output().expect("containerd");
+    let o = Command::new("containerd")
+        .arg("--config")
+        .arg(&saved)
+        .args(["config", "dump"])
+        .output()
+        .expect("containerd");
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("SystemdCgroup = true"));
 }
@@ -564,19 +755,35 @@ fn a_failure_at_the_second_worker_stops_and_the_next_run_resumes_there() {
     let old = site_at("1.33.13", "2.2.3");
     let new = site_at("1.34.12", "2.2.3");
     let c = Cluster::new(&old, &new);
-    c.fail("worker-2", "kubeadm upgrade node*", "error execution phase kubelet-config: timed out");
+    c.fail(
+        "worker-2",
+        "kubeadm upgrade node*",
+        "error execution phase kubelet-config: timed out",
+    );
     let o = c.upgrade();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let err = text(&o.stderr);
-    assert!(err.contains("worker-2's kubelet does not report v1.34.12") && err.contains("worker-2 stays drained"), "{err}");
+    assert!(
+        err.contains("worker-2's kubelet does not report v1.34.12") && err.contains("worker-2 stays drained"),
+        "{err}"
+    );
     let calls = c.calls();
     assert!(calls.iter().any(|l| l == "worker-2: upgrade.sh exited 1"), "{calls:#?}");
-    assert!(!calls.iter().any(|l| l.contains("kubectl drain worker-3")), "went on after the failure: {calls:#?}");
-    assert!(!calls.iter().any(|l| l.contains("worker-2: systemctl restart kubelet")), "{calls:#?}");
+    assert!(
+        !calls.iter().any(|l| l.contains("kubectl drain worker-3")),
+        "went on after the failure: {calls:#?}"
+    );
+    assert!(
+        !calls.iter().any(|l| l.contains("worker-2: systemctl restart kubelet")),
+        "{calls:#?}"
+    );
     assert_eq!(c.node_state("worker-1", "version").as_deref(), Some("v1.34.12"));
     assert_eq!(c.node_state("worker-1", "cordoned"), None);
     assert_eq!(c.node_state("worker-2", "version").as_deref(), Some("v1.33.13"));
-    assert!(c.node_state("worker-2", "cordoned").is_some(), "the failed node stays drained");
+    assert!(
+        c.node_state("worker-2", "cordoned").is_some(),
+        "the failed node stays drained"
+    );
     assert_eq!(c.node_state("worker-3", "version").as_deref(), Some("v1.33.13"));
 
     c.heal();
@@ -586,9 +793,13 @@ fn a_failure_at_the_second_worker_stops_and_the_next_run_resumes_there() {
     assert_eq!(count(&calls, "kubeadm upgrade apply"), 0, "apply ran again: {calls:#?}");
     assert_eq!(count(&calls, "snapshot save"), 0, "{calls:#?}");
     for done in ["cp-1", "cp-2", "cp-3", "worker-1"] {
-        assert!(!calls.iter().any(|l| l.starts_with(&drain(done))), "{done} drained again: {calls:#?}");
+        assert!(
+            !calls.iter().any(|l| l.starts_with(&drain(done))),
+            "{done} drained again: {calls:#?}"
+        );
         let on_it = |l: &&String| {
-            l.starts_with(&format!("{done}: ")) && (l.contains(": kubeadm ") || l.contains(": systemctl ") || l.contains(": ctr "))
+            l.starts_with(&format!("{done}: "))
+                && (l.contains(": kubeadm ") || l.contains(": systemctl ") || l.contains(": ctr "))
         };
         assert!(!calls.iter().any(|l| on_it(&l)), "{done} touched again: {calls:#?}");
     }
@@ -609,10 +820,16 @@ fn a_skip_of_two_minor_versions_is_refused_before_anything_changes() {
     let o = c.upgrade();
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
-    assert!(err.contains("one minor version at a time") && err.contains("upgrade to v1.33.x first"), "{err}");
+    assert!(
+        err.contains("one minor version at a time") && err.contains("upgrade to v1.33.x first"),
+        "{err}"
+    );
     let calls = c.calls();
     assert!(
-        !calls.iter().any(|l| l.contains("drain") || l.contains(": kubeadm ") || l.contains("snapshot") || l.contains(": systemctl ")),
+        !calls.iter().any(|l| l.contains("drain")
+            || l.contains(": kubeadm ")
+            || l.contains("snapshot")
+            || l.contains(": systemctl ")),
         "{calls:#?}"
     );
 
@@ -621,12 +838,20 @@ fn a_skip_of_two_minor_versions_is_refused_before_anything_changes() {
     std::fs::write(c.state.join("nodes/worker-3/version"), "v1.32.13").unwrap();
     let o = c.upgrade();
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("every node must run one version"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("every node must run one version"),
+        "{}",
+        text(&o.stderr)
+    );
     assert!(!c.calls().iter().any(|l| l.contains("drain")));
     let c = Cluster::new(&site_at("1.35.9", "2.2.3"), &new);
     let o = c.upgrade();
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("kubeadm does not downgrade"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("kubeadm does not downgrade"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -639,15 +864,37 @@ fn a_containerd_that_does_not_come_up_is_put_back_with_its_own_configuration() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let calls = c.calls();
     let root = c.roots.join("cp-2");
-    assert_eq!(std::fs::read(root.join("etc/containerd/config.toml")).unwrap(), c.old_config, "the 1.7 configuration is back");
-    let version = Command::new(root.join("usr/local/bin/containerd")).arg("--version").output().unwrap();
+    assert_eq!(
+        std::fs::read(root.join("etc/containerd/config.toml")).unwrap(),
+        c.old_config,
+        "the 1.7 configuration is back"
+    );
+    let version = Command::new(root.join("usr/local/bin/containerd"))
+        .arg("--version")
+        .output()
+        .unwrap();
     assert!(text(&version.stdout).contains(" v1.7.27 "), "{}", text(&version.stdout));
     let restarted = last_at(&calls, "cp-2: containerd started:");
-    assert!(calls[restarted].ends_with("binary v1.7.27, config version 2"), "{}", calls[restarted]);
-    assert!(restarted < last_at(&calls, "cp-2: systemctl start kubelet"), "the kubelet runs again: {calls:#?}");
-    assert!(!calls.iter().any(|l| l.starts_with("cp-2: kubeadm upgrade node")), "{calls:#?}");
+    assert!(
+        calls[restarted].ends_with("binary v1.7.27, config version 2"),
+        "{}",
+        calls[restarted]
+    );
+    assert!(
+        restarted < last_at(&calls, "cp-2: systemctl start kubelet"),
+        "the kubelet runs again: {calls:#?}"
+    );
+    assert!(
+        !calls.iter().any(|l| l.starts_with("cp-2: kubeadm upgrade node")),
+        "{calls:#?}"
+    );
     assert!(!calls.iter().any(|l| l.contains("kubectl drain cp-3")), "{calls:#?}");
-    assert!(c.remote_output().contains("the previous containerd runs again with its own configuration"), "{}", c.remote_output());
+    assert!(
+        c.remote_output()
+            .contains("the previous containerd runs again with its own configuration"),
+        "{}",
+        c.remote_output()
+    );
 }
 
 #[test]
@@ -655,9 +902,18 @@ fn a_node_that_is_not_drained_is_left_alone() {
     let c = Cluster::new(&site_at("1.33.13", "2.2.3"), &site_at("1.34.12", "2.2.3"));
     let o = c.run("worker-1", "nodes/worker-1/upgrade.sh");
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("node worker-1 is not drained for the upgrade to v1.34.12"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("node worker-1 is not drained for the upgrade to v1.34.12"),
+        "{}",
+        text(&o.stderr)
+    );
     let calls = c.calls();
-    assert!(!calls.iter().any(|l| l.contains(": kubeadm ") || l.contains(": systemctl ")), "{calls:#?}");
+    assert!(
+        !calls
+            .iter()
+            .any(|l| l.contains(": kubeadm ") || l.contains(": systemctl ")),
+        "{calls:#?}"
+    );
     assert_eq!(
         std::fs::read(c.roots.join("worker-1/usr/local/bin/kubelet")).unwrap(),
         reporting("Kubernetes v1.33.13"),

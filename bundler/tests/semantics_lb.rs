@@ -26,11 +26,20 @@ fn tree(site: &Site) -> FileTree {
 }
 
 fn file(tree: &FileTree, path: &str) -> String {
-    String::from_utf8(tree.get(path).unwrap_or_else(|| panic!("{path} is not rendered")).bytes.clone()).unwrap()
+    String::from_utf8(
+        tree.get(path)
+            .unwrap_or_else(|| panic!("{path} is not rendered"))
+            .bytes
+            .clone(),
+    )
+    .unwrap()
 }
 
 fn docs(text: &str) -> Vec<Value> {
-    text.split("\n---\n").skip(1).map(|d| meshbundle_core::yaml::from_str::<Value>(d).unwrap()).collect()
+    text.split("\n---\n")
+        .skip(1)
+        .map(|d| meshbundle_core::yaml::from_str::<Value>(d).unwrap())
+        .collect()
 }
 
 fn kind<'a>(docs: &'a [Value], k: &str) -> Vec<&'a Value> {
@@ -57,8 +66,10 @@ fn pool_contains(entries: &[String], a: &str) -> bool {
 
 fn metallb_site(addresses: &[&str], fixed: Option<&str>) -> Site {
     let mut site = example("production");
-    site.spec.load_balancer =
-        Some(LoadBalancer { provider: LoadBalancerProvider::Metallb, addresses: addresses.iter().map(|s| s.to_string()).collect() });
+    site.spec.load_balancer = Some(LoadBalancer {
+        provider: LoadBalancerProvider::Metallb,
+        addresses: addresses.iter().map(|s| s.to_string()).collect(),
+    });
     site.spec.istio.ingress_gateway.service.load_balancer_ip = fixed.map(str::to_string);
     site
 }
@@ -72,9 +83,10 @@ fn ingress_service(tree: &FileTree) -> (Value, Value) {
 
 #[test]
 fn the_pool_is_exactly_the_specs_addresses_and_is_announced_in_l2() {
-    for (addresses, fixed) in
-        [(vec!["10.0.0.100-10.0.0.109"], Some("10.0.0.100")), (vec!["10.0.0.120/29", "10.0.0.200-10.0.0.201"], Some("10.0.0.201"))]
-    {
+    for (addresses, fixed) in [
+        (vec!["10.0.0.100-10.0.0.109"], Some("10.0.0.100")),
+        (vec!["10.0.0.120/29", "10.0.0.200-10.0.0.201"], Some("10.0.0.201")),
+    ] {
         let t = tree(&metallb_site(&addresses, fixed));
         let d = docs(&file(&t, "manifests/metallb/address-pool.yaml"));
         assert_eq!(d.len(), 2, "one pool, one advertisement");
@@ -84,22 +96,35 @@ fn the_pool_is_exactly_the_specs_addresses_and_is_announced_in_l2() {
         let pool = pools[0];
         assert_eq!(pool["apiVersion"], "metallb.io/v1beta1");
         assert_eq!(pool["metadata"]["namespace"], "metallb-system");
-        let entries: Vec<String> = pool["spec"]["addresses"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+        let entries: Vec<String> = pool["spec"]["addresses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
         assert_eq!(entries, addresses, "exactly the spec's ranges, in order");
         assert_ne!(pool["spec"]["autoAssign"], false);
         // The advertisement announces this pool and no other, from every node.
         let ad = ads[0];
         assert_eq!(ad["metadata"]["namespace"], "metallb-system");
-        assert_eq!(ad["spec"]["ipAddressPools"], serde_json::json!([pool["metadata"]["name"]]));
+        assert_eq!(
+            ad["spec"]["ipAddressPools"],
+            serde_json::json!([pool["metadata"]["name"]])
+        );
         assert!(ad["spec"].get("nodeSelectors").is_none() && ad["spec"].get("ipAddressPoolSelectors").is_none());
 
         // The gateway asks MetalLB for its address, and it is in the pool.
         let (svc, annotations) = ingress_service(&t);
         assert_eq!(svc["type"], "LoadBalancer");
-        let asked = annotations["metallb.io/loadBalancerIPs"].as_str().expect("MetalLB's address annotation");
+        let asked = annotations["metallb.io/loadBalancerIPs"]
+            .as_str()
+            .expect("MetalLB's address annotation");
         assert_eq!(Some(asked), fixed);
         assert!(pool_contains(&entries, asked), "{asked} in {entries:?}");
-        assert!(svc.get("loadBalancerIP").is_none(), "the deprecated field is not used with MetalLB: {svc}");
+        assert!(
+            svc.get("loadBalancerIP").is_none(),
+            "the deprecated field is not used with MetalLB: {svc}"
+        );
     }
 }
 
@@ -122,17 +147,38 @@ fn metallbs_manifest_is_upstreams_with_the_site_images() {
         lock.files.push(meshbundle_core::lock::LockedFile {
             name: f.name.clone(),
             url: f.url.clone(),
-            sha256: f.sha256.clone().unwrap_or_else(|| meshbundle_core::digest::Digest::from_hex(&"ab".repeat(32)).unwrap()),
+            sha256: f
+                .sha256
+                .clone()
+                .unwrap_or_else(|| meshbundle_core::digest::Digest::from_hex(&"ab".repeat(32)).unwrap()),
             size: 1,
         });
     }
-    let used: Vec<String> = needs.images.iter().filter(|i| i.used_by.contains("metallb")).map(|i| i.upstream.tagged()).collect();
-    assert_eq!(used, ["quay.io/metallb/controller:v0.16.1", "quay.io/metallb/speaker:v0.16.1"]);
+    let used: Vec<String> = needs
+        .images
+        .iter()
+        .filter(|i| i.used_by.contains("metallb"))
+        .map(|i| i.upstream.tagged())
+        .collect();
+    assert_eq!(
+        used,
+        ["quay.io/metallb/controller:v0.16.1", "quay.io/metallb/speaker:v0.16.1"]
+    );
     assert!(needs.files.iter().any(|f| f.name == "manifest/metallb"));
-    let t = render(&site, &Inputs { lock: Some(&lock), ..Default::default() }).unwrap();
+    let t = render(
+        &site,
+        &Inputs {
+            lock: Some(&lock),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let d = docs(&file(&t, "manifests/metallb/metallb-native.yaml"));
     let mut containers = Vec::new();
-    for w in d.iter().filter(|d| d["kind"] == "Deployment" || d["kind"] == "DaemonSet") {
+    for w in d
+        .iter()
+        .filter(|d| d["kind"] == "Deployment" || d["kind"] == "DaemonSet")
+    {
         for c in w["spec"]["template"]["spec"]["containers"].as_array().unwrap() {
             containers.push((w["kind"].as_str().unwrap().to_string(), c.clone()));
         }
@@ -140,26 +186,57 @@ fn metallbs_manifest_is_upstreams_with_the_site_images() {
     assert_eq!(containers.len(), 2, "the controller and the speaker");
     for (k, c) in &containers {
         let image = c["image"].as_str().unwrap();
-        assert!(image.starts_with("10.0.0.5:5000/metallb/") && image.contains("@sha256:"), "{k}: {image}");
+        assert!(
+            image.starts_with("10.0.0.5:5000/metallb/") && image.contains("@sha256:"),
+            "{k}: {image}"
+        );
         let r = meshbundle_core::image::ImageRef::parse(image).unwrap();
-        let pinned = lock.images.iter().find(|i| i.name.ends_with(&format!("{}:v0.16.1", r.repository))).unwrap();
-        assert_eq!(r.digest.as_ref().unwrap().to_string(), pinned.digest.as_str().to_string(), "{k}");
+        let pinned = lock
+            .images
+            .iter()
+            .find(|i| i.name.ends_with(&format!("{}:v0.16.1", r.repository)))
+            .unwrap();
+        assert_eq!(
+            r.digest.as_ref().unwrap().to_string(),
+            pinned.digest.as_str().to_string(),
+            "{k}"
+        );
         assert_eq!(c["imagePullPolicy"], "IfNotPresent", "{k}");
     }
     // The speaker keeps kubeadm's exclusion of control-plane nodes when there are workers.
     let speaker = &containers.iter().find(|(k, _)| k == "DaemonSet").unwrap().1;
-    assert!(!speaker["args"].as_array().unwrap().iter().any(|a| a == "--ignore-exclude-lb"));
+    assert!(
+        !speaker["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "--ignore-exclude-lb")
+    );
     // The controller makes the memberlist Secret the speakers mount.
     let controller = &containers.iter().find(|(k, _)| k == "Deployment").unwrap().1;
-    assert!(controller["env"].as_array().unwrap().iter().any(|e| e["name"] == "METALLB_ML_SECRET_NAME" && e["value"] == "memberlist"));
+    assert!(
+        controller["env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "METALLB_ML_SECRET_NAME" && e["value"] == "memberlist")
+    );
 
     // A site without workers runs its gateways on control-plane nodes, which
     // kubeadm labels exclude-from-external-load-balancers: the speaker must announce there.
     let mut one = site.clone();
-    one.spec.nodes.retain(|n| n.role == meshbundle_core::spec::Role::ControlPlane);
+    one.spec
+        .nodes
+        .retain(|n| n.role == meshbundle_core::spec::Role::ControlPlane);
     let d = docs(&file(&tree(&one), "manifests/metallb/metallb-native.yaml"));
     let ds = kind(&d, "DaemonSet")[0];
-    assert!(ds["spec"]["template"]["spec"]["containers"][0]["args"].as_array().unwrap().iter().any(|a| a == "--ignore-exclude-lb"));
+    assert!(
+        ds["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "--ignore-exclude-lb")
+    );
 }
 
 #[test]
@@ -174,13 +251,22 @@ fn without_metallb_nothing_of_it_is_rendered_or_carried() {
     assert!(!needs.files.iter().any(|f| f.name.contains("metallb")));
     // An existing implementation: the address asked for goes in the Service's own field.
     let mut site = example("production");
-    site.spec.load_balancer = Some(LoadBalancer { provider: LoadBalancerProvider::Existing, addresses: vec![] });
+    site.spec.load_balancer = Some(LoadBalancer {
+        provider: LoadBalancerProvider::Existing,
+        addresses: vec![],
+    });
     let t = tree(&site);
     assert!(!t.paths().any(|p| p.starts_with("manifests/metallb/")));
     let (svc, annotations) = ingress_service(&t);
     assert_eq!(svc["loadBalancerIP"], "10.0.0.100");
     assert!(annotations.get("metallb.io/loadBalancerIPs").is_none());
-    assert!(meshbundle_core::catalog::needs(&site).unwrap().images.iter().all(|i| !i.upstream.repository.contains("metallb")));
+    assert!(
+        meshbundle_core::catalog::needs(&site)
+            .unwrap()
+            .images
+            .iter()
+            .all(|i| !i.upstream.repository.contains("metallb"))
+    );
 }
 
 /// The KubeProxyConfiguration of the first control-plane node's kubeadm configuration.
@@ -205,7 +291,10 @@ fn ipvs_answers_no_arp_for_metallbs_addresses() {
     // IPVS without MetalLB: kube-proxy's own default stays.
     let mut existing = site.clone();
     existing.spec.kubernetes.proxy_mode = ProxyMode::Ipvs;
-    existing.spec.load_balancer = Some(LoadBalancer { provider: LoadBalancerProvider::Existing, addresses: vec![] });
+    existing.spec.load_balancer = Some(LoadBalancer {
+        provider: LoadBalancerProvider::Existing,
+        addresses: vec![],
+    });
     assert!(kube_proxy(&existing).get("ipvs").is_none());
 }
 
@@ -245,9 +334,22 @@ impl Scripts {
             std::fs::write(&p, cluster::with_healthy_cluster(STUB, site)).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
-        let t = render(site, &Inputs { secrets: Some(&secrets(site)), ..Default::default() }).unwrap();
+        let t = render(
+            site,
+            &Inputs {
+                secrets: Some(&secrets(site)),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         write_tree(&t, &bundle);
-        let s = Scripts { log: dir.path().join("calls.log"), _dir: dir, bundle, sysroot, stubs };
+        let s = Scripts {
+            log: dir.path().join("calls.log"),
+            _dir: dir,
+            bundle,
+            sysroot,
+            stubs,
+        };
         // A healthy mesh, so that only what a test changes can fail.
         s.answer("kubectl * get peerauthentication default *", 0, "STRICT");
         s
@@ -255,7 +357,11 @@ impl Scripts {
 
     fn answer(&self, glob: &str, code: i32, output: &str) {
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(format!("{}.answers", self.log.display())).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(format!("{}.answers", self.log.display()))
+            .unwrap();
         writeln!(f, "{glob}|{code}|{output}").unwrap();
     }
 
@@ -275,12 +381,19 @@ impl Scripts {
     }
 
     fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(str::to_string).collect()
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 }
 
 fn position(calls: &[String], prefix: &str) -> usize {
-    calls.iter().position(|c| c.starts_with(prefix)).unwrap_or_else(|| panic!("no call {prefix}: {calls:#?}"))
+    calls
+        .iter()
+        .position(|c| c.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no call {prefix}: {calls:#?}"))
 }
 
 const INGRESS_ADDRESS: &str = "kubectl -n istio-ingress get service istio-ingressgateway -o jsonpath=*loadBalancer*";
@@ -305,7 +418,10 @@ fn metallb_is_ready_and_its_pool_accepted_before_istio_creates_the_gateways() {
         "kubectl -n istio-ingress get service istio-ingressgateway -o jsonpath=".into(),
     ];
     let at: Vec<usize> = order.iter().map(|c| position(&calls, c)).collect();
-    assert!(at.windows(2).all(|w| w[0] < w[1]), "out of order: {order:#?}\nin {calls:#?}");
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "out of order: {order:#?}\nin {calls:#?}"
+    );
 
     // The webhook refusing the pool at first (no certificate yet): the step
     // tries again rather than going on to Istio without a pool.
@@ -329,7 +445,12 @@ fn metallb_is_ready_and_its_pool_accepted_before_istio_creates_the_gateways() {
     let o = s.run(&["install.sh", "cluster"]);
     assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
     let calls = s.calls();
-    let tries: Vec<usize> = calls.iter().enumerate().filter(|(_, c)| glob_like(c, pool_apply)).map(|(i, _)| i).collect();
+    let tries: Vec<usize> = calls
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| glob_like(c, pool_apply))
+        .map(|(i, _)| i)
+        .collect();
     assert_eq!(tries.len(), 2, "{calls:#?}");
     let sleep = position(&calls, "sleep 10");
     let istio = position(&calls, "istioctl install");
@@ -350,12 +471,22 @@ fn glob_like(s: &str, pattern: &str) -> bool {
 }
 
 fn fails(o: &Output) -> String {
-    assert!(!o.status.success(), "verify.sh passed:\n{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        !o.status.success(),
+        "verify.sh passed:\n{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
     text(&o.stderr)
 }
 
 fn passes(o: &Output) -> String {
-    assert!(o.status.success(), "verify.sh failed:\n{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "verify.sh failed:\n{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
     text(&o.stdout)
 }
 
@@ -366,7 +497,10 @@ fn verify_checks_the_gateways_address_against_the_pool_and_the_address_asked_for
     let s = Scripts::new(&example("production"));
     s.answer(INGRESS_ADDRESS, 0, " ");
     let err = fails(&s.run(&["ops/verify.sh"]));
-    assert!(err.contains("FAIL: gateway service istio-ingress/istio-ingressgateway has no external address (<pending>)"), "{err}");
+    assert!(
+        err.contains("FAIL: gateway service istio-ingress/istio-ingressgateway has no external address (<pending>)"),
+        "{err}"
+    );
     assert_eq!(err.matches("FAIL:").count(), 1, "{err}");
 
     let answered = |address: &str| {
@@ -397,7 +531,10 @@ fn verify_checks_the_gateways_address_against_the_pool_and_the_address_asked_for
 
     // An existing implementation: any address it gives passes, none fails.
     let mut site = example("production");
-    site.spec.load_balancer = Some(LoadBalancer { provider: LoadBalancerProvider::Existing, addresses: vec![] });
+    site.spec.load_balancer = Some(LoadBalancer {
+        provider: LoadBalancerProvider::Existing,
+        addresses: vec![],
+    });
     site.spec.istio.ingress_gateway.service.load_balancer_ip = None;
     let s = Scripts::new(&site);
     s.answer(INGRESS_ADDRESS, 0, " ");
@@ -423,26 +560,59 @@ fn verify_checks_the_stated_node_ports() {
     assert!(err.contains("port https is not on node port 30443"), "{err}");
     assert!(!err.contains("port http2 is not"), "{err}");
     let err = fails(&with(""));
-    assert_eq!(err.matches("FAIL: gateway service istio-ingress/istio-ingressgateway: port").count(), 2, "{err}");
+    assert_eq!(
+        err.matches("FAIL: gateway service istio-ingress/istio-ingressgateway: port")
+            .count(),
+        2,
+        "{err}"
+    );
     // A NodePort gateway has no external address to wait for.
     let s = Scripts::new(&lab);
     s.answer(INGRESS_PORTS, 0, "http2=30080 https=30443 ");
     s.run(&["ops/verify.sh"]);
-    assert!(!s.calls().iter().any(|c| c.contains("loadBalancer.ingress")), "{:#?}", s.calls());
+    assert!(
+        !s.calls().iter().any(|c| c.contains("loadBalancer.ingress")),
+        "{:#?}",
+        s.calls()
+    );
 }
 
 #[test]
 fn the_readme_says_where_dns_points() {
     let t = tree(&example("production"));
     let readme = file(&t, "README.md");
-    let section = readme.split("## Load balancing").nth(1).unwrap().split("\n## ").next().unwrap();
-    assert!(section.contains("MetalLB 0.16.1 in L2 mode") && section.contains("`10.0.0.100-10.0.0.109`"), "{section}");
-    assert!(section.contains("Point DNS for the ingress host(s) `shop.example.internal` at **10.0.0.100**"), "{section}");
+    let section = readme
+        .split("## Load balancing")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    assert!(
+        section.contains("MetalLB 0.16.1 in L2 mode") && section.contains("`10.0.0.100-10.0.0.109`"),
+        "{section}"
+    );
+    assert!(
+        section.contains("Point DNS for the ingress host(s) `shop.example.internal` at **10.0.0.100**"),
+        "{section}"
+    );
     let t = tree(&example("lab"));
     let readme = file(&t, "README.md");
-    let section = readme.split("## Load balancing").nth(1).unwrap().split("\n## ").next().unwrap();
-    assert!(section.contains("`demo.lab.internal` at the site's own load balancer"), "{section}");
-    assert!(section.contains("TCP 80 to node port 30080") && section.contains("TCP 443 to node port 30443"), "{section}");
+    let section = readme
+        .split("## Load balancing")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
+    assert!(
+        section.contains("`demo.lab.internal` at the site's own load balancer"),
+        "{section}"
+    );
+    assert!(
+        section.contains("TCP 80 to node port 30080") && section.contains("TCP 443 to node port 30443"),
+        "{section}"
+    );
 }
 
 /// The production example, locked against a local registry and file server
@@ -485,9 +655,16 @@ fn a_build_of_the_production_example_carries_metallb() {
     let seal = text(&o.stdout);
     for name in ["quay.io/metallb/controller:v0.16.1", "quay.io/metallb/speaker:v0.16.1"] {
         let pinned = lock.image(name).unwrap_or_else(|| panic!("{name} is not locked"));
-        assert!(seal.contains(pinned.digest.as_str()), "{name} ({}) is not carried", pinned.digest.as_str());
+        assert!(
+            seal.contains(pinned.digest.as_str()),
+            "{name} ({}) is not carried",
+            pinned.digest.as_str()
+        );
     }
-    assert_eq!(lock.file("manifest/metallb").unwrap().sha256.hex(), "bf25feebb7582ca7df845efd52ffbc2960d6cbf4cfc972f47fded9f788b67f0b");
+    assert_eq!(
+        lock.file("manifest/metallb").unwrap().sha256.hex(),
+        "bf25feebb7582ca7df845efd52ffbc2960d6cbf4cfc972f47fded9f788b67f0b"
+    );
     // The rendered tree in the bundle: MetalLB's manifest names the carried images by digest.
     let out = d.join("out");
     let o = meshbundle(d, &["import", "site.mbundle", "--extract", out.to_str().unwrap()]);
@@ -495,26 +672,45 @@ fn a_build_of_the_production_example_carries_metallb() {
     let manifest = std::fs::read_to_string(find(&out, "manifests/metallb/metallb-native.yaml")).unwrap();
     for name in ["controller", "speaker"] {
         let pinned = lock.image(&format!("quay.io/metallb/{name}:v0.16.1")).unwrap();
-        assert!(manifest.contains(&format!("image: 10.0.0.5:5000/metallb/{name}:v0.16.1@{}", pinned.digest.as_str())), "{name}");
+        assert!(
+            manifest.contains(&format!(
+                "image: 10.0.0.5:5000/metallb/{name}:v0.16.1@{}",
+                pinned.digest.as_str()
+            )),
+            "{name}"
+        );
     }
 }
 
 fn find(root: &Path, rel: &str) -> PathBuf {
-    walk(root).into_iter().find(|p| p.ends_with(rel)).unwrap_or_else(|| panic!("{rel} is not in the extracted bundle"))
+    walk(root)
+        .into_iter()
+        .find(|p| p.ends_with(rel))
+        .unwrap_or_else(|| panic!("{rel} is not in the extracted bundle"))
 }
 
 #[test]
 fn a_stated_readiness_port_is_the_one_rendered_checked_and_probed() {
     let mut lab = example("lab");
-    lab.spec.istio.ingress_gateway.service.ports.push(meshbundle_core::spec::ServicePort {
-        name: "status-port".into(),
-        port: 15021,
-        target_port: 15021,
-        node_port: Some(31021),
-    });
+    lab.spec
+        .istio
+        .ingress_gateway
+        .service
+        .ports
+        .push(meshbundle_core::spec::ServicePort {
+            name: "status-port".into(),
+            port: 15021,
+            target_port: 15021,
+            node_port: Some(31021),
+        });
     let t = tree(&lab);
     let (svc, _) = ingress_service(&t);
-    let status: Vec<&Value> = svc["ports"].as_array().unwrap().iter().filter(|p| p["port"] == 15021).collect();
+    let status: Vec<&Value> = svc["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["port"] == 15021)
+        .collect();
     assert_eq!(status.len(), 1, "one readiness port: {svc}");
     assert_eq!(
         (&status[0]["name"], &status[0]["targetPort"], &status[0]["nodePort"]),
@@ -536,9 +732,18 @@ fn verify_checks_metallb_itself_not_only_the_address_it_gave() {
     // An address already given stays on the Service when the speakers are down:
     // verify must look at MetalLB's controller, speakers and pool as well.
     for (call, said) in [
-        ("kubectl -n metallb-system rollout status deployment/controller*", "MetalLB's controller is not ready"),
-        ("kubectl -n metallb-system rollout status daemonset/speaker*", "MetalLB's speaker is not ready on every node"),
-        ("kubectl -n metallb-system get ipaddresspool gateways*", "MetalLB's address pool gateways is missing"),
+        (
+            "kubectl -n metallb-system rollout status deployment/controller*",
+            "MetalLB's controller is not ready",
+        ),
+        (
+            "kubectl -n metallb-system rollout status daemonset/speaker*",
+            "MetalLB's speaker is not ready on every node",
+        ),
+        (
+            "kubectl -n metallb-system get ipaddresspool gateways*",
+            "MetalLB's address pool gateways is missing",
+        ),
     ] {
         let s = Scripts::new(&example("production"));
         s.answer(call, 1, "error: timed out waiting for the condition");
@@ -548,7 +753,10 @@ fn verify_checks_metallb_itself_not_only_the_address_it_gave() {
     }
     // With an existing implementation there is no MetalLB to check.
     let mut site = example("production");
-    site.spec.load_balancer = Some(LoadBalancer { provider: LoadBalancerProvider::Existing, addresses: vec![] });
+    site.spec.load_balancer = Some(LoadBalancer {
+        provider: LoadBalancerProvider::Existing,
+        addresses: vec![],
+    });
     site.spec.istio.ingress_gateway.service.load_balancer_ip = None;
     let s = Scripts::new(&site);
     s.answer(INGRESS_ADDRESS, 0, "172.16.5.5 ");

@@ -37,25 +37,49 @@ fn lock_for(site: &Site) -> Lock {
         });
     }
     for f in &needs.files {
-        let sha = f.sha256.clone().unwrap_or_else(|| meshbundle_core::digest::Digest::from_hex(&"ab".repeat(32)).unwrap());
-        lock.files.push(LockedFile { name: f.name.clone(), url: f.url.clone(), sha256: sha, size: 0 });
+        let sha = f
+            .sha256
+            .clone()
+            .unwrap_or_else(|| meshbundle_core::digest::Digest::from_hex(&"ab".repeat(32)).unwrap());
+        lock.files.push(LockedFile {
+            name: f.name.clone(),
+            url: f.url.clone(),
+            sha256: sha,
+            size: 0,
+        });
     }
     lock
 }
 
 fn tree_of(site: &Site) -> FileTree {
     let lock = lock_for(site);
-    render(site, &Inputs { lock: Some(&lock), ..Default::default() }).unwrap()
+    render(
+        site,
+        &Inputs {
+            lock: Some(&lock),
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 fn file(tree: &FileTree, path: &str) -> String {
-    String::from_utf8(tree.get(path).unwrap_or_else(|| panic!("{path} is not rendered")).bytes.clone()).unwrap()
+    String::from_utf8(
+        tree.get(path)
+            .unwrap_or_else(|| panic!("{path} is not rendered"))
+            .bytes
+            .clone(),
+    )
+    .unwrap()
 }
 
 /// Every YAML document of a file.
 fn docs(text: &str) -> Vec<Value> {
     text.split("\n---\n")
-        .filter(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#') && l.trim() != "---"))
+        .filter(|d| {
+            d.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#') && l.trim() != "---")
+        })
         .map(|d| serde_saphyr::from_str::<Value>(d.trim_start_matches("---\n")).unwrap_or_else(|e| panic!("{e}\n{d}")))
         .collect()
 }
@@ -99,7 +123,12 @@ fn metrics_server_reads_kubelets_over_verified_tls_from_the_pinned_image() {
         let deploy = deploy[0];
         assert_eq!(deploy["metadata"]["namespace"], "kube-system");
         let c = &deploy["spec"]["template"]["spec"]["containers"][0];
-        let args: Vec<&str> = c["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        let args: Vec<&str> = c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
         assert!(!args.iter().any(|a| a.contains("insecure")), "{name}: {args:?}");
         for want in [
             "--kubelet-preferred-address-types=InternalIP",
@@ -110,22 +139,37 @@ fn metrics_server_reads_kubelets_over_verified_tls_from_the_pinned_image() {
             assert!(args.contains(&want), "{name}: {want} not in {args:?}");
         }
         // No CA flag: it checks the kubelets against the cluster CA of its service account.
-        assert!(!args.iter().any(|a| a.starts_with("--kubelet-certificate-authority")), "{name}");
+        assert!(
+            !args.iter().any(|a| a.starts_with("--kubelet-certificate-authority")),
+            "{name}"
+        );
         // The image: the catalog's release for this Kubernetes version, from the site registry by its locked digest.
         let minor: u32 = site.spec.kubernetes.version.split('.').nth(1).unwrap().parse().unwrap();
         let tag = if minor >= 31 { "v0.8.1" } else { "v0.7.2" };
         let upstream = format!("registry.k8s.io/metrics-server/metrics-server:{tag}");
-        let locked = lock.image(&upstream).unwrap_or_else(|| panic!("{name}: {upstream} is not locked"));
+        let locked = lock
+            .image(&upstream)
+            .unwrap_or_else(|| panic!("{name}: {upstream} is not locked"));
         assert_eq!(
             c["image"].as_str().unwrap(),
-            format!("{}/metrics-server/metrics-server:{tag}@{}", site.spec.registry, locked.digest.as_str()),
+            format!(
+                "{}/metrics-server/metrics-server:{tag}@{}",
+                site.spec.registry,
+                locked.digest.as_str()
+            ),
             "{name}"
         );
         assert_eq!(c["imagePullPolicy"], "IfNotPresent", "{name}");
         // Selectors and the Service select the pods.
-        assert_eq!(deploy["spec"]["selector"]["matchLabels"], deploy["spec"]["template"]["metadata"]["labels"], "{name}");
+        assert_eq!(
+            deploy["spec"]["selector"]["matchLabels"], deploy["spec"]["template"]["metadata"]["labels"],
+            "{name}"
+        );
         let svc = kind(&d, "Service")[0];
-        assert_eq!(svc["spec"]["selector"], deploy["spec"]["selector"]["matchLabels"], "{name}");
+        assert_eq!(
+            svc["spec"]["selector"], deploy["spec"]["selector"]["matchLabels"],
+            "{name}"
+        );
         let api = kind(&d, "APIService")[0];
         assert_eq!(api["metadata"]["name"], "v1beta1.metrics.k8s.io");
         assert_eq!(api["spec"]["service"]["name"], svc["metadata"]["name"]);
@@ -142,9 +186,13 @@ fn replicas_spread_one_per_node_with_a_budget_only_where_two_nodes_run_workloads
     let d = docs(&file(&tree_of(&prod), "manifests/metrics-server/metrics-server.yaml"));
     let deploy = kind(&d, "Deployment")[0];
     assert_eq!(deploy["spec"]["replicas"], 2);
-    let anti = &deploy["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0];
+    let anti = &deploy["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        [0];
     assert_eq!(anti["topologyKey"], "kubernetes.io/hostname");
-    assert_eq!(anti["labelSelector"]["matchLabels"], deploy["spec"]["selector"]["matchLabels"]);
+    assert_eq!(
+        anti["labelSelector"]["matchLabels"],
+        deploy["spec"]["selector"]["matchLabels"]
+    );
     let pdb = kind(&d, "PodDisruptionBudget");
     assert_eq!(pdb.len(), 1);
     assert_eq!(pdb[0]["apiVersion"], "policy/v1");
@@ -162,7 +210,9 @@ fn replicas_spread_one_per_node_with_a_budget_only_where_two_nodes_run_workloads
 
     // Three control-plane nodes and no workers: every node runs workloads, two replicas by default.
     let mut cps = prod.clone();
-    cps.spec.nodes.retain(|n| n.role == meshbundle_core::spec::Role::ControlPlane);
+    cps.spec
+        .nodes
+        .retain(|n| n.role == meshbundle_core::spec::Role::ControlPlane);
     cps.spec.observability.metrics_server.replicas = None;
     let d = docs(&file(&tree_of(&cps), "manifests/metrics-server/metrics-server.yaml"));
     assert_eq!(kind(&d, "Deployment")[0]["spec"]["replicas"], 2);
@@ -177,7 +227,11 @@ fn validation_warns_of_hpas_without_metrics_and_refuses_replicas_with_no_node_of
     let w = at(&diags, "spec.observability.metricsServer.enabled");
     assert_eq!(w.len(), 1, "{diags:#?}");
     assert!(!w[0].is_error());
-    for hpa in ["spec.istio.istiod.hpa", "spec.istio.ingressGateway.hpa", "spec.istio.egressGateway.hpa"] {
+    for hpa in [
+        "spec.istio.istiod.hpa",
+        "spec.istio.ingressGateway.hpa",
+        "spec.istio.egressGateway.hpa",
+    ] {
         assert!(w[0].message.contains(hpa), "{}", w[0].message);
     }
     // Off with no HPA on: nothing to say.
@@ -188,7 +242,13 @@ fn validation_warns_of_hpas_without_metrics_and_refuses_replicas_with_no_node_of
     // Off: no manifest, no image in the lock, no install step; the approver stays (the kubelets still ask).
     let tree = tree_of(&off);
     assert!(tree.get("manifests/metrics-server/metrics-server.yaml").is_none());
-    assert!(!meshbundle_core::catalog::needs(&off).unwrap().images.iter().any(|i| i.upstream.to_string().contains("metrics-server")));
+    assert!(
+        !meshbundle_core::catalog::needs(&off)
+            .unwrap()
+            .images
+            .iter()
+            .any(|i| i.upstream.to_string().contains("metrics-server"))
+    );
     assert!(!file(&tree, "install.sh").contains("metrics-server.yaml"));
     assert!(file(&tree, "install.sh").contains("ops/approve-kubelet-csrs.sh"));
     assert!(tree.get("ops/approve-kubelet-csrs.sh").is_some());
@@ -198,22 +258,37 @@ fn validation_warns_of_hpas_without_metrics_and_refuses_replicas_with_no_node_of
     lab.spec.observability.metrics_server.replicas = Some(2);
     let diags = errors_and_warnings(&lab);
     let e = at(&diags, "spec.observability.metricsServer.replicas");
-    assert!(e.len() == 1 && e[0].is_error() && e[0].message.contains("only 1 node"), "{diags:#?}");
+    assert!(
+        e.len() == 1 && e[0].is_error() && e[0].message.contains("only 1 node"),
+        "{diags:#?}"
+    );
     let mut prod = example("production");
     prod.spec.observability.metrics_server.replicas = Some(4);
-    assert_eq!(at(&errors_and_warnings(&prod), "spec.observability.metricsServer.replicas").len(), 1);
+    assert_eq!(
+        at(&errors_and_warnings(&prod), "spec.observability.metricsServer.replicas").len(),
+        1
+    );
     prod.spec.observability.metrics_server.replicas = Some(3);
     assert!(at(&errors_and_warnings(&prod), "spec.observability.metricsServer.replicas").is_empty());
     prod.spec.observability.metrics_server.replicas = Some(0);
-    assert_eq!(at(&errors_and_warnings(&prod), "spec.observability.metricsServer.replicas").len(), 1);
+    assert_eq!(
+        at(&errors_and_warnings(&prod), "spec.observability.metricsServer.replicas").len(),
+        1
+    );
 
     // The spec text is checked with its field path.
     let text = std::fs::read_to_string(repo().join("core/examples/lab.yaml")).unwrap()
         + "  observability:\n    metricsServer:\n      replicas: 0\n      insecure: true\n";
     let loaded = meshbundle_core::spec::load::load(&text);
     let paths: Vec<String> = loaded.diagnostics.iter().map(|d| d.path.clone()).collect();
-    assert!(paths.iter().any(|p| p == "spec.observability.metricsServer.insecure"), "{paths:?}");
-    assert!(paths.iter().any(|p| p == "spec.observability.metricsServer.replicas"), "{paths:?}");
+    assert!(
+        paths.iter().any(|p| p == "spec.observability.metricsServer.insecure"),
+        "{paths:?}"
+    );
+    assert!(
+        paths.iter().any(|p| p == "spec.observability.metricsServer.replicas"),
+        "{paths:?}"
+    );
 }
 
 // ------------------------------------------------------------------ the approval script
@@ -229,7 +304,11 @@ struct Csr {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let o = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
     assert!(o.status.success(), "openssl {args:?}: {}", text(&o.stderr));
 }
 
@@ -243,7 +322,10 @@ fn b64(bytes: &[u8]) -> String {
 /// (one `KEY = value` line each under `[alt]`).
 fn make_request(dir: &Path, id: &str, subject: &[(&str, &str)], alt: &[(&str, &str)]) -> Vec<u8> {
     let key = format!("{id}.key");
-    openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &key]);
+    openssl(
+        dir,
+        &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", &key],
+    );
     let mut conf = String::from("[req]\ndistinguished_name = dn\nreq_extensions = ext\nprompt = no\n[dn]\n");
     for (k, v) in subject {
         conf.push_str(&format!("{k} = {v}\n"));
@@ -257,13 +339,30 @@ fn make_request(dir: &Path, id: &str, subject: &[(&str, &str)], alt: &[(&str, &s
     }
     std::fs::write(dir.join(format!("{id}.cnf")), conf).unwrap();
     let out = format!("{id}.csr");
-    openssl(dir, &["req", "-new", "-key", &key, "-config", &format!("{id}.cnf"), "-out", &out]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-key",
+            &key,
+            "-config",
+            &format!("{id}.cnf"),
+            "-out",
+            &out,
+        ],
+    );
     std::fs::read(dir.join(out)).unwrap()
 }
 
 fn node_request(dir: &Path, id: &str, node: &str, address: &str) -> Vec<u8> {
     let cn = format!("system:node:{node}");
-    make_request(dir, id, &[("O", "system:nodes"), ("CN", &cn)], &[("DNS.1", node), ("IP.1", address)])
+    make_request(
+        dir,
+        id,
+        &[("O", "system:nodes"), ("CN", &cn)],
+        &[("DNS.1", node), ("IP.1", address)],
+    )
 }
 
 fn kubelet_csr(name: &str, node: &str, request: &[u8]) -> Csr {
@@ -324,7 +423,15 @@ impl Scripts {
         let bundle = dir.path().join("bundle");
         let lock = lock_for(site);
         let s = secrets(site);
-        let tree = render(site, &Inputs { lock: Some(&lock), secrets: Some(&s), ..Default::default() }).unwrap();
+        let tree = render(
+            site,
+            &Inputs {
+                lock: Some(&lock),
+                secrets: Some(&s),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         write_tree(&tree, &bundle);
         let stubs = dir.path().join("stubs");
         std::fs::create_dir_all(&stubs).unwrap();
@@ -355,7 +462,10 @@ impl Scripts {
             .args(args)
             .current_dir(&self.bundle)
             .env_clear()
-            .env("PATH", format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", self.path("stubs").display()))
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", self.path("stubs").display()),
+            )
             .env("HOME", self.path("root"))
             .env("MESHBUNDLE_SYSROOT", self.path("root"))
             .env("MB_DIR", self.dir.path())
@@ -365,19 +475,42 @@ impl Scripts {
     }
 
     fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.path("calls")).unwrap_or_default().lines().map(str::to_string).collect()
+        std::fs::read_to_string(self.path("calls"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     fn approved(&self) -> BTreeSet<String> {
-        std::fs::read_to_string(self.path("approved")).unwrap_or_default().lines().map(str::to_string).collect()
+        std::fs::read_to_string(self.path("approved"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     fn serve_csrs(&self, csrs: &[Csr]) {
         let mut list = String::new();
         for c in csrs {
             // As kubectl prints them: the user name and each group Go-quoted (`printf "%q"`).
-            let groups: String = c.groups.split(',').filter(|g| !g.is_empty()).map(|g| format!("{},", go_quote(g))).collect();
-            list.push_str(&[c.name.as_str(), &c.signer, &go_quote(&c.user), &groups, &c.usages, &c.request].join("\x1f"));
+            let groups: String = c
+                .groups
+                .split(',')
+                .filter(|g| !g.is_empty())
+                .map(|g| format!("{},", go_quote(g)))
+                .collect();
+            list.push_str(
+                &[
+                    c.name.as_str(),
+                    &c.signer,
+                    &go_quote(&c.user),
+                    &groups,
+                    &c.usages,
+                    &c.request,
+                ]
+                .join("\x1f"),
+            );
             list.push('\n');
         }
         self.set("csrs", &list);
@@ -397,7 +530,11 @@ fn the_approval_script_approves_exactly_the_serving_requests_of_the_sites_own_no
     // One request per node, as its kubelet sends it.
     for n in &site.spec.nodes {
         let name = format!("csr-good-{}", n.name);
-        csrs.push(kubelet_csr(&name, &n.name, &node_request(w, &name, &n.name, &n.address)));
+        csrs.push(kubelet_csr(
+            &name,
+            &n.name,
+            &node_request(w, &name, &n.name, &n.address),
+        ));
         good.insert(name);
     }
     // RSA keys add key encipherment: still a kubelet's request.
@@ -409,8 +546,15 @@ fn the_approval_script_approves_exactly_the_serving_requests_of_the_sites_own_no
         format!("[req]\ndistinguished_name = dn\nreq_extensions = ext\nprompt = no\n[dn]\nO = system:nodes\nCN = {cn}\n[ext]\nsubjectAltName = @alt\n[alt]\nDNS.1 = worker-2\nIP.1 = 10.0.0.22\n"),
     )
     .unwrap();
-    openssl(w, &["req", "-new", "-key", key, "-config", "rsa.cnf", "-out", "rsa.csr"]);
-    let mut rsa = kubelet_csr("csr-good-rsa-worker-2", "worker-2", &std::fs::read(w.join("rsa.csr")).unwrap());
+    openssl(
+        w,
+        &["req", "-new", "-key", key, "-config", "rsa.cnf", "-out", "rsa.csr"],
+    );
+    let mut rsa = kubelet_csr(
+        "csr-good-rsa-worker-2",
+        "worker-2",
+        &std::fs::read(w.join("rsa.csr")).unwrap(),
+    );
     rsa.usages = "digital signature,key encipherment,server auth,".into();
     csrs.push(rsa);
     good.insert("csr-good-rsa-worker-2".to_string());
@@ -423,15 +567,25 @@ fn the_approval_script_approves_exactly_the_serving_requests_of_the_sites_own_no
         &[("O", "system:nodes"), ("CN", "system:node:worker-1")],
         &[("DNS.1", "worker-1"), ("IP.1", "10.0.0.21"), ("IP.2", "10.0.0.99")],
     );
-    bad.push((kubelet_csr("csr-extra-san", "worker-1", &r), "subject alternative names"));
+    bad.push((
+        kubelet_csr("csr-extra-san", "worker-1", &r),
+        "subject alternative names",
+    ));
     // A SAN too many: a name.
     let r = make_request(
         w,
         "extra-dns",
         &[("O", "system:nodes"), ("CN", "system:node:worker-1")],
-        &[("DNS.1", "worker-1"), ("DNS.2", "api.example.internal"), ("IP.1", "10.0.0.21")],
+        &[
+            ("DNS.1", "worker-1"),
+            ("DNS.2", "api.example.internal"),
+            ("IP.1", "10.0.0.21"),
+        ],
     );
-    bad.push((kubelet_csr("csr-extra-dns", "worker-1", &r), "subject alternative names"));
+    bad.push((
+        kubelet_csr("csr-extra-dns", "worker-1", &r),
+        "subject alternative names",
+    ));
     // Another node's address.
     let r = make_request(
         w,
@@ -439,20 +593,51 @@ fn the_approval_script_approves_exactly_the_serving_requests_of_the_sites_own_no
         &[("O", "system:nodes"), ("CN", "system:node:worker-1")],
         &[("DNS.1", "worker-1"), ("IP.1", "10.0.0.11")],
     );
-    bad.push((kubelet_csr("csr-other-address", "worker-1", &r), "subject alternative names"));
+    bad.push((
+        kubelet_csr("csr-other-address", "worker-1", &r),
+        "subject alternative names",
+    ));
     // The name only, or the address only.
-    let r = make_request(w, "ip-only", &[("O", "system:nodes"), ("CN", "system:node:worker-1")], &[("IP.1", "10.0.0.21")]);
-    bad.push((kubelet_csr("csr-address-only", "worker-1", &r), "subject alternative names"));
-    let r = make_request(w, "no-san", &[("O", "system:nodes"), ("CN", "system:node:worker-1")], &[]);
+    let r = make_request(
+        w,
+        "ip-only",
+        &[("O", "system:nodes"), ("CN", "system:node:worker-1")],
+        &[("IP.1", "10.0.0.21")],
+    );
+    bad.push((
+        kubelet_csr("csr-address-only", "worker-1", &r),
+        "subject alternative names",
+    ));
+    let r = make_request(
+        w,
+        "no-san",
+        &[("O", "system:nodes"), ("CN", "system:node:worker-1")],
+        &[],
+    );
     bad.push((kubelet_csr("csr-no-san", "worker-1", &r), "subject alternative names"));
     // A single DNS name that openssl prints exactly like the node's name and address.
-    let r = make_request(w, "look-alike", &[("O", "system:nodes"), ("CN", "system:node:cp-2")], &[("DNS.1", "cp-2, IP Address:10.0.0.12")]);
-    let printed = Command::new("openssl").args(["req", "-noout", "-text", "-in"]).arg(w.join("look-alike.csr")).output().unwrap();
-    assert!(text(&printed.stdout).contains("DNS:cp-2, IP Address:10.0.0.12"), "the look-alike prints as the real one");
+    let r = make_request(
+        w,
+        "look-alike",
+        &[("O", "system:nodes"), ("CN", "system:node:cp-2")],
+        &[("DNS.1", "cp-2, IP Address:10.0.0.12")],
+    );
+    let printed = Command::new("openssl")
+        .args(["req", "-noout", "-text", "-in"])
+        .arg(w.join("look-alike.csr"))
+        .output()
+        .unwrap();
+    assert!(
+        text(&printed.stdout).contains("DNS:cp-2, IP Address:10.0.0.12"),
+        "the look-alike prints as the real one"
+    );
     bad.push((kubelet_csr("csr-look-alike", "cp-2", &r), "subject alternative names"));
     // From a machine that is not a node of the site.
     let r = node_request(w, "intruder", "intruder", "10.0.0.99");
-    bad.push((kubelet_csr("csr-unknown-node", "intruder", &r), "not a node of this site"));
+    bad.push((
+        kubelet_csr("csr-unknown-node", "intruder", &r),
+        "not a node of this site",
+    ));
     // A good request for another signer.
     let r = node_request(w, "signer", "worker-2", "10.0.0.22");
     let mut c = kubelet_csr("csr-wrong-signer", "worker-2", &r);
@@ -462,9 +647,16 @@ fn the_approval_script_approves_exactly_the_serving_requests_of_the_sites_own_no
     let r = node_request(w, "mismatch", "cp-1", "10.0.0.11");
     bad.push((kubelet_csr("csr-user-is-not-cn", "worker-3", &r), "its subject is"));
     // worker-3's name, cp-1's names.
-    let r =
-        make_request(w, "cn-vs-san", &[("O", "system:nodes"), ("CN", "system:node:worker-3")], &[("DNS.1", "cp-1"), ("IP.1", "10.0.0.11")]);
-    bad.push((kubelet_csr("csr-other-nodes-names", "worker-3", &r), "subject alternative names"));
+    let r = make_request(
+        w,
+        "cn-vs-san",
+        &[("O", "system:nodes"), ("CN", "system:node:worker-3")],
+        &[("DNS.1", "cp-1"), ("IP.1", "10.0.0.11")],
+    );
+    bad.push((
+        kubelet_csr("csr-other-nodes-names", "worker-3", &r),
+        "subject alternative names",
+    ));
     // Asking for the masters group in the subject.
     let r = make_request(
         w,
@@ -477,7 +669,11 @@ fn the_approval_script_approves_exactly_the_serving_requests_of_the_sites_own_no
     let r = make_request(
         w,
         "two-orgs",
-        &[("O", "system:nodes"), ("1.O", "system:masters"), ("CN", "system:node:worker-3")],
+        &[
+            ("O", "system:nodes"),
+            ("1.O", "system:masters"),
+            ("CN", "system:node:worker-3"),
+        ],
         &[("DNS.1", "worker-3"), ("IP.1", "10.0.0.23")],
     );
     bad.push((kubelet_csr("csr-two-orgs", "worker-3", &r), "its subject is"));
@@ -508,8 +704,14 @@ fn the_approval_script_approves_exactly_the_serving_requests_of_the_sites_own_no
     let mut der = base64::engine::general_purpose::STANDARD.decode(body).unwrap();
     let last = der.len() - 1;
     der[last] ^= 0x01;
-    let forged = format!("-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n", b64(&der));
-    bad.push((kubelet_csr("csr-bad-signature", "cp-3", forged.as_bytes()), "self-signature"));
+    let forged = format!(
+        "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
+        b64(&der)
+    );
+    bad.push((
+        kubelet_csr("csr-bad-signature", "cp-3", forged.as_bytes()),
+        "self-signature",
+    ));
     // A user name that would end the field and start a forged listing, were it not quoted.
     let r = node_request(w, "newline", "cp-1", "10.0.0.11");
     let mut c = kubelet_csr("csr-user-newline", "cp-1", &r);
@@ -532,7 +734,12 @@ fn the_approval_script_approves_exactly_the_serving_requests_of_the_sites_own_no
 
     let o = s.run(&["ops/approve-kubelet-csrs.sh"]);
     assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
-    assert_eq!(s.approved(), good, "exactly the good requests are approved\n{}", text(&o.stdout));
+    assert_eq!(
+        s.approved(),
+        good,
+        "exactly the good requests are approved\n{}",
+        text(&o.stdout)
+    );
     let out = text(&o.stdout);
     for (name, reason) in reasons {
         let line = out.lines().find(|l| l.starts_with(&format!("left pending: {name}:")));
@@ -547,10 +754,17 @@ fn the_approval_script_approves_exactly_the_serving_requests_of_the_sites_own_no
     assert!(bad_names.iter().all(|n| !s.approved().contains(n)));
     // It approves by name, and changes nothing else.
     for c in s.calls() {
-        assert!(c.starts_with("kubectl get csr -o go-template=") || c.starts_with("kubectl certificate approve csr-good-"), "{c}");
+        assert!(
+            c.starts_with("kubectl get csr -o go-template=") || c.starts_with("kubectl certificate approve csr-good-"),
+            "{c}"
+        );
     }
     // The template lists the pending requests, with the fields in the order the script reads them.
-    let call = s.calls().into_iter().find(|c| c.starts_with("kubectl get csr")).unwrap();
+    let call = s
+        .calls()
+        .into_iter()
+        .find(|c| c.starts_with("kubectl get csr"))
+        .unwrap();
     let fields: Vec<usize> = [
         "{{if not .status.conditions}}",
         "{{.metadata.name}}",
@@ -570,12 +784,26 @@ fn the_approval_script_approves_exactly_the_serving_requests_of_the_sites_own_no
     assert_eq!(o.status.code(), Some(1));
     let out = text(&o.stdout);
     for n in &site.spec.nodes {
-        assert!(out.contains(&format!("pending: csr-good-{}, the kubelet serving certificate of {}", n.name, n.name)), "{out}");
+        assert!(
+            out.contains(&format!(
+                "pending: csr-good-{}, the kubelet serving certificate of {}",
+                n.name, n.name
+            )),
+            "{out}"
+        );
     }
-    assert!(!out.contains("csr-unknown-node") && !out.contains("csr-wrong-signer"), "{out}");
+    assert!(
+        !out.contains("csr-unknown-node") && !out.contains("csr-wrong-signer"),
+        "{out}"
+    );
     assert!(!s.calls().iter().any(|c| c.contains("certificate approve")));
     // Nothing pending of the site's nodes: --check passes.
-    s.serve_csrs(&csrs.into_iter().filter(|c| c.name == "csr-unknown-node" || c.name == "csr-wrong-signer").collect::<Vec<_>>());
+    s.serve_csrs(
+        &csrs
+            .into_iter()
+            .filter(|c| c.name == "csr-unknown-node" || c.name == "csr-wrong-signer")
+            .collect::<Vec<_>>(),
+    );
     let o = s.run(&["ops/approve-kubelet-csrs.sh", "--check"]);
     assert!(o.status.success(), "{}", text(&o.stdout));
     // A request the API refuses to approve makes the run fail (the timer's unit shows it).
@@ -584,7 +812,10 @@ fn the_approval_script_approves_exactly_the_serving_requests_of_the_sites_own_no
     std::fs::write(
         s.path("stubs/kubectl"),
         cluster::with_healthy_cluster(
-            &KUBECTL_STUB.replace(r#""certificate approve "*) echo "$3" >>"$MB_DIR/approved" ;;"#, r#""certificate approve "*) exit 1 ;;"#),
+            &KUBECTL_STUB.replace(
+                r#""certificate approve "*) echo "$3" >>"$MB_DIR/approved" ;;"#,
+                r#""certificate approve "*) exit 1 ;;"#,
+            ),
             &site,
         ),
     )
@@ -602,7 +833,11 @@ fn the_approver_knows_every_node_of_another_site() {
     let work = tempfile::tempdir().unwrap();
     let mut csrs = Vec::new();
     for n in &site.spec.nodes {
-        csrs.push(kubelet_csr(&format!("csr-{}", n.name), &n.name, &node_request(work.path(), &n.name, &n.name, &n.address)));
+        csrs.push(kubelet_csr(
+            &format!("csr-{}", n.name),
+            &n.name,
+            &node_request(work.path(), &n.name, &n.name, &n.address),
+        ));
     }
     // worker-20's name with worker-19's address.
     let r = node_request(work.path(), "swap", "worker-20", "10.0.0.119");
@@ -652,25 +887,51 @@ fn every_control_plane_node_installs_and_starts_the_approver_timer() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let root = s.path("root");
     let installed = root.join("usr/local/sbin/meshbundle-kubelet-csr-approver");
-    assert_eq!(std::fs::read(&installed).unwrap(), std::fs::read(s.bundle.join("ops/approve-kubelet-csrs.sh")).unwrap());
-    assert_eq!(std::fs::metadata(&installed).unwrap().permissions().mode() & 0o777, 0o755);
-    let service = std::fs::read_to_string(root.join("etc/systemd/system/meshbundle-kubelet-csr-approver.service")).unwrap();
-    assert!(service.contains("ExecStart=/usr/local/sbin/meshbundle-kubelet-csr-approver\n"), "{service}");
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        std::fs::read(s.bundle.join("ops/approve-kubelet-csrs.sh")).unwrap()
+    );
+    assert_eq!(
+        std::fs::metadata(&installed).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    let service =
+        std::fs::read_to_string(root.join("etc/systemd/system/meshbundle-kubelet-csr-approver.service")).unwrap();
+    assert!(
+        service.contains("ExecStart=/usr/local/sbin/meshbundle-kubelet-csr-approver\n"),
+        "{service}"
+    );
     assert!(service.contains("Environment=KUBECONFIG=/etc/kubernetes/admin.conf\n"));
     let timer = std::fs::read_to_string(root.join("etc/systemd/system/meshbundle-kubelet-csr-approver.timer")).unwrap();
-    assert!(timer.contains("OnUnitActiveSec=2min\n") && timer.contains("WantedBy=timers.target\n"), "{timer}");
+    assert!(
+        timer.contains("OnUnitActiveSec=2min\n") && timer.contains("WantedBy=timers.target\n"),
+        "{timer}"
+    );
     let calls = s.calls();
-    assert_eq!(calls, ["systemctl daemon-reload", "systemctl enable --now meshbundle-kubelet-csr-approver.timer"]);
+    assert_eq!(
+        calls,
+        [
+            "systemctl daemon-reload",
+            "systemctl enable --now meshbundle-kubelet-csr-approver.timer"
+        ]
+    );
 }
 
 // ------------------------------------------------------------------ install order and verify
 
 fn position(calls: &[String], prefix: &str) -> usize {
-    calls.iter().position(|c| c.starts_with(prefix)).unwrap_or_else(|| panic!("`{prefix}` not called in {calls:#?}"))
+    calls
+        .iter()
+        .position(|c| c.starts_with(prefix))
+        .unwrap_or_else(|| panic!("`{prefix}` not called in {calls:#?}"))
 }
 
 fn top_of(site: &Site) -> String {
-    site.spec.nodes.iter().map(|n| format!("{}   250m   6%   1800Mi   23%\n", n.name)).collect()
+    site.spec
+        .nodes
+        .iter()
+        .map(|n| format!("{}   250m   6%   1800Mi   23%\n", n.name))
+        .collect()
 }
 
 #[test]
@@ -715,7 +976,11 @@ fn verify_fails_on_kubectl_top_errors_missing_nodes_unknown_hpa_targets_and_pend
     let calls = s.calls();
     assert!(calls.iter().any(|c| c.starts_with("kubectl top nodes")));
     assert!(calls.iter().any(|c| c.starts_with("kubectl get hpa --all-namespaces")));
-    assert!(calls.iter().any(|c| c.starts_with("kubectl -n kube-system rollout status deployment/metrics-server")));
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("kubectl -n kube-system rollout status deployment/metrics-server"))
+    );
 
     // An HPA with no metrics.
     s.set(
@@ -734,17 +999,31 @@ fn verify_fails_on_kubectl_top_errors_missing_nodes_unknown_hpa_targets_and_pend
     s.set("top.rc", "1");
     let o = s.run(&["ops/verify.sh"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("kubectl top nodes fails"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("kubectl top nodes fails"),
+        "{}",
+        text(&o.stderr)
+    );
     s.set("top.rc", "0");
 
     // A node without metrics (its kubelet has no serving certificate yet), and one missing.
-    let top = top_of(&site).replace("worker-2   250m   6%   1800Mi   23%", "worker-2   <unknown>   <unknown>   <unknown>   <unknown>");
-    let top: String = top.lines().filter(|l| !l.starts_with("cp-3 ")).map(|l| format!("{l}\n")).collect();
+    let top = top_of(&site).replace(
+        "worker-2   250m   6%   1800Mi   23%",
+        "worker-2   <unknown>   <unknown>   <unknown>   <unknown>",
+    );
+    let top: String = top
+        .lines()
+        .filter(|l| !l.starts_with("cp-3 "))
+        .map(|l| format!("{l}\n"))
+        .collect();
     s.set("top", &top);
     let o = s.run(&["ops/verify.sh"]);
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
-    assert!(err.contains("no metrics for node worker-2") && err.contains("no metrics for node cp-3"), "{err}");
+    assert!(
+        err.contains("no metrics for node worker-2") && err.contains("no metrics for node cp-3"),
+        "{err}"
+    );
     assert!(!err.contains("node worker-1"), "{err}");
     s.set("top", &top_of(&site));
 
@@ -754,7 +1033,11 @@ fn verify_fails_on_kubectl_top_errors_missing_nodes_unknown_hpa_targets_and_pend
     s.serve_csrs(&[kubelet_csr("csr-w1", "worker-1", &r)]);
     let o = s.run(&["ops/verify.sh"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(text(&o.stderr).contains("kubelet serving certificate requests"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("kubelet serving certificate requests"),
+        "{}",
+        text(&o.stderr)
+    );
     assert!(s.approved().is_empty(), "verify approves nothing");
 }
 
@@ -762,8 +1045,17 @@ fn verify_fails_on_kubectl_top_errors_missing_nodes_unknown_hpa_targets_and_pend
 fn the_readme_explains_resource_metrics_and_the_approvals() {
     let site = example("production");
     let readme = file(&tree_of(&site), "README.md");
-    let section = readme.split("## Resource metrics").nth(1).expect("a Resource metrics section");
-    let section = section.split("\n## ").next().unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+    let section = readme
+        .split("## Resource metrics")
+        .nth(1)
+        .expect("a Resource metrics section");
+    let section = section
+        .split("\n## ")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     for want in [
         "metrics-server 0.8.1",
         "serverTLSBootstrap: true",
@@ -778,9 +1070,18 @@ fn the_readme_explains_resource_metrics_and_the_approvals() {
     let mut off = site.clone();
     off.spec.observability.metrics_server.enabled = false;
     let readme = file(&tree_of(&off), "README.md");
-    let section = readme.split("## Resource metrics").nth(1).unwrap().split("\n## ").next().unwrap();
+    let section = readme
+        .split("## Resource metrics")
+        .nth(1)
+        .unwrap()
+        .split("\n## ")
+        .next()
+        .unwrap();
     assert!(section.contains("metrics-server is off"), "{section}");
-    assert!(section.contains("meshbundle-kubelet-csr-approver.timer"), "the approvals go on: {section}");
+    assert!(
+        section.contains("meshbundle-kubelet-csr-approver.timer"),
+        "the approvals go on: {section}"
+    );
     assert!(!readme.contains("installs metrics-server"));
 }
 
@@ -800,9 +1101,20 @@ fn a_build_carries_the_metrics_server_image_the_manifest_names() {
         assert!(o.status.success(), "{args:?}: {}", text(&o.stderr));
     };
     run(&["lock", "site.yaml", "--quiet", "--cache", "cache"]);
-    run(&["build", "site.yaml", "-o", "site.mbundle", "--locked", "--quiet", "--cache", "cache"]);
+    run(&[
+        "build",
+        "site.yaml",
+        "-o",
+        "site.mbundle",
+        "--locked",
+        "--quiet",
+        "--cache",
+        "cache",
+    ]);
     let lock = meshbundle_core::lock::parse(&std::fs::read_to_string(d.join("meshbundle.lock")).unwrap()).unwrap();
-    let locked = lock.image("registry.k8s.io/metrics-server/metrics-server:v0.8.1").expect("the lock pins metrics-server");
+    let locked = lock
+        .image("registry.k8s.io/metrics-server/metrics-server:v0.8.1")
+        .expect("the lock pins metrics-server");
 
     let mut archive = tar::Archive::new(std::fs::File::open(d.join("site.mbundle")).unwrap());
     let mut seal: Option<Value> = None;
@@ -831,14 +1143,23 @@ fn a_build_carries_the_metrics_server_image_the_manifest_names() {
         .unwrap_or_else(|| panic!("metrics-server is not carried: {}", seal["images"]));
     assert_eq!(image["digest"], locked.digest.as_str());
     for m in image["manifests"].as_array().unwrap() {
-        assert!(blobs.contains(m.as_str().unwrap().trim_start_matches("sha256:")), "manifest {m} of metrics-server is in the bundle");
+        assert!(
+            blobs.contains(m.as_str().unwrap().trim_start_matches("sha256:")),
+            "manifest {m} of metrics-server is in the bundle"
+        );
     }
     let manifest = manifest.expect("the bundle carries the metrics-server manifest");
     let site_ref = image["site"].as_str().unwrap();
-    assert!(site_ref.ends_with(&format!("@{}", locked.site_digest().as_str())), "{site_ref}");
+    assert!(
+        site_ref.ends_with(&format!("@{}", locked.site_digest().as_str())),
+        "{site_ref}"
+    );
     let d = docs(&manifest);
     let deploy = kind(&d, "Deployment")[0];
-    assert_eq!(deploy["spec"]["template"]["spec"]["containers"][0]["image"], site_ref, "the manifest runs the carried image");
+    assert_eq!(
+        deploy["spec"]["template"]["spec"]["containers"][0]["image"], site_ref,
+        "the manifest runs the carried image"
+    );
 }
 
 #[test]
@@ -864,7 +1185,10 @@ fn verify_checks_requests_with_the_callers_kubeconfig_and_tells_a_listing_failur
     let o = s.run(&["ops/approve-kubelet-csrs.sh"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let seen = std::fs::read_to_string(s.path("kubeconfig")).unwrap();
-    assert!(seen.lines().last().unwrap().contains("/etc/kubernetes/admin.conf"), "{seen}");
+    assert!(
+        seen.lines().last().unwrap().contains("/etc/kubernetes/admin.conf"),
+        "{seen}"
+    );
 
     // A kubeconfig that cannot list requests is not "requests are pending".
     s.set("csr.fail", "");
@@ -873,6 +1197,9 @@ fn verify_checks_requests_with_the_callers_kubeconfig_and_tells_a_listing_failur
     let o = s.run(&["ops/verify.sh"]);
     assert_eq!(o.status.code(), Some(1));
     let err = text(&o.stderr);
-    assert!(err.contains("could not list the kubelet serving certificate requests"), "{err}");
+    assert!(
+        err.contains("could not list the kubelet serving certificate requests"),
+        "{err}"
+    );
     assert!(!err.contains("are pending"), "{err}");
 }

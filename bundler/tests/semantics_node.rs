@@ -79,7 +79,12 @@ fn tarball(dir: &Path, name: &str, members: &[&str]) -> Vec<u8> {
         std::fs::write(&p, format!("#!/bin/sh\necho {m}\n")).unwrap();
     }
     let out = dir.join(format!("{name}.tgz"));
-    run(Command::new("tar").arg("-czf").arg(&out).arg("-C").arg(&src).args(members));
+    run(Command::new("tar")
+        .arg("-czf")
+        .arg(&out)
+        .arg("-C")
+        .arg(&src)
+        .args(members));
     std::fs::read(out).unwrap()
 }
 
@@ -91,8 +96,15 @@ fn kubeadm_images_list(site: &Site) -> BTreeSet<String> {
     let k = catalog().kubernetes(&site.spec.kubernetes.version).unwrap();
     let repo = &site.spec.registry;
     let v = &site.spec.kubernetes.version;
-    let mut s: BTreeSet<String> =
-        ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"].iter().map(|c| format!("{repo}/{c}:v{v}")).collect();
+    let mut s: BTreeSet<String> = [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kube-proxy",
+    ]
+    .iter()
+    .map(|c| format!("{repo}/{c}:v{v}"))
+    .collect();
     s.insert(format!("{repo}/coredns/coredns:{}", k.coredns));
     s.insert(format!("{repo}/pause:{}", k.pause));
     s.insert(format!("{repo}/etcd:{}", k.etcd));
@@ -104,7 +116,11 @@ fn kubeadm_images_list(site: &Site) -> BTreeSet<String> {
 fn worker_images(site: &Site) -> BTreeSet<String> {
     kubeadm_images_list(site)
         .into_iter()
-        .filter(|i| ["/pause:", "/kube-proxy:", "/coredns/coredns:"].iter().any(|n| i.contains(n)))
+        .filter(|i| {
+            ["/pause:", "/kube-proxy:", "/coredns/coredns:"]
+                .iter()
+                .any(|n| i.contains(n))
+        })
         .collect()
 }
 
@@ -155,12 +171,22 @@ impl Node<'_> {
     }
 
     fn calls(&self, name: &str) -> Vec<String> {
-        std::fs::read_to_string(self.dir.join(format!("calls-{name}.log"))).unwrap_or_default().lines().map(str::to_string).collect()
+        std::fs::read_to_string(self.dir.join(format!("calls-{name}.log")))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 }
 
 fn ok(o: &Output) {
-    assert!(o.status.success(), "exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), text(&o.stdout), text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        text(&o.stdout),
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -177,9 +203,19 @@ fn kubeadm_tags_resolve_to_the_locked_digests_in_containerd() {
 
     // The lock: what the registry serves now, as skopeo reports it.
     let files: Vec<(&str, Vec<u8>)> = vec![
-        ("containerd-amd64", tarball(d.path(), "containerd", &["bin/containerd", "bin/ctr", "bin/containerd-shim-runc-v2"])),
+        (
+            "containerd-amd64",
+            tarball(
+                d.path(),
+                "containerd",
+                &["bin/containerd", "bin/ctr", "bin/containerd-shim-runc-v2"],
+            ),
+        ),
         ("runc-amd64", b"#!/bin/sh\necho runc\n".to_vec()),
-        ("cni-plugins-amd64", tarball(d.path(), "cni", &["bridge", "loopback", "portmap", "host-local"])),
+        (
+            "cni-plugins-amd64",
+            tarball(d.path(), "cni", &["bridge", "loopback", "portmap", "host-local"]),
+        ),
         ("crictl-amd64", tarball(d.path(), "crictl", &["crictl"])),
         ("istioctl-amd64", tarball(d.path(), "istioctl", &["istioctl"])),
         ("kubeadm-amd64", b"#!/bin/sh\necho kubeadm\n".to_vec()),
@@ -208,7 +244,12 @@ fn kubeadm_tags_resolve_to_the_locked_digests_in_containerd() {
             Some((_, b)) => meshbundle_core::digest::Digest::from_hex(&hex::encode(Sha256::digest(b))).unwrap(),
             None => f.sha256.clone().unwrap(),
         };
-        lock.files.push(LockedFile { name: f.name.clone(), url: f.url.clone(), sha256: sha, size: 0 });
+        lock.files.push(LockedFile {
+            name: f.name.clone(),
+            url: f.url.clone(),
+            sha256: sha,
+            size: 0,
+        });
     }
 
     // After the lock, the registry's kube-proxy tag moves to another image:
@@ -216,19 +257,42 @@ fn kubeadm_tags_resolve_to_the_locked_digests_in_containerd() {
     let kv = &site.spec.kubernetes.version;
     let pause = catalog().kubernetes(kv).unwrap().pause.clone();
     run(Command::new("skopeo")
-        .args(["copy", "--quiet", "--all", "--src-tls-verify=false", "--dest-tls-verify=false"])
-        .args([format!("docker://{reg}/pause:{pause}"), format!("docker://{reg}/kube-proxy:v{kv}")]));
+        .args([
+            "copy",
+            "--quiet",
+            "--all",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+        ])
+        .args([
+            format!("docker://{reg}/pause:{pause}"),
+            format!("docker://{reg}/kube-proxy:v{kv}"),
+        ]));
     let moved = skopeo_digest(&format!("{reg}/kube-proxy:v{kv}"), None);
-    assert_ne!(&moved, &pinned[&format!("{reg}/kube-proxy:v{kv}")], "the registry's tag moved");
+    assert_ne!(
+        &moved,
+        &pinned[&format!("{reg}/kube-proxy:v{kv}")],
+        "the registry's tag moved"
+    );
 
-    let tree = render(&site, &Inputs { lock: Some(&lock), ..Default::default() }).unwrap();
+    let tree = render(
+        &site,
+        &Inputs {
+            lock: Some(&lock),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let bundle = d.path().join("bundle");
     write_tree(&tree, &bundle);
     std::fs::create_dir_all(bundle.join("files")).unwrap();
     for (name, bytes) in &files {
         std::fs::write(bundle.join("files").join(name), bytes).unwrap();
     }
-    let node = Node { dir: d.path(), bundle: &bundle };
+    let node = Node {
+        dir: d.path(),
+        bundle: &bundle,
+    };
 
     for (name, want) in [("cp-1", kubeadm_images_list(&site)), ("worker-1", worker_images(&site))] {
         let address = site.spec.nodes.iter().find(|x| x.name == name).unwrap().address.clone();
@@ -239,18 +303,33 @@ fn kubeadm_tags_resolve_to_the_locked_digests_in_containerd() {
         // Every tag reference containerd holds is one kubeadm asks for, and
         // every one kubeadm asks for on this node is there...
         // (CRI also names each image by its ID, `sha256:<config digest>`.)
-        let tags: BTreeSet<String> = images.keys().filter(|k| !k.contains('@') && !k.starts_with("sha256:")).cloned().collect();
+        let tags: BTreeSet<String> = images
+            .keys()
+            .filter(|k| !k.contains('@') && !k.starts_with("sha256:"))
+            .cloned()
+            .collect();
         let ids = images.keys().filter(|k| k.starts_with("sha256:")).count();
         assert!(ids > 0, "{name}: containerd's CRI plugin saw no image: {images:#?}");
         assert_eq!(tags, want, "{name}: the tags containerd resolves locally");
         // ...with the digest the lock pins, not what the registry says now.
         for t in &tags {
-            assert_eq!(images[t], pinned[t], "{name}: {t} resolves to {} here, the lock pins {}", images[t], pinned[t]);
+            assert_eq!(
+                images[t], pinned[t],
+                "{name}: {t} resolves to {} here, the lock pins {}",
+                images[t], pinned[t]
+            );
         }
         // kubeadm runs after the tags are in place.
         let calls = node.calls(name);
-        let kubeadm = calls.iter().position(|c| c.starts_with("kubeadm ")).unwrap_or_else(|| panic!("{name}: no kubeadm: {calls:#?}"));
-        assert!(calls[..kubeadm].iter().any(|c| c.starts_with("systemctl enable --now containerd")));
+        let kubeadm = calls
+            .iter()
+            .position(|c| c.starts_with("kubeadm "))
+            .unwrap_or_else(|| panic!("{name}: no kubeadm: {calls:#?}"));
+        assert!(
+            calls[..kubeadm]
+                .iter()
+                .any(|c| c.starts_with("systemctl enable --now containerd"))
+        );
         let log = text(&o.stderr);
         let tagged_at = log.find("image tags kubeadm asks for").expect("the tag step ran");
         assert!(tagged_at < log.find("meshbundle: == kubeadm").expect("the kubeadm step ran"));
@@ -287,10 +366,25 @@ fn a_tag_that_cannot_resolve_to_the_pinned_digest_stops_the_node() {
         });
     }
     for f in &n.files {
-        let sha = f.sha256.clone().unwrap_or_else(|| meshbundle_core::digest::Digest::from_hex(&"0".repeat(64)).unwrap());
-        lock.files.push(LockedFile { name: f.name.clone(), url: f.url.clone(), sha256: sha, size: 0 });
+        let sha = f
+            .sha256
+            .clone()
+            .unwrap_or_else(|| meshbundle_core::digest::Digest::from_hex(&"0".repeat(64)).unwrap());
+        lock.files.push(LockedFile {
+            name: f.name.clone(),
+            url: f.url.clone(),
+            sha256: sha,
+            size: 0,
+        });
     }
-    let tree = render(&site, &Inputs { lock: Some(&lock), ..Default::default() }).unwrap();
+    let tree = render(
+        &site,
+        &Inputs {
+            lock: Some(&lock),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let script = text(&tree.get("nodes/worker-1/bootstrap.sh").unwrap().bytes);
     // Only the pull and tag steps, against the real containerd.
     let lib = text(&tree.get("common/lib.sh").unwrap().bytes);
@@ -301,7 +395,14 @@ fn a_tag_that_cannot_resolve_to_the_pinned_digest_stops_the_node() {
     let reg = &site.spec.registry;
     let hosts = d.path().join(format!("etc/containerd/certs.d/{reg}"));
     std::fs::create_dir_all(&hosts).unwrap();
-    std::fs::write(hosts.join("hosts.toml"), &tree.get(&format!("common/etc/containerd/certs.d/{reg}/hosts.toml")).unwrap().bytes).unwrap();
+    std::fs::write(
+        hosts.join("hosts.toml"),
+        &tree
+            .get(&format!("common/etc/containerd/certs.d/{reg}/hosts.toml"))
+            .unwrap()
+            .bytes,
+    )
+    .unwrap();
     let ctd = Containerd::start(false);
     let o = Command::new("bash")
         .arg("-c")
@@ -312,9 +413,16 @@ fn a_tag_that_cannot_resolve_to_the_pinned_digest_stops_the_node() {
         .env("CONTAINERD_ADDRESS", &ctd.socket)
         .output()
         .unwrap();
-    assert!(!o.status.success() && !text(&o.stdout).contains("done"), "{}", text(&o.stderr));
+    assert!(
+        !o.status.success() && !text(&o.stdout).contains("done"),
+        "{}",
+        text(&o.stderr)
+    );
     assert!(text(&o.stderr).contains("cannot pull"), "{}", text(&o.stderr));
-    assert!(containerd_images(&ctd).keys().all(|k| k.contains('@')), "no tag made without its pinned image");
+    assert!(
+        containerd_images(&ctd).keys().all(|k| k.contains('@')),
+        "no tag made without its pinned image"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -334,8 +442,16 @@ fn locked(site: &Site) -> Lock {
         });
     }
     for f in &n.files {
-        let sha = f.sha256.clone().unwrap_or_else(|| meshbundle_core::digest::Digest::from_hex(&"ab".repeat(32)).unwrap());
-        lock.files.push(LockedFile { name: f.name.clone(), url: f.url.clone(), sha256: sha, size: 0 });
+        let sha = f
+            .sha256
+            .clone()
+            .unwrap_or_else(|| meshbundle_core::digest::Digest::from_hex(&"ab".repeat(32)).unwrap());
+        lock.files.push(LockedFile {
+            name: f.name.clone(),
+            url: f.url.clone(),
+            sha256: sha,
+            size: 0,
+        });
     }
     lock
 }
@@ -349,25 +465,44 @@ fn docs(yaml: &str) -> Vec<serde_json::Value> {
 }
 
 fn doc(yaml: &str, kind: &str) -> serde_json::Value {
-    docs(yaml).into_iter().find(|d| d["kind"] == kind).unwrap_or_else(|| panic!("no {kind}"))
+    docs(yaml)
+        .into_iter()
+        .find(|d| d["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind}"))
 }
 
 #[test]
 fn sandbox_image_is_the_one_kubeadm_expects() {
     for (name, site) in matrix() {
         let lock = locked(&site);
-        let tree = render(&site, &Inputs { lock: Some(&lock), ..Default::default() }).unwrap();
+        let tree = render(
+            &site,
+            &Inputs {
+                lock: Some(&lock),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         // kubeadm's preflight compares the runtime's sandbox image, as a
         // string, with imageRepository + "/pause:" + its pause version.
-        let cluster =
-            doc(&file(&tree, &format!("nodes/{}/kubeadm.yaml", site.first_control_plane().unwrap().name)), "ClusterConfiguration");
+        let cluster = doc(
+            &file(
+                &tree,
+                &format!("nodes/{}/kubeadm.yaml", site.first_control_plane().unwrap().name),
+            ),
+            "ClusterConfiguration",
+        );
         let pause = &catalog().kubernetes(&site.spec.kubernetes.version).unwrap().pause;
         let expected = format!("{}/pause:{pause}", cluster["imageRepository"].as_str().unwrap());
         // `sandbox_image` (containerd 1.x) or `pinned_images.sandbox` (2.x).
         let config = file(&tree, "common/etc/containerd/config.toml");
         let sandboxes: Vec<&str> = config
             .lines()
-            .filter_map(|l| l.trim().strip_prefix("sandbox_image = ").or_else(|| l.trim().strip_prefix("sandbox = ")))
+            .filter_map(|l| {
+                l.trim()
+                    .strip_prefix("sandbox_image = ")
+                    .or_else(|| l.trim().strip_prefix("sandbox = "))
+            })
             .map(|v| v.trim_matches('"'))
             .collect();
         assert_eq!(sandboxes.len(), 1, "{name}: {config}");
@@ -377,7 +512,13 @@ fn sandbox_image_is_the_one_kubeadm_expects() {
         let last = &site.spec.nodes.last().unwrap().name;
         let script = file(&tree, &format!("nodes/{last}/bootstrap.sh"));
         let pinned = script.lines().find(|l| l.starts_with("PINNED_TAGS=")).unwrap();
-        let digest = lock.images.iter().find(|i| i.name.ends_with(&format!("/pause:{pause}"))).unwrap().digest.to_string();
+        let digest = lock
+            .images
+            .iter()
+            .find(|i| i.name.ends_with(&format!("/pause:{pause}")))
+            .unwrap()
+            .digest
+            .to_string();
         assert!(pinned.contains(&format!("{expected}@{digest}")), "{name}: {pinned}");
     }
 }
@@ -390,10 +531,14 @@ const KUBE_PROXY_DEFAULT_MIN: u64 = 131072;
 
 /// Which module a sysctl key needs before it exists (independent of the renderer).
 fn module_of(key: &str) -> Option<&'static str> {
-    [("net.netfilter.nf_conntrack", "nf_conntrack"), ("net.bridge.", "br_netfilter"), ("net.ipv4.vs.", "ip_vs")]
-        .iter()
-        .find(|(p, _)| key.starts_with(p))
-        .map(|(_, m)| *m)
+    [
+        ("net.netfilter.nf_conntrack", "nf_conntrack"),
+        ("net.bridge.", "br_netfilter"),
+        ("net.ipv4.vs.", "ip_vs"),
+    ]
+    .iter()
+    .find(|(p, _)| key.starts_with(p))
+    .map(|(_, m)| *m)
 }
 
 /// The active `key = value` lines of a sysctl.d file.
@@ -411,7 +556,13 @@ fn sysctl_lines(conf: &str) -> BTreeMap<String, String> {
 /// started on it with `cpus` CPUs: kube-proxy writes it (getConntrackMax and
 /// the timeouts in cmd/kube-proxy), else the sysctl file does if the module
 /// that holds it is loaded, else the kernel default (None).
-fn effective(key: &str, cpus: u64, conntrack: &serde_json::Value, sysctl: &BTreeMap<String, String>, modules: &[String]) -> Option<u64> {
+fn effective(
+    key: &str,
+    cpus: u64,
+    conntrack: &serde_json::Value,
+    sysctl: &BTreeMap<String, String>,
+    modules: &[String],
+) -> Option<u64> {
     let from_file = || {
         let m = module_of(key);
         if m.is_some_and(|m| !modules.iter().any(|x| x == m)) {
@@ -420,13 +571,22 @@ fn effective(key: &str, cpus: u64, conntrack: &serde_json::Value, sysctl: &BTree
         sysctl.get(key).and_then(|v| v.parse().ok())
     };
     let seconds = |field: &str, default: u64| -> u64 {
-        conntrack[field].as_str().map(|s| s.trim_end_matches('s').parse::<u64>().unwrap()).unwrap_or(default)
+        conntrack[field]
+            .as_str()
+            .map(|s| s.trim_end_matches('s').parse::<u64>().unwrap())
+            .unwrap_or(default)
     };
     match key {
         "net.netfilter.nf_conntrack_max" => {
-            let per_core = conntrack["maxPerCore"].as_u64().unwrap_or(KUBE_PROXY_DEFAULT_MAX_PER_CORE);
+            let per_core = conntrack["maxPerCore"]
+                .as_u64()
+                .unwrap_or(KUBE_PROXY_DEFAULT_MAX_PER_CORE);
             let min = conntrack["min"].as_u64().unwrap_or(KUBE_PROXY_DEFAULT_MIN);
-            if per_core > 0 { Some((per_core * cpus).max(min)) } else { from_file() }
+            if per_core > 0 {
+                Some((per_core * cpus).max(min))
+            } else {
+                from_file()
+            }
         }
         "net.netfilter.nf_conntrack_tcp_timeout_established" => {
             let s = seconds("tcpEstablishedTimeout", 86400);
@@ -459,7 +619,10 @@ fn the_node_gets_the_conntrack_settings_the_spec_asks_for_in_every_proxy_mode() 
             }
             let tree = render(&site, &Inputs::default()).unwrap();
             let cp = site.first_control_plane().unwrap().name.clone();
-            let proxy = doc(&file(&tree, &format!("nodes/{cp}/kubeadm.yaml")), "KubeProxyConfiguration");
+            let proxy = doc(
+                &file(&tree, &format!("nodes/{cp}/kubeadm.yaml")),
+                "KubeProxyConfiguration",
+            );
             assert_eq!(proxy["mode"], mode.as_str());
             let conntrack = proxy["conntrack"].clone();
             let sysctl = sysctl_lines(&file(&tree, "common/etc/sysctl.d/90-meshbundle.conf"));
@@ -472,8 +635,12 @@ fn the_node_gets_the_conntrack_settings_the_spec_asks_for_in_every_proxy_mode() 
                 // The modules the bootstrap script loads are the boot ones.
                 let script = file(&tree, &format!("nodes/{}/bootstrap.sh", node.name));
                 let line = script.lines().find(|l| l.starts_with("KERNEL_MODULES=(")).unwrap();
-                let now: Vec<String> =
-                    line.trim_start_matches("KERNEL_MODULES=(").trim_end_matches(')').split_whitespace().map(str::to_string).collect();
+                let now: Vec<String> = line
+                    .trim_start_matches("KERNEL_MODULES=(")
+                    .trim_end_matches(')')
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect();
                 assert_eq!(now, boot, "{base}/{mode:?}/{}", node.name);
             }
             for cpus in [1, 2, 8, 64, 256] {
@@ -486,17 +653,27 @@ fn the_node_gets_the_conntrack_settings_the_spec_asks_for_in_every_proxy_mode() 
                 }
             }
             // conntrack is used by every proxy mode's rules.
-            assert!(boot.iter().any(|m| m == "nf_conntrack"), "{base}/{mode:?}: nf_conntrack not loaded: {boot:?}");
+            assert!(
+                boot.iter().any(|m| m == "nf_conntrack"),
+                "{base}/{mode:?}: nf_conntrack not loaded: {boot:?}"
+            );
             // Nothing in the sysctl file is something kube-proxy rewrites.
             for k in sysctl.keys() {
                 assert!(
-                    !["nf_conntrack_max", "nf_conntrack_tcp_timeout_established", "nf_conntrack_tcp_timeout_close_wait"]
-                        .iter()
-                        .any(|x| k.ends_with(x)),
+                    ![
+                        "nf_conntrack_max",
+                        "nf_conntrack_tcp_timeout_established",
+                        "nf_conntrack_tcp_timeout_close_wait"
+                    ]
+                    .iter()
+                    .any(|x| k.ends_with(x)),
                     "{base}/{mode:?}: {k} in the sysctl file is reset by kube-proxy"
                 );
                 if let Some(m) = module_of(k) {
-                    assert!(boot.iter().any(|x| x == m), "{base}/{mode:?}: {k} needs {m}, not loaded");
+                    assert!(
+                        boot.iter().any(|x| x == m),
+                        "{base}/{mode:?}: {k} needs {m}, not loaded"
+                    );
                 }
             }
         }
@@ -507,38 +684,74 @@ fn the_node_gets_the_conntrack_settings_the_spec_asks_for_in_every_proxy_mode() 
 fn validation_names_sysctls_kube_proxy_would_reset_or_cannot_take() {
     let warned = |site: &Site, key: &str, severity: Severity| {
         let path = format!("spec.tuning.sysctl[\"{key}\"]");
-        meshbundle_core::validate::check(site).into_iter().any(|d| d.path == path && d.severity == severity)
+        meshbundle_core::validate::check(site)
+            .into_iter()
+            .any(|d| d.path == path && d.severity == severity)
     };
     let mut site = example("production");
     site.spec.kubernetes.proxy_mode = ProxyMode::Iptables;
-    site.spec.tuning.sysctl.insert("net.ipv4.conf.all.route_localnet".into(), "0".into());
-    assert!(warned(&site, "net.ipv4.conf.all.route_localnet", Severity::Warning), "iptables mode sets route_localnet = 1");
+    site.spec
+        .tuning
+        .sysctl
+        .insert("net.ipv4.conf.all.route_localnet".into(), "0".into());
+    assert!(
+        warned(&site, "net.ipv4.conf.all.route_localnet", Severity::Warning),
+        "iptables mode sets route_localnet = 1"
+    );
     site.spec.kubernetes.proxy_mode = ProxyMode::Nftables;
-    assert!(!warned(&site, "net.ipv4.conf.all.route_localnet", Severity::Warning), "nftables mode leaves it");
+    assert!(
+        !warned(&site, "net.ipv4.conf.all.route_localnet", Severity::Warning),
+        "nftables mode leaves it"
+    );
 
     let mut site = example("production");
     site.spec.kubernetes.proxy_mode = ProxyMode::Ipvs;
-    site.spec.tuning.sysctl.insert("net.ipv4.vs.expire_nodest_conn".into(), "0".into());
-    assert!(warned(&site, "net.ipv4.vs.expire_nodest_conn", Severity::Warning), "ipvs mode sets expire_nodest_conn = 1");
+    site.spec
+        .tuning
+        .sysctl
+        .insert("net.ipv4.vs.expire_nodest_conn".into(), "0".into());
+    assert!(
+        warned(&site, "net.ipv4.vs.expire_nodest_conn", Severity::Warning),
+        "ipvs mode sets expire_nodest_conn = 1"
+    );
     // ... and the sysctl file does not claim a value kube-proxy replaces.
     let tree = render(&site, &Inputs::default()).unwrap();
     let sysctl = sysctl_lines(&file(&tree, "common/etc/sysctl.d/90-meshbundle.conf"));
     assert_eq!(sysctl.get("net.ipv4.vs.expire_nodest_conn"), None, "{sysctl:?}");
-    assert!(file(&tree, "common/etc/modules-load.d/meshbundle.conf").lines().any(|l| l == "ip_vs"));
+    assert!(
+        file(&tree, "common/etc/modules-load.d/meshbundle.conf")
+            .lines()
+            .any(|l| l == "ip_vs")
+    );
 
     // A hash size below what kube-proxy raises it to.
     let mut site = example("production");
-    site.spec.tuning.sysctl.insert("net.netfilter.nf_conntrack_max".into(), "1048576".into());
-    site.spec.tuning.sysctl.insert("net.netfilter.nf_conntrack_buckets".into(), "65536".into());
+    site.spec
+        .tuning
+        .sysctl
+        .insert("net.netfilter.nf_conntrack_max".into(), "1048576".into());
+    site.spec
+        .tuning
+        .sysctl
+        .insert("net.netfilter.nf_conntrack_buckets".into(), "65536".into());
     assert!(warned(&site, "net.netfilter.nf_conntrack_buckets", Severity::Warning));
-    site.spec.tuning.sysctl.insert("net.netfilter.nf_conntrack_buckets".into(), "262144".into());
+    site.spec
+        .tuning
+        .sysctl
+        .insert("net.netfilter.nf_conntrack_buckets".into(), "262144".into());
     assert!(!warned(&site, "net.netfilter.nf_conntrack_buckets", Severity::Warning));
 
     // kube-proxy's configuration takes whole numbers that fit an int32.
     for bad in ["lots", "-1", "0", "4294967296", "1.5"] {
         let mut site = example("production");
-        site.spec.tuning.sysctl.insert("net.netfilter.nf_conntrack_max".into(), bad.into());
-        assert!(warned(&site, "net.netfilter.nf_conntrack_max", Severity::Error), "{bad} accepted");
+        site.spec
+            .tuning
+            .sysctl
+            .insert("net.netfilter.nf_conntrack_max".into(), bad.into());
+        assert!(
+            warned(&site, "net.netfilter.nf_conntrack_max", Severity::Error),
+            "{bad} accepted"
+        );
         assert!(render(&site, &Inputs::default()).is_err(), "{bad} rendered");
     }
 }
@@ -560,30 +773,59 @@ fn flanneld_uses_the_interface_of_the_node_address() {
     multi.spec.load_balancer.as_mut().unwrap().addresses = vec!["192.168.50.100-192.168.50.109".into()];
     multi.spec.istio.ingress_gateway.service.load_balancer_ip = Some("192.168.50.100".into());
     sites.push(("multi-nic".into(), multi));
-    let upstream_text =
-        std::fs::read_to_string(repo().join("images/upstream/flannel/kube-flannel-v0.27.4.yml")).expect("flannel's upstream manifest");
+    let upstream_text = std::fs::read_to_string(repo().join("images/upstream/flannel/kube-flannel-v0.27.4.yml"))
+        .expect("flannel's upstream manifest");
     for (name, mut site) in sites {
         // Every site of the matrix, with flannel as its pod network.
         site.spec.kubernetes.cni = meshbundle_core::spec::Cni::Flannel;
         let secrets = secrets(&site);
-        let tree = render(&site, &Inputs { secrets: Some(&secrets), ..Default::default() }).unwrap();
+        let tree = render(
+            &site,
+            &Inputs {
+                secrets: Some(&secrets),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let manifest = file(&tree, "manifests/cni/flannel.yaml");
         let ds = docs(&manifest).into_iter().find(|d| d["kind"] == "DaemonSet").unwrap();
         let containers = ds["spec"]["template"]["spec"]["containers"].as_array().unwrap();
-        let flanneld = containers.iter().find(|c| c["command"][0] == "/opt/bin/flanneld").unwrap();
-        assert_eq!(ds["spec"]["template"]["spec"]["hostNetwork"], true, "{name}: status.hostIP is the node's own address");
+        let flanneld = containers
+            .iter()
+            .find(|c| c["command"][0] == "/opt/bin/flanneld")
+            .unwrap();
+        assert_eq!(
+            ds["spec"]["template"]["spec"]["hostNetwork"], true,
+            "{name}: status.hostIP is the node's own address"
+        );
         // flanneld reads FLANNELD_IFACE as --iface unless the flag is given.
-        let args: Vec<&str> = flanneld["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
-        assert!(!args.iter().any(|a| a.starts_with("--iface") || a.starts_with("--public-ip")), "{name}: {args:?}");
+        let args: Vec<&str> = flanneld["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert!(
+            !args
+                .iter()
+                .any(|a| a.starts_with("--iface") || a.starts_with("--public-ip")),
+            "{name}: {args:?}"
+        );
         let env = flanneld["env"].as_array().unwrap();
         let iface: Vec<&serde_json::Value> = env.iter().filter(|e| e["name"] == "FLANNELD_IFACE").collect();
         assert_eq!(iface.len(), 1, "{name}: {env:?}");
-        assert_eq!(iface[0]["valueFrom"]["fieldRef"]["fieldPath"], "status.hostIP", "{name}");
+        assert_eq!(
+            iface[0]["valueFrom"]["fieldRef"]["fieldPath"], "status.hostIP",
+            "{name}"
+        );
         // status.hostIP is the node's InternalIP, which the kubelet takes from
         // --node-ip: the node's spec address, on every node.
         for node in &site.spec.nodes {
             let kubeadm = file(&tree, &format!("nodes/{}/kubeadm.yaml", node.name));
-            let d = docs(&kubeadm).into_iter().find(|d| d["kind"] == "InitConfiguration" || d["kind"] == "JoinConfiguration").unwrap();
+            let d = docs(&kubeadm)
+                .into_iter()
+                .find(|d| d["kind"] == "InitConfiguration" || d["kind"] == "JoinConfiguration")
+                .unwrap();
             let extra = &d["nodeRegistration"]["kubeletExtraArgs"];
             let node_ip = match extra {
                 serde_json::Value::Array(a) => a.iter().find(|x| x["name"] == "node-ip").map(|x| x["value"].clone()),
@@ -608,6 +850,9 @@ fn flanneld_uses_the_interface_of_the_node_address() {
             )
             .replace("image: ghcr.io/flannel-io/", &format!("image: {reg}/flannel-io/"));
         let body = manifest.split_once("\n---\n").map(|(_, b)| b).unwrap();
-        assert_eq!(body, expected_body, "{name}: the manifest differs from upstream beyond the documented replacements");
+        assert_eq!(
+            body, expected_body,
+            "{name}: the manifest differs from upstream beyond the documented replacements"
+        );
     }
 }

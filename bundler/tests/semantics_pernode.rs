@@ -89,7 +89,12 @@ fn tarball(dir: &Path, name: &str, members: &[&str]) -> Vec<u8> {
         std::fs::write(&p, format!("#!/bin/sh\necho {m}\n")).unwrap();
     }
     let out = dir.join(format!("{name}.tgz"));
-    run(Command::new("tar").arg("-czf").arg(&out).arg("-C").arg(&src).args(members));
+    run(Command::new("tar")
+        .arg("-czf")
+        .arg(&out)
+        .arg("-C")
+        .arg(&src)
+        .args(members));
     std::fs::read(out).unwrap()
 }
 
@@ -98,9 +103,19 @@ fn tarball(dir: &Path, name: &str, members: &[&str]) -> Vec<u8> {
 fn real_release_files(up: &site::SiteUpstream, site: &meshbundle_core::spec::Site) {
     let d = up.dir.path();
     let content: BTreeMap<&str, Vec<u8>> = [
-        ("containerd-amd64", tarball(d, "containerd", &["bin/containerd", "bin/ctr", "bin/containerd-shim-runc-v2"])),
+        (
+            "containerd-amd64",
+            tarball(
+                d,
+                "containerd",
+                &["bin/containerd", "bin/ctr", "bin/containerd-shim-runc-v2"],
+            ),
+        ),
         ("runc-amd64", b"#!/bin/sh\necho runc\n".to_vec()),
-        ("cni-plugins-amd64", tarball(d, "cni", &["bridge", "loopback", "portmap", "host-local"])),
+        (
+            "cni-plugins-amd64",
+            tarball(d, "cni", &["bridge", "loopback", "portmap", "host-local"]),
+        ),
         ("crictl-amd64", tarball(d, "crictl", &["crictl"])),
         ("istioctl-amd64", tarball(d, "istioctl", &["istioctl"])),
         ("kubeadm-amd64", b"#!/bin/sh\necho kubeadm\n".to_vec()),
@@ -118,10 +133,18 @@ fn real_release_files(up: &site::SiteUpstream, site: &meshbundle_core::spec::Sit
         std::fs::write(local(&f.url), bytes).unwrap();
         let sum = f.checksum_url.clone().expect("a release file has a checksum file");
         let hex = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
-        let line = if sum.ends_with(".sha256") { format!("{hex}\n") } else { format!("{hex}  {}\n", f.url.rsplit('/').next().unwrap()) };
+        let line = if sum.ends_with(".sha256") {
+            format!("{hex}\n")
+        } else {
+            format!("{hex}  {}\n", f.url.rsplit('/').next().unwrap())
+        };
         sums.entry(sum).or_default().push_str(&line);
     }
-    assert_eq!(sums.len(), content.len(), "every release file the bootstraps unpack is carried");
+    assert_eq!(
+        sums.len(),
+        content.len(),
+        "every release file the bootstraps unpack is carried"
+    );
     for (sum, text) in sums {
         std::fs::write(local(&sum), text).unwrap();
     }
@@ -153,11 +176,17 @@ fn fixture() -> Fixture {
     real_release_files(&up, &site);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("site.yaml"), meshbundle_core::examples::example("production").unwrap()).unwrap();
+    std::fs::write(
+        d.join("site.yaml"),
+        meshbundle_core::examples::example("production").unwrap(),
+    )
+    .unwrap();
     let o = meshbundle(d, &["secrets", "generate", "site.yaml", "-o", "site.secrets.yaml"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     run(Command::new("age-keygen").arg("-o").arg(d.join("operator.age")));
-    let recipient = run(Command::new("age-keygen").arg("-y").arg(d.join("operator.age"))).trim().to_string();
+    let recipient = run(Command::new("age-keygen").arg("-y").arg(d.join("operator.age")))
+        .trim()
+        .to_string();
     let with_net = |args: &[&str]| {
         let mut all: Vec<&str> = args.to_vec();
         all.extend(up.flags.iter().map(String::as_str));
@@ -197,7 +226,8 @@ fn fixture() -> Fixture {
         "site.mbundle",
     ]);
     drop(up);
-    let secrets = meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(d.join("site.secrets.yaml")).unwrap()).unwrap();
+    let secrets =
+        meshbundle_core::pki::parse_secrets(&std::fs::read_to_string(d.join("site.secrets.yaml")).unwrap()).unwrap();
     Fixture { dir, site, secrets }
 }
 
@@ -219,7 +249,10 @@ fn key_needles(s: &SiteSecrets) -> Vec<(String, [String; 2])> {
         ("the Kubernetes CA key".into(), &s.kubeadm.ca.key),
         ("the front-proxy CA key".into(), &s.kubeadm.front_proxy_ca.key),
         ("the etcd CA key".into(), &s.kubeadm.etcd_ca.key),
-        ("the service-account signing key".into(), &s.kubeadm.service_account.private_key),
+        (
+            "the service-account signing key".into(),
+            &s.kubeadm.service_account.private_key,
+        ),
         ("the Istio root CA key".into(), &s.istio.root.key),
     ];
     for (cluster, ca) in &s.istio.intermediates {
@@ -245,7 +278,10 @@ fn keys_held(dir: &Path, s: &SiteSecrets) -> Vec<String> {
     let needles = key_needles(s);
     let mut held = Vec::new();
     for p in walk(dir) {
-        let text: String = String::from_utf8_lossy(&std::fs::read(&p).unwrap()).chars().filter(|c| !c.is_whitespace()).collect();
+        let text: String = String::from_utf8_lossy(&std::fs::read(&p).unwrap())
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
         for (what, frags) in &needles {
             if frags.iter().any(|f| text.contains(f.as_str())) {
                 held.push(format!("{} holds {what}", p.strip_prefix(dir).unwrap().display()));
@@ -279,7 +315,14 @@ impl Machine {
         }
         let log = dir.path().join("calls.log");
         let cert_b64 = base64::engine::general_purpose::STANDARD.encode(s.istio.root.cert.as_bytes());
-        Machine { _dir: dir, root, stubs, log, address: address.to_string(), cert_b64 }
+        Machine {
+            _dir: dir,
+            root,
+            stubs,
+            log,
+            address: address.to_string(),
+            cert_b64,
+        }
     }
 
     fn run(&self, dir: &Path, args: &[&str]) -> Output {
@@ -287,7 +330,10 @@ impl Machine {
             .args(args)
             .current_dir(dir)
             .env_clear()
-            .env("PATH", format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", self.stubs.display()))
+            .env(
+                "PATH",
+                format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", self.stubs.display()),
+            )
             .env("HOME", self.root.join("root"))
             .env("MESHBUNDLE_SYSROOT", &self.root)
             .env("MB_LOG", &self.log)
@@ -299,12 +345,22 @@ impl Machine {
     }
 
     fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(str::to_string).collect()
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 }
 
 fn ok(what: &str, o: &Output) {
-    assert!(o.status.success(), "{what}: exit {:?}\nstdout:\n{}\nstderr:\n{}", o.status.code(), text(&o.stdout), text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{what}: exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        text(&o.stdout),
+        text(&o.stderr)
+    );
 }
 
 fn json(o: &Output) -> Value {
@@ -322,7 +378,10 @@ fn per_node_extraction() {
 fn each_node_gets_only_what_it_needs_and_installs_from_it(f: &Fixture) {
     let d = f.d();
     let full = d.join("full");
-    ok("full extraction", &f.import(&["--extract", "full", "--identity", "operator.age"]));
+    ok(
+        "full extraction",
+        &f.import(&["--extract", "full", "--identity", "operator.age"]),
+    );
     let everything = listing(&full);
     assert!(!everything.contains_key(NODE_MARKER), "a full extraction names no node");
     assert!(everything.contains_key("nodes/worker-2/kubeadm.yaml") && everything.contains_key("files/kubeadm-amd64"));
@@ -331,7 +390,16 @@ fn each_node_gets_only_what_it_needs_and_installs_from_it(f: &Fixture) {
     for n in &f.site.spec.nodes {
         let name = n.name.as_str();
         let out = d.join(format!("on-{name}"));
-        let o = f.import(&["--extract", out.to_str().unwrap(), "--node", name, "--identity", "operator.age", "--format", "json"]);
+        let o = f.import(&[
+            "--extract",
+            out.to_str().unwrap(),
+            "--node",
+            name,
+            "--identity",
+            "operator.age",
+            "--format",
+            "json",
+        ]);
         ok(name, &o);
         let summary = json(&o);
         assert_eq!(summary["node"], name);
@@ -346,19 +414,39 @@ fn each_node_gets_only_what_it_needs_and_installs_from_it(f: &Fixture) {
             .collect();
         want.insert(NODE_MARKER.into(), 0o644);
         assert_eq!(got, want, "{name}: the extraction is not the node's layout");
-        assert_eq!(std::fs::read_to_string(out.join(NODE_MARKER)).unwrap(), format!("{name}\n"));
+        assert_eq!(
+            std::fs::read_to_string(out.join(NODE_MARKER)).unwrap(),
+            format!("{name}\n")
+        );
         let private: Vec<&String> = got.iter().filter(|(_, m)| **m == 0o600).map(|(p, _)| p).collect();
-        assert_eq!(summary["extract"]["decrypted"], private.len(), "{name}: decrypts only its own private files");
+        assert_eq!(
+            summary["extract"]["decrypted"],
+            private.len(),
+            "{name}: decrypts only its own private files"
+        );
         assert_eq!(summary["extract"]["stillSealed"], 0);
 
         // What the files mean: who holds which key and join configuration.
         let held = keys_held(&out, &f.secrets);
-        let others: Vec<&String> = got.keys().filter(|p| p.starts_with("nodes/") && !p.starts_with(&format!("nodes/{name}/"))).collect();
+        let others: Vec<&String> = got
+            .keys()
+            .filter(|p| p.starts_with("nodes/") && !p.starts_with(&format!("nodes/{name}/")))
+            .collect();
         assert!(others.is_empty(), "{name} got {others:?}");
         let kubeadm = std::fs::read_to_string(out.join(format!("nodes/{name}/kubeadm.yaml"))).unwrap();
-        assert!(kubeadm.contains(f.secrets.kubeadm.token.as_str()), "{name}: its own configuration, decrypted, with the token");
+        assert!(
+            kubeadm.contains(f.secrets.kubeadm.token.as_str()),
+            "{name}: its own configuration, decrypted, with the token"
+        );
         if name == first {
-            for what in ["Kubernetes CA", "front-proxy CA", "etcd CA", "service-account", "Istio CA key of", "ingress key"] {
+            for what in [
+                "Kubernetes CA",
+                "front-proxy CA",
+                "etcd CA",
+                "service-account",
+                "Istio CA key of",
+                "ingress key",
+            ] {
                 assert!(held.iter().any(|h| h.contains(what)), "{name} lacks {what}: {held:?}");
             }
             assert!(got.contains_key("secrets/istio-cacerts.yaml") && got.contains_key("secrets/ingress-tls.yaml"));
@@ -366,7 +454,11 @@ fn each_node_gets_only_what_it_needs_and_installs_from_it(f: &Fixture) {
             assert!(held.is_empty(), "{name}: {held:?}");
             assert_eq!(private, vec![&format!("nodes/{name}/kubeadm.yaml")], "{name}");
             assert!(!got.keys().any(|p| p.starts_with("secrets/")), "{name}");
-            assert_eq!(got.contains_key("files/istioctl-amd64"), n.role == Role::ControlPlane, "{name}: istioctl");
+            assert_eq!(
+                got.contains_key("files/istioctl-amd64"),
+                n.role == Role::ControlPlane,
+                "{name}: istioctl"
+            );
         }
 
         // The node installs from its own extraction, to the end.
@@ -375,26 +467,54 @@ fn each_node_gets_only_what_it_needs_and_installs_from_it(f: &Fixture) {
         ok(&format!("install.sh node on {name}"), &o);
         let calls = m.calls();
         let config = format!("--config {}/nodes/{name}/kubeadm.yaml", out.display());
-        let kubeadm_call =
-            calls.iter().find(|c| c.starts_with("kubeadm init") || c.starts_with("kubeadm join")).unwrap_or_else(|| panic!("{calls:#?}"));
+        let kubeadm_call = calls
+            .iter()
+            .find(|c| c.starts_with("kubeadm init") || c.starts_with("kubeadm join"))
+            .unwrap_or_else(|| panic!("{calls:#?}"));
         assert!(kubeadm_call.contains(&config), "{name}: {kubeadm_call}");
-        assert_eq!(kubeadm_call.starts_with("kubeadm init"), layout.part() == Part::FirstControlPlane, "{name}: {kubeadm_call}");
-        assert!(text(&o.stderr).contains(&format!("node {name} is done")), "{}", text(&o.stderr));
-        assert_eq!(m.root.join("usr/local/bin/istioctl").exists(), n.role == Role::ControlPlane, "{name}");
+        assert_eq!(
+            kubeadm_call.starts_with("kubeadm init"),
+            layout.part() == Part::FirstControlPlane,
+            "{name}: {kubeadm_call}"
+        );
+        assert!(
+            text(&o.stderr).contains(&format!("node {name} is done")),
+            "{}",
+            text(&o.stderr)
+        );
+        assert_eq!(
+            m.root.join("usr/local/bin/istioctl").exists(),
+            n.role == Role::ControlPlane,
+            "{name}"
+        );
         if name == first {
-            assert!(m.root.join("etc/kubernetes/pki/ca.key").exists(), "the site's CA placed before kubeadm init");
+            assert!(
+                m.root.join("etc/kubernetes/pki/ca.key").exists(),
+                "the site's CA placed before kubeadm init"
+            );
             let o = m.run(&out, &["install.sh", "cluster"]);
             ok("install.sh cluster on the first control-plane node", &o);
             let calls = m.calls();
-            assert!(calls.iter().any(|c| c.starts_with("istioctl install -y -f")), "{calls:#?}");
-            assert!(calls.iter().any(|c| c.ends_with(&format!("-f {}/secrets/istio-cacerts.yaml", out.display()))), "{calls:#?}");
+            assert!(
+                calls.iter().any(|c| c.starts_with("istioctl install -y -f")),
+                "{calls:#?}"
+            );
+            assert!(
+                calls
+                    .iter()
+                    .any(|c| c.ends_with(&format!("-f {}/secrets/istio-cacerts.yaml", out.display()))),
+                "{calls:#?}"
+            );
         } else {
             assert!(!m.root.join("etc/kubernetes/pki").exists(), "{name}: no CA placed");
             let before = m.calls().len();
             let o = m.run(&out, &["install.sh", "cluster"]);
             assert_eq!(o.status.code(), Some(1), "{name}: install.sh cluster must refuse");
             let err = text(&o.stderr);
-            assert!(err.contains(&format!("laid out for node {name}")) && err.contains(&format!("on {first}")), "{err}");
+            assert!(
+                err.contains(&format!("laid out for node {name}")) && err.contains(&format!("on {first}")),
+                "{err}"
+            );
             assert_eq!(m.calls().len(), before, "{name}: nothing run");
         }
     }
@@ -406,8 +526,15 @@ fn each_node_gets_only_what_it_needs_and_installs_from_it(f: &Fixture) {
         let o = m.run(&w1, &args);
         assert_eq!(o.status.code(), Some(1), "{args:?}");
         let err = text(&o.stderr);
-        assert!(err.contains("laid out for node worker-1") && err.contains("--node worker-2"), "{err}");
-        assert!(m.calls().iter().all(|c| c.starts_with("ip ")), "nothing but the address lookup ran: {:#?}", m.calls());
+        assert!(
+            err.contains("laid out for node worker-1") && err.contains("--node worker-2"),
+            "{err}"
+        );
+        assert!(
+            m.calls().iter().all(|c| c.starts_with("ip ")),
+            "nothing but the address lookup ran: {:#?}",
+            m.calls()
+        );
     }
 }
 
@@ -418,17 +545,27 @@ fn node_extraction_keeps_every_guarantee_of_extract(f: &Fixture) {
     let o = f.import(&["--extract", "sealed", "--node", "worker-1", "--format", "json"]);
     ok("sealed", &o);
     assert_eq!(json(&o)["extract"]["stillSealed"], 1);
-    let sealed: Vec<String> = listing(&d.join("sealed")).into_iter().filter(|(_, m)| *m == 0o600).map(|(p, _)| p).collect();
+    let sealed: Vec<String> = listing(&d.join("sealed"))
+        .into_iter()
+        .filter(|(_, m)| *m == 0o600)
+        .map(|(p, _)| p)
+        .collect();
     assert_eq!(sealed, vec!["nodes/worker-1/kubeadm.yaml.age".to_string()]);
 
     // An unknown node: refused, naming the site's nodes, nothing written.
     let o = f.import(&["--extract", "nine", "--node", "worker-9", "--identity", "operator.age"]);
     assert!(!o.status.success());
     let err = text(&o.stderr);
-    assert!(err.contains("worker-9") && err.contains("cp-1, cp-2, cp-3, worker-1, worker-2, worker-3"), "{err}");
+    assert!(
+        err.contains("worker-9") && err.contains("cp-1, cp-2, cp-3, worker-1, worker-2, worker-3"),
+        "{err}"
+    );
     assert!(!d.join("nine").exists());
     let help = text(&meshbundle(d, &["import", "--help"]).stdout);
-    assert!(help.contains("--node <NAME>") && help.contains("--extract /opt/site --node worker-1"), "{help}");
+    assert!(
+        help.contains("--node <NAME>") && help.contains("--extract /opt/site --node worker-1"),
+        "{help}"
+    );
     // --node says which node to lay out for: it needs --extract.
     let o = f.import(&["--node", "worker-1", "--registry", "127.0.0.1:1"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
@@ -445,36 +582,116 @@ fn node_extraction_keeps_every_guarantee_of_extract(f: &Fixture) {
         .raw_file_position() as usize;
     damaged[at + 40] ^= 1;
     std::fs::write(d.join("damaged.mbundle"), damaged).unwrap();
-    let o = meshbundle(d, &["import", "damaged.mbundle", "--extract", "bad", "--node", "worker-1", "--identity", "operator.age"]);
+    let o = meshbundle(
+        d,
+        &[
+            "import",
+            "damaged.mbundle",
+            "--extract",
+            "bad",
+            "--node",
+            "worker-1",
+            "--identity",
+            "operator.age",
+        ],
+    );
     assert!(!o.status.success());
-    assert!(text(&o.stdout).contains("BAD"), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("BAD"),
+        "{}{}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
     assert!(!d.join("bad").exists(), "nothing written from a damaged bundle");
 
     // An identity that opens nothing: the node's own configuration cannot be
     // decrypted, and nothing is left behind.
     run(Command::new("age-keygen").arg("-o").arg(d.join("stranger.age")));
-    let o = f.import(&["--extract", "strange", "--node", "worker-1", "--identity", "stranger.age"]);
+    let o = f.import(&[
+        "--extract",
+        "strange",
+        "--node",
+        "worker-1",
+        "--identity",
+        "stranger.age",
+    ]);
     assert!(!o.status.success(), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains("everything written was removed"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("everything written was removed"),
+        "{}",
+        text(&o.stderr)
+    );
     assert!(!d.join("strange").exists());
-    assert!(!std::fs::read_dir(d).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().starts_with(".meshbundle-extract-")));
+    assert!(!std::fs::read_dir(d).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".meshbundle-extract-")
+    }));
 
     // A directory meshbundle did not lay out is refused.
     std::fs::create_dir(d.join("theirs")).unwrap();
     std::fs::write(d.join("theirs/notes"), "x").unwrap();
-    let o = f.import(&["--extract", "theirs", "--node", "worker-1", "--identity", "operator.age"]);
-    assert!(!o.status.success() && text(&o.stderr).contains("not laid out by meshbundle"), "{}", text(&o.stderr));
+    let o = f.import(&[
+        "--extract",
+        "theirs",
+        "--node",
+        "worker-1",
+        "--identity",
+        "operator.age",
+    ]);
+    assert!(
+        !o.status.success() && text(&o.stderr).contains("not laid out by meshbundle"),
+        "{}",
+        text(&o.stderr)
+    );
 
     // Laid out again for another node: nothing of the first is left.
-    ok("worker-1", &f.import(&["--extract", "reused", "--node", "worker-1", "--identity", "operator.age"]));
-    ok("worker-2", &f.import(&["--extract", "reused", "--node", "worker-2", "--identity", "operator.age"]));
+    ok(
+        "worker-1",
+        &f.import(&[
+            "--extract",
+            "reused",
+            "--node",
+            "worker-1",
+            "--identity",
+            "operator.age",
+        ]),
+    );
+    ok(
+        "worker-2",
+        &f.import(&[
+            "--extract",
+            "reused",
+            "--node",
+            "worker-2",
+            "--identity",
+            "operator.age",
+        ]),
+    );
     let got = listing(&d.join("reused"));
-    assert!(got.contains_key("nodes/worker-2/kubeadm.yaml") && !got.keys().any(|p| p.contains("worker-1")), "{got:?}");
-    assert_eq!(std::fs::read_to_string(d.join("reused").join(NODE_MARKER)).unwrap(), "worker-2\n");
+    assert!(
+        got.contains_key("nodes/worker-2/kubeadm.yaml") && !got.keys().any(|p| p.contains("worker-1")),
+        "{got:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("reused").join(NODE_MARKER)).unwrap(),
+        "worker-2\n"
+    );
     assert_eq!(got["nodes/worker-2/kubeadm.yaml"], 0o600);
-    assert_eq!(std::fs::metadata(d.join("reused/nodes/worker-2")).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(d.join("reused/nodes/worker-2"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
     // And in full: no node named any more.
-    ok("full", &f.import(&["--extract", "reused", "--identity", "operator.age"]));
+    ok(
+        "full",
+        &f.import(&["--extract", "reused", "--identity", "operator.age"]),
+    );
     assert!(!d.join("reused").join(NODE_MARKER).exists());
     assert!(d.join("reused/secrets/kubernetes-pki/ca.key").exists());
 
@@ -482,12 +699,38 @@ fn node_extraction_keeps_every_guarantee_of_extract(f: &Fixture) {
     // extraction with the base files that node has (a worker has no
     // istioctl), and a new directory lacks them.
     let before = listing(&d.join("sealed"));
-    let o = meshbundle(d, &["import", "delta.mbundle", "--quiet", "--extract", "sealed", "--node", "worker-1"]);
+    let o = meshbundle(
+        d,
+        &[
+            "import",
+            "delta.mbundle",
+            "--quiet",
+            "--extract",
+            "sealed",
+            "--node",
+            "worker-1",
+        ],
+    );
     ok("delta into worker-1's extraction", &o);
     let after = listing(&d.join("sealed"));
     assert_eq!(after, before, "the same files for worker-1, base files kept");
     assert!(!after.contains_key("files/istioctl-amd64"));
-    let o = meshbundle(d, &["import", "delta.mbundle", "--quiet", "--extract", "fresh", "--node", "worker-1"]);
-    assert!(!o.status.success() && text(&o.stderr).contains("from bundle"), "{}", text(&o.stderr));
+    let o = meshbundle(
+        d,
+        &[
+            "import",
+            "delta.mbundle",
+            "--quiet",
+            "--extract",
+            "fresh",
+            "--node",
+            "worker-1",
+        ],
+    );
+    assert!(
+        !o.status.success() && text(&o.stderr).contains("from bundle"),
+        "{}",
+        text(&o.stderr)
+    );
     assert!(!d.join("fresh").exists());
 }

@@ -26,12 +26,19 @@ fn docs(tree: &FileTree, path: &str) -> Vec<Value> {
 
 fn prometheus_config(tree: &FileTree) -> Value {
     let d = docs(tree, "manifests/observability/prometheus.yaml");
-    let cm = d.iter().find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "prometheus").unwrap();
+    let cm = d
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "prometheus")
+        .unwrap();
     serde_saphyr::from_str(cm["data"]["prometheus.yml"].as_str().unwrap()).unwrap()
 }
 
 fn job<'a>(config: &'a Value, name: &str) -> Option<&'a Value> {
-    config["scrape_configs"].as_array().unwrap().iter().find(|j| j["job_name"] == name)
+    config["scrape_configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["job_name"] == name)
 }
 
 /// `promtool check config` of the jobs, each with its discovery replaced by a static target.
@@ -49,8 +56,17 @@ fn promtool_accepts(jobs: &[&Value]) {
     // The files the jobs name exist in the pod; here, stand-ins.
     let text = serde_saphyr::to_string(&json!({"scrape_configs": jobs})).unwrap();
     std::fs::write(dir.path().join("prometheus.yml"), &text).unwrap();
-    let o = Command::new("promtool").args(["check", "config", "--syntax-only", "prometheus.yml"]).current_dir(dir.path()).output().unwrap();
-    assert!(o.status.success(), "{text}\n{}{}", text_of(&o.stdout), text_of(&o.stderr));
+    let o = Command::new("promtool")
+        .args(["check", "config", "--syntax-only", "prometheus.yml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{text}\n{}{}",
+        text_of(&o.stdout),
+        text_of(&o.stderr)
+    );
 }
 
 fn text_of(b: &[u8]) -> String {
@@ -59,7 +75,10 @@ fn text_of(b: &[u8]) -> String {
 
 /// Prometheus `relabel_configs` for what these jobs use: `keep`, `drop` and
 /// `replace` with literal or `(.+)`-group regexes over `;`-joined labels.
-fn relabel(rules: &Value, mut labels: std::collections::BTreeMap<String, String>) -> Option<std::collections::BTreeMap<String, String>> {
+fn relabel(
+    rules: &Value,
+    mut labels: std::collections::BTreeMap<String, String>,
+) -> Option<std::collections::BTreeMap<String, String>> {
     for r in rules.as_array().unwrap() {
         let action = r.get("action").and_then(Value::as_str).unwrap_or("replace");
         if action == "labelmap" {
@@ -79,9 +98,15 @@ fn relabel(rules: &Value, mut labels: std::collections::BTreeMap<String, String>
         let groups: Option<Vec<String>> = match regex {
             "(.*)" => Some(vec![joined.clone()]),
             "(.+)" => (!joined.is_empty()).then(|| vec![joined.clone()]),
-            "(.+);(.+)" => joined.split_once(';').filter(|(a, b)| !a.is_empty() && !b.is_empty()).map(|(a, b)| vec![a.into(), b.into()]),
+            "(.+);(.+)" => joined
+                .split_once(';')
+                .filter(|(a, b)| !a.is_empty() && !b.is_empty())
+                .map(|(a, b)| vec![a.into(), b.into()]),
             lit => {
-                assert!(!lit.contains(['(', '[', '.', '*', '+', '?', '\\']), "the test's relabelling does not know regex `{lit}`");
+                assert!(
+                    !lit.contains(['(', '[', '.', '*', '+', '?', '\\']),
+                    "the test's relabelling does not know regex `{lit}`"
+                );
                 lit.split('|').any(|alt| alt == joined).then(Vec::new)
             }
         };
@@ -114,9 +139,16 @@ fn allowed(all: &[Value], sa_ns: &str, sa: &str, verb: &str, group: Option<&str>
     all.iter()
         .filter(|b| b["kind"] == "ClusterRoleBinding")
         .filter(|b| {
-            b["subjects"].as_array().unwrap().iter().any(|s| s["kind"] == "ServiceAccount" && s["name"] == sa && s["namespace"] == sa_ns)
+            b["subjects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["kind"] == "ServiceAccount" && s["name"] == sa && s["namespace"] == sa_ns)
         })
-        .filter_map(|b| all.iter().find(|r| r["kind"] == "ClusterRole" && r["metadata"]["name"] == b["roleRef"]["name"]))
+        .filter_map(|b| {
+            all.iter()
+                .find(|r| r["kind"] == "ClusterRole" && r["metadata"]["name"] == b["roleRef"]["name"])
+        })
         .flat_map(|r| r["rules"].as_array().unwrap().iter())
         .any(|rule| {
             let has = |k: &str, v: &str| rule[k].as_array().is_some_and(|a| a.iter().any(|x| x == v || x == "*"));
@@ -144,19 +176,33 @@ fn metallb_metrics_are_scraped_over_https_with_a_token_it_can_check_and_not_by_t
 
     // The generic pod job keeps only pods annotated prometheus.io/scrape: MetalLB's are not.
     let pods_job = job(&config, "kubernetes-pods").unwrap();
-    for w in metallb.iter().filter(|d| d["kind"] == "Deployment" || d["kind"] == "DaemonSet") {
+    for w in metallb
+        .iter()
+        .filter(|d| d["kind"] == "Deployment" || d["kind"] == "DaemonSet")
+    {
         let ann = &w["spec"]["template"]["metadata"]["annotations"];
         let mut l = labels(&[("__meta_kubernetes_pod_phase", "Running")]);
         if let Some(a) = ann.as_object() {
             for (k, v) in a {
                 let k = k.replace(['.', '/', '-'], "_");
-                l.insert(format!("__meta_kubernetes_pod_annotation_{k}"), v.as_str().unwrap().to_string());
+                l.insert(
+                    format!("__meta_kubernetes_pod_annotation_{k}"),
+                    v.as_str().unwrap().to_string(),
+                );
             }
         }
         let kept = relabel(&pods_job["relabel_configs"], l.clone()).is_some_and(|_| true);
         // `kubernetes-pods` keeps on a regex the test evaluates only as the literal `true`.
-        assert!(!kept || !l.contains_key("__meta_kubernetes_pod_annotation_prometheus_io_scrape"), "{}", w["metadata"]["name"]);
-        assert!(ann.get("prometheus.io/scrape").is_none(), "{} is still annotated for the plain-HTTP pod job", w["metadata"]["name"]);
+        assert!(
+            !kept || !l.contains_key("__meta_kubernetes_pod_annotation_prometheus_io_scrape"),
+            "{}",
+            w["metadata"]["name"]
+        );
+        assert!(
+            ann.get("prometheus.io/scrape").is_none(),
+            "{} is still annotated for the plain-HTTP pod job",
+            w["metadata"]["name"]
+        );
     }
 
     // Its own job: HTTPS with the Prometheus service account's token, the metrics port of MetalLB's pods only.
@@ -164,7 +210,10 @@ fn metallb_metrics_are_scraped_over_https_with_a_token_it_can_check_and_not_by_t
     assert_eq!(j["scheme"], "https");
     assert_eq!(j["authorization"]["credentials_file"], SA_TOKEN);
     assert_eq!(j["kubernetes_sd_configs"][0]["role"], "pod");
-    assert_eq!(j["kubernetes_sd_configs"][0]["namespaces"]["names"], json!(["metallb-system"]));
+    assert_eq!(
+        j["kubernetes_sd_configs"][0]["namespaces"]["names"],
+        json!(["metallb-system"])
+    );
     let target = |app: &str, port: &str, phase: &str| {
         labels(&[
             ("__meta_kubernetes_pod_label_app", app),
@@ -175,36 +224,77 @@ fn metallb_metrics_are_scraped_over_https_with_a_token_it_can_check_and_not_by_t
             ("__meta_kubernetes_pod_node_name", "worker-1"),
         ])
     };
-    let kept = relabel(&j["relabel_configs"], target("metallb", "metricshttps", "Running")).expect("the speaker's metrics port is scraped");
+    let kept = relabel(&j["relabel_configs"], target("metallb", "metricshttps", "Running"))
+        .expect("the speaker's metrics port is scraped");
     assert_eq!(kept["node"], "worker-1");
-    assert!(relabel(&j["relabel_configs"], target("metallb", "memberlist-tcp", "Running")).is_none(), "not memberlist");
-    assert!(relabel(&j["relabel_configs"], target("metallb", "webhook-server", "Running")).is_none(), "not the webhook");
+    assert!(
+        relabel(&j["relabel_configs"], target("metallb", "memberlist-tcp", "Running")).is_none(),
+        "not memberlist"
+    );
+    assert!(
+        relabel(&j["relabel_configs"], target("metallb", "webhook-server", "Running")).is_none(),
+        "not the webhook"
+    );
     assert!(relabel(&j["relabel_configs"], target("other", "metricshttps", "Running")).is_none());
     assert!(relabel(&j["relabel_configs"], target("metallb", "metricshttps", "Succeeded")).is_none());
     // Every MetalLB workload has the port the job keeps.
-    for w in metallb.iter().filter(|d| d["kind"] == "Deployment" || d["kind"] == "DaemonSet") {
-        let ports: Vec<&Value> =
-            w["spec"]["template"]["spec"]["containers"].as_array().unwrap().iter().flat_map(|c| c["ports"].as_array().unwrap()).collect();
-        assert!(ports.iter().any(|p| p["name"] == "metricshttps" && p["containerPort"] == 9120), "{}", w["metadata"]["name"]);
+    for w in metallb
+        .iter()
+        .filter(|d| d["kind"] == "Deployment" || d["kind"] == "DaemonSet")
+    {
+        let ports: Vec<&Value> = w["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|c| c["ports"].as_array().unwrap())
+            .collect();
+        assert!(
+            ports
+                .iter()
+                .any(|p| p["name"] == "metricshttps" && p["containerPort"] == 9120),
+            "{}",
+            w["metadata"]["name"]
+        );
         assert_eq!(w["spec"]["template"]["metadata"]["labels"]["app"], "metallb");
     }
 
     // MetalLB checks the token (TokenReview) and the right to GET /metrics
     // (SubjectAccessReview): its service accounts may ask, and Prometheus's may get.
     for sa in ["controller", "speaker"] {
-        assert!(allowed(&metallb, "metallb-system", sa, "create", Some("authentication.k8s.io"), "tokenreviews"), "{sa}: tokenreviews");
         assert!(
-            allowed(&metallb, "metallb-system", sa, "create", Some("authorization.k8s.io"), "subjectaccessreviews"),
+            allowed(
+                &metallb,
+                "metallb-system",
+                sa,
+                "create",
+                Some("authentication.k8s.io"),
+                "tokenreviews"
+            ),
+            "{sa}: tokenreviews"
+        );
+        assert!(
+            allowed(
+                &metallb,
+                "metallb-system",
+                sa,
+                "create",
+                Some("authorization.k8s.io"),
+                "subjectaccessreviews"
+            ),
             "{sa}: subjectaccessreviews"
         );
     }
-    let sa =
-        prometheus.iter().find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "prometheus").unwrap()["spec"]["template"]["spec"]
-            ["serviceAccountName"]
-            .as_str()
-            .unwrap()
-            .to_string();
-    assert!(allowed(&prometheus, "istio-system", &sa, "get", None, "/metrics"), "Prometheus may GET /metrics");
+    let sa = prometheus
+        .iter()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "prometheus")
+        .unwrap()["spec"]["template"]["spec"]["serviceAccountName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        allowed(&prometheus, "istio-system", &sa, "get", None, "/metrics"),
+        "Prometheus may GET /metrics"
+    );
 
     promtool_accepts(&[j]);
 
@@ -222,7 +312,13 @@ fn kubelets_are_scraped_over_tls_verified_against_the_cluster_ca_at_the_address_
     let (s, tree) = production();
     let config = prometheus_config(&tree);
     let approve = String::from_utf8(tree.get("ops/approve-kubelet-csrs.sh").unwrap().bytes.clone()).unwrap();
-    let names: Vec<&str> = approve.lines().find_map(|l| l.strip_prefix("NODE_NAMES=(")).unwrap().trim_end_matches(')').split(' ').collect();
+    let names: Vec<&str> = approve
+        .lines()
+        .find_map(|l| l.strip_prefix("NODE_NAMES=("))
+        .unwrap()
+        .trim_end_matches(')')
+        .split(' ')
+        .collect();
     let sans: Vec<&str> = approve
         .split("NODE_SANS=(\n")
         .nth(1)
@@ -235,16 +331,29 @@ fn kubelets_are_scraped_over_tls_verified_against_the_cluster_ca_at_the_address_
         .as_array()
         .unwrap()
         .iter()
-        .filter(|j| j["kubernetes_sd_configs"].as_array().is_some_and(|c| c.iter().any(|c| c["role"] == "node")))
+        .filter(|j| {
+            j["kubernetes_sd_configs"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["role"] == "node"))
+        })
         .collect();
     let names_of: Vec<&str> = node_jobs.iter().map(|j| j["job_name"].as_str().unwrap()).collect();
-    assert!(names_of.contains(&"kubernetes-nodes") && names_of.contains(&"kubernetes-nodes-cadvisor"), "{names_of:?}");
+    assert!(
+        names_of.contains(&"kubernetes-nodes") && names_of.contains(&"kubernetes-nodes-cadvisor"),
+        "{names_of:?}"
+    );
     for j in &node_jobs {
         let name = j["job_name"].as_str().unwrap();
         assert_eq!(j["scheme"], "https", "{name}");
-        assert!(j["tls_config"].get("insecure_skip_verify").is_none_or(|v| v == false), "{name} skips verification");
+        assert!(
+            j["tls_config"].get("insecure_skip_verify").is_none_or(|v| v == false),
+            "{name} skips verification"
+        );
         assert_eq!(j["tls_config"]["ca_file"], SA_CA, "{name}");
-        assert!(j["tls_config"].get("server_name").is_none(), "{name}: the dialled address is the name checked");
+        assert!(
+            j["tls_config"].get("server_name").is_none(),
+            "{name}: the dialled address is the name checked"
+        );
         for n in &s.spec.nodes {
             // What node discovery gives for this node (kubelet on 10250), relabelled.
             let l = labels(&[
@@ -256,13 +365,26 @@ fn kubelets_are_scraped_over_tls_verified_against_the_cluster_ca_at_the_address_
             ]);
             let out = relabel(&j["relabel_configs"], l).unwrap();
             let address = &out["__address__"];
-            assert_eq!(address, &format!("{}:10250", n.address), "{name}: {} is dialled at its InternalIP", n.name);
+            assert_eq!(
+                address,
+                &format!("{}:10250", n.address),
+                "{name}: {} is dialled at its InternalIP",
+                n.name
+            );
             assert_eq!(out["node"], n.name, "{name}: the series name the node");
             // The certificate the approver lets the kubelet have names that address.
             let ip: std::net::Ipv4Addr = n.address.parse().unwrap();
-            let ip_der: String = format!("8704{}", ip.octets().iter().map(|o| format!("{o:02X}")).collect::<String>());
+            let ip_der: String = format!(
+                "8704{}",
+                ip.octets().iter().map(|o| format!("{o:02X}")).collect::<String>()
+            );
             let i = names.iter().position(|x| *x == n.name).unwrap();
-            assert!(sans[i].ends_with(&ip_der), "{name}: the serving certificate of {} names {}", n.name, n.address);
+            assert!(
+                sans[i].ends_with(&ip_der),
+                "{name}: the serving certificate of {} names {}",
+                n.name,
+                n.address
+            );
         }
     }
     // The kubelet's own /metrics (where kubelet_certificate_manager_server_ttl_seconds
@@ -271,7 +393,14 @@ fn kubelets_are_scraped_over_tls_verified_against_the_cluster_ca_at_the_address_
     assert!(nodes.get("metrics_path").is_none_or(|p| p == "/metrics"));
     assert_eq!(nodes["bearer_token_file"], SA_TOKEN);
     let prometheus = docs(&tree, "manifests/observability/prometheus.yaml");
-    assert!(allowed(&prometheus, "istio-system", "prometheus", "get", Some(""), "nodes/metrics"));
+    assert!(allowed(
+        &prometheus,
+        "istio-system",
+        "prometheus",
+        "get",
+        Some(""),
+        "nodes/metrics"
+    ));
     let jobs: Vec<&Value> = node_jobs.clone();
     promtool_accepts(&jobs);
     // No job of the addon Prometheus skips verification but MetalLB's (see metallb.rs: self-signed per pod).

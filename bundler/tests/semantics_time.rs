@@ -25,20 +25,32 @@ fn with_time(time: Option<Time>) -> Site {
 }
 
 fn servers(list: &[&str]) -> Time {
-    Time { servers: list.iter().map(|s| s.to_string()).collect(), ..Default::default() }
+    Time {
+        servers: list.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
 }
 
 fn source(name: &str, list: &[&str]) -> Time {
-    Time { source_node: Some(name.into()), ..servers(list) }
+    Time {
+        source_node: Some(name.into()),
+        ..servers(list)
+    }
 }
 
 fn errors(site: &Site) -> Vec<Diagnostic> {
-    meshbundle_core::validate::check(site).into_iter().filter(|d| d.severity == Severity::Error).collect()
+    meshbundle_core::validate::check(site)
+        .into_iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect()
 }
 
 fn error_at(site: &Site, path: &str) -> Diagnostic {
     let e = errors(site);
-    let found = e.iter().find(|d| d.path == path).unwrap_or_else(|| panic!("no error at {path}: {e:#?}"));
+    let found = e
+        .iter()
+        .find(|d| d.path == path)
+        .unwrap_or_else(|| panic!("no error at {path}: {e:#?}"));
     assert!(!found.hint.is_empty(), "{found:?}");
     assert_eq!(e.len(), 1, "one problem, one error: {e:#?}");
     found.clone()
@@ -49,7 +61,10 @@ fn tree(site: &Site) -> FileTree {
 }
 
 fn file(tree: &FileTree, path: &str) -> String {
-    let f = tree.iter().find(|(p, _)| *p == path).unwrap_or_else(|| panic!("{path} is not rendered"));
+    let f = tree
+        .iter()
+        .find(|(p, _)| *p == path)
+        .unwrap_or_else(|| panic!("{path} is not rendered"));
     String::from_utf8(f.1.bytes.clone()).unwrap()
 }
 
@@ -68,7 +83,11 @@ fn values<'a>(d: &'a [Vec<String>], name: &str) -> Vec<&'a [String]> {
 
 /// The servers a configuration follows, in order.
 fn followed(d: &[Vec<String>]) -> Vec<String> {
-    values(d, "server").iter().chain(values(d, "pool").iter()).map(|v| v[0].clone()).collect()
+    values(d, "server")
+        .iter()
+        .chain(values(d, "pool").iter())
+        .map(|v| v[0].clone())
+        .collect()
 }
 
 /// The configuration a node's bootstrap installs, and the mode it waits in,
@@ -97,28 +116,51 @@ fn allowed(d: &[Vec<String>], address: &str) -> bool {
 #[test]
 fn a_spec_without_a_time_source_is_refused_unless_waived() {
     let e = error_at(&with_time(None), "spec.time");
-    assert!(e.hint.contains("servers") && e.hint.contains("sourceNode") && e.hint.contains("waived"), "{e:?}");
+    assert!(
+        e.hint.contains("servers") && e.hint.contains("sourceNode") && e.hint.contains("waived"),
+        "{e:?}"
+    );
     error_at(&with_time(Some(Time::default())), "spec.time");
 
-    let waived = with_time(Some(Time { waived: true, ..Default::default() }));
+    let waived = with_time(Some(Time {
+        waived: true,
+        ..Default::default()
+    }));
     assert!(errors(&waived).is_empty());
     let all = meshbundle_core::validate::check(&waived);
-    assert!(all.iter().any(|d| d.severity == Severity::Warning && d.path == "spec.time.waived"), "{all:#?}");
+    assert!(
+        all.iter()
+            .any(|d| d.severity == Severity::Warning && d.path == "spec.time.waived"),
+        "{all:#?}"
+    );
 
-    error_at(&with_time(Some(Time { waived: true, ..servers(&["10.0.0.5"]) })), "spec.time.waived");
+    error_at(
+        &with_time(Some(Time {
+            waived: true,
+            ..servers(&["10.0.0.5"])
+        })),
+        "spec.time.waived",
+    );
 
     // The examples choose a real source and validate.
     for name in ["production", "lab"] {
         let site = example(name);
         let time = site.spec.time.as_ref().unwrap();
-        assert!(!time.waived && (time.source_node.is_some() || !time.servers.is_empty()), "{name}");
+        assert!(
+            !time.waived && (time.source_node.is_some() || !time.servers.is_empty()),
+            "{name}"
+        );
         assert!(errors(&site).is_empty(), "{name}: {:#?}", errors(&site));
     }
 }
 
 #[test]
 fn the_source_node_is_the_first_control_plane_node() {
-    for (name, why) in [("ntp", "not a node"), ("worker-1", "worker"), ("cp-2", "not the first control-plane node")] {
+    for (name, why) in [
+        ("ntp", "not a node"),
+        ("worker-1", "worker"),
+        ("cp-2", "not the first control-plane node"),
+    ] {
         let e = error_at(&with_time(Some(source(name, &[]))), "spec.time.sourceNode");
         assert!(e.message.contains(why), "{name}: {e:?}");
         assert!(e.hint.contains("`cp-1`"), "{name}: {e:?}");
@@ -150,17 +192,34 @@ fn every_server_is_an_address_or_a_host_name_listed_once() {
         let e = error_at(&with_time(Some(servers(&["10.0.0.4", bad]))), "spec.time.servers[1]");
         assert_eq!(e.code, "time", "{bad:?}: {e:?}");
     }
-    let e = error_at(&with_time(Some(servers(&["10.0.0.5", "10.0.0.6", "10.0.0.5"]))), "spec.time.servers[2]");
+    let e = error_at(
+        &with_time(Some(servers(&["10.0.0.5", "10.0.0.6", "10.0.0.5"]))),
+        "spec.time.servers[2]",
+    );
     assert_eq!(e.code, "duplicate");
     // A bad server never reaches a configuration.
-    assert!(render(&with_time(Some(servers(&["10.0.0.5\nallow 0.0.0.0/0"]))), &Inputs::default()).is_err());
+    assert!(
+        render(
+            &with_time(Some(servers(&["10.0.0.5\nallow 0.0.0.0/0"]))),
+            &Inputs::default()
+        )
+        .is_err()
+    );
 }
 
 #[test]
 fn the_spec_text_is_checked_with_its_field_paths() {
-    let text = meshbundle_core::examples::example("production").unwrap().replace("    sourceNode: cp-1\n", "    sourceNod: cp-1\n");
+    let text = meshbundle_core::examples::example("production")
+        .unwrap()
+        .replace("    sourceNode: cp-1\n", "    sourceNod: cp-1\n");
     let l = meshbundle_core::spec::load::load(&text);
-    assert!(l.diagnostics.iter().any(|d| d.path == "spec.time.sourceNod" && d.severity == Severity::Error), "{:#?}", l.diagnostics);
+    assert!(
+        l.diagnostics
+            .iter()
+            .any(|d| d.path == "spec.time.sourceNod" && d.severity == Severity::Error),
+        "{:#?}",
+        l.diagnostics
+    );
 }
 
 // --------------------------------------------------------- what it renders
@@ -173,8 +232,15 @@ fn the_source_node_serves_the_node_network_and_every_other_node_follows_it_alone
         let (conf, mode) = node_time(&t, "cp-1").unwrap();
         let d = directives(&conf);
         assert_eq!(followed(&d), list, "the source follows the listed servers, in order");
-        assert_eq!(values(&d, "local"), vec![&["stratum".to_string(), "10".to_string()][..]]);
-        assert_eq!(mode, if list.is_empty() { "local" } else { "sync" }, "it waits for the servers only when it has some");
+        assert_eq!(
+            values(&d, "local"),
+            vec![&["stratum".to_string(), "10".to_string()][..]]
+        );
+        assert_eq!(
+            mode,
+            if list.is_empty() { "local" } else { "sync" },
+            "it waits for the servers only when it has some"
+        );
         for n in &site.spec.nodes {
             if n.name == "cp-1" {
                 continue;
@@ -182,8 +248,17 @@ fn the_source_node_serves_the_node_network_and_every_other_node_follows_it_alone
             assert!(allowed(&d, &n.address), "cp-1 does not serve {}: {conf}", n.name);
             let (conf, mode) = node_time(&t, &n.name).unwrap();
             let d = directives(&conf);
-            assert_eq!(followed(&d), vec!["10.0.0.11".to_string()], "{} follows cp-1 alone", n.name);
-            assert!(values(&d, "allow").is_empty() && values(&d, "local").is_empty(), "{} serves no one: {conf}", n.name);
+            assert_eq!(
+                followed(&d),
+                vec!["10.0.0.11".to_string()],
+                "{} follows cp-1 alone",
+                n.name
+            );
+            assert!(
+                values(&d, "allow").is_empty() && values(&d, "local").is_empty(),
+                "{} serves no one: {conf}",
+                n.name
+            );
             assert_eq!(mode, "sync");
         }
     }
@@ -217,20 +292,37 @@ fn with_servers_only_every_node_follows_them_in_order() {
         let (conf, mode) = node_time(&t, &n.name).unwrap();
         let d = directives(&conf);
         assert_eq!(followed(&d), list.to_vec(), "{}", n.name);
-        assert!(values(&d, "allow").is_empty() && values(&d, "local").is_empty(), "{}: {conf}", n.name);
+        assert!(
+            values(&d, "allow").is_empty() && values(&d, "local").is_empty(),
+            "{}: {conf}",
+            n.name
+        );
         assert_eq!(mode, "sync");
     }
-    assert!(!t.iter().any(|(p, _)| p.starts_with("nodes/") && p.contains("/etc/chrony/")));
+    assert!(
+        !t.iter()
+            .any(|(p, _)| p.starts_with("nodes/") && p.contains("/etc/chrony/"))
+    );
 }
 
 #[test]
 fn a_waived_site_gets_no_time_setup() {
-    let site = with_time(Some(Time { waived: true, ..Default::default() }));
+    let site = with_time(Some(Time {
+        waived: true,
+        ..Default::default()
+    }));
     let t = tree(&site);
-    assert!(!t.iter().any(|(p, _)| p.contains("chrony") || p.ends_with("check-time.sh")));
+    assert!(
+        !t.iter()
+            .any(|(p, _)| p.contains("chrony") || p.ends_with("check-time.sh"))
+    );
     for n in &site.spec.nodes {
         let script = file(&t, &format!("nodes/{}/bootstrap.sh", n.name));
-        assert!(!script.contains("mb_time_sync \"") && !script.contains("chronyd"), "{}", n.name);
+        assert!(
+            !script.contains("mb_time_sync \"") && !script.contains("chronyd"),
+            "{}",
+            n.name
+        );
         assert!(script.contains("waived in spec.time"));
     }
     assert!(file(&t, "README.md").contains("## Time\n\nTime sync is waived"));
@@ -255,18 +347,37 @@ fn chronyd_accepts_every_rendered_configuration() {
             let conf = dir.path().join("chrony.conf");
             std::fs::write(&conf, &f.bytes).unwrap();
             // -p: print the configuration as parsed and exit; -f: this file.
-            let o = Command::new("chronyd").arg("-p").arg("-f").arg(&conf).output().expect("chronyd (Debian's chrony) is installed");
-            assert!(o.status.success(), "{path}: chronyd refuses it: {}{}", text(&o.stderr), text(&o.stdout));
+            let o = Command::new("chronyd")
+                .arg("-p")
+                .arg("-f")
+                .arg(&conf)
+                .output()
+                .expect("chronyd (Debian's chrony) is installed");
+            assert!(
+                o.status.success(),
+                "{path}: chronyd refuses it: {}{}",
+                text(&o.stderr),
+                text(&o.stdout)
+            );
             // What chronyd read is what the file says.
             let parsed = directives(&text(&o.stdout));
-            assert_eq!(parsed, directives(&String::from_utf8(f.bytes.clone()).unwrap()), "{path}");
+            assert_eq!(
+                parsed,
+                directives(&String::from_utf8(f.bytes.clone()).unwrap()),
+                "{path}"
+            );
             checked += 1;
         }
     }
     assert!(checked >= 8, "{checked}");
     // And chronyd does refuse a broken one, so the check means something.
     std::fs::write(dir.path().join("bad.conf"), "server 10.0.0.5 iburst bogus\n").unwrap();
-    let o = Command::new("chronyd").arg("-p").arg("-f").arg(dir.path().join("bad.conf")).output().unwrap();
+    let o = Command::new("chronyd")
+        .arg("-p")
+        .arg("-f")
+        .arg(dir.path().join("bad.conf"))
+        .output()
+        .unwrap();
     assert!(!o.status.success());
 }
 
@@ -276,11 +387,21 @@ fn the_readme_and_verify_say_how_node_clocks_are_checked() {
     let readme = file(&t, "README.md");
     let time = &readme[readme.find("## Time\n").expect("a Time section")..];
     let time = &time[..time[1..].find("\n## ").map(|i| i + 1).unwrap_or(time.len())];
-    for needle in ["**cp-1** (10.0.0.11)", "chrony", "systemd-timesyncd", "common/check-time.sh", "MESHBUNDLE_TIME_SYNC_TIMEOUT", "UDP"] {
+    for needle in [
+        "**cp-1** (10.0.0.11)",
+        "chrony",
+        "systemd-timesyncd",
+        "common/check-time.sh",
+        "MESHBUNDLE_TIME_SYNC_TIMEOUT",
+        "UDP",
+    ] {
         assert!(time.contains(needle), "{needle} missing from {time}");
     }
     let verify = file(&t, "ops/verify.sh");
-    assert!(verify.contains("== node clocks") && verify.contains("run common/check-time.sh on every node"), "{verify}");
+    assert!(
+        verify.contains("== node clocks") && verify.contains("run common/check-time.sh on every node"),
+        "{verify}"
+    );
 }
 
 // ------------------------------------------------------------ the bootstrap
@@ -324,8 +445,7 @@ exit 0
 "#;
 
 const SYNCED_TO_CP1: &str = "0A00000B,10.0.0.11,11,1764547200.000000000,-0.000012000,0.000001000,0.000010000,-1.234,0.001,0.010,0.000200000,0.000100000,64.0,Normal";
-const LOCAL_CLOCK: &str =
-    "7F7F0101,127.127.1.1,10,1764547200.000000000,0.000000000,0.000000000,0.000000000,0.000,0.000,0.000,0.000000000,0.000000000,0.0,Normal";
+const LOCAL_CLOCK: &str = "7F7F0101,127.127.1.1,10,1764547200.000000000,0.000000000,0.000000000,0.000000000,0.000,0.000,0.000,0.000000000,0.000000000,0.0,Normal";
 
 struct Node1 {
     _dir: tempfile::TempDir,
@@ -343,7 +463,17 @@ fn tarball(dir: &Path, name: &str, members: &[&str]) -> Vec<u8> {
         std::fs::write(&p, "#!/bin/sh\n").unwrap();
     }
     let out = dir.join(format!("{name}.tgz"));
-    assert!(Command::new("tar").arg("-czf").arg(&out).arg("-C").arg(&src).args(members).status().unwrap().success());
+    assert!(
+        Command::new("tar")
+            .arg("-czf")
+            .arg(&out)
+            .arg("-C")
+            .arg(&src)
+            .args(members)
+            .status()
+            .unwrap()
+            .success()
+    );
     std::fs::read(out).unwrap()
 }
 
@@ -360,7 +490,10 @@ impl Node1 {
         let files = bundle.join("files");
         std::fs::create_dir_all(&files).unwrap();
         for (name, bytes) in [
-            ("containerd-amd64", tarball(dir.path(), "containerd", &["bin/containerd"])),
+            (
+                "containerd-amd64",
+                tarball(dir.path(), "containerd", &["bin/containerd"]),
+            ),
             ("cni-plugins-amd64", tarball(dir.path(), "cni", &["bridge"])),
             ("crictl-amd64", tarball(dir.path(), "crictl", &["crictl"])),
             ("istioctl-amd64", tarball(dir.path(), "istioctl", &["istioctl"])),
@@ -379,7 +512,13 @@ impl Node1 {
             std::fs::set_permissions(stubs.join(s), std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let log = dir.path().join("calls.log");
-        Node1 { _dir: dir, bundle, sysroot, stubs, log }
+        Node1 {
+            _dir: dir,
+            bundle,
+            sysroot,
+            stubs,
+            log,
+        }
     }
 
     fn bootstrap(&self, node: &str, address: &str, env: &[(&str, &str)]) -> Output {
@@ -398,7 +537,11 @@ impl Node1 {
     }
 
     fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(str::to_string).collect()
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
     }
 
     fn sys(&self, p: &str) -> String {
@@ -407,11 +550,20 @@ impl Node1 {
 }
 
 fn position(calls: &[String], prefix: &str) -> usize {
-    calls.iter().position(|c| c.starts_with(prefix)).unwrap_or_else(|| panic!("no call {prefix}: {calls:#?}"))
+    calls
+        .iter()
+        .position(|c| c.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no call {prefix}: {calls:#?}"))
 }
 
 fn ok(o: &Output) {
-    assert!(o.status.success(), "exit {:?}\n{}\n{}", o.status.code(), text(&o.stdout), text(&o.stderr));
+    assert!(
+        o.status.success(),
+        "exit {:?}\n{}\n{}",
+        o.status.code(),
+        text(&o.stdout),
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -421,8 +573,14 @@ fn a_following_node_installs_chrony_restarts_it_and_waits_for_the_clock_before_k
     let o = n.bootstrap("worker-1", "10.0.0.21", &[("MB_TRACKING", SYNCED_TO_CP1)]);
     ok(&o);
     // chrony's own configuration is the rendered one; the OS's is kept.
-    assert_eq!(n.sys("/etc/chrony/chrony.conf"), std::fs::read_to_string(n.bundle.join("common/etc/chrony/meshbundle.conf")).unwrap());
-    assert_eq!(n.sys("/etc/chrony/chrony.conf.meshbundle-orig"), "pool 2.debian.pool.ntp.org iburst\n");
+    assert_eq!(
+        n.sys("/etc/chrony/chrony.conf"),
+        std::fs::read_to_string(n.bundle.join("common/etc/chrony/meshbundle.conf")).unwrap()
+    );
+    assert_eq!(
+        n.sys("/etc/chrony/chrony.conf.meshbundle-orig"),
+        "pool 2.debian.pool.ntp.org iburst\n"
+    );
     let calls = n.calls();
     let restart = position(&calls, "systemctl restart chrony");
     let wait = position(&calls, "chronyc waitsync 600 0.1 0 1");
@@ -431,8 +589,16 @@ fn a_following_node_installs_chrony_restarts_it_and_waits_for_the_clock_before_k
     assert!(position(&calls, "systemctl enable chrony") < restart, "{calls:#?}");
     assert!(restart < wait && wait < check && check < join, "{calls:#?}");
     assert!(position(&calls, "systemctl disable --now systemd-timesyncd") < restart);
-    assert!(text(&o.stderr).contains("synchronise with cp-1 (10.0.0.11)"), "{}", text(&o.stderr));
-    assert!(text(&o.stdout).contains("OK: this node's clock follows 10.0.0.11"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stderr).contains("synchronise with cp-1 (10.0.0.11)"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(
+        text(&o.stdout).contains("OK: this node's clock follows 10.0.0.11"),
+        "{}",
+        text(&o.stdout)
+    );
 }
 
 #[test]
@@ -442,28 +608,55 @@ fn the_source_node_serves_its_own_clock_without_waiting_and_before_kubeadm_init(
     let o = n.bootstrap("cp-1", "10.0.0.11", &[("MB_TRACKING", LOCAL_CLOCK)]);
     ok(&o);
     // A RHEL-like OS keeps chrony's configuration at /etc/chrony.conf.
-    assert_eq!(n.sys("/etc/chrony.conf"), std::fs::read_to_string(n.bundle.join("nodes/cp-1/etc/chrony/meshbundle.conf")).unwrap());
+    assert_eq!(
+        n.sys("/etc/chrony.conf"),
+        std::fs::read_to_string(n.bundle.join("nodes/cp-1/etc/chrony/meshbundle.conf")).unwrap()
+    );
     let calls = n.calls();
-    assert!(!calls.iter().any(|c| c.starts_with("chronyc waitsync")), "nothing to wait for: {calls:#?}");
+    assert!(
+        !calls.iter().any(|c| c.starts_with("chronyc waitsync")),
+        "nothing to wait for: {calls:#?}"
+    );
     assert!(position(&calls, "systemctl restart chrony") < position(&calls, "kubeadm init"));
-    assert!(text(&o.stdout).contains("OK: this node (cp-1) is the site's time source"), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("OK: this node (cp-1) is the site's time source"),
+        "{}",
+        text(&o.stdout)
+    );
 }
 
 #[test]
 fn the_bootstrap_stops_before_kubeadm_when_the_clock_never_synchronises() {
     let site = example("production");
     let n = Node1::new(&site, "/etc/chrony/chrony.conf");
-    let o =
-        n.bootstrap("cp-2", "10.0.0.12", &[("MB_TRACKING", SYNCED_TO_CP1), ("MB_WAITSYNC", "1"), ("MESHBUNDLE_TIME_SYNC_TIMEOUT", "3")]);
+    let o = n.bootstrap(
+        "cp-2",
+        "10.0.0.12",
+        &[
+            ("MB_TRACKING", SYNCED_TO_CP1),
+            ("MB_WAITSYNC", "1"),
+            ("MESHBUNDLE_TIME_SYNC_TIMEOUT", "3"),
+        ],
+    );
     assert!(!o.status.success());
     let err = text(&o.stderr);
-    assert!(err.contains("the clock did not synchronise with cp-1 (10.0.0.11) within 3s"), "{err}");
+    assert!(
+        err.contains("the clock did not synchronise with cp-1 (10.0.0.11) within 3s"),
+        "{err}"
+    );
     let calls = n.calls();
-    assert!(calls.contains(&"chronyc waitsync 3 0.1 0 1".to_string()), "the wait is bounded by the timeout: {calls:#?}");
+    assert!(
+        calls.contains(&"chronyc waitsync 3 0.1 0 1".to_string()),
+        "the wait is bounded by the timeout: {calls:#?}"
+    );
     assert!(!calls.iter().any(|c| c.starts_with("kubeadm")), "{calls:#?}");
 
     // A bad timeout is refused rather than waiting forever.
-    let o = n.bootstrap("cp-2", "10.0.0.12", &[("MB_TRACKING", SYNCED_TO_CP1), ("MESHBUNDLE_TIME_SYNC_TIMEOUT", "0")]);
+    let o = n.bootstrap(
+        "cp-2",
+        "10.0.0.12",
+        &[("MB_TRACKING", SYNCED_TO_CP1), ("MESHBUNDLE_TIME_SYNC_TIMEOUT", "0")],
+    );
     assert!(!o.status.success() && text(&o.stderr).contains("MESHBUNDLE_TIME_SYNC_TIMEOUT"));
 }
 
@@ -488,18 +681,32 @@ fn check_time_refuses_a_clock_that_is_off_unsynchronised_or_on_its_own() {
     ok(&check("10.0.0.21", SYNCED_TO_CP1, None));
     let off = SYNCED_TO_CP1.replace("-0.000012000", "-0.250000000");
     let o = check("10.0.0.21", &off, None);
-    assert!(!o.status.success() && text(&o.stderr).contains("-0.250000000 s off 10.0.0.11"), "{}", text(&o.stderr));
+    assert!(
+        !o.status.success() && text(&o.stderr).contains("-0.250000000 s off 10.0.0.11"),
+        "{}",
+        text(&o.stderr)
+    );
     ok(&check("10.0.0.21", &off, Some("0.5")));
     let unsynced = SYNCED_TO_CP1.replace(",Normal", ",Not synchronised");
     assert!(!check("10.0.0.21", &unsynced, None).status.success());
     // Only the source node may run on its own clock.
     let o = check("10.0.0.21", LOCAL_CLOCK, None);
-    assert!(!o.status.success() && text(&o.stderr).contains("instead of following cp-1 (10.0.0.11)"), "{}", text(&o.stderr));
+    assert!(
+        !o.status.success() && text(&o.stderr).contains("instead of following cp-1 (10.0.0.11)"),
+        "{}",
+        text(&o.stderr)
+    );
     ok(&check("10.0.0.11", LOCAL_CLOCK, None));
-    assert_eq!(check("10.0.0.21", SYNCED_TO_CP1, Some("1; reboot")).status.code(), Some(2));
+    assert_eq!(
+        check("10.0.0.21", SYNCED_TO_CP1, Some("1; reboot")).status.code(),
+        Some(2)
+    );
 
     // A source node that should follow the site's servers fails when it is on its own clock.
-    let n = Node1::new(&with_time(Some(source("cp-1", &["10.0.0.5"]))), "/etc/chrony/chrony.conf");
+    let n = Node1::new(
+        &with_time(Some(source("cp-1", &["10.0.0.5"]))),
+        "/etc/chrony/chrony.conf",
+    );
     let run = |address: &str, tracking: &str| {
         Command::new("bash")
             .arg("common/check-time.sh")
@@ -513,10 +720,21 @@ fn check_time_refuses_a_clock_that_is_off_unsynchronised_or_on_its_own() {
             .unwrap()
     };
     let o = run("10.0.0.11", LOCAL_CLOCK);
-    assert!(!o.status.success() && text(&o.stderr).contains("instead of following 10.0.0.5"), "{}", text(&o.stderr));
-    ok(&run("10.0.0.11", &SYNCED_TO_CP1.replace("0A00000B,10.0.0.11", "0A000005,10.0.0.5")));
+    assert!(
+        !o.status.success() && text(&o.stderr).contains("instead of following 10.0.0.5"),
+        "{}",
+        text(&o.stderr)
+    );
+    ok(&run(
+        "10.0.0.11",
+        &SYNCED_TO_CP1.replace("0A00000B,10.0.0.11", "0A000005,10.0.0.5"),
+    ));
     let o = run("10.0.0.22", LOCAL_CLOCK);
-    assert!(!o.status.success() && text(&o.stderr).contains("instead of following cp-1 (10.0.0.11)"), "{}", text(&o.stderr));
+    assert!(
+        !o.status.success() && text(&o.stderr).contains("instead of following cp-1 (10.0.0.11)"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -527,7 +745,11 @@ fn with_servers_the_bootstrap_waits_for_them() {
     for (node, address) in [("cp-1", "10.0.0.11"), ("worker-3", "10.0.0.23")] {
         let o = n.bootstrap(node, address, &[("MB_TRACKING", &tracking)]);
         ok(&o);
-        assert!(text(&o.stderr).contains("synchronise with 10.0.0.5, ntp2.example.internal"), "{}", text(&o.stderr));
+        assert!(
+            text(&o.stderr).contains("synchronise with 10.0.0.5, ntp2.example.internal"),
+            "{}",
+            text(&o.stderr)
+        );
     }
     let calls = n.calls();
     assert!(position(&calls, "chronyc waitsync") < position(&calls, "kubeadm init"));

@@ -18,7 +18,14 @@ use meshbundle_core::render::{Inputs, render};
 fn lay_out(name: &str, dir: &Path) {
     let site = example("production");
     let s = secrets(&site);
-    let tree = render(&site, &Inputs { secrets: Some(&s), ..Default::default() }).unwrap();
+    let tree = render(
+        &site,
+        &Inputs {
+            secrets: Some(&s),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     for path in node_files(&site, name, &tree).unwrap() {
         let f = tree.get(path).unwrap();
         let dest = dir.join(path);
@@ -111,14 +118,20 @@ fn a_worker_checks_its_own_certificates_and_is_sent_to_a_control_plane_node_to_v
     let o = run(&dir, &root, &["ops/cert-expiry.sh"]);
     let (out, err) = (text(&o.stdout), text(&o.stderr));
     assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
-    assert!(out.contains("ok: /var/lib/kubelet/pki/kubelet-client-current.pem"), "{out}");
+    assert!(
+        out.contains("ok: /var/lib/kubelet/pki/kubelet-client-current.pem"),
+        "{out}"
+    );
     assert!(out.contains("ok: /etc/kubernetes/pki/ca.crt"), "{out}");
     assert!(out.contains("check them on a control-plane node"), "{out}");
     // Within 400 days the kubelet's certificate runs out: reported, with its renewal.
     let o = run(&dir, &root, &["ops/cert-expiry.sh", "400"]);
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("EXPIRING within 400 days: /var/lib/kubelet/pki/kubelet-client-current.pem"), "{err}");
+    assert!(
+        err.contains("EXPIRING within 400 days: /var/lib/kubelet/pki/kubelet-client-current.pem"),
+        "{err}"
+    );
     assert!(err.contains("the kubelet renews it itself"), "{err}");
 
     // Nothing else of ops/: install.sh verify says where to run it, and runs nothing.
@@ -126,12 +139,18 @@ fn a_worker_checks_its_own_certificates_and_is_sent_to_a_control_plane_node_to_v
     let o = run(&dir, &root, &["install.sh", "verify"]);
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("this node has no ops/verify.sh: run ./install.sh verify on a control-plane node"), "{err}");
+    assert!(
+        err.contains("this node has no ops/verify.sh: run ./install.sh verify on a control-plane node"),
+        "{err}"
+    );
 
     // A control-plane node's extraction has it, and install.sh verify runs it.
     let cp = tmp.path().join("cp-2");
     lay_out("cp-2", &cp);
     assert!(cp.join("ops/verify.sh").exists() && cp.join("ops/cert-expiry.sh").exists());
     let install = std::fs::read_to_string(cp.join("install.sh")).unwrap();
-    assert!(install.contains("exec \"$HERE/ops/verify.sh\""), "install.sh verify runs ops/verify.sh");
+    assert!(
+        install.contains("exec \"$HERE/ops/verify.sh\""),
+        "install.sh verify runs ops/verify.sh"
+    );
 }

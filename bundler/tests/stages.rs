@@ -19,14 +19,27 @@ fn seal_records_the_bytes_parsed_even_if_the_files_change_during_the_build() {
     let d = dir.path();
     let spec = std::fs::read_to_string(repo().join("core/examples/lab.yaml")).unwrap();
     std::fs::write(d.join("site.yaml"), &spec).unwrap();
-    let mut args: Vec<String> = ["lock", "site.yaml", "--quiet", "--cache", "cache"].map(String::from).to_vec();
+    let mut args: Vec<String> = ["lock", "site.yaml", "--quiet", "--cache", "cache"]
+        .map(String::from)
+        .to_vec();
     args.extend(up.flags.iter().cloned());
     let o = Command::new(bin()).args(&args).current_dir(d).output().unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
     let lock = std::fs::read_to_string(d.join("meshbundle.lock")).unwrap();
 
-    let mut args: Vec<String> =
-        ["build", "site.yaml", "-o", "site.mbundle", "--locked", "--quiet", "--cache", "cache", "--no-binary"].map(String::from).to_vec();
+    let mut args: Vec<String> = [
+        "build",
+        "site.yaml",
+        "-o",
+        "site.mbundle",
+        "--locked",
+        "--quiet",
+        "--cache",
+        "cache",
+        "--no-binary",
+    ]
+    .map(String::from)
+    .to_vec();
     args.extend(up.flags.iter().cloned());
     let mut child = Command::new(bin())
         .args(&args)
@@ -41,7 +54,10 @@ fn seal_records_the_bytes_parsed_even_if_the_files_change_during_the_build() {
     let mut line = String::new();
     loop {
         line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "the build ended before its pause");
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "the build ended before its pause"
+        );
         if line.contains("paused at inputs-read") {
             break;
         }
@@ -49,7 +65,11 @@ fn seal_records_the_bytes_parsed_even_if_the_files_change_during_the_build() {
     // Another writer changes both files while the build runs: still valid
     // YAML, but other bytes.
     std::fs::write(d.join("site.yaml"), format!("{spec}# edited while the build ran\n")).unwrap();
-    std::fs::write(d.join("meshbundle.lock"), format!("{lock}# edited while the build ran\n")).unwrap();
+    std::fs::write(
+        d.join("meshbundle.lock"),
+        format!("{lock}# edited while the build ran\n"),
+    )
+    .unwrap();
     child.stdin.take().unwrap().write_all(b"\n").unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
@@ -58,5 +78,9 @@ fn seal_records_the_bytes_parsed_even_if_the_files_change_during_the_build() {
 
     let head = meshbundle::bundle::read::head(&d.join("site.mbundle")).unwrap();
     assert_eq!(head.seal.spec, spec, "the seal records the spec text that was parsed");
-    assert_eq!(head.seal.lock.as_deref(), Some(lock.as_str()), "the seal records the lock text that was parsed");
+    assert_eq!(
+        head.seal.lock.as_deref(),
+        Some(lock.as_str()),
+        "the seal records the lock text that was parsed"
+    );
 }

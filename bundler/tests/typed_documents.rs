@@ -37,8 +37,13 @@ def show(e):
 for e in cls(schema).iter_errors(instance):
     show(e)
 "#;
-    let o =
-        Command::new("python3").arg("-c").arg(script).arg(&s).arg(&i).output().expect("python3 with jsonschema (tests/requirements.txt)");
+    let o = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&s)
+        .arg(&i)
+        .output()
+        .expect("python3 with jsonschema (tests/requirements.txt)");
     assert!(o.status.success(), "jsonschema failed: {}", text(&o.stderr));
     text(&o.stdout).lines().map(str::to_string).collect()
 }
@@ -48,10 +53,17 @@ fn schema(dir: &Path, which: &str) -> Value {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let printed: Value = serde_json::from_slice(&o.stdout).unwrap();
     let committed: Value = serde_json::from_str(
-        &std::fs::read_to_string(repo().join(format!("core/schema/{}.schema.json", if which == "spec" { "site" } else { which }))).unwrap(),
+        &std::fs::read_to_string(repo().join(format!(
+            "core/schema/{}.schema.json",
+            if which == "spec" { "site" } else { which }
+        )))
+        .unwrap(),
     )
     .unwrap();
-    assert_eq!(printed, committed, "`meshbundle schema {which}` prints the committed schema");
+    assert_eq!(
+        printed, committed,
+        "`meshbundle schema {which}` prints the committed schema"
+    );
     printed
 }
 
@@ -64,13 +76,20 @@ fn assert_strict(name: &str, node: &Value, at: &str) {
     match node {
         Value::Object(m) => {
             if m.get("type") == Some(&Value::from("object")) && m.contains_key("properties") {
-                assert_eq!(m.get("additionalProperties"), Some(&Value::Bool(false)), "{name}: {at} allows unknown fields");
+                assert_eq!(
+                    m.get("additionalProperties"),
+                    Some(&Value::Bool(false)),
+                    "{name}: {at} allows unknown fields"
+                );
             }
             for (k, v) in m {
                 assert_strict(name, v, &format!("{at}/{k}"));
             }
         }
-        Value::Array(a) => a.iter().enumerate().for_each(|(i, v)| assert_strict(name, v, &format!("{at}/{i}"))),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, v)| assert_strict(name, v, &format!("{at}/{i}"))),
         _ => {}
     }
 }
@@ -110,7 +129,9 @@ fn real_documents_validate_against_their_schemas_and_hostile_ones_do_not() {
     mb(&["secrets", "generate", "site.yaml", "-o", "site.secrets.yaml"], false);
     mb(&["lock", "site.yaml", "--quiet", "--cache", "cache"], true);
     run(Command::new("age-keygen").arg("-o").arg(d.join("operator.age")));
-    let recipient = run(Command::new("age-keygen").arg("-y").arg(d.join("operator.age"))).trim().to_string();
+    let recipient = run(Command::new("age-keygen").arg("-y").arg(d.join("operator.age")))
+        .trim()
+        .to_string();
     mb(
         &[
             "build",
@@ -132,38 +153,128 @@ fn real_documents_validate_against_their_schemas_and_hostile_ones_do_not() {
     let lock = yaml(&d.join("meshbundle.lock"));
     let secrets = yaml(&d.join("site.secrets.yaml"));
     let seal = forge::seal_of(&d.join("site.mbundle"));
-    assert!(!lock["images"].as_array().unwrap().is_empty() && !lock["files"].as_array().unwrap().is_empty(), "{lock}");
-    assert!(!seal["images"].as_array().unwrap().is_empty(), "the bundle carries the images");
+    assert!(
+        !lock["images"].as_array().unwrap().is_empty() && !lock["files"].as_array().unwrap().is_empty(),
+        "{lock}"
+    );
+    assert!(
+        !seal["images"].as_array().unwrap().is_empty(),
+        "the bundle carries the images"
+    );
     let spec = yaml(&d.join("site.yaml"));
 
     let h = "f".repeat(64);
     // (document, hostile copy, the field the schema must name, the command that must refuse it too)
     let cases: Vec<(&str, Value, &str)> = vec![
-        ("lock", with(&lock, "/images/0/digest", format!("sha256:{}$(reboot)", &h[..50]).into()), "images/0/digest"),
-        ("lock", with(&lock, "/images/0/digest", h.clone().into()), "images/0/digest"),
-        ("lock", with(&lock, "/images/0/name", "registry.k8s.io/pause:3.10 ; id".into()), "images/0/name"),
-        ("lock", with(&lock, "/images/0/carriedDigest", format!("sha256:{}", h.to_uppercase()).into()), "images/0/carriedDigest"),
-        ("lock", with(&lock, "/files/0/name", "../../etc/cron.d/x".into()), "files/0/name"),
-        ("lock", with(&lock, "/files/0/sha256", format!("sha256:{h}").into()), "files/0/sha256"),
+        (
+            "lock",
+            with(
+                &lock,
+                "/images/0/digest",
+                format!("sha256:{}$(reboot)", &h[..50]).into(),
+            ),
+            "images/0/digest",
+        ),
+        (
+            "lock",
+            with(&lock, "/images/0/digest", h.clone().into()),
+            "images/0/digest",
+        ),
+        (
+            "lock",
+            with(&lock, "/images/0/name", "registry.k8s.io/pause:3.10 ; id".into()),
+            "images/0/name",
+        ),
+        (
+            "lock",
+            with(
+                &lock,
+                "/images/0/carriedDigest",
+                format!("sha256:{}", h.to_uppercase()).into(),
+            ),
+            "images/0/carriedDigest",
+        ),
+        (
+            "lock",
+            with(&lock, "/files/0/name", "../../etc/cron.d/x".into()),
+            "files/0/name",
+        ),
+        (
+            "lock",
+            with(&lock, "/files/0/sha256", format!("sha256:{h}").into()),
+            "files/0/sha256",
+        ),
         ("lock", with(&lock, "/files/0/checksum", "md5".into()), "files/0"),
         ("lock", with(&lock, "/kind", "Seal".into()), "kind"),
-        ("secrets", with(&secrets, "/kubeadm/token", "abcdef.0123456789abcdef;id".into()), "kubeadm/token"),
-        ("secrets", with(&secrets, "/kubeadm/certificateKey", h.to_uppercase().into()), "kubeadm/certificateKey"),
-        ("secrets", with(&secrets, "/addons/grafana/adminUser", "admin$(id)".into()), "addons/grafana/adminUser"),
-        ("secrets", with(&secrets, "/addons/grafana/adminPassword", "short".into()), "addons/grafana/adminPassword"),
+        (
+            "secrets",
+            with(&secrets, "/kubeadm/token", "abcdef.0123456789abcdef;id".into()),
+            "kubeadm/token",
+        ),
+        (
+            "secrets",
+            with(&secrets, "/kubeadm/certificateKey", h.to_uppercase().into()),
+            "kubeadm/certificateKey",
+        ),
+        (
+            "secrets",
+            with(&secrets, "/addons/grafana/adminUser", "admin$(id)".into()),
+            "addons/grafana/adminUser",
+        ),
+        (
+            "secrets",
+            with(&secrets, "/addons/grafana/adminPassword", "short".into()),
+            "addons/grafana/adminPassword",
+        ),
         ("secrets", with(&secrets, "/kubeadm/backdoor", "x".into()), "kubeadm"),
         ("seal", with(&seal, "/entries/0/mode", 0o4755.into()), "entries/0/mode"),
-        ("seal", with(&seal, "/entries/0/path", "tree/../../etc/passwd".into()), "entries/0/path"),
-        ("seal", with(&seal, "/entries/0/path", "/etc/passwd".into()), "entries/0/path"),
-        ("seal", with(&seal, "/entries/0/sha256", format!("sha256:{h}").into()), "entries/0/sha256"),
-        ("seal", with(&seal, "/images/0/manifests/0", "sha256:../../x".into()), "images/0/manifests/0"),
-        ("seal", with(&seal, "/images/0/digest", format!("sha512:{h}").into()), "images/0/digest"),
+        (
+            "seal",
+            with(&seal, "/entries/0/path", "tree/../../etc/passwd".into()),
+            "entries/0/path",
+        ),
+        (
+            "seal",
+            with(&seal, "/entries/0/path", "/etc/passwd".into()),
+            "entries/0/path",
+        ),
+        (
+            "seal",
+            with(&seal, "/entries/0/sha256", format!("sha256:{h}").into()),
+            "entries/0/sha256",
+        ),
+        (
+            "seal",
+            with(&seal, "/images/0/manifests/0", "sha256:../../x".into()),
+            "images/0/manifests/0",
+        ),
+        (
+            "seal",
+            with(&seal, "/images/0/digest", format!("sha512:{h}").into()),
+            "images/0/digest",
+        ),
         ("seal", with(&seal, "/files/0/name", "files/./x".into()), "files/0/name"),
-        ("seal", with(&seal, "/format", "meshbundle.dev/bundle/v0".into()), "format"),
-        ("seal", with(&seal, "/secrets/privateKeys", "sealed".into()), "secrets/privateKeys"),
-        ("seal", with(&seal, "/images/0/site", "not a reference".into()), "images/0/site"),
+        (
+            "seal",
+            with(&seal, "/format", "meshbundle.dev/bundle/v0".into()),
+            "format",
+        ),
+        (
+            "seal",
+            with(&seal, "/secrets/privateKeys", "sealed".into()),
+            "secrets/privateKeys",
+        ),
+        (
+            "seal",
+            with(&seal, "/images/0/site", "not a reference".into()),
+            "images/0/site",
+        ),
         ("seal", with(&seal, "/hooks", Value::Array(vec![])), ""),
-        ("spec", with(&spec, "/spec/kubernetes/podSubnets", "10.0.0.0/8".into()), "spec/kubernetes"),
+        (
+            "spec",
+            with(&spec, "/spec/kubernetes/podSubnets", "10.0.0.0/8".into()),
+            "spec/kubernetes",
+        ),
     ];
 
     let mut schemas = std::collections::BTreeMap::new();
@@ -171,13 +282,18 @@ fn real_documents_validate_against_their_schemas_and_hostile_ones_do_not() {
         let s = schema(d, name);
         assert_strict(name, &s, "");
         let errors = python_errors(d, &s, real);
-        assert!(errors.is_empty(), "the real {name} does not validate against its schema: {errors:#?}");
+        assert!(
+            errors.is_empty(),
+            "the real {name} does not validate against its schema: {errors:#?}"
+        );
         schemas.insert(name, s);
     }
     for (name, hostile, field) in &cases {
         let errors = python_errors(d, &schemas[name], hostile);
         assert!(
-            errors.iter().any(|e| e.split_once(": ").is_some_and(|(at, _)| at == *field)),
+            errors
+                .iter()
+                .any(|e| e.split_once(": ").is_some_and(|(at, _)| at == *field)),
             "{name}: the schema does not refuse the hostile value at `{field}`: {errors:#?}"
         );
     }
@@ -197,14 +313,30 @@ fn real_documents_validate_against_their_schemas_and_hostile_ones_do_not() {
                 std::fs::write(sub.join("meshbundle.lock"), serde_json::to_string(hostile).unwrap()).unwrap();
                 let o = meshbundle(
                     &sub,
-                    &["render", "site.yaml", "--secrets", "../site.secrets.yaml", "--lock", "meshbundle.lock", "-o", "out"],
+                    &[
+                        "render",
+                        "site.yaml",
+                        "--secrets",
+                        "../site.secrets.yaml",
+                        "--lock",
+                        "meshbundle.lock",
+                        "-o",
+                        "out",
+                    ],
                 );
                 assert!(!o.status.success(), "lock case {i}: render accepted the lock");
-                assert!(text(&o.stderr).contains("meshbundle.lock"), "lock case {i}: {}", text(&o.stderr));
+                assert!(
+                    text(&o.stderr).contains("meshbundle.lock"),
+                    "lock case {i}: {}",
+                    text(&o.stderr)
+                );
             }
             "secrets" => {
                 std::fs::write(d.join("hostile.secrets.yaml"), serde_json::to_string(hostile).unwrap()).unwrap();
-                refused(&["secrets", "show", "hostile.secrets.yaml"], &format!("secrets case {i}"));
+                refused(
+                    &["secrets", "show", "hostile.secrets.yaml"],
+                    &format!("secrets case {i}"),
+                );
             }
             _ => {}
         }
@@ -215,16 +347,27 @@ fn real_documents_validate_against_their_schemas_and_hostile_ones_do_not() {
 fn schema_names_each_document_and_refuses_others() {
     let dir = tempfile::tempdir().unwrap();
     let spec = meshbundle(dir.path(), &["schema"]);
-    assert_eq!(spec.stdout, meshbundle(dir.path(), &["schema", "spec"]).stdout, "the site spec stays the default");
+    assert_eq!(
+        spec.stdout,
+        meshbundle(dir.path(), &["schema", "spec"]).stdout,
+        "the site spec stays the default"
+    );
     let mut ids = std::collections::BTreeSet::new();
     for which in ["spec", "lock", "secrets", "seal"] {
         let s = schema(dir.path(), which);
         jsonschema::meta::validate(&s).unwrap_or_else(|e| panic!("{which}: not a valid JSON Schema: {e}"));
-        assert!(ids.insert(s["$id"].as_str().unwrap().to_string()), "{which}: the $id is another document's");
+        assert!(
+            ids.insert(s["$id"].as_str().unwrap().to_string()),
+            "{which}: the $id is another document's"
+        );
     }
     let o = meshbundle(dir.path(), &["schema", "bundle"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("lock") && text(&o.stderr).contains("seal"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("lock") && text(&o.stderr).contains("seal"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 /// Writes a recipe that uses every config field, two layers (a file with a
@@ -289,10 +432,20 @@ fn image_build_and_layout_bytes_are_pinned() {
         let (digest, ref_name) = meshbundle::imagebuild::build(&recipe, &out, epoch).unwrap();
         assert_eq!(ref_name, "example.com/golden:1.0");
         got.push(format!("epoch {epoch} manifest {digest}"));
-        got.push(format!("epoch {epoch} index.json {}", sha256_hex_of(&out.join("index.json"))));
-        got.push(format!("epoch {epoch} oci-layout {}", sha256_hex_of(&out.join("oci-layout"))));
-        let m: Value = serde_json::from_slice(&std::fs::read(out.join("blobs/sha256").join(digest.hex())).unwrap()).unwrap();
-        got.push(format!("epoch {epoch} config {}", m["config"]["digest"].as_str().unwrap()));
+        got.push(format!(
+            "epoch {epoch} index.json {}",
+            sha256_hex_of(&out.join("index.json"))
+        ));
+        got.push(format!(
+            "epoch {epoch} oci-layout {}",
+            sha256_hex_of(&out.join("oci-layout"))
+        ));
+        let m: Value =
+            serde_json::from_slice(&std::fs::read(out.join("blobs/sha256").join(digest.hex())).unwrap()).unwrap();
+        got.push(format!(
+            "epoch {epoch} config {}",
+            m["config"]["digest"].as_str().unwrap()
+        ));
         // A real reader agrees with what was written.
         let inspect = run(Command::new("skopeo")
             .args(["inspect", "--format", "{{.Digest}} {{.Architecture}} {{.Os}}"])
@@ -309,7 +462,9 @@ fn image_build_and_layout_bytes_are_pinned() {
     let mut blobs = Vec::new();
     for b in std::iter::once(&m["config"]).chain(m["layers"].as_array().unwrap()) {
         let bd = meshbundle_core::digest::Digest::parse(b["digest"].as_str().unwrap()).unwrap();
-        cache.put_bytes(&std::fs::read(layout_dir.join("blobs/sha256").join(bd.hex())).unwrap()).unwrap();
+        cache
+            .put_bytes(&std::fs::read(layout_dir.join("blobs/sha256").join(bd.hex())).unwrap())
+            .unwrap();
         blobs.push(meshbundle::oci::Blob {
             digest: bd,
             size: b["size"].as_u64().unwrap(),
@@ -322,7 +477,11 @@ fn image_build_and_layout_bytes_are_pinned() {
         digest: digest.clone(),
         media_type: "application/vnd.oci.image.manifest.v1+json".into(),
         size: raw.len() as u64,
-        manifests: vec![(digest.clone(), "application/vnd.oci.image.manifest.v1+json".into(), raw.clone())],
+        manifests: vec![(
+            digest.clone(),
+            "application/vnd.oci.image.manifest.v1+json".into(),
+            raw.clone(),
+        )],
         blobs,
     };
     let second = d.join("second");
@@ -330,7 +489,10 @@ fn image_build_and_layout_bytes_are_pinned() {
     let a = layout.add_image(&cache, &image, "example.com/golden:1.0").unwrap();
     let b = layout.add_image(&cache, &image, "example.com/golden:latest").unwrap();
     layout.write_index(vec![b, a]).unwrap();
-    got.push(format!("layout index.json {}", sha256_hex_of(&second.join("index.json"))));
+    got.push(format!(
+        "layout index.json {}",
+        sha256_hex_of(&second.join("index.json"))
+    ));
     let inspect = run(Command::new("skopeo")
         .args(["inspect", "--format", "{{.Digest}}"])
         .arg(format!("oci:{}:example.com/golden:latest", second.display())));

@@ -19,7 +19,11 @@ fn header(path: &str, size: u64, mode: u32, dir: bool) -> tar::Header {
     h.set_mtime(0);
     h.set_uid(0);
     h.set_gid(0);
-    h.set_entry_type(if dir { tar::EntryType::Directory } else { tar::EntryType::Regular });
+    h.set_entry_type(if dir {
+        tar::EntryType::Directory
+    } else {
+        tar::EntryType::Regular
+    });
     let _ = path;
     h
 }
@@ -28,7 +32,13 @@ fn header(path: &str, size: u64, mode: u32, dir: bool) -> tar::Header {
 pub fn tar(tree: &FileTree, prefix: &str) -> Result<Vec<u8>, ArchiveError> {
     let err = |e: std::io::Error| ArchiveError(e.to_string());
     let mut b = tar::Builder::new(Vec::new());
-    let join = |p: &str| if prefix.is_empty() { p.to_string() } else { format!("{prefix}/{p}") };
+    let join = |p: &str| {
+        if prefix.is_empty() {
+            p.to_string()
+        } else {
+            format!("{prefix}/{p}")
+        }
+    };
     let mut dirs = BTreeSet::new();
     if !prefix.is_empty() {
         dirs.insert(prefix.to_string());
@@ -36,7 +46,13 @@ pub fn tar(tree: &FileTree, prefix: &str) -> Result<Vec<u8>, ArchiveError> {
     for path in tree.paths() {
         let full = join(path);
         let mut acc = String::new();
-        for comp in full.split('/').collect::<Vec<_>>().split_last().map(|x| x.1).unwrap_or_default() {
+        for comp in full
+            .split('/')
+            .collect::<Vec<_>>()
+            .split_last()
+            .map(|x| x.1)
+            .unwrap_or_default()
+        {
             if !acc.is_empty() {
                 acc.push('/');
             }
@@ -59,7 +75,10 @@ pub fn tar(tree: &FileTree, prefix: &str) -> Result<Vec<u8>, ArchiveError> {
 /// The tree as a `.tar.gz`.
 pub fn tar_gz(tree: &FileTree, prefix: &str) -> Result<Vec<u8>, ArchiveError> {
     let raw = tar(tree, prefix)?;
-    let mut gz = flate2::GzBuilder::new().mtime(0).operating_system(255).write(Vec::new(), flate2::Compression::new(6));
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(Vec::new(), flate2::Compression::new(6));
     gz.write_all(&raw).map_err(|e| ArchiveError(e.to_string()))?;
     gz.finish().map_err(|e| ArchiveError(e.to_string()))
 }
@@ -77,12 +96,23 @@ mod tests {
     /// and keys stay 0600.
     #[test]
     fn the_archive_keeps_private_files_private() {
-        let site = crate::spec::load::load(crate::examples::example("production").unwrap()).site.unwrap();
+        let site = crate::spec::load::load(crate::examples::example("production").unwrap())
+            .site
+            .unwrap();
         let secrets = crate::pki::parse_secrets(include_str!("../../tests/fixtures/production.secrets.yaml")).unwrap();
-        let tree = render(&site, &Inputs { secrets: Some(&secrets), ..Default::default() }).unwrap();
+        let tree = render(
+            &site,
+            &Inputs {
+                secrets: Some(&secrets),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let gz = tar_gz(&tree, "prod-site").unwrap();
         let mut raw = Vec::new();
-        flate2::read::GzDecoder::new(gz.as_slice()).read_to_end(&mut raw).unwrap();
+        flate2::read::GzDecoder::new(gz.as_slice())
+            .read_to_end(&mut raw)
+            .unwrap();
         let mut archive = tar::Archive::new(raw.as_slice());
         let mut private = Vec::new();
         for e in archive.entries().unwrap() {
@@ -101,9 +131,15 @@ mod tests {
             }
         }
         for n in &site.spec.nodes {
-            assert!(private.contains(&format!("nodes/{}/kubeadm.yaml", n.name)), "{private:?}");
+            assert!(
+                private.contains(&format!("nodes/{}/kubeadm.yaml", n.name)),
+                "{private:?}"
+            );
         }
-        assert!(private.contains(&"secrets/kubernetes-pki/ca.key".to_string()), "{private:?}");
+        assert!(
+            private.contains(&"secrets/kubernetes-pki/ca.key".to_string()),
+            "{private:?}"
+        );
         assert!(tree.iter().any(|(_, f)| f.mode == MODE_FILE));
     }
 }

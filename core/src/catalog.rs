@@ -19,21 +19,66 @@ const CATALOG_YAML: &str = include_str!("../../images/catalog.yaml");
 const COPIES: &[(&str, &[u8])] = &[];
 #[cfg(feature = "embedded-upstream")]
 const COPIES: &[(&str, &[u8])] = &[
-    ("upstream/flannel/kube-flannel-v0.27.4.yml", include_bytes!("../../images/upstream/flannel/kube-flannel-v0.27.4.yml")),
-    ("upstream/metallb/metallb-native-v0.16.1.yaml", include_bytes!("../../images/upstream/metallb/metallb-native-v0.16.1.yaml")),
-    ("upstream/calico/calico-vxlan-v3.31.7.yaml", include_bytes!("../../images/upstream/calico/calico-vxlan-v3.31.7.yaml")),
-    ("upstream/istio-addons/1.30.3/prometheus.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/prometheus.yaml")),
-    ("upstream/istio-addons/1.30.3/grafana.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/grafana.yaml")),
-    ("upstream/istio-addons/1.30.3/jaeger.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/jaeger.yaml")),
-    ("upstream/istio-addons/1.30.3/kiali.yaml", include_bytes!("../../images/upstream/istio-addons/1.30.3/kiali.yaml")),
-    ("upstream/istio-addons/1.29.6/prometheus.yaml", include_bytes!("../../images/upstream/istio-addons/1.29.6/prometheus.yaml")),
-    ("upstream/istio-addons/1.29.6/grafana.yaml", include_bytes!("../../images/upstream/istio-addons/1.29.6/grafana.yaml")),
-    ("upstream/istio-addons/1.29.6/jaeger.yaml", include_bytes!("../../images/upstream/istio-addons/1.29.6/jaeger.yaml")),
-    ("upstream/istio-addons/1.29.6/kiali.yaml", include_bytes!("../../images/upstream/istio-addons/1.29.6/kiali.yaml")),
-    ("upstream/istio-addons/1.28.10/prometheus.yaml", include_bytes!("../../images/upstream/istio-addons/1.28.10/prometheus.yaml")),
-    ("upstream/istio-addons/1.28.10/grafana.yaml", include_bytes!("../../images/upstream/istio-addons/1.28.10/grafana.yaml")),
-    ("upstream/istio-addons/1.28.10/jaeger.yaml", include_bytes!("../../images/upstream/istio-addons/1.28.10/jaeger.yaml")),
-    ("upstream/istio-addons/1.28.10/kiali.yaml", include_bytes!("../../images/upstream/istio-addons/1.28.10/kiali.yaml")),
+    (
+        "upstream/flannel/kube-flannel-v0.27.4.yml",
+        include_bytes!("../../images/upstream/flannel/kube-flannel-v0.27.4.yml"),
+    ),
+    (
+        "upstream/metallb/metallb-native-v0.16.1.yaml",
+        include_bytes!("../../images/upstream/metallb/metallb-native-v0.16.1.yaml"),
+    ),
+    (
+        "upstream/calico/calico-vxlan-v3.31.7.yaml",
+        include_bytes!("../../images/upstream/calico/calico-vxlan-v3.31.7.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.30.3/prometheus.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.30.3/prometheus.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.30.3/grafana.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.30.3/grafana.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.30.3/jaeger.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.30.3/jaeger.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.30.3/kiali.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.30.3/kiali.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.29.6/prometheus.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.29.6/prometheus.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.29.6/grafana.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.29.6/grafana.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.29.6/jaeger.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.29.6/jaeger.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.29.6/kiali.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.29.6/kiali.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.28.10/prometheus.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.28.10/prometheus.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.28.10/grafana.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.28.10/grafana.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.28.10/jaeger.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.28.10/jaeger.yaml"),
+    ),
+    (
+        "upstream/istio-addons/1.28.10/kiali.yaml",
+        include_bytes!("../../images/upstream/istio-addons/1.28.10/kiali.yaml"),
+    ),
 ];
 
 #[derive(Deserialize, Debug)]
@@ -161,7 +206,11 @@ pub struct UpstreamFile {
 impl UpstreamFile {
     /// The copy carried in the library; empty without the `embedded-upstream` feature.
     pub fn bytes(&self) -> &'static [u8] {
-        COPIES.iter().find(|(p, _)| *p == self.copy).map(|(_, b)| *b).unwrap_or_default()
+        COPIES
+            .iter()
+            .find(|(p, _)| *p == self.copy)
+            .map(|(_, b)| *b)
+            .unwrap_or_default()
     }
 }
 
@@ -194,7 +243,10 @@ impl Catalog {
     /// The metrics-server release for a Kubernetes version (`MAJOR.MINOR.PATCH`).
     pub fn metrics_server(&self, kubernetes: &str) -> Option<&MetricsServerRelease> {
         let v = semver::Version::parse(kubernetes).ok()?;
-        let minor = |s: &str| s.split_once('.').and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)));
+        let minor = |s: &str| {
+            s.split_once('.')
+                .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+        };
         self.metrics_server.iter().find(|m| {
             matches!((minor(&m.kubernetes.min), minor(&m.kubernetes.max)), (Some(lo), Some(hi)) if (v.major, v.minor) >= lo && (v.major, v.minor) <= hi)
         })
@@ -276,11 +328,19 @@ pub fn needs(site: &Site) -> Option<Needs> {
     let mut images = Vec::new();
     let mut add = |r: &str, by: &str| {
         if let Ok(upstream) = ImageRef::parse(r) {
-            images.push(NeededImage { upstream, used_by: by.to_string() });
+            images.push(NeededImage {
+                upstream,
+                used_by: by.to_string(),
+            });
         }
     };
     let kv = format!("v{}", spec.kubernetes.version);
-    for c in ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"] {
+    for c in [
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kube-proxy",
+    ] {
         add(&format!("registry.k8s.io/{c}:{kv}"), "kubeadm");
     }
     add(&format!("registry.k8s.io/etcd:{}", k8s.etcd), "kubeadm");
@@ -303,7 +363,12 @@ pub fn needs(site: &Site) -> Option<Needs> {
         }
     }
     let addons = &spec.observability.addons;
-    for (name, on) in [("prometheus", addons.prometheus), ("grafana", addons.grafana), ("jaeger", addons.jaeger), ("kiali", addons.kiali)] {
+    for (name, on) in [
+        ("prometheus", addons.prometheus),
+        ("grafana", addons.grafana),
+        ("jaeger", addons.jaeger),
+        ("kiali", addons.kiali),
+    ] {
         if let (true, Some(f)) = (on, istio.addons.get(name)) {
             for i in &f.images {
                 add(i, &format!("addon/{name}"));
@@ -359,19 +424,36 @@ pub fn needs(site: &Site) -> Option<Needs> {
         }
     }
     let mut manifest = |name: String, f: &UpstreamFile| {
-        files.push(NeededFile { name, url: f.url.clone(), checksum_url: None, sha256: Some(f.sha256.clone()), copy: Some(f.bytes()) });
+        files.push(NeededFile {
+            name,
+            url: f.url.clone(),
+            checksum_url: None,
+            sha256: Some(f.sha256.clone()),
+            copy: Some(f.bytes()),
+        });
     };
     manifest(format!("manifest/{cni_name}"), cni_manifest);
     if site.uses_metallb() {
         manifest(METALLB_MANIFEST.into(), &cat.metallb.manifest);
     }
-    for (name, on) in [("prometheus", addons.prometheus), ("grafana", addons.grafana), ("jaeger", addons.jaeger), ("kiali", addons.kiali)] {
+    for (name, on) in [
+        ("prometheus", addons.prometheus),
+        ("grafana", addons.grafana),
+        ("jaeger", addons.jaeger),
+        ("kiali", addons.kiali),
+    ] {
         if let (true, Some(f)) = (on, istio.addons.get(name)) {
             manifest(format!("manifest/addon-{name}"), f);
         }
     }
     for f in &spec.files {
-        files.push(NeededFile { name: f.name.clone(), url: f.url.clone(), checksum_url: None, sha256: f.sha256.clone(), copy: None });
+        files.push(NeededFile {
+            name: f.name.clone(),
+            url: f.url.clone(),
+            checksum_url: None,
+            sha256: f.sha256.clone(),
+            copy: None,
+        });
     }
     files.sort_by(|a, b| a.name.cmp(&b.name));
     Some(Needs { images, files })
@@ -403,12 +485,21 @@ mod tests {
     fn every_catalogued_kubernetes_version_has_one_metrics_server() {
         let cat = catalog();
         for k in &cat.kubernetes {
-            let m = cat.metrics_server(&k.version).unwrap_or_else(|| panic!("no metrics-server for Kubernetes {}", k.version));
-            assert_eq!(m.images, [format!("registry.k8s.io/metrics-server/metrics-server:v{}", m.version)]);
+            let m = cat
+                .metrics_server(&k.version)
+                .unwrap_or_else(|| panic!("no metrics-server for Kubernetes {}", k.version));
+            assert_eq!(
+                m.images,
+                [format!("registry.k8s.io/metrics-server/metrics-server:v{}", m.version)]
+            );
             assert_eq!(m.commit.len(), 40, "a full commit");
             let covering = cat.metrics_server.iter().filter(|r| {
                 let v = semver::Version::parse(&k.version).unwrap();
-                let minor = |s: &str| s.split_once('.').map(|(a, b)| (a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap())).unwrap();
+                let minor = |s: &str| {
+                    s.split_once('.')
+                        .map(|(a, b)| (a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap()))
+                        .unwrap()
+                };
                 (v.major, v.minor) >= minor(&r.kubernetes.min) && (v.major, v.minor) <= minor(&r.kubernetes.max)
             });
             assert_eq!(covering.count(), 1, "one release per Kubernetes version: {}", k.version);
@@ -429,11 +520,17 @@ mod tests {
         }
         for f in files {
             let text = std::str::from_utf8(f.bytes()).unwrap();
-            let mut found: Vec<String> =
-                crate::image::images_in_manifest(text).into_iter().map(|r| ImageRef::parse(&r).unwrap().to_string()).collect();
+            let mut found: Vec<String> = crate::image::images_in_manifest(text)
+                .into_iter()
+                .map(|r| ImageRef::parse(&r).unwrap().to_string())
+                .collect();
             found.sort();
             found.dedup();
-            let mut listed: Vec<String> = f.images.iter().map(|r| ImageRef::parse(r).unwrap().to_string()).collect();
+            let mut listed: Vec<String> = f
+                .images
+                .iter()
+                .map(|r| ImageRef::parse(r).unwrap().to_string())
+                .collect();
             listed.sort();
             assert_eq!(found, listed, "{}", f.copy);
         }

@@ -29,12 +29,33 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: &'static str, path: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Error, code, path: path.into(), message: message.into(), hint: hint.into(), line: 0, column: 0 }
+    pub fn error(
+        code: &'static str,
+        path: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            path: path.into(),
+            message: message.into(),
+            hint: hint.into(),
+            line: 0,
+            column: 0,
+        }
     }
 
-    pub fn warning(code: &'static str, path: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, path, message, hint) }
+    pub fn warning(
+        code: &'static str,
+        path: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, path, message, hint)
+        }
     }
 
     pub fn at(mut self, line: u32, column: u32) -> Self {
@@ -53,11 +74,23 @@ impl Diagnostic {
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
-    pub fn error(&mut self, code: &'static str, path: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) {
+    pub fn error(
+        &mut self,
+        code: &'static str,
+        path: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         self.0.push(Diagnostic::error(code, path, message, hint));
     }
 
-    pub fn warning(&mut self, code: &'static str, path: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) {
+    pub fn warning(
+        &mut self,
+        code: &'static str,
+        path: impl Into<String>,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         self.0.push(Diagnostic::warning(code, path, message, hint));
     }
 
@@ -72,11 +105,19 @@ pub fn key_segment(key: &str) -> String {
     let plain = !key.is_empty()
         && key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if plain { format!(".{key}") } else { format!("[{}]", serde_json::to_string(key).unwrap_or_default()) }
+    if plain {
+        format!(".{key}")
+    } else {
+        format!("[{}]", serde_json::to_string(key).unwrap_or_default())
+    }
 }
 
 /// Appends a key to a path.
 pub fn join(path: &str, key: &str) -> String {
     let seg = key_segment(key);
-    if path.is_empty() { seg.trim_start_matches('.').to_string() } else { format!("{path}{seg}") }
+    if path.is_empty() {
+        seg.trim_start_matches('.').to_string()
+    } else {
+        format!("{path}{seg}")
+    }
 }

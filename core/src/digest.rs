@@ -218,8 +218,14 @@ mod tests {
         assert_eq!(d.hex(), HEX);
         assert_eq!(d, Digest::of(b""));
         assert_eq!(d.to_string(), format!("sha256:{HEX}"));
-        assert!(matches!(Digest::parse(&format!("sha256:{}", HEX.to_uppercase())), Err(DigestError::Character(_))));
-        assert!(matches!(Digest::parse(&format!("sha512:{HEX}")), Err(DigestError::Algorithm(_))));
+        assert!(matches!(
+            Digest::parse(&format!("sha256:{}", HEX.to_uppercase())),
+            Err(DigestError::Character(_))
+        ));
+        assert!(matches!(
+            Digest::parse(&format!("sha512:{HEX}")),
+            Err(DigestError::Algorithm(_))
+        ));
         assert!(matches!(Digest::parse(HEX), Err(DigestError::Algorithm(_))));
         assert!(matches!(Digest::parse("sha256:abc"), Err(DigestError::Length(_))));
         assert!(Digest::parse(&format!("sha256:{}$(id)", &HEX[..59])).is_err());

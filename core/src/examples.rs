@@ -3,8 +3,16 @@
 
 /// (name, one-line description, commented YAML text).
 pub const EXAMPLES: &[(&str, &str, &str)] = &[
-    ("production", "3 control-plane and 3 worker nodes across 3 zones, every addon", include_str!("../examples/production.yaml")),
-    ("lab", "one node that is control plane and worker, for a lab or a demo", include_str!("../examples/lab.yaml")),
+    (
+        "production",
+        "3 control-plane and 3 worker nodes across 3 zones, every addon",
+        include_str!("../examples/production.yaml"),
+    ),
+    (
+        "lab",
+        "one node that is control plane and worker, for a lab or a demo",
+        include_str!("../examples/lab.yaml"),
+    ),
 ];
 
 /// The text of an example spec by name.

@@ -66,7 +66,8 @@ fn is_tag(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 fn is_host(s: &str) -> bool {
@@ -80,9 +81,12 @@ fn is_host(s: &str) -> bool {
         return false;
     }
     !host.is_empty()
-        && host
-            .split('.')
-            .all(|l| !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-') && !l.starts_with('-') && !l.ends_with('-'))
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
 }
 
 impl ImageRef {
@@ -95,7 +99,10 @@ impl ImageRef {
             }
             s
         };
-        let err = |reason: &str| ImageRefError { reference: shown(), reason: reason.to_string() };
+        let err = |reason: &str| ImageRefError {
+            reference: shown(),
+            reason: reason.to_string(),
+        };
         if reference.is_empty() || reference.len() > 512 || reference.trim() != reference {
             return Err(err("empty, too long or surrounded by spaces"));
         }
@@ -129,16 +136,27 @@ impl ImageRef {
             "docker.io".to_string()
         };
         if parts.iter().any(|p| !is_component(p)) {
-            return Err(err("repository path components are lowercase letters and digits joined by `.`, `_` or `-`"));
+            return Err(err(
+                "repository path components are lowercase letters and digits joined by `.`, `_` or `-`",
+            ));
         }
         let mut repository = parts.join("/");
         // The legacy Docker Hub host is Docker Hub: normalised first, so its
         // official images get `library/` as they do without a host.
-        let registry = if registry == "index.docker.io" { "docker.io".to_string() } else { registry };
+        let registry = if registry == "index.docker.io" {
+            "docker.io".to_string()
+        } else {
+            registry
+        };
         if registry == "docker.io" && parts.len() == 1 {
             repository = format!("library/{repository}");
         }
-        let r = ImageRef { registry, repository, tag, digest };
+        let r = ImageRef {
+            registry,
+            repository,
+            tag,
+            digest,
+        };
         // The limit holds for the normalised form too, so what parses prints
         // as something that parses again.
         if r.to_string().len() > 512 {
@@ -149,17 +167,27 @@ impl ImageRef {
 
     /// The same image in another registry, under the same repository path.
     pub fn in_registry(&self, registry: &str) -> ImageRef {
-        ImageRef { registry: registry.to_string(), ..self.clone() }
+        ImageRef {
+            registry: registry.to_string(),
+            ..self.clone()
+        }
     }
 
     /// Pinned to a digest (keeping the tag for people to read).
     pub fn with_digest(&self, digest: &Digest) -> ImageRef {
-        ImageRef { digest: Some(digest.clone()), ..self.clone() }
+        ImageRef {
+            digest: Some(digest.clone()),
+            ..self.clone()
+        }
     }
 
     /// `registry/repository:tag` without the digest.
     pub fn tagged(&self) -> String {
-        ImageRef { digest: None, ..self.clone() }.to_string()
+        ImageRef {
+            digest: None,
+            ..self.clone()
+        }
+        .to_string()
     }
 
     /// `registry/repository`.
@@ -243,11 +271,12 @@ fn image_line(line: &str) -> Option<(&str, &str, &str)> {
     let value = body.strip_prefix("image:")?;
     let lead = line.len() - value.len();
     let v = value.trim();
-    let (v, quote) = if v.len() >= 2 && (v.starts_with('"') && v.ends_with('"') || v.starts_with('\'') && v.ends_with('\'')) {
-        (&v[1..v.len() - 1], true)
-    } else {
-        (v, false)
-    };
+    let (v, quote) =
+        if v.len() >= 2 && (v.starts_with('"') && v.ends_with('"') || v.starts_with('\'') && v.ends_with('\'')) {
+            (&v[1..v.len() - 1], true)
+        } else {
+            (v, false)
+        };
     if v.is_empty() || v.contains(' ') || v.contains('#') || v.contains('{') {
         return None;
     }
@@ -258,7 +287,10 @@ fn image_line(line: &str) -> Option<(&str, &str, &str)> {
 
 /// Every image reference set by an `image:` field of a (multi-document) manifest, in order.
 pub fn images_in_manifest(text: &str) -> Vec<String> {
-    text.lines().filter_map(image_line).map(|(_, v, _)| v.to_string()).collect()
+    text.lines()
+        .filter_map(image_line)
+        .map(|(_, v, _)| v.to_string())
+        .collect()
 }
 
 /// Rewrites every `image:` field of a manifest with `f`, leaving every other
@@ -305,15 +337,29 @@ mod tests {
 
     #[test]
     fn rejects_bad_references() {
-        for bad in ["", "UPPER/case", "a//b", "a:b:c/d", "reg.io/a:", "reg.io/a@sha256:xyz", " a"] {
+        for bad in [
+            "",
+            "UPPER/case",
+            "a//b",
+            "a:b:c/d",
+            "reg.io/a:",
+            "reg.io/a@sha256:xyz",
+            " a",
+        ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn rewrites_only_image_lines() {
-        let text = "a: 1\n        image: \"prom/prometheus:v2\"\n      - image: quay.io/kiali/kiali:v1\n  name: image\n";
-        let out = rewrite_manifest_images(text, |r| ImageRef::parse(r).unwrap().in_registry("reg:5000").to_string());
-        assert_eq!(out, "a: 1\n        image: \"reg:5000/prom/prometheus:v2\"\n      - image: reg:5000/kiali/kiali:v1\n  name: image\n");
+        let text =
+            "a: 1\n        image: \"prom/prometheus:v2\"\n      - image: quay.io/kiali/kiali:v1\n  name: image\n";
+        let out = rewrite_manifest_images(text, |r| {
+            ImageRef::parse(r).unwrap().in_registry("reg:5000").to_string()
+        });
+        assert_eq!(
+            out,
+            "a: 1\n        image: \"reg:5000/prom/prometheus:v2\"\n      - image: reg:5000/kiali/kiali:v1\n  name: image\n"
+        );
     }
 }

@@ -40,7 +40,15 @@ use crate::tree::{FileTree, MODE_SECRET};
 
 /// The carried release files every node's bootstrap unpacks, by name without
 /// the `-ARCH` suffix.
-pub const NODE_BINARIES: &[&str] = &["containerd", "runc", "cni-plugins", "crictl", "kubeadm", "kubelet", "kubectl"];
+pub const NODE_BINARIES: &[&str] = &[
+    "containerd",
+    "runc",
+    "cni-plugins",
+    "crictl",
+    "kubeadm",
+    "kubelet",
+    "kubectl",
+];
 
 /// The carried release files only control-plane nodes' bootstraps unpack.
 pub const CONTROL_PLANE_BINARIES: &[&str] = &["istioctl"];
@@ -70,7 +78,11 @@ pub enum Part {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LayoutError {
     #[error("there is no node `{}` in site {site} (its nodes: {})", .name.escape_debug(), .nodes.join(", "))]
-    UnknownNode { name: String, site: String, nodes: Vec<String> },
+    UnknownNode {
+        name: String,
+        site: String,
+        nodes: Vec<String>,
+    },
 }
 
 /// The files one node gets.
@@ -95,7 +107,9 @@ impl NodeLayout {
             });
         };
         let part = match node.role {
-            Role::ControlPlane if site.first_control_plane().is_some_and(|f| f.name == node.name) => Part::FirstControlPlane,
+            Role::ControlPlane if site.first_control_plane().is_some_and(|f| f.name == node.name) => {
+                Part::FirstControlPlane
+            }
             Role::ControlPlane => Part::JoiningControlPlane,
             Role::Worker => Part::Worker,
         };
@@ -103,8 +117,19 @@ impl NodeLayout {
         if node.role == Role::ControlPlane {
             names.extend(CONTROL_PLANE_BINARIES);
         }
-        let binaries = names.iter().flat_map(|n| spec.architectures.iter().map(move |a| format!("files/{n}-{}", a.as_str()))).collect();
-        Ok(NodeLayout { name: node.name.clone(), part, binaries })
+        let binaries = names
+            .iter()
+            .flat_map(|n| {
+                spec.architectures
+                    .iter()
+                    .map(move |a| format!("files/{n}-{}", a.as_str()))
+            })
+            .collect();
+        Ok(NodeLayout {
+            name: node.name.clone(),
+            part,
+            binaries,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -124,18 +149,28 @@ impl NodeLayout {
         let control_plane = self.part != Part::Worker;
         if let Some(rest) = path.strip_prefix("nodes/") {
             // Only its own: every kubeadm.yaml holds the join token.
-            return rest.split_once('/').is_some_and(|(node, file)| node == self.name && !file.is_empty());
+            return rest
+                .split_once('/')
+                .is_some_and(|(node, file)| node == self.name && !file.is_empty());
         }
         if private {
             return first;
         }
-        if first || path == "install.sh" || path == "README.md" || path.starts_with("common/") || self.binaries.contains(path) {
+        if first
+            || path == "install.sh"
+            || path == "README.md"
+            || path.starts_with("common/")
+            || self.binaries.contains(path)
+        {
             return true;
         }
         if WORKER_OPS.contains(&path) {
             return true;
         }
-        if control_plane && (path.starts_with("manifests/") || path.starts_with("ops/")) && !FIRST_ONLY_OPS.contains(&path) {
+        if control_plane
+            && (path.starts_with("manifests/") || path.starts_with("ops/"))
+            && !FIRST_ONLY_OPS.contains(&path)
+        {
             return true;
         }
         false
@@ -143,7 +178,10 @@ impl NodeLayout {
 
     /// The paths of `tree` this node gets, in order.
     pub fn files<'t>(&self, tree: &'t FileTree) -> Vec<&'t str> {
-        tree.iter().filter(|(p, f)| self.gets(p, f.mode == MODE_SECRET)).map(|(p, _)| p).collect()
+        tree.iter()
+            .filter(|(p, f)| self.gets(p, f.mode == MODE_SECRET))
+            .map(|(p, _)| p)
+            .collect()
     }
 }
 

@@ -67,7 +67,9 @@ pub fn is_file_name(s: &str) -> bool {
             !seg.is_empty()
                 && seg != "."
                 && seg != ".."
-                && seg.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+                && seg
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
         })
 }
 
@@ -117,7 +119,12 @@ pub struct LockedFile {
 
 impl Lock {
     pub fn new() -> Self {
-        Lock { api_version: LOCK_API_VERSION.into(), kind: LOCK_KIND.into(), images: Vec::new(), files: Vec::new() }
+        Lock {
+            api_version: LOCK_API_VERSION.into(),
+            kind: LOCK_KIND.into(),
+            images: Vec::new(),
+            files: Vec::new(),
+        }
     }
 
     pub fn image(&self, name: &str) -> Option<&LockedImage> {
@@ -142,7 +149,10 @@ impl Lock {
         for f in &needs.files {
             match self.file(&f.name) {
                 None => v.push(format!("file {}", f.name)),
-                Some(l) if l.url != f.url => v.push(format!("file {} (pinned for {}, the spec needs {})", f.name, l.url, f.url)),
+                Some(l) if l.url != f.url => v.push(format!(
+                    "file {} (pinned for {}, the spec needs {})",
+                    f.name, l.url, f.url
+                )),
                 Some(_) => {}
             }
         }

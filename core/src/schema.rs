@@ -87,10 +87,12 @@ impl Document {
 impl std::str::FromStr for Document {
     type Err = String;
     fn from_str(s: &str) -> Result<Document, String> {
-        Document::ALL
-            .into_iter()
-            .find(|d| d.name() == s)
-            .ok_or_else(|| format!("`{}` is not a document meshbundle has a schema for (spec, lock, secrets or seal)", s.escape_debug()))
+        Document::ALL.into_iter().find(|d| d.name() == s).ok_or_else(|| {
+            format!(
+                "`{}` is not a document meshbundle has a schema for (spec, lock, secrets or seal)",
+                s.escape_debug()
+            )
+        })
     }
 }
 
@@ -125,6 +127,9 @@ mod tests {
                 stale.push(doc.file_name());
             }
         }
-        assert!(stale.is_empty(), "core/schema/{stale:?} stale: run UPDATE_SCHEMA=1 cargo test -p meshbundle-core committed_schema");
+        assert!(
+            stale.is_empty(),
+            "core/schema/{stale:?} stale: run UPDATE_SCHEMA=1 cargo test -p meshbundle-core committed_schema"
+        );
     }
 }

@@ -243,7 +243,9 @@ impl Mode {
         } else {
             ""
         };
-        Err(format!("mode {mode:04o}{what} is not one meshbundle writes (0644, 0755 or 0600)"))
+        Err(format!(
+            "mode {mode:04o}{what} is not one meshbundle writes (0644, 0755 or 0600)"
+        ))
     }
 
     pub fn bits(self) -> u32 {
@@ -317,7 +319,10 @@ fn private_keys<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     if PRIVATE_KEYS.contains(&s.as_str()) {
         Ok(s)
     } else {
-        Err(serde::de::Error::custom(format!("`{}` is not none, encrypted or withheld", shown(&s))))
+        Err(serde::de::Error::custom(format!(
+            "`{}` is not none, encrypted or withheld",
+            shown(&s)
+        )))
     }
 }
 
@@ -382,7 +387,11 @@ pub struct SealCert {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NotCarried {
     /// Image references (checked when read).
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "crate::image::checked_list")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "crate::image::checked_list"
+    )]
     #[schemars(with = "Vec<crate::image::ImageRef>")]
     pub images: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -400,8 +409,20 @@ impl NotCarried {
 /// `not carried: 3 images, 1 file (why)`.
 impl fmt::Display for NotCarried {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let count = |n: usize, one: &str| if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") };
-        write!(f, "not carried: {}, {} ({})", count(self.images.len(), "image"), count(self.files.len(), "file"), self.reason)
+        let count = |n: usize, one: &str| {
+            if n == 1 {
+                format!("1 {one}")
+            } else {
+                format!("{n} {one}s")
+            }
+        };
+        write!(
+            f,
+            "not carried: {}, {} ({})",
+            count(self.images.len(), "image"),
+            count(self.files.len(), "file"),
+            self.reason
+        )
     }
 }
 
@@ -451,7 +472,12 @@ impl SealEntry {
     /// An entry, checked as a reader of the seal checks it.
     pub fn new(path: String, size: u64, mode: u32, sha256_hex: &str) -> Result<SealEntry, String> {
         let path = EntryPath::parse(&path)?;
-        SealEntry::try_from(RawEntry { path, size, mode, sha256: sha256_hex.to_string() })
+        SealEntry::try_from(RawEntry {
+            path,
+            size,
+            mode,
+            sha256: sha256_hex.to_string(),
+        })
     }
 }
 
@@ -460,7 +486,12 @@ impl TryFrom<RawEntry> for SealEntry {
     fn try_from(r: RawEntry) -> Result<SealEntry, String> {
         let mode = Mode::new(r.mode).map_err(|e| format!("{}: {e}", r.path))?;
         let sha256 = Digest::from_hex(&r.sha256).map_err(|e| format!("{}: sha256: {e}", r.path))?;
-        Ok(SealEntry { path: r.path, size: r.size, mode, sha256 })
+        Ok(SealEntry {
+            path: r.path,
+            size: r.size,
+            mode,
+            sha256,
+        })
     }
 }
 
@@ -472,18 +503,39 @@ impl Seal {
     /// `--no-private-keys`) each stop an install.
     pub fn cannot_install(&self) -> Vec<String> {
         let mut why = Vec::new();
-        let plural = |n: usize, one: &str| if n == 1 { format!("1 {one}") } else { format!("{n} {one}s") };
+        let plural = |n: usize, one: &str| {
+            if n == 1 {
+                format!("1 {one}")
+            } else {
+                format!("{n} {one}s")
+            }
+        };
         if !self.not_carried.images.is_empty() {
-            why.push(format!("{} it needs are not carried", plural(self.not_carried.images.len(), "image")));
+            why.push(format!(
+                "{} it needs are not carried",
+                plural(self.not_carried.images.len(), "image")
+            ));
         }
-        let files: Vec<&str> = self.not_carried.files.iter().map(String::as_str).filter(|f| *f != "bin/meshbundle").collect();
+        let files: Vec<&str> = self
+            .not_carried
+            .files
+            .iter()
+            .map(String::as_str)
+            .filter(|f| *f != "bin/meshbundle")
+            .collect();
         if !files.is_empty() {
             let shown: Vec<&str> = files.iter().take(3).copied().collect();
             let more = if files.len() > 3 { ", ..." } else { "" };
-            why.push(format!("{} it needs are not carried ({}{more})", plural(files.len(), "file"), shown.join(", ")));
+            why.push(format!(
+                "{} it needs are not carried ({}{more})",
+                plural(files.len(), "file"),
+                shown.join(", ")
+            ));
         }
         match self.secrets.private_keys.as_str() {
-            "none" => why.push("it was built without --secrets: no join configuration for the other nodes, no CA".into()),
+            "none" => {
+                why.push("it was built without --secrets: no join configuration for the other nodes, no CA".into())
+            }
             "withheld" => why.push("it was built with --no-private-keys: no join configuration, no CA key".into()),
             _ => {}
         }
@@ -524,9 +576,11 @@ impl Seal {
         // One seal, one id: the bytes must be the canonical form meshbundle
         // writes, so nobody can give the same content another bundle id.
         if seal.to_bytes() != bytes {
-            return Err("not in canonical form (compact JSON, fields in meshbundle's order, no escapes it would not write): \
+            return Err(
+                "not in canonical form (compact JSON, fields in meshbundle's order, no escapes it would not write): \
                         the seal was rewritten after it was built"
-                .into());
+                    .into(),
+            );
         }
         Ok(seal)
     }
@@ -538,16 +592,25 @@ impl Seal {
     pub fn check(&self) -> Result<(), String> {
         for w in self.entries.windows(2) {
             if w[0].path >= w[1].path {
-                return Err(format!("entries: `{}` and `{}` are not in strict path order (a duplicate?)", w[0].path, w[1].path));
+                return Err(format!(
+                    "entries: `{}` and `{}` are not in strict path order (a duplicate?)",
+                    w[0].path, w[1].path
+                ));
             }
         }
         let paths: BTreeSet<&str> = self.entries.iter().map(|e| e.path.as_str()).collect();
         for e in &self.entries {
-            if !["bin/", "files/", "images/", "tree/"].iter().any(|p| e.path.starts_with(p)) {
+            if !["bin/", "files/", "images/", "tree/"]
+                .iter()
+                .any(|p| e.path.starts_with(p))
+            {
                 return Err(format!("entries: {}: not under bin/, files/, images/ or tree/", e.path));
             }
             if let Some(dir) = e.path.parents().find(|p| paths.contains(p)) {
-                return Err(format!("entries: {}: lies inside the entry `{dir}`, which is a file", e.path));
+                return Err(format!(
+                    "entries: {}: lies inside the entry `{dir}`, which is a file",
+                    e.path
+                ));
             }
         }
         let mut names = BTreeSet::new();
@@ -560,11 +623,16 @@ impl Seal {
             if let Some(from) = &b.from
                 && from.bundle != b.id
             {
-                return Err(format!("base.from.bundle: {} is not the base's id {}", from.bundle, b.id));
+                return Err(format!(
+                    "base.from.bundle: {} is not the base's id {}",
+                    from.bundle, b.id
+                ));
             }
             for name in &b.files {
                 if !names.contains(name.as_str()) {
-                    return Err(format!("base.files: {name}: not among the seal's files, so its sha256 is unknown"));
+                    return Err(format!(
+                        "base.files: {name}: not among the seal's files, so its sha256 is unknown"
+                    ));
                 }
             }
         }
@@ -625,7 +693,11 @@ impl Seal {
                 return Err(format!("{field}: longer than {MAX_TEXT} bytes"));
             }
             if let Some(c) = text.chars().find(|c| invisible(*c)) {
-                return Err(format!("{field}: `{}` holds the character {:?}, which a terminal would act on or hide", shown(text), c));
+                return Err(format!(
+                    "{field}: `{}` holds the character {:?}, which a terminal would act on or hide",
+                    shown(text),
+                    c
+                ));
             }
         }
         Ok(())
@@ -652,12 +724,18 @@ impl Seal {
             for form in forms {
                 let top = form.split('/').next().unwrap_or_default();
                 if top == ".meshbundle" || top.starts_with(".meshbundle-") {
-                    return Err(format!("entries: {}: lands on `{top}`, a name meshbundle keeps for itself", e.path));
+                    return Err(format!(
+                        "entries: {}: lands on `{top}`, a name meshbundle keeps for itself",
+                        e.path
+                    ));
                 }
                 if let Some(other) = landing.insert(form.clone(), e.path.as_str())
                     && other != e.path.as_str()
                 {
-                    return Err(format!("entries: {} and {} both land on `{form}` when laid out", other, e.path));
+                    return Err(format!(
+                        "entries: {} and {} both land on `{form}` when laid out",
+                        other, e.path
+                    ));
                 }
             }
         }
@@ -665,7 +743,9 @@ impl Seal {
             let mut parent = form.as_str();
             while let Some((p, _)) = parent.rsplit_once('/') {
                 if let Some(other) = landing.get(p) {
-                    return Err(format!("entries: {path} lands inside `{p}`, where {other} lands as a file"));
+                    return Err(format!(
+                        "entries: {path} lands inside `{p}`, where {other} lands as a file"
+                    ));
                 }
                 parent = p;
             }
@@ -684,7 +764,12 @@ mod tests {
 
     #[test]
     fn entry_paths_stay_inside() {
-        for ok in ["tree/install.sh", "files/manifest/flannel", "a", "tree/common/etc/containerd/certs.d/192.168.56.10:5000/hosts.toml"] {
+        for ok in [
+            "tree/install.sh",
+            "files/manifest/flannel",
+            "a",
+            "tree/common/etc/containerd/certs.d/192.168.56.10:5000/hosts.toml",
+        ] {
             assert!(EntryPath::parse(ok).is_ok(), "{ok}");
         }
         let long_part = format!("tree/{}", "x".repeat(256));
@@ -706,12 +791,18 @@ mod tests {
             &long,
         ] {
             assert!(EntryPath::parse(bad).is_err(), "{bad:?}");
-            assert!(serde_json::from_str::<EntryPath>(&serde_json::to_string(bad).unwrap()).is_err(), "{bad:?}");
+            assert!(
+                serde_json::from_str::<EntryPath>(&serde_json::to_string(bad).unwrap()).is_err(),
+                "{bad:?}"
+            );
         }
         let a = EntryPath::parse("tree/a").unwrap();
         assert!(a.contains(&EntryPath::parse("tree/a/b").unwrap()));
         assert!(!a.contains(&EntryPath::parse("tree/ab").unwrap()));
-        assert_eq!(EntryPath::parse("a/b/c").unwrap().parents().collect::<Vec<_>>(), ["a", "a/b"]);
+        assert_eq!(
+            EntryPath::parse("a/b/c").unwrap().parents().collect::<Vec<_>>(),
+            ["a", "a/b"]
+        );
     }
 
     #[test]
@@ -721,9 +812,14 @@ mod tests {
         }
         // A directory's mode: no entry of a bundle is a directory.
         assert!(Mode::new(0o700).unwrap_err().contains("directory"));
-        for (m, why) in
-            [(0o4755, "setuid"), (0o2755, "setuid, setgid"), (0o666, "anyone"), (0o777, "anyone"), (0o664, "group"), (0o444, "")]
-        {
+        for (m, why) in [
+            (0o4755, "setuid"),
+            (0o2755, "setuid, setgid"),
+            (0o666, "anyone"),
+            (0o777, "anyone"),
+            (0o664, "group"),
+            (0o444, ""),
+        ] {
             let e = Mode::new(m).unwrap_err();
             assert!(e.contains(why) && e.contains(&format!("{m:04o}")), "{e}");
         }
@@ -741,16 +837,37 @@ mod tests {
     #[test]
     fn a_bad_seal_names_the_field() {
         let h = "b".repeat(64);
-        let ok = seal_json(&format!(r#"{{"path":"tree/a","size":1,"mode":420,"sha256":"{h}"}}"#), "");
+        let ok = seal_json(
+            &format!(r#"{{"path":"tree/a","size":1,"mode":420,"sha256":"{h}"}}"#),
+            "",
+        );
         let seal = Seal::parse(ok.as_bytes()).unwrap();
         assert_eq!(seal.to_bytes(), ok.as_bytes(), "the bytes of a valid seal are kept");
         let cases = [
-            (seal_json(&format!(r#"{{"path":"tree/a","size":1,"mode":2541,"sha256":"{h}"}}"#), ""), "entries[0]: tree/a: mode 4755"),
             (
-                seal_json(&format!(r#"{{"path":"tree/a","size":1,"mode":420,"sha256":"{}"}}"#, h.to_uppercase()), ""),
+                seal_json(
+                    &format!(r#"{{"path":"tree/a","size":1,"mode":2541,"sha256":"{h}"}}"#),
+                    "",
+                ),
+                "entries[0]: tree/a: mode 4755",
+            ),
+            (
+                seal_json(
+                    &format!(
+                        r#"{{"path":"tree/a","size":1,"mode":420,"sha256":"{}"}}"#,
+                        h.to_uppercase()
+                    ),
+                    "",
+                ),
                 "entries[0]: tree/a: sha256",
             ),
-            (seal_json(&format!(r#"{{"path":"tree/../a","size":1,"mode":420,"sha256":"{h}"}}"#), ""), "entries[0].path"),
+            (
+                seal_json(
+                    &format!(r#"{{"path":"tree/../a","size":1,"mode":420,"sha256":"{h}"}}"#),
+                    "",
+                ),
+                "entries[0].path",
+            ),
             (
                 seal_json(
                     &format!(
@@ -769,10 +886,28 @@ mod tests {
                 ),
                 "not in strict path order",
             ),
-            (seal_json(&format!(r#"{{"path":"etc/a","size":1,"mode":420,"sha256":"{h}"}}"#), ""), "not under bin/"),
-            (seal_json("", r#""base":{"id":"$(id)","blobs":[],"files":[]},"#), "base.id"),
-            (seal_json("", &format!(r#""base":{{"id":"sha256:{h}","blobs":[],"files":["../x"]}},"#)), "base.files[0]"),
-            (seal_json("", &format!(r#""base":{{"id":"sha256:{h}","blobs":[],"files":["k"]}},"#)), "base.files: k"),
+            (
+                seal_json(&format!(r#"{{"path":"etc/a","size":1,"mode":420,"sha256":"{h}"}}"#), ""),
+                "not under bin/",
+            ),
+            (
+                seal_json("", r#""base":{"id":"$(id)","blobs":[],"files":[]},"#),
+                "base.id",
+            ),
+            (
+                seal_json(
+                    "",
+                    &format!(r#""base":{{"id":"sha256:{h}","blobs":[],"files":["../x"]}},"#),
+                ),
+                "base.files[0]",
+            ),
+            (
+                seal_json(
+                    "",
+                    &format!(r#""base":{{"id":"sha256:{h}","blobs":[],"files":["k"]}},"#),
+                ),
+                "base.files: k",
+            ),
             (
                 seal_json(
                     "",

@@ -33,8 +33,17 @@ impl FileTree {
     /// Adds a file. Paths are relative, `/`-separated, without `.` or `..`.
     pub fn add(&mut self, path: impl Into<String>, bytes: impl Into<Vec<u8>>, mode: u32) {
         let path = path.into();
-        debug_assert!(!path.starts_with('/') && !path.split('/').any(|c| c.is_empty() || c == "." || c == ".."), "bad tree path {path}");
-        self.files.insert(path, File { bytes: bytes.into(), mode });
+        debug_assert!(
+            !path.starts_with('/') && !path.split('/').any(|c| c.is_empty() || c == "." || c == ".."),
+            "bad tree path {path}"
+        );
+        self.files.insert(
+            path,
+            File {
+                bytes: bytes.into(),
+                mode,
+            },
+        );
     }
 
     pub fn get(&self, path: &str) -> Option<&File> {

@@ -45,18 +45,27 @@ impl Version {
             None => (s, None),
         };
         if let Some(p) = pre
-            && (p.is_empty() || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.') || p.split('.').any(str::is_empty))
+            && (p.is_empty()
+                || !p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+                || p.split('.').any(str::is_empty))
         {
             return None;
         }
         let nums: Vec<&str> = core.split('.').collect();
         if nums.len() != 3
-            || nums.iter().any(|n| n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || (n.len() > 1 && n.starts_with('0')))
+            || nums
+                .iter()
+                .any(|n| n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || (n.len() > 1 && n.starts_with('0')))
         {
             return None;
         }
         let num = |i: usize| nums[i].parse::<u64>().ok();
-        Some(Version { text: s.to_string(), major: num(0)?, minor: num(1)?, patch: num(2)? })
+        Some(Version {
+            text: s.to_string(),
+            major: num(0)?,
+            minor: num(1)?,
+            patch: num(2)?,
+        })
     }
 
     pub fn as_str(&self) -> &str {
@@ -102,7 +111,9 @@ impl Serialize for Version {
 impl<'de> Deserialize<'de> for Version {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Version::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("`{}` is not a version (MAJOR.MINOR.PATCH)", s.escape_debug())))
+        Version::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{}` is not a version (MAJOR.MINOR.PATCH)", s.escape_debug()))
+        })
     }
 }
 
@@ -142,7 +153,8 @@ impl Serialize for Revision {
 impl<'de> Deserialize<'de> for Revision {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Revision::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("`{}` is not an Istio revision", s.escape_debug())))
+        Revision::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{}` is not an Istio revision", s.escape_debug())))
     }
 }
 
@@ -233,7 +245,10 @@ impl UpgradeFrom {
     /// Where a site described by `site` (the spec of bundle `bundle`) stands.
     pub fn of_site(site: &Site, bundle: Digest) -> Result<UpgradeFrom, UpgradeFromError> {
         let version = |field: &'static str, v: &str| {
-            Version::parse(v).ok_or_else(|| UpgradeFromError::Version { field, value: v.escape_debug().to_string() })
+            Version::parse(v).ok_or_else(|| UpgradeFromError::Version {
+                field,
+                value: v.escape_debug().to_string(),
+            })
         };
         let rev = site.istio_revision();
         Ok(UpgradeFrom {
@@ -241,8 +256,10 @@ impl UpgradeFrom {
             kubernetes: version("spec.kubernetes.version", &site.spec.kubernetes.version)?,
             containerd: version("spec.containerd.version", &site.spec.containerd.version)?,
             istio: version("spec.istio.version", &site.spec.istio.version)?,
-            revision: Revision::parse(&rev)
-                .ok_or_else(|| UpgradeFromError::Revision { field: "spec.istio.revision", value: rev.escape_debug().to_string() })?,
+            revision: Revision::parse(&rev).ok_or_else(|| UpgradeFromError::Revision {
+                field: "spec.istio.revision",
+                value: rev.escape_debug().to_string(),
+            })?,
         })
     }
 
@@ -273,16 +290,33 @@ mod tests {
         for ok in ["1.36.3", "2.2.3", "1.31.0-rc.0", "0.0.0"] {
             assert_eq!(Version::parse(ok).unwrap().as_str(), ok);
         }
-        for bad in ["", "1.36", "1.36.3.1", "v1.36.3", "01.2.3", "1.2.3-", "1.2.3-a..b", "1.2.3-$(id)", "1.2.3 ", "1.2.x"] {
+        for bad in [
+            "",
+            "1.36",
+            "1.36.3.1",
+            "v1.36.3",
+            "01.2.3",
+            "1.2.3-",
+            "1.2.3-a..b",
+            "1.2.3-$(id)",
+            "1.2.3 ",
+            "1.2.x",
+        ] {
             assert!(Version::parse(bad).is_none(), "{bad}");
-            assert!(serde_json::from_str::<Version>(&serde_json::to_string(bad).unwrap()).is_err(), "{bad}");
+            assert!(
+                serde_json::from_str::<Version>(&serde_json::to_string(bad).unwrap()).is_err(),
+                "{bad}"
+            );
         }
         assert_eq!(Version::parse("1.36.3").unwrap().minor_line(), "1.36");
         assert!(Revision::parse("1-29-6").is_some());
         for bad in ["", "default", "1.29.6", "A", "-x", "x;rm"] {
             assert!(Revision::parse(bad).is_none(), "{bad}");
         }
-        let s = |f: &str, t: &str| Step { from: Version::parse(f).unwrap(), to: Version::parse(t).unwrap() };
+        let s = |f: &str, t: &str| Step {
+            from: Version::parse(f).unwrap(),
+            to: Version::parse(t).unwrap(),
+        };
         assert!(s("1.7.27", "2.2.3").major());
         assert!(s("1.29.6", "1.30.3").minor() && !s("1.29.6", "1.30.3").major());
         assert!(!s("1.36.3", "1.36.5").minor() && s("1.36.5", "1.36.3").downgrade());

@@ -22,7 +22,12 @@ pub struct YamlError {
 
 impl YamlError {
     fn plain(message: String) -> YamlError {
-        YamlError { line: 0, column: 0, path: String::new(), message }
+        YamlError {
+            line: 0,
+            column: 0,
+            path: String::new(),
+            message,
+        }
     }
 }
 
@@ -48,8 +53,17 @@ pub fn to_string<T: Serialize>(value: &T) -> Result<String, YamlError> {
 /// but `!!str`) into `T`. An error names the line, column and field.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
     let (v, positions) = crate::spec::load::yaml_to_json(text).map_err(|d| {
-        let message = if d.hint.is_empty() { d.message } else { format!("{} ({})", d.message, d.hint) };
-        YamlError { line: d.line, column: d.column, path: d.path, message }
+        let message = if d.hint.is_empty() {
+            d.message
+        } else {
+            format!("{} ({})", d.message, d.hint)
+        };
+        YamlError {
+            line: d.line,
+            column: d.column,
+            path: d.path,
+            message,
+        }
     })?;
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = match e.path().to_string() {
@@ -57,6 +71,11 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
             p => p,
         };
         let (line, column) = positions.find(&path).unwrap_or((0, 0));
-        YamlError { line, column, path, message: e.into_inner().to_string() }
+        YamlError {
+            line,
+            column,
+            path,
+            message: e.into_inner().to_string(),
+        }
     })
 }

@@ -59,7 +59,10 @@ fn gateway_to(ns: &str, app: &str, port: u16) -> Request {
 }
 
 fn strings(v: &Value, key: &str) -> Option<Vec<String>> {
-    v.get(key).and_then(Value::as_array).filter(|a| !a.is_empty()).map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+    v.get(key)
+        .and_then(Value::as_array)
+        .filter(|a| !a.is_empty())
+        .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
 }
 
 fn principal_matches(pattern: &str, value: &str) -> bool {
@@ -79,14 +82,17 @@ fn principal_matches(pattern: &str, value: &str) -> bool {
 /// `not` field matches when none of its values does.
 fn field(v: &Value, key: &str, matches: impl Fn(&str) -> bool) -> bool {
     let yes = strings(v, key).is_none_or(|vals| vals.iter().any(|p| matches(p)));
-    let not = strings(v, &format!("not{}{}", key[..1].to_uppercase(), &key[1..])).is_none_or(|vals| !vals.iter().any(|p| matches(p)));
+    let not = strings(v, &format!("not{}{}", key[..1].to_uppercase(), &key[1..]))
+        .is_none_or(|vals| !vals.iter().any(|p| matches(p)));
     yes && not
 }
 
 fn source_matches(s: &Value, r: &Request) -> bool {
-    field(s, "principals", |p| r.principal.as_deref().is_some_and(|v| principal_matches(p, v)))
-        && field(s, "namespaces", |n| r.namespace.as_deref().is_some_and(|v| principal_matches(n, v)))
-        && field(s, "ipBlocks", |c| c.parse::<Ipv4Net>().unwrap().contains(&r.ip))
+    field(s, "principals", |p| {
+        r.principal.as_deref().is_some_and(|v| principal_matches(p, v))
+    }) && field(s, "namespaces", |n| {
+        r.namespace.as_deref().is_some_and(|v| principal_matches(n, v))
+    }) && field(s, "ipBlocks", |c| c.parse::<Ipv4Net>().unwrap().contains(&r.ip))
         && field(s, "requestPrincipals", |p| r.token && p == "*")
 }
 
@@ -98,7 +104,10 @@ fn rule_matches(rule: &Value, r: &Request) -> bool {
     let from = rule.get("from").and_then(Value::as_array).filter(|a| !a.is_empty());
     let to = rule.get("to").and_then(Value::as_array).filter(|a| !a.is_empty());
     for key in rule.as_object().unwrap().keys() {
-        assert!(["from", "to"].contains(&key.as_str()), "the evaluator does not know rule field `{key}`");
+        assert!(
+            ["from", "to"].contains(&key.as_str()),
+            "the evaluator does not know rule field `{key}`"
+        );
     }
     from.is_none_or(|f| f.iter().any(|s| source_matches(&s["source"], r)))
         && to.is_none_or(|t| t.iter().any(|o| operation_matches(&o["operation"], r)))
@@ -109,8 +118,14 @@ fn applies(p: &Value, r: &Request) -> bool {
     if ns != "istio-system" && ns != r.to_namespace {
         return false;
     }
-    match p["spec"].get("selector").and_then(|s| s.get("matchLabels")).and_then(Value::as_object) {
-        Some(labels) => labels.iter().all(|(k, v)| r.to_labels.get(k).map(String::as_str) == v.as_str()),
+    match p["spec"]
+        .get("selector")
+        .and_then(|s| s.get("matchLabels"))
+        .and_then(Value::as_object)
+    {
+        Some(labels) => labels
+            .iter()
+            .all(|(k, v)| r.to_labels.get(k).map(String::as_str) == v.as_str()),
         None => true,
     }
 }
@@ -118,9 +133,25 @@ fn applies(p: &Value, r: &Request) -> bool {
 /// Istio's decision for a request under these policies.
 fn allowed(policies: &[Value], r: &Request) -> bool {
     let on: Vec<&Value> = policies.iter().filter(|p| applies(p, r)).collect();
-    let action = |p: &Value| p["spec"].get("action").and_then(Value::as_str).unwrap_or("ALLOW").to_string();
-    let rules = |p: &Value| p["spec"].get("rules").and_then(Value::as_array).cloned().unwrap_or_default();
-    if on.iter().filter(|p| action(p) == "DENY").any(|p| rules(p).iter().any(|rule| rule_matches(rule, r))) {
+    let action = |p: &Value| {
+        p["spec"]
+            .get("action")
+            .and_then(Value::as_str)
+            .unwrap_or("ALLOW")
+            .to_string()
+    };
+    let rules = |p: &Value| {
+        p["spec"]
+            .get("rules")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    if on
+        .iter()
+        .filter(|p| action(p) == "DENY")
+        .any(|p| rules(p).iter().any(|rule| rule_matches(rule, r)))
+    {
         return false;
     }
     let allows: Vec<&&Value> = on.iter().filter(|p| action(p) == "ALLOW").collect();
@@ -135,12 +166,21 @@ fn rendered(spec_text: &str) -> meshbundle_core::tree::FileTree {
 
 fn yaml_docs(tree: &meshbundle_core::tree::FileTree, path: &str) -> Vec<Value> {
     let text = String::from_utf8(tree.get(path).unwrap_or_else(|| panic!("no {path}")).bytes.clone()).unwrap();
-    text.split("\n---\n").skip(1).map(|d| meshbundle_core::yaml::from_str::<Value>(d).unwrap()).collect()
+    text.split("\n---\n")
+        .skip(1)
+        .map(|d| meshbundle_core::yaml::from_str::<Value>(d).unwrap())
+        .collect()
 }
 
 fn policies(spec_text: &str) -> Vec<Value> {
     let tree = rendered(spec_text);
-    let text = String::from_utf8(tree.get("manifests/security/authorization-policies.yaml").unwrap().bytes.clone()).unwrap();
+    let text = String::from_utf8(
+        tree.get("manifests/security/authorization-policies.yaml")
+            .unwrap()
+            .bytes
+            .clone(),
+    )
+    .unwrap();
     let docs: Vec<Value> = yaml_docs(&tree, "manifests/security/authorization-policies.yaml")
         .into_iter()
         .filter(|d| d["kind"] == "AuthorizationPolicy")
@@ -173,9 +213,18 @@ const HTTP: u16 = 8080;
 #[test]
 fn deny_by_default_allows_only_what_the_site_needs() {
     let p = policies(&production(&[]));
-    assert!(allowed(&p, &client("203.0.113.9", HTTPS, false)), "an external client reaches the ingress gateway");
-    assert!(allowed(&p, &gateway_to("shop", "web", 8080)), "the gateway reaches its backend");
-    assert!(!allowed(&p, &workload("shop", "frontend", "shop", "backend", 8080)), "deny-by-default refuses what nothing allows");
+    assert!(
+        allowed(&p, &client("203.0.113.9", HTTPS, false)),
+        "an external client reaches the ingress gateway"
+    );
+    assert!(
+        allowed(&p, &gateway_to("shop", "web", 8080)),
+        "the gateway reaches its backend"
+    );
+    assert!(
+        !allowed(&p, &workload("shop", "frontend", "shop", "backend", 8080)),
+        "deny-by-default refuses what nothing allows"
+    );
     assert!(!allowed(&p, &workload("other", "default", "shop", "web", 8080)));
 }
 
@@ -184,11 +233,20 @@ fn without_default_deny_nothing_is_refused_by_accident() {
     let p = policies(&production(&[NO_DEFAULT_DENY]));
     assert!(allowed(&p, &client("203.0.113.9", HTTPS, false)));
     assert!(allowed(&p, &gateway_to("shop", "web", 8080)));
-    assert!(allowed(&p, &workload("shop", "frontend", "shop", "backend", 8080)), "frontend -> backend in a route's namespace");
+    assert!(
+        allowed(&p, &workload("shop", "frontend", "shop", "backend", 8080)),
+        "frontend -> backend in a route's namespace"
+    );
     assert!(allowed(&p, &workload("other", "default", "shop", "web", 8080)));
-    assert!(allowed(&p, &workload("shop", "frontend", "istio-egress", "egress", 8443)));
+    assert!(allowed(
+        &p,
+        &workload("shop", "frontend", "istio-egress", "egress", 8443)
+    ));
     for d in &p {
-        assert_eq!(d["spec"]["action"], "DENY", "without deny-by-default and without spec allows, only DENY policies: {d}");
+        assert_eq!(
+            d["spec"]["action"], "DENY",
+            "without deny-by-default and without spec allows, only DENY policies: {d}"
+        );
     }
 }
 
@@ -222,9 +280,18 @@ fn a_required_token_guards_https_and_plain_http_only_redirects() {
         let mut edit = vec![(from, to.as_str())];
         edit.extend(mode);
         let p = policies(&production(&edit));
-        assert!(!allowed(&p, &client("203.0.113.9", HTTPS, false)), "{mode:?}: HTTPS without a token");
-        assert!(allowed(&p, &client("203.0.113.9", HTTPS, true)), "{mode:?}: HTTPS with a token");
-        assert!(allowed(&p, &client("203.0.113.9", HTTP, false)), "{mode:?}: plain HTTP answers the redirect");
+        assert!(
+            !allowed(&p, &client("203.0.113.9", HTTPS, false)),
+            "{mode:?}: HTTPS without a token"
+        );
+        assert!(
+            allowed(&p, &client("203.0.113.9", HTTPS, true)),
+            "{mode:?}: HTTPS with a token"
+        );
+        assert!(
+            allowed(&p, &client("203.0.113.9", HTTP, false)),
+            "{mode:?}: plain HTTP answers the redirect"
+        );
         assert!(allowed(&p, &gateway_to("shop", "web", 8080)), "{mode:?}");
     }
 }
@@ -236,7 +303,10 @@ fn a_required_token_is_not_bypassed_over_plain_http_without_the_redirect() {
         let mut edit = vec![(from, to.as_str()), ("httpsRedirect: true", "httpsRedirect: false")];
         edit.extend(mode);
         let p = policies(&production(&edit));
-        assert!(!allowed(&p, &client("203.0.113.9", HTTP, false)), "{mode:?}: plain HTTP serves the routes, so it needs the token");
+        assert!(
+            !allowed(&p, &client("203.0.113.9", HTTP, false)),
+            "{mode:?}: plain HTTP serves the routes, so it needs the token"
+        );
         assert!(!allowed(&p, &client("203.0.113.9", HTTPS, false)), "{mode:?}");
         assert!(allowed(&p, &client("203.0.113.9", HTTP, true)), "{mode:?}");
     }
@@ -257,7 +327,11 @@ fn spec_allows_add_to_deny_by_default() {
 
 fn warnings(spec_text: &str) -> Vec<String> {
     let site = load(spec_text).site.unwrap();
-    meshbundle_core::validate::check(&site).into_iter().filter(|d| !d.is_error()).map(|d| format!("{}: {}", d.path, d.message)).collect()
+    meshbundle_core::validate::check(&site)
+        .into_iter()
+        .filter(|d| !d.is_error())
+        .map(|d| format!("{}: {}", d.path, d.message))
+        .collect()
 }
 
 #[test]
@@ -266,16 +340,24 @@ fn an_allow_without_deny_by_default_is_flagged_for_what_it_refuses() {
     let with_allow = |deny: &str| {
         production(&[
             ("defaultDeny: true", deny),
-            ("      ingressClientCIDRs:\n        - 0.0.0.0/0\n", &format!("      ingressClientCIDRs:\n        - 0.0.0.0/0\n{allow}")),
+            (
+                "      ingressClientCIDRs:\n        - 0.0.0.0/0\n",
+                &format!("      ingressClientCIDRs:\n        - 0.0.0.0/0\n{allow}"),
+            ),
         ])
     };
-    let flagged = |w: &Vec<String>| w.iter().any(|m| m.starts_with("spec.security.authorization.allow[0]: without deny-by-default"));
+    let flagged = |w: &Vec<String>| {
+        w.iter()
+            .any(|m| m.starts_with("spec.security.authorization.allow[0]: without deny-by-default"))
+    };
     assert!(flagged(&warnings(&with_allow("defaultDeny: false"))));
     assert!(!flagged(&warnings(&with_allow("defaultDeny: true"))));
 }
 
-const EGRESS_HOST: (&str, &str) =
-    ("      namespace: istio-egress\n", "      namespace: istio-egress\n      hosts:\n        - api.partner.example\n");
+const EGRESS_HOST: (&str, &str) = (
+    "      namespace: istio-egress\n",
+    "      namespace: istio-egress\n      hosts:\n        - api.partner.example\n",
+);
 
 /// A call from `from_ns`'s workload to `host` as the egress gateway sees it:
 /// the gateway server that takes the host's SNI decides whether the caller's
@@ -283,7 +365,10 @@ const EGRESS_HOST: (&str, &str) =
 /// has the peer certificate; a PASSTHROUGH one forwards the application's
 /// own TLS and sees no principal and no namespace.
 fn egress_call(tree: &meshbundle_core::tree::FileTree, from_ns: &str, host: &str) -> Request {
-    let gw = yaml_docs(tree, "manifests/traffic/egress.yaml").into_iter().find(|d| d["kind"] == "Gateway").expect("an egress Gateway");
+    let gw = yaml_docs(tree, "manifests/traffic/egress.yaml")
+        .into_iter()
+        .find(|d| d["kind"] == "Gateway")
+        .expect("an egress Gateway");
     let server = gw["spec"]["servers"]
         .as_array()
         .unwrap()
@@ -292,7 +377,10 @@ fn egress_call(tree: &meshbundle_core::tree::FileTree, from_ns: &str, host: &str
         .unwrap_or_else(|| panic!("no egress server for {host}"))
         .clone();
     let mut r = workload(from_ns, "default", "istio-egress", "unused", 8443);
-    r.to_labels = BTreeMap::from([("istio".to_string(), gw["spec"]["selector"]["istio"].as_str().unwrap().to_string())]);
+    r.to_labels = BTreeMap::from([(
+        "istio".to_string(),
+        gw["spec"]["selector"]["istio"].as_str().unwrap().to_string(),
+    )]);
     if server["tls"]["mode"] != "ISTIO_MUTUAL" {
         r.principal = None;
         r.namespace = None;
@@ -305,8 +393,14 @@ fn deny_by_default_lets_the_mesh_and_only_the_mesh_out_through_the_egress_gatewa
     let tree = rendered(&production(&[EGRESS_HOST]));
     let p = policies(&production(&[EGRESS_HOST]));
     // `shop` is a route's namespace, so part of the mesh.
-    assert!(allowed(&p, &egress_call(&tree, "shop", "api.partner.example")), "a mesh workload reaches the egress host");
-    assert!(!allowed(&p, &egress_call(&tree, "outside", "api.partner.example")), "a namespace outside the mesh is refused");
+    assert!(
+        allowed(&p, &egress_call(&tree, "shop", "api.partner.example")),
+        "a mesh workload reaches the egress host"
+    );
+    assert!(
+        !allowed(&p, &egress_call(&tree, "outside", "api.partner.example")),
+        "a namespace outside the mesh is refused"
+    );
 }
 
 #[test]
@@ -316,5 +410,8 @@ fn without_default_deny_the_egress_gateway_has_no_allow_policy() {
     let p = policies(&spec);
     assert!(allowed(&p, &egress_call(&tree, "shop", "api.partner.example")));
     assert!(allowed(&p, &egress_call(&tree, "outside", "api.partner.example")));
-    assert!(p.iter().all(|d| d["spec"]["action"] == "DENY"), "only DENY policies without deny-by-default");
+    assert!(
+        p.iter().all(|d| d["spec"]["action"] == "DENY"),
+        "only DENY policies without deny-by-default"
+    );
 }

@@ -31,16 +31,27 @@ fn the_production_example_with_calico_is_valid() {
 
 #[test]
 fn a_pool_calico_refuses_is_an_error_at_the_pod_network() {
-    for (pods, what) in [("169.254.0.0/16", "link-local"), ("127.0.0.0/16", "loopback"), ("224.0.0.0/8", "multicast")] {
+    for (pods, what) in [
+        ("169.254.0.0/16", "link-local"),
+        ("127.0.0.0/16", "loopback"),
+        ("224.0.0.0/8", "multicast"),
+    ] {
         let text = production(&[("podSubnet: 10.244.0.0/16", &format!("podSubnet: {pods}"))]);
         let errs = errors(&text);
         let calico: Vec<&Diagnostic> = errs.iter().filter(|d| d.message.contains("Calico")).collect();
         assert_eq!(calico.len(), 1, "{pods}: {errs:#?}");
         assert_eq!(calico[0].path, "spec.kubernetes.podSubnet");
-        assert!(calico[0].message.contains(what) && !calico[0].hint.is_empty(), "{:?}", calico[0]);
+        assert!(
+            calico[0].message.contains(what) && !calico[0].hint.is_empty(),
+            "{:?}",
+            calico[0]
+        );
         assert!(calico[0].line > 0, "the error points into the file");
         let text = production(&[FLANNEL, ("podSubnet: 10.244.0.0/16", &format!("podSubnet: {pods}"))]);
-        assert!(errors(&text).iter().all(|d| !d.message.contains("Calico")), "{pods} with flannel");
+        assert!(
+            errors(&text).iter().all(|d| !d.message.contains("Calico")),
+            "{pods} with flannel"
+        );
     }
 }
 
@@ -54,7 +65,12 @@ fn an_allow_rule_cannot_take_a_rendered_policy_name() {
             ),
         )
     };
-    for name in ["default-deny-ingress", "allow-kubelet-probes", "allow-from-istio-ingressgateway", "allow-mesh"] {
+    for name in [
+        "default-deny-ingress",
+        "allow-kubelet-probes",
+        "allow-from-istio-ingressgateway",
+        "allow-mesh",
+    ] {
         let (from, to) = allow(name);
         let errs = errors(&production(&[(&from, &to)]));
         assert_eq!(errs.len(), 1, "{name}: {errs:#?}");
@@ -72,21 +88,42 @@ fn an_unknown_cni_lists_both_choices() {
     let errs = errors(&production(&[("cni: calico", "cni: cilium")]));
     assert_eq!(errs.len(), 1, "{errs:#?}");
     assert_eq!(errs[0].path, "spec.kubernetes.cni");
-    assert!(errs[0].hint.contains("`flannel`") && errs[0].hint.contains("`calico`"), "{:?}", errs[0]);
+    assert!(
+        errs[0].hint.contains("`flannel`") && errs[0].hint.contains("`calico`"),
+        "{:?}",
+        errs[0]
+    );
 }
 
 #[test]
 fn more_nodes_than_calico_without_typha_serves_is_a_warning() {
     let mut nodes = String::new();
     for i in 0..48 {
-        nodes.push_str(&format!("    - name: extra-{i}\n      address: 10.0.0.{}\n      role: worker\n      zone: zone-a\n", 100 + i));
+        nodes.push_str(&format!(
+            "    - name: extra-{i}\n      address: 10.0.0.{}\n      role: worker\n      zone: zone-a\n",
+            100 + i
+        ));
     }
-    let text = production(&[("  # The registry at the site.", &format!("{nodes}  # The registry at the site."))]);
+    let text = production(&[(
+        "  # The registry at the site.",
+        &format!("{nodes}  # The registry at the site."),
+    )]);
     let l = load(&text);
     let warnings: Vec<&Diagnostic> = l.diagnostics.iter().filter(|d| d.code == "calico-scale").collect();
     assert_eq!(warnings.len(), 1, "{:#?}", l.diagnostics);
     assert!(!warnings[0].is_error() && warnings[0].path == "spec.nodes" && warnings[0].message.contains("54 nodes"));
-    let l = load(&production(&[FLANNEL, ("  # The registry at the site.", &format!("{nodes}  # The registry at the site."))]));
+    let l = load(&production(&[
+        FLANNEL,
+        (
+            "  # The registry at the site.",
+            &format!("{nodes}  # The registry at the site."),
+        ),
+    ]));
     assert!(l.diagnostics.iter().all(|d| d.code != "calico-scale"));
-    assert!(load(example("production").unwrap()).diagnostics.iter().all(|d| d.code != "calico-scale"));
+    assert!(
+        load(example("production").unwrap())
+            .diagnostics
+            .iter()
+            .all(|d| d.code != "calico-scale")
+    );
 }

@@ -16,17 +16,44 @@ fn seal_with_image(name: &str, site: &str, not_carried: &str) -> String {
 
 #[test]
 fn a_seal_image_is_a_reference_pinned_to_its_digest() {
-    let ok = seal_with_image("registry.k8s.io/pause:3.10", &format!("10.0.0.5:5000/pause:3.10@{M}"), "");
+    let ok = seal_with_image(
+        "registry.k8s.io/pause:3.10",
+        &format!("10.0.0.5:5000/pause:3.10@{M}"),
+        "",
+    );
     let seal = Seal::parse(ok.as_bytes()).expect("a well-formed seal");
-    assert_eq!(Seal::id_of(ok.as_bytes()), meshbundle_core::digest::Digest::of(ok.as_bytes()));
+    assert_eq!(
+        Seal::id_of(ok.as_bytes()),
+        meshbundle_core::digest::Digest::of(ok.as_bytes())
+    );
     assert_eq!(seal.images[0].name, "registry.k8s.io/pause:3.10");
     let cases = [
         // Not a reference at all: import would fail only when it got there.
-        (seal_with_image("registry.k8s.io/pause:3.10", "not a reference", ""), "images[0].site"),
-        (seal_with_image("Registry.k8s.io/PAUSE:3.10;id", &format!("10.0.0.5:5000/pause:3.10@{M}"), ""), "images[0].name"),
+        (
+            seal_with_image("registry.k8s.io/pause:3.10", "not a reference", ""),
+            "images[0].site",
+        ),
+        (
+            seal_with_image(
+                "Registry.k8s.io/PAUSE:3.10;id",
+                &format!("10.0.0.5:5000/pause:3.10@{M}"),
+                "",
+            ),
+            "images[0].name",
+        ),
         // A reference, but to other bytes than the seal lists: the site would pull what nobody checked.
-        (seal_with_image("registry.k8s.io/pause:3.10", &format!("10.0.0.5:5000/pause:3.10@{D}"), ""), "not pinned to the image's digest"),
-        (seal_with_image("registry.k8s.io/pause:3.10", "10.0.0.5:5000/pause:3.10", ""), "not pinned to the image's digest"),
+        (
+            seal_with_image(
+                "registry.k8s.io/pause:3.10",
+                &format!("10.0.0.5:5000/pause:3.10@{D}"),
+                "",
+            ),
+            "not pinned to the image's digest",
+        ),
+        (
+            seal_with_image("registry.k8s.io/pause:3.10", "10.0.0.5:5000/pause:3.10", ""),
+            "not pinned to the image's digest",
+        ),
         (
             seal_with_image(
                 "registry.k8s.io/pause:3.10",
@@ -36,7 +63,10 @@ fn a_seal_image_is_a_reference_pinned_to_its_digest() {
             "notCarried.images",
         ),
         // A seal that claims a state of its keys build never writes is not read as "encrypted".
-        (ok.replace(r#""privateKeys":"none""#, r#""privateKeys":"sealed""#), "secrets.privateKeys"),
+        (
+            ok.replace(r#""privateKeys":"none""#, r#""privateKeys":"sealed""#),
+            "secrets.privateKeys",
+        ),
     ];
     for (json, want) in cases {
         let e = Seal::parse(json.as_bytes()).expect_err(want);
@@ -55,7 +85,10 @@ fn a_lock_identifier_is_checked_where_it_is_read() {
     assert!(meshbundle_core::lock::parse(&lock("registry.k8s.io/pause:3.10", M, "kubeadm-amd64", hex)).is_ok());
     for (text, want) in [
         (lock("registry.k8s.io/pause:3.10", hex, "kubeadm-amd64", hex), "images"),
-        (lock("'registry.k8s.io/pause:3.10 x'", M, "kubeadm-amd64", hex), "images"),
+        (
+            lock("'registry.k8s.io/pause:3.10 x'", M, "kubeadm-amd64", hex),
+            "images",
+        ),
         (lock("registry.k8s.io/pause:3.10", M, "../kubeadm", hex), "files"),
         (lock("registry.k8s.io/pause:3.10", M, "kubeadm-amd64", M), "files"),
     ] {

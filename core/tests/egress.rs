@@ -21,7 +21,11 @@ fn spec(hosts: &[&str], istio: Option<&str>) -> String {
     s = s.replacen(anchor, &format!("{anchor}      hosts:\n{list}"), 1);
     if let Some(v) = istio {
         assert!(s.contains("  istio:\n    version: 1.30.3\n"));
-        s = s.replacen("  istio:\n    version: 1.30.3\n", &format!("  istio:\n    version: {v}\n"), 1);
+        s = s.replacen(
+            "  istio:\n    version: 1.30.3\n",
+            &format!("  istio:\n    version: {v}\n"),
+            1,
+        );
         // A Kubernetes every catalogued Istio supports.
         s = s.replacen("version: 1.36.5", "version: 1.34.12", 1);
     }
@@ -32,8 +36,17 @@ fn docs(spec_text: &str) -> Vec<Value> {
     let loaded = load(spec_text);
     let site = loaded.site.unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
     let tree = render(&site, &Inputs::default()).unwrap();
-    let text = String::from_utf8(tree.get("manifests/traffic/egress.yaml").expect("egress.yaml").bytes.clone()).unwrap();
-    text.split("\n---\n").skip(1).map(|d| meshbundle_core::yaml::from_str::<Value>(d).unwrap()).collect()
+    let text = String::from_utf8(
+        tree.get("manifests/traffic/egress.yaml")
+            .expect("egress.yaml")
+            .bytes
+            .clone(),
+    )
+    .unwrap();
+    text.split("\n---\n")
+        .skip(1)
+        .map(|d| meshbundle_core::yaml::from_str::<Value>(d).unwrap())
+        .collect()
 }
 
 fn kind<'a>(docs: &'a [Value], k: &str) -> Vec<&'a Value> {
@@ -41,7 +54,9 @@ fn kind<'a>(docs: &'a [Value], k: &str) -> Vec<&'a Value> {
 }
 
 fn strs(v: &Value) -> Vec<String> {
-    v.as_array().map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+    v.as_array()
+        .map(|a| a.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
 }
 
 fn port_of(v: &Value) -> u64 {
@@ -54,7 +69,10 @@ fn at_gateway(docs: &[Value], sni: &str, port: u64) -> (String, u64) {
     assert_eq!(gw.len(), 1);
     let gw = gw[0];
     assert_eq!(gw["metadata"]["namespace"], GW_NS);
-    assert_eq!(gw["spec"]["selector"]["istio"], "egressgateway", "the Gateway selects the egress gateway's pods");
+    assert_eq!(
+        gw["spec"]["selector"]["istio"], "egressgateway",
+        "the Gateway selects the egress gateway's pods"
+    );
     let gw_ref = format!("{GW_NS}/{}", gw["metadata"]["name"].as_str().unwrap());
     // The filter chain is chosen by SNI among the servers on the port.
     let servers: Vec<&Value> = gw["spec"]["servers"]
@@ -67,18 +85,25 @@ fn at_gateway(docs: &[Value], sni: &str, port: u64) -> (String, u64) {
     let server = servers[0];
     assert_eq!(server["port"]["protocol"], "TLS");
     let mode = server["tls"]["mode"].as_str().unwrap();
-    assert_eq!(mode, "ISTIO_MUTUAL", "the gateway terminates the sidecar's Istio mTLS, so it knows the caller");
+    assert_eq!(
+        mode, "ISTIO_MUTUAL",
+        "the gateway terminates the sidecar's Istio mTLS, so it knows the caller"
+    );
     let server_hosts = strs(&server["hosts"]);
     // A terminated TLS server is routed by the tcp routes of the
     // VirtualServices bound to the gateway whose hosts match the server's;
     // the first matching route wins.
     for vs in kind(docs, "VirtualService") {
-        if !strs(&vs["spec"]["gateways"]).contains(&gw_ref) || !strs(&vs["spec"]["hosts"]).iter().any(|h| server_hosts.contains(h)) {
+        if !strs(&vs["spec"]["gateways"]).contains(&gw_ref)
+            || !strs(&vs["spec"]["hosts"]).iter().any(|h| server_hosts.contains(h))
+        {
             continue;
         }
         for route in vs["spec"]["tcp"].as_array().into_iter().flatten() {
             let hit = route["match"].as_array().unwrap().iter().any(|m| {
-                strs(&m["gateways"]).contains(&gw_ref) && m.get("port").is_none_or(|p| port_of(p) == port) && m.get("sniHosts").is_none()
+                strs(&m["gateways"]).contains(&gw_ref)
+                    && m.get("port").is_none_or(|p| port_of(p) == port)
+                    && m.get("sniHosts").is_none()
             });
             if hit {
                 let d = &route["route"][0]["destination"];
@@ -93,7 +118,10 @@ fn at_gateway(docs: &[Value], sni: &str, port: u64) -> (String, u64) {
 fn chain(docs: &[Value], host: &str, gateway_ports: &[u64]) -> (String, u64) {
     let vs: Vec<&Value> = kind(docs, "VirtualService")
         .into_iter()
-        .filter(|v| strs(&v["spec"]["gateways"]).iter().any(|g| g == "mesh") && strs(&v["spec"]["hosts"]).iter().any(|h| h == host))
+        .filter(|v| {
+            strs(&v["spec"]["gateways"]).iter().any(|g| g == "mesh")
+                && strs(&v["spec"]["hosts"]).iter().any(|h| h == host)
+        })
         .collect();
     assert_eq!(vs.len(), 1, "one mesh VirtualService for {host}");
     let route = vs[0]["spec"]["tls"]
@@ -111,21 +139,43 @@ fn chain(docs: &[Value], host: &str, gateway_ports: &[u64]) -> (String, u64) {
     let d = &route["route"][0]["destination"];
     assert_eq!(d["host"], GW_FQDN, "the sidecar sends {host} to the egress gateway");
     let port = port_of(&d["port"]["number"]);
-    assert!(gateway_ports.contains(&port), "port {port} is a port of the gateway's Service {gateway_ports:?}");
-    let subset = d["subset"].as_str().unwrap_or_else(|| panic!("the route to the gateway names a subset: {d}"));
     assert!(
-        subset.len() <= 63 && subset.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+        gateway_ports.contains(&port),
+        "port {port} is a port of the gateway's Service {gateway_ports:?}"
+    );
+    let subset = d["subset"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the route to the gateway names a subset: {d}"));
+    assert!(
+        subset.len() <= 63
+            && subset
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
         "subset `{subset}` is a DNS label"
     );
     // The sidecar's TLS towards the gateway: the DestinationRule for the
     // gateway's service, subset and port.
-    let drs: Vec<&Value> = kind(docs, "DestinationRule").into_iter().filter(|r| r["spec"]["host"] == GW_FQDN).collect();
+    let drs: Vec<&Value> = kind(docs, "DestinationRule")
+        .into_iter()
+        .filter(|r| r["spec"]["host"] == GW_FQDN)
+        .collect();
     assert_eq!(drs.len(), 1);
-    let s = drs[0]["spec"]["subsets"].as_array().unwrap().iter().find(|s| s["name"] == subset).expect("the subset exists");
+    let s = drs[0]["spec"]["subsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == subset)
+        .expect("the subset exists");
     let pls = s["trafficPolicy"]["portLevelSettings"].as_array().unwrap();
-    let tls = &pls.iter().find(|p| port_of(&p["port"]["number"]) == port).expect("settings for the port")["tls"];
+    let tls = &pls
+        .iter()
+        .find(|p| port_of(&p["port"]["number"]) == port)
+        .expect("settings for the port")["tls"];
     assert_eq!(tls["mode"], "ISTIO_MUTUAL", "sidecar to gateway is Istio mTLS");
-    assert_eq!(tls["sni"], host, "the outer SNI names the host, which picks the gateway server");
+    assert_eq!(
+        tls["sni"], host,
+        "the outer SNI names the host, which picks the gateway server"
+    );
     at_gateway(docs, tls["sni"].as_str().unwrap(), port)
 }
 
@@ -135,13 +185,23 @@ fn check(hosts: &[&str], istio: Option<&str>, api: &str) {
         assert_eq!(doc["apiVersion"], api, "{istio:?}: {doc}");
     }
     for host in hosts {
-        assert_eq!(chain(&d, host, &[80, 443]), (host.to_string(), 443), "{host} leaves the mesh to itself on 443");
-        let se: Vec<&Value> = kind(&d, "ServiceEntry").into_iter().filter(|s| strs(&s["spec"]["hosts"]) == [host.to_string()]).collect();
+        assert_eq!(
+            chain(&d, host, &[80, 443]),
+            (host.to_string(), 443),
+            "{host} leaves the mesh to itself on 443"
+        );
+        let se: Vec<&Value> = kind(&d, "ServiceEntry")
+            .into_iter()
+            .filter(|s| strs(&s["spec"]["hosts"]) == [host.to_string()])
+            .collect();
         assert_eq!(se.len(), 1, "Istio knows {host}");
         let spec = &se[0]["spec"];
         assert_eq!(spec["location"], "MESH_EXTERNAL");
         assert_eq!(spec["resolution"], "DNS");
-        assert_eq!(spec["ports"], serde_json::json!([{"number": 443, "name": "tls", "protocol": "TLS"}]));
+        assert_eq!(
+            spec["ports"],
+            serde_json::json!([{"number": 443, "name": "tls", "protocol": "TLS"}])
+        );
     }
     let names: Vec<String> = kind(&d, "Gateway")[0]["spec"]["servers"]
         .as_array()
@@ -152,7 +212,11 @@ fn check(hosts: &[&str], istio: Option<&str>, api: &str) {
     let mut unique = names.clone();
     unique.sort();
     unique.dedup();
-    assert_eq!(unique.len(), names.len(), "Istio requires server port names unique within a Gateway: {names:?}");
+    assert_eq!(
+        unique.len(),
+        names.len(),
+        "Istio requires server port names unique within a Gateway: {names:?}"
+    );
 }
 
 #[test]
@@ -163,10 +227,18 @@ fn each_egress_host_goes_sidecar_to_gateway_in_istio_mtls_then_to_itself() {
 #[test]
 fn several_egress_hosts_each_reach_their_own_host() {
     let long = "a-very-long-label-for-an-external-partner-api.region-one.partner-two.example";
-    check(&["api.partner.example", "files.vendor.example", long], None, "networking.istio.io/v1");
+    check(
+        &["api.partner.example", "files.vendor.example", long],
+        None,
+        "networking.istio.io/v1",
+    );
 }
 
 #[test]
 fn egress_on_istio_1_28_uses_v1() {
-    check(&["api.partner.example", "files.vendor.example"], Some("1.28.10"), "networking.istio.io/v1");
+    check(
+        &["api.partner.example", "files.vendor.example"],
+        Some("1.28.10"),
+        "networking.istio.io/v1",
+    );
 }

@@ -8,7 +8,10 @@ fn round_trips(reference: &str) {
     let r = ImageRef::parse(reference).unwrap_or_else(|e| panic!("{e}"));
     let printed = r.to_string();
     match ImageRef::parse(&printed) {
-        Ok(again) => assert_eq!(again, r, "`{reference}` prints as `{printed}`, which names another image"),
+        Ok(again) => assert_eq!(
+            again, r,
+            "`{reference}` prints as `{printed}`, which names another image"
+        ),
         Err(e) => panic!("`{reference}` parses, but its printed form does not: {e}"),
     }
 }
@@ -36,7 +39,10 @@ fn seed_references_round_trip() {
 #[test]
 fn docker_hub_legacy_host_official_image_round_trips() {
     let r = ImageRef::parse("index.docker.io/ldoib").unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(r, ImageRef::parse("docker.io/library/ldoib").unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(
+        r,
+        ImageRef::parse("docker.io/library/ldoib").unwrap_or_else(|e| panic!("{e}"))
+    );
     round_trips("index.docker.io/ldoib");
     round_trips("index.docker.io/a:1");
 }
@@ -49,7 +55,12 @@ fn docker_hub_legacy_host_official_image_round_trips() {
 #[test]
 fn a_long_reference_that_parses_prints_one_that_parses() {
     for refused in ["a".repeat(500), format!("o/{}", "a".repeat(508))] {
-        assert!(ImageRef::parse(&refused).is_err(), "{} characters, {} when normalised", refused.len(), refused.len() + 18);
+        assert!(
+            ImageRef::parse(&refused).is_err(),
+            "{} characters, {} when normalised",
+            refused.len(),
+            refused.len() + 18
+        );
     }
     round_trips(&"a".repeat(512 - "docker.io/library/".len()));
     round_trips(&format!("o/{}", "a".repeat(512 - "docker.io/o/".len())));

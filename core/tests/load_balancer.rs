@@ -22,7 +22,13 @@ const LB_IP: &str = "        loadBalancerIP: 10.0.0.100\n";
 
 fn with_pool(addresses: &[&str]) -> String {
     let list: String = addresses.iter().map(|a| format!("      - \"{a}\"\n")).collect();
-    production_with(&[(POOL, &format!("  loadBalancer:\n    provider: metallb\n    addresses:\n{list}")), (LB_IP, "")])
+    production_with(&[
+        (
+            POOL,
+            &format!("  loadBalancer:\n    provider: metallb\n    addresses:\n{list}"),
+        ),
+        (LB_IP, ""),
+    ])
 }
 
 fn diagnostics(spec: &str) -> Vec<Diagnostic> {
@@ -32,7 +38,10 @@ fn diagnostics(spec: &str) -> Vec<Diagnostic> {
 }
 
 fn errors(spec: &str) -> Vec<Diagnostic> {
-    diagnostics(spec).into_iter().filter(|d| d.severity == Severity::Error).collect()
+    diagnostics(spec)
+        .into_iter()
+        .filter(|d| d.severity == Severity::Error)
+        .collect()
 }
 
 /// The errors at `path`; at least one, each with a hint, and none elsewhere.
@@ -77,16 +86,17 @@ fn a_load_balancer_service_needs_something_to_give_it_an_address() {
 fn the_provider_and_the_pool_agree() {
     let empty = production_with(&[(POOL, "  loadBalancer:\n    provider: metallb\n"), (LB_IP, "")]);
     one_error_at(&empty, "spec.loadBalancer.addresses");
-    let existing_with_pool =
-        production_with(&[(POOL, "  loadBalancer:\n    provider: existing\n    addresses:\n      - 10.0.0.100-10.0.0.109\n")]);
+    let existing_with_pool = production_with(&[(
+        POOL,
+        "  loadBalancer:\n    provider: existing\n    addresses:\n      - 10.0.0.100-10.0.0.109\n",
+    )]);
     one_error_at(&existing_with_pool, "spec.loadBalancer.addresses");
     let unknown = production_with(&[(POOL, "  loadBalancer:\n    provider: haproxy\n")]);
     let loaded = load(&unknown);
     assert!(
-        loaded
-            .diagnostics
-            .iter()
-            .any(|d| d.severity == Severity::Error && d.path == "spec.loadBalancer.provider" && d.message.contains("haproxy")),
+        loaded.diagnostics.iter().any(|d| d.severity == Severity::Error
+            && d.path == "spec.loadBalancer.provider"
+            && d.message.contains("haproxy")),
         "an unknown provider is refused while reading: {:#?}",
         loaded.diagnostics
     );
@@ -121,9 +131,15 @@ fn pool_entries_are_parsed_strictly() {
 
 #[test]
 fn pool_entries_do_not_overlap_each_other() {
-    let d = one_error_at(&with_pool(&["10.0.0.100-10.0.0.109", "10.0.0.96/28"]), "spec.loadBalancer.addresses[1]");
+    let d = one_error_at(
+        &with_pool(&["10.0.0.100-10.0.0.109", "10.0.0.96/28"]),
+        "spec.loadBalancer.addresses[1]",
+    );
     assert!(d.message.contains("overlaps `10.0.0.100-10.0.0.109`"), "{d:?}");
-    let d = one_error_at(&with_pool(&["10.0.0.100-10.0.0.109", "10.0.0.109-10.0.0.110"]), "spec.loadBalancer.addresses[1]");
+    let d = one_error_at(
+        &with_pool(&["10.0.0.100-10.0.0.109", "10.0.0.109-10.0.0.110"]),
+        "spec.loadBalancer.addresses[1]",
+    );
     assert!(d.message.contains("overlaps"), "{d:?}");
     assert!(errors(&with_pool(&["10.0.0.100-10.0.0.109", "10.0.0.110-10.0.0.111"])).is_empty());
 }
@@ -144,17 +160,35 @@ fn the_pool_lies_inside_the_node_network_for_l2() {
     let spec = production_with(&[("    nodeSubnet: 10.0.0.0/24\n", "")]);
     assert!(errors(&spec).is_empty(), "{:#?}", errors(&spec));
     let d = diagnostics(&spec);
-    assert!(d.iter().any(|d| d.severity == Severity::Warning && d.path == "spec.kubernetes.nodeSubnet"), "{d:#?}");
+    assert!(
+        d.iter()
+            .any(|d| d.severity == Severity::Warning && d.path == "spec.kubernetes.nodeSubnet"),
+        "{d:#?}"
+    );
 }
 
 #[test]
 fn the_pool_stays_clear_of_the_cluster_networks() {
-    let spec = production_with(&[("      - 10.0.0.100-10.0.0.109\n", "      - 10.244.3.0/24\n"), (LB_IP, "")]);
+    let spec = production_with(&[
+        ("      - 10.0.0.100-10.0.0.109\n", "      - 10.244.3.0/24\n"),
+        (LB_IP, ""),
+    ]);
     let e = only_errors_at(&spec, "spec.loadBalancer.addresses[0]");
-    assert!(e.iter().any(|d| d.message.contains("overlaps the pod network 10.244.0.0/16")), "{e:#?}");
-    let spec = production_with(&[("      - 10.0.0.100-10.0.0.109\n", "      - 10.96.0.0/28\n"), (LB_IP, "")]);
+    assert!(
+        e.iter()
+            .any(|d| d.message.contains("overlaps the pod network 10.244.0.0/16")),
+        "{e:#?}"
+    );
+    let spec = production_with(&[
+        ("      - 10.0.0.100-10.0.0.109\n", "      - 10.96.0.0/28\n"),
+        (LB_IP, ""),
+    ]);
     let e = only_errors_at(&spec, "spec.loadBalancer.addresses[0]");
-    assert!(e.iter().any(|d| d.message.contains("overlaps the service network 10.96.0.0/12")), "{e:#?}");
+    assert!(
+        e.iter()
+            .any(|d| d.message.contains("overlaps the service network 10.96.0.0/12")),
+        "{e:#?}"
+    );
 }
 
 #[test]
@@ -167,7 +201,10 @@ fn the_pool_holds_no_address_in_use() {
         let e = only_errors_at(&with_pool(&[range]), "spec.loadBalancer.addresses[0]");
         assert!(e.iter().any(|d| d.message.contains(what)), "{range}: {e:#?}");
     }
-    let spec = production_with(&[("    sourceNode: cp-1\n", "    servers:\n      - 10.0.0.104\n"), (LB_IP, "")]);
+    let spec = production_with(&[
+        ("    sourceNode: cp-1\n", "    servers:\n      - 10.0.0.104\n"),
+        (LB_IP, ""),
+    ]);
     let d = one_error_at(&spec, "spec.loadBalancer.addresses[0]");
     assert!(d.message.contains("10.0.0.104, an NTP server"), "{d:?}");
 }
@@ -176,9 +213,15 @@ fn the_pool_holds_no_address_in_use() {
 fn a_fixed_address_lies_in_the_pool_and_belongs_to_one_gateway() {
     let spec = production_with(&[(LB_IP, "        loadBalancerIP: 10.0.0.110\n")]);
     let d = one_error_at(&spec, "spec.istio.ingressGateway.service.loadBalancerIP");
-    assert!(d.message.contains("not in MetalLB's pool (10.0.0.100-10.0.0.109)"), "{d:?}");
+    assert!(
+        d.message.contains("not in MetalLB's pool (10.0.0.100-10.0.0.109)"),
+        "{d:?}"
+    );
     // With any implementation, not an address the site already uses.
-    let spec = production_with(&[(POOL, "  loadBalancer:\n    provider: existing\n"), (LB_IP, "        loadBalancerIP: 10.0.0.21\n")]);
+    let spec = production_with(&[
+        (POOL, "  loadBalancer:\n    provider: existing\n"),
+        (LB_IP, "        loadBalancerIP: 10.0.0.21\n"),
+    ]);
     let d = one_error_at(&spec, "spec.istio.ingressGateway.service.loadBalancerIP");
     assert!(d.message.contains("10.0.0.21 is the address of node worker-1"), "{d:?}");
     // On a NodePort service it would be ignored.
@@ -187,30 +230,51 @@ fn a_fixed_address_lies_in_the_pool_and_belongs_to_one_gateway() {
         "        type: NodePort\n        externalTrafficPolicy: Local\n",
     )]);
     let e = errors(&spec);
-    assert!(e.iter().any(|d| d.path == "spec.istio.ingressGateway.service.loadBalancerIP"), "{e:#?}");
+    assert!(
+        e.iter()
+            .any(|d| d.path == "spec.istio.ingressGateway.service.loadBalancerIP"),
+        "{e:#?}"
+    );
     // Two gateways asking for one address.
     let spec = production_with(&[(
         "      service:\n        type: ClusterIP\n",
         "      service:\n        type: LoadBalancer\n        loadBalancerIP: 10.0.0.100\n",
     )]);
     let e = errors(&spec);
-    let d = e.iter().find(|d| d.path == "spec.istio.egressGateway.service.loadBalancerIP").unwrap_or_else(|| panic!("{e:#?}"));
-    assert!(d.message.contains("also the loadBalancerIP of spec.istio.ingressGateway"), "{d:?}");
+    let d = e
+        .iter()
+        .find(|d| d.path == "spec.istio.egressGateway.service.loadBalancerIP")
+        .unwrap_or_else(|| panic!("{e:#?}"));
+    assert!(
+        d.message
+            .contains("also the loadBalancerIP of spec.istio.ingressGateway"),
+        "{d:?}"
+    );
 }
 
 #[test]
 fn the_pool_has_an_address_for_each_load_balancer_gateway() {
     let spec = production_with(&[
         ("      - 10.0.0.100-10.0.0.109\n", "      - 10.0.0.100/32\n"),
-        ("      service:\n        type: ClusterIP\n", "      service:\n        type: LoadBalancer\n"),
+        (
+            "      service:\n        type: ClusterIP\n",
+            "      service:\n        type: LoadBalancer\n",
+        ),
     ]);
     let d = one_error_at(&spec, "spec.loadBalancer.addresses");
-    assert!(d.message.contains("holds 1 address(es) for 2 LoadBalancer gateway services"), "{d:?}");
+    assert!(
+        d.message
+            .contains("holds 1 address(es) for 2 LoadBalancer gateway services"),
+        "{d:?}"
+    );
 }
 
 #[test]
 fn metallb_annotations_of_the_users_own_are_refused() {
-    let spec = production_with(&[(LB_IP, "        annotations:\n          metallb.io/loadBalancerIPs: 10.0.0.101\n")]);
+    let spec = production_with(&[(
+        LB_IP,
+        "        annotations:\n          metallb.io/loadBalancerIPs: 10.0.0.101\n",
+    )]);
     one_error_at(&spec, "spec.istio.ingressGateway.service.annotations");
 }
 
@@ -228,13 +292,23 @@ fn lab_with(edits: &[(&str, &str)]) -> String {
 fn every_node_port_is_stated_and_unique() {
     let spec = lab_with(&[("            nodePort: 30443\n", "")]);
     let d = one_error_at(&spec, "spec.istio.ingressGateway.service.ports[1].nodePort");
-    assert!(d.message.contains("port `https` of a NodePort service has no nodePort"), "{d:?}");
+    assert!(
+        d.message.contains("port `https` of a NodePort service has no nodePort"),
+        "{d:?}"
+    );
     let spec = lab_with(&[("            nodePort: 30443\n", "            nodePort: 30080\n")]);
     let d = one_error_at(&spec, "spec.istio.ingressGateway.service.ports[1].nodePort");
-    assert!(d.message.contains("node port 30080 is also spec.istio.ingressGateway.service.ports[0]'s"), "{d:?}");
+    assert!(
+        d.message
+            .contains("node port 30080 is also spec.istio.ingressGateway.service.ports[0]'s"),
+        "{d:?}"
+    );
     // Across gateways: the egress gateway as NodePort on the ingress's port.
     let spec = lab_with(&[
-        ("    egressGateway:\n      enabled: false\n", "    egressGateway:\n      enabled: true\n"),
+        (
+            "    egressGateway:\n      enabled: false\n",
+            "    egressGateway:\n      enabled: true\n",
+        ),
         (
             "        type: ClusterIP\n        ports:\n          - name: http2\n            port: 80\n            targetPort: 8080\n",
             "        type: NodePort\n        ports:\n          - name: http2\n            port: 80\n            targetPort: 8080\n            nodePort: 30443\n",
@@ -242,12 +316,18 @@ fn every_node_port_is_stated_and_unique() {
     ]);
     let e = errors(&spec);
     assert!(
-        e.iter().any(|d| d.path == "spec.istio.egressGateway.service.ports[0].nodePort" && d.message.contains("also spec.istio.ingressGateway")),
+        e.iter()
+            .any(|d| d.path == "spec.istio.egressGateway.service.ports[0].nodePort"
+                && d.message.contains("also spec.istio.ingressGateway")),
         "{e:#?}"
     );
     let spec = lab_with(&[("            nodePort: 30443\n", "            nodePort: 32768\n")]);
     let e = errors(&spec);
-    assert!(e.iter().any(|d| d.path == "spec.istio.ingressGateway.service.ports[1].nodePort"), "{e:#?}");
+    assert!(
+        e.iter()
+            .any(|d| d.path == "spec.istio.ingressGateway.service.ports[1].nodePort"),
+        "{e:#?}"
+    );
 }
 
 #[test]
@@ -265,7 +345,11 @@ fn metallb_without_a_load_balancer_gateway_warns() {
     ]);
     assert!(errors(&spec).is_empty(), "{:#?}", errors(&spec));
     let d = diagnostics(&spec);
-    assert!(d.iter().any(|d| d.severity == Severity::Warning && d.path == "spec.loadBalancer"), "{d:#?}");
+    assert!(
+        d.iter()
+            .any(|d| d.severity == Severity::Warning && d.path == "spec.loadBalancer"),
+        "{d:#?}"
+    );
 }
 
 #[test]
@@ -275,16 +359,24 @@ fn a_nodeport_gateway_states_its_readiness_port_for_the_sites_load_balancer() {
     // Without it: the readiness port's node port is random, which the site's LB cannot probe.
     let d = diagnostics(example("lab").unwrap());
     assert!(
-        d.iter()
-            .any(|d| d.severity == Severity::Warning && d.path == "spec.istio.ingressGateway.service.ports" && d.message.contains("15021")),
+        d.iter().any(|d| d.severity == Severity::Warning
+            && d.path == "spec.istio.ingressGateway.service.ports"
+            && d.message.contains("15021")),
         "{d:#?}"
     );
     // Stated: no warning, no error.
     let spec = lab_with(&[(https, &format!("{https}{status}"))]);
     assert!(errors(&spec).is_empty(), "{:#?}", errors(&spec));
-    assert!(!diagnostics(&spec).iter().any(|d| d.path == "spec.istio.ingressGateway.service.ports"));
+    assert!(
+        !diagnostics(&spec)
+            .iter()
+            .any(|d| d.path == "spec.istio.ingressGateway.service.ports")
+    );
     // Under that name, only the gateway's readiness port.
-    let spec = lab_with(&[(https, &format!("{https}{}", status.replace("targetPort: 15021", "targetPort: 8080")))]);
+    let spec = lab_with(&[(
+        https,
+        &format!("{https}{}", status.replace("targetPort: 15021", "targetPort: 8080")),
+    )]);
     one_error_at(&spec, "spec.istio.ingressGateway.service.ports[2]");
     // Its node port is unique like the others.
     let spec = lab_with(&[(https, &format!("{https}{}", status.replace("31021", "30443")))]);

@@ -17,18 +17,35 @@ fn full_lock(site: &Site) -> Lock {
     let needs = needs(site).unwrap();
     let mut text = String::from("apiVersion: meshbundle.dev/v1alpha1\nkind: Lock\nimages:\n");
     for (i, img) in needs.images.iter().enumerate() {
-        text.push_str(&format!("- name: {}\n  digest: sha256:{:064x}\n", img.upstream.tagged(), i + 1));
+        text.push_str(&format!(
+            "- name: {}\n  digest: sha256:{:064x}\n",
+            img.upstream.tagged(),
+            i + 1
+        ));
     }
     text.push_str("files:\n");
     for (i, f) in needs.files.iter().enumerate() {
-        let sha = f.sha256.as_ref().map(|d| d.hex().to_string()).unwrap_or_else(|| format!("{:064x}", 100 + i));
-        text.push_str(&format!("- name: {}\n  url: \"{}\"\n  sha256: \"{sha}\"\n  size: 1\n", f.name, f.url));
+        let sha = f
+            .sha256
+            .as_ref()
+            .map(|d| d.hex().to_string())
+            .unwrap_or_else(|| format!("{:064x}", 100 + i));
+        text.push_str(&format!(
+            "- name: {}\n  url: \"{}\"\n  sha256: \"{sha}\"\n  size: 1\n",
+            f.name, f.url
+        ));
     }
     lock::parse(&text).unwrap()
 }
 
 fn gaps(site: &Site, lock: &Lock) -> Vec<String> {
-    match render(site, &Inputs { lock: Some(lock), ..Default::default() }) {
+    match render(
+        site,
+        &Inputs {
+            lock: Some(lock),
+            ..Default::default()
+        },
+    ) {
         Err(RenderError::LockIncomplete(v)) => v,
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => Vec::new(),
@@ -47,14 +64,21 @@ fn every_missing_image_and_file_is_named() {
     let mut lock = full_lock(&site);
     let pilot = lock.images.iter().position(|i| i.name.contains("/pilot:")).unwrap();
     let pilot = lock.images.remove(pilot).name;
-    let kube_apiserver = lock.images.iter().position(|i| i.name.contains("kube-apiserver")).unwrap();
+    let kube_apiserver = lock
+        .images
+        .iter()
+        .position(|i| i.name.contains("kube-apiserver"))
+        .unwrap();
     let kube_apiserver = lock.images.remove(kube_apiserver).name;
     let kubeadm = lock.files.iter().position(|f| f.name == "kubeadm-amd64").unwrap();
     lock.files.remove(kubeadm);
     let g = gaps(&site, &lock);
     assert_eq!(g.len(), 3, "{g:?}");
     assert!(g.iter().any(|m| m.contains(&pilot) && m.contains("istio")), "{g:?}");
-    assert!(g.iter().any(|m| m.contains(&kube_apiserver) && m.contains("kubeadm")), "{g:?}");
+    assert!(
+        g.iter().any(|m| m.contains(&kube_apiserver) && m.contains("kubeadm")),
+        "{g:?}"
+    );
     assert!(g.iter().any(|m| m == "file kubeadm-amd64"), "{g:?}");
     let message = RenderError::LockIncomplete(g).to_string();
     assert!(message.contains("meshbundle lock"), "{message}");

@@ -11,27 +11,45 @@ use meshbundle_core::render::{Inputs, render};
 use meshbundle_core::spec::{KubeadmApi, Site};
 
 fn production() -> Site {
-    meshbundle_core::spec::load::load(meshbundle_core::examples::example("production").unwrap()).site.unwrap()
+    meshbundle_core::spec::load::load(meshbundle_core::examples::example("production").unwrap())
+        .site
+        .unwrap()
 }
 
 fn diagnostics(site: &Site, path: &str) -> Vec<Diagnostic> {
-    meshbundle_core::validate::check(site).into_iter().filter(|d| d.path == path).collect()
+    meshbundle_core::validate::check(site)
+        .into_iter()
+        .filter(|d| d.path == path)
+        .collect()
 }
 
 fn errors(site: &Site, path: &str) -> Vec<Diagnostic> {
-    diagnostics(site, path).into_iter().filter(Diagnostic::is_error).collect()
+    diagnostics(site, path)
+        .into_iter()
+        .filter(Diagnostic::is_error)
+        .collect()
 }
 
 fn file(site: &Site, path: &str) -> String {
     let tree = render(site, &Inputs::default()).unwrap();
-    String::from_utf8(tree.get(path).unwrap_or_else(|| panic!("{path} not rendered")).bytes.clone()).unwrap()
+    String::from_utf8(
+        tree.get(path)
+            .unwrap_or_else(|| panic!("{path} not rendered"))
+            .bytes
+            .clone(),
+    )
+    .unwrap()
 }
 
 // ---- kubeadm configuration API ----
 
 #[test]
 fn v1beta3_is_refused_where_kubeadm_no_longer_reads_it() {
-    let versions = catalog().kubernetes_versions().iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let versions = catalog()
+        .kubernetes_versions()
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>();
     let mut seen = (false, false, false);
     for version in versions {
         let minor: u64 = version.split('.').nth(1).unwrap().parse().unwrap();
@@ -44,7 +62,10 @@ fn v1beta3_is_refused_where_kubeadm_no_longer_reads_it() {
         if minor >= 36 {
             seen.0 = true;
             assert_eq!((errs, warns), (1, 0), "{version}: {ds:?}");
-            assert!(ds[0].message.contains("no longer reads kubeadm.k8s.io/v1beta3"), "{version}: {ds:?}");
+            assert!(
+                ds[0].message.contains("no longer reads kubeadm.k8s.io/v1beta3"),
+                "{version}: {ds:?}"
+            );
             assert!(ds[0].hint.contains("v1beta4"), "{version}: {ds:?}");
         } else if minor >= 31 {
             seen.1 = true;
@@ -56,11 +77,18 @@ fn v1beta3_is_refused_where_kubeadm_no_longer_reads_it() {
         }
         // v1beta4, and the default, are fine from 1.31 on.
         site.spec.kubernetes.kubeadm_api = Some(KubeadmApi::V1beta4);
-        assert_eq!(errors(&site, "spec.kubernetes.kubeadmApi").is_empty(), minor >= 31, "{version}");
+        assert_eq!(
+            errors(&site, "spec.kubernetes.kubeadmApi").is_empty(),
+            minor >= 31,
+            "{version}"
+        );
         site.spec.kubernetes.kubeadm_api = None;
         assert!(diagnostics(&site, "spec.kubernetes.kubeadmApi").is_empty(), "{version}");
     }
-    assert!(seen.0 && seen.1, "the catalog has no version from 1.36 or from 1.31-1.35: {seen:?}");
+    assert!(
+        seen.0 && seen.1,
+        "the catalog has no version from 1.36 or from 1.31-1.35: {seen:?}"
+    );
 }
 
 // ---- node labels ----
@@ -79,7 +107,17 @@ fn label_path(key: &str) -> String {
 fn labels_the_kubelet_refuses_are_refused_with_their_path() {
     let long = "v".repeat(64);
     let long_name = "n".repeat(64);
-    let long_prefix = format!("{}/x", ["a".repeat(60), "b".repeat(60), "c".repeat(60), "d".repeat(60), "e".repeat(20)].join("."));
+    let long_prefix = format!(
+        "{}/x",
+        [
+            "a".repeat(60),
+            "b".repeat(60),
+            "c".repeat(60),
+            "d".repeat(60),
+            "e".repeat(20)
+        ]
+        .join(".")
+    );
     let bad: &[(&str, &str)] = &[
         ("a", "b c"),
         ("x", "yes,no"),
@@ -119,7 +157,10 @@ fn labels_the_kubelet_refuses_are_refused_with_their_path() {
         assert_eq!(errs.len(), 1, "{k:?}={v:?}: {errs:?}");
         assert!(!errs[0].hint.is_empty());
         // Nothing else is wrong with the spec.
-        let all: Vec<_> = meshbundle_core::validate::check(&site).into_iter().filter(Diagnostic::is_error).collect();
+        let all: Vec<_> = meshbundle_core::validate::check(&site)
+            .into_iter()
+            .filter(Diagnostic::is_error)
+            .collect();
         assert_eq!(all.len(), 1, "{k:?}={v:?}: {all:?}");
     }
 }
@@ -127,7 +168,17 @@ fn labels_the_kubelet_refuses_are_refused_with_their_path() {
 #[test]
 fn labels_the_kubelet_takes_are_accepted_and_reach_node_labels() {
     // A prefix of exactly 253 characters.
-    let ok_prefix = format!("{}/x", ["a".repeat(60), "b".repeat(60), "c".repeat(60), "d".repeat(60), "e".repeat(9)].join("."));
+    let ok_prefix = format!(
+        "{}/x",
+        [
+            "a".repeat(60),
+            "b".repeat(60),
+            "c".repeat(60),
+            "d".repeat(60),
+            "e".repeat(9)
+        ]
+        .join(".")
+    );
     let good: &[(&str, &str)] = &[
         ("rack", "r1"),
         ("example.com/rack", "r-1.a_b"),
@@ -142,12 +193,23 @@ fn labels_the_kubelet_takes_are_accepted_and_reach_node_labels() {
     ];
     for (k, v) in good {
         let site = with_label(k, v);
-        assert!(diagnostics(&site, &label_path(k)).is_empty(), "{k:?}={v:?}: {:?}", diagnostics(&site, &label_path(k)));
+        assert!(
+            diagnostics(&site, &label_path(k)).is_empty(),
+            "{k:?}={v:?}: {:?}",
+            diagnostics(&site, &label_path(k))
+        );
         let flag = node_labels_flag(&site);
         let pairs: Vec<&str> = flag.split(',').collect();
         assert!(pairs.contains(&format!("{k}={v}").as_str()), "{k}={v} not in {flag}");
         assert!(pairs.contains(&"topology.kubernetes.io/zone=zone-a"), "{flag}");
-        assert_eq!(pairs.iter().filter(|p| p.starts_with("topology.kubernetes.io/zone=")).count(), 1, "{flag}");
+        assert_eq!(
+            pairs
+                .iter()
+                .filter(|p| p.starts_with("topology.kubernetes.io/zone="))
+                .count(),
+            1,
+            "{flag}"
+        );
     }
 }
 
@@ -189,15 +251,29 @@ fn applied(site: &Site) -> Vec<(String, String)> {
 
 #[test]
 fn forwarding_cannot_be_turned_off_under_another_name() {
-    for key in ["net.ipv4.conf.all.forwarding", "net.ipv4.conf.default.forwarding", "net.ipv4.ip_forward"] {
+    for key in [
+        "net.ipv4.conf.all.forwarding",
+        "net.ipv4.conf.default.forwarding",
+        "net.ipv4.ip_forward",
+    ] {
         let site = with_sysctl(&[(key, "0")]);
         assert!(!errors(&site, &sysctl_path(key)).is_empty(), "{key}=0 passes");
         // At 1 it is accepted, and the file applies forwarding on, never off.
         let site = with_sysctl(&[(key, "1")]);
-        assert!(errors(&site, &sysctl_path(key)).is_empty(), "{key}=1: {:?}", errors(&site, &sysctl_path(key)));
+        assert!(
+            errors(&site, &sysctl_path(key)).is_empty(),
+            "{key}=1: {:?}",
+            errors(&site, &sysctl_path(key))
+        );
         let lines = applied(&site);
         assert!(lines.contains(&("net.ipv4.ip_forward".into(), "1".into())), "{lines:?}");
-        assert!(lines.iter().filter(|(k, _)| k.contains("forward")).all(|(_, v)| v == "1"), "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .filter(|(k, _)| k.contains("forward"))
+                .all(|(_, v)| v == "1"),
+            "{lines:?}"
+        );
     }
 }
 
@@ -208,9 +284,18 @@ fn conntrack_max_under_its_short_name_goes_to_kube_proxy() {
     assert!(meshbundle_core::validate::check(&site).iter().all(|d| !d.is_error()));
     // kube-proxy carries it; the sysctl file does not write it (kube-proxy would reset it).
     let kubeadm = file(&site, "nodes/cp-1/kubeadm.yaml");
-    let conntrack = &kubeadm[kubeadm.find("\nconntrack:").expect("no conntrack in KubeProxyConfiguration")..];
-    assert!(conntrack.contains("maxPerCore: 1") && conntrack.contains("min: 524288"), "{conntrack}");
-    assert!(applied(&site).iter().all(|(k, _)| !k.contains("conntrack_max")), "{:?}", applied(&site));
+    let conntrack = &kubeadm[kubeadm
+        .find("\nconntrack:")
+        .expect("no conntrack in KubeProxyConfiguration")..];
+    assert!(
+        conntrack.contains("maxPerCore: 1") && conntrack.contains("min: 524288"),
+        "{conntrack}"
+    );
+    assert!(
+        applied(&site).iter().all(|(k, _)| !k.contains("conntrack_max")),
+        "{:?}",
+        applied(&site)
+    );
     // Held to kube-proxy's range like the long name.
     for bad in ["0", "x", "99999999999"] {
         let mut site = with_sysctl(&[("net.nf_conntrack_max", bad)]);

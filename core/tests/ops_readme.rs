@@ -8,7 +8,14 @@ use meshbundle_core::spec::Site;
 fn sites() -> Vec<(&'static str, Site)> {
     meshbundle_core::examples::names()
         .into_iter()
-        .map(|n| (n, meshbundle_core::spec::load::load(meshbundle_core::examples::example(n).unwrap()).site.unwrap()))
+        .map(|n| {
+            (
+                n,
+                meshbundle_core::spec::load::load(meshbundle_core::examples::example(n).unwrap())
+                    .site
+                    .unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -35,10 +42,15 @@ fn the_registry_must_keep_the_bundles_images_for_the_life_of_the_bundle() {
         let before = flat(section(&readme(&site), "## Before you start"));
         let registry = &site.spec.registry;
         assert!(
-            before.contains(&format!("`meshbundle import site.mbundle --registry {registry}`. Keep them there for the life of the bundle")),
+            before.contains(&format!(
+                "`meshbundle import site.mbundle --registry {registry}`. Keep them there for the life of the bundle"
+            )),
             "{name}: {before}"
         );
-        assert!(before.contains("until the kubelet's image garbage collection removes it while unused"), "{name}: {before}");
+        assert!(
+            before.contains("until the kubelet's image garbage collection removes it while unused"),
+            "{name}: {before}"
+        );
         assert!(before.contains("pulls it from the site registry"), "{name}: {before}");
     }
 }
@@ -51,9 +63,15 @@ fn after_a_restore_every_kubelet_and_istiod_restart_and_the_revision_goes_forwar
             restore.contains("Restart the kubelet on **every** other node too (`sudo systemctl restart kubelet`)"),
             "{name}: {restore}"
         );
-        let istiod = format!("`kubectl -n istio-system rollout restart deployment/istiod-{}`", site.istio_revision());
+        let istiod = format!(
+            "`kubectl -n istio-system rollout restart deployment/istiod-{}`",
+            site.istio_revision()
+        );
         assert!(restore.contains(&istiod), "{name}: {istiod} in {restore}");
-        assert!(restore.contains("--bump-revision --mark-compacted`, the same on every member"), "{name}: {restore}");
+        assert!(
+            restore.contains("--bump-revision --mark-compacted`, the same on every member"),
+            "{name}: {restore}"
+        );
         // The restart comes after every control-plane node is started, and before the check.
         let start = restore.find("`ops/restore-etcd.sh start`").unwrap();
         let kubelets = restore.find("Restart the kubelet on **every**").unwrap();

@@ -17,7 +17,9 @@ fn now() -> u64 {
 }
 
 fn site(key_type: KeyType) -> Site {
-    let mut s = meshbundle_core::spec::load::load(meshbundle_core::examples::example("production").unwrap()).site.unwrap();
+    let mut s = meshbundle_core::spec::load::load(meshbundle_core::examples::example("production").unwrap())
+        .site
+        .unwrap();
     s.spec.pki.key_type = key_type;
     s.spec.istio.ingress_gateway.hosts = vec!["shop.example.internal".into(), "*.apps.example.internal".into()];
     s.spec.istio.ingress_gateway.routes.clear();
@@ -25,13 +27,27 @@ fn site(key_type: KeyType) -> Site {
 }
 
 fn openssl(args: &[&str], dir: &Path) -> String {
-    let o = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
-    assert!(o.status.success(), "openssl {args:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let o = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn sh(script: &str, dir: &Path) -> String {
-    let o = Command::new("sh").arg("-c").arg(script).current_dir(dir).output().unwrap();
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{script}: {}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -39,7 +55,16 @@ fn sh(script: &str, dir: &Path) -> String {
 fn check_with_openssl(key_type: KeyType, seed: u64) {
     let site = site(key_type);
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let s = pki::generate(&site, &GenerateOptions { now: now(), mesh_root: None, provided_tls: None }, &mut rng).unwrap();
+    let s = pki::generate(
+        &site,
+        &GenerateOptions {
+            now: now(),
+            mesh_root: None,
+            provided_tls: None,
+        },
+        &mut rng,
+    )
+    .unwrap();
     assert!(s.check(&site, now()).is_empty(), "{:#?}", s.check(&site, now()));
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -62,11 +87,19 @@ fn check_with_openssl(key_type: KeyType, seed: u64) {
     assert_eq!(a, std::fs::read_to_string(d.join("pki/sa.pub")).unwrap());
 
     // The discovery hash is kubeadm's.
-    let want = sh("openssl x509 -pubkey -in pki/ca.crt | openssl pkey -pubin -outform der | openssl dgst -sha256 -r", d);
+    let want = sh(
+        "openssl x509 -pubkey -in pki/ca.crt | openssl pkey -pubin -outform der | openssl dgst -sha256 -r",
+        d,
+    );
     let want = format!("sha256:{}", want.split_whitespace().next().unwrap());
     assert_eq!(s.discovery_hash().unwrap(), want);
     let t = &s.kubeadm.token;
-    assert!(t.len() == 23 && &t[6..7] == "." && t.chars().all(|c| c == '.' || c.is_ascii_lowercase() || c.is_ascii_digit()));
+    assert!(
+        t.len() == 23
+            && &t[6..7] == "."
+            && t.chars()
+                .all(|c| c == '.' || c.is_ascii_lowercase() || c.is_ascii_digit())
+    );
     assert_eq!(s.kubeadm.certificate_key.len(), 64);
 
     // Istio plug-in CA: intermediate, then root.
@@ -75,12 +108,25 @@ fn check_with_openssl(key_type: KeyType, seed: u64) {
     std::fs::write(d.join("ca-cert.pem"), &i.cert).unwrap();
     std::fs::write(d.join("ca-key.pem"), &i.key).unwrap();
     std::fs::write(d.join("cert-chain.pem"), format!("{}{}", i.cert, s.istio.root.cert)).unwrap();
-    let out = openssl(&["verify", "-CAfile", "root-cert.pem", "-untrusted", "ca-cert.pem", "ca-cert.pem"], d);
+    let out = openssl(
+        &[
+            "verify",
+            "-CAfile",
+            "root-cert.pem",
+            "-untrusted",
+            "ca-cert.pem",
+            "ca-cert.pem",
+        ],
+        d,
+    );
     assert!(out.contains("OK"));
     let text = openssl(&["x509", "-noout", "-text", "-in", "ca-cert.pem"], d);
     assert!(text.contains("CA:TRUE, pathlen:0"), "{text}");
     assert!(text.contains("Certificate Sign"), "{text}");
-    assert_eq!(sh("openssl x509 -noout -pubkey -in ca-cert.pem", d), sh("openssl pkey -pubout -in ca-key.pem", d));
+    assert_eq!(
+        sh("openssl x509 -noout -pubkey -in ca-cert.pem", d),
+        sh("openssl pkey -pubout -in ca-key.pem", d)
+    );
     // The chain file is intermediate then root.
     let chain = std::fs::read_to_string(d.join("cert-chain.pem")).unwrap();
     assert!(chain.starts_with(&i.cert));
@@ -92,16 +138,38 @@ fn check_with_openssl(key_type: KeyType, seed: u64) {
     std::fs::write(d.join("ingress.pem"), &ingress.cert).unwrap();
     std::fs::write(d.join("ingress.key"), &ingress.key).unwrap();
     for host in ["shop.example.internal", "x.apps.example.internal"] {
-        let out = openssl(&["verify", "-CAfile", "ingress-ca.pem", "-verify_hostname", host, "-purpose", "sslserver", "ingress.pem"], d);
+        let out = openssl(
+            &[
+                "verify",
+                "-CAfile",
+                "ingress-ca.pem",
+                "-verify_hostname",
+                host,
+                "-purpose",
+                "sslserver",
+                "ingress.pem",
+            ],
+            d,
+        );
         assert!(out.contains("OK"), "{host}: {out}");
     }
     let bad = Command::new("openssl")
-        .args(["verify", "-CAfile", "ingress-ca.pem", "-verify_hostname", "other.example.internal", "ingress.pem"])
+        .args([
+            "verify",
+            "-CAfile",
+            "ingress-ca.pem",
+            "-verify_hostname",
+            "other.example.internal",
+            "ingress.pem",
+        ])
         .current_dir(d)
         .output()
         .unwrap();
     assert!(!bad.status.success(), "a host not in the certificate is refused");
-    assert_eq!(sh("openssl x509 -noout -pubkey -in ingress.pem", d), sh("openssl pkey -pubout -in ingress.key", d));
+    assert_eq!(
+        sh("openssl x509 -noout -pubkey -in ingress.pem", d),
+        sh("openssl pkey -pubout -in ingress.key", d)
+    );
 
     // The cacerts Secret carries the same four files.
     let secret = files::cacerts_secret(&site, &s).unwrap();
@@ -124,7 +192,16 @@ fn rsa_pki_checks_out_with_openssl() {
 fn rotation_keeps_roots_and_renews_the_rest() {
     let site = site(KeyType::EcdsaP256);
     let mut rng = ChaCha20Rng::seed_from_u64(3);
-    let s = pki::generate(&site, &GenerateOptions { now: now(), mesh_root: None, provided_tls: None }, &mut rng).unwrap();
+    let s = pki::generate(
+        &site,
+        &GenerateOptions {
+            now: now(),
+            mesh_root: None,
+            provided_tls: None,
+        },
+        &mut rng,
+    )
+    .unwrap();
     let r = pki::rotate(&site, &s, now() + 86_400, &mut rng).unwrap();
     assert_eq!(r.istio.root, s.istio.root);
     assert_eq!(r.kubeadm.ca, s.kubeadm.ca);
@@ -144,8 +221,26 @@ fn mesh_root_is_shared_between_clusters() {
     let mut b = a.clone();
     b.metadata.name = "second".into();
     let mut rng = ChaCha20Rng::seed_from_u64(4);
-    let sa = pki::generate(&a, &GenerateOptions { now: now(), mesh_root: None, provided_tls: None }, &mut rng).unwrap();
-    let sb = pki::generate(&b, &GenerateOptions { now: now(), mesh_root: Some(&sa.istio.root), provided_tls: None }, &mut rng).unwrap();
+    let sa = pki::generate(
+        &a,
+        &GenerateOptions {
+            now: now(),
+            mesh_root: None,
+            provided_tls: None,
+        },
+        &mut rng,
+    )
+    .unwrap();
+    let sb = pki::generate(
+        &b,
+        &GenerateOptions {
+            now: now(),
+            mesh_root: Some(&sa.istio.root),
+            provided_tls: None,
+        },
+        &mut rng,
+    )
+    .unwrap();
     assert_eq!(sa.istio.root, sb.istio.root);
     assert_ne!(sa.kubeadm.ca, sb.kubeadm.ca);
 }
@@ -155,13 +250,26 @@ fn problems_are_reported() {
     let site = site(KeyType::EcdsaP256);
     let mut rng = ChaCha20Rng::seed_from_u64(5);
     let t = now();
-    let s = pki::generate(&site, &GenerateOptions { now: t, mesh_root: None, provided_tls: None }, &mut rng).unwrap();
+    let s = pki::generate(
+        &site,
+        &GenerateOptions {
+            now: t,
+            mesh_root: None,
+            provided_tls: None,
+        },
+        &mut rng,
+    )
+    .unwrap();
 
     // A key that belongs to another certificate.
     let mut swapped = s.clone();
     swapped.kubeadm.ca.key = s.kubeadm.etcd_ca.key.clone();
     let d = swapped.check(&site, t);
-    assert!(d.iter().any(|d| d.path == "kubeadm.ca.key" && d.message.contains("does not belong")), "{d:#?}");
+    assert!(
+        d.iter()
+            .any(|d| d.path == "kubeadm.ca.key" && d.message.contains("does not belong")),
+        "{d:#?}"
+    );
 
     // A damaged PEM.
     let mut damaged = s.clone();
@@ -171,7 +279,11 @@ fn problems_are_reported() {
 
     // An expired CA: check ten years and a day later.
     let d = s.check(&site, t + 3651 * 86_400);
-    assert!(d.iter().any(|d| d.path == "kubeadm.ca.cert" && d.message.contains("expired")), "{d:#?}");
+    assert!(
+        d.iter()
+            .any(|d| d.path == "kubeadm.ca.cert" && d.message.contains("expired")),
+        "{d:#?}"
+    );
 
     // Secrets of another site.
     let mut other = site.clone();
@@ -189,16 +301,53 @@ fn provided_ingress_certificates_are_checked() {
     let site = site(KeyType::EcdsaP256);
     let mut rng = ChaCha20Rng::seed_from_u64(6);
     let t = now();
-    let s = pki::generate(&site, &GenerateOptions { now: t, mesh_root: None, provided_tls: None }, &mut rng).unwrap();
+    let s = pki::generate(
+        &site,
+        &GenerateOptions {
+            now: t,
+            mesh_root: None,
+            provided_tls: None,
+        },
+        &mut rng,
+    )
+    .unwrap();
     let i = s.ingress.as_ref().unwrap();
-    let ok = check_provided_tls(&site, &ProvidedTls { cert_pem: &i.cert, key_pem: &i.key }, t);
+    let ok = check_provided_tls(
+        &site,
+        &ProvidedTls {
+            cert_pem: &i.cert,
+            key_pem: &i.key,
+        },
+        t,
+    );
     assert!(ok.is_ok());
-    let wrong_key = check_provided_tls(&site, &ProvidedTls { cert_pem: &i.cert, key_pem: &s.kubeadm.ca.key }, t);
+    let wrong_key = check_provided_tls(
+        &site,
+        &ProvidedTls {
+            cert_pem: &i.cert,
+            key_pem: &s.kubeadm.ca.key,
+        },
+        t,
+    );
     assert!(wrong_key.unwrap_err().to_string().contains("does not belong"));
-    let expired = check_provided_tls(&site, &ProvidedTls { cert_pem: &i.cert, key_pem: &i.key }, t + 400 * 86_400);
+    let expired = check_provided_tls(
+        &site,
+        &ProvidedTls {
+            cert_pem: &i.cert,
+            key_pem: &i.key,
+        },
+        t + 400 * 86_400,
+    );
     assert!(expired.unwrap_err().to_string().contains("expired"));
     let mut more = site.clone();
     more.spec.istio.ingress_gateway.hosts.push("api.other.internal".into());
-    let missing = check_provided_tls(&more, &ProvidedTls { cert_pem: &i.cert, key_pem: &i.key }, t);
+    let missing = check_provided_tls(
+        &more,
+        &ProvidedTls {
+            cert_pem: &i.cert,
+            key_pem: &i.key,
+        },
+        t,
+    );
     assert!(missing.unwrap_err().to_string().contains("api.other.internal"));
 }

@@ -21,7 +21,11 @@ fn production(edit: &[(&str, &str)]) -> String {
 
 fn errors(text: &str) -> Vec<String> {
     let site = load(text).site.unwrap();
-    meshbundle_core::validate::check(&site).into_iter().filter(|d| d.is_error()).map(|d| format!("{}: {}", d.path, d.message)).collect()
+    meshbundle_core::validate::check(&site)
+        .into_iter()
+        .filter(|d| d.is_error())
+        .map(|d| format!("{}: {}", d.path, d.message))
+        .collect()
 }
 
 #[test]
@@ -39,7 +43,9 @@ fn egress_hosts_need_the_egress_gateway() {
     )]);
     let e = errors(&spec);
     assert!(
-        e.iter().any(|m| m.starts_with("spec.istio.egressGateway.hosts: egress hosts are listed, but the egress gateway is off")),
+        e.iter()
+            .any(|m| m
+                .starts_with("spec.istio.egressGateway.hosts: egress hosts are listed, but the egress gateway is off")),
         "{e:?}"
     );
 }
@@ -69,7 +75,11 @@ fn hosts_whose_object_names_clash_are_refused() {
         "    egressGateway:\n      enabled: true\n      hosts:\n        - api-x.partner.example\n        - api.x.partner.example\n",
     )]);
     let e = errors(&egress);
-    assert!(e.iter().any(|m| m.starts_with("spec.istio.egressGateway.hosts:") && m.contains("ServiceEntry")), "{e:?}");
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("spec.istio.egressGateway.hosts:") && m.contains("ServiceEntry")),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -77,27 +87,49 @@ fn client_networks_need_client_addresses() {
     let narrow = ("- 0.0.0.0/0", "- 192.168.10.0/24");
     let cluster = ("externalTrafficPolicy: Local", "externalTrafficPolicy: Cluster");
     let refused = |e: &Vec<String>| {
-        e.iter().any(|m| m.starts_with("spec.security.authorization.ingressClientCIDRs: the gateway would not see client addresses"))
+        e.iter().any(|m| {
+            m.starts_with("spec.security.authorization.ingressClientCIDRs: the gateway would not see client addresses")
+        })
     };
     assert!(refused(&errors(&production(&[narrow, cluster]))));
-    assert!(!refused(&errors(&production(&[narrow]))), "Local keeps client addresses");
-    assert!(!refused(&errors(&production(&[cluster]))), "every client is accepted anyway");
+    assert!(
+        !refused(&errors(&production(&[narrow]))),
+        "Local keeps client addresses"
+    );
+    assert!(
+        !refused(&errors(&production(&[cluster]))),
+        "every client is accepted anyway"
+    );
 }
 
 #[test]
 fn the_revision_cannot_be_named_default() {
     let spec = production(&[("    meshID: mesh1\n", "    revision: default\n    meshID: mesh1\n")]);
     let e = errors(&spec);
-    assert!(e.iter().any(|m| m.starts_with("spec.istio.revision: `default` is the name of Istio's default revision tag")), "{e:?}");
+    assert!(
+        e.iter()
+            .any(|m| m.starts_with("spec.istio.revision: `default` is the name of Istio's default revision tag")),
+        "{e:?}"
+    );
 }
 
 #[test]
 fn no_ingress_secret_without_the_ingress_gateway() {
-    let text = production(&[("    ingressGateway:\n      enabled: true\n", "    ingressGateway:\n      enabled: false\n")]);
+    let text = production(&[(
+        "    ingressGateway:\n      enabled: true\n",
+        "    ingressGateway:\n      enabled: false\n",
+    )]);
     let site = load(&text).site.unwrap();
     assert_eq!(errors(&text), Vec::<String>::new());
     let secrets = parse_secrets(include_str!("../../tests/fixtures/production.secrets.yaml")).unwrap();
-    let tree = render(&site, &Inputs { secrets: Some(&secrets), ..Default::default() }).unwrap();
+    let tree = render(
+        &site,
+        &Inputs {
+            secrets: Some(&secrets),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     assert!(!tree.contains("secrets/ingress-tls.yaml"));
     let namespaces = String::from_utf8(tree.get("manifests/namespaces.yaml").unwrap().bytes.clone()).unwrap();
     assert!(!namespaces.contains("name: istio-ingress\n"));
@@ -108,7 +140,10 @@ fn rules_for_an_operator_prometheus_say_what_it_must_scrape() {
     let spec = example("production")
         .unwrap()
         .replace("      prometheus: true\n", "      prometheus: false\n")
-        .replace("    alertmanager:\n      enabled: true\n", "    alertmanager:\n      enabled: false\n")
+        .replace(
+            "    alertmanager:\n      enabled: true\n",
+            "    alertmanager:\n      enabled: false\n",
+        )
         .replace("  observability:\n", "  observability:\n    prometheusOperator: true\n");
     let site = load(&spec).site.unwrap();
     let warnings: Vec<String> = meshbundle_core::validate::check(&site)
@@ -117,7 +152,9 @@ fn rules_for_an_operator_prometheus_say_what_it_must_scrape() {
         .map(|d| format!("{}: {}", d.path, d.message))
         .collect();
     assert!(
-        warnings.iter().any(|w| w.starts_with("spec.observability.prometheusOperator: the operator's Prometheus evaluates")),
+        warnings
+            .iter()
+            .any(|w| w.starts_with("spec.observability.prometheusOperator: the operator's Prometheus evaluates")),
         "{warnings:?}"
     );
     let tree = render(&site, &Inputs::default()).unwrap();

@@ -11,9 +11,16 @@ fn errors(upgrade: &str) -> Vec<(String, String)> {
         "    upgrade:\n      stableTag: prod-stable\n      canaryTag: prod-canary\n",
         &format!("    namespaces: [billing]\n    upgrade:\n{upgrade}"),
     );
-    assert!(text.contains("namespaces: [billing]"), "the example's upgrade block moved");
+    assert!(
+        text.contains("namespaces: [billing]"),
+        "the example's upgrade block moved"
+    );
     let site = load(&text).site.unwrap();
-    meshbundle_core::validate::check(&site).into_iter().filter(|d| d.is_error()).map(|d| (d.path, d.message)).collect()
+    meshbundle_core::validate::check(&site)
+        .into_iter()
+        .filter(|d| d.is_error())
+        .map(|d| (d.path, d.message))
+        .collect()
 }
 
 fn has(errs: &[(String, String)], path: &str, words: &str) -> bool {
@@ -22,26 +29,58 @@ fn has(errs: &[(String, String)], path: &str, words: &str) -> bool {
 
 #[test]
 fn the_production_tags_and_a_mesh_namespace_as_canary_are_valid() {
-    assert!(errors("      stableTag: prod-stable\n      canaryTag: prod-canary\n      canaryNamespaces: [billing, shop]\n").is_empty());
+    assert!(
+        errors("      stableTag: prod-stable\n      canaryTag: prod-canary\n      canaryNamespaces: [billing, shop]\n")
+            .is_empty()
+    );
 }
 
 #[test]
 fn bad_tags_and_canary_namespaces_are_refused_with_their_paths() {
     let e = errors("      stableTag: Prod_Stable\n      canaryTag: default\n");
-    assert!(has(&e, "spec.istio.upgrade.stableTag", "not a valid revision tag name"), "{e:?}");
-    assert!(has(&e, "spec.istio.upgrade.canaryTag", "`default` is Istio's default revision tag"), "{e:?}");
+    assert!(
+        has(&e, "spec.istio.upgrade.stableTag", "not a valid revision tag name"),
+        "{e:?}"
+    );
+    assert!(
+        has(
+            &e,
+            "spec.istio.upgrade.canaryTag",
+            "`default` is Istio's default revision tag"
+        ),
+        "{e:?}"
+    );
 
     let e = errors("      stableTag: same\n      canaryTag: same\n");
-    assert!(has(&e, "spec.istio.upgrade.canaryTag", "the canary tag is the stable tag"), "{e:?}");
+    assert!(
+        has(&e, "spec.istio.upgrade.canaryTag", "the canary tag is the stable tag"),
+        "{e:?}"
+    );
 
     // A tag named like the revision: istioctl refuses it.
     let e = errors("      stableTag: 1-30-3\n");
-    assert!(has(&e, "spec.istio.upgrade.stableTag", "also the revision's name"), "{e:?}");
+    assert!(
+        has(&e, "spec.istio.upgrade.stableTag", "also the revision's name"),
+        "{e:?}"
+    );
 
     let e = errors("      canaryNamespaces: [billing, payments, billing, Bad]\n");
-    assert!(has(&e, "spec.istio.upgrade.canaryNamespaces[1]", "`payments` is not a mesh namespace"), "{e:?}");
-    assert!(has(&e, "spec.istio.upgrade.canaryNamespaces[2]", "listed twice"), "{e:?}");
-    assert!(has(&e, "spec.istio.upgrade.canaryNamespaces[3]", "not a valid namespace"), "{e:?}");
+    assert!(
+        has(
+            &e,
+            "spec.istio.upgrade.canaryNamespaces[1]",
+            "`payments` is not a mesh namespace"
+        ),
+        "{e:?}"
+    );
+    assert!(
+        has(&e, "spec.istio.upgrade.canaryNamespaces[2]", "listed twice"),
+        "{e:?}"
+    );
+    assert!(
+        has(&e, "spec.istio.upgrade.canaryNamespaces[3]", "not a valid namespace"),
+        "{e:?}"
+    );
 }
 
 #[test]
@@ -60,8 +99,14 @@ fn the_mesh_namespaces_carry_the_stable_tag_and_the_scripts_use_the_spec_tags() 
         .collect();
     assert!(ns.len() >= 4, "{ns:?}");
     let shop = ns.iter().find(|d| d["metadata"]["name"] == "shop").unwrap();
-    assert_eq!(shop["metadata"]["labels"]["istio.io/rev"], "live", "the tag, not the revision 1-30-3");
-    assert!(ns.iter().all(|d| d["metadata"]["labels"].get("istio-injection").is_none()));
+    assert_eq!(
+        shop["metadata"]["labels"]["istio.io/rev"], "live",
+        "the tag, not the revision 1-30-3"
+    );
+    assert!(
+        ns.iter()
+            .all(|d| d["metadata"]["labels"].get("istio-injection").is_none())
+    );
     assert!(file("install.sh").contains("for tag in live trial default; do"));
     let up = file("ops/upgrade-canary.sh");
     assert!(up.contains("STABLE=live\n") && up.contains("CANARY=trial\n"), "{up}");

@@ -43,7 +43,9 @@ fn production_example_shows_the_defaults() {
     // Ingress hosts, routes and address are the example's own; everything else is a default.
     let mut ingress = serde_json::to_value(&full.spec.istio.ingress_gateway).unwrap();
     ingress["service"].as_object_mut().unwrap().remove("loadBalancerIP");
-    let defaults = load(&meshbundle_core::yaml::to_string(&minimal_spec).unwrap()).site.unwrap();
+    let defaults = load(&meshbundle_core::yaml::to_string(&minimal_spec).unwrap())
+        .site
+        .unwrap();
     let default_ingress = serde_json::to_value(&defaults.spec.istio.ingress_gateway).unwrap();
     ingress["hosts"] = default_ingress["hosts"].clone();
     ingress["routes"] = default_ingress["routes"].clone();
@@ -53,7 +55,9 @@ fn production_example_shows_the_defaults() {
     minimal_spec["spec"]["istio"] = serde_json::json!({
         "ingressGateway": serde_json::to_value(&full.spec.istio.ingress_gateway).unwrap()
     });
-    let rebuilt = load(&meshbundle_core::yaml::to_string(&minimal_spec).unwrap()).site.unwrap();
+    let rebuilt = load(&meshbundle_core::yaml::to_string(&minimal_spec).unwrap())
+        .site
+        .unwrap();
     assert_eq!(rebuilt, full);
 }
 
@@ -62,15 +66,32 @@ const FOUR_PROBLEMS: &str = include_str!("../../tests/fixtures/four-problems.yam
 #[test]
 fn four_problems_give_four_diagnostics_with_paths_and_lines() {
     let l = load(FOUR_PROBLEMS);
-    let got: Vec<(&str, &str, u32)> = l.diagnostics.iter().map(|d| (d.code, d.path.as_str(), d.line)).collect();
+    let got: Vec<(&str, &str, u32)> = l
+        .diagnostics
+        .iter()
+        .map(|d| (d.code, d.path.as_str(), d.line))
+        .collect();
     assert_eq!(l.diagnostics.len(), 4, "{:#?}", l.diagnostics);
-    assert!(got.contains(&("unknown-field", "spec.istio.ingresGateway", 29)), "{got:?}");
-    assert!(got.contains(&("network-overlap", "spec.kubernetes.podSubnet", 8)), "{got:?}");
+    assert!(
+        got.contains(&("unknown-field", "spec.istio.ingresGateway", 29)),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("network-overlap", "spec.kubernetes.podSubnet", 8)),
+        "{got:?}"
+    );
     assert!(got.contains(&("duplicate", "spec.nodes[2].address", 20)), "{got:?}");
-    assert!(got.contains(&("jwks-uri", "spec.security.jwt.issuers[0].jwksUri", 35)), "{got:?}");
+    assert!(
+        got.contains(&("jwks-uri", "spec.security.jwt.issuers[0].jwksUri", 35)),
+        "{got:?}"
+    );
     let typo = l.diagnostics.iter().find(|d| d.code == "unknown-field").unwrap();
     assert!(typo.hint.contains("ingressGateway"), "{}", typo.hint);
-    assert!(l.diagnostics.iter().all(|d| d.severity == Severity::Error && d.column > 0 && !d.hint.is_empty()));
+    assert!(
+        l.diagnostics
+            .iter()
+            .all(|d| d.severity == Severity::Error && d.column > 0 && !d.hint.is_empty())
+    );
 }
 
 #[test]
@@ -78,10 +99,23 @@ fn several_unknown_fields_are_all_reported() {
     let text = example("lab")
         .unwrap()
         .replace("  registry:", "  registri: x\n  registry:")
-        .replace("    version: 1.30.3", "    version: 1.30.3\n    revison: a\n    meshId: m");
+        .replace(
+            "    version: 1.30.3",
+            "    version: 1.30.3\n    revison: a\n    meshId: m",
+        );
     let l = load(&text);
-    let unknown: Vec<_> = l.diagnostics.iter().filter(|d| d.code == "unknown-field").map(|d| d.path.clone()).collect();
-    assert_eq!(unknown, ["spec.registri", "spec.istio.revison", "spec.istio.meshId"], "{:#?}", l.diagnostics);
+    let unknown: Vec<_> = l
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "unknown-field")
+        .map(|d| d.path.clone())
+        .collect();
+    assert_eq!(
+        unknown,
+        ["spec.registri", "spec.istio.revison", "spec.istio.meshId"],
+        "{:#?}",
+        l.diagnostics
+    );
     let mesh = l.diagnostics.iter().find(|d| d.path == "spec.istio.meshId").unwrap();
     assert!(mesh.hint.contains("meshID"), "{}", mesh.hint);
 }
@@ -90,21 +124,37 @@ fn several_unknown_fields_are_all_reported() {
 fn numbers_where_text_is_meant_say_to_quote() {
     let text = example("lab").unwrap().replace("zone: lab", "zone: 1.5");
     let l = load(&text);
-    let d = l.diagnostics.iter().find(|d| d.code == "invalid-type").expect("a type diagnostic");
+    let d = l
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "invalid-type")
+        .expect("a type diagnostic");
     assert_eq!(d.path, "spec.nodes[0].zone");
     assert!(d.message.contains("`1.5`") && d.hint.contains("\"1.5\""), "{d:?}");
     // Where quoting would not fix it, only what is wrong with the text is said.
-    let text = example("lab").unwrap().replace("    version: 1.30.3", "    version: 1.30");
+    let text = example("lab")
+        .unwrap()
+        .replace("    version: 1.30.3", "    version: 1.30");
     let l = load(&text);
-    let at: Vec<_> = l.diagnostics.iter().filter(|d| d.path == "spec.istio.version").collect();
+    let at: Vec<_> = l
+        .diagnostics
+        .iter()
+        .filter(|d| d.path == "spec.istio.version")
+        .collect();
     assert_eq!(at.len(), 1, "{at:#?}");
-    assert!(!at[0].hint.contains("quote") && at[0].message.contains("1.30"), "{:?}", at[0]);
+    assert!(
+        !at[0].hint.contains("quote") && at[0].message.contains("1.30"),
+        "{:?}",
+        at[0]
+    );
 }
 
 #[test]
 fn one_message_per_problem_in_the_order_of_the_file() {
     // An invalid role is not counted as a control-plane node in a warning.
-    let text = example("production").unwrap().replacen("role: worker", "role: wrker", 1);
+    let text = example("production")
+        .unwrap()
+        .replacen("role: worker", "role: wrker", 1);
     let l = load(&text);
     assert_eq!(l.diagnostics.len(), 1, "{:#?}", l.diagnostics);
     assert!(l.diagnostics[0].path.ends_with(".role"));
@@ -112,19 +162,31 @@ fn one_message_per_problem_in_the_order_of_the_file() {
     let text = example("lab").unwrap().replace("\nspec:\n", "\nspce:\n");
     let l = load(&text);
     assert_eq!(l.diagnostics.len(), 1, "{:#?}", l.diagnostics);
-    assert!(l.diagnostics[0].hint.contains("did you mean `spec`") && l.diagnostics[0].line > 0, "{:?}", l.diagnostics[0]);
+    assert!(
+        l.diagnostics[0].hint.contains("did you mean `spec`") && l.diagnostics[0].line > 0,
+        "{:?}",
+        l.diagnostics[0]
+    );
     // A negative count says so.
     let text = example("lab").unwrap().replacen("replicas: 1", "replicas: -1", 1);
     let d = load(&text).diagnostics.into_iter().find(|d| d.is_error()).unwrap();
-    assert_eq!((d.message.as_str(), d.hint.as_str()), ("-1 is negative", "use 0 or more"));
+    assert_eq!(
+        (d.message.as_str(), d.hint.as_str()),
+        ("-1 is negative", "use 0 or more")
+    );
     // An unclosed `[` is reported where it opens.
-    let text = example("lab").unwrap().replace("  registry: 192.168.56.10:5000", "  registry: [192.168.56.10:5000");
+    let text = example("lab")
+        .unwrap()
+        .replace("  registry: 192.168.56.10:5000", "  registry: [192.168.56.10:5000");
     let line = text.lines().position(|l| l.contains("registry: [")).unwrap() as u32 + 1;
     let d = &load(&text).diagnostics[0];
     assert_eq!(d.line, line, "{d:?}");
     assert!(d.message.contains("`[`") && d.hint.contains("`]`"), "{d:?}");
     // Every diagnostic in the order of the file.
-    let text = example("production").unwrap().replacen("role: worker", "role: wrker", 1).replace("zone: ", "zone: -");
+    let text = example("production")
+        .unwrap()
+        .replacen("role: worker", "role: wrker", 1)
+        .replace("zone: ", "zone: -");
     let lines: Vec<u32> = load(&text).diagnostics.iter().map(|d| d.line).collect();
     assert!(lines.len() > 2 && lines.windows(2).all(|w| w[0] <= w[1]), "{lines:?}");
 }
@@ -135,7 +197,10 @@ fn master_role_hints_at_control_plane() {
     let l = load(&text);
     let d = l.diagnostics.iter().find(|d| d.path == "spec.nodes[0].role").unwrap();
     assert!(d.hint.contains("control-plane"));
-    assert_eq!(l.diagnostics.iter().filter(|d| d.path == "spec.nodes[0].role").count(), 1);
+    assert_eq!(
+        l.diagnostics.iter().filter(|d| d.path == "spec.nodes[0].role").count(),
+        1
+    );
 }
 
 #[test]
@@ -175,7 +240,9 @@ fn alias_bombs_are_stopped() {
     let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for i in 1..12 {
         let p = i - 1;
-        text.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        text.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
     }
     let l = load(&text);
     assert!(l.has_errors());

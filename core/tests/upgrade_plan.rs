@@ -11,7 +11,9 @@ use meshbundle_core::spec::Site;
 use meshbundle_core::upgrade::{Carried, CarriedFile, CarriedImage, CarryState, Input, KnownImage, Plan, Side, plan};
 
 fn production() -> Site {
-    meshbundle_core::spec::load::load(meshbundle_core::examples::example("production").unwrap()).site.unwrap()
+    meshbundle_core::spec::load::load(meshbundle_core::examples::example("production").unwrap())
+        .site
+        .unwrap()
 }
 
 fn site(k8s: &str, containerd: &str, istio: &str) -> Site {
@@ -35,11 +37,17 @@ fn plan_of(from: &Site, to: &Site) -> Plan {
 
 /// Steps as `(node, action)`, in order.
 fn actions(p: &Plan) -> Vec<(String, &'static str)> {
-    p.steps.iter().map(|s| (s.node.clone().unwrap_or_default(), s.action)).collect()
+    p.steps
+        .iter()
+        .map(|s| (s.node.clone().unwrap_or_default(), s.action))
+        .collect()
 }
 
 fn index(p: &Plan, node: &str, action: &str) -> usize {
-    actions(p).iter().position(|(n, a)| n == node && *a == action).unwrap_or_else(|| panic!("no {action} on {node}: {:#?}", actions(p)))
+    actions(p)
+        .iter()
+        .position(|(n, a)| n == node && *a == action)
+        .unwrap_or_else(|| panic!("no {action} on {node}: {:#?}", actions(p)))
 }
 
 fn newest_patch(minor: &str) -> String {
@@ -80,7 +88,12 @@ fn check_node_order(p: &Plan, to: &Site, kubernetes_moves: bool) {
     }
     // Control-plane nodes one after the other, in the spec's order.
     for pair in cps.windows(2) {
-        assert!(index(p, pair[0], "uncordon") < index(p, pair[1], "drain"), "{} finishes before {} starts", pair[0], pair[1]);
+        assert!(
+            index(p, pair[0], "uncordon") < index(p, pair[1], "drain"),
+            "{} finishes before {} starts",
+            pair[0],
+            pair[1]
+        );
     }
     for n in cps.iter().chain(&workers) {
         let drain = index(p, n, "drain");
@@ -88,11 +101,20 @@ fn check_node_order(p: &Plan, to: &Site, kubernetes_moves: bool) {
         assert!(drain < uncordon);
         if kubernetes_moves {
             let kubelet = index(p, n, "kubelet");
-            assert!(drain < kubelet && kubelet < uncordon, "{n}: drain, kubelet restart, uncordon");
-            let kubeadm = a.iter().position(|(m, x)| m == n && x.starts_with("kubeadm-upgrade")).unwrap();
+            assert!(
+                drain < kubelet && kubelet < uncordon,
+                "{n}: drain, kubelet restart, uncordon"
+            );
+            let kubeadm = a
+                .iter()
+                .position(|(m, x)| m == n && x.starts_with("kubeadm-upgrade"))
+                .unwrap();
             assert!(kubeadm < kubelet, "{n}: kubeadm upgrade before the kubelet restarts");
             if let Some(c) = a.iter().position(|(m, x)| m == n && *x == "containerd") {
-                assert!(drain < c && c < kubeadm, "{n}: containerd after the drain and before kubeadm and the kubelet");
+                assert!(
+                    drain < c && c < kubeadm,
+                    "{n}: containerd after the drain and before kubeadm and the kubelet"
+                );
             }
         }
     }
@@ -104,16 +126,39 @@ fn kubernetes_one_minor_is_allowed_with_ordered_steps_per_node() {
     let to = site(&newest_patch("1.34"), "2.2.3", "1.30.3");
     let p = plan_of(&from, &to);
     assert!(p.allowed, "{:#?}", p.refusals);
-    assert!(p.changes.iter().any(|c| c.component == "kubernetes" && c.kind.as_str() == "minor"));
+    assert!(
+        p.changes
+            .iter()
+            .any(|c| c.component == "kubernetes" && c.kind.as_str() == "minor")
+    );
     check_node_order(&p, &to, true);
     let apply = p.steps.iter().find(|s| s.action == "kubeadm-upgrade-apply").unwrap();
-    assert!(apply.text.contains(&format!("kubeadm upgrade apply v{}", newest_patch("1.34"))), "{apply:?}");
+    assert!(
+        apply
+            .text
+            .contains(&format!("kubeadm upgrade apply v{}", newest_patch("1.34"))),
+        "{apply:?}"
+    );
     // What the operator runs is the bundle's scripts: ops/upgrade-kubernetes.sh once, each other node's upgrade.sh when asked.
-    let runs: Vec<&str> = p.steps.iter().filter(|s| s.phase == "kubernetes").filter_map(|s| s.run.as_deref()).collect();
+    let runs: Vec<&str> = p
+        .steps
+        .iter()
+        .filter(|s| s.phase == "kubernetes")
+        .filter_map(|s| s.run.as_deref())
+        .collect();
     assert_eq!(runs[0], "sudo ops/upgrade-kubernetes.sh", "{runs:?}");
-    assert!(runs[1..].iter().all(|r| r.starts_with("sudo ./nodes/") && r.contains("/upgrade.sh")), "{runs:?}");
+    assert!(
+        runs[1..]
+            .iter()
+            .all(|r| r.starts_with("sudo ./nodes/") && r.contains("/upgrade.sh")),
+        "{runs:?}"
+    );
     // No Istio step when Istio stays.
-    assert!(!p.steps.iter().any(|s| s.phase == "istio" || s.action == "remove-revision"));
+    assert!(
+        !p.steps
+            .iter()
+            .any(|s| s.phase == "istio" || s.action == "remove-revision")
+    );
 }
 
 #[test]
@@ -123,17 +168,30 @@ fn kubernetes_skipping_a_minor_is_refused_naming_the_newest_patch_between() {
     let p = plan_of(&from, &to);
     assert!(!p.allowed);
     assert!(p.steps.is_empty(), "no steps for a refused path");
-    let r = p.refusals.iter().find(|r| r.subject == "kubernetes").expect("a Kubernetes refusal");
+    let r = p
+        .refusals
+        .iter()
+        .find(|r| r.subject == "kubernetes")
+        .expect("a Kubernetes refusal");
     let via = newest_patch("1.34");
     assert_eq!(r.via.as_deref(), Some(via.as_str()));
-    assert!(r.path.contains("go through 1.34.x first") && r.path.contains(&via), "{}", r.path);
+    assert!(
+        r.path.contains("go through 1.34.x first") && r.path.contains(&via),
+        "{}",
+        r.path
+    );
     assert!(r.reason.contains("one minor at a time"), "{}", r.reason);
 }
 
 #[test]
 fn every_pair_of_catalog_kubernetes_versions_follows_the_rules() {
     // Istio 1.30.3 runs 1.32 to 1.36: every pair within it, judged alone.
-    let versions: Vec<String> = catalog().kubernetes.iter().map(|k| k.version.clone()).filter(|v| v.as_str() >= "1.32").collect();
+    let versions: Vec<String> = catalog()
+        .kubernetes
+        .iter()
+        .map(|k| k.version.clone())
+        .filter(|v| v.as_str() >= "1.32")
+        .collect();
     for a in &versions {
         for b in &versions {
             let (va, vb) = (semver::Version::parse(a).unwrap(), semver::Version::parse(b).unwrap());
@@ -158,12 +216,20 @@ fn containerd_1_7_to_2_migrates_its_configuration_on_each_node_before_the_kubele
     let to = site(&newest_patch("1.36"), "2.2.3", "1.30.3");
     let p = plan_of(&from, &to);
     assert!(p.allowed, "{:#?}", p.refusals);
-    assert!(p.changes.iter().any(|c| c.component == "containerd" && c.kind.as_str() == "major"));
+    assert!(
+        p.changes
+            .iter()
+            .any(|c| c.component == "containerd" && c.kind.as_str() == "major")
+    );
     assert!(p.changes.iter().any(|c| c.component == "runc"));
     check_node_order(&p, &to, true);
     for n in &to.spec.nodes {
         let s = &p.steps[index(&p, &n.name, "containerd")];
-        assert!(s.text.contains("1.7.27 → 2.2.3") && s.text.contains("version 2 to version 3"), "{}", s.text);
+        assert!(
+            s.text.contains("1.7.27 → 2.2.3") && s.text.contains("version 2 to version 3"),
+            "{}",
+            s.text
+        );
     }
     // Staying on containerd 1.7 for Kubernetes 1.36 is refused, naming 2.x.
     let stay = site(&newest_patch("1.36"), "1.7.27", "1.30.3");
@@ -178,10 +244,19 @@ fn containerd_1_7_to_2_migrates_its_configuration_on_each_node_before_the_kubele
     let p = plan_of(&from, &to);
     assert!(p.allowed);
     check_node_order(&p, &to, false);
-    assert!(!p.steps.iter().any(|s| s.action.starts_with("kubeadm") || s.action == "etcd-snapshot"));
+    assert!(
+        !p.steps
+            .iter()
+            .any(|s| s.action.starts_with("kubeadm") || s.action == "etcd-snapshot")
+    );
     // containerd never goes back.
     let p = plan_of(&site("1.35.9", "2.2.3", "1.30.3"), &site("1.35.9", "1.7.27", "1.30.3"));
-    assert!(!p.allowed && p.refusals.iter().any(|r| r.subject == "containerd" && r.reason.contains("downgrade")));
+    assert!(
+        !p.allowed
+            && p.refusals
+                .iter()
+                .any(|r| r.subject == "containerd" && r.reason.contains("downgrade"))
+    );
 }
 
 #[test]
@@ -190,13 +265,21 @@ fn istio_across_three_minors_is_refused_naming_a_catalog_release_between() {
     let to = site("1.33.13", "2.2.3", "1.31.0");
     let p = plan_of(&from, &to);
     assert!(!p.allowed);
-    let r = p.refusals.iter().find(|r| r.subject == "istio").expect("an Istio refusal");
+    let r = p
+        .refusals
+        .iter()
+        .find(|r| r.subject == "istio")
+        .expect("an Istio refusal");
     let via = r.via.clone().expect("an intermediate release");
     let v = semver::Version::parse(&via).unwrap();
     assert!(v.minor == 29 || v.minor == 30, "{via}");
     assert!(catalog().istio(&via).is_some(), "{via} is in the catalog");
     assert!(r.path.contains(&format!("go through {via} first")), "{}", r.path);
-    assert!(r.reason.contains("at most two") && r.reason.contains("not in this meshbundle's catalog"), "{}", r.reason);
+    assert!(
+        r.reason.contains("at most two") && r.reason.contains("not in this meshbundle's catalog"),
+        "{}",
+        r.reason
+    );
 }
 
 #[test]
@@ -210,27 +293,55 @@ fn istio_across_two_minors_is_a_canary_then_the_old_revision_goes_last() {
     let precheck = a.iter().position(|x| x.1 == "istio-precheck").unwrap();
     let verify = a.iter().position(|x| x.1 == "verify").unwrap();
     let remove = a.iter().position(|x| x.1 == "remove-revision").unwrap();
-    assert!(precheck < canary && canary < verify && verify < remove && remove == a.len() - 1, "{a:#?}");
-    assert_eq!(p.steps[remove].run.as_deref(), Some("sudo ops/remove-revision.sh 1-28-10"));
+    assert!(
+        precheck < canary && canary < verify && verify < remove && remove == a.len() - 1,
+        "{a:#?}"
+    );
+    assert_eq!(
+        p.steps[remove].run.as_deref(),
+        Some("sudo ops/remove-revision.sh 1-28-10")
+    );
     assert!(p.steps[canary].text.contains("1-28-10 → 1-30-3"));
-    assert!(!a.iter().any(|x| x.1 == "drain"), "Kubernetes stays: no node is drained");
-    assert!(!a.iter().any(|x| x.1 == "apply"), "the site's images are unknown here: no add-on is said to move");
+    assert!(
+        !a.iter().any(|x| x.1 == "drain"),
+        "Kubernetes stays: no node is drained"
+    );
+    assert!(
+        !a.iter().any(|x| x.1 == "apply"),
+        "the site's images are unknown here: no add-on is said to move"
+    );
     // Istio's add-ons follow it: applied after the canary.
-    for s in p.steps.iter().filter(|s| s.action == "apply" && s.text.starts_with("addon/")) {
+    for s in p
+        .steps
+        .iter()
+        .filter(|s| s.action == "apply" && s.text.starts_with("addon/"))
+    {
         assert!(s.number > p.steps[canary].number, "{s:?}");
     }
 }
 
 #[test]
 fn istio_downgrades_and_kept_revisions_are_refused() {
-    let p = plan_of(&site("1.33.13", "2.2.3", "1.30.3"), &site("1.33.13", "2.2.3", "1.28.10"));
-    assert!(!p.allowed && p.refusals.iter().any(|r| r.subject == "istio" && r.reason.contains("downgrade")));
+    let p = plan_of(
+        &site("1.33.13", "2.2.3", "1.30.3"),
+        &site("1.33.13", "2.2.3", "1.28.10"),
+    );
+    assert!(
+        !p.allowed
+            && p.refusals
+                .iter()
+                .any(|r| r.subject == "istio" && r.reason.contains("downgrade"))
+    );
     let mut from = site("1.33.13", "2.2.3", "1.28.10");
     let mut to = site("1.33.13", "2.2.3", "1.30.3");
     from.spec.istio.revision = Some("prod".into());
     to.spec.istio.revision = Some("prod".into());
     let p = plan_of(&from, &to);
-    assert!(!p.allowed && p.refusals.iter().any(|r| r.reason.contains("keeps revision prod")), "{:#?}", p.refusals);
+    assert!(
+        !p.allowed && p.refusals.iter().any(|r| r.reason.contains("keeps revision prod")),
+        "{:#?}",
+        p.refusals
+    );
 }
 
 #[test]
@@ -238,7 +349,13 @@ fn the_new_kubernetes_must_be_in_the_new_istios_range() {
     // Istio 1.30.3 supports 1.32 to 1.36.
     let p = plan_of(&site("1.31.14", "2.2.3", "1.30.3"), &site("1.31.14", "2.2.3", "1.30.3"));
     assert!(!p.allowed, "1.31 is outside Istio 1.30's range");
-    assert!(p.refusals.iter().any(|r| r.subject == "istio" && r.reason.contains("1.32 to 1.36")), "{:#?}", p.refusals);
+    assert!(
+        p.refusals
+            .iter()
+            .any(|r| r.subject == "istio" && r.reason.contains("1.32 to 1.36")),
+        "{:#?}",
+        p.refusals
+    );
 }
 
 #[test]
@@ -247,16 +364,27 @@ fn what_a_cluster_cannot_change_in_place_is_refused() {
     for (field, change) in [
         (
             "spec.kubernetes.cni",
-            Box::new(|s: &mut Site| s.spec.kubernetes.cni = meshbundle_core::spec::Cni::Flannel) as Box<dyn Fn(&mut Site)>,
+            Box::new(|s: &mut Site| s.spec.kubernetes.cni = meshbundle_core::spec::Cni::Flannel)
+                as Box<dyn Fn(&mut Site)>,
         ),
-        ("spec.kubernetes.podSubnet", Box::new(|s: &mut Site| s.spec.kubernetes.pod_subnet = "10.240.0.0/16".into())),
-        ("spec.nodes", Box::new(|s: &mut Site| s.spec.nodes[4].address = "10.0.0.99".into())),
+        (
+            "spec.kubernetes.podSubnet",
+            Box::new(|s: &mut Site| s.spec.kubernetes.pod_subnet = "10.240.0.0/16".into()),
+        ),
+        (
+            "spec.nodes",
+            Box::new(|s: &mut Site| s.spec.nodes[4].address = "10.0.0.99".into()),
+        ),
     ] {
         let mut to = from.clone();
         change(&mut to);
         let p = plan_of(&from, &to);
         assert!(!p.allowed, "{field}");
-        assert!(p.refusals.iter().any(|r| r.subject == field), "{field}: {:#?}", p.refusals);
+        assert!(
+            p.refusals.iter().any(|r| r.subject == field),
+            "{field}: {:#?}",
+            p.refusals
+        );
     }
 }
 
@@ -273,8 +401,24 @@ fn carry_lists_by_digest_what_the_new_bundle_adds_and_its_bytes() {
     // The old bundle carried every old image at digest `a` (blob `b`) and every file at sha `c`.
     let carried = Carried {
         id: "sha256:old".into(),
-        images: old_needs.images.iter().map(|i| CarriedImage { name: i.upstream.tagged(), digest: d('a'), blobs: vec![d('b')] }).collect(),
-        files: old_needs.files.iter().map(|f| CarriedFile { name: f.name.clone(), sha256: d('c'), size: 10 }).collect(),
+        images: old_needs
+            .images
+            .iter()
+            .map(|i| CarriedImage {
+                name: i.upstream.tagged(),
+                digest: d('a'),
+                blobs: vec![d('b')],
+            })
+            .collect(),
+        files: old_needs
+            .files
+            .iter()
+            .map(|f| CarriedFile {
+                name: f.name.clone(),
+                sha256: d('c'),
+                size: 10,
+            })
+            .collect(),
         base_blobs: vec![],
     };
     // The new lock: images shared with the old at the same digest; new ones at `e`.
@@ -283,42 +427,88 @@ fn carry_lists_by_digest_what_the_new_bundle_adds_and_its_bytes() {
     for i in &new_needs.images {
         let name = i.upstream.tagged();
         let digest = if old_names.contains(&name) { d('a') } else { d('e') };
-        lock.images.push(LockedImage { name, digest, media_type: String::new(), platforms: vec![], carried_digest: None, source: None });
+        lock.images.push(LockedImage {
+            name,
+            digest,
+            media_type: String::new(),
+            platforms: vec![],
+            carried_digest: None,
+            source: None,
+        });
     }
     let old_files: Vec<String> = old_needs.files.iter().map(|f| f.name.clone()).collect();
     for f in &new_needs.files {
-        let sha = if f.name.starts_with("manifest/") { d('c') } else { d('f') };
-        lock.files.push(LockedFile { name: f.name.clone(), url: f.url.clone(), sha256: sha, size: 1000 });
+        let sha = if f.name.starts_with("manifest/") {
+            d('c')
+        } else {
+            d('f')
+        };
+        lock.files.push(LockedFile {
+            name: f.name.clone(),
+            url: f.url.clone(),
+            sha256: sha,
+            size: 1000,
+        });
     }
     // The new kube-apiserver's blobs are at hand: one shared with the old bundle (b), one new (9).
     let apiserver = format!("registry.k8s.io/kube-apiserver:v{}", newest_patch("1.34"));
     let mut known = BTreeMap::new();
-    known.insert(apiserver.clone(), KnownImage { digest: d('e'), blobs: vec![(d('e'), 500), (d('b'), 7_000), (d('9'), 3_000)] });
+    known.insert(
+        apiserver.clone(),
+        KnownImage {
+            digest: d('e'),
+            blobs: vec![(d('e'), 500), (d('b'), 7_000), (d('9'), 3_000)],
+        },
+    );
     let from_lock = Lock::new();
     let p = plan(&Input {
-        from: Side { site: &from, lock: Some(&from_lock) },
-        to: Side { site: &to, lock: Some(&lock) },
+        from: Side {
+            site: &from,
+            lock: Some(&from_lock),
+        },
+        to: Side {
+            site: &to,
+            lock: Some(&lock),
+        },
         carried: Some(&carried),
         known: &known,
         to_diagnostics: None,
     });
-    let img = |n: &str| p.carry.images.iter().find(|i| i.name == n).unwrap_or_else(|| panic!("{n}"));
+    let img = |n: &str| {
+        p.carry
+            .images
+            .iter()
+            .find(|i| i.name == n)
+            .unwrap_or_else(|| panic!("{n}"))
+    };
     let a = img(&apiserver);
     assert_eq!(a.state, CarryState::Added);
     assert_eq!(a.replaces.as_deref(), Some("registry.k8s.io/kube-apiserver:v1.33.13"));
     assert_eq!(a.bytes, Some(3_500), "only the blobs the site lacks");
-    assert_eq!(img("registry.k8s.io/kube-apiserver:v1.33.13").state, CarryState::Removed);
+    assert_eq!(
+        img("registry.k8s.io/kube-apiserver:v1.33.13").state,
+        CarryState::Removed
+    );
     assert_eq!(img("docker.io/istio/pilot:1.30.3").state, CarryState::Unchanged);
     assert_eq!(img("docker.io/istio/pilot:1.30.3").bytes, Some(0));
     // The other new images' manifests are not at hand: known after build.
     assert!(p.carry.size.images.is_none());
-    assert!(p.carry.size.known_after_build.contains(&format!("registry.k8s.io/kube-proxy:v{}", newest_patch("1.34"))));
+    assert!(
+        p.carry
+            .size
+            .known_after_build
+            .contains(&format!("registry.k8s.io/kube-proxy:v{}", newest_patch("1.34")))
+    );
     // Files: the binaries changed (sha f), the manifests did not (sha c).
     let kubeadm = p.carry.files.iter().find(|f| f.name == "kubeadm-amd64").unwrap();
     assert_eq!((kubeadm.state, kubeadm.bytes), (CarryState::Changed, Some(1000)));
     let calico = p.carry.files.iter().find(|f| f.name == "manifest/calico").unwrap();
     assert_eq!((calico.state, calico.bytes), (CarryState::Unchanged, Some(0)));
-    let changed = new_needs.files.iter().filter(|f| !f.name.starts_with("manifest/")).count() as u64;
+    let changed = new_needs
+        .files
+        .iter()
+        .filter(|f| !f.name.starts_with("manifest/"))
+        .count() as u64;
     assert_eq!(p.carry.size.files, Some(changed * 1000));
     assert!(old_files.contains(&"kubeadm-amd64".to_string()));
 }
@@ -337,7 +527,10 @@ fn istio_goes_first_when_the_running_one_does_not_support_the_new_kubernetes() {
     assert!(canary < first_drain, "the canary before any node moves: {a:#?}");
     assert_eq!(a.last().unwrap().1, "remove-revision");
     // The other way round (Istio 1.28 still runs 1.33, 1.30 does not run 1.31): Kubernetes first.
-    let p = plan_of(&site("1.32.13", "2.2.3", "1.28.10"), &site("1.33.13", "2.2.3", "1.30.3"));
+    let p = plan_of(
+        &site("1.32.13", "2.2.3", "1.28.10"),
+        &site("1.33.13", "2.2.3", "1.30.3"),
+    );
     assert!(p.allowed, "{:#?}", p.refusals);
     let a = actions(&p);
     assert!(a.iter().position(|x| x.1 == "drain").unwrap() < a.iter().position(|x| x.1 == "istio-canary").unwrap());
@@ -351,7 +544,12 @@ fn support_ranges_are_refusals_unless_the_support_policy_allows_them() {
     let p = plan_of(&from, &to);
     assert!(!p.allowed);
     let r = p.refusals.iter().find(|r| r.subject == "istio").unwrap();
-    assert!(r.reason.contains("Istio 1.28.10 supports Kubernetes 1.29 to 1.34, not 1.35.9"), "{}", r.reason);
+    assert!(
+        r.reason
+            .contains("Istio 1.28.10 supports Kubernetes 1.29 to 1.34, not 1.35.9"),
+        "{}",
+        r.reason
+    );
     let mut to = to.clone();
     to.spec.support_policy = Some(meshbundle_core::spec::SupportPolicy {
         allow_unsupported_versions: true,
@@ -359,7 +557,11 @@ fn support_ranges_are_refusals_unless_the_support_policy_allows_them() {
     });
     let p = plan_of(&from, &to);
     assert!(p.allowed, "{:#?}", p.refusals);
-    assert!(p.warnings.iter().any(|w| w.contains("allowed by spec.supportPolicy")), "{:#?}", p.warnings);
+    assert!(
+        p.warnings.iter().any(|w| w.contains("allowed by spec.supportPolicy")),
+        "{:#?}",
+        p.warnings
+    );
 }
 
 #[test]

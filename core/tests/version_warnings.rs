@@ -18,8 +18,16 @@ fn proxy_mode_warnings(kubernetes: &str, mode: &str) -> Vec<String> {
 
 #[test]
 fn ipvs_is_deprecated_from_kubernetes_1_35() {
-    assert!(proxy_mode_warnings("1.36.5", "ipvs").iter().any(|m| m.contains("deprecated since Kubernetes 1.35")));
-    assert!(proxy_mode_warnings("1.35.9", "ipvs").iter().any(|m| m.contains("deprecated since Kubernetes 1.35")));
+    assert!(
+        proxy_mode_warnings("1.36.5", "ipvs")
+            .iter()
+            .any(|m| m.contains("deprecated since Kubernetes 1.35"))
+    );
+    assert!(
+        proxy_mode_warnings("1.35.9", "ipvs")
+            .iter()
+            .any(|m| m.contains("deprecated since Kubernetes 1.35"))
+    );
     assert!(proxy_mode_warnings("1.34.12", "ipvs").is_empty());
     assert!(proxy_mode_warnings("1.36.5", "nftables").is_empty());
 }

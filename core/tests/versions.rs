@@ -26,7 +26,10 @@ fn with(kubernetes: &str, containerd: &str, istio: &str) -> Site {
 }
 
 fn allow(mut s: Site, reason: &str) -> Site {
-    s.spec.support_policy = Some(SupportPolicy { allow_unsupported_versions: true, reason: reason.into() });
+    s.spec.support_policy = Some(SupportPolicy {
+        allow_unsupported_versions: true,
+        reason: reason.into(),
+    });
     s
 }
 
@@ -64,9 +67,18 @@ fn the_catalog_carries_the_supported_istio_minors_and_not_1_19() {
     // Each release's images and addons are its own tag's.
     for v in cat.istio_versions() {
         let rel = cat.istio(v).unwrap();
-        assert_eq!(rel.images, [format!("docker.io/istio/pilot:{v}"), format!("docker.io/istio/proxyv2:{v}")]);
+        assert_eq!(
+            rel.images,
+            [
+                format!("docker.io/istio/pilot:{v}"),
+                format!("docker.io/istio/proxyv2:{v}")
+            ]
+        );
         for (name, f) in &rel.addons {
-            assert_eq!(f.url, format!("https://raw.githubusercontent.com/istio/istio/{v}/samples/addons/{name}.yaml"));
+            assert_eq!(
+                f.url,
+                format!("https://raw.githubusercontent.com/istio/istio/{v}/samples/addons/{name}.yaml")
+            );
             assert_eq!(f.copy, format!("upstream/istio-addons/{v}/{name}.yaml"));
         }
     }
@@ -74,7 +86,11 @@ fn the_catalog_carries_the_supported_istio_minors_and_not_1_19() {
     let s = with("1.29.15", "1.7.27", "1.19.10");
     let d = check(&s);
     let e = errors_at(&d, "spec.istio.version");
-    assert!(e.iter().any(|x| x.code == "unsupported-version" && x.hint.contains("1.28.10")), "{d:?}");
+    assert!(
+        e.iter()
+            .any(|x| x.code == "unsupported-version" && x.hint.contains("1.28.10")),
+        "{d:?}"
+    );
 }
 
 /// Every catalogued Istio on every catalogued Kubernetes: inside its range no
@@ -105,14 +121,26 @@ fn istio_outside_its_kubernetes_range_is_an_error_naming_what_fits() {
                 assert_eq!(at.len(), 1, "{case}: {d:?}");
                 let e = at[0];
                 assert_eq!(e.code, "version-matrix", "{case}");
-                assert!(e.message.contains(&format!("{}.{}", km.0, km.1)), "{case}: {}", e.message);
+                assert!(
+                    e.message.contains(&format!("{}.{}", km.0, km.1)),
+                    "{case}: {}",
+                    e.message
+                );
                 for f in &fits {
                     assert!(e.hint.contains(f), "{case}: the hint names {f}: {}", e.hint);
                 }
                 for other in cat.istio_versions().iter().filter(|v| !fits.contains(v) && **v != i) {
-                    assert!(!e.hint.contains(&format!("Istio {other}")), "{case}: {other} does not fit: {}", e.hint);
+                    assert!(
+                        !e.hint.contains(&format!("Istio {other}")),
+                        "{case}: {other} does not fit: {}",
+                        e.hint
+                    );
                 }
-                assert!(e.hint.contains("spec.supportPolicy"), "{case}: the hint names the override: {}", e.hint);
+                assert!(
+                    e.hint.contains("spec.supportPolicy"),
+                    "{case}: the hint names the override: {}",
+                    e.hint
+                );
             }
         }
     }
@@ -125,18 +153,33 @@ fn containerd_outside_its_kubernetes_range_is_an_error_naming_what_fits() {
     let e = errors_at(&d, "spec.containerd.version");
     assert_eq!(e.len(), 1, "{d:?}");
     assert_eq!(e[0].code, "version-matrix");
-    assert!(e[0].hint.contains("1.7.27") && !e[0].hint.contains("use containerd 2.2.3"), "{}", e[0].hint);
+    assert!(
+        e[0].hint.contains("1.7.27") && !e[0].hint.contains("use containerd 2.2.3"),
+        "{}",
+        e[0].hint
+    );
     // 1.7 on 1.35 is supported; 2.x on 1.30 and later too.
     assert!(check(&with("1.35.9", "1.7.27", "1.30.3")).iter().all(|x| !x.is_error()));
-    assert!(check(&with("1.30.14", "2.2.3", "1.28.10")).iter().all(|x| !x.is_error()));
+    assert!(
+        check(&with("1.30.14", "2.2.3", "1.28.10"))
+            .iter()
+            .all(|x| !x.is_error())
+    );
 }
 
 #[test]
 fn the_support_policy_turns_matrix_errors_into_warnings_the_readme_records() {
     let reason = "Istio 1.28 kept on Kubernetes 1.35 until the payments team moves (ticket 4711)";
     let refused = with("1.35.9", "2.2.3", "1.28.10");
-    assert!(errors_at(&check(&refused), "spec.istio.version").iter().any(|e| e.code == "version-matrix"));
-    assert!(render(&refused, &Inputs::default()).is_err(), "an unsupported combination is not rendered");
+    assert!(
+        errors_at(&check(&refused), "spec.istio.version")
+            .iter()
+            .any(|e| e.code == "version-matrix")
+    );
+    assert!(
+        render(&refused, &Inputs::default()).is_err(),
+        "an unsupported combination is not rendered"
+    );
 
     let site = allow(refused, reason);
     let d = check(&site);
@@ -144,17 +187,28 @@ fn the_support_policy_turns_matrix_errors_into_warnings_the_readme_records() {
     let w = matrix(&d);
     assert_eq!(w.len(), 1, "{d:?}");
     assert_eq!(w[0].path, "spec.istio.version");
-    assert!(w[0].message.contains("1.29 to 1.34") && w[0].message.contains("1.35"), "{}", w[0].message);
+    assert!(
+        w[0].message.contains("1.29 to 1.34") && w[0].message.contains("1.35"),
+        "{}",
+        w[0].message
+    );
 
     let text = readme(&site);
-    let section = text.split("## Unsupported versions").nth(1).expect("the README records the override");
+    let section = text
+        .split("## Unsupported versions")
+        .nth(1)
+        .expect("the README records the override");
     let section = section.split("\n## ").next().unwrap();
     assert!(section.contains(reason), "{section}");
     assert!(
-        section.contains("`spec.istio.version`") && section.contains("Istio 1.28.10 supports Kubernetes 1.29 to 1.34, not 1.35"),
+        section.contains("`spec.istio.version`")
+            && section.contains("Istio 1.28.10 supports Kubernetes 1.29 to 1.34, not 1.35"),
         "{section}"
     );
-    assert!(section.contains("1.29.6") && section.contains("1.30.3"), "what is supported instead: {section}");
+    assert!(
+        section.contains("1.29.6") && section.contains("1.30.3"),
+        "what is supported instead: {section}"
+    );
 
     // Both kinds at once, each recorded.
     let site = allow(with("1.29.15", "2.2.3", "1.30.3"), reason);
@@ -163,15 +217,28 @@ fn the_support_policy_turns_matrix_errors_into_warnings_the_readme_records() {
     let paths: Vec<&str> = matrix(&d).iter().map(|x| x.path.as_str()).collect();
     assert_eq!(paths, ["spec.istio.version", "spec.containerd.version"]);
     let text = readme(&site);
-    assert!(text.contains("`spec.istio.version`") && text.contains("`spec.containerd.version`"), "{text}");
+    assert!(
+        text.contains("`spec.istio.version`") && text.contains("`spec.containerd.version`"),
+        "{text}"
+    );
 }
 
 #[test]
 fn the_support_policy_needs_a_reason_and_allows_only_what_can_run() {
     let site = allow(with("1.35.9", "2.2.3", "1.28.10"), "  ");
     let d = check(&site);
-    assert!(errors_at(&d, "spec.supportPolicy.reason").iter().any(|e| e.hint.contains("why")), "{d:?}");
-    assert!(errors_at(&d, "spec.istio.version").iter().any(|e| e.code == "version-matrix"), "no reason, no override: {d:?}");
+    assert!(
+        errors_at(&d, "spec.supportPolicy.reason")
+            .iter()
+            .any(|e| e.hint.contains("why")),
+        "{d:?}"
+    );
+    assert!(
+        errors_at(&d, "spec.istio.version")
+            .iter()
+            .any(|e| e.code == "version-matrix"),
+        "no reason, no override: {d:?}"
+    );
     assert!(render(&site, &Inputs::default()).is_err());
 
     let d = check(&allow(with("1.35.9", "2.2.3", "1.28.10"), "line one\nline two"));
@@ -181,7 +248,12 @@ fn the_support_policy_needs_a_reason_and_allows_only_what_can_run() {
 
     // What cannot work stays an error.
     let d = check(&allow(with("1.36.5", "1.7.27", "1.30.3"), "testing"));
-    assert!(errors_at(&d, "spec.containerd.version").iter().any(|e| e.message.contains("no longer supports containerd 1.x")), "{d:?}");
+    assert!(
+        errors_at(&d, "spec.containerd.version")
+            .iter()
+            .any(|e| e.message.contains("no longer supports containerd 1.x")),
+        "{d:?}"
+    );
     let mut s = allow(with("1.29.15", "1.7.27", "1.28.10"), "testing");
     s.spec.kubernetes.kubeadm_api = Some(KubeadmApi::V1beta4);
     assert!(!errors_at(&check(&s), "spec.kubernetes.kubeadmApi").is_empty());
@@ -189,12 +261,21 @@ fn the_support_policy_needs_a_reason_and_allows_only_what_can_run() {
     s.spec.kubernetes.kubeadm_api = Some(KubeadmApi::V1beta3);
     assert!(!errors_at(&check(&s), "spec.kubernetes.kubeadmApi").is_empty());
     let d = check(&allow(with("1.29.15", "1.7.27", "1.27.9"), "testing"));
-    assert!(errors_at(&d, "spec.istio.version").iter().any(|e| e.code == "unsupported-version"), "{d:?}");
+    assert!(
+        errors_at(&d, "spec.istio.version")
+            .iter()
+            .any(|e| e.code == "unsupported-version"),
+        "{d:?}"
+    );
 
     // An override on a supported site allows nothing, and says so.
     let d = check(&allow(production(), "just in case"));
     assert!(!d.iter().any(Diagnostic::is_error), "{d:?}");
-    assert!(d.iter().any(|x| x.path == "spec.supportPolicy.allowUnsupportedVersions"), "{d:?}");
+    assert!(
+        d.iter()
+            .any(|x| x.path == "spec.supportPolicy.allowUnsupportedVersions"),
+        "{d:?}"
+    );
 }
 
 #[test]
@@ -210,7 +291,17 @@ fn the_support_policy_is_read_from_the_spec_file() {
     assert!(site.allows_unsupported_versions());
     assert!(check(&site).iter().any(|x| x.code == "version-matrix" && !x.is_error()));
 
-    let bad = example("production").unwrap().replacen("spec:\n", "spec:\n  supportPolicy:\n    allowUnsupported: true\n", 1);
+    let bad =
+        example("production")
+            .unwrap()
+            .replacen("spec:\n", "spec:\n  supportPolicy:\n    allowUnsupported: true\n", 1);
     let loaded = load(&bad);
-    assert!(loaded.diagnostics.iter().any(|d| d.is_error() && d.path.starts_with("spec.supportPolicy")), "{:?}", loaded.diagnostics);
+    assert!(
+        loaded
+            .diagnostics
+            .iter()
+            .any(|d| d.is_error() && d.path.starts_with("spec.supportPolicy")),
+        "{:?}",
+        loaded.diagnostics
+    );
 }

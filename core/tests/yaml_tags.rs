@@ -11,7 +11,11 @@ fn production() -> &'static str {
 }
 
 fn secrets_fixture() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/production.secrets.yaml")).unwrap()
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/production.secrets.yaml"
+    ))
+    .unwrap()
 }
 
 /// A small, valid lock.
@@ -41,16 +45,45 @@ fn line_of(text: &str, needle: &str) -> u32 {
 fn spec_tags_are_refused_with_line_column_and_path() {
     let cases = [
         // (replace, with, path, the line the tag is on or its node starts)
-        ("  registry: 10.0.0.5:5000", "  registry: !custom 10.0.0.5:5000", "spec.registry", "registry: !custom"),
-        ("  registry: 10.0.0.5:5000", "  registry: !!binary MTAuMC4wLjU6NTAwMA==", "spec.registry", "registry: !!binary"),
-        ("  registry: 10.0.0.5:5000", "  registry: !!int 10", "spec.registry", "registry: !!int"),
-        ("  timezone: Etc/UTC", "  !custom timezone: Etc/UTC", "spec.timezone", "!custom timezone"),
-        ("  timezone: Etc/UTC", "  timezone: !<tag:example.com,2024:tz> Etc/UTC", "spec.timezone", "timezone: !<"),
+        (
+            "  registry: 10.0.0.5:5000",
+            "  registry: !custom 10.0.0.5:5000",
+            "spec.registry",
+            "registry: !custom",
+        ),
+        (
+            "  registry: 10.0.0.5:5000",
+            "  registry: !!binary MTAuMC4wLjU6NTAwMA==",
+            "spec.registry",
+            "registry: !!binary",
+        ),
+        (
+            "  registry: 10.0.0.5:5000",
+            "  registry: !!int 10",
+            "spec.registry",
+            "registry: !!int",
+        ),
+        (
+            "  timezone: Etc/UTC",
+            "  !custom timezone: Etc/UTC",
+            "spec.timezone",
+            "!custom timezone",
+        ),
+        (
+            "  timezone: Etc/UTC",
+            "  timezone: !<tag:example.com,2024:tz> Etc/UTC",
+            "spec.timezone",
+            "timezone: !<",
+        ),
     ];
     for (from, to, path, at) in cases {
         let text = replace(production(), from, to);
         let l = load(&text);
-        let d = l.diagnostics.iter().find(|d| d.code == "yaml-tag").unwrap_or_else(|| panic!("{to}: not refused: {:#?}", l.diagnostics));
+        let d = l
+            .diagnostics
+            .iter()
+            .find(|d| d.code == "yaml-tag")
+            .unwrap_or_else(|| panic!("{to}: not refused: {:#?}", l.diagnostics));
         assert!(d.is_error());
         assert_eq!(d.path, path, "{to}");
         assert_eq!(d.line, line_of(&text, at), "{to}: {d:?}");
@@ -60,29 +93,54 @@ fn spec_tags_are_refused_with_line_column_and_path() {
     // A tag on a mapping: reported at the mapping.
     let text = replace(production(), "  kubernetes:\n", "  kubernetes: !custom\n");
     let l = load(&text);
-    let d = l.diagnostics.iter().find(|d| d.code == "yaml-tag").expect("a tag on a mapping is refused");
+    let d = l
+        .diagnostics
+        .iter()
+        .find(|d| d.code == "yaml-tag")
+        .expect("a tag on a mapping is refused");
     assert_eq!(d.path, "spec.kubernetes");
     assert!(d.line >= line_of(&text, "kubernetes: !custom"), "{d:?}");
     assert!(d.message.contains("!custom"), "{d:?}");
     // On a sequence, and a core tag on the whole document.
     let text = replace(production(), "  nodes:\n", "  nodes: !!seq\n");
-    assert!(load(&text).diagnostics.iter().any(|d| d.code == "yaml-tag" && d.path == "spec.nodes" && d.message.contains("!!seq")));
+    assert!(
+        load(&text)
+            .diagnostics
+            .iter()
+            .any(|d| d.code == "yaml-tag" && d.path == "spec.nodes" && d.message.contains("!!seq"))
+    );
     let text = format!("--- !!map\n{}", production());
-    assert!(load(&text).diagnostics.iter().any(|d| d.code == "yaml-tag" && d.path.is_empty()));
+    assert!(
+        load(&text)
+            .diagnostics
+            .iter()
+            .any(|d| d.code == "yaml-tag" && d.path.is_empty())
+    );
 }
 
 #[test]
 fn str_tags_and_plain_scalars_still_work() {
-    let text = replace(production(), "  registry: 10.0.0.5:5000", "  registry: !!str 10.0.0.5:5000");
+    let text = replace(
+        production(),
+        "  registry: 10.0.0.5:5000",
+        "  registry: !!str 10.0.0.5:5000",
+    );
     let l = load(&text);
     assert!(!l.has_errors(), "{:#?}", l.diagnostics);
     assert_eq!(l.site.unwrap().spec.registry, "10.0.0.5:5000");
     // A YAML 1.1 boolean word stays text, with or without `!!str`.
     for desc in ["yes", "!!str on", "off", "!!str no", "y"] {
-        let text = replace(production(), "  description: Production cluster, three zones", &format!("  description: {desc}"));
+        let text = replace(
+            production(),
+            "  description: Production cluster, three zones",
+            &format!("  description: {desc}"),
+        );
         let l = load(&text);
         assert!(!l.has_errors(), "{desc}: {:#?}", l.diagnostics);
-        assert_eq!(l.site.unwrap().metadata.description.as_deref(), Some(desc.trim_start_matches("!!str ")));
+        assert_eq!(
+            l.site.unwrap().metadata.description.as_deref(),
+            Some(desc.trim_start_matches("!!str "))
+        );
     }
 }
 
@@ -93,7 +151,11 @@ fn lock_tags_are_refused_with_line_column_and_field() {
         ("  digest: sha256:", "  digest: !custom sha256:", "images[0].digest"),
         ("  size: 1", "  size: !!int 1", "files[0].size"),
         ("  sha256: 0000", "  sha256: !!binary 0000", "files[0].sha256"),
-        ("- name: kubeadm-amd64", "- !custom name: kubeadm-amd64", "files[0].name"),
+        (
+            "- name: kubeadm-amd64",
+            "- !custom name: kubeadm-amd64",
+            "files[0].name",
+        ),
         ("files:\n", "files: !custom\n", "files"),
     ] {
         let text = replace(LOCK, from, to);
@@ -102,7 +164,9 @@ fn lock_tags_are_refused_with_line_column_and_field() {
         assert!(e.contains("tag"), "{to}: {e}");
         assert!(e.contains(&format!(": {field}: ")), "{to}: {e}");
         let (at, _) = e.split_once(": ").unwrap();
-        let (l, c) = at.split_once(':').unwrap_or_else(|| panic!("{to}: no line and column in {e}"));
+        let (l, c) = at
+            .split_once(':')
+            .unwrap_or_else(|| panic!("{to}: no line and column in {e}"));
         let l: u32 = l.parse().unwrap();
         assert!(l == line || l == line + 1, "{to}: line {l}, expected {line}: {e}");
         assert!(c.parse::<u32>().unwrap() > 0);
@@ -117,14 +181,28 @@ fn secrets_tags_are_refused_with_line_column_and_field() {
     assert!(meshbundle_core::pki::parse_secrets(&good).is_ok());
     for (from, to, field) in [
         ("  token: ", "  token: !custom ", "kubeadm.token"),
-        ("  certificateKey: ", "  certificateKey: !!binary ", "kubeadm.certificateKey"),
+        (
+            "  certificateKey: ",
+            "  certificateKey: !!binary ",
+            "kubeadm.certificateKey",
+        ),
         ("kubeadm:\n", "kubeadm: !custom\n", "kubeadm"),
     ] {
         let text = replace(&good, from, to);
-        let e = meshbundle_core::pki::parse_secrets(&text).map(|_| ()).expect_err(to).to_string();
+        let e = meshbundle_core::pki::parse_secrets(&text)
+            .map(|_| ())
+            .expect_err(to)
+            .to_string();
         assert!(e.contains("tag") || e.contains("binary"), "{to}: {e}");
-        assert!(e.contains(&format!(": {field}: ")) || e.contains(&format!(" {field}: ")), "{to}: {e}");
+        assert!(
+            e.contains(&format!(": {field}: ")) || e.contains(&format!(" {field}: ")),
+            "{to}: {e}"
+        );
         let (at, _) = e.split_once(": ").unwrap();
-        assert!(at.split_once(':').is_some_and(|(l, c)| l.parse::<u32>().is_ok() && c.parse::<u32>().is_ok()), "{to}: {e}");
+        assert!(
+            at.split_once(':')
+                .is_some_and(|(l, c)| l.parse::<u32>().is_ok() && c.parse::<u32>().is_ok()),
+            "{to}: {e}"
+        );
     }
 }

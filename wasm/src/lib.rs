@@ -25,7 +25,11 @@ struct Failure {
 }
 
 fn fail(error: impl Into<String>, diagnostics: Vec<Diagnostic>) -> JsValue {
-    to_js(&Failure { ok: false, error: error.into(), diagnostics })
+    to_js(&Failure {
+        ok: false,
+        error: error.into(),
+        diagnostics,
+    })
 }
 
 /// The meshbundle version (the same as `meshbundle --version`).
@@ -50,8 +54,14 @@ struct Example {
 /// The example specs `meshbundle init` writes: `[{name, description, text}]`.
 #[wasm_bindgen]
 pub fn examples() -> JsValue {
-    let list: Vec<Example> =
-        meshbundle_core::examples::EXAMPLES.iter().map(|(name, description, text)| Example { name, description, text }).collect();
+    let list: Vec<Example> = meshbundle_core::examples::EXAMPLES
+        .iter()
+        .map(|(name, description, text)| Example {
+            name,
+            description,
+            text,
+        })
+        .collect();
     to_js(&list)
 }
 
@@ -71,7 +81,12 @@ pub fn validate(text: &str) -> JsValue {
     let loaded = load(text);
     let valid = !loaded.has_errors();
     let spec = loaded.site.as_ref().and_then(|s| serde_json::to_value(s).ok());
-    to_js(&Validation { ok: true, valid, diagnostics: loaded.diagnostics, spec })
+    to_js(&Validation {
+        ok: true,
+        valid,
+        diagnostics: loaded.diagnostics,
+        spec,
+    })
 }
 
 /// Writes a spec object (as the form holds it) as YAML, the way the CLI writes YAML.
@@ -105,7 +120,9 @@ pub fn edit_yaml(text: &str, path: &str, op_json: &str) -> JsValue {
     };
     match edit(text, path, &op) {
         Ok(yaml) => to_js(&serde_json::json!({"ok": true, "yaml": yaml})),
-        Err(e) => to_js(&serde_json::json!({"ok": false, "error": e.to_string(), "path": e.path, "message": e.message, "hint": e.hint})),
+        Err(e) => to_js(
+            &serde_json::json!({"ok": false, "error": e.to_string(), "path": e.path, "message": e.message, "hint": e.hint}),
+        ),
     }
 }
 
@@ -131,7 +148,14 @@ fn inputs(
     spec: &str,
     secrets: Option<String>,
     lock: Option<String>,
-) -> Result<(meshbundle_core::spec::Validated, Option<meshbundle_core::pki::SiteSecrets>, Option<meshbundle_core::lock::Lock>), JsValue> {
+) -> Result<
+    (
+        meshbundle_core::spec::Validated,
+        Option<meshbundle_core::pki::SiteSecrets>,
+        Option<meshbundle_core::lock::Lock>,
+    ),
+    JsValue,
+> {
     // The same stages as the CLI: read and validate once, render the validated site.
     let site = load(spec).into_validated().map_err(|loaded| {
         let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
@@ -161,7 +185,9 @@ impl Renderer {
     pub fn new(upstream: JsValue) -> Result<Renderer, JsValue> {
         let texts: BTreeMap<String, String> =
             serde_wasm_bindgen::from_value(upstream).map_err(|e| fail(format!("upstream manifests: {e}"), vec![]))?;
-        Ok(Renderer { copies: texts.into_iter().map(|(k, v)| (k, v.into_bytes())).collect() })
+        Ok(Renderer {
+            copies: texts.into_iter().map(|(k, v)| (k, v.into_bytes())).collect(),
+        })
     }
 
     fn tree(&self, spec: &str, secrets: Option<String>, lock: Option<String>) -> Result<(String, FileTree), JsValue> {

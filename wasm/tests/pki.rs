@@ -14,10 +14,21 @@ use wasm_bindgen_test::wasm_bindgen_test;
 const NOW: u64 = 1_790_000_000;
 
 fn generate(key_type: KeyType, seed: u64) -> pki::SiteSecrets {
-    let mut site = meshbundle_core::spec::load::load(meshbundle_core::examples::example("production").unwrap()).site.unwrap();
+    let mut site = meshbundle_core::spec::load::load(meshbundle_core::examples::example("production").unwrap())
+        .site
+        .unwrap();
     site.spec.pki.key_type = key_type;
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let s = pki::generate(&site, &GenerateOptions { now: NOW, mesh_root: None, provided_tls: None }, &mut rng).unwrap();
+    let s = pki::generate(
+        &site,
+        &GenerateOptions {
+            now: NOW,
+            mesh_root: None,
+            provided_tls: None,
+        },
+        &mut rng,
+    )
+    .unwrap();
     assert!(s.check(&site, NOW).is_empty(), "{:?}", s.check(&site, NOW));
     assert!(s.discovery_hash().unwrap().starts_with("sha256:"));
     s

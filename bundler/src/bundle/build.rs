@@ -39,7 +39,8 @@ struct Pending {
 
 /// An entry of the seal, checked as a reader of the bundle will check it.
 fn seal_entry(path: String, size: u64, mode: u32, sha256_hex: &str) -> Result<SealEntry> {
-    SealEntry::new(path, size, mode, sha256_hex).map_err(|e| Error::failed(format!("cannot carry {e}"), "check the spec and the lock"))
+    SealEntry::new(path, size, mode, sha256_hex)
+        .map_err(|e| Error::failed(format!("cannot carry {e}"), "check the spec and the lock"))
 }
 
 /// A digest from the lock or an image, checked before it goes into the seal.
@@ -49,12 +50,18 @@ fn digest(d: &str) -> Result<meshbundle_core::digest::Digest> {
 
 fn bytes_entry(path: String, bytes: Vec<u8>, mode: u32) -> Result<Pending> {
     let entry = seal_entry(path, bytes.len() as u64, mode, &hex::encode(Sha256::digest(&bytes)))?;
-    Ok(Pending { entry, source: Source::Bytes(bytes) })
+    Ok(Pending {
+        entry,
+        source: Source::Bytes(bytes),
+    })
 }
 
 fn file_entry(path: String, file: PathBuf, sha256_hex: String, mode: u32) -> Result<Pending> {
     let size = std::fs::metadata(&file).map_err(|e| Error::io(&file, e))?.len();
-    Ok(Pending { entry: seal_entry(path, size, mode, &sha256_hex)?, source: Source::File(file) })
+    Ok(Pending {
+        entry: seal_entry(path, size, mode, &sha256_hex)?,
+        source: Source::File(file),
+    })
 }
 
 /// A file carried in the bundle.
@@ -118,7 +125,9 @@ pub fn site_ref(registry: &str, name: &str, digest: &crate::oci::Digest) -> Resu
 
 /// The repository of an image reference (the same in the site registry).
 pub fn repository(name: &str) -> Result<String> {
-    Ok(ImageRef::parse(name).map_err(|e| Error::failed(e.to_string(), "fix the lock"))?.repository)
+    Ok(ImageRef::parse(name)
+        .map_err(|e| Error::failed(e.to_string(), "fix the lock"))?
+        .repository)
 }
 
 /// The prefix of the temporary file a bundle is written into (see
@@ -143,17 +152,30 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
     let layout = image_entries(&input, cache)?;
     pending.extend(layout.pending);
     let base_files: Vec<String> = match base {
-        Some(b) => input.files.iter().filter(|f| b.files.contains(&f.sha256)).map(|f| f.name.clone()).collect(),
+        Some(b) => input
+            .files
+            .iter()
+            .filter(|f| b.files.contains(&f.sha256))
+            .map(|f| f.name.clone())
+            .collect(),
         None => Vec::new(),
     };
     if let Some(bin) = &input.binary {
         let (d, _) = crate::oci::cache::sha256_file(bin).map_err(|e| Error::io(bin, e))?;
-        pending.push(file_entry("bin/meshbundle".into(), bin.clone(), d.hex().to_string(), 0o755)?);
+        pending.push(file_entry(
+            "bin/meshbundle".into(),
+            bin.clone(),
+            d.hex().to_string(),
+            0o755,
+        )?);
     }
     pending.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
     for w in pending.windows(2) {
         if w[0].entry.path == w[1].entry.path {
-            return Err(Error::failed(format!("two entries named {}", w[0].entry.path), "report this as a bug"));
+            return Err(Error::failed(
+                format!("two entries named {}", w[0].entry.path),
+                "report this as a bug",
+            ));
         }
     }
 
@@ -161,7 +183,15 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
     let seal_bytes = seal.to_bytes();
     let id = Seal::id_of(&seal_bytes);
     progress.add_total(seal.total_size());
-    let bytes = write_archive(out, &seal, &seal_bytes, id.as_str(), input.signer.as_ref(), pending, progress)?;
+    let bytes = write_archive(
+        out,
+        &seal,
+        &seal_bytes,
+        id.as_str(),
+        input.signer.as_ref(),
+        pending,
+        progress,
+    )?;
     Ok(Built { id, seal, bytes })
 }
 
@@ -174,9 +204,16 @@ fn tree_entries(input: &Input, cache: &BlobCache) -> Result<Vec<Pending>> {
                 continue;
             }
             let sealer = input.sealer.as_ref().ok_or_else(|| {
-                Error::failed("private keys would travel unencrypted", "give --recipient, --passphrase-file or --no-private-keys")
+                Error::failed(
+                    "private keys would travel unencrypted",
+                    "give --recipient, --passphrase-file or --no-private-keys",
+                )
             })?;
-            pending.push(bytes_entry(format!("tree/{path}.age"), sealer.seal(&f.bytes, cache)?, MODE_SECRET)?);
+            pending.push(bytes_entry(
+                format!("tree/{path}.age"),
+                sealer.seal(&f.bytes, cache)?,
+                MODE_SECRET,
+            )?);
         } else {
             pending.push(bytes_entry(format!("tree/{path}"), f.bytes.clone(), f.mode)?);
         }
@@ -193,14 +230,20 @@ fn file_entries(input: &Input) -> Result<(Vec<SealFile>, Vec<Pending>)> {
     for f in &input.files {
         files.push(SealFile {
             name: EntryPath::parse(&f.name).map_err(|e| Error::failed(format!("file {e}"), "check the lock"))?,
-            sha256: meshbundle_core::digest::Digest::from_hex(&f.sha256).map_err(|e| Error::failed(e.to_string(), "check the lock"))?,
+            sha256: meshbundle_core::digest::Digest::from_hex(&f.sha256)
+                .map_err(|e| Error::failed(e.to_string(), "check the lock"))?,
             size: std::fs::metadata(&f.path).map_err(|e| Error::io(&f.path, e))?.len(),
             url: f.url.clone(),
         });
         if base.is_some_and(|b| b.files.contains(&f.sha256)) {
             continue;
         }
-        pending.push(file_entry(format!("files/{}", f.name), f.path.clone(), f.sha256.clone(), 0o644)?);
+        pending.push(file_entry(
+            format!("files/{}", f.name),
+            f.path.clone(),
+            f.sha256.clone(),
+            0o644,
+        )?);
     }
 
     Ok((files, pending))
@@ -227,7 +270,12 @@ fn image_entries(input: &Input, cache: &BlobCache) -> Result<Layout> {
     for img in &input.images {
         let (tagged, site) = site_ref(&site.spec.registry, &img.name, &img.digest)?;
         let repo = repository(&img.name)?;
-        for d in img.manifests.iter().map(|m| &m.0).chain(img.blobs.iter().map(|b| &b.digest)) {
+        for d in img
+            .manifests
+            .iter()
+            .map(|m| &m.0)
+            .chain(img.blobs.iter().map(|b| &b.digest))
+        {
             repos_of.entry(d.to_string()).or_default().insert(repo.clone());
         }
         let mut size = 0;
@@ -239,7 +287,9 @@ fn image_entries(input: &Input, cache: &BlobCache) -> Result<Layout> {
         for b in &img.blobs {
             size += b.size;
             sizes.insert(b.digest.to_string(), b.size);
-            blobs.entry(b.digest.to_string()).or_insert_with(|| Source::File(cache.path(&b.digest)));
+            blobs
+                .entry(b.digest.to_string())
+                .or_insert_with(|| Source::File(cache.path(&b.digest)));
         }
         index.push(json!({"mediaType": img.media_type, "digest": img.digest, "size": img.size, "annotations": {REF_NAME: tagged}}));
         images.push(SealImage {
@@ -254,14 +304,27 @@ fn image_entries(input: &Input, cache: &BlobCache) -> Result<Layout> {
     }
     let mut base_blobs = Vec::new();
     if !input.images.is_empty() {
-        index.sort_by(|a, b| a["annotations"][REF_NAME].as_str().cmp(&b["annotations"][REF_NAME].as_str()));
-        let index_json = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": crate::oci::media::OCI_INDEX, "manifests": index}))
-            .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+        index.sort_by(|a, b| {
+            a["annotations"][REF_NAME]
+                .as_str()
+                .cmp(&b["annotations"][REF_NAME].as_str())
+        });
+        let index_json = serde_json::to_vec(
+            &json!({"schemaVersion": 2, "mediaType": crate::oci::media::OCI_INDEX, "manifests": index}),
+        )
+        .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
         pending.push(bytes_entry("images/index.json".into(), index_json, 0o644)?);
-        pending.push(bytes_entry("images/oci-layout".into(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(), 0o644)?);
+        pending.push(bytes_entry(
+            "images/oci-layout".into(),
+            br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+            0o644,
+        )?);
         for (digest, source) in blobs {
-            let in_base =
-                |b: &BaseSets| b.blobs.get(&digest).is_some_and(|there| repos_of.get(&digest).is_none_or(|need| need.is_subset(there)));
+            let in_base = |b: &BaseSets| {
+                b.blobs
+                    .get(&digest)
+                    .is_some_and(|there| repos_of.get(&digest).is_none_or(|need| need.is_subset(there)))
+            };
             if base.is_some_and(in_base) {
                 base_blobs.push(digest);
                 continue;
@@ -274,7 +337,11 @@ fn image_entries(input: &Input, cache: &BlobCache) -> Result<Layout> {
             }
         }
     }
-    Ok(Layout { images, pending, base_blobs })
+    Ok(Layout {
+        images,
+        pending,
+        base_blobs,
+    })
 }
 
 /// The seal: what the bundle holds and what it was built from.
@@ -294,15 +361,31 @@ fn seal_of(
             .map_err(|e| Error::failed(e.to_string(), "check the secrets file"))?
             .certificates
             .into_iter()
-            .map(|c| SealCert { name: c.name, subject: c.subject, not_after: c.not_after })
+            .map(|c| SealCert {
+                name: c.name,
+                subject: c.subject,
+                not_after: c.not_after,
+            })
             .collect(),
         None => Vec::new(),
     };
     let secrets_info = match (input.secrets, input.withhold_keys, &input.sealer) {
-        (None, _, _) => SecretsInfo { private_keys: "none".into(), recipients: vec![] },
-        (Some(_), true, _) => SecretsInfo { private_keys: "withheld".into(), recipients: vec![] },
-        (Some(_), false, Some(s)) => SecretsInfo { private_keys: "encrypted".into(), recipients: s.describe() },
-        (Some(_), false, None) => SecretsInfo { private_keys: "none".into(), recipients: vec![] },
+        (None, _, _) => SecretsInfo {
+            private_keys: "none".into(),
+            recipients: vec![],
+        },
+        (Some(_), true, _) => SecretsInfo {
+            private_keys: "withheld".into(),
+            recipients: vec![],
+        },
+        (Some(_), false, Some(s)) => SecretsInfo {
+            private_keys: "encrypted".into(),
+            recipients: s.describe(),
+        },
+        (Some(_), false, None) => SecretsInfo {
+            private_keys: "none".into(),
+            recipients: vec![],
+        },
     };
     Ok(Seal {
         format: FORMAT.into(),
@@ -388,9 +471,15 @@ fn write_archive(
             }
         }
     }
-    let checked = hashed.join().map_err(|_| Error::failed("hashing the cached files failed", "report this as a bug"))?;
+    let checked = hashed
+        .join()
+        .map_err(|_| Error::failed("hashing the cached files failed", "report this as a bug"))?;
     if let Some(bad) = checked.map_err(io)? {
-        let e = seal.entries.iter().find(|e| e.sha256.hex() == bad.1).expect("hashed entries come from the seal");
+        let e = seal
+            .entries
+            .iter()
+            .find(|e| e.sha256.hex() == bad.1)
+            .expect("hashed entries come from the seal");
         return Err(changed(e, &bad.0));
     }
     let w = b.into_inner().map_err(io)?;
@@ -404,7 +493,11 @@ fn write_archive(
 
 fn changed(e: &SealEntry, cached: &Path) -> Error {
     Error::failed(
-        format!("{} changed while the bundle was written (the cached copy {} is damaged)", e.path, cached.display()),
+        format!(
+            "{} changed while the bundle was written (the cached copy {} is damaged)",
+            e.path,
+            cached.display()
+        ),
         "delete it from the cache and build again",
     )
 }
@@ -412,7 +505,13 @@ fn changed(e: &SealEntry, cached: &Path) -> Error {
 /// Copies exactly `size` bytes of `src` into the archive and pads them to a
 /// whole tar block. `io::copy` between files lets the kernel move the bytes
 /// (`copy_file_range`) without a pass through this process.
-fn copy_exact(src: &File, w: &mut BufWriter<&File>, size: u64, progress: &Progress, behind: &mut WriteBehind) -> std::io::Result<()> {
+fn copy_exact(
+    src: &File,
+    w: &mut BufWriter<&File>,
+    size: u64,
+    progress: &Progress,
+    behind: &mut WriteBehind,
+) -> std::io::Result<()> {
     const STEP: u64 = 64 << 20;
     let mut left = size;
     while left > 0 {
@@ -443,7 +542,12 @@ impl WriteBehind {
         if end > self.started {
             // SAFETY: a plain system call on a file descriptor this function borrows.
             let r = unsafe {
-                libc::sync_file_range(f.as_raw_fd(), self.started as i64, (end - self.started) as i64, libc::SYNC_FILE_RANGE_WRITE)
+                libc::sync_file_range(
+                    f.as_raw_fd(),
+                    self.started as i64,
+                    (end - self.started) as i64,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                )
             };
             // A file system without it (EINVAL, ENOSYS) loses only the overlap.
             if r == 0 {
@@ -509,12 +613,19 @@ pub fn base_from_bundle(path: &Path, site: &Site, progress: &Progress) -> Result
     }
     let previous = meshbundle_core::spec::load::load(&head.seal.spec).site.ok_or_else(|| {
         Error::failed(
-            format!("--since {}: the spec in its seal does not read, so the versions the site runs are unknown", path.display()),
+            format!(
+                "--since {}: the spec in its seal does not read, so the versions the site runs are unknown",
+                path.display()
+            ),
             "give a bundle made by meshbundle",
         )
     })?;
-    let from = UpgradeFrom::of_site(&previous, head.id.clone())
-        .map_err(|e| Error::failed(format!("--since {}: the spec in its seal: {e}", path.display()), "give a bundle made by meshbundle"))?;
+    let from = UpgradeFrom::of_site(&previous, head.id.clone()).map_err(|e| {
+        Error::failed(
+            format!("--since {}: the spec in its seal: {e}", path.display()),
+            "give a bundle made by meshbundle",
+        )
+    })?;
     // The site holds every image of the base (what it carries, and what
     // its own base carried before it), each in its repository.
     let mut blobs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -533,7 +644,18 @@ pub fn base_from_bundle(path: &Path, site: &Site, progress: &Progress) -> Result
         .collect();
     // What the base itself took from its own base.
     if let Some(b) = &head.seal.base {
-        files.extend(head.seal.files.iter().filter(|f| b.files.contains(&f.name)).map(|f| f.sha256.hex().to_string()));
+        files.extend(
+            head.seal
+                .files
+                .iter()
+                .filter(|f| b.files.contains(&f.name))
+                .map(|f| f.sha256.hex().to_string()),
+        );
     }
-    Ok(BaseSets { id: head.id.to_string(), blobs, files, from: Some(from) })
+    Ok(BaseSets {
+        id: head.id.to_string(),
+        blobs,
+        files,
+        from: Some(from),
+    })
 }

@@ -38,7 +38,8 @@ impl Sealer {
     /// sha256. Without that key the name tells nothing, so the cache gives no
     /// way to test guesses at a passphrase.
     fn cache_key(&self, key: &[u8], plaintext: &[u8]) -> String {
-        let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
         m.update(b"meshbundle age v2\n");
         let mut field = |tag: &[u8], value: &[u8]| {
             m.update(tag);
@@ -73,9 +74,13 @@ impl Sealer {
             Sealer::Passphrase(p) => age::Encryptor::with_user_passphrase(p.clone()),
         };
         let mut out = Vec::new();
-        let mut w = enc.wrap_output(&mut out).map_err(|e| Error::failed(format!("age: {e}"), "report this as a bug"))?;
-        w.write_all(plaintext).map_err(|e| Error::failed(format!("age: {e}"), "report this as a bug"))?;
-        w.finish().map_err(|e| Error::failed(format!("age: {e}"), "report this as a bug"))?;
+        let mut w = enc
+            .wrap_output(&mut out)
+            .map_err(|e| Error::failed(format!("age: {e}"), "report this as a bug"))?;
+        w.write_all(plaintext)
+            .map_err(|e| Error::failed(format!("age: {e}"), "report this as a bug"))?;
+        w.finish()
+            .map_err(|e| Error::failed(format!("age: {e}"), "report this as a bug"))?;
         fsutil::write_atomic(&path, &out, 0o600)?;
         Ok(out)
     }
@@ -99,7 +104,9 @@ impl SealedCache {
         let key_path = dir.join("key");
         let key = match fsutil::read_private(&key_path, 64, SEALED_KEY) {
             Ok(k) => k,
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Self::make_key(&dir, &key_path)?,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Self::make_key(&dir, &key_path)?
+            }
             Err(e) => return Err(e),
         };
         if key.len() != 32 {
@@ -113,15 +120,20 @@ impl SealedCache {
 
     fn make_key(dir: &Path, key_path: &Path) -> Result<Vec<u8>> {
         let mut key = vec![0u8; 32];
-        getrandom::fill(&mut key).map_err(|e| Error::failed(format!("no randomness for the cache key: {e}"), "check /dev/urandom"))?;
+        getrandom::fill(&mut key)
+            .map_err(|e| Error::failed(format!("no randomness for the cache key: {e}"), "check /dev/urandom"))?;
         let mut tmp = fsutil::temp_file_in(dir, fsutil::WRITE_PREFIX)?;
-        tmp.as_file().set_permissions(fsutil::permissions(0o600)).map_err(|e| Error::io(tmp.path(), e))?;
+        tmp.as_file()
+            .set_permissions(fsutil::permissions(0o600))
+            .map_err(|e| Error::io(tmp.path(), e))?;
         tmp.write_all(&key).map_err(|e| Error::io(tmp.path(), e))?;
         tmp.as_file().sync_all().map_err(|e| Error::io(tmp.path(), e))?;
         match tmp.persist_noclobber(key_path) {
             Ok(_) => {}
             // Another build made it first: use theirs.
-            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => return fsutil::read_private(key_path, 64, SEALED_KEY),
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+                return fsutil::read_private(key_path, 64, SEALED_KEY);
+            }
             Err(e) => return Err(Error::io(key_path, e.error)),
         }
         // Ciphertexts named the old way (an unsalted hash that covered the
@@ -129,7 +141,10 @@ impl SealedCache {
         if let Ok(list) = std::fs::read_dir(dir) {
             for e in list.flatten() {
                 let name = e.file_name();
-                if name.to_str().is_some_and(|n| meshbundle_core::digest::Digest::from_hex(n).is_ok()) {
+                if name
+                    .to_str()
+                    .is_some_and(|n| meshbundle_core::digest::Digest::from_hex(n).is_ok())
+                {
                     let _ = std::fs::remove_file(e.path());
                 }
             }
@@ -143,12 +158,20 @@ pub fn recipients(given: &[String], files: &[PathBuf]) -> Result<Vec<age::x25519
     let mut all: Vec<String> = given.to_vec();
     for f in files {
         let text = std::fs::read_to_string(f).map_err(|e| Error::io(f, e))?;
-        all.extend(text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_string));
+        all.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
     }
     all.iter()
         .map(|r| {
             age::x25519::Recipient::from_str(r).map_err(|e| {
-                Error::failed(format!("`{r}` is not an age X25519 recipient: {e}"), "give the age1… public key of the site's operator")
+                Error::failed(
+                    format!("`{r}` is not an age X25519 recipient: {e}"),
+                    "give the age1… public key of the site's operator",
+                )
             })
         })
         .collect()
@@ -158,7 +181,10 @@ pub fn read_passphrase(path: &Path) -> Result<SecretString> {
     let text = fsutil::read_private_text(path, 64 * 1024, "a passphrase")?;
     let line = text.lines().next().unwrap_or_default().to_string();
     if line.is_empty() {
-        return Err(Error::failed(format!("{} is empty", path.display()), "put the passphrase on its first line"));
+        return Err(Error::failed(
+            format!("{} is empty", path.display()),
+            "put the passphrase on its first line",
+        ));
     }
     Ok(SecretString::from(line))
 }
@@ -179,7 +205,10 @@ impl Opener {
             .filter_map(|l| age::x25519::Identity::from_str(l).ok())
             .collect();
         if ids.is_empty() {
-            return Err(Error::failed(format!("{} holds no AGE-SECRET-KEY", path.display()), "give the identity made by age-keygen"));
+            return Err(Error::failed(
+                format!("{} holds no AGE-SECRET-KEY", path.display()),
+                "give the identity made by age-keygen",
+            ));
         }
         Ok(Opener::Identities(ids))
     }
@@ -188,8 +217,8 @@ impl Opener {
     /// one age chunk at a time, so memory stays small whatever the size.
     /// Returns the bytes written.
     pub fn open_to(&self, ciphertext: &mut dyn Read, out: &mut dyn Write, dest: &Path, what: &str) -> Result<u64> {
-        let dec =
-            age::Decryptor::new(ciphertext).map_err(|e| Error::failed(format!("{what}: not an age file: {e}"), "the bundle is damaged"))?;
+        let dec = age::Decryptor::new(ciphertext)
+            .map_err(|e| Error::failed(format!("{what}: not an age file: {e}"), "the bundle is damaged"))?;
         let scrypt;
         let ids: Vec<&dyn age::Identity> = match self {
             Opener::Identities(v) => v.iter().map(|i| i as &dyn age::Identity).collect(),
@@ -199,7 +228,10 @@ impl Opener {
             }
         };
         let mut r = dec.decrypt(ids.into_iter()).map_err(|e| {
-            Error::failed(format!("{what}: cannot decrypt: {e}"), "give the identity (--identity) or passphrase the bundle was sealed to")
+            Error::failed(
+                format!("{what}: cannot decrypt: {e}"),
+                "give the identity (--identity) or passphrase the bundle was sealed to",
+            )
         })?;
         let mut buf = vec![0u8; 64 * 1024];
         let mut n = 0u64;
@@ -208,7 +240,12 @@ impl Opener {
                 Ok(0) => break,
                 Ok(k) => k,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::failed(format!("{what}: cannot decrypt: {e}"), "the bundle is damaged")),
+                Err(e) => {
+                    return Err(Error::failed(
+                        format!("{what}: cannot decrypt: {e}"),
+                        "the bundle is damaged",
+                    ));
+                }
             };
             out.write_all(&buf[..k]).map_err(|e| Error::io(dest, e))?;
             n += k as u64;

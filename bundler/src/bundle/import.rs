@@ -59,7 +59,11 @@ fn wanted(node: Option<&NodeLayout>, path: &str, mode: u32) -> bool {
     let Some(rel) = dest_of(path) else {
         return false;
     };
-    let plain = if is_sealed(path, mode) { rel.strip_suffix(".age").unwrap_or(&rel) } else { &rel };
+    let plain = if is_sealed(path, mode) {
+        rel.strip_suffix(".age").unwrap_or(&rel)
+    } else {
+        &rel
+    };
     node.gets(plain, mode == 0o600)
 }
 
@@ -91,7 +95,9 @@ pub fn extract(
     };
     let existing = match std::fs::symlink_metadata(dir) {
         Ok(m) if m.file_type().is_symlink() => {
-            let to = std::fs::read_link(dir).map(|t| t.display().to_string()).unwrap_or_default();
+            let to = std::fs::read_link(dir)
+                .map(|t| t.display().to_string())
+                .unwrap_or_default();
             return Err(Error::failed(
                 format!("{} is a symbolic link (to `{to}`); nothing was written", dir.display()),
                 "give the directory itself, or a new path",
@@ -111,12 +117,18 @@ pub fn extract(
                         0 => "root".to_string(),
                         uid => uid.to_string(),
                     };
-                    format!("chown {me} {0} && chmod 755 {0}, or give a new directory", dir.display())
+                    format!(
+                        "chown {me} {0} && chmod 755 {0}, or give a new directory",
+                        dir.display()
+                    )
                 } else {
                     format!("chmod 755 {}, or give a new directory", dir.display())
                 };
                 return Err(Error::failed(
-                    format!("{} is {why}, so another user could change what is laid out there; nothing was written", dir.display()),
+                    format!(
+                        "{} is {why}, so another user could change what is laid out there; nothing was written",
+                        dir.display()
+                    ),
                     hint,
                 ));
             }
@@ -134,7 +146,8 @@ pub fn extract(
         removed.extend(fsutil::remove_leftovers(dir, EXTRACT_PREFIX));
     }
     fsutil::report_leftovers(&removed);
-    if existing && !dir.join(MARKER).exists() && std::fs::read_dir(dir).map(|mut r| r.next().is_some()).unwrap_or(false) {
+    if existing && !dir.join(MARKER).exists() && std::fs::read_dir(dir).map(|mut r| r.next().is_some()).unwrap_or(false)
+    {
         return Err(Error::failed(
             format!("{} exists and was not laid out by meshbundle", dir.display()),
             "give an empty or new directory",
@@ -150,15 +163,20 @@ pub fn extract(
             if !wanted(node, &format!("files/{name}"), 0o644) {
                 continue;
             }
-            let f = seal
-                .files
-                .iter()
-                .find(|f| &f.name == name)
-                .ok_or_else(|| Error::failed(format!("the seal lists base file {name} without its sha256"), "the bundle is damaged"))?;
+            let f = seal.files.iter().find(|f| &f.name == name).ok_or_else(|| {
+                Error::failed(
+                    format!("the seal lists base file {name} without its sha256"),
+                    "the bundle is damaged",
+                )
+            })?;
             let rel = format!("files/{name}");
             let lacks = || {
                 Error::failed(
-                    format!("this differential bundle needs {rel} from bundle {}, and {} lacks it", base.id, dir.display()),
+                    format!(
+                        "this differential bundle needs {rel} from bundle {}, and {} lacks it",
+                        base.id,
+                        dir.display()
+                    ),
                     "import the base bundle into the same directory first",
                 )
             };
@@ -170,8 +188,17 @@ pub fn extract(
                 return Err(lacks());
             }
             use std::os::unix::fs::MetadataExt;
-            let mode = if file.metadata().map_err(|e| Error::io(dir.join(&rel), e))?.mode() & 0o111 != 0 { 0o755 } else { 0o644 };
-            keep.push(Kept { rel, file, mode, sha256: f.sha256.clone() });
+            let mode = if file.metadata().map_err(|e| Error::io(dir.join(&rel), e))?.mode() & 0o111 != 0 {
+                0o755
+            } else {
+                0o644
+            };
+            keep.push(Kept {
+                rel,
+                file,
+                mode,
+                sha256: f.sha256.clone(),
+            });
         }
     }
     // Staged on the target's own file system, so it moves into place by renames.
@@ -184,7 +211,10 @@ pub fn extract(
                 // Renaming over a directory that is not empty: another run laid it out meanwhile.
                 std::io::ErrorKind::DirectoryNotEmpty | std::io::ErrorKind::AlreadyExists => Error::failed(
                     format!("another import into {} finished first", dir.display()),
-                    format!("run the import again: it replaces what the other laid out in {}", dir.display()),
+                    format!(
+                        "run the import again: it replaces what the other laid out in {}",
+                        dir.display()
+                    ),
                 ),
                 _ => Error::io(dir, e),
             })
@@ -209,13 +239,19 @@ pub fn extract(
             };
             let hint = match &e {
                 Error::Io { source, .. }
-                    if matches!(source.kind(), std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::DirectoryNotEmpty) =>
+                    if matches!(
+                        source.kind(),
+                        std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::DirectoryNotEmpty
+                    ) =>
                 {
                     Some("give a new or empty directory, or one meshbundle laid out before".to_string())
                 }
                 _ => e.hint(),
             };
-            Err(Error::Failed { message: format!("{e} (nothing was laid out in {}; {what})", dir.display()), hint })
+            Err(Error::Failed {
+                message: format!("{e} (nothing was laid out in {}; {what})", dir.display()),
+                hint,
+            })
         }
     }
 }
@@ -246,8 +282,11 @@ fn lay_out(
             _ => Some(rel),
         }
     };
-    let mut finals: Vec<(String, u32)> =
-        seal.entries.iter().filter_map(|e| Some((final_rel(&e.path, e.mode.bits())?, e.mode.bits()))).collect();
+    let mut finals: Vec<(String, u32)> = seal
+        .entries
+        .iter()
+        .filter_map(|e| Some((final_rel(&e.path, e.mode.bits())?, e.mode.bits())))
+        .collect();
     if node.is_some() {
         finals.push((NODE_MARKER.to_string(), 0o644));
     }
@@ -257,18 +296,24 @@ fn lay_out(
         let dest = root.join(rel);
         // Created with its final mode (the umask can only narrow it, and the
         // mode is then set exactly), so a private file is never readable by others.
-        let f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&dest).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                // The stage is new: only the bundle itself can have put something there.
-                Error::failed(
-                    format!("{rel}: two entries of the bundle land on this path"),
-                    "the bundle is damaged or was not made by meshbundle",
-                )
-            } else {
-                Error::io(&dest, e)
-            }
-        })?;
-        f.set_permissions(fsutil::permissions(mode)).map_err(|e| Error::io(&dest, e))?;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&dest)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    // The stage is new: only the bundle itself can have put something there.
+                    Error::failed(
+                        format!("{rel}: two entries of the bundle land on this path"),
+                        "the bundle is damaged or was not made by meshbundle",
+                    )
+                } else {
+                    Error::io(&dest, e)
+                }
+            })?;
+        f.set_permissions(fsutil::permissions(mode))
+            .map_err(|e| Error::io(&dest, e))?;
         Ok((dest, f))
     };
     let mut out = Extracted::default();
@@ -279,7 +324,11 @@ fn lay_out(
         };
         if ![0o644, 0o755, 0o600].contains(&entry.mode.bits()) {
             return Err(Error::failed(
-                format!("{}: mode {:o} is not one meshbundle writes (0644, 0755 or 0600)", entry.path, entry.mode.bits()),
+                format!(
+                    "{}: mode {:o} is not one meshbundle writes (0644, 0755 or 0600)",
+                    entry.path,
+                    entry.mode.bits()
+                ),
                 "the bundle is damaged or was not made by meshbundle",
             ));
         }
@@ -325,10 +374,12 @@ fn lay_out(
     // The id `verify` printed: that of the seal bytes verified.
     if let Some(node) = node {
         let (marker, mut f) = create(NODE_MARKER, 0o644)?;
-        f.write_all(format!("{}\n", node.name()).as_bytes()).map_err(|e| Error::io(&marker, e))?;
+        f.write_all(format!("{}\n", node.name()).as_bytes())
+            .map_err(|e| Error::io(&marker, e))?;
     }
     let (marker, mut f) = create(MARKER, 0o644)?;
-    f.write_all(format!("{id}\n").as_bytes()).map_err(|e| Error::io(&marker, e))?;
+    f.write_all(format!("{id}\n").as_bytes())
+        .map_err(|e| Error::io(&marker, e))?;
     fsutil::set_mode(root, 0o755)?;
     Ok(out)
 }
@@ -369,7 +420,10 @@ fn open_base_file(dir: &Path, rel: &str, base_id: &str) -> Result<Option<std::fs
     let parts: Vec<&str> = rel.split('/').collect();
     if parts.iter().any(|p| p.is_empty() || *p == "." || *p == "..") {
         return Err(Error::failed(
-            format!("the seal names base file `{}`, which is no plain path", rel.escape_debug()),
+            format!(
+                "the seal names base file `{}`, which is no plain path",
+                rel.escape_debug()
+            ),
             "the bundle is damaged",
         ));
     }
@@ -377,14 +431,20 @@ fn open_base_file(dir: &Path, rel: &str, base_id: &str) -> Result<Option<std::fs
         let c = CString::new(name).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
         // SAFETY: a plain system call on a NUL-terminated name; the descriptor returned is owned by the File.
         let fd = unsafe { libc::openat(at, c.as_ptr(), flags | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
-        if fd < 0 { Err(std::io::Error::last_os_error()) } else { Ok(unsafe { std::fs::File::from_raw_fd(fd) }) }
+        if fd < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+        }
     };
     let refused = |upto: usize| -> Error {
         let shown = parts[..=upto].join("/");
         let p = dir.join(&shown);
         let what = match std::fs::symlink_metadata(&p) {
             Ok(m) if m.file_type().is_symlink() => {
-                let to = std::fs::read_link(&p).map(|t| t.display().to_string()).unwrap_or_default();
+                let to = std::fs::read_link(&p)
+                    .map(|t| t.display().to_string())
+                    .unwrap_or_default();
                 format!("is a symbolic link (to `{to}`)")
             }
             Ok(m) if upto + 1 < parts.len() => format!("is no directory ({:?})", m.file_type()),
@@ -396,10 +456,17 @@ fn open_base_file(dir: &Path, rel: &str, base_id: &str) -> Result<Option<std::fs
                 "{shown} in {} {what}: a base file must be a regular file, reached through no link; nothing was written",
                 dir.display()
             ),
-            format!("import the base bundle ({base_id}) into {} again, then this one", dir.display()),
+            format!(
+                "import the base bundle ({base_id}) into {} again, then this one",
+                dir.display()
+            ),
         )
     };
-    let mut at = match open_at(libc::AT_FDCWD, dir.as_os_str().as_bytes(), libc::O_RDONLY | libc::O_DIRECTORY) {
+    let mut at = match open_at(
+        libc::AT_FDCWD,
+        dir.as_os_str().as_bytes(),
+        libc::O_RDONLY | libc::O_DIRECTORY,
+    ) {
         Ok(f) => f,
         // A new target holds no base file.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -408,7 +475,11 @@ fn open_base_file(dir: &Path, rel: &str, base_id: &str) -> Result<Option<std::fs
     for (i, part) in parts.iter().enumerate() {
         use std::os::fd::AsRawFd;
         let last = i + 1 == parts.len();
-        let flags = if last { libc::O_RDONLY | libc::O_NONBLOCK } else { libc::O_RDONLY | libc::O_DIRECTORY };
+        let flags = if last {
+            libc::O_RDONLY | libc::O_NONBLOCK
+        } else {
+            libc::O_RDONLY | libc::O_DIRECTORY
+        };
         match open_at(at.as_raw_fd(), part.as_bytes(), flags) {
             Ok(f) => at = f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -468,7 +539,11 @@ fn swap_into(stage: &Path, dir: &Path) -> Result<()> {
         for e in std::fs::read_dir(d).map_err(|e| Error::io(d, e))? {
             let n = e.map_err(|e| Error::io(d, e))?.file_name();
             // Another run's stage is not part of the old contents.
-            if n != stage_name && n != MARKER && n != ".meshbundle-old" && !n.to_string_lossy().starts_with(EXTRACT_PREFIX) {
+            if n != stage_name
+                && n != MARKER
+                && n != ".meshbundle-old"
+                && !n.to_string_lossy().starts_with(EXTRACT_PREFIX)
+            {
                 v.push(n);
             }
         }
@@ -523,7 +598,10 @@ pub fn containerd(bundle: &Path, seal: &Seal, socket: &Path, namespace: &str, pr
             None => source.others.get(p),
         };
         let span = span.copied().ok_or_else(|| {
-            Error::failed(format!("{p}: missing from the bundle, or not as the seal lists it"), "the bundle changed since it was verified")
+            Error::failed(
+                format!("{p}: missing from the bundle, or not as the seal lists it"),
+                "the bundle changed since it was verified",
+            )
         })?;
         layout.push((p.strip_prefix("images/").unwrap_or(p).to_string(), span, e));
     }
@@ -536,15 +614,24 @@ pub fn containerd(bundle: &Path, seal: &Seal, socket: &Path, namespace: &str, pr
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| Error::failed(format!("cannot run ctr: {e}"), "ctr comes with containerd; put it on PATH"))?;
-    let stdin = child.stdin.take().ok_or_else(|| Error::failed("ctr has no stdin", "report this as a bug"))?;
+        .map_err(|e| {
+            Error::failed(
+                format!("cannot run ctr: {e}"),
+                "ctr comes with containerd; put it on PATH",
+            )
+        })?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| Error::failed("ctr has no stdin", "report this as a bug"))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, stdin);
     let file = &source.file;
     let streamed = (|| -> Result<()> {
         let mut buf = vec![0u8; 1 << 20];
         for (rel, span, entry) in &layout {
             let mut h = super::header(span.size, 0o644);
-            h.set_path(rel).map_err(|e| Error::failed(format!("{}: {e}", entry.path), "the bundle is damaged"))?;
+            h.set_path(rel)
+                .map_err(|e| Error::failed(format!("{}: {e}", entry.path), "the bundle is damaged"))?;
             h.set_cksum();
             w.write_all(h.as_bytes())
                 .map_err(|e| Error::failed(format!("streaming {} to ctr: {e}", entry.path), "see ctr's error below"))?;
@@ -553,19 +640,24 @@ pub fn containerd(bundle: &Path, seal: &Seal, socket: &Path, namespace: &str, pr
             let mut pos = 0u64;
             while pos < span.size {
                 let n = (span.size - pos).min(buf.len() as u64) as usize;
-                file.read_exact_at(&mut buf[..n], span.offset + pos).map_err(|e| Error::io(bundle, e))?;
+                file.read_exact_at(&mut buf[..n], span.offset + pos)
+                    .map_err(|e| Error::io(bundle, e))?;
                 if let Some(h) = hash.as_mut() {
                     sha2::Digest::update(h, &buf[..n]);
                 }
-                w.write_all(&buf[..n])
-                    .map_err(|e| Error::failed(format!("streaming {} to ctr: {e}", entry.path), "see ctr's error below"))?;
+                w.write_all(&buf[..n]).map_err(|e| {
+                    Error::failed(format!("streaming {} to ctr: {e}", entry.path), "see ctr's error below")
+                })?;
                 progress.inc(n as u64);
                 pos += n as u64;
             }
             if let Some(h) = hash
                 && hex::encode(sha2::Digest::finalize(h)) != entry.sha256.hex()
             {
-                return Err(Error::failed(format!("{}: content changed", entry.path), "the bundle changed since it was verified"));
+                return Err(Error::failed(
+                    format!("{}: content changed", entry.path),
+                    "the bundle changed since it was verified",
+                ));
             }
             let pad = (512 - span.size % 512) % 512;
             w.write_all(&vec![0u8; pad as usize])
@@ -581,11 +673,16 @@ pub fn containerd(bundle: &Path, seal: &Seal, socket: &Path, namespace: &str, pr
         let _ = child.kill();
     }
     drop(w);
-    let o = child.wait_with_output().map_err(|e| Error::failed(e.to_string(), "ctr failed"))?;
+    let o = child
+        .wait_with_output()
+        .map_err(|e| Error::failed(e.to_string(), "ctr failed"))?;
     streamed?;
     if !o.status.success() {
         return Err(Error::failed(
-            format!("ctr images import failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
+            format!(
+                "ctr images import failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
             "check the containerd socket and namespace",
         ));
     }
@@ -625,7 +722,8 @@ pub fn registry(
     let in_base = |d: &str| seal.base.as_ref().is_some_and(|b| b.blobs.iter().any(|x| x == d));
     let mut images = Vec::new();
     for img in &seal.images {
-        let r = meshbundle_core::image::ImageRef::parse(&img.site).map_err(|e| Error::failed(e.to_string(), "the bundle is damaged"))?;
+        let r = meshbundle_core::image::ImageRef::parse(&img.site)
+            .map_err(|e| Error::failed(e.to_string(), "the bundle is damaged"))?;
         if !source.spans.contains_key(img.digest.as_str()) && in_base(img.digest.as_str()) {
             // Carried, and pushed, by the base bundle, which was imported already.
             continue;
@@ -633,7 +731,10 @@ pub fn registry(
         for d in img.manifests.iter().chain(&img.blobs) {
             if !source.spans.contains_key(d.as_str()) && !in_base(d.as_str()) {
                 return Err(Error::failed(
-                    format!("{}: {d} is neither in this bundle nor in its base; nothing was pushed", img.name),
+                    format!(
+                        "{}: {d} is neither in this bundle nor in its base; nothing was pushed",
+                        img.name
+                    ),
                     "the bundle is damaged or was not made by meshbundle",
                 ));
             }
@@ -648,10 +749,14 @@ pub fn registry(
             blobs: img.blobs.iter().map(|d| d.to_string()).collect(),
         });
     }
-    let stats = rt.block_on(push::push(regs, host, &source, &images, progress)).map_err(|e| {
-        let hint = e.hint().unwrap_or_else(|| "check --registry, --insecure and --authfile".into());
-        Error::failed(format!("{e}; no tag was pushed for an image that is not whole"), hint)
-    })?;
+    let stats = rt
+        .block_on(push::push(regs, host, &source, &images, progress))
+        .map_err(|e| {
+            let hint = e
+                .hint()
+                .unwrap_or_else(|| "check --registry, --insecure and --authfile".into());
+            Error::failed(format!("{e}; no tag was pushed for an image that is not whole"), hint)
+        })?;
     Ok(Pushed {
         images: stats.images,
         images_already_there: stats.images_already_there,
@@ -666,7 +771,10 @@ pub fn registry(
 /// base, and what to import first. Nothing has been written when it is made.
 fn lacks_base(base: &Base, target: &str, what: &str) -> Error {
     let versions = match &base.from {
-        Some(f) => format!(" (Kubernetes {}, containerd {}, Istio {} revision {})", f.kubernetes, f.containerd, f.istio, f.revision),
+        Some(f) => format!(
+            " (Kubernetes {}, containerd {}, Istio {} revision {})",
+            f.kubernetes, f.containerd, f.istio, f.revision
+        ),
         None => String::new(),
     };
     Error::failed(
@@ -682,12 +790,19 @@ fn lacks_base(base: &Base, target: &str, what: &str) -> Error {
 /// its base, that is, was laid out from the base bundle (or from this one,
 /// by an earlier run) and holds, unchanged, every base file that `node`
 /// gets. A plain bundle needs nothing.
-pub fn check_extract_base(seal: &Seal, own_id: &meshbundle_core::digest::Digest, dir: &Path, node: Option<&NodeLayout>) -> Result<()> {
+pub fn check_extract_base(
+    seal: &Seal,
+    own_id: &meshbundle_core::digest::Digest,
+    dir: &Path,
+    node: Option<&NodeLayout>,
+) -> Result<()> {
     let Some(base) = &seal.base else { return Ok(()) };
     let target = dir.display().to_string();
     let marker = dir.join(MARKER);
     let laid_from = match std::fs::symlink_metadata(&marker) {
-        Ok(m) if m.is_file() => std::fs::read_to_string(&marker).map(|t| t.trim().to_string()).unwrap_or_default(),
+        Ok(m) if m.is_file() => std::fs::read_to_string(&marker)
+            .map(|t| t.trim().to_string())
+            .unwrap_or_default(),
         _ => String::new(),
     };
     if laid_from.is_empty() {
@@ -695,24 +810,33 @@ pub fn check_extract_base(seal: &Seal, own_id: &meshbundle_core::digest::Digest,
     }
     if laid_from != base.id.as_str() && laid_from != own_id.as_str() {
         let shown = super::read::shown(&laid_from);
-        return Err(lacks_base(base, &target, &format!("the layout of the previous bundle (it holds bundle {shown})")));
+        return Err(lacks_base(
+            base,
+            &target,
+            &format!("the layout of the previous bundle (it holds bundle {shown})"),
+        ));
     }
     for name in &base.files {
         let rel = format!("files/{name}");
         if !wanted(node, &rel, 0o644) {
             continue;
         }
-        let f = seal
-            .files
-            .iter()
-            .find(|f| &f.name == name)
-            .ok_or_else(|| Error::failed(format!("the seal lists base file {name} without its sha256"), "the bundle is damaged"))?;
+        let f = seal.files.iter().find(|f| &f.name == name).ok_or_else(|| {
+            Error::failed(
+                format!("the seal lists base file {name} without its sha256"),
+                "the bundle is damaged",
+            )
+        })?;
         let Some(mut file) = open_base_file(dir, &rel, base.id.as_str())? else {
             return Err(lacks_base(base, &target, &rel));
         };
         let (digest, _) = hash_copy(&mut file, &mut std::io::sink()).map_err(|e| Error::io(dir.join(&rel), e))?;
         if digest != f.sha256 {
-            return Err(lacks_base(base, &target, &format!("{rel} (the file there has another sha256)")));
+            return Err(lacks_base(
+                base,
+                &target,
+                &format!("{rel} (the file there has another sha256)"),
+            ));
         }
     }
     Ok(())
@@ -730,15 +854,24 @@ pub fn check_containerd_base(seal: &Seal, socket: &Path, namespace: &str) -> Res
         .arg(socket)
         .args(["-n", namespace, "content", "ls", "-q"])
         .output()
-        .map_err(|e| Error::failed(format!("cannot run ctr: {e}"), "ctr comes with containerd; put it on PATH"))?;
+        .map_err(|e| {
+            Error::failed(
+                format!("cannot run ctr: {e}"),
+                "ctr comes with containerd; put it on PATH",
+            )
+        })?;
     if !o.status.success() {
         return Err(Error::failed(
             format!("ctr content ls failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
             "check the containerd socket and namespace",
         ));
     }
-    let have: BTreeSet<String> = String::from_utf8_lossy(&o.stdout).lines().map(|l| l.trim().to_string()).collect();
-    let missing: Vec<&meshbundle_core::digest::Digest> = base.blobs.iter().filter(|b| !have.contains(b.as_str())).collect();
+    let have: BTreeSet<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .collect();
+    let missing: Vec<&meshbundle_core::digest::Digest> =
+        base.blobs.iter().filter(|b| !have.contains(b.as_str())).collect();
     if let Some(first) = missing.first() {
         return Err(lacks_base(
             base,
@@ -755,12 +888,19 @@ pub fn check_containerd_base(seal: &Seal, socket: &Path, namespace: &str) -> Res
 pub fn check_registry_base(seal: &Seal, host: &str, regs: &Registries, rt: &tokio::runtime::Runtime) -> Result<()> {
     let Some(base) = &seal.base else { return Ok(()) };
     let in_base: BTreeSet<&str> = base.blobs.iter().map(|d| d.as_str()).collect();
-    let net = |e: crate::oci::registry::RegistryError| Error::failed(e.to_string(), "check --registry, --insecure and --authfile");
+    let net = |e: crate::oci::registry::RegistryError| {
+        Error::failed(e.to_string(), "check --registry, --insecure and --authfile")
+    };
     for img in &seal.images {
-        let r = meshbundle_core::image::ImageRef::parse(&img.site).map_err(|e| Error::failed(e.to_string(), "the bundle is damaged"))?;
+        let r = meshbundle_core::image::ImageRef::parse(&img.site)
+            .map_err(|e| Error::failed(e.to_string(), "the bundle is damaged"))?;
         for b in img.blobs.iter().filter(|b| in_base.contains(b.as_str())) {
-            let there =
-                rt.block_on(regs.blob_exists(&Registries::target(host, &r.repository, None, Some(b.as_str())), b.as_str())).map_err(net)?;
+            let there = rt
+                .block_on(regs.blob_exists(
+                    &Registries::target(host, &r.repository, None, Some(b.as_str())),
+                    b.as_str(),
+                ))
+                .map_err(net)?;
             if !there {
                 return Err(lacks_base(base, host, &format!("blob {b} of {}", r.repository)));
             }
@@ -770,7 +910,11 @@ pub fn check_registry_base(seal: &Seal, host: &str, regs: &Registries, rt: &toki
             let at = meshbundle_core::image::ImageRef::parse(&format!("{host}/{}@{}", r.repository, img.digest))
                 .map_err(|e| Error::failed(e.to_string(), "the bundle is damaged"))?;
             if let Err(e) = rt.block_on(regs.resolve(&at, &[])) {
-                return Err(lacks_base(base, host, &format!("the image {}@{} ({e})", r.repository, img.digest)));
+                return Err(lacks_base(
+                    base,
+                    host,
+                    &format!("the image {}@{} ({e})", r.repository, img.digest),
+                ));
             }
         }
     }

@@ -48,7 +48,10 @@ impl BundleError {
 }
 
 fn bad(entry: &str, message: impl Into<String>) -> BundleError {
-    BundleError::Bad { entry: shown(entry), message: message.into() }
+    BundleError::Bad {
+        entry: shown(entry),
+        message: message.into(),
+    }
 }
 
 /// An entry name as it may be printed: shortened, and every character a
@@ -103,7 +106,9 @@ impl Signed {
         match self {
             Signed::Unsigned => "unsigned".into(),
             Signed::Unchecked { fingerprint } => {
-                format!("signed, not checked: it claims key {fingerprint} (unchecked; give --key or set a trust policy)")
+                format!(
+                    "signed, not checked: it claims key {fingerprint} (unchecked; give --key or set a trust policy)"
+                )
             }
             Signed::Verified { fingerprint, .. } => format!("signed by key {fingerprint}, verified"),
         }
@@ -115,7 +120,11 @@ impl Signed {
         match self {
             Signed::Unsigned => {}
             Signed::Unchecked { fingerprint } => v["claimedKey"] = fingerprint.as_str().into(),
-            Signed::Verified { fingerprint, file, policy } => {
+            Signed::Verified {
+                fingerprint,
+                file,
+                policy,
+            } => {
                 v["key"] = fingerprint.as_str().into();
                 v["trustedBy"] = file.display().to_string().into();
                 v["policy"] = policy.as_str().into();
@@ -148,7 +157,9 @@ fn read_small(e: &mut tar::Entry<impl Read>, path: &str, limit: u64) -> Result<V
         return Err(bad(path, format!("too large ({size} bytes; at most {limit})")));
     }
     let mut v = Vec::with_capacity(size as usize);
-    e.take(size).read_to_end(&mut v).map_err(|_| bad(path, "truncated: the bundle ends inside this entry"))?;
+    e.take(size)
+        .read_to_end(&mut v)
+        .map_err(|_| bad(path, "truncated: the bundle ends inside this entry"))?;
     if v.len() as u64 != size {
         return Err(bad(path, "truncated: the bundle ends inside this entry"));
     }
@@ -163,42 +174,72 @@ fn data_end(e: &tar::Entry<impl Read>) -> u64 {
 
 fn entry_path(e: &tar::Entry<impl Read>) -> Result<String, BundleError> {
     let raw = e.path_bytes();
-    String::from_utf8(raw.into_owned())
-        .map_err(|err| bad(&String::from_utf8_lossy(err.as_bytes()), "a path that is not UTF-8 (shown with its bad bytes replaced)"))
+    String::from_utf8(raw.into_owned()).map_err(|err| {
+        bad(
+            &String::from_utf8_lossy(err.as_bytes()),
+            "a path that is not UTF-8 (shown with its bad bytes replaced)",
+        )
+    })
 }
 
 /// Checks what an entry's header says before its content is read.
 fn check_header(e: &tar::Entry<impl Read>, path: &str) -> Result<(), BundleError> {
     let kind = e.header().entry_type();
     if kind.is_symlink() || kind.is_hard_link() {
-        let target = e.link_name().ok().flatten().map(|p| p.display().to_string()).unwrap_or_default();
-        return Err(bad(path, format!("a link entry (to `{target}`): a bundle holds regular files only")));
+        let target = e
+            .link_name()
+            .ok()
+            .flatten()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        return Err(bad(
+            path,
+            format!("a link entry (to `{target}`): a bundle holds regular files only"),
+        ));
     }
     if kind != tar::EntryType::Regular {
-        return Err(bad(path, format!("a {kind:?} entry: a bundle holds regular files only")));
+        return Err(bad(
+            path,
+            format!("a {kind:?} entry: a bundle holds regular files only"),
+        ));
     }
     // A PAX header could give the entry another size than its own header,
     // which readers honour differently: meshbundle writes none.
     if e.header().size().ok() != Some(e.size()) {
-        return Err(bad(path, "a PAX extended header changes its size: meshbundle writes none, and readers would disagree on the entry"));
+        return Err(bad(
+            path,
+            "a PAX extended header changes its size: meshbundle writes none, and readers would disagree on the entry",
+        ));
     }
     if let Err(why) = EntryPath::parse(path) {
-        return Err(bad(path, format!("the path escapes the bundle or is not one it may hold: {why}")));
+        return Err(bad(
+            path,
+            format!("the path escapes the bundle or is not one it may hold: {why}"),
+        ));
     }
     Ok(())
 }
 
-fn next_entry<'a, R: Read>(entries: &mut tar::Entries<'a, R>, after: &str) -> Result<Option<tar::Entry<'a, R>>, BundleError> {
+fn next_entry<'a, R: Read>(
+    entries: &mut tar::Entries<'a, R>,
+    after: &str,
+) -> Result<Option<tar::Entry<'a, R>>, BundleError> {
     match entries.next() {
         None => Ok(None),
         Some(Ok(e)) => Ok(Some(e)),
-        Some(Err(e)) => Err(bad(after, format!("the bundle is damaged or truncated after this entry ({e})"))),
+        Some(Err(e)) => Err(bad(
+            after,
+            format!("the bundle is damaged or truncated after this entry ({e})"),
+        )),
     }
 }
 
 /// The next entry of the head, which must be `name`; a header that does not
 /// read is that entry's.
-fn head_entry<'a, R: Read>(entries: &mut tar::Entries<'a, R>, name: &str) -> Result<Option<tar::Entry<'a, R>>, BundleError> {
+fn head_entry<'a, R: Read>(
+    entries: &mut tar::Entries<'a, R>,
+    name: &str,
+) -> Result<Option<tar::Entry<'a, R>>, BundleError> {
     match entries.next() {
         None => Ok(None),
         Some(Ok(e)) => Ok(Some(e)),
@@ -213,7 +254,10 @@ fn open(path: &Path) -> Result<(File, u64, bool), BundleError> {
     use std::os::unix::fs::FileExt;
     let io_err = |source: io::Error| match source.kind() {
         io::ErrorKind::NotFound => BundleError::NoSuchFile,
-        _ => BundleError::Io { path: path.display().to_string(), source },
+        _ => BundleError::Io {
+            path: path.display().to_string(),
+            source,
+        },
     };
     let meta = std::fs::metadata(path).map_err(io_err)?;
     if meta.is_dir() {
@@ -243,18 +287,24 @@ fn open(path: &Path) -> Result<(File, u64, bool), BundleError> {
 fn extensions_are_small(path: &Path) -> Result<(), BundleError> {
     let Ok(f) = File::open(path) else { return Ok(()) };
     let mut archive = tar::Archive::new(BufReader::new(f));
-    let Ok(entries) = archive.entries_with_seek() else { return Ok(()) };
+    let Ok(entries) = archive.entries_with_seek() else {
+        return Ok(());
+    };
     let limit = MAX_PATH as u64 + 512;
     let mut last = String::from("(start)");
     for e in entries.raw(true) {
         let Ok(e) = e else { return Ok(()) };
         let kind = e.header().entry_type();
-        let extension =
-            kind.is_gnu_longname() || kind.is_gnu_longlink() || kind.is_pax_local_extensions() || kind.is_pax_global_extensions();
+        let extension = kind.is_gnu_longname()
+            || kind.is_gnu_longlink()
+            || kind.is_pax_local_extensions()
+            || kind.is_pax_global_extensions();
         if extension && e.header().size().is_ok_and(|n| n > limit) {
             return Err(bad(
                 &last,
-                format!("the entry after it has a {kind:?} header of more than {limit} bytes: no path in a bundle is that long"),
+                format!(
+                    "the entry after it has a {kind:?} header of more than {limit} bytes: no path in a bundle is that long"
+                ),
             ));
         }
         if !extension {
@@ -271,7 +321,11 @@ fn read_head<'a, R: Read>(
     names_seal: bool,
 ) -> Result<(Head, Option<tar::Entry<'a, R>>, u64), BundleError> {
     let not_tar = || {
-        if names_seal { bad(SEAL, "a damaged or cut header") } else { BundleError::NotABundle("it is not a tar archive".into()) }
+        if names_seal {
+            bad(SEAL, "a damaged or cut header")
+        } else {
+            BundleError::NotABundle("it is not a tar archive".into())
+        }
     };
     let mut first = match entries.next() {
         Some(Ok(e)) => e,
@@ -283,13 +337,19 @@ fn read_head<'a, R: Read>(
     }
     if p != SEAL {
         let shown: String = p.chars().take(60).flat_map(char::escape_debug).collect();
-        return Err(BundleError::NotABundle(format!("a tar archive whose first entry is `{shown}`, not {SEAL}")));
+        return Err(BundleError::NotABundle(format!(
+            "a tar archive whose first entry is `{shown}`, not {SEAL}"
+        )));
     }
     let seal_bytes = read_small(&mut first, SEAL, MAX_SEAL)?;
     let id = Seal::id_of(&seal_bytes);
-    let mut sum = head_entry(entries, SEAL_SUM)?.ok_or_else(|| bad(SEAL_SUM, "missing: the bundle ends after the seal"))?;
+    let mut sum =
+        head_entry(entries, SEAL_SUM)?.ok_or_else(|| bad(SEAL_SUM, "missing: the bundle ends after the seal"))?;
     if entry_path(&sum)? != SEAL_SUM {
-        return Err(bad(SEAL_SUM, format!("missing: `{}` follows the seal", shown(&entry_path(&sum)?))));
+        return Err(bad(
+            SEAL_SUM,
+            format!("missing: `{}` follows the seal", shown(&entry_path(&sum)?)),
+        ));
     }
     check_header(&sum, SEAL_SUM)?;
     let sum_text = read_small(&mut sum, SEAL_SUM, 1024)?;
@@ -297,9 +357,15 @@ fn read_head<'a, R: Read>(
     if sum_text != format!("{id}\n").as_bytes() {
         let said = shown(String::from_utf8_lossy(&sum_text).trim());
         if id == String::from_utf8_lossy(&sum_text).trim() {
-            return Err(bad(SEAL_SUM, format!("not in the form meshbundle writes (`{id}` and one newline, nothing else)")));
+            return Err(bad(
+                SEAL_SUM,
+                format!("not in the form meshbundle writes (`{id}` and one newline, nothing else)"),
+            ));
         }
-        return Err(bad(SEAL, format!("damaged: its sha256 is {id}, but {SEAL_SUM} says {said}")));
+        return Err(bad(
+            SEAL,
+            format!("damaged: its sha256 is {id}, but {SEAL_SUM} says {said}"),
+        ));
     }
     // The format first, so a newer seal is named as such rather than by its first new field.
     #[derive(serde::Deserialize)]
@@ -310,7 +376,10 @@ fn read_head<'a, R: Read>(
         && f.format != super::FORMAT
     {
         let shown: String = f.format.chars().take(60).flat_map(char::escape_debug).collect();
-        return Err(bad(SEAL, format!("format `{shown}` is not one this meshbundle reads ({})", super::FORMAT)));
+        return Err(bad(
+            SEAL,
+            format!("format `{shown}` is not one this meshbundle reads ({})", super::FORMAT),
+        ));
     }
     let seal = Seal::parse(&seal_bytes).map_err(|m| bad(SEAL, m))?;
     let mut next = next_entry(entries, SEAL_SUM)?;
@@ -323,7 +392,16 @@ fn read_head<'a, R: Read>(
         end = data_end(e);
         next = next_entry(entries, SEAL_SIG)?;
     }
-    Ok((Head { seal, seal_bytes, id, signature }, next, end))
+    Ok((
+        Head {
+            seal,
+            seal_bytes,
+            id,
+            signature,
+        },
+        next,
+        end,
+    ))
 }
 
 /// Reads just the head of a bundle (for `inspect` and `build --since`); the
@@ -331,7 +409,9 @@ fn read_head<'a, R: Read>(
 pub fn head(path: &Path) -> Result<Head, BundleError> {
     let (f, _, names_seal) = open(path)?;
     let mut archive = tar::Archive::new(BufReader::new(f));
-    let mut entries = archive.entries().map_err(|_| BundleError::NotABundle("it is not a tar archive".into()))?;
+    let mut entries = archive
+        .entries()
+        .map_err(|_| BundleError::NotABundle("it is not a tar archive".into()))?;
     Ok(read_head(&mut entries, names_seal)?.0)
 }
 
@@ -346,16 +426,28 @@ pub fn signature(head: &Head, policy: Option<&TrustPolicy>) -> Result<Signed, Bu
     };
     match (signer, policy) {
         (None, None) => Ok(Signed::Unsigned),
-        (Some(s), None) => Ok(Signed::Unchecked { fingerprint: s.fingerprint }),
+        (Some(s), None) => Ok(Signed::Unchecked {
+            fingerprint: s.fingerprint,
+        }),
         (None, Some(p)) => Err(bad(
             SEAL_SIG,
-            format!("missing: the bundle is unsigned, and the trust policy ({}) accepts only bundles signed by its keys", p.source),
+            format!(
+                "missing: the bundle is unsigned, and the trust policy ({}) accepts only bundles signed by its keys",
+                p.source
+            ),
         )),
         (Some(s), Some(p)) => match p.find(&s.key) {
-            Some(t) => Ok(Signed::Verified { fingerprint: s.fingerprint, file: t.file.clone(), policy: p.source.clone() }),
+            Some(t) => Ok(Signed::Verified {
+                fingerprint: s.fingerprint,
+                file: t.file.clone(),
+                policy: p.source.clone(),
+            }),
             None => Err(bad(
                 SEAL_SIG,
-                format!("signed by another key than the trusted ones: key {} is not in the trust policy ({})", s.fingerprint, p.source),
+                format!(
+                    "signed by another key than the trusted ones: key {} is not in the trust policy ({})",
+                    s.fingerprint, p.source
+                ),
             )),
         },
     }
@@ -368,15 +460,22 @@ fn check_end(file: &File, end: u64, file_len: u64) -> Result<(), BundleError> {
     let want = end + 1024;
     let mut tail = [0u8; 1024];
     let n = (file_len.saturating_sub(end)).min(1024) as usize;
-    file.read_exact_at(&mut tail[..n], end).map_err(|_| bad(END, "the end-of-archive marker does not read"))?;
+    file.read_exact_at(&mut tail[..n], end)
+        .map_err(|_| bad(END, "the end-of-archive marker does not read"))?;
     if tail[..n].iter().any(|&b| b != 0) {
-        return Err(bad(END, "data after the end-of-archive marker: a bundle ends with two zero blocks"));
+        return Err(bad(
+            END,
+            "data after the end-of-archive marker: a bundle ends with two zero blocks",
+        ));
     }
     if file_len < want {
         return Err(bad(END, "truncated: the end-of-archive marker is missing or cut"));
     }
     if file_len > want {
-        return Err(bad(END, format!("{} bytes of data after the end-of-archive marker", file_len - want)));
+        return Err(bad(
+            END,
+            format!("{} bytes of data after the end-of-archive marker", file_len - want),
+        ));
     }
     Ok(())
 }
@@ -394,18 +493,27 @@ fn expect<'s>(
         None => Err(bad(path, "an extra entry the seal does not list")),
         Some(want) if want.path == *path => Ok(expected.next().unwrap_or_else(|| unreachable!())),
         Some(want) if path < want.path.as_str() => Err(bad(path, "an extra entry the seal does not list")),
-        Some(want) => Err(bad(&want.path, format!("missing (the bundle has `{path}` where it should be)"))),
+        Some(want) => Err(bad(
+            &want.path,
+            format!("missing (the bundle has `{path}` where it should be)"),
+        )),
     }
 }
 
 fn check_meta(e: &tar::Entry<impl Read>, want: &SealEntry) -> Result<(), BundleError> {
     let size = e.header().size().map_err(|_| bad(&want.path, "a damaged header"))?;
     if size != want.size {
-        return Err(bad(&want.path, format!("{size} bytes, but the seal says {}", want.size)));
+        return Err(bad(
+            &want.path,
+            format!("{size} bytes, but the seal says {}", want.size),
+        ));
     }
     let mode = e.header().mode().map_err(|_| bad(&want.path, "a damaged header"))? & 0o7777;
     if want.mode != mode {
-        return Err(bad(&want.path, format!("mode {mode:o}, but the seal says {:o}", want.mode.bits())));
+        return Err(bad(
+            &want.path,
+            format!("mode {mode:o}, but the seal says {:o}", want.mode.bits()),
+        ));
     }
     Ok(())
 }
@@ -446,7 +554,11 @@ fn layout<'a, R: Read + io::Seek>(
         })();
         match step {
             Ok((p, size)) => {
-                spans.push(Span { entry: spans.len(), offset: e.raw_file_position(), size });
+                spans.push(Span {
+                    entry: spans.len(),
+                    offset: e.raw_file_position(),
+                    size,
+                });
                 *end = data_end(&e);
                 last = p;
             }
@@ -458,7 +570,13 @@ fn layout<'a, R: Read + io::Seek>(
         };
     }
     if let Some(missing) = expected.next() {
-        return (spans, Some(bad(&missing.path, "missing: the bundle ends before this entry (truncated?)")));
+        return (
+            spans,
+            Some(bad(
+                &missing.path,
+                "missing: the bundle ends before this entry (truncated?)",
+            )),
+        );
     }
     (spans, None)
 }
@@ -500,7 +618,9 @@ fn hash_span(file: &File, span: &Span, progress: &Progress) -> io::Result<String
             progress.inc(n as u64);
             let _ = empty_tx.send(buf);
         }
-        reader.join().unwrap_or_else(|_| Err(io::Error::other("the reading thread failed")))
+        reader
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the reading thread failed")))
     })?;
     Ok(hex::encode(h.finalize()))
 }
@@ -508,12 +628,19 @@ fn hash_span(file: &File, span: &Span, progress: &Progress) -> io::Result<String
 /// Verifies a whole bundle: every entry, its content and the signature.
 /// Names the first bad entry. Each byte is read once: the headers are walked
 /// first, then the entries are hashed on `threads` threads at once.
-pub fn verify(path: &Path, policy: Option<&TrustPolicy>, threads: usize, progress: &Progress) -> Result<Report, BundleError> {
+pub fn verify(
+    path: &Path,
+    policy: Option<&TrustPolicy>,
+    threads: usize,
+    progress: &Progress,
+) -> Result<Report, BundleError> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let (f, file_len, names_seal) = open(path)?;
     progress.add_total(file_len);
     let mut archive = tar::Archive::new(BufReader::new(&f));
-    let mut entries = archive.entries_with_seek().map_err(|_| BundleError::NotABundle("it is not a tar archive".into()))?;
+    let mut entries = archive
+        .entries_with_seek()
+        .map_err(|_| BundleError::NotABundle("it is not a tar archive".into()))?;
     let (head, current, mut end) = read_head(&mut entries, names_seal)?;
     let signed = signature(&head, policy)?;
     let (spans, mut broken) = layout(&mut entries, current, &head.seal, file_len, &mut end);
@@ -560,7 +687,12 @@ pub fn verify(path: &Path, policy: Option<&TrustPolicy>, threads: usize, progres
         return Err(err);
     }
     let bytes = spans.iter().map(|s| s.size).sum();
-    Ok(Report { head, signed, entries: spans.len(), bytes })
+    Ok(Report {
+        head,
+        signed,
+        entries: spans.len(),
+        bytes,
+    })
 }
 
 /// A reader that hashes what passes through it.
@@ -589,13 +721,19 @@ pub fn each_entry(
     verified: &Seal,
     mut f: impl FnMut(&SealEntry, &mut dyn Read) -> Result<(), crate::error::Error>,
 ) -> Result<Head, crate::error::Error> {
-    let to_err = |e: BundleError| crate::error::Error::failed(e.to_string(), "the bundle changed since it was verified");
+    let to_err =
+        |e: BundleError| crate::error::Error::failed(e.to_string(), "the bundle changed since it was verified");
     let (file, _, names_seal) = open(path).map_err(to_err)?;
     let mut archive = tar::Archive::new(BufReader::with_capacity(CHUNK, file));
-    let mut entries = archive.entries().map_err(|_| to_err(BundleError::NotABundle("it is not a tar archive".into())))?;
+    let mut entries = archive
+        .entries()
+        .map_err(|_| to_err(BundleError::NotABundle("it is not a tar archive".into())))?;
     let (head, mut current, _) = read_head(&mut entries, names_seal).map_err(to_err)?;
     if head.seal != *verified {
-        return Err(to_err(bad(SEAL, "not the seal that was verified: the file was replaced since")));
+        return Err(to_err(bad(
+            SEAL,
+            "not the seal that was verified: the file was replaced since",
+        )));
     }
     let mut expected = head.seal.entries.iter().peekable();
     let mut last = String::new();
@@ -604,7 +742,11 @@ pub fn each_entry(
         check_header(&e, &p).map_err(to_err)?;
         let want = expect(&mut expected, &p, &last).map_err(to_err)?;
         check_meta(&e, want).map_err(to_err)?;
-        let mut r = Hashing { inner: e, hash: Sha256::new(), n: 0 };
+        let mut r = Hashing {
+            inner: e,
+            hash: Sha256::new(),
+            n: 0,
+        };
         f(want, &mut r)?;
         io::copy(&mut r, &mut io::sink()).map_err(|_| to_err(bad(&p, "truncated")))?;
         if r.n != want.size || hex::encode(r.hash.finalize()) != want.sha256.hex() {
@@ -632,8 +774,16 @@ mod tests {
         );
         let path = dir.join(format!("{site}.mbundle"));
         let mut b = tar::Builder::new(File::create(&path).unwrap());
-        for (name, data) in [(SEAL, json.clone().into_bytes()), (SEAL_SUM, format!("{}\n", Seal::id_of(json.as_bytes())).into_bytes())] {
-            b.append_data(&mut super::super::header(data.len() as u64, 0o644), name, data.as_slice()).unwrap();
+        for (name, data) in [
+            (SEAL, json.clone().into_bytes()),
+            (SEAL_SUM, format!("{}\n", Seal::id_of(json.as_bytes())).into_bytes()),
+        ] {
+            b.append_data(
+                &mut super::super::header(data.len() as u64, 0o644),
+                name,
+                data.as_slice(),
+            )
+            .unwrap();
         }
         b.finish().unwrap();
         (path, Seal::parse(json.as_bytes()).unwrap())

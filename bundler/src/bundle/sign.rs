@@ -47,15 +47,23 @@ pub struct SealSignature {
 /// ed25519 public key, the way OpenSSH writes fingerprints.
 pub fn fingerprint(key: &VerifyingKey) -> String {
     let sum = sha2::Sha256::digest(key.as_bytes());
-    format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(sum))
+    format!(
+        "SHA256:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(sum)
+    )
 }
 
 pub fn generate() -> Result<(String, String, String)> {
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
     let key = SigningKey::generate(&mut rng);
     // PKCS#8 v1 (no public key inside), which OpenSSL 3.0 reads as well.
-    let pair = ed25519_dalek::pkcs8::KeypairBytes { secret_key: key.to_bytes(), public_key: None };
-    let private = pair.to_pkcs8_pem(der::pem::LineEnding::LF).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+    let pair = ed25519_dalek::pkcs8::KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    };
+    let private = pair
+        .to_pkcs8_pem(der::pem::LineEnding::LF)
+        .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
     let public = key
         .verifying_key()
         .to_public_key_pem(der::pem::LineEnding::LF)
@@ -65,22 +73,32 @@ pub fn generate() -> Result<(String, String, String)> {
 
 pub fn load_signing_key(path: &Path) -> Result<SigningKey> {
     let text = crate::fsutil::read_private_text(path, 64 * 1024, "a signing key")?;
-    SigningKey::from_pkcs8_pem(&text)
-        .map_err(|e| Error::failed(format!("{}: not an ed25519 private key: {e}", path.display()), "make one with `meshbundle keygen`"))
+    SigningKey::from_pkcs8_pem(&text).map_err(|e| {
+        Error::failed(
+            format!("{}: not an ed25519 private key: {e}", path.display()),
+            "make one with `meshbundle keygen`",
+        )
+    })
 }
 
 /// Reads one trusted public key, refusing a file others may change.
 pub fn load_verifying_key(path: &Path) -> Result<VerifyingKey> {
     check_not_writable(path)?;
     let bytes = crate::fsutil::read_limited(path, MAX_PUB)?;
-    let text = std::str::from_utf8(&bytes).ok().filter(|_| bytes.len() <= MAX_PUB).ok_or_else(|| {
+    let text = std::str::from_utf8(&bytes)
+        .ok()
+        .filter(|_| bytes.len() <= MAX_PUB)
+        .ok_or_else(|| {
+            Error::failed(
+                format!("{}: not an ed25519 public key (not a PEM text file)", path.display()),
+                "give the .pub file `meshbundle keygen` wrote",
+            )
+        })?;
+    VerifyingKey::from_public_key_pem(text.trim()).map_err(|e| {
         Error::failed(
-            format!("{}: not an ed25519 public key (not a PEM text file)", path.display()),
+            format!("{}: not an ed25519 public key: {e}", path.display()),
             "give the .pub file `meshbundle keygen` wrote",
         )
-    })?;
-    VerifyingKey::from_public_key_pem(text.trim()).map_err(|e| {
-        Error::failed(format!("{}: not an ed25519 public key: {e}", path.display()), "give the .pub file `meshbundle keygen` wrote")
     })
 }
 
@@ -97,13 +115,25 @@ fn check_not_writable(path: &Path) -> Result<()> {
     let what = if meta.is_dir() { "directory" } else { "file" };
     if let Some(why) = others_could_change(&meta) {
         let (who, hint) = if why.starts_with("owned") {
-            ("that user", format!("chown root {} (or keep the trusted keys where only root can change them)", path.display()))
+            (
+                "that user",
+                format!(
+                    "chown root {} (or keep the trusted keys where only root can change them)",
+                    path.display()
+                ),
+            )
         } else if why.contains("anyone") {
             ("anyone", format!("chmod go-w {}", path.display()))
         } else {
             ("its group", format!("chmod go-w {}", path.display()))
         };
-        return Err(Error::failed(format!("{}: the trusted key {what} is {why}, so {who} could add a key", path.display()), hint));
+        return Err(Error::failed(
+            format!(
+                "{}: the trusted key {what} is {why}, so {who} could add a key",
+                path.display()
+            ),
+            hint,
+        ));
     }
     let real = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
     let mut above: Vec<PathBuf> = real.ancestors().skip(1).map(Path::to_path_buf).collect();
@@ -139,7 +169,10 @@ fn check_not_writable(path: &Path) -> Result<()> {
                 dir.display(),
                 path.display()
             ),
-            format!("chown root {0} and chmod go-w {0}, or keep the trusted keys where only root can change them", dir.display()),
+            format!(
+                "chown root {0} and chmod go-w {0}, or keep the trusted keys where only root can change them",
+                dir.display()
+            ),
         ));
     }
     Ok(())
@@ -169,16 +202,26 @@ pub fn examine(sig_bytes: &[u8], seal: &[u8]) -> std::result::Result<SignedBy, S
     if sig_bytes.iter().all(u8::is_ascii_whitespace) {
         return Err("empty: a signature entry with no signature in it".into());
     }
-    let s: SealSignature = serde_json::from_slice(sig_bytes).map_err(|_| "not a signature: it does not read as one".to_string())?;
+    let s: SealSignature =
+        serde_json::from_slice(sig_bytes).map_err(|_| "not a signature: it does not read as one".to_string())?;
     if s.algorithm != "ed25519" {
         let alg: String = s.algorithm.chars().take(40).flat_map(char::escape_debug).collect();
-        return Err(format!("signed with `{alg}`, not ed25519: meshbundle accepts only ed25519 signatures"));
+        return Err(format!(
+            "signed with `{alg}`, not ed25519: meshbundle accepts only ed25519 signatures"
+        ));
     }
     let b64 = base64::engine::general_purpose::STANDARD;
-    let raw_key = b64.decode(&s.public_key).map_err(|_| "not a signature: its public key is not base64".to_string())?;
-    let raw_key: [u8; 32] = raw_key.try_into().map_err(|_| "not a signature: its public key is not 32 bytes".to_string())?;
-    let key = VerifyingKey::from_bytes(&raw_key).map_err(|_| "not a signature: its public key is not an ed25519 key".to_string())?;
-    let raw = b64.decode(&s.signature).map_err(|_| "not a signature: the signature is not base64".to_string())?;
+    let raw_key = b64
+        .decode(&s.public_key)
+        .map_err(|_| "not a signature: its public key is not base64".to_string())?;
+    let raw_key: [u8; 32] = raw_key
+        .try_into()
+        .map_err(|_| "not a signature: its public key is not 32 bytes".to_string())?;
+    let key = VerifyingKey::from_bytes(&raw_key)
+        .map_err(|_| "not a signature: its public key is not an ed25519 key".to_string())?;
+    let raw = b64
+        .decode(&s.signature)
+        .map_err(|_| "not a signature: the signature is not base64".to_string())?;
     let sig = Signature::from_slice(&raw).map_err(|_| "not a signature: the signature is not 64 bytes".to_string())?;
     let fp = fingerprint(&key);
     key.verify_strict(seal, &sig).map_err(|_| {
@@ -212,7 +255,9 @@ impl TrustPolicy {
             return TrustPolicy::from_paths(flags, format!("--key {}", shown.join(" --key "))).map(Some);
         }
         if let Some(v) = std::env::var_os(TRUSTED_KEYS_VAR).filter(|v| !v.is_empty()) {
-            let paths: Vec<PathBuf> = std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect();
+            let paths: Vec<PathBuf> = std::env::split_paths(&v)
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect();
             let source = format!("${TRUSTED_KEYS_VAR}={}", v.to_string_lossy());
             if paths.is_empty() {
                 return Err(Error::failed(
@@ -222,8 +267,10 @@ impl TrustPolicy {
             }
             return TrustPolicy::from_paths(&paths, source).map(Some);
         }
-        let config =
-            std::env::var_os(CONFIG_DIR_VAR).filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| DEFAULT_CONFIG_DIR.into());
+        let config = std::env::var_os(CONFIG_DIR_VAR)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| DEFAULT_CONFIG_DIR.into());
         let dir = config.join("trusted-keys");
         match std::fs::symlink_metadata(&dir) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -239,7 +286,11 @@ impl TrustPolicy {
         let mut add = |file: PathBuf| -> Result<()> {
             let key = load_verifying_key(&file)?;
             if !keys.iter().any(|k| k.key == key) {
-                keys.push(TrustedKey { fingerprint: fingerprint(&key), key, file });
+                keys.push(TrustedKey {
+                    fingerprint: fingerprint(&key),
+                    key,
+                    file,
+                });
             }
             Ok(())
         };
@@ -260,7 +311,10 @@ impl TrustPolicy {
             }
             if files.is_empty() {
                 return Err(Error::failed(
-                    format!("{}: the trusted key directory holds no *.pub file ({source})", p.display()),
+                    format!(
+                        "{}: the trusted key directory holds no *.pub file ({source})",
+                        p.display()
+                    ),
                     "put the signers' .pub files there (meshbundle keygen writes them), or name another directory",
                 ));
             }
@@ -294,12 +348,19 @@ mod tests {
     fn examine_checks_the_signature_against_the_key_it_carries() {
         let key = SigningKey::from_bytes(&[9u8; 32]);
         let sig = sign(&key, b"seal");
-        assert_eq!(examine(&sig, b"seal").unwrap().fingerprint, fingerprint(&key.verifying_key()));
+        assert_eq!(
+            examine(&sig, b"seal").unwrap().fingerprint,
+            fingerprint(&key.verifying_key())
+        );
         assert!(examine(&sig, b"seal!").unwrap_err().contains("does not match"));
         assert!(examine(b"", b"seal").unwrap_err().contains("empty"));
         assert!(examine(b"none", b"seal").unwrap_err().contains("not a signature"));
         let mut v: serde_json::Value = serde_json::from_slice(&sig).unwrap();
         v["algorithm"] = "rsa".into();
-        assert!(examine(&serde_json::to_vec(&v).unwrap(), b"seal").unwrap_err().contains("not ed25519"));
+        assert!(
+            examine(&serde_json::to_vec(&v).unwrap(), b"seal")
+                .unwrap_err()
+                .contains("not ed25519")
+        );
     }
 }

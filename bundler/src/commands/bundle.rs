@@ -36,7 +36,11 @@ fn human(bytes: u64) -> String {
         v /= 1024.0;
         i += 1;
     }
-    if i == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", units[i]) }
+    if i == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", units[i])
+    }
 }
 
 /// Whether an executable is statically linked (an ELF without a program interpreter).
@@ -52,7 +56,8 @@ fn is_static(path: &Path) -> bool {
     let (size, count) = (u16_at(0x36), u16_at(0x38));
     (0..count).all(|i| {
         let o = phoff + i * size;
-        b.get(o..o + 4).is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap_or_default()) != 3)
+        b.get(o..o + 4)
+            .is_some_and(|t| u32::from_le_bytes(t.try_into().unwrap_or_default()) != 3)
     })
 }
 
@@ -83,7 +88,11 @@ fn find_binary(explicit: Option<&Path>, none: bool) -> Result<Option<PathBuf>> {
         }
         if !same_source(p) {
             return Err(Error::failed(
-                format!("{} was built from other sources than this meshbundle ({})", p.display(), crate::cli::VERSION),
+                format!(
+                    "{} was built from other sources than this meshbundle ({})",
+                    p.display(),
+                    crate::cli::VERSION
+                ),
                 format!("rebuild it with: {MUSL_BUILD}"),
             ));
         }
@@ -141,7 +150,11 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
     if binary.is_none() {
         not_carried_binary(&mut g.not_carried, a.no_binary);
     }
-    let secrets = a.secrets.as_deref().map(|p| sitefile::read_secrets(p, Some(&g.site))).transpose()?;
+    let secrets = a
+        .secrets
+        .as_deref()
+        .map(|p| sitefile::read_secrets(p, Some(&g.site)))
+        .transpose()?;
     let upstream = upstream_manifests(&g.files)?;
     let base = match &a.since {
         None => None,
@@ -185,7 +198,10 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
 /// meshbundle itself and nothing else.
 fn gather_example(name: &str, cache: &BlobCache) -> Result<Gathered> {
     let text = meshbundle_core::examples::example(name).ok_or_else(|| {
-        Error::Usage(format!("there is no example `{name}`; the examples are: {}", meshbundle_core::examples::names().join(", ")))
+        Error::Usage(format!(
+            "there is no example `{name}`; the examples are: {}",
+            meshbundle_core::examples::names().join(", ")
+        ))
     })?;
     let site = meshbundle_core::spec::load::load(text)
         .into_validated()
@@ -198,7 +214,9 @@ fn gather_example(name: &str, cache: &BlobCache) -> Result<Gathered> {
     for f in &site.needs().files {
         match f.copy.filter(|c| !c.is_empty()) {
             Some(bytes) => {
-                let digest = cache.put_bytes(bytes).map_err(|e| Error::failed(e.to_string(), "check the cache"))?;
+                let digest = cache
+                    .put_bytes(bytes)
+                    .map_err(|e| Error::failed(e.to_string(), "check the cache"))?;
                 files.push(CarriedFile {
                     name: f.name.clone(),
                     url: f.url.clone(),
@@ -210,15 +228,28 @@ fn gather_example(name: &str, cache: &BlobCache) -> Result<Gathered> {
         }
     }
     not.images = site.needs().images.iter().map(|i| i.upstream.tagged()).collect();
-    Ok(Gathered { site, spec_text: text.to_string(), lock: None, images: Vec::new(), files, not_carried: not })
+    Ok(Gathered {
+        site,
+        spec_text: text.to_string(),
+        lock: None,
+        images: Vec::new(),
+        files,
+        not_carried: not,
+    })
 }
 
 /// `build SPEC`: the spec read once, the lock read (or resolved) once, and
 /// what the spec needs fetched into the cache.
 fn gather_spec(a: &BuildArgs, n: &net::Net, progress: &Progress) -> Result<Gathered> {
-    let spec_path = a.spec.as_ref().ok_or_else(|| Error::Usage("give a spec or --example".into()))?;
+    let spec_path = a
+        .spec
+        .as_ref()
+        .ok_or_else(|| Error::Usage("give a spec or --example".into()))?;
     let (site, spec_text) = sitefile::read_site_text(spec_path)?;
-    let lock_path = a.lock.clone().unwrap_or_else(|| spec_path.with_file_name("meshbundle.lock"));
+    let lock_path = a
+        .lock
+        .clone()
+        .unwrap_or_else(|| spec_path.with_file_name("meshbundle.lock"));
     let rt = net::runtime()?;
     let (lock, lock_text) = resolve_lock(a, &site, spec_path, &lock_path, n, &rt, progress)?;
     fsutil::test_pause("inputs-read");
@@ -226,7 +257,11 @@ fn gather_spec(a: &BuildArgs, n: &net::Net, progress: &Progress) -> Result<Gathe
     let needed_images: BTreeSet<String> = site.needs().images.iter().map(|i| i.upstream.tagged()).collect();
     let needed_files: BTreeSet<&str> = site.needs().files.iter().map(|f| f.name.as_str()).collect();
     let unused = lock.images.iter().filter(|l| !needed_images.contains(&l.name)).count()
-        + lock.files.iter().filter(|f| !needed_files.contains(f.name.as_str())).count();
+        + lock
+            .files
+            .iter()
+            .filter(|f| !needed_files.contains(f.name.as_str()))
+            .count();
     if unused > 0 {
         eprintln!(
             "note: {unused} pin(s) of {} are for images or files the spec no longer needs; they are left out (meshbundle lock drops them)",
@@ -235,7 +270,14 @@ fn gather_spec(a: &BuildArgs, n: &net::Net, progress: &Progress) -> Result<Gathe
     }
     let images = fetch_images(a, &site, &lock, &needed_images, n, &rt, progress)?;
     let files = fetch_files(&lock, &needed_files, n, &rt, progress)?;
-    Ok(Gathered { site, spec_text, lock: Some((lock, lock_text)), images, files, not_carried: NotCarried::default() })
+    Ok(Gathered {
+        site,
+        spec_text,
+        lock: Some((lock, lock_text)),
+        images,
+        files,
+        not_carried: NotCarried::default(),
+    })
 }
 
 /// The lock `build` carries and the text the seal records: with `--locked`
@@ -250,25 +292,42 @@ fn resolve_lock(
     rt: &tokio::runtime::Runtime,
     progress: &Progress,
 ) -> Result<(Lock, String)> {
-    let old = if lock_path.exists() { Some(sitefile::read_lock_text(lock_path)?) } else { None };
+    let old = if lock_path.exists() {
+        Some(sitefile::read_lock_text(lock_path)?)
+    } else {
+        None
+    };
     if a.locked {
-        let (lock, text) =
-            old.ok_or_else(|| Error::failed(format!("--locked, but {} does not exist", lock_path.display()), "run meshbundle lock first"))?;
+        let (lock, text) = old.ok_or_else(|| {
+            Error::failed(
+                format!("--locked, but {} does not exist", lock_path.display()),
+                "run meshbundle lock first",
+            )
+        })?;
         let missing = lock.lacks(site.needs());
         if !missing.is_empty() {
             return Err(Error::failed(
-                format!("--locked, but the lock lacks what the spec needs: {}", missing.join(", ")),
+                format!(
+                    "--locked, but the lock lacks what the spec needs: {}",
+                    missing.join(", ")
+                ),
                 format!("run meshbundle lock {}", spec_path.display()),
             ));
         }
         return Ok((lock, text));
     }
-    let resolver = Resolver { registries: &n.registries, fetcher: &n.fetcher, cache: &n.cache, progress };
+    let resolver = Resolver {
+        registries: &n.registries,
+        fetcher: &n.fetcher,
+        cache: &n.cache,
+        progress,
+    };
     let (lock, resolved) = rt.block_on(lock(site, site.needs(), old.as_ref().map(|(l, _)| l), &[], &resolver))?;
     match old {
         Some((old, text)) if resolved == 0 && old == lock => Ok((lock, text)),
         _ => {
-            let text = meshbundle_core::lock::write(&lock).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+            let text = meshbundle_core::lock::write(&lock)
+                .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
             fsutil::write_atomic(lock_path, text.as_bytes(), 0o644)?;
             eprintln!("updated {} ({resolved} new pins)", lock_path.display());
             Ok((lock, text))
@@ -294,7 +353,10 @@ fn fetch_images(
             Some(src) => archive::load(src, &locked.name, &plats, &n.cache).map(|(l, i)| {
                 if l.digest != locked.digest {
                     Err(Error::failed(
-                        format!("{}: {src} now holds {}, but the lock pins {}", locked.name, l.digest, locked.digest),
+                        format!(
+                            "{}: {src} now holds {}, but the lock pins {}",
+                            locked.name, l.digest, locked.digest
+                        ),
                         "run meshbundle lock --update for it",
                     ))
                 } else {
@@ -304,7 +366,9 @@ fn fetch_images(
             None => rt.block_on(n.registries.fetch(locked, &n.cache, progress)).map(Ok),
         }
         .map_err(|e| {
-            let hint = e.hint().unwrap_or_else(|| "check the registry flags, or build where the registry is reachable".into());
+            let hint = e
+                .hint()
+                .unwrap_or_else(|| "check the registry flags, or build where the registry is reachable".into());
             Error::failed(format!("cannot build {}: {e}", a.output.display()), hint)
         })??;
         images.push(img);
@@ -326,11 +390,21 @@ fn fetch_files(
         if !n.cache.contains(digest, Some(f.size)) {
             let (got, _) = rt
                 .block_on(n.fetcher.fetch(&f.name, &f.url, &n.cache, progress))
-                .map_err(|e| Error::failed(e.to_string(), "check the mirror flags, or build where the file is reachable"))?;
+                .map_err(|e| {
+                    Error::failed(
+                        e.to_string(),
+                        "check the mirror flags, or build where the file is reachable",
+                    )
+                })?;
             check_pinned(&f.name, &f.url, &got, &f.sha256)
                 .map_err(|e| Error::failed(e.to_string(), "the file changed upstream: do not use it"))?;
         }
-        files.push(CarriedFile { name: f.name.clone(), url: f.url.clone(), sha256: f.sha256.hex().into(), path: n.cache.path(digest) });
+        files.push(CarriedFile {
+            name: f.name.clone(),
+            url: f.url.clone(),
+            sha256: f.sha256.hex().into(),
+            path: n.cache.path(digest),
+        });
     }
     Ok(files)
 }
@@ -353,7 +427,10 @@ fn not_carried_binary(not_carried: &mut NotCarried, no_binary: bool) {
 fn upstream_manifests(files: &[CarriedFile]) -> Result<BTreeMap<String, Vec<u8>>> {
     let mut upstream = BTreeMap::new();
     for f in files.iter().filter(|f| f.name.starts_with("manifest/")) {
-        upstream.insert(f.name.clone(), std::fs::read(&f.path).map_err(|e| Error::io(&f.path, e))?);
+        upstream.insert(
+            f.name.clone(),
+            std::fs::read(&f.path).map_err(|e| Error::io(&f.path, e))?,
+        );
     }
     Ok(upstream)
 }
@@ -413,7 +490,10 @@ fn base_from(old: &Path, site: &Site, cache: &BlobCache, regs: &Registries, prog
         return base_from_bundle(old, site, progress);
     }
     let lock = sitefile::read_lock(old).map_err(|_| {
-        Error::failed(format!("{} is neither a bundle nor a lock", old.display()), "--since takes an earlier bundle or lock")
+        Error::failed(
+            format!("{} is neither a bundle nor a lock", old.display()),
+            "--since takes an earlier bundle or lock",
+        )
     })?;
     let rt = net::runtime()?;
     let plats = crate::lockfile::platforms(site);
@@ -424,11 +504,18 @@ fn base_from(old: &Path, site: &Site, cache: &BlobCache, regs: &Registries, prog
             None => rt.block_on(regs.fetch(l, cache, progress)),
         }
         .map_err(|e| {
-            let hint = e.hint().unwrap_or_else(|| "the base lock's images must be reachable or cached".into());
+            let hint = e
+                .hint()
+                .unwrap_or_else(|| "the base lock's images must be reachable or cached".into());
             Error::failed(format!("--since {}: {e}", old.display()), hint)
         })?;
         let repo = crate::bundle::build::repository(&l.name)?;
-        for d in img.manifests.iter().map(|m| &m.0).chain(img.blobs.iter().map(|b| &b.digest)) {
+        for d in img
+            .manifests
+            .iter()
+            .map(|m| &m.0)
+            .chain(img.blobs.iter().map(|b| &b.digest))
+        {
             blobs.entry(d.to_string()).or_default().insert(repo.clone());
         }
     }
@@ -452,19 +539,27 @@ fn base_line(b: &Base) -> String {
         ),
         None => String::new(),
     };
-    format!("differential: completes bundle {}{from}; import it only where that bundle is imported", b.id)
+    format!(
+        "differential: completes bundle {}{from}; import it only where that bundle is imported",
+        b.id
+    )
 }
 
 /// A file that is no bundle at all (missing, empty, a directory, a YAML
 /// file): one plain line, for verify, inspect and import alike.
 fn not_a_bundle(file: &Path, e: &read::BundleError) -> Error {
-    Error::Failed { message: format!("{}: {e}", file.display()), hint: None }
+    Error::Failed {
+        message: format!("{}: {e}", file.display()),
+        hint: None,
+    }
 }
 
 pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
     let policy = TrustPolicy::resolve(&a.key)?;
     let progress = Progress::bytes("verify", a.quiet);
-    let threads = a.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     let result = read::verify(&a.file, policy.as_ref(), threads, &progress);
     progress.finish();
     match result {
@@ -505,8 +600,10 @@ pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
             match a.print.format {
                 Format::Json => println!(
                     "{}",
-                    serde_json::to_string_pretty(&json!({"file": a.file, "ok": false, "error": {"entry": entry, "message": message}}))
-                        .unwrap_or_default()
+                    serde_json::to_string_pretty(
+                        &json!({"file": a.file, "ok": false, "error": {"entry": entry, "message": message}})
+                    )
+                    .unwrap_or_default()
                 ),
                 Format::Text if e.is_not_a_bundle() => println!("{}: {e}", a.file.display()),
                 Format::Text => println!("{}: BAD: {e}", a.file.display()),
@@ -570,7 +667,13 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
                 println!("registry   {}", e(&sp.registry));
                 println!("nodes");
                 for n in &sp.nodes {
-                    println!("  {:<16} {:<16} {:<14} {}", e(&n.name), e(&n.address), n.role.as_str(), e(&n.zone));
+                    println!(
+                        "  {:<16} {:<16} {:<14} {}",
+                        e(&n.name),
+                        e(&n.address),
+                        n.role.as_str(),
+                        e(&n.zone)
+                    );
                 }
             }
             println!("images     {}", s.images.len());
@@ -593,7 +696,11 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
             println!(
                 "private keys {}{}",
                 s.secrets.private_keys,
-                if s.secrets.recipients.is_empty() { String::new() } else { format!(" (to {})", s.secrets.recipients.join(", ")) }
+                if s.secrets.recipients.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (to {})", s.secrets.recipients.join(", "))
+                }
             );
             println!("signature  {}", signed.describe());
             println!("size       {} in {} entries", human(total), s.entries.len());
@@ -604,7 +711,12 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
                 }
             }
             if let Some(b) = &s.base {
-                println!("{} ({} blobs and {} files come from it)", base_line(b), b.blobs.len(), b.files.len());
+                println!(
+                    "{} ({} blobs and {} files come from it)",
+                    base_line(b),
+                    b.blobs.len(),
+                    b.files.len()
+                );
             }
             println!("{}", report::carried_line(s));
             println!("{}", report::install_line(s));
@@ -616,7 +728,9 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
 
 pub fn import(a: ImportArgs) -> Result<ExitCode> {
     if a.registry.is_none() && a.containerd.is_none() && a.extract.is_none() {
-        return Err(Error::Usage("say what to do: --registry HOST:PORT, --containerd SOCKET and/or --extract DIR".into()));
+        return Err(Error::Usage(
+            "say what to do: --registry HOST:PORT, --containerd SOCKET and/or --extract DIR".into(),
+        ));
     }
     let policy = TrustPolicy::resolve(&a.key)?;
     let opener = match (&a.identity, &a.passphrase_file) {
@@ -641,7 +755,12 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
         }
     };
     let seal = &report.head.seal;
-    eprintln!("{}: verified ({}); signature: {}", a.file.display(), report.head.id, report.signed.describe());
+    eprintln!(
+        "{}: verified ({}); signature: {}",
+        a.file.display(),
+        report.head.id,
+        report.signed.describe()
+    );
     let mut summary = serde_json::Map::new();
     summary.insert("id".into(), json!(report.head.id));
     summary.insert("signature".into(), report.signed.to_json());
@@ -658,8 +777,12 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
                     "the bundle was not made by this meshbundle",
                 )
             })?;
-            let layout = NodeLayout::new(site, name)
-                .map_err(|e| Error::failed(format!("{e}; nothing was written"), "give --node one of the site's node names"))?;
+            let layout = NodeLayout::new(site, name).map_err(|e| {
+                Error::failed(
+                    format!("{e}; nothing was written"),
+                    "give --node one of the site's node names",
+                )
+            })?;
             Some(layout)
         }
         None => None,
@@ -702,7 +825,10 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
             None => eprintln!("laid out {} files in {}", x.files, dir.display()),
         }
         if x.still_sealed > 0 {
-            eprintln!("{} private file(s) stay sealed (*.age): pass --identity or --passphrase-file to open them", x.still_sealed);
+            eprintln!(
+                "{} private file(s) stay sealed (*.age): pass --identity or --passphrase-file to open them",
+                x.still_sealed
+            );
         }
         if let Some(n) = &node {
             summary.insert("node".into(), json!(n.name()));
@@ -714,7 +840,11 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
         p.add_entries(seal, |e| e.starts_with("images/"));
         let n = imp::containerd(&a.file, seal, sock, &a.namespace, &p)?;
         p.finish();
-        eprintln!("loaded {n} images into containerd ({}, namespace {})", sock.display(), a.namespace);
+        eprintln!(
+            "loaded {n} images into containerd ({}, namespace {})",
+            sock.display(),
+            a.namespace
+        );
         summary.insert("containerd".into(), json!({"images": n}));
     }
     if let Some((host, regs, rt)) = &registry {
@@ -735,10 +865,17 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
         Format::Json => println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default()),
         Format::Text => match &a.extract {
             Some(dir) if !seal.cannot_install().is_empty() => {
-                eprintln!("next: read {dir}/README.md; this bundle {}", report::install_line(seal), dir = dir.display())
+                eprintln!(
+                    "next: read {dir}/README.md; this bundle {}",
+                    report::install_line(seal),
+                    dir = dir.display()
+                )
             }
             Some(dir) if node.is_some() => {
-                eprintln!("next: on this node, follow {dir}/README.md (sudo {dir}/install.sh node)", dir = dir.display())
+                eprintln!(
+                    "next: on this node, follow {dir}/README.md (sudo {dir}/install.sh node)",
+                    dir = dir.display()
+                )
             }
             Some(dir) => eprintln!(
                 "next: follow {dir}/README.md; this full extraction holds every node's join configuration and the CA keys: keep it on the first control-plane node or an operator's machine, and on every other node extract with meshbundle import {file} --extract DIR --node NAME",
@@ -746,7 +883,10 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
                 file = a.file.display()
             ),
             None => {
-                eprintln!("next: lay out the install on each node with meshbundle import {} --extract DIR --node NAME", a.file.display())
+                eprintln!(
+                    "next: lay out the install on each node with meshbundle import {} --extract DIR --node NAME",
+                    a.file.display()
+                )
             }
         },
     }
@@ -762,7 +902,15 @@ pub fn keygen(a: KeygenArgs) -> Result<ExitCode> {
     fsutil::write_atomic(&key, private.as_bytes(), 0o600)?;
     fsutil::write_atomic(&public, pubkey.as_bytes(), 0o644)?;
     println!("{fingerprint}");
-    eprintln!("wrote {} (private, 0600) and {} (public key {fingerprint})", key.display(), public.display());
-    eprintln!("sign with: meshbundle build ... --sign {}; check with: meshbundle verify FILE --key {}", key.display(), public.display());
+    eprintln!(
+        "wrote {} (private, 0600) and {} (public key {fingerprint})",
+        key.display(),
+        public.display()
+    );
+    eprintln!(
+        "sign with: meshbundle build ... --sign {}; check with: meshbundle verify FILE --key {}",
+        key.display(),
+        public.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

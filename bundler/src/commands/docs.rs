@@ -18,7 +18,9 @@ pub fn completions(a: CompletionsArgs) -> Result<ExitCode> {
     };
     let mut out = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "meshbundle", &mut out);
-    std::io::stdout().write_all(&out).map_err(|e| Error::failed(format!("cannot write to standard output: {e}"), "check the pipe"))?;
+    std::io::stdout()
+        .write_all(&out)
+        .map_err(|e| Error::failed(format!("cannot write to standard output: {e}"), "check the pipe"))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -34,7 +36,10 @@ fn page(cmd: clap::Command) -> Result<Vec<u8>> {
 /// Every command and subcommand of a built command, with the name its page
 /// has (`meshbundle-secrets-rotate`, clap's display name).
 fn commands(cmd: &clap::Command, out: &mut Vec<(String, clap::Command)>) {
-    out.push((cmd.get_display_name().unwrap_or(cmd.get_name()).to_string(), cmd.clone()));
+    out.push((
+        cmd.get_display_name().unwrap_or(cmd.get_name()).to_string(),
+        cmd.clone(),
+    ));
     for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
         commands(sub, out);
     }
@@ -45,7 +50,9 @@ pub fn man(a: ManArgs) -> Result<ExitCode> {
     cmd.build();
     if a.output.as_os_str() == "-" {
         let text = page(cmd)?;
-        std::io::stdout().write_all(&text).map_err(|e| Error::failed(format!("cannot write to standard output: {e}"), "check the pipe"))?;
+        std::io::stdout()
+            .write_all(&text)
+            .map_err(|e| Error::failed(format!("cannot write to standard output: {e}"), "check the pipe"))?;
         return Ok(ExitCode::SUCCESS);
     }
     fsutil::create_dir_all(&a.output, 0o755)?;
@@ -55,6 +62,11 @@ pub fn man(a: ManArgs) -> Result<ExitCode> {
         let path = a.output.join(format!("{name}.1"));
         fsutil::write_atomic(&path, &page(c.clone())?, 0o644)?;
     }
-    eprintln!("wrote {} man pages into {} (read one with: man -l {}/meshbundle.1)", pages.len(), a.output.display(), a.output.display());
+    eprintln!(
+        "wrote {} man pages into {} (read one with: man -l {}/meshbundle.1)",
+        pages.len(),
+        a.output.display(),
+        a.output.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -44,7 +44,9 @@ fn pull(a: ImagePullArgs) -> Result<ExitCode> {
             }),
         }
         .map_err(|e| {
-            let hint = e.hint().unwrap_or_else(|| "check the reference, the registry flags and the network".into());
+            let hint = e
+                .hint()
+                .unwrap_or_else(|| "check the reference, the registry flags and the network".into());
             Error::failed(format!("cannot pull into {out}: {e}"), hint)
         })?;
         images.push((r.tagged(), image));
@@ -86,7 +88,8 @@ fn first_missing(path: &Path) -> Option<std::path::PathBuf> {
 fn write_layout(output: &Path, cache: &BlobCache, images: &[(String, Image)]) -> Result<()> {
     let out = output.display();
     let hint = "make room on the output's file system (df), or write elsewhere with -o";
-    let layout = Layout::create(output).map_err(|e| Error::failed(format!("cannot write the OCI layout {out}: {e}"), hint))?;
+    let layout =
+        Layout::create(output).map_err(|e| Error::failed(format!("cannot write the OCI layout {out}: {e}"), hint))?;
     let mut entries = layout.read_index().unwrap_or_default();
     for (name, image) in images {
         for b in &image.blobs {
@@ -94,12 +97,15 @@ fn write_layout(output: &Path, cache: &BlobCache, images: &[(String, Image)]) ->
                 .put_from_cache(cache, &b.digest)
                 .map_err(|e| Error::failed(format!("cannot write {name} into {out}: blob {}: {e}", b.digest), hint))?;
         }
-        let entry =
-            layout.add_image(cache, image, name).map_err(|e| Error::failed(format!("cannot write {name} into {out}: {e}"), hint))?;
+        let entry = layout
+            .add_image(cache, image, name)
+            .map_err(|e| Error::failed(format!("cannot write {name} into {out}: {e}"), hint))?;
         entries.retain(|e| layout::ref_name(e) != layout::ref_name(&entry));
         entries.push(entry);
     }
-    layout.write_index(entries).map_err(|e| Error::failed(format!("cannot write the OCI layout {out}: {e}"), hint))
+    layout
+        .write_index(entries)
+        .map_err(|e| Error::failed(format!("cannot write the OCI layout {out}: {e}"), hint))
 }
 
 fn build(a: ImageBuildArgs) -> Result<ExitCode> {
@@ -108,6 +114,9 @@ fn build(a: ImageBuildArgs) -> Result<ExitCode> {
     let (digest, name) = crate::imagebuild::build(&a.recipe, &a.output, epoch)?;
     println!("{digest}");
     eprintln!("built {name} ({digest}) into the OCI layout {}", a.output.display());
-    eprintln!("load it with: ctr -n k8s.io images import <(tar -C {} -c .)", a.output.display());
+    eprintln!(
+        "load it with: ctr -n k8s.io images import <(tar -C {} -c .)",
+        a.output.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

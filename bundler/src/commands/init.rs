@@ -10,10 +10,17 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 
 pub fn run(a: InitArgs) -> Result<ExitCode> {
-    let text = examples::example(&a.example)
-        .ok_or_else(|| Error::Usage(format!("there is no example `{}`; the examples are: {}", a.example, examples::names().join(", "))))?;
+    let text = examples::example(&a.example).ok_or_else(|| {
+        Error::Usage(format!(
+            "there is no example `{}`; the examples are: {}",
+            a.example,
+            examples::names().join(", ")
+        ))
+    })?;
     if a.output.as_os_str() == "-" {
-        std::io::stdout().write_all(text.as_bytes()).map_err(|e| Error::io("<stdout>", e))?;
+        std::io::stdout()
+            .write_all(text.as_bytes())
+            .map_err(|e| Error::io("<stdout>", e))?;
         return Ok(ExitCode::SUCCESS);
     }
     fsutil::check_overwrite(&a.output, a.force)?;

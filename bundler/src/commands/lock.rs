@@ -11,11 +11,23 @@ use crate::{fsutil, sitefile};
 
 pub fn run(a: LockArgs) -> Result<ExitCode> {
     let site = sitefile::read_site(&a.spec)?;
-    let output = a.output.clone().unwrap_or_else(|| a.spec.with_file_name("meshbundle.lock"));
-    let old = if output.exists() { Some(sitefile::read_lock(&output)?) } else { None };
+    let output = a
+        .output
+        .clone()
+        .unwrap_or_else(|| a.spec.with_file_name("meshbundle.lock"));
+    let old = if output.exists() {
+        Some(sitefile::read_lock(&output)?)
+    } else {
+        None
+    };
     let n = net::setup(&a.net)?;
     let progress = Progress::bytes("lock", a.net.quiet);
-    let resolver = Resolver { registries: &n.registries, fetcher: &n.fetcher, cache: &n.cache, progress: &progress };
+    let resolver = Resolver {
+        registries: &n.registries,
+        fetcher: &n.fetcher,
+        cache: &n.cache,
+        progress: &progress,
+    };
     let (new, resolved) = net::runtime()?.block_on(lock(&site, site.needs(), old.as_ref(), &a.update, &resolver))?;
     progress.finish();
     let text = meshbundle_core::lock::write(&new).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;

@@ -38,5 +38,9 @@ pub fn setup(a: &NetArgs) -> Result<Net> {
     .map_err(|e| Error::failed(e.to_string(), "check --authfile and --registry-ca"))?;
     let fetcher = Fetcher::new(url_mirrors).map_err(|e| Error::failed(e, "report this as a bug"))?;
     let cache = BlobCache::open(a.cache.as_deref()).map_err(|e| Error::failed(e.to_string(), "check --cache"))?;
-    Ok(Net { registries, fetcher, cache })
+    Ok(Net {
+        registries,
+        fetcher,
+        cache,
+    })
 }

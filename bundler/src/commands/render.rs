@@ -11,28 +11,51 @@ use crate::{fsutil, sitefile, treeio};
 
 pub fn run(a: RenderArgs) -> Result<ExitCode> {
     let site = sitefile::read_site(&a.file)?;
-    let secrets = a.secrets.as_deref().map(|p| sitefile::read_secrets(p, Some(&site))).transpose()?;
+    let secrets = a
+        .secrets
+        .as_deref()
+        .map(|p| sitefile::read_secrets(p, Some(&site)))
+        .transpose()?;
     let lock = a.lock.as_deref().map(sitefile::read_lock).transpose()?;
     let spec_file = spec_file_name(&a.file);
-    let inputs = Inputs { lock: lock.as_ref(), secrets: secrets.as_ref(), spec_file: spec_file.as_deref(), ..Default::default() };
+    let inputs = Inputs {
+        lock: lock.as_ref(),
+        secrets: secrets.as_ref(),
+        spec_file: spec_file.as_deref(),
+        ..Default::default()
+    };
     let tree = render_valid(&site, &inputs).map_err(|e| match (&e, &a.lock) {
-        (RenderError::LockIncomplete(_), Some(lock)) => Error::failed(format!("{}: {e}", lock.display()), "lock the spec again"),
+        (RenderError::LockIncomplete(_), Some(lock)) => {
+            Error::failed(format!("{}: {e}", lock.display()), "lock the spec again")
+        }
         _ => Error::failed(e.to_string(), "check the spec, secrets and lock belong together"),
     })?;
     if let Some(dir) = &a.output {
         treeio::write_tree(&tree, dir, a.force)?;
-        eprintln!("rendered {} files ({} bytes) into {}", tree.len(), tree.total_bytes(), dir.display());
+        eprintln!(
+            "rendered {} files ({} bytes) into {}",
+            tree.len(),
+            tree.total_bytes(),
+            dir.display()
+        );
     }
     if let Some(path) = &a.tar {
         fsutil::check_overwrite(path, a.force)?;
         let bytes = meshbundle_core::archive::tar_gz(&tree, &site.metadata.name)
             .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
         fsutil::write_atomic(path, &bytes, if secrets.is_some() { 0o600 } else { 0o644 })?;
-        eprintln!("wrote {} ({} files under {}/)", path.display(), tree.len(), site.metadata.name);
+        eprintln!(
+            "wrote {} ({} files under {}/)",
+            path.display(),
+            tree.len(),
+            site.metadata.name
+        );
     }
     eprintln!("tree digest {}", tree.digest());
     if secrets.is_none() {
-        eprintln!("note: no --secrets: join configurations, CAs and TLS certificates are left out (see README.md in the output)");
+        eprintln!(
+            "note: no --secrets: join configurations, CAs and TLS certificates are left out (see README.md in the output)"
+        );
     }
     if lock.is_none() {
         eprintln!("note: no --lock: images are referenced by tag, not digest");

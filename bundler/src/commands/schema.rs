@@ -43,6 +43,8 @@ impl From<Which> for Document {
 
 pub fn run(a: SchemaArgs) -> Result<ExitCode> {
     let text = Document::from(a.document).committed();
-    std::io::stdout().write_all(text.as_bytes()).map_err(|e| Error::io("<stdout>", e))?;
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .map_err(|e| Error::io("<stdout>", e))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -32,38 +32,61 @@ fn generate(a: SecretsGenerateArgs) -> Result<ExitCode> {
              or -o to write elsewhere; pass --force only to start a new site",
         ));
     }
-    let mesh = a.mesh_root.as_deref().map(|p| sitefile::read_secrets(p, None)).transpose()?;
+    let mesh = a
+        .mesh_root
+        .as_deref()
+        .map(|p| sitefile::read_secrets(p, None))
+        .transpose()?;
     let cert_pem;
     let key_pem;
     let provided = match (&a.ingress_cert, &a.ingress_key) {
         (Some(c), Some(k)) => {
             cert_pem = String::from_utf8_lossy(&fsutil::read_limited(c, 1 << 20)?).into_owned();
             key_pem = fsutil::read_private_text(k, 1 << 20, "a private key")?;
-            Some(ProvidedTls { cert_pem: &cert_pem, key_pem: &key_pem })
+            Some(ProvidedTls {
+                cert_pem: &cert_pem,
+                key_pem: &key_pem,
+            })
         }
         (None, None) => None,
         _ => return Err(Error::Usage("--ingress-cert and --ingress-key go together".into())),
     };
-    let opts = GenerateOptions { now: sitefile::now(), mesh_root: mesh.as_ref().map(|m| &m.istio.root), provided_tls: provided };
-    let secrets = pki::generate(&site, &opts, &mut sitefile::rng())
-        .map_err(|e| Error::failed(e.to_string(), "check the files given with --ingress-cert, --ingress-key and --mesh-root"))?;
+    let opts = GenerateOptions {
+        now: sitefile::now(),
+        mesh_root: mesh.as_ref().map(|m| &m.istio.root),
+        provided_tls: provided,
+    };
+    let secrets = pki::generate(&site, &opts, &mut sitefile::rng()).map_err(|e| {
+        Error::failed(
+            e.to_string(),
+            "check the files given with --ingress-cert, --ingress-key and --mesh-root",
+        )
+    })?;
     write(&a.output, &secrets)?;
     eprintln!(
         "wrote {} (mode 0600): kubeadm CAs, service-account key, join token, Istio CA, ingress certificate, Grafana and Kiali credentials",
         a.output.display()
     );
     eprintln!("keep it private and backed up; every render and build of this site reuses it");
-    eprintln!("next: meshbundle render {} --secrets {} -o out", a.spec.display(), a.output.display());
+    eprintln!(
+        "next: meshbundle render {} --secrets {} -o out",
+        a.spec.display(),
+        a.output.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 fn date(secs: u64) -> String {
-    der::DateTime::from_unix_duration(std::time::Duration::from_secs(secs)).map(|d| format!("{d}")).unwrap_or_else(|_| secs.to_string())
+    der::DateTime::from_unix_duration(std::time::Duration::from_secs(secs))
+        .map(|d| format!("{d}"))
+        .unwrap_or_else(|_| secs.to_string())
 }
 
 fn show(a: SecretsShowArgs) -> Result<ExitCode> {
     let secrets = sitefile::read_secrets(&a.file, None)?;
-    let summary = secrets.summary().map_err(|e| Error::failed(e.to_string(), "the file is damaged"))?;
+    let summary = secrets
+        .summary()
+        .map_err(|e| Error::failed(e.to_string(), "the file is damaged"))?;
     match a.print.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default()),
         Format::Text => {
@@ -72,9 +95,14 @@ fn show(a: SecretsShowArgs) -> Result<ExitCode> {
             println!("discovery hash: {}", summary.discovery_hash);
             match &secrets.addons {
                 Some(a) => {
-                    println!("addons:         Grafana administrator `{}`, Kiali signing key (values not shown)", a.grafana.admin_user)
+                    println!(
+                        "addons:         Grafana administrator `{}`, Kiali signing key (values not shown)",
+                        a.grafana.admin_user
+                    )
                 }
-                None => println!("addons:         no Grafana and Kiali credentials: `meshbundle secrets rotate` adds them"),
+                None => {
+                    println!("addons:         no Grafana and Kiali credentials: `meshbundle secrets rotate` adds them")
+                }
             }
             println!();
             for c in &summary.certificates {
@@ -96,9 +124,22 @@ fn backup(path: &std::path::Path) -> Result<std::path::PathBuf> {
     use std::io::Write;
     let bytes = fsutil::read_private(path, 1 << 24, "a secrets file")?;
     let stamp = der::DateTime::from_unix_duration(std::time::Duration::from_secs(sitefile::now()))
-        .map(|d| format!("{:04}{:02}{:02}T{:02}{:02}{:02}Z", d.year(), d.month(), d.day(), d.hour(), d.minutes(), d.seconds()))
+        .map(|d| {
+            format!(
+                "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+                d.year(),
+                d.month(),
+                d.day(),
+                d.hour(),
+                d.minutes(),
+                d.seconds()
+            )
+        })
         .unwrap_or_else(|_| sitefile::now().to_string());
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let fail = |p: &std::path::Path, e: std::io::Error| {
         Error::failed(
             format!("cannot keep a copy of {} as {}: {e}", path.display(), p.display()),
@@ -110,7 +151,11 @@ fn backup(path: &std::path::Path) -> Result<std::path::PathBuf> {
         let b = path.with_file_name(format!("{name}.{stamp}{suffix}.bak"));
         let f = {
             use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&b)
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&b)
         };
         match f {
             Ok(mut f) => {
@@ -139,7 +184,9 @@ fn rotate(a: SecretsRotateArgs) -> Result<ExitCode> {
     if let Some(b) = backup {
         eprintln!("kept the previous file as {} (mode 0600)", b.display());
     }
-    eprintln!("renewed the Istio intermediate CA and the ingress certificate; roots, keys of the CAs and the join token are unchanged");
+    eprintln!(
+        "renewed the Istio intermediate CA and the ingress certificate; roots, keys of the CAs and the join token are unchanged"
+    );
     if old.addons.is_none() {
         eprintln!("added the Grafana and Kiali credentials this file did not have yet");
     }

@@ -75,16 +75,26 @@ fn value_of(a: &SetArgs) -> Result<serde_json::Value> {
         return Ok(serde_json::Value::String(a.value.clone()));
     }
     meshbundle_core::yaml::from_str::<serde_json::Value>(&a.value).map_err(|e| {
-        Error::Usage(format!("the value `{}` does not read as YAML: {}; quote it, or give --string to take it as text", a.value, e.message))
+        Error::Usage(format!(
+            "the value `{}` does not read as YAML: {}; quote it, or give --string to take it as text",
+            a.value, e.message
+        ))
     })
 }
 
 fn apply(file: &Path, path: &str, op: &EditOp) -> Result<ExitCode> {
     let stdio = file.as_os_str() == "-";
-    let shown = if stdio { "<stdin>".to_string() } else { file.display().to_string() };
+    let shown = if stdio {
+        "<stdin>".to_string()
+    } else {
+        file.display().to_string()
+    };
     let bytes = if stdio {
         let mut b = Vec::new();
-        std::io::stdin().take(MAX_SPEC_BYTES as u64 + 1).read_to_end(&mut b).map_err(|e| Error::io("<stdin>", e))?;
+        std::io::stdin()
+            .take(MAX_SPEC_BYTES as u64 + 1)
+            .read_to_end(&mut b)
+            .map_err(|e| Error::io("<stdin>", e))?;
         b
     } else {
         std::fs::read(file).map_err(|e| Error::io(file, e))?
@@ -95,11 +105,13 @@ fn apply(file: &Path, path: &str, op: &EditOp) -> Result<ExitCode> {
             "check that this is the right file",
         ));
     }
-    let text =
-        std::str::from_utf8(&bytes).map_err(|e| Error::failed(format!("{shown}: not UTF-8 text ({e})"), "save the spec as UTF-8"))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|e| Error::failed(format!("{shown}: not UTF-8 text ({e})"), "save the spec as UTF-8"))?;
     let out = edit(text, path, op).map_err(|e| Error::failed(format!("{shown}: {}: {}", e.path, e.message), e.hint))?;
     if stdio {
-        std::io::stdout().write_all(out.as_bytes()).map_err(|e| Error::io("<stdout>", e))?;
+        std::io::stdout()
+            .write_all(out.as_bytes())
+            .map_err(|e| Error::io("<stdout>", e))?;
     } else if out != text {
         fsutil::write_atomic(file, out.as_bytes(), mode_of(file))?;
     }
@@ -124,5 +136,7 @@ fn apply(file: &Path, path: &str, op: &EditOp) -> Result<ExitCode> {
 /// The file's permission bits, kept when it is replaced.
 fn mode_of(file: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(file).map(|m| m.permissions().mode() & 0o7777).unwrap_or(0o644)
+    std::fs::metadata(file)
+        .map(|m| m.permissions().mode() & 0o7777)
+        .unwrap_or(0o644)
 }

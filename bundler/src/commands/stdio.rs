@@ -43,7 +43,9 @@ pub fn prepare(cli: &mut Cli) -> Result<()> {
             }
             inputs.through("--secrets", &mut a.secrets);
             if a.output.as_deref().is_some_and(dash) {
-                return Err(usage("render -o takes a directory; --tar - writes the .tar.gz to standard output"));
+                return Err(usage(
+                    "render -o takes a directory; --tar - writes the .tar.gz to standard output",
+                ));
             }
             if a.tar.as_deref().is_some_and(dash) {
                 if a.secrets.is_some() {
@@ -52,7 +54,9 @@ pub fn prepare(cli: &mut Cli) -> Result<()> {
                     ));
                 }
                 if std::io::stdout().is_terminal() {
-                    return Err(usage("--tar - writes a binary .tar.gz: send standard output to a file or a pipe"));
+                    return Err(usage(
+                        "--tar - writes a binary .tar.gz: send standard output to a file or a pipe",
+                    ));
                 }
             }
         }
@@ -73,11 +77,21 @@ pub fn prepare(cli: &mut Cli) -> Result<()> {
         }
         Command::Lock(a) => {
             inputs.plain("the spec", &a.spec);
-            net(&mut inputs, &mut a.net.registry_access.authfile, &mut a.net.registry_access.registry_ca, &a.net.cache)?;
+            net(
+                &mut inputs,
+                &mut a.net.registry_access.authfile,
+                &mut a.net.registry_access.registry_ca,
+                &a.net.cache,
+            )?;
         }
         Command::Image(ImageCommand::Pull(a)) => {
             no_dir("-o", &a.output)?;
-            net(&mut inputs, &mut a.net.registry_access.authfile, &mut a.net.registry_access.registry_ca, &a.net.cache)?;
+            net(
+                &mut inputs,
+                &mut a.net.registry_access.authfile,
+                &mut a.net.registry_access.registry_ca,
+                &a.net.cache,
+            )?;
         }
         Command::Image(ImageCommand::Build(a)) => {
             inputs.through_one("the recipe", &mut a.recipe);
@@ -99,7 +113,12 @@ pub fn prepare(cli: &mut Cli) -> Result<()> {
             if let Some(s) = &mut a.since {
                 inputs.bundle("--since", s);
             }
-            net(&mut inputs, &mut a.net.registry_access.authfile, &mut a.net.registry_access.registry_ca, &a.net.cache)?;
+            net(
+                &mut inputs,
+                &mut a.net.registry_access.authfile,
+                &mut a.net.registry_access.registry_ca,
+                &a.net.cache,
+            )?;
             if dash(&a.output) {
                 return Err(usage(
                     "a bundle is written to a file, sealed and renamed into place only when whole: give -o FILE, and send that file on",
@@ -124,7 +143,9 @@ pub fn prepare(cli: &mut Cli) -> Result<()> {
                 no_dir("--extract", d)?;
             }
             if a.containerd.as_deref().is_some_and(dash) {
-                return Err(usage("--containerd takes containerd's socket, e.g. /run/containerd/containerd.sock"));
+                return Err(usage(
+                    "--containerd takes containerd's socket, e.g. /run/containerd/containerd.sock",
+                ));
             }
         }
         Command::Upgrade(UpgradeCommand::Plan(a)) => {
@@ -155,7 +176,12 @@ pub fn prepare(cli: &mut Cli) -> Result<()> {
         }
         // `init -o -` and `man -o -` print; `schema` and `completions` always do.
         // `spec set|insert|remove -f -` edits standard input to standard output itself.
-        Command::Init(_) | Command::Schema(_) | Command::Completions(_) | Command::Man(_) | Command::Ui(_) | Command::Spec(_) => {}
+        Command::Init(_)
+        | Command::Schema(_)
+        | Command::Completions(_)
+        | Command::Man(_)
+        | Command::Ui(_)
+        | Command::Spec(_) => {}
     }
     inputs.finish()
 }
@@ -225,7 +251,12 @@ fn keys(inputs: &mut Inputs, keys: &mut [PathBuf]) {
     }
 }
 
-fn net(inputs: &mut Inputs, authfile: &mut Option<PathBuf>, cas: &mut [PathBuf], cache: &Option<PathBuf>) -> Result<()> {
+fn net(
+    inputs: &mut Inputs,
+    authfile: &mut Option<PathBuf>,
+    cas: &mut [PathBuf],
+    cache: &Option<PathBuf>,
+) -> Result<()> {
     inputs.through("--authfile", authfile);
     for c in cas {
         inputs.through_one("--registry-ca", c);
@@ -247,7 +278,9 @@ fn no_secret_out(p: &Path) -> Result<()> {
 
 fn no_dir(flag: &str, p: &Path) -> Result<()> {
     if dash(p) {
-        return Err(usage(format!("{flag} takes a directory, and `-` (standard output) is no directory: give its path")));
+        return Err(usage(format!(
+            "{flag} takes a directory, and `-` (standard output) is no directory: give its path"
+        )));
     }
     Ok(())
 }

@@ -61,15 +61,27 @@ pub fn run(a: UiArgs) -> Result<ExitCode> {
             "build the page with web/build.sh, then build meshbundle again (cargo build --release -p meshbundle); or open web/dist/index.html from disk",
         ));
     }
-    let server = Server::http(a.listen)
-        .map_err(|e| Error::failed(format!("cannot listen on {}: {e}", a.listen), "choose another address with --listen 127.0.0.1:PORT"))?;
-    let addr: SocketAddr =
-        server.server_addr().to_ip().ok_or_else(|| Error::failed("the server has no IP address", "report this as a bug"))?;
+    let server = Server::http(a.listen).map_err(|e| {
+        Error::failed(
+            format!("cannot listen on {}: {e}", a.listen),
+            "choose another address with --listen 127.0.0.1:PORT",
+        )
+    })?;
+    let addr: SocketAddr = server
+        .server_addr()
+        .to_ip()
+        .ok_or_else(|| Error::failed("the server has no IP address", "report this as a bug"))?;
     println!("http://{addr}/");
     if !addr.ip().is_loopback() {
-        eprintln!("warning: {} is not a loopback address: anyone who reaches it can open the configurator", addr.ip());
+        eprintln!(
+            "warning: {} is not a loopback address: anyone who reaches it can open the configurator",
+            addr.ip()
+        );
     }
-    eprintln!("serving the configurator ({} files, from this binary) on http://{addr}/; stop with Ctrl-C", FILES.len());
+    eprintln!(
+        "serving the configurator ({} files, from this binary) on http://{addr}/; stop with Ctrl-C",
+        FILES.len()
+    );
     for req in server.incoming_requests() {
         let method = req.method().clone();
         let response = match (&method, lookup(req.url())) {

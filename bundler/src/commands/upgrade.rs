@@ -29,7 +29,11 @@ pub fn run(c: UpgradeCommand) -> Result<ExitCode> {
     }
 }
 
-const VERSION_PATHS: [&str; 3] = ["spec.kubernetes.version", "spec.istio.version", "spec.containerd.version"];
+const VERSION_PATHS: [&str; 3] = [
+    "spec.kubernetes.version",
+    "spec.istio.version",
+    "spec.containerd.version",
+];
 
 /// Reads a spec that may name versions this catalog lacks (the plan judges
 /// those); any other error ends the command.
@@ -55,8 +59,16 @@ fn read_new_spec(path: &Path) -> Result<(Site, Vec<Diagnostic>)> {
 fn site_as_built(text: &str, what: &str) -> Result<Site> {
     let loaded = load(text);
     loaded.site.ok_or_else(|| {
-        let first = loaded.diagnostics.iter().find(|d| d.is_error()).map(|d| format!(": {}: {}", d.path, d.message)).unwrap_or_default();
-        Error::failed(format!("{what} does not read as a site spec{first}"), "give the spec the site was built from")
+        let first = loaded
+            .diagnostics
+            .iter()
+            .find(|d| d.is_error())
+            .map(|d| format!(": {}: {}", d.path, d.message))
+            .unwrap_or_default();
+        Error::failed(
+            format!("{what} does not read as a site spec{first}"),
+            "give the spec the site was built from",
+        )
     })
 }
 
@@ -70,17 +82,31 @@ fn from_bundle(a: &UpgradePlanArgs, file: &Path) -> Result<(Site, Option<Lock>, 
     progress.finish();
     let report = result.map_err(|e| {
         if e.is_not_a_bundle() {
-            Error::Failed { message: format!("{}: {e}", file.display()), hint: None }
+            Error::Failed {
+                message: format!("{}: {e}", file.display()),
+                hint: None,
+            }
         } else {
-            Error::failed(format!("{}: BAD: {e}", file.display()), "plan from a bundle that verifies (meshbundle verify says more)")
+            Error::failed(
+                format!("{}: BAD: {e}", file.display()),
+                "plan from a bundle that verifies (meshbundle verify says more)",
+            )
         }
     })?;
     let seal = &report.head.seal;
-    eprintln!("{}: verified ({}); signature: {}", file.display(), report.head.id, report.signed.describe());
+    eprintln!(
+        "{}: verified ({}); signature: {}",
+        file.display(),
+        report.head.id,
+        report.signed.describe()
+    );
     let site = site_as_built(&seal.spec, &format!("{}: the seal's spec", file.display()))?;
     let lock = match &seal.lock {
         Some(text) => Some(meshbundle_core::lock::parse(text).map_err(|e| {
-            Error::failed(format!("{}: the seal's lock: {e}", file.display()), "the bundle was not made by this meshbundle")
+            Error::failed(
+                format!("{}: the seal's lock: {e}", file.display()),
+                "the bundle was not made by this meshbundle",
+            )
         })?),
         None => None,
     };
@@ -98,7 +124,11 @@ fn from_bundle(a: &UpgradePlanArgs, file: &Path) -> Result<(Site, Option<Lock>, 
         files: seal
             .files
             .iter()
-            .map(|f| CarriedFile { name: f.name.as_str().to_string(), sha256: f.sha256.clone(), size: f.size })
+            .map(|f| CarriedFile {
+                name: f.name.as_str().to_string(),
+                sha256: f.sha256.clone(),
+                size: f.size,
+            })
             .collect(),
         base_blobs: seal.base.as_ref().map(|b| b.blobs.clone()).unwrap_or_default(),
     };
@@ -129,7 +159,10 @@ fn known_image(cache: &BlobCache, locked: &meshbundle_core::lock::LockedImage) -
             blobs.push((Digest::parse(&l.digest).ok()?, l.size as u64));
         }
     }
-    Some(KnownImage { digest: locked.site_digest().clone(), blobs })
+    Some(KnownImage {
+        digest: locked.site_digest().clone(),
+        blobs,
+    })
 }
 
 fn plan(a: UpgradePlanArgs) -> Result<ExitCode> {
@@ -142,13 +175,28 @@ fn plan(a: UpgradePlanArgs) -> Result<ExitCode> {
             let bytes = fsutil::read_limited(spec, MAX_SPEC_BYTES)?;
             let text = String::from_utf8(bytes)
                 .map_err(|_| Error::failed(format!("{} is not a text file", spec.display()), "give the site's spec"))?;
-            (site_as_built(&text, &spec.display().to_string())?, Some(sitefile::read_lock(lock)?), None)
+            (
+                site_as_built(&text, &spec.display().to_string())?,
+                Some(sitefile::read_lock(lock)?),
+                None,
+            )
         }
-        _ => return Err(Error::Usage("say where the site is: --from BUNDLE, or --from-spec FILE with --from-lock FILE".into())),
+        _ => {
+            return Err(Error::Usage(
+                "say where the site is: --from BUNDLE, or --from-spec FILE with --from-lock FILE".into(),
+            ));
+        }
     };
     let (to_site, diagnostics) = read_new_spec(&a.spec)?;
-    let lock_path = a.lock.clone().unwrap_or_else(|| a.spec.with_file_name("meshbundle.lock"));
-    let to_lock = if a.lock.is_some() || lock_path.exists() { Some(sitefile::read_lock(&lock_path)?) } else { None };
+    let lock_path = a
+        .lock
+        .clone()
+        .unwrap_or_else(|| a.spec.with_file_name("meshbundle.lock"));
+    let to_lock = if a.lock.is_some() || lock_path.exists() {
+        Some(sitefile::read_lock(&lock_path)?)
+    } else {
+        None
+    };
 
     // Image sizes from manifests in the local cache, when they are there.
     let mut known = BTreeMap::new();
@@ -160,23 +208,40 @@ fn plan(a: UpgradePlanArgs) -> Result<ExitCode> {
         }
     }
     let input = Input {
-        from: Side { site: &from_site, lock: from_lock.as_ref() },
-        to: Side { site: &to_site, lock: to_lock.as_ref() },
+        from: Side {
+            site: &from_site,
+            lock: from_lock.as_ref(),
+        },
+        to: Side {
+            site: &to_site,
+            lock: to_lock.as_ref(),
+        },
         carried: carried.as_ref(),
         known: &known,
         to_diagnostics: Some(&diagnostics),
     };
     let plan = upgrade::plan(&input);
-    for d in diagnostics.iter().filter(|d| !d.is_error() && !VERSION_PATHS.contains(&d.path.as_str())) {
+    for d in diagnostics
+        .iter()
+        .filter(|d| !d.is_error() && !VERSION_PATHS.contains(&d.path.as_str()))
+    {
         eprintln!("{}", report::diagnostic_line(&a.spec, d));
     }
     match a.print.format {
         Format::Json => {
-            println!("{}", serde_json::to_string_pretty(&plan).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?)
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&plan)
+                    .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?
+            )
         }
         Format::Text => print!("{}", text(&plan)),
     }
-    Ok(if plan.allowed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if plan.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn human(bytes: u64) -> String {
@@ -187,22 +252,41 @@ fn human(bytes: u64) -> String {
         v /= 1024.0;
         i += 1;
     }
-    if i == 0 { format!("{bytes} B") } else { format!("{v:.1} {}", units[i]) }
+    if i == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", units[i])
+    }
 }
 
 /// A line as it may be printed: values come from specs, locks and seals, so
 /// every character a terminal would act on is escaped.
 fn safe(line: &str) -> String {
-    line.chars().flat_map(|c| if crate::bundle::seal::invisible(c) { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+    line.chars()
+        .flat_map(|c| {
+            if crate::bundle::seal::invisible(c) {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 /// The plan for people.
 pub fn text(p: &Plan) -> String {
     let mut out: Vec<String> = Vec::new();
     let v = |x: &upgrade::Versions| {
-        format!("Kubernetes {}, containerd {}, Istio {} (revision {}), CNI {}", x.kubernetes, x.containerd, x.istio, x.revision, x.cni)
+        format!(
+            "Kubernetes {}, containerd {}, Istio {} (revision {}), CNI {}",
+            x.kubernetes, x.containerd, x.istio, x.revision, x.cni
+        )
     };
-    out.push(format!("upgrade plan for site {}: {}", p.site, if p.allowed { "allowed" } else { "REFUSED" }));
+    out.push(format!(
+        "upgrade plan for site {}: {}",
+        p.site,
+        if p.allowed { "allowed" } else { "REFUSED" }
+    ));
     out.push(format!("  from  {}", v(&p.from)));
     out.push(format!("  to    {}", v(&p.to)));
     out.push(String::new());
@@ -251,9 +335,32 @@ pub fn text(p: &Plan) -> String {
     for (what, list) in [
         (
             "images",
-            c.images.iter().map(|i| (i.state, i.name.as_str(), i.digest.as_ref().or(i.old_digest.as_ref()), i.bytes)).collect::<Vec<_>>(),
+            c.images
+                .iter()
+                .map(|i| {
+                    (
+                        i.state,
+                        i.name.as_str(),
+                        i.digest.as_ref().or(i.old_digest.as_ref()),
+                        i.bytes,
+                    )
+                })
+                .collect::<Vec<_>>(),
         ),
-        ("files", c.files.iter().map(|f| (f.state, f.name.as_str(), f.sha256.as_ref().or(f.old_sha256.as_ref()), f.bytes)).collect()),
+        (
+            "files",
+            c.files
+                .iter()
+                .map(|f| {
+                    (
+                        f.state,
+                        f.name.as_str(),
+                        f.sha256.as_ref().or(f.old_sha256.as_ref()),
+                        f.bytes,
+                    )
+                })
+                .collect(),
+        ),
     ] {
         let count = |s: CarryState| list.iter().filter(|x| x.0 == s).count();
         out.push(format!(
@@ -287,7 +394,10 @@ pub fn text(p: &Plan) -> String {
     }
     if !p.allowed {
         out.push(String::new());
-        out.push(format!("refused: {} reason(s); take the path named above", p.refusals.len()));
+        out.push(format!(
+            "refused: {} reason(s); take the path named above",
+            p.refusals.len()
+        ));
     }
     let mut text = String::new();
     for l in out {

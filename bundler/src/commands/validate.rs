@@ -46,5 +46,9 @@ pub fn run(a: ValidateArgs) -> Result<ExitCode> {
             eprintln!("{}: {}", a.file.display(), report::count_summary(&loaded.diagnostics));
         }
     }
-    Ok(if errors == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

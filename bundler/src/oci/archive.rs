@@ -22,7 +22,10 @@ use super::registry::{RegistryError, image_from_lock, locked_from_manifest};
 use super::{Digest, Image, digest_of};
 
 fn err(image: &str, message: impl Into<String>) -> RegistryError {
-    RegistryError::Manifest { image: image.to_string(), message: message.into() }
+    RegistryError::Manifest {
+        image: image.to_string(),
+        message: message.into(),
+    }
 }
 
 /// Parses `oci:DIR`, `oci-archive:FILE` or `docker-archive:FILE`.
@@ -39,16 +42,27 @@ pub fn parse_source(source: &str) -> Option<(&str, PathBuf)> {
 
 /// Loads an image from a non-registry source into the cache: what the lock
 /// records, and the image as carried.
-pub fn load(source: &str, name: &str, platforms: &[String], cache: &BlobCache) -> Result<(LockedImage, Image), RegistryError> {
-    let (kind, path) =
-        parse_source(source).ok_or_else(|| err(name, format!("`{source}` is not oci:DIR, oci-archive:FILE or docker-archive:FILE")))?;
+pub fn load(
+    source: &str,
+    name: &str,
+    platforms: &[String],
+    cache: &BlobCache,
+) -> Result<(LockedImage, Image), RegistryError> {
+    let (kind, path) = parse_source(source).ok_or_else(|| {
+        err(
+            name,
+            format!("`{source}` is not oci:DIR, oci-archive:FILE or docker-archive:FILE"),
+        )
+    })?;
     let top = match kind {
         "oci" => from_layout_dir(&path, name, cache)?,
         "oci-archive" => from_oci_archive(&path, name, cache)?,
         _ => from_docker_archive(&path, name, cache)?,
     };
     let locked = locked_from_manifest(name, &top, &digest_of(&top), platforms, Some(source.to_string()))?;
-    let image = futures::executor::block_on(image_from_lock(&locked, top, |d| async move { cache.read(&d).map_err(RegistryError::from) }))?;
+    let image = futures::executor::block_on(image_from_lock(&locked, top, |d| async move {
+        cache.read(&d).map_err(RegistryError::from)
+    }))?;
     for b in &image.blobs {
         if !cache.contains(&b.digest, Some(b.size)) {
             return Err(err(name, format!("{source} lacks blob {}", b.digest)));
@@ -68,18 +82,27 @@ fn pick(entries: &[Descriptor], name: &str) -> Result<Option<Digest>, RegistryEr
     });
     match by_name.or(if entries.len() == 1 { entries.first() } else { None }) {
         None => Ok(None),
-        Some(e) => Digest::parse(e.digest().as_ref()).map(Some).map_err(|e| err(name, format!("index.json: {e}"))),
+        Some(e) => Digest::parse(e.digest().as_ref())
+            .map(Some)
+            .map_err(|e| err(name, format!("index.json: {e}"))),
     }
 }
 
 fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache) -> Result<Vec<u8>, RegistryError> {
     let layout = Layout::open(dir)?;
     let entries = layout.read_index()?;
-    let digest = pick(&entries, name)?.ok_or_else(|| err(name, format!("{} has no manifest named {name}", dir.display())))?;
+    let digest =
+        pick(&entries, name)?.ok_or_else(|| err(name, format!("{} has no manifest named {name}", dir.display())))?;
     // Copy every blob of the layout into the cache, checking each.
     let blobs = dir.join("blobs/sha256");
-    for e in fs::read_dir(&blobs).map_err(|source| CacheError::Io { path: blobs.clone(), source })? {
-        let e = e.map_err(|source| CacheError::Io { path: blobs.clone(), source })?;
+    for e in fs::read_dir(&blobs).map_err(|source| CacheError::Io {
+        path: blobs.clone(),
+        source,
+    })? {
+        let e = e.map_err(|source| CacheError::Io {
+            path: blobs.clone(),
+            source,
+        })?;
         let file_name = e.file_name().to_string_lossy().into_owned();
         let claimed = Digest::from_hex(&file_name).map_err(|e| err(name, format!("{}: {e}", blobs.display())))?;
         // Already cached (the cache is content-addressed, and a bundle checks
@@ -89,7 +112,11 @@ fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache) -> Result<Vec<u8>,
         }
         let (got, _) = cache.put_file(&e.path())?;
         if got != claimed {
-            return Err(RegistryError::BadBlob { image: name.into(), blob: claimed.to_string(), actual: got.to_string() });
+            return Err(RegistryError::BadBlob {
+                image: name.into(),
+                blob: claimed.to_string(),
+                actual: got.to_string(),
+            });
         }
     }
     Ok(cache.read(&digest)?)
@@ -101,7 +128,10 @@ fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache) -> Result<Vec<u8>,
 type TarContents = (BTreeMap<String, (Digest, u64)>, BTreeMap<String, Vec<u8>>);
 
 fn import_tar(file: &Path, cache: &BlobCache) -> Result<TarContents, CacheError> {
-    let io_err = |source| CacheError::Io { path: file.to_path_buf(), source };
+    let io_err = |source| CacheError::Io {
+        path: file.to_path_buf(),
+        source,
+    };
     let f = fs::File::open(file).map_err(io_err)?;
     let mut archive = tar::Archive::new(io::BufReader::new(f));
     let mut files = BTreeMap::new();
@@ -111,7 +141,12 @@ fn import_tar(file: &Path, cache: &BlobCache) -> Result<TarContents, CacheError>
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let path = entry.path().map_err(io_err)?.to_string_lossy().trim_start_matches("./").to_string();
+        let path = entry
+            .path()
+            .map_err(io_err)?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_string();
         let mut tmp = cache.temp()?;
         let mut h = <Sha256 as sha2::Digest>::new();
         let mut buf = vec![0u8; 1 << 20];
@@ -133,7 +168,10 @@ fn import_tar(file: &Path, cache: &BlobCache) -> Result<TarContents, CacheError>
         if cache.contains(&digest, Some(size)) {
             drop(tmp);
         } else {
-            let (_, p) = tmp.keep().map_err(|e| CacheError::Io { path: file.to_path_buf(), source: e.error })?;
+            let (_, p) = tmp.keep().map_err(|e| CacheError::Io {
+                path: file.to_path_buf(),
+                source: e.error,
+            })?;
             cache.commit(&p, &digest, Some(size), &path)?;
         }
         if path.ends_with(".json") || path == "oci-layout" {
@@ -150,13 +188,27 @@ fn from_oci_archive(file: &Path, name: &str, cache: &BlobCache) -> Result<Vec<u8
         if let Some(hex) = path.strip_prefix("blobs/sha256/")
             && digest.hex() != hex
         {
-            return Err(RegistryError::BadBlob { image: name.into(), blob: format!("sha256:{hex}"), actual: digest.to_string() });
+            return Err(RegistryError::BadBlob {
+                image: name.into(),
+                blob: format!("sha256:{hex}"),
+                actual: digest.to_string(),
+            });
         }
     }
-    let raw = small.get("index.json").ok_or_else(|| err(name, format!("{} has no index.json: not an OCI archive", file.display())))?;
-    let index: ImageIndex =
-        serde_json::from_slice(raw).map_err(|e| err(name, format!("{}: index.json: not an OCI image index: {e}", file.display())))?;
-    let digest = pick(index.manifests(), name)?.ok_or_else(|| err(name, format!("{} has no manifest named {name}", file.display())))?;
+    let raw = small.get("index.json").ok_or_else(|| {
+        err(
+            name,
+            format!("{} has no index.json: not an OCI archive", file.display()),
+        )
+    })?;
+    let index: ImageIndex = serde_json::from_slice(raw).map_err(|e| {
+        err(
+            name,
+            format!("{}: index.json: not an OCI image index: {e}", file.display()),
+        )
+    })?;
+    let digest = pick(index.manifests(), name)?
+        .ok_or_else(|| err(name, format!("{} has no manifest named {name}", file.display())))?;
     Ok(cache.read(&digest)?)
 }
 
@@ -165,7 +217,12 @@ fn from_docker_archive(file: &Path, name: &str, cache: &BlobCache) -> Result<Vec
     let manifest: Value = small
         .get("manifest.json")
         .and_then(|b| serde_json::from_slice(b).ok())
-        .ok_or_else(|| err(name, format!("{} has no manifest.json: not a docker archive", file.display())))?;
+        .ok_or_else(|| {
+            err(
+                name,
+                format!("{} has no manifest.json: not a docker archive", file.display()),
+            )
+        })?;
     let items = manifest.as_array().cloned().unwrap_or_default();
     let tag = meshbundle_core::image::ImageRef::parse(name).ok();
     let item = items
@@ -176,22 +233,45 @@ fn from_docker_archive(file: &Path, name: &str, cache: &BlobCache) -> Result<Vec
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_str)
-                .any(|t| meshbundle_core::image::ImageRef::parse(t).ok().map(|r| r.tagged()) == tag.as_ref().map(|r| r.tagged()))
+                .any(|t| {
+                    meshbundle_core::image::ImageRef::parse(t).ok().map(|r| r.tagged())
+                        == tag.as_ref().map(|r| r.tagged())
+                })
         })
         .or(if items.len() == 1 { items.first() } else { None })
         .ok_or_else(|| err(name, format!("{} has no image tagged {name}", file.display())))?;
-    let config_path = item["Config"].as_str().ok_or_else(|| err(name, "manifest.json names no config"))?;
-    let (config_digest, config_size) =
-        files.get(config_path).cloned().ok_or_else(|| err(name, format!("the archive lacks {config_path}")))?;
+    let config_path = item["Config"]
+        .as_str()
+        .ok_or_else(|| err(name, "manifest.json names no config"))?;
+    let (config_digest, config_size) = files
+        .get(config_path)
+        .cloned()
+        .ok_or_else(|| err(name, format!("the archive lacks {config_path}")))?;
     let mut layers = Vec::new();
-    for l in item["Layers"].as_array().into_iter().flatten().filter_map(Value::as_str) {
-        let (digest, size) = files.get(l).cloned().ok_or_else(|| err(name, format!("the archive lacks {l}")))?;
+    for l in item["Layers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
+        let (digest, size) = files
+            .get(l)
+            .cloned()
+            .ok_or_else(|| err(name, format!("the archive lacks {l}")))?;
         let gz = {
             let mut head = [0u8; 2];
             let p = cache.path(&digest);
             fs::File::open(&p).and_then(|mut f| f.read_exact(&mut head)).is_ok() && head == [0x1f, 0x8b]
         };
-        layers.push(descriptor(if gz { MediaType::ImageLayerGzip } else { MediaType::ImageLayer }, &digest, size));
+        layers.push(descriptor(
+            if gz {
+                MediaType::ImageLayerGzip
+            } else {
+                MediaType::ImageLayer
+            },
+            &digest,
+            size,
+        ));
     }
     let oci = ImageManifestBuilder::default()
         .schema_version(2u32)

@@ -25,17 +25,28 @@ pub enum CacheError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("{what}: expected {expected}, got {actual} ({size} bytes)")]
-    Mismatch { what: String, expected: String, actual: String, size: u64 },
+    Mismatch {
+        what: String,
+        expected: String,
+        actual: String,
+        size: u64,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {
-    move |source| CacheError::Io { path: path.to_path_buf(), source }
+    move |source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn fs_err(path: &Path) -> impl FnOnce(crate::error::Error) -> CacheError + '_ {
     move |e| match e {
         crate::error::Error::Io { path, source } => CacheError::Io { path, source },
-        other => CacheError::Io { path: path.to_path_buf(), source: io::Error::other(other.to_string()) },
+        other => CacheError::Io {
+            path: path.to_path_buf(),
+            source: io::Error::other(other.to_string()),
+        },
     }
 }
 
@@ -106,7 +117,10 @@ impl BlobCache {
         if !self.contains(&digest, Some(bytes.len() as u64)) {
             let mut tmp = self.temp()?;
             tmp.write_all(bytes).map_err(io_err(tmp.path()))?;
-            let (_, path) = tmp.keep().map_err(|e| CacheError::Io { path: self.root.clone(), source: e.error })?;
+            let (_, path) = tmp.keep().map_err(|e| CacheError::Io {
+                path: self.root.clone(),
+                source: e.error,
+            })?;
             self.commit(&path, &digest, Some(bytes.len() as u64), "blob")?;
         }
         Ok(digest)
@@ -118,7 +132,10 @@ impl BlobCache {
         if !self.contains(&digest, Some(size)) {
             let tmp = self.temp()?;
             fs::copy(src, tmp.path()).map_err(io_err(src))?;
-            let (_, path) = tmp.keep().map_err(|e| CacheError::Io { path: self.root.clone(), source: e.error })?;
+            let (_, path) = tmp.keep().map_err(|e| CacheError::Io {
+                path: self.root.clone(),
+                source: e.error,
+            })?;
             self.commit(&path, &digest, Some(size), &src.display().to_string())?;
         }
         Ok((digest, size))

@@ -80,7 +80,8 @@ impl Credentials {
             return Ok(Credentials::default());
         };
         let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let parsed: AuthFile = serde_json::from_str(&text).map_err(|e| format!("{}: not an auth file: {e}", path.display()))?;
+        let parsed: AuthFile =
+            serde_json::from_str(&text).map_err(|e| format!("{}: not an auth file: {e}", path.display()))?;
         let mut c = Credentials::default();
         for (host, entry) in parsed.auths {
             let pair = match (entry.auth, entry.username, entry.password) {
@@ -88,8 +89,11 @@ impl Credentials {
                     let decoded = base64::engine::general_purpose::STANDARD
                         .decode(a.trim())
                         .map_err(|_| format!("{}: the auth of {host} is not base64", path.display()))?;
-                    let s = String::from_utf8(decoded).map_err(|_| format!("{}: the auth of {host} is not text", path.display()))?;
-                    let (u, p) = s.split_once(':').ok_or_else(|| format!("{}: the auth of {host} is not user:password", path.display()))?;
+                    let s = String::from_utf8(decoded)
+                        .map_err(|_| format!("{}: the auth of {host} is not text", path.display()))?;
+                    let (u, p) = s
+                        .split_once(':')
+                        .ok_or_else(|| format!("{}: the auth of {host} is not user:password", path.display()))?;
                     Some((u.to_string(), p.to_string()))
                 }
                 (_, Some(u), Some(p)) => Some((u, p)),

@@ -23,7 +23,9 @@ pub fn ref_name(d: &Descriptor) -> Option<&str> {
 
 /// A descriptor with its reference name.
 pub fn named(mut d: Descriptor, ref_name: &str) -> Descriptor {
-    d.set_annotations(Some([(REF_NAME.to_string(), ref_name.to_string())].into_iter().collect()));
+    d.set_annotations(Some(
+        [(REF_NAME.to_string(), ref_name.to_string())].into_iter().collect(),
+    ));
     d
 }
 
@@ -32,10 +34,15 @@ pub fn named(mut d: Descriptor, ref_name: &str) -> Descriptor {
 /// bundle carries.
 pub fn index_bytes(mut manifests: Vec<Descriptor>) -> Result<Vec<u8>, CacheError> {
     manifests.sort_by(|a, b| {
-        ref_name(a).unwrap_or_default().cmp(ref_name(b).unwrap_or_default()).then_with(|| a.digest().as_ref().cmp(b.digest().as_ref()))
+        ref_name(a)
+            .unwrap_or_default()
+            .cmp(ref_name(b).unwrap_or_default())
+            .then_with(|| a.digest().as_ref().cmp(b.digest().as_ref()))
     });
-    let bad =
-        |e: &dyn std::fmt::Display| CacheError::Io { path: PathBuf::from("index.json"), source: std::io::Error::other(e.to_string()) };
+    let bad = |e: &dyn std::fmt::Display| CacheError::Io {
+        path: PathBuf::from("index.json"),
+        source: std::io::Error::other(e.to_string()),
+    };
     let index: ImageIndex = ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageIndex)
@@ -53,7 +60,10 @@ pub struct Layout {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {
-    move |source| CacheError::Io { path: path.to_path_buf(), source }
+    move |source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 impl Layout {
@@ -63,7 +73,10 @@ impl Layout {
     /// running one's, and removed.
     pub fn create(root: &Path) -> Result<Layout, CacheError> {
         let blobs = root.join("blobs/sha256");
-        let fs_err = |e: crate::error::Error| CacheError::Io { path: blobs.clone(), source: std::io::Error::other(e.to_string()) };
+        let fs_err = |e: crate::error::Error| CacheError::Io {
+            path: blobs.clone(),
+            source: std::io::Error::other(e.to_string()),
+        };
         crate::fsutil::create_dir_all(&blobs, 0o755).map_err(fs_err)?;
         let lock = fs::File::open(root).map_err(io(root))?;
         if !crate::fsutil::try_lock(&lock) {
@@ -88,16 +101,24 @@ impl Layout {
                 .build()
                 .map_err(|e| io(&marker)(std::io::Error::other(e.to_string())))?;
             let bytes = canonical_bytes(&header).map_err(|e| io(&marker)(std::io::Error::other(e.to_string())))?;
-            crate::fsutil::create_file(&marker, 0o644).and_then(|mut f| f.write_all(&bytes)).map_err(io(&marker))?;
+            crate::fsutil::create_file(&marker, 0o644)
+                .and_then(|mut f| f.write_all(&bytes))
+                .map_err(io(&marker))?;
         }
-        Ok(Layout { root: root.to_path_buf(), _lock: Some(lock) })
+        Ok(Layout {
+            root: root.to_path_buf(),
+            _lock: Some(lock),
+        })
     }
 
     /// Opens an existing layout.
     pub fn open(root: &Path) -> Result<Layout, CacheError> {
         let marker = root.join("oci-layout");
         fs::metadata(&marker).map_err(io(&marker))?;
-        Ok(Layout { root: root.to_path_buf(), _lock: None })
+        Ok(Layout {
+            root: root.to_path_buf(),
+            _lock: None,
+        })
     }
 
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
@@ -148,7 +169,10 @@ impl Layout {
         for (_, _, raw) in &image.manifests {
             self.put_bytes(raw)?;
         }
-        Ok(named(descriptor(MediaType::from(image.media_type.as_str()), &image.digest, image.size), ref_name))
+        Ok(named(
+            descriptor(MediaType::from(image.media_type.as_str()), &image.digest, image.size),
+            ref_name,
+        ))
     }
 
     /// Writes `index.json` with these entries (sorted by reference name).
@@ -156,7 +180,9 @@ impl Layout {
         let bytes = index_bytes(manifests)?;
         let path = self.root.join("index.json");
         let tmp = self.root.join("index.json.tmp");
-        crate::fsutil::create_file(&tmp, 0o644).and_then(|mut f| f.write_all(&bytes)).map_err(io(&tmp))?;
+        crate::fsutil::create_file(&tmp, 0o644)
+            .and_then(|mut f| f.write_all(&bytes))
+            .map_err(io(&tmp))?;
         fs::rename(&tmp, &path).map_err(io(&path))
     }
 
@@ -164,8 +190,10 @@ impl Layout {
     pub fn read_index(&self) -> Result<Vec<Descriptor>, CacheError> {
         let p = self.root.join("index.json");
         let bytes = fs::read(&p).map_err(io(&p))?;
-        let index: ImageIndex =
-            serde_json::from_slice(&bytes).map_err(|e| CacheError::Io { path: p.clone(), source: std::io::Error::other(e.to_string()) })?;
+        let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| CacheError::Io {
+            path: p.clone(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         Ok(index.manifests().clone())
     }
 }

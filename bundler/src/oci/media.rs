@@ -72,7 +72,8 @@ pub fn platform_matches(have: &str, want: &str) -> bool {
 /// oci-spec's digest of a checked digest (always a valid sha256).
 pub fn oci_digest(d: &Digest) -> oci_spec::image::Digest {
     use std::str::FromStr;
-    oci_spec::image::Digest::from_str(d.as_str()).unwrap_or_else(|_| unreachable!("a Digest is `sha256:` and 64 lower-case hex digits"))
+    oci_spec::image::Digest::from_str(d.as_str())
+        .unwrap_or_else(|_| unreachable!("a Digest is `sha256:` and 64 lower-case hex digits"))
 }
 
 /// The checked digest of a descriptor: `None` for another algorithm or a
@@ -103,7 +104,10 @@ fn canonical(v: Value, key: Option<&str>) -> Value {
     match v {
         Value::Array(a) => Value::Array(a.into_iter().map(|x| canonical(x, None)).collect()),
         Value::Object(m) => {
-            let mut entries: Vec<(String, Value)> = m.into_iter().map(|(k, v)| (k.clone(), canonical(v, Some(&k)))).collect();
+            let mut entries: Vec<(String, Value)> = m
+                .into_iter()
+                .map(|(k, v)| (k.clone(), canonical(v, Some(&k))))
+                .collect();
             let order: &[&str] = match key {
                 Some("annotations" | "Labels") => {
                     entries.sort_by(|a, b| a.0.cmp(&b.0));
@@ -111,7 +115,9 @@ fn canonical(v: Value, key: Option<&str>) -> Value {
                 }
                 Some("platform") => PLATFORM,
                 Some("config") if !entries.iter().any(|(k, _)| k == "digest") => RUN_CONFIG,
-                _ if entries.iter().any(|(k, _)| k == "digest") && entries.iter().any(|(k, _)| k == "mediaType") => DESCRIPTOR,
+                _ if entries.iter().any(|(k, _)| k == "digest") && entries.iter().any(|(k, _)| k == "mediaType") => {
+                    DESCRIPTOR
+                }
                 _ => &[],
             };
             // Named fields first, in the order above; the rest as oci-spec declares them.
@@ -142,8 +148,18 @@ mod tests {
     fn canonical_bytes_sort_maps_and_keep_the_order() {
         let d = Digest::of(b"x");
         let mut desc = descriptor(MediaType::ImageManifest, &d, 1);
-        desc.set_annotations(Some([("b".to_string(), "2".to_string()), ("a".to_string(), "1".to_string())].into_iter().collect()));
-        desc.set_platform(Some(oci_spec::image::PlatformBuilder::default().os("linux").architecture("arm64").build().unwrap()));
+        desc.set_annotations(Some(
+            [("b".to_string(), "2".to_string()), ("a".to_string(), "1".to_string())]
+                .into_iter()
+                .collect(),
+        ));
+        desc.set_platform(Some(
+            oci_spec::image::PlatformBuilder::default()
+                .os("linux")
+                .architecture("arm64")
+                .build()
+                .unwrap(),
+        ));
         let bytes = String::from_utf8(canonical_bytes(&desc).unwrap()).unwrap();
         assert_eq!(
             bytes,

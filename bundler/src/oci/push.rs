@@ -93,20 +93,31 @@ pub struct Source {
 impl Source {
     /// A manifest's bytes, checked against its digest.
     fn manifest(&self, image: &str, digest: &str) -> Result<Option<Vec<u8>>, RegistryError> {
-        let Some(span) = self.spans.get(digest) else { return Ok(None) };
+        let Some(span) = self.spans.get(digest) else {
+            return Ok(None);
+        };
         if span.size > 4 << 20 {
-            return Err(RegistryError::Manifest { image: image.into(), message: format!("manifest {digest} is larger than 4 MiB") });
+            return Err(RegistryError::Manifest {
+                image: image.into(),
+                message: format!("manifest {digest} is larger than 4 MiB"),
+            });
         }
         let mut buf = vec![0u8; span.size as usize];
-        self.file.read_exact_at(&mut buf, span.offset).map_err(|e| RegistryError::Transfer {
-            image: image.into(),
-            what: format!("manifest {digest}"),
-            message: format!("cannot read it from the bundle: {e}"),
-            hint: "the bundle changed since it was verified: verify it again".into(),
-        })?;
+        self.file
+            .read_exact_at(&mut buf, span.offset)
+            .map_err(|e| RegistryError::Transfer {
+                image: image.into(),
+                what: format!("manifest {digest}"),
+                message: format!("cannot read it from the bundle: {e}"),
+                hint: "the bundle changed since it was verified: verify it again".into(),
+            })?;
         let actual = format!("sha256:{}", hex::encode(Sha256::digest(&buf)));
         if actual != digest {
-            return Err(RegistryError::BadBlob { image: image.into(), blob: digest.into(), actual });
+            return Err(RegistryError::BadBlob {
+                image: image.into(),
+                blob: digest.into(),
+                actual,
+            });
         }
         Ok(Some(buf))
     }
@@ -153,7 +164,11 @@ pub async fn push(
         }
         for b in &img.blobs {
             if source.spans.contains_key(b.as_str()) {
-                needed.entry(b.as_str()).or_default().entry(img.repository.as_str()).or_insert(img.name.as_str());
+                needed
+                    .entry(b.as_str())
+                    .or_default()
+                    .entry(img.repository.as_str())
+                    .or_insert(img.name.as_str());
             }
         }
     }
@@ -162,17 +177,26 @@ pub async fn push(
     for (img, there) in images.iter().zip(&present) {
         if *there {
             for b in img.blobs.iter().filter(|b| source.spans.contains_key(b.as_str())) {
-                if !needed.get(b.as_str()).is_some_and(|r| r.contains_key(img.repository.as_str())) {
+                if !needed
+                    .get(b.as_str())
+                    .is_some_and(|r| r.contains_key(img.repository.as_str()))
+                {
                     held.insert((b.as_str(), img.repository.as_str()));
                 }
             }
         }
     }
-    let mut jobs: Vec<Job> = needed.into_iter().map(|(d, repos)| (d, source.spans[d], repos.into_iter().collect())).collect();
+    let mut jobs: Vec<Job> = needed
+        .into_iter()
+        .map(|(d, repos)| (d, source.spans[d], repos.into_iter().collect()))
+        .collect();
     // The largest first, so that the last to finish is a small one.
     jobs.sort_by(|a, b| b.1.size.cmp(&a.1.size).then(a.0.cmp(b.0)));
     progress.add_total(jobs.iter().map(|j| j.1.size).sum());
-    let counts = Counts { skipped: AtomicUsize::new(held.len()), ..Counts::default() };
+    let counts = Counts {
+        skipped: AtomicUsize::new(held.len()),
+        ..Counts::default()
+    };
     let mut results = futures::stream::iter(jobs.iter().map(|(digest, span, repos)| {
         let counts = &counts;
         async move { push_blob(regs, host, source, digest, *span, repos, counts, progress).await }
@@ -196,7 +220,12 @@ pub async fn push(
     stats.blobs_skipped = counts.skipped.load(Ordering::Relaxed);
     stats.bytes_pushed = counts.bytes.load(Ordering::Relaxed);
     // Then the manifests by digest, each image's children before its top one.
-    let todo: Vec<&PushImage> = images.iter().zip(&present).filter(|(_, p)| !**p).map(|(i, _)| i).collect();
+    let todo: Vec<&PushImage> = images
+        .iter()
+        .zip(&present)
+        .filter(|(_, p)| !**p)
+        .map(|(i, _)| i)
+        .collect();
     futures::stream::iter(todo.iter().map(|img| async move {
         for m in img.manifests.iter().skip(1).chain(img.manifests.first()) {
             let raw = carried(source, img, m)?;
@@ -227,17 +256,25 @@ pub async fn push(
 
 /// A manifest of the image, which the bundle must carry.
 fn carried(source: &Source, img: &PushImage, digest: &str) -> Result<Vec<u8>, RegistryError> {
-    source.manifest(&img.name, digest)?.ok_or_else(|| RegistryError::Manifest {
-        image: img.name.clone(),
-        message: format!("manifest {digest} is not in this bundle (import its base bundle first)"),
-    })
+    source
+        .manifest(&img.name, digest)?
+        .ok_or_else(|| RegistryError::Manifest {
+            image: img.name.clone(),
+            message: format!("manifest {digest} is not in this bundle (import its base bundle first)"),
+        })
 }
 
 fn transfer(image: &str, what: String, message: String, hint: &str) -> RegistryError {
-    RegistryError::Transfer { image: image.into(), what, message, hint: hint.into() }
+    RegistryError::Transfer {
+        image: image.into(),
+        what,
+        message,
+        hint: hint.into(),
+    }
 }
 
-const PUSH_HINT: &str = "check --registry, --insecure and --authfile, then run the same import again: what is there already is skipped";
+const PUSH_HINT: &str =
+    "check --registry, --insecure and --authfile, then run the same import again: what is there already is skipped";
 
 /// Whether `repository:tag` on the registry names the image's digest.
 async fn manifest_is(regs: &Registries, host: &str, img: &PushImage, tag: &str) -> Result<bool, RegistryError> {
@@ -245,10 +282,19 @@ async fn manifest_is(regs: &Registries, host: &str, img: &PushImage, tag: &str) 
     let accept = ACCEPTED.join(", ");
     let mut tries = Tries::new(&img.name, format!("manifest {tag}"), None);
     loop {
-        let failure = match regs.send(host, &img.repository, RegistryOperation::Push, |c| c.head(&url).header(ACCEPT, &accept)).await {
+        let failure = match regs
+            .send(host, &img.repository, RegistryOperation::Push, |c| {
+                c.head(&url).header(ACCEPT, &accept)
+            })
+            .await
+        {
             Ok((resp, _)) if resp.status() == StatusCode::NOT_FOUND => return Ok(false),
             Ok((resp, _)) if resp.status().is_success() => {
-                let got = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok()).unwrap_or_default();
+                let got = resp
+                    .headers()
+                    .get("docker-content-digest")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
                 return Ok(got == img.digest);
             }
             Ok((resp, sent)) => regs.failure(host, resp, sent, "manifest").await,
@@ -259,11 +305,20 @@ async fn manifest_is(regs: &Registries, host: &str, img: &PushImage, tag: &str) 
 }
 
 /// Whether `repository` has the blob.
-async fn blob_in(regs: &Registries, host: &str, image: &str, repository: &str, digest: &str) -> Result<bool, RegistryError> {
+async fn blob_in(
+    regs: &Registries,
+    host: &str,
+    image: &str,
+    repository: &str,
+    digest: &str,
+) -> Result<bool, RegistryError> {
     let url = format!("{}/v2/{repository}/blobs/{digest}", regs.base_url(host));
     let mut tries = Tries::new(image, format!("blob {digest}"), None);
     loop {
-        let failure = match regs.send(host, repository, RegistryOperation::Push, |c| c.head(&url)).await {
+        let failure = match regs
+            .send(host, repository, RegistryOperation::Push, |c| c.head(&url))
+            .await
+        {
             Ok((resp, _)) if resp.status() == StatusCode::NOT_FOUND => return Ok(false),
             Ok((resp, _)) if resp.status().is_success() => return Ok(true),
             Ok((resp, sent)) => regs.failure(host, resp, sent, "blob").await,
@@ -316,7 +371,11 @@ async fn push_blob(
 /// Where an upload goes on: the `Location` of an answer, made absolute.
 fn location(regs: &Registries, host: &str, resp: &reqwest::Response) -> Option<String> {
     let loc = resp.headers().get(LOCATION)?.to_str().ok()?;
-    Some(if loc.starts_with("http://") || loc.starts_with("https://") { loc.to_string() } else { format!("{}{loc}", regs.base_url(host)) })
+    Some(if loc.starts_with("http://") || loc.starts_with("https://") {
+        loc.to_string()
+    } else {
+        format!("{}{loc}", regs.base_url(host))
+    })
 }
 
 /// Mounts the blob from `from` when given and the registry agrees, else
@@ -341,11 +400,21 @@ async fn upload(
             Some(from) => format!("{base}/v2/{repository}/blobs/uploads/?mount={digest}&from={from}"),
             None => format!("{base}/v2/{repository}/blobs/uploads/"),
         };
-        let failure = match regs.send(host, repository, RegistryOperation::Push, |c| c.post(&start).header(CONTENT_LENGTH, "0")).await {
+        let failure = match regs
+            .send(host, repository, RegistryOperation::Push, |c| {
+                c.post(&start).header(CONTENT_LENGTH, "0")
+            })
+            .await
+        {
             Ok((resp, _)) if resp.status() == StatusCode::CREATED && from.is_some() => return Ok(true),
             Ok((resp, _)) if resp.status() == StatusCode::ACCEPTED => {
                 let Some(at) = location(regs, host, &resp) else {
-                    return Err(transfer(image, what, "the registry started an upload without a Location".into(), PUSH_HINT));
+                    return Err(transfer(
+                        image,
+                        what,
+                        "the registry started an upload without a Location".into(),
+                        PUSH_HINT,
+                    ));
                 };
                 match put_blob(regs, host, source, repository, digest, span, &at).await {
                     Ok(()) => return Ok(false),
@@ -359,7 +428,9 @@ async fn upload(
             return Err(transfer(
                 image,
                 what,
-                format!("its bytes in the bundle hash to {actual}; the upload was cut off, so the registry did not keep it"),
+                format!(
+                    "its bytes in the bundle hash to {actual}; the upload was cut off, so the registry did not keep it"
+                ),
                 "the bundle changed since it was verified: verify it again, and import only a bundle that verifies",
             ));
         }
@@ -372,34 +443,39 @@ async fn upload(
 /// says what they hash to.
 fn body(file: Arc<File>, span: Span, digest: &str, damaged: Arc<Mutex<Option<String>>>) -> reqwest::Body {
     let want = digest.to_string();
-    let stream = futures::stream::try_unfold((file, span.offset, span.size, Sha256::new()), move |(file, pos, left, mut h)| {
-        let want = want.clone();
-        let damaged = damaged.clone();
-        async move {
-            if left == 0 {
-                return Ok(None);
-            }
-            let n = left.min(CHUNK);
-            let f = file.clone();
-            let buf = tokio::task::spawn_blocking(move || {
-                let mut b = vec![0u8; n as usize];
-                f.read_exact_at(&mut b, pos).map(|_| b)
-            })
-            .await
-            .map_err(std::io::Error::other)??;
-            h.update(&buf);
-            if left == n {
-                let actual = format!("sha256:{}", hex::encode(h.clone().finalize()));
-                if actual != want {
-                    if let Ok(mut d) = damaged.lock() {
-                        *d = Some(actual.clone());
-                    }
-                    return Err(std::io::Error::other(format!("its bytes in the bundle hash to {actual}")));
+    let stream = futures::stream::try_unfold(
+        (file, span.offset, span.size, Sha256::new()),
+        move |(file, pos, left, mut h)| {
+            let want = want.clone();
+            let damaged = damaged.clone();
+            async move {
+                if left == 0 {
+                    return Ok(None);
                 }
+                let n = left.min(CHUNK);
+                let f = file.clone();
+                let buf = tokio::task::spawn_blocking(move || {
+                    let mut b = vec![0u8; n as usize];
+                    f.read_exact_at(&mut b, pos).map(|_| b)
+                })
+                .await
+                .map_err(std::io::Error::other)??;
+                h.update(&buf);
+                if left == n {
+                    let actual = format!("sha256:{}", hex::encode(h.clone().finalize()));
+                    if actual != want {
+                        if let Ok(mut d) = damaged.lock() {
+                            *d = Some(actual.clone());
+                        }
+                        return Err(std::io::Error::other(format!(
+                            "its bytes in the bundle hash to {actual}"
+                        )));
+                    }
+                }
+                Ok::<_, std::io::Error>(Some((Bytes::from(buf), (file, pos + n, left - n, h))))
             }
-            Ok::<_, std::io::Error>(Some((Bytes::from(buf), (file, pos + n, left - n, h))))
-        }
-    });
+        },
+    );
     reqwest::Body::wrap_stream(stream)
 }
 
@@ -419,12 +495,10 @@ async fn put_blob(
     let file = source.file.clone();
     let sent = regs
         .send(host, repository, RegistryOperation::Push, |c| {
-            c.put(&url).header(CONTENT_TYPE, "application/octet-stream").header(CONTENT_LENGTH, span.size).body(body(
-                file.clone(),
-                span,
-                digest,
-                damaged.clone(),
-            ))
+            c.put(&url)
+                .header(CONTENT_TYPE, "application/octet-stream")
+                .header(CONTENT_LENGTH, span.size)
+                .body(body(file.clone(), span, digest, damaged.clone()))
         })
         .await;
     if let Some(actual) = damaged.lock().ok().and_then(|d| d.clone()) {
@@ -448,11 +522,17 @@ async fn put_manifest(
 ) -> Result<(), RegistryError> {
     let url = format!("{}/v2/{}/manifests/{name}", regs.base_url(host), img.repository);
     let body = Bytes::copy_from_slice(raw);
-    let what = if name.starts_with("sha256:") { format!("manifest {name}") } else { format!("tag {name}") };
+    let what = if name.starts_with("sha256:") {
+        format!("manifest {name}")
+    } else {
+        format!("tag {name}")
+    };
     let mut tries = Tries::new(&img.name, what, None);
     loop {
         let failure = match regs
-            .send(host, &img.repository, RegistryOperation::Push, |c| c.put(&url).header(CONTENT_TYPE, media_type).body(body.clone()))
+            .send(host, &img.repository, RegistryOperation::Push, |c| {
+                c.put(&url).header(CONTENT_TYPE, media_type).body(body.clone())
+            })
             .await
         {
             Ok((resp, _)) if resp.status().is_success() => return Ok(()),
@@ -468,7 +548,10 @@ async fn put_manifest(
 /// verified seal lists it with that size. Whatever else the file holds is
 /// not read; what is read is hashed again as it is pushed.
 pub fn index(path: &std::path::Path, entries: &[crate::bundle::seal::SealEntry]) -> std::io::Result<Source> {
-    let listed: BTreeMap<&str, (u64, &str)> = entries.iter().map(|e| (e.path.as_str(), (e.size, e.sha256.hex()))).collect();
+    let listed: BTreeMap<&str, (u64, &str)> = entries
+        .iter()
+        .map(|e| (e.path.as_str(), (e.size, e.sha256.hex())))
+        .collect();
     let file = File::open(path)?;
     let mut archive = tar::Archive::new(std::io::BufReader::new(file.try_clone()?));
     let mut spans = BTreeMap::new();
@@ -479,20 +562,38 @@ pub fn index(path: &std::path::Path, entries: &[crate::bundle::seal::SealEntry])
         if e.header().entry_type() != tar::EntryType::Regular {
             continue;
         }
-        let Ok(p) = std::str::from_utf8(&e.path_bytes()).map(str::to_string) else { continue };
+        let Ok(p) = std::str::from_utf8(&e.path_bytes()).map(str::to_string) else {
+            continue;
+        };
         let size = e.header().size()?;
         let Some(hex) = p.strip_prefix("images/blobs/sha256/") else {
             if p.starts_with("images/") && listed.get(p.as_str()).is_some_and(|l| l.0 == size) && e.size() == size {
-                others.insert(p.clone(), Span { offset: e.raw_file_position(), size });
+                others.insert(
+                    p.clone(),
+                    Span {
+                        offset: e.raw_file_position(),
+                        size,
+                    },
+                );
             }
             continue;
         };
         // Listed with this size, and named by its own sha256.
         if listed.get(p.as_str()) == Some(&(size, hex)) && e.size() == size && seen.insert(p.clone()) {
-            spans.insert(format!("sha256:{hex}"), Span { offset: e.raw_file_position(), size });
+            spans.insert(
+                format!("sha256:{hex}"),
+                Span {
+                    offset: e.raw_file_position(),
+                    size,
+                },
+            );
         }
     }
-    Ok(Source { file: Arc::new(file), spans, others })
+    Ok(Source {
+        file: Arc::new(file),
+        spans,
+        others,
+    })
 }
 
 /// One blob to send: its digest, where it lies in the bundle, and each

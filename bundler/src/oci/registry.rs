@@ -60,15 +60,28 @@ pub enum RegistryError {
     #[error("{image}: {message}")]
     Registry { image: String, message: String },
     #[error("{image}: blob {blob} is damaged: its bytes hash to {actual}")]
-    BadBlob { image: String, blob: String, actual: String },
+    BadBlob {
+        image: String,
+        blob: String,
+        actual: String,
+    },
     #[error("{image}: {message}")]
     Manifest { image: String, message: String },
     #[error("{image} has no {platform} image (it has {available})")]
-    NoPlatform { image: String, platform: String, available: String },
+    NoPlatform {
+        image: String,
+        platform: String,
+        available: String,
+    },
     /// A manifest or blob transfer that failed: the image, what of it
     /// (`manifest 1.2`, `blob sha256:…`), what happened, and what to do.
     #[error("{image}: {what}: {message}")]
-    Transfer { image: String, what: String, message: String, hint: String },
+    Transfer {
+        image: String,
+        what: String,
+        message: String,
+        hint: String,
+    },
     #[error("{0}")]
     Cache(#[from] CacheError),
     #[error("{0}")]
@@ -104,9 +117,10 @@ pub struct Registries {
 fn retryable(e: &OciDistributionError) -> bool {
     match e {
         OciDistributionError::ServerError { code, .. } => *code == 429 || *code >= 500,
-        OciDistributionError::RegistryError { envelope, .. } => {
-            envelope.errors.iter().any(|e| matches!(e.code, OciErrorCode::Toomanyrequests))
-        }
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, OciErrorCode::Toomanyrequests)),
         OciDistributionError::RequestError(_) | OciDistributionError::IoError(_) => true,
         _ => false,
     }
@@ -124,7 +138,9 @@ const MAX_MANIFEST: u64 = 4 << 20;
 /// The wait before try `attempt + 1` when the registry asks for none:
 /// 0.5 s doubling to at most 30 s, each drawn between half and all of that.
 pub fn backoff(attempt: u32) -> Duration {
-    let full = Duration::from_millis(500).saturating_mul(1 << attempt.saturating_sub(1).min(10)).min(Duration::from_secs(30));
+    let full = Duration::from_millis(500)
+        .saturating_mul(1 << attempt.saturating_sub(1).min(10))
+        .min(Duration::from_secs(30));
     let r = getrandom::u32().unwrap_or(u32::MAX / 2);
     full / 2 + (full / 2).mul_f64(f64::from(r) / f64::from(u32::MAX))
 }
@@ -143,13 +159,19 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 /// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form HTTP senders use.
 fn parse_http_date(s: &str) -> Option<SystemTime> {
     let f: Vec<&str> = s.split_ascii_whitespace().collect();
-    let [wkday, day, month, year, time, "GMT"] = f[..] else { return None };
+    let [wkday, day, month, year, time, "GMT"] = f[..] else {
+        return None;
+    };
     if !wkday.ends_with(',') || day.len() != 2 || year.len() != 4 {
         return None;
     }
     let day: u32 = day.parse().ok()?;
-    let month =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == month)? as u32 + 1;
+    let month = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ]
+    .iter()
+    .position(|m| *m == month)? as u32
+        + 1;
     let year: i64 = year.parse().ok()?;
     let hms: Vec<u64> = time.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
     let [h, m, sec] = hms[..] else { return None };
@@ -157,7 +179,11 @@ fn parse_http_date(s: &str) -> Option<SystemTime> {
         return None;
     }
     // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-    let (y, mo) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let (y, mo) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
     let doy = (153 * i64::from(mo) + 2) / 5 + i64::from(day) - 1;
@@ -168,7 +194,11 @@ fn parse_http_date(s: &str) -> Option<SystemTime> {
 }
 
 fn seconds(d: Duration) -> String {
-    if d.subsec_millis() == 0 { format!("{} s", d.as_secs()) } else { format!("{:.1} s", d.as_secs_f64()) }
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
 }
 
 fn bytes(n: u64) -> String {
@@ -205,12 +235,18 @@ where
 fn describe(e: &OciDistributionError) -> String {
     match e {
         OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
-            "the registry refused the credentials (log in with `docker login` or `podman login`, or pass --authfile)".into()
+            "the registry refused the credentials (log in with `docker login` or `podman login`, or pass --authfile)"
+                .into()
         }
-        OciDistributionError::ServerError { code, message, .. } => format!("the registry answered {code}: {}", message.trim()),
-        OciDistributionError::RegistryError { envelope, .. } => {
-            envelope.errors.iter().map(|e| format!("{:?}: {}", e.code, e.message)).collect::<Vec<_>>().join("; ")
+        OciDistributionError::ServerError { code, message, .. } => {
+            format!("the registry answered {code}: {}", message.trim())
         }
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .map(|e| format!("{:?}: {}", e.code, e.message))
+            .collect::<Vec<_>>()
+            .join("; "),
         other => other.to_string(),
     }
 }
@@ -227,7 +263,10 @@ pub(super) enum Failure {
 
 impl Failure {
     pub(super) fn retry(message: impl Into<String>) -> Failure {
-        Failure::Retry { message: message.into(), asked: None }
+        Failure::Retry {
+            message: message.into(),
+            asked: None,
+        }
     }
 }
 
@@ -247,7 +286,8 @@ pub(super) fn http_error(e: &reqwest::Error) -> String {
     s
 }
 
-const NET_HINT: &str = "check the network and the registry (--mirror, --insecure, --registry-ca), then run the same command again";
+const NET_HINT: &str =
+    "check the network and the registry (--mirror, --insecure, --registry-ca), then run the same command again";
 
 const LIMIT_HINT: &str = "the registry is rate-limiting or overloaded: try again later, log in for a higher limit (--authfile), or pull through a mirror (--mirror)";
 
@@ -262,20 +302,33 @@ pub(super) struct Tries<'a> {
 
 impl<'a> Tries<'a> {
     pub(super) fn new(image: &'a str, what: String, progress: Option<&'a crate::progress::Progress>) -> Tries<'a> {
-        Tries { image, what, attempt: 1, waited: Duration::ZERO, progress }
+        Tries {
+            image,
+            what,
+            attempt: 1,
+            waited: Duration::ZERO,
+            progress,
+        }
     }
 
     fn error(&self, message: String, hint: impl Into<String>) -> RegistryError {
-        RegistryError::Transfer { image: self.image.to_string(), what: self.what.clone(), message, hint: hint.into() }
+        RegistryError::Transfer {
+            image: self.image.to_string(),
+            what: self.what.clone(),
+            message,
+            hint: hint.into(),
+        }
     }
 
     pub(super) fn fail(&self, f: Failure) -> RegistryError {
         match f {
             Failure::Retry { message, .. } => self.error(message, NET_HINT),
             Failure::Fatal { message, hint } => self.error(message, hint),
-            Failure::Damaged { actual } => {
-                RegistryError::BadBlob { image: self.image.to_string(), blob: self.what.trim_start_matches("blob ").into(), actual }
-            }
+            Failure::Damaged { actual } => RegistryError::BadBlob {
+                image: self.image.to_string(),
+                blob: self.what.trim_start_matches("blob ").into(),
+                actual,
+            },
         }
     }
 
@@ -289,7 +342,11 @@ impl<'a> Tries<'a> {
             && a > MAX_WAIT
         {
             return Err(self.error(
-                format!("{message}, and asks to wait {} (Retry-After), longer than meshbundle waits ({})", seconds(a), seconds(MAX_WAIT)),
+                format!(
+                    "{message}, and asks to wait {} (Retry-After), longer than meshbundle waits ({})",
+                    seconds(a),
+                    seconds(MAX_WAIT)
+                ),
                 LIMIT_HINT,
             ));
         }
@@ -300,11 +357,28 @@ impl<'a> Tries<'a> {
         }
         let wait = asked.unwrap_or_else(|| backoff(self.attempt));
         if self.waited + wait > MAX_TOTAL_WAIT {
-            return Err(self.error(format!("{message} ({} tries, after waiting {} in all)", self.attempt, seconds(self.waited)), hint));
+            return Err(self.error(
+                format!(
+                    "{message} ({} tries, after waiting {} in all)",
+                    self.attempt,
+                    seconds(self.waited)
+                ),
+                hint,
+            ));
         }
         self.waited += wait;
-        let why = if asked.is_some() { " as its Retry-After asks" } else { "" };
-        eprintln!("{}: {}: {message}; waiting {}{why} before try {} of {ATTEMPTS}", self.image, self.what, seconds(wait), self.attempt + 1);
+        let why = if asked.is_some() {
+            " as its Retry-After asks"
+        } else {
+            ""
+        };
+        eprintln!(
+            "{}: {}: {message}; waiting {}{why} before try {} of {ATTEMPTS}",
+            self.image,
+            self.what,
+            seconds(wait),
+            self.attempt + 1
+        );
         if let Some(p) = self.progress {
             p.retry();
         }
@@ -336,10 +410,16 @@ pub(super) async fn status_failure(
         "the registry answered {} {}{}",
         status.as_u16(),
         status.canonical_reason().unwrap_or(""),
-        if detail.is_empty() { String::new() } else { format!(" ({detail})") }
+        if detail.is_empty() {
+            String::new()
+        } else {
+            format!(" ({detail})")
+        }
     );
-    let asked =
-        headers.get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| parse_retry_after(v, SystemTime::now()));
+    let asked = headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
     match status.as_u16() {
         408 | 429 | 500..=599 => Failure::Retry { message: answered, asked },
         401 | 403 => Failure::Fatal {
@@ -367,11 +447,21 @@ fn error_detail(body: &[u8]) -> String {
     {
         return errs
             .iter()
-            .map(|e| format!("{}: {}", e["code"].as_str().unwrap_or("?"), e["message"].as_str().unwrap_or("")))
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e["code"].as_str().unwrap_or("?"),
+                    e["message"].as_str().unwrap_or("")
+                )
+            })
             .collect::<Vec<_>>()
             .join("; ");
     }
-    let t: String = String::from_utf8_lossy(body).chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect();
+    let t: String = String::from_utf8_lossy(body)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect();
     t.trim().to_string()
 }
 
@@ -400,7 +490,11 @@ fn lock_file(file: &std::fs::File, wait: bool) -> std::io::Result<bool> {
         return Ok(true);
     }
     let e = std::io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::EWOULDBLOCK) { Ok(false) } else { Err(e) }
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
 }
 
 impl Partial {
@@ -409,7 +503,11 @@ impl Partial {
     async fn open(path: &Path, what: &str) -> std::io::Result<Partial> {
         let mut told = false;
         loop {
-            let f = std::fs::OpenOptions::new().read(true).append(true).create(true).open(path)?;
+            let f = std::fs::OpenOptions::new()
+                .read(true)
+                .append(true)
+                .create(true)
+                .open(path)?;
             let f = if lock_file(&f, false)? {
                 f
             } else {
@@ -417,14 +515,20 @@ impl Partial {
                     eprintln!("{what}: another meshbundle is downloading it into the same cache; waiting for it");
                     told = true;
                 }
-                tokio::task::spawn_blocking(move || lock_file(&f, true).map(|_| f)).await.map_err(std::io::Error::other)??
+                tokio::task::spawn_blocking(move || lock_file(&f, true).map(|_| f))
+                    .await
+                    .map_err(std::io::Error::other)??
             };
             // The file locked must still be the one at `path` (the other may
             // have finished it and moved it into the cache, or removed it).
             use std::os::unix::fs::MetadataExt;
             let (held, now) = (f.metadata()?, std::fs::metadata(path));
             if now.is_ok_and(|m| m.ino() == held.ino() && m.dev() == held.dev()) {
-                return Ok(Partial { file: tokio::fs::File::from_std(f), have: 0, hasher: Sha256::new() });
+                return Ok(Partial {
+                    file: tokio::fs::File::from_std(f),
+                    have: 0,
+                    hasher: Sha256::new(),
+                });
             }
         }
     }
@@ -487,12 +591,19 @@ impl Registries {
                 reqwest::Certificate::from_pem_bundle(&data)
                     .map_err(|e| RegistryError::Setup(format!("{}: not PEM certificates: {e}", f.display())))?,
             );
-            certs.push(Certificate { encoding: CertificateEncoding::Pem, data });
+            certs.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data,
+            });
         }
         let connect_timeout = Duration::from_secs(30);
         let read_timeout = Duration::from_secs(300);
         let config = ClientConfig {
-            protocol: if opts.insecure.is_empty() { ClientProtocol::Https } else { ClientProtocol::HttpsExcept(opts.insecure.clone()) },
+            protocol: if opts.insecure.is_empty() {
+                ClientProtocol::Https
+            } else {
+                ClientProtocol::HttpsExcept(opts.insecure.clone())
+            },
             extra_root_certificates: certs,
             max_concurrent_download: opts.jobs.max(1),
             max_concurrent_upload: opts.jobs.max(1),
@@ -507,7 +618,13 @@ impl Registries {
             .tls_certs_merge(roots)
             .build()
             .map_err(|e| RegistryError::Setup(format!("cannot set up HTTP: {}", http_error(&e))))?;
-        Ok(Registries { client: Client::new(config), http, creds, opts, tokens: Mutex::new(HashMap::new()) })
+        Ok(Registries {
+            client: Client::new(config),
+            http,
+            creds,
+            opts,
+            tokens: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Transfers at once (`-j`).
@@ -517,14 +634,23 @@ impl Registries {
 
     /// The host an image's registry is reached at (after mirrors).
     fn host(&self, registry: &str) -> String {
-        self.opts.mirrors.iter().find(|(from, _)| from == registry).map(|(_, to)| to.clone()).unwrap_or(registry.to_string())
+        self.opts
+            .mirrors
+            .iter()
+            .find(|(from, _)| from == registry)
+            .map(|(_, to)| to.clone())
+            .unwrap_or(registry.to_string())
     }
 
     fn reference(&self, r: &ImageRef, digest: Option<&Digest>) -> Reference {
         let host = self.host(&r.registry);
         match digest {
             Some(d) => Reference::with_digest(host, r.repository.clone(), d.to_string()),
-            None => Reference::with_tag(host, r.repository.clone(), r.tag.clone().unwrap_or_else(|| "latest".into())),
+            None => Reference::with_tag(
+                host,
+                r.repository.clone(),
+                r.tag.clone().unwrap_or_else(|| "latest".into()),
+            ),
         }
     }
 
@@ -538,21 +664,35 @@ impl Registries {
     fn oci_err(&self, image: &str, host: &str, e: OciDistributionError) -> RegistryError {
         let mut message = describe(&e);
         if matches!(e, OciDistributionError::UnauthorizedError { .. }) && self.creds.needs_helper(host) {
-            message.push_str("; the auth file sends this registry to a credential helper, which meshbundle does not run");
+            message
+                .push_str("; the auth file sends this registry to a credential helper, which meshbundle does not run");
         }
-        RegistryError::Registry { image: image.to_string(), message }
+        RegistryError::Registry {
+            image: image.to_string(),
+            message,
+        }
     }
 
     /// `http(s)://HOST/v2/REPOSITORY/KIND/NAME`.
     fn url(&self, reference: &Reference, kind: &str, name: &str) -> String {
         let host = reference.resolve_registry();
-        let scheme = if self.opts.insecure.iter().any(|h| h == host) { "http" } else { "https" };
+        let scheme = if self.opts.insecure.iter().any(|h| h == host) {
+            "http"
+        } else {
+            "https"
+        };
         format!("{scheme}://{host}/v2/{}/{kind}/{name}", reference.repository())
     }
 
     /// One GET with the registry's credentials: a bearer token when it asks
     /// for one (got through oci-client), else basic auth from the auth file.
-    async fn get(&self, reference: &Reference, url: &str, headers: HeaderMap, what: &str) -> Result<reqwest::Response, Failure> {
+    async fn get(
+        &self,
+        reference: &Reference,
+        url: &str,
+        headers: HeaderMap,
+        what: &str,
+    ) -> Result<reqwest::Response, Failure> {
         let host = reference.resolve_registry().to_string();
         let key = format!("{host}/{}", reference.repository());
         let mut refreshed = false;
@@ -565,7 +705,10 @@ impl Registries {
                 (None, Some((u, p))) => req = req.basic_auth(u, Some(p)),
                 (None, None) => {}
             }
-            let resp = req.send().await.map_err(|e| Failure::retry(format!("no answer from {host}: {}", http_error(&e))))?;
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| Failure::retry(format!("no answer from {host}: {}", http_error(&e))))?;
             if resp.status() == StatusCode::UNAUTHORIZED && !refreshed {
                 let bearer = resp
                     .headers()
@@ -586,7 +729,11 @@ impl Registries {
                         Ok(None) => {}
                         Err(e) => {
                             return Err(Failure::Fatal {
-                                message: format!("the registry's token service refused: {}{}", describe(&e), self.helper_note(&host)),
+                                message: format!(
+                                    "the registry's token service refused: {}{}",
+                                    describe(&e),
+                                    self.helper_note(&host)
+                                ),
                                 hint: "log in with `docker login` or `podman login`, or pass --authfile".into(),
                             });
                         }
@@ -603,7 +750,11 @@ impl Registries {
 
     /// `http(s)://HOST`, as the flags say the registry is spoken to.
     pub(super) fn base_url(&self, host: &str) -> String {
-        let scheme = if self.opts.insecure.iter().any(|h| h == host) { "http" } else { "https" };
+        let scheme = if self.opts.insecure.iter().any(|h| h == host) {
+            "http"
+        } else {
+            "https"
+        };
         format!("{scheme}://{host}")
     }
 
@@ -631,7 +782,10 @@ impl Registries {
                 (None, Some((u, p))) => req = req.basic_auth(u, Some(p)),
                 (None, None) => {}
             }
-            let resp = req.send().await.map_err(|e| Failure::retry(format!("no answer from {host}: {}", http_error(&e))))?;
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| Failure::retry(format!("no answer from {host}: {}", http_error(&e))))?;
             if resp.status() == StatusCode::UNAUTHORIZED && !refreshed {
                 let bearer = resp
                     .headers()
@@ -651,7 +805,11 @@ impl Registries {
                         Ok(None) => {}
                         Err(e) => {
                             return Err(Failure::Fatal {
-                                message: format!("the registry's token service refused: {}{}", describe(&e), self.helper_note(host)),
+                                message: format!(
+                                    "the registry's token service refused: {}{}",
+                                    describe(&e),
+                                    self.helper_note(host)
+                                ),
                                 hint: "log in with `docker login` or `podman login`, or pass --authfile".into(),
                             });
                         }
@@ -679,7 +837,10 @@ impl Registries {
     /// One try at a manifest: its bytes, at most [`MAX_MANIFEST`].
     async fn manifest_once(&self, reference: &Reference, url: &str) -> Result<Vec<u8>, Failure> {
         let mut headers = HeaderMap::new();
-        headers.insert(reqwest::header::ACCEPT, HeaderValue::from_str(&ACCEPTED.join(", ")).expect("media types are header values"));
+        headers.insert(
+            reqwest::header::ACCEPT,
+            HeaderValue::from_str(&ACCEPTED.join(", ")).expect("media types are header values"),
+        );
         let resp = self.get(reference, url, headers, "manifest").await?;
         let too_big = || Failure::Fatal {
             message: format!("the manifest is larger than {}", bytes(MAX_MANIFEST)),
@@ -692,7 +853,11 @@ impl Registries {
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
-                Failure::retry(format!("the connection broke after {} of the manifest ({})", bytes(body.len() as u64), http_error(&e)))
+                Failure::retry(format!(
+                    "the connection broke after {} of the manifest ({})",
+                    bytes(body.len() as u64),
+                    http_error(&e)
+                ))
             })?;
             body.extend_from_slice(&chunk);
             if body.len() as u64 > MAX_MANIFEST {
@@ -726,7 +891,10 @@ impl Registries {
         if let Some(want) = &r.digest
             && *want != digest
         {
-            return Err(RegistryError::Manifest { image: name, message: format!("the registry served {digest} for {want}") });
+            return Err(RegistryError::Manifest {
+                image: name,
+                message: format!("the registry served {digest} for {want}"),
+            });
         }
         locked_from_manifest(&name, &raw, &digest, platforms, None)
     }
@@ -756,7 +924,12 @@ impl Registries {
         let top = get(locked.digest.clone()).await?;
         let image = image_from_lock(locked, top, get).await?;
         let reference = self.reference(&r, Some(&locked.digest));
-        let missing: Vec<Blob> = image.blobs.iter().filter(|b| !cache.contains(&b.digest, Some(b.size))).cloned().collect();
+        let missing: Vec<Blob> = image
+            .blobs
+            .iter()
+            .filter(|b| !cache.contains(&b.digest, Some(b.size)))
+            .cloned()
+            .collect();
         progress.add_total(missing.iter().map(|b| b.size).sum());
         let results: Vec<Result<(), RegistryError>> = futures::stream::iter(missing.into_iter().map(|b| {
             let reference = reference.clone();
@@ -793,7 +966,10 @@ impl Registries {
         let path = dir.join(format!("{hex}.partial"));
         let disk = |path: &Path, e: std::io::Error, kept: u64| {
             let keep = if kept > 0 {
-                format!("; the {} fetched so far are kept, and the next pull resumes there", bytes(kept))
+                format!(
+                    "; the {} fetched so far are kept, and the next pull resumes there",
+                    bytes(kept)
+                )
             } else {
                 String::new()
             };
@@ -801,11 +977,16 @@ impl Registries {
                 image: image.to_string(),
                 what: what.clone(),
                 message: format!("cannot write {}: {e}", path.display()),
-                hint: format!("make room where the cache is (df {}), or point --cache at a larger disk{keep}", cache.root_dir().display()),
+                hint: format!(
+                    "make room where the cache is (df {}), or point --cache at a larger disk{keep}",
+                    cache.root_dir().display()
+                ),
             }
         };
         std::fs::create_dir_all(&dir).map_err(|e| disk(&dir, e, 0))?;
-        let mut part = Partial::open(&path, &format!("{image}: {what}")).await.map_err(|e| disk(&path, e, 0))?;
+        let mut part = Partial::open(&path, &format!("{image}: {what}"))
+            .await
+            .map_err(|e| disk(&path, e, 0))?;
         if cache.contains(&blob.digest, Some(blob.size)) {
             // Another meshbundle finished it while this one waited.
             drop(part);
@@ -823,7 +1004,9 @@ impl Registries {
             let mut pieced = part.have > 0;
             let mut refetched = false;
             loop {
-                let outcome = self.blob_once(reference, &url, blob, &mut part, &mut pieced, progress).await;
+                let outcome = self
+                    .blob_once(reference, &url, blob, &mut part, &mut pieced, progress)
+                    .await;
                 let failure = match outcome {
                     Ok(()) if part.digest() == blob.digest.as_str() => break,
                     Ok(()) if pieced && !refetched => {
@@ -904,7 +1087,9 @@ impl Registries {
                 _ => {
                     part.reset().await.map_err(BlobFailure::Disk)?;
                     *pieced = false;
-                    return Err(BlobFailure::Net(Failure::retry("the registry answered another range than the one asked for")));
+                    return Err(BlobFailure::Net(Failure::retry(
+                        "the registry answered another range than the one asked for",
+                    )));
                 }
             },
             _ if part.have > 0 => {
@@ -934,7 +1119,11 @@ impl Registries {
             progress.inc(chunk.len() as u64);
         }
         if part.have < blob.size {
-            return Err(BlobFailure::Net(Failure::retry(format!("the answer ended after {} of {}", bytes(part.have), bytes(blob.size)))));
+            return Err(BlobFailure::Net(Failure::retry(format!(
+                "the answer ended after {} of {}",
+                bytes(part.have),
+                bytes(blob.size)
+            ))));
         }
         Ok(())
     }
@@ -944,18 +1133,32 @@ impl Registries {
         let host = reference.registry().to_string();
         let auth = self.auth(&host);
         self.client.store_auth_if_needed(&host, &auth).await;
-        with_retries(|| self.client.blob_exists(reference, digest)).await.map_err(|e| self.oci_err(&reference.whole(), &host, e))
+        with_retries(|| self.client.blob_exists(reference, digest))
+            .await
+            .map_err(|e| self.oci_err(&reference.whole(), &host, e))
     }
 
     /// Pushes a blob from a file, streamed.
-    pub async fn push_blob_file(&self, reference: &Reference, path: &Path, digest: &str, size: u64) -> Result<(), RegistryError> {
+    pub async fn push_blob_file(
+        &self,
+        reference: &Reference,
+        path: &Path,
+        digest: &str,
+        size: u64,
+    ) -> Result<(), RegistryError> {
         let host = reference.registry().to_string();
         let auth = self.auth(&host);
-        self.client.auth(reference, &auth, RegistryOperation::Push).await.map_err(|e| self.oci_err(&reference.whole(), &host, e))?;
+        self.client
+            .auth(reference, &auth, RegistryOperation::Push)
+            .await
+            .map_err(|e| self.oci_err(&reference.whole(), &host, e))?;
         with_retries(|| async {
             let f = tokio::fs::File::open(path).await?;
-            let stream = tokio_util::io::ReaderStream::with_capacity(f, 1 << 20).map(|r| r.map_err(OciDistributionError::IoError));
-            self.client.push_blob_stream(reference, stream, digest, Some(size)).await
+            let stream = tokio_util::io::ReaderStream::with_capacity(f, 1 << 20)
+                .map(|r| r.map_err(OciDistributionError::IoError));
+            self.client
+                .push_blob_stream(reference, stream, digest, Some(size))
+                .await
         })
         .await
         .map(|_| ())
@@ -963,7 +1166,12 @@ impl Registries {
     }
 
     /// Pushes a manifest or index, exactly these bytes.
-    pub async fn push_manifest(&self, reference: &Reference, raw: &[u8], media_type: &str) -> Result<(), RegistryError> {
+    pub async fn push_manifest(
+        &self,
+        reference: &Reference,
+        raw: &[u8],
+        media_type: &str,
+    ) -> Result<(), RegistryError> {
         let host = reference.registry().to_string();
         let ct = HeaderValue::from_str(media_type).map_err(|e| RegistryError::Setup(e.to_string()))?;
         let body = bytes::Bytes::copy_from_slice(raw);
@@ -998,8 +1206,10 @@ pub fn locked_from_manifest(
     platforms: &[String],
     source: Option<String>,
 ) -> Result<LockedImage, RegistryError> {
-    let media_type = media::media_type_of(raw)
-        .ok_or_else(|| RegistryError::Manifest { image: name.into(), message: "not a manifest or an index".into() })?;
+    let media_type = media::media_type_of(raw).ok_or_else(|| RegistryError::Manifest {
+        image: name.into(),
+        message: "not a manifest or an index".into(),
+    })?;
     let mut locked = LockedImage {
         name: name.to_string(),
         digest: digest.clone(),
@@ -1011,16 +1221,27 @@ pub fn locked_from_manifest(
     if !media::is_index(&media_type) {
         return Ok(locked);
     }
-    let index = media::parse_index(raw).map_err(|message| RegistryError::Manifest { image: name.into(), message })?;
+    let index = media::parse_index(raw).map_err(|message| RegistryError::Manifest {
+        image: name.into(),
+        message,
+    })?;
     let mut entries: Vec<(String, Digest)> = Vec::new();
     for e in &index.manifests {
-        let Some(p) = media::platform_of(e).filter(|p| !p.starts_with("unknown/")) else { continue };
-        let d = Digest::parse(&e.digest).map_err(|e| RegistryError::Manifest { image: name.into(), message: format!("index: {e}") })?;
+        let Some(p) = media::platform_of(e).filter(|p| !p.starts_with("unknown/")) else {
+            continue;
+        };
+        let d = Digest::parse(&e.digest).map_err(|e| RegistryError::Manifest {
+            image: name.into(),
+            message: format!("index: {e}"),
+        })?;
         entries.push((p, d));
     }
     for want in platforms {
         match entries.iter().find(|(p, _)| media::platform_matches(p, want)) {
-            Some((p, d)) => locked.platforms.push(LockedPlatform { platform: p.clone(), digest: d.clone() }),
+            Some((p, d)) => locked.platforms.push(LockedPlatform {
+                platform: p.clone(),
+                digest: d.clone(),
+            }),
             None => {
                 return Err(RegistryError::NoPlatform {
                     image: name.into(),
@@ -1031,7 +1252,10 @@ pub fn locked_from_manifest(
         }
     }
     if locked.platforms.len() < entries.len() {
-        let filtered = filter_index(raw, &locked.platforms).map_err(|message| RegistryError::Manifest { image: name.into(), message })?;
+        let filtered = filter_index(raw, &locked.platforms).map_err(|message| RegistryError::Manifest {
+            image: name.into(),
+            message,
+        })?;
         locked.carried_digest = Some(digest_of(&filtered));
     }
     Ok(locked)
@@ -1041,8 +1265,14 @@ pub fn locked_from_manifest(
 /// of the upstream index kept in order, so the result is the same each time.
 pub fn filter_index(raw: &[u8], keep: &[LockedPlatform]) -> Result<Vec<u8>, String> {
     let mut v: Value = serde_json::from_slice(raw).map_err(|e| format!("not an index: {e}"))?;
-    let manifests = v.get_mut("manifests").and_then(Value::as_array_mut).ok_or("an index without manifests")?;
-    manifests.retain(|m| keep.iter().any(|k| m.get("digest").and_then(Value::as_str) == Some(k.digest.as_str())));
+    let manifests = v
+        .get_mut("manifests")
+        .and_then(Value::as_array_mut)
+        .ok_or("an index without manifests")?;
+    manifests.retain(|m| {
+        keep.iter()
+            .any(|k| m.get("digest").and_then(Value::as_str) == Some(k.digest.as_str()))
+    });
     serde_json::to_vec(&v).map_err(|e| e.to_string())
 }
 
@@ -1054,7 +1284,10 @@ where
     Fut: Future<Output = Result<Vec<u8>, RegistryError>>,
 {
     let name = locked.name.clone();
-    let bad = |message: String| RegistryError::Manifest { image: name.clone(), message };
+    let bad = |message: String| RegistryError::Manifest {
+        image: name.clone(),
+        message,
+    };
     let mut manifests = Vec::new();
     let mut blobs = Vec::new();
     let (digest, media_type, top_raw) = if media::is_index(&locked.media_type) {
@@ -1085,9 +1318,17 @@ where
     let checked = |d: &str| Digest::parse(d).map_err(|e| bad(format!("manifest {d}: {e}")));
     for (d, raw) in &child_manifests {
         let m = media::parse_manifest(raw).map_err(|e| bad(format!("manifest {d}: {e}")))?;
-        blobs.push(Blob { digest: checked(&m.config.digest)?, size: m.config.size as u64, media_type: m.config.media_type.clone() });
+        blobs.push(Blob {
+            digest: checked(&m.config.digest)?,
+            size: m.config.size as u64,
+            media_type: m.config.media_type.clone(),
+        });
         for l in &m.layers {
-            blobs.push(Blob { digest: checked(&l.digest)?, size: l.size as u64, media_type: l.media_type.clone() });
+            blobs.push(Blob {
+                digest: checked(&l.digest)?,
+                size: l.size as u64,
+                media_type: l.media_type.clone(),
+            });
         }
         if *d != digest {
             let mt = media::media_type_of(raw).unwrap_or_else(|| media::OCI_MANIFEST.into());
@@ -1096,7 +1337,14 @@ where
     }
     blobs.sort();
     blobs.dedup_by(|a, b| a.digest == b.digest);
-    Ok(Image { name: locked.name.clone(), digest, media_type, size: top_raw.len() as u64, manifests, blobs })
+    Ok(Image {
+        name: locked.name.clone(),
+        digest,
+        media_type,
+        size: top_raw.len() as u64,
+        manifests,
+        blobs,
+    })
 }
 
 #[cfg(test)]
@@ -1108,13 +1356,32 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_775); // Sun, 06 Nov 1994 08:49:35 GMT
         assert_eq!(parse_retry_after("2", now), Some(Duration::from_secs(2)));
         assert_eq!(parse_retry_after(" 120 ", now), Some(Duration::from_secs(120)));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), Some(Duration::from_secs(2)));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:30 GMT", now), Some(Duration::ZERO), "a date gone by: no wait");
-        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(SystemTime::UNIX_EPOCH));
-        assert_eq!(parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"), Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_835_438_400)));
-        for bad in
-            ["", "-1", "1.5", "soon", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 06 Foo 1994 08:49:37 GMT"]
-        {
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:30 GMT", now),
+            Some(Duration::ZERO),
+            "a date gone by: no wait"
+        );
+        assert_eq!(
+            parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"),
+            Some(SystemTime::UNIX_EPOCH)
+        );
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_835_438_400))
+        );
+        for bad in [
+            "",
+            "-1",
+            "1.5",
+            "soon",
+            "Sun, 06 Nov 1994 08:49:37 UTC",
+            "Sun, 6 Nov 1994 08:49:37 GMT",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+        ] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
         }
     }
@@ -1122,7 +1389,9 @@ mod tests {
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {
         for attempt in 1..=20 {
-            let full = Duration::from_millis(500).saturating_mul(1 << (attempt - 1).min(10)).min(Duration::from_secs(30));
+            let full = Duration::from_millis(500)
+                .saturating_mul(1 << (attempt - 1).min(10))
+                .min(Duration::from_secs(30));
             let d = backoff(attempt);
             assert!(d >= full / 2 && d <= full, "try {attempt}: {d:?}");
         }
@@ -1131,7 +1400,10 @@ mod tests {
     #[test]
     fn content_range_gives_start_and_total() {
         let mut h = HeaderMap::new();
-        h.insert(reqwest::header::CONTENT_RANGE, HeaderValue::from_static("bytes 100-199/200"));
+        h.insert(
+            reqwest::header::CONTENT_RANGE,
+            HeaderValue::from_static("bytes 100-199/200"),
+        );
         assert_eq!(content_range(&h), Some((100, Some(200))));
         h.insert(reqwest::header::CONTENT_RANGE, HeaderValue::from_static("bytes 5-9/*"));
         assert_eq!(content_range(&h), Some((5, None)));

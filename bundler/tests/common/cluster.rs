@@ -11,7 +11,14 @@ use meshbundle_core::spec::Site;
 /// revision tag, the mesh namespaces and the gateways on the site's revision. A stub's own
 /// arms come first and win.
 pub fn healthy_cluster_arms(site: &Site) -> String {
-    let ingress = site.spec.istio.ingress_gateway.service.load_balancer_ip.as_deref().unwrap_or("10.0.0.100");
+    let ingress = site
+        .spec
+        .istio
+        .ingress_gateway
+        .service
+        .load_balancer_ip
+        .as_deref()
+        .unwrap_or("10.0.0.100");
     let nodes: Vec<&str> = site.spec.nodes.iter().map(|n| n.name.as_str()).collect();
     HEALTHY_CLUSTER_ARMS
         .replace("@INGRESS@", ingress)
@@ -40,12 +47,18 @@ const HEALTHY_CLUSTER_ARMS: &str = r#"  # ---- a healthy cluster (common/cluster
 /// block of their own before its final `exit 0`.
 pub fn with_healthy_cluster(stub: &str, site: &Site) -> String {
     let arms = healthy_cluster_arms(site);
-    let body = stub.trim_end().strip_suffix("exit 0").expect("a recording stub ends with `exit 0`");
+    let body = stub
+        .trim_end()
+        .strip_suffix("exit 0")
+        .expect("a recording stub ends with `exit 0`");
     // Top-level statements start at column 0: the stub's last `case` and the
     // `esac` that closes it.
     let lines: Vec<&str> = body.lines().collect();
     let last_case = lines.iter().rposition(|l| l.starts_with("case "));
-    let closes_last = lines.iter().rposition(|l| !l.trim().is_empty()).filter(|&i| lines[i] == "esac");
+    let closes_last = lines
+        .iter()
+        .rposition(|l| !l.trim().is_empty())
+        .filter(|&i| lines[i] == "esac");
     match (last_case, closes_last) {
         (Some(c), Some(e)) if lines[c] == "case \"$*\" in" && c < e => {
             format!("{}\n{arms}{}\nexit 0\n", lines[..e].join("\n"), lines[e..].join("\n"))

@@ -53,7 +53,10 @@ pub fn set_data(e: &mut (tar::Header, Vec<u8>), data: Vec<u8>) {
 
 /// The entries after the head.
 pub fn body(path: &Path) -> Entries {
-    entries(path).into_iter().filter(|(h, _)| !name_of(h).starts_with("SEAL.")).collect()
+    entries(path)
+        .into_iter()
+        .filter(|(h, _)| !name_of(h).starts_with("SEAL."))
+        .collect()
 }
 
 /// The seal as JSON (field order kept).
@@ -68,7 +71,8 @@ pub fn write(to: &Path, seal_bytes: Vec<u8>, body: &Entries) {
     let head = raw_header(b"SEAL.json", seal_bytes.len() as u64, 0o644);
     b.append(&head, seal_bytes.as_slice()).unwrap();
     let sum = format!("sha256:{}\n", sha256_hex(&seal_bytes)).into_bytes();
-    b.append(&raw_header(b"SEAL.sha256", sum.len() as u64, 0o644), sum.as_slice()).unwrap();
+    b.append(&raw_header(b"SEAL.sha256", sum.len() as u64, 0o644), sum.as_slice())
+        .unwrap();
     for (h, d) in body {
         b.append(h, d.as_slice()).unwrap();
     }

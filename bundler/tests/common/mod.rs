@@ -23,7 +23,11 @@ pub fn bin() -> &'static str {
 }
 
 pub fn meshbundle(dir: &Path, args: &[&str]) -> Output {
-    Command::new(bin()).args(args).current_dir(dir).output().expect("run meshbundle")
+    Command::new(bin())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run meshbundle")
 }
 
 pub fn text(b: &[u8]) -> String {
@@ -35,12 +39,23 @@ pub fn now() -> u64 {
 }
 
 pub fn example(name: &str) -> Site {
-    meshbundle_core::spec::load::load(meshbundle_core::examples::example(name).unwrap()).site.unwrap()
+    meshbundle_core::spec::load::load(meshbundle_core::examples::example(name).unwrap())
+        .site
+        .unwrap()
 }
 
 pub fn secrets(site: &Site) -> SiteSecrets {
     let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
-    pki::generate(site, &GenerateOptions { now: now(), mesh_root: None, provided_tls: None }, &mut rng).unwrap()
+    pki::generate(
+        site,
+        &GenerateOptions {
+            now: now(),
+            mesh_root: None,
+            provided_tls: None,
+        },
+        &mut rng,
+    )
+    .unwrap()
 }
 
 /// Writes a tree to a directory with its modes.
@@ -55,7 +70,13 @@ pub fn write_tree(tree: &FileTree, dir: &Path) {
 }
 
 fn node(name: &str, address: &str, role: Role, zone: &str) -> Node {
-    Node { name: name.into(), address: address.into(), role, zone: zone.into(), labels: Default::default() }
+    Node {
+        name: name.into(),
+        address: address.into(),
+        role,
+        zone: zone.into(),
+        labels: Default::default(),
+    }
 }
 
 /// A named set of sites covering the version matrix and the shapes of site.
@@ -68,24 +89,45 @@ pub fn matrix() -> Vec<(&'static str, Site)> {
     large.spec.nodes.clear();
     let zones = ["zone-a", "zone-b", "zone-c"];
     for i in 0..5 {
-        large.spec.nodes.push(node(&format!("cp-{}", i + 1), &format!("10.0.0.{}", 11 + i), Role::ControlPlane, zones[i % 3]));
+        large.spec.nodes.push(node(
+            &format!("cp-{}", i + 1),
+            &format!("10.0.0.{}", 11 + i),
+            Role::ControlPlane,
+            zones[i % 3],
+        ));
     }
     for i in 0..20 {
-        large.spec.nodes.push(node(&format!("worker-{}", i + 1), &format!("10.0.0.{}", 101 + i), Role::Worker, zones[i % 3]));
+        large.spec.nodes.push(node(
+            &format!("worker-{}", i + 1),
+            &format!("10.0.0.{}", 101 + i),
+            Role::Worker,
+            zones[i % 3],
+        ));
     }
     large.spec.kubernetes.proxy_mode = meshbundle_core::spec::ProxyMode::Ipvs;
     // Workers take 10.0.0.101-120: MetalLB's pool keeps the ingress address and moves the rest above them.
     large.spec.load_balancer.as_mut().unwrap().addresses = vec!["10.0.0.100/32".into(), "10.0.0.224/28".into()];
-    large.spec.istio.egress_gateway.hosts = vec!["ldap.corp.example.internal".into(), "db.corp.example.internal".into()];
+    large.spec.istio.egress_gateway.hosts =
+        vec!["ldap.corp.example.internal".into(), "db.corp.example.internal".into()];
     large.spec.istio.namespaces = vec!["payments".into()];
-    large.spec.istio.ingress_gateway.hosts.push("*.apps.example.internal".into());
-    large.spec.istio.ingress_gateway.routes.push(meshbundle_core::spec::Route {
-        host: "api.apps.example.internal".into(),
-        path_prefix: "/v1".into(),
-        service: "api".into(),
-        namespace: "payments".into(),
-        port: 8443,
-    });
+    large
+        .spec
+        .istio
+        .ingress_gateway
+        .hosts
+        .push("*.apps.example.internal".into());
+    large
+        .spec
+        .istio
+        .ingress_gateway
+        .routes
+        .push(meshbundle_core::spec::Route {
+            host: "api.apps.example.internal".into(),
+            path_prefix: "/v1".into(),
+            service: "api".into(),
+            namespace: "payments".into(),
+            port: 8443,
+        });
     large.spec.security.jwt = meshbundle_core::spec::Jwt {
         issuers: vec![meshbundle_core::spec::JwtIssuer {
             issuer: "https://idp.example.internal".into(),
@@ -96,18 +138,24 @@ pub fn matrix() -> Vec<(&'static str, Site)> {
         }],
         required: true,
     };
-    large.spec.security.authorization.allow.push(meshbundle_core::spec::AllowRule {
-        name: "web-to-api".into(),
-        namespace: "payments".into(),
-        selector: [("app".to_string(), "api".to_string())].into_iter().collect(),
-        from_namespaces: vec![],
-        from_service_accounts: vec!["shop/web".into()],
-        ports: vec![8443],
-        methods: vec!["GET".into(), "POST".into()],
-        paths: vec!["/v1/*".into()],
-    });
+    large
+        .spec
+        .security
+        .authorization
+        .allow
+        .push(meshbundle_core::spec::AllowRule {
+            name: "web-to-api".into(),
+            namespace: "payments".into(),
+            selector: [("app".to_string(), "api".to_string())].into_iter().collect(),
+            from_namespaces: vec![],
+            from_service_accounts: vec!["shop/web".into()],
+            ports: vec![8443],
+            methods: vec!["GET".into(), "POST".into()],
+            paths: vec!["/v1/*".into()],
+        });
     large.spec.observability.prometheus_operator = true;
-    large.spec.containerd.registry_ca = Some(pki::cert::to_pem(&pki::cert::from_pem(&secrets(&prod).kubeadm.ca.cert).unwrap()).unwrap());
+    large.spec.containerd.registry_ca =
+        Some(pki::cert::to_pem(&pki::cert::from_pem(&secrets(&prod).kubeadm.ca.cert).unwrap()).unwrap());
     out.push(("large-5cp-20w", large));
 
     let mut old = prod.clone();
@@ -123,8 +171,10 @@ pub fn matrix() -> Vec<(&'static str, Site)> {
     mid.spec.istio.version = "1.29.6".into();
     mid.spec.containerd.version = "1.7.27".into();
     mid.spec.kubernetes.proxy_mode = meshbundle_core::spec::ProxyMode::Nftables;
-    mid.spec.load_balancer =
-        Some(meshbundle_core::spec::LoadBalancer { provider: meshbundle_core::spec::LoadBalancerProvider::Existing, addresses: vec![] });
+    mid.spec.load_balancer = Some(meshbundle_core::spec::LoadBalancer {
+        provider: meshbundle_core::spec::LoadBalancerProvider::Existing,
+        addresses: vec![],
+    });
     out.push(("k8s-1.31-istio-1.29-containerd-1.7", mid));
 
     let mut mixed = prod.clone();

@@ -34,7 +34,12 @@ fn wait_for(url: &str, what: &str) {
 
 pub fn run(cmd: &mut Command) -> String {
     let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(o.status.success(), "{cmd:?}:\n{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "{cmd:?}:\n{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
@@ -57,7 +62,10 @@ impl TestRegistry {
             let htpasswd = dir.path().join("htpasswd");
             let out = run(Command::new("htpasswd").args(["-Bbn", user, pass]));
             std::fs::write(&htpasswd, out).unwrap();
-            config.push_str(&format!("auth:\n  htpasswd:\n    realm: test\n    path: {}\n", htpasswd.display()));
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                htpasswd.display()
+            ));
         }
         let cfg = dir.path().join("config.yml");
         std::fs::write(&cfg, config).unwrap();
@@ -109,17 +117,29 @@ impl FaultProxy {
             std::thread::sleep(Duration::from_millis(50));
         }
         let port = std::fs::read_to_string(&port_file).unwrap();
-        FaultProxy { host: format!("127.0.0.1:{}", port.trim()), log, child, _dir: dir }
+        FaultProxy {
+            host: format!("127.0.0.1:{}", port.trim()),
+            log,
+            child,
+            _dir: dir,
+        }
     }
 
     /// Every request as `METHOD PATH STATUS`, in order.
     pub fn requests(&self) -> Vec<String> {
-        self.entries().iter().map(|r| format!("{} {} {}", r.method, r.path, r.status)).collect()
+        self.entries()
+            .iter()
+            .map(|r| format!("{} {} {}", r.method, r.path, r.status))
+            .collect()
     }
 
     /// Every request with what the proxy noted of it, in order.
     pub fn entries(&self) -> Vec<ProxyRequest> {
-        std::fs::read_to_string(&self.log).unwrap_or_default().lines().map(ProxyRequest::parse).collect()
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(ProxyRequest::parse)
+            .collect()
     }
 }
 
@@ -173,7 +193,14 @@ impl FileServer {
     pub fn start(dir: &Path) -> FileServer {
         let port = free_port();
         let child = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string(), "--directory"])
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+                "--directory",
+            ])
             .arg(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -220,7 +247,8 @@ pub fn push(layout: &Path, tag: &str, dest: &str, creds: Option<(&str, &str)>) {
     if let Some((u, p)) = creds {
         cmd.arg(format!("--dest-creds={u}:{p}"));
     }
-    cmd.arg(format!("oci:{}:{tag}", layout.display())).arg(format!("docker://{dest}"));
+    cmd.arg(format!("oci:{}:{tag}", layout.display()))
+        .arg(format!("docker://{dest}"));
     run(&mut cmd);
 }
 
@@ -233,7 +261,11 @@ pub fn skopeo_digest(reference: &str, creds: Option<(&str, &str)>) -> String {
     }
     cmd.arg(format!("docker://{reference}"));
     let raw = cmd.output().unwrap();
-    assert!(raw.status.success(), "skopeo inspect {reference}: {}", String::from_utf8_lossy(&raw.stderr));
+    assert!(
+        raw.status.success(),
+        "skopeo inspect {reference}: {}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
     let mut cmd = Command::new("skopeo");
     cmd.args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"]);
     if let Some((u, p)) = creds {
@@ -276,8 +308,7 @@ pub fn multiarch_layout(layout: &Path, tag: &str, seed: &str) {
     for arch in ["amd64", "arm64"] {
         let (gz, diff_id) = layer(&format!("etc/{arch}"), format!("{seed} {arch}").as_bytes());
         let (ld, ls) = put_blob(layout, &gz);
-        let config =
-            serde_json::json!({"architecture": arch, "os": "linux", "config": {}, "rootfs": {"type": "layers", "diff_ids": [diff_id]}});
+        let config = serde_json::json!({"architecture": arch, "os": "linux", "config": {}, "rootfs": {"type": "layers", "diff_ids": [diff_id]}});
         let (cd, cs) = put_blob(layout, &serde_json::to_vec(&config).unwrap());
         let manifest = serde_json::json!({
             "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -285,8 +316,10 @@ pub fn multiarch_layout(layout: &Path, tag: &str, seed: &str) {
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld, "size": ls}],
         });
         let (md, ms) = put_blob(layout, &serde_json::to_vec(&manifest).unwrap());
-        entries.push(serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
-            "platform": {"os": "linux", "architecture": arch}}));
+        entries.push(
+            serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
+            "platform": {"os": "linux", "architecture": arch}}),
+        );
     }
     let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries});
     let (idx, is) = put_blob(layout, &serde_json::to_vec(&index).unwrap());
@@ -342,7 +375,12 @@ impl Containerd {
     }
 
     pub fn ctr(&self, args: &[&str]) -> std::process::Output {
-        Command::new("ctr").arg("-a").arg(&self.socket).args(args).output().unwrap()
+        Command::new("ctr")
+            .arg("-a")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .unwrap()
     }
 }
 
@@ -353,7 +391,10 @@ impl Drop for Containerd {
         // Unmount whatever the snapshotter left, so the temp dir can go.
         let _ = Command::new("sh")
             .arg("-c")
-            .arg(format!("grep -o ' {}[^ ]*' /proc/mounts | xargs -r -n1 umount -l", self.dir.path().display()))
+            .arg(format!(
+                "grep -o ' {}[^ ]*' /proc/mounts | xargs -r -n1 umount -l",
+                self.dir.path().display()
+            ))
             .status();
     }
 }

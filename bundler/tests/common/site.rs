@@ -62,7 +62,12 @@ pub fn serve(site: &Site) -> SiteUpstream {
         } else {
             single_layout(&layout, &tag, &r.tagged());
         }
-        push(&layout, &tag, &format!("{}/{}:{tag}", registry.host, r.repository), None);
+        push(
+            &layout,
+            &tag,
+            &format!("{}/{}:{tag}", registry.host, r.repository),
+            None,
+        );
     }
     let root = dir.path().join("www");
     let mut url_hosts = std::collections::BTreeSet::new();
@@ -71,7 +76,12 @@ pub fn serve(site: &Site) -> SiteUpstream {
             let rest = url.split_once("://").map(|x| x.1).unwrap_or(url);
             root.join(rest)
         };
-        let host = f.url.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or_default();
+        let host = f
+            .url
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap_or_default();
         url_hosts.insert(format!("https://{host}"));
         let content: Vec<u8> = match f.copy {
             Some(bytes) if !bytes.is_empty() => bytes.to_vec(),
@@ -86,7 +96,11 @@ pub fn serve(site: &Site) -> SiteUpstream {
             let fname = f.url.rsplit('/').next().unwrap();
             let p = local(sum);
             // Bare hashes for .sha256, `hash  name` lines for .sha256sum (runc's lists every architecture).
-            let mut text = if sum.ends_with(".sha256") { format!("{hex}\n") } else { format!("{hex}  {fname}\n") };
+            let mut text = if sum.ends_with(".sha256") {
+                format!("{hex}\n")
+            } else {
+                format!("{hex}  {fname}\n")
+            };
             if fname.starts_with("runc.") && p.exists() {
                 text = format!("{}{text}", std::fs::read_to_string(&p).unwrap());
             }
@@ -104,5 +118,10 @@ pub fn serve(site: &Site) -> SiteUpstream {
         flags.push(format!("--mirror={h}={}/{bare}", files.url));
     }
     flags.push(format!("--insecure={}", registry.host));
-    SiteUpstream { registry, files, flags, dir }
+    SiteUpstream {
+        registry,
+        files,
+        flags,
+        dir,
+    }
 }

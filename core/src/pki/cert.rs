@@ -16,7 +16,8 @@ use x509_cert::builder::{Builder, CertificateBuilder};
 use x509_cert::certificate::{Certificate, TbsCertificate};
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName, SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName,
+    SubjectKeyIdentifier,
 };
 use x509_cert::ext::{Extension, ToExtension};
 use x509_cert::name::Name;
@@ -65,24 +66,47 @@ impl BuilderProfile for Profile {
         let ski = SubjectKeyIdentifier::try_from(spk)?;
         let aki = SubjectKeyIdentifier::try_from(issuer_spk)?;
         ext.push(ski.clone().to_extension(tbs.subject(), &ext)?);
-        ext.push(AuthorityKeyIdentifier { key_identifier: Some(aki.0), ..Default::default() }.to_extension(tbs.subject(), &ext)?);
+        ext.push(
+            AuthorityKeyIdentifier {
+                key_identifier: Some(aki.0),
+                ..Default::default()
+            }
+            .to_extension(tbs.subject(), &ext)?,
+        );
         match &self.usage {
             Usage::Ca { path_len } => {
-                ext.push(BasicConstraints { ca: true, path_len_constraint: *path_len }.to_extension(tbs.subject(), &ext)?);
+                ext.push(
+                    BasicConstraints {
+                        ca: true,
+                        path_len_constraint: *path_len,
+                    }
+                    .to_extension(tbs.subject(), &ext)?,
+                );
                 let ku = KeyUsages::KeyCertSign | KeyUsages::CRLSign | KeyUsages::DigitalSignature;
                 ext.push(KeyUsage(ku).to_extension(tbs.subject(), &ext)?);
             }
             Usage::Server { dns, ips } => {
-                ext.push(BasicConstraints { ca: false, path_len_constraint: None }.to_extension(tbs.subject(), &ext)?);
+                ext.push(
+                    BasicConstraints {
+                        ca: false,
+                        path_len_constraint: None,
+                    }
+                    .to_extension(tbs.subject(), &ext)?,
+                );
                 let mut ku: der::flagset::FlagSet<KeyUsages> = KeyUsages::DigitalSignature.into();
                 if self.rsa {
                     ku |= KeyUsages::KeyEncipherment;
                 }
                 ext.push(KeyUsage(ku).to_extension(tbs.subject(), &ext)?);
-                ext.push(ExtendedKeyUsage(vec![const_oid::db::rfc5280::ID_KP_SERVER_AUTH]).to_extension(tbs.subject(), &ext)?);
+                ext.push(
+                    ExtendedKeyUsage(vec![const_oid::db::rfc5280::ID_KP_SERVER_AUTH])
+                        .to_extension(tbs.subject(), &ext)?,
+                );
                 let mut names = Vec::new();
                 for d in dns {
-                    names.push(GeneralName::DnsName(Ia5String::new(d).map_err(x509_cert::builder::Error::Asn1)?));
+                    names.push(GeneralName::DnsName(
+                        Ia5String::new(d).map_err(x509_cert::builder::Error::Asn1)?,
+                    ));
                 }
                 for ip in ips {
                     names.push(GeneralName::from(*ip));
@@ -106,7 +130,10 @@ pub struct Window {
 impl Window {
     /// From `now` (backdated by an hour for clock skew) for `days`.
     pub fn days(now: u64, days: u32) -> Window {
-        Window { not_before: now.saturating_sub(3600), not_after: now + u64::from(days) * 86_400 }
+        Window {
+            not_before: now.saturating_sub(3600),
+            not_after: now + u64::from(days) * 86_400,
+        }
     }
 }
 
@@ -164,14 +191,21 @@ pub fn from_pem_chain(pem: &str) -> Result<Vec<Certificate>, PkiError> {
     let mut rest = pem;
     while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
         let end_marker = "-----END CERTIFICATE-----";
-        let end = rest[start..].find(end_marker).ok_or_else(|| PkiError::Pem("a certificate block has no END line".into()))?;
+        let end = rest[start..]
+            .find(end_marker)
+            .ok_or_else(|| PkiError::Pem("a certificate block has no END line".into()))?;
         let block = &rest[start..start + end + end_marker.len()];
         use der::DecodePem;
-        out.push(Certificate::from_pem(block.as_bytes()).map_err(|e| PkiError::Pem(format!("cannot read a certificate: {e}")))?);
+        out.push(
+            Certificate::from_pem(block.as_bytes())
+                .map_err(|e| PkiError::Pem(format!("cannot read a certificate: {e}")))?,
+        );
         rest = &rest[start + end + end_marker.len()..];
     }
     if out.is_empty() {
-        return Err(PkiError::Pem("no certificate (-----BEGIN CERTIFICATE-----) found".into()));
+        return Err(PkiError::Pem(
+            "no certificate (-----BEGIN CERTIFICATE-----) found".into(),
+        ));
     }
     Ok(out)
 }
@@ -191,7 +225,12 @@ pub fn spki_sha256(cert: &Certificate) -> Result<String, PkiError> {
 pub fn fingerprint(cert: &Certificate) -> Result<String, PkiError> {
     let der = cert.to_der().map_err(err)?;
     let hex = hex::encode_upper(Sha256::digest(der));
-    Ok(hex.as_bytes().chunks(2).map(|c| std::str::from_utf8(c).unwrap_or_default()).collect::<Vec<_>>().join(":"))
+    Ok(hex
+        .as_bytes()
+        .chunks(2)
+        .map(|c| std::str::from_utf8(c).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(":"))
 }
 
 pub fn not_after(cert: &Certificate) -> u64 {
@@ -199,7 +238,11 @@ pub fn not_after(cert: &Certificate) -> u64 {
 }
 
 pub fn not_before(cert: &Certificate) -> u64 {
-    cert.tbs_certificate().validity().not_before.to_unix_duration().as_secs()
+    cert.tbs_certificate()
+        .validity()
+        .not_before
+        .to_unix_duration()
+        .as_secs()
 }
 
 pub fn subject(cert: &Certificate) -> String {
@@ -219,7 +262,9 @@ pub fn key_matches(cert: &Certificate, key: &PrivateKey) -> Result<bool, PkiErro
 
 /// The DNS names of a certificate's subjectAltName.
 pub fn dns_names(cert: &Certificate) -> Vec<String> {
-    let Some(exts) = cert.tbs_certificate().extensions() else { return Vec::new() };
+    let Some(exts) = cert.tbs_certificate().extensions() else {
+        return Vec::new();
+    };
     exts.iter()
         .filter(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME)
         .filter_map(|e| SubjectAltName::from_der(e.extn_value.as_bytes()).ok())
@@ -233,7 +278,9 @@ pub fn dns_names(cert: &Certificate) -> Vec<String> {
 
 /// Whether the certificate is a CA (basicConstraints CA:TRUE).
 pub fn is_ca(cert: &Certificate) -> bool {
-    let Some(exts) = cert.tbs_certificate().extensions() else { return false };
+    let Some(exts) = cert.tbs_certificate().extensions() else {
+        return false;
+    };
     exts.iter()
         .filter(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_BASIC_CONSTRAINTS)
         .filter_map(|e| BasicConstraints::from_der(e.extn_value.as_bytes()).ok())

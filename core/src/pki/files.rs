@@ -30,7 +30,9 @@ fn b64(s: &str) -> String {
 /// The `cacerts` Secret istiod reads its plug-in CA from.
 pub fn cacerts_secret(site: &Site, s: &SiteSecrets) -> Result<serde_json::Value, PkiError> {
     let cluster = site.istio_cluster_name();
-    let i = s.intermediate(&cluster).ok_or_else(|| PkiError::Mismatch(format!("no Istio intermediate CA for cluster `{cluster}`")))?;
+    let i = s
+        .intermediate(&cluster)
+        .ok_or_else(|| PkiError::Mismatch(format!("no Istio intermediate CA for cluster `{cluster}`")))?;
     let chain = format!("{}{}", i.cert, s.istio.root.cert);
     Ok(json!({
         "apiVersion": "v1",

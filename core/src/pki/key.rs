@@ -29,7 +29,9 @@ impl PrivateKey {
     pub fn generate<R: CryptoRng + ?Sized>(kind: KeyType, rng: &mut R) -> Result<Self, PkiError> {
         let bits = match kind {
             KeyType::EcdsaP256 => {
-                return Ok(PrivateKey::Ecdsa(<p256::SecretKey as p256::elliptic_curve::Generate>::generate_from_rng(rng)));
+                return Ok(PrivateKey::Ecdsa(
+                    <p256::SecretKey as p256::elliptic_curve::Generate>::generate_from_rng(rng),
+                ));
             }
             KeyType::Rsa2048 => 2048,
             KeyType::Rsa3072 => 3072,
@@ -66,7 +68,11 @@ impl PrivateKey {
     pub fn from_pem(pem: &str) -> Result<Self, PkiError> {
         let label = pem
             .lines()
-            .find_map(|l| l.trim().strip_prefix("-----BEGIN ").and_then(|r| r.strip_suffix("-----")))
+            .find_map(|l| {
+                l.trim()
+                    .strip_prefix("-----BEGIN ")
+                    .and_then(|r| r.strip_suffix("-----"))
+            })
             .ok_or_else(|| PkiError::Pem("no PEM block (-----BEGIN ...-----) found".into()))?;
         let bad = |e: &dyn std::fmt::Display| PkiError::Pem(format!("cannot read the {label}: {e}"));
         match label {
@@ -74,12 +80,18 @@ impl PrivateKey {
                 if let Ok(k) = p256::SecretKey::from_pkcs8_pem(pem) {
                     return Ok(PrivateKey::Ecdsa(k));
                 }
-                rsa::PrivateKey::from_pkcs8_pem(pem).map(|k| PrivateKey::Rsa(Box::new(k))).map_err(|e| bad(&e))
+                rsa::PrivateKey::from_pkcs8_pem(pem)
+                    .map(|k| PrivateKey::Rsa(Box::new(k)))
+                    .map_err(|e| bad(&e))
             }
-            "EC PRIVATE KEY" => p256::SecretKey::from_sec1_pem(pem).map(PrivateKey::Ecdsa).map_err(|e| bad(&e)),
+            "EC PRIVATE KEY" => p256::SecretKey::from_sec1_pem(pem)
+                .map(PrivateKey::Ecdsa)
+                .map_err(|e| bad(&e)),
             "RSA PRIVATE KEY" => {
                 use pkcs1::DecodeRsaPrivateKey;
-                rsa::PrivateKey::from_pkcs1_pem(pem).map(|k| PrivateKey::Rsa(Box::new(k))).map_err(|e| bad(&e))
+                rsa::PrivateKey::from_pkcs1_pem(pem)
+                    .map(|k| PrivateKey::Rsa(Box::new(k)))
+                    .map_err(|e| bad(&e))
             }
             "ENCRYPTED PRIVATE KEY" => Err(PkiError::Pem("the key is encrypted; decrypt it first".into())),
             other => Err(PkiError::Pem(format!("a `{other}` block is not a private key"))),

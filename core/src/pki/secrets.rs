@@ -53,9 +53,13 @@ impl std::fmt::Debug for SiteSecrets {
 /// Why a token or certificate key is malformed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialError {
-    #[error("the bootstrap token is not [a-z0-9]{{6}}.[a-z0-9]{{16}} (regenerate the secrets with `meshbundle secrets generate`)")]
+    #[error(
+        "the bootstrap token is not [a-z0-9]{{6}}.[a-z0-9]{{16}} (regenerate the secrets with `meshbundle secrets generate`)"
+    )]
     Token,
-    #[error("the certificate key is not 64 lower-case hex digits (regenerate the secrets with `meshbundle secrets generate`)")]
+    #[error(
+        "the certificate key is not 64 lower-case hex digits (regenerate the secrets with `meshbundle secrets generate`)"
+    )]
     CertificateKey,
     #[error("the user name is not 1 to 32 of [a-z0-9-], starting with a letter")]
     UserName,
@@ -248,8 +252,13 @@ fn random_alnum<R: CryptoRng + ?Sized>(rng: &mut R, n: usize) -> String {
 /// New Grafana and Kiali credentials.
 pub fn addon_secrets<R: CryptoRng + ?Sized>(rng: &mut R) -> AddonSecrets {
     AddonSecrets {
-        grafana: GrafanaSecrets { admin_user: UserName("admin".into()), admin_password: Password(random_alnum(rng, 32)) },
-        kiali: KialiSecrets { signing_key: Password(random_alnum(rng, 32)) },
+        grafana: GrafanaSecrets {
+            admin_user: UserName("admin".into()),
+            admin_password: Password(random_alnum(rng, 32)),
+        },
+        kiali: KialiSecrets {
+            signing_key: Password(random_alnum(rng, 32)),
+        },
     }
 }
 
@@ -334,7 +343,10 @@ fn random_chars<R: CryptoRng + ?Sized>(rng: &mut R, n: usize) -> String {
 }
 
 fn pair(c: &Certificate, k: &PrivateKey) -> Result<CertKey, PkiError> {
-    Ok(CertKey { cert: cert::to_pem(c)?, key: k.to_pem()? })
+    Ok(CertKey {
+        cert: cert::to_pem(c)?,
+        key: k.to_pem()?,
+    })
 }
 
 fn new_ca<R: CryptoRng + ?Sized>(
@@ -347,11 +359,23 @@ fn new_ca<R: CryptoRng + ?Sized>(
     rng: &mut R,
 ) -> Result<(Certificate, PrivateKey), PkiError> {
     let key = PrivateKey::generate(site.spec.pki.key_type, rng)?;
-    let c = cert::issue(subject, &key, issuer, Usage::Ca { path_len }, Window::days(now, days), rng)?;
+    let c = cert::issue(
+        subject,
+        &key,
+        issuer,
+        Usage::Ca { path_len },
+        Window::days(now, days),
+        rng,
+    )?;
     Ok((c, key))
 }
 
-fn istio_intermediate<R: CryptoRng + ?Sized>(site: &Site, root: &CertKey, now: u64, rng: &mut R) -> Result<CertKey, PkiError> {
+fn istio_intermediate<R: CryptoRng + ?Sized>(
+    site: &Site,
+    root: &CertKey,
+    now: u64,
+    rng: &mut R,
+) -> Result<CertKey, PkiError> {
     let root_cert = cert::from_pem(&root.cert)?;
     let root_key = PrivateKey::from_pem(&root.key)?;
     let cluster = site.istio_cluster_name();
@@ -370,10 +394,19 @@ fn istio_intermediate<R: CryptoRng + ?Sized>(site: &Site, root: &CertKey, now: u
 /// The DNS names the ingress certificate must cover.
 pub fn ingress_hosts(site: &Site) -> Vec<String> {
     let g = &site.spec.istio.ingress_gateway;
-    if g.enabled && g.tls.is_some() { g.hosts.clone() } else { Vec::new() }
+    if g.enabled && g.tls.is_some() {
+        g.hosts.clone()
+    } else {
+        Vec::new()
+    }
 }
 
-fn ingress_leaf<R: CryptoRng + ?Sized>(site: &Site, ca: &CertKey, now: u64, rng: &mut R) -> Result<IngressSecrets, PkiError> {
+fn ingress_leaf<R: CryptoRng + ?Sized>(
+    site: &Site,
+    ca: &CertKey,
+    now: u64,
+    rng: &mut R,
+) -> Result<IngressSecrets, PkiError> {
     let ca_cert = cert::from_pem(&ca.cert)?;
     let ca_key = PrivateKey::from_pem(&ca.key)?;
     let hosts = ingress_hosts(site);
@@ -383,11 +416,18 @@ fn ingress_leaf<R: CryptoRng + ?Sized>(site: &Site, ca: &CertKey, now: u64, rng:
         &format!("CN={first},O={}", site.metadata.name),
         &key,
         Some((&ca_cert, &ca_key)),
-        Usage::Server { dns: hosts, ips: Vec::new() },
+        Usage::Server {
+            dns: hosts,
+            ips: Vec::new(),
+        },
         Window::days(now, site.spec.pki.leaf_validity_days),
         rng,
     )?;
-    Ok(IngressSecrets { ca: Some(ca.clone()), cert: format!("{}{}", cert::to_pem(&leaf)?, ca.cert), key: key.to_pem()? })
+    Ok(IngressSecrets {
+        ca: Some(ca.clone()),
+        cert: format!("{}{}", cert::to_pem(&leaf)?, ca.cert),
+        key: key.to_pem()?,
+    })
 }
 
 /// Checks a user-supplied ingress certificate: key matches, hosts covered, in date.
@@ -396,10 +436,15 @@ pub fn check_provided_tls(site: &Site, tls: &ProvidedTls, now: u64) -> Result<In
     let key = PrivateKey::from_pem(tls.key_pem)?;
     let leaf = &chain[0];
     if !cert::key_matches(leaf, &key)? {
-        return Err(PkiError::Mismatch("the ingress key does not belong to the ingress certificate".into()));
+        return Err(PkiError::Mismatch(
+            "the ingress key does not belong to the ingress certificate".into(),
+        ));
     }
     if cert::not_after(leaf) <= now {
-        return Err(PkiError::Expired(format!("the ingress certificate expired ({})", leaf.tbs_certificate().validity().not_after)));
+        return Err(PkiError::Expired(format!(
+            "the ingress certificate expired ({})",
+            leaf.tbs_certificate().validity().not_after
+        )));
     }
     if cert::not_before(leaf) > now {
         return Err(PkiError::Expired("the ingress certificate is not valid yet".into()));
@@ -407,10 +452,17 @@ pub fn check_provided_tls(site: &Site, tls: &ProvidedTls, now: u64) -> Result<In
     let names = cert::dns_names(leaf);
     for host in ingress_hosts(site) {
         if !names.iter().any(|n| cert::name_covers(n, &host)) {
-            return Err(PkiError::Mismatch(format!("the ingress certificate does not cover `{host}` (it names {})", names.join(", "))));
+            return Err(PkiError::Mismatch(format!(
+                "the ingress certificate does not cover `{host}` (it names {})",
+                names.join(", ")
+            )));
         }
     }
-    Ok(IngressSecrets { ca: None, cert: tls.cert_pem.to_string(), key: tls.key_pem.to_string() })
+    Ok(IngressSecrets {
+        ca: None,
+        cert: tls.cert_pem.to_string(),
+        key: tls.key_pem.to_string(),
+    })
 }
 
 /// Everything needed to generate a site's secrets.
@@ -424,7 +476,11 @@ pub struct GenerateOptions<'a> {
 }
 
 /// Generates a site's secrets.
-pub fn generate<R: CryptoRng + ?Sized>(site: &Site, opts: &GenerateOptions, rng: &mut R) -> Result<SiteSecrets, PkiError> {
+pub fn generate<R: CryptoRng + ?Sized>(
+    site: &Site,
+    opts: &GenerateOptions,
+    rng: &mut R,
+) -> Result<SiteSecrets, PkiError> {
     let now = opts.now;
     let pki = &site.spec.pki;
     let (ca, ca_key) = new_ca(site, "CN=kubernetes", None, None, pki.root_validity_days, now, rng)?;
@@ -439,7 +495,10 @@ pub fn generate<R: CryptoRng + ?Sized>(site: &Site, opts: &GenerateOptions, rng:
         ca: pair(&ca, &ca_key)?,
         front_proxy_ca: pair(&fp, &fp_key)?,
         etcd_ca: pair(&etcd, &etcd_key)?,
-        service_account: KeyPair { private_key: sa.to_pem()?, public_key: sa.public_pem()? },
+        service_account: KeyPair {
+            private_key: sa.to_pem()?,
+            public_key: sa.public_pem()?,
+        },
     };
 
     let root = match opts.mesh_root {
@@ -447,7 +506,9 @@ pub fn generate<R: CryptoRng + ?Sized>(site: &Site, opts: &GenerateOptions, rng:
             let c = cert::from_pem(&r.cert)?;
             let k = PrivateKey::from_pem(&r.key)?;
             if !cert::key_matches(&c, &k)? {
-                return Err(PkiError::Mismatch("the mesh root key does not belong to its certificate".into()));
+                return Err(PkiError::Mismatch(
+                    "the mesh root key does not belong to its certificate".into(),
+                ));
             }
             r.clone()
         }
@@ -463,7 +524,15 @@ pub fn generate<R: CryptoRng + ?Sized>(site: &Site, opts: &GenerateOptions, rng:
         (Some(p), _) => Some(check_provided_tls(site, p, now)?),
         (None, true) => None,
         (None, false) => {
-            let (c, k) = new_ca(site, &format!("CN=Ingress CA,O={}", site.metadata.name), None, None, pki.root_validity_days, now, rng)?;
+            let (c, k) = new_ca(
+                site,
+                &format!("CN=Ingress CA,O={}", site.metadata.name),
+                None,
+                None,
+                pki.root_validity_days,
+                now,
+                rng,
+            )?;
             Some(ingress_leaf(site, &pair(&c, &k)?, now, rng)?)
         }
     };
@@ -484,12 +553,20 @@ pub fn generate<R: CryptoRng + ?Sized>(site: &Site, opts: &GenerateOptions, rng:
 /// Renews the Istio intermediate and the ingress leaf, keeping every root
 /// (and so every trust relationship) as it is. Adds the addon credentials to
 /// a file written before meshbundle carried them; existing ones are kept.
-pub fn rotate<R: CryptoRng + ?Sized>(site: &Site, s: &SiteSecrets, now: u64, rng: &mut R) -> Result<SiteSecrets, PkiError> {
+pub fn rotate<R: CryptoRng + ?Sized>(
+    site: &Site,
+    s: &SiteSecrets,
+    now: u64,
+    rng: &mut R,
+) -> Result<SiteSecrets, PkiError> {
     let mut out = s.clone();
     if out.addons.is_none() {
         out.addons = Some(addon_secrets(rng));
     }
-    out.istio.intermediates.insert(site.istio_cluster_name(), istio_intermediate(site, &s.istio.root, now, rng)?);
+    out.istio.intermediates.insert(
+        site.istio_cluster_name(),
+        istio_intermediate(site, &s.istio.root, now, rng)?,
+    );
     match (&s.ingress, ingress_hosts(site).is_empty()) {
         (Some(ingress), _) => match &ingress.ca {
             Some(ca) => out.ingress = Some(ingress_leaf(site, ca, now, rng)?),
@@ -502,7 +579,15 @@ pub fn rotate<R: CryptoRng + ?Sized>(site: &Site, s: &SiteSecrets, now: u64, rng
         // TLS hosts were added since the secrets were made: a CA and a certificate for them.
         (None, false) => {
             let pki = &site.spec.pki;
-            let (c, k) = new_ca(site, &format!("CN=Ingress CA,O={}", site.metadata.name), None, None, pki.root_validity_days, now, rng)?;
+            let (c, k) = new_ca(
+                site,
+                &format!("CN=Ingress CA,O={}", site.metadata.name),
+                None,
+                None,
+                pki.root_validity_days,
+                now,
+                rng,
+            )?;
             out.ingress = Some(ingress_leaf(site, &pair(&c, &k)?, now, rng)?);
         }
         (None, true) => {}
@@ -591,7 +676,12 @@ impl SiteSecrets {
         if let Some(i) = &self.ingress {
             push("ingress.cert".into(), &i.cert, Some(&i.key))?;
         }
-        Ok(SecretsSummary { site: self.site.clone(), created: self.created, discovery_hash: self.discovery_hash()?, certificates })
+        Ok(SecretsSummary {
+            site: self.site.clone(),
+            created: self.created,
+            discovery_hash: self.discovery_hash()?,
+            certificates,
+        })
     }
 
     /// Problems with the material itself, whatever the site: unreadable PEM,
@@ -600,18 +690,27 @@ impl SiteSecrets {
     pub fn check_material(&self, now: u64) -> Vec<Diagnostic> {
         let mut d = Diagnostics::default();
         if self.kind != SECRETS_KIND || self.api_version != crate::spec::API_VERSION {
-            d.error("secrets", "kind", "this is not a meshbundle secrets file", "generate one with `meshbundle secrets generate`");
+            d.error(
+                "secrets",
+                "kind",
+                "this is not a meshbundle secrets file",
+                "generate one with `meshbundle secrets generate`",
+            );
         }
         // The token and certificate key are checked when read (their types).
         for (name, p) in self.pairs() {
             check_pair(&mut d, &name, p, true, now);
         }
         match PrivateKey::from_pem(&self.kubeadm.service_account.private_key) {
-            Err(e) => {
-                d.error("secrets", "kubeadm.serviceAccount.privateKey", e.to_string(), "the PEM is damaged; restore the file from a backup")
-            }
+            Err(e) => d.error(
+                "secrets",
+                "kubeadm.serviceAccount.privateKey",
+                e.to_string(),
+                "the PEM is damaged; restore the file from a backup",
+            ),
             Ok(k) => {
-                if k.public_pem().ok().as_deref().map(str::trim) != Some(self.kubeadm.service_account.public_key.trim()) {
+                if k.public_pem().ok().as_deref().map(str::trim) != Some(self.kubeadm.service_account.public_key.trim())
+                {
                     d.error(
                         "secrets",
                         "kubeadm.serviceAccount.publicKey",
@@ -634,7 +733,10 @@ impl SiteSecrets {
             }
         }
         if let Some(i) = &self.ingress {
-            let p = CertKey { cert: i.cert.clone(), key: i.key.clone() };
+            let p = CertKey {
+                cert: i.cert.clone(),
+                key: i.key.clone(),
+            };
             check_pair(&mut d, "ingress", &p, false, now);
         }
         d.0
@@ -649,7 +751,10 @@ impl SiteSecrets {
             d.error(
                 "secrets",
                 "site",
-                format!("these secrets belong to site `{}`, not `{}`", self.site, site.metadata.name),
+                format!(
+                    "these secrets belong to site `{}`, not `{}`",
+                    self.site, site.metadata.name
+                ),
                 "use the secrets file generated for this site",
             );
         }
@@ -722,14 +827,24 @@ fn check_pair(d: &mut Diagnostics, name: &str, p: &CertKey, must_be_ca: bool, no
     let c = match cert::from_pem(&p.cert) {
         Ok(c) => c,
         Err(e) => {
-            d.error("secrets", format!("{name}.cert"), e.to_string(), "the PEM is damaged; restore the file from a backup");
+            d.error(
+                "secrets",
+                format!("{name}.cert"),
+                e.to_string(),
+                "the PEM is damaged; restore the file from a backup",
+            );
             return;
         }
     };
     let k = match PrivateKey::from_pem(&p.key) {
         Ok(k) => k,
         Err(e) => {
-            d.error("secrets", format!("{name}.key"), e.to_string(), "the PEM is damaged; restore the file from a backup");
+            d.error(
+                "secrets",
+                format!("{name}.key"),
+                e.to_string(),
+                "the PEM is damaged; restore the file from a backup",
+            );
             return;
         }
     };
@@ -743,13 +858,22 @@ fn check_pair(d: &mut Diagnostics, name: &str, p: &CertKey, must_be_ca: bool, no
         ),
     }
     if must_be_ca && !cert::is_ca(&c) {
-        d.error("secrets", format!("{name}.cert"), "this certificate is not a CA", "regenerate it");
+        d.error(
+            "secrets",
+            format!("{name}.cert"),
+            "this certificate is not a CA",
+            "regenerate it",
+        );
     }
     if cert::not_after(&c) <= now {
         d.error(
             "secrets",
             format!("{name}.cert"),
-            format!("`{}` expired on {}", cert::subject(&c), c.tbs_certificate().validity().not_after),
+            format!(
+                "`{}` expired on {}",
+                cert::subject(&c),
+                c.tbs_certificate().validity().not_after
+            ),
             if name.starts_with("istio.intermediates") || name == "ingress" {
                 "run `meshbundle secrets rotate`"
             } else {

@@ -53,7 +53,10 @@ const POD_SPECS: &[(&str, &str)] = &[
 ];
 
 fn internal(name: &str, what: impl std::fmt::Display) -> RenderError {
-    RenderError::Upstream { name: format!("manifest/addon-{name}"), reason: what.to_string() }
+    RenderError::Upstream {
+        name: format!("manifest/addon-{name}"),
+        reason: what.to_string(),
+    }
 }
 
 /// The documents of a multi-document manifest, comments and empty documents left out.
@@ -61,7 +64,9 @@ pub(crate) fn documents(name: &str, text: &str) -> Result<Vec<Value>, RenderErro
     let mut docs = Vec::new();
     let mut current = String::new();
     let mut flush = |current: &mut String| -> Result<(), RenderError> {
-        let has_content = current.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+        let has_content = current
+            .lines()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
         if has_content {
             let v: Value = crate::yaml::from_str(current).map_err(|e| internal(name, e))?;
             if !v.is_null() {
@@ -137,7 +142,10 @@ pub(crate) struct Hardened {
 
 /// Makes one addon's documents fit for the site (see the module comment).
 pub(crate) fn harden(ctx: &Ctx, name: &str, docs: Vec<Value>) -> Result<Hardened, RenderError> {
-    let mut h = Hardened { docs, notes: Vec::new() };
+    let mut h = Hardened {
+        docs,
+        notes: Vec::new(),
+    };
     for doc in &mut h.docs {
         // Charts leave `annotations:` with nothing under it.
         if let Some(meta) = doc.get_mut("metadata").and_then(Value::as_object_mut)
@@ -157,7 +165,9 @@ pub(crate) fn harden(ctx: &Ctx, name: &str, docs: Vec<Value>) -> Result<Hardened
         "kiali" => kiali(ctx, &mut h)?,
         _ => {}
     }
-    h.notes.push(format!("Every container pulls {PULL_POLICY}: its image is pinned, and a restart must not need the registry."));
+    h.notes.push(format!(
+        "Every container pulls {PULL_POLICY}: its image is pinned, and a restart must not need the registry."
+    ));
     Ok(h)
 }
 
@@ -179,15 +189,19 @@ fn prometheus(ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
         .iter()
         .position(|d| named(d, "Deployment", "prometheus"))
         .ok_or_else(|| internal("prometheus", "no Deployment `prometheus`"))?;
-    let namespace = h.docs[index].pointer("/metadata/namespace").cloned().unwrap_or_else(|| "istio-system".into());
+    let namespace = h.docs[index]
+        .pointer("/metadata/namespace")
+        .cloned()
+        .unwrap_or_else(|| "istio-system".into());
     let deployment = &mut h.docs[index];
     deployment["spec"]["strategy"] = json!({"type": "Recreate"});
     let pod = pod_spec_mut(deployment).ok_or_else(|| internal("prometheus", "the Deployment has no pod spec"))?;
     let server = containers_mut(pod)
         .find(|c| {
-            c.get("args")
-                .and_then(Value::as_array)
-                .is_some_and(|a| a.iter().any(|x| x.as_str().is_some_and(|s| s.starts_with("--storage.tsdb.path"))))
+            c.get("args").and_then(Value::as_array).is_some_and(|a| {
+                a.iter()
+                    .any(|x| x.as_str().is_some_and(|s| s.starts_with("--storage.tsdb.path")))
+            })
         })
         .ok_or_else(|| internal("prometheus", "no container with --storage.tsdb.path"))?;
     let args = array_mut(server, "args");
@@ -197,10 +211,15 @@ fn prometheus(ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
     let volume_name = server
         .get("volumeMounts")
         .and_then(Value::as_array)
-        .and_then(|m| m.iter().find(|m| m.get("mountPath").and_then(Value::as_str) == Some("/data")))
+        .and_then(|m| {
+            m.iter()
+                .find(|m| m.get("mountPath").and_then(Value::as_str) == Some("/data"))
+        })
         .and_then(|m| m.get("name").cloned())
         .ok_or_else(|| internal("prometheus", "no volume mounted at /data"))?;
-    let pod_obj = pod.as_object_mut().ok_or_else(|| internal("prometheus", "the pod spec is not a mapping"))?;
+    let pod_obj = pod
+        .as_object_mut()
+        .ok_or_else(|| internal("prometheus", "the pod spec is not a mapping"))?;
     let volume = match class {
         Some(_) => json!({"name": volume_name, "persistentVolumeClaim": {"claimName": PROMETHEUS_CLAIM}}),
         None => json!({"name": volume_name, "emptyDir": {"sizeLimit": size}}),
@@ -282,22 +301,29 @@ fn scrape_jobs(ctx: &Ctx, docs: &mut [Value]) -> Result<(), RenderError> {
         .iter_mut()
         .find(|d| kind(d) == "ConfigMap" && d.pointer("/data/prometheus.yml").is_some())
         .ok_or_else(|| internal("prometheus", "no ConfigMap with prometheus.yml"))?;
-    let text =
-        cm.pointer("/data/prometheus.yml").and_then(Value::as_str).ok_or_else(|| internal("prometheus", "prometheus.yml is not text"))?;
-    let mut config: Value = crate::yaml::from_str(text).map_err(|e| internal("prometheus", format!("prometheus.yml: {e}")))?;
+    let text = cm
+        .pointer("/data/prometheus.yml")
+        .and_then(Value::as_str)
+        .ok_or_else(|| internal("prometheus", "prometheus.yml is not text"))?;
+    let mut config: Value =
+        crate::yaml::from_str(text).map_err(|e| internal("prometheus", format!("prometheus.yml: {e}")))?;
     let jobs = config
         .get_mut("scrape_configs")
         .and_then(Value::as_array_mut)
         .ok_or_else(|| internal("prometheus", "prometheus.yml has no scrape_configs list"))?;
     for job in jobs.iter_mut().filter(|j| discovers_nodes(j)) {
-        let obj = job.as_object_mut().ok_or_else(|| internal("prometheus", "a scrape job is not a mapping"))?;
+        let obj = job
+            .as_object_mut()
+            .ok_or_else(|| internal("prometheus", "a scrape job is not a mapping"))?;
         let tls = obj.entry("tls_config").or_insert_with(|| json!({}));
         if let Some(t) = tls.as_object_mut() {
             t.remove("insecure_skip_verify");
             t.insert("ca_file".into(), SERVICE_ACCOUNT_CA.into());
         }
         let relabel = array_mut(obj, "relabel_configs");
-        let proxied = relabel.iter().any(|r| r.get("target_label").and_then(Value::as_str) == Some("__address__"));
+        let proxied = relabel
+            .iter()
+            .any(|r| r.get("target_label").and_then(Value::as_str) == Some("__address__"));
         if !proxied {
             relabel.insert(
                 0,
@@ -369,8 +395,15 @@ fn secret_env(name: &str, key: &str) -> Value {
 }
 
 fn grafana(_ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
-    let cm = h.docs.iter_mut().find(|d| named(d, "ConfigMap", "grafana")).ok_or_else(|| internal("grafana", "no ConfigMap `grafana`"))?;
-    let text = cm.pointer("/data/grafana.ini").and_then(Value::as_str).ok_or_else(|| internal("grafana", "no grafana.ini"))?;
+    let cm = h
+        .docs
+        .iter_mut()
+        .find(|d| named(d, "ConfigMap", "grafana"))
+        .ok_or_else(|| internal("grafana", "no ConfigMap `grafana`"))?;
+    let text = cm
+        .pointer("/data/grafana.ini")
+        .and_then(Value::as_str)
+        .ok_or_else(|| internal("grafana", "no grafana.ini"))?;
     let mut ini = Ini::parse(text);
     for (section, key, value) in [
         ("auth.anonymous", "enabled", "false"),
@@ -390,14 +423,21 @@ fn grafana(_ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
     }
     cm["data"]["grafana.ini"] = ini.to_text().into();
 
-    let deployment =
-        h.docs.iter_mut().find(|d| named(d, "Deployment", "grafana")).ok_or_else(|| internal("grafana", "no Deployment `grafana`"))?;
+    let deployment = h
+        .docs
+        .iter_mut()
+        .find(|d| named(d, "Deployment", "grafana"))
+        .ok_or_else(|| internal("grafana", "no Deployment `grafana`"))?;
     let pod = pod_spec_mut(deployment).ok_or_else(|| internal("grafana", "the Deployment has no pod spec"))?;
     let c = container_mut(pod, "grafana").ok_or_else(|| internal("grafana", "no container `grafana`"))?;
     let env = array_mut(c, "env");
     // grafana.ini is the one place for authentication: the sample's
     // environment overrides (anonymous Admin, password `admin`) go.
-    env.retain(|e| !e.get("name").and_then(Value::as_str).is_some_and(|n| n.starts_with("GF_AUTH_") || n.starts_with("GF_SECURITY_")));
+    env.retain(|e| {
+        !e.get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| n.starts_with("GF_AUTH_") || n.starts_with("GF_SECURITY_"))
+    });
     env.push(secret_env("GF_SECURITY_ADMIN_USER", GRAFANA_USER_KEY));
     env.push(secret_env("GF_SECURITY_ADMIN_PASSWORD", GRAFANA_PASSWORD_KEY));
     h.notes.push(format!(
@@ -416,14 +456,20 @@ fn kiali_major(config: &Value) -> Option<u64> {
 fn read_only(rule: &mut Value) {
     // What a view-only Kiali still needs to create: token reviews (logins)
     // and port forwards (proxy configuration dumps).
-    const CREATE_OK: &[&str] = &["tokenreviews", "subjectaccessreviews", "selfsubjectaccessreviews", "pods/portforward"];
+    const CREATE_OK: &[&str] = &[
+        "tokenreviews",
+        "subjectaccessreviews",
+        "selfsubjectaccessreviews",
+        "pods/portforward",
+    ];
     let creates_ok = rule
         .get("resources")
         .and_then(Value::as_array)
         .is_some_and(|r| r.iter().all(|x| x.as_str().is_some_and(|s| CREATE_OK.contains(&s))));
     if let Some(verbs) = rule.get_mut("verbs").and_then(Value::as_array_mut) {
         verbs.retain(|v| {
-            matches!(v.as_str(), Some("get" | "list" | "watch")) || creates_ok && matches!(v.as_str(), Some("create" | "post"))
+            matches!(v.as_str(), Some("get" | "list" | "watch"))
+                || creates_ok && matches!(v.as_str(), Some("create" | "post"))
         });
     }
 }
@@ -440,8 +486,15 @@ fn kiali(ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
         .ok_or_else(|| internal("kiali", "no container `kiali` in a Deployment `kiali`"))?;
     let image = ImageRef::parse(&image).map_err(|e| internal("kiali", e))?;
 
-    let cm = h.docs.iter_mut().find(|d| named(d, "ConfigMap", "kiali")).ok_or_else(|| internal("kiali", "no ConfigMap `kiali`"))?;
-    let text = cm.pointer("/data/config.yaml").and_then(Value::as_str).ok_or_else(|| internal("kiali", "no config.yaml"))?;
+    let cm = h
+        .docs
+        .iter_mut()
+        .find(|d| named(d, "ConfigMap", "kiali"))
+        .ok_or_else(|| internal("kiali", "no ConfigMap `kiali`"))?;
+    let text = cm
+        .pointer("/data/config.yaml")
+        .and_then(Value::as_str)
+        .ok_or_else(|| internal("kiali", "no config.yaml"))?;
     let mut config: Value = crate::yaml::from_str(text).map_err(|e| internal("kiali", e))?;
     let major = kiali_major(&config);
     let obj = |v: &mut Value, key: &str| -> Result<(), RenderError> {
@@ -472,7 +525,13 @@ fn kiali(ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
     let istio = &mut config["external_services"]["istio"];
     istio["root_namespace"] = "istio-system".into();
     let rev = &ctx.revision;
-    let suffix = |base: &str| if rev.is_empty() { base.to_string() } else { format!("{base}-{rev}") };
+    let suffix = |base: &str| {
+        if rev.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}-{rev}")
+        }
+    };
     let spec = &ctx.site.spec;
     // Kiali's default is svc.cluster.local, whatever the cluster's domain.
     istio["istio_identity_domain"] = format!("svc.{}", spec.kubernetes.cluster_domain).into();
@@ -483,10 +542,12 @@ fn kiali(ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
         istio["istio_sidecar_injector_config_map_name"] = suffix("istio-sidecar-injector").into();
         istio["url_service_version"] = format!("http://{}.istio-system:15014/version", suffix("istiod")).into();
         // ... and checks these components, by their `app` label, in istio-system unless told.
-        let mut components = vec![json!({"app_label": "istiod", "is_core": true, "is_proxy": false, "namespace": "istio-system"})];
+        let mut components =
+            vec![json!({"app_label": "istiod", "is_core": true, "is_proxy": false, "namespace": "istio-system"})];
         for (g, core) in [(&spec.istio.ingress_gateway, true), (&spec.istio.egress_gateway, false)] {
             if g.enabled {
-                components.push(json!({"app_label": g.name, "is_core": core, "is_proxy": true, "namespace": g.namespace}));
+                components
+                    .push(json!({"app_label": g.name, "is_core": core, "is_proxy": true, "namespace": g.namespace}));
             }
         }
         istio["component_status"] = json!({"enabled": true, "components": components});
@@ -495,8 +556,14 @@ fn kiali(ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
     let checksum = hex::encode(Sha256::digest(config_text.as_bytes()));
     cm["data"]["config.yaml"] = config_text.into();
 
-    let deployment = h.docs.iter_mut().find(|d| named(d, "Deployment", "kiali")).expect("found above");
-    if let Some(ann) = deployment.pointer_mut("/spec/template/metadata/annotations").and_then(Value::as_object_mut)
+    let deployment = h
+        .docs
+        .iter_mut()
+        .find(|d| named(d, "Deployment", "kiali"))
+        .expect("found above");
+    if let Some(ann) = deployment
+        .pointer_mut("/spec/template/metadata/annotations")
+        .and_then(Value::as_object_mut)
         && ann.contains_key("checksum/config")
     {
         ann.insert("checksum/config".into(), checksum.into());
@@ -504,7 +571,10 @@ fn kiali(ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
     let pod = pod_spec_mut(deployment).expect("found above");
     let volume = "kiali-login-token-signing-key";
     let c = container_mut(pod, "kiali").expect("found above");
-    put_named(array_mut(c, "volumeMounts"), json!({"name": volume, "mountPath": KIALI_SIGNING_KEY_DIR, "readOnly": true}));
+    put_named(
+        array_mut(c, "volumeMounts"),
+        json!({"name": volume, "mountPath": KIALI_SIGNING_KEY_DIR, "readOnly": true}),
+    );
     let pod_obj = pod.as_object_mut().expect("a pod spec is a mapping");
     put_named(
         array_mut(pod_obj, "volumes"),

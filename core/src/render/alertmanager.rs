@@ -63,7 +63,9 @@ fn on(ctx: &Ctx) -> bool {
 pub(crate) fn pod_hosts(ctx: &Ctx) -> Vec<String> {
     let am = &ctx.site.spec.observability.alertmanager;
     let domain = &ctx.site.spec.kubernetes.cluster_domain;
-    (0..am.replicas).map(|i| format!("{NAME}-{i}.{CLUSTER_SERVICE}.{NAMESPACE}.svc.{domain}")).collect()
+    (0..am.replicas)
+        .map(|i| format!("{NAME}-{i}.{CLUSTER_SERVICE}.{NAMESPACE}.svc.{domain}"))
+        .collect()
 }
 
 /// The section of `prometheus.yml` that sends alerts to every pod.
@@ -141,12 +143,14 @@ pub(crate) fn config(ctx: &Ctx) -> Value {
     if let Some(w) = &am.receivers.webhook {
         let mut http = json!({"follow_redirects": false});
         if w.bearer_token {
-            http["authorization"] = json!({"type": "Bearer", "credentials_file": format!("{SECRETS_DIR}/{WEBHOOK_TOKEN_KEY}")});
+            http["authorization"] =
+                json!({"type": "Bearer", "credentials_file": format!("{SECRETS_DIR}/{WEBHOOK_TOKEN_KEY}")});
         }
         if w.ca_certificate.is_some() {
             http["tls_config"] = json!({"ca_file": format!("{CONFIG_DIR}/{WEBHOOK_CA_KEY}")});
         }
-        receiver["webhook_configs"] = json!([{"url": w.url, "send_resolved": true, "max_alerts": 0, "http_config": http}]);
+        receiver["webhook_configs"] =
+            json!([{"url": w.url, "send_resolved": true, "max_alerts": 0, "http_config": http}]);
     }
     if let Some(e) = &am.receivers.email {
         let mut c = json!({
@@ -204,8 +208,12 @@ fn labels() -> Value {
 
 fn objects(ctx: &Ctx) -> Result<Vec<Value>, RenderError> {
     let am = &ctx.site.spec.observability.alertmanager;
-    let image =
-        ctx.cat.alertmanager.images.first().ok_or_else(|| RenderError::Internal("the catalog names no Alertmanager image".into()))?;
+    let image = ctx
+        .cat
+        .alertmanager
+        .images
+        .first()
+        .ok_or_else(|| RenderError::Internal("the catalog names no Alertmanager image".into()))?;
     let config_text = crate::yaml::to_string(&config(ctx))?;
     let mut data = serde_json::Map::new();
     data.insert("alertmanager.yml".into(), config_text.into());
@@ -215,7 +223,9 @@ fn objects(ctx: &Ctx) -> Result<Vec<Value>, RenderError> {
     if let Some(pem) = am.receivers.email.as_ref().and_then(|e| e.ca_certificate.as_ref()) {
         data.insert(EMAIL_CA_KEY.into(), pem.clone().into());
     }
-    let checksum = hex::encode(Sha256::digest(serde_json::to_vec(&data).map_err(|e| RenderError::Internal(e.to_string()))?));
+    let checksum = hex::encode(Sha256::digest(
+        serde_json::to_vec(&data).map_err(|e| RenderError::Internal(e.to_string()))?,
+    ));
     let config_map = json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -325,10 +335,13 @@ fn objects(ctx: &Ctx) -> Result<Vec<Value>, RenderError> {
             "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": class, "resources": {"requests": {"storage": am.storage.size}}},
         }]);
     }
-    let mut cluster_ports = vec![json!({"name": "http-web", "port": WEB_PORT, "targetPort": WEB_PORT, "protocol": "TCP"})];
+    let mut cluster_ports =
+        vec![json!({"name": "http-web", "port": WEB_PORT, "targetPort": WEB_PORT, "protocol": "TCP"})];
     if clustered {
-        cluster_ports.push(json!({"name": "tcp-mesh", "port": CLUSTER_PORT, "targetPort": CLUSTER_PORT, "protocol": "TCP"}));
-        cluster_ports.push(json!({"name": "udp-mesh", "port": CLUSTER_PORT, "targetPort": CLUSTER_PORT, "protocol": "UDP"}));
+        cluster_ports
+            .push(json!({"name": "tcp-mesh", "port": CLUSTER_PORT, "targetPort": CLUSTER_PORT, "protocol": "TCP"}));
+        cluster_ports
+            .push(json!({"name": "udp-mesh", "port": CLUSTER_PORT, "targetPort": CLUSTER_PORT, "protocol": "UDP"}));
     }
     let mut docs = vec![
         json!({
@@ -404,7 +417,12 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
         "# Alertmanager {} ({}), fed by the addon Prometheus; alertmanager.yml is in the\n\
          # ConfigMap `{CONFIG_MAP}`, {}.\n",
         ctx.cat.alertmanager.version,
-        ctx.cat.alertmanager.images.first().map(String::as_str).unwrap_or_default(),
+        ctx.cat
+            .alertmanager
+            .images
+            .first()
+            .map(String::as_str)
+            .unwrap_or_default(),
         if credentials.is_some() {
             format!("the receivers' credentials in {CREDENTIALS_FILE}")
         } else {
@@ -486,7 +504,11 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
         to.push(format!(
             "- a webhook: Alertmanager POSTs its JSON to `{}`{}.",
             w.url,
-            if w.bearer_token { " with `Authorization: Bearer` and the token of the secrets file" } else { "" }
+            if w.bearer_token {
+                " with `Authorization: Bearer` and the token of the secrets file"
+            } else {
+                ""
+            }
         ));
     }
     if let Some(e) = &am.receivers.email {
@@ -495,8 +517,16 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
             e.to.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", "),
             e.from,
             e.smarthost,
-            if e.require_tls { ", TLS required" } else { ", without requiring TLS" },
-            if e.auth_username.is_some() { ", logging in with the password of the secrets file" } else { "" }
+            if e.require_tls {
+                ", TLS required"
+            } else {
+                ", without requiring TLS"
+            },
+            if e.auth_username.is_some() {
+                ", logging in with the password of the secrets file"
+            } else {
+                ""
+            }
         ));
     }
     if to.is_empty() {
@@ -522,7 +552,11 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
          `kubectl -n {NAMESPACE} exec {NAME}-0 -- amtool --alertmanager.url=http://localhost:{WEB_PORT} alert add alertname=DeliveryTest severity=warning namespace=test --annotation=summary='delivery test'` \
          should reach every receiver above within a minute; when it does not, the pods' logs say why \
          (`kubectl -n {NAMESPACE} logs {NAME}-0`). It resolves by itself after 5 minutes.\n\n",
-        if n > 1 { ", which share silences and send each notification once" } else { "" },
+        if n > 1 {
+            ", which share silences and send each notification once"
+        } else {
+            ""
+        },
         to.join("\n"),
     )
 }

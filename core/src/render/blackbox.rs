@@ -94,14 +94,26 @@ pub(crate) fn ingress_probes(ctx: &Ctx) -> Vec<IngressProbe> {
             };
             // Named by the SNI itself: two hosts share a module only when
             // they are probed the same way.
-            IngressProbe { host: h.clone(), module: format!("ingress-{server_name}"), server_name }
+            IngressProbe {
+                host: h.clone(),
+                module: format!("ingress-{server_name}"),
+                server_name,
+            }
         })
         .collect()
 }
 
 /// The Service port the Gateway's HTTPS server is on (as in `traffic`).
 fn https_port(ctx: &Ctx) -> Option<u32> {
-    ctx.site.spec.istio.ingress_gateway.service.ports.iter().find(|p| p.name.starts_with("https")).map(|p| p.port)
+    ctx.site
+        .spec
+        .istio
+        .ingress_gateway
+        .service
+        .ports
+        .iter()
+        .find(|p| p.name.starts_with("https"))
+        .map(|p| p.port)
 }
 
 /// The gateway pods' port the ingress probes reach (the `targetPort` of the
@@ -110,13 +122,27 @@ pub(crate) fn ingress_probe_target_port(ctx: &Ctx) -> Option<u32> {
     if !on(ctx.site) || ingress_probes(ctx).is_empty() {
         return None;
     }
-    ctx.site.spec.istio.ingress_gateway.service.ports.iter().find(|p| p.name.starts_with("https")).map(|p| p.target_port)
+    ctx.site
+        .spec
+        .istio
+        .ingress_gateway
+        .service
+        .ports
+        .iter()
+        .find(|p| p.name.starts_with("https"))
+        .map(|p| p.target_port)
 }
 
 /// The ingress gateway's Service, in the cluster, as a probe target.
 fn ingress_target(ctx: &Ctx) -> Option<String> {
     let g = &ctx.site.spec.istio.ingress_gateway;
-    Some(format!("{}.{}.svc.{}:{}", g.name, g.namespace, ctx.site.spec.kubernetes.cluster_domain, https_port(ctx)?))
+    Some(format!(
+        "{}.{}.svc.{}:{}",
+        g.name,
+        g.namespace,
+        ctx.site.spec.kubernetes.cluster_domain,
+        https_port(ctx)?
+    ))
 }
 
 fn host_port(address: &str, port: u16) -> String {
@@ -162,7 +188,10 @@ pub(crate) fn config(ctx: &Ctx) -> Value {
 }
 
 fn exporter_address(ctx: &Ctx) -> String {
-    format!("{NAME}.{NAMESPACE}.svc.{}:{PORT}", ctx.site.spec.kubernetes.cluster_domain)
+    format!(
+        "{NAME}.{NAMESPACE}.svc.{}:{PORT}",
+        ctx.site.spec.kubernetes.cluster_domain
+    )
 }
 
 /// The usual blackbox relabelling: the static target becomes the `target`
@@ -182,8 +211,10 @@ pub(crate) fn scrape_configs(ctx: &Ctx) -> Vec<Value> {
     if let (false, Some(target)) = (ingress.is_empty(), ingress_target(ctx)) {
         // Each host has its own module (its SNI): `__param_module` is the
         // `module` parameter of that target's scrape.
-        let targets: Vec<Value> =
-            ingress.iter().map(|p| json!({"targets": [target], "labels": {"host": p.host, "__param_module": p.module}})).collect();
+        let targets: Vec<Value> = ingress
+            .iter()
+            .map(|p| json!({"targets": [target], "labels": {"host": p.host, "__param_module": p.module}}))
+            .collect();
         jobs.push(json!({
             "job_name": INGRESS_JOB,
             "metrics_path": "/probe",
@@ -193,8 +224,10 @@ pub(crate) fn scrape_configs(ctx: &Ctx) -> Vec<Value> {
             "relabel_configs": relabel(ctx),
         }));
     }
-    let api: Vec<Value> =
-        apiserver_probes(ctx).into_iter().map(|(node, addr)| json!({"targets": [addr], "labels": {"node": node}})).collect();
+    let api: Vec<Value> = apiserver_probes(ctx)
+        .into_iter()
+        .map(|(node, addr)| json!({"targets": [addr], "labels": {"node": node}}))
+        .collect();
     if !api.is_empty() {
         jobs.push(json!({
             "job_name": APISERVER_JOB,
@@ -215,15 +248,25 @@ pub(crate) fn add_scrape_configs(ctx: &Ctx, docs: &mut [Value]) -> Result<(), Re
     if !on(ctx.site) {
         return Ok(());
     }
-    let bad = |what: &str| RenderError::Upstream { name: "manifest/addon-prometheus".into(), reason: what.to_string() };
+    let bad = |what: &str| RenderError::Upstream {
+        name: "manifest/addon-prometheus".into(),
+        reason: what.to_string(),
+    };
     let cm = docs
         .iter_mut()
-        .find(|d| d.get("kind").and_then(Value::as_str) == Some("ConfigMap") && d.pointer("/data/prometheus.yml").is_some())
+        .find(|d| {
+            d.get("kind").and_then(Value::as_str) == Some("ConfigMap") && d.pointer("/data/prometheus.yml").is_some()
+        })
         .ok_or_else(|| bad("no ConfigMap with prometheus.yml"))?;
-    let text = cm.pointer("/data/prometheus.yml").and_then(Value::as_str).ok_or_else(|| bad("prometheus.yml is not text"))?;
+    let text = cm
+        .pointer("/data/prometheus.yml")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("prometheus.yml is not text"))?;
     let mut config: Value = crate::yaml::from_str(text).map_err(|e| bad(&format!("prometheus.yml: {e}")))?;
-    let jobs =
-        config.get_mut("scrape_configs").and_then(Value::as_array_mut).ok_or_else(|| bad("prometheus.yml has no scrape_configs list"))?;
+    let jobs = config
+        .get_mut("scrape_configs")
+        .and_then(Value::as_array_mut)
+        .ok_or_else(|| bad("prometheus.yml has no scrape_configs list"))?;
     jobs.extend(scrape_configs(ctx));
     cm["data"]["prometheus.yml"] = crate::yaml::to_string(&config)?.into();
     Ok(())
@@ -249,7 +292,8 @@ pub(crate) fn documents(ctx: &Ctx) -> Result<Vec<Value>, RenderError> {
     // istio-system is not injected; say it anyway: the probes must be plain
     // TLS from this pod, not mTLS through a sidecar.
     pod_labels["sidecar.istio.io/inject"] = "false".into();
-    let probe = json!({"httpGet": {"path": "/-/healthy", "port": "http-metrics"}, "periodSeconds": 10, "timeoutSeconds": 5});
+    let probe =
+        json!({"httpGet": {"path": "/-/healthy", "port": "http-metrics"}, "periodSeconds": 10, "timeoutSeconds": 5});
     Ok(vec![
         json!({
             "apiVersion": "v1",

@@ -152,7 +152,10 @@ revisions=$(installed_revisions)
 fn without_gateways(ctx: &Ctx) -> String {
     let istio = &ctx.site.spec.istio;
     let mut out = String::new();
-    for (g, list) in [(&istio.ingress_gateway, "ingressGateways"), (&istio.egress_gateway, "egressGateways")] {
+    for (g, list) in [
+        (&istio.ingress_gateway, "ingressGateways"),
+        (&istio.egress_gateway, "egressGateways"),
+    ] {
         if g.enabled {
             out.push_str(&format!(" \\\n    --set 'components.{list}[0].enabled=false'"));
         }
@@ -412,7 +415,11 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
     } else {
         format!(
             "First the canary namespaces ({}, `spec.istio.upgrade.canaryNamespaces`) move:\nlabelled `istio.io/rev={}`, their workloads restarted.",
-            up.canary_namespaces.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+            up.canary_namespaces
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
             up.canary_tag
         )
     };
@@ -449,7 +456,11 @@ still uses OLD, and then runs `istioctl uninstall --revision OLD`.
         stable = up.stable_tag,
         canary = up.canary_tag,
         rev = ctx.revision,
-        first = ctx.site.first_control_plane().map(|n| n.name.as_str()).unwrap_or_default(),
+        first = ctx
+            .site
+            .first_control_plane()
+            .map(|n| n.name.as_str())
+            .unwrap_or_default(),
         annotation = RESTARTED_ONTO,
     )
 }

@@ -81,12 +81,20 @@ fn calico(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     let name = "manifest/calico";
     let f = &ctx.cat.calico.manifest;
     let upstream = ctx.upstream(name, f)?;
-    let text = String::from_utf8(upstream).map_err(|_| RenderError::Upstream { name: name.into(), reason: "not UTF-8 text".into() })?;
+    let text = String::from_utf8(upstream).map_err(|_| RenderError::Upstream {
+        name: name.into(),
+        reason: "not UTF-8 text".into(),
+    })?;
     let k = &ctx.site.spec.kubernetes;
     let invalid = |what: &str| RenderError::Internal(format!("{what} is not an IPv4 CIDR after validation"));
     let pods: ipnet::Ipv4Net = k.pod_subnet.parse().map_err(|_| invalid("spec.kubernetes.podSubnet"))?;
     let autodetect = match &k.node_subnet {
-        Some(n) => format!("cidr={}", n.parse::<ipnet::Ipv4Net>().map_err(|_| invalid("spec.kubernetes.nodeSubnet"))?.trunc()),
+        Some(n) => format!(
+            "cidr={}",
+            n.parse::<ipnet::Ipv4Net>()
+                .map_err(|_| invalid("spec.kubernetes.nodeSubnet"))?
+                .trunc()
+        ),
         None => "kubernetes-internal-ip".to_string(),
     };
     let mut env = format!(
@@ -96,11 +104,21 @@ fn calico(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     if k.proxy_mode == ProxyMode::Nftables {
         env.push_str("            # kube-proxy runs in nftables mode: Felix programs nftables too.\n            - name: FELIX_NFTABLESMODE\n              value: \"Enabled\"\n");
     }
-    let text = replace_once(&text, "            # - name: CALICO_IPV4POOL_CIDR\n            #   value: \"192.168.0.0/16\"\n", &env, name)?;
+    let text = replace_once(
+        &text,
+        "            # - name: CALICO_IPV4POOL_CIDR\n            #   value: \"192.168.0.0/16\"\n",
+        &env,
+        name,
+    )?;
     // The upstream VXLAN variant: no BGP, VXLAN CrossSubnet. Checked, so that
     // a different upstream file cannot slip in another mode unnoticed.
     replace_once(&text, "  calico_backend: \"vxlan\"\n", "", name)?;
-    replace_once(&text, "            - name: CALICO_IPV4POOL_VXLAN\n              value: \"CrossSubnet\"\n", "", name)?;
+    replace_once(
+        &text,
+        "            - name: CALICO_IPV4POOL_VXLAN\n              value: \"CrossSubnet\"\n",
+        "",
+        name,
+    )?;
     let text = rewrite_manifest_images(&text, |r| ctx.image(r));
     let out = format!(
         "{}# Calico {} ({}, sha256 {}),\n# with the IP pool set to the pod network {} in /{CALICO_BLOCK_SIZE} blocks, the node address\n# detected by {autodetect}, Felix's routes to local pods sourced from\n# the node address{}, and images moved to {}.\n---\n{text}",
@@ -109,7 +127,11 @@ fn calico(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
         f.url,
         f.sha256.hex(),
         pods.trunc(),
-        if k.proxy_mode == ProxyMode::Nftables { ", Felix's nftables data plane on" } else { "" },
+        if k.proxy_mode == ProxyMode::Nftables {
+            ", Felix's nftables data plane on"
+        } else {
+            ""
+        },
         ctx.registry()
     );
     tree.add(manifest_path(Cni::Calico), out, MODE_FILE);
@@ -123,11 +145,24 @@ pub(crate) const CALICO_BLOCK_SIZE: u8 = 26;
 fn flannel(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     let name = "manifest/flannel";
     let upstream = ctx.upstream(name, &ctx.cat.flannel.manifest)?;
-    let text = String::from_utf8(upstream).map_err(|_| RenderError::Upstream { name: name.into(), reason: "not UTF-8 text".into() })?;
+    let text = String::from_utf8(upstream).map_err(|_| RenderError::Upstream {
+        name: name.into(),
+        reason: "not UTF-8 text".into(),
+    })?;
     let k = &ctx.site.spec.kubernetes;
-    let text = replace_once(&text, "\"Network\": \"10.244.0.0/16\"", &format!("\"Network\": \"{}\"", k.pod_subnet), name)?;
+    let text = replace_once(
+        &text,
+        "\"Network\": \"10.244.0.0/16\"",
+        &format!("\"Network\": \"{}\"", k.pod_subnet),
+        name,
+    )?;
     let nft = k.proxy_mode == ProxyMode::Nftables;
-    let text = replace_once(&text, "\"EnableNFTables\": false", &format!("\"EnableNFTables\": {nft}"), name)?;
+    let text = replace_once(
+        &text,
+        "\"EnableNFTables\": false",
+        &format!("\"EnableNFTables\": {nft}"),
+        name,
+    )?;
     // flanneld picks the interface of the default route unless told, and an
     // air-gapped or multi-homed node may have no default route, or one on
     // the wrong network. The node's spec address is the kubelet's node-ip,

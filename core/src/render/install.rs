@@ -28,10 +28,19 @@ pub(crate) struct ApplyStep {
 pub(crate) fn cluster_apply_steps(tree: &FileTree) -> Vec<ApplyStep> {
     const RULE: &str = "manifests/observability/prometheus-rule.yaml";
     let ordered = |known: &[&str], dirs: &[&str], except: &[&str]| -> Vec<String> {
-        let mut files: Vec<String> = known.iter().filter(|f| tree.contains(f)).map(|f| f.to_string()).collect();
+        let mut files: Vec<String> = known
+            .iter()
+            .filter(|f| tree.contains(f))
+            .map(|f| f.to_string())
+            .collect();
         let mut rest: Vec<String> = tree
             .paths()
-            .filter(|p| p.ends_with(".yaml") && dirs.iter().any(|d| p.starts_with(d)) && !known.contains(p) && !except.contains(p))
+            .filter(|p| {
+                p.ends_with(".yaml")
+                    && dirs.iter().any(|d| p.starts_with(d))
+                    && !known.contains(p)
+                    && !except.contains(p)
+            })
             .map(str::to_string)
             .collect();
         rest.sort();
@@ -70,7 +79,10 @@ pub(crate) fn cluster_apply_steps(tree: &FileTree) -> Vec<ApplyStep> {
                 &[RULE],
             ),
         },
-        ApplyStep { title: "alert rules for prometheus-operator", files: ordered(&[RULE], &[], &[]) },
+        ApplyStep {
+            title: "alert rules for prometheus-operator",
+            files: ordered(&[RULE], &[], &[]),
+        },
     ];
     steps.into_iter().filter(|s| !s.files.is_empty()).collect()
 }
@@ -107,7 +119,11 @@ fn install_sh(ctx: &Ctx, tree: &FileTree) -> String {
     let spec = &ctx.site.spec;
     let names: Vec<String> = spec.nodes.iter().map(|n| n.name.clone()).collect();
     let addresses: Vec<String> = spec.nodes.iter().map(|n| n.address.clone()).collect();
-    let first = ctx.site.first_control_plane().map(|n| n.name.clone()).unwrap_or_default();
+    let first = ctx
+        .site
+        .first_control_plane()
+        .map(|n| n.name.clone())
+        .unwrap_or_default();
     format!(
         r#"#!/usr/bin/env bash
 {header}#
@@ -266,7 +282,12 @@ fn alertmanager_credentials_step(ctx: &Ctx) -> String {
 /// not support, which `spec.supportPolicy` allowed, and why.
 fn unsupported_versions(site: &crate::spec::Site) -> String {
     let found = crate::validate::unsupported_combinations(site);
-    let Some(policy) = site.spec.support_policy.as_ref().filter(|_| site.allows_unsupported_versions() && !found.is_empty()) else {
+    let Some(policy) = site
+        .spec
+        .support_policy
+        .as_ref()
+        .filter(|_| site.allows_unsupported_versions() && !found.is_empty())
+    else {
         return String::new();
     };
     let mut out = String::from(
@@ -291,7 +312,13 @@ fn readme(ctx: &Ctx) -> String {
             Action::JoinControlPlane => "joins the control plane",
             Action::Join => "joins as a worker",
         };
-        nodes.push_str(&format!("| {} | {} | {} | {} | {does} |\n", n.name, n.address, n.role.as_str(), n.zone));
+        nodes.push_str(&format!(
+            "| {} | {} | {} | {} | {does} |\n",
+            n.name,
+            n.address,
+            n.role.as_str(),
+            n.zone
+        ));
     }
     let first = site.first_control_plane().map(|n| n.name.as_str()).unwrap_or_default();
     let mut missing = Vec::new();
@@ -311,22 +338,33 @@ fn readme(ctx: &Ctx) -> String {
             ctx.spec_file()
         ));
     }
-    let missing = if missing.is_empty() { String::new() } else { format!("## Not in this render\n\n{}\n\n", missing.join("\n")) };
+    let missing = if missing.is_empty() {
+        String::new()
+    } else {
+        format!("## Not in this render\n\n{}\n\n", missing.join("\n"))
+    };
     let missing = format!("{missing}{}", unsupported_versions(site));
     // kubeadm v1beta4 takes the validity of its certificates from the
     // ClusterConfiguration; before it, kubeadm's own default of one year holds.
     let (kubeadm_leaf, leaf) = match ctx.api {
         crate::spec::KubeadmApi::V1beta4 => (
-            format!("{} days (`spec.pki.leafValidityDays`, kubeadm's `certificateValidityPeriod`)", spec.pki.leaf_validity_days),
+            format!(
+                "{} days (`spec.pki.leafValidityDays`, kubeadm's `certificateValidityPeriod`)",
+                spec.pki.leaf_validity_days
+            ),
             spec.pki.leaf_validity_days,
         ),
-        crate::spec::KubeadmApi::V1beta3 => {
-            ("365 days (kubeadm's default; this kubeadm version does not take it from the spec)".to_string(), 365)
-        }
+        crate::spec::KubeadmApi::V1beta3 => (
+            "365 days (kubeadm's default; this kubeadm version does not take it from the spec)".to_string(),
+            365,
+        ),
     };
     let renew_every = leaf.saturating_sub(spec.observability.alerts.cert_expiry_days).max(1);
     let ig = &spec.istio.ingress_gateway;
-    let supplied = ctx.secrets.and_then(|s| s.ingress.as_ref()).is_some_and(|i| i.ca.is_none());
+    let supplied = ctx
+        .secrets
+        .and_then(|s| s.ingress.as_ref())
+        .is_some_and(|i| i.ca.is_none());
     let ingress_renewal = if supplied {
         "your CA (it issued it): a new one in `site.secrets.yaml`, then `meshbundle build`, import and `sudo ./install.sh cluster`"
     } else {
@@ -339,9 +377,19 @@ fn readme(ctx: &Ctx) -> String {
         ),
         _ => String::new(),
     };
-    let cps: Vec<&str> = spec.nodes.iter().filter(|n| n.role == crate::spec::Role::ControlPlane).map(|n| n.name.as_str()).collect();
+    let cps: Vec<&str> = spec
+        .nodes
+        .iter()
+        .filter(|n| n.role == crate::spec::Role::ControlPlane)
+        .map(|n| n.name.as_str())
+        .collect();
     let cp_list = format!(" ({})", cps.join(", "));
-    let desc = site.metadata.description.as_deref().map(|d| format!("{d}\n\n")).unwrap_or_default();
+    let desc = site
+        .metadata
+        .description
+        .as_deref()
+        .map(|d| format!("{d}\n\n"))
+        .unwrap_or_default();
     format!(
         r#"# Site {name}
 
@@ -514,11 +562,17 @@ A directory laid out with `--node NAME` holds the part of this tree that node ne
         upgrade_kubernetes = super::upgrade_kubernetes::readme(ctx),
         istio_upgrades = super::canary::readme(ctx),
         load_balancing = super::metallb::readme(ctx),
-        metallb_first =
-            if site.uses_metallb() { "MetalLB and its address pool (first, so the gateways get their address),\n   " } else { "" },
+        metallb_first = if site.uses_metallb() {
+            "MetalLB and its address pool (first, so the gateways get their address),\n   "
+        } else {
+            ""
+        },
         metrics = super::metrics_server::readme(ctx),
-        metrics_step =
-            if ctx.site.spec.observability.metrics_server.enabled { " metrics-server\n   (see \"Resource metrics\")," } else { "" },
+        metrics_step = if ctx.site.spec.observability.metrics_server.enabled {
+            " metrics-server\n   (see \"Resource metrics\"),"
+        } else {
+            ""
+        },
         name = site.metadata.name,
         version = crate::VERSION,
         k8s = spec.kubernetes.version,
@@ -597,7 +651,11 @@ fn addons_readme(ctx: &Ctx) -> String {
             )),
         }
     }
-    if out.is_empty() { out } else { format!("## Addons\n\n{out}\n") }
+    if out.is_empty() {
+        out
+    } else {
+        format!("## Addons\n\n{out}\n")
+    }
 }
 
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {

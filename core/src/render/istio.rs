@@ -84,7 +84,11 @@ pub(crate) fn gateway_label(g: &Gateway) -> String {
 /// and `labels` from the component (istio/istio, operator/pkg/component
 /// `ToHelmValuesTreeRoot`, 1.19 to 1.30, so every catalogued release).
 pub(crate) fn gateway_values_key(ingress: bool) -> &'static str {
-    if ingress { "istio-ingressgateway" } else { "istio-egressgateway" }
+    if ingress {
+        "istio-ingressgateway"
+    } else {
+        "istio-egressgateway"
+    }
 }
 
 /// The scaling values the istiod and gateway charts read, and the replica
@@ -99,9 +103,15 @@ pub(crate) fn gateway_values_key(ingress: bool) -> &'static str {
 /// validating them.
 fn scale_values(hpa: &Hpa, replicas: u32) -> (Value, Option<Value>) {
     if hpa.enabled {
-        (json!({"autoscaleEnabled": true, "autoscaleMin": hpa.min_replicas, "autoscaleMax": hpa.max_replicas}), None)
+        (
+            json!({"autoscaleEnabled": true, "autoscaleMin": hpa.min_replicas, "autoscaleMax": hpa.max_replicas}),
+            None,
+        )
     } else {
-        (json!({"autoscaleEnabled": false, "autoscaleMin": replicas, "autoscaleMax": replicas}), Some(json!({"replicaCount": replicas})))
+        (
+            json!({"autoscaleEnabled": false, "autoscaleMin": replicas, "autoscaleMax": replicas}),
+            Some(json!({"replicaCount": replicas})),
+        )
     }
 }
 
@@ -317,7 +327,9 @@ fn namespaces(ctx: &Ctx) -> Vec<Value> {
     for g in [&istio.ingress_gateway, &istio.egress_gateway] {
         if g.enabled && !seen.contains(&g.namespace) {
             seen.push(g.namespace.clone());
-            docs.push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": g.namespace, "labels": managed}}));
+            docs.push(
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": g.namespace, "labels": managed}}),
+            );
         }
     }
     for ns in ctx.mesh_namespaces() {
@@ -342,7 +354,11 @@ fn telemetry(ctx: &Ctx) -> Option<Value> {
     if !site.spec.observability.addons.jaeger {
         return None;
     }
-    let api = if ctx.istio_v1() { "telemetry.istio.io/v1" } else { "telemetry.istio.io/v1alpha1" };
+    let api = if ctx.istio_v1() {
+        "telemetry.istio.io/v1"
+    } else {
+        "telemetry.istio.io/v1alpha1"
+    };
     Some(json!({
         "apiVersion": api,
         "kind": "Telemetry",

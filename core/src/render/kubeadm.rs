@@ -35,7 +35,10 @@ fn args(api: KubeadmApi, pairs: &[(&str, String)]) -> Value {
 fn kubelet_args(ctx: &Ctx, node: &Node) -> Value {
     let mut labels = vec![format!("topology.kubernetes.io/zone={}", node.zone)];
     labels.extend(node.labels.iter().map(|(k, v)| format!("{k}={v}")));
-    args(ctx.api, &[("node-ip", node.address.clone()), ("node-labels", labels.join(","))])
+    args(
+        ctx.api,
+        &[("node-ip", node.address.clone()), ("node-labels", labels.join(","))],
+    )
 }
 
 fn node_registration(ctx: &Ctx, node: &Node) -> Value {
@@ -56,7 +59,13 @@ fn node_registration(ctx: &Ctx, node: &Node) -> Value {
 pub(crate) fn api_endpoint(ctx: &Ctx) -> String {
     match &ctx.site.spec.kubernetes.control_plane_endpoint {
         Some(ep) => ep.clone(),
-        None => format!("{}:6443", ctx.site.first_control_plane().map(|n| n.address.as_str()).unwrap_or_default()),
+        None => format!(
+            "{}:6443",
+            ctx.site
+                .first_control_plane()
+                .map(|n| n.address.as_str())
+                .unwrap_or_default()
+        ),
     }
 }
 
@@ -159,7 +168,12 @@ fn kube_proxy_conntrack(ctx: &Ctx) -> Option<Value> {
     let sysctl = &ctx.site.spec.tuning.sysctl;
     // Either spelling of a key (`net.nf_conntrack_max` is
     // `net.netfilter.nf_conntrack_max`; validation refuses both at once).
-    let number = |key: &str| sysctl.iter().find(|(k, _)| sysctl_canonical(k) == key).and_then(|(_, v)| v.trim().parse::<u64>().ok());
+    let number = |key: &str| {
+        sysctl
+            .iter()
+            .find(|(k, _)| sysctl_canonical(k) == key)
+            .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+    };
     let mut c = Map::new();
     for (key, field) in KUBE_PROXY_CONNTRACK {
         let Some(n) = number(key) else { continue };
@@ -250,7 +264,12 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
         let path = format!("nodes/{}/kubeadm.yaml", node.name);
         let docs = match action(ctx, node) {
             Action::Init => {
-                vec![init_configuration(ctx, node), cluster_configuration(ctx), kubelet_configuration(), kube_proxy_configuration(ctx)]
+                vec![
+                    init_configuration(ctx, node),
+                    cluster_configuration(ctx),
+                    kubelet_configuration(),
+                    kube_proxy_configuration(ctx),
+                ]
             }
             Action::JoinControlPlane => join_configuration(ctx, node, true)?.into_iter().collect(),
             Action::Join => join_configuration(ctx, node, false)?.into_iter().collect(),
@@ -261,7 +280,11 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
     }
     if let Some(s) = ctx.secrets {
         for (path, content, private) in kubeadm_pki(s) {
-            tree.add(format!("secrets/kubernetes-pki/{path}"), content, if private { MODE_SECRET } else { MODE_FILE });
+            tree.add(
+                format!("secrets/kubernetes-pki/{path}"),
+                content,
+                if private { MODE_SECRET } else { MODE_FILE },
+            );
         }
     }
     Ok(())

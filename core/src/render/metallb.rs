@@ -57,11 +57,19 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
     let m = &ctx.cat.metallb;
     let name = METALLB_MANIFEST;
     let upstream = ctx.upstream(name, &m.manifest)?;
-    let mut text = String::from_utf8(upstream).map_err(|_| RenderError::Upstream { name: name.into(), reason: "not UTF-8 text".into() })?;
+    let mut text = String::from_utf8(upstream).map_err(|_| RenderError::Upstream {
+        name: name.into(),
+        reason: "not UTF-8 text".into(),
+    })?;
     // Both containers: pinned by digest, so a restart never needs the registry.
     for image in &m.images {
         let line = format!("        image: {image}\n");
-        text = replace_once(&text, &line, &format!("{line}        imagePullPolicy: IfNotPresent\n"), name)?;
+        text = replace_once(
+            &text,
+            &line,
+            &format!("{line}        imagePullPolicy: IfNotPresent\n"),
+            name,
+        )?;
     }
     let no_workers = ctx.site.worker_nodes().next().is_none();
     if no_workers {
@@ -77,11 +85,14 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
     }
     // Its metrics are HTTPS with token authentication (see [`scrape_config`]):
     // the annotations would have the generic pod job scrape them over HTTP.
-    let annotations = "      annotations:\n        prometheus.io/port: \"9120\"\n        prometheus.io/scrape: \"true\"\n";
+    let annotations =
+        "      annotations:\n        prometheus.io/port: \"9120\"\n        prometheus.io/scrape: \"true\"\n";
     if text.matches(annotations).count() != 2 {
         return Err(RenderError::Upstream {
             name: name.into(),
-            reason: "expected the controller's and the speaker's prometheus.io annotations; the upstream file changed shape".into(),
+            reason:
+                "expected the controller's and the speaker's prometheus.io annotations; the upstream file changed shape"
+                    .into(),
         });
     }
     let text = text.replace(annotations, "");
@@ -269,9 +280,16 @@ pub(crate) fn verify_lines(ctx: &Ctx) -> String {
                 if metallb { "pool" } else { "any" }
             ));
         }
-        let stated: Vec<String> = svc.ports.iter().filter_map(|p| p.node_port.map(|np| format!("{}={np}", p.name))).collect();
+        let stated: Vec<String> = svc
+            .ports
+            .iter()
+            .filter_map(|p| p.node_port.map(|np| format!("{}={np}", p.name)))
+            .collect();
         if !stated.is_empty() && svc.kind != ServiceType::ClusterIP {
-            checks.push_str(&format!("check_node_ports {target} {}\n", stated.iter().map(|s| quote(s)).collect::<Vec<_>>().join(" ")));
+            checks.push_str(&format!(
+                "check_node_ports {target} {}\n",
+                stated.iter().map(|s| quote(s)).collect::<Vec<_>>().join(" ")
+            ));
         }
     }
     if checks.is_empty() {
@@ -354,7 +372,11 @@ describe_provider() {{
 }}
 
 {checks}"#,
-        ranges = if ranges.is_empty() { "none".to_string() } else { ranges.join(", ") },
+        ranges = if ranges.is_empty() {
+            "none".to_string()
+        } else {
+            ranges.join(", ")
+        },
         first = array(&pool.iter().map(|r| ip_number(r.first)).collect::<Vec<_>>()),
         last = array(&pool.iter().map(|r| ip_number(r.last)).collect::<Vec<_>>()),
         provider = quote(match site.spec.load_balancer.as_ref().map(|l| l.provider) {
@@ -382,7 +404,11 @@ fn dns_target(g: &Gateway, pool: &[PoolRange], metallb: bool) -> String {
         }
         (ServiceType::LoadBalancer, None) => format!("the address the site's load balancer gives it: {lookup}"),
         (ServiceType::NodePort, _) => {
-            let status = svc.ports.iter().find(|p| p.name == STATUS_PORT_NAME).and_then(|p| p.node_port);
+            let status = svc
+                .ports
+                .iter()
+                .find(|p| p.name == STATUS_PORT_NAME)
+                .and_then(|p| p.node_port);
             let ports: Vec<String> = svc
                 .ports
                 .iter()
@@ -398,11 +424,21 @@ fn dns_target(g: &Gateway, pool: &[PoolRange], metallb: bool) -> String {
                 None if local => "; with `externalTrafficPolicy: Local` only nodes running a gateway pod accept, so let it health-check each node on those ports".into(),
                 None => String::new(),
             };
-            let direct = match svc.ports.iter().find(|p| p.name.starts_with("https")).and_then(|p| p.node_port) {
-                Some(np) => format!(" (with no load balancer, clients use a node's address and the node port: `https://HOST:{np}/`)"),
+            let direct = match svc
+                .ports
+                .iter()
+                .find(|p| p.name.starts_with("https"))
+                .and_then(|p| p.node_port)
+            {
+                Some(np) => format!(
+                    " (with no load balancer, clients use a node's address and the node port: `https://HOST:{np}/`)"
+                ),
                 None => String::new(),
             };
-            format!("the site's own load balancer, which forwards {} of every node's address{check}{direct}", ports.join(", "))
+            format!(
+                "the site's own load balancer, which forwards {} of every node's address{check}{direct}",
+                ports.join(", ")
+            )
         }
         (ServiceType::ClusterIP, _) => "nothing outside the cluster: the service is ClusterIP".into(),
     }
@@ -444,7 +480,11 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
     let hosts: Vec<String> = ig.hosts.iter().map(|h| format!("`{h}`")).collect();
     out.push_str(&format!(
         "Point DNS for the ingress host(s) {} at {}.\n",
-        if hosts.is_empty() { "(none listed)".to_string() } else { hosts.join(", ") },
+        if hosts.is_empty() {
+            "(none listed)".to_string()
+        } else {
+            hosts.join(", ")
+        },
         dns_target(ig, &pool, metallb)
     ));
     out.push_str("`ops/verify.sh` checks that each gateway has its address and its stated node ports.\n\n");

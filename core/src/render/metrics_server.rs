@@ -243,7 +243,11 @@ fn approve_script(ctx: &Ctx) -> String {
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
     let mut sans = String::new();
     for n in nodes {
-        let der = n.address.parse::<Ipv4Addr>().map(|a| node_san_der(&n.name, a)).unwrap_or_default();
+        let der = n
+            .address
+            .parse::<Ipv4Addr>()
+            .map(|a| node_san_der(&n.name, a))
+            .unwrap_or_default();
         sans.push_str(&format!(
             "  {}  # {}: DNS:{}, IP Address:{}\n",
             quote(&der),
@@ -449,7 +453,10 @@ fn approve_units(ctx: &Ctx) -> (String, String) {
 /// kubelet serving certificates, then metrics-server, ready and answering
 /// for every node, before Istio creates its HPAs.
 pub(crate) fn install_step(ctx: &Ctx) -> String {
-    let mut out = format!("\n  mb_step \"kubelet serving certificates\"\n  \"$HERE\"/{script}\n", script = quote(APPROVE_SCRIPT));
+    let mut out = format!(
+        "\n  mb_step \"kubelet serving certificates\"\n  \"$HERE\"/{script}\n",
+        script = quote(APPROVE_SCRIPT)
+    );
     if release(ctx).is_none() {
         return out;
     }
@@ -500,7 +507,9 @@ esac
 "#,
     );
     if release(ctx).is_none() {
-        out.push_str("\necho \"== resource metrics: metrics-server is off (spec.observability.metricsServer.enabled)\"\n");
+        out.push_str(
+            "\necho \"== resource metrics: metrics-server is off (spec.observability.metricsServer.enabled)\"\n",
+        );
         return out;
     }
     out.push_str(
@@ -558,7 +567,13 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
 }
 
 fn readme_text(ctx: &Ctx) -> String {
-    let names: Vec<String> = ctx.site.spec.nodes.iter().map(|n| format!("{} ({})", n.name, n.address)).collect();
+    let names: Vec<String> = ctx
+        .site
+        .spec
+        .nodes
+        .iter()
+        .map(|n| format!("{} ({})", n.name, n.address))
+        .collect();
     let approval = format!(
         "Every kubelet gets its serving certificate from the cluster: the KubeletConfiguration sets \
 `serverTLSBootstrap: true`, so each kubelet asks for it with a CertificateSigningRequest for the \
@@ -589,7 +604,9 @@ HorizontalPodAutoscaler gets resource metrics and `kubectl top` does not work, u
     };
     let replicas = ctx.site.metrics_server_replicas();
     let ha = if replicas > 1 {
-        format!("{replicas} replicas, each on another node (required anti-affinity), with a PodDisruptionBudget that keeps one running")
+        format!(
+            "{replicas} replicas, each on another node (required anti-affinity), with a PodDisruptionBudget that keeps one running"
+        )
     } else {
         "1 replica (one node runs workloads; no PodDisruptionBudget, which would block its drain)".to_string()
     };
@@ -630,6 +647,9 @@ mod tests {
     #[test]
     fn the_san_der_is_what_openssl_writes_for_dns_then_ip() {
         // openssl req -addext "subjectAltName=DNS:cp-1,IP:10.0.0.11", read back with openssl asn1parse.
-        assert_eq!(node_san_der("cp-1", Ipv4Addr::new(10, 0, 0, 11)), "300C820463702D3187040A00000B");
+        assert_eq!(
+            node_san_der("cp-1", Ipv4Addr::new(10, 0, 0, 11)),
+            "300C820463702D3187040A00000B"
+        );
     }
 }

@@ -115,7 +115,9 @@ impl<'a> Ctx<'a> {
     /// The reference the cluster uses for an upstream image: the same
     /// repository in the site registry, pinned to its digest when locked.
     pub fn image(&self, upstream: &str) -> String {
-        let Ok(r) = ImageRef::parse(upstream) else { return upstream.to_string() };
+        let Ok(r) = ImageRef::parse(upstream) else {
+            return upstream.to_string();
+        };
         let site = r.in_registry(&self.site.spec.registry);
         match self.lock.and_then(|l| l.image(&r.tagged())) {
             Some(locked) => site.with_digest(locked.site_digest()).to_string(),
@@ -143,7 +145,11 @@ impl<'a> Ctx<'a> {
     pub fn upstream(&self, name: &str, file: &catalog::UpstreamFile) -> Result<Vec<u8>, RenderError> {
         let (bytes, want) = match self.upstream.and_then(|u| u.get(name)) {
             Some(b) => {
-                let want = self.lock.and_then(|l| l.file(name)).map(|f| f.sha256.clone()).unwrap_or_else(|| file.sha256.clone());
+                let want = self
+                    .lock
+                    .and_then(|l| l.file(name))
+                    .map(|f| f.sha256.clone())
+                    .unwrap_or_else(|| file.sha256.clone());
                 (b.clone(), want)
             }
             None => {
@@ -244,7 +250,9 @@ pub fn render_valid(valid: &Validated, inputs: &Inputs) -> Result<FileTree, Rend
     let ctx = Ctx {
         site,
         cat,
-        k8s: cat.kubernetes(&site.spec.kubernetes.version).ok_or_else(|| missing("kubernetes"))?,
+        k8s: cat
+            .kubernetes(&site.spec.kubernetes.version)
+            .ok_or_else(|| missing("kubernetes"))?,
         istio: cat.istio(&site.spec.istio.version).ok_or_else(|| missing("istio"))?,
         api: crate::validate::kubeadm_api(site),
         revision: site.istio_revision(),
@@ -256,8 +264,12 @@ pub fn render_valid(valid: &Validated, inputs: &Inputs) -> Result<FileTree, Rend
         spec_file: inputs.spec_file,
     };
     if let Some(s) = inputs.secrets {
-        let problems: Vec<String> =
-            s.check(site, s.created).into_iter().filter(|d| d.is_error()).map(|d| format!("{}: {}", d.path, d.message)).collect();
+        let problems: Vec<String> = s
+            .check(site, s.created)
+            .into_iter()
+            .filter(|d| d.is_error())
+            .map(|d| format!("{}: {}", d.path, d.message))
+            .collect();
         if !problems.is_empty() {
             return Err(RenderError::Secrets(problems.join("; ")));
         }

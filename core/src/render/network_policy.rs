@@ -120,10 +120,19 @@ fn rule(from: Vec<Value>, ports: &[u32]) -> Value {
 /// connect from.
 fn node_peers(ctx: &Ctx) -> Vec<Value> {
     // Validated addresses; written in their canonical form.
-    let mut addrs: Vec<std::net::Ipv4Addr> = ctx.site.spec.nodes.iter().filter_map(|n| n.address.parse().ok()).collect();
+    let mut addrs: Vec<std::net::Ipv4Addr> = ctx
+        .site
+        .spec
+        .nodes
+        .iter()
+        .filter_map(|n| n.address.parse().ok())
+        .collect();
     addrs.sort();
     addrs.dedup();
-    addrs.into_iter().map(|a| json!({"ipBlock": {"cidr": format!("{a}/32")}})).collect()
+    addrs
+        .into_iter()
+        .map(|a| json!({"ipBlock": {"cidr": format!("{a}/32")}}))
+        .collect()
 }
 
 /// Every namespace whose pods run an Istio proxy: injected namespaces by
@@ -156,16 +165,30 @@ fn api_server_may_tunnel(ctx: &Ctx) -> bool {
     if nodes.len() < 2 {
         return false;
     }
-    let Some(net) = ctx.site.spec.kubernetes.node_subnet.as_deref().and_then(|n| n.parse::<ipnet::Ipv4Net>().ok()) else {
+    let Some(net) = ctx
+        .site
+        .spec
+        .kubernetes
+        .node_subnet
+        .as_deref()
+        .and_then(|n| n.parse::<ipnet::Ipv4Net>().ok())
+    else {
         return true;
     };
-    nodes.iter().any(|n| n.address.parse::<std::net::Ipv4Addr>().map_or(true, |a| !net.contains(&a)))
+    nodes.iter().any(|n| {
+        n.address
+            .parse::<std::net::Ipv4Addr>()
+            .map_or(true, |a| !net.contains(&a))
+    })
 }
 
 fn gateway_namespaces(ctx: &Ctx) -> Vec<String> {
     let istio = &ctx.site.spec.istio;
-    let mut v: Vec<String> =
-        [&istio.ingress_gateway, &istio.egress_gateway].into_iter().filter(|g| g.enabled).map(|g| g.namespace.clone()).collect();
+    let mut v: Vec<String> = [&istio.ingress_gateway, &istio.egress_gateway]
+        .into_iter()
+        .filter(|g| g.enabled)
+        .map(|g| g.namespace.clone())
+        .collect();
     v.sort();
     v.dedup();
     v
@@ -189,7 +212,10 @@ struct Workload {
 
 fn workloads(tree: &FileTree) -> Result<Vec<Workload>, RenderError> {
     let mut out = Vec::new();
-    let files: Vec<&str> = tree.paths().filter(|p| p.starts_with("manifests/observability/") && p.ends_with(".yaml")).collect();
+    let files: Vec<&str> = tree
+        .paths()
+        .filter(|p| p.starts_with("manifests/observability/") && p.ends_with(".yaml"))
+        .collect();
     for path in files {
         let Some(file) = tree.get(path) else { continue };
         let text = String::from_utf8_lossy(&file.bytes);
@@ -198,21 +224,38 @@ fn workloads(tree: &FileTree) -> Result<Vec<Workload>, RenderError> {
             if !["Deployment", "StatefulSet", "DaemonSet"].contains(&kind) {
                 continue;
             }
-            let ns = doc.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("istio-system");
+            let ns = doc
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or("istio-system");
             if ns != "istio-system" {
                 continue;
             }
-            let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            let name = doc
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             let selector: BTreeMap<String, String> = doc
                 .pointer("/spec/selector/matchLabels")
                 .and_then(Value::as_object)
-                .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string()))).collect())
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                        .collect()
+                })
                 .unwrap_or_default();
             if selector.is_empty() {
-                return Err(RenderError::Internal(format!("{path}: {kind} {name} has no matchLabels selector")));
+                return Err(RenderError::Internal(format!(
+                    "{path}: {kind} {name} has no matchLabels selector"
+                )));
             }
             let mut probe_ports = BTreeSet::new();
-            let containers = doc.pointer("/spec/template/spec/containers").and_then(Value::as_array).cloned().unwrap_or_default();
+            let containers = doc
+                .pointer("/spec/template/spec/containers")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             for c in &containers {
                 let named: BTreeMap<&str, u32> = c
                     .get("ports")
@@ -227,7 +270,9 @@ fn workloads(tree: &FileTree) -> Result<Vec<Workload>, RenderError> {
                 for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
                     let Some(p) = c.get(probe) else { continue };
                     for handler in ["httpGet", "tcpSocket", "grpc"] {
-                        let Some(port) = p.get(handler).and_then(|h| h.get("port")) else { continue };
+                        let Some(port) = p.get(handler).and_then(|h| h.get("port")) else {
+                            continue;
+                        };
                         let n = match port {
                             Value::Number(n) => n.as_u64().map(|n| n as u32),
                             Value::String(s) => s.parse().ok().or_else(|| named.get(s.as_str()).copied()),
@@ -236,13 +281,19 @@ fn workloads(tree: &FileTree) -> Result<Vec<Workload>, RenderError> {
                         match n {
                             Some(n) => probe_ports.insert(n),
                             None => {
-                                return Err(RenderError::Internal(format!("{path}: {name}: {probe} port {port} names no container port")));
+                                return Err(RenderError::Internal(format!(
+                                    "{path}: {name}: {probe} port {port} names no container port"
+                                )));
                             }
                         };
                     }
                 }
             }
-            out.push(Workload { name, selector, probe_ports });
+            out.push(Workload {
+                name,
+                selector,
+                probe_ports,
+            });
         }
     }
     Ok(out)
@@ -256,19 +307,45 @@ fn documents(ctx: &Ctx, tree: &FileTree) -> Result<Vec<Value>, RenderError> {
     let gateways = gateway_namespaces(ctx);
     let mesh = ctx.mesh_namespaces();
     let addons = workloads(tree)?;
-    let prometheus = addons.iter().find(|w| w.name == "prometheus").filter(|_| spec.observability.addons.prometheus);
-    let jaeger = addons.iter().find(|w| w.name == "jaeger").filter(|_| spec.observability.addons.jaeger);
+    let prometheus = addons
+        .iter()
+        .find(|w| w.name == "prometheus")
+        .filter(|_| spec.observability.addons.prometheus);
+    let jaeger = addons
+        .iter()
+        .find(|w| w.name == "jaeger")
+        .filter(|_| spec.observability.addons.jaeger);
     let mut allows: Vec<Value> = Vec::new();
 
     // istio-system: the control plane and the addons.
-    allows.push(policy("istio-system", "allow-same-namespace", all_pods(), vec![rule(vec![json!({"podSelector": {}})], &[])]));
-    allows.push(policy("istio-system", "allow-proxies-to-istiod", one_label("app", "istiod"), vec![rule(proxy_peers(ctx), &[15012])]));
+    allows.push(policy(
+        "istio-system",
+        "allow-same-namespace",
+        all_pods(),
+        vec![rule(vec![json!({"podSelector": {}})], &[])],
+    ));
+    allows.push(policy(
+        "istio-system",
+        "allow-proxies-to-istiod",
+        one_label("app", "istiod"),
+        vec![rule(proxy_peers(ctx), &[15012])],
+    ));
     let mut webhook_from = nodes.clone();
     if api_server_may_tunnel(ctx) {
         webhook_from.push(json!({"ipBlock": {"cidr": cidr(&spec.kubernetes.pod_subnet)?}}));
     }
-    allows.push(policy("istio-system", "allow-webhooks-to-istiod", one_label("app", "istiod"), vec![rule(webhook_from, &[15017])]));
-    allows.push(policy("istio-system", "allow-kubelet-probes-istiod", one_label("app", "istiod"), vec![rule(nodes.clone(), &[8080])]));
+    allows.push(policy(
+        "istio-system",
+        "allow-webhooks-to-istiod",
+        one_label("app", "istiod"),
+        vec![rule(webhook_from, &[15017])],
+    ));
+    allows.push(policy(
+        "istio-system",
+        "allow-kubelet-probes-istiod",
+        one_label("app", "istiod"),
+        vec![rule(nodes.clone(), &[8080])],
+    ));
     for w in &addons {
         if !w.probe_ports.is_empty() {
             let ports: Vec<u32> = w.probe_ports.iter().copied().collect();
@@ -283,7 +360,12 @@ fn documents(ctx: &Ctx, tree: &FileTree) -> Result<Vec<Value>, RenderError> {
     // Istio's tracing provider is Zipkin at zipkin.istio-system:9411, the
     // Jaeger Deployment's port 9411 (the Service's targetPort).
     if let Some(j) = jaeger {
-        allows.push(policy("istio-system", "allow-proxies-to-zipkin", labels(&j.selector), vec![rule(proxy_peers(ctx), &[9411])]));
+        allows.push(policy(
+            "istio-system",
+            "allow-proxies-to-zipkin",
+            labels(&j.selector),
+            vec![rule(proxy_peers(ctx), &[9411])],
+        ));
     }
 
     // The namespaces whose pods run a proxy: probes and scraping.
@@ -291,10 +373,21 @@ fn documents(ctx: &Ctx, tree: &FileTree) -> Result<Vec<Value>, RenderError> {
     proxied.extend(mesh.iter().cloned());
     proxied.remove("istio-system");
     for ns in &proxied {
-        allows.push(policy(ns, "allow-kubelet-probes", all_pods(), vec![rule(nodes.clone(), &[15020, 15021])]));
+        allows.push(policy(
+            ns,
+            "allow-kubelet-probes",
+            all_pods(),
+            vec![rule(nodes.clone(), &[15020, 15021])],
+        ));
         if let Some(p) = prometheus {
-            let from = json!({"namespaceSelector": one_label(NAME_LABEL, "istio-system"), "podSelector": labels(&p.selector)});
-            allows.push(policy(ns, "allow-prometheus-scrape", all_pods(), vec![rule(vec![from], &[15020, 15090])]));
+            let from =
+                json!({"namespaceSelector": one_label(NAME_LABEL, "istio-system"), "podSelector": labels(&p.selector)});
+            allows.push(policy(
+                ns,
+                "allow-prometheus-scrape",
+                all_pods(),
+                vec![rule(vec![from], &[15020, 15090])],
+            ));
         }
     }
 
@@ -302,15 +395,30 @@ fn documents(ctx: &Ctx, tree: &FileTree) -> Result<Vec<Value>, RenderError> {
     let ig = &istio.ingress_gateway;
     if ig.enabled {
         let selector = one_label("istio", &gateway_label(ig));
-        let ports: Vec<u32> = ig.service.ports.iter().map(|p| p.target_port).collect::<BTreeSet<_>>().into_iter().collect();
+        let ports: Vec<u32> = ig
+            .service
+            .ports
+            .iter()
+            .map(|p| p.target_port)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         // Written as network addresses: a NetworkPolicy's CIDR has no host bits.
-        let clients: Vec<Value> =
-            authz.ingress_client_cidrs.iter().map(|c| Ok(json!({"ipBlock": {"cidr": cidr(c)?}}))).collect::<Result<_, RenderError>>()?;
+        let clients: Vec<Value> = authz
+            .ingress_client_cidrs
+            .iter()
+            .map(|c| Ok(json!({"ipBlock": {"cidr": cidr(c)?}})))
+            .collect::<Result<_, RenderError>>()?;
         let mut rules = vec![json!({"ports": tcp(&[15021])})];
         if !clients.is_empty() {
             rules.push(rule(clients, &ports));
         }
-        allows.push(policy(&ig.namespace, &format!("allow-clients-to-{}", ig.name), selector.clone(), rules));
+        allows.push(policy(
+            &ig.namespace,
+            &format!("allow-clients-to-{}", ig.name),
+            selector.clone(),
+            rules,
+        ));
         // The blackbox exporter's TLS handshakes with the gateway, whatever
         // the client networks: its own allow, on the probed port only.
         if let Some(port) = super::blackbox::ingress_probe_target_port(ctx) {
@@ -325,18 +433,29 @@ fn documents(ctx: &Ctx, tree: &FileTree) -> Result<Vec<Value>, RenderError> {
                 vec![rule(vec![from], &[port])],
             ));
         }
-        let from =
-            json!({"namespaceSelector": one_label(NAME_LABEL, &ig.namespace), "podSelector": one_label("istio", &gateway_label(ig))});
+        let from = json!({"namespaceSelector": one_label(NAME_LABEL, &ig.namespace), "podSelector": one_label("istio", &gateway_label(ig))});
         let backends: BTreeSet<&str> = ig.routes.iter().map(|r| r.namespace.as_str()).collect();
         for ns in backends {
-            allows.push(policy(ns, &format!("allow-from-{}", ig.name), all_pods(), vec![rule(vec![from.clone()], &[])]));
+            allows.push(policy(
+                ns,
+                &format!("allow-from-{}", ig.name),
+                all_pods(),
+                vec![rule(vec![from.clone()], &[])],
+            ));
         }
     }
 
     // The egress gateway: the mesh's calls out.
     let eg = &istio.egress_gateway;
     if eg.enabled {
-        let ports: Vec<u32> = eg.service.ports.iter().map(|p| p.target_port).collect::<BTreeSet<_>>().into_iter().collect();
+        let ports: Vec<u32> = eg
+            .service
+            .ports
+            .iter()
+            .map(|p| p.target_port)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let from: Vec<Value> = if authz.default_deny {
             // The namespaces AuthorizationPolicy `allow-mesh-to-egress` names.
             let mut names = mesh.clone();
@@ -363,9 +482,17 @@ fn documents(ctx: &Ctx, tree: &FileTree) -> Result<Vec<Value>, RenderError> {
                 continue;
             }
             let mut names: BTreeSet<&str> = r.from_namespaces.iter().map(String::as_str).collect();
-            names.extend(r.from_service_accounts.iter().filter_map(|sa| sa.split_once('/').map(|(ns, _)| ns)));
+            names.extend(
+                r.from_service_accounts
+                    .iter()
+                    .filter_map(|sa| sa.split_once('/').map(|(ns, _)| ns)),
+            );
             let ports: Vec<u32> = r.ports.clone();
-            let selector = if r.selector.is_empty() { all_pods() } else { labels(&r.selector) };
+            let selector = if r.selector.is_empty() {
+                all_pods()
+            } else {
+                labels(&r.selector)
+            };
             let ingress = if names.is_empty() {
                 // Any source, as the AuthorizationPolicy's empty source.
                 let mut any = json!({});
@@ -379,7 +506,11 @@ fn documents(ctx: &Ctx, tree: &FileTree) -> Result<Vec<Value>, RenderError> {
             allows.push(policy(&r.namespace, &r.name, selector, vec![ingress]));
         }
     } else {
-        let from = if spec.security.mtls.mode == MtlsMode::Strict { proxy_peers(ctx) } else { vec![json!({"namespaceSelector": {}})] };
+        let from = if spec.security.mtls.mode == MtlsMode::Strict {
+            proxy_peers(ctx)
+        } else {
+            vec![json!({"namespaceSelector": {}})]
+        };
         for ns in &mesh {
             allows.push(policy(ns, "allow-mesh", all_pods(), vec![rule(from.clone(), &[])]));
         }
@@ -420,7 +551,11 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
             ctx.cat.flannel.version
         ),
         Cni::Calico => {
-            let namespaces = policed_namespaces(ctx).iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+            let namespaces = policed_namespaces(ctx)
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
             let node_net = match &spec.kubernetes.node_subnet {
                 Some(n) => format!("its address in the node network {n}"),
                 None => "the node's InternalIP (its address in the spec)".to_string(),

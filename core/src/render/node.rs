@@ -19,8 +19,11 @@ const LIB_SH: &str = include_str!("assets/lib.sh");
 const APPROVER_STEP: &str = "\n  mb_step \"kubelet serving certificate approver\"\n  mb_csr_approver \"$ROOT/ops\"\n";
 
 /// Sysctls Kubernetes itself needs; the tuning section adds to these.
-pub(crate) const REQUIRED_SYSCTL: &[(&str, &str)] =
-    &[("net.bridge.bridge-nf-call-ip6tables", "1"), ("net.bridge.bridge-nf-call-iptables", "1"), ("net.ipv4.ip_forward", "1")];
+pub(crate) const REQUIRED_SYSCTL: &[(&str, &str)] = &[
+    ("net.bridge.bridge-nf-call-ip6tables", "1"),
+    ("net.bridge.bridge-nf-call-iptables", "1"),
+    ("net.ipv4.ip_forward", "1"),
+];
 
 /// Tools from the operating system the install relies on.
 const OS_TOOLS: &[&str] = &[
@@ -69,7 +72,9 @@ pub(crate) fn kernel_modules(ctx: &Ctx) -> Vec<&'static str> {
 }
 
 fn containerd_major(ctx: &Ctx) -> u64 {
-    semver::Version::parse(&ctx.site.spec.containerd.version).map(|v| v.major).unwrap_or(2)
+    semver::Version::parse(&ctx.site.spec.containerd.version)
+        .map(|v| v.major)
+        .unwrap_or(2)
 }
 
 fn table(entries: Vec<(&str, Toml)>) -> Toml {
@@ -98,9 +103,18 @@ pub(crate) fn containerd_config(ctx: &Ctx) -> Result<String, RenderError> {
         table(vec![
             (
                 "io.containerd.cri.v1.images",
-                table(vec![("pinned_images", table(vec![("sandbox", Toml::String(pause))])), ("registry", registry)]),
+                table(vec![
+                    ("pinned_images", table(vec![("sandbox", Toml::String(pause))])),
+                    ("registry", registry),
+                ]),
             ),
-            ("io.containerd.cri.v1.runtime", table(vec![("containerd", table(vec![("runtimes", table(vec![("runc", runc)]))]))])),
+            (
+                "io.containerd.cri.v1.runtime",
+                table(vec![(
+                    "containerd",
+                    table(vec![("runtimes", table(vec![("runc", runc)]))]),
+                )]),
+            ),
         ])
     } else {
         table(vec![(
@@ -126,9 +140,15 @@ fn hosts_toml(ctx: &Ctx) -> Result<String, RenderError> {
     let scheme = if c.registry_plain_http { "http" } else { "https" };
     let server = format!("{scheme}://{reg}");
     let mut host = Table::new();
-    host.insert("capabilities".into(), Toml::Array(vec![Toml::String("pull".into()), Toml::String("resolve".into())]));
+    host.insert(
+        "capabilities".into(),
+        Toml::Array(vec![Toml::String("pull".into()), Toml::String("resolve".into())]),
+    );
     if c.registry_ca.is_some() {
-        host.insert("ca".into(), Toml::String(format!("/etc/containerd/certs.d/{reg}/ca.crt")));
+        host.insert(
+            "ca".into(),
+            Toml::String(format!("/etc/containerd/certs.d/{reg}/ca.crt")),
+        );
     }
     let mut hosts = Table::new();
     hosts.insert(server.clone(), Toml::Table(host));
@@ -225,7 +245,14 @@ pub(crate) fn node_images(ctx: &Ctx, node: &Node) -> Vec<String> {
     match ctx.site.spec.kubernetes.cni {
         Cni::Flannel => v.extend(ctx.cat.flannel.images.iter().cloned()),
         // calico-kube-controllers is one Deployment, not on every node.
-        Cni::Calico => v.extend(ctx.cat.calico.images.iter().filter(|i| !i.contains("/kube-controllers:")).cloned()),
+        Cni::Calico => v.extend(
+            ctx.cat
+                .calico
+                .images
+                .iter()
+                .filter(|i| !i.contains("/kube-controllers:"))
+                .cloned(),
+        ),
     }
     v.extend(ctx.istio.images.iter().filter(|i| i.contains("/proxyv2:")).cloned());
     v.iter()
@@ -274,9 +301,10 @@ fn bootstrap_script(ctx: &Ctx, node: &Node) -> String {
     // script checks that it is there and private before changing anything,
     // and kubeadm init is told not to print them.
     let (private_check, init_args) = match ctx.secrets {
-        Some(_) => {
-            ("  mb_require_private \"$HERE/kubeadm.yaml\" \"the join credentials\"\n", " --skip-token-print --skip-certificate-key-print")
-        }
+        Some(_) => (
+            "  mb_require_private \"$HERE/kubeadm.yaml\" \"the join credentials\"\n",
+            " --skip-token-print --skip-certificate-key-print",
+        ),
         None => ("", ""),
     };
     let init_step = format!(
@@ -288,21 +316,38 @@ fn bootstrap_script(ctx: &Ctx, node: &Node) -> String {
         "  mb_step \"kubeadm join (control plane)\"\n  mb_kubeadm_join \"$HERE/kubeadm.yaml\" \"$NODE_NAME\" control-plane\n  mb_admin_kubeconfig\n{APPROVER_STEP}"
     );
     let (what, kubeadm_step) = match act {
-        Action::Init => ("the first control-plane node: it runs `kubeadm init` and installs the pod network", init_step.as_str()),
+        Action::Init => (
+            "the first control-plane node: it runs `kubeadm init` and installs the pod network",
+            init_step.as_str(),
+        ),
         Action::JoinControlPlane => ("a control-plane node that joins the first one", join_cp_step.as_str()),
-        Action::Join => ("a worker node", "  mb_step \"kubeadm join\"\n  mb_kubeadm_join \"$HERE/kubeadm.yaml\" \"$NODE_NAME\"\n"),
+        Action::Join => (
+            "a worker node",
+            "  mb_step \"kubeadm join\"\n  mb_kubeadm_join \"$HERE/kubeadm.yaml\" \"$NODE_NAME\"\n",
+        ),
     };
     let locked: Vec<String> = ctx
         .lock
         .map(|_| {
-            let mut names: Vec<&str> = vec!["containerd", "runc", "cni-plugins", "crictl", "kubeadm", "kubelet", "kubectl"];
+            let mut names: Vec<&str> = vec![
+                "containerd",
+                "runc",
+                "cni-plugins",
+                "crictl",
+                "kubeadm",
+                "kubelet",
+                "kubectl",
+            ];
             if node.role == Role::ControlPlane {
                 names.push("istioctl");
             }
             names
                 .into_iter()
                 .flat_map(|n| spec.architectures.iter().map(move |a| format!("{n}-{}", a.as_str())))
-                .filter_map(|f| ctx.file_sha256(&f).map(|sha| format!("  [{}]={}", quote(&f), quote(sha.hex()))))
+                .filter_map(|f| {
+                    ctx.file_sha256(&f)
+                        .map(|sha| format!("  [{}]={}", quote(&f), quote(sha.hex())))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -314,7 +359,10 @@ fn bootstrap_script(ctx: &Ctx, node: &Node) -> String {
     let sha_decl = if locked.is_empty() {
         String::new()
     } else {
-        format!("# sha256 of every carried file, from meshbundle.lock.\ndeclare -A FILE_SHA256=(\n{}\n)\n", locked.join("\n"))
+        format!(
+            "# sha256 of every carried file, from meshbundle.lock.\ndeclare -A FILE_SHA256=(\n{}\n)\n",
+            locked.join("\n")
+        )
     };
     let with_istioctl = if node.role == Role::ControlPlane { "yes" } else { "no" };
     let mut tools: Vec<&str> = OS_TOOLS.to_vec();
@@ -349,7 +397,10 @@ fn bootstrap_script(ctx: &Ctx, node: &Node) -> String {
     let pinned_decl = if pinned.is_empty() {
         String::new()
     } else {
-        format!("# The tags kubeadm asks for, each with the digest it must resolve to here.\nPINNED_TAGS={}\n", array(&pinned))
+        format!(
+            "# The tags kubeadm asks for, each with the digest it must resolve to here.\nPINNED_TAGS={}\n",
+            array(&pinned)
+        )
     };
     let pin_step = if pinned.is_empty() {
         "  mb_log \"not pinned: render with a lock (meshbundle lock) so the tags kubeadm asks for resolve to locked digests\"\n"
@@ -464,14 +515,25 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
             MODE_FILE,
         );
     }
-    tree.add("common/etc/modules-load.d/meshbundle.conf", format!("{}{}\n", ctx.header("#"), kernel_modules(ctx).join("\n")), MODE_FILE);
+    tree.add(
+        "common/etc/modules-load.d/meshbundle.conf",
+        format!("{}{}\n", ctx.header("#"), kernel_modules(ctx).join("\n")),
+        MODE_FILE,
+    );
     let mut sysctl = ctx.header("#");
     sysctl.push_str("# Needed by Kubernetes:\n");
     for (k, v) in REQUIRED_SYSCTL {
         // A value kube-proxy replaces with its own in this mode (validation
         // warns): the line would not hold, so it stays a comment.
-        if let Some((_, fixed)) = kube_proxy_fixed_sysctls(spec.kubernetes.proxy_mode).iter().find(|(key, f)| key == k && *f != v.trim()) {
-            sysctl.push_str(&format!("# {k} = {}: kube-proxy sets {fixed} in {} mode\n", v.trim(), spec.kubernetes.proxy_mode.as_str()));
+        if let Some((_, fixed)) = kube_proxy_fixed_sysctls(spec.kubernetes.proxy_mode)
+            .iter()
+            .find(|(key, f)| key == k && *f != v.trim())
+        {
+            sysctl.push_str(&format!(
+                "# {k} = {}: kube-proxy sets {fixed} in {} mode\n",
+                v.trim(),
+                spec.kubernetes.proxy_mode.as_str()
+            ));
             continue;
         }
         sysctl.push_str(&format!("{k} = {v}\n"));
@@ -486,13 +548,23 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
         // kube-proxy writes these when it starts: its configuration carries
         // the value, and a line here would only be overwritten.
         if let Some((_, field)) = KUBE_PROXY_CONNTRACK.iter().find(|(key, _)| *key == sysctl_canonical(k)) {
-            sysctl.push_str(&format!("# {k} = {}: set by kube-proxy (KubeProxyConfiguration conntrack.{field})\n", v.trim()));
+            sysctl.push_str(&format!(
+                "# {k} = {}: set by kube-proxy (KubeProxyConfiguration conntrack.{field})\n",
+                v.trim()
+            ));
             continue;
         }
         // A value kube-proxy replaces with its own in this mode (validation
         // warns): the line would not hold, so it stays a comment.
-        if let Some((_, fixed)) = kube_proxy_fixed_sysctls(spec.kubernetes.proxy_mode).iter().find(|(key, f)| key == k && *f != v.trim()) {
-            sysctl.push_str(&format!("# {k} = {}: kube-proxy sets {fixed} in {} mode\n", v.trim(), spec.kubernetes.proxy_mode.as_str()));
+        if let Some((_, fixed)) = kube_proxy_fixed_sysctls(spec.kubernetes.proxy_mode)
+            .iter()
+            .find(|(key, f)| key == k && *f != v.trim())
+        {
+            sysctl.push_str(&format!(
+                "# {k} = {}: kube-proxy sets {fixed} in {} mode\n",
+                v.trim(),
+                spec.kubernetes.proxy_mode.as_str()
+            ));
             continue;
         }
         sysctl.push_str(&format!("{k} = {v}\n"));
@@ -500,18 +572,38 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
     tree.add("common/etc/sysctl.d/90-meshbundle.conf", sysctl, MODE_FILE);
     tree.add("common/etc/containerd/config.toml", containerd_config(ctx)?, MODE_FILE);
     let reg = ctx.registry();
-    tree.add(format!("common/etc/containerd/certs.d/{reg}/hosts.toml"), hosts_toml(ctx)?, MODE_FILE);
+    tree.add(
+        format!("common/etc/containerd/certs.d/{reg}/hosts.toml"),
+        hosts_toml(ctx)?,
+        MODE_FILE,
+    );
     if let Some(ca) = &spec.containerd.registry_ca {
         let mut pem = ca.trim().to_string();
         pem.push('\n');
         tree.add(format!("common/etc/containerd/certs.d/{reg}/ca.crt"), pem, MODE_FILE);
     }
     let unit_header = ctx.header("#");
-    tree.add("common/etc/systemd/system/containerd.service", format!("{unit_header}{CONTAINERD_SERVICE}"), MODE_FILE);
-    tree.add("common/etc/systemd/system/kubelet.service", format!("{unit_header}{KUBELET_SERVICE}"), MODE_FILE);
-    tree.add("common/etc/systemd/system/kubelet.service.d/10-kubeadm.conf", format!("{unit_header}{KUBEADM_DROPIN}"), MODE_FILE);
+    tree.add(
+        "common/etc/systemd/system/containerd.service",
+        format!("{unit_header}{CONTAINERD_SERVICE}"),
+        MODE_FILE,
+    );
+    tree.add(
+        "common/etc/systemd/system/kubelet.service",
+        format!("{unit_header}{KUBELET_SERVICE}"),
+        MODE_FILE,
+    );
+    tree.add(
+        "common/etc/systemd/system/kubelet.service.d/10-kubeadm.conf",
+        format!("{unit_header}{KUBEADM_DROPIN}"),
+        MODE_FILE,
+    );
     for node in &spec.nodes {
-        tree.add(format!("nodes/{}/bootstrap.sh", node.name), bootstrap_script(ctx, node), MODE_EXEC);
+        tree.add(
+            format!("nodes/{}/bootstrap.sh", node.name),
+            bootstrap_script(ctx, node),
+            MODE_EXEC,
+        );
     }
     Ok(())
 }

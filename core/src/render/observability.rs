@@ -69,7 +69,11 @@ fn num(v: f64) -> String {
 /// `certExpiryDays`, and a critical at a third of it but not below 7 days
 /// (no separate warning when the threshold is 7 days or less).
 pub(crate) fn cert_thresholds(days: u32) -> (Option<u32>, u32) {
-    if days <= 7 { (None, days) } else { (Some(days), days.div_ceil(3).max(7)) }
+    if days <= 7 {
+        (None, days)
+    } else {
+        (Some(days), days.div_ceil(3).max(7))
+    }
 }
 
 /// The alerts on what the blackbox exporter measures: the ingress TLS
@@ -82,8 +86,15 @@ fn probe_rules(ctx: &Ctx) -> Vec<Value> {
     }
     let site = ctx.name();
     let (warn, crit) = cert_thresholds(ctx.site.spec.observability.alerts.cert_expiry_days);
-    let levels: Vec<(&str, u32)> = warn.map(|w| ("warning", w)).into_iter().chain([("critical", crit)]).collect();
-    let supplied = ctx.secrets.and_then(|s| s.ingress.as_ref()).is_some_and(|i| i.ca.is_none());
+    let levels: Vec<(&str, u32)> = warn
+        .map(|w| ("warning", w))
+        .into_iter()
+        .chain([("critical", crit)])
+        .collect();
+    let supplied = ctx
+        .secrets
+        .and_then(|s| s.ingress.as_ref())
+        .is_some_and(|i| i.ca.is_none());
     let ingress_renewal = if supplied {
         "put a new certificate from your CA in site.secrets.yaml, then meshbundle build, import and sudo ./install.sh cluster"
     } else {
@@ -345,7 +356,9 @@ fn probes_readme(ctx: &Ctx) -> String {
     let (warn, crit) = cert_thresholds(days);
     let when = match warn {
         Some(w) => {
-            format!("a warning within {w} days (`spec.observability.alerts.certExpiryDays`) and a critical alert within {crit} days")
+            format!(
+                "a warning within {w} days (`spec.observability.alerts.certExpiryDays`) and a critical alert within {crit} days"
+            )
         }
         None => format!("a critical alert within {crit} days (`spec.observability.alerts.certExpiryDays`)"),
     };
@@ -382,41 +395,69 @@ fn prometheus_rule(ctx: &Ctx) -> Value {
 /// Adds `alerting:` to the addon Prometheus's `prometheus.yml`: every
 /// Alertmanager pod, by name.
 fn send_alerts_to_alertmanager(ctx: &Ctx, h: &mut addons::Hardened) -> Result<(), RenderError> {
-    let bad = |what: &str| RenderError::Upstream { name: "manifest/addon-prometheus".into(), reason: what.into() };
+    let bad = |what: &str| RenderError::Upstream {
+        name: "manifest/addon-prometheus".into(),
+        reason: what.into(),
+    };
     let cm = h
         .docs
         .iter_mut()
         .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "prometheus")
         .ok_or_else(|| bad("no ConfigMap `prometheus`"))?;
-    let text = cm.pointer("/data/prometheus.yml").and_then(Value::as_str).ok_or_else(|| bad("no prometheus.yml"))?;
+    let text = cm
+        .pointer("/data/prometheus.yml")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("no prometheus.yml"))?;
     let mut config: Value = crate::yaml::from_str(text).map_err(|e| bad(&e.to_string()))?;
-    let obj = config.as_object_mut().ok_or_else(|| bad("prometheus.yml is not a mapping"))?;
+    let obj = config
+        .as_object_mut()
+        .ok_or_else(|| bad("prometheus.yml is not a mapping"))?;
     if obj.contains_key("alerting") {
         return Err(bad("prometheus.yml already has an `alerting` section"));
     }
     obj.insert("alerting".into(), super::alertmanager::prometheus_alerting(ctx));
     cm["data"]["prometheus.yml"] = crate::yaml::to_string(&config)?.into();
-    h.notes.push(format!("prometheus.yml sends alerts to every Alertmanager pod ({}).", super::alertmanager::pod_hosts(ctx).join(", ")));
+    h.notes.push(format!(
+        "prometheus.yml sends alerts to every Alertmanager pod ({}).",
+        super::alertmanager::pod_hosts(ctx).join(", ")
+    ));
     Ok(())
 }
 
 fn indent(text: &str, by: usize) -> String {
     let pad = " ".repeat(by);
-    text.lines().map(|l| if l.is_empty() { String::new() } else { format!("{pad}{l}") }).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("{pad}{l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     let obs = &ctx.site.spec.observability;
-    for (name, on) in
-        [("prometheus", obs.addons.prometheus), ("grafana", obs.addons.grafana), ("jaeger", obs.addons.jaeger), ("kiali", obs.addons.kiali)]
-    {
+    for (name, on) in [
+        ("prometheus", obs.addons.prometheus),
+        ("grafana", obs.addons.grafana),
+        ("jaeger", obs.addons.jaeger),
+        ("kiali", obs.addons.kiali),
+    ] {
         if !on {
             continue;
         }
-        let Some(file) = ctx.istio.addons.get(name) else { continue };
+        let Some(file) = ctx.istio.addons.get(name) else {
+            continue;
+        };
         let key = format!("manifest/addon-{name}");
         let bytes = ctx.upstream(&key, file)?;
-        let mut text = String::from_utf8(bytes).map_err(|_| RenderError::Upstream { name: key.clone(), reason: "not UTF-8".into() })?;
+        let mut text = String::from_utf8(bytes).map_err(|_| RenderError::Upstream {
+            name: key.clone(),
+            reason: "not UTF-8".into(),
+        })?;
         let mut note = String::new();
         if name == "prometheus" {
             let rules = crate::yaml::to_string(&alert_groups(ctx))?;
@@ -442,7 +483,10 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
             ctx.registry(),
         );
         for n in &hardened.notes {
-            out.push_str(&format!("#\n{}\n", n.lines().map(|l| format!("# {l}")).collect::<Vec<_>>().join("\n")));
+            out.push_str(&format!(
+                "#\n{}\n",
+                n.lines().map(|l| format!("# {l}")).collect::<Vec<_>>().join("\n")
+            ));
         }
         for d in &hardened.docs {
             out.push_str("---\n");
@@ -452,7 +496,12 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
     }
     addons::render_credentials(ctx, tree)?;
     if obs.prometheus_operator {
-        add_yaml(ctx, tree, "manifests/observability/prometheus-rule.yaml", &[prometheus_rule(ctx)])?;
+        add_yaml(
+            ctx,
+            tree,
+            "manifests/observability/prometheus-rule.yaml",
+            &[prometheus_rule(ctx)],
+        )?;
     }
     Ok(())
 }

@@ -20,7 +20,10 @@ pub(crate) fn script(ctx: &Ctx, purpose: &str, usage: &str, body: &str) -> Strin
     if !prologue.is_empty() {
         prologue.push('\n');
     }
-    format!("#!/usr/bin/env bash\n{}#\n# {purpose}\n# Usage: {usage}\nset -euo pipefail\n\n{prologue}{body}", ctx.header("#"))
+    format!(
+        "#!/usr/bin/env bash\n{}#\n# {purpose}\n# Usage: {usage}\nset -euo pipefail\n\n{prologue}{body}",
+        ctx.header("#")
+    )
 }
 
 pub(super) fn gateways(ctx: &Ctx) -> Vec<String> {
@@ -34,12 +37,17 @@ pub(super) fn gateways(ctx: &Ctx) -> Vec<String> {
 
 fn addons(ctx: &Ctx) -> Vec<&'static str> {
     let a = &ctx.site.spec.observability.addons;
-    [("prometheus", a.prometheus), ("grafana", a.grafana), ("jaeger", a.jaeger), ("kiali", a.kiali)]
-        .into_iter()
-        .chain([(super::blackbox::NAME, super::blackbox::on(ctx.site))])
-        .filter(|(_, on)| *on)
-        .map(|(n, _)| n)
-        .collect()
+    [
+        ("prometheus", a.prometheus),
+        ("grafana", a.grafana),
+        ("jaeger", a.jaeger),
+        ("kiali", a.kiali),
+    ]
+    .into_iter()
+    .chain([(super::blackbox::NAME, super::blackbox::on(ctx.site))])
+    .filter(|(_, on)| *on)
+    .map(|(n, _)| n)
+    .collect()
 }
 
 fn verify(ctx: &Ctx) -> String {
@@ -215,27 +223,45 @@ done
         names = array(&nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>()),
         addresses = array(&nodes.iter().map(|n| n.address.clone()).collect::<Vec<_>>()),
         roles = array(&nodes.iter().map(|n| n.role.as_str().to_string()).collect::<Vec<_>>()),
-        name_it = if given == "\"${1:-}\"" { "$0 NAME" } else { "NODE=NAME $0" },
+        name_it = if given == "\"${1:-}\"" {
+            "$0 NAME"
+        } else {
+            "NODE=NAME $0"
+        },
     )
 }
 
 fn control_plane_names(ctx: &Ctx) -> Vec<String> {
-    ctx.site.spec.nodes.iter().filter(|n| n.role == Role::ControlPlane).map(|n| n.name.clone()).collect()
+    ctx.site
+        .spec
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::ControlPlane)
+        .map(|n| n.name.clone())
+        .collect()
 }
 
 /// What renews each kind of certificate, as `cert-expiry.sh` names it.
 const RENEW_KUBEADM: &str = "run ops/renew-kubeadm-certs.sh on each control-plane node, one at a time";
 const RENEW_ROOT: &str = "it is a root CA: replace it with a new site CA, see \"Replacing a root CA\" in README.md";
-const RENEW_ROTATE: &str =
-    "meshbundle secrets rotate, then meshbundle build, import the new bundle and run ./install.sh cluster (then restart istiod for its CA)";
+const RENEW_ROTATE: &str = "meshbundle secrets rotate, then meshbundle build, import the new bundle and run ./install.sh cluster (then restart istiod for its CA)";
 const RENEW_SUPPLIED: &str = "it was issued by your own CA: have it issue a new one, replace it in site.secrets.yaml, then meshbundle build, import the new bundle and run ./install.sh cluster";
 const RENEW_KUBELET: &str = "the kubelet renews it itself (rotateCertificates); it runs out only when rotation fails: check journalctl -u kubelet and kubectl get csr on this node";
 
 fn cert_expiry(ctx: &Ctx) -> String {
     let ig = &ctx.site.spec.istio.ingress_gateway;
-    let tls = if ig.enabled { ig.tls.as_ref().map(|t| format!("{}/{}", ig.namespace, t.credential_name)) } else { None };
+    let tls = if ig.enabled {
+        ig.tls
+            .as_ref()
+            .map(|t| format!("{}/{}", ig.namespace, t.credential_name))
+    } else {
+        None
+    };
     // A certificate meshbundle did not issue (no ingress CA in the secrets) is renewed by whoever did.
-    let supplied = ctx.secrets.and_then(|s| s.ingress.as_ref()).is_some_and(|i| i.ca.is_none());
+    let supplied = ctx
+        .secrets
+        .and_then(|s| s.ingress.as_ref())
+        .is_some_and(|i| i.ca.is_none());
     let body = format!(
         r#"# shellcheck source=../common/lib.sh
 source "$ROOT/common/lib.sh"
@@ -507,7 +533,11 @@ fi
 }
 
 fn renew_join(ctx: &Ctx) -> String {
-    let first = ctx.site.first_control_plane().map(|n| n.name.as_str()).unwrap_or_default();
+    let first = ctx
+        .site
+        .first_control_plane()
+        .map(|n| n.name.as_str())
+        .unwrap_or_default();
     let body = match ctx.secrets {
         Some(s) => format!(
             r#"# shellcheck source=../common/lib.sh
@@ -532,10 +562,19 @@ kubeadm init phase upload-certs --upload-certs --skip-certificate-key-print --co
 echo "joins through $ENDPOINT work again for 2 hours (control plane) and 24 hours (workers)"
 "#,
             first = quote(first),
-            token_id = quote(s.kubeadm.token.as_str().split_once('.').map(|(id, _)| id).unwrap_or_default()),
+            token_id = quote(
+                s.kubeadm
+                    .token
+                    .as_str()
+                    .split_once('.')
+                    .map(|(id, _)| id)
+                    .unwrap_or_default()
+            ),
             endpoint = quote(&api_endpoint(ctx)),
         ),
-        None => "echo \"this render has no site secrets; render with --secrets to get this script\" >&2\nexit 1\n".into(),
+        None => {
+            "echo \"this render has no site secrets; render with --secrets to get this script\" >&2\nexit 1\n".into()
+        }
     };
     script(
         ctx,
@@ -647,8 +686,18 @@ echo "restore etcd with: ops/restore-etcd.sh $out/etcd-snapshot.db (see \"Backup
 }
 
 fn restore_etcd(ctx: &Ctx) -> String {
-    let cps: Vec<_> = ctx.site.spec.nodes.iter().filter(|n| n.role == Role::ControlPlane).collect();
-    let initial = cps.iter().map(|n| format!("{}=https://{}:2380", n.name, n.address)).collect::<Vec<_>>().join(",");
+    let cps: Vec<_> = ctx
+        .site
+        .spec
+        .nodes
+        .iter()
+        .filter(|n| n.role == Role::ControlPlane)
+        .collect();
+    let initial = cps
+        .iter()
+        .map(|n| format!("{}=https://{}:2380", n.name, n.address))
+        .collect::<Vec<_>>()
+        .join(",");
     let body = format!(
         r#"# shellcheck source=../common/lib.sh
 source "$ROOT/common/lib.sh"
@@ -802,7 +851,15 @@ fi
         control_plane = array(&control_plane_names(ctx)),
         initial = quote(&initial),
         images = array(&etcd_images(ctx)),
-        workers = array(&ctx.site.spec.nodes.iter().filter(|n| n.role != Role::ControlPlane).map(|n| n.name.clone()).collect::<Vec<_>>()),
+        workers = array(
+            &ctx.site
+                .spec
+                .nodes
+                .iter()
+                .filter(|n| n.role != Role::ControlPlane)
+                .map(|n| n.name.clone())
+                .collect::<Vec<_>>()
+        ),
         istiod = quote(&format!("istiod-{}", ctx.revision)),
         this_node = this_control_plane_node(
             ctx,

@@ -18,7 +18,11 @@ use super::{Ctx, RenderError, add_yaml};
 use crate::tree::{FileTree, MODE_SECRET};
 
 fn api(ctx: &Ctx) -> &'static str {
-    if ctx.istio_v1() { "security.istio.io/v1" } else { "security.istio.io/v1beta1" }
+    if ctx.istio_v1() {
+        "security.istio.io/v1"
+    } else {
+        "security.istio.io/v1beta1"
+    }
 }
 
 fn policy(ctx: &Ctx, name: &str, namespace: &str, spec: Value) -> Value {
@@ -53,7 +57,11 @@ fn ingress_policies(ctx: &Ctx, ig: &crate::spec::Gateway) -> Vec<Value> {
     // Plain HTTP is let through without a token only when all it does is
     // redirect to HTTPS; then JWT guards the HTTPS ports, otherwise every port.
     let https = target_ports(ig, "https");
-    let redirect_only = if jwt && ig.https_redirect && !https.is_empty() { target_ports(ig, "http") } else { Vec::new() };
+    let redirect_only = if jwt && ig.https_redirect && !https.is_empty() {
+        target_ports(ig, "http")
+    } else {
+        Vec::new()
+    };
     let guarded = |rule: &mut Value| {
         if !redirect_only.is_empty() {
             rule["to"] = json!([{"operation": {"ports": https}}]);
@@ -80,19 +88,38 @@ fn ingress_policies(ctx: &Ctx, ig: &crate::spec::Gateway) -> Vec<Value> {
         } else {
             vec![json!({"from": [{"source": clients}]})]
         };
-        docs.push(policy(ctx, "allow-ingress-clients", &ig.namespace, json!({"selector": selector, "action": "ALLOW", "rules": rules})));
+        docs.push(policy(
+            ctx,
+            "allow-ingress-clients",
+            &ig.namespace,
+            json!({"selector": selector, "action": "ALLOW", "rules": rules}),
+        ));
         return docs;
     }
     let everyone = cidrs.iter().any(|c| c.ends_with("/0"));
     if !everyone {
         // An empty list refuses every client, as with deny-by-default.
-        let rule = if cidrs.is_empty() { json!({}) } else { json!({"from": [{"source": {"notIpBlocks": cidrs}}]}) };
-        docs.push(policy(ctx, "deny-other-clients", &ig.namespace, json!({"selector": selector, "action": "DENY", "rules": [rule]})));
+        let rule = if cidrs.is_empty() {
+            json!({})
+        } else {
+            json!({"from": [{"source": {"notIpBlocks": cidrs}}]})
+        };
+        docs.push(policy(
+            ctx,
+            "deny-other-clients",
+            &ig.namespace,
+            json!({"selector": selector, "action": "DENY", "rules": [rule]}),
+        ));
     }
     if jwt {
         let mut rule = json!({"from": [{"source": {"notRequestPrincipals": ["*"]}}]});
         guarded(&mut rule);
-        docs.push(policy(ctx, "deny-without-token", &ig.namespace, json!({"selector": selector, "action": "DENY", "rules": [rule]})));
+        docs.push(policy(
+            ctx,
+            "deny-without-token",
+            &ig.namespace,
+            json!({"selector": selector, "action": "DENY", "rules": [rule]}),
+        ));
     }
     docs
 }
@@ -153,7 +180,10 @@ fn authorization(ctx: &Ctx) -> Vec<Value> {
             let principals: Vec<String> = r
                 .from_service_accounts
                 .iter()
-                .filter_map(|sa| sa.split_once('/').map(|(ns, name)| format!("cluster.local/ns/{ns}/sa/{name}")))
+                .filter_map(|sa| {
+                    sa.split_once('/')
+                        .map(|(ns, name)| format!("cluster.local/ns/{ns}/sa/{name}"))
+                })
                 .collect();
             source["principals"] = json!(principals);
         }
@@ -221,8 +251,18 @@ fn request_authentication(ctx: &Ctx) -> Option<Value> {
 }
 
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
-    add_yaml(ctx, tree, "manifests/security/peer-authentication.yaml", &[peer_authentication(ctx)])?;
-    add_yaml(ctx, tree, "manifests/security/authorization-policies.yaml", &authorization(ctx))?;
+    add_yaml(
+        ctx,
+        tree,
+        "manifests/security/peer-authentication.yaml",
+        &[peer_authentication(ctx)],
+    )?;
+    add_yaml(
+        ctx,
+        tree,
+        "manifests/security/authorization-policies.yaml",
+        &authorization(ctx),
+    )?;
     if let Some(r) = request_authentication(ctx) {
         add_yaml(ctx, tree, "manifests/security/request-authentication.yaml", &[r])?;
     }

@@ -13,9 +13,14 @@
 /// word is expanded, so `$(...)`, backticks, `;`, `"`, `\` and newlines are
 /// inert.
 pub fn quote(s: &str) -> String {
-    let safe =
-        !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | '@' | ',' | '+'));
-    if safe { s.to_string() } else { format!("'{}'", s.replace('\'', r"'\''")) }
+    let safe = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | '@' | ',' | '+'));
+    if safe {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 /// Text for a `#` comment: control characters (a newline would end the

@@ -44,9 +44,15 @@ pub(crate) fn node_time(ctx: &Ctx, node: &Node) -> NodeTime {
     match source(ctx) {
         Some(s) if s.name == node.name => {
             let conf = format!("nodes/{}/etc/chrony/meshbundle.conf", node.name);
-            if t.servers.is_empty() { NodeTime::Local { conf } } else { NodeTime::Follows { conf } }
+            if t.servers.is_empty() {
+                NodeTime::Local { conf }
+            } else {
+                NodeTime::Follows { conf }
+            }
         }
-        _ => NodeTime::Follows { conf: "common/etc/chrony/meshbundle.conf".into() },
+        _ => NodeTime::Follows {
+            conf: "common/etc/chrony/meshbundle.conf".into(),
+        },
     }
 }
 
@@ -86,7 +92,9 @@ fn follower_conf(ctx: &Ctx, t: &Time) -> String {
             out.push_str(&server_lines(std::slice::from_ref(&s.address)));
         }
         None => {
-            out.push_str("# Every node follows the site's NTP servers (spec.time.servers), in this order of preference.\n");
+            out.push_str(
+                "# Every node follows the site's NTP servers (spec.time.servers), in this order of preference.\n",
+            );
             out.push_str(&server_lines(&t.servers));
         }
     }
@@ -98,7 +106,10 @@ fn follower_conf(ctx: &Ctx, t: &Time) -> String {
 /// clock otherwise (and when they are all unreachable), served to the nodes.
 fn source_conf(ctx: &Ctx, t: &Time, s: &Node) -> String {
     let mut out = ctx.header("#");
-    out.push_str(&format!("# {} is the site's time source (spec.time.sourceNode): every other node follows it.\n", comment(&s.name)));
+    out.push_str(&format!(
+        "# {} is the site's time source (spec.time.sourceNode): every other node follows it.\n",
+        comment(&s.name)
+    ));
     if t.servers.is_empty() {
         out.push_str("# No NTP servers are listed: it runs on its own clock, served at stratum 10.\n");
     } else {
@@ -110,7 +121,9 @@ fn source_conf(ctx: &Ctx, t: &Time, s: &Node) -> String {
     }
     out.push_str("local stratum 10\n");
     match &ctx.site.spec.kubernetes.node_subnet {
-        Some(net) => out.push_str(&format!("# The node network (spec.kubernetes.nodeSubnet) may ask it the time.\nallow {net}\n")),
+        Some(net) => out.push_str(&format!(
+            "# The node network (spec.kubernetes.nodeSubnet) may ask it the time.\nallow {net}\n"
+        )),
         None => {
             out.push_str("# The other nodes may ask it the time.\n");
             for n in ctx.site.spec.nodes.iter().filter(|n| n.name != s.name) {
@@ -124,7 +137,9 @@ fn source_conf(ctx: &Ctx, t: &Time, s: &Node) -> String {
 
 fn check_time(ctx: &Ctx) -> String {
     let servers = time(ctx).map(|t| t.servers.join(", ")).unwrap_or_default();
-    let (source_name, source_address) = source(ctx).map(|n| (n.name.as_str(), n.address.as_str())).unwrap_or_default();
+    let (source_name, source_address) = source(ctx)
+        .map(|n| (n.name.as_str(), n.address.as_str()))
+        .unwrap_or_default();
     let others = match source(ctx) {
         Some(s) => format!("{} ({})", s.name, s.address),
         None => servers.clone(),
@@ -195,7 +210,8 @@ echo "OK: this node's clock follows $refname (stratum $stratum), offset $offset 
 /// `common/check-time.sh` on every node, which the bootstrap ran once.
 pub(crate) fn verify_lines(ctx: &Ctx) -> String {
     if time(ctx).is_none() {
-        return "\necho \"== node clocks: time sync is waived in spec.time (the site keeps node clocks in step)\"\n".into();
+        return "\necho \"== node clocks: time sync is waived in spec.time (the site keeps node clocks in step)\"\n"
+            .into();
     }
     "
 echo \"== node clocks\"
@@ -213,7 +229,12 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
                 when clocks drift.\n\n"
             .into();
     };
-    let servers = t.servers.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
+    let servers = t
+        .servers
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let how = match source(ctx) {
         Some(s) if t.servers.is_empty() => format!(
             "**{name}** ({address}) is the site's time source: it serves its own clock at stratum 10 to the \
@@ -232,7 +253,10 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
         None => format!("Every node follows the site's NTP servers ({servers}), in that order of preference."),
     };
     let order = match source(ctx) {
-        Some(s) => format!(" The other nodes wait for **{}**, so bootstrap it first (it runs `kubeadm init` anyway).", s.name),
+        Some(s) => format!(
+            " The other nodes wait for **{}**, so bootstrap it first (it runs `kubeadm init` anyway).",
+            s.name
+        ),
         None => String::new(),
     };
     format!(
@@ -260,11 +284,21 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     let Some(t) = time(ctx) else { return Ok(()) };
     // The common configuration is for every node that is not the source node.
-    if ctx.site.spec.nodes.iter().any(|n| source(ctx).is_none_or(|s| s.name != n.name)) {
+    if ctx
+        .site
+        .spec
+        .nodes
+        .iter()
+        .any(|n| source(ctx).is_none_or(|s| s.name != n.name))
+    {
         tree.add("common/etc/chrony/meshbundle.conf", follower_conf(ctx, t), MODE_FILE);
     }
     if let Some(s) = source(ctx) {
-        tree.add(format!("nodes/{}/etc/chrony/meshbundle.conf", s.name), source_conf(ctx, t, s), MODE_FILE);
+        tree.add(
+            format!("nodes/{}/etc/chrony/meshbundle.conf", s.name),
+            source_conf(ctx, t, s),
+            MODE_FILE,
+        );
     }
     tree.add("common/check-time.sh", check_time(ctx), MODE_EXEC);
     Ok(())

@@ -10,7 +10,11 @@ use crate::spec::Gateway;
 use crate::tree::FileTree;
 
 fn api(ctx: &Ctx) -> &'static str {
-    if ctx.istio_v1() { "networking.istio.io/v1" } else { "networking.istio.io/v1beta1" }
+    if ctx.istio_v1() {
+        "networking.istio.io/v1"
+    } else {
+        "networking.istio.io/v1beta1"
+    }
 }
 
 fn meta(name: &str, namespace: &str) -> Value {
@@ -23,7 +27,10 @@ pub(crate) fn host_name(host: &str) -> String {
 }
 
 fn port_named<'a>(g: &'a Gateway, prefix: &str) -> Option<&'a crate::spec::ServicePort> {
-    g.service.ports.iter().find(|p| p.name.starts_with(prefix) && (prefix != "http" || !p.name.starts_with("https")))
+    g.service
+        .ports
+        .iter()
+        .find(|p| p.name.starts_with(prefix) && (prefix != "http" || !p.name.starts_with("https")))
 }
 
 fn ingress(ctx: &Ctx) -> Vec<Value> {
@@ -59,7 +66,12 @@ fn ingress(ctx: &Ctx) -> Vec<Value> {
     for host in hosts {
         let mut routes: Vec<&crate::spec::Route> = g.routes.iter().filter(|r| r.host == host).collect();
         // Longest prefix first, so `/api` wins over `/`.
-        routes.sort_by(|a, b| b.path_prefix.len().cmp(&a.path_prefix.len()).then(a.path_prefix.cmp(&b.path_prefix)));
+        routes.sort_by(|a, b| {
+            b.path_prefix
+                .len()
+                .cmp(&a.path_prefix.len())
+                .then(a.path_prefix.cmp(&b.path_prefix))
+        });
         let http: Vec<Value> = routes
             .iter()
             .map(|r| {
@@ -126,7 +138,9 @@ fn subset_name(host: &str) -> String {
         return name;
     }
     // FNV-1a, 32 bits: stable across builds and platforms.
-    let hash = host.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    let hash = host
+        .bytes()
+        .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
     let head: String = name.chars().take(54).collect();
     format!("{}-{hash:08x}", head.trim_end_matches('-'))
 }
@@ -166,7 +180,9 @@ fn egress(ctx: &Ctx) -> Vec<Value> {
     if !g.enabled || g.hosts.is_empty() {
         return Vec::new();
     }
-    let Some(https) = port_named(g, "https") else { return Vec::new() };
+    let Some(https) = port_named(g, "https") else {
+        return Vec::new();
+    };
     let domain = &ctx.site.spec.kubernetes.cluster_domain;
     let gw_host = format!("{}.{}.svc.{domain}", g.name, g.namespace);
     let gw_ref = format!("{}/egress", g.namespace);
@@ -247,7 +263,12 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
     if !ingress.is_empty() {
         add_yaml(ctx, tree, "manifests/traffic/ingress.yaml", &ingress)?;
     }
-    add_yaml(ctx, tree, "manifests/traffic/destination-rule.yaml", &[destination_rule(ctx)])?;
+    add_yaml(
+        ctx,
+        tree,
+        "manifests/traffic/destination-rule.yaml",
+        &[destination_rule(ctx)],
+    )?;
     let egress = egress(ctx);
     if !egress.is_empty() {
         add_yaml(ctx, tree, "manifests/traffic/egress.yaml", &egress)?;

@@ -59,7 +59,11 @@ fn order<'a>(ctx: &Ctx<'a>) -> Vec<&'a Node> {
     let nodes = &ctx.site.spec.nodes;
     let first = ctx.site.first_control_plane();
     let mut out: Vec<&Node> = first.into_iter().collect();
-    out.extend(nodes.iter().filter(|n| n.role == Role::ControlPlane && Some(&n.name) != first.map(|f| &f.name)));
+    out.extend(
+        nodes
+            .iter()
+            .filter(|n| n.role == Role::ControlPlane && Some(&n.name) != first.map(|f| &f.name)),
+    );
     out.extend(nodes.iter().filter(|n| n.role == Role::Worker));
     out
 }
@@ -277,7 +281,10 @@ fn node_script(ctx: &Ctx, node: &Node) -> String {
     let locked: Vec<String> = names
         .iter()
         .flat_map(|n| spec.architectures.iter().map(move |a| format!("{n}-{}", a.as_str())))
-        .filter_map(|f| ctx.file_sha256(&f).map(|sha| format!("  [{}]={}", quote(&f), quote(sha.hex()))))
+        .filter_map(|f| {
+            ctx.file_sha256(&f)
+                .map(|sha| format!("  [{}]={}", quote(&f), quote(sha.hex())))
+        })
         .collect();
     let sha_decl = if locked.is_empty() {
         "# Not locked: render with a lock to check every file's sha256 here.\ndeclare -A FILE_SHA256=()\n".to_string()
@@ -291,7 +298,10 @@ fn node_script(ctx: &Ctx, node: &Node) -> String {
     let pinned_decl = if pinned.is_empty() {
         String::new()
     } else {
-        format!("# The tags kubeadm asks for, each with the digest it must resolve to here.\nPINNED_TAGS={}\n", array(&pinned))
+        format!(
+            "# The tags kubeadm asks for, each with the digest it must resolve to here.\nPINNED_TAGS={}\n",
+            array(&pinned)
+        )
     };
     let pin_step = if pinned.is_empty() {
         "  mb_log \"not pinned: render with a lock (meshbundle lock) so the tags kubeadm asks for resolve to locked digests\"\n"
@@ -329,7 +339,12 @@ fn node_script(ctx: &Ctx, node: &Node) -> String {
     } else {
         format!(
             "  [[ \"$(mb_cluster_version \"$KUBECONFIG_FILE\")\" == \"$TARGET\" ]] ||\n    mb_die \"the control plane does not run $TARGET yet: ops/upgrade-kubernetes.sh upgrades {} first\"\n",
-            comment(ctx.site.first_control_plane().map(|f| f.name.as_str()).unwrap_or_default())
+            comment(
+                ctx.site
+                    .first_control_plane()
+                    .map(|f| f.name.as_str())
+                    .unwrap_or_default()
+            )
         )
     };
     format!(
@@ -428,14 +443,22 @@ main "$@"
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     tree.add(SCRIPT, orchestrator(ctx), MODE_EXEC);
     for node in &ctx.site.spec.nodes {
-        tree.add(format!("nodes/{}/upgrade.sh", node.name), node_script(ctx, node), MODE_EXEC);
+        tree.add(
+            format!("nodes/{}/upgrade.sh", node.name),
+            node_script(ctx, node),
+            MODE_EXEC,
+        );
     }
     Ok(())
 }
 
 /// The operator README's section.
 pub(crate) fn readme(ctx: &Ctx) -> String {
-    let first = ctx.site.first_control_plane().map(|n| n.name.as_str()).unwrap_or_default();
+    let first = ctx
+        .site
+        .first_control_plane()
+        .map(|n| n.name.as_str())
+        .unwrap_or_default();
     let order: Vec<&str> = order(ctx).iter().map(|n| n.name.as_str()).collect();
     format!(
         r#"## Upgrading Kubernetes

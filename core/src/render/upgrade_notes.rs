@@ -48,14 +48,21 @@ fn order(ctx: &Ctx, k8s: &Step, istio: &Step) -> Order {
 }
 
 fn node_list(nodes: &[&Node]) -> String {
-    nodes.iter().map(|n| format!("`{}`", n.name)).collect::<Vec<_>>().join(", ")
+    nodes
+        .iter()
+        .map(|n| format!("`{}`", n.name))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn kubernetes_section(ctx: &Ctx, n: &mut usize, from: &UpgradeFrom, changes: &Changes) -> String {
     let site = ctx.site;
     let spec = &site.spec;
     let first: Vec<&Node> = site.first_control_plane().into_iter().collect();
-    let other_cp: Vec<&Node> = site.control_plane_nodes().filter(|x| Some(&x.name) != first.first().map(|f| &f.name)).collect();
+    let other_cp: Vec<&Node> = site
+        .control_plane_nodes()
+        .filter(|x| Some(&x.name) != first.first().map(|f| &f.name))
+        .collect();
     let workers: Vec<&Node> = site.worker_nodes().collect();
     let mut what = Vec::new();
     if let Some(k) = &changes.kubernetes {
@@ -90,14 +97,27 @@ fn kubernetes_section(ctx: &Ctx, n: &mut usize, from: &UpgradeFrom, changes: &Ch
         i += 1;
         out.push_str(&format!("{i}. {text}\n"));
     };
-    let node_step = if changes.kubernetes.is_some() { ", `kubeadm upgrade node`" } else { "" };
+    let node_step = if changes.kubernetes.is_some() {
+        ", `kubeadm upgrade node`"
+    } else {
+        ""
+    };
     if let Some(f) = first.first() {
         let apply = if changes.kubernetes.is_some() {
-            format!(", `kubeadm upgrade plan` and `kubeadm upgrade apply v{}`, once for the cluster", spec.kubernetes.version)
+            format!(
+                ", `kubeadm upgrade plan` and `kubeadm upgrade apply v{}`, once for the cluster",
+                spec.kubernetes.version
+            )
         } else {
             String::new()
         };
-        line(&mut out, format!("`{}` (first control-plane node, {}): the script runs its `upgrade.sh` itself{apply}", f.name, f.address));
+        line(
+            &mut out,
+            format!(
+                "`{}` (first control-plane node, {}): the script runs its `upgrade.sh` itself{apply}",
+                f.name, f.address
+            ),
+        );
     }
     for c in &other_cp {
         line(
@@ -111,15 +131,24 @@ fn kubernetes_section(ctx: &Ctx, n: &mut usize, from: &UpgradeFrom, changes: &Ch
     for w in &workers {
         line(
             &mut out,
-            format!("`{}` (worker, {}): when the script asks, `sudo ./nodes/{}/upgrade.sh` on it{node_step}", w.name, w.address, w.name),
+            format!(
+                "`{}` (worker, {}): when the script asks, `sudo ./nodes/{}/upgrade.sh` on it{node_step}",
+                w.name, w.address, w.name
+            ),
         );
     }
-    out.push_str("\nNo worker before every control-plane node is done: a kubelet is never newer than the API server.\n\n");
+    out.push_str(
+        "\nNo worker before every control-plane node is done: a kubelet is never newer than the API server.\n\n",
+    );
     out
 }
 
 fn istio_section(ctx: &Ctx, n: &mut usize, from: &UpgradeFrom, changes: &Changes) -> String {
-    let first = ctx.site.first_control_plane().map(|f| f.name.as_str()).unwrap_or_default();
+    let first = ctx
+        .site
+        .first_control_plane()
+        .map(|f| f.name.as_str())
+        .unwrap_or_default();
     let old = &from.revision;
     let mut out = String::new();
     *n += 1;
@@ -159,10 +188,19 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
         ctx.spec_file().replace("--", "- -")
     ));
     out.push_str(&format!("# Upgrading {}\n\n", ctx.name()));
-    out.push_str(&format!("This bundle upgrades the site from bundle `{}`.\n\n", from.bundle));
+    out.push_str(&format!(
+        "This bundle upgrades the site from bundle `{}`.\n\n",
+        from.bundle
+    ));
     out.push_str("| | the site runs (previous bundle) | this bundle |\n|---|---|---|\n");
-    out.push_str(&format!("| Kubernetes | {} | {} |\n", from.kubernetes, spec.kubernetes.version));
-    out.push_str(&format!("| containerd | {} | {} |\n", from.containerd, spec.containerd.version));
+    out.push_str(&format!(
+        "| Kubernetes | {} | {} |\n",
+        from.kubernetes, spec.kubernetes.version
+    ));
+    out.push_str(&format!(
+        "| containerd | {} | {} |\n",
+        from.containerd, spec.containerd.version
+    ));
     out.push_str(&format!(
         "| Istio | {} (revision `{}`) | {} (revision `{}`) |\n\n",
         from.istio, from.revision, spec.istio.version, ctx.revision

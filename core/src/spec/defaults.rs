@@ -45,23 +45,37 @@ pub(crate) fn d_istiod_replicas() -> u32 {
     2
 }
 pub(crate) fn d_istiod_hpa() -> Hpa {
-    Hpa { enabled: true, min_replicas: 2, max_replicas: 5, target_cpu_utilization_percent: 80 }
+    Hpa {
+        enabled: true,
+        min_replicas: 2,
+        max_replicas: 5,
+        target_cpu_utilization_percent: 80,
+    }
 }
 pub(crate) fn d_hpa_cpu() -> u32 {
     80
 }
 fn rl(cpu: Option<&str>, memory: Option<&str>) -> ResourceList {
-    ResourceList { cpu: cpu.map(Into::into), memory: memory.map(Into::into) }
+    ResourceList {
+        cpu: cpu.map(Into::into),
+        memory: memory.map(Into::into),
+    }
 }
 pub(crate) fn d_istiod_resources() -> Resources {
     // No CPU limit: a throttled istiod delays configuration pushes to every proxy.
-    Resources { requests: rl(Some("500m"), Some("2Gi")), limits: rl(None, Some("4Gi")) }
+    Resources {
+        requests: rl(Some("500m"), Some("2Gi")),
+        limits: rl(None, Some("4Gi")),
+    }
 }
 pub(crate) fn d_trace_sampling() -> f64 {
     1.0
 }
 pub(crate) fn d_proxy_resources() -> Resources {
-    Resources { requests: rl(Some("100m"), Some("128Mi")), limits: rl(Some("2"), Some("1Gi")) }
+    Resources {
+        requests: rl(Some("100m"), Some("128Mi")),
+        limits: rl(Some("2"), Some("1Gi")),
+    }
 }
 pub(crate) fn d_proxy_concurrency() -> u32 {
     2
@@ -74,7 +88,12 @@ pub(crate) fn d_path_prefix() -> String {
 }
 
 fn port(name: &str, port: u32, target_port: u32) -> ServicePort {
-    ServicePort { name: name.into(), port, target_port, node_port: None }
+    ServicePort {
+        name: name.into(),
+        port,
+        target_port,
+        node_port: None,
+    }
 }
 
 pub(crate) fn d_ingress_gateway() -> Gateway {
@@ -83,8 +102,16 @@ pub(crate) fn d_ingress_gateway() -> Gateway {
         name: "istio-ingressgateway".into(),
         namespace: "istio-ingress".into(),
         replicas: 3,
-        hpa: Hpa { enabled: true, min_replicas: 3, max_replicas: 10, target_cpu_utilization_percent: 80 },
-        resources: Resources { requests: rl(Some("500m"), Some("512Mi")), limits: rl(Some("2"), Some("1Gi")) },
+        hpa: Hpa {
+            enabled: true,
+            min_replicas: 3,
+            max_replicas: 10,
+            target_cpu_utilization_percent: 80,
+        },
+        resources: Resources {
+            requests: rl(Some("500m"), Some("512Mi")),
+            limits: rl(Some("2"), Some("1Gi")),
+        },
         service: GatewayService {
             kind: ServiceType::LoadBalancer,
             external_traffic_policy: Some(ExternalTrafficPolicy::Local),
@@ -93,7 +120,10 @@ pub(crate) fn d_ingress_gateway() -> Gateway {
             annotations: BTreeMap::new(),
         },
         hosts: Vec::new(),
-        tls: Some(GatewayTls { credential_name: d_tls_credential(), min_protocol_version: TlsVersion::Tlsv12 }),
+        tls: Some(GatewayTls {
+            credential_name: d_tls_credential(),
+            min_protocol_version: TlsVersion::Tlsv12,
+        }),
         https_redirect: true,
         routes: Vec::new(),
     }
@@ -105,8 +135,16 @@ pub(crate) fn d_egress_gateway() -> Gateway {
         name: "istio-egressgateway".into(),
         namespace: "istio-egress".into(),
         replicas: 2,
-        hpa: Hpa { enabled: true, min_replicas: 2, max_replicas: 5, target_cpu_utilization_percent: 80 },
-        resources: Resources { requests: rl(Some("200m"), Some("256Mi")), limits: rl(Some("1"), Some("512Mi")) },
+        hpa: Hpa {
+            enabled: true,
+            min_replicas: 2,
+            max_replicas: 5,
+            target_cpu_utilization_percent: 80,
+        },
+        resources: Resources {
+            requests: rl(Some("200m"), Some("256Mi")),
+            limits: rl(Some("1"), Some("512Mi")),
+        },
         service: GatewayService {
             kind: ServiceType::ClusterIP,
             external_traffic_policy: None,
@@ -215,7 +253,11 @@ impl Default for Kubernetes {
 
 impl Default for Containerd {
     fn default() -> Self {
-        Containerd { version: d_containerd_version(), registry_ca: None, registry_plain_http: false }
+        Containerd {
+            version: d_containerd_version(),
+            registry_ca: None,
+            registry_plain_http: false,
+        }
     }
 }
 
@@ -249,7 +291,11 @@ pub(crate) fn d_canary_tag() -> String {
 
 impl Default for IstioUpgrade {
     fn default() -> Self {
-        IstioUpgrade { stable_tag: d_stable_tag(), canary_tag: d_canary_tag(), canary_namespaces: Vec::new() }
+        IstioUpgrade {
+            stable_tag: d_stable_tag(),
+            canary_tag: d_canary_tag(),
+            canary_namespaces: Vec::new(),
+        }
     }
 }
 

@@ -48,7 +48,11 @@ pub struct EditError {
 }
 
 fn err(path: &str, message: impl Into<String>, hint: impl Into<String>) -> EditError {
-    EditError { path: path.to_string(), message: message.into(), hint: hint.into() }
+    EditError {
+        path: path.to_string(),
+        message: message.into(),
+        hint: hint.into(),
+    }
 }
 
 /// Returns `text` with `op` applied at `path` (a field path as diagnostics
@@ -57,11 +61,23 @@ fn err(path: &str, message: impl Into<String>, hint: impl Into<String>) -> EditE
 pub fn edit(text: &str, path: &str, op: &EditOp) -> Result<String, EditError> {
     let segs = segments(path).map_err(|m| err(path, m, "write a field path such as spec.nodes[0].address"))?;
     if segs.is_empty() {
-        return Err(err(path, "the whole document cannot be replaced by an edit", "name a field inside it"));
+        return Err(err(
+            path,
+            "the whole document cannot be replaced by an edit",
+            "name a field inside it",
+        ));
     }
     let (before, _) = super::load::yaml_to_json(text).map_err(|d| {
-        let at = if d.line > 0 { format!("line {}:{}: ", d.line, d.column) } else { String::new() };
-        err(path, format!("the YAML does not parse ({at}{})", d.message), "fix the YAML first; the edit is made on the text as it is")
+        let at = if d.line > 0 {
+            format!("line {}:{}: ", d.line, d.column)
+        } else {
+            String::new()
+        };
+        err(
+            path,
+            format!("the YAML does not parse ({at}{})", d.message),
+            "fix the YAML first; the edit is made on the text as it is",
+        )
     })?;
     let mut expected = before.clone();
     if !apply(&mut expected, &segs, op, path)? {
@@ -107,7 +123,9 @@ fn segments(path: &str) -> Result<Vec<Seg>, String> {
             }
             b'[' => {
                 let end = path[i..].find(']').map(|e| i + e).ok_or("a `[` is not closed by `]`")?;
-                let n = path[i + 1..end].parse().map_err(|_| format!("`{}` is not a list index", &path[i + 1..end]))?;
+                let n = path[i + 1..end]
+                    .parse()
+                    .map_err(|_| format!("`{}` is not a list index", &path[i + 1..end]))?;
                 out.push(Seg::Index(n));
                 i = end + 1;
             }
@@ -189,16 +207,27 @@ fn apply(root: &mut Value, segs: &[Seg], op: &EditOp, path: &str) -> Result<bool
         }
         EditOp::Insert(new) => {
             let Seg::Index(i) = last else {
-                return Err(err(path, "an insert names the index of the new list item", "end the path with [N]"));
+                return Err(err(
+                    path,
+                    "an insert names the index of the new list item",
+                    "end the path with [N]",
+                ));
             };
             if v.is_null() {
                 *v = Value::Array(Vec::new());
             }
-            let Value::Array(a) = v else { return Err(err(path, format!("{} is not a list", show(parents)), "")) };
+            let Value::Array(a) = v else {
+                return Err(err(path, format!("{} is not a list", show(parents)), ""));
+            };
             if *i > a.len() {
                 return Err(err(
                     path,
-                    format!("{} has {} items; a new item goes at an index from 0 to {}", show(parents), a.len(), a.len()),
+                    format!(
+                        "{} has {} items; a new item goes at an index from 0 to {}",
+                        show(parents),
+                        a.len(),
+                        a.len()
+                    ),
                     "",
                 ));
             }
@@ -218,7 +247,11 @@ fn apply(root: &mut Value, segs: &[Seg], op: &EditOp, path: &str) -> Result<bool
 }
 
 fn no_item(path: &str, list: &[Seg], i: usize, len: usize) -> EditError {
-    err(path, format!("{} has {len} items, so there is no item {i}", show(list)), "insert an item to add one")
+    err(
+        path,
+        format!("{} has {len} items, so there is no item {i}", show(list)),
+        "insert an item to add one",
+    )
 }
 
 // ------------------------------------------------------------ the document's nodes
@@ -243,13 +276,25 @@ enum Kind {
 
 impl Node {
     fn is_empty_scalar(&self) -> bool {
-        matches!(self.kind, Kind::Scalar { style: ScalarStyle::Plain, .. }) && self.start == self.end
+        matches!(
+            self.kind,
+            Kind::Scalar {
+                style: ScalarStyle::Plain,
+                ..
+            }
+        ) && self.start == self.end
     }
     fn is_null(&self) -> bool {
         matches!(&self.kind, Kind::Scalar { value, style: ScalarStyle::Plain } if matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL"))
     }
     fn is_block_scalar(&self) -> bool {
-        matches!(self.kind, Kind::Scalar { style: ScalarStyle::Literal | ScalarStyle::Folded, .. })
+        matches!(
+            self.kind,
+            Kind::Scalar {
+                style: ScalarStyle::Literal | ScalarStyle::Folded,
+                ..
+            }
+        )
     }
     fn flow(&self) -> bool {
         match &self.kind {
@@ -301,9 +346,19 @@ impl<'a> Doc<'a> {
             let t = span.end.byte_offset().ok_or("the YAML parser gave no byte offsets")?;
             events.push((e, s, t));
         }
-        let mut it = events.into_iter().skip_while(|(e, _, _)| !matches!(e, Event::DocumentStart(..))).skip(1).peekable();
+        let mut it = events
+            .into_iter()
+            .skip_while(|(e, _, _)| !matches!(e, Event::DocumentStart(..)))
+            .skip(1)
+            .peekable();
         let root = build(text, &mut it)?;
-        let mut doc = Doc { text, root, step: 2, seq_step: 2, nl: if text.contains("\r\n") { "\r\n" } else { "\n" } };
+        let mut doc = Doc {
+            text,
+            root,
+            step: 2,
+            seq_step: 2,
+            nl: if text.contains("\r\n") { "\r\n" } else { "\n" },
+        };
         let (step, seq_step) = doc.indents();
         doc.step = step.unwrap_or(2);
         doc.seq_step = seq_step.unwrap_or(doc.step);
@@ -325,7 +380,11 @@ impl<'a> Doc<'a> {
     }
     /// The first non-blank byte before `pos` and its position.
     fn prev_char(&self, pos: usize) -> Option<(usize, u8)> {
-        self.text[..pos].bytes().enumerate().rev().find(|(_, b)| !b" \t\r\n".contains(b))
+        self.text[..pos]
+            .bytes()
+            .enumerate()
+            .rev()
+            .find(|(_, b)| !b" \t\r\n".contains(b))
     }
     fn colon_after(&self, key: &Node) -> Option<usize> {
         let rest = &self.text[key.end..];
@@ -341,7 +400,10 @@ impl<'a> Doc<'a> {
                 Kind::Map { flow: false, entries } => {
                     for (k, v) in entries {
                         match &v.kind {
-                            Kind::Map { flow: false, entries: e } if step.is_none() && !e.is_empty() => {
+                            Kind::Map {
+                                flow: false,
+                                entries: e,
+                            } if step.is_none() && !e.is_empty() => {
                                 let c = d.col(e[0].0.start);
                                 if c > d.col(k.start) {
                                     *step = Some(c - d.col(k.start));
@@ -376,13 +438,22 @@ impl<'a> Doc<'a> {
             let (node, _, in_flow) = chain[depth];
             let next = match (&segs[depth], &node.kind) {
                 (Seg::Key(k), Kind::Map { flow, entries }) => entries.iter().find_map(|(key, v)| match &key.kind {
-                    Kind::Scalar { value, .. } if value == k => {
-                        Some((v, Place::Value { colon: self.colon_after(key).unwrap_or(key.end), key_start: key.start }, in_flow || *flow))
-                    }
+                    Kind::Scalar { value, .. } if value == k => Some((
+                        v,
+                        Place::Value {
+                            colon: self.colon_after(key).unwrap_or(key.end),
+                            key_start: key.start,
+                        },
+                        in_flow || *flow,
+                    )),
                     _ => None,
                 }),
                 (Seg::Index(i), Kind::Seq { flow, items }) => items.get(*i).map(|it| {
-                    let dash = if *flow { None } else { self.prev_char(it.start).filter(|(_, b)| *b == b'-').map(|(p, _)| p) };
+                    let dash = if *flow {
+                        None
+                    } else {
+                        self.prev_char(it.start).filter(|(_, b)| *b == b'-').map(|(p, _)| p)
+                    };
                     (it, Place::Item { dash }, in_flow || *flow)
                 }),
                 (_, Kind::Alias) => {
@@ -406,7 +477,9 @@ impl<'a> Doc<'a> {
             EditOp::Set(v) if depth == n => self.replace(node, place, in_flow, v, path),
             EditOp::Set(v) => self.add_under(node, place, in_flow, &segs[depth..], v.clone(), path),
             EditOp::Insert(v) => {
-                let Some(Seg::Index(i)) = segs.last() else { return Err(err(path, "an insert ends with a list index", "")) };
+                let Some(Seg::Index(i)) = segs.last() else {
+                    return Err(err(path, "an insert ends with a list index", ""));
+                };
                 if depth >= n - 1 {
                     let (list, place, in_flow) = chain[n - 1];
                     match &list.kind {
@@ -415,7 +488,14 @@ impl<'a> Doc<'a> {
                         _ => Err(err(path, format!("{} is not a list", show(&segs[..n - 1])), "")),
                     }
                 } else {
-                    self.add_under(node, place, in_flow, &segs[depth..n - 1], Value::Array(vec![v.clone()]), path)
+                    self.add_under(
+                        node,
+                        place,
+                        in_flow,
+                        &segs[depth..n - 1],
+                        Value::Array(vec![v.clone()]),
+                        path,
+                    )
                 }
             }
             EditOp::Remove => {
@@ -439,7 +519,11 @@ impl<'a> Doc<'a> {
     /// ` scalar`, ` {flow}`, or a block on the following lines.
     fn after_colon(&self, v: &Value, indent: usize, style: Option<ScalarStyle>) -> String {
         if is_block(v) {
-            let ind = if v.is_array() { indent + self.seq_step } else { indent + self.step };
+            let ind = if v.is_array() {
+                indent + self.seq_step
+            } else {
+                indent + self.step
+            };
             format!("{}{}", self.nl, self.block(v, ind).join(self.nl))
         } else {
             format!(" {}", flow(v, style, false))
@@ -456,7 +540,11 @@ impl<'a> Doc<'a> {
                     let key = scalar_text(k, None, false);
                     if is_block(x) {
                         out.push(format!("{pad}{key}:"));
-                        let sub = if x.is_array() { ind + self.seq_step } else { ind + self.step };
+                        let sub = if x.is_array() {
+                            ind + self.seq_step
+                        } else {
+                            ind + self.step
+                        };
                         out.extend(self.block(x, sub));
                     } else {
                         out.push(format!("{pad}{key}: {}", flow(x, None, false)));
@@ -488,7 +576,10 @@ impl<'a> Doc<'a> {
         };
         if in_flow
             || node.flow()
-            || (matches!(node.kind, Kind::Scalar { .. }) && !node.is_block_scalar() && !node.is_empty_scalar() && !is_block(v))
+            || (matches!(node.kind, Kind::Scalar { .. })
+                && !node.is_block_scalar()
+                && !node.is_empty_scalar()
+                && !is_block(v))
         {
             // In place, in flow form.
             if matches!(node.kind, Kind::Alias) {
@@ -516,20 +607,40 @@ impl<'a> Doc<'a> {
                 };
                 Ok(self.splice(dash + 1, end, &with))
             }
-            Place::Item { dash: None } | Place::Root => {
-                Err(err(path, "this value is written in a form the editor does not rewrite", "edit the YAML text by hand"))
-            }
+            Place::Item { dash: None } | Place::Root => Err(err(
+                path,
+                "this value is written in a form the editor does not rewrite",
+                "edit the YAML text by hand",
+            )),
         }
     }
 
     /// Adds the missing keys `rest` (then `v`) under `node`.
-    fn add_under(&self, node: &Node, place: Place, in_flow: bool, rest: &[Seg], v: Value, path: &str) -> Result<String, EditError> {
+    fn add_under(
+        &self,
+        node: &Node,
+        place: Place,
+        in_flow: bool,
+        rest: &[Seg],
+        v: Value,
+        path: &str,
+    ) -> Result<String, EditError> {
         let Some((Seg::Key(first), deeper)) = rest.split_first() else {
-            return Err(err(path, "a list item that does not exist cannot be set", "insert it instead"));
+            return Err(err(
+                path,
+                "a list item that does not exist cannot be set",
+                "insert it instead",
+            ));
         };
         let mut value = v;
         for s in deeper.iter().rev() {
-            let Seg::Key(k) = s else { return Err(err(path, "a list item that does not exist cannot be set", "insert it instead")) };
+            let Seg::Key(k) = s else {
+                return Err(err(
+                    path,
+                    "a list item that does not exist cannot be set",
+                    "insert it instead",
+                ));
+            };
             value = Value::Object([(k.clone(), value)].into_iter().collect());
         }
         match &node.kind {
@@ -545,21 +656,46 @@ impl<'a> Doc<'a> {
                 let ind = self.col(entries[0].0.start);
                 let key = scalar_text(first, None, false);
                 let (last_k, last_v) = entries.last().expect("a block mapping has an entry");
-                let end = if last_v.is_empty_scalar() { self.colon_after(last_k).unwrap_or(last_k.end) } else { last_v.end };
+                let end = if last_v.is_empty_scalar() {
+                    self.colon_after(last_k).unwrap_or(last_k.end)
+                } else {
+                    last_v.end
+                };
                 let at = self.line_end(end);
-                let lead = if at == self.text.len() && !self.text.ends_with('\n') { self.nl } else { "" };
-                let line = format!("{lead}{}{key}:{}{}", " ".repeat(ind), self.after_colon(&value, ind, None), self.nl);
+                let lead = if at == self.text.len() && !self.text.ends_with('\n') {
+                    self.nl
+                } else {
+                    ""
+                };
+                let line = format!(
+                    "{lead}{}{key}:{}{}",
+                    " ".repeat(ind),
+                    self.after_colon(&value, ind, None),
+                    self.nl
+                );
                 Ok(self.splice(at, at, &line))
             }
             _ if node.is_null() => {
                 let whole = Value::Object([(first.clone(), value)].into_iter().collect());
                 self.replace(node, place, in_flow, &whole, path)
             }
-            _ => Err(err(path, format!("`{first}` cannot be added: its parent is not a mapping"), "")),
+            _ => Err(err(
+                path,
+                format!("`{first}` cannot be added: its parent is not a mapping"),
+                "",
+            )),
         }
     }
 
-    fn insert_item(&self, node: &Node, is_flow: bool, items: &[Node], i: usize, v: &Value, path: &str) -> Result<String, EditError> {
+    fn insert_item(
+        &self,
+        node: &Node,
+        is_flow: bool,
+        items: &[Node],
+        i: usize,
+        v: &Value,
+        path: &str,
+    ) -> Result<String, EditError> {
         if is_flow {
             let item = flow(v, None, true);
             return Ok(match (items.get(i), items.last()) {
@@ -568,15 +704,29 @@ impl<'a> Doc<'a> {
                 (None, None) => self.splice(node.start, node.end, &format!("[{item}]")),
             });
         }
-        let dash_of = |n: &Node| self.prev_char(n.start).filter(|(p, b)| *b == b'-' && self.starts_line(*p)).map(|(p, _)| p);
-        let first = dash_of(&items[0])
-            .ok_or_else(|| err(path, "this list is written in a form the editor does not extend", "edit the YAML text by hand"))?;
+        let dash_of = |n: &Node| {
+            self.prev_char(n.start)
+                .filter(|(p, b)| *b == b'-' && self.starts_line(*p))
+                .map(|(p, _)| p)
+        };
+        let first = dash_of(&items[0]).ok_or_else(|| {
+            err(
+                path,
+                "this list is written in a form the editor does not extend",
+                "edit the YAML text by hand",
+            )
+        })?;
         let lines = self.block(&Value::Array(vec![v.clone()]), self.col(first));
         let text = format!("{}{}", lines.join(self.nl), self.nl);
         match items.get(i) {
             Some(at) => {
-                let dash = dash_of(at)
-                    .ok_or_else(|| err(path, "this list is written in a form the editor does not extend", "edit the YAML text by hand"))?;
+                let dash = dash_of(at).ok_or_else(|| {
+                    err(
+                        path,
+                        "this list is written in a form the editor does not extend",
+                        "edit the YAML text by hand",
+                    )
+                })?;
                 let ls = self.line_start(dash);
                 Ok(self.splice(ls, ls, &text))
             }
@@ -584,7 +734,11 @@ impl<'a> Doc<'a> {
                 let end = items.last().expect("non-empty").end;
                 let end = end.max(dash_of(items.last().expect("non-empty")).unwrap_or(0) + 1);
                 let at = self.line_end(end);
-                let lead = if at == self.text.len() && !self.text.ends_with('\n') { self.nl } else { "" };
+                let lead = if at == self.text.len() && !self.text.ends_with('\n') {
+                    self.nl
+                } else {
+                    ""
+                };
                 Ok(self.splice(at, at, &format!("{lead}{text}")))
             }
         }
@@ -592,13 +746,25 @@ impl<'a> Doc<'a> {
 
     /// Removes key or item `last` of `node` (the mapping or list holding it).
     fn remove(&self, node: &Node, last: &Seg, path: &str) -> Result<String, EditError> {
-        let cannot = || err(path, "this value is written in a form the editor does not rewrite", "edit the YAML text by hand");
+        let cannot = || {
+            err(
+                path,
+                "this value is written in a form the editor does not rewrite",
+                "edit the YAML text by hand",
+            )
+        };
         match (&node.kind, last) {
             (Kind::Map { flow, entries }, Seg::Key(k)) => {
-                let idx =
-                    entries.iter().position(|(key, _)| matches!(&key.kind, Kind::Scalar { value, .. } if value == k)).ok_or_else(cannot)?;
+                let idx = entries
+                    .iter()
+                    .position(|(key, _)| matches!(&key.kind, Kind::Scalar { value, .. } if value == k))
+                    .ok_or_else(cannot)?;
                 let (key, val) = &entries[idx];
-                let val_end = if val.is_empty_scalar() { self.colon_after(key).ok_or_else(cannot)? + 1 } else { val.end };
+                let val_end = if val.is_empty_scalar() {
+                    self.colon_after(key).ok_or_else(cannot)? + 1
+                } else {
+                    val.end
+                };
                 if entries.len() == 1 {
                     return Ok(self.empty_collection(node, "{}"));
                 }
@@ -627,7 +793,10 @@ impl<'a> Doc<'a> {
                         None => self.splice(items[i - 1].end, item.end, ""),
                     });
                 }
-                let (dash, _) = self.prev_char(item.start).filter(|(p, b)| *b == b'-' && self.starts_line(*p)).ok_or_else(cannot)?;
+                let (dash, _) = self
+                    .prev_char(item.start)
+                    .filter(|(p, b)| *b == b'-' && self.starts_line(*p))
+                    .ok_or_else(cannot)?;
                 Ok(self.splice(self.line_start(dash), self.line_end(item.end.max(dash + 1)), ""))
             }
             _ => Err(cannot()),
@@ -651,7 +820,10 @@ impl<'a> Doc<'a> {
     }
 }
 
-fn build<'i, I: Iterator<Item = (Event<'i>, usize, usize)>>(text: &str, it: &mut std::iter::Peekable<I>) -> Result<Node, String> {
+fn build<'i, I: Iterator<Item = (Event<'i>, usize, usize)>>(
+    text: &str,
+    it: &mut std::iter::Peekable<I>,
+) -> Result<Node, String> {
     let (e, s, t) = it.next().ok_or("the YAML document ends early")?;
     match e {
         Event::Scalar(value, style, _, _) => {
@@ -659,9 +831,20 @@ fn build<'i, I: Iterator<Item = (Event<'i>, usize, usize)>>(text: &str, it: &mut
             if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
                 end = s + text[s..t].trim_end_matches(['\n', '\r', ' ']).len();
             }
-            Ok(Node { start: s, end, kind: Kind::Scalar { value: value.into_owned(), style } })
+            Ok(Node {
+                start: s,
+                end,
+                kind: Kind::Scalar {
+                    value: value.into_owned(),
+                    style,
+                },
+            })
         }
-        Event::Alias(_) => Ok(Node { start: s, end: t, kind: Kind::Alias }),
+        Event::Alias(_) => Ok(Node {
+            start: s,
+            end: t,
+            kind: Kind::Alias,
+        }),
         Event::MappingStart(style, _, _) => {
             let flow = style == StructureStyle::Flow;
             let mut entries = Vec::new();
@@ -676,7 +859,11 @@ fn build<'i, I: Iterator<Item = (Event<'i>, usize, usize)>>(text: &str, it: &mut
                             _ => (s, s),
                         }
                     };
-                    return Ok(Node { start, end, kind: Kind::Map { flow, entries } });
+                    return Ok(Node {
+                        start,
+                        end,
+                        kind: Kind::Map { flow, entries },
+                    });
                 }
                 let k = build(text, it)?;
                 if !matches!(k.kind, Kind::Scalar { .. }) {
@@ -700,7 +887,11 @@ fn build<'i, I: Iterator<Item = (Event<'i>, usize, usize)>>(text: &str, it: &mut
                             _ => (s, s),
                         }
                     };
-                    return Ok(Node { start, end, kind: Kind::Seq { flow, items } });
+                    return Ok(Node {
+                        start,
+                        end,
+                        kind: Kind::Seq { flow, items },
+                    });
                 }
                 items.push(build(text, it)?);
             }
@@ -737,10 +928,16 @@ fn flow(v: &Value, style: Option<ScalarStyle>, in_flow: bool) -> String {
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => scalar_text(s, style, in_flow),
-        Value::Array(a) => format!("[{}]", a.iter().map(|x| flow(x, None, true)).collect::<Vec<_>>().join(", ")),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(|x| flow(x, None, true)).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(m) => format!(
             "{{{}}}",
-            m.iter().map(|(k, x)| format!("{}: {}", scalar_text(k, None, true), flow(x, None, true))).collect::<Vec<_>>().join(", ")
+            m.iter()
+                .map(|(k, x)| format!("{}: {}", scalar_text(k, None, true), flow(x, None, true)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }
@@ -806,7 +1003,10 @@ fn plain_ok(s: &str, in_flow: bool) -> bool {
 /// boolean, null, number or time rather than as text.
 fn reads_as_other_type(s: &str) -> bool {
     let lower = s.to_ascii_lowercase();
-    if matches!(lower.as_str(), "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null" | "~") {
+    if matches!(
+        lower.as_str(),
+        "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null" | "~"
+    ) {
         return true;
     }
     let digits = lower.replace('_', "");
@@ -815,14 +1015,23 @@ fn reads_as_other_type(s: &str) -> bool {
         return true;
     }
     // 0x1f, 0o17, 0b101
-    if body.len() > 2 && ["0x", "0o", "0b"].iter().any(|p| body.starts_with(p)) && body[2..].bytes().all(|b| b.is_ascii_hexdigit()) {
+    if body.len() > 2
+        && ["0x", "0o", "0b"].iter().any(|p| body.starts_with(p))
+        && body[2..].bytes().all(|b| b.is_ascii_hexdigit())
+    {
         return true;
     }
     // YAML 1.1 sexagesimal: 12:30, 190:20:30.15
     let parts: Vec<&str> = body.split(':').collect();
     if parts.len() > 1
-        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
-        && parts[parts.len() - 1].split_once('.').map_or(parts[parts.len() - 1], |(a, _)| a).bytes().all(|b| b.is_ascii_digit())
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && parts[parts.len() - 1]
+            .split_once('.')
+            .map_or(parts[parts.len() - 1], |(a, _)| a)
+            .bytes()
+            .all(|b| b.is_ascii_digit())
     {
         return true;
     }

@@ -19,8 +19,17 @@ fn changed(a: &str, b: &str) -> (Vec<String>, Vec<String>) {
     let b: Vec<&str> = b.split('\n').collect();
     let pre = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
     let max_suf = a.len().min(b.len()) - pre;
-    let suf = a.iter().rev().zip(b.iter().rev()).take(max_suf).take_while(|(x, y)| x == y).count();
-    (a[pre..a.len() - suf].iter().map(|s| s.to_string()).collect(), b[pre..b.len() - suf].iter().map(|s| s.to_string()).collect())
+    let suf = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take(max_suf)
+        .take_while(|(x, y)| x == y)
+        .count();
+    (
+        a[pre..a.len() - suf].iter().map(|s| s.to_string()).collect(),
+        b[pre..b.len() - suf].iter().map(|s| s.to_string()).collect(),
+    )
 }
 
 fn comments(text: &str) -> usize {
@@ -93,13 +102,30 @@ fn strings_that_read_as_other_types_are_quoted() {
         "N",
     ] {
         let out = set(LAB, "metadata.description", json!(s));
-        assert_eq!(json_of(&out)["metadata"]["description"], json!(s), "{s:?} was written as {out}");
-        let line = out.lines().find(|l| l.trim_start().starts_with("description:")).expect("line");
+        assert_eq!(
+            json_of(&out)["metadata"]["description"],
+            json!(s),
+            "{s:?} was written as {out}"
+        );
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with("description:"))
+            .expect("line");
         let written = line.trim_start().trim_start_matches("description:").trim();
-        assert!(written.starts_with('"') || written.starts_with('\''), "{s:?} is written unquoted: {written}");
+        assert!(
+            written.starts_with('"') || written.starts_with('\''),
+            "{s:?} is written unquoted: {written}"
+        );
     }
     // Plain text stays plain.
-    for s in ["10.0.0.14", "1.36.5", "500m", "shop.example.internal", "Production cluster, three zones", "10.0.0.10:6443"] {
+    for s in [
+        "10.0.0.14",
+        "1.36.5",
+        "500m",
+        "shop.example.internal",
+        "Production cluster, three zones",
+        "10.0.0.10:6443",
+    ] {
         let out = set(LAB, "metadata.description", json!(s));
         assert!(out.contains(&format!("description: {s}\n")), "{s} in {out}");
     }
@@ -120,7 +146,10 @@ fn quoting_style_of_the_old_value_is_kept() {
 fn numbers_and_booleans_are_written_as_such() {
     let out = set(PRODUCTION, "spec.istio.ingressGateway.replicas", json!(4));
     let (old, new) = changed(PRODUCTION, &out);
-    assert_eq!((old.len(), new, comments(&out)), (1, vec!["      replicas: 4".to_string()], comments(PRODUCTION)));
+    assert_eq!(
+        (old.len(), new, comments(&out)),
+        (1, vec!["      replicas: 4".to_string()], comments(PRODUCTION))
+    );
     let out = set(PRODUCTION, "spec.istio.accessLogging", json!(false));
     assert!(out.contains("    accessLogging: false\n"));
 }
@@ -146,21 +175,47 @@ fn missing_keys_are_added_with_the_mappings_indentation() {
 #[test]
 fn flow_collections_stay_in_flow_style() {
     let text = "a:\n  list: [x, y]  # kept\n  map: {p: 1}\n";
-    assert_eq!(edit(text, "a.list[2]", &EditOp::Insert(json!("yes"))).unwrap(), "a:\n  list: [x, y, \"yes\"]  # kept\n  map: {p: 1}\n");
-    assert_eq!(edit(text, "a.list[0]", &EditOp::Insert(json!("w"))).unwrap(), "a:\n  list: [w, x, y]  # kept\n  map: {p: 1}\n");
-    assert_eq!(edit(text, "a.list[0]", &EditOp::Remove).unwrap(), "a:\n  list: [y]  # kept\n  map: {p: 1}\n");
-    assert_eq!(edit(text, "a.list[1]", &EditOp::Remove).unwrap(), "a:\n  list: [x]  # kept\n  map: {p: 1}\n");
-    assert_eq!(set(text, "a.map.q", json!("a, b")), "a:\n  list: [x, y]  # kept\n  map: {p: 1, q: \"a, b\"}\n");
-    assert_eq!(set(text, "a.map.p", json!({"k": [1]})), "a:\n  list: [x, y]  # kept\n  map: {p: {k: [1]}}\n");
+    assert_eq!(
+        edit(text, "a.list[2]", &EditOp::Insert(json!("yes"))).unwrap(),
+        "a:\n  list: [x, y, \"yes\"]  # kept\n  map: {p: 1}\n"
+    );
+    assert_eq!(
+        edit(text, "a.list[0]", &EditOp::Insert(json!("w"))).unwrap(),
+        "a:\n  list: [w, x, y]  # kept\n  map: {p: 1}\n"
+    );
+    assert_eq!(
+        edit(text, "a.list[0]", &EditOp::Remove).unwrap(),
+        "a:\n  list: [y]  # kept\n  map: {p: 1}\n"
+    );
+    assert_eq!(
+        edit(text, "a.list[1]", &EditOp::Remove).unwrap(),
+        "a:\n  list: [x]  # kept\n  map: {p: 1}\n"
+    );
+    assert_eq!(
+        set(text, "a.map.q", json!("a, b")),
+        "a:\n  list: [x, y]  # kept\n  map: {p: 1, q: \"a, b\"}\n"
+    );
+    assert_eq!(
+        set(text, "a.map.p", json!({"k": [1]})),
+        "a:\n  list: [x, y]  # kept\n  map: {p: {k: [1]}}\n"
+    );
     let text = "a: []\nb: {}\n";
-    assert_eq!(edit(text, "a[0]", &EditOp::Insert(json!("x"))).unwrap(), "a: [x]\nb: {}\n");
+    assert_eq!(
+        edit(text, "a[0]", &EditOp::Insert(json!("x"))).unwrap(),
+        "a: [x]\nb: {}\n"
+    );
     assert_eq!(set(text, "b.c", json!(1)), "a: []\nb: {c: 1}\n");
 }
 
 #[test]
 fn block_list_items_are_inserted_and_removed_as_lines() {
     let route = json!({"host": "api.example.internal", "pathPrefix": "/api", "service": "api", "namespace": "shop", "port": 8081});
-    let out = edit(PRODUCTION, "spec.istio.ingressGateway.routes[1]", &EditOp::Insert(route.clone())).unwrap();
+    let out = edit(
+        PRODUCTION,
+        "spec.istio.ingressGateway.routes[1]",
+        &EditOp::Insert(route.clone()),
+    )
+    .unwrap();
     let (old, new) = changed(PRODUCTION, &out);
     assert!(old.is_empty());
     assert_eq!(
@@ -174,12 +229,23 @@ fn block_list_items_are_inserted_and_removed_as_lines() {
         ]
     );
     let mut want = json_of(PRODUCTION);
-    want["spec"]["istio"]["ingressGateway"]["routes"].as_array_mut().unwrap().push(route);
+    want["spec"]["istio"]["ingressGateway"]["routes"]
+        .as_array_mut()
+        .unwrap()
+        .push(route);
     assert_eq!(json_of(&out), want);
     // Removing it gives the original back.
-    assert_eq!(edit(&out, "spec.istio.ingressGateway.routes[1]", &EditOp::Remove).unwrap(), PRODUCTION);
+    assert_eq!(
+        edit(&out, "spec.istio.ingressGateway.routes[1]", &EditOp::Remove).unwrap(),
+        PRODUCTION
+    );
     // Insert before the first node.
-    let out = edit(PRODUCTION, "spec.nodes[0]", &EditOp::Insert(json!({"name": "cp-0", "address": "10.0.0.9"}))).unwrap();
+    let out = edit(
+        PRODUCTION,
+        "spec.nodes[0]",
+        &EditOp::Insert(json!({"name": "cp-0", "address": "10.0.0.9"})),
+    )
+    .unwrap();
     let (old, new) = changed(PRODUCTION, &out);
     assert!(old.is_empty());
     assert_eq!(new, vec!["    - name: cp-0", "      address: 10.0.0.9"]);
@@ -195,7 +261,10 @@ fn removing_a_key_removes_its_lines_only() {
     let out = edit(PRODUCTION, "spec.nodes[0].name", &EditOp::Remove).unwrap();
     assert!(out.contains("  nodes:\n    - address: 10.0.0.11\n      role: control-plane\n"));
     // Removing what is not there changes nothing.
-    assert_eq!(edit(PRODUCTION, "spec.security.jwt", &EditOp::Remove).unwrap(), PRODUCTION);
+    assert_eq!(
+        edit(PRODUCTION, "spec.security.jwt", &EditOp::Remove).unwrap(),
+        PRODUCTION
+    );
     // The last key of a mapping leaves an empty mapping, not a null.
     let out = edit("a:\n  b: 1\nc: 2\n", "a.b", &EditOp::Remove).unwrap();
     assert_eq!(out, "a: {}\nc: 2\n");
@@ -209,7 +278,10 @@ fn null_and_empty_values_take_a_value() {
     assert_eq!(set(text, "a", json!("x")), "a: x\nb: ~\nc: 1\n");
     assert_eq!(set(text, "b", json!("x")), "a:\nb: x\nc: 1\n");
     assert_eq!(set(text, "a.k", json!(1)), "a:\n  k: 1\nb: ~\nc: 1\n");
-    assert_eq!(edit(text, "b[0]", &EditOp::Insert(json!("x"))).unwrap(), "a:\nb:\n  - x\nc: 1\n");
+    assert_eq!(
+        edit(text, "b[0]", &EditOp::Insert(json!("x"))).unwrap(),
+        "a:\nb:\n  - x\nc: 1\n"
+    );
     assert_eq!(set(text, "c", json!(["p", "q"])), "a:\nb: ~\nc:\n  - p\n  - q\n");
 }
 
@@ -233,7 +305,10 @@ fn edits_that_would_change_other_fields_are_refused() {
 #[test]
 fn bad_input_gets_an_error_with_the_path() {
     let e = edit("a: [1\n", "a[0]", &EditOp::Set(json!(2))).unwrap_err();
-    assert!(e.message.contains("does not parse") && e.message.contains("line"), "{e}");
+    assert!(
+        e.message.contains("does not parse") && e.message.contains("line"),
+        "{e}"
+    );
     let e = edit(PRODUCTION, "spec.nodes[9].address", &EditOp::Set(json!("x"))).unwrap_err();
     assert_eq!(e.path, "spec.nodes[9].address");
     assert!(e.message.contains("6 items"), "{e}");
@@ -246,8 +321,14 @@ fn bad_input_gets_an_error_with_the_path() {
 
 #[test]
 fn op_json_form() {
-    assert_eq!(serde_json::from_str::<EditOp>(r#"{"set": 3}"#).unwrap(), EditOp::Set(json!(3)));
-    assert_eq!(serde_json::from_str::<EditOp>(r#"{"insert": {"a": 1}}"#).unwrap(), EditOp::Insert(json!({"a": 1})));
+    assert_eq!(
+        serde_json::from_str::<EditOp>(r#"{"set": 3}"#).unwrap(),
+        EditOp::Set(json!(3))
+    );
+    assert_eq!(
+        serde_json::from_str::<EditOp>(r#"{"insert": {"a": 1}}"#).unwrap(),
+        EditOp::Insert(json!({"a": 1}))
+    );
     assert_eq!(serde_json::from_str::<EditOp>(r#""remove""#).unwrap(), EditOp::Remove);
 }
 
@@ -316,7 +397,12 @@ fn value() -> impl Strategy<Value = Value> {
     ]
 }
 
-fn check(text: &str, path: &str, op: &EditOp, want_shape: fn(&[String], &[String]) -> bool) -> Result<(), TestCaseError> {
+fn check(
+    text: &str,
+    path: &str,
+    op: &EditOp,
+    want_shape: fn(&[String], &[String]) -> bool,
+) -> Result<(), TestCaseError> {
     let out = match edit(text, path, op) {
         Ok(o) => o,
         Err(e) => return Err(TestCaseError::fail(format!("{path} {op:?}: {e}"))),
@@ -326,7 +412,14 @@ fn check(text: &str, path: &str, op: &EditOp, want_shape: fn(&[String], &[String
     apply(&mut want, &segs, op, path).unwrap();
     prop_assert_eq!(json_of(&out), want, "{} {:?}\n{}", path, op, out);
     let (old, new) = changed(text, &out);
-    prop_assert!(want_shape(&old, &new) || old == new, "{} {:?}: lines {:?} became {:?}", path, op, old, new);
+    prop_assert!(
+        want_shape(&old, &new) || old == new,
+        "{} {:?}: lines {:?} became {:?}",
+        path,
+        op,
+        old,
+        new
+    );
     Ok(())
 }
 

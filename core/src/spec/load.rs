@@ -102,7 +102,11 @@ impl Loaded {
 pub fn load_bytes(bytes: &[u8]) -> Loaded {
     match text_of(bytes) {
         Ok(text) => load(text),
-        Err(d) => Loaded { site: None, diagnostics: vec![d], positions: Positions::default() },
+        Err(d) => Loaded {
+            site: None,
+            diagnostics: vec![d],
+            positions: Positions::default(),
+        },
     }
 }
 
@@ -111,7 +115,11 @@ fn text_of(bytes: &[u8]) -> Result<&str, Diagnostic> {
         return Err(Diagnostic::error(
             "too-large",
             "",
-            format!("the file is {} bytes; a site spec is at most {} bytes", bytes.len(), MAX_SPEC_BYTES),
+            format!(
+                "the file is {} bytes; a site spec is at most {} bytes",
+                bytes.len(),
+                MAX_SPEC_BYTES
+            ),
             "check that this is the right file: a site spec is a few kilobytes of YAML",
         ));
     }
@@ -119,7 +127,10 @@ fn text_of(bytes: &[u8]) -> Result<&str, Diagnostic> {
         Diagnostic::error(
             "not-text",
             "",
-            format!("the file is not UTF-8 text (invalid byte at offset {})", e.valid_up_to()),
+            format!(
+                "the file is not UTF-8 text (invalid byte at offset {})",
+                e.valid_up_to()
+            ),
             "a site spec is a YAML text file; save it as UTF-8",
         )
     })?;
@@ -136,12 +147,20 @@ fn text_of(bytes: &[u8]) -> Result<&str, Diagnostic> {
 
 /// Reads and validates a spec from YAML text.
 pub fn load(text: &str) -> Loaded {
-    let mut out = Loaded { site: None, diagnostics: Vec::new(), positions: Positions::default() };
+    let mut out = Loaded {
+        site: None,
+        diagnostics: Vec::new(),
+        positions: Positions::default(),
+    };
     if let Err(d) = text_of(text.as_bytes()) {
         out.diagnostics.push(d);
         return out;
     }
-    if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
+    if text.trim().is_empty()
+        || text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
         out.diagnostics.push(Diagnostic::error(
             "empty",
             "",
@@ -184,7 +203,11 @@ pub fn load(text: &str) -> Loaded {
         // about a spec the user did not write (an invalid `role` counted as a
         // control-plane node): those wait until the field is fixed.
         let semantic = crate::validate::check(site);
-        out.diagnostics.extend(semantic.into_iter().filter(|d| !fixed.iter().any(|f| related(&d.path, f))));
+        out.diagnostics.extend(
+            semantic
+                .into_iter()
+                .filter(|d| !fixed.iter().any(|f| related(&d.path, f))),
+        );
     }
     out.site = site;
     out.positions.locate(&mut out.diagnostics);
@@ -195,7 +218,9 @@ pub fn load(text: &str) -> Loaded {
 /// Whether one field path lies inside the other (or is the same).
 fn related(a: &str, b: &str) -> bool {
     let inside = |inner: &str, outer: &str| {
-        outer.is_empty() || inner == outer || (inner.starts_with(outer) && matches!(inner.as_bytes().get(outer.len()), Some(b'.' | b'[')))
+        outer.is_empty()
+            || inner == outer
+            || (inner.starts_with(outer) && matches!(inner.as_bytes().get(outer.len()), Some(b'.' | b'[')))
     };
     inside(a, b) || inside(b, a)
 }
@@ -216,9 +241,9 @@ fn tidy(diags: &mut Vec<Diagnostic>) {
             }
             if d.code == "missing-field" {
                 let misspelt = format!("did you mean `{}`", last(&d.path));
-                return !diags
-                    .iter()
-                    .any(|o| o.code == "unknown-field" && parent(&o.path) == parent(&d.path) && o.hint.contains(&misspelt));
+                return !diags.iter().any(|o| {
+                    o.code == "unknown-field" && parent(&o.path) == parent(&d.path) && o.hint.contains(&misspelt)
+                });
             }
             true
         })
@@ -303,7 +328,12 @@ fn read_typed(value: &mut Value, pos: &Positions) -> (Option<Site>, Vec<Diagnost
                 } else {
                     "see `meshbundle schema` for the allowed values"
                 };
-                diags.push(Diagnostic::error("invalid-value", path, first_sentence(&e.into_inner().to_string()), hint));
+                diags.push(Diagnostic::error(
+                    "invalid-value",
+                    path,
+                    first_sentence(&e.into_inner().to_string()),
+                    hint,
+                ));
             }
             (None, diags, fixed)
         }
@@ -334,7 +364,10 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
                 None => format!("remove it; the fields here are {}", list(&known)),
             };
             let diagnostic = Diagnostic::error("unknown-field", path.clone(), format!("unknown field `{name}`"), hint);
-            Fix { diagnostic, action: Action::Remove(path) }
+            Fix {
+                diagnostic,
+                action: Action::Remove(path),
+            }
         }
         Issue::Missing { name } => {
             let field_path = diag::join(&path, &name);
@@ -344,7 +377,10 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
                 _ => format!("add `{name}`"),
             };
             let diagnostic = Diagnostic::error("missing-field", field_path, format!("`{name}` is required"), hint);
-            Fix { diagnostic, action: Action::Stop }
+            Fix {
+                diagnostic,
+                action: Action::Stop,
+            }
         }
         Issue::NotAChoice { found, choices } => {
             let hint = if found == "master" {
@@ -355,7 +391,12 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
                     None => format!("the choices are {}", list(&choices)),
                 }
             };
-            let diagnostic = Diagnostic::error("invalid-value", path.clone(), format!("`{found}` is not a valid value"), hint);
+            let diagnostic = Diagnostic::error(
+                "invalid-value",
+                path.clone(),
+                format!("`{found}` is not a valid value"),
+                hint,
+            );
             // Stand in the first choice so the rest of the spec is still checked.
             let action = match choices.first() {
                 Some(first) => Action::StandIn(path, Value::String(first.clone())),
@@ -374,7 +415,10 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
                     format!("`{text}` is read as a {found}, not as text"),
                     format!("quote it: \"{text}\""),
                 );
-                return Fix { diagnostic, action: Action::Replace(path, Value::String(text.clone())) };
+                return Fix {
+                    diagnostic,
+                    action: Action::Replace(path, Value::String(text.clone())),
+                };
             }
             let hint = match (expected.as_str(), found) {
                 ("true or false", "string") => "write true or false, without quotes".to_string(),
@@ -385,17 +429,30 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
                 Some(v @ (Value::Number(_) | Value::Bool(_))) => format!("`{v}`"),
                 _ => format!("a {found}"),
             };
-            let diagnostic = Diagnostic::error("invalid-type", path.clone(), format!("expected {expected}, found {shown}"), hint);
-            Fix { diagnostic, action: Action::Remove(path) }
+            let diagnostic = Diagnostic::error(
+                "invalid-type",
+                path.clone(),
+                format!("expected {expected}, found {shown}"),
+                hint,
+            );
+            Fix {
+                diagnostic,
+                action: Action::Remove(path),
+            }
         }
         Issue::OutOfRange { found, range } => {
             let (message, hint) = match range.split_once(" to ") {
-                Some(("0", _)) if found.starts_with('-') => (format!("{found} is negative"), "use 0 or more".to_string()),
+                Some(("0", _)) if found.starts_with('-') => {
+                    (format!("{found} is negative"), "use 0 or more".to_string())
+                }
                 Some((_, max)) if max.len() >= 10 => (format!("{found} is too large"), format!("use at most {max}")),
                 _ => (format!("{found} is out of range"), format!("use a value from {range}")),
             };
             let diagnostic = Diagnostic::error("invalid-value", path.clone(), message, hint);
-            Fix { diagnostic, action: Action::Remove(path) }
+            Fix {
+                diagnostic,
+                action: Action::Remove(path),
+            }
         }
     }
 }
@@ -563,7 +620,8 @@ type Node = Spanned<Tagged<Raw>>;
 /// than the writer did.
 const STR_TAG: &str = "tag:yaml.org,2002:str";
 
-const TAG_HINT: &str = "remove the tag: meshbundle files are plain YAML; quote a value, or write `!!str` before it, to make it text";
+const TAG_HINT: &str =
+    "remove the tag: meshbundle files are plain YAML; quote a value, or write `!!str` before it, to make it text";
 
 impl<'de> Deserialize<'de> for Raw {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -669,7 +727,12 @@ fn with_tag_path(mut d: Diagnostic, text: &str) -> Diagnostic {
     let Ok(node) = parse_untagged(&again) else { return d };
     let mut pos = Positions::default();
     to_json(&node, "", &again, &mut pos);
-    if let Some((path, _)) = pos.at.iter().filter(|(_, (l, c))| *l == d.line && *c as usize <= start + 1).max_by_key(|(_, (_, c))| *c) {
+    if let Some((path, _)) = pos
+        .at
+        .iter()
+        .filter(|(_, (l, c))| *l == d.line && *c as usize <= start + 1)
+        .max_by_key(|(_, (_, c))| *c)
+    {
         d.path = path.clone();
     }
     d
@@ -686,12 +749,20 @@ fn first_tag(node: &Node, path: &str) -> Option<Diagnostic> {
         };
         let shown: String = written.chars().take(80).flat_map(char::escape_debug).collect();
         return Some(
-            Diagnostic::error("yaml-tag", path, format!("the YAML tag `{shown}` is not allowed"), TAG_HINT)
-                .at(node.referenced.line() as u32, node.referenced.column() as u32),
+            Diagnostic::error(
+                "yaml-tag",
+                path,
+                format!("the YAML tag `{shown}` is not allowed"),
+                TAG_HINT,
+            )
+            .at(node.referenced.line() as u32, node.referenced.column() as u32),
         );
     }
     match &node.value.0 {
-        Raw::Seq(items) => items.iter().enumerate().find_map(|(i, item)| first_tag(item, &format!("{path}[{i}]"))),
+        Raw::Seq(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| first_tag(item, &format!("{path}[{i}]"))),
         Raw::Map(entries) => entries.iter().find_map(|(k, v)| {
             let p = diag::join(path, &scalar_key(&k.value.0));
             first_tag(k, &p).or_else(|| first_tag(v, &p))
@@ -760,12 +831,23 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
 /// Optional fields left out (`tls`, `loadBalancerIP`, ...) stay left out.
 fn fill_gateway_defaults(value: &mut Value) {
     const GATEWAY: &[&str] = &["name", "namespace", "replicas", "hpa", "resources", "service"];
-    const INNER: &[(&str, &[&str])] =
-        &[("hpa", &["minReplicas", "maxReplicas", "targetCPUUtilizationPercent"]), ("service", &["type", "ports"])];
-    let Some(istio) = value.pointer_mut("/spec/istio").and_then(Value::as_object_mut) else { return };
-    for (key, default) in [("ingressGateway", super::d_ingress_gateway()), ("egressGateway", super::d_egress_gateway())] {
-        let Some(Value::Object(gw)) = istio.get_mut(key) else { continue };
-        let Ok(Value::Object(default)) = serde_json::to_value(default) else { continue };
+    const INNER: &[(&str, &[&str])] = &[
+        ("hpa", &["minReplicas", "maxReplicas", "targetCPUUtilizationPercent"]),
+        ("service", &["type", "ports"]),
+    ];
+    let Some(istio) = value.pointer_mut("/spec/istio").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (key, default) in [
+        ("ingressGateway", super::d_ingress_gateway()),
+        ("egressGateway", super::d_egress_gateway()),
+    ] {
+        let Some(Value::Object(gw)) = istio.get_mut(key) else {
+            continue;
+        };
+        let Ok(Value::Object(default)) = serde_json::to_value(default) else {
+            continue;
+        };
         for k in GATEWAY {
             match gw.get_mut(*k) {
                 None => {
@@ -802,16 +884,26 @@ fn budget_sentence(breach: &str) -> (String, &'static str) {
             ),
             alias_hint,
         ),
-        "Aliases" => (format!("the YAML uses {n} aliases (`*name`); a site spec may use at most 1000"), alias_hint),
-        "Anchors" => (format!("the YAML defines {n} anchors (`&name`), more than a site spec may"), alias_hint),
+        "Aliases" => (
+            format!("the YAML uses {n} aliases (`*name`); a site spec may use at most 1000"),
+            alias_hint,
+        ),
+        "Anchors" => (
+            format!("the YAML defines {n} anchors (`&name`), more than a site spec may"),
+            alias_hint,
+        ),
         "Depth" => (
             format!("the YAML nests {n} levels deep; a site spec may nest at most 128"),
             "flatten the nesting: a site spec is a few levels deep",
         ),
-        "Documents" => {
-            ("the file holds more than one YAML document".into(), "a site spec is one YAML document; remove the `---` separators")
-        }
-        _ => ("the YAML is larger or more deeply repeated than a site spec can be, so it is not read".into(), alias_hint),
+        "Documents" => (
+            "the file holds more than one YAML document".into(),
+            "a site spec is one YAML document; remove the `---` separators",
+        ),
+        _ => (
+            "the YAML is larger or more deeply repeated than a site spec can be, so it is not read".into(),
+            alias_hint,
+        ),
     }
 }
 
@@ -879,7 +971,9 @@ fn to_json(node: &Node, path: &str, text: &str, pos: &mut Positions) -> Value {
         Raw::Bool(b) => Value::Bool(*b),
         Raw::Int(i) => Value::from(*i),
         Raw::UInt(u) => Value::from(*u),
-        Raw::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+        Raw::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
         Raw::Str(s) => Value::String(s.clone()),
         Raw::Seq(items) => Value::Array(
             items
@@ -887,7 +981,10 @@ fn to_json(node: &Node, path: &str, text: &str, pos: &mut Positions) -> Value {
                 .enumerate()
                 .map(|(i, item)| {
                     let p = format!("{path}[{i}]");
-                    pos.at.insert(p.clone(), (item.referenced.line() as u32, item.referenced.column() as u32));
+                    pos.at.insert(
+                        p.clone(),
+                        (item.referenced.line() as u32, item.referenced.column() as u32),
+                    );
                     to_json(item, &p, text, pos)
                 })
                 .collect(),
@@ -897,7 +994,8 @@ fn to_json(node: &Node, path: &str, text: &str, pos: &mut Positions) -> Value {
             for (k, v) in entries {
                 let key = scalar_key(&k.value.0);
                 let p = diag::join(path, &key);
-                pos.at.insert(p.clone(), (k.referenced.line() as u32, k.referenced.column() as u32));
+                pos.at
+                    .insert(p.clone(), (k.referenced.line() as u32, k.referenced.column() as u32));
                 m.insert(key, to_json(v, &p, text, pos));
             }
             Value::Object(m)
@@ -917,7 +1015,14 @@ mod tests {
         let site = base.site.unwrap();
         // Every gateway section replaced by one with only hosts (ingress) or only a replica count (egress).
         let mut v: Value = crate::yaml::from_str(lab).unwrap();
-        let host = site.spec.istio.ingress_gateway.hosts.first().cloned().unwrap_or_else(|| "shop.example.internal".into());
+        let host = site
+            .spec
+            .istio
+            .ingress_gateway
+            .hosts
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "shop.example.internal".into());
         v["spec"]["istio"]["ingressGateway"] = serde_json::json!({"hosts": [host]});
         v["spec"]["istio"]["egressGateway"] =
             serde_json::json!({"replicas": 1, "hpa": {"enabled": false}, "service": {"type": "ClusterIP"}});
@@ -928,14 +1033,23 @@ mod tests {
         let got = loaded.site.unwrap();
         let ingress = &got.spec.istio.ingress_gateway;
         let d = super::super::d_ingress_gateway();
-        assert_eq!((&ingress.name, &ingress.namespace, ingress.replicas), (&d.name, &d.namespace, d.replicas));
-        assert_eq!((&ingress.hpa, &ingress.resources, &ingress.service), (&d.hpa, &d.resources, &d.service));
+        assert_eq!(
+            (&ingress.name, &ingress.namespace, ingress.replicas),
+            (&d.name, &d.namespace, d.replicas)
+        );
+        assert_eq!(
+            (&ingress.hpa, &ingress.resources, &ingress.service),
+            (&d.hpa, &d.resources, &d.service)
+        );
         assert_eq!(ingress.hosts, vec![host]);
         // Optional fields left out stay out: no TLS, no redirect, as written.
         assert_eq!((&ingress.tls, ingress.https_redirect), (&None, false));
         let egress = &got.spec.istio.egress_gateway;
         let e = super::super::d_egress_gateway();
-        assert_eq!((egress.replicas, egress.hpa.enabled, egress.hpa.min_replicas), (1, false, e.hpa.min_replicas));
+        assert_eq!(
+            (egress.replicas, egress.hpa.enabled, egress.hpa.min_replicas),
+            (1, false, e.hpa.min_replicas)
+        );
         assert_eq!(egress.service.ports, e.service.ports);
     }
 
@@ -944,11 +1058,18 @@ mod tests {
         // An alias bomb: each level doubles the values.
         let mut text = String::from("a: &a [x, x]\n");
         for i in 1..22 {
-            text.push_str(&format!("a{i}: &a{i} [*{p}, *{p}]\n", p = if i == 1 { "a".to_string() } else { format!("a{}", i - 1) }));
+            text.push_str(&format!(
+                "a{i}: &a{i} [*{p}, *{p}]\n",
+                p = if i == 1 { "a".to_string() } else { format!("a{}", i - 1) }
+            ));
         }
         let d = parse_yaml(&text).unwrap_err();
         assert_eq!(d.code, "yaml-budget");
-        assert!(!d.message.contains('{') && !d.message.contains("budget") && !d.message.contains("Nodes"), "{}", d.message);
+        assert!(
+            !d.message.contains('{') && !d.message.contains("budget") && !d.message.contains("Nodes"),
+            "{}",
+            d.message
+        );
         assert!(d.message.starts_with("the YAML "), "{}", d.message);
         assert!(d.hint.contains("aliases"), "{}", d.hint);
         let (m, _) = budget_sentence("Nodes { nodes: 250001 }");
@@ -959,7 +1080,10 @@ mod tests {
     fn parent_paths() {
         assert_eq!(parent("spec.nodes[2].address"), "spec.nodes[2]");
         assert_eq!(parent("spec.nodes[2]"), "spec.nodes");
-        assert_eq!(parent("spec.tuning.sysctl[\"net.core.somaxconn\"]"), "spec.tuning.sysctl");
+        assert_eq!(
+            parent("spec.tuning.sysctl[\"net.core.somaxconn\"]"),
+            "spec.tuning.sysctl"
+        );
         assert_eq!(parent("spec"), "");
     }
 

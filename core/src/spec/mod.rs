@@ -129,7 +129,10 @@ pub struct SupportPolicy {
 impl Site {
     /// Whether the spec knowingly allows versions outside the supported matrix.
     pub fn allows_unsupported_versions(&self) -> bool {
-        self.spec.support_policy.as_ref().is_some_and(|p| p.allow_unsupported_versions && !p.reason.trim().is_empty())
+        self.spec
+            .support_policy
+            .as_ref()
+            .is_some_and(|p| p.allow_unsupported_versions && !p.reason.trim().is_empty())
     }
 }
 
@@ -740,7 +743,11 @@ pub struct Authorization {
 
 impl Default for Authorization {
     fn default() -> Self {
-        Authorization { default_deny: true, ingress_client_cidrs: d_ingress_clients(), allow: Vec::new() }
+        Authorization {
+            default_deny: true,
+            ingress_client_cidrs: d_ingress_clients(),
+            allow: Vec::new(),
+        }
     }
 }
 
@@ -937,7 +944,10 @@ pub struct AlertmanagerStorage {
 
 impl Default for AlertmanagerStorage {
     fn default() -> Self {
-        AlertmanagerStorage { storage_class_name: None, size: d_alertmanager_size() }
+        AlertmanagerStorage {
+            storage_class_name: None,
+            size: d_alertmanager_size(),
+        }
     }
 }
 
@@ -961,7 +971,10 @@ pub struct MetricsServer {
 
 impl Default for MetricsServer {
     fn default() -> Self {
-        MetricsServer { enabled: true, replicas: None }
+        MetricsServer {
+            enabled: true,
+            replicas: None,
+        }
     }
 }
 
@@ -979,7 +992,10 @@ pub struct PrometheusSettings {
 
 impl Default for PrometheusSettings {
     fn default() -> Self {
-        PrometheusSettings { retention: d_prometheus_retention(), storage: PrometheusStorage::default() }
+        PrometheusSettings {
+            retention: d_prometheus_retention(),
+            storage: PrometheusStorage::default(),
+        }
     }
 }
 
@@ -1001,7 +1017,10 @@ pub struct PrometheusStorage {
 
 impl Default for PrometheusStorage {
     fn default() -> Self {
-        PrometheusStorage { storage_class_name: None, size: d_prometheus_size() }
+        PrometheusStorage {
+            storage_class_name: None,
+            size: d_prometheus_size(),
+        }
     }
 }
 
@@ -1038,7 +1057,12 @@ pub struct Addons {
 
 impl Default for Addons {
     fn default() -> Self {
-        Addons { prometheus: true, grafana: true, jaeger: true, kiali: true }
+        Addons {
+            prometheus: true,
+            grafana: true,
+            jaeger: true,
+            kiali: true,
+        }
     }
 }
 
@@ -1104,7 +1128,10 @@ pub struct TcpPool {
 
 impl Default for TcpPool {
     fn default() -> Self {
-        TcpPool { max_connections: d_max_connections(), connect_timeout: d_connect_timeout() }
+        TcpPool {
+            max_connections: d_max_connections(),
+            connect_timeout: d_connect_timeout(),
+        }
     }
 }
 
@@ -1241,12 +1268,20 @@ fn is_false(b: &bool) -> bool {
 impl Site {
     /// The Istio revision: the one given, or the version with dashes.
     pub fn istio_revision(&self) -> String {
-        self.spec.istio.revision.clone().unwrap_or_else(|| self.spec.istio.version.replace('.', "-"))
+        self.spec
+            .istio
+            .revision
+            .clone()
+            .unwrap_or_else(|| self.spec.istio.version.replace('.', "-"))
     }
 
     /// The Istio cluster name: the one given, or the site name.
     pub fn istio_cluster_name(&self) -> String {
-        self.spec.istio.cluster_name.clone().unwrap_or_else(|| self.metadata.name.clone())
+        self.spec
+            .istio
+            .cluster_name
+            .clone()
+            .unwrap_or_else(|| self.metadata.name.clone())
     }
 
     pub fn control_plane_nodes(&self) -> impl Iterator<Item = &Node> {
@@ -1259,29 +1294,43 @@ impl Site {
 
     /// Whether meshbundle installs MetalLB (`spec.loadBalancer.provider: metallb`).
     pub fn uses_metallb(&self) -> bool {
-        self.spec.load_balancer.as_ref().is_some_and(|lb| lb.provider == LoadBalancerProvider::Metallb)
+        self.spec
+            .load_balancer
+            .as_ref()
+            .is_some_and(|lb| lb.provider == LoadBalancerProvider::Metallb)
     }
 
     /// The enabled gateways, with their field paths (`spec.istio.ingressGateway`).
     pub fn enabled_gateways(&self) -> Vec<(&'static str, &Gateway)> {
         let i = &self.spec.istio;
-        [("spec.istio.ingressGateway", &i.ingress_gateway), ("spec.istio.egressGateway", &i.egress_gateway)]
-            .into_iter()
-            .filter(|(_, g)| g.enabled)
-            .collect()
+        [
+            ("spec.istio.ingressGateway", &i.ingress_gateway),
+            ("spec.istio.egressGateway", &i.egress_gateway),
+        ]
+        .into_iter()
+        .filter(|(_, g)| g.enabled)
+        .collect()
     }
 
     /// The nodes that run workloads: the workers, or every node of a site
     /// without workers (its control plane is left untainted).
     pub fn workload_nodes(&self) -> Vec<&Node> {
         let workers: Vec<&Node> = self.worker_nodes().collect();
-        if workers.is_empty() { self.spec.nodes.iter().collect() } else { workers }
+        if workers.is_empty() {
+            self.spec.nodes.iter().collect()
+        } else {
+            workers
+        }
     }
 
     /// metrics-server's replicas: as given, else 2 where two nodes run
     /// workloads (one per node), else 1.
     pub fn metrics_server_replicas(&self) -> u32 {
-        self.spec.observability.metrics_server.replicas.unwrap_or(if self.workload_nodes().len() >= 2 { 2 } else { 1 })
+        self.spec
+            .observability
+            .metrics_server
+            .replicas
+            .unwrap_or(if self.workload_nodes().len() >= 2 { 2 } else { 1 })
     }
 
     /// The node that runs `kubeadm init`: the first control-plane node.
@@ -1292,5 +1341,8 @@ impl Site {
 
 /// Writes a spec (typed, or as the configurator's form holds it) as YAML.
 pub fn to_yaml<T: Serialize>(spec: &T) -> Result<String, crate::yaml::YamlError> {
-    Ok(format!("# yaml-language-server: $schema=meshbundle.schema.json\n{}", crate::yaml::to_string(spec)?))
+    Ok(format!(
+        "# yaml-language-server: $schema=meshbundle.schema.json\n{}",
+        crate::yaml::to_string(spec)?
+    ))
 }

@@ -17,7 +17,9 @@ pub const SITE_SCHEMA_JSON: &str = include_str!("../../schema/site.schema.json")
 
 pub(crate) fn site_schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
-    SCHEMA.get_or_init(|| serde_json::from_str(SITE_SCHEMA_JSON).expect("schema/site.schema.json is checked by the tests"))
+    SCHEMA.get_or_init(|| {
+        serde_json::from_str(SITE_SCHEMA_JSON).expect("schema/site.schema.json is checked by the tests")
+    })
 }
 
 /// What is wrong at one place.
@@ -63,7 +65,11 @@ fn type_matches(t: &str, v: &Value) -> bool {
 }
 
 fn resolve<'a>(root: &'a Value, schema: &'a Value) -> &'a Value {
-    match schema.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/")) {
+    match schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+    {
         Some(name) => root.get("$defs").and_then(|d| d.get(name)).unwrap_or(schema),
         None => schema,
     }
@@ -81,7 +87,13 @@ fn describe_types(schema: &Value) -> String {
     };
     match schema.get("type") {
         Some(Value::String(t)) => names(t),
-        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).filter(|t| *t != "null").map(names).collect::<Vec<_>>().join(" or "),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|t| *t != "null")
+            .map(names)
+            .collect::<Vec<_>>()
+            .join(" or "),
         _ => "another type".into(),
     }
 }
@@ -89,13 +101,24 @@ fn describe_types(schema: &Value) -> String {
 /// Checks `value` at `path` against `schema`, collecting every issue.
 pub(crate) fn check(root: &Value, schema: &Value, value: &Value, path: &str, out: &mut Vec<Found>) {
     let schema = resolve(root, schema);
-    if let Some(branches) = schema.get("anyOf").or_else(|| schema.get("oneOf")).and_then(Value::as_array) {
+    if let Some(branches) = schema
+        .get("anyOf")
+        .or_else(|| schema.get("oneOf"))
+        .and_then(Value::as_array)
+    {
         // Option<T> is `anyOf: [T, null]`: null is fine, anything else is checked as T.
-        if value.is_null() && branches.iter().any(|b| resolve(root, b).get("type") == Some(&Value::from("null"))) {
+        if value.is_null()
+            && branches
+                .iter()
+                .any(|b| resolve(root, b).get("type") == Some(&Value::from("null")))
+        {
             return;
         }
         let mut best: Option<Vec<Found>> = None;
-        for b in branches.iter().filter(|b| resolve(root, b).get("type") != Some(&Value::from("null"))) {
+        for b in branches
+            .iter()
+            .filter(|b| resolve(root, b).get("type") != Some(&Value::from("null")))
+        {
             let mut found = Vec::new();
             check(root, b, value, path, &mut found);
             if found.is_empty() {
@@ -115,7 +138,13 @@ pub(crate) fn check(root: &Value, schema: &Value, value: &Value, path: &str, out
             _ => true,
         };
         if !ok {
-            out.push(Found { path: path.to_string(), issue: Issue::WrongType { expected: describe_types(schema), found: kind(value) } });
+            out.push(Found {
+                path: path.to_string(),
+                issue: Issue::WrongType {
+                    expected: describe_types(schema),
+                    found: kind(value),
+                },
+            });
             return;
         }
     }
@@ -126,7 +155,10 @@ pub(crate) fn check(root: &Value, schema: &Value, value: &Value, path: &str, out
             path: path.to_string(),
             issue: Issue::NotAChoice {
                 found: value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string()),
-                choices: choices.iter().map(|c| c.as_str().map(str::to_string).unwrap_or_else(|| c.to_string())).collect(),
+                choices: choices
+                    .iter()
+                    .map(|c| c.as_str().map(str::to_string).unwrap_or_else(|| c.to_string()))
+                    .collect(),
             },
         });
         return;
@@ -136,18 +168,25 @@ pub(crate) fn check(root: &Value, schema: &Value, value: &Value, path: &str, out
     {
         out.push(Found {
             path: path.to_string(),
-            issue: Issue::NotAChoice { found: value.to_string(), choices: vec![c.as_str().unwrap_or_default().to_string()] },
+            issue: Issue::NotAChoice {
+                found: value.to_string(),
+                choices: vec![c.as_str().unwrap_or_default().to_string()],
+            },
         });
         return;
     }
     if let Some(n) = value.as_f64() {
         let min = schema.get("minimum").and_then(Value::as_f64);
-        let max = schema.get("maximum").and_then(Value::as_f64).or(match schema.get("format").and_then(Value::as_str) {
-            Some("uint32") => Some(u32::MAX as f64),
-            Some("uint8") => Some(u8::MAX as f64),
-            Some("uint64") | Some("uint") => Some(u64::MAX as f64),
-            _ => None,
-        });
+        let max =
+            schema
+                .get("maximum")
+                .and_then(Value::as_f64)
+                .or(match schema.get("format").and_then(Value::as_str) {
+                    Some("uint32") => Some(u32::MAX as f64),
+                    Some("uint8") => Some(u8::MAX as f64),
+                    Some("uint64") | Some("uint") => Some(u64::MAX as f64),
+                    _ => None,
+                });
         if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) {
             out.push(Found {
                 path: path.to_string(),
@@ -184,9 +223,18 @@ pub(crate) fn check(root: &Value, schema: &Value, value: &Value, path: &str, out
                     },
                 }
             }
-            for r in schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+            for r in schema
+                .get("required")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
                 if !map.contains_key(r) {
-                    out.push(Found { path: path.to_string(), issue: Issue::Missing { name: r.to_string() } });
+                    out.push(Found {
+                        path: path.to_string(),
+                        issue: Issue::Missing { name: r.to_string() },
+                    });
                 }
             }
         }

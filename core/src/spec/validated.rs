@@ -24,7 +24,10 @@ impl Validated {
     /// Validates a site: the site, or every error found (warnings are not
     /// errors and are not returned).
     pub fn check(site: Site) -> Result<Validated, Vec<Diagnostic>> {
-        let errors: Vec<Diagnostic> = crate::validate::check(&site).into_iter().filter(Diagnostic::is_error).collect();
+        let errors: Vec<Diagnostic> = crate::validate::check(&site)
+            .into_iter()
+            .filter(Diagnostic::is_error)
+            .collect();
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -79,14 +82,22 @@ impl Loaded {
             return Err(self);
         }
         match self.site {
-            Some(site) => Validated::checked(site).map_err(|diagnostics| Loaded { site: None, diagnostics, positions: self.positions }),
+            Some(site) => Validated::checked(site).map_err(|diagnostics| Loaded {
+                site: None,
+                diagnostics,
+                positions: self.positions,
+            }),
             None => Err(self),
         }
     }
 
     /// [`Loaded::into_validated`] for a borrowed outcome (clones the site).
     pub fn validated(&self) -> Option<Validated> {
-        if self.has_errors() { None } else { self.site.clone().and_then(|s| Validated::checked(s).ok()) }
+        if self.has_errors() {
+            None
+        } else {
+            self.site.clone().and_then(|s| Validated::checked(s).ok())
+        }
     }
 }
 
@@ -97,13 +108,18 @@ mod tests {
     #[test]
     fn only_a_site_without_errors_is_validated() {
         let text = crate::examples::example("lab").unwrap();
-        let v = crate::spec::load::load(text).into_validated().expect("the lab example is valid");
+        let v = crate::spec::load::load(text)
+            .into_validated()
+            .expect("the lab example is valid");
         assert_eq!(v.needs(), &catalog::needs(v.site()).unwrap());
 
         let mut bad = v.clone().into_site();
         bad.spec.nodes.clear();
         let errors = Validated::check(bad).unwrap_err();
-        assert!(!errors.is_empty() && errors.iter().all(Diagnostic::is_error), "{errors:?}");
+        assert!(
+            !errors.is_empty() && errors.iter().all(Diagnostic::is_error),
+            "{errors:?}"
+        );
 
         let broken = crate::spec::load::load(&text.replace("name: lab", "name: Not_A_Label"));
         assert!(broken.validated().is_none());

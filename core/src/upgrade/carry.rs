@@ -115,7 +115,10 @@ pub struct Carry {
 
 impl Carry {
     pub fn count(&self, state: CarryState) -> (usize, usize) {
-        (self.images.iter().filter(|i| i.state == state).count(), self.files.iter().filter(|f| f.state == state).count())
+        (
+            self.images.iter().filter(|i| i.state == state).count(),
+            self.files.iter().filter(|f| f.state == state).count(),
+        )
     }
 }
 
@@ -128,14 +131,28 @@ struct OldImage {
 /// is already the version's.
 fn follows_version(r: &ImageRef) -> bool {
     let last = r.repository.rsplit('/').next().unwrap_or_default();
-    (r.registry == "registry.k8s.io" && ["kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy"].contains(&last))
+    (r.registry == "registry.k8s.io"
+        && [
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "kube-proxy",
+        ]
+        .contains(&last))
         || (r.repository.starts_with("istio/") && ["pilot", "proxyv2"].contains(&last))
 }
 
 pub(super) fn carry(input: &Input, changes: &mut Vec<Change>) -> Carry {
-    let mut out = Carry { since: input.carried.map(|c| c.id.clone()), locked: input.to.lock.is_some(), ..Default::default() };
+    let mut out = Carry {
+        since: input.carried.map(|c| c.id.clone()),
+        locked: input.to.lock.is_some(),
+        ..Default::default()
+    };
     let Some(needed) = needs(input.to.site) else {
-        out.notes.push("the new spec names versions this meshbundle's catalog lacks, so what its bundle carries is not known".into());
+        out.notes.push(
+            "the new spec names versions this meshbundle's catalog lacks, so what its bundle carries is not known"
+                .into(),
+        );
         return out;
     };
 
@@ -147,19 +164,28 @@ pub(super) fn carry(input: &Input, changes: &mut Vec<Change>) -> Carry {
     match (input.carried, input.from.lock) {
         (Some(c), lock) => {
             for i in &c.images {
-                old_images.push(OldImage { name: i.name.clone(), digest: Some(i.digest.clone()) });
+                old_images.push(OldImage {
+                    name: i.name.clone(),
+                    digest: Some(i.digest.clone()),
+                });
                 old_blobs.insert(i.digest.clone());
                 old_blobs.extend(i.blobs.iter().cloned());
             }
             old_blobs.extend(c.base_blobs.iter().cloned());
             for f in &c.files {
-                let url = lock.and_then(|l| l.file(&f.name)).map(|l| l.url.clone()).unwrap_or_default();
+                let url = lock
+                    .and_then(|l| l.file(&f.name))
+                    .map(|l| l.url.clone())
+                    .unwrap_or_default();
                 old_files.push((f.name.clone(), f.sha256.clone(), url));
             }
         }
         (None, Some(lock)) => {
             for i in &lock.images {
-                old_images.push(OldImage { name: i.name.clone(), digest: Some(i.site_digest().clone()) });
+                old_images.push(OldImage {
+                    name: i.name.clone(),
+                    digest: Some(i.site_digest().clone()),
+                });
                 match input.known.get(&i.name).filter(|k| k.digest == *i.site_digest()) {
                     Some(k) => old_blobs.extend(k.blobs.iter().map(|b| b.0.clone())),
                     None => blobs_unknown = true,
@@ -170,7 +196,8 @@ pub(super) fn carry(input: &Input, changes: &mut Vec<Change>) -> Carry {
             }
         }
         (None, None) => {
-            out.notes.push("the site's lock is not known: everything counts as added".into());
+            out.notes
+                .push("the site's lock is not known: everything counts as added".into());
             blobs_unknown = true;
         }
     }
@@ -181,14 +208,25 @@ pub(super) fn carry(input: &Input, changes: &mut Vec<Change>) -> Carry {
     let mut image_bytes = Some(0u64);
     let mut version_moves: Vec<(String, String, Option<String>, Option<String>)> = Vec::new();
     let needed_names: BTreeSet<String> = needed.images.iter().map(|n| n.upstream.tagged()).collect();
-    let repo_of = |name: &str| ImageRef::parse(name).ok().map(|r| (r.registry.clone(), r.repository.clone()));
+    let repo_of = |name: &str| {
+        ImageRef::parse(name)
+            .ok()
+            .map(|r| (r.registry.clone(), r.repository.clone()))
+    };
     for n in &needed.images {
         let name = n.upstream.tagged();
-        let digest = input.to.lock.and_then(|l| l.image(&name)).map(|l| l.site_digest().clone());
+        let digest = input
+            .to
+            .lock
+            .and_then(|l| l.image(&name))
+            .map(|l| l.site_digest().clone());
         let same = old_images.iter().find(|o| o.name == name);
         let replaces = if same.is_none() {
             let repo = (n.upstream.registry.clone(), n.upstream.repository.clone());
-            old_images.iter().find(|o| !needed_names.contains(&o.name) && repo_of(&o.name).as_ref() == Some(&repo)).map(|o| o.name.clone())
+            old_images
+                .iter()
+                .find(|o| !needed_names.contains(&o.name) && repo_of(&o.name).as_ref() == Some(&repo))
+                .map(|o| o.name.clone())
         } else {
             None
         };
@@ -232,7 +270,15 @@ pub(super) fn carry(input: &Input, changes: &mut Vec<Change>) -> Carry {
             }
         }
         let old_digest = same.and_then(|o| o.digest.clone());
-        out.images.push(CarryImage { name, state, used_by: n.used_by.clone(), digest, old_digest, replaces, bytes });
+        out.images.push(CarryImage {
+            name,
+            state,
+            used_by: n.used_by.clone(),
+            digest,
+            old_digest,
+            replaces,
+            bytes,
+        });
     }
     let replaced: BTreeSet<String> = out.images.iter().filter_map(|i| i.replaces.clone()).collect();
     for o in &old_images {
@@ -287,7 +333,13 @@ pub(super) fn carry(input: &Input, changes: &mut Vec<Change>) -> Carry {
                 out.size.known_after_build.push(f.name.clone());
             }
         }
-        out.files.push(CarryFile { name: f.name.clone(), state, sha256, old_sha256: old.map(|o| o.1.clone()), bytes });
+        out.files.push(CarryFile {
+            name: f.name.clone(),
+            state,
+            sha256,
+            old_sha256: old.map(|o| o.1.clone()),
+            bytes,
+        });
     }
     let needed_files: BTreeSet<&str> = needed.files.iter().map(|f| f.name.as_str()).collect();
     for o in old_files.iter().filter(|o| !needed_files.contains(o.0.as_str())) {
@@ -305,7 +357,8 @@ pub(super) fn carry(input: &Input, changes: &mut Vec<Change>) -> Carry {
     out.size.total = file_bytes.zip(image_bytes).map(|(a, b)| a + b);
     out.size.at_most = blobs_unknown && image_bytes.is_some_and(|b| b > 0);
     if input.to.lock.is_none() {
-        out.notes.push("the new spec is not locked: lock it (meshbundle lock) to know digests, checksums and sizes".into());
+        out.notes
+            .push("the new spec is not locked: lock it (meshbundle lock) to know digests, checksums and sizes".into());
     } else if !out.size.known_after_build.is_empty() {
         out.notes.push(
             "image bytes are known after the build (or once the new images are in the local image cache, e.g. after meshbundle image pull or build)"
@@ -349,8 +402,17 @@ fn component_changes(moves: Vec<Move>) -> Vec<Change> {
             });
         } else {
             for (short, from, to) in list {
-                let component = if used_by.is_empty() { short } else { format!("{used_by}/{short}") };
-                out.push(Change { component, kind: kind(&from, &to), from, to });
+                let component = if used_by.is_empty() {
+                    short
+                } else {
+                    format!("{used_by}/{short}")
+                };
+                out.push(Change {
+                    component,
+                    kind: kind(&from, &to),
+                    from,
+                    to,
+                });
             }
         }
     }

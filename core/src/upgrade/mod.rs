@@ -233,7 +233,8 @@ pub fn newest_istio(minor: (u64, u64)) -> Option<&'static str> {
 }
 
 fn newest<'a>(all: impl Iterator<Item = &'a str>, minor: (u64, u64)) -> Option<&'a str> {
-    all.filter(|v| minor_of(v) == Some(minor)).max_by_key(|v| Version::parse(v).ok())
+    all.filter(|v| minor_of(v) == Some(minor))
+        .max_by_key(|v| Version::parse(v).ok())
 }
 
 /// The Kubernetes minors an Istio release supports, from the catalog.
@@ -256,12 +257,21 @@ fn range_text(r: ((u64, u64), (u64, u64))) -> String {
 fn containerd_refuses(ctrd: &str, k: (u64, u64)) -> Option<(String, bool)> {
     let v = Version::parse(ctrd).ok()?;
     if v.major < 2 && k >= (1, 36) {
-        return Some((format!("Kubernetes {}.{} no longer supports containerd 1.x (1.35 was the last release to)", k.0, k.1), false));
+        return Some((
+            format!(
+                "Kubernetes {}.{} no longer supports containerd 1.x (1.35 was the last release to)",
+                k.0, k.1
+            ),
+            false,
+        ));
     }
     let rel = catalog().containerd(ctrd)?;
     let range = (parse_minor(&rel.kubernetes.min)?, parse_minor(&rel.kubernetes.max)?);
     if !in_range(k, range) {
-        return Some((format!("containerd {ctrd} supports Kubernetes {}", range_text(range)), true));
+        return Some((
+            format!("containerd {ctrd} supports Kubernetes {}", range_text(range)),
+            true,
+        ));
     }
     None
 }
@@ -277,7 +287,10 @@ pub fn plan(input: &Input) -> Plan {
     if from.metadata.name != to.metadata.name {
         refusals.push(Refusal {
             subject: "metadata.name".into(),
-            reason: format!("the previous bundle is for site `{}`, the new spec for `{}`", from.metadata.name, to.metadata.name),
+            reason: format!(
+                "the previous bundle is for site `{}`, the new spec for `{}`",
+                from.metadata.name, to.metadata.name
+            ),
             path: "plan from the previous bundle of the same site".into(),
             via: None,
         });
@@ -286,9 +299,24 @@ pub fn plan(input: &Input) -> Plan {
     let k8s = kubernetes_rule(&fv.kubernetes, &tv.kubernetes, &mut refusals);
     let policy = to.allows_unsupported_versions();
     let mut warnings = Vec::new();
-    let ctrd = containerd_rule(&fv.containerd, &tv.containerd, &tv.kubernetes, policy, &mut refusals, &mut warnings);
+    let ctrd = containerd_rule(
+        &fv.containerd,
+        &tv.containerd,
+        &tv.kubernetes,
+        policy,
+        &mut refusals,
+        &mut warnings,
+    );
     let istio = istio_rule(from, to, &mut refusals);
-    let istio_first = order(&fv, &tv, k8s.is_some(), istio.is_some(), policy, &mut refusals, &mut warnings);
+    let istio_first = order(
+        &fv,
+        &tv,
+        k8s.is_some(),
+        istio.is_some(),
+        policy,
+        &mut refusals,
+        &mut warnings,
+    );
     // The rest of what the new spec says is judged as validation judges it;
     // the versions are judged above, as a path rather than a place.
     let diagnostics = match input.to_diagnostics {
@@ -296,27 +324,50 @@ pub fn plan(input: &Input) -> Plan {
         None => crate::validate::check(to),
     };
     for d in diagnostics.into_iter().filter(|d| d.is_error()) {
-        if ["spec.kubernetes.version", "spec.istio.version", "spec.containerd.version"].contains(&d.path.as_str()) {
+        if [
+            "spec.kubernetes.version",
+            "spec.istio.version",
+            "spec.containerd.version",
+        ]
+        .contains(&d.path.as_str())
+        {
             continue;
         }
         refusals.push(Refusal {
             subject: d.path.clone(),
             reason: format!("the new spec does not validate: {}", d.message),
-            path: if d.hint.is_empty() { "fix the new spec (meshbundle validate)".into() } else { d.hint.clone() },
+            path: if d.hint.is_empty() {
+                "fix the new spec (meshbundle validate)".into()
+            } else {
+                d.hint.clone()
+            },
             via: None,
         });
     }
 
-    for (component, a, b) in [("kubernetes", &fv.kubernetes, &tv.kubernetes), ("containerd", &fv.containerd, &tv.containerd)] {
+    for (component, a, b) in [
+        ("kubernetes", &fv.kubernetes, &tv.kubernetes),
+        ("containerd", &fv.containerd, &tv.containerd),
+    ] {
         if a != b {
-            changes.push(Change { component: component.into(), from: Some(a.clone()), to: Some(b.clone()), kind: kind_of(a, b) });
+            changes.push(Change {
+                component: component.into(),
+                from: Some(a.clone()),
+                to: Some(b.clone()),
+                kind: kind_of(a, b),
+            });
         }
     }
     let runc = |v: &str| catalog().containerd(v).map(|c| c.runc.clone());
     if let (Some(a), Some(b)) = (runc(&fv.containerd), runc(&tv.containerd))
         && a != b
     {
-        changes.push(Change { component: "runc".into(), kind: kind_of(&a, &b), from: Some(a), to: Some(b) });
+        changes.push(Change {
+            component: "runc".into(),
+            kind: kind_of(&a, &b),
+            from: Some(a),
+            to: Some(b),
+        });
     }
     if fv.istio != tv.istio {
         changes.push(Change {
@@ -329,8 +380,17 @@ pub fn plan(input: &Input) -> Plan {
     let carry = carry::carry(input, &mut changes);
 
     let allowed = refusals.is_empty();
-    let steps =
-        if allowed { steps::steps(input, &changes, k8s.is_some() || ctrd.is_some(), istio.is_some(), istio_first) } else { Vec::new() };
+    let steps = if allowed {
+        steps::steps(
+            input,
+            &changes,
+            k8s.is_some() || ctrd.is_some(),
+            istio.is_some(),
+            istio_first,
+        )
+    } else {
+        Vec::new()
+    };
     Plan {
         api_version: PLAN_API_VERSION,
         kind: PLAN_KIND,
@@ -359,7 +419,12 @@ fn in_place(from: &Site, to: &Site, refusals: &mut Vec<Refusal>) {
             });
         }
     };
-    fixed("spec.kubernetes.cni", a.cni.as_str().into(), b.cni.as_str().into(), "a cluster cannot change its CNI in place");
+    fixed(
+        "spec.kubernetes.cni",
+        a.cni.as_str().into(),
+        b.cni.as_str().into(),
+        "a cluster cannot change its CNI in place",
+    );
     fixed(
         "spec.kubernetes.podSubnet",
         a.pod_subnet.to_string(),
@@ -380,16 +445,30 @@ fn in_place(from: &Site, to: &Site, refusals: &mut Vec<Refusal>) {
     );
     fixed(
         "spec.kubernetes.controlPlaneEndpoint",
-        a.control_plane_endpoint.clone().unwrap_or_else(|| "(the first control-plane node)".into()),
-        b.control_plane_endpoint.clone().unwrap_or_else(|| "(the first control-plane node)".into()),
+        a.control_plane_endpoint
+            .clone()
+            .unwrap_or_else(|| "(the first control-plane node)".into()),
+        b.control_plane_endpoint
+            .clone()
+            .unwrap_or_else(|| "(the first control-plane node)".into()),
         "every kubeconfig and the API server's certificate name it",
     );
-    let nodes = |s: &Site| s.spec.nodes.iter().map(|n| format!("{} ({}, {})", n.name, n.role.as_str(), n.address)).collect::<Vec<_>>();
+    let nodes = |s: &Site| {
+        s.spec
+            .nodes
+            .iter()
+            .map(|n| format!("{} ({}, {})", n.name, n.role.as_str(), n.address))
+            .collect::<Vec<_>>()
+    };
     let (na, nb) = (nodes(from), nodes(to));
     if na != nb {
         refusals.push(Refusal {
             subject: "spec.nodes".into(),
-            reason: format!("the nodes change (from {} to {}): an upgrade moves the same nodes", na.join(", "), nb.join(", ")),
+            reason: format!(
+                "the nodes change (from {} to {}): an upgrade moves the same nodes",
+                na.join(", "),
+                nb.join(", ")
+            ),
             path: "upgrade with the nodes the site has, then add or remove nodes in a bundle of their own".into(),
             via: None,
         });
@@ -403,9 +482,18 @@ fn kubernetes_rule(from: &str, to: &str, refusals: &mut Vec<Refusal>) -> Option<
         return None;
     }
     let cat = catalog();
-    let refuse = |reason: String, path: String, via: Option<String>| Refusal { subject: "kubernetes".into(), reason, path, via };
+    let refuse = |reason: String, path: String, via: Option<String>| Refusal {
+        subject: "kubernetes".into(),
+        reason,
+        path,
+        via,
+    };
     let (Ok(a), Ok(b)) = (Version::parse(from), Version::parse(to)) else {
-        refusals.push(refuse(format!("`{from}` → `{to}` is not a pair of versions"), "write MAJOR.MINOR.PATCH".into(), None));
+        refusals.push(refuse(
+            format!("`{from}` → `{to}` is not a pair of versions"),
+            "write MAJOR.MINOR.PATCH".into(),
+            None,
+        ));
         return None;
     };
     if b < a {
@@ -417,13 +505,22 @@ fn kubernetes_rule(from: &str, to: &str, refusals: &mut Vec<Refusal>) -> Option<
         return None;
     }
     if cat.kubernetes(to).is_none() {
-        let same_minor: Vec<&str> = cat.kubernetes_versions().into_iter().filter(|v| minor_of(v) == Some((b.major, b.minor))).collect();
+        let same_minor: Vec<&str> = cat
+            .kubernetes_versions()
+            .into_iter()
+            .filter(|v| minor_of(v) == Some((b.major, b.minor)))
+            .collect();
         refusals.push(refuse(
             format!("Kubernetes {to} is not in this meshbundle's catalog"),
             if same_minor.is_empty() {
                 format!("choose one of {}", cat.kubernetes_versions().join(", "))
             } else {
-                format!("choose a catalogued {}.{} release: {}", b.major, b.minor, same_minor.join(", "))
+                format!(
+                    "choose a catalogued {}.{} release: {}",
+                    b.major,
+                    b.minor,
+                    same_minor.join(", ")
+                )
             },
             None,
         ));
@@ -434,7 +531,10 @@ fn kubernetes_rule(from: &str, to: &str, refusals: &mut Vec<Refusal>) -> Option<
         let via = newest_kubernetes(next);
         let path = match via {
             Some(v) => format!("go through {}.{}.x first: upgrade to {v}, then to {to}", next.0, next.1),
-            None => format!("go through {}.{}.x first (this catalog has no {}.{} release)", next.0, next.1, next.0, next.1),
+            None => format!(
+                "go through {}.{}.x first (this catalog has no {}.{} release)",
+                next.0, next.1, next.0, next.1
+            ),
         };
         refusals.push(refuse(
             format!(
@@ -463,11 +563,20 @@ fn containerd_rule(
     warnings: &mut Vec<String>,
 ) -> Option<String> {
     let cat = catalog();
-    let refuse = |reason: String, path: String| Refusal { subject: "containerd".into(), reason, path, via: None };
+    let refuse = |reason: String, path: String| Refusal {
+        subject: "containerd".into(),
+        reason,
+        path,
+        via: None,
+    };
     if let Some(k) = minor_of(k8s_to)
         && let Some((why, waivable)) = containerd_refuses(to, k)
     {
-        let fits: Vec<&str> = cat.containerd_versions().into_iter().filter(|v| containerd_refuses(v, k).is_none()).collect();
+        let fits: Vec<&str> = cat
+            .containerd_versions()
+            .into_iter()
+            .filter(|v| containerd_refuses(v, k).is_none())
+            .collect();
         let reason = format!("containerd {to} cannot run Kubernetes {k8s_to}: {why}");
         if waivable && policy {
             warnings.push(format!("{reason} (allowed by spec.supportPolicy)"));
@@ -493,7 +602,9 @@ fn containerd_rule(
     }
     if kind_of(from, to) == ChangeKind::Downgrade {
         refusals.push(refuse(
-            format!("containerd {from} → {to} is a downgrade: its configuration and its content store move only forward"),
+            format!(
+                "containerd {from} → {to} is a downgrade: its configuration and its content store move only forward"
+            ),
             format!("keep containerd {from}"),
         ));
         return None;
@@ -505,7 +616,12 @@ fn containerd_rule(
 fn istio_rule(from: &Site, to: &Site, refusals: &mut Vec<Refusal>) -> Option<String> {
     let (a_s, b_s) = (&from.spec.istio.version, &to.spec.istio.version);
     let (old_rev, new_rev) = (from.istio_revision(), to.istio_revision());
-    let refuse = |reason: String, path: String, via: Option<String>| Refusal { subject: "istio".into(), reason, path, via };
+    let refuse = |reason: String, path: String, via: Option<String>| Refusal {
+        subject: "istio".into(),
+        reason,
+        path,
+        via,
+    };
     if a_s == b_s {
         if old_rev != new_rev {
             refusals.push(refuse(
@@ -518,7 +634,11 @@ fn istio_rule(from: &Site, to: &Site, refusals: &mut Vec<Refusal>) -> Option<Str
     }
     let cat = catalog();
     let (Ok(a), Ok(b)) = (Version::parse(a_s), Version::parse(b_s)) else {
-        refusals.push(refuse(format!("`{a_s}` → `{b_s}` is not a pair of versions"), "write MAJOR.MINOR.PATCH".into(), None));
+        refusals.push(refuse(
+            format!("`{a_s}` → `{b_s}` is not a pair of versions"),
+            "write MAJOR.MINOR.PATCH".into(),
+            None,
+        ));
         return None;
     };
     if b < a {
@@ -540,7 +660,11 @@ fn istio_rule(from: &Site, to: &Site, refusals: &mut Vec<Refusal>) -> Option<Str
     }
     let in_catalog = cat.istio(b_s).is_some();
     let listed = cat.istio_versions().join(", ");
-    let gap = if b.major == a.major { b.minor - a.minor } else { u64::MAX };
+    let gap = if b.major == a.major {
+        b.minor - a.minor
+    } else {
+        u64::MAX
+    };
     if gap > 2 {
         // The newest catalogued release at most two minors ahead, short of the target.
         let via = cat
@@ -549,20 +673,31 @@ fn istio_rule(from: &Site, to: &Site, refusals: &mut Vec<Refusal>) -> Option<Str
             .filter_map(|r| Version::parse(&r.version).ok())
             .filter(|v| v.major == a.major && v.minor > a.minor && v.minor <= a.minor + 2 && v.minor < b.minor)
             .max();
-        let not_here =
-            if in_catalog { String::new() } else { format!("; Istio {b_s} is not in this meshbundle's catalog either ({listed})") };
+        let not_here = if in_catalog {
+            String::new()
+        } else {
+            format!("; Istio {b_s} is not in this meshbundle's catalog either ({listed})")
+        };
         let path = match &via {
             Some(v) => format!(
                 "go through {v} first: upgrade {a_s} → {v}, remove revision {old_rev}, then {v} → {b_s}{}",
-                if in_catalog { String::new() } else { " once a meshbundle catalog carries it".into() }
+                if in_catalog {
+                    String::new()
+                } else {
+                    " once a meshbundle catalog carries it".into()
+                }
             ),
-            None => format!("go through an Istio release at most two minors ahead of {a_s} (this catalog has none: {listed})"),
+            None => format!(
+                "go through an Istio release at most two minors ahead of {a_s} (this catalog has none: {listed})"
+            ),
         };
         refusals.push(refuse(
             if b.major == a.major {
                 format!("Istio {a_s} → {b_s} crosses {gap} minors: a canary upgrade spans at most two{not_here}")
             } else {
-                format!("Istio {a_s} → {b_s} changes the major version: a canary upgrade spans at most two minors{not_here}")
+                format!(
+                    "Istio {a_s} → {b_s} changes the major version: a canary upgrade spans at most two minors{not_here}"
+                )
             },
             path,
             via.map(|v| v.to_string()),
@@ -570,7 +705,11 @@ fn istio_rule(from: &Site, to: &Site, refusals: &mut Vec<Refusal>) -> Option<Str
         return None;
     }
     if !in_catalog {
-        refusals.push(refuse(format!("Istio {b_s} is not in this meshbundle's catalog"), format!("choose one of {listed}"), None));
+        refusals.push(refuse(
+            format!("Istio {b_s} is not in this meshbundle's catalog"),
+            format!("choose one of {listed}"),
+            None,
+        ));
         return None;
     }
     Some(b_s.clone())
@@ -588,8 +727,12 @@ fn order(
     refusals: &mut Vec<Refusal>,
     warnings: &mut Vec<String>,
 ) -> bool {
-    let (Some(k_old), Some(k_new)) = (minor_of(&fv.kubernetes), minor_of(&tv.kubernetes)) else { return false };
-    let Some(new_range) = istio_range(&tv.istio) else { return false };
+    let (Some(k_old), Some(k_new)) = (minor_of(&fv.kubernetes), minor_of(&tv.kubernetes)) else {
+        return false;
+    };
+    let Some(new_range) = istio_range(&tv.istio) else {
+        return false;
+    };
     if !in_range(k_new, new_range) && policy {
         warnings.push(format!(
             "Istio {} supports Kubernetes {}, not {} (allowed by spec.supportPolicy)",
@@ -602,7 +745,12 @@ fn order(
     if !in_range(k_new, new_range) {
         refusals.push(Refusal {
             subject: "istio".into(),
-            reason: format!("Istio {} supports Kubernetes {}, not {}", tv.istio, range_text(new_range), tv.kubernetes),
+            reason: format!(
+                "Istio {} supports Kubernetes {}, not {}",
+                tv.istio,
+                range_text(new_range),
+                tv.kubernetes
+            ),
             path: "choose an Istio release whose range holds the new Kubernetes, or a Kubernetes in its range".into(),
             via: None,
         });

@@ -35,9 +35,23 @@ pub struct Step {
 struct Steps(Vec<Step>);
 
 impl Steps {
-    fn add(&mut self, phase: &'static str, node: Option<&str>, action: &'static str, text: String, run: Option<String>) {
+    fn add(
+        &mut self,
+        phase: &'static str,
+        node: Option<&str>,
+        action: &'static str,
+        text: String,
+        run: Option<String>,
+    ) {
         let number = self.0.len() + 1;
-        self.0.push(Step { number, phase, node: node.map(str::to_string), action, text, run });
+        self.0.push(Step {
+            number,
+            phase,
+            node: node.map(str::to_string),
+            action,
+            text,
+            run,
+        });
     }
 }
 
@@ -46,7 +60,10 @@ fn manifests_of(component: &str, site: &Site) -> Vec<String> {
     let top = component.split('/').take(2).collect::<Vec<_>>().join("/");
     match top.as_str() {
         "cni/calico" | "cni/flannel" => vec![format!("manifests/{top}.yaml")],
-        "load-balancer/metallb" => vec!["manifests/metallb/metallb-native.yaml".into(), "manifests/metallb/address-pool.yaml".into()],
+        "load-balancer/metallb" => vec![
+            "manifests/metallb/metallb-native.yaml".into(),
+            "manifests/metallb/address-pool.yaml".into(),
+        ],
         "metrics-server" => vec!["manifests/metrics-server/metrics-server.yaml".into()],
         "alertmanager" => vec!["manifests/observability/alertmanager.yaml".into()],
         "blackbox-exporter" => vec!["manifests/observability/blackbox-exporter.yaml".into()],
@@ -60,13 +77,23 @@ fn manifests_of(component: &str, site: &Site) -> Vec<String> {
                 "kiali" => a.kiali,
                 _ => false,
             };
-            if on { vec![format!("manifests/observability/{name}.yaml")] } else { vec![] }
+            if on {
+                vec![format!("manifests/observability/{name}.yaml")]
+            } else {
+                vec![]
+            }
         }
         _ => vec![],
     }
 }
 
-pub(super) fn steps(input: &Input, changes: &[Change], nodes_move: bool, istio_moves: bool, istio_first: bool) -> Vec<Step> {
+pub(super) fn steps(
+    input: &Input,
+    changes: &[Change],
+    nodes_move: bool,
+    istio_moves: bool,
+    istio_first: bool,
+) -> Vec<Step> {
     let (from, to) = (input.from.site, input.to.site);
     let mut s = Steps(Vec::new());
     let first = to.first_control_plane().map(|n| n.name.clone()).unwrap_or_default();
@@ -89,7 +116,10 @@ pub(super) fn steps(input: &Input, changes: &[Change], nodes_move: bool, istio_m
             Some(&n.name),
             "extract",
             format!("lay out the new install on {} beside the running one", n.name),
-            Some(format!("meshbundle import upgrade.mbundle --extract /opt/site-upgrade --node {}", quote(&n.name))),
+            Some(format!(
+                "meshbundle import upgrade.mbundle --extract /opt/site-upgrade --node {}",
+                quote(&n.name)
+            )),
         );
     }
 
@@ -102,7 +132,10 @@ pub(super) fn steps(input: &Input, changes: &[Change], nodes_move: bool, istio_m
             "istio",
             cp,
             "istio-precheck",
-            format!("check the cluster for Istio {} with its own istioctl", to.spec.istio.version),
+            format!(
+                "check the cluster for Istio {} with its own istioctl",
+                to.spec.istio.version
+            ),
             Some("istioctl x precheck".into()),
         );
         s.add(
@@ -114,13 +147,21 @@ pub(super) fn steps(input: &Input, changes: &[Change], nodes_move: bool, istio_m
             ),
             Some("sudo ops/upgrade-canary.sh".into()),
         );
-        for c in changes.iter().filter(|c| c.component.starts_with("addon/") && c.kind != ChangeKind::Removed) {
+        for c in changes
+            .iter()
+            .filter(|c| c.component.starts_with("addon/") && c.kind != ChangeKind::Removed)
+        {
             for m in manifests_of(&c.component, to) {
                 s.add(
                     "istio",
                     cp,
                     "apply",
-                    format!("{} {} for Istio {}", c.component, c.to.as_deref().unwrap_or_default(), to.spec.istio.version),
+                    format!(
+                        "{} {} for Istio {}",
+                        c.component,
+                        c.to.as_deref().unwrap_or_default(),
+                        to.spec.istio.version
+                    ),
                     Some(format!("kubectl apply --server-side --force-conflicts -f {m}")),
                 );
             }
@@ -136,7 +177,13 @@ pub(super) fn steps(input: &Input, changes: &[Change], nodes_move: bool, istio_m
         let k8s_moves = k_from != k_to;
         let ctrd = change("containerd");
         let runc = change("runc")
-            .map(|r| format!(" and runc {} → {}", r.from.as_deref().unwrap_or(""), r.to.as_deref().unwrap_or("")))
+            .map(|r| {
+                format!(
+                    " and runc {} → {}",
+                    r.from.as_deref().unwrap_or(""),
+                    r.to.as_deref().unwrap_or("")
+                )
+            })
             .unwrap_or_default();
         let pause = change("kubeadm/pause").and_then(|p| p.to.clone());
         if k8s_moves {
@@ -161,7 +208,9 @@ pub(super) fn steps(input: &Input, changes: &[Change], nodes_move: bool, istio_m
                 node,
                 "drain",
                 format!("drain {}", n.name),
-                by_hand(format!("kubectl drain {name} --ignore-daemonsets --delete-emptydir-data")),
+                by_hand(format!(
+                    "kubectl drain {name} --ignore-daemonsets --delete-emptydir-data"
+                )),
             );
             if let Some(c) = ctrd {
                 let (a, b) = (c.from.as_deref().unwrap_or(""), c.to.as_deref().unwrap_or(""));
@@ -201,7 +250,11 @@ pub(super) fn steps(input: &Input, changes: &[Change], nodes_move: bool, istio_m
                                 "kubelet configuration"
                             }
                         ),
-                        Some(format!("sudo ./nodes/{}/upgrade.sh   # on {}, when ops/upgrade-kubernetes.sh asks", quote(&n.name), n.name)),
+                        Some(format!(
+                            "sudo ./nodes/{}/upgrade.sh   # on {}, when ops/upgrade-kubernetes.sh asks",
+                            quote(&n.name),
+                            n.name
+                        )),
                     );
                 }
                 s.add(
@@ -211,7 +264,10 @@ pub(super) fn steps(input: &Input, changes: &[Change], nodes_move: bool, istio_m
                     format!(
                         "kubelet and kubectl v{k_to} on {}{}, then systemctl daemon-reload and restart kubelet",
                         n.name,
-                        pause.as_ref().map(|p| format!(" (containerd's sandbox image becomes pause:{p})")).unwrap_or_default()
+                        pause
+                            .as_ref()
+                            .map(|p| format!(" (containerd's sandbox image becomes pause:{p})"))
+                            .unwrap_or_default()
                     ),
                     None,
                 );
@@ -220,26 +276,49 @@ pub(super) fn steps(input: &Input, changes: &[Change], nodes_move: bool, istio_m
                 "kubernetes",
                 node,
                 "uncordon",
-                format!("uncordon {} and wait until it is Ready{}", n.name, if k8s_moves { format!(" at v{k_to}") } else { String::new() }),
+                format!(
+                    "uncordon {} and wait until it is Ready{}",
+                    n.name,
+                    if k8s_moves {
+                        format!(" at v{k_to}")
+                    } else {
+                        String::new()
+                    }
+                ),
                 by_hand(format!("kubectl uncordon {name}")),
             );
         }
     }
 
-    for c in changes.iter().filter(|c| !c.component.starts_with("addon/") && c.kind != ChangeKind::Removed) {
+    for c in changes
+        .iter()
+        .filter(|c| !c.component.starts_with("addon/") && c.kind != ChangeKind::Removed)
+    {
         for m in manifests_of(&c.component, to) {
             let what = match &c.from {
                 Some(f) => format!("{} {f} → {}", c.component, c.to.as_deref().unwrap_or_default()),
                 None => format!("{} {} (new)", c.component, c.to.as_deref().unwrap_or_default()),
             };
-            s.add("manifests", cp, "apply", what, Some(format!("kubectl apply --server-side --force-conflicts -f {m}")));
+            s.add(
+                "manifests",
+                cp,
+                "apply",
+                what,
+                Some(format!("kubectl apply --server-side --force-conflicts -f {m}")),
+            );
         }
     }
 
     if !istio_first {
         istio(&mut s);
     }
-    s.add("verify", cp, "verify", "check nodes, istiod, gateways, add-ons and mTLS".into(), Some("sudo ops/verify.sh".into()));
+    s.add(
+        "verify",
+        cp,
+        "verify",
+        "check nodes, istiod, gateways, add-ons and mTLS".into(),
+        Some("sudo ops/verify.sh".into()),
+    );
     if istio_moves {
         let old_rev = from.istio_revision();
         s.add(

@@ -58,7 +58,10 @@ pub fn webhook_url_problem(url: &str) -> Option<String> {
             continue;
         }
         if !(c.is_ascii_alphanumeric() || b"-._~/".contains(&c)) {
-            return Some(format!("the path has `{}`: use letters, digits, `-._~/` and %XX escapes", c as char));
+            return Some(format!(
+                "the path has `{}`: use letters, digits, `-._~/` and %XX escapes",
+                c as char
+            ));
         }
         i += 1;
     }
@@ -69,13 +72,17 @@ pub fn webhook_url_problem(url: &str) -> Option<String> {
 /// part of letters, digits and `.!#$%&'*+-/=?^_{|}~` (not starting or ending
 /// with a dot), `@`, a lowercase DNS name.
 pub fn is_mail_address(s: &str) -> bool {
-    let Some((local, domain)) = s.rsplit_once('@') else { return false };
+    let Some((local, domain)) = s.rsplit_once('@') else {
+        return false;
+    };
     !local.is_empty()
         && local.len() <= 64
         && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..")
-        && local.bytes().all(|c| c.is_ascii_alphanumeric() || b".!#$%&'*+-/=?^_{|}~".contains(&c))
+        && local
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b".!#$%&'*+-/=?^_{|}~".contains(&c))
         && is_dns_subdomain(domain)
 }
 
@@ -195,7 +202,12 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             );
         }
         if e.to.is_empty() {
-            d.error("alertmanager", format!("{path}.to"), "no recipient", "list who gets the alerts, e.g. `[oncall@example.internal]`");
+            d.error(
+                "alertmanager",
+                format!("{path}.to"),
+                "no recipient",
+                "list who gets the alerts, e.g. `[oncall@example.internal]`",
+            );
         }
         for (i, to) in e.to.iter().enumerate() {
             if !is_mail_address(to) {
@@ -296,7 +308,19 @@ mod tests {
         for ok in ["oncall@example.internal", "a.b+c@x", "alertmanager@mail.site.corp"] {
             assert!(is_mail_address(ok), "{ok}");
         }
-        for bad in ["", "x", "@x", "a@", "a@B.example", "a b@x", ".a@x", "a..b@x", "a@x\nBcc: y@z", "<a@x>", "a@x,b@y"] {
+        for bad in [
+            "",
+            "x",
+            "@x",
+            "a@",
+            "a@B.example",
+            "a b@x",
+            ".a@x",
+            "a..b@x",
+            "a@x\nBcc: y@z",
+            "<a@x>",
+            "a@x,b@y",
+        ] {
             assert!(!is_mail_address(bad), "{bad}");
         }
     }

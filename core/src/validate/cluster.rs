@@ -7,24 +7,45 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::values::{
-    KUBE_PROXY_CONNTRACK, KUBE_PROXY_CONNTRACK_LIMIT, host_port_problem, is_dns_subdomain, is_label_value, is_rfc1123_label,
-    is_sysctl_value, kube_proxy_fixed_sysctls, label_key_problem, sysctl_canonical,
+    KUBE_PROXY_CONNTRACK, KUBE_PROXY_CONNTRACK_LIMIT, host_port_problem, is_dns_subdomain, is_label_value,
+    is_rfc1123_label, is_sysctl_value, kube_proxy_fixed_sysctls, label_key_problem, sysctl_canonical,
 };
 use crate::diag::{Diagnostics, key_segment};
 use crate::spec::Site;
 
-const TZ_AREAS: &[&str] =
-    &["Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe", "Indian", "Pacific", "Etc"];
+const TZ_AREAS: &[&str] = &[
+    "Africa",
+    "America",
+    "Antarctica",
+    "Arctic",
+    "Asia",
+    "Atlantic",
+    "Australia",
+    "Europe",
+    "Indian",
+    "Pacific",
+    "Etc",
+];
 
 fn parse_cidr(d: &mut Diagnostics, path: &str, value: &str) -> Option<Ipv4Net> {
     match value.parse::<Ipv4Net>() {
         Ok(net) if net.network() != net.addr() => {
-            d.error("network", path, format!("`{value}` has host bits set"), format!("write the network address: `{}`", net.trunc()));
+            d.error(
+                "network",
+                path,
+                format!("`{value}` has host bits set"),
+                format!("write the network address: `{}`", net.trunc()),
+            );
             Some(net.trunc())
         }
         Ok(net) => Some(net),
         Err(_) => {
-            d.error("network", path, format!("`{value}` is not an IPv4 CIDR"), "write it as address/prefix, e.g. `10.244.0.0/16`");
+            d.error(
+                "network",
+                path,
+                format!("`{value}` is not an IPv4 CIDR"),
+                "write it as address/prefix, e.g. `10.244.0.0/16`",
+            );
             None
         }
     }
@@ -69,7 +90,11 @@ fn check_site(site: &Site, d: &mut Diagnostics) {
         || tz.split_once('/').is_some_and(|(area, rest)| {
             TZ_AREAS.contains(&area)
                 && !rest.is_empty()
-                && rest.split('/').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+')))
+                && rest.split('/').all(|p| {
+                    !p.is_empty()
+                        && p.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+                })
         });
     if !tz_ok {
         d.error(
@@ -81,7 +106,12 @@ fn check_site(site: &Site, d: &mut Diagnostics) {
     }
 
     if spec.architectures.is_empty() {
-        d.error("architectures", "spec.architectures", "no architecture is listed", "list `amd64`, `arm64` or both");
+        d.error(
+            "architectures",
+            "spec.architectures",
+            "no architecture is listed",
+            "list `amd64`, `arm64` or both",
+        );
     }
     let mut archs = BTreeSet::new();
     for (i, a) in spec.architectures.iter().enumerate() {
@@ -102,7 +132,10 @@ fn check_networks(site: &Site, d: &mut Diagnostics) -> Networks {
     let k = &spec.kubernetes;
     let pod = parse_cidr(d, "spec.kubernetes.podSubnet", &k.pod_subnet);
     let svc = parse_cidr(d, "spec.kubernetes.serviceSubnet", &k.service_subnet);
-    let node_net = k.node_subnet.as_deref().and_then(|n| parse_cidr(d, "spec.kubernetes.nodeSubnet", n));
+    let node_net = k
+        .node_subnet
+        .as_deref()
+        .and_then(|n| parse_cidr(d, "spec.kubernetes.nodeSubnet", n));
     if let (Some(p), Some(s)) = (pod, svc)
         && overlaps(&p, &s)
     {
@@ -114,7 +147,10 @@ fn check_networks(site: &Site, d: &mut Diagnostics) -> Networks {
         );
     }
     if let Some(n) = node_net {
-        for (name, other, path) in [("pod", pod, "spec.kubernetes.podSubnet"), ("service", svc, "spec.kubernetes.serviceSubnet")] {
+        for (name, other, path) in [
+            ("pod", pod, "spec.kubernetes.podSubnet"),
+            ("service", svc, "spec.kubernetes.serviceSubnet"),
+        ] {
             if let Some(o) = other
                 && overlaps(&n, &o)
             {
@@ -151,7 +187,10 @@ fn check_networks(site: &Site, d: &mut Diagnostics) -> Networks {
                 d.error(
                     "network",
                     "spec.kubernetes.podSubnet",
-                    format!("the pod network {p} has room for {slots} nodes (a /24 each), not {}", spec.nodes.len()),
+                    format!(
+                        "the pod network {p} has room for {slots} nodes (a /24 each), not {}",
+                        spec.nodes.len()
+                    ),
                     "use a larger pod network",
                 );
             }
@@ -183,7 +222,12 @@ fn check_nodes(site: &Site, d: &mut Diagnostics, nets: &Networks) {
     let spec = &site.spec;
     let Networks { pod, svc, node_net } = *nets;
     if spec.nodes.is_empty() {
-        d.error("nodes", "spec.nodes", "the site has no nodes", "list at least one control-plane node");
+        d.error(
+            "nodes",
+            "spec.nodes",
+            "the site has no nodes",
+            "list at least one control-plane node",
+        );
     }
     let mut names: BTreeMap<&str, usize> = BTreeMap::new();
     let mut addrs: BTreeMap<Ipv4Addr, usize> = BTreeMap::new();
@@ -268,13 +312,21 @@ fn check_nodes(site: &Site, d: &mut Diagnostics, nets: &Networks) {
 
     let cps: Vec<_> = site.control_plane_nodes().collect();
     if cps.is_empty() && !spec.nodes.is_empty() {
-        d.error("control-plane", "spec.nodes", "there is no control-plane node", "give at least one node `role: control-plane`");
+        d.error(
+            "control-plane",
+            "spec.nodes",
+            "there is no control-plane node",
+            "give at least one node `role: control-plane`",
+        );
     }
     if cps.len() > 1 && cps.len() % 2 == 0 {
         d.warning(
             "control-plane",
             "spec.nodes",
-            format!("{} control-plane nodes: an even etcd cluster tolerates no more failures than one node fewer", cps.len()),
+            format!(
+                "{} control-plane nodes: an even etcd cluster tolerates no more failures than one node fewer",
+                cps.len()
+            ),
             "use an odd number of control-plane nodes (3 or 5)",
         );
     }
@@ -364,7 +416,14 @@ fn check_registry(site: &Site, d: &mut Diagnostics) {
         );
     } else {
         let host = spec.registry.rsplit_once(':').map(|x| x.0).unwrap_or_default();
-        const PUBLIC: &[&str] = &["docker.io", "registry-1.docker.io", "quay.io", "ghcr.io", "registry.k8s.io", "gcr.io"];
+        const PUBLIC: &[&str] = &[
+            "docker.io",
+            "registry-1.docker.io",
+            "quay.io",
+            "ghcr.io",
+            "registry.k8s.io",
+            "gcr.io",
+        ];
         if PUBLIC.contains(&host) {
             d.error(
                 "registry",
@@ -418,7 +477,9 @@ fn check_kube_proxy_sysctls(site: &Site, d: &mut Diagnostics) {
         // The few kernel parameters that take a name rather than numbers.
         const NAMED: &[&str] = &["net.ipv4.tcp_congestion_control", "net.core.default_qdisc"];
         let named = NAMED.contains(&canonical)
-            && v.trim().bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+            && v.trim()
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
             && v.trim().bytes().next().is_some_and(|c| c.is_ascii_lowercase());
         if !conntrack && !named && !v.trim().is_empty() && !v.contains('\n') && !is_sysctl_value(v) {
             d.error(
@@ -454,7 +515,10 @@ fn check_kube_proxy_sysctls(site: &Site, d: &mut Diagnostics) {
             d.warning(
                 "sysctl",
                 &p,
-                format!("kube-proxy sets {k} = {fixed} when it starts in {} mode, so this value does not last", mode.as_str()),
+                format!(
+                    "kube-proxy sets {k} = {fixed} when it starts in {} mode, so this value does not last",
+                    mode.as_str()
+                ),
                 format!("remove it; kube-proxy needs {fixed} there"),
             );
         }
@@ -474,8 +538,14 @@ fn check_kube_proxy_sysctls(site: &Site, d: &mut Diagnostics) {
         if buckets < max / 4 {
             d.warning(
                 "sysctl",
-                format!("spec.tuning.sysctl{}", key_segment("net.netfilter.nf_conntrack_buckets")),
-                format!("kube-proxy raises the conntrack hash size to {} (a quarter of {what}) when it starts", max / 4),
+                format!(
+                    "spec.tuning.sysctl{}",
+                    key_segment("net.netfilter.nf_conntrack_buckets")
+                ),
+                format!(
+                    "kube-proxy raises the conntrack hash size to {} (a quarter of {what}) when it starts",
+                    max / 4
+                ),
                 format!("remove it, or set it to at least {}", max / 4),
             );
         }
@@ -507,7 +577,12 @@ const KUBELET_LABELS: &[&str] = &[
 /// Kubernetes domains it may not set on itself.
 fn check_node_label(path: &str, key: &str, value: &str, d: &mut Diagnostics) {
     if let Some(problem) = label_key_problem(key) {
-        d.error("labels", path, format!("`{key}` is not a label key: {problem}"), "write `name` or `prefix/name`, e.g. `example.com/rack`");
+        d.error(
+            "labels",
+            path,
+            format!("`{key}` is not a label key: {problem}"),
+            "write `name` or `prefix/name`, e.g. `example.com/rack`",
+        );
         return;
     }
     if !is_label_value(value) {
@@ -551,7 +626,8 @@ fn is_zone(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
 }

@@ -10,7 +10,11 @@ use crate::spec::{Cni, Site};
 
 /// Networks Calico refuses an IP pool in (libcalico-go's IPPool validation:
 /// link-local, loopback and multicast addresses cannot be pod addresses).
-const RESERVED: &[(&str, &str)] = &[("169.254.0.0/16", "link-local"), ("127.0.0.0/8", "loopback"), ("224.0.0.0/4", "multicast")];
+const RESERVED: &[(&str, &str)] = &[
+    ("169.254.0.0/16", "link-local"),
+    ("127.0.0.0/8", "loopback"),
+    ("224.0.0.0/4", "multicast"),
+];
 
 /// Calico's manifest install without Typha (`calico.yaml`) is for clusters
 /// of at most 50 nodes (Calico's "Install Calico networking and network
@@ -65,7 +69,13 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         );
     }
     for (i, r) in spec.security.authorization.allow.iter().enumerate() {
-        let taken = RENDERED_NAMES.iter().any(|n| if n.ends_with('-') { r.name.starts_with(n) } else { r.name == *n });
+        let taken = RENDERED_NAMES.iter().any(|n| {
+            if n.ends_with('-') {
+                r.name.starts_with(n)
+            } else {
+                r.name == *n
+            }
+        });
         if taken {
             d.error(
                 "name",

@@ -74,17 +74,27 @@ pub fn parse_pool_entry(s: &str) -> Result<PoolRange, String> {
         if first > last {
             return Err(format!("starts after it ends ({first} is above {last})"));
         }
-        return Ok(PoolRange { first, last, text: format!("{first}-{last}") });
+        return Ok(PoolRange {
+            first,
+            last,
+            text: format!("{first}-{last}"),
+        });
     }
     if s.contains('/') {
         if v6(s) {
             return Err("is an IPv6 network, and the cluster is IPv4 only".into());
         }
-        let Ok(net) = s.parse::<Ipv4Net>() else { return Err("is not an IPv4 CIDR".into()) };
+        let Ok(net) = s.parse::<Ipv4Net>() else {
+            return Err("is not an IPv4 CIDR".into());
+        };
         if net.addr() != net.network() {
             return Err(format!("has host bits set (the network is {})", net.trunc()));
         }
-        return Ok(PoolRange { first: net.network(), last: net.broadcast(), text: net.to_string() });
+        return Ok(PoolRange {
+            first: net.network(),
+            last: net.broadcast(),
+            text: net.to_string(),
+        });
     }
     if s.parse::<Ipv4Addr>().is_ok() {
         return Err("is a single address, and MetalLB takes a CIDR or a range".into());
@@ -95,7 +105,9 @@ pub fn parse_pool_entry(s: &str) -> Result<PoolRange, String> {
 /// The MetalLB pool of a valid site, in spec order (empty without MetalLB).
 pub fn metallb_pool(site: &Site) -> Vec<PoolRange> {
     match &site.spec.load_balancer {
-        Some(lb) if lb.provider == LoadBalancerProvider::Metallb => lb.addresses.iter().filter_map(|a| parse_pool_entry(a).ok()).collect(),
+        Some(lb) if lb.provider == LoadBalancerProvider::Metallb => {
+            lb.addresses.iter().filter_map(|a| parse_pool_entry(a).ok()).collect()
+        }
         _ => Vec::new(),
     }
 }
@@ -105,8 +117,12 @@ pub fn metallb_pool(site: &Site) -> Vec<PoolRange> {
 pub const NODE_PORTS: (u32, u32) = (30000, 32767);
 
 /// MetalLB annotations that would fight the ones meshbundle writes.
-const METALLB_OWN_ANNOTATIONS: &[&str] =
-    &["metallb.io/loadBalancerIPs", "metallb.universe.tf/loadBalancerIPs", "metallb.io/address-pool", "metallb.universe.tf/address-pool"];
+const METALLB_OWN_ANNOTATIONS: &[&str] = &[
+    "metallb.io/loadBalancerIPs",
+    "metallb.universe.tf/loadBalancerIPs",
+    "metallb.io/address-pool",
+    "metallb.universe.tf/address-pool",
+];
 
 pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     let spec = &site.spec;
@@ -127,7 +143,10 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             );
         }
     }
-    let lb_gateways: Vec<_> = gateways.iter().filter(|(_, g)| g.service.kind == ServiceType::LoadBalancer).collect();
+    let lb_gateways: Vec<_> = gateways
+        .iter()
+        .filter(|(_, g)| g.service.kind == ServiceType::LoadBalancer)
+        .collect();
     if let Some(lb) = lb {
         if lb_gateways.is_empty() {
             d.warning(
@@ -171,7 +190,10 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                         d.error(
                             "load-balancer",
                             path,
-                            format!("`{}` overlaps `{}` (spec.loadBalancer.addresses[{j}])", r.text, other.text),
+                            format!(
+                                "`{}` overlaps `{}` (spec.loadBalancer.addresses[{j}])",
+                                r.text, other.text
+                            ),
                             "list each address once",
                         );
                     } else {
@@ -233,12 +255,20 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             d.error(
                 "load-balancer",
                 "spec.loadBalancer.addresses",
-                format!("the pool holds {size} address(es) for {} LoadBalancer gateway services", lb_gateways.len()),
+                format!(
+                    "the pool holds {size} address(es) for {} LoadBalancer gateway services",
+                    lb_gateways.len()
+                ),
                 "add addresses to the pool",
             );
         }
         for (path, g) in &lb_gateways {
-            for k in g.service.annotations.keys().filter(|k| METALLB_OWN_ANNOTATIONS.contains(&k.as_str())) {
+            for k in g
+                .service
+                .annotations
+                .keys()
+                .filter(|k| METALLB_OWN_ANNOTATIONS.contains(&k.as_str()))
+            {
                 d.error(
                     "load-balancer",
                     format!("{path}.service.annotations"),
@@ -371,7 +401,10 @@ fn check_pool_placement(site: &Site, pool: &[(usize, PoolRange)], d: &mut Diagno
                 }
             }
         }
-        for (name, field, s) in [("pod", "podSubnet", &k.pod_subnet), ("service", "serviceSubnet", &k.service_subnet)] {
+        for (name, field, s) in [
+            ("pod", "podSubnet", &k.pod_subnet),
+            ("service", "serviceSubnet", &k.service_subnet),
+        ] {
             if let Some(o) = net(s)
                 && r.overlaps(o.network(), o.broadcast())
             {

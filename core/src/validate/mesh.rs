@@ -15,13 +15,21 @@ fn check_hpa(d: &mut Diagnostics, path: &str, hpa: &Hpa, replicas: u32) {
         return;
     }
     if hpa.min_replicas == 0 {
-        d.error("hpa", format!("{path}.hpa.minReplicas"), "minReplicas is 0", "use at least 1 (2 or more for availability)");
+        d.error(
+            "hpa",
+            format!("{path}.hpa.minReplicas"),
+            "minReplicas is 0",
+            "use at least 1 (2 or more for availability)",
+        );
     }
     if hpa.min_replicas > hpa.max_replicas {
         d.error(
             "hpa",
             format!("{path}.hpa.minReplicas"),
-            format!("minReplicas ({}) is more than maxReplicas ({})", hpa.min_replicas, hpa.max_replicas),
+            format!(
+                "minReplicas ({}) is more than maxReplicas ({})",
+                hpa.min_replicas, hpa.max_replicas
+            ),
             "make minReplicas <= maxReplicas",
         );
     }
@@ -29,7 +37,10 @@ fn check_hpa(d: &mut Diagnostics, path: &str, hpa: &Hpa, replicas: u32) {
         d.error(
             "percent",
             format!("{path}.hpa.targetCPUUtilizationPercent"),
-            format!("{} is not a percentage from 1 to 100", hpa.target_cpu_utilization_percent),
+            format!(
+                "{} is not a percentage from 1 to 100",
+                hpa.target_cpu_utilization_percent
+            ),
             "70 to 80 leaves headroom for bursts",
         );
     }
@@ -37,14 +48,20 @@ fn check_hpa(d: &mut Diagnostics, path: &str, hpa: &Hpa, replicas: u32) {
         d.warning(
             "hpa",
             format!("{path}.replicas"),
-            format!("replicas ({replicas}) differs from hpa.minReplicas ({}); the HPA decides", hpa.min_replicas),
+            format!(
+                "replicas ({replicas}) differs from hpa.minReplicas ({}); the HPA decides",
+                hpa.min_replicas
+            ),
             "set replicas equal to hpa.minReplicas",
         );
     }
 }
 
 fn check_resources(d: &mut Diagnostics, path: &str, r: &Resources) {
-    for (kind, req, lim) in [("cpu", &r.requests.cpu, &r.limits.cpu), ("memory", &r.requests.memory, &r.limits.memory)] {
+    for (kind, req, lim) in [
+        ("cpu", &r.requests.cpu, &r.limits.cpu),
+        ("memory", &r.requests.memory, &r.limits.memory),
+    ] {
         let mut parsed = [None, None];
         for (slot, (which, v)) in [("requests", req), ("limits", lim)].into_iter().enumerate() {
             if let Some(v) = v {
@@ -54,7 +71,11 @@ fn check_resources(d: &mut Diagnostics, path: &str, r: &Resources) {
                         "quantity",
                         format!("{path}.{which}.{kind}"),
                         format!("`{v}` is not a Kubernetes quantity"),
-                        if kind == "cpu" { "write e.g. `500m` or `2`" } else { "write e.g. `512Mi` or `2Gi`" },
+                        if kind == "cpu" {
+                            "write e.g. `500m` or `2`"
+                        } else {
+                            "write e.g. `512Mi` or `2Gi`"
+                        },
                     ),
                 }
             }
@@ -65,7 +86,11 @@ fn check_resources(d: &mut Diagnostics, path: &str, r: &Resources) {
             d.error(
                 "resources",
                 format!("{path}.requests.{kind}"),
-                format!("the {kind} request ({}) is more than the limit ({})", req.as_deref().unwrap_or(""), lim.as_deref().unwrap_or("")),
+                format!(
+                    "the {kind} request ({}) is more than the limit ({})",
+                    req.as_deref().unwrap_or(""),
+                    lim.as_deref().unwrap_or("")
+                ),
                 "make requests <= limits",
             );
         }
@@ -75,8 +100,17 @@ fn check_resources(d: &mut Diagnostics, path: &str, r: &Resources) {
 fn check_percent(d: &mut Diagnostics, path: &str, v: f64, allow_zero: bool) -> bool {
     let ok = v.is_finite() && v <= 100.0 && (v > 0.0 || (allow_zero && v == 0.0));
     if !ok {
-        let range = if allow_zero { "0 to 100" } else { "above 0 and at most 100" };
-        d.error("percent", path, format!("{v} is not a percentage ({range})"), format!("use a number {range}"));
+        let range = if allow_zero {
+            "0 to 100"
+        } else {
+            "above 0 and at most 100"
+        };
+        d.error(
+            "percent",
+            path,
+            format!("{v} is not a percentage ({range})"),
+            format!("use a number {range}"),
+        );
     }
     ok
 }
@@ -84,8 +118,18 @@ fn check_percent(d: &mut Diagnostics, path: &str, v: f64, allow_zero: bool) -> b
 fn check_duration(d: &mut Diagnostics, path: &str, v: &str) {
     match duration_secs(v) {
         Some(s) if s >= 0.001 => {}
-        Some(_) => d.error("duration", path, format!("`{v}` is shorter than 1ms"), "Istio needs durations of at least 1ms"),
-        None => d.error("duration", path, format!("`{v}` is not a duration"), "write a number and a unit, e.g. `10s`, `500ms`, `1h`"),
+        Some(_) => d.error(
+            "duration",
+            path,
+            format!("`{v}` is shorter than 1ms"),
+            "Istio needs durations of at least 1ms",
+        ),
+        None => d.error(
+            "duration",
+            path,
+            format!("`{v}` is not a duration"),
+            "write a number and a unit, e.g. `10s`, `500ms`, `1h`",
+        ),
     }
 }
 
@@ -104,7 +148,12 @@ pub(crate) fn is_prometheus_duration(s: &str) -> bool {
         let value: u128 = rest[..n].parse().unwrap_or(0);
         rest = &rest[n..];
         // `ms` before `m`, so the longer unit wins.
-        let Some(i) = (next..UNITS.len()).filter(|&i| rest.starts_with(UNITS[i])).max_by_key(|&i| UNITS[i].len()) else { return false };
+        let Some(i) = (next..UNITS.len())
+            .filter(|&i| rest.starts_with(UNITS[i]))
+            .max_by_key(|&i| UNITS[i].len())
+        else {
+            return false;
+        };
         rest = &rest[UNITS[i].len()..];
         next = i + 1;
         total += value;
@@ -151,16 +200,24 @@ const SINGLE_POD_HINT: &str = "set 2 or more replicas, or hpa.minReplicas 2 or m
 /// renders none.
 fn single_pod(version: &str, what: &str, stops: &str) -> String {
     let pdb = if chart_renders_pdb(version, 1) {
-        format!("the Istio {version} chart renders a PodDisruptionBudget, set to maxUnavailable 1, so a node drain evicts the pod")
+        format!(
+            "the Istio {version} chart renders a PodDisruptionBudget, set to maxUnavailable 1, so a node drain evicts the pod"
+        )
     } else {
-        format!("the Istio {version} chart renders no PodDisruptionBudget for a single pod, so nothing holds a node drain back")
+        format!(
+            "the Istio {version} chart renders no PodDisruptionBudget for a single pod, so nothing holds a node drain back"
+        )
     };
     format!("one {what} pod at the minimum: {pdb}, and {stops} until it is back")
 }
 
 /// The field that sets the fewest pods: hpa.minReplicas with an HPA, else replicas.
 fn min_pods_path(path: &str, hpa: &Hpa) -> String {
-    if hpa.enabled { format!("{path}.hpa.minReplicas") } else { format!("{path}.replicas") }
+    if hpa.enabled {
+        format!("{path}.hpa.minReplicas")
+    } else {
+        format!("{path}.replicas")
+    }
 }
 
 /// Hosts whose rendered object names (`a.b` -> `a-b`) would be the same:
@@ -196,15 +253,35 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
         return;
     }
     if !is_rfc1123_label(&g.name) {
-        d.error("name", format!("{path}.name"), format!("`{}` is not a valid name", g.name), "use an RFC 1123 label");
+        d.error(
+            "name",
+            format!("{path}.name"),
+            format!("`{}` is not a valid name", g.name),
+            "use an RFC 1123 label",
+        );
     }
     if !is_rfc1123_label(&g.namespace) {
-        d.error("name", format!("{path}.namespace"), format!("`{}` is not a valid namespace", g.namespace), "use an RFC 1123 label");
+        d.error(
+            "name",
+            format!("{path}.namespace"),
+            format!("`{}` is not a valid namespace", g.namespace),
+            "use an RFC 1123 label",
+        );
     }
     if g.replicas == 0 {
-        d.error("replicas", format!("{path}.replicas"), "replicas is 0", "run at least 2 gateway replicas");
+        d.error(
+            "replicas",
+            format!("{path}.replicas"),
+            "replicas is 0",
+            "run at least 2 gateway replicas",
+        );
     } else if min_pods(&g.hpa, g.replicas) < 2 {
-        d.warning("replicas", min_pods_path(path, &g.hpa), single_pod(version, "gateway", "the gateway's traffic stops"), SINGLE_POD_HINT);
+        d.warning(
+            "replicas",
+            min_pods_path(path, &g.hpa),
+            single_pod(version, "gateway", "the gateway's traffic stops"),
+            SINGLE_POD_HINT,
+        );
     }
     check_hpa(d, path, &g.hpa, g.replicas);
     check_resources(d, &format!("{path}.resources"), &g.resources);
@@ -219,7 +296,10 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
             "remove it, or change the service type",
         );
     }
-    if ingress && svc.kind == ServiceType::LoadBalancer && svc.external_traffic_policy != Some(crate::spec::ExternalTrafficPolicy::Local) {
+    if ingress
+        && svc.kind == ServiceType::LoadBalancer
+        && svc.external_traffic_policy != Some(crate::spec::ExternalTrafficPolicy::Local)
+    {
         d.warning(
             "service",
             format!("{sp}.externalTrafficPolicy"),
@@ -230,42 +310,85 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
     if let Some(ip) = &svc.load_balancer_ip
         && ip.parse::<std::net::Ipv4Addr>().is_err()
     {
-        d.error("address", format!("{sp}.loadBalancerIP"), format!("`{ip}` is not an IPv4 address"), "write an IPv4 address");
+        d.error(
+            "address",
+            format!("{sp}.loadBalancerIP"),
+            format!("`{ip}` is not an IPv4 address"),
+            "write an IPv4 address",
+        );
     }
     if svc.ports.is_empty() {
-        d.error("ports", format!("{sp}.ports"), "the gateway service has no ports", "list at least one port");
+        d.error(
+            "ports",
+            format!("{sp}.ports"),
+            "the gateway service has no ports",
+            "list at least one port",
+        );
     }
     let mut names = BTreeSet::new();
     let mut numbers = BTreeSet::new();
     for (i, p) in svc.ports.iter().enumerate() {
         let pp = format!("{sp}.ports[{i}]");
         if !is_rfc1123_label(&p.name) {
-            d.error("name", format!("{pp}.name"), format!("`{}` is not a valid port name", p.name), "use e.g. `http2` or `https`");
+            d.error(
+                "name",
+                format!("{pp}.name"),
+                format!("`{}` is not a valid port name", p.name),
+                "use e.g. `http2` or `https`",
+            );
         }
         if !names.insert(&p.name) {
-            d.error("duplicate", format!("{pp}.name"), format!("port name `{}` is used twice", p.name), "name each port once");
+            d.error(
+                "duplicate",
+                format!("{pp}.name"),
+                format!("port name `{}` is used twice", p.name),
+                "name each port once",
+            );
         }
         for (field, v) in [("port", p.port), ("targetPort", p.target_port)] {
             if !(1..=65535).contains(&v) {
-                d.error("port", format!("{pp}.{field}"), format!("{v} is not a port number"), "use 1 to 65535");
+                d.error(
+                    "port",
+                    format!("{pp}.{field}"),
+                    format!("{v} is not a port number"),
+                    "use 1 to 65535",
+                );
             }
         }
         if !numbers.insert(p.port) {
-            d.error("duplicate", format!("{pp}.port"), format!("port {} is used twice", p.port), "use each port once");
+            d.error(
+                "duplicate",
+                format!("{pp}.port"),
+                format!("port {} is used twice", p.port),
+                "use each port once",
+            );
         }
         if p.target_port < 1024 && (1..=65535).contains(&p.target_port) {
             d.warning(
                 "port",
                 format!("{pp}.targetPort"),
-                format!("target port {} is privileged; the gateway runs without root and listens on 8080/8443", p.target_port),
+                format!(
+                    "target port {} is privileged; the gateway runs without root and listens on 8080/8443",
+                    p.target_port
+                ),
                 "use an unprivileged target port such as 8080 or 8443",
             );
         }
         if let Some(np) = p.node_port {
             if svc.kind == ServiceType::ClusterIP {
-                d.error("port", format!("{pp}.nodePort"), "a ClusterIP service has no node ports", "remove nodePort");
+                d.error(
+                    "port",
+                    format!("{pp}.nodePort"),
+                    "a ClusterIP service has no node ports",
+                    "remove nodePort",
+                );
             } else if !(30000..=32767).contains(&np) {
-                d.error("port", format!("{pp}.nodePort"), format!("{np} is outside the node port range"), "use 30000 to 32767");
+                d.error(
+                    "port",
+                    format!("{pp}.nodePort"),
+                    format!("{np} is outside the node port range"),
+                    "use 30000 to 32767",
+                );
             }
         }
     }
@@ -286,7 +409,12 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
         route_hosts.dedup();
         name_clashes(d, &format!("{path}.routes"), &route_hosts, "VirtualService");
     } else {
-        name_clashes(d, &format!("{path}.hosts"), &g.hosts.iter().map(String::as_str).collect::<Vec<_>>(), "ServiceEntry");
+        name_clashes(
+            d,
+            &format!("{path}.hosts"),
+            &g.hosts.iter().map(String::as_str).collect::<Vec<_>>(),
+            "ServiceEntry",
+        );
     }
     if !ingress {
         for (i, h) in g.hosts.iter().enumerate() {
@@ -299,9 +427,18 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
                 );
             }
         }
-        for (field, set) in [("tls", g.tls.is_some()), ("httpsRedirect", g.https_redirect), ("routes", !g.routes.is_empty())] {
+        for (field, set) in [
+            ("tls", g.tls.is_some()),
+            ("httpsRedirect", g.https_redirect),
+            ("routes", !g.routes.is_empty()),
+        ] {
             if set {
-                d.error("egress", format!("{path}.{field}"), format!("`{field}` applies to the ingress gateway only"), "remove it");
+                d.error(
+                    "egress",
+                    format!("{path}.{field}"),
+                    format!("`{field}` applies to the ingress gateway only"),
+                    "remove it",
+                );
             }
         }
         return;
@@ -316,14 +453,28 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
             );
         }
         if !svc.ports.iter().any(|p| p.name.starts_with("https")) {
-            d.error("ports", format!("{sp}.ports"), "TLS is set but no port is named `https`", "add a port named `https` (443 -> 8443)");
+            d.error(
+                "ports",
+                format!("{sp}.ports"),
+                "TLS is set but no port is named `https`",
+                "add a port named `https` (443 -> 8443)",
+            );
         }
     }
     if g.https_redirect {
         if g.tls.is_none() {
-            d.error("tls", format!("{path}.httpsRedirect"), "redirecting to HTTPS needs TLS", "set `tls`, or turn httpsRedirect off");
+            d.error(
+                "tls",
+                format!("{path}.httpsRedirect"),
+                "redirecting to HTTPS needs TLS",
+                "set `tls`, or turn httpsRedirect off",
+            );
         }
-        if !svc.ports.iter().any(|p| p.name.starts_with("http") && !p.name.starts_with("https")) {
+        if !svc
+            .ports
+            .iter()
+            .any(|p| p.name.starts_with("http") && !p.name.starts_with("https"))
+        {
             d.error(
                 "ports",
                 format!("{sp}.ports"),
@@ -343,15 +494,30 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
             );
         }
         if !r.path_prefix.starts_with('/') {
-            d.error("path", format!("{rp}.pathPrefix"), format!("`{}` does not start with `/`", r.path_prefix), "write e.g. `/` or `/api`");
+            d.error(
+                "path",
+                format!("{rp}.pathPrefix"),
+                format!("`{}` does not start with `/`", r.path_prefix),
+                "write e.g. `/` or `/api`",
+            );
         }
         for (field, v) in [("service", &r.service), ("namespace", &r.namespace)] {
             if !is_rfc1123_label(v) {
-                d.error("name", format!("{rp}.{field}"), format!("`{v}` is not a valid {field} name"), "use an RFC 1123 label");
+                d.error(
+                    "name",
+                    format!("{rp}.{field}"),
+                    format!("`{v}` is not a valid {field} name"),
+                    "use an RFC 1123 label",
+                );
             }
         }
         if !(1..=65535).contains(&r.port) {
-            d.error("port", format!("{rp}.port"), format!("{} is not a port number", r.port), "use 1 to 65535");
+            d.error(
+                "port",
+                format!("{rp}.port"),
+                format!("{} is not a port number", r.port),
+                "use 1 to 65535",
+            );
         }
         if r.namespace == "istio-system" || r.namespace == "kube-system" {
             d.error(
@@ -366,7 +532,9 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
 
 fn host_matches(pattern: &str, host: &str) -> bool {
     match pattern.strip_prefix("*.") {
-        Some(suffix) => host.strip_prefix("*.").map_or_else(|| host.ends_with(&format!(".{suffix}")), |h| h == suffix),
+        Some(suffix) => host
+            .strip_prefix("*.")
+            .map_or_else(|| host.ends_with(&format!(".{suffix}")), |h| h == suffix),
         None => pattern == host,
     }
 }
@@ -406,7 +574,10 @@ fn check_upgrade(site: &Site, d: &mut Diagnostics) {
         d.error(
             "revision-tag",
             "spec.istio.upgrade.canaryTag",
-            format!("the canary tag is the stable tag `{}`: the canary namespaces could not move apart from the others", up.canary_tag),
+            format!(
+                "the canary tag is the stable tag `{}`: the canary namespaces could not move apart from the others",
+                up.canary_tag
+            ),
             "use two names, e.g. `prod-stable` and `prod-canary`",
         );
     }
@@ -418,7 +589,12 @@ fn check_upgrade(site: &Site, d: &mut Diagnostics) {
     for (i, ns) in up.canary_namespaces.iter().enumerate() {
         let p = format!("spec.istio.upgrade.canaryNamespaces[{i}]");
         if !is_rfc1123_label(ns) {
-            d.error("name", &p, format!("`{ns}` is not a valid namespace"), "use an RFC 1123 label");
+            d.error(
+                "name",
+                &p,
+                format!("`{ns}` is not a valid namespace"),
+                "use an RFC 1123 label",
+            );
         } else if !mesh.contains(ns.as_str()) {
             let known: Vec<&str> = mesh.iter().copied().collect();
             d.error(
@@ -427,12 +603,21 @@ fn check_upgrade(site: &Site, d: &mut Diagnostics) {
                 format!("`{ns}` is not a mesh namespace, so no upgrade moves it"),
                 format!(
                     "name mesh namespaces only ({}), or add it to spec.istio.namespaces",
-                    if known.is_empty() { "none yet".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none yet".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 ),
             );
         }
         if !seen.insert(ns) {
-            d.error("duplicate", &p, format!("`{ns}` is listed twice"), "list each namespace once");
+            d.error(
+                "duplicate",
+                &p,
+                format!("`{ns}` is listed twice"),
+                "list each namespace once",
+            );
         }
     }
 }
@@ -481,21 +666,44 @@ fn check_istio(site: &Site, d: &mut Diagnostics) {
     }
     for (field, v) in [("meshID", &istio.mesh_id), ("network", &istio.network)] {
         if !is_rfc1123_label(v) {
-            d.error("name", format!("spec.istio.{field}"), format!("`{v}` is not a valid {field}"), "use an RFC 1123 label");
+            d.error(
+                "name",
+                format!("spec.istio.{field}"),
+                format!("`{v}` is not a valid {field}"),
+                "use an RFC 1123 label",
+            );
         }
     }
     if let Some(c) = &istio.cluster_name
         && !is_rfc1123_label(c)
     {
-        d.error("name", "spec.istio.clusterName", format!("`{c}` is not a valid cluster name"), "use an RFC 1123 label");
+        d.error(
+            "name",
+            "spec.istio.clusterName",
+            format!("`{c}` is not a valid cluster name"),
+            "use an RFC 1123 label",
+        );
     }
     let mut seen = BTreeSet::new();
     for (i, ns) in istio.namespaces.iter().enumerate() {
         let p = format!("spec.istio.namespaces[{i}]");
         if !is_rfc1123_label(ns) {
-            d.error("name", &p, format!("`{ns}` is not a valid namespace"), "use an RFC 1123 label");
+            d.error(
+                "name",
+                &p,
+                format!("`{ns}` is not a valid namespace"),
+                "use an RFC 1123 label",
+            );
         }
-        if ["kube-system", "kube-public", "kube-node-lease", "istio-system", "kube-flannel"].contains(&ns.as_str()) {
+        if [
+            "kube-system",
+            "kube-public",
+            "kube-node-lease",
+            "istio-system",
+            "kube-flannel",
+        ]
+        .contains(&ns.as_str())
+        {
             d.error(
                 "namespace",
                 &p,
@@ -504,7 +712,12 @@ fn check_istio(site: &Site, d: &mut Diagnostics) {
             );
         }
         if !seen.insert(ns) {
-            d.error("duplicate", &p, format!("`{ns}` is listed twice"), "list each namespace once");
+            d.error(
+                "duplicate",
+                &p,
+                format!("`{ns}` is listed twice"),
+                "list each namespace once",
+            );
         }
     }
 
@@ -517,18 +730,29 @@ fn check_istiod(site: &Site, d: &mut Diagnostics) {
     let istio = &spec.istio;
     let istiod = &istio.istiod;
     if istiod.replicas == 0 {
-        d.error("replicas", "spec.istio.istiod.replicas", "replicas is 0", "run at least 2 istiod replicas");
+        d.error(
+            "replicas",
+            "spec.istio.istiod.replicas",
+            "replicas is 0",
+            "run at least 2 istiod replicas",
+        );
     } else if min_pods(&istiod.hpa, istiod.replicas) < 2 && site.spec.nodes.len() > 1 {
         d.warning(
             "replicas",
             min_pods_path("spec.istio.istiod", &istiod.hpa),
-            single_pod(&istio.version, "istiod", "sidecar injection and configuration pushes stop"),
+            single_pod(
+                &istio.version,
+                "istiod",
+                "sidecar injection and configuration pushes stop",
+            ),
             SINGLE_POD_HINT,
         );
     }
     check_hpa(d, "spec.istio.istiod", &istiod.hpa, istiod.replicas);
     check_resources(d, "spec.istio.istiod.resources", &istiod.resources);
-    if check_percent(d, "spec.istio.istiod.traceSampling", istiod.trace_sampling, true) && istiod.trace_sampling >= 100.0 {
+    if check_percent(d, "spec.istio.istiod.traceSampling", istiod.trace_sampling, true)
+        && istiod.trace_sampling >= 100.0
+    {
         d.warning(
             "trace-sampling",
             "spec.istio.istiod.traceSampling",
@@ -539,10 +763,16 @@ fn check_istiod(site: &Site, d: &mut Diagnostics) {
     for (k, _) in istiod.env.iter() {
         let p = format!("spec.istio.istiod.env{}", key_segment(k));
         let ok = !k.is_empty()
-            && k.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            && k.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
             && !k.starts_with(|c: char| c.is_ascii_digit());
         if !ok {
-            d.error("env", p, format!("`{k}` is not an environment variable name"), "use upper case letters, digits and `_`");
+            d.error(
+                "env",
+                p,
+                format!("`{k}` is not an environment variable name"),
+                "use upper case letters, digits and `_`",
+            );
         }
     }
 }
@@ -561,8 +791,20 @@ fn check_proxy_and_gateways(site: &Site, d: &mut Diagnostics) {
         );
     }
 
-    check_gateway(d, "spec.istio.ingressGateway", &istio.ingress_gateway, true, &istio.version);
-    check_gateway(d, "spec.istio.egressGateway", &istio.egress_gateway, false, &istio.version);
+    check_gateway(
+        d,
+        "spec.istio.ingressGateway",
+        &istio.ingress_gateway,
+        true,
+        &istio.version,
+    );
+    check_gateway(
+        d,
+        "spec.istio.egressGateway",
+        &istio.egress_gateway,
+        false,
+        &istio.version,
+    );
     if istio.ingress_gateway.enabled
         && istio.egress_gateway.enabled
         && istio.ingress_gateway.name == istio.egress_gateway.name
@@ -619,16 +861,33 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
     for (i, r) in sec.authorization.allow.iter().enumerate() {
         let p = format!("spec.security.authorization.allow[{i}]");
         if !is_rfc1123_label(&r.name) {
-            d.error("name", format!("{p}.name"), format!("`{}` is not a valid policy name", r.name), "use an RFC 1123 label");
+            d.error(
+                "name",
+                format!("{p}.name"),
+                format!("`{}` is not a valid policy name", r.name),
+                "use an RFC 1123 label",
+            );
         }
         if !policy_names.insert((&r.namespace, &r.name)) {
-            d.error("duplicate", format!("{p}.name"), format!("policy `{}` is defined twice in `{}`", r.name, r.namespace), "merge them");
+            d.error(
+                "duplicate",
+                format!("{p}.name"),
+                format!("policy `{}` is defined twice in `{}`", r.name, r.namespace),
+                "merge them",
+            );
         }
         if !is_rfc1123_label(&r.namespace) {
-            d.error("name", format!("{p}.namespace"), format!("`{}` is not a valid namespace", r.namespace), "use an RFC 1123 label");
+            d.error(
+                "name",
+                format!("{p}.namespace"),
+                format!("`{}` is not a valid namespace", r.namespace),
+                "use an RFC 1123 label",
+            );
         }
         for (j, sa) in r.from_service_accounts.iter().enumerate() {
-            let ok = sa.split_once('/').is_some_and(|(ns, name)| is_rfc1123_label(ns) && is_dns_subdomain(name));
+            let ok = sa
+                .split_once('/')
+                .is_some_and(|(ns, name)| is_rfc1123_label(ns) && is_dns_subdomain(name));
             if !ok {
                 d.error(
                     "principal",
@@ -640,7 +899,12 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
         }
         for (j, port) in r.ports.iter().enumerate() {
             if !(1..=65535).contains(port) {
-                d.error("port", format!("{p}.ports[{j}]"), format!("{port} is not a port number"), "use 1 to 65535");
+                d.error(
+                    "port",
+                    format!("{p}.ports[{j}]"),
+                    format!("{port} is not a port number"),
+                    "use 1 to 65535",
+                );
             }
         }
         if !sec.authorization.default_deny {
@@ -668,10 +932,20 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
     for (i, j) in sec.jwt.issuers.iter().enumerate() {
         let p = format!("spec.security.jwt.issuers[{i}]");
         if j.issuer.is_empty() {
-            d.error("jwt", format!("{p}.issuer"), "the issuer is empty", "write the `iss` claim the tokens carry");
+            d.error(
+                "jwt",
+                format!("{p}.issuer"),
+                "the issuer is empty",
+                "write the `iss` claim the tokens carry",
+            );
         }
         if !issuers.insert(&j.issuer) {
-            d.error("duplicate", format!("{p}.issuer"), format!("issuer `{}` is listed twice", j.issuer), "list each issuer once");
+            d.error(
+                "duplicate",
+                format!("{p}.issuer"),
+                format!("issuer `{}` is listed twice", j.issuer),
+                "list each issuer once",
+            );
         }
         if j.jwks_uri.is_some() {
             d.error(
@@ -695,7 +969,12 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
                     .and_then(|v| v.get("keys").and_then(|k| k.as_array()).map(|a| a.len()));
                 match keys {
                     Some(n) if n > 0 => {}
-                    Some(_) => d.error("jwt", format!("{p}.jwks"), "the JWKS has no keys", "add the issuer's public keys"),
+                    Some(_) => d.error(
+                        "jwt",
+                        format!("{p}.jwks"),
+                        "the JWKS has no keys",
+                        "add the issuer's public keys",
+                    ),
                     None => d.error(
                         "jwt",
                         format!("{p}.jwks"),
@@ -728,8 +1007,18 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
 fn check_observability(site: &Site, d: &mut Diagnostics) {
     let spec = &site.spec;
     let obs = &spec.observability;
-    check_percent(d, "spec.observability.alerts.errorRatePercent", obs.alerts.error_rate_percent, false);
-    check_percent(d, "spec.observability.alerts.resourceUsagePercent", obs.alerts.resource_usage_percent, false);
+    check_percent(
+        d,
+        "spec.observability.alerts.errorRatePercent",
+        obs.alerts.error_rate_percent,
+        false,
+    );
+    check_percent(
+        d,
+        "spec.observability.alerts.resourceUsagePercent",
+        obs.alerts.resource_usage_percent,
+        false,
+    );
     if obs.alerts.p99_latency_ms == 0 {
         d.error(
             "alerts",
@@ -739,7 +1028,12 @@ fn check_observability(site: &Site, d: &mut Diagnostics) {
         );
     }
     if obs.alerts.cert_expiry_days == 0 {
-        d.error("alerts", "spec.observability.alerts.certExpiryDays", "0 days warns only after expiry", "warn a few weeks ahead, e.g. 30");
+        d.error(
+            "alerts",
+            "spec.observability.alerts.certExpiryDays",
+            "0 days warns only after expiry",
+            "warn a few weeks ahead, e.g. 30",
+        );
     } else if obs.alerts.cert_expiry_days >= spec.pki.leaf_validity_days {
         d.warning(
             "alerts",
@@ -769,7 +1063,12 @@ fn check_observability(site: &Site, d: &mut Diagnostics) {
     }
     check_prometheus(d, &obs.prometheus);
     if obs.addons.kiali && !obs.addons.prometheus {
-        d.warning("addons", "spec.observability.addons.kiali", "Kiali reads its graph from Prometheus, which is off", "turn prometheus on");
+        d.warning(
+            "addons",
+            "spec.observability.addons.kiali",
+            "Kiali reads its graph from Prometheus, which is off",
+            "turn prometheus on",
+        );
     }
     if obs.addons.grafana && !obs.addons.prometheus {
         d.warning(
@@ -785,10 +1084,26 @@ fn check_observability(site: &Site, d: &mut Diagnostics) {
 fn check_traffic_policy(site: &Site, d: &mut Diagnostics) {
     let spec = &site.spec;
     let tp = &spec.traffic_policy;
-    check_duration(d, "spec.trafficPolicy.connectionPool.tcp.connectTimeout", &tp.connection_pool.tcp.connect_timeout);
-    check_duration(d, "spec.trafficPolicy.connectionPool.http.idleTimeout", &tp.connection_pool.http.idle_timeout);
-    check_duration(d, "spec.trafficPolicy.outlierDetection.interval", &tp.outlier_detection.interval);
-    check_duration(d, "spec.trafficPolicy.outlierDetection.baseEjectionTime", &tp.outlier_detection.base_ejection_time);
+    check_duration(
+        d,
+        "spec.trafficPolicy.connectionPool.tcp.connectTimeout",
+        &tp.connection_pool.tcp.connect_timeout,
+    );
+    check_duration(
+        d,
+        "spec.trafficPolicy.connectionPool.http.idleTimeout",
+        &tp.connection_pool.http.idle_timeout,
+    );
+    check_duration(
+        d,
+        "spec.trafficPolicy.outlierDetection.interval",
+        &tp.outlier_detection.interval,
+    );
+    check_duration(
+        d,
+        "spec.trafficPolicy.outlierDetection.baseEjectionTime",
+        &tp.outlier_detection.base_ejection_time,
+    );
     if tp.outlier_detection.max_ejection_percent > 100 {
         d.error(
             "percent",
@@ -805,28 +1120,47 @@ fn check_traffic_policy(site: &Site, d: &mut Diagnostics) {
         );
     }
     if tp.connection_pool.tcp.max_connections == 0 {
-        d.error("pool", "spec.trafficPolicy.connectionPool.tcp.maxConnections", "0 connections allows none", "use e.g. 1024");
+        d.error(
+            "pool",
+            "spec.trafficPolicy.connectionPool.tcp.maxConnections",
+            "0 connections allows none",
+            "use e.g. 1024",
+        );
     }
 }
 
 /// Kernel tuning: the sysctls each node gets.
 fn check_kernel_tuning(site: &Site, d: &mut Diagnostics) {
     let spec = &site.spec;
-    let required: BTreeMap<&str, &str> =
-        [("net.bridge.bridge-nf-call-iptables", "1"), ("net.bridge.bridge-nf-call-ip6tables", "1"), ("net.ipv4.ip_forward", "1")]
-            .into_iter()
-            .collect();
+    let required: BTreeMap<&str, &str> = [
+        ("net.bridge.bridge-nf-call-iptables", "1"),
+        ("net.bridge.bridge-nf-call-ip6tables", "1"),
+        ("net.ipv4.ip_forward", "1"),
+    ]
+    .into_iter()
+    .collect();
     for (k, v) in &spec.tuning.sysctl {
         let p = format!("spec.tuning.sysctl{}", key_segment(k));
         let name_ok = !k.is_empty()
             && k.contains('.')
-            && k.split('.').all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
+            && k.split('.')
+                .all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
         if !name_ok {
-            d.error("sysctl", &p, format!("`{k}` is not a kernel parameter name"), "write dotted names such as `net.core.somaxconn`");
+            d.error(
+                "sysctl",
+                &p,
+                format!("`{k}` is not a kernel parameter name"),
+                "write dotted names such as `net.core.somaxconn`",
+            );
             continue;
         }
         if v.trim().is_empty() || v.contains('\n') {
-            d.error("sysctl", &p, "the value is empty or spans lines", "write the value on one line");
+            d.error(
+                "sysctl",
+                &p,
+                "the value is empty or spans lines",
+                "write the value on one line",
+            );
         }
         if k == "net.ipv4.tcp_tw_recycle" {
             d.error(
@@ -839,7 +1173,12 @@ fn check_kernel_tuning(site: &Site, d: &mut Diagnostics) {
         if let Some(need) = required.get(k.as_str())
             && v.trim() != *need
         {
-            d.error("sysctl", &p, format!("Kubernetes needs {k} = {need}"), "remove it; meshbundle sets it");
+            d.error(
+                "sysctl",
+                &p,
+                format!("Kubernetes needs {k} = {need}"),
+                "remove it; meshbundle sets it",
+            );
         }
         if k == "net.ipv4.ip_local_port_range" {
             let lo = v.split_whitespace().next().and_then(|x| x.parse::<u32>().ok());
@@ -877,7 +1216,9 @@ fn check_extra_images_and_files(site: &Site, d: &mut Diagnostics) {
             );
         }
         if let Some(src) = &img.source {
-            let ok = ["oci:", "oci-archive:", "docker-archive:"].iter().any(|k| src.strip_prefix(k).is_some_and(|r| !r.is_empty()));
+            let ok = ["oci:", "oci-archive:", "docker-archive:"]
+                .iter()
+                .any(|k| src.strip_prefix(k).is_some_and(|r| !r.is_empty()));
             if !ok {
                 d.error(
                     "image",
@@ -888,7 +1229,12 @@ fn check_extra_images_and_files(site: &Site, d: &mut Diagnostics) {
             }
         }
         if !names.insert(img.name.clone()) {
-            d.error("duplicate", format!("{p}.name"), format!("`{}` is listed twice", img.name), "list each image once");
+            d.error(
+                "duplicate",
+                format!("{p}.name"),
+                format!("`{}` is listed twice", img.name),
+                "list each image once",
+            );
         }
     }
     let mut file_names = BTreeSet::new();
@@ -896,16 +1242,33 @@ fn check_extra_images_and_files(site: &Site, d: &mut Diagnostics) {
         let p = format!("spec.files[{i}]");
         let ok = !f.name.is_empty()
             && f.name.len() <= 128
-            && f.name.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+            && f.name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
             && !f.name.starts_with('.');
         if !ok {
-            d.error("file", format!("{p}.name"), format!("`{}` is not a file name", f.name), "use letters, digits, `.`, `_` and `-`");
+            d.error(
+                "file",
+                format!("{p}.name"),
+                format!("`{}` is not a file name", f.name),
+                "use letters, digits, `.`, `_` and `-`",
+            );
         }
         if !file_names.insert(f.name.clone()) {
-            d.error("duplicate", format!("{p}.name"), format!("`{}` is listed twice", f.name), "give every file its own name");
+            d.error(
+                "duplicate",
+                format!("{p}.name"),
+                format!("`{}` is listed twice", f.name),
+                "give every file its own name",
+            );
         }
         if f.url.is_empty() {
-            d.error("file", format!("{p}.url"), "the URL is empty", "give an https:// URL or a local path");
+            d.error(
+                "file",
+                format!("{p}.url"),
+                "the URL is empty",
+                "give an https:// URL or a local path",
+            );
         } else if f.url.starts_with("http://") {
             d.warning(
                 "file",
@@ -923,7 +1286,12 @@ fn check_pki(site: &Site, d: &mut Diagnostics) {
     let spec = &site.spec;
     let pki = &spec.pki;
     if pki.leaf_validity_days == 0 || pki.intermediate_validity_days == 0 || pki.root_validity_days == 0 {
-        d.error("pki", "spec.pki", "a validity period is 0 days", "use positive numbers of days");
+        d.error(
+            "pki",
+            "spec.pki",
+            "a validity period is 0 days",
+            "use positive numbers of days",
+        );
     }
     if pki.intermediate_validity_days > pki.root_validity_days {
         d.error(
@@ -945,7 +1313,10 @@ fn check_pki(site: &Site, d: &mut Diagnostics) {
         d.warning(
             "pki",
             "spec.pki.leafValidityDays",
-            format!("{} days is longer than clients accept for server certificates (398)", pki.leaf_validity_days),
+            format!(
+                "{} days is longer than clients accept for server certificates (398)",
+                pki.leaf_validity_days
+            ),
             "use 398 days or less and rotate with `meshbundle secrets rotate`",
         );
     }

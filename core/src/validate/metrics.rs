@@ -31,14 +31,25 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         }
         return;
     }
-    if catalog().kubernetes(&spec.kubernetes.version).is_some() && catalog().metrics_server(&spec.kubernetes.version).is_none() {
-        let supported: Vec<String> =
-            catalog().metrics_server.iter().map(|m| format!("{} for {} to {}", m.version, m.kubernetes.min, m.kubernetes.max)).collect();
+    if catalog().kubernetes(&spec.kubernetes.version).is_some()
+        && catalog().metrics_server(&spec.kubernetes.version).is_none()
+    {
+        let supported: Vec<String> = catalog()
+            .metrics_server
+            .iter()
+            .map(|m| format!("{} for {} to {}", m.version, m.kubernetes.min, m.kubernetes.max))
+            .collect();
         d.error(
             "metrics-server",
             "spec.observability.metricsServer.enabled",
-            format!("no metrics-server in this meshbundle's catalog supports Kubernetes {}", spec.kubernetes.version),
-            format!("choose a Kubernetes version one supports ({}), or turn metrics-server off", supported.join(", ")),
+            format!(
+                "no metrics-server in this meshbundle's catalog supports Kubernetes {}",
+                spec.kubernetes.version
+            ),
+            format!(
+                "choose a Kubernetes version one supports ({}), or turn metrics-server off",
+                supported.join(", ")
+            ),
         );
     }
     if let Some(r) = ms.replicas {

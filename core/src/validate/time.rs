@@ -17,7 +17,10 @@ pub fn is_ntp_server(s: &str) -> bool {
     if s.parse::<IpAddr>().is_ok() {
         return true;
     }
-    is_dns_subdomain(s) && s.rsplit('.').next().is_some_and(|tld| !tld.bytes().all(|c| c.is_ascii_digit()))
+    is_dns_subdomain(s)
+        && s.rsplit('.')
+            .next()
+            .is_some_and(|tld| !tld.bytes().all(|c| c.is_ascii_digit()))
 }
 
 pub(super) fn check(site: &Site, d: &mut Diagnostics) {
@@ -69,7 +72,12 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                 "write the server's address (e.g. `10.0.0.5` or `fd00::5`) or its DNS name (e.g. `ntp1.example.internal`), without port, spaces or quotes",
             );
         } else if !seen.insert(s.to_ascii_lowercase()) {
-            d.error("duplicate", path, format!("`{s}` is listed twice"), "list each NTP server once");
+            d.error(
+                "duplicate",
+                path,
+                format!("`{s}` is listed twice"),
+                "list each NTP server once",
+            );
         }
     }
     if let Some(name) = &time.source_node {
@@ -80,13 +88,19 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                 "time",
                 path,
                 format!("`{}` is not a node of the spec", name.escape_debug()),
-                format!("name the first control-plane node{}", first.map(|f| format!(" (`{f}`)")).unwrap_or_default()),
+                format!(
+                    "name the first control-plane node{}",
+                    first.map(|f| format!(" (`{f}`)")).unwrap_or_default()
+                ),
             ),
             Some(n) if n.role != Role::ControlPlane => d.error(
                 "time",
                 path,
                 format!("`{name}` is a worker, not a control-plane node"),
-                format!("name the first control-plane node{}", first.map(|f| format!(" (`{f}`)")).unwrap_or_default()),
+                format!(
+                    "name the first control-plane node{}",
+                    first.map(|f| format!(" (`{f}`)")).unwrap_or_default()
+                ),
             ),
             Some(_) if Some(name.as_str()) != first => d.error(
                 "time",

@@ -8,7 +8,8 @@ pub fn is_rfc1123_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -68,7 +69,10 @@ pub fn quantity(s: &str) -> Option<f64> {
     if s.is_empty() || s.starts_with('-') {
         return None;
     }
-    let (num, mult) = SUFFIXES.iter().find_map(|(suf, m)| s.strip_suffix(suf).map(|n| (n, *m))).unwrap_or((s, 1.0));
+    let (num, mult) = SUFFIXES
+        .iter()
+        .find_map(|(suf, m)| s.strip_suffix(suf).map(|n| (n, *m)))
+        .unwrap_or((s, 1.0));
     let plain = num.strip_prefix('+').unwrap_or(num);
     let (mantissa, exp) = match plain.find(['e', 'E']) {
         Some(i) if mult == 1.0 => (&plain[..i], plain[i + 1..].parse::<i32>().ok()?),
@@ -92,15 +96,24 @@ pub fn duration_secs(s: &str) -> Option<f64> {
     let mut total = 0.0;
     let mut rest = s;
     while !rest.is_empty() {
-        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if n == 0 {
             return None;
         }
         let value: f64 = rest[..n].parse().ok()?;
         rest = &rest[n..];
-        let (unit, mult) = [("ms", 1e-3), ("us", 1e-6), ("ns", 1e-9), ("h", 3600.0), ("m", 60.0), ("s", 1.0)]
-            .into_iter()
-            .find(|(u, _)| rest.starts_with(u))?;
+        let (unit, mult) = [
+            ("ms", 1e-3),
+            ("us", 1e-6),
+            ("ns", 1e-9),
+            ("h", 3600.0),
+            ("m", 60.0),
+            ("s", 1.0),
+        ]
+        .into_iter()
+        .find(|(u, _)| rest.starts_with(u))?;
         rest = &rest[unit.len()..];
         total += value * mult;
     }
@@ -115,8 +128,14 @@ pub fn duration_secs(s: &str) -> Option<f64> {
 /// reset it: the key and the `conntrack` field that carries it.
 pub const KUBE_PROXY_CONNTRACK: &[(&str, &str)] = &[
     ("net.netfilter.nf_conntrack_max", "min"),
-    ("net.netfilter.nf_conntrack_tcp_timeout_established", "tcpEstablishedTimeout"),
-    ("net.netfilter.nf_conntrack_tcp_timeout_close_wait", "tcpCloseWaitTimeout"),
+    (
+        "net.netfilter.nf_conntrack_tcp_timeout_established",
+        "tcpEstablishedTimeout",
+    ),
+    (
+        "net.netfilter.nf_conntrack_tcp_timeout_close_wait",
+        "tcpCloseWaitTimeout",
+    ),
 ];
 
 /// The largest value the `int32` fields of `KubeProxyConfiguration.conntrack` take.
@@ -129,9 +148,11 @@ pub fn kube_proxy_fixed_sysctls(mode: crate::spec::ProxyMode) -> &'static [(&'st
     use crate::spec::ProxyMode;
     match mode {
         ProxyMode::Iptables => &[("net.ipv4.conf.all.route_localnet", "1")],
-        ProxyMode::Ipvs => {
-            &[("net.ipv4.vs.conntrack", "1"), ("net.ipv4.vs.expire_nodest_conn", "1"), ("net.ipv4.vs.expire_quiescent_template", "1")]
-        }
+        ProxyMode::Ipvs => &[
+            ("net.ipv4.vs.conntrack", "1"),
+            ("net.ipv4.vs.expire_nodest_conn", "1"),
+            ("net.ipv4.vs.expire_quiescent_template", "1"),
+        ],
         ProxyMode::Nftables => &[],
     }
 }
@@ -190,7 +211,9 @@ pub fn label_key_problem(key: &str) -> Option<String> {
     if let Some(p) = prefix
         && (p.is_empty() || p.len() > 253 || !is_dns_subdomain(p))
     {
-        return Some(format!("the prefix `{p}` is not a lowercase DNS subdomain of at most 253 characters"));
+        return Some(format!(
+            "the prefix `{p}` is not a lowercase DNS subdomain of at most 253 characters"
+        ));
     }
     if name.is_empty() || name.len() > 63 || !is_label_word(name) {
         return Some(format!(
@@ -210,7 +233,8 @@ pub fn is_label_value(v: &str) -> bool {
 fn is_label_word(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
 }

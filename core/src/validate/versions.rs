@@ -17,12 +17,18 @@ pub struct KubeVersion {
 impl KubeVersion {
     pub fn parse(s: &str) -> Option<KubeVersion> {
         let v = Version::parse(s).ok()?;
-        Some(KubeVersion { major: v.major, minor: v.minor })
+        Some(KubeVersion {
+            major: v.major,
+            minor: v.minor,
+        })
     }
 
     fn parse_minor(s: &str) -> Option<KubeVersion> {
         let (a, b) = s.split_once('.')?;
-        Some(KubeVersion { major: a.parse().ok()?, minor: b.parse().ok()? })
+        Some(KubeVersion {
+            major: a.parse().ok()?,
+            minor: b.parse().ok()?,
+        })
     }
 
     pub fn at_least(self, major: u64, minor: u64) -> bool {
@@ -58,7 +64,12 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             } else {
                 format!("write MAJOR.MINOR.PATCH, one of {}", listed(&cat.kubernetes_versions()))
             };
-            d.error("version", "spec.kubernetes.version", format!("`{k8s}` is not a version"), hint);
+            d.error(
+                "version",
+                "spec.kubernetes.version",
+                format!("`{k8s}` is not a version"),
+                hint,
+            );
             None
         }
         Ok(_) if cat.kubernetes(k8s).is_none() => {
@@ -89,7 +100,10 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             d.error(
                 "kubeadm-api",
                 "spec.kubernetes.kubeadmApi",
-                format!("kubeadm {}.{} no longer reads kubeadm.k8s.io/v1beta3 (removed in 1.36)", v.major, v.minor),
+                format!(
+                    "kubeadm {}.{} no longer reads kubeadm.k8s.io/v1beta3 (removed in 1.36)",
+                    v.major, v.minor
+                ),
                 "remove kubeadmApi to use v1beta4, or write `kubeadmApi: v1beta4`",
             );
         } else if api == KubeadmApi::V1beta3 && v.at_least(1, 31) {
@@ -109,7 +123,10 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         d.error(
             "version-matrix",
             "spec.kubernetes.proxyMode",
-            format!("kube-proxy's nftables mode needs Kubernetes 1.31 or later, not {}.{}", v.major, v.minor),
+            format!(
+                "kube-proxy's nftables mode needs Kubernetes 1.31 or later, not {}.{}",
+                v.major, v.minor
+            ),
             "use `iptables` or `ipvs`, or a newer Kubernetes",
         );
     }
@@ -143,7 +160,10 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                     "unsupported-version",
                     "spec.containerd.version",
                     format!("containerd {ctrd} is end of life"),
-                    format!("use containerd 2.x (or 1.7 for Kubernetes before 1.36): {}", listed(&cat.containerd_versions())),
+                    format!(
+                        "use containerd 2.x (or 1.7 for Kubernetes before 1.36): {}",
+                        listed(&cat.containerd_versions())
+                    ),
                 );
             } else if cat.containerd(ctrd).is_none() {
                 d.error(
@@ -228,12 +248,19 @@ pub fn unsupported_combinations(site: &Site) -> Vec<Unsupported> {
     let cat = catalog();
     let spec = &site.spec;
     let mut out = Vec::new();
-    let Some(k) = KubeVersion::parse(&spec.kubernetes.version) else { return out };
+    let Some(k) = KubeVersion::parse(&spec.kubernetes.version) else {
+        return out;
+    };
     let kube = format!("{}.{}", k.major, k.minor);
     if let Some(rel) = cat.istio(&spec.istio.version)
         && in_range(k, &rel.kubernetes) == Some(false)
     {
-        let fits: Vec<&str> = cat.istio.iter().filter(|i| in_range(k, &i.kubernetes) == Some(true)).map(|i| i.version.as_str()).collect();
+        let fits: Vec<&str> = cat
+            .istio
+            .iter()
+            .filter(|i| in_range(k, &i.kubernetes) == Some(true))
+            .map(|i| i.version.as_str())
+            .collect();
         let hint = if fits.is_empty() {
             format!(
                 "no catalogued Istio supports Kubernetes {kube}; choose a Kubernetes from {} to {}",
@@ -263,8 +290,12 @@ pub fn unsupported_combinations(site: &Site) -> Vec<Unsupported> {
         && !one_x_removed
         && in_range(k, &rel.kubernetes) == Some(false)
     {
-        let fits: Vec<&str> =
-            cat.containerd.iter().filter(|c| in_range(k, &c.kubernetes) == Some(true)).map(|c| c.version.as_str()).collect();
+        let fits: Vec<&str> = cat
+            .containerd
+            .iter()
+            .filter(|c| in_range(k, &c.kubernetes) == Some(true))
+            .map(|c| c.version.as_str())
+            .collect();
         let hint = if fits.is_empty() {
             format!("no catalogued containerd supports Kubernetes {kube}")
         } else {
