@@ -38,8 +38,9 @@ if [[ $install -eq 1 ]]; then
   [[ -x .venv/bin/python3 ]] || python3 -m venv .venv
   .venv/bin/python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt
 
-  step "Rust targets"
+  step "Rust targets and components"
   rustup target add wasm32-unknown-unknown x86_64-unknown-linux-musl
+  rustup component add clippy rustfmt
 
   step "wasm-bindgen-cli (the wasm-bindgen crate's exact version)"
   want=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/"/, "", $3); print $3; exit}' Cargo.lock)
@@ -53,6 +54,10 @@ fi
 
 # The tests run `python3` with the packages above.
 if [[ -x .venv/bin/python3 ]]; then export PATH="$PWD/.venv/bin:$PATH"; fi
+
+step "Format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "Build"
 cargo build --workspace --all-targets --locked
