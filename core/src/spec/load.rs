@@ -788,7 +788,9 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
         let message = message.split(", set DuplicateKeyPolicy").next().unwrap_or(message).to_string();
         if let Some(breach) = message.strip_prefix("budget breached: ") {
             let (what, hint) = budget_sentence(breach);
-            return Diagnostic::error("yaml-budget", "", what, hint).at(line, col);
+            // A second document is a shape error, not a size limit.
+            let code = if breach.starts_with("Documents") { "yaml" } else { "yaml-budget" };
+            return Diagnostic::error(code, "", what, hint).at(line, col);
         }
         // serde-saphyr decodes a few core tags itself and fails on what they
         // cannot hold: say it is the tag that is not allowed.
