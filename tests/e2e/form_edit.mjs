@@ -221,7 +221,10 @@ try {
   assert.ok(partialEdited.startsWith(production.slice(0, start)) && partialEdited.endsWith(production.slice(end)), "only the ingress gateway's lines change");
   const [tar2] = await Promise.all([page.waitForEvent("download"), page.click("#download-tar")]);
   await tar2.saveAs(path.join(work, "partial.tar.gz"));
-  execFileSync(bin, ["render", path.join(work, "partial.yaml"), "-o", path.join(work, "render2"), "--tar", path.join(work, "cli2.tar.gz")], { stdio: "pipe" });
+  // The page names its spec meshbundle.yaml, which the rendered files carry.
+  fs.mkdirSync(path.join(work, "partial"), { recursive: true });
+  fs.copyFileSync(path.join(work, "partial.yaml"), path.join(work, "partial", "meshbundle.yaml"));
+  execFileSync(bin, ["render", path.join(work, "partial", "meshbundle.yaml"), "-o", path.join(work, "render2"), "--tar", path.join(work, "cli2.tar.gz")], { stdio: "pipe" });
   assert.ok(fs.readFileSync(path.join(work, "partial.tar.gz")).equals(fs.readFileSync(path.join(work, "cli2.tar.gz"))), "byte-identical to meshbundle render --tar");
 
   step("nothing left the page");

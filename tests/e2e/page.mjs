@@ -101,7 +101,10 @@ async function download(selector) {
   return file;
 }
 function cliTar(specText, secrets) {
-  const spec = path.join(work, "cli.yaml");
+  // The page names its spec meshbundle.yaml (its download name), and the
+  // rendered README and file headers carry the spec's file name.
+  fs.mkdirSync(path.join(work, "cli"), { recursive: true });
+  const spec = path.join(work, "cli", "meshbundle.yaml");
   fs.writeFileSync(spec, specText);
   const tar = path.join(work, "cli.tar.gz");
   fs.rmSync(tar, { force: true });
