@@ -56,6 +56,8 @@ fi
 if [[ -x .venv/bin/python3 ]]; then export PATH="$PWD/.venv/bin:$PATH"; fi
 
 step "Format and lints"
+# The project's own scripts (the rendered ones are checked by the Rust tests).
+shellcheck .ci/run tests/run-all.sh web/build.sh bench/*.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
@@ -75,11 +77,8 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 
 step "Browser end-to-end test (Chromium, file://, network off)"
 node tests/e2e/configurator.mjs
-<<<<<<< HEAD
 node tests/e2e/page.mjs
-=======
 node tests/e2e/form_edit.mjs
->>>>>>> yamledit
 
 echo
 echo "all tests passed"
