@@ -101,7 +101,9 @@ impl Fetcher {
         progress: &Progress,
     ) -> Result<(Digest, u64), FetchError> {
         if is_local(url) {
-            return Ok(cache.put_file(&local_path(url))?);
+            let path = local_path(url);
+            progress.add_total(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0));
+            return Ok(cache.put_file(&path, progress)?);
         }
         let r = self.get(name, url).await?;
         if let Some(len) = r.content_length() {

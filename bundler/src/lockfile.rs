@@ -45,7 +45,7 @@ impl Resolver<'_> {
         let plats = platforms(site);
         match source_of(site, name) {
             Some(src) => {
-                let (locked, _) = archive::load(src, name, &plats, self.cache)
+                let (locked, _) = archive::load(src, name, &plats, self.cache, self.progress)
                     .map_err(|e| Error::failed(e.to_string(), "check the image source in spec.images"))?;
                 Ok(locked)
             }

@@ -83,6 +83,24 @@ impl Progress {
     pub fn writer<W>(&self, inner: W) -> CountingWriter<'_, W> {
         CountingWriter { inner, progress: self }
     }
+
+    /// Wraps a reader so the bytes read move the bar.
+    pub fn reader<R>(&self, inner: R) -> CountingReader<'_, R> {
+        CountingReader { inner, progress: self }
+    }
+}
+
+pub struct CountingReader<'a, R> {
+    inner: R,
+    progress: &'a Progress,
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.inc(n as u64);
+        Ok(n)
+    }
 }
 
 pub struct CountingWriter<'a, W> {

@@ -574,3 +574,69 @@ fn lock_pins_what_skopeo_reports_and_keeps_pins() {
     let o = meshbundle(d, &[&args[..], &["--update", "no/such:image"]].concat());
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// A pull from an OCI layout, an oci-archive or a docker-archive moves a
+/// progress bar (bytes, rate) on a terminal, and shows none in a pipe or
+/// with `--quiet`.
+#[test]
+fn local_sources_show_progress_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 12 MiB that no compression shrinks.
+    let noise: Vec<u8> = (0u32..(12 << 20) / 32)
+        .flat_map(|i| <sha2::Sha256 as sha2::Digest>::digest(i.to_le_bytes()))
+        .collect();
+    umoci_image(&d.join("src"), "app", &[vec![("noise", noise)]]);
+    run(Command::new("skopeo")
+        .arg("copy")
+        .arg(format!("oci:{}:app", d.join("src").display()))
+        .arg(format!("oci-archive:{}", d.join("app.tar").display())));
+    run(Command::new("skopeo")
+        .arg("copy")
+        .arg(format!("oci:{}:app", d.join("src").display()))
+        .arg(format!(
+            "docker-archive:{}:example.com/app:1",
+            d.join("docker.tar").display()
+        )));
+    let sources = [
+        format!("oci:{}", d.join("src").display()),
+        format!("oci-archive:{}", d.join("app.tar").display()),
+        format!("docker-archive:{}", d.join("docker.tar").display()),
+    ];
+    for (i, src) in sources.iter().enumerate() {
+        let image = format!("example.com/app:1={src}");
+        // On a terminal (`script` gives the command one), with an empty cache.
+        let on_tty = |extra: &str, n: &str| {
+            let cmd = format!("{} image pull {image} -o out-{n} --cache cache-{n} {extra}", bin());
+            let o = Command::new("script")
+                .args(["-qfec", &cmd, "/dev/null"])
+                .current_dir(d)
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{src}: {}", text(&o.stdout));
+            text(&o.stdout)
+        };
+        let tty = on_tty("", &format!("tty{i}"));
+        assert!(
+            tty.contains("pull [") && tty.contains("MiB/"),
+            "{src}: no progress on a terminal:\n{tty}"
+        );
+        let quiet = on_tty("--quiet", &format!("quiet{i}"));
+        assert!(!quiet.contains("pull ["), "{src}: --quiet shows a bar:\n{quiet}");
+        // In a pipe.
+        let o = meshbundle(
+            d,
+            &[
+                "image",
+                "pull",
+                &image,
+                "-o",
+                &format!("out-pipe{i}"),
+                "--cache",
+                &format!("cache-pipe{i}"),
+            ],
+        );
+        assert!(o.status.success(), "{src}: {}", text(&o.stderr));
+        assert!(!text(&o.stderr).contains("pull ["), "{src}: a bar in a pipe");
+    }
+}

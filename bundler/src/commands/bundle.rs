@@ -350,7 +350,7 @@ fn fetch_images(
     let mut images = Vec::new();
     for locked in lock.images.iter().filter(|l| needed.contains(&l.name)) {
         let img = match &locked.source {
-            Some(src) => archive::load(src, &locked.name, &plats, &n.cache).map(|(l, i)| {
+            Some(src) => archive::load(src, &locked.name, &plats, &n.cache, progress).map(|(l, i)| {
                 if l.digest != locked.digest {
                     Err(Error::failed(
                         format!(
@@ -500,7 +500,7 @@ fn base_from(old: &Path, site: &Site, cache: &BlobCache, regs: &Registries, prog
     let mut blobs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for l in &lock.images {
         let img = match &l.source {
-            Some(src) => archive::load(src, &l.name, &plats, cache).map(|x| x.1),
+            Some(src) => archive::load(src, &l.name, &plats, cache, progress).map(|x| x.1),
             None => rt.block_on(regs.fetch(l, cache, progress)),
         }
         .map_err(|e| {

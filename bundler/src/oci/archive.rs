@@ -20,6 +20,7 @@ use super::layout::{Layout, ref_name};
 use super::media::{Descriptor, canonical_bytes, descriptor};
 use super::registry::{RegistryError, image_from_lock, locked_from_manifest};
 use super::{Digest, Image, digest_of};
+use crate::progress::Progress;
 
 fn err(image: &str, message: impl Into<String>) -> RegistryError {
     RegistryError::Manifest {
@@ -47,6 +48,7 @@ pub fn load(
     name: &str,
     platforms: &[String],
     cache: &BlobCache,
+    progress: &Progress,
 ) -> Result<(LockedImage, Image), RegistryError> {
     let (kind, path) = parse_source(source).ok_or_else(|| {
         err(
@@ -55,9 +57,9 @@ pub fn load(
         )
     })?;
     let top = match kind {
-        "oci" => from_layout_dir(&path, name, cache)?,
-        "oci-archive" => from_oci_archive(&path, name, cache)?,
-        _ => from_docker_archive(&path, name, cache)?,
+        "oci" => from_layout_dir(&path, name, cache, progress)?,
+        "oci-archive" => from_oci_archive(&path, name, cache, progress)?,
+        _ => from_docker_archive(&path, name, cache, progress)?,
     };
     let locked = locked_from_manifest(name, &top, &digest_of(&top), platforms, Some(source.to_string()))?;
     let image = futures::executor::block_on(image_from_lock(&locked, top, |d| async move {
@@ -88,29 +90,32 @@ fn pick(entries: &[Descriptor], name: &str) -> Result<Option<Digest>, RegistryEr
     }
 }
 
-fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache) -> Result<Vec<u8>, RegistryError> {
+fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache, progress: &Progress) -> Result<Vec<u8>, RegistryError> {
     let layout = Layout::open(dir)?;
     let entries = layout.read_index()?;
     let digest =
         pick(&entries, name)?.ok_or_else(|| err(name, format!("{} has no manifest named {name}", dir.display())))?;
-    // Copy every blob of the layout into the cache, checking each.
+    // Copy every blob of the layout the cache lacks into it, checking each.
     let blobs = dir.join("blobs/sha256");
-    for e in fs::read_dir(&blobs).map_err(|source| CacheError::Io {
+    let list_err = |source| CacheError::Io {
         path: blobs.clone(),
         source,
-    })? {
-        let e = e.map_err(|source| CacheError::Io {
-            path: blobs.clone(),
-            source,
-        })?;
+    };
+    let mut missing = Vec::new();
+    for e in fs::read_dir(&blobs).map_err(list_err)? {
+        let e = e.map_err(list_err)?;
         let file_name = e.file_name().to_string_lossy().into_owned();
         let claimed = Digest::from_hex(&file_name).map_err(|e| err(name, format!("{}: {e}", blobs.display())))?;
         // Already cached (the cache is content-addressed, and a bundle checks
         // every blob again as it writes it): no need to read it again.
-        if e.metadata().is_ok_and(|m| cache.contains(&claimed, Some(m.len()))) {
-            continue;
+        let len = e.metadata().map(|m| m.len()).map_err(list_err)?;
+        if !cache.contains(&claimed, Some(len)) {
+            missing.push((e.path(), claimed, len));
         }
-        let (got, _) = cache.put_file(&e.path())?;
+    }
+    progress.add_total(missing.iter().map(|(_, _, len)| len).sum());
+    for (path, claimed, _) in missing {
+        let (got, _) = cache.put_file(&path, progress)?;
         if got != claimed {
             return Err(RegistryError::BadBlob {
                 image: name.into(),
@@ -122,18 +127,19 @@ fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache) -> Result<Vec<u8>,
     Ok(cache.read(&digest)?)
 }
 
-/// Streams a tar's regular files into the cache: `path -> (digest, size)`,
-/// and keeps the small JSON files' bytes.
 /// A tar's regular files (`path -> (digest, size)`) and its small JSON files' bytes.
 type TarContents = (BTreeMap<String, (Digest, u64)>, BTreeMap<String, Vec<u8>>);
 
-fn import_tar(file: &Path, cache: &BlobCache) -> Result<TarContents, CacheError> {
+/// Streams a tar's regular files into the cache, its bytes counted on `progress`.
+
+fn import_tar(file: &Path, cache: &BlobCache, progress: &Progress) -> Result<TarContents, CacheError> {
     let io_err = |source| CacheError::Io {
         path: file.to_path_buf(),
         source,
     };
     let f = fs::File::open(file).map_err(io_err)?;
-    let mut archive = tar::Archive::new(io::BufReader::new(f));
+    progress.add_total(f.metadata().map_err(io_err)?.len());
+    let mut archive = tar::Archive::new(io::BufReader::new(progress.reader(f)));
     let mut files = BTreeMap::new();
     let mut small = BTreeMap::new();
     for entry in archive.entries().map_err(io_err)? {
@@ -182,8 +188,8 @@ fn import_tar(file: &Path, cache: &BlobCache) -> Result<TarContents, CacheError>
     Ok((files, small))
 }
 
-fn from_oci_archive(file: &Path, name: &str, cache: &BlobCache) -> Result<Vec<u8>, RegistryError> {
-    let (files, small) = import_tar(file, cache)?;
+fn from_oci_archive(file: &Path, name: &str, cache: &BlobCache, progress: &Progress) -> Result<Vec<u8>, RegistryError> {
+    let (files, small) = import_tar(file, cache, progress)?;
     for (path, (digest, _)) in &files {
         if let Some(hex) = path.strip_prefix("blobs/sha256/")
             && digest.hex() != hex
@@ -212,8 +218,13 @@ fn from_oci_archive(file: &Path, name: &str, cache: &BlobCache) -> Result<Vec<u8
     Ok(cache.read(&digest)?)
 }
 
-fn from_docker_archive(file: &Path, name: &str, cache: &BlobCache) -> Result<Vec<u8>, RegistryError> {
-    let (files, small) = import_tar(file, cache)?;
+fn from_docker_archive(
+    file: &Path,
+    name: &str,
+    cache: &BlobCache,
+    progress: &Progress,
+) -> Result<Vec<u8>, RegistryError> {
+    let (files, small) = import_tar(file, cache, progress)?;
     let manifest: Value = small
         .get("manifest.json")
         .and_then(|b| serde_json::from_slice(b).ok())

@@ -126,12 +126,27 @@ impl BlobCache {
         Ok(digest)
     }
 
-    /// Copies a file into the cache, returning its digest and size.
-    pub fn put_file(&self, src: &Path) -> Result<(Digest, u64), CacheError> {
-        let (digest, size) = sha256_file(src).map_err(io_err(src))?;
+    /// Copies a file into the cache, returning its digest and size. The file
+    /// is read once (hashed as it is copied), its bytes counted on `progress`.
+    pub fn put_file(&self, src: &Path, progress: &crate::progress::Progress) -> Result<(Digest, u64), CacheError> {
+        use sha2::Digest as _;
+        let f = fs::File::open(src).map_err(io_err(src))?;
+        let mut r = progress.reader(f);
+        let mut tmp = self.temp()?;
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut size = 0u64;
+        loop {
+            let n = r.read(&mut buf).map_err(io_err(src))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+            tmp.write_all(&buf[..n]).map_err(io_err(tmp.path()))?;
+            size += n as u64;
+        }
+        let digest = Digest::from_raw(&h.finalize().into());
         if !self.contains(&digest, Some(size)) {
-            let tmp = self.temp()?;
-            fs::copy(src, tmp.path()).map_err(io_err(src))?;
             let (_, path) = tmp.keep().map_err(|e| CacheError::Io {
                 path: self.root.clone(),
                 source: e.error,
