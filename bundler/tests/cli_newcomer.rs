@@ -203,7 +203,7 @@ fn the_rendered_readme_names_the_spec_file_that_was_used() {
     // Every generated file's header says which file to change.
     for f in walk(&d.join("out")) {
         let t = std::fs::read_to_string(&f).unwrap_or_default();
-        assert!(!t.contains("change meshbundle.yaml"), "{}", f.display());
+        assert!(!t.contains("meshbundle.yaml"), "{}", f.display());
     }
     let script = std::fs::read_to_string(d.join("out/install.sh")).unwrap();
     assert!(
@@ -249,6 +249,34 @@ fn the_rendered_readme_names_the_spec_file_that_was_used() {
         let o = Command::new("bash").arg("-n").arg(&f).output().unwrap();
         assert!(o.status.success(), "{}: {}", f.display(), text(&o.stderr));
     }
+
+    // A message that names the spec prints the name as it is and runs nothing in it.
+    let name = "x\"$(touch pwned)`touch pwned` 'it's'.yaml";
+    let o = render_as(d, name, &lab, "hostile");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let script = std::fs::read_to_string(d.join("hostile/ops/upgrade-kubernetes.sh")).unwrap();
+    let line = script
+        .lines()
+        .find(|l| l.contains("in_site \"$name\" || mb_die"))
+        .expect("the message for a node outside the site");
+    let line = line.replacen("in_site \"$name\" || mb_die", "printf '%s\\n'", 1);
+    let assignment = script
+        .lines()
+        .find(|l| l.starts_with("SPEC_FILE="))
+        .expect("the spec file's name, set once");
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(format!("{assignment}\nname=n; ORDER=(a); {line}"))
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains(&format!("add it to {name} and build again")),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(!d.join("pwned").exists(), "nothing in the name ran");
 }
 
 /// One HTTP/1.0 request: the status line, the headers (lower-case names) and the body.

@@ -78,6 +78,8 @@ source "$ROOT/common/lib.sh"
 TARGET={target}
 FIRST_NODE={first}
 FIRST_ADDRESS={first_address}
+# The spec this bundle was built from, for messages.
+SPEC_FILE={spec_file}
 # The order of the upgrade: the first control-plane node (kubeadm upgrade
 # apply), the other control-plane nodes (kubeadm upgrade node), the workers.
 ORDER={order}
@@ -119,7 +121,7 @@ listing=$(kubectl get nodes -o 'jsonpath={{range .items[*]}}{{.metadata.name}}|{
   mb_die "cannot list the nodes through $KUBECONFIG: is the API server up?"
 while IFS='|' read -r name version mark ready; do
   [[ -n "$name" ]] || continue
-  in_site "$name" || mb_die "node $name is in the cluster but not in this site (${{ORDER[*]}}): this bundle cannot upgrade it; add it to meshbundle.yaml and build again, or remove it from the cluster"
+  in_site "$name" || mb_die "node $name is in the cluster but not in this site (${{ORDER[*]}}): this bundle cannot upgrade it; add it to $SPEC_FILE and build again, or remove it from the cluster"
   [[ -n "$(numbers "$version")" ]] || mb_die "node $name reports kubelet version '$version', which is not vMAJOR.MINOR.PATCH"
   VERSION[$name]=$version
   MARK[$name]=$mark
@@ -264,6 +266,7 @@ echo "every node runs Kubernetes $TARGET; check the install with $HERE/verify.sh
         order = array(&nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>()),
         roles = array(&nodes.iter().map(|n| n.role.as_str().to_string()).collect::<Vec<_>>()),
         control_planes = ctx.site.control_plane_nodes().count(),
+        spec_file = ctx.spec_file(),
     );
     super::ops::script(
         ctx,

@@ -17,6 +17,8 @@ source "$ROOT/common/lib.sh"
 TARGET=v1.36.5
 FIRST_NODE=cp-1
 FIRST_ADDRESS=10.0.0.11
+# The spec this bundle was built from, for messages.
+SPEC_FILE=meshbundle.yaml
 # The order of the upgrade: the first control-plane node (kubeadm upgrade
 # apply), the other control-plane nodes (kubeadm upgrade node), the workers.
 ORDER=(cp-1 cp-2 cp-3 worker-1 worker-2 worker-3)
@@ -58,7 +60,7 @@ listing=$(kubectl get nodes -o 'jsonpath={range .items[*]}{.metadata.name}|{.sta
   mb_die "cannot list the nodes through $KUBECONFIG: is the API server up?"
 while IFS='|' read -r name version mark ready; do
   [[ -n "$name" ]] || continue
-  in_site "$name" || mb_die "node $name is in the cluster but not in this site (${ORDER[*]}): this bundle cannot upgrade it; add it to meshbundle.yaml and build again, or remove it from the cluster"
+  in_site "$name" || mb_die "node $name is in the cluster but not in this site (${ORDER[*]}): this bundle cannot upgrade it; add it to $SPEC_FILE and build again, or remove it from the cluster"
   [[ -n "$(numbers "$version")" ]] || mb_die "node $name reports kubelet version '$version', which is not vMAJOR.MINOR.PATCH"
   VERSION[$name]=$version
   MARK[$name]=$mark
