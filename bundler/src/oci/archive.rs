@@ -131,7 +131,6 @@ fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache, progress: &Progres
 type TarContents = (BTreeMap<String, (Digest, u64)>, BTreeMap<String, Vec<u8>>);
 
 /// Streams a tar's regular files into the cache, its bytes counted on `progress`.
-
 fn import_tar(file: &Path, cache: &BlobCache, progress: &Progress) -> Result<TarContents, CacheError> {
     let io_err = |source| CacheError::Io {
         path: file.to_path_buf(),
