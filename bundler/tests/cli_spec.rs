@@ -168,6 +168,27 @@ fn schema_is_a_valid_json_schema_and_init_output_validates_against_it() {
         let errors: Vec<String> = validator.iter_errors(&instance).map(|e| e.to_string()).collect();
         assert!(errors.is_empty(), "{example}: {errors:?}");
     }
+    // Gateways written in part take their defaults, in the schema as in the
+    // loader: an editor using the schema flags nothing that validate accepts.
+    let lab = std::fs::read_to_string(dir.path().join("lab.yaml")).unwrap();
+    let mut partial: serde_json::Value = serde_saphyr::from_str(&lab).unwrap();
+    let service = partial["spec"]["istio"]["ingressGateway"]["service"].clone();
+    partial["spec"]["istio"]["ingressGateway"] = serde_json::json!({"hosts": ["app.example.com"], "service": service});
+    partial["spec"]["istio"]["egressGateway"] =
+        serde_json::json!({"replicas": 2, "hpa": {"enabled": false}, "service": {"type": "ClusterIP"}});
+    let errors: Vec<String> = validator.iter_errors(&partial).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "partial gateways: {errors:?}");
+    std::fs::write(
+        dir.path().join("partial.yaml"),
+        serde_json::to_string(&partial).unwrap(),
+    )
+    .unwrap();
+    let o = meshbundle(dir.path(), &["validate", "partial.yaml"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // While istiod's HPA, which has no such defaults, still needs its fields.
+    let mut istiod = partial.clone();
+    istiod["spec"]["istio"]["istiod"]["hpa"] = serde_json::json!({"enabled": true});
+    assert!(!validator.is_valid(&istiod));
     // And it rejects a misspelt field, as validate does.
     let bad: serde_json::Value = serde_json::json!({"apiVersion": "meshbundle.dev/v1alpha1", "kind": "Site", "metadata": {"name": "a"}, "spec": {"nodes": [], "registry": "a:1", "tunning": {}}});
     assert!(!validator.is_valid(&bad));

@@ -473,6 +473,32 @@ pub struct Istiod {
     pub env: BTreeMap<String, String>,
 }
 
+/// The schema of a JSON object whose fields may all be left out: the loader
+/// fills a gateway's missing fields from that gateway's defaults
+/// (`load::fill_gateway_defaults`) before the typed read.
+fn nothing_required(schema: &mut schemars::Schema) {
+    schema.remove("required");
+}
+
+/// The schema of a gateway's `hpa`: an [`Hpa`] whose fields may be left out.
+struct GatewayHpa;
+
+impl JsonSchema for GatewayHpa {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "GatewayHpa".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let mut schema = Hpa::json_schema(generator);
+        nothing_required(&mut schema);
+        schema.insert(
+            "description".into(),
+            "A gateway's HPA; fields left out take that gateway's defaults.".into(),
+        );
+        schema
+    }
+}
+
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Hpa {
@@ -547,9 +573,12 @@ impl ProxyLogLevel {
     }
 }
 
-/// An ingress or egress gateway.
+/// An ingress or egress gateway. Fields left out take that gateway's
+/// defaults (`ingressGateway: {hosts: [app.example.com]}` is a whole ingress
+/// gateway), also inside a written `hpa` or `service`.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = nothing_required)]
 pub struct Gateway {
     #[serde(default = "d_true")]
     pub enabled: bool,
@@ -559,6 +588,7 @@ pub struct Gateway {
     pub namespace: String,
     /// Replicas when the HPA is off; the HPA's minimum when it is on.
     pub replicas: u32,
+    #[schemars(with = "GatewayHpa")]
     pub hpa: Hpa,
     pub resources: Resources,
     pub service: GatewayService,
@@ -576,8 +606,10 @@ pub struct Gateway {
     pub routes: Vec<Route>,
 }
 
+/// A gateway's Service; fields left out take that gateway's defaults.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(transform = nothing_required)]
 pub struct GatewayService {
     #[serde(rename = "type")]
     pub kind: ServiceType,
