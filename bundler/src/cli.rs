@@ -111,7 +111,7 @@ pub enum Command {
     #[command(help_template = examples!("  meshbundle inspect site.mbundle\n  meshbundle inspect --format json site.mbundle | jq .images"))]
     Inspect(InspectArgs),
 
-    /// Verify a bundle, then push its images to the site registry, load them into containerd, or lay out its files.
+    /// Check a bundle's seal, then push its images to the site registry, load them into containerd, or lay out its files, verifying every entry it writes.
     #[command(
         after_help = concat!("import checks the seal first, as meshbundle verify does (bundle id, signature under the trust policy, every entry's path, name, size and mode), and states the signature. It then asks each target what it lacks (the registry by HEAD requests, containerd with ctr; an --extract directory gets every file) and reads and hashes every entry it will write, and only those, before it writes anything: verify reads every byte; import reads every byte it writes. Nothing is imported from a bundle whose seal fails, that the trust policy refuses, or one of whose entries to be written does not match its seal; a damaged entry that is not needed is not read (meshbundle verify finds it). A second import of the same bundle asks one question per image and reads no image.\n\n", trust_help!(), ""), help_template = examples!("  meshbundle import site.mbundle --key release.pub --extract /opt/site\n  meshbundle import site.mbundle --registry registry.site:5000\n  meshbundle import site.mbundle --containerd /run/containerd/containerd.sock\n  meshbundle import site.mbundle --extract /opt/site --node worker-1 --identity op.agekey\n  meshbundle import site.mbundle --extract /opt/site --identity op.agekey   # everything")
     )]

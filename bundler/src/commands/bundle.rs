@@ -762,7 +762,7 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
     };
     let seal = &checked.head.seal;
     eprintln!(
-        "{}: seal checked ({}); signature: {}",
+        "{}: seal verified ({}); signature: {}",
         a.file.display(),
         checked.head.id,
         checked.signed.describe()
