@@ -624,3 +624,54 @@ fn jobs_has_one_meaning_and_default_and_refuses_zero() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("at least 1"), "{}", text(&o.stderr));
 }
+
+#[test]
+fn an_image_whose_manifest_is_there_but_not_its_tag_gets_only_its_tag() {
+    let b = built();
+    let d = b.dir.path();
+    let reg = TestRegistry::start(None);
+    let o = import(d, &reg.host);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // The tag of one image moved to another image's manifest (its own
+    // manifest stays in the registry, by digest): as after a push by someone else.
+    let (moved, moved_digest, moved_blobs) = b.images[0].clone();
+    let (other, other_digest, _) = b.images[1].clone();
+    run(Command::new("skopeo").args([
+        "copy",
+        "--quiet",
+        "--all",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("docker://{}/{other}", reg.host),
+        &format!("docker://{}/{moved}", reg.host),
+    ]));
+    assert_eq!(skopeo_digest(&format!("{}/{moved}", reg.host), None), other_digest);
+    // Its layers are not read: one of them damaged goes unnoticed.
+    let bundle = d.join("site.mbundle");
+    let layer = moved_blobs
+        .iter()
+        .map(|x| format!("images/blobs/sha256/{}", x.strip_prefix("sha256:").unwrap()))
+        .max_by_key(|p| entry_span(&bundle, p).1)
+        .unwrap();
+    damage(&bundle, &layer);
+    let proxy = FaultProxy::start(&reg.host, &[]);
+    let o = import(d, &proxy.host);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        skopeo_digest(&format!("{}/{moved}", reg.host), None),
+        moved_digest,
+        "{moved} names its own image again"
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["registry"]["imagesOnlyTagged"], 1, "{v}");
+    assert_eq!(v["registry"]["imagesAlreadyThere"], b.images.len() - 1, "{v}");
+    // Read: its top manifest only, to put under the tag.
+    assert_eq!(v["read"]["entries"], 1, "{v}");
+    let w = writes(&proxy.entries());
+    let (repo, tag) = moved.split_once(':').unwrap();
+    assert_eq!(
+        w,
+        vec![format!("PUT /v2/{repo}/manifests/{tag} 201")],
+        "only the tag is put"
+    );
+}

@@ -686,7 +686,6 @@ impl Checked {
             .iter()
             .filter(|s| wanted(&self.head.seal.entries[s.entry]))
             .collect();
-        progress.add_total(todo.iter().map(|s| s.size).sum());
         let next = AtomicUsize::new(0);
         let first_bad = AtomicUsize::new(usize::MAX);
         let outcomes: std::sync::Mutex<Vec<(usize, String)>> = std::sync::Mutex::new(Vec::new());
@@ -737,6 +736,13 @@ impl Checked {
         threads: usize,
         progress: &Progress,
     ) -> Result<Hashed, BundleError> {
+        progress.add_total(
+            self.spans
+                .iter()
+                .filter(|s| wanted(&self.head.seal.entries[s.entry]))
+                .map(|s| s.size)
+                .sum(),
+        );
         self.hash(wanted, threads, progress)
     }
 
@@ -830,6 +836,7 @@ pub fn check(
 ) -> Result<Checked, BundleError> {
     let mut c = walk(path, policy)?;
     if let Some(broken) = c.broken.take() {
+        progress.add_total(c.file.metadata().map(|m| m.len()).unwrap_or(0));
         c.hash(|_| true, threads, progress)?;
         return Err(broken);
     }
@@ -846,6 +853,8 @@ pub fn verify(
     progress: &Progress,
 ) -> Result<Report, BundleError> {
     let mut c = walk(path, policy)?;
+    // Counted against the file's size, as `ls` shows it.
+    progress.add_total(c.file.metadata().map(|m| m.len()).unwrap_or(0));
     let read = c.hash(|_| true, threads, progress)?;
     if let Some(broken) = c.broken.take() {
         return Err(broken);

@@ -839,14 +839,22 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
         Err(e) => return refused(e),
     };
     let (all_entries, all_bytes) = (seal.entries.len(), seal.entries.iter().map(|e| e.size).sum::<u64>());
-    eprintln!(
-        "{}: verified the {} entries to be written ({}); the other {} entries ({}) are not needed and were not read",
-        a.file.display(),
-        read.entries,
-        human(read.bytes),
-        all_entries - read.entries,
-        human(all_bytes - read.bytes)
-    );
+    if read.entries == 0 {
+        eprintln!(
+            "{}: every target has what the bundle holds for it: 0 bytes read of its {all_entries} entries ({})",
+            a.file.display(),
+            human(all_bytes)
+        );
+    } else {
+        eprintln!(
+            "{}: verified the {} entries to be written ({}); the other {} entries ({}) are not needed and were not read",
+            a.file.display(),
+            read.entries,
+            human(read.bytes),
+            all_entries - read.entries,
+            human(all_bytes - read.bytes)
+        );
+    }
     summary.insert(
         "read".into(),
         json!({"entries": read.entries, "bytes": read.bytes, "bundleEntries": all_entries, "bundleBytes": all_bytes}),
