@@ -649,18 +649,20 @@ pub struct Hashed {
 /// seeking): no entry's content is read.
 fn walk(path: &Path, policy: Option<&TrustPolicy>) -> Result<Checked, BundleError> {
     let (f, file_len, names_seal) = open(path)?;
-    let mut archive = tar::Archive::new(BufReader::new(&f));
-    let mut entries = archive
-        .entries_with_seek()
-        .map_err(|_| BundleError::NotABundle("it is not a tar archive".into()))?;
-    let (head, current, mut end) = read_head(&mut entries, names_seal)?;
-    let signed = signature(&head, policy)?;
-    let (spans, mut broken) = layout(&mut entries, current, &head.seal, file_len, &mut end);
-    if broken.is_none() {
-        broken = check_end(&f, end, file_len).err();
-    }
-    drop(entries);
-    drop(archive);
+    // The reader borrows the file only while the headers are walked.
+    let (head, signed, spans, broken) = {
+        let mut archive = tar::Archive::new(BufReader::new(&f));
+        let mut entries = archive
+            .entries_with_seek()
+            .map_err(|_| BundleError::NotABundle("it is not a tar archive".into()))?;
+        let (head, current, mut end) = read_head(&mut entries, names_seal)?;
+        let signed = signature(&head, policy)?;
+        let (spans, mut broken) = layout(&mut entries, current, &head.seal, file_len, &mut end);
+        if broken.is_none() {
+            broken = check_end(&f, end, file_len).err();
+        }
+        (head, signed, spans, broken)
+    };
     Ok(Checked {
         head,
         signed,
