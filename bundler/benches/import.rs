@@ -5,11 +5,13 @@
 //!   on 127.0.0.1, against `skopeo copy --all oci:… docker://…` of the same
 //!   images from the bundle's own OCI layout, one image after another (goal:
 //!   at least 1.5 times as fast), and against `skopeo sync` of the same images
-//!   (goal: never slower); a second import of the same bundle (goal: under a
-//!   second per hundred images); the peak memory of import (goal: < 64 MiB);
+//!   (goal: never slower); a second import of the same bundle, which asks
+//!   the registry what it lacks and reads no image (goal: under a second per
+//!   hundred images); the peak memory of import (goal: < 64 MiB);
 //! - `import --containerd` into a containerd of its own (own config, root,
 //!   state and socket, no network), against `ctr -n k8s.io images import` of
-//!   an oci-archive of the same images (goal: faster), and `ctr run` of an
+//!   an oci-archive of the same images (goal: faster), a second import into
+//!   the same containerd (which reads no image), and `ctr run` of an
 //!   imported image afterwards, with no network;
 //! - `lock` of the production spec against a local registry and file server,
 //!   with the default concurrency against `-j 1` (one at a time), and the
@@ -432,7 +434,7 @@ fn main() {
             let (mb, again, copy, sync) = (best(&mb), best(&again), best(&copy), best(&sync));
             let mib = bundle_size as f64 / MIB as f64;
             report.push(format!(
-                "registry  import --registry: {:.2} s ({:.0} MiB/s, verify included); skopeo copy one by one: {:.2} s; ratio {:.2} (goal >= 1.5)",
+                "registry  import --registry: {:.2} s ({:.0} MiB/s, every entry written verified); skopeo copy one by one: {:.2} s; ratio {:.2} (goal >= 1.5)",
                 mb.seconds,
                 mib / mb.seconds,
                 copy.seconds,
@@ -475,14 +477,20 @@ fn main() {
                 .arg("."));
             std::fs::remove_dir_all(d.join("images")).unwrap();
             run(Command::new("cat").arg(d.join("oci.tar")).stdout(Stdio::null()));
-            let (mut mb, mut ctr) = (Vec::new(), Vec::new());
+            let (mut mb, mut ctr, mut again) = (Vec::new(), Vec::new(), Vec::new());
             let image = refs[0].0.clone();
             for _ in 0..runs.max(1) {
                 for ours in [true, false] {
                     let c = Containerd::start(true);
                     let sock = c.socket.display().to_string();
                     let r = if ours {
-                        timed(d, &format!("{bin} import site.mbundle --quiet --containerd {sock}"))
+                        let r = timed(d, &format!("{bin} import site.mbundle --quiet --containerd {sock}"));
+                        // Again, into the containerd that has every image now.
+                        again.push(timed(
+                            d,
+                            &format!("{bin} import site.mbundle --quiet --containerd {sock}"),
+                        ));
+                        r
                     } else {
                         timed(d, &format!("ctr -a {sock} -n k8s.io images import oci.tar >/dev/null"))
                     };
@@ -499,10 +507,16 @@ fn main() {
             }
             let (mb, ctr) = (best(&mb), best(&ctr));
             report.push(format!(
-                "containerd import --containerd: {:.2} s (verify included); ctr images import of an oci-archive: {:.2} s; ratio {:.2} (goal > 1); ctr run works after both",
+                "containerd import --containerd: {:.2} s (every entry written verified); ctr images import of an oci-archive: {:.2} s; ratio {:.2} (goal > 1); ctr run works after both",
                 mb.seconds,
                 ctr.seconds,
                 ctr.seconds / mb.seconds
+            ));
+            let again = best(&again);
+            report.push(format!(
+                "containerd second import of the same bundle: {:.2} s for {n_images} images, {:.2} s per hundred",
+                again.seconds,
+                again.seconds * 100.0 / n_images as f64
             ));
             report.push(format!(
                 "memory    import --containerd {:.1} MiB peak RSS",

@@ -111,9 +111,9 @@ pub enum Command {
     #[command(help_template = examples!("  meshbundle inspect site.mbundle\n  meshbundle inspect --format json site.mbundle | jq .images"))]
     Inspect(InspectArgs),
 
-    /// Verify a bundle, then push its images to the site registry, load them into containerd, or lay out its files.
+    /// Check a bundle's seal, then push its images to the site registry, load them into containerd, or lay out its files, verifying every entry it writes.
     #[command(
-        after_help = concat!("import verifies the bundle first, as meshbundle verify does, and states its signature; nothing is imported from a bundle that fails, or that the trust policy refuses.\n\n", trust_help!(), ""), help_template = examples!("  meshbundle import site.mbundle --key release.pub --extract /opt/site\n  meshbundle import site.mbundle --registry registry.site:5000\n  meshbundle import site.mbundle --containerd /run/containerd/containerd.sock\n  meshbundle import site.mbundle --extract /opt/site --node worker-1 --identity op.agekey\n  meshbundle import site.mbundle --extract /opt/site --identity op.agekey   # everything")
+        after_help = concat!("import checks the seal first, as meshbundle verify does (bundle id, signature under the trust policy, every entry's path, name, size and mode), and states the signature. It then asks each target what it lacks (the registry by HEAD requests, containerd with ctr; an --extract directory gets every file) and reads and hashes every entry it will write, and only those, before it writes anything: verify reads every byte; import reads every byte it writes. Nothing is imported from a bundle whose seal fails, that the trust policy refuses, or one of whose entries to be written does not match its seal; a damaged entry that is not needed is not read (meshbundle verify finds it). A second import of the same bundle asks one question per image and reads no image.\n\n", trust_help!(), ""), help_template = examples!("  meshbundle import site.mbundle --key release.pub --extract /opt/site\n  meshbundle import site.mbundle --registry registry.site:5000\n  meshbundle import site.mbundle --containerd /run/containerd/containerd.sock\n  meshbundle import site.mbundle --extract /opt/site --node worker-1 --identity op.agekey\n  meshbundle import site.mbundle --extract /opt/site --identity op.agekey   # everything")
     )]
     Import(ImportArgs),
 
@@ -277,6 +277,8 @@ pub struct ImportArgs {
     pub passphrase_file: Option<PathBuf>,
     #[command(flatten)]
     pub registry_access: RegistryAccess,
+    #[arg(short = 'j', long, value_name = "N", help = JOBS_HELP, default_value_t = crate::oci::push::JOBS, value_parser = jobs)]
+    pub jobs: usize,
     #[command(flatten)]
     pub print: FormatArgs,
     /// No progress bars.
@@ -392,6 +394,18 @@ fn example_name() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(meshbundle_core::examples::names())
 }
 
+/// `-j`'s help, one text for every command that has it.
+const JOBS_HELP: &str = "Registry and file transfers at once: blobs and manifests pulled or pushed, registry questions asked, images and files resolved (hashing is not bounded by it: it runs on every core)";
+
+/// `-j N`: a whole number of transfers, at least 1.
+fn jobs(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("at least 1 (-j 1 runs one transfer at a time)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a number of transfers, e.g. -j 8")),
+    }
+}
+
 /// A number of seconds since 1970 (`SOURCE_DATE_EPOCH`).
 fn epoch_seconds(s: &str) -> Result<u64, String> {
     s.trim().parse().map_err(|_| format!("{s} is not a number of seconds"))
@@ -409,8 +423,7 @@ pub struct NetArgs {
     /// Blob and file cache (default: ~/.cache/meshbundle, or $MESHBUNDLE_CACHE).
     #[arg(long, value_name = "DIR")]
     pub cache: Option<PathBuf>,
-    /// Transfers at once.
-    #[arg(short = 'j', long, default_value_t = 8)]
+    #[arg(short = 'j', long, value_name = "N", help = JOBS_HELP, default_value_t = crate::oci::push::JOBS, value_parser = jobs)]
     pub jobs: usize,
     /// No progress bars.
     #[arg(short, long)]

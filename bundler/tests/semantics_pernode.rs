@@ -570,34 +570,52 @@ fn node_extraction_keeps_every_guarantee_of_extract(f: &Fixture) {
     let o = f.import(&["--node", "worker-1", "--registry", "127.0.0.1:1"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
 
-    // The whole bundle is verified, also the entries the node does not get.
-    let mut damaged = std::fs::read(d.join("site.mbundle")).unwrap();
-    let mut a = tar::Archive::new(std::fs::File::open(d.join("site.mbundle")).unwrap());
-    let at = a
-        .entries()
-        .unwrap()
-        .map(|e| e.unwrap())
-        .find(|e| e.path().unwrap().to_string_lossy() == "tree/secrets/kubernetes-pki/ca.key.age")
-        .unwrap()
-        .raw_file_position() as usize;
-    damaged[at + 40] ^= 1;
-    std::fs::write(d.join("damaged.mbundle"), damaged).unwrap();
-    let o = meshbundle(
-        d,
-        &[
-            "import",
-            "damaged.mbundle",
-            "--extract",
-            "bad",
-            "--node",
-            "worker-1",
-            "--identity",
-            "operator.age",
-        ],
+    // import reads every entry it writes and no other: a damaged entry the
+    // node does not get is not read (verify names it); a damaged one it gets
+    // stops the import with nothing written.
+    let damage = |entry: &str, out: &str| {
+        let mut damaged = std::fs::read(d.join("site.mbundle")).unwrap();
+        let mut a = tar::Archive::new(std::fs::File::open(d.join("site.mbundle")).unwrap());
+        let at = a
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .find(|e| e.path().unwrap().to_string_lossy() == entry)
+            .unwrap()
+            .raw_file_position() as usize;
+        damaged[at + 40] ^= 1;
+        std::fs::write(d.join(out), damaged).unwrap();
+    };
+    let extract = |bundle: &str, dir: &str| {
+        meshbundle(
+            d,
+            &[
+                "import",
+                bundle,
+                "--extract",
+                dir,
+                "--node",
+                "worker-1",
+                "--identity",
+                "operator.age",
+            ],
+        )
+    };
+    damage("tree/secrets/kubernetes-pki/ca.key.age", "other.mbundle");
+    let o = extract("other.mbundle", "fine");
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(!d.join("fine/secrets/kubernetes-pki/ca.key").exists());
+    let o = meshbundle(d, &["verify", "other.mbundle"]);
+    assert!(
+        text(&o.stdout).contains("BAD: tree/secrets/kubernetes-pki/ca.key.age"),
+        "{}",
+        text(&o.stdout)
     );
+    damage("tree/install.sh", "damaged.mbundle");
+    let o = extract("damaged.mbundle", "bad");
     assert!(!o.status.success());
     assert!(
-        text(&o.stdout).contains("BAD"),
+        text(&o.stdout).contains("BAD: tree/install.sh"),
         "{}{}",
         text(&o.stdout),
         text(&o.stderr)

@@ -1,7 +1,11 @@
-//! Importing a verified bundle at the site, with no network besides the
-//! site registry: laying out the tree, loading images into containerd, and
-//! pushing them to the site registry. Every pass re-checks each entry against
-//! the seal as it streams; nothing is written where a check fails.
+//! Importing a bundle at the site, with no network besides the site
+//! registry: laying out the tree, loading images into containerd, and
+//! pushing them to the site registry. The seal is checked first
+//! (`read::check`); then each target is asked what it lacks (a registry by
+//! `HEAD`s, containerd by `ctr`, an extraction lays out every file it gets),
+//! the caller verifies every entry that will be written, and only those, and
+//! each pass reads only those entries, checking each against the seal again
+//! as it streams; nothing is written where a check fails.
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -11,8 +15,8 @@ use std::process::{Command, Stdio};
 use meshbundle_core::layout::{NODE_MARKER, NodeLayout};
 
 use super::crypt::Opener;
-use super::read::{Head, each_entry};
-use super::seal::{Base, Seal};
+use super::read::Checked;
+use super::seal::{Base, Seal, SealEntry};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::oci::registry::Registries;
@@ -67,6 +71,12 @@ fn wanted(node: Option<&NodeLayout>, path: &str, mode: u32) -> bool {
     node.gets(plain, mode == 0o600)
 }
 
+/// Whether `--extract` (for `node`, or every node) lays out, and so reads,
+/// this entry of the bundle.
+pub fn extracted(node: Option<&NodeLayout>, e: &SealEntry) -> bool {
+    dest_of(&e.path).is_some() && wanted(node, &e.path, e.mode.bits())
+}
+
 /// Lays out the scripts, manifests, certificates, files and the binary under
 /// `dir`. A new `dir` is staged beside it and renamed into place; an existing
 /// one (empty, a mount point, or laid out by meshbundle before) is staged
@@ -77,17 +87,17 @@ fn wanted(node: Option<&NodeLayout>, path: &str, mode: u32) -> bool {
 /// any error, everything written is removed and `dir` is left as it was.
 ///
 /// With a `node`, only what that node gets (see `meshbundle_core::layout`)
-/// is laid out, and only those of its files are decrypted; the whole bundle
-/// is still checked against the seal as it streams, and `NODE_MARKER` names
-/// the node, for `install.sh` to check.
+/// is laid out, and only those of its files are decrypted, and `NODE_MARKER`
+/// names the node, for `install.sh` to check. Only the entries laid out are
+/// read, each checked against the seal again as it streams.
 pub fn extract(
-    bundle: &Path,
-    head: &Head,
+    checked: &Checked,
     dir: &Path,
     opener: Option<&Opener>,
     node: Option<&NodeLayout>,
     progress: &Progress,
 ) -> Result<Extracted> {
+    let head = &checked.head;
     let seal = &head.seal;
     let parent = match dir.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -203,7 +213,7 @@ pub fn extract(
     }
     // Staged on the target's own file system, so it moves into place by renames.
     let (tmp, _lock) = fsutil::temp_dir_in(if existing { dir } else { parent }, EXTRACT_PREFIX)?;
-    let laid = lay_out(bundle, seal, tmp.path(), opener, node, progress, &head.id, &mut keep).and_then(|out| {
+    let laid = lay_out(checked, tmp.path(), opener, node, progress, &head.id, &mut keep).and_then(|out| {
         if existing {
             swap_into(tmp.path(), dir)
         } else {
@@ -260,8 +270,7 @@ pub fn extract(
 /// (for `node`, those it gets).
 #[allow(clippy::too_many_arguments)]
 fn lay_out(
-    bundle: &Path,
-    seal: &Seal,
+    checked: &Checked,
     root: &Path,
     opener: Option<&Opener>,
     node: Option<&NodeLayout>,
@@ -270,6 +279,7 @@ fn lay_out(
     keep: &mut [Kept],
 ) -> Result<Extracted> {
     use std::os::unix::fs::OpenOptionsExt;
+    let seal = &checked.head.seal;
     let final_rel = |path: &str, mode: u32| -> Option<String> {
         if !wanted(node, path, mode) {
             return None;
@@ -318,7 +328,9 @@ fn lay_out(
     };
     let mut out = Extracted::default();
     let mut paused = false;
-    each_entry(bundle, seal, |entry, r| {
+    // Only the entries laid out are read (the images are not).
+    let laid = |e: &SealEntry| final_rel(&e.path, e.mode.bits()).is_some();
+    checked.each(laid, |entry, r| {
         let Some(rel) = final_rel(&entry.path, entry.mode.bits()) else {
             return Ok(());
         };
@@ -574,36 +586,209 @@ fn swap_into(stage: &Path, dir: &Path) -> Result<()> {
     result
 }
 
-/// Loads the images into containerd with `ctr images import` (which
-/// unpacks them), streaming the bundle's OCI layout to it: each blob read
-/// from where it lies in the bundle, 1 MiB at a time, straight into ctr's
-/// stdin. containerd checks every blob against its digest as it commits it
-/// (and every layer against its diff id as it unpacks), so blobs are not
-/// hashed a second time here; the layout's own files (`index.json`,
-/// `oci-layout`) are checked against the seal before they go. Needs no
-/// network.
-pub fn containerd(bundle: &Path, seal: &Seal, socket: &Path, namespace: &str, progress: &Progress) -> Result<usize> {
-    use std::os::unix::fs::FileExt;
-    if seal.images.is_empty() {
-        return Ok(0);
-    }
-    check_containerd_base(seal, socket, namespace)?;
-    let source = crate::oci::push::index(bundle, &seal.entries).map_err(|e| Error::io(bundle, e))?;
-    // Everything of the layout the seal lists must be where the index found it.
-    let mut layout = Vec::new();
-    for e in seal.entries.iter().filter(|e| e.path.as_str().starts_with("images/")) {
+/// The bundle's OCI layout as spans of the checked bundle file: each
+/// `images/blobs/sha256/<hex>` entry by digest (the seal lists it with
+/// that sha256), the layout's other files by path.
+pub fn source_of(checked: &Checked) -> crate::oci::push::Source {
+    use crate::oci::push::{Source, Span};
+    let mut spans = std::collections::BTreeMap::new();
+    let mut others = std::collections::BTreeMap::new();
+    for (i, e) in checked.head.seal.entries.iter().enumerate() {
         let p = e.path.as_str();
-        let span = match p.strip_prefix("images/blobs/sha256/") {
-            Some(hex) => source.spans.get(&format!("sha256:{hex}")),
-            None => source.others.get(p),
+        let Some((offset, size)) = checked.span(i) else {
+            continue;
         };
-        let span = span.copied().ok_or_else(|| {
+        let span = Span { offset, size };
+        match p.strip_prefix("images/blobs/sha256/") {
+            Some(hex) if hex == e.sha256.hex() => {
+                spans.insert(format!("sha256:{hex}"), span);
+            }
+            Some(_) => {}
+            None if p.starts_with("images/") => {
+                others.insert(p.to_string(), span);
+            }
+            None => {}
+        }
+    }
+    Source {
+        file: checked.file().clone(),
+        spans,
+        others,
+    }
+}
+
+/// What containerd holds of the bundle's images, asked before anything is
+/// loaded (`ctr content ls`, `ctr images ls`, `ctr images check`): no byte
+/// of the bundle is read to find it.
+#[derive(Debug, Clone, Default)]
+pub struct CtrPlan {
+    /// Images whose name names their digest, with every blob the seal lists
+    /// for them in the content store, and unpacked.
+    pub images_there: usize,
+    pub images: usize,
+    /// Blobs of the bundle's layout that the content store lacks.
+    pub lacking: BTreeSet<String>,
+}
+
+impl CtrPlan {
+    /// Whether nothing is to be loaded.
+    pub fn all_there(&self) -> bool {
+        self.images_there == self.images
+    }
+
+    /// Whether the load reads this entry of the bundle: when some image is
+    /// not there, the layout's own files and every blob the content store lacks.
+    pub fn reads(&self, e: &SealEntry) -> bool {
+        if self.all_there() {
+            return false;
+        }
+        let p = e.path.as_str();
+        match p.strip_prefix("images/blobs/sha256/") {
+            Some(hex) => self.lacking.contains(&format!("sha256:{hex}")),
+            None => p.starts_with("images/"),
+        }
+    }
+}
+
+/// The lines `ctr … ARGS` prints.
+fn ctr_lines(socket: &Path, namespace: &str, args: &[&str]) -> Result<Vec<String>> {
+    let o = Command::new("ctr")
+        .arg("-a")
+        .arg(socket)
+        .args(["-n", namespace])
+        .args(args)
+        .output()
+        .map_err(|e| {
             Error::failed(
-                format!("{p}: missing from the bundle, or not as the seal lists it"),
-                "the bundle changed since it was verified",
+                format!("cannot run ctr: {e}"),
+                "ctr comes with containerd; put it on PATH",
             )
         })?;
-        layout.push((p.strip_prefix("images/").unwrap_or(p).to_string(), span, e));
+    if !o.status.success() {
+        return Err(Error::failed(
+            format!(
+                "ctr {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+            "check the containerd socket and namespace",
+        ));
+    }
+    Ok(String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect())
+}
+
+/// Asks containerd what it lacks of the bundle's images (an upgrade
+/// bundle's base is checked first): an image is there when its name
+/// (`REGISTRY/REPOSITORY:TAG`, as `ctr images import` names it) names its
+/// digest, every manifest and blob the seal lists for it is in the content
+/// store, and `ctr images check` finds it ready (complete and unpacked).
+pub fn containerd_lacks(seal: &Seal, socket: &Path, namespace: &str) -> Result<CtrPlan> {
+    if seal.images.is_empty() {
+        return Ok(CtrPlan::default());
+    }
+    check_containerd_base(seal, socket, namespace)?;
+    let content: BTreeSet<String> = ctr_lines(socket, namespace, &["content", "ls", "-q"])?
+        .into_iter()
+        .collect();
+    let named: std::collections::BTreeMap<String, String> = ctr_lines(socket, namespace, &["images", "ls"])?
+        .iter()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let name = f.next()?;
+            let digest = f.nth(1)?;
+            Some((name.to_string(), digest.to_string()))
+        })
+        .collect();
+    let ready: BTreeSet<String> = ctr_lines(socket, namespace, &["images", "check", "-q"])?
+        .into_iter()
+        .collect();
+    let mut plan = CtrPlan {
+        images: seal.images.len(),
+        ..CtrPlan::default()
+    };
+    for img in &seal.images {
+        let name = img.site.strip_suffix(&format!("@{}", img.digest)).unwrap_or(&img.site);
+        let whole = img
+            .manifests
+            .iter()
+            .chain(&img.blobs)
+            .all(|d| content.contains(d.as_str()));
+        if whole && named.get(name).map(String::as_str) == Some(img.digest.as_str()) && ready.contains(name) {
+            plan.images_there += 1;
+        }
+    }
+    for e in &seal.entries {
+        if let Some(hex) = e.path.as_str().strip_prefix("images/blobs/sha256/") {
+            let d = format!("sha256:{hex}");
+            if !content.contains(&d) {
+                plan.lacking.insert(d);
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// What `--containerd` did.
+#[derive(Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Loaded {
+    pub images: usize,
+    /// Images containerd held whole and unpacked: nothing was loaded for them.
+    pub images_already_there: usize,
+    /// Blobs streamed to `ctr images import` (the content store lacked them).
+    pub blobs_sent: usize,
+    pub bytes_sent: u64,
+}
+
+/// Loads the images into containerd with `ctr images import` (which
+/// unpacks them), unless `plan` found every one there. It streams the
+/// layout's own files (`index.json`, `oci-layout`) and the blobs the content
+/// store lacks, each read from where it lies in the bundle, 1 MiB at a
+/// time, straight into ctr's stdin; the blobs containerd has are left out
+/// (`ctr images import` finds them in its content store). containerd checks
+/// every blob against its digest as it commits it (and every layer against
+/// its diff id as it unpacks), so blobs, verified before, are not hashed a
+/// second time here; the layout's own files are hashed again as they go.
+/// Needs no network.
+pub fn containerd(
+    checked: &Checked,
+    plan: &CtrPlan,
+    socket: &Path,
+    namespace: &str,
+    progress: &Progress,
+) -> Result<Loaded> {
+    use std::os::unix::fs::FileExt;
+    let seal = &checked.head.seal;
+    let mut out = Loaded {
+        images: seal.images.len(),
+        images_already_there: plan.images_there,
+        ..Loaded::default()
+    };
+    if plan.all_there() {
+        return Ok(out);
+    }
+    let mut layout = Vec::new();
+    for (i, e) in seal.entries.iter().enumerate() {
+        let p = e.path.as_str();
+        if !p.starts_with("images/") || !plan.reads(e) {
+            continue;
+        }
+        let (offset, size) = checked.span(i).ok_or_else(|| {
+            Error::failed(
+                format!("{p}: not where the bundle's headers said"),
+                "the bundle changed since it was checked",
+            )
+        })?;
+        layout.push((
+            p.strip_prefix("images/").unwrap_or(p).to_string(),
+            crate::oci::push::Span { offset, size },
+            e,
+        ));
     }
     progress.add_total(layout.iter().map(|l| l.1.size).sum());
     let mut child = Command::new("ctr")
@@ -625,7 +810,7 @@ pub fn containerd(bundle: &Path, seal: &Seal, socket: &Path, namespace: &str, pr
         .take()
         .ok_or_else(|| Error::failed("ctr has no stdin", "report this as a bug"))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, stdin);
-    let file = &source.file;
+    let file = checked.file();
     let streamed = (|| -> Result<()> {
         let mut buf = vec![0u8; 1 << 20];
         for (rel, span, entry) in &layout {
@@ -641,7 +826,7 @@ pub fn containerd(bundle: &Path, seal: &Seal, socket: &Path, namespace: &str, pr
             while pos < span.size {
                 let n = (span.size - pos).min(buf.len() as u64) as usize;
                 file.read_exact_at(&mut buf[..n], span.offset + pos)
-                    .map_err(|e| Error::io(bundle, e))?;
+                    .map_err(|e| Error::io(entry.path.as_str(), e))?;
                 if let Some(h) = hash.as_mut() {
                     sha2::Digest::update(h, &buf[..n]);
                 }
@@ -656,8 +841,12 @@ pub fn containerd(bundle: &Path, seal: &Seal, socket: &Path, namespace: &str, pr
             {
                 return Err(Error::failed(
                     format!("{}: content changed", entry.path),
-                    "the bundle changed since it was verified",
+                    "the bundle changed since it was checked",
                 ));
+            }
+            if !small {
+                out.blobs_sent += 1;
+                out.bytes_sent += span.size;
             }
             let pad = (512 - span.size % 512) % 512;
             w.write_all(&vec![0u8; pad as usize])
@@ -686,7 +875,7 @@ pub fn containerd(bundle: &Path, seal: &Seal, socket: &Path, namespace: &str, pr
             "check the containerd socket and namespace",
         ));
     }
-    Ok(seal.images.len())
+    Ok(out)
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -695,6 +884,8 @@ pub struct Pushed {
     pub images: usize,
     /// Images whose tag already named their digest: nothing was sent for them.
     pub images_already_there: usize,
+    /// Images whose manifest was there by digest: only the tag was put.
+    pub images_only_tagged: usize,
     pub blobs_pushed: usize,
     /// Blobs the registry had under another repository, mounted rather than sent.
     pub blobs_mounted: usize,
@@ -702,23 +893,44 @@ pub struct Pushed {
     pub bytes_pushed: u64,
 }
 
-/// Pushes every image to the site registry under the names the manifests
-/// use (see `crate::oci::push`): blobs read from where they lie in the
-/// bundle and hashed again as they go, several at a time; what the registry
-/// has is skipped or mounted; manifests after every blob, tags last. A
-/// second run of the same bundle asks one question per image.
-pub fn registry(
-    bundle: &Path,
-    head: &Head,
+/// What the site registry lacks of the bundle's images, and where in the
+/// bundle it lies: found by asking the registry (an upgrade bundle's base
+/// is checked first), before anything is pushed and with no byte of the
+/// bundle read.
+pub struct RegistryPlan {
+    source: crate::oci::push::Source,
+    images: Vec<crate::oci::push::PushImage>,
+    plan: crate::oci::push::Plan,
+    /// The digests the push reads.
+    reads: BTreeSet<String>,
+}
+
+impl RegistryPlan {
+    /// Whether the push reads this entry of the bundle.
+    pub fn reads(&self, e: &SealEntry) -> bool {
+        e.path
+            .as_str()
+            .strip_prefix("images/blobs/sha256/")
+            .is_some_and(|hex| self.reads.contains(&format!("sha256:{hex}")))
+    }
+
+    /// Images the registry holds whole already.
+    pub fn images_there(&self) -> usize {
+        self.plan.whole()
+    }
+}
+
+/// Asks the site registry what it lacks (see `crate::oci::push::ask`).
+pub fn registry_plan(
+    checked: &Checked,
     host: &str,
     regs: &Registries,
     rt: &tokio::runtime::Runtime,
-    progress: &Progress,
-) -> Result<Pushed> {
+) -> Result<RegistryPlan> {
     use crate::oci::push;
-    let seal = &head.seal;
+    let seal = &checked.head.seal;
     check_registry_base(seal, host, regs, rt)?;
-    let source = push::index(bundle, &seal.entries).map_err(|e| Error::io(bundle, e))?;
+    let source = source_of(checked);
     let in_base = |d: &str| seal.base.as_ref().is_some_and(|b| b.blobs.iter().any(|x| x == d));
     let mut images = Vec::new();
     for img in &seal.images {
@@ -749,8 +961,37 @@ pub fn registry(
             blobs: img.blobs.iter().map(|d| d.to_string()).collect(),
         });
     }
+    let plan = rt.block_on(push::ask(regs, host, &source, &images)).map_err(|e| {
+        let hint = e
+            .hint()
+            .unwrap_or_else(|| "check --registry, --insecure and --authfile".into());
+        Error::failed(format!("{e}; nothing was pushed"), hint)
+    })?;
+    let reads = plan.reads(&images);
+    Ok(RegistryPlan {
+        source,
+        images,
+        plan,
+        reads,
+    })
+}
+
+/// Pushes what `plan` found lacking to the site registry under the names
+/// the manifests use (see `crate::oci::push`): blobs read from where they
+/// lie in the bundle and hashed again as they go, several at a time; what
+/// the registry has is skipped or mounted; manifests after every blob, tags
+/// last. A second run of the same bundle asks one question per image and
+/// reads nothing.
+pub fn registry(
+    plan: &RegistryPlan,
+    host: &str,
+    regs: &Registries,
+    rt: &tokio::runtime::Runtime,
+    progress: &Progress,
+) -> Result<Pushed> {
+    use crate::oci::push;
     let stats = rt
-        .block_on(push::push(regs, host, &source, &images, progress))
+        .block_on(push::send(regs, host, &plan.source, &plan.images, &plan.plan, progress))
         .map_err(|e| {
             let hint = e
                 .hint()
@@ -760,6 +1001,7 @@ pub fn registry(
     Ok(Pushed {
         images: stats.images,
         images_already_there: stats.images_already_there,
+        images_only_tagged: stats.images_only_tagged,
         blobs_pushed: stats.blobs_pushed,
         blobs_mounted: stats.blobs_mounted,
         blobs_skipped: stats.blobs_skipped,

@@ -625,6 +625,226 @@ fn hash_span(file: &File, span: &Span, progress: &Progress) -> io::Result<String
     Ok(hex::encode(h.finalize()))
 }
 
+/// A bundle whose head (seal, checksum, signature under the trust policy)
+/// and structure (every entry's header against the seal, the end of the
+/// archive) have been checked, with no entry's content read yet: where each
+/// entry lies, so that only the entries needed are read.
+pub struct Checked {
+    pub head: Head,
+    pub signed: Signed,
+    file: std::sync::Arc<File>,
+    spans: Vec<Span>,
+    /// The first structural problem found walking the headers.
+    broken: Option<BundleError>,
+}
+
+/// What [`Checked::verify_entries`] read and found to match the seal.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Hashed {
+    pub entries: usize,
+    pub bytes: u64,
+}
+
+/// Reads and checks the head, then walks every header (content skipped by
+/// seeking): no entry's content is read.
+fn walk(path: &Path, policy: Option<&TrustPolicy>) -> Result<Checked, BundleError> {
+    let (f, file_len, names_seal) = open(path)?;
+    // The reader borrows the file only while the headers are walked.
+    let (head, signed, spans, broken) = {
+        let mut archive = tar::Archive::new(BufReader::new(&f));
+        let mut entries = archive
+            .entries_with_seek()
+            .map_err(|_| BundleError::NotABundle("it is not a tar archive".into()))?;
+        let (head, current, mut end) = read_head(&mut entries, names_seal)?;
+        let signed = signature(&head, policy)?;
+        let (spans, mut broken) = layout(&mut entries, current, &head.seal, file_len, &mut end);
+        if broken.is_none() {
+            broken = check_end(&f, end, file_len).err();
+        }
+        (head, signed, spans, broken)
+    };
+    Ok(Checked {
+        head,
+        signed,
+        file: std::sync::Arc::new(f),
+        spans,
+        broken,
+    })
+}
+
+impl Checked {
+    /// Hashes the spans whose seal entry `wanted` on `threads` threads and
+    /// names the first that does not match. (A structural problem is the
+    /// caller's: a changed entry before it is the first bad one.)
+    fn hash(
+        &self,
+        wanted: impl Fn(&SealEntry) -> bool + Sync,
+        threads: usize,
+        progress: &Progress,
+    ) -> Result<Hashed, BundleError> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let todo: Vec<&Span> = self
+            .spans
+            .iter()
+            .filter(|s| wanted(&self.head.seal.entries[s.entry]))
+            .collect();
+        let next = AtomicUsize::new(0);
+        let first_bad = AtomicUsize::new(usize::MAX);
+        let outcomes: std::sync::Mutex<Vec<(usize, String)>> = std::sync::Mutex::new(Vec::new());
+        let f: &File = &self.file;
+        thread::scope(|s| {
+            for _ in 0..threads.max(1).min(todo.len().max(1)) {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= todo.len() {
+                            break;
+                        }
+                        // Past a known bad entry, nothing more is needed.
+                        if i > first_bad.load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        let want = &self.head.seal.entries[todo[i].entry];
+                        let message = match hash_span(f, todo[i], progress) {
+                            Ok(d) if d == want.sha256.hex() => continue,
+                            Ok(d) => format!("content changed: sha256 {d}, but the seal says {}", want.sha256.hex()),
+                            Err(_) => "truncated: the bundle ends inside this entry".to_string(),
+                        };
+                        first_bad.fetch_min(i, Ordering::Relaxed);
+                        if let Ok(mut o) = outcomes.lock() {
+                            o.push((i, message));
+                        }
+                    }
+                });
+            }
+        });
+        let mut bad_ones = outcomes.into_inner().unwrap_or_default();
+        bad_ones.sort_by_key(|o| o.0);
+        if let Some((i, message)) = bad_ones.into_iter().next() {
+            return Err(bad(&self.head.seal.entries[todo[i].entry].path, message));
+        }
+        Ok(Hashed {
+            entries: todo.len(),
+            bytes: todo.iter().map(|s| s.size).sum(),
+        })
+    }
+
+    /// Reads and hashes, on `threads` threads, every entry `wanted` picks,
+    /// and nothing else; names the first whose content is not what the seal
+    /// says.
+    pub fn verify_entries(
+        &self,
+        wanted: impl Fn(&SealEntry) -> bool + Sync,
+        threads: usize,
+        progress: &Progress,
+    ) -> Result<Hashed, BundleError> {
+        progress.add_total(
+            self.spans
+                .iter()
+                .filter(|s| wanted(&self.head.seal.entries[s.entry]))
+                .map(|s| s.size)
+                .sum(),
+        );
+        self.hash(wanted, threads, progress)
+    }
+
+    /// The open bundle file the spans are read from.
+    pub fn file(&self) -> &std::sync::Arc<File> {
+        &self.file
+    }
+
+    /// Where the content of the seal's `i`-th entry lies: (offset, size).
+    pub fn span(&self, i: usize) -> Option<(u64, u64)> {
+        self.spans.get(i).filter(|s| s.entry == i).map(|s| (s.offset, s.size))
+    }
+
+    /// Streams the entries `wanted` picks, in seal order, to `f`, each read
+    /// from where it lies (the others are not read) and hashed again as it
+    /// passes: `f` sees only bytes that are then checked, and an entry whose
+    /// bytes changed since they were verified ends the stream with an error
+    /// naming it.
+    pub fn each(
+        &self,
+        wanted: impl Fn(&SealEntry) -> bool,
+        mut f: impl FnMut(&SealEntry, &mut dyn Read) -> Result<(), crate::error::Error>,
+    ) -> Result<(), crate::error::Error> {
+        let changed = |p: &str, why: &str| {
+            crate::error::Error::failed(
+                format!("{}: {why}", shown(p)),
+                "the bundle changed since it was checked: verify it again",
+            )
+        };
+        for (i, want) in self.head.seal.entries.iter().enumerate() {
+            if !wanted(want) {
+                continue;
+            }
+            let (offset, size) = self
+                .span(i)
+                .ok_or_else(|| changed(&want.path, "not where the headers said"))?;
+            let mut r = Hashing {
+                inner: BufReader::with_capacity(
+                    CHUNK,
+                    SpanReader {
+                        file: &self.file,
+                        pos: offset,
+                        end: offset + size,
+                    },
+                ),
+                hash: Sha256::new(),
+                n: 0,
+            };
+            f(want, &mut r)?;
+            io::copy(&mut r, &mut io::sink()).map_err(|_| changed(&want.path, "truncated"))?;
+            if r.n != want.size || hex::encode(r.hash.finalize()) != want.sha256.hex() {
+                return Err(changed(&want.path, "content changed"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Positional reads of one span of a file.
+struct SpanReader<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for SpanReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let n = (self.end - self.pos).min(buf.len() as u64) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        let got = self.file.read_at(&mut buf[..n], self.pos)?;
+        if got == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        self.pos += got as u64;
+        Ok(got)
+    }
+}
+
+/// Checks a bundle's head and structure as [`verify`] does, reading no
+/// entry's content: for `import`, which then reads only the entries it
+/// writes. A bundle with a structural problem is hashed whole, so the
+/// refusal names the same entry `verify` names.
+pub fn check(
+    path: &Path,
+    policy: Option<&TrustPolicy>,
+    threads: usize,
+    progress: &Progress,
+) -> Result<Checked, BundleError> {
+    let mut c = walk(path, policy)?;
+    if let Some(broken) = c.broken.take() {
+        progress.add_total(c.file.metadata().map(|m| m.len()).unwrap_or(0));
+        c.hash(|_| true, threads, progress)?;
+        return Err(broken);
+    }
+    Ok(c)
+}
+
 /// Verifies a whole bundle: every entry, its content and the signature.
 /// Names the first bad entry. Each byte is read once: the headers are walked
 /// first, then the entries are hashed on `threads` threads at once.
@@ -634,64 +854,18 @@ pub fn verify(
     threads: usize,
     progress: &Progress,
 ) -> Result<Report, BundleError> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let (f, file_len, names_seal) = open(path)?;
-    progress.add_total(file_len);
-    let mut archive = tar::Archive::new(BufReader::new(&f));
-    let mut entries = archive
-        .entries_with_seek()
-        .map_err(|_| BundleError::NotABundle("it is not a tar archive".into()))?;
-    let (head, current, mut end) = read_head(&mut entries, names_seal)?;
-    let signed = signature(&head, policy)?;
-    let (spans, mut broken) = layout(&mut entries, current, &head.seal, file_len, &mut end);
-    if broken.is_none() {
-        broken = check_end(&f, end, file_len).err();
+    let mut c = walk(path, policy)?;
+    // Counted against the file's size, as `ls` shows it.
+    progress.add_total(c.file.metadata().map(|m| m.len()).unwrap_or(0));
+    let read = c.hash(|_| true, threads, progress)?;
+    if let Some(broken) = c.broken.take() {
+        return Err(broken);
     }
-
-    let next = AtomicUsize::new(0);
-    let first_bad = AtomicUsize::new(usize::MAX);
-    let outcomes: std::sync::Mutex<Vec<(usize, String)>> = std::sync::Mutex::new(Vec::new());
-    thread::scope(|s| {
-        for _ in 0..threads.max(1) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= spans.len() {
-                        break;
-                    }
-                    // Past a known bad entry, nothing more is needed.
-                    if i > first_bad.load(Ordering::Relaxed) {
-                        continue;
-                    }
-                    let want = &head.seal.entries[spans[i].entry];
-                    let message = match hash_span(&f, &spans[i], progress) {
-                        Ok(d) if d == want.sha256.hex() => continue,
-                        Ok(d) => format!("content changed: sha256 {d}, but the seal says {}", want.sha256.hex()),
-                        Err(_) => "truncated: the bundle ends inside this entry".to_string(),
-                    };
-                    first_bad.fetch_min(i, Ordering::Relaxed);
-                    if let Ok(mut o) = outcomes.lock() {
-                        o.push((i, message));
-                    }
-                }
-            });
-        }
-    });
-    // A changed entry before the structural problem is the first bad one.
-    let mut bad_ones = outcomes.into_inner().unwrap_or_default();
-    bad_ones.sort_by_key(|o| o.0);
-    if let Some((i, message)) = bad_ones.into_iter().next() {
-        return Err(bad(&head.seal.entries[spans[i].entry].path, message));
-    }
-    if let Some(err) = broken {
-        return Err(err);
-    }
-    let bytes = spans.iter().map(|s| s.size).sum();
     Ok(Report {
-        head,
-        signed,
-        entries: spans.len(),
-        bytes,
+        head: c.head,
+        signed: c.signed,
+        entries: read.entries,
+        bytes: read.bytes,
     })
 }
 

@@ -742,32 +742,38 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
         (None, None) => None,
     };
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let refused = |e: read::BundleError| {
+        if e.is_not_a_bundle() {
+            return Err(not_a_bundle(&a.file, &e));
+        }
+        println!("{}: BAD: {e}", a.file.display());
+        eprintln!("nothing was imported");
+        Ok(ExitCode::FAILURE)
+    };
+    // The seal, its signature under the trust policy, and every entry's
+    // header against it, as verify checks them; no entry's content yet.
     let progress = Progress::bytes("verify", a.quiet);
-    let report = read::verify(&a.file, policy.as_ref(), threads, &progress);
-    progress.finish();
-    let report = match report {
-        Ok(r) => r,
-        Err(e) if e.is_not_a_bundle() => return Err(not_a_bundle(&a.file, &e)),
+    let checked = match read::check(&a.file, policy.as_ref(), threads, &progress) {
+        Ok(c) => c,
         Err(e) => {
-            println!("{}: BAD: {e}", a.file.display());
-            eprintln!("nothing was imported");
-            return Ok(ExitCode::FAILURE);
+            progress.finish();
+            return refused(e);
         }
     };
-    let seal = &report.head.seal;
+    let seal = &checked.head.seal;
     eprintln!(
-        "{}: verified ({}); signature: {}",
+        "{}: seal verified ({}); signature: {}",
         a.file.display(),
-        report.head.id,
-        report.signed.describe()
+        checked.head.id,
+        checked.signed.describe()
     );
     let mut summary = serde_json::Map::new();
-    summary.insert("id".into(), json!(report.head.id));
-    summary.insert("signature".into(), report.signed.to_json());
+    summary.insert("id".into(), json!(checked.head.id));
+    summary.insert("signature".into(), checked.signed.to_json());
     if let Some(b) = &seal.base {
         summary.insert("base".into(), json!(b.id));
     }
-    // The node is looked up in the spec the verified seal carries, before anything is written.
+    // The node is looked up in the spec the checked seal carries, before anything is written.
     let node = match &a.node {
         Some(name) => {
             let loaded = meshbundle_core::spec::load::load(&seal.spec);
@@ -794,31 +800,75 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
                 insecure: a.registry_access.insecure.clone(),
                 authfile: a.registry_access.authfile.clone(),
                 ca_files: a.registry_access.registry_ca.clone(),
-                jobs: 4,
+                jobs: a.jobs,
             })
             .map_err(|e| Error::failed(e.to_string(), "check --authfile and --registry-ca"))?;
             Some((host, regs, net::runtime()?))
         }
         None => None,
     };
-    // An upgrade bundle goes only where its base is: every target is checked
-    // before anything is written to any of them.
+    // Each target is asked what it lacks, and an upgrade bundle goes only
+    // where its base is: every target is checked before anything is
+    // written to any of them.
+    if let Some(dir) = &a.extract {
+        imp::check_extract_base(seal, &checked.head.id, dir, node.as_ref())?;
+    }
+    let ctr_plan = match &a.containerd {
+        Some(sock) => Some(imp::containerd_lacks(seal, sock, &a.namespace)?),
+        None => None,
+    };
+    let reg_plan = match &registry {
+        Some((host, regs, rt)) => Some(imp::registry_plan(&checked, host, regs, rt)?),
+        None => None,
+    };
     if let Some(base) = &seal.base {
-        if let Some(dir) = &a.extract {
-            imp::check_extract_base(seal, &report.head.id, dir, node.as_ref())?;
-        }
-        if let Some(sock) = &a.containerd {
-            imp::check_containerd_base(seal, sock, &a.namespace)?;
-        }
-        if let Some((host, regs, rt)) = &registry {
-            imp::check_registry_base(seal, host, regs, rt)?;
-        }
         eprintln!("differential: bundle {} is in place at every target", base.id);
     }
+    // Every entry that will be written is read and checked against the seal
+    // before anything is written; no other entry is read.
+    let extracting = a.extract.is_some();
+    let needed = |e: &crate::bundle::seal::SealEntry| {
+        (extracting && imp::extracted(node.as_ref(), e))
+            || ctr_plan.as_ref().is_some_and(|p| p.reads(e))
+            || reg_plan.as_ref().is_some_and(|p| p.reads(e))
+    };
+    let read = checked.verify_entries(needed, threads, &progress);
+    progress.finish();
+    let read = match read {
+        Ok(r) => r,
+        Err(e) => return refused(e),
+    };
+    let (all_entries, all_bytes) = (seal.entries.len(), seal.entries.iter().map(|e| e.size).sum::<u64>());
+    if read.entries == 0 {
+        eprintln!(
+            "{}: every target has what the bundle holds for it: 0 bytes read of its {all_entries} entries ({})",
+            a.file.display(),
+            human(all_bytes)
+        );
+    } else {
+        eprintln!(
+            "{}: verified the {} entries to be written ({}); the other {} entries ({}) are not needed and were not read",
+            a.file.display(),
+            read.entries,
+            human(read.bytes),
+            all_entries - read.entries,
+            human(all_bytes - read.bytes)
+        );
+    }
+    summary.insert(
+        "read".into(),
+        json!({"entries": read.entries, "bytes": read.bytes, "bundleEntries": all_entries, "bundleBytes": all_bytes}),
+    );
     if let Some(dir) = &a.extract {
         let p = Progress::bytes("extract", a.quiet);
-        p.add_entries(seal, |e| !e.starts_with("images/"));
-        let x = imp::extract(&a.file, &report.head, dir, opener.as_ref(), node.as_ref(), &p)?;
+        p.add_total(
+            seal.entries
+                .iter()
+                .filter(|e| imp::extracted(node.as_ref(), e))
+                .map(|e| e.size)
+                .sum(),
+        );
+        let x = imp::extract(&checked, dir, opener.as_ref(), node.as_ref(), &p)?;
         p.finish();
         match &node {
             Some(n) => eprintln!("laid out {} files for node {} in {}", x.files, n.name(), dir.display()),
@@ -835,30 +885,47 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
         }
         summary.insert("extract".into(), json!(x));
     }
-    if let Some(sock) = &a.containerd {
+    if let (Some(sock), Some(plan)) = (&a.containerd, &ctr_plan) {
         let p = Progress::bytes("containerd", a.quiet);
-        p.add_entries(seal, |e| e.starts_with("images/"));
-        let n = imp::containerd(&a.file, seal, sock, &a.namespace, &p)?;
+        let loaded = imp::containerd(&checked, plan, sock, &a.namespace, &p)?;
         p.finish();
-        eprintln!(
-            "loaded {n} images into containerd ({}, namespace {})",
-            sock.display(),
-            a.namespace
-        );
-        summary.insert("containerd".into(), json!({"images": n}));
+        if plan.all_there() {
+            eprintln!(
+                "containerd ({}, namespace {}): {} images already there, unpacked; nothing loaded",
+                sock.display(),
+                a.namespace,
+                loaded.images_already_there
+            );
+        } else {
+            eprintln!(
+                "loaded {} images into containerd ({}, namespace {}): {} blobs sent ({}); {} images already there",
+                loaded.images - loaded.images_already_there,
+                sock.display(),
+                a.namespace,
+                loaded.blobs_sent,
+                human(loaded.bytes_sent),
+                loaded.images_already_there
+            );
+        }
+        summary.insert("containerd".into(), json!(loaded));
     }
-    if let Some((host, regs, rt)) = &registry {
+    if let (Some((host, regs, rt)), Some(plan)) = (&registry, &reg_plan) {
         let p = Progress::bytes("push", a.quiet);
-        p.add_entries(seal, |e| e.starts_with("images/blobs/"));
-        let pushed = imp::registry(&a.file, &report.head, host, regs, rt, &p)?;
+        let pushed = imp::registry(plan, host, regs, rt, &p)?;
         p.finish();
-        eprintln!(
-            "pushed {} images to {host}: {} blobs sent ({}), {} already there",
-            pushed.images,
-            pushed.blobs_pushed,
-            human(pushed.bytes_pushed),
-            pushed.blobs_skipped
-        );
+        if pushed.images_already_there == pushed.images {
+            eprintln!("{host}: {} images already there; nothing sent", pushed.images);
+        } else {
+            eprintln!(
+                "pushed {} images to {host}: {} blobs sent ({}), {} mounted, {} already there; {} images already there",
+                pushed.images - pushed.images_already_there,
+                pushed.blobs_pushed,
+                human(pushed.bytes_pushed),
+                pushed.blobs_mounted,
+                pushed.blobs_skipped,
+                pushed.images_already_there
+            );
+        }
         summary.insert("registry".into(), json!(pushed));
     }
     match a.print.format {

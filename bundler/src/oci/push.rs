@@ -6,7 +6,10 @@
 //!   one monolithic `PUT` with its length; a blob whose bytes are not its
 //!   digest is cut off before its last byte, so the registry never commits
 //!   it, and the error says the bundle changed;
-//! - blobs go [`JOBS`] at a time, the largest first;
+//! - the registry is asked first ([`ask`]) what it lacks, and nothing is
+//!   sent until then, so that the caller reads and checks only the blobs and
+//!   manifests that will be sent ([`Plan::reads`]);
+//! - blobs go `-j` ([`JOBS`] by default) at a time, the largest first;
 //! - a blob the repository has already (`HEAD`) is skipped; one the
 //!   registry has under another repository (found by this push, or there
 //!   before) is mounted (`POST …/blobs/uploads/?mount=<digest>&from=<repo>`)
@@ -14,7 +17,8 @@
 //! - an image whose tag already names its digest is complete (a registry
 //!   accepts a manifest only once what it references is there), so its
 //!   blobs are not even asked about: a second push of the same images is
-//!   one `HEAD` per image;
+//!   one `HEAD` per image; an image whose manifest is there by digest but
+//!   not under its tag only gets its tag;
 //! - manifests go after every blob, each image's children before its top
 //!   manifest, and tags last of all, so a failed push leaves no tag naming
 //!   an image that is not whole.
@@ -38,8 +42,9 @@ use sha2::{Digest as _, Sha256};
 use super::media::ACCEPTED;
 use super::registry::{Failure, Registries, RegistryError, Tries};
 
-/// Blob transfers at once: enough to keep a local registry and two cores
-/// busy, few enough that memory stays small (each holds a chunk or two).
+/// The default of `-j`, the transfers at once: enough to keep a local
+/// registry and two cores busy, few enough that memory stays small (each
+/// holds a chunk or two).
 pub const JOBS: usize = 8;
 /// Bytes read and sent at a time.
 const CHUNK: u64 = 1 << 20;
@@ -75,6 +80,8 @@ pub struct PushStats {
     pub images: usize,
     /// Of those, the ones that were complete before (nothing sent for them).
     pub images_already_there: usize,
+    /// Of those, the ones whose manifest was there by digest: only the tag was put.
+    pub images_only_tagged: usize,
     pub blobs_pushed: usize,
     pub blobs_mounted: usize,
     pub blobs_skipped: usize,
@@ -128,38 +135,99 @@ impl Source {
 struct Counts {
     pushed: AtomicUsize,
     mounted: AtomicUsize,
-    skipped: AtomicUsize,
     bytes: AtomicU64,
 }
 
-/// Pushes `images` to `host` from `source`. Blobs not in `source` (a
-/// differential bundle's base) are left to be there already; every manifest
-/// must be in `source`.
-pub async fn push(
-    regs: &Registries,
-    host: &str,
-    source: &Source,
-    images: &[PushImage],
-    progress: &crate::progress::Progress,
-) -> Result<PushStats, RegistryError> {
-    let mut stats = PushStats::default();
-    // Manifests first: an image whose tag names its digest is whole.
-    let present: Vec<bool> = futures::stream::iter(images.iter().map(|img| async move {
-        match &img.tag {
-            Some(tag) => manifest_is(regs, host, img, tag).await,
-            None => Ok(false),
+/// What the registry holds of an image, asked before anything is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// Its tag names its digest (or, untagged, its manifest is there): nothing to send.
+    Whole,
+    /// Its manifest is there by digest, so is everything it references (a
+    /// registry accepts a manifest only then): only the tag is put.
+    Untagged,
+    /// Its blobs that the registry lacks, its manifests and its tag are sent.
+    Lacking,
+}
+
+/// One blob to send: where it lies in the bundle, each (repository, image)
+/// that lacks it, and a repository that has it (to mount it from).
+#[derive(Debug, Clone)]
+struct BlobJob {
+    digest: String,
+    span: Span,
+    need: Vec<(String, String)>,
+    have: Option<String>,
+}
+
+/// What a push will do, found by asking the registry only (`HEAD`s): no
+/// byte of the bundle is read to make it.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// For each image, in order.
+    pub held: Vec<Held>,
+    jobs: Vec<BlobJob>,
+    /// (blob, repository) pairs the registry has already.
+    skipped: usize,
+}
+
+impl Plan {
+    /// The digests of every blob and manifest the push will read from the
+    /// bundle: the blobs some repository lacks (a mount the registry
+    /// refuses becomes an upload), every manifest of an image that is
+    /// lacking, the top manifest of one only to be tagged.
+    pub fn reads(&self, images: &[PushImage]) -> BTreeSet<String> {
+        let mut r: BTreeSet<String> = self.jobs.iter().map(|j| j.digest.clone()).collect();
+        for (img, held) in images.iter().zip(&self.held) {
+            match held {
+                Held::Whole => {}
+                Held::Untagged if img.tag.is_some() => {
+                    r.insert(img.digest.clone());
+                }
+                Held::Untagged => {}
+                Held::Lacking => r.extend(img.manifests.iter().cloned()),
+            }
         }
+        r
+    }
+
+    /// Images the registry holds whole already.
+    pub fn whole(&self) -> usize {
+        self.held.iter().filter(|h| **h == Held::Whole).count()
+    }
+
+    /// Bytes of blobs to be sent (or mounted).
+    pub fn blob_bytes(&self) -> u64 {
+        self.jobs.iter().map(|j| j.span.size).sum()
+    }
+}
+
+/// Asks the registry what it lacks of `images`, `jobs` questions at once:
+/// first each image's tag (and, where the tag does not name the image, its
+/// manifest by digest), then, for the images not there, each blob in each
+/// repository that needs it. Sends nothing and reads nothing of the bundle.
+pub async fn ask(regs: &Registries, host: &str, source: &Source, images: &[PushImage]) -> Result<Plan, RegistryError> {
+    let jobs = regs.jobs();
+    let held: Vec<Held> = futures::stream::iter(images.iter().map(|img| async move {
+        if let Some(tag) = &img.tag
+            && manifest_is(regs, host, img, tag).await?
+        {
+            return Ok(Held::Whole);
+        }
+        if manifest_is(regs, host, img, &img.digest).await? {
+            return Ok(if img.tag.is_some() { Held::Untagged } else { Held::Whole });
+        }
+        Ok(Held::Lacking)
     }))
-    .buffered(JOBS)
+    .buffered(jobs)
     .collect::<Vec<_>>()
     .await
     .into_iter()
-    .collect::<Result<_, _>>()?;
-    // Each blob still needed, the repositories needing it (with an image of each, for errors).
+    .collect::<Result<_, RegistryError>>()?;
+    // Each blob of an image not there, the repositories needing it (with an image of each, for errors).
     let mut needed: BTreeMap<&str, BTreeMap<&str, &str>> = BTreeMap::new();
-    for (img, there) in images.iter().zip(&present) {
-        if *there {
-            stats.images_already_there += 1;
+    for (img, h) in images.iter().zip(&held) {
+        if *h != Held::Lacking {
             continue;
         }
         for b in &img.blobs {
@@ -172,36 +240,87 @@ pub async fn push(
             }
         }
     }
-    // What complete images hold counts as skipped, once per repository.
-    let mut held: BTreeSet<(&str, &str)> = BTreeSet::new();
-    for (img, there) in images.iter().zip(&present) {
-        if *there {
-            for b in img.blobs.iter().filter(|b| source.spans.contains_key(b.as_str())) {
-                if !needed
-                    .get(b.as_str())
-                    .is_some_and(|r| r.contains_key(img.repository.as_str()))
-                {
-                    held.insert((b.as_str(), img.repository.as_str()));
-                }
+    // What images there already hold counts as skipped, once per repository.
+    let mut held_there: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for (img, h) in images.iter().zip(&held) {
+        if *h == Held::Lacking {
+            continue;
+        }
+        for b in img.blobs.iter().filter(|b| source.spans.contains_key(b.as_str())) {
+            if !needed
+                .get(b.as_str())
+                .is_some_and(|r| r.contains_key(img.repository.as_str()))
+            {
+                held_there.insert((b.as_str(), img.repository.as_str()));
             }
         }
     }
-    let mut jobs: Vec<Job> = needed
-        .into_iter()
-        .map(|(d, repos)| (d, source.spans[d], repos.into_iter().collect()))
+    let pairs: Vec<(&str, &str, &str)> = needed
+        .iter()
+        .flat_map(|(d, repos)| repos.iter().map(move |(r, i)| (*d, *r, *i)))
         .collect();
+    let there: Vec<bool> =
+        futures::stream::iter(pairs.iter().map(|(d, repo, image)| blob_in(regs, host, image, repo, d)))
+            .buffered(jobs)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()?;
+    let mut skipped = held_there.len();
+    let mut by_blob: BTreeMap<&str, BlobJob> = BTreeMap::new();
+    for ((d, repo, image), is_there) in pairs.iter().zip(there) {
+        let job = by_blob.entry(d).or_insert_with(|| BlobJob {
+            digest: d.to_string(),
+            span: source.spans[*d],
+            need: Vec::new(),
+            have: None,
+        });
+        if is_there {
+            skipped += 1;
+            job.have.get_or_insert_with(|| repo.to_string());
+        } else {
+            job.need.push((repo.to_string(), image.to_string()));
+        }
+    }
+    let mut jobs: Vec<BlobJob> = by_blob.into_values().filter(|j| !j.need.is_empty()).collect();
     // The largest first, so that the last to finish is a small one.
-    jobs.sort_by(|a, b| b.1.size.cmp(&a.1.size).then(a.0.cmp(b.0)));
-    progress.add_total(jobs.iter().map(|j| j.1.size).sum());
-    let counts = Counts {
-        skipped: AtomicUsize::new(held.len()),
-        ..Counts::default()
-    };
-    let mut results = futures::stream::iter(jobs.iter().map(|(digest, span, repos)| {
+    jobs.sort_by(|a, b| b.span.size.cmp(&a.span.size).then(a.digest.cmp(&b.digest)));
+    Ok(Plan { held, jobs, skipped })
+}
+
+/// Pushes `images` to `host` from `source`. Blobs not in `source` (a
+/// differential bundle's base) are left to be there already; every manifest
+/// must be in `source`.
+pub async fn push(
+    regs: &Registries,
+    host: &str,
+    source: &Source,
+    images: &[PushImage],
+    progress: &crate::progress::Progress,
+) -> Result<PushStats, RegistryError> {
+    let plan = ask(regs, host, source, images).await?;
+    send(regs, host, source, images, &plan, progress).await
+}
+
+/// Sends what `plan` found lacking, `-j` transfers at once: the blobs
+/// (mounted where another repository has them), then the manifests of the
+/// images lacking, each image's children before its top one, then the tags.
+pub async fn send(
+    regs: &Registries,
+    host: &str,
+    source: &Source,
+    images: &[PushImage],
+    plan: &Plan,
+    progress: &crate::progress::Progress,
+) -> Result<PushStats, RegistryError> {
+    let jobs = regs.jobs();
+    progress.add_total(plan.blob_bytes());
+    let counts = Counts::default();
+    let mut results = futures::stream::iter(plan.jobs.iter().map(|job| {
         let counts = &counts;
-        async move { push_blob(regs, host, source, digest, *span, repos, counts, progress).await }
+        async move { send_blob(regs, host, source, job, counts, progress).await }
     }))
-    .buffer_unordered(JOBS);
+    .buffer_unordered(jobs);
     let mut first_err = None;
     while let Some(r) = results.next().await {
         if let Err(e) = r {
@@ -215,18 +334,18 @@ pub async fn push(
     if let Some(e) = first_err {
         return Err(e);
     }
-    stats.blobs_pushed = counts.pushed.load(Ordering::Relaxed);
-    stats.blobs_mounted = counts.mounted.load(Ordering::Relaxed);
-    stats.blobs_skipped = counts.skipped.load(Ordering::Relaxed);
-    stats.bytes_pushed = counts.bytes.load(Ordering::Relaxed);
+    let stats = PushStats {
+        images: images.len(),
+        images_already_there: plan.whole(),
+        images_only_tagged: plan.held.iter().filter(|h| **h == Held::Untagged).count(),
+        blobs_pushed: counts.pushed.load(Ordering::Relaxed),
+        blobs_mounted: counts.mounted.load(Ordering::Relaxed),
+        blobs_skipped: plan.skipped,
+        bytes_pushed: counts.bytes.load(Ordering::Relaxed),
+    };
     // Then the manifests by digest, each image's children before its top one.
-    let todo: Vec<&PushImage> = images
-        .iter()
-        .zip(&present)
-        .filter(|(_, p)| !**p)
-        .map(|(i, _)| i)
-        .collect();
-    futures::stream::iter(todo.iter().map(|img| async move {
+    let lacking = images.iter().zip(&plan.held).filter(|(_, h)| **h == Held::Lacking);
+    futures::stream::iter(lacking.map(|(img, _)| async move {
         for m in img.manifests.iter().skip(1).chain(img.manifests.first()) {
             let raw = carried(source, img, m)?;
             let mt = super::media::media_type_of(&raw).unwrap_or_else(|| img.media_type.clone());
@@ -234,23 +353,23 @@ pub async fn push(
         }
         Ok::<_, RegistryError>(())
     }))
-    .buffer_unordered(JOBS)
+    .buffer_unordered(jobs)
     .collect::<Vec<_>>()
     .await
     .into_iter()
     .collect::<Result<Vec<()>, _>>()?;
     // Tags last: each names an image now whole.
-    futures::stream::iter(todo.iter().map(|img| async move {
+    let to_tag = images.iter().zip(&plan.held).filter(|(_, h)| **h != Held::Whole);
+    futures::stream::iter(to_tag.map(|(img, _)| async move {
         let Some(tag) = &img.tag else { return Ok(()) };
         let raw = carried(source, img, &img.digest)?;
         put_manifest(regs, host, img, tag, &raw, &img.media_type).await
     }))
-    .buffer_unordered(JOBS)
+    .buffer_unordered(jobs)
     .collect::<Vec<_>>()
     .await
     .into_iter()
     .collect::<Result<Vec<()>, RegistryError>>()?;
-    stats.images = images.len();
     Ok(stats)
 }
 
@@ -276,7 +395,7 @@ fn transfer(image: &str, what: String, message: String, hint: &str) -> RegistryE
 const PUSH_HINT: &str =
     "check --registry, --insecure and --authfile, then run the same import again: what is there already is skipped";
 
-/// Whether `repository:tag` on the registry names the image's digest.
+/// Whether `repository:tag` (or `repository@digest`) on the registry names the image's digest.
 async fn manifest_is(regs: &Registries, host: &str, img: &PushImage, tag: &str) -> Result<bool, RegistryError> {
     let url = format!("{}/v2/{}/manifests/{tag}", regs.base_url(host), img.repository);
     let accept = ACCEPTED.join(", ");
@@ -328,43 +447,28 @@ async fn blob_in(
     }
 }
 
-/// Pushes one blob to every repository that needs it: skipped where it is,
-/// mounted from a repository that has it, uploaded once otherwise.
-#[allow(clippy::too_many_arguments)]
-async fn push_blob(
+/// Sends one blob to every repository that lacks it: mounted from a
+/// repository that has it, uploaded once otherwise.
+async fn send_blob(
     regs: &Registries,
     host: &str,
     source: &Source,
-    digest: &str,
-    span: Span,
-    repos: &[(&str, &str)],
+    job: &BlobJob,
     counts: &Counts,
     progress: &crate::progress::Progress,
 ) -> Result<(), RegistryError> {
-    let mut have: Option<&str> = None;
-    let mut need = Vec::new();
-    for (repo, image) in repos {
-        if blob_in(regs, host, image, repo, digest).await? {
-            counts.skipped.fetch_add(1, Ordering::Relaxed);
-            have.get_or_insert(repo);
-        } else {
-            need.push((*repo, *image));
-        }
-    }
-    for (repo, image) in need {
-        let mounted = match have {
-            Some(from) => upload(regs, host, source, image, repo, digest, span, Some(from), progress).await?,
-            None => upload(regs, host, source, image, repo, digest, span, None, progress).await?,
-        };
+    let mut have = job.have.as_deref();
+    for (repo, image) in &job.need {
+        let mounted = upload(regs, host, source, image, repo, &job.digest, job.span, have, progress).await?;
         if mounted {
             counts.mounted.fetch_add(1, Ordering::Relaxed);
         } else {
             counts.pushed.fetch_add(1, Ordering::Relaxed);
-            counts.bytes.fetch_add(span.size, Ordering::Relaxed);
+            counts.bytes.fetch_add(job.span.size, Ordering::Relaxed);
         }
         have.get_or_insert(repo);
     }
-    progress.inc(span.size);
+    progress.inc(job.span.size);
     Ok(())
 }
 
@@ -595,7 +699,3 @@ pub fn index(path: &std::path::Path, entries: &[crate::bundle::seal::SealEntry])
         others,
     })
 }
-
-/// One blob to send: its digest, where it lies in the bundle, and each
-/// (repository, image) that needs it.
-type Job<'a> = (&'a str, Span, Vec<(&'a str, &'a str)>);
