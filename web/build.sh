@@ -18,7 +18,9 @@
 #                                   since Chromium starts no worker from file://
 #   wasm-bytes.js                   the module, gzipped then base64; the worker
 #                                   inflates it with DecompressionStream
-#   upstream.js                     the catalog's upstream manifests
+#   upstream/COPY.js                each upstream manifest of the catalog, at
+#                                   its `copy` path; the page loads only those
+#                                   the spec's versions and choices need
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
