@@ -79,6 +79,7 @@ step "Browser end-to-end test (Chromium, file://, network off)"
 node tests/e2e/configurator.mjs
 node tests/e2e/page.mjs
 node tests/e2e/form_edit.mjs
+node tests/e2e/upstream.mjs
 
 echo
 echo "all tests passed"
