@@ -27,10 +27,11 @@ pub fn needed_copies(site: &Site) -> Vec<&'static str> {
     copies
 }
 
-#[cfg(test)]
+// Native only: it reads the manifests from images/ (wasm32 has no files).
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
-    //! Native tests: this crate's core is built without embedded manifests,
-    //! as in the browser, so a render reads exactly the copies it is given.
+    //! This crate's core is built without embedded manifests, as in the
+    //! browser, so a render reads exactly the copies it is given.
     use std::collections::BTreeMap;
 
     use meshbundle_core::render::{Inputs, render_valid};
