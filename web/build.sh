@@ -16,7 +16,8 @@
 #                                   (wasm-bindgen's glue + web/src/worker.js) as
 #                                   a string: the page starts it from a Blob URL,
 #                                   since Chromium starts no worker from file://
-#   wasm-bytes.js                   the module, gzipped then base64; the worker
+#   wasm-bytes.js                   the module, gzipped (by zopfli when installed:
+#                                   apt-get install zopfli) then base64; the worker
 #                                   inflates it with DecompressionStream
 #   upstream/COPY.js                each upstream manifest of the catalog, at
 #                                   its `copy` path; the page loads only those
