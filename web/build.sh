@@ -16,9 +16,12 @@
 #                                   (wasm-bindgen's glue + web/src/worker.js) as
 #                                   a string: the page starts it from a Blob URL,
 #                                   since Chromium starts no worker from file://
-#   wasm-bytes.js                   the module, gzipped then base64; the worker
+#   wasm-bytes.js                   the module, gzipped (by zopfli when installed:
+#                                   apt-get install zopfli) then base64; the worker
 #                                   inflates it with DecompressionStream
-#   upstream.js                     the catalog's upstream manifests
+#   upstream/COPY.js                each upstream manifest of the catalog, at
+#                                   its `copy` path; the page loads only those
+#                                   the spec's versions and choices need
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

@@ -12,6 +12,8 @@ use meshbundle_core::tree::FileTree;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+pub mod upstream;
+
 fn to_js<T: Serialize>(v: &T) -> JsValue {
     let ser = serde_wasm_bindgen::Serializer::json_compatible();
     v.serialize(&ser).unwrap_or(JsValue::NULL)
@@ -72,20 +74,28 @@ struct Validation {
     diagnostics: Vec<Diagnostic>,
     /// The spec as read (with defaults filled in), when it could be read.
     spec: Option<serde_json::Value>,
+    /// When valid: the `copy` paths of the upstream manifests its render
+    /// reads, which the page loads and gives the [`Renderer`] first.
+    upstream: Vec<&'static str>,
 }
 
-/// Validates spec text: `{ok, valid, diagnostics, spec}`, each diagnostic
-/// with its field path, line and column.
+/// Validates spec text: `{ok, valid, diagnostics, spec, upstream}`, each
+/// diagnostic with its field path, line and column.
 #[wasm_bindgen]
 pub fn validate(text: &str) -> JsValue {
     let loaded = load(text);
     let valid = !loaded.has_errors();
     let spec = loaded.site.as_ref().and_then(|s| serde_json::to_value(s).ok());
+    let upstream = match &loaded.site {
+        Some(site) if valid => upstream::needed_copies(site),
+        _ => Vec::new(),
+    };
     to_js(&Validation {
         ok: true,
         valid,
         diagnostics: loaded.diagnostics,
         spec,
+        upstream,
     })
 }
 
@@ -172,8 +182,17 @@ fn inputs(
     Ok((site, secrets, lock))
 }
 
-/// Renders site specs. Made once with the upstream manifests (an object of
-/// `copy path -> text`, from `upstream.js`), which this build does not carry.
+fn upstream_texts(upstream: JsValue) -> Result<BTreeMap<String, Vec<u8>>, JsValue> {
+    let texts: BTreeMap<String, String> =
+        serde_wasm_bindgen::from_value(upstream).map_err(|e| fail(format!("upstream manifests: {e}"), vec![]))?;
+    Ok(texts.into_iter().map(|(k, v)| (k, v.into_bytes())).collect())
+}
+
+/// Renders site specs with the upstream manifests it is given (objects of
+/// `copy path -> text`, from `web/dist/upstream/*.js`), which this build
+/// does not carry. The page gives only those a spec needs (`upstream` of
+/// [`validate`]); render checks each against the
+/// catalog's (or the lock's) sha256 as the CLI does.
 #[wasm_bindgen]
 pub struct Renderer {
     copies: BTreeMap<String, Vec<u8>>,
@@ -183,11 +202,15 @@ pub struct Renderer {
 impl Renderer {
     #[wasm_bindgen(constructor)]
     pub fn new(upstream: JsValue) -> Result<Renderer, JsValue> {
-        let texts: BTreeMap<String, String> =
-            serde_wasm_bindgen::from_value(upstream).map_err(|e| fail(format!("upstream manifests: {e}"), vec![]))?;
         Ok(Renderer {
-            copies: texts.into_iter().map(|(k, v)| (k, v.into_bytes())).collect(),
+            copies: upstream_texts(upstream)?,
         })
+    }
+
+    /// Adds upstream manifests (`{copy path: text}`) to those given before.
+    pub fn add_upstream(&mut self, upstream: JsValue) -> Result<(), JsValue> {
+        self.copies.extend(upstream_texts(upstream)?);
+        Ok(())
     }
 
     fn tree(&self, spec: &str, secrets: Option<String>, lock: Option<String>) -> Result<(String, FileTree), JsValue> {

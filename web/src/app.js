@@ -55,7 +55,40 @@
     };
     window.meshbundleTimings && window.meshbundleTimings.workers++;
     const gz = b64ToBytes(self.MESHBUNDLE_WASM_GZ);
-    return call("__init", [gz, self.MESHBUNDLE_UPSTREAM], [gz.buffer]);
+    // A fresh worker gets every upstream manifest loaded so far.
+    given = new Set(Object.keys(self.MESHBUNDLE_UPSTREAM || {}));
+    return call("__init", [gz, self.MESHBUNDLE_UPSTREAM || {}], [gz.buffer]);
+  }
+  // The upstream manifests (web/dist/upstream/COPY.js, one script each, which
+  // file:// allows where fetch() is refused) load when a valid spec first
+  // needs them: `validate` names them in `upstream`. Each script adds its
+  // text to self.MESHBUNDLE_UPSTREAM; the worker's Renderer gets it once.
+  let given = new Set();
+  const loading = new Map();
+  function loadUpstream(copy) {
+    if (!/^upstream\/[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(copy) || copy.split("/").includes("..")) {
+      return Promise.reject(new Error(`not an upstream manifest: ${copy}`));
+    }
+    if (!loading.has(copy)) {
+      loading.set(copy, new Promise((resolve, reject) => {
+        const el = document.createElement("script");
+        el.src = copy + ".js";
+        el.onload = () => (self.MESHBUNDLE_UPSTREAM && typeof self.MESHBUNDLE_UPSTREAM[copy] === "string"
+          ? resolve() : reject(new Error(`${copy}.js did not define ${copy}`)));
+        el.onerror = () => { loading.delete(copy); reject(new Error(`cannot load ${copy}.js beside index.html`)); };
+        document.head.appendChild(el);
+      }));
+    }
+    return loading.get(copy);
+  }
+  async function giveUpstream(copies) {
+    const missing = (copies || []).filter((c) => !given.has(c));
+    if (!missing.length) return;
+    await Promise.all(missing.map(loadUpstream));
+    const part = {};
+    for (const c of missing) part[c] = self.MESHBUNDLE_UPSTREAM[c];
+    await call("add_upstream", [part]);
+    for (const c of missing) given.add(c);
   }
   function call(name, args, transfer) {
     return new Promise((resolve, reject) => {
@@ -1062,6 +1095,8 @@
       let r = null;
       if (v.valid) {
         const start = performance.now();
+        await giveUpstream(v.upstream);
+        if (mine !== generation) return;
         r = await api.render_summary(text, secretsText(), lockText());
         if (mine !== generation) return;
         timings.renders.push(performance.now() - start);

@@ -1,0 +1,157 @@
+// End-to-end test of how the configurator loads upstream manifests, in
+// Debian's Chromium from file:// with the network off:
+//  - opening the production example loads only the manifests it renders
+//    (Calico, MetalLB, the addons of its Istio release), each from its own
+//    script web/dist/upstream/COPY.js, and no other manifest;
+//  - changing the spec to Flannel and another Istio release loads those
+//    manifests then, and the config .tar.gz is byte-identical to what
+//    `meshbundle render --tar` writes for the same spec;
+//  - a trap in the module starts a fresh worker, which gets the manifests
+//    loaded so far: a render after it is still byte-identical.
+//
+//   node tests/e2e/upstream.mjs      (after web/build.sh and cargo build)
+//
+// Environment: MESHBUNDLE_BIN (default target/debug/meshbundle),
+// CHROMIUM (default /usr/bin/chromium).
+
+import { createRequire } from "node:module";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import assert from "node:assert/strict";
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const require = createRequire(path.join(repo, "web/package.json"));
+const { chromium } = require("playwright-core");
+
+const bin = process.env.MESHBUNDLE_BIN || path.join(repo, "target/debug/meshbundle");
+const dist = path.join(repo, "web/dist");
+const pageUrl = pathToFileURL(path.join(dist, "index.html")).href;
+const production = fs.readFileSync(path.join(repo, "core/examples/production.yaml"), "utf8");
+assert.ok(fs.existsSync(path.join(dist, "index.html")), "web/dist is not built: run web/build.sh");
+assert.ok(fs.existsSync(bin), `${bin} is not built: cargo build`);
+
+// Every manifest web/build.sh ships, by catalog copy path.
+const shipped = fs.readdirSync(path.join(dist, "upstream"), { recursive: true })
+  .filter((f) => f.endsWith(".js"))
+  .map((f) => `upstream/${f.split(path.sep).join("/").replace(/\.js$/, "")}`)
+  .sort();
+assert.ok(shipped.length >= 15, `web/dist/upstream holds ${shipped.length} manifests`);
+
+// The production example with Flannel and Istio 1.28.10 (outside its
+// Kubernetes range, so the support policy allows it).
+const one = (text, from, to) => {
+  assert.equal(text.split(from).length, 2, `one ${JSON.stringify(from)} in the example`);
+  return text.replace(from, to);
+};
+let other = one(production, "cni: calico", "cni: flannel");
+other = one(other, "version: 1.30.3", "version: 1.28.10");
+other = one(other, "\nspec:\n", "\nspec:\n  supportPolicy:\n    allowUnsupportedVersions: true\n    reason: another release's manifests\n");
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "meshbundle-e2e-upstream-"));
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), "meshbundle-chromium-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  offline: true,
+  acceptDownloads: true,
+  viewport: { width: 1600, height: 1000 },
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+  ],
+});
+
+const step = (s) => console.log(`e2e upstream: ${s}`);
+try {
+  const page = context.pages()[0] || (await context.newPage());
+  const requests = [];
+  page.on("request", (r) => requests.push(r.url()));
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  // The manifests requested so far, by copy path.
+  const manifests = () => [...new Set(requests.filter((u) => u.startsWith("file:"))
+    .map((u) => path.relative(dist, fileURLToPath(u)).split(path.sep).join("/"))
+    .filter((p) => p.startsWith("upstream/"))
+    .map((p) => p.replace(/\.js$/, "")))].sort();
+  const settled = (before) => page.waitForFunction((n) => window.meshbundleTimings.updates > n &&
+    document.documentElement.dataset.busy === "false", before, { timeout: 60000 });
+  const updates = () => page.evaluate(() => window.meshbundleTimings.updates);
+  async function sameAsCli(name) {
+    const [specDl] = await Promise.all([page.waitForEvent("download"), page.click("#download-spec")]);
+    const dir = path.join(work, name);
+    fs.mkdirSync(dir);
+    await specDl.saveAs(path.join(dir, "meshbundle.yaml"));
+    assert.ok(await page.isEnabled("#download-tar"), `${name}: the .tar.gz can be downloaded`);
+    const [tarDl] = await Promise.all([page.waitForEvent("download"), page.click("#download-tar")]);
+    await tarDl.saveAs(path.join(dir, "browser.tar.gz"));
+    execFileSync(bin, ["render", path.join(dir, "meshbundle.yaml"), "-o", path.join(dir, "render"), "--tar", path.join(dir, "cli.tar.gz")], { stdio: "pipe" });
+    assert.ok(fs.readFileSync(path.join(dir, "browser.tar.gz")).equals(fs.readFileSync(path.join(dir, "cli.tar.gz"))),
+      `${name}: byte-identical to meshbundle render --tar`);
+  }
+
+  step("the production example loads only its own manifests");
+  await page.goto(pageUrl);
+  await page.evaluate(() => localStorage.clear());
+  await page.goto(pageUrl);
+  await page.waitForFunction(() => window.meshbundleTimings && window.meshbundleTimings.firstRenderAt !== null, null, { timeout: 60000 });
+  await page.waitForFunction(() => document.documentElement.dataset.busy === "false");
+  assert.equal(await page.inputValue("#yaml"), production);
+  const first = [
+    "upstream/calico/calico-vxlan-v3.31.7.yaml",
+    "upstream/istio-addons/1.30.3/grafana.yaml",
+    "upstream/istio-addons/1.30.3/jaeger.yaml",
+    "upstream/istio-addons/1.30.3/kiali.yaml",
+    "upstream/istio-addons/1.30.3/prometheus.yaml",
+    "upstream/metallb/metallb-native-v0.16.1.yaml",
+  ];
+  assert.deepEqual(manifests(), first);
+  await sameAsCli("production");
+
+  step("Flannel and Istio 1.28.10: their manifests load then, and the render is the CLI's");
+  let n = await updates();
+  await page.fill("#yaml", other);
+  await settled(n);
+  const second = [
+    ...first,
+    "upstream/flannel/kube-flannel-v0.27.4.yml",
+    "upstream/istio-addons/1.28.10/grafana.yaml",
+    "upstream/istio-addons/1.28.10/jaeger.yaml",
+    "upstream/istio-addons/1.28.10/kiali.yaml",
+    "upstream/istio-addons/1.28.10/prometheus.yaml",
+  ].sort();
+  assert.deepEqual(manifests(), second);
+  for (const m of second) assert.ok(shipped.includes(m), `${m} is shipped`);
+  assert.match(await page.textContent("#status"), /^valid; \d+ files rendered/);
+  await sameAsCli("flannel-1.28");
+
+  step("a fresh worker after a trap gets the manifests loaded so far");
+  // A trap, as tests/e2e/page.mjs makes one.
+  await page.workers()[0].evaluate(() => {
+    const real = wasm_bindgen.validate;
+    wasm_bindgen.validate = (t) => { if (t.includes("Etc/Trap")) throw new WebAssembly.RuntimeError("unreachable"); return real(t); };
+  });
+  n = await updates();
+  await page.fill("#yaml", other.replace("timezone: Etc/UTC", "timezone: Etc/Trap"));
+  await settled(n);
+  assert.match(await page.textContent("#yaml-problems"), /module failed on this spec \(unreachable\) and was started again/);
+  assert.equal(await page.evaluate(() => window.meshbundleTimings.workers), 2);
+  n = await updates();
+  await page.fill("#yaml", other.replace("reason: another release's manifests", "reason: once more"));
+  await settled(n);
+  assert.match(await page.textContent("#status"), /^valid; \d+ files rendered/);
+  await sameAsCli("after-restart");
+  assert.deepEqual(manifests(), second, "no manifest loaded twice");
+
+  step("nothing left the page");
+  for (const u of requests) assert.ok(u.startsWith("file:") || u.startsWith("blob:") || u.startsWith("data:"), `request to ${u}`);
+  assert.deepEqual(errors, []);
+  step("ok");
+} finally {
+  await context.close();
+  fs.rmSync(profile, { recursive: true, force: true });
+  fs.rmSync(work, { recursive: true, force: true });
+}
