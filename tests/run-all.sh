@@ -57,7 +57,7 @@ if [[ -x .venv/bin/python3 ]]; then export PATH="$PWD/.venv/bin:$PATH"; fi
 
 step "Format and lints"
 # The project's own scripts (the rendered ones are checked by the Rust tests).
-shellcheck .ci/run tests/run-all.sh web/build.sh bench/*.sh
+shellcheck .ci/run tests/run-all.sh web/*.sh bench/*.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
