@@ -45,7 +45,7 @@ fn seal_entry(path: String, size: u64, mode: u32, sha256_hex: &str) -> Result<Se
 
 /// A digest from the lock or an image, checked before it goes into the seal.
 fn digest(d: &str) -> Result<meshbundle_core::digest::Digest> {
-    meshbundle_core::digest::Digest::parse(d).map_err(|e| Error::failed(e.to_string(), "check the lock"))
+    meshbundle_core::digest::Digest::parse(d).map_err(|e| Error::from_source(e, "check the lock"))
 }
 
 fn bytes_entry(path: String, bytes: Vec<u8>, mode: u32) -> Result<Pending> {
@@ -118,7 +118,7 @@ pub struct Built {
 /// The reference the site pulls an image by: the site registry, its
 /// repository and tag, and the digest.
 pub fn site_ref(registry: &str, name: &str, digest: &crate::oci::Digest) -> Result<(String, String)> {
-    let r = ImageRef::parse(name).map_err(|e| Error::failed(e.to_string(), "fix the lock"))?;
+    let r = ImageRef::parse(name).map_err(|e| Error::from_source(e, "fix the lock"))?;
     let tagged = r.in_registry(registry).tagged();
     Ok((tagged.clone(), format!("{tagged}@{digest}")))
 }
@@ -126,7 +126,7 @@ pub fn site_ref(registry: &str, name: &str, digest: &crate::oci::Digest) -> Resu
 /// The repository of an image reference (the same in the site registry).
 pub fn repository(name: &str) -> Result<String> {
     Ok(ImageRef::parse(name)
-        .map_err(|e| Error::failed(e.to_string(), "fix the lock"))?
+        .map_err(|e| Error::from_source(e, "fix the lock"))?
         .repository)
 }
 
@@ -231,7 +231,7 @@ fn file_entries(input: &Input) -> Result<(Vec<SealFile>, Vec<Pending>)> {
         files.push(SealFile {
             name: EntryPath::parse(&f.name).map_err(|e| Error::failed(format!("file {e}"), "check the lock"))?,
             sha256: meshbundle_core::digest::Digest::from_hex(&f.sha256)
-                .map_err(|e| Error::failed(e.to_string(), "check the lock"))?,
+                .map_err(|e| Error::from_source(e, "check the lock"))?,
             size: std::fs::metadata(&f.path).map_err(|e| Error::io(&f.path, e))?.len(),
             url: f.url.clone(),
         });
@@ -312,7 +312,7 @@ fn image_entries(input: &Input, cache: &BlobCache) -> Result<Layout> {
         let index_json = serde_json::to_vec(
             &json!({"schemaVersion": 2, "mediaType": crate::oci::media::OCI_INDEX, "manifests": index}),
         )
-        .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+        .map_err(|e| Error::from_source(e, "report this as a bug"))?;
         pending.push(bytes_entry("images/index.json".into(), index_json, 0o644)?);
         pending.push(bytes_entry(
             "images/oci-layout".into(),
@@ -358,7 +358,7 @@ fn seal_of(
     let certificates = match input.secrets {
         Some(s) => s
             .summary()
-            .map_err(|e| Error::failed(e.to_string(), "check the secrets file"))?
+            .map_err(|e| Error::from_source(e, "check the secrets file"))?
             .certificates
             .into_iter()
             .map(|c| SealCert {
@@ -434,7 +434,7 @@ fn write_archive(
     crate::fsutil::create_dir_all(dir, 0o755)?;
     let tmp = crate::fsutil::temp_file_in(dir, BUILD_PREFIX)?;
     let mut b = tar::Builder::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
-    let io = |e: std::io::Error| Error::failed(format!("writing {}: {e}", out.display()), "check the free space");
+    let io = |e: std::io::Error| Error::failed_with(format!("writing {}", out.display()), e, "check the free space");
     let put = |b: &mut tar::Builder<_>, path: &str, bytes: &[u8], mode: u32| -> Result<()> {
         let mut h = header(bytes.len() as u64, mode);
         b.append_data(&mut h, path, bytes).map_err(io)
@@ -594,8 +594,9 @@ pub fn base_from_bundle(path: &Path, site: &Site, progress: &Progress) -> Result
     let policy = super::sign::TrustPolicy::resolve(&[])?;
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let report = super::read::verify(path, policy.as_ref(), threads, progress).map_err(|e| {
-        Error::failed(
-            format!("--since {}: {e}", path.display()),
+        Error::failed_with(
+            format!("--since {}", path.display()),
+            e,
             "--since takes the bundle the site last imported, intact (meshbundle verify says what is wrong with it)",
         )
     })?;
@@ -621,8 +622,9 @@ pub fn base_from_bundle(path: &Path, site: &Site, progress: &Progress) -> Result
         )
     })?;
     let from = UpgradeFrom::of_site(&previous, head.id.clone()).map_err(|e| {
-        Error::failed(
-            format!("--since {}: the spec in its seal: {e}", path.display()),
+        Error::failed_with(
+            format!("--since {}: the spec in its seal", path.display()),
+            e,
             "give a bundle made by meshbundle",
         )
     })?;
