@@ -13,7 +13,7 @@ use meshbundle_core::pki::SiteSecrets;
 use meshbundle_core::spec::{Site, Validated};
 use meshbundle_core::tree::{FileTree, MODE_SECRET};
 use meshbundle_core::upgrade_from::UpgradeFrom;
-use serde_json::json;
+use oci_spec::image::MediaType;
 use sha2::{Digest, Sha256};
 
 use super::crypt::Sealer;
@@ -22,7 +22,6 @@ use super::{FORMAT, SEAL, SEAL_SIG, SEAL_SUM, header};
 use crate::error::{Error, Result};
 use crate::oci::Image;
 use crate::oci::cache::BlobCache;
-use crate::oci::layout::REF_NAME;
 use crate::progress::Progress;
 
 /// Where an entry's bytes come from.
@@ -291,7 +290,10 @@ fn image_entries(input: &Input, cache: &BlobCache) -> Result<Layout> {
                 .entry(b.digest.to_string())
                 .or_insert_with(|| Source::File(cache.path(&b.digest)));
         }
-        index.push(json!({"mediaType": img.media_type, "digest": img.digest, "size": img.size, "annotations": {REF_NAME: tagged}}));
+        index.push(crate::oci::layout::named(
+            crate::oci::media::descriptor(MediaType::from(img.media_type.as_str()), &img.digest, img.size),
+            &tagged,
+        ));
         images.push(SealImage {
             name: img.name.clone(),
             site,
@@ -304,15 +306,9 @@ fn image_entries(input: &Input, cache: &BlobCache) -> Result<Layout> {
     }
     let mut base_blobs = Vec::new();
     if !input.images.is_empty() {
-        index.sort_by(|a, b| {
-            a["annotations"][REF_NAME]
-                .as_str()
-                .cmp(&b["annotations"][REF_NAME].as_str())
-        });
-        let index_json = serde_json::to_vec(
-            &json!({"schemaVersion": 2, "mediaType": crate::oci::media::OCI_INDEX, "manifests": index}),
-        )
-        .map_err(|e| Error::from_source(e, "report this as a bug"))?;
+        // Sorted by reference name, as every layout meshbundle writes.
+        let index_json =
+            crate::oci::layout::index_bytes(index).map_err(|e| Error::from_source(e, "report this as a bug"))?;
         pending.push(bytes_entry("images/index.json".into(), index_json, 0o644)?);
         pending.push(bytes_entry(
             "images/oci-layout".into(),
@@ -329,7 +325,7 @@ fn image_entries(input: &Input, cache: &BlobCache) -> Result<Layout> {
                 base_blobs.push(digest);
                 continue;
             }
-            let hex = digest.trim_start_matches("sha256:").to_string();
+            let hex = self::digest(&digest)?.hex().to_string();
             let path = format!("images/blobs/sha256/{hex}");
             match source {
                 Source::Bytes(b) => pending.push(bytes_entry(path, b, 0o644)?),

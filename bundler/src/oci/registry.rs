@@ -574,8 +574,8 @@ impl Partial {
         Ok(())
     }
 
-    fn digest(&self) -> String {
-        format!("sha256:{}", hex::encode(self.hasher.clone().finalize()))
+    fn digest(&self) -> Digest {
+        Digest::from_raw(&self.hasher.clone().finalize().into())
     }
 }
 
@@ -1008,7 +1008,7 @@ impl Registries {
                     .blob_once(reference, &url, blob, &mut part, &mut pieced, progress)
                     .await;
                 let failure = match outcome {
-                    Ok(()) if part.digest() == blob.digest.as_str() => break,
+                    Ok(()) if part.digest() == blob.digest => break,
                     Ok(()) if pieced && !refetched => {
                         // The pieces do not make the blob: start again from nothing, at once.
                         refetched = true;
@@ -1017,7 +1017,7 @@ impl Registries {
                         continue;
                     }
                     Ok(()) => {
-                        let actual = part.digest();
+                        let actual = part.digest().to_string();
                         part.reset().await.map_err(|e| disk(&path, e, 0))?;
                         return Err(tries.fail(Failure::Damaged { actual }));
                     }
