@@ -54,8 +54,8 @@ pub struct LockedImage {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedPlatform {
-    /// `os/architecture[/variant]`, e.g. `linux/amd64`.
-    pub platform: String,
+    /// `os/architecture[/variant]`, e.g. `linux/amd64` (checked when read).
+    pub platform: crate::image::Platform,
     pub digest: Digest,
 }
 

@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
-use meshbundle_core::image::ImageRef;
+use meshbundle_core::image::{ImageRef, Platform};
 use meshbundle_core::lock::{LockedImage, LockedPlatform};
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -1225,9 +1225,14 @@ pub fn locked_from_manifest(
         image: name.into(),
         message,
     })?;
-    let mut entries: Vec<(String, Digest)> = Vec::new();
+    let mut entries: Vec<(Platform, Digest)> = Vec::new();
     for e in &index.manifests {
-        let Some(p) = media::platform_of(e).filter(|p| !p.starts_with("unknown/")) else {
+        // Attestations (`unknown/unknown`) and platforms that are not
+        // `os/architecture[/variant]` can never be the one wanted.
+        let Some(p) = media::platform_of(e)
+            .filter(|p| !p.starts_with("unknown/"))
+            .and_then(|p| Platform::parse(&p).ok())
+        else {
             continue;
         };
         let d = Digest::parse(&e.digest).map_err(|e| RegistryError::Manifest {
@@ -1237,7 +1242,7 @@ pub fn locked_from_manifest(
         entries.push((p, d));
     }
     for want in platforms {
-        match entries.iter().find(|(p, _)| media::platform_matches(p, want)) {
+        match entries.iter().find(|(p, _)| p.matches(want)) {
             Some((p, d)) => locked.platforms.push(LockedPlatform {
                 platform: p.clone(),
                 digest: d.clone(),
@@ -1246,7 +1251,11 @@ pub fn locked_from_manifest(
                 return Err(RegistryError::NoPlatform {
                     image: name.into(),
                     platform: want.clone(),
-                    available: entries.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>().join(", "),
+                    available: entries
+                        .iter()
+                        .map(|(p, _)| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 });
             }
         }
