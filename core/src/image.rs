@@ -376,6 +376,88 @@ impl schemars::JsonSchema for Platform {
     }
 }
 
+/// A media type, `type/subtype` with RFC 6838's restricted names
+/// (`application/vnd.oci.image.index.v1+json`), as a document writes it:
+/// checked when parsed or read, written back as the same text. Empty only
+/// as the default, where a document leaves it out.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct MediaType(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a media type: write type/subtype, e.g. application/vnd.oci.image.manifest.v1+json")]
+pub struct MediaTypeError {
+    pub text: String,
+}
+
+/// One side of a media type, for [`MediaType`] and its schema.
+const MEDIA_TYPE_NAME: &str = "[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}";
+
+impl MediaType {
+    pub fn parse(text: &str) -> Result<MediaType, MediaTypeError> {
+        let name = |s: &str| {
+            let b = s.as_bytes();
+            !b.is_empty()
+                && b.len() <= 127
+                && b[0].is_ascii_alphanumeric()
+                && b.iter().all(|c| c.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(c))
+        };
+        match text.split_once('/') {
+            Some((t, s)) if name(t) && name(s) => Ok(MediaType(text.to_string())),
+            _ => Err(MediaTypeError {
+                text: text.chars().take(80).collect(),
+            }),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Left out of the document it was read from.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::ops::Deref for MediaType {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MediaType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for MediaType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for MediaType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        MediaType::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl schemars::JsonSchema for MediaType {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "MediaType".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": format!("^{MEDIA_TYPE_NAME}/{MEDIA_TYPE_NAME}$"),
+            "description": "A media type, type/subtype, e.g. application/vnd.oci.image.index.v1+json."
+        })
+    }
+}
+
 /// Splits a manifest line that sets an image (`image: x`, `- image: "x"`) into
 /// the text before the value, the value, and the text after it.
 fn image_line(line: &str) -> Option<(&str, &str, &str)> {
@@ -431,6 +513,33 @@ pub fn rewrite_manifest_images(text: &str, mut f: impl FnMut(&str) -> String) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn media_types_parse_and_write_back_the_same_text() {
+        for ok in [
+            "application/vnd.oci.image.index.v1+json",
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+        ] {
+            let m = MediaType::parse(ok).unwrap();
+            assert_eq!((m.as_str(), &*m), (ok, ok));
+            let json = serde_json::to_string(&m).unwrap();
+            assert_eq!(serde_json::from_str::<MediaType>(&json).unwrap(), m);
+        }
+        for bad in [
+            "",
+            "application",
+            "application/",
+            "/json",
+            "a/b/c",
+            "application/x json",
+            "application/x\n",
+            "text/$(id)",
+        ] {
+            assert!(MediaType::parse(bad).is_err(), "{bad:?}");
+            assert!(serde_json::from_str::<MediaType>(&serde_json::to_string(bad).unwrap()).is_err());
+        }
+    }
 
     #[test]
     fn platforms_parse_and_write_back_the_same_text() {

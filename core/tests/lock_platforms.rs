@@ -1,4 +1,4 @@
-//! A lock's platforms are `os/architecture[/variant]`, checked where the lock
+//! A lock's platforms (`os/architecture[/variant]`) and media types are checked where the lock
 //! is read: a bad one is refused naming the line and the field, and a good
 //! lock is written back with the same bytes.
 
@@ -42,4 +42,22 @@ fn a_bad_platform_is_refused_with_its_line_and_field() {
         );
         assert!(e.contains("10:"), "{bad}: the line is named: {e}");
     }
+}
+
+#[test]
+fn a_bad_media_type_is_refused_with_its_line_and_field() {
+    let good = lock("linux/amd64");
+    for bad in ["application", "'application/x json'", "'text/$(id)'"] {
+        let text = good.replace("application/vnd.oci.image.index.v1+json", bad);
+        let e = meshbundle_core::lock::parse(&text).expect_err(bad).to_string();
+        assert!(
+            e.contains("images[0].mediaType") && e.contains("not a media type"),
+            "{bad}: {e}"
+        );
+    }
+    // Left out (locks written before media types were recorded): read, and left out again.
+    let text = good.replace("  mediaType: application/vnd.oci.image.index.v1+json\n", "");
+    let l = meshbundle_core::lock::parse(&text).unwrap();
+    assert!(l.images[0].media_type.is_empty());
+    assert_eq!(meshbundle_core::lock::write(&l).unwrap(), text);
 }

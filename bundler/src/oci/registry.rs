@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
-use meshbundle_core::image::{ImageRef, Platform};
+use meshbundle_core::image::{ImageRef, MediaType, Platform};
 use meshbundle_core::lock::{LockedImage, LockedPlatform};
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -1213,7 +1213,10 @@ pub fn locked_from_manifest(
     let mut locked = LockedImage {
         name: name.to_string(),
         digest: digest.clone(),
-        media_type: media_type.clone(),
+        media_type: MediaType::parse(&media_type).map_err(|e| RegistryError::Manifest {
+            image: name.into(),
+            message: e.to_string(),
+        })?,
         platforms: Vec::new(),
         carried_digest: None,
         source,
@@ -1310,9 +1313,9 @@ where
             }
             None => top,
         };
-        (locked.site_digest().clone(), locked.media_type.clone(), carried)
+        (locked.site_digest().clone(), locked.media_type.to_string(), carried)
     } else {
-        (locked.digest.clone(), locked.media_type.clone(), top)
+        (locked.digest.clone(), locked.media_type.to_string(), top)
     };
     let child_manifests: Vec<(Digest, Vec<u8>)> = if media::is_index(&media_type) {
         let mut v = Vec::new();
