@@ -41,19 +41,19 @@ pub struct Resolver<'a> {
 
 impl Resolver<'_> {
     pub async fn image(&self, site: &Site, name: &str) -> Result<LockedImage> {
-        let r = ImageRef::parse(name).map_err(|e| Error::failed(e.to_string(), "fix the image name"))?;
+        let r = ImageRef::parse(name).map_err(|e| Error::from_source(e, "fix the image name"))?;
         let plats = platforms(site);
         match source_of(site, name) {
             Some(src) => {
                 let (locked, _) = archive::load(src, name, &plats, self.cache, self.progress)
-                    .map_err(|e| Error::failed(e.to_string(), "check the image source in spec.images"))?;
+                    .map_err(|e| Error::from_source(e, "check the image source in spec.images"))?;
                 Ok(locked)
             }
             None => self.registries.resolve(&r, &plats).await.map_err(|e| {
                 let hint = e
                     .hint()
                     .unwrap_or_else(|| "check the registry is reachable (--mirror, --insecure, --authfile)".into());
-                Error::failed(e.to_string(), hint)
+                Error::from_source(e, hint)
             }),
         }
     }
@@ -63,20 +63,20 @@ impl Resolver<'_> {
             .fetcher
             .fetch(&f.name, &f.url, self.cache, self.progress)
             .await
-            .map_err(|e| Error::failed(e.to_string(), "check the URL is reachable (--mirror maps URL prefixes)"))?;
+            .map_err(|e| Error::from_source(e, "check the URL is reachable (--mirror maps URL prefixes)"))?;
         if let Some(pinned) = &f.sha256 {
             check_pinned(&f.name, &f.url, &digest, pinned)
-                .map_err(|e| Error::failed(e.to_string(), "the download is not the pinned file"))?;
+                .map_err(|e| Error::from_source(e, "the download is not the pinned file"))?;
         }
         if let Some(sum) = &f.checksum_url {
             let published = self
                 .fetcher
                 .published_sha256(&f.name, sum, &f.url)
                 .await
-                .map_err(|e| Error::failed(e.to_string(), "the publisher's checksum file could not be read"))?;
+                .map_err(|e| Error::from_source(e, "the publisher's checksum file could not be read"))?;
             check_pinned(&f.name, &f.url, &digest, &published).map_err(|e| {
-                Error::failed(
-                    e.to_string(),
+                Error::from_source(
+                    e,
                     "the download does not match the publisher's checksum file: do not use it",
                 )
             })?;

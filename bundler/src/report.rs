@@ -6,12 +6,29 @@ use meshbundle_core::diag::{Diagnostic, Severity};
 
 use crate::error::Error;
 
-/// Prints an error and its hint to stderr.
+/// Prints an error, each of its causes once, and its hint to stderr:
+///
+/// ```text
+/// error: cannot build out.bundle
+///   caused by: registry.example/app:1.0: manifest 1.0: server error 500
+///   hint: check the network ...
+/// ```
 pub fn print_error(e: &Error) {
-    eprintln!("error: {e}");
-    if let Some(h) = e.hint() {
-        eprintln!("  hint: {h}");
+    eprint!("{}", error_text(e));
+}
+
+/// What [`print_error`] prints.
+pub fn error_text(e: &Error) -> String {
+    let mut out = String::new();
+    let mut lines = e.causes().into_iter();
+    out.push_str(&format!("error: {}\n", lines.next().unwrap_or_default()));
+    for cause in lines {
+        out.push_str(&format!("  caused by: {cause}\n"));
     }
+    if let Some(h) = e.hint() {
+        out.push_str(&format!("  hint: {h}\n"));
+    }
+    out
 }
 
 /// One diagnostic as `FILE:LINE:COL: PATH: MESSAGE (HINT)`. Warnings say
@@ -104,5 +121,50 @@ pub fn install_line(seal: &crate::bundle::seal::Seal) -> String {
         )
     } else {
         format!("cannot install a site: {}", why.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod error_text_tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "Permission denied (os error 13)");
+        let inner = Error::io("/site/meshbundle.lock", io);
+        let e = Error::failed_with("cannot read the lock", inner, "check the file's permissions");
+        assert_eq!(
+            error_text(&e),
+            "error: cannot read the lock\n  caused by: /site/meshbundle.lock: Permission denied (os error 13)\n  hint: check the file's permissions\n"
+        );
+    }
+
+    #[test]
+    fn a_source_that_leads_is_not_repeated() {
+        let e = Error::from_source(std::io::Error::other("disk on fire"), "call someone");
+        assert_eq!(error_text(&e), "error: disk on fire\n  hint: call someone\n");
+    }
+
+    #[test]
+    fn plain_errors_print_as_before() {
+        let e = Error::failed("no spec", "write one");
+        assert_eq!(error_text(&e), "error: no spec\n  hint: write one\n");
+        let e = Error::Failed {
+            message: "x".into(),
+            hint: Some("  ".into()),
+        };
+        assert_eq!(error_text(&e), "error: x\n");
+    }
+
+    #[test]
+    fn a_three_deep_chain_prints_every_new_cause() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("level two")]
+        struct Two(#[source] std::io::Error);
+        let e = Error::failed_with("level one", Two(std::io::Error::other("level three")), "h");
+        assert_eq!(
+            error_text(&e),
+            "error: level one\n  caused by: level two\n  caused by: level three\n  hint: h\n"
+        );
     }
 }

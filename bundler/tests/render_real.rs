@@ -382,7 +382,7 @@ fn every_image_comes_from_the_site_registry_and_is_pinned_when_locked() {
         lock.images.push(meshbundle_core::lock::LockedImage {
             name: img.upstream.tagged(),
             digest: meshbundle_core::digest::Digest::parse(&format!("sha256:{:064x}", n + 1)).unwrap(),
-            media_type: String::new(),
+            media_type: Default::default(),
             platforms: vec![],
             carried_digest: None,
             source: None,

@@ -174,7 +174,7 @@ impl Harness {
             lock.images.push(LockedImage {
                 name: img.upstream.tagged(),
                 digest: meshbundle_core::digest::Digest::parse(&format!("sha256:{:064x}", i + 1)).unwrap(),
-                media_type: String::new(),
+                media_type: Default::default(),
                 platforms: vec![],
                 carried_digest: None,
                 source: None,

@@ -117,7 +117,7 @@ fn locked(site: &Site) -> meshbundle_core::lock::Lock {
         lock.images.push(meshbundle_core::lock::LockedImage {
             name: img.upstream.tagged(),
             digest: meshbundle_core::digest::Digest::parse(&format!("sha256:{:064x}", n + 1)).unwrap(),
-            media_type: String::new(),
+            media_type: Default::default(),
             platforms: vec![],
             carried_digest: None,
             source: None,

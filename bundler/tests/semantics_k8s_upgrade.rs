@@ -239,7 +239,7 @@ fn lock_for(site: &Site, files: &[(&str, Vec<u8>)]) -> Lock {
         lock.images.push(LockedImage {
             name: img.upstream.tagged(),
             digest: meshbundle_core::digest::Digest::parse(&format!("sha256:{:064x}", i + 1)).unwrap(),
-            media_type: String::new(),
+            media_type: Default::default(),
             platforms: vec![],
             carried_digest: None,
             source: None,

@@ -137,7 +137,7 @@ fn metallbs_manifest_is_upstreams_with_the_site_images() {
         lock.images.push(meshbundle_core::lock::LockedImage {
             name: img.upstream.tagged(),
             digest: meshbundle_core::digest::Digest::parse(&format!("sha256:{:064x}", n + 1)).unwrap(),
-            media_type: String::new(),
+            media_type: Default::default(),
             platforms: vec![],
             carried_digest: None,
             source: None,

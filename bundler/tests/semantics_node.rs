@@ -233,7 +233,7 @@ fn kubeadm_tags_resolve_to_the_locked_digests_in_containerd() {
         lock.images.push(LockedImage {
             name: r.tagged(),
             digest: meshbundle_core::digest::Digest::parse(&digest).unwrap(),
-            media_type: String::new(),
+            media_type: Default::default(),
             platforms: vec![],
             carried_digest: None,
             source: None,
@@ -359,7 +359,7 @@ fn a_tag_that_cannot_resolve_to_the_pinned_digest_stops_the_node() {
         lock.images.push(LockedImage {
             name: img.upstream.tagged(),
             digest: meshbundle_core::digest::Digest::parse(&format!("sha256:{:064x}", i + 1)).unwrap(),
-            media_type: String::new(),
+            media_type: Default::default(),
             platforms: vec![],
             carried_digest: None,
             source: None,
@@ -435,7 +435,7 @@ fn locked(site: &Site) -> Lock {
         lock.images.push(LockedImage {
             name: img.upstream.tagged(),
             digest: meshbundle_core::digest::Digest::parse(&format!("sha256:{:064x}", i + 1)).unwrap(),
-            media_type: String::new(),
+            media_type: Default::default(),
             platforms: vec![],
             carried_digest: None,
             source: None,

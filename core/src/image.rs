@@ -263,6 +263,201 @@ impl schemars::JsonSchema for ImageRef {
     }
 }
 
+/// A platform as OCI image indexes name it, `os/architecture[/variant]`
+/// (`linux/amd64`, `linux/arm64/v8`): checked when parsed or read, written
+/// back as the same text.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Platform {
+    os: String,
+    architecture: String,
+    variant: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a platform: {reason}; write os/architecture[/variant], e.g. linux/amd64")]
+pub struct PlatformError {
+    pub text: String,
+    pub reason: &'static str,
+}
+
+/// The pattern of one part of a platform, for [`Platform`] and its schema.
+const PLATFORM_PART: &str = "[a-z0-9][a-z0-9._-]{0,31}";
+
+impl Platform {
+    pub fn parse(text: &str) -> Result<Platform, PlatformError> {
+        let bad = |reason| PlatformError {
+            text: text.chars().take(80).collect(),
+            reason,
+        };
+        let parts: Vec<&str> = text.split('/').collect();
+        if !(2..=3).contains(&parts.len()) {
+            return Err(bad("it has not two or three parts separated by `/`"));
+        }
+        for p in &parts {
+            let b = p.as_bytes();
+            let ok = !b.is_empty()
+                && b.len() <= 32
+                && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+                && b.iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"._-".contains(c));
+            if !ok {
+                return Err(bad(
+                    "each part is 1 to 32 lower-case letters, digits, `.`, `_` or `-`, starting with a letter or digit",
+                ));
+            }
+        }
+        Ok(Platform {
+            os: parts[0].into(),
+            architecture: parts[1].into(),
+            variant: parts.get(2).map(|v| v.to_string()),
+        })
+    }
+
+    pub fn os(&self) -> &str {
+        &self.os
+    }
+
+    pub fn architecture(&self) -> &str {
+        &self.architecture
+    }
+
+    pub fn variant(&self) -> Option<&str> {
+        self.variant.as_deref()
+    }
+
+    /// Whether this platform is the one `want` names: the same, or `want`
+    /// without the variant (`linux/arm64` is met by `linux/arm64/v8`).
+    pub fn matches(&self, want: &str) -> bool {
+        let have = self.to_string();
+        have == want || have.strip_prefix(want).is_some_and(|rest| rest.starts_with('/'))
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for Platform {
+    type Err = PlatformError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Platform::parse(s)
+    }
+}
+
+impl Serialize for Platform {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Platform {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Platform::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl schemars::JsonSchema for Platform {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Platform".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": format!("^{PLATFORM_PART}/{PLATFORM_PART}(?:/{PLATFORM_PART})?$"),
+            "description": "A platform, os/architecture[/variant], e.g. linux/amd64 or linux/arm64/v8."
+        })
+    }
+}
+
+/// A media type, `type/subtype` with RFC 6838's restricted names
+/// (`application/vnd.oci.image.index.v1+json`), as a document writes it:
+/// checked when parsed or read, written back as the same text. Empty only
+/// as the default, where a document leaves it out.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct MediaType(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a media type: write type/subtype, e.g. application/vnd.oci.image.manifest.v1+json")]
+pub struct MediaTypeError {
+    pub text: String,
+}
+
+/// One side of a media type, for [`MediaType`] and its schema.
+const MEDIA_TYPE_NAME: &str = "[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}";
+
+impl MediaType {
+    pub fn parse(text: &str) -> Result<MediaType, MediaTypeError> {
+        let name = |s: &str| {
+            let b = s.as_bytes();
+            !b.is_empty()
+                && b.len() <= 127
+                && b[0].is_ascii_alphanumeric()
+                && b.iter().all(|c| c.is_ascii_alphanumeric() || b"!#$&^_.+-".contains(c))
+        };
+        match text.split_once('/') {
+            Some((t, s)) if name(t) && name(s) => Ok(MediaType(text.to_string())),
+            _ => Err(MediaTypeError {
+                text: text.chars().take(80).collect(),
+            }),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Left out of the document it was read from.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::ops::Deref for MediaType {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MediaType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for MediaType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for MediaType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        MediaType::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl schemars::JsonSchema for MediaType {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "MediaType".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": format!("^{MEDIA_TYPE_NAME}/{MEDIA_TYPE_NAME}$"),
+            "description": "A media type, type/subtype, e.g. application/vnd.oci.image.index.v1+json."
+        })
+    }
+}
+
 /// Splits a manifest line that sets an image (`image: x`, `- image: "x"`) into
 /// the text before the value, the value, and the text after it.
 fn image_line(line: &str) -> Option<(&str, &str, &str)> {
@@ -318,6 +513,72 @@ pub fn rewrite_manifest_images(text: &str, mut f: impl FnMut(&str) -> String) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn media_types_parse_and_write_back_the_same_text() {
+        for ok in [
+            "application/vnd.oci.image.index.v1+json",
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.oci.image.layer.v1.tar+gzip",
+        ] {
+            let m = MediaType::parse(ok).unwrap();
+            assert_eq!((m.as_str(), &*m), (ok, ok));
+            let json = serde_json::to_string(&m).unwrap();
+            assert_eq!(serde_json::from_str::<MediaType>(&json).unwrap(), m);
+        }
+        for bad in [
+            "",
+            "application",
+            "application/",
+            "/json",
+            "a/b/c",
+            "application/x json",
+            "application/x\n",
+            "text/$(id)",
+        ] {
+            assert!(MediaType::parse(bad).is_err(), "{bad:?}");
+            assert!(serde_json::from_str::<MediaType>(&serde_json::to_string(bad).unwrap()).is_err());
+        }
+    }
+
+    #[test]
+    fn platforms_parse_and_write_back_the_same_text() {
+        for ok in [
+            "linux/amd64",
+            "linux/arm64/v8",
+            "linux/arm/v7",
+            "windows/amd64",
+            "linux/ppc64le",
+            "linux/s390x",
+        ] {
+            let p = Platform::parse(ok).unwrap();
+            assert_eq!(p.to_string(), ok);
+            let json = serde_json::to_string(&p).unwrap();
+            assert_eq!(serde_json::from_str::<Platform>(&json).unwrap(), p);
+        }
+        let p = Platform::parse("linux/arm64/v8").unwrap();
+        assert_eq!((p.os(), p.architecture(), p.variant()), ("linux", "arm64", Some("v8")));
+        assert!(p.matches("linux/arm64") && p.matches("linux/arm64/v8"));
+        assert!(!p.matches("linux/arm") && !p.matches("linux/arm64/v9"));
+        for bad in [
+            "",
+            "linux",
+            "linux/",
+            "/amd64",
+            "linux/amd64/v8/x",
+            "Linux/amd64",
+            "linux/amd64 ",
+            "linux/../amd64",
+            "linux/.hidden",
+            "linux/$(id)",
+            "linux/amd64\n",
+            &format!("linux/{}", "a".repeat(33)),
+        ] {
+            let e = Platform::parse(bad).unwrap_err();
+            assert!(e.to_string().contains("os/architecture"), "{bad:?}: {e}");
+            assert!(serde_json::from_str::<Platform>(&serde_json::to_string(bad).unwrap()).is_err());
+        }
+    }
 
     #[test]
     fn normalises_docker_hub() {

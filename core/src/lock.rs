@@ -37,8 +37,9 @@ pub struct LockedImage {
     /// images): what `skopeo inspect` reports.
     pub digest: Digest,
     /// Media type of what `digest` names.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub media_type: String,
+    /// (Left out by locks written before media types were recorded.)
+    #[serde(default, skip_serializing_if = "crate::image::MediaType::is_empty")]
+    pub media_type: crate::image::MediaType,
     /// For an index: the platforms carried, each with its manifest digest.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<LockedPlatform>,
@@ -54,8 +55,8 @@ pub struct LockedImage {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedPlatform {
-    /// `os/architecture[/variant]`, e.g. `linux/amd64`.
-    pub platform: String,
+    /// `os/architecture[/variant]`, e.g. `linux/amd64` (checked when read).
+    pub platform: crate::image::Platform,
     pub digest: Digest,
 }
 

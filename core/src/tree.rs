@@ -83,6 +83,6 @@ impl FileTree {
             let content = Sha256::digest(&f.bytes);
             h.update(format!("{} {:o} {} {}\n", hex::encode(content), f.mode, f.bytes.len(), path).as_bytes());
         }
-        format!("sha256:{}", hex::encode(h.finalize()))
+        crate::digest::Digest::from_raw(&h.finalize().into()).to_string()
     }
 }

@@ -430,7 +430,7 @@ fn carry_lists_by_digest_what_the_new_bundle_adds_and_its_bytes() {
         lock.images.push(LockedImage {
             name,
             digest,
-            media_type: String::new(),
+            media_type: Default::default(),
             platforms: vec![],
             carried_digest: None,
             source: None,

@@ -13,7 +13,7 @@ use meshbundle_core::pki::SiteSecrets;
 use meshbundle_core::spec::{Site, Validated};
 use meshbundle_core::tree::{FileTree, MODE_SECRET};
 use meshbundle_core::upgrade_from::UpgradeFrom;
-use serde_json::json;
+use oci_spec::image::MediaType;
 use sha2::{Digest, Sha256};
 
 use super::crypt::Sealer;
@@ -22,7 +22,6 @@ use super::{FORMAT, SEAL, SEAL_SIG, SEAL_SUM, header};
 use crate::error::{Error, Result};
 use crate::oci::Image;
 use crate::oci::cache::BlobCache;
-use crate::oci::layout::REF_NAME;
 use crate::progress::Progress;
 
 /// Where an entry's bytes come from.
@@ -45,7 +44,7 @@ fn seal_entry(path: String, size: u64, mode: u32, sha256_hex: &str) -> Result<Se
 
 /// A digest from the lock or an image, checked before it goes into the seal.
 fn digest(d: &str) -> Result<meshbundle_core::digest::Digest> {
-    meshbundle_core::digest::Digest::parse(d).map_err(|e| Error::failed(e.to_string(), "check the lock"))
+    meshbundle_core::digest::Digest::parse(d).map_err(|e| Error::from_source(e, "check the lock"))
 }
 
 fn bytes_entry(path: String, bytes: Vec<u8>, mode: u32) -> Result<Pending> {
@@ -118,7 +117,7 @@ pub struct Built {
 /// The reference the site pulls an image by: the site registry, its
 /// repository and tag, and the digest.
 pub fn site_ref(registry: &str, name: &str, digest: &crate::oci::Digest) -> Result<(String, String)> {
-    let r = ImageRef::parse(name).map_err(|e| Error::failed(e.to_string(), "fix the lock"))?;
+    let r = ImageRef::parse(name).map_err(|e| Error::from_source(e, "fix the lock"))?;
     let tagged = r.in_registry(registry).tagged();
     Ok((tagged.clone(), format!("{tagged}@{digest}")))
 }
@@ -126,7 +125,7 @@ pub fn site_ref(registry: &str, name: &str, digest: &crate::oci::Digest) -> Resu
 /// The repository of an image reference (the same in the site registry).
 pub fn repository(name: &str) -> Result<String> {
     Ok(ImageRef::parse(name)
-        .map_err(|e| Error::failed(e.to_string(), "fix the lock"))?
+        .map_err(|e| Error::from_source(e, "fix the lock"))?
         .repository)
 }
 
@@ -231,7 +230,7 @@ fn file_entries(input: &Input) -> Result<(Vec<SealFile>, Vec<Pending>)> {
         files.push(SealFile {
             name: EntryPath::parse(&f.name).map_err(|e| Error::failed(format!("file {e}"), "check the lock"))?,
             sha256: meshbundle_core::digest::Digest::from_hex(&f.sha256)
-                .map_err(|e| Error::failed(e.to_string(), "check the lock"))?,
+                .map_err(|e| Error::from_source(e, "check the lock"))?,
             size: std::fs::metadata(&f.path).map_err(|e| Error::io(&f.path, e))?.len(),
             url: f.url.clone(),
         });
@@ -291,7 +290,10 @@ fn image_entries(input: &Input, cache: &BlobCache) -> Result<Layout> {
                 .entry(b.digest.to_string())
                 .or_insert_with(|| Source::File(cache.path(&b.digest)));
         }
-        index.push(json!({"mediaType": img.media_type, "digest": img.digest, "size": img.size, "annotations": {REF_NAME: tagged}}));
+        index.push(crate::oci::layout::named(
+            crate::oci::media::descriptor(MediaType::from(img.media_type.as_str()), &img.digest, img.size),
+            &tagged,
+        ));
         images.push(SealImage {
             name: img.name.clone(),
             site,
@@ -304,15 +306,9 @@ fn image_entries(input: &Input, cache: &BlobCache) -> Result<Layout> {
     }
     let mut base_blobs = Vec::new();
     if !input.images.is_empty() {
-        index.sort_by(|a, b| {
-            a["annotations"][REF_NAME]
-                .as_str()
-                .cmp(&b["annotations"][REF_NAME].as_str())
-        });
-        let index_json = serde_json::to_vec(
-            &json!({"schemaVersion": 2, "mediaType": crate::oci::media::OCI_INDEX, "manifests": index}),
-        )
-        .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+        // Sorted by reference name, as every layout meshbundle writes.
+        let index_json =
+            crate::oci::layout::index_bytes(index).map_err(|e| Error::from_source(e, "report this as a bug"))?;
         pending.push(bytes_entry("images/index.json".into(), index_json, 0o644)?);
         pending.push(bytes_entry(
             "images/oci-layout".into(),
@@ -329,7 +325,7 @@ fn image_entries(input: &Input, cache: &BlobCache) -> Result<Layout> {
                 base_blobs.push(digest);
                 continue;
             }
-            let hex = digest.trim_start_matches("sha256:").to_string();
+            let hex = self::digest(&digest)?.hex().to_string();
             let path = format!("images/blobs/sha256/{hex}");
             match source {
                 Source::Bytes(b) => pending.push(bytes_entry(path, b, 0o644)?),
@@ -358,7 +354,7 @@ fn seal_of(
     let certificates = match input.secrets {
         Some(s) => s
             .summary()
-            .map_err(|e| Error::failed(e.to_string(), "check the secrets file"))?
+            .map_err(|e| Error::from_source(e, "check the secrets file"))?
             .certificates
             .into_iter()
             .map(|c| SealCert {
@@ -434,7 +430,7 @@ fn write_archive(
     crate::fsutil::create_dir_all(dir, 0o755)?;
     let tmp = crate::fsutil::temp_file_in(dir, BUILD_PREFIX)?;
     let mut b = tar::Builder::new(BufWriter::with_capacity(1 << 20, tmp.as_file()));
-    let io = |e: std::io::Error| Error::failed(format!("writing {}: {e}", out.display()), "check the free space");
+    let io = |e: std::io::Error| Error::failed_with(format!("writing {}", out.display()), e, "check the free space");
     let put = |b: &mut tar::Builder<_>, path: &str, bytes: &[u8], mode: u32| -> Result<()> {
         let mut h = header(bytes.len() as u64, mode);
         b.append_data(&mut h, path, bytes).map_err(io)
@@ -594,8 +590,9 @@ pub fn base_from_bundle(path: &Path, site: &Site, progress: &Progress) -> Result
     let policy = super::sign::TrustPolicy::resolve(&[])?;
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let report = super::read::verify(path, policy.as_ref(), threads, progress).map_err(|e| {
-        Error::failed(
-            format!("--since {}: {e}", path.display()),
+        Error::failed_with(
+            format!("--since {}", path.display()),
+            e,
             "--since takes the bundle the site last imported, intact (meshbundle verify says what is wrong with it)",
         )
     })?;
@@ -621,8 +618,9 @@ pub fn base_from_bundle(path: &Path, site: &Site, progress: &Progress) -> Result
         )
     })?;
     let from = UpgradeFrom::of_site(&previous, head.id.clone()).map_err(|e| {
-        Error::failed(
-            format!("--since {}: the spec in its seal: {e}", path.display()),
+        Error::failed_with(
+            format!("--since {}: the spec in its seal", path.display()),
+            e,
             "give a bundle made by meshbundle",
         )
     })?;

@@ -70,17 +70,17 @@ impl Sealer {
         }
         let enc = match self {
             Sealer::Recipients(r) => age::Encryptor::with_recipients(r.iter().map(|x| x as &dyn age::Recipient))
-                .map_err(|e| Error::failed(format!("age: {e}"), "check the recipients"))?,
+                .map_err(|e| Error::failed_with("age", e, "check the recipients"))?,
             Sealer::Passphrase(p) => age::Encryptor::with_user_passphrase(p.clone()),
         };
         let mut out = Vec::new();
         let mut w = enc
             .wrap_output(&mut out)
-            .map_err(|e| Error::failed(format!("age: {e}"), "report this as a bug"))?;
+            .map_err(|e| Error::failed_with("age", e, "report this as a bug"))?;
         w.write_all(plaintext)
-            .map_err(|e| Error::failed(format!("age: {e}"), "report this as a bug"))?;
+            .map_err(|e| Error::failed_with("age", e, "report this as a bug"))?;
         w.finish()
-            .map_err(|e| Error::failed(format!("age: {e}"), "report this as a bug"))?;
+            .map_err(|e| Error::failed_with("age", e, "report this as a bug"))?;
         fsutil::write_atomic(&path, &out, 0o600)?;
         Ok(out)
     }
@@ -121,7 +121,7 @@ impl SealedCache {
     fn make_key(dir: &Path, key_path: &Path) -> Result<Vec<u8>> {
         let mut key = vec![0u8; 32];
         getrandom::fill(&mut key)
-            .map_err(|e| Error::failed(format!("no randomness for the cache key: {e}"), "check /dev/urandom"))?;
+            .map_err(|e| Error::failed_with("no randomness for the cache key", e, "check /dev/urandom"))?;
         let mut tmp = fsutil::temp_file_in(dir, fsutil::WRITE_PREFIX)?;
         tmp.as_file()
             .set_permissions(fsutil::permissions(0o600))
@@ -168,8 +168,9 @@ pub fn recipients(given: &[String], files: &[PathBuf]) -> Result<Vec<age::x25519
     all.iter()
         .map(|r| {
             age::x25519::Recipient::from_str(r).map_err(|e| {
-                Error::failed(
-                    format!("`{r}` is not an age X25519 recipient: {e}"),
+                Error::failed_with(
+                    format!("`{r}` is not an age X25519 recipient"),
+                    e,
                     "give the age1… public key of the site's operator",
                 )
             })
@@ -218,7 +219,7 @@ impl Opener {
     /// Returns the bytes written.
     pub fn open_to(&self, ciphertext: &mut dyn Read, out: &mut dyn Write, dest: &Path, what: &str) -> Result<u64> {
         let dec = age::Decryptor::new(ciphertext)
-            .map_err(|e| Error::failed(format!("{what}: not an age file: {e}"), "the bundle is damaged"))?;
+            .map_err(|e| Error::failed_with(format!("{what}: not an age file"), e, "the bundle is damaged"))?;
         let scrypt;
         let ids: Vec<&dyn age::Identity> = match self {
             Opener::Identities(v) => v.iter().map(|i| i as &dyn age::Identity).collect(),
@@ -228,8 +229,9 @@ impl Opener {
             }
         };
         let mut r = dec.decrypt(ids.into_iter()).map_err(|e| {
-            Error::failed(
-                format!("{what}: cannot decrypt: {e}"),
+            Error::failed_with(
+                format!("{what}: cannot decrypt"),
+                e,
                 "give the identity (--identity) or passphrase the bundle was sealed to",
             )
         })?;
@@ -241,8 +243,9 @@ impl Opener {
                 Ok(k) => k,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    return Err(Error::failed(
-                        format!("{what}: cannot decrypt: {e}"),
+                    return Err(Error::failed_with(
+                        format!("{what}: cannot decrypt"),
+                        e,
                         "the bundle is damaged",
                     ));
                 }

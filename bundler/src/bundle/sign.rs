@@ -63,19 +63,20 @@ pub fn generate() -> Result<(String, String, String)> {
     };
     let private = pair
         .to_pkcs8_pem(der::pem::LineEnding::LF)
-        .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+        .map_err(|e| Error::from_source(e, "report this as a bug"))?;
     let public = key
         .verifying_key()
         .to_public_key_pem(der::pem::LineEnding::LF)
-        .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+        .map_err(|e| Error::from_source(e, "report this as a bug"))?;
     Ok((private.to_string(), public, fingerprint(&key.verifying_key())))
 }
 
 pub fn load_signing_key(path: &Path) -> Result<SigningKey> {
     let text = crate::fsutil::read_private_text(path, 64 * 1024, "a signing key")?;
     SigningKey::from_pkcs8_pem(&text).map_err(|e| {
-        Error::failed(
-            format!("{}: not an ed25519 private key: {e}", path.display()),
+        Error::failed_with(
+            format!("{}: not an ed25519 private key", path.display()),
+            e,
             "make one with `meshbundle keygen`",
         )
     })
@@ -95,8 +96,9 @@ pub fn load_verifying_key(path: &Path) -> Result<VerifyingKey> {
             )
         })?;
     VerifyingKey::from_public_key_pem(text.trim()).map_err(|e| {
-        Error::failed(
-            format!("{}: not an ed25519 public key: {e}", path.display()),
+        Error::failed_with(
+            format!("{}: not an ed25519 public key", path.display()),
+            e,
             "give the .pub file `meshbundle keygen` wrote",
         )
     })

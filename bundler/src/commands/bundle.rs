@@ -98,7 +98,7 @@ fn find_binary(explicit: Option<&Path>, none: bool) -> Result<Option<PathBuf>> {
         }
         return Ok(Some(p.to_path_buf()));
     }
-    let exe = std::env::current_exe().map_err(|e| Error::failed(e.to_string(), "give --binary FILE or --no-binary"))?;
+    let exe = std::env::current_exe().map_err(|e| Error::from_source(e, "give --binary FILE or --no-binary"))?;
     Ok(is_static(&exe).then_some(exe))
 }
 
@@ -170,7 +170,7 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
         spec_file: spec_file.as_deref(),
     };
     let tree = render_valid(&g.site, &inputs)
-        .map_err(|e| Error::failed(e.to_string(), "check that the spec, lock and secrets belong together"))?;
+        .map_err(|e| Error::from_source(e, "check that the spec, lock and secrets belong together"))?;
     let input = Input {
         site: &g.site,
         spec_text: g.spec_text,
@@ -216,7 +216,7 @@ fn gather_example(name: &str, cache: &BlobCache) -> Result<Gathered> {
             Some(bytes) => {
                 let digest = cache
                     .put_bytes(bytes)
-                    .map_err(|e| Error::failed(e.to_string(), "check the cache"))?;
+                    .map_err(|e| Error::from_source(e, "check the cache"))?;
                 files.push(CarriedFile {
                     name: f.name.clone(),
                     url: f.url.clone(),
@@ -326,8 +326,8 @@ fn resolve_lock(
     match old {
         Some((old, text)) if resolved == 0 && old == lock => Ok((lock, text)),
         _ => {
-            let text = meshbundle_core::lock::write(&lock)
-                .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+            let text =
+                meshbundle_core::lock::write(&lock).map_err(|e| Error::from_source(e, "report this as a bug"))?;
             fsutil::write_atomic(lock_path, text.as_bytes(), 0o644)?;
             eprintln!("updated {} ({resolved} new pins)", lock_path.display());
             Ok((lock, text))
@@ -369,7 +369,7 @@ fn fetch_images(
             let hint = e
                 .hint()
                 .unwrap_or_else(|| "check the registry flags, or build where the registry is reachable".into());
-            Error::failed(format!("cannot build {}: {e}", a.output.display()), hint)
+            Error::failed_with(format!("cannot build {}", a.output.display()), e, hint)
         })??;
         images.push(img);
     }
@@ -390,14 +390,9 @@ fn fetch_files(
         if !n.cache.contains(digest, Some(f.size)) {
             let (got, _) = rt
                 .block_on(n.fetcher.fetch(&f.name, &f.url, &n.cache, progress))
-                .map_err(|e| {
-                    Error::failed(
-                        e.to_string(),
-                        "check the mirror flags, or build where the file is reachable",
-                    )
-                })?;
+                .map_err(|e| Error::from_source(e, "check the mirror flags, or build where the file is reachable"))?;
             check_pinned(&f.name, &f.url, &got, &f.sha256)
-                .map_err(|e| Error::failed(e.to_string(), "the file changed upstream: do not use it"))?;
+                .map_err(|e| Error::from_source(e, "the file changed upstream: do not use it"))?;
         }
         files.push(CarriedFile {
             name: f.name.clone(),
@@ -507,7 +502,7 @@ fn base_from(old: &Path, site: &Site, cache: &BlobCache, regs: &Registries, prog
             let hint = e
                 .hint()
                 .unwrap_or_else(|| "the base lock's images must be reachable or cached".into());
-            Error::failed(format!("--since {}: {e}", old.display()), hint)
+            Error::failed_with(format!("--since {}", old.display()), e, hint)
         })?;
         let repo = crate::bundle::build::repository(&l.name)?;
         for d in img
@@ -618,7 +613,7 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
         if e.is_not_a_bundle() {
             not_a_bundle(&a.file, &e)
         } else {
-            Error::failed(format!("{}: {e}", a.file.display()), "meshbundle verify says more")
+            Error::failed_with(a.file.display().to_string(), e, "meshbundle verify says more")
         }
     };
     let head = read::head(&a.file).map_err(failed)?;
@@ -802,7 +797,7 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
                 ca_files: a.registry_access.registry_ca.clone(),
                 jobs: a.jobs,
             })
-            .map_err(|e| Error::failed(e.to_string(), "check --authfile and --registry-ca"))?;
+            .map_err(|e| Error::from_source(e, "check --authfile and --registry-ca"))?;
             Some((host, regs, net::runtime()?))
         }
         None => None,

@@ -20,7 +20,7 @@ pub fn completions(a: CompletionsArgs) -> Result<ExitCode> {
     clap_complete::generate(shell, &mut Cli::command(), "meshbundle", &mut out);
     std::io::stdout()
         .write_all(&out)
-        .map_err(|e| Error::failed(format!("cannot write to standard output: {e}"), "check the pipe"))?;
+        .map_err(|e| Error::failed_with("cannot write to standard output", e, "check the pipe"))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -29,7 +29,7 @@ fn page(cmd: clap::Command) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     clap_mangen::Man::new(cmd)
         .render(&mut out)
-        .map_err(|e| Error::failed(format!("cannot render a man page: {e}"), "report this as a bug"))?;
+        .map_err(|e| Error::failed_with("cannot render a man page", e, "report this as a bug"))?;
     Ok(out)
 }
 
@@ -52,7 +52,7 @@ pub fn man(a: ManArgs) -> Result<ExitCode> {
         let text = page(cmd)?;
         std::io::stdout()
             .write_all(&text)
-            .map_err(|e| Error::failed(format!("cannot write to standard output: {e}"), "check the pipe"))?;
+            .map_err(|e| Error::failed_with("cannot write to standard output", e, "check the pipe"))?;
         return Ok(ExitCode::SUCCESS);
     }
     fsutil::create_dir_all(&a.output, 0o755)?;

@@ -47,7 +47,7 @@ fn pull(a: ImagePullArgs) -> Result<ExitCode> {
             let hint = e
                 .hint()
                 .unwrap_or_else(|| "check the reference, the registry flags and the network".into());
-            Error::failed(format!("cannot pull into {out}: {e}"), hint)
+            Error::failed_with(format!("cannot pull into {out}"), e, hint)
         })?;
         images.push((r.tagged(), image));
     }
@@ -88,24 +88,24 @@ fn first_missing(path: &Path) -> Option<std::path::PathBuf> {
 fn write_layout(output: &Path, cache: &BlobCache, images: &[(String, Image)]) -> Result<()> {
     let out = output.display();
     let hint = "make room on the output's file system (df), or write elsewhere with -o";
-    let layout =
-        Layout::create(output).map_err(|e| Error::failed(format!("cannot write the OCI layout {out}: {e}"), hint))?;
+    let layout = Layout::create(output)
+        .map_err(|e| Error::failed_with(format!("cannot write the OCI layout {out}"), e, hint))?;
     let mut entries = layout.read_index().unwrap_or_default();
     for (name, image) in images {
         for b in &image.blobs {
-            layout
-                .put_from_cache(cache, &b.digest)
-                .map_err(|e| Error::failed(format!("cannot write {name} into {out}: blob {}: {e}", b.digest), hint))?;
+            layout.put_from_cache(cache, &b.digest).map_err(|e| {
+                Error::failed_with(format!("cannot write {name} into {out}: blob {}", b.digest), e, hint)
+            })?;
         }
         let entry = layout
             .add_image(cache, image, name)
-            .map_err(|e| Error::failed(format!("cannot write {name} into {out}: {e}"), hint))?;
+            .map_err(|e| Error::failed_with(format!("cannot write {name} into {out}"), e, hint))?;
         entries.retain(|e| layout::ref_name(e) != layout::ref_name(&entry));
         entries.push(entry);
     }
     layout
         .write_index(entries)
-        .map_err(|e| Error::failed(format!("cannot write the OCI layout {out}: {e}"), hint))
+        .map_err(|e| Error::failed_with(format!("cannot write the OCI layout {out}"), e, hint))
 }
 
 fn build(a: ImageBuildArgs) -> Result<ExitCode> {

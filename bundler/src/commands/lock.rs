@@ -30,7 +30,7 @@ pub fn run(a: LockArgs) -> Result<ExitCode> {
     };
     let (new, resolved) = net::runtime()?.block_on(lock(&site, site.needs(), old.as_ref(), &a.update, &resolver))?;
     progress.finish();
-    let text = meshbundle_core::lock::write(&new).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+    let text = meshbundle_core::lock::write(&new).map_err(|e| Error::from_source(e, "report this as a bug"))?;
     fsutil::write_atomic(&output, text.as_bytes(), 0o644)?;
     let kept = new.images.len() + new.files.len() - resolved;
     eprintln!(

@@ -16,7 +16,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| Error::failed(format!("cannot start the async runtime: {e}"), "report this as a bug"))
+        .map_err(|e| Error::failed_with("cannot start the async runtime", e, "report this as a bug"))
 }
 
 pub fn setup(a: &NetArgs) -> Result<Net> {
@@ -35,9 +35,9 @@ pub fn setup(a: &NetArgs) -> Result<Net> {
         ca_files: a.registry_access.registry_ca.clone(),
         jobs: a.jobs,
     })
-    .map_err(|e| Error::failed(e.to_string(), "check --authfile and --registry-ca"))?;
+    .map_err(|e| Error::from_source(e, "check --authfile and --registry-ca"))?;
     let fetcher = Fetcher::new(url_mirrors).map_err(|e| Error::failed(e, "report this as a bug"))?;
-    let cache = BlobCache::open(a.cache.as_deref()).map_err(|e| Error::failed(e.to_string(), "check --cache"))?;
+    let cache = BlobCache::open(a.cache.as_deref()).map_err(|e| Error::from_source(e, "check --cache"))?;
     Ok(Net {
         registries,
         fetcher,

@@ -26,9 +26,9 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
     };
     let tree = render_valid(&site, &inputs).map_err(|e| match (&e, &a.lock) {
         (RenderError::LockIncomplete(_), Some(lock)) => {
-            Error::failed(format!("{}: {e}", lock.display()), "lock the spec again")
+            Error::failed_with(lock.display().to_string(), e, "lock the spec again")
         }
-        _ => Error::failed(e.to_string(), "check the spec, secrets and lock belong together"),
+        _ => Error::from_source(e, "check the spec, secrets and lock belong together"),
     })?;
     if let Some(dir) = &a.output {
         treeio::write_tree(&tree, dir, a.force)?;
@@ -42,7 +42,7 @@ pub fn run(a: RenderArgs) -> Result<ExitCode> {
     if let Some(path) = &a.tar {
         fsutil::check_overwrite(path, a.force)?;
         let bytes = meshbundle_core::archive::tar_gz(&tree, &site.metadata.name)
-            .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+            .map_err(|e| Error::from_source(e, "report this as a bug"))?;
         fsutil::write_atomic(path, &bytes, if secrets.is_some() { 0o600 } else { 0o644 })?;
         eprintln!(
             "wrote {} ({} files under {}/)",

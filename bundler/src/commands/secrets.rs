@@ -18,7 +18,7 @@ pub fn run(c: SecretsCommand) -> Result<ExitCode> {
 }
 
 fn write(path: &std::path::Path, s: &pki::SiteSecrets) -> Result<()> {
-    let text = pki::write_secrets(s).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+    let text = pki::write_secrets(s).map_err(|e| Error::from_source(e, "report this as a bug"))?;
     fsutil::write_atomic(path, text.as_bytes(), 0o600)
 }
 
@@ -57,8 +57,8 @@ fn generate(a: SecretsGenerateArgs) -> Result<ExitCode> {
         provided_tls: provided,
     };
     let secrets = pki::generate(&site, &opts, &mut sitefile::rng()).map_err(|e| {
-        Error::failed(
-            e.to_string(),
+        Error::from_source(
+            e,
             "check the files given with --ingress-cert, --ingress-key and --mesh-root",
         )
     })?;
@@ -86,7 +86,7 @@ fn show(a: SecretsShowArgs) -> Result<ExitCode> {
     let secrets = sitefile::read_secrets(&a.file, None)?;
     let summary = secrets
         .summary()
-        .map_err(|e| Error::failed(e.to_string(), "the file is damaged"))?;
+        .map_err(|e| Error::from_source(e, "the file is damaged"))?;
     match a.print.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default()),
         Format::Text => {
@@ -141,8 +141,9 @@ fn backup(path: &std::path::Path) -> Result<std::path::PathBuf> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let fail = |p: &std::path::Path, e: std::io::Error| {
-        Error::failed(
-            format!("cannot keep a copy of {} as {}: {e}", path.display(), p.display()),
+        Error::failed_with(
+            format!("cannot keep a copy of {} as {}", path.display(), p.display()),
+            e,
             "make room or fix the directory's permissions; nothing was changed",
         )
     };
@@ -177,7 +178,7 @@ fn rotate(a: SecretsRotateArgs) -> Result<ExitCode> {
     let site = sitefile::read_site(&a.spec)?;
     let old = sitefile::read_secrets(&a.secrets, None)?;
     let new = pki::rotate(&site, &old, sitefile::now(), &mut sitefile::rng())
-        .map_err(|e| Error::failed(e.to_string(), "see the message above"))?;
+        .map_err(|e| Error::from_source(e, "see the message above"))?;
     let out = a.output.as_deref().unwrap_or(&a.secrets);
     let backup = if out.exists() { Some(backup(out)?) } else { None };
     write(out, &new)?;

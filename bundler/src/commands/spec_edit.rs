@@ -106,7 +106,7 @@ fn apply(file: &Path, path: &str, op: &EditOp) -> Result<ExitCode> {
         ));
     }
     let text = std::str::from_utf8(&bytes)
-        .map_err(|e| Error::failed(format!("{shown}: not UTF-8 text ({e})"), "save the spec as UTF-8"))?;
+        .map_err(|e| Error::failed_with(format!("{shown}: not UTF-8 text"), e, "save the spec as UTF-8"))?;
     let out = edit(text, path, op).map_err(|e| Error::failed(format!("{shown}: {}: {}", e.path, e.message), e.hint))?;
     if stdio {
         std::io::stdout()

@@ -62,8 +62,9 @@ pub fn run(a: UiArgs) -> Result<ExitCode> {
         ));
     }
     let server = Server::http(a.listen).map_err(|e| {
-        Error::failed(
-            format!("cannot listen on {}: {e}", a.listen),
+        Error::failed_with(
+            format!("cannot listen on {}", a.listen),
+            e,
             "choose another address with --listen 127.0.0.1:PORT",
         )
     })?;

@@ -87,8 +87,9 @@ fn from_bundle(a: &UpgradePlanArgs, file: &Path) -> Result<(Site, Option<Lock>, 
                 hint: None,
             }
         } else {
-            Error::failed(
-                format!("{}: BAD: {e}", file.display()),
+            Error::failed_with(
+                format!("{}: BAD", file.display()),
+                e,
                 "plan from a bundle that verifies (meshbundle verify says more)",
             )
         }
@@ -103,8 +104,9 @@ fn from_bundle(a: &UpgradePlanArgs, file: &Path) -> Result<(Site, Option<Lock>, 
     let site = site_as_built(&seal.spec, &format!("{}: the seal's spec", file.display()))?;
     let lock = match &seal.lock {
         Some(text) => Some(meshbundle_core::lock::parse(text).map_err(|e| {
-            Error::failed(
-                format!("{}: the seal's lock: {e}", file.display()),
+            Error::failed_with(
+                format!("{}: the seal's lock", file.display()),
+                e,
                 "the bundle was not made by this meshbundle",
             )
         })?),
@@ -231,8 +233,7 @@ fn plan(a: UpgradePlanArgs) -> Result<ExitCode> {
         Format::Json => {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&plan)
-                    .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?
+                serde_json::to_string_pretty(&plan).map_err(|e| Error::from_source(e, "report this as a bug"))?
             )
         }
         Format::Text => print!("{}", text(&plan)),

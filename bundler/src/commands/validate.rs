@@ -19,7 +19,7 @@ pub fn run(a: ValidateArgs) -> Result<ExitCode> {
                 "valid": false,
                 "errors": 1,
                 "warnings": 0,
-                "diagnostics": [{ "severity": "error", "code": "read", "path": "", "message": e.to_string(), "hint": e.hint() }],
+                "diagnostics": [{ "severity": "error", "code": "read", "path": "", "message": e.full_message(), "hint": e.hint() }],
             });
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
             return Ok(ExitCode::FAILURE);

@@ -195,7 +195,9 @@ fn from_oci_archive(file: &Path, name: &str, cache: &BlobCache, progress: &Progr
         {
             return Err(RegistryError::BadBlob {
                 image: name.into(),
-                blob: format!("sha256:{hex}"),
+                // The name the archive gives the blob, as it gives it (it may
+                // not even be a digest).
+                blob: Digest::from_hex(hex).map_or_else(|_| format!("blobs/sha256/{hex}"), |d| d.to_string()),
                 actual: digest.to_string(),
             });
         }

@@ -45,7 +45,7 @@ fn fs_err(path: &Path) -> impl FnOnce(crate::error::Error) -> CacheError + '_ {
         crate::error::Error::Io { path, source } => CacheError::Io { path, source },
         other => CacheError::Io {
             path: path.to_path_buf(),
-            source: io::Error::other(other.to_string()),
+            source: io::Error::other(other),
         },
     }
 }

@@ -75,7 +75,7 @@ impl Layout {
         let blobs = root.join("blobs/sha256");
         let fs_err = |e: crate::error::Error| CacheError::Io {
             path: blobs.clone(),
-            source: std::io::Error::other(e.to_string()),
+            source: std::io::Error::other(e),
         };
         crate::fsutil::create_dir_all(&blobs, 0o755).map_err(fs_err)?;
         let lock = fs::File::open(root).map_err(io(root))?;
@@ -99,8 +99,8 @@ impl Layout {
             let header = OciLayoutBuilder::default()
                 .image_layout_version("1.0.0")
                 .build()
-                .map_err(|e| io(&marker)(std::io::Error::other(e.to_string())))?;
-            let bytes = canonical_bytes(&header).map_err(|e| io(&marker)(std::io::Error::other(e.to_string())))?;
+                .map_err(|e| io(&marker)(std::io::Error::other(e)))?;
+            let bytes = canonical_bytes(&header).map_err(|e| io(&marker)(std::io::Error::other(e)))?;
             crate::fsutil::create_file(&marker, 0o644)
                 .and_then(|mut f| f.write_all(&bytes))
                 .map_err(io(&marker))?;
@@ -192,7 +192,7 @@ impl Layout {
         let bytes = fs::read(&p).map_err(io(&p))?;
         let index: ImageIndex = serde_json::from_slice(&bytes).map_err(|e| CacheError::Io {
             path: p.clone(),
-            source: std::io::Error::other(e.to_string()),
+            source: std::io::Error::other(e),
         })?;
         Ok(index.manifests().clone())
     }

@@ -63,12 +63,6 @@ pub fn platform_of(entry: &oci_client::manifest::ImageIndexEntry) -> Option<Stri
     })
 }
 
-/// Whether a platform string matches a wanted one (`linux/arm64` matches
-/// `linux/arm64/v8`).
-pub fn platform_matches(have: &str, want: &str) -> bool {
-    have == want || have.strip_prefix(want).is_some_and(|rest| rest.starts_with('/'))
-}
-
 /// oci-spec's digest of a checked digest (always a valid sha256).
 pub fn oci_digest(d: &Digest) -> oci_spec::image::Digest {
     use std::str::FromStr;

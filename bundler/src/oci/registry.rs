@@ -24,7 +24,7 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
-use meshbundle_core::image::ImageRef;
+use meshbundle_core::image::{ImageRef, MediaType, Platform};
 use meshbundle_core::lock::{LockedImage, LockedPlatform};
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
@@ -574,8 +574,8 @@ impl Partial {
         Ok(())
     }
 
-    fn digest(&self) -> String {
-        format!("sha256:{}", hex::encode(self.hasher.clone().finalize()))
+    fn digest(&self) -> Digest {
+        Digest::from_raw(&self.hasher.clone().finalize().into())
     }
 }
 
@@ -1008,7 +1008,7 @@ impl Registries {
                     .blob_once(reference, &url, blob, &mut part, &mut pieced, progress)
                     .await;
                 let failure = match outcome {
-                    Ok(()) if part.digest() == blob.digest.as_str() => break,
+                    Ok(()) if part.digest() == blob.digest => break,
                     Ok(()) if pieced && !refetched => {
                         // The pieces do not make the blob: start again from nothing, at once.
                         refetched = true;
@@ -1017,7 +1017,7 @@ impl Registries {
                         continue;
                     }
                     Ok(()) => {
-                        let actual = part.digest();
+                        let actual = part.digest().to_string();
                         part.reset().await.map_err(|e| disk(&path, e, 0))?;
                         return Err(tries.fail(Failure::Damaged { actual }));
                     }
@@ -1213,7 +1213,10 @@ pub fn locked_from_manifest(
     let mut locked = LockedImage {
         name: name.to_string(),
         digest: digest.clone(),
-        media_type: media_type.clone(),
+        media_type: MediaType::parse(&media_type).map_err(|e| RegistryError::Manifest {
+            image: name.into(),
+            message: e.to_string(),
+        })?,
         platforms: Vec::new(),
         carried_digest: None,
         source,
@@ -1225,9 +1228,14 @@ pub fn locked_from_manifest(
         image: name.into(),
         message,
     })?;
-    let mut entries: Vec<(String, Digest)> = Vec::new();
+    let mut entries: Vec<(Platform, Digest)> = Vec::new();
     for e in &index.manifests {
-        let Some(p) = media::platform_of(e).filter(|p| !p.starts_with("unknown/")) else {
+        // Attestations (`unknown/unknown`) and platforms that are not
+        // `os/architecture[/variant]` can never be the one wanted.
+        let Some(p) = media::platform_of(e)
+            .filter(|p| !p.starts_with("unknown/"))
+            .and_then(|p| Platform::parse(&p).ok())
+        else {
             continue;
         };
         let d = Digest::parse(&e.digest).map_err(|e| RegistryError::Manifest {
@@ -1237,7 +1245,7 @@ pub fn locked_from_manifest(
         entries.push((p, d));
     }
     for want in platforms {
-        match entries.iter().find(|(p, _)| media::platform_matches(p, want)) {
+        match entries.iter().find(|(p, _)| p.matches(want)) {
             Some((p, d)) => locked.platforms.push(LockedPlatform {
                 platform: p.clone(),
                 digest: d.clone(),
@@ -1246,7 +1254,11 @@ pub fn locked_from_manifest(
                 return Err(RegistryError::NoPlatform {
                     image: name.into(),
                     platform: want.clone(),
-                    available: entries.iter().map(|(p, _)| p.as_str()).collect::<Vec<_>>().join(", "),
+                    available: entries
+                        .iter()
+                        .map(|(p, _)| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                 });
             }
         }
@@ -1301,9 +1313,9 @@ where
             }
             None => top,
         };
-        (locked.site_digest().clone(), locked.media_type.clone(), carried)
+        (locked.site_digest().clone(), locked.media_type.to_string(), carried)
     } else {
-        (locked.digest.clone(), locked.media_type.clone(), top)
+        (locked.digest.clone(), locked.media_type.to_string(), top)
     };
     let child_manifests: Vec<(Digest, Vec<u8>)> = if media::is_index(&media_type) {
         let mut v = Vec::new();

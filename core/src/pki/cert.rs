@@ -218,7 +218,7 @@ pub fn from_pem(pem: &str) -> Result<Certificate, PkiError> {
 /// kubeadm's discovery token CA cert hash.
 pub fn spki_sha256(cert: &Certificate) -> Result<String, PkiError> {
     let der = cert.tbs_certificate().subject_public_key_info().to_der().map_err(err)?;
-    Ok(format!("sha256:{}", hex::encode(Sha256::digest(der))))
+    Ok(crate::digest::Digest::of(&der).to_string())
 }
 
 /// Hex SHA-256 of the certificate's DER (its fingerprint).
