@@ -71,6 +71,11 @@ cargo build --release --target x86_64-unknown-linux-musl -p meshbundle --locked
 step "Rust tests"
 cargo test --workspace --locked
 
+step "The module's own build (core without its embedded upstream copies)"
+# Alone, meshbundle-wasm builds core without the copies the CLI embeds, as
+# the page does: each render then needs exactly the copies it names.
+cargo test -p meshbundle-wasm --lib --locked
+
 step "WebAssembly tests (PKI generation inside wasm32)"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test -p meshbundle-wasm --target wasm32-unknown-unknown --locked
