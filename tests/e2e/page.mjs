@@ -371,6 +371,8 @@ try {
   assert.ok((await changed.count()) > 0, "files changed since the download are marked");
   await changed.first().click();
   await page.check("#show-diff");
+  // The viewer asks the worker for the file: wait for its answer.
+  await page.locator("#viewer ins").first().waitFor({ timeout: 10000 }).catch(() => {});
   assert.ok((await page.locator("#viewer ins").count()) > 0, "added lines are shown");
   assert.match(await page.locator("#viewer ins").allTextContents().then((l) => l.join("\n")), /America\/Lima/);
   assert.match(await page.locator("#viewer del").allTextContents().then((l) => l.join("\n")), /Asia\/Tokyo/);
