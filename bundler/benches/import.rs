@@ -426,7 +426,7 @@ fn main() {
                     sync.push(timed(
                         d,
                         &format!(
-                            "skopeo sync --quiet --all --src dir --dest docker --dest-tls-verify=false sync {h}/sync"
+                            "skopeo sync --all --src dir --dest docker --dest-tls-verify=false sync {h}/sync"
                         ),
                     ));
                 }
