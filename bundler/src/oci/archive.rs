@@ -74,15 +74,36 @@ pub fn load(
 }
 
 /// Picks the manifest for `name` from an index.json: the one whose
-/// `org.opencontainers.image.ref.name` is the name or its tag, or the only
-/// one. Its digest is checked (it becomes a path in the cache).
+/// `org.opencontainers.image.ref.name` names the same image (`nginx:1` and
+/// `docker.io/library/nginx:1` alike), else the one whose ref name is just
+/// its tag, else the only one. A layout of many images sharing a tag never
+/// gives one image for another: two candidates are an error. The digest is
+/// checked (it becomes a path in the cache).
 fn pick(entries: &[Descriptor], name: &str) -> Result<Option<Digest>, RegistryError> {
-    let tag = meshbundle_core::image::ImageRef::parse(name).ok().and_then(|r| r.tag);
-    let by_name = entries.iter().find(|e| {
-        let r = ref_name(e).unwrap_or_default();
-        r == name || Some(r) == tag.as_deref() || r.ends_with(&format!(":{}", tag.as_deref().unwrap_or("\u{0}")))
-    });
-    match by_name.or(if entries.len() == 1 { entries.first() } else { None }) {
+    use meshbundle_core::image::ImageRef;
+    let want = ImageRef::parse(name).ok().map(|r| r.tagged());
+    let tag = ImageRef::parse(name).ok().and_then(|r| r.tag);
+    let same_image = |r: &str| r == name || (want.is_some() && ImageRef::parse(r).ok().map(|x| x.tagged()) == want);
+    let named: Vec<&Descriptor> = entries
+        .iter()
+        .filter(|e| same_image(ref_name(e).unwrap_or_default()))
+        .collect();
+    let by_tag: Vec<&Descriptor> = entries
+        .iter()
+        .filter(|e| tag.is_some() && ref_name(e) == tag.as_deref())
+        .collect();
+    let chosen = match (named.as_slice(), by_tag.as_slice()) {
+        ([one], _) | ([], [one]) => Some(*one),
+        ([], []) if entries.len() == 1 => entries.first(),
+        ([], []) => None,
+        _ => {
+            return Err(err(
+                name,
+                "index.json names more than one manifest for it: give each image its own ref name",
+            ));
+        }
+    };
+    match chosen {
         None => Ok(None),
         Some(e) => Digest::parse(e.digest().as_ref())
             .map(Some)
@@ -295,4 +316,35 @@ fn from_docker_archive(
     let raw = canonical_bytes(&oci).map_err(|e| err(name, e.to_string()))?;
     cache.put_bytes(&raw)?;
     Ok(raw)
+}
+
+#[cfg(test)]
+mod pick_tests {
+    use super::*;
+    use crate::oci::layout::named;
+
+    fn entry(hex: char, ref_name: &str) -> Descriptor {
+        let d = Digest::from_hex(&hex.to_string().repeat(64)).unwrap();
+        named(descriptor(MediaType::ImageManifest, &d, 1), ref_name)
+    }
+
+    #[test]
+    fn images_sharing_a_tag_each_get_their_own_manifest() {
+        let entries = [
+            entry('a', "registry.example.internal/bench/img-0:1"),
+            entry('b', "registry.example.internal/bench/img-1:1"),
+            entry('c', "nginx:1.25"),
+        ];
+        let got = |n: &str| pick(&entries, n).unwrap().map(|d| d.hex().chars().next().unwrap());
+        assert_eq!(got("registry.example.internal/bench/img-1:1"), Some('b'));
+        assert_eq!(got("registry.example.internal/bench/img-0:1"), Some('a'));
+        assert_eq!(got("docker.io/library/nginx:1.25"), Some('c'));
+        assert_eq!(got("registry.example.internal/bench/img-2:1"), None);
+        // A ref name that is only the tag, as skopeo writes `oci:DIR:TAG`.
+        assert!(pick(&[entry('d', "1")], "example.com/app:1").unwrap().is_some());
+        let two_tags = [entry('d', "1"), entry('e', "1")];
+        assert!(pick(&two_tags, "example.com/app:1").is_err());
+        // The only entry, whatever its name.
+        assert!(pick(&[entry('f', "app")], "example.com/app:1").unwrap().is_some());
+    }
 }
