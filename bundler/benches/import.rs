@@ -425,9 +425,7 @@ fn main() {
                     let h = &reg.host;
                     sync.push(timed(
                         d,
-                        &format!(
-                            "skopeo sync --all --src dir --dest docker --dest-tls-verify=false sync {h}/sync"
-                        ),
+                        &format!("skopeo sync --all --src dir --dest docker --dest-tls-verify=false sync {h}/sync"),
                     ));
                 }
             }
