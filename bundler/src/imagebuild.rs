@@ -4,7 +4,6 @@
 //! 0, no user, group or host names, one pure-Rust gzip at a fixed level.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{
@@ -160,16 +159,7 @@ fn mode_of(_: &std::fs::Metadata) -> u32 {
 }
 
 fn header(kind: tar::EntryType, size: u64, mode: u32, mtime: u64) -> tar::Header {
-    let mut h = tar::Header::new_ustar();
-    h.set_entry_type(kind);
-    h.set_size(size);
-    h.set_mode(mode);
-    h.set_mtime(mtime);
-    h.set_uid(0);
-    h.set_gid(0);
-    let _ = h.set_username("");
-    let _ = h.set_groupname("");
-    h
+    meshbundle_core::archive::header(meshbundle_core::archive::HeaderFormat::Ustar, kind, size, mode, mtime)
 }
 
 /// One layer: (uncompressed tar, its digest). Parent directories come first,
@@ -199,30 +189,15 @@ fn layer_tar(recipe: &Path, entries: &mut [Entry], mtime: u64) -> Result<Vec<u8>
 }
 
 fn gzip(data: &[u8]) -> Result<Vec<u8>> {
-    let mut gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(Vec::new(), flate2::Compression::new(6));
-    gz.write_all(data)
-        .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
-    gz.finish()
-        .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))
+    meshbundle_core::archive::gzip(data).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))
 }
 
 fn rfc3339(secs: u64) -> String {
-    der::DateTime::from_unix_duration(std::time::Duration::from_secs(secs))
-        .map(|d| {
-            format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                d.year(),
-                d.month(),
-                d.day(),
-                d.hour(),
-                d.minutes(),
-                d.seconds()
-            )
-        })
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
 }
 
 /// Builds the image of `recipe_path` into an OCI layout at `out`; returns the

@@ -12,20 +12,45 @@ use crate::tree::FileTree;
 #[error("cannot build the archive: {0}")]
 pub struct ArchiveError(String);
 
-fn header(path: &str, size: u64, mode: u32, dir: bool) -> tar::Header {
-    let mut h = tar::Header::new_gnu();
+/// The tar formats meshbundle writes: GNU headers for bundles and
+/// configuration archives, ustar for image layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderFormat {
+    Gnu,
+    Ustar,
+}
+
+/// A reproducible tar header, the one helper every archive meshbundle
+/// writes uses: the given type, size, mode and mtime, uid and gid 0, no user
+/// or group name. The path is set by whoever appends the entry.
+pub fn header(format: HeaderFormat, kind: tar::EntryType, size: u64, mode: u32, mtime: u64) -> tar::Header {
+    let mut h = match format {
+        HeaderFormat::Gnu => tar::Header::new_gnu(),
+        HeaderFormat::Ustar => tar::Header::new_ustar(),
+    };
+    h.set_entry_type(kind);
     h.set_size(size);
     h.set_mode(mode);
-    h.set_mtime(0);
+    h.set_mtime(mtime);
     h.set_uid(0);
     h.set_gid(0);
-    h.set_entry_type(if dir {
-        tar::EntryType::Directory
-    } else {
-        tar::EntryType::Regular
-    });
-    let _ = path;
+    if format == HeaderFormat::Ustar {
+        let _ = h.set_username("");
+        let _ = h.set_groupname("");
+    }
     h
+}
+
+/// `data` gzipped the one way meshbundle gzips: level 6 of the pure-Rust
+/// compressor, mtime 0, no file name, operating system "unknown" (255), so
+/// the CLI and the browser give the same bytes.
+pub fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .operating_system(255)
+        .write(Vec::with_capacity(data.len() / 2), flate2::Compression::new(6));
+    gz.write_all(data)?;
+    gz.finish()
 }
 
 /// The tree as an uncompressed tar, under `prefix/` when given.
@@ -62,11 +87,17 @@ pub fn tar(tree: &FileTree, prefix: &str) -> Result<Vec<u8>, ArchiveError> {
     }
     // Directories first (sorted, so parents come before children), then files.
     for d in &dirs {
-        let mut h = header(d, 0, 0o755, true);
+        let mut h = header(HeaderFormat::Gnu, tar::EntryType::Directory, 0, 0o755, 0);
         b.append_data(&mut h, format!("{d}/"), std::io::empty()).map_err(err)?;
     }
     for (path, f) in tree.iter() {
-        let mut h = header(path, f.bytes.len() as u64, f.mode, false);
+        let mut h = header(
+            HeaderFormat::Gnu,
+            tar::EntryType::Regular,
+            f.bytes.len() as u64,
+            f.mode,
+            0,
+        );
         b.append_data(&mut h, join(path), f.bytes.as_slice()).map_err(err)?;
     }
     b.into_inner().map_err(err)
@@ -75,12 +106,7 @@ pub fn tar(tree: &FileTree, prefix: &str) -> Result<Vec<u8>, ArchiveError> {
 /// The tree as a `.tar.gz`.
 pub fn tar_gz(tree: &FileTree, prefix: &str) -> Result<Vec<u8>, ArchiveError> {
     let raw = tar(tree, prefix)?;
-    let mut gz = flate2::GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(Vec::new(), flate2::Compression::new(6));
-    gz.write_all(&raw).map_err(|e| ArchiveError(e.to_string()))?;
-    gz.finish().map_err(|e| ArchiveError(e.to_string()))
+    gzip(&raw).map_err(|e| ArchiveError(e.to_string()))
 }
 
 #[cfg(test)]

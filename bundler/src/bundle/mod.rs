@@ -27,14 +27,13 @@ pub const SEAL_SUM: &str = "SEAL.sha256";
 pub const SEAL_SIG: &str = "SEAL.json.sig";
 pub use meshbundle_core::seal::FORMAT;
 
-/// A tar header for a regular file of the bundle.
+/// A tar header for a regular file of the bundle (GNU, mtime 0, uid and gid 0).
 pub fn header(size: u64, mode: u32) -> tar::Header {
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(tar::EntryType::Regular);
-    h.set_size(size);
-    h.set_mode(mode);
-    h.set_mtime(0);
-    h.set_uid(0);
-    h.set_gid(0);
-    h
+    meshbundle_core::archive::header(
+        meshbundle_core::archive::HeaderFormat::Gnu,
+        tar::EntryType::Regular,
+        size,
+        mode,
+        0,
+    )
 }

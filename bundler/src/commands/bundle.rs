@@ -28,21 +28,6 @@ use crate::oci::registry::{Registries, RegistryOptions};
 use crate::progress::Progress;
 use crate::{fsutil, report, sitefile};
 
-fn human(bytes: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < units.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", units[i])
-    }
-}
-
 /// Whether an executable is statically linked (an ELF without a program interpreter).
 fn is_static(path: &Path) -> bool {
     let Ok(b) = std::fs::read(path) else {
@@ -448,7 +433,7 @@ fn report_built(a: &BuildArgs, built: &crate::bundle::build::Built) {
             eprintln!(
                 "wrote {} ({}, {} entries: {} images, {} files)",
                 a.output.display(),
-                human(built.bytes),
+                indicatif::HumanBytes(built.bytes),
                 s.entries.len(),
                 s.images.len(),
                 s.files.len()
@@ -573,7 +558,7 @@ pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
                     .unwrap_or_default()
                 ),
                 Format::Text => {
-                    println!("{}: ok ({}, {} entries, {})", a.file.display(), r.head.id, r.entries, human(bytes));
+                    println!("{}: ok ({}, {} entries, {})", a.file.display(), r.head.id, r.entries, indicatif::HumanBytes(bytes));
                     println!("signature: {}", r.signed.describe());
                     if !nc.is_empty() {
                         println!("{nc}");
@@ -673,11 +658,16 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
             }
             println!("images     {}", s.images.len());
             for i in &s.images {
-                println!("  {}  {}", i.site, human(i.size));
+                println!("  {}  {}", i.site, indicatif::HumanBytes(i.size));
             }
             println!("files      {}", s.files.len());
             for f in &s.files {
-                println!("  {:<28} {}  {}", f.name.as_str(), f.sha256, human(f.size));
+                println!(
+                    "  {:<28} {}  {}",
+                    f.name.as_str(),
+                    f.sha256,
+                    indicatif::HumanBytes(f.size)
+                );
             }
             if !s.certificates.is_empty() {
                 println!("certificates");
@@ -698,7 +688,11 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
                 }
             );
             println!("signature  {}", signed.describe());
-            println!("size       {} in {} entries", human(total), s.entries.len());
+            println!(
+                "size       {} in {} entries",
+                indicatif::HumanBytes(total),
+                s.entries.len()
+            );
             if !s.not_carried.is_empty() {
                 println!("{}", s.not_carried);
                 for name in s.not_carried.images.iter().chain(&s.not_carried.files) {
@@ -838,16 +832,16 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
         eprintln!(
             "{}: every target has what the bundle holds for it: 0 bytes read of its {all_entries} entries ({})",
             a.file.display(),
-            human(all_bytes)
+            indicatif::HumanBytes(all_bytes)
         );
     } else {
         eprintln!(
             "{}: verified the {} entries to be written ({}); the other {} entries ({}) are not needed and were not read",
             a.file.display(),
             read.entries,
-            human(read.bytes),
+            indicatif::HumanBytes(read.bytes),
             all_entries - read.entries,
-            human(all_bytes - read.bytes)
+            indicatif::HumanBytes(all_bytes - read.bytes)
         );
     }
     summary.insert(
@@ -898,7 +892,7 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
                 sock.display(),
                 a.namespace,
                 loaded.blobs_sent,
-                human(loaded.bytes_sent),
+                indicatif::HumanBytes(loaded.bytes_sent),
                 loaded.images_already_there
             );
         }
@@ -915,7 +909,7 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
                 "pushed {} images to {host}: {} blobs sent ({}), {} mounted, {} already there; {} images already there",
                 pushed.images - pushed.images_already_there,
                 pushed.blobs_pushed,
-                human(pushed.bytes_pushed),
+                indicatif::HumanBytes(pushed.bytes_pushed),
                 pushed.blobs_mounted,
                 pushed.blobs_skipped,
                 pushed.images_already_there

@@ -123,19 +123,12 @@ fn show(a: SecretsShowArgs) -> Result<ExitCode> {
 fn backup(path: &std::path::Path) -> Result<std::path::PathBuf> {
     use std::io::Write;
     let bytes = fsutil::read_private(path, 1 << 24, "a secrets file")?;
-    let stamp = der::DateTime::from_unix_duration(std::time::Duration::from_secs(sitefile::now()))
-        .map(|d| {
-            format!(
-                "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-                d.year(),
-                d.month(),
-                d.day(),
-                d.hour(),
-                d.minutes(),
-                d.seconds()
-            )
-        })
-        .unwrap_or_else(|_| sitefile::now().to_string());
+    let now = sitefile::now();
+    let stamp = i64::try_from(now)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map(|d| d.format("%Y%m%dT%H%M%SZ").to_string())
+        .unwrap_or_else(|| now.to_string());
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

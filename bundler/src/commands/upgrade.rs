@@ -245,21 +245,6 @@ fn plan(a: UpgradePlanArgs) -> Result<ExitCode> {
     })
 }
 
-fn human(bytes: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < units.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", units[i])
-    }
-}
-
 /// A line as it may be printed: values come from specs, locks and seals, so
 /// every character a terminal would act on is escaped.
 fn safe(line: &str) -> String {
@@ -374,7 +359,7 @@ pub fn text(p: &Plan) -> String {
         for (state, name, digest, bytes) in list.iter().filter(|x| x.0 != CarryState::Unchanged) {
             let size = match (state, bytes) {
                 (CarryState::Removed, _) => "not carried; stays at the site until nothing uses it".to_string(),
-                (_, Some(b)) => human(*b),
+                (_, Some(b)) => indicatif::HumanBytes(*b).to_string(),
                 (_, None) => "known after build".into(),
             };
             let digest = digest.map(|d| d.to_string()).unwrap_or_else(|| "not locked".into());
@@ -382,7 +367,7 @@ pub fn text(p: &Plan) -> String {
         }
     }
     let s = &c.size;
-    let part = |x: Option<u64>| x.map(human).unwrap_or_else(|| "known after build".into());
+    let part = |x: Option<u64>| x.map_or_else(|| "known after build".into(), |b| indicatif::HumanBytes(b).to_string());
     out.push(format!(
         "  size as a differential bundle (build --since): {}{} (files {}, images {}), besides its seal, rendered tree and meshbundle binary",
         if s.at_most { "at most " } else { "" },

@@ -152,45 +152,8 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
         return Some(Duration::from_secs(v.parse().unwrap_or(u64::MAX)));
     }
-    let at = parse_http_date(v)?;
+    let at = httpdate::parse_http_date(v).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// An IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`), the form HTTP senders use.
-fn parse_http_date(s: &str) -> Option<SystemTime> {
-    let f: Vec<&str> = s.split_ascii_whitespace().collect();
-    let [wkday, day, month, year, time, "GMT"] = f[..] else {
-        return None;
-    };
-    if !wkday.ends_with(',') || day.len() != 2 || year.len() != 4 {
-        return None;
-    }
-    let day: u32 = day.parse().ok()?;
-    let month = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ]
-    .iter()
-    .position(|m| *m == month)? as u32
-        + 1;
-    let year: i64 = year.parse().ok()?;
-    let hms: Vec<u64> = time.split(':').map(|x| x.parse().ok()).collect::<Option<_>>()?;
-    let [h, m, sec] = hms[..] else { return None };
-    if !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 || !(1970..=9999).contains(&year) {
-        return None;
-    }
-    // Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-    let (y, mo) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * i64::from(mo) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = u64::try_from(days).ok()? * 86_400 + h * 3600 + m * 60 + sec;
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
 }
 
 fn seconds(d: Duration) -> String {
@@ -201,31 +164,22 @@ fn seconds(d: Duration) -> String {
     }
 }
 
-fn bytes(n: u64) -> String {
-    if n < 10 << 10 {
-        format!("{n} bytes")
-    } else if n < 10 << 20 {
-        format!("{:.1} KiB", n as f64 / 1024.0)
-    } else if n < 10 << 30 {
-        format!("{:.1} MiB", n as f64 / (1 << 20) as f64)
-    } else {
-        format!("{:.1} GiB", n as f64 / (1 << 30) as f64)
-    }
-}
-
-/// Runs `f` until it succeeds, retrying transient failures with exponential backoff.
-pub async fn with_retries<T, F, Fut>(mut f: F) -> Result<T, OciDistributionError>
+/// Runs an oci-client call until it succeeds, retrying transient failures
+/// with the waits, limits and messages of [`Tries`], the one retry policy of
+/// every transfer; gives back the call's own error when it is not worth
+/// another try or the tries are spent.
+async fn with_retries<T, F, Fut>(mut tries: Tries<'_>, mut f: F) -> Result<T, OciDistributionError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, OciDistributionError>>,
 {
-    let mut attempt = 1;
     loop {
         match f().await {
             Ok(v) => return Ok(v),
-            Err(e) if attempt < ATTEMPTS && retryable(&e) => {
-                tokio::time::sleep(backoff(attempt)).await;
-                attempt += 1;
+            Err(e) if retryable(&e) => {
+                if tries.next(Failure::retry(describe(&e))).await.is_err() {
+                    return Err(e);
+                }
             }
             Err(e) => return Err(e),
         }
@@ -718,7 +672,9 @@ impl Registries {
                 if bearer {
                     refreshed = true;
                     let auth = self.auth(&host);
-                    let got = with_retries(|| self.client.auth(reference, &auth, RegistryOperation::Pull)).await;
+                    let image = reference.whole();
+                    let tries = Tries::new(&image, format!("token from {host}"), None);
+                    let got = with_retries(tries, || self.client.auth(reference, &auth, RegistryOperation::Pull)).await;
                     match got {
                         Ok(Some(t)) => {
                             if let Ok(mut m) = self.tokens.lock() {
@@ -795,7 +751,9 @@ impl Registries {
                 if bearer {
                     refreshed = true;
                     let auth = self.auth(host);
-                    match with_retries(|| self.client.auth(&reference, &auth, op)).await {
+                    let image = format!("{host}/{repository}");
+                    let tries = Tries::new(&image, format!("token from {host}"), None);
+                    match with_retries(tries, || self.client.auth(&reference, &auth, op)).await {
                         Ok(Some(t)) => {
                             if let Ok(mut m) = self.tokens.lock() {
                                 m.insert(key.clone(), t);
@@ -843,7 +801,7 @@ impl Registries {
         );
         let resp = self.get(reference, url, headers, "manifest").await?;
         let too_big = || Failure::Fatal {
-            message: format!("the manifest is larger than {}", bytes(MAX_MANIFEST)),
+            message: format!("the manifest is larger than {}", indicatif::HumanBytes(MAX_MANIFEST)),
             hint: "this is not an image manifest meshbundle can carry; check the reference".into(),
         };
         if resp.content_length().is_some_and(|n| n > MAX_MANIFEST) {
@@ -855,7 +813,7 @@ impl Registries {
             let chunk = chunk.map_err(|e| {
                 Failure::retry(format!(
                     "the connection broke after {} of the manifest ({})",
-                    bytes(body.len() as u64),
+                    indicatif::HumanBytes(body.len() as u64),
                     http_error(&e)
                 ))
             })?;
@@ -968,7 +926,7 @@ impl Registries {
             let keep = if kept > 0 {
                 format!(
                     "; the {} fetched so far are kept, and the next pull resumes there",
-                    bytes(kept)
+                    indicatif::HumanBytes(kept)
                 )
             } else {
                 String::new()
@@ -1031,8 +989,8 @@ impl Registries {
                     {
                         *hint = format!(
                             "{hint}: the {} of {} fetched so far are kept in {}, and the download will resume there",
-                            bytes(kept),
-                            bytes(blob.size),
+                            indicatif::HumanBytes(kept),
+                            indicatif::HumanBytes(blob.size),
                             path.display()
                         );
                     }
@@ -1104,8 +1062,8 @@ impl Registries {
             let chunk = chunk.map_err(|e| {
                 BlobFailure::Net(Failure::retry(format!(
                     "the connection broke after {} of {} ({})",
-                    bytes(part.have),
-                    bytes(blob.size),
+                    indicatif::HumanBytes(part.have),
+                    indicatif::HumanBytes(blob.size),
                     http_error(&e)
                 )))
             })?;
@@ -1121,8 +1079,8 @@ impl Registries {
         if part.have < blob.size {
             return Err(BlobFailure::Net(Failure::retry(format!(
                 "the answer ended after {} of {}",
-                bytes(part.have),
-                bytes(blob.size)
+                indicatif::HumanBytes(part.have),
+                indicatif::HumanBytes(blob.size)
             ))));
         }
         Ok(())
@@ -1133,7 +1091,9 @@ impl Registries {
         let host = reference.registry().to_string();
         let auth = self.auth(&host);
         self.client.store_auth_if_needed(&host, &auth).await;
-        with_retries(|| self.client.blob_exists(reference, digest))
+        let image = reference.whole();
+        let tries = Tries::new(&image, format!("blob {digest}"), None);
+        with_retries(tries, || self.client.blob_exists(reference, digest))
             .await
             .map_err(|e| self.oci_err(&reference.whole(), &host, e))
     }
@@ -1152,7 +1112,9 @@ impl Registries {
             .auth(reference, &auth, RegistryOperation::Push)
             .await
             .map_err(|e| self.oci_err(&reference.whole(), &host, e))?;
-        with_retries(|| async {
+        let image = reference.whole();
+        let tries = Tries::new(&image, format!("blob {digest}"), None);
+        with_retries(tries, || async {
             let f = tokio::fs::File::open(path).await?;
             let stream = tokio_util::io::ReaderStream::with_capacity(f, 1 << 20)
                 .map(|r| r.map_err(OciDistributionError::IoError));
@@ -1175,10 +1137,14 @@ impl Registries {
         let host = reference.registry().to_string();
         let ct = HeaderValue::from_str(media_type).map_err(|e| RegistryError::Setup(e.to_string()))?;
         let body = bytes::Bytes::copy_from_slice(raw);
-        with_retries(|| self.client.push_manifest_raw(reference, body.clone(), ct.clone()))
-            .await
-            .map(|_| ())
-            .map_err(|e| self.oci_err(&reference.whole(), &host, e))
+        let image = reference.whole();
+        let tries = Tries::new(&image, "manifest".into(), None);
+        with_retries(tries, || {
+            self.client.push_manifest_raw(reference, body.clone(), ct.clone())
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| self.oci_err(&reference.whole(), &host, e))
     }
 
     /// A reference on a host (no mirror), for pushing.
@@ -1378,12 +1344,13 @@ mod tests {
             "a date gone by: no wait"
         );
         assert_eq!(
-            parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"),
-            Some(SystemTime::UNIX_EPOCH)
+            parse_retry_after("Tue, 29 Feb 2028 12:00:00 GMT", SystemTime::UNIX_EPOCH),
+            Some(Duration::from_secs(1_835_438_400))
         );
         assert_eq!(
-            parse_http_date("Tue, 29 Feb 2028 12:00:00 GMT"),
-            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_835_438_400))
+            parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now),
+            Some(Duration::from_secs(2)),
+            "the obsolete RFC 850 form, which HTTP recipients must accept"
         );
         for bad in [
             "",
