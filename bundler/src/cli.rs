@@ -395,7 +395,7 @@ fn example_name() -> clap::builder::PossibleValuesParser {
 }
 
 /// `-j`'s help, one text for every command that has it.
-const JOBS_HELP: &str = "Registry and file transfers at once: blobs and manifests pulled or pushed, registry questions asked, images and files resolved (hashing is not bounded by it: it runs on every core)";
+const JOBS_HELP: &str = "Registry and file transfers at once: blobs and manifests pulled or pushed, registry questions asked, images and files resolved; also the `ctr` unpacking images into containerd side by side, at most one per core (hashing is not bounded by it: it runs on every core)";
 
 /// `-j N`: a whole number of transfers, at least 1.
 fn jobs(s: &str) -> Result<usize, String> {

@@ -324,40 +324,49 @@ fn lock_is_the_same_bytes_whatever_the_concurrency() {
 fn import_into_containerd_streams_the_layout_and_unpacks_every_image() {
     let b = built();
     let d = b.dir.path();
-    let ctrd = common::registry::Containerd::start(true);
-    let o = Command::new("unshare")
-        .args(["-n", common::bin(), "import", "site.mbundle", "--quiet", "--containerd"])
-        .arg(&ctrd.socket)
-        .args(["--format", "json"])
-        .current_dir(d)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o.stderr));
-    let ls = text(&ctrd.ctr(&["-n", "k8s.io", "images", "ls"]).stdout);
-    let check = text(&ctrd.ctr(&["-n", "k8s.io", "images", "check"]).stdout);
-    for (path, digest, _) in &b.images {
-        let line = ls
-            .lines()
-            .find(|l| {
-                l.split_whitespace()
-                    .next()
-                    .is_some_and(|n| n.ends_with(&format!("/{path}")))
-            })
-            .unwrap_or_else(|| panic!("{path} in:\n{ls}"));
-        assert_eq!(line.split_whitespace().nth(2), Some(digest.as_str()), "{line}");
-        let c = check
-            .lines()
-            .find(|l| {
-                l.split_whitespace()
-                    .next()
-                    .is_some_and(|n| n.ends_with(&format!("/{path}")))
-            })
+    // -j 1: one `ctr images import` streams and unpacks; -j 2: one stream
+    // fills the content store, then two unpack their shares side by side.
+    for jobs in ["1", "2"] {
+        let ctrd = common::registry::Containerd::start(true);
+        let o = Command::new("unshare")
+            .args([
+                "-n",
+                common::bin(),
+                "import",
+                "site.mbundle",
+                "--quiet",
+                "-j",
+                jobs,
+                "--containerd",
+            ])
+            .arg(&ctrd.socket)
+            .args(["--format", "json"])
+            .current_dir(d)
+            .output()
             .unwrap();
-        assert!(c.contains("complete"), "every blob is there: {c}");
+        assert!(o.status.success(), "-j {jobs}: {}", text(&o.stderr));
+        let ls = text(&ctrd.ctr(&["-n", "k8s.io", "images", "ls"]).stdout);
+        let check = text(&ctrd.ctr(&["-n", "k8s.io", "images", "check"]).stdout);
+        for (path, digest, _) in &b.images {
+            let named = |l: &&str| {
+                l.split_whitespace()
+                    .next()
+                    .is_some_and(|n| n.ends_with(&format!("/{path}")))
+            };
+            let line = ls
+                .lines()
+                .find(named)
+                .unwrap_or_else(|| panic!("-j {jobs}: {path} in:\n{ls}"));
+            assert_eq!(line.split_whitespace().nth(2), Some(digest.as_str()), "{line}");
+            let c = check.lines().find(named).unwrap();
+            assert!(c.contains("complete"), "-j {jobs}: every blob is there: {c}");
+            assert_eq!(
+                c.split_whitespace().last(),
+                Some("true"),
+                "-j {jobs}: unpacked (the last column of ctr images check): {c}"
+            );
+        }
     }
-    // Unpacked: one snapshot per distinct layer chain at least.
-    let snaps = text(&ctrd.ctr(&["-n", "k8s.io", "snapshots", "ls"]).stdout);
-    assert!(snaps.lines().count() > 1, "the images were unpacked:\n{snaps}");
 }
 
 /// Where the entry `path` of a bundle lies: (offset of its content, size).

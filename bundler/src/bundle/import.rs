@@ -745,24 +745,30 @@ pub struct Loaded {
     pub bytes_sent: u64,
 }
 
-/// Loads the images into containerd with `ctr images import` (which
-/// unpacks them), unless `plan` found every one there. It streams the
-/// layout's own files (`index.json`, `oci-layout`) and the blobs the content
-/// store lacks, each read from where it lies in the bundle, 1 MiB at a
-/// time, straight into ctr's stdin; the blobs containerd has are left out
-/// (`ctr images import` finds them in its content store). containerd checks
-/// every blob against its digest as it commits it (and every layer against
-/// its diff id as it unpacks), so blobs, verified before, are not hashed a
-/// second time here; the layout's own files are hashed again as they go.
-/// Needs no network.
+/// Loads the images into containerd with `ctr images import`, unless
+/// `plan` found every one there. It streams the layout's own files
+/// (`index.json`, `oci-layout`) and the blobs the content store lacks, each
+/// read from where it lies in the bundle, 1 MiB at a time, straight into
+/// ctr's stdin; the blobs containerd has are left out (`ctr images import`
+/// finds them in its content store). containerd checks every blob against
+/// its digest as it commits it (and every layer against its diff id as it
+/// unpacks), so blobs, verified before, are not hashed a second time here;
+/// the layout's own files are hashed again as they go.
+///
+/// With `jobs` above 1 (at most one per core) and more than one image, the load is done in two
+/// steps: one stream puts every blob in the content store (`--no-unpack`),
+/// then up to `jobs` `ctr images import` run side by side, each given only
+/// an index of its share of the images, and unpack them (one `ctr` unpacks
+/// its images one layer after another). Images that share layers go to the
+/// same share, so a shared layer is unpacked once. Needs no network.
 pub fn containerd(
     checked: &Checked,
     plan: &CtrPlan,
     socket: &Path,
     namespace: &str,
+    jobs: usize,
     progress: &Progress,
 ) -> Result<Loaded> {
-    use std::os::unix::fs::FileExt;
     let seal = &checked.head.seal;
     let mut out = Loaded {
         images: seal.images.len(),
@@ -791,10 +797,34 @@ pub fn containerd(
         ));
     }
     progress.add_total(layout.iter().map(|l| l.1.size).sum());
-    let mut child = Command::new("ctr")
+    let jobs = jobs.min(std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    let split = jobs > 1 && seal.images.len() > 1;
+    let small = ctr_stream(checked, &layout, socket, namespace, !split, &mut out, progress)?;
+    if split {
+        let index = small
+            .get("index.json")
+            .ok_or_else(|| Error::failed("the bundle's layout has no index.json", "the bundle is damaged"))?;
+        let layout_file = small
+            .get("oci-layout")
+            .ok_or_else(|| Error::failed("the bundle's layout has no oci-layout", "the bundle is damaged"))?;
+        progress.phase("unpack");
+        unpack_side_by_side(seal, index, layout_file, socket, namespace, jobs)?;
+    }
+    Ok(out)
+}
+
+/// `ctr … images import -` with `--no-unpack` unless `unpack`.
+fn ctr_import(socket: &Path, namespace: &str, unpack: bool) -> Result<std::process::Child> {
+    Command::new("ctr")
         .arg("-a")
         .arg(socket)
-        .args(["-n", namespace, "images", "import", "--no-unpack=false", "-"])
+        .args(["-n", namespace, "images", "import"])
+        .arg(if unpack {
+            "--no-unpack=false"
+        } else {
+            "--no-unpack=true"
+        })
+        .arg("-")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -804,16 +834,49 @@ pub fn containerd(
                 format!("cannot run ctr: {e}"),
                 "ctr comes with containerd; put it on PATH",
             )
-        })?;
+        })
+}
+
+/// Waits for a `ctr images import` and says what it said when it failed.
+fn ctr_done(child: std::process::Child) -> Result<()> {
+    let o = child
+        .wait_with_output()
+        .map_err(|e| Error::failed(e.to_string(), "ctr failed"))?;
+    if !o.status.success() {
+        return Err(Error::failed(
+            format!(
+                "ctr images import failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ),
+            "check the containerd socket and namespace",
+        ));
+    }
+    Ok(())
+}
+
+/// Streams `layout` to one `ctr images import` as a tar; gives back the
+/// layout's own (small) files as streamed, each checked against the seal.
+fn ctr_stream(
+    checked: &Checked,
+    layout: &[(String, crate::oci::push::Span, &SealEntry)],
+    socket: &Path,
+    namespace: &str,
+    unpack: bool,
+    out: &mut Loaded,
+    progress: &Progress,
+) -> Result<std::collections::BTreeMap<String, Vec<u8>>> {
+    use std::os::unix::fs::FileExt;
+    let mut child = ctr_import(socket, namespace, unpack)?;
     let stdin = child
         .stdin
         .take()
         .ok_or_else(|| Error::failed("ctr has no stdin", "report this as a bug"))?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, stdin);
     let file = checked.file();
+    let mut small_files = std::collections::BTreeMap::new();
     let streamed = (|| -> Result<()> {
         let mut buf = vec![0u8; 1 << 20];
-        for (rel, span, entry) in &layout {
+        for (rel, span, entry) in layout {
             let mut h = super::header(span.size, 0o644);
             h.set_path(rel)
                 .map_err(|e| Error::failed(format!("{}: {e}", entry.path), "the bundle is damaged"))?;
@@ -822,6 +885,7 @@ pub fn containerd(
                 .map_err(|e| Error::failed(format!("streaming {} to ctr: {e}", entry.path), "see ctr's error below"))?;
             let small = !rel.starts_with("blobs/");
             let mut hash = small.then(<sha2::Sha256 as sha2::Digest>::new);
+            let mut kept = Vec::new();
             let mut pos = 0u64;
             while pos < span.size {
                 let n = (span.size - pos).min(buf.len() as u64) as usize;
@@ -829,6 +893,7 @@ pub fn containerd(
                     .map_err(|e| Error::io(entry.path.as_str(), e))?;
                 if let Some(h) = hash.as_mut() {
                     sha2::Digest::update(h, &buf[..n]);
+                    kept.extend_from_slice(&buf[..n]);
                 }
                 w.write_all(&buf[..n]).map_err(|e| {
                     Error::failed(format!("streaming {} to ctr: {e}", entry.path), "see ctr's error below")
@@ -836,15 +901,15 @@ pub fn containerd(
                 progress.inc(n as u64);
                 pos += n as u64;
             }
-            if let Some(h) = hash
-                && hex::encode(sha2::Digest::finalize(h)) != entry.sha256.hex()
-            {
-                return Err(Error::failed(
-                    format!("{}: content changed", entry.path),
-                    "the bundle changed since it was checked",
-                ));
-            }
-            if !small {
+            if let Some(h) = hash {
+                if hex::encode(sha2::Digest::finalize(h)) != entry.sha256.hex() {
+                    return Err(Error::failed(
+                        format!("{}: content changed", entry.path),
+                        "the bundle changed since it was checked",
+                    ));
+                }
+                small_files.insert(rel.clone(), kept);
+            } else {
                 out.blobs_sent += 1;
                 out.bytes_sent += span.size;
             }
@@ -862,20 +927,126 @@ pub fn containerd(
         let _ = child.kill();
     }
     drop(w);
-    let o = child
-        .wait_with_output()
-        .map_err(|e| Error::failed(e.to_string(), "ctr failed"))?;
+    let done = ctr_done(child);
     streamed?;
-    if !o.status.success() {
-        return Err(Error::failed(
-            format!(
-                "ctr images import failed: {}",
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
-            "check the containerd socket and namespace",
-        ));
+    done?;
+    Ok(small_files)
+}
+
+/// Splits the images into at most `jobs` shares of about equal bytes,
+/// putting each image where the bytes it adds (the blobs that share lacks)
+/// are fewest, so images with common layers go together.
+fn shares(seal: &Seal, digests: &[String], jobs: usize) -> Vec<Vec<usize>> {
+    let sizes: std::collections::HashMap<String, u64> = seal
+        .entries
+        .iter()
+        .filter_map(|e| {
+            e.path
+                .as_str()
+                .strip_prefix("images/blobs/sha256/")
+                .map(|hex| (format!("sha256:{hex}"), e.size))
+        })
+        .collect();
+    let blobs_of = |d: &str| -> Vec<String> {
+        seal.images
+            .iter()
+            .find(|i| i.digest.as_str() == d)
+            .map(|i| {
+                i.manifests
+                    .iter()
+                    .chain(&i.blobs)
+                    .map(|b| b.as_str().to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut order: Vec<(usize, Vec<String>, u64)> = digests
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let b = blobs_of(d);
+            let bytes = b.iter().map(|x| sizes.get(x).copied().unwrap_or(0)).sum();
+            (i, b, bytes)
+        })
+        .collect();
+    order.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)));
+    let n = jobs.min(digests.len()).max(1);
+    let mut held: Vec<(BTreeSet<String>, u64, Vec<usize>)> = vec![(BTreeSet::new(), 0, Vec::new()); n];
+    for (i, blobs, _) in order {
+        let adds = |h: &BTreeSet<String>| -> u64 {
+            blobs
+                .iter()
+                .filter(|b| !h.contains(*b))
+                .map(|b| sizes.get(b).copied().unwrap_or(0))
+                .sum()
+        };
+        let Some(best) = (0..n).min_by_key(|&g| (held[g].1 + adds(&held[g].0), g)) else {
+            continue;
+        };
+        let added = adds(&held[best].0);
+        let share = &mut held[best];
+        share.1 += added;
+        share.0.extend(blobs);
+        share.2.push(i);
     }
-    Ok(out)
+    held.into_iter()
+        .map(|h| {
+            let mut v = h.2;
+            v.sort_unstable();
+            v
+        })
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// Runs one `ctr images import` per share of the images, side by side, each
+/// given the layout's `oci-layout` and an index of its share (every blob is
+/// in the content store already), and waits for all: each unpacks its share.
+fn unpack_side_by_side(
+    seal: &Seal,
+    index: &[u8],
+    layout_file: &[u8],
+    socket: &Path,
+    namespace: &str,
+    jobs: usize,
+) -> Result<()> {
+    let whole = oci_spec::image::ImageIndex::from_reader(index)
+        .map_err(|e| Error::failed(format!("images/index.json: {e}"), "the bundle is damaged"))?;
+    let manifests = whole.manifests().clone();
+    let digests: Vec<String> = manifests.iter().map(|m| m.digest().to_string()).collect();
+    let mut children = Vec::new();
+    for share in shares(seal, &digests, jobs) {
+        let mut part = whole.clone();
+        part.set_manifests(share.iter().map(|&i| manifests[i].clone()).collect());
+        let json = serde_json::to_vec(&part).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, bytes) in [("oci-layout", layout_file), ("index.json", json.as_slice())] {
+            let mut h = super::header(bytes.len() as u64, 0o644);
+            tar.append_data(&mut h, name, bytes)
+                .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+        }
+        let tar = tar
+            .into_inner()
+            .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+        let mut child = ctr_import(socket, namespace, true)?;
+        let mut stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| Error::failed("ctr has no stdin", "report this as a bug"))?;
+        let fed = stdin.write_all(&tar);
+        drop(stdin);
+        children.push((child, fed));
+    }
+    let mut first = None;
+    for (child, fed) in children {
+        let done = fed
+            .map_err(|e| Error::failed(format!("streaming an index to ctr: {e}"), "see ctr's error below"))
+            .and(ctr_done(child));
+        if first.is_none() {
+            first = done.err();
+        }
+    }
+    first.map_or(Ok(()), Err)
 }
 
 #[derive(Debug, Default, serde::Serialize)]

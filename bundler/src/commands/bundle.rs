@@ -876,7 +876,7 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
     }
     if let (Some(sock), Some(plan)) = (&a.containerd, &ctr_plan) {
         let p = Progress::bytes("containerd", a.quiet);
-        let loaded = imp::containerd(&checked, plan, sock, &a.namespace, &p)?;
+        let loaded = imp::containerd(&checked, plan, sock, &a.namespace, a.jobs, &p)?;
         p.finish();
         if plan.all_there() {
             eprintln!(
