@@ -10,7 +10,8 @@
 //!   hundred images); the peak memory of import (goal: < 64 MiB);
 //! - `import --containerd` into a containerd of its own (own config, root,
 //!   state and socket, no network), against `ctr -n k8s.io images import` of
-//!   an oci-archive of the same images (goal: faster), a second import into
+//!   an oci-archive of the same images (goal: faster), `import -j 1` (one
+//!   ctr streams and unpacks, no unpacking side by side), a second import into
 //!   the same containerd (which reads no image), and `ctr run` of an
 //!   imported image afterwards, with no network;
 //! - `lock` of the production spec against a local registry and file server,
@@ -475,9 +476,24 @@ fn main() {
                 .arg("."));
             std::fs::remove_dir_all(d.join("images")).unwrap();
             run(Command::new("cat").arg(d.join("oci.tar")).stdout(Stdio::null()));
-            let (mut mb, mut ctr, mut again) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut mb, mut ctr, mut again, mut one) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             let image = refs[0].0.clone();
             for _ in 0..runs.max(1) {
+                // -j 1 first: one ctr streams and unpacks, as before unpacking went side by side.
+                {
+                    let c = Containerd::start(true);
+                    let sock = c.socket.display().to_string();
+                    one.push(timed(
+                        d,
+                        &format!("{bin} import site.mbundle --quiet -j 1 --containerd {sock}"),
+                    ));
+                    let o = c.ctr(&["-n", "k8s.io", "run", "--rm", &image, "bench-run", "/true"]);
+                    assert!(
+                        o.status.success(),
+                        "ctr run after import -j 1: {}",
+                        String::from_utf8_lossy(&o.stderr)
+                    );
+                }
                 for ours in [true, false] {
                     let c = Containerd::start(true);
                     let sock = c.socket.display().to_string();
@@ -509,6 +525,12 @@ fn main() {
                 mb.seconds,
                 ctr.seconds,
                 ctr.seconds / mb.seconds
+            ));
+            let one = best(&one);
+            report.push(format!(
+                "containerd import -j 1 (one ctr streams and unpacks): {:.2} s; ratio to ctr {:.2}",
+                one.seconds,
+                ctr.seconds / one.seconds
             ));
             let again = best(&again);
             report.push(format!(
