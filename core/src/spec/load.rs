@@ -789,8 +789,12 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
         if let Some(breach) = message.strip_prefix("budget breached: ") {
             let (what, hint) = budget_sentence(breach);
             // A second document is a shape error, not a size limit.
-            let code = if breach.starts_with("Documents") { "yaml" } else { "yaml-budget" };
-            return Diagnostic::error(code, "", what, hint).at(line, col);
+            let d = if breach.starts_with("Documents") {
+                Diagnostic::error("yaml", "", what, hint)
+            } else {
+                Diagnostic::error("yaml-budget", "", what, hint)
+            };
+            return d.at(line, col);
         }
         // serde-saphyr decodes a few core tags itself and fails on what they
         // cannot hold: say it is the tag that is not allowed.
