@@ -412,7 +412,7 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
                 let diagnostic = Diagnostic::error(
                     "invalid-type",
                     path.clone(),
-                    format!("`{text}` is read as a {found}, not as text"),
+                    format!("`{text}` is read as {}, not as text", with_article(found)),
                     format!("quote it: \"{text}\""),
                 );
                 return Fix {
@@ -427,7 +427,7 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
             let shown = match current {
                 Some(Value::String(s)) => format!("`{s}`"),
                 Some(v @ (Value::Number(_) | Value::Bool(_))) => format!("`{v}`"),
-                _ => format!("a {found}"),
+                _ => with_article(found),
             };
             let diagnostic = Diagnostic::error(
                 "invalid-type",
@@ -455,6 +455,16 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
             }
         }
     }
+}
+
+/// `a list`, `an integer`: a kind of value as a sentence names it.
+fn with_article(kind: &str) -> String {
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {kind}")
 }
 
 fn first_sentence(msg: &str) -> String {
