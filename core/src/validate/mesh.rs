@@ -1286,13 +1286,19 @@ fn check_extra_images_and_files(site: &Site, d: &mut Diagnostics) {
 fn check_pki(site: &Site, d: &mut Diagnostics) {
     let spec = &site.spec;
     let pki = &spec.pki;
-    if pki.leaf_validity_days == 0 || pki.intermediate_validity_days == 0 || pki.root_validity_days == 0 {
-        d.error(
-            "pki",
-            "spec.pki",
-            "a validity period is 0 days",
-            "use positive numbers of days",
-        );
+    for (field, days) in [
+        ("rootValidityDays", pki.root_validity_days),
+        ("intermediateValidityDays", pki.intermediate_validity_days),
+        ("leafValidityDays", pki.leaf_validity_days),
+    ] {
+        if days == 0 {
+            d.error(
+                "pki",
+                format!("spec.pki.{field}"),
+                "the validity period is 0 days",
+                "use a positive number of days",
+            );
+        }
     }
     if pki.intermediate_validity_days > pki.root_validity_days {
         d.error(
