@@ -174,6 +174,12 @@ fn the_base_spec_is_valid_and_quiet() {
     assert!(loaded.into_validated().is_ok());
 }
 
+/// A fixture's name, which is its snapshot's: its file name without `.yaml`.
+fn name_of(fixture: &Path) -> String {
+    let name = fixture.file_name().unwrap().to_str().unwrap();
+    name.trim_end_matches(".yaml").to_string()
+}
+
 /// The code a fixture is for: its file name up to the first `.`.
 fn code_of(fixture: &Path) -> String {
     let name = fixture.file_name().unwrap().to_str().unwrap();
@@ -226,6 +232,25 @@ fn every_code_has_a_fixture_and_every_fixture_a_code() {
     }
 }
 
+#[test]
+fn every_snapshot_has_its_fixture() {
+    let names: BTreeSet<String> = fixtures().iter().map(|p| name_of(p)).collect();
+    let dir = manifest_dir().join("tests/snapshots");
+    let orphans: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|f| {
+            let name = f.strip_prefix("diagnostic_codes__")?.strip_suffix(".snap")?.to_string();
+            (!names.contains(&name)).then_some(f)
+        })
+        .collect();
+    assert!(
+        orphans.is_empty(),
+        "snapshots in {} with no fixture: {orphans:?}",
+        dir.display()
+    );
+}
+
 /// What a fixture is, from its first comment lines.
 enum Kind {
     Spec,
@@ -271,10 +296,11 @@ fn run(fixture: &Path) -> (Vec<Diagnostic>, String) {
     let bytes = fs::read(fixture).unwrap();
     let name = fixture.file_name().unwrap().to_str().unwrap();
     let mut report = format!("fixture: {name}\n");
-    match kind_of(&String::from_utf8_lossy(&bytes)) {
+    let kind = kind_of(&String::from_utf8_lossy(&bytes));
+    match kind {
         Kind::Spec | Kind::Padded => {
             let mut bytes = bytes;
-            if matches!(kind_of(&String::from_utf8_lossy(&bytes)), Kind::Padded) {
+            if matches!(kind, Kind::Padded) {
                 let line = format!("#{}\n", "-".repeat(78));
                 while bytes.len() <= MAX_SPEC_BYTES {
                     bytes.extend_from_slice(line.as_bytes());
@@ -326,13 +352,7 @@ fn every_fixture_makes_its_code() {
     let mut failed = Vec::new();
     for fixture in fixtures() {
         let code = code_of(&fixture);
-        let name = fixture
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .trim_end_matches(".yaml")
-            .to_string();
+        let name = name_of(&fixture);
         let (diags, report) = run(&fixture);
         if !diags.iter().any(|d| d.code == code) {
             failed.push(format!("{name}: no `{code}` diagnostic; it gave:\n{report}"));
