@@ -22,6 +22,9 @@
 //! reads it (`load_bytes`); when that finds no error, it is also made a
 //! validated site, as `render` and `build` do. Review a changed snapshot as a
 //! diagnostic a user reads: its place, its message and its hint.
+//! `INSTA_UPDATE=always cargo test -p meshbundle-core --test diagnostic_codes`
+//! writes the snapshots anew (and `git diff` shows what changed); a snapshot
+//! whose fixture is gone fails the test.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
