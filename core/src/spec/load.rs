@@ -412,7 +412,7 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
                 let diagnostic = Diagnostic::error(
                     "invalid-type",
                     path.clone(),
-                    format!("`{text}` is read as a {found}, not as text"),
+                    format!("`{text}` is read as {}, not as text", with_article(found)),
                     format!("quote it: \"{text}\""),
                 );
                 return Fix {
@@ -427,7 +427,7 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
             let shown = match current {
                 Some(Value::String(s)) => format!("`{s}`"),
                 Some(v @ (Value::Number(_) | Value::Bool(_))) => format!("`{v}`"),
-                _ => format!("a {found}"),
+                _ => with_article(found),
             };
             let diagnostic = Diagnostic::error(
                 "invalid-type",
@@ -455,6 +455,16 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
             }
         }
     }
+}
+
+/// `a list`, `an integer`: a kind of value as a sentence names it.
+fn with_article(kind: &str) -> String {
+    let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {kind}")
 }
 
 fn first_sentence(msg: &str) -> String {
@@ -789,8 +799,12 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
         if let Some(breach) = message.strip_prefix("budget breached: ") {
             let (what, hint) = budget_sentence(breach);
             // A second document is a shape error, not a size limit.
-            let code = if breach.starts_with("Documents") { "yaml" } else { "yaml-budget" };
-            return Diagnostic::error(code, "", what, hint).at(line, col);
+            let d = if breach.starts_with("Documents") {
+                Diagnostic::error("yaml", "", what, hint)
+            } else {
+                Diagnostic::error("yaml-budget", "", what, hint)
+            };
+            return d.at(line, col);
         }
         // serde-saphyr decodes a few core tags itself and fails on what they
         // cannot hold: say it is the tag that is not allowed.
@@ -803,9 +817,18 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
                 if tag.starts_with('!') { format!("the YAML tag `{tag}` is not allowed") } else { "a YAML tag is not allowed here".into() };
             return Diagnostic::error("yaml-tag", "", what, TAG_HINT).at(line, col);
         }
-        if (message.contains("flow sequence") || message.contains("flow mapping"))
-            && let Some((open, l, c)) = unclosed_flow(text, line, col)
-        {
+        // The parser names the flow collection when the text ends inside it.
+        // A `[` left open above a later `key: value` line fails there instead
+        // (`illegal placement of ':'`): it is the cause when it opens a value
+        // and is still open at the end of the text.
+        let names_flow = message.contains("flow sequence") || message.contains("flow mapping");
+        let cause = |found: &(char, u32, u32)| {
+            names_flow
+                || (found.1 < line
+                    && opens_value(text, found.1, found.2)
+                    && unclosed_flow(text, u32::MAX, u32::MAX) == Some(*found))
+        };
+        if let Some((open, l, c)) = unclosed_flow(text, line, col).filter(cause) {
             let close = if open == '[' { ']' } else { '}' };
             return Diagnostic::error(
                 "yaml",
@@ -941,6 +964,20 @@ fn unclosed_flow(text: &str, line: u32, col: u32) -> Option<(char, u32, u32)> {
         }
     }
     open.first().copied()
+}
+
+/// Whether the `[` or `{` at (line, col) of `text` (1-based) starts a value
+/// (after `key:`, `- `, `,` or another opening) rather than sitting inside
+/// plain text such as `lab [west]`.
+fn opens_value(text: &str, line: u32, col: u32) -> bool {
+    let Some(l) = text.lines().nth((line as usize).saturating_sub(1)) else {
+        return false;
+    };
+    let before: String = l.chars().take((col as usize).saturating_sub(1)).collect();
+    matches!(
+        before.trim_end().chars().last(),
+        None | Some(':' | '-' | ',' | '[' | '{')
+    )
 }
 
 fn scalar_key(raw: &Raw) -> String {

@@ -44,7 +44,8 @@ fn check_hpa(d: &mut Diagnostics, path: &str, hpa: &Hpa, replicas: u32) {
             "70 to 80 leaves headroom for bursts",
         );
     }
-    if replicas != hpa.min_replicas && hpa.min_replicas <= hpa.max_replicas {
+    // A count of 0 is an error of its own; matching it would make another.
+    if replicas != hpa.min_replicas && replicas > 0 && (1..=hpa.max_replicas).contains(&hpa.min_replicas) {
         d.warning(
             "hpa",
             format!("{path}.replicas"),
@@ -275,7 +276,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
             "replicas is 0",
             "run at least 2 gateway replicas",
         );
-    } else if min_pods(&g.hpa, g.replicas) < 2 {
+    } else if min_pods(&g.hpa, g.replicas) == 1 {
         d.warning(
             "replicas",
             min_pods_path(path, &g.hpa),
@@ -736,7 +737,7 @@ fn check_istiod(site: &Site, d: &mut Diagnostics) {
             "replicas is 0",
             "run at least 2 istiod replicas",
         );
-    } else if min_pods(&istiod.hpa, istiod.replicas) < 2 && site.spec.nodes.len() > 1 {
+    } else if min_pods(&istiod.hpa, istiod.replicas) == 1 && site.spec.nodes.len() > 1 {
         d.warning(
             "replicas",
             min_pods_path("spec.istio.istiod", &istiod.hpa),
@@ -1285,13 +1286,19 @@ fn check_extra_images_and_files(site: &Site, d: &mut Diagnostics) {
 fn check_pki(site: &Site, d: &mut Diagnostics) {
     let spec = &site.spec;
     let pki = &spec.pki;
-    if pki.leaf_validity_days == 0 || pki.intermediate_validity_days == 0 || pki.root_validity_days == 0 {
-        d.error(
-            "pki",
-            "spec.pki",
-            "a validity period is 0 days",
-            "use positive numbers of days",
-        );
+    for (field, days) in [
+        ("rootValidityDays", pki.root_validity_days),
+        ("intermediateValidityDays", pki.intermediate_validity_days),
+        ("leafValidityDays", pki.leaf_validity_days),
+    ] {
+        if days == 0 {
+            d.error(
+                "pki",
+                format!("spec.pki.{field}"),
+                "the validity period is 0 days",
+                "use a positive number of days",
+            );
+        }
     }
     if pki.intermediate_validity_days > pki.root_validity_days {
         d.error(
