@@ -735,10 +735,14 @@ fn secrets_and_join_configurations_agree() {
     assert!(readme.contains("No site secrets"));
 }
 
-#[test]
-fn golden_files_for_the_default_spec() {
-    let site = example("production");
-    let secrets_text = std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap();
+/// Renders an example with its fixed secrets
+/// (`tests/fixtures/NAME.secrets.yaml`) and compares every file, its bytes
+/// with `tests/golden/NAME/` and its mode with `tests/golden/NAME.modes` (git
+/// keeps only the executable bit, so the modes are listed there, one
+/// `MODE PATH` a line). `UPDATE_GOLDEN=1` writes both again.
+fn golden(name: &str) {
+    let site = example(name);
+    let secrets_text = std::fs::read_to_string(repo().join(format!("tests/fixtures/{name}.secrets.yaml"))).unwrap();
     let s = meshbundle_core::pki::parse_secrets(&secrets_text).unwrap();
     let tree = render(
         &site,
@@ -748,31 +752,63 @@ fn golden_files_for_the_default_spec() {
         },
     )
     .unwrap();
-    let golden = repo().join("tests/golden/production");
+    let golden = repo().join("tests/golden").join(name);
+    let modes_file = repo().join(format!("tests/golden/{name}.modes"));
+    let rendered_modes: String = tree.iter().map(|(p, f)| format!("{:04o} {p}\n", f.mode)).collect();
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         let _ = std::fs::remove_dir_all(&golden);
         write_tree(&tree, &golden);
+        std::fs::write(&modes_file, &rendered_modes).unwrap();
     }
     let mut on_disk = BTreeMap::new();
     for entry in walk(&golden) {
         let rel = entry.strip_prefix(&golden).unwrap().to_string_lossy().into_owned();
         on_disk.insert(rel, std::fs::read(&entry).unwrap());
     }
-    let rendered: BTreeMap<String, Vec<u8>> = tree.iter().map(|(p, f)| (p.to_string(), f.bytes.clone())).collect();
+    let golden_modes: BTreeMap<String, u32> = std::fs::read_to_string(&modes_file)
+        .unwrap_or_else(|e| panic!("{}: {e}", modes_file.display()))
+        .lines()
+        .map(|l| {
+            let (mode, path) = l
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("{}: `{l}`", modes_file.display()));
+            (path.to_string(), u32::from_str_radix(mode, 8).unwrap())
+        })
+        .collect();
     let mut diffs = Vec::new();
-    for (p, b) in &rendered {
+    for (p, f) in tree.iter() {
         match on_disk.get(p) {
             None => diffs.push(format!("new file {p}")),
-            Some(g) if g != b => diffs.push(format!("changed {p}")),
+            Some(g) if *g != f.bytes => diffs.push(format!("changed {p}")),
+            _ => {}
+        }
+        match golden_modes.get(p) {
+            None => diffs.push(format!("no mode listed for {p}")),
+            Some(m) if *m != f.mode => diffs.push(format!("mode of {p}: {:04o}, golden {m:04o}", f.mode)),
             _ => {}
         }
     }
-    for p in on_disk.keys().filter(|p| !rendered.contains_key(*p)) {
+    for p in on_disk.keys().filter(|p| !tree.contains(p)) {
         diffs.push(format!("removed {p}"));
+    }
+    for p in golden_modes.keys().filter(|p| !tree.contains(p)) {
+        if !on_disk.contains_key(p) {
+            diffs.push(format!("mode listed for a removed file {p}"));
+        }
     }
     assert!(
         diffs.is_empty(),
-        "rendered output differs from tests/golden/production (review, then UPDATE_GOLDEN=1 cargo test golden):\n{}",
+        "rendered output differs from tests/golden/{name} and {name}.modes (review, then UPDATE_GOLDEN=1 cargo test -p meshbundle --test render_real golden):\n{}",
         diffs.join("\n")
     );
+}
+
+#[test]
+fn golden_files_for_the_default_spec() {
+    golden("production");
+}
+
+#[test]
+fn golden_files_for_the_lab_example() {
+    golden("lab");
 }
