@@ -95,12 +95,37 @@ fn inspect(dir: &Path, bundle: &str) -> Value {
     serde_json::from_slice(&o.stdout).expect("inspect --format json parses")
 }
 
-/// The static (musl) build of these very sources, when one was made
-/// (`tests/run-all.sh` makes it before the tests).
-fn static_build() -> Option<PathBuf> {
-    let musl = repo().join("target/x86_64-unknown-linux-musl/release/meshbundle");
-    let version = |b: &Path| Command::new(b).arg("--version").output().ok().map(|o| o.stdout);
-    (musl.exists() && version(&musl) == version(Path::new(bin()))).then_some(musl)
+/// The static (musl) build of these very sources, from the target directory
+/// this test was built in (`target/`, or `$CARGO_TARGET_DIR`).
+/// `tests/run-all.sh` builds it before it runs the tests; a missing or stale
+/// one fails the test that needs it, saying how to build it, rather than
+/// skipping the checks of the carried binary.
+fn static_build() -> PathBuf {
+    const BUILD: &str = "cargo build --release --target x86_64-unknown-linux-musl -p meshbundle --locked";
+    // bin() is TARGET/debug/meshbundle, or TARGET/TRIPLE/debug/meshbundle.
+    let candidates: Vec<PathBuf> = Path::new(bin())
+        .ancestors()
+        .skip(2)
+        .take(2)
+        .map(|t| t.join("x86_64-unknown-linux-musl/release/meshbundle"))
+        .collect();
+    let musl = candidates.iter().find(|p| p.exists()).unwrap_or_else(|| {
+        panic!(
+            "no static meshbundle (looked at {candidates:?}): build it first with `{BUILD}` (tests/run-all.sh does, before the tests)"
+        )
+    });
+    let version = |b: &Path| {
+        let o = Command::new(b).arg("--version").output().unwrap();
+        assert!(o.status.success(), "{} --version: {}", b.display(), text(&o.stderr));
+        text(&o.stdout)
+    };
+    assert_eq!(
+        version(musl),
+        version(Path::new(bin())),
+        "{} was built from other sources than this test: rebuild it with `{BUILD}`",
+        musl.display()
+    );
+    musl.clone()
 }
 
 /// The entries of a tar as (header, data), in order.
@@ -251,64 +276,63 @@ fn example_bundle_builds_offline_reproducibly_and_verifies() {
             .any(|(h, _)| h.path().unwrap().to_str() == Some("bin/meshbundle"))
     };
     assert!(!has_bin("one.mbundle"));
-    if let Some(musl) = static_build() {
-        let o = meshbundle(
-            d,
-            &[
-                "build",
-                "--example",
-                "production",
-                "-o",
-                "static.mbundle",
-                "--cache",
-                "c1",
-                "--binary",
-                musl.to_str().unwrap(),
-            ],
-        );
-        assert!(o.status.success(), "{}", text(&o.stderr));
-        assert!(has_bin("static.mbundle"));
-        // The static binary carries itself unless told not to.
-        let o = Command::new(&musl)
-            .args([
-                "build",
-                "--example",
-                "production",
-                "-o",
-                "self.mbundle",
-                "--cache",
-                "c1",
-            ])
-            .current_dir(d)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", text(&o.stderr));
-        assert_eq!(
-            sha256_file(&d.join("self.mbundle")),
-            sha256_file(&d.join("static.mbundle")),
-            "the static binary carries itself"
-        );
-        let o = Command::new(&musl)
-            .args([
-                "build",
-                "--example",
-                "production",
-                "-o",
-                "none.mbundle",
-                "--cache",
-                "c1",
-                "--no-binary",
-            ])
-            .current_dir(d)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", text(&o.stderr));
-        assert_eq!(
-            sha256_file(&d.join("none.mbundle")),
-            sha256_file(&d.join("one.mbundle")),
-            "--no-binary: the same bundle as without one"
-        );
-    }
+    let musl = static_build();
+    let o = meshbundle(
+        d,
+        &[
+            "build",
+            "--example",
+            "production",
+            "-o",
+            "static.mbundle",
+            "--cache",
+            "c1",
+            "--binary",
+            musl.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(has_bin("static.mbundle"));
+    // The static binary carries itself unless told not to.
+    let o = Command::new(&musl)
+        .args([
+            "build",
+            "--example",
+            "production",
+            "-o",
+            "self.mbundle",
+            "--cache",
+            "c1",
+        ])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        sha256_file(&d.join("self.mbundle")),
+        sha256_file(&d.join("static.mbundle")),
+        "the static binary carries itself"
+    );
+    let o = Command::new(&musl)
+        .args([
+            "build",
+            "--example",
+            "production",
+            "-o",
+            "none.mbundle",
+            "--cache",
+            "c1",
+            "--no-binary",
+        ])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        sha256_file(&d.join("none.mbundle")),
+        sha256_file(&d.join("one.mbundle")),
+        "--no-binary: the same bundle as without one"
+    );
 
     let v = inspect(d, "one.mbundle");
     assert_eq!(v["id"], id.as_str());
@@ -660,18 +684,10 @@ fn damaged_bundles_are_refused_and_import_writes_nothing() {
 fn locked_build_imports_offline_into_containerd_and_a_site_registry() {
     let f = Fixture::new("");
     let d = f.d();
-    // The static build of these sources, when one was made, is carried only
-    // when asked for; this (dynamically linked) meshbundle never carries itself.
+    // The static build of these sources is carried when asked for; this
+    // (dynamically linked) meshbundle never carries itself.
     let musl = static_build();
-    let musl_str = musl
-        .as_ref()
-        .map(|m| m.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let carry: Vec<&str> = if musl.is_some() {
-        vec!["--binary", &musl_str]
-    } else {
-        vec![]
-    };
+    let carry: Vec<&str> = vec!["--binary", musl.to_str().unwrap()];
     let id = f.build("site.mbundle", &carry);
     // A locked build with encrypted secrets installs: nothing says otherwise.
     let o = meshbundle(d, &["verify", "site.mbundle", "--key", "release.pub"]);
@@ -818,32 +834,28 @@ fn locked_build_imports_offline_into_containerd_and_a_site_registry() {
     }
     // The carried binary runs at the site, and verifies the bundle it came in.
     let carried = site.join("bin/meshbundle");
-    assert_eq!(
-        carried.exists(),
-        musl.is_some(),
-        "bin/meshbundle is carried exactly when --binary was given"
+    assert!(carried.exists(), "bin/meshbundle is carried when --binary is given");
+    assert!(
+        !v["notCarried"]["files"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|f| f == "bin/meshbundle"),
+        "{v}"
     );
-    if carried.exists() {
-        let o = Command::new("unshare")
-            .arg("-n")
-            .arg(&carried)
-            .args(["verify", "site.mbundle", "--key", "release.pub", "--quiet"])
-            .current_dir(d)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
-    } else {
-        assert!(
-            v["notCarried"]["files"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|f| f == "bin/meshbundle")
-        );
-        eprintln!(
-            "no static meshbundle was built (cargo build --release --target x86_64-unknown-linux-musl), so none was carried"
-        );
-    }
+    assert_eq!(
+        sha256_file(&carried),
+        sha256_file(&musl),
+        "the carried binary is the one given"
+    );
+    let o = Command::new("unshare")
+        .arg("-n")
+        .arg(&carried)
+        .args(["verify", "site.mbundle", "--key", "release.pub", "--quiet"])
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
     // Laying out again replaces what meshbundle laid out; any other directory is left alone.
     let o = meshbundle(d, &["import", "site.mbundle", "--quiet", "--extract", "site"]);
     assert!(o.status.success(), "{}", text(&o.stderr));

@@ -94,11 +94,27 @@ fn multi_platform_images_keep_the_asked_platforms() {
         .map(|m| m["platform"]["architecture"].as_str().unwrap())
         .collect();
     assert_eq!(plats, ["arm64"]);
-    assert_ne!(
-        text(&o.stderr).trim(),
-        index_digest,
-        "a filtered index has a digest of its own"
-    );
+    // The digest pull reports is the filtered index's own, the one the
+    // layout names the image by, and its blob is the index skopeo read.
+    let err = text(&o.stderr);
+    let printed = err
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} -> ")))
+        .unwrap_or_else(|| panic!("no `{name} -> DIGEST` line: {err}"));
+    assert_ne!(printed, index_digest, "a filtered index has a digest of its own");
+    let layout: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("layout/index.json")).unwrap()).unwrap();
+    let entry = layout["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == name.as_str())
+        .unwrap_or_else(|| panic!("{name} is not in the layout: {layout}"));
+    assert_eq!(entry["digest"], printed, "{layout}");
+    let printed_hex = printed.strip_prefix("sha256:").unwrap();
+    let blob = std::fs::read(d.join("layout/blobs/sha256").join(printed_hex)).unwrap();
+    assert_eq!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&blob)), printed_hex);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&blob).unwrap(), idx);
     let o = pull(
         d,
         &[
@@ -253,7 +269,34 @@ fn basic_auth_with_credentials_from_an_auth_file() {
     umoci_image(&d.join("src"), "app", &[vec![("a", b"private".to_vec())]]);
     let name = format!("{}/private/app:1", reg.host);
     push(&d.join("src"), "app", &name, Some(("alice", "s3cret")));
-    // Without credentials: refused, with a hint.
+    // Without credentials (an auth file with none): refused, with a hint.
+    std::fs::write(d.join("empty.json"), r#"{"auths": {}}"#).unwrap();
+    let o = pull(
+        d,
+        &[
+            &name,
+            "--insecure",
+            &reg.host,
+            "-o",
+            "l1",
+            "--cache",
+            "cache",
+            "--authfile",
+            "empty.json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("error: cannot pull into l1") && err.contains("the registry wants credentials"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\n  hint: log in with `docker login` or `podman login`, or pass --authfile"),
+        "{err}"
+    );
+    assert!(!d.join("l1").exists(), "nothing written");
+    // An auth file that is not there is an error of its own, naming it.
     let o = pull(
         d,
         &[
@@ -269,6 +312,11 @@ fn basic_auth_with_credentials_from_an_auth_file() {
         ],
     );
     assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("/dev/null/none") && !text(&o.stderr).contains("wants credentials"),
+        "{}",
+        text(&o.stderr)
+    );
     use base64::Engine;
     let auth = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
     std::fs::write(
@@ -447,6 +495,7 @@ fn recipe_builds_reproducibly_and_runs_in_containerd() {
             "1700000000",
         ],
     );
+    assert!(c.status.success(), "{}", text(&c.stderr));
     assert_ne!(text(&a.stdout), text(&c.stdout), "the timestamp is part of the image");
     let digest = text(&a.stdout).trim().to_string();
     let inspect = run(Command::new("skopeo")

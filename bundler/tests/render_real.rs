@@ -268,9 +268,19 @@ fn alert_rules_pass_promtool() {
         .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "prometheus")
         .unwrap();
     let rules = cm["data"]["alerting_rules.yml"].as_str().unwrap();
+    // The mesh's 5xx rule is there, on Istio's request metric, counting 5xx answers.
+    let groups: serde_json::Value = serde_saphyr::from_str(rules).unwrap();
+    let error_rate = groups["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .find(|r| r["alert"] == "MeshServiceHighErrorRate")
+        .unwrap_or_else(|| panic!("no MeshServiceHighErrorRate rule:\n{rules}"));
+    let expr = error_rate["expr"].as_str().unwrap();
     assert!(
-        rules.contains("MeshServiceHighErrorRate") && rules.contains("response_code=~\\\"5..\\\"")
-            || rules.contains("5..")
+        expr.contains("istio_requests_total{") && expr.contains("response_code=~\"5..\""),
+        "{expr}"
     );
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
@@ -281,7 +291,6 @@ fn alert_rules_pass_promtool() {
         .unwrap();
     assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
     // promtool finds every rule of the file.
-    let groups: serde_json::Value = serde_saphyr::from_str(rules).unwrap();
     let n: usize = groups["groups"]
         .as_array()
         .unwrap()
@@ -407,14 +416,67 @@ fn every_image_comes_from_the_site_registry_and_is_pinned_when_locked() {
         },
     )
     .unwrap();
-    for i in images_of(&tree) {
-        if i.ends_with("/pilot:1.30.3") {
+    // Each image, by its name in the site registry, and the reference that
+    // pins it to its own entry of the lock (every entry has a digest of its own).
+    let pinned: BTreeMap<String, String> = needs
+        .images
+        .iter()
+        .map(|img| {
+            let in_site = img.upstream.in_registry(&site.spec.registry);
+            let locked = lock.image(&img.upstream.tagged()).unwrap();
+            (in_site.tagged(), in_site.with_digest(locked.site_digest()).to_string())
+        })
+        .collect();
+    let images = images_of(&tree);
+    let mut checked = 0;
+    for i in &images {
+        let r = ImageRef::parse(i).unwrap_or_else(|e| panic!("{e}"));
+        if r.digest.is_none() && r.repository == "istio/pilot" && r.tag.as_deref() == Some(&site.spec.istio.version) {
             continue; // hub and tag; the pinned values.pilot.image is checked below
         }
-        assert!(i.contains("@sha256:"), "not pinned: {i}");
+        if r.tag.is_some() {
+            let want = pinned
+                .get(&r.tagged())
+                .unwrap_or_else(|| panic!("{i} is no image of the lock"));
+            assert_eq!(i, want, "not pinned to its lock entry");
+        } else {
+            // By digest alone (the node scripts' pulls): the digest of an
+            // entry of the lock for that repository.
+            let digest = r.digest.as_ref().unwrap_or_else(|| panic!("not pinned: {i}"));
+            let of_repository: Vec<&String> = pinned
+                .iter()
+                .filter(|(tagged, _)| ImageRef::parse(tagged).unwrap().name() == r.name())
+                .map(|(_, p)| p)
+                .collect();
+            assert!(
+                of_repository.iter().any(|p| p.ends_with(&format!("@{digest}"))),
+                "{i} is not pinned to a lock entry of its repository: {of_repository:?}"
+            );
+        }
+        checked += 1;
     }
-    let iop = String::from_utf8(tree.get("manifests/istio/istio-operator.yaml").unwrap().bytes.clone()).unwrap();
-    assert!(iop.matches("@sha256:").count() >= 3, "{iop}");
+    assert!(checked > 10, "{checked} image references checked");
+    // The IstioOperator pins istiod and the sidecars through its values.
+    let iop_text = String::from_utf8(tree.get("manifests/istio/istio-operator.yaml").unwrap().bytes.clone()).unwrap();
+    let iop: Vec<serde_json::Value> = serde_saphyr::from_multiple(&iop_text).unwrap();
+    let values = &iop.iter().find(|d| d["kind"] == "IstioOperator").unwrap()["spec"]["values"];
+    let istio = &site.spec.istio.version;
+    let site_ref = |repo: &str| pinned[&format!("{}/{repo}:{istio}", site.spec.registry)].as_str();
+    for (at, value, repo) in [
+        ("values.pilot.image", &values["pilot"]["image"], "istio/pilot"),
+        (
+            "values.global.proxy.image",
+            &values["global"]["proxy"]["image"],
+            "istio/proxyv2",
+        ),
+        (
+            "values.global.proxy_init.image",
+            &values["global"]["proxy_init"]["image"],
+            "istio/proxyv2",
+        ),
+    ] {
+        assert_eq!(value, site_ref(repo), "IstioOperator {at}");
+    }
     let boot = String::from_utf8(tree.get("nodes/worker-1/bootstrap.sh").unwrap().bytes.clone()).unwrap();
     assert!(
         boot.contains("declare -A FILE_SHA256=("),
@@ -481,6 +543,7 @@ fn no_placeholders_and_no_downloads() {
     }
 }
 
+/// In one process, twice: the same tree (across processes, see below).
 #[test]
 fn rendering_is_deterministic() {
     for (name, site) in matrix() {
@@ -493,6 +556,124 @@ fn rendering_is_deterministic() {
         let b = render(&site, &inputs).unwrap();
         assert_eq!(a, b, "{name}");
         assert_eq!(a.digest(), b.digest());
+    }
+}
+
+/// Every file and directory under `dir`: its mode, and its bytes for a file.
+fn snapshot(dir: &std::path::Path) -> BTreeMap<String, (u32, Option<Vec<u8>>)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let meta = std::fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            let mode = meta.permissions().mode() & 0o7777;
+            if meta.is_dir() {
+                stack.push(p);
+                out.insert(rel, (mode, None));
+            } else {
+                assert!(meta.is_file(), "{rel} is not a regular file");
+                out.insert(rel, (mode, Some(std::fs::read(&p).unwrap())));
+            }
+        }
+    }
+    out
+}
+
+/// The CLI renders the same bytes and modes in two processes that share
+/// nothing but their inputs: other working directories, the spec given by a
+/// relative and by an absolute path, other time zones, umasks, locales,
+/// homes, users and `SOURCE_DATE_EPOCH`.
+#[test]
+fn rendering_is_deterministic_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for name in ["lab", "production"] {
+        let inputs = d.join(name);
+        std::fs::create_dir_all(&inputs).unwrap();
+        std::fs::copy(
+            repo().join(format!("core/examples/{name}.yaml")),
+            inputs.join("site.yaml"),
+        )
+        .unwrap();
+        let o = meshbundle(
+            &inputs,
+            &["secrets", "generate", "site.yaml", "-o", "site.secrets.yaml"],
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let secrets = inputs.join("site.secrets.yaml");
+        let runs = [
+            // (working directory, spec as given, umask, environment)
+            (
+                inputs.clone(),
+                "site.yaml".to_string(),
+                "022",
+                vec![
+                    ("TZ", "UTC"),
+                    ("LC_ALL", "C"),
+                    ("HOME", "/nonexistent"),
+                    ("USER", "root"),
+                ],
+            ),
+            (
+                d.join(format!("{name}-elsewhere/deeper")),
+                inputs.join("site.yaml").display().to_string(),
+                "077",
+                vec![
+                    ("TZ", "Pacific/Chatham"),
+                    ("LC_ALL", "de_DE.UTF-8"),
+                    ("LANG", "tr_TR.UTF-8"),
+                    ("HOME", "/tmp"),
+                    ("USER", "nobody"),
+                    ("SOURCE_DATE_EPOCH", "1700000000"),
+                ],
+            ),
+        ];
+        let mut outputs = Vec::new();
+        for (cwd, spec, umask, env) in &runs {
+            std::fs::create_dir_all(cwd).unwrap();
+            let o = Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+                .arg(bin())
+                .args(["render", spec, "--secrets"])
+                .arg(&secrets)
+                .args(["-o", "out", "--tar", "out.tar.gz"])
+                .current_dir(cwd)
+                .env_clear()
+                .envs(env.iter().copied())
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{name} in {}: {}", cwd.display(), text(&o.stderr));
+            let digest = text(&o.stderr)
+                .lines()
+                .find_map(|l| l.strip_prefix("tree digest ").map(str::to_string))
+                .unwrap();
+            outputs.push((
+                digest,
+                std::fs::read(cwd.join("out.tar.gz")).unwrap(),
+                snapshot(&cwd.join("out")),
+            ));
+        }
+        let (a, b) = (&outputs[0], &outputs[1]);
+        assert_eq!(a.0, b.0, "{name}: the tree digests differ");
+        assert!(a.1 == b.1, "{name}: the .tar.gz files differ");
+        assert_eq!(
+            a.2.keys().collect::<Vec<_>>(),
+            b.2.keys().collect::<Vec<_>>(),
+            "{name}: other files"
+        );
+        for (path, (mode, bytes)) in &a.2 {
+            let (other_mode, other_bytes) = &b.2[path];
+            assert_eq!(
+                mode, other_mode,
+                "{name}: {path}: mode {mode:04o} against {other_mode:04o}"
+            );
+            assert!(bytes == other_bytes, "{name}: {path}: other bytes");
+        }
+        assert!(a.2.len() > 30, "{name}: {} entries", a.2.len());
     }
 }
 
@@ -554,10 +735,14 @@ fn secrets_and_join_configurations_agree() {
     assert!(readme.contains("No site secrets"));
 }
 
-#[test]
-fn golden_files_for_the_default_spec() {
-    let site = example("production");
-    let secrets_text = std::fs::read_to_string(repo().join("tests/fixtures/production.secrets.yaml")).unwrap();
+/// Renders an example with its fixed secrets
+/// (`tests/fixtures/NAME.secrets.yaml`) and compares every file, its bytes
+/// with `tests/golden/NAME/` and its mode with `tests/golden/NAME.modes` (git
+/// keeps only the executable bit, so the modes are listed there, one
+/// `MODE PATH` a line). `UPDATE_GOLDEN=1` writes both again.
+fn golden(name: &str) {
+    let site = example(name);
+    let secrets_text = std::fs::read_to_string(repo().join(format!("tests/fixtures/{name}.secrets.yaml"))).unwrap();
     let s = meshbundle_core::pki::parse_secrets(&secrets_text).unwrap();
     let tree = render(
         &site,
@@ -567,31 +752,63 @@ fn golden_files_for_the_default_spec() {
         },
     )
     .unwrap();
-    let golden = repo().join("tests/golden/production");
+    let golden = repo().join("tests/golden").join(name);
+    let modes_file = repo().join(format!("tests/golden/{name}.modes"));
+    let rendered_modes: String = tree.iter().map(|(p, f)| format!("{:04o} {p}\n", f.mode)).collect();
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         let _ = std::fs::remove_dir_all(&golden);
         write_tree(&tree, &golden);
+        std::fs::write(&modes_file, &rendered_modes).unwrap();
     }
     let mut on_disk = BTreeMap::new();
     for entry in walk(&golden) {
         let rel = entry.strip_prefix(&golden).unwrap().to_string_lossy().into_owned();
         on_disk.insert(rel, std::fs::read(&entry).unwrap());
     }
-    let rendered: BTreeMap<String, Vec<u8>> = tree.iter().map(|(p, f)| (p.to_string(), f.bytes.clone())).collect();
+    let golden_modes: BTreeMap<String, u32> = std::fs::read_to_string(&modes_file)
+        .unwrap_or_else(|e| panic!("{}: {e}", modes_file.display()))
+        .lines()
+        .map(|l| {
+            let (mode, path) = l
+                .split_once(' ')
+                .unwrap_or_else(|| panic!("{}: `{l}`", modes_file.display()));
+            (path.to_string(), u32::from_str_radix(mode, 8).unwrap())
+        })
+        .collect();
     let mut diffs = Vec::new();
-    for (p, b) in &rendered {
+    for (p, f) in tree.iter() {
         match on_disk.get(p) {
             None => diffs.push(format!("new file {p}")),
-            Some(g) if g != b => diffs.push(format!("changed {p}")),
+            Some(g) if *g != f.bytes => diffs.push(format!("changed {p}")),
+            _ => {}
+        }
+        match golden_modes.get(p) {
+            None => diffs.push(format!("no mode listed for {p}")),
+            Some(m) if *m != f.mode => diffs.push(format!("mode of {p}: {:04o}, golden {m:04o}", f.mode)),
             _ => {}
         }
     }
-    for p in on_disk.keys().filter(|p| !rendered.contains_key(*p)) {
+    for p in on_disk.keys().filter(|p| !tree.contains(p)) {
         diffs.push(format!("removed {p}"));
+    }
+    for p in golden_modes.keys().filter(|p| !tree.contains(p)) {
+        if !on_disk.contains_key(p) {
+            diffs.push(format!("mode listed for a removed file {p}"));
+        }
     }
     assert!(
         diffs.is_empty(),
-        "rendered output differs from tests/golden/production (review, then UPDATE_GOLDEN=1 cargo test golden):\n{}",
+        "rendered output differs from tests/golden/{name} and {name}.modes (review, then UPDATE_GOLDEN=1 cargo test -p meshbundle --test render_real golden):\n{}",
         diffs.join("\n")
     );
+}
+
+#[test]
+fn golden_files_for_the_default_spec() {
+    golden("production");
+}
+
+#[test]
+fn golden_files_for_the_lab_example() {
+    golden("lab");
 }

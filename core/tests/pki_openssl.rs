@@ -6,6 +6,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::Engine;
+
 use meshbundle_core::pki::secrets::{GenerateOptions, ProvidedTls, check_provided_tls};
 use meshbundle_core::pki::{self, cert, files};
 use meshbundle_core::spec::{KeyType, Site};
@@ -102,34 +104,112 @@ fn check_with_openssl(key_type: KeyType, seed: u64) {
     );
     assert_eq!(s.kubeadm.certificate_key.len(), 64);
 
-    // Istio plug-in CA: intermediate, then root.
+    // Istio plug-in CA: the four files of the cacerts Secret meshbundle
+    // writes, as istiod reads them.
     let i = s.intermediate(&site.istio_cluster_name()).unwrap();
-    std::fs::write(d.join("root-cert.pem"), &s.istio.root.cert).unwrap();
-    std::fs::write(d.join("ca-cert.pem"), &i.cert).unwrap();
-    std::fs::write(d.join("ca-key.pem"), &i.key).unwrap();
-    std::fs::write(d.join("cert-chain.pem"), format!("{}{}", i.cert, s.istio.root.cert)).unwrap();
+    let secret = files::cacerts_secret(&site, &s).unwrap();
+    assert_eq!(secret["metadata"]["name"], "cacerts");
+    assert_eq!(secret["metadata"]["namespace"], "istio-system");
+    let keys: Vec<&str> = secret["data"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"]);
+    for k in keys {
+        let b64 = secret["data"][k].as_str().unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        std::fs::write(d.join(k), bytes).unwrap();
+    }
+    // They are the secrets file's root and this cluster's intermediate:
+    // the same certificates (fingerprints) and the intermediate's own key.
+    let fingerprint = |f: &str| openssl(&["x509", "-noout", "-fingerprint", "-sha256", "-in", f], d);
+    let pem_fingerprint = |pem: &str, f: &str| {
+        std::fs::write(d.join(f), pem).unwrap();
+        fingerprint(f)
+    };
+    assert_eq!(
+        fingerprint("root-cert.pem"),
+        pem_fingerprint(&s.istio.root.cert, "want-root.pem")
+    );
+    assert_eq!(fingerprint("ca-cert.pem"), pem_fingerprint(&i.cert, "want-ca.pem"));
+    assert_ne!(fingerprint("root-cert.pem"), fingerprint("ca-cert.pem"));
+    assert_eq!(
+        sh("openssl x509 -noout -pubkey -in ca-cert.pem", d),
+        sh("openssl pkey -pubout -in ca-key.pem", d),
+        "ca-key.pem is the key of ca-cert.pem"
+    );
+    // The root is a self-signed CA; the intermediate a CA the root signed,
+    // which may sign no further CA (pathlen 0).
+    openssl(&["verify", "-CAfile", "root-cert.pem", "root-cert.pem"], d);
+    let out = openssl(&["verify", "-CAfile", "root-cert.pem", "ca-cert.pem"], d);
+    assert!(out.contains("ca-cert.pem: OK"), "{out}");
+    let text = openssl(&["x509", "-noout", "-text", "-in", "ca-cert.pem"], d);
+    assert!(text.contains("CA:TRUE, pathlen:0"), "{text}");
+    assert!(text.contains("Certificate Sign"), "{text}");
+    // Both valid now and for a month yet, the intermediate no longer than its root.
+    for f in ["root-cert.pem", "ca-cert.pem"] {
+        openssl(
+            &["x509", "-noout", "-checkend", &(30 * 86_400).to_string(), "-in", f],
+            d,
+        );
+    }
+    let not_after = |f: &str| cert::not_after(&cert::from_pem(&std::fs::read_to_string(d.join(f)).unwrap()).unwrap());
+    assert!(not_after("ca-cert.pem") <= not_after("root-cert.pem"));
+
+    // The chain file: the intermediate first, then each certificate's
+    // issuer, ending at the root, as openssl reads it.
+    let chain_text = std::fs::read_to_string(d.join("cert-chain.pem")).unwrap();
+    let blocks: Vec<String> = chain_text
+        .split_inclusive("-----END CERTIFICATE-----\n")
+        .map(str::to_string)
+        .collect();
+    assert_eq!(blocks.concat(), chain_text, "the chain is PEM certificates only");
+    assert_eq!(blocks.len(), 2, "intermediate and root");
+    let listed = sh(
+        "openssl crl2pkcs7 -nocrl -certfile cert-chain.pem | openssl pkcs7 -print_certs -noout",
+        d,
+    );
+    let subjects: Vec<&str> = listed.lines().filter_map(|l| l.strip_prefix("subject=")).collect();
+    let issuers: Vec<&str> = listed.lines().filter_map(|l| l.strip_prefix("issuer=")).collect();
+    let subject_of = |f: &str| openssl(&["x509", "-noout", "-subject", "-in", f], d);
+    assert_eq!(
+        subjects,
+        [
+            subject_of("ca-cert.pem").trim().trim_start_matches("subject="),
+            subject_of("root-cert.pem").trim().trim_start_matches("subject=")
+        ],
+        "cert-chain.pem is the intermediate, then the root:\n{listed}"
+    );
+    assert_eq!(issuers[0], subjects[1], "{listed}");
+    assert_eq!(issuers[1], subjects[1], "{listed}");
+    for (n, b) in blocks.iter().enumerate() {
+        std::fs::write(d.join(format!("chain-{n}.pem")), b).unwrap();
+    }
+    assert_eq!(fingerprint("chain-0.pem"), fingerprint("ca-cert.pem"));
+    assert_eq!(fingerprint("chain-1.pem"), fingerprint("root-cert.pem"));
+    // Each certificate of the file is signed by the next one.
+    for n in 0..blocks.len() - 1 {
+        let issuer = format!("chain-{}.pem", n + 1);
+        let cert = format!("chain-{n}.pem");
+        openssl(&["verify", "-partial_chain", "-CAfile", &issuer, &cert], d);
+    }
+    // The file as istiod's verifier takes it: its first certificate checks
+    // out against the root with the rest of the file as the chain.
     let out = openssl(
         &[
             "verify",
             "-CAfile",
             "root-cert.pem",
             "-untrusted",
-            "ca-cert.pem",
-            "ca-cert.pem",
+            "cert-chain.pem",
+            "-show_chain",
+            "cert-chain.pem",
         ],
         d,
     );
-    assert!(out.contains("OK"));
-    let text = openssl(&["x509", "-noout", "-text", "-in", "ca-cert.pem"], d);
-    assert!(text.contains("CA:TRUE, pathlen:0"), "{text}");
-    assert!(text.contains("Certificate Sign"), "{text}");
-    assert_eq!(
-        sh("openssl x509 -noout -pubkey -in ca-cert.pem", d),
-        sh("openssl pkey -pubout -in ca-key.pem", d)
+    assert!(out.starts_with("cert-chain.pem: OK"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l == format!("depth=0: {} (untrusted)", subjects[0])),
+        "the file starts at the intermediate: {out}"
     );
-    // The chain file is intermediate then root.
-    let chain = std::fs::read_to_string(d.join("cert-chain.pem")).unwrap();
-    assert!(chain.starts_with(&i.cert));
 
     // Ingress certificate: valid for each host, against its CA.
     let ingress = s.ingress.as_ref().unwrap();
@@ -170,12 +250,6 @@ fn check_with_openssl(key_type: KeyType, seed: u64) {
         sh("openssl x509 -noout -pubkey -in ingress.pem", d),
         sh("openssl pkey -pubout -in ingress.key", d)
     );
-
-    // The cacerts Secret carries the same four files.
-    let secret = files::cacerts_secret(&site, &s).unwrap();
-    for k in ["ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"] {
-        assert!(secret["data"][k].is_string(), "{k}");
-    }
 }
 
 #[test]

@@ -96,8 +96,40 @@ try {
 
   step("keyboard: the form is reachable and focus is visible");
   await page.keyboard.press("Tab");
-  const focused = await page.evaluate(() => document.activeElement && document.activeElement.tagName);
-  assert.ok(focused && focused !== "BODY");
+  // The focused element, or the label around a hidden file input
+  // (.button:focus-within), draws an indicator it does not draw unfocused:
+  // its computed outline or box-shadow, read focused, then after blur().
+  const focus = await page.evaluate(() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return { tag: el ? el.tagName : null };
+    const chain = [el, el.parentElement].filter(Boolean);
+    const look = (e) => {
+      const cs = getComputedStyle(e);
+      const r = e.getBoundingClientRect();
+      return {
+        outline: `${cs.outlineStyle} ${cs.outlineWidth} ${cs.outlineColor}`,
+        outlineStyle: cs.outlineStyle,
+        outlineWidth: parseFloat(cs.outlineWidth) || 0,
+        outlineColor: cs.outlineColor,
+        boxShadow: cs.boxShadow,
+        size: [r.width, r.height],
+      };
+    };
+    const focused = chain.map(look);
+    el.blur();
+    const unfocused = chain.map(look);
+    return { tag: el.tagName, id: el.id, focused, unfocused };
+  });
+  assert.ok(focus.tag && focus.tag !== "BODY", "Tab moves the focus into the page");
+  const transparent = (c) => c === "transparent" || /^rgba\(.*,\s*0\)$/.test(c);
+  const indicator = focus.focused.findIndex((f, i) => {
+    const u = focus.unfocused[i];
+    const outline = f.outlineStyle !== "none" && f.outlineWidth > 0 && !transparent(f.outlineColor)
+      && (f.outline !== u.outline);
+    const shadow = f.boxShadow !== "none" && f.boxShadow !== u.boxShadow;
+    return (outline || shadow) && f.size[0] > 1 && f.size[1] > 1;
+  });
+  assert.ok(indicator >= 0, `no visible focus indicator on ${focus.tag}#${focus.id}: ${JSON.stringify(focus)}`);
 
   step("download the spec and the config .tar.gz");
   const [specDl] = await Promise.all([page.waitForEvent("download"), page.click("#download-spec")]);
