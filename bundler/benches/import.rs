@@ -293,6 +293,48 @@ fn dir_size(p: &Path) -> u64 {
         .unwrap()
 }
 
+/// Runs the shell command `cmd` in `dir` on a terminal of its own
+/// (`script`), as an operator at a terminal runs it, and gives back how many
+/// progress frames it drew and the last one that moved (escape codes
+/// removed): proof that long steps show bytes, rate and time left there.
+fn on_terminal(dir: &Path, cmd: &str) -> (usize, String) {
+    let o = Command::new("script")
+        .args(["-qfec", cmd, "/dev/null"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{cmd}:\n{out}");
+    let mut plain = String::new();
+    let mut chars = out.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        plain.push(c);
+    }
+    let frames: Vec<&str> = plain
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| l.contains('[') && l.contains("/s"))
+        .collect();
+    let last = frames
+        .iter()
+        .rev()
+        .find(|l| !l.contains("[=============================="))
+        .or(frames.last())
+        .map_or_else(String::new, |l| l.to_string());
+    (frames.len(), last)
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
@@ -333,19 +375,13 @@ fn main() {
         args.extend(up.flags.iter().map(String::as_str));
         let o = common::meshbundle(d, &args);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let mut args = vec![
-            "build",
-            "site.yaml",
-            "--locked",
-            "--quiet",
-            "--cache",
-            "cache",
-            "-o",
-            "site.mbundle",
-        ];
-        args.extend(up.flags.iter().map(String::as_str));
-        let o = common::meshbundle(d, &args);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // Built on a terminal: its progress is part of the report.
+        let flags: String = up.flags.iter().map(|f| format!(" '{f}'")).collect();
+        let (frames, last) = on_terminal(
+            d,
+            &format!("{bin} build site.yaml --locked --cache cache -o site.mbundle{flags}"),
+        );
+        let mut shown = vec![format!("progress  build on a terminal: {frames} frames, e.g. `{last}`")];
         drop(up);
         std::fs::remove_dir_all(d.join("src")).unwrap();
         std::fs::remove_dir_all(d.join("cache")).unwrap();
@@ -365,6 +401,27 @@ fn main() {
             images.div_ceil(8),
             gib(dir_size(&d.join("images")))
         ));
+        let (frames, last) = on_terminal(d, &format!("{bin} verify site.mbundle"));
+        shown.push(format!(
+            "progress  verify on a terminal: {frames} frames, e.g. `{last}`"
+        ));
+        {
+            let reg = TestRegistry::start(None);
+            let h = &reg.host;
+            let (frames, last) = on_terminal(d, &format!("{bin} import site.mbundle --registry {h} --insecure {h}"));
+            shown.push(format!(
+                "progress  import --registry on a terminal: {frames} frames, e.g. `{last}`"
+            ));
+        }
+        {
+            let c = Containerd::start(true);
+            let sock = c.socket.display().to_string();
+            let (frames, last) = on_terminal(d, &format!("{bin} import site.mbundle --containerd {sock}"));
+            shown.push(format!(
+                "progress  import --containerd on a terminal: {frames} frames, e.g. `{last}`"
+            ));
+        }
+        report.extend(shown);
         // Read once, so every tool starts from the same warm page cache.
         run(Command::new("cat").arg(d.join("site.mbundle")).stdout(Stdio::null()));
         run(Command::new("sh")
