@@ -198,9 +198,14 @@ const SINGLE_POD_HINT: &str = "set 2 or more replicas, or hpa.minReplicas 2 or m
 /// What the Istio chart of `version` does with a deployment of one pod, said
 /// as it is: before 1.28 it renders a PodDisruptionBudget, which meshbundle
 /// sets to maxUnavailable 1, so a drain may evict the pod; from 1.28 it
-/// renders none.
+/// renders none. Of an Istio outside the catalog it says only that the pod
+/// can go.
 fn single_pod(version: &str, what: &str, stops: &str) -> String {
-    let pdb = if chart_renders_pdb(version, 1) {
+    // An Istio outside the catalog is an error of its own; what its chart
+    // would do is not known here.
+    let pdb = if crate::catalog::catalog().istio(version).is_none() {
+        "a node drain or a restart takes it away".to_string()
+    } else if chart_renders_pdb(version, 1) {
         format!(
             "the Istio {version} chart renders a PodDisruptionBudget, set to maxUnavailable 1, so a node drain evicts the pod"
         )

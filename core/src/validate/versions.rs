@@ -82,7 +82,10 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                     listed(&cat.kubernetes_versions())
                 ),
             );
-            KubeVersion::parse(k8s)
+            // A Kubernetes this meshbundle cannot install feeds no later
+            // check: its kubeadm API, proxy mode and version combinations
+            // would only add errors that choosing a catalogued one answers.
+            None
         }
         Ok(_) => KubeVersion::parse(k8s),
     };
@@ -248,7 +251,11 @@ pub fn unsupported_combinations(site: &Site) -> Vec<Unsupported> {
     let cat = catalog();
     let spec = &site.spec;
     let mut out = Vec::new();
-    let Some(k) = KubeVersion::parse(&spec.kubernetes.version) else {
+    // A Kubernetes outside the catalog is an error of its own (see `check`):
+    // no combination with it is worth a second one.
+    let Some(k) =
+        KubeVersion::parse(&spec.kubernetes.version).filter(|_| cat.kubernetes(&spec.kubernetes.version).is_some())
+    else {
         return out;
     };
     let kube = format!("{}.{}", k.major, k.minor);
