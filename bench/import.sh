@@ -10,6 +10,7 @@
 #
 #   bench/import.sh                                   (2 GiB of images, 32 images, best of 3)
 #   IMPORT_GIB=1 IMAGES=16 RUNS=1 bench/import.sh     (quicker)
+#   LOCK_RTT_MS=50 BENCH_ONLY=lock bench/import.sh    (lock with registry and files 50 ms away; default 20)
 #   BENCH_ONLY=registry bench/import.sh               (one part: registry, containerd, lock)
 #   BENCH_DIR=/dev/shm bench/import.sh                (take the disk out of the figures)
 #   BEFORE=/tmp/meshbundle-old bench/import.sh        (an earlier build timed beside, for a before/after)

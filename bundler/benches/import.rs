@@ -15,8 +15,9 @@
 //!   the same containerd (which reads no image), and `ctr run` of an
 //!   imported image afterwards, with no network;
 //! - `lock` of the production spec against a local registry and file server,
-//!   with the default concurrency against `-j 1` (one at a time), and the
-//!   two locks compared byte for byte.
+//!   each behind a proxy that waits a network round trip (`LOCK_RTT_MS`,
+//!   default 20) before every answer, with the default concurrency against
+//!   `-j 1` (one at a time), and the two locks compared byte for byte.
 //!
 //! The images are generated here: random, incompressible, uncompressed tar
 //! layers; a tiny layer (a static `/true`) shared by every image, base
@@ -38,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::registry::{Containerd, TestRegistry, run};
+use common::registry::{Containerd, FaultProxy, TestRegistry, run};
 use sha2::{Digest, Sha256};
 
 const MIB: u64 = 1 << 20;
@@ -612,7 +613,23 @@ fn main() {
             d.join("site.yaml"),
         )
         .unwrap();
-        let flags = up.flags.join(" ");
+        // The registry and the file server a network round trip away
+        // (LOCK_RTT_MS, default 20), each behind a proxy that waits that long
+        // before every answer: on 127.0.0.1 they answer in about a
+        // millisecond, which leaves concurrency nothing to hide.
+        let rtt = env_u64("LOCK_RTT_MS", 20).to_string();
+        let files_host = up.files.url.trim_start_matches("http://").to_string();
+        let reg_proxy = FaultProxy::start(&up.registry.host, &["--delay", &rtt]);
+        let files_proxy = FaultProxy::start(&files_host, &["--delay", &rtt]);
+        let flags = up
+            .flags
+            .iter()
+            .map(|f| {
+                f.replace(&up.registry.host, &reg_proxy.host)
+                    .replace(&files_host, &files_proxy.host)
+            })
+            .collect::<Vec<_>>()
+            .join(" ");
         let (mut par, mut seq, mut old) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..runs.max(1) {
             if let Some(b) = &before {
@@ -650,7 +667,7 @@ fn main() {
         let needs = meshbundle_core::catalog::needs(&site).unwrap();
         let (par, seq) = (best(&par), best(&seq));
         report.push(format!(
-            "lock      production spec ({} images, {} files): {:.2} s (-j 8); one at a time (-j 1): {:.2} s; ratio {:.2}; same lock bytes",
+            "lock      production spec ({} images, {} files), {rtt} ms from the registry and file server: {:.2} s (-j 8); one at a time (-j 1): {:.2} s; ratio {:.2}; same lock bytes",
             needs.images.len(),
             needs.files.len(),
             par.seconds,

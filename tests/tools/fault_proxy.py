@@ -23,6 +23,8 @@ usage: fault_proxy.py --upstream http://127.0.0.1:5000 --port-file FILE [options
   --ignore-range       drop Range headers, as a registry that ignores them
                        (it answers 200 and the whole blob)
   --delay-blobs MS     wait MS milliseconds before answering each blob GET
+  --delay MS           wait MS milliseconds before answering any request, as
+                       a registry or file server a network round trip away
   --fail-path S        answer 500 to every request whose method and path
                        (`PUT /v2/...`) contain S, however often it is retried
   --refuse-mount       drop `mount` and `from` from upload POSTs, as a
@@ -64,6 +66,7 @@ ap.add_argument("--cut-at", type=float, default=0.9)
 ap.add_argument("--cut-times", type=int, default=1)
 ap.add_argument("--ignore-range", action="store_true")
 ap.add_argument("--delay-blobs", type=int, default=0)
+ap.add_argument("--delay", type=int, default=0)
 ap.add_argument("--fail-path", default="")
 ap.add_argument("--refuse-mount", action="store_true")
 ap.add_argument("--log", default="")
@@ -137,6 +140,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             msg = b'{"errors":[{"code":"UNAUTHORIZED","message":"a bearer token is needed"}]}'
             self.answer(401, msg, [("WWW-Authenticate", f'Bearer realm="{realm}",service="fault-proxy"')])
             return
+        if args.delay:
+            time.sleep(args.delay / 1000)
         is_blob = "/blobs/sha256:" in self.path and self.command == "GET"
         if is_blob and args.delay_blobs:
             time.sleep(args.delay_blobs / 1000)
