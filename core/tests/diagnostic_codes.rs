@@ -454,9 +454,9 @@ fn run(fixture: &Path) -> (Vec<Diagnostic>, String) {
                 .into_validated()
                 .unwrap_or_else(|_| panic!("the example `{example}` is valid"));
             let text = String::from_utf8(bytes).expect("a secrets fixture is text");
-            let secrets = meshbundle_core::pki::parse_secrets(&text)
+            let secrets = meshbundle_core::pki::SecretsFile::parse(&text)
                 .unwrap_or_else(|e| panic!("{name}: the secrets file does not parse: {e}"));
-            let now = secrets.created + 24 * 3600;
+            let now = secrets.secrets.created + 24 * 3600;
             writeln!(
                 report,
                 "read: as `meshbundle render --secrets` reads secrets, for the example `{example}`, at created + 1 day"

@@ -13,7 +13,7 @@ use x509_cert::certificate::Certificate;
 use super::PkiError;
 use super::cert::{self, Usage, Window};
 use super::key::PrivateKey;
-use crate::diag::{Code, Diagnostic, Diagnostics};
+use crate::diag::{self, Code, Diagnostic, Diagnostics};
 use crate::spec::Site;
 
 pub const SECRETS_KIND: &str = "SiteSecrets";
@@ -699,7 +699,7 @@ impl SiteSecrets {
         }
         // The token and certificate key are checked when read (their types).
         for (name, p) in self.pairs() {
-            check_pair(&mut d, &name, p, true, now);
+            check_pair(&mut d, &field_path(&name), p, true, now);
         }
         match PrivateKey::from_pem(&self.kubeadm.service_account.private_key) {
             Err(e) => d.error(
@@ -726,7 +726,7 @@ impl SiteSecrets {
             {
                 d.error(
                     Code::Secrets,
-                    format!("istio.intermediates.{cluster}"),
+                    diag::join("istio.intermediates", cluster),
                     "the intermediate was not issued by this root",
                     "run `meshbundle secrets rotate` to issue one from the root",
                 );
@@ -762,7 +762,7 @@ impl SiteSecrets {
         if !self.istio.intermediates.contains_key(&cluster) {
             d.error(
                 Code::Secrets,
-                format!("istio.intermediates.{cluster}"),
+                diag::join("istio.intermediates", &cluster),
                 format!("there is no Istio intermediate CA for cluster `{cluster}`"),
                 "run `meshbundle secrets rotate` to issue one",
             );
@@ -823,6 +823,17 @@ impl SiteSecrets {
     }
 }
 
+/// The field path of a certificate and key named as [`SiteSecrets::pairs`]
+/// names them: a cluster's name is a key of `istio.intermediates`, written
+/// `["NAME"]` when it is not an identifier (`istio.intermediates["prod-site"]`).
+fn field_path(name: &str) -> String {
+    match name.strip_prefix("istio.intermediates.") {
+        Some(cluster) => diag::join("istio.intermediates", cluster),
+        None => name.to_string(),
+    }
+}
+
+/// Checks one certificate and its key; `name` is their field path.
 fn check_pair(d: &mut Diagnostics, name: &str, p: &CertKey, must_be_ca: bool, now: u64) {
     let c = match cert::from_pem(&p.cert) {
         Ok(c) => c,
