@@ -177,11 +177,25 @@ pub struct LockError(String);
 /// `sha256` is not 64 lower-case hex digits is refused, naming the line and
 /// field), and so is every tag (none but `!!str`).
 pub fn parse(text: &str) -> Result<Lock, LockError> {
-    let lock: Lock = crate::yaml::from_str(text).map_err(|e| LockError(e.to_string()))?;
-    if lock.kind != LOCK_KIND || lock.api_version != LOCK_API_VERSION {
-        return Err(LockError(format!("not a meshbundle lock (kind `{}`)", lock.kind)));
-    }
-    Ok(lock)
+    let (lock, positions) = crate::yaml::from_str_located::<Lock>(text).map_err(|e| LockError(e.to_string()))?;
+    // At the field that is not a lock's: `kind` before `apiVersion`.
+    let (wrong, value) = if lock.kind != LOCK_KIND {
+        ("kind", &lock.kind)
+    } else if lock.api_version != LOCK_API_VERSION {
+        ("apiVersion", &lock.api_version)
+    } else {
+        return Ok(lock);
+    };
+    let (line, column) = positions.find(wrong).unwrap_or((0, 0));
+    Err(LockError(
+        crate::yaml::YamlError {
+            line,
+            column,
+            path: wrong.to_string(),
+            message: format!("not a meshbundle lock ({wrong} `{value}`)"),
+        }
+        .to_string(),
+    ))
 }
 
 /// Writes a lock file: sorted, with a header, so it diffs well.

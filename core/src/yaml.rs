@@ -7,6 +7,8 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::spec::load::Positions;
+
 /// A problem reading or writing YAML: where it is (1-based line and column,
 /// 0 when unknown), which field, and what is wrong. Shown as
 /// `LINE:COL: FIELD: MESSAGE`, so a caller that puts the file name and a `:`
@@ -52,6 +54,12 @@ pub fn to_string<T: Serialize>(value: &T) -> Result<String, YamlError> {
 /// Reads one YAML document (YAML 1.2: `yes` and `on` are strings; no tags
 /// but `!!str`) into `T`. An error names the line, column and field.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
+    from_str_located(text).map(|(value, _)| value)
+}
+
+/// [`from_str`], with where each field is in the text, for what is said
+/// later about the value read (see [`Positions::locate`]).
+pub fn from_str_located<T: DeserializeOwned>(text: &str) -> Result<(T, Positions), YamlError> {
     let (v, positions) = crate::spec::load::yaml_to_json(text).map_err(|d| {
         let message = if d.hint.is_empty() {
             d.message
@@ -65,7 +73,7 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
             message,
         }
     })?;
-    serde_path_to_error::deserialize(v).map_err(|e| {
+    let value = serde_path_to_error::deserialize(v).map_err(|e| {
         let path = match e.path().to_string() {
             p if p == "." => String::new(),
             p => p,
@@ -77,5 +85,6 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
             path,
             message: e.into_inner().to_string(),
         }
-    })
+    })?;
+    Ok((value, positions))
 }

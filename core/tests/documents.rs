@@ -96,3 +96,22 @@ fn a_lock_identifier_is_checked_where_it_is_read() {
         assert!(e.contains(want), "expected `{want}` in: {e}");
     }
 }
+
+#[test]
+fn a_file_that_is_not_a_lock_is_refused_at_the_field_that_says_so() {
+    let lock = "# a comment\napiVersion: meshbundle.dev/v1alpha1\nkind: Lock\nimages: []\nfiles: []\n";
+    assert!(meshbundle_core::lock::parse(lock).is_ok());
+    for (text, want) in [
+        (
+            lock.replace("kind: Lock", "kind: Site"),
+            "3:1: kind: not a meshbundle lock (kind `Site`)",
+        ),
+        (
+            lock.replace("meshbundle.dev/v1alpha1", "meshbundle.dev/v2"),
+            "2:1: apiVersion: not a meshbundle lock (apiVersion `meshbundle.dev/v2`)",
+        ),
+    ] {
+        let e = meshbundle_core::lock::parse(&text).expect_err(want).to_string();
+        assert_eq!(e, want);
+    }
+}

@@ -10,6 +10,10 @@ pub mod secrets;
 
 pub use secrets::{BootstrapToken, CertificateKey, CredentialError, SiteSecrets, generate, rotate};
 
+use crate::diag::Diagnostic;
+use crate::spec::Site;
+use crate::spec::load::Positions;
+
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
     #[error("{0}")]
@@ -30,7 +34,37 @@ pub enum PkiError {
 
 /// Reads a secrets file (YAML).
 pub fn parse_secrets(text: &str) -> Result<SiteSecrets, PkiError> {
-    crate::yaml::from_str(text).map_err(|e| PkiError::Format(e.to_string()))
+    SecretsFile::parse(text).map(|f| f.secrets)
+}
+
+/// A secrets file as read: the secrets, and where each field is in its text,
+/// so that what the checks say about a field names its line and column.
+#[derive(Debug, Clone)]
+pub struct SecretsFile {
+    pub secrets: SiteSecrets,
+    positions: Positions,
+}
+
+impl SecretsFile {
+    /// Reads a secrets file (YAML).
+    pub fn parse(text: &str) -> Result<SecretsFile, PkiError> {
+        let (secrets, positions) = crate::yaml::from_str_located(text).map_err(|e| PkiError::Format(e.to_string()))?;
+        Ok(SecretsFile { secrets, positions })
+    }
+
+    /// [`SiteSecrets::check_material`], each diagnostic at its field.
+    pub fn check_material(&self, now: u64) -> Vec<Diagnostic> {
+        let mut diags = self.secrets.check_material(now);
+        self.positions.locate(&mut diags);
+        diags
+    }
+
+    /// [`SiteSecrets::check`], each diagnostic at its field.
+    pub fn check(&self, site: &Site, now: u64) -> Vec<Diagnostic> {
+        let mut diags = self.secrets.check(site, now);
+        self.positions.locate(&mut diags);
+        diags
+    }
 }
 
 /// Writes a secrets file (YAML) with a header.
