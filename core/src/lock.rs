@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
+use crate::image::ImageRef;
 
 pub const LOCK_API_VERSION: &str = "meshbundle.dev/v1alpha1";
 pub const LOCK_KIND: &str = "Lock";
@@ -28,11 +29,9 @@ pub struct Lock {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedImage {
-    /// The reference it was resolved from, e.g. `registry.k8s.io/pause:3.10`
-    /// (checked as an image reference when read).
-    #[serde(deserialize_with = "crate::image::checked")]
-    #[schemars(with = "crate::image::ImageRef")]
-    pub name: String,
+    /// The reference it was resolved from, e.g. `registry.k8s.io/pause:3.10`:
+    /// checked as an image reference when read, written normalised.
+    pub name: ImageRef,
     /// Digest of what the tag named when locked (an index for multi-arch
     /// images): what `skopeo inspect` reports.
     pub digest: Digest,
@@ -128,8 +127,10 @@ impl Lock {
         }
     }
 
-    pub fn image(&self, name: &str) -> Option<&LockedImage> {
-        self.images.iter().find(|i| i.name == name)
+    /// The entry of an image, by the reference it was resolved from
+    /// (without a digest: `registry/repository:tag`).
+    pub fn image(&self, name: &ImageRef) -> Option<&LockedImage> {
+        self.images.iter().find(|i| i.name == *name)
     }
 
     pub fn file(&self, name: &str) -> Option<&LockedFile> {
@@ -144,7 +145,7 @@ impl Lock {
         let mut v: Vec<String> = needs
             .images
             .iter()
-            .filter(|i| self.image(&i.upstream.tagged()).is_none())
+            .filter(|i| self.image(&i.upstream.without_digest()).is_none())
             .map(|i| format!("image {} (used by {})", i.upstream.tagged(), i.used_by))
             .collect();
         for f in &needs.files {
@@ -160,9 +161,11 @@ impl Lock {
         v
     }
 
-    /// Sorts entries so the file is stable and diff-friendly.
+    /// Sorts entries so the file is stable and diff-friendly: images by
+    /// their name as written (the text, not the parts, so the order is the
+    /// one a reader of the file sees).
     pub fn sort(&mut self) {
-        self.images.sort_by(|a, b| a.name.cmp(&b.name));
+        self.images.sort_by_cached_key(|i| i.name.to_string());
         self.files.sort_by(|a, b| a.name.cmp(&b.name));
     }
 }

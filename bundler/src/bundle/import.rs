@@ -712,7 +712,8 @@ pub fn containerd_lacks(seal: &Seal, socket: &Path, namespace: &str) -> Result<C
         ..CtrPlan::default()
     };
     for img in &seal.images {
-        let name = img.site.strip_suffix(&format!("@{}", img.digest)).unwrap_or(&img.site);
+        let name = img.site.tagged();
+        let name = name.as_str();
         let whole = img
             .manifests
             .iter()
@@ -1105,8 +1106,6 @@ pub fn registry_plan(
     let in_base = |d: &str| seal.base.as_ref().is_some_and(|b| b.blobs.iter().any(|x| x == d));
     let mut images = Vec::new();
     for img in &seal.images {
-        let r = meshbundle_core::image::ImageRef::parse(&img.site)
-            .map_err(|e| Error::failed(e.to_string(), "the bundle is damaged"))?;
         if !source.spans.contains_key(img.digest.as_str()) && in_base(img.digest.as_str()) {
             // Carried, and pushed, by the base bundle, which was imported already.
             continue;
@@ -1123,9 +1122,8 @@ pub fn registry_plan(
             }
         }
         images.push(push::PushImage {
-            name: img.name.clone(),
-            repository: r.repository.clone(),
-            tag: r.tag.clone(),
+            name: img.name.to_string(),
+            site: img.site.clone(),
             digest: img.digest.to_string(),
             media_type: img.media_type.clone(),
             manifests: img.manifests.iter().map(|d| d.to_string()).collect(),
@@ -1305,8 +1303,7 @@ pub fn check_registry_base(seal: &Seal, host: &str, regs: &Registries, rt: &toki
         Error::failed(e.to_string(), "check --registry, --insecure and --authfile")
     };
     for img in &seal.images {
-        let r = meshbundle_core::image::ImageRef::parse(&img.site)
-            .map_err(|e| Error::failed(e.to_string(), "the bundle is damaged"))?;
+        let r = &img.site;
         for b in img.blobs.iter().filter(|b| in_base.contains(b.as_str())) {
             let there = rt
                 .block_on(regs.blob_exists(
@@ -1320,8 +1317,12 @@ pub fn check_registry_base(seal: &Seal, host: &str, regs: &Registries, rt: &toki
         }
         if in_base.contains(img.digest.as_str()) {
             // Pushed by the base's import, not by this one: it must be there.
-            let at = meshbundle_core::image::ImageRef::parse(&format!("{host}/{}@{}", r.repository, img.digest))
-                .map_err(|e| Error::failed(e.to_string(), "the bundle is damaged"))?;
+            let at = meshbundle_core::image::ImageRef {
+                registry: host.to_string(),
+                repository: r.repository.clone(),
+                tag: None,
+                digest: Some(img.digest.clone()),
+            };
             if let Err(e) = rt.block_on(regs.resolve(&at, &[])) {
                 return Err(lacks_base(
                     base,

@@ -843,14 +843,14 @@ impl Registries {
     /// Resolves a tag to what the lock records: the digest, and for an index
     /// the platforms kept.
     pub async fn resolve(&self, r: &ImageRef, platforms: &[String]) -> Result<LockedImage, RegistryError> {
-        let name = r.tagged();
+        let name = r.without_digest();
         let reference = self.reference(r, r.digest.as_ref());
-        let (raw, digest) = self.manifest(&name, &reference).await?;
+        let (raw, digest) = self.manifest(&name.to_string(), &reference).await?;
         if let Some(want) = &r.digest
             && *want != digest
         {
             return Err(RegistryError::Manifest {
-                image: name,
+                image: name.to_string(),
                 message: format!("the registry served {digest} for {want}"),
             });
         }
@@ -865,14 +865,16 @@ impl Registries {
         cache: &BlobCache,
         progress: &crate::progress::Progress,
     ) -> Result<Image, RegistryError> {
-        let r = ImageRef::parse(&locked.name).map_err(|e| RegistryError::Setup(e.to_string()))?;
+        let r = &locked.name;
+        let name = r.to_string();
         let get = |digest: Digest| {
-            let reference = self.reference(&r, Some(&digest));
+            let reference = self.reference(r, Some(&digest));
+            let name = &name;
             async move {
-                let (raw, got) = self.manifest(&locked.name, &reference).await?;
+                let (raw, got) = self.manifest(name, &reference).await?;
                 if got != digest {
                     return Err(RegistryError::Manifest {
-                        image: locked.name.clone(),
+                        image: name.clone(),
                         message: format!("manifest {digest} came back as {got}: the registry changed it"),
                     });
                 }
@@ -881,7 +883,7 @@ impl Registries {
         };
         let top = get(locked.digest.clone()).await?;
         let image = image_from_lock(locked, top, get).await?;
-        let reference = self.reference(&r, Some(&locked.digest));
+        let reference = self.reference(r, Some(&locked.digest));
         let missing: Vec<Blob> = image
             .blobs
             .iter()
@@ -891,8 +893,8 @@ impl Registries {
         progress.add_total(missing.iter().map(|b| b.size).sum());
         let results: Vec<Result<(), RegistryError>> = futures::stream::iter(missing.into_iter().map(|b| {
             let reference = reference.clone();
-            let name = locked.name.clone();
-            async move { self.fetch_blob(&name, &reference, &b, cache, progress).await }
+            let name = &name;
+            async move { self.fetch_blob(name, &reference, &b, cache, progress).await }
         }))
         .buffer_unordered(self.opts.jobs.max(1))
         .collect()
@@ -1166,21 +1168,21 @@ enum BlobFailure {
 
 /// What the lock records for a fetched top manifest or index.
 pub fn locked_from_manifest(
-    name: &str,
+    name: &ImageRef,
     raw: &[u8],
     digest: &Digest,
     platforms: &[String],
     source: Option<String>,
 ) -> Result<LockedImage, RegistryError> {
     let media_type = media::media_type_of(raw).ok_or_else(|| RegistryError::Manifest {
-        image: name.into(),
+        image: name.to_string(),
         message: "not a manifest or an index".into(),
     })?;
     let mut locked = LockedImage {
-        name: name.to_string(),
+        name: name.clone(),
         digest: digest.clone(),
         media_type: MediaType::parse(&media_type).map_err(|e| RegistryError::Manifest {
-            image: name.into(),
+            image: name.to_string(),
             message: e.to_string(),
         })?,
         platforms: Vec::new(),
@@ -1191,7 +1193,7 @@ pub fn locked_from_manifest(
         return Ok(locked);
     }
     let index = media::parse_index(raw).map_err(|message| RegistryError::Manifest {
-        image: name.into(),
+        image: name.to_string(),
         message,
     })?;
     let mut entries: Vec<(Platform, Digest)> = Vec::new();
@@ -1205,7 +1207,7 @@ pub fn locked_from_manifest(
             continue;
         };
         let d = Digest::parse(&e.digest).map_err(|e| RegistryError::Manifest {
-            image: name.into(),
+            image: name.to_string(),
             message: format!("index: {e}"),
         })?;
         entries.push((p, d));
@@ -1218,7 +1220,7 @@ pub fn locked_from_manifest(
             }),
             None => {
                 return Err(RegistryError::NoPlatform {
-                    image: name.into(),
+                    image: name.to_string(),
                     platform: want.clone(),
                     available: entries
                         .iter()
@@ -1231,7 +1233,7 @@ pub fn locked_from_manifest(
     }
     if locked.platforms.len() < entries.len() {
         let filtered = filter_index(raw, &locked.platforms).map_err(|message| RegistryError::Manifest {
-            image: name.into(),
+            image: name.to_string(),
             message,
         })?;
         locked.carried_digest = Some(digest_of(&filtered));
@@ -1261,14 +1263,23 @@ where
     F: Fn(Digest) -> Fut,
     Fut: Future<Output = Result<Vec<u8>, RegistryError>>,
 {
-    let name = locked.name.clone();
+    let name = locked.name.to_string();
     let bad = |message: String| RegistryError::Manifest {
         image: name.clone(),
         message,
     };
+    // A lock written before media types were recorded names no index: the
+    // manifest says its own media type, for the seal and the layout.
+    let index = media::is_index(&locked.media_type);
+    let top_type = if locked.media_type.is_empty() {
+        let declared = media::media_type_of(&top).ok_or_else(|| bad("not a manifest or an index".into()))?;
+        MediaType::parse(&declared).map_err(|e| bad(e.to_string()))?
+    } else {
+        locked.media_type.clone()
+    };
     let mut manifests = Vec::new();
     let mut blobs = Vec::new();
-    let (digest, media_type, top_raw) = if media::is_index(&locked.media_type) {
+    let (digest, media_type, top_raw) = if index {
         let carried = match &locked.carried_digest {
             Some(c) => {
                 let filtered = filter_index(&top, &locked.platforms).map_err(bad)?;
@@ -1279,11 +1290,11 @@ where
             }
             None => top,
         };
-        (locked.site_digest().clone(), locked.media_type.to_string(), carried)
+        (locked.site_digest().clone(), top_type, carried)
     } else {
-        (locked.digest.clone(), locked.media_type.to_string(), top)
+        (locked.digest.clone(), top_type, top)
     };
-    let child_manifests: Vec<(Digest, Vec<u8>)> = if media::is_index(&media_type) {
+    let child_manifests: Vec<(Digest, Vec<u8>)> = if index {
         let mut v = Vec::new();
         for p in &locked.platforms {
             v.push((p.digest.clone(), get(p.digest.clone()).await?));
@@ -1292,7 +1303,7 @@ where
     } else {
         vec![(digest.clone(), top_raw.clone())]
     };
-    manifests.push((digest.clone(), media_type.clone(), top_raw.clone()));
+    manifests.push((digest.clone(), media_type.to_string(), top_raw.clone()));
     let checked = |d: &str| Digest::parse(d).map_err(|e| bad(format!("manifest {d}: {e}")));
     for (d, raw) in &child_manifests {
         let m = media::parse_manifest(raw).map_err(|e| bad(format!("manifest {d}: {e}")))?;

@@ -119,7 +119,7 @@ impl<'a> Ctx<'a> {
             return upstream.to_string();
         };
         let site = r.in_registry(&self.site.spec.registry);
-        match self.lock.and_then(|l| l.image(&r.tagged())) {
+        match self.lock.and_then(|l| l.image(&r.without_digest())) {
             Some(locked) => site.with_digest(locked.site_digest()).to_string(),
             None => site.to_string(),
         }
