@@ -173,16 +173,20 @@ impl Lock {
 /// Why a lock cannot be read: shown as `LINE:COL: FIELD: MESSAGE` when the
 /// place is known (see [`crate::yaml::YamlError`]).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct LockError(String);
+pub enum LockError {
+    #[error(transparent)]
+    Yaml(#[from] crate::yaml::YamlError),
+    #[error("not a meshbundle lock (kind `{0}`)")]
+    NotALock(String),
+}
 
 /// Reads a lock file. Every digest is checked as it is read (a lock whose
 /// `sha256` is not 64 lower-case hex digits is refused, naming the line and
 /// field), and so is every tag (none but `!!str`).
 pub fn parse(text: &str) -> Result<Lock, LockError> {
-    let lock: Lock = crate::yaml::from_str(text).map_err(|e| LockError(e.to_string()))?;
+    let lock: Lock = crate::yaml::from_str(text)?;
     if lock.kind != LOCK_KIND || lock.api_version != LOCK_API_VERSION {
-        return Err(LockError(format!("not a meshbundle lock (kind `{}`)", lock.kind)));
+        return Err(LockError::NotALock(lock.kind));
     }
     Ok(lock)
 }
@@ -191,7 +195,7 @@ pub fn parse(text: &str) -> Result<Lock, LockError> {
 pub fn write(lock: &Lock) -> Result<String, LockError> {
     let mut l = lock.clone();
     l.sort();
-    let body = crate::yaml::to_string(&l).map_err(|e| LockError(e.to_string()))?;
+    let body = crate::yaml::to_string(&l)?;
     Ok(format!(
         "# meshbundle.lock: every image pinned to a digest and every file to a sha256.\n\
          # Written by `meshbundle lock`; commit it beside meshbundle.yaml.\n{body}"

@@ -705,7 +705,7 @@ impl SiteSecrets {
             Err(e) => d.error(
                 "secrets",
                 "kubeadm.serviceAccount.privateKey",
-                e.to_string(),
+                crate::error_text(&e),
                 "the PEM is damaged; restore the file from a backup",
             ),
             Ok(k) => {
@@ -830,7 +830,7 @@ fn check_pair(d: &mut Diagnostics, name: &str, p: &CertKey, must_be_ca: bool, no
             d.error(
                 "secrets",
                 format!("{name}.cert"),
-                e.to_string(),
+                crate::error_text(&e),
                 "the PEM is damaged; restore the file from a backup",
             );
             return;
@@ -842,7 +842,7 @@ fn check_pair(d: &mut Diagnostics, name: &str, p: &CertKey, must_be_ca: bool, no
             d.error(
                 "secrets",
                 format!("{name}.key"),
-                e.to_string(),
+                crate::error_text(&e),
                 "the PEM is damaged; restore the file from a backup",
             );
             return;
