@@ -584,9 +584,15 @@ pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
+            // One line: the error and each of its causes.
+            let said = crate::error::chain_lines(&e).join(": ");
             let (entry, message) = match &e {
                 read::BundleError::Bad { entry, message } => (entry.clone(), message.clone()),
-                other => (String::new(), other.to_string()),
+                read::BundleError::Damaged { entry, .. } => {
+                    let message = said.strip_prefix(&format!("{entry}: ")).unwrap_or(&said).to_string();
+                    (entry.clone(), message)
+                }
+                _ => (String::new(), said.clone()),
             };
             match a.print.format {
                 Format::Json => println!(
@@ -596,8 +602,8 @@ pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
                     )
                     .unwrap_or_default()
                 ),
-                Format::Text if e.is_not_a_bundle() => println!("{}: {e}", a.file.display()),
-                Format::Text => println!("{}: BAD: {e}", a.file.display()),
+                Format::Text if e.is_not_a_bundle() => println!("{}: {said}", a.file.display()),
+                Format::Text => println!("{}: BAD: {said}", a.file.display()),
             }
             Ok(ExitCode::FAILURE)
         }
@@ -749,7 +755,11 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
         if e.is_not_a_bundle() {
             return Err(not_a_bundle(&a.file, &e));
         }
-        println!("{}: BAD: {e}", a.file.display());
+        println!(
+            "{}: BAD: {}",
+            a.file.display(),
+            crate::error::chain_lines(&e).join(": ")
+        );
         eprintln!("nothing was imported");
         Ok(ExitCode::FAILURE)
     };

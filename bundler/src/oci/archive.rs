@@ -30,6 +30,15 @@ fn err(image: &ImageRef, message: impl Into<String>) -> RegistryError {
     }
 }
 
+/// Something of the source that does not read, with the error that says why.
+fn invalid(image: &ImageRef, what: impl Into<String>, source: impl Into<crate::error::BoxError>) -> RegistryError {
+    RegistryError::Invalid {
+        image: image.to_string(),
+        what: what.into(),
+        source: source.into(),
+    }
+}
+
 /// Parses `oci:DIR`, `oci-archive:FILE` or `docker-archive:FILE`.
 pub fn parse_source(source: &str) -> Option<(&str, PathBuf)> {
     for kind in ["oci-archive", "docker-archive", "oci"] {
@@ -104,7 +113,7 @@ fn pick(entries: &[Descriptor], name: &ImageRef) -> Result<Option<Digest>, Regis
         None => Ok(None),
         Some(e) => Digest::parse(e.digest().as_ref())
             .map(Some)
-            .map_err(|e| err(name, format!("index.json: {e}"))),
+            .map_err(|e| invalid(name, "index.json: the digest of its manifest", e)),
     }
 }
 
@@ -128,7 +137,8 @@ fn from_layout_dir(
     for e in fs::read_dir(&blobs).map_err(list_err)? {
         let e = e.map_err(list_err)?;
         let file_name = e.file_name().to_string_lossy().into_owned();
-        let claimed = Digest::from_hex(&file_name).map_err(|e| err(name, format!("{}: {e}", blobs.display())))?;
+        let claimed = Digest::from_hex(&file_name)
+            .map_err(|e| invalid(name, format!("{}: a file not named by its digest", blobs.display()), e))?;
         // Already cached (the cache is content-addressed, and a bundle checks
         // every blob again as it writes it): no need to read it again.
         let len = e.metadata().map(|m| m.len()).map_err(list_err)?;
@@ -237,9 +247,10 @@ fn from_oci_archive(
         )
     })?;
     let index: ImageIndex = serde_json::from_slice(raw).map_err(|e| {
-        err(
+        invalid(
             name,
-            format!("{}: index.json: not an OCI image index: {e}", file.display()),
+            format!("{}: index.json: not an OCI image index", file.display()),
+            e,
         )
     })?;
     let digest = pick(index.manifests(), name)?
@@ -316,8 +327,8 @@ fn from_docker_archive(
         .config(descriptor(MediaType::ImageConfig, &config_digest, config_size))
         .layers(layers)
         .build()
-        .map_err(|e| err(name, e.to_string()))?;
-    let raw = canonical_bytes(&oci).map_err(|e| err(name, e.to_string()))?;
+        .map_err(|e| invalid(name, "the OCI manifest written for it", e))?;
+    let raw = canonical_bytes(&oci).map_err(|e| invalid(name, "the OCI manifest written for it", e))?;
     cache.put_bytes(&raw)?;
     Ok(raw)
 }

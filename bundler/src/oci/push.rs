@@ -117,8 +117,9 @@ impl Source {
             .map_err(|e| RegistryError::Transfer {
                 image: image.into(),
                 what: format!("manifest {digest}"),
-                message: format!("cannot read it from the bundle: {e}"),
+                message: "cannot read it from the bundle".into(),
                 hint: "the bundle changed since it was verified: verify it again".into(),
+                source: Some(Box::new(e)),
             })?;
         let actual = format!("sha256:{}", hex::encode(Sha256::digest(&buf)));
         if actual != digest {
@@ -395,6 +396,7 @@ fn transfer(image: &str, what: String, message: String, hint: &str) -> RegistryE
         what,
         message,
         hint: hint.into(),
+        source: None,
     }
 }
 
