@@ -18,18 +18,32 @@ use crate::spec::load::Positions;
 pub enum PkiError {
     #[error("{0}")]
     Pem(String),
-    #[error("key: {0}")]
-    Key(String),
-    #[error("certificate: {0}")]
-    Cert(String),
+    /// A key or certificate the cryptography libraries could not make,
+    /// encode or read: what, with their error kept whole.
+    #[error("{what}")]
+    Crypto {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("{0}")]
     Mismatch(String),
     #[error("{0}")]
     Expired(String),
     /// The secrets file cannot be read or written: `LINE:COL: FIELD: MESSAGE`
     /// when the place is known, so a caller can put `FILE:` in front.
-    #[error("{0}")]
-    Format(String),
+    #[error(transparent)]
+    Format(#[from] crate::yaml::YamlError),
+}
+
+impl PkiError {
+    /// `what` failed, because of the library error `source`.
+    pub fn crypto(what: impl Into<String>, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> PkiError {
+        PkiError::Crypto {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
 }
 
 /// Reads a secrets file (YAML).
@@ -48,7 +62,7 @@ pub struct SecretsFile {
 impl SecretsFile {
     /// Reads a secrets file (YAML).
     pub fn parse(text: &str) -> Result<SecretsFile, PkiError> {
-        let (secrets, positions) = crate::yaml::from_str_located(text).map_err(|e| PkiError::Format(e.to_string()))?;
+        let (secrets, positions) = crate::yaml::from_str_located(text)?;
         Ok(SecretsFile { secrets, positions })
     }
 
@@ -69,7 +83,7 @@ impl SecretsFile {
 
 /// Writes a secrets file (YAML) with a header.
 pub fn write_secrets(s: &SiteSecrets) -> Result<String, PkiError> {
-    let body = crate::yaml::to_string(s).map_err(|e| PkiError::Format(e.to_string()))?;
+    let body = crate::yaml::to_string(s)?;
     Ok(format!(
         "# meshbundle site secrets for `{}`. Keep this file private (mode 0600) and backed up:\n\
          # every render and build of this site reuses it.\n{body}",

@@ -705,7 +705,7 @@ impl SiteSecrets {
             Err(e) => d.error(
                 Code::Secrets,
                 "kubeadm.serviceAccount.privateKey",
-                e.to_string(),
+                crate::error_text(&e),
                 "the PEM is damaged; restore the file from a backup",
             ),
             Ok(k) => {
@@ -841,7 +841,7 @@ fn check_pair(d: &mut Diagnostics, name: &str, p: &CertKey, must_be_ca: bool, no
             d.error(
                 Code::Secrets,
                 format!("{name}.cert"),
-                e.to_string(),
+                crate::error_text(&e),
                 "the PEM is damaged; restore the file from a backup",
             );
             return;
@@ -853,7 +853,7 @@ fn check_pair(d: &mut Diagnostics, name: &str, p: &CertKey, must_be_ca: bool, no
             d.error(
                 Code::Secrets,
                 format!("{name}.key"),
-                e.to_string(),
+                crate::error_text(&e),
                 "the PEM is damaged; restore the file from a backup",
             );
             return;

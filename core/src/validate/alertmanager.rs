@@ -93,7 +93,7 @@ fn check_ca(d: &mut Diagnostics, path: String, pem: &Option<String>) {
         d.error(
             Code::Alertmanager,
             path,
-            format!("not a PEM certificate: {e}"),
+            format!("not a PEM certificate: {}", crate::error_text(&e)),
             "paste the CA certificate, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----",
         );
     }
