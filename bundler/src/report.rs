@@ -81,7 +81,10 @@ pub fn carried_line(seal: &crate::bundle::seal::Seal) -> String {
         .iter()
         .filter(|e| e.path.as_str().starts_with("tree/"))
         .count();
-    let binary = seal.entries.iter().any(|e| e.path.as_str() == "bin/meshbundle");
+    let binary = seal
+        .entries
+        .iter()
+        .any(|e| e.path.as_str() == meshbundle_core::seal::STATIC_BINARY);
     let mut names: Vec<&str> = seal.files.iter().map(|f| f.name.as_str()).take(4).collect();
     if seal.files.len() > 4 {
         names.push("...");

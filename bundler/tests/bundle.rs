@@ -228,6 +228,21 @@ fn example_bundle_builds_offline_reproducibly_and_verifies() {
         .len();
     let not_carried = format!("not carried: {images} images");
     assert!(text(&o1.stderr).contains(&not_carried), "{}", text(&o1.stderr));
+    // The files counted as not carried are the files said to be needed: the
+    // static meshbundle, which no install needs, is named apart.
+    let files_count = |err: &str, before: &str, after: &str| -> Option<usize> {
+        let at = err.find(before)? + before.len();
+        let rest = &err[at..];
+        rest[..rest.find(after)?].trim().parse().ok()
+    };
+    let err = text(&o1.stderr);
+    let summary = files_count(&err, &format!("{not_carried}, "), " files");
+    let needed = files_count(&err, "images it needs are not carried; ", " files it needs");
+    assert!(summary.is_some() && summary == needed, "{err}");
+    assert!(
+        err.contains(" files, the static meshbundle (") == err.contains("no static meshbundle"),
+        "{err}"
+    );
     // It says plainly that it cannot install, and never suggests an import without a target.
     let err = text(&o1.stderr);
     assert!(

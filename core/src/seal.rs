@@ -407,7 +407,18 @@ impl NotCarried {
     }
 }
 
-/// `not carried: 3 images, 1 file (why)`.
+/// The entry of the static meshbundle a bundle may carry.
+pub const STATIC_BINARY: &str = "bin/meshbundle";
+
+impl NotCarried {
+    /// The files not carried, the static meshbundle aside (it is counted
+    /// apart: a site imports with the meshbundle it already runs).
+    pub fn files_but_binary(&self) -> impl Iterator<Item = &str> {
+        self.files.iter().map(String::as_str).filter(|f| *f != STATIC_BINARY)
+    }
+}
+
+/// `not carried: 3 images, 1 file, the static meshbundle (why)`.
 impl fmt::Display for NotCarried {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = |n: usize, one: &str| {
@@ -417,11 +428,16 @@ impl fmt::Display for NotCarried {
                 format!("{n} {one}s")
             }
         };
+        let binary = if self.files.iter().any(|f| f == STATIC_BINARY) {
+            ", the static meshbundle"
+        } else {
+            ""
+        };
         write!(
             f,
-            "not carried: {}, {} ({})",
+            "not carried: {}, {}{binary} ({})",
             count(self.images.len(), "image"),
-            count(self.files.len(), "file"),
+            count(self.files_but_binary().count(), "file"),
             self.reason
         )
     }
@@ -517,13 +533,7 @@ impl Seal {
                 plural(self.not_carried.images.len(), "image")
             ));
         }
-        let files: Vec<&str> = self
-            .not_carried
-            .files
-            .iter()
-            .map(String::as_str)
-            .filter(|f| *f != "bin/meshbundle")
-            .collect();
+        let files: Vec<&str> = self.not_carried.files_but_binary().collect();
         if !files.is_empty() {
             let shown: Vec<&str> = files.iter().take(3).copied().collect();
             let more = if files.len() > 3 { ", ..." } else { "" };

@@ -153,7 +153,7 @@ pub fn write(input: Input, out: &Path, cache: &BlobCache, progress: &Progress) -
     if let Some(bin) = &input.binary {
         let (d, _) = crate::oci::cache::sha256_file(bin).map_err(|e| Error::io(bin, e))?;
         pending.push(file_entry(
-            "bin/meshbundle".into(),
+            meshbundle_core::seal::STATIC_BINARY.into(),
             bin.clone(),
             d.hex().to_string(),
             0o755,

@@ -402,7 +402,7 @@ fn fetch_files(
 
 /// Says why `bin/meshbundle` is not carried.
 fn not_carried_binary(not_carried: &mut NotCarried, no_binary: bool) {
-    not_carried.files.push("bin/meshbundle".into());
+    not_carried.files.push(meshbundle_core::seal::STATIC_BINARY.into());
     if not_carried.reason.is_empty() {
         not_carried.reason = if no_binary {
             "--no-binary: the site brings its own meshbundle".into()
