@@ -246,7 +246,9 @@ fn name_clashes(d: &mut Diagnostics, path: &str, hosts: &[&str], what: &str) {
     }
 }
 
-fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, version: &str) {
+/// `nodes` is the site's node count: on a one-node site a drain stops every
+/// pod whatever their number, so one gateway pod is no warning there.
+fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, version: &str, nodes: usize) {
     if !g.enabled {
         if !g.hosts.is_empty() && !ingress {
             d.error(
@@ -281,7 +283,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
             "replicas is 0",
             "run at least 2 gateway replicas",
         );
-    } else if min_pods(&g.hpa, g.replicas) == 1 {
+    } else if min_pods(&g.hpa, g.replicas) == 1 && nodes > 1 {
         d.warning(
             Code::Replicas,
             min_pods_path(path, &g.hpa),
@@ -803,6 +805,7 @@ fn check_proxy_and_gateways(site: &Site, d: &mut Diagnostics) {
         &istio.ingress_gateway,
         true,
         &istio.version,
+        spec.nodes.len(),
     );
     check_gateway(
         d,
@@ -810,6 +813,7 @@ fn check_proxy_and_gateways(site: &Site, d: &mut Diagnostics) {
         &istio.egress_gateway,
         false,
         &istio.version,
+        spec.nodes.len(),
     );
     if istio.ingress_gateway.enabled
         && istio.egress_gateway.enabled
