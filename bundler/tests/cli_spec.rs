@@ -35,8 +35,22 @@ fn init_then_validate_succeeds_for_every_example() {
     assert!(o.status.success());
     let o = meshbundle(dir.path(), &["validate", "lab.yaml"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
-    // The lab's one warning is printed, and does not fail validation.
-    assert!(text(&o.stdout).contains("warning:"), "{}", text(&o.stdout));
+    // Both examples are valid and quiet: a newcomer's first validate warns of nothing.
+    assert_eq!(text(&o.stdout), "", "no diagnostic");
+    assert_eq!(text(&o.stderr).trim(), "lab.yaml: valid");
+    // A warning is printed, and does not fail validation.
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../core/tests/diagnostics/replicas.single.yaml"
+    );
+    std::fs::copy(fixture, dir.path().join("one-gateway-pod.yaml")).unwrap();
+    let o = meshbundle(dir.path(), &["validate", "one-gateway-pod.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    assert!(
+        text(&o.stdout).contains("warning: one gateway pod"),
+        "{}",
+        text(&o.stdout)
+    );
 }
 
 #[test]

@@ -209,8 +209,8 @@ fn lab_example_bundle_bytes_are_pinned() {
 
 const LAB_BUNDLE: &str = "
 version 0.1.0 (source 0000000000000000)
-bundle id sha256:a6bc77bb63ee7e986088db0b02c3dbf03592833c32e74869e9701140ca43c2d2
-archive 751104 bytes sha256 7fc6fb82c58bd31649e4b4f786f312223fa540852bc5063ac0d93a02da7aa46b
+bundle id sha256:b7564b6a5ba924ab7524b205083bac16cf79948c1b4494741618dd47513e7f75
+archive 751616 bytes sha256 ef8d0ce8b254be7fad107e9790ab100a8e47a17905ca6ac96d4c9b974276960f
 ";
 
 #[test]
@@ -232,7 +232,7 @@ fn render_tar_bytes_are_pinned() {
 }
 
 const RENDER_TAR: &str = "
-lab 68007 bytes sha256 1f1ed4beac35574ddc3751dae2ac0d5d5a863cd5fb2a7aec02d5e6eecaf4dd3c
+lab 68044 bytes sha256 e21f0b9cf6c0e1380f3c8be24d72a7a7348594796dd9b3f1ade91264a1bca92c
 production 124484 bytes sha256 ff243be36fb608c60da08a49770826086ca2fbfd7a8d87dec4ab838ba25b215c
 ";
 

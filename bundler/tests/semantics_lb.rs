@@ -554,21 +554,24 @@ fn verify_checks_the_stated_node_ports() {
         s.answer(INGRESS_PORTS, 0, ports);
         s.run(&["ops/verify.sh"])
     };
-    let out = passes(&with("status-port=31577 http2=30080 https=30443 "));
+    // The lab states all three node ports, the readiness port's too.
+    let out = passes(&with("status-port=30021 http2=30080 https=30443 "));
     assert!(out.contains("port https on node port 30443"), "{out}");
-    let err = fails(&with("status-port=31577 http2=30080 https=31443 "));
+    let err = fails(&with("status-port=30021 http2=30080 https=31443 "));
     assert!(err.contains("port https is not on node port 30443"), "{err}");
     assert!(!err.contains("port http2 is not"), "{err}");
+    let err = fails(&with("status-port=31577 http2=30080 https=30443 "));
+    assert!(err.contains("port status-port is not on node port 30021"), "{err}");
     let err = fails(&with(""));
     assert_eq!(
         err.matches("FAIL: gateway service istio-ingress/istio-ingressgateway: port")
             .count(),
-        2,
+        3,
         "{err}"
     );
     // A NodePort gateway has no external address to wait for.
     let s = Scripts::new(&lab);
-    s.answer(INGRESS_PORTS, 0, "http2=30080 https=30443 ");
+    s.answer(INGRESS_PORTS, 0, "status-port=30021 http2=30080 https=30443 ");
     s.run(&["ops/verify.sh"]);
     assert!(
         !s.calls().iter().any(|c| c.contains("loadBalancer.ingress")),
@@ -696,17 +699,14 @@ fn find(root: &Path, rel: &str) -> PathBuf {
 #[test]
 fn a_stated_readiness_port_is_the_one_rendered_checked_and_probed() {
     let mut lab = example("lab");
-    lab.spec
-        .istio
-        .ingress_gateway
-        .service
-        .ports
-        .push(meshbundle_core::spec::ServicePort {
-            name: "status-port".into(),
-            port: 15021,
-            target_port: 15021,
-            node_port: Some(31021),
-        });
+    let ports = &mut lab.spec.istio.ingress_gateway.service.ports;
+    ports.retain(|p| p.name != "status-port");
+    ports.push(meshbundle_core::spec::ServicePort {
+        name: "status-port".into(),
+        port: 15021,
+        target_port: 15021,
+        node_port: Some(31021),
+    });
     let t = tree(&lab);
     let (svc, _) = ingress_service(&t);
     let status: Vec<&Value> = svc["ports"]

@@ -151,7 +151,7 @@ describe_provider() {
   echo 'nothing at the site gives LoadBalancer Services an address'
 }
 
-check_node_ports istio-ingress/istio-ingressgateway http2=30080 https=30443
+check_node_ports istio-ingress/istio-ingressgateway http2=30080 https=30443 status-port=30021
 
 echo "== addons"
 for addon in "${ADDONS[@]}"; do
