@@ -142,6 +142,7 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
+#[cfg(feature = "schema")]
 impl schemars::JsonSchema for Digest {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Digest".into()
@@ -168,6 +169,7 @@ pub mod bare {
         Digest::from_hex(&s).map_err(serde::de::Error::custom)
     }
 
+    #[cfg(feature = "schema")]
     /// The JSON Schema of the bare form (`#[schemars(schema_with = "digest::bare::schema")]`).
     pub fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
@@ -196,6 +198,7 @@ pub mod bare_opt {
         }
     }
 
+    #[cfg(feature = "schema")]
     /// The JSON Schema of the optional bare form.
     pub fn schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({

@@ -274,6 +274,7 @@ pub const REFERENCE_PATTERN: &str = concat!(
     "(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$"
 );
 
+#[cfg(feature = "schema")]
 impl schemars::JsonSchema for ImageRef {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "ImageRef".into()
@@ -306,6 +307,7 @@ pub struct PlatformError {
 }
 
 /// The pattern of one part of a platform, for [`Platform`] and its schema.
+#[cfg(feature = "schema")]
 const PLATFORM_PART: &str = "[a-z0-9][a-z0-9._-]{0,31}";
 
 impl Platform {
@@ -388,6 +390,7 @@ impl<'de> Deserialize<'de> for Platform {
     }
 }
 
+#[cfg(feature = "schema")]
 impl schemars::JsonSchema for Platform {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Platform".into()
@@ -415,6 +418,7 @@ pub struct MediaTypeError {
 }
 
 /// One side of a media type, for [`MediaType`] and its schema.
+#[cfg(feature = "schema")]
 const MEDIA_TYPE_NAME: &str = "[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}";
 
 impl MediaType {
@@ -477,6 +481,7 @@ impl<'de> Deserialize<'de> for MediaType {
     }
 }
 
+#[cfg(feature = "schema")]
 impl schemars::JsonSchema for MediaType {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "MediaType".into()

@@ -2,7 +2,6 @@
 //! digest and every file to a sha256. Written by `meshbundle lock` on a
 //! connected host; read by render and build.
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
@@ -11,12 +10,13 @@ use crate::image::ImageRef;
 pub const LOCK_API_VERSION: &str = "meshbundle.dev/v1alpha1";
 pub const LOCK_KIND: &str = "Lock";
 
-#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Lock {
-    #[schemars(extend("const" = LOCK_API_VERSION))]
+    #[cfg_attr(feature = "schema", schemars(extend("const" = LOCK_API_VERSION)))]
     pub api_version: String,
-    #[schemars(extend("const" = LOCK_KIND))]
+    #[cfg_attr(feature = "schema", schemars(extend("const" = LOCK_KIND)))]
     pub kind: String,
     /// Images, sorted by name.
     #[serde(default)]
@@ -26,7 +26,8 @@ pub struct Lock {
     pub files: Vec<LockedFile>,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedImage {
     /// The reference it was resolved from, e.g. `registry.k8s.io/pause:3.10`:
@@ -51,7 +52,8 @@ pub struct LockedImage {
     pub source: Option<String>,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedPlatform {
     /// `os/architecture[/variant]`, e.g. `linux/amd64` (checked when read).
@@ -85,6 +87,7 @@ fn file_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error>
     }
 }
 
+#[cfg(feature = "schema")]
 fn file_name_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "string",
@@ -101,18 +104,19 @@ impl LockedImage {
     }
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedFile {
     /// Name in the bundle, e.g. `kubeadm-amd64` or `manifest/flannel`
     /// (checked when read: it becomes a path).
     #[serde(deserialize_with = "file_name")]
-    #[schemars(schema_with = "file_name_schema")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "file_name_schema"))]
     pub name: String,
     pub url: String,
     /// The bare 64 hex digits.
     #[serde(with = "crate::digest::bare")]
-    #[schemars(schema_with = "crate::digest::bare::schema")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::digest::bare::schema"))]
     pub sha256: Digest,
     pub size: u64,
 }

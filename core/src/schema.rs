@@ -4,13 +4,16 @@
 //! lock (`meshbundle.lock`), the site secrets (`site.secrets.yaml`) and the
 //! seal of a bundle (`SEAL.json`). A test keeps each committed file equal to
 //! what the types give; `meshbundle schema [spec|lock|secrets|seal]` prints
-//! them.
+//! them. Only that test generates them (the `schema` feature, which this
+//! crate's tests turn on): the binary and the browser's module carry the
+//! committed files, not the code that derives them.
 //!
 //! Each schema is as strict as the type it comes from: an object whose type
 //! refuses unknown fields has `additionalProperties: false`, and every
 //! checked value (digest, image reference, path, mode, token) carries the
 //! pattern of the rule its parser applies.
 
+#[cfg(feature = "schema")]
 use crate::spec::Site;
 
 /// A document meshbundle reads or writes, each with its own schema.
@@ -49,6 +52,7 @@ impl Document {
         }
     }
 
+    #[cfg(feature = "schema")]
     fn id(self) -> &'static str {
         match self {
             Document::Spec => "https://meshbundle.dev/schemas/site-v1alpha1.json",
@@ -58,7 +62,8 @@ impl Document {
         }
     }
 
-    /// The schema, generated from the types.
+    /// The schema, generated from the types (with the `schema` feature).
+    #[cfg(feature = "schema")]
     pub fn generate(self) -> serde_json::Value {
         let schema = match self {
             Document::Spec => schemars::schema_for!(Site),
@@ -97,6 +102,7 @@ impl std::str::FromStr for Document {
 }
 
 /// The JSON Schema (draft 2020-12) of `meshbundle.yaml`, generated from the types.
+#[cfg(feature = "schema")]
 pub fn generate_site_schema() -> serde_json::Value {
     Document::Spec.generate()
 }
@@ -111,7 +117,7 @@ pub fn site_schema() -> serde_json::Value {
     crate::spec::structure::site_schema().clone()
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "schema"))]
 mod tests {
     use super::Document;
 

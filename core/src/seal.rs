@@ -16,7 +16,6 @@ use std::path::Path;
 use crate::digest::Digest;
 use crate::image::{ImageRef, MediaType};
 use crate::upgrade_from::UpgradeFrom;
-use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Shortens what is quoted back in an error, so a hostile megabyte is not printed.
@@ -183,10 +182,13 @@ impl<'de> Deserialize<'de> for EntryPath {
 }
 
 /// Printable ASCII but `/` and `\`; and the same without `.`.
+#[cfg(feature = "schema")]
 const PART: &str = "[!-.0-\\[\\]-~]";
+#[cfg(feature = "schema")]
 const PART_NOT_DOT: &str = "[!--0-\\[\\]-~]";
 
-impl JsonSchema for EntryPath {
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for EntryPath {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "EntryPath".into()
     }
@@ -203,7 +205,8 @@ impl JsonSchema for EntryPath {
     }
 }
 
-impl JsonSchema for Mode {
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Mode {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Mode".into()
     }
@@ -284,10 +287,11 @@ impl<'de> Deserialize<'de> for Mode {
     }
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Seal {
-    #[schemars(extend("const" = FORMAT))]
+    #[cfg_attr(feature = "schema", schemars(extend("const" = FORMAT)))]
     pub format: String,
     /// The meshbundle version that built it.
     pub meshbundle: String,
@@ -327,21 +331,23 @@ fn private_keys<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     }
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecretsInfo {
     /// `none` (rendered without secrets), `encrypted` (private keys sealed
     /// with age), or `withheld` (certificates only, no private key);
     /// checked when read.
     #[serde(deserialize_with = "private_keys")]
-    #[schemars(extend("enum" = PRIVATE_KEYS))]
+    #[cfg_attr(feature = "schema", schemars(extend("enum" = PRIVATE_KEYS)))]
     pub private_keys: String,
     /// The age recipients the private keys are encrypted to (`passphrase` for a passphrase).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recipients: Vec<String>,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SealImage {
     /// The upstream reference it was locked from (checked when read: an
@@ -364,19 +370,21 @@ pub struct SealImage {
     pub size: u64,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SealFile {
     /// Carried as `files/NAME`.
     pub name: EntryPath,
     #[serde(with = "crate::digest::bare")]
-    #[schemars(schema_with = "crate::digest::bare::schema")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::digest::bare::schema"))]
     pub sha256: Digest,
     pub size: u64,
     pub url: String,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SealCert {
     pub name: String,
@@ -385,7 +393,8 @@ pub struct SealCert {
     pub not_after: u64,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NotCarried {
     /// Image references (checked when read, normalised as meshbundle writes them).
@@ -443,7 +452,8 @@ impl fmt::Display for NotCarried {
     }
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Base {
     /// The bundle id (or lock sha256) this one completes.
@@ -459,7 +469,8 @@ pub struct Base {
     pub from: Option<UpgradeFrom>,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", try_from = "RawEntry")]
 pub struct SealEntry {
     pub path: EntryPath,
@@ -467,21 +478,25 @@ pub struct SealEntry {
     pub mode: Mode,
     /// Hex sha256 of the content.
     #[serde(with = "crate::digest::bare")]
-    #[schemars(schema_with = "crate::digest::bare::schema")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::digest::bare::schema"))]
     pub sha256: Digest,
 }
 
 /// An entry as written, checked into a [`SealEntry`] so that a bad mode or
 /// sha256 is reported with the entry's path.
-#[derive(Deserialize, JsonSchema)]
+#[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(description = "A file of the bundle: its path, size in bytes, mode and sha256.")]
+#[cfg_attr(
+    feature = "schema",
+    schemars(description = "A file of the bundle: its path, size in bytes, mode and sha256.")
+)]
 struct RawEntry {
     path: EntryPath,
     size: u64,
-    #[schemars(with = "Mode")]
+    #[cfg_attr(feature = "schema", schemars(with = "Mode"))]
     mode: u32,
-    #[schemars(schema_with = "crate::digest::bare::schema")]
+    #[cfg_attr(feature = "schema", schemars(schema_with = "crate::digest::bare::schema"))]
     sha256: String,
 }
 

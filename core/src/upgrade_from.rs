@@ -158,6 +158,7 @@ impl<'de> Deserialize<'de> for Revision {
     }
 }
 
+#[cfg(feature = "schema")]
 impl schemars::JsonSchema for Version {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Version".into()
@@ -172,6 +173,7 @@ impl schemars::JsonSchema for Version {
     }
 }
 
+#[cfg(feature = "schema")]
 impl schemars::JsonSchema for Revision {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Revision".into()
@@ -189,7 +191,8 @@ impl schemars::JsonSchema for Revision {
 
 /// The state a site is in before this bundle: the bundle it runs and the
 /// versions that bundle installed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpgradeFrom {
     /// The id of the previous bundle (the sha256 of its seal), verified when it was read.

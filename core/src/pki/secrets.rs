@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 
 use rand_core::CryptoRng;
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use x509_cert::certificate::Certificate;
 
@@ -18,12 +17,13 @@ use crate::spec::Site;
 
 pub const SECRETS_KIND: &str = "SiteSecrets";
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SiteSecrets {
-    #[schemars(extend("const" = crate::spec::API_VERSION))]
+    #[cfg_attr(feature = "schema", schemars(extend("const" = crate::spec::API_VERSION)))]
     pub api_version: String,
-    #[schemars(extend("const" = SECRETS_KIND))]
+    #[cfg_attr(feature = "schema", schemars(extend("const" = SECRETS_KIND)))]
     pub kind: String,
     /// The site (`metadata.name`) these belong to.
     pub site: String,
@@ -136,6 +136,7 @@ macro_rules! checked_str {
             }
         }
 
+        #[cfg(feature = "schema")]
         /// The same rule as `parse`, as a pattern (a test checks the two agree).
         impl schemars::JsonSchema for $name {
             fn schema_name() -> std::borrow::Cow<'static, str> {
@@ -201,7 +202,8 @@ checked_str!(
 /// password for `spec.observability.alertmanager.receivers.email.authUsername`
 /// and the token for `receivers.webhook.bearerToken`. They reach the cluster
 /// as the Secret `secrets/alertmanager-credentials.yaml`, mounted as files.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AlertmanagerSecrets {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -212,14 +214,16 @@ pub struct AlertmanagerSecrets {
 
 /// The credentials of the observability addons. They reach the cluster as
 /// the Secret `secrets/addon-credentials.yaml`, never inside a manifest.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddonSecrets {
     pub grafana: GrafanaSecrets,
     pub kiali: KialiSecrets,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GrafanaSecrets {
     /// Grafana's administrator (`GF_SECURITY_ADMIN_USER`).
@@ -228,7 +232,8 @@ pub struct GrafanaSecrets {
     pub admin_password: Password,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KialiSecrets {
     /// The key Kiali signs its login sessions with (`login_token.signing_key`).
@@ -269,14 +274,16 @@ pub fn needs_addon_secrets(site: &Site) -> bool {
 }
 
 /// A certificate and its private key, both PEM.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CertKey {
     pub cert: String,
     pub key: String,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KubeadmSecrets {
     /// Bootstrap token, `[a-z0-9]{6}.[a-z0-9]{16}`.
@@ -294,14 +301,16 @@ pub struct KubeadmSecrets {
     pub service_account: KeyPair,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KeyPair {
     pub private_key: String,
     pub public_key: String,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IstioSecrets {
     /// The mesh root CA, shared by every cluster of the mesh.
@@ -310,7 +319,8 @@ pub struct IstioSecrets {
     pub intermediates: BTreeMap<String, CertKey>,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IngressSecrets {
     /// The CA that signed the certificate, when meshbundle made it. Absent

@@ -13,7 +13,6 @@ mod validated;
 
 use std::collections::BTreeMap;
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use defaults::*;
@@ -25,21 +24,23 @@ pub const API_VERSION: &str = "meshbundle.dev/v1alpha1";
 pub const KIND: &str = "Site";
 
 /// A meshbundle site: a kubeadm cluster with Istio, installed with no internet.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(title = "meshbundle Site")]
+#[cfg_attr(feature = "schema", schemars(title = "meshbundle Site"))]
 pub struct Site {
     /// Always `meshbundle.dev/v1alpha1`.
-    #[schemars(extend("const" = "meshbundle.dev/v1alpha1"))]
+    #[cfg_attr(feature = "schema", schemars(extend("const" = "meshbundle.dev/v1alpha1")))]
     pub api_version: String,
     /// Always `Site`.
-    #[schemars(extend("const" = "Site"))]
+    #[cfg_attr(feature = "schema", schemars(extend("const" = "Site")))]
     pub kind: String,
     pub metadata: Metadata,
     pub spec: SiteSpec,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Metadata {
     /// Site name: an RFC 1123 label (lowercase letters, digits and `-`, at most 63).
@@ -50,7 +51,8 @@ pub struct Metadata {
     pub description: Option<String>,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SiteSpec {
     /// IANA time zone every node is set to, e.g. `Europe/Berlin`. `Etc/UTC` keeps
@@ -113,7 +115,8 @@ pub struct SiteSpec {
 /// each one with the reason. What cannot work at all stays an error: a
 /// version the catalog does not carry, a kubeadm configuration API the chosen
 /// kubeadm cannot read, containerd 1.x under Kubernetes 1.36 or later.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SupportPolicy {
     /// `true` to turn the version-matrix errors into warnings.
@@ -140,7 +143,8 @@ impl Site {
 /// "Time"): with `servers` only, every node follows them; with `sourceNode`,
 /// that node serves the node network and follows `servers` when given (its
 /// own clock at stratum 10 otherwise), and every other node follows it.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Time {
     /// The site's NTP servers, by IP address or host name, in order of
@@ -157,7 +161,8 @@ pub struct Time {
 }
 
 /// The load balancer implementation for `LoadBalancer` Services.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LoadBalancer {
     /// `metallb`: meshbundle installs MetalLB in L2 mode, which answers ARP
@@ -172,7 +177,8 @@ pub struct LoadBalancer {
     pub addresses: Vec<String>,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum LoadBalancerProvider {
     Metallb,
@@ -189,7 +195,8 @@ impl LoadBalancerProvider {
 }
 
 /// An image the site needs besides meshbundle's.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExtraImage {
     /// The image reference, e.g. `registry.example.com/shop/web:1.4.2`.
@@ -202,7 +209,8 @@ pub struct ExtraImage {
 }
 
 /// A file to carry in the bundle.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExtraFile {
     /// Name under `files/` in the bundle (letters, digits, `.`, `_`, `-`).
@@ -212,11 +220,15 @@ pub struct ExtraFile {
     /// The sha256 it must have: 64 lower-case hex digits. Optional: the lock
     /// records it either way.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::digest::bare_opt")]
-    #[schemars(with = "Option<String>", regex(pattern = "^[0-9a-f]{64}$"))]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "Option<String>", regex(pattern = "^[0-9a-f]{64}$"))
+    )]
     pub sha256: Option<crate::digest::Digest>,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Architecture {
     Amd64,
@@ -232,7 +244,8 @@ impl Architecture {
     }
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Kubernetes {
     /// Kubernetes release, `MAJOR.MINOR.PATCH` (see `meshbundle validate` for the supported list).
@@ -274,7 +287,8 @@ pub struct Kubernetes {
     pub kubeadm_api: Option<KubeadmApi>,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Cni {
     #[default]
@@ -291,7 +305,8 @@ impl Cni {
     }
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ProxyMode {
     #[default]
@@ -310,7 +325,8 @@ impl ProxyMode {
     }
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum KubeadmApi {
     V1beta3,
@@ -326,7 +342,8 @@ impl KubeadmApi {
     }
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Containerd {
     /// containerd release (1.7.x or 2.x). Kubernetes 1.36 and later need 2.x.
@@ -341,7 +358,8 @@ pub struct Containerd {
     pub registry_plain_http: bool,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Node {
     /// Node name (RFC 1123 label); becomes the Kubernetes node name.
@@ -357,7 +375,8 @@ pub struct Node {
     pub labels: BTreeMap<String, String>,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     ControlPlane,
@@ -375,7 +394,8 @@ impl Role {
 
 // ---------------------------------------------------------------- Istio
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Istio {
     /// Istio release, `MAJOR.MINOR.PATCH`.
@@ -421,7 +441,8 @@ pub struct Istio {
 /// Stable revision tags (`istioctl tag set`): the mesh namespaces are
 /// labelled `istio.io/rev=<stableTag>`, never with a revision, so a canary
 /// upgrade moves them by pointing the tag at the new revision.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IstioUpgrade {
     /// The tag every mesh namespace is labelled with; it points at the
@@ -438,7 +459,8 @@ pub struct IstioUpgrade {
     pub canary_namespaces: Vec<String>,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OutboundTrafficPolicy {
     #[default]
@@ -455,7 +477,8 @@ impl OutboundTrafficPolicy {
     }
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Istiod {
     /// Replicas when the HPA is off; the HPA's minimum when it is on.
@@ -473,6 +496,7 @@ pub struct Istiod {
     pub env: BTreeMap<String, String>,
 }
 
+#[cfg(feature = "schema")]
 /// The schema of a JSON object whose fields may all be left out: the loader
 /// fills a gateway's missing fields from that gateway's defaults
 /// (`load::fill_gateway_defaults`) before the typed read.
@@ -481,9 +505,11 @@ fn nothing_required(schema: &mut schemars::Schema) {
 }
 
 /// The schema of a gateway's `hpa`: an [`Hpa`] whose fields may be left out.
+#[cfg(feature = "schema")]
 struct GatewayHpa;
 
-impl JsonSchema for GatewayHpa {
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for GatewayHpa {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "GatewayHpa".into()
     }
@@ -499,7 +525,8 @@ impl JsonSchema for GatewayHpa {
     }
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Hpa {
     #[serde(default = "d_true")]
@@ -511,7 +538,8 @@ pub struct Hpa {
     pub target_cpu_utilization_percent: u32,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Resources {
     #[serde(default)]
@@ -521,7 +549,8 @@ pub struct Resources {
 }
 
 /// CPU and memory as Kubernetes quantities, e.g. `500m`, `2`, `512Mi`, `2Gi`.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourceList {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -530,7 +559,8 @@ pub struct ResourceList {
     pub memory: Option<String>,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Proxy {
     /// Sidecar resources, set through `values.global.proxy.resources`.
@@ -546,7 +576,8 @@ pub struct Proxy {
     pub log_level: ProxyLogLevel,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum ProxyLogLevel {
     Trace,
@@ -576,9 +607,10 @@ impl ProxyLogLevel {
 /// An ingress or egress gateway. Fields left out take that gateway's
 /// defaults (`ingressGateway: {hosts: [app.example.com]}` is a whole ingress
 /// gateway), also inside a written `hpa` or `service`.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(transform = nothing_required)]
+#[cfg_attr(feature = "schema", schemars(transform = nothing_required))]
 pub struct Gateway {
     #[serde(default = "d_true")]
     pub enabled: bool,
@@ -588,7 +620,7 @@ pub struct Gateway {
     pub namespace: String,
     /// Replicas when the HPA is off; the HPA's minimum when it is on.
     pub replicas: u32,
-    #[schemars(with = "GatewayHpa")]
+    #[cfg_attr(feature = "schema", schemars(with = "GatewayHpa"))]
     pub hpa: Hpa,
     pub resources: Resources,
     pub service: GatewayService,
@@ -607,9 +639,10 @@ pub struct Gateway {
 }
 
 /// A gateway's Service; fields left out take that gateway's defaults.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[schemars(transform = nothing_required)]
+#[cfg_attr(feature = "schema", schemars(transform = nothing_required))]
 pub struct GatewayService {
     #[serde(rename = "type")]
     pub kind: ServiceType,
@@ -627,7 +660,8 @@ pub struct GatewayService {
     pub annotations: BTreeMap<String, String>,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum ServiceType {
     ClusterIP,
     NodePort,
@@ -644,7 +678,8 @@ impl ServiceType {
     }
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum ExternalTrafficPolicy {
     Local,
     Cluster,
@@ -659,7 +694,8 @@ impl ExternalTrafficPolicy {
     }
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServicePort {
     /// Port name; the prefix picks the protocol (`http2`, `https`, `tcp`, `tls`, `grpc`).
@@ -674,7 +710,8 @@ pub struct ServicePort {
     pub node_port: Option<u32>,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GatewayTls {
     /// Name of the TLS Secret (in the gateway's namespace) the Gateway's
@@ -686,7 +723,8 @@ pub struct GatewayTls {
     pub min_protocol_version: TlsVersion,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub enum TlsVersion {
     #[serde(rename = "TLSV1_2")]
     #[default]
@@ -705,7 +743,8 @@ impl TlsVersion {
 }
 
 /// An HTTP route from the ingress gateway to a service in the mesh.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Route {
     /// Host the route answers for; one of the gateway's hosts.
@@ -722,7 +761,8 @@ pub struct Route {
 
 // ---------------------------------------------------------------- Security
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Security {
     #[serde(default)]
@@ -733,14 +773,16 @@ pub struct Security {
     pub jwt: Jwt,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Mtls {
     #[serde(default)]
     pub mode: MtlsMode,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum MtlsMode {
     #[default]
@@ -757,7 +799,8 @@ impl MtlsMode {
     }
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Authorization {
     /// Deny every request in the mesh that no policy allows. The ingress
@@ -784,7 +827,8 @@ impl Default for Authorization {
 }
 
 /// Allow requests to the workloads of one namespace.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AllowRule {
     /// Policy name (RFC 1123 label).
@@ -808,7 +852,8 @@ pub struct AllowRule {
     pub paths: Vec<String>,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Jwt {
     /// Token issuers accepted at the ingress gateway.
@@ -819,7 +864,8 @@ pub struct Jwt {
     pub required: bool,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct JwtIssuer {
     /// The `iss` claim.
@@ -840,7 +886,8 @@ pub struct JwtIssuer {
 
 // ---------------------------------------------------------------- Observability
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Observability {
     #[serde(default)]
@@ -874,7 +921,8 @@ pub struct Observability {
 /// Alertmanager in `istio-system`, fed by the addon Prometheus, delivering
 /// to the receivers stated here. Credentials (the SMTP password, the webhook
 /// bearer token) come from the secrets file, never from the spec.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AlertmanagerSettings {
     /// Run Alertmanager (needs the Prometheus addon). Without it the addon
@@ -906,7 +954,8 @@ impl Default for AlertmanagerSettings {
 }
 
 /// The receivers of every alert. One must be stated when Alertmanager runs.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AlertReceivers {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -919,7 +968,8 @@ pub struct AlertReceivers {
 }
 
 /// Alerts POSTed as Alertmanager's webhook JSON to a site service.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WebhookReceiver {
     /// `http://` or `https://` URL of the site's service: host (DNS name or
@@ -937,7 +987,8 @@ pub struct WebhookReceiver {
 }
 
 /// Alerts mailed through the site's SMTP relay.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EmailReceiver {
     /// The relay, `host:port` (587 for STARTTLS, 465 for TLS, 25).
@@ -963,7 +1014,8 @@ pub struct EmailReceiver {
 /// Alertmanager's storage, per pod: a PersistentVolumeClaim of `size` with a
 /// storage class, a size-limited emptyDir otherwise (silences then survive a
 /// restart only through the other replicas).
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AlertmanagerStorage {
     /// The StorageClass of each pod's PersistentVolumeClaim (a DNS subdomain).
@@ -987,7 +1039,8 @@ impl Default for AlertmanagerStorage {
 /// against the cluster CA: the kubelets get serving certificates from the
 /// cluster (`serverTLSBootstrap`), and the install approves exactly those of
 /// the site's own nodes (see the generated README, "Resource metrics").
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MetricsServer {
     /// Install metrics-server. Without it, no HorizontalPodAutoscaler gets
@@ -997,7 +1050,7 @@ pub struct MetricsServer {
     /// Replicas, each on another node (with a PodDisruptionBudget from 2).
     /// Chosen when omitted: 2 where at least two nodes run workloads, 1 otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub replicas: Option<u32>,
 }
 
@@ -1011,7 +1064,8 @@ impl Default for MetricsServer {
 }
 
 /// Retention and storage of the addon Prometheus.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PrometheusSettings {
     /// How long Prometheus keeps samples: a Prometheus duration such as `15d`,
@@ -1034,7 +1088,8 @@ impl Default for PrometheusSettings {
 /// Where the addon Prometheus keeps its data. With a storage class, a
 /// PersistentVolumeClaim of `size`; without one, an emptyDir of at most
 /// `size` on the node, lost whenever the pod moves or restarts.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PrometheusStorage {
     /// The StorageClass of the PersistentVolumeClaim (a DNS subdomain). Leave
@@ -1058,7 +1113,8 @@ impl Default for PrometheusStorage {
 
 /// The Kiali addon. Users log in with a Kubernetes token (the `token`
 /// strategy) and see what their own RBAC lets them see.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KialiSettings {
     /// Kiali only shows the mesh: no edits of Istio configuration or
@@ -1074,7 +1130,8 @@ impl Default for KialiSettings {
     }
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Addons {
     #[serde(default = "d_true")]
@@ -1099,7 +1156,8 @@ impl Default for Addons {
 }
 
 /// Alert thresholds, one set for every alert rule meshbundle writes.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Alerts {
     /// Fire when a service's p99 request latency exceeds this, in milliseconds.
@@ -1130,7 +1188,8 @@ impl Default for Alerts {
 // ---------------------------------------------------------------- Traffic
 
 /// Mesh-wide defaults for every service, as a DestinationRule.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TrafficPolicy {
     #[serde(default)]
@@ -1139,7 +1198,8 @@ pub struct TrafficPolicy {
     pub outlier_detection: OutlierDetection,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Default)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConnectionPool {
     #[serde(default)]
@@ -1148,7 +1208,8 @@ pub struct ConnectionPool {
     pub http: HttpPool,
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TcpPool {
     #[serde(default = "d_max_connections")]
@@ -1167,7 +1228,8 @@ impl Default for TcpPool {
     }
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpPool {
     #[serde(default = "d_http1_pending")]
@@ -1197,7 +1259,8 @@ impl Default for HttpPool {
 
 /// Eject failing endpoints from the load-balancing pool. (`consecutiveErrors`,
 /// seen in older tutorials, was removed from Istio; use `consecutive5xxErrors`.)
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OutlierDetection {
     #[serde(rename = "consecutive5xxErrors", default = "d_consecutive_5xx")]
@@ -1224,7 +1287,8 @@ impl Default for OutlierDetection {
 
 // ---------------------------------------------------------------- Tuning, PKI
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Tuning {
     /// Kernel parameters set on every node, on top of the ones Kubernetes
@@ -1239,7 +1303,8 @@ impl Default for Tuning {
     }
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Pki {
     /// Key type of every key meshbundle generates.
@@ -1267,7 +1332,8 @@ impl Default for Pki {
     }
 }
 
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum KeyType {
     #[default]
