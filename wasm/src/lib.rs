@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use meshbundle_core::diag::Diagnostic;
-use meshbundle_core::render::{Inputs, render_valid};
+use meshbundle_core::render::{Copies, Inputs, Memo, render_valid};
 use meshbundle_core::spec::load::load;
 use meshbundle_core::tree::FileTree;
 use serde::Serialize;
@@ -195,7 +195,9 @@ fn upstream_texts(upstream: JsValue) -> Result<BTreeMap<String, Vec<u8>>, JsValu
 /// catalog's (or the lock's) sha256 as the CLI does.
 #[wasm_bindgen]
 pub struct Renderer {
-    copies: BTreeMap<String, Vec<u8>>,
+    copies: Copies,
+    /// Kept from one render to the next (see [`Memo`]).
+    memo: Memo,
 }
 
 #[wasm_bindgen]
@@ -203,7 +205,8 @@ impl Renderer {
     #[wasm_bindgen(constructor)]
     pub fn new(upstream: JsValue) -> Result<Renderer, JsValue> {
         Ok(Renderer {
-            copies: upstream_texts(upstream)?,
+            copies: upstream_texts(upstream)?.into_iter().collect(),
+            memo: Memo::new(),
         })
     }
 
@@ -224,6 +227,7 @@ impl Renderer {
                 copies: Some(&self.copies),
                 upgrade_from: None,
                 spec_file: Some("meshbundle.yaml"),
+                memo: Some(&self.memo),
             },
         )
         .map_err(|e| fail(e.to_string(), vec![]))?;
@@ -235,7 +239,7 @@ impl Renderer {
         match self.tree(spec, secrets, lock) {
             Ok((_, tree)) => to_js(&Rendered {
                 ok: true,
-                digest: tree.digest(),
+                digest: self.memo.digest(&tree),
                 total_bytes: tree.total_bytes(),
                 files: tree
                     .iter()

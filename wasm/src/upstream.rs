@@ -98,9 +98,10 @@ mod tests {
                 secrets: None,
                 lock: None,
                 upstream: None,
-                copies: Some(copies),
+                copies: Some(&copies.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
                 upgrade_from: None,
                 spec_file: Some("meshbundle.yaml"),
+                memo: None,
             },
         )
         .map_err(|e| e.to_string())?;

@@ -68,7 +68,7 @@ pub(crate) fn documents(name: &str, text: &str) -> Result<Vec<Value>, RenderErro
             .lines()
             .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
         if has_content {
-            let v: Value = crate::yaml::from_str(current).map_err(|e| internal(name, e))?;
+            let v: Value = crate::yaml::value_from_str(current).map_err(|e| internal(name, e))?;
             if !v.is_null() {
                 docs.push(v);
             }
@@ -305,8 +305,9 @@ fn scrape_jobs(ctx: &Ctx, docs: &mut [Value]) -> Result<(), RenderError> {
         .pointer("/data/prometheus.yml")
         .and_then(Value::as_str)
         .ok_or_else(|| internal("prometheus", "prometheus.yml is not text"))?;
-    let mut config: Value =
-        crate::yaml::from_str(text).map_err(|e| internal("prometheus", format!("prometheus.yml: {e}")))?;
+    let mut config: Value = ctx
+        .value_from_str(text)
+        .map_err(|e| internal("prometheus", format!("prometheus.yml: {e}")))?;
     let jobs = config
         .get_mut("scrape_configs")
         .and_then(Value::as_array_mut)
@@ -338,7 +339,7 @@ fn scrape_jobs(ctx: &Ctx, docs: &mut [Value]) -> Result<(), RenderError> {
         relabel.push(json!({"source_labels": ["__meta_kubernetes_node_name"], "target_label": "node"}));
     }
     jobs.extend(super::metallb::scrape_config(ctx));
-    cm["data"]["prometheus.yml"] = crate::yaml::to_string(&config)?.into();
+    cm["data"]["prometheus.yml"] = crate::yaml::value_to_string(&config)?.into();
     Ok(())
 }
 
@@ -495,7 +496,7 @@ fn kiali(ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
         .pointer("/data/config.yaml")
         .and_then(Value::as_str)
         .ok_or_else(|| internal("kiali", "no config.yaml"))?;
-    let mut config: Value = crate::yaml::from_str(text).map_err(|e| internal("kiali", e))?;
+    let mut config: Value = ctx.value_from_str(text).map_err(|e| internal("kiali", e))?;
     let major = kiali_major(&config);
     let obj = |v: &mut Value, key: &str| -> Result<(), RenderError> {
         match v.get(key) {
@@ -552,7 +553,7 @@ fn kiali(ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
         }
         istio["component_status"] = json!({"enabled": true, "components": components});
     }
-    let config_text = crate::yaml::to_string(&config)?;
+    let config_text = crate::yaml::value_to_string(&config)?;
     let checksum = hex::encode(Sha256::digest(config_text.as_bytes()));
     cm["data"]["config.yaml"] = config_text.into();
 
