@@ -40,10 +40,11 @@ pub fn version() -> String {
     meshbundle_core::VERSION.to_string()
 }
 
-/// The JSON Schema of the site spec, as an object.
+/// The JSON Schema of the site spec, as JSON text (`JSON.parse` reads it
+/// faster than the module could build the object).
 #[wasm_bindgen]
-pub fn schema() -> JsValue {
-    to_js(&meshbundle_core::schema::site_schema())
+pub fn schema() -> String {
+    meshbundle_core::schema::site_schema_json().to_string()
 }
 
 #[derive(Serialize)]

@@ -28,6 +28,7 @@
   let callSeq = 0;
   let worker = null;
   function b64ToBytes(b64) {
+    if (Uint8Array.fromBase64) return Uint8Array.fromBase64(b64);
     const bin = atob(b64);
     const out = new Uint8Array(bin.length);
     for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
@@ -54,10 +55,9 @@
       pending.clear();
     };
     window.meshbundleTimings && window.meshbundleTimings.workers++;
-    const gz = b64ToBytes(self.MESHBUNDLE_WASM_GZ);
     // A fresh worker gets every upstream manifest loaded so far.
     given = new Set(Object.keys(self.MESHBUNDLE_UPSTREAM || {}));
-    return call("__init", [gz, self.MESHBUNDLE_UPSTREAM || {}], [gz.buffer]);
+    return call("__init", [self.MESHBUNDLE_WASM_GZ, self.MESHBUNDLE_UPSTREAM || {}]);
   }
   // The upstream manifests (web/dist/upstream/COPY.js, one script each, which
   // file:// allows where fetch() is refused) load when a valid spec first
@@ -104,7 +104,9 @@
   window.meshbundleApi = api;
   window.meshbundleTimings = { firstRender: null, firstRenderAt: null, renders: [], updates: 0, workers: 0 };
   const versionP = startWorker();
-  const [version, examples, schema] = await Promise.all([versionP, api.examples(), api.schema()]);
+  // The schema comes as text: JSON.parse builds the object faster than the module could.
+  const [version, examples, schemaText] = await Promise.all([versionP, api.examples(), api.schema()]);
+  const schema = JSON.parse(schemaText);
   $("version").textContent = "v" + version;
 
   // ------------------------------------------------------------ state
@@ -1069,7 +1071,9 @@
 
   // The spec, the form and the problems follow the YAML text: a form edit
   // changes the text (edit_yaml) and is checked like typing in the editor.
-  async function check() {
+  // REBUILD: build the form afresh (a spec loaded whole), from the spec as
+  // read, else the one before.
+  async function check(rebuild) {
     const mine = ++generation;
     const text = yamlText;
     running++;
@@ -1078,7 +1082,27 @@
       autosave(text);
       const v = await api.validate(text);
       if (mine !== generation) return;
+      // A valid spec renders at once: the worker renders while this thread
+      // brings the form up to date (the upstream manifests it needs load
+      // first: their scripts run on this thread).
+      let rendering = null;
+      if (v.valid) {
+        const start = performance.now();
+        await giveUpstream(v.upstream);
+        if (mine !== generation) return;
+        rendering = api.render_summary(text, secretsText(), lockText()).then((r) => {
+          if (mine === generation) timings.renders.push(performance.now() - start);
+          return r;
+        });
+        // Awaited below; a failure is handled there.
+        rendering.catch(() => {});
+      }
       const broken = v.spec ? null : v.diagnostics.find((d) => /^yaml/.test(d.code) || d.code === "too-large" || d.code === "not-text");
+      if (rebuild) {
+        spec = v.spec || spec || { apiVersion: "meshbundle.dev/v1alpha1", kind: "Site", metadata: { name: "" }, spec: { nodes: [], registry: "" } };
+        buildForm();
+        fillForm();
+      }
       setBroken(broken);
       if (v.spec) spec = v.spec;
       if (spec && !broken) {
@@ -1089,17 +1113,13 @@
           // the focused field alone).
           fillForm();
           if (focused && fieldIds.get(focused)) $(fieldIds.get(focused)).focus();
-        } else fillForm();
+        } else if (!rebuild) fillForm();
       }
       const diags = v.diagnostics.slice();
       let r = null;
-      if (v.valid) {
-        const start = performance.now();
-        await giveUpstream(v.upstream);
+      if (rendering) {
+        r = await rendering;
         if (mine !== generation) return;
-        r = await api.render_summary(text, secretsText(), lockText());
-        if (mine !== generation) return;
-        timings.renders.push(performance.now() - start);
         // A bad secrets file or lock is a problem of its own.
         if (!r.ok) diags.push(...(r.diagnostics && r.diagnostics.length ? r.diagnostics : [{ severity: "error", path: "", message: r.error, hint: inputHint(r.error) }]));
       }
@@ -1468,11 +1488,7 @@
     localErrors.clear();
     yamlText = t;
     showYaml(t, true);
-    const v = await api.validate(t);
-    spec = v.spec || spec || { apiVersion: "meshbundle.dev/v1alpha1", kind: "Site", metadata: { name: "" }, spec: { nodes: [], registry: "" } };
-    buildForm();
-    fillForm();
-    await track(check());
+    await track(check(true));
   }
 
   // ------------------------------------------------------------ remember and share

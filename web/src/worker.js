@@ -1,7 +1,7 @@
 // The configurator's worker: runs meshbundle-core (WebAssembly) off the
 // page's thread, so a large site never blocks typing. The page starts it from
 // a Blob URL holding wasm-bindgen's glue (which defines `wasm_bindgen`) and
-// this file, then sends {id, name: "__init", args: [gzippedModule, upstream]}.
+// this file, then sends {id, name: "__init", args: [base64OfGzippedModule, upstream]}.
 // Every other message {id, name, args} calls the export NAME (a function of
 // the module, or a method of the Renderer made at init) and answers
 // {id, ok: true, value} or {id, ok: false, error}. A few calls of the worker's
@@ -12,8 +12,17 @@
 let renderer = null;
 let ready = null;
 
-async function init(gz, upstream) {
-  const stream = new Blob([gz]).stream().pipeThrough(new DecompressionStream("gzip"));
+function fromBase64(b64) {
+  if (Uint8Array.fromBase64) return Uint8Array.fromBase64(b64);
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+async function init(b64, upstream) {
+  // Decoded here, not on the page's thread.
+  const stream = new Blob([fromBase64(b64)]).stream().pipeThrough(new DecompressionStream("gzip"));
   const bytes = await new Response(stream).arrayBuffer();
   await wasm_bindgen({ module_or_path: bytes });
   renderer = new wasm_bindgen.Renderer(upstream);
