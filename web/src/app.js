@@ -407,6 +407,7 @@
   function buildForm() {
     builtShape = shapeOf(spec);
     filledNodes = null;
+    formFields = otherFields = null;
     brokenKey = undefined;
     form.textContent = "";
     fieldIds.clear();
@@ -566,11 +567,16 @@
   // The nodes the nodes table was last filled from: a large site has
   // thousands of node fields, and a form edit elsewhere leaves them alone.
   let filledNodes = null;
+  // The form's fields, and those outside the nodes table (found once per build).
+  let formFields = null;
+  let otherFields = null;
   function fillForm() {
     const nodesNow = JSON.stringify(spec && spec.spec && spec.spec.nodes);
-    const fields = nodesNow === filledNodes && !localErrors.size
-      ? form.querySelectorAll("[data-path]:not(table.nodes [data-path])")
-      : form.querySelectorAll("[data-path]");
+    if (!formFields) {
+      formFields = [...form.querySelectorAll("[data-path]")];
+      otherFields = formFields.filter((f) => !f.closest("table.nodes"));
+    }
+    const fields = nodesNow === filledNodes && !localErrors.size ? otherFields : formFields;
     filledNodes = nodesNow;
     for (const input of fields) {
       // Never overwrite what is being typed, or text the form refused.
@@ -686,10 +692,18 @@
     if (!el) return;
     if (msg) {
       el.textContent = msg;
-      if (input && input.dataset.path) input.setAttribute("aria-invalid", "true");
+      shownErrors.add(el);
+      if (input && input.dataset.path) {
+        input.setAttribute("aria-invalid", "true");
+        shownInvalid.add(input);
+      }
     } else {
       el.textContent = "";
-      if (input) input.removeAttribute("aria-invalid");
+      shownErrors.delete(el);
+      if (input) {
+        input.removeAttribute("aria-invalid");
+        shownInvalid.delete(input);
+      }
     }
   }
 
@@ -733,13 +747,35 @@
   }
 
   // The YAML editor follows form edits. Chromium lays out a textarea in time
-  // proportional to its text (a 2,000-node spec, 160 KB: a few hundred ms on
-  // the page's thread), so a large spec reaches the editor once typing in the
-  // form pauses (YAML_IDLE ms), or at once when the editor gets focus.
+  // proportional to its lines (a 2,000-node spec, 8,000 lines: a few hundred
+  // ms on the page's thread at every change). So the editor of a large spec
+  // is folded unless the user opens it (folded, it keeps the text but is not
+  // laid out); opened, a large spec reaches it once typing in the form
+  // pauses (YAML_IDLE ms), or at once when the editor gets focus.
   const YAML_LARGE = 50000;
   const YAML_IDLE = 700;
   let yamlBehind = null;
   let yamlViewTimer = null;
+  let yamlOpen = null; // the user's choice for a large spec: true (open), false (folded), null (none yet)
+  function folded() {
+    return $("yaml").hidden;
+  }
+  function setFolded(fold) {
+    const ta = $("yaml");
+    const toggle = $("yaml-toggle");
+    const large = editorText().length >= YAML_LARGE;
+    toggle.hidden = !large;
+    toggle.textContent = fold ? "Show the YAML editor" : "Fold the YAML editor";
+    toggle.setAttribute("aria-expanded", fold ? "false" : "true");
+    const note = $("yaml-folded");
+    note.hidden = !fold;
+    if (fold) {
+      const t = editorText();
+      const lines = t.split("\n").length - (t.endsWith("\n") ? 1 : 0);
+      note.textContent = `This spec is ${Math.round(t.length / 1000)} KB (${lines} lines): its editor is folded, since laying it out again at every change would stall the page. The text is kept and follows the form.`;
+    }
+    if (ta.hidden !== fold) ta.hidden = fold;
+  }
   function catchUpYaml() {
     clearTimeout(yamlViewTimer);
     yamlViewTimer = null;
@@ -752,11 +788,30 @@
   }
   function showYaml(t, now) {
     yamlBehind = t;
-    if (now || t.length < YAML_LARGE || document.activeElement === $("yaml")) return catchUpYaml();
+    const ta = $("yaml");
+    const large = t.length >= YAML_LARGE;
+    // A folded editor takes the text at once: it is not laid out.
+    setFolded(large && yamlOpen !== true && document.activeElement !== ta);
+    if (now || !large || folded() || document.activeElement === ta) return catchUpYaml();
     clearTimeout(yamlViewTimer);
     yamlViewTimer = setTimeout(catchUpYaml, YAML_IDLE);
     showBusy();
   }
+  function openYaml() {
+    yamlOpen = true;
+    catchUpYaml();
+    setFolded(false);
+  }
+  $("yaml-toggle").addEventListener("click", () => {
+    if (folded()) {
+      openYaml();
+      $("yaml").focus();
+    } else {
+      yamlOpen = false;
+      catchUpYaml();
+      setFolded(true);
+    }
+  });
   $("yaml").addEventListener("focus", catchUpYaml);
   // The editor's latest text, shown or still to be shown.
   const editorText = () => (yamlBehind !== null ? yamlBehind : $("yaml").value);
@@ -916,6 +971,10 @@
     const nav = $("nav-other-problems");
     if (!box) return;
     const ul = box.querySelector("ul");
+    // Rebuilt only when they change (the form is laid out again otherwise).
+    const key = JSON.stringify(orphans.map((d) => [d.severity, d.line, d.column, d.path, d.message, d.hint]));
+    if (ul.dataset.shown === key) return;
+    ul.dataset.shown = key;
     ul.textContent = "";
     for (const d of orphans) {
       const li = document.createElement("li");
@@ -1147,14 +1206,22 @@
     return "see the message";
   }
 
-  const shownErrors = new Set(); // the field errors on screen
+  // What the form shows of the problems: each is changed only where it
+  // changes (a large site has thousands of fields, and a text changed inside
+  // the nodes table lays the whole table out again).
+  const shownErrors = new Set(); // the field error elements with text
+  const shownInvalid = new Set(); // the fields marked aria-invalid
+  let shownProblems = null; // what the Problems list shows
   function showDiagnostics(diags) {
-    for (const el of shownErrors) el.textContent = "";
-    shownErrors.clear();
-    for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
-    for (const a of document.querySelectorAll("nav a.has-error")) a.classList.remove("has-error");
+    const errorText = new Map(); // error element -> its text
+    const invalid = new Set();
+    const navErrors = new Set();
     const list = $("yaml-problems");
-    list.textContent = "";
+    // The list is rebuilt only when the problems change.
+    const listKey = JSON.stringify(diags.map((d) => [d.severity, d.line, d.column, d.path, d.message, d.hint]));
+    const rebuild = listKey !== shownProblems;
+    shownProblems = listKey;
+    if (rebuild) list.textContent = "";
     const focused = document.activeElement;
     let announce = "";
     const orphans = [];
@@ -1166,16 +1233,14 @@
       if (!errEl) orphans.push(d);
       const textOf = (d.severity === "warning" ? "Warning: " : "") + d.message + " (" + d.hint + ")";
       if (errEl) {
-        errEl.textContent += (errEl.textContent ? " " : "") + textOf;
-        shownErrors.add(errEl);
-        if (target && d.severity === "error") target.setAttribute("aria-invalid", "true");
+        const before = errorText.get(errEl);
+        errorText.set(errEl, before ? before + " " + textOf : textOf);
+        if (target && d.severity === "error") invalid.add(target);
         if (target && target === focused) announce += (announce ? " " : "") + textOf;
         const fs = errEl.closest("fieldset");
-        if (fs && d.severity === "error") {
-          const a = document.querySelector(`nav a[data-section="${fs.dataset.section}"]`);
-          if (a) a.classList.add("has-error");
-        }
+        if (fs && d.severity === "error") navErrors.add(fs.dataset.section);
       }
+      if (!rebuild) continue;
       const li = document.createElement("li");
       li.className = d.severity;
       const where = d.line ? `${d.line}:${d.column} ` : "";
@@ -1186,18 +1251,43 @@
       li.append(b, document.createTextNode(`: ${d.severity === "warning" ? "warning: " : ""}${d.message} (${d.hint})`));
       list.append(li);
     }
-    if (!diags.length) {
+    if (!diags.length && rebuild) {
       const li = document.createElement("li");
       li.textContent = "No problems.";
       list.append(li);
     }
+    // Text the form refused shows its own message.
+    for (const [path, msg] of localErrors) {
+      const id = fieldIds.get(path);
+      const el = id ? $(id + "-error") : null;
+      if (!el) continue;
+      errorText.set(el, msg);
+      const input = $(id);
+      if (input && input.dataset.path) invalid.add(input);
+    }
+    for (const el of shownErrors) if (!errorText.has(el)) el.textContent = "";
+    shownErrors.clear();
+    for (const [el, t] of errorText) {
+      if (el.textContent !== t) el.textContent = t;
+      shownErrors.add(el);
+    }
+    for (const el of shownInvalid) if (!invalid.has(el)) el.removeAttribute("aria-invalid");
+    shownInvalid.clear();
+    for (const el of invalid) {
+      if (el.getAttribute("aria-invalid") !== "true") el.setAttribute("aria-invalid", "true");
+      shownInvalid.add(el);
+    }
+    for (const a of document.querySelectorAll("nav a[data-section]")) {
+      const on = navErrors.has(a.dataset.section);
+      if (a.classList.contains("has-error") !== on) a.classList.toggle("has-error", on);
+    }
     showOrphans(orphans);
-    for (const [path, msg] of localErrors) markLocal(path, msg);
     // The focused field's own errors are read out as they appear.
     if ($("announce").textContent !== announce) $("announce").textContent = announce;
   }
 
   function goToLine(line, column) {
+    if (folded()) openYaml();
     const ta = $("yaml");
     if (!line) return ta.focus();
     const lines = ta.value.split("\n");
@@ -1318,6 +1408,7 @@
 
   // The viewer asks the worker for the selected file (the page holds only the list).
   let shown = 0;
+  let viewerText = ""; // the viewer's text when it is plain text, else null
   async function showFile() {
     const mine = ++shown;
     const meta = lastRender && lastRender.files.find((x) => x.path === selected);
@@ -1331,17 +1422,25 @@
       showBusy();
     }
     if (mine !== shown) return;
-    $("viewer-title").textContent = f ? selected : "Select a file";
+    const title = f ? selected : "Select a file";
+    if ($("viewer-title").textContent !== title) $("viewer-title").textContent = title;
     const viewer = $("viewer");
-    viewer.textContent = "";
+    // Text the viewer shows already is left alone (every update shows the
+    // selected file again, most often unchanged).
+    const showText = (t) => {
+      if (viewerText !== t) viewer.textContent = t;
+      viewerText = t;
+    };
     $("copy-file").disabled = $("download-file").disabled = !f;
-    if (!f) return;
-    if (f.text === null) return (viewer.textContent = `(${meta.size} bytes of binary data)`);
-    if (!$("show-diff").checked) return (viewer.textContent = f.text);
-    if (f.before === undefined) return (viewer.textContent = "(nothing downloaded yet in this session)\n" + f.text);
-    if (f.before === f.text) return (viewer.textContent = "(unchanged since the last download)\n" + f.text);
+    if (!f) return showText("");
+    if (f.text === null) return showText(`(${meta.size} bytes of binary data)`);
+    if (!$("show-diff").checked) return showText(f.text);
+    if (f.before === undefined) return showText("(nothing downloaded yet in this session)\n" + f.text);
+    if (f.before === f.text) return showText("(unchanged since the last download)\n" + f.text);
     const d = f.before === null ? f.text.split("\n").map((l) => ["+", l]) : diffLines(f.before, f.text);
-    if (!d) return (viewer.textContent = "(too large to compare; shown whole)\n" + f.text);
+    if (!d) return showText("(too large to compare; shown whole)\n" + f.text);
+    viewerText = null;
+    viewer.textContent = "";
     const frag = document.createDocumentFragment();
     for (const [op, line] of d) {
       const el = document.createElement(op === "+" ? "ins" : op === "-" ? "del" : "span");
@@ -1487,6 +1586,8 @@
     pendingEdits.clear();
     localErrors.clear();
     yamlText = t;
+    // A spec loaded whole starts with the editor as its size has it.
+    yamlOpen = null;
     showYaml(t, true);
     await track(check(true));
   }
