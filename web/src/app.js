@@ -747,12 +747,19 @@
   }
 
   // The YAML editor follows form edits. Chromium lays out a textarea in time
-  // proportional to its lines (a 2,000-node spec, 8,000 lines: a few hundred
-  // ms on the page's thread at every change). So the editor of a large spec
-  // is folded unless the user opens it (folded, it keeps the text but is not
-  // laid out); opened, a large spec reaches it once typing in the form
-  // pauses (YAML_IDLE ms), or at once when the editor gets focus.
-  const YAML_LARGE = 50000;
+  // proportional to its lines (a 250-node spec, 1,200 lines: 40 ms on the
+  // page's thread at every change; 2,000 nodes, 8,000 lines: a few hundred).
+  // So the editor of a large spec is folded unless the user opens it
+  // (folded, it keeps the text but is not laid out); opened, a large spec
+  // reaches it once typing in the form pauses (YAML_IDLE ms), or at once
+  // when the editor gets focus.
+  const YAML_LARGE_LINES = 600;
+  const lineCount = (t) => {
+    let n = 0;
+    for (let i = t.indexOf("\n"); i !== -1; i = t.indexOf("\n", i + 1)) n++;
+    return n + (t.endsWith("\n") || t === "" ? 0 : 1);
+  };
+  const isLarge = (t) => t.length >= YAML_LARGE_LINES * 8 && lineCount(t) > YAML_LARGE_LINES;
   const YAML_IDLE = 700;
   let yamlBehind = null;
   let yamlViewTimer = null;
@@ -763,7 +770,7 @@
   function setFolded(fold) {
     const ta = $("yaml");
     const toggle = $("yaml-toggle");
-    const large = editorText().length >= YAML_LARGE;
+    const large = isLarge(editorText());
     toggle.hidden = !large;
     toggle.textContent = fold ? "Show the YAML editor" : "Fold the YAML editor";
     toggle.setAttribute("aria-expanded", fold ? "false" : "true");
@@ -771,7 +778,7 @@
     note.hidden = !fold;
     if (fold) {
       const t = editorText();
-      const lines = t.split("\n").length - (t.endsWith("\n") ? 1 : 0);
+      const lines = lineCount(t);
       note.textContent = `This spec is ${Math.round(t.length / 1000)} KB (${lines} lines): its editor is folded, since laying it out again at every change would stall the page. The text is kept and follows the form.`;
     }
     if (ta.hidden !== fold) ta.hidden = fold;
@@ -789,7 +796,7 @@
   function showYaml(t, now) {
     yamlBehind = t;
     const ta = $("yaml");
-    const large = t.length >= YAML_LARGE;
+    const large = isLarge(t);
     // A folded editor takes the text at once: it is not laid out.
     setFolded(large && yamlOpen !== true && document.activeElement !== ta);
     if (now || !large || folded() || document.activeElement === ta) return catchUpYaml();
