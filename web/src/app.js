@@ -34,6 +34,41 @@
     for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
     return out;
   }
+  // The module travels LZMA-compressed (web/src/embed.py). It is unpacked
+  // once, on this thread, by a small decoder of its own (web/unpack), in
+  // slices between which this thread starts the worker and does its other
+  // work; the browser compiles the module as the slices come. Each worker
+  // instantiates the compiled module.
+  const UNPACK_SLICE = 256 << 10;
+  const yieldToLoop = () => (self.scheduler && scheduler.yield ? scheduler.yield() : new Promise((r) => setTimeout(r, 0)));
+  async function unpackModule() {
+    await yieldToLoop();
+    const decoder = new WebAssembly.Instance(new WebAssembly.Module(b64ToBytes(self.MESHBUNDLE_UNPACK))).exports;
+    const src = b64ToBytes(self.MESHBUNDLE_WASM_LZMA);
+    // The .lzma header: the module's size at byte 5 (little-endian; it is far below 4 GiB).
+    const size = new DataView(src.buffer, src.byteOffset, src.byteLength).getUint32(5, true);
+    const at = decoder.memory.buffer.byteLength;
+    decoder.memory.grow(Math.ceil((src.length + size) / 65536));
+    new Uint8Array(decoder.memory.buffer, at, src.length).set(src);
+    const out = at + src.length;
+    const failed = (rc) => new Error(`the module does not unpack (${rc === 1 ? "bad header" : "bad data"})`);
+    let rc = decoder.unlzma_start(at, src.length, out, size);
+    if (rc !== 0) throw failed(rc);
+    let sent = 0;
+    const body = new ReadableStream({
+      async pull(controller) {
+        rc = decoder.unlzma_run(sent + UNPACK_SLICE);
+        if (rc !== 0) return controller.error(failed(rc));
+        const done = decoder.unlzma_done();
+        controller.enqueue(new Uint8Array(decoder.memory.buffer, out + sent, done - sent).slice());
+        sent = done;
+        if (sent === size) controller.close();
+        else await yieldToLoop();
+      },
+    });
+    return WebAssembly.compileStreaming(new Response(body, { headers: { "Content-Type": "application/wasm" } }));
+  }
+  let compiled = null;
   function startWorker() {
     if (worker) worker.terminate();
     for (const p of pending.values()) p.reject(new Error("the module stopped (a trap); started again"));
@@ -55,9 +90,13 @@
       pending.clear();
     };
     window.meshbundleTimings && window.meshbundleTimings.workers++;
-    // A fresh worker gets every upstream manifest loaded so far.
+    // A fresh worker gets every upstream manifest loaded so far. Calls made
+    // before the module reaches it wait there for __init.
     given = new Set(Object.keys(self.MESHBUNDLE_UPSTREAM || {}));
-    return call("__init", [self.MESHBUNDLE_WASM_GZ, self.MESHBUNDLE_UPSTREAM || {}]);
+    const upstream = self.MESHBUNDLE_UPSTREAM || {};
+    const w = worker;
+    compiled = compiled || unpackModule();
+    return compiled.then((module) => (w === worker ? call("__init", [module, upstream]) : null));
   }
   // The upstream manifests (web/dist/upstream/COPY.js, one script each, which
   // file:// allows where fetch() is refused) load when a valid spec first

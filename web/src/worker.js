@@ -1,7 +1,8 @@
 // The configurator's worker: runs meshbundle-core (WebAssembly) off the
 // page's thread, so a large site never blocks typing. The page starts it from
 // a Blob URL holding wasm-bindgen's glue (which defines `wasm_bindgen`) and
-// this file, then sends {id, name: "__init", args: [base64OfGzippedModule, upstream]}.
+// this file, then sends {id, name: "__init", args: [module, upstream]} (module:
+// a compiled WebAssembly.Module). Calls that arrive first wait for it.
 // Every other message {id, name, args} calls the export NAME (a function of
 // the module, or a method of the Renderer made at init) and answers
 // {id, ok: true, value} or {id, ok: false, error}. A few calls of the worker's
@@ -10,21 +11,14 @@
 "use strict";
 
 let renderer = null;
-let ready = null;
+let initDone;
+const ready = new Promise((resolve, reject) => {
+  initDone = { resolve, reject };
+});
+ready.catch(() => {});
 
-function fromBase64(b64) {
-  if (Uint8Array.fromBase64) return Uint8Array.fromBase64(b64);
-  const bin = atob(b64);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-async function init(b64, upstream) {
-  // Decoded here, not on the page's thread.
-  const stream = new Blob([fromBase64(b64)]).stream().pipeThrough(new DecompressionStream("gzip"));
-  const bytes = await new Response(stream).arrayBuffer();
-  await wasm_bindgen({ module_or_path: bytes });
+async function init(module, upstream) {
+  await wasm_bindgen({ module_or_path: module });
   renderer = new wasm_bindgen.Renderer(upstream);
   return wasm_bindgen.version();
 }
@@ -82,7 +76,7 @@ self.onmessage = async (event) => {
   try {
     let value;
     if (name === "__init") {
-      ready = init(args[0], args[1]);
+      init(args[0], args[1]).then(initDone.resolve, initDone.reject);
       value = await ready;
     } else {
       await ready;
