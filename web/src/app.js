@@ -42,6 +42,9 @@
   const UNPACK_SLICE = 256 << 10;
   const yieldToLoop = () => (self.scheduler && scheduler.yield ? scheduler.yield() : new Promise((r) => setTimeout(r, 0)));
   async function unpackModule() {
+    // wasm-bytes.js comes after this script, so that the worker starts while
+    // the browser reads it.
+    if (!self.MESHBUNDLE_WASM_LZMA) await new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve, { once: true }));
     await yieldToLoop();
     const decoder = new WebAssembly.Instance(new WebAssembly.Module(b64ToBytes(self.MESHBUNDLE_UNPACK))).exports;
     const src = b64ToBytes(self.MESHBUNDLE_WASM_LZMA);
