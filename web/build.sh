@@ -66,7 +66,7 @@ fi
 rm -rf "$dist.tmp"
 mkdir -p "$dist.tmp"
 python3 web/src/embed.py "$pkg" "$pkg/meshbundle_unpack.wasm" "$root/images" web/src "$dist.tmp"
-cp web/src/index.html web/src/app.js web/src/style.css "$dist.tmp/"
+cp web/src/index.html web/src/style.css "$dist.tmp/"
 rm -rf "$dist"
 mv "$dist.tmp" "$dist"
 echo "web/dist built: open web/dist/index.html (module: $(wc -c <"$pkg/meshbundle_wasm_bg.wasm") bytes, $(wc -c <"$dist/wasm-bytes.js") bytes as shipped)"

@@ -46,7 +46,10 @@
     // the browser reads it.
     if (!self.MESHBUNDLE_WASM_LZMA) await new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve, { once: true }));
     await yieldToLoop();
-    const decoder = new WebAssembly.Instance(new WebAssembly.Module(b64ToBytes(self.MESHBUNDLE_UNPACK))).exports;
+    // The decoder comes deflated (raw), which the browser inflates.
+    const inflated = new Blob([b64ToBytes(self.MESHBUNDLE_UNPACK)]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
+    const decoderBytes = await new Response(inflated).arrayBuffer();
+    const decoder = new WebAssembly.Instance(new WebAssembly.Module(decoderBytes)).exports;
     const src = b64ToBytes(self.MESHBUNDLE_WASM_LZMA);
     // The .lzma header: the module's size at byte 5 (little-endian; it is far below 4 GiB).
     const size = new DataView(src.buffer, src.byteOffset, src.byteLength).getUint32(5, true);
