@@ -217,6 +217,12 @@ impl Renderer {
         Ok(())
     }
 
+    /// Adds one upstream manifest, as its bytes (a `Uint8Array`: copied in
+    /// at once, where a string is encoded character by character).
+    pub fn add_copy(&mut self, path: String, bytes: Vec<u8>) {
+        self.copies.insert(path, bytes);
+    }
+
     fn tree(&self, spec: &str, secrets: Option<String>, lock: Option<String>) -> Result<(String, FileTree), JsValue> {
         let (site, secrets, lock) = inputs(spec, secrets, lock)?;
         let tree = render_valid(

@@ -6,7 +6,7 @@
 // Every other message {id, name, args} calls the export NAME (a function of
 // the module, or a method of the Renderer made at init) and answers
 // {id, ok: true, value} or {id, ok: false, error}. A few calls of the worker's
-// own (render_summary, file_text, mark_download) come first. Messages are handled in
+// own (render_summary, file_text, add_upstream, mark_download) come first. Messages are handled in
 // order, so answers come in the order of the calls.
 "use strict";
 
@@ -19,7 +19,8 @@ ready.catch(() => {});
 
 async function init(module, upstream) {
   await wasm_bindgen({ module_or_path: module });
-  renderer = new wasm_bindgen.Renderer(upstream);
+  renderer = new wasm_bindgen.Renderer({});
+  own.add_upstream(upstream);
   return wasm_bindgen.version();
 }
 
@@ -49,6 +50,13 @@ const own = {
     const f = last && last.get(path);
     if (!f) return null;
     return { text: f.text, before: downloaded === null ? undefined : downloaded.has(path) ? downloaded.get(path) : null };
+  },
+  // Upstream manifests ({copy path: text}) for the renderer, as UTF-8
+  // bytes: the browser encodes them natively, and the module copies them in.
+  add_upstream(upstream) {
+    const utf8 = new TextEncoder();
+    for (const [path, text] of Object.entries(upstream || {})) renderer.add_copy(path, utf8.encode(text));
+    return true;
   },
   // The last render is what was just downloaded.
   mark_download() {
