@@ -96,13 +96,16 @@
       pending.clear();
     };
     window.meshbundleTimings && window.meshbundleTimings.workers++;
-    // A fresh worker gets every upstream manifest loaded so far. Calls made
-    // before the module reaches it wait there for __init.
-    given = new Set(Object.keys(self.MESHBUNDLE_UPSTREAM || {}));
-    const upstream = self.MESHBUNDLE_UPSTREAM || {};
+    // A fresh worker gets every upstream manifest loaded by the time the
+    // module reaches it. Calls made before that wait there for __init.
     const w = worker;
     compiled = compiled || unpackModule();
-    return compiled.then((module) => (w === worker ? call("__init", [module, upstream]) : null));
+    return compiled.then((module) => {
+      if (w !== worker) return null;
+      const upstream = { ...(self.MESHBUNDLE_UPSTREAM || {}) };
+      given = new Set(Object.keys(upstream));
+      return call("__init", [module, upstream]);
+    });
   }
   // The upstream manifests (web/dist/upstream/COPY.js, one script each, which
   // file:// allows where fetch() is refused) load when a valid spec first
@@ -147,6 +150,33 @@
     get: (_, name) => (typeof name === "string" && name !== "then" ? (...args) => call(name, args) : undefined),
   });
   window.meshbundleApi = api;
+
+  // The manifests the spec the page opens with needs start loading now,
+  // while the module unpacks (later they would wait for its validation): for
+  // the autosaved spec, those it needed when it was saved; with no autosave
+  // and no link, those of the first example, which the page then opens.
+  const UPSTREAM_KEY = "meshbundle.upstream";
+  const textKey = (t) => {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < t.length; i++) h = Math.imul(h ^ t.charCodeAt(i), 0x01000193);
+    return `${t.length}:${(h >>> 0).toString(16)}`;
+  };
+  function rememberUpstream(t, copies) {
+    try { localStorage.setItem(UPSTREAM_KEY, JSON.stringify({ key: textKey(t), copies })); } catch { /* nothing to keep */ }
+  }
+  (function prefetchUpstream() {
+    if (/^#spec=/.test(location.hash)) return;
+    let copies = [];
+    try {
+      const t = localStorage.getItem("meshbundle.spec");
+      if (t === null) copies = ((self.MESHBUNDLE_EXAMPLE_UPSTREAM || [])[0] || [null, []])[1];
+      else {
+        const kept = JSON.parse(localStorage.getItem(UPSTREAM_KEY) || "null");
+        if (kept && kept.key === textKey(t) && Array.isArray(kept.copies)) copies = kept.copies;
+      }
+    } catch { /* storage refused: load them when validated */ }
+    for (const c of copies) loadUpstream(c).catch(() => {});
+  })();
   window.meshbundleTimings = { firstRender: null, firstRenderAt: null, renders: [], updates: 0, workers: 0 };
   const versionP = startWorker();
   // The schema comes as text: JSON.parse builds the object faster than the module could.
@@ -1198,6 +1228,7 @@
       // first: their scripts run on this thread).
       let rendering = null;
       if (v.valid) {
+        rememberUpstream(text, v.upstream);
         const start = performance.now();
         await giveUpstream(v.upstream);
         if (mine !== generation) return;
