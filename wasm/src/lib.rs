@@ -91,13 +91,23 @@ pub fn validate(text: &str) -> JsValue {
         Some(site) if valid => upstream::needed_copies(site),
         _ => Vec::new(),
     };
+    let diagnostics = loaded.diagnostics.clone();
+    JUST_VALIDATED.set(loaded.into_validated().ok().map(|v| (text.to_string(), v)));
     to_js(&Validation {
         ok: true,
         valid,
-        diagnostics: loaded.diagnostics,
+        diagnostics,
         spec,
         upstream,
     })
+}
+
+thread_local! {
+    /// The spec [`validate`] read last, when it has no errors: the page
+    /// renders the text it has just validated, and the next render of that
+    /// same text takes it rather than reading and validating the text again.
+    static JUST_VALIDATED: std::cell::RefCell<Option<(String, meshbundle_core::spec::Validated)>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// Writes a spec object (as the form holds it) as YAML, the way the CLI writes YAML.
@@ -167,11 +177,16 @@ fn inputs(
     ),
     JsValue,
 > {
-    // The same stages as the CLI: read and validate once, render the validated site.
-    let site = load(spec).into_validated().map_err(|loaded| {
-        let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
-        fail(format!("the spec has {errors} error(s)"), loaded.diagnostics)
-    })?;
+    // The same stages as the CLI: read and validate once, render the
+    // validated site (the one validate() just read from this same text, if
+    // any).
+    let site = match JUST_VALIDATED.take() {
+        Some((text, site)) if text == spec => site,
+        _ => load(spec).into_validated().map_err(|loaded| {
+            let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+            fail(format!("the spec has {errors} error(s)"), loaded.diagnostics)
+        })?,
+    };
     let secrets = match secrets.filter(|s| !s.trim().is_empty()) {
         None => None,
         Some(t) => Some(meshbundle_core::pki::parse_secrets(&t).map_err(|e| fail(format!("secrets: {e}"), vec![]))?),

@@ -34,11 +34,12 @@
     for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
     return out;
   }
-  // The module travels LZMA-compressed (web/src/embed.py). It is unpacked
-  // once, on this thread, by a small decoder of its own (web/unpack), in
-  // slices between which this thread starts the worker and does its other
-  // work; the browser compiles the module as the slices come. Each worker
-  // instantiates the compiled module.
+  // The module travels LZMA-compressed (web/src/embed.py), in two parts. It
+  // is unpacked once, by a small decoder of its own (web/unpack): the first
+  // part on this thread, in slices between which this thread starts the
+  // worker and does its other work, and the browser compiles the module as
+  // the slices come; the second (the module's data) by the worker meanwhile.
+  // Each worker instantiates the compiled module.
   const UNPACK_SLICE = 256 << 10;
   const yieldToLoop = () => (self.scheduler && scheduler.yield ? scheduler.yield() : new Promise((r) => setTimeout(r, 0)));
   async function unpackModule() {
@@ -49,9 +50,11 @@
     // The decoder comes deflated (raw), which the browser inflates.
     const inflated = new Blob([b64ToBytes(self.MESHBUNDLE_UNPACK)]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
     const decoderBytes = await new Response(inflated).arrayBuffer();
+    const dataPart = call("__unpack", [decoderBytes.slice(0), self.MESHBUNDLE_WASM_DATA_LZMA]);
+    dataPart.catch(() => {});
     const decoder = new WebAssembly.Instance(new WebAssembly.Module(decoderBytes)).exports;
     const src = b64ToBytes(self.MESHBUNDLE_WASM_LZMA);
-    // The .lzma header: the module's size at byte 5 (little-endian; it is far below 4 GiB).
+    // The .lzma header: the part's size at byte 5 (little-endian; it is far below 4 GiB).
     const size = new DataView(src.buffer, src.byteOffset, src.byteLength).getUint32(5, true);
     const at = decoder.memory.buffer.byteLength;
     decoder.memory.grow(Math.ceil((src.length + size) / 65536));
@@ -63,13 +66,16 @@
     let sent = 0;
     const body = new ReadableStream({
       async pull(controller) {
+        if (sent === size) {
+          controller.enqueue(await dataPart);
+          return controller.close();
+        }
         rc = decoder.unlzma_run(sent + UNPACK_SLICE);
         if (rc !== 0) return controller.error(failed(rc));
         const done = decoder.unlzma_done();
         controller.enqueue(new Uint8Array(decoder.memory.buffer, out + sent, done - sent).slice());
         sent = done;
-        if (sent === size) controller.close();
-        else await yieldToLoop();
+        await yieldToLoop();
       },
     });
     return WebAssembly.compileStreaming(new Response(body, { headers: { "Content-Type": "application/wasm" } }));

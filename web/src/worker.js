@@ -1,8 +1,9 @@
 // The configurator's worker: runs meshbundle-core (WebAssembly) off the
 // page's thread, so a large site never blocks typing. The page starts it from
 // a Blob URL holding wasm-bindgen's glue (which defines `wasm_bindgen`) and
-// this file, then sends {id, name: "__init", args: [module, upstream]} (module:
-// a compiled WebAssembly.Module). Calls that arrive first wait for it.
+// this file, has it unpack the module's data part ({name: "__unpack"}), then
+// sends {id, name: "__init", args: [module, upstream]} (module: a compiled
+// WebAssembly.Module). Calls that arrive first wait for it.
 // Every other message {id, name, args} calls the export NAME (a function of
 // the module, or a method of the Renderer made at init) and answers
 // {id, ok: true, value} or {id, ok: false, error}. A few calls of the worker's
@@ -16,6 +17,29 @@ const ready = new Promise((resolve, reject) => {
   initDone = { resolve, reject };
 });
 ready.catch(() => {});
+
+function fromBase64(b64) {
+  if (Uint8Array.fromBase64) return Uint8Array.fromBase64(b64);
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+// The module's data part, which the page has this worker unpack (with the
+// page's LZMA decoder, web/unpack) while it unpacks the rest: its bytes.
+function unpack(decoderBytes, b64) {
+  const decoder = new WebAssembly.Instance(new WebAssembly.Module(decoderBytes)).exports;
+  const src = fromBase64(b64);
+  // The .lzma header: the output size at byte 5 (little-endian, far below 4 GiB).
+  const size = new DataView(src.buffer, src.byteOffset, src.byteLength).getUint32(5, true);
+  const at = decoder.memory.buffer.byteLength;
+  decoder.memory.grow(Math.ceil((src.length + size) / 65536));
+  new Uint8Array(decoder.memory.buffer, at, src.length).set(src);
+  const rc = decoder.unlzma_start(at, src.length, at + src.length, size) || decoder.unlzma_run(size);
+  if (rc !== 0) throw new Error(`the module's data does not unpack (${rc === 1 ? "bad header" : "bad data"})`);
+  return new Uint8Array(decoder.memory.buffer, at + src.length, size).slice();
+}
 
 async function init(module, upstream) {
   await wasm_bindgen({ module_or_path: module });
@@ -86,6 +110,8 @@ self.onmessage = async (event) => {
     if (name === "__init") {
       init(args[0], args[1]).then(initDone.resolve, initDone.reject);
       value = await ready;
+    } else if (name === "__unpack") {
+      value = unpack(args[0], args[1]);
     } else {
       await ready;
       const fn = lookup(String(name));

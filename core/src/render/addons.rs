@@ -339,7 +339,7 @@ fn scrape_jobs(ctx: &Ctx, docs: &mut [Value]) -> Result<(), RenderError> {
         relabel.push(json!({"source_labels": ["__meta_kubernetes_node_name"], "target_label": "node"}));
     }
     jobs.extend(super::metallb::scrape_config(ctx));
-    cm["data"]["prometheus.yml"] = crate::yaml::value_to_string(&config)?.into();
+    cm["data"]["prometheus.yml"] = ctx.config_yaml("config:addon-prometheus.yml", config)?.into();
     Ok(())
 }
 
@@ -553,7 +553,7 @@ fn kiali(ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
         }
         istio["component_status"] = json!({"enabled": true, "components": components});
     }
-    let config_text = crate::yaml::value_to_string(&config)?;
+    let config_text = ctx.config_yaml("config:kiali.yaml", config)?;
     let checksum = hex::encode(Sha256::digest(config_text.as_bytes()));
     cm["data"]["config.yaml"] = config_text.into();
 

@@ -270,7 +270,7 @@ pub(crate) fn add_scrape_configs(ctx: &Ctx, docs: &mut [Value]) -> Result<(), Re
         .and_then(Value::as_array_mut)
         .ok_or_else(|| bad("prometheus.yml has no scrape_configs list"))?;
     jobs.extend(scrape_configs(ctx));
-    cm["data"]["prometheus.yml"] = crate::yaml::value_to_string(&config)?.into();
+    cm["data"]["prometheus.yml"] = ctx.config_yaml("config:blackbox-prometheus.yml", config)?.into();
     Ok(())
 }
 
@@ -280,7 +280,7 @@ fn labels() -> Value {
 
 /// The exporter's documents.
 pub(crate) fn documents(ctx: &Ctx) -> Result<Vec<Value>, RenderError> {
-    let config_text = crate::yaml::value_to_string(&config(ctx))?;
+    let config_text = ctx.config_yaml("config:blackbox.yml", config(ctx))?;
     let checksum = hex::encode(Sha256::digest(config_text.as_bytes()));
     let image = ctx
         .cat
@@ -379,10 +379,7 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
         ctx.cat.blackbox_exporter.version
     ));
     let docs = documents(ctx)?;
-    for d in &docs {
-        out.push_str("---\n");
-        out.push_str(&crate::yaml::value_to_string(d)?);
-    }
+    out.push_str(&ctx.documents_yaml(FILE, &docs)?);
     ctx.keep_observability_docs(FILE, &docs);
     tree.add(FILE, out, crate::tree::MODE_FILE);
     Ok(())

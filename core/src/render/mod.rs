@@ -67,22 +67,22 @@ pub struct Inputs<'a> {
 }
 
 /// What a caller that renders again and again keeps from one render to the
-/// next: the documents read from each upstream manifest text, and the YAML
-/// written for each large document. A render reads and writes only what is
-/// not here, and writes the same bytes as a render without it: the same
-/// text always reads as the same documents, and the same document always
-/// writes as the same YAML.
+/// next: the documents read from each upstream manifest text, the YAML
+/// written for each file of documents and each configuration document, and
+/// the sha256 of each file. A render reads, writes and hashes only what is
+/// not here, and writes the same bytes as a render without it: the same text
+/// always reads as the same documents, and the same documents always write
+/// as the same YAML.
 #[derive(Default)]
 pub struct Memo {
     /// Texts read; the latest last.
     read: RefCell<Vec<Read>>,
-    /// Document, its YAML; the latest last.
-    written: RefCell<Vec<(Rc<Value>, Rc<str>)>>,
+    /// Each file of documents (by path) and each configuration document (by
+    /// name) written at the last render: the documents and their YAML
+    /// (without a file's header).
+    written: RefCell<BTreeMap<String, (Vec<Value>, String)>>,
     /// Each file of the last tree digested, by path.
     hashed: RefCell<BTreeMap<String, Hashed>>,
-    /// Each YAML file of documents at the last render: the documents and
-    /// their YAML (without the header).
-    files: RefCell<BTreeMap<String, (Vec<Value>, String)>>,
 }
 
 /// A text the memo read: whether as one document (else as a manifest of
@@ -103,11 +103,6 @@ impl Memo {
     /// Texts kept: a spec renders a few upstream manifests (and an edit may
     /// change one: the image registry, the alert rules).
     const TEXTS: usize = 32;
-    /// Documents kept: those of the manifests above that write as large YAML.
-    const DOCUMENTS: usize = 128;
-    /// A document is kept when its YAML is at least this long: a smaller one
-    /// is written faster than it is compared.
-    const LARGE: usize = 4096;
 
     pub fn new() -> Memo {
         Memo::default()
@@ -161,20 +156,29 @@ impl Memo {
         digest
     }
 
-    fn write(&self, doc: &Value) -> Result<String, RenderError> {
-        if let Some((_, yaml)) = self.written.borrow().iter().find(|(d, _)| **d == *doc) {
-            return Ok(yaml.to_string());
+    /// The YAML of `docs` (each after `---`), written under `key` at the
+    /// last render if they are the same documents, else written now.
+    fn write(&self, key: &str, docs: &[Value]) -> Result<String, RenderError> {
+        let mut written = self.written.borrow_mut();
+        if let Some((before, yaml)) = written.get(key)
+            && before.as_slice() == docs
+        {
+            return Ok(yaml.clone());
         }
-        let yaml = crate::yaml::value_to_string(doc)?;
-        if yaml.len() >= Memo::LARGE {
-            let mut kept = self.written.borrow_mut();
-            if kept.len() >= Memo::DOCUMENTS {
-                kept.remove(0);
-            }
-            kept.push((Rc::new(doc.clone()), yaml.as_str().into()));
-        }
+        let yaml = yaml_body(docs)?;
+        written.insert(key.to_string(), (docs.to_vec(), yaml.clone()));
         Ok(yaml)
     }
+}
+
+/// Documents as YAML, each after `---`.
+fn yaml_body(docs: &[Value]) -> Result<String, RenderError> {
+    let mut out = String::new();
+    for d in docs {
+        out.push_str("---\n");
+        out.push_str(&crate::yaml::value_to_string(d)?);
+    }
+    Ok(out)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -382,27 +386,29 @@ impl<'a> Ctx<'a> {
     /// A YAML file of Kubernetes-style documents, with the header.
     pub fn yaml(&self, docs: &[Value]) -> Result<String, RenderError> {
         let mut out = self.header("#");
-        out.push_str(&self.yaml_body(docs)?);
+        out.push_str(&yaml_body(docs)?);
         Ok(out)
     }
 
-    /// The documents of [`Ctx::yaml`], without the header.
-    fn yaml_body(&self, docs: &[Value]) -> Result<String, RenderError> {
-        let mut out = String::new();
-        for d in docs {
-            out.push_str("---\n");
-            out.push_str(&crate::yaml::value_to_string(d)?);
-        }
-        Ok(out)
-    }
-
-    /// One YAML document of an upstream manifest
-    /// ([`crate::yaml::value_to_string`]), from the memo when the caller
-    /// keeps one.
-    pub fn write_yaml(&self, doc: &Value) -> Result<String, RenderError> {
+    /// The documents of the file at `path`, each after `---`, as YAML:
+    /// from the memo when the caller keeps one.
+    pub fn documents_yaml(&self, path: &str, docs: &[Value]) -> Result<String, RenderError> {
         match self.memo {
-            Some(memo) => memo.write(doc),
-            None => Ok(crate::yaml::value_to_string(doc)?),
+            Some(memo) => memo.write(path, docs),
+            None => yaml_body(docs),
+        }
+    }
+
+    /// One configuration document as YAML ([`crate::yaml::value_to_string`]),
+    /// from the memo (under `key`) when the caller keeps one.
+    pub fn config_yaml(&self, key: &str, doc: Value) -> Result<String, RenderError> {
+        match self.memo {
+            Some(memo) => {
+                let docs = [doc];
+                let yaml = memo.write(key, &docs)?;
+                Ok(yaml.strip_prefix("---\n").unwrap_or(&yaml).to_string())
+            }
+            None => Ok(crate::yaml::value_to_string(&doc)?),
         }
     }
 
@@ -516,23 +522,8 @@ pub(crate) fn add_yaml(ctx: &Ctx, tree: &mut FileTree, path: &str, docs: &[Value
     if path.starts_with(OBSERVABILITY_DIR) {
         ctx.keep_observability_docs(path, docs);
     }
-    let text = match ctx.memo {
-        // The same documents as at the last render write the same YAML.
-        Some(memo) => {
-            let mut files = memo.files.borrow_mut();
-            let mut text = ctx.header("#");
-            match files.get(path) {
-                Some((before, yaml)) if before.as_slice() == docs => text.push_str(yaml),
-                _ => {
-                    let body = ctx.yaml_body(docs)?;
-                    text.push_str(&body);
-                    files.insert(path.to_string(), (docs.to_vec(), body));
-                }
-            }
-            text
-        }
-        None => ctx.yaml(docs)?,
-    };
+    let mut text = ctx.header("#");
+    text.push_str(&ctx.documents_yaml(path, docs)?);
     tree.add(path, text, MODE_FILE);
     Ok(())
 }

@@ -416,7 +416,7 @@ fn send_alerts_to_alertmanager(ctx: &Ctx, h: &mut addons::Hardened) -> Result<()
         return Err(bad("prometheus.yml already has an `alerting` section"));
     }
     obj.insert("alerting".into(), super::alertmanager::prometheus_alerting(ctx));
-    cm["data"]["prometheus.yml"] = crate::yaml::value_to_string(&config)?.into();
+    cm["data"]["prometheus.yml"] = ctx.config_yaml("config:alerting-prometheus.yml", config)?.into();
     h.notes.push(format!(
         "prometheus.yml sends alerts to every Alertmanager pod ({}).",
         super::alertmanager::pod_hosts(ctx).join(", ")
@@ -460,7 +460,7 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
         })?;
         let mut note = String::new();
         if name == "prometheus" {
-            let rules = crate::yaml::value_to_string(&alert_groups(ctx))?;
+            let rules = ctx.config_yaml("config:alerting_rules.yml", alert_groups(ctx))?;
             text = replace_once(
                 &text,
                 "  alerting_rules.yml: |\n    {}\n",
@@ -488,11 +488,8 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
                 n.lines().map(|l| format!("# {l}")).collect::<Vec<_>>().join("\n")
             ));
         }
-        for d in &hardened.docs {
-            out.push_str("---\n");
-            out.push_str(&ctx.write_yaml(d)?);
-        }
         let path = format!("{}{name}.yaml", super::OBSERVABILITY_DIR);
+        out.push_str(&ctx.documents_yaml(&path, &hardened.docs)?);
         ctx.keep_observability_docs(&path, &hardened.docs);
         tree.add(path, out, MODE_FILE);
     }
