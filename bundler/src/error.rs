@@ -55,6 +55,19 @@ impl Error {
         }
     }
 
+    /// An error made with [`Error::failed`], now with `source` as what made
+    /// it fail (printed as its cause). Other errors keep their own.
+    pub fn because(self, source: impl Into<BoxError>) -> Self {
+        match self {
+            Error::Failed { message, hint } => Error::Caused {
+                message,
+                hint,
+                source: source.into(),
+            },
+            other => other,
+        }
+    }
+
     /// A library error that says itself what failed: its own message leads,
     /// its causes follow, and `hint` says what to do.
     pub fn from_source(source: impl Into<BoxError>, hint: impl Into<String>) -> Self {
@@ -113,15 +126,5 @@ pub type Result<T> = std::result::Result<T, Error>;
 /// The text of `top` and of each error in its source chain that adds
 /// something: empty texts and texts contained in an earlier line are skipped.
 pub fn chain_lines(top: &(dyn std::error::Error + 'static)) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    let mut next = Some(top);
-    while let Some(e) = next {
-        let text = e.to_string();
-        let text = text.trim();
-        if !text.is_empty() && !lines.iter().any(|l| l.contains(text)) {
-            lines.push(text.to_string());
-        }
-        next = e.source();
-    }
-    lines
+    meshbundle_core::error_lines(top)
 }

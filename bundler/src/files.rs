@@ -17,6 +17,16 @@ use crate::progress::Progress;
 pub enum FetchError {
     #[error("{name}: {url}: {message}")]
     Http { name: String, url: String, message: String },
+    /// A request that got no answer, or an answer cut short: what was
+    /// fetched, with the HTTP client's error kept whole.
+    #[error("{name}: {url}: {what}")]
+    Transfer {
+        name: String,
+        url: String,
+        what: &'static str,
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("{name}: {url} has sha256 {}, but {} is pinned", actual.hex(), expected.hex())]
     Mismatch {
         name: String,
@@ -24,8 +34,10 @@ pub enum FetchError {
         expected: Digest,
         actual: Digest,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Cache(#[from] CacheError),
+    #[error("cannot set up HTTP")]
+    Setup(#[source] reqwest::Error),
 }
 
 pub struct Fetcher {
@@ -44,14 +56,14 @@ fn local_path(url: &str) -> PathBuf {
 }
 
 impl Fetcher {
-    pub fn new(mirrors: Vec<(String, String)>) -> Result<Fetcher, String> {
+    pub fn new(mirrors: Vec<(String, String)>) -> Result<Fetcher, FetchError> {
         crate::tls::install();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(30))
             .read_timeout(Duration::from_secs(300))
             .user_agent(concat!("meshbundle/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(FetchError::Setup)?;
         Ok(Fetcher { http, mirrors })
     }
 
@@ -83,7 +95,12 @@ impl Fetcher {
                 url: target.clone(),
                 message,
             };
-            let r = outcome.map_err(|e| http_err(e.to_string()))?;
+            let r = outcome.map_err(|source| FetchError::Transfer {
+                name: name.into(),
+                url: target.clone(),
+                what: "no answer",
+                source,
+            })?;
             if !r.status().is_success() {
                 return Err(http_err(format!("the server answered {}", r.status())));
             }
@@ -119,10 +136,11 @@ impl Fetcher {
         let mut size = 0u64;
         let mut stream = r.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| FetchError::Http {
+            let chunk = chunk.map_err(|source| FetchError::Transfer {
                 name: name.into(),
                 url: self.url(url),
-                message: e.to_string(),
+                what: "the download broke off",
+                source,
             })?;
             sha2::Digest::update(&mut h, &chunk);
             size += chunk.len() as u64;
@@ -164,10 +182,11 @@ impl Fetcher {
                 .await?
                 .text()
                 .await
-                .map_err(|e| FetchError::Http {
+                .map_err(|source| FetchError::Transfer {
                     name: name.into(),
                     url: checksum_url.into(),
-                    message: e.to_string(),
+                    what: "the checksum file did not read",
+                    source,
                 })?
         };
         let file = url.rsplit('/').next().unwrap_or(url);

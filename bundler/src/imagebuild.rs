@@ -86,9 +86,19 @@ fn bad(recipe: &Path, msg: impl Into<String>) -> Error {
     Error::failed(format!("{}: {}", recipe.display(), msg.into()), "fix the recipe")
 }
 
+/// What of the recipe could not be read, and the error that says why.
+fn unreadable(recipe: &Path, what: impl std::fmt::Display, e: impl Into<crate::error::BoxError>) -> Error {
+    Error::failed_with(format!("{}: {what}", recipe.display()), e, "fix the recipe")
+}
+
+/// A document meshbundle makes that did not come out: a bug.
+fn bug(e: impl Into<crate::error::BoxError>) -> Error {
+    Error::from_source(e, "report this as a bug")
+}
+
 fn collect(recipe: &Path, base: &Path, f: &RecipeFile, out: &mut Vec<Entry>) -> Result<()> {
     let src = base.join(&f.source);
-    let meta = std::fs::metadata(&src).map_err(|e| bad(recipe, format!("{}: {e}", src.display())))?;
+    let meta = std::fs::metadata(&src).map_err(|e| unreadable(recipe, src.display(), e))?;
     let dest = f.path.trim_matches('/').to_string();
     if dest.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
         return Err(bad(recipe, format!("`{}` is not a clean path", f.path)));
@@ -103,11 +113,11 @@ fn collect(recipe: &Path, base: &Path, f: &RecipeFile, out: &mut Vec<Entry>) -> 
     if meta.is_dir() {
         let mut stack = vec![(src.clone(), dest.clone())];
         while let Some((dir, prefix)) = stack.pop() {
-            for e in std::fs::read_dir(&dir).map_err(|e| bad(recipe, format!("{}: {e}", dir.display())))? {
-                let e = e.map_err(|e| bad(recipe, e.to_string()))?;
+            for e in std::fs::read_dir(&dir).map_err(|e| unreadable(recipe, dir.display(), e))? {
+                let e = e.map_err(|e| unreadable(recipe, dir.display(), e))?;
                 let p = e.path();
                 let name = format!("{prefix}/{}", e.file_name().to_string_lossy());
-                let m = std::fs::metadata(&p).map_err(|e| bad(recipe, e.to_string()))?;
+                let m = std::fs::metadata(&p).map_err(|e| unreadable(recipe, p.display(), e))?;
                 if m.is_dir() {
                     stack.push((p, name));
                 } else {
@@ -121,7 +131,7 @@ fn collect(recipe: &Path, base: &Path, f: &RecipeFile, out: &mut Vec<Entry>) -> 
         }
     } else {
         if let Some(pin) = &f.sha256 {
-            let (d, _) = sha256_file(&src).map_err(|e| bad(recipe, e.to_string()))?;
+            let (d, _) = sha256_file(&src).map_err(|e| unreadable(recipe, src.display(), e))?;
             if d != *pin {
                 return Err(bad(
                     recipe,
@@ -174,7 +184,7 @@ fn layer_tar(recipe: &Path, entries: &mut [Entry], mtime: u64) -> Result<Vec<u8>
         }
     }
     let mut b = tar::Builder::new(Vec::new());
-    let io = |e: std::io::Error| bad(recipe, e.to_string());
+    let io = |e: std::io::Error| unreadable(recipe, "a layer's files", e);
     for d in &dirs {
         let mut h = header(tar::EntryType::Directory, 0, 0o755, mtime);
         b.append_data(&mut h, format!("{d}/"), std::io::empty()).map_err(io)?;
@@ -189,7 +199,7 @@ fn layer_tar(recipe: &Path, entries: &mut [Entry], mtime: u64) -> Result<Vec<u8>
 }
 
 fn gzip(data: &[u8]) -> Result<Vec<u8>> {
-    meshbundle_core::archive::gzip(data).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))
+    meshbundle_core::archive::gzip(data).map_err(bug)
 }
 
 fn rfc3339(secs: u64) -> String {
@@ -216,13 +226,12 @@ pub fn build(recipe_path: &Path, out: &Path, epoch: u64) -> Result<(crate::oci::
         .platform
         .split_once('/')
         .ok_or_else(|| bad(recipe_path, "platform is os/arch"))?;
-    let layout = Layout::create(out).map_err(|e| Error::failed(e.to_string(), "check the output directory"))?;
+    let layout = Layout::create(out).map_err(|e| Error::from_source(e, "check the output directory"))?;
     let put = |bytes: &[u8]| {
         layout
             .put_bytes(bytes)
-            .map_err(|e| Error::failed(e.to_string(), "check the output directory"))
+            .map_err(|e| Error::from_source(e, "check the output directory"))
     };
-    let bug = |e: &dyn std::fmt::Display| Error::failed(e.to_string(), "report this as a bug");
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
     let mut history = Vec::new();
@@ -242,7 +251,7 @@ pub fn build(recipe_path: &Path, out: &Path, epoch: u64) -> Result<(crate::oci::
                 .created_by("meshbundle image build")
                 .comment(l.comment.clone())
                 .build()
-                .map_err(|e| bug(&e))?,
+                .map_err(bug)?,
         );
     }
     let c = &recipe.config;
@@ -264,12 +273,12 @@ pub fn build(recipe_path: &Path, out: &Path, epoch: u64) -> Result<(crate::oci::
                 .typ("layers")
                 .diff_ids(diff_ids)
                 .build()
-                .map_err(|e| bug(&e))?,
+                .map_err(bug)?,
         )
         .history(history)
         .build()
-        .map_err(|e| bug(&e))?;
-    let config_bytes = canonical_bytes(&config).map_err(|e| bug(&e))?;
+        .map_err(bug)?;
+    let config_bytes = canonical_bytes(&config).map_err(bug)?;
     let config_digest = put(&config_bytes)?;
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
@@ -286,8 +295,8 @@ pub fn build(recipe_path: &Path, out: &Path, epoch: u64) -> Result<(crate::oci::
                 .collect::<std::collections::HashMap<_, _>>(),
         )
         .build()
-        .map_err(|e| bug(&e))?;
-    let manifest_bytes = canonical_bytes(&manifest).map_err(|e| bug(&e))?;
+        .map_err(bug)?;
+    let manifest_bytes = canonical_bytes(&manifest).map_err(bug)?;
     let digest = put(&manifest_bytes)?;
     let ref_name = format!("{}:{}", recipe.name, recipe.tag);
     let mut entry = descriptor(MediaType::ImageManifest, &digest, manifest_bytes.len() as u64);
@@ -296,10 +305,10 @@ pub fn build(recipe_path: &Path, out: &Path, epoch: u64) -> Result<(crate::oci::
             .os(Os::from(os))
             .architecture(Arch::from(arch))
             .build()
-            .map_err(|e| bug(&e))?,
+            .map_err(bug)?,
     ));
     layout
         .write_index(vec![named(entry, &ref_name)])
-        .map_err(|e| Error::failed(e.to_string(), "check the output directory"))?;
+        .map_err(|e| Error::from_source(e, "check the output directory"))?;
     Ok((digest, ref_name))
 }

@@ -24,11 +24,11 @@ pub fn platforms(site: &Site) -> Vec<String> {
         .collect()
 }
 
-fn source_of<'a>(site: &'a Site, name: &str) -> Option<&'a str> {
+fn source_of<'a>(site: &'a Site, name: &ImageRef) -> Option<&'a str> {
     site.spec
         .images
         .iter()
-        .find(|i| ImageRef::parse(&i.name).is_ok_and(|r| r.tagged() == name))
+        .find(|i| ImageRef::parse(&i.name).is_ok_and(|r| r.without_digest() == *name))
         .and_then(|i| i.source.as_deref())
 }
 
@@ -40,8 +40,8 @@ pub struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
-    pub async fn image(&self, site: &Site, name: &str) -> Result<LockedImage> {
-        let r = ImageRef::parse(name).map_err(|e| Error::from_source(e, "fix the image name"))?;
+    /// Resolves an image (named without a digest) to what the lock records.
+    pub async fn image(&self, site: &Site, name: &ImageRef) -> Result<LockedImage> {
         let plats = platforms(site);
         match source_of(site, name) {
             Some(src) => {
@@ -49,7 +49,7 @@ impl Resolver<'_> {
                     .map_err(|e| Error::from_source(e, "check the image source in spec.images"))?;
                 Ok(locked)
             }
-            None => self.registries.resolve(&r, &plats).await.map_err(|e| {
+            None => self.registries.resolve(name, &plats).await.map_err(|e| {
                 let hint = e
                     .hint()
                     .unwrap_or_else(|| "check the registry is reachable (--mirror, --insecure, --authfile)".into());
@@ -104,13 +104,19 @@ pub async fn lock(
     r: &Resolver<'_>,
 ) -> Result<(Lock, usize)> {
     use futures::StreamExt;
+    // `--update` names an image as written in the lock or as people write it
+    // (`nginx:1` is `docker.io/library/nginx:1`), or a file.
+    let updated: Vec<Option<ImageRef>> = update.iter().map(|u| ImageRef::parse(u).ok()).collect();
     let fresh = |name: &str| update.iter().any(|u| u == name || u == "all");
+    let fresh_image = |name: &ImageRef| {
+        update.iter().any(|u| u == "all") || updated.iter().flatten().any(|u| u.without_digest() == *name)
+    };
     let jobs = r.registries.jobs().max(1);
     let mut lock = Lock::new();
     let mut images = Vec::new();
     for img in &needs.images {
-        let name = img.upstream.tagged();
-        match old.and_then(|l| l.image(&name)).filter(|_| !fresh(&name)) {
+        let name = img.upstream.without_digest();
+        match old.and_then(|l| l.image(&name)).filter(|_| !fresh_image(&name)) {
             Some(kept) => lock.images.push(kept.clone()),
             None => images.push(name),
         }
@@ -146,8 +152,10 @@ pub async fn lock(
             Got::File(f) => lock.files.push(f),
         }
     }
-    for u in update {
-        let known = u == "all" || lock.image(u).is_some() || lock.file(u).is_some();
+    for (u, r) in update.iter().zip(&updated) {
+        let known = u == "all"
+            || r.as_ref().is_some_and(|r| lock.image(&r.without_digest()).is_some())
+            || lock.file(u).is_some();
         if !known {
             return Err(Error::Usage(format!(
                 "--update {u}: no image or file of this site has that name"

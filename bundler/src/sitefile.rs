@@ -63,15 +63,16 @@ pub fn read_secrets(path: &Path, site: Option<&Site>) -> Result<SiteSecrets> {
             "give the site.secrets.yaml that `meshbundle secrets generate` wrote",
         )
     })?;
-    let secrets = pki::parse_secrets(&text).map_err(|e| {
+    let file = pki::SecretsFile::parse(&text).map_err(|e| {
         Error::failed(
             located(path, &e.to_string()),
             "give the site.secrets.yaml that `meshbundle secrets generate` wrote",
         )
     })?;
+    // Each problem at its field: `FILE:LINE:COL: PATH: MESSAGE (HINT)`.
     let diags = match site {
-        Some(site) => secrets.check(site, now()),
-        None => secrets.check_material(now()),
+        Some(site) => file.check(site, now()),
+        None => file.check_material(now()),
     };
     let errors: Vec<Diagnostic> = diags.into_iter().filter(|d| d.is_error()).collect();
     if !errors.is_empty() {
@@ -81,7 +82,7 @@ pub fn read_secrets(path: &Path, site: Option<&Site>) -> Result<SiteSecrets> {
             "see above; `meshbundle secrets rotate` renews intermediates and leaves",
         ));
     }
-    Ok(secrets)
+    Ok(file.secrets)
 }
 
 /// Reads a lock file.

@@ -714,7 +714,7 @@ fn locked_build_imports_offline_into_containerd_and_a_site_registry() {
     // name in the site registry -> digest
     let mut want: BTreeMap<String, String> = BTreeMap::new();
     for img in images {
-        let locked = lock.image(img["name"].as_str().unwrap()).unwrap();
+        let locked = lock.image(&img["name"].as_str().unwrap().parse().unwrap()).unwrap();
         assert_eq!(img["digest"], locked.site_digest().as_str());
         let site = img["site"].as_str().unwrap();
         let (tagged, digest) = site.split_once('@').unwrap();

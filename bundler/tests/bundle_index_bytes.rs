@@ -39,9 +39,9 @@ fn image(cache: &BlobCache, name: &str, seed: &str, media_type: &str) -> Image {
     ];
     blobs.sort();
     Image {
-        name: name.into(),
+        name: name.parse().unwrap(),
         digest: digest.clone(),
-        media_type: media_type.into(),
+        media_type: media_type.parse().unwrap(),
         size: raw.len() as u64,
         manifests: vec![(digest, media_type.into(), raw)],
         blobs,

@@ -285,6 +285,54 @@ fn resealed_hostile_seals_are_refused_naming_the_field_and_import_writes_nothing
         }),
         vec!["images[0].manifests[0]", "../../../etc/passwd"],
     );
+    // Image references and media types are read as their types: a
+    // reference that is none, or not as meshbundle writes it, and a media
+    // type that is no type/subtype are refused at their field.
+    let image = |name: &str, site: &str, media_type: &str, z: &str| {
+        serde_json::json!([{"name": name, "site": site, "digest": z, "mediaType": media_type,
+            "manifests": [z], "blobs": [], "size": 1}])
+    };
+    const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    for (case, name, site, media_type, want) in [
+        (
+            "image-name-shell",
+            "docker.io/x/y:1$(reboot)",
+            "192.168.56.10:5000/x/y:1@",
+            MANIFEST,
+            vec!["images[0].name", "$(reboot)", "not a valid image reference"],
+        ),
+        (
+            "image-name-not-normalised",
+            "x/y:1",
+            "192.168.56.10:5000/x/y:1@",
+            MANIFEST,
+            vec!["images[0].name", "`docker.io/x/y:1`"],
+        ),
+        (
+            "image-site-dotdot",
+            "docker.io/x/y:1",
+            "192.168.56.10:5000/../../y:1@",
+            MANIFEST,
+            vec!["images[0].site", "not a valid image reference"],
+        ),
+        (
+            "image-media-type",
+            "docker.io/x/y:1",
+            "192.168.56.10:5000/x/y:1@",
+            "application/$(id)",
+            vec!["images[0].mediaType", "not a media type"],
+        ),
+    ] {
+        let z = zeros.clone();
+        let images = image(name, &format!("{site}{z}"), media_type, &z);
+        add(case, list.clone(), Box::new(move |s| s["images"] = images), want);
+    }
+    add(
+        "not-carried-image",
+        list.clone(),
+        Box::new(|s| s["notCarried"]["images"] = serde_json::json!(["docker.io/x/y:1", "y:1"])),
+        vec!["notCarried.images[1]", "`docker.io/library/y:1`"],
+    );
     add(
         "file-name-absolute",
         list.clone(),

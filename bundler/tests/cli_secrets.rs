@@ -16,6 +16,20 @@ fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
 
+/// The 1-based line of the last of `lines`, each found after the one before.
+fn line_of(text: &str, lines: &[&str]) -> usize {
+    let mut at = 0;
+    for want in lines {
+        at += text
+            .lines()
+            .skip(at)
+            .position(|l| l == *want)
+            .unwrap_or_else(|| panic!("no `{want}`"))
+            + 1;
+    }
+    at
+}
+
 #[test]
 fn generate_show_rotate_render() {
     let dir = tempfile::tempdir().unwrap();
@@ -159,8 +173,15 @@ fn bad_secrets_files_give_clear_errors() {
     write("swapped.yaml", &pki::write_secrets(&swapped).unwrap(), 0o600);
     let o = meshbundle(d, &["secrets", "show", "swapped.yaml"]);
     assert_eq!(o.status.code(), Some(1));
+    // At the line and column of the field: `key:` under `kubeadm:` `ca:`.
+    let at = line_of(
+        &std::fs::read_to_string(d.join("swapped.yaml")).unwrap(),
+        &["kubeadm:", "  ca:", "    key: |"],
+    );
     assert!(
-        text(&o.stderr).contains("kubeadm.ca.key: the private key does not belong to the certificate"),
+        text(&o.stderr).contains(&format!(
+            "swapped.yaml:{at}:5: kubeadm.ca.key: the private key does not belong to the certificate"
+        )),
         "{}",
         text(&o.stderr)
     );
@@ -212,8 +233,14 @@ fn bad_secrets_files_give_clear_errors() {
     write("theirs.yaml", &pki::write_secrets(&theirs).unwrap(), 0o600);
     let o = meshbundle(d, &["render", "site.yaml", "--secrets", "theirs.yaml", "-o", "out3"]);
     assert_eq!(o.status.code(), Some(1));
+    let at = line_of(
+        &std::fs::read_to_string(d.join("theirs.yaml")).unwrap(),
+        &["site: elsewhere"],
+    );
     assert!(
-        text(&o.stderr).contains("belong to site `elsewhere`"),
+        text(&o.stderr).contains(&format!(
+            "theirs.yaml:{at}:1: site: these secrets belong to site `elsewhere`"
+        )),
         "{}",
         text(&o.stderr)
     );

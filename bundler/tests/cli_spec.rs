@@ -117,6 +117,47 @@ fn json_format_is_machine_readable() {
     }
 }
 
+/// The diagnostic code `read`, which no spec can make (the file is not
+/// there to hold one): `core/tests/diagnostic_codes.rs` names this test as
+/// its coverage.
+#[test]
+fn validate_json_reports_a_file_it_cannot_read() {
+    let dir = tmp();
+    std::fs::create_dir(dir.path().join("a-directory.yaml")).unwrap();
+    for (name, says) in [("missing.yaml", "missing.yaml"), ("a-directory.yaml", "is a directory")] {
+        let o = meshbundle(dir.path(), &["validate", "--format", "json", name]);
+        no_panic(&o);
+        assert_eq!(o.status.code(), Some(1), "{name}: {}", text(&o.stderr));
+        // One JSON document on standard output, nothing after it.
+        let docs: Vec<serde_json::Value> = serde_json::Deserializer::from_slice(&o.stdout)
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .unwrap_or_else(|e| panic!("{name}: {e}: {}", text(&o.stdout)));
+        assert_eq!(docs.len(), 1, "{name}: {}", text(&o.stdout));
+        let v = &docs[0];
+        assert_eq!(v["file"], name, "{v}");
+        assert_eq!(
+            (&v["valid"], &v["errors"], &v["warnings"]),
+            (&false.into(), &1.into(), &0.into()),
+            "{v}"
+        );
+        let diags = v["diagnostics"].as_array().unwrap();
+        assert_eq!(diags.len(), 1, "{v}");
+        let d = &diags[0];
+        assert_eq!(d["code"], "read", "{d}");
+        assert_eq!(d["severity"], "error", "{d}");
+        assert_eq!(d["path"], "", "{d}");
+        assert!(d["message"].as_str().unwrap().contains(says), "{name}: {d}");
+        assert!(!d["hint"].as_str().unwrap().is_empty(), "{name}: {d}");
+        // The same fields as a diagnostic of a spec that could be read.
+        let keys: Vec<&str> = d.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys.len(), 7, "{d}");
+        for k in ["severity", "code", "path", "message", "hint", "line", "column"] {
+            assert!(d.get(k).is_some(), "{k} in {d}");
+        }
+    }
+}
+
 #[test]
 fn junk_inputs_give_one_error_and_no_panic() {
     let dir = tmp();

@@ -166,3 +166,62 @@ fn a_lock_only_its_owner_may_read_is_named_with_the_system_error_once() {
     assert_eq!(err.matches("Permission denied").count(), 1, "{err}");
     assert!(r.hint.is_some_and(|h| h.contains("permissions")), "{err}");
 }
+
+#[test]
+fn a_registry_that_does_not_answer_is_reported_with_each_cause_once() {
+    // A port on 127.0.0.1 that nothing listens on: every try is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let host = format!("127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let name = format!("{host}/fixtures/app:1");
+    let o = meshbundle(
+        d,
+        &[
+            "image",
+            "pull",
+            "--quiet",
+            &name,
+            "--insecure",
+            &host,
+            "-o",
+            "layout",
+            "--cache",
+            "cache",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    let r = report(&err);
+    assert_eq!(r.message, "cannot pull into layout", "{err}");
+    // What failed (the image, the manifest, no answer after every try),
+    // then the HTTP client's own chain down to the system's refusal.
+    assert!(r.causes.len() >= 3, "a chain of causes: {err}");
+    assert!(
+        r.causes[0].starts_with(&format!("{name}: manifest 1: no answer from {host} (6 tries)")),
+        "{err}"
+    );
+    assert!(
+        r.causes.last().unwrap().contains("Connection refused"),
+        "the system's refusal ends the chain: {err}"
+    );
+    assert!(r.hint.is_some_and(|h| h.contains("network")), "{err}");
+    // The report after the tries (which say `tcp connect error: ` themselves).
+    let tail = &err[err.find("\nerror: ").unwrap()..];
+    for once in ["Connection refused", "error sending request", "6 tries", "no answer"] {
+        assert_eq!(tail.matches(once).count(), 1, "`{once}` is said once: {err}");
+    }
+    // Each try that is retried says why on its own line, cause and all.
+    let waits: Vec<&str> = err.lines().filter(|l| l.contains("waiting")).collect();
+    assert_eq!(waits.len(), 5, "{err}");
+    assert!(
+        waits
+            .iter()
+            .all(|l| l.contains("no answer from") && l.contains("Connection refused")),
+        "{err}"
+    );
+}

@@ -391,6 +391,46 @@ fn lock_sha256_command_is_refused_by_the_cli_with_file_line_and_field() {
 }
 
 #[test]
+fn lock_image_names_are_refused_by_the_cli_with_file_line_field_and_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("MARKER");
+    std::fs::write(dir.path().join("meshbundle.yaml"), yaml(&production_json())).unwrap();
+    let base = lock_json();
+    for (i, bad) in [
+        format!("registry.k8s.io/pause:3.10$(touch {})", marker.display()),
+        "../../../etc/passwd".to_string(),
+        "Registry.k8s.io/PAUSE".to_string(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let lock_text = yaml(&set(&base, "/images/2/name", bad));
+        // The third image's `- name:` line (images come before files).
+        let line = lock_text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.starts_with("- name:"))
+            .nth(2)
+            .map(|(n, _)| n + 1)
+            .unwrap_or_else(|| panic!("no third image in the lock: {lock_text}"));
+        let file = format!("bad{i}.lock");
+        std::fs::write(dir.path().join(&file), &lock_text).unwrap();
+        let o = meshbundle(dir.path(), &["render", "meshbundle.yaml", "--lock", &file, "-o", "out"]);
+        assert_eq!(o.status.code(), Some(1), "{bad}");
+        let err = text(&o.stderr);
+        assert!(err.contains(&format!("error: {file}:{line}:")), "{bad}: {err}");
+        assert!(err.contains("images[2].name: "), "{bad}: {err}");
+        assert!(err.contains("is not a valid image reference"), "{bad}: {err}");
+        assert!(
+            err.contains("\n  hint: give the meshbundle.lock that `meshbundle lock` wrote"),
+            "{bad}: {err}"
+        );
+        assert!(!dir.path().join("out").exists(), "nothing is written");
+    }
+    assert!(!marker.exists());
+}
+
+#[test]
 fn secrets_values_are_refused_or_inert() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("MARKER");

@@ -564,7 +564,7 @@ fn lock_pins_what_skopeo_reports_and_keeps_pins() {
     assert_eq!(lock.images.len(), needs.images.len());
     assert_eq!(lock.files.len(), needs.files.len());
     for img in &lock.images {
-        let r = meshbundle_core::image::ImageRef::parse(&img.name).unwrap();
+        let r = &img.name;
         if img.source.is_some() {
             continue;
         }
@@ -575,7 +575,9 @@ fn lock_pins_what_skopeo_reports_and_keeps_pins() {
             assert!(img.carried_digest.is_some());
         }
     }
-    let web = lock.image("registry.example.internal/shop/web:1.4.2").unwrap();
+    let web = lock
+        .image(&"registry.example.internal/shop/web:1.4.2".parse().unwrap())
+        .unwrap();
     assert!(web.source.as_deref().unwrap().starts_with("docker-archive:"));
     // Files carry the sha256 their publisher's checksum file gives.
     let kubeadm = lock.file("kubeadm-amd64").unwrap();
@@ -596,8 +598,13 @@ fn lock_pins_what_skopeo_reports_and_keeps_pins() {
     assert!(text(&o.stderr).contains("0 resolved now"), "{}", text(&o.stderr));
     assert_eq!(std::fs::read_to_string(d.join("meshbundle.lock")).unwrap(), first);
     // --update re-resolves one entry: push a new pause image, update just it.
-    let pause = lock.images.iter().find(|i| i.name.contains("/pause:")).unwrap().clone();
-    let r = meshbundle_core::image::ImageRef::parse(&pause.name).unwrap();
+    let pause = lock
+        .images
+        .iter()
+        .find(|i| i.name.to_string().contains("/pause:"))
+        .unwrap()
+        .clone();
+    let r = pause.name.clone();
     umoci_image(&d.join("newpause"), "p", &[vec![("pause", b"new".to_vec())]]);
     push(
         &d.join("newpause"),
@@ -614,7 +621,8 @@ fn lock_pins_what_skopeo_reports_and_keeps_pins() {
         "pins are kept without --update"
     );
     let mut upd = args.clone();
-    upd.extend(["--update", pause.name.as_str()]);
+    let pause_name = pause.name.to_string();
+    upd.extend(["--update", pause_name.as_str()]);
     let o = meshbundle(d, &upd);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("1 resolved now"), "{}", text(&o.stderr));

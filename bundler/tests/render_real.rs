@@ -389,7 +389,7 @@ fn every_image_comes_from_the_site_registry_and_is_pinned_when_locked() {
     let mut lock = meshbundle_core::lock::Lock::new();
     for (n, img) in needs.images.iter().enumerate() {
         lock.images.push(meshbundle_core::lock::LockedImage {
-            name: img.upstream.tagged(),
+            name: img.upstream.without_digest(),
             digest: meshbundle_core::digest::Digest::parse(&format!("sha256:{:064x}", n + 1)).unwrap(),
             media_type: Default::default(),
             platforms: vec![],
@@ -423,7 +423,7 @@ fn every_image_comes_from_the_site_registry_and_is_pinned_when_locked() {
         .iter()
         .map(|img| {
             let in_site = img.upstream.in_registry(&site.spec.registry);
-            let locked = lock.image(&img.upstream.tagged()).unwrap();
+            let locked = lock.image(&img.upstream.without_digest()).unwrap();
             (in_site.tagged(), in_site.with_digest(locked.site_digest()).to_string())
         })
         .collect();

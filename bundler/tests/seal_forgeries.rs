@@ -80,6 +80,12 @@ fn seal_text_that_a_terminal_would_act_on_is_refused() {
             Box::new(|s: &mut Value| s["notCarried"]["reason"] = "ok \u{202e}gpj.sh".into()),
             "notCarried.reason",
         ),
+        // Image references are read as references: no escape gets through.
+        (
+            "image.mbundle",
+            Box::new(move |s: &mut Value| s["notCarried"]["images"][0] = fake.into()),
+            "notCarried.images[0]",
+        ),
         (
             "recipient.mbundle",
             Box::new(|s: &mut Value| s["secrets"]["recipients"] = serde_json::json!(["age1\u{2028}x"])),

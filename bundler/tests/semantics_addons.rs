@@ -115,7 +115,7 @@ fn locked(site: &Site) -> meshbundle_core::lock::Lock {
     let mut lock = meshbundle_core::lock::Lock::new();
     for (n, img) in needs.images.iter().enumerate() {
         lock.images.push(meshbundle_core::lock::LockedImage {
-            name: img.upstream.tagged(),
+            name: img.upstream.without_digest(),
             digest: meshbundle_core::digest::Digest::parse(&format!("sha256:{:064x}", n + 1)).unwrap(),
             media_type: Default::default(),
             platforms: vec![],

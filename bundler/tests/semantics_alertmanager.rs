@@ -1056,7 +1056,7 @@ fn a_locked_production_build_carries_alertmanager_and_points_the_statefulset_at_
     let lock = meshbundle_core::lock::parse(&std::fs::read_to_string(d.join("meshbundle.lock")).unwrap()).unwrap();
     let upstream = meshbundle_core::catalog::catalog().alertmanager.images[0].clone();
     let locked = lock
-        .image(&upstream)
+        .image(&upstream.parse().unwrap())
         .unwrap_or_else(|| panic!("the lock pins {upstream}"));
     let o = meshbundle(d, &["inspect", "site.mbundle", "--format", "json"]);
     assert!(o.status.success(), "{}", text(&o.stderr));

@@ -8,6 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
+use meshbundle_core::diag::Code;
 use meshbundle_core::render::{Inputs, render};
 use meshbundle_core::spec::{Route, Site};
 use meshbundle_core::tree::FileTree;
@@ -498,7 +499,7 @@ fn istio_pdb_exists_where_the_charts_render_it() {
                             w.path,
                             w.message
                         );
-                        if w.code == "replicas" {
+                        if w.code == Code::Replicas {
                             assert_eq!(replicas, 1, "{case}: {}", w.message);
                             let says_none = w.message.contains("renders no PodDisruptionBudget");
                             assert!(says_none, "{case}: {}", w.message);
@@ -506,7 +507,7 @@ fn istio_pdb_exists_where_the_charts_render_it() {
                     }
                     let warned: Vec<String> = meshbundle_core::validate::check(&site)
                         .into_iter()
-                        .filter(|w| w.code == "replicas")
+                        .filter(|w| w.code == Code::Replicas)
                         .map(|w| w.path)
                         .collect();
                     if replicas == 1 {
@@ -539,7 +540,7 @@ fn istio_pdb_follows_the_hpa_minimum() {
         assert!(!chart_renders_pdb(istio, ig, &values["global"]), "Istio {istio}");
         let w: BTreeMap<String, String> = meshbundle_core::validate::check(&site)
             .into_iter()
-            .filter(|w| w.code == "replicas")
+            .filter(|w| w.code == Code::Replicas)
             .map(|w| (w.path, w.message))
             .collect();
         assert!(w.contains_key("spec.istio.ingressGateway.hpa.minReplicas"), "{w:?}");

@@ -237,7 +237,7 @@ fn lock_for(site: &Site, files: &[(&str, Vec<u8>)]) -> Lock {
     let mut lock = Lock::new();
     for (i, img) in needs.images.iter().enumerate() {
         lock.images.push(LockedImage {
-            name: img.upstream.tagged(),
+            name: img.upstream.without_digest(),
             digest: meshbundle_core::digest::Digest::parse(&format!("sha256:{:064x}", i + 1)).unwrap(),
             media_type: Default::default(),
             platforms: vec![],

@@ -28,7 +28,7 @@ fn lock_for(site: &Site) -> Lock {
     let mut lock = Lock::new();
     for (i, img) in needs.images.iter().enumerate() {
         lock.images.push(LockedImage {
-            name: img.upstream.tagged(),
+            name: img.upstream.without_digest(),
             digest: meshbundle_core::digest::Digest::parse(&format!("sha256:{:064x}", i + 1)).unwrap(),
             media_type: Default::default(),
             platforms: vec![],
@@ -148,7 +148,7 @@ fn metrics_server_reads_kubelets_over_verified_tls_from_the_pinned_image() {
         let tag = if minor >= 31 { "v0.8.1" } else { "v0.7.2" };
         let upstream = format!("registry.k8s.io/metrics-server/metrics-server:{tag}");
         let locked = lock
-            .image(&upstream)
+            .image(&upstream.parse().unwrap())
             .unwrap_or_else(|| panic!("{name}: {upstream} is not locked"));
         assert_eq!(
             c["image"].as_str().unwrap(),
@@ -1113,7 +1113,7 @@ fn a_build_carries_the_metrics_server_image_the_manifest_names() {
     ]);
     let lock = meshbundle_core::lock::parse(&std::fs::read_to_string(d.join("meshbundle.lock")).unwrap()).unwrap();
     let locked = lock
-        .image("registry.k8s.io/metrics-server/metrics-server:v0.8.1")
+        .image(&"registry.k8s.io/metrics-server/metrics-server:v0.8.1".parse().unwrap())
         .expect("the lock pins metrics-server");
 
     let mut archive = tar::Archive::new(std::fs::File::open(d.join("site.mbundle")).unwrap());

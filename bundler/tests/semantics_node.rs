@@ -231,7 +231,7 @@ fn kubeadm_tags_resolve_to_the_locked_digests_in_containerd() {
         let digest = skopeo_digest(&at_site, None);
         pinned.insert(at_site, digest.clone());
         lock.images.push(LockedImage {
-            name: r.tagged(),
+            name: r.without_digest(),
             digest: meshbundle_core::digest::Digest::parse(&digest).unwrap(),
             media_type: Default::default(),
             platforms: vec![],
@@ -357,7 +357,7 @@ fn a_tag_that_cannot_resolve_to_the_pinned_digest_stops_the_node() {
     let mut lock = Lock::new();
     for (i, img) in n.images.iter().enumerate() {
         lock.images.push(LockedImage {
-            name: img.upstream.tagged(),
+            name: img.upstream.without_digest(),
             digest: meshbundle_core::digest::Digest::parse(&format!("sha256:{:064x}", i + 1)).unwrap(),
             media_type: Default::default(),
             platforms: vec![],
@@ -433,7 +433,7 @@ fn locked(site: &Site) -> Lock {
     let mut lock = Lock::new();
     for (i, img) in n.images.iter().enumerate() {
         lock.images.push(LockedImage {
-            name: img.upstream.tagged(),
+            name: img.upstream.without_digest(),
             digest: meshbundle_core::digest::Digest::parse(&format!("sha256:{:064x}", i + 1)).unwrap(),
             media_type: Default::default(),
             platforms: vec![],
@@ -515,7 +515,7 @@ fn sandbox_image_is_the_one_kubeadm_expects() {
         let digest = lock
             .images
             .iter()
-            .find(|i| i.name.ends_with(&format!("/pause:{pause}")))
+            .find(|i| i.name.to_string().ends_with(&format!("/pause:{pause}")))
             .unwrap()
             .digest
             .to_string();

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
-use meshbundle_core::diag::{Diagnostic, Severity};
+use meshbundle_core::diag::{Code, Diagnostic, Severity};
 use meshbundle_core::render::{Inputs, render};
 use meshbundle_core::spec::{Node, Role, Site, Time};
 use meshbundle_core::tree::FileTree;
@@ -190,13 +190,13 @@ fn every_server_is_an_address_or_a_host_name_listed_once() {
         "http://ntp.example.internal",
     ] {
         let e = error_at(&with_time(Some(servers(&["10.0.0.4", bad]))), "spec.time.servers[1]");
-        assert_eq!(e.code, "time", "{bad:?}: {e:?}");
+        assert_eq!(e.code, Code::Time, "{bad:?}: {e:?}");
     }
     let e = error_at(
         &with_time(Some(servers(&["10.0.0.5", "10.0.0.6", "10.0.0.5"]))),
         "spec.time.servers[2]",
     );
-    assert_eq!(e.code, "duplicate");
+    assert_eq!(e.code, Code::Duplicate);
     // A bad server never reaches a configuration.
     assert!(
         render(

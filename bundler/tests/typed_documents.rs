@@ -473,9 +473,9 @@ fn image_build_and_layout_bytes_are_pinned() {
     }
     blobs.sort();
     let image = meshbundle::oci::Image {
-        name: "example.com/golden:1.0".into(),
+        name: "example.com/golden:1.0".parse().unwrap(),
         digest: digest.clone(),
-        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        media_type: "application/vnd.oci.image.manifest.v1+json".parse().unwrap(),
         size: raw.len() as u64,
         manifests: vec![(
             digest.clone(),

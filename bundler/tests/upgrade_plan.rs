@@ -355,7 +355,7 @@ fn a_plan_from_a_real_previous_bundle_lists_what_the_new_bundle_carries() {
     assert_eq!(
         apiserver["digest"],
         new_lock
-            .image("registry.k8s.io/kube-apiserver:v1.36.5")
+            .image(&"registry.k8s.io/kube-apiserver:v1.36.5".parse().unwrap())
             .unwrap()
             .site_digest()
             .to_string()

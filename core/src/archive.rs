@@ -9,8 +9,8 @@ use std::io::Write;
 use crate::tree::FileTree;
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot build the archive: {0}")]
-pub struct ArchiveError(String);
+#[error("cannot build the archive")]
+pub struct ArchiveError(#[source] std::io::Error);
 
 /// The tar formats meshbundle writes: GNU headers for bundles and
 /// configuration archives, ustar for image layers.
@@ -55,7 +55,7 @@ pub fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
 
 /// The tree as an uncompressed tar, under `prefix/` when given.
 pub fn tar(tree: &FileTree, prefix: &str) -> Result<Vec<u8>, ArchiveError> {
-    let err = |e: std::io::Error| ArchiveError(e.to_string());
+    let err = ArchiveError;
     let mut b = tar::Builder::new(Vec::new());
     let join = |p: &str| {
         if prefix.is_empty() {
@@ -106,7 +106,7 @@ pub fn tar(tree: &FileTree, prefix: &str) -> Result<Vec<u8>, ArchiveError> {
 /// The tree as a `.tar.gz`.
 pub fn tar_gz(tree: &FileTree, prefix: &str) -> Result<Vec<u8>, ArchiveError> {
     let raw = tar(tree, prefix)?;
-    gzip(&raw).map_err(|e| ArchiveError(e.to_string()))
+    gzip(&raw).map_err(ArchiveError)
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ pub enum Severity {
 #[derive(Serialize, Clone, Debug, PartialEq)]
 pub struct Diagnostic {
     pub severity: Severity,
-    /// Stable identifier of the check, e.g. `network-overlap`: one of [`CODES`].
-    pub code: &'static str,
+    /// The check that made it, written as a stable string, e.g. `network-overlap`.
+    pub code: Code,
     /// Field path, e.g. `spec.nodes[2].address`; empty for the whole document.
     pub path: String,
     pub message: String,
@@ -29,14 +29,8 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    /// An error; `code` is one of [`CODES`], written as a literal at the call.
-    pub fn error(
-        code: &'static str,
-        path: impl Into<String>,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) -> Self {
-        debug_assert!(about(code).is_some(), "diagnostic code `{code}` is not in diag::CODES");
+    /// An error.
+    pub fn error(code: Code, path: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
             code,
@@ -48,13 +42,8 @@ impl Diagnostic {
         }
     }
 
-    /// A warning; `code` is one of [`CODES`], written as a literal at the call.
-    pub fn warning(
-        code: &'static str,
-        path: impl Into<String>,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) -> Self {
+    /// A warning.
+    pub fn warning(code: Code, path: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, path, message, hint)
@@ -72,91 +61,215 @@ impl Diagnostic {
     }
 }
 
-/// Every diagnostic code, with what it is about, in alphabetical order. The
-/// codes are stable: the CLI's JSON output, the web page and scripts match on
-/// them. `core/tests/diagnostic_codes.rs` keeps this list exact: it fails when
-/// the sources emit a code not listed here or list one nothing emits, and when
-/// a code has no fixture under `core/tests/diagnostics/` that makes it.
-#[rustfmt::skip] // one code a line, as a table
-pub const CODES: &[(&str, &str)] = &[
-    ("addons", "an observability add-on reads from an add-on that is off"),
-    ("address", "a node or gateway address that is not an IPv4 address, or cannot be used where it is"),
-    ("alertmanager", "Alertmanager's replicas, receivers, webhook, mail relay or storage"),
-    ("alerts", "an alert threshold that fires always or too late, or alert rules nothing evaluates"),
-    ("api-version", "the document's apiVersion is not one this meshbundle reads"),
-    ("architectures", "no node architecture is listed"),
-    ("authorization", "ingress client networks or allow rules that admit or refuse more than meant"),
-    ("calico-scale", "more nodes than Calico's install without Typha is meant for"),
-    ("catalog", "a spec that passed validation names versions the catalog lacks: a bug, no input should make it"),
-    ("control-plane", "no control-plane node, or an even number of them"),
-    ("deprecated", "a setting upstream deprecated at the spec's Kubernetes version"),
-    ("duplicate", "a name, address, port or list entry given twice where each must be unique"),
-    ("duration", "an Istio duration that is not a duration, or shorter than 1ms"),
-    ("egress", "egress hosts with the egress gateway off, or an ingress-only field on the egress gateway"),
-    ("empty", "the file holds no YAML document"),
-    ("endpoint", "the control-plane endpoint is missing, malformed, or one node's own address"),
-    ("env", "an istiod environment variable whose name is not one"),
-    ("file", "an extra file with a bad name, an empty URL or a plain-HTTP URL"),
-    ("host", "a gateway or route host that is not a host name, or cannot be routed there"),
-    ("hpa", "an autoscaler's replica bounds, or replicas that differ from its minimum"),
-    ("image", "an extra image that is not a reference, has no tag, or has an unknown source"),
-    ("invalid-type", "a value of the wrong type for its field"),
-    ("invalid-value", "a value of the right type that the field does not accept"),
-    ("jwks-uri", "a JWT issuer's keys given by a URL an air-gapped site cannot fetch"),
-    ("jwt", "a JWT issuer without an issuer or keys, or tokens required with no issuer"),
-    ("kind", "the document's kind is not `Site`"),
-    ("kubeadm-api", "a kubeadm API version the Kubernetes version does not read, or a deprecated one"),
-    ("labels", "a node label that is not a label, or one the kubelet or meshbundle sets"),
-    ("load-balancer", "LoadBalancer services, the load balancer provider, MetalLB's pool and gateway addresses"),
-    ("metrics-server", "metrics-server off while autoscalers need it, unavailable for the version, or its replicas"),
-    ("missing-field", "a required field is missing"),
-    ("mtls", "mesh mTLS in PERMISSIVE mode"),
-    ("name", "a name that is not a valid name of its kind (RFC 1123 label, DNS name, reserved name)"),
-    ("namespace", "a namespace that cannot be used there (a system namespace, one outside the mesh)"),
-    ("network", "a network that is not an IPv4 CIDR, has host bits set, or is too large or too small"),
-    ("network-overlap", "networks or addresses that overlap the pod, service or node network"),
-    ("nodes", "the site has no nodes"),
-    ("not-a-mapping", "the document is not a YAML mapping"),
-    ("not-text", "the file is not UTF-8 text, or contains a NUL byte"),
-    ("outlier", "outlier detection that may eject every endpoint of a service"),
-    ("path", "a route's path prefix that does not start with `/`"),
-    ("percent", "a percentage outside its range"),
-    ("pki", "certificate validity periods that are zero, outlive their issuer, or exceed what clients accept"),
-    ("pool", "a connection pool that allows no connection"),
-    ("port", "a port out of range, a missing or bad node port, a privileged target port, the readiness port"),
-    ("ports", "a gateway service without ports, or without the port its TLS or redirect needs"),
-    ("principal", "an allow rule's service account that is not NAMESPACE/SERVICEACCOUNT"),
-    ("prometheus", "the Prometheus add-on's retention or storage"),
-    ("proxy", "more sidecar worker threads than a sidecar needs"),
-    ("quantity", "a resource request or limit that is not a Kubernetes quantity"),
-    ("registry", "the site registry is not host:port, is a public registry, or its CA is not a certificate"),
-    ("replicas", "zero replicas, or a single pod where availability needs two"),
-    ("resources", "a resource request larger than its limit"),
-    ("revision", "an Istio revision named `default`, or not after its version"),
-    ("revision-tag", "an Istio revision tag named `default` or like the revision, or the same for canary and stable"),
-    ("secrets", "the secrets file: damaged or mismatched material, expired certificates, or material the site needs"),
-    ("service", "a gateway service's externalTrafficPolicy that does not apply or hides client addresses"),
-    ("support-policy", "the support-policy override: its reason is missing or malformed, or it allows nothing"),
-    ("sysctl", "a kernel parameter that is malformed, unsafe, or fights what Kubernetes or kube-proxy sets"),
-    ("time", "the nodes' time source: missing, contradictory, waived, or not the first control-plane node"),
-    ("timezone", "a time zone that is not an IANA name"),
-    ("tls", "an HTTPS redirect without TLS"),
-    ("too-large", "the file is larger than a site spec may be"),
-    ("trace-sampling", "trace sampling of every request"),
-    ("unknown-field", "a field the spec does not have (often a misspelling)"),
-    ("unsupported-version", "a Kubernetes, containerd or Istio version not in the catalog, or end of life"),
-    ("version", "a version that is not MAJOR.MINOR.PATCH"),
-    ("version-matrix", "versions or settings upstream does not support together"),
-    ("workers", "several nodes and no worker: workloads run on the control plane"),
-    ("yaml", "the text is not one well-formed YAML document"),
-    ("yaml-budget", "the YAML breaks a reader limit: aliases, anchors, nesting or expanded size"),
-    ("yaml-tag", "a YAML tag other than `!!str`"),
-    ("zones", "control-plane nodes in too few zones to survive losing one"),
-];
+/// Defines [`Code`] from one line per code: its meaning (the doc comment),
+/// its variant and the string it is written as.
+macro_rules! codes {
+    ($(#[doc = $about:literal] $variant:ident = $code:literal,)+) => {
+        /// The stable identifier of a check, e.g. `network-overlap`. A code is
+        /// written as its kebab-case string (in the CLI's JSON output, the web
+        /// page's diagnostics, the snapshots of the tests), and the strings
+        /// stay: scripts and the web page match on them. The variants are in
+        /// the alphabetical order of their strings.
+        ///
+        /// `core/tests/diagnostic_codes.rs` checks that every code is made by a
+        /// fixture (or, for the few no spec can make, by a named CLI test) and
+        /// emitted somewhere, and pins the strings.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code {
+            $(#[doc = $about] $variant,)+
+        }
 
-/// What a diagnostic code is about, when it is one of [`CODES`].
-pub fn about(code: &str) -> Option<&'static str> {
-    CODES.binary_search_by(|(c, _)| c.cmp(&code)).ok().map(|i| CODES[i].1)
+        impl Code {
+            /// Every code, in alphabetical order.
+            pub const ALL: &[Code] = &[$(Code::$variant,)+];
+
+            /// The code as it is written, e.g. `network-overlap`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $code,)+
+                }
+            }
+
+            /// What the code is about, in one line (its doc comment).
+            pub const fn about(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $about.trim_ascii(),)+
+                }
+            }
+        }
+    };
+}
+
+// Every diagnostic code and what it is about, one a line, in alphabetical
+// order of the strings.
+codes! {
+    /// an observability add-on reads from an add-on that is off
+    Addons = "addons",
+    /// a node or gateway address that is not an IPv4 address, or cannot be used where it is
+    Address = "address",
+    /// Alertmanager's replicas, receivers, webhook, mail relay or storage
+    Alertmanager = "alertmanager",
+    /// an alert threshold that fires always or too late, or alert rules nothing evaluates
+    Alerts = "alerts",
+    /// the document's apiVersion is not one this meshbundle reads
+    ApiVersion = "api-version",
+    /// no node architecture is listed
+    Architectures = "architectures",
+    /// ingress client networks or allow rules that admit or refuse more than meant
+    Authorization = "authorization",
+    /// more nodes than Calico's install without Typha is meant for
+    CalicoScale = "calico-scale",
+    /// a spec that passed validation names versions the catalog lacks: a bug, no input should make it
+    Catalog = "catalog",
+    /// no control-plane node, or an even number of them
+    ControlPlane = "control-plane",
+    /// a setting upstream deprecated at the spec's Kubernetes version
+    Deprecated = "deprecated",
+    /// a name, address, port or list entry given twice where each must be unique
+    Duplicate = "duplicate",
+    /// an Istio duration that is not a duration, or shorter than 1ms
+    Duration = "duration",
+    /// egress hosts with the egress gateway off, or an ingress-only field on the egress gateway
+    Egress = "egress",
+    /// the file holds no YAML document
+    Empty = "empty",
+    /// the control-plane endpoint is missing, malformed, or one node's own address
+    Endpoint = "endpoint",
+    /// an istiod environment variable whose name is not one
+    Env = "env",
+    /// an extra file with a bad name, an empty URL or a plain-HTTP URL
+    File = "file",
+    /// a gateway or route host that is not a host name, or cannot be routed there
+    Host = "host",
+    /// an autoscaler's replica bounds, or replicas that differ from its minimum
+    Hpa = "hpa",
+    /// an extra image that is not a reference, has no tag, or has an unknown source
+    Image = "image",
+    /// a value of the wrong type for its field
+    InvalidType = "invalid-type",
+    /// a value of the right type that the field does not accept
+    InvalidValue = "invalid-value",
+    /// a JWT issuer's keys given by a URL an air-gapped site cannot fetch
+    JwksUri = "jwks-uri",
+    /// a JWT issuer without an issuer or keys, or tokens required with no issuer
+    Jwt = "jwt",
+    /// the document's kind is not `Site`
+    Kind = "kind",
+    /// a kubeadm API version the Kubernetes version does not read, or a deprecated one
+    KubeadmApi = "kubeadm-api",
+    /// a node label that is not a label, or one the kubelet or meshbundle sets
+    Labels = "labels",
+    /// LoadBalancer services, the load balancer provider, MetalLB's pool and gateway addresses
+    LoadBalancer = "load-balancer",
+    /// metrics-server off while autoscalers need it, unavailable for the version, or its replicas
+    MetricsServer = "metrics-server",
+    /// a required field is missing
+    MissingField = "missing-field",
+    /// mesh mTLS in PERMISSIVE mode
+    Mtls = "mtls",
+    /// a name that is not a valid name of its kind (RFC 1123 label, DNS name, reserved name)
+    Name = "name",
+    /// a namespace that cannot be used there (a system namespace, one outside the mesh)
+    Namespace = "namespace",
+    /// a network that is not an IPv4 CIDR, has host bits set, or is too large or too small
+    Network = "network",
+    /// networks or addresses that overlap the pod, service or node network
+    NetworkOverlap = "network-overlap",
+    /// the site has no nodes
+    Nodes = "nodes",
+    /// the document is not a YAML mapping
+    NotAMapping = "not-a-mapping",
+    /// the file is not UTF-8 text, or contains a NUL byte
+    NotText = "not-text",
+    /// outlier detection that may eject every endpoint of a service
+    Outlier = "outlier",
+    /// a route's path prefix that does not start with `/`
+    Path = "path",
+    /// a percentage outside its range
+    Percent = "percent",
+    /// certificate validity periods that are zero, outlive their issuer, or exceed what clients accept
+    Pki = "pki",
+    /// a connection pool that allows no connection
+    Pool = "pool",
+    /// a port out of range, a missing or bad node port, a privileged target port, the readiness port
+    Port = "port",
+    /// a gateway service without ports, or without the port its TLS or redirect needs
+    Ports = "ports",
+    /// an allow rule's service account that is not NAMESPACE/SERVICEACCOUNT
+    Principal = "principal",
+    /// the Prometheus add-on's retention or storage
+    Prometheus = "prometheus",
+    /// more sidecar worker threads than a sidecar needs
+    Proxy = "proxy",
+    /// a resource request or limit that is not a Kubernetes quantity
+    Quantity = "quantity",
+    /// the file cannot be read: it is missing, a directory, or not readable
+    Read = "read",
+    /// the site registry is not host:port, is a public registry, or its CA is not a certificate
+    Registry = "registry",
+    /// zero replicas, or a single pod where availability needs two
+    Replicas = "replicas",
+    /// a resource request larger than its limit
+    Resources = "resources",
+    /// an Istio revision named `default`, or not after its version
+    Revision = "revision",
+    /// an Istio revision tag named `default` or like the revision, or the same for canary and stable
+    RevisionTag = "revision-tag",
+    /// the secrets file: damaged or mismatched material, expired certificates, or material the site needs
+    Secrets = "secrets",
+    /// a gateway service's externalTrafficPolicy that does not apply or hides client addresses
+    Service = "service",
+    /// the support-policy override: its reason is missing or malformed, or it allows nothing
+    SupportPolicy = "support-policy",
+    /// a kernel parameter that is malformed, unsafe, or fights what Kubernetes or kube-proxy sets
+    Sysctl = "sysctl",
+    /// the nodes' time source: missing, contradictory, waived, or not the first control-plane node
+    Time = "time",
+    /// a time zone that is not an IANA name
+    Timezone = "timezone",
+    /// an HTTPS redirect without TLS
+    Tls = "tls",
+    /// the file is larger than a site spec may be
+    TooLarge = "too-large",
+    /// trace sampling of every request
+    TraceSampling = "trace-sampling",
+    /// a field the spec does not have (often a misspelling)
+    UnknownField = "unknown-field",
+    /// a Kubernetes, containerd or Istio version not in the catalog, or end of life
+    UnsupportedVersion = "unsupported-version",
+    /// a version that is not MAJOR.MINOR.PATCH
+    Version = "version",
+    /// versions or settings upstream does not support together
+    VersionMatrix = "version-matrix",
+    /// several nodes and no worker: workloads run on the control plane
+    Workers = "workers",
+    /// the text is not one well-formed YAML document
+    Yaml = "yaml",
+    /// the YAML breaks a reader limit: aliases, anchors, nesting or expanded size
+    YamlBudget = "yaml-budget",
+    /// a YAML tag other than `!!str`
+    YamlTag = "yaml-tag",
+    /// control-plane nodes in too few zones to survive losing one
+    Zones = "zones",
+}
+
+impl Code {
+    /// The code written as `s`, when there is one.
+    pub fn parse(s: &str) -> Option<Code> {
+        Code::ALL.iter().copied().find(|c| c.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
 }
 
 /// Collects diagnostics during a validation pass.
@@ -164,19 +277,13 @@ pub fn about(code: &str) -> Option<&'static str> {
 pub struct Diagnostics(pub Vec<Diagnostic>);
 
 impl Diagnostics {
-    pub fn error(
-        &mut self,
-        code: &'static str,
-        path: impl Into<String>,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) {
+    pub fn error(&mut self, code: Code, path: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) {
         self.0.push(Diagnostic::error(code, path, message, hint));
     }
 
     pub fn warning(
         &mut self,
-        code: &'static str,
+        code: Code,
         path: impl Into<String>,
         message: impl Into<String>,
         hint: impl Into<String>,

@@ -89,18 +89,19 @@ fn is_host(s: &str) -> bool {
         })
 }
 
+/// A reference quoted back in an error: escaped and shortened, as it may be hostile.
+fn shown(reference: &str) -> String {
+    let mut s: String = reference.chars().take(120).flat_map(char::escape_debug).collect();
+    if reference.chars().count() > 120 {
+        s.push('…');
+    }
+    s
+}
+
 impl ImageRef {
     pub fn parse(reference: &str) -> Result<ImageRef, ImageRefError> {
-        // The reference is quoted back escaped and shortened: it may be hostile.
-        let shown = || {
-            let mut s: String = reference.chars().take(120).flat_map(char::escape_debug).collect();
-            if reference.chars().count() > 120 {
-                s.push('…');
-            }
-            s
-        };
         let err = |reason: &str| ImageRefError {
-            reference: shown(),
+            reference: shown(reference),
             reason: reason.to_string(),
         };
         if reference.is_empty() || reference.len() > 512 || reference.trim() != reference {
@@ -165,6 +166,20 @@ impl ImageRef {
         Ok(r)
     }
 
+    /// Parses a reference that must already be in the normalised form
+    /// [`ImageRef`] writes (`docker.io/library/nginx:1`, not `nginx:1`):
+    /// what parses prints back as the same text.
+    pub fn parse_as_written(reference: &str) -> Result<ImageRef, ImageRefError> {
+        let r = ImageRef::parse(reference)?;
+        if r.to_string() != reference {
+            return Err(ImageRefError {
+                reference: shown(reference),
+                reason: format!("it is not written as meshbundle writes it, `{r}`"),
+            });
+        }
+        Ok(r)
+    }
+
     /// The same image in another registry, under the same repository path.
     pub fn in_registry(&self, registry: &str) -> ImageRef {
         ImageRef {
@@ -181,13 +196,17 @@ impl ImageRef {
         }
     }
 
-    /// `registry/repository:tag` without the digest.
-    pub fn tagged(&self) -> String {
+    /// The same reference without its digest: `registry/repository:tag`.
+    pub fn without_digest(&self) -> ImageRef {
         ImageRef {
             digest: None,
             ..self.clone()
         }
-        .to_string()
+    }
+
+    /// `registry/repository:tag` without the digest.
+    pub fn tagged(&self) -> String {
+        self.without_digest().to_string()
     }
 
     /// `registry/repository`.
@@ -209,6 +228,13 @@ impl fmt::Display for ImageRef {
     }
 }
 
+impl std::str::FromStr for ImageRef {
+    type Err = ImageRefError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ImageRef::parse(s)
+    }
+}
+
 impl Serialize for ImageRef {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
@@ -222,22 +248,21 @@ impl<'de> Deserialize<'de> for ImageRef {
     }
 }
 
-/// For a document field kept as the text it was written as (so the document
-/// keeps its bytes): checked as an image reference when read
-/// (`#[serde(deserialize_with = "crate::image::checked")]`).
-pub fn checked<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+/// For a document meshbundle writes and reads back byte for byte (the seal):
+/// an image reference accepted only as meshbundle writes it, normalised
+/// (`docker.io/library/nginx:1`, never `nginx:1`), so the value read
+/// serializes to the same text (`#[serde(deserialize_with =
+/// "crate::image::as_written")]`).
+pub fn as_written<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ImageRef, D::Error> {
     let s = String::deserialize(d)?;
-    ImageRef::parse(&s).map_err(serde::de::Error::custom)?;
-    Ok(s)
+    ImageRef::parse_as_written(&s).map_err(serde::de::Error::custom)
 }
 
 /// The same, for a list of references.
-pub fn checked_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    let v = Vec::<String>::deserialize(d)?;
-    for s in &v {
-        ImageRef::parse(s).map_err(serde::de::Error::custom)?;
-    }
-    Ok(v)
+pub fn as_written_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<ImageRef>, D::Error> {
+    #[derive(Deserialize)]
+    struct One(#[serde(deserialize_with = "as_written")] ImageRef);
+    Ok(Vec::<One>::deserialize(d)?.into_iter().map(|o| o.0).collect())
 }
 
 /// The distribution reference grammar as a pattern, for the documents' JSON
@@ -432,6 +457,13 @@ impl fmt::Display for MediaType {
     }
 }
 
+impl std::str::FromStr for MediaType {
+    type Err = MediaTypeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        MediaType::parse(s)
+    }
+}
+
 impl Serialize for MediaType {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.0)
@@ -597,6 +629,27 @@ mod tests {
         let r = ImageRef::parse(&format!("10.0.0.5:5000/istio/pilot:1.30.3@{d}")).unwrap();
         assert_eq!(r.registry, "10.0.0.5:5000");
         assert_eq!(r.digest.as_ref().map(Digest::as_str), Some(d.as_str()));
+    }
+
+    #[test]
+    fn as_written_takes_only_the_normalised_form() {
+        for ok in [
+            "docker.io/library/nginx:1",
+            "registry.k8s.io/pause:3.10",
+            "10.0.0.5:5000/istio/pilot:1.30.3@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert_eq!(ImageRef::parse_as_written(ok).unwrap().to_string(), ok);
+        }
+        for (bad, written) in [
+            ("nginx:1", "docker.io/library/nginx:1"),
+            ("prom/prometheus", "docker.io/prom/prometheus"),
+            ("index.docker.io/library/nginx", "docker.io/library/nginx"),
+        ] {
+            let e = ImageRef::parse_as_written(bad).unwrap_err().to_string();
+            assert!(e.contains(&format!("`{written}`")), "{e}");
+            assert!(ImageRef::parse(bad).is_ok());
+        }
+        assert!(ImageRef::parse_as_written("UPPER/case").is_err());
     }
 
     #[test]

@@ -27,3 +27,26 @@ pub mod yaml;
 
 /// The version of meshbundle, written into every generated file.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The text of an error and of each error in its `source` chain that says
+/// something new: empty texts, and texts already part of a line before them
+/// (a wrapper that writes `"{path}: {source}"`), are left out.
+pub fn error_lines(top: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut next = Some(top);
+    while let Some(e) = next {
+        let text = e.to_string();
+        let text = text.trim();
+        if !text.is_empty() && !lines.iter().any(|l| l.contains(text)) {
+            lines.push(text.to_string());
+        }
+        next = e.source();
+    }
+    lines
+}
+
+/// [`error_lines`] on one line, joined with `: `, for a message that must be
+/// one line (a diagnostic, a line of JSON).
+pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    error_lines(e).join(": ")
+}

@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
+use crate::image::ImageRef;
 
 pub const LOCK_API_VERSION: &str = "meshbundle.dev/v1alpha1";
 pub const LOCK_KIND: &str = "Lock";
@@ -28,11 +29,9 @@ pub struct Lock {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LockedImage {
-    /// The reference it was resolved from, e.g. `registry.k8s.io/pause:3.10`
-    /// (checked as an image reference when read).
-    #[serde(deserialize_with = "crate::image::checked")]
-    #[schemars(with = "crate::image::ImageRef")]
-    pub name: String,
+    /// The reference it was resolved from, e.g. `registry.k8s.io/pause:3.10`:
+    /// checked as an image reference when read, written normalised.
+    pub name: ImageRef,
     /// Digest of what the tag named when locked (an index for multi-arch
     /// images): what `skopeo inspect` reports.
     pub digest: Digest,
@@ -128,8 +127,10 @@ impl Lock {
         }
     }
 
-    pub fn image(&self, name: &str) -> Option<&LockedImage> {
-        self.images.iter().find(|i| i.name == name)
+    /// The entry of an image, by the reference it was resolved from
+    /// (without a digest: `registry/repository:tag`).
+    pub fn image(&self, name: &ImageRef) -> Option<&LockedImage> {
+        self.images.iter().find(|i| i.name == *name)
     }
 
     pub fn file(&self, name: &str) -> Option<&LockedFile> {
@@ -144,7 +145,7 @@ impl Lock {
         let mut v: Vec<String> = needs
             .images
             .iter()
-            .filter(|i| self.image(&i.upstream.tagged()).is_none())
+            .filter(|i| self.image(&i.upstream.without_digest()).is_none())
             .map(|i| format!("image {} (used by {})", i.upstream.tagged(), i.used_by))
             .collect();
         for f in &needs.files {
@@ -160,9 +161,11 @@ impl Lock {
         v
     }
 
-    /// Sorts entries so the file is stable and diff-friendly.
+    /// Sorts entries so the file is stable and diff-friendly: images by
+    /// their name as written (the text, not the parts, so the order is the
+    /// one a reader of the file sees).
     pub fn sort(&mut self) {
-        self.images.sort_by(|a, b| a.name.cmp(&b.name));
+        self.images.sort_by_cached_key(|i| i.name.to_string());
         self.files.sort_by(|a, b| a.name.cmp(&b.name));
     }
 }
@@ -170,25 +173,38 @@ impl Lock {
 /// Why a lock cannot be read: shown as `LINE:COL: FIELD: MESSAGE` when the
 /// place is known (see [`crate::yaml::YamlError`]).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct LockError(String);
+pub enum LockError {
+    #[error(transparent)]
+    Yaml(#[from] crate::yaml::YamlError),
+}
 
 /// Reads a lock file. Every digest is checked as it is read (a lock whose
 /// `sha256` is not 64 lower-case hex digits is refused, naming the line and
 /// field), and so is every tag (none but `!!str`).
 pub fn parse(text: &str) -> Result<Lock, LockError> {
-    let lock: Lock = crate::yaml::from_str(text).map_err(|e| LockError(e.to_string()))?;
-    if lock.kind != LOCK_KIND || lock.api_version != LOCK_API_VERSION {
-        return Err(LockError(format!("not a meshbundle lock (kind `{}`)", lock.kind)));
-    }
-    Ok(lock)
+    let (lock, positions) = crate::yaml::from_str_located::<Lock>(text)?;
+    // At the field that is not a lock's: `kind` before `apiVersion`.
+    let (wrong, value) = if lock.kind != LOCK_KIND {
+        ("kind", &lock.kind)
+    } else if lock.api_version != LOCK_API_VERSION {
+        ("apiVersion", &lock.api_version)
+    } else {
+        return Ok(lock);
+    };
+    let (line, column) = positions.find(wrong).unwrap_or((0, 0));
+    Err(LockError::Yaml(crate::yaml::YamlError {
+        line,
+        column,
+        path: wrong.to_string(),
+        message: format!("not a meshbundle lock ({wrong} `{value}`)"),
+    }))
 }
 
 /// Writes a lock file: sorted, with a header, so it diffs well.
 pub fn write(lock: &Lock) -> Result<String, LockError> {
     let mut l = lock.clone();
     l.sort();
-    let body = crate::yaml::to_string(&l).map_err(|e| LockError(e.to_string()))?;
+    let body = crate::yaml::to_string(&l)?;
     Ok(format!(
         "# meshbundle.lock: every image pinned to a digest and every file to a sha256.\n\
          # Written by `meshbundle lock`; commit it beside meshbundle.yaml.\n{body}"

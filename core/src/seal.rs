@@ -14,6 +14,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::digest::Digest;
+use crate::image::{ImageRef, MediaType};
 use crate::upgrade_from::UpgradeFrom;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -30,7 +31,7 @@ fn shown(s: &str) -> String {
 /// The format of the bundles this meshbundle writes and reads.
 pub const FORMAT: &str = "meshbundle.dev/bundle/v1";
 
-/// The longest one-line text a seal may hold (a site name, an image reference, a reason).
+/// The longest one-line text a seal may hold (a site name, a URL, a reason).
 pub const MAX_TEXT: usize = 4096;
 
 /// A character a terminal acts on or that hides or reorders text: control
@@ -343,17 +344,18 @@ pub struct SecretsInfo {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SealImage {
-    /// The upstream reference it was locked from (checked as an image reference when read).
-    #[serde(deserialize_with = "crate::image::checked")]
-    #[schemars(with = "crate::image::ImageRef")]
-    pub name: String,
+    /// The upstream reference it was locked from (checked when read: an
+    /// image reference, normalised as meshbundle writes it).
+    #[serde(deserialize_with = "crate::image::as_written")]
+    pub name: ImageRef,
     /// The reference the site uses: site registry, repository, tag and
-    /// digest (checked when read: an image reference pinned to `digest`).
-    #[serde(deserialize_with = "crate::image::checked")]
-    #[schemars(with = "crate::image::ImageRef")]
-    pub site: String,
+    /// digest (checked when read: a normalised image reference, pinned to
+    /// `digest`).
+    #[serde(deserialize_with = "crate::image::as_written")]
+    pub site: ImageRef,
     pub digest: Digest,
-    pub media_type: String,
+    /// Media type of what `digest` names (checked when read: type/subtype).
+    pub media_type: MediaType,
     /// Every manifest of the image (top first).
     pub manifests: Vec<Digest>,
     /// Configs and layers.
@@ -386,14 +388,13 @@ pub struct SealCert {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NotCarried {
-    /// Image references (checked when read).
+    /// Image references (checked when read, normalised as meshbundle writes them).
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "crate::image::checked_list"
+        deserialize_with = "crate::image::as_written_list"
     )]
-    #[schemars(with = "Vec<crate::image::ImageRef>")]
-    pub images: Vec<String>,
+    pub images: Vec<ImageRef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -638,16 +639,13 @@ impl Seal {
         }
         for i in &self.images {
             if i.manifests.is_empty() {
-                return Err(format!("images: {}: lists no manifest", shown(&i.name)));
+                return Err(format!("images: {}: lists no manifest", i.name));
             }
             // The site pulls by this reference: it must name the digest the seal vouches for.
-            let pinned = crate::image::ImageRef::parse(&i.site).ok().and_then(|r| r.digest);
-            if pinned.as_ref() != Some(&i.digest) {
+            if i.site.digest.as_ref() != Some(&i.digest) {
                 return Err(format!(
                     "images: {}: the site reference `{}` is not pinned to the image's digest {}",
-                    shown(&i.name),
-                    shown(&i.site),
-                    i.digest
+                    i.name, i.site, i.digest
                 ));
             }
         }
@@ -658,7 +656,8 @@ impl Seal {
     /// Every one-line text of the seal that `verify`, `inspect` or `import`
     /// print holds no control, bidirectional or other invisible character,
     /// so a seal cannot rewrite what the terminal shows (say, a fake
-    /// "verified" line).
+    /// "verified" line). Image references and media types need no check
+    /// here: their types admit only short printable ASCII.
     fn check_text(&self) -> Result<(), String> {
         let mut fields: Vec<(String, &str)> = vec![
             ("format".into(), &self.format),
@@ -670,20 +669,12 @@ impl Seal {
         for (i, r) in self.secrets.recipients.iter().enumerate() {
             fields.push((format!("secrets.recipients[{i}]"), r));
         }
-        for (i, img) in self.images.iter().enumerate() {
-            fields.push((format!("images[{i}].name"), &img.name));
-            fields.push((format!("images[{i}].site"), &img.site));
-            fields.push((format!("images[{i}].mediaType"), &img.media_type));
-        }
         for (i, f) in self.files.iter().enumerate() {
             fields.push((format!("files[{i}].url"), &f.url));
         }
         for (i, c) in self.certificates.iter().enumerate() {
             fields.push((format!("certificates[{i}].name"), &c.name));
             fields.push((format!("certificates[{i}].subject"), &c.subject));
-        }
-        for (i, n) in self.not_carried.images.iter().enumerate() {
-            fields.push((format!("notCarried.images[{i}]"), n));
         }
         for (i, n) in self.not_carried.files.iter().enumerate() {
             fields.push((format!("notCarried.files[{i}]"), n));

@@ -3,7 +3,7 @@
 //! names of the NetworkPolicies rendered for the mesh. Each problem is one
 //! error at its field path; the same spec with flannel has none of them.
 
-use meshbundle_core::diag::Diagnostic;
+use meshbundle_core::diag::{Code, Diagnostic};
 use meshbundle_core::examples::example;
 use meshbundle_core::spec::load::load;
 
@@ -109,7 +109,7 @@ fn more_nodes_than_calico_without_typha_serves_is_a_warning() {
         &format!("{nodes}  # The registry at the site."),
     )]);
     let l = load(&text);
-    let warnings: Vec<&Diagnostic> = l.diagnostics.iter().filter(|d| d.code == "calico-scale").collect();
+    let warnings: Vec<&Diagnostic> = l.diagnostics.iter().filter(|d| d.code == Code::CalicoScale).collect();
     assert_eq!(warnings.len(), 1, "{:#?}", l.diagnostics);
     assert!(!warnings[0].is_error() && warnings[0].path == "spec.nodes" && warnings[0].message.contains("54 nodes"));
     let l = load(&production(&[
@@ -119,11 +119,11 @@ fn more_nodes_than_calico_without_typha_serves_is_a_warning() {
             &format!("{nodes}  # The registry at the site."),
         ),
     ]));
-    assert!(l.diagnostics.iter().all(|d| d.code != "calico-scale"));
+    assert!(l.diagnostics.iter().all(|d| d.code != Code::CalicoScale));
     assert!(
         load(example("production").unwrap())
             .diagnostics
             .iter()
-            .all(|d| d.code != "calico-scale")
+            .all(|d| d.code != Code::CalicoScale)
     );
 }

@@ -1,12 +1,19 @@
-//! Every diagnostic code is listed once, in `diag::CODES`, and made by a
-//! fixture whose diagnostics are snapshotted.
+//! Every diagnostic code is a variant of `diag::Code`, emitted somewhere, and
+//! made by a fixture whose diagnostics are snapshotted.
 //!
-//! - The sources emit exactly the codes of the table: every call of a
-//!   diagnostic constructor in `core/src` names its code as a string literal,
-//!   and the set of those literals is the table.
+//! - The compiler sees that every emitted code is a variant. This test sees
+//!   the rest: each variant is written as the string it always was (the CLI's
+//!   JSON, the web page and scripts match on them: [`STRINGS`] pins them),
+//!   each is emitted by a diagnostic constructor somewhere in the sources (a
+//!   `Code::Variant` first argument of `.error(`, `.warning(`,
+//!   `Diagnostic::error(` or `Diagnostic::warning(`), and no code string is
+//!   made outside the enum.
 //! - Each code has a fixture in `core/tests/diagnostics/`, named `CODE.yaml`
 //!   or `CODE.CASE.yaml`, that makes it when read the way the CLI reads it;
-//!   no fixture names a code outside the table.
+//!   no fixture names a code that is not a variant. A code no file can make
+//!   (`read`: the file is not there to hold it) is made by a named CLI test
+//!   instead ([`CLI_COVERED`]), and one no input can make by none
+//!   ([`NO_INPUT_MAKES`]).
 //! - The full list of diagnostics of each fixture (severity, code, path,
 //!   line:column, message, hint) is a snapshot in `core/tests/snapshots/`.
 //!
@@ -32,7 +39,7 @@ use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use meshbundle_core::diag::{CODES, Diagnostic, Severity};
+use meshbundle_core::diag::{Code, Diagnostic, Severity};
 use meshbundle_core::spec::load::{MAX_SPEC_BYTES, load, load_bytes};
 
 /// The spec every spec fixture changes one thing of: the lab example without
@@ -59,11 +66,41 @@ spec:
     version: 1.30.3
 ";
 
+/// Every code as it is written, in order. A changed or removed string
+/// breaks the scripts and the web page that match on it: change this list
+/// only to add a code.
+#[rustfmt::skip]
+const STRINGS: &[&str] = &[
+    "addons", "address", "alertmanager", "alerts", "api-version", "architectures", "authorization",
+    "calico-scale", "catalog", "control-plane", "deprecated", "duplicate", "duration", "egress",
+    "empty", "endpoint", "env", "file", "host", "hpa", "image", "invalid-type", "invalid-value",
+    "jwks-uri", "jwt", "kind", "kubeadm-api", "labels", "load-balancer", "metrics-server",
+    "missing-field", "mtls", "name", "namespace", "network", "network-overlap", "nodes",
+    "not-a-mapping", "not-text", "outlier", "path", "percent", "pki", "pool", "port", "ports",
+    "principal", "prometheus", "proxy", "quantity", "read", "registry", "replicas", "resources",
+    "revision", "revision-tag", "secrets", "service", "support-policy", "sysctl", "time",
+    "timezone", "tls", "too-large", "trace-sampling", "unknown-field", "unsupported-version",
+    "version", "version-matrix", "workers", "yaml", "yaml-budget", "yaml-tag", "zones",
+];
+
 /// Codes no input can make: they report a broken invariant of meshbundle itself.
-const NO_INPUT_MAKES: &[&str] = &["catalog"];
+const NO_INPUT_MAKES: &[Code] = &[Code::Catalog];
+
+/// Codes no fixture can make, each with the CLI test that makes it and
+/// checks it: the test's file (from the workspace root) and its function,
+/// whose text must name the code's string.
+const CLI_COVERED: &[(Code, &str, &str)] = &[(
+    Code::Read,
+    "bundler/tests/cli_spec.rs",
+    "validate_json_reports_a_file_it_cannot_read",
+)];
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn workspace_dir() -> PathBuf {
+    manifest_dir().parent().unwrap().to_path_buf()
 }
 
 fn fixture_dir() -> PathBuf {
@@ -82,31 +119,48 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Where each code is emitted in `core/src`: every call of `.error(`,
-/// `.warning(`, `Diagnostic::error(` or `Diagnostic::warning(`, by the string
-/// literal it starts with. A call whose code is not a literal, a struct
-/// literal of `Diagnostic` or an assignment to `.code` outside `diag.rs`
-/// is returned as a problem: the table could not be checked against it.
+/// The variant's name as the sources write it: `Code::NetworkOverlap`.
+fn variant(code: Code) -> String {
+    format!("Code::{code:?}")
+}
+
+/// Where each code is emitted: every call of `.error(`, `.warning(`,
+/// `Diagnostic::error(` or `Diagnostic::warning(` whose first argument is a
+/// `Code::Variant`, in `core/src` and in the bundler's and the web build's
+/// sources. Returned as problems, since the emitted codes could not be
+/// checked against them: in `core/src`, a call whose code is not written as
+/// a variant; anywhere, a `Diagnostic::` call whose code is not, a struct
+/// literal of `Diagnostic` or an assignment to `.code` (outside `diag.rs`),
+/// and a JSON `"code":` written by hand (a code string outside the enum).
 fn emitted_codes() -> (BTreeMap<String, Vec<String>>, Vec<String>) {
-    let src = manifest_dir().join("src");
+    let root = workspace_dir();
     let mut files = Vec::new();
-    rust_files(&src, &mut files);
+    for dir in ["core/src", "bundler/src", "wasm/src"] {
+        rust_files(&root.join(dir), &mut files);
+    }
     let mut codes: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut problems = Vec::new();
     for file in files {
-        let rel = file.strip_prefix(manifest_dir()).unwrap().display().to_string();
+        let rel = file.strip_prefix(&root).unwrap().display().to_string();
         let text = fs::read_to_string(&file).unwrap();
-        let in_diag = rel == "src/diag.rs";
+        let in_diag = rel == "core/src/diag.rs";
+        let in_core = rel.starts_with("core/");
         let line_of = |at: usize| text[..at].matches('\n').count() + 1;
         for call in [".error(", ".warning(", "Diagnostic::error(", "Diagnostic::warning("] {
             // (`Diagnostic::error(` does not contain `.error(`: no call is found twice.)
             for (at, _) in text.match_indices(call) {
                 let args = text[at + call.len()..].trim_start();
                 let place = format!("{rel}:{}", line_of(at));
-                match args.strip_prefix('"').and_then(|a| a.split_once('"')) {
-                    Some((code, _)) => codes.entry(code.to_string()).or_default().push(place),
-                    None if in_diag => {}
-                    None => problems.push(format!("{place}: the code of `{call}` is not a string literal")),
+                let name: String = args
+                    .strip_prefix("Code::")
+                    .map(|a| a.chars().take_while(|c| c.is_ascii_alphanumeric()).collect())
+                    .unwrap_or_default();
+                if !name.is_empty() {
+                    codes.entry(format!("Code::{name}")).or_default().push(place);
+                } else if !in_diag && (in_core || call.starts_with("Diagnostic::")) {
+                    problems.push(format!(
+                        "{place}: the code of `{call}` is not written as `Code::Variant`"
+                    ));
                 }
             }
         }
@@ -118,9 +172,10 @@ fn emitted_codes() -> (BTreeMap<String, Vec<String>>, Vec<String>) {
             let assignments = text
                 .match_indices(".code =")
                 .filter(|(at, m)| !text[at + m.len()..].starts_with('='));
-            for (at, pattern) in literals.chain(assignments) {
+            let by_hand = text.match_indices("\"code\":");
+            for (at, pattern) in literals.chain(assignments).chain(by_hand) {
                 problems.push(format!(
-                    "{rel}:{}: `{pattern}` sets a code the table cannot see",
+                    "{rel}:{}: `{pattern}` sets a code this test cannot see",
                     line_of(at)
                 ));
             }
@@ -130,44 +185,83 @@ fn emitted_codes() -> (BTreeMap<String, Vec<String>>, Vec<String>) {
 }
 
 #[test]
-fn the_table_is_sorted_and_says_what_each_code_is() {
-    let names: Vec<&str> = CODES.iter().map(|(c, _)| *c).collect();
-    let mut sorted = names.clone();
+fn every_code_is_written_as_its_committed_string() {
+    let written: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(
+        written, STRINGS,
+        "Code::ALL, as written, differs from the committed list"
+    );
+    let mut sorted = written.clone();
     sorted.sort_unstable();
     sorted.dedup();
-    assert_eq!(names, sorted, "diag::CODES must be sorted, each code once");
-    for (code, about) in CODES {
+    assert_eq!(written, sorted, "Code::ALL must be sorted by string, each code once");
+    for &code in Code::ALL {
+        let s = code.as_str();
         assert!(
-            !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
-            "`{code}`: a code is lowercase words joined by `-`"
+            !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+            "`{s}`: a code is lowercase words joined by `-`"
         );
-        assert!(!about.is_empty(), "`{code}` says nothing about itself");
-        assert_eq!(meshbundle_core::diag::about(code), Some(*about));
+        // The variant is the string in UpperCamelCase, so a reader (and the
+        // scan below) finds one from the other.
+        let camel: String = s.split('-').map(|w| w[..1].to_ascii_uppercase() + &w[1..]).collect();
+        assert_eq!(format!("{code:?}"), camel, "`{s}`");
+        assert!(!code.about().is_empty(), "`{s}` says nothing about itself");
+        assert_eq!(code.to_string(), s);
+        assert_eq!(serde_json::to_value(code).unwrap(), serde_json::json!(s));
+        assert_eq!(Code::parse(s), Some(code));
     }
-    assert_eq!(meshbundle_core::diag::about("no-such-code"), None);
+    assert_eq!(Code::parse("no-such-code"), None);
 }
 
 #[test]
-fn the_sources_emit_exactly_the_codes_of_the_table() {
+fn the_sources_emit_every_code() {
     let (emitted, problems) = emitted_codes();
     assert!(
         problems.is_empty(),
-        "diagnostics the table cannot be checked against:\n{}",
+        "diagnostics this test cannot check:\n{}",
         problems.join("\n")
     );
-    let table: BTreeSet<&str> = CODES.iter().map(|(c, _)| *c).collect();
-    let missing: Vec<String> = emitted
-        .iter()
-        .filter(|(c, _)| !table.contains(c.as_str()))
-        .map(|(c, at)| format!("`{c}` (at {})", at.join(", ")))
-        .collect();
-    let unused: Vec<&&str> = table.iter().filter(|c| !emitted.contains_key(**c)).collect();
+    let known: BTreeSet<String> = Code::ALL.iter().map(|c| variant(*c)).collect();
+    // A name the compiler accepted is a variant; this guards the scan itself.
+    let strays: Vec<&String> = emitted.keys().filter(|v| !known.contains(*v)).collect();
     assert!(
-        missing.is_empty(),
-        "codes emitted but not in diag::CODES: {}",
-        missing.join("; ")
+        strays.is_empty(),
+        "the scan read calls with codes that are not variants: {strays:?}"
     );
-    assert!(unused.is_empty(), "codes in diag::CODES that nothing emits: {unused:?}");
+    let unused: Vec<&str> = Code::ALL
+        .iter()
+        .filter(|c| !emitted.contains_key(&variant(**c)))
+        .map(|c| c.as_str())
+        .collect();
+    assert!(unused.is_empty(), "codes nothing emits: {unused:?}");
+}
+
+#[test]
+fn the_web_page_matches_only_codes() {
+    let dir = workspace_dir().join("web/src");
+    let mut matched = 0;
+    for entry in fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "js") {
+            continue;
+        }
+        let text = fs::read_to_string(&path).unwrap();
+        for op in ["code === \"", "code !== \"", "code == \"", "code != \""] {
+            for (at, m) in text.match_indices(op) {
+                let s = text[at + m.len()..].split('"').next().unwrap();
+                assert!(
+                    Code::parse(s).is_some(),
+                    "{}: matches `{s}`, which is no diagnostic code",
+                    path.display()
+                );
+                matched += 1;
+            }
+        }
+    }
+    assert!(
+        matched > 0,
+        "found no code the page matches on: has the page changed how it does?"
+    );
 }
 
 #[test]
@@ -208,29 +302,55 @@ fn fixtures() -> Vec<PathBuf> {
 
 #[test]
 fn every_code_has_a_fixture_and_every_fixture_a_code() {
-    let table: BTreeSet<&str> = CODES.iter().map(|(c, _)| *c).collect();
-    let with_fixture: BTreeSet<String> = fixtures().iter().map(|p| code_of(p)).collect();
-    let strays: Vec<&String> = with_fixture.iter().filter(|c| !table.contains(c.as_str())).collect();
+    let fixtures = fixtures();
+    let strays: Vec<String> = fixtures
+        .iter()
+        .map(|p| code_of(p))
+        .filter(|c| Code::parse(c).is_none())
+        .collect();
     assert!(
         strays.is_empty(),
-        "fixtures for codes that are not in diag::CODES: {strays:?}"
+        "fixtures for codes that are not variants of diag::Code: {strays:?}"
     );
-    let without: Vec<&&str> = table
+    let with_fixture: BTreeSet<Code> = fixtures.iter().filter_map(|p| Code::parse(&code_of(p))).collect();
+    let cli: BTreeSet<Code> = CLI_COVERED.iter().map(|(c, _, _)| *c).collect();
+    let without: Vec<&str> = Code::ALL
         .iter()
-        .filter(|c| !with_fixture.contains(**c) && !NO_INPUT_MAKES.contains(c))
+        .filter(|c| !with_fixture.contains(c) && !cli.contains(c) && !NO_INPUT_MAKES.contains(c))
+        .map(|c| c.as_str())
         .collect();
     assert!(
         without.is_empty(),
         "codes without a fixture in core/tests/diagnostics/: {without:?}"
     );
-    for c in NO_INPUT_MAKES {
+    for c in NO_INPUT_MAKES.iter().chain(&cli) {
         assert!(
-            table.contains(c),
-            "`{c}` is listed as made by no input but is not in diag::CODES"
+            !with_fixture.contains(c),
+            "`{c}` has a fixture: take it off NO_INPUT_MAKES or CLI_COVERED"
         );
+    }
+    assert!(
+        NO_INPUT_MAKES.iter().all(|c| !cli.contains(c)),
+        "a code no input makes has no CLI test either"
+    );
+}
+
+/// Each code of [`CLI_COVERED`] has its test: the file holds the function,
+/// and the function's text names the code's string.
+#[test]
+fn every_code_without_a_fixture_has_its_cli_test() {
+    for (code, file, function) in CLI_COVERED {
+        let path = workspace_dir().join(file);
+        let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("`{code}`: {file}: {e}"));
+        let start = text
+            .find(&format!("#[test]\nfn {function}() {{\n"))
+            .unwrap_or_else(|| panic!("`{code}`: {file} has no test `{function}`"));
+        // The function runs to the first line that closes an item.
+        let body = &text[start..];
+        let body = &body[..body.find("\n}\n").map_or(body.len(), |e| e + 3)];
         assert!(
-            !with_fixture.contains(*c),
-            "`{c}` has a fixture: take it off NO_INPUT_MAKES"
+            body.contains(&format!("\"{}\"", code.as_str())),
+            "`{code}`: {file}: `{function}` does not check the code `\"{code}\"`"
         );
     }
 }
@@ -334,9 +454,9 @@ fn run(fixture: &Path) -> (Vec<Diagnostic>, String) {
                 .into_validated()
                 .unwrap_or_else(|_| panic!("the example `{example}` is valid"));
             let text = String::from_utf8(bytes).expect("a secrets fixture is text");
-            let secrets = meshbundle_core::pki::parse_secrets(&text)
+            let secrets = meshbundle_core::pki::SecretsFile::parse(&text)
                 .unwrap_or_else(|e| panic!("{name}: the secrets file does not parse: {e}"));
-            let now = secrets.created + 24 * 3600;
+            let now = secrets.secrets.created + 24 * 3600;
             writeln!(
                 report,
                 "read: as `meshbundle render --secrets` reads secrets, for the example `{example}`, at created + 1 day"
@@ -351,19 +471,13 @@ fn run(fixture: &Path) -> (Vec<Diagnostic>, String) {
 
 #[test]
 fn every_fixture_makes_its_code() {
-    let table: BTreeSet<&str> = CODES.iter().map(|(c, _)| *c).collect();
     let mut failed = Vec::new();
     for fixture in fixtures() {
         let code = code_of(&fixture);
         let name = name_of(&fixture);
         let (diags, report) = run(&fixture);
-        if !diags.iter().any(|d| d.code == code) {
+        if !diags.iter().any(|d| d.code.as_str() == code) {
             failed.push(format!("{name}: no `{code}` diagnostic; it gave:\n{report}"));
-        }
-        for d in &diags {
-            if !table.contains(d.code) {
-                failed.push(format!("{name}: `{}` is not in diag::CODES", d.code));
-            }
         }
         // Every snapshot is compared, and all the differences shown, before failing.
         let snapshot = catch_unwind(AssertUnwindSafe(|| {

@@ -26,7 +26,17 @@ fn a_seal_image_is_a_reference_pinned_to_its_digest() {
         Seal::id_of(ok.as_bytes()),
         meshbundle_core::digest::Digest::of(ok.as_bytes())
     );
-    assert_eq!(seal.images[0].name, "registry.k8s.io/pause:3.10");
+    assert_eq!(seal.images[0].name.to_string(), "registry.k8s.io/pause:3.10");
+    assert_eq!(seal.images[0].site.digest.as_ref().map(|d| d.as_str()), Some(M));
+    assert_eq!(
+        seal.images[0].media_type.as_str(),
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        seal.to_bytes(),
+        ok.as_bytes(),
+        "the typed values write back the same bytes"
+    );
     let cases = [
         // Not a reference at all: import would fail only when it got there.
         (
@@ -62,6 +72,31 @@ fn a_seal_image_is_a_reference_pinned_to_its_digest() {
             ),
             "notCarried.images",
         ),
+        // A reference meshbundle would write otherwise (normalised): the field
+        // is named with the form it would have, not left to the canonical-bytes check.
+        (
+            seal_with_image("pause:3.10", &format!("10.0.0.5:5000/pause:3.10@{M}"), ""),
+            "images[0].name: `pause:3.10` is not a valid image reference: it is not written as meshbundle writes it, `docker.io/library/pause:3.10`",
+        ),
+        (
+            seal_with_image(
+                "registry.k8s.io/pause:3.10",
+                &format!("10.0.0.5:5000/pause:3.10@{M}"),
+                r#""notCarried":{"images":["nginx"],"reason":"r"},"#,
+            ),
+            "notCarried.images[0]: `nginx` is not a valid image reference: it is not written as meshbundle writes it, `docker.io/library/nginx`",
+        ),
+        (
+            ok.replace(
+                "application/vnd.oci.image.manifest.v1+json",
+                r"application/x\u001b[1Ajson",
+            ),
+            "images[0].mediaType",
+        ),
+        (
+            ok.replace("application/vnd.oci.image.manifest.v1+json", ""),
+            "images[0].mediaType",
+        ),
         // A seal that claims a state of its keys build never writes is not read as "encrypted".
         (
             ok.replace(r#""privateKeys":"none""#, r#""privateKeys":"sealed""#),
@@ -94,5 +129,52 @@ fn a_lock_identifier_is_checked_where_it_is_read() {
     ] {
         let e = meshbundle_core::lock::parse(&text).expect_err(want).to_string();
         assert!(e.contains(want), "expected `{want}` in: {e}");
+    }
+    // A name as people write it is read as the reference it means, and
+    // written back normalised.
+    let l = meshbundle_core::lock::parse(&lock("nginx:1", M, "kubeadm-amd64", hex)).unwrap();
+    let nginx: meshbundle_core::image::ImageRef = "docker.io/library/nginx:1".parse().unwrap();
+    assert_eq!(l.images[0].name, nginx);
+    assert!(l.image(&nginx).is_some());
+    let written = meshbundle_core::lock::write(&l).unwrap();
+    assert!(written.contains("- name: docker.io/library/nginx:1\n"), "{written}");
+}
+
+#[test]
+fn a_lock_is_sorted_by_its_names_as_written() {
+    // By the text, not by the parts: `a.io/x` after `a.io-b/x`, as a reader sees them.
+    let mut l = meshbundle_core::lock::Lock::new();
+    for name in ["a.io/x:1", "a.io-b/x:1"] {
+        l.images.push(meshbundle_core::lock::LockedImage {
+            name: name.parse().unwrap(),
+            digest: M.parse().unwrap(),
+            media_type: Default::default(),
+            platforms: vec![],
+            carried_digest: None,
+            source: None,
+        });
+    }
+    let written = meshbundle_core::lock::write(&l).unwrap();
+    let b = written.find("a.io-b/x:1").unwrap();
+    let a = written.find("a.io/x:1").unwrap();
+    assert!(b < a, "{written}");
+}
+
+#[test]
+fn a_file_that_is_not_a_lock_is_refused_at_the_field_that_says_so() {
+    let lock = "# a comment\napiVersion: meshbundle.dev/v1alpha1\nkind: Lock\nimages: []\nfiles: []\n";
+    assert!(meshbundle_core::lock::parse(lock).is_ok());
+    for (text, want) in [
+        (
+            lock.replace("kind: Lock", "kind: Site"),
+            "3:1: kind: not a meshbundle lock (kind `Site`)",
+        ),
+        (
+            lock.replace("meshbundle.dev/v1alpha1", "meshbundle.dev/v2"),
+            "2:1: apiVersion: not a meshbundle lock (apiVersion `meshbundle.dev/v2`)",
+        ),
+    ] {
+        let e = meshbundle_core::lock::parse(&text).expect_err(want).to_string();
+        assert_eq!(e, want);
     }
 }

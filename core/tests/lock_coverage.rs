@@ -62,14 +62,18 @@ fn a_full_lock_renders() {
 fn every_missing_image_and_file_is_named() {
     let site = site();
     let mut lock = full_lock(&site);
-    let pilot = lock.images.iter().position(|i| i.name.contains("/pilot:")).unwrap();
-    let pilot = lock.images.remove(pilot).name;
+    let pilot = lock
+        .images
+        .iter()
+        .position(|i| i.name.repository == "istio/pilot")
+        .unwrap();
+    let pilot = lock.images.remove(pilot).name.to_string();
     let kube_apiserver = lock
         .images
         .iter()
-        .position(|i| i.name.contains("kube-apiserver"))
+        .position(|i| i.name.repository == "kube-apiserver")
         .unwrap();
-    let kube_apiserver = lock.images.remove(kube_apiserver).name;
+    let kube_apiserver = lock.images.remove(kube_apiserver).name.to_string();
     let kubeadm = lock.files.iter().position(|f| f.name == "kubeadm-amd64").unwrap();
     lock.files.remove(kubeadm);
     let g = gaps(&site, &lock);

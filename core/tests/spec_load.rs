@@ -1,7 +1,7 @@
 //! Reading and validating site specs: the examples, the defaults, every kind
 //! of bad input, and property tests that no input makes it panic.
 
-use meshbundle_core::diag::Severity;
+use meshbundle_core::diag::{Code, Severity};
 use meshbundle_core::examples::{EXAMPLES, example};
 use meshbundle_core::spec::load::{MAX_SPEC_BYTES, load, load_bytes};
 use proptest::prelude::*;
@@ -66,26 +66,26 @@ const FOUR_PROBLEMS: &str = include_str!("../../tests/fixtures/four-problems.yam
 #[test]
 fn four_problems_give_four_diagnostics_with_paths_and_lines() {
     let l = load(FOUR_PROBLEMS);
-    let got: Vec<(&str, &str, u32)> = l
+    let got: Vec<(Code, &str, u32)> = l
         .diagnostics
         .iter()
         .map(|d| (d.code, d.path.as_str(), d.line))
         .collect();
     assert_eq!(l.diagnostics.len(), 4, "{:#?}", l.diagnostics);
     assert!(
-        got.contains(&("unknown-field", "spec.istio.ingresGateway", 29)),
+        got.contains(&(Code::UnknownField, "spec.istio.ingresGateway", 29)),
         "{got:?}"
     );
     assert!(
-        got.contains(&("network-overlap", "spec.kubernetes.podSubnet", 8)),
+        got.contains(&(Code::NetworkOverlap, "spec.kubernetes.podSubnet", 8)),
         "{got:?}"
     );
-    assert!(got.contains(&("duplicate", "spec.nodes[2].address", 20)), "{got:?}");
+    assert!(got.contains(&(Code::Duplicate, "spec.nodes[2].address", 20)), "{got:?}");
     assert!(
-        got.contains(&("jwks-uri", "spec.security.jwt.issuers[0].jwksUri", 35)),
+        got.contains(&(Code::JwksUri, "spec.security.jwt.issuers[0].jwksUri", 35)),
         "{got:?}"
     );
-    let typo = l.diagnostics.iter().find(|d| d.code == "unknown-field").unwrap();
+    let typo = l.diagnostics.iter().find(|d| d.code == Code::UnknownField).unwrap();
     assert!(typo.hint.contains("ingressGateway"), "{}", typo.hint);
     assert!(
         l.diagnostics
@@ -107,7 +107,7 @@ fn several_unknown_fields_are_all_reported() {
     let unknown: Vec<_> = l
         .diagnostics
         .iter()
-        .filter(|d| d.code == "unknown-field")
+        .filter(|d| d.code == Code::UnknownField)
         .map(|d| d.path.clone())
         .collect();
     assert_eq!(
@@ -127,7 +127,7 @@ fn numbers_where_text_is_meant_say_to_quote() {
     let d = l
         .diagnostics
         .iter()
-        .find(|d| d.code == "invalid-type")
+        .find(|d| d.code == Code::InvalidType)
         .expect("a type diagnostic");
     assert_eq!(d.path, "spec.nodes[0].zone");
     assert!(d.message.contains("`1.5`") && d.hint.contains("\"1.5\""), "{d:?}");
@@ -214,18 +214,18 @@ fn yaml_1_1_booleans_are_strings_in_a_spec() {
 
 #[test]
 fn bad_input_gives_one_clear_error() {
-    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("empty", b"".to_vec(), "empty"),
-        ("only comments", b"# nothing\n\n".to_vec(), "empty"),
-        ("malformed", b"apiVersion: [unclosed\nkind: Site\n".to_vec(), "yaml"),
-        ("bad indentation", b"a:\n  b: 1\n c: 2\n".to_vec(), "yaml"),
-        ("duplicate key", b"a: 1\na: 2\n".to_vec(), "yaml"),
-        ("binary junk", (0..=255u8).cycle().take(4096).collect(), "not-text"),
-        ("not utf-8", vec![0xff, 0xfe, 0x41], "not-text"),
-        ("a list", b"- a\n- b\n".to_vec(), "not-a-mapping"),
-        ("a scalar", b"hello\n".to_vec(), "not-a-mapping"),
-        ("two documents", b"a: 1\n---\nb: 2\n".to_vec(), "yaml"),
-        ("too large", vec![b'#'; MAX_SPEC_BYTES + 1], "too-large"),
+    let cases: Vec<(&str, Vec<u8>, Code)> = vec![
+        ("empty", b"".to_vec(), Code::Empty),
+        ("only comments", b"# nothing\n\n".to_vec(), Code::Empty),
+        ("malformed", b"apiVersion: [unclosed\nkind: Site\n".to_vec(), Code::Yaml),
+        ("bad indentation", b"a:\n  b: 1\n c: 2\n".to_vec(), Code::Yaml),
+        ("duplicate key", b"a: 1\na: 2\n".to_vec(), Code::Yaml),
+        ("binary junk", (0..=255u8).cycle().take(4096).collect(), Code::NotText),
+        ("not utf-8", vec![0xff, 0xfe, 0x41], Code::NotText),
+        ("a list", b"- a\n- b\n".to_vec(), Code::NotAMapping),
+        ("a scalar", b"hello\n".to_vec(), Code::NotAMapping),
+        ("two documents", b"a: 1\n---\nb: 2\n".to_vec(), Code::Yaml),
+        ("too large", vec![b'#'; MAX_SPEC_BYTES + 1], Code::TooLarge),
     ];
     for (name, bytes, code) in cases {
         let l = load_bytes(&bytes);

@@ -405,7 +405,7 @@ fn carry_lists_by_digest_what_the_new_bundle_adds_and_its_bytes() {
             .images
             .iter()
             .map(|i| CarriedImage {
-                name: i.upstream.tagged(),
+                name: i.upstream.without_digest(),
                 digest: d('a'),
                 blobs: vec![d('b')],
             })
@@ -423,9 +423,9 @@ fn carry_lists_by_digest_what_the_new_bundle_adds_and_its_bytes() {
     };
     // The new lock: images shared with the old at the same digest; new ones at `e`.
     let mut lock = Lock::new();
-    let old_names: Vec<String> = old_needs.images.iter().map(|i| i.upstream.tagged()).collect();
+    let old_names: Vec<_> = old_needs.images.iter().map(|i| i.upstream.without_digest()).collect();
     for i in &new_needs.images {
-        let name = i.upstream.tagged();
+        let name = i.upstream.without_digest();
         let digest = if old_names.contains(&name) { d('a') } else { d('e') };
         lock.images.push(LockedImage {
             name,
@@ -454,7 +454,7 @@ fn carry_lists_by_digest_what_the_new_bundle_adds_and_its_bytes() {
     let apiserver = format!("registry.k8s.io/kube-apiserver:v{}", newest_patch("1.34"));
     let mut known = BTreeMap::new();
     known.insert(
-        apiserver.clone(),
+        apiserver.parse().unwrap(),
         KnownImage {
             digest: d('e'),
             blobs: vec![(d('e'), 500), (d('b'), 7_000), (d('9'), 3_000)],

@@ -6,7 +6,7 @@
 //! Kubernetes 1.36) stays an error whatever the policy says.
 
 use meshbundle_core::catalog::catalog;
-use meshbundle_core::diag::Diagnostic;
+use meshbundle_core::diag::{Code, Diagnostic};
 use meshbundle_core::examples::example;
 use meshbundle_core::render::{Inputs, render};
 use meshbundle_core::spec::load::load;
@@ -34,7 +34,7 @@ fn allow(mut s: Site, reason: &str) -> Site {
 }
 
 fn matrix(d: &[Diagnostic]) -> Vec<&Diagnostic> {
-    d.iter().filter(|x| x.code == "version-matrix").collect()
+    d.iter().filter(|x| x.code == Code::VersionMatrix).collect()
 }
 
 fn errors_at<'a>(d: &'a [Diagnostic], path: &str) -> Vec<&'a Diagnostic> {
@@ -88,7 +88,7 @@ fn the_catalog_carries_the_supported_istio_minors_and_not_1_19() {
     let e = errors_at(&d, "spec.istio.version");
     assert!(
         e.iter()
-            .any(|x| x.code == "unsupported-version" && x.hint.contains("1.28.10")),
+            .any(|x| x.code == Code::UnsupportedVersion && x.hint.contains("1.28.10")),
         "{d:?}"
     );
 }
@@ -120,7 +120,7 @@ fn istio_outside_its_kubernetes_range_is_an_error_naming_what_fits() {
             } else {
                 assert_eq!(at.len(), 1, "{case}: {d:?}");
                 let e = at[0];
-                assert_eq!(e.code, "version-matrix", "{case}");
+                assert_eq!(e.code, Code::VersionMatrix, "{case}");
                 assert!(
                     e.message.contains(&format!("{}.{}", km.0, km.1)),
                     "{case}: {}",
@@ -152,7 +152,7 @@ fn containerd_outside_its_kubernetes_range_is_an_error_naming_what_fits() {
     let d = check(&with("1.29.15", "2.2.3", "1.28.10"));
     let e = errors_at(&d, "spec.containerd.version");
     assert_eq!(e.len(), 1, "{d:?}");
-    assert_eq!(e[0].code, "version-matrix");
+    assert_eq!(e[0].code, Code::VersionMatrix);
     assert!(
         e[0].hint.contains("1.7.27") && !e[0].hint.contains("use containerd 2.2.3"),
         "{}",
@@ -174,7 +174,7 @@ fn the_support_policy_turns_matrix_errors_into_warnings_the_readme_records() {
     assert!(
         errors_at(&check(&refused), "spec.istio.version")
             .iter()
-            .any(|e| e.code == "version-matrix")
+            .any(|e| e.code == Code::VersionMatrix)
     );
     assert!(
         render(&refused, &Inputs::default()).is_err(),
@@ -236,7 +236,7 @@ fn the_support_policy_needs_a_reason_and_allows_only_what_can_run() {
     assert!(
         errors_at(&d, "spec.istio.version")
             .iter()
-            .any(|e| e.code == "version-matrix"),
+            .any(|e| e.code == Code::VersionMatrix),
         "no reason, no override: {d:?}"
     );
     assert!(render(&site, &Inputs::default()).is_err());
@@ -264,7 +264,7 @@ fn the_support_policy_needs_a_reason_and_allows_only_what_can_run() {
     assert!(
         errors_at(&d, "spec.istio.version")
             .iter()
-            .any(|e| e.code == "unsupported-version"),
+            .any(|e| e.code == Code::UnsupportedVersion),
         "{d:?}"
     );
 
@@ -289,7 +289,11 @@ fn the_support_policy_is_read_from_the_spec_file() {
     assert!(!loaded.has_errors(), "{:?}", loaded.diagnostics);
     let site = loaded.site.unwrap();
     assert!(site.allows_unsupported_versions());
-    assert!(check(&site).iter().any(|x| x.code == "version-matrix" && !x.is_error()));
+    assert!(
+        check(&site)
+            .iter()
+            .any(|x| x.code == Code::VersionMatrix && !x.is_error())
+    );
 
     let bad =
         example("production")

@@ -3,6 +3,7 @@
 //! tag such as `!!binary` or `!!map`, a tag on a mapping, on a sequence or on
 //! a key) is refused at its line and column instead of being dropped.
 
+use meshbundle_core::diag::Code;
 use meshbundle_core::examples::example;
 use meshbundle_core::spec::load::load;
 
@@ -82,7 +83,7 @@ fn spec_tags_are_refused_with_line_column_and_path() {
         let d = l
             .diagnostics
             .iter()
-            .find(|d| d.code == "yaml-tag")
+            .find(|d| d.code == Code::YamlTag)
             .unwrap_or_else(|| panic!("{to}: not refused: {:#?}", l.diagnostics));
         assert!(d.is_error());
         assert_eq!(d.path, path, "{to}");
@@ -96,7 +97,7 @@ fn spec_tags_are_refused_with_line_column_and_path() {
     let d = l
         .diagnostics
         .iter()
-        .find(|d| d.code == "yaml-tag")
+        .find(|d| d.code == Code::YamlTag)
         .expect("a tag on a mapping is refused");
     assert_eq!(d.path, "spec.kubernetes");
     assert!(d.line >= line_of(&text, "kubernetes: !custom"), "{d:?}");
@@ -107,14 +108,14 @@ fn spec_tags_are_refused_with_line_column_and_path() {
         load(&text)
             .diagnostics
             .iter()
-            .any(|d| d.code == "yaml-tag" && d.path == "spec.nodes" && d.message.contains("!!seq"))
+            .any(|d| d.code == Code::YamlTag && d.path == "spec.nodes" && d.message.contains("!!seq"))
     );
     let text = format!("--- !!map\n{}", production());
     assert!(
         load(&text)
             .diagnostics
             .iter()
-            .any(|d| d.code == "yaml-tag" && d.path.is_empty())
+            .any(|d| d.code == Code::YamlTag && d.path.is_empty())
     );
 }
 

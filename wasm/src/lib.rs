@@ -189,11 +189,17 @@ fn inputs(
     };
     let secrets = match secrets.filter(|s| !s.trim().is_empty()) {
         None => None,
-        Some(t) => Some(meshbundle_core::pki::parse_secrets(&t).map_err(|e| fail(format!("secrets: {e}"), vec![]))?),
+        Some(t) => Some(
+            meshbundle_core::pki::parse_secrets(&t)
+                .map_err(|e| fail(format!("secrets: {}", meshbundle_core::error_text(&e)), vec![]))?,
+        ),
     };
     let lock = match lock.filter(|s| !s.trim().is_empty()) {
         None => None,
-        Some(t) => Some(meshbundle_core::lock::parse(&t).map_err(|e| fail(format!("lock: {e}"), vec![]))?),
+        Some(t) => Some(
+            meshbundle_core::lock::parse(&t)
+                .map_err(|e| fail(format!("lock: {}", meshbundle_core::error_text(&e)), vec![]))?,
+        ),
     };
     Ok((site, secrets, lock))
 }
@@ -252,7 +258,7 @@ impl Renderer {
                 memo: Some(&self.memo),
             },
         )
-        .map_err(|e| fail(e.to_string(), vec![]))?;
+        .map_err(|e| fail(meshbundle_core::error_text(&e), vec![]))?;
         Ok((site.into_site().metadata.name, tree))
     }
 
@@ -283,7 +289,7 @@ impl Renderer {
         match self.tree(spec, secrets, lock) {
             Ok((name, tree)) => match meshbundle_core::archive::tar_gz(&tree, &name) {
                 Ok(bytes) => js_sys::Uint8Array::from(bytes.as_slice()).into(),
-                Err(e) => fail(e.to_string(), vec![]),
+                Err(e) => fail(meshbundle_core::error_text(&e), vec![]),
             },
             Err(e) => e,
         }

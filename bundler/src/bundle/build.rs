@@ -116,17 +116,8 @@ pub struct Built {
 
 /// The reference the site pulls an image by: the site registry, its
 /// repository and tag, and the digest.
-pub fn site_ref(registry: &str, name: &str, digest: &crate::oci::Digest) -> Result<(String, String)> {
-    let r = ImageRef::parse(name).map_err(|e| Error::from_source(e, "fix the lock"))?;
-    let tagged = r.in_registry(registry).tagged();
-    Ok((tagged.clone(), format!("{tagged}@{digest}")))
-}
-
-/// The repository of an image reference (the same in the site registry).
-pub fn repository(name: &str) -> Result<String> {
-    Ok(ImageRef::parse(name)
-        .map_err(|e| Error::from_source(e, "fix the lock"))?
-        .repository)
+pub fn site_ref(registry: &str, name: &ImageRef, digest: &crate::oci::Digest) -> ImageRef {
+    name.in_registry(registry).without_digest().with_digest(digest)
 }
 
 /// The prefix of the temporary file a bundle is written into (see
@@ -267,8 +258,9 @@ fn image_entries(input: &Input, cache: &BlobCache) -> Result<Layout> {
     let mut sizes: BTreeMap<String, u64> = BTreeMap::new();
     let mut repos_of: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for img in &input.images {
-        let (tagged, site) = site_ref(&site.spec.registry, &img.name, &img.digest)?;
-        let repo = repository(&img.name)?;
+        let site = site_ref(&site.spec.registry, &img.name, &img.digest);
+        let tagged = site.tagged();
+        let repo = img.name.repository.clone();
         for d in img
             .manifests
             .iter()
@@ -628,7 +620,7 @@ pub fn base_from_bundle(path: &Path, site: &Site, progress: &Progress) -> Result
     // its own base carried before it), each in its repository.
     let mut blobs: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for img in &head.seal.images {
-        let repo = repository(&img.name)?;
+        let repo = img.name.repository.clone();
         for d in img.manifests.iter().chain(&img.blobs) {
             blobs.entry(d.to_string()).or_default().insert(repo.clone());
         }

@@ -258,9 +258,10 @@ pub fn extract(
                 }
                 _ => e.hint(),
             };
-            Err(Error::Failed {
-                message: format!("{e} (nothing was laid out in {}; {what})", dir.display()),
+            Err(Error::Caused {
+                message: format!("nothing was laid out in {}; {what}", dir.display()),
                 hint,
+                source: Box::new(e),
             })
         }
     }
@@ -452,6 +453,7 @@ fn open_base_file(dir: &Path, rel: &str, base_id: &str) -> Result<Option<std::fs
     let refused = |upto: usize| -> Error {
         let shown = parts[..=upto].join("/");
         let p = dir.join(&shown);
+        let mut cause = None;
         let what = match std::fs::symlink_metadata(&p) {
             Ok(m) if m.file_type().is_symlink() => {
                 let to = std::fs::read_link(&p)
@@ -461,9 +463,12 @@ fn open_base_file(dir: &Path, rel: &str, base_id: &str) -> Result<Option<std::fs
             }
             Ok(m) if upto + 1 < parts.len() => format!("is no directory ({:?})", m.file_type()),
             Ok(_) => "is not a regular file".to_string(),
-            Err(e) => e.to_string(),
+            Err(e) => {
+                cause = Some(e);
+                "cannot be read".to_string()
+            }
         };
-        Error::failed(
+        let e = Error::failed(
             format!(
                 "{shown} in {} {what}: a base file must be a regular file, reached through no link; nothing was written",
                 dir.display()
@@ -472,7 +477,11 @@ fn open_base_file(dir: &Path, rel: &str, base_id: &str) -> Result<Option<std::fs
                 "import the base bundle ({base_id}) into {} again, then this one",
                 dir.display()
             ),
-        )
+        );
+        match cause {
+            Some(c) => e.because(c),
+            None => e,
+        }
     };
     let mut at = match open_at(
         libc::AT_FDCWD,
@@ -658,12 +667,7 @@ fn ctr_lines(socket: &Path, namespace: &str, args: &[&str]) -> Result<Vec<String
         .args(["-n", namespace])
         .args(args)
         .output()
-        .map_err(|e| {
-            Error::failed(
-                format!("cannot run ctr: {e}"),
-                "ctr comes with containerd; put it on PATH",
-            )
-        })?;
+        .map_err(|e| Error::failed_with("cannot run ctr", e, "ctr comes with containerd; put it on PATH"))?;
     if !o.status.success() {
         return Err(Error::failed(
             format!(
@@ -712,7 +716,8 @@ pub fn containerd_lacks(seal: &Seal, socket: &Path, namespace: &str) -> Result<C
         ..CtrPlan::default()
     };
     for img in &seal.images {
-        let name = img.site.strip_suffix(&format!("@{}", img.digest)).unwrap_or(&img.site);
+        let name = img.site.tagged();
+        let name = name.as_str();
         let whole = img
             .manifests
             .iter()
@@ -829,19 +834,14 @@ fn ctr_import(socket: &Path, namespace: &str, unpack: bool) -> Result<std::proce
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| {
-            Error::failed(
-                format!("cannot run ctr: {e}"),
-                "ctr comes with containerd; put it on PATH",
-            )
-        })
+        .map_err(|e| Error::failed_with("cannot run ctr", e, "ctr comes with containerd; put it on PATH"))
 }
 
 /// Waits for a `ctr images import` and says what it said when it failed.
 fn ctr_done(child: std::process::Child) -> Result<()> {
     let o = child
         .wait_with_output()
-        .map_err(|e| Error::failed(e.to_string(), "ctr failed"))?;
+        .map_err(|e| Error::failed_with("cannot wait for ctr images import", e, "ctr failed"))?;
     if !o.status.success() {
         return Err(Error::failed(
             format!(
@@ -879,10 +879,11 @@ fn ctr_stream(
         for (rel, span, entry) in layout {
             let mut h = super::header(span.size, 0o644);
             h.set_path(rel)
-                .map_err(|e| Error::failed(format!("{}: {e}", entry.path), "the bundle is damaged"))?;
+                .map_err(|e| Error::failed_with(entry.path.to_string(), e, "the bundle is damaged"))?;
             h.set_cksum();
-            w.write_all(h.as_bytes())
-                .map_err(|e| Error::failed(format!("streaming {} to ctr: {e}", entry.path), "see ctr's error below"))?;
+            w.write_all(h.as_bytes()).map_err(|e| {
+                Error::failed_with(format!("streaming {} to ctr", entry.path), e, "see ctr's error below")
+            })?;
             let small = !rel.starts_with("blobs/");
             let mut hash = small.then(<sha2::Sha256 as sha2::Digest>::new);
             let mut kept = Vec::new();
@@ -896,7 +897,7 @@ fn ctr_stream(
                     kept.extend_from_slice(&buf[..n]);
                 }
                 w.write_all(&buf[..n]).map_err(|e| {
-                    Error::failed(format!("streaming {} to ctr: {e}", entry.path), "see ctr's error below")
+                    Error::failed_with(format!("streaming {} to ctr", entry.path), e, "see ctr's error below")
                 })?;
                 progress.inc(n as u64);
                 pos += n as u64;
@@ -914,13 +915,14 @@ fn ctr_stream(
                 out.bytes_sent += span.size;
             }
             let pad = (512 - span.size % 512) % 512;
-            w.write_all(&vec![0u8; pad as usize])
-                .map_err(|e| Error::failed(format!("streaming {} to ctr: {e}", entry.path), "see ctr's error below"))?;
+            w.write_all(&vec![0u8; pad as usize]).map_err(|e| {
+                Error::failed_with(format!("streaming {} to ctr", entry.path), e, "see ctr's error below")
+            })?;
         }
         // The end of the archive.
         w.write_all(&[0u8; 1024])
             .and_then(|()| w.flush())
-            .map_err(|e| Error::failed(format!("streaming to ctr: {e}"), "see ctr's error below"))
+            .map_err(|e| Error::failed_with("streaming to ctr", e, "see ctr's error below"))
     })();
     // A changed layout file ends the stream without its end-of-archive, and ctr is stopped: it imports nothing.
     if streamed.is_err() {
@@ -1011,23 +1013,23 @@ fn unpack_side_by_side(
     jobs: usize,
 ) -> Result<()> {
     let whole = oci_spec::image::ImageIndex::from_reader(index)
-        .map_err(|e| Error::failed(format!("images/index.json: {e}"), "the bundle is damaged"))?;
+        .map_err(|e| Error::failed_with("images/index.json", e, "the bundle is damaged"))?;
     let manifests = whole.manifests().clone();
     let digests: Vec<String> = manifests.iter().map(|m| m.digest().to_string()).collect();
     let mut children = Vec::new();
     for share in shares(seal, &digests, jobs) {
         let mut part = whole.clone();
         part.set_manifests(share.iter().map(|&i| manifests[i].clone()).collect());
-        let json = serde_json::to_vec(&part).map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+        let json = serde_json::to_vec(&part).map_err(|e| Error::from_source(e, "report this as a bug"))?;
         let mut tar = tar::Builder::new(Vec::new());
         for (name, bytes) in [("oci-layout", layout_file), ("index.json", json.as_slice())] {
             let mut h = super::header(bytes.len() as u64, 0o644);
             tar.append_data(&mut h, name, bytes)
-                .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+                .map_err(|e| Error::from_source(e, "report this as a bug"))?;
         }
         let tar = tar
             .into_inner()
-            .map_err(|e| Error::failed(e.to_string(), "report this as a bug"))?;
+            .map_err(|e| Error::from_source(e, "report this as a bug"))?;
         let mut child = ctr_import(socket, namespace, true)?;
         let mut stdin = child
             .stdin
@@ -1040,7 +1042,7 @@ fn unpack_side_by_side(
     let mut first = None;
     for (child, fed) in children {
         let done = fed
-            .map_err(|e| Error::failed(format!("streaming an index to ctr: {e}"), "see ctr's error below"))
+            .map_err(|e| Error::failed_with("streaming an index to ctr", e, "see ctr's error below"))
             .and(ctr_done(child));
         if first.is_none() {
             first = done.err();
@@ -1105,8 +1107,6 @@ pub fn registry_plan(
     let in_base = |d: &str| seal.base.as_ref().is_some_and(|b| b.blobs.iter().any(|x| x == d));
     let mut images = Vec::new();
     for img in &seal.images {
-        let r = meshbundle_core::image::ImageRef::parse(&img.site)
-            .map_err(|e| Error::failed(e.to_string(), "the bundle is damaged"))?;
         if !source.spans.contains_key(img.digest.as_str()) && in_base(img.digest.as_str()) {
             // Carried, and pushed, by the base bundle, which was imported already.
             continue;
@@ -1123,9 +1123,8 @@ pub fn registry_plan(
             }
         }
         images.push(push::PushImage {
-            name: img.name.clone(),
-            repository: r.repository.clone(),
-            tag: r.tag.clone(),
+            name: img.name.to_string(),
+            site: img.site.clone(),
             digest: img.digest.to_string(),
             media_type: img.media_type.clone(),
             manifests: img.manifests.iter().map(|d| d.to_string()).collect(),
@@ -1136,7 +1135,7 @@ pub fn registry_plan(
         let hint = e
             .hint()
             .unwrap_or_else(|| "check --registry, --insecure and --authfile".into());
-        Error::failed(format!("{e}; nothing was pushed"), hint)
+        Error::failed_with(format!("nothing was pushed to {host}"), e, hint)
     })?;
     let reads = plan.reads(&images);
     Ok(RegistryPlan {
@@ -1167,7 +1166,11 @@ pub fn registry(
             let hint = e
                 .hint()
                 .unwrap_or_else(|| "check --registry, --insecure and --authfile".into());
-            Error::failed(format!("{e}; no tag was pushed for an image that is not whole"), hint)
+            Error::failed_with(
+                format!("cannot push to {host}: no tag was pushed for an image that is not whole"),
+                e,
+                hint,
+            )
         })?;
     Ok(Pushed {
         images: stats.images,
@@ -1267,12 +1270,7 @@ pub fn check_containerd_base(seal: &Seal, socket: &Path, namespace: &str) -> Res
         .arg(socket)
         .args(["-n", namespace, "content", "ls", "-q"])
         .output()
-        .map_err(|e| {
-            Error::failed(
-                format!("cannot run ctr: {e}"),
-                "ctr comes with containerd; put it on PATH",
-            )
-        })?;
+        .map_err(|e| Error::failed_with("cannot run ctr", e, "ctr comes with containerd; put it on PATH"))?;
     if !o.status.success() {
         return Err(Error::failed(
             format!("ctr content ls failed: {}", String::from_utf8_lossy(&o.stderr).trim()),
@@ -1302,11 +1300,14 @@ pub fn check_registry_base(seal: &Seal, host: &str, regs: &Registries, rt: &toki
     let Some(base) = &seal.base else { return Ok(()) };
     let in_base: BTreeSet<&str> = base.blobs.iter().map(|d| d.as_str()).collect();
     let net = |e: crate::oci::registry::RegistryError| {
-        Error::failed(e.to_string(), "check --registry, --insecure and --authfile")
+        Error::failed_with(
+            format!("cannot ask {host} for the base's blobs; nothing was imported"),
+            e,
+            "check --registry, --insecure and --authfile",
+        )
     };
     for img in &seal.images {
-        let r = meshbundle_core::image::ImageRef::parse(&img.site)
-            .map_err(|e| Error::failed(e.to_string(), "the bundle is damaged"))?;
+        let r = &img.site;
         for b in img.blobs.iter().filter(|b| in_base.contains(b.as_str())) {
             let there = rt
                 .block_on(regs.blob_exists(
@@ -1320,14 +1321,14 @@ pub fn check_registry_base(seal: &Seal, host: &str, regs: &Registries, rt: &toki
         }
         if in_base.contains(img.digest.as_str()) {
             // Pushed by the base's import, not by this one: it must be there.
-            let at = meshbundle_core::image::ImageRef::parse(&format!("{host}/{}@{}", r.repository, img.digest))
-                .map_err(|e| Error::failed(e.to_string(), "the bundle is damaged"))?;
+            let at = meshbundle_core::image::ImageRef {
+                registry: host.to_string(),
+                repository: r.repository.clone(),
+                tag: None,
+                digest: Some(img.digest.clone()),
+            };
             if let Err(e) = rt.block_on(regs.resolve(&at, &[])) {
-                return Err(lacks_base(
-                    base,
-                    host,
-                    &format!("the image {}@{} ({e})", r.repository, img.digest),
-                ));
+                return Err(lacks_base(base, host, &format!("the image {}@{}", r.repository, img.digest)).because(e));
             }
         }
     }

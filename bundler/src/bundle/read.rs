@@ -37,6 +37,13 @@ pub enum BundleError {
     NotABundle(String),
     #[error("{entry}: {message}")]
     Bad { entry: String, message: String },
+    /// The archive does not read on after `entry`: the tar reader's error.
+    #[error("{entry}: the bundle is damaged or truncated after this entry")]
+    Damaged {
+        entry: String,
+        #[source]
+        source: io::Error,
+    },
 }
 
 impl BundleError {
@@ -227,10 +234,10 @@ fn next_entry<'a, R: Read>(
     match entries.next() {
         None => Ok(None),
         Some(Ok(e)) => Ok(Some(e)),
-        Some(Err(e)) => Err(bad(
-            after,
-            format!("the bundle is damaged or truncated after this entry ({e})"),
-        )),
+        Some(Err(e)) => Err(BundleError::Damaged {
+            entry: shown(after),
+            source: e,
+        }),
     }
 }
 
@@ -895,8 +902,7 @@ pub fn each_entry(
     verified: &Seal,
     mut f: impl FnMut(&SealEntry, &mut dyn Read) -> Result<(), crate::error::Error>,
 ) -> Result<Head, crate::error::Error> {
-    let to_err =
-        |e: BundleError| crate::error::Error::failed(e.to_string(), "the bundle changed since it was verified");
+    let to_err = |e: BundleError| crate::error::Error::from_source(e, "the bundle changed since it was verified");
     let (file, _, names_seal) = open(path).map_err(to_err)?;
     let mut archive = tar::Archive::new(BufReader::with_capacity(CHUNK, file));
     let mut entries = archive

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use meshbundle_core::image::ImageRef;
 use meshbundle_core::layout::NodeLayout;
 use meshbundle_core::lock::Lock;
 use meshbundle_core::render::{Inputs, render_valid};
@@ -213,7 +214,12 @@ fn gather_example(name: &str, cache: &BlobCache) -> Result<Gathered> {
             None => not.files.push(f.name.clone()),
         }
     }
-    not.images = site.needs().images.iter().map(|i| i.upstream.tagged()).collect();
+    not.images = site
+        .needs()
+        .images
+        .iter()
+        .map(|i| i.upstream.without_digest())
+        .collect();
     Ok(Gathered {
         site,
         spec_text: text.to_string(),
@@ -240,7 +246,12 @@ fn gather_spec(a: &BuildArgs, n: &net::Net, progress: &Progress) -> Result<Gathe
     let (lock, lock_text) = resolve_lock(a, &site, spec_path, &lock_path, n, &rt, progress)?;
     fsutil::test_pause("inputs-read");
     // Carry what the spec needs; a pin it no longer needs stays behind.
-    let needed_images: BTreeSet<String> = site.needs().images.iter().map(|i| i.upstream.tagged()).collect();
+    let needed_images: BTreeSet<ImageRef> = site
+        .needs()
+        .images
+        .iter()
+        .map(|i| i.upstream.without_digest())
+        .collect();
     let needed_files: BTreeSet<&str> = site.needs().files.iter().map(|f| f.name.as_str()).collect();
     let unused = lock.images.iter().filter(|l| !needed_images.contains(&l.name)).count()
         + lock
@@ -327,7 +338,7 @@ fn fetch_images(
     a: &BuildArgs,
     site: &Validated,
     lock: &Lock,
-    needed: &BTreeSet<String>,
+    needed: &BTreeSet<ImageRef>,
     n: &net::Net,
     rt: &tokio::runtime::Runtime,
     progress: &Progress,
@@ -490,7 +501,7 @@ fn base_from(old: &Path, site: &Site, cache: &BlobCache, regs: &Registries, prog
                 .unwrap_or_else(|| "the base lock's images must be reachable or cached".into());
             Error::failed_with(format!("--since {}", old.display()), e, hint)
         })?;
-        let repo = crate::bundle::build::repository(&l.name)?;
+        let repo = l.name.repository.clone();
         for d in img
             .manifests
             .iter()
@@ -574,9 +585,15 @@ pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
+            // One line: the error and each of its causes.
+            let said = crate::error::chain_lines(&e).join(": ");
             let (entry, message) = match &e {
                 read::BundleError::Bad { entry, message } => (entry.clone(), message.clone()),
-                other => (String::new(), other.to_string()),
+                read::BundleError::Damaged { entry, .. } => {
+                    let message = said.strip_prefix(&format!("{entry}: ")).unwrap_or(&said).to_string();
+                    (entry.clone(), message)
+                }
+                _ => (String::new(), said.clone()),
             };
             match a.print.format {
                 Format::Json => println!(
@@ -586,8 +603,8 @@ pub fn verify(a: VerifyArgs) -> Result<ExitCode> {
                     )
                     .unwrap_or_default()
                 ),
-                Format::Text if e.is_not_a_bundle() => println!("{}: {e}", a.file.display()),
-                Format::Text => println!("{}: BAD: {e}", a.file.display()),
+                Format::Text if e.is_not_a_bundle() => println!("{}: {said}", a.file.display()),
+                Format::Text => println!("{}: BAD: {said}", a.file.display()),
             }
             Ok(ExitCode::FAILURE)
         }
@@ -696,7 +713,10 @@ pub fn inspect(a: InspectArgs) -> Result<ExitCode> {
             );
             if !s.not_carried.is_empty() {
                 println!("{}", s.not_carried);
-                for name in s.not_carried.images.iter().chain(&s.not_carried.files) {
+                for name in &s.not_carried.images {
+                    println!("  {name}");
+                }
+                for name in &s.not_carried.files {
                     println!("  {name}");
                 }
             }
@@ -736,7 +756,11 @@ pub fn import(a: ImportArgs) -> Result<ExitCode> {
         if e.is_not_a_bundle() {
             return Err(not_a_bundle(&a.file, &e));
         }
-        println!("{}: BAD: {e}", a.file.display());
+        println!(
+            "{}: BAD: {}",
+            a.file.display(),
+            crate::error::chain_lines(&e).join(": ")
+        );
         eprintln!("nothing was imported");
         Ok(ExitCode::FAILURE)
     };

@@ -37,7 +37,7 @@ fn pull(a: ImagePullArgs) -> Result<ExitCode> {
         };
         let r = ImageRef::parse(&name).map_err(|e| Error::Usage(e.to_string()))?;
         let image = match source {
-            Some(src) => archive::load(&src, &r.tagged(), &a.platform, &n.cache, &progress).map(|(_, i)| i),
+            Some(src) => archive::load(&src, &r.without_digest(), &a.platform, &n.cache, &progress).map(|(_, i)| i),
             None => rt.block_on(async {
                 let locked = n.registries.resolve(&r, &a.platform).await?;
                 n.registries.fetch(&locked, &n.cache, &progress).await

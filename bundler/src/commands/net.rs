@@ -36,7 +36,7 @@ pub fn setup(a: &NetArgs) -> Result<Net> {
         jobs: a.jobs,
     })
     .map_err(|e| Error::from_source(e, "check --authfile and --registry-ca"))?;
-    let fetcher = Fetcher::new(url_mirrors).map_err(|e| Error::failed(e, "report this as a bug"))?;
+    let fetcher = Fetcher::new(url_mirrors).map_err(|e| Error::from_source(e, "report this as a bug"))?;
     let cache = BlobCache::open(a.cache.as_deref()).map_err(|e| Error::from_source(e, "check --cache"))?;
     Ok(Net {
         registries,

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use meshbundle_core::diag::{Code, Diagnostic};
 use meshbundle_core::spec::load::{MAX_SPEC_BYTES, load_bytes};
 use serde_json::json;
 
@@ -12,14 +13,16 @@ use crate::{fsutil, report};
 pub fn run(a: ValidateArgs) -> Result<ExitCode> {
     let bytes = match fsutil::read_limited(&a.file, MAX_SPEC_BYTES) {
         Ok(b) => b,
-        // A program that asked for JSON gets JSON, even when there is no spec to read.
+        // A program that asked for JSON gets JSON, even when there is no spec
+        // to read: one diagnostic, of the same shape as the spec's.
         Err(e) if matches!(a.print.format, Format::Json) => {
+            let read = Diagnostic::error(Code::Read, "", e.full_message(), e.hint().unwrap_or_default());
             let out = json!({
                 "file": a.file.display().to_string(),
                 "valid": false,
                 "errors": 1,
                 "warnings": 0,
-                "diagnostics": [{ "severity": "error", "code": "read", "path": "", "message": e.full_message(), "hint": e.hint() }],
+                "diagnostics": [read],
             });
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
             return Ok(ExitCode::FAILURE);

@@ -10,6 +10,7 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use meshbundle_core::image::ImageRef;
 use meshbundle_core::lock::LockedImage;
 use oci_spec::image::{ImageIndex, ImageManifestBuilder, MediaType};
 use serde_json::Value;
@@ -22,10 +23,19 @@ use super::registry::{RegistryError, image_from_lock, locked_from_manifest};
 use super::{Digest, Image, digest_of};
 use crate::progress::Progress;
 
-fn err(image: &str, message: impl Into<String>) -> RegistryError {
+fn err(image: &ImageRef, message: impl Into<String>) -> RegistryError {
     RegistryError::Manifest {
         image: image.to_string(),
         message: message.into(),
+    }
+}
+
+/// Something of the source that does not read, with the error that says why.
+fn invalid(image: &ImageRef, what: impl Into<String>, source: impl Into<crate::error::BoxError>) -> RegistryError {
+    RegistryError::Invalid {
+        image: image.to_string(),
+        what: what.into(),
+        source: source.into(),
     }
 }
 
@@ -45,7 +55,7 @@ pub fn parse_source(source: &str) -> Option<(&str, PathBuf)> {
 /// records, and the image as carried.
 pub fn load(
     source: &str,
-    name: &str,
+    name: &ImageRef,
     platforms: &[String],
     cache: &BlobCache,
     progress: &Progress,
@@ -79,19 +89,15 @@ pub fn load(
 /// its tag, else the only one. A layout of many images sharing a tag never
 /// gives one image for another: two candidates are an error. The digest is
 /// checked (it becomes a path in the cache).
-fn pick(entries: &[Descriptor], name: &str) -> Result<Option<Digest>, RegistryError> {
-    use meshbundle_core::image::ImageRef;
-    let want = ImageRef::parse(name).ok().map(|r| r.tagged());
-    let tag = ImageRef::parse(name).ok().and_then(|r| r.tag);
-    let same_image = |r: &str| r == name || (want.is_some() && ImageRef::parse(r).ok().map(|x| x.tagged()) == want);
+fn pick(entries: &[Descriptor], name: &ImageRef) -> Result<Option<Digest>, RegistryError> {
+    let want = name.without_digest();
+    let tag = name.tag.as_deref();
+    let same_image = |r: &str| ImageRef::parse(r).is_ok_and(|x| x.without_digest() == want);
     let named: Vec<&Descriptor> = entries
         .iter()
         .filter(|e| same_image(ref_name(e).unwrap_or_default()))
         .collect();
-    let by_tag: Vec<&Descriptor> = entries
-        .iter()
-        .filter(|e| tag.is_some() && ref_name(e) == tag.as_deref())
-        .collect();
+    let by_tag: Vec<&Descriptor> = entries.iter().filter(|e| tag.is_some() && ref_name(e) == tag).collect();
     let chosen = match (named.as_slice(), by_tag.as_slice()) {
         ([one], _) | ([], [one]) => Some(*one),
         ([], []) if entries.len() == 1 => entries.first(),
@@ -107,11 +113,16 @@ fn pick(entries: &[Descriptor], name: &str) -> Result<Option<Digest>, RegistryEr
         None => Ok(None),
         Some(e) => Digest::parse(e.digest().as_ref())
             .map(Some)
-            .map_err(|e| err(name, format!("index.json: {e}"))),
+            .map_err(|e| invalid(name, "index.json: the digest of its manifest", e)),
     }
 }
 
-fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache, progress: &Progress) -> Result<Vec<u8>, RegistryError> {
+fn from_layout_dir(
+    dir: &Path,
+    name: &ImageRef,
+    cache: &BlobCache,
+    progress: &Progress,
+) -> Result<Vec<u8>, RegistryError> {
     let layout = Layout::open(dir)?;
     let entries = layout.read_index()?;
     let digest =
@@ -126,7 +137,8 @@ fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache, progress: &Progres
     for e in fs::read_dir(&blobs).map_err(list_err)? {
         let e = e.map_err(list_err)?;
         let file_name = e.file_name().to_string_lossy().into_owned();
-        let claimed = Digest::from_hex(&file_name).map_err(|e| err(name, format!("{}: {e}", blobs.display())))?;
+        let claimed = Digest::from_hex(&file_name)
+            .map_err(|e| invalid(name, format!("{}: a file not named by its digest", blobs.display()), e))?;
         // Already cached (the cache is content-addressed, and a bundle checks
         // every blob again as it writes it): no need to read it again.
         let len = e.metadata().map(|m| m.len()).map_err(list_err)?;
@@ -139,7 +151,7 @@ fn from_layout_dir(dir: &Path, name: &str, cache: &BlobCache, progress: &Progres
         let (got, _) = cache.put_file(&path, progress)?;
         if got != claimed {
             return Err(RegistryError::BadBlob {
-                image: name.into(),
+                image: name.to_string(),
                 blob: claimed.to_string(),
                 actual: got.to_string(),
             });
@@ -208,14 +220,19 @@ fn import_tar(file: &Path, cache: &BlobCache, progress: &Progress) -> Result<Tar
     Ok((files, small))
 }
 
-fn from_oci_archive(file: &Path, name: &str, cache: &BlobCache, progress: &Progress) -> Result<Vec<u8>, RegistryError> {
+fn from_oci_archive(
+    file: &Path,
+    name: &ImageRef,
+    cache: &BlobCache,
+    progress: &Progress,
+) -> Result<Vec<u8>, RegistryError> {
     let (files, small) = import_tar(file, cache, progress)?;
     for (path, (digest, _)) in &files {
         if let Some(hex) = path.strip_prefix("blobs/sha256/")
             && digest.hex() != hex
         {
             return Err(RegistryError::BadBlob {
-                image: name.into(),
+                image: name.to_string(),
                 // The name the archive gives the blob, as it gives it (it may
                 // not even be a digest).
                 blob: Digest::from_hex(hex).map_or_else(|_| format!("blobs/sha256/{hex}"), |d| d.to_string()),
@@ -230,9 +247,10 @@ fn from_oci_archive(file: &Path, name: &str, cache: &BlobCache, progress: &Progr
         )
     })?;
     let index: ImageIndex = serde_json::from_slice(raw).map_err(|e| {
-        err(
+        invalid(
             name,
-            format!("{}: index.json: not an OCI image index: {e}", file.display()),
+            format!("{}: index.json: not an OCI image index", file.display()),
+            e,
         )
     })?;
     let digest = pick(index.manifests(), name)?
@@ -242,7 +260,7 @@ fn from_oci_archive(file: &Path, name: &str, cache: &BlobCache, progress: &Progr
 
 fn from_docker_archive(
     file: &Path,
-    name: &str,
+    name: &ImageRef,
     cache: &BlobCache,
     progress: &Progress,
 ) -> Result<Vec<u8>, RegistryError> {
@@ -257,7 +275,7 @@ fn from_docker_archive(
             )
         })?;
     let items = manifest.as_array().cloned().unwrap_or_default();
-    let tag = meshbundle_core::image::ImageRef::parse(name).ok();
+    let want = name.without_digest();
     let item = items
         .iter()
         .find(|i| {
@@ -266,10 +284,7 @@ fn from_docker_archive(
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_str)
-                .any(|t| {
-                    meshbundle_core::image::ImageRef::parse(t).ok().map(|r| r.tagged())
-                        == tag.as_ref().map(|r| r.tagged())
-                })
+                .any(|t| ImageRef::parse(t).is_ok_and(|r| r.without_digest() == want))
         })
         .or(if items.len() == 1 { items.first() } else { None })
         .ok_or_else(|| err(name, format!("{} has no image tagged {name}", file.display())))?;
@@ -312,8 +327,8 @@ fn from_docker_archive(
         .config(descriptor(MediaType::ImageConfig, &config_digest, config_size))
         .layers(layers)
         .build()
-        .map_err(|e| err(name, e.to_string()))?;
-    let raw = canonical_bytes(&oci).map_err(|e| err(name, e.to_string()))?;
+        .map_err(|e| invalid(name, "the OCI manifest written for it", e))?;
+    let raw = canonical_bytes(&oci).map_err(|e| invalid(name, "the OCI manifest written for it", e))?;
     cache.put_bytes(&raw)?;
     Ok(raw)
 }
@@ -335,16 +350,18 @@ mod pick_tests {
             entry('b', "registry.example.internal/bench/img-1:1"),
             entry('c', "nginx:1.25"),
         ];
-        let got = |n: &str| pick(&entries, n).unwrap().map(|d| d.hex().chars().next().unwrap());
+        let r = |n: &str| n.parse::<ImageRef>().unwrap();
+        let got = |n: &str| pick(&entries, &r(n)).unwrap().map(|d| d.hex().chars().next().unwrap());
         assert_eq!(got("registry.example.internal/bench/img-1:1"), Some('b'));
         assert_eq!(got("registry.example.internal/bench/img-0:1"), Some('a'));
         assert_eq!(got("docker.io/library/nginx:1.25"), Some('c'));
         assert_eq!(got("registry.example.internal/bench/img-2:1"), None);
         // A ref name that is only the tag, as skopeo writes `oci:DIR:TAG`.
-        assert!(pick(&[entry('d', "1")], "example.com/app:1").unwrap().is_some());
+        let app = r("example.com/app:1");
+        assert!(pick(&[entry('d', "1")], &app).unwrap().is_some());
         let two_tags = [entry('d', "1"), entry('e', "1")];
-        assert!(pick(&two_tags, "example.com/app:1").is_err());
+        assert!(pick(&two_tags, &app).is_err());
         // The only entry, whatever its name.
-        assert!(pick(&[entry('f', "app")], "example.com/app:1").unwrap().is_some());
+        assert!(pick(&[entry('f', "app")], &app).unwrap().is_some());
     }
 }

@@ -31,6 +31,13 @@ pub enum CacheError {
         actual: String,
         size: u64,
     },
+    /// A document meshbundle writes (an image index) that could not be made.
+    #[error("cannot write {what}")]
+    Document {
+        what: &'static str,
+        #[source]
+        source: crate::error::BoxError,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CacheError + '_ {

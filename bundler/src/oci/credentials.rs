@@ -29,6 +29,30 @@ struct AuthEntry {
     password: Option<String>,
 }
 
+/// Why the auth file cannot be used. What is wrong with a credential is
+/// said without quoting any of it.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialsError {
+    #[error("cannot read the auth file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not an auth file")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}: the auth of {host} is not {what}")]
+    Auth {
+        path: PathBuf,
+        host: String,
+        what: &'static str,
+    },
+}
+
 #[derive(Default, Clone)]
 pub struct Credentials {
     basic: BTreeMap<String, (String, String)>,
@@ -71,7 +95,7 @@ pub fn default_paths() -> Vec<PathBuf> {
 
 impl Credentials {
     /// Reads `file`, or the first auth file that exists.
-    pub fn load(file: Option<&Path>) -> Result<Credentials, String> {
+    pub fn load(file: Option<&Path>) -> Result<Credentials, CredentialsError> {
         let path = match file {
             Some(f) => Some(f.to_path_buf()),
             None => default_paths().into_iter().find(|p| p.exists()),
@@ -79,21 +103,28 @@ impl Credentials {
         let Some(path) = path else {
             return Ok(Credentials::default());
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let parsed: AuthFile =
-            serde_json::from_str(&text).map_err(|e| format!("{}: not an auth file: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|source| CredentialsError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let parsed: AuthFile = serde_json::from_str(&text).map_err(|source| CredentialsError::Parse {
+            path: path.clone(),
+            source,
+        })?;
         let mut c = Credentials::default();
         for (host, entry) in parsed.auths {
             let pair = match (entry.auth, entry.username, entry.password) {
                 (Some(a), _, _) if !a.is_empty() => {
+                    let bad = |what| CredentialsError::Auth {
+                        path: path.clone(),
+                        host: host.clone(),
+                        what,
+                    };
                     let decoded = base64::engine::general_purpose::STANDARD
                         .decode(a.trim())
-                        .map_err(|_| format!("{}: the auth of {host} is not base64", path.display()))?;
-                    let s = String::from_utf8(decoded)
-                        .map_err(|_| format!("{}: the auth of {host} is not text", path.display()))?;
-                    let (u, p) = s
-                        .split_once(':')
-                        .ok_or_else(|| format!("{}: the auth of {host} is not user:password", path.display()))?;
+                        .map_err(|_| bad("base64"))?;
+                    let s = String::from_utf8(decoded).map_err(|_| bad("text"))?;
+                    let (u, p) = s.split_once(':').ok_or_else(|| bad("user:password"))?;
                     Some((u.to_string(), p.to_string()))
                 }
                 (_, Some(u), Some(p)) => Some((u, p)),

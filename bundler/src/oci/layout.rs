@@ -39,17 +39,17 @@ pub fn index_bytes(mut manifests: Vec<Descriptor>) -> Result<Vec<u8>, CacheError
             .cmp(ref_name(b).unwrap_or_default())
             .then_with(|| a.digest().as_ref().cmp(b.digest().as_ref()))
     });
-    let bad = |e: &dyn std::fmt::Display| CacheError::Io {
-        path: PathBuf::from("index.json"),
-        source: std::io::Error::other(e.to_string()),
+    let bad = |source: crate::error::BoxError| CacheError::Document {
+        what: "an image index",
+        source,
     };
     let index: ImageIndex = ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageIndex)
         .manifests(manifests)
         .build()
-        .map_err(|e| bad(&e))?;
-    canonical_bytes(&index).map_err(|e| bad(&e))
+        .map_err(|e| bad(e.into()))?;
+    canonical_bytes(&index).map_err(|e| bad(e.into()))
 }
 
 #[derive(Debug)]

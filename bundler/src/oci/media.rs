@@ -46,12 +46,12 @@ pub fn media_type_of(raw: &[u8]) -> Option<String> {
     }
 }
 
-pub fn parse_manifest(raw: &[u8]) -> Result<OciImageManifest, String> {
-    serde_json::from_slice(raw).map_err(|e| format!("not an image manifest: {e}"))
+pub fn parse_manifest(raw: &[u8]) -> Result<OciImageManifest, serde_json::Error> {
+    serde_json::from_slice(raw)
 }
 
-pub fn parse_index(raw: &[u8]) -> Result<OciImageIndex, String> {
-    serde_json::from_slice(raw).map_err(|e| format!("not an image index: {e}"))
+pub fn parse_index(raw: &[u8]) -> Result<OciImageIndex, serde_json::Error> {
+    serde_json::from_slice(raw)
 }
 
 /// `os/architecture[/variant]` of an index entry.

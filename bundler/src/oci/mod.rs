@@ -10,6 +10,7 @@ pub mod push;
 pub mod registry;
 
 pub use meshbundle_core::digest::Digest;
+use meshbundle_core::image::{ImageRef, MediaType};
 
 /// The digest of some bytes.
 pub fn digest_of(bytes: &[u8]) -> Digest {
@@ -28,10 +29,11 @@ pub struct Blob {
 #[derive(Debug, Clone)]
 pub struct Image {
     /// The reference it is known by, e.g. `registry.k8s.io/pause:3.10`.
-    pub name: String,
+    pub name: ImageRef,
     /// Digest of the top manifest or index as carried.
     pub digest: Digest,
-    pub media_type: String,
+    /// Media type of the top manifest or index.
+    pub media_type: MediaType,
     /// Size of the top manifest or index.
     pub size: u64,
     /// Every manifest (the top one first, then children of an index), as raw

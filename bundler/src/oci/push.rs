@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use futures::StreamExt;
+use meshbundle_core::image::{ImageRef, MediaType};
 use oci_client::RegistryOperation;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
@@ -61,11 +62,12 @@ pub struct Span {
 pub struct PushImage {
     /// The name printed in errors (`registry.example.internal/pause:3.10`).
     pub name: String,
-    pub repository: String,
-    pub tag: Option<String>,
+    /// The reference the site pulls it by: its repository and tag are
+    /// pushed to (on whatever host the import names).
+    pub site: ImageRef,
     /// The top manifest or index.
     pub digest: String,
-    pub media_type: String,
+    pub media_type: MediaType,
     /// Every manifest, the top one first.
     pub manifests: Vec<String>,
     /// Configs and layers.
@@ -115,8 +117,9 @@ impl Source {
             .map_err(|e| RegistryError::Transfer {
                 image: image.into(),
                 what: format!("manifest {digest}"),
-                message: format!("cannot read it from the bundle: {e}"),
+                message: "cannot read it from the bundle".into(),
                 hint: "the bundle changed since it was verified: verify it again".into(),
+                source: Some(Box::new(e)),
             })?;
         let actual = format!("sha256:{}", hex::encode(Sha256::digest(&buf)));
         if actual != digest {
@@ -181,7 +184,7 @@ impl Plan {
         for (img, held) in images.iter().zip(&self.held) {
             match held {
                 Held::Whole => {}
-                Held::Untagged if img.tag.is_some() => {
+                Held::Untagged if img.site.tag.is_some() => {
                     r.insert(img.digest.clone());
                 }
                 Held::Untagged => {}
@@ -209,13 +212,17 @@ impl Plan {
 pub async fn ask(regs: &Registries, host: &str, source: &Source, images: &[PushImage]) -> Result<Plan, RegistryError> {
     let jobs = regs.jobs();
     let held: Vec<Held> = futures::stream::iter(images.iter().map(|img| async move {
-        if let Some(tag) = &img.tag
+        if let Some(tag) = &img.site.tag
             && manifest_is(regs, host, img, tag).await?
         {
             return Ok(Held::Whole);
         }
         if manifest_is(regs, host, img, &img.digest).await? {
-            return Ok(if img.tag.is_some() { Held::Untagged } else { Held::Whole });
+            return Ok(if img.site.tag.is_some() {
+                Held::Untagged
+            } else {
+                Held::Whole
+            });
         }
         Ok(Held::Lacking)
     }))
@@ -235,7 +242,7 @@ pub async fn ask(regs: &Registries, host: &str, source: &Source, images: &[PushI
                 needed
                     .entry(b.as_str())
                     .or_default()
-                    .entry(img.repository.as_str())
+                    .entry(img.site.repository.as_str())
                     .or_insert(img.name.as_str());
             }
         }
@@ -249,9 +256,9 @@ pub async fn ask(regs: &Registries, host: &str, source: &Source, images: &[PushI
         for b in img.blobs.iter().filter(|b| source.spans.contains_key(b.as_str())) {
             if !needed
                 .get(b.as_str())
-                .is_some_and(|r| r.contains_key(img.repository.as_str()))
+                .is_some_and(|r| r.contains_key(img.site.repository.as_str()))
             {
-                held_there.insert((b.as_str(), img.repository.as_str()));
+                held_there.insert((b.as_str(), img.site.repository.as_str()));
             }
         }
     }
@@ -348,7 +355,7 @@ pub async fn send(
     futures::stream::iter(lacking.map(|(img, _)| async move {
         for m in img.manifests.iter().skip(1).chain(img.manifests.first()) {
             let raw = carried(source, img, m)?;
-            let mt = super::media::media_type_of(&raw).unwrap_or_else(|| img.media_type.clone());
+            let mt = super::media::media_type_of(&raw).unwrap_or_else(|| img.media_type.to_string());
             put_manifest(regs, host, img, m, &raw, &mt).await?;
         }
         Ok::<_, RegistryError>(())
@@ -361,7 +368,7 @@ pub async fn send(
     // Tags last: each names an image now whole.
     let to_tag = images.iter().zip(&plan.held).filter(|(_, h)| **h != Held::Whole);
     futures::stream::iter(to_tag.map(|(img, _)| async move {
-        let Some(tag) = &img.tag else { return Ok(()) };
+        let Some(tag) = &img.site.tag else { return Ok(()) };
         let raw = carried(source, img, &img.digest)?;
         put_manifest(regs, host, img, tag, &raw, &img.media_type).await
     }))
@@ -389,6 +396,7 @@ fn transfer(image: &str, what: String, message: String, hint: &str) -> RegistryE
         what,
         message,
         hint: hint.into(),
+        source: None,
     }
 }
 
@@ -397,12 +405,12 @@ const PUSH_HINT: &str =
 
 /// Whether `repository:tag` (or `repository@digest`) on the registry names the image's digest.
 async fn manifest_is(regs: &Registries, host: &str, img: &PushImage, tag: &str) -> Result<bool, RegistryError> {
-    let url = format!("{}/v2/{}/manifests/{tag}", regs.base_url(host), img.repository);
+    let url = format!("{}/v2/{}/manifests/{tag}", regs.base_url(host), img.site.repository);
     let accept = ACCEPTED.join(", ");
     let mut tries = Tries::new(&img.name, format!("manifest {tag}"), None);
     loop {
         let failure = match regs
-            .send(host, &img.repository, RegistryOperation::Push, |c| {
+            .send(host, &img.site.repository, RegistryOperation::Push, |c| {
                 c.head(&url).header(ACCEPT, &accept)
             })
             .await
@@ -624,7 +632,7 @@ async fn put_manifest(
     raw: &[u8],
     media_type: &str,
 ) -> Result<(), RegistryError> {
-    let url = format!("{}/v2/{}/manifests/{name}", regs.base_url(host), img.repository);
+    let url = format!("{}/v2/{}/manifests/{name}", regs.base_url(host), img.site.repository);
     let body = Bytes::copy_from_slice(raw);
     let what = if name.starts_with("sha256:") {
         format!("manifest {name}")
@@ -634,7 +642,7 @@ async fn put_manifest(
     let mut tries = Tries::new(&img.name, what, None);
     loop {
         let failure = match regs
-            .send(host, &img.repository, RegistryOperation::Push, |c| {
+            .send(host, &img.site.repository, RegistryOperation::Push, |c| {
                 c.put(&url).header(CONTENT_TYPE, media_type).body(body.clone())
             })
             .await

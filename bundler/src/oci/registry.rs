@@ -37,9 +37,10 @@ use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::cache::{BlobCache, CacheError};
-use super::credentials::Credentials;
+use super::credentials::{Credentials, CredentialsError};
 use super::media::{self, ACCEPTED};
 use super::{Blob, Digest, Image, digest_of};
+use crate::error::BoxError;
 
 #[derive(Debug, Clone, Default)]
 pub struct RegistryOptions {
@@ -57,8 +58,19 @@ pub struct RegistryOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    /// The registry's own answer (refused credentials, a status, its error
+    /// envelope), in words.
     #[error("{image}: {message}")]
     Registry { image: String, message: String },
+    /// An oci-client call that failed otherwise (no answer, a read that
+    /// failed): what was asked, with the client's error kept whole.
+    #[error("{image}: {what}")]
+    Client {
+        image: String,
+        what: String,
+        #[source]
+        source: OciDistributionError,
+    },
     #[error("{image}: blob {blob} is damaged: its bytes hash to {actual}")]
     BadBlob {
         image: String,
@@ -67,6 +79,15 @@ pub enum RegistryError {
     },
     #[error("{image}: {message}")]
     Manifest { image: String, message: String },
+    /// Something of the image that does not read (a manifest, an index, a
+    /// digest in one): what, with the error that says why kept whole.
+    #[error("{image}: {what}")]
+    Invalid {
+        image: String,
+        what: String,
+        #[source]
+        source: BoxError,
+    },
     #[error("{image} has no {platform} image (it has {available})")]
     NoPlatform {
         image: String,
@@ -81,11 +102,35 @@ pub enum RegistryError {
         what: String,
         message: String,
         hint: String,
+        /// What made it fail (a connection's error, a disk's), when there
+        /// is more to say than the message does.
+        #[source]
+        source: Option<BoxError>,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Cache(#[from] CacheError),
-    #[error("{0}")]
-    Setup(String),
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    #[error("cannot read the CA certificates {path}")]
+    CaFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not PEM certificates")]
+    CaPem {
+        path: PathBuf,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("cannot set up HTTP")]
+    Http(#[source] reqwest::Error),
+    #[error("`{media_type}` cannot be sent as a Content-Type")]
+    ContentType {
+        media_type: String,
+        #[source]
+        source: reqwest::header::InvalidHeaderValue,
+    },
 }
 
 impl RegistryError {
@@ -177,7 +222,10 @@ where
         match f().await {
             Ok(v) => return Ok(v),
             Err(e) if retryable(&e) => {
-                if tries.next(Failure::retry(describe(&e))).await.is_err() {
+                // Said on the line that tells of the wait; the error itself
+                // is given back whole when the tries are spent.
+                let said = answer(&e).unwrap_or_else(|| crate::error::chain_lines(&e).join(": "));
+                if tries.next(Failure::retry(said)).await.is_err() {
                     return Err(e);
                 }
             }
@@ -186,31 +234,46 @@ where
     }
 }
 
-fn describe(e: &OciDistributionError) -> String {
+/// The registry's own answer in an oci-client error, in words: refused
+/// credentials, a status, its error envelope. `None` when the error is
+/// something else (no answer, a read that failed), which is then kept whole
+/// as the cause.
+fn answer(e: &OciDistributionError) -> Option<String> {
     match e {
-        OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => {
+        OciDistributionError::UnauthorizedError { .. } | OciDistributionError::AuthenticationFailure(_) => Some(
             "the registry refused the credentials (log in with `docker login` or `podman login`, or pass --authfile)"
-                .into()
-        }
+                .into(),
+        ),
         OciDistributionError::ServerError { code, message, .. } => {
-            format!("the registry answered {code}: {}", message.trim())
+            Some(format!("the registry answered {code}: {}", message.trim()))
         }
-        OciDistributionError::RegistryError { envelope, .. } => envelope
-            .errors
-            .iter()
-            .map(|e| format!("{:?}: {}", e.code, e.message))
-            .collect::<Vec<_>>()
-            .join("; "),
-        other => other.to_string(),
+        OciDistributionError::RegistryError { envelope, .. } => Some(
+            envelope
+                .errors
+                .iter()
+                .map(|e| format!("{:?}: {}", e.code, e.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        _ => None,
     }
 }
 
 /// How one try of a transfer failed.
 pub(super) enum Failure {
-    /// Worth another try; the wait the registry asked for, if it did.
-    Retry { message: String, asked: Option<Duration> },
+    /// Worth another try; the wait the registry asked for, if it did; the
+    /// error that made it fail, when there is one (a broken connection's).
+    Retry {
+        message: String,
+        asked: Option<Duration>,
+        source: Option<BoxError>,
+    },
     /// Not worth another try.
-    Fatal { message: String, hint: String },
+    Fatal {
+        message: String,
+        hint: String,
+        source: Option<BoxError>,
+    },
     /// The blob's bytes are not its digest.
     Damaged { actual: String },
 }
@@ -220,24 +283,27 @@ impl Failure {
         Failure::Retry {
             message: message.into(),
             asked: None,
+            source: None,
         }
     }
-}
 
-/// A reqwest error in words, with its causes (reqwest's own text alone says
-/// "error decoding response body" and no more).
-pub(super) fn http_error(e: &reqwest::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(c) = source {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
+    /// Worth another try, because of `source` (kept whole, as reqwest's own
+    /// text alone says "error sending request" and no more).
+    pub(super) fn retry_because(message: impl Into<String>, source: impl Into<BoxError>) -> Failure {
+        Failure::Retry {
+            message: message.into(),
+            asked: None,
+            source: Some(source.into()),
         }
-        source = c.source();
     }
-    s
+
+    pub(super) fn fatal(message: impl Into<String>, hint: impl Into<String>) -> Failure {
+        Failure::Fatal {
+            message: message.into(),
+            hint: hint.into(),
+            source: None,
+        }
+    }
 }
 
 const NET_HINT: &str =
@@ -265,19 +331,20 @@ impl<'a> Tries<'a> {
         }
     }
 
-    fn error(&self, message: String, hint: impl Into<String>) -> RegistryError {
+    fn error(&self, message: String, hint: impl Into<String>, source: Option<BoxError>) -> RegistryError {
         RegistryError::Transfer {
             image: self.image.to_string(),
             what: self.what.clone(),
             message,
             hint: hint.into(),
+            source,
         }
     }
 
     pub(super) fn fail(&self, f: Failure) -> RegistryError {
         match f {
-            Failure::Retry { message, .. } => self.error(message, NET_HINT),
-            Failure::Fatal { message, hint } => self.error(message, hint),
+            Failure::Retry { message, source, .. } => self.error(message, NET_HINT, source),
+            Failure::Fatal { message, hint, source } => self.error(message, hint, source),
             Failure::Damaged { actual } => RegistryError::BadBlob {
                 image: self.image.to_string(),
                 blob: self.what.trim_start_matches("blob ").into(),
@@ -288,8 +355,8 @@ impl<'a> Tries<'a> {
 
     /// After a failed try: waits before the next one, or says why there is none.
     pub(super) async fn next(&mut self, f: Failure) -> Result<(), RegistryError> {
-        let (message, asked) = match f {
-            Failure::Retry { message, asked } => (message, asked),
+        let (message, asked, source) = match f {
+            Failure::Retry { message, asked, source } => (message, asked, source),
             other => return Err(self.fail(other)),
         };
         if let Some(a) = asked
@@ -302,12 +369,13 @@ impl<'a> Tries<'a> {
                     seconds(MAX_WAIT)
                 ),
                 LIMIT_HINT,
+                source,
             ));
         }
         let limited = message.contains("answered 429 ") || message.contains("answered 503 ");
         let hint = if limited { LIMIT_HINT } else { NET_HINT };
         if self.attempt >= ATTEMPTS {
-            return Err(self.error(format!("{message} ({} tries)", self.attempt), hint));
+            return Err(self.error(format!("{message} ({} tries)", self.attempt), hint, source));
         }
         let wait = asked.unwrap_or_else(|| backoff(self.attempt));
         if self.waited + wait > MAX_TOTAL_WAIT {
@@ -318,8 +386,19 @@ impl<'a> Tries<'a> {
                     seconds(self.waited)
                 ),
                 hint,
+                source,
             ));
         }
+        // The line that tells of the wait says the cause too: it is all
+        // anyone sees of a try that a later one makes good.
+        let message = match &source {
+            Some(s) => {
+                let mut lines = vec![message];
+                lines.extend(crate::error::chain_lines(s.as_ref()));
+                lines.join(": ")
+            }
+            None => message,
+        };
         self.waited += wait;
         let why = if asked.is_some() {
             " as its Retry-After asks"
@@ -375,21 +454,24 @@ pub(super) async fn status_failure(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| parse_retry_after(v, SystemTime::now()));
     match status.as_u16() {
-        408 | 429 | 500..=599 => Failure::Retry { message: answered, asked },
-        401 | 403 => Failure::Fatal {
-            message: if creds_sent {
+        408 | 429 | 500..=599 => Failure::Retry {
+            message: answered,
+            asked,
+            source: None,
+        },
+        401 | 403 => Failure::fatal(
+            if creds_sent {
                 format!("the registry refused the credentials: {answered}{auth_note}")
             } else {
                 format!("the registry wants credentials: {answered}{auth_note}")
             },
-            hint: "log in with `docker login` or `podman login`, or pass --authfile with credentials for this registry".into(),
-        },
-        404 => Failure::Fatal {
-            message: format!("{answered}: the repository has no such {what}"),
-            hint: "check the image name and the mirror (--mirror); if the lock pins it, the registry no longer has it (meshbundle lock --update)"
-                .into(),
-        },
-        _ => Failure::Fatal { message: answered, hint: "check the image name and the registry flags".into() },
+            "log in with `docker login` or `podman login`, or pass --authfile with credentials for this registry",
+        ),
+        404 => Failure::fatal(
+            format!("{answered}: the repository has no such {what}"),
+            "check the image name and the mirror (--mirror); if the lock pins it, the registry no longer has it (meshbundle lock --update)",
+        ),
+        _ => Failure::fatal(answered, "check the image name and the registry flags"),
     }
 }
 
@@ -536,14 +618,19 @@ impl Partial {
 impl Registries {
     pub fn new(opts: RegistryOptions) -> Result<Registries, RegistryError> {
         crate::tls::install();
-        let creds = Credentials::load(opts.authfile.as_deref()).map_err(RegistryError::Setup)?;
+        let creds = Credentials::load(opts.authfile.as_deref())?;
         let mut certs = Vec::new();
         let mut roots = Vec::new();
         for f in &opts.ca_files {
-            let data = std::fs::read(f).map_err(|e| RegistryError::Setup(format!("{}: {e}", f.display())))?;
+            let data = std::fs::read(f).map_err(|source| RegistryError::CaFile {
+                path: f.clone(),
+                source,
+            })?;
             roots.extend(
-                reqwest::Certificate::from_pem_bundle(&data)
-                    .map_err(|e| RegistryError::Setup(format!("{}: not PEM certificates: {e}", f.display())))?,
+                reqwest::Certificate::from_pem_bundle(&data).map_err(|source| RegistryError::CaPem {
+                    path: f.clone(),
+                    source,
+                })?,
             );
             certs.push(Certificate {
                 encoding: CertificateEncoding::Pem,
@@ -571,7 +658,7 @@ impl Registries {
             .user_agent(concat!("meshbundle/", env!("CARGO_PKG_VERSION")))
             .tls_certs_merge(roots)
             .build()
-            .map_err(|e| RegistryError::Setup(format!("cannot set up HTTP: {}", http_error(&e))))?;
+            .map_err(RegistryError::Http)?;
         Ok(Registries {
             client: Client::new(config),
             http,
@@ -615,15 +702,43 @@ impl Registries {
         }
     }
 
-    fn oci_err(&self, image: &str, host: &str, e: OciDistributionError) -> RegistryError {
-        let mut message = describe(&e);
-        if matches!(e, OciDistributionError::UnauthorizedError { .. }) && self.creds.needs_helper(host) {
-            message
-                .push_str("; the auth file sends this registry to a credential helper, which meshbundle does not run");
+    /// An oci-client call's error: the registry's answer in words, or the
+    /// call's own error kept whole under what was asked (`what`).
+    fn oci_err(&self, image: &str, what: &str, host: &str, e: OciDistributionError) -> RegistryError {
+        match answer(&e) {
+            Some(mut message) => {
+                if matches!(e, OciDistributionError::UnauthorizedError { .. }) {
+                    message.push_str(&self.helper_note(host));
+                }
+                RegistryError::Registry {
+                    image: image.to_string(),
+                    message: format!("{what}: {message}"),
+                }
+            }
+            None => RegistryError::Client {
+                image: image.to_string(),
+                what: what.to_string(),
+                source: e,
+            },
         }
-        RegistryError::Registry {
-            image: image.to_string(),
-            message,
+    }
+
+    /// The token service's refusal, or the call for a token that failed.
+    fn token_failure(&self, host: &str, e: OciDistributionError) -> Failure {
+        let hint = "log in with `docker login` or `podman login`, or pass --authfile";
+        match answer(&e) {
+            Some(words) => Failure::fatal(
+                format!(
+                    "the registry's token service refused: {words}{}",
+                    self.helper_note(host)
+                ),
+                hint,
+            ),
+            None => Failure::Fatal {
+                message: format!("no token from the registry's token service{}", self.helper_note(host)),
+                hint: hint.into(),
+                source: Some(Box::new(e)),
+            },
         }
     }
 
@@ -662,7 +777,7 @@ impl Registries {
             let resp = req
                 .send()
                 .await
-                .map_err(|e| Failure::retry(format!("no answer from {host}: {}", http_error(&e))))?;
+                .map_err(|e| Failure::retry_because(format!("no answer from {host}"), e))?;
             if resp.status() == StatusCode::UNAUTHORIZED && !refreshed {
                 let bearer = resp
                     .headers()
@@ -683,16 +798,7 @@ impl Registries {
                             continue;
                         }
                         Ok(None) => {}
-                        Err(e) => {
-                            return Err(Failure::Fatal {
-                                message: format!(
-                                    "the registry's token service refused: {}{}",
-                                    describe(&e),
-                                    self.helper_note(&host)
-                                ),
-                                hint: "log in with `docker login` or `podman login`, or pass --authfile".into(),
-                            });
-                        }
+                        Err(e) => return Err(self.token_failure(&host, e)),
                     }
                 }
             }
@@ -741,7 +847,7 @@ impl Registries {
             let resp = req
                 .send()
                 .await
-                .map_err(|e| Failure::retry(format!("no answer from {host}: {}", http_error(&e))))?;
+                .map_err(|e| Failure::retry_because(format!("no answer from {host}"), e))?;
             if resp.status() == StatusCode::UNAUTHORIZED && !refreshed {
                 let bearer = resp
                     .headers()
@@ -761,16 +867,7 @@ impl Registries {
                             continue;
                         }
                         Ok(None) => {}
-                        Err(e) => {
-                            return Err(Failure::Fatal {
-                                message: format!(
-                                    "the registry's token service refused: {}{}",
-                                    describe(&e),
-                                    self.helper_note(host)
-                                ),
-                                hint: "log in with `docker login` or `podman login`, or pass --authfile".into(),
-                            });
-                        }
+                        Err(e) => return Err(self.token_failure(host, e)),
                     }
                 }
             }
@@ -800,9 +897,11 @@ impl Registries {
             HeaderValue::from_str(&ACCEPTED.join(", ")).expect("media types are header values"),
         );
         let resp = self.get(reference, url, headers, "manifest").await?;
-        let too_big = || Failure::Fatal {
-            message: format!("the manifest is larger than {}", indicatif::HumanBytes(MAX_MANIFEST)),
-            hint: "this is not an image manifest meshbundle can carry; check the reference".into(),
+        let too_big = || {
+            Failure::fatal(
+                format!("the manifest is larger than {}", indicatif::HumanBytes(MAX_MANIFEST)),
+                "this is not an image manifest meshbundle can carry; check the reference",
+            )
         };
         if resp.content_length().is_some_and(|n| n > MAX_MANIFEST) {
             return Err(too_big());
@@ -811,11 +910,13 @@ impl Registries {
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
-                Failure::retry(format!(
-                    "the connection broke after {} of the manifest ({})",
-                    indicatif::HumanBytes(body.len() as u64),
-                    http_error(&e)
-                ))
+                Failure::retry_because(
+                    format!(
+                        "the connection broke after {} of the manifest",
+                        indicatif::HumanBytes(body.len() as u64)
+                    ),
+                    e,
+                )
             })?;
             body.extend_from_slice(&chunk);
             if body.len() as u64 > MAX_MANIFEST {
@@ -843,14 +944,14 @@ impl Registries {
     /// Resolves a tag to what the lock records: the digest, and for an index
     /// the platforms kept.
     pub async fn resolve(&self, r: &ImageRef, platforms: &[String]) -> Result<LockedImage, RegistryError> {
-        let name = r.tagged();
+        let name = r.without_digest();
         let reference = self.reference(r, r.digest.as_ref());
-        let (raw, digest) = self.manifest(&name, &reference).await?;
+        let (raw, digest) = self.manifest(&name.to_string(), &reference).await?;
         if let Some(want) = &r.digest
             && *want != digest
         {
             return Err(RegistryError::Manifest {
-                image: name,
+                image: name.to_string(),
                 message: format!("the registry served {digest} for {want}"),
             });
         }
@@ -865,14 +966,16 @@ impl Registries {
         cache: &BlobCache,
         progress: &crate::progress::Progress,
     ) -> Result<Image, RegistryError> {
-        let r = ImageRef::parse(&locked.name).map_err(|e| RegistryError::Setup(e.to_string()))?;
+        let r = &locked.name;
+        let name = r.to_string();
         let get = |digest: Digest| {
-            let reference = self.reference(&r, Some(&digest));
+            let reference = self.reference(r, Some(&digest));
+            let name = &name;
             async move {
-                let (raw, got) = self.manifest(&locked.name, &reference).await?;
+                let (raw, got) = self.manifest(name, &reference).await?;
                 if got != digest {
                     return Err(RegistryError::Manifest {
-                        image: locked.name.clone(),
+                        image: name.clone(),
                         message: format!("manifest {digest} came back as {got}: the registry changed it"),
                     });
                 }
@@ -881,7 +984,7 @@ impl Registries {
         };
         let top = get(locked.digest.clone()).await?;
         let image = image_from_lock(locked, top, get).await?;
-        let reference = self.reference(&r, Some(&locked.digest));
+        let reference = self.reference(r, Some(&locked.digest));
         let missing: Vec<Blob> = image
             .blobs
             .iter()
@@ -891,8 +994,8 @@ impl Registries {
         progress.add_total(missing.iter().map(|b| b.size).sum());
         let results: Vec<Result<(), RegistryError>> = futures::stream::iter(missing.into_iter().map(|b| {
             let reference = reference.clone();
-            let name = locked.name.clone();
-            async move { self.fetch_blob(&name, &reference, &b, cache, progress).await }
+            let name = &name;
+            async move { self.fetch_blob(name, &reference, &b, cache, progress).await }
         }))
         .buffer_unordered(self.opts.jobs.max(1))
         .collect()
@@ -934,11 +1037,12 @@ impl Registries {
             RegistryError::Transfer {
                 image: image.to_string(),
                 what: what.clone(),
-                message: format!("cannot write {}: {e}", path.display()),
+                message: format!("cannot write {}", path.display()),
                 hint: format!(
                     "make room where the cache is (df {}), or point --cache at a larger disk{keep}",
                     cache.root_dir().display()
                 ),
+                source: Some(Box::new(e)),
             }
         };
         std::fs::create_dir_all(&dir).map_err(|e| disk(&dir, e, 0))?;
@@ -1060,12 +1164,14 @@ impl Registries {
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| {
-                BlobFailure::Net(Failure::retry(format!(
-                    "the connection broke after {} of {} ({})",
-                    indicatif::HumanBytes(part.have),
-                    indicatif::HumanBytes(blob.size),
-                    http_error(&e)
-                )))
+                BlobFailure::Net(Failure::retry_because(
+                    format!(
+                        "the connection broke after {} of {}",
+                        indicatif::HumanBytes(part.have),
+                        indicatif::HumanBytes(blob.size)
+                    ),
+                    e,
+                ))
             })?;
             if part.have + chunk.len() as u64 > blob.size {
                 // More than the manifest says: these bytes are not the blob.
@@ -1095,7 +1201,7 @@ impl Registries {
         let tries = Tries::new(&image, format!("blob {digest}"), None);
         with_retries(tries, || self.client.blob_exists(reference, digest))
             .await
-            .map_err(|e| self.oci_err(&reference.whole(), &host, e))
+            .map_err(|e| self.oci_err(&image, &format!("blob {digest}"), &host, e))
     }
 
     /// Pushes a blob from a file, streamed.
@@ -1111,7 +1217,7 @@ impl Registries {
         self.client
             .auth(reference, &auth, RegistryOperation::Push)
             .await
-            .map_err(|e| self.oci_err(&reference.whole(), &host, e))?;
+            .map_err(|e| self.oci_err(&reference.whole(), "a token to push", &host, e))?;
         let image = reference.whole();
         let tries = Tries::new(&image, format!("blob {digest}"), None);
         with_retries(tries, || async {
@@ -1124,7 +1230,7 @@ impl Registries {
         })
         .await
         .map(|_| ())
-        .map_err(|e| self.oci_err(&reference.whole(), &host, e))
+        .map_err(|e| self.oci_err(&image, &format!("blob {digest}"), &host, e))
     }
 
     /// Pushes a manifest or index, exactly these bytes.
@@ -1135,7 +1241,10 @@ impl Registries {
         media_type: &str,
     ) -> Result<(), RegistryError> {
         let host = reference.registry().to_string();
-        let ct = HeaderValue::from_str(media_type).map_err(|e| RegistryError::Setup(e.to_string()))?;
+        let ct = HeaderValue::from_str(media_type).map_err(|source| RegistryError::ContentType {
+            media_type: media_type.to_string(),
+            source,
+        })?;
         let body = bytes::Bytes::copy_from_slice(raw);
         let image = reference.whole();
         let tries = Tries::new(&image, "manifest".into(), None);
@@ -1144,7 +1253,7 @@ impl Registries {
         })
         .await
         .map(|_| ())
-        .map_err(|e| self.oci_err(&reference.whole(), &host, e))
+        .map_err(|e| self.oci_err(&image, "manifest", &host, e))
     }
 
     /// A reference on a host (no mirror), for pushing.
@@ -1166,22 +1275,23 @@ enum BlobFailure {
 
 /// What the lock records for a fetched top manifest or index.
 pub fn locked_from_manifest(
-    name: &str,
+    name: &ImageRef,
     raw: &[u8],
     digest: &Digest,
     platforms: &[String],
     source: Option<String>,
 ) -> Result<LockedImage, RegistryError> {
     let media_type = media::media_type_of(raw).ok_or_else(|| RegistryError::Manifest {
-        image: name.into(),
+        image: name.to_string(),
         message: "not a manifest or an index".into(),
     })?;
     let mut locked = LockedImage {
-        name: name.to_string(),
+        name: name.clone(),
         digest: digest.clone(),
-        media_type: MediaType::parse(&media_type).map_err(|e| RegistryError::Manifest {
-            image: name.into(),
-            message: e.to_string(),
+        media_type: MediaType::parse(&media_type).map_err(|e| RegistryError::Invalid {
+            image: name.to_string(),
+            what: "its media type".into(),
+            source: Box::new(e),
         })?,
         platforms: Vec::new(),
         carried_digest: None,
@@ -1190,10 +1300,12 @@ pub fn locked_from_manifest(
     if !media::is_index(&media_type) {
         return Ok(locked);
     }
-    let index = media::parse_index(raw).map_err(|message| RegistryError::Manifest {
-        image: name.into(),
-        message,
-    })?;
+    let invalid = |what: &str, source: BoxError| RegistryError::Invalid {
+        image: name.to_string(),
+        what: what.to_string(),
+        source,
+    };
+    let index = media::parse_index(raw).map_err(|e| invalid("not an image index", Box::new(e)))?;
     let mut entries: Vec<(Platform, Digest)> = Vec::new();
     for e in &index.manifests {
         // Attestations (`unknown/unknown`) and platforms that are not
@@ -1204,10 +1316,7 @@ pub fn locked_from_manifest(
         else {
             continue;
         };
-        let d = Digest::parse(&e.digest).map_err(|e| RegistryError::Manifest {
-            image: name.into(),
-            message: format!("index: {e}"),
-        })?;
+        let d = Digest::parse(&e.digest).map_err(|e| invalid("an entry of its index", Box::new(e)))?;
         entries.push((p, d));
     }
     for want in platforms {
@@ -1218,7 +1327,7 @@ pub fn locked_from_manifest(
             }),
             None => {
                 return Err(RegistryError::NoPlatform {
-                    image: name.into(),
+                    image: name.to_string(),
                     platform: want.clone(),
                     available: entries
                         .iter()
@@ -1230,10 +1339,7 @@ pub fn locked_from_manifest(
         }
     }
     if locked.platforms.len() < entries.len() {
-        let filtered = filter_index(raw, &locked.platforms).map_err(|message| RegistryError::Manifest {
-            image: name.into(),
-            message,
-        })?;
+        let filtered = filter_index(raw, &locked.platforms).map_err(|e| invalid("not an image index", Box::new(e)))?;
         locked.carried_digest = Some(digest_of(&filtered));
     }
     Ok(locked)
@@ -1241,17 +1347,16 @@ pub fn locked_from_manifest(
 
 /// The index listing only the carried platforms' manifests: every other byte
 /// of the upstream index kept in order, so the result is the same each time.
-pub fn filter_index(raw: &[u8], keep: &[LockedPlatform]) -> Result<Vec<u8>, String> {
-    let mut v: Value = serde_json::from_slice(raw).map_err(|e| format!("not an index: {e}"))?;
-    let manifests = v
-        .get_mut("manifests")
-        .and_then(Value::as_array_mut)
-        .ok_or("an index without manifests")?;
+pub fn filter_index(raw: &[u8], keep: &[LockedPlatform]) -> Result<Vec<u8>, serde_json::Error> {
+    let mut v: Value = serde_json::from_slice(raw)?;
+    let Some(manifests) = v.get_mut("manifests").and_then(Value::as_array_mut) else {
+        return Err(serde::de::Error::custom("it lists no manifests"));
+    };
     manifests.retain(|m| {
         keep.iter()
             .any(|k| m.get("digest").and_then(Value::as_str) == Some(k.digest.as_str()))
     });
-    serde_json::to_vec(&v).map_err(|e| e.to_string())
+    serde_json::to_vec(&v)
 }
 
 /// Builds the carried image from its lock entry and top manifest, getting
@@ -1261,17 +1366,34 @@ where
     F: Fn(Digest) -> Fut,
     Fut: Future<Output = Result<Vec<u8>, RegistryError>>,
 {
-    let name = locked.name.clone();
+    let name = locked.name.to_string();
     let bad = |message: String| RegistryError::Manifest {
         image: name.clone(),
         message,
     };
+    // A lock written before media types were recorded names no index: the
+    // manifest says its own media type, for the seal and the layout.
+    let index = media::is_index(&locked.media_type);
+    let top_type = if locked.media_type.is_empty() {
+        let declared = media::media_type_of(&top).ok_or_else(|| bad("not a manifest or an index".into()))?;
+        MediaType::parse(&declared).map_err(|e| RegistryError::Invalid {
+            image: name.clone(),
+            what: "its media type".into(),
+            source: Box::new(e),
+        })?
+    } else {
+        locked.media_type.clone()
+    };
     let mut manifests = Vec::new();
     let mut blobs = Vec::new();
-    let (digest, media_type, top_raw) = if media::is_index(&locked.media_type) {
+    let (digest, media_type, top_raw) = if index {
         let carried = match &locked.carried_digest {
             Some(c) => {
-                let filtered = filter_index(&top, &locked.platforms).map_err(bad)?;
+                let filtered = filter_index(&top, &locked.platforms).map_err(|e| RegistryError::Invalid {
+                    image: name.clone(),
+                    what: "not an image index".into(),
+                    source: Box::new(e),
+                })?;
                 if digest_of(&filtered) != *c {
                     return Err(bad(format!("the index filtered to the locked platforms is not {c}")));
                 }
@@ -1279,11 +1401,11 @@ where
             }
             None => top,
         };
-        (locked.site_digest().clone(), locked.media_type.to_string(), carried)
+        (locked.site_digest().clone(), top_type, carried)
     } else {
-        (locked.digest.clone(), locked.media_type.to_string(), top)
+        (locked.digest.clone(), top_type, top)
     };
-    let child_manifests: Vec<(Digest, Vec<u8>)> = if media::is_index(&media_type) {
+    let child_manifests: Vec<(Digest, Vec<u8>)> = if index {
         let mut v = Vec::new();
         for p in &locked.platforms {
             v.push((p.digest.clone(), get(p.digest.clone()).await?));
@@ -1292,18 +1414,26 @@ where
     } else {
         vec![(digest.clone(), top_raw.clone())]
     };
-    manifests.push((digest.clone(), media_type.clone(), top_raw.clone()));
-    let checked = |d: &str| Digest::parse(d).map_err(|e| bad(format!("manifest {d}: {e}")));
+    manifests.push((digest.clone(), media_type.to_string(), top_raw.clone()));
+    let invalid = |what: String, source: BoxError| RegistryError::Invalid {
+        image: name.clone(),
+        what,
+        source,
+    };
+    let checked = |m: &Digest, d: &str| {
+        Digest::parse(d).map_err(|e| invalid(format!("manifest {m}: a digest it names"), Box::new(e)))
+    };
     for (d, raw) in &child_manifests {
-        let m = media::parse_manifest(raw).map_err(|e| bad(format!("manifest {d}: {e}")))?;
+        let m = media::parse_manifest(raw)
+            .map_err(|e| invalid(format!("manifest {d}: not an image manifest"), Box::new(e)))?;
         blobs.push(Blob {
-            digest: checked(&m.config.digest)?,
+            digest: checked(d, &m.config.digest)?,
             size: m.config.size as u64,
             media_type: m.config.media_type.clone(),
         });
         for l in &m.layers {
             blobs.push(Blob {
-                digest: checked(&l.digest)?,
+                digest: checked(d, &l.digest)?,
                 size: l.size as u64,
                 media_type: l.media_type.clone(),
             });

@@ -43,8 +43,8 @@ struct Profile {
     rsa: bool,
 }
 
-fn err(e: impl std::fmt::Display) -> PkiError {
-    PkiError::Cert(e.to_string())
+fn err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> PkiError {
+    PkiError::crypto("a certificate could not be made or encoded", e)
 }
 
 impl BuilderProfile for Profile {
@@ -197,8 +197,7 @@ pub fn from_pem_chain(pem: &str) -> Result<Vec<Certificate>, PkiError> {
         let block = &rest[start..start + end + end_marker.len()];
         use der::DecodePem;
         out.push(
-            Certificate::from_pem(block.as_bytes())
-                .map_err(|e| PkiError::Pem(format!("cannot read a certificate: {e}")))?,
+            Certificate::from_pem(block.as_bytes()).map_err(|e| PkiError::crypto("cannot read a certificate", e))?,
         );
         rest = &rest[start + end + end_marker.len()..];
     }

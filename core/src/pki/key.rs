@@ -37,7 +37,7 @@ impl PrivateKey {
             KeyType::Rsa3072 => 3072,
             KeyType::Rsa4096 => 4096,
         };
-        let key = rsa::PrivateKey::new(rng, bits).map_err(|e| PkiError::Key(format!("RSA key generation: {e}")))?;
+        let key = rsa::PrivateKey::new(rng, bits).map_err(|e| PkiError::crypto("cannot generate an RSA key", e))?;
         Ok(PrivateKey::Rsa(Box::new(key)))
     }
 
@@ -59,7 +59,7 @@ impl PrivateKey {
             PrivateKey::Ecdsa(k) => k.to_pkcs8_pem(LineEnding::LF),
             PrivateKey::Rsa(k) => k.to_pkcs8_pem(LineEnding::LF),
         }
-        .map_err(|e| PkiError::Key(format!("encoding a private key: {e}")))?;
+        .map_err(|e| PkiError::crypto("cannot encode a private key", e))?;
         Ok(pem.to_string())
     }
 
@@ -74,7 +74,7 @@ impl PrivateKey {
                     .and_then(|r| r.strip_suffix("-----"))
             })
             .ok_or_else(|| PkiError::Pem("no PEM block (-----BEGIN ...-----) found".into()))?;
-        let bad = |e: &dyn std::fmt::Display| PkiError::Pem(format!("cannot read the {label}: {e}"));
+        let bad = |e: Box<dyn std::error::Error + Send + Sync>| PkiError::crypto(format!("cannot read the {label}"), e);
         match label {
             "PRIVATE KEY" => {
                 if let Ok(k) = p256::SecretKey::from_pkcs8_pem(pem) {
@@ -82,16 +82,16 @@ impl PrivateKey {
                 }
                 rsa::PrivateKey::from_pkcs8_pem(pem)
                     .map(|k| PrivateKey::Rsa(Box::new(k)))
-                    .map_err(|e| bad(&e))
+                    .map_err(|e| bad(e.into()))
             }
             "EC PRIVATE KEY" => p256::SecretKey::from_sec1_pem(pem)
                 .map(PrivateKey::Ecdsa)
-                .map_err(|e| bad(&e)),
+                .map_err(|e| bad(e.into())),
             "RSA PRIVATE KEY" => {
                 use pkcs1::DecodeRsaPrivateKey;
                 rsa::PrivateKey::from_pkcs1_pem(pem)
                     .map(|k| PrivateKey::Rsa(Box::new(k)))
-                    .map_err(|e| bad(&e))
+                    .map_err(|e| bad(e.into()))
             }
             "ENCRYPTED PRIVATE KEY" => Err(PkiError::Pem("the key is encrypted; decrypt it first".into())),
             other => Err(PkiError::Pem(format!("a `{other}` block is not a private key"))),
@@ -103,9 +103,9 @@ impl PrivateKey {
             PrivateKey::Ecdsa(k) => k.public_key().to_public_key_der(),
             PrivateKey::Rsa(k) => k.to_public_key().to_public_key_der(),
         }
-        .map_err(|e| PkiError::Key(format!("encoding a public key: {e}")))?;
+        .map_err(|e| PkiError::crypto("cannot encode a public key", e))?;
         use der::Decode;
-        SubjectPublicKeyInfoOwned::from_der(der.as_bytes()).map_err(|e| PkiError::Key(e.to_string()))
+        SubjectPublicKeyInfoOwned::from_der(der.as_bytes()).map_err(|e| PkiError::crypto("cannot read a public key", e))
     }
 
     /// SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`).
@@ -114,6 +114,6 @@ impl PrivateKey {
             PrivateKey::Ecdsa(k) => k.public_key().to_public_key_pem(LineEnding::LF),
             PrivateKey::Rsa(k) => k.to_public_key().to_public_key_pem(LineEnding::LF),
         }
-        .map_err(|e| PkiError::Key(format!("encoding a public key: {e}")))
+        .map_err(|e| PkiError::crypto("cannot encode a public key", e))
     }
 }

@@ -13,7 +13,7 @@ use x509_cert::certificate::Certificate;
 use super::PkiError;
 use super::cert::{self, Usage, Window};
 use super::key::PrivateKey;
-use crate::diag::{Diagnostic, Diagnostics};
+use crate::diag::{self, Code, Diagnostic, Diagnostics};
 use crate::spec::Site;
 
 pub const SECRETS_KIND: &str = "SiteSecrets";
@@ -691,7 +691,7 @@ impl SiteSecrets {
         let mut d = Diagnostics::default();
         if self.kind != SECRETS_KIND || self.api_version != crate::spec::API_VERSION {
             d.error(
-                "secrets",
+                Code::Secrets,
                 "kind",
                 "this is not a meshbundle secrets file",
                 "generate one with `meshbundle secrets generate`",
@@ -699,20 +699,20 @@ impl SiteSecrets {
         }
         // The token and certificate key are checked when read (their types).
         for (name, p) in self.pairs() {
-            check_pair(&mut d, &name, p, true, now);
+            check_pair(&mut d, &field_path(&name), p, true, now);
         }
         match PrivateKey::from_pem(&self.kubeadm.service_account.private_key) {
             Err(e) => d.error(
-                "secrets",
+                Code::Secrets,
                 "kubeadm.serviceAccount.privateKey",
-                e.to_string(),
+                crate::error_text(&e),
                 "the PEM is damaged; restore the file from a backup",
             ),
             Ok(k) => {
                 if k.public_pem().ok().as_deref().map(str::trim) != Some(self.kubeadm.service_account.public_key.trim())
                 {
                     d.error(
-                        "secrets",
+                        Code::Secrets,
                         "kubeadm.serviceAccount.publicKey",
                         "the service-account public key does not match its private key",
                         "restore the file from a backup",
@@ -725,8 +725,8 @@ impl SiteSecrets {
                 && cert::issuer(&ic) != cert::subject(&rc)
             {
                 d.error(
-                    "secrets",
-                    format!("istio.intermediates.{cluster}"),
+                    Code::Secrets,
+                    diag::join("istio.intermediates", cluster),
                     "the intermediate was not issued by this root",
                     "run `meshbundle secrets rotate` to issue one from the root",
                 );
@@ -749,7 +749,7 @@ impl SiteSecrets {
         let mut d = Diagnostics(self.check_material(now));
         if self.site != site.metadata.name {
             d.error(
-                "secrets",
+                Code::Secrets,
                 "site",
                 format!(
                     "these secrets belong to site `{}`, not `{}`",
@@ -761,15 +761,15 @@ impl SiteSecrets {
         let cluster = site.istio_cluster_name();
         if !self.istio.intermediates.contains_key(&cluster) {
             d.error(
-                "secrets",
-                format!("istio.intermediates.{cluster}"),
+                Code::Secrets,
+                diag::join("istio.intermediates", &cluster),
                 format!("there is no Istio intermediate CA for cluster `{cluster}`"),
                 "run `meshbundle secrets rotate` to issue one",
             );
         }
         match (&self.ingress, ingress_hosts(site).is_empty()) {
             (None, false) => d.error(
-                "secrets",
+                Code::Secrets,
                 "ingress",
                 "the ingress gateway has TLS hosts but the secrets have no certificate for them",
                 "run `meshbundle secrets rotate` to issue one",
@@ -780,7 +780,7 @@ impl SiteSecrets {
                     for host in ingress_hosts(site) {
                         if !names.iter().any(|n| cert::name_covers(n, &host)) {
                             d.error(
-                                "secrets",
+                                Code::Secrets,
                                 "ingress.cert",
                                 format!("the ingress certificate does not cover `{host}`"),
                                 "run `meshbundle secrets rotate` after changing the hosts",
@@ -796,7 +796,7 @@ impl SiteSecrets {
             let have = self.alertmanager.clone().unwrap_or_default();
             if am.receivers.email.as_ref().is_some_and(|e| e.auth_username.is_some()) && have.smtp_password.is_none() {
                 d.error(
-                    "secrets",
+                    Code::Secrets,
                     "alertmanager.smtpPassword",
                     "the SMTP relay needs a password (spec.observability.alertmanager.receivers.email.authUsername is set) and the secrets have none",
                     "add `alertmanager: {smtpPassword: ...}` to the secrets file (keep it 0600), or remove authUsername if the relay takes mail without a login",
@@ -804,7 +804,7 @@ impl SiteSecrets {
             }
             if am.receivers.webhook.as_ref().is_some_and(|w| w.bearer_token) && have.webhook_bearer_token.is_none() {
                 d.error(
-                    "secrets",
+                    Code::Secrets,
                     "alertmanager.webhookBearerToken",
                     "the webhook needs a bearer token (spec.observability.alertmanager.receivers.webhook.bearerToken is true) and the secrets have none",
                     "add `alertmanager: {webhookBearerToken: ...}` to the secrets file (keep it 0600), or set bearerToken to false",
@@ -813,7 +813,7 @@ impl SiteSecrets {
         }
         if self.addons.is_none() && needs_addon_secrets(site) {
             d.error(
-                "secrets",
+                Code::Secrets,
                 "addons",
                 "the secrets have no Grafana and Kiali credentials (the file predates them)",
                 "run `meshbundle secrets rotate` to add them; it keeps the roots and the join token",
@@ -823,14 +823,25 @@ impl SiteSecrets {
     }
 }
 
+/// The field path of a certificate and key named as [`SiteSecrets::pairs`]
+/// names them: a cluster's name is a key of `istio.intermediates`, written
+/// `["NAME"]` when it is not an identifier (`istio.intermediates["prod-site"]`).
+fn field_path(name: &str) -> String {
+    match name.strip_prefix("istio.intermediates.") {
+        Some(cluster) => diag::join("istio.intermediates", cluster),
+        None => name.to_string(),
+    }
+}
+
+/// Checks one certificate and its key; `name` is their field path.
 fn check_pair(d: &mut Diagnostics, name: &str, p: &CertKey, must_be_ca: bool, now: u64) {
     let c = match cert::from_pem(&p.cert) {
         Ok(c) => c,
         Err(e) => {
             d.error(
-                "secrets",
+                Code::Secrets,
                 format!("{name}.cert"),
-                e.to_string(),
+                crate::error_text(&e),
                 "the PEM is damaged; restore the file from a backup",
             );
             return;
@@ -840,9 +851,9 @@ fn check_pair(d: &mut Diagnostics, name: &str, p: &CertKey, must_be_ca: bool, no
         Ok(k) => k,
         Err(e) => {
             d.error(
-                "secrets",
+                Code::Secrets,
                 format!("{name}.key"),
-                e.to_string(),
+                crate::error_text(&e),
                 "the PEM is damaged; restore the file from a backup",
             );
             return;
@@ -851,7 +862,7 @@ fn check_pair(d: &mut Diagnostics, name: &str, p: &CertKey, must_be_ca: bool, no
     match cert::key_matches(&c, &k) {
         Ok(true) => {}
         _ => d.error(
-            "secrets",
+            Code::Secrets,
             format!("{name}.key"),
             "the private key does not belong to the certificate",
             "put back the key generated with this certificate, or regenerate both",
@@ -859,7 +870,7 @@ fn check_pair(d: &mut Diagnostics, name: &str, p: &CertKey, must_be_ca: bool, no
     }
     if must_be_ca && !cert::is_ca(&c) {
         d.error(
-            "secrets",
+            Code::Secrets,
             format!("{name}.cert"),
             "this certificate is not a CA",
             "regenerate it",
@@ -867,7 +878,7 @@ fn check_pair(d: &mut Diagnostics, name: &str, p: &CertKey, must_be_ca: bool, no
     }
     if cert::not_after(&c) <= now {
         d.error(
-            "secrets",
+            Code::Secrets,
             format!("{name}.cert"),
             format!(
                 "`{}` expired on {}",

@@ -59,6 +59,19 @@ fn internal(name: &str, what: impl std::fmt::Display) -> RenderError {
     }
 }
 
+/// Part of an addon's manifest that does not read, with the parser's error.
+pub(crate) fn unreadable(
+    name: &str,
+    what: impl Into<String>,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> RenderError {
+    RenderError::UpstreamUnreadable {
+        name: format!("manifest/addon-{name}"),
+        what: what.into(),
+        source: source.into(),
+    }
+}
+
 /// The documents of a multi-document manifest, comments and empty documents left out.
 pub(crate) fn documents(name: &str, text: &str) -> Result<Vec<Value>, RenderError> {
     let mut docs = Vec::new();
@@ -68,7 +81,7 @@ pub(crate) fn documents(name: &str, text: &str) -> Result<Vec<Value>, RenderErro
             .lines()
             .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
         if has_content {
-            let v: Value = crate::yaml::value_from_str(current).map_err(|e| internal(name, e))?;
+            let v: Value = crate::yaml::value_from_str(current).map_err(|e| unreadable(name, "a document", e))?;
             if !v.is_null() {
                 docs.push(v);
             }
@@ -307,7 +320,7 @@ fn scrape_jobs(ctx: &Ctx, docs: &mut [Value]) -> Result<(), RenderError> {
         .ok_or_else(|| internal("prometheus", "prometheus.yml is not text"))?;
     let mut config: Value = ctx
         .value_from_str(text)
-        .map_err(|e| internal("prometheus", format!("prometheus.yml: {e}")))?;
+        .map_err(|e| unreadable("prometheus", "prometheus.yml", e))?;
     let jobs = config
         .get_mut("scrape_configs")
         .and_then(Value::as_array_mut)
@@ -485,7 +498,7 @@ fn kiali(ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
         .and_then(|p| container_mut(p, "kiali"))
         .and_then(|c| c.get("image").and_then(Value::as_str).map(str::to_string))
         .ok_or_else(|| internal("kiali", "no container `kiali` in a Deployment `kiali`"))?;
-    let image = ImageRef::parse(&image).map_err(|e| internal("kiali", e))?;
+    let image = ImageRef::parse(&image).map_err(|e| unreadable("kiali", "the image of container `kiali`", e))?;
 
     let cm = h
         .docs
@@ -496,7 +509,9 @@ fn kiali(ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
         .pointer("/data/config.yaml")
         .and_then(Value::as_str)
         .ok_or_else(|| internal("kiali", "no config.yaml"))?;
-    let mut config: Value = ctx.value_from_str(text).map_err(|e| internal("kiali", e))?;
+    let mut config: Value = ctx
+        .value_from_str(text)
+        .map_err(|e| unreadable("kiali", "config.yaml", e))?;
     let major = kiali_major(&config);
     let obj = |v: &mut Value, key: &str| -> Result<(), RenderError> {
         match v.get(key) {

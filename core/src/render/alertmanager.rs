@@ -224,7 +224,7 @@ fn objects(ctx: &Ctx) -> Result<Vec<Value>, RenderError> {
         data.insert(EMAIL_CA_KEY.into(), pem.clone().into());
     }
     let checksum = hex::encode(Sha256::digest(
-        serde_json::to_vec(&data).map_err(|e| RenderError::Internal(e.to_string()))?,
+        serde_json::to_vec(&data).map_err(|e| RenderError::encode("JSON", e))?,
     ));
     let config_map = json!({
         "apiVersion": "v1",

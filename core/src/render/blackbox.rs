@@ -39,7 +39,8 @@ use std::net::IpAddr;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::{Ctx, RenderError, addons::PULL_POLICY};
+use super::addons::{self, PULL_POLICY};
+use super::{Ctx, RenderError};
 use crate::spec::{Role, Site};
 use crate::tree::FileTree;
 
@@ -264,7 +265,7 @@ pub(crate) fn add_scrape_configs(ctx: &Ctx, docs: &mut [Value]) -> Result<(), Re
         .ok_or_else(|| bad("prometheus.yml is not text"))?;
     let mut config: Value = ctx
         .value_from_str(text)
-        .map_err(|e| bad(&format!("prometheus.yml: {e}")))?;
+        .map_err(|e| addons::unreadable("prometheus", "prometheus.yml", e))?;
     let jobs = config
         .get_mut("scrape_configs")
         .and_then(Value::as_array_mut)

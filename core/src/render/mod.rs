@@ -187,6 +187,14 @@ pub enum RenderError {
     Invalid(Vec<Diagnostic>),
     #[error("upstream file {name}: {reason}")]
     Upstream { name: String, reason: String },
+    /// Part of an upstream file that does not read: the parser's error kept whole.
+    #[error("upstream file {name}: {what}")]
+    UpstreamUnreadable {
+        name: String,
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error(
         "the lock does not cover what the spec needs: {}; run `meshbundle lock` on the spec again (it keeps every pin it can)",
         .0.join(", ")
@@ -198,11 +206,28 @@ pub enum RenderError {
     Pki(#[from] PkiError),
     #[error("internal: {0}")]
     Internal(String),
+    /// A file meshbundle writes that could not be encoded: a bug.
+    #[error("internal: cannot write {what}")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl RenderError {
+    /// A file meshbundle writes (`what`: YAML, TOML, JSON) that could not be encoded.
+    pub(crate) fn encode(what: &'static str, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        RenderError::Encode {
+            what,
+            source: source.into(),
+        }
+    }
 }
 
 impl From<crate::yaml::YamlError> for RenderError {
     fn from(e: crate::yaml::YamlError) -> Self {
-        RenderError::Internal(e.to_string())
+        RenderError::encode("YAML", e)
     }
 }
 
@@ -288,7 +313,7 @@ impl<'a> Ctx<'a> {
             return upstream.to_string();
         };
         let site = r.in_registry(&self.site.spec.registry);
-        match self.lock.and_then(|l| l.image(&r.tagged())) {
+        match self.lock.and_then(|l| l.image(&r.without_digest())) {
             Some(locked) => site.with_digest(locked.site_digest()).to_string(),
             None => site.to_string(),
         }

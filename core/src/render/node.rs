@@ -130,7 +130,7 @@ pub(crate) fn containerd_config(ctx: &Ctx) -> Result<String, RenderError> {
     let mut root = Table::new();
     root.insert("version".into(), Toml::Integer(version));
     root.insert("plugins".into(), plugins);
-    let body = toml::to_string(&root).map_err(|e| RenderError::Internal(e.to_string()))?;
+    let body = toml::to_string(&root).map_err(|e| RenderError::encode("TOML", e))?;
     Ok(format!("{}{body}", ctx.header("#")))
 }
 
@@ -155,7 +155,7 @@ fn hosts_toml(ctx: &Ctx) -> Result<String, RenderError> {
     let mut root = Table::new();
     root.insert("server".into(), Toml::String(server));
     root.insert("host".into(), Toml::Table(hosts));
-    let body = toml::to_string(&root).map_err(|e| RenderError::Internal(e.to_string()))?;
+    let body = toml::to_string(&root).map_err(|e| RenderError::encode("TOML", e))?;
     Ok(format!("{}{body}", ctx.header("#")))
 }
 

@@ -408,7 +408,9 @@ fn send_alerts_to_alertmanager(ctx: &Ctx, h: &mut addons::Hardened) -> Result<()
         .pointer("/data/prometheus.yml")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("no prometheus.yml"))?;
-    let mut config: Value = ctx.value_from_str(text).map_err(|e| bad(&e.to_string()))?;
+    let mut config: Value = ctx
+        .value_from_str(text)
+        .map_err(|e| addons::unreadable("prometheus", "prometheus.yml", e))?;
     let obj = config
         .as_object_mut()
         .ok_or_else(|| bad("prometheus.yml is not a mapping"))?;

@@ -16,7 +16,7 @@ use serde_saphyr::{Spanned, Tagged};
 
 use super::structure::{self, Found, Issue};
 use super::{API_VERSION, KIND, Site};
-use crate::diag::{self, Diagnostic};
+use crate::diag::{self, Code, Diagnostic};
 
 /// Largest spec accepted. A real site spec is a few kilobytes.
 pub const MAX_SPEC_BYTES: usize = 1024 * 1024;
@@ -113,7 +113,7 @@ pub fn load_bytes(bytes: &[u8]) -> Loaded {
 fn text_of(bytes: &[u8]) -> Result<&str, Diagnostic> {
     if bytes.len() > MAX_SPEC_BYTES {
         return Err(Diagnostic::error(
-            "too-large",
+            Code::TooLarge,
             "",
             format!(
                 "the file is {} bytes; a site spec is at most {} bytes",
@@ -125,7 +125,7 @@ fn text_of(bytes: &[u8]) -> Result<&str, Diagnostic> {
     }
     let text = std::str::from_utf8(bytes).map_err(|e| {
         Diagnostic::error(
-            "not-text",
+            Code::NotText,
             "",
             format!(
                 "the file is not UTF-8 text (invalid byte at offset {})",
@@ -136,7 +136,7 @@ fn text_of(bytes: &[u8]) -> Result<&str, Diagnostic> {
     })?;
     if let Some(i) = text.find('\0') {
         return Err(Diagnostic::error(
-            "not-text",
+            Code::NotText,
             "",
             format!("the file contains a NUL byte at offset {i}, so it is not a text file"),
             "a site spec is a YAML text file",
@@ -162,7 +162,7 @@ pub fn load(text: &str) -> Loaded {
             .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
     {
         out.diagnostics.push(Diagnostic::error(
-            "empty",
+            Code::Empty,
             "",
             "the file is empty",
             "start from `meshbundle init`, which writes a complete, commented spec",
@@ -182,7 +182,7 @@ pub fn load(text: &str) -> Loaded {
         let (l, c) = (raw.referenced.line() as u32, raw.referenced.column() as u32);
         out.diagnostics.push(
             Diagnostic::error(
-                "not-a-mapping",
+                Code::NotAMapping,
                 "",
                 format!("the document is {}, not a mapping", kind_of(&value)),
                 "a site spec is a YAML mapping that starts with `apiVersion: meshbundle.dev/v1alpha1` and `kind: Site`",
@@ -230,7 +230,7 @@ fn related(a: &str, b: &str) -> bool {
 /// required" when an unknown field next to it is a misspelt `X`; then sorts
 /// by line (document-wide problems, with no line, first).
 fn tidy(diags: &mut Vec<Diagnostic>) {
-    let quote_fix = |d: &Diagnostic| d.code == "invalid-type" && d.hint.starts_with("quote it");
+    let quote_fix = |d: &Diagnostic| d.code == Code::InvalidType && d.hint.starts_with("quote it");
     let parent = |p: &str| p.rfind(['.', '[']).map(|i| p[..i].to_string()).unwrap_or_default();
     let last = |p: &str| p.rsplit('.').next().unwrap_or(p).to_string();
     let keep: Vec<bool> = diags
@@ -239,10 +239,10 @@ fn tidy(diags: &mut Vec<Diagnostic>) {
             if quote_fix(d) && diags.iter().any(|o| o.is_error() && !quote_fix(o) && o.path == d.path) {
                 return false;
             }
-            if d.code == "missing-field" {
+            if d.code == Code::MissingField {
                 let misspelt = format!("did you mean `{}`", last(&d.path));
                 return !diags.iter().any(|o| {
-                    o.code == "unknown-field" && parent(&o.path) == parent(&d.path) && o.hint.contains(&misspelt)
+                    o.code == Code::UnknownField && parent(&o.path) == parent(&d.path) && o.hint.contains(&misspelt)
                 });
             }
             true
@@ -257,7 +257,7 @@ fn check_header(top: &Map<String, Value>, diags: &mut Vec<Diagnostic>) {
     match top.get("apiVersion") {
         Some(Value::String(v)) if v == API_VERSION => {}
         Some(Value::String(v)) => diags.push(Diagnostic::error(
-            "api-version",
+            Code::ApiVersion,
             "apiVersion",
             format!("`{v}` is not an apiVersion this meshbundle reads"),
             format!("use `apiVersion: {API_VERSION}`"),
@@ -267,7 +267,7 @@ fn check_header(top: &Map<String, Value>, diags: &mut Vec<Diagnostic>) {
     match top.get("kind") {
         Some(Value::String(k)) if k == KIND => {}
         Some(Value::String(k)) => diags.push(Diagnostic::error(
-            "kind",
+            Code::Kind,
             "kind",
             format!("`{k}` is not a kind this meshbundle reads"),
             format!("use `kind: {KIND}`"),
@@ -329,7 +329,7 @@ fn read_typed(value: &mut Value, pos: &Positions) -> (Option<Site>, Vec<Diagnost
                     "see `meshbundle schema` for the allowed values"
                 };
                 diags.push(Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     path,
                     first_sentence(&e.error.to_string()),
                     hint,
@@ -363,7 +363,12 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
                 None if known.is_empty() => "remove it".to_string(),
                 None => format!("remove it; the fields here are {}", list(&known)),
             };
-            let diagnostic = Diagnostic::error("unknown-field", path.clone(), format!("unknown field `{name}`"), hint);
+            let diagnostic = Diagnostic::error(
+                Code::UnknownField,
+                path.clone(),
+                format!("unknown field `{name}`"),
+                hint,
+            );
             Fix {
                 diagnostic,
                 action: Action::Remove(path),
@@ -376,7 +381,7 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
                 "registry" => "set `spec.registry` to the site registry as `host:port`".to_string(),
                 _ => format!("add `{name}`"),
             };
-            let diagnostic = Diagnostic::error("missing-field", field_path, format!("`{name}` is required"), hint);
+            let diagnostic = Diagnostic::error(Code::MissingField, field_path, format!("`{name}` is required"), hint);
             Fix {
                 diagnostic,
                 action: Action::Stop,
@@ -392,7 +397,7 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
                 }
             };
             let diagnostic = Diagnostic::error(
-                "invalid-value",
+                Code::InvalidValue,
                 path.clone(),
                 format!("`{found}` is not a valid value"),
                 hint,
@@ -410,7 +415,7 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
                 && let (Some(text), Some(Value::Number(_) | Value::Bool(_))) = (pos.raw.get(&path), current)
             {
                 let diagnostic = Diagnostic::error(
-                    "invalid-type",
+                    Code::InvalidType,
                     path.clone(),
                     format!("`{text}` is read as {}, not as text", with_article(found)),
                     format!("quote it: \"{text}\""),
@@ -430,7 +435,7 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
                 _ => with_article(found),
             };
             let diagnostic = Diagnostic::error(
-                "invalid-type",
+                Code::InvalidType,
                 path.clone(),
                 format!("expected {expected}, found {shown}"),
                 hint,
@@ -448,7 +453,7 @@ fn structural_diagnostic(f: Found, value: &Value, pos: &Positions) -> Fix {
                 Some((_, max)) if max.len() >= 10 => (format!("{found} is too large"), format!("use at most {max}")),
                 _ => (format!("{found} is out of range"), format!("use a value from {range}")),
             };
-            let diagnostic = Diagnostic::error("invalid-value", path.clone(), message, hint);
+            let diagnostic = Diagnostic::error(Code::InvalidValue, path.clone(), message, hint);
             Fix {
                 diagnostic,
                 action: Action::Remove(path),
@@ -730,7 +735,7 @@ fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
 /// reported without a field: find it by reading the text again without that
 /// tag, and taking the field that starts last on its line before it.
 fn with_tag_path(mut d: Diagnostic, text: &str) -> Diagnostic {
-    if d.code != "yaml-tag" || !d.path.is_empty() || d.line == 0 {
+    if d.code != Code::YamlTag || !d.path.is_empty() || d.line == 0 {
         return d;
     }
     let line = d.line as usize - 1;
@@ -767,7 +772,7 @@ fn first_tag(node: &Node, path: &str) -> Option<Diagnostic> {
         let shown: String = written.chars().take(80).flat_map(char::escape_debug).collect();
         return Some(
             Diagnostic::error(
-                "yaml-tag",
+                Code::YamlTag,
                 path,
                 format!("the YAML tag `{shown}` is not allowed"),
                 TAG_HINT,
@@ -807,9 +812,9 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
             let (what, hint) = budget_sentence(breach);
             // A second document is a shape error, not a size limit.
             let d = if breach.starts_with("Documents") {
-                Diagnostic::error("yaml", "", what, hint)
+                Diagnostic::error(Code::Yaml, "", what, hint)
             } else {
-                Diagnostic::error("yaml-budget", "", what, hint)
+                Diagnostic::error(Code::YamlBudget, "", what, hint)
             };
             return d.at(line, col);
         }
@@ -822,7 +827,7 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
         {
             let what =
                 if tag.starts_with('!') { format!("the YAML tag `{tag}` is not allowed") } else { "a YAML tag is not allowed here".into() };
-            return Diagnostic::error("yaml-tag", "", what, TAG_HINT).at(line, col);
+            return Diagnostic::error(Code::YamlTag, "", what, TAG_HINT).at(line, col);
         }
         // The parser names the flow collection when the text ends inside it.
         // A `[` left open above a later `key: value` line fails there instead
@@ -838,7 +843,7 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
         if let Some((open, l, c)) = unclosed_flow(text, line, col).filter(cause) {
             let close = if open == '[' { ']' } else { '}' };
             return Diagnostic::error(
-                "yaml",
+                Code::Yaml,
                 "",
                 format!("invalid YAML: the `{open}` here is never closed ({message})"),
                 format!("close it with `{close}` on the same line, or quote the value if it is text that starts with `{open}`"),
@@ -852,7 +857,7 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
         } else {
             "fix the YAML syntax at that place (indentation, a missing `:` or an unclosed quote)"
         };
-        Diagnostic::error("yaml", "", format!("invalid YAML: {message}"), hint).at(line, col)
+        Diagnostic::error(Code::Yaml, "", format!("invalid YAML: {message}"), hint).at(line, col)
     })
 }
 
@@ -1122,7 +1127,7 @@ mod tests {
             ));
         }
         let d = parse_yaml(&text).unwrap_err();
-        assert_eq!(d.code, "yaml-budget");
+        assert_eq!(d.code, Code::YamlBudget);
         assert!(
             !d.message.contains('{') && !d.message.contains("budget") && !d.message.contains("Nodes"),
             "{}",

@@ -11,7 +11,7 @@ use std::ops::Deref;
 use super::Site;
 use super::load::Loaded;
 use crate::catalog::{self, Needs};
-use crate::diag::Diagnostic;
+use crate::diag::{Code, Diagnostic};
 
 /// A site with no validation errors, and what it needs from upstream.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,7 +40,7 @@ impl Validated {
         match catalog::needs(&site) {
             Some(needs) => Ok(Validated { site, needs }),
             None => Err(vec![Diagnostic::error(
-                "catalog",
+                Code::Catalog,
                 "spec",
                 "the spec names versions the catalog lacks, although validation passed",
                 "report this as a bug",

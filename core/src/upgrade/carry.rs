@@ -123,7 +123,7 @@ impl Carry {
 }
 
 struct OldImage {
-    name: String,
+    name: ImageRef,
     digest: Option<Digest>,
 }
 
@@ -207,14 +207,10 @@ pub(super) fn carry(input: &Input, changes: &mut Vec<Change>) -> Carry {
     let mut counted: BTreeSet<Digest> = BTreeSet::new();
     let mut image_bytes = Some(0u64);
     let mut version_moves: Vec<(String, String, Option<String>, Option<String>)> = Vec::new();
-    let needed_names: BTreeSet<String> = needed.images.iter().map(|n| n.upstream.tagged()).collect();
-    let repo_of = |name: &str| {
-        ImageRef::parse(name)
-            .ok()
-            .map(|r| (r.registry.clone(), r.repository.clone()))
-    };
+    let needed_names: BTreeSet<ImageRef> = needed.images.iter().map(|n| n.upstream.without_digest()).collect();
+    let mut replaced: BTreeSet<ImageRef> = BTreeSet::new();
     for n in &needed.images {
-        let name = n.upstream.tagged();
+        let name = n.upstream.without_digest();
         let digest = input
             .to
             .lock
@@ -222,10 +218,13 @@ pub(super) fn carry(input: &Input, changes: &mut Vec<Change>) -> Carry {
             .map(|l| l.site_digest().clone());
         let same = old_images.iter().find(|o| o.name == name);
         let replaces = if same.is_none() {
-            let repo = (n.upstream.registry.clone(), n.upstream.repository.clone());
             old_images
                 .iter()
-                .find(|o| !needed_names.contains(&o.name) && repo_of(&o.name).as_ref() == Some(&repo))
+                .find(|o| {
+                    !needed_names.contains(&o.name)
+                        && o.name.registry == n.upstream.registry
+                        && o.name.repository == n.upstream.repository
+                })
                 .map(|o| o.name.clone())
         } else {
             None
@@ -255,44 +254,40 @@ pub(super) fn carry(input: &Input, changes: &mut Vec<Change>) -> Carry {
             Some(b) => image_bytes = image_bytes.map(|t| t + b),
             None => {
                 image_bytes = None;
-                out.size.known_after_build.push(name.clone());
+                out.size.known_after_build.push(name.to_string());
             }
         }
         if !follows_version(&n.upstream) {
             let tag = n.upstream.tag.clone();
             match (&replaces, state) {
                 (Some(old), _) => {
-                    let old_tag = ImageRef::parse(old).ok().and_then(|r| r.tag);
-                    version_moves.push((n.used_by.clone(), short(&n.upstream), old_tag, tag));
+                    version_moves.push((n.used_by.clone(), short(&n.upstream), old.tag.clone(), tag));
                 }
                 (None, CarryState::Added) => version_moves.push((n.used_by.clone(), short(&n.upstream), None, tag)),
                 _ => {}
             }
         }
         let old_digest = same.and_then(|o| o.digest.clone());
+        replaced.extend(replaces.clone());
         out.images.push(CarryImage {
-            name,
+            name: name.to_string(),
             state,
             used_by: n.used_by.clone(),
             digest,
             old_digest,
-            replaces,
+            replaces: replaces.map(|r| r.to_string()),
             bytes,
         });
     }
-    let replaced: BTreeSet<String> = out.images.iter().filter_map(|i| i.replaces.clone()).collect();
     for o in &old_images {
         if needed_names.contains(&o.name) {
             continue;
         }
-        if !replaced.contains(&o.name)
-            && let Ok(r) = ImageRef::parse(&o.name)
-            && !follows_version(&r)
-        {
-            version_moves.push((String::new(), short(&r), r.tag.clone(), None));
+        if !replaced.contains(&o.name) && !follows_version(&o.name) {
+            version_moves.push((String::new(), short(&o.name), o.name.tag.clone(), None));
         }
         out.images.push(CarryImage {
-            name: o.name.clone(),
+            name: o.name.to_string(),
             state: CarryState::Removed,
             used_by: String::new(),
             digest: None,

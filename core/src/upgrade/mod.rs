@@ -34,6 +34,7 @@ use serde::Serialize;
 
 use crate::catalog::catalog;
 use crate::digest::Digest;
+use crate::image::ImageRef;
 use crate::lock::Lock;
 use crate::spec::Site;
 
@@ -65,7 +66,7 @@ pub struct Carried {
 #[derive(Debug, Clone)]
 pub struct CarriedImage {
     /// The upstream reference it was locked from.
-    pub name: String,
+    pub name: ImageRef,
     pub digest: Digest,
     /// Its manifests, configs and layers.
     pub blobs: Vec<Digest>,
@@ -94,7 +95,7 @@ pub struct Input<'a> {
     /// The previous bundle's seal, when planning from one.
     pub carried: Option<&'a Carried>,
     /// Images whose blobs are known, by upstream reference (`registry/repository:tag`).
-    pub known: &'a BTreeMap<String, KnownImage>,
+    pub known: &'a BTreeMap<ImageRef, KnownImage>,
     /// The new spec's diagnostics as it was loaded; when none are given, the
     /// new site is validated here.
     pub to_diagnostics: Option<&'a [crate::diag::Diagnostic]>,

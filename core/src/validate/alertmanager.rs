@@ -8,7 +8,7 @@
 use std::net::Ipv4Addr;
 
 use super::values::{host_port_problem, is_dns_subdomain, quantity};
-use crate::diag::Diagnostics;
+use crate::diag::{Code, Diagnostics};
 use crate::spec::Site;
 
 const P: &str = "spec.observability.alertmanager";
@@ -91,9 +91,9 @@ fn check_ca(d: &mut Diagnostics, path: String, pem: &Option<String>) {
         && let Err(e) = crate::pki::cert::from_pem(pem)
     {
         d.error(
-            "alertmanager",
+            Code::Alertmanager,
             path,
-            format!("not a PEM certificate: {e}"),
+            format!("not a PEM certificate: {}", crate::error_text(&e)),
             "paste the CA certificate, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----",
         );
     }
@@ -109,7 +109,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     }
     if !obs.addons.prometheus {
         d.error(
-            "alertmanager",
+            Code::Alertmanager,
             format!("{P}.enabled"),
             "Alertmanager receives its alerts from the addon Prometheus, which is off",
             "turn spec.observability.addons.prometheus on, or Alertmanager off",
@@ -117,14 +117,14 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     }
     if !(1..=7).contains(&am.replicas) {
         d.error(
-            "alertmanager",
+            Code::Alertmanager,
             format!("{P}.replicas"),
             format!("{} replicas: Alertmanager needs 1 to 7", am.replicas),
             "use 2 or 3: the pods form a cluster that shares silences and sends each notification once",
         );
     } else if am.replicas == 1 {
         d.warning(
-            "alertmanager",
+            Code::Alertmanager,
             format!("{P}.replicas"),
             "a single Alertmanager: while it restarts or its node is down, no alert is delivered",
             "use 2 or 3 replicas",
@@ -134,14 +134,14 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     if r.none {
         if r.webhook.is_some() || r.email.is_some() {
             d.error(
-                "alertmanager",
+                Code::Alertmanager,
                 format!("{P}.receivers.none"),
                 "`none: true` is given together with a receiver",
                 "remove `none: true` to deliver to the receiver given, or remove the receiver",
             );
         } else {
             d.warning(
-                "alertmanager",
+                Code::Alertmanager,
                 format!("{P}.receivers.none"),
                 "alerts are delivered to no one: they show only in Alertmanager's UI",
                 "add a webhook or an email receiver for a production site",
@@ -149,7 +149,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         }
     } else if r.webhook.is_none() && r.email.is_none() {
         d.error(
-            "alertmanager",
+            Code::Alertmanager,
             format!("{P}.receivers"),
             "Alertmanager runs but no receiver is stated",
             "state where alerts go: `webhook: {url: https://...}`, `email: {smarthost: relay:587, from: ..., to: [...]}`, \
@@ -160,14 +160,14 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         let path = format!("{P}.receivers.webhook");
         if let Some(why) = webhook_url_problem(&w.url) {
             d.error(
-                "alertmanager",
+                Code::Alertmanager,
                 format!("{path}.url"),
                 format!("`{}` is not a webhook URL Alertmanager can use: {why}", w.url),
                 "write it as https://host[:port]/path",
             );
         } else if w.bearer_token && w.url.starts_with("http://") {
             d.error(
-                "alertmanager",
+                Code::Alertmanager,
                 format!("{path}.bearerToken"),
                 "the bearer token would cross the network in clear over http://",
                 "use an https:// URL (with caCertificate for a site CA), or no token",
@@ -175,7 +175,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         }
         if w.ca_certificate.is_some() && w.url.starts_with("http://") {
             d.error(
-                "alertmanager",
+                Code::Alertmanager,
                 format!("{path}.caCertificate"),
                 "a CA certificate for an http:// URL",
                 "use an https:// URL, or remove caCertificate",
@@ -187,7 +187,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         let path = format!("{P}.receivers.email");
         if let Some(why) = host_port_problem(&e.smarthost) {
             d.error(
-                "alertmanager",
+                Code::Alertmanager,
                 format!("{path}.smarthost"),
                 format!("`{}` is not a relay address: {why}", e.smarthost),
                 "write the site's SMTP relay as host:port, e.g. `smtp.example.internal:587`",
@@ -195,7 +195,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         }
         if !is_mail_address(&e.from) {
             d.error(
-                "alertmanager",
+                Code::Alertmanager,
                 format!("{path}.from"),
                 format!("`{}` is not a mail address", e.from),
                 "write it as name@domain, e.g. `alertmanager@example.internal`",
@@ -203,7 +203,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         }
         if e.to.is_empty() {
             d.error(
-                "alertmanager",
+                Code::Alertmanager,
                 format!("{path}.to"),
                 "no recipient",
                 "list who gets the alerts, e.g. `[oncall@example.internal]`",
@@ -212,7 +212,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         for (i, to) in e.to.iter().enumerate() {
             if !is_mail_address(to) {
                 d.error(
-                    "alertmanager",
+                    Code::Alertmanager,
                     format!("{path}.to[{i}]"),
                     format!("`{to}` is not a mail address"),
                     "write it as name@domain, e.g. `oncall@example.internal`",
@@ -223,7 +223,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             && (!(1..=256).contains(&u.len()) || !u.bytes().all(|c| c.is_ascii_graphic()))
         {
             d.error(
-                "alertmanager",
+                Code::Alertmanager,
                 format!("{path}.authUsername"),
                 format!("`{u}` is not a user name"),
                 "1 to 256 printable characters without spaces; the password goes in the secrets file",
@@ -231,7 +231,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         }
         if !e.require_tls && e.auth_username.is_some() {
             d.warning(
-                "alertmanager",
+                Code::Alertmanager,
                 format!("{path}.requireTLS"),
                 "the relay login may cross the network in clear (requireTLS is false)",
                 "set requireTLS: true; the relay must then offer STARTTLS (or listen with TLS on 465)",
@@ -239,7 +239,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         }
         if e.ca_certificate.is_some() && !e.require_tls {
             d.error(
-                "alertmanager",
+                Code::Alertmanager,
                 format!("{path}.caCertificate"),
                 "a CA certificate while requireTLS is false",
                 "set requireTLS: true, or remove caCertificate",
@@ -252,7 +252,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         && !is_dns_subdomain(class)
     {
         d.error(
-            "alertmanager",
+            Code::Alertmanager,
             format!("{P}.storage.storageClassName"),
             format!("`{class}` is not a StorageClass name"),
             "use the name of a StorageClass of the cluster (`kubectl get storageclass`): lowercase letters, digits, `-` and `.`",
@@ -261,7 +261,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     match quantity(&s.size) {
         Some(b) if b >= 1024.0 * 1024.0 && s.size.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.') => {}
         _ => d.error(
-            "alertmanager",
+            Code::Alertmanager,
             format!("{P}.storage.size"),
             format!("`{}` is not a volume size", s.size),
             "write a Kubernetes quantity of at least 1Mi, e.g. `1Gi`",

@@ -10,7 +10,7 @@ use super::values::{
     KUBE_PROXY_CONNTRACK, KUBE_PROXY_CONNTRACK_LIMIT, host_port_problem, is_dns_subdomain, is_label_value,
     is_rfc1123_label, is_sysctl_value, kube_proxy_fixed_sysctls, label_key_problem, sysctl_canonical,
 };
-use crate::diag::{Diagnostics, key_segment};
+use crate::diag::{Code, Diagnostics, key_segment};
 use crate::spec::Site;
 
 const TZ_AREAS: &[&str] = &[
@@ -31,7 +31,7 @@ fn parse_cidr(d: &mut Diagnostics, path: &str, value: &str) -> Option<Ipv4Net> {
     match value.parse::<Ipv4Net>() {
         Ok(net) if net.network() != net.addr() => {
             d.error(
-                "network",
+                Code::Network,
                 path,
                 format!("`{value}` has host bits set"),
                 format!("write the network address: `{}`", net.trunc()),
@@ -41,7 +41,7 @@ fn parse_cidr(d: &mut Diagnostics, path: &str, value: &str) -> Option<Ipv4Net> {
         Ok(net) => Some(net),
         Err(_) => {
             d.error(
-                "network",
+                Code::Network,
                 path,
                 format!("`{value}` is not an IPv4 CIDR"),
                 "write it as address/prefix, e.g. `10.244.0.0/16`",
@@ -78,7 +78,7 @@ fn check_site(site: &Site, d: &mut Diagnostics) {
     let spec = &site.spec;
     if !is_rfc1123_label(&site.metadata.name) {
         d.error(
-            "name",
+            Code::Name,
             "metadata.name",
             format!("`{}` is not a valid site name", site.metadata.name),
             "use lowercase letters, digits and `-` (an RFC 1123 label, at most 63 characters)",
@@ -98,7 +98,7 @@ fn check_site(site: &Site, d: &mut Diagnostics) {
         });
     if !tz_ok {
         d.error(
-            "timezone",
+            Code::Timezone,
             "spec.timezone",
             format!("`{tz}` is not an IANA time zone name"),
             "use a name such as `Etc/UTC` or `Europe/Berlin` (see `timedatectl list-timezones`)",
@@ -107,7 +107,7 @@ fn check_site(site: &Site, d: &mut Diagnostics) {
 
     if spec.architectures.is_empty() {
         d.error(
-            "architectures",
+            Code::Architectures,
             "spec.architectures",
             "no architecture is listed",
             "list `amd64`, `arm64` or both",
@@ -117,7 +117,7 @@ fn check_site(site: &Site, d: &mut Diagnostics) {
     for (i, a) in spec.architectures.iter().enumerate() {
         if !archs.insert(a) {
             d.error(
-                "duplicate",
+                Code::Duplicate,
                 format!("spec.architectures[{i}]"),
                 format!("`{}` is listed twice", a.as_str()),
                 "list each architecture once",
@@ -140,7 +140,7 @@ fn check_networks(site: &Site, d: &mut Diagnostics) -> Networks {
         && overlaps(&p, &s)
     {
         d.error(
-            "network-overlap",
+            Code::NetworkOverlap,
             "spec.kubernetes.podSubnet",
             format!("the pod network {p} overlaps the service network {s}"),
             "choose disjoint networks, e.g. pods 10.244.0.0/16 and services 10.96.0.0/12",
@@ -155,7 +155,7 @@ fn check_networks(site: &Site, d: &mut Diagnostics) -> Networks {
                 && overlaps(&n, &o)
             {
                 d.error(
-                    "network-overlap",
+                    Code::NetworkOverlap,
                     path,
                     format!("the {name} network {o} overlaps the node network {n}"),
                     "pod and service networks must not contain node addresses; pick a range the site does not use",
@@ -167,7 +167,7 @@ fn check_networks(site: &Site, d: &mut Diagnostics) -> Networks {
         && s.prefix_len() < 12
     {
         d.error(
-            "network",
+            Code::Network,
             "spec.kubernetes.serviceSubnet",
             format!("the service network {s} is larger than the API server allows (/12)"),
             "use a /12 or smaller, e.g. 10.96.0.0/12",
@@ -176,7 +176,7 @@ fn check_networks(site: &Site, d: &mut Diagnostics) -> Networks {
     if let Some(p) = pod {
         if p.prefix_len() > 24 {
             d.error(
-                "network",
+                Code::Network,
                 "spec.kubernetes.podSubnet",
                 format!("the pod network {p} is smaller than one node's /24"),
                 "use a /16 or so: each node takes a /24 of it",
@@ -185,7 +185,7 @@ fn check_networks(site: &Site, d: &mut Diagnostics) -> Networks {
             let slots = 1u64 << (24 - p.prefix_len());
             if (spec.nodes.len() as u64) > slots {
                 d.error(
-                    "network",
+                    Code::Network,
                     "spec.kubernetes.podSubnet",
                     format!(
                         "the pod network {p} has room for {slots} nodes (a /24 each), not {}",
@@ -198,7 +198,7 @@ fn check_networks(site: &Site, d: &mut Diagnostics) -> Networks {
     }
     if !is_dns_subdomain(&k.cluster_domain) {
         d.error(
-            "name",
+            Code::Name,
             "spec.kubernetes.clusterDomain",
             format!("`{}` is not a DNS domain", k.cluster_domain),
             "use lowercase DNS labels such as `cluster.local`",
@@ -207,7 +207,7 @@ fn check_networks(site: &Site, d: &mut Diagnostics) -> Networks {
     for (i, san) in k.cert_sans.iter().enumerate() {
         if san.parse::<Ipv4Addr>().is_err() && !is_dns_subdomain(san) {
             d.error(
-                "name",
+                Code::Name,
                 format!("spec.kubernetes.certSANs[{i}]"),
                 format!("`{san}` is neither an IPv4 address nor a DNS name"),
                 "list addresses and lowercase host names the API server is reached by",
@@ -223,7 +223,7 @@ fn check_nodes(site: &Site, d: &mut Diagnostics, nets: &Networks) {
     let Networks { pod, svc, node_net } = *nets;
     if spec.nodes.is_empty() {
         d.error(
-            "nodes",
+            Code::Nodes,
             "spec.nodes",
             "the site has no nodes",
             "list at least one control-plane node",
@@ -235,7 +235,7 @@ fn check_nodes(site: &Site, d: &mut Diagnostics, nets: &Networks) {
         let p = format!("spec.nodes[{i}]");
         if !is_rfc1123_label(&n.name) {
             d.error(
-                "name",
+                Code::Name,
                 format!("{p}.name"),
                 format!("`{}` is not a valid node name", n.name),
                 "use lowercase letters, digits and `-` (an RFC 1123 label); kubelet registers the node under it",
@@ -243,7 +243,7 @@ fn check_nodes(site: &Site, d: &mut Diagnostics, nets: &Networks) {
         }
         if let Some(first) = names.insert(&n.name, i) {
             d.error(
-                "duplicate",
+                Code::Duplicate,
                 format!("{p}.name"),
                 format!("node name `{}` is already used by spec.nodes[{first}]", n.name),
                 "give every node its own name",
@@ -251,7 +251,7 @@ fn check_nodes(site: &Site, d: &mut Diagnostics, nets: &Networks) {
         }
         match n.address.parse::<Ipv4Addr>() {
             Err(_) => d.error(
-                "address",
+                Code::Address,
                 format!("{p}.address"),
                 format!("`{}` is not an IPv4 address", n.address),
                 "write the address the node is reached at, e.g. `10.0.0.11`",
@@ -259,7 +259,7 @@ fn check_nodes(site: &Site, d: &mut Diagnostics, nets: &Networks) {
             Ok(a) => {
                 if let Some(first) = addrs.insert(a, i) {
                     d.error(
-                        "duplicate",
+                        Code::Duplicate,
                         format!("{p}.address"),
                         format!("address {a} is already used by spec.nodes[{first}]"),
                         "every node needs its own address",
@@ -267,7 +267,7 @@ fn check_nodes(site: &Site, d: &mut Diagnostics, nets: &Networks) {
                 }
                 if a.is_loopback() || a.is_unspecified() || a.is_multicast() || a.is_broadcast() {
                     d.error(
-                        "address",
+                        Code::Address,
                         format!("{p}.address"),
                         format!("{a} cannot be a node address"),
                         "use the address other nodes reach this node at",
@@ -278,7 +278,7 @@ fn check_nodes(site: &Site, d: &mut Diagnostics, nets: &Networks) {
                         && net.contains(&a)
                     {
                         d.error(
-                            "network-overlap",
+                            Code::NetworkOverlap,
                             format!("{p}.address"),
                             format!("{a} is inside the {name} network {net}"),
                             format!("move the {name} network away from the node network, or fix the address"),
@@ -289,7 +289,7 @@ fn check_nodes(site: &Site, d: &mut Diagnostics, nets: &Networks) {
                     && !net.contains(&a)
                 {
                     d.error(
-                        "address",
+                        Code::Address,
                         format!("{p}.address"),
                         format!("{a} is outside the node network {net}"),
                         "fix the address or spec.kubernetes.nodeSubnet",
@@ -299,7 +299,7 @@ fn check_nodes(site: &Site, d: &mut Diagnostics, nets: &Networks) {
         }
         if !is_zone(&n.zone) {
             d.error(
-                "name",
+                Code::Name,
                 format!("{p}.zone"),
                 format!("`{}` is not a valid zone name", n.zone),
                 "use letters, digits, `-`, `_` and `.` (a label value, at most 63 characters)",
@@ -313,7 +313,7 @@ fn check_nodes(site: &Site, d: &mut Diagnostics, nets: &Networks) {
     let cps: Vec<_> = site.control_plane_nodes().collect();
     if cps.is_empty() && !spec.nodes.is_empty() {
         d.error(
-            "control-plane",
+            Code::ControlPlane,
             "spec.nodes",
             "there is no control-plane node",
             "give at least one node `role: control-plane`",
@@ -321,7 +321,7 @@ fn check_nodes(site: &Site, d: &mut Diagnostics, nets: &Networks) {
     }
     if cps.len() > 1 && cps.len() % 2 == 0 {
         d.warning(
-            "control-plane",
+            Code::ControlPlane,
             "spec.nodes",
             format!(
                 "{} control-plane nodes: an even etcd cluster tolerates no more failures than one node fewer",
@@ -334,7 +334,7 @@ fn check_nodes(site: &Site, d: &mut Diagnostics, nets: &Networks) {
         let zones: BTreeSet<&str> = cps.iter().map(|n| n.zone.as_str()).collect();
         if zones.len() < cps.len().min(3) {
             d.warning(
-                "zones",
+                Code::Zones,
                 "spec.nodes",
                 format!("the {} control-plane nodes are in {} zone(s)", cps.len(), zones.len()),
                 "spread control-plane nodes across zones so losing one zone keeps etcd's quorum",
@@ -343,7 +343,7 @@ fn check_nodes(site: &Site, d: &mut Diagnostics, nets: &Networks) {
     }
     if site.worker_nodes().next().is_none() && spec.nodes.len() > 1 {
         d.warning(
-            "workers",
+            Code::Workers,
             "spec.nodes",
             "there are no worker nodes, so workloads run on the control plane",
             "the install removes the control-plane taint in this case; add workers for production",
@@ -358,7 +358,7 @@ fn check_api_endpoint(site: &Site, d: &mut Diagnostics, nets: &Networks) {
     let Networks { pod, svc, .. } = *nets;
     match &k.control_plane_endpoint {
         None if cps.len() > 1 => d.error(
-            "endpoint",
+            Code::Endpoint,
             "spec.kubernetes.controlPlaneEndpoint",
             format!("{} control-plane nodes need a controlPlaneEndpoint", cps.len()),
             "set it to the API server load balancer as host:port, e.g. `k8s-api.example.internal:6443`",
@@ -367,7 +367,7 @@ fn check_api_endpoint(site: &Site, d: &mut Diagnostics, nets: &Networks) {
         Some(ep) => {
             if let Some(problem) = host_port_problem(ep) {
                 d.error(
-                    "endpoint",
+                    Code::Endpoint,
                     "spec.kubernetes.controlPlaneEndpoint",
                     format!("`{ep}`: {problem}"),
                     "write the API server load balancer as host:port, e.g. `k8s-api.example.internal:6443`",
@@ -376,7 +376,7 @@ fn check_api_endpoint(site: &Site, d: &mut Diagnostics, nets: &Networks) {
                 let host = ep.rsplit_once(':').map(|x| x.0).unwrap_or_default();
                 if cps.iter().any(|n| n.address == host) {
                     d.warning(
-                        "endpoint",
+                        Code::Endpoint,
                         "spec.kubernetes.controlPlaneEndpoint",
                         format!("the endpoint is the address of one control-plane node ({host})"),
                         "point it at a load balancer or virtual IP in front of all control-plane nodes, or losing that node takes the API down",
@@ -394,7 +394,7 @@ fn check_api_endpoint(site: &Site, d: &mut Diagnostics, nets: &Networks) {
                 && net.contains(&a)
             {
                 d.error(
-                    "network-overlap",
+                    Code::NetworkOverlap,
                     "spec.kubernetes.controlPlaneEndpoint",
                     format!("{a} is inside the {name} network {net}"),
                     "the load balancer must sit on the node network",
@@ -409,7 +409,7 @@ fn check_registry(site: &Site, d: &mut Diagnostics) {
     let spec = &site.spec;
     if let Some(problem) = host_port_problem(&spec.registry) {
         d.error(
-            "registry",
+            Code::Registry,
             "spec.registry",
             format!("`{}`: {problem}", spec.registry),
             "write the site registry as host:port, e.g. `registry.example.internal:5000`",
@@ -426,7 +426,7 @@ fn check_registry(site: &Site, d: &mut Diagnostics) {
         ];
         if PUBLIC.contains(&host) {
             d.error(
-                "registry",
+                Code::Registry,
                 "spec.registry",
                 format!("{host} is a public registry, which an air-gapped site cannot reach"),
                 "name the registry at the site that images are imported into",
@@ -437,7 +437,7 @@ fn check_registry(site: &Site, d: &mut Diagnostics) {
         && !(ca.contains("-----BEGIN CERTIFICATE-----") && ca.contains("-----END CERTIFICATE-----"))
     {
         d.error(
-            "registry",
+            Code::Registry,
             "spec.containerd.registryCA",
             "this is not a PEM certificate",
             "paste the CA certificate, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----",
@@ -458,7 +458,7 @@ fn check_kube_proxy_sysctls(site: &Site, d: &mut Diagnostics) {
         if canonical != k.as_str() {
             if tuning.get(canonical).is_some_and(|other| other.trim() != v.trim()) {
                 d.error(
-                    "sysctl",
+                    Code::Sysctl,
                     &p,
                     format!("{k} and {canonical} set the same kernel variable to different values"),
                     format!("keep only {canonical}"),
@@ -466,7 +466,7 @@ fn check_kube_proxy_sysctls(site: &Site, d: &mut Diagnostics) {
             }
             if canonical == "net.ipv4.ip_forward" && v.trim() != "1" {
                 d.error(
-                    "sysctl",
+                    Code::Sysctl,
                     &p,
                     format!("{k} turns IP forwarding (net.ipv4.ip_forward) off for pods, and Kubernetes needs it = 1"),
                     "remove it; meshbundle sets net.ipv4.ip_forward = 1",
@@ -483,7 +483,7 @@ fn check_kube_proxy_sysctls(site: &Site, d: &mut Diagnostics) {
             && v.trim().bytes().next().is_some_and(|c| c.is_ascii_lowercase());
         if !conntrack && !named && !v.trim().is_empty() && !v.contains('\n') && !is_sysctl_value(v) {
             d.error(
-                "sysctl",
+                Code::Sysctl,
                 &p,
                 format!("`{v}` is not an integer or integers separated by spaces, and `sysctl --system` would stop the bootstrap on it"),
                 "write a number such as `1`, or numbers separated by spaces such as `32768 60999`",
@@ -494,7 +494,7 @@ fn check_kube_proxy_sysctls(site: &Site, d: &mut Diagnostics) {
                 Ok(n) if n > 0 && n <= KUBE_PROXY_CONNTRACK_LIMIT => {
                     if canonical == "net.netfilter.nf_conntrack_max" && n < 131_072 {
                         d.warning(
-                            "sysctl",
+                            Code::Sysctl,
                             &p,
                             format!("{n} conntrack entries is below kube-proxy's own floor of 131072; a full table drops new connections"),
                             "leave it out to keep kube-proxy's default, or raise it",
@@ -502,7 +502,7 @@ fn check_kube_proxy_sysctls(site: &Site, d: &mut Diagnostics) {
                     }
                 }
                 _ => d.error(
-                    "sysctl",
+                    Code::Sysctl,
                     &p,
                     format!("`{}` is not a whole number from 1 to {KUBE_PROXY_CONNTRACK_LIMIT}", v.trim()),
                     "kube-proxy sets this one from its configuration: write a positive integer (seconds for the timeouts)",
@@ -513,7 +513,7 @@ fn check_kube_proxy_sysctls(site: &Site, d: &mut Diagnostics) {
             && v.trim() != *fixed
         {
             d.warning(
-                "sysctl",
+                Code::Sysctl,
                 &p,
                 format!(
                     "kube-proxy sets {k} = {fixed} when it starts in {} mode, so this value does not last",
@@ -537,7 +537,7 @@ fn check_kube_proxy_sysctls(site: &Site, d: &mut Diagnostics) {
         };
         if buckets < max / 4 {
             d.warning(
-                "sysctl",
+                Code::Sysctl,
                 format!(
                     "spec.tuning.sysctl{}",
                     key_segment("net.netfilter.nf_conntrack_buckets")
@@ -578,7 +578,7 @@ const KUBELET_LABELS: &[&str] = &[
 fn check_node_label(path: &str, key: &str, value: &str, d: &mut Diagnostics) {
     if let Some(problem) = label_key_problem(key) {
         d.error(
-            "labels",
+            Code::Labels,
             path,
             format!("`{key}` is not a label key: {problem}"),
             "write `name` or `prefix/name`, e.g. `example.com/rack`",
@@ -587,7 +587,7 @@ fn check_node_label(path: &str, key: &str, value: &str, d: &mut Diagnostics) {
     }
     if !is_label_value(value) {
         d.error(
-            "labels",
+            Code::Labels,
             path,
             format!("`{value}` is not a label value"),
             "write at most 63 characters of letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit (or leave it empty)",
@@ -601,20 +601,25 @@ fn check_node_label(path: &str, key: &str, value: &str, d: &mut Diagnostics) {
         // are the kubelet's own: only the instance type is the site's.
         if key.ends_with("/zone") || key.ends_with("/region") {
             d.error(
-                "labels",
+                Code::Labels,
                 path,
                 format!("`{key}` is set by meshbundle from the node's zone"),
                 "remove it and write the zone in spec.nodes[].zone",
             );
         } else if !key.ends_with("/instance-type") {
-            d.error("labels", path, format!("the kubelet sets `{key}` itself"), "remove it");
+            d.error(
+                Code::Labels,
+                path,
+                format!("the kubelet sets `{key}` itself"),
+                "remove it",
+            );
         }
     } else if (in_domain(domain, "kubernetes.io") || in_domain(domain, "k8s.io"))
         && !in_domain(domain, "kubelet.kubernetes.io")
         && !in_domain(domain, "node.kubernetes.io")
     {
         d.error(
-            "labels",
+            Code::Labels,
             path,
             format!("the kubelet may not set the label `{key}` on itself, and refuses to start with it"),
             "use a label under your own prefix, e.g. `example.com/rack` (or one under `node.kubernetes.io/`)",

@@ -5,7 +5,7 @@
 
 use ipnet::Ipv4Net;
 
-use crate::diag::Diagnostics;
+use crate::diag::{Code, Diagnostics};
 use crate::spec::{Cni, Site};
 
 /// Networks Calico refuses an IP pool in (libcalico-go's IPPool validation:
@@ -49,7 +49,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             let net: Ipv4Net = net.parse().expect("constant");
             if pods.contains(&net.network()) || net.contains(&pods.network()) {
                 d.error(
-                    "network",
+                    Code::Network,
                     "spec.kubernetes.podSubnet",
                     format!("the pod network {pods} overlaps the {what} range {net}, which Calico does not accept for its IP pool"),
                     "choose a private range the site does not use, e.g. 10.244.0.0/16",
@@ -59,7 +59,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     }
     if spec.nodes.len() > TYPHA_ABOVE {
         d.warning(
-            "calico-scale",
+            Code::CalicoScale,
             "spec.nodes",
             format!(
                 "{} nodes: Calico's manifest install without Typha is meant for at most {TYPHA_ABOVE}; beyond that every calico-node watches the API server itself",
@@ -78,7 +78,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         });
         if taken {
             d.error(
-                "name",
+                Code::Name,
                 format!("spec.security.authorization.allow[{i}].name"),
                 format!(
                     "`{}` is a name meshbundle gives the NetworkPolicies it renders for the mesh with Calico; this rule's NetworkPolicy would replace one of them",

@@ -28,7 +28,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::Ipv4Net;
 
-use crate::diag::Diagnostics;
+use crate::diag::{Code, Diagnostics};
 use crate::render::istio::{STATUS_PORT, STATUS_PORT_NAME};
 use crate::spec::{LoadBalancerProvider, ServiceType, Site};
 
@@ -134,7 +134,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     for (path, g) in &gateways {
         if g.service.kind == ServiceType::LoadBalancer && lb.is_none() {
             d.error(
-                "load-balancer",
+                Code::LoadBalancer,
                 format!("{path}.service.type"),
                 "the service is LoadBalancer, but nothing at the site gives it an address: it would stay `<pending>`",
                 "add `spec.loadBalancer: {provider: metallb, addresses: [FIRST-LAST]}` with free addresses of the node network, \
@@ -150,7 +150,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     if let Some(lb) = lb {
         if lb_gateways.is_empty() {
             d.warning(
-                "load-balancer",
+                Code::LoadBalancer,
                 "spec.loadBalancer",
                 "no enabled gateway has a LoadBalancer service, so nothing uses the load balancer",
                 "remove `spec.loadBalancer`, or make the ingress gateway's service `LoadBalancer`",
@@ -158,13 +158,13 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         }
         match lb.provider {
             LoadBalancerProvider::Existing if !lb.addresses.is_empty() => d.error(
-                "load-balancer",
+                Code::LoadBalancer,
                 "spec.loadBalancer.addresses",
                 "addresses are given, but the provider is `existing`: meshbundle installs no load balancer to give them to",
                 "configure the pool in the site's own implementation and remove `addresses`, or choose `provider: metallb`",
             ),
             LoadBalancerProvider::Metallb if lb.addresses.is_empty() => d.error(
-                "load-balancer",
+                Code::LoadBalancer,
                 "spec.loadBalancer.addresses",
                 "MetalLB has no addresses to give",
                 "list free addresses of the node network, e.g. `addresses: [10.0.0.100-10.0.0.109]`",
@@ -180,7 +180,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             let path = format!("spec.loadBalancer.addresses[{i}]");
             match parse_pool_entry(a) {
                 Err(problem) => d.error(
-                    "load-balancer",
+                    Code::LoadBalancer,
                     path,
                     format!("`{}` {problem}", a.escape_debug()),
                     "write an IPv4 CIDR (`10.0.0.96/28`) or a range (`10.0.0.100-10.0.0.109`) of the node network",
@@ -188,7 +188,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                 Ok(r) => {
                     if let Some((j, other)) = pool.iter().find(|(_, o)| o.overlaps(r.first, r.last)) {
                         d.error(
-                            "load-balancer",
+                            Code::LoadBalancer,
                             path,
                             format!(
                                 "`{}` overlaps `{}` (spec.loadBalancer.addresses[{j}])",
@@ -214,7 +214,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         let ip_path = format!("{path}.service.loadBalancerIP");
         if svc.kind != ServiceType::LoadBalancer {
             d.error(
-                "load-balancer",
+                Code::LoadBalancer,
                 ip_path,
                 format!("loadBalancerIP is set, but the service is {}", svc.kind.as_str()),
                 "remove loadBalancerIP, or make the service `LoadBalancer`",
@@ -225,7 +225,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         // Whatever the implementation, a Service address is nobody else's.
         if let Some((_, what)) = in_use.iter().find(|(u, _)| *u == a) {
             d.error(
-                "load-balancer",
+                Code::LoadBalancer,
                 ip_path.clone(),
                 format!("{a} is {what}"),
                 "give the gateway a free address: its load balancer answers for it",
@@ -233,7 +233,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         }
         if let Some(first) = fixed.insert(a, path) {
             d.error(
-                "duplicate",
+                Code::Duplicate,
                 ip_path.clone(),
                 format!("{a} is also the loadBalancerIP of {first}"),
                 "give each gateway its own address: both listen on the same ports",
@@ -242,7 +242,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         if metallb && !pool.is_empty() && !pool.iter().any(|(_, r)| r.contains(a)) {
             let ranges: Vec<&str> = pool.iter().map(|(_, r)| r.text.as_str()).collect();
             d.error(
-                "load-balancer",
+                Code::LoadBalancer,
                 ip_path,
                 format!("{a} is not in MetalLB's pool ({})", ranges.join(", ")),
                 "choose an address of `spec.loadBalancer.addresses`, or add it there",
@@ -253,7 +253,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         let size: u64 = pool.iter().map(|(_, r)| r.size()).sum();
         if (lb_gateways.len() as u64) > size {
             d.error(
-                "load-balancer",
+                Code::LoadBalancer,
                 "spec.loadBalancer.addresses",
                 format!(
                     "the pool holds {size} address(es) for {} LoadBalancer gateway services",
@@ -270,7 +270,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                 .filter(|k| METALLB_OWN_ANNOTATIONS.contains(&k.as_str()))
             {
                 d.error(
-                    "load-balancer",
+                    Code::LoadBalancer,
                     format!("{path}.service.annotations"),
                     format!("`{k}` would override the address meshbundle asks MetalLB for"),
                     "remove the annotation and set `loadBalancerIP` to an address of the pool",
@@ -286,13 +286,13 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         let status = svc.ports.iter().position(|p| p.name == STATUS_PORT_NAME);
         match status {
             Some(i) if !ingress || svc.ports[i].port != STATUS_PORT || svc.ports[i].target_port != STATUS_PORT => d.error(
-                "port",
+                Code::Port,
                 format!("{path}.service.ports[{i}]"),
                 format!("`{STATUS_PORT_NAME}` is the ingress gateway's readiness port, {STATUS_PORT} to {STATUS_PORT}"),
                 format!("on the ingress gateway, write port {STATUS_PORT} and targetPort {STATUS_PORT}; elsewhere, name the port otherwise"),
             ),
             None if ingress && svc.kind == ServiceType::NodePort => d.warning(
-                "port",
+                Code::Port,
                 format!("{path}.service.ports"),
                 format!("the readiness port {STATUS_PORT} gets a random node port, so the site's load balancer cannot health-check the gateway on it"),
                 format!(
@@ -312,7 +312,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             let pp = format!("{path}.service.ports[{i}]");
             match p.node_port {
                 None if svc.kind == ServiceType::NodePort => d.error(
-                    "port",
+                    Code::Port,
                     format!("{pp}.nodePort"),
                     format!("port `{}` of a NodePort service has no nodePort: Kubernetes would pick one at random", p.name),
                     format!(
@@ -323,7 +323,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                 Some(np) if svc.kind != ServiceType::ClusterIP && (NODE_PORTS.0..=NODE_PORTS.1).contains(&np) => {
                     if let Some(first) = node_ports.get(&np) {
                         d.error(
-                            "duplicate",
+                            Code::Duplicate,
                             format!("{pp}.nodePort"),
                             format!("node port {np} is also {first}'s"),
                             "give every gateway port its own node port",
@@ -370,7 +370,7 @@ fn check_pool_placement(site: &Site, pool: &[(usize, PoolRange)], d: &mut Diagno
         // nodeSubnet is optional in the spec; the pool is still checked
         // against every address the site names.
         d.warning(
-            "load-balancer",
+            Code::LoadBalancer,
             "spec.kubernetes.nodeSubnet",
             "MetalLB's pool cannot be checked against the node network: it is not given",
             "set `nodeSubnet` to the nodes' network (e.g. `10.0.0.0/24`): MetalLB in L2 mode answers for its addresses on that network only",
@@ -382,7 +382,7 @@ fn check_pool_placement(site: &Site, pool: &[(usize, PoolRange)], d: &mut Diagno
         if let Some(n) = node_net {
             if !(n.contains(&r.first) && n.contains(&r.last)) {
                 d.error(
-                    "load-balancer",
+                    Code::LoadBalancer,
                     path.clone(),
                     format!("`{}` is not inside the node network {n}", r.text),
                     "MetalLB in L2 mode answers ARP on the nodes' own network only, and an address outside it is routed elsewhere: \
@@ -392,7 +392,7 @@ fn check_pool_placement(site: &Site, pool: &[(usize, PoolRange)], d: &mut Diagno
                 for (a, what) in [(n.network(), "network"), (n.broadcast(), "broadcast")] {
                     if r.contains(a) {
                         d.error(
-                            "load-balancer",
+                            Code::LoadBalancer,
                             path.clone(),
                             format!("`{}` holds {a}, the {what} address of the node network {n}", r.text),
                             "leave the node network's first and last addresses out of the pool",
@@ -409,7 +409,7 @@ fn check_pool_placement(site: &Site, pool: &[(usize, PoolRange)], d: &mut Diagno
                 && r.overlaps(o.network(), o.broadcast())
             {
                 d.error(
-                    "network-overlap",
+                    Code::NetworkOverlap,
                     path.clone(),
                     format!("`{}` overlaps the {name} network {o} (spec.kubernetes.{field})", r.text),
                     "choose free addresses of the node network",
@@ -419,7 +419,7 @@ fn check_pool_placement(site: &Site, pool: &[(usize, PoolRange)], d: &mut Diagno
         for (a, what) in &used {
             if r.contains(*a) {
                 d.error(
-                    "load-balancer",
+                    Code::LoadBalancer,
                     path.clone(),
                     format!("`{}` holds {a}, {what}", r.text),
                     "MetalLB would hand it to a Service and answer ARP for it: leave it out of the pool",

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ipnet::Ipv4Net;
 
 use super::values::{duration_secs, is_dns_subdomain, is_gateway_host, is_rfc1123_label, quantity};
-use crate::diag::{Diagnostics, key_segment};
+use crate::diag::{Code, Diagnostics, key_segment};
 use crate::render::istio::{chart_renders_pdb, min_pods};
 use crate::spec::{Gateway, Hpa, Resources, ServiceType, Site};
 
@@ -16,7 +16,7 @@ fn check_hpa(d: &mut Diagnostics, path: &str, hpa: &Hpa, replicas: u32) {
     }
     if hpa.min_replicas == 0 {
         d.error(
-            "hpa",
+            Code::Hpa,
             format!("{path}.hpa.minReplicas"),
             "minReplicas is 0",
             "use at least 1 (2 or more for availability)",
@@ -24,7 +24,7 @@ fn check_hpa(d: &mut Diagnostics, path: &str, hpa: &Hpa, replicas: u32) {
     }
     if hpa.min_replicas > hpa.max_replicas {
         d.error(
-            "hpa",
+            Code::Hpa,
             format!("{path}.hpa.minReplicas"),
             format!(
                 "minReplicas ({}) is more than maxReplicas ({})",
@@ -35,7 +35,7 @@ fn check_hpa(d: &mut Diagnostics, path: &str, hpa: &Hpa, replicas: u32) {
     }
     if !(1..=100).contains(&hpa.target_cpu_utilization_percent) {
         d.error(
-            "percent",
+            Code::Percent,
             format!("{path}.hpa.targetCPUUtilizationPercent"),
             format!(
                 "{} is not a percentage from 1 to 100",
@@ -47,7 +47,7 @@ fn check_hpa(d: &mut Diagnostics, path: &str, hpa: &Hpa, replicas: u32) {
     // A count of 0 is an error of its own; matching it would make another.
     if replicas != hpa.min_replicas && replicas > 0 && (1..=hpa.max_replicas).contains(&hpa.min_replicas) {
         d.warning(
-            "hpa",
+            Code::Hpa,
             format!("{path}.replicas"),
             format!(
                 "replicas ({replicas}) differs from hpa.minReplicas ({}); the HPA decides",
@@ -69,7 +69,7 @@ fn check_resources(d: &mut Diagnostics, path: &str, r: &Resources) {
                 match quantity(v) {
                     Some(q) => parsed[slot] = Some(q),
                     None => d.error(
-                        "quantity",
+                        Code::Quantity,
                         format!("{path}.{which}.{kind}"),
                         format!("`{v}` is not a Kubernetes quantity"),
                         if kind == "cpu" {
@@ -85,7 +85,7 @@ fn check_resources(d: &mut Diagnostics, path: &str, r: &Resources) {
             && rq > lm
         {
             d.error(
-                "resources",
+                Code::Resources,
                 format!("{path}.requests.{kind}"),
                 format!(
                     "the {kind} request ({}) is more than the limit ({})",
@@ -107,7 +107,7 @@ fn check_percent(d: &mut Diagnostics, path: &str, v: f64, allow_zero: bool) -> b
             "above 0 and at most 100"
         };
         d.error(
-            "percent",
+            Code::Percent,
             path,
             format!("{v} is not a percentage ({range})"),
             format!("use a number {range}"),
@@ -120,13 +120,13 @@ fn check_duration(d: &mut Diagnostics, path: &str, v: &str) {
     match duration_secs(v) {
         Some(s) if s >= 0.001 => {}
         Some(_) => d.error(
-            "duration",
+            Code::Duration,
             path,
             format!("`{v}` is shorter than 1ms"),
             "Istio needs durations of at least 1ms",
         ),
         None => d.error(
-            "duration",
+            Code::Duration,
             path,
             format!("`{v}` is not a duration"),
             "write a number and a unit, e.g. `10s`, `500ms`, `1h`",
@@ -165,7 +165,7 @@ pub(crate) fn is_prometheus_duration(s: &str) -> bool {
 fn check_prometheus(d: &mut Diagnostics, p: &crate::spec::PrometheusSettings) {
     if !is_prometheus_duration(&p.retention) {
         d.error(
-            "prometheus",
+            Code::Prometheus,
             "spec.observability.prometheus.retention",
             format!("`{}` is not a Prometheus duration", p.retention),
             "write whole numbers with units y, w, d, h, m, s, largest first, e.g. `15d` or `1d12h`",
@@ -175,7 +175,7 @@ fn check_prometheus(d: &mut Diagnostics, p: &crate::spec::PrometheusSettings) {
         && !is_dns_subdomain(class)
     {
         d.error(
-            "prometheus",
+            Code::Prometheus,
             "spec.observability.prometheus.storage.storageClassName",
             format!("`{class}` is not a StorageClass name"),
             "use the name of a StorageClass of the cluster (`kubectl get storageclass`): lowercase letters, digits, `-` and `.`",
@@ -184,7 +184,7 @@ fn check_prometheus(d: &mut Diagnostics, p: &crate::spec::PrometheusSettings) {
     match quantity(&p.storage.size) {
         Some(b) if b >= 1024.0 * 1024.0 && p.storage.size.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'.') => {}
         _ => d.error(
-            "prometheus",
+            Code::Prometheus,
             "spec.observability.prometheus.storage.size",
             format!("`{}` is not a volume size", p.storage.size),
             "write a Kubernetes quantity of at least 1Mi, e.g. `50Gi`",
@@ -234,7 +234,7 @@ fn name_clashes(d: &mut Diagnostics, path: &str, hosts: &[&str], what: &str) {
         let name = crate::render::object_name_for_host(h);
         match seen.get(&name) {
             Some(first) if first != h => d.error(
-                "duplicate",
+                Code::Duplicate,
                 path.to_string(),
                 format!("`{first}` and `{h}` would both become the {what} `{name}`, and one would replace the other"),
                 "rename one of the hosts",
@@ -250,7 +250,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
     if !g.enabled {
         if !g.hosts.is_empty() && !ingress {
             d.error(
-                "egress",
+                Code::Egress,
                 format!("{path}.hosts"),
                 "egress hosts are listed, but the egress gateway is off: nothing would route them, and with REGISTRY_ONLY calls to them are refused",
                 "turn the egress gateway on, or remove the hosts",
@@ -260,7 +260,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
     }
     if !is_rfc1123_label(&g.name) {
         d.error(
-            "name",
+            Code::Name,
             format!("{path}.name"),
             format!("`{}` is not a valid name", g.name),
             "use an RFC 1123 label",
@@ -268,7 +268,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
     }
     if !is_rfc1123_label(&g.namespace) {
         d.error(
-            "name",
+            Code::Name,
             format!("{path}.namespace"),
             format!("`{}` is not a valid namespace", g.namespace),
             "use an RFC 1123 label",
@@ -276,14 +276,14 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
     }
     if g.replicas == 0 {
         d.error(
-            "replicas",
+            Code::Replicas,
             format!("{path}.replicas"),
             "replicas is 0",
             "run at least 2 gateway replicas",
         );
     } else if min_pods(&g.hpa, g.replicas) == 1 {
         d.warning(
-            "replicas",
+            Code::Replicas,
             min_pods_path(path, &g.hpa),
             single_pod(version, "gateway", "the gateway's traffic stops"),
             SINGLE_POD_HINT,
@@ -296,7 +296,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
     let sp = format!("{path}.service");
     if svc.external_traffic_policy.is_some() && svc.kind == ServiceType::ClusterIP {
         d.error(
-            "service",
+            Code::Service,
             format!("{sp}.externalTrafficPolicy"),
             "externalTrafficPolicy applies only to LoadBalancer and NodePort services",
             "remove it, or change the service type",
@@ -307,7 +307,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
         && svc.external_traffic_policy != Some(crate::spec::ExternalTrafficPolicy::Local)
     {
         d.warning(
-            "service",
+            Code::Service,
             format!("{sp}.externalTrafficPolicy"),
             "with `Cluster`, the gateway sees the node's address instead of the client's, and traffic takes an extra hop",
             "use `externalTrafficPolicy: Local` for an ingress gateway",
@@ -317,7 +317,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
         && ip.parse::<std::net::Ipv4Addr>().is_err()
     {
         d.error(
-            "address",
+            Code::Address,
             format!("{sp}.loadBalancerIP"),
             format!("`{ip}` is not an IPv4 address"),
             "write an IPv4 address",
@@ -325,7 +325,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
     }
     if svc.ports.is_empty() {
         d.error(
-            "ports",
+            Code::Ports,
             format!("{sp}.ports"),
             "the gateway service has no ports",
             "list at least one port",
@@ -337,7 +337,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
         let pp = format!("{sp}.ports[{i}]");
         if !is_rfc1123_label(&p.name) {
             d.error(
-                "name",
+                Code::Name,
                 format!("{pp}.name"),
                 format!("`{}` is not a valid port name", p.name),
                 "use e.g. `http2` or `https`",
@@ -345,7 +345,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
         }
         if !names.insert(&p.name) {
             d.error(
-                "duplicate",
+                Code::Duplicate,
                 format!("{pp}.name"),
                 format!("port name `{}` is used twice", p.name),
                 "name each port once",
@@ -354,7 +354,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
         for (field, v) in [("port", p.port), ("targetPort", p.target_port)] {
             if !(1..=65535).contains(&v) {
                 d.error(
-                    "port",
+                    Code::Port,
                     format!("{pp}.{field}"),
                     format!("{v} is not a port number"),
                     "use 1 to 65535",
@@ -363,7 +363,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
         }
         if !numbers.insert(p.port) {
             d.error(
-                "duplicate",
+                Code::Duplicate,
                 format!("{pp}.port"),
                 format!("port {} is used twice", p.port),
                 "use each port once",
@@ -371,7 +371,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
         }
         if p.target_port < 1024 && (1..=65535).contains(&p.target_port) {
             d.warning(
-                "port",
+                Code::Port,
                 format!("{pp}.targetPort"),
                 format!(
                     "target port {} is privileged; the gateway runs without root and listens on 8080/8443",
@@ -383,14 +383,14 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
         if let Some(np) = p.node_port {
             if svc.kind == ServiceType::ClusterIP {
                 d.error(
-                    "port",
+                    Code::Port,
                     format!("{pp}.nodePort"),
                     "a ClusterIP service has no node ports",
                     "remove nodePort",
                 );
             } else if !(30000..=32767).contains(&np) {
                 d.error(
-                    "port",
+                    Code::Port,
                     format!("{pp}.nodePort"),
                     format!("{np} is outside the node port range"),
                     "use 30000 to 32767",
@@ -402,7 +402,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
     for (i, h) in g.hosts.iter().enumerate() {
         if !is_gateway_host(h) {
             d.error(
-                "host",
+                Code::Host,
                 format!("{path}.hosts[{i}]"),
                 format!("`{h}` is not a host name"),
                 "use a lowercase DNS name, optionally starting with `*.`",
@@ -426,7 +426,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
         for (i, h) in g.hosts.iter().enumerate() {
             if h.starts_with("*.") {
                 d.error(
-                    "host",
+                    Code::Host,
                     format!("{path}.hosts[{i}]"),
                     format!("`{h}`: wildcard hosts cannot be routed through the egress gateway"),
                     "list each external host by its full name",
@@ -440,7 +440,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
         ] {
             if set {
                 d.error(
-                    "egress",
+                    Code::Egress,
                     format!("{path}.{field}"),
                     format!("`{field}` applies to the ingress gateway only"),
                     "remove it",
@@ -452,7 +452,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
     if let Some(tls) = &g.tls {
         if !is_dns_subdomain(&tls.credential_name) {
             d.error(
-                "name",
+                Code::Name,
                 format!("{path}.tls.credentialName"),
                 format!("`{}` is not a valid Secret name", tls.credential_name),
                 "use a lowercase DNS name",
@@ -460,7 +460,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
         }
         if !svc.ports.iter().any(|p| p.name.starts_with("https")) {
             d.error(
-                "ports",
+                Code::Ports,
                 format!("{sp}.ports"),
                 "TLS is set but no port is named `https`",
                 "add a port named `https` (443 -> 8443)",
@@ -470,7 +470,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
     if g.https_redirect {
         if g.tls.is_none() {
             d.error(
-                "tls",
+                Code::Tls,
                 format!("{path}.httpsRedirect"),
                 "redirecting to HTTPS needs TLS",
                 "set `tls`, or turn httpsRedirect off",
@@ -482,7 +482,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
             .any(|p| p.name.starts_with("http") && !p.name.starts_with("https"))
         {
             d.error(
-                "ports",
+                Code::Ports,
                 format!("{sp}.ports"),
                 "httpsRedirect is on but no plain HTTP port (`http2` or `http`)",
                 "add a port named `http2` (80 -> 8080)",
@@ -493,7 +493,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
         let rp = format!("{path}.routes[{i}]");
         if !g.hosts.iter().any(|h| host_matches(h, &r.host)) {
             d.error(
-                "host",
+                Code::Host,
                 format!("{rp}.host"),
                 format!("`{}` is not one of the gateway's hosts", r.host),
                 "add it to the gateway's hosts, or fix the route",
@@ -501,7 +501,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
         }
         if !r.path_prefix.starts_with('/') {
             d.error(
-                "path",
+                Code::Path,
                 format!("{rp}.pathPrefix"),
                 format!("`{}` does not start with `/`", r.path_prefix),
                 "write e.g. `/` or `/api`",
@@ -510,7 +510,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
         for (field, v) in [("service", &r.service), ("namespace", &r.namespace)] {
             if !is_rfc1123_label(v) {
                 d.error(
-                    "name",
+                    Code::Name,
                     format!("{rp}.{field}"),
                     format!("`{v}` is not a valid {field} name"),
                     "use an RFC 1123 label",
@@ -519,7 +519,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
         }
         if !(1..=65535).contains(&r.port) {
             d.error(
-                "port",
+                Code::Port,
                 format!("{rp}.port"),
                 format!("{} is not a port number", r.port),
                 "use 1 to 65535",
@@ -527,7 +527,7 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
         }
         if r.namespace == "istio-system" || r.namespace == "kube-system" {
             d.error(
-                "namespace",
+                Code::Namespace,
                 format!("{rp}.namespace"),
                 format!("routes into `{}` are not allowed", r.namespace),
                 "route to an application namespace",
@@ -555,21 +555,21 @@ fn check_upgrade(site: &Site, d: &mut Diagnostics) {
         let p = format!("spec.istio.upgrade.{field}");
         if !is_rfc1123_label(tag) {
             d.error(
-                "name",
+                Code::Name,
                 &p,
                 format!("`{tag}` is not a valid revision tag name"),
                 "use lowercase letters, digits and `-`, e.g. `prod-stable` (it becomes a label value and the webhook istio-revision-tag-<tag>)",
             );
         } else if tag == "default" {
             d.error(
-                "revision-tag",
+                Code::RevisionTag,
                 &p,
                 "`default` is Istio's default revision tag, which the install already keeps on the revision the mesh runs on",
                 "name the tag after its role, e.g. `prod-stable` or `prod-canary`",
             );
         } else if *tag == rev {
             d.error(
-                "revision-tag",
+                Code::RevisionTag,
                 &p,
                 format!("`{tag}` is also the revision's name: istioctl refuses a tag named like a revision"),
                 "name the tag after its role, e.g. `prod-stable`, and the revision after its version",
@@ -578,7 +578,7 @@ fn check_upgrade(site: &Site, d: &mut Diagnostics) {
     }
     if up.stable_tag == up.canary_tag {
         d.error(
-            "revision-tag",
+            Code::RevisionTag,
             "spec.istio.upgrade.canaryTag",
             format!(
                 "the canary tag is the stable tag `{}`: the canary namespaces could not move apart from the others",
@@ -596,7 +596,7 @@ fn check_upgrade(site: &Site, d: &mut Diagnostics) {
         let p = format!("spec.istio.upgrade.canaryNamespaces[{i}]");
         if !is_rfc1123_label(ns) {
             d.error(
-                "name",
+                Code::Name,
                 &p,
                 format!("`{ns}` is not a valid namespace"),
                 "use an RFC 1123 label",
@@ -604,7 +604,7 @@ fn check_upgrade(site: &Site, d: &mut Diagnostics) {
         } else if !mesh.contains(ns.as_str()) {
             let known: Vec<&str> = mesh.iter().copied().collect();
             d.error(
-                "namespace",
+                Code::Namespace,
                 &p,
                 format!("`{ns}` is not a mesh namespace, so no upgrade moves it"),
                 format!(
@@ -619,7 +619,7 @@ fn check_upgrade(site: &Site, d: &mut Diagnostics) {
         }
         if !seen.insert(ns) {
             d.error(
-                "duplicate",
+                Code::Duplicate,
                 &p,
                 format!("`{ns}` is listed twice"),
                 "list each namespace once",
@@ -648,14 +648,14 @@ fn check_istio(site: &Site, d: &mut Diagnostics) {
     let rev = site.istio_revision();
     if !is_rfc1123_label(&rev) {
         d.error(
-            "name",
+            Code::Name,
             "spec.istio.revision",
             format!("`{rev}` is not a valid revision name"),
             "use lowercase letters, digits and `-`, e.g. `1-30-3`",
         );
     } else if rev == "default" {
         d.error(
-            "revision",
+            Code::Revision,
             "spec.istio.revision",
             "`default` is the name of Istio's default revision tag, not a revision: istioctl would treat it as no revision and patch a deployment that does not exist",
             "name the revision after its version, e.g. `1-30-3` (or leave revision out)",
@@ -664,7 +664,7 @@ fn check_istio(site: &Site, d: &mut Diagnostics) {
         && !given.contains(&istio.version.replace('.', "-"))
     {
         d.warning(
-            "revision",
+            Code::Revision,
             "spec.istio.revision",
             format!("revision `{given}` does not name Istio {}", istio.version),
             "name revisions after their version (e.g. `1-30-3`), so a canary upgrade installs beside the old one under a new name",
@@ -673,7 +673,7 @@ fn check_istio(site: &Site, d: &mut Diagnostics) {
     for (field, v) in [("meshID", &istio.mesh_id), ("network", &istio.network)] {
         if !is_rfc1123_label(v) {
             d.error(
-                "name",
+                Code::Name,
                 format!("spec.istio.{field}"),
                 format!("`{v}` is not a valid {field}"),
                 "use an RFC 1123 label",
@@ -684,7 +684,7 @@ fn check_istio(site: &Site, d: &mut Diagnostics) {
         && !is_rfc1123_label(c)
     {
         d.error(
-            "name",
+            Code::Name,
             "spec.istio.clusterName",
             format!("`{c}` is not a valid cluster name"),
             "use an RFC 1123 label",
@@ -695,7 +695,7 @@ fn check_istio(site: &Site, d: &mut Diagnostics) {
         let p = format!("spec.istio.namespaces[{i}]");
         if !is_rfc1123_label(ns) {
             d.error(
-                "name",
+                Code::Name,
                 &p,
                 format!("`{ns}` is not a valid namespace"),
                 "use an RFC 1123 label",
@@ -711,7 +711,7 @@ fn check_istio(site: &Site, d: &mut Diagnostics) {
         .contains(&ns.as_str())
         {
             d.error(
-                "namespace",
+                Code::Namespace,
                 &p,
                 format!("`{ns}` is a system namespace and must not join the mesh"),
                 "list application namespaces only",
@@ -719,7 +719,7 @@ fn check_istio(site: &Site, d: &mut Diagnostics) {
         }
         if !seen.insert(ns) {
             d.error(
-                "duplicate",
+                Code::Duplicate,
                 &p,
                 format!("`{ns}` is listed twice"),
                 "list each namespace once",
@@ -737,14 +737,14 @@ fn check_istiod(site: &Site, d: &mut Diagnostics) {
     let istiod = &istio.istiod;
     if istiod.replicas == 0 {
         d.error(
-            "replicas",
+            Code::Replicas,
             "spec.istio.istiod.replicas",
             "replicas is 0",
             "run at least 2 istiod replicas",
         );
     } else if min_pods(&istiod.hpa, istiod.replicas) == 1 && site.spec.nodes.len() > 1 {
         d.warning(
-            "replicas",
+            Code::Replicas,
             min_pods_path("spec.istio.istiod", &istiod.hpa),
             single_pod(
                 &istio.version,
@@ -760,7 +760,7 @@ fn check_istiod(site: &Site, d: &mut Diagnostics) {
         && istiod.trace_sampling >= 100.0
     {
         d.warning(
-            "trace-sampling",
+            Code::TraceSampling,
             "spec.istio.istiod.traceSampling",
             "100% trace sampling records every request: heavy on proxies and on Jaeger",
             "use 1% or less in production; raise it only while debugging",
@@ -774,7 +774,7 @@ fn check_istiod(site: &Site, d: &mut Diagnostics) {
             && !k.starts_with(|c: char| c.is_ascii_digit());
         if !ok {
             d.error(
-                "env",
+                Code::Env,
                 p,
                 format!("`{k}` is not an environment variable name"),
                 "use upper case letters, digits and `_`",
@@ -790,7 +790,7 @@ fn check_proxy_and_gateways(site: &Site, d: &mut Diagnostics) {
     check_resources(d, "spec.istio.proxy.resources", &istio.proxy.resources);
     if istio.proxy.concurrency > 64 {
         d.warning(
-            "proxy",
+            Code::Proxy,
             "spec.istio.proxy.concurrency",
             format!("{} worker threads per sidecar", istio.proxy.concurrency),
             "2 suits most sidecars",
@@ -817,7 +817,7 @@ fn check_proxy_and_gateways(site: &Site, d: &mut Diagnostics) {
         && istio.ingress_gateway.namespace == istio.egress_gateway.namespace
     {
         d.error(
-            "duplicate",
+            Code::Duplicate,
             "spec.istio.egressGateway.name",
             "the egress gateway has the ingress gateway's name",
             "give them different names",
@@ -833,7 +833,7 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
     for (i, c) in sec.authorization.ingress_client_cidrs.iter().enumerate() {
         if c.parse::<Ipv4Net>().is_err() {
             d.error(
-                "network",
+                Code::Network,
                 format!("spec.security.authorization.ingressClientCIDRs[{i}]"),
                 format!("`{c}` is not an IPv4 CIDR"),
                 "write e.g. `0.0.0.0/0` for every client or `10.20.0.0/16` for one network",
@@ -849,7 +849,7 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
         && ig.service.external_traffic_policy != Some(crate::spec::ExternalTrafficPolicy::Local)
     {
         d.error(
-            "authorization",
+            Code::Authorization,
             "spec.security.authorization.ingressClientCIDRs",
             "the gateway would not see client addresses: with externalTrafficPolicy Cluster, kube-proxy replaces them with a node's, so these networks would match no client and every one would be refused",
             "set spec.istio.ingressGateway.service.externalTrafficPolicy: Local, or accept every client with `0.0.0.0/0`",
@@ -857,7 +857,7 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
     }
     if sec.authorization.ingress_client_cidrs.is_empty() && istio.ingress_gateway.enabled {
         d.warning(
-            "authorization",
+            Code::Authorization,
             "spec.security.authorization.ingressClientCIDRs",
             "with no client networks, the ingress gateway accepts no one",
             "list the client networks, e.g. `0.0.0.0/0`",
@@ -868,7 +868,7 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
         let p = format!("spec.security.authorization.allow[{i}]");
         if !is_rfc1123_label(&r.name) {
             d.error(
-                "name",
+                Code::Name,
                 format!("{p}.name"),
                 format!("`{}` is not a valid policy name", r.name),
                 "use an RFC 1123 label",
@@ -876,7 +876,7 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
         }
         if !policy_names.insert((&r.namespace, &r.name)) {
             d.error(
-                "duplicate",
+                Code::Duplicate,
                 format!("{p}.name"),
                 format!("policy `{}` is defined twice in `{}`", r.name, r.namespace),
                 "merge them",
@@ -884,7 +884,7 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
         }
         if !is_rfc1123_label(&r.namespace) {
             d.error(
-                "name",
+                Code::Name,
                 format!("{p}.namespace"),
                 format!("`{}` is not a valid namespace", r.namespace),
                 "use an RFC 1123 label",
@@ -896,7 +896,7 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
                 .is_some_and(|(ns, name)| is_rfc1123_label(ns) && is_dns_subdomain(name));
             if !ok {
                 d.error(
-                    "principal",
+                    Code::Principal,
                     format!("{p}.fromServiceAccounts[{j}]"),
                     format!("`{sa}` is not NAMESPACE/SERVICEACCOUNT"),
                     "write e.g. `shop/frontend`",
@@ -906,7 +906,7 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
         for (j, port) in r.ports.iter().enumerate() {
             if !(1..=65535).contains(port) {
                 d.error(
-                    "port",
+                    Code::Port,
                     format!("{p}.ports[{j}]"),
                     format!("{port} is not a port number"),
                     "use 1 to 65535",
@@ -915,7 +915,7 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
         }
         if !sec.authorization.default_deny {
             d.warning(
-                "authorization",
+                Code::Authorization,
                 p.to_string(),
                 format!(
                     "without deny-by-default, this allow refuses every other request to {} in `{}`: an ALLOW policy denies what it does not match",
@@ -927,7 +927,7 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
         }
         if r.from_namespaces.is_empty() && r.from_service_accounts.is_empty() {
             d.warning(
-                "authorization",
+                Code::Authorization,
                 p.to_string(),
                 "this allow names no source, so it admits every caller",
                 "list fromNamespaces or fromServiceAccounts",
@@ -939,7 +939,7 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
         let p = format!("spec.security.jwt.issuers[{i}]");
         if j.issuer.is_empty() {
             d.error(
-                "jwt",
+                Code::Jwt,
                 format!("{p}.issuer"),
                 "the issuer is empty",
                 "write the `iss` claim the tokens carry",
@@ -947,7 +947,7 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
         }
         if !issuers.insert(&j.issuer) {
             d.error(
-                "duplicate",
+                Code::Duplicate,
                 format!("{p}.issuer"),
                 format!("issuer `{}` is listed twice", j.issuer),
                 "list each issuer once",
@@ -955,7 +955,7 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
         }
         if j.jwks_uri.is_some() {
             d.error(
-                "jwks-uri",
+                Code::JwksUri,
                 format!("{p}.jwksUri"),
                 "a jwksUri cannot be fetched at an air-gapped site",
                 "download the issuer's JWKS document now and put it inline in `jwks`",
@@ -963,7 +963,7 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
         }
         match &j.jwks {
             None if j.jwks_uri.is_none() => d.error(
-                "jwt",
+                Code::Jwt,
                 format!("{p}.jwks"),
                 "the issuer has no keys",
                 "put the issuer's JWKS document (JSON with a `keys` list) in `jwks`",
@@ -976,13 +976,13 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
                 match keys {
                     Some(n) if n > 0 => {}
                     Some(_) => d.error(
-                        "jwt",
+                        Code::Jwt,
                         format!("{p}.jwks"),
                         "the JWKS has no keys",
                         "add the issuer's public keys",
                     ),
                     None => d.error(
-                        "jwt",
+                        Code::Jwt,
                         format!("{p}.jwks"),
                         "this is not a JWKS document",
                         "paste the JSON document with a `keys` list, as the issuer publishes it",
@@ -993,7 +993,7 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
     }
     if sec.jwt.required && sec.jwt.issuers.is_empty() {
         d.error(
-            "jwt",
+            Code::Jwt,
             "spec.security.jwt.required",
             "tokens are required but no issuer is listed",
             "list the issuers under spec.security.jwt.issuers",
@@ -1001,7 +1001,7 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
     }
     if sec.mtls.mode == crate::spec::MtlsMode::Permissive {
         d.warning(
-            "mtls",
+            Code::Mtls,
             "spec.security.mtls.mode",
             "PERMISSIVE accepts plain-text traffic inside the mesh",
             "use STRICT once every workload has a sidecar",
@@ -1027,7 +1027,7 @@ fn check_observability(site: &Site, d: &mut Diagnostics) {
     );
     if obs.alerts.p99_latency_ms == 0 {
         d.error(
-            "alerts",
+            Code::Alerts,
             "spec.observability.alerts.p99LatencyMs",
             "a p99 threshold of 0 ms fires always",
             "use the latency users notice, e.g. 500",
@@ -1035,14 +1035,14 @@ fn check_observability(site: &Site, d: &mut Diagnostics) {
     }
     if obs.alerts.cert_expiry_days == 0 {
         d.error(
-            "alerts",
+            Code::Alerts,
             "spec.observability.alerts.certExpiryDays",
             "0 days warns only after expiry",
             "warn a few weeks ahead, e.g. 30",
         );
     } else if obs.alerts.cert_expiry_days >= spec.pki.leaf_validity_days {
         d.warning(
-            "alerts",
+            Code::Alerts,
             "spec.observability.alerts.certExpiryDays",
             format!(
                 "the alert fires {} days ahead, but leaf certificates are valid for {} days",
@@ -1053,7 +1053,7 @@ fn check_observability(site: &Site, d: &mut Diagnostics) {
     }
     if obs.prometheus_operator && !obs.addons.prometheus {
         d.warning(
-            "alerts",
+            Code::Alerts,
             "spec.observability.prometheusOperator",
             "the operator's Prometheus evaluates the alert rules only on what it scrapes, and meshbundle ships no ServiceMonitor or PodMonitor",
             "make its monitors cover istiod (15014), the proxies' Envoy stats (15090), the API server and the kubelets; the render README lists the series",
@@ -1061,7 +1061,7 @@ fn check_observability(site: &Site, d: &mut Diagnostics) {
     }
     if !obs.addons.prometheus && !obs.prometheus_operator {
         d.warning(
-            "alerts",
+            Code::Alerts,
             "spec.observability.alerts",
             "nothing evaluates the alert rules: the Prometheus addon is off and no prometheus-operator is declared",
             "turn spec.observability.addons.prometheus on, or set spec.observability.prometheusOperator to true if the site runs prometheus-operator",
@@ -1070,7 +1070,7 @@ fn check_observability(site: &Site, d: &mut Diagnostics) {
     check_prometheus(d, &obs.prometheus);
     if obs.addons.kiali && !obs.addons.prometheus {
         d.warning(
-            "addons",
+            Code::Addons,
             "spec.observability.addons.kiali",
             "Kiali reads its graph from Prometheus, which is off",
             "turn prometheus on",
@@ -1078,7 +1078,7 @@ fn check_observability(site: &Site, d: &mut Diagnostics) {
     }
     if obs.addons.grafana && !obs.addons.prometheus {
         d.warning(
-            "addons",
+            Code::Addons,
             "spec.observability.addons.grafana",
             "Grafana's Istio dashboards read Prometheus, which is off",
             "turn prometheus on",
@@ -1112,14 +1112,14 @@ fn check_traffic_policy(site: &Site, d: &mut Diagnostics) {
     );
     if tp.outlier_detection.max_ejection_percent > 100 {
         d.error(
-            "percent",
+            Code::Percent,
             "spec.trafficPolicy.outlierDetection.maxEjectionPercent",
             format!("{} is not a percentage", tp.outlier_detection.max_ejection_percent),
             "use 0 to 100; 50 keeps half the endpoints serving",
         );
     } else if tp.outlier_detection.max_ejection_percent == 100 {
         d.warning(
-            "outlier",
+            Code::Outlier,
             "spec.trafficPolicy.outlierDetection.maxEjectionPercent",
             "100% lets outlier detection eject every endpoint of a service",
             "use 50 or less",
@@ -1127,7 +1127,7 @@ fn check_traffic_policy(site: &Site, d: &mut Diagnostics) {
     }
     if tp.connection_pool.tcp.max_connections == 0 {
         d.error(
-            "pool",
+            Code::Pool,
             "spec.trafficPolicy.connectionPool.tcp.maxConnections",
             "0 connections allows none",
             "use e.g. 1024",
@@ -1153,7 +1153,7 @@ fn check_kernel_tuning(site: &Site, d: &mut Diagnostics) {
                 .all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'));
         if !name_ok {
             d.error(
-                "sysctl",
+                Code::Sysctl,
                 &p,
                 format!("`{k}` is not a kernel parameter name"),
                 "write dotted names such as `net.core.somaxconn`",
@@ -1162,7 +1162,7 @@ fn check_kernel_tuning(site: &Site, d: &mut Diagnostics) {
         }
         if v.trim().is_empty() || v.contains('\n') {
             d.error(
-                "sysctl",
+                Code::Sysctl,
                 &p,
                 "the value is empty or spans lines",
                 "write the value on one line",
@@ -1170,7 +1170,7 @@ fn check_kernel_tuning(site: &Site, d: &mut Diagnostics) {
         }
         if k == "net.ipv4.tcp_tw_recycle" {
             d.error(
-                "sysctl",
+                Code::Sysctl,
                 &p,
                 "net.ipv4.tcp_tw_recycle was removed from Linux 4.12 and broke clients behind NAT before that",
                 "remove it; net.ipv4.tcp_tw_reuse=1 is the safe setting",
@@ -1180,7 +1180,7 @@ fn check_kernel_tuning(site: &Site, d: &mut Diagnostics) {
             && v.trim() != *need
         {
             d.error(
-                "sysctl",
+                Code::Sysctl,
                 &p,
                 format!("Kubernetes needs {k} = {need}"),
                 "remove it; meshbundle sets it",
@@ -1190,7 +1190,7 @@ fn check_kernel_tuning(site: &Site, d: &mut Diagnostics) {
             let lo = v.split_whitespace().next().and_then(|x| x.parse::<u32>().ok());
             if lo.is_some_and(|lo| lo <= 32767) {
                 d.warning(
-                    "sysctl",
+                    Code::Sysctl,
                     &p,
                     "the ephemeral port range overlaps the NodePort range 30000-32767",
                     "start it at 32768 or above (the kernel default is 32768 60999)",
@@ -1208,14 +1208,14 @@ fn check_extra_images_and_files(site: &Site, d: &mut Diagnostics) {
         let p = format!("spec.images[{i}]");
         if let Err(e) = crate::image::ImageRef::parse(&img.name) {
             d.error(
-                "image",
+                Code::Image,
                 format!("{p}.name"),
                 e.to_string(),
                 "write registry/repository:tag, e.g. `registry.example.com/shop/web:1.4.2`",
             );
         } else if crate::image::ImageRef::parse(&img.name).is_ok_and(|r| r.tag.is_none() && r.digest.is_none()) {
             d.error(
-                "image",
+                Code::Image,
                 format!("{p}.name"),
                 format!("`{}` has no tag", img.name),
                 "name a tag (or a digest): `latest` is not something to pin",
@@ -1227,7 +1227,7 @@ fn check_extra_images_and_files(site: &Site, d: &mut Diagnostics) {
                 .any(|k| src.strip_prefix(k).is_some_and(|r| !r.is_empty()));
             if !ok {
                 d.error(
-                    "image",
+                    Code::Image,
                     format!("{p}.source"),
                     format!("`{src}` is not an image source"),
                     "write oci:DIR, oci-archive:FILE or docker-archive:FILE",
@@ -1236,7 +1236,7 @@ fn check_extra_images_and_files(site: &Site, d: &mut Diagnostics) {
         }
         if !names.insert(img.name.clone()) {
             d.error(
-                "duplicate",
+                Code::Duplicate,
                 format!("{p}.name"),
                 format!("`{}` is listed twice", img.name),
                 "list each image once",
@@ -1254,7 +1254,7 @@ fn check_extra_images_and_files(site: &Site, d: &mut Diagnostics) {
             && !f.name.starts_with('.');
         if !ok {
             d.error(
-                "file",
+                Code::File,
                 format!("{p}.name"),
                 format!("`{}` is not a file name", f.name),
                 "use letters, digits, `.`, `_` and `-`",
@@ -1262,7 +1262,7 @@ fn check_extra_images_and_files(site: &Site, d: &mut Diagnostics) {
         }
         if !file_names.insert(f.name.clone()) {
             d.error(
-                "duplicate",
+                Code::Duplicate,
                 format!("{p}.name"),
                 format!("`{}` is listed twice", f.name),
                 "give every file its own name",
@@ -1270,14 +1270,14 @@ fn check_extra_images_and_files(site: &Site, d: &mut Diagnostics) {
         }
         if f.url.is_empty() {
             d.error(
-                "file",
+                Code::File,
                 format!("{p}.url"),
                 "the URL is empty",
                 "give an https:// URL or a local path",
             );
         } else if f.url.starts_with("http://") {
             d.warning(
-                "file",
+                Code::File,
                 format!("{p}.url"),
                 "the file is fetched over plain HTTP",
                 "the lock's sha256 still checks it; prefer https://",
@@ -1298,7 +1298,7 @@ fn check_pki(site: &Site, d: &mut Diagnostics) {
     ] {
         if days == 0 {
             d.error(
-                "pki",
+                Code::Pki,
                 format!("spec.pki.{field}"),
                 "the validity period is 0 days",
                 "use a positive number of days",
@@ -1307,7 +1307,7 @@ fn check_pki(site: &Site, d: &mut Diagnostics) {
     }
     if pki.intermediate_validity_days > pki.root_validity_days {
         d.error(
-            "pki",
+            Code::Pki,
             "spec.pki.intermediateValidityDays",
             "intermediates would outlive their root",
             "make intermediateValidityDays <= rootValidityDays",
@@ -1315,7 +1315,7 @@ fn check_pki(site: &Site, d: &mut Diagnostics) {
     }
     if pki.leaf_validity_days > pki.intermediate_validity_days {
         d.error(
-            "pki",
+            Code::Pki,
             "spec.pki.leafValidityDays",
             "leaf certificates would outlive their issuing CA",
             "make leafValidityDays <= intermediateValidityDays",
@@ -1323,7 +1323,7 @@ fn check_pki(site: &Site, d: &mut Diagnostics) {
     }
     if pki.leaf_validity_days > 398 {
         d.warning(
-            "pki",
+            Code::Pki,
             "spec.pki.leafValidityDays",
             format!(
                 "{} days is longer than clients accept for server certificates (398)",

@@ -3,7 +3,7 @@
 //! workloads, and a warning when HPAs are on without it.
 
 use crate::catalog::catalog;
-use crate::diag::Diagnostics;
+use crate::diag::{Code, Diagnostics};
 use crate::spec::Site;
 
 pub(super) fn check(site: &Site, d: &mut Diagnostics) {
@@ -23,7 +23,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     if !ms.enabled {
         if !hpas.is_empty() {
             d.warning(
-                "metrics-server",
+                Code::MetricsServer,
                 "spec.observability.metricsServer.enabled",
                 format!("metrics-server is off, but {} scale on resource metrics: they never get any and never scale", hpas.join(", ")),
                 "turn metrics-server on (`metricsServer: {enabled: true}`), or make sure the site serves the metrics.k8s.io API by its own means",
@@ -40,7 +40,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             .map(|m| format!("{} for {} to {}", m.version, m.kubernetes.min, m.kubernetes.max))
             .collect();
         d.error(
-            "metrics-server",
+            Code::MetricsServer,
             "spec.observability.metricsServer.enabled",
             format!(
                 "no metrics-server in this meshbundle's catalog supports Kubernetes {}",
@@ -56,14 +56,14 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         let nodes = site.workload_nodes().len();
         if r == 0 {
             d.error(
-                "metrics-server",
+                Code::MetricsServer,
                 "spec.observability.metricsServer.replicas",
                 "metrics-server needs at least one replica",
                 "write 2 (the default where two nodes run workloads), or turn metrics-server off with `enabled: false`",
             );
         } else if r as usize > nodes {
             d.error(
-                "metrics-server",
+                Code::MetricsServer,
                 "spec.observability.metricsServer.replicas",
                 format!("{r} replicas of metrics-server, but only {nodes} node(s) run workloads: each replica needs a node of its own"),
                 format!("write at most {nodes}, or leave `replicas` out to have it chosen"),

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use super::values::is_dns_subdomain;
-use crate::diag::Diagnostics;
+use crate::diag::{Code, Diagnostics};
 use crate::spec::{Role, Site};
 
 /// An NTP server as chrony's `server` directive takes it: an IPv4 or IPv6
@@ -26,7 +26,7 @@ pub fn is_ntp_server(s: &str) -> bool {
 pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     let Some(time) = &site.spec.time else {
         d.error(
-            "time",
+            Code::Time,
             "spec.time",
             "the site has no time source",
             "kubeadm certificates, etcd and JWT validation need the node clocks in step: list the site's NTP servers \
@@ -38,14 +38,14 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     if time.waived {
         if !time.servers.is_empty() || time.source_node.is_some() {
             d.error(
-                "time",
+                Code::Time,
                 "spec.time.waived",
                 "the time source is both waived and given",
                 "remove `waived: true` to have the nodes follow the servers or source node given, or remove those",
             );
         } else {
             d.warning(
-                "time",
+                Code::Time,
                 "spec.time.waived",
                 "time sync is waived: the node bootstrap does not set up any",
                 "make sure every node's clock is kept in step (kubeadm certificates, etcd and JWT validation fail when clocks drift)",
@@ -55,7 +55,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     }
     if time.servers.is_empty() && time.source_node.is_none() {
         d.error(
-            "time",
+            Code::Time,
             "spec.time",
             "no time source is given",
             "list the site's NTP servers in `servers`, name the first control-plane node in `sourceNode`, or write `waived: true`",
@@ -66,14 +66,14 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         let path = format!("spec.time.servers[{i}]");
         if !is_ntp_server(s) {
             d.error(
-                "time",
+                Code::Time,
                 path,
                 format!("`{}` is not an IP address or a host name", s.escape_debug()),
                 "write the server's address (e.g. `10.0.0.5` or `fd00::5`) or its DNS name (e.g. `ntp1.example.internal`), without port, spaces or quotes",
             );
         } else if !seen.insert(s.to_ascii_lowercase()) {
             d.error(
-                "duplicate",
+                Code::Duplicate,
                 path,
                 format!("`{s}` is listed twice"),
                 "list each NTP server once",
@@ -85,7 +85,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         let first = site.first_control_plane().map(|n| n.name.as_str());
         match site.spec.nodes.iter().find(|n| &n.name == name) {
             None => d.error(
-                "time",
+                Code::Time,
                 path,
                 format!("`{}` is not a node of the spec", name.escape_debug()),
                 format!(
@@ -94,7 +94,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                 ),
             ),
             Some(n) if n.role != Role::ControlPlane => d.error(
-                "time",
+                Code::Time,
                 path,
                 format!("`{name}` is a worker, not a control-plane node"),
                 format!(
@@ -103,7 +103,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                 ),
             ),
             Some(_) if Some(name.as_str()) != first => d.error(
-                "time",
+                Code::Time,
                 path,
                 format!("`{name}` is not the first control-plane node"),
                 format!(

@@ -4,7 +4,7 @@
 use semver::Version;
 
 use crate::catalog::catalog;
-use crate::diag::Diagnostics;
+use crate::diag::{Code, Diagnostics};
 use crate::spec::{KubeadmApi, Site};
 
 /// A Kubernetes `major.minor`.
@@ -65,7 +65,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                 format!("write MAJOR.MINOR.PATCH, one of {}", listed(&cat.kubernetes_versions()))
             };
             d.error(
-                "version",
+                Code::Version,
                 "spec.kubernetes.version",
                 format!("`{k8s}` is not a version"),
                 hint,
@@ -74,7 +74,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         }
         Ok(_) if cat.kubernetes(k8s).is_none() => {
             d.error(
-                "unsupported-version",
+                Code::UnsupportedVersion,
                 "spec.kubernetes.version",
                 format!("Kubernetes {k8s} is not in this meshbundle's catalog"),
                 format!(
@@ -93,7 +93,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     if let (Some(api), Some(v)) = (spec.kubernetes.kubeadm_api, kv) {
         if api == KubeadmApi::V1beta4 && !v.at_least(1, 31) {
             d.error(
-                "kubeadm-api",
+                Code::KubeadmApi,
                 "spec.kubernetes.kubeadmApi",
                 format!("kubeadm {}.{} does not read kubeadm.k8s.io/v1beta4", v.major, v.minor),
                 "remove kubeadmApi so it follows the version, or use v1beta3",
@@ -101,7 +101,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         }
         if api == KubeadmApi::V1beta3 && v.at_least(1, 36) {
             d.error(
-                "kubeadm-api",
+                Code::KubeadmApi,
                 "spec.kubernetes.kubeadmApi",
                 format!(
                     "kubeadm {}.{} no longer reads kubeadm.k8s.io/v1beta3 (removed in 1.36)",
@@ -111,7 +111,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
             );
         } else if api == KubeadmApi::V1beta3 && v.at_least(1, 31) {
             d.warning(
-                "kubeadm-api",
+                Code::KubeadmApi,
                 "spec.kubernetes.kubeadmApi",
                 "kubeadm.k8s.io/v1beta3 is deprecated since Kubernetes 1.31 and removed in 1.36",
                 "remove kubeadmApi to use v1beta4",
@@ -124,7 +124,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         && !v.at_least(1, 31)
     {
         d.error(
-            "version-matrix",
+            Code::VersionMatrix,
             "spec.kubernetes.proxyMode",
             format!(
                 "kube-proxy's nftables mode needs Kubernetes 1.31 or later, not {}.{}",
@@ -139,7 +139,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         && v.at_least(1, 35)
     {
         d.warning(
-            "deprecated",
+            Code::Deprecated,
             "spec.kubernetes.proxyMode",
             format!(
                 "kube-proxy's ipvs mode is deprecated since Kubernetes 1.35 (this spec runs {}.{}) and will be removed",
@@ -152,7 +152,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     let ctrd = &spec.containerd.version;
     match Version::parse(ctrd) {
         Err(_) => d.error(
-            "version",
+            Code::Version,
             "spec.containerd.version",
             format!("`{ctrd}` is not a version"),
             format!("write MAJOR.MINOR.PATCH, one of {}", listed(&cat.containerd_versions())),
@@ -160,7 +160,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
         Ok(v) => {
             if v.major < 1 || (v.major == 1 && v.minor < 7) {
                 d.error(
-                    "unsupported-version",
+                    Code::UnsupportedVersion,
                     "spec.containerd.version",
                     format!("containerd {ctrd} is end of life"),
                     format!(
@@ -170,7 +170,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                 );
             } else if cat.containerd(ctrd).is_none() {
                 d.error(
-                    "unsupported-version",
+                    Code::UnsupportedVersion,
                     "spec.containerd.version",
                     format!("containerd {ctrd} is not in this meshbundle's catalog"),
                     format!("choose one of {}", listed(&cat.containerd_versions())),
@@ -181,7 +181,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
                 && k.at_least(1, 36)
             {
                 d.error(
-                    "version-matrix",
+                    Code::VersionMatrix,
                     "spec.containerd.version",
                     format!("Kubernetes {}.{} no longer supports containerd 1.x", k.major, k.minor),
                     "use containerd 2.x; Kubernetes 1.35 was the last release to support containerd 1.x",
@@ -195,14 +195,14 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     for u in &unsupported {
         if allowed {
             d.warning(
-                "version-matrix",
+                Code::VersionMatrix,
                 u.path,
                 format!("{} (allowed by spec.supportPolicy)", u.message),
                 format!("{}; the generated README records this", u.hint),
             );
         } else {
             d.error(
-                "version-matrix",
+                Code::VersionMatrix,
                 u.path,
                 u.message.clone(),
                 format!(
@@ -217,7 +217,7 @@ pub(super) fn check(site: &Site, d: &mut Diagnostics) {
     let istio = &spec.istio.version;
     if cat.istio(istio).is_none() {
         d.error(
-            "unsupported-version",
+            Code::UnsupportedVersion,
             "spec.istio.version",
             format!("Istio {istio} is not in this meshbundle's catalog"),
             format!("choose one of {}", listed(&cat.istio_versions())),
@@ -334,7 +334,7 @@ fn support_policy(site: &Site, all_supported: bool, d: &mut Diagnostics) {
     let reason = p.reason.trim();
     if p.allow_unsupported_versions && reason.is_empty() {
         d.error(
-            "support-policy",
+            Code::SupportPolicy,
             "spec.supportPolicy.reason",
             "allowUnsupportedVersions needs a reason",
             "say why this site runs versions upstream does not support together, and who decided it; the generated README records it",
@@ -342,7 +342,7 @@ fn support_policy(site: &Site, all_supported: bool, d: &mut Diagnostics) {
     }
     if p.reason.chars().any(char::is_control) {
         d.error(
-            "support-policy",
+            Code::SupportPolicy,
             "spec.supportPolicy.reason",
             "the reason has a line break or another control character",
             "write it on one line",
@@ -350,7 +350,7 @@ fn support_policy(site: &Site, all_supported: bool, d: &mut Diagnostics) {
     }
     if p.reason.chars().count() > REASON_MAX {
         d.error(
-            "support-policy",
+            Code::SupportPolicy,
             "spec.supportPolicy.reason",
             format!("the reason is longer than {REASON_MAX} characters"),
             "say it in a sentence or two and keep the details in your own records",
@@ -358,7 +358,7 @@ fn support_policy(site: &Site, all_supported: bool, d: &mut Diagnostics) {
     }
     if p.allow_unsupported_versions && all_supported {
         d.warning(
-            "support-policy",
+            Code::SupportPolicy,
             "spec.supportPolicy.allowUnsupportedVersions",
             "every version combination of this spec is supported; the override allows nothing",
             "remove spec.supportPolicy, so that a later unsupported change is refused",
@@ -366,7 +366,7 @@ fn support_policy(site: &Site, all_supported: bool, d: &mut Diagnostics) {
     }
     if !p.allow_unsupported_versions && !reason.is_empty() {
         d.warning(
-            "support-policy",
+            Code::SupportPolicy,
             "spec.supportPolicy.reason",
             "a reason is given but allowUnsupportedVersions is not `true`, so it allows nothing",
             "set `allowUnsupportedVersions: true` if that is meant, or remove spec.supportPolicy",
