@@ -17,8 +17,8 @@
 #                                   a string: the page starts it from a Blob URL,
 #                                   since Chromium starts no worker from file://
 #   wasm-bytes.js                   the module, LZMA-compressed then base64, and
-#                                   the LZMA decoder (web/unpack, WebAssembly)
-#                                   that the page unpacks it with
+#                                   the LZMA decoder (web/unpack: lzma-rust2,
+#                                   as WebAssembly) that the page unpacks it with
 #   upstream/COPY.js                each upstream manifest of the catalog, at
 #                                   its `copy` path; the page loads only those
 #                                   the spec's versions and choices need
@@ -55,6 +55,11 @@ if [[ "${1:-}" != "--page" ]]; then
       --simplify-locals --coalesce-locals --reorder-locals --vacuum --code-folding --merge-blocks \
       --remove-unused-brs --precompute "$wasm" -o "$wasm.opt"
     mv "$wasm.opt" "$wasm"
+    # The decoder: fast, and without what the compiler leaves of unused code.
+    web/node_modules/.bin/wasm-opt --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+      --enable-nontrapping-float-to-int -O3 --strip-debug --strip-producers \
+      "$pkg.tmp/meshbundle_unpack.wasm" -o "$pkg.tmp/meshbundle_unpack.wasm.opt"
+    mv "$pkg.tmp/meshbundle_unpack.wasm.opt" "$pkg.tmp/meshbundle_unpack.wasm"
   fi
   rm -rf "$pkg"
   mv "$pkg.tmp" "$pkg"

@@ -35,7 +35,7 @@
     return out;
   }
   // The module travels LZMA-compressed (web/src/embed.py), in two parts. It
-  // is unpacked once, by a small decoder of its own (web/unpack): the first
+  // is unpacked once, by lzma-rust2's decoder built small (web/unpack): the first
   // part on this thread, in slices between which this thread starts the
   // worker and does its other work, and the browser compiles the module as
   // the slices come; the second (the module's data) by the worker meanwhile.

@@ -67,12 +67,11 @@ fn decoding_in_slices_gives_the_same_bytes() {
     let src = std::fs::read(format!("{root}/web/unpack/tests/data/site.schema.json.lzma")).unwrap();
     let want = std::fs::read(format!("{root}/core/schema/site.schema.json")).unwrap();
     for slice in [1, 777, 4096, 1 << 20] {
-        let mut probs = Box::new([0u16; meshbundle_unpack::MAX_PROBS]);
         let mut out = vec![0; want.len()];
-        let mut d = Decoder::new(&src, &mut probs).unwrap();
+        let mut d = Decoder::new(&src).unwrap();
         while d.done() < out.len() {
             let until = d.done() + slice;
-            d.run(&src, &mut out, &mut probs, until).unwrap();
+            d.run(&mut out, until).unwrap();
             assert!(d.done() >= until.min(out.len()), "stopped short of {until}");
         }
         assert!(out == want, "slices of {slice}: other bytes");
