@@ -8,7 +8,10 @@
 //! innermost. Paths are written as `serde_path_to_error` writes them: keys
 //! joined by `.`, list items as `[i]`, `.` for the document itself. Unlike
 //! that crate, which wraps any deserializer and so every visitor of every
-//! type, this reads only a `Value`, and the module stays small.
+//! type, this reads only a `Value`, and the module stays small: with
+//! `serde_path_to_error` instead, the module is 86 KB larger and what the
+//! configurator's page loads 3.3 KB larger gzipped, over its 700 KB budget
+//! (`bench/web.mjs`).
 
 use std::cell::Cell;
 
