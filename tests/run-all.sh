@@ -24,7 +24,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 if [[ $install -eq 1 ]]; then
   step "Debian packages"
-  debs=(python3 python3-venv openssl shellcheck zopfli containerd runc prometheus prometheus-alertmanager prometheus-blackbox-exporter chromium
+  debs=(python3 python3-venv openssl shellcheck containerd runc prometheus prometheus-alertmanager prometheus-blackbox-exporter chromium
         skopeo umoci docker-registry apache2-utils musl-tools iproute2 util-linux tar gzip curl bc age etcd-server etcd-client
         chrony groff-base)
   missing=()

@@ -16,9 +16,9 @@
 #                                   (wasm-bindgen's glue + web/src/worker.js) as
 #                                   a string: the page starts it from a Blob URL,
 #                                   since Chromium starts no worker from file://
-#   wasm-bytes.js                   the module, gzipped (by zopfli when installed:
-#                                   apt-get install zopfli) then base64; the worker
-#                                   inflates it with DecompressionStream
+#   wasm-bytes.js                   the module, LZMA-compressed then base64, and
+#                                   the LZMA decoder (web/unpack: lzma-rust2,
+#                                   as WebAssembly) that the page unpacks it with
 #   upstream/COPY.js                each upstream manifest of the catalog, at
 #                                   its `copy` path; the page loads only those
 #                                   the spec's versions and choices need
@@ -39,8 +39,10 @@ if [[ "${1:-}" != "--page" ]]; then
   fi
 
   cargo build -p meshbundle-wasm --target wasm32-unknown-unknown --profile wasm --locked
+  cargo build -p meshbundle-unpack --target wasm32-unknown-unknown --profile unpack --locked
   rm -rf "$pkg.tmp"
   mkdir -p "$pkg.tmp"
+  cp target/wasm32-unknown-unknown/unpack/meshbundle_unpack.wasm "$pkg.tmp/"
   wasm-bindgen --target no-modules --no-typescript --remove-name-section --remove-producers-section \
     --out-dir "$pkg.tmp" target/wasm32-unknown-unknown/wasm/meshbundle_wasm.wasm
 
@@ -53,6 +55,11 @@ if [[ "${1:-}" != "--page" ]]; then
       --simplify-locals --coalesce-locals --reorder-locals --vacuum --code-folding --merge-blocks \
       --remove-unused-brs --precompute "$wasm" -o "$wasm.opt"
     mv "$wasm.opt" "$wasm"
+    # The decoder: fast, and without what the compiler leaves of unused code.
+    web/node_modules/.bin/wasm-opt --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+      --enable-nontrapping-float-to-int -O3 --strip-debug --strip-producers \
+      "$pkg.tmp/meshbundle_unpack.wasm" -o "$pkg.tmp/meshbundle_unpack.wasm.opt"
+    mv "$pkg.tmp/meshbundle_unpack.wasm.opt" "$pkg.tmp/meshbundle_unpack.wasm"
   fi
   rm -rf "$pkg"
   mv "$pkg.tmp" "$pkg"
@@ -63,8 +70,8 @@ fi
 
 rm -rf "$dist.tmp"
 mkdir -p "$dist.tmp"
-python3 web/src/embed.py "$pkg" "$root/images" web/src "$dist.tmp"
-cp web/src/index.html web/src/app.js web/src/style.css "$dist.tmp/"
+python3 web/src/embed.py "$pkg" "$pkg/meshbundle_unpack.wasm" "$root/images" web/src "$dist.tmp"
+cp web/src/index.html web/src/style.css "$dist.tmp/"
 rm -rf "$dist"
 mv "$dist.tmp" "$dist"
 echo "web/dist built: open web/dist/index.html (module: $(wc -c <"$pkg/meshbundle_wasm_bg.wasm") bytes, $(wc -c <"$dist/wasm-bytes.js") bytes as shipped)"

@@ -529,21 +529,24 @@ pub fn images_in_manifest(text: &str) -> Vec<String> {
 /// byte as upstream wrote it. `f` gets the reference as written.
 pub fn rewrite_manifest_images(text: &str, mut f: impl FnMut(&str) -> String) -> String {
     let mut out = String::with_capacity(text.len() + 256);
-    for line in text.split_inclusive('\n') {
-        let (body, nl) = match line.strip_suffix('\n') {
-            Some(b) => (b, "\n"),
-            None => (line, ""),
-        };
-        match image_line(body) {
-            Some((pre, v, post)) => {
-                out.push_str(pre);
-                out.push_str(&f(v));
-                out.push_str(post);
-                out.push_str(nl);
-            }
-            None => out.push_str(line),
+    // Only lines with `image:` can change: the text between them is copied whole.
+    let mut copied = 0;
+    for (at, _) in text.match_indices("image:") {
+        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        if start < copied {
+            // A second `image:` on a line already seen.
+            continue;
+        }
+        let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        if let Some((pre, v, post)) = image_line(&text[start..end]) {
+            out.push_str(&text[copied..start]);
+            out.push_str(pre);
+            out.push_str(&f(v));
+            out.push_str(post);
+            copied = end;
         }
     }
+    out.push_str(&text[copied..]);
     out
 }
 

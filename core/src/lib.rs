@@ -22,6 +22,7 @@ pub mod tree;
 pub mod upgrade;
 pub mod upgrade_from;
 pub mod validate;
+pub(crate) mod value_de;
 pub mod yaml;
 
 /// The version of meshbundle, written into every generated file.

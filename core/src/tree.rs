@@ -78,9 +78,15 @@ impl FileTree {
     /// `sha256:` digest over every path, mode, size and content digest, in
     /// path order: two trees have the same digest exactly when they are equal.
     pub fn digest(&self) -> String {
+        self.digest_with(|_, bytes| Sha256::digest(bytes).into())
+    }
+
+    /// [`FileTree::digest`], with `content(path, bytes)` giving the sha256 of
+    /// each file's bytes (a caller may know it already).
+    pub fn digest_with(&self, mut content: impl FnMut(&str, &[u8]) -> [u8; 32]) -> String {
         let mut h = Sha256::new();
         for (path, f) in &self.files {
-            let content = Sha256::digest(&f.bytes);
+            let content = content(path, &f.bytes);
             h.update(format!("{} {:o} {} {}\n", hex::encode(content), f.mode, f.bytes.len(), path).as_bytes());
         }
         crate::digest::Digest::from_raw(&h.finalize().into()).to_string()

@@ -48,43 +48,72 @@ impl std::fmt::Display for YamlError {
 /// One YAML document, without a leading `---`.
 pub fn to_string<T: Serialize>(value: &T) -> Result<String, YamlError> {
     let v = serde_json::to_value(value).map_err(|e| YamlError::plain(format!("cannot write YAML: {e}")))?;
-    serde_saphyr::to_string(&v).map_err(|e| YamlError::plain(format!("cannot write YAML: {e}")))
+    value_to_string(&v)
+}
+
+/// [`to_string`] of a JSON value, which it writes as it is (rather than a
+/// copy of it).
+pub fn value_to_string(value: &serde_json::Value) -> Result<String, YamlError> {
+    serde_saphyr::to_string(value).map_err(|e| YamlError::plain(format!("cannot write YAML: {e}")))
 }
 
 /// Reads one YAML document (YAML 1.2: `yes` and `on` are strings; no tags
 /// but `!!str`) into `T`. An error names the line, column and field.
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
-    from_str_located(text).map(|(value, _)| value)
+    let v = value_from_str(text)?;
+    // The positions are found only for a problem to report: most texts read
+    // are upstream manifests, large and without problems.
+    typed(v, |path| {
+        crate::spec::load::yaml_to_json(text)
+            .ok()
+            .and_then(|(_, positions)| positions.find(path))
+    })
 }
 
 /// [`from_str`], with where each field is in the text, for what is said
 /// later about the value read (see [`Positions::locate`]).
 pub fn from_str_located<T: DeserializeOwned>(text: &str) -> Result<(T, Positions), YamlError> {
-    let (v, positions) = crate::spec::load::yaml_to_json(text).map_err(|d| {
-        let message = if d.hint.is_empty() {
-            d.message
-        } else {
-            format!("{} ({})", d.message, d.hint)
-        };
-        YamlError {
-            line: d.line,
-            column: d.column,
-            path: d.path,
-            message,
-        }
-    })?;
-    let value = serde_path_to_error::deserialize(v).map_err(|e| {
-        let path = match e.path().to_string() {
+    let (v, positions) = crate::spec::load::yaml_to_json(text).map_err(located)?;
+    let value = typed(v, |path| positions.find(path))?;
+    Ok((value, positions))
+}
+
+/// [`from_str`] into a JSON value: the value as read (reading a value into
+/// a value would only copy it).
+pub fn value_from_str(text: &str) -> Result<serde_json::Value, YamlError> {
+    crate::spec::load::yaml_to_value(text).map_err(located)
+}
+
+fn located(d: crate::diag::Diagnostic) -> YamlError {
+    let message = if d.hint.is_empty() {
+        d.message
+    } else {
+        format!("{} ({})", d.message, d.hint)
+    };
+    YamlError {
+        line: d.line,
+        column: d.column,
+        path: d.path,
+        message,
+    }
+}
+
+/// `T` read from its JSON value; `find` places an error at its field.
+fn typed<T: DeserializeOwned>(
+    v: serde_json::Value,
+    find: impl FnOnce(&str) -> Option<(u32, u32)>,
+) -> Result<T, YamlError> {
+    crate::value_de::from_value(v).map_err(|e| {
+        let path = match e.path {
             p if p == "." => String::new(),
             p => p,
         };
-        let (line, column) = positions.find(&path).unwrap_or((0, 0));
+        let (line, column) = find(&path).unwrap_or((0, 0));
         YamlError {
             line,
             column,
             path,
-            message: e.into_inner().to_string(),
+            message: e.error.to_string(),
         }
-    })?;
-    Ok((value, positions))
+    })
 }

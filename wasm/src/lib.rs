@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use meshbundle_core::diag::Diagnostic;
-use meshbundle_core::render::{Inputs, render_valid};
+use meshbundle_core::render::{Copies, Inputs, Memo, render_valid};
 use meshbundle_core::spec::load::load;
 use meshbundle_core::tree::FileTree;
 use serde::Serialize;
@@ -40,10 +40,11 @@ pub fn version() -> String {
     meshbundle_core::VERSION.to_string()
 }
 
-/// The JSON Schema of the site spec, as an object.
+/// The JSON Schema of the site spec, as JSON text (`JSON.parse` reads it
+/// faster than the module could build the object).
 #[wasm_bindgen]
-pub fn schema() -> JsValue {
-    to_js(&meshbundle_core::schema::site_schema())
+pub fn schema() -> String {
+    meshbundle_core::schema::site_schema_json().to_string()
 }
 
 #[derive(Serialize)]
@@ -90,13 +91,23 @@ pub fn validate(text: &str) -> JsValue {
         Some(site) if valid => upstream::needed_copies(site),
         _ => Vec::new(),
     };
+    let diagnostics = loaded.diagnostics.clone();
+    JUST_VALIDATED.set(loaded.into_validated().ok().map(|v| (text.to_string(), v)));
     to_js(&Validation {
         ok: true,
         valid,
-        diagnostics: loaded.diagnostics,
+        diagnostics,
         spec,
         upstream,
     })
+}
+
+thread_local! {
+    /// The spec [`validate`] read last, when it has no errors: the page
+    /// renders the text it has just validated, and the next render of that
+    /// same text takes it rather than reading and validating the text again.
+    static JUST_VALIDATED: std::cell::RefCell<Option<(String, meshbundle_core::spec::Validated)>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// Writes a spec object (as the form holds it) as YAML, the way the CLI writes YAML.
@@ -166,11 +177,16 @@ fn inputs(
     ),
     JsValue,
 > {
-    // The same stages as the CLI: read and validate once, render the validated site.
-    let site = load(spec).into_validated().map_err(|loaded| {
-        let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
-        fail(format!("the spec has {errors} error(s)"), loaded.diagnostics)
-    })?;
+    // The same stages as the CLI: read and validate once, render the
+    // validated site (the one validate() just read from this same text, if
+    // any).
+    let site = match JUST_VALIDATED.take() {
+        Some((text, site)) if text == spec => site,
+        _ => load(spec).into_validated().map_err(|loaded| {
+            let errors = loaded.diagnostics.iter().filter(|d| d.is_error()).count();
+            fail(format!("the spec has {errors} error(s)"), loaded.diagnostics)
+        })?,
+    };
     let secrets = match secrets.filter(|s| !s.trim().is_empty()) {
         None => None,
         Some(t) => Some(
@@ -201,7 +217,9 @@ fn upstream_texts(upstream: JsValue) -> Result<BTreeMap<String, Vec<u8>>, JsValu
 /// catalog's (or the lock's) sha256 as the CLI does.
 #[wasm_bindgen]
 pub struct Renderer {
-    copies: BTreeMap<String, Vec<u8>>,
+    copies: Copies,
+    /// Kept from one render to the next (see [`Memo`]).
+    memo: Memo,
 }
 
 #[wasm_bindgen]
@@ -209,7 +227,8 @@ impl Renderer {
     #[wasm_bindgen(constructor)]
     pub fn new(upstream: JsValue) -> Result<Renderer, JsValue> {
         Ok(Renderer {
-            copies: upstream_texts(upstream)?,
+            copies: upstream_texts(upstream)?.into_iter().collect(),
+            memo: Memo::new(),
         })
     }
 
@@ -217,6 +236,12 @@ impl Renderer {
     pub fn add_upstream(&mut self, upstream: JsValue) -> Result<(), JsValue> {
         self.copies.extend(upstream_texts(upstream)?);
         Ok(())
+    }
+
+    /// Adds one upstream manifest, as its bytes (a `Uint8Array`: copied in
+    /// at once, where a string is encoded character by character).
+    pub fn add_copy(&mut self, path: String, bytes: Vec<u8>) {
+        self.copies.insert(path, bytes);
     }
 
     fn tree(&self, spec: &str, secrets: Option<String>, lock: Option<String>) -> Result<(String, FileTree), JsValue> {
@@ -230,6 +255,7 @@ impl Renderer {
                 copies: Some(&self.copies),
                 upgrade_from: None,
                 spec_file: Some("meshbundle.yaml"),
+                memo: Some(&self.memo),
             },
         )
         .map_err(|e| fail(meshbundle_core::error_text(&e), vec![]))?;
@@ -241,7 +267,7 @@ impl Renderer {
         match self.tree(spec, secrets, lock) {
             Ok((_, tree)) => to_js(&Rendered {
                 ok: true,
-                digest: tree.digest(),
+                digest: self.memo.digest(&tree),
                 total_bytes: tree.total_bytes(),
                 files: tree
                     .iter()
@@ -266,6 +292,231 @@ impl Renderer {
                 Err(e) => fail(meshbundle_core::error_text(&e), vec![]),
             },
             Err(e) => e,
+        }
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    /// The catalog's upstream copies, as the page loads them
+    /// (`upstream/...` under `images/`).
+    fn copies() -> Copies {
+        let images = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../images"));
+        let mut dirs = vec![images.join("upstream")];
+        let mut files = Vec::new();
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else {
+                    let copy = path.strip_prefix(images).unwrap().to_str().unwrap().replace('\\', "/");
+                    files.push((copy, std::fs::read(&path).unwrap()));
+                }
+            }
+        }
+        files.into_iter().collect()
+    }
+
+    /// A lock that pins everything `spec` needs (made-up image digests; the
+    /// catalog's sha256 of each file).
+    fn lock_for(spec: &str) -> String {
+        let site = load(spec).site.unwrap();
+        let needs = meshbundle_core::catalog::needs(&site).unwrap();
+        let mut text = String::from("apiVersion: meshbundle.dev/v1alpha1\nkind: Lock\nimages:\n");
+        for (i, img) in needs.images.iter().enumerate() {
+            text.push_str(&format!(
+                "- name: {}\n  digest: sha256:{:064x}\n",
+                img.upstream.tagged(),
+                i + 1
+            ));
+        }
+        text.push_str("files:\n");
+        for (i, f) in needs.files.iter().enumerate() {
+            let sha = f
+                .sha256
+                .as_ref()
+                .map(|d| d.hex().to_string())
+                .unwrap_or_else(|| format!("{:064x}", 100 + i));
+            text.push_str(&format!(
+                "- name: {}\n  url: \"{}\"\n  sha256: \"{sha}\"\n  size: 1\n",
+                f.name, f.url
+            ));
+        }
+        text
+    }
+
+    /// The specs a user goes through: the production example and edits of
+    /// it, each by name.
+    fn edits() -> Vec<(&'static str, String)> {
+        let production = meshbundle_core::examples::example("production").unwrap();
+        let worker_3 = "    - name: worker-3\n      address: 10.0.0.23\n      role: worker\n      zone: zone-c\n";
+        let hosts = "      hosts:\n        - shop.example.internal\n";
+        let addons = "      grafana: true\n      jaeger: true\n      kiali: true\n";
+        let alertmanager = "    alertmanager:\n      enabled: true\n";
+        for part in [worker_3, hosts, addons, alertmanager] {
+            assert!(production.contains(part), "{part}");
+        }
+        let observability_off = production.replace(
+            addons,
+            "      grafana: false\n      jaeger: false\n      kiali: false\n",
+        );
+        vec![
+            ("the first", production.to_string()),
+            (
+                "node added",
+                production.replace(
+                    worker_3,
+                    &format!("{worker_3}    - name: worker-4\n      address: 10.0.0.24\n      role: worker\n      zone: zone-a\n"),
+                ),
+            ),
+            ("node removed", production.replace(worker_3, "")),
+            (
+                "gateway hosts changed",
+                production.replace(hosts, &format!("{hosts}        - api.example.internal\n")),
+            ),
+            (
+                "alertmanager off",
+                observability_off.replace(alertmanager, "    alertmanager:\n      enabled: false\n"),
+            ),
+            ("observability off", observability_off),
+        ]
+    }
+
+    /// Renders `steps` (spec, secrets, lock) in turn through one Renderer,
+    /// which keeps its memo between them as the page's does, and checks each
+    /// tree and digest against a fresh render without a memo (a render that
+    /// fails fails the same way). The digests ("" for a failed render).
+    fn through_one_renderer(steps: &[(&str, &str, Option<&str>, Option<&str>)]) -> Vec<String> {
+        let copies = copies();
+        let renderer = Renderer {
+            copies: copies.clone(),
+            memo: Memo::new(),
+        };
+        let mut digests = Vec::new();
+        for (i, (name, spec, secrets, lock)) in steps.iter().enumerate() {
+            let step = format!("step {i} ({name})");
+            let site = load(spec)
+                .into_validated()
+                .unwrap_or_else(|l| panic!("{step}: {:?}", l.diagnostics));
+            let secrets_read = secrets.map(|s| meshbundle_core::pki::parse_secrets(s).unwrap());
+            let lock_read = lock.map(|l| meshbundle_core::lock::parse(l).unwrap());
+            let inputs = |memo| Inputs {
+                secrets: secrets_read.as_ref(),
+                lock: lock_read.as_ref(),
+                upstream: None,
+                copies: Some(&copies),
+                upgrade_from: None,
+                spec_file: Some("meshbundle.yaml"),
+                memo,
+            };
+            let fresh = match render_valid(&site, &inputs(None)) {
+                Ok(tree) => tree,
+                // Secrets that do not fit the spec: the page's render fails
+                // the same way, and the memo goes on to the next.
+                Err(e) => {
+                    let with_memo = render_valid(&site, &inputs(Some(&renderer.memo)))
+                        .map(|_| ())
+                        .map_err(|e| meshbundle_core::error_text(&e));
+                    assert_eq!(with_memo, Err(meshbundle_core::error_text(&e)), "{step}");
+                    digests.push(String::new());
+                    continue;
+                }
+            };
+            let (_, kept) = renderer
+                .tree(spec, secrets.map(str::to_string), lock.map(str::to_string))
+                .unwrap_or_else(|_| panic!("{step}: the renderer failed"));
+            for (path, file) in fresh.iter() {
+                let Some(k) = kept.get(path) else {
+                    panic!("{step}: {path} is missing with the memo")
+                };
+                assert!(
+                    k.bytes == file.bytes && k.mode == file.mode,
+                    "{step}: {path} differs with the memo"
+                );
+            }
+            assert!(kept == fresh, "{step}: the memo's tree has other files");
+            let digest = renderer.memo.digest(&kept);
+            assert_eq!(digest, fresh.digest(), "{step}: digest");
+            digests.push(digest);
+        }
+        digests
+    }
+
+    fn secrets() -> String {
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/production.secrets.yaml"
+        ))
+        .unwrap()
+    }
+
+    /// The edits a user makes, in order, then back to the first spec: each
+    /// tree is the one a render without the memo writes, each edit changes
+    /// the digest, and the last is the first's.
+    #[test]
+    fn the_renderers_memo_changes_no_byte_across_edits() {
+        let edits = edits();
+        let spec = |name: &str| edits.iter().find(|(n, _)| *n == name).unwrap().1.as_str();
+        let secrets = secrets();
+        let lock = lock_for(spec("the first"));
+        let steps = [
+            ("the first", spec("the first"), None, None),
+            ("node added", spec("node added"), None, None),
+            ("node removed", spec("node removed"), None, None),
+            ("gateway hosts changed", spec("gateway hosts changed"), None, None),
+            ("observability off", spec("observability off"), None, None),
+            ("alertmanager off", spec("alertmanager off"), None, None),
+            ("observability back on", spec("the first"), None, None),
+            ("secrets added", spec("the first"), Some(secrets.as_str()), None),
+            ("lock added", spec("the first"), Some(&secrets), Some(lock.as_str())),
+            (
+                "node added with secrets and lock",
+                spec("node added"),
+                Some(&secrets),
+                Some(&lock),
+            ),
+            ("secrets and lock removed", spec("the first"), None, None),
+            ("back to the first", spec("the first"), None, None),
+        ];
+        let digests = through_one_renderer(&steps);
+        for i in 1..steps.len() {
+            let same = (steps[i].1, steps[i].2, steps[i].3) == (steps[i - 1].1, steps[i - 1].2, steps[i - 1].3);
+            assert_eq!(
+                digests[i] == digests[i - 1],
+                same,
+                "{}: digest vs the step before",
+                steps[i].0
+            );
+        }
+        assert_eq!(digests.first(), digests.last());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+
+        /// Any sequence of those edits, each with or without secrets and lock.
+        #[test]
+        fn any_sequence_of_edits_renders_the_same_bytes_with_the_memo(
+            seq in proptest::collection::vec((0..6usize, proptest::bool::ANY, proptest::bool::ANY), 2..7),
+        ) {
+            let edits = edits();
+            let secrets = secrets();
+            let lock = lock_for(&edits[0].1);
+            let steps: Vec<_> = seq
+                .iter()
+                .map(|&(e, s, l)| {
+                    (
+                        edits[e].0,
+                        edits[e].1.as_str(),
+                        s.then_some(secrets.as_str()),
+                        l.then_some(lock.as_str()),
+                    )
+                })
+                .collect();
+            through_one_renderer(&steps);
         }
     }
 }

@@ -98,13 +98,38 @@ mod tests {
                 secrets: None,
                 lock: None,
                 upstream: None,
-                copies: Some(copies),
+                copies: Some(&copies.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
                 upgrade_from: None,
                 spec_file: Some("meshbundle.yaml"),
+                memo: None,
             },
         )
         .map_err(|e| e.to_string())?;
         Ok(tree.digest())
+    }
+
+    /// `web/src/example-upstream.json` names the copies each example spec
+    /// needs, in the order `meshbundle init` lists the examples: a page that
+    /// opens with an example starts loading them while its module unpacks.
+    /// `UPDATE_EXAMPLE_UPSTREAM=1` rewrites it.
+    #[test]
+    fn the_page_knows_what_each_example_needs() {
+        let list: Vec<(&str, Vec<&str>)> = meshbundle_core::examples::EXAMPLES
+            .iter()
+            .map(|(name, _, text)| {
+                let site = load(text)
+                    .into_validated()
+                    .unwrap_or_else(|_| panic!("{name} does not validate"));
+                (*name, needed_copies(site.site()))
+            })
+            .collect();
+        let text = serde_json::to_string_pretty(&list).unwrap() + "\n";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../web/src/example-upstream.json");
+        if std::env::var_os("UPDATE_EXAMPLE_UPSTREAM").is_some() {
+            std::fs::write(path, &text).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert_eq!(committed, text, "{path} is stale: run with UPDATE_EXAMPLE_UPSTREAM=1");
     }
 
     /// Given only the copies `needed_copies` names, every site renders the

@@ -28,11 +28,59 @@
   let callSeq = 0;
   let worker = null;
   function b64ToBytes(b64) {
+    if (Uint8Array.fromBase64) return Uint8Array.fromBase64(b64);
     const bin = atob(b64);
     const out = new Uint8Array(bin.length);
     for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
     return out;
   }
+  // The module travels LZMA-compressed (web/src/embed.py), in two parts. It
+  // is unpacked once, by lzma-rust2's decoder built small (web/unpack): the first
+  // part on this thread, in slices between which this thread starts the
+  // worker and does its other work, and the browser compiles the module as
+  // the slices come; the second (the module's data) by the worker meanwhile.
+  // Each worker instantiates the compiled module.
+  const UNPACK_SLICE = 256 << 10;
+  const yieldToLoop = () => (self.scheduler && scheduler.yield ? scheduler.yield() : new Promise((r) => setTimeout(r, 0)));
+  async function unpackModule() {
+    // wasm-bytes.js comes after this script, so that the worker starts while
+    // the browser reads it.
+    if (!self.MESHBUNDLE_WASM_LZMA) await new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve, { once: true }));
+    await yieldToLoop();
+    // The decoder comes deflated (raw), which the browser inflates.
+    const inflated = new Blob([b64ToBytes(self.MESHBUNDLE_UNPACK)]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
+    const decoderBytes = await new Response(inflated).arrayBuffer();
+    const dataPart = call("__unpack", [decoderBytes.slice(0), self.MESHBUNDLE_WASM_DATA_LZMA]);
+    dataPart.catch(() => {});
+    const decoder = new WebAssembly.Instance(new WebAssembly.Module(decoderBytes)).exports;
+    const src = b64ToBytes(self.MESHBUNDLE_WASM_LZMA);
+    // The .lzma header: the part's size at byte 5 (little-endian; it is far below 4 GiB).
+    const size = new DataView(src.buffer, src.byteOffset, src.byteLength).getUint32(5, true);
+    const at = decoder.memory.buffer.byteLength;
+    decoder.memory.grow(Math.ceil((src.length + size) / 65536));
+    new Uint8Array(decoder.memory.buffer, at, src.length).set(src);
+    const out = at + src.length;
+    const failed = (rc) => new Error(`the module does not unpack (${rc === 1 ? "bad header" : "bad data"})`);
+    let rc = decoder.unlzma_start(at, src.length, out, size);
+    if (rc !== 0) throw failed(rc);
+    let sent = 0;
+    const body = new ReadableStream({
+      async pull(controller) {
+        if (sent === size) {
+          controller.enqueue(await dataPart);
+          return controller.close();
+        }
+        rc = decoder.unlzma_run(sent + UNPACK_SLICE);
+        if (rc !== 0) return controller.error(failed(rc));
+        const done = decoder.unlzma_done();
+        controller.enqueue(new Uint8Array(decoder.memory.buffer, out + sent, done - sent).slice());
+        sent = done;
+        await yieldToLoop();
+      },
+    });
+    return WebAssembly.compileStreaming(new Response(body, { headers: { "Content-Type": "application/wasm" } }));
+  }
+  let compiled = null;
   function startWorker() {
     if (worker) worker.terminate();
     for (const p of pending.values()) p.reject(new Error("the module stopped (a trap); started again"));
@@ -54,10 +102,16 @@
       pending.clear();
     };
     window.meshbundleTimings && window.meshbundleTimings.workers++;
-    const gz = b64ToBytes(self.MESHBUNDLE_WASM_GZ);
-    // A fresh worker gets every upstream manifest loaded so far.
-    given = new Set(Object.keys(self.MESHBUNDLE_UPSTREAM || {}));
-    return call("__init", [gz, self.MESHBUNDLE_UPSTREAM || {}], [gz.buffer]);
+    // A fresh worker gets every upstream manifest loaded by the time the
+    // module reaches it. Calls made before that wait there for __init.
+    const w = worker;
+    compiled = compiled || unpackModule();
+    return compiled.then((module) => {
+      if (w !== worker) return null;
+      const upstream = { ...(self.MESHBUNDLE_UPSTREAM || {}) };
+      given = new Set(Object.keys(upstream));
+      return call("__init", [module, upstream]);
+    });
   }
   // The upstream manifests (web/dist/upstream/COPY.js, one script each, which
   // file:// allows where fetch() is refused) load when a valid spec first
@@ -102,9 +156,38 @@
     get: (_, name) => (typeof name === "string" && name !== "then" ? (...args) => call(name, args) : undefined),
   });
   window.meshbundleApi = api;
+
+  // The manifests the spec the page opens with needs start loading now,
+  // while the module unpacks (later they would wait for its validation): for
+  // the autosaved spec, those it needed when it was saved; with no autosave
+  // and no link, those of the first example, which the page then opens.
+  const UPSTREAM_KEY = "meshbundle.upstream";
+  const textKey = (t) => {
+    let h = 0x811c9dc5;
+    for (let i = 0; i < t.length; i++) h = Math.imul(h ^ t.charCodeAt(i), 0x01000193);
+    return `${t.length}:${(h >>> 0).toString(16)}`;
+  };
+  function rememberUpstream(t, copies) {
+    try { localStorage.setItem(UPSTREAM_KEY, JSON.stringify({ key: textKey(t), copies })); } catch { /* nothing to keep */ }
+  }
+  (function prefetchUpstream() {
+    if (/^#spec=/.test(location.hash)) return;
+    let copies = [];
+    try {
+      const t = localStorage.getItem("meshbundle.spec");
+      if (t === null) copies = ((self.MESHBUNDLE_EXAMPLE_UPSTREAM || [])[0] || [null, []])[1];
+      else {
+        const kept = JSON.parse(localStorage.getItem(UPSTREAM_KEY) || "null");
+        if (kept && kept.key === textKey(t) && Array.isArray(kept.copies)) copies = kept.copies;
+      }
+    } catch { /* storage refused: load them when validated */ }
+    for (const c of copies) loadUpstream(c).catch(() => {});
+  })();
   window.meshbundleTimings = { firstRender: null, firstRenderAt: null, renders: [], updates: 0, workers: 0 };
   const versionP = startWorker();
-  const [version, examples, schema] = await Promise.all([versionP, api.examples(), api.schema()]);
+  // The schema comes as text: JSON.parse builds the object faster than the module could.
+  const [version, examples, schemaText] = await Promise.all([versionP, api.examples(), api.schema()]);
+  const schema = JSON.parse(schemaText);
   $("version").textContent = "v" + version;
 
   // ------------------------------------------------------------ state
@@ -405,6 +488,7 @@
   function buildForm() {
     builtShape = shapeOf(spec);
     filledNodes = null;
+    formFields = otherFields = null;
     brokenKey = undefined;
     form.textContent = "";
     fieldIds.clear();
@@ -564,11 +648,16 @@
   // The nodes the nodes table was last filled from: a large site has
   // thousands of node fields, and a form edit elsewhere leaves them alone.
   let filledNodes = null;
+  // The form's fields, and those outside the nodes table (found once per build).
+  let formFields = null;
+  let otherFields = null;
   function fillForm() {
     const nodesNow = JSON.stringify(spec && spec.spec && spec.spec.nodes);
-    const fields = nodesNow === filledNodes && !localErrors.size
-      ? form.querySelectorAll("[data-path]:not(table.nodes [data-path])")
-      : form.querySelectorAll("[data-path]");
+    if (!formFields) {
+      formFields = [...form.querySelectorAll("[data-path]")];
+      otherFields = formFields.filter((f) => !f.closest("table.nodes"));
+    }
+    const fields = nodesNow === filledNodes && !localErrors.size ? otherFields : formFields;
     filledNodes = nodesNow;
     for (const input of fields) {
       // Never overwrite what is being typed, or text the form refused.
@@ -684,10 +773,18 @@
     if (!el) return;
     if (msg) {
       el.textContent = msg;
-      if (input && input.dataset.path) input.setAttribute("aria-invalid", "true");
+      shownErrors.add(el);
+      if (input && input.dataset.path) {
+        input.setAttribute("aria-invalid", "true");
+        shownInvalid.add(input);
+      }
     } else {
       el.textContent = "";
-      if (input) input.removeAttribute("aria-invalid");
+      shownErrors.delete(el);
+      if (input) {
+        input.removeAttribute("aria-invalid");
+        shownInvalid.delete(input);
+      }
     }
   }
 
@@ -731,13 +828,42 @@
   }
 
   // The YAML editor follows form edits. Chromium lays out a textarea in time
-  // proportional to its text (a 2,000-node spec, 160 KB: a few hundred ms on
-  // the page's thread), so a large spec reaches the editor once typing in the
-  // form pauses (YAML_IDLE ms), or at once when the editor gets focus.
-  const YAML_LARGE = 50000;
+  // proportional to its lines (a 250-node spec, 1,200 lines: 40 ms on the
+  // page's thread at every change; 2,000 nodes, 8,000 lines: a few hundred).
+  // So the editor of a large spec is folded unless the user opens it
+  // (folded, it keeps the text but is not laid out); opened, a large spec
+  // reaches it once typing in the form pauses (YAML_IDLE ms), or at once
+  // when the editor gets focus.
+  const YAML_LARGE_LINES = 600;
+  const lineCount = (t) => {
+    let n = 0;
+    for (let i = t.indexOf("\n"); i !== -1; i = t.indexOf("\n", i + 1)) n++;
+    return n + (t.endsWith("\n") || t === "" ? 0 : 1);
+  };
+  const isLarge = (t) => t.length >= YAML_LARGE_LINES * 8 && lineCount(t) > YAML_LARGE_LINES;
   const YAML_IDLE = 700;
   let yamlBehind = null;
   let yamlViewTimer = null;
+  let yamlOpen = null; // the user's choice for a large spec: true (open), false (folded), null (none yet)
+  function folded() {
+    return $("yaml").hidden;
+  }
+  function setFolded(fold) {
+    const ta = $("yaml");
+    const toggle = $("yaml-toggle");
+    const large = isLarge(editorText());
+    toggle.hidden = !large;
+    toggle.textContent = fold ? "Show the YAML editor" : "Fold the YAML editor";
+    toggle.setAttribute("aria-expanded", fold ? "false" : "true");
+    const note = $("yaml-folded");
+    note.hidden = !fold;
+    if (fold) {
+      const t = editorText();
+      const lines = lineCount(t);
+      note.textContent = `This spec is ${Math.round(t.length / 1000)} KB (${lines} lines): its editor is folded, since laying it out again at every change would stall the page. The text is kept and follows the form.`;
+    }
+    if (ta.hidden !== fold) ta.hidden = fold;
+  }
   function catchUpYaml() {
     clearTimeout(yamlViewTimer);
     yamlViewTimer = null;
@@ -750,11 +876,30 @@
   }
   function showYaml(t, now) {
     yamlBehind = t;
-    if (now || t.length < YAML_LARGE || document.activeElement === $("yaml")) return catchUpYaml();
+    const ta = $("yaml");
+    const large = isLarge(t);
+    // A folded editor takes the text at once: it is not laid out.
+    setFolded(large && yamlOpen !== true && document.activeElement !== ta);
+    if (now || !large || folded() || document.activeElement === ta) return catchUpYaml();
     clearTimeout(yamlViewTimer);
     yamlViewTimer = setTimeout(catchUpYaml, YAML_IDLE);
     showBusy();
   }
+  function openYaml() {
+    yamlOpen = true;
+    catchUpYaml();
+    setFolded(false);
+  }
+  $("yaml-toggle").addEventListener("click", () => {
+    if (folded()) {
+      openYaml();
+      $("yaml").focus();
+    } else {
+      yamlOpen = false;
+      catchUpYaml();
+      setFolded(true);
+    }
+  });
   $("yaml").addEventListener("focus", catchUpYaml);
   // The editor's latest text, shown or still to be shown.
   const editorText = () => (yamlBehind !== null ? yamlBehind : $("yaml").value);
@@ -914,6 +1059,10 @@
     const nav = $("nav-other-problems");
     if (!box) return;
     const ul = box.querySelector("ul");
+    // Rebuilt only when they change (the form is laid out again otherwise).
+    const key = JSON.stringify(orphans.map((d) => [d.severity, d.line, d.column, d.path, d.message, d.hint]));
+    if (ul.dataset.shown === key) return;
+    ul.dataset.shown = key;
     ul.textContent = "";
     for (const d of orphans) {
       const li = document.createElement("li");
@@ -1069,7 +1218,9 @@
 
   // The spec, the form and the problems follow the YAML text: a form edit
   // changes the text (edit_yaml) and is checked like typing in the editor.
-  async function check() {
+  // REBUILD: build the form afresh (a spec loaded whole), from the spec as
+  // read, else the one before.
+  async function check(rebuild) {
     const mine = ++generation;
     const text = yamlText;
     running++;
@@ -1078,7 +1229,28 @@
       autosave(text);
       const v = await api.validate(text);
       if (mine !== generation) return;
+      // A valid spec renders at once: the worker renders while this thread
+      // brings the form up to date (the upstream manifests it needs load
+      // first: their scripts run on this thread).
+      let rendering = null;
+      if (v.valid) {
+        rememberUpstream(text, v.upstream);
+        const start = performance.now();
+        await giveUpstream(v.upstream);
+        if (mine !== generation) return;
+        rendering = api.render_summary(text, secretsText(), lockText()).then((r) => {
+          if (mine === generation) timings.renders.push(performance.now() - start);
+          return r;
+        });
+        // Awaited below; a failure is handled there.
+        rendering.catch(() => {});
+      }
       const broken = v.spec ? null : v.diagnostics.find((d) => /^yaml/.test(d.code) || d.code === "too-large" || d.code === "not-text");
+      if (rebuild) {
+        spec = v.spec || spec || { apiVersion: "meshbundle.dev/v1alpha1", kind: "Site", metadata: { name: "" }, spec: { nodes: [], registry: "" } };
+        buildForm();
+        fillForm();
+      }
       setBroken(broken);
       if (v.spec) spec = v.spec;
       if (spec && !broken) {
@@ -1089,17 +1261,13 @@
           // the focused field alone).
           fillForm();
           if (focused && fieldIds.get(focused)) $(fieldIds.get(focused)).focus();
-        } else fillForm();
+        } else if (!rebuild) fillForm();
       }
       const diags = v.diagnostics.slice();
       let r = null;
-      if (v.valid) {
-        const start = performance.now();
-        await giveUpstream(v.upstream);
+      if (rendering) {
+        r = await rendering;
         if (mine !== generation) return;
-        r = await api.render_summary(text, secretsText(), lockText());
-        if (mine !== generation) return;
-        timings.renders.push(performance.now() - start);
         // A bad secrets file or lock is a problem of its own.
         if (!r.ok) diags.push(...(r.diagnostics && r.diagnostics.length ? r.diagnostics : [{ severity: "error", path: "", message: r.error, hint: inputHint(r.error) }]));
       }
@@ -1127,14 +1295,22 @@
     return "see the message";
   }
 
-  const shownErrors = new Set(); // the field errors on screen
+  // What the form shows of the problems: each is changed only where it
+  // changes (a large site has thousands of fields, and a text changed inside
+  // the nodes table lays the whole table out again).
+  const shownErrors = new Set(); // the field error elements with text
+  const shownInvalid = new Set(); // the fields marked aria-invalid
+  let shownProblems = null; // what the Problems list shows
   function showDiagnostics(diags) {
-    for (const el of shownErrors) el.textContent = "";
-    shownErrors.clear();
-    for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
-    for (const a of document.querySelectorAll("nav a.has-error")) a.classList.remove("has-error");
+    const errorText = new Map(); // error element -> its text
+    const invalid = new Set();
+    const navErrors = new Set();
     const list = $("yaml-problems");
-    list.textContent = "";
+    // The list is rebuilt only when the problems change.
+    const listKey = JSON.stringify(diags.map((d) => [d.severity, d.line, d.column, d.path, d.message, d.hint]));
+    const rebuild = listKey !== shownProblems;
+    shownProblems = listKey;
+    if (rebuild) list.textContent = "";
     const focused = document.activeElement;
     let announce = "";
     const orphans = [];
@@ -1146,16 +1322,14 @@
       if (!errEl) orphans.push(d);
       const textOf = (d.severity === "warning" ? "Warning: " : "") + d.message + " (" + d.hint + ")";
       if (errEl) {
-        errEl.textContent += (errEl.textContent ? " " : "") + textOf;
-        shownErrors.add(errEl);
-        if (target && d.severity === "error") target.setAttribute("aria-invalid", "true");
+        const before = errorText.get(errEl);
+        errorText.set(errEl, before ? before + " " + textOf : textOf);
+        if (target && d.severity === "error") invalid.add(target);
         if (target && target === focused) announce += (announce ? " " : "") + textOf;
         const fs = errEl.closest("fieldset");
-        if (fs && d.severity === "error") {
-          const a = document.querySelector(`nav a[data-section="${fs.dataset.section}"]`);
-          if (a) a.classList.add("has-error");
-        }
+        if (fs && d.severity === "error") navErrors.add(fs.dataset.section);
       }
+      if (!rebuild) continue;
       const li = document.createElement("li");
       li.className = d.severity;
       const where = d.line ? `${d.line}:${d.column} ` : "";
@@ -1166,18 +1340,43 @@
       li.append(b, document.createTextNode(`: ${d.severity === "warning" ? "warning: " : ""}${d.message} (${d.hint})`));
       list.append(li);
     }
-    if (!diags.length) {
+    if (!diags.length && rebuild) {
       const li = document.createElement("li");
       li.textContent = "No problems.";
       list.append(li);
     }
+    // Text the form refused shows its own message.
+    for (const [path, msg] of localErrors) {
+      const id = fieldIds.get(path);
+      const el = id ? $(id + "-error") : null;
+      if (!el) continue;
+      errorText.set(el, msg);
+      const input = $(id);
+      if (input && input.dataset.path) invalid.add(input);
+    }
+    for (const el of shownErrors) if (!errorText.has(el)) el.textContent = "";
+    shownErrors.clear();
+    for (const [el, t] of errorText) {
+      if (el.textContent !== t) el.textContent = t;
+      shownErrors.add(el);
+    }
+    for (const el of shownInvalid) if (!invalid.has(el)) el.removeAttribute("aria-invalid");
+    shownInvalid.clear();
+    for (const el of invalid) {
+      if (el.getAttribute("aria-invalid") !== "true") el.setAttribute("aria-invalid", "true");
+      shownInvalid.add(el);
+    }
+    for (const a of document.querySelectorAll("nav a[data-section]")) {
+      const on = navErrors.has(a.dataset.section);
+      if (a.classList.contains("has-error") !== on) a.classList.toggle("has-error", on);
+    }
     showOrphans(orphans);
-    for (const [path, msg] of localErrors) markLocal(path, msg);
     // The focused field's own errors are read out as they appear.
     if ($("announce").textContent !== announce) $("announce").textContent = announce;
   }
 
   function goToLine(line, column) {
+    if (folded()) openYaml();
     const ta = $("yaml");
     if (!line) return ta.focus();
     const lines = ta.value.split("\n");
@@ -1298,6 +1497,7 @@
 
   // The viewer asks the worker for the selected file (the page holds only the list).
   let shown = 0;
+  let viewerText = ""; // the viewer's text when it is plain text, else null
   async function showFile() {
     const mine = ++shown;
     const meta = lastRender && lastRender.files.find((x) => x.path === selected);
@@ -1311,17 +1511,25 @@
       showBusy();
     }
     if (mine !== shown) return;
-    $("viewer-title").textContent = f ? selected : "Select a file";
+    const title = f ? selected : "Select a file";
+    if ($("viewer-title").textContent !== title) $("viewer-title").textContent = title;
     const viewer = $("viewer");
-    viewer.textContent = "";
+    // Text the viewer shows already is left alone (every update shows the
+    // selected file again, most often unchanged).
+    const showText = (t) => {
+      if (viewerText !== t) viewer.textContent = t;
+      viewerText = t;
+    };
     $("copy-file").disabled = $("download-file").disabled = !f;
-    if (!f) return;
-    if (f.text === null) return (viewer.textContent = `(${meta.size} bytes of binary data)`);
-    if (!$("show-diff").checked) return (viewer.textContent = f.text);
-    if (f.before === undefined) return (viewer.textContent = "(nothing downloaded yet in this session)\n" + f.text);
-    if (f.before === f.text) return (viewer.textContent = "(unchanged since the last download)\n" + f.text);
+    if (!f) return showText("");
+    if (f.text === null) return showText(`(${meta.size} bytes of binary data)`);
+    if (!$("show-diff").checked) return showText(f.text);
+    if (f.before === undefined) return showText("(nothing downloaded yet in this session)\n" + f.text);
+    if (f.before === f.text) return showText("(unchanged since the last download)\n" + f.text);
     const d = f.before === null ? f.text.split("\n").map((l) => ["+", l]) : diffLines(f.before, f.text);
-    if (!d) return (viewer.textContent = "(too large to compare; shown whole)\n" + f.text);
+    if (!d) return showText("(too large to compare; shown whole)\n" + f.text);
+    viewerText = null;
+    viewer.textContent = "";
     const frag = document.createDocumentFragment();
     for (const [op, line] of d) {
       const el = document.createElement(op === "+" ? "ins" : op === "-" ? "del" : "span");
@@ -1467,12 +1675,10 @@
     pendingEdits.clear();
     localErrors.clear();
     yamlText = t;
+    // A spec loaded whole starts with the editor as its size has it.
+    yamlOpen = null;
     showYaml(t, true);
-    const v = await api.validate(t);
-    spec = v.spec || spec || { apiVersion: "meshbundle.dev/v1alpha1", kind: "Site", metadata: { name: "" }, spec: { nodes: [], registry: "" } };
-    buildForm();
-    fillForm();
-    await track(check());
+    await track(check(true));
   }
 
   // ------------------------------------------------------------ remember and share

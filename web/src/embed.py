@@ -2,45 +2,106 @@
 """Writes the data scripts of the configurator, so the page needs no fetch()
 and works from file://:
 
-- wasm-bytes.js: the WebAssembly module gzipped (level 9), then base64; the
-  worker inflates it with the browser's DecompressionStream. Base64 of the
-  gzipped module is far smaller than base64 of the module, gzipped or not.
+- wasm-bytes.js: the WebAssembly module compressed with LZMA (Python's lzma,
+  the .lzma format) in two parts, then base64, and the small LZMA decoder
+  (web/unpack, itself WebAssembly) that unpacks them, deflated and base64.
+  LZMA makes the module about 20 % smaller than the best gzip, the only
+  format the browser inflates by itself; the page unpacks the first part
+  while the worker starts and unpacks the second. Base64 of the compressed
+  module gzips back to about the compressed size.
 - worker.js: the worker's source as one string (wasm-bindgen's no-modules
   glue followed by web/src/worker.js); the page starts it from a Blob URL.
 - upstream/COPY.js: each upstream manifest of the catalog (COPY is its
   `copy` path, e.g. upstream/calico/calico-vxlan-v3.31.7.yaml); the page
   loads only those the spec needs.
 
-    embed.py PKG_DIR IMAGES_DIR SRC_DIR OUT_DIR
+    embed.py PKG_DIR UNPACK_WASM IMAGES_DIR SRC_DIR OUT_DIR
 """
 import base64
-import gzip
 import json
+import lzma
 import os
-import shutil
-import subprocess
+import struct
 import sys
+import zlib
 
-pkg, images, src, out = sys.argv[1:5]
+pkg, unpack, images, src, out = sys.argv[1:6]
 
-module = os.path.join(pkg, "meshbundle_wasm_bg.wasm")
-if shutil.which("zopfli"):
-    # Zopfli writes gzip the browser inflates as any other, about 5% smaller
-    # than gzip -9 for this module (its header's mtime is 0: the same module
-    # gives the same bytes).
-    packed = subprocess.run(["zopfli", "--i15", "-c", module], check=True, stdout=subprocess.PIPE).stdout
-else:
-    print("embed.py: no zopfli (apt-get install zopfli): the module is gzipped at level 9, about 5% larger",
-          file=sys.stderr)
-    with open(module, "rb") as f:
-        # mtime=0: the same module gives the same bytes.
-        packed = gzip.compress(f.read(), compresslevel=9, mtime=0)
-with open(module, "rb") as f:
-    if gzip.decompress(packed) != f.read():
-        sys.exit("embed.py: the packed module does not inflate to the module")
+
+def without_comments(js):
+    """JavaScript without its comment lines: lines that hold only a `//`
+    comment, and `/* ... */` blocks that start and end a line. Nothing else
+    changes (a comment at the end of a line of code stays): the scripts it is
+    used on have no multi-line string in which such a line could stand."""
+    lines, kept, block = js.split("\n"), [], False
+    for line in lines:
+        t = line.strip()
+        if block:
+            block = not t.endswith("*/")
+            continue
+        if t.startswith("//"):
+            continue
+        if t.startswith("/*"):
+            block = not t.endswith("*/")
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
+with open(os.path.join(pkg, "meshbundle_wasm_bg.wasm"), "rb") as f:
+    module = f.read()
+
+
+def sections(wasm):
+    """(id, start) of each section of a WebAssembly module."""
+    def leb(i):
+        n = shift = 0
+        while True:
+            b = wasm[i]
+            i += 1
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return n, i
+    out, i = [], 8
+    while i < len(wasm):
+        size, body = leb(i + 1)
+        out.append((wasm[i], i))
+        i = body + size
+    return out
+
+
+def pack(data):
+    """LZMA (.lzma format) with the output size in its header."""
+    # lc=4 (literals in the context of the byte before) suits WebAssembly
+    # best; the dictionary holds the whole input. The same input gives the
+    # same bytes.
+    packed = bytearray(lzma.compress(data, format=lzma.FORMAT_ALONE, filters=[{
+        "id": lzma.FILTER_LZMA1, "preset": 9 | lzma.PRESET_EXTREME, "lc": 4, "lp": 0, "pb": 0, "dict_size": 1 << 23,
+    }]))
+    if lzma.decompress(bytes(packed), format=lzma.FORMAT_ALONE) != data:
+        sys.exit("embed.py: the packed module does not unpack to the module")
+    # The header's size field: the decoder needs it (Python writes "unknown").
+    packed[5:13] = struct.pack("<Q", len(data))
+    return bytes(packed)
+
+
+# Two parts, packed apart: the module up to its data section, which the page
+# unpacks and compiles as it goes, and the data section (and what follows),
+# which the worker unpacks meanwhile. Apart they pack as small as together.
+data_start = next((at for sid, at in sections(module) if sid == 11), len(module))
+code_part, data_part = pack(module[:data_start]), pack(module[data_start:])
+with open(unpack, "rb") as f:
+    decoder = f.read()
+# The decoder itself deflated (raw), which the browser inflates.
+deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+decoder_packed = deflate.compress(decoder) + deflate.flush()
 with open(os.path.join(out, "wasm-bytes.js"), "w") as f:
-    f.write("// meshbundle WebAssembly module, gzipped then base64 (generated by web/build.sh).\n")
-    f.write(f'self.MESHBUNDLE_WASM_GZ = "{base64.b64encode(packed).decode("ascii")}";\n')
+    f.write("// meshbundle WebAssembly module in two parts, each LZMA then base64, and its LZMA decoder,\n")
+    f.write("// raw deflate then base64 (generated by web/build.sh).\n")
+    f.write(f'self.MESHBUNDLE_UNPACK = "{base64.b64encode(decoder_packed).decode("ascii")}";\n')
+    f.write(f'self.MESHBUNDLE_WASM_LZMA = "{base64.b64encode(code_part).decode("ascii")}";\n')
+    f.write(f'self.MESHBUNDLE_WASM_DATA_LZMA = "{base64.b64encode(data_part).decode("ascii")}";\n')
 
 with open(os.path.join(pkg, "meshbundle_wasm.js"), encoding="utf-8") as f:
     glue = f.read()
@@ -48,8 +109,12 @@ with open(os.path.join(src, "worker.js"), encoding="utf-8") as f:
     worker = f.read()
 with open(os.path.join(out, "worker.js"), "w") as f:
     f.write("// The configurator's worker: wasm-bindgen's glue and web/src/worker.js (generated by web/build.sh).\n")
+    # The copies each example spec needs (checked by a test of the wasm
+    # crate): the page starts loading them while its module unpacks.
+    with open(os.path.join(src, "example-upstream.json"), encoding="utf-8") as g:
+        f.write("self.MESHBUNDLE_EXAMPLE_UPSTREAM = " + json.dumps(json.load(g), separators=(",", ":")) + ";\n")
     f.write("self.MESHBUNDLE_WORKER = ")
-    json.dump(glue + "\n" + worker, f, ensure_ascii=True)
+    json.dump(without_comments(glue + "\n" + worker), f, ensure_ascii=True)
     f.write(";\n")
 
 # One script per upstream manifest, at its catalog `copy` path plus ".js":
@@ -69,6 +134,17 @@ for d, _, files in sorted(os.walk(base)):
                 f.write(f"// Upstream manifest {rel}, pinned in images/catalog.yaml (generated by web/build.sh).\n")
                 f.write("(self.MESHBUNDLE_UPSTREAM = self.MESHBUNDLE_UPSTREAM || {})[")
                 json.dump(rel, f, ensure_ascii=True)
-                f.write("] = ")
-                json.dump(text, f, ensure_ascii=True)
-                f.write(";\n")
+                # A template literal keeps the text's lines as they are (a JSON
+                # string escapes each newline): a little smaller gzipped.
+                literal = text.replace("\\", "\\\\").replace("`", "\\`").replace("${", "\\${").replace("\r", "\\r")
+                literal = "".join(c if ord(c) < 128 else f"\\u{{{ord(c):x}}}" for c in literal)
+                f.write("] = `")
+                f.write(literal)
+                f.write("`;\n")
+
+# The page's own script, without its comment lines.
+with open(os.path.join(src, "app.js"), encoding="utf-8") as f:
+    app = f.read()
+with open(os.path.join(out, "app.js"), "w", encoding="utf-8") as f:
+    f.write("// meshbundle configurator (web/src/app.js without its comment lines, written by web/build.sh).\n")
+    f.write(without_comments(app))

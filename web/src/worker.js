@@ -1,22 +1,50 @@
 // The configurator's worker: runs meshbundle-core (WebAssembly) off the
 // page's thread, so a large site never blocks typing. The page starts it from
 // a Blob URL holding wasm-bindgen's glue (which defines `wasm_bindgen`) and
-// this file, then sends {id, name: "__init", args: [gzippedModule, upstream]}.
+// this file, has it unpack the module's data part ({name: "__unpack"}), then
+// sends {id, name: "__init", args: [module, upstream]} (module: a compiled
+// WebAssembly.Module). Calls that arrive first wait for it.
 // Every other message {id, name, args} calls the export NAME (a function of
 // the module, or a method of the Renderer made at init) and answers
 // {id, ok: true, value} or {id, ok: false, error}. A few calls of the worker's
-// own (render_summary, file_text, mark_download) come first. Messages are handled in
+// own (render_summary, file_text, add_upstream, mark_download) come first. Messages are handled in
 // order, so answers come in the order of the calls.
 "use strict";
 
 let renderer = null;
-let ready = null;
+let initDone;
+const ready = new Promise((resolve, reject) => {
+  initDone = { resolve, reject };
+});
+ready.catch(() => {});
 
-async function init(gz, upstream) {
-  const stream = new Blob([gz]).stream().pipeThrough(new DecompressionStream("gzip"));
-  const bytes = await new Response(stream).arrayBuffer();
-  await wasm_bindgen({ module_or_path: bytes });
-  renderer = new wasm_bindgen.Renderer(upstream);
+function fromBase64(b64) {
+  if (Uint8Array.fromBase64) return Uint8Array.fromBase64(b64);
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+// The module's data part, which the page has this worker unpack (with the
+// page's LZMA decoder, web/unpack) while it unpacks the rest: its bytes.
+function unpack(decoderBytes, b64) {
+  const decoder = new WebAssembly.Instance(new WebAssembly.Module(decoderBytes)).exports;
+  const src = fromBase64(b64);
+  // The .lzma header: the output size at byte 5 (little-endian, far below 4 GiB).
+  const size = new DataView(src.buffer, src.byteOffset, src.byteLength).getUint32(5, true);
+  const at = decoder.memory.buffer.byteLength;
+  decoder.memory.grow(Math.ceil((src.length + size) / 65536));
+  new Uint8Array(decoder.memory.buffer, at, src.length).set(src);
+  const rc = decoder.unlzma_start(at, src.length, at + src.length, size) || decoder.unlzma_run(size);
+  if (rc !== 0) throw new Error(`the module's data does not unpack (${rc === 1 ? "bad header" : "bad data"})`);
+  return new Uint8Array(decoder.memory.buffer, at + src.length, size).slice();
+}
+
+async function init(module, upstream) {
+  await wasm_bindgen({ module_or_path: module });
+  renderer = new wasm_bindgen.Renderer({});
+  own.add_upstream(upstream);
   return wasm_bindgen.version();
 }
 
@@ -47,6 +75,13 @@ const own = {
     if (!f) return null;
     return { text: f.text, before: downloaded === null ? undefined : downloaded.has(path) ? downloaded.get(path) : null };
   },
+  // Upstream manifests ({copy path: text}) for the renderer, as UTF-8
+  // bytes: the browser encodes them natively, and the module copies them in.
+  add_upstream(upstream) {
+    const utf8 = new TextEncoder();
+    for (const [path, text] of Object.entries(upstream || {})) renderer.add_copy(path, utf8.encode(text));
+    return true;
+  },
   // The last render is what was just downloaded.
   mark_download() {
     downloaded = new Map([...(last || new Map()).values()].map((f) => [f.path, f.text]));
@@ -73,8 +108,10 @@ self.onmessage = async (event) => {
   try {
     let value;
     if (name === "__init") {
-      ready = init(args[0], args[1]);
+      init(args[0], args[1]).then(initDone.resolve, initDone.reject);
       value = await ready;
+    } else if (name === "__unpack") {
+      value = unpack(args[0], args[1]);
     } else {
       await ready;
       const fn = lookup(String(name));

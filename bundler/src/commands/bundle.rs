@@ -154,6 +154,7 @@ pub fn build(a: BuildArgs) -> Result<ExitCode> {
         copies: None,
         upgrade_from: base.as_ref().and_then(|b| b.from.as_ref()),
         spec_file: spec_file.as_deref(),
+        memo: None,
     };
     let tree = render_valid(&g.site, &inputs)
         .map_err(|e| Error::from_source(e, "check that the spec, lock and secrets belong together"))?;

@@ -244,12 +244,14 @@ pub fn not_before(cert: &Certificate) -> u64 {
         .as_secs()
 }
 
+/// The subject as text ([`super::names::name_string`]).
 pub fn subject(cert: &Certificate) -> String {
-    cert.tbs_certificate().subject().to_string()
+    super::names::name_string(cert.tbs_certificate().subject())
 }
 
+/// The issuer as text ([`super::names::name_string`]).
 pub fn issuer(cert: &Certificate) -> String {
-    cert.tbs_certificate().issuer().to_string()
+    super::names::name_string(cert.tbs_certificate().issuer())
 }
 
 /// Whether `key` is the private key of `cert`.

@@ -6,6 +6,7 @@
 pub mod cert;
 pub mod files;
 pub mod key;
+pub mod names;
 pub mod secrets;
 
 pub use secrets::{BootstrapToken, CertificateKey, CredentialError, SiteSecrets, generate, rotate};

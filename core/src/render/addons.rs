@@ -81,7 +81,7 @@ pub(crate) fn documents(name: &str, text: &str) -> Result<Vec<Value>, RenderErro
             .lines()
             .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
         if has_content {
-            let v: Value = crate::yaml::from_str(current).map_err(|e| unreadable(name, "a document", e))?;
+            let v: Value = crate::yaml::value_from_str(current).map_err(|e| unreadable(name, "a document", e))?;
             if !v.is_null() {
                 docs.push(v);
             }
@@ -318,7 +318,9 @@ fn scrape_jobs(ctx: &Ctx, docs: &mut [Value]) -> Result<(), RenderError> {
         .pointer("/data/prometheus.yml")
         .and_then(Value::as_str)
         .ok_or_else(|| internal("prometheus", "prometheus.yml is not text"))?;
-    let mut config: Value = crate::yaml::from_str(text).map_err(|e| unreadable("prometheus", "prometheus.yml", e))?;
+    let mut config: Value = ctx
+        .value_from_str(text)
+        .map_err(|e| unreadable("prometheus", "prometheus.yml", e))?;
     let jobs = config
         .get_mut("scrape_configs")
         .and_then(Value::as_array_mut)
@@ -350,7 +352,7 @@ fn scrape_jobs(ctx: &Ctx, docs: &mut [Value]) -> Result<(), RenderError> {
         relabel.push(json!({"source_labels": ["__meta_kubernetes_node_name"], "target_label": "node"}));
     }
     jobs.extend(super::metallb::scrape_config(ctx));
-    cm["data"]["prometheus.yml"] = crate::yaml::to_string(&config)?.into();
+    cm["data"]["prometheus.yml"] = ctx.config_yaml("config:addon-prometheus.yml", config)?.into();
     Ok(())
 }
 
@@ -507,7 +509,9 @@ fn kiali(ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
         .pointer("/data/config.yaml")
         .and_then(Value::as_str)
         .ok_or_else(|| internal("kiali", "no config.yaml"))?;
-    let mut config: Value = crate::yaml::from_str(text).map_err(|e| unreadable("kiali", "config.yaml", e))?;
+    let mut config: Value = ctx
+        .value_from_str(text)
+        .map_err(|e| unreadable("kiali", "config.yaml", e))?;
     let major = kiali_major(&config);
     let obj = |v: &mut Value, key: &str| -> Result<(), RenderError> {
         match v.get(key) {
@@ -564,7 +568,7 @@ fn kiali(ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
         }
         istio["component_status"] = json!({"enabled": true, "components": components});
     }
-    let config_text = crate::yaml::to_string(&config)?;
+    let config_text = ctx.config_yaml("config:kiali.yaml", config)?;
     let checksum = hex::encode(Sha256::digest(config_text.as_bytes()));
     cm["data"]["config.yaml"] = config_text.into();
 

@@ -214,7 +214,7 @@ fn objects(ctx: &Ctx) -> Result<Vec<Value>, RenderError> {
         .images
         .first()
         .ok_or_else(|| RenderError::Internal("the catalog names no Alertmanager image".into()))?;
-    let config_text = crate::yaml::to_string(&config(ctx))?;
+    let config_text = ctx.config_yaml("config:alertmanager.yml", config(ctx))?;
     let mut data = serde_json::Map::new();
     data.insert("alertmanager.yml".into(), config_text.into());
     if let Some(pem) = am.receivers.webhook.as_ref().and_then(|w| w.ca_certificate.as_ref()) {
@@ -440,10 +440,9 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
             am.storage.size
         )),
     }
-    for d in objects(ctx)? {
-        out.push_str("---\n");
-        out.push_str(&crate::yaml::to_string(&d)?);
-    }
+    let docs = objects(ctx)?;
+    out.push_str(&ctx.documents_yaml(MANIFEST, &docs)?);
+    ctx.keep_observability_docs(MANIFEST, &docs);
     tree.add(MANIFEST, out, crate::tree::MODE_FILE);
     if let Some(text) = credentials {
         tree.add(CREDENTIALS_FILE, text, MODE_SECRET);

@@ -263,14 +263,15 @@ pub(crate) fn add_scrape_configs(ctx: &Ctx, docs: &mut [Value]) -> Result<(), Re
         .pointer("/data/prometheus.yml")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("prometheus.yml is not text"))?;
-    let mut config: Value =
-        crate::yaml::from_str(text).map_err(|e| addons::unreadable("prometheus", "prometheus.yml", e))?;
+    let mut config: Value = ctx
+        .value_from_str(text)
+        .map_err(|e| addons::unreadable("prometheus", "prometheus.yml", e))?;
     let jobs = config
         .get_mut("scrape_configs")
         .and_then(Value::as_array_mut)
         .ok_or_else(|| bad("prometheus.yml has no scrape_configs list"))?;
     jobs.extend(scrape_configs(ctx));
-    cm["data"]["prometheus.yml"] = crate::yaml::to_string(&config)?.into();
+    cm["data"]["prometheus.yml"] = ctx.config_yaml("config:blackbox-prometheus.yml", config)?.into();
     Ok(())
 }
 
@@ -280,7 +281,7 @@ fn labels() -> Value {
 
 /// The exporter's documents.
 pub(crate) fn documents(ctx: &Ctx) -> Result<Vec<Value>, RenderError> {
-    let config_text = crate::yaml::to_string(&config(ctx))?;
+    let config_text = ctx.config_yaml("config:blackbox.yml", config(ctx))?;
     let checksum = hex::encode(Sha256::digest(config_text.as_bytes()));
     let image = ctx
         .cat
@@ -378,10 +379,9 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
          # certificate; the addon Prometheus scrapes it (jobs {INGRESS_JOB}, {APISERVER_JOB}).\n",
         ctx.cat.blackbox_exporter.version
     ));
-    for d in documents(ctx)? {
-        out.push_str("---\n");
-        out.push_str(&crate::yaml::to_string(&d)?);
-    }
+    let docs = documents(ctx)?;
+    out.push_str(&ctx.documents_yaml(FILE, &docs)?);
+    ctx.keep_observability_docs(FILE, &docs);
     tree.add(FILE, out, crate::tree::MODE_FILE);
     Ok(())
 }

@@ -25,13 +25,22 @@ use crate::tree::{FileTree, MODE_FILE};
 
 /// Replaces exactly one occurrence of `from`, or says the upstream file changed shape.
 pub(crate) fn replace_once(text: &str, from: &str, to: &str, name: &str) -> Result<String, RenderError> {
-    match text.matches(from).count() {
-        1 => Ok(text.replacen(from, to, 1)),
-        n => Err(RenderError::Upstream {
-            name: name.to_string(),
-            reason: format!("expected `{from}` once, found it {n} times; the upstream file changed shape"),
-        }),
+    if let Some(at) = text.find(from)
+        && !text[at + from.len()..].contains(from)
+    {
+        let mut out = String::with_capacity(text.len() + to.len());
+        out.push_str(&text[..at]);
+        out.push_str(to);
+        out.push_str(&text[at + from.len()..]);
+        return Ok(out);
     }
+    Err(RenderError::Upstream {
+        name: name.to_string(),
+        reason: format!(
+            "expected `{from}` once, found it {} times; the upstream file changed shape",
+            text.matches(from).count()
+        ),
+    })
 }
 
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {

@@ -103,7 +103,7 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
     }
     for d in metrics_auth_documents() {
         text.push_str("---\n");
-        text.push_str(&crate::yaml::to_string(&d)?);
+        text.push_str(&crate::yaml::value_to_string(&d)?);
     }
     let out = format!(
         "{}# MetalLB {} ({}, sha256 {}),\n# with images moved to {} and pulled IfNotPresent, its pods' prometheus.io\n# annotations removed (its metrics are HTTPS with token authentication: the addon\n# Prometheus scrapes them in its own `{SCRAPE_JOB}` job), and, at the end, the rights its metrics\n# endpoint needs to check tokens (ClusterRole {METRICS_AUTH_ROLE}){}.\n---\n{text}",

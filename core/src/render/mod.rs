@@ -24,7 +24,9 @@ mod traffic;
 mod upgrade_kubernetes;
 mod upgrade_notes;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use serde_json::Value;
 
@@ -51,7 +53,7 @@ pub struct Inputs<'a> {
     pub upstream: Option<&'a BTreeMap<String, Vec<u8>>>,
     /// The catalog's copies by `copy` path, for a build that does not embed
     /// them (the browser's).
-    pub copies: Option<&'a BTreeMap<String, Vec<u8>>>,
+    pub copies: Option<&'a Copies>,
     /// For an upgrade bundle (`build --since`): the bundle and versions the
     /// site runs now. `ops/UPGRADE.md` and the upgrade scripts start from it.
     pub upgrade_from: Option<&'a UpgradeFrom>,
@@ -59,6 +61,124 @@ pub struct Inputs<'a> {
     /// README and every file's header tell the operator to change;
     /// `meshbundle.yaml` when `None` (stdin, the browser's download name).
     pub spec_file: Option<&'a str>,
+    /// What the caller keeps between renders when it renders again and
+    /// again (the browser, at every change); the bytes are the same without.
+    pub memo: Option<&'a Memo>,
+}
+
+/// What a caller that renders again and again keeps from one render to the
+/// next: the documents read from each upstream manifest text, the YAML
+/// written for each file of documents and each configuration document, and
+/// the sha256 of each file. A render reads, writes and hashes only what is
+/// not here, and writes the same bytes as a render without it: the same text
+/// always reads as the same documents, and the same documents always write
+/// as the same YAML.
+#[derive(Default)]
+pub struct Memo {
+    /// Texts read; the latest last.
+    read: RefCell<Vec<Read>>,
+    /// Each file of documents (by path) and each configuration document (by
+    /// name) written at the last render: the documents and their YAML
+    /// (without a file's header).
+    written: RefCell<BTreeMap<String, (Vec<Value>, String)>>,
+    /// Each file of the last tree digested, by path.
+    hashed: RefCell<BTreeMap<String, Hashed>>,
+}
+
+/// A text the memo read: whether as one document (else as a manifest of
+/// many), and what it reads as.
+struct Read {
+    text: Rc<str>,
+    one: bool,
+    docs: Rc<Vec<Value>>,
+}
+
+/// A file the memo digested: its bytes and their sha256.
+struct Hashed {
+    bytes: Vec<u8>,
+    sha: [u8; 32],
+}
+
+impl Memo {
+    /// Texts kept: a spec renders a few upstream manifests (and an edit may
+    /// change one: the image registry, the alert rules).
+    const TEXTS: usize = 32;
+
+    pub fn new() -> Memo {
+        Memo::default()
+    }
+
+    fn read<E>(&self, text: &str, one: bool, read: impl FnOnce() -> Result<Vec<Value>, E>) -> Result<Vec<Value>, E> {
+        let found = self
+            .read
+            .borrow()
+            .iter()
+            .find(|r| r.one == one && *r.text == *text)
+            .map(|r| r.docs.clone());
+        let docs = match found {
+            Some(docs) => docs,
+            None => {
+                let docs = Rc::new(read()?);
+                let mut kept = self.read.borrow_mut();
+                if kept.len() >= Memo::TEXTS {
+                    kept.remove(0);
+                }
+                kept.push(Read {
+                    text: text.into(),
+                    one,
+                    docs: docs.clone(),
+                });
+                docs
+            }
+        };
+        Ok(docs.as_ref().clone())
+    }
+
+    /// The tree's digest ([`FileTree::digest`]), hashing only the files whose
+    /// bytes changed since the last tree digested here.
+    pub fn digest(&self, tree: &FileTree) -> String {
+        use sha2::Digest as _;
+        let mut before = self.hashed.take();
+        let mut now = BTreeMap::new();
+        let digest = tree.digest_with(|path, bytes| {
+            let kept = match before.remove(path) {
+                Some(h) if h.bytes == bytes => h,
+                _ => Hashed {
+                    bytes: bytes.to_vec(),
+                    sha: sha2::Sha256::digest(bytes).into(),
+                },
+            };
+            let sha = kept.sha;
+            now.insert(path.to_string(), kept);
+            sha
+        });
+        *self.hashed.borrow_mut() = now;
+        digest
+    }
+
+    /// The YAML of `docs` (each after `---`), written under `key` at the
+    /// last render if they are the same documents, else written now.
+    fn write(&self, key: &str, docs: &[Value]) -> Result<String, RenderError> {
+        let mut written = self.written.borrow_mut();
+        if let Some((before, yaml)) = written.get(key)
+            && before.as_slice() == docs
+        {
+            return Ok(yaml.clone());
+        }
+        let yaml = yaml_body(docs)?;
+        written.insert(key.to_string(), (docs.to_vec(), yaml.clone()));
+        Ok(yaml)
+    }
+}
+
+/// Documents as YAML, each after `---`.
+fn yaml_body(docs: &[Value]) -> Result<String, RenderError> {
+    let mut out = String::new();
+    for d in docs {
+        out.push_str("---\n");
+        out.push_str(&crate::yaml::value_to_string(d)?);
+    }
+    Ok(out)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +231,46 @@ impl From<crate::yaml::YamlError> for RenderError {
     }
 }
 
+/// Upstream manifests by their catalog `copy` path, each with its sha256,
+/// computed once when it is added: a caller that renders many times (the
+/// browser, at every change) does not hash the same megabyte each time.
+#[derive(Default, Clone)]
+pub struct Copies {
+    files: BTreeMap<String, (Vec<u8>, crate::digest::Digest)>,
+}
+
+impl Copies {
+    pub fn new() -> Copies {
+        Copies::default()
+    }
+
+    /// Adds (or replaces) the copy at `path`.
+    pub fn insert(&mut self, path: String, bytes: Vec<u8>) {
+        let digest = crate::digest::Digest::of(&bytes);
+        self.files.insert(path, (bytes, digest));
+    }
+
+    fn get(&self, path: &str) -> Option<&(Vec<u8>, crate::digest::Digest)> {
+        self.files.get(path)
+    }
+}
+
+impl Extend<(String, Vec<u8>)> for Copies {
+    fn extend<I: IntoIterator<Item = (String, Vec<u8>)>>(&mut self, iter: I) {
+        for (path, bytes) in iter {
+            self.insert(path, bytes);
+        }
+    }
+}
+
+impl FromIterator<(String, Vec<u8>)> for Copies {
+    fn from_iter<I: IntoIterator<Item = (String, Vec<u8>)>>(iter: I) -> Copies {
+        let mut copies = Copies::new();
+        copies.extend(iter);
+        copies
+    }
+}
+
 /// Everything the renderers share: the site, the catalog entries for its
 /// versions, and the optional inputs.
 pub(crate) struct Ctx<'a> {
@@ -123,11 +283,20 @@ pub(crate) struct Ctx<'a> {
     pub lock: Option<&'a Lock>,
     pub secrets: Option<&'a SiteSecrets>,
     pub upstream: Option<&'a BTreeMap<String, Vec<u8>>>,
-    pub copies: Option<&'a BTreeMap<String, Vec<u8>>>,
+    pub copies: Option<&'a Copies>,
     /// Where an upgrade bundle starts; `None` for a plain build.
     pub upgrade_from: Option<&'a UpgradeFrom>,
     pub spec_file: Option<&'a str>,
+    /// The documents of each file of `manifests/observability/` rendered so
+    /// far, by path: the network policies read them here rather than parsing
+    /// the text just written (one render reads each YAML text once).
+    pub observability_docs: RefCell<BTreeMap<String, Vec<Value>>>,
+    pub memo: Option<&'a Memo>,
 }
+
+/// Where the observability manifests go; [`Ctx::observability_docs`] has
+/// the documents of each.
+pub(crate) const OBSERVABILITY_DIR: &str = "manifests/observability/";
 
 impl<'a> Ctx<'a> {
     /// The spec's file name for generated text: a shell word (quoted when it
@@ -168,19 +337,21 @@ impl<'a> Ctx<'a> {
     /// the lock's sha256), else the copy in the catalog (checked against the
     /// catalog's sha256).
     pub fn upstream(&self, name: &str, file: &catalog::UpstreamFile) -> Result<Vec<u8>, RenderError> {
-        let (bytes, want) = match self.upstream.and_then(|u| u.get(name)) {
+        use crate::digest::Digest;
+        let (bytes, got, want) = match self.upstream.and_then(|u| u.get(name)) {
             Some(b) => {
                 let want = self
                     .lock
                     .and_then(|l| l.file(name))
                     .map(|f| f.sha256.clone())
                     .unwrap_or_else(|| file.sha256.clone());
-                (b.clone(), want)
+                (b.clone(), Digest::of(b), want)
             }
             None => {
-                let bytes = match (file.bytes(), self.copies.and_then(|c| c.get(&file.copy))) {
-                    (b, _) if !b.is_empty() => b.to_vec(),
-                    (_, Some(b)) => b.clone(),
+                let (bytes, got) = match (file.bytes(), self.copies.and_then(|c| c.get(&file.copy))) {
+                    (b, _) if !b.is_empty() => (b.to_vec(), Digest::of(b)),
+                    // Hashed when it was added.
+                    (_, Some((b, digest))) => (b.clone(), digest.clone()),
                     _ => {
                         return Err(RenderError::Upstream {
                             name: name.to_string(),
@@ -188,10 +359,9 @@ impl<'a> Ctx<'a> {
                         });
                     }
                 };
-                (bytes, file.sha256.clone())
+                (bytes, got, file.sha256.clone())
             }
         };
-        let got = crate::digest::Digest::of(&bytes);
         if got != want {
             return Err(RenderError::Upstream {
                 name: name.to_string(),
@@ -229,14 +399,63 @@ impl<'a> Ctx<'a> {
         )
     }
 
+    /// Records the documents of an observability manifest written to `path`
+    /// (see [`Ctx::observability_docs`]).
+    pub fn keep_observability_docs(&self, path: &str, docs: &[Value]) {
+        debug_assert!(path.starts_with(OBSERVABILITY_DIR), "{path}");
+        self.observability_docs
+            .borrow_mut()
+            .insert(path.to_string(), docs.to_vec());
+    }
+
     /// A YAML file of Kubernetes-style documents, with the header.
     pub fn yaml(&self, docs: &[Value]) -> Result<String, RenderError> {
         let mut out = self.header("#");
-        for d in docs {
-            out.push_str("---\n");
-            out.push_str(&crate::yaml::to_string(d)?);
-        }
+        out.push_str(&yaml_body(docs)?);
         Ok(out)
+    }
+
+    /// The documents of the file at `path`, each after `---`, as YAML:
+    /// from the memo when the caller keeps one.
+    pub fn documents_yaml(&self, path: &str, docs: &[Value]) -> Result<String, RenderError> {
+        match self.memo {
+            Some(memo) => memo.write(path, docs),
+            None => yaml_body(docs),
+        }
+    }
+
+    /// One configuration document as YAML ([`crate::yaml::value_to_string`]),
+    /// from the memo (under `key`) when the caller keeps one.
+    pub fn config_yaml(&self, key: &str, doc: Value) -> Result<String, RenderError> {
+        match self.memo {
+            Some(memo) => {
+                let docs = [doc];
+                let yaml = memo.write(key, &docs)?;
+                Ok(yaml.strip_prefix("---\n").unwrap_or(&yaml).to_string())
+            }
+            None => Ok(crate::yaml::value_to_string(&doc)?),
+        }
+    }
+
+    /// The documents of a multi-document manifest
+    /// ([`addons::documents`]), from the memo when the caller keeps one.
+    pub fn documents(&self, name: &str, text: &str) -> Result<Vec<Value>, RenderError> {
+        match self.memo {
+            Some(memo) => memo.read(text, false, || addons::documents(name, text)),
+            None => addons::documents(name, text),
+        }
+    }
+
+    /// One YAML document ([`crate::yaml::value_from_str`]), from the memo
+    /// when the caller keeps one.
+    pub fn value_from_str(&self, text: &str) -> Result<Value, crate::yaml::YamlError> {
+        match self.memo {
+            Some(memo) => Ok(memo
+                .read(text, true, || crate::yaml::value_from_str(text).map(|v| vec![v]))?
+                .pop()
+                .unwrap_or_default()),
+            None => crate::yaml::value_from_str(text),
+        }
     }
 }
 
@@ -287,6 +506,8 @@ pub fn render_valid(valid: &Validated, inputs: &Inputs) -> Result<FileTree, Rend
         copies: inputs.copies,
         upgrade_from: inputs.upgrade_from,
         spec_file: inputs.spec_file,
+        observability_docs: RefCell::new(BTreeMap::new()),
+        memo: inputs.memo,
     };
     if let Some(s) = inputs.secrets {
         let problems: Vec<String> = s
@@ -323,6 +544,52 @@ pub fn render_valid(valid: &Validated, inputs: &Inputs) -> Result<FileTree, Rend
 
 /// Adds a YAML file of documents.
 pub(crate) fn add_yaml(ctx: &Ctx, tree: &mut FileTree, path: &str, docs: &[Value]) -> Result<(), RenderError> {
-    tree.add(path, ctx.yaml(docs)?, MODE_FILE);
+    if path.starts_with(OBSERVABILITY_DIR) {
+        ctx.keep_observability_docs(path, docs);
+    }
+    let mut text = ctx.header("#");
+    text.push_str(&ctx.documents_yaml(path, docs)?);
+    tree.add(path, text, MODE_FILE);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::load::load;
+
+    /// A memo kept across renders of changing specs writes the bytes a
+    /// render without one writes, at each render.
+    #[test]
+    fn a_memo_changes_no_byte() {
+        let production = crate::examples::example("production").unwrap();
+        let lab = crate::examples::example("lab").unwrap();
+        let specs = [
+            production.to_string(),
+            production.to_string(),
+            production.replace("registry: 10.0.0.5:5000", "registry: 10.0.0.6:5000"),
+            production.replace("p99LatencyMs: 500", "p99LatencyMs: 700"),
+            production.replace("timezone: Etc/UTC", "timezone: Europe/Paris"),
+            production.replace("cni: calico", "cni: flannel"),
+            lab.to_string(),
+            production.to_string(),
+        ];
+        let memo = Memo::new();
+        for (i, text) in specs.iter().enumerate() {
+            let site = load(text)
+                .into_validated()
+                .unwrap_or_else(|l| panic!("spec {i}: {:?}", l.diagnostics));
+            let plain = render_valid(&site, &Inputs::default()).unwrap();
+            let kept = render_valid(
+                &site,
+                &Inputs {
+                    memo: Some(&memo),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            assert!(plain == kept, "spec {i}: the memo changed the files");
+            assert_eq!(memo.digest(&kept), plain.digest(), "spec {i}");
+        }
+    }
 }

@@ -57,7 +57,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use super::istio::gateway_label;
-use super::{Ctx, RenderError, add_yaml};
+use super::{Ctx, OBSERVABILITY_DIR, RenderError, add_yaml};
 use crate::spec::{Cni, MtlsMode};
 use crate::tree::FileTree;
 
@@ -210,16 +210,35 @@ struct Workload {
     probe_ports: BTreeSet<u32>,
 }
 
-fn workloads(tree: &FileTree) -> Result<Vec<Workload>, RenderError> {
+fn workloads(ctx: &Ctx, tree: &FileTree) -> Result<Vec<Workload>, RenderError> {
     let mut out = Vec::new();
     let files: Vec<&str> = tree
         .paths()
-        .filter(|p| p.starts_with("manifests/observability/") && p.ends_with(".yaml"))
+        .filter(|p| p.starts_with(OBSERVABILITY_DIR) && p.ends_with(".yaml"))
         .collect();
+    let kept = ctx.observability_docs.borrow();
     for path in files {
         let Some(file) = tree.get(path) else { continue };
-        let text = String::from_utf8_lossy(&file.bytes);
-        for doc in super::addons::documents(path, &text)? {
+        // The documents the file was written from, else those of its text.
+        let parsed;
+        let docs: &[Value] = match kept.get(path) {
+            Some(docs) => {
+                if cfg!(debug_assertions) {
+                    let text = String::from_utf8_lossy(&file.bytes);
+                    assert_eq!(
+                        &super::addons::documents(path, &text)?,
+                        docs,
+                        "{path}: the documents kept are those of the text"
+                    );
+                }
+                docs
+            }
+            None => {
+                parsed = super::addons::documents(path, &String::from_utf8_lossy(&file.bytes))?;
+                &parsed
+            }
+        };
+        for doc in docs {
             let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
             if !["Deployment", "StatefulSet", "DaemonSet"].contains(&kind) {
                 continue;
@@ -306,7 +325,7 @@ fn documents(ctx: &Ctx, tree: &FileTree) -> Result<Vec<Value>, RenderError> {
     let nodes = node_peers(ctx);
     let gateways = gateway_namespaces(ctx);
     let mesh = ctx.mesh_namespaces();
-    let addons = workloads(tree)?;
+    let addons = workloads(ctx, tree)?;
     let prometheus = addons
         .iter()
         .find(|w| w.name == "prometheus")

@@ -408,8 +408,9 @@ fn send_alerts_to_alertmanager(ctx: &Ctx, h: &mut addons::Hardened) -> Result<()
         .pointer("/data/prometheus.yml")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("no prometheus.yml"))?;
-    let mut config: Value =
-        crate::yaml::from_str(text).map_err(|e| addons::unreadable("prometheus", "prometheus.yml", e))?;
+    let mut config: Value = ctx
+        .value_from_str(text)
+        .map_err(|e| addons::unreadable("prometheus", "prometheus.yml", e))?;
     let obj = config
         .as_object_mut()
         .ok_or_else(|| bad("prometheus.yml is not a mapping"))?;
@@ -417,7 +418,7 @@ fn send_alerts_to_alertmanager(ctx: &Ctx, h: &mut addons::Hardened) -> Result<()
         return Err(bad("prometheus.yml already has an `alerting` section"));
     }
     obj.insert("alerting".into(), super::alertmanager::prometheus_alerting(ctx));
-    cm["data"]["prometheus.yml"] = crate::yaml::to_string(&config)?.into();
+    cm["data"]["prometheus.yml"] = ctx.config_yaml("config:alerting-prometheus.yml", config)?.into();
     h.notes.push(format!(
         "prometheus.yml sends alerts to every Alertmanager pod ({}).",
         super::alertmanager::pod_hosts(ctx).join(", ")
@@ -461,7 +462,7 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
         })?;
         let mut note = String::new();
         if name == "prometheus" {
-            let rules = crate::yaml::to_string(&alert_groups(ctx))?;
+            let rules = ctx.config_yaml("config:alerting_rules.yml", alert_groups(ctx))?;
             text = replace_once(
                 &text,
                 "  alerting_rules.yml: |\n    {}\n",
@@ -471,7 +472,7 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
             note = "# alerting_rules.yml holds meshbundle's alert rules.\n".into();
         }
         let text = rewrite_manifest_images(&text, |r| ctx.image(r));
-        let mut hardened = addons::harden(ctx, name, addons::documents(name, &text)?)?;
+        let mut hardened = addons::harden(ctx, name, ctx.documents(name, &text)?)?;
         if name == "prometheus" && obs.alertmanager.enabled {
             send_alerts_to_alertmanager(ctx, &mut hardened)?;
         }
@@ -489,11 +490,10 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
                 n.lines().map(|l| format!("# {l}")).collect::<Vec<_>>().join("\n")
             ));
         }
-        for d in &hardened.docs {
-            out.push_str("---\n");
-            out.push_str(&crate::yaml::to_string(d)?);
-        }
-        tree.add(format!("manifests/observability/{name}.yaml"), out, MODE_FILE);
+        let path = format!("{}{name}.yaml", super::OBSERVABILITY_DIR);
+        out.push_str(&ctx.documents_yaml(&path, &hardened.docs)?);
+        ctx.keep_observability_docs(&path, &hardened.docs);
+        tree.add(path, out, MODE_FILE);
     }
     addons::render_credentials(ctx, tree)?;
     if obs.prometheus_operator {

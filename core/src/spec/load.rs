@@ -176,7 +176,7 @@ pub fn load(text: &str) -> Loaded {
             return out;
         }
     };
-    let mut value = to_json(&raw, "", text, &mut out.positions);
+    let mut value = to_json(&raw, "", text, Some(&mut out.positions));
 
     let Value::Object(top) = &value else {
         let (l, c) = (raw.referenced.line() as u32, raw.referenced.column() as u32);
@@ -315,10 +315,10 @@ fn read_typed(value: &mut Value, pos: &Positions) -> (Option<Site>, Vec<Diagnost
     }
     // Typed values (digests) check themselves as they are read; the first
     // that fails is reported at its field.
-    match serde_path_to_error::deserialize::<_, Site>(value.clone()) {
+    match crate::value_de::from_value::<Site>(value.clone()) {
         Ok(site) => (Some(site), diags, fixed),
         Err(e) => {
-            let path = e.path().to_string();
+            let path = e.path;
             let path = if path == "." { String::new() } else { path };
             // A field removed above may leave its parent without a required
             // field: that is the same problem, said already.
@@ -331,7 +331,7 @@ fn read_typed(value: &mut Value, pos: &Positions) -> (Option<Site>, Vec<Diagnost
                 diags.push(Diagnostic::error(
                     Code::InvalidValue,
                     path,
-                    first_sentence(&e.into_inner().to_string()),
+                    first_sentence(&e.error.to_string()),
                     hint,
                 ));
             }
@@ -710,8 +710,15 @@ impl<'de> Visitor<'de> for RawVisitor {
 pub(crate) fn yaml_to_json(text: &str) -> Result<(Value, Positions), Diagnostic> {
     let raw = parse_yaml(text)?;
     let mut pos = Positions::default();
-    let value = to_json(&raw, "", text, &mut pos);
+    let value = to_json(&raw, "", text, Some(&mut pos));
     Ok((value, pos))
+}
+
+/// [`yaml_to_json`] without the positions, for a reader that needs them
+/// only to report a problem (and can read the text again then).
+pub(crate) fn yaml_to_value(text: &str) -> Result<Value, Diagnostic> {
+    let raw = parse_yaml(text)?;
+    Ok(to_json(&raw, "", text, None))
 }
 
 /// Parses one document and refuses every tag but `!!str` (see [`STR_TAG`]),
@@ -741,7 +748,7 @@ fn with_tag_path(mut d: Diagnostic, text: &str) -> Diagnostic {
     let again = lines.join("\n");
     let Ok(node) = parse_untagged(&again) else { return d };
     let mut pos = Positions::default();
-    to_json(&node, "", &again, &mut pos);
+    to_json(&node, "", &again, Some(&mut pos));
     if let Some((path, _)) = pos
         .at
         .iter()
@@ -1004,8 +1011,11 @@ fn source_text<'a>(node: &Node, text: &'a str) -> Option<&'a str> {
     text.get(start..start + len)
 }
 
-fn to_json(node: &Node, path: &str, text: &str, pos: &mut Positions) -> Value {
-    if matches!(node.value.0, Raw::Int(_) | Raw::UInt(_) | Raw::Float(_) | Raw::Bool(_))
+/// The JSON value of a node and, when `pos` is given, the position (and
+/// the source text of numbers and booleans) of each of its fields.
+fn to_json(node: &Node, path: &str, text: &str, mut pos: Option<&mut Positions>) -> Value {
+    if let Some(pos) = pos.as_deref_mut()
+        && matches!(node.value.0, Raw::Int(_) | Raw::UInt(_) | Raw::Float(_) | Raw::Bool(_))
         && let Some(src) = source_text(node, text)
     {
         pos.raw.insert(path.to_string(), src.trim().to_string());
@@ -1023,13 +1033,16 @@ fn to_json(node: &Node, path: &str, text: &str, pos: &mut Positions) -> Value {
             items
                 .iter()
                 .enumerate()
-                .map(|(i, item)| {
-                    let p = format!("{path}[{i}]");
-                    pos.at.insert(
-                        p.clone(),
-                        (item.referenced.line() as u32, item.referenced.column() as u32),
-                    );
-                    to_json(item, &p, text, pos)
+                .map(|(i, item)| match pos.as_deref_mut() {
+                    Some(pos) => {
+                        let p = format!("{path}[{i}]");
+                        pos.at.insert(
+                            p.clone(),
+                            (item.referenced.line() as u32, item.referenced.column() as u32),
+                        );
+                        to_json(item, &p, text, Some(pos))
+                    }
+                    None => to_json(item, "", text, None),
                 })
                 .collect(),
         ),
@@ -1037,10 +1050,16 @@ fn to_json(node: &Node, path: &str, text: &str, pos: &mut Positions) -> Value {
             let mut m = Map::new();
             for (k, v) in entries {
                 let key = scalar_key(&k.value.0);
-                let p = diag::join(path, &key);
-                pos.at
-                    .insert(p.clone(), (k.referenced.line() as u32, k.referenced.column() as u32));
-                m.insert(key, to_json(v, &p, text, pos));
+                let value = match pos.as_deref_mut() {
+                    Some(pos) => {
+                        let p = diag::join(path, &key);
+                        pos.at
+                            .insert(p.clone(), (k.referenced.line() as u32, k.referenced.column() as u32));
+                        to_json(v, &p, text, Some(pos))
+                    }
+                    None => to_json(v, "", text, None),
+                };
+                m.insert(key, value);
             }
             Value::Object(m)
         }
@@ -1058,7 +1077,7 @@ mod tests {
         assert!(!base.has_errors(), "{:?}", base.diagnostics);
         let site = base.site.unwrap();
         // Every gateway section replaced by one with only hosts (ingress) or only a replica count (egress).
-        let mut v: Value = crate::yaml::from_str(lab).unwrap();
+        let mut v: Value = crate::yaml::value_from_str(lab).unwrap();
         let host = site
             .spec
             .istio

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::diag;
 
 /// The schema of `meshbundle.yaml`, as `meshbundle schema` prints it.
-pub const SITE_SCHEMA_JSON: &str = include_str!("../../schema/site.schema.json");
+pub static SITE_SCHEMA_JSON: &str = include_str!("../../schema/site.schema.json");
 
 pub(crate) fn site_schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
