@@ -1,12 +1,14 @@
 //! The decoder against streams Python's `lzma` wrote (as `web/src/embed.py`
-//! does), with the properties the page uses and others.
+//! does), with the properties the page uses and others. Each stream's plain
+//! text is beside it in `tests/data/` (an example spec and the schema as
+//! they were when the stream was written).
 
 use meshbundle_unpack::{Error, decode, output_size};
 
 fn check(stream: &str, plain: &str) {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     let src = std::fs::read(format!("{}/web/unpack/tests/data/{stream}", root)).unwrap();
-    let want = std::fs::read(format!("{root}/{plain}")).unwrap();
+    let want = std::fs::read(format!("{root}/web/unpack/tests/data/{plain}")).unwrap();
     assert_eq!(output_size(&src), Ok(want.len() as u64), "{stream}");
     let mut out = vec![0; want.len()];
     assert_eq!(decode(&src, &mut out), Ok(()), "{stream}");
@@ -16,11 +18,11 @@ fn check(stream: &str, plain: &str) {
 #[test]
 fn decodes_what_python_lzma_wrote() {
     // lc=4 lp=0 pb=0: the page's module.
-    check("production.yaml.lzma", "core/examples/production.yaml");
+    check("production.yaml.lzma", "production.yaml");
     // lc=3 lp=0 pb=2: the format's defaults.
-    check("lab.yaml.lzma", "core/examples/lab.yaml");
+    check("lab.yaml.lzma", "lab.yaml");
     // lc=0 lp=2 pb=2: position-dependent literals.
-    check("site.schema.json.lzma", "core/schema/site.schema.json");
+    check("site.schema.json.lzma", "site.schema.json");
 }
 
 #[test]
@@ -32,12 +34,7 @@ fn a_broken_stream_is_an_error_not_a_panic() {
     let mut out = vec![0; size];
     assert!(
         decode(&src[..src.len() / 2], &mut out).is_err()
-            || out
-                != std::fs::read(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/../../core/examples/production.yaml"
-                ))
-                .unwrap()
+            || out != std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/production.yaml")).unwrap()
     );
     // Asked for more than it holds, it refers past its end marker.
     let mut more = vec![0; size + 100];
@@ -65,7 +62,7 @@ fn decoding_in_slices_gives_the_same_bytes() {
     use meshbundle_unpack::Decoder;
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     let src = std::fs::read(format!("{root}/web/unpack/tests/data/site.schema.json.lzma")).unwrap();
-    let want = std::fs::read(format!("{root}/core/schema/site.schema.json")).unwrap();
+    let want = std::fs::read(format!("{root}/web/unpack/tests/data/site.schema.json")).unwrap();
     for slice in [1, 777, 4096, 1 << 20] {
         let mut out = vec![0; want.len()];
         let mut d = Decoder::new(&src).unwrap();
