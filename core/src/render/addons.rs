@@ -151,13 +151,35 @@ fn put_named(list: &mut Vec<Value>, item: Value) {
 pub(crate) struct Hardened {
     pub docs: Vec<Value>,
     pub notes: Vec<String>,
+    /// Prometheus's `prometheus.yml`, read once from its ConfigMap: each
+    /// stage edits this value, and [`Hardened::finish`] writes it back once.
+    pub prometheus_config: Option<Value>,
+}
+
+impl Hardened {
+    /// The documents, with [`Hardened::prometheus_config`] written back into
+    /// its ConfigMap.
+    pub(crate) fn finish(mut self, ctx: &Ctx) -> Result<(Vec<Value>, Vec<String>), RenderError> {
+        if let Some(config) = self.prometheus_config.take() {
+            let cm = prometheus_config_map(&mut self.docs)?;
+            cm["data"]["prometheus.yml"] = ctx.config_yaml("config:addon-prometheus.yml", config)?.into();
+        }
+        Ok((self.docs, self.notes))
+    }
+}
+
+/// The ConfigMap that holds `prometheus.yml`.
+fn prometheus_config_map(docs: &mut [Value]) -> Result<&mut Value, RenderError> {
+    docs.iter_mut()
+        .find(|d| kind(d) == "ConfigMap" && d.pointer("/data/prometheus.yml").is_some())
+        .ok_or_else(|| internal("prometheus", "no ConfigMap with prometheus.yml"))
 }
 
 /// Makes one addon's documents fit for the site (see the module comment).
 pub(crate) fn harden(ctx: &Ctx, name: &str, docs: Vec<Value>) -> Result<Hardened, RenderError> {
     let mut h = Hardened {
         docs,
-        notes: Vec::new(),
+        ..Hardened::default()
     };
     for doc in &mut h.docs {
         // Charts leave `annotations:` with nothing under it.
@@ -274,8 +296,16 @@ fn prometheus(ctx: &Ctx, h: &mut Hardened) -> Result<(), RenderError> {
             p.retention
         )),
     }
-    super::blackbox::add_scrape_configs(ctx, &mut h.docs)?;
-    scrape_jobs(ctx, &mut h.docs)?;
+    let text = prometheus_config_map(&mut h.docs)?
+        .pointer("/data/prometheus.yml")
+        .and_then(Value::as_str)
+        .ok_or_else(|| internal("prometheus", "prometheus.yml is not text"))?;
+    let mut config: Value = ctx
+        .value_from_str(text)
+        .map_err(|e| unreadable("prometheus", "prometheus.yml", e))?;
+    super::blackbox::add_scrape_configs(ctx, &mut config)?;
+    scrape_jobs(ctx, &mut config)?;
+    h.prometheus_config = Some(config);
     h.notes.push(
         "The kubelet jobs verify each kubelet's serving certificate (serverTLSBootstrap, signed by the cluster CA)\n\
          at the node's InternalIP, which that certificate names; no job skips verification."
@@ -309,18 +339,7 @@ fn discovers_nodes(job: &Value) -> bool {
 ///   certificate, which kubeadm issues for `kubernetes.default.svc`. Each
 ///   series gets the node's name as `node`, which the alerts name;
 /// - MetalLB's metrics, when it runs ([`super::metallb::scrape_config`]).
-fn scrape_jobs(ctx: &Ctx, docs: &mut [Value]) -> Result<(), RenderError> {
-    let cm = docs
-        .iter_mut()
-        .find(|d| kind(d) == "ConfigMap" && d.pointer("/data/prometheus.yml").is_some())
-        .ok_or_else(|| internal("prometheus", "no ConfigMap with prometheus.yml"))?;
-    let text = cm
-        .pointer("/data/prometheus.yml")
-        .and_then(Value::as_str)
-        .ok_or_else(|| internal("prometheus", "prometheus.yml is not text"))?;
-    let mut config: Value = ctx
-        .value_from_str(text)
-        .map_err(|e| unreadable("prometheus", "prometheus.yml", e))?;
+fn scrape_jobs(ctx: &Ctx, config: &mut Value) -> Result<(), RenderError> {
     let jobs = config
         .get_mut("scrape_configs")
         .and_then(Value::as_array_mut)
@@ -352,7 +371,6 @@ fn scrape_jobs(ctx: &Ctx, docs: &mut [Value]) -> Result<(), RenderError> {
         relabel.push(json!({"source_labels": ["__meta_kubernetes_node_name"], "target_label": "node"}));
     }
     jobs.extend(super::metallb::scrape_config(ctx));
-    cm["data"]["prometheus.yml"] = ctx.config_yaml("config:addon-prometheus.yml", config)?.into();
     Ok(())
 }
 

@@ -39,7 +39,7 @@ use std::net::IpAddr;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
-use super::addons::{self, PULL_POLICY};
+use super::addons::PULL_POLICY;
 use super::{Ctx, RenderError};
 use crate::spec::{Role, Site};
 use crate::tree::FileTree;
@@ -243,35 +243,19 @@ pub(crate) fn scrape_configs(ctx: &Ctx) -> Vec<Value> {
     jobs
 }
 
-/// Appends [`scrape_configs`] to the addon Prometheus's `prometheus.yml`
-/// (the `prometheus` ConfigMap among its documents).
-pub(crate) fn add_scrape_configs(ctx: &Ctx, docs: &mut [Value]) -> Result<(), RenderError> {
+/// Appends [`scrape_configs`] to the addon Prometheus's `prometheus.yml`.
+pub(crate) fn add_scrape_configs(ctx: &Ctx, config: &mut Value) -> Result<(), RenderError> {
     if !on(ctx.site) {
         return Ok(());
     }
-    let bad = |what: &str| RenderError::Upstream {
-        name: "manifest/addon-prometheus".into(),
-        reason: what.to_string(),
-    };
-    let cm = docs
-        .iter_mut()
-        .find(|d| {
-            d.get("kind").and_then(Value::as_str) == Some("ConfigMap") && d.pointer("/data/prometheus.yml").is_some()
-        })
-        .ok_or_else(|| bad("no ConfigMap with prometheus.yml"))?;
-    let text = cm
-        .pointer("/data/prometheus.yml")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("prometheus.yml is not text"))?;
-    let mut config: Value = ctx
-        .value_from_str(text)
-        .map_err(|e| addons::unreadable("prometheus", "prometheus.yml", e))?;
     let jobs = config
         .get_mut("scrape_configs")
         .and_then(Value::as_array_mut)
-        .ok_or_else(|| bad("prometheus.yml has no scrape_configs list"))?;
+        .ok_or_else(|| RenderError::Upstream {
+            name: "manifest/addon-prometheus".into(),
+            reason: "prometheus.yml has no scrape_configs list".into(),
+        })?;
     jobs.extend(scrape_configs(ctx));
-    cm["data"]["prometheus.yml"] = ctx.config_yaml("config:blackbox-prometheus.yml", config)?.into();
     Ok(())
 }
 

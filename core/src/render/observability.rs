@@ -399,26 +399,16 @@ fn send_alerts_to_alertmanager(ctx: &Ctx, h: &mut addons::Hardened) -> Result<()
         name: "manifest/addon-prometheus".into(),
         reason: what.into(),
     };
-    let cm = h
-        .docs
-        .iter_mut()
-        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == "prometheus")
-        .ok_or_else(|| bad("no ConfigMap `prometheus`"))?;
-    let text = cm
-        .pointer("/data/prometheus.yml")
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad("no prometheus.yml"))?;
-    let mut config: Value = ctx
-        .value_from_str(text)
-        .map_err(|e| addons::unreadable("prometheus", "prometheus.yml", e))?;
-    let obj = config
+    let obj = h
+        .prometheus_config
+        .as_mut()
+        .ok_or_else(|| bad("no prometheus.yml"))?
         .as_object_mut()
         .ok_or_else(|| bad("prometheus.yml is not a mapping"))?;
     if obj.contains_key("alerting") {
         return Err(bad("prometheus.yml already has an `alerting` section"));
     }
     obj.insert("alerting".into(), super::alertmanager::prometheus_alerting(ctx));
-    cm["data"]["prometheus.yml"] = ctx.config_yaml("config:alerting-prometheus.yml", config)?.into();
     h.notes.push(format!(
         "prometheus.yml sends alerts to every Alertmanager pod ({}).",
         super::alertmanager::pod_hosts(ctx).join(", ")
@@ -476,6 +466,7 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
         if name == "prometheus" && obs.alertmanager.enabled {
             send_alerts_to_alertmanager(ctx, &mut hardened)?;
         }
+        let (docs, notes) = hardened.finish(ctx)?;
         let mut out = format!(
             "{}# Istio {} addon `{name}` ({}, sha256 {}),\n# with images moved to {}.\n{note}",
             ctx.header("#"),
@@ -484,15 +475,15 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
             file.sha256.hex(),
             ctx.registry(),
         );
-        for n in &hardened.notes {
+        for n in &notes {
             out.push_str(&format!(
                 "#\n{}\n",
                 n.lines().map(|l| format!("# {l}")).collect::<Vec<_>>().join("\n")
             ));
         }
         let path = format!("{}{name}.yaml", super::OBSERVABILITY_DIR);
-        out.push_str(&ctx.documents_yaml(&path, &hardened.docs)?);
-        ctx.keep_observability_docs(&path, &hardened.docs);
+        out.push_str(&ctx.documents_yaml(&path, &docs)?);
+        ctx.keep_observability_docs(&path, &docs);
         tree.add(path, out, MODE_FILE);
     }
     addons::render_credentials(ctx, tree)?;
