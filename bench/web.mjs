@@ -4,7 +4,8 @@
 //     production example, gzipped (level 9), at most 700 KB in all (the
 //     upstream manifests of other versions and choices load only when a
 //     spec needs them);
-//   - the first render: under 300 ms from navigation start (median of 5);
+//   - the first render: under 300 ms from navigation start in a new tab
+//     (median of 5);
 //   - a full render of the production example inside the worker: under 20 ms
 //     (median of 40);
 //   - input to update (a keystroke in the form until the files are rendered
@@ -54,14 +55,27 @@ try {
     await page.waitForFunction(() => document.documentElement.dataset.busy === "false");
   };
 
+  // Each first render in a new tab, as a user opens the page: no autosave
+  // from the run before, and no page of the run before to unload (which a
+  // navigation from a running configurator counts too: its figure is
+  // printed beside).
   const firsts = [];
+  const reloads = [];
   for (let i = 0; i < 5; i++) {
-    // A fresh start each time: no autosave from the run before.
-    await page.goto(pageUrl);
+    await open();
     await page.evaluate(() => localStorage.clear());
     await open();
-    firsts.push(await page.evaluate(() => window.meshbundleTimings.firstRenderAt));
+    reloads.push(await page.evaluate(() => window.meshbundleTimings.firstRenderAt));
+    await page.evaluate(() => localStorage.clear());
+    await page.goto("about:blank");
+    const tab = await ctx.newPage();
+    tab.on("request", (r) => loaded.add(r.url()));
+    await tab.goto(pageUrl);
+    await tab.waitForFunction(() => window.meshbundleTimings && window.meshbundleTimings.firstRenderAt !== null, null, { timeout: 30000 });
+    firsts.push(await tab.evaluate(() => window.meshbundleTimings.firstRenderAt));
+    await tab.close();
   }
+  await open();
 
   let total = 0;
   // blob: is the worker, made from worker.js (counted there).
@@ -82,7 +96,8 @@ try {
   }
   if (never.length) console.log(`  shipped but never loaded: ${never.join(", ")}`);
   report("everything the page loads, gzipped", total / 1000, "KB", 700);
-  report("first render after navigation (median of 5)", median(firsts), "ms", 300);
+  report("first render in a new tab (median of 5)", median(firsts), "ms", 300);
+  console.log(`  the same, reloading a running configurator: ${median(reloads).toFixed(1)} ms`);
 
   const production = fs.readFileSync(path.join(repo, "core/examples/production.yaml"), "utf8");
   const [worker] = page.workers();
