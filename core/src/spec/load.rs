@@ -748,7 +748,9 @@ struct PlainVisitor;
 
 /// A float as [`to_json`] writes it: `null` where JSON has no number.
 fn json_float(f: f64) -> Value {
-    serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
+    serde_json::Number::from_f64(f)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }
 
 impl<'de> Visitor<'de> for PlainVisitor {
