@@ -26,6 +26,7 @@ function fromBase64(b64) {
   return out;
 }
 
+const UNPACK_SLICE = 128 << 10;
 // The module's data part, which the page has this worker unpack (with the
 // page's LZMA decoder, web/unpack) while it unpacks the rest: its bytes.
 function unpack(decoderBytes, b64) {
@@ -36,7 +37,15 @@ function unpack(decoderBytes, b64) {
   const at = decoder.memory.buffer.byteLength;
   decoder.memory.grow(Math.ceil((src.length + size) / 65536));
   new Uint8Array(decoder.memory.buffer, at, src.length).set(src);
-  const rc = decoder.unlzma_start(at, src.length, at + src.length, size) || decoder.unlzma_run(size);
+  // In slices, as the page unpacks the code: the browser runs each call into
+  // the decoder to its end with the quick first code it made for it, and only
+  // later calls with the optimized code it compiles meanwhile. In one call,
+  // the data came 25 ms after the code, and the module's compilation waited.
+  let rc = decoder.unlzma_start(at, src.length, at + src.length, size);
+  for (let want = 0; rc === 0 && want < size;) {
+    want = Math.min(size, want + UNPACK_SLICE);
+    rc = decoder.unlzma_run(want);
+  }
   if (rc !== 0) throw new Error(`the module's data does not unpack (${rc === 1 ? "bad header" : "bad data"})`);
   return new Uint8Array(decoder.memory.buffer, at + src.length, size).slice();
 }
