@@ -22,6 +22,14 @@ as_root() {
 
 step() { printf '\n== %s\n' "$*"; }
 
+# The builds below write about 8 GB under target/ (the dev build and its
+# test binaries, the WebAssembly builds, the static release build).
+need_gib=9
+free_gib=$(df -Pk . | awk 'NR == 2 { print int($4 / 1048576) }')
+if ((free_gib < need_gib)); then
+  echo "warning: $free_gib GiB free here; the builds need about $need_gib GiB (cargo clean frees what an earlier build left)" >&2
+fi
+
 if [[ $install -eq 1 ]]; then
   step "Debian packages"
   debs=(python3 python3-venv openssl shellcheck containerd runc prometheus prometheus-alertmanager prometheus-blackbox-exporter chromium
