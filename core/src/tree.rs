@@ -78,7 +78,7 @@ impl FileTree {
     /// `sha256:` digest over every path, mode, size and content digest, in
     /// path order: two trees have the same digest exactly when they are equal.
     pub fn digest(&self) -> String {
-        self.digest_with(|_, bytes| Sha256::digest(bytes).into())
+        self.digest_with(|_, bytes| crate::digest::sha256(bytes))
     }
 
     /// [`FileTree::digest`], with `content(path, bytes)` giving the sha256 of

@@ -137,7 +137,6 @@ impl Memo {
     /// The tree's digest ([`FileTree::digest`]), hashing only the files whose
     /// bytes changed since the last tree digested here.
     pub fn digest(&self, tree: &FileTree) -> String {
-        use sha2::Digest as _;
         let mut before = self.hashed.take();
         let mut now = BTreeMap::new();
         let digest = tree.digest_with(|path, bytes| {
@@ -145,7 +144,7 @@ impl Memo {
                 Some(h) if h.bytes == bytes => h,
                 _ => Hashed {
                     bytes: bytes.to_vec(),
-                    sha: sha2::Sha256::digest(bytes).into(),
+                    sha: crate::digest::sha256(bytes),
                 },
             };
             let sha = kept.sha;
