@@ -158,7 +158,7 @@ pub fn load(text: &str) -> Loaded {
     if let Some(early) = unreadable(text) {
         return early;
     }
-    if !text.contains('!')
+    if !may_hold_tag(text)
         && let Ok(Plain(value)) = serde_saphyr::from_str_with_options::<Plain>(text, reader_options())
     {
         let quick = validate_value(value, Positions::default(), None, true);
@@ -772,20 +772,30 @@ pub(crate) fn yaml_to_json(text: &str) -> Result<(Value, Positions), Diagnostic>
 /// [`yaml_to_json`] without the positions, for a reader that needs them
 /// only to report a problem (and can read the text again then).
 ///
-/// Text with no `!` in it holds no tag, so it is read straight into JSON
+/// Text that holds no tag ([`may_hold_tag`]) is read straight into JSON
 /// ([`Plain`], with [`to_json`]'s meaning of every scalar and key): the
 /// positions and tags the strict reader keeps cost 40 % of the time, and
-/// most upstream manifests a render reads are of this kind. Text with a
-/// `!`, and text the direct reader refuses, is read the strict way, which
-/// refuses every tag but `!!str` and gives the error with its place.
+/// most upstream manifests a render reads are of this kind. Text that may
+/// hold a tag, and text the direct reader refuses, is read the strict way,
+/// which refuses every tag but `!!str` and gives the error with its place.
 pub(crate) fn yaml_to_value(text: &str) -> Result<Value, Diagnostic> {
-    if !text.contains('!')
+    if !may_hold_tag(text)
         && let Ok(Plain(v)) = serde_saphyr::from_str_with_options::<Plain>(text, reader_options())
     {
         return Ok(v);
     }
     let raw = parse_yaml(text)?;
     Ok(to_json(&raw, "", text, None))
+}
+
+/// Whether `text` may hold a tag: a `!` after anything but a letter, a
+/// digit or `_` (a tag starts a node, so it stands at the start of a line or
+/// after a space, a tab, an indicator or a byte order mark). A `!` inside a
+/// word is text: the addon Grafana's dashboards hold about 90, in queries
+/// such as `response_code!~"5.."`.
+fn may_hold_tag(text: &str) -> bool {
+    let b = text.as_bytes();
+    (0..b.len()).any(|i| b[i] == b'!' && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_')))
 }
 
 /// A YAML value read straight into JSON, meaning what [`to_json`] makes of
@@ -1341,7 +1351,7 @@ mod tests {
                 let Ok(Plain(fast)) = serde_saphyr::from_str_with_options::<Plain>(doc, reader_options()) else {
                     continue;
                 };
-                if doc.contains('!') {
+                if may_hold_tag(doc) {
                     continue;
                 }
                 assert_eq!(Ok(fast), strict(doc), "{doc}");
@@ -1417,6 +1427,53 @@ mod tests {
             }
             let damaged = lines.join("\n") + "\n";
             proptest::prop_assert_eq!(outcome(&load(&damaged)), outcome(&load_strict(&damaged)), "{}", damaged);
+        }
+    }
+
+    /// A tag wherever YAML allows one is seen; a `!` inside a word is not one.
+    #[test]
+    fn every_place_a_tag_can_stand_is_seen() {
+        for tagged in [
+            "!x a\n",
+            "a: !x b\n",
+            "a:\t!x b\n",
+            "- !x a\n",
+            "[!x a]\n",
+            "[a,!x b]\n",
+            "{\"a\":!x b}\n",
+            "{a: !!str 1}\n",
+            "--- !x\na: 1\n",
+            "&a !x b\n",
+            "? !x a\n: b\n",
+            "a: |\n  x\n!x b\n",
+            "\u{feff}!x a\n",
+            "a: \"!x\"\n",
+        ] {
+            assert!(may_hold_tag(tagged), "{tagged:?}");
+        }
+        for text in ["a: b!=c\n", "q: 'rate(x{code!~\"5..\"}[5m])'\n", "a: x_!y\n", "a: b\n"] {
+            assert!(!may_hold_tag(text), "{text:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(2048))]
+        /// Text made of YAML's indicators, `!` among them: wherever the
+        /// strict reader finds a tag, [`may_hold_tag`] says there may be one;
+        /// where it says there is none, the direct reader means what the
+        /// strict one does.
+        #[test]
+        fn a_tag_is_never_read_directly(text in "([a-z0-9_ :,\\[\\]{}&*?|>'\"#-]|!|!!|\n|\t){0,40}") {
+            let strict = strict(&text);
+            if let Err(d) = &strict {
+                proptest::prop_assert!(d.code != Code::YamlTag || may_hold_tag(&text), "{:?}", text);
+            }
+            if !may_hold_tag(&text)
+                && let (Ok(Plain(fast)), Ok(strict)) =
+                    (serde_saphyr::from_str_with_options::<Plain>(&text, reader_options()), &strict)
+            {
+                proptest::prop_assert_eq!(&fast, strict, "{:?}", text);
+            }
         }
     }
 
