@@ -17,7 +17,7 @@ use sha2::Sha256;
 
 const PREFIX: &str = "sha256:";
 
-/// The sha256 of some bytes, hashed in pieces of [`PIECE`] bytes: the same
+/// The sha256 of some bytes, hashed in pieces of 16 KiB: the same
 /// hash as in one piece. A browser runs each call into the module's hash
 /// function to its end with the quick first code it made for it, and later
 /// calls with the optimized code it compiles meanwhile: the configurator's

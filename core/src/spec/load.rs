@@ -147,13 +147,13 @@ fn text_of(bytes: &[u8]) -> Result<&str, Diagnostic> {
 
 /// Reads and validates a spec from YAML text.
 ///
-/// A spec with no `!` in it (no tag) is first read straight into JSON (the
-/// direct reader of [`yaml_to_value`], which means what the strict one does),
-/// and validated without positions: when that finds nothing to say, it is
-/// the outcome. Otherwise the spec is read again the strict way, which keeps
-/// every field's line and column for the diagnostics ([`load_strict`]). A
-/// valid spec, what the configurator reads at every keystroke, is read in
-/// about half the time.
+/// A spec without a tag is first read straight into JSON (the direct
+/// reader of `yaml_to_value`, which means what the strict one does), and
+/// validated without positions: when that finds nothing to say, it is the
+/// outcome. Otherwise the spec is read again the strict way, which keeps
+/// every field's line and column for the diagnostics (`load_strict`). A
+/// valid spec, what the configurator reads at every keystroke, loads in
+/// about two thirds of the time.
 pub fn load(text: &str) -> Loaded {
     if let Some(early) = unreadable(text) {
         return early;
@@ -1394,9 +1394,9 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::test_runner::Config::with_cases(512))]
-        /// An example with one line deleted, doubled or cut short, or one
-        /// byte replaced by a character YAML gives meaning to: the same
-        /// outcome both ways (and never a panic).
+        /// An example with one line deleted, doubled or cut short, or with
+        /// text YAML gives meaning to inserted in it: the same outcome both
+        /// ways (and never a panic).
         #[test]
         fn a_damaged_spec_loads_the_same_both_ways(
             lab in proptest::bool::ANY,
