@@ -7,6 +7,9 @@
 //     timers while a 2,000-node site is validated and rendered;
 //   - autosave survives a reload; "Copy link" round-trips the exact spec
 //     (never secrets) and wins over the autosave;
+//   - a later visit compiles the module kept in Cache Storage, and only if
+//     its bytes have the page's digest (every file:// page shares that
+//     storage);
 //   - secrets and lock are shown (file, site, fingerprint), replaced and
 //     cleared; a bad lock is a problem in Problems;
 //   - downloads flush input typed within the debounce window;
@@ -121,6 +124,8 @@ async function axe(label) {
 try {
   step(`open ${pageUrl} with the network off`);
   await open();
+
+  assert.equal(await page.evaluate(() => window.meshbundleTimings.moduleKept), false, "a new profile unpacks the module");
 
   step("the module runs in a worker, not on the page's thread");
   assert.equal(await page.evaluate("typeof wasm_bindgen"), "undefined", "no wasm-bindgen glue on the page");
@@ -396,6 +401,51 @@ try {
     .filter((v) => /^[A-Za-z0-9+/=._-]{16,}$/.test(v) && !production.includes(v));
   assert.ok(secretValues.length > 20, "the secrets file has values to look for");
   assert.ok(!stored.includes("PRIVATE KEY") && !stored.includes("prod-site-token") && secretValues.every((v) => !stored.includes(v)), "no secret in localStorage");
+
+  step("a later visit compiles the kept module; a tampered or foreign copy is refused and replaced");
+  // What Cache Storage holds for the module: {url: sha256 of the bytes}.
+  const kept = () => page.evaluate(async () => {
+    const store = await caches.open("meshbundle-module");
+    const out = {};
+    for (const req of await store.keys()) {
+      const bytes = await (await store.match(req)).arrayBuffer();
+      out[req.url] = Array.from(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
+    }
+    return out;
+  });
+  const sha = await page.evaluate(() => self.MESHBUNDLE_WASM_SHA256);
+  const key = `https://meshbundle.invalid/module/${sha}.wasm`;
+  assert.match(sha, /^[0-9a-f]{64}$/);
+  assert.equal(await page.evaluate(() => window.meshbundleTimings.moduleKept), true, "the reload compiled the kept module");
+  assert.deepEqual(await kept(), { [key]: sha }, "one copy, with the page's digest");
+  const digestShown = await page.textContent("#digest");
+  // Any page opened from file:// shares this storage: one puts another
+  // module that compiles (this one with a custom section added) under the
+  // module's key, and a stale module beside it.
+  await page.evaluate(async (k) => {
+    const store = await caches.open("meshbundle-module");
+    const own = new Uint8Array(await (await store.match(k)).arrayBuffer());
+    const bytes = new Uint8Array([...own, 0, 5, 4, 0x65, 0x76, 0x69, 0x6c]);
+    await WebAssembly.compile(bytes);
+    const headers = { "Content-Type": "application/wasm" };
+    await store.put(k, new Response(bytes, { headers }));
+    await store.put("https://meshbundle.invalid/module/stale.wasm", new Response(bytes, { headers }));
+  }, key);
+  await page.reload();
+  await page.waitForSelector("html[data-ready=true]");
+  await settle();
+  assert.equal(await page.evaluate(() => window.meshbundleTimings.moduleKept), false, "tampered bytes are not compiled");
+  assert.equal(await page.inputValue("#yaml"), before);
+  assert.equal(await page.textContent("#digest").then((t) => t.replace(/ \(rendered in .*\)$/, "")), digestShown.replace(/ \(rendered in .*\)$/, ""));
+  await page.waitForFunction(async (k) => {
+    const keys = await (await caches.open("meshbundle-module")).keys();
+    return keys.length === 1 && keys[0].url === k;
+  }, key);
+  assert.deepEqual(await kept(), { [key]: sha }, "the unpacked module replaced both");
+  await page.reload();
+  await page.waitForSelector("html[data-ready=true]");
+  await settle();
+  assert.equal(await page.evaluate(() => window.meshbundleTimings.moduleKept), true);
 
   step("Copy link round-trips the exact spec and wins over the autosave");
   await page.setInputFiles("#load-secrets", secretsFile);

@@ -40,9 +40,52 @@
   // worker and does its other work, and the browser compiles the module as
   // the slices come; the second (the module's data) by the worker meanwhile.
   // Each worker instantiates the compiled module.
+  //
+  // The unpacked module is kept in the browser's Cache Storage under its
+  // SHA-256 (worker.js carries it): a later visit compiles it from there,
+  // unpacking nothing. Every page opened from file:// shares that storage, so
+  // the kept bytes are compiled only if they hash to the digest this page
+  // carries; any other entry is deleted.
   const UNPACK_SLICE = 256 << 10;
   const yieldToLoop = () => (self.scheduler && scheduler.yield ? scheduler.yield() : new Promise((r) => setTimeout(r, 0)));
+  const MODULE_CACHE = "meshbundle-module";
+  const moduleKey = `https://meshbundle.invalid/module/${self.MESHBUNDLE_WASM_SHA256}.wasm`;
+  const hex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+  async function keptModule() {
+    let store = null;
+    try {
+      store = await caches.open(MODULE_CACHE);
+      const hit = await store.match(moduleKey);
+      if (!hit) return null;
+      // Compiled while it is hashed: compiling runs none of its code, and
+      // the module is used only if the bytes have the digest.
+      const [module, digest] = await Promise.all([
+        WebAssembly.compileStreaming(hit.clone()),
+        hit.arrayBuffer().then((bytes) => crypto.subtle.digest("SHA-256", bytes)),
+      ]);
+      if (hex(digest) === self.MESHBUNDLE_WASM_SHA256) return module;
+    } catch { /* no Cache Storage here, or bytes that do not compile */ }
+    if (store) await store.delete(moduleKey).catch(() => {});
+    return null;
+  }
+  // Looked up at once, while the page starts.
+  const keptP = keptModule();
+  async function keepModule(parts) {
+    try {
+      const store = await caches.open(MODULE_CACHE);
+      for (const req of await store.keys()) if (req.url !== moduleKey) await store.delete(req);
+      await store.put(moduleKey, new Response(new Blob(parts), { headers: { "Content-Type": "application/wasm" } }));
+    } catch { /* storage refused or full: unpack next time */ }
+  }
+  let keepAfterRender = null;
+  function keepModuleOnce() {
+    if (keepAfterRender) setTimeout(keepModule, 0, keepAfterRender);
+    keepAfterRender = null;
+  }
   async function unpackModule() {
+    const kept = await keptP;
+    window.meshbundleTimings.moduleKept = kept !== null;
+    if (kept) return kept;
     // wasm-bytes.js comes after this script, so that the worker starts while
     // the browser reads it.
     if (!self.MESHBUNDLE_WASM_LZMA) await new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve, { once: true }));
@@ -64,16 +107,23 @@
     let rc = decoder.unlzma_start(at, src.length, out, size);
     if (rc !== 0) throw failed(rc);
     let sent = 0;
+    const parts = [];
     const body = new ReadableStream({
       async pull(controller) {
         if (sent === size) {
-          controller.enqueue(await dataPart);
-          return controller.close();
+          const data = await dataPart;
+          parts.push(data);
+          controller.enqueue(data);
+          controller.close();
+          // Kept once the first render is on screen, not while it is made.
+          keepAfterRender = parts;
+          return undefined;
         }
         rc = decoder.unlzma_run(sent + UNPACK_SLICE);
         if (rc !== 0) return controller.error(failed(rc));
         const done = decoder.unlzma_done();
-        controller.enqueue(new Uint8Array(decoder.memory.buffer, out + sent, done - sent).slice());
+        parts.push(new Uint8Array(decoder.memory.buffer, out + sent, done - sent).slice());
+        controller.enqueue(parts[parts.length - 1]);
         sent = done;
         await yieldToLoop();
       },
@@ -1390,6 +1440,7 @@
   // While the spec has errors the files shown are those of the last valid
   // spec: say so, and say why nothing can be downloaded.
   function markStale() {
+    keepModuleOnce();
     const why = `${errorCount} error${errorCount === 1 ? "" : "s"}, see Problems`;
     $("download-tar").disabled = true;
     const reason = $("tar-reason");
@@ -1414,6 +1465,7 @@
       timings.firstRenderAt = performance.now();
       timings.firstRender = timings.firstRenderAt - t0;
     }
+    keepModuleOnce();
     const listChanged = !lastRender || lastRender.files.length !== r.files.length ||
       lastRender.files.some((f, i) => f.path !== r.files[i].path);
     lastRender = r;

@@ -18,6 +18,7 @@ and works from file://:
     embed.py PKG_DIR UNPACK_WASM IMAGES_DIR SRC_DIR OUT_DIR
 """
 import base64
+import hashlib
 import json
 import lzma
 import os
@@ -113,6 +114,9 @@ with open(os.path.join(out, "worker.js"), "w") as f:
     # crate): the page starts loading them while its module unpacks.
     with open(os.path.join(src, "example-upstream.json"), encoding="utf-8") as g:
         f.write("self.MESHBUNDLE_EXAMPLE_UPSTREAM = " + json.dumps(json.load(g), separators=(",", ":")) + ";\n")
+    # The module's SHA-256: the page compiles a copy kept in the browser's
+    # Cache Storage only if it has this digest.
+    f.write(f'self.MESHBUNDLE_WASM_SHA256 = "{hashlib.sha256(module).hexdigest()}";\n')
     f.write("self.MESHBUNDLE_WORKER = ")
     json.dump(without_comments(glue + "\n" + worker), f, ensure_ascii=True)
     f.write(";\n")
