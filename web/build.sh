@@ -8,7 +8,8 @@
 #
 # Needs wasm-bindgen-cli at exactly the version of the wasm-bindgen crate in
 # Cargo.lock (tests/run-all.sh installs it). If web/node_modules has binaryen
-# (npm install in web/), its wasm-opt trims the module further.
+# (npm install in web/), its wasm-opt trims the module further, and esbuild
+# takes the spaces out of the page's scripts.
 #
 # What the page loads (nothing else is in web/dist):
 #   index.html, style.css, app.js   the page
@@ -70,7 +71,10 @@ fi
 
 rm -rf "$dist.tmp"
 mkdir -p "$dist.tmp"
-python3 web/src/embed.py "$pkg" "$pkg/meshbundle_unpack.wasm" "$root/images" web/src "$dist.tmp"
+# esbuild (npm ci in web/) takes the spaces out of the page's scripts.
+esbuild=""
+[[ -x web/node_modules/.bin/esbuild ]] && esbuild=$root/web/node_modules/.bin/esbuild
+python3 web/src/embed.py "$pkg" "$pkg/meshbundle_unpack.wasm" "$root/images" web/src "$dist.tmp" "$esbuild"
 cp web/src/index.html web/src/style.css "$dist.tmp/"
 rm -rf "$dist"
 mv "$dist.tmp" "$dist"

@@ -16,7 +16,12 @@
 (async function main() {
   const t0 = performance.now();
   const $ = (id) => document.getElementById(id);
-  const status = (msg) => { $("status").textContent = msg; };
+  // Before the document is read (this script runs from its head), a status
+  // waits for it.
+  const status = (msg) => {
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => status(msg), { once: true });
+    else $("status").textContent = msg;
+  };
 
   // ------------------------------------------------------------ the worker
 
@@ -42,34 +47,21 @@
   // Each worker instantiates the compiled module.
   //
   // The unpacked module is kept in the browser's Cache Storage under its
-  // SHA-256 (worker.js carries it): a later visit compiles it from there,
-  // unpacking nothing. Every page opened from file:// shares that storage, so
-  // the kept bytes are compiled only if they hash to the digest this page
-  // carries; any other entry is deleted.
+  // SHA-256 (worker.js carries it): a later visit's worker compiles it from
+  // there (web/src/worker.js), and this page unpacks nothing.
   const UNPACK_SLICE = 256 << 10;
   const yieldToLoop = () => (self.scheduler && scheduler.yield ? scheduler.yield() : new Promise((r) => setTimeout(r, 0)));
   const MODULE_CACHE = "meshbundle-module";
   const moduleKey = `https://meshbundle.invalid/module/${self.MESHBUNDLE_WASM_SHA256}.wasm`;
-  const hex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
-  async function keptModule() {
-    let store = null;
+  // Whether a module is kept at all (the worker checks its bytes): with none,
+  // this page starts unpacking without waiting for the worker.
+  const keptHere = (async () => {
     try {
-      store = await caches.open(MODULE_CACHE);
-      const hit = await store.match(moduleKey);
-      if (!hit) return null;
-      // Compiled while it is hashed: compiling runs none of its code, and
-      // the module is used only if the bytes have the digest.
-      const [module, digest] = await Promise.all([
-        WebAssembly.compileStreaming(hit.clone()),
-        hit.arrayBuffer().then((bytes) => crypto.subtle.digest("SHA-256", bytes)),
-      ]);
-      if (hex(digest) === self.MESHBUNDLE_WASM_SHA256) return module;
-    } catch { /* no Cache Storage here, or bytes that do not compile */ }
-    if (store) await store.delete(moduleKey).catch(() => {});
-    return null;
-  }
-  // Looked up at once, while the page starts.
-  const keptP = keptModule();
+      return (await (await caches.open(MODULE_CACHE)).match(moduleKey)) !== undefined;
+    } catch {
+      return false;
+    }
+  })();
   async function keepModule(parts) {
     try {
       const store = await caches.open(MODULE_CACHE);
@@ -83,9 +75,6 @@
     keepAfterRender = null;
   }
   async function unpackModule() {
-    const kept = await keptP;
-    window.meshbundleTimings.moduleKept = kept !== null;
-    if (kept) return kept;
     // wasm-bytes.js comes after this script, so that the worker starts while
     // the browser reads it.
     if (!self.MESHBUNDLE_WASM_LZMA) await new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve, { once: true }));
@@ -130,7 +119,7 @@
     });
     return WebAssembly.compileStreaming(new Response(body, { headers: { "Content-Type": "application/wasm" } }));
   }
-  let compiled = null;
+  let unpacked = null;
   function startWorker() {
     if (worker) worker.terminate();
     for (const p of pending.values()) p.reject(new Error("the module stopped (a trap); started again"));
@@ -155,8 +144,15 @@
     // A fresh worker gets every upstream manifest loaded by the time the
     // module reaches it. Calls made before that wait there for __init.
     const w = worker;
-    compiled = compiled || unpackModule();
-    return compiled.then((module) => {
+    // The worker has the module kept from a visit before, or this page
+    // unpacks it (once) and hands it over.
+    return keptHere.then(async (maybe) => {
+      const kept = maybe && (await call("__kept", []));
+      if (window.meshbundleTimings.moduleKept === undefined) window.meshbundleTimings.moduleKept = kept;
+      if (kept) return null;
+      unpacked = unpacked || unpackModule();
+      return unpacked;
+    }).then((module) => {
       if (w !== worker) return null;
       const upstream = { ...(self.MESHBUNDLE_UPSTREAM || {}) };
       given = new Set(Object.keys(upstream));
@@ -238,6 +234,9 @@
   // The schema comes as text: JSON.parse builds the object faster than the module could.
   const [version, examples, schemaText] = await Promise.all([versionP, api.examples(), api.schema()]);
   const schema = JSON.parse(schemaText);
+  // This script runs from the page's head, so that the worker starts before
+  // the page is laid out: the form waits for the document.
+  if (document.readyState === "loading") await new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve, { once: true }));
   $("version").textContent = "v" + version;
 
   // ------------------------------------------------------------ state

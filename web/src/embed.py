@@ -15,7 +15,11 @@ and works from file://:
   `copy` path, e.g. upstream/calico/calico-vxlan-v3.31.7.yaml); the page
   loads only those the spec needs.
 
-    embed.py PKG_DIR UNPACK_WASM IMAGES_DIR SRC_DIR OUT_DIR
+The scripts (app.js, the worker's source) lose their comment lines, and
+with esbuild (web/node_modules, when given) their spaces too; names stay, so
+an error still names its function.
+
+    embed.py PKG_DIR UNPACK_WASM IMAGES_DIR SRC_DIR OUT_DIR [ESBUILD]
 """
 import base64
 import hashlib
@@ -23,10 +27,12 @@ import json
 import lzma
 import os
 import struct
+import subprocess
 import sys
 import zlib
 
 pkg, unpack, images, src, out = sys.argv[1:6]
+esbuild = sys.argv[6] if len(sys.argv) > 6 else ""
 
 
 def without_comments(js):
@@ -47,6 +53,19 @@ def without_comments(js):
             continue
         kept.append(line)
     return "\n".join(kept)
+
+
+def small(js):
+    """The script without its comments and, with esbuild, without the spaces
+    and the syntax a shorter form says the same (names are kept)."""
+    if not esbuild:
+        return without_comments(js)
+    done = subprocess.run(
+        [esbuild, "--minify-whitespace", "--minify-syntax", "--log-level=warning"],
+        input=js.encode("utf-8"), capture_output=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"embed.py: esbuild refused a script: {done.stderr.decode('utf-8', 'replace')}")
+    return done.stdout.decode("utf-8")
 
 
 with open(os.path.join(pkg, "meshbundle_wasm_bg.wasm"), "rb") as f:
@@ -114,11 +133,13 @@ with open(os.path.join(out, "worker.js"), "w") as f:
     # crate): the page starts loading them while its module unpacks.
     with open(os.path.join(src, "example-upstream.json"), encoding="utf-8") as g:
         f.write("self.MESHBUNDLE_EXAMPLE_UPSTREAM = " + json.dumps(json.load(g), separators=(",", ":")) + ";\n")
-    # The module's SHA-256: the page compiles a copy kept in the browser's
-    # Cache Storage only if it has this digest.
+    # The module's SHA-256, here and at the start of the worker's source: the
+    # worker compiles a copy kept in the browser's Cache Storage only if it
+    # has this digest.
     f.write(f'self.MESHBUNDLE_WASM_SHA256 = "{hashlib.sha256(module).hexdigest()}";\n')
     f.write("self.MESHBUNDLE_WORKER = ")
-    json.dump(without_comments(glue + "\n" + worker), f, ensure_ascii=True)
+    digest = f'self.MESHBUNDLE_WASM_SHA256 = "{hashlib.sha256(module).hexdigest()}";\n'
+    json.dump(digest + small(glue + "\n" + worker), f, ensure_ascii=True)
     f.write(";\n")
 
 # One script per upstream manifest, at its catalog `copy` path plus ".js":
@@ -150,5 +171,5 @@ for d, _, files in sorted(os.walk(base)):
 with open(os.path.join(src, "app.js"), encoding="utf-8") as f:
     app = f.read()
 with open(os.path.join(out, "app.js"), "w", encoding="utf-8") as f:
-    f.write("// meshbundle configurator (web/src/app.js without its comment lines, written by web/build.sh).\n")
-    f.write(without_comments(app))
+    f.write("// meshbundle configurator (web/src/app.js made small, written by web/build.sh).\n")
+    f.write(small(app))

@@ -1,14 +1,17 @@
 // The configurator's worker: runs meshbundle-core (WebAssembly) off the
 // page's thread, so a large site never blocks typing. The page starts it from
 // a Blob URL holding wasm-bindgen's glue (which defines `wasm_bindgen`) and
-// this file, has it unpack the module's data part ({name: "__unpack"}), then
-// sends {id, name: "__init", args: [module, upstream]} (module: a compiled
-// WebAssembly.Module). Calls that arrive first wait for it.
+// this file, asks whether it has the module kept from a visit before
+// ({name: "__kept"}); if not, has it unpack the module's data part
+// ({name: "__unpack"}). Then it sends {id, name: "__init", args: [module,
+// upstream]} (module: a compiled WebAssembly.Module, or null for the kept
+// one). Calls that arrive first wait for it.
 // Every other message {id, name, args} calls the export NAME (a function of
 // the module, or a method of the Renderer made at init) and answers
-// {id, ok: true, value} or {id, ok: false, error}. A few calls of the worker's
-// own (render_summary, file_text, add_upstream, mark_download) come first. Messages are handled in
-// order, so answers come in the order of the calls.
+// {id, ok: true, value} or {id, ok: false, error}. A few calls of the
+// worker's own (render_summary, file_text, add_upstream, mark_download) come
+// first. Messages are handled in order, so answers come in the order of the
+// calls.
 "use strict";
 
 let renderer = null;
@@ -50,7 +53,34 @@ function unpack(decoderBytes, b64) {
   return new Uint8Array(decoder.memory.buffer, at + src.length, size).slice();
 }
 
+// The module kept in the browser's Cache Storage by a visit before (the page
+// keeps it there once it has unpacked it), compiled as soon as this worker
+// starts. Every page opened from file:// shares that storage, so it is used
+// only if its bytes hash to the digest the page carries
+// (MESHBUNDLE_WASM_SHA256, which web/src/embed.py sets before this file);
+// any other entry under its key is deleted. Compiling runs none of its code,
+// so it is compiled while it is hashed.
+const kept = (async () => {
+  const key = `https://meshbundle.invalid/module/${self.MESHBUNDLE_WASM_SHA256}.wasm`;
+  const hex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+  let store = null;
+  try {
+    store = await caches.open("meshbundle-module");
+    const hit = await store.match(key);
+    if (!hit) return null;
+    const [module, digest] = await Promise.all([
+      WebAssembly.compileStreaming(hit.clone()),
+      hit.arrayBuffer().then((bytes) => crypto.subtle.digest("SHA-256", bytes)),
+    ]);
+    if (hex(digest) === self.MESHBUNDLE_WASM_SHA256) return module;
+  } catch { /* no Cache Storage here, or bytes that do not compile */ }
+  if (store) await store.delete(key).catch(() => {});
+  return null;
+})();
+
 async function init(module, upstream) {
+  module = module || (await kept);
+  if (!module) throw new Error("no module: the page gave none and none is kept");
   await wasm_bindgen({ module_or_path: module });
   renderer = new wasm_bindgen.Renderer({});
   own.add_upstream(upstream);
@@ -119,6 +149,8 @@ self.onmessage = async (event) => {
     if (name === "__init") {
       init(args[0], args[1]).then(initDone.resolve, initDone.reject);
       value = await ready;
+    } else if (name === "__kept") {
+      value = (await kept) !== null;
     } else if (name === "__unpack") {
       value = unpack(args[0], args[1]);
     } else {
