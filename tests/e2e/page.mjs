@@ -446,6 +446,20 @@ try {
   await page.waitForSelector("html[data-ready=true]");
   await settle();
   assert.equal(await page.evaluate(() => window.meshbundleTimings.moduleKept), true);
+  // A trap now: the fresh worker compiles the kept module itself.
+  await page.workers()[0].evaluate(() => {
+    const real = wasm_bindgen.validate;
+    wasm_bindgen.validate = (t) => { if (t.includes("Etc/Trap")) throw new WebAssembly.RuntimeError("unreachable"); return real(t); };
+  });
+  const zone = await field("spec.timezone").inputValue();
+  await field("spec.timezone").fill("Etc/Trap");
+  await settle();
+  assert.match(await page.textContent("#yaml-problems"), /module failed on this spec \(unreachable\) and was started again/);
+  assert.equal(await page.evaluate(() => window.meshbundleTimings.workers), 2);
+  await field("spec.timezone").fill(zone);
+  await settle();
+  assert.match(await page.textContent("#status"), /^valid; \d+ files rendered/);
+  assert.equal(await page.inputValue("#yaml"), before);
 
   step("Copy link round-trips the exact spec and wins over the autosave");
   await page.setInputFiles("#load-secrets", secretsFile);
