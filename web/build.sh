@@ -19,7 +19,9 @@
 #                                   since Chromium starts no worker from file://
 #   wasm-bytes.js                   the module, LZMA-compressed then base64, and
 #                                   the LZMA decoder (web/unpack: lzma-rust2,
-#                                   as WebAssembly) that the page unpacks it with
+#                                   as WebAssembly) that the page unpacks it with;
+#                                   loaded only when the browser keeps no copy
+#                                   of the unpacked module (Cache Storage)
 #   upstream/COPY.js                each upstream manifest of the catalog, at
 #                                   its `copy` path; the page loads only those
 #                                   the spec's versions and choices need

@@ -431,10 +431,12 @@ try {
     await store.put(k, new Response(bytes, { headers }));
     await store.put("https://meshbundle.invalid/module/stale.wasm", new Response(bytes, { headers }));
   }, key);
+  const unpacking = requests.length;
   await page.reload();
   await page.waitForSelector("html[data-ready=true]");
   await settle();
   assert.equal(await page.evaluate(() => window.meshbundleTimings.moduleKept), false, "tampered bytes are not compiled");
+  assert.ok(requests.slice(unpacking).some((u) => u.endsWith("/wasm-bytes.js")), "the page loaded the module to unpack");
   assert.equal(await page.inputValue("#yaml"), before);
   assert.equal(await page.textContent("#digest").then((t) => t.replace(/ \(rendered in .*\)$/, "")), digestShown.replace(/ \(rendered in .*\)$/, ""));
   await page.waitForFunction(async (k) => {
@@ -442,10 +444,12 @@ try {
     return keys.length === 1 && keys[0].url === k;
   }, key);
   assert.deepEqual(await kept(), { [key]: sha }, "the unpacked module replaced both");
+  const seen = requests.length;
   await page.reload();
   await page.waitForSelector("html[data-ready=true]");
   await settle();
   assert.equal(await page.evaluate(() => window.meshbundleTimings.moduleKept), true);
+  assert.ok(!requests.slice(seen).some((u) => u.endsWith("/wasm-bytes.js")), "a visit with the module kept does not load wasm-bytes.js");
   // A trap now: the fresh worker compiles the kept module itself.
   await page.workers()[0].evaluate(() => {
     const real = wasm_bindgen.validate;

@@ -32,6 +32,19 @@
   const pending = new Map();
   let callSeq = 0;
   let worker = null;
+  // Loads a script beside index.html (file:// allows scripts where it
+  // refuses fetch()); it must define what `defines` checks (a global's name,
+  // or a function).
+  function loadScript(src, defines) {
+    const defined = typeof defines === "function" ? defines : () => self[defines] !== undefined;
+    return new Promise((resolve, reject) => {
+      const el = document.createElement("script");
+      el.src = src;
+      el.onload = () => (defined() ? resolve() : reject(new Error(`${src} did not define what it should`)));
+      el.onerror = () => reject(new Error(`cannot load ${src} beside index.html`));
+      document.head.appendChild(el);
+    });
+  }
   function b64ToBytes(b64) {
     if (Uint8Array.fromBase64) return Uint8Array.fromBase64(b64);
     const bin = atob(b64);
@@ -75,9 +88,9 @@
     keepAfterRender = null;
   }
   async function unpackModule() {
-    // wasm-bytes.js comes after this script, so that the worker starts while
-    // the browser reads it.
-    if (!self.MESHBUNDLE_WASM_LZMA) await new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve, { once: true }));
+    // wasm-bytes.js (790 KB) loads only now: a visit that has the module
+    // kept never reads it.
+    if (!self.MESHBUNDLE_WASM_LZMA) await loadScript("wasm-bytes.js", "MESHBUNDLE_WASM_LZMA");
     await yieldToLoop();
     // The decoder comes deflated (raw), which the browser inflates.
     const inflated = new Blob([b64ToBytes(self.MESHBUNDLE_UNPACK)]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
@@ -170,14 +183,9 @@
       return Promise.reject(new Error(`not an upstream manifest: ${copy}`));
     }
     if (!loading.has(copy)) {
-      loading.set(copy, new Promise((resolve, reject) => {
-        const el = document.createElement("script");
-        el.src = copy + ".js";
-        el.onload = () => (self.MESHBUNDLE_UPSTREAM && typeof self.MESHBUNDLE_UPSTREAM[copy] === "string"
-          ? resolve() : reject(new Error(`${copy}.js did not define ${copy}`)));
-        el.onerror = () => { loading.delete(copy); reject(new Error(`cannot load ${copy}.js beside index.html`)); };
-        document.head.appendChild(el);
-      }));
+      const p = loadScript(copy + ".js", () => self.MESHBUNDLE_UPSTREAM && typeof self.MESHBUNDLE_UPSTREAM[copy] === "string");
+      p.catch(() => loading.delete(copy));
+      loading.set(copy, p);
     }
     return loading.get(copy);
   }
