@@ -9,7 +9,7 @@
 //     (never secrets) and wins over the autosave;
 //   - a later visit compiles the module kept in Cache Storage, and only if
 //     its bytes have the page's digest (every file:// page shares that
-//     storage);
+//     storage); a worker that can get no module fails every call, saying why;
 //   - secrets and lock are shown (file, site, fingerprint), replaced and
 //     cleared; a bad lock is a problem in Problems;
 //   - downloads flush input typed within the debounce window;
@@ -418,44 +418,64 @@ try {
   assert.match(sha, /^[0-9a-f]{64}$/);
   assert.equal(await page.evaluate(() => window.meshbundleTimings.moduleKept), true, "the reload compiled the kept module");
   assert.deepEqual(await kept(), { [key]: sha }, "one copy, with the page's digest");
-  const digestShown = await page.textContent("#digest");
+  const digestShown = () => page.textContent("#digest").then((t) => t.replace(/ \(rendered in .*\)$/, ""));
+  const digestBefore = await digestShown();
+  const version = await page.textContent("#version");
+  assert.match(version, /^v\d+\.\d+\.\d+/);
   // Any page opened from file:// shares this storage: one puts another
-  // module that compiles (this one with a custom section added) under the
-  // module's key, and a stale module beside it.
-  await page.evaluate(async (k) => {
+  // module under the module's key (this one with every copy of its version
+  // changed, so that it would show if it ran), and a stale module beside it.
+  await page.evaluate(async ([k, v]) => {
     const store = await caches.open("meshbundle-module");
-    const own = new Uint8Array(await (await store.match(k)).arrayBuffer());
-    const bytes = new Uint8Array([...own, 0, 5, 4, 0x65, 0x76, 0x69, 0x6c]);
+    const bytes = new Uint8Array(await (await store.match(k)).arrayBuffer());
+    const from = new TextEncoder().encode(v.slice(1));
+    let changed = 0;
+    for (let i = 0; i + from.length <= bytes.length; i++) {
+      if (from.every((b, j) => bytes[i + j] === b)) {
+        bytes.set(from.map(() => 0x39), i);
+        changed++;
+      }
+    }
+    if (!changed) throw new Error(`the module holds no ${v}`);
     await WebAssembly.compile(bytes);
     const headers = { "Content-Type": "application/wasm" };
     await store.put(k, new Response(bytes, { headers }));
     await store.put("https://meshbundle.invalid/module/stale.wasm", new Response(bytes, { headers }));
-  }, key);
+  }, [key, version]);
   const unpacking = requests.length;
   await page.reload();
   await page.waitForSelector("html[data-ready=true]");
   await settle();
-  assert.equal(await page.evaluate(() => window.meshbundleTimings.moduleKept), false, "tampered bytes are not compiled");
+  assert.equal(await page.evaluate(() => window.meshbundleTimings.moduleKept), false, "the worker refused the other bytes");
   assert.ok(requests.slice(unpacking).some((u) => u.endsWith("/wasm-bytes.js")), "the page loaded the module to unpack");
+  assert.equal(await page.textContent("#version"), version, "the module that runs is the page's own");
   assert.equal(await page.inputValue("#yaml"), before);
-  assert.equal(await page.textContent("#digest").then((t) => t.replace(/ \(rendered in .*\)$/, "")), digestShown.replace(/ \(rendered in .*\)$/, ""));
+  assert.equal(await digestShown(), digestBefore);
   await page.waitForFunction(async (k) => {
     const keys = await (await caches.open("meshbundle-module")).keys();
     return keys.length === 1 && keys[0].url === k;
   }, key);
   assert.deepEqual(await kept(), { [key]: sha }, "the unpacked module replaced both");
+  // Another entry put while the module is kept goes at the next visit.
+  await page.evaluate(() => caches.open("meshbundle-module").then((s) => s.put("https://meshbundle.invalid/module/other.wasm", new Response("other"))));
   const seen = requests.length;
   await page.reload();
   await page.waitForSelector("html[data-ready=true]");
   await settle();
   assert.equal(await page.evaluate(() => window.meshbundleTimings.moduleKept), true);
   assert.ok(!requests.slice(seen).some((u) => u.endsWith("/wasm-bytes.js")), "a visit with the module kept does not load wasm-bytes.js");
-  // A trap now: the fresh worker compiles the kept module itself.
+  await page.waitForFunction(async (k) => {
+    const keys = await (await caches.open("meshbundle-module")).keys();
+    return keys.length === 1 && keys[0].url === k;
+  }, key);
+  // A trap now: the fresh worker compiles the kept module itself (the page
+  // loads nothing to unpack).
   await page.workers()[0].evaluate(() => {
     const real = wasm_bindgen.validate;
     wasm_bindgen.validate = (t) => { if (t.includes("Etc/Trap")) throw new WebAssembly.RuntimeError("unreachable"); return real(t); };
   });
   const zone = await field("spec.timezone").inputValue();
+  const trapped = requests.length;
   await field("spec.timezone").fill("Etc/Trap");
   await settle();
   assert.match(await page.textContent("#yaml-problems"), /module failed on this spec \(unreachable\) and was started again/);
@@ -464,6 +484,7 @@ try {
   await settle();
   assert.match(await page.textContent("#status"), /^valid; \d+ files rendered/);
   assert.equal(await page.inputValue("#yaml"), before);
+  assert.ok(!requests.slice(trapped).some((u) => u.endsWith("/wasm-bytes.js")), "the fresh worker used the kept module");
 
   step("Copy link round-trips the exact spec and wins over the autosave");
   await page.setInputFiles("#load-secrets", secretsFile);
@@ -507,6 +528,34 @@ try {
     await tab.evaluate(() => { document.getElementById("status").textContent = ""; });
   }
   await tab.close();
+
+  step("a fresh worker that can get no module: calls fail and say why, nothing waits");
+  // A copy of the page without wasm-bytes.js, opened while the module is
+  // kept; then the kept copy goes, and a trap needs a fresh worker.
+  const bare = path.join(work, "bare");
+  fs.cpSync(dist, bare, { recursive: true });
+  fs.rmSync(path.join(bare, "wasm-bytes.js"));
+  const lone = await context.newPage();
+  lone.on("pageerror", (e) => errors.push(String(e)));
+  lone.on("request", (r) => requests.push(r.url()));
+  await lone.goto(pathToFileURL(path.join(bare, "index.html")).href);
+  await lone.waitForSelector("html[data-ready=true]", { timeout: 30000 });
+  await lone.waitForFunction(() => document.documentElement.dataset.busy === "false");
+  assert.equal(await lone.evaluate(() => window.meshbundleTimings.moduleKept), true);
+  await lone.evaluate(() => caches.delete("meshbundle-module"));
+  await lone.workers()[0].evaluate(() => {
+    const real = wasm_bindgen.validate;
+    wasm_bindgen.validate = (t) => { if (t.includes("Etc/Trap")) throw new WebAssembly.RuntimeError("unreachable"); return real(t); };
+  });
+  await lone.locator('[data-path="spec.timezone"]').fill("Etc/Trap");
+  await lone.waitForFunction(() => /could not be started again \(cannot load wasm-bytes\.js/.test(document.getElementById("status").textContent), null, { timeout: 30000 });
+  // What is typed next fails at once, saying why.
+  await lone.fill("#yaml", (await lone.inputValue("#yaml")) + "# more\n");
+  await lone.waitForFunction(() => /could not be started again/.test(document.getElementById("yaml-problems").textContent), null, { timeout: 30000 });
+  await lone.waitForFunction(() => document.documentElement.dataset.busy === "false", null, { timeout: 30000 });
+  assert.match(await lone.textContent("#yaml-problems"), /reload the page/);
+  assert.ok(await lone.isDisabled("#download-tar"));
+  await lone.close();
 
   step("nothing left the page");
   const remote = requests.filter((u) => !/^(file|data|blob):/.test(u));

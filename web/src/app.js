@@ -145,7 +145,7 @@
       if (p) (ok ? p.resolve(value) : p.reject(new Error(error)));
       if (trap) {
         status(`The module stopped on this input (${error}); it was started again`);
-        startWorker();
+        startWorker().catch(stopped);
       }
     };
     worker.onerror = (e) => {
@@ -163,7 +163,10 @@
       const kept = maybe && (await call("__kept", []));
       if (window.meshbundleTimings.moduleKept === undefined) window.meshbundleTimings.moduleKept = kept;
       if (kept) return null;
-      unpacked = unpacked || unpackModule();
+      if (!unpacked) {
+        unpacked = unpackModule();
+        unpacked.catch(() => { unpacked = null; });
+      }
       return unpacked;
     }).then((module) => {
       if (w !== worker) return null;
@@ -198,7 +201,18 @@
     await call("add_upstream", [part]);
     for (const c of missing) given.add(c);
   }
+  // A worker that could not be given a module: every call fails with why,
+  // rather than waiting for it.
+  let dead = null;
+  function stopped(e) {
+    dead = new Error(`the module could not be started again (${e.message || e}); reload the page`);
+    if (worker) worker.terminate();
+    for (const p of pending.values()) p.reject(dead);
+    pending.clear();
+    status(dead.message);
+  }
   function call(name, args, transfer) {
+    if (dead) return Promise.reject(dead);
     return new Promise((resolve, reject) => {
       const id = ++callSeq;
       pending.set(id, { resolve, reject });
@@ -1335,7 +1349,9 @@
     } catch (e) {
       // The module failed on this input (the worker has been started again).
       if (mine === generation) {
-        showDiagnostics([{ severity: "error", path: "", message: `the configurator's module failed on this spec (${e.message}) and was started again`, hint: "change the spec; meshbundle validate shows what the CLI makes of it" }]);
+        showDiagnostics([dead
+          ? { severity: "error", path: "", message: dead.message, hint: "reload the page" }
+          : { severity: "error", path: "", message: `the configurator's module failed on this spec (${e.message}) and was started again`, hint: "change the spec; meshbundle validate shows what the CLI makes of it" }]);
         errorCount = 1;
         markStale();
       }
@@ -1819,6 +1835,8 @@
   if (linkProblem) status(linkProblem);
   document.documentElement.dataset.ready = "true";
 })().catch((e) => {
-  document.getElementById("status").textContent = "The configurator could not start: " + e;
+  const show = () => { document.getElementById("status").textContent = "The configurator could not start: " + e; };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", show, { once: true });
+  else show();
   throw e;
 });

@@ -16,8 +16,8 @@ and works from file://:
   loads only those the spec needs.
 
 The scripts (app.js, the worker's source) lose their comment lines, and
-with esbuild (web/node_modules, when given) their spaces too; names stay, so
-an error still names its function.
+with esbuild (web/node_modules, when given) their spaces too; no identifier
+is renamed, so an error still names the function it happened in.
 
     embed.py PKG_DIR UNPACK_WASM IMAGES_DIR SRC_DIR OUT_DIR [ESBUILD]
 """
@@ -57,7 +57,7 @@ def without_comments(js):
 
 def small(js):
     """The script without its comments and, with esbuild, without the spaces
-    and the syntax a shorter form says the same (names are kept)."""
+    and the syntax a shorter form says the same (no identifier renamed)."""
     if not esbuild:
         return without_comments(js)
     done = subprocess.run(

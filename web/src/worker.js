@@ -58,7 +58,8 @@ function unpack(decoderBytes, b64) {
 // starts. Every page opened from file:// shares that storage, so it is used
 // only if its bytes hash to the digest the page carries
 // (MESHBUNDLE_WASM_SHA256, which web/src/embed.py sets before this file);
-// any other entry under its key is deleted. Compiling runs none of its code,
+// other bytes under its key are deleted, and so is every other entry once
+// the module is found. Compiling runs none of its code,
 // so it is compiled while it is hashed.
 const kept = (async () => {
   const key = `https://meshbundle.invalid/module/${self.MESHBUNDLE_WASM_SHA256}.wasm`;
@@ -72,7 +73,11 @@ const kept = (async () => {
       WebAssembly.compileStreaming(hit.clone()),
       hit.arrayBuffer().then((bytes) => crypto.subtle.digest("SHA-256", bytes)),
     ]);
-    if (hex(digest) === self.MESHBUNDLE_WASM_SHA256) return module;
+    if (hex(digest) === self.MESHBUNDLE_WASM_SHA256) {
+      // Anything else kept there goes (not waited for).
+      store.keys().then((reqs) => reqs.forEach((req) => req.url !== key && store.delete(req))).catch(() => {});
+      return module;
+    }
   } catch { /* no Cache Storage here, or bytes that do not compile */ }
   if (store) await store.delete(key).catch(() => {});
   return null;
