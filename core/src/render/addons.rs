@@ -72,33 +72,111 @@ pub(crate) fn unreadable(
     }
 }
 
-/// The documents of a multi-document manifest, comments and empty documents left out.
-pub(crate) fn documents(name: &str, text: &str) -> Result<Vec<Value>, RenderError> {
+/// The texts of the documents of a multi-document manifest, each line ended
+/// by `\n`; documents of only comments and blank lines left out.
+fn document_texts(text: &str) -> Vec<String> {
     let mut docs = Vec::new();
     let mut current = String::new();
-    let mut flush = |current: &mut String| -> Result<(), RenderError> {
+    let mut flush = |current: &mut String| {
         let has_content = current
             .lines()
             .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
         if has_content {
-            let v: Value = crate::yaml::value_from_str(current).map_err(|e| unreadable(name, "a document", e))?;
-            if !v.is_null() {
-                docs.push(v);
-            }
+            docs.push(std::mem::take(current));
         }
         current.clear();
-        Ok(())
     };
     for line in text.lines() {
         if line == "---" || line.starts_with("--- ") || line == "..." {
-            flush(&mut current)?;
+            flush(&mut current);
         } else {
             current.push_str(line);
             current.push('\n');
         }
     }
-    flush(&mut current)?;
+    flush(&mut current);
+    docs
+}
+
+/// The documents of a multi-document manifest, comments and empty documents left out.
+pub(crate) fn documents(name: &str, text: &str) -> Result<Vec<Value>, RenderError> {
+    let mut docs = Vec::new();
+    for doc in document_texts(text) {
+        let v: Value = crate::yaml::value_from_str(&doc).map_err(|e| unreadable(name, "a document", e))?;
+        if !v.is_null() {
+            docs.push(v);
+        }
+    }
     Ok(docs)
+}
+
+/// ConfigMaps of an addon's manifest that are written as upstream wrote
+/// them, by addon and name: data that nothing here changes (Grafana's
+/// dashboards, 234 KB of JSON in Istio 1.30's sample), which reading and
+/// writing again would only reformat, at a cost (in the browser, the largest
+/// part of a first render).
+pub(crate) const VERBATIM: &[(&str, &[&str])] = &[(
+    "grafana",
+    &["istio-grafana-dashboards", "istio-services-grafana-dashboards"],
+)];
+
+/// The ConfigMap a document's text declares at its top level (`kind:
+/// ConfigMap` and `metadata.name`, both plain scalars in block style), or
+/// `None`: then the document is read as any other.
+fn config_map_name(doc: &str) -> Option<&str> {
+    let mut lines = doc.lines();
+    let mut kind = None;
+    let mut name = None;
+    while let Some(line) = lines.next() {
+        if let Some(k) = line.strip_prefix("kind:") {
+            kind = Some(k.trim());
+        } else if line.trim_end() == "metadata:" {
+            // The metadata block: its lines are indented; `name` is one of
+            // its keys (at its first indentation, two spaces here).
+            for inner in lines.by_ref() {
+                if !inner.starts_with(' ') {
+                    if inner.starts_with("kind:") {
+                        kind = inner.strip_prefix("kind:").map(str::trim);
+                    }
+                    break;
+                }
+                if let Some(n) = inner.strip_prefix("  name:") {
+                    name = Some(n.trim());
+                }
+            }
+        }
+    }
+    let name = name?;
+    let plain = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    (kind == Some("ConfigMap") && plain).then_some(name)
+}
+
+/// Splits an addon's manifest into the text of the documents that are read
+/// and changed, and the [`VERBATIM`] documents, kept as their text (without
+/// the blank lines around them), in their order.
+pub(crate) fn set_aside(name: &str, text: &str) -> (String, Vec<String>) {
+    let names = VERBATIM
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| *v)
+        .unwrap_or_default();
+    if names.is_empty() {
+        return (text.to_string(), Vec::new());
+    }
+    let mut rest = String::with_capacity(text.len());
+    let mut kept = Vec::new();
+    for doc in document_texts(text) {
+        if config_map_name(&doc).is_some_and(|n| names.contains(&n)) {
+            kept.push(format!("{}\n", doc.trim_matches('\n')));
+        } else {
+            rest.push_str("---\n");
+            rest.push_str(&doc);
+        }
+    }
+    (rest, kept)
 }
 
 fn kind(doc: &Value) -> &str {
@@ -641,4 +719,66 @@ pub(crate) fn render_credentials(ctx: &Ctx, tree: &mut FileTree) -> Result<(), R
         tree.add(CREDENTIALS_FILE, ctx.yaml(&[secret])?, MODE_SECRET);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every carried Grafana sample: the documents set aside are exactly the
+    /// [`VERBATIM`] ConfigMaps, each once, holding only JSON dashboards (which
+    /// [`harden`] would leave as they are), and reading the rest and then
+    /// them gives the documents of the whole file, in order.
+    #[test]
+    fn set_aside_keeps_exactly_the_dashboards_and_loses_nothing() {
+        let mut seen = 0;
+        for istio in &crate::catalog::catalog().istio {
+            for (name, names) in VERBATIM {
+                let Some(file) = istio.addons.get(*name) else { continue };
+                let text = std::str::from_utf8(file.bytes()).unwrap();
+                let (rest, kept) = set_aside(name, text);
+                assert_eq!(kept.len(), names.len(), "{}: {kept:?}", file.copy);
+                let mut read = documents(name, &rest).unwrap();
+                for (doc, want) in kept.iter().zip(names.iter()) {
+                    assert!(!doc.starts_with('\n') && doc.ends_with("\n") && !doc.ends_with("\n\n"));
+                    let v = crate::yaml::value_from_str(doc).unwrap();
+                    assert!(named(&v, "ConfigMap", want), "{}: {want}", file.copy);
+                    assert!(v.pointer("/metadata/annotations").is_none());
+                    let data = v["data"].as_object().unwrap();
+                    assert!(
+                        !data.is_empty() && data.keys().all(|k| k.ends_with(".json")),
+                        "{}",
+                        file.copy
+                    );
+                    for json in data.values() {
+                        serde_json::from_str::<Value>(json.as_str().unwrap()).unwrap();
+                    }
+                    read.push(v);
+                }
+                assert_eq!(read, documents(name, text).unwrap(), "{}", file.copy);
+                seen += 1;
+            }
+        }
+        assert!(seen >= 3, "every carried Istio release has Grafana's sample");
+    }
+
+    /// Only a block-style ConfigMap with a plain name at the top level counts.
+    #[test]
+    fn config_map_name_reads_only_the_top_level() {
+        let doc = "apiVersion: v1\ndata:\n  a.json: |\n    {}\nkind: ConfigMap\nmetadata:\n  labels:\n    name: other\n  name: dash\n";
+        assert_eq!(config_map_name(doc), Some("dash"));
+        assert_eq!(config_map_name(&doc.replace("kind: ConfigMap", "kind: Secret")), None);
+        assert_eq!(config_map_name(&doc.replace("  name: dash", "  name: \"dash\"")), None);
+        assert_eq!(
+            config_map_name("kind: ConfigMap\ndata:\n  metadata:\n  name: x\n"),
+            None
+        );
+        assert_eq!(
+            config_map_name("data:\n  x: |\n    kind: ConfigMap\nmetadata:\n  name: d\n"),
+            None
+        );
+        // Not a grafana sample: nothing is set aside.
+        let (rest, kept) = set_aside("kiali", doc);
+        assert_eq!((rest.as_str(), kept.len()), (doc, 0));
+    }
 }

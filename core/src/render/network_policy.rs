@@ -224,11 +224,21 @@ fn workloads(ctx: &Ctx, tree: &FileTree) -> Result<Vec<Workload>, RenderError> {
         let docs: &[Value] = match kept.get(path) {
             Some(docs) => {
                 if cfg!(debug_assertions) {
+                    // The documents kept are those of the text, but for the
+                    // ConfigMaps written as upstream wrote them, after them.
                     let text = String::from_utf8_lossy(&file.bytes);
+                    let read = super::addons::documents(path, &text)?;
+                    assert!(read.len() >= docs.len(), "{path}: fewer documents than kept");
                     assert_eq!(
-                        &super::addons::documents(path, &text)?,
+                        &read[..docs.len()],
                         docs,
                         "{path}: the documents kept are those of the text"
+                    );
+                    assert!(
+                        read[docs.len()..]
+                            .iter()
+                            .all(|d| d.get("kind").and_then(Value::as_str) == Some("ConfigMap")),
+                        "{path}: only ConfigMaps follow the documents kept"
                     );
                 }
                 docs

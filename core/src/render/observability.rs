@@ -462,7 +462,14 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
             note = "# alerting_rules.yml holds meshbundle's alert rules.\n".into();
         }
         let text = rewrite_manifest_images(&text, |r| ctx.image(r));
+        let (text, verbatim) = addons::set_aside(name, &text);
         let mut hardened = addons::harden(ctx, name, ctx.documents(name, &text)?)?;
+        if !verbatim.is_empty() {
+            hardened.notes.push(format!(
+                "The last {} documents, ConfigMaps that nothing here changes, are as upstream wrote them.",
+                verbatim.len()
+            ));
+        }
         if name == "prometheus" && obs.alertmanager.enabled {
             send_alerts_to_alertmanager(ctx, &mut hardened)?;
         }
@@ -483,6 +490,10 @@ pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> 
         }
         let path = format!("{}{name}.yaml", super::OBSERVABILITY_DIR);
         out.push_str(&ctx.documents_yaml(&path, &docs)?);
+        for doc in &verbatim {
+            out.push_str("---\n");
+            out.push_str(doc);
+        }
         ctx.keep_observability_docs(&path, &docs);
         tree.add(path, out, MODE_FILE);
     }
