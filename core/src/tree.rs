@@ -84,11 +84,21 @@ impl FileTree {
     /// [`FileTree::digest`], with `content(path, bytes)` giving the sha256 of
     /// each file's bytes (a caller may know it already).
     pub fn digest_with(&self, mut content: impl FnMut(&str, &[u8]) -> [u8; 32]) -> String {
-        let mut h = Sha256::new();
-        for (path, f) in &self.files {
-            let content = content(path, &f.bytes);
-            h.update(format!("{} {:o} {} {}\n", hex::encode(content), f.mode, f.bytes.len(), path).as_bytes());
-        }
-        crate::digest::Digest::from_raw(&h.finalize().into()).to_string()
+        digest_of(
+            self.files
+                .iter()
+                .map(|(path, f)| (path.as_str(), f.mode, f.bytes.len() as u64, content(path, &f.bytes))),
+        )
     }
+}
+
+/// [`FileTree::digest`] from what it covers of each file, in path order:
+/// `(path, mode, size, sha256 of the bytes)`. For a caller that has hashed
+/// the files itself (the browser, with its own SHA-256).
+pub fn digest_of<'a>(files: impl IntoIterator<Item = (&'a str, u32, u64, [u8; 32])>) -> String {
+    let mut h = Sha256::new();
+    for (path, mode, size, content) in files {
+        h.update(format!("{} {mode:o} {size} {path}\n", hex::encode(content)).as_bytes());
+    }
+    crate::digest::Digest::from_raw(&h.finalize().into()).to_string()
 }

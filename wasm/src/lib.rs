@@ -154,15 +154,45 @@ struct RenderedFile {
     size: usize,
     /// The content when it is text (every rendered file is).
     text: Option<String>,
+    /// The sha256 (hex) of a file that is not text: the caller has no bytes
+    /// to hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
 }
 
 #[derive(Serialize)]
 struct Rendered {
     ok: bool,
-    /// The tree digest `meshbundle render` prints for the same inputs.
-    digest: String,
     files: Vec<RenderedFile>,
     total_bytes: u64,
+}
+
+/// The tree digest `meshbundle render` prints, from what it covers of each
+/// file as [`Renderer::render_files`] gave them (in that order, which is path
+/// order): paths, modes, sizes, and the sha256 of each file's bytes (32
+/// bytes each, one after another, in `sha256s`).
+#[wasm_bindgen]
+pub fn tree_digest(paths: Vec<String>, modes: Vec<u32>, sizes: Vec<f64>, sha256s: Vec<u8>) -> Result<String, JsValue> {
+    let n = paths.len();
+    if modes.len() != n || sizes.len() != n || sha256s.len() != 32 * n {
+        return Err(JsValue::from_str(
+            "tree_digest: one path, mode, size and 32-byte sha256 per file",
+        ));
+    }
+    if paths.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(JsValue::from_str("tree_digest: the paths are not in path order"));
+    }
+    let mut entries = Vec::with_capacity(n);
+    for (i, path) in paths.iter().enumerate() {
+        let size = sizes[i];
+        if !(size >= 0.0 && size.fract() == 0.0 && size <= 9_007_199_254_740_991.0) {
+            return Err(JsValue::from_str("tree_digest: a size is not a whole number of bytes"));
+        }
+        let mut sha = [0u8; 32];
+        sha.copy_from_slice(&sha256s[32 * i..32 * (i + 1)]);
+        entries.push((path.as_str(), modes[i], size as u64, sha));
+    }
+    Ok(meshbundle_core::tree::digest_of(entries))
 }
 
 fn inputs(
@@ -244,6 +274,17 @@ impl Renderer {
         self.copies.insert(path, bytes);
     }
 
+    /// [`Renderer::add_copy`], with the sha256 of the bytes (32 bytes) as
+    /// the caller computed it: the render checks it against the catalog's.
+    pub fn add_copy_hashed(&mut self, path: String, bytes: Vec<u8>, sha256: Vec<u8>) -> Result<(), JsValue> {
+        let sha: [u8; 32] = sha256
+            .as_slice()
+            .try_into()
+            .map_err(|_| JsValue::from_str("add_copy_hashed: a sha256 is 32 bytes"))?;
+        self.copies.insert_hashed(path, bytes, &sha);
+        Ok(())
+    }
+
     fn tree(&self, spec: &str, secrets: Option<String>, lock: Option<String>) -> Result<(String, FileTree), JsValue> {
         let (site, secrets, lock) = inputs(spec, secrets, lock)?;
         let tree = render_valid(
@@ -262,20 +303,26 @@ impl Renderer {
         Ok((site.into_site().metadata.name, tree))
     }
 
-    /// Renders every file: `{ok, digest, files: [{path, mode, size, text}], total_bytes}`.
-    pub fn render(&self, spec: &str, secrets: Option<String>, lock: Option<String>) -> JsValue {
+    /// Renders every file, without the tree digest (see [`tree_digest`]):
+    /// `{ok, files: [{path, mode, size, text, sha256?}], total_bytes}`.
+    pub fn render_files(&self, spec: &str, secrets: Option<String>, lock: Option<String>) -> JsValue {
         match self.tree(spec, secrets, lock) {
             Ok((_, tree)) => to_js(&Rendered {
                 ok: true,
-                digest: self.memo.digest(&tree),
                 total_bytes: tree.total_bytes(),
                 files: tree
                     .iter()
-                    .map(|(p, f)| RenderedFile {
-                        path: p.to_string(),
-                        mode: f.mode,
-                        size: f.bytes.len(),
-                        text: String::from_utf8(f.bytes.clone()).ok(),
+                    .map(|(p, f)| {
+                        let text = String::from_utf8(f.bytes.clone()).ok();
+                        RenderedFile {
+                            path: p.to_string(),
+                            mode: f.mode,
+                            size: f.bytes.len(),
+                            sha256: text
+                                .is_none()
+                                .then(|| meshbundle_core::digest::Digest::of(&f.bytes).hex().to_string()),
+                            text,
+                        }
                     })
                     .collect(),
             }),
@@ -443,6 +490,36 @@ mod tests {
             digests.push(digest);
         }
         digests
+    }
+
+    /// The digest from the files' sha256 as the page computes them
+    /// ([`tree_digest`]) is the tree's, with secrets and a lock, and with
+    /// copies added with their sha256 ([`Renderer::add_copy_hashed`]).
+    #[test]
+    fn tree_digest_from_the_files_sha256_is_the_trees() {
+        let spec = meshbundle_core::examples::example("production").unwrap();
+        let mut renderer = Renderer {
+            copies: Copies::new(),
+            memo: Memo::new(),
+        };
+        for (path, bytes) in copies().files() {
+            let sha = meshbundle_core::digest::sha256(bytes);
+            renderer
+                .add_copy_hashed(path.to_string(), bytes.clone(), sha.to_vec())
+                .unwrap();
+        }
+        let (_, tree) = renderer
+            .tree(spec, Some(secrets()), Some(lock_for(spec)))
+            .unwrap_or_else(|_| panic!("renders"));
+        let paths: Vec<String> = tree.paths().map(str::to_string).collect();
+        let modes: Vec<u32> = tree.iter().map(|(_, f)| f.mode).collect();
+        let sizes: Vec<f64> = tree.iter().map(|(_, f)| f.bytes.len() as f64).collect();
+        let shas: Vec<u8> = tree
+            .iter()
+            .flat_map(|(_, f)| meshbundle_core::digest::sha256(&f.bytes))
+            .collect();
+        assert!(paths.iter().any(|p| p.starts_with("secrets/")));
+        assert_eq!(tree_digest(paths, modes, sizes, shas).unwrap(), tree.digest());
     }
 
     fn secrets() -> String {

@@ -15,6 +15,8 @@
 "use strict";
 
 let renderer = null;
+// The module's calls, chained: each starts when the one before has answered.
+let turn = Promise.resolve();
 let initDone;
 const ready = new Promise((resolve, reject) => {
   initDone = { resolve, reject };
@@ -28,6 +30,10 @@ function fromBase64(b64) {
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
 }
+
+// SHA-256 of bytes, by the browser (Web Crypto): a Uint8Array of 32.
+const sha256 = async (bytes) => new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+const fromHex = (hex) => Uint8Array.from(hex.match(/../g), (h) => parseInt(h, 16));
 
 const UNPACK_SLICE = 128 << 10;
 // The module's data part, which the page has this worker unpack (with the
@@ -88,28 +94,44 @@ async function init(module, upstream) {
   if (!module) throw new Error("no module: the page gave none and none is kept");
   await wasm_bindgen({ module_or_path: module });
   renderer = new wasm_bindgen.Renderer({});
-  own.add_upstream(upstream);
+  await own.add_upstream(upstream);
   return wasm_bindgen.version();
 }
 
 // The worker's own calls, beside the module's exports: the last render stays
 // here, and the page gets only what it shows (a large site renders thousands
 // of files; copying their text to the page at every keystroke would block it).
-let last = null;          // path -> {mode, text} of the last render_summary
+let last = null;          // path -> {mode, text, hash} of the last render_summary
 let downloaded = null;    // path -> text of the render marked as downloaded
 const own = {
-  // renderer.render, keeping the files here: {ok, digest, total_bytes,
-  // files: [{path, mode, size, binary, changed}]} (changed: since the render
-  // marked as downloaded), or the render's {ok: false, ...}.
-  render_summary(spec, secrets, lock) {
-    const r = renderer.render(spec, secrets, lock);
+  // Renders (renderer.render_files), keeping the files here: {ok, digest,
+  // total_bytes, files: [{path, mode, size, binary, changed}]} (changed:
+  // since the render marked as downloaded), or the render's {ok: false, ...}.
+  // The tree digest is the module's (tree_digest), from each file's SHA-256
+  // as the browser computes it (the module's own takes tens of milliseconds
+  // the first time it runs).
+  async render_summary(spec, secrets, lock) {
+    const r = renderer.render_files(spec, secrets, lock);
     if (!r.ok) return r;
+    // A file the last render had with the same text keeps its hash.
+    const utf8 = new TextEncoder();
+    const hashes = await Promise.all(r.files.map((f) => {
+      if (f.text === null) return fromHex(f.sha256);
+      const before = last && last.get(f.path);
+      return before && before.text === f.text ? before.hash : sha256(utf8.encode(f.text));
+    }));
+    const all = new Uint8Array(32 * hashes.length);
+    hashes.forEach((h, i) => {
+      r.files[i].hash = h;
+      all.set(h, 32 * i);
+    });
+    const digest = wasm_bindgen.tree_digest(r.files.map((f) => f.path), r.files.map((f) => f.mode), r.files.map((f) => f.size), all);
     last = new Map(r.files.map((f) => [f.path, f]));
     const files = r.files.map((f) => ({
       path: f.path, mode: f.mode, size: f.size, binary: f.text === null,
       changed: downloaded !== null && downloaded.get(f.path) !== f.text,
     }));
-    return { ok: true, digest: r.digest, total_bytes: r.total_bytes, files };
+    return { ok: true, digest, total_bytes: r.total_bytes, files };
   },
   // One file of the last render: {text, before} (before: its text in the
   // render marked as downloaded; null when it was not there; undefined when
@@ -120,10 +142,13 @@ const own = {
     return { text: f.text, before: downloaded === null ? undefined : downloaded.has(path) ? downloaded.get(path) : null };
   },
   // Upstream manifests ({copy path: text}) for the renderer, as UTF-8
-  // bytes: the browser encodes them natively, and the module copies them in.
-  add_upstream(upstream) {
+  // bytes with their SHA-256: the browser encodes and hashes them natively,
+  // the module copies them in and checks each digest against the catalog's.
+  async add_upstream(upstream) {
     const utf8 = new TextEncoder();
-    for (const [path, text] of Object.entries(upstream || {})) renderer.add_copy(path, utf8.encode(text));
+    const copies = Object.entries(upstream || {}).map(([path, text]) => [path, utf8.encode(text)]);
+    const hashes = await Promise.all(copies.map(([, bytes]) => sha256(bytes)));
+    copies.forEach(([path, bytes], i) => renderer.add_copy_hashed(path, bytes, hashes[i]));
     return true;
   },
   // The last render is what was just downloaded.
@@ -159,10 +184,16 @@ self.onmessage = async (event) => {
     } else if (name === "__unpack") {
       value = unpack(args[0], args[1]);
     } else {
-      await ready;
-      const fn = lookup(String(name));
-      if (!fn) throw new Error(`the module has no export ${name}`);
-      value = fn(...args);
+      // One call at a time, in the order they came, even those that wait
+      // for the browser (render_summary hashes the files it rendered).
+      const run = turn.then(async () => {
+        await ready;
+        const fn = lookup(String(name));
+        if (!fn) throw new Error(`the module has no export ${name}`);
+        return fn(...args);
+      });
+      turn = run.catch(() => {});
+      value = await run;
     }
     const transfer = value instanceof Uint8Array ? [value.buffer] : [];
     self.postMessage({ id, ok: true, value }, transfer);

@@ -249,8 +249,22 @@ impl Copies {
         self.files.insert(path, (bytes, digest));
     }
 
+    /// [`Copies::insert`], with the sha256 of `bytes` as the caller computed
+    /// it (the browser hashes with its own SHA-256, far quicker than this
+    /// module's on a first run). The render compares it with the catalog's,
+    /// as any other.
+    pub fn insert_hashed(&mut self, path: String, bytes: Vec<u8>, sha256: &[u8; 32]) {
+        self.files
+            .insert(path, (bytes, crate::digest::Digest::from_raw(sha256)));
+    }
+
     fn get(&self, path: &str) -> Option<&(Vec<u8>, crate::digest::Digest)> {
         self.files.get(path)
+    }
+
+    /// Each copy's path and bytes, in path order.
+    pub fn files(&self) -> impl Iterator<Item = (&str, &Vec<u8>)> {
+        self.files.iter().map(|(p, (b, _))| (p.as_str(), b))
     }
 }
 
