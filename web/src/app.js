@@ -28,7 +28,7 @@
   // A trap in the module (a Rust panic aborts) leaves its instance unusable:
   // the call that hit it fails with the trap's message, and a fresh worker
   // takes over for the calls after it.
-  const workerUrl = URL.createObjectURL(new Blob([self.MESHBUNDLE_WORKER], { type: "text/javascript" }));
+  const workerUrl = self.MESHBUNDLE_WORKER_URL || URL.createObjectURL(new Blob([self.MESHBUNDLE_WORKER], { type: "text/javascript" }));
   const pending = new Map();
   let callSeq = 0;
   let worker = null;
@@ -137,7 +137,9 @@
     if (worker) worker.terminate();
     for (const p of pending.values()) p.reject(new Error("the module stopped (a trap); started again"));
     pending.clear();
-    worker = new Worker(workerUrl);
+    // The first is the one worker.js started as it was read.
+    worker = self.MESHBUNDLE_FIRST_WORKER || new Worker(workerUrl);
+    self.MESHBUNDLE_FIRST_WORKER = null;
     worker.onmessage = (e) => {
       const { id, ok, value, error, trap } = e.data;
       const p = pending.get(id);
@@ -158,9 +160,16 @@
     // module reaches it. Calls made before that wait there for __init.
     const w = worker;
     // The worker has the module kept from a visit before, or this page
-    // unpacks it (once) and hands it over.
-    return keptHere.then(async (maybe) => {
-      const kept = maybe && (await call("__kept", []));
+    // unpacks it (once) and hands it over. Whichever knows first decides:
+    // the worker, once it has compiled and checked a kept module (this
+    // thread may still be busy with the page then), or this page, when its
+    // own look finds nothing kept (a first visit unpacks without waiting
+    // for the worker to start).
+    const workerKept = call("__kept", []);
+    return new Promise((resolve) => {
+      workerKept.then((kept) => kept && resolve(true), () => {});
+      keptHere.then((maybe) => (maybe ? workerKept.then(resolve, () => resolve(false)) : resolve(false)));
+    }).then(async (kept) => {
       if (window.meshbundleTimings.moduleKept === undefined) window.meshbundleTimings.moduleKept = kept;
       if (kept) return null;
       if (!unpacked) {
