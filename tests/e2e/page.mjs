@@ -233,8 +233,8 @@ try {
   step("a trap in the module: the input is refused, a fresh worker takes over");
   await loadSpec(production, "production.yaml");
   await page.workers()[0].evaluate(() => {
-    const real = wasm_bindgen.validate;
-    wasm_bindgen.validate = (t) => { if (t.includes("Etc/Trap")) throw new WebAssembly.RuntimeError("unreachable"); return real(t); };
+    const real = wasm_bindgen.validate_json;
+    wasm_bindgen.validate_json = (t) => { if (t.includes("Etc/Trap")) throw new WebAssembly.RuntimeError("unreachable"); return real(t); };
   });
   await field("spec.timezone").fill("Etc/Trap");
   await settle();
@@ -471,8 +471,8 @@ try {
   // A trap now: the fresh worker compiles the kept module itself (the page
   // loads nothing to unpack).
   await page.workers()[0].evaluate(() => {
-    const real = wasm_bindgen.validate;
-    wasm_bindgen.validate = (t) => { if (t.includes("Etc/Trap")) throw new WebAssembly.RuntimeError("unreachable"); return real(t); };
+    const real = wasm_bindgen.validate_json;
+    wasm_bindgen.validate_json = (t) => { if (t.includes("Etc/Trap")) throw new WebAssembly.RuntimeError("unreachable"); return real(t); };
   });
   const zone = await field("spec.timezone").inputValue();
   const trapped = requests.length;
@@ -544,8 +544,8 @@ try {
   assert.equal(await lone.evaluate(() => window.meshbundleTimings.moduleKept), true);
   await lone.evaluate(() => caches.delete("meshbundle-module"));
   await lone.workers()[0].evaluate(() => {
-    const real = wasm_bindgen.validate;
-    wasm_bindgen.validate = (t) => { if (t.includes("Etc/Trap")) throw new WebAssembly.RuntimeError("unreachable"); return real(t); };
+    const real = wasm_bindgen.validate_json;
+    wasm_bindgen.validate_json = (t) => { if (t.includes("Etc/Trap")) throw new WebAssembly.RuntimeError("unreachable"); return real(t); };
   });
   await lone.locator('[data-path="spec.timezone"]').fill("Etc/Trap");
   await lone.waitForFunction(() => /could not be started again \(cannot load wasm-bytes\.js/.test(document.getElementById("status").textContent), null, { timeout: 30000 });

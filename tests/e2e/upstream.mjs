@@ -131,8 +131,8 @@ try {
   step("a fresh worker after a trap gets the manifests loaded so far");
   // A trap, as tests/e2e/page.mjs makes one.
   await page.workers()[0].evaluate(() => {
-    const real = wasm_bindgen.validate;
-    wasm_bindgen.validate = (t) => { if (t.includes("Etc/Trap")) throw new WebAssembly.RuntimeError("unreachable"); return real(t); };
+    const real = wasm_bindgen.validate_json;
+    wasm_bindgen.validate_json = (t) => { if (t.includes("Etc/Trap")) throw new WebAssembly.RuntimeError("unreachable"); return real(t); };
   });
   n = await updates();
   await page.fill("#yaml", other.replace("timezone: Etc/UTC", "timezone: Etc/Trap"));

@@ -3,8 +3,6 @@
 //! JavaScript as a plain structured value. Errors are values too
 //! (`{ok: false, error}`), never exceptions from a panic.
 
-use std::collections::BTreeMap;
-
 use meshbundle_core::diag::Diagnostic;
 use meshbundle_core::render::{Copies, Inputs, Memo, render_valid};
 use meshbundle_core::spec::load::load;
@@ -54,9 +52,11 @@ struct Example {
     text: &'static str,
 }
 
-/// The example specs `meshbundle init` writes: `[{name, description, text}]`.
+/// The example specs `meshbundle init` writes, as JSON text:
+/// `[{name, description, text}]` (`JSON.parse` reads it faster than the
+/// module could build the objects).
 #[wasm_bindgen]
-pub fn examples() -> JsValue {
+pub fn examples_json() -> String {
     let list: Vec<Example> = meshbundle_core::examples::EXAMPLES
         .iter()
         .map(|(name, description, text)| Example {
@@ -65,41 +65,42 @@ pub fn examples() -> JsValue {
             text,
         })
         .collect();
-    to_js(&list)
+    serde_json::to_string(&list).expect("examples serialize")
 }
 
 #[derive(Serialize)]
-struct Validation {
+struct Validation<'a> {
     ok: bool,
     valid: bool,
-    diagnostics: Vec<Diagnostic>,
+    diagnostics: &'a [Diagnostic],
     /// The spec as read (with defaults filled in), when it could be read.
-    spec: Option<serde_json::Value>,
+    spec: Option<&'a meshbundle_core::spec::Site>,
     /// When valid: the `copy` paths of the upstream manifests its render
     /// reads, which the page loads and gives the [`Renderer`] first.
     upstream: Vec<&'static str>,
 }
 
-/// Validates spec text: `{ok, valid, diagnostics, spec, upstream}`, each
-/// diagnostic with its field path, line and column.
+/// Validates spec text: `{ok, valid, diagnostics, spec, upstream}` as JSON
+/// text (see [`examples_json`]), each diagnostic with its field path, line
+/// and column.
 #[wasm_bindgen]
-pub fn validate(text: &str) -> JsValue {
+pub fn validate_json(text: &str) -> String {
     let loaded = load(text);
     let valid = !loaded.has_errors();
-    let spec = loaded.site.as_ref().and_then(|s| serde_json::to_value(s).ok());
     let upstream = match &loaded.site {
         Some(site) if valid => upstream::needed_copies(site),
         _ => Vec::new(),
     };
-    let diagnostics = loaded.diagnostics.clone();
-    JUST_VALIDATED.set(loaded.into_validated().ok().map(|v| (text.to_string(), v)));
-    to_js(&Validation {
+    let json = serde_json::to_string(&Validation {
         ok: true,
         valid,
-        diagnostics,
-        spec,
+        diagnostics: &loaded.diagnostics,
+        spec: loaded.site.as_ref(),
         upstream,
     })
+    .expect("a validation serializes");
+    JUST_VALIDATED.set(loaded.into_validated().ok().map(|v| (text.to_string(), v)));
+    json
 }
 
 thread_local! {
@@ -234,18 +235,13 @@ fn inputs(
     Ok((site, secrets, lock))
 }
 
-fn upstream_texts(upstream: JsValue) -> Result<BTreeMap<String, Vec<u8>>, JsValue> {
-    let texts: BTreeMap<String, String> =
-        serde_wasm_bindgen::from_value(upstream).map_err(|e| fail(format!("upstream manifests: {e}"), vec![]))?;
-    Ok(texts.into_iter().map(|(k, v)| (k, v.into_bytes())).collect())
-}
-
-/// Renders site specs with the upstream manifests it is given (objects of
-/// `copy path -> text`, from `web/dist/upstream/*.js`), which this build
-/// does not carry. The page gives only those a spec needs (`upstream` of
-/// [`validate`]); render checks each against the
-/// catalog's (or the lock's) sha256 as the CLI does.
+/// Renders site specs with the upstream manifests it is given
+/// ([`Renderer::add_copy_hashed`], from `web/dist/upstream/*.js`), which this
+/// build does not carry. The page gives only those a spec needs (`upstream`
+/// of [`validate_json`]); render checks each against the catalog's (or the
+/// lock's) sha256 as the CLI does.
 #[wasm_bindgen]
+#[derive(Default)]
 pub struct Renderer {
     copies: Copies,
     /// Kept from one render to the next (see [`Memo`]).
@@ -255,27 +251,13 @@ pub struct Renderer {
 #[wasm_bindgen]
 impl Renderer {
     #[wasm_bindgen(constructor)]
-    pub fn new(upstream: JsValue) -> Result<Renderer, JsValue> {
-        Ok(Renderer {
-            copies: upstream_texts(upstream)?.into_iter().collect(),
-            memo: Memo::new(),
-        })
+    pub fn new() -> Renderer {
+        Renderer::default()
     }
 
-    /// Adds upstream manifests (`{copy path: text}`) to those given before.
-    pub fn add_upstream(&mut self, upstream: JsValue) -> Result<(), JsValue> {
-        self.copies.extend(upstream_texts(upstream)?);
-        Ok(())
-    }
-
-    /// Adds one upstream manifest, as its bytes (a `Uint8Array`: copied in
-    /// at once, where a string is encoded character by character).
-    pub fn add_copy(&mut self, path: String, bytes: Vec<u8>) {
-        self.copies.insert(path, bytes);
-    }
-
-    /// [`Renderer::add_copy`], with the sha256 of the bytes (32 bytes) as
-    /// the caller computed it: the render checks it against the catalog's.
+    /// Adds one upstream manifest, as its bytes (a `Uint8Array`, copied in at
+    /// once) and their sha256 (32 bytes) as the caller computed it: the
+    /// render checks it against the catalog's.
     pub fn add_copy_hashed(&mut self, path: String, bytes: Vec<u8>, sha256: Vec<u8>) -> Result<(), JsValue> {
         let sha: [u8; 32] = sha256
             .as_slice()

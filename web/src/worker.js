@@ -9,9 +9,9 @@
 // Every other message {id, name, args} calls the export NAME (a function of
 // the module, or a method of the Renderer made at init) and answers
 // {id, ok: true, value} or {id, ok: false, error}. A few calls of the
-// worker's own (render_summary, file_text, add_upstream, mark_download) come
-// first. Messages are handled in order, so answers come in the order of the
-// calls.
+// worker's own (render_summary, file_text, add_upstream, mark_download,
+// validate, examples) come first. Messages are handled in order, so answers
+// come in the order of the calls.
 "use strict";
 
 let renderer = null;
@@ -93,7 +93,7 @@ async function init(module, upstream) {
   module = module || (await kept);
   if (!module) throw new Error("no module: the page gave none and none is kept");
   await wasm_bindgen({ module_or_path: module });
-  renderer = new wasm_bindgen.Renderer({});
+  renderer = new wasm_bindgen.Renderer();
   await own.add_upstream(upstream);
   return wasm_bindgen.version();
 }
@@ -150,6 +150,14 @@ const own = {
     const hashes = await Promise.all(copies.map(([, bytes]) => sha256(bytes)));
     copies.forEach(([path, bytes], i) => renderer.add_copy_hashed(path, bytes, hashes[i]));
     return true;
+  },
+  // The module's validate and examples, from the JSON text it writes:
+  // JSON.parse builds the objects faster than the module could.
+  validate(text) {
+    return JSON.parse(wasm_bindgen.validate_json(text));
+  },
+  examples() {
+    return JSON.parse(wasm_bindgen.examples_json());
   },
   // The last render is what was just downloaded.
   mark_download() {
