@@ -181,6 +181,7 @@
       if (w !== worker) return null;
       const upstream = { ...(self.MESHBUNDLE_UPSTREAM || {}) };
       given = new Set(Object.keys(upstream));
+      initSent = true;
       return call("__init", [module, upstream]);
     });
   }
@@ -189,6 +190,9 @@
   // needs them: `validate` names them in `upstream`. Each script adds its
   // text to self.MESHBUNDLE_UPSTREAM; the worker's Renderer gets it once.
   let given = new Set();
+  // Whether a worker has been sent __init (which carries the manifests
+  // loaded by then; those that load later are given as they come).
+  let initSent = false;
   const loading = new Map();
   function loadUpstream(copy) {
     if (!/^upstream\/[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(copy) || copy.split("/").includes("..")) {
@@ -258,7 +262,9 @@
         if (kept && kept.key === textKey(t) && Array.isArray(kept.copies)) copies = kept.copies;
       }
     } catch { /* storage refused: load them when validated */ }
-    for (const c of copies) loadUpstream(c).catch(() => {});
+    // Each is given to the worker as soon as it has loaded (once the worker
+    // has its module), so that the first render need not wait for them.
+    for (const c of copies) loadUpstream(c).then(() => initSent && giveUpstream([c])).catch(() => {});
   })();
   window.meshbundleTimings = { firstRender: null, firstRenderAt: null, renders: [], updates: 0, workers: 0 };
   const versionP = startWorker();
@@ -1307,7 +1313,16 @@
     showBusy();
     try {
       autosave(text);
-      const v = await api.validate(text);
+      let start = performance.now();
+      const validating = api.validate(text);
+      // A spec loaded whole is rendered by the worker right after it is
+      // validated, when it is valid and the worker has the upstream
+      // manifests it needs, without waiting for this thread to ask (it may
+      // be busy with the page). Typing does not do this: most of its texts
+      // are gone before they would be rendered.
+      const early = rebuild ? api.render_if_valid(text, secretsText(), lockText()) : null;
+      if (early) early.catch(() => {});
+      const v = await validating;
       if (mine !== generation) return;
       // A valid spec renders at once: the worker renders while this thread
       // brings the form up to date (the upstream manifests it needs load
@@ -1315,13 +1330,22 @@
       let rendering = null;
       if (v.valid) {
         rememberUpstream(text, v.upstream);
-        const start = performance.now();
-        await giveUpstream(v.upstream);
-        if (mine !== generation) return;
-        rendering = api.render_summary(text, secretsText(), lockText()).then((r) => {
+        const done = (r) => {
           if (mine === generation) timings.renders.push(performance.now() - start);
           return r;
-        });
+        };
+        const fresh = async () => {
+          start = performance.now();
+          await giveUpstream(v.upstream);
+          if (mine !== generation) return { skipped: true };
+          return done(await api.render_summary(text, secretsText(), lockText()));
+        };
+        // The early render runs if the worker has every manifest the spec
+        // needs (this page knows which it has given); else this page gives
+        // them and asks now, before it builds the form.
+        rendering = early && v.upstream.every((c) => given.has(c))
+          ? early.then((r) => (r.skipped ? fresh() : done(r)))
+          : fresh();
         // Awaited below; a failure is handled there.
         rendering.catch(() => {});
       }

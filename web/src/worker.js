@@ -9,8 +9,8 @@
 // Every other message {id, name, args} calls the export NAME (a function of
 // the module, or a method of the Renderer made at init) and answers
 // {id, ok: true, value} or {id, ok: false, error}. A few calls of the
-// worker's own (render_summary, file_text, add_upstream, mark_download,
-// validate, examples) come first. Messages are handled in order, so answers
+// worker's own (render_summary, render_if_valid, file_text, add_upstream,
+// mark_download, validate, examples) come first. Messages are handled in order, so answers
 // come in the order of the calls.
 "use strict";
 
@@ -103,6 +103,8 @@ async function init(module, upstream) {
 // of files; copying their text to the page at every keystroke would block it).
 let last = null;          // path -> {mode, text, hash} of the last render_summary
 let downloaded = null;    // path -> text of the render marked as downloaded
+let validated = null;     // {text, valid, upstream} of the last validate
+const given = new Set();  // the upstream manifests (copy paths) the Renderer has
 const own = {
   // Renders (renderer.render_files), keeping the files here: {ok, digest,
   // total_bytes, files: [{path, mode, size, binary, changed}]} (changed:
@@ -148,13 +150,25 @@ const own = {
     const utf8 = new TextEncoder();
     const copies = Object.entries(upstream || {}).map(([path, text]) => [path, utf8.encode(text)]);
     const hashes = await Promise.all(copies.map(([, bytes]) => sha256(bytes)));
-    copies.forEach(([path, bytes], i) => renderer.add_copy_hashed(path, bytes, hashes[i]));
+    copies.forEach(([path, bytes], i) => {
+      renderer.add_copy_hashed(path, bytes, hashes[i]);
+      given.add(path);
+    });
     return true;
   },
   // The module's validate and examples, from the JSON text it writes:
   // JSON.parse builds the objects faster than the module could.
   validate(text) {
-    return JSON.parse(wasm_bindgen.validate_json(text));
+    const v = JSON.parse(wasm_bindgen.validate_json(text));
+    validated = { text, valid: v.valid, upstream: v.upstream };
+    return v;
+  },
+  // render_summary of the text validated last, when it is valid and every
+  // upstream manifest it needs has been given; else {skipped: true}, and the
+  // page gives what is missing and asks for render_summary itself.
+  render_if_valid(text, secrets, lock) {
+    const ready = validated && validated.text === text && validated.valid && validated.upstream.every((c) => given.has(c));
+    return ready ? own.render_summary(text, secrets, lock) : { skipped: true };
   },
   examples() {
     return JSON.parse(wasm_bindgen.examples_json());
