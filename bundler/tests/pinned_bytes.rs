@@ -209,8 +209,8 @@ fn lab_example_bundle_bytes_are_pinned() {
 
 const LAB_BUNDLE: &str = "
 version 0.1.0 (source 0000000000000000)
-bundle id sha256:b7564b6a5ba924ab7524b205083bac16cf79948c1b4494741618dd47513e7f75
-archive 751616 bytes sha256 ef8d0ce8b254be7fad107e9790ab100a8e47a17905ca6ac96d4c9b974276960f
+bundle id sha256:566b43aafff37c7beccda8e7931cb4fa56e031ca91b6c974a72cbe96d8e1c66c
+archive 773632 bytes sha256 c5f8d87deef2dddcca2362c3f679ed5e7d8db49e55e04a898ee3114804215b44
 ";
 
 #[test]
@@ -232,8 +232,8 @@ fn render_tar_bytes_are_pinned() {
 }
 
 const RENDER_TAR: &str = "
-lab 68044 bytes sha256 e21f0b9cf6c0e1380f3c8be24d72a7a7348594796dd9b3f1ade91264a1bca92c
-production 124484 bytes sha256 ff243be36fb608c60da08a49770826086ca2fbfd7a8d87dec4ab838ba25b215c
+lab 69897 bytes sha256 56f284de256b61d6bab0beee75e532d864f9d919058a7322bdcaa7209ab5e7ae
+production 126384 bytes sha256 e4d4658faa63314e75047638e763c9c41955482f274684df7f52ab3d2045d0c8
 ";
 
 /// The committed recipe, beside stand-ins for its inputs at the paths it
