@@ -146,6 +146,37 @@ try {
   await sameAsCli("after-restart");
   assert.deepEqual(manifests(), second, "no manifest loaded twice");
 
+  step("the early render waits for a manifest on its way: it renders when it comes, and stops when the page says it will not");
+  {
+    const [worker] = page.workers();
+    const need = await worker.evaluate(() => validated.upstream[0]);
+    const copy = await page.evaluate((c) => self.MESHBUNDLE_UPSTREAM[c], need);
+    const seen = await worker.evaluate(async ([need, copy]) => {
+      // The spec validated last (valid), as if one of its manifests were
+      // still loading on the page.
+      const text = validated.text;
+      const state = (p, ms) => Promise.race([
+        p.then((r) => (r.skipped ? "skipped" : r.ok ? "rendered" : "failed")),
+        new Promise((resolve) => setTimeout(() => resolve("waiting"), ms)),
+      ]);
+      given.delete(need);
+      coming.add(need);
+      const first = own.render_if_valid(text, null, null);
+      const before = await state(first, 200);
+      await own.add_upstream({ [need]: copy });
+      const after = await state(first, 2000);
+      given.delete(need);
+      coming.add(need);
+      const second = own.render_if_valid(text, null, null);
+      own.not_coming([need]);
+      // Its own limit is 5 s: this is the page's word.
+      const stopped = await state(second, 2000);
+      await own.add_upstream({ [need]: copy });
+      return { before, after, stopped };
+    }, [need, copy]);
+    assert.deepEqual(seen, { before: "waiting", after: "rendered", stopped: "skipped" });
+  }
+
   step("nothing left the page");
   for (const u of requests) assert.ok(u.startsWith("file:") || u.startsWith("blob:") || u.startsWith("data:"), `request to ${u}`);
   assert.deepEqual(errors, []);

@@ -182,7 +182,7 @@
       const upstream = { ...(self.MESHBUNDLE_UPSTREAM || {}) };
       given = new Set(Object.keys(upstream));
       initSent = true;
-      return call("__init", [module, upstream]);
+      return call("__init", [module, upstream, [...coming].filter((c) => !given.has(c))]);
     });
   }
   // The upstream manifests (web/dist/upstream/COPY.js, one script each, which
@@ -193,6 +193,9 @@
   // Whether a worker has been sent __init (which carries the manifests
   // loaded by then; those that load later are given as they come).
   let initSent = false;
+  // The manifests prefetched and not yet given: the worker's early render
+  // waits for them rather than for this page to ask.
+  const coming = new Set();
   const loading = new Map();
   function loadUpstream(copy) {
     if (!/^upstream\/[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(copy) || copy.split("/").includes("..")) {
@@ -264,7 +267,14 @@
     } catch { /* storage refused: load them when validated */ }
     // Each is given to the worker as soon as it has loaded (once the worker
     // has its module), so that the first render need not wait for them.
-    for (const c of copies) loadUpstream(c).then(() => initSent && giveUpstream([c])).catch(() => {});
+    for (const c of copies) {
+      coming.add(c);
+      loadUpstream(c)
+        .then(() => initSent && giveUpstream([c]))
+        .catch(() => initSent && call("not_coming", [[c]]))
+        .catch(() => {})
+        .finally(() => coming.delete(c));
+    }
   })();
   window.meshbundleTimings = { firstRender: null, firstRenderAt: null, renders: [], updates: 0, workers: 0 };
   const versionP = startWorker();
@@ -1341,9 +1351,10 @@
           return done(await api.render_summary(text, secretsText(), lockText()));
         };
         // The early render runs if the worker has every manifest the spec
-        // needs (this page knows which it has given); else this page gives
-        // them and asks now, before it builds the form.
-        rendering = early && v.upstream.every((c) => given.has(c))
+        // needs or is about to (this page knows which it has given, and
+        // which are on their way); else this page gives them and asks now,
+        // before it builds the form.
+        rendering = early && v.upstream.every((c) => given.has(c) || coming.has(c))
           ? early.then((r) => (r.skipped ? fresh() : done(r)))
           : fresh();
         // Awaited below; a failure is handled there.

@@ -10,8 +10,9 @@
 // the module, or a method of the Renderer made at init) and answers
 // {id, ok: true, value} or {id, ok: false, error}. A few calls of the
 // worker's own (render_summary, render_if_valid, file_text, add_upstream,
-// mark_download, validate, examples) come first. Messages are handled in order, so answers
-// come in the order of the calls.
+// not_coming, mark_download, validate, examples) come first. Messages are
+// handled in order, so answers come in the order of the calls; add_upstream
+// and not_coming go ahead, since a render_if_valid may be waiting for them.
 "use strict";
 
 let renderer = null;
@@ -89,7 +90,8 @@ const kept = (async () => {
   return null;
 })();
 
-async function init(module, upstream) {
+async function init(module, upstream, later) {
+  coming = new Set(later || []);
   module = module || (await kept);
   if (!module) throw new Error("no module: the page gave none and none is kept");
   await wasm_bindgen({ module_or_path: module });
@@ -105,6 +107,8 @@ let last = null;          // path -> {mode, text, hash} of the last render_summa
 let downloaded = null;    // path -> text of the render marked as downloaded
 let validated = null;     // {text, valid, upstream} of the last validate
 const given = new Set();  // the upstream manifests (copy paths) the Renderer has
+let coming = new Set();   // those the page is loading and will give
+let arrived = () => {};   // wakes a render_if_valid waiting for them
 const own = {
   // Renders (renderer.render_files), keeping the files here: {ok, digest,
   // total_bytes, files: [{path, mode, size, binary, changed}]} (changed:
@@ -153,7 +157,9 @@ const own = {
     copies.forEach(([path, bytes], i) => {
       renderer.add_copy_hashed(path, bytes, hashes[i]);
       given.add(path);
+      coming.delete(path);
     });
+    arrived();
     return true;
   },
   // The module's validate and examples, from the JSON text it writes:
@@ -166,9 +172,25 @@ const own = {
   // render_summary of the text validated last, when it is valid and every
   // upstream manifest it needs has been given; else {skipped: true}, and the
   // page gives what is missing and asks for render_summary itself.
-  render_if_valid(text, secrets, lock) {
-    const ready = validated && validated.text === text && validated.valid && validated.upstream.every((c) => given.has(c));
-    return ready ? own.render_summary(text, secrets, lock) : { skipped: true };
+  // It waits (up to 5 s) for those the page is still loading.
+  async render_if_valid(text, secrets, lock) {
+    if (!(validated && validated.text === text && validated.valid)) return { skipped: true };
+    for (;;) {
+      const missing = validated.upstream.filter((c) => !given.has(c));
+      if (!missing.length) return own.render_summary(text, secrets, lock);
+      if (missing.some((c) => !coming.has(c))) return { skipped: true };
+      const more = await new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(false), 5000);
+        arrived = () => { clearTimeout(timer); resolve(true); };
+      });
+      if (!more) return { skipped: true };
+    }
+  },
+  // Manifests the page said were coming and will not (they did not load).
+  not_coming(copies) {
+    for (const c of copies) coming.delete(c);
+    arrived();
+    return true;
   },
   examples() {
     return JSON.parse(wasm_bindgen.examples_json());
@@ -199,12 +221,16 @@ self.onmessage = async (event) => {
   try {
     let value;
     if (name === "__init") {
-      init(args[0], args[1]).then(initDone.resolve, initDone.reject);
+      init(args[0], args[1], args[2]).then(initDone.resolve, initDone.reject);
       value = await ready;
     } else if (name === "__kept") {
       value = (await kept) !== null;
     } else if (name === "__unpack") {
       value = unpack(args[0], args[1]);
+    } else if (name === "add_upstream" || name === "not_coming") {
+      // Not behind other calls: a render_if_valid may be waiting for them.
+      await ready;
+      value = await own[name](...args);
     } else {
       // One call at a time, in the order they came, even those that wait
       // for the browser (render_summary hashes the files it rendered).
