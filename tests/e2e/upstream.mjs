@@ -177,6 +177,27 @@ try {
     assert.deepEqual(seen, { before: "waiting", after: "rendered", stopped: "skipped" });
   }
 
+  step("a manifest missing from the page's folder: the page says which file, and that the module did not fail");
+  {
+    // A copy of web/dist without Grafana's manifest, opened with no autosave:
+    // the first example needs it.
+    const broken = path.join(work, "dist-without-grafana");
+    fs.cpSync(dist, broken, { recursive: true });
+    const missing = "upstream/istio-addons/1.30.3/grafana.yaml";
+    fs.rmSync(path.join(broken, `${missing}.js`));
+    await page.evaluate(() => localStorage.clear());
+    const tab = await context.newPage();
+    tab.on("request", (r) => requests.push(r.url()));
+    await tab.goto(pathToFileURL(path.join(broken, "index.html")).href);
+    await tab.waitForFunction((m) => document.getElementById("yaml-problems").textContent.includes(`cannot load ${m}.js beside index.html`), missing, { timeout: 30000 });
+    const problems = await tab.textContent("#yaml-problems");
+    assert.match(problems, /needs a file the page's folder lacks/);
+    assert.doesNotMatch(problems, /module failed/);
+    assert.equal(await tab.evaluate(() => window.meshbundleTimings.workers), 1, "no worker was started again");
+    assert.ok(await tab.isDisabled("#download-tar"));
+    await tab.close();
+  }
+
   step("nothing left the page");
   for (const u of requests) assert.ok(u.startsWith("file:") || u.startsWith("blob:") || u.startsWith("data:"), `request to ${u}`);
   assert.deepEqual(errors, []);

@@ -35,13 +35,15 @@
   // Loads a script beside index.html (file:// allows scripts where it
   // refuses fetch()); it must define what `defines` checks (a global's name,
   // or a function).
+  // A file of the page that is missing or wrong (the folder is incomplete).
+  class PageFileError extends Error {}
   function loadScript(src, defines) {
     const defined = typeof defines === "function" ? defines : () => self[defines] !== undefined;
     return new Promise((resolve, reject) => {
       const el = document.createElement("script");
       el.src = src;
-      el.onload = () => (defined() ? resolve() : reject(new Error(`${src} did not define what it should`)));
-      el.onerror = () => reject(new Error(`cannot load ${src} beside index.html`));
+      el.onload = () => (defined() ? resolve() : reject(new PageFileError(`${src} did not define what it should`)));
+      el.onerror = () => reject(new PageFileError(`cannot load ${src} beside index.html`));
       document.head.appendChild(el);
     });
   }
@@ -1391,11 +1393,14 @@
       if (r && r.ok) showRender(r);
       else markStale();
     } catch (e) {
-      // The module failed on this input (the worker has been started again).
+      // A file of the page could not be loaded, or the module failed on this
+      // input (the worker has been started again).
       if (mine === generation) {
         showDiagnostics([dead
           ? { severity: "error", path: "", message: dead.message, hint: "reload the page" }
-          : { severity: "error", path: "", message: `the configurator's module failed on this spec (${e.message}) and was started again`, hint: "change the spec; meshbundle validate shows what the CLI makes of it" }]);
+          : e instanceof PageFileError
+            ? { severity: "error", path: "", message: `this spec needs a file the page's folder lacks: ${e.message}`, hint: "copy the whole of web/dist, or build it again with web/build.sh" }
+            : { severity: "error", path: "", message: `the configurator's module failed on this spec (${e.message}) and was started again`, hint: "change the spec; meshbundle validate shows what the CLI makes of it" }]);
         errorCount = 1;
         markStale();
       }
