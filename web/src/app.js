@@ -32,11 +32,11 @@
   const pending = new Map();
   let callSeq = 0;
   let worker = null;
+  // A file of the page that is missing or wrong (the folder is incomplete).
+  class PageFileError extends Error {}
   // Loads a script beside index.html (file:// allows scripts where it
   // refuses fetch()); it must define what `defines` checks (a global's name,
   // or a function).
-  // A file of the page that is missing or wrong (the folder is incomplete).
-  class PageFileError extends Error {}
   function loadScript(src, defines) {
     const defined = typeof defines === "function" ? defines : () => self[defines] !== undefined;
     return new Promise((resolve, reject) => {
