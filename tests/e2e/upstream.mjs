@@ -7,7 +7,11 @@
 //    manifests then, and the config .tar.gz is byte-identical to what
 //    `meshbundle render --tar` writes for the same spec;
 //  - a trap in the module starts a fresh worker, which gets the manifests
-//    loaded so far: a render after it is still byte-identical.
+//    loaded so far: a render after it is still byte-identical;
+//  - a new tab's worker validates and renders the spec the tab opens with
+//    (the first example, or the autosave) before the page asks, and the
+//    page takes both; not when the autosave changed meanwhile, nor for a
+//    link.
 //
 //   node tests/e2e/upstream.mjs      (after web/build.sh and cargo build)
 //
@@ -175,6 +179,78 @@ try {
       return { before, after, stopped };
     }, [need, copy]);
     assert.deepEqual(seen, { before: "waiting", after: "rendered", stopped: "skipped" });
+  }
+
+  step("a new tab: the worker validates and renders the spec it opens with before the page asks, and the page takes both");
+  {
+    // A new tab, as a user opens one: the module is kept by now.
+    const open = async (url, init) => {
+      const tab = await context.newPage();
+      tab.on("request", (r) => requests.push(r.url()));
+      tab.on("pageerror", (e) => errors.push(String(e)));
+      if (init) await tab.addInitScript(init.fn, init.arg);
+      await tab.goto(url);
+      await tab.waitForFunction(() => window.meshbundleTimings && window.meshbundleTimings.firstRenderAt !== null &&
+        document.documentElement.dataset.busy === "false", null, { timeout: 60000 });
+      assert.ok(await tab.evaluate(() => window.meshbundleTimings.moduleKept), "the module is kept");
+      return tab;
+    };
+    const boot = (tab) => tab.evaluate(() => window.meshbundleTimings.boot);
+    const digestOf = async (tab, text) => {
+      const shown = (await tab.textContent("#digest")).match(/tree digest (\S+)/)[1];
+      const again = await tab.evaluate(async (t) => (await window.meshbundleApi.render_summary(t, null, null)).digest, text);
+      assert.equal(shown, again, "the digest shown is that of a render asked now");
+      return shown;
+    };
+
+    // No autosave: the first example.
+    await page.evaluate(() => localStorage.clear());
+    let tab = await open(pageUrl);
+    assert.deepEqual(await boot(tab), { validation: true, render: true });
+    assert.equal(await tab.inputValue("#yaml"), production);
+    const exampleDigest = await digestOf(tab, production);
+    await tab.close();
+
+    // The autosave: another spec, with the manifests it needed when saved.
+    const n = await updates();
+    await page.fill("#yaml", other);
+    await settled(n);
+    tab = await open(pageUrl);
+    assert.deepEqual(await boot(tab), { validation: true, render: true });
+    assert.equal(await tab.inputValue("#yaml"), other);
+    assert.notEqual(await digestOf(tab, other), exampleDigest);
+    await tab.close();
+
+    // The autosave changes (another tab saved) between the worker's boot and
+    // the page's first check: the page checks what it opens, not the boot's.
+    tab = await open(pageUrl, {
+      fn: ([first, later]) => {
+        const get = Storage.prototype.getItem;
+        let reads = 0;
+        Storage.prototype.getItem = function (key) {
+          if (key === "meshbundle.spec") return reads++ === 0 ? first : later;
+          return get.call(this, key);
+        };
+      },
+      arg: [production, other],
+    });
+    assert.deepEqual(await boot(tab), { validation: false, render: false });
+    assert.equal(await tab.inputValue("#yaml"), other);
+    assert.match(await tab.textContent("#status"), /^valid; \d+ files rendered/);
+    await digestOf(tab, other);
+    await tab.close();
+
+    // A link: the spec is read from it after the page has started, no boot.
+    const link = pageUrl + "#spec=" + await page.evaluate(async (t) => {
+      const deflated = await new Response(new Blob([t]).stream().pipeThrough(new CompressionStream("deflate-raw"))).arrayBuffer();
+      return btoa(String.fromCharCode(...new Uint8Array(deflated))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    }, other);
+    tab = await open(link);
+    assert.equal(await boot(tab), null);
+    assert.equal(await tab.inputValue("#yaml"), other);
+    await digestOf(tab, other);
+    await tab.close();
+    await page.evaluate(() => localStorage.clear());
   }
 
   step("a manifest missing from the page's folder: the page says which file, and that the module did not fail");

@@ -142,6 +142,7 @@
     // The first is the one worker.js started as it was read.
     worker = self.MESHBUNDLE_FIRST_WORKER || new Worker(workerUrl);
     self.MESHBUNDLE_FIRST_WORKER = null;
+    given = new Map();
     worker.onmessage = (e) => {
       const { id, ok, value, error, trap } = e.data;
       const p = pending.get(id);
@@ -181,20 +182,24 @@
       return unpacked;
     }).then((module) => {
       if (w !== worker) return null;
-      const upstream = { ...(self.MESHBUNDLE_UPSTREAM || {}) };
-      given = new Set(Object.keys(upstream));
-      initSent = true;
-      return call("__init", [module, upstream, [...coming].filter((c) => !given.has(c))]);
+      // Those loaded and not yet given.
+      const upstream = {};
+      for (const [c, text] of Object.entries(self.MESHBUNDLE_UPSTREAM || {})) {
+        if (!given.has(c)) upstream[c] = text;
+      }
+      const later = [...coming].filter((c) => !given.has(c) && !(c in upstream));
+      const init = call("__init", [module, upstream, later]);
+      for (const c of Object.keys(upstream)) given.set(c, init);
+      return init;
     });
   }
   // The upstream manifests (web/dist/upstream/COPY.js, one script each, which
   // file:// allows where fetch() is refused) load when a valid spec first
   // needs them: `validate` names them in `upstream`. Each script adds its
-  // text to self.MESHBUNDLE_UPSTREAM; the worker's Renderer gets it once.
-  let given = new Set();
-  // Whether a worker has been sent __init (which carries the manifests
-  // loaded by then; those that load later are given as they come).
-  let initSent = false;
+  // text to self.MESHBUNDLE_UPSTREAM; the worker's Renderer gets it once
+  // (by copy path: those sent to the worker, which takes them once it has
+  // its module; each with the call that gives it).
+  let given = new Map();
   // The manifests prefetched and not yet given: the worker's early render
   // waits for them rather than for this page to ask.
   const coming = new Set();
@@ -212,12 +217,18 @@
   }
   async function giveUpstream(copies) {
     const missing = (copies || []).filter((c) => !given.has(c));
-    if (!missing.length) return;
-    await Promise.all(missing.map(loadUpstream));
-    const part = {};
-    for (const c of missing) part[c] = self.MESHBUNDLE_UPSTREAM[c];
-    await call("add_upstream", [part]);
-    for (const c of missing) given.add(c);
+    if (missing.length) {
+      await Promise.all(missing.map(loadUpstream));
+      const part = {};
+      for (const c of missing) if (!given.has(c)) part[c] = self.MESHBUNDLE_UPSTREAM[c];
+      if (Object.keys(part).length) {
+        const sent = call("add_upstream", [part]);
+        sent.catch(() => {});
+        for (const c of Object.keys(part)) given.set(c, sent);
+      }
+    }
+    // Given by this call or by one before: the worker has them once it has answered.
+    await Promise.all((copies || []).map((c) => given.get(c)));
   }
   // A worker that could not be given a module: every call fails with why,
   // rather than waiting for it.
@@ -256,32 +267,47 @@
   function rememberUpstream(t, copies) {
     try { localStorage.setItem(UPSTREAM_KEY, JSON.stringify({ key: textKey(t), copies })); } catch { /* nothing to keep */ }
   }
-  (function prefetchUpstream() {
-    if (/^#spec=/.test(location.hash)) return;
+  // Returns the spec the page opens with and those manifests ({text: null}
+  // for the first example), or null for a link (read later).
+  const opening = (function prefetchUpstream() {
+    if (/^#spec=/.test(location.hash)) return null;
     let copies = [];
+    let t = null;
     try {
-      const t = localStorage.getItem("meshbundle.spec");
+      t = localStorage.getItem("meshbundle.spec");
       if (t === null) copies = ((self.MESHBUNDLE_EXAMPLE_UPSTREAM || [])[0] || [null, []])[1];
       else {
         const kept = JSON.parse(localStorage.getItem(UPSTREAM_KEY) || "null");
         if (kept && kept.key === textKey(t) && Array.isArray(kept.copies)) copies = kept.copies;
       }
-    } catch { /* storage refused: load them when validated */ }
+    } catch {
+      // Storage refused: the example opens; its manifests load when validated.
+      return { text: null, copies: [] };
+    }
     // Each is given to the worker as soon as it has loaded (once the worker
     // has its module), so that the first render need not wait for them.
     for (const c of copies) {
       coming.add(c);
       loadUpstream(c)
-        .then(() => initSent && giveUpstream([c]))
-        .catch(() => initSent && call("not_coming", [[c]]))
+        .then(() => giveUpstream([c]), () => call("not_coming", [[c]]))
         .catch(() => {})
         .finally(() => coming.delete(c));
     }
+    return { text: t, copies };
   })();
   window.meshbundleTimings = { firstRender: null, firstRenderAt: null, renders: [], updates: 0, workers: 0 };
   const versionP = startWorker();
   // The schema comes as text: JSON.parse builds the object faster than the module could.
-  const [version, examples, schemaText] = await Promise.all([versionP, api.examples(), api.schema()]);
+  const first = [versionP, api.examples(), api.schema()];
+  // The worker validates and renders the spec the page opens with as soon
+  // as it has its module, while this thread builds the page: its
+  // validation ({text, validation}) and render answer the first check of
+  // that text.
+  let boot = opening ? call("__boot", [opening.text, opening.copies]) : null;
+  if (boot) boot.catch(() => {});
+  // Whether the first check took the boot's validation and render.
+  window.meshbundleTimings.boot = boot ? { validation: false, render: false } : null;
+  const [version, examples, schemaText] = await Promise.all(first);
   const schema = JSON.parse(schemaText);
   // This script runs from the page's head, so that the worker starts before
   // the page is laid out: the form waits for the document.
@@ -1318,6 +1344,16 @@
   // changes the text (edit_yaml) and is checked like typing in the editor.
   // REBUILD: build the form afresh (a spec loaded whole), from the spec as
   // read, else the one before.
+  // The worker's validation of TEXT: the boot's, the first time, if it was
+  // of this text.
+  async function validate(text) {
+    const b = boot;
+    boot = null;
+    const answer = b && (await b.catch(() => null));
+    if (!(answer && answer.text === text)) return api.validate(text);
+    timings.boot.validation = true;
+    return answer.validation;
+  }
   async function check(rebuild) {
     const mine = ++generation;
     const text = yamlText;
@@ -1326,7 +1362,7 @@
     try {
       autosave(text);
       let start = performance.now();
-      const validating = api.validate(text);
+      const validating = validate(text);
       // A spec loaded whole is rendered by the worker right after it is
       // validated, when it is valid and the worker has the upstream
       // manifests it needs, without waiting for this thread to ask (it may
@@ -1357,7 +1393,10 @@
         // which are on their way); else this page gives them and asks now,
         // before it builds the form.
         rendering = early && v.upstream.every((c) => given.has(c) || coming.has(c))
-          ? early.then((r) => (r.skipped ? fresh() : done(r)))
+          ? early.then((r) => {
+            if (r.boot && !r.skipped) timings.boot.render = true;
+            return r.skipped ? fresh() : done(r);
+          })
           : fresh();
         // Awaited below; a failure is handled there.
         rendering.catch(() => {});

@@ -4,8 +4,14 @@
 // this file, asks whether it has the module kept from a visit before
 // ({name: "__kept"}); if not, has it unpack the module's data part
 // ({name: "__unpack"}). Then it sends {id, name: "__init", args: [module,
-// upstream]} (module: a compiled WebAssembly.Module, or null for the kept
-// one). Calls that arrive first wait for it.
+// upstream, coming]} (module: a compiled WebAssembly.Module, or null for the
+// kept one). Calls that arrive first wait for the module: a kept one is
+// instantiated as soon as it is compiled and checked, without waiting for
+// __init. {name: "__boot", args: [text, coming]} names the spec the page
+// opens with (null: the first example) and the manifests it is loading for
+// it: the worker validates it as soon as it has the module and answers
+// {text, validation}, then renders it, which answers the page's first
+// render_if_valid of that text.
 // Every other message {id, name, args} calls the export NAME (a function of
 // the module, or a method of the Renderer made at init) and answers
 // {id, ok: true, value} or {id, ok: false, error}. A few calls of the
@@ -90,14 +96,60 @@ const kept = (async () => {
   return null;
 })();
 
+// The module instantiated, once: the kept one as soon as it is checked,
+// else the one __init gives.
+let started = null;
+function start(module) {
+  started = started || (async () => {
+    await wasm_bindgen({ module_or_path: module });
+    renderer = new wasm_bindgen.Renderer();
+    return wasm_bindgen.version();
+  })();
+  return started;
+}
+kept.then((module) => module && start(module).then(initDone.resolve, initDone.reject), () => {});
+
 async function init(module, upstream, later) {
-  coming = new Set(later || []);
+  for (const c of later || []) coming.add(c);
   module = module || (await kept);
   if (!module) throw new Error("no module: the page gave none and none is kept");
-  await wasm_bindgen({ module_or_path: module });
-  renderer = new wasm_bindgen.Renderer();
+  await start(module);
   await own.add_upstream(upstream);
   return wasm_bindgen.version();
+}
+
+// The spec the page opens with (__boot): its text once known, and its
+// render, which answers the page's first render_if_valid of that text.
+let boot = null;
+function startBoot(text, later) {
+  for (const c of later || []) coming.add(c);
+  let known;
+  const textP = new Promise((resolve) => { known = resolve; });
+  const validation = turn.then(async () => {
+    await ready;
+    const t = text === null ? JSON.parse(wasm_bindgen.examples_json())[0].text : text;
+    known(t);
+    return { text: t, validation: own.validate(t) };
+  });
+  validation.catch(() => known(null));
+  // The validation is answered (and messages that came meanwhile handled)
+  // before the render starts.
+  const render = validation
+    .then(() => new Promise((resolve) => setTimeout(resolve, 0)))
+    .then(() => textP)
+    .then((t) => own.render_if_valid(t, null, null));
+  turn = render.catch(() => {});
+  boot = { text: textP, render };
+  return validation;
+}
+// The boot's render for the page's first render_if_valid (ARGS) if it is of
+// the same text with no secrets or lock (a promise of it, which gives
+// undefined if the boot's text was another), else undefined.
+function fromBoot(args) {
+  const b = boot;
+  boot = null;
+  if (args[1] != null || args[2] != null) return undefined;
+  return b.text.then((t) => (t === args[0] ? b.render : undefined));
 }
 
 // The worker's own calls, beside the module's exports: the last render stays
@@ -220,9 +272,14 @@ self.onmessage = async (event) => {
   const { id, name, args } = event.data;
   try {
     let value;
+    let answer;
     if (name === "__init") {
-      init(args[0], args[1], args[2]).then(initDone.resolve, initDone.reject);
-      value = await ready;
+      for (const c of Object.keys(args[1] || {})) coming.add(c);
+      const done = init(args[0], args[1], args[2]);
+      done.then(initDone.resolve, initDone.reject);
+      value = await done;
+    } else if (name === "__boot") {
+      value = await startBoot(args[0], args[1]);
     } else if (name === "__kept") {
       value = (await kept) !== null;
     } else if (name === "__unpack") {
@@ -231,6 +288,9 @@ self.onmessage = async (event) => {
       // Not behind other calls: a render_if_valid may be waiting for them.
       await ready;
       value = await own[name](...args);
+    } else if (name === "render_if_valid" && boot && (answer = fromBoot(args)) !== undefined && (value = await answer) !== undefined) {
+      // Answered by the boot's render, which says so.
+      value = { ...value, boot: true };
     } else {
       // One call at a time, in the order they came, even those that wait
       // for the browser (render_summary hashes the files it rendered).
