@@ -11,7 +11,8 @@
 //  - a new tab's worker validates and renders the spec the tab opens with
 //    (the first example, or the autosave) before the page asks, and the
 //    page takes both; not when the autosave changed meanwhile, nor for a
-//    link.
+//    link; an autosave that traps the module leaves a page that started
+//    and says so.
 //
 //   node tests/e2e/upstream.mjs      (after web/build.sh and cargo build)
 //
@@ -184,14 +185,15 @@ try {
   step("a new tab: the worker validates and renders the spec it opens with before the page asks, and the page takes both");
   {
     // A new tab, as a user opens one: the module is kept by now.
-    const open = async (url, init) => {
+    // Once it has rendered (or, RENDERS false, once it has started).
+    const open = async (url, init, renders = true) => {
       const tab = await context.newPage();
       tab.on("request", (r) => requests.push(r.url()));
       tab.on("pageerror", (e) => errors.push(String(e)));
       if (init) await tab.addInitScript(init.fn, init.arg);
       await tab.goto(url);
-      await tab.waitForFunction(() => window.meshbundleTimings && window.meshbundleTimings.firstRenderAt !== null &&
-        document.documentElement.dataset.busy === "false", null, { timeout: 60000 });
+      await tab.waitForFunction((renders) => window.meshbundleTimings && (renders ? window.meshbundleTimings.firstRenderAt !== null
+        : document.documentElement.dataset.ready === "true") && document.documentElement.dataset.busy === "false", renders, { timeout: 60000 });
       assert.ok(await tab.evaluate(() => window.meshbundleTimings.moduleKept), "the module is kept");
       return tab;
     };
@@ -238,6 +240,38 @@ try {
     assert.equal(await tab.inputValue("#yaml"), other);
     assert.match(await tab.textContent("#status"), /^valid; \d+ files rendered/);
     await digestOf(tab, other);
+    await tab.close();
+
+    // An autosave that traps the module: the boot's validation traps, a
+    // fresh worker takes over, the page starts all the same and says so, and
+    // the next spec renders. (The trap is made as tests/e2e/page.mjs makes
+    // one, here in the worker's source, since the boot runs before the test
+    // could reach the worker.)
+    const trapping = other.replace("timezone: Etc/UTC", "timezone: Etc/Trap");
+    assert.notEqual(trapping, other);
+    await page.evaluate((t) => localStorage.setItem("meshbundle.spec", t), trapping);
+    tab = await open(pageUrl, {
+      fn: () => {
+        const RealBlob = Blob;
+        const trap = ";(() => { const real = wasm_bindgen.validate_json; wasm_bindgen.validate_json = (t) => { " +
+          "if (t.includes(\"Etc/Trap\")) throw new WebAssembly.RuntimeError(\"unreachable\"); return real(t); }; })();";
+        self.Blob = function Blob(parts, options) {
+          const source = parts && typeof parts[0] === "string" && parts[0].includes("wasm_bindgen") ? [parts[0] + trap] : parts;
+          return new RealBlob(source, options);
+        };
+        self.Blob.prototype = RealBlob.prototype;
+      },
+    }, false);
+    assert.equal(await boot(tab).then((b) => b.validation), false);
+    assert.ok(await tab.evaluate(() => window.meshbundleTimings.workers) >= 2, "a fresh worker took over");
+    assert.match(await tab.textContent("#yaml-problems"), /module failed on this spec \(unreachable\) and was started again/);
+    {
+      const before = await tab.evaluate(() => window.meshbundleTimings.updates);
+      await tab.fill("#yaml", other);
+      await tab.waitForFunction((n) => window.meshbundleTimings.updates > n && document.documentElement.dataset.busy === "false", before, { timeout: 60000 });
+      assert.match(await tab.textContent("#status"), /^valid; \d+ files rendered/);
+      await digestOf(tab, other);
+    }
     await tab.close();
 
     // A link: the spec is read from it after the page has started, no boot.

@@ -135,6 +135,8 @@
     return WebAssembly.compileStreaming(new Response(body, { headers: { "Content-Type": "application/wasm" } }));
   }
   let unpacked = null;
+  // The version of the module the current worker runs, once it has it.
+  let workerStarted = null;
   function startWorker() {
     if (worker) worker.terminate();
     for (const p of pending.values()) p.reject(new Error("the module stopped (a trap); started again"));
@@ -169,7 +171,7 @@
     // own look finds nothing kept (a first visit unpacks without waiting
     // for the worker to start).
     const workerKept = call("__kept", []);
-    return new Promise((resolve) => {
+    workerStarted = new Promise((resolve) => {
       workerKept.then((kept) => kept && resolve(true), () => {});
       keptHere.then((maybe) => (maybe ? workerKept.then(resolve, () => resolve(false)) : resolve(false)));
     }).then(async (kept) => {
@@ -192,6 +194,7 @@
       for (const c of Object.keys(upstream)) given.set(c, init);
       return init;
     });
+    return workerStarted;
   }
   // The upstream manifests (web/dist/upstream/COPY.js, one script each, which
   // file:// allows where fetch() is refused) load when a valid spec first
@@ -296,9 +299,21 @@
     return { text: t, copies };
   })();
   window.meshbundleTimings = { firstRender: null, firstRenderAt: null, renders: [], updates: 0, workers: 0 };
-  const versionP = startWorker();
+  startWorker();
+  // An answer of the worker, asked again of a fresh one if a trap (the
+  // boot's, on a spec that traps the module) started one meanwhile.
+  async function fromWorker(ask) {
+    for (;;) {
+      const asked = worker;
+      try {
+        return await ask();
+      } catch (e) {
+        if (asked === worker || dead) throw e;
+      }
+    }
+  }
   // The schema comes as text: JSON.parse builds the object faster than the module could.
-  const first = [versionP, api.examples(), api.schema()];
+  const first = [fromWorker(() => workerStarted), fromWorker(() => api.examples()), fromWorker(() => api.schema())];
   // The worker validates and renders the spec the page opens with as soon
   // as it has its module, while this thread builds the page: its
   // validation ({text, validation}) and render answer the first check of
