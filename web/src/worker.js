@@ -73,7 +73,11 @@ function unpack(decoderBytes, b64) {
 // (MESHBUNDLE_WASM_SHA256, which web/src/embed.py sets before this file);
 // other bytes under its key are deleted, and so is every other entry once
 // the module is found. Compiling runs none of its code,
-// so it is compiled while it is hashed.
+// so it is compiled while it is hashed. The browser keeps the bytes only:
+// it keeps no compiled code for a module from Cache Storage in a page
+// opened from file://, so each new tab compiles each function the first
+// time it runs (the first validate and render take several times longer
+// than the ones after).
 const kept = (async () => {
   const key = `https://meshbundle.invalid/module/${self.MESHBUNDLE_WASM_SHA256}.wasm`;
   const hex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
