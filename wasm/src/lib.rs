@@ -218,14 +218,15 @@ fn inputs(
             fail(format!("the spec has {errors} error(s)"), loaded.diagnostics)
         })?,
     };
-    let secrets = match secrets.filter(|s| !s.trim().is_empty()) {
+    // An empty file given is a file given: refused as the CLI refuses it.
+    let secrets = match secrets {
         None => None,
         Some(t) => Some(
             meshbundle_core::pki::parse_secrets(&t)
                 .map_err(|e| fail(format!("secrets: {}", meshbundle_core::error_text(&e)), vec![]))?,
         ),
     };
-    let lock = match lock.filter(|s| !s.trim().is_empty()) {
+    let lock = match lock {
         None => None,
         Some(t) => Some(
             meshbundle_core::lock::parse(&t)

@@ -242,7 +242,7 @@ fn validate_value(mut value: Value, positions: Positions, at: Option<(u32, u32)>
     };
     check_header(top, &mut out.diagnostics);
 
-    fill_gateway_defaults(&mut value);
+    fill_defaults(&mut value);
     if quick && !out.diagnostics.is_empty() {
         return out;
     }
@@ -1020,51 +1020,112 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
     })
 }
 
-/// A gateway written in part (`ingressGateway: {hosts: [...]}`) takes the
-/// defaults of that gateway for the required fields left out, as a gateway
-/// left out takes them all: its name, namespace, replicas, HPA, resources and
-/// Service, and inside a written `hpa` or `service` their required fields.
-/// Optional fields left out (`tls`, `loadBalancerIP`, ...) stay left out.
-fn fill_gateway_defaults(value: &mut Value) {
-    const GATEWAY: &[&str] = &["name", "namespace", "replicas", "hpa", "resources", "service"];
-    const INNER: &[(&str, &[&str])] = &[
-        ("hpa", &["minReplicas", "maxReplicas", "targetCPUUtilizationPercent"]),
-        ("service", &["type", "ports"]),
-    ];
-    let Some(istio) = value.pointer_mut("/spec/istio").and_then(Value::as_object_mut) else {
+/// A part of the spec written in part takes, for each field left out, the
+/// value it has when the whole part is left out: `ingressGateway: {hosts:
+/// [...]}` keeps the ingress gateway's TLS, HTTPS redirect, Service and
+/// resources; `istiod: {resources: {requests: {cpu: 1}}}` keeps istiod's
+/// memory request and its limits. So writing a field down never changes
+/// another (the configurator's form writes only the field it edits). A
+/// field written as `null` stays null (an optional part turned off); maps
+/// (`sysctl`, `labels`, ...) and lists written replace their defaults whole.
+fn fill_defaults(value: &mut Value) {
+    let root = structure::site_schema();
+    // The document's own parts (`metadata`, `spec`) are required: one left
+    // out is reported, not filled in.
+    let (Value::Object(top), Value::Object(defaults), Some((props, _))) =
+        (value, defaults_document(), record(root, root))
+    else {
         return;
     };
-    for (key, default) in [
-        ("ingressGateway", super::d_ingress_gateway()),
-        ("egressGateway", super::d_egress_gateway()),
-    ] {
-        let Some(Value::Object(gw)) = istio.get_mut(key) else {
-            continue;
-        };
-        let Ok(Value::Object(default)) = serde_json::to_value(default) else {
-            continue;
-        };
-        for k in GATEWAY {
-            match gw.get_mut(*k) {
-                None => {
-                    if let Some(d) = default.get(*k) {
-                        gw.insert(k.to_string(), d.clone());
-                    }
-                }
-                Some(Value::Object(inner)) => {
-                    let required = INNER.iter().find(|(n, _)| n == k).map_or(&[][..], |(_, r)| *r);
-                    for r in required {
-                        if !inner.contains_key(*r)
-                            && let Some(d) = default.get(*k).and_then(|d| d.get(*r))
-                        {
-                            inner.insert(r.to_string(), d.clone());
-                        }
-                    }
-                }
-                Some(_) => {}
-            }
+    for (key, d) in defaults {
+        if let (Some(w @ Value::Object(_)), Some(field)) = (top.get_mut(key), props.get(key)) {
+            fill_from(w, d, field, root);
         }
     }
+}
+
+/// The spec every part of which is left out (only what has no default
+/// written), as JSON: each part's value when left out.
+fn defaults_document() -> &'static Value {
+    static DEFAULTS: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    DEFAULTS.get_or_init(|| {
+        let bare = serde_json::json!({
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {"name": "defaults"},
+            "spec": {"nodes": [], "registry": ""},
+        });
+        let site: Site = crate::value_de::from_value(bare).expect("a spec of only its required fields reads");
+        // Through text: the module already carries this serializer (the
+        // configurator's validation), not `to_value`'s.
+        let mut all: Value = serde_json::from_str(&serde_json::to_string(&site).expect("a site serializes"))
+            .expect("a serialized site reads back");
+        // What has no default stays out: its absence is reported.
+        for (at, key) in [
+            ("", "apiVersion"),
+            ("", "kind"),
+            ("/metadata", "name"),
+            ("/spec", "nodes"),
+            ("/spec", "registry"),
+        ] {
+            if let Some(Value::Object(m)) = all.pointer_mut(at) {
+                m.remove(key);
+            }
+        }
+        all
+    })
+}
+
+/// Adds to `value` what `defaults` has and it lacks, where the schema
+/// `node` describes a record of named fields (not a map), and goes on into
+/// the fields both hold as records.
+fn fill_from(value: &mut Value, defaults: &Value, node: &Value, root: &Value) {
+    let (Value::Object(written), Value::Object(defaults)) = (value, defaults) else {
+        return;
+    };
+    let Some((props, _)) = record(node, root) else {
+        return;
+    };
+    for (key, d) in defaults {
+        let Some(field) = props.get(key) else { continue };
+        match written.get_mut(key) {
+            None => {
+                written.insert(key.clone(), d.clone());
+            }
+            Some(w @ Value::Object(_)) => fill_from(w, d, field, root),
+            Some(_) => {}
+        }
+    }
+}
+
+/// The named fields of the schema `node` (after `$ref`, and the record of an
+/// optional `anyOf: [record, null]`) and the names of those it requires, or
+/// `None` when it is not a record.
+fn record<'a>(node: &'a Value, root: &'a Value) -> Option<(&'a Map<String, Value>, &'a [Value])> {
+    let mut n = node;
+    for _ in 0..32 {
+        if let Some(r) = n.get("$ref").and_then(Value::as_str) {
+            n = root.pointer(r.strip_prefix('#')?)?;
+            continue;
+        }
+        if let Some(props) = n.get("properties").and_then(Value::as_object) {
+            let required = n
+                .get("required")
+                .and_then(Value::as_array)
+                .map_or(&[][..], Vec::as_slice);
+            return Some((props, required));
+        }
+        let alts = n.get("anyOf").or_else(|| n.get("oneOf"))?.as_array()?;
+        let real: Vec<&Value> = alts
+            .iter()
+            .filter(|a| a.get("type").and_then(Value::as_str) != Some("null"))
+            .collect();
+        if real.len() != 1 {
+            return None;
+        }
+        n = real[0];
+    }
+    None
 }
 
 /// A reader limit the text broke, in a sentence: serde-saphyr names it as
@@ -1265,8 +1326,19 @@ mod tests {
             (&d.hpa, &d.resources, &d.service)
         );
         assert_eq!(ingress.hosts, vec![host]);
-        // Optional fields left out stay out: no TLS, no redirect, as written.
-        assert_eq!((&ingress.tls, ingress.https_redirect), (&None, false));
+        // The rest keeps the ingress gateway's defaults too: TLS and the redirect.
+        assert_eq!((&ingress.tls, ingress.https_redirect), (&d.tls, d.https_redirect));
+        // Turned off in writing, they stay off.
+        v["spec"]["istio"]["ingressGateway"] =
+            serde_json::json!({"hosts": ["a.example.internal"], "tls": null, "httpsRedirect": false});
+        let off = load(&crate::yaml::to_string(&v).unwrap()).site.unwrap();
+        assert_eq!(
+            (
+                &off.spec.istio.ingress_gateway.tls,
+                off.spec.istio.ingress_gateway.https_redirect
+            ),
+            (&None, false)
+        );
         let egress = &got.spec.istio.egress_gateway;
         let e = super::super::d_egress_gateway();
         assert_eq!(
@@ -1274,6 +1346,58 @@ mod tests {
             (1, false, e.hpa.min_replicas)
         );
         assert_eq!(egress.service.ports, e.service.ports);
+    }
+
+    /// Every part of the spec written as `{}` reads as the part left out:
+    /// writing one field of a part (as the configurator's form does) never
+    /// changes the others.
+    #[test]
+    fn a_part_written_empty_is_the_part_left_out() {
+        let bare = serde_json::json!({
+            "apiVersion": API_VERSION, "kind": KIND, "metadata": {"name": "site"},
+            "spec": {"nodes": [{"name": "cp-1", "address": "10.0.0.11", "role": "control-plane"}], "registry": "10.0.0.5:5000"},
+        });
+        let read = |v: &Value| {
+            let l = load(&crate::yaml::to_string(v).unwrap());
+            l.site
+                .unwrap_or_else(|| panic!("{v} does not read: {:?}", l.diagnostics))
+        };
+        let want = read(&bare);
+        let root = structure::site_schema();
+        // The paths of every record the defaults hold.
+        fn records(v: &Value, node: &Value, root: &Value, at: Vec<String>, out: &mut Vec<Vec<String>>) {
+            let (Value::Object(m), Some((props, _))) = (v, record(node, root)) else {
+                return;
+            };
+            for (k, d) in m {
+                if let (Value::Object(_), Some(field)) = (d, props.get(k))
+                    && record(field, root).is_some()
+                {
+                    let mut p = at.clone();
+                    p.push(k.clone());
+                    out.push(p.clone());
+                    records(d, field, root, p, out);
+                }
+            }
+        }
+        let mut paths = Vec::new();
+        records(defaults_document(), root, root, Vec::new(), &mut paths);
+        assert!(paths.len() > 20, "{paths:?}");
+        for p in &paths {
+            if p.first().map(String::as_str) != Some("spec") || p.len() < 2 {
+                continue;
+            }
+            let mut doc = bare.clone();
+            let mut at = &mut doc;
+            for (i, k) in p.iter().enumerate() {
+                let obj = at.as_object_mut().unwrap();
+                if i + 1 == p.len() {
+                    obj.insert(k.clone(), serde_json::json!({}));
+                }
+                at = obj.entry(k.clone()).or_insert_with(|| serde_json::json!({}));
+            }
+            assert_eq!(read(&doc), want, "{} written as {{}}", p.join("."));
+        }
     }
 
     #[test]
