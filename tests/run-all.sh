@@ -96,6 +96,7 @@ node tests/e2e/configurator.mjs
 node tests/e2e/page.mjs
 node tests/e2e/form_edit.mjs
 node tests/e2e/upstream.mjs
+node tests/e2e/form_meaning.mjs
 
 echo
 echo "all tests passed"

@@ -675,7 +675,27 @@
     const names = new Set(nodes.map((n) => n && n.name));
     let k = 1;
     while (names.has("worker-" + k)) k++;
+    // Addresses the spec uses anywhere (the registry, a load balancer's pool
+    // or address, the control plane's endpoint), not only the nodes'.
     const used = new Set(nodes.map((n) => n && n.address));
+    const ip = (t) => { const m = t.match(IPV4); return m && m.slice(1).every((x) => Number(x) <= 255) ? m.slice(1).map(Number) : null; };
+    const walk = (v) => {
+      if (typeof v === "string") {
+        for (const part of v.split(/[\s,]+/)) {
+          const [a, b] = part.split("-");
+          const cidr = a.match(/^(.*)\/(\d+)$/);
+          const lo = ip(cidr ? cidr[1] : a.replace(/:\d+$/, ""));
+          if (!lo) continue;
+          const hi = b ? ip(b) : cidr && Number(cidr[2]) >= 25 ? [...lo.slice(0, 3), lo[3] | (255 >> Number(cidr[2]) - 24)] : lo;
+          if (!hi || hi.slice(0, 3).join(".") !== lo.slice(0, 3).join(".")) continue;
+          for (let h = lo[3]; h <= hi[3]; h++) used.add(`${lo[0]}.${lo[1]}.${lo[2]}.${h}`);
+        }
+      } else if (v && typeof v === "object") {
+        // A network (the pods', the nodes') holds addresses; it uses none.
+        for (const [k, x] of Object.entries(v)) if (!/subnet/i.test(k)) walk(x);
+      }
+    };
+    if (spec && spec.spec) walk({ ...spec.spec, nodes: [] });
     let base = [10, 0, 0, 20];
     for (let i = nodes.length - 1; i >= 0; i--) {
       const m = typeof (nodes[i] && nodes[i].address) === "string" && nodes[i].address.match(IPV4);
@@ -685,9 +705,15 @@
     while (host < 255 && used.has(`${base[0]}.${base[1]}.${base[2]}.${host}`)) host++;
     const zones = [...new Set(nodes.map((n) => n && n.zone).filter((z) => typeof z === "string" && z))];
     const node = { name: "worker-" + k, role: "worker", zone: zones.length ? zones[nodes.length % zones.length] : "default" };
-    // No free address in that /24: leave it for the user rather than guess.
-    if (host < 255) node.address = `${base[0]}.${base[1]}.${base[2]}.${host}`;
-    return node;
+    // No free address after it in that /24: the first free one before it,
+    // else an empty address for the user to fill in (shown as an error at
+    // the field).
+    if (host >= 255) {
+      host = 1;
+      while (host < 255 && used.has(`${base[0]}.${base[1]}.${base[2]}.${host}`)) host++;
+    }
+    node.address = host < 255 ? `${base[0]}.${base[1]}.${base[2]}.${host}` : "";
+    return { name: node.name, address: node.address, role: node.role, zone: node.zone };
   }
 
   function nodesTable() {
@@ -739,8 +765,13 @@
       rm.className = "remove-node";
       rm.setAttribute("aria-label", `Remove node ${i + 1}`);
       rm.addEventListener("click", async () => {
+        // Once: a second click before the table is rebuilt (a double-click)
+        // would remove the node that took this one's place.
+        if (rm.dataset.removing) return;
+        rm.dataset.removing = "true";
         await flushFormEdits();
         await formEdits([[`spec.nodes[${i}]`, "remove"]]);
+        delete rm.dataset.removing;
         // Focus the row that took its place, else the one before, else Add node.
         const buttons = form.querySelectorAll("table.nodes .remove-node");
         (buttons[Math.min(i, buttons.length - 1)] || $("add-node")).focus();
@@ -830,6 +861,11 @@
   let editTimer = null;
   let editChain = Promise.resolve();
   let broken = null; // the parse error while the YAML does not parse
+  // The text the spec the form shows is of: the last that read as a spec,
+  // then the form's own edits of it. Text that parses but does not read as
+  // a spec (a required field left out) and is not the form's leaves the form
+  // read-only too: it shows a spec the text no longer is.
+  let formText = null;
 
   function freshName(prefix, items, key) {
     let n = 1;
@@ -852,7 +888,7 @@
   let brokenKey; // what setBroken last showed
   function setBroken(d) {
     broken = d || null;
-    const key = broken ? `${broken.line}:${broken.column}:${broken.message}` : "";
+    const key = broken ? `${broken.line}:${broken.column}:${broken.message}:${broken.unreadable}` : "";
     if (key === brokenKey && $("yaml-broken")) return;
     brokenKey = key;
     let banner = $("yaml-broken");
@@ -861,9 +897,14 @@
       banner.id = "yaml-broken";
       banner.className = "banner";
       banner.setAttribute("role", "alert");
-      form.before(banner);
+      // Inside the form's column: the page's grid lays out its panes only.
+      form.prepend(banner);
     }
-    if (broken) {
+    if (broken && broken.unreadable !== undefined) {
+      const n = broken.unreadable;
+      banner.textContent = `The YAML does not read as a spec yet (${n} error${n === 1 ? "" : "s"}, see Problems), so the form cannot show it. The form is read-only until they are fixed in the YAML editor; your text is kept as it is.`;
+      banner.hidden = false;
+    } else if (broken) {
       const where = broken.line ? `line ${broken.line}, column ${broken.column}: ` : "";
       banner.textContent = `The YAML does not parse (${where}${broken.message}). The form is read-only until it is fixed in the YAML editor; your text is kept as it is.`;
       banner.hidden = false;
@@ -1076,34 +1117,65 @@
 
   async function applyEdits(edits) {
     if (typeof edits === "function") edits = edits();
-    // The editor's latest text, typed or not yet checked.
-    clearTimeout(yamlTimer);
-    yamlTimer = null;
-    yamlText = editorText();
-    let text = yamlText;
-    for (const [path, op] of edits) {
-      let r = await api.edit_yaml(text, path, JSON.stringify(op));
-      const whole = !r.ok && /not a list|does not exist|no item/.test(r.error) ? wholeList(path, op) : null;
-      if (whole) {
-        const again = await api.edit_yaml(text, whole[0], JSON.stringify(whole[1]));
-        if (again.ok) r = again;
-      }
-      if (!r.ok) {
-        // A text that does not parse is never edited: the banner says why.
-        if (!/does not parse/.test(r.error)) {
-          localErrors.set(path, r.error);
-          markLocal(path, r.error);
+    // The editor's latest text, typed or not yet checked. Text typed while
+    // the edits are made (each is a call to the worker) is never written
+    // over: the edits are made again on it.
+    let text, done, failed;
+    for (let tries = 0; ; tries++) {
+      clearTimeout(yamlTimer);
+      yamlTimer = null;
+      const from = editorText();
+      yamlText = from;
+      text = from;
+      done = [];
+      failed = [];
+      for (const [path, op] of defaultedMaps(edits, text)) {
+        let r = await api.edit_yaml(text, path, JSON.stringify(op));
+        const whole = !r.ok && /not a list|does not exist|no item|has \d+ items/.test(r.error) ? wholeList(path, op) : null;
+        if (whole) {
+          const again = await api.edit_yaml(text, whole[0], JSON.stringify(whole[1]));
+          if (again.ok) r = again;
         }
-        continue;
+        if (!r.ok) {
+          failed.push([path, r.error]);
+          continue;
+        }
+        text = r.yaml;
+        done.push([path, op]);
       }
-      text = r.yaml;
-      applyLocal(spec, path, op);
+      if (editorText() === from || tries >= 2) break;
+    }
+    // The form's spec follows its own edits (it is the text's, as far as the
+    // form knows, when it was before them).
+    if (formText === yamlText) formText = text;
+    for (const [path, op] of done) applyLocal(spec, path, op);
+    for (const [path, error] of failed) {
+      // A text that does not parse is never edited: the banner says why.
+      if (!/does not parse/.test(error)) {
+        localErrors.set(path, error);
+        markLocal(path, error);
+      }
     }
     if (text !== yamlText) {
       yamlText = text;
       showYaml(text);
     }
     await check();
+  }
+
+  // An entry of a map the YAML leaves to its default (the sysctls: the form
+  // shows the default's entries): the edit writes the whole map, with the
+  // change, since a map written replaces its default whole.
+  function defaultedMaps(edits, text) {
+    return edits.map(([path, op]) => {
+      const m = path.match(/^(spec\.tuning\.sysctl)\[("(?:[^"\\]|\\.)*")\]$/);
+      if (!m || /^[ \t]*sysctl[ \t]*:/m.test(text) || !spec) return [path, op];
+      const map = { ...(getPath(spec, m[1]) || {}) };
+      const key = JSON.parse(m[2]);
+      if (op === "remove") delete map[key];
+      else if (op && op.set !== undefined) map[key] = op.set;
+      return [m[1], { set: map }];
+    });
   }
 
   // The same edit on the spec object the form shows. While the text parses
@@ -1416,7 +1488,11 @@
         // Awaited below; a failure is handled there.
         rendering.catch(() => {});
       }
-      const broken = v.spec ? null : v.diagnostics.find((d) => /^yaml/.test(d.code) || d.code === "too-large" || d.code === "not-text");
+      const parseError = v.spec ? null : v.diagnostics.find((d) => /^yaml/.test(d.code) || d.code === "too-large" || d.code === "not-text");
+      if (v.spec) formText = text;
+      const broken = parseError || (!v.spec && formText !== text
+        ? { unreadable: v.diagnostics.filter((d) => d.severity === "error").length, line: 0, column: 0, message: "" }
+        : null);
       if (rebuild) {
         spec = v.spec || spec || { apiVersion: "meshbundle.dev/v1alpha1", kind: "Site", metadata: { name: "" }, spec: { nodes: [], registry: "" } };
         buildForm();
@@ -1568,7 +1644,7 @@
   function markStale() {
     keepModuleOnce();
     const why = `${errorCount} error${errorCount === 1 ? "" : "s"}, see Problems`;
-    $("download-tar").disabled = true;
+    $("download-tar").disabled = $("copy-file").disabled = $("download-file").disabled = true;
     const reason = $("tar-reason");
     reason.textContent = "";
     const a = document.createElement("a");
@@ -1698,7 +1774,7 @@
       if (viewerText !== t) viewer.textContent = t;
       viewerText = t;
     };
-    $("copy-file").disabled = $("download-file").disabled = !f;
+    $("copy-file").disabled = $("download-file").disabled = !f || $("preview").classList.contains("stale");
     if (!f) return showText("");
     if (f.text === null) return showText(`(${meta.size} bytes of binary data)`);
     if (!$("show-diff").checked) return showText(f.text);
@@ -1766,14 +1842,24 @@
       status(r.error);
     }
   });
+  // A file of the last render, once pending edits are in; none while the
+  // files are out of date (the spec has errors).
+  async function currentFile() {
+    await flush();
+    if ($("preview").classList.contains("stale")) {
+      status(`The files are out of date (${errorCount} error${errorCount === 1 ? "" : "s"}, see Problems): fix them first`);
+      return null;
+    }
+    return api.file_text(selected);
+  }
   $("copy-file").addEventListener("click", async () => {
-    const f = await api.file_text(selected);
+    const f = await currentFile();
     if (f && !(await copyText(f.text || "", selected))) status("The browser did not allow copying: select the text in the viewer");
   });
   $("download-file").addEventListener("click", async () => {
-    await flush();
-    const f = await api.file_text(selected);
-    if (f) download(selected.split("/").pop(), f.text || "", "text/plain");
+    const f = await currentFile();
+    // The path in the name: each node has a bootstrap.sh of its own.
+    if (f) download(selected.replace(/\//g, "_"), f.text || "", "text/plain");
   });
 
   function readFile(input, then) {
@@ -1782,20 +1868,33 @@
       if (!f) return;
       loads++;
       showBusy();
-      f.text().then((t) => { input.value = ""; return then(t, f.name); })
+      // The bytes, read as UTF-8 text: a file that is not (Latin-1, UTF-16)
+      // is refused, as the CLI refuses it, rather than changed.
+      f.arrayBuffer().then((bytes) => {
+        input.value = "";
+        let t;
+        try {
+          t = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+        } catch {
+          status(`${f.name} is not UTF-8 text: nothing was loaded (save it as UTF-8)`);
+          return undefined;
+        }
+        return then(t, f.name, new Uint8Array(bytes));
+      })
         .catch((e) => status(`${f.name} could not be read: ${e.message || e}`))
         .finally(() => { loads--; showBusy(); });
     });
   }
-  async function fingerprint(t) {
-    const d = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(t)));
+  // The file's SHA-256 (of its bytes, as sha256sum gives it), shortened.
+  async function fingerprint(bytes) {
+    const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
     return "sha256:" + Array.from(d.slice(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
   }
   // What the page shows of a loaded secrets file or lock. The site is read
   // from the file's own `site:` line (a secrets file has one).
-  async function describe(t, name) {
-    const m = t.match(/^site:[ \t]*["']?([A-Za-z0-9.-]{1,63})["']?[ \t]*$/m);
-    return { text: t, name, site: m ? m[1] : null, fingerprint: await fingerprint(t) };
+  async function describe(t, name, bytes) {
+    const m = t.match(/^site:[ \t]*(["']?)([A-Za-z0-9.-]{1,63})\1[ \t]*(#.*)?$/m);
+    return { text: t, name, site: m ? m[2] : null, fingerprint: await fingerprint(bytes) };
   }
   function showLoaded() {
     const line = (x, none) => x ? `${x.name}${x.site ? `, site ${x.site}` : ""}, ${x.fingerprint}` : none;
@@ -1808,15 +1907,15 @@
     await loadText(t);
     status(`loaded ${name}: ` + (errorCount ? `${errorCount} error${errorCount === 1 ? "" : "s"}, see Problems` : "no errors"));
   });
-  readFile($("load-secrets"), async (t, name) => {
+  readFile($("load-secrets"), async (t, name, bytes) => {
     await flush();
-    secrets = await describe(t, name);
+    secrets = await describe(t, name, bytes);
     showLoaded();
     await track(check());
   });
-  readFile($("load-lock"), async (t, name) => {
+  readFile($("load-lock"), async (t, name, bytes) => {
     await flush();
-    lock = await describe(t, name);
+    lock = await describe(t, name, bytes);
     showLoaded();
     await track(check());
   });
@@ -1865,6 +1964,11 @@
   function autosave(t) {
     try { localStorage.setItem(SAVE_KEY, t); } catch { /* storage full or refused: nothing to keep */ }
   }
+  // Text typed and not yet checked (the check saves it) is saved as the tab
+  // goes away or out of sight, so a reload right after typing keeps it.
+  const saveNow = () => { if (editorText() !== yamlText || yamlTimer !== null) autosave(editorText()); };
+  window.addEventListener("pagehide", saveNow);
+  document.addEventListener("visibilitychange", () => { if (document.visibilityState === "hidden") saveNow(); });
   function saved() {
     try { return localStorage.getItem(SAVE_KEY); } catch { return null; }
   }
@@ -1915,8 +2019,14 @@
   // The spec of a shared link (#spec=...), or null. The fragment has done its
   // work once read: it is dropped, so a reload shows the autosave.
   async function fromLink() {
-    const m = location.hash.match(/^#spec=([A-Za-z0-9_-]+)$/);
+    linkProblem = null;
+    const m = location.hash.match(/^#spec=(.*)$/s);
     if (!m) return null;
+    if (!/^[A-Za-z0-9_-]+$/.test(m[1])) {
+      history.replaceState(null, "", location.href.replace(/#.*$/, ""));
+      linkProblem = "The link's spec could not be read (it is not one this page writes: copy the link again): nothing was changed";
+      return null;
+    }
     history.replaceState(null, "", location.href.replace(/#.*$/, ""));
     try {
       return await decodeSpec(m[1]);

@@ -1,0 +1,225 @@
+// End-to-end test of what a form edit means, in Chromium from file:// with
+// the network off: an edit changes the one field it edits and nothing else
+// the spec means (the rest of a part written in part keeps its defaults);
+// text typed in the YAML editor while an edit is made is never written over;
+// the form never acts on a spec the YAML no longer is; nodes are added and
+// removed as shown; out-of-date files are neither copied nor downloaded;
+// files that are not UTF-8, and empty secrets files, are refused as the CLI
+// refuses them; a reload right after typing keeps the text; a link that is
+// not one the page writes says so. Layout: the files sit beside the form,
+// and a YAML error does not move the editor.
+//
+//   web/build.sh && cargo build -p meshbundle && node tests/e2e/form_meaning.mjs
+import { createRequire } from "node:module";
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import assert from "node:assert/strict";
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const require = createRequire(path.join(repo, "web/package.json"));
+const { chromium } = require("playwright-core");
+
+const bin = process.env.MESHBUNDLE_BIN || path.join(repo, "target/debug/meshbundle");
+const page_url = pathToFileURL(path.join(repo, "web/dist/index.html")).href;
+const production = fs.readFileSync(path.join(repo, "core/examples/production.yaml"), "utf8");
+assert.ok(fs.existsSync(path.join(repo, "web/dist/index.html")), "web/dist is not built: run web/build.sh");
+assert.ok(fs.existsSync(bin), `${bin} is not built: cargo build`);
+
+// A spec that leaves every part but its nodes, registry, load balancer and
+// time source to the defaults.
+const minimal = `# minimal
+apiVersion: meshbundle.dev/v1alpha1
+kind: Site
+metadata:
+  name: mini
+spec:
+  nodes:
+    - name: cp-1
+      address: 10.0.0.11
+      role: control-plane
+  registry: 10.0.0.5:5000
+  loadBalancer:
+    provider: existing
+  time:
+    sourceNode: cp-1
+`;
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), "meshbundle-e2e-meaning-"));
+const profile = fs.mkdtempSync(path.join(os.tmpdir(), "meshbundle-chromium-"));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  offline: true,
+  acceptDownloads: true,
+  viewport: { width: 1280, height: 900 },
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+  ],
+});
+const step = (s) => console.log(`e2e meaning: ${s}`);
+// The spec as the core reads it (defaults filled in), as JSON: the page's
+// module validates it (the CLI's reader; `meshbundle validate` agrees on
+// its validity).
+let meaning;
+// The paths at which two JSON values differ.
+function differences(a, b, at = "") {
+  if (JSON.stringify(a) === JSON.stringify(b)) return [];
+  if (a && b && typeof a === "object" && typeof b === "object" && !Array.isArray(a) && !Array.isArray(b)) {
+    return [...new Set([...Object.keys(a), ...Object.keys(b)])].flatMap((k) => differences(a[k], b[k], at ? `${at}.${k}` : k));
+  }
+  return [at];
+}
+
+try {
+  const page = context.pages()[0] || (await context.newPage());
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  const yaml = () => page.inputValue("#yaml");
+  const field = (p) => page.locator(`[data-path='${p}']`);
+  const idle = () => page.waitForFunction(() => document.documentElement.dataset.busy === "false");
+  const setYaml = async (t) => {
+    await page.evaluate((t) => {
+      const y = document.getElementById("yaml");
+      y.value = t;
+      y.dispatchEvent(new Event("input", { bubbles: true }));
+    }, t);
+  };
+  meaning = async (text) => {
+    const v = await page.evaluate((t) => window.meshbundleApi.validate(t), text);
+    const p = path.join(work, "spec.yaml");
+    fs.writeFileSync(p, text);
+    execFileSync(bin, ["validate", p], { stdio: "pipe" });
+    assert.ok(v.valid && v.spec, "valid");
+    return v.spec;
+  };
+  const valid = () => page.waitForFunction(() => /valid; \d+ files/.test(document.getElementById("status").textContent));
+
+  await page.goto(page_url);
+  await page.waitForSelector("html[data-ready=true]", { timeout: 20000 });
+  await valid();
+
+  step("a form edit changes only the field it edits, in what the spec means");
+  const before = await meaning(minimal);
+  const edits = [
+    ["spec.istio.ingressGateway.hosts", "shop.example.internal", "spec.istio.ingressGateway.hosts"],
+    ["spec.istio.ingressGateway.replicas", "4", "spec.istio.ingressGateway.replicas"],
+    ["spec.istio.istiod.resources.requests.cpu", "750m", "spec.istio.istiod.resources.requests.cpu"],
+    ["spec.tuning.sysctl[\"vm.max_map_count\"]", "262145", "spec.tuning.sysctl.vm.max_map_count"],
+  ];
+  for (const [p, value, changed] of edits) {
+    await setYaml(minimal);
+    await valid();
+    await field(p).fill(value);
+    await page.waitForFunction((v) => document.getElementById("yaml").value.includes(v), value);
+    await idle();
+    const after = await meaning(await yaml());
+    assert.deepEqual(differences(before, after), [changed], `${p}: only it changes`);
+  }
+  assert.equal((await meaning(minimal)).spec.istio.ingressGateway.tls.credentialName, "ingress-tls", "the default ingress gateway has TLS");
+
+  step("text typed in the YAML editor while a form edit is made is kept");
+  await setYaml(production);
+  await valid();
+  await idle();
+  await field("metadata.description").fill("described");
+  // Typed during the edit's round trip to the worker (after the debounce).
+  await page.waitForTimeout(125);
+  const typed = (await yaml()).replace("  timezone: ", "  # typed meanwhile\n  timezone: ");
+  await setYaml(typed);
+  await idle();
+  await page.waitForFunction(() => /description: described/.test(document.getElementById("yaml").value));
+  assert.match(await yaml(), /# typed meanwhile/, "the typed line is kept");
+
+  step("a YAML that parses but is not a spec: the form is read-only and shows why");
+  await setYaml(production);
+  await valid();
+  const lacking = production.replace(/\n {2}registry: [^\n]*/, "").replace("    - name: worker-3", "    - name: worker-3b\n      role: worker\n    - name: worker-3");
+  await setYaml(lacking);
+  await page.waitForSelector("#yaml-broken:not([hidden])");
+  assert.match(await page.textContent("#yaml-broken"), /does not read as a spec yet \(\d+ errors?, see Problems\)/);
+  assert.ok(await page.isDisabled("#add-node"), "Add node is off");
+  assert.ok(await field("metadata.description").isDisabled());
+  assert.equal(await yaml(), lacking, "the text is kept");
+  // The editor stays where it was: the banner sits in the form's column.
+  const box = await page.locator("#yaml").boundingBox();
+  assert.ok(box.y < 900, `the editor stays in view (y ${box.y})`);
+  await setYaml(production);
+  await valid();
+  await page.waitForSelector("#yaml-broken[hidden]", { state: "attached" });
+
+  step("the files sit beside the form, not below it");
+  const form = await page.locator("#form").boundingBox();
+  const files = await page.locator("#preview").boundingBox();
+  assert.ok(files.x > form.x + form.width - 1 && files.y < form.y + form.height / 2, `files at ${files.x},${files.y}`);
+
+  step("Remove clicked twice before the table is rebuilt removes one node");
+  await idle();
+  const names = async () => (await yaml()).match(/- name: [\w-]+/g);
+  const n0 = (await names()).length;
+  await page.locator("button[aria-label='Remove node 4']").dblclick();
+  await idle();
+  await page.waitForFunction((n) => (document.getElementById("yaml").value.match(/- name: [\w-]+/g) || []).length === n - 1, n0);
+  await page.waitForTimeout(400);
+  await idle();
+  assert.equal((await names()).length, n0 - 1, "one node removed");
+
+  step("Add node proposes a free name and an address no part of the spec uses");
+  await setYaml(production);
+  await valid();
+  await idle();
+  const used = new Set((await yaml()).match(/\b\d+\.\d+\.\d+\.\d+\b/g));
+  await page.click("#add-node");
+  await page.waitForFunction(() => /- name: worker-4/.test(document.getElementById("yaml").value));
+  await idle();
+  const added = (await yaml()).match(/- name: worker-4\n\s+address: ([\d.]+)/);
+  assert.ok(added && !used.has(added[1]), `a free address (${added && added[1]})`);
+
+  step("out-of-date files are neither copied nor downloaded");
+  await setYaml(production);
+  await valid();
+  await setYaml(production.replace("podSubnet: 10.244.0.0/16", "podSubnet: 10.96.0.0/16"));
+  await page.waitForSelector("#preview.stale");
+  await idle();
+  assert.ok(await page.isDisabled("#download-file"));
+  assert.ok(await page.isDisabled("#copy-file"));
+  await setYaml(production);
+  await valid();
+
+  step("a spec or secrets file that is not UTF-8 text is refused, an empty secrets file is not taken for none");
+  const latin1 = path.join(work, "latin1.yaml");
+  fs.writeFileSync(latin1, Buffer.concat([Buffer.from(production.replace("# ", "# caf")), Buffer.from([0xe9, 0x0a])]));
+  await page.setInputFiles("#load-spec", latin1);
+  await page.waitForFunction(() => /is not UTF-8 text: nothing was loaded/.test(document.getElementById("status").textContent));
+  assert.equal(await yaml(), production, "nothing loaded");
+  const empty = path.join(work, "site.secrets.yaml");
+  fs.writeFileSync(empty, "");
+  await page.setInputFiles("#load-secrets", empty);
+  await page.waitForSelector("#preview.stale");
+  assert.match(await page.textContent("#yaml-problems"), /secrets/);
+  await page.click("#clear-secrets");
+  await valid();
+
+  step("a reload right after typing keeps the text");
+  const fresh = production.replace("  timezone: ", "  # kept across a reload\n  timezone: ");
+  await setYaml(fresh);
+  await page.reload();
+  await page.waitForSelector("html[data-ready=true]");
+  assert.equal(await yaml(), fresh);
+
+  step("a link that is not one the page writes says so");
+  await page.goto(page_url + "#spec=!!!not-a-spec");
+  await page.waitForSelector("html[data-ready=true]");
+  await page.waitForFunction(() => /link's spec could not be read/.test(document.getElementById("status").textContent));
+  assert.ok(!(await page.evaluate(() => location.hash)), "the fragment is dropped");
+
+  assert.deepEqual(errors, [], "no page error");
+  step("ok");
+} finally {
+  await context.close();
+  fs.rmSync(profile, { recursive: true, force: true });
+  fs.rmSync(work, { recursive: true, force: true });
+}
