@@ -9,7 +9,7 @@
 # Needs wasm-bindgen-cli at exactly the version of the wasm-bindgen crate in
 # Cargo.lock (tests/run-all.sh installs it). If web/node_modules has binaryen
 # (npm install in web/), its wasm-opt trims the module further, and esbuild
-# takes the spaces out of the page's scripts.
+# takes the spaces out of the page's scripts and style sheet.
 #
 # What the page loads (nothing else is in web/dist):
 #   index.html, style.css, app.js   the page
@@ -73,11 +73,17 @@ fi
 
 rm -rf "$dist.tmp"
 mkdir -p "$dist.tmp"
-# esbuild (npm ci in web/) takes the spaces out of the page's scripts.
+# esbuild (npm ci in web/) takes the spaces out of the page's scripts and style sheet.
 esbuild=""
 [[ -x web/node_modules/.bin/esbuild ]] && esbuild=$root/web/node_modules/.bin/esbuild
 python3 web/src/embed.py "$pkg" "$pkg/meshbundle_unpack.wasm" "$root/images" web/src "$dist.tmp" "$esbuild"
-cp web/src/index.html web/src/style.css "$dist.tmp/"
+cp web/src/index.html "$dist.tmp/"
+# The style sheet without its comments and spaces (esbuild), else as written.
+if [[ -n "$esbuild" ]]; then
+  "$esbuild" --loader=css --minify --log-level=warning <web/src/style.css >"$dist.tmp/style.css"
+else
+  cp web/src/style.css "$dist.tmp/"
+fi
 rm -rf "$dist"
 mv "$dist.tmp" "$dist"
 echo "web/dist built: open web/dist/index.html (module: $(wc -c <"$pkg/meshbundle_wasm_bg.wasm") bytes, $(wc -c <"$dist/wasm-bytes.js") bytes as shipped)"

@@ -138,7 +138,7 @@ mod error_text_tests {
         let e = Error::failed_with("cannot read the lock", inner, "check the file's permissions");
         assert_eq!(
             error_text(&e),
-            "error: cannot read the lock\n  caused by: /site/meshbundle.lock: Permission denied (os error 13)\n  hint: check the file's permissions\n"
+            "error: cannot read the lock\n  caused by: /site/meshbundle.lock: Permission denied\n  hint: check the file's permissions\n"
         );
     }
 

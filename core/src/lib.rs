@@ -36,6 +36,14 @@ pub fn error_lines(top: &(dyn std::error::Error + 'static)) -> Vec<String> {
     let mut next = Some(top);
     while let Some(e) = next {
         let text = e.to_string();
+        // The system's error number (`No such file or directory (os error
+        // 2)`) says nothing more to a user than its words.
+        let text = match text.rfind(" (os error ") {
+            Some(i) if text.ends_with(')') && text[i + 11..text.len() - 1].bytes().all(|b| b.is_ascii_digit()) => {
+                text[..i].to_string()
+            }
+            _ => text,
+        };
         let text = text.trim();
         if !text.is_empty() && !lines.iter().any(|l| l.contains(text)) {
             lines.push(text.to_string());

@@ -87,6 +87,9 @@ try {
       y.value = t;
       y.dispatchEvent(new Event("input", { bubbles: true }));
     }, t);
+    // Past the editor's debounce, until the check it starts is done.
+    await page.waitForTimeout(250);
+    await idle();
   };
   meaning = async (text) => {
     const v = await page.evaluate((t) => window.meshbundleApi.validate(t), text);
@@ -124,15 +127,30 @@ try {
   step("text typed in the YAML editor while a form edit is made is kept");
   await setYaml(production);
   await valid();
-  await idle();
+  // Each edit's round trip to the worker made to take 300 ms, so that the
+  // typing surely falls inside it.
+  await page.evaluate(() => {
+    const post = Worker.prototype.postMessage;
+    window.__restorePost = () => { Worker.prototype.postMessage = post; };
+    Worker.prototype.postMessage = function (m, t) {
+      if (m && m.name === "edit_yaml") setTimeout(() => post.call(this, m, t || []), 300);
+      else post.call(this, m, t || []);
+    };
+  });
   await field("metadata.description").fill("described");
-  // Typed during the edit's round trip to the worker (after the debounce).
-  await page.waitForTimeout(125);
+  await page.waitForTimeout(250);
   const typed = (await yaml()).replace("  timezone: ", "  # typed meanwhile\n  timezone: ");
-  await setYaml(typed);
-  await idle();
+  assert.doesNotMatch(typed, /description: described/, "typed while the edit is under way");
+  await page.evaluate((t) => {
+    const y = document.getElementById("yaml");
+    y.value = t;
+    y.dispatchEvent(new Event("input", { bubbles: true }));
+  }, typed);
   await page.waitForFunction(() => /description: described/.test(document.getElementById("yaml").value));
+  await idle();
+  await page.evaluate(() => window.__restorePost());
   assert.match(await yaml(), /# typed meanwhile/, "the typed line is kept");
+  assert.match(await yaml(), /description: described/, "and the form's edit made on it");
 
   step("a YAML that parses but is not a spec: the form is read-only and shows why");
   await setYaml(production);
@@ -201,6 +219,47 @@ try {
   await page.waitForSelector("#preview.stale");
   assert.match(await page.textContent("#yaml-problems"), /secrets/);
   await page.click("#clear-secrets");
+  await valid();
+
+  step("text the form refuses is a problem: counted, announced at the field, and the files are out of date until it is fixed");
+  await setYaml(production);
+  await valid();
+  await idle();
+  const replicas = field("spec.istio.istiod.replicas");
+  await replicas.fill("3x");
+  await page.waitForSelector("#preview.stale");
+  await idle();
+  assert.match(await page.textContent("#yaml-problems"), /`3x` is not a number/);
+  assert.match(await page.textContent("#status"), /1 error/);
+  assert.ok(await page.isDisabled("#download-tar"));
+  assert.match(await page.textContent("#announce"), /`3x` is not a number/, "read out at the focused field");
+  await replicas.fill("3");
+  await valid();
+  assert.ok(!(await page.isDisabled("#download-tar")));
+
+  step("a list or map edited in the form changes only the items that changed: comments and quoting stay");
+  const commented = production.replace(/(\n {6}hosts:\n)((?: {8}- [^\n]*\n)+)/, (all, head, items) => head + items.replace(/\n$/, "  # primary\n") + "        # more below\n");
+  assert.notEqual(commented, production, "the ingress hosts are commented");
+  await setYaml(commented);
+  await valid();
+  await idle();
+  const hosts = field("spec.istio.ingressGateway.hosts");
+  await hosts.fill((await hosts.inputValue()) + ", extra.example.internal");
+  await page.waitForFunction(() => /extra\.example\.internal/.test(document.getElementById("yaml").value));
+  await idle();
+  const withExtra = await yaml();
+  assert.match(withExtra, /# primary/);
+  assert.match(withExtra, /# more below/);
+
+  step("Start from replaces the text, and one click brings it back");
+  const mine = (await yaml()) + "# mine\n";
+  await setYaml(mine);
+  await valid();
+  await page.selectOption("#example", "lab");
+  await page.waitForSelector("#undo-load:not([hidden])");
+  assert.notEqual(await yaml(), mine);
+  await page.click("#undo-load");
+  await page.waitForFunction((t) => document.getElementById("yaml").value === t, mine);
   await valid();
 
   step("a reload right after typing keeps the text");

@@ -941,7 +941,14 @@
       const t = raw.trim();
       if (t === "") return { op: "remove" };
       if (!/^\d+(\.\d+)?$/.test(t)) return { error: `\`${t}\` is not a number of 0 or more: enter one such as 3; the spec keeps its value until then` };
-      return { op: { set: Number(t) } };
+      // The number written is the one typed: no leading zero (YAML 1.1
+      // reads 010 as 8), nothing a double cannot hold exactly.
+      if (/^0\d/.test(t)) return { error: `\`${t}\` has a leading zero: write ${String(Number(t))}; the spec keeps its value until then` };
+      const n = Number(t);
+      if (!Number.isSafeInteger(Math.trunc(n)) || (t.includes(".") && String(n) !== t.replace(/\.?0+$/, ""))) {
+        return { error: `\`${t}\` is more precise or larger than a spec number holds: enter a smaller one; the spec keeps its value until then` };
+      }
+      return { op: { set: n } };
     }
     return { op: raw === "" ? "remove" : { set: raw } };
   }
@@ -974,8 +981,11 @@
     const r = opFor(input);
     if (r.error) {
       pendingEdits.delete(path);
+      const was = localErrors.get(path);
       localErrors.set(path, r.error);
       markLocal(path, r.error);
+      // Counted in Problems and the status, and the files out of date.
+      if (was !== r.error) track(check());
       return;
     }
     if (localErrors.delete(path)) markLocal(path, "");
@@ -1129,7 +1139,23 @@
       text = from;
       done = [];
       failed = [];
-      for (const [path, op] of defaultedMaps(edits, text)) {
+      for (const [path, op, mapWhole] of defaultedMaps(edits, text)) {
+        // A list or map set whole changes only the items that changed, so
+        // the comments and quoting of the others stay.
+        const parts = mapWhole ? null : granular(path, op);
+        if (parts) {
+          let t = text;
+          for (const [p, o] of parts) {
+            const a = await api.edit_yaml(t, p, JSON.stringify(o));
+            if (!a.ok) { t = null; break; }
+            t = a.yaml;
+          }
+          if (t !== null) {
+            text = t;
+            done.push([path, op]);
+            continue;
+          }
+        }
         let r = await api.edit_yaml(text, path, JSON.stringify(op));
         const whole = !r.ok && /not a list|does not exist|no item|has \d+ items/.test(r.error) ? wholeList(path, op) : null;
         if (whole) {
@@ -1163,6 +1189,36 @@
     await check();
   }
 
+  // The item edits that make the list or map at PATH what OP sets it to
+  // (from what the form shows there), or null when OP sets something else.
+  function granular(path, op) {
+    if (!op || op.set === undefined || !spec) return null;
+    const now = getPath(spec, path);
+    const want = op.set;
+    const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
+    if (Array.isArray(want) && Array.isArray(now)) {
+      let pre = 0;
+      while (pre < now.length && pre < want.length && same(now[pre], want[pre])) pre++;
+      let post = 0;
+      while (post < now.length - pre && post < want.length - pre && same(now[now.length - 1 - post], want[want.length - 1 - post])) post++;
+      const olds = now.length - pre - post;
+      const news = want.length - pre - post;
+      const out = [];
+      for (let k = 0; k < Math.min(olds, news); k++) out.push([`${path}[${pre + k}]`, { set: want[pre + k] }]);
+      for (let k = olds - 1; k >= news; k--) out.push([`${path}[${pre + k}]`, "remove"]);
+      for (let k = olds; k < news; k++) out.push([`${path}[${pre + k}]`, { insert: want[pre + k] }]);
+      return out;
+    }
+    if (want && typeof want === "object" && !Array.isArray(want) && now && typeof now === "object" && !Array.isArray(now)) {
+      const key = (k) => `${path}[${JSON.stringify(k)}]`;
+      const out = [];
+      for (const k of Object.keys(now)) if (!(k in want)) out.push([key(k), "remove"]);
+      for (const [k, v] of Object.entries(want)) if (!same(now[k], v)) out.push([key(k), { set: v }]);
+      return out;
+    }
+    return null;
+  }
+
   // An entry of a map the YAML leaves to its default (the sysctls: the form
   // shows the default's entries): the edit writes the whole map, with the
   // change, since a map written replaces its default whole.
@@ -1174,7 +1230,7 @@
       const key = JSON.parse(m[2]);
       if (op === "remove") delete map[key];
       else if (op && op.set !== undefined) map[key] = op.set;
-      return [m[1], { set: map }];
+      return [m[1], { set: map }, true];
     });
   }
 
@@ -1408,6 +1464,9 @@
     yamlTimer = setTimeout(() => {
       yamlTimer = null;
       yamlText = $("yaml").value;
+      // The YAML is what the user now edits: text the form refused is gone
+      // (its fields show the YAML's values again).
+      localErrors.clear();
       track(check());
     }, 200);
     showBusy();
@@ -1502,6 +1561,8 @@
       if (v.spec) spec = v.spec;
       if (spec && !broken) {
         if (shapeOf(spec) !== builtShape) {
+          // Text refused in an item of a list that changed is of no item now.
+          for (const p of [...localErrors.keys()]) if (/\[\d+\]/.test(p)) localErrors.delete(p);
           const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.path : null;
           buildForm();
           // Fill the new fields before the focus returns (fillForm leaves
@@ -1518,9 +1579,14 @@
         // A bad secrets file or lock is a problem of its own.
         if (!r.ok) diags.push(...(r.diagnostics && r.diagnostics.length ? r.diagnostics : [{ severity: "error", path: "", message: r.error, hint: inputHint(r.error) }]));
       }
+      // Text the form refuses (as it is now) is a problem too: it is not in
+      // the YAML.
+      for (const [path, message] of localErrors) {
+        diags.push({ severity: "error", code: "form", path, message, hint: "the YAML keeps the value before it; fix the text in the form", line: 0, column: 0 });
+      }
       showDiagnostics(diags);
       errorCount = diags.filter((d) => d.severity === "error").length;
-      if (r && r.ok) showRender(r);
+      if (r && r.ok && !localErrors.size) showRender(r);
       else markStale();
     } catch (e) {
       // A file of the page could not be loaded, or the module failed on this
@@ -1904,7 +1970,7 @@
     $("clear-lock").hidden = !lock;
   }
   readFile($("load-spec"), async (t, name) => {
-    await loadText(t);
+    await replaceText(t, `load ${name}`);
     status(`loaded ${name}: ` + (errorCount ? `${errorCount} error${errorCount === 1 ? "" : "s"}, see Problems` : "no errors"));
   });
   readFile($("load-secrets"), async (t, name, bytes) => {
@@ -1938,9 +2004,30 @@
     o.textContent = `${ex.name}: ${ex.description}`;
     $("example").append(o);
   }
+  // Starting from an example (or loading a file) replaces the text: one
+  // click brings back the text before (a select changes as the arrow keys
+  // move over it).
+  let before = null;
+  async function replaceText(t, what) {
+    await flush();
+    const prev = editorText();
+    await loadText(t);
+    if (prev !== t) {
+      before = prev;
+      $("undo-load").hidden = false;
+      $("undo-load").textContent = `Undo ${what}`;
+    }
+  }
+  $("undo-load").addEventListener("click", async () => {
+    const t = before;
+    before = null;
+    $("undo-load").hidden = true;
+    if (t !== null) await loadText(t);
+    $("yaml").focus();
+  });
   $("example").addEventListener("change", () => {
     const ex = examples.find((x) => x.name === $("example").value);
-    if (ex) loadText(ex.text);
+    if (ex) replaceText(ex.text, `start from ${ex.name}`);
   });
 
   async function loadText(t) {

@@ -115,11 +115,8 @@ fn text_of(bytes: &[u8]) -> Result<&str, Diagnostic> {
         return Err(Diagnostic::error(
             Code::TooLarge,
             "",
-            format!(
-                "the file is {} bytes; a site spec is at most {} bytes",
-                bytes.len(),
-                MAX_SPEC_BYTES
-            ),
+            // A reader may stop after the limit: the size is not known.
+            format!("the file is larger than {MAX_SPEC_BYTES} bytes (1 MiB), the most a site spec may be"),
             "check that this is the right file: a site spec is a few kilobytes of YAML",
         ));
     }
@@ -134,14 +131,7 @@ fn text_of(bytes: &[u8]) -> Result<&str, Diagnostic> {
             "a site spec is a YAML text file; save it as UTF-8",
         )
     })?;
-    if let Some(i) = text.find('\0') {
-        return Err(Diagnostic::error(
-            Code::NotText,
-            "",
-            format!("the file contains a NUL byte at offset {i}, so it is not a text file"),
-            "a site spec is a YAML text file",
-        ));
-    }
+    // A NUL byte is refused as the YAML is read (`parse_yaml`), with its line.
     Ok(text)
 }
 
@@ -879,6 +869,19 @@ impl<'de> Visitor<'de> for PlainVisitor {
 /// Parses one document and refuses every tag but `!!str` (see [`STR_TAG`]),
 /// naming the first one found.
 fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
+    // A NUL byte makes any file (a secrets file, a lock) not text, said so
+    // rather than as the parser's escaped character.
+    if let Some(at) = text.find('\0') {
+        let line = text[..at].matches('\n').count() + 1;
+        let column = at - text[..at].rfind('\n').map_or(0, |n| n + 1) + 1;
+        return Err(Diagnostic::error(
+            Code::NotText,
+            "",
+            format!("the file contains a NUL byte at line {line}, column {column}, so it is not a text file"),
+            "give the YAML text file itself, not a binary or a copy that was damaged",
+        )
+        .at(line as u32, column as u32));
+    }
     let node = parse_untagged(text).map_err(|d| with_tag_path(d, text))?;
     match first_tag(&node, "") {
         Some(d) => Err(d),
@@ -979,10 +982,15 @@ fn parse_untagged(text: &str) -> Result<Node, Diagnostic> {
         }
         // serde-saphyr decodes a few core tags itself and fails on what they
         // cannot hold: say it is the tag that is not allowed.
+        // A tag the reader took at its word (`!!int` on text that is not
+        // one) fails as the value it names: the tag on that line is the cause.
+        let tag_on_line = line > 0
+            && text.lines().nth(line as usize - 1).is_some_and(may_hold_tag)
+            && message.starts_with("invalid ");
         if let Some(tag) = ["!!binary", "!!timestamp", "!!set", "!!omap", "!!pairs"]
             .into_iter()
             .find(|t| message.contains(t))
-            .or_else(|| message.contains("tagged scalar").then_some("on this value"))
+            .or_else(|| (message.contains("tagged scalar") || tag_on_line).then_some("on this value"))
         {
             let what =
                 if tag.starts_with('!') { format!("the YAML tag `{tag}` is not allowed") } else { "a YAML tag is not allowed here".into() };
