@@ -902,7 +902,7 @@
     }
     if (broken && broken.unreadable !== undefined) {
       const n = broken.unreadable;
-      banner.textContent = `The YAML does not read as a spec yet (${n} error${n === 1 ? "" : "s"}, see Problems), so the form cannot show it. The form is read-only until they are fixed in the YAML editor; your text is kept as it is.`;
+      banner.textContent = `The YAML does not read as a spec yet (${n} error${n === 1 ? "" : "s"}, see Problems): the form is read-only until they are fixed in the YAML editor; your text is kept.`;
       banner.hidden = false;
     } else if (broken) {
       const where = broken.line ? `line ${broken.line}, column ${broken.column}: ` : "";
@@ -946,7 +946,7 @@
       if (/^0\d/.test(t)) return { error: `\`${t}\` has a leading zero: write ${String(Number(t))}; the spec keeps its value until then` };
       const n = Number(t);
       if (!Number.isSafeInteger(Math.trunc(n)) || (t.includes(".") && String(n) !== t.replace(/\.?0+$/, ""))) {
-        return { error: `\`${t}\` is more precise or larger than a spec number holds: enter a smaller one; the spec keeps its value until then` };
+        return { error: `\`${t}\` has more digits than a spec number holds; the spec keeps its value until then` };
       }
       return { op: { set: n } };
     }
@@ -1582,7 +1582,7 @@
       // Text the form refuses (as it is now) is a problem too: it is not in
       // the YAML.
       for (const [path, message] of localErrors) {
-        diags.push({ severity: "error", code: "form", path, message, hint: "the YAML keeps the value before it; fix the text in the form", line: 0, column: 0 });
+        diags.push({ severity: "error", code: "form", path, message, hint: "fix it in the form; the YAML keeps the value before", line: 0, column: 0 });
       }
       showDiagnostics(diags);
       errorCount = diags.filter((d) => d.severity === "error").length;
@@ -2111,7 +2111,7 @@
     if (!m) return null;
     if (!/^[A-Za-z0-9_-]+$/.test(m[1])) {
       history.replaceState(null, "", location.href.replace(/#.*$/, ""));
-      linkProblem = "The link's spec could not be read (it is not one this page writes: copy the link again): nothing was changed";
+      linkProblem = "The link's spec could not be read (not a link this page wrote): nothing was changed";
       return null;
     }
     history.replaceState(null, "", location.href.replace(/#.*$/, ""));

@@ -91,13 +91,13 @@ def sections(wasm):
     return out
 
 
-def pack(data):
+def pack(data, lc):
     """LZMA (.lzma format) with the output size in its header."""
     # lc=4 (literals in the context of the byte before) suits WebAssembly
-    # best; the dictionary holds the whole input. The same input gives the
-    # same bytes.
+    # code best, lc=3 its data section (text, mostly); the dictionary holds
+    # the whole input. The same input gives the same bytes.
     packed = bytearray(lzma.compress(data, format=lzma.FORMAT_ALONE, filters=[{
-        "id": lzma.FILTER_LZMA1, "preset": 9 | lzma.PRESET_EXTREME, "lc": 4, "lp": 0, "pb": 0, "dict_size": 1 << 23,
+        "id": lzma.FILTER_LZMA1, "preset": 9 | lzma.PRESET_EXTREME, "lc": lc, "lp": 0, "pb": 0, "dict_size": 1 << 23,
     }]))
     if lzma.decompress(bytes(packed), format=lzma.FORMAT_ALONE) != data:
         sys.exit("embed.py: the packed module does not unpack to the module")
@@ -110,7 +110,7 @@ def pack(data):
 # unpacks and compiles as it goes, and the data section (and what follows),
 # which the worker unpacks meanwhile. Apart they pack as small as together.
 data_start = next((at for sid, at in sections(module) if sid == 11), len(module))
-code_part, data_part = pack(module[:data_start]), pack(module[data_start:])
+code_part, data_part = pack(module[:data_start], 4), pack(module[data_start:], 3)
 with open(unpack, "rb") as f:
     decoder = f.read()
 # The decoder itself deflated (raw), which the browser inflates.

@@ -1379,8 +1379,14 @@ mod tests {
             };
             for (k, d) in m {
                 if let (Value::Object(_), Some(field)) = (d, props.get(k))
-                    && record(field, root).is_some()
+                    && let Some((_, required)) = record(field, root)
                 {
+                    // The schema (for editors) agrees: nothing of a part
+                    // inside the spec is required.
+                    assert!(
+                        at.is_empty() || required.is_empty(),
+                        "{at:?}.{k}: the schema requires {required:?}"
+                    );
                     let mut p = at.clone();
                     p.push(k.clone());
                     out.push(p.clone());

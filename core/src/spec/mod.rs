@@ -498,36 +498,18 @@ pub struct Istiod {
 
 #[cfg(feature = "schema")]
 /// The schema of a JSON object whose fields may all be left out: the loader
-/// fills a gateway's missing fields from that gateway's defaults
-/// (`load::fill_gateway_defaults`) before the typed read.
+/// fills the fields a part leaves out from that part's defaults
+/// (`load::fill_defaults`) before the typed read.
 fn nothing_required(schema: &mut schemars::Schema) {
     schema.remove("required");
 }
 
-/// The schema of a gateway's `hpa`: an [`Hpa`] whose fields may be left out.
-#[cfg(feature = "schema")]
-struct GatewayHpa;
-
-#[cfg(feature = "schema")]
-impl schemars::JsonSchema for GatewayHpa {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "GatewayHpa".into()
-    }
-
-    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        let mut schema = Hpa::json_schema(generator);
-        nothing_required(&mut schema);
-        schema.insert(
-            "description".into(),
-            "A gateway's HPA; fields left out take that gateway's defaults.".into(),
-        );
-        schema
-    }
-}
-
+/// A HorizontalPodAutoscaler's bounds. Fields left out take those of the
+/// HPA's owner (istiod, a gateway) when it is left out.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[cfg_attr(feature = "schema", schemars(transform = nothing_required))]
 pub struct Hpa {
     #[serde(default = "d_true")]
     pub enabled: bool,
@@ -620,7 +602,6 @@ pub struct Gateway {
     pub namespace: String,
     /// Replicas when the HPA is off; the HPA's minimum when it is on.
     pub replicas: u32,
-    #[cfg_attr(feature = "schema", schemars(with = "GatewayHpa"))]
     pub hpa: Hpa,
     pub resources: Resources,
     pub service: GatewayService,
