@@ -943,7 +943,7 @@
       if (!/^\d+(\.\d+)?$/.test(t)) return { error: `\`${t}\` is not a number of 0 or more: enter one such as 3; the spec keeps its value until then` };
       // The number written is the one typed: no leading zero (YAML 1.1
       // reads 010 as 8), nothing a double cannot hold exactly.
-      if (/^0\d/.test(t)) return { error: `\`${t}\` has a leading zero: write ${String(Number(t))}; the spec keeps its value until then` };
+      if (/^0\d/.test(t)) return { error: `\`${t}\` has a leading zero: write ${+t}; the spec keeps its value until then` };
       const n = Number(t);
       if (!Number.isSafeInteger(Math.trunc(n)) || (t.includes(".") && String(n) !== t.replace(/\.?0+$/, ""))) {
         return { error: `\`${t}\` has more digits than a spec number holds; the spec keeps its value until then` };
@@ -1837,8 +1837,19 @@
     // Text the viewer shows already is left alone (every update shows the
     // selected file again, most often unchanged).
     const showText = (t) => {
-      if (viewerText !== t) viewer.textContent = t;
+      if (viewerText === t) return;
       viewerText = t;
+      if (t.length < 65536) return void (viewer.textContent = t);
+      // A large file (the README of a large site) in parts of 200 lines,
+      // each laid out only once it scrolls into view.
+      viewer.textContent = "";
+      const lines = t.split("\n");
+      for (let i = 0; i < lines.length; i += 200) {
+        const part = document.createElement("span");
+        part.className = "part";
+        part.textContent = lines.slice(i, i + 200).join("\n") + (i + 200 < lines.length ? "\n" : "");
+        viewer.append(part);
+      }
     };
     $("copy-file").disabled = $("download-file").disabled = !f || $("preview").classList.contains("stale");
     if (!f) return showText("");
@@ -1913,7 +1924,7 @@
   async function currentFile() {
     await flush();
     if ($("preview").classList.contains("stale")) {
-      status(`The files are out of date (${errorCount} error${errorCount === 1 ? "" : "s"}, see Problems): fix them first`);
+      status(`The files are out of date: ${$("tar-reason").textContent}`);
       return null;
     }
     return api.file_text(selected);
