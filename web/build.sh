@@ -9,7 +9,8 @@
 # Needs wasm-bindgen-cli at exactly the version of the wasm-bindgen crate in
 # Cargo.lock (tests/run-all.sh installs it). If web/node_modules has binaryen
 # (npm install in web/), its wasm-opt trims the module further, and esbuild
-# takes the spaces out of the page's scripts and style sheet.
+# makes the page's scripts and style sheet small (spaces out, local names
+# shortened; functions keep their names).
 #
 # What the page loads (nothing else is in web/dist):
 #   index.html, style.css, app.js   the page
@@ -73,7 +74,7 @@ fi
 
 rm -rf "$dist.tmp"
 mkdir -p "$dist.tmp"
-# esbuild (npm ci in web/) takes the spaces out of the page's scripts and style sheet.
+# esbuild (npm ci in web/) makes the page's scripts and style sheet small.
 esbuild=""
 [[ -x web/node_modules/.bin/esbuild ]] && esbuild=$root/web/node_modules/.bin/esbuild
 python3 web/src/embed.py "$pkg" "$pkg/meshbundle_unpack.wasm" "$root/images" web/src "$dist.tmp" "$esbuild"

@@ -147,7 +147,7 @@ try {
 
   step("routes: add, edit and remove in the form");
   const beforeRoute = await yaml();
-  await page.getByRole("button", { name: "Add route" }).click();
+  await page.click("button[data-table='spec.istio.ingressGateway.routes']");
   await page.waitForSelector("[data-path='spec.istio.ingressGateway.routes[1].service']");
   await field("spec.istio.ingressGateway.routes[1].service").fill("api");
   await waitYaml("          service: api\n");

@@ -1,6 +1,9 @@
 // End-to-end test of what a form edit means, in Chromium from file:// with
 // the network off: an edit changes the one field it edits and nothing else
 // the spec means (the rest of a part written in part keeps its defaults);
+// every part of the spec the schema has has a field in the form, and the
+// fields made from the schema (lists of numbers, maps, tables) edit what
+// they show;
 // text typed in the YAML editor while an edit is made is never written over;
 // the form never acts on a spec the YAML no longer is; nodes are added and
 // removed as shown; out-of-date files are neither copied nor downloaded;
@@ -123,6 +126,94 @@ try {
     assert.deepEqual(differences(before, after), [changed], `${p}: only it changes`);
   }
   assert.equal((await meaning(minimal)).spec.istio.ingressGateway.tls.credentialName, "ingress-tls", "the default ingress gateway has TLS");
+
+  step("every part of the spec has a field in the form, and the fields the schema adds mean what they show");
+  // The schema's parts, walked here on their own: each value, list and map
+  // (a field each), and each list of objects (a table: a column per key).
+  const schema = JSON.parse(execFileSync(bin, ["schema"], { encoding: "utf8" }));
+  const plain = (n) => {
+    while (n && n.$ref) n = schema.$defs[n.$ref.split("/").pop()];
+    const alts = n && n.anyOf;
+    if (alts && alts.some((a) => a.type === "null") && alts.length === 2) return plain(alts.find((a) => a.type !== "null"));
+    return n;
+  };
+  const fields = [];
+  const tables = [];
+  (function walk(n, at) {
+    n = plain(n);
+    if (n.properties) {
+      for (const [k, v] of Object.entries(n.properties)) walk(v, at ? `${at}.${k}` : k);
+    } else if (n.type === "array" && plain(n.items).properties) {
+      tables.push([at, Object.keys(plain(n.items).properties)]);
+    } else {
+      fields.push(at);
+    }
+  })(schema, "");
+  assert.ok(fields.length > 140 && tables.length >= 9, `${fields.length} fields, ${tables.length} tables`);
+  await setYaml(production);
+  await valid();
+  const missing = [];
+  for (const p of fields) {
+    if (/^(apiVersion|kind)$/.test(p)) continue;
+    // The sysctls: one field per key, and one for them all (to add a key).
+    if (!(await field(p).count())) missing.push(p);
+  }
+  for (const [p, keys] of tables) {
+    if (p !== "spec.nodes" && !(await page.locator(`button[data-table='${p}']`).count())) missing.push(p + " (no Add)");
+    if (!(await field(`${p}[0].${keys[0]}`).count())) {
+      await page.click(`button[data-table='${p}']`);
+      await page.waitForSelector(`[data-path='${p}[0].${keys[0]}']`);
+      await idle();
+    }
+    for (const k of keys) if (!(await field(`${p}[0].${k}`).count())) missing.push(`${p}[0].${k}`);
+  }
+  assert.deepEqual(missing, [], "parts of the spec without a form field");
+
+  const schemaEdits = [
+    ["spec.kubernetes.certSANs", "api.site.example.internal, 10.0.0.9", ["spec.kubernetes.certSANs"]],
+    ["spec.istio.istiod.env", "PILOT_PUSH_THROTTLE=100", ["spec.istio.istiod.env"]],
+    ["spec.istio.istiod.hpa.targetCPUUtilizationPercent", "65", ["spec.istio.istiod.hpa.targetCPUUtilizationPercent"]],
+    ["spec.observability.prometheus.retention", "30d", ["spec.observability.prometheus.retention"]],
+    ["spec.istio.ingressGateway.service.annotations", "metallb.universe.tf/allow-shared-ip=web", ["spec.istio.ingressGateway.service.annotations"]],
+  ];
+  for (const [p, value, changed] of schemaEdits) {
+    await setYaml(minimal);
+    await valid();
+    await field(p).fill(value);
+    await page.waitForFunction((v) => document.getElementById("yaml").value.includes(v.split(/[,=]/)[0]), value);
+    await idle();
+    const after = await meaning(await yaml());
+    assert.deepEqual(differences(before, after).map((d) => d.replace(/^(spec\.istio\.istiod\.env|spec\.istio\.ingressGateway\.service\.annotations)\..*/, "$1")), changed, `${p}: only it changes`);
+  }
+  // A sysctl added through the field of them all: the others keep their defaults.
+  await setYaml(minimal);
+  await valid();
+  const all = field("spec.tuning.sysctl");
+  await all.fill((await all.inputValue()) + ", net.ipv4.ip_forward=1");
+  await page.waitForFunction(() => /net\.ipv4\.ip_forward/.test(document.getElementById("yaml").value));
+  await idle();
+  assert.deepEqual(differences(before, await meaning(await yaml())), ["spec.tuning.sysctl.net.ipv4.ip_forward"]);
+  await page.waitForSelector(`[data-path='spec.tuning.sysctl["net.ipv4.ip_forward"]']`);
+  // A rule added in the table of authorization rules, its ports as numbers.
+  await setYaml(minimal);
+  await valid();
+  await page.click("button[data-table='spec.security.authorization.allow']");
+  await page.waitForSelector("[data-path='spec.security.authorization.allow[0].ports']");
+  await idle();
+  await field("spec.security.authorization.allow[0].name").fill("web");
+  await field("spec.security.authorization.allow[0].namespace").fill("shop");
+  await field("spec.security.authorization.allow[0].ports").fill("8080, 8443");
+  await page.waitForFunction(() => /8443/.test(document.getElementById("yaml").value));
+  await idle();
+  await valid();
+  const rule = (await meaning(await yaml())).spec.security.authorization.allow;
+  assert.deepEqual([rule.length, rule[0].name, rule[0].namespace, rule[0].ports], [1, "web", "shop", [8080, 8443]]);
+  await field("spec.security.authorization.allow[0].ports").fill("8080, http");
+  await page.waitForSelector("#preview.stale");
+  await idle();
+  assert.match(await page.textContent("#yaml-problems"), /`http` is not a whole number/);
+  await setYaml(minimal);
+  await valid();
 
   step("text typed in the YAML editor while a form edit is made is kept");
   await setYaml(production);

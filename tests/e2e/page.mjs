@@ -298,9 +298,9 @@ try {
   assert.ok(!(await page.isVisible("#stale")));
   assert.equal(await page.textContent("#tar-reason"), "");
 
-  step("the form's routes, ports, JWT issuers and node labels fit 360 px and pass axe-core");
+  step("the form's tables (routes, ports, JWT issuers, authorization rules, images, files) and node labels fit 360 px and pass axe-core");
   await page.setViewportSize({ width: 360, height: 800 });
-  for (const name of ["Add route", "Add issuer", "Add port"]) {
+  for (const name of ["Add route", "Add issuer", "Add port", "Add allow rule", "Add extra image", "Add extra file"]) {
     await page.getByRole("button", { name }).first().click();
     await settle();
   }

@@ -407,7 +407,7 @@
     let values = inner.enum || null;
     const alts = inner.oneOf || inner.anyOf;
     if (!values && alts && alts.every((a) => a.const !== undefined || a.type === "null")) values = alts.filter((a) => a.const !== undefined).map((a) => a.const);
-    return { description: (outer && outer.description) || inner.description || "", values, default: inner.default !== undefined ? inner.default : outer && outer.default };
+    return { node: inner, description: (outer && outer.description) || inner.description || "", values, default: inner.default !== undefined ? inner.default : outer && outer.default };
   }
 
   // ------------------------------------------------------------ the form
@@ -445,8 +445,12 @@
     text(`spec.istio.${g}.service.loadBalancerIP`, "Load balancer address", "LoadBalancer only; with MetalLB, inside its pool"),
     list(`spec.istio.${g}.hosts`, "Hosts", "comma-separated host names"),
     { type: "table", path: `spec.istio.${g}.service.ports`, label: `${label}: ports`, item: "port",
-      columns: [["name", "Name", "text"], ["port", "Port", "number"], ["targetPort", "Target port", "number"], ["nodePort", "Node port", "number"]],
       fresh: (items) => ({ name: freshName("port", items, "name"), port: 8000 + items.length, targetPort: 8000 + items.length }) },
+    text(`spec.istio.${g}.tls.credentialName`, "TLS secret name"),
+    pick(`spec.istio.${g}.tls.minProtocolVersion`, "Minimum TLS version", enums.tls),
+    bool(`spec.istio.${g}.httpsRedirect`, "Redirect HTTP to HTTPS"),
+    { type: "table", path: `spec.istio.${g}.routes`, label: `${label}: routes`, item: "route",
+      fresh: () => ({ host: (getPath(spec, `spec.istio.${g}.hosts`) || [])[0] || "app.example.internal", pathPrefix: "/", service: "app", namespace: "default", port: 8080 }) },
   ];
   const sections = [
     { id: "cluster", title: "Cluster", fields: [
@@ -504,12 +508,6 @@
       pick("spec.loadBalancer.provider", "Load balancer for LoadBalancer services", enums.lbProvider, "metallb: MetalLB in L2 mode with the pool below; existing: the site's own implementation"),
       list("spec.loadBalancer.addresses", "MetalLB address pool", "comma-separated CIDRs or first-last ranges inside the node network"),
       ...gw("ingressGateway", "Ingress gateway"),
-      text("spec.istio.ingressGateway.tls.credentialName", "TLS secret name"),
-      pick("spec.istio.ingressGateway.tls.minProtocolVersion", "Minimum TLS version", enums.tls),
-      bool("spec.istio.ingressGateway.httpsRedirect", "Redirect HTTP to HTTPS"),
-      { type: "table", path: "spec.istio.ingressGateway.routes", label: "Ingress routes", item: "route",
-        columns: [["host", "Host", "text"], ["pathPrefix", "Path prefix", "text"], ["service", "Service", "text"], ["namespace", "Namespace", "text"], ["port", "Port", "number"]],
-        fresh: () => ({ host: ((spec && spec.spec.istio.ingressGateway.hosts) || [])[0] || "app.example.internal", pathPrefix: "/", service: "app", namespace: "default", port: 8080 }) },
       ...gw("egressGateway", "Egress gateway"),
     ]},
     { id: "security", title: "Security", fields: [
@@ -518,7 +516,6 @@
       list("spec.security.authorization.ingressClientCIDRs", "Ingress client networks", "comma-separated CIDRs"),
       bool("spec.security.jwt.required", "Require a JWT at the ingress"),
       { type: "table", path: "spec.security.jwt.issuers", label: "JWT issuers", item: "issuer",
-        columns: [["issuer", "Issuer", "text"], ["audiences", "Audiences", "list"], ["jwks", "Inline JWKS", "text"], ["forwardOriginalToken", "Forward token", "checkbox"]],
         fresh: () => ({ issuer: "https://idp.example.internal", jwks: '{"keys": []}' }) },
       pick("spec.pki.keyType", "Key type", enums.keyType),
       num("spec.pki.rootValidityDays", "Root CA validity (days)"),
@@ -562,8 +559,62 @@
       text("spec.trafficPolicy.outlierDetection.baseEjectionTime", "Base ejection time"),
       num("spec.trafficPolicy.outlierDetection.maxEjectionPercent", "Max ejected %"),
     ]},
-    { id: "tuning", title: "Tuning", sysctl: true },
+    { id: "tuning", title: "Tuning", sysctl: true, fields: [
+      { ...text("spec.tuning.sysctl", "All sysctls", "each as key=value, separated by commas; a key added here gets a field above"), type: "map" },
+    ]},
+    { id: "more", title: "Images and files", fields: [] },
   ];
+
+  // A field's kind, from its schema.
+  function kindOf(n) {
+    n = unwrap(n);
+    const t = [].concat(n.type).find((x) => x !== "null");
+    if (t === "array") {
+      const it = unwrap(n.items);
+      return it.properties ? "table" : /integer|number/.test(it.type) ? "ints" : "list";
+    }
+    return t === "object" ? (n.properties ? "object" : "map") : t === "boolean" ? "checkbox" : /integer|number/.test(t) ? "number" : t === "string" && !n.enum ? "text" : "select";
+  }
+  // A key's words: targetCPUUtilizationPercent -> target CPU utilization percent.
+  const words = (k) => k.replace(/([a-z\d])([A-Z])|([A-Z])([A-Z][a-z]{2})/g, "$1$3 $2$4").split(/[ .]/)
+    .map((w) => (/^(cpu|ca|jwks|uri|url|hpa|http|tls)$/.test(w) ? w.toUpperCase() : /^[A-Z\d]+s?$/.test(w) ? w : w.toLowerCase())).join(" ");
+  const cap = (t) => t[0].toUpperCase() + t.slice(1);
+  // Every other part of the spec gets a field from the schema (its key for a
+  // label, its type for the input), after the field nearest to it: the form
+  // edits all of the spec, and a part added to the spec needs no change here.
+  const handPaths = new Set(sections.flatMap((s) => s.fields || []).map((f) => f.path));
+  (function auto(n, path) {
+    if (handPaths.has(path) || /^(apiVersion|kind|spec\.nodes)$/.test(path)) return;
+    const kind = path ? kindOf(n) : "object";
+    if (kind === "object") {
+      for (const [k, v] of Object.entries(unwrap(n).properties)) auto(v, path ? `${path}.${k}` : k);
+      return;
+    }
+    const segs = path.split(".");
+    let best = 1;
+    let at = null;
+    for (const s of sections) {
+      (s.fields || []).forEach((f, i) => {
+        const fs = f.path.split(".");
+        let k = 0;
+        while (k < segs.length && fs[k] === segs[k]) k++;
+        if (k >= best && k > 1) { best = k; at = [s.fields, i]; }
+      });
+    }
+    const f = { path, type: kind, label: cap(words(segs.slice(best > 1 ? Math.max(2, best - 3) : 1).join("."))) };
+    if (kind === "table") {
+      const ref = unwrap(n).items.$ref;
+      const it = unwrap(unwrap(n).items);
+      f.item = ref ? words(ref.replace(/.*\//, "")) : "item";
+      // Its required keys, empty: the errors at them say what to fill in.
+      f.fresh = () => Object.fromEntries((it.required || []).map((k) => [k, kindOf(it.properties[k]) === "number" ? 0 : ""]));
+    }
+    const more = sections[sections.length - 1].fields;
+    const [list, i] = at || [more, more.length - 1];
+    list.splice(i + 1, 0, f);
+  })(schema, "");
+  // The form is built again when the length of one of these lists changes.
+  const tablePaths = sections.flatMap((s) => s.fields || []).filter((f) => f.type === "table").map((f) => f.path);
 
   const form = $("form");
   const fieldIds = new Map(); // path -> input id
@@ -583,7 +634,7 @@
     let input;
     if (f.type === "select") {
       input = document.createElement("select");
-      const options = info && info.values ? ["", ...info.values.filter((v) => v !== "")] : f.options;
+      const options = info && info.values ? ["", ...info.values.filter((v) => v !== "")] : f.options || [""];
       for (const o of options) {
         const opt = document.createElement("option");
         opt.value = o;
@@ -605,6 +656,7 @@
     err.id = id + "-error";
     // Doc comments wrap at 100 columns: one newline is a space, two a paragraph.
     let help = ((info && info.description) || f.help || "").replace(/([^\n])\n(?!\n)/g, "$1 ");
+    if (/list|ints|map/.test(f.type) && !/comma/.test(help)) help += `\n${f.type === "map" ? "key=value, " : ""}separated by commas`;
     if (info && info.default !== undefined && info.default !== null && typeof info.default !== "object") {
       help += (help ? "\n" : "") + `Default: ${info.default}`;
       if (f.type === "text" || f.type === "number") input.placeholder = String(info.default);
@@ -640,9 +692,9 @@
       const legend = document.createElement("legend");
       legend.textContent = s.title;
       fs.append(legend);
+      if (s.sysctl) fs.append(sysctlRows());
       if (s.fields) s.fields.forEach((f) => fs.append(fieldRow(f)));
       if (s.nodes) fs.append(nodesTable());
-      if (s.sysctl) fs.append(sysctlRows());
       form.append(fs);
       const li = document.createElement("li");
       const a = document.createElement("a");
@@ -837,7 +889,7 @@
         if (input.checked !== !!v) input.checked = !!v;
         continue;
       }
-      const t = input.dataset.kind === "list" ? (Array.isArray(v) ? v.join(", ") : "")
+      const t = /list|ints/.test(input.dataset.kind) ? (Array.isArray(v) ? v.join(", ") : "")
         : input.dataset.kind === "map" ? (v && typeof v === "object" ? Object.entries(v).map(([k, x]) => `${k}=${x}`).join(", ") : "")
         : v == null ? "" : String(v);
       // Only what changed: a large site has thousands of fields, and every
@@ -876,13 +928,10 @@
   // The lengths of the form's lists: the form is rebuilt when they change.
   function shapeOf(s) {
     if (!s || !s.spec) return "";
-    const sp = s.spec;
-    const len = (path) => { const v = getPath(s, path); return Array.isArray(v) ? v.length : 0; };
-    return JSON.stringify([
-      len("spec.nodes"), len("spec.istio.ingressGateway.routes"), len("spec.security.jwt.issuers"),
-      len("spec.istio.ingressGateway.service.ports"), len("spec.istio.egressGateway.service.ports"),
-      Object.keys((sp.tuning && sp.tuning.sysctl) || {}),
-    ]);
+    return JSON.stringify(["spec.nodes", ...tablePaths, "spec.tuning.sysctl"].map((p) => {
+      const v = getPath(s, p);
+      return Array.isArray(v) ? v.length : v && typeof v === "object" ? Object.keys(v) : 0;
+    }));
   }
 
   let brokenKey; // what setBroken last showed
@@ -924,15 +973,17 @@
     const raw = input.value;
     if (k === "checkbox") return { op: { set: input.checked } };
     if (k === "select") return { op: raw === "" ? "remove" : { set: raw } };
-    if (k === "list") {
+    if (k === "list" || k === "ints") {
       const items = raw.split(",").map((x) => x.trim()).filter((x) => x !== "");
-      return { op: items.length ? { set: items } : "remove" };
+      const bad = k === "ints" && items.find((x) => !/^(0|[1-9]\d{0,8})$/.test(x));
+      if (bad) return { error: `\`${bad}\` is not a whole number: write numbers such as 443, separated by commas; the spec keeps its value until then` };
+      return { op: items.length ? { set: k === "ints" ? items.map(Number) : items } : "remove" };
     }
     if (k === "map") {
       const m = {};
       for (const part of raw.split(",").map((x) => x.trim()).filter((x) => x !== "")) {
         const i = part.indexOf("=");
-        if (i <= 0) return { error: `\`${part}\` is not key=value: write labels as key=value, separated by commas` };
+        if (i <= 0) return { error: `\`${part}\` is not key=value: write entries as key=value, separated by commas` };
         m[part.slice(0, i).trim()] = part.slice(i + 1).trim();
       }
       return { op: Object.keys(m).length ? { set: m } : "remove" };
@@ -1224,8 +1275,9 @@
   // change, since a map written replaces its default whole.
   function defaultedMaps(edits, text) {
     return edits.map(([path, op]) => {
-      const m = path.match(/^(spec\.tuning\.sysctl)\[("(?:[^"\\]|\\.)*")\]$/);
+      const m = path.match(/^(spec\.tuning\.sysctl)(?:\[("(?:[^"\\]|\\.)*")\])?$/);
       if (!m || /^[ \t]*sysctl[ \t]*:/m.test(text) || !spec) return [path, op];
+      if (!m[2]) return [path, op, true];
       const map = { ...(getPath(spec, m[1]) || {}) };
       const key = JSON.parse(m[2]);
       if (op === "remove") delete map[key];
@@ -1368,15 +1420,17 @@
   // A list of objects (routes, ports, JWT issuers): one row per item, one
   // cell per key, with add and remove.
   function objectTable(f) {
+    // A column per key of the items, from the schema.
+    const cols = Object.entries(unwrap(schemaAt(f.path).node.items).properties).map(([k, v]) => [k, cap(words(k)), kindOf(v)]);
     const wrap = document.createElement("div");
     wrap.className = "object-table";
     const table = document.createElement("table");
     table.className = "items";
-    const cap = document.createElement("caption");
-    cap.textContent = f.label;
-    table.append(cap);
+    const caption = document.createElement("caption");
+    caption.textContent = f.label;
+    table.append(caption);
     const head = document.createElement("tr");
-    for (const [, label] of f.columns) {
+    for (const [, label] of cols) {
       const th = document.createElement("th");
       th.scope = "col";
       th.textContent = label;
@@ -1393,7 +1447,7 @@
     const items = getPath(spec, f.path) || [];
     items.forEach((item, i) => {
       const tr = document.createElement("tr");
-      for (const [key, label, kind] of f.columns) {
+      for (const [key, label, kind] of cols) {
         const td = document.createElement("td");
         td.dataset.label = label;
         const path = `${f.path}[${i}].${key}`;
@@ -1563,12 +1617,18 @@
         if (shapeOf(spec) !== builtShape) {
           // Text refused in an item of a list that changed is of no item now.
           for (const p of [...localErrors.keys()]) if (/\[\d+\]/.test(p)) localErrors.delete(p);
-          const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.path : null;
+          const active = document.activeElement;
+          const focused = active && active.dataset ? active.dataset.path : null;
+          const caret = active && active.selectionEnd;
           buildForm();
           // Fill the new fields before the focus returns (fillForm leaves
-          // the focused field alone).
+          // the focused field alone), the caret where it was.
           fillForm();
-          if (focused && fieldIds.get(focused)) $(fieldIds.get(focused)).focus();
+          const back = focused && fieldIds.get(focused) && $(fieldIds.get(focused));
+          if (back) {
+            back.focus();
+            if (back.type === "text" && caret != null) back.setSelectionRange(caret, caret);
+          }
         } else if (!rebuild) fillForm();
       }
       const diags = v.diagnostics.slice();

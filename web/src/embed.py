@@ -16,8 +16,9 @@ and works from file://:
   loads only those the spec needs.
 
 The scripts (app.js, the worker's source) lose their comment lines, and
-with esbuild (web/node_modules, when given) their spaces too; no identifier
-is renamed, so an error still names the function it happened in.
+with esbuild (web/node_modules, when given) their spaces too, and their
+local names are shortened; each function keeps its name (esbuild's
+--keep-names), so an error still names the function it happened in.
 
     embed.py PKG_DIR UNPACK_WASM IMAGES_DIR SRC_DIR OUT_DIR [ESBUILD]
 """
@@ -56,12 +57,13 @@ def without_comments(js):
 
 
 def small(js):
-    """The script without its comments and, with esbuild, without the spaces
-    and the syntax a shorter form says the same (no identifier renamed)."""
+    """The script without its comments and, with esbuild, without the spaces,
+    the syntax a shorter form says the same, and its local names shortened
+    (the functions keep theirs)."""
     if not esbuild:
         return without_comments(js)
     done = subprocess.run(
-        [esbuild, "--minify-whitespace", "--minify-syntax", "--log-level=warning"],
+        [esbuild, "--minify", "--keep-names", "--log-level=warning"],
         input=js.encode("utf-8"), capture_output=True, check=False)
     if done.returncode != 0:
         sys.exit(f"embed.py: esbuild refused a script: {done.stderr.decode('utf-8', 'replace')}")
