@@ -185,6 +185,27 @@ try {
     const after = await meaning(await yaml());
     assert.deepEqual(differences(before, after).map((d) => d.replace(/^(spec\.istio\.istiod\.env|spec\.istio\.ingressGateway\.service\.annotations)\..*/, "$1")), changed, `${p}: only it changes`);
   }
+  // An optional part on by default is turned off (null) and on again.
+  await setYaml(minimal);
+  await valid();
+  // (The redirect to HTTPS needs TLS: off first.)
+  await field("spec.istio.ingressGateway.httpsRedirect").uncheck();
+  await page.waitForFunction(() => /httpsRedirect: false/.test(document.getElementById("yaml").value));
+  await idle();
+  await field("spec.istio.ingressGateway.tls").uncheck();
+  await page.waitForFunction(() => /tls: null/.test(document.getElementById("yaml").value));
+  await idle();
+  await valid();
+  assert.deepEqual(differences(before, await meaning(await yaml())).sort(), ["spec.istio.ingressGateway.httpsRedirect", "spec.istio.ingressGateway.tls"]);
+  assert.equal((await meaning(await yaml())).spec.istio.ingressGateway.tls, undefined, "TLS off");
+  assert.ok(!(await field("spec.istio.ingressGateway.tls").isChecked()));
+  await field("spec.istio.ingressGateway.tls").check();
+  await page.waitForFunction(() => !/tls: null/.test(document.getElementById("yaml").value));
+  await idle();
+  await field("spec.istio.ingressGateway.httpsRedirect").check();
+  await page.waitForFunction(() => /httpsRedirect: true/.test(document.getElementById("yaml").value));
+  await idle();
+  assert.deepEqual(differences(before, await meaning(await yaml())), [], "TLS on again, as the defaults have it");
   // A sysctl added through the field of them all: the others keep their defaults.
   await setYaml(minimal);
   await valid();

@@ -414,18 +414,11 @@
 
   // Sections follow the install: cluster, nodes, Istio, gateways, security,
   // observability, HA and traffic, tuning.
-  const enums = {
-    cni: ["flannel", "calico"], proxyMode: ["iptables", "ipvs", "nftables"], arch: ["amd64", "arm64"],
-    mtls: ["STRICT", "PERMISSIVE"], outbound: ["REGISTRY_ONLY", "ALLOW_ANY"],
-    svc: ["LoadBalancer", "NodePort", "ClusterIP"], etp: ["", "Local", "Cluster"],
-    tls: ["TLSV1_2", "TLSV1_3"], logLevel: ["trace", "debug", "info", "warning", "error", "critical", "off"],
-    keyType: ["ecdsa-p256", "rsa-2048", "rsa-3072", "rsa-4096"], kubeadmApi: ["", "v1beta3", "v1beta4"],
-    lbProvider: ["", "metallb", "existing"],
-  };
   const text = (path, label, help) => ({ path, label, help, type: "text" });
   const num = (path, label, help) => ({ path, label, help, type: "number" });
   const bool = (path, label, help) => ({ path, label, help, type: "checkbox" });
-  const pick = (path, label, options, help) => ({ path, label, help, type: "select", options });
+  // A choice: its values come from the schema.
+  const pick = (path, label, help) => ({ path, label, help, type: "select" });
   const list = (path, label, help) => ({ path, label, help, type: "list" });
   const gw = (g, label) => [
     bool(`spec.istio.${g}.enabled`, `${label}: enabled`),
@@ -440,14 +433,15 @@
     text(`spec.istio.${g}.resources.requests.memory`, "Memory request"),
     text(`spec.istio.${g}.resources.limits.cpu`, "CPU limit"),
     text(`spec.istio.${g}.resources.limits.memory`, "Memory limit"),
-    pick(`spec.istio.${g}.service.type`, "Service type", enums.svc),
-    pick(`spec.istio.${g}.service.externalTrafficPolicy`, "External traffic policy", enums.etp, "Local keeps client addresses (LoadBalancer/NodePort only)"),
+    pick(`spec.istio.${g}.service.type`, "Service type"),
+    pick(`spec.istio.${g}.service.externalTrafficPolicy`, "External traffic policy", "Local keeps client addresses (LoadBalancer/NodePort only)"),
     text(`spec.istio.${g}.service.loadBalancerIP`, "Load balancer address", "LoadBalancer only; with MetalLB, inside its pool"),
     list(`spec.istio.${g}.hosts`, "Hosts", "comma-separated host names"),
     { type: "table", path: `spec.istio.${g}.service.ports`, label: `${label}: ports`, item: "port",
       fresh: (items) => ({ name: freshName("port", items, "name"), port: 8000 + items.length, targetPort: 8000 + items.length }) },
+    { path: `spec.istio.${g}.tls`, label: "TLS", type: "part" },
     text(`spec.istio.${g}.tls.credentialName`, "TLS secret name"),
-    pick(`spec.istio.${g}.tls.minProtocolVersion`, "Minimum TLS version", enums.tls),
+    pick(`spec.istio.${g}.tls.minProtocolVersion`, "Minimum TLS version"),
     bool(`spec.istio.${g}.httpsRedirect`, "Redirect HTTP to HTTPS"),
     { type: "table", path: `spec.istio.${g}.routes`, label: `${label}: routes`, item: "route",
       fresh: () => ({ host: (getPath(spec, `spec.istio.${g}.hosts`) || [])[0] || "app.example.internal", pathPrefix: "/", service: "app", namespace: "default", port: 8080 }) },
@@ -462,14 +456,14 @@
       bool("spec.time.waived", "Time sync waived", "only if the site keeps node clocks in step by its own means"),
       list("spec.architectures", "Architectures", "amd64, arm64"),
       text("spec.kubernetes.version", "Kubernetes version"),
-      pick("spec.kubernetes.kubeadmApi", "kubeadm config API", enums.kubeadmApi, "empty: follows the version"),
+      pick("spec.kubernetes.kubeadmApi", "kubeadm config API", "empty: follows the version"),
       text("spec.kubernetes.controlPlaneEndpoint", "API load balancer", "host:port"),
       text("spec.kubernetes.podSubnet", "Pod network (CIDR)"),
       text("spec.kubernetes.serviceSubnet", "Service network (CIDR)"),
       text("spec.kubernetes.nodeSubnet", "Node network (CIDR)", "optional"),
       text("spec.kubernetes.clusterDomain", "Cluster domain"),
-      pick("spec.kubernetes.cni", "Pod network add-on", enums.cni),
-      pick("spec.kubernetes.proxyMode", "kube-proxy mode", enums.proxyMode),
+      pick("spec.kubernetes.cni", "Pod network add-on"),
+      pick("spec.kubernetes.proxyMode", "kube-proxy mode"),
       text("spec.containerd.version", "containerd version"),
       bool("spec.supportPolicy.allowUnsupportedVersions", "Allow unsupported versions", "turns version-matrix errors into warnings the README records; needs a reason"),
       text("spec.supportPolicy.reason", "Why unsupported versions", "required with the box above: why, and who decided"),
@@ -487,7 +481,7 @@
       text("spec.istio.upgrade.stableTag", "Stable revision tag", "the mesh namespaces' istio.io/rev label"),
       text("spec.istio.upgrade.canaryTag", "Canary revision tag"),
       list("spec.istio.upgrade.canaryNamespaces", "Canary namespaces", "comma-separated mesh namespaces moved first in an upgrade"),
-      pick("spec.istio.outboundTrafficPolicy", "Outbound traffic", enums.outbound),
+      pick("spec.istio.outboundTrafficPolicy", "Outbound traffic"),
       bool("spec.istio.accessLogging", "Access logs"),
       num("spec.istio.istiod.replicas", "istiod replicas"),
       bool("spec.istio.istiod.hpa.enabled", "istiod autoscaling"),
@@ -502,22 +496,22 @@
       text("spec.istio.proxy.resources.limits.cpu", "Sidecar CPU limit"),
       text("spec.istio.proxy.resources.limits.memory", "Sidecar memory limit"),
       num("spec.istio.proxy.concurrency", "Sidecar worker threads"),
-      pick("spec.istio.proxy.logLevel", "Sidecar log level", enums.logLevel),
+      pick("spec.istio.proxy.logLevel", "Sidecar log level"),
     ]},
     { id: "gateways", title: "Gateways", fields: [
-      pick("spec.loadBalancer.provider", "Load balancer for LoadBalancer services", enums.lbProvider, "metallb: MetalLB in L2 mode with the pool below; existing: the site's own implementation"),
+      pick("spec.loadBalancer.provider", "Load balancer for LoadBalancer services", "metallb: MetalLB in L2 mode with the pool below; existing: the site's own implementation"),
       list("spec.loadBalancer.addresses", "MetalLB address pool", "comma-separated CIDRs or first-last ranges inside the node network"),
       ...gw("ingressGateway", "Ingress gateway"),
       ...gw("egressGateway", "Egress gateway"),
     ]},
     { id: "security", title: "Security", fields: [
-      pick("spec.security.mtls.mode", "mTLS", enums.mtls),
+      pick("spec.security.mtls.mode", "mTLS"),
       bool("spec.security.authorization.defaultDeny", "Deny by default"),
       list("spec.security.authorization.ingressClientCIDRs", "Ingress client networks", "comma-separated CIDRs"),
       bool("spec.security.jwt.required", "Require a JWT at the ingress"),
       { type: "table", path: "spec.security.jwt.issuers", label: "JWT issuers", item: "issuer",
         fresh: () => ({ issuer: "https://idp.example.internal", jwks: '{"keys": []}' }) },
-      pick("spec.pki.keyType", "Key type", enums.keyType),
+      pick("spec.pki.keyType", "Key type"),
       num("spec.pki.rootValidityDays", "Root CA validity (days)"),
       num("spec.pki.intermediateValidityDays", "Intermediate validity (days)"),
       num("spec.pki.leafValidityDays", "Certificate validity (days)"),
@@ -634,7 +628,7 @@
     let input;
     if (f.type === "select") {
       input = document.createElement("select");
-      const options = info && info.values ? ["", ...info.values.filter((v) => v !== "")] : f.options || [""];
+      const options = ["", ...((info && info.values) || []).filter((v) => v !== "")];
       for (const o of options) {
         const opt = document.createElement("option");
         opt.value = o;
@@ -643,7 +637,7 @@
       }
     } else {
       input = document.createElement("input");
-      input.type = f.type === "checkbox" ? "checkbox" : "text";
+      input.type = /checkbox|part/.test(f.type) ? "checkbox" : "text";
       // A text box, not type=number: the browser would hide what was typed
       // (`4e` reads as empty) and the form could not say what is wrong.
       if (f.type === "number") input.inputMode = "decimal";
@@ -656,7 +650,7 @@
     err.id = id + "-error";
     // Doc comments wrap at 100 columns: one newline is a space, two a paragraph.
     let help = ((info && info.description) || f.help || "").replace(/([^\n])\n(?!\n)/g, "$1 ");
-    if (/list|ints|map/.test(f.type) && !/comma/.test(help)) help += `\n${f.type === "map" ? "key=value, " : ""}separated by commas`;
+    if (/list|ints|map/.test(f.type) && !/comma/.test(help)) help += `${help ? "\n" : ""}${f.type === "map" ? "key=value, " : ""}separated by commas`;
     if (info && info.default !== undefined && info.default !== null && typeof info.default !== "object") {
       help += (help ? "\n" : "") + `Default: ${info.default}`;
       if (f.type === "text" || f.type === "number") input.placeholder = String(info.default);
@@ -885,8 +879,10 @@
       // Never overwrite what is being typed, or text the form refused.
       if (input === document.activeElement || localErrors.has(input.dataset.path)) continue;
       const v = getPath(spec, input.dataset.path);
-      if (input.dataset.kind === "checkbox") {
-        if (input.checked !== !!v) input.checked = !!v;
+      if (/checkbox|part/.test(input.dataset.kind)) {
+        // A part: on while the spec has it (null turns it off).
+        const on = input.dataset.kind === "part" ? v != null : !!v;
+        if (input.checked !== on) input.checked = on;
         continue;
       }
       const t = /list|ints/.test(input.dataset.kind) ? (Array.isArray(v) ? v.join(", ") : "")
@@ -972,6 +968,8 @@
     const k = input.dataset.kind;
     const raw = input.value;
     if (k === "checkbox") return { op: { set: input.checked } };
+    // On: the part as its defaults have it; off: null.
+    if (k === "part") return { op: input.checked ? "remove" : { set: null } };
     if (k === "select") return { op: raw === "" ? "remove" : { set: raw } };
     if (k === "list" || k === "ints") {
       const items = raw.split(",").map((x) => x.trim()).filter((x) => x !== "");
@@ -1048,11 +1046,11 @@
 
   form.addEventListener("input", (e) => {
     const t = e.target;
-    if (t.dataset && t.dataset.path && t.dataset.kind !== "select" && t.dataset.kind !== "checkbox") queueEdit(t);
+    if (t.dataset && t.dataset.path && !/select|checkbox|part/.test(t.dataset.kind)) queueEdit(t);
   });
   form.addEventListener("change", (e) => {
     const t = e.target;
-    if (t.dataset && t.dataset.path && (t.dataset.kind === "select" || t.dataset.kind === "checkbox")) queueEdit(t);
+    if (t.dataset && t.dataset.path && /select|checkbox|part/.test(t.dataset.kind)) queueEdit(t);
   });
 
   // Debounced work not yet started; flush() runs it at once and waits for the
