@@ -168,6 +168,12 @@ try {
     for (const k of keys) if (!(await field(`${p}[0].${k}`).count())) missing.push(`${p}[0].${k}`);
   }
   assert.deepEqual(missing, [], "parts of the spec without a form field");
+  // The version fields offer the catalog's versions (the CLI's supported list).
+  const read = await meaning(production);
+  for (const [p, want] of [["spec.kubernetes.version", read.spec.kubernetes.version], ["spec.istio.version", read.spec.istio.version], ["spec.containerd.version", read.spec.containerd.version]]) {
+    const offered = await field(p).evaluate((el) => [...el.list.options].map((o) => o.value));
+    assert.ok(offered.length > 1 && offered.includes(want), `${p} offers ${offered}`);
+  }
 
   const schemaEdits = [
     ["spec.kubernetes.certSANs", "api.site.example.internal, 10.0.0.9", ["spec.kubernetes.certSANs"]],

@@ -68,6 +68,20 @@ pub fn examples_json() -> String {
     serde_json::to_string(&list).expect("examples serialize")
 }
 
+/// The versions the catalog carries (those `meshbundle validate` knows), for
+/// the form's version fields, as JSON text: `[kubernetes, containerd,
+/// istio]`, each a list of versions.
+#[wasm_bindgen]
+pub fn versions_json() -> String {
+    let catalog = meshbundle_core::catalog::catalog();
+    let versions = [
+        catalog.kubernetes_versions(),
+        catalog.containerd_versions(),
+        catalog.istio_versions(),
+    ];
+    serde_json::to_string(&versions).unwrap_or_default()
+}
+
 #[derive(Serialize)]
 struct Validation<'a> {
     ok: bool,
@@ -329,6 +343,22 @@ impl Renderer {
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
+
+    /// The form's version choices are the catalog's.
+    #[test]
+    fn versions_are_the_catalogs() {
+        let v: Vec<Vec<String>> = serde_json::from_str(&versions_json()).unwrap();
+        let catalog = meshbundle_core::catalog::catalog();
+        assert_eq!(
+            v,
+            [
+                catalog.kubernetes_versions(),
+                catalog.containerd_versions(),
+                catalog.istio_versions()
+            ]
+        );
+        assert!(v.iter().all(|list| !list.is_empty()));
+    }
 
     /// The catalog's upstream copies, as the page loads them
     /// (`upstream/...` under `images/`).

@@ -313,7 +313,7 @@
     }
   }
   // The schema comes as text: JSON.parse builds the object faster than the module could.
-  const first = [fromWorker(() => workerStarted), fromWorker(() => api.examples()), fromWorker(() => api.schema())];
+  const first = [fromWorker(() => workerStarted), fromWorker(() => api.examples()), fromWorker(() => api.schema()), fromWorker(() => api.versions_json())];
   // The worker validates and renders the spec the page opens with as soon
   // as it has its module, while this thread builds the page: its
   // validation ({text, validation}) and render answer the first check of
@@ -322,8 +322,11 @@
   if (boot) boot.catch(() => {});
   // Whether the first check took the boot's validation and render.
   window.meshbundleTimings.boot = boot ? { validation: false, render: false } : null;
-  const [version, examples, schemaText] = await Promise.all(first);
+  const [version, examples, schemaText, versionsText] = await Promise.all(first);
   const schema = JSON.parse(schemaText);
+  // The catalog's versions, offered at the version fields.
+  const [k8s, containerd, istio] = JSON.parse(versionsText);
+  const versions = { "spec.kubernetes.version": k8s, "spec.containerd.version": containerd, "spec.istio.version": istio };
   // This script runs from the page's head, so that the worker starts before
   // the page is laid out: the form waits for the document.
   if (document.readyState === "loading") await new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve, { once: true }));
@@ -645,6 +648,13 @@
     input.id = id;
     input.dataset.path = f.path;
     input.dataset.kind = f.type;
+    if (versions[f.path]) {
+      const dl = document.createElement("datalist");
+      dl.id = id + "-versions";
+      for (const v of versions[f.path]) dl.append(new Option(v));
+      input.setAttribute("list", dl.id);
+      row.append(dl);
+    }
     const err = document.createElement("div");
     err.className = "field-error";
     err.id = id + "-error";
