@@ -153,12 +153,19 @@ try {
   await setYaml(production);
   await valid();
   const missing = [];
+  // The egress gateway refuses the ingress gateway's own parts (TLS, the
+  // redirect to HTTPS, routes): the form offers them for the ingress only.
+  const ingressOnly = /^spec\.istio\.egressGateway\.(tls|httpsRedirect|routes)\b/;
   for (const p of fields) {
-    if (/^(apiVersion|kind)$/.test(p)) continue;
+    if (/^(apiVersion|kind)$/.test(p) || ingressOnly.test(p)) continue;
     // The sysctls: one field per key, and one for them all (to add a key).
     if (!(await field(p).count())) missing.push(p);
   }
   for (const [p, keys] of tables) {
+    if (ingressOnly.test(p)) {
+      if (await page.locator(`button[data-table='${p}']`).count()) missing.push(p + " (offered, but refused)");
+      continue;
+    }
     if (p !== "spec.nodes" && !(await page.locator(`button[data-table='${p}']`).count())) missing.push(p + " (no Add)");
     if (!(await field(`${p}[0].${keys[0]}`).count())) {
       await page.click(`button[data-table='${p}']`);
@@ -194,14 +201,12 @@ try {
   // An optional part on by default is turned off (null) and on again.
   await setYaml(minimal);
   await valid();
-  // (The redirect to HTTPS needs TLS: off first.)
-  await field("spec.istio.ingressGateway.httpsRedirect").uncheck();
-  await page.waitForFunction(() => /httpsRedirect: false/.test(document.getElementById("yaml").value));
-  await idle();
+  // (The redirect to HTTPS needs TLS: it goes off with it.)
   await field("spec.istio.ingressGateway.tls").uncheck();
   await page.waitForFunction(() => /tls: null/.test(document.getElementById("yaml").value));
   await idle();
   await valid();
+  assert.ok(!(await field("spec.istio.ingressGateway.httpsRedirect").isChecked()), "the redirect is off");
   assert.deepEqual(differences(before, await meaning(await yaml())).sort(), ["spec.istio.ingressGateway.httpsRedirect", "spec.istio.ingressGateway.tls"]);
   assert.equal((await meaning(await yaml())).spec.istio.ingressGateway.tls, undefined, "TLS off");
   assert.ok(!(await field("spec.istio.ingressGateway.tls").isChecked()));
@@ -212,15 +217,39 @@ try {
   await page.waitForFunction(() => /httpsRedirect: true/.test(document.getElementById("yaml").value));
   await idle();
   assert.deepEqual(differences(before, await meaning(await yaml())), [], "TLS on again, as the defaults have it");
-  // A sysctl added through the field of them all: the others keep their defaults.
+  // A sysctl added through the field of them all, typed key by key (each
+  // pause an edit, and a new key a new field): the others keep their values,
+  // and what is typed stays where it is typed.
   await setYaml(minimal);
   await valid();
   const all = field("spec.tuning.sysctl");
-  await all.fill((await all.inputValue()) + ", net.ipv4.ip_forward=1");
-  await page.waitForFunction(() => /net\.ipv4\.ip_forward/.test(document.getElementById("yaml").value));
+  await all.click();
+  await page.keyboard.press("End");
+  await page.keyboard.type(", kernel.pid_max=65536", { delay: 200 });
+  await page.waitForFunction(() => /kernel\.pid_max: "?65536/.test(document.getElementById("yaml").value));
   await idle();
-  assert.deepEqual(differences(before, await meaning(await yaml())), ["spec.tuning.sysctl.net.ipv4.ip_forward"]);
-  await page.waitForSelector(`[data-path='spec.tuning.sysctl["net.ipv4.ip_forward"]']`);
+  assert.deepEqual(differences(before, await meaning(await yaml())), ["spec.tuning.sysctl.kernel.pid_max"]);
+  assert.equal((await meaning(await yaml())).spec.tuning.sysctl["kernel.pid_max"], "65536");
+  await page.waitForSelector(`[data-path='spec.tuning.sysctl["kernel.pid_max"]']`);
+  // A certificate keeps its lines.
+  const pem = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ1\nZ2V0IGEgcmVhbCBvbmU=\n-----END CERTIFICATE-----\n";
+  await setYaml(minimal);
+  await valid();
+  await field("spec.containerd.registryCA").fill(pem);
+  await page.waitForFunction(() => /END CERTIFICATE/.test(document.getElementById("yaml").value));
+  await idle();
+  assert.equal((await meaning(await yaml())).spec.containerd.registryCA, pem);
+  // A whole number refuses a fraction, a map a key given twice: at the
+  // field, the YAML as it was.
+  for (const [p, bad, says] of [["spec.trafficPolicy.connectionPool.http.maxRequestsPerConnection", "1.5", /`1\.5` is not a whole number/], ["spec.istio.istiod.env", "A=1, A=2", /`A` is given twice/]]) {
+    await setYaml(minimal);
+    await valid();
+    await field(p).fill(bad);
+    await page.waitForSelector("#preview.stale");
+    await idle();
+    assert.match(await page.textContent("#yaml-problems"), says);
+    assert.equal(await yaml(), minimal, `${p}: the YAML is kept`);
+  }
   // A rule added in the table of authorization rules, its ports as numbers.
   await setYaml(minimal);
   await valid();

@@ -442,12 +442,17 @@
     list(`spec.istio.${g}.hosts`, "Hosts", "comma-separated host names"),
     { type: "table", path: `spec.istio.${g}.service.ports`, label: `${label}: ports`, item: "port",
       fresh: (items) => ({ name: freshName("port", items, "name"), port: 8000 + items.length, targetPort: 8000 + items.length }) },
-    { path: `spec.istio.${g}.tls`, label: "TLS", type: "part" },
-    text(`spec.istio.${g}.tls.credentialName`, "TLS secret name"),
-    pick(`spec.istio.${g}.tls.minProtocolVersion`, "Minimum TLS version"),
-    bool(`spec.istio.${g}.httpsRedirect`, "Redirect HTTP to HTTPS"),
-    { type: "table", path: `spec.istio.${g}.routes`, label: `${label}: routes`, item: "route",
-      fresh: () => ({ host: (getPath(spec, `spec.istio.${g}.hosts`) || [])[0] || "app.example.internal", pathPrefix: "/", service: "app", namespace: "default", port: 8080 }) },
+  ];
+  // The ingress gateway's own (the egress gateway refuses them): TLS off
+  // turns the redirect to HTTPS off too, since it needs TLS.
+  const ingress = "spec.istio.ingressGateway";
+  const ingressOnly = [
+    { path: `${ingress}.tls`, label: "TLS", type: "part", off: `${ingress}.httpsRedirect` },
+    text(`${ingress}.tls.credentialName`, "TLS secret name"),
+    pick(`${ingress}.tls.minProtocolVersion`, "Minimum TLS version"),
+    bool(`${ingress}.httpsRedirect`, "Redirect HTTP to HTTPS"),
+    { type: "table", path: `${ingress}.routes`, label: "Ingress gateway: routes", item: "route",
+      fresh: () => ({ host: (getPath(spec, `${ingress}.hosts`) || [])[0] || "app.example.internal", pathPrefix: "/", service: "app", namespace: "default", port: 8080 }) },
   ];
   const sections = [
     { id: "cluster", title: "Cluster", fields: [
@@ -505,6 +510,7 @@
       pick("spec.loadBalancer.provider", "Load balancer for LoadBalancer services", "metallb: MetalLB in L2 mode with the pool below; existing: the site's own implementation"),
       list("spec.loadBalancer.addresses", "MetalLB address pool", "comma-separated CIDRs or first-last ranges inside the node network"),
       ...gw("ingressGateway", "Ingress gateway"),
+      ...ingressOnly,
       ...gw("egressGateway", "Egress gateway"),
     ]},
     { id: "security", title: "Security", fields: [
@@ -570,16 +576,18 @@
       const it = unwrap(n.items);
       return it.properties ? "table" : /integer|number/.test(it.type) ? "ints" : "list";
     }
-    return t === "object" ? (n.properties ? "object" : "map") : t === "boolean" ? "checkbox" : /integer|number/.test(t) ? "number" : t === "string" && !n.enum ? "text" : "select";
+    return t === "object" ? (n.properties ? "object" : "map") : t === "boolean" ? "checkbox" : /integer|number/.test(t) ? "number"
+      : t !== "string" || n.enum ? "select" : /^PEM\b/.test(n.description) ? "pem" : "text";
   }
   // A key's words: targetCPUUtilizationPercent -> target CPU utilization percent.
   const words = (k) => k.replace(/([a-z\d])([A-Z])|([A-Z])([A-Z][a-z]{2})/g, "$1$3 $2$4").split(/[ .]/)
-    .map((w) => (/^(cpu|ca|jwks|uri|url|hpa|http|tls)$/.test(w) ? w.toUpperCase() : /^[A-Z\d]+s?$/.test(w) ? w : w.toLowerCase())).join(" ");
+    .map((w) => (/^(cpu|ca|jwks|uri|url|hpa|http|tls|sha256)$/i.test(w) ? w.toUpperCase() : /^[A-Z\d]+s?$/.test(w) ? w : w.toLowerCase())).join(" ")
+    .replace(/\b(\w+) \1\b/g, "$1");
   const cap = (t) => t[0].toUpperCase() + t.slice(1);
   // Every other part of the spec gets a field from the schema (its key for a
   // label, its type for the input), after the field nearest to it: the form
   // edits all of the spec, and a part added to the spec needs no change here.
-  const handPaths = new Set(sections.flatMap((s) => s.fields || []).map((f) => f.path));
+  const handPaths = new Set([...sections.flatMap((s) => s.fields || []).map((f) => f.path), ...ingressOnly.map((f) => f.path.replace("ingress", "egress"))]);
   (function auto(n, path) {
     if (handPaths.has(path) || /^(apiVersion|kind|spec\.nodes)$/.test(path)) return;
     const kind = path ? kindOf(n) : "object";
@@ -638,6 +646,11 @@
         opt.textContent = o === "" ? "(default)" : o;
         input.append(opt);
       }
+    } else if (f.type === "pem") {
+      // A certificate: its lines kept.
+      input = document.createElement("textarea");
+      input.rows = 3;
+      input.spellcheck = false;
     } else {
       input = document.createElement("input");
       input.type = /checkbox|part/.test(f.type) ? "checkbox" : "text";
@@ -648,6 +661,7 @@
     input.id = id;
     input.dataset.path = f.path;
     input.dataset.kind = f.type;
+    if (f.off) input.dataset.off = f.off;
     if (versions[f.path]) {
       const dl = document.createElement("datalist");
       dl.id = id + "-versions";
@@ -992,7 +1006,9 @@
       for (const part of raw.split(",").map((x) => x.trim()).filter((x) => x !== "")) {
         const i = part.indexOf("=");
         if (i <= 0) return { error: `\`${part}\` is not key=value: write entries as key=value, separated by commas` };
-        m[part.slice(0, i).trim()] = part.slice(i + 1).trim();
+        const key = part.slice(0, i).trim();
+        if (key in m) return { error: `\`${key}\` is given twice: keep one` };
+        m[key] = part.slice(i + 1).trim();
       }
       return { op: Object.keys(m).length ? { set: m } : "remove" };
     }
@@ -1004,6 +1020,9 @@
       // reads 010 as 8), nothing a double cannot hold exactly.
       if (/^0\d/.test(t)) return { error: `\`${t}\` has a leading zero: write ${+t}; the spec keeps its value until then` };
       const n = Number(t);
+      if (t.includes(".") && /integer/.test((schemaAt(input.dataset.path.replace(/\[\d+\]/g, "[0]")) || { node: {} }).node.type)) {
+        return { error: `\`${t}\` is not a whole number: enter one such as 3; the spec keeps its value until then` };
+      }
       if (!Number.isSafeInteger(Math.trunc(n)) || (t.includes(".") && String(n) !== t.replace(/\.?0+$/, ""))) {
         return { error: `\`${t}\` has more digits than a spec number holds; the spec keeps its value until then` };
       }
@@ -1049,6 +1068,7 @@
     }
     if (localErrors.delete(path)) markLocal(path, "");
     pendingEdits.set(path, r.op);
+    if (input.dataset.off && !input.checked) pendingEdits.set(input.dataset.off, { set: false });
     clearTimeout(editTimer);
     editTimer = setTimeout(() => { editTimer = null; track(flushFormEdits()); }, 120);
     showBusy();
@@ -1628,12 +1648,16 @@
           const active = document.activeElement;
           const focused = active && active.dataset ? active.dataset.path : null;
           const caret = active && active.selectionEnd;
+          const typed = active && active.value;
           buildForm();
           // Fill the new fields before the focus returns (fillForm leaves
           // the focused field alone), the caret where it was.
           fillForm();
           const back = focused && fieldIds.get(focused) && $(fieldIds.get(focused));
           if (back) {
+            // The text being typed stays as typed (a map's keys are not
+            // put in order under the caret).
+            if (back.type === "text") back.value = typed;
             back.focus();
             if (back.type === "text" && caret != null) back.setSelectionRange(caret, caret);
           }
