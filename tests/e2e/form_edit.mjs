@@ -105,14 +105,14 @@ try {
   const replicas = "spec.istio.ingressGateway.replicas";
   await field(replicas).fill("4e");
   await page.waitForFunction((p) => document.querySelector(`[data-path='${p}']`).getAttribute("aria-invalid") === "true", replicas);
-  assert.match(await errorOf(replicas), /`4e` is not a number/);
+  assert.match(await errorOf(replicas), /`4e` is not a (whole )?number/);
   // Another edit lands after it: the replicas line is untouched meanwhile.
   await field("spec.istio.network").fill("network2");
   await waitYaml("network: network2");
   assert.equal(await field(replicas).inputValue(), "4e", "the text typed is kept");
   assert.deepEqual(changedLines(edited, await yaml()), [["    network: network1", "    network: network2"]]);
   await field(replicas).fill("-1");
-  await page.waitForFunction((p) => /not a number/.test(document.getElementById(document.querySelector(`[data-path='${p}']`).id + "-error").textContent), replicas);
+  await page.waitForFunction((p) => /not a (whole )?number/.test(document.getElementById(document.querySelector(`[data-path='${p}']`).id + "-error").textContent), replicas);
   await field(replicas).fill("3");
   await page.waitForFunction((p) => document.querySelector(`[data-path='${p}']`).getAttribute("aria-invalid") === null, replicas);
   assert.equal(await errorOf(replicas), "");

@@ -417,12 +417,12 @@
 
   // Sections follow the install: cluster, nodes, Istio, gateways, security,
   // observability, HA and traffic, tuning.
-  const text = (path, label, help) => ({ path, label, help, type: "text" });
-  const num = (path, label, help) => ({ path, label, help, type: "number" });
-  const bool = (path, label, help) => ({ path, label, help, type: "checkbox" });
+  const text = (path, label) => ({ path, label, type: "text" });
+  const num = (path, label) => ({ path, label, type: "number" });
+  const bool = (path, label) => ({ path, label, type: "checkbox" });
   // A choice: its values come from the schema.
-  const pick = (path, label, help) => ({ path, label, help, type: "select" });
-  const list = (path, label, help) => ({ path, label, help, type: "list" });
+  const pick = (path, label) => ({ path, label, type: "select" });
+  const list = (path, label) => ({ path, label, type: "list" });
   const gw = (g, label) => [
     bool(`spec.istio.${g}.enabled`, `${label}: enabled`),
     text(`spec.istio.${g}.name`, "Name"),
@@ -437,14 +437,15 @@
     text(`spec.istio.${g}.resources.limits.cpu`, "CPU limit"),
     text(`spec.istio.${g}.resources.limits.memory`, "Memory limit"),
     pick(`spec.istio.${g}.service.type`, "Service type"),
-    pick(`spec.istio.${g}.service.externalTrafficPolicy`, "External traffic policy", "Local keeps client addresses (LoadBalancer/NodePort only)"),
-    text(`spec.istio.${g}.service.loadBalancerIP`, "Load balancer address", "LoadBalancer only; with MetalLB, inside its pool"),
-    list(`spec.istio.${g}.hosts`, "Hosts", "comma-separated host names"),
+    pick(`spec.istio.${g}.service.externalTrafficPolicy`, "External traffic policy"),
+    text(`spec.istio.${g}.service.loadBalancerIP`, "Load balancer address"),
+    list(`spec.istio.${g}.hosts`, "Hosts"),
     { type: "table", path: `spec.istio.${g}.service.ports`, label: `${label}: ports`, item: "port",
       fresh: (items) => ({ name: freshName("port", items, "name"), port: 8000 + items.length, targetPort: 8000 + items.length }) },
   ];
   // The ingress gateway's own (the egress gateway refuses them): TLS off
-  // turns the redirect to HTTPS off too, since it needs TLS.
+  // turns the redirect to HTTPS off too, since it needs TLS (on turns it
+  // back to its default).
   const ingress = "spec.istio.ingressGateway";
   const ingressOnly = [
     { path: `${ingress}.tls`, label: "TLS", type: "part", off: `${ingress}.httpsRedirect` },
@@ -456,39 +457,39 @@
   ];
   const sections = [
     { id: "cluster", title: "Cluster", fields: [
-      text("metadata.name", "Site name", "RFC 1123 label"),
+      text("metadata.name", "Site name"),
       text("metadata.description", "Description"),
-      text("spec.timezone", "Time zone", "IANA name, e.g. Etc/UTC"),
-      list("spec.time.servers", "NTP servers", "comma-separated addresses or host names of the site's NTP servers, in order"),
-      text("spec.time.sourceNode", "Time source node", "the first control-plane node, to serve time to the others"),
-      bool("spec.time.waived", "Time sync waived", "only if the site keeps node clocks in step by its own means"),
-      list("spec.architectures", "Architectures", "amd64, arm64"),
+      text("spec.timezone", "Time zone"),
+      list("spec.time.servers", "NTP servers"),
+      text("spec.time.sourceNode", "Time source node"),
+      bool("spec.time.waived", "Time sync waived"),
+      list("spec.architectures", "Architectures"),
       text("spec.kubernetes.version", "Kubernetes version"),
-      pick("spec.kubernetes.kubeadmApi", "kubeadm config API", "empty: follows the version"),
-      text("spec.kubernetes.controlPlaneEndpoint", "API load balancer", "host:port"),
+      pick("spec.kubernetes.kubeadmApi", "kubeadm config API"),
+      text("spec.kubernetes.controlPlaneEndpoint", "API load balancer"),
       text("spec.kubernetes.podSubnet", "Pod network (CIDR)"),
       text("spec.kubernetes.serviceSubnet", "Service network (CIDR)"),
-      text("spec.kubernetes.nodeSubnet", "Node network (CIDR)", "optional"),
+      text("spec.kubernetes.nodeSubnet", "Node network (CIDR)"),
       text("spec.kubernetes.clusterDomain", "Cluster domain"),
       pick("spec.kubernetes.cni", "Pod network add-on"),
       pick("spec.kubernetes.proxyMode", "kube-proxy mode"),
       text("spec.containerd.version", "containerd version"),
-      bool("spec.supportPolicy.allowUnsupportedVersions", "Allow unsupported versions", "turns version-matrix errors into warnings the README records; needs a reason"),
-      text("spec.supportPolicy.reason", "Why unsupported versions", "required with the box above: why, and who decided"),
-      text("spec.registry", "Site registry", "host:port of the registry at the site"),
+      bool("spec.supportPolicy.allowUnsupportedVersions", "Allow unsupported versions"),
+      text("spec.supportPolicy.reason", "Why unsupported versions"),
+      text("spec.registry", "Site registry"),
       bool("spec.containerd.registryPlainHttp", "Registry without TLS"),
     ]},
     { id: "nodes", title: "Nodes", nodes: true },
     { id: "istio", title: "Istio", fields: [
       text("spec.istio.version", "Istio version"),
-      text("spec.istio.revision", "Revision", "empty: the version with dashes"),
+      text("spec.istio.revision", "Revision"),
       text("spec.istio.meshID", "Mesh ID"),
-      text("spec.istio.clusterName", "Cluster name", "empty: the site name"),
+      text("spec.istio.clusterName", "Cluster name"),
       text("spec.istio.network", "Network"),
-      list("spec.istio.namespaces", "Mesh namespaces", "comma-separated; route backends are added"),
-      text("spec.istio.upgrade.stableTag", "Stable revision tag", "the mesh namespaces' istio.io/rev label"),
+      list("spec.istio.namespaces", "Mesh namespaces"),
+      text("spec.istio.upgrade.stableTag", "Stable revision tag"),
       text("spec.istio.upgrade.canaryTag", "Canary revision tag"),
-      list("spec.istio.upgrade.canaryNamespaces", "Canary namespaces", "comma-separated mesh namespaces moved first in an upgrade"),
+      list("spec.istio.upgrade.canaryNamespaces", "Canary namespaces"),
       pick("spec.istio.outboundTrafficPolicy", "Outbound traffic"),
       bool("spec.istio.accessLogging", "Access logs"),
       num("spec.istio.istiod.replicas", "istiod replicas"),
@@ -507,8 +508,8 @@
       pick("spec.istio.proxy.logLevel", "Sidecar log level"),
     ]},
     { id: "gateways", title: "Gateways", fields: [
-      pick("spec.loadBalancer.provider", "Load balancer for LoadBalancer services", "metallb: MetalLB in L2 mode with the pool below; existing: the site's own implementation"),
-      list("spec.loadBalancer.addresses", "MetalLB address pool", "comma-separated CIDRs or first-last ranges inside the node network"),
+      pick("spec.loadBalancer.provider", "Load balancer for LoadBalancer services"),
+      list("spec.loadBalancer.addresses", "MetalLB address pool"),
       ...gw("ingressGateway", "Ingress gateway"),
       ...ingressOnly,
       ...gw("egressGateway", "Egress gateway"),
@@ -516,7 +517,7 @@
     { id: "security", title: "Security", fields: [
       pick("spec.security.mtls.mode", "mTLS"),
       bool("spec.security.authorization.defaultDeny", "Deny by default"),
-      list("spec.security.authorization.ingressClientCIDRs", "Ingress client networks", "comma-separated CIDRs"),
+      list("spec.security.authorization.ingressClientCIDRs", "Ingress client networks"),
       bool("spec.security.jwt.required", "Require a JWT at the ingress"),
       { type: "table", path: "spec.security.jwt.issuers", label: "JWT issuers", item: "issuer",
         fresh: () => ({ issuer: "https://idp.example.internal", jwks: '{"keys": []}' }) },
@@ -531,23 +532,23 @@
       bool("spec.observability.addons.jaeger", "Jaeger"),
       bool("spec.observability.addons.kiali", "Kiali"),
       bool("spec.observability.metricsServer.enabled", "metrics-server (resource metrics for the HPAs and kubectl top)"),
-      num("spec.observability.metricsServer.replicas", "metrics-server replicas", "one per node; empty: 2 where two nodes run workloads"),
+      num("spec.observability.metricsServer.replicas", "metrics-server replicas"),
       bool("spec.observability.prometheusOperator", "prometheus-operator runs here (alerts also as PrometheusRule)"),
       num("spec.observability.alerts.p99LatencyMs", "Alert: p99 latency (ms)"),
       num("spec.observability.alerts.errorRatePercent", "Alert: 5xx rate (%)"),
       num("spec.observability.alerts.certExpiryDays", "Alert: certificate expiry (days)"),
       num("spec.observability.alerts.resourceUsagePercent", "Alert: resource use (%)"),
       bool("spec.observability.alertmanager.enabled", "Alertmanager (delivers the alerts; needs Prometheus)"),
-      num("spec.observability.alertmanager.replicas", "Alertmanager replicas", "2 or 3 share silences and notify once"),
-      text("spec.observability.alertmanager.receivers.email.smarthost", "Alerts by email: SMTP relay", "host:port"),
+      num("spec.observability.alertmanager.replicas", "Alertmanager replicas"),
+      text("spec.observability.alertmanager.receivers.email.smarthost", "Alerts by email: SMTP relay"),
       text("spec.observability.alertmanager.receivers.email.from", "Alerts by email: from"),
-      list("spec.observability.alertmanager.receivers.email.to", "Alerts by email: to", "comma-separated addresses"),
+      list("spec.observability.alertmanager.receivers.email.to", "Alerts by email: to"),
       bool("spec.observability.alertmanager.receivers.email.requireTLS", "Alerts by email: require TLS"),
-      text("spec.observability.alertmanager.receivers.email.authUsername", "Alerts by email: relay login", "password in the secrets file (alertmanager.smtpPassword)"),
-      text("spec.observability.alertmanager.receivers.webhook.url", "Alerts by webhook: URL", "https://host[:port]/path"),
-      bool("spec.observability.alertmanager.receivers.webhook.bearerToken", "Alerts by webhook: bearer token", "from the secrets file (alertmanager.webhookBearerToken)"),
+      text("spec.observability.alertmanager.receivers.email.authUsername", "Alerts by email: relay login"),
+      text("spec.observability.alertmanager.receivers.webhook.url", "Alerts by webhook: URL"),
+      bool("spec.observability.alertmanager.receivers.webhook.bearerToken", "Alerts by webhook: bearer token"),
       bool("spec.observability.alertmanager.receivers.none", "No receiver: alerts only in Alertmanager's UI"),
-      text("spec.observability.alertmanager.storage.storageClassName", "Alertmanager storage class", "empty: emptyDir"),
+      text("spec.observability.alertmanager.storage.storageClassName", "Alertmanager storage class"),
       text("spec.observability.alertmanager.storage.size", "Alertmanager volume size"),
     ]},
     { id: "ha", title: "HA and traffic", fields: [
@@ -563,7 +564,7 @@
       num("spec.trafficPolicy.outlierDetection.maxEjectionPercent", "Max ejected %"),
     ]},
     { id: "tuning", title: "Tuning", sysctl: true, fields: [
-      { ...text("spec.tuning.sysctl", "All sysctls", "each as key=value, separated by commas; a key added here gets a field above"), type: "map" },
+      { ...text("spec.tuning.sysctl", "All sysctls"), type: "map" },
     ]},
     { id: "more", title: "Images and files", fields: [] },
   ];
@@ -625,8 +626,8 @@
   const fieldIds = new Map(); // path -> input id
   let idSeq = 0;
 
-  // A field's help and allowed values come from the schema; the hand-written
-  // text is only for fields the schema does not describe.
+  // A field's help and allowed values come from the schema (the form says
+  // only how to write a list or a map).
   function fieldRow(f) {
     if (f.type === "table") return objectTable(f);
     const id = "f" + idSeq++;
@@ -673,7 +674,7 @@
     err.className = "field-error";
     err.id = id + "-error";
     // Doc comments wrap at 100 columns: one newline is a space, two a paragraph.
-    let help = ((info && info.description) || f.help || "").replace(/([^\n])\n(?!\n)/g, "$1 ");
+    let help = ((info && info.description) || "").replace(/([^\n])\n(?!\n)/g, "$1 ");
     if (/list|ints|map/.test(f.type) && !/comma/.test(help)) help += `${help ? "\n" : ""}${f.type === "map" ? "key=value, " : ""}separated by commas`;
     if (info && info.default !== undefined && info.default !== null && typeof info.default !== "object") {
       help += (help ? "\n" : "") + `Default: ${info.default}`;
@@ -1015,14 +1016,13 @@
     if (k === "number") {
       const t = raw.trim();
       if (t === "") return { op: "remove" };
-      if (!/^\d+(\.\d+)?$/.test(t)) return { error: `\`${t}\` is not a number of 0 or more: enter one such as 3; the spec keeps its value until then` };
+      // A field the schema says is an integer takes no fraction.
+      const whole = /integer/.test((schemaAt(input.dataset.path.replace(/\[\d+\]/g, "[0]")) || { node: {} }).node.type);
+      if (!(whole ? /^\d+$/ : /^\d+(\.\d+)?$/).test(t)) return { error: `\`${t}\` is not a ${whole ? "whole number" : "number of 0 or more"}: enter one such as 3; the spec keeps its value until then` };
       // The number written is the one typed: no leading zero (YAML 1.1
       // reads 010 as 8), nothing a double cannot hold exactly.
       if (/^0\d/.test(t)) return { error: `\`${t}\` has a leading zero: write ${+t}; the spec keeps its value until then` };
       const n = Number(t);
-      if (t.includes(".") && /integer/.test((schemaAt(input.dataset.path.replace(/\[\d+\]/g, "[0]")) || { node: {} }).node.type)) {
-        return { error: `\`${t}\` is not a whole number: enter one such as 3; the spec keeps its value until then` };
-      }
       if (!Number.isSafeInteger(Math.trunc(n)) || (t.includes(".") && String(n) !== t.replace(/\.?0+$/, ""))) {
         return { error: `\`${t}\` has more digits than a spec number holds; the spec keeps its value until then` };
       }
@@ -1068,7 +1068,8 @@
     }
     if (localErrors.delete(path)) markLocal(path, "");
     pendingEdits.set(path, r.op);
-    if (input.dataset.off && !input.checked) pendingEdits.set(input.dataset.off, { set: false });
+    // (Off turns what needs the part off; on, back to its default.)
+    if (input.dataset.off) pendingEdits.set(input.dataset.off, input.checked ? "remove" : { set: false });
     clearTimeout(editTimer);
     editTimer = setTimeout(() => { editTimer = null; track(flushFormEdits()); }, 120);
     showBusy();
@@ -1076,11 +1077,19 @@
 
   form.addEventListener("input", (e) => {
     const t = e.target;
-    if (t.dataset && t.dataset.path && !/select|checkbox|part/.test(t.dataset.kind)) queueEdit(t);
+    // A field emptied to type another value keeps its key where it is: it
+    // goes back to its default only if left empty (change).
+    if (t.dataset && t.dataset.path && !/select|checkbox|part/.test(t.dataset.kind)) {
+      if (t.value !== "") queueEdit(t);
+      else if (localErrors.delete(t.dataset.path)) {
+        markLocal(t.dataset.path, "");
+        track(check());
+      }
+    }
   });
   form.addEventListener("change", (e) => {
     const t = e.target;
-    if (t.dataset && t.dataset.path && /select|checkbox|part/.test(t.dataset.kind)) queueEdit(t);
+    if (t.dataset && t.dataset.path && (/select|checkbox|part/.test(t.dataset.kind) || t.value === "")) queueEdit(t);
   });
 
   // Debounced work not yet started; flush() runs it at once and waits for the

@@ -433,13 +433,15 @@ fn check_registry(site: &Site, d: &mut Diagnostics) {
             );
         }
     }
+    // Each certificate read (a bundle may hold several): containerd finds
+    // out only when a pull fails at the site.
     if let Some(ca) = &spec.containerd.registry_ca
-        && !(ca.contains("-----BEGIN CERTIFICATE-----") && ca.contains("-----END CERTIFICATE-----"))
+        && let Err(e) = crate::pki::cert::from_pem_chain(ca)
     {
         d.error(
             Code::Registry,
             "spec.containerd.registryCA",
-            "this is not a PEM certificate",
+            format!("not a PEM certificate: {}", crate::error_text(&e)),
             "paste the CA certificate, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE-----",
         );
     }
