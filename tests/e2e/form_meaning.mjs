@@ -250,6 +250,8 @@ try {
   await page.waitForFunction(() => /END CERTIFICATE/.test(document.getElementById("yaml").value));
   await idle();
   assert.equal((await meaning(await yaml())).spec.containerd.registryCA, pem);
+  // Written as the certificate reads: a literal block, a line of the YAML for each of its lines.
+  assert.ok((await yaml()).includes("registryCA: |\n" + pem.trimEnd().split("\n").map((l) => "      " + l).join("\n") + "\n"), await yaml());
   // A whole number refuses a fraction, a map a key given twice: at the
   // field, the YAML as it was.
   for (const [p, bad, says] of [["spec.trafficPolicy.connectionPool.http.maxRequestsPerConnection", "1.5", /`1\.5` is not a whole number/], ["spec.istio.istiod.env", "A=1, A=2", /`A` is given twice/]]) {

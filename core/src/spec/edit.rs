@@ -83,16 +83,21 @@ pub fn edit(text: &str, path: &str, op: &EditOp) -> Result<String, EditError> {
     if !apply(&mut expected, &segs, op, path)? {
         return Ok(text.to_string());
     }
-    let doc = Doc::parse(text).map_err(|m| err(path, m, ""))?;
-    let out = doc.edit(&segs, op, path)?;
-    match super::load::yaml_to_json(&out) {
-        Ok((after, _)) if after == expected => Ok(out),
-        _ => Err(err(
-            path,
-            "this field cannot be edited without changing other parts of the document (it is an alias, shares an anchored value, or is written in a form the editor does not rewrite)",
-            "edit the YAML text by hand",
-        )),
+    let mut doc = Doc::parse(text).map_err(|m| err(path, m, ""))?;
+    // A text of several lines goes in a literal block (`|`) where one can
+    // stand; should that not read back as the same document, in quotes.
+    for literal in [true, false] {
+        doc.literal = literal;
+        let out = doc.edit(&segs, op, path)?;
+        if matches!(super::load::yaml_to_json(&out), Ok((after, _)) if after == expected) {
+            return Ok(out);
+        }
     }
+    Err(err(
+        path,
+        "this field cannot be edited without changing other parts of the document (it is an alias, shares an anchored value, or is written in a form the editor does not rewrite)",
+        "edit the YAML text by hand",
+    ))
 }
 
 // ------------------------------------------------------------ paths
@@ -320,6 +325,8 @@ struct Doc<'a> {
     step: usize,
     seq_step: usize,
     nl: &'static str,
+    /// Whether a text of several lines may be written as a literal block.
+    literal: bool,
 }
 
 impl<'a> Doc<'a> {
@@ -358,6 +365,7 @@ impl<'a> Doc<'a> {
             step: 2,
             seq_step: 2,
             nl: if text.contains("\r\n") { "\r\n" } else { "\n" },
+            literal: true,
         };
         let (step, seq_step) = doc.indents();
         doc.step = step.unwrap_or(2);
@@ -518,6 +526,9 @@ impl<'a> Doc<'a> {
     /// The value of a key written after its `:` at indentation `indent`:
     /// ` scalar`, ` {flow}`, or a block on the following lines.
     fn after_colon(&self, v: &Value, indent: usize, style: Option<ScalarStyle>) -> String {
+        if let Some(block) = self.literal_of(v, style, indent + self.step) {
+            return format!(" {block}");
+        }
         if is_block(v) {
             let ind = if v.is_array() {
                 indent + self.seq_step
@@ -528,6 +539,41 @@ impl<'a> Doc<'a> {
         } else {
             format!(" {}", flow(v, style, false))
         }
+    }
+
+    /// `v` as a literal block scalar whose lines are indented by `indent`:
+    /// its header (`|`, `|-` or `|+`) and its lines, each after a line
+    /// break. Only for a text of several lines, when the value it replaces
+    /// was not in quotes (those are kept), and when the block reads back as
+    /// exactly that text: no control character but the line breaks, no line
+    /// ending in a space, and a first line that does not start with one.
+    fn literal_of(&self, v: &Value, style: Option<ScalarStyle>, indent: usize) -> Option<String> {
+        let Value::String(s) = v else { return None };
+        let body = s.trim_end_matches('\n');
+        let first = body.split('\n').find(|l| !l.is_empty())?;
+        if !self.literal
+            || !s.contains('\n')
+            || matches!(style, Some(ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted))
+            || first.starts_with(' ')
+            || body.split('\n').any(|l| l.ends_with(' '))
+            || s.chars().any(|c| c != '\n' && (c.is_control() || matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}')))
+        {
+            return None;
+        }
+        let breaks = s.len() - body.len();
+        let mut out = String::from(["|-", "|", "|+"][breaks.min(2)]);
+        for l in body.split('\n') {
+            out.push_str(self.nl);
+            if !l.is_empty() {
+                out.extend(std::iter::repeat_n(' ', indent));
+                out.push_str(l);
+            }
+        }
+        // Kept (`|+`): each line break after the first is an empty line.
+        for _ in 1..breaks {
+            out.push_str(self.nl);
+        }
+        Some(out)
     }
 
     /// Lines of a non-empty mapping or list written as a block at `ind`.
@@ -546,6 +592,8 @@ impl<'a> Doc<'a> {
                             ind + self.step
                         };
                         out.extend(self.block(x, sub));
+                    } else if let Some(block) = self.literal_of(x, None, ind + self.step) {
+                        out.push(format!("{pad}{key}: {block}"));
                     } else {
                         out.push(format!("{pad}{key}: {}", flow(x, None, false)));
                     }
@@ -574,12 +622,24 @@ impl<'a> Doc<'a> {
             Kind::Scalar { style, .. } => Some(*style),
             _ => None,
         };
+        let value_end = match place {
+            Place::Value { colon, .. } if node.is_empty_scalar() => Some(colon + 1),
+            Place::Value { .. } => Some(node.end),
+            _ => None,
+        };
+        // A literal block replaces the value only where nothing (no comment)
+        // follows it on its line.
+        let as_literal = !in_flow
+            && !node.flow()
+            && value_end.is_some_and(|end| self.text[end..self.line_end(end)].trim().is_empty())
+            && self.literal_of(v, style, 0).is_some();
         if in_flow
             || node.flow()
             || (matches!(node.kind, Kind::Scalar { .. })
                 && !node.is_block_scalar()
                 && !node.is_empty_scalar()
-                && !is_block(v))
+                && !is_block(v)
+                && !as_literal)
         {
             // In place, in flow form.
             if matches!(node.kind, Kind::Alias) {

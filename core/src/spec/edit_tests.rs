@@ -112,8 +112,9 @@ fn strings_that_read_as_other_types_are_quoted() {
             .find(|l| l.trim_start().starts_with("description:"))
             .expect("line");
         let written = line.trim_start().trim_start_matches("description:").trim();
+        // A text of several lines may be a literal block instead.
         assert!(
-            written.starts_with('"') || written.starts_with('\''),
+            written.starts_with('"') || written.starts_with('\'') || (s.contains('\n') && written.starts_with('|')),
             "{s:?} is written unquoted: {written}"
         );
     }
@@ -294,6 +295,45 @@ fn block_scalars_and_crlf() {
 }
 
 #[test]
+fn texts_of_several_lines_are_written_as_literal_blocks() {
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----\n";
+    // A new key, at the mapping's indentation plus its step.
+    let text = "spec:\n  cluster:\n    name: a # the name\n";
+    let out = set(text, "spec.cluster.registryCA", json!(pem));
+    assert_eq!(
+        out,
+        "spec:\n  cluster:\n    name: a # the name\n    registryCA: |\n      -----BEGIN CERTIFICATE-----\n      MIIBszCCAVmgAwIBAgIU\n      -----END CERTIFICATE-----\n"
+    );
+    // Replacing it keeps the block; a value after it stays as it was.
+    let text = "a: |\n  old\n  text\nb: 1\n";
+    assert_eq!(set(text, "a", json!("new\ntext\n")), "a: |\n  new\n  text\nb: 1\n");
+    // A plain value, and an empty one, become a block.
+    assert_eq!(set("a: x\nb: 1\n", "a", json!("p\nq")), "a: |-\n  p\n  q\nb: 1\n");
+    assert_eq!(set("a:\nb: 1\n", "a", json!("p\n\n")), "a: |+\n  p\n\nb: 1\n");
+    // Inside a new mapping, and with lines more indented and empty.
+    assert_eq!(
+        set("a: 1\n", "b.c", json!("x\n\n  y\n")),
+        "a: 1\nb:\n  c: |\n    x\n\n      y\n"
+    );
+    // Line breaks of the document (CRLF) are kept.
+    assert_eq!(set("a: 1\r\n", "b", json!("p\nq\n")), "a: 1\r\nb: |\r\n  p\r\n  q\r\n");
+    // In quotes where a block would not read back the same, where the value
+    // had quotes, where a comment follows it, and in flow style.
+    for (text, v, want) in [
+        ("a: 1\n", "p \nq", "a: \"p \\nq\"\n"),
+        ("a: 1\n", " p\nq", "a: \" p\\nq\"\n"),
+        ("a: 1\n", "p\tq\nr", "a: \"p\\tq\\nr\"\n"),
+        ("a: 1\n", "\n\n", "a: \"\\n\\n\"\n"),
+        ("a: \"x\"\n", "p\nq", "a: \"p\\nq\"\n"),
+        ("a: x # c\n", "p\nq", "a: \"p\\nq\" # c\n"),
+        ("a: {b: x}\n", "p\nq", "a: {b: \"p\\nq\"}\n"),
+    ] {
+        let path = if text.contains('{') { "a.b" } else { "a" };
+        assert_eq!(set(text, path, json!(v)), want, "{text:?} {v:?}");
+    }
+}
+
+#[test]
 fn edits_that_would_change_other_fields_are_refused() {
     let text = "a: &x 1\nb: *x\n";
     let e = edit(text, "a", &EditOp::Set(json!(2))).unwrap_err();
@@ -383,6 +423,8 @@ fn value() -> impl Strategy<Value = Value> {
         "ü",
         "10.0.0.99",
         "plain text",
+        "-----BEGIN X-----\nAB\n-----END X-----\n",
+        "p\n\n  q\n\n",
     ])
     .prop_map(|s| json!(s));
     prop_oneof![
@@ -436,7 +478,8 @@ proptest! {
         let (mut s, mut m, mut l) = (vec![], vec![], vec![]);
         paths(&json_of(text), String::new(), &mut s, &mut m, &mut l);
         let path = pick.get(&s);
-        let one_line = !is_block(&v);
+        // A text of several lines may become a literal block (`|`).
+        let one_line = !is_block(&v) && !v.as_str().is_some_and(|s| s.contains('\n'));
         let op = EditOp::Set(v);
         if one_line {
             check(text, path, &op, |o, n| o.len() == 1 && n.len() == 1)?;
