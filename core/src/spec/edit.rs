@@ -556,7 +556,8 @@ impl<'a> Doc<'a> {
             || matches!(style, Some(ScalarStyle::SingleQuoted | ScalarStyle::DoubleQuoted))
             || first.starts_with(' ')
             || body.split('\n').any(|l| l.ends_with(' '))
-            || s.chars().any(|c| c != '\n' && (c.is_control() || matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}')))
+            || s.chars()
+                .any(|c| c != '\n' && (c.is_control() || matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}')))
         {
             return None;
         }
