@@ -2000,7 +2000,7 @@
     download("meshbundle.yaml", yamlText, "application/yaml");
   });
   $("download-schema").addEventListener("click", () => {
-    download("meshbundle.schema.json", JSON.stringify(schema, null, 2) + "\n", "application/schema+json");
+    download("meshbundle.schema.json", schemaText, "application/schema+json");
   });
   $("download-tar").addEventListener("click", async () => {
     await flush();
