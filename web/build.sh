@@ -52,13 +52,18 @@ if [[ "${1:-}" != "--page" ]]; then
 
   wasm=$pkg.tmp/meshbundle_wasm_bg.wasm
   if [[ -x web/node_modules/.bin/wasm-opt ]]; then
-    # Passes that shrink the module without making it compress worse.
-    web/node_modules/.bin/wasm-opt --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
-      --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
-      --strip-debug --strip-producers --duplicate-function-elimination --merge-similar-functions \
-      --simplify-locals --coalesce-locals --reorder-locals --vacuum --code-folding --merge-blocks \
-      --remove-unused-brs --precompute "$wasm" -o "$wasm.opt"
-    mv "$wasm.opt" "$wasm"
+    # Passes that shrink the module without making it compress worse (no
+    # inlining: that makes it smaller but compress worse), in two rounds: the
+    # second finds more after the first (about 3 KB packed in all).
+    for round in 1 2; do
+      web/node_modules/.bin/wasm-opt --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+        --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
+        --strip-debug --strip-producers --duplicate-function-elimination --merge-similar-functions \
+        --optimize-instructions --remove-unused-module-elements --rse \
+        --simplify-locals --coalesce-locals --reorder-locals --vacuum --code-folding --merge-blocks \
+        --remove-unused-brs --precompute "$wasm" -o "$wasm.opt"
+      mv "$wasm.opt" "$wasm"
+    done
     # The decoder: fast, and without what the compiler leaves of unused code.
     web/node_modules/.bin/wasm-opt --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
       --enable-nontrapping-float-to-int -O3 --strip-debug --strip-producers \
