@@ -214,6 +214,19 @@ try {
   await page.waitForFunction(() => !/tls: null|httpsRedirect/.test(document.getElementById("yaml").value));
   await idle();
   assert.deepEqual(differences(before, await meaning(await yaml())), [], "TLS on again, and the redirect, as the defaults have them");
+  // What it held comes back with it: its own secret, TLS 1.3, and no redirect.
+  const tlsHeld = minimal.replace("spec:\n", "spec:\n  istio:\n    ingressGateway:\n      httpsRedirect: false\n      tls:\n        credentialName: shop-tls\n        minProtocolVersion: TLSV1_3\n");
+  await setYaml(tlsHeld);
+  await valid();
+  await field("spec.istio.ingressGateway.tls").uncheck();
+  await page.waitForFunction(() => /tls: null/.test(document.getElementById("yaml").value));
+  await idle();
+  await field("spec.istio.ingressGateway.tls").check();
+  await page.waitForFunction(() => /shop-tls/.test(document.getElementById("yaml").value));
+  await idle();
+  await valid();
+  assert.deepEqual(differences(await meaning(tlsHeld), await meaning(await yaml())), [], "TLS off and on again: as it was");
+  assert.ok(!(await yaml()).includes("ingress-tls"), "no default written");
   // A field emptied to type another value keeps its key where it was.
   await setYaml(production);
   await valid();

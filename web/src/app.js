@@ -988,13 +988,40 @@
     form.dataset.readonly = broken ? "true" : "false";
   }
 
+  // A part turned off, and what needs it, keep what they held (as read, with
+  // defaults), so that turning the part on again brings it back; what
+  // equals its default is left out, as the YAML had it.
+  const parked = new Map();
+  function park(path, to = null) {
+    const v = getPath(spec, path);
+    // (The spec read leaves out a switch that is off.)
+    const d = schemaAt(path);
+    parked.set(path, v === undefined && d && d.node.type === "boolean" ? false : v);
+    return { set: to };
+  }
+  function unpark(path) {
+    let v = parked.get(path);
+    parked.delete(path);
+    const same = (p, x) => {
+      const d = schemaAt(p);
+      return JSON.stringify(d && d.default) === JSON.stringify(x);
+    };
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      v = Object.fromEntries(Object.entries(v).filter(([k, x]) => !same(`${path}.${k}`, x)));
+      if (!Object.keys(v).length) v = null;
+    }
+    // (A redirect that was on is the default with TLS on.)
+    return v == null || v === true || same(path, v) ? "remove" : { set: v };
+  }
+
   // The edit a field's text asks for, or what is wrong with the text.
   function opFor(input) {
     const k = input.dataset.kind;
     const raw = input.value;
     if (k === "checkbox") return { op: { set: input.checked } };
-    // On: the part as its defaults have it; off: null.
-    if (k === "part") return { op: input.checked ? "remove" : { set: null } };
+    // Off: null; on: what it held when turned off in this visit (or its
+    // defaults).
+    if (k === "part") return { op: input.checked ? unpark(input.dataset.path) : park(input.dataset.path) };
     if (k === "select") return { op: raw === "" ? "remove" : { set: raw } };
     if (k === "list" || k === "ints") {
       const items = raw.split(",").map((x) => x.trim()).filter((x) => x !== "");
@@ -1068,8 +1095,9 @@
     }
     if (localErrors.delete(path)) markLocal(path, "");
     pendingEdits.set(path, r.op);
-    // (Off turns what needs the part off; on, back to its default.)
-    if (input.dataset.off) pendingEdits.set(input.dataset.off, input.checked ? "remove" : { set: false });
+    // (Off turns what needs the part off; on, back to what it was.)
+    const off = input.dataset.off;
+    if (off) pendingEdits.set(off, input.checked ? unpark(off) : park(off, false));
     clearTimeout(editTimer);
     editTimer = setTimeout(() => { editTimer = null; track(flushFormEdits()); }, 120);
     showBusy();
