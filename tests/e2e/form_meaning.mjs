@@ -357,6 +357,18 @@ try {
   await page.waitForTimeout(400);
   await idle();
   assert.equal((await names()).length, n0 - 1, "one node removed");
+  // The table lost its last row and shows the nodes as they are now: each
+  // row the node at its place (those after the one removed moved up), and
+  // a field of the last row edits the last node.
+  const shown = await page.$$eval("table.nodes tbody tr", (rows) => rows.map((r) => r.querySelector("[data-path$='.name']").value));
+  assert.deepEqual(shown, (await meaning(await yaml())).spec.nodes.map((n) => n.name), "each row shows its node");
+  const count = shown.length;
+  const lastName = field(`spec.nodes[${count - 1}].name`);
+  await lastName.fill("renamed-last");
+  await page.waitForFunction(() => /- name: renamed-last/.test(document.getElementById("yaml").value));
+  await idle();
+  assert.equal((await meaning(await yaml())).spec.nodes.at(-1).name, "renamed-last");
+  assert.equal(await page.locator(`[data-path='spec.nodes[${count}].name']`).count(), 0, "no row for a node that is gone");
 
   step("Add node proposes a free name and an address no part of the spec uses");
   await setYaml(production);

@@ -787,6 +787,88 @@
     return { name: node.name, address: node.address, role: node.role, zone: node.zone };
   }
 
+  // A row of the nodes table: the fields of node I (spec.nodes[I]).
+  function nodeRow(i, roles) {
+    const tr = document.createElement("tr");
+    for (const [key, kind, title] of [["name", "text", "Name"], ["address", "text", "Address"], ["role", "select", "Role"], ["zone", "text", "Zone"], ["labels", "map", "Labels"]]) {
+      const td = document.createElement("td");
+      td.dataset.label = title;
+      const path = `spec.nodes[${i}].${key}`;
+      let input;
+      if (kind === "select") {
+        input = document.createElement("select");
+        for (const o of roles) {
+          const opt = document.createElement("option");
+          opt.value = o;
+          opt.textContent = o;
+          input.append(opt);
+        }
+      } else {
+        input = document.createElement("input");
+        input.type = "text";
+      }
+      const id = "f" + idSeq++;
+      input.id = id;
+      input.dataset.path = path;
+      input.dataset.kind = kind;
+      input.setAttribute("aria-label", `Node ${i + 1} ${key}`);
+      const err = document.createElement("span");
+      err.className = "field-error";
+      err.id = id + "-error";
+      input.setAttribute("aria-describedby", err.id);
+      td.append(input, err);
+      tr.append(td);
+      fieldIds.set(path, id);
+    }
+    const td = document.createElement("td");
+    td.dataset.label = "";
+    const rm = document.createElement("button");
+    rm.type = "button";
+    rm.textContent = "Remove";
+    rm.className = "remove-node";
+    rm.setAttribute("aria-label", `Remove node ${i + 1}`);
+    rm.addEventListener("click", async () => {
+      // Once: a second click before the table is rebuilt (a double-click)
+      // would remove the node that took this one's place.
+      if (rm.dataset.removing) return;
+      rm.dataset.removing = "true";
+      await flushFormEdits();
+      await formEdits([[`spec.nodes[${i}]`, "remove"]]);
+      delete rm.dataset.removing;
+      // Focus the row that took its place, else the one before, else Add node.
+      const buttons = form.querySelectorAll("table.nodes .remove-node");
+      (buttons[Math.min(i, buttons.length - 1)] || $("add-node")).focus();
+    });
+    td.append(rm);
+    tr.append(td);
+    return tr;
+  }
+
+  // Rows added or removed at the end of the nodes table until it has one
+  // for each node, rather than the form built again (at 2,000 nodes that
+  // blocked the page for a second): rows keep their index, and the form is
+  // filled from the spec after (a node removed in the middle: the rows
+  // after it show the nodes that moved up).
+  function resizeNodes(n) {
+    const body = form.querySelector("table.nodes tbody");
+    const rows = body.rows;
+    for (let i = rows.length - 1; i >= n; i--) {
+      for (const input of rows[i].querySelectorAll("[data-path]")) {
+        fieldIds.delete(input.dataset.path);
+        shownInvalid.delete(input);
+        shownErrors.delete($(input.id + "-error"));
+      }
+      rows[i].remove();
+    }
+    const roles = (schemaAt("spec.nodes[0].role") || {}).values || ["control-plane", "worker"];
+    const frag = document.createDocumentFragment();
+    for (let i = rows.length; i < n; i++) frag.append(nodeRow(i, roles));
+    body.append(frag);
+    builtShape = shapeOf(spec);
+    filledNodes = null;
+    formFields = otherFields = null;
+  }
+
   function nodesTable() {
     const wrap = document.createElement("div");
     const table = document.createElement("table");
@@ -796,61 +878,7 @@
     const nodes = (spec && spec.spec && Array.isArray(spec.spec.nodes) && spec.spec.nodes) || [];
     const roles = (schemaAt("spec.nodes[0].role") || {}).values || ["control-plane", "worker"];
     const frag = document.createDocumentFragment();
-    nodes.forEach((n, i) => {
-      const tr = document.createElement("tr");
-      for (const [key, kind, title] of [["name", "text", "Name"], ["address", "text", "Address"], ["role", "select", "Role"], ["zone", "text", "Zone"], ["labels", "map", "Labels"]]) {
-        const td = document.createElement("td");
-        td.dataset.label = title;
-        const path = `spec.nodes[${i}].${key}`;
-        let input;
-        if (kind === "select") {
-          input = document.createElement("select");
-          for (const o of roles) {
-            const opt = document.createElement("option");
-            opt.value = o;
-            opt.textContent = o;
-            input.append(opt);
-          }
-        } else {
-          input = document.createElement("input");
-          input.type = "text";
-        }
-        const id = "f" + idSeq++;
-        input.id = id;
-        input.dataset.path = path;
-        input.dataset.kind = kind;
-        input.setAttribute("aria-label", `Node ${i + 1} ${key}`);
-        const err = document.createElement("span");
-        err.className = "field-error";
-        err.id = id + "-error";
-        input.setAttribute("aria-describedby", err.id);
-        td.append(input, err);
-        tr.append(td);
-        fieldIds.set(path, id);
-      }
-      const td = document.createElement("td");
-      td.dataset.label = "";
-      const rm = document.createElement("button");
-      rm.type = "button";
-      rm.textContent = "Remove";
-      rm.className = "remove-node";
-      rm.setAttribute("aria-label", `Remove node ${i + 1}`);
-      rm.addEventListener("click", async () => {
-        // Once: a second click before the table is rebuilt (a double-click)
-        // would remove the node that took this one's place.
-        if (rm.dataset.removing) return;
-        rm.dataset.removing = "true";
-        await flushFormEdits();
-        await formEdits([[`spec.nodes[${i}]`, "remove"]]);
-        delete rm.dataset.removing;
-        // Focus the row that took its place, else the one before, else Add node.
-        const buttons = form.querySelectorAll("table.nodes .remove-node");
-        (buttons[Math.min(i, buttons.length - 1)] || $("add-node")).focus();
-      });
-      td.append(rm);
-      tr.append(td);
-      frag.append(tr);
-    });
+    nodes.forEach((n, i) => frag.append(nodeRow(i, roles)));
     body.append(frag);
     table.append(body);
     const add = document.createElement("button");
@@ -1679,7 +1707,18 @@
       setBroken(broken);
       if (v.spec) spec = v.spec;
       if (spec && !broken) {
-        if (shapeOf(spec) !== builtShape) {
+        const [nodesNow, ...restNow] = JSON.parse(shapeOf(spec) || "[0]");
+        const [, ...restBuilt] = JSON.parse(builtShape || "[0]");
+        if (shapeOf(spec) !== builtShape && JSON.stringify(restNow) === JSON.stringify(restBuilt) && form.querySelector("table.nodes tbody")) {
+          for (const p of [...localErrors.keys()]) {
+            if (/^spec\.nodes\[/.test(p)) {
+              localErrors.delete(p);
+              markLocal(p, "");
+            }
+          }
+          resizeNodes(nodesNow);
+          fillForm();
+        } else if (shapeOf(spec) !== builtShape) {
           // Text refused in an item of a list that changed is of no item now.
           for (const p of [...localErrors.keys()]) if (/\[\d+\]/.test(p)) localErrors.delete(p);
           const active = document.activeElement;
