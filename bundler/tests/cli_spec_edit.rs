@@ -186,3 +186,85 @@ fn a_bad_edit_leaves_the_file_and_names_the_field() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("--string"));
 }
+
+/// A certificate given as text (`--string "$(cat ca.crt)"`, which drops the
+/// last line break) is written as a literal block, a line of YAML for each
+/// of its lines, and the spec reads it back whole: validate accepts it, and
+/// the render writes it as containerd's registry CA, which openssl reads.
+#[test]
+fn a_certificate_is_written_as_a_literal_block() {
+    let (dir, file) = site();
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ])
+        .args([
+            "-keyout",
+            "ca.key",
+            "-subj",
+            "/CN=registry-ca",
+            "-days",
+            "1",
+            "-out",
+            "ca.crt",
+        ])
+        .current_dir(dir.path())
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(status.success());
+    let pem = std::fs::read_to_string(dir.path().join("ca.crt")).unwrap();
+    let before = std::fs::read_to_string(&file).unwrap();
+    let o = meshbundle(
+        dir.path(),
+        &["spec", "set", "spec.containerd.registryCA", "--string", pem.trim_end()],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = std::fs::read_to_string(&file).unwrap();
+    let (old, new) = changed(&before, &out);
+    assert!(old.is_empty(), "only lines added: {old:?}");
+    let block: Vec<String> = pem.lines().map(|l| format!("      {l}")).collect();
+    assert_eq!(
+        new[new.len() - block.len() - 1].trim_start(),
+        "registryCA: |-",
+        "{new:?}"
+    );
+    assert_eq!(new[new.len() - block.len()..], block[..], "{new:?}");
+    let o = meshbundle(dir.path(), &["validate", "meshbundle.yaml"]);
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    let o = meshbundle(dir.path(), &["render", "-o", "out", "meshbundle.yaml"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let written = walk(&dir.path().join("out"))
+        .into_iter()
+        .find(|p| std::fs::read_to_string(p).is_ok_and(|t| t == pem.trim_end() || t.trim_end() == pem.trim_end()))
+        .expect("the render writes the registry CA");
+    let read = Command::new("openssl")
+        .args(["x509", "-noout", "-subject", "-in"])
+        .arg(&written)
+        .output()
+        .expect("run openssl");
+    assert!(
+        read.status.success() && text(&read.stdout).contains("registry-ca"),
+        "{}",
+        text(&read.stderr)
+    );
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

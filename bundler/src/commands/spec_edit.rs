@@ -37,7 +37,9 @@ pub enum SpecCommand {
 pub struct SetArgs {
     /// The field path, as validate prints it: spec.nodes[2].address, spec.tuning.sysctl["vm.max_map_count"].
     pub path: String,
-    /// The new value, read as YAML (see --string).
+    /// The new value, read as YAML (see --string). It may start with `-`
+    /// (a negative number, a PEM certificate).
+    #[arg(allow_hyphen_values = true)]
     pub value: String,
     /// Take VALUE as text, whatever it looks like.
     #[arg(long)]
