@@ -123,7 +123,7 @@ pub enum Command {
         help_template = examples!("  meshbundle upgrade plan --from site.mbundle meshbundle.yaml\n  meshbundle upgrade plan --from site.mbundle meshbundle.yaml --format json | jq .steps")
     )]
     Upgrade(UpgradeCommand),
-    #[command(subcommand, about = "Edit one field of a spec file in place, keeping its comments, order and quoting.", help_template = examples!("  meshbundle spec set spec.nodes[2].address 10.0.0.14\n  meshbundle spec insert spec.istio.ingressGateway.hosts[1] api.example.internal -f site.yaml\n  meshbundle spec remove spec.nodes[5]"))]
+    #[command(subcommand, about = "Edit one field of a spec file in place, keeping its comments, order and quoting.", help_template = examples!("  meshbundle spec set spec.nodes[2].address 10.0.0.14\n  meshbundle spec insert spec.istio.ingressGateway.hosts[1] api.example.internal -f site.yaml\n  meshbundle spec remove spec.nodes[5]\n  meshbundle spec rename spec.nodes[0].labels.rack row"))]
     Spec(crate::commands::spec_edit::SpecCommand),
 
     /// Make an ed25519 key pair for signing bundles, and print its fingerprint.

@@ -1,4 +1,4 @@
-//! `meshbundle spec set|insert|remove` as a user runs them: the file keeps
+//! `meshbundle spec set|insert|remove|rename` as a user runs them: the file keeps
 //! every line but the one edited, its comments and its mode; a bad edit
 //! leaves the file as it was and names the field.
 
@@ -267,4 +267,50 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// `spec rename` changes the one line that holds the key: its value and
+/// comment stay, and so does its place; a name already taken is refused.
+#[test]
+fn rename_keeps_the_value_comment_and_place() {
+    let (dir, file) = site();
+    let commented = PRODUCTION.replace(
+        "      net.core.somaxconn: \"32768\"",
+        "      net.core.somaxconn: \"32768\" # listen queue",
+    );
+    std::fs::write(&file, &commented).unwrap();
+    let o = meshbundle(
+        dir.path(),
+        &[
+            "spec",
+            "rename",
+            "spec.tuning.sysctl[\"net.core.somaxconn\"]",
+            "net.ipv4.tcp_fin_timeout",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(
+        changed(&commented, &out),
+        (
+            vec!["      net.core.somaxconn: \"32768\" # listen queue".to_string()],
+            vec!["      net.ipv4.tcp_fin_timeout: \"32768\" # listen queue".to_string()]
+        )
+    );
+    let o = meshbundle(
+        dir.path(),
+        &[
+            "spec",
+            "rename",
+            "spec.tuning.sysctl[\"net.ipv4.tcp_fin_timeout\"]",
+            "vm.max_map_count",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("already a key"), "{}", text(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        out,
+        "the file is left as it was"
+    );
 }

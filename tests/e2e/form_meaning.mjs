@@ -435,6 +435,16 @@ try {
   const withExtra = await yaml();
   assert.match(withExtra, /# primary/);
   assert.match(withExtra, /# more below/);
+  // A key renamed in a map stays where it was, with its value and comment.
+  const sysctls = field("spec.tuning.sysctl");
+  await setYaml(production.replace('      net.core.somaxconn: "32768"', '      net.core.somaxconn: "32768" # listen queue'));
+  await valid();
+  await idle();
+  await sysctls.fill((await sysctls.inputValue()).replace("net.core.somaxconn=", "net.ipv4.tcp_fin_timeout="));
+  await page.waitForFunction(() => /tcp_fin_timeout/.test(document.getElementById("yaml").value));
+  await idle();
+  assert.match(await yaml(), /      net\.core\.netdev_max_backlog: "16384"\n      net\.ipv4\.tcp_fin_timeout: "32768" # listen queue\n/);
+  assert.ok(!(await yaml()).includes("somaxconn"));
 
   step("Start from replaces the text, and one click brings it back");
   const mine = (await yaml()) + "# mine\n";

@@ -1356,8 +1356,19 @@
     if (want && typeof want === "object" && !Array.isArray(want) && now && typeof now === "object" && !Array.isArray(now)) {
       const key = (k) => `${path}[${JSON.stringify(k)}]`;
       const out = [];
-      for (const k of Object.keys(now)) if (!(k in want)) out.push([key(k), "remove"]);
-      for (const [k, v] of Object.entries(want)) if (!same(now[k], v)) out.push([key(k), { set: v }]);
+      // A key gone and a new one in its turn: the key renamed, in its place.
+      const fresh = Object.keys(want).filter((k) => !(k in now));
+      const was = {};
+      for (const k of Object.keys(now)) {
+        if (k in want) continue;
+        const to = fresh.shift();
+        if (to === undefined) out.push([key(k), "remove"]);
+        else {
+          out.push([key(k), { rename: to }]);
+          was[to] = k;
+        }
+      }
+      for (const [k, v] of Object.entries(want)) if (!same(now[k in was ? was[k] : k], v)) out.push([key(k), { set: v }]);
       return out;
     }
     return null;

@@ -1,4 +1,4 @@
-//! `meshbundle spec set|insert|remove`: edit one field of a spec file in
+//! `meshbundle spec set|insert|remove|rename`: edit one field of a spec file in
 //! place. The change is made on the text (core's `spec::edit`, the function
 //! the configurator's form uses), so comments, key order, quoting and the
 //! defaults left out stay as they were; the file is replaced atomically,
@@ -31,6 +31,11 @@ pub enum SpecCommand {
     /// Remove a key or a list item.
     #[command(help_template = examples!("  meshbundle spec remove spec.nodes[5]\n  meshbundle spec remove spec.istio.ingressGateway.hpa -f site.yaml"))]
     Remove(RemoveArgs),
+    /// Give a key of a mapping another name; its value, comments and place stay.
+    #[command(
+        help_template = examples!("  meshbundle spec rename 'spec.tuning.sysctl[\"net.core.somaxconn\"]' net.ipv4.tcp_fin_timeout\n  meshbundle spec rename spec.nodes[0].labels.rack row -f site.yaml")
+    )]
+    Rename(RenameArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -58,6 +63,17 @@ pub struct RemoveArgs {
     pub file: PathBuf,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct RenameArgs {
+    /// The field path of the key to rename.
+    pub path: String,
+    /// Its new name.
+    pub to: String,
+    /// The spec file to edit in place; `-` reads standard input and writes the result to standard output.
+    #[arg(short = 'f', long = "file", default_value = "meshbundle.yaml")]
+    pub file: PathBuf,
+}
+
 pub fn run(c: SpecCommand) -> Result<ExitCode> {
     match c {
         SpecCommand::Set(a) => {
@@ -69,6 +85,7 @@ pub fn run(c: SpecCommand) -> Result<ExitCode> {
             apply(&a.file, &a.path, &EditOp::Insert(v))
         }
         SpecCommand::Remove(a) => apply(&a.file, &a.path, &EditOp::Remove),
+        SpecCommand::Rename(a) => apply(&a.file, &a.path, &EditOp::Rename(a.to)),
     }
 }
 
@@ -121,6 +138,7 @@ fn apply(file: &Path, path: &str, op: &EditOp) -> Result<ExitCode> {
         EditOp::Set(_) => "set",
         EditOp::Insert(_) => "inserted",
         EditOp::Remove => "removed",
+        EditOp::Rename(_) => "renamed",
     };
     if out == text {
         eprintln!("{shown}: {path} unchanged");

@@ -175,7 +175,7 @@ pub fn prepare(cli: &mut Cli) -> Result<()> {
             }
         }
         // `init -o -` and `man -o -` print; `schema` and `completions` always do.
-        // `spec set|insert|remove -f -` edits standard input to standard output itself.
+        // `spec set|insert|remove|rename -f -` edits standard input to standard output itself.
         Command::Init(_)
         | Command::Schema(_)
         | Command::Completions(_)

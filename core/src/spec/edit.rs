@@ -36,6 +36,9 @@ pub enum EditOp {
     /// Remove a key from its mapping, or an item from its list. Removing a
     /// key that is not there changes nothing.
     Remove,
+    /// Give a key of a mapping this name: its value, its comments and its
+    /// place stay.
+    Rename(String),
 }
 
 /// An edit that cannot be made: which field, what is wrong, what to do.
@@ -167,7 +170,7 @@ fn apply(root: &mut Value, segs: &[Seg], op: &EditOp, path: &str) -> Result<bool
     let (last, parents) = segs.split_last().expect("non-empty path");
     let mut v = root;
     for (n, seg) in parents.iter().enumerate() {
-        if matches!(op, EditOp::Remove) {
+        if matches!(op, EditOp::Remove | EditOp::Rename(_)) {
             let next = match (seg, &mut *v) {
                 (Seg::Key(k), Value::Object(m)) => m.get_mut(k),
                 (Seg::Index(i), Value::Array(a)) => a.get_mut(*i),
@@ -175,7 +178,7 @@ fn apply(root: &mut Value, segs: &[Seg], op: &EditOp, path: &str) -> Result<bool
             };
             match next {
                 Some(x) => v = x,
-                None if matches!(last, Seg::Key(_)) => return Ok(false),
+                None if matches!((last, op), (Seg::Key(_), EditOp::Remove)) => return Ok(false),
                 None => return Err(err(path, format!("{} does not exist", show(&segs[..=n])), "")),
             }
             continue;
@@ -247,6 +250,25 @@ fn apply(root: &mut Value, segs: &[Seg], op: &EditOp, path: &str) -> Result<bool
             (Seg::Index(i), Value::Array(a)) => return Err(no_item(path, parents, *i, a.len())),
             _ => return Err(err(path, format!("{} is not a list or mapping", show(parents)), "")),
         },
+        EditOp::Rename(to) => {
+            let (Seg::Key(k), Value::Object(m)) = (last, v) else {
+                return Err(err(path, "only a key of a mapping can be renamed", ""));
+            };
+            if k == to {
+                return Ok(false);
+            }
+            if m.contains_key(to) {
+                return Err(err(
+                    path,
+                    format!("`{to}` is already a key of {}", show(parents)),
+                    "remove it first, or choose another name",
+                ));
+            }
+            let Some(x) = m.shift_remove(k) else {
+                return Err(err(path, format!("{path} does not exist"), ""));
+            };
+            m.insert(to.clone(), x);
+        }
     }
     Ok(true)
 }
@@ -511,6 +533,27 @@ impl<'a> Doc<'a> {
                     return Err(err(path, format!("{} does not exist", show(&segs[..=depth])), ""));
                 }
                 self.remove(chain[n - 1].0, &segs[n - 1], path)
+            }
+            EditOp::Rename(to) => {
+                if depth < n {
+                    return Err(err(path, format!("{path} does not exist"), ""));
+                }
+                let (parent, _, in_flow) = chain[n - 1];
+                let key = match (&parent.kind, &segs[n - 1]) {
+                    (Kind::Map { entries, .. }, Seg::Key(k)) => entries.iter().find_map(|(key, _)| match &key.kind {
+                        Kind::Scalar { value, style } if value == k => Some((key, *style)),
+                        _ => None,
+                    }),
+                    _ => None,
+                };
+                let Some((key, style)) = key else {
+                    return Err(err(path, format!("{path} does not exist"), ""));
+                };
+                Ok(self.splice(
+                    key.start,
+                    key.end,
+                    &scalar_text(to, Some(style), in_flow || parent.flow()),
+                ))
             }
         }
     }

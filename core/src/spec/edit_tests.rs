@@ -334,6 +334,37 @@ fn texts_of_several_lines_are_written_as_literal_blocks() {
 }
 
 #[test]
+fn a_key_renamed_keeps_its_value_comments_and_place() {
+    let r = |text: &str, path: &str, to: &str| edit(text, path, &EditOp::Rename(to.into()));
+    let text = "sysctl:\n  # first\n  vm.a: \"1\" # one\n  vm.b: 2\n";
+    assert_eq!(
+        r(text, "sysctl[\"vm.a\"]", "kernel.x").unwrap(),
+        "sysctl:\n  # first\n  kernel.x: \"1\" # one\n  vm.b: 2\n"
+    );
+    // Quoted as it must be to read back as the same key; flow style kept.
+    assert_eq!(r("a: {b: 1, c: 2}\n", "a.b", "yes").unwrap(), "a: {\"yes\": 1, c: 2}\n");
+    assert_eq!(
+        r("l:\n  - k: 1\n    j: 2\n", "l[0].k", "m").unwrap(),
+        "l:\n  - m: 1\n    j: 2\n"
+    );
+    // The same name changes nothing; a name taken, a key or mapping that is
+    // not there, and a list item are refused with the path.
+    assert_eq!(r(text, "sysctl[\"vm.a\"]", "vm.a").unwrap(), text);
+    assert!(
+        r(text, "sysctl[\"vm.a\"]", "vm.b")
+            .unwrap_err()
+            .to_string()
+            .contains("already a key")
+    );
+    for path in ["sysctl.nope", "nope.x", "l[0]"] {
+        let e = r("sysctl:\n  vm.a: 1\nl: [1]\n", path, "z").unwrap_err();
+        assert_eq!(e.path, path);
+    }
+    let op: EditOp = serde_json::from_str(r#"{"rename": "k"}"#).unwrap();
+    assert_eq!(op, EditOp::Rename("k".into()));
+}
+
+#[test]
 fn edits_that_would_change_other_fields_are_refused() {
     let text = "a: &x 1\nb: *x\n";
     let e = edit(text, "a", &EditOp::Set(json!(2))).unwrap_err();
@@ -520,6 +551,17 @@ proptest! {
         let all: Vec<String> = s.iter().chain(&m).chain(l.iter().map(|(p, _)| p)).filter(|p| !p.ends_with(']') && !p.is_empty()).cloned().collect();
         let path = pick.get(&all);
         check(text, path, &EditOp::Remove, |o, n| n.is_empty() || (n.len() == 1 && !o.is_empty()))?;
+    }
+
+    /// Renaming any key changes the one line that holds it.
+    #[test]
+    fn key_rename_changes_only_its_line(text in examples(), pick in any::<prop::sample::Index>(), to in "[a-z][a-zA-Z0-9.]{0,8}") {
+        let (mut s, mut m, mut l) = (vec![], vec![], vec![]);
+        paths(&json_of(text), String::new(), &mut s, &mut m, &mut l);
+        let all: Vec<String> = s.iter().chain(&m).chain(l.iter().map(|(p, _)| p)).filter(|p| !p.ends_with(']') && !p.is_empty()).cloned().collect();
+        let path = pick.get(&all);
+        // A name no key has (a key is words of letters).
+        check(text, path, &EditOp::Rename(format!("{to}-9")), |o, n| o.len() == 1 && n.len() == 1)?;
     }
 
     /// Any edit of any text never panics: it succeeds or says why.
