@@ -55,7 +55,7 @@ if [[ "${1:-}" != "--page" ]]; then
     # Passes that shrink the module without making it compress worse (no
     # inlining: that makes it smaller but compress worse), in two rounds: the
     # second finds more after the first (about 3 KB packed in all).
-    for round in 1 2; do
+    for _ in 1 2; do
       web/node_modules/.bin/wasm-opt --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
         --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
         --strip-debug --strip-producers --duplicate-function-elimination --merge-similar-functions \
