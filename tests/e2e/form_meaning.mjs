@@ -380,6 +380,15 @@ try {
   await idle();
   const added = (await yaml()).match(/- name: worker-4\n\s+address: ([\d.]+)/);
   assert.ok(added && !used.has(added[1]), `a free address (${added && added[1]})`);
+  // The file list, changed in place by the node's files, is the render's.
+  const listed = () => page.$$eval("#tree button", (bs) => bs.map((b) => b.dataset.file));
+  const rendered = async () => (await page.evaluate((t) => window.meshbundleApi.render_summary(t, null, null), await yaml())).files.map((f) => f.path);
+  assert.deepEqual(await listed(), await rendered(), "the list after Add node");
+  assert.ok((await listed()).some((p) => p.includes("worker-4")), "with the new node's files");
+  await page.click("table.nodes tbody tr:last-child .remove-node");
+  await page.waitForFunction(() => !/- name: worker-4/.test(document.getElementById("yaml").value));
+  await idle();
+  assert.deepEqual(await listed(), await rendered(), "the list after Remove");
 
   step("out-of-date files are neither copied nor downloaded");
   await setYaml(production);

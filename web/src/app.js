@@ -1934,19 +1934,29 @@
   function treeLabel(f) {
     return `${f.changed ? "● " : ""}${f.path}  (${f.mode.toString(8)}, ${f.size} B)`;
   }
+  // The file list made to hold R's files: the items of the paths before and
+  // after those that changed stay as they are (at 2,000 nodes the list has
+  // thousands of files, and a node added changes a few).
   function buildTree(r) {
     const tree = $("tree");
-    tree.textContent = "";
+    const items = [...tree.children];
+    const had = items.map((li) => li.firstChild.dataset.file);
+    const paths = r.files.map((f) => f.path);
+    let pre = 0;
+    while (pre < had.length && pre < paths.length && had[pre] === paths[pre]) pre++;
+    let post = 0;
+    while (post < had.length - pre && post < paths.length - pre && had[had.length - 1 - post] === paths[paths.length - 1 - post]) post++;
+    for (const li of items.slice(pre, had.length - post)) li.remove();
     const frag = document.createDocumentFragment();
-    for (const f of r.files) {
+    for (const path of paths.slice(pre, paths.length - post)) {
       const li = document.createElement("li");
       const b = document.createElement("button");
       b.type = "button";
-      b.dataset.file = f.path;
+      b.dataset.file = path;
       li.append(b);
       frag.append(li);
     }
-    tree.append(frag);
+    tree.insertBefore(frag, post ? items[had.length - post] : null);
     updateTree(r);
   }
   function updateTree(r) {
@@ -1956,8 +1966,11 @@
       const label = treeLabel(f);
       if (b.textContent !== label) b.textContent = label;
       b.classList.toggle("changed", f.changed);
-      if (f.path === selected) b.setAttribute("aria-current", "true");
-      else b.removeAttribute("aria-current");
+      const current = f.path === selected;
+      if (current !== b.hasAttribute("aria-current")) {
+        if (current) b.setAttribute("aria-current", "true");
+        else b.removeAttribute("aria-current");
+      }
     });
   }
   $("tree").addEventListener("click", (e) => {
