@@ -698,7 +698,7 @@
   function buildForm() {
     builtShape = shapeOf(spec);
     filledNodes = null;
-    formFields = otherFields = null;
+    otherFields = nodeFields = null;
     brokenKey = undefined;
     form.textContent = "";
     fieldIds.clear();
@@ -862,11 +862,20 @@
     }
     const roles = (schemaAt("spec.nodes[0].role") || {}).values || ["control-plane", "worker"];
     const frag = document.createDocumentFragment();
-    for (let i = rows.length; i < n; i++) frag.append(nodeRow(i, roles));
+    const added = [];
+    for (let i = rows.length; i < n; i++) {
+      const row = nodeRow(i, roles);
+      added.push([...row.querySelectorAll("[data-path]")]);
+      frag.append(row);
+    }
     body.append(frag);
     builtShape = shapeOf(spec);
-    filledNodes = null;
-    formFields = otherFields = null;
+    // The rows kept show what they showed; the rows added are filled.
+    if (filledNodes) filledNodes.length = Math.min(filledNodes.length, n);
+    if (nodeFields) {
+      nodeFields.length = Math.min(nodeFields.length, n);
+      nodeFields.push(...added);
+    }
   }
 
   function nodesTable() {
@@ -914,37 +923,57 @@
     return wrap;
   }
 
-  // The nodes the nodes table was last filled from: a large site has
-  // thousands of node fields, and a form edit elsewhere leaves them alone.
+  // Each node (its JSON) the nodes table's rows were last filled from, by
+  // row, or null: a large site has thousands of node fields, and an edit
+  // elsewhere, Add node or an edit of one node leaves the other rows alone.
   let filledNodes = null;
-  // The form's fields, and those outside the nodes table (found once per build).
-  let formFields = null;
+  // The form's fields outside the nodes table, and those of each row of the
+  // nodes table (found once per build; rows added or removed change them).
   let otherFields = null;
+  let nodeFields = null;
   function fillForm() {
-    const nodesNow = JSON.stringify(spec && spec.spec && spec.spec.nodes);
-    if (!formFields) {
-      formFields = [...form.querySelectorAll("[data-path]")];
-      otherFields = formFields.filter((f) => !f.closest("table.nodes"));
+    const nodes = spec && spec.spec && Array.isArray(spec.spec.nodes) ? spec.spec.nodes : [];
+    const nodesNow = nodes.map((n) => JSON.stringify(n));
+    if (!otherFields) {
+      const body = form.querySelector("table.nodes tbody");
+      nodeFields = body ? [...body.rows].map((row) => [...row.querySelectorAll("[data-path]")]) : [];
+      const inRows = new Set(nodeFields.flat());
+      otherFields = [...form.querySelectorAll("[data-path]")].filter((f) => !inRows.has(f));
     }
-    const fields = nodesNow === filledNodes && !localErrors.size ? otherFields : formFields;
-    filledNodes = nodesNow;
-    for (const input of fields) {
-      // Never overwrite what is being typed, or text the form refused.
-      if (input === document.activeElement || localErrors.has(input.dataset.path)) continue;
-      const v = getPath(spec, input.dataset.path);
-      if (/checkbox|part/.test(input.dataset.kind)) {
-        // A part: on while the spec has it (null turns it off).
-        const on = input.dataset.kind === "part" ? v != null : !!v;
-        if (input.checked !== on) input.checked = on;
-        continue;
+    for (const input of otherFields) fillField(input);
+    // A row is filled when its node changed; a row with a field left as it
+    // was (being typed in, or text the form refused) is filled again next time.
+    const filled = [];
+    nodeFields.forEach((row, i) => {
+      if (filledNodes && filledNodes[i] === nodesNow[i]) {
+        filled[i] = nodesNow[i];
+        return;
       }
-      const t = /list|ints/.test(input.dataset.kind) ? (Array.isArray(v) ? v.join(", ") : "")
-        : input.dataset.kind === "map" ? (v && typeof v === "object" ? Object.entries(v).map(([k, x]) => `${k}=${x}`).join(", ") : "")
-        : v == null ? "" : String(v);
-      // Only what changed: a large site has thousands of fields, and every
-      // form edit is checked (and the form filled) again.
-      if (input.value !== t) input.value = t;
+      let whole = true;
+      for (const input of row) if (!fillField(input)) whole = false;
+      filled[i] = whole ? nodesNow[i] : null;
+    });
+    filledNodes = filled;
+  }
+
+  // Shows the spec's value in one field, unless it is being typed in or
+  // holds text the form refused: then false.
+  function fillField(input) {
+    if (input === document.activeElement || localErrors.has(input.dataset.path)) return false;
+    const v = getPath(spec, input.dataset.path);
+    if (/checkbox|part/.test(input.dataset.kind)) {
+      // A part: on while the spec has it (null turns it off).
+      const on = input.dataset.kind === "part" ? v != null : !!v;
+      if (input.checked !== on) input.checked = on;
+      return true;
     }
+    const t = /list|ints/.test(input.dataset.kind) ? (Array.isArray(v) ? v.join(", ") : "")
+      : input.dataset.kind === "map" ? (v && typeof v === "object" ? Object.entries(v).map(([k, x]) => `${k}=${x}`).join(", ") : "")
+      : v == null ? "" : String(v);
+    // Only what changed: a large site has thousands of fields, and every
+    // form edit is checked (and the form filled) again.
+    if (input.value !== t) input.value = t;
+    return true;
   }
 
   // ------------------------------------------------------------ sync, validate, render
@@ -1937,17 +1966,22 @@
   // The file list made to hold R's files: the items of the paths before and
   // after those that changed stay as they are (at 2,000 nodes the list has
   // thousands of files, and a node added changes a few).
+  // What each item of the file list shows, in order: {path, label, changed,
+  // current}. The list is compared with this rather than read back (at
+  // 2,000 nodes it has thousands of items, and reading each at every render
+  // took tens of milliseconds).
+  let listed = [];
   function buildTree(r) {
     const tree = $("tree");
     const items = [...tree.children];
-    const had = items.map((li) => li.firstChild.dataset.file);
     const paths = r.files.map((f) => f.path);
     let pre = 0;
-    while (pre < had.length && pre < paths.length && had[pre] === paths[pre]) pre++;
+    while (pre < listed.length && pre < paths.length && listed[pre].path === paths[pre]) pre++;
     let post = 0;
-    while (post < had.length - pre && post < paths.length - pre && had[had.length - 1 - post] === paths[paths.length - 1 - post]) post++;
-    for (const li of items.slice(pre, had.length - post)) li.remove();
+    while (post < listed.length - pre && post < paths.length - pre && listed[listed.length - 1 - post].path === paths[paths.length - 1 - post]) post++;
+    for (const li of items.slice(pre, listed.length - post)) li.remove();
     const frag = document.createDocumentFragment();
+    const made = [];
     for (const path of paths.slice(pre, paths.length - post)) {
       const li = document.createElement("li");
       const b = document.createElement("button");
@@ -1955,30 +1989,36 @@
       b.dataset.file = path;
       li.append(b);
       frag.append(li);
+      made.push({ path, label: null, changed: false, current: false });
     }
-    tree.insertBefore(frag, post ? items[had.length - post] : null);
+    tree.insertBefore(frag, post ? items[listed.length - post] : null);
+    listed = [...listed.slice(0, pre), ...made, ...listed.slice(listed.length - post)];
     updateTree(r);
   }
+  // Each item shows its file's label, mark and whether it is the current one;
+  // only the items that change are touched.
   function updateTree(r) {
-    const buttons = $("tree").querySelectorAll("button");
+    const tree = $("tree");
     r.files.forEach((f, i) => {
-      const b = buttons[i];
+      const was = listed[i];
       const label = treeLabel(f);
-      if (b.textContent !== label) b.textContent = label;
-      b.classList.toggle("changed", f.changed);
       const current = f.path === selected;
-      if (current !== b.hasAttribute("aria-current")) {
+      if (was.label === label && was.changed === f.changed && was.current === current) return;
+      const b = tree.children[i].firstChild;
+      if (was.label !== label) b.textContent = label;
+      if (was.changed !== f.changed) b.classList.toggle("changed", f.changed);
+      if (was.current !== current) {
         if (current) b.setAttribute("aria-current", "true");
         else b.removeAttribute("aria-current");
       }
+      listed[i] = { path: f.path, label, changed: f.changed, current };
     });
   }
   $("tree").addEventListener("click", (e) => {
     const b = e.target.closest("button[data-file]");
     if (!b) return;
     selected = b.dataset.file;
-    for (const x of $("tree").querySelectorAll("[aria-current]")) x.removeAttribute("aria-current");
-    b.setAttribute("aria-current", "true");
+    if (lastRender) updateTree(lastRender);
     showFile();
   });
 
