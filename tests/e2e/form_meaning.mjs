@@ -431,6 +431,36 @@ try {
   await valid();
   assert.ok(!(await page.isDisabled("#download-tar")));
 
+  step("each row of the nodes table shows its node: after a YAML edit of one node, and after text it refused");
+  await setYaml(production);
+  await valid();
+  await idle();
+  const rowsShow = () => page.$$eval("table.nodes tbody tr", (rows) => rows.map((r) => [...r.querySelectorAll("[data-path]")].map((f) => f.value)));
+  const nodesMean = async () => (await meaning(await yaml())).spec.nodes.map((n) => [n.name, n.address, n.role, n.zone, Object.entries(n.labels || {}).map(([k, v]) => `${k}=${v}`).join(", ")]);
+  assert.deepEqual(await rowsShow(), await nodesMean(), "the rows at the start");
+  const labels = field("spec.nodes[1].labels");
+  await labels.fill("not-a-label");
+  await page.waitForSelector("#preview.stale");
+  await idle();
+  // The YAML is now what is edited: the text refused gives way to the
+  // spec's value, and the one node edited there shows its new address.
+  await page.focus("#yaml");
+  await setYaml(production.replace("address: 10.0.0.22", "address: 10.0.0.122"));
+  await valid();
+  await idle();
+  assert.deepEqual(await rowsShow(), await nodesMean(), "the rows after a YAML edit");
+  assert.equal(await field("spec.nodes[1].labels").inputValue(), "", "refused text gone");
+  assert.ok((await rowsShow()).some((r) => r[1] === "10.0.0.122"), "the edited node's row");
+  // One current file in the list, the one clicked, after a render too.
+  const other = await page.getAttribute("#tree li:nth-child(2) button", "data-file");
+  await page.click("#tree li:nth-child(2) button");
+  const current = () => page.$$eval("#tree [aria-current=true]", (bs) => bs.map((b) => b.dataset.file));
+  assert.deepEqual(await current(), [other]);
+  await field("spec.timezone").fill("Etc/GMT+3");
+  await idle();
+  await valid();
+  assert.deepEqual(await current(), [other], "still the one current file after a render");
+
   step("a list or map edited in the form changes only the items that changed: comments and quoting stay");
   const commented = production.replace(/(\n {6}hosts:\n)((?: {8}- [^\n]*\n)+)/, (all, head, items) => head + items.replace(/\n$/, "  # primary\n") + "        # more below\n");
   assert.notEqual(commented, production, "the ingress hosts are commented");

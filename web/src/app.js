@@ -956,6 +956,14 @@
     filledNodes = filled;
   }
 
+  // Keeps text the form refused at PATH until it is fixed or the YAML is
+  // edited; its row of the nodes table is filled again after.
+  function refuse(path, error) {
+    localErrors.set(path, error);
+    const row = /^spec\.nodes\[(\d+)\]/.exec(path);
+    if (row && filledNodes) filledNodes[Number(row[1])] = null;
+  }
+
   // Shows the spec's value in one field, unless it is being typed in or
   // holds text the form refused: then false.
   function fillField(input) {
@@ -1144,7 +1152,7 @@
     if (r.error) {
       pendingEdits.delete(path);
       const was = localErrors.get(path);
-      localErrors.set(path, r.error);
+      refuse(path, r.error);
       markLocal(path, r.error);
       // Counted in Problems and the status, and the files out of date.
       if (was !== r.error) track(check());
@@ -1351,7 +1359,7 @@
     for (const [path, error] of failed) {
       // A text that does not parse is never edited: the banner says why.
       if (!/does not parse/.test(error)) {
-        localErrors.set(path, error);
+        refuse(path, error);
         markLocal(path, error);
       }
     }
