@@ -229,6 +229,9 @@ try {
   });
   assert.ok(ticks > 0, "timers keep firing on the page while a 2,000-node site is validated and rendered");
   await settle();
+  // The editor is folded at this size: it shows the text once unfolded.
+  assert.equal(await page.isHidden("#yaml"), true, "a 2,000-node spec folds the editor");
+  await page.click("#yaml-toggle");
   assert.match(await page.inputValue("#yaml"), /timezone: Europe\/Paris/);
 
   step("a trap in the module: the input is refused, a fresh worker takes over");
