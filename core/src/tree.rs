@@ -59,6 +59,11 @@ impl FileTree {
         self.files.iter().map(|(p, f)| (p.as_str(), f))
     }
 
+    /// The files, owned, in path order.
+    pub fn into_files(self) -> impl Iterator<Item = (String, File)> {
+        self.files.into_iter()
+    }
+
     pub fn paths(&self) -> impl Iterator<Item = &str> {
         self.files.keys().map(String::as_str)
     }

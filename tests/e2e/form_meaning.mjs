@@ -461,6 +461,27 @@ try {
   await valid();
   assert.deepEqual(await current(), [other], "still the one current file after a render");
 
+  step("after form edits (each render gives again only the files that changed), the digest shown and every file are the CLI's");
+  await field("spec.istio.istiod.replicas").fill("4");
+  await idle();
+  await valid();
+  const edited = await yaml();
+  // The page's spec file is meshbundle.yaml (the files name it).
+  fs.mkdirSync(path.join(work, "edited"));
+  const editedPath = path.join(work, "edited", "meshbundle.yaml");
+  fs.writeFileSync(editedPath, edited);
+  const outDir = path.join(work, "render-edited");
+  // `render` prints the tree digest on stderr, beside its notes.
+  const printed = execFileSync("sh", ["-c", '"$0" render "$1" -o "$2" 2>&1', bin, editedPath, outDir], { encoding: "utf8" });
+  assert.equal((await page.textContent("#digest")).match(/tree digest (\S+)/)[1], printed.match(/tree digest (\S+)/)[1], "the digest shown is the CLI's");
+  const fromCli = execFileSync("find", [outDir, "-type", "f"], { encoding: "utf8" }).trim().split("\n").map((f) => path.relative(outDir, f)).sort();
+  const listedNow = await listed();
+  assert.deepEqual([...listedNow].sort(), fromCli, "the same files");
+  for (const f of listedNow) {
+    const text = await page.evaluate((p) => window.meshbundleApi.file_text(p).then((r) => r.text), f);
+    assert.equal(text, fs.readFileSync(path.join(outDir, f), "utf8"), `${f} is the CLI's`);
+  }
+
   step("a list or map edited in the form changes only the items that changed: comments and quoting stay");
   const commented = production.replace(/(\n {6}hosts:\n)((?: {8}- [^\n]*\n)+)/, (all, head, items) => head + items.replace(/\n$/, "  # primary\n") + "        # more below\n");
   assert.notEqual(commented, production, "the ingress hosts are commented");

@@ -167,12 +167,16 @@ struct RenderedFile {
     path: String,
     mode: u32,
     size: usize,
-    /// The content when it is text (every rendered file is).
+    /// The content when it is text (every rendered file is) and not `same`.
     text: Option<String>,
     /// The sha256 (hex) of a file that is not text: the caller has no bytes
     /// to hash.
     #[serde(skip_serializing_if = "Option::is_none")]
     sha256: Option<String>,
+    /// The same bytes as at the last render_files: neither text nor sha256
+    /// is given again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    same: bool,
 }
 
 #[derive(Serialize)]
@@ -261,6 +265,8 @@ pub struct Renderer {
     copies: Copies,
     /// Kept from one render to the next (see [`Memo`]).
     memo: Memo,
+    /// The bytes of each file the last render_files gave, in path order.
+    given: std::cell::RefCell<Vec<(String, Vec<u8>)>>,
 }
 
 #[wasm_bindgen]
@@ -301,30 +307,56 @@ impl Renderer {
     }
 
     /// Renders every file, without the tree digest (see [`tree_digest`]):
-    /// `{ok, files: [{path, mode, size, text, sha256?}], total_bytes}`.
+    /// `{ok, files: [{path, mode, size, text, sha256?, same?}], total_bytes}`.
+    /// A file with the same bytes as at the last call is marked `same` and
+    /// given without its text: the caller keeps the last render's (the page
+    /// renders again at every change, which changes a few files of many).
+    /// After a failed call the caller may hold no render: [`Renderer::forget`].
     pub fn render_files(&self, spec: &str, secrets: Option<String>, lock: Option<String>) -> JsValue {
         match self.tree(spec, secrets, lock) {
-            Ok((_, tree)) => to_js(&Rendered {
-                ok: true,
-                total_bytes: tree.total_bytes(),
-                files: tree
-                    .iter()
-                    .map(|(p, f)| {
-                        let text = String::from_utf8(f.bytes.clone()).ok();
-                        RenderedFile {
-                            path: p.to_string(),
+            Ok((_, tree)) => {
+                let total_bytes = tree.total_bytes();
+                // Both in path order: one walk finds each file's bytes before.
+                let mut before = self.given.take().into_iter().peekable();
+                let mut now = Vec::with_capacity(tree.len());
+                let files = tree
+                    .into_files()
+                    .map(|(path, f)| {
+                        while before.next_if(|(p, _)| *p < path).is_some() {}
+                        let same = before.next_if(|(p, _)| *p == path).is_some_and(|(_, b)| b == f.bytes);
+                        let text = if same {
+                            None
+                        } else {
+                            std::str::from_utf8(&f.bytes).ok().map(str::to_string)
+                        };
+                        let file = RenderedFile {
+                            path: path.clone(),
                             mode: f.mode,
                             size: f.bytes.len(),
-                            sha256: text
-                                .is_none()
+                            sha256: (!same && text.is_none())
                                 .then(|| meshbundle_core::digest::Digest::of(&f.bytes).hex().to_string()),
                             text,
-                        }
+                            same,
+                        };
+                        now.push((path, f.bytes));
+                        file
                     })
-                    .collect(),
-            }),
+                    .collect();
+                self.given.replace(now);
+                to_js(&Rendered {
+                    ok: true,
+                    total_bytes,
+                    files,
+                })
+            }
             Err(e) => e,
         }
+    }
+
+    /// Forgets the files the last render_files gave: the next gives each
+    /// file's text (for a caller that did not keep them).
+    pub fn forget(&self) {
+        self.given.take();
     }
 
     /// The rendered tree as the `.tar.gz` `meshbundle render --tar` writes

@@ -173,21 +173,39 @@ const own = {
   // as the browser computes it (the module's own takes tens of milliseconds
   // the first time it runs).
   async render_summary(spec, secrets, lock) {
-    const r = renderer.render_files(spec, secrets, lock);
+    let r = renderer.render_files(spec, secrets, lock);
     if (!r.ok) return r;
-    // A file the last render had with the same text keeps its hash.
-    const utf8 = new TextEncoder();
-    const hashes = await Promise.all(r.files.map((f) => {
-      if (f.text === null) return fromHex(f.sha256);
-      const before = last && last.get(f.path);
-      return before && before.text === f.text ? before.hash : sha256(utf8.encode(f.text));
-    }));
-    const all = new Uint8Array(32 * hashes.length);
-    hashes.forEach((h, i) => {
-      r.files[i].hash = h;
-      all.set(h, 32 * i);
-    });
-    const digest = wasm_bindgen.tree_digest(r.files.map((f) => f.path), r.files.map((f) => f.mode), r.files.map((f) => f.size), all);
+    // A file the module marks `same` is the last render's, kept here (its
+    // text and hash); should this not have it, the module gives every text.
+    if (r.files.some((f) => f.same && !(last && last.has(f.path)))) {
+      renderer.forget();
+      r = renderer.render_files(spec, secrets, lock);
+      if (!r.ok) return r;
+    }
+    let digest;
+    try {
+      // A file the last render had with the same text keeps its hash.
+      const utf8 = new TextEncoder();
+      const hashes = await Promise.all(r.files.map((f) => {
+        const before = last && last.get(f.path);
+        if (f.same) {
+          f.text = before.text;
+          return before.hash;
+        }
+        if (f.text === null) return fromHex(f.sha256);
+        return before && before.text === f.text ? before.hash : sha256(utf8.encode(f.text));
+      }));
+      const all = new Uint8Array(32 * hashes.length);
+      hashes.forEach((h, i) => {
+        r.files[i].hash = h;
+        all.set(h, 32 * i);
+      });
+      digest = wasm_bindgen.tree_digest(r.files.map((f) => f.path), r.files.map((f) => f.mode), r.files.map((f) => f.size), all);
+    } catch (e) {
+      // This keeps the render before: the module gives every text next time.
+      renderer.forget();
+      throw e;
+    }
     last = new Map(r.files.map((f) => [f.path, f]));
     const files = r.files.map((f) => ({
       path: f.path, mode: f.mode, size: f.size, binary: f.text === null,
