@@ -827,10 +827,10 @@
     rm.textContent = "Remove";
     rm.className = "remove-node";
     rm.setAttribute("aria-label", `Remove node ${i + 1}`);
-    rm.addEventListener("click", async () => {
-      // Once: a second click before the table is rebuilt (a double-click)
-      // would remove the node that took this one's place.
-      if (rm.dataset.removing) return;
+    rm.addEventListener("click", async (e) => {
+      // Once: a second click before the table is rebuilt, or the second
+      // click of a double-click, would remove the node that took this one's place.
+      if (rm.dataset.removing || e.detail > 1) return;
       rm.dataset.removing = "true";
       await flushFormEdits();
       await formEdits([[`spec.nodes[${i}]`, "remove"]]);
@@ -962,6 +962,9 @@
   // edited; its row of the nodes table is filled again after.
   function refuse(path, error) {
     localErrors.set(path, error);
+    staleRow(path);
+  }
+  function staleRow(path) {
     const row = /^spec\.nodes\[(\d+)\]/.exec(path);
     if (row && filledNodes) filledNodes[Number(row[1])] = null;
   }
@@ -1150,6 +1153,8 @@
   function queueEdit(input) {
     if (broken) return;
     const path = input.dataset.path;
+    // A node's row holds typed text now: filled from the spec again next time.
+    staleRow(path);
     const r = opFor(input);
     if (r.error) {
       pendingEdits.delete(path);
@@ -1623,7 +1628,9 @@
       rm.textContent = "Remove";
       rm.className = "remove-item";
       rm.setAttribute("aria-label", `Remove ${f.item} ${i + 1}`);
-      rm.addEventListener("click", async () => {
+      rm.addEventListener("click", async (e) => {
+        // The second click of a double-click would remove the next item.
+        if (e.detail > 1) return;
         await flushFormEdits();
         await formEdits([[`${f.path}[${i}]`, "remove"]]);
         // Focus the row that took its place, else the one before, else Add.
@@ -1789,7 +1796,10 @@
           if (back) {
             // The text being typed stays as typed (a map's keys are not
             // put in order under the caret).
-            if (back.type === "text") back.value = typed;
+            if (back.type === "text") {
+              back.value = typed;
+              staleRow(back.dataset.path);
+            }
             back.focus();
             if (back.type === "text" && caret != null) back.setSelectionRange(caret, caret);
           }
@@ -1919,6 +1929,8 @@
 
   function goToLine(line, column) {
     if (folded()) openYaml();
+    // The text the editor is about to show, so the caret lands on its line.
+    catchUpYaml();
     const ta = $("yaml");
     if (!line) return ta.focus();
     const lines = ta.value.split("\n");
