@@ -486,6 +486,7 @@ mod tests {
         let renderer = Renderer {
             copies: copies.clone(),
             memo: Memo::new(),
+            given: Default::default(),
         };
         let mut digests = Vec::new();
         for (i, (name, spec, secrets, lock)) in steps.iter().enumerate() {
@@ -546,6 +547,7 @@ mod tests {
         let mut renderer = Renderer {
             copies: Copies::new(),
             memo: Memo::new(),
+            given: Default::default(),
         };
         for (path, bytes) in copies().files() {
             let sha = meshbundle_core::digest::sha256(bytes);
