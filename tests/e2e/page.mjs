@@ -208,7 +208,10 @@ try {
     return (await api.spec_to_yaml(s)).yaml;
   });
   await loadSpec(big, "big.yaml");
-  assert.equal(await page.locator("table.nodes tbody tr").count(), 2000);
+  // The nodes table shows 50 nodes at a time, with a pager.
+  assert.equal(await page.locator("table.nodes tbody tr").count(), 50);
+  assert.equal(await page.textContent("#node-range"), "Nodes 1\u201350 of 2,000");
+  assert.ok(await page.isDisabled("#node-prev"));
   const ticks = await page.evaluate(async () => {
     let n = 0;
     const t = setInterval(() => n++, 1);
@@ -233,6 +236,70 @@ try {
   assert.equal(await page.isHidden("#yaml"), true, "a 2,000-node spec folds the editor");
   await page.click("#yaml-toggle");
   assert.match(await page.inputValue("#yaml"), /timezone: Europe\/Paris/);
+
+  step("a 2,000-node site: the pager, a problem on another page, Add node and Remove");
+  const rowNames = () => page.$$eval("table.nodes tbody tr", (rows) => rows.map((r) => r.querySelector("[data-path$='.name']").value));
+  const rowPaths = () => page.$$eval("table.nodes tbody tr", (rows) => rows.map((r) => r.querySelector("[data-path$='.name']").dataset.path));
+  await page.click("#node-next");
+  assert.equal(await page.textContent("#node-range"), "Nodes 51\u2013100 of 2,000");
+  assert.deepEqual((await rowNames()).slice(0, 2), ["w-50", "w-51"]);
+  assert.equal((await rowPaths())[0], "spec.nodes[50].name");
+  assert.equal(await page.getAttribute("table.nodes tbody tr:first-child .remove-node", "aria-label"), "Remove node 51");
+  await page.selectOption("#node-page", "1950");
+  assert.equal(await page.textContent("#node-range"), "Nodes 1951\u20132000 of 2,000");
+  assert.equal((await rowNames()).at(-1), "w-1999");
+  assert.ok(await page.isDisabled("#node-next"));
+  await axe("2,000 nodes, the pager shown");
+  // A node on another page with a bad address: its problem is listed under
+  // the table with the node's number, and the pager marks its page.
+  await loadSpec(big.replace('address: "10.16.0.10"\n', 'address: "10.16.0.999"\n'), "big.yaml");
+  assert.equal(await page.textContent("#node-range"), "Nodes 1\u201350 of 2,000");
+  assert.match(await page.textContent("#nodes-error"), /Node 1501 address: /);
+  assert.equal(await page.textContent("#node-page option[value='1500']"), "1501\u20131550 (1 problem)");
+  await page.selectOption("#node-page", "1500");
+  const bad = field("spec.nodes[1500].address");
+  assert.equal(await bad.inputValue(), "10.16.0.999");
+  assert.equal(await bad.getAttribute("aria-invalid"), "true");
+  assert.doesNotMatch(await page.textContent("#nodes-error"), /Node 1501/);
+  assert.equal(await page.textContent("#node-page option[value='1500']"), "1501\u20131550");
+  // Text the form refuses stays with its node while another page is shown.
+  await field("spec.nodes[1501].labels").fill("foo");
+  await settle();
+  assert.equal(await field("spec.nodes[1501].labels").getAttribute("aria-invalid"), "true");
+  await page.click("#node-prev");
+  assert.equal(await field("spec.nodes[1501].labels").count(), 0);
+  assert.match(await page.textContent("#nodes-error"), /Node 1502 labels: /);
+  await page.click("#node-next");
+  assert.equal(await field("spec.nodes[1501].labels").inputValue(), "foo");
+  assert.equal(await field("spec.nodes[1501].labels").getAttribute("aria-invalid"), "true");
+  await field("spec.nodes[1501].labels").fill("");
+  await field("spec.nodes[1500].address").fill("10.16.0.10");
+  await settle();
+  assert.doesNotMatch(await page.textContent("#nodes-error"), /Node \d+ /);
+  // Add node shows the last 50 nodes, the new one last and focused; Remove
+  // on it shows the 50 before.
+  await page.click("#add-node");
+  await settle();
+  assert.equal(await page.textContent("#node-range"), "Nodes 1952\u20132001 of 2,001");
+  assert.deepEqual(await rowPaths(), Array.from({ length: 50 }, (_, k) => `spec.nodes[${1951 + k}].name`));
+  const added = (await rowNames()).at(-1);
+  assert.match(added, /^worker-\d+$/);
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.path), "spec.nodes[2000].name");
+  assert.match(await page.textContent("#node-page"), /1901\u20131950.*1952\u20132001/s);
+  await page.click("table.nodes tbody tr:last-child .remove-node");
+  await settle();
+  assert.equal(await page.textContent("#node-range"), "Nodes 1951\u20132000 of 2,000");
+  assert.deepEqual((await rowNames()).slice(-2), ["w-1998", "w-1999"]);
+  assert.equal(await page.evaluate(() => document.activeElement.getAttribute("aria-label")), "Remove node 2000");
+  // Remove in the middle of a page: the nodes after it move up a row.
+  await page.selectOption("#node-page", "1000");
+  await page.click("table.nodes tbody tr:nth-child(3) .remove-node");
+  await settle();
+  assert.deepEqual((await rowNames()).slice(0, 4), ["w-1000", "w-1001", "w-1003", "w-1004"]);
+  assert.equal(await page.textContent("#node-range"), "Nodes 1001\u20131050 of 1,999");
+  if ((await page.getAttribute("#yaml-toggle", "aria-expanded")) === "false") await page.click("#yaml-toggle");
+  assert.doesNotMatch(await page.inputValue("#yaml"), /name: w-1002\n/);
+  assert.match(await page.inputValue("#yaml"), /name: w-1003\n/);
 
   step("a trap in the module: the input is refused, a fresh worker takes over");
   await loadSpec(production, "production.yaml");

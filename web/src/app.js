@@ -699,6 +699,7 @@
     builtShape = shapeOf(spec);
     filledNodes = null;
     otherFields = nodeFields = null;
+    refusedText.clear();
     brokenKey = undefined;
     form.textContent = "";
     fieldIds.clear();
@@ -737,6 +738,7 @@
     a.textContent = "YAML";
     li.append(a);
     nav.append(li);
+    updatePager(nodeCount());
   }
 
   const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
@@ -793,7 +795,6 @@
     for (const [key, kind, title] of [["name", "text", "Name"], ["address", "text", "Address"], ["role", "select", "Role"], ["zone", "text", "Zone"], ["labels", "map", "Labels"]]) {
       const td = document.createElement("td");
       td.dataset.label = title;
-      const path = `spec.nodes[${i}].${key}`;
       let input;
       if (kind === "select") {
         input = document.createElement("select");
@@ -809,16 +810,14 @@
       }
       const id = "f" + idSeq++;
       input.id = id;
-      input.dataset.path = path;
+      input.dataset.key = key;
       input.dataset.kind = kind;
-      input.setAttribute("aria-label", `Node ${i + 1} ${key}`);
       const err = document.createElement("span");
       err.className = "field-error";
       err.id = id + "-error";
       input.setAttribute("aria-describedby", err.id);
       td.append(input, err);
       tr.append(td);
-      fieldIds.set(path, id);
     }
     const td = document.createElement("td");
     td.dataset.label = "";
@@ -826,57 +825,201 @@
     rm.type = "button";
     rm.textContent = "Remove";
     rm.className = "remove-node";
-    rm.setAttribute("aria-label", `Remove node ${i + 1}`);
     rm.addEventListener("click", async (e) => {
       // Once: a second click before the table is rebuilt, or the second
       // click of a double-click, would remove the node that took this one's place.
       if (rm.dataset.removing || e.detail > 1) return;
       rm.dataset.removing = "true";
+      const i = Number(tr.dataset.index);
       await flushFormEdits();
       await formEdits([[`spec.nodes[${i}]`, "remove"]]);
       delete rm.dataset.removing;
       // Focus the row that took its place, else the one before, else Add node.
       const buttons = form.querySelectorAll("table.nodes .remove-node");
-      (buttons[Math.min(i, buttons.length - 1)] || $("add-node")).focus();
+      (buttons[Math.min(i - nodeStart, buttons.length - 1)] || $("add-node")).focus();
     });
     td.append(rm);
     tr.append(td);
+    pointRows([tr], i);
     return tr;
   }
+  // Points ROWS (made by nodeRow) at nodes I, I + 1, ...: their fields'
+  // paths, labels and ids. Text the form refused in a row that leaves a node
+  // is kept (with its problem) for the row that shows that node next.
+  function pointRows(rows, i) {
+    for (const tr of rows) {
+      for (const input of tr.querySelectorAll("[data-key]")) {
+        const old = input.dataset.path;
+        if (!old) continue;
+        if (localErrors.has(old)) refusedText.set(old, input.value);
+        if (fieldIds.get(old) === input.id) fieldIds.delete(old);
+      }
+    }
+    rows.forEach((tr, k) => {
+      tr.dataset.index = String(i + k);
+      for (const input of tr.querySelectorAll("[data-key]")) {
+        const key = input.dataset.key;
+        const path = `spec.nodes[${i + k}].${key}`;
+        input.dataset.path = path;
+        input.setAttribute("aria-label", `Node ${i + k + 1} ${key}`);
+        fieldIds.set(path, input.id);
+        if (refusedText.has(path)) {
+          if (localErrors.has(path)) input.value = refusedText.get(path);
+          refusedText.delete(path);
+        }
+      }
+      tr.querySelector(".remove-node").setAttribute("aria-label", `Remove node ${i + k + 1}`);
+    });
+  }
 
-  // Rows added or removed at the end of the nodes table until it has one
-  // for each node, rather than the form built again (at 2,000 nodes that
-  // blocked the page for a second): rows keep their index, and the form is
-  // filled from the spec after (a node removed in the middle: the rows
-  // after it show the nodes that moved up).
+  // A large site's nodes table shows NODE_PAGE nodes at a time (from node
+  // nodeStart), with a pager above it: at 2,000 nodes the browser laid out,
+  // styled and painted 10,000 fields again for every row added or removed.
+  // The pages start at every hundredth node, and the last page holds the
+  // last NODE_PAGE nodes. A node's fields have the same paths on any page;
+  // problems of nodes on other pages are listed under the table with the
+  // node's number, and the pager marks their pages. Rows are kept and
+  // pointed at other nodes rather than made again (making and laying out a
+  // hundred rows took 100 ms of the page's thread).
+  const NODE_PAGE = 50;
+  let nodeStart = 0;
+  // Add node asks for the page of the node it adds.
+  let followLast = false;
+  const nodeCount = () => (spec && spec.spec && Array.isArray(spec.spec.nodes) ? spec.spec.nodes.length : 0);
+  // The first node of the hundred that holds node I.
+  const pageOf = (i) => Math.floor(i / NODE_PAGE) * NODE_PAGE;
+  const lastPage = (n) => Math.max(0, n - NODE_PAGE);
+
+  // The nodes table once the nodes are N: the page stays (the last page if
+  // it has gone; that of the last node after Add node) and the form is
+  // filled from the spec after (a node removed in the middle: the rows after
+  // it show the nodes that moved up). Never the whole form built again (at
+  // 2,000 nodes that blocked the page for a second).
   function resizeNodes(n) {
+    const start = followLast ? lastPage(n) : Math.min(nodeStart, lastPage(n));
+    followLast = false;
+    setNodeWindow(start, n);
+  }
+  // Shows nodes START to START + NODE_PAGE - 1 of N: rows added or removed
+  // at the end, the others pointed at their nodes if the page moved. A page
+  // moved by a few nodes (the last page after Add node or Remove) moves as
+  // many rows from one end to the other; the rest keep their nodes.
+  function setNodeWindow(start, n) {
     const body = form.querySelector("table.nodes tbody");
     const rows = body.rows;
-    for (let i = rows.length - 1; i >= n; i--) {
-      for (const input of rows[i].querySelectorAll("[data-path]")) {
-        fieldIds.delete(input.dataset.path);
-        shownInvalid.delete(input);
-        shownErrors.delete($(input.id + "-error"));
+    const want = Math.max(0, Math.min(NODE_PAGE, n - start));
+    for (let k = rows.length - 1; k >= want; k--) dropRow(rows[k]);
+    const by = start - nodeStart;
+    let moved = by !== 0;
+    if (moved && Math.abs(by) < rows.length / 2 && filledNodes && nodeFields && nodeFields.length === rows.length) {
+      const len = rows.length;
+      if (by > 0) {
+        const going = [...rows].slice(0, by);
+        body.append(...going);
+        pointRows(going, nodeStart + len);
+        nodeFields.push(...nodeFields.splice(0, by));
+        filledNodes.length = len;
+        filledNodes.splice(0, by);
+        filledNodes.push(...going.map(() => null));
+      } else {
+        const going = [...rows].slice(len + by);
+        body.prepend(...going);
+        pointRows(going, start);
+        nodeFields.unshift(...nodeFields.splice(len + by));
+        filledNodes.length = len;
+        filledNodes.splice(len + by);
+        filledNodes.unshift(...going.map(() => null));
       }
-      rows[i].remove();
-    }
+      moved = false;
+    } else if (moved) pointRows([...rows], start);
+    nodeStart = start;
     const roles = (schemaAt("spec.nodes[0].role") || {}).values || ["control-plane", "worker"];
     const frag = document.createDocumentFragment();
     const added = [];
-    for (let i = rows.length; i < n; i++) {
-      const row = nodeRow(i, roles);
+    for (let k = rows.length; k < want; k++) {
+      const row = nodeRow(start + k, roles);
       added.push([...row.querySelectorAll("[data-path]")]);
       frag.append(row);
     }
     body.append(frag);
     builtShape = shapeOf(spec);
-    // The rows kept show what they showed; the rows added are filled.
-    if (filledNodes) filledNodes.length = Math.min(filledNodes.length, n);
-    if (nodeFields) {
-      nodeFields.length = Math.min(nodeFields.length, n);
-      nodeFields.push(...added);
+    if (moved) {
+      // Every row shows another node: all are filled.
+      otherFields = nodeFields = filledNodes = null;
+    } else {
+      // The rows kept show what they showed; the rows added are filled.
+      if (filledNodes) filledNodes.length = Math.min(filledNodes.length, want);
+      if (nodeFields) {
+        nodeFields.length = Math.min(nodeFields.length, want);
+        nodeFields.push(...added);
+      }
     }
+    updatePager(n);
   }
+  // A row leaves the table: its fields are no longer where their paths
+  // point. Text the form refused there stays (with its problem) for when
+  // the node is shown again.
+  function dropRow(row) {
+    for (const input of row.querySelectorAll("[data-path]")) {
+      const path = input.dataset.path;
+      if (localErrors.has(path)) refusedText.set(path, input.value);
+      if (fieldIds.get(path) === input.id) fieldIds.delete(path);
+      shownInvalid.delete(input);
+      shownErrors.delete($(input.id + "-error"));
+    }
+    row.remove();
+  }
+  // The pager's Previous, Next and choice: shows the page from node START.
+  function showNodes(start) {
+    if (start === nodeStart || start < 0) return;
+    setNodeWindow(start, nodeCount());
+    fillForm();
+    if (lastDiags) showDiagnostics(lastDiags);
+  }
+  // The pages a pager offers for N nodes: every hundredth node, the last
+  // page, and the one shown.
+  function pageStarts(n) {
+    const starts = new Set();
+    for (let s = 0; s + NODE_PAGE < n; s += NODE_PAGE) starts.add(s);
+    starts.add(lastPage(n));
+    starts.add(nodeStart);
+    return [...starts].sort((a, b) => a - b);
+  }
+  // The pager: which nodes are shown, the pages (those with problems of
+  // nodes not shown say how many), previous and next. Hidden while every
+  // node fits on a page.
+  let pagerShown = null;
+  function updatePager(n) {
+    const pager = $("node-pager");
+    if (!pager) return;
+    const key = JSON.stringify([n, nodeStart, offPageProblems]);
+    if (key === pagerShown) return;
+    pagerShown = key;
+    pager.hidden = n <= NODE_PAGE;
+    if (pager.hidden) return;
+    const opts = pageStarts(n).map((from) => {
+      const to = Math.min(n, from + NODE_PAGE);
+      const bad = offPageProblems.filter((i) => i >= from && i < to).length;
+      return [String(from), `${from + 1}\u2013${to}${bad ? ` (${bad} problem${bad === 1 ? "" : "s"})` : ""}`];
+    });
+    const select = $("node-page");
+    if (select.options.length !== opts.length || opts.some(([v, t], k) => select.options[k].value !== v || select.options[k].textContent !== t)) {
+      select.textContent = "";
+      for (const [v, t] of opts) {
+        const o = document.createElement("option");
+        o.value = v;
+        o.textContent = t;
+        select.append(o);
+      }
+    }
+    select.value = String(nodeStart);
+    $("node-prev").disabled = nodeStart === 0;
+    $("node-next").disabled = nodeStart >= lastPage(n);
+    $("node-range").textContent = `Nodes ${nodeStart + 1}\u2013${Math.min(n, nodeStart + NODE_PAGE)} of ${n.toLocaleString("en")}`;
+  }
+  // The nodes not on the page shown that have a problem.
+  let offPageProblems = [];
+  const refusedText = new Map(); // path -> refused text of a node not shown
 
   function nodesTable() {
     const wrap = document.createElement("div");
@@ -884,18 +1027,31 @@
     table.className = "nodes";
     table.innerHTML = "<caption class='hint'>The first control-plane node runs kubeadm init.</caption><thead><tr><th scope='col'>Name</th><th scope='col'>Address</th><th scope='col'>Role</th><th scope='col'>Zone</th><th scope='col'>Labels <span class='hint'>(k=v, ...)</span></th><th scope='col'>Remove</th></tr></thead>";
     const body = document.createElement("tbody");
-    const nodes = (spec && spec.spec && Array.isArray(spec.spec.nodes) && spec.spec.nodes) || [];
+    const n = nodeCount();
+    nodeStart = Math.min(nodeStart, Math.max(0, n - NODE_PAGE));
     const roles = (schemaAt("spec.nodes[0].role") || {}).values || ["control-plane", "worker"];
     const frag = document.createDocumentFragment();
-    nodes.forEach((n, i) => frag.append(nodeRow(i, roles)));
+    for (let i = nodeStart; i < Math.min(n, nodeStart + NODE_PAGE); i++) frag.append(nodeRow(i, roles));
     body.append(frag);
     table.append(body);
+    const pager = document.createElement("div");
+    pager.id = "node-pager";
+    pager.className = "pager";
+    pager.setAttribute("role", "group");
+    pager.setAttribute("aria-labelledby", "node-range");
+    pager.innerHTML = "<span id='node-range' class='range'></span> <button type='button' id='node-prev'>Previous " + NODE_PAGE +
+      "</button> <label for='node-page'>Show nodes</label> <select id='node-page'></select> <button type='button' id='node-next'>Next " + NODE_PAGE + "</button>";
+    pager.querySelector("#node-prev").addEventListener("click", () => showNodes(Math.max(0, pageOf(nodeStart - 1))));
+    pager.querySelector("#node-next").addEventListener("click", () => showNodes(Math.min(pageOf(nodeStart) + NODE_PAGE, nodeCount() - NODE_PAGE)));
+    pager.querySelector("#node-page").addEventListener("change", (e) => showNodes(Number(e.target.value)));
+    pagerShown = null;
     const add = document.createElement("button");
     add.type = "button";
     add.id = "add-node";
     add.textContent = "Add node";
     add.addEventListener("click", async () => {
       await flushFormEdits();
+      followLast = true;
       // The node is made when the edits before it are done (a second click
       // must see the node of the first).
       await formEdits(() => {
@@ -907,7 +1063,7 @@
       const inputs = form.querySelectorAll("table.nodes tbody tr:last-child input");
       if (inputs.length) inputs[0].focus();
     });
-    wrap.append(table, add);
+    wrap.append(pager, table, add);
     const err = document.createElement("div");
     err.className = "field-error";
     err.id = "nodes-error";
@@ -946,14 +1102,15 @@
     // A row is filled when its node changed; a row with a field left as it
     // was (being typed in, or text the form refused) is filled again next time.
     const filled = [];
-    nodeFields.forEach((row, i) => {
-      if (filledNodes && filledNodes[i] === nodesNow[i]) {
-        filled[i] = nodesNow[i];
+    nodeFields.forEach((row, k) => {
+      const now = nodesNow[nodeStart + k];
+      if (filledNodes && filledNodes[k] === now) {
+        filled[k] = now;
         return;
       }
       let whole = true;
       for (const input of row) if (!fillField(input)) whole = false;
-      filled[i] = whole ? nodesNow[i] : null;
+      filled[k] = whole ? now : null;
     });
     filledNodes = filled;
   }
@@ -966,7 +1123,7 @@
   }
   function staleRow(path) {
     const row = /^spec\.nodes\[(\d+)\]/.exec(path);
-    if (row && filledNodes) filledNodes[Number(row[1])] = null;
+    if (row && filledNodes && Number(row[1]) >= nodeStart) filledNodes[Number(row[1]) - nodeStart] = null;
   }
 
   // Shows the spec's value in one field, unless it is being typed in or
@@ -1763,6 +1920,7 @@
         ? { unreadable: v.diagnostics.filter((d) => d.severity === "error").length, line: 0, column: 0, message: "" }
         : null);
       if (rebuild) {
+        nodeStart = 0;
         spec = v.spec || spec || { apiVersion: "meshbundle.dev/v1alpha1", kind: "Site", metadata: { name: "" }, spec: { nodes: [], registry: "" } };
         buildForm();
         fillForm();
@@ -1853,7 +2011,10 @@
   const shownErrors = new Set(); // the field error elements with text
   const shownInvalid = new Set(); // the fields marked aria-invalid
   let shownProblems = null; // what the Problems list shows
+  let lastDiags = null; // what it was last given
   function showDiagnostics(diags) {
+    lastDiags = diags;
+    offPageProblems = [];
     const errorText = new Map(); // error element -> its text
     const invalid = new Set();
     const navErrors = new Set();
@@ -1872,7 +2033,14 @@
       const target = id ? $(id) : null;
       const errEl = target ? $(target.id + "-error") : p === "spec.nodes" ? $("nodes-error") : null;
       if (!errEl) orphans.push(d);
-      const textOf = (d.severity === "warning" ? "Warning: " : "") + d.message + " (" + d.hint + ")";
+      // A node not on the page shown: its number says which.
+      const node = !target && p === "spec.nodes" && /^spec\.nodes\[(\d+)\]\.?/.exec(d.path || "");
+      if (node) {
+        const i = Number(node[1]);
+        if (i < nodeStart || i >= nodeStart + NODE_PAGE) offPageProblems.push(i);
+      }
+      const textOf = (node ? `Node ${Number(node[1]) + 1}${d.path.length > node[0].length ? " " + d.path.slice(node[0].length) : ""}: ` : "") +
+        (d.severity === "warning" ? "Warning: " : "") + d.message + " (" + d.hint + ")";
       if (errEl) {
         const before = errorText.get(errEl);
         errorText.set(errEl, before ? before + " " + textOf : textOf);
@@ -1923,6 +2091,7 @@
       if (a.classList.contains("has-error") !== on) a.classList.toggle("has-error", on);
     }
     showOrphans(orphans);
+    updatePager(nodeCount());
     // The focused field's own errors are read out as they appear.
     if ($("announce").textContent !== announce) $("announce").textContent = announce;
   }
