@@ -135,10 +135,27 @@ try {
 
   step("layout and accessibility at 360 to 2560 px, light and dark");
   await loadSpec(production, "production.yaml");
-  for (const width of [360, 390, 1280, 1920, 2560]) {
+  for (const width of [360, 390, 1280, 1366, 1440, 1920, 2560]) {
     await page.setViewportSize({ width, height: 900 });
     const { scrollWidth, innerWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
     assert.ok(scrollWidth <= innerWidth, `at ${width} px the page is ${scrollWidth} px wide`);
+    // Each node's role is shown whole ("control-plane"), arrow beside.
+    const cut = await page.evaluate(() => {
+      const ctx = document.createElement("canvas").getContext("2d");
+      return [...document.querySelectorAll("table.nodes select")].filter((s) => {
+        const st = getComputedStyle(s);
+        ctx.font = st.font;
+        return ctx.measureText(s.value).width + parseFloat(st.paddingLeft) + parseFloat(st.paddingRight) + 20 > s.clientWidth;
+      }).length;
+    });
+    assert.equal(cut, 0, `at ${width} px every node's role is shown whole`);
+    if (width >= 1700) {
+      // Four columns: the section list stays in view as the form scrolls.
+      await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight / 2));
+      const top = await page.evaluate(() => document.querySelector("nav ol").getBoundingClientRect().top);
+      assert.ok(top >= 0 && top < 50, `at ${width} px the section list stays in view (top ${top})`);
+      await page.evaluate(() => window.scrollTo(0, 0));
+    }
     if (width <= 390) {
       // Every column of the nodes table is on screen.
       const offscreen = await page.evaluate(() => [...document.querySelectorAll("table.nodes input, table.nodes select")]
