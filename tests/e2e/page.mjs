@@ -489,6 +489,19 @@ try {
     .filter((v) => /^[A-Za-z0-9+/=._-]{16,}$/.test(v) && !production.includes(v));
   assert.ok(secretValues.length > 20, "the secrets file has values to look for");
   assert.ok(!stored.includes("PRIVATE KEY") && !stored.includes("prod-site-token") && secretValues.every((v) => !stored.includes(v)), "no secret in localStorage");
+  // A form edit typed just before a reload (within the debounce, not yet
+  // in the text) is kept too.
+  const zoneWas = await field("spec.timezone").inputValue();
+  await field("spec.timezone").fill("Asia/Tokyo");
+  await page.reload();
+  await page.waitForSelector("html[data-ready=true]");
+  await settle();
+  assert.equal(await field("spec.timezone").inputValue(), "Asia/Tokyo");
+  assert.match(await page.inputValue("#yaml"), /timezone: Asia\/Tokyo/);
+  assert.equal(await page.evaluate(() => localStorage.getItem("meshbundle.pending")), null, "the saved edits are made once");
+  await field("spec.timezone").fill(zoneWas);
+  await settle();
+  assert.equal(await page.inputValue("#yaml"), before);
 
   step("a later visit compiles the kept module; a tampered or foreign copy is refused and replaced");
   // What Cache Storage holds for the module: {url: sha256 of the bytes}.

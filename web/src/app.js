@@ -1471,10 +1471,13 @@
   function formEdits(edits) {
     editing++;
     showBusy();
+    if (Array.isArray(edits)) unapplied.add(edits);
     editChain = editChain.then(() => applyEdits(edits)).catch((e) => status("The form edit failed: " + e))
-      .finally(() => { editing--; showBusy(); });
+      .finally(() => { unapplied.delete(edits); editing--; showBusy(); });
     return track(editChain);
   }
+  // Form edits asked for and not yet in the text (saved as the tab goes).
+  const unapplied = new Set();
 
   async function applyEdits(edits) {
     if (typeof edits === "function") edits = edits();
@@ -2488,12 +2491,35 @@
   // ------------------------------------------------------------ remember and share
 
   const SAVE_KEY = "meshbundle.spec";
+  // Form edits not yet made to the saved text: {key: textKey of that text,
+  // edits: [[path, op], ...]}, made to it when the page opens it again.
+  const PENDING_KEY = "meshbundle.pending";
   function autosave(t) {
-    try { localStorage.setItem(SAVE_KEY, t); } catch { /* storage full or refused: nothing to keep */ }
+    try {
+      localStorage.setItem(SAVE_KEY, t);
+      localStorage.removeItem(PENDING_KEY);
+    } catch { /* storage full or refused: nothing to keep */ }
   }
   // Text typed and not yet checked (the check saves it) is saved as the tab
-  // goes away or out of sight, so a reload right after typing keeps it.
-  const saveNow = () => { if (editorText() !== yamlText || yamlTimer !== null) autosave(editorText()); };
+  // goes away or out of sight, so a reload right after typing keeps it; so
+  // are form edits not yet made to the text (typed within the debounce, or
+  // on their way through the worker).
+  const saveNow = () => {
+    const edits = [...[...unapplied].flat(), ...pendingEdits];
+    if (editorText() !== yamlText || yamlTimer !== null || edits.length) autosave(editorText());
+    if (edits.length) {
+      try { localStorage.setItem(PENDING_KEY, JSON.stringify({ key: textKey(editorText()), edits })); } catch { /* nothing to keep */ }
+    }
+  };
+  // The form edits saved with text T, once: [] if none.
+  function pendingFor(t) {
+    try {
+      const p = JSON.parse(localStorage.getItem(PENDING_KEY) || "null");
+      localStorage.removeItem(PENDING_KEY);
+      if (p && p.key === textKey(t) && Array.isArray(p.edits) && p.edits.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === "string")) return p.edits;
+    } catch { /* none */ }
+    return [];
+  }
   window.addEventListener("pagehide", saveNow);
   document.addEventListener("visibilitychange", () => { if (document.visibilityState === "hidden") saveNow(); });
   function saved() {
@@ -2571,7 +2597,10 @@
   // The spec to start from: a shared link, else the autosave, else the first example.
   let linkProblem = null;
   const linked = await fromLink();
-  await loadText(linked !== null ? linked : saved() !== null ? saved() : examples[0].text);
+  const opened = linked !== null ? linked : saved() !== null ? saved() : examples[0].text;
+  const unsaved = linked === null ? pendingFor(opened) : [];
+  await loadText(opened);
+  if (unsaved.length) await formEdits(unsaved);
   if (linkProblem) status(linkProblem);
   document.documentElement.dataset.ready = "true";
 })().catch((e) => {
