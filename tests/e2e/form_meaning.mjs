@@ -461,6 +461,29 @@ try {
   await valid();
   assert.deepEqual(await current(), [other], "still the one current file after a render");
 
+  step("text a node's field refused moves with its node on Add node and Remove");
+  await setYaml(production);
+  await valid();
+  await idle();
+  await field("spec.nodes[3].labels").fill("not-a-label");
+  await page.waitForSelector("#preview.stale");
+  await idle();
+  await page.click("#add-node");
+  await idle();
+  assert.equal(await field("spec.nodes[3].labels").inputValue(), "not-a-label", "kept by Add node");
+  assert.equal(await field("spec.nodes[3].labels").getAttribute("aria-invalid"), "true");
+  await page.click("table.nodes tbody tr:nth-child(2) .remove-node");
+  await idle();
+  assert.equal(await field("spec.nodes[2].labels").inputValue(), "not-a-label", "moved up a row with its node by Remove");
+  assert.equal(await field("spec.nodes[2].labels").getAttribute("aria-invalid"), "true");
+  assert.equal(await field("spec.nodes[3].labels").getAttribute("aria-invalid"), null);
+  const moved = (await meaning(await yaml())).spec.nodes;
+  assert.deepEqual(await rowsShow(), moved.map((n, k) => [n.name, n.address, n.role, n.zone, k === 2 ? "not-a-label" : Object.entries(n.labels || {}).map(([a, b]) => `${a}=${b}`).join(", ")]));
+  assert.match(await page.textContent("#status"), /1 error/);
+  await field("spec.nodes[2].labels").fill("");
+  await idle();
+  await valid();
+
   step("after form edits (each render gives again only the files that changed), the digest shown and every file are the CLI's");
   await field("spec.istio.istiod.replicas").fill("4");
   await idle();

@@ -1540,8 +1540,17 @@
       yamlText = text;
       showYaml(text);
     }
-    await check();
+    // A node added or removed moves the nodes after it: text the form
+    // refused in their rows moves with them.
+    const moved = done.find(([p, op]) => /^spec\.nodes\[\d+\]$/.test(p) && (op === "remove" || (op && op.insert !== undefined)));
+    nodeShift = moved ? { at: Number(/\d+/.exec(moved[0])[0]), by: moved[1] === "remove" ? -1 : 1 } : null;
+    try {
+      await check();
+    } finally {
+      nodeShift = null;
+    }
   }
+  let nodeShift = null; // {at, by}: the node the form's edit added (1) or removed (-1)
 
   // The item edits that make the list or map at PATH what OP sets it to
   // (from what the form shows there), or null when OP sets something else.
@@ -1934,13 +1943,35 @@
         const [nodesNow, ...restNow] = JSON.parse(shapeOf(spec) || "[0]");
         const [, ...restBuilt] = JSON.parse(builtShape || "[0]");
         if (shapeOf(spec) !== builtShape && JSON.stringify(restNow) === JSON.stringify(restBuilt) && form.querySelector("table.nodes tbody")) {
+          // Text refused in a node's row: with its node if the form's own
+          // edit moved it, else (the YAML changed) it is of no node now.
+          const keep = new Map(); // its path now -> [problem, text]
           for (const p of [...localErrors.keys()]) {
-            if (/^spec\.nodes\[/.test(p)) {
-              localErrors.delete(p);
-              markLocal(p, "");
+            const m = /^spec\.nodes\[(\d+)\](.*)$/s.exec(p);
+            if (!m) continue;
+            const i = Number(m[1]);
+            const input = fieldIds.get(p) ? $(fieldIds.get(p)) : null;
+            const typed = refusedText.has(p) ? refusedText.get(p) : input ? input.value : null;
+            if (nodeShift && typed !== null && !(nodeShift.by < 0 && i === nodeShift.at)) {
+              keep.set(`spec.nodes[${i >= nodeShift.at ? i + nodeShift.by : i}]${m[2]}`, [localErrors.get(p), typed]);
             }
+            localErrors.delete(p);
+            refusedText.delete(p);
+            markLocal(p, "");
+          }
+          for (const [p, [problem, typed]] of keep) {
+            localErrors.set(p, problem);
+            refusedText.set(p, typed);
           }
           resizeNodes(nodesNow);
+          // Those shown take their text now; the others when shown.
+          for (const p of keep.keys()) {
+            const input = fieldIds.get(p) ? $(fieldIds.get(p)) : null;
+            if (!input) continue;
+            input.value = refusedText.get(p);
+            refusedText.delete(p);
+            staleRow(p);
+          }
           fillForm();
         } else if (shapeOf(spec) !== builtShape) {
           // Text refused in an item of a list that changed is of no item now.
