@@ -2288,7 +2288,7 @@
     showBusy();
     let f = null;
     try {
-      f = meta ? await api.file_text(selected) : null;
+      f = meta ? await api.file_text(selected, lastRender.id) : null;
     } finally {
       loads--;
       showBusy();
@@ -2372,7 +2372,7 @@
     if (r instanceof Uint8Array) {
       const name = (spec && spec.metadata && spec.metadata.name) || "site";
       download(`${name}-config.tar.gz`, r, "application/gzip");
-      await api.mark_download();
+      await api.mark_download(lastRender && lastRender.id);
       if (lastRender) {
         for (const f of lastRender.files) f.changed = false;
         updateTree(lastRender);
@@ -2390,7 +2390,7 @@
       status(`The files are out of date: ${$("tar-reason").textContent}`);
       return null;
     }
-    return api.file_text(selected);
+    return api.file_text(selected, lastRender && lastRender.id);
   }
   $("copy-file").addEventListener("click", async () => {
     const f = await currentFile();

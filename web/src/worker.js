@@ -160,14 +160,20 @@ function fromBoot(args) {
 // here, and the page gets only what it shows (a large site renders thousands
 // of files; copying their text to the page at every keystroke would block it).
 let last = null;          // path -> {mode, text, hash} of the last render_summary
+// The last few renders by id (render_summary's `id`): the page shows one
+// and asks for its files, while a later one may have been made (the spec
+// changed again, or has errors now).
+let renderSeq = 0;
+const renders = new Map();
 let downloaded = null;    // path -> text of the render marked as downloaded
 let validated = null;     // {text, valid, upstream} of the last validate
 const given = new Set();  // the upstream manifests (copy paths) the Renderer has
 let coming = new Set();   // those the page is loading and will give
 let arrived = () => {};   // wakes a render_if_valid waiting for them
 const own = {
-  // Renders (renderer.render_files), keeping the files here: {ok, digest,
-  // total_bytes, files: [{path, mode, size, binary, changed}]} (changed:
+  // Renders (renderer.render_files), keeping the files here: {ok, id,
+  // digest, total_bytes, files: [{path, mode, size, binary, changed}]}
+  // (id: for file_text and mark_download; changed:
   // since the render marked as downloaded), or the render's {ok: false, ...}.
   // The tree digest is the module's (tree_digest), from each file's SHA-256
   // as the browser computes it (the module's own takes tens of milliseconds
@@ -207,17 +213,21 @@ const own = {
       throw e;
     }
     last = new Map(r.files.map((f) => [f.path, f]));
+    const id = ++renderSeq;
+    renders.set(id, last);
+    for (const old of renders.keys()) if (renders.size > 3) renders.delete(old);
     const files = r.files.map((f) => ({
       path: f.path, mode: f.mode, size: f.size, binary: f.text === null,
       changed: downloaded !== null && downloaded.get(f.path) !== f.text,
     }));
-    return { ok: true, digest, total_bytes: r.total_bytes, files };
+    return { ok: true, id, digest, total_bytes: r.total_bytes, files };
   },
-  // One file of the last render: {text, before} (before: its text in the
-  // render marked as downloaded; null when it was not there; undefined when
-  // nothing was downloaded).
-  file_text(path) {
-    const f = last && last.get(path);
+  // One file of render ID (the last if none, or gone): {text, before}
+  // (before: its text in the render marked as downloaded; null when it was
+  // not there; undefined when nothing was downloaded).
+  file_text(path, id) {
+    const files = renders.get(id) || last;
+    const f = files && files.get(path);
     if (!f) return null;
     return { text: f.text, before: downloaded === null ? undefined : downloaded.has(path) ? downloaded.get(path) : null };
   },
@@ -269,9 +279,9 @@ const own = {
   examples() {
     return JSON.parse(wasm_bindgen.examples_json());
   },
-  // The last render is what was just downloaded.
-  mark_download() {
-    downloaded = new Map([...(last || new Map()).values()].map((f) => [f.path, f.text]));
+  // Render ID (the last if none, or gone) is what was just downloaded.
+  mark_download(id) {
+    downloaded = new Map([...(renders.get(id) || last || new Map()).values()].map((f) => [f.path, f.text]));
     return true;
   },
 };
