@@ -293,6 +293,27 @@ try {
   await field("spec.nodes[1500].address").fill("10.16.0.10");
   await settle();
   assert.doesNotMatch(await page.textContent("#nodes-error"), /Node \d+ /);
+  // A button of the pager that goes off under the focus hands it to the choice of pages.
+  await page.selectOption("#node-page", "50");
+  await page.focus("#node-prev");
+  await page.keyboard.press("Enter");
+  assert.equal(await page.textContent("#node-range"), "Nodes 1\u201350 of 2,000");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "node-page");
+  // Text refused on another page than the one Add node leaves stays with its node.
+  await page.selectOption("#node-page", "1950");
+  await field("spec.nodes[1960].labels").fill("foo");
+  await settle();
+  await page.selectOption("#node-page", "0");
+  await page.click("#add-node");
+  await settle();
+  assert.equal(await field("spec.nodes[1960].labels").inputValue(), "foo");
+  assert.equal(await field("spec.nodes[1960].labels").getAttribute("aria-invalid"), "true");
+  await page.click("table.nodes tbody tr:last-child .remove-node");
+  await settle();
+  assert.equal(await field("spec.nodes[1960].labels").inputValue(), "foo");
+  await field("spec.nodes[1960].labels").fill("");
+  await settle();
+  assert.doesNotMatch(await page.textContent("#nodes-error"), /Node \d+ /);
   // Add node shows the last 50 nodes, the new one last and focused; Remove
   // on it shows the 50 before.
   await page.click("#add-node");
@@ -405,6 +426,16 @@ try {
   await settle();
   assert.equal(await page.textContent("#viewer-title"), nodeFile);
   assert.equal(await page.textContent("#viewer"), nodeText, "the file as the files shown have it");
+  // However many renders come after it and are not shown.
+  for (const zone of ["Asia/Tokyo", "Europe/Paris", "America/Lima", "Africa/Cairo"]) {
+    await field("spec.timezone").fill(zone);
+    await settle();
+  }
+  await page.click("#tree button[data-file='README.md']");
+  await settle();
+  await page.click(`#tree button[data-file='${nodeFile}']`);
+  await settle();
+  assert.equal(await page.textContent("#viewer"), nodeText, "the file as the files shown have it, four renders later");
   await loadSpec(production, "production.yaml");
 
   step("the form's tables (routes, ports, JWT issuers, authorization rules, images, files) and node labels fit 360 px and pass axe-core");

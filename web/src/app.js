@@ -899,6 +899,7 @@
     const start = followLast ? lastPage(n) : Math.min(nodeStart, lastPage(n));
     followLast = false;
     setNodeWindow(start, n);
+    builtShape = shapeOf(spec);
   }
   // Shows nodes START to START + NODE_PAGE - 1 of N: rows added or removed
   // at the end, the others pointed at their nodes if the page moved. A page
@@ -942,7 +943,6 @@
       frag.append(row);
     }
     body.append(frag);
-    builtShape = shapeOf(spec);
     if (moved) {
       // Every row shows another node: all are filled.
       otherFields = nodeFields = filledNodes = null;
@@ -970,9 +970,13 @@
     row.remove();
   }
   // The pager's Previous, Next and choice: shows the page from node START.
+  // The nodes are as many as when the table was last built or resized: a
+  // form edit that adds or removes one may be on its way (its check moves
+  // the rows and what they hold).
+  const builtCount = () => (builtShape ? JSON.parse(builtShape)[0] : 0);
   function showNodes(start) {
     if (start === nodeStart || start < 0) return;
-    setNodeWindow(start, nodeCount());
+    setNodeWindow(start, builtCount());
     fillForm();
     if (lastDiags) showDiagnostics(lastDiags);
   }
@@ -1013,8 +1017,11 @@
       }
     }
     select.value = String(nodeStart);
-    $("node-prev").disabled = nodeStart === 0;
-    $("node-next").disabled = nodeStart >= lastPage(n);
+    // A button that goes off under the focus hands it to the choice.
+    for (const [id, off] of [["node-prev", nodeStart === 0], ["node-next", nodeStart >= lastPage(n)]]) {
+      if (off && document.activeElement === $(id)) select.focus();
+      $(id).disabled = off;
+    }
     $("node-range").textContent = `Nodes ${nodeStart + 1}\u2013${Math.min(n, nodeStart + NODE_PAGE)} of ${n.toLocaleString("en")}`;
   }
   // The nodes not on the page shown that have a problem.
@@ -1042,7 +1049,7 @@
     pager.innerHTML = "<span id='node-range' class='range'></span> <button type='button' id='node-prev'>Previous " + NODE_PAGE +
       "</button> <label for='node-page'>Show nodes</label> <select id='node-page'></select> <button type='button' id='node-next'>Next " + NODE_PAGE + "</button>";
     pager.querySelector("#node-prev").addEventListener("click", () => showNodes(Math.max(0, pageOf(nodeStart - 1))));
-    pager.querySelector("#node-next").addEventListener("click", () => showNodes(Math.min(pageOf(nodeStart) + NODE_PAGE, nodeCount() - NODE_PAGE)));
+    pager.querySelector("#node-next").addEventListener("click", () => showNodes(Math.min(pageOf(nodeStart) + NODE_PAGE, builtCount() - NODE_PAGE)));
     pager.querySelector("#node-page").addEventListener("change", (e) => showNodes(Number(e.target.value)));
     pagerShown = null;
     const add = document.createElement("button");
@@ -1058,6 +1065,7 @@
         const nodes = (spec && spec.spec && Array.isArray(spec.spec.nodes) && spec.spec.nodes) || [];
         return [[`spec.nodes[${nodes.length}]`, { insert: newNode(nodes) }]];
       });
+      followLast = false;
       // In a task of its own: focusing lays the new row out and scrolls to it.
       await new Promise((resolve) => setTimeout(resolve, 0));
       const inputs = form.querySelectorAll("table.nodes tbody tr:last-child input");
@@ -1479,8 +1487,8 @@
   // Form edits asked for and not yet in the text (saved as the tab goes).
   const unapplied = new Set();
 
-  async function applyEdits(edits) {
-    if (typeof edits === "function") edits = edits();
+  async function applyEdits(asked) {
+    let edits = typeof asked === "function" ? asked() : asked;
     // The editor's latest text, typed or not yet checked. Text typed while
     // the edits are made (each is a call to the worker) is never written
     // over: the edits are made again on it.
@@ -1540,6 +1548,8 @@
       yamlText = text;
       showYaml(text);
     }
+    // The text has them now (saved with it as the tab goes, not as pending).
+    unapplied.delete(asked);
     // A node added or removed moves the nodes after it: text the form
     // refused in their rows moves with them.
     const moved = done.find(([p, op]) => /^spec\.nodes\[\d+\]$/.test(p) && (op === "remove" || (op && op.insert !== undefined)));
@@ -1967,7 +1977,8 @@
           // Those shown take their text now; the others when shown.
           for (const p of keep.keys()) {
             const input = fieldIds.get(p) ? $(fieldIds.get(p)) : null;
-            if (!input) continue;
+            // (A row the table moved to this node has taken it already.)
+            if (!input || !refusedText.has(p)) continue;
             input.value = refusedText.get(p);
             refusedText.delete(p);
             staleRow(p);

@@ -161,10 +161,12 @@ function fromBoot(args) {
 // of files; copying their text to the page at every keystroke would block it).
 let last = null;          // path -> {mode, text, hash} of the last render_summary
 // The last few renders by id (render_summary's `id`): the page shows one
-// and asks for its files, while a later one may have been made (the spec
-// changed again, or has errors now).
+// and asks for its files, while later ones may have been made and not shown
+// (the spec changed again, or text the form refused makes it out of date).
+// The one asked for last (the one shown) stays however many come after it.
 let renderSeq = 0;
 const renders = new Map();
+let asked = null;
 let downloaded = null;    // path -> text of the render marked as downloaded
 let validated = null;     // {text, valid, upstream} of the last validate
 const given = new Set();  // the upstream manifests (copy paths) the Renderer has
@@ -215,18 +217,20 @@ const own = {
     last = new Map(r.files.map((f) => [f.path, f]));
     const id = ++renderSeq;
     renders.set(id, last);
-    for (const old of renders.keys()) if (renders.size > 3) renders.delete(old);
+    for (const old of renders.keys()) if (renders.size > 3 && old !== asked) renders.delete(old);
     const files = r.files.map((f) => ({
       path: f.path, mode: f.mode, size: f.size, binary: f.text === null,
       changed: downloaded !== null && downloaded.get(f.path) !== f.text,
     }));
     return { ok: true, id, digest, total_bytes: r.total_bytes, files };
   },
-  // One file of render ID (the last if none, or gone): {text, before}
-  // (before: its text in the render marked as downloaded; null when it was
-  // not there; undefined when nothing was downloaded).
+  // One file of render ID (the last if ID is not given; null if that render
+  // is gone): {text, before} (before: its text in the render marked as
+  // downloaded; null when it was not there; undefined when nothing was
+  // downloaded).
   file_text(path, id) {
-    const files = renders.get(id) || last;
+    if (id != null && renders.has(id)) asked = id;
+    const files = id == null ? last : renders.get(id);
     const f = files && files.get(path);
     if (!f) return null;
     return { text: f.text, before: downloaded === null ? undefined : downloaded.has(path) ? downloaded.get(path) : null };
@@ -279,9 +283,9 @@ const own = {
   examples() {
     return JSON.parse(wasm_bindgen.examples_json());
   },
-  // Render ID (the last if none, or gone) is what was just downloaded.
+  // Render ID (the last if not given) is what was just downloaded.
   mark_download(id) {
-    downloaded = new Map([...(renders.get(id) || last || new Map()).values()].map((f) => [f.path, f.text]));
+    downloaded = new Map([...((id == null ? last : renders.get(id)) || new Map()).values()].map((f) => [f.path, f.text]));
     return true;
   },
 };
