@@ -554,6 +554,24 @@ try {
   await field("spec.timezone").fill(zoneWas);
   await settle();
   assert.equal(await page.inputValue("#yaml"), before);
+  // So is an Add node on its way through the worker (each edit's round trip
+  // made to take 2 s, so that the reload surely comes first).
+  const rowsWere = await page.locator("table.nodes tbody tr").count();
+  await page.evaluate(() => {
+    const post = Worker.prototype.postMessage;
+    Worker.prototype.postMessage = function (m, t) {
+      if (m && m.name === "edit_yaml") setTimeout(() => post.call(this, m, t || []), 2000);
+      else post.call(this, m, t || []);
+    };
+  });
+  await page.click("#add-node");
+  await page.reload();
+  await page.waitForSelector("html[data-ready=true]");
+  await settle();
+  assert.equal(await page.locator("table.nodes tbody tr").count(), rowsWere + 1, "the node added just before the reload");
+  await page.click("table.nodes tbody tr:last-child .remove-node");
+  await settle();
+  assert.equal(await page.inputValue("#yaml"), before);
 
   step("a later visit compiles the kept module; a tampered or foreign copy is refused and replaced");
   // What Cache Storage holds for the module: {url: sha256 of the bytes}.

@@ -1479,12 +1479,13 @@
   function formEdits(edits) {
     editing++;
     showBusy();
-    if (Array.isArray(edits)) unapplied.add(edits);
+    unapplied.add(edits);
     editChain = editChain.then(() => applyEdits(edits)).catch((e) => status("The form edit failed: " + e))
       .finally(() => { unapplied.delete(edits); editing--; showBusy(); });
     return track(editChain);
   }
-  // Form edits asked for and not yet in the text (saved as the tab goes).
+  // Form edits asked for and not yet in the text (saved as the tab goes):
+  // lists of [path, op], or a function that makes them (Add node's).
   const unapplied = new Set();
 
   async function applyEdits(asked) {
@@ -2547,7 +2548,9 @@
   // are form edits not yet made to the text (typed within the debounce, or
   // on their way through the worker).
   const saveNow = () => {
-    const edits = [...[...unapplied].flat(), ...pendingEdits];
+    // (Add node's are made now, from the spec as the form has it.)
+    const made = (e) => { try { return typeof e === "function" ? e() : e; } catch { return []; } };
+    const edits = [...[...unapplied].flatMap(made), ...pendingEdits];
     if (editorText() !== yamlText || yamlTimer !== null || edits.length) autosave(editorText());
     if (edits.length) {
       try { localStorage.setItem(PENDING_KEY, JSON.stringify({ key: textKey(editorText()), edits })); } catch { /* nothing to keep */ }
