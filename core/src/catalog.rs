@@ -12,7 +12,8 @@ use crate::digest::Digest;
 use crate::image::ImageRef;
 use crate::spec::{Architecture, Cni, Site};
 
-const CATALOG_YAML: &str = include_str!("../../images/catalog.yaml");
+/// The catalog as JSON, written by `build.rs` from `images/catalog.yaml`.
+const CATALOG_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/catalog.json"));
 
 /// Upstream files carried in the source tree, by their `copy` path in the catalog.
 #[cfg(not(feature = "embedded-upstream"))]
@@ -224,7 +225,7 @@ pub struct BinarySource {
 /// The catalog built into this meshbundle.
 pub fn catalog() -> &'static Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
-    CATALOG.get_or_init(|| crate::yaml::from_str(CATALOG_YAML).expect("images/catalog.yaml is checked by the tests"))
+    CATALOG.get_or_init(|| serde_json::from_str(CATALOG_JSON).expect("images/catalog.yaml is checked by the tests"))
 }
 
 impl Catalog {
@@ -463,6 +464,13 @@ pub fn needs(site: &Site) -> Option<Needs> {
 mod tests {
     use super::*;
     use sha2::{Digest, Sha256};
+
+    /// The JSON `build.rs` writes reads to the catalog the YAML reads to.
+    #[test]
+    fn catalog_json_is_the_yaml() {
+        let yaml: Catalog = crate::yaml::from_str(include_str!("../../images/catalog.yaml")).expect("the catalog reads");
+        assert_eq!(format!("{yaml:?}"), format!("{:?}", catalog()));
+    }
 
     #[test]
     fn catalog_parses_and_copies_match_their_sha256() {
