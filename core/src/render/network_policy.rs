@@ -283,9 +283,9 @@ fn workloads(ctx: &Ctx, tree: &FileTree) -> Result<Vec<Workload>, RenderError> {
             let containers = doc
                 .pointer("/spec/template/spec/containers")
                 .and_then(Value::as_array)
-                .cloned()
+                .map(Vec::as_slice)
                 .unwrap_or_default();
-            for c in &containers {
+            for c in containers {
                 let named: BTreeMap<&str, u32> = c
                     .get("ports")
                     .and_then(Value::as_array)
@@ -549,7 +549,7 @@ fn documents(ctx: &Ctx, tree: &FileTree) -> Result<Vec<Value>, RenderError> {
         let s = |p: &str| d.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
         (s("/metadata/namespace"), s("/metadata/name"))
     };
-    allows.sort_by_key(key);
+    allows.sort_by_cached_key(key);
     let mut docs = allows;
     for ns in &policed {
         docs.push(policy(ns, "default-deny-ingress", all_pods(), Vec::new()));
