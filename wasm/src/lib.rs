@@ -10,6 +10,14 @@ use meshbundle_core::tree::FileTree;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
+/// The module's allocator: talc, made for WebAssembly. Against the default
+/// (dlmalloc) the packed module is 2 KB smaller, and a first render (whose
+/// code the browser runs before it has optimized any of it) runs fewer
+/// instructions.
+#[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
+#[global_allocator]
+static TALC: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 pub mod upstream;
 
 fn to_js<T: Serialize>(v: &T) -> JsValue {
