@@ -146,6 +146,13 @@
     self.MESHBUNDLE_FIRST_WORKER = null;
     given = new Map();
     worker.onmessage = (e) => {
+      // The worker ran a module kept in this browser that is not this
+      // page's own, and answers nothing: a fresh one unpacks the page's.
+      if (e.data.restart) {
+        status(e.data.restart);
+        startWorker().catch(stopped);
+        return;
+      }
       const { id, ok, value, error, trap } = e.data;
       const p = pending.get(id);
       pending.delete(id);
@@ -183,7 +190,8 @@
       }
       return unpacked;
     }).then((module) => {
-      if (w !== worker) return null;
+      // A worker started since: its start is the one awaited.
+      if (w !== worker) return workerStarted;
       // Those loaded and not yet given.
       const upstream = {};
       for (const [c, text] of Object.entries(self.MESHBUNDLE_UPSTREAM || {})) {
@@ -313,7 +321,10 @@
     }
   }
   // The schema comes as text: JSON.parse builds the object faster than the module could.
-  const first = [fromWorker(() => workerStarted), fromWorker(() => api.examples()), fromWorker(() => api.schema()), fromWorker(() => api.versions_json())];
+  // (The version is asked like the rest, not taken from the worker's start:
+  // that waits for the upstream manifests given with the module to be
+  // hashed, which the worker's first validate and render may hold up.)
+  const first = [fromWorker(() => api.version()), fromWorker(() => api.examples()), fromWorker(() => api.schema()), fromWorker(() => api.versions_json())];
   // The worker validates and renders the spec the page opens with as soon
   // as it has its module, while this thread builds the page: its
   // validation ({text, validation}) and render answer the first check of
