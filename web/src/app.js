@@ -182,6 +182,9 @@
       workerKept.then((kept) => kept && resolve(true), () => {});
       keptHere.then((maybe) => (maybe ? workerKept.then(resolve, () => resolve(false)) : resolve(false)));
     }).then(async (kept) => {
+      // A worker started since (this one trapped, or ran a module that is
+      // not the page's): its start is the one awaited, and it decides.
+      if (w !== worker) return workerStarted;
       if (window.meshbundleTimings.moduleKept === undefined) window.meshbundleTimings.moduleKept = kept;
       if (kept) return null;
       if (!unpacked) {
@@ -190,7 +193,6 @@
       }
       return unpacked;
     }).then((module) => {
-      // A worker started since: its start is the one awaited.
       if (w !== worker) return workerStarted;
       // Those loaded and not yet given.
       const upstream = {};
@@ -201,6 +203,11 @@
       const init = call("__init", [module, upstream, later]);
       for (const c of Object.keys(upstream)) given.set(c, init);
       return init;
+    }).catch((e) => {
+      // Failed because a worker started since (this one trapped before it
+      // answered): that one's start is the one awaited.
+      if (w !== worker) return workerStarted;
+      throw e;
     });
     return workerStarted;
   }
