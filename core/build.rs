@@ -15,8 +15,8 @@ fn main() {
         strict_booleans: true,
         leading_zero_numbers_as_strings: true,
     };
-    let value: serde_json::Value = serde_saphyr::from_str_with_options(&text, options)
-        .unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+    let value: serde_json::Value =
+        serde_saphyr::from_str_with_options(&text, options).unwrap_or_else(|e| panic!("{}: {e}", source.display()));
     let out = Path::new(&std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR")).join("catalog.json");
     std::fs::write(&out, serde_json::to_string(&value).expect("a JSON value writes"))
         .unwrap_or_else(|e| panic!("{}: {e}", out.display()));

@@ -468,7 +468,8 @@ mod tests {
     /// The JSON `build.rs` writes reads to the catalog the YAML reads to.
     #[test]
     fn catalog_json_is_the_yaml() {
-        let yaml: Catalog = crate::yaml::from_str(include_str!("../../images/catalog.yaml")).expect("the catalog reads");
+        let yaml: Catalog =
+            crate::yaml::from_str(include_str!("../../images/catalog.yaml")).expect("the catalog reads");
         assert_eq!(format!("{yaml:?}"), format!("{:?}", catalog()));
     }
 
