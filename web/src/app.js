@@ -146,13 +146,6 @@
     self.MESHBUNDLE_FIRST_WORKER = null;
     given = new Map();
     worker.onmessage = (e) => {
-      // The worker ran a module kept in this browser that is not this
-      // page's own, and answers nothing: a fresh one unpacks the page's.
-      if (e.data.restart) {
-        status(e.data.restart);
-        startWorker().catch(stopped);
-        return;
-      }
       const { id, ok, value, error, trap } = e.data;
       const p = pending.get(id);
       pending.delete(id);
@@ -182,8 +175,8 @@
       workerKept.then((kept) => kept && resolve(true), () => {});
       keptHere.then((maybe) => (maybe ? workerKept.then(resolve, () => resolve(false)) : resolve(false)));
     }).then(async (kept) => {
-      // A worker started since (this one trapped, or ran a module that is
-      // not the page's): its start is the one awaited, and it decides.
+      // A worker started since (this one trapped): its start is the one
+      // awaited, and it decides.
       if (w !== worker) return workerStarted;
       if (window.meshbundleTimings.moduleKept === undefined) window.meshbundleTimings.moduleKept = kept;
       if (kept) return null;
@@ -328,10 +321,7 @@
     }
   }
   // The schema comes as text: JSON.parse builds the object faster than the module could.
-  // (The version is asked like the rest, not taken from the worker's start:
-  // that waits for the upstream manifests given with the module to be
-  // hashed, which the worker's first validate and render may hold up.)
-  const first = [fromWorker(() => api.version()), fromWorker(() => api.examples()), fromWorker(() => api.schema()), fromWorker(() => api.versions_json())];
+  const first = [fromWorker(() => workerStarted), fromWorker(() => api.examples()), fromWorker(() => api.schema()), fromWorker(() => api.versions_json())];
   // The worker validates and renders the spec the page opens with as soon
   // as it has its module, while this thread builds the page: its
   // validation ({text, validation}) and render answer the first check of

@@ -6,11 +6,8 @@
 // ({name: "__unpack"}). Then it sends {id, name: "__init", args: [module,
 // upstream, coming]} (module: a compiled WebAssembly.Module, or null for the
 // kept one). Calls that arrive first wait for the module: a kept one is
-// instantiated as soon as it is compiled, without waiting for __init, and
-// runs while its bytes are hashed; no answer leaves the worker before the
-// hash is the page's. A kept module with other bytes makes the worker ask
-// the page to start a fresh one ({restart: why}) and answer nothing more.
-// {name: "__boot", args: [text, coming]} names the spec the page
+// instantiated as soon as it is compiled and checked, without waiting for
+// __init. {name: "__boot", args: [text, coming]} names the spec the page
 // opens with (null: the first example) and the manifests it is loading for
 // it: the worker validates it as soon as it has the module and answers
 // {text, validation}, then renders it, which answers the page's first
@@ -71,56 +68,39 @@ function unpack(decoderBytes, b64) {
 
 // The module kept in the browser's Cache Storage by a visit before (the page
 // keeps it there once it has unpacked it), compiled as soon as this worker
-// starts: {module, checked} (checked: a promise of whether its bytes hash to
-// the digest the page carries, MESHBUNDLE_WASM_SHA256, which
-// web/src/embed.py sets before this file), or null. Every page opened from
-// file:// shares that storage, so other bytes under its key are deleted,
-// and so is every other entry once the module is found good. The hash is
-// not waited for: compiling runs none of the module's code, and what the
-// module computes meanwhile stays here until the hash is known (`trusted`).
-// The browser keeps the bytes only: it keeps no compiled code for a module
-// from Cache Storage in a page opened from file://, so each new tab
-// compiles each function the first time it runs (the first validate and
-// render take several times longer than the ones after).
-const SHA256 = self.MESHBUNDLE_WASM_SHA256;
+// starts. Every page opened from file:// shares that storage, so it is used
+// only if its bytes hash to the digest the page carries
+// (MESHBUNDLE_WASM_SHA256, which web/src/embed.py sets before this file);
+// other bytes under its key are deleted, and so is every other entry once
+// the module is found. Compiling runs none of its code,
+// so it is compiled while it is hashed. The browser keeps the bytes only:
+// it keeps no compiled code for a module from Cache Storage in a page
+// opened from file://, so each new tab compiles each function the first
+// time it runs (the first validate and render take several times longer
+// than the ones after).
 const kept = (async () => {
-  const key = `https://meshbundle.invalid/module/${SHA256}.wasm`;
+  const key = `https://meshbundle.invalid/module/${self.MESHBUNDLE_WASM_SHA256}.wasm`;
   const hex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
   let store = null;
   try {
     store = await caches.open("meshbundle-module");
     const hit = await store.match(key);
     if (!hit) return null;
-    const checked = hit.clone().arrayBuffer()
-      .then((bytes) => crypto.subtle.digest("SHA-256", bytes))
-      .then((digest) => hex(digest) === SHA256, () => false)
-      .then(async (good) => {
-        // Anything else kept there goes (not waited for). Other bytes under
-        // the module's key go before a fresh worker looks there.
-        if (good) store.keys().then((reqs) => reqs.forEach((req) => req.url !== key && store.delete(req))).catch(() => {});
-        else await store.delete(key).catch(() => {});
-        return good;
-      });
-    const module = await WebAssembly.compileStreaming(hit).catch(() => null);
-    if (module) return { module, checked };
-    // Bytes that do not compile are not the page's module either.
-    await checked;
-  } catch { /* no Cache Storage here */ }
+    const [module, digest] = await Promise.all([
+      WebAssembly.compileStreaming(hit.clone()),
+      hit.arrayBuffer().then((bytes) => crypto.subtle.digest("SHA-256", bytes)),
+    ]);
+    if (hex(digest) === self.MESHBUNDLE_WASM_SHA256) {
+      // Anything else kept there goes (not waited for).
+      store.keys().then((reqs) => reqs.forEach((req) => req.url !== key && store.delete(req))).catch(() => {});
+      return module;
+    }
+  } catch { /* no Cache Storage here, or bytes that do not compile */ }
   if (store) await store.delete(key).catch(() => {});
   return null;
 })();
-// Whether the kept module is the page's (false when none is kept).
-const keptGood = kept.then((k) => (k ? k.checked : false), () => false);
 
-// Answers of a worker that runs a module wait for this: the kept module
-// found good, or a module the page unpacked itself (__init).
-let trust;
-const trusted = new Promise((resolve) => { trust = resolve; });
-// The worker ran a kept module that is not the page's: nothing it computed
-// is answered, and the page starts a fresh worker.
-let refused = false;
-
-// The module instantiated, once: the kept one as soon as it is compiled,
+// The module instantiated, once: the kept one as soon as it is checked,
 // else the one __init gives.
 let started = null;
 function start(module) {
@@ -131,21 +111,11 @@ function start(module) {
   })();
   return started;
 }
-kept.then((k) => k && start(k.module).then(initDone.resolve, initDone.reject), () => {});
-keptGood.then(async (good) => {
-  if (good) return trust();
-  if (!(await kept)) return undefined;
-  refused = true;
-  self.postMessage({ restart: "The module kept in this browser was not this page's own: it was refused and unpacked again" });
-  return undefined;
-});
+kept.then((module) => module && start(module).then(initDone.resolve, initDone.reject), () => {});
 
 async function init(module, upstream, later) {
   for (const c of later || []) coming.add(c);
-  // The page's own module is trusted, unless a kept one runs already: then
-  // its hash decides.
-  if (module && !started) trust();
-  module = module || ((await keptGood) && (await kept).module);
+  module = module || (await kept);
   if (!module) throw new Error("no module: the page gave none and none is kept");
   await start(module);
   await own.add_upstream(upstream);
@@ -347,7 +317,7 @@ self.onmessage = async (event) => {
     } else if (name === "__boot") {
       value = await startBoot(args[0], args[1]);
     } else if (name === "__kept") {
-      value = await keptGood;
+      value = (await kept) !== null;
     } else if (name === "__unpack") {
       value = unpack(args[0], args[1]);
     } else if (name === "add_upstream" || name === "not_coming") {
@@ -369,13 +339,9 @@ self.onmessage = async (event) => {
       turn = run.catch(() => {});
       value = await run;
     }
-    if (started && name !== "__unpack" && name !== "__kept") await trusted;
-    if (refused) return;
     const transfer = value instanceof Uint8Array ? [value.buffer] : [];
     self.postMessage({ id, ok: true, value }, transfer);
   } catch (e) {
-    if (started && name !== "__unpack" && name !== "__kept") await trusted;
-    if (refused) return;
     // A trap (unreachable, out of bounds): the page starts a fresh worker.
     self.postMessage({ id, ok: false, error: message(e), trap: e instanceof WebAssembly.RuntimeError });
   }
