@@ -2097,7 +2097,8 @@
         (d.severity === "warning" ? "Warning: " : "") + d.message + " (" + d.hint + ")";
       if (errEl) {
         const before = errorText.get(errEl);
-        errorText.set(errEl, before ? before + " " + textOf : textOf);
+        // The problems of nodes not shown stand one to a line.
+        errorText.set(errEl, before ? before + (errEl.id === "nodes-error" ? "\n" : " ") + textOf : textOf);
         if (target && d.severity === "error") invalid.add(target);
         if (target && target === focused) announce += (announce ? " " : "") + textOf;
         const fs = errEl.closest("fieldset");
