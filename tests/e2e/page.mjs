@@ -267,6 +267,20 @@ try {
   assert.equal((await rowNames()).at(-1), "w-1999");
   assert.ok(await page.isDisabled("#node-next"));
   await axe("2,000 nodes, the pager shown");
+  // Find node (Enter): the page of the node whose name or address holds the
+  // text (any case), with its name focused; Enter again finds the next one.
+  await page.fill("#node-find", "W-1777");
+  await page.press("#node-find", "Enter");
+  assert.equal(await page.textContent("#node-range"), "Nodes 1751\u20131800 of 2,000");
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.path), "spec.nodes[1777].name");
+  assert.equal(await page.textContent("#node-find-result"), "Node 1778: w-1777");
+  await page.fill("#node-find", "w-177");
+  await page.press("#node-find", "Enter");
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.path), "spec.nodes[1778].name");
+  await page.fill("#node-find", "no-such-node");
+  await page.press("#node-find", "Enter");
+  assert.equal(await page.textContent("#node-find-result"), "No node's name or address holds \u201cno-such-node\u201d.");
+  assert.equal(await page.textContent("#node-range"), "Nodes 1751\u20131800 of 2,000");
   // A node on another page with a bad address: its problem is listed under
   // the table with the node's number, and the pager marks its page.
   await loadSpec(big.replace('address: "10.16.0.10"\n', 'address: "10.16.0.999"\n'), "big.yaml");

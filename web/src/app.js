@@ -982,6 +982,33 @@
   // form edit that adds or removes one may be on its way (its check moves
   // the rows and what they hold).
   const builtCount = () => (builtShape ? JSON.parse(builtShape)[0] : 0);
+  // Find node (Enter): shows the page of the next node after the one found
+  // last whose name or address holds TEXT (any case), and focuses its name.
+  let foundNode = -1;
+  function findNode(text) {
+    const q = text.trim().toLowerCase();
+    const nodes = (spec && spec.spec && Array.isArray(spec.spec.nodes) && spec.spec.nodes) || [];
+    const result = $("node-find-result");
+    if (!q) {
+      result.textContent = "";
+      return;
+    }
+    const holds = (n) => n && [n.name, n.address].some((v) => typeof v === "string" && v.toLowerCase().includes(q));
+    let i = -1;
+    for (let k = 1; k <= nodes.length && i < 0; k++) {
+      const j = (foundNode + k) % nodes.length;
+      if (holds(nodes[j])) i = j;
+    }
+    if (i < 0) {
+      result.textContent = `No node's name or address holds “${text.trim()}”.`;
+      return;
+    }
+    foundNode = i;
+    showNodes(Math.min(pageOf(i), lastPage(builtCount())));
+    result.textContent = `Node ${i + 1}: ${nodes[i].name || "(no name)"}`;
+    const input = form.querySelector(`[data-path="spec.nodes[${i}].name"]`);
+    if (input) input.focus();
+  }
   function showNodes(start) {
     if (start === nodeStart || start < 0) return;
     setNodeWindow(start, builtCount());
@@ -1055,10 +1082,17 @@
     pager.setAttribute("role", "group");
     pager.setAttribute("aria-labelledby", "node-range");
     pager.innerHTML = "<span id='node-range' class='range'></span> <button type='button' id='node-prev'>Previous " + NODE_PAGE +
-      "</button> <label for='node-page'>Show nodes</label> <select id='node-page'></select> <button type='button' id='node-next'>Next " + NODE_PAGE + "</button>";
+      "</button> <label for='node-page'>Show nodes</label> <select id='node-page'></select> <button type='button' id='node-next'>Next " + NODE_PAGE + "</button>" +
+      " <label for='node-find'>Find node</label> <input type='search' id='node-find' size='14' placeholder='name or address' autocomplete='off'>" +
+      " <span id='node-find-result' class='hint' role='status'></span>";
     pager.querySelector("#node-prev").addEventListener("click", () => showNodes(Math.max(0, pageOf(nodeStart - 1))));
     pager.querySelector("#node-next").addEventListener("click", () => showNodes(Math.min(pageOf(nodeStart) + NODE_PAGE, builtCount() - NODE_PAGE)));
     pager.querySelector("#node-page").addEventListener("change", (e) => showNodes(Number(e.target.value)));
+    pager.querySelector("#node-find").addEventListener("keydown", (e) => {
+      if (e.key !== "Enter") return;
+      e.preventDefault();
+      findNode(e.target.value);
+    });
     pagerShown = null;
     const add = document.createElement("button");
     add.type = "button";
