@@ -267,23 +267,59 @@ try {
   assert.equal((await rowNames()).at(-1), "w-1999");
   assert.ok(await page.isDisabled("#node-next"));
   await axe("2,000 nodes, the pager shown");
-  // Find node (Enter): the page of the node whose name or address holds the
-  // text (any case), with its name focused; Enter again finds the next one.
+  // Find node: Enter shows the page of the next node whose name or address
+  // holds the text (any case) and marks its row, the focus staying in the
+  // field; Shift+Enter the one before; "Go to node" focuses its name.
+  const findResult = (want) => page.waitForFunction((w) => document.querySelector("#node-find-result").textContent === w, want)
+    .catch(async () => assert.equal(await page.textContent("#node-find-result"), want));
+  const foundRows = () => page.$$eval("table.nodes tbody tr.found", (trs) => trs.map((tr) => tr.dataset.index));
   await page.fill("#node-find", "W-1777");
   await page.press("#node-find", "Enter");
+  await findResult("Node 1778: w-1777 (1 of 1)");
   assert.equal(await page.textContent("#node-range"), "Nodes 1751\u20131800 of 2,000");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "node-find");
+  assert.deepEqual(await foundRows(), ["1777"]);
+  assert.equal(await page.textContent("#node-find-go"), "Go to node 1778");
+  await axe("Find node, a node found");
+  await page.click("#node-find-go");
   assert.equal(await page.evaluate(() => document.activeElement.dataset.path), "spec.nodes[1777].name");
-  assert.equal(await page.textContent("#node-find-result"), "Node 1778: w-1777");
+  // A new text searches from the first node; Enter again goes on, from the
+  // keyboard, in the field.
   await page.fill("#node-find", "w-177");
   await page.press("#node-find", "Enter");
-  assert.equal(await page.evaluate(() => document.activeElement.dataset.path), "spec.nodes[1778].name");
+  await findResult("Node 178: w-177 (1 of 11)");
+  assert.equal(await page.textContent("#node-range"), "Nodes 151\u2013200 of 2,000");
+  await page.keyboard.press("Enter");
+  await findResult("Node 1771: w-1770 (2 of 11)");
+  assert.deepEqual(await foundRows(), ["1770"]);
+  await page.keyboard.press("Shift+Enter");
+  await findResult("Node 178: w-177 (1 of 11)");
+  await page.keyboard.press("Shift+Enter");
+  await findResult("Node 1780: w-1779 (11 of 11)");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "node-find");
+  // Paging away and back keeps the mark on its node, not on its row.
+  await page.click("#node-prev");
+  assert.deepEqual(await foundRows(), []);
+  await page.click("#node-next");
+  assert.deepEqual(await foundRows(), ["1779"]);
   await page.fill("#node-find", "no-such-node");
   await page.press("#node-find", "Enter");
-  assert.equal(await page.textContent("#node-find-result"), "No node's name or address holds \u201cno-such-node\u201d.");
+  await findResult("No node's name or address holds \u201cno-such-node\u201d.");
+  assert.deepEqual(await foundRows(), []);
+  assert.ok(await page.isHidden("#node-find-go"));
   assert.equal(await page.textContent("#node-range"), "Nodes 1751\u20131800 of 2,000");
+  // The same words again are said again (the status is emptied first).
+  await page.press("#node-find", "Enter");
+  await findResult("No node's name or address holds \u201cno-such-node\u201d.");
   // A node on another page with a bad address: its problem is listed under
   // the table with the node's number, and the pager marks its page.
   await loadSpec(big.replace('address: "10.16.0.10"\n', 'address: "10.16.0.999"\n'), "big.yaml");
+  assert.equal(await page.textContent("#node-range"), "Nodes 1\u201350 of 2,000");
+  // A spec loaded whole: Find node starts again from the first node.
+  assert.equal(await page.inputValue("#node-find"), "");
+  await page.fill("#node-find", "w-1");
+  await page.press("#node-find", "Enter");
+  await findResult("Node 11: w-10 (1 of 1,110)");
   assert.equal(await page.textContent("#node-range"), "Nodes 1\u201350 of 2,000");
   assert.match(await page.textContent("#nodes-error"), /Node 1501 address: /);
   assert.equal(await page.textContent("#node-page option[value='1500']"), "1501\u20131550 (1 problem)");

@@ -877,6 +877,7 @@
         }
       }
       tr.querySelector(".remove-node").setAttribute("aria-label", `Remove node ${i + k + 1}`);
+      tr.classList.toggle("found", i + k === foundNode);
     });
   }
 
@@ -904,6 +905,12 @@
   // it show the nodes that moved up). Never the whole form built again (at
   // 2,000 nodes that blocked the page for a second).
   function resizeNodes(n) {
+    // The nodes after one added or removed have moved: what was found is
+    // found again from the first node.
+    if (foundText !== null) {
+      forgetFound();
+      $("node-find-result").textContent = "";
+    }
     const start = followLast ? lastPage(n) : Math.min(nodeStart, lastPage(n));
     followLast = false;
     setNodeWindow(start, n);
@@ -982,32 +989,72 @@
   // form edit that adds or removes one may be on its way (its check moves
   // the rows and what they hold).
   const builtCount = () => (builtShape ? JSON.parse(builtShape)[0] : 0);
-  // Find node (Enter): shows the page of the next node after the one found
-  // last whose name or address holds TEXT (any case), and focuses its name.
+  // Find node: Enter shows the page of the next node whose name or address
+  // holds the text (any case), Shift+Enter the one before; the focus stays in
+  // the field, so that Enter again goes on, and the node's row is marked.
+  // "Go to node" focuses its name. A new text, or a spec loaded whole,
+  // searches from the first node again.
   let foundNode = -1;
-  function findNode(text) {
+  let foundText = null;
+  function markFound() {
+    const body = form.querySelector("table.nodes tbody");
+    if (!body) return;
+    for (const tr of body.rows) tr.classList.toggle("found", Number(tr.dataset.index) === foundNode);
+  }
+  function forgetFound() {
+    foundNode = -1;
+    foundText = null;
+    markFound();
+    const go = $("node-find-go");
+    if (go) go.hidden = true;
+  }
+  // The result is said again even when it is the same words (a status
+  // whose text does not change is not read out again).
+  function sayFound(words) {
+    const result = $("node-find-result");
+    result.textContent = "";
+    requestAnimationFrame(() => { result.textContent = words; });
+  }
+  function findNode(text, back) {
     const q = text.trim().toLowerCase();
     const nodes = (spec && spec.spec && Array.isArray(spec.spec.nodes) && spec.spec.nodes) || [];
-    const result = $("node-find-result");
+    if (q !== foundText) {
+      forgetFound();
+      foundText = q;
+    }
     if (!q) {
-      result.textContent = "";
+      $("node-find-result").textContent = "";
       return;
     }
     const holds = (n) => n && [n.name, n.address].some((v) => typeof v === "string" && v.toLowerCase().includes(q));
-    let i = -1;
-    for (let k = 1; k <= nodes.length && i < 0; k++) {
-      const j = (foundNode + k) % nodes.length;
-      if (holds(nodes[j])) i = j;
-    }
-    if (i < 0) {
-      result.textContent = `No node's name or address holds “${text.trim()}”.`;
+    const matches = [];
+    nodes.forEach((n, j) => holds(n) && matches.push(j));
+    if (!matches.length) {
+      forgetFound();
+      foundText = q;
+      sayFound(`No node's name or address holds \u201c${text.trim()}\u201d.`);
       return;
     }
+    // The next match after the node found last (the first with none), or
+    // the one before it.
+    let m;
+    if (back) {
+      const before = matches.filter((j) => j < (foundNode < 0 ? nodes.length : foundNode));
+      m = before.length ? matches.indexOf(before[before.length - 1]) : matches.length - 1;
+    } else {
+      m = matches.findIndex((j) => j > foundNode);
+      if (m < 0) m = 0;
+    }
+    const i = matches[m];
     foundNode = i;
     showNodes(Math.min(pageOf(i), lastPage(builtCount())));
-    result.textContent = `Node ${i + 1}: ${nodes[i].name || "(no name)"}`;
+    markFound();
     const input = form.querySelector(`[data-path="spec.nodes[${i}].name"]`);
-    if (input) input.focus();
+    if (input) input.closest("tr").scrollIntoView({ block: "nearest" });
+    const go = $("node-find-go");
+    go.textContent = `Go to node ${i + 1}`;
+    go.hidden = false;
+    sayFound(`Node ${i + 1}: ${nodes[i].name || "(no name)"} (${(m + 1).toLocaleString("en")} of ${matches.length.toLocaleString("en")})`);
   }
   function showNodes(start) {
     if (start === nodeStart || start < 0) return;
@@ -1070,6 +1117,9 @@
     table.innerHTML = "<caption class='hint'>The first control-plane node runs kubeadm init.</caption><thead><tr><th scope='col'>Name</th><th scope='col'>Address</th><th scope='col'>Role</th><th scope='col'>Zone</th><th scope='col'>Labels <span class='hint'>(k=v, ...)</span></th><th scope='col'>Remove</th></tr></thead>";
     const body = document.createElement("tbody");
     const n = nodeCount();
+    // The field of Find node is made again, empty: a search starts afresh.
+    foundNode = -1;
+    foundText = null;
     nodeStart = Math.min(nodeStart, Math.max(0, n - NODE_PAGE));
     const roles = (schemaAt("spec.nodes[0].role") || {}).values || ["control-plane", "worker"];
     const frag = document.createDocumentFragment();
@@ -1084,14 +1134,24 @@
     pager.innerHTML = "<span id='node-range' class='range'></span> <button type='button' id='node-prev'>Previous " + NODE_PAGE +
       "</button> <label for='node-page'>Show nodes</label> <select id='node-page'></select> <button type='button' id='node-next'>Next " + NODE_PAGE + "</button>" +
       " <label for='node-find'>Find node</label> <input type='search' id='node-find' size='14' placeholder='name or address' autocomplete='off'>" +
-      " <span id='node-find-result' class='hint' role='status'></span>";
+      " <span id='node-find-result' class='hint' role='status'></span> <button type='button' id='node-find-go' hidden></button>";
     pager.querySelector("#node-prev").addEventListener("click", () => showNodes(Math.max(0, pageOf(nodeStart - 1))));
     pager.querySelector("#node-next").addEventListener("click", () => showNodes(Math.min(pageOf(nodeStart) + NODE_PAGE, builtCount() - NODE_PAGE)));
     pager.querySelector("#node-page").addEventListener("change", (e) => showNodes(Number(e.target.value)));
     pager.querySelector("#node-find").addEventListener("keydown", (e) => {
       if (e.key !== "Enter") return;
       e.preventDefault();
-      findNode(e.target.value);
+      findNode(e.target.value, e.shiftKey);
+    });
+    pager.querySelector("#node-find").addEventListener("input", (e) => {
+      if (e.target.value.trim().toLowerCase() !== foundText) {
+        forgetFound();
+        $("node-find-result").textContent = "";
+      }
+    });
+    pager.querySelector("#node-find-go").addEventListener("click", () => {
+      const input = form.querySelector(`[data-path="spec.nodes[${foundNode}].name"]`);
+      if (input) input.focus();
     });
     pagerShown = null;
     const add = document.createElement("button");
