@@ -225,7 +225,27 @@ pub struct BinarySource {
 /// The catalog built into this meshbundle.
 pub fn catalog() -> &'static Catalog {
     static CATALOG: OnceLock<Catalog> = OnceLock::new();
-    CATALOG.get_or_init(|| serde_json::from_str(CATALOG_JSON).expect("images/catalog.yaml is checked by the tests"))
+    CATALOG.get_or_init(|| serde_json::from_str(CATALOG_JSON).unwrap_or_else(|e| panic!("{}", unfit(CATALOG_JSON, &e))))
+}
+
+/// Why the catalog's JSON does not read: `build.rs` checks only that
+/// `images/catalog.yaml` is YAML, so a value of the wrong type is found here.
+/// The JSON is one line: the text around the place stands for the field.
+fn unfit(json: &str, e: &serde_json::Error) -> String {
+    let at = e.column().saturating_sub(1).min(json.len());
+    let from = (0..=at.saturating_sub(60))
+        .rev()
+        .find(|&i| json.is_char_boundary(i))
+        .unwrap_or(0);
+    let to = (at..=json.len().min(at + 20))
+        .rev()
+        .find(|&i| json.is_char_boundary(i))
+        .unwrap_or(at);
+    format!(
+        "images/catalog.yaml does not fit the catalog near `…{}…`: {e}; \
+         `cargo test -p meshbundle-core catalog_json_is_the_yaml` names its line and field",
+        &json[from..to]
+    )
 }
 
 impl Catalog {
@@ -471,6 +491,20 @@ mod tests {
         let yaml: Catalog =
             crate::yaml::from_str(include_str!("../../images/catalog.yaml")).expect("the catalog reads");
         assert_eq!(format!("{yaml:?}"), format!("{:?}", catalog()));
+    }
+
+    /// A value of the wrong type (which only the types find) is named by
+    /// the text around it, with the test that names its YAML line.
+    #[test]
+    fn a_catalog_of_the_wrong_shape_says_where() {
+        let at = CATALOG_JSON.find("\"etcd\":\"").expect("an etcd version");
+        let end = at + CATALOG_JSON[at + 8..].find('"').unwrap() + 9;
+        let bad = format!("{}\"etcd\":[3]{}", &CATALOG_JSON[..at], &CATALOG_JSON[end..]);
+        let e = serde_json::from_str::<Catalog>(&bad).unwrap_err();
+        let said = unfit(&bad, &e);
+        assert!(said.contains("\"etcd\":[3]"), "{said}");
+        assert!(said.contains("invalid type: sequence"), "{said}");
+        assert!(said.contains("catalog_json_is_the_yaml"), "{said}");
     }
 
     #[test]
