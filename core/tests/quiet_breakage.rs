@@ -51,6 +51,22 @@ fn egress_hosts_need_the_egress_gateway() {
 }
 
 #[test]
+fn ingress_only_fields_on_the_egress_gateway_are_refused_on_or_off() {
+    let extra = "      httpsRedirect: true\n      routes:\n        - host: shop.example.internal\n          service: web\n          namespace: shop\n          port: 8080\n";
+    for enabled in ["true", "false"] {
+        let spec = production(&[(
+            "    egressGateway:\n      enabled: true\n",
+            &format!("    egressGateway:\n      enabled: {enabled}\n{extra}"),
+        )]);
+        let e = errors(&spec);
+        for field in ["httpsRedirect", "routes"] {
+            let want = format!("spec.istio.egressGateway.{field}: `{field}` applies to the ingress gateway only");
+            assert!(e.contains(&want), "enabled: {enabled}: {e:?}");
+        }
+    }
+}
+
+#[test]
 fn hosts_whose_object_names_clash_are_refused() {
     let routes = "      routes:\n        - host: a-b.example.internal\n          pathPrefix: /\n          service: web\n          namespace: shop\n          port: 8080\n        - host: a.b.example.internal\n          pathPrefix: /\n          service: web\n          namespace: shop\n          port: 8080\n";
     let spec = production(&[

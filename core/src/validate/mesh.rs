@@ -249,6 +249,24 @@ fn name_clashes(d: &mut Diagnostics, path: &str, hosts: &[&str], what: &str) {
 /// `nodes` is the site's node count: on a one-node site a drain stops every
 /// pod whatever their number, so one gateway pod is no warning there.
 fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, version: &str, nodes: usize) {
+    // Said whether or not the egress gateway is on: off, these would be
+    // ignored without a word.
+    if !ingress {
+        for (field, set) in [
+            ("tls", g.tls.is_some()),
+            ("httpsRedirect", g.https_redirect),
+            ("routes", !g.routes.is_empty()),
+        ] {
+            if set {
+                d.error(
+                    Code::Egress,
+                    format!("{path}.{field}"),
+                    format!("`{field}` applies to the ingress gateway only"),
+                    "remove it",
+                );
+            }
+        }
+    }
     if !g.enabled {
         if !g.hosts.is_empty() && !ingress {
             d.error(
@@ -432,20 +450,6 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
                     format!("{path}.hosts[{i}]"),
                     format!("`{h}`: wildcard hosts cannot be routed through the egress gateway"),
                     "list each external host by its full name",
-                );
-            }
-        }
-        for (field, set) in [
-            ("tls", g.tls.is_some()),
-            ("httpsRedirect", g.https_redirect),
-            ("routes", !g.routes.is_empty()),
-        ] {
-            if set {
-                d.error(
-                    Code::Egress,
-                    format!("{path}.{field}"),
-                    format!("`{field}` applies to the ingress gateway only"),
-                    "remove it",
                 );
             }
         }
