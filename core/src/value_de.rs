@@ -3,7 +3,8 @@
 //! `images[0].digest`, `spec.nodes[2].role`.
 //!
 //! The value is read as `serde_json` reads a [`Value`] (the same errors, word
-//! for word); around it, each map entry, list item and enum variant entered
+//! for word), but for a struct, which must be a mapping (`serde_json` also
+//! takes a list of the fields' values in order); around it, each map entry, list item and enum variant entered
 //! is remembered, and the first error that leaves one is placed there, the
 //! innermost. Paths are written as `serde_path_to_error` writes them: keys
 //! joined by `.`, list items as `[i]`, `.` for the document itself. Unlike
@@ -263,12 +264,10 @@ impl<'de> Deserializer<'de> for De<'_> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         let (chain, track) = (self.chain, self.track);
+        // A mapping only: serde_json would also take a list of the fields'
+        // values in order, which no YAML document here means (`- a` as a
+        // lock read as `apiVersion: a`).
         match self.value {
-            Value::Array(a) => De {
-                value: Value::Null,
-                ..self
-            }
-            .array(a, visitor),
             Value::Object(o) => De {
                 value: Value::Null,
                 ..self
@@ -592,15 +591,33 @@ mod tests {
             json!({"name": "a", "items": [{"port": 1, "digest": 5}]}),
             json!({"name": "a", "items": null}),
             json!({"name": null}),
-            json!({"name": "a", "byName": {"x": [1]}}),
             json!({"name": "a", "kind": {}}),
             json!({"name": "a", "kind": {"wrapped": null}}),
-            json!({"name": "a", "kind": {"wrapped": [1]}}),
             json!({"name": "a", "pair": "x"}),
-            json!([1, 2]),
             json!("text"),
             json!(null),
         ];
+        // A struct is a mapping, never a list of its fields' values (which
+        // serde_json takes).
+        for v in [
+            json!([1, 2]),
+            json!(["a"]),
+            json!({"name": "a", "items": [[8080]]}),
+            json!({"name": "a", "byName": {"x": [1]}}),
+            json!({"name": "a", "kind": {"wrapped": [1]}}),
+        ] {
+            let e = from_value::<Doc>(v.clone());
+            assert!(e.is_err(), "{v}");
+        }
+        assert_eq!(
+            from_value::<Doc>(json!(["a"]))
+                .map_err(|e| (e.path, e.error.to_string()))
+                .unwrap_err(),
+            (
+                ".".to_string(),
+                "invalid type: sequence, expected struct Doc".to_string()
+            )
+        );
         for v in cases {
             let ours = from_value::<Doc>(v.clone()).map_err(|e| (e.path, e.error.to_string()));
             let theirs = serde_path_to_error::deserialize::<_, Doc>(v.clone()).map_err(|e| {

@@ -109,11 +109,71 @@ fn typed<T: DeserializeOwned>(
             p => p,
         };
         let (line, column) = find(&path).unwrap_or((0, 0));
+        let mut message = plain(&e.error.to_string());
+        if path.is_empty() && message.contains(" belongs") {
+            message = format!("the file holds {message}");
+        }
         YamlError {
             line,
             column,
             path,
-            message: e.error.to_string(),
+            message,
         }
     })
+}
+
+/// serde's words for a value that does not fit its type, in the words of a
+/// YAML file: `invalid type: string "hello", expected struct Lock` becomes
+/// `the text "hello" where a mapping of fields belongs`. The names of the
+/// program's own types (`struct Lock`, `u32`) mean nothing to whoever wrote
+/// the file. Other messages are kept as they are.
+pub(crate) fn plain(message: &str) -> String {
+    let message = message.split(" at line ").next().unwrap_or(message);
+    let Some((head, expected)) = message.split_once(", expected ") else {
+        return message.to_string();
+    };
+    let wanted = if expected.starts_with("struct ") || expected.starts_with("tuple struct ") {
+        "a mapping of fields"
+    } else if expected.starts_with("enum ") {
+        "one of the allowed values"
+    } else {
+        match expected {
+            "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number of 0 or more",
+            "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number",
+            "f32" | "f64" => "a number",
+            "a sequence" => "a list",
+            "a map" => "a mapping",
+            other => other,
+        }
+    };
+    let found = |unexpected: &str| -> String {
+        if let Some(text) = unexpected.strip_prefix("string ") {
+            format!("the text {text}")
+        } else if let Some(n) = unexpected
+            .strip_prefix("integer ")
+            .or_else(|| unexpected.strip_prefix("floating point "))
+        {
+            format!("the number {}", n.trim_matches('`'))
+        } else if let Some(b) = unexpected.strip_prefix("boolean ") {
+            format!("the boolean {}", b.trim_matches('`'))
+        } else {
+            match unexpected {
+                "sequence" => "a list".to_string(),
+                "map" => "a mapping".to_string(),
+                "unit value" | "null" => "nothing (null)".to_string(),
+                other => other.to_string(),
+            }
+        }
+    };
+    if let Some(unexpected) = head.strip_prefix("invalid type: ") {
+        format!("{} where {wanted} belongs", found(unexpected))
+    } else if let Some(unexpected) = head.strip_prefix("invalid value: ") {
+        format!("{} where {wanted} belongs", found(unexpected))
+    } else if head.starts_with("invalid length ") {
+        format!("a list where {wanted} belongs")
+    } else if wanted != expected {
+        format!("{head}, expected {wanted}")
+    } else {
+        message.to_string()
+    }
 }

@@ -178,3 +178,37 @@ fn a_file_that_is_not_a_lock_is_refused_at_the_field_that_says_so() {
         assert_eq!(e, want);
     }
 }
+
+/// What does not fit a lock or a secrets file is said in the words of a
+/// YAML file, never with the program's own type names (`struct Lock`, `u32`).
+#[test]
+fn a_value_of_the_wrong_kind_is_said_in_the_words_of_the_file() {
+    let lock = |t: &str| meshbundle_core::lock::parse(t).expect_err(t).to_string();
+    assert_eq!(
+        lock("hello"),
+        "the file holds the text \"hello\" where a mapping of fields belongs"
+    );
+    assert_eq!(
+        lock("- a\n- b\n"),
+        "the file holds a list where a mapping of fields belongs"
+    );
+    assert_eq!(
+        lock("42"),
+        "the file holds the number 42 where a mapping of fields belongs"
+    );
+    assert_eq!(
+        lock("apiVersion: meshbundle.dev/v1alpha1\nkind: Lock\nimages: 3\n"),
+        "3:1: images: the number 3 where a list belongs"
+    );
+    assert_eq!(
+        lock("apiVersion: meshbundle.dev/v1alpha1\nkind: Lock\nimages: [{name: 5}]\n"),
+        "3:11: images[0].name: the number 5 where a string belongs"
+    );
+    let secrets = |t: &str| meshbundle_core::pki::parse_secrets(t).expect_err(t).to_string();
+    for t in ["hello", "- a\n", "true", "{kind: [1]}"] {
+        let e = secrets(t);
+        for rust in ["struct", "enum ", "u32", "u64", "usize", "SiteSecrets", "sequence"] {
+            assert!(!e.contains(rust), "{t:?}: {e}");
+        }
+    }
+}

@@ -376,7 +376,7 @@ fn read_typed(value: &mut Value, pos: &Positions) -> (Option<Site>, Vec<Diagnost
                 diags.push(Diagnostic::error(
                     Code::InvalidValue,
                     path,
-                    first_sentence(&e.error.to_string()),
+                    crate::yaml::plain(&e.error.to_string()),
                     hint,
                 ));
             }
@@ -515,10 +515,6 @@ fn with_article(kind: &str) -> String {
         "a"
     };
     format!("{article} {kind}")
-}
-
-fn first_sentence(msg: &str) -> String {
-    msg.split(" at line ").next().unwrap_or(msg).to_string()
 }
 
 fn list(names: &[String]) -> String {
