@@ -80,6 +80,11 @@ try {
     return str !== null ? y.includes(str) : new RegExp(src, flags).test(y);
   }, s instanceof RegExp ? [s.source, s.flags, null] : [null, null, s]);
   const waitYamlIs = (t) => page.waitForFunction((t) => document.getElementById("yaml").value === t, t);
+  // Waits until every edit and check has run.
+  const settle = async () => {
+    await page.evaluate(() => new Promise((r) => setTimeout(r, 300)));
+    await page.waitForFunction(() => document.documentElement.dataset.busy === "false");
+  };
   async function downloadSpec(name) {
     const [dl] = await Promise.all([page.waitForEvent("download"), page.click("#download-spec")]);
     const p = path.join(work, name);
@@ -155,6 +160,47 @@ try {
   await waitYaml("          port: 8081\n");
   await page.getByRole("button", { name: "Remove route 2" }).click();
   await waitYamlIs(beforeRoute);
+
+  step("text the form refused stays, with its problem, when another table gains or loses a row");
+  {
+    const istiod = "spec.istio.istiod.replicas";
+    const routePort = "spec.istio.ingressGateway.routes[0].port";
+    await field(istiod).fill("1e");
+    await field(routePort).fill("80o0");
+    await page.waitForFunction((ps) => ps.every((p) => document.querySelector(`[data-path='${p}']`).getAttribute("aria-invalid") === "true"), [istiod, routePort]);
+    // A row added to the gateway's ports (another table) rebuilds the form.
+    await page.click("button[data-table='spec.istio.ingressGateway.service.ports']");
+    await page.waitForSelector("[data-path='spec.istio.ingressGateway.service.ports[2].port']");
+    await settle();
+    assert.equal(await field(istiod).inputValue(), "1e");
+    assert.equal(await field(routePort).inputValue(), "80o0");
+    assert.match(await errorOf(istiod), /`1e` is not a (whole )?number/);
+    assert.match(await errorOf(routePort), /`80o0` is not a (whole )?number/);
+    assert.equal(await field(routePort).getAttribute("aria-invalid"), "true");
+    // A route added: the routes changed, so the route's refused text is of
+    // no route now; istiod's stays.
+    await page.click("button[data-table='spec.istio.ingressGateway.routes']");
+    await page.waitForSelector("[data-path='spec.istio.ingressGateway.routes[1].service']");
+    await settle();
+    assert.equal(await field(istiod).inputValue(), "1e");
+    assert.equal(await errorOf(routePort), "");
+    await field(istiod).fill("1");
+    await page.waitForFunction((p) => document.querySelector(`[data-path='${p}']`).getAttribute("aria-invalid") === null, istiod);
+    await page.fill("#yaml", beforeRoute);
+    await settle();
+  }
+
+  step("a key that belongs elsewhere is not taken for a misspelling of a field");
+  {
+    const withRoutes = beforeRoute.replace("  egressGateway:\n", "  egressGateway:\n      routes: [{host: shop.example.internal, service: x, namespace: y, port: 80}]\n");
+    assert.notEqual(withRoutes, beforeRoute);
+    await page.fill("#yaml", withRoutes);
+    await page.waitForFunction(() => /applies to the ingress gateway only/.test(document.getElementById("yaml-problems").textContent));
+    assert.doesNotMatch(await errorOf("spec.istio.egressGateway.hosts"), /applies to the ingress gateway only/);
+    assert.match(await page.textContent("#other-problems"), /spec\.istio\.egressGateway\.routes.*applies to the ingress gateway only/);
+    await page.fill("#yaml", beforeRoute);
+    await settle();
+  }
 
   step("gateway ports and node labels");
   await field("spec.istio.ingressGateway.service.ports[1].targetPort").fill("8444");

@@ -1785,14 +1785,22 @@
   }
 
   // The form field a diagnostic belongs to: its own, the one of a key it
-  // is a misspelling of (`podSubnett` -> podSubnet), or the nearest above.
-  function fieldFor(path) {
+  // is a misspelling of (`podSubnett` -> podSubnet: only for a key the spec
+  // does not know; `routes` where it does not belong is not `hosts`), or
+  // the nearest above.
+  function fieldFor(path, code) {
     let p = path || "";
+    let misspelt = code === "unknown-field";
     while (p) {
       const id = fieldIds.get(p);
       if (id) return { id, p };
       if (p === "spec.nodes") return { id: null, p };
       const parent = parentPath(p);
+      if (!misspelt) {
+        p = parent;
+        continue;
+      }
+      misspelt = false;
       const last = p.slice(parent.length).replace(/^\./, "");
       let best = null;
       let bestD = Math.min(3, Math.floor(last.length / 3) + 1);
@@ -2088,8 +2096,23 @@
           }
           fillForm();
         } else if (shapeOf(spec) !== builtShape) {
-          // Text refused in an item of a list that changed is of no item now.
-          for (const p of [...localErrors.keys()]) if (/\[\d+\]/.test(p)) localErrors.delete(p);
+          // Text refused in an item of a list (or map) that changed is of no
+          // item now; any other keeps its text and problem in the new form.
+          const listPaths = ["spec.nodes", ...tablePaths, "spec.tuning.sysctl"];
+          const before = JSON.parse(builtShape || "[]");
+          const after = JSON.parse(shapeOf(spec) || "[]");
+          const changed = listPaths.filter((_, i) => JSON.stringify(before[i]) !== JSON.stringify(after[i]));
+          const inChanged = (p) => changed.some((l) => p.startsWith(l + "[") || p.startsWith(l + "."));
+          const refusedHere = new Map();
+          for (const p of [...localErrors.keys()]) {
+            if (inChanged(p)) {
+              localErrors.delete(p);
+              refusedText.delete(p);
+              continue;
+            }
+            const input = fieldIds.get(p) ? $(fieldIds.get(p)) : null;
+            refusedHere.set(p, input ? input.value : refusedText.get(p));
+          }
           const active = document.activeElement;
           const focused = active && active.dataset ? active.dataset.path : null;
           const caret = active && active.selectionEnd;
@@ -2098,6 +2121,16 @@
           // Fill the new fields before the focus returns (fillForm leaves
           // the focused field alone), the caret where it was.
           fillForm();
+          for (const [p, text] of refusedHere) {
+            const input = fieldIds.get(p) ? $(fieldIds.get(p)) : null;
+            if (input && text !== undefined) {
+              input.value = text;
+              markLocal(p, localErrors.get(p));
+            } else if (/^spec\.nodes\[/.test(p) && text !== undefined) {
+              // A node not shown: its row takes the text when it is.
+              refusedText.set(p, text);
+            } else localErrors.delete(p);
+          }
           const back = focused && fieldIds.get(focused) && $(fieldIds.get(focused));
           if (back) {
             // The text being typed stays as typed (a map's keys are not
@@ -2177,7 +2210,7 @@
     const orphans = [];
     for (const d of diags) {
       // The field itself, the one of a key it misspells, or the nearest above.
-      const { id, p } = fieldFor(d.path);
+      const { id, p } = fieldFor(d.path, d.code);
       const target = id ? $(id) : null;
       const errEl = target ? $(target.id + "-error") : p === "spec.nodes" ? $("nodes-error") : null;
       if (!errEl) orphans.push(d);
