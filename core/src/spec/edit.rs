@@ -513,6 +513,20 @@ impl<'a> Doc<'a> {
                 if depth >= n - 1 {
                     let (list, place, in_flow) = chain[n - 1];
                     match &list.kind {
+                        // `key: []` in a block mapping (as the last item's
+                        // removal leaves it): a first item that is a mapping
+                        // makes it a block list again, as a list of
+                        // mappings is written (a scalar stays `[x]`).
+                        Kind::Seq { flow: true, items } if items.is_empty() && !in_flow && v.is_object() => match place
+                        {
+                            Place::Value { colon, key_start }
+                                if self.text[list.end..self.line_end(list.end)].trim().is_empty() =>
+                            {
+                                let block = self.after_colon(&Value::Array(vec![v.clone()]), self.col(key_start), None);
+                                Ok(self.splice(colon + 1, list.end, &block))
+                            }
+                            _ => self.insert_item(list, true, items, *i, v, path),
+                        },
                         Kind::Seq { flow, items } => self.insert_item(list, *flow, items, *i, v, path),
                         _ if list.is_null() => self.replace(list, place, in_flow, &Value::Array(vec![v.clone()]), path),
                         _ => Err(err(path, format!("{} is not a list", show(&segs[..n - 1])), "")),

@@ -208,6 +208,37 @@ fn flow_collections_stay_in_flow_style() {
     assert_eq!(set(text, "b.c", json!(1)), "a: []\nb: {c: 1}\n");
 }
 
+/// A list of mappings emptied to `[]` (as removing its last item leaves it)
+/// becomes a block list again with its first item, at the document's indent.
+#[test]
+fn an_empty_list_takes_a_mapping_as_a_block() {
+    let node = json!({"name": "worker-1", "address": "10.0.0.21"});
+    let out = edit(PRODUCTION, "spec.nodes[0]", &EditOp::Remove).unwrap();
+    let mut out = out;
+    while out.contains("  nodes:\n    - ") || out.contains("  nodes:\n  - ") {
+        out = edit(&out, "spec.nodes[0]", &EditOp::Remove).unwrap();
+    }
+    assert!(out.contains("  nodes: []\n"), "{out}");
+    let again = edit(&out, "spec.nodes[0]", &EditOp::Insert(node.clone())).unwrap();
+    assert!(!again.contains("nodes: ["), "{again}");
+    let read: serde_json::Value = crate::yaml::value_from_str(&again).unwrap();
+    assert_eq!(read["spec"]["nodes"], json!([node]));
+    // The item at the indent the document's other lists use.
+    let first_list_item = PRODUCTION.lines().find(|l| l.trim_start().starts_with("- ")).unwrap();
+    let dash = first_list_item.len() - first_list_item.trim_start().len();
+    let nodes_at = again.lines().position(|l| l == "  nodes:").unwrap();
+    let item = again.lines().nth(nodes_at + 1).unwrap();
+    assert!(item.trim_start().starts_with("- name: worker-1"), "{again}");
+    assert_eq!(item.len() - item.trim_start().len(), dash.max(2), "{again}");
+    // With a comment after `[]`, it stays in flow form (the comment stays put).
+    let commented = out.replace("  nodes: []\n", "  nodes: [] # none yet\n");
+    let kept = edit(&commented, "spec.nodes[0]", &EditOp::Insert(node)).unwrap();
+    assert!(
+        kept.contains("  nodes: [{name: worker-1, address: 10.0.0.21}] # none yet\n"),
+        "{kept}"
+    );
+}
+
 #[test]
 fn block_list_items_are_inserted_and_removed_as_lines() {
     let route = json!({"host": "api.example.internal", "pathPrefix": "/api", "service": "api", "namespace": "shop", "port": 8081});
