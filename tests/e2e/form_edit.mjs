@@ -202,6 +202,26 @@ try {
     await settle();
   }
 
+  step("the last node removed, then Add node: a block list again, on the site's network");
+  {
+    const lab = fs.readFileSync(path.join(repo, "core/examples/lab.yaml"), "utf8");
+    await page.fill("#yaml", lab);
+    await settle();
+    let rows = await page.$$eval("table.nodes tbody tr", (trs) => trs.length);
+    while (rows > 0) {
+      await page.getByRole("button", { name: "Remove node 1", exact: true }).click();
+      await page.waitForFunction((n) => document.querySelectorAll("table.nodes tbody tr").length === n - 1, rows);
+      rows--;
+    }
+    await waitYaml("  nodes: []\n");
+    await page.click("#add-node");
+    await page.waitForFunction(() => document.querySelectorAll("table.nodes tbody tr").length === 1);
+    await waitYaml(/\n  nodes:\n    - name: worker-1\n      address: 192\.168\.56\.\d+\n/);
+    assert.doesNotMatch(await yaml(), /nodes: \[/);
+    await page.fill("#yaml", beforeRoute);
+    await settle();
+  }
+
   step("gateway ports and node labels");
   await field("spec.istio.ingressGateway.service.ports[1].targetPort").fill("8444");
   await waitYaml("targetPort: 8444");

@@ -777,11 +777,20 @@
       }
     };
     if (spec && spec.spec) walk({ ...spec.spec, nodes: [] });
-    let base = [10, 0, 0, 20];
-    for (let i = nodes.length - 1; i >= 0; i--) {
-      const m = typeof (nodes[i] && nodes[i].address) === "string" && nodes[i].address.match(IPV4);
-      if (m && m.slice(1).every((x) => Number(x) <= 255)) { base = m.slice(1).map(Number); break; }
+    let base = null;
+    for (let i = nodes.length - 1; i >= 0 && !base; i--) {
+      if (nodes[i] && typeof nodes[i].address === "string") base = ip(nodes[i].address);
     }
+    // No node with an address: after the registry's (the registry is on
+    // the site's network), else from .11 of the nodes' network, else
+    // 10.0.0.21.
+    if (!base && spec && spec.spec) {
+      const registry = typeof spec.spec.registry === "string" ? ip(spec.spec.registry.replace(/:\d+$/, "")) : null;
+      const subnet = getPath(spec, "spec.kubernetes.nodeSubnet");
+      const net = typeof subnet === "string" && /\/\d+$/.test(subnet) ? ip(subnet.replace(/\/\d+$/, "")) : null;
+      base = registry || (net && [...net.slice(0, 3), 10]);
+    }
+    base = base || [10, 0, 0, 20];
     let host = base[3] + 1;
     while (host < 255 && used.has(`${base[0]}.${base[1]}.${base[2]}.${host}`)) host++;
     const zones = [...new Set(nodes.map((n) => n && n.zone).filter((z) => typeof z === "string" && z))];
