@@ -213,15 +213,14 @@ fn flow_collections_stay_in_flow_style() {
 #[test]
 fn an_empty_list_takes_a_mapping_as_a_block() {
     let node = json!({"name": "worker-1", "address": "10.0.0.21"});
-    let out = edit(PRODUCTION, "spec.nodes[0]", &EditOp::Remove).unwrap();
-    let mut out = out;
+    let mut out = edit(PRODUCTION, "spec.nodes[0]", &EditOp::Remove).unwrap();
     while out.contains("  nodes:\n    - ") || out.contains("  nodes:\n  - ") {
         out = edit(&out, "spec.nodes[0]", &EditOp::Remove).unwrap();
     }
     assert!(out.contains("  nodes: []\n"), "{out}");
     let again = edit(&out, "spec.nodes[0]", &EditOp::Insert(node.clone())).unwrap();
     assert!(!again.contains("nodes: ["), "{again}");
-    let read: serde_json::Value = crate::yaml::value_from_str(&again).unwrap();
+    let read: Value = crate::yaml::value_from_str(&again).unwrap();
     assert_eq!(read["spec"]["nodes"], json!([node]));
     // The item at the indent the document's other lists use.
     let first_list_item = PRODUCTION.lines().find(|l| l.trim_start().starts_with("- ")).unwrap();
