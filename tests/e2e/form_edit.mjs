@@ -117,7 +117,9 @@ try {
   assert.equal(await field(replicas).inputValue(), "4e", "the text typed is kept");
   assert.deepEqual(changedLines(edited, await yaml()), [["    network: network1", "    network: network2"]]);
   await field(replicas).fill("-1");
-  await page.waitForFunction((p) => /not a (whole )?number/.test(document.getElementById(document.querySelector(`[data-path='${p}']`).id + "-error").textContent), replicas);
+  await page.waitForFunction((p) => /`-1` is below 0: enter 0 or more/.test(document.getElementById(document.querySelector(`[data-path='${p}']`).id + "-error").textContent), replicas);
+  await field(replicas).fill("2.5");
+  await page.waitForFunction((p) => /`2\.5` is not a whole number/.test(document.getElementById(document.querySelector(`[data-path='${p}']`).id + "-error").textContent), replicas);
   await field(replicas).fill("3");
   await page.waitForFunction((p) => document.querySelector(`[data-path='${p}']`).getAttribute("aria-invalid") === null, replicas);
   assert.equal(await errorOf(replicas), "");

@@ -533,9 +533,21 @@ try {
   const mine = (await yaml()) + "# mine\n";
   await setYaml(mine);
   await valid();
+  // The choice says the text is no example, so that each can be chosen.
+  assert.equal(await page.inputValue("#example"), "");
+  assert.equal(await page.$eval("#example", (s) => s.selectedOptions[0].textContent), "(your spec)");
   await page.selectOption("#example", "lab");
   await page.waitForSelector("#undo-load:not([hidden])");
   assert.notEqual(await yaml(), mine);
+  assert.equal(await page.inputValue("#example"), "lab");
+  await page.click("#undo-load");
+  await page.waitForFunction((t) => document.getElementById("yaml").value === t, mine);
+  await valid();
+  assert.equal(await page.inputValue("#example"), "");
+  await page.selectOption("#example", "production");
+  await page.waitForFunction((t) => document.getElementById("yaml").value === t, production);
+  await valid();
+  assert.equal(await page.inputValue("#example"), "production");
   await page.click("#undo-load");
   await page.waitForFunction((t) => document.getElementById("yaml").value === t, mine);
   await valid();

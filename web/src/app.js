@@ -1391,6 +1391,7 @@
       if (t === "") return { op: "remove" };
       // A field the schema says is an integer takes no fraction.
       const whole = /integer/.test((schemaAt(input.dataset.path.replace(/\[\d+\]/g, "[0]")) || { node: {} }).node.type);
+      if (/^-\d+(\.\d+)?$/.test(t)) return { error: `\`${t}\` is below 0: enter 0 or more, such as 3; the spec keeps its value until then` };
       if (!(whole ? /^\d+$/ : /^\d+(\.\d+)?$/).test(t)) return { error: `\`${t}\` is not a ${whole ? "whole number" : "number of 0 or more"}: enter one such as 3; the spec keeps its value until then` };
       // The number written is the one typed: no leading zero (YAML 1.1
       // reads 010 as 8), nothing a double cannot hold exactly.
@@ -2012,6 +2013,7 @@
   async function check(rebuild) {
     const mine = ++generation;
     const text = yamlText;
+    showExample(text);
     running++;
     showBusy();
     try {
@@ -2629,11 +2631,25 @@
     await track(check());
   });
 
+  // The choice shows the example the text is, or "(your spec)" (which
+  // cannot be chosen), so that any example can be chosen again.
+  {
+    const own = document.createElement("option");
+    own.value = "";
+    own.textContent = "(your spec)";
+    own.disabled = true;
+    $("example").append(own);
+  }
   for (const ex of examples) {
     const o = document.createElement("option");
     o.value = ex.name;
     o.textContent = `${ex.name}: ${ex.description}`;
     $("example").append(o);
+  }
+  function showExample(t) {
+    const ex = examples.find((x) => x.text === t);
+    const want = ex ? ex.name : "";
+    if ($("example").value !== want) $("example").value = want;
   }
   // Starting from an example (or loading a file) replaces the text: one
   // click brings back the text before (a select changes as the arrow keys
