@@ -220,6 +220,14 @@ try {
     await page.waitForFunction(() => document.querySelectorAll("table.nodes tbody tr").length === 1);
     await waitYaml(/\n  nodes:\n    - name: worker-1\n      address: 192\.168\.56\.\d+\n/);
     assert.doesNotMatch(await yaml(), /nodes: \[/);
+    // Add port on a NodePort gateway: a port and a node port no port has.
+    const ports = "spec.istio.ingressGateway.service.ports";
+    const before = (await yaml()).match(/nodePort: \d+/g).length;
+    await page.click(`button[data-table='${ports}']`);
+    await page.waitForFunction((n) => (document.getElementById("yaml").value.match(/nodePort: \d+/g) || []).length === n + 1, before);
+    await settle();
+    assert.match(await yaml(), /nodePort: 30000\n/);
+    assert.doesNotMatch(await page.textContent("#yaml-problems"), /nodePort|node port/);
     await page.fill("#yaml", beforeRoute);
     await settle();
   }

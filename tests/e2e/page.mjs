@@ -574,6 +574,12 @@ try {
   assert.ok((await page.locator("#viewer ins").count()) > 0, "added lines are shown");
   assert.match(await page.locator("#viewer ins").allTextContents().then((l) => l.join("\n")), /America\/Lima/);
   assert.match(await page.locator("#viewer del").allTextContents().then((l) => l.join("\n")), /Asia\/Tokyo/);
+  // The line taken out comes before the one put in its place.
+  assert.ok(await page.evaluate(() => {
+    const del = [...document.querySelectorAll("#viewer del")].find((d) => /Asia\/Tokyo/.test(d.textContent));
+    const ins = [...document.querySelectorAll("#viewer ins")].find((d) => /America\/Lima/.test(d.textContent));
+    return del && ins && (del.compareDocumentPosition(ins) & Node.DOCUMENT_POSITION_FOLLOWING) !== 0;
+  }), "- before +");
   await page.uncheck("#show-diff");
   await page.click("#clear-secrets");
   await settle();

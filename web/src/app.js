@@ -449,8 +449,24 @@
     text(`spec.istio.${g}.service.loadBalancerIP`, "Load balancer address"),
     list(`spec.istio.${g}.hosts`, "Hosts"),
     { type: "table", path: `spec.istio.${g}.service.ports`, label: `${label}: ports`, item: "port",
-      fresh: (items) => ({ name: freshName("port", items, "name"), port: 8000 + items.length, targetPort: 8000 + items.length }) },
+      fresh: (items) => freshPort(g, items) },
   ];
+  // A port Add port proposes: a name and a port the gateway's ports do not
+  // have; on a NodePort service, a node port no gateway uses (30000-32767).
+  function freshPort(g, items) {
+    const taken = (k) => new Set(items.map((p) => p && p[k]));
+    const ports = taken("port");
+    let port = 8000 + items.length;
+    while (ports.has(port)) port++;
+    const out = { name: freshName("port", items, "name"), port, targetPort: port };
+    if (getPath(spec, `spec.istio.${g}.service.type`) === "NodePort") {
+      const used = new Set(["ingressGateway", "egressGateway"].flatMap((x) => (getPath(spec, `spec.istio.${x}.service.ports`) || []).map((p) => p && p.nodePort)));
+      let np = 30000;
+      while (np < 32767 && used.has(np)) np++;
+      out.nodePort = np;
+    }
+    return out;
+  }
   // The ingress gateway's own (the egress gateway refuses them): TLS off
   // turns the redirect to HTTPS off too, since it needs TLS (on turns it
   // back to its default).
@@ -2431,8 +2447,10 @@
     let i = 0, j = 0;
     while (i < n || j < m) {
       if (i < n && j < m && xs[i] === ys[j]) { out.push([" ", xs[i]]); i++; j++; }
-      else if (j < m && (i === n || t[i][j + 1] >= t[i + 1][j])) { out.push(["+", ys[j]]); j++; }
-      else { out.push(["-", xs[i]]); i++; }
+      // A line taken out comes before the line put in its place, as diff
+      // writes them.
+      else if (i < n && (j === m || t[i + 1][j] >= t[i][j + 1])) { out.push(["-", xs[i]]); i++; }
+      else { out.push(["+", ys[j]]); j++; }
     }
     return out.concat(x.slice(x.length - e).map((l) => [" ", l]));
   }
