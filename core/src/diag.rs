@@ -28,6 +28,15 @@ pub struct Diagnostic {
     pub column: u32,
 }
 
+/// A message that quotes an empty value (`` `{name}` is not a valid … ``
+/// with no name) says "an empty value" instead of two backticks.
+fn no_empty_quote(message: String) -> String {
+    if !message.contains("``") {
+        return message;
+    }
+    message.replace("``", "an empty value")
+}
+
 impl Diagnostic {
     /// An error.
     pub fn error(code: Code, path: impl Into<String>, message: impl Into<String>, hint: impl Into<String>) -> Self {
@@ -35,7 +44,7 @@ impl Diagnostic {
             severity: Severity::Error,
             code,
             path: path.into(),
-            message: message.into(),
+            message: no_empty_quote(message.into()),
             hint: hint.into(),
             line: 0,
             column: 0,

@@ -179,3 +179,18 @@ fn rules_for_an_operator_prometheus_say_what_it_must_scrape() {
         assert!(readme.contains(series), "the README names {series}");
     }
 }
+
+#[test]
+fn an_empty_value_is_called_one_not_two_backticks() {
+    let spec = production(&[(
+        "      defaultDeny: true\n",
+        "      defaultDeny: true\n      allow:\n        - name: \"\"\n          namespace: shop\n          fromNamespaces: [web]\n",
+    )]);
+    let e = errors(&spec);
+    assert!(
+        e.iter()
+            .any(|m| m == "spec.security.authorization.allow[0].name: an empty value is not a valid policy name"),
+        "{e:?}"
+    );
+    assert!(e.iter().all(|m| !m.contains("``")), "{e:?}");
+}
