@@ -307,3 +307,26 @@ proptest! {
         }
     }
 }
+
+/// A field read as its default or a stand-in keeps what was written, for a
+/// form to show beside the problem (not the default, as if nothing were wrong).
+#[test]
+fn a_refused_value_is_kept_as_written() {
+    let text = example("production").unwrap().replace(
+        "    istiod:\n      replicas: 2\n",
+        "    istiod:\n      replicas: lots\n",
+    );
+    let loaded = load(&text);
+    assert!(loaded.site.is_some(), "read with a stand-in");
+    assert!(
+        loaded
+            .diagnostics
+            .iter()
+            .any(|d| d.path == "spec.istio.istiod.replicas" && d.is_error())
+    );
+    assert_eq!(
+        loaded.as_written,
+        vec![("spec.istio.istiod.replicas".to_string(), serde_json::json!("lots"))]
+    );
+    assert!(load(example("production").unwrap()).as_written.is_empty());
+}

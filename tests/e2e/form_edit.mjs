@@ -152,6 +152,22 @@ try {
   await page.waitForFunction(() => document.querySelector("[data-path='spec.kubernetes.podSubnet']").getAttribute("aria-invalid") === null);
   assert.ok(await page.isVisible("#nav-other-problems"), "a list for problems without a field is linked from the navigation");
 
+  step("a value of the wrong kind in the YAML shows at its field as written, not as the default");
+  {
+    const replicasPath = "spec.istio.istiod.replicas";
+    const lots = good.replace("    istiod:\n      replicas: 2\n", "    istiod:\n      replicas: lots\n");
+    assert.notEqual(lots, good);
+    await page.fill("#yaml", lots);
+    await page.waitForFunction((p) => document.querySelector(`[data-path='${p}']`).getAttribute("aria-invalid") === "true", replicasPath);
+    assert.equal(await field(replicasPath).inputValue(), "lots");
+    await field(replicasPath).fill("3");
+    await waitYaml("    istiod:\n      replicas: 3\n");
+    await page.waitForFunction((p) => document.querySelector(`[data-path='${p}']`).getAttribute("aria-invalid") === null, replicasPath);
+    assert.equal(await field(replicasPath).inputValue(), "3");
+    await page.fill("#yaml", good);
+    await settle();
+  }
+
   step("routes: add, edit and remove in the form");
   const beforeRoute = await yaml();
   await page.click("button[data-table='spec.istio.ingressGateway.routes']");

@@ -100,9 +100,14 @@ struct Validation<'a> {
     /// When valid: the `copy` paths of the upstream manifests its render
     /// reads, which the page loads and gives the [`Renderer`] first.
     upstream: Vec<&'static str>,
+    /// The values as written where the spec holds a default or stand-in
+    /// instead (`{"spec.istio.istiod.replicas": "lots"}`): the form shows
+    /// them at their fields, beside the problem.
+    #[serde(rename = "asWritten")]
+    as_written: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Validates spec text: `{ok, valid, diagnostics, spec, upstream}` as JSON
+/// Validates spec text: `{ok, valid, diagnostics, spec, upstream, asWritten}` as JSON
 /// text (see [`examples_json`]), each diagnostic with its field path, line
 /// and column.
 #[wasm_bindgen]
@@ -119,6 +124,7 @@ pub fn validate_json(text: &str) -> String {
         diagnostics: &loaded.diagnostics,
         spec: loaded.site.as_ref(),
         upstream,
+        as_written: loaded.as_written.iter().cloned().collect(),
     })
     .expect("a validation serializes");
     JUST_VALIDATED.set(loaded.into_validated().ok().map(|v| (text.to_string(), v)));

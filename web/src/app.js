@@ -1263,9 +1263,18 @@
 
   // Shows the spec's value in one field, unless it is being typed in or
   // holds text the form refused: then false.
+  // The values as written where the spec holds a default or stand-in
+  // (`replicas: lots`): a field shows what was written, beside its problem.
+  let asWritten = new Map();
   function fillField(input) {
     if (input === document.activeElement || localErrors.has(input.dataset.path)) return false;
     const v = getPath(spec, input.dataset.path);
+    const written = asWritten.get(input.dataset.path);
+    if (written !== undefined && /^(text|number)$/.test(input.dataset.kind)) {
+      const t = typeof written === "string" ? written : JSON.stringify(written);
+      if (input.value !== t) input.value = t;
+      return true;
+    }
     if (/checkbox|part/.test(input.dataset.kind)) {
       // A part: on while the spec has it (null turns it off).
       const on = input.dataset.kind === "part" ? v != null : !!v;
@@ -2045,6 +2054,8 @@
       if (early) early.catch(() => {});
       const v = await validating;
       if (mine !== generation) return;
+      // Values the spec reads as a default or stand-in, as written.
+      if (v.spec) asWritten = new Map(Object.entries(v.asWritten || {}));
       // A valid spec renders at once: the worker renders while this thread
       // brings the form up to date (the upstream manifests it needs load
       // first: their scripts run on this thread).

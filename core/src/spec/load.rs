@@ -80,11 +80,15 @@ fn parent(path: &str) -> String {
 
 /// The outcome of reading a spec: the typed site when it could be read, and
 /// every diagnostic (parse, structure, and semantic validation).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Loaded {
     pub site: Option<Site>,
     pub diagnostics: Vec<Diagnostic>,
     pub positions: Positions,
+    /// The values as written at the fields the structure check refused and
+    /// read as their default or a stand-in (`replicas: lots` read as 2), by
+    /// field path: a form shows what was written there, not the default.
+    pub as_written: Vec<(String, Value)>,
 }
 
 impl Loaded {
@@ -103,9 +107,8 @@ pub fn load_bytes(bytes: &[u8]) -> Loaded {
     match text_of(bytes) {
         Ok(text) => load(text),
         Err(d) => Loaded {
-            site: None,
             diagnostics: vec![d],
-            positions: Positions::default(),
+            ..Loaded::default()
         },
     }
 }
@@ -163,9 +166,8 @@ pub fn load(text: &str) -> Loaded {
 /// empty), before YAML is read.
 fn unreadable(text: &str) -> Option<Loaded> {
     let out = |d: Diagnostic| Loaded {
-        site: None,
         diagnostics: vec![d],
-        positions: Positions::default(),
+        ..Loaded::default()
     };
     if let Err(d) = text_of(text.as_bytes()) {
         return Some(out(d));
@@ -195,9 +197,8 @@ fn load_strict(text: &str) -> Loaded {
         Ok(raw) => raw,
         Err(d) => {
             return Loaded {
-                site: None,
                 diagnostics: vec![d],
-                positions: Positions::default(),
+                ..Loaded::default()
             };
         }
     };
@@ -213,9 +214,8 @@ fn load_strict(text: &str) -> Loaded {
 /// (the caller reads the spec again the strict way then).
 fn validate_value(mut value: Value, positions: Positions, at: Option<(u32, u32)>, quick: bool) -> Loaded {
     let mut out = Loaded {
-        site: None,
-        diagnostics: Vec::new(),
         positions,
+        ..Loaded::default()
     };
     let Value::Object(top) = &value else {
         let (l, c) = at.unwrap_or((0, 0));
@@ -236,7 +236,7 @@ fn validate_value(mut value: Value, positions: Positions, at: Option<(u32, u32)>
     if quick && !out.diagnostics.is_empty() {
         return out;
     }
-    let (site, structural, fixed) = read_typed(&mut value, &out.positions);
+    let (site, structural, fixed) = read_typed(&mut value, &out.positions, &mut out.as_written);
     out.diagnostics.extend(structural);
     if quick && !out.diagnostics.is_empty() {
         return out;
@@ -325,7 +325,11 @@ fn check_header(top: &Map<String, Value>, diags: &mut Vec<Diagnostic>) {
 /// unknown field, wrong type and invalid choice at once; each is reported,
 /// then removed (or, for text written as a number, replaced by its text) so
 /// the site can still be read and semantic validation can still run.
-fn read_typed(value: &mut Value, pos: &Positions) -> (Option<Site>, Vec<Diagnostic>, Vec<String>) {
+fn read_typed(
+    value: &mut Value,
+    pos: &Positions,
+    as_written: &mut Vec<(String, Value)>,
+) -> (Option<Site>, Vec<Diagnostic>, Vec<String>) {
     let root = structure::site_schema();
     let mut found = Vec::new();
     structure::check(root, root, value, "", &mut found);
@@ -340,6 +344,11 @@ fn read_typed(value: &mut Value, pos: &Positions) -> (Option<Site>, Vec<Diagnost
         }
         let fix = structural_diagnostic(f, value, pos);
         diags.push(fix.diagnostic);
+        if let Action::Remove(p) | Action::StandIn(p, _) = &fix.action
+            && let Some(v) = value_at(value, p)
+        {
+            as_written.push((p.clone(), v.clone()));
+        }
         match fix.action {
             Action::Remove(p) => {
                 readable &= remove_at(value, &p);
@@ -628,6 +637,18 @@ fn remove_at(value: &mut Value, path: &str) -> bool {
         }
         _ => false,
     }
+}
+
+fn value_at<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    let mut v = value;
+    for seg in segments(path) {
+        v = match (seg, v) {
+            (Seg::Key(k), Value::Object(m)) => m.get(&k)?,
+            (Seg::Index(i), Value::Array(a)) => a.get(i)?,
+            _ => return None,
+        };
+    }
+    Some(v)
 }
 
 fn replace_at(value: &mut Value, path: &str, new: Value) -> bool {

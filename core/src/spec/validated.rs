@@ -83,9 +83,9 @@ impl Loaded {
         }
         match self.site {
             Some(site) => Validated::checked(site).map_err(|diagnostics| Loaded {
-                site: None,
                 diagnostics,
                 positions: self.positions,
+                ..Loaded::default()
             }),
             None => Err(self),
         }
