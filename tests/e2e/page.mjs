@@ -302,6 +302,12 @@ try {
   assert.deepEqual(await foundRows(), []);
   await page.click("#node-next");
   assert.deepEqual(await foundRows(), ["1779"]);
+  // "Go to node" from another page shows the node's page again.
+  await page.click("#node-prev");
+  await page.click("#node-find-go");
+  assert.equal(await page.textContent("#node-range"), "Nodes 1751\u20131800 of 2,000");
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.path), "spec.nodes[1779].name");
+  await page.focus("#node-find");
   await page.fill("#node-find", "no-such-node");
   await page.press("#node-find", "Enter");
   await findResult("No node's name or address holds \u201cno-such-node\u201d.");

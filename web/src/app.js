@@ -1175,6 +1175,9 @@
       }
     });
     pager.querySelector("#node-find-go").addEventListener("click", () => {
+      if (foundNode < 0) return;
+      // Its page, if another is shown since.
+      showNodes(Math.min(pageOf(foundNode), lastPage(builtCount())));
       const input = form.querySelector(`[data-path="spec.nodes[${foundNode}].name"]`);
       if (input) input.focus();
     });
