@@ -44,6 +44,20 @@ const report = (name, value, unit, budget) => {
   console.log(`${name.padEnd(44)} ${value.toFixed(digits).padStart(9)} ${unit.padEnd(3)} budget ${String(budget).padStart(5)} ${unit}  ${ok ? "ok" : "OVER"}`);
 };
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+// The machine's speed at the moment, for reading the figures: the same
+// fixed loop of arithmetic (median of 3), which takes about 1,000 ms on this
+// machine when it is quiet. A shared machine slows by up to half at times,
+// and every figure below with it.
+const machineSpeed = () => {
+  const runs = [];
+  for (let r = 0; r < 3; r++) {
+    const start = performance.now();
+    let x = 0;
+    for (let i = 0; i < 1e8; i++) x = (x * 1103515245 + 12345) | 0;
+    runs.push(performance.now() - start + (x & 0));
+  }
+  return median(runs) * 2;
+};
 
 const launch = (dir) => chromium.launchPersistentContext(dir, {
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
@@ -86,6 +100,7 @@ try {
   // from the run before, and no page of the run before to unload (which a
   // navigation from a running configurator counts too: its figure is
   // printed beside).
+  const speedBefore = machineSpeed();
   const firsts = [];
   const reloads = [];
   for (let i = 0; i < 5; i++) {
@@ -131,6 +146,7 @@ try {
   console.log(`  each: ${[...firsts].sort((a, b) => a - b).map((x) => x.toFixed(0)).join(", ")} ms`);
   console.log(`  the same, reloading a running configurator: ${median(reloads).toFixed(1)} ms`);
   console.log(`  the first visit, a new browser profile (unpacks the module, median of 3): ${median(firstVisits).toFixed(1)} ms`);
+  console.log(`  this machine's speed meanwhile: the fixed loop took ${speedBefore.toFixed(0)} ms before, ${machineSpeed().toFixed(0)} ms after (about 1,000 when quiet)`);
 
   const production = fs.readFileSync(path.join(repo, "core/examples/production.yaml"), "utf8");
   const [worker] = page.workers();
