@@ -29,12 +29,33 @@ pub struct Diagnostic {
 }
 
 /// A message that quotes an empty value (`` `{name}` is not a valid … ``
-/// with no name) says "an empty value" instead of two backticks.
-fn no_empty_quote(message: String) -> String {
-    if !message.contains("``") {
+/// with no name) says "an empty value" instead of two backticks, and one
+/// that quotes only spaces or tabs (`` `   ` ``) says "a value of only
+/// spaces": a blank between backticks reads as nothing.
+pub(crate) fn no_empty_quote(message: String) -> String {
+    if !message.contains('`') {
         return message;
     }
-    message.replace("``", "an empty value")
+    let parts: Vec<&str> = message.split('`').collect();
+    // Quoted spans are the odd parts, when the backticks pair up.
+    if parts.len().is_multiple_of(2) {
+        return message.replace("``", "an empty value");
+    }
+    let mut out = String::with_capacity(message.len());
+    for (i, part) in parts.iter().enumerate() {
+        if i.is_multiple_of(2) {
+            out.push_str(part);
+        } else if part.is_empty() {
+            out.push_str("an empty value");
+        } else if part.chars().all(|c| c == ' ' || c == '\t') {
+            out.push_str("a value of only spaces");
+        } else {
+            out.push('`');
+            out.push_str(part);
+            out.push('`');
+        }
+    }
+    out
 }
 
 impl Diagnostic {
@@ -325,5 +346,29 @@ pub fn join(path: &str, key: &str) -> String {
         seg.trim_start_matches('.').to_string()
     } else {
         format!("{path}{seg}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::no_empty_quote;
+
+    #[test]
+    fn a_quoted_blank_is_said_in_words() {
+        let said = |m: &str| no_empty_quote(m.to_string());
+        assert_eq!(
+            said("`` is not a valid policy name"),
+            "an empty value is not a valid policy name"
+        );
+        assert_eq!(said("` `: it has no port"), "a value of only spaces: it has no port");
+        assert_eq!(
+            said("`  \t ` is not an IANA time zone name"),
+            "a value of only spaces is not an IANA time zone name"
+        );
+        // Values that are not blank keep their quotes, side by side too.
+        assert_eq!(said("`a` `b` and ` `"), "`a` `b` and a value of only spaces");
+        assert_eq!(said("`x y` is taken"), "`x y` is taken");
+        // Backticks that do not pair up are left alone but for an empty pair.
+        assert_eq!(said("`a` has a ` in it and ``"), "`a` has a ` in it and an empty value");
     }
 }

@@ -127,6 +127,30 @@ fn typed<T: DeserializeOwned>(
 /// `the text "hello" where a mapping of fields belongs`. The names of the
 /// program's own types (`struct Lock`, `u32`) mean nothing to whoever wrote
 /// the file. Other messages are kept as they are.
+/// `message` without the texts it quotes from the file (`the text "…"`
+/// becomes `a text`): for a file of secrets, whose values must not reach a
+/// terminal, a log or a page.
+pub(crate) fn without_values(message: &str) -> String {
+    const QUOTED: &str = "the text \"";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find(QUOTED) {
+        out.push_str(&rest[..at]);
+        out.push_str("a text");
+        let after = &rest[at + QUOTED.len()..];
+        // To the closing quote (a quote inside is escaped with `\`).
+        let mut escaped = false;
+        let end = after.char_indices().find(|&(_, c)| {
+            let close = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            close
+        });
+        rest = end.map_or("", |(i, _)| &after[i + 1..]);
+    }
+    out.push_str(rest);
+    out
+}
+
 pub(crate) fn plain(message: &str) -> String {
     let message = message.split(" at line ").next().unwrap_or(message);
     let Some((head, expected)) = message.split_once(", expected ") else {
@@ -175,5 +199,31 @@ pub(crate) fn plain(message: &str) -> String {
         format!("{head}, expected {wanted}")
     } else {
         message.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_values;
+
+    #[test]
+    fn values_are_left_out_of_messages_about_secrets() {
+        assert_eq!(
+            without_values(r#"addons.grafana: the text "J3YgxB4j" where a mapping of fields belongs"#),
+            "addons.grafana: a text where a mapping of fields belongs"
+        );
+        assert_eq!(
+            without_values(r#"the text "a \"b\" c" and the text "d" here"#),
+            "a text and a text here"
+        );
+        assert_eq!(without_values("nothing quoted"), "nothing quoted");
+    }
+
+    #[test]
+    fn a_secrets_file_of_the_wrong_shape_names_no_value() {
+        let text = "apiVersion: meshbundle.dev/v1alpha1\nkind: SiteSecrets\nsite: x\naddons: hunter2-not-shown\n";
+        let e = crate::pki::SecretsFile::parse(text).unwrap_err().to_string();
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(e.contains("a text where"), "{e}");
     }
 }

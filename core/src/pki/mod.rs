@@ -63,7 +63,11 @@ pub struct SecretsFile {
 impl SecretsFile {
     /// Reads a secrets file (YAML).
     pub fn parse(text: &str) -> Result<SecretsFile, PkiError> {
-        let (secrets, positions) = crate::yaml::from_str_located(text)?;
+        // What is wrong is said without the values: they are secrets.
+        let (secrets, positions) = crate::yaml::from_str_located(text).map_err(|mut e| {
+            e.message = crate::yaml::without_values(&e.message);
+            e
+        })?;
         Ok(SecretsFile { secrets, positions })
     }
 

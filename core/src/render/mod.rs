@@ -523,12 +523,14 @@ pub fn render_valid(valid: &Validated, inputs: &Inputs) -> Result<FileTree, Rend
         memo: inputs.memo,
     };
     if let Some(s) = inputs.secrets {
-        let problems: Vec<String> = s
-            .check(site, s.created)
-            .into_iter()
-            .filter(|d| d.is_error())
-            .map(|d| format!("{}: {}", d.path, d.message))
-            .collect();
+        let errors: Vec<_> = s.check(site, s.created).into_iter().filter(|d| d.is_error()).collect();
+        // Secrets of another site: that is the problem, and what else does
+        // not fit follows from it.
+        let errors = match errors.iter().find(|d| d.path == "site") {
+            Some(d) => vec![d.clone()],
+            None => errors,
+        };
+        let problems: Vec<String> = errors.iter().map(|d| format!("{}: {}", d.path, d.message)).collect();
         if !problems.is_empty() {
             return Err(RenderError::Secrets(problems.join("; ")));
         }

@@ -231,6 +231,16 @@ fn validate_value(mut value: Value, positions: Positions, at: Option<(u32, u32)>
         return out;
     };
     check_header(top, &mut out.diagnostics);
+    // A secrets file or a lock given as the spec: that is the one problem
+    // (what the spec's checks would say of its fields is beside the point).
+    if out
+        .diagnostics
+        .iter()
+        .any(|d| d.code == Code::Kind && d.message.starts_with("this is a"))
+    {
+        out.positions.locate(&mut out.diagnostics);
+        return out;
+    }
 
     fill_defaults(&mut value);
     if quick && !out.diagnostics.is_empty() {
@@ -311,6 +321,18 @@ fn check_header(top: &Map<String, Value>, diags: &mut Vec<Diagnostic>) {
     }
     match top.get("kind") {
         Some(Value::String(k)) if k == KIND => {}
+        Some(Value::String(k)) if k == crate::pki::secrets::SECRETS_KIND => diags.push(Diagnostic::error(
+            Code::Kind,
+            "kind",
+            "this is a site secrets file, not a spec",
+            "give it as the secrets file (`--secrets FILE`; in the configurator, Secrets file…), and keep it private",
+        )),
+        Some(Value::String(k)) if k == crate::lock::LOCK_KIND => diags.push(Diagnostic::error(
+            Code::Kind,
+            "kind",
+            "this is a lock, not a spec",
+            "give it as the lock (`--lock FILE`; in the configurator, Lock file…)",
+        )),
         Some(Value::String(k)) => diags.push(Diagnostic::error(
             Code::Kind,
             "kind",
@@ -1315,6 +1337,20 @@ fn to_json(node: &Node, path: &str, text: &str, mut pos: Option<&mut Positions>)
 mod tests {
     use super::*;
     use proptest::strategy::Strategy as _;
+
+    /// A secrets file or a lock given as the spec gets one problem that
+    /// says what it is, not the spec's checks of every field.
+    #[test]
+    fn a_secrets_file_or_lock_is_not_taken_for_a_spec() {
+        let secrets = "apiVersion: meshbundle.dev/v1alpha1\nkind: SiteSecrets\nsite: prod\nca:\n  key: x\n";
+        let d = load(secrets).diagnostics;
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].message, "this is a site secrets file, not a spec");
+        assert_eq!((d[0].path.as_str(), d[0].line), ("kind", 2));
+        let d = load("apiVersion: meshbundle.dev/v1alpha1\nkind: Lock\nimages: []\n").diagnostics;
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].message, "this is a lock, not a spec");
+    }
 
     #[test]
     fn a_gateway_written_in_part_takes_its_defaults() {
