@@ -314,3 +314,114 @@ fn rename_keeps_the_value_comment_and_place() {
         "the file is left as it was"
     );
 }
+
+/// A symbolic link is followed: the file it names is edited and the link
+/// stays a link.
+#[test]
+fn a_link_is_followed_and_stays_a_link() {
+    let (dir, file) = site();
+    let link = dir.path().join("link.yaml");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    let o = meshbundle(
+        dir.path(),
+        &["spec", "set", "metadata.name", "via-link", "-f", "link.yaml"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(),
+        "still a link"
+    );
+    assert!(std::fs::read_to_string(&file).unwrap().contains("  name: via-link\n"));
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o640,
+        "mode kept"
+    );
+}
+
+/// What cannot be edited in place is refused before anything is written:
+/// a read-only file, a directory, a path with an empty key, an edit that
+/// would make the spec larger than a spec may be.
+#[test]
+fn what_cannot_be_edited_in_place_is_refused_and_the_file_kept() {
+    let (dir, file) = site();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let o = meshbundle(dir.path(), &["spec", "set", "metadata.name", "x"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("meshbundle.yaml is not writable (mode 0444, read-only): nothing was changed"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), PRODUCTION);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+
+    std::fs::create_dir(dir.path().join("d.yaml")).unwrap();
+    let o = meshbundle(dir.path(), &["spec", "set", "metadata.name", "x", "-f", "d.yaml"]);
+    assert!(
+        text(&o.stderr).contains("error: d.yaml is a directory\n  hint: give the path of a spec file"),
+        "{}",
+        text(&o.stderr)
+    );
+
+    for path in ["spec.", "spec..nodes"] {
+        let o = meshbundle(dir.path(), &["spec", "set", path, "x"]);
+        assert!(!o.status.success(), "{path}");
+        assert!(
+            text(&o.stderr).contains("empty key in the field path"),
+            "{path}: {}",
+            text(&o.stderr)
+        );
+    }
+
+    // A spec just under the limit, which one more value takes over it.
+    let full = format!("{PRODUCTION}# {}\n", "x".repeat((1 << 20) - PRODUCTION.len() - 10));
+    std::fs::write(&file, &full).unwrap();
+    let o = meshbundle(
+        dir.path(),
+        &[
+            "spec",
+            "set",
+            "metadata.description",
+            "--string",
+            "a description longer than the room left",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("more than the 1048576 a spec may be: nothing was changed"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), full);
+}
+
+/// A value is what the user means: `1.30` in a field of text is the text
+/// 1.30 (not the number 1.3), and a certificate of several lines keeps its
+/// lines.
+#[test]
+fn values_keep_the_meaning_the_user_gave_them() {
+    let (dir, file) = site();
+    let o = meshbundle(dir.path(), &["spec", "set", "spec.kubernetes.version", "1.30"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("  version: \"1.30\"\n")
+    );
+    let o = meshbundle(
+        dir.path(),
+        &["spec", "set", "spec.tuning.sysctl[\"net.core.somaxconn\"]", "4096"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = std::fs::read_to_string(&file).unwrap();
+    assert!(out.contains("net.core.somaxconn: \"4096\""), "{out}");
+    let pem = "-----BEGIN CERTIFICATE-----\nMIIBezCC\nAAAA\n-----END CERTIFICATE-----";
+    let o = meshbundle(dir.path(), &["spec", "set", "metadata.description", pem]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        out.contains("  description: |-\n    -----BEGIN CERTIFICATE-----\n    MIIBezCC\n"),
+        "{out}"
+    );
+}

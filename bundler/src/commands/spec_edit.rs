@@ -2,13 +2,15 @@
 //! place. The change is made on the text (core's `spec::edit`, the function
 //! the configurator's form uses), so comments, key order, quoting and the
 //! defaults left out stay as they were; the file is replaced atomically,
-//! keeping its mode.
+//! keeping its mode and owner. A symbolic link is followed (the file it
+//! names is edited); a file that is not a regular file, or that this user
+//! may not write, is refused before anything is written.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use meshbundle_core::spec::edit::{EditOp, edit};
+use meshbundle_core::spec::edit::{EditOp, edit, wants_text};
 use meshbundle_core::spec::load::{MAX_SPEC_BYTES, load};
 
 use crate::cli::examples;
@@ -90,14 +92,26 @@ pub fn run(c: SpecCommand) -> Result<ExitCode> {
 }
 
 fn value_of(a: &SetArgs) -> Result<serde_json::Value> {
+    use serde_json::Value;
     if a.string {
-        return Ok(serde_json::Value::String(a.value.clone()));
+        return Ok(Value::String(a.value.clone()));
     }
-    meshbundle_core::yaml::from_str::<serde_json::Value>(&a.value).map_err(|e| {
+    let v = meshbundle_core::yaml::from_str::<Value>(&a.value).map_err(|e| {
+        // (The reader's own hint is about a file; this one fits a value.)
         Error::Usage(format!(
             "the value `{}` does not read as YAML: {}; quote it, or give --string to take it as text",
-            a.value, e.message
+            a.value,
+            e.message.split(" (").next().unwrap_or(&e.message)
         ))
+    })?;
+    Ok(match v {
+        // Text of several lines (a PEM certificate) is the text as given:
+        // YAML would fold its lines into one.
+        Value::String(_) if a.value.contains('\n') => Value::String(a.value.clone()),
+        // A field that takes text gets `1.30` as the text 1.30, not the
+        // number 1.3 (the schema says which fields take text).
+        Value::Number(_) | Value::Bool(_) if wants_text(&a.path) => Value::String(a.value.trim().to_string()),
+        v => v,
     })
 }
 
@@ -108,6 +122,10 @@ fn apply(file: &Path, path: &str, op: &EditOp) -> Result<ExitCode> {
     } else {
         file.display().to_string()
     };
+    // The file edited: the one a symbolic link names, a regular file this
+    // user may write, in a directory it may write (the new text replaces it
+    // there).
+    let target = if stdio { None } else { Some(editable(file, &shown)?) };
     let bytes = if stdio {
         let mut b = Vec::new();
         std::io::stdin()
@@ -116,7 +134,8 @@ fn apply(file: &Path, path: &str, op: &EditOp) -> Result<ExitCode> {
             .map_err(|e| Error::io("<stdin>", e))?;
         b
     } else {
-        std::fs::read(file).map_err(|e| Error::io(file, e))?
+        let target = target.as_ref().map_or(file, |(p, _)| p.as_path());
+        std::fs::read(target).map_err(|e| Error::io(file, e))?
     };
     if bytes.len() > MAX_SPEC_BYTES {
         return Err(Error::failed(
@@ -124,15 +143,43 @@ fn apply(file: &Path, path: &str, op: &EditOp) -> Result<ExitCode> {
             "check that this is the right file",
         ));
     }
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|e| Error::failed_with(format!("{shown}: not UTF-8 text"), e, "save the spec as UTF-8"))?;
-    let out = edit(text, path, op).map_err(|e| Error::failed(format!("{shown}: {}: {}", e.path, e.message), e.hint))?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        Error::failed(
+            format!("{shown}:{line}: not UTF-8 text (byte {} is not)", at + 1),
+            "save the spec as UTF-8",
+        )
+    })?;
+    let out = edit(text, path, op).map_err(|e| {
+        let at = if e.path.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", e.path)
+        };
+        Error::failed(format!("{shown}: {at}{}", e.message), e.hint)
+    })?;
+    if out.len() > MAX_SPEC_BYTES {
+        return Err(Error::failed(
+            format!(
+                "{shown}: the edited spec would be {} bytes, more than the {MAX_SPEC_BYTES} a spec may be: nothing was changed",
+                out.len()
+            ),
+            "a site spec is a few kilobytes: check the value",
+        ));
+    }
     if stdio {
         std::io::stdout()
             .write_all(out.as_bytes())
             .map_err(|e| Error::io("<stdout>", e))?;
-    } else if out != text {
-        fsutil::write_atomic(file, out.as_bytes(), mode_of(file))?;
+    } else if out != text
+        && let Some((target, meta)) = &target
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        fsutil::write_atomic(target, out.as_bytes(), meta.permissions().mode() & 0o7777)?;
+        // The owner stays (root editing another user's spec); a change of
+        // group this user may not make is left.
+        let _ = std::os::unix::fs::chown(target, Some(meta.uid()), Some(meta.gid()));
     }
     let what = match op {
         EditOp::Set(_) => "set",
@@ -140,7 +187,9 @@ fn apply(file: &Path, path: &str, op: &EditOp) -> Result<ExitCode> {
         EditOp::Remove => "removed",
         EditOp::Rename(_) => "renamed",
     };
-    if out == text {
+    if out == text && matches!(op, EditOp::Remove) {
+        eprintln!("{shown}: {path} is not in the file: nothing was removed");
+    } else if out == text {
         eprintln!("{shown}: {path} unchanged");
     } else {
         eprintln!("{shown}: {what} {path}");
@@ -153,10 +202,53 @@ fn apply(file: &Path, path: &str, op: &EditOp) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The file's permission bits, kept when it is replaced.
-fn mode_of(file: &Path) -> u32 {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(file)
-        .map(|m| m.permissions().mode() & 0o7777)
-        .unwrap_or(0o644)
+/// The file to edit for `file` (a symbolic link followed) and its
+/// metadata, or why it cannot be edited in place.
+fn editable(file: &Path, shown: &str) -> Result<(PathBuf, std::fs::Metadata)> {
+    let target = std::fs::canonicalize(file).map_err(|e| Error::io(file, e))?;
+    let meta = std::fs::metadata(&target).map_err(|e| Error::io(file, e))?;
+    if meta.is_dir() {
+        return Err(Error::failed(
+            format!("{shown} is a directory"),
+            "give the path of a spec file",
+        ));
+    }
+    if !meta.is_file() {
+        return Err(Error::failed(
+            format!("{shown} is not a regular file (a device, a pipe or a socket): it cannot be edited in place"),
+            "use `-f -` to read the spec from standard input and write the result to standard output",
+        ));
+    }
+    let may_write = |p: &Path| {
+        use std::os::unix::ffi::OsStrExt;
+        std::ffi::CString::new(p.as_os_str().as_bytes())
+            // SAFETY: access reads the NUL-terminated path and nothing else.
+            .is_ok_and(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0)
+    };
+    if meta.permissions().readonly() || !may_write(&target) {
+        use std::os::unix::fs::PermissionsExt;
+        return Err(Error::failed(
+            format!(
+                "{shown} is not writable (mode {:04o}{}): nothing was changed",
+                meta.permissions().mode() & 0o7777,
+                if meta.permissions().readonly() {
+                    ", read-only"
+                } else {
+                    ", and this user may not write it"
+                }
+            ),
+            "make it writable if you mean to edit it (chmod u+w), or edit a copy",
+        ));
+    }
+    let dir = target.parent().unwrap_or(Path::new("/"));
+    if !may_write(dir) {
+        return Err(Error::failed(
+            format!(
+                "{shown}: its directory {} is not writable, and the spec is replaced there: nothing was changed",
+                dir.display()
+            ),
+            "run as the directory's owner, or edit a copy elsewhere",
+        ));
+    }
+    Ok((target, meta))
 }

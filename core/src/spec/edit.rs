@@ -53,7 +53,7 @@ pub struct EditError {
 fn err(path: &str, message: impl Into<String>, hint: impl Into<String>) -> EditError {
     EditError {
         path: path.to_string(),
-        message: message.into(),
+        message: crate::diag::no_empty_quote(message.into()),
         hint: hint.into(),
     }
 }
@@ -117,7 +117,12 @@ fn segments(path: &str) -> Result<Vec<Seg>, String> {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'.' if i > 0 => i += 1,
+            b'.' if i > 0 => {
+                if matches!(b.get(i + 1), None | Some(b'.' | b'[')) {
+                    return Err("empty key in the field path (a `.` with no key after it)".into());
+                }
+                i += 1
+            }
             b'[' if b.get(i + 1) == Some(&b'"') => {
                 let rest = &path[i + 1..];
                 let mut de = serde_json::Deserializer::from_str(rest).into_iter::<String>();
@@ -149,6 +154,74 @@ fn segments(path: &str) -> Result<Vec<Seg>, String> {
         }
     }
     Ok(out)
+}
+
+/// Whether the spec's schema takes the field at `path` as text only (a
+/// string, or a choice among strings): a value for it that YAML reads as a
+/// number or a boolean (`1.30`, `4096`, `yes`) is meant as that text, and is
+/// written quoted. False for a path the schema does not know.
+pub fn wants_text(path: &str) -> bool {
+    let Ok(segs) = segments(path) else {
+        return false;
+    };
+    let root = crate::spec::structure::site_schema();
+    // `$ref`s followed, and an optional value's `null` alternative dropped.
+    let resolve = |mut n: &'static Value| -> &'static Value {
+        for _ in 0..16 {
+            if let Some(r) = n.get("$ref").and_then(Value::as_str) {
+                match r
+                    .strip_prefix("#/$defs/")
+                    .and_then(|d| root.get("$defs").and_then(|ds| ds.get(d)))
+                {
+                    Some(t) => n = t,
+                    None => return n,
+                }
+                continue;
+            }
+            let alts = n.get("anyOf").or_else(|| n.get("oneOf")).and_then(Value::as_array);
+            let real: Vec<&Value> = alts
+                .map(|a| {
+                    a.iter()
+                        .filter(|x| x.get("type").and_then(Value::as_str) != Some("null"))
+                        .collect()
+                })
+                .unwrap_or_default();
+            match real.as_slice() {
+                [one] if one.get("const").is_none() => n = one,
+                _ => return n,
+            }
+        }
+        n
+    };
+    let mut node = resolve(root);
+    for seg in &segs {
+        let next = match seg {
+            Seg::Key(k) => node
+                .get("properties")
+                .and_then(|p| p.get(k))
+                .or_else(|| node.get("additionalProperties").filter(|a| a.is_object())),
+            Seg::Index(_) => node.get("items"),
+        };
+        match next {
+            Some(n) => node = resolve(n),
+            None => return false,
+        }
+    }
+    let is_text = |n: &Value| match n.get("type") {
+        Some(Value::String(t)) => t == "string",
+        Some(Value::Array(ts)) => ts.iter().all(|t| t == "string" || t == "null"),
+        _ => n.get("const").is_some_and(Value::is_string),
+    };
+    if is_text(node) {
+        return true;
+    }
+    node.get("anyOf")
+        .or_else(|| node.get("oneOf"))
+        .and_then(Value::as_array)
+        .is_some_and(|alts| {
+            alts.iter()
+                .all(|a| is_text(a) || a.get("type").and_then(Value::as_str) == Some("null"))
+        })
 }
 
 fn show(segs: &[Seg]) -> String {
@@ -231,9 +304,9 @@ fn apply(root: &mut Value, segs: &[Seg], op: &EditOp, path: &str) -> Result<bool
                 return Err(err(
                     path,
                     format!(
-                        "{} has {} items; a new item goes at an index from 0 to {}",
+                        "{} has {}; a new item goes at an index from 0 to {}",
                         show(parents),
-                        a.len(),
+                        count_items(a.len()),
                         a.len()
                     ),
                     "",
@@ -273,10 +346,15 @@ fn apply(root: &mut Value, segs: &[Seg], op: &EditOp, path: &str) -> Result<bool
     Ok(true)
 }
 
+/// "1 item", "3 items".
+fn count_items(n: usize) -> String {
+    if n == 1 { "1 item".into() } else { format!("{n} items") }
+}
+
 fn no_item(path: &str, list: &[Seg], i: usize, len: usize) -> EditError {
     err(
         path,
-        format!("{} has {len} items, so there is no item {i}", show(list)),
+        format!("{} has {}, so there is no item {i}", show(list), count_items(len)),
         "insert an item to add one",
     )
 }
@@ -386,7 +464,13 @@ impl<'a> Doc<'a> {
             root,
             step: 2,
             seq_step: 2,
-            nl: if text.contains("\r\n") { "\r\n" } else { "\n" },
+            // The line ends most of the text has (a stray "\r\n" in a file
+            // of "\n" does not decide).
+            nl: if text.matches("\r\n").count() * 2 > text.matches('\n').count() {
+                "\r\n"
+            } else {
+                "\n"
+            },
             literal: true,
         };
         let (step, seq_step) = doc.indents();
@@ -416,6 +500,18 @@ impl<'a> Doc<'a> {
             .rev()
             .find(|(_, b)| !b" \t\r\n".contains(b))
     }
+    /// An alias node as written (`` `*base` ``) and its anchor
+    /// (`` `&base` ``), for messages.
+    fn alias_names(&self, node: &Node) -> (String, String) {
+        let written = self.text.get(node.start..node.end).unwrap_or("").trim();
+        let name = written.strip_prefix('*').unwrap_or(written);
+        if name.is_empty() {
+            ("an alias".to_string(), "its anchor".to_string())
+        } else {
+            (format!("an alias (`*{name}`)"), format!("`&{name}`"))
+        }
+    }
+
     fn colon_after(&self, key: &Node) -> Option<usize> {
         let rest = &self.text[key.end..];
         let off = rest.bytes().position(|b| b != b' ' && b != b'\t')?;
@@ -487,10 +583,14 @@ impl<'a> Doc<'a> {
                     (it, Place::Item { dash }, in_flow || *flow)
                 }),
                 (_, Kind::Alias) => {
+                    let (alias, anchor) = self.alias_names(node);
                     return Err(err(
                         path,
-                        format!("{} is an alias (`*name`) of another value", show(&segs[..depth])),
-                        "edit the anchored value, or the YAML text by hand",
+                        format!(
+                            "`{}` is {alias}, the value anchored as {anchor} elsewhere",
+                            show(&segs[..depth])
+                        ),
+                        format!("edit it where {anchor} is, or write this value out in the YAML"),
                     ));
                 }
                 _ => None,
@@ -701,10 +801,11 @@ impl<'a> Doc<'a> {
         {
             // In place, in flow form.
             if matches!(node.kind, Kind::Alias) {
+                let (alias, anchor) = self.alias_names(node);
                 return Err(err(
                     path,
-                    "this value is an alias (`*name`) of another value",
-                    "edit the anchored value, or the YAML text by hand",
+                    format!("this value is {alias}, the value anchored as {anchor} elsewhere"),
+                    format!("edit it where {anchor} is, or write this value out in the YAML"),
                 ));
             }
             return Ok(self.splice(node.start, node.end, &flow(v, style, in_flow || node.flow())));

@@ -347,6 +347,11 @@ fn texts_of_several_lines_are_written_as_literal_blocks() {
     );
     // Line breaks of the document (CRLF) are kept.
     assert_eq!(set("a: 1\r\n", "b", json!("p\nq\n")), "a: 1\r\nb: |\r\n  p\r\n  q\r\n");
+    // One stray "\r\n" in a file of "\n" does not set the line ends.
+    assert_eq!(
+        set("a: 1\r\nb:\n  c: 2\n", "b.d", json!(3)),
+        "a: 1\r\nb:\n  c: 2\n  d: 3\n"
+    );
     // In quotes where a block would not read back the same, where the value
     // had quotes, where a comment follows it, and in flow style.
     for (text, v, want) in [
@@ -400,7 +405,20 @@ fn edits_that_would_change_other_fields_are_refused() {
     let e = edit(text, "a", &EditOp::Set(json!(2))).unwrap_err();
     assert_eq!(e.path, "a");
     let e = edit("a: &x {k: 1}\nb: *x\n", "b.k", &EditOp::Set(json!(2))).unwrap_err();
-    assert!(e.message.contains("alias"), "{e}");
+    // The message names the alias and its anchor, and says it once.
+    assert_eq!(
+        e.message, "`b` is an alias (`*x`), the value anchored as `&x` elsewhere",
+        "{e}"
+    );
+    assert_eq!(e.hint, "edit it where `&x` is, or write this value out in the YAML");
+}
+
+#[test]
+fn a_dot_with_no_key_after_it_is_refused() {
+    for path in ["spec.", "spec..nodes", "spec.[0]", "a."] {
+        let e = edit("spec:\n  nodes: []\na: 1\n", path, &EditOp::Set(json!("x"))).unwrap_err();
+        assert!(e.message.contains("empty key"), "{path}: {e}");
+    }
 }
 
 #[test]
@@ -600,5 +618,30 @@ proptest! {
         let _ = edit(&text, &path, &EditOp::Set(v.clone()));
         let _ = edit(&text, &path, &EditOp::Insert(v));
         let _ = edit(&text, &path, &EditOp::Remove);
+    }
+}
+
+#[test]
+fn the_schema_says_which_fields_take_text() {
+    use super::wants_text;
+    for path in [
+        "spec.kubernetes.version",
+        "spec.registry",
+        "metadata.name",
+        "spec.tuning.sysctl[\"net.core.somaxconn\"]",
+        "spec.nodes[2].address",
+        "spec.nodes[0].labels.rack",
+        "spec.istio.outboundTrafficPolicy",
+    ] {
+        assert!(wants_text(path), "{path}");
+    }
+    for path in [
+        "spec.istio.istiod.replicas",
+        "spec.istio.accessLogging",
+        "spec.nodes",
+        "spec.nosuch",
+        "spec..x",
+    ] {
+        assert!(!wants_text(path), "{path}");
     }
 }
