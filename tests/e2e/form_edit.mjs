@@ -319,6 +319,75 @@ try {
   execFileSync(bin, ["render", path.join(work, "partial", "meshbundle.yaml"), "-o", path.join(work, "render2"), "--tar", path.join(work, "cli2.tar.gz")], { stdio: "pipe" });
   assert.ok(fs.readFileSync(path.join(work, "partial.tar.gz")).equals(fs.readFileSync(path.join(work, "cli2.tar.gz"))), "byte-identical to meshbundle render --tar");
 
+  step("spaces or a number too large in a number field: an error there, the YAML kept");
+  const istiodReplicas = "spec.istio.istiod.replicas";
+  const httpsPort = "spec.istio.ingressGateway.service.ports[1].port";
+  await page.fill("#yaml", production);
+  await page.waitForFunction(() => /valid; \d+ files/.test(document.getElementById("status").textContent));
+  const fieldError = (p, re) => page.waitForFunction(([p, src]) => new RegExp(src).test(document.getElementById(document.querySelector(`[data-path='${p}']`).id + "-error").textContent), [p, re.source]);
+  await field(istiodReplicas).fill(" ");
+  await fieldError(istiodReplicas, /^only spaces: enter a number/);
+  await field(httpsPort).fill("99999999999");
+  await fieldError(httpsPort, /`99999999999` is too large: a number here is at most 4294967295/);
+  await settle();
+  assert.equal(await yaml(), production, "neither reached the YAML");
+  await field(istiodReplicas).fill("2");
+  await field(httpsPort).fill("443");
+  await settle();
+
+  step("an emptied required field keeps its key; an optional one typed again comes back in its place");
+  await field("spec.registry").fill("");
+  await field("spec.registry").press("Tab");
+  await fieldError("spec.registry", /^`registry` is required: enter a value/);
+  await settle();
+  assert.equal(await yaml(), production, "the registry stays");
+  await field("spec.registry").fill("10.0.0.5:5000");
+  const commented = production.replace("    istiod:\n      replicas: 2\n", "    istiod:\n      replicas: 2   # two, for a rolling restart\n");
+  await page.fill("#yaml", commented);
+  await page.waitForFunction(() => /valid; \d+ files/.test(document.getElementById("status").textContent));
+  await field(istiodReplicas).fill("");
+  await field(istiodReplicas).press("Tab");
+  await waitYaml(/istiod:\n      hpa:/);
+  await field(istiodReplicas).fill("3");
+  await waitYaml("replicas: 3   # two, for a rolling restart\n");
+  assert.equal(await yaml(), commented.replace("replicas: 2   #", "replicas: 3   #"), "in its place, with its comment");
+
+  step("a map value with a comma, in quotes; an alias named in one sentence");
+  await page.fill("#yaml", production);
+  await page.waitForFunction(() => /valid; \d+ files/.test(document.getElementById("status").textContent));
+  await field("spec.istio.istiod.env").fill('EXTRA_HOSTS="a.example.internal,b.example.internal", PILOT_PUSH_THROTTLE=100');
+  await waitYaml("EXTRA_HOSTS: a.example.internal,b.example.internal");
+  await settle();
+  await page.locator("#form").click({ position: { x: 2, y: 2 } });
+  await settle();
+  assert.equal(await field("spec.istio.istiod.env").inputValue(), 'EXTRA_HOSTS="a.example.internal,b.example.internal", PILOT_PUSH_THROTTLE=100', "shown again as typed");
+  await field("spec.istio.istiod.env").fill('A="open');
+  await fieldError("spec.istio.istiod.env", /is not quoted right/);
+  // The egress gateway's resources are those of the ingress gateway.
+  const egressResources = "      resources:\n        requests:\n          cpu: 200m\n          memory: 256Mi\n        limits:\n          cpu: \"1\"\n          memory: 512Mi\n      service:\n        type: ClusterIP";
+  const ingressAt = production.indexOf("    ingressGateway:\n");
+  const resourcesAt = production.indexOf("      resources:\n", ingressAt);
+  assert.ok(production.includes(egressResources) && resourcesAt > ingressAt);
+  const anchored = (production.slice(0, resourcesAt) + "      resources: &gwres\n" + production.slice(resourcesAt + "      resources:\n".length))
+    .replace(egressResources, "      resources: *gwres\n      service:\n        type: ClusterIP");
+  await page.fill("#yaml", anchored);
+  await page.waitForFunction(() => /valid; \d+ files/.test(document.getElementById("status").textContent));
+  const egressCpu = "spec.istio.egressGateway.resources.requests.cpu";
+  await field(egressCpu).fill("300m");
+  await fieldError(egressCpu, /^`spec\.istio\.egressGateway\.resources` is an alias \(`\*gwres`\), the value anchored as `&gwres` elsewhere \(edit it where `&gwres` is, or write this value out in the YAML\)$/);
+  await settle();
+  assert.equal(await yaml(), anchored, "the YAML is left alone");
+  assert.doesNotMatch(await page.textContent("#yaml-problems"), /\) \(/, "one hint to a problem");
+
+  step("a spec with CRLF line ends is downloaded with them");
+  const crlf = production.replace(/\n/g, "\r\n");
+  fs.writeFileSync(path.join(work, "crlf.yaml"), crlf);
+  await page.setInputFiles("#load-spec", path.join(work, "crlf.yaml"));
+  await page.waitForFunction(() => /^loaded crlf\.yaml/.test(document.getElementById("status").textContent));
+  await field("spec.registry").fill("10.0.0.6:5000");
+  await waitYaml("registry: 10.0.0.6:5000");
+  assert.equal(await downloadSpec("crlf-out.yaml"), crlf.replace("registry: 10.0.0.5:5000", "registry: 10.0.0.6:5000"), "CRLF kept, one line changed");
+
   step("nothing left the page");
   const remote = requests.filter((u) => !/^(file|data|blob):/.test(u));
   assert.deepEqual(remote, [], "no network request");

@@ -435,9 +435,18 @@ try {
   await settle();
   names = await nodeNames();
   assert.equal(new Set(names).size, names.length, `names are unique after a removal: ${names}`);
-  // The last node without an address.
-  await page.fill("table.nodes tbody tr:last-child td:nth-child(2) input", "");
+  // The last node's address emptied in the form: refused (an address is
+  // required), the YAML keeps it, and Add node still proposes a free one.
+  const lastAddress = "table.nodes tbody tr:last-child td:nth-child(2) input";
+  const keptAddress = await page.inputValue(lastAddress);
+  await page.fill(lastAddress, "");
+  await page.press(lastAddress, "Tab");
+  await page.waitForFunction((sel) => document.getElementById(document.querySelector(sel).id + "-error").textContent.startsWith("`address` is required"), lastAddress);
   await settle();
+  assert.ok((await page.inputValue("#yaml")).includes(`address: ${keptAddress}\n`), "the YAML keeps the address");
+  await page.fill(lastAddress, keptAddress);
+  await settle();
+  await page.waitForFunction((sel) => document.getElementById(document.querySelector(sel).id + "-error").textContent === "", lastAddress);
   await page.click("#add-node");
   await settle();
   names = await nodeNames();
@@ -759,11 +768,123 @@ try {
   });
   for (const hash of [`#spec=${bomb}`, "#spec=AAAA"]) {
     await tab.evaluate((h) => { location.hash = h; }, hash);
-    await tab.waitForFunction(() => /could not be read/.test(document.getElementById("status").textContent));
+    await tab.waitForFunction(() => /incomplete or damaged|larger than/.test(document.getElementById("status").textContent));
     assert.equal(await tab.inputValue("#yaml"), shared, "a bad link changes nothing");
     await tab.evaluate(() => { document.getElementById("status").textContent = ""; });
   }
   await tab.close();
+
+  step("what holds secrets is never the spec: not loaded, saved or put in a link");
+  const yamlBefore = await page.inputValue("#yaml");
+  await settle();
+  const savedBefore = await page.evaluate(() => localStorage.getItem("meshbundle.spec"));
+  await page.setInputFiles("#load-spec", secretsFile);
+  await page.waitForFunction(() => /holds secrets: nothing was loaded as the spec/.test(document.getElementById("status").textContent));
+  assert.equal(await page.inputValue("#yaml"), yamlBefore, "the spec is left as it was");
+  // Pasted in the editor: one problem that says what it is.
+  await page.fill("#yaml", fs.readFileSync(secretsFile, "utf8"));
+  await page.waitForFunction(() => /this is a site secrets file, not a spec/.test(document.getElementById("yaml-problems").textContent));
+  assert.equal(await page.locator("#yaml-problems li").count(), 1, "one problem, not one for each field");
+  await page.click("#copy-link");
+  await page.waitForFunction(() => /holds secrets .*not put in a link/.test(document.getElementById("status").textContent));
+  assert.ok(await page.isHidden("#share"));
+  await page.evaluate(() => window.dispatchEvent(new Event("pagehide")));
+  assert.equal(await page.evaluate(() => localStorage.getItem("meshbundle.spec")), savedBefore, "never saved");
+  await page.fill("#yaml", yamlBefore);
+  await settle();
+
+  step("the secret files of a render are shown only when asked for");
+  await loadSpec(production, "production.yaml");
+  await page.setInputFiles("#load-secrets", secretsFile);
+  await settle();
+  await page.click("#tree button[data-file='nodes/cp-1/kubeadm.yaml']");
+  await page.waitForFunction(() => /a secret file, mode 0600/.test(document.getElementById("viewer").textContent));
+  assert.doesNotMatch(await page.textContent("#viewer"), /token/i);
+  await page.click("#reveal-file");
+  await page.waitForFunction(() => /JoinConfiguration|InitConfiguration/.test(document.getElementById("viewer").textContent));
+  await page.click("#tree button[data-file='README.md']");
+  await page.click("#tree button[data-file='secrets/addon-credentials.yaml']");
+  await page.waitForFunction(() => /a secret file, mode 0600/.test(document.getElementById("viewer").textContent));
+  // Another site's secrets: one problem, in the secrets file, that says so.
+  const labSecrets = path.join(work, "lab.secrets.yaml");
+  fs.copyFileSync(path.join(repo, "tests/fixtures/lab.secrets.yaml"), labSecrets);
+  await page.setInputFiles("#load-secrets", labSecrets);
+  await settle();
+  await page.waitForFunction(() => /belong to site/.test(document.getElementById("yaml-problems").textContent));
+  assert.deepEqual(await page.locator("#yaml-problems li").allTextContents(), [
+    "Secrets file lab.secrets.yaml: the site secrets do not fit this spec: site: these secrets belong to site `lab`, not `prod-site` (load the site.secrets.yaml meshbundle secrets wrote for this site, or clear the secrets)",
+  ]);
+  await page.click("#clear-secrets");
+  await settle();
+
+  step("a long line of a large file scrolls sideways inside the viewer");
+  await page.click("#tree button[data-file='manifests/cni/calico.yaml']");
+  await page.waitForFunction(() => document.querySelectorAll("#viewer .part").length > 1);
+  const sideways = await page.evaluate(() => {
+    const v = document.getElementById("viewer");
+    v.scrollLeft = 400;
+    return { scrolled: v.scrollLeft, wide: v.scrollWidth > v.clientWidth };
+  });
+  assert.ok(sideways.wide && sideways.scrolled > 0, `the viewer scrolls sideways: ${JSON.stringify(sideways)}`);
+
+  step("Start from under the arrow keys: Undo brings back the spec from before the first");
+  const mine = production.replace("  timezone: Etc/UTC\n", "  timezone: Pacific/Auckland\n");
+  assert.notEqual(mine, production);
+  await page.fill("#yaml", mine);
+  await page.waitForFunction(() => document.getElementById("example").value === "");
+  await settle();
+  await page.focus("#example");
+  await page.keyboard.press("ArrowDown");
+  await settle();
+  await page.keyboard.press("ArrowDown");
+  await settle();
+  assert.notEqual(await page.inputValue("#yaml"), mine);
+  await page.click("#undo-load");
+  await settle();
+  assert.equal(await page.inputValue("#yaml"), mine, "the spec from before the first example");
+
+  step("a link opened over a saved spec: Undo brings the saved one back");
+  const savedSpec = production.replace("  timezone: Etc/UTC\n", "  timezone: Europe/Oslo\n");
+  await page.fill("#yaml", savedSpec);
+  await settle();
+  const linkTab = await context.newPage();
+  linkTab.on("pageerror", (e) => errors.push(String(e)));
+  await linkTab.goto(link);
+  await linkTab.waitForSelector("html[data-ready=true]", { timeout: 30000 });
+  await linkTab.waitForFunction(() => document.documentElement.dataset.busy === "false");
+  assert.equal(await linkTab.inputValue("#yaml"), shared);
+  assert.match(await linkTab.textContent("#status"), /^Opened the spec of the link/);
+  assert.equal(await linkTab.textContent("#undo-load"), "Undo open link");
+  await linkTab.click("#undo-load");
+  await linkTab.waitForFunction((t) => document.getElementById("yaml").value === t, savedSpec);
+  await linkTab.close();
+
+  step("two tabs: a reload shows each tab its own spec");
+  await page.fill("#yaml", mine);
+  await settle();
+  const otherTab = await context.newPage();
+  otherTab.on("pageerror", (e) => errors.push(String(e)));
+  await otherTab.goto(pageUrl);
+  await otherTab.waitForSelector("html[data-ready=true]", { timeout: 30000 });
+  await otherTab.fill("#yaml", savedSpec);
+  await otherTab.waitForFunction(() => document.documentElement.dataset.busy === "false");
+  await otherTab.waitForFunction((t) => localStorage.getItem("meshbundle.spec") === t, savedSpec);
+  await page.reload();
+  await page.waitForSelector("html[data-ready=true]");
+  await settle();
+  assert.equal(await page.inputValue("#yaml"), mine, "this tab's spec, not the other's");
+  await otherTab.close();
+
+  step("the share box goes with the text it was made from; buttons are named with their table; in-page links move the focus");
+  await page.click("#copy-link");
+  await page.waitForFunction(() => !document.getElementById("share").hidden);
+  await field("spec.timezone").fill("Asia/Tokyo");
+  await page.waitForFunction(() => document.getElementById("share").hidden);
+  assert.equal(await page.getByRole("button", { name: "Add port to Ingress gateway: ports" }).count(), 1);
+  assert.equal(await page.getByRole("button", { name: "Add port to Egress gateway: ports" }).count(), 1);
+  await page.focus(".skip");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => document.activeElement && document.activeElement.id === "form");
 
   step("a fresh worker that can get no module: calls fail and say why, nothing waits");
   // A copy of the page without wasm-bytes.js, opened while the module is

@@ -286,6 +286,8 @@
     let t = null;
     try {
       t = localStorage.getItem("meshbundle.spec");
+      // (As the editor will hold it: see lineEndsOf.)
+      if (t !== null) t = lineEndsOf(t)[0];
       if (t === null) copies = ((self.MESHBUNDLE_EXAMPLE_UPSTREAM || [])[0] || [null, []])[1];
       else {
         const kept = JSON.parse(localStorage.getItem(UPSTREAM_KEY) || "null");
@@ -518,8 +520,9 @@
       bool("spec.istio.accessLogging", "Access logs"),
       num("spec.istio.istiod.replicas", "istiod replicas"),
       bool("spec.istio.istiod.hpa.enabled", "istiod autoscaling"),
-      num("spec.istio.istiod.hpa.minReplicas", "istiod HPA min"),
-      num("spec.istio.istiod.hpa.maxReplicas", "istiod HPA max"),
+      num("spec.istio.istiod.hpa.minReplicas", "istiod HPA min replicas"),
+      num("spec.istio.istiod.hpa.maxReplicas", "istiod HPA max replicas"),
+      num("spec.istio.istiod.hpa.targetCPUUtilizationPercent", "istiod HPA CPU target %"),
       text("spec.istio.istiod.resources.requests.cpu", "istiod CPU request"),
       text("spec.istio.istiod.resources.requests.memory", "istiod memory request"),
       text("spec.istio.istiod.resources.limits.memory", "istiod memory limit"),
@@ -699,7 +702,7 @@
     err.id = id + "-error";
     // Doc comments wrap at 100 columns: one newline is a space, two a paragraph.
     let help = ((info && info.description) || "").replace(/([^\n])\n(?!\n)/g, "$1 ");
-    if (/list|ints|map/.test(f.type) && !/comma/.test(help)) help += `${help ? "\n" : ""}${f.type === "map" ? "key=value, " : ""}separated by commas`;
+    if (/list|ints|map/.test(f.type) && !/comma/.test(help)) help += `${help ? "\n" : ""}${f.type === "map" ? "key=value, " : ""}separated by commas${f.type === "ints" ? "" : ` (an item with a comma in quotes: ${f.type === "map" ? 'key="a,b"' : '"a,b"'})`}`;
     if (info && info.default !== undefined && info.default !== null && typeof info.default !== "object") {
       help += (help ? "\n" : "") + `Default: ${info.default}`;
       if (f.type === "text" || f.type === "number") input.placeholder = String(info.default);
@@ -1284,8 +1287,8 @@
       if (input.checked !== on) input.checked = on;
       return true;
     }
-    const t = /list|ints/.test(input.dataset.kind) ? (Array.isArray(v) ? v.join(", ") : "")
-      : input.dataset.kind === "map" ? (v && typeof v === "object" ? Object.entries(v).map(([k, x]) => `${k}=${x}`).join(", ") : "")
+    const t = /list|ints/.test(input.dataset.kind) ? (Array.isArray(v) ? v.map((x) => (input.dataset.kind === "list" ? quoteItem(String(x)) : x)).join(", ") : "")
+      : input.dataset.kind === "map" ? (v && typeof v === "object" ? Object.entries(v).map(([k, x]) => `${quoteItem(k, true)}=${quoteItem(String(x))}`).join(", ") : "")
       : v == null ? "" : String(v);
     // Only what changed: a large site has thousands of fields, and every
     // form edit is checked (and the form filled) again.
@@ -1346,7 +1349,7 @@
     }
     if (broken && broken.unreadable !== undefined) {
       const n = broken.unreadable;
-      banner.textContent = `The YAML does not read as a spec yet (${n} error${n === 1 ? "" : "s"}, see Problems): the form is read-only until they are fixed in the YAML editor; your text is kept.`;
+      banner.textContent = `The YAML does not read as a spec yet (${n} error${n === 1 ? "" : "s"}, see Problems): the form is read-only until ${n === 1 ? "it is" : "they are"} fixed in the YAML editor; your text is kept.`;
       banner.hidden = false;
     } else if (broken) {
       const where = broken.line ? `line ${broken.line}, column ${broken.column}: ` : "";
@@ -1388,37 +1391,110 @@
     return v == null || v === true || same(path, v) ? "remove" : { set: v };
   }
 
+  // The items of a list or map field: separated by commas; an item that
+  // holds a comma or a quote (a key: also "="), or starts or ends with a
+  // space, is written in double quotes, with JSON's escapes.
+  const quoteItem = (x, key) => ((key ? /[,"=]/ : /[,"]/).test(x) || x !== x.trim() || x === "" ? JSON.stringify(x) : x);
+  // RAW split at the commas outside quotes, each item trimmed; null when a
+  // quote is not closed.
+  function splitItems(raw) {
+    const out = [];
+    let cur = "";
+    let quoted = false;
+    let escaped = false;
+    for (const c of raw) {
+      if (quoted) {
+        if (escaped) escaped = false;
+        else if (c === "\\") escaped = true;
+        else if (c === '"') quoted = false;
+        cur += c;
+      } else if (c === ",") {
+        out.push(cur);
+        cur = "";
+      } else {
+        if (c === '"') quoted = true;
+        cur += c;
+      }
+    }
+    if (quoted) return null;
+    out.push(cur);
+    return out.map((x) => x.trim()).filter((x) => x !== "");
+  }
+  // An item as written: its text, undefined if quoted wrongly.
+  function unquote(x) {
+    if (!x.startsWith('"')) return x;
+    try {
+      const v = JSON.parse(x);
+      return typeof v === "string" ? v : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  const quoteProblem = (x) => `\`${x}\` is not quoted right: write a text with a comma as "a,b" (and a quote inside as \\"); the spec keeps its value until then`;
+
+  // Whether the schema requires the key at PATH (in its mapping).
+  function required(path) {
+    const parent = schemaAt(parentPath(path).replace(/\[\d+\]/g, "[0]"));
+    const key = parsePath(path).pop();
+    return !!(parent && Array.isArray(parent.node.required) && parent.node.required.includes(key));
+  }
+
   // The edit a field's text asks for, or what is wrong with the text.
   function opFor(input) {
     const k = input.dataset.kind;
     const raw = input.value;
+    // A required field emptied keeps its key and value: it has no default.
+    if (raw === "" && /^(text|number|list|map)$/.test(k) && required(input.dataset.path)) {
+      return { error: `\`${parsePath(input.dataset.path).pop()}\` is required: enter a value; the spec keeps its value until then` };
+    }
     if (k === "checkbox") return { op: { set: input.checked } };
     // Off: null; on: what it held when turned off in this visit (or its
     // defaults).
     if (k === "part") return { op: input.checked ? unpark(input.dataset.path) : park(input.dataset.path) };
     if (k === "select") return { op: raw === "" ? "remove" : { set: raw } };
     if (k === "list" || k === "ints") {
-      const items = raw.split(",").map((x) => x.trim()).filter((x) => x !== "");
-      const bad = k === "ints" && items.find((x) => !/^(0|[1-9]\d{0,8})$/.test(x));
+      const written = splitItems(raw);
+      if (written === null) return { error: quoteProblem(raw.trim()) };
+      const bad = k === "ints" && written.find((x) => !/^(0|[1-9]\d{0,8})$/.test(x));
       if (bad) return { error: `\`${bad}\` is not a whole number: write numbers such as 443, separated by commas; the spec keeps its value until then` };
-      return { op: items.length ? { set: k === "ints" ? items.map(Number) : items } : "remove" };
+      const items = k === "ints" ? written.map(Number) : written.map(unquote);
+      const wrong = written.find((x, i) => items[i] === undefined);
+      if (wrong !== undefined) return { error: quoteProblem(wrong) };
+      return { op: items.length ? { set: items } : "remove" };
     }
     if (k === "map") {
       const m = {};
-      for (const part of raw.split(",").map((x) => x.trim()).filter((x) => x !== "")) {
-        const i = part.indexOf("=");
+      const parts = splitItems(raw);
+      if (parts === null) return { error: quoteProblem(raw.trim()) };
+      for (const part of parts) {
+        // The first "=" outside quotes ends the key.
+        let i = -1;
+        for (let j = 0, quoted = false, escaped = false; j < part.length && i < 0; j++) {
+          const c = part[j];
+          if (quoted) {
+            if (escaped) escaped = false;
+            else if (c === "\\") escaped = true;
+            else if (c === '"') quoted = false;
+          } else if (c === '"') quoted = true;
+          else if (c === "=") i = j;
+        }
         if (i <= 0) return { error: `\`${part}\` is not key=value: write entries as key=value, separated by commas` };
-        const key = part.slice(0, i).trim();
+        const key = unquote(part.slice(0, i).trim());
+        const value = unquote(part.slice(i + 1).trim());
+        if (key === undefined || value === undefined) return { error: quoteProblem(part) };
         if (key in m) return { error: `\`${key}\` is given twice: keep one` };
-        m[key] = part.slice(i + 1).trim();
+        m[key] = value;
       }
       return { op: Object.keys(m).length ? { set: m } : "remove" };
     }
     if (k === "number") {
       const t = raw.trim();
-      if (t === "") return { op: "remove" };
+      // Emptied, the field is left to its default when left (change);
+      // spaces are a typo.
+      if (t === "") return raw === "" ? { op: "remove" } : { error: "only spaces: enter a number such as 3, or empty the field for the default; the spec keeps its value until then" };
       // A field the schema says is an integer takes no fraction.
-      const whole = /integer/.test((schemaAt(input.dataset.path.replace(/\[\d+\]/g, "[0]")) || { node: {} }).node.type);
+      const node = (schemaAt(input.dataset.path.replace(/\[\d+\]/g, "[0]")) || { node: {} }).node;
+      const whole = /integer/.test(node.type);
       if (/^-\d+(\.\d+)?$/.test(t)) return { error: `\`${t}\` is below 0: enter 0 or more, such as 3; the spec keeps its value until then` };
       if (!(whole ? /^\d+$/ : /^\d+(\.\d+)?$/).test(t)) return { error: `\`${t}\` is not a ${whole ? "whole number" : "number of 0 or more"}: enter one such as 3; the spec keeps its value until then` };
       // The number written is the one typed: no leading zero (YAML 1.1
@@ -1428,6 +1504,10 @@
       if (!Number.isSafeInteger(Math.trunc(n)) || (t.includes(".") && String(n) !== t.replace(/\.?0+$/, ""))) {
         return { error: `\`${t}\` has more digits than a spec number holds; the spec keeps its value until then` };
       }
+      // Beyond what the spec's number holds: refused here, as the YAML
+      // could not hold it either.
+      const most = typeof node.maximum === "number" ? node.maximum : node.format === "uint32" ? 4294967295 : null;
+      if (most !== null && n > most) return { error: `\`${t}\` is too large: a number here is at most ${most}; the spec keeps its value until then` };
       return { op: { set: n } };
     }
     return { op: raw === "" ? "remove" : { set: raw } };
@@ -1624,6 +1704,9 @@
       .finally(() => { unapplied.delete(edits); editing--; showBusy(); });
     return track(editChain);
   }
+  // Fields emptied and left: path -> {before, after}, the text before the
+  // key was removed and the text it left (see applyEdits).
+  const emptied = new Map();
   // Form edits asked for and not yet in the text (saved as the tab goes):
   // lists of [path, op], or a function that makes them (Add node's).
   const unapplied = new Set();
@@ -1659,14 +1742,22 @@
             continue;
           }
         }
-        let r = await api.edit_yaml(text, path, JSON.stringify(op));
-        const whole = !r.ok && /not a list|does not exist|no item|has \d+ items/.test(r.error) ? wholeList(path, op) : null;
+        // A field emptied and left lost its key; typed in again with the
+        // text as that left it, the key comes back where it was, with its
+        // comments (the value set on the text from before).
+        const back = op && op.set !== undefined && emptied.get(path);
+        emptied.delete(path);
+        let r = back && back.after === text ? await api.edit_yaml(back.before, path, JSON.stringify(op)) : null;
+        if (!(r && r.ok)) r = await api.edit_yaml(text, path, JSON.stringify(op));
+        if (r.ok && op === "remove") emptied.set(path, { before: text, after: r.yaml });
+        const whole = !r.ok && /not a list|does not exist|no item|has \d+ items?\b/.test(r.error) ? wholeList(path, op) : null;
         if (whole) {
           const again = await api.edit_yaml(text, whole[0], JSON.stringify(whole[1]));
           if (again.ok) r = again;
         }
         if (!r.ok) {
-          failed.push([path, r.error]);
+          // What is wrong and what to do, once (the field names the path).
+          failed.push([path, r.message ? (r.hint ? `${r.message} (${r.hint})` : r.message) : r.error]);
           continue;
         }
         text = r.yaml;
@@ -1872,7 +1963,7 @@
       b.type = "button";
       b.textContent = `${d.line ? d.line + ":" + d.column + " " : ""}${d.path || "(document)"}`;
       b.addEventListener("click", () => goToLine(d.line, d.column));
-      li.append(b, document.createTextNode(`: ${d.severity === "warning" ? "warning: " : ""}${d.message} (${d.hint})`));
+      li.append(b, document.createTextNode(`: ${d.severity === "warning" ? "warning: " : ""}${d.message}${d.hint ? ` (${d.hint})` : ""}`));
       ul.append(li);
     }
     if (!orphans.length) {
@@ -1955,7 +2046,8 @@
       rm.type = "button";
       rm.textContent = "Remove";
       rm.className = "remove-item";
-      rm.setAttribute("aria-label", `Remove ${f.item} ${i + 1}`);
+      // Named with its table: two tables may hold the same kind of item.
+      rm.setAttribute("aria-label", `Remove ${f.item} ${i + 1} of ${f.label}`);
       rm.addEventListener("click", async (e) => {
         // The second click of a double-click would remove the next item.
         if (e.detail > 1) return;
@@ -1975,6 +2067,7 @@
     const add = document.createElement("button");
     add.type = "button";
     add.textContent = `Add ${f.item}`;
+    add.setAttribute("aria-label", `Add ${f.item} to ${f.label}`);
     const addId = "f" + idSeq++;
     add.id = addId;
     add.dataset.table = f.path;
@@ -2013,6 +2106,7 @@
   // Each check is numbered; one overtaken by a newer check drops its answer.
   let generation = 0;
   let errorCount = 0;
+  let sharedText = null; // the text of the link shown under the toolbar
   let editing = 0; // form edits under way
   let running = 0;
   let loads = 0; // files being read, from disk or from the worker
@@ -2041,6 +2135,11 @@
   async function check(rebuild) {
     const mine = ++generation;
     const text = yamlText;
+    // The link shown is of the text it was made from only.
+    if (sharedText !== null && text !== sharedText) {
+      $("share").hidden = true;
+      sharedText = null;
+    }
     showExample(text);
     running++;
     showBusy();
@@ -2191,12 +2290,12 @@
         r = await rendering;
         if (mine !== generation) return;
         // A bad secrets file or lock is a problem of its own.
-        if (!r.ok) diags.push(...(r.diagnostics && r.diagnostics.length ? r.diagnostics : [{ severity: "error", path: "", message: r.error, hint: inputHint(r.error) }]));
+        if (!r.ok) diags.push(...(r.diagnostics && r.diagnostics.length ? r.diagnostics : [{ severity: "error", path: "", message: r.error.replace(/^(secrets|lock): /, ""), hint: inputHint(r.error), input: inputOf(r.error) }]));
       }
       // Text the form refuses (as it is now) is a problem too: it is not in
       // the YAML.
       for (const [path, message] of localErrors) {
-        diags.push({ severity: "error", code: "form", path, message, hint: "fix it in the form; the YAML keeps the value before", line: 0, column: 0 });
+        diags.push({ severity: "error", code: "form", path, message, hint: "", line: 0, column: 0 });
       }
       showDiagnostics(diags);
       errorCount = diags.filter((d) => d.severity === "error").length;
@@ -2222,9 +2321,16 @@
   }
 
   function inputHint(error) {
-    if (/^lock:/.test(error)) return "load the meshbundle.lock that meshbundle lock wrote for this spec, or clear the lock";
-    if (/^secrets:/.test(error)) return "load the site.secrets.yaml meshbundle secrets wrote for this site, or clear the secrets";
-    return "see the message";
+    if (/^lock:|\block\b/.test(error)) return "load the meshbundle.lock that meshbundle lock wrote for this spec, or clear the lock";
+    if (/^secrets:|site secrets/.test(error)) return "load the site.secrets.yaml meshbundle secrets wrote for this site, or clear the secrets";
+    return "";
+  }
+  // The file a problem of the render is in: the secrets or the lock (not the
+  // spec), or null.
+  function inputOf(error) {
+    if (/^secrets:|site secrets/.test(error) && secrets) return `Secrets file ${secrets.name}`;
+    if (/^lock:|\block\b/.test(error) && lock) return `Lock ${lock.name}`;
+    return null;
   }
 
   // What the form shows of the problems: each is changed only where it
@@ -2262,7 +2368,7 @@
         if (i < nodeStart || i >= nodeStart + NODE_PAGE) offPageProblems.push(i);
       }
       const textOf = (node ? `Node ${Number(node[1]) + 1}${d.path.length > node[0].length ? " " + d.path.slice(node[0].length) : ""}: ` : "") +
-        (d.severity === "warning" ? "Warning: " : "") + d.message + " (" + d.hint + ")";
+        (d.severity === "warning" ? "Warning: " : "") + d.message + (d.hint ? " (" + d.hint + ")" : "");
       if (errEl) {
         const before = errorText.get(errEl);
         // The problems of nodes not shown stand one to a line.
@@ -2276,11 +2382,16 @@
       const li = document.createElement("li");
       li.className = d.severity;
       const where = d.line ? `${d.line}:${d.column} ` : "";
-      const b = document.createElement("button");
-      b.type = "button";
-      b.textContent = `${where}${d.path || "(document)"}`;
-      b.addEventListener("click", () => goToLine(d.line, d.column));
-      li.append(b, document.createTextNode(`: ${d.severity === "warning" ? "warning: " : ""}${d.message} (${d.hint})`));
+      // A problem of the secrets or the lock names that file: nothing in
+      // the spec to go to.
+      const b = document.createElement(d.input ? "strong" : "button");
+      if (d.input) b.textContent = d.input;
+      else {
+        b.type = "button";
+        b.textContent = `${where}${d.path || "(document)"}`;
+        b.addEventListener("click", () => goToLine(d.line, d.column));
+      }
+      li.append(b, document.createTextNode(`: ${d.severity === "warning" ? "warning: " : ""}${d.message}${d.hint ? ` (${d.hint})` : ""}`));
       list.append(li);
     }
     if (!diags.length && rebuild) {
@@ -2351,7 +2462,7 @@
     note.textContent = lastRender
       ? `Out of date: these are the files of the last valid spec (${why}).`
       : `Nothing rendered yet (${why}).`;
-    status(`${why}: the files are not rendered until they are fixed`);
+    status(`${why}: the files are not rendered until ${errorCount === 1 ? "it is" : "they are"} fixed`);
   }
 
   function showRender(r) {
@@ -2506,8 +2617,13 @@
       }
     };
     $("copy-file").disabled = $("download-file").disabled = !f || $("preview").classList.contains("stale");
+    // A secret file (a key, the join token: mode 0600) is shown only when
+    // asked for, file by file: a page on screen is seen by others.
+    const secret = !!(f && meta.mode === 0o600);
+    $("reveal-file").hidden = !secret || revealed === selected;
     if (!f) return showText("");
     if (f.text === null) return showText(`(${meta.size} bytes of binary data)`);
+    if (secret && revealed !== selected) return showText(`(a secret file, mode 0600, ${meta.size} bytes: not shown. Download file and Copy take it; "Show this secret file" shows it here.)`);
     if (!$("show-diff").checked) return showText(f.text);
     if (f.before === undefined) return showText("(nothing downloaded yet in this session)\n" + f.text);
     if (f.before === f.text) return showText("(unchanged since the last download)\n" + f.text);
@@ -2524,6 +2640,13 @@
     viewer.append(frag);
   }
   $("show-diff").addEventListener("change", showFile);
+  // The secret file shown on request (see showFile), until another is selected.
+  let revealed = null;
+  $("reveal-file").addEventListener("click", async () => {
+    revealed = selected;
+    await showFile();
+    $("viewer").focus();
+  });
 
   // ------------------------------------------------------------ load and download
 
@@ -2550,7 +2673,7 @@
 
   $("download-spec").addEventListener("click", async () => {
     await flush();
-    download("meshbundle.yaml", yamlText, "application/yaml");
+    download("meshbundle.yaml", asFile(yamlText), "application/yaml");
   });
   $("download-schema").addEventListener("click", () => {
     download("meshbundle.schema.json", schemaText, "application/schema+json");
@@ -2635,7 +2758,11 @@
     $("clear-lock").hidden = !lock;
   }
   readFile($("load-spec"), async (t, name) => {
-    await replaceText(t, `load ${name}`);
+    if (holdsSecrets(t)) {
+      status(`${name} holds secrets: nothing was loaded as the spec (load a secrets file with Secrets file…)`);
+      return;
+    }
+    await replaceText(...lineEndsOf(t), `load ${name}`);
     status(`loaded ${name}: ` + (errorCount ? `${errorCount} error${errorCount === 1 ? "" : "s"}, see Problems` : "no errors"));
   });
   readFile($("load-secrets"), async (t, name, bytes) => {
@@ -2687,26 +2814,39 @@
   // click brings back the text before (a select changes as the arrow keys
   // move over it).
   let before = null;
-  async function replaceText(t, what) {
+  // The text the last replacement put in: while the editor still holds it,
+  // another replacement (the next example under the arrow keys) keeps the
+  // text from before the first, which Undo brings back.
+  let replaced = null;
+  let beforeEnd = "\n"; // the line ends of the text before
+  async function replaceText(t, end, what) {
     await flush();
     const prev = editorText();
+    const prevEnd = lineEnd;
+    lineEnd = end;
     await loadText(t);
     if (prev !== t) {
-      before = prev;
+      if (!(before !== null && prev === replaced)) {
+        before = prev;
+        beforeEnd = prevEnd;
+      }
+      replaced = t;
       $("undo-load").hidden = false;
       $("undo-load").textContent = `Undo ${what}`;
     }
   }
   $("undo-load").addEventListener("click", async () => {
     const t = before;
-    before = null;
+    before = replaced = null;
     $("undo-load").hidden = true;
+    lineEnd = beforeEnd;
     if (t !== null) await loadText(t);
-    $("yaml").focus();
+    // The editor, or the button that opens it when a large spec is folded.
+    ($("yaml-toggle").hidden || $("yaml").offsetParent !== null ? $("yaml") : $("yaml-toggle")).focus();
   });
   $("example").addEventListener("change", () => {
     const ex = examples.find((x) => x.name === $("example").value);
-    if (ex) replaceText(ex.text, `start from ${ex.name}`);
+    if (ex) replaceText(ex.text, "\n", `start from ${ex.name}`);
   });
 
   async function loadText(t) {
@@ -2727,12 +2867,33 @@
   // ------------------------------------------------------------ remember and share
 
   const SAVE_KEY = "meshbundle.spec";
+  // The line ends of the file the spec came from: the editor holds "\n"
+  // only (a textarea turns "\r\n" into "\n"); a file that had "\r\n" gets
+  // them back wherever it leaves the page (download, autosave, link).
+  let lineEnd = "\n";
+  // A file's text as the editor holds it, and its line ends.
+  function lineEndsOf(t) {
+    const crlf = t.includes("\r\n") && !/(^|[^\r])\n/.test(t);
+    return crlf ? [t.replace(/\r\n/g, "\n"), "\r\n"] : [t, "\n"];
+  }
+  const asFile = (t) => (lineEnd === "\r\n" ? t.replace(/\n/g, "\r\n") : t);
+  // Text that holds secrets (a secrets file, a private key) is never saved
+  // in the browser nor put in a link, wherever it came from.
+  const holdsSecrets = (t) => /^kind:[ \t]*["']?SiteSecrets\b/m.test(t) || /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(t);
+  // Another tab saved its spec since this one did: this tab's is saved again
+  // as it goes (a reload shows each tab its own spec).
+  let otherTabSaved = false;
+  window.addEventListener("storage", (e) => {
+    if (e.key === SAVE_KEY) otherTabSaved = true;
+  });
   // Form edits not yet made to the saved text: {key: textKey of that text,
   // edits: [[path, op], ...]}, made to it when the page opens it again.
   const PENDING_KEY = "meshbundle.pending";
   function autosave(t) {
+    if (holdsSecrets(t)) return;
+    otherTabSaved = false;
     try {
-      localStorage.setItem(SAVE_KEY, t);
+      localStorage.setItem(SAVE_KEY, asFile(t));
       localStorage.removeItem(PENDING_KEY);
     } catch { /* storage full or refused: nothing to keep */ }
   }
@@ -2744,7 +2905,7 @@
     // (Add node's are made now, from the spec as the form has it.)
     const made = (e) => { try { return typeof e === "function" ? e() : e; } catch { return []; } };
     const edits = [...[...unapplied].flatMap(made), ...pendingEdits];
-    if (editorText() !== yamlText || yamlTimer !== null || edits.length) autosave(editorText());
+    if (editorText() !== yamlText || yamlTimer !== null || edits.length || otherTabSaved) autosave(editorText());
     if (edits.length) {
       try { localStorage.setItem(PENDING_KEY, JSON.stringify({ key: textKey(editorText()), edits })); } catch { /* nothing to keep */ }
     }
@@ -2797,9 +2958,15 @@
 
   $("copy-link").addEventListener("click", async () => {
     await flush();
-    const url = location.href.replace(/#.*$/, "") + "#spec=" + (await encodeSpec(yamlText));
+    if (holdsSecrets(yamlText)) {
+      $("share").hidden = true;
+      status("This text holds secrets (a private key or a secrets file): it is not put in a link");
+      return;
+    }
+    const url = location.href.replace(/#.*$/, "") + "#spec=" + (await encodeSpec(asFile(yamlText)));
     $("share").hidden = false;
     $("share-link").value = url;
+    sharedText = yamlText;
     if (!(await copyText(url, "Link"))) {
       $("share-link").focus();
       $("share-link").select();
@@ -2822,24 +2989,53 @@
     try {
       return await decodeSpec(m[1]);
     } catch (e) {
-      linkProblem = `The link's spec could not be read (${e.message || e}; cut short?): nothing was changed`;
+      linkProblem = /larger than/.test(String(e && e.message))
+        ? `The link's spec is larger than ${LINK_MAX} bytes, more than a spec can be: nothing was changed`
+        : "This link is incomplete or damaged (it may have been cut off when copied): nothing was changed";
       return null;
     }
   }
   window.addEventListener("hashchange", async () => {
     const t = await fromLink();
-    if (t !== null) await loadText(t);
-    else if (linkProblem) status(linkProblem);
+    if (t !== null) {
+      await replaceText(...lineEndsOf(t), "open link");
+      status(`Opened the spec of the link: ${errorCount ? `${errorCount} error${errorCount === 1 ? "" : "s"}, see Problems` : "no errors"} (Undo brings back the spec before)`);
+    } else if (linkProblem) status(linkProblem);
+  });
+
+  // An in-page link (Skip to the form, a section, "see Problems") moves the
+  // focus to its target as well as the view, so that Tab goes on from there.
+  document.addEventListener("click", (e) => {
+    const a = e.target instanceof Element ? e.target.closest('a[href^="#"]') : null;
+    if (!a || e.defaultPrevented || /^#spec=/.test(a.getAttribute("href"))) return;
+    const target = document.getElementById(a.getAttribute("href").slice(1));
+    if (!target) return;
+    if (!target.matches("a[href], button, input, select, textarea, [tabindex]")) target.setAttribute("tabindex", "-1");
+    setTimeout(() => target.focus(), 0);
   });
 
   // The spec to start from: a shared link, else the autosave, else the first example.
   let linkProblem = null;
-  const linked = await fromLink();
-  const opened = linked !== null ? linked : saved() !== null ? saved() : examples[0].text;
+  const fromLinkText = await fromLink();
+  const savedText = saved();
+  const [opened, openedEnd] = lineEndsOf(fromLinkText !== null ? fromLinkText : savedText !== null ? savedText : examples[0].text);
+  const linked = fromLinkText === null ? null : opened;
+  lineEnd = openedEnd;
   const unsaved = linked === null ? pendingFor(opened) : [];
+  // A link replaces the spec saved here (the check saves the link's): Undo
+  // brings that one back.
+  const kept = linked !== null && savedText !== null ? savedText.replace(/\r\n/g, "\n") : null;
   await loadText(opened);
   if (unsaved.length) await formEdits(unsaved);
   if (linkProblem) status(linkProblem);
+  if (kept !== null && kept !== linked) {
+    before = kept;
+    beforeEnd = lineEndsOf(savedText)[1];
+    replaced = linked;
+    $("undo-load").hidden = false;
+    $("undo-load").textContent = "Undo open link";
+    status(`Opened the spec of the link: ${errorCount ? `${errorCount} error${errorCount === 1 ? "" : "s"}, see Problems` : "no errors"} (Undo brings back the spec saved in this browser)`);
+  }
   document.documentElement.dataset.ready = "true";
 })().catch((e) => {
   const show = () => { document.getElementById("status").textContent = "The configurator could not start: " + e; };
