@@ -352,6 +352,7 @@ pub(crate) fn documents(ctx: &Ctx) -> Result<Vec<Value>, RenderError> {
     ])
 }
 
+#[inline(never)]
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     if !on(ctx.site) {
         return Ok(());

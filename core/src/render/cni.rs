@@ -43,6 +43,7 @@ pub(crate) fn replace_once(text: &str, from: &str, to: &str, name: &str) -> Resu
     })
 }
 
+#[inline(never)]
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     match ctx.site.spec.kubernetes.cni {
         Cni::Flannel => flannel(ctx, tree),

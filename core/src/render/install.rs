@@ -658,6 +658,7 @@ fn addons_readme(ctx: &Ctx) -> String {
     }
 }
 
+#[inline(never)]
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     let script = install_sh(ctx, tree);
     tree.add("install.sh", script, MODE_EXEC);

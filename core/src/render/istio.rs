@@ -370,6 +370,7 @@ fn telemetry(ctx: &Ctx) -> Option<Value> {
     }))
 }
 
+#[inline(never)]
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     add_yaml(ctx, tree, "manifests/namespaces.yaml", &namespaces(ctx))?;
     add_yaml(ctx, tree, "manifests/istio/istio-operator.yaml", &[istio_operator(ctx)])?;

@@ -256,6 +256,7 @@ fn join_configuration(ctx: &Ctx, node: &Node, control_plane: bool) -> Result<Opt
     Ok(Some(join))
 }
 
+#[inline(never)]
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     // With the site secrets, every node's configuration holds the join token
     // (and the control plane's the certificate key): private, like a key.

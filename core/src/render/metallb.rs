@@ -50,6 +50,7 @@ pub(crate) const POOL_NAME: &str = "gateways";
 /// MetalLB's namespace, as its manifest creates it.
 const NAMESPACE: &str = "metallb-system";
 
+#[inline(never)]
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     if !ctx.site.uses_metallb() {
         return Ok(());

@@ -629,6 +629,7 @@ issue one yet.\n\n{approval}\n\
     )
 }
 
+#[inline(never)]
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     tree.add(APPROVE_SCRIPT, approve_script(ctx), MODE_EXEC);
     let (service, timer) = approve_units(ctx);

@@ -557,6 +557,7 @@ fn documents(ctx: &Ctx, tree: &FileTree) -> Result<Vec<Value>, RenderError> {
     Ok(docs)
 }
 
+#[inline(never)]
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     if ctx.site.spec.kubernetes.cni != Cni::Calico {
         return Ok(());

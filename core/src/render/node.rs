@@ -502,6 +502,7 @@ fn cni_step(ctx: &Ctx) -> String {
     }
 }
 
+#[inline(never)]
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     let spec = &ctx.site.spec;
     tree.add("common/lib.sh", format!("{}{}", ctx.header("#"), LIB_SH), MODE_FILE);

@@ -430,6 +430,7 @@ fn indent(text: &str, by: usize) -> String {
         .join("\n")
 }
 
+#[inline(never)]
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     let obs = &ctx.site.spec.observability;
     for (name, on) in [

@@ -875,6 +875,7 @@ fi
     )
 }
 
+#[inline(never)]
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     tree.add("ops/verify.sh", verify(ctx), MODE_EXEC);
     tree.add("ops/diagnose.sh", diagnose(ctx), MODE_EXEC);

@@ -250,6 +250,7 @@ fn request_authentication(ctx: &Ctx) -> Option<Value> {
     }))
 }
 
+#[inline(never)]
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     add_yaml(
         ctx,

@@ -281,6 +281,7 @@ pub(crate) fn readme(ctx: &Ctx) -> String {
     )
 }
 
+#[inline(never)]
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     let Some(t) = time(ctx) else { return Ok(()) };
     // The common configuration is for every node that is not the source node.

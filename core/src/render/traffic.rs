@@ -258,6 +258,7 @@ fn egress(ctx: &Ctx) -> Vec<Value> {
     docs
 }
 
+#[inline(never)]
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     let ingress = ingress(ctx);
     if !ingress.is_empty() {

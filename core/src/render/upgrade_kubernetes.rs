@@ -443,6 +443,7 @@ main "$@"
     )
 }
 
+#[inline(never)]
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     tree.add(SCRIPT, orchestrator(ctx), MODE_EXEC);
     for node in &ctx.site.spec.nodes {

@@ -172,6 +172,7 @@ fn istio_section(ctx: &Ctx, n: &mut usize, from: &UpgradeFrom, changes: &Changes
     out
 }
 
+#[inline(never)]
 pub(crate) fn render(ctx: &Ctx, tree: &mut FileTree) -> Result<(), RenderError> {
     let Some(from) = ctx.upgrade_from else {
         return Ok(());

@@ -151,9 +151,12 @@ pub fn load(text: &str) -> Loaded {
     if let Some(early) = unreadable(text) {
         return early;
     }
-    if !may_hold_tag(text)
-        && let Ok(Plain(value)) = serde_saphyr::from_str_with_options::<Plain>(text, reader_options())
-    {
+    if let Some(value) = super::direct::read(text).or_else(|| {
+        (!may_hold_tag(text))
+            .then(|| serde_saphyr::from_str_with_options::<Plain>(text, reader_options()).ok())
+            .flatten()
+            .map(|Plain(v)| v)
+    }) {
         let quick = validate_value(value, Positions::default(), None, true);
         if quick.diagnostics.is_empty() {
             return quick;
@@ -801,13 +804,22 @@ pub(crate) fn yaml_to_json(text: &str) -> Result<(Value, Positions), Diagnostic>
 /// [`yaml_to_json`] without the positions, for a reader that needs them
 /// only to report a problem (and can read the text again then).
 ///
-/// Text that holds no tag ([`may_hold_tag`]) is read straight into JSON
-/// ([`Plain`], with [`to_json`]'s meaning of every scalar and key): the
+/// Plain YAML is read by [`super::direct`], the parser's events straight
+/// into JSON. Other text that holds no tag ([`may_hold_tag`]) is read
+/// through serde ([`Plain`], with [`to_json`]'s meaning of every scalar and key): the
 /// positions and tags the strict reader keeps cost 40 % of the time, and
 /// most upstream manifests a render reads are of this kind. Text that may
 /// hold a tag, and text the direct reader refuses, is read the strict way,
 /// which refuses every tag but `!!str` and gives the error with its place.
 pub(crate) fn yaml_to_value(text: &str) -> Result<Value, Diagnostic> {
+    match super::direct::read(text) {
+        Some(v) => Ok(v),
+        None => full_value(text),
+    }
+}
+
+/// [`yaml_to_value`] without [`super::direct`]'s quick reader.
+pub(crate) fn full_value(text: &str) -> Result<Value, Diagnostic> {
     if !may_hold_tag(text)
         && let Ok(Plain(v)) = serde_saphyr::from_str_with_options::<Plain>(text, reader_options())
     {

@@ -6,6 +6,7 @@
 //! production default; the defaults are written out in `examples/production.yaml`.
 
 mod defaults;
+mod direct;
 pub mod edit;
 pub mod load;
 pub mod structure;
