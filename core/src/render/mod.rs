@@ -537,6 +537,10 @@ pub fn render_valid(valid: &Validated, inputs: &Inputs) -> Result<FileTree, Rend
     }
 
     let mut tree = FileTree::new();
+    // Each renderer is a function of its own (`#[inline(never)]`): inlined
+    // here they made one function of 56 KB, which the configurator's
+    // browser compiled a second time, with its optimizing compiler, while
+    // the first render ran.
     node::render(&ctx, &mut tree)?;
     time::render(&ctx, &mut tree)?;
     kubeadm::render(&ctx, &mut tree)?;

@@ -140,9 +140,9 @@ fn text_of(bytes: &[u8]) -> Result<&str, Diagnostic> {
 
 /// Reads and validates a spec from YAML text.
 ///
-/// A spec without a tag is first read straight into JSON (the direct
-/// reader of `yaml_to_value`, which means what the strict one does), and
-/// validated without positions: when that finds nothing to say, it is the
+/// A spec is first read straight into JSON (`super::direct` for plain
+/// YAML, else serde's reader of `yaml_to_value` when it holds no tag; both
+/// mean what the strict one does), and validated without positions: when that finds nothing to say, it is the
 /// outcome. Otherwise the spec is read again the strict way, which keeps
 /// every field's line and column for the diagnostics (`load_strict`). A
 /// valid spec, what the configurator reads at every keystroke, loads in
