@@ -17,7 +17,9 @@
 #   worker.js                       a script that defines the worker's source
 #                                   (wasm-bindgen's glue + web/src/worker.js) as
 #                                   a string: the page starts it from a Blob URL,
-#                                   since Chromium starts no worker from file://
+#                                   since Chromium starts no worker from file://;
+#                                   then web/src/early.js, which starts loading
+#                                   the manifests the opening spec needs
 #   wasm-bytes.js                   the module, LZMA-compressed then base64, and
 #                                   the LZMA decoder (web/unpack: lzma-rust2,
 #                                   as WebAssembly) that the page unpacks it with;

@@ -22,6 +22,11 @@
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", () => status(msg), { once: true });
     else $("status").textContent = msg;
   };
+  // What web/src/early.js decided and started before this script was read
+  // (the spec the page opens with, its manifests loading), and the text
+  // helpers it shares with this script.
+  const early = self.MESHBUNDLE_EARLY;
+  const { lineEndsOf, textKey } = early;
 
   // ------------------------------------------------------------ the worker
 
@@ -214,18 +219,10 @@
   // The manifests prefetched and not yet given: the worker's early render
   // waits for them rather than for this page to ask.
   const coming = new Set();
-  const loading = new Map();
-  function loadUpstream(copy) {
-    if (!/^upstream\/[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/.test(copy) || copy.split("/").includes("..")) {
-      return Promise.reject(new Error(`not an upstream manifest: ${copy}`));
-    }
-    if (!loading.has(copy)) {
-      const p = loadScript(copy + ".js", () => self.MESHBUNDLE_UPSTREAM && typeof self.MESHBUNDLE_UPSTREAM[copy] === "string");
-      p.catch(() => loading.delete(copy));
-      loading.set(copy, p);
-    }
-    return loading.get(copy);
-  }
+  // Each script loads once (web/src/early.js, which checks the path).
+  const loadUpstream = (copy) => early.loadUpstream(copy).catch((e) => {
+    throw new PageFileError(e.message);
+  });
   async function giveUpstream(copies) {
     const missing = (copies || []).filter((c) => !given.has(c));
     if (missing.length) {
@@ -269,44 +266,26 @@
   // while the module unpacks (later they would wait for its validation): for
   // the autosaved spec, those it needed when it was saved; with no autosave
   // and no link, those of the first example, which the page then opens.
-  const UPSTREAM_KEY = "meshbundle.upstream";
-  const textKey = (t) => {
-    let h = 0x811c9dc5;
-    for (let i = 0; i < t.length; i++) h = Math.imul(h ^ t.charCodeAt(i), 0x01000193);
-    return `${t.length}:${(h >>> 0).toString(16)}`;
-  };
+  const UPSTREAM_KEY = early.keys.upstream;
   function rememberUpstream(t, copies) {
     try { localStorage.setItem(UPSTREAM_KEY, JSON.stringify({ key: textKey(t), copies })); } catch { /* nothing to keep */ }
   }
-  // Returns the spec the page opens with and those manifests ({text: null}
-  // for the first example), or null for a link (read later).
+  // The spec the page opens with and those manifests ({text: null} for the
+  // first example), or null for a link (read later): decided by early.js,
+  // which has started loading them.
   const opening = (function prefetchUpstream() {
-    if (/^#spec=/.test(location.hash)) return null;
-    let copies = [];
-    let t = null;
-    try {
-      t = localStorage.getItem("meshbundle.spec");
-      // (As the editor will hold it: see lineEndsOf.)
-      if (t !== null) t = lineEndsOf(t)[0];
-      if (t === null) copies = ((self.MESHBUNDLE_EXAMPLE_UPSTREAM || [])[0] || [null, []])[1];
-      else {
-        const kept = JSON.parse(localStorage.getItem(UPSTREAM_KEY) || "null");
-        if (kept && kept.key === textKey(t) && Array.isArray(kept.copies)) copies = kept.copies;
-      }
-    } catch {
-      // Storage refused: the example opens; its manifests load when validated.
-      return { text: null, copies: [] };
-    }
+    const o = early.opening;
+    if (!o) return null;
     // Each is given to the worker as soon as it has loaded (once the worker
     // has its module), so that the first render need not wait for them.
-    for (const c of copies) {
+    for (const c of o.copies) {
       coming.add(c);
       loadUpstream(c)
         .then(() => giveUpstream([c]), () => call("not_coming", [[c]]))
         .catch(() => {})
         .finally(() => coming.delete(c));
     }
-    return { text: t, copies };
+    return o;
   })();
   window.meshbundleTimings = { firstRender: null, firstRenderAt: null, renders: [], updates: 0, workers: 0 };
   startWorker();
@@ -722,7 +701,9 @@
   }
 
   let builtShape = null; // shapeOf the spec the form was built for
+  let formBuilt = false; // whether the form has been built once
   function buildForm() {
+    formBuilt = true;
     builtShape = shapeOf(spec);
     filledNodes = null;
     otherFields = nodeFields = null;
@@ -2133,6 +2114,8 @@
     return answer.validation;
   }
   async function check(rebuild) {
+    // Until the form is built, the check that is current builds it.
+    rebuild = rebuild || !formBuilt;
     const mine = ++generation;
     const text = yamlText;
     // The link shown is of the text it was made from only.
@@ -2192,11 +2175,23 @@
       const broken = parseError || (!v.spec && formText !== text
         ? { unreadable: v.diagnostics.filter((d) => d.severity === "error").length, line: 0, column: 0, message: "" }
         : null);
+      // The page opening: its files are shown as soon as they are rendered,
+      // then the form is built. Building the form takes this thread for
+      // tens of milliseconds (and its first layout as many), which the
+      // files waited for; the form waits for them at most 150 ms (a large
+      // site renders for longer).
+      if (rebuild && rendering && !formBuilt) {
+        const first = await Promise.race([rendering, new Promise((resolve) => setTimeout(() => resolve(null), 150))]);
+        if (mine !== generation) return;
+        if (first && first.ok && !localErrors.size) showRender(first);
+      }
       if (rebuild) {
         nodeStart = 0;
         spec = v.spec || spec || { apiVersion: "meshbundle.dev/v1alpha1", kind: "Site", metadata: { name: "" }, spec: { nodes: [], registry: "" } };
         buildForm();
         fillForm();
+        // From navigation start, when the page's form is first there.
+        if (timings.formAt === undefined) timings.formAt = performance.now();
       }
       setBroken(broken);
       if (v.spec) spec = v.spec;
@@ -2866,16 +2861,12 @@
 
   // ------------------------------------------------------------ remember and share
 
-  const SAVE_KEY = "meshbundle.spec";
+  const SAVE_KEY = early.keys.spec;
   // The line ends of the file the spec came from: the editor holds "\n"
   // only (a textarea turns "\r\n" into "\n"); a file that had "\r\n" gets
   // them back wherever it leaves the page (download, autosave, link).
   let lineEnd = "\n";
   // A file's text as the editor holds it, and its line ends.
-  function lineEndsOf(t) {
-    const crlf = t.includes("\r\n") && !/(^|[^\r])\n/.test(t);
-    return crlf ? [t.replace(/\r\n/g, "\n"), "\r\n"] : [t, "\n"];
-  }
   const asFile = (t) => (lineEnd === "\r\n" ? t.replace(/\n/g, "\r\n") : t);
   // Text that holds secrets (a secrets file, a private key) is never saved
   // in the browser nor put in a link, wherever it came from.

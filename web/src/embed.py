@@ -151,6 +151,9 @@ with open(os.path.join(out, "worker.js"), "w") as f:
             "  self.MESHBUNDLE_WORKER_URL = URL.createObjectURL(new Blob([self.MESHBUNDLE_WORKER], { type: \"text/javascript\" }));\n"
             "  self.MESHBUNDLE_FIRST_WORKER = new Worker(self.MESHBUNDLE_WORKER_URL);\n"
             "} catch { /* app.js starts one and says what fails */ }\n")
+    # Then what the page opens with, and its manifests loading (early.js).
+    with open(os.path.join(src, "early.js"), encoding="utf-8") as g:
+        f.write(small(g.read()))
 
 # One script per upstream manifest, at its catalog `copy` path plus ".js":
 # the page loads only those the spec's versions and choices need (validate

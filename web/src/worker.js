@@ -42,6 +42,16 @@ function fromBase64(b64) {
 const sha256 = async (bytes) => new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
 const fromHex = (hex) => Uint8Array.from(hex.match(/../g), (h) => parseInt(h, 16));
 
+// Upstream manifests ({copy path: text}) as the module takes them: [path,
+// UTF-8 bytes, SHA-256] each. Made as soon as they arrive, before the module
+// is ready: the browser hashes them off this thread meanwhile.
+function prepareCopies(upstream) {
+  const utf8 = new TextEncoder();
+  const copies = Object.entries(upstream || {}).map(([path, text]) => [path, utf8.encode(text)]);
+  return Promise.all(copies.map(([, bytes]) => sha256(bytes)))
+    .then((hashes) => copies.map(([path, bytes], i) => [path, bytes, hashes[i]]));
+}
+
 const UNPACK_SLICE = 128 << 10;
 // The module's data part, which the page has this worker unpack (with the
 // page's LZMA decoder, web/unpack) while it unpacks the rest: its bytes.
@@ -115,10 +125,12 @@ kept.then((module) => module && start(module).then(initDone.resolve, initDone.re
 
 async function init(module, upstream, later) {
   for (const c of later || []) coming.add(c);
+  const prepared = prepareCopies(upstream);
+  prepared.catch(() => {});
   module = module || (await kept);
   if (!module) throw new Error("no module: the page gave none and none is kept");
   await start(module);
-  await own.add_upstream(upstream);
+  await own.add_upstream(upstream, prepared);
   return wasm_bindgen.version();
 }
 
@@ -238,12 +250,11 @@ const own = {
   // Upstream manifests ({copy path: text}) for the renderer, as UTF-8
   // bytes with their SHA-256: the browser encodes and hashes them natively,
   // the module copies them in and checks each digest against the catalog's.
-  async add_upstream(upstream) {
-    const utf8 = new TextEncoder();
-    const copies = Object.entries(upstream || {}).map(([path, text]) => [path, utf8.encode(text)]);
-    const hashes = await Promise.all(copies.map(([, bytes]) => sha256(bytes)));
-    copies.forEach(([path, bytes], i) => {
-      renderer.add_copy_hashed(path, bytes, hashes[i]);
+  // PREPARED: prepareCopies(upstream), when made before.
+  async add_upstream(upstream, prepared) {
+    const copies = await (prepared || prepareCopies(upstream));
+    copies.forEach(([path, bytes, hash]) => {
+      renderer.add_copy_hashed(path, bytes, hash);
       given.add(path);
       coming.delete(path);
     });
@@ -320,10 +331,15 @@ self.onmessage = async (event) => {
       value = (await kept) !== null;
     } else if (name === "__unpack") {
       value = unpack(args[0], args[1]);
-    } else if (name === "add_upstream" || name === "not_coming") {
+    } else if (name === "add_upstream") {
       // Not behind other calls: a render_if_valid may be waiting for them.
+      const prepared = prepareCopies(args[0]);
+      prepared.catch(() => {});
       await ready;
-      value = await own[name](...args);
+      value = await own.add_upstream(args[0], prepared);
+    } else if (name === "not_coming") {
+      await ready;
+      value = await own.not_coming(...args);
     } else if (name === "render_if_valid" && boot && (answer = fromBoot(args)) !== undefined && (value = await answer) !== undefined) {
       // Answered by the boot's render, which says so.
       value = { ...value, boot: true };
