@@ -2181,7 +2181,8 @@
       // files waited for; the form waits for them at most 150 ms (a large
       // site renders for longer).
       if (rebuild && rendering && !formBuilt) {
-        const first = await Promise.race([rendering, new Promise((resolve) => setTimeout(() => resolve(null), 150))]);
+        // (A render that fails is handled below, once the form is there.)
+        const first = await Promise.race([rendering.catch(() => null), new Promise((resolve) => setTimeout(() => resolve(null), 150))]);
         if (mine !== generation) return;
         if (first && first.ok && !localErrors.size) showRender(first);
       }

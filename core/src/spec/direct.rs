@@ -95,9 +95,10 @@ pub(crate) fn read(text: &str) -> Option<Value> {
                 Frame::Map(entries, None) => Value::Object(entries),
                 _ => return None,
             },
-            Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => continue,
-            // Aliases, and anything else the parser may tell.
-            _ => return None,
+            Event::Alias(_) | Event::Anchor(..) | Event::UnresolvedAlias(_) => return None,
+            // The stream's and documents' bounds, and what is not a node:
+            // comments, when the parser is built to tell them.
+            _ => continue,
         };
         nodes += 1;
         if nodes > MAX_NODES {
