@@ -124,7 +124,7 @@ try {
   await open();
 
   let total = 0;
-  // blob: is the worker, made from worker.js (counted there).
+  // blob: is the worker, made from index.html's first script (counted there).
   for (const url of [...loaded].filter((u) => !u.startsWith("blob:")).sort()) {
     if (!url.startsWith("file:")) throw new Error(`the page requested ${url}`);
     const gz = zlib.gzipSync(fs.readFileSync(fileURLToPath(url)), { level: 9 }).length;

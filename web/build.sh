@@ -13,13 +13,14 @@
 # shortened; functions keep their names).
 #
 # What the page loads (nothing else is in web/dist):
-#   index.html, style.css, app.js   the page
-#   worker.js                       a script that defines the worker's source
-#                                   (wasm-bindgen's glue + web/src/worker.js) as
-#                                   a string: the page starts it from a Blob URL,
-#                                   since Chromium starts no worker from file://;
-#                                   then web/src/early.js, which starts loading
-#                                   the manifests the opening spec needs
+#   index.html, style.css, app.js   the page; index.html's first script
+#                                   (inline, allowed by its SHA-256) defines the
+#                                   worker's source (wasm-bindgen's glue +
+#                                   web/src/worker.js) as a string and starts it
+#                                   from a Blob URL, since Chromium starts no
+#                                   worker from file://; then web/src/early.js
+#                                   starts loading the manifests the opening
+#                                   spec needs
 #   wasm-bytes.js                   the module, LZMA-compressed then base64, and
 #                                   the LZMA decoder (web/unpack: lzma-rust2,
 #                                   as WebAssembly) that the page unpacks it with;
@@ -85,7 +86,6 @@ mkdir -p "$dist.tmp"
 esbuild=""
 [[ -x web/node_modules/.bin/esbuild ]] && esbuild=$root/web/node_modules/.bin/esbuild
 python3 web/src/embed.py "$pkg" "$pkg/meshbundle_unpack.wasm" "$root/images" web/src "$dist.tmp" "$esbuild"
-cp web/src/index.html "$dist.tmp/"
 # The style sheet without its comments and spaces (esbuild), else as written.
 if [[ -n "$esbuild" ]]; then
   "$esbuild" --loader=css --minify --log-level=warning <web/src/style.css >"$dist.tmp/style.css"

@@ -820,6 +820,12 @@ try {
   step("a long line of a large file scrolls sideways inside the viewer");
   await page.click("#tree button[data-file='manifests/cni/calico.yaml']");
   await page.waitForFunction(() => document.querySelectorAll("#viewer .part").length > 1);
+  // The parts are laid out (content-visibility: auto) at the browser's next
+  // frame: wait for it rather than measure before it (up to 10 s).
+  await page.waitForFunction(() => {
+    const v = document.getElementById("viewer");
+    return v.scrollWidth > v.clientWidth;
+  }, null, { timeout: 10000 }).catch(() => {});
   const sideways = await page.evaluate(() => {
     const v = document.getElementById("viewer");
     v.scrollLeft = 400;

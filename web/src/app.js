@@ -67,7 +67,7 @@
   // Each worker instantiates the compiled module.
   //
   // The unpacked module is kept in the browser's Cache Storage under its
-  // SHA-256 (worker.js carries it): a later visit's worker compiles it from
+  // SHA-256 (index.html's first script carries it): a later visit's worker compiles it from
   // there (web/src/worker.js), and this page unpacks nothing.
   const UNPACK_SLICE = 256 << 10;
   const yieldToLoop = () => (self.scheduler && scheduler.yield ? scheduler.yield() : new Promise((r) => setTimeout(r, 0)));
@@ -146,7 +146,7 @@
     if (worker) worker.terminate();
     for (const p of pending.values()) p.reject(new Error("the module stopped (a trap); started again"));
     pending.clear();
-    // The first is the one worker.js started as it was read.
+    // The first is the one index.html's first script started.
     worker = self.MESHBUNDLE_FIRST_WORKER || new Worker(workerUrl);
     self.MESHBUNDLE_FIRST_WORKER = null;
     given = new Map();

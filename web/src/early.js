@@ -1,6 +1,6 @@
-// meshbundle configurator, the page's first moments: runs from web/dist/worker.js
-// (which web/src/embed.py writes), right after the worker is started and
-// before app.js is read.
+// meshbundle configurator, the page's first moments: runs in index.html's first
+// script (which web/src/embed.py writes inline), right after the worker is
+// started and before app.js is read.
 //
 // It decides which spec the page opens with, and starts loading the
 // upstream manifests that spec needs (web/dist/upstream/COPY.js, one script
