@@ -86,7 +86,7 @@ try {
   step("fix it");
   await pod.fill("10.244.0.0/16");
   await page.waitForFunction(() => document.querySelector("[aria-invalid=true]") === null);
-  await page.waitForFunction(() => !document.getElementById("download-tar").disabled);
+  await page.waitForFunction(() => document.getElementById("download-tar").getAttribute("aria-disabled") !== "true");
   assert.equal(await page.locator(`#${await pod.getAttribute("id")}-error`).textContent(), "");
 
   step("edit the YAML directly; the form follows");

@@ -569,6 +569,26 @@ try {
   const edited = await page.inputValue("#yaml");
   assert.match(edited, /timezone: Asia\/Tokyo/);
   assert.ok(fs.readFileSync(tarFile).equals(cliTar(edited, secretsFile)), "the .tar.gz is byte-identical to meshbundle render --tar --secrets of the edited spec");
+  // The downloads are off while the spec has errors; a fix typed into the
+  // YAML and a click on the download right after it (before its check) is
+  // not lost: the click waits for the check and downloads the fixed spec's
+  // files. A click while the errors stay says why nothing comes.
+  await field("spec.kubernetes.podSubnet").fill("10.96.0.0/16");
+  await settle();
+  assert.ok(await page.isDisabled("#download-tar"));
+  await page.click("#download-tar", { force: true });
+  await page.waitForFunction(() => document.getElementById("status").textContent === "Nothing to download: 1 error, see Problems");
+  const fixed = (await page.inputValue("#yaml")).replace("podSubnet: 10.96.0.0/16", "podSubnet: 10.244.0.0/16");
+  [dl] = await Promise.all([page.waitForEvent("download"), page.evaluate((t) => {
+    const ta = document.getElementById("yaml");
+    ta.value = t;
+    ta.dispatchEvent(new Event("input", { bubbles: true }));
+    document.getElementById("download-tar").click();
+  }, fixed)]);
+  const fixedTar = path.join(work, "fixed.tar.gz");
+  await dl.saveAs(fixedTar);
+  assert.ok(fs.readFileSync(fixedTar).equals(cliTar(fixed, secretsFile)), "the download clicked right after the fix has the fixed spec's files");
+  assert.ok(!(await page.isDisabled("#download-tar")));
 
   step("viewer: copy, one-file download, changes since the last download");
   await page.click("#tree button[data-file='README.md']");

@@ -2440,12 +2440,24 @@
     ta.setSelectionRange(pos, pos);
   }
 
+  // The downloads of the files (the tar, and the viewer's Copy and Download
+  // file) are marked off, not disabled, while there is nothing current to
+  // give: a disabled button ignores a click, and a click that comes right
+  // after a fix, before its check (debounced), would be lost. A click on one
+  // marked off waits for the pending check, and goes ahead if the spec is
+  // valid by then; else it says why not.
+  function setOff(id, off) {
+    if (off) $(id).setAttribute("aria-disabled", "true");
+    else $(id).removeAttribute("aria-disabled");
+  }
+  const isOff = (id) => $(id).getAttribute("aria-disabled") === "true";
+
   // While the spec has errors the files shown are those of the last valid
   // spec: say so, and say why nothing can be downloaded.
   function markStale() {
     keepModuleOnce();
     const why = `${errorCount} error${errorCount === 1 ? "" : "s"}, see Problems`;
-    $("download-tar").disabled = $("copy-file").disabled = $("download-file").disabled = true;
+    for (const id of ["download-tar", "copy-file", "download-file"]) setOff(id, true);
     const reason = $("tar-reason");
     reason.textContent = "";
     const a = document.createElement("a");
@@ -2472,7 +2484,7 @@
     const listChanged = !lastRender || lastRender.files.length !== r.files.length ||
       lastRender.files.some((f, i) => f.path !== r.files[i].path);
     lastRender = r;
-    $("download-tar").disabled = false;
+    setOff("download-tar", false);
     $("tar-reason").textContent = "";
     $("preview").classList.remove("stale");
     $("stale").hidden = true;
@@ -2612,7 +2624,7 @@
         viewer.append(part);
       }
     };
-    $("copy-file").disabled = $("download-file").disabled = !f || $("preview").classList.contains("stale");
+    for (const id of ["copy-file", "download-file"]) setOff(id, !f || $("preview").classList.contains("stale"));
     // A secret file (a key, the join token: mode 0600) is shown only when
     // asked for, file by file: a page on screen is seen by others.
     const secret = !!(f && meta.mode === 0o600);
@@ -2676,7 +2688,10 @@
   });
   $("download-tar").addEventListener("click", async () => {
     await flush();
-    if ($("download-tar").disabled) return;
+    if (isOff("download-tar")) {
+      status(`Nothing to download: ${$("tar-reason").textContent || "the spec is not rendered"}`);
+      return;
+    }
     const text = yamlText;
     const r = await api.render_tar_gz(text, secretsText(), lockText());
     if (r instanceof Uint8Array) {
