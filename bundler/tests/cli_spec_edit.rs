@@ -123,6 +123,28 @@ fn insert_then_remove_gives_the_file_back() {
     let o = meshbundle(dir.path(), &["spec", "remove", "spec.istio.ingressGateway.hosts[1]"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(std::fs::read_to_string(&file).unwrap(), PRODUCTION);
+
+    // An item inserted into a list the file did not have (and the mappings
+    // made for it), then removed: the file comes back as it was, not with
+    // `jwt:` holding an empty list.
+    let o = meshbundle(
+        dir.path(),
+        &[
+            "spec",
+            "insert",
+            "spec.security.jwt.issuers[0]",
+            "{issuer: https://idp.example.internal, jwks: '{\"keys\": []}'}",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("\n    jwt:\n      issuers:\n")
+    );
+    let o = meshbundle(dir.path(), &["spec", "remove", "spec.security.jwt.issuers[0]"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), PRODUCTION);
 }
 
 #[test]

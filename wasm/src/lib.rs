@@ -156,10 +156,12 @@ pub fn spec_to_yaml(spec: JsValue) -> JsValue {
 /// quoting, defaults left out): `op_json` is `{"set": VALUE}`,
 /// `{"insert": VALUE}` or `"remove"`; `path` a field path as diagnostics
 /// give it. `{ok: true, yaml}` with the new text, or `{ok: false, error,
-/// path, hint}` with the text left as it was.
+/// path, hint}` with the text left as it was. Removing a list's last item
+/// also removes the mappings it leaves holding nothing, when the site reads
+/// the same without them (`edit_spec`).
 #[wasm_bindgen]
 pub fn edit_yaml(text: &str, path: &str, op_json: &str) -> JsValue {
-    use meshbundle_core::spec::edit::{EditOp, edit};
+    use meshbundle_core::spec::edit::{EditOp, edit_spec};
     let op: EditOp = match serde_json::from_str(op_json) {
         Ok(op) => op,
         Err(e) => {
@@ -168,7 +170,7 @@ pub fn edit_yaml(text: &str, path: &str, op_json: &str) -> JsValue {
             );
         }
     };
-    match edit(text, path, &op) {
+    match edit_spec(text, path, &op) {
         Ok(yaml) => to_js(&serde_json::json!({"ok": true, "yaml": yaml})),
         Err(e) => to_js(
             &serde_json::json!({"ok": false, "error": e.to_string(), "path": e.path, "message": e.message, "hint": e.hint}),

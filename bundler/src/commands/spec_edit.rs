@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use meshbundle_core::spec::edit::{EditOp, edit, wants_text};
+use meshbundle_core::spec::edit::{EditOp, edit_spec, wants_text};
 use meshbundle_core::spec::load::{MAX_SPEC_BYTES, load};
 
 use crate::cli::examples;
@@ -30,7 +30,9 @@ pub enum SpecCommand {
         help_template = examples!("  meshbundle spec insert spec.istio.ingressGateway.hosts[1] api.example.internal\n  meshbundle spec insert spec.nodes[6] '{name: worker-4, address: 10.0.0.24, role: worker}'")
     )]
     Insert(SetArgs),
-    /// Remove a key or a list item.
+    /// Remove a key or a list item. Removing a list's last item also removes
+    /// the mappings it leaves holding nothing, when the site reads the same
+    /// without them (`jwt:` holding only `issuers: []`).
     #[command(help_template = examples!("  meshbundle spec remove spec.nodes[5]\n  meshbundle spec remove spec.istio.ingressGateway.hpa -f site.yaml"))]
     Remove(RemoveArgs),
     /// Give a key of a mapping another name; its value, comments and place stay.
@@ -151,7 +153,7 @@ fn apply(file: &Path, path: &str, op: &EditOp) -> Result<ExitCode> {
             "save the spec as UTF-8",
         )
     })?;
-    let out = edit(text, path, op).map_err(|e| {
+    let out = edit_spec(text, path, op).map_err(|e| {
         let at = if e.path.is_empty() {
             String::new()
         } else {

@@ -18,7 +18,9 @@
 //! other fields share, a complex key) is refused with the field path rather
 //! than made approximately.
 //!
-//! The configurator's form and `meshbundle spec set` both use [`edit`].
+//! The configurator's form and `meshbundle spec` both use [`edit_spec`]:
+//! [`edit`], and after the removal of a list's last item, the mappings it
+//! leaves holding nothing (when the site reads the same without them).
 
 use granit_parser::{Event, Parser, ScalarStyle, StructureStyle};
 use serde::{Deserialize, Serialize};
@@ -233,6 +235,69 @@ fn show(segs: &[Seg]) -> String {
         }
     }
     p
+}
+
+// ------------------------------------------------------------ what a removal leaves
+
+/// [`edit`], then, when it removed a list item, [`tidy_emptied`] on that
+/// list: what the configurator's form and `meshbundle spec` do, so that
+/// adding an item and removing it again gives back the text from before.
+pub fn edit_spec(text: &str, path: &str, op: &EditOp) -> Result<String, EditError> {
+    let out = edit(text, path, op)?;
+    if matches!(op, EditOp::Remove)
+        && let Ok(segs) = segments(path)
+        && let Some((Seg::Index(_), list)) = segs.split_last()
+        && out != text
+    {
+        return Ok(tidy_emptied(&out, &show(list)));
+    }
+    Ok(out)
+}
+
+/// After an item was removed from the list at `list`: when the list is now
+/// empty and the mappings above it hold nothing else (`jwt:` holding only
+/// `issuers: []`, left when the form removes the one issuer it added), the
+/// outermost of them is removed too, if the spec then reads as the same
+/// site. A list beside other keys stays as written (`issuers: []` next to
+/// `required: true`), and so does a mapping whose presence means something
+/// (`time:` with no servers is not the same as no `time:`). The text as it
+/// was in every other case, and when that removal cannot be made.
+pub fn tidy_emptied(text: &str, list: &str) -> String {
+    let Ok(segs) = segments(list) else {
+        return text.to_string();
+    };
+    let Ok(doc) = crate::spec::load::yaml_to_value(text) else {
+        return text.to_string();
+    };
+    let at = |n: usize| -> Option<&Value> {
+        segs[..n].iter().try_fold(&doc, |v, s| match (s, v) {
+            (Seg::Key(k), Value::Object(m)) => m.get(k),
+            (Seg::Index(i), Value::Array(a)) => a.get(*i),
+            _ => None,
+        })
+    };
+    if !matches!(at(segs.len()), Some(Value::Array(a)) if a.is_empty()) {
+        return text.to_string();
+    }
+    // The outermost mapping that holds only the way down to the list, below
+    // the document's own parts (`spec`, `metadata`).
+    let mut top = segs.len();
+    while top > 2 && matches!(at(top - 1), Some(Value::Object(m)) if m.len() == 1) {
+        top -= 1;
+    }
+    if top == segs.len() {
+        return text.to_string();
+    }
+    let Ok(tidied) = edit(text, &show(&segs[..top]), &EditOp::Remove) else {
+        return text.to_string();
+    };
+    let before = crate::spec::load::load(text);
+    let after = crate::spec::load::load(&tidied);
+    if before.site.is_some() && before.site == after.site {
+        tidied
+    } else {
+        text.to_string()
+    }
 }
 
 // ------------------------------------------------------------ the change on the value

@@ -677,3 +677,51 @@ fn a_value_put_in_place_of_an_empty_text_is_written_plain() {
     // Quotes around a text that is not empty stay.
     assert_eq!(set("a: \"old\"\n", "a", json!("new")), "a: \"new\"\n");
 }
+
+// ------------------------------------------------------------ what a removal leaves
+
+#[test]
+fn the_mapping_a_removed_item_leaves_empty_goes_when_the_site_stays_the_same() {
+    // The form adds a JWT issuer to a spec with no `jwt:`, then removes it:
+    // the text is the one it started from, comments and all.
+    let issuer = json!({"issuer": "https://idp.example.internal", "jwks": "{\"keys\": []}"});
+    let added = edit(
+        PRODUCTION,
+        "spec.security.jwt.issuers[0]",
+        &EditOp::Insert(issuer.clone()),
+    )
+    .unwrap();
+    assert!(added.contains("  jwt:\n"), "{added}");
+    let removed = edit(&added, "spec.security.jwt.issuers[0]", &EditOp::Remove).unwrap();
+    assert_ne!(
+        removed, PRODUCTION,
+        "the removal alone leaves `jwt:` with an empty list"
+    );
+    assert_eq!(tidy_emptied(&removed, "spec.security.jwt.issuers"), PRODUCTION);
+
+    // Beside a key of its own the list stays, empty, as written.
+    let required = set(&added, "spec.security.jwt.required", json!(true));
+    let removed = edit(&required, "spec.security.jwt.issuers[0]", &EditOp::Remove).unwrap();
+    assert_eq!(tidy_emptied(&removed, "spec.security.jwt.issuers"), removed);
+
+    // A list that still has items, a path that is not a list, and a text
+    // that does not parse: nothing changes.
+    let two = edit(&added, "spec.security.jwt.issuers[1]", &EditOp::Insert(issuer)).unwrap();
+    let one = edit(&two, "spec.security.jwt.issuers[0]", &EditOp::Remove).unwrap();
+    assert_eq!(tidy_emptied(&one, "spec.security.jwt.issuers"), one);
+    assert_eq!(tidy_emptied(PRODUCTION, "spec.security.mtls"), PRODUCTION);
+    assert_eq!(tidy_emptied(PRODUCTION, "spec..x"), PRODUCTION);
+    assert_eq!(tidy_emptied("a: [\n", "a"), "a: [\n");
+}
+
+#[test]
+fn a_mapping_whose_presence_means_something_stays_when_its_list_empties() {
+    // `time:` with an empty server list is not the same site as no `time:`
+    // (no time source at all): the removal leaves it as the user asked.
+    let servers = set(LAB, "spec.time", json!({"servers": ["10.0.0.1"]}));
+    let removed = edit(&servers, "spec.time.servers[0]", &EditOp::Remove).unwrap();
+    assert_eq!(tidy_emptied(&removed, "spec.time.servers"), removed);
+    // The document's own parts are never removed.
+    let text = "apiVersion: meshbundle.dev/v1alpha1\nkind: Site\nmetadata:\n  labels: []\n";
+    assert_eq!(tidy_emptied(text, "metadata.labels"), text);
+}
