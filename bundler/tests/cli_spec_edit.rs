@@ -180,7 +180,10 @@ fn a_bad_edit_leaves_the_file_and_names_the_field() {
             vec!["spec", "set", "spec.nodes[9].address", "10.0.0.1"],
             "spec.nodes[9].address: spec.nodes has 6 items",
         ),
-        (vec!["spec", "set", "spec.timezone.zone", "x"], "spec.timezone.zone"),
+        (
+            vec!["spec", "set", "spec.timezone.zone", "x"],
+            "spec.timezone.zone: spec.timezone is text, not a mapping\n  hint: `spec.timezone` has no fields",
+        ),
         (vec!["spec", "remove", "spec.nodes[6]"], "spec.nodes[6]"),
         (vec!["spec", "set", "spec.nodes[", "x"], "spec.nodes["),
     ] {
@@ -200,8 +203,22 @@ fn a_bad_edit_leaves_the_file_and_names_the_field() {
     let o = meshbundle(dir.path(), &["spec", "set", "spec.registry", "10.0.0.6:5000"]);
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("does not parse") && err.contains("line "), "{err}");
+    // As `validate` gives a place: FILE:LINE:COL.
+    let line = broken.lines().position(|l| l == "  x: [").unwrap() + 1;
+    assert!(
+        err.contains(&format!("error: meshbundle.yaml:{line}:")) && err.contains(": the YAML does not parse: "),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), broken);
+    // A document that is not a mapping says so, with what a spec is.
+    std::fs::write(&file, "- a\n- b\n").unwrap();
+    let o = meshbundle(dir.path(), &["spec", "set", "spec.registry", "10.0.0.6:5000"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("the document is a list, not a mapping\n  hint: a site spec is a YAML mapping"),
+        "{err}"
+    );
     // A value that is not YAML is a usage error.
     std::fs::write(&file, PRODUCTION).unwrap();
     let o = meshbundle(dir.path(), &["spec", "set", "spec.registry", "[unclosed"]);

@@ -154,6 +154,11 @@ fn apply(file: &Path, path: &str, op: &EditOp) -> Result<ExitCode> {
         )
     })?;
     let out = edit_spec(text, path, op).map_err(|e| {
+        // A text that does not parse: the place in the file, as `validate`
+        // gives it; else the field.
+        if let Some((line, column)) = e.at {
+            return Error::failed(format!("{shown}:{line}:{column}: {}", e.message), e.hint);
+        }
         let at = if e.path.is_empty() {
             String::new()
         } else {

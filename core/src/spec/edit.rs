@@ -43,13 +43,16 @@ pub enum EditOp {
     Rename(String),
 }
 
-/// An edit that cannot be made: which field, what is wrong, what to do.
+/// An edit that cannot be made: which field, what is wrong, what to do;
+/// `at`: the line and column (1-based) in the text, when the problem is
+/// there (the text does not parse) rather than in the field path.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{message}{}", if path.is_empty() { String::new() } else { format!("{path}: ") }, if hint.is_empty() { String::new() } else { format!(" ({hint})") })]
+#[error("{}{message}{}{}", if path.is_empty() { String::new() } else { format!("{path}: ") }, at.map(|(l, c)| format!(" at line {l}, column {c}")).unwrap_or_default(), if hint.is_empty() { String::new() } else { format!(" ({hint})") })]
 pub struct EditError {
     pub path: String,
     pub message: String,
     pub hint: String,
+    pub at: Option<(u32, u32)>,
 }
 
 fn err(path: &str, message: impl Into<String>, hint: impl Into<String>) -> EditError {
@@ -57,6 +60,7 @@ fn err(path: &str, message: impl Into<String>, hint: impl Into<String>) -> EditE
         path: path.to_string(),
         message: crate::diag::no_empty_quote(message.into()),
         hint: hint.into(),
+        at: None,
     }
 }
 
@@ -72,15 +76,11 @@ pub fn edit(text: &str, path: &str, op: &EditOp) -> Result<String, EditError> {
             "name a field inside it",
         ));
     }
-    let (before, _) = super::load::yaml_to_json(text).map_err(|d| {
-        let at = if d.line > 0 {
-            format!("line {}:{}: ", d.line, d.column)
-        } else {
-            String::new()
-        };
-        err(
+    let (before, _) = super::load::yaml_to_json(text).map_err(|d| EditError {
+        at: (d.line > 0).then_some((d.line, d.column)),
+        ..err(
             path,
-            format!("the YAML does not parse ({at}{})", d.message),
+            format!("the YAML does not parse: {}", d.message),
             "fix the YAML first; the edit is made on the text as it is",
         )
     })?;
@@ -351,8 +351,8 @@ fn apply(root: &mut Value, segs: &[Seg], op: &EditOp, path: &str) -> Result<bool
                 let len = a.len();
                 a.get_mut(*i).ok_or_else(|| no_item(path, &segs[..n], *i, len))?
             }
-            (Seg::Index(_), _) => return Err(err(path, format!("{} is not a list", show(&segs[..n])), "")),
-            (Seg::Key(_), _) => return Err(err(path, format!("{} is not a mapping", show(&segs[..n])), "")),
+            (Seg::Index(_), other) => return Err(not_a(path, &segs[..n], other, "a list")),
+            (Seg::Key(_), other) => return Err(not_a(path, &segs[..n], other, "a mapping")),
         };
     }
     match op {
@@ -368,8 +368,8 @@ fn apply(root: &mut Value, segs: &[Seg], op: &EditOp, path: &str) -> Result<bool
                     let len = a.len();
                     *a.get_mut(*i).ok_or_else(|| no_item(path, parents, *i, len))? = new.clone();
                 }
-                (Seg::Index(_), _) => return Err(err(path, format!("{} is not a list", show(parents)), "")),
-                (Seg::Key(_), _) => return Err(err(path, format!("{} is not a mapping", show(parents)), "")),
+                (Seg::Index(_), other) => return Err(not_a(path, parents, other, "a list")),
+                (Seg::Key(_), other) => return Err(not_a(path, parents, other, "a mapping")),
             }
         }
         EditOp::Insert(new) => {
@@ -384,7 +384,7 @@ fn apply(root: &mut Value, segs: &[Seg], op: &EditOp, path: &str) -> Result<bool
                 *v = Value::Array(Vec::new());
             }
             let Value::Array(a) = v else {
-                return Err(err(path, format!("{} is not a list", show(parents)), ""));
+                return Err(not_a(path, parents, v, "a list"));
             };
             if *i > a.len() {
                 return Err(err(
@@ -407,7 +407,8 @@ fn apply(root: &mut Value, segs: &[Seg], op: &EditOp, path: &str) -> Result<bool
                 a.remove(*i);
             }
             (Seg::Index(i), Value::Array(a)) => return Err(no_item(path, parents, *i, a.len())),
-            _ => return Err(err(path, format!("{} is not a list or mapping", show(parents)), "")),
+            (Seg::Index(_), other) => return Err(not_a(path, parents, other, "a list")),
+            (Seg::Key(_), other) => return Err(not_a(path, parents, other, "a mapping")),
         },
         EditOp::Rename(to) => {
             let (Seg::Key(k), Value::Object(m)) = (last, v) else {
@@ -433,6 +434,35 @@ fn apply(root: &mut Value, segs: &[Seg], op: &EditOp, path: &str) -> Result<bool
 }
 
 /// "1 item", "3 items".
+/// The node at `at` is not what the path goes through (`want`: "a mapping",
+/// "a list"): what it is, and what to do.
+fn not_a(path: &str, at: &[Seg], v: &Value, want: &str) -> EditError {
+    let kind = match v {
+        Value::Null => "empty",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    };
+    if at.is_empty() {
+        return err(
+            path,
+            format!("the document is {kind}, not {want}"),
+            "a site spec is a YAML mapping that starts with `apiVersion: meshbundle.dev/v1alpha1` and `kind: Site`",
+        );
+    }
+    let at = show(at);
+    let hint = if want == "a list" {
+        "only a list's items are named with [N]: check the path against `meshbundle schema`".to_string()
+    } else if v.is_array() {
+        format!("name an item of the list, as in `{at}[0]`")
+    } else {
+        format!("`{at}` has no fields: set `{at}` itself, or check the path against `meshbundle schema`")
+    };
+    err(path, format!("{at} is {kind}, not {want}"), hint)
+}
+
 fn count_items(n: usize) -> String {
     if n == 1 { "1 item".into() } else { format!("{n} items") }
 }

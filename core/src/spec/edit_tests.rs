@@ -424,10 +424,7 @@ fn a_dot_with_no_key_after_it_is_refused() {
 #[test]
 fn bad_input_gets_an_error_with_the_path() {
     let e = edit("a: [1\n", "a[0]", &EditOp::Set(json!(2))).unwrap_err();
-    assert!(
-        e.message.contains("does not parse") && e.message.contains("line"),
-        "{e}"
-    );
+    assert!(e.message.contains("does not parse") && e.at == Some((1, 4)), "{e}");
     let e = edit(PRODUCTION, "spec.nodes[9].address", &EditOp::Set(json!("x"))).unwrap_err();
     assert_eq!(e.path, "spec.nodes[9].address");
     assert!(e.message.contains("6 items"), "{e}");
@@ -724,4 +721,49 @@ fn a_mapping_whose_presence_means_something_stays_when_its_list_empties() {
     // The document's own parts are never removed.
     let text = "apiVersion: meshbundle.dev/v1alpha1\nkind: Site\nmetadata:\n  labels: []\n";
     assert_eq!(tidy_emptied(text, "metadata.labels"), text);
+}
+
+#[test]
+fn a_path_through_the_wrong_kind_of_node_says_what_is_there_and_what_to_do() {
+    let e = |text: &str, path: &str, op: EditOp| edit(text, path, &op).unwrap_err();
+    let got = e(PRODUCTION, "spec.timezone.zone", EditOp::Set(json!("UTC")));
+    assert_eq!(got.message, "spec.timezone is text, not a mapping");
+    assert_eq!(
+        got.hint,
+        "`spec.timezone` has no fields: set `spec.timezone` itself, or check the path against `meshbundle schema`"
+    );
+    let got = e(PRODUCTION, "spec.nodes.name", EditOp::Set(json!("x")));
+    assert_eq!(got.message, "spec.nodes is a list, not a mapping");
+    assert_eq!(got.hint, "name an item of the list, as in `spec.nodes[0]`");
+    for op in [EditOp::Insert(json!("x")), EditOp::Remove, EditOp::Set(json!("x"))] {
+        let got = e(PRODUCTION, "spec.timezone[0]", op);
+        assert_eq!(got.message, "spec.timezone is text, not a list");
+        assert!(got.hint.contains("[N]"), "{}", got.hint);
+    }
+    // A document that is not a mapping: said of the document, with what a
+    // spec is (not " is not a mapping").
+    let got = e("- a\n- b\n", "spec.timezone", EditOp::Set(json!("UTC")));
+    assert_eq!(got.message, "the document is a list, not a mapping");
+    assert!(got.hint.contains("kind: Site"), "{}", got.hint);
+    assert_eq!(got.at, None);
+}
+
+#[test]
+fn a_text_that_does_not_parse_gives_the_place() {
+    let text = "apiVersion: meshbundle.dev/v1alpha1\nkind: Site\nspec:\n  nodes: [\n";
+    let got = edit(text, "spec.timezone", &EditOp::Set(json!("UTC"))).unwrap_err();
+    assert!(got.message.starts_with("the YAML does not parse: "), "{}", got.message);
+    assert!(
+        !got.message.contains("line"),
+        "the place is in `at`, not the message: {}",
+        got.message
+    );
+    let (line, column) = got.at.expect("a place");
+    assert_eq!(line, 4);
+    assert!(column > 0);
+    // Shown in one line with the place, as the page shows it.
+    assert!(
+        got.to_string().contains(&format!(" at line {line}, column {column} (")),
+        "{got}"
+    );
 }
