@@ -601,6 +601,15 @@ impl<'a> Doc<'a> {
     fn line_start(&self, pos: usize) -> usize {
         self.text[..pos].rfind('\n').map_or(0, |i| i + 1)
     }
+    /// The position of the line break (`\n`, or the `\r` of `\r\n`) that
+    /// ends the line holding `pos`, or the text's end.
+    fn eol(&self, pos: usize) -> usize {
+        match self.text[pos..].find('\n') {
+            Some(i) if self.text[..pos + i].ends_with('\r') => pos + i - 1,
+            Some(i) => pos + i,
+            None => self.text.len(),
+        }
+    }
     /// The position after the line break that ends the line holding `pos`.
     fn line_end(&self, pos: usize) -> usize {
         self.text[pos..].find('\n').map_or(self.text.len(), |i| pos + i + 1)
@@ -931,8 +940,35 @@ impl<'a> Doc<'a> {
         }
         match place {
             Place::Value { colon, key_start } => {
-                let end = if node.is_empty_scalar() { colon + 1 } else { node.end };
-                Ok(self.splice(colon + 1, end, &self.after_colon(v, self.col(key_start), style)))
+                let with = self.after_colon(v, self.col(key_start), style);
+                if !with.starts_with(self.nl) {
+                    let end = if node.is_empty_scalar() { colon + 1 } else { node.end };
+                    return Ok(self.splice(colon + 1, end, &with));
+                }
+                // A block in place of the value. The key's comment stays on
+                // the key's line: after an empty value (`time:   # c`), or
+                // after a scalar (`sourceNode: x   # c`, moved up before the
+                // block), or before a block value's first line. A comment
+                // after the old value's last line goes with the old value.
+                let key_eol = self.eol(colon);
+                let comment_after = |end: usize| self.text[end..self.eol(end)].trim_start().starts_with('#');
+                if node.is_empty_scalar() {
+                    return Ok(self.splice(key_eol, key_eol, &with));
+                }
+                let end = if comment_after(node.end) {
+                    self.eol(node.end)
+                } else {
+                    node.end
+                };
+                if node.start > key_eol {
+                    return Ok(self.splice(key_eol, end, &with));
+                }
+                let keep = if comment_after(node.end) {
+                    &self.text[node.end..end]
+                } else {
+                    ""
+                };
+                Ok(self.splice(colon + 1, end, &format!("{keep}{with}")))
             }
             Place::Item { dash: Some(dash) } => {
                 let end = if node.is_empty_scalar() { dash + 1 } else { node.end };

@@ -767,3 +767,33 @@ fn a_text_that_does_not_parse_gives_the_place() {
         "{got}"
     );
 }
+
+#[test]
+fn a_block_in_place_of_a_value_keeps_the_key_comment_on_the_key_line() {
+    // An empty value with a comment: the block goes after the comment.
+    let text = "spec:\n  time:   # where the clocks come from\n  istio: {}\n";
+    assert_eq!(
+        set(text, "spec.time", json!({"servers": ["10.0.0.1"]})),
+        "spec:\n  time:   # where the clocks come from\n    servers:\n      - 10.0.0.1\n  istio: {}\n"
+    );
+    // A scalar with a comment: the comment moves up to the key's line, not
+    // onto the block's last line.
+    let text = "spec:\n  time:\n    sourceNode: lab-1   # the first node\n  istio: {}\n";
+    assert_eq!(
+        set(text, "spec.time.sourceNode", json!({"a": 1})),
+        "spec:\n  time:\n    sourceNode:   # the first node\n      a: 1\n  istio: {}\n"
+    );
+    // A block replaced by a block: the key's comment stays; the comment of
+    // the old value's last line goes with the old value.
+    let text = "spec:\n  time:   # where the clocks come from\n    sourceNode: lab-1   # the first node\n  istio: {}\n";
+    assert_eq!(
+        set(text, "spec.time", json!({"servers": ["10.0.0.1"]})),
+        "spec:\n  time:   # where the clocks come from\n    servers:\n      - 10.0.0.1\n  istio: {}\n"
+    );
+    // The same with CRLF line ends.
+    let crlf = text.replace('\n', "\r\n");
+    assert_eq!(
+        set(&crlf, "spec.time", json!({"servers": ["10.0.0.1"]})),
+        "spec:\r\n  time:   # where the clocks come from\r\n    servers:\r\n      - 10.0.0.1\r\n  istio: {}\r\n"
+    );
+}
