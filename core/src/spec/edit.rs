@@ -1201,12 +1201,16 @@ fn build<'i, I: Iterator<Item = (Event<'i>, usize, usize)>>(
     let (e, s, t) = it.next().ok_or("the YAML document ends early")?;
     match e {
         Event::Scalar(value, style, _, _) => {
-            let mut end = t;
+            let (mut start, mut end) = (s, t);
             if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
                 end = s + text[s..t].trim_end_matches(['\n', '\r', ' ']).len();
+                // The parser's span starts at the first line of the text; the
+                // node starts at its header (`|`, `>-`), where a list item's
+                // dash is found before it.
+                start = block_header(text, s).unwrap_or(s);
             }
             Ok(Node {
-                start: s,
+                start,
                 end,
                 kind: Kind::Scalar {
                     value: value.into_owned(),
@@ -1272,6 +1276,26 @@ fn build<'i, I: Iterator<Item = (Event<'i>, usize, usize)>>(
         }
         other => Err(format!("unexpected YAML event {other:?}")),
     }
+}
+
+/// Where the header (`|`, `>`, with its indicators) of the block scalar
+/// whose text starts at `content` is: on the last line before it that is not
+/// blank, the rightmost `|` or `>` that only indicators, spaces and a
+/// comment follow.
+fn block_header(text: &str, content: usize) -> Option<usize> {
+    let before = text[..content.min(text.len())].trim_end_matches([' ', '\t', '\r', '\n']);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = &before[line_start..];
+    line.char_indices()
+        .rev()
+        .filter(|(_, c)| matches!(c, '|' | '>'))
+        .map(|(i, _)| i)
+        .find(|&i| {
+            let rest = line[i + 1..].trim_start_matches(|c: char| matches!(c, '+' | '-') || c.is_ascii_digit());
+            let rest = rest.trim_start_matches([' ', '\t']);
+            rest.is_empty() || (rest.starts_with('#') && rest.len() < line[i + 1..].len())
+        })
+        .map(|i| line_start + i)
 }
 
 fn k_start(k: &Node) -> usize {

@@ -797,3 +797,28 @@ fn a_block_in_place_of_a_value_keeps_the_key_comment_on_the_key_line() {
         "spec:\r\n  time:   # where the clocks come from\r\n    servers:\r\n      - 10.0.0.1\r\n  istio: {}\r\n"
     );
 }
+
+#[test]
+fn a_list_item_written_as_a_block_scalar_is_edited_in_place() {
+    // The parser's span of `- |` starts at the text's first line: the item's
+    // dash is found before its header, so the item is not refused as
+    // "written in a form the editor does not rewrite".
+    let text = "a:\n  - |\n    hello\n  - >-  # folded|x\n    there\n  - x\n";
+    assert_eq!(
+        set(text, "a[0]", json!("bye")),
+        "a:\n  - bye\n  - >-  # folded|x\n    there\n  - x\n"
+    );
+    assert_eq!(set(text, "a[1]", json!("z")), "a:\n  - |\n    hello\n  - z\n  - x\n");
+    assert_eq!(
+        edit(text, "a[0]", &EditOp::Remove).unwrap(),
+        "a:\n  - >-  # folded|x\n    there\n  - x\n"
+    );
+    assert_eq!(
+        edit(text, "a[1]", &EditOp::Insert(json!("new"))).unwrap(),
+        "a:\n  - |\n    hello\n  - new\n  - >-  # folded|x\n    there\n  - x\n"
+    );
+    // A block scalar value of a key is edited as before.
+    let text = "k: |+\n  a\n\nz: 1\n";
+    assert_eq!(set(text, "z", json!(2)), "k: |+\n  a\n\nz: 2\n");
+    assert_eq!(set(text, "k", json!("b")), "k: b\n\nz: 1\n");
+}
