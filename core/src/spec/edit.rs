@@ -1208,6 +1208,13 @@ fn build<'i, I: Iterator<Item = (Event<'i>, usize, usize)>>(
                 // node starts at its header (`|`, `>-`), where a list item's
                 // dash is found before it.
                 start = block_header(text, s).unwrap_or(s);
+                // A block that keeps its final line breaks (`|+`, `>+`): its
+                // blank lines are its text, so the node ends on the last of
+                // them (a key added after it goes after them).
+                let header = text[start..].split(['\n', '#']).next().unwrap_or("");
+                if start != s && header.contains('+') && text[..t].ends_with('\n') {
+                    end = t - if text[..t].ends_with("\r\n") { 2 } else { 1 };
+                }
             }
             Ok(Node {
                 start,

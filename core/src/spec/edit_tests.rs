@@ -820,5 +820,27 @@ fn a_list_item_written_as_a_block_scalar_is_edited_in_place() {
     // A block scalar value of a key is edited as before.
     let text = "k: |+\n  a\n\nz: 1\n";
     assert_eq!(set(text, "z", json!(2)), "k: |+\n  a\n\nz: 2\n");
-    assert_eq!(set(text, "k", json!("b")), "k: b\n\nz: 1\n");
+    // Its blank line was its text: it goes with it.
+    assert_eq!(set(text, "k", json!("b")), "k: b\nz: 1\n");
+}
+
+#[test]
+fn a_key_is_added_after_a_block_that_keeps_its_blank_lines() {
+    // `|+` keeps its final blank lines: a key added after it goes after them,
+    // so the block's text stays the same (it was refused as an edit that
+    // changes other parts of the document).
+    let text = "metadata:\n  name: x\n  description: |+\n    a\n\n";
+    let out = set(text, "metadata.labels", json!({"x": "z"}));
+    assert_eq!(
+        out,
+        "metadata:\n  name: x\n  description: |+\n    a\n\n  labels:\n    x: z\n"
+    );
+    let text = "metadata:\n  description: |+\n    a\n\nspec:\n  timezone: UTC\n";
+    let out = set(text, "metadata.name", json!("n"));
+    assert_eq!(json_of(&out)["metadata"]["description"], json!("a\n\n"));
+    assert_eq!(json_of(&out)["metadata"]["name"], json!("n"));
+    let crlf = text.replace('\n', "\r\n");
+    let out = set(&crlf, "metadata.name", json!("n"));
+    assert_eq!(json_of(&out)["metadata"]["description"], json!("a\n\n"));
+    assert!(!out.replace("\r\n", "").contains('\n'), "CRLF stays: {out:?}");
 }
