@@ -614,6 +614,22 @@ impl<'a> Doc<'a> {
     fn line_end(&self, pos: usize) -> usize {
         self.text[pos..].find('\n').map_or(self.text.len(), |i| pos + i + 1)
     }
+    /// The start of the comment lines right above the line starting at `ls`
+    /// (no blank line between), written at column `col`: the comment of the
+    /// key or item on that line, which goes with it. `ls` when there is none.
+    fn comment_above(&self, ls: usize, col: usize) -> usize {
+        let mut top = ls;
+        while top > 0 {
+            let above = self.line_start(top - 1);
+            let line = self.text[above..top].trim_end_matches(['\n', '\r']);
+            let body = line.trim_start_matches(' ');
+            if !body.starts_with('#') || line.len() - body.len() != col {
+                break;
+            }
+            top = above;
+        }
+        top
+    }
     fn starts_line(&self, pos: usize) -> bool {
         self.text[self.line_start(pos)..pos].bytes().all(|b| b == b' ')
     }
@@ -1101,7 +1117,8 @@ impl<'a> Doc<'a> {
                         "edit the YAML text by hand",
                     )
                 })?;
-                let ls = self.line_start(dash);
+                // Before the comment above the item, which stays with it.
+                let ls = self.comment_above(self.line_start(dash), self.col(dash));
                 Ok(self.splice(ls, ls, &text))
             }
             None => {
@@ -1149,7 +1166,9 @@ impl<'a> Doc<'a> {
                     });
                 }
                 if self.starts_line(key.start) {
-                    Ok(self.splice(self.line_start(key.start), self.line_end(val_end), ""))
+                    // With the comment above it.
+                    let from = self.comment_above(self.line_start(key.start), self.col(key.start));
+                    Ok(self.splice(from, self.line_end(val_end), ""))
                 } else {
                     // The first key of a list item (`- name: x`): the next key moves up.
                     let (next, _) = &entries[idx + 1];
@@ -1171,7 +1190,9 @@ impl<'a> Doc<'a> {
                     .prev_char(item.start)
                     .filter(|(p, b)| *b == b'-' && self.starts_line(*p))
                     .ok_or_else(cannot)?;
-                Ok(self.splice(self.line_start(dash), self.line_end(item.end.max(dash + 1)), ""))
+                // With the comment above it.
+                let from = self.comment_above(self.line_start(dash), self.col(dash));
+                Ok(self.splice(from, self.line_end(item.end.max(dash + 1)), ""))
             }
             _ => Err(cannot()),
         }

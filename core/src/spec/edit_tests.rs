@@ -844,3 +844,43 @@ fn a_key_is_added_after_a_block_that_keeps_its_blank_lines() {
     assert_eq!(json_of(&out)["metadata"]["description"], json!("a\n\n"));
     assert!(!out.replace("\r\n", "").contains('\n'), "CRLF stays: {out:?}");
 }
+
+#[test]
+fn the_comment_above_an_item_or_a_key_goes_and_stays_with_it() {
+    let text = "a:\n  nodes:\n    # the first\n    - name: a\n    # the second\n    # (two lines)\n    - name: b\n    - name: c\n";
+    // Removed with its item: no comment is left above the item after it.
+    assert_eq!(
+        edit(text, "a.nodes[1]", &EditOp::Remove).unwrap(),
+        "a:\n  nodes:\n    # the first\n    - name: a\n    - name: c\n"
+    );
+    assert_eq!(
+        edit(text, "a.nodes[0]", &EditOp::Remove).unwrap(),
+        "a:\n  nodes:\n    # the second\n    # (two lines)\n    - name: b\n    - name: c\n"
+    );
+    // An item inserted before a commented one goes above the comment.
+    assert_eq!(
+        edit(text, "a.nodes[1]", &EditOp::Insert(json!({"name": "new"}))).unwrap(),
+        "a:\n  nodes:\n    # the first\n    - name: a\n    - name: new\n    # the second\n    # (two lines)\n    - name: b\n    - name: c\n"
+    );
+    // A key's comment goes with the key; a comment after a blank line, or at
+    // another column, is not the key's and stays.
+    let text = "spec:\n  # the registry\n  registry: r\n\n  # about what follows\n\n  # the zone\n  timezone: UTC\n# top level\n  x: 1\n";
+    assert_eq!(
+        edit(text, "spec.registry", &EditOp::Remove).unwrap(),
+        "spec:\n\n  # about what follows\n\n  # the zone\n  timezone: UTC\n# top level\n  x: 1\n"
+    );
+    assert_eq!(
+        edit(text, "spec.timezone", &EditOp::Remove).unwrap(),
+        "spec:\n  # the registry\n  registry: r\n\n  # about what follows\n\n# top level\n  x: 1\n"
+    );
+    assert_eq!(
+        edit(text, "spec.x", &EditOp::Remove).unwrap(),
+        "spec:\n  # the registry\n  registry: r\n\n  # about what follows\n\n  # the zone\n  timezone: UTC\n# top level\n"
+    );
+    // CRLF.
+    let crlf = "a:\r\n  # one\r\n  - 1\r\n  # two\r\n  - 2\r\n";
+    assert_eq!(
+        edit(crlf, "a[1]", &EditOp::Remove).unwrap(),
+        "a:\r\n  # one\r\n  - 1\r\n"
+    );
+}
