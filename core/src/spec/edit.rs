@@ -1198,19 +1198,60 @@ impl<'a> Doc<'a> {
         }
     }
 
-    /// `node`, a collection whose last entry goes, written as `{}` or `[]`.
+    /// `node`, a collection whose last entry goes, written as `{}` or `[]`
+    /// after the `:` or `-` that introduces it. What was inside goes (the
+    /// comments of the entry too); a comment on the introducing line stays.
     fn empty_collection(&self, node: &Node, empty: &str) -> String {
         if node.flow() {
             return self.splice(node.start, node.end, empty);
         }
-        let start = match &node.kind {
-            Kind::Seq { items, .. } => self.prev_char(items[0].start).map_or(node.start, |(p, _)| p),
-            _ => node.start,
+        let (start, end) = match &node.kind {
+            Kind::Seq { items, .. } => (self.prev_char(items[0].start).map_or(node.start, |(p, _)| p), node.end),
+            // A last key with no value ends at its `:`.
+            Kind::Map { entries, .. } => {
+                let end = match entries.last() {
+                    Some((k, v)) if v.is_empty_scalar() => self.colon_after(k).map_or(node.end, |c| c + 1),
+                    _ => node.end,
+                };
+                (node.start, end.max(node.end))
+            }
+            _ => (node.start, node.end),
         };
-        // Back to the `:` or `-` that introduces the block.
-        match self.prev_char(start) {
-            Some((p, b':' | b'-')) => self.splice(p + 1, node.end, &format!(" {empty}")),
-            _ => self.splice(start, node.end, empty),
+        // Back to the `:` or `-` that introduces the block, past comments
+        // (whose own text may end in `:`).
+        match self.prev_code_char(start) {
+            Some((p, b':' | b'-')) => {
+                let rest = &self.text[p + 1..self.eol(p + 1)];
+                let comment = if rest.trim_start().starts_with('#') { rest } else { "" };
+                self.splice(p + 1, end, &format!(" {empty}{comment}"))
+            }
+            _ => self.splice(start, end, empty),
+        }
+    }
+
+    /// The last byte before `pos` that is not blank and not in a comment,
+    /// and its position.
+    fn prev_code_char(&self, pos: usize) -> Option<(usize, u8)> {
+        let mut to = pos;
+        loop {
+            let from = self.line_start(to);
+            let line = &self.text[from..to];
+            // A comment starts the line or follows a space or a tab.
+            let code = match line.trim_start_matches([' ', '\t']).starts_with('#') {
+                true => "",
+                false => line
+                    .find(" #")
+                    .or_else(|| line.find("\t#"))
+                    .map_or(line, |c| &line[..c]),
+            };
+            let code = code.trim_end_matches([' ', '\t', '\r', '\n']);
+            if let Some(b) = code.bytes().last() {
+                return Some((from + code.len() - 1, b));
+            }
+            if from == 0 {
+                return None;
+            }
+            to = from - 1;
         }
     }
 }

@@ -884,3 +884,31 @@ fn the_comment_above_an_item_or_a_key_goes_and_stays_with_it() {
         "a:\r\n  # one\r\n  - 1\r\n"
     );
 }
+
+#[test]
+fn the_only_key_or_item_removed_leaves_an_empty_collection_on_the_parent_line() {
+    let e = |text: &str, path: &str| edit(text, path, &EditOp::Remove).unwrap_or_else(|e| panic!("{path}: {e}"));
+    // The key's comment goes with it; `{}` goes after the parent's `:`.
+    assert_eq!(
+        e(
+            "spec:\n  tuning:   # kernel\n    sysctl:\n      # somaxconn\n      a: 1\n  x: 2\n",
+            "spec.tuning.sysctl.a"
+        ),
+        "spec:\n  tuning:   # kernel\n    sysctl: {}\n  x: 2\n"
+    );
+    // A key with no value (it was refused).
+    assert_eq!(
+        e("spec:\n  sysctl:\n    a:\n  x: 2\n", "spec.sysctl.a"),
+        "spec:\n  sysctl: {}\n  x: 2\n"
+    );
+    // The parent's comment ends in `:` (it was taken for the parent's `:`,
+    // and the removal refused); it stays on its line.
+    assert_eq!(
+        e("spec:\n  sysctl:   # the kernel:\n    a: 1\n  x: 2\n", "spec.sysctl.a"),
+        "spec:\n  sysctl: {}   # the kernel:\n  x: 2\n"
+    );
+    assert_eq!(
+        e("a:\n  l:   # items:\n    # one\n    - 1\n  z: 2\n", "a.l[0]"),
+        "a:\n  l: []   # items:\n  z: 2\n"
+    );
+}
