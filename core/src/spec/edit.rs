@@ -540,6 +540,8 @@ struct Doc<'a> {
     /// Indentation of a nested mapping, and of a list under a key.
     step: usize,
     seq_step: usize,
+    /// The spaces between a block list item's `-` and what it holds (`-   name: x`).
+    dash_gap: usize,
     nl: &'static str,
     /// Whether a text of several lines may be written as a literal block.
     literal: bool,
@@ -580,6 +582,7 @@ impl<'a> Doc<'a> {
             root,
             step: 2,
             seq_step: 2,
+            dash_gap: 1,
             // The line ends most of the text has (a stray "\r\n" in a file
             // of "\n" does not decide).
             nl: if text.matches("\r\n").count() * 2 > text.matches('\n').count() {
@@ -592,7 +595,29 @@ impl<'a> Doc<'a> {
         let (step, seq_step) = doc.indents();
         doc.step = step.unwrap_or(2);
         doc.seq_step = seq_step.unwrap_or(doc.step);
+        doc.dash_gap = doc.dash_gap().unwrap_or(1);
         Ok(doc)
+    }
+
+    /// The spaces after the `-` of the document's first block list item that
+    /// holds something on the dash's line.
+    fn dash_gap(&self) -> Option<usize> {
+        fn walk(d: &Doc, n: &Node) -> Option<usize> {
+            match &n.kind {
+                Kind::Seq { flow: false, items } => items
+                    .iter()
+                    .find_map(|i| {
+                        let (dash, b) = d.prev_char(i.start)?;
+                        let gap = &d.text[dash + 1..i.start];
+                        (b == b'-' && !gap.is_empty() && gap.bytes().all(|c| c == b' ')).then_some(gap.len())
+                    })
+                    .or_else(|| items.iter().find_map(|i| walk(d, i))),
+                Kind::Map { entries, .. } => entries.iter().find_map(|(_, v)| walk(d, v)),
+                Kind::Seq { items, .. } => items.iter().find_map(|i| walk(d, i)),
+                _ => None,
+            }
+        }
+        walk(self, &self.root)
     }
 
     fn col(&self, pos: usize) -> usize {
@@ -899,14 +924,21 @@ impl<'a> Doc<'a> {
                 }
             }
             Value::Array(a) => {
+                // `- ` as the document writes it (`-   `).
+                let dash = format!("-{}", " ".repeat(self.dash_gap));
+                let inner = ind + dash.len();
                 for x in a {
                     if is_block(x) {
-                        let lines = self.block(x, ind + 2);
+                        let lines = self.block(x, inner);
                         for (n, l) in lines.into_iter().enumerate() {
-                            out.push(if n == 0 { format!("{pad}- {}", &l[ind + 2..]) } else { l });
+                            out.push(if n == 0 {
+                                format!("{pad}{dash}{}", &l[inner..])
+                            } else {
+                                l
+                            });
                         }
                     } else {
-                        out.push(format!("{pad}- {}", flow(x, None, false)));
+                        out.push(format!("{pad}{dash}{}", flow(x, None, false)));
                     }
                 }
             }
@@ -1088,7 +1120,22 @@ impl<'a> Doc<'a> {
     ) -> Result<String, EditError> {
         if is_flow {
             let item = flow(v, None, true);
+            // A flow list written an item a line: the new item gets a line
+            // of its own, at the column of the items.
+            let line_of = |pos: usize| self.line_start(pos);
+            let own_lines = match items {
+                [.., a, b] => line_of(a.start) != line_of(b.start),
+                [a] => line_of(a.start) != line_of(node.start),
+                [] => false,
+            };
+            let pad = |n: &Node| " ".repeat(self.col(n.start));
             return Ok(match (items.get(i), items.last()) {
+                (Some(at), _) if own_lines => {
+                    self.splice(at.start, at.start, &format!("{item},{}{}", self.nl, pad(at)))
+                }
+                (None, Some(last)) if own_lines => {
+                    self.splice(last.end, last.end, &format!(",{}{}{item}", self.nl, pad(last)))
+                }
                 (Some(at), _) => self.splice(at.start, at.start, &format!("{item}, ")),
                 (None, Some(last)) => self.splice(last.end, last.end, &format!(", {item}")),
                 (None, None) => self.splice(node.start, node.end, &format!("[{item}]")),

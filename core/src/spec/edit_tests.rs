@@ -912,3 +912,29 @@ fn the_only_key_or_item_removed_leaves_an_empty_collection_on_the_parent_line() 
         "a:\n  l: []   # items:\n  z: 2\n"
     );
 }
+
+#[test]
+fn new_items_are_written_as_the_list_writes_its_items() {
+    // `-   name:`: the same spaces after the dash, and the item's keys under
+    // its first.
+    let text = "a:\n  nodes:\n    -   name: a\n        role: x\n";
+    assert_eq!(
+        edit(text, "a.nodes[1]", &EditOp::Insert(json!({"name": "b", "role": "w"}))).unwrap(),
+        "a:\n  nodes:\n    -   name: a\n        role: x\n    -   name: b\n        role: w\n"
+    );
+    // A flow list written an item a line: the new item on a line of its own.
+    let text = "a:\n  hosts: [\n    a.example,\n    b.example\n  ]\n";
+    assert_eq!(
+        edit(text, "a.hosts[2]", &EditOp::Insert(json!("c.example"))).unwrap(),
+        "a:\n  hosts: [\n    a.example,\n    b.example,\n    c.example\n  ]\n"
+    );
+    assert_eq!(
+        edit(text, "a.hosts[0]", &EditOp::Insert(json!("z.example"))).unwrap(),
+        "a:\n  hosts: [\n    z.example,\n    a.example,\n    b.example\n  ]\n"
+    );
+    // On one line it stays on one line.
+    assert_eq!(
+        edit("a: [x, y]\n", "a[2]", &EditOp::Insert(json!("z"))).unwrap(),
+        "a: [x, y, z]\n"
+    );
+}
