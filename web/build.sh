@@ -55,16 +55,20 @@ if [[ "${1:-}" != "--page" ]]; then
 
   wasm=$pkg.tmp/meshbundle_wasm_bg.wasm
   if [[ -x web/node_modules/.bin/wasm-opt ]]; then
-    # Passes that shrink the module without making it compress worse (no
-    # inlining: that makes it smaller but compress worse), in two rounds: the
-    # second finds more after the first (about 3 KB packed in all).
+    # Passes that shrink the module without making it compress worse, in two
+    # rounds: the second finds more after the first (about 3 KB packed in
+    # all). Inlining only the smallest functions (at most 6 of binaryen's size
+    # units, none for having one caller): 1.6 KB smaller packed, and 15 %
+    # fewer functions compiled at their first call in a new tab (2,728
+    # against 3,214 for the first render). Inlining more (one caller, or up
+    # to 12 units) halves that count but packs 5 to 60 KB larger.
     for _ in 1 2; do
       web/node_modules/.bin/wasm-opt --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
         --enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue \
         --strip-debug --strip-producers --duplicate-function-elimination --merge-similar-functions \
         --optimize-instructions --remove-unused-module-elements --rse \
         --simplify-locals --coalesce-locals --reorder-locals --vacuum --code-folding --merge-blocks \
-        --remove-unused-brs --precompute "$wasm" -o "$wasm.opt"
+        --remove-unused-brs --precompute --inlining-optimizing -ocimfs 0 -aimfs 6 "$wasm" -o "$wasm.opt"
       mv "$wasm.opt" "$wasm"
     done
     # The decoder: fast, and without what the compiler leaves of unused code.
