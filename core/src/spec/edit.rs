@@ -744,7 +744,9 @@ impl<'a> Doc<'a> {
                     let dash = if *flow {
                         None
                     } else {
-                        self.prev_char(it.start).filter(|(_, b)| *b == b'-').map(|(p, _)| p)
+                        self.prev_code_char(it.start)
+                            .filter(|(_, b)| *b == b'-')
+                            .map(|(p, _)| p)
                     };
                     (it, Place::Item { dash }, in_flow || *flow)
                 }),
@@ -1020,13 +1022,26 @@ impl<'a> Doc<'a> {
             }
             Place::Item { dash: Some(dash) } => {
                 let end = if node.is_empty_scalar() { dash + 1 } else { node.end };
-                let ind = self.col(dash) + 2;
-                let with = if is_block(v) {
-                    let lines = self.block(v, ind);
-                    format!(" {}", lines.join(self.nl).trim_start_matches(' '))
-                } else {
-                    format!(" {}", flow(v, style, false))
+                // The spaces after this item's dash stay (`-   x`).
+                let gap = match &self.text[dash + 1..node.start.max(dash + 1)] {
+                    g if !node.is_empty_scalar() && !g.is_empty() && g.bytes().all(|c| c == b' ') => g.len(),
+                    _ => self.dash_gap,
                 };
+                let pad = " ".repeat(gap);
+                let with = if is_block(v) {
+                    let lines = self.block(v, self.col(dash) + 1 + gap);
+                    format!("{pad}{}", lines.join(self.nl).trim_start_matches(' '))
+                } else {
+                    format!("{pad}{}", flow(v, style, false))
+                };
+                // A comment after the item (`- x   # c`, `-   # c`) stays on
+                // the item's first line.
+                let rest = &self.text[end..self.eol(end)];
+                if let Some((first, more)) = with.split_once(self.nl)
+                    && rest.trim_start().starts_with('#')
+                {
+                    return Ok(self.splice(dash + 1, self.eol(end), &format!("{first}{rest}{}{more}", self.nl)));
+                }
                 Ok(self.splice(dash + 1, end, &with))
             }
             Place::Item { dash: None } | Place::Root => Err(err(
@@ -1142,7 +1157,7 @@ impl<'a> Doc<'a> {
             });
         }
         let dash_of = |n: &Node| {
-            self.prev_char(n.start)
+            self.prev_code_char(n.start)
                 .filter(|(p, b)| *b == b'-' && self.starts_line(*p))
                 .map(|(p, _)| p)
         };
@@ -1234,7 +1249,7 @@ impl<'a> Doc<'a> {
                     });
                 }
                 let (dash, _) = self
-                    .prev_char(item.start)
+                    .prev_code_char(item.start)
                     .filter(|(p, b)| *b == b'-' && self.starts_line(*p))
                     .ok_or_else(cannot)?;
                 // With the comment above it.

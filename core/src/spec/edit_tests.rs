@@ -938,3 +938,32 @@ fn new_items_are_written_as_the_list_writes_its_items() {
         "a: [x, y, z]\n"
     );
 }
+
+#[test]
+fn a_list_item_keeps_its_comment_and_its_dash_spacing() {
+    let text = "a:\n  l:\n    - x   # the x\n    -   # empty\n    -   z\n";
+    // A block in place of a scalar item: the comment stays on its first line.
+    assert_eq!(
+        set(text, "a.l[0]", json!({"k": 1, "j": 2})),
+        "a:\n  l:\n    - k: 1   # the x\n      j: 2\n    -   # empty\n    -   z\n"
+    );
+    // An empty item with a comment is found (its dash is before the
+    // comment), and set.
+    assert_eq!(
+        set(text, "a.l[1]", json!({"m": 1, "o": 2})),
+        "a:\n  l:\n    - x   # the x\n    - m: 1   # empty\n      o: 2\n    -   z\n"
+    );
+    assert_eq!(
+        set(text, "a.l[1]", json!("v")),
+        "a:\n  l:\n    - x   # the x\n    - v   # empty\n    -   z\n"
+    );
+    assert_eq!(
+        edit(text, "a.l[1]", &EditOp::Remove).unwrap(),
+        "a:\n  l:\n    - x   # the x\n    -   z\n"
+    );
+    // The spaces after an item's dash stay.
+    assert_eq!(
+        set(text, "a.l[2]", json!("w")),
+        "a:\n  l:\n    - x   # the x\n    -   # empty\n    -   w\n"
+    );
+}
