@@ -32,7 +32,8 @@ pub enum SpecCommand {
     Insert(SetArgs),
     /// Remove a key or a list item. Removing a list's last item also removes
     /// the mappings it leaves holding nothing, when the site reads the same
-    /// without them (`jwt:` holding only `issuers: []`).
+    /// without them and no comment is written in them (`jwt:` holding only
+    /// `issuers: []`).
     #[command(help_template = examples!("  meshbundle spec remove spec.nodes[5]\n  meshbundle spec remove spec.istio.ingressGateway.hpa -f site.yaml"))]
     Remove(RemoveArgs),
     /// Give a key of a mapping another name; its value, comments and place stay.

@@ -20,7 +20,8 @@
 //!
 //! The configurator's form and `meshbundle spec` both use [`edit_spec`]:
 //! [`edit`], and after the removal of a list's last item, the mappings it
-//! leaves holding nothing (when the site reads the same without them).
+//! leaves holding nothing (when the site reads the same without them, and
+//! no comment is written in them).
 
 use granit_parser::{Event, Parser, ScalarStyle, StructureStyle};
 use serde::{Deserialize, Serialize};
@@ -123,7 +124,11 @@ fn segments(path: &str) -> Result<Vec<Seg>, String> {
                 if matches!(b.get(i + 1), None | Some(b'.' | b'[')) {
                     return Err("empty key in the field path (a `.` with no key after it)".into());
                 }
-                i += 1
+                i += 1;
+                let end = path[i..].find(['.', '[']).map(|e| i + e).unwrap_or(b.len());
+                out.push(Seg::Key(bare_key(&path[i..end])?));
+                i = end;
+                continue;
             }
             b'[' if b.get(i + 1) == Some(&b'"') => {
                 let rest = &path[i + 1..];
@@ -138,24 +143,48 @@ fn segments(path: &str) -> Result<Vec<Seg>, String> {
             }
             b'[' => {
                 let end = path[i..].find(']').map(|e| i + e).ok_or("a `[` is not closed by `]`")?;
-                let n = path[i + 1..end]
-                    .parse()
-                    .map_err(|_| format!("`{}` is not a list index", &path[i + 1..end]))?;
+                let digits = &path[i + 1..end];
+                // Digits only, as the index is printed: no sign, no leading zero.
+                let n = (!digits.is_empty()
+                    && digits.bytes().all(|d| d.is_ascii_digit())
+                    && (digits == "0" || !digits.starts_with('0')))
+                .then(|| digits.parse().ok())
+                .flatten()
+                .ok_or_else(|| format!("`{digits}` is not a list index (write it as 0, 1, 2, ...)"))?;
                 out.push(Seg::Index(n));
                 i = end + 1;
             }
             b'.' => return Err("a field path does not start with `.`".into()),
-            _ => {
-                let end = path[i..].find(['.', '[']).map(|e| i + e).unwrap_or(b.len());
-                if end == i {
-                    return Err("empty key in the field path".into());
-                }
-                out.push(Seg::Key(path[i..end].to_string()));
+            _ if i == 0 => {
+                let end = path.find(['.', '[']).unwrap_or(b.len());
+                out.push(Seg::Key(bare_key(&path[..end])?));
                 i = end;
+                continue;
+            }
+            c => {
+                return Err(format!(
+                    "`{}` at byte {} follows a `]` (after an index or a quoted key comes `.`, `[` or the end)",
+                    c as char,
+                    i + 1
+                ));
             }
         }
     }
     Ok(out)
+}
+
+/// A key written bare in a field path (between dots): not empty, and no `]`
+/// or `"` (a key holding them is written `["..."]`).
+fn bare_key(key: &str) -> Result<String, String> {
+    if key.is_empty() {
+        return Err("empty key in the field path".into());
+    }
+    if key.contains([']', '"']) {
+        return Err(format!(
+            "`{key}` is not a key of a field path: `]` closes an index, and a key holding `]` or `\"` is written [\"...\"]"
+        ));
+    }
+    Ok(key.to_string())
 }
 
 /// Whether the spec's schema takes the field at `path` as text only (a
@@ -260,7 +289,8 @@ pub fn edit_spec(text: &str, path: &str, op: &EditOp) -> Result<String, EditErro
 /// outermost of them is removed too, if the spec then reads as the same
 /// site. A list beside other keys stays as written (`issuers: []` next to
 /// `required: true`), and so does a mapping whose presence means something
-/// (`time:` with no servers is not the same as no `time:`). The text as it
+/// (`time:` with no servers is not the same as no `time:`) or that holds a
+/// comment (written by hand, it stays). The text as it
 /// was in every other case, and when that removal cannot be made.
 pub fn tidy_emptied(text: &str, list: &str) -> String {
     let Ok(segs) = segments(list) else {
@@ -291,6 +321,11 @@ pub fn tidy_emptied(text: &str, list: &str) -> String {
     let Ok(tidied) = edit(text, &show(&segs[..top]), &EditOp::Remove) else {
         return text.to_string();
     };
+    // Nothing written by hand goes with it: a comment in what would be
+    // removed keeps the mapping (and its empty list) as it is.
+    if removes_a_comment(text, &tidied) {
+        return text.to_string();
+    }
     let before = crate::spec::load::load(text);
     let after = crate::spec::load::load(&tidied);
     if before.site.is_some() && before.site == after.site {
@@ -298,6 +333,20 @@ pub fn tidy_emptied(text: &str, list: &str) -> String {
     } else {
         text.to_string()
     }
+}
+
+/// Whether `after` is `before` with one stretch of text removed that holds a
+/// comment (a `#` that starts a line's text or follows a space or a tab).
+fn removes_a_comment(before: &str, after: &str) -> bool {
+    let (a, b) = (before.as_bytes(), after.as_bytes());
+    let pre = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let suf = a[pre..]
+        .iter()
+        .rev()
+        .zip(b[pre..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    (pre..a.len() - suf).any(|i| a[i] == b'#' && (i == 0 || matches!(a[i - 1], b' ' | b'\t' | b'\n' | b'\r')))
 }
 
 // ------------------------------------------------------------ the change on the value
@@ -992,6 +1041,14 @@ impl<'a> Doc<'a> {
             Place::Value { colon, key_start } => {
                 let with = self.after_colon(v, self.col(key_start), style);
                 if !with.starts_with(self.nl) {
+                    if !node.is_empty_scalar() && node.end > self.eol(colon) {
+                        // A block (`time:   # c` over its entries, `x: |   # c`
+                        // over its text) goes for a value on the key's line:
+                        // the key's comment stays; the old value's go with it.
+                        let key_comment = self.comment_in(colon + 1, self.eol(colon));
+                        let end = self.past_comment(node.end);
+                        return Ok(self.splice(colon + 1, end, &format!("{with}{key_comment}")));
+                    }
                     let end = if node.is_empty_scalar() { colon + 1 } else { node.end };
                     return Ok(self.splice(colon + 1, end, &with));
                 }
@@ -1034,6 +1091,20 @@ impl<'a> Doc<'a> {
                 } else {
                     format!("{pad}{}", flow(v, style, false))
                 };
+                // A comment on the dash's line above the item's content
+                // (`-   # c` over `name: a`) stays there, after the new value's
+                // first line; the old content's own comments go with it.
+                if !node.is_empty_scalar() && node.start > self.eol(dash) {
+                    let dash_comment = self.comment_in(dash + 1, self.eol(dash));
+                    if !dash_comment.is_empty() {
+                        let end = self.past_comment(node.end);
+                        let with = match with.split_once(self.nl) {
+                            Some((first, more)) => format!("{first}{dash_comment}{}{more}", self.nl),
+                            None => format!("{with}{dash_comment}"),
+                        };
+                        return Ok(self.splice(dash + 1, end, &with));
+                    }
+                }
                 // A comment after the item (`- x   # c`, `-   # c`) stays on
                 // the item's first line.
                 let rest = &self.text[end..self.eol(end)];
@@ -1231,10 +1302,18 @@ impl<'a> Doc<'a> {
                     // With the comment above it.
                     let from = self.comment_above(self.line_start(key.start), self.col(key.start));
                     Ok(self.splice(from, self.line_end(val_end), ""))
-                } else {
+                } else if self.prev_code_char(key.start).is_some_and(|(_, b)| b == b'-') {
                     // The first key of a list item (`- name: x`): the next key moves up.
-                    let (next, _) = &entries[idx + 1];
+                    let (next, _) = entries.get(idx + 1).ok_or_else(cannot)?;
                     Ok(self.splice(key.start, next.start, ""))
+                } else {
+                    // `&a key:`, `!!str key:`, `? key`: what comes before the
+                    // key on its line is not the key's, nor a dash.
+                    Err(err(
+                        path,
+                        "this key has an anchor, a tag or `?` written before it, which the editor does not rewrite",
+                        "edit the YAML text by hand",
+                    ))
                 }
             }
             (Kind::Seq { flow, items }, Seg::Index(i)) => {
@@ -1279,6 +1358,15 @@ impl<'a> Doc<'a> {
             }
             _ => (node.start, node.end),
         };
+        // A block that ends the document ends after its last line break,
+        // which stays.
+        let end = if end > start && self.text[..end].ends_with('\n') {
+            self.eol(end - 1)
+        } else {
+            end
+        };
+        // The comment after the last entry or item goes with it.
+        let end = self.past_comment(end);
         // Back to the `:` or `-` that introduces the block, past comments
         // (whose own text may end in `:`).
         match self.prev_code_char(start) {
@@ -1288,6 +1376,35 @@ impl<'a> Doc<'a> {
                 self.splice(p + 1, end, &format!(" {empty}{comment}"))
             }
             _ => self.splice(start, end, empty),
+        }
+    }
+
+    /// `pos`, or the end of its line's comment when one follows `pos` on
+    /// its line (`pos` not at a line's start).
+    fn past_comment(&self, pos: usize) -> usize {
+        if pos == 0 || self.text[..pos].ends_with('\n') || self.comment_in(pos, self.eol(pos)).is_empty() {
+            pos
+        } else {
+            self.eol(pos)
+        }
+    }
+
+    /// The comment that ends the text from `from` to `to` (one line's
+    /// part), with the blanks before it: `"   # c"` of `|   # c` or of
+    /// `  # c`; empty when there is none.
+    fn comment_in(&self, from: usize, to: usize) -> &'a str {
+        let part = &self.text[from..to];
+        let hash = if part.trim_start_matches([' ', '\t']).starts_with('#') {
+            part.find('#')
+        } else {
+            part.find(" #").or_else(|| part.find("\t#")).map(|i| i + 1)
+        };
+        match hash {
+            Some(h) => {
+                let blanks = part[..h].len() - part[..h].trim_end_matches([' ', '\t']).len();
+                &part[h - blanks..]
+            }
+            None => "",
         }
     }
 
@@ -1450,12 +1567,29 @@ fn is_block(v: &Value) -> bool {
     }
 }
 
+/// A number as written in the spec: in decimals, never with an exponent
+/// (`1e-7` is text to a YAML 1.1 reader, and `1e+23` loses nothing only in
+/// decimals), with a `.0` when a fraction has no fractional digits.
+fn number_text(n: &serde_json::Number) -> String {
+    match n.as_f64() {
+        Some(f) if !n.is_i64() && !n.is_u64() && f.is_finite() => {
+            let t = f.to_string();
+            if t.contains(['.', 'e', 'E']) {
+                t
+            } else {
+                format!("{t}.0")
+            }
+        }
+        _ => n.to_string(),
+    }
+}
+
 /// A value on one line: a scalar, or `{k: v}` / `[a, b]`.
 fn flow(v: &Value, style: Option<ScalarStyle>, in_flow: bool) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
+        Value::Number(n) => number_text(n),
         Value::String(s) => scalar_text(s, style, in_flow),
         Value::Array(a) => format!(
             "[{}]",

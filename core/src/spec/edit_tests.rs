@@ -967,3 +967,149 @@ fn a_list_item_keeps_its_comment_and_its_dash_spacing() {
         "a:\n  l:\n    - x   # the x\n    -   # empty\n    -   w\n"
     );
 }
+
+#[test]
+fn a_key_written_after_an_anchor_a_tag_or_a_question_mark_is_refused_not_a_panic() {
+    let base = "apiVersion: meshbundle.dev/v1alpha1\nkind: Site\nmetadata:\n  name: lab\n";
+    for (key, path) in [
+        ("  &d description: demo\n", "metadata.description"),
+        ("  !!str description: demo\n", "metadata.description"),
+        ("  ? description\n  : demo\n", "metadata.description"),
+    ] {
+        let text = format!("{base}{key}");
+        let e = edit(&text, path, &EditOp::Remove).expect_err(key);
+        assert!(e.to_string().contains("anchor, a tag or `?`"), "{key}: {e}");
+    }
+    // Removing the key before one written so still works.
+    let text = format!("{base}  &d description: demo\n");
+    let out = edit(&text, "metadata.name", &EditOp::Remove).unwrap();
+    assert_eq!(
+        out,
+        "apiVersion: meshbundle.dev/v1alpha1\nkind: Site\nmetadata:\n  &d description: demo\n"
+    );
+}
+
+#[test]
+fn field_paths_are_read_strictly() {
+    for ok in [
+        "spec.nodes[0].name",
+        "spec.tuning.sysctl[\"vm.max_map_count\"]",
+        "metadata.name",
+        "spec.nodes[10]",
+    ] {
+        assert!(segments(ok).is_ok(), "{ok}");
+    }
+    // Each was taken as another path (`]` as part of a key, the key after
+    // an index with no dot, an index with a sign or a leading zero).
+    for bad in [
+        "spec.nodes[0]]",
+        "spec.nodes]",
+        "spec.nodes[0]name",
+        "spec[\"a\"]x",
+        "spec.nodes[+0]",
+        "spec.nodes[00]",
+        "spec.nodes[01]",
+        "spec.nodes[]",
+        "spec.na\"me",
+    ] {
+        assert!(segments(bad).is_err(), "{bad} should be refused");
+    }
+    // And nothing in the file changes.
+    let e = edit(LAB, "spec.nodes[0]]", &EditOp::Set(json!("v"))).unwrap_err();
+    assert!(e.to_string().contains("follows a `]`"), "{e}");
+}
+
+#[test]
+fn a_mapping_left_empty_is_kept_with_the_comments_written_in_it() {
+    let text = format!(
+        "{LAB}  # Security: keep this section, the IdP goes live in May.\n  security:\n    jwt:\n      # TODO: set required: true once the IdP is live\n      issuers:\n        - issuer: https://idp.example\n          jwks: '{{\"keys\": []}}'\n"
+    );
+    // (Its issuer has no keys: an error that goes with the issuer.)
+    let out = edit_spec(&text, "spec.security.jwt.issuers[0]", &EditOp::Remove).unwrap();
+    assert!(out.contains("# Security: keep this section"), "{out}");
+    assert!(out.contains("# TODO: set required: true"), "{out}");
+    assert!(out.contains("issuers: []"), "{out}");
+    // With no comment in it, the mapping goes (the form's insert and remove).
+    let bare = text
+        .replace("  # Security: keep this section, the IdP goes live in May.\n", "")
+        .replace("      # TODO: set required: true once the IdP is live\n", "");
+    assert_eq!(
+        edit_spec(&bare, "spec.security.jwt.issuers[0]", &EditOp::Remove).unwrap(),
+        LAB
+    );
+}
+
+#[test]
+fn a_block_replaced_by_a_value_on_the_key_line_keeps_the_keys_comment_only() {
+    let head = "apiVersion: meshbundle.dev/v1alpha1\nkind: Site\nmetadata:\n  name: lab\n";
+    // A mapping's entries, a list's items and a literal's text each go with
+    // their comments; the key's comment stays on its line.
+    let cases = [
+        (
+            "spec:\n  time:   # how the clocks are kept\n    sourceNode: a   # the cp\n  # after time\n",
+            "spec.time",
+            json!({}),
+            "spec:\n  time: {}   # how the clocks are kept\n  # after time\n",
+        ),
+        (
+            "spec:\n  time:\n    servers:   # NTP\n      - ntp1   # the only one\n",
+            "spec.time.servers",
+            json!("ntp2"),
+            "spec:\n  time:\n    servers: ntp2   # NTP\n",
+        ),
+        (
+            "  description: |   # shown on the dashboard\n    old text\n",
+            "metadata.description",
+            json!("new"),
+            "  description: new   # shown on the dashboard\n",
+        ),
+    ];
+    for (body, path, v, want) in cases {
+        let out = set(&format!("{head}{body}"), path, v);
+        assert_eq!(out, format!("{head}{want}"), "{path}");
+    }
+    // Removing the only entry or item: `{}` or `[]` with the key's comment,
+    // the removed one's comment gone with it (also at the document's end).
+    for (body, path, want) in [
+        (
+            "spec:\n  time:   # how the clocks are kept\n    sourceNode: a   # the cp\n  nodes: []\n",
+            "spec.time.sourceNode",
+            "spec:\n  time: {}   # how the clocks are kept\n  nodes: []\n",
+        ),
+        (
+            "spec:\n  time:\n    servers:   # NTP\n      - ntp1   # the only one\n",
+            "spec.time.servers[0]",
+            "spec:\n  time:\n    servers: []   # NTP\n",
+        ),
+    ] {
+        let out = edit(&format!("{head}{body}"), path, &EditOp::Remove).unwrap();
+        assert_eq!(out, format!("{head}{want}"), "{path}");
+    }
+}
+
+#[test]
+fn a_comment_after_an_items_dash_stays_when_the_item_is_replaced() {
+    let text = "apiVersion: meshbundle.dev/v1alpha1\nkind: Site\nmetadata:\n  name: lab\nspec:\n  nodes:\n    -   # the control plane\n      name: a\n      address: 10.0.0.1   # addr\n";
+    let out = set(text, "spec.nodes[0]", json!({"name": "c", "address": "10.0.0.3"}));
+    assert!(out.contains("# the control plane"), "{out}");
+    assert!(!out.contains("# addr"), "{out}");
+    assert_eq!(
+        json_of(&out)["spec"]["nodes"][0],
+        json!({"name": "c", "address": "10.0.0.3"})
+    );
+}
+
+#[test]
+fn numbers_are_written_in_decimals() {
+    for (v, want) in [
+        (json!(0.0000001), "0.0000001"),
+        (json!(1.0), "1.0"),
+        (json!(0.5), "0.5"),
+        (json!(1e21), "1000000000000000000000.0"),
+        (json!(42), "42"),
+    ] {
+        let out = set(LAB, "metadata.description", v.clone());
+        assert!(out.contains(&format!("description: {want}\n")), "{v}: {out}");
+        assert_eq!(json_of(&out)["metadata"]["description"], v, "{v} reads back");
+    }
+}
