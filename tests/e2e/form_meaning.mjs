@@ -28,6 +28,7 @@ const { chromium } = require("playwright-core");
 const bin = process.env.MESHBUNDLE_BIN || path.join(repo, "target/debug/meshbundle");
 const page_url = pathToFileURL(path.join(repo, "web/dist/index.html")).href;
 const production = fs.readFileSync(path.join(repo, "core/examples/production.yaml"), "utf8");
+const lab = fs.readFileSync(path.join(repo, "core/examples/lab.yaml"), "utf8");
 assert.ok(fs.existsSync(path.join(repo, "web/dist/index.html")), "web/dist is not built: run web/build.sh");
 assert.ok(fs.existsSync(bin), `${bin} is not built: cargo build`);
 
@@ -325,6 +326,49 @@ try {
   assert.match(await yaml(), /# typed meanwhile/, "the typed line is kept");
   assert.match(await yaml(), /description: described/, "and the form's edit made on it");
 
+  step("the caret stays where it was in the YAML editor when a form edit lands");
+  await setYaml(production);
+  await valid();
+  await page.evaluate(() => {
+    const post = Worker.prototype.postMessage;
+    window.__restorePost = () => { Worker.prototype.postMessage = post; };
+    Worker.prototype.postMessage = function (m, t) {
+      if (m && m.name === "edit_yaml") setTimeout(() => post.call(this, m, t || []), 300);
+      else post.call(this, m, t || []);
+    };
+  });
+  await field("spec.registry").fill("10.0.0.77:5000");
+  await page.waitForTimeout(150);
+  await page.evaluate(() => {
+    const y = document.getElementById("yaml");
+    const at = y.value.indexOf("description: ") + "description: ".length;
+    y.focus();
+    y.setSelectionRange(at, at);
+  });
+  await page.keyboard.type("ABC");
+  await page.waitForFunction(() => /registry: 10\.0\.0\.77:5000/.test(document.getElementById("yaml").value));
+  await page.keyboard.type("DEF");
+  await idle();
+  await page.evaluate(() => window.__restorePost());
+  assert.match(await yaml(), /description: ABCDEF\S/, "what is typed goes on where the caret was (it went to the end of the text)");
+  assert.match(await yaml(), /registry: 10\.0\.0\.77:5000/);
+
+  step("the focus is never sent to the page's body: a form made read-only under a field, a problems list made again under its button");
+  await setYaml(production);
+  await valid();
+  await field("metadata.description").focus();
+  await setYaml(production.replace("kind: Site", "kind Site\n  : : ["));
+  await page.waitForSelector("#yaml-broken:not([hidden])");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "yaml-broken", "the focus goes to the banner that says why");
+  await setYaml(production.replace("  timezone: ", "  extra: 1\n  timezone: "));
+  await page.waitForFunction(() => document.querySelector("#yaml-problems button"));
+  await page.focus("#yaml-problems button");
+  await setYaml(production.replace("  timezone: ", "  extra: 1\n  other: 2\n  timezone: "));
+  await page.waitForFunction(() => document.querySelectorAll("#yaml-problems button").length === 2);
+  assert.equal(await page.evaluate(() => document.activeElement.closest("#yaml-problems") !== null), true, "the focus stays in the list made again");
+  await setYaml(production);
+  await valid();
+
   step("a YAML that parses but is not a spec: the form is read-only and shows why");
   await setYaml(production);
   await valid();
@@ -370,6 +414,38 @@ try {
   assert.equal((await meaning(await yaml())).spec.nodes.at(-1).name, "renamed-last");
   assert.equal(await page.locator(`[data-path='spec.nodes[${count}].name']`).count(), 0, "no row for a node that is gone");
 
+  step("Remove on two rows, and typing in a third, before the first is made: each acts on the node its row showed");
+  // (A focused field is not filled from the spec: the last step's.)
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  await setYaml(production);
+  await valid();
+  await idle();
+  const nodesBefore = (await meaning(await yaml())).spec.nodes;
+  await page.evaluate(() => {
+    const post = Worker.prototype.postMessage;
+    window.__restorePost = () => { Worker.prototype.postMessage = post; };
+    Worker.prototype.postMessage = function (m, t) {
+      if (m && m.name === "edit_yaml") setTimeout(() => post.call(this, m, t || []), 300);
+      else post.call(this, m, t || []);
+    };
+  });
+  const rowShows = (k) => page.$eval(`table.nodes tbody tr:nth-child(${k}) [data-key=name]`, (i) => i.value);
+  const shownAt = [await rowShows(2), await rowShows(5), await rowShows(6)];
+  assert.deepEqual(shownAt, [nodesBefore[1].name, nodesBefore[4].name, nodesBefore[5].name]);
+  await page.locator("button[aria-label='Remove node 2']").click();
+  await page.waitForTimeout(50);
+  assert.equal(await rowShows(5), nodesBefore[4].name, "the table is not rebuilt yet");
+  await page.locator("button[aria-label='Remove node 5']").click();
+  await page.waitForTimeout(50);
+  await page.locator("table.nodes tbody tr:nth-child(6) [data-key=name]").fill("renamed-six");
+  await idle();
+  await page.waitForTimeout(400);
+  await idle();
+  await page.evaluate(() => window.__restorePost());
+  const nodesAfter = (await meaning(await yaml())).spec.nodes;
+  assert.deepEqual(nodesAfter.map((n) => n.address), nodesBefore.filter((_, k) => k !== 1 && k !== 4).map((n) => n.address), "the two nodes shown were removed");
+  assert.equal(nodesAfter.find((n) => n.address === nodesBefore[5].address).name, "renamed-six", "the node the third row showed was renamed");
+
   step("Add node proposes a free name and an address no part of the spec uses");
   await setYaml(production);
   await valid();
@@ -389,6 +465,22 @@ try {
   await page.waitForFunction(() => !/- name: worker-4/.test(document.getElementById("yaml").value));
   await idle();
   assert.deepEqual(await listed(), await rendered(), "the list after Remove");
+  // Inside the nodes' network, never its broadcast address: in a /28
+  // holding .10 to .13, after .14 comes .1 (not .15, the broadcast, nor .16,
+  // outside it).
+  const small = lab.replace(/\n {2}kubernetes:\n/, "\n  kubernetes:\n    nodeSubnet: 192.168.56.0/28\n");
+  assert.notEqual(small, lab);
+  await setYaml(small);
+  await valid();
+  for (const want of ["192.168.56.11", "192.168.56.12", "192.168.56.13", "192.168.56.14", "192.168.56.1"]) {
+    const n = ((await yaml()).match(/- name: /g) || []).length;
+    await page.click("#add-node");
+    await page.waitForFunction((k) => (document.getElementById("yaml").value.match(/- name: /g) || []).length === k + 1, n);
+    await idle();
+    const nodes = (await meaning(await yaml())).spec.nodes;
+    assert.equal(nodes.at(-1).address, want, `Add node in a /28: ${nodes.map((x) => x.address)}`);
+  }
+  await valid();
 
   step("out-of-date files are neither copied nor downloaded");
   await setYaml(production);
@@ -550,6 +642,33 @@ try {
   assert.equal(await page.inputValue("#example"), "production");
   await page.click("#undo-load");
   await page.waitForFunction((t) => document.getElementById("yaml").value === t, mine);
+  await valid();
+  // Offered while the text is the one put in: an edit since would be lost.
+  await page.selectOption("#example", "production");
+  await page.waitForFunction((t) => document.getElementById("yaml").value === t, production);
+  await valid();
+  assert.ok(await page.isVisible("#undo-load"));
+  await setYaml(production.replace("  timezone: ", "  # edited after\n  timezone: "));
+  await valid();
+  assert.ok(!(await page.isVisible("#undo-load")), "no Undo once the text was edited");
+
+  step("a choice or a switch written as none of its values shows what is written, not a value the spec does not hold");
+  await setYaml(production.replace("accessLogging: true", "accessLogging: yes").replace(/(\n {4}cni: )\w+/, "$1weave"));
+  await page.waitForFunction(() => /2 errors/.test(document.getElementById("status").textContent));
+  assert.equal(await field("spec.kubernetes.cni").inputValue(), "weave");
+  assert.ok(await field("spec.istio.accessLogging").evaluate((i) => i.indeterminate), "the switch is neither on nor off");
+  await setYaml(production);
+  await valid();
+  assert.ok(!(await field("spec.istio.accessLogging").evaluate((i) => i.indeterminate)));
+  assert.equal(await field("spec.kubernetes.cni").evaluate((s) => [...s.options].some((o) => o.value === "weave")), false, "the written value's choice goes once fixed");
+
+  step("a part turned off and on again gives back its text");
+  const withTls = await yaml();
+  await field("spec.istio.ingressGateway.tls").click();
+  await page.waitForFunction((t) => document.getElementById("yaml").value !== t, withTls);
+  await idle();
+  await field("spec.istio.ingressGateway.tls").click();
+  await page.waitForFunction((t) => document.getElementById("yaml").value === t, withTls);
   await valid();
 
   step("a reload right after typing keeps the text");

@@ -105,6 +105,10 @@ try {
   await page.waitForFunction(() => window.meshbundleTimings && window.meshbundleTimings.firstRenderAt !== null, null, { timeout: 60000 });
   await page.waitForFunction(() => document.documentElement.dataset.busy === "false");
   assert.equal(await page.inputValue("#yaml"), production);
+  // The page opening draws the files before it builds the form (which
+  // took its thread for tens of milliseconds, and kept them off the screen).
+  const drawn = await page.evaluate(() => [window.meshbundleTimings.filesOnScreenAt, window.meshbundleTimings.formAt]);
+  assert.ok(drawn[0] < drawn[1], `the files are on the screen (${drawn[0]} ms) before the form is built (${drawn[1]} ms)`);
   const first = [
     "upstream/calico/calico-vxlan-v3.31.7.yaml",
     "upstream/istio-addons/1.30.3/grafana.yaml",

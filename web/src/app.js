@@ -329,6 +329,11 @@
   let lock = null;          // optional meshbundle.lock: {text, name, site, fingerprint}
   let lastRender = null;
   let selected = "README.md";
+  // The items inserted into or removed from lists by form edits so far (the
+  // last 500), numbered: a field or row drawn at number N names its item as
+  // it was then (nowPath, shiftPaths).
+  let structSeq = 0;
+  const structLog = [];
   const timings = window.meshbundleTimings;
   const secretsText = () => (secrets ? secrets.text : null);
   const lockText = () => (lock ? lock.text : null);
@@ -667,6 +672,7 @@
     }
     input.id = id;
     input.dataset.path = f.path;
+    input.dataset.seq = String(structSeq);
     input.dataset.kind = f.type;
     if (f.off) input.dataset.off = f.off;
     if (versions[f.path]) {
@@ -791,18 +797,31 @@
       base = registry || (net && [...net.slice(0, 3), 10]);
     }
     base = base || [10, 0, 0, 20];
-    let host = base[3] + 1;
-    while (host < 255 && used.has(`${base[0]}.${base[1]}.${base[2]}.${host}`)) host++;
+    // Within the nodes' network when it is a /24 or smaller: neither its
+    // own address nor its broadcast address (.0 and .255 of a /24 never).
+    let [first, last] = [1, 254];
+    const nodeNet = getPath(spec, "spec.kubernetes.nodeSubnet");
+    const nm = typeof nodeNet === "string" ? nodeNet.match(/^(.*)\/(\d+)$/) : null;
+    const netIp = nm && ip(nm[1]);
+    if (netIp && Number(nm[2]) >= 24 && Number(nm[2]) <= 30) {
+      const size = 2 ** (32 - Number(nm[2]));
+      const start = netIp[3] & ~(size - 1);
+      if (netIp.slice(0, 3).join(".") !== base.slice(0, 3).join(".") || base[3] < start || base[3] >= start + size) base = [...netIp.slice(0, 3), start];
+      [first, last] = [start + 1, start + size - 2];
+    }
+    let host = Math.max(base[3] + 1, first);
+    while (host <= last && used.has(`${base[0]}.${base[1]}.${base[2]}.${host}`)) host++;
     const zones = [...new Set(nodes.map((n) => n && n.zone).filter((z) => typeof z === "string" && z))];
     const node = { name: "worker-" + k, role: "worker", zone: zones.length ? zones[nodes.length % zones.length] : "default" };
-    // No free address after it in that /24: the first free one before it,
+    // No free address after it (in that /24, or the nodes' network): the
+    // first free one before it,
     // else an empty address for the user to fill in (shown as an error at
     // the field).
-    if (host >= 255) {
-      host = 1;
-      while (host < 255 && used.has(`${base[0]}.${base[1]}.${base[2]}.${host}`)) host++;
+    if (host > last) {
+      host = first;
+      while (host <= last && used.has(`${base[0]}.${base[1]}.${base[2]}.${host}`)) host++;
     }
-    node.address = host < 255 ? `${base[0]}.${base[1]}.${base[2]}.${host}` : "";
+    node.address = host <= last ? `${base[0]}.${base[1]}.${base[2]}.${host}` : "";
     return { name: node.name, address: node.address, role: node.role, zone: node.zone };
   }
 
@@ -848,8 +867,13 @@
       if (rm.dataset.removing || e.detail > 1) return;
       rm.dataset.removing = "true";
       const i = Number(tr.dataset.index);
-      await flushFormEdits();
-      await formEdits([[`spec.nodes[${i}]`, "remove"]]);
+      // The node this row shows, wherever the edits made since it was
+      // drawn have moved it; queued now, behind the edits asked before it
+      // (which move it too as they are made: shiftPaths).
+      const target = nowPath(`spec.nodes[${i}]`, Number(tr.dataset.seq));
+      if (target === null) return void delete rm.dataset.removing;
+      track(flushFormEdits());
+      await formEdits([[target, "remove"]]);
       delete rm.dataset.removing;
       // Focus the row that took its place, else the one before, else Add node.
       const buttons = form.querySelectorAll("table.nodes .remove-node");
@@ -874,10 +898,12 @@
     }
     rows.forEach((tr, k) => {
       tr.dataset.index = String(i + k);
+      tr.dataset.seq = String(structSeq);
       for (const input of tr.querySelectorAll("[data-key]")) {
         const key = input.dataset.key;
         const path = `spec.nodes[${i + k}].${key}`;
         input.dataset.path = path;
+        input.dataset.seq = String(structSeq);
         input.setAttribute("aria-label", `Node ${i + k + 1} ${key}`);
         fieldIds.set(path, input.id);
         if (refusedText.has(path)) {
@@ -1220,18 +1246,27 @@
       const inRows = new Set(nodeFields.flat());
       otherFields = [...form.querySelectorAll("[data-path]")].filter((f) => !inRows.has(f));
     }
-    for (const input of otherFields) fillField(input);
+    // A field filled shows its item as it is now (nowPath).
+    const seq = String(structSeq);
+    for (const input of otherFields) if (fillField(input)) input.dataset.seq = seq;
     // A row is filled when its node changed; a row with a field left as it
     // was (being typed in, or text the form refused) is filled again next time.
     const filled = [];
     nodeFields.forEach((row, k) => {
       const now = nodesNow[nodeStart + k];
+      const tr = row.length ? row[0].closest("tr") : null;
       if (filledNodes && filledNodes[k] === now) {
         filled[k] = now;
+        if (tr) tr.dataset.seq = seq;
+        for (const input of row) input.dataset.seq = seq;
         return;
       }
       let whole = true;
-      for (const input of row) if (!fillField(input)) whole = false;
+      for (const input of row) {
+        if (fillField(input)) input.dataset.seq = seq;
+        else whole = false;
+      }
+      if (whole && tr) tr.dataset.seq = seq;
       filled[k] = whole ? now : null;
     });
     filledNodes = filled;
@@ -1266,11 +1301,28 @@
       // A part: on while the spec has it (null turns it off).
       const on = input.dataset.kind === "part" ? v != null : !!v;
       if (input.checked !== on) input.checked = on;
+      // A switch written as something other than true or false (`yes`):
+      // neither on nor off (its problem is beside it).
+      const neither = input.dataset.kind === "checkbox" && (written !== undefined || (v != null && typeof v !== "boolean"));
+      if (input.indeterminate !== neither) input.indeterminate = neither;
+      return true;
+    }
+    if (input.tagName === "SELECT") {
+      // A value that is not one of the choices (`cni: weave`) is shown as
+      // written, marked so, not as a choice the spec does not hold.
+      const shown = written !== undefined ? (typeof written === "string" ? written : JSON.stringify(written)) : v == null ? "" : String(v);
+      for (const o of [...input.options]) if (o.dataset.written && o.value !== shown) o.remove();
+      if (![...input.options].some((o) => o.value === shown)) {
+        const o = new Option(`${shown} (not one of the choices)`, shown);
+        o.dataset.written = "true";
+        input.add(o);
+      }
+      if (input.value !== shown) input.value = shown;
       return true;
     }
     const t = /list|ints/.test(input.dataset.kind) ? (Array.isArray(v) ? v.map((x) => (input.dataset.kind === "list" ? quoteItem(String(x)) : x)).join(", ") : "")
       : input.dataset.kind === "map" ? (v && typeof v === "object" ? Object.entries(v).map(([k, x]) => `${quoteItem(k, true)}=${quoteItem(String(x))}`).join(", ") : "")
-      : v == null ? "" : String(v);
+      : v == null ? "" : typeof v === "number" ? numberText(v) : String(v);
     // Only what changed: a large site has thousands of fields, and every
     // form edit is checked (and the form filled) again.
     if (input.value !== t) input.value = t;
@@ -1297,6 +1349,14 @@
   // a spec (a required field left out) and is not the form's leaves the form
   // read-only too: it shows a spec the text no longer is.
   let formText = null;
+
+  // A number as a field shows it: in decimals, never in JavaScript's
+  // exponent form (1e-7), which the field would refuse.
+  function numberText(v) {
+    const t = String(v);
+    if (!/e/i.test(t) || !Number.isFinite(v)) return t;
+    return v.toLocaleString("en-US", { useGrouping: false, maximumFractionDigits: 100, maximumSignificantDigits: 17 });
+  }
 
   function freshName(prefix, items, key) {
     let n = 1;
@@ -1340,7 +1400,15 @@
       banner.textContent = "";
       banner.hidden = true;
     }
+    // A field focused when the form becomes read-only: the focus goes to
+    // the banner that says why (a disabled field sent it to the body).
+    const active = document.activeElement;
+    const lost = !!broken && active && active !== banner && form.contains(active) && !!active.closest("fieldset");
     for (const fs of form.querySelectorAll("fieldset")) fs.disabled = !!broken;
+    if (lost) {
+      banner.tabIndex = -1;
+      banner.focus();
+    }
     // (The disabled fieldsets say it to assistive technology; aria-readonly
     // is not allowed on a form.)
     form.dataset.readonly = broken ? "true" : "false";
@@ -1482,7 +1550,9 @@
       // reads 010 as 8), nothing a double cannot hold exactly.
       if (/^0\d/.test(t)) return { error: `\`${t}\` has a leading zero: write ${+t}; the spec keeps its value until then` };
       const n = Number(t);
-      if (!Number.isSafeInteger(Math.trunc(n)) || (t.includes(".") && String(n) !== t.replace(/\.?0+$/, ""))) {
+      // (0.0000001 is held exactly as typed, though JavaScript writes it 1e-7.)
+      const fraction = t.includes(".") ? t.length - t.indexOf(".") - 1 : 0;
+      if (!Number.isSafeInteger(Math.trunc(n)) || (fraction && (fraction > 100 || n.toFixed(fraction) !== t))) {
         return { error: `\`${t}\` has more digits than a spec number holds; the spec keeps its value until then` };
       }
       // Beyond what the spec's number holds: refused here, as the YAML
@@ -1519,11 +1589,15 @@
   function queueEdit(input) {
     if (broken) return;
     const path = input.dataset.path;
+    // Where the field's value is now: a row drawn before an item was
+    // removed or inserted above it names the item by its index then.
+    const target = nowPath(path, Number(input.dataset.seq || structSeq));
+    if (target === null) return;
     // A node's row holds typed text now: filled from the spec again next time.
     staleRow(path);
     const r = opFor(input);
     if (r.error) {
-      pendingEdits.delete(path);
+      pendingEdits.delete(target);
       const was = localErrors.get(path);
       refuse(path, r.error);
       markLocal(path, r.error);
@@ -1532,7 +1606,7 @@
       return;
     }
     if (localErrors.delete(path)) markLocal(path, "");
-    pendingEdits.set(path, r.op);
+    pendingEdits.set(target, r.op);
     // (Off turns what needs the part off; on, back to what it was.)
     const off = input.dataset.off;
     if (off) pendingEdits.set(off, input.checked ? unpark(off) : park(off, false));
@@ -1614,9 +1688,30 @@
     if (yamlBehind !== null) {
       const t = yamlBehind;
       yamlBehind = null;
-      if ($("yaml").value !== t) $("yaml").value = t;
+      setEditor(t);
     }
     showBusy();
+  }
+  // Gives the editor text T. The caret (and selection) of a focused editor
+  // stays on the text it was on: a form edit made while the YAML is being
+  // typed in moved it to the end, and what was typed next went there.
+  function setEditor(t) {
+    const ta = $("yaml");
+    const old = ta.value;
+    if (old === t) return;
+    if (document.activeElement !== ta) return void (ta.value = t);
+    const [start, end, dir, top] = [ta.selectionStart, ta.selectionEnd, ta.selectionDirection, ta.scrollTop];
+    const max = Math.min(old.length, t.length);
+    let pre = 0;
+    while (pre < max && old.charCodeAt(pre) === t.charCodeAt(pre)) pre++;
+    let suf = 0;
+    while (suf < max - pre && old.charCodeAt(old.length - 1 - suf) === t.charCodeAt(t.length - 1 - suf)) suf++;
+    // Before the change: where it was; after it: moved by its length; in it:
+    // at its end.
+    const at = (p) => (p <= pre ? p : p >= old.length - suf ? p + t.length - old.length : t.length - suf);
+    ta.value = t;
+    ta.setSelectionRange(at(start), at(end), dir);
+    ta.scrollTop = top;
   }
   function showYaml(t, now) {
     yamlBehind = t;
@@ -1688,9 +1783,56 @@
   // Fields emptied and left: path -> {before, after}, the text before the
   // key was removed and the text it left (see applyEdits).
   const emptied = new Map();
+  // Parts turned off by the last form edit: path -> {path, off, before,
+  // after} (the text before and after it).
+  const toggled = new Map();
   // Form edits asked for and not yet in the text (saved as the tab goes):
   // lists of [path, op], or a function that makes them (Add node's).
   const unapplied = new Set();
+  // An item inserted into or removed from the list LIST at AT (BY: 1 or -1)
+  // moves the items after it: the form edits asked for them before and not
+  // yet made (waiting for the debounce, or queued) follow their item, and
+  // those of a removed item go with it. (Remove on a row, or typing in it,
+  // while an earlier Remove was on its way acted on the item that had taken
+  // that row's index by then.)
+  // The path PATH after the change (LIST, AT, BY): null for a path into
+  // the removed item.
+  function movedPath(path, list, at, by) {
+    if (!path.startsWith(list + "[")) return path;
+    const m = /^\[(\d+)\](?=$|[.[])/.exec(path.slice(list.length));
+    if (!m) return path;
+    const j = Number(m[1]);
+    if (by < 0 && j === at) return null;
+    return j >= at + (by < 0 ? 1 : 0) ? `${list}[${j + by}]${path.slice(list.length + m[0].length)}` : path;
+  }
+  // PATH as drawn at SEQ, as it is now (null: its item was removed).
+  function nowPath(path, seq) {
+    for (const c of structLog) {
+      if (c.seq <= seq) continue;
+      path = movedPath(path, c.list, c.at, c.by);
+      if (path === null) return null;
+    }
+    return path;
+  }
+  function shiftPaths(list, at, by) {
+    structLog.push({ seq: ++structSeq, list, at, by });
+    if (structLog.length > 500) structLog.shift();
+    const moved = (path) => movedPath(path, list, at, by);
+    const pending = [...pendingEdits];
+    pendingEdits.clear();
+    for (const [path, op] of pending) {
+      const p = moved(path);
+      if (p !== null) pendingEdits.set(p, op);
+    }
+    for (const edits of unapplied) {
+      if (typeof edits === "function") continue;
+      for (let k = edits.length - 1; k >= 0; k--) {
+        const p = moved(edits[k][0]);
+        if (p === null) edits.splice(k, 1);
+        else edits[k][0] = p;
+      }
+    }
+  }
 
   async function applyEdits(asked) {
     let edits = typeof asked === "function" ? asked() : asked;
@@ -1706,6 +1848,19 @@
       text = from;
       done = [];
       failed = [];
+      // A part turned on again right after it was turned off (nothing else
+      // changed since): the text from before, comments and all, rather
+      // than its values set again (which left out those equal to their
+      // defaults, and what the text said of them).
+      const back = edits.length && edits.every(([p]) => toggled.has(p) || [...toggled.values()].some((t) => t.off === p))
+        ? edits.map(([p]) => toggled.get(p)).find((t) => t && t.after === from && edits.some(([p, o]) => p === t.path && o !== null && !(o && o.set === null)))
+        : null;
+      if (back) {
+        text = back.before;
+        done = edits.slice();
+        toggled.clear();
+        break;
+      }
       for (const [path, op, mapWhole] of defaultedMaps(edits, text)) {
         // A list or map set whole changes only the items that changed, so
         // the comments and quoting of the others stay.
@@ -1744,7 +1899,20 @@
         text = r.yaml;
         done.push([path, op]);
       }
-      if (editorText() === from || tries >= 2) break;
+      // Typed meanwhile: made again on the new text, until the typing
+      // pauses (the text typed is never written over).
+      if (editorText() === from) break;
+      if (tries >= 40) {
+        status("A form edit was not made: the YAML kept changing while it was made. Make it again.");
+        unapplied.delete(asked);
+        return check();
+      }
+    }
+    // A part turned off: the text before and after, for turning it on again.
+    toggled.clear();
+    for (const [path, op] of done) {
+      const input = op && op.set === null ? form.querySelector(`[data-path="${path}"][data-kind="part"]`) : null;
+      if (input) toggled.set(path, { path, off: input.dataset.off || null, before: yamlText, after: text });
     }
     // The form's spec follows its own edits (it is the text's, as far as the
     // form knows, when it was before them).
@@ -1763,6 +1931,10 @@
     }
     // The text has them now (saved with it as the tab goes, not as pending).
     unapplied.delete(asked);
+    for (const [path, op] of done) {
+      const m = /^(.*)\[(\d+)\]$/.exec(path);
+      if (m && (op === "remove" || (op && op.insert !== undefined))) shiftPaths(m[1], Number(m[2]), op === "remove" ? -1 : 1);
+    }
     // A node added or removed moves the nodes after it: text the form
     // refused in their rows moves with them.
     const moved = done.find(([p, op]) => /^spec\.nodes\[\d+\]$/.test(p) && (op === "remove" || (op && op.insert !== undefined)));
@@ -1936,14 +2108,20 @@
     const key = JSON.stringify(orphans.map((d) => [d.severity, d.line, d.column, d.path, d.message, d.hint]));
     if (ul.dataset.shown === key) return;
     ul.dataset.shown = key;
+    const refocus = keepFocusIn(ul);
     ul.textContent = "";
     for (const d of orphans) {
       const li = document.createElement("li");
       li.className = d.severity;
-      const b = document.createElement("button");
-      b.type = "button";
-      b.textContent = `${d.line ? d.line + ":" + d.column + " " : ""}${d.path || "(document)"}`;
-      b.addEventListener("click", () => goToLine(d.line, d.column));
+      // A problem of the secrets or the lock names that file: nothing in
+      // the spec to go to.
+      const b = document.createElement(d.input ? "strong" : "button");
+      if (d.input) b.textContent = d.input;
+      else {
+        b.type = "button";
+        b.textContent = `${d.line ? d.line + ":" + d.column + " " : ""}${d.path || "(document)"}`;
+        b.addEventListener("click", () => goToLine(d.line, d.column));
+      }
       li.append(b, document.createTextNode(`: ${d.severity === "warning" ? "warning: " : ""}${d.message}${d.hint ? ` (${d.hint})` : ""}`));
       ul.append(li);
     }
@@ -1952,6 +2130,7 @@
       li.textContent = "None.";
       ul.append(li);
     }
+    refocus();
     if (nav) {
       nav.textContent = `Other problems (${orphans.length})`;
       nav.classList.toggle("has-error", orphans.some((d) => d.severity === "error"));
@@ -1999,6 +2178,7 @@
     table.append(thead);
     const body = document.createElement("tbody");
     const items = getPath(spec, f.path) || [];
+    const builtSeq = structSeq;
     items.forEach((item, i) => {
       const tr = document.createElement("tr");
       for (const [key, label, kind] of cols) {
@@ -2011,6 +2191,7 @@
         const id = "f" + idSeq++;
         input.id = id;
         input.dataset.path = path;
+        input.dataset.seq = String(structSeq);
         input.dataset.kind = kind;
         input.setAttribute("aria-label", `${f.label} ${i + 1}: ${label}`);
         const err = document.createElement("span");
@@ -2032,8 +2213,10 @@
       rm.addEventListener("click", async (e) => {
         // The second click of a double-click would remove the next item.
         if (e.detail > 1) return;
-        await flushFormEdits();
-        await formEdits([[`${f.path}[${i}]`, "remove"]]);
+        const target = nowPath(`${f.path}[${i}]`, builtSeq);
+        if (target === null) return;
+        track(flushFormEdits());
+        await formEdits([[target, "remove"]]);
         // Focus the row that took its place, else the one before, else Add.
         const addNow = form.querySelector(`button[data-table="${f.path}"]`);
         const buttons = addNow ? addNow.parentElement.querySelectorAll(".remove-item") : [];
@@ -2123,6 +2306,13 @@
       $("share").hidden = true;
       sharedText = null;
     }
+    // Undo of a replacement (a file loaded, an example, a link) is offered
+    // while the text is the one it put in: what was edited since would be
+    // lost by it.
+    if (replaced !== null && !replacing && text !== replaced) {
+      before = replaced = null;
+      $("undo-load").hidden = true;
+    }
     showExample(text);
     running++;
     showBusy();
@@ -2184,7 +2374,15 @@
         // (A render that fails is handled below, once the form is there.)
         const first = await Promise.race([rendering.catch(() => null), new Promise((resolve) => setTimeout(() => resolve(null), 150))]);
         if (mine !== generation) return;
-        if (first && first.ok && !localErrors.size) showRender(first);
+        if (first && first.ok && !localErrors.size) {
+          showRender(first);
+          // The files are drawn before the form is built: building it in
+          // the same task kept them off the screen until it was done (in a
+          // new tab, 30 to 60 ms). Not longer than 250 ms (a tab in the
+          // background draws no frame).
+          await nextFrame(250);
+          if (mine !== generation) return;
+        }
       }
       if (rebuild) {
         nodeStart = 0;
@@ -2267,7 +2465,18 @@
               refusedText.set(p, text);
             } else localErrors.delete(p);
           }
+          // A button focused (Add image, a Remove): the one with the same
+          // name in the new form, else its section's first field or button.
+          const label = active && !focused && active.tagName === "BUTTON" && form.contains(active)
+            ? active.getAttribute("aria-label") || active.textContent : null;
+          const section = label && active.closest("fieldset") ? active.closest("fieldset").dataset.section : null;
           const back = focused && fieldIds.get(focused) && $(fieldIds.get(focused));
+          if (label && !document.activeElement.closest("form")) {
+            const same = [...form.querySelectorAll("button")].find((b) => (b.getAttribute("aria-label") || b.textContent) === label);
+            const near = section && form.querySelector(`fieldset[data-section="${section}"]`);
+            const to = same || (near && near.querySelector("input, select, textarea, button"));
+            if (to) to.focus();
+          }
           if (back) {
             // The text being typed stays as typed (a map's keys are not
             // put in order under the caret).
@@ -2336,6 +2545,23 @@
   const shownInvalid = new Set(); // the fields marked aria-invalid
   let shownProblems = null; // what the Problems list shows
   let lastDiags = null; // what it was last given
+  // Before LIST (of problems) is made again: a function that gives the
+  // focus back to the button at the same place in it (or the last one, or
+  // the list itself), if the focus was in it. Rebuilt under the focus, the
+  // list sent it to the page's body.
+  function keepFocusIn(list) {
+    const active = document.activeElement;
+    if (!active || !list.contains(active)) return () => {};
+    const at = [...list.querySelectorAll("button")].indexOf(active);
+    return () => {
+      const buttons = list.querySelectorAll("button");
+      const to = buttons[Math.min(Math.max(at, 0), buttons.length - 1)];
+      if (to) return to.focus();
+      list.tabIndex = -1;
+      list.focus();
+    };
+  }
+
   function showDiagnostics(diags) {
     lastDiags = diags;
     offPageProblems = [];
@@ -2347,6 +2573,7 @@
     const listKey = JSON.stringify(diags.map((d) => [d.severity, d.line, d.column, d.path, d.message, d.hint]));
     const rebuild = listKey !== shownProblems;
     shownProblems = listKey;
+    const refocus = rebuild ? keepFocusIn(list) : () => {};
     if (rebuild) list.textContent = "";
     const focused = document.activeElement;
     let announce = "";
@@ -2395,6 +2622,7 @@
       li.textContent = "No problems.";
       list.append(li);
     }
+    refocus();
     // Text the form refused shows its own message.
     for (const [path, msg] of localErrors) {
       const id = fieldIds.get(path);
@@ -2473,12 +2701,23 @@
     status(`${why}: the files are not rendered until ${errorCount === 1 ? "it is" : "they are"} fixed`);
   }
 
+  // Resolves once the browser has drawn its next frame, or after MS if it
+  // draws none by then.
+  function nextFrame(ms) {
+    return new Promise((resolve) => {
+      const late = setTimeout(resolve, ms);
+      requestAnimationFrame(() => setTimeout(() => { clearTimeout(late); resolve(); }, 0));
+    });
+  }
+
   function showRender(r) {
     const ms = timings.renders[timings.renders.length - 1] || 0;
     // firstRender: from the start of app.js; firstRenderAt: from navigation start.
     if (timings.firstRender === null) {
       timings.firstRenderAt = performance.now();
       timings.firstRender = timings.firstRenderAt - t0;
+      // And when they are on the screen: after the next frame.
+      nextFrame(1000).then(() => { timings.filesOnScreenAt = performance.now(); });
     }
     keepModuleOnce();
     const listChanged = !lastRender || lastRender.files.length !== r.files.length ||
@@ -2715,16 +2954,27 @@
       status(`The files are out of date: ${$("tar-reason").textContent}`);
       return null;
     }
-    return api.file_text(selected, lastRender && lastRender.id);
+    const f = lastRender ? await api.file_text(selected, lastRender.id) : null;
+    if (!f) {
+      status(lastRender ? `${selected} is not among the files rendered: select a file in the list` : "Nothing is rendered yet");
+      return null;
+    }
+    // (The renderers write text only; a file that is not UTF-8 would be in
+    // the .tar.gz whole, and is not copied or saved here as empty text.)
+    if (f.text === null) {
+      status(`${selected} is not text: it is in the .tar.gz (Download config .tar.gz)`);
+      return null;
+    }
+    return f;
   }
   $("copy-file").addEventListener("click", async () => {
     const f = await currentFile();
-    if (f && !(await copyText(f.text || "", selected))) status("The browser did not allow copying: select the text in the viewer");
+    if (f && !(await copyText(f.text, selected))) status("The browser did not allow copying: select the text in the viewer");
   });
   $("download-file").addEventListener("click", async () => {
     const f = await currentFile();
     // The path in the name: each node has a bootstrap.sh of its own.
-    if (f) download(selected.replace(/\//g, "_"), f.text || "", "text/plain");
+    if (f) download(selected.replace(/\//g, "_"), f.text, "text/plain");
   });
 
   function readFile(input, then) {
@@ -2830,12 +3080,18 @@
   // text from before the first, which Undo brings back.
   let replaced = null;
   let beforeEnd = "\n"; // the line ends of the text before
+  let replacing = false; // a replacement's own check is under way
   async function replaceText(t, end, what) {
     await flush();
     const prev = editorText();
     const prevEnd = lineEnd;
     lineEnd = end;
-    await loadText(t);
+    replacing = true;
+    try {
+      await loadText(t);
+    } finally {
+      replacing = false;
+    }
     if (prev !== t) {
       if (!(before !== null && prev === replaced)) {
         before = prev;
