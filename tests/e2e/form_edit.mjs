@@ -270,6 +270,29 @@ try {
   await page.waitForFunction((t) => document.getElementById("yaml").value === t, beforeJwt);
   await page.waitForFunction(() => /valid; \d+ files/.test(document.getElementById("status").textContent));
 
+  step("Add twice: two new items are two problems to fix, not one value listed twice");
+  const beforeTwice = await yaml();
+  for (const button of ["Add issuer", "Add allow rule"]) {
+    await page.getByRole("button", { name: button }).click();
+    await page.getByRole("button", { name: button }).click();
+  }
+  await page.waitForSelector("[data-path='spec.security.jwt.issuers[1].issuer']");
+  // A new issuer is one the list does not have.
+  assert.equal(await field("spec.security.jwt.issuers[0].issuer").inputValue(), "https://idp.example.internal");
+  assert.equal(await field("spec.security.jwt.issuers[1].issuer").inputValue(), "https://idp-2.example.internal");
+  await settle();
+  const twice = await page.textContent("#yaml-problems");
+  assert.match(twice, /spec\.security\.authorization\.allow\[\d+\]\.name/, "the empty names of the new rules are problems");
+  assert.doesNotMatch(twice, /twice/, "two empty new items are not one value listed twice");
+  // Back to the text from before (Undo-free: the editor takes it).
+  await page.evaluate((t) => {
+    const ta = document.getElementById("yaml");
+    ta.value = t;
+    ta.dispatchEvent(new Event("input", { bubbles: true }));
+  }, beforeTwice);
+  await settle();
+  await page.waitForFunction(() => /valid; \d+ files/.test(document.getElementById("status").textContent));
+
   step("after form edits, the .tar.gz is byte-identical to meshbundle render");
   const specText = await downloadSpec("meshbundle.yaml");
   assert.equal(comments(specText), comments(production));

@@ -531,7 +531,13 @@
       list("spec.security.authorization.ingressClientCIDRs", "Ingress client networks"),
       bool("spec.security.jwt.required", "Require a JWT at the ingress"),
       { type: "table", path: "spec.security.jwt.issuers", label: "JWT issuers", item: "issuer",
-        fresh: () => ({ issuer: "https://idp.example.internal", jwks: '{"keys": []}' }) },
+        // An issuer the list does not have yet (two alike are refused).
+        fresh: (items) => {
+          let n = 1;
+          const name = () => `https://idp${n > 1 ? "-" + n : ""}.example.internal`;
+          while (items.some((x) => x && x.issuer === name())) n++;
+          return { issuer: name(), jwks: '{"keys": []}' };
+        } },
       pick("spec.pki.keyType", "Key type"),
       num("spec.pki.rootValidityDays", "Root CA validity (days)"),
       num("spec.pki.intermediateValidityDays", "Intermediate validity (days)"),

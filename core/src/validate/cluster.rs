@@ -241,7 +241,7 @@ fn check_nodes(site: &Site, d: &mut Diagnostics, nets: &Networks) {
                 "use lowercase letters, digits and `-` (an RFC 1123 label); kubelet registers the node under it",
             );
         }
-        if let Some(first) = names.insert(&n.name, i) {
+        if let Some(first) = names.insert(&n.name, i).filter(|_| !n.name.is_empty()) {
             d.error(
                 Code::Duplicate,
                 format!("{p}.name"),

@@ -363,7 +363,8 @@ fn check_gateway(d: &mut Diagnostics, path: &str, g: &Gateway, ingress: bool, ve
                 "use e.g. `http2` or `https`",
             );
         }
-        if !names.insert(&p.name) {
+        // (An empty value is reported once, above, not as a duplicate.)
+        if !p.name.is_empty() && !names.insert(&p.name) {
             d.error(
                 Code::Duplicate,
                 format!("{pp}.name"),
@@ -623,7 +624,7 @@ fn check_upgrade(site: &Site, d: &mut Diagnostics) {
                 ),
             );
         }
-        if !seen.insert(ns) {
+        if !ns.is_empty() && !seen.insert(ns) {
             d.error(
                 Code::Duplicate,
                 &p,
@@ -723,7 +724,7 @@ fn check_istio(site: &Site, d: &mut Diagnostics) {
                 "list application namespaces only",
             );
         }
-        if !seen.insert(ns) {
+        if !ns.is_empty() && !seen.insert(ns) {
             d.error(
                 Code::Duplicate,
                 &p,
@@ -882,7 +883,7 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
                 "use an RFC 1123 label",
             );
         }
-        if !policy_names.insert((&r.namespace, &r.name)) {
+        if !r.name.is_empty() && !policy_names.insert((&r.namespace, &r.name)) {
             d.error(
                 Code::Duplicate,
                 format!("{p}.name"),
@@ -953,7 +954,7 @@ fn check_security(site: &Site, d: &mut Diagnostics) {
                 "write the `iss` claim the tokens carry",
             );
         }
-        if !issuers.insert(&j.issuer) {
+        if !j.issuer.is_empty() && !issuers.insert(&j.issuer) {
             d.error(
                 Code::Duplicate,
                 format!("{p}.issuer"),
@@ -1242,7 +1243,7 @@ fn check_extra_images_and_files(site: &Site, d: &mut Diagnostics) {
                 );
             }
         }
-        if !names.insert(img.name.clone()) {
+        if !img.name.is_empty() && !names.insert(img.name.clone()) {
             d.error(
                 Code::Duplicate,
                 format!("{p}.name"),
@@ -1268,7 +1269,7 @@ fn check_extra_images_and_files(site: &Site, d: &mut Diagnostics) {
                 "use letters, digits, `.`, `_` and `-`",
             );
         }
-        if !file_names.insert(f.name.clone()) {
+        if !f.name.is_empty() && !file_names.insert(f.name.clone()) {
             d.error(
                 Code::Duplicate,
                 format!("{p}.name"),
