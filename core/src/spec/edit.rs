@@ -594,6 +594,10 @@ struct Doc<'a> {
     nl: &'static str,
     /// Whether a text of several lines may be written as a literal block.
     literal: bool,
+    /// Whether the document is written as JSON (a flow mapping whose keys
+    /// are in double quotes): what is written into it is JSON too, so the
+    /// file stays one that a JSON reader takes.
+    json: bool,
 }
 
 impl<'a> Doc<'a> {
@@ -640,7 +644,11 @@ impl<'a> Doc<'a> {
                 "\n"
             },
             literal: true,
+            json: false,
         };
+        doc.json = matches!(&doc.root.kind, Kind::Map { flow: true, entries }
+            if entries.iter().all(|(k, _)| matches!(k.kind, Kind::Scalar { style: ScalarStyle::DoubleQuoted, .. })))
+            && text.trim_start_matches('\u{feff}').trim_start().starts_with('{');
         let (step, seq_step) = doc.indents();
         doc.step = step.unwrap_or(2);
         doc.seq_step = seq_step.unwrap_or(doc.step);
@@ -911,7 +919,7 @@ impl<'a> Doc<'a> {
             };
             format!("{}{}", self.nl, self.block(v, ind).join(self.nl))
         } else {
-            format!(" {}", flow(v, style, false))
+            format!(" {}", self.flow_text(v, style, false))
         }
     }
 
@@ -998,6 +1006,16 @@ impl<'a> Doc<'a> {
         out
     }
 
+    /// `v` in flow form, as this document writes it: JSON in a JSON
+    /// document, else [`flow`].
+    fn flow_text(&self, v: &Value, style: Option<ScalarStyle>, in_flow: bool) -> String {
+        if self.json {
+            json_text(v)
+        } else {
+            flow(v, style, in_flow)
+        }
+    }
+
     /// Replaces an existing node with `v`.
     fn replace(&self, node: &Node, place: Place, in_flow: bool, v: &Value, path: &str) -> Result<String, EditError> {
         let style = match &node.kind {
@@ -1035,7 +1053,7 @@ impl<'a> Doc<'a> {
                     format!("edit it where {anchor} is, or write this value out in the YAML"),
                 ));
             }
-            return Ok(self.splice(node.start, node.end, &flow(v, style, in_flow || node.flow())));
+            return Ok(self.splice(node.start, node.end, &self.flow_text(v, style, in_flow || node.flow())));
         }
         match place {
             Place::Value { colon, key_start } => {
@@ -1089,7 +1107,7 @@ impl<'a> Doc<'a> {
                     let lines = self.block(v, self.col(dash) + 1 + gap);
                     format!("{pad}{}", lines.join(self.nl).trim_start_matches(' '))
                 } else {
-                    format!("{pad}{}", flow(v, style, false))
+                    format!("{pad}{}", self.flow_text(v, style, false))
                 };
                 // A comment on the dash's line above the item's content
                 // (`-   # c` over `name: a`) stays there, after the new value's
@@ -1153,9 +1171,26 @@ impl<'a> Doc<'a> {
         }
         match &node.kind {
             Kind::Map { flow: true, entries } => {
-                let key = scalar_text(first, None, true);
-                let item = format!("{key}: {}", flow(&value, None, true));
+                let key = if self.json {
+                    double_quoted(first)
+                } else {
+                    scalar_text(first, None, true)
+                };
+                let item = format!("{key}: {}", self.flow_text(&value, None, true));
+                // A flow mapping written an entry a line: the new entry gets
+                // a line of its own, at the column of the keys.
+                let line_of = |pos: usize| self.line_start(pos);
+                let own_lines = match entries.as_slice() {
+                    [.., (a, _), (b, _)] => line_of(a.start) != line_of(b.start),
+                    [(a, _)] => line_of(a.start) != line_of(node.start),
+                    [] => false,
+                };
                 match entries.last() {
+                    Some((k, last)) if own_lines => Ok(self.splice(
+                        last.end,
+                        last.end,
+                        &format!(",{}{}{item}", self.nl, " ".repeat(self.col(k.start))),
+                    )),
                     Some((_, last)) => Ok(self.splice(last.end, last.end, &format!(", {item}"))),
                     None => Ok(self.splice(node.start, node.end, &format!("{{{item}}}"))),
                 }
@@ -1205,7 +1240,7 @@ impl<'a> Doc<'a> {
         path: &str,
     ) -> Result<String, EditError> {
         if is_flow {
-            let item = flow(v, None, true);
+            let item = self.flow_text(v, None, true);
             // A flow list written an item a line: the new item gets a line
             // of its own, at the column of the items.
             let line_of = |pos: usize| self.line_start(pos);
@@ -1581,6 +1616,23 @@ fn number_text(n: &serde_json::Number) -> String {
             }
         }
         _ => n.to_string(),
+    }
+}
+
+/// `v` as JSON (which YAML reads as the same value): every text in double
+/// quotes, escaped as both read them.
+fn json_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => double_quoted(s),
+        Value::Array(a) => format!("[{}]", a.iter().map(json_text).collect::<Vec<_>>().join(", ")),
+        Value::Object(m) => format!(
+            "{{{}}}",
+            m.iter()
+                .map(|(k, x)| format!("{}: {}", double_quoted(k), json_text(x)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => flow(v, None, true),
     }
 }
 

@@ -1113,3 +1113,56 @@ fn numbers_are_written_in_decimals() {
         assert_eq!(json_of(&out)["metadata"]["description"], v, "{v} reads back");
     }
 }
+
+/// The lab example written as JSON, as `json.dumps(..., indent=2)` writes it.
+fn lab_json() -> String {
+    serde_json::to_string_pretty(&json_of(LAB)).unwrap() + "\n"
+}
+
+#[test]
+fn a_json_spec_stays_json() {
+    let text = lab_json();
+    let mut t = set(&text, "spec.istio.network", json!("net 2"));
+    t = set(&t, "spec.kubernetes.podSubnet", json!("10.32.0.0/16"));
+    t = set(&t, "spec.kubernetes.version", json!("1.35"));
+    t = set(
+        &t,
+        "spec.security.jwt",
+        json!({"required": true, "issuers": [{"issuer": "https://x", "jwks": "{\"keys\": []}"}]}),
+    );
+    t = edit(
+        &t,
+        "spec.nodes[1]",
+        &EditOp::Insert(json!({"name": "w-1", "address": "192.168.56.11", "role": "worker", "zone": "lab"})),
+    )
+    .unwrap();
+    t = edit(&t, "spec.nodes[0].zone", &EditOp::Remove).unwrap();
+    // Still JSON, and the same value as YAML reads it.
+    let as_json: Value = serde_json::from_str(&t).unwrap_or_else(|e| panic!("not JSON: {e}\n{t}"));
+    assert_eq!(as_json, json_of(&t));
+    assert_eq!(as_json["spec"]["istio"]["network"], json!("net 2"));
+    assert_eq!(as_json["spec"]["kubernetes"]["version"], json!("1.35"));
+    assert_eq!(
+        as_json["spec"]["security"]["jwt"]["issuers"][0]["jwks"],
+        json!("{\"keys\": []}")
+    );
+    assert_eq!(as_json["spec"]["nodes"][1]["name"], json!("w-1"));
+    assert!(as_json["spec"]["nodes"][0].get("zone").is_none());
+    // An entry a line, as the file has them: the new key on its own line,
+    // at its siblings' column.
+    assert!(
+        t.contains("      \"version\": \"1.35\",\n      \"podSubnet\": \"10.32.0.0/16\"\n"),
+        "{t}"
+    );
+}
+
+#[test]
+fn a_yaml_flow_mapping_written_an_entry_a_line_gets_a_line_more() {
+    let text = "spec:\n  k: {\n    a: 1,\n    b: 2\n  }\n";
+    assert_eq!(
+        set(text, "spec.k.c", json!(3)),
+        "spec:\n  k: {\n    a: 1,\n    b: 2,\n    c: 3\n  }\n"
+    );
+    // On one line, it stays on one line, in YAML's own style.
+    assert_eq!(set("k: {a: 1}\n", "k.b", json!("x y")), "k: {a: 1, b: x y}\n");
+}
