@@ -81,7 +81,7 @@ impl Document {
     /// The committed schema, as `meshbundle schema` prints it.
     pub fn committed(self) -> &'static str {
         match self {
-            Document::Spec => crate::spec::structure::SITE_SCHEMA_JSON,
+            Document::Spec => include_str!("../schema/site.schema.json"),
             Document::Lock => include_str!("../schema/lock.schema.json"),
             Document::Secrets => include_str!("../schema/secrets.schema.json"),
             Document::Seal => include_str!("../schema/seal.schema.json"),
@@ -107,7 +107,9 @@ pub fn generate_site_schema() -> serde_json::Value {
     Document::Spec.generate()
 }
 
-/// The schema as `meshbundle schema` prints it.
+/// The schema as one line of JSON: `meshbundle schema` prints the same
+/// tokens laid out, two spaces an indent (the configurator lays it out so
+/// for its download).
 pub fn site_schema_json() -> &'static str {
     crate::spec::structure::SITE_SCHEMA_JSON
 }
@@ -120,6 +122,19 @@ pub fn site_schema() -> serde_json::Value {
 #[cfg(all(test, feature = "schema"))]
 mod tests {
     use super::Document;
+
+    #[test]
+    fn the_one_line_schema_is_the_committed_one() {
+        // Validation and the browser's module read the one-line text; laid
+        // out as `meshbundle schema` prints it, it is the committed file.
+        let one_line = super::site_schema_json();
+        assert!(!one_line.contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(one_line).unwrap();
+        assert_eq!(
+            format!("{}\n", serde_json::to_string_pretty(&v).unwrap()),
+            Document::Spec.committed()
+        );
+    }
 
     #[test]
     fn committed_schema_matches_the_types() {

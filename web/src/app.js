@@ -2707,6 +2707,33 @@
     status(`${why}: the files are not rendered until ${errorCount === 1 ? "it is" : "they are"} fixed`);
   }
 
+  // JSON text of one line (the module's schema) laid out as `meshbundle
+  // schema` prints it: two spaces an indent, `{}` and `[]` when empty, a
+  // line break at the end. The tokens stay as written (1.0 stays 1.0).
+  function layOut(json) {
+    let out = "";
+    let depth = 0;
+    const nl = () => "\n" + "  ".repeat(depth);
+    for (let i = 0; i < json.length; i++) {
+      const c = json[i];
+      if (c === '"') {
+        let j = i + 1;
+        while (json[j] !== '"') j += json[j] === "\\" ? 2 : 1;
+        out += json.slice(i, j + 1);
+        i = j;
+      } else if ((c === "{" || c === "[") && json[i + 1] === (c === "{" ? "}" : "]")) {
+        out += c + json[++i];
+      } else if (c === "{" || c === "[") {
+        depth++;
+        out += c + nl();
+      } else if (c === "}" || c === "]") {
+        depth--;
+        out += nl() + c;
+      } else out += c === "," ? "," + nl() : c === ":" ? ": " : c;
+    }
+    return out + "\n";
+  }
+
   // Resolves once the browser has drawn its next frame, or after MS if it
   // draws none by then.
   function nextFrame(ms) {
@@ -2929,7 +2956,7 @@
     download("meshbundle.yaml", asFile(yamlText), "application/yaml");
   });
   $("download-schema").addEventListener("click", () => {
-    download("meshbundle.schema.json", schemaText, "application/schema+json");
+    download("meshbundle.schema.json", layOut(schemaText), "application/schema+json");
   });
   $("download-tar").addEventListener("click", async () => {
     await flush();

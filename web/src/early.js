@@ -20,6 +20,9 @@
 //   keys           where the autosave and its manifests are kept
 //                  (localStorage)
 "use strict";
+// The tag of the upstream manifests' scripts (web/src/embed.py): their text
+// as written, raw, with `${` and a backquote put back (written $\{ and \`).
+self.MESHBUNDLE_RAW = (s) => s.raw[0].replace(/\$\\\{|\\`/g, (m) => (m[0] === "$" ? "${" : "`"));
 self.MESHBUNDLE_EARLY = (function () {
   // A text that uses CRLF throughout is held with LF (the editor's), and
   // written back with CRLF.

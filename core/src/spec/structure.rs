@@ -12,8 +12,10 @@ use serde_json::Value;
 
 use crate::diag;
 
-/// The schema of `meshbundle.yaml`, as `meshbundle schema` prints it.
-pub static SITE_SCHEMA_JSON: &str = include_str!("../../schema/site.schema.json");
+/// The schema of `meshbundle.yaml` (`schema/site.schema.json`) without the
+/// spaces between its tokens (build.rs); `meshbundle schema` prints it laid
+/// out ([`crate::schema::Document::committed`]).
+pub static SITE_SCHEMA_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/site.schema.min.json"));
 
 pub(crate) fn site_schema() -> &'static Value {
     static SCHEMA: OnceLock<Value> = OnceLock::new();
