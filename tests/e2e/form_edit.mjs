@@ -413,6 +413,15 @@ try {
   await waitYaml("registry: 10.0.0.6:5000");
   assert.equal(await downloadSpec("crlf-out.yaml"), crlf.replace("registry: 10.0.0.5:5000", "registry: 10.0.0.6:5000"), "CRLF kept, one line changed");
 
+  step("a spec with a byte order mark is downloaded with it, and validated as the CLI does");
+  const bom = "\ufeff" + production;
+  fs.writeFileSync(path.join(work, "bom.yaml"), bom);
+  await page.setInputFiles("#load-spec", path.join(work, "bom.yaml"));
+  await page.waitForFunction(() => /^loaded bom\.yaml: no errors/.test(document.getElementById("status").textContent));
+  await field("spec.registry").fill("10.0.0.6:5000");
+  await waitYaml("registry: 10.0.0.6:5000");
+  assert.equal(await downloadSpec("bom-out.yaml"), bom.replace("registry: 10.0.0.5:5000", "registry: 10.0.0.6:5000"), "the mark kept, one line changed");
+
   step("nothing left the page");
   const remote = requests.filter((u) => !/^(file|data|blob):/.test(u));
   assert.deepEqual(remote, [], "no network request");

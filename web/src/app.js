@@ -3022,7 +3022,8 @@
         input.value = "";
         let t;
         try {
-          t = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+          // (A byte order mark is kept: a spec goes back with it.)
+          t = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
         } catch {
           status(`${f.name} is not UTF-8 text: nothing was loaded (save it as UTF-8)`);
           return undefined;
@@ -3041,6 +3042,8 @@
   // What the page shows of a loaded secrets file or lock. The site is read
   // from the file's own `site:` line (a secrets file has one).
   async function describe(t, name, bytes) {
+    // (Read as the CLI reads it: without a byte order mark.)
+    t = t.replace(/^\ufeff/, "");
     const m = t.match(/^site:[ \t]*(["']?)([A-Za-z0-9.-]{1,63})\1[ \t]*(#.*)?$/m);
     return { text: t, name, site: m ? m[2] : null, fingerprint: await fingerprint(bytes) };
   }
@@ -3171,8 +3174,9 @@
   // only (a textarea turns "\r\n" into "\n"); a file that had "\r\n" gets
   // them back wherever it leaves the page (download, autosave, link).
   let lineEnd = "\n";
-  // A file's text as the editor holds it, and its line ends.
-  const asFile = (t) => (lineEnd === "\r\n" ? t.replace(/\n/g, "\r\n") : t);
+  // A file's text as the editor holds it, and its line ends (and its byte
+  // order mark, if it had one: lineEndsOf).
+  const asFile = (t) => (lineEnd[0] === "\ufeff" ? "\ufeff" : "") + (lineEnd.endsWith("\r\n") ? t.replace(/\n/g, "\r\n") : t);
   // Text that holds secrets (a secrets file, a private key) is never saved
   // in the browser nor put in a link, wherever it came from.
   const holdsSecrets = (t) => /^kind:[ \t]*["']?SiteSecrets\b/m.test(t) || /-----BEGIN [A-Z ]*PRIVATE KEY-{5}/.test(t);

@@ -25,10 +25,14 @@
 self.MESHBUNDLE_RAW = (s) => s.raw[0].replace(/\$\\\{|\\`/g, (m) => (m[0] === "$" ? "${" : "`"));
 self.MESHBUNDLE_EARLY = (function () {
   // A text that uses CRLF throughout is held with LF (the editor's), and
-  // written back with CRLF.
+  // written back with CRLF; one that starts with a byte order mark is held
+  // without it, and written back with it. The line end returned says both
+  // ("\ufeff\r\n": a mark, and CRLF).
   function lineEndsOf(t) {
+    const bom = t[0] === "\ufeff" ? "\ufeff" : "";
+    if (bom) t = t.slice(1);
     const crlf = t.includes("\r\n") && !/(^|[^\r])\n/.test(t);
-    return crlf ? [t.replace(/\r\n/g, "\n"), "\r\n"] : [t, "\n"];
+    return crlf ? [t.replace(/\r\n/g, "\n"), bom + "\r\n"] : [t, bom + "\n"];
   }
   function textKey(t) {
     let h = 0x811c9dc5;
