@@ -13,7 +13,10 @@
 //    `meshbundle render --tar` writes for the downloaded spec;
 //  - messages: the status after loading a file gives its error count, an
 //    alias bomb is reported in a sentence, and an `ingressGateway:` with only
-//    `hosts` validates (the rest defaults, as the README says).
+//    `hosts` validates (the rest defaults, as the README says);
+//  - Add twice makes two items to fill in, not one value listed twice;
+//  - the file goes back as it came: CRLF line ends, a byte order mark, and
+//    a spec written as JSON (form edits write JSON into it).
 //
 //   node tests/e2e/form_edit.mjs      (after web/build.sh and cargo build)
 //
@@ -421,6 +424,24 @@ try {
   await field("spec.registry").fill("10.0.0.6:5000");
   await waitYaml("registry: 10.0.0.6:5000");
   assert.equal(await downloadSpec("bom-out.yaml"), bom.replace("registry: 10.0.0.5:5000", "registry: 10.0.0.6:5000"), "the mark kept, one line changed");
+
+  step("a spec written as JSON stays JSON after form edits");
+  // The production example as JSON, as json.dumps(..., indent=2) writes it.
+  const asJson = execFileSync("python3", ["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin), indent=2))"],
+    { input: production, encoding: "utf8" });
+  fs.writeFileSync(path.join(work, "site.json"), asJson);
+  await page.setInputFiles("#load-spec", path.join(work, "site.json"));
+  await page.waitForFunction(() => /^loaded site\.json: no errors/.test(document.getElementById("status").textContent));
+  await field("spec.registry").fill("10.0.0.6:5000");
+  await field("spec.istio.network").fill("network 2");
+  await page.getByRole("button", { name: "Add node" }).click();
+  await page.waitForFunction(() => /"network": "network 2"/.test(document.getElementById("yaml").value));
+  await settle();
+  const jsonOut = await downloadSpec("site-out.json");
+  const read = JSON.parse(jsonOut);
+  assert.equal(read.spec.registry, "10.0.0.6:5000");
+  assert.equal(read.spec.istio.network, "network 2");
+  assert.equal(read.spec.nodes.length, JSON.parse(asJson).spec.nodes.length + 1, "the node added is in the JSON");
 
   step("nothing left the page");
   const remote = requests.filter((u) => !/^(file|data|blob):/.test(u));
