@@ -183,7 +183,11 @@ fn unreadable(text: &str) -> Option<Loaded> {
         return Some(out(Diagnostic::error(
             Code::Empty,
             "",
-            "the file is empty",
+            if text.trim().is_empty() {
+                "the file is empty"
+            } else {
+                "the file holds only comments: no spec is written in it"
+            },
             "start from `meshbundle init`, which writes a complete, commented spec",
         )));
     }
