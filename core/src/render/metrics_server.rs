@@ -91,150 +91,124 @@ fn meta(name: &str, namespace: Option<&str>) -> Value {
     m
 }
 
+/// The objects of metrics-server's manifest (components.yaml of its
+/// release) as this site runs them, but for what depends on the site: the
+/// image, the replicas (and, with more than one, the spread over nodes and
+/// a disruption budget) and the Service port's appProtocol. As JSON text,
+/// read once per render: the module carries text far smaller than the code
+/// that would build the same values.
+const OBJECTS: &str = r#"[
+{"apiVersion": "v1", "kind": "ServiceAccount",
+ "metadata": {"name": "metrics-server", "labels": {"k8s-app": "metrics-server"}, "namespace": "kube-system"}},
+{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+ "metadata": {"name": "system:aggregated-metrics-reader", "labels": {
+   "k8s-app": "metrics-server",
+   "rbac.authorization.k8s.io/aggregate-to-view": "true",
+   "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+   "rbac.authorization.k8s.io/aggregate-to-admin": "true"}},
+ "rules": [{"apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"], "verbs": ["get", "list", "watch"]}]},
+{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+ "metadata": {"name": "system:metrics-server", "labels": {"k8s-app": "metrics-server"}},
+ "rules": [
+   {"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
+   {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list", "watch"]}]},
+{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+ "metadata": {"name": "metrics-server-auth-reader", "labels": {"k8s-app": "metrics-server"}, "namespace": "kube-system"},
+ "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "extension-apiserver-authentication-reader"},
+ "subjects": [{"kind": "ServiceAccount", "name": "metrics-server", "namespace": "kube-system"}]},
+{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+ "metadata": {"name": "metrics-server:system:auth-delegator", "labels": {"k8s-app": "metrics-server"}},
+ "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},
+ "subjects": [{"kind": "ServiceAccount", "name": "metrics-server", "namespace": "kube-system"}]},
+{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+ "metadata": {"name": "system:metrics-server", "labels": {"k8s-app": "metrics-server"}},
+ "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:metrics-server"},
+ "subjects": [{"kind": "ServiceAccount", "name": "metrics-server", "namespace": "kube-system"}]},
+{"apiVersion": "v1", "kind": "Service",
+ "metadata": {"name": "metrics-server", "labels": {"k8s-app": "metrics-server"}, "namespace": "kube-system"},
+ "spec": {"selector": {"k8s-app": "metrics-server"},
+   "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": "https"}]}},
+{"apiVersion": "apps/v1", "kind": "Deployment",
+ "metadata": {"name": "metrics-server", "labels": {"k8s-app": "metrics-server"}, "namespace": "kube-system"},
+ "spec": {
+   "replicas": null,
+   "selector": {"matchLabels": {"k8s-app": "metrics-server"}},
+   "strategy": {"rollingUpdate": {"maxUnavailable": null}},
+   "template": {"metadata": {"labels": {"k8s-app": "metrics-server"}}, "spec": {
+     "serviceAccountName": "metrics-server",
+     "volumes": [{"name": "tmp-dir", "emptyDir": {}}],
+     "priorityClassName": "system-cluster-critical",
+     "containers": [{
+       "name": "metrics-server",
+       "image": null,
+       "imagePullPolicy": "IfNotPresent",
+       "args": [
+         "--cert-dir=/tmp",
+         "--secure-port=10250",
+         "--kubelet-preferred-address-types=InternalIP",
+         "--kubelet-use-node-status-port",
+         "--metric-resolution=15s"],
+       "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}},
+       "ports": [{"name": "https", "containerPort": 10250, "protocol": "TCP"}],
+       "readinessProbe": {
+         "httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"},
+         "periodSeconds": 10, "failureThreshold": 3, "initialDelaySeconds": 20},
+       "livenessProbe": {
+         "httpGet": {"path": "/livez", "port": "https", "scheme": "HTTPS"},
+         "periodSeconds": 10, "failureThreshold": 3},
+       "securityContext": {
+         "readOnlyRootFilesystem": true,
+         "runAsNonRoot": true,
+         "runAsUser": 1000,
+         "allowPrivilegeEscalation": false,
+         "seccompProfile": {"type": "RuntimeDefault"},
+         "capabilities": {"drop": ["ALL"]}},
+       "volumeMounts": [{"name": "tmp-dir", "mountPath": "/tmp"}]}],
+     "nodeSelector": {"kubernetes.io/os": "linux"}}}}},
+{"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+ "metadata": {"name": "v1beta1.metrics.k8s.io", "labels": {"k8s-app": "metrics-server"}},
+ "spec": {
+   "service": {"name": "metrics-server", "namespace": "kube-system"},
+   "group": "metrics.k8s.io",
+   "version": "v1beta1",
+   "insecureSkipTLSVerify": true,
+   "groupPriorityMinimum": 100,
+   "versionPriority": 100}}
+]"#;
+
 fn objects(ctx: &Ctx, rel: &MetricsServerRelease) -> Vec<Value> {
     let replicas = ctx.site.metrics_server_replicas();
     let image = rel.images.first().map(|i| ctx.image(i)).unwrap_or_default();
-    let sa = json!([{"kind": "ServiceAccount", "name": "metrics-server", "namespace": "kube-system"}]);
-    let mut pod = json!({
-        "serviceAccountName": "metrics-server",
-        "volumes": [{"name": "tmp-dir", "emptyDir": {}}],
-        "priorityClassName": "system-cluster-critical",
-        "containers": [{
-            "name": "metrics-server",
-            "image": image,
-            "imagePullPolicy": "IfNotPresent",
-            "args": [
-                "--cert-dir=/tmp",
-                "--secure-port=10250",
-                "--kubelet-preferred-address-types=InternalIP",
-                "--kubelet-use-node-status-port",
-                "--metric-resolution=15s",
-            ],
-            "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}},
-            "ports": [{"name": "https", "containerPort": 10250, "protocol": "TCP"}],
-            "readinessProbe": {
-                "httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"},
-                "periodSeconds": 10,
-                "failureThreshold": 3,
-                "initialDelaySeconds": 20,
-            },
-            "livenessProbe": {
-                "httpGet": {"path": "/livez", "port": "https", "scheme": "HTTPS"},
-                "periodSeconds": 10,
-                "failureThreshold": 3,
-            },
-            "securityContext": {
-                "readOnlyRootFilesystem": true,
-                "runAsNonRoot": true,
-                "runAsUser": 1000,
-                "allowPrivilegeEscalation": false,
-                "seccompProfile": {"type": "RuntimeDefault"},
-                "capabilities": {"drop": ["ALL"]},
-            },
-            "volumeMounts": [{"name": "tmp-dir", "mountPath": "/tmp"}],
-        }],
-        "nodeSelector": {"kubernetes.io/os": "linux"},
-    });
+    let mut docs: Vec<Value> =
+        serde_json::from_str(OBJECTS).expect("OBJECTS is a JSON list (the golden files read it)");
+    // appProtocol came with 0.8.0 (manifests/base/service.yaml).
+    if !rel.version.starts_with("0.7.") {
+        docs[6]["spec"]["ports"][0]["appProtocol"] = json!("https");
+    }
+    let deployment = &mut docs[7]["spec"];
+    deployment["replicas"] = json!(replicas);
+    deployment["strategy"]["rollingUpdate"]["maxUnavailable"] = json!(if replicas > 1 { 1 } else { 0 });
+    let pod = &mut deployment["template"]["spec"];
+    pod["containers"][0]["image"] = json!(image);
     if replicas > 1 {
         pod["affinity"] = json!({"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
             "labelSelector": {"matchLabels": labels()},
             "namespaces": ["kube-system"],
             "topologyKey": "kubernetes.io/hostname",
         }]}});
+        docs.insert(
+            8,
+            json!({
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": meta("metrics-server", Some("kube-system")),
+                "spec": {"minAvailable": 1, "selector": {"matchLabels": labels()}},
+            }),
+        );
     }
-    let mut service_port = json!({"name": "https", "port": 443, "protocol": "TCP", "targetPort": "https"});
-    // appProtocol came with 0.8.0 (manifests/base/service.yaml).
-    if !rel.version.starts_with("0.7.") {
-        service_port["appProtocol"] = json!("https");
-    }
-    let mut docs = vec![
-        json!({
-            "apiVersion": "v1",
-            "kind": "ServiceAccount",
-            "metadata": meta("metrics-server", Some("kube-system")),
-        }),
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": {"name": "system:aggregated-metrics-reader", "labels": {
-                "k8s-app": "metrics-server",
-                "rbac.authorization.k8s.io/aggregate-to-view": "true",
-                "rbac.authorization.k8s.io/aggregate-to-edit": "true",
-                "rbac.authorization.k8s.io/aggregate-to-admin": "true",
-            }},
-            "rules": [{"apiGroups": ["metrics.k8s.io"], "resources": ["pods", "nodes"], "verbs": ["get", "list", "watch"]}],
-        }),
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRole",
-            "metadata": meta("system:metrics-server", None),
-            "rules": [
-                {"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
-                {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list", "watch"]},
-            ],
-        }),
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": meta("metrics-server-auth-reader", Some("kube-system")),
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "extension-apiserver-authentication-reader"},
-            "subjects": sa,
-        }),
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": meta("metrics-server:system:auth-delegator", None),
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},
-            "subjects": sa,
-        }),
-        json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "ClusterRoleBinding",
-            "metadata": meta("system:metrics-server", None),
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:metrics-server"},
-            "subjects": sa,
-        }),
-        json!({
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": meta("metrics-server", Some("kube-system")),
-            "spec": {"selector": labels(), "ports": [service_port]},
-        }),
-        json!({
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": meta("metrics-server", Some("kube-system")),
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": labels()},
-                "strategy": {"rollingUpdate": {"maxUnavailable": if replicas > 1 { 1 } else { 0 }}},
-                "template": {"metadata": {"labels": labels()}, "spec": pod},
-            },
-        }),
-    ];
-    if replicas > 1 {
-        docs.push(json!({
-            "apiVersion": "policy/v1",
-            "kind": "PodDisruptionBudget",
-            "metadata": meta("metrics-server", Some("kube-system")),
-            "spec": {"minAvailable": 1, "selector": {"matchLabels": labels()}},
-        }));
-    }
-    docs.push(json!({
-        "apiVersion": "apiregistration.k8s.io/v1",
-        "kind": "APIService",
-        "metadata": meta("v1beta1.metrics.k8s.io", None),
-        "spec": {
-            "service": {"name": "metrics-server", "namespace": "kube-system"},
-            "group": "metrics.k8s.io",
-            "version": "v1beta1",
-            // metrics-server's serving certificate is self-signed at each start
-            // (in --cert-dir): there is no CA to put in caBundle (see the README text).
-            "insecureSkipTLSVerify": true,
-            "groupPriorityMinimum": 100,
-            "versionPriority": 100,
-        },
-    }));
+    // (APIService: metrics-server's serving certificate is self-signed at
+    // each start, in --cert-dir: there is no CA to put in caBundle, see the
+    // README text; hence insecureSkipTLSVerify.)
     docs
 }
 
