@@ -330,3 +330,37 @@ fn a_refused_value_is_kept_as_written() {
     );
     assert!(load(example("production").unwrap()).as_written.is_empty());
 }
+
+/// A key YAML reads as a number or null is taken as written, as
+/// Kubernetes takes keys of text: `1.0` and `1` are two node labels (read
+/// as their value they were one, and one of them was lost unsaid), `~` is
+/// the key `~`; `1` and `+1`, the same number, are refused as one key
+/// written twice.
+#[test]
+fn keys_that_read_as_numbers_are_taken_as_written() {
+    let lab = example("lab").unwrap();
+    let with = |labels: &str| {
+        lab.replacen(
+            "      zone: lab\n",
+            &format!("      zone: lab\n      labels:\n{labels}"),
+            1,
+        )
+    };
+    let l = load(&with("        1.0: a\n        1: b\n        0x10: c\n"));
+    let site = l.site.unwrap_or_else(|| panic!("{:#?}", l.diagnostics));
+    let labels: Vec<(&str, &str)> = site.spec.nodes[0]
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(labels, [("0x10", "c"), ("1", "b"), ("1.0", "a")]);
+    let l = load(&with("        1: b\n        +1: c\n"));
+    assert!(l.site.is_none());
+    assert!(
+        l.diagnostics
+            .iter()
+            .any(|d| d.message.contains("duplicate mapping key")),
+        "{:#?}",
+        l.diagnostics
+    );
+}

@@ -123,7 +123,8 @@ pub(crate) fn read(text: &str) -> Option<Value> {
 
 /// A key's text, when the full reader would take it as that text: not
 /// `<<` (a merge key), and not a scalar it reads as a number, a boolean or
-/// null (whose key it writes its own way: `~` as `null`, `1.0` as `1`).
+/// null (which it takes as written, after checking the key is not repeated
+/// as the same value: `1` and `+1`).
 fn key(text: &str, style: ScalarStyle) -> Option<String> {
     if text.chars().count() > MAX_KEY {
         return None;

@@ -914,8 +914,13 @@ impl<'de> Visitor<'de> for PlainVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut m = Map::new();
         while let Some(key) = map.next_key::<Raw>()? {
+            // A key that is not text (`1.0:`, `~:`) is taken as written,
+            // which only the full reader sees (`key_text`).
+            let Raw::Str(key) = key else {
+                return Err(de::Error::custom("a key that is not text"));
+            };
             let Plain(v) = map.next_value::<Plain>()?;
-            m.insert(scalar_key(&key), v);
+            m.insert(key, v);
         }
         Ok(Value::Object(m))
     }
@@ -1287,6 +1292,20 @@ fn scalar_key(raw: &Raw) -> String {
     }
 }
 
+/// A mapping key as the spec's maps take it: text, and a key YAML reads as
+/// a number, a boolean or null (`1.0:`, `+1:`, `0x10:`, `~:`) as it is
+/// written, as Kubernetes' own reader takes keys of text (read as its value,
+/// `1.0` and `1` were one key `1`, and one of them was lost unsaid).
+fn key_text(key: &Node, text: &str) -> String {
+    match &key.value.0 {
+        Raw::Null | Raw::Bool(_) | Raw::Int(_) | Raw::UInt(_) | Raw::Float(_) => source_text(key, text)
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| scalar_key(&key.value.0)),
+        raw => scalar_key(raw),
+    }
+}
+
 fn source_text<'a>(node: &Node, text: &'a str) -> Option<&'a str> {
     let span = node.referenced.span();
     let start = span.byte_offset()? as usize;
@@ -1332,7 +1351,7 @@ fn to_json(node: &Node, path: &str, text: &str, mut pos: Option<&mut Positions>)
         Raw::Map(entries) => {
             let mut m = Map::new();
             for (k, v) in entries {
-                let key = scalar_key(&k.value.0);
+                let key = key_text(k, text);
                 let value = match pos.as_deref_mut() {
                     Some(pos) => {
                         let p = diag::join(path, &key);
@@ -1728,8 +1747,12 @@ mod tests {
             }
             if let Ok(Plain(fast)) = serde_saphyr::from_str_with_options::<Plain>(&text, reader_options()) {
                 proptest::prop_assert_eq!(Ok(fast), strict(&text), "{}", text);
-            } else {
-                proptest::prop_assert!(strict(&text).is_err() || text.contains('!'), "{}", text);
+            } else if let Ok(v) = strict(&text) {
+                // The quick way gives up on a key that is not text, which
+                // the full way takes as written.
+                let keys: Vec<String> = v.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+                let written: Vec<String> = items.iter().map(|(_, k)| k.to_string()).collect();
+                proptest::prop_assert!(keys == written || text.contains('!'), "{}: {:?}", text, keys);
             }
         }
     }
