@@ -364,3 +364,31 @@ fn keys_that_read_as_numbers_are_taken_as_written() {
         l.diagnostics
     );
 }
+
+/// A key in quotes and the same text unquoted (`"1"` and `1`, `"null"` and
+/// `null`) are one key of the spec: refused as written twice, not one of
+/// them dropped.
+#[test]
+fn a_quoted_key_and_the_same_text_unquoted_are_one_key() {
+    let lab = example("lab").unwrap();
+    for pair in [
+        "'1': a\n        1: b\n",
+        "\"null\": a\n        null: b\n",
+        "\"0x10\": a\n        0x10: b\n",
+        "'~': a\n        ~: b\n",
+    ] {
+        let text = lab.replacen(
+            "      zone: lab\n",
+            &format!("      zone: lab\n      labels:\n        {pair}"),
+            1,
+        );
+        let l = load(&text);
+        assert!(l.site.is_none(), "{pair}");
+        let d = l
+            .diagnostics
+            .iter()
+            .find(|d| d.message.contains("written twice"))
+            .unwrap_or_else(|| panic!("{pair}: {:#?}", l.diagnostics));
+        assert_eq!(d.line, 22, "{pair}: the later key: {d:#?}");
+    }
+}

@@ -943,9 +943,42 @@ fn parse_yaml(text: &str) -> Result<Node, Diagnostic> {
         .at(line as u32, column as u32));
     }
     let node = parse_untagged(text).map_err(|d| with_tag_path(d, text))?;
-    match first_tag(&node, "") {
+    match first_tag(&node, "").or_else(|| first_repeated_key(&node, text)) {
         Some(d) => Err(d),
         None => Ok(node),
+    }
+}
+
+/// The first key of a mapping that names a key before it, as the spec
+/// takes keys ([`key_text`]): `"1"` and `1`, `"null"` and `null`, which the
+/// parser takes for two keys (text and a number), are one key here, and
+/// the later would replace the earlier unsaid.
+fn first_repeated_key(node: &Node, text: &str) -> Option<Diagnostic> {
+    match &node.value.0 {
+        Raw::Seq(items) => items.iter().find_map(|i| first_repeated_key(i, text)),
+        Raw::Map(entries) => {
+            let mut seen = std::collections::BTreeSet::new();
+            entries.iter().find_map(|(k, v)| {
+                let key = key_text(k, text);
+                if seen.insert(key.clone()) {
+                    first_repeated_key(k, text).or_else(|| first_repeated_key(v, text))
+                } else {
+                    Some(
+                        Diagnostic::error(
+                            Code::Yaml,
+                            "",
+                            format!(
+                                "invalid YAML: the key `{}` is written twice in this mapping, once in quotes",
+                                key.chars().take(80).flat_map(char::escape_debug).collect::<String>()
+                            ),
+                            "each key may appear once in a mapping; remove or merge the repeated one",
+                        )
+                        .at(k.referenced.line() as u32, k.referenced.column() as u32),
+                    )
+                }
+            })
+        }
+        _ => None,
     }
 }
 
@@ -1298,9 +1331,9 @@ fn scalar_key(raw: &Raw) -> String {
 /// `1.0` and `1` were one key `1`, and one of them was lost unsaid).
 fn key_text(key: &Node, text: &str) -> String {
     match &key.value.0 {
+        // (An empty key, `: x`, is the empty text.)
         Raw::Null | Raw::Bool(_) | Raw::Int(_) | Raw::UInt(_) | Raw::Float(_) => source_text(key, text)
             .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
             .unwrap_or_else(|| scalar_key(&key.value.0)),
         raw => scalar_key(raw),
     }
