@@ -1186,11 +1186,9 @@ impl<'a> Doc<'a> {
                     [] => false,
                 };
                 match entries.last() {
-                    Some((k, last)) if own_lines => Ok(self.splice(
-                        last.end,
-                        last.end,
-                        &format!(",{}{}{item}", self.nl, " ".repeat(self.col(k.start))),
-                    )),
+                    Some((k, last)) if own_lines => {
+                        Ok(self.splice(last.end, last.end, &format!(",{}{}{item}", self.nl, self.lead(k.start))))
+                    }
                     Some((_, last)) => Ok(self.splice(last.end, last.end, &format!(", {item}"))),
                     None => Ok(self.splice(node.start, node.end, &format!("{{{item}}}"))),
                 }
@@ -1249,7 +1247,7 @@ impl<'a> Doc<'a> {
                 [a] => line_of(a.start) != line_of(node.start),
                 [] => false,
             };
-            let pad = |n: &Node| " ".repeat(self.col(n.start));
+            let pad = |n: &Node| self.lead(n.start);
             return Ok(match (items.get(i), items.last()) {
                 (Some(at), _) if own_lines => {
                     self.splice(at.start, at.start, &format!("{item},{}{}", self.nl, pad(at)))
@@ -1411,6 +1409,18 @@ impl<'a> Doc<'a> {
                 self.splice(p + 1, end, &format!(" {empty}{comment}"))
             }
             _ => self.splice(start, end, empty),
+        }
+    }
+
+    /// What comes before `pos` on its line when it is blanks only (spaces,
+    /// or the tabs a file indents with), else as many spaces as its column:
+    /// what a line of its own starts with to begin where `pos` does.
+    fn lead(&self, pos: usize) -> String {
+        let before = &self.text[self.line_start(pos)..pos];
+        if before.bytes().all(|b| b == b' ' || b == b'\t') {
+            before.to_string()
+        } else {
+            " ".repeat(self.col(pos))
         }
     }
 

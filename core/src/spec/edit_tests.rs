@@ -1166,3 +1166,16 @@ fn a_yaml_flow_mapping_written_an_entry_a_line_gets_a_line_more() {
     // On one line, it stays on one line, in YAML's own style.
     assert_eq!(set("k: {a: 1}\n", "k.b", json!("x y")), "k: {a: 1, b: x y}\n");
 }
+
+#[test]
+fn a_json_spec_indented_with_tabs_gets_tabs() {
+    let text = lab_json().replace("  ", "\t");
+    let t = set(&text, "spec.kubernetes.podSubnet", json!("10.32.0.0/16"));
+    assert!(
+        t.contains("\t\t\t\"version\": \"1.36.5\",\n\t\t\t\"podSubnet\": \"10.32.0.0/16\"\n"),
+        "{t}"
+    );
+    let t = edit(&text, "spec.nodes[1]", &EditOp::Insert(json!({"name": "w-1"}))).unwrap();
+    serde_json::from_str::<Value>(&t).unwrap_or_else(|e| panic!("not JSON: {e}\n{t}"));
+    assert!(t.contains("\t\t\t},\n\t\t\t{\"name\": \"w-1\"}\n"), "{t}");
+}
