@@ -424,6 +424,22 @@ try {
   await field("spec.registry").fill("10.0.0.6:5000");
   await waitYaml("registry: 10.0.0.6:5000");
   assert.equal(await downloadSpec("bom-out.yaml"), bom.replace("registry: 10.0.0.5:5000", "registry: 10.0.0.6:5000"), "the mark kept, one line changed");
+  // A link keeps it too.
+  await page.click("#copy-link");
+  await page.waitForFunction(() => document.getElementById("share-link").value.includes("#spec="));
+  const bomLink = await page.inputValue("#share-link");
+  const linkTab = await context.newPage();
+  await linkTab.goto(bomLink);
+  await linkTab.waitForSelector("html[data-ready=true]", { timeout: 30000 });
+  await linkTab.waitForFunction(() => document.documentElement.dataset.busy === "false");
+  const [bomDl] = await Promise.all([linkTab.waitForEvent("download"), linkTab.click("#download-spec")]);
+  await bomDl.saveAs(path.join(work, "bom-link.yaml"));
+  assert.equal(fs.readFileSync(path.join(work, "bom-link.yaml"), "utf8"), bom.replace("registry: 10.0.0.5:5000", "registry: 10.0.0.6:5000"), "the link opens the spec with its mark");
+  await linkTab.close();
+  // A secrets file with a mark is no more a spec than one without.
+  fs.writeFileSync(path.join(work, "bom-secrets.yaml"), "\ufeffkind: SiteSecrets\nsite: x\n");
+  await page.setInputFiles("#load-spec", path.join(work, "bom-secrets.yaml"));
+  await page.waitForFunction(() => /holds secrets: nothing was loaded/.test(document.getElementById("status").textContent));
 
   step("a spec written as JSON stays JSON after form edits");
   // The production example as JSON, as json.dumps(..., indent=2) writes it.

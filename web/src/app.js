@@ -3179,7 +3179,8 @@
   const asFile = (t) => (lineEnd[0] === "\ufeff" ? "\ufeff" : "") + (lineEnd.endsWith("\r\n") ? t.replace(/\n/g, "\r\n") : t);
   // Text that holds secrets (a secrets file, a private key) is never saved
   // in the browser nor put in a link, wherever it came from.
-  const holdsSecrets = (t) => /^kind:[ \t]*["']?SiteSecrets\b/m.test(t) || /-----BEGIN [A-Z ]*PRIVATE KEY-{5}/.test(t);
+  // (A byte order mark before `kind:` hides nothing.)
+  const holdsSecrets = (t) => /^\ufeff?kind:[ \t]*["']?SiteSecrets\b/m.test(t) || /-----BEGIN [A-Z ]*PRIVATE KEY-{5}/.test(t);
   // Another tab saved its spec since this one did: this tab's is saved again
   // as it goes (a reload shows each tab its own spec).
   let otherTabSaved = false;
@@ -3253,7 +3254,8 @@
       }
       parts.push(value);
     }
-    return new TextDecoder("utf-8", { fatal: true }).decode(await new Blob(parts).arrayBuffer());
+    // (A byte order mark is kept: the spec opens with it, as it was shared.)
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(await new Blob(parts).arrayBuffer());
   }
 
   $("copy-link").addEventListener("click", async () => {
@@ -3324,7 +3326,8 @@
   const unsaved = linked === null ? pendingFor(opened) : [];
   // A link replaces the spec saved here (the check saves the link's): Undo
   // brings that one back.
-  const kept = linked !== null && savedText !== null ? savedText.replace(/\r\n/g, "\n") : null;
+  // (As the editor holds it: without a byte order mark, which beforeEnd says.)
+  const kept = linked !== null && savedText !== null ? lineEndsOf(savedText)[0].replace(/\r\n/g, "\n") : null;
   await loadText(opened);
   if (unsaved.length) await formEdits(unsaved);
   if (linkProblem) status(linkProblem);
