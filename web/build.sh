@@ -45,7 +45,18 @@ if [[ "${1:-}" != "--page" ]]; then
     exit 1
   fi
 
-  cargo build -p meshbundle-wasm --target wasm32-unknown-unknown --profile wasm --locked
+  # The module names the source files of its panics' locations: those of
+  # the crates from the registry under this host's cargo home
+  # (/root/.cargo/registry/src/...) are named from /cargo instead, so the
+  # module is the same bytes on every build host.
+  cargo_home=${CARGO_HOME:-$HOME/.cargo}
+  cargo_home=$(cd "$cargo_home" && pwd -P)
+  CARGO_ENCODED_RUSTFLAGS="--remap-path-prefix=$cargo_home=/cargo" \
+    cargo build -p meshbundle-wasm --target wasm32-unknown-unknown --profile wasm --locked
+  if grep -qF "$cargo_home/" target/wasm32-unknown-unknown/wasm/meshbundle_wasm.wasm; then
+    echo "web/build.sh: the module still names paths under $cargo_home" >&2
+    exit 1
+  fi
   cargo build -p meshbundle-unpack --target wasm32-unknown-unknown --profile unpack --locked
   rm -rf "$pkg.tmp"
   mkdir -p "$pkg.tmp"
